@@ -1,0 +1,52 @@
+# statemeter — `make help` lists the targets.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+STAMP := $(VENV)/.deps-installed
+SOURCES := $(shell find src python -name '*.rs' -o -name '*.toml' -o -name '*.py' -o -name '*.pyi' 2>/dev/null) Cargo.toml pyproject.toml
+
+.PHONY: help venv build test test-rust test-python lint bench demo clean
+
+help: ## Show this help
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-12s %s\n", $$1, $$2}'
+
+$(STAMP): requirements-dev.txt
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python >= 3.11 is required"'
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -r requirements-dev.txt
+	touch $@
+
+venv: $(STAMP) ## Create .venv with the development tools
+
+$(VENV)/.built: $(STAMP) $(SOURCES)
+	VIRTUAL_ENV=$(abspath $(VENV)) PATH=$(abspath $(VENV))/bin:$$PATH $(VENV)/bin/maturin develop --release -q
+	touch $@
+
+build: $(VENV)/.built ## Build the extension (release) into .venv
+
+test-rust: ## Rust unit tests (no Python needed)
+	cargo test -q
+
+test-python: build ## pytest
+	$(PY) -m pytest -q
+
+test: build test-rust test-python ## Everything: build, Rust tests, pytest
+
+lint: $(STAMP) ## ruff, cargo fmt --check, clippy
+	$(VENV)/bin/ruff check python tests benches
+	cargo fmt --check
+	cargo clippy --all-targets --features python -- -D warnings
+
+bench: build ## Benchmarks against the named peers (results in benches/results/)
+	$(PY) benches/run.py
+
+demo: build ## Record a scripted workload into demo/ledger.db, classify, verify
+	$(PY) examples/demo.py demo/ledger.db
+
+clean: ## Remove build artefacts and the venv
+	rm -rf target $(VENV) demo/ledger.db*

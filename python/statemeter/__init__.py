@@ -1,0 +1,70 @@
+"""statemeter: meter what AI agents do, tag every event stateless or stateful with evidence,
+and keep it in a tamper-evident, hash-chained ledger.
+
+    import statemeter as sm
+    meter = sm.Meter("audit.db")
+    with meter.session(agent="support-bot", venue="azure") as s:
+        s.model_call(provider="openai", model="gpt-5", api="responses",
+                     request={"previous_response_id": "resp_1"})
+    meter.flush()
+    meter.ledger.events(tag="stateful")
+"""
+
+from __future__ import annotations
+
+import atexit as _atexit
+
+from statemeter._core import (
+    Classification,
+    ContractError,
+    Event,
+    EventTable,
+    Evidence,
+    Head,
+    IntegrityError,
+    Ledger,
+    LedgerError,
+    Meter,
+    Ruleset,
+    RulesetError,
+    Session,
+    StatemeterError,
+    ToolSpan,
+    ValidationError,
+    Verification,
+    __version__,
+    classify,
+)
+from statemeter import _core
+
+__all__ = [
+    "Classification",
+    "ContractError",
+    "Event",
+    "EventTable",
+    "Evidence",
+    "Head",
+    "IntegrityError",
+    "Ledger",
+    "LedgerError",
+    "Meter",
+    "Ruleset",
+    "RulesetError",
+    "Session",
+    "StatemeterError",
+    "ToolSpan",
+    "ValidationError",
+    "Verification",
+    "__version__",
+    "classify",
+]
+
+
+def _flush_at_exit() -> None:
+    import logging
+
+    for problem in _core._flush_all():
+        logging.getLogger("statemeter").error("could not flush at exit: %s", problem)
+
+
+_atexit.register(_flush_at_exit)

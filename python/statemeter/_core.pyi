@@ -1,0 +1,378 @@
+"""Type stubs for the native core `statemeter._core`. Import from `statemeter`, not from here."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from os import PathLike
+from types import TracebackType
+from typing import Any, Literal, overload
+
+__version__: str
+
+Tag = Literal["stateless", "stateful"]
+Kind = Literal["session_start", "session_end", "model_call", "tool_call", "state_op"]
+Status = Literal["ok", "error", "cancelled"]
+
+class StatemeterError(Exception):
+    """Base of every error statemeter raises."""
+
+class ValidationError(StatemeterError, ValueError):
+    """Bad input; the message starts with the field's name. Nothing was written."""
+
+    field: str
+
+class RulesetError(StatemeterError):
+    """A ruleset file or text that cannot be used."""
+
+class ContractError(StatemeterError):
+    """A contract or price table that cannot be used."""
+
+class LedgerError(StatemeterError):
+    """Storage failed: cannot open, write or read the ledger."""
+
+class IntegrityError(StatemeterError):
+    """The ledger contradicts its hash chain: tampered or broken."""
+
+class Evidence:
+    """One rule that matched an event."""
+
+    @property
+    def rule(self) -> str: ...
+    @property
+    def tag(self) -> Tag: ...
+    @property
+    def signal(self) -> str:
+        """The field or header the rule looked at, e.g. ``request.previous_response_id``."""
+    @property
+    def explain(self) -> str: ...
+    def to_dict(self) -> dict[str, str]: ...
+
+class Classification:
+    """How one event was classified."""
+
+    @property
+    def tag(self) -> Tag: ...
+    @property
+    def consumes_state(self) -> bool:
+        """The event uses context held outside the request."""
+    @property
+    def creates_state(self) -> bool:
+        """The event leaves state later interactions can use."""
+    @property
+    def state_holder(self) -> Literal["provider", "client"] | None: ...
+    @property
+    def session_stateful(self) -> bool:
+        """Whether this event makes its session stateful (input of ``session_tag``)."""
+    @property
+    def ruleset(self) -> str: ...
+    @property
+    def evidence(self) -> list[Evidence]: ...
+    def to_dict(self) -> dict[str, Any]: ...
+
+class Ruleset:
+    """A compiled set of classification rules (TOML)."""
+
+    @staticmethod
+    def default() -> Ruleset:
+        """Built-in: consuming provider-held state makes a call stateful."""
+    @staticmethod
+    def strict() -> Ruleset:
+        """Built-in: creating provider-held state is stateful too; client state makes sessions stateful."""
+    @staticmethod
+    def from_toml(text: str) -> Ruleset:
+        """Parse ruleset TOML. Raises `RulesetError`."""
+    @staticmethod
+    def load(path: str | PathLike[str]) -> Ruleset:
+        """Read a ruleset TOML file. Raises `RulesetError`."""
+    @property
+    def name(self) -> str: ...
+    @property
+    def rules(self) -> list[dict[str, str]]:
+        """The rules in evaluation order: id, tag, signal, explain."""
+
+def classify(event: Mapping[str, Any], ruleset: Ruleset | None = None) -> Classification:
+    """Classify one raw event mapping without a ledger. Raises `ValidationError`."""
+
+class Event:
+    """One recorded event. Fields that do not belong to its kind are ``None``."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def seq(self) -> int | None:
+        """Position in the ledger; ``None`` until written."""
+    @property
+    def kind(self) -> Kind: ...
+    @property
+    def ts(self) -> int:
+        """Nanoseconds since the Unix epoch."""
+    @property
+    def duration_ns(self) -> int | None: ...
+    @property
+    def session_id(self) -> str | None: ...
+    @property
+    def parent_id(self) -> str | None: ...
+    @property
+    def agent(self) -> str | None: ...
+    @property
+    def tenant(self) -> str | None: ...
+    @property
+    def venue(self) -> str | None: ...
+    @property
+    def status(self) -> Status | None: ...
+    @property
+    def runtime(self) -> str | None: ...
+    @property
+    def runtime_session_id(self) -> str | None: ...
+    @property
+    def provider(self) -> str | None: ...
+    @property
+    def model(self) -> str | None: ...
+    @property
+    def api(self) -> str | None: ...
+    @property
+    def endpoint(self) -> str | None: ...
+    @property
+    def request(self) -> dict[str, Any] | None: ...
+    @property
+    def input_tokens(self) -> int | None: ...
+    @property
+    def output_tokens(self) -> int | None: ...
+    @property
+    def cached_tokens(self) -> int | None: ...
+    @property
+    def tool(self) -> str | None: ...
+    @property
+    def tool_kind(self) -> str | None: ...
+    @property
+    def effect(self) -> Literal["none", "read", "write"] | None: ...
+    @property
+    def mcp_session_id(self) -> str | None: ...
+    @property
+    def op(self) -> Literal["read", "write", "delete"] | None: ...
+    @property
+    def store(self) -> str | None: ...
+    @property
+    def holder(self) -> Literal["client", "provider"] | None: ...
+    @property
+    def scope(self) -> Literal["session", "user", "global"] | None: ...
+    @property
+    def key(self) -> str | None: ...
+    @property
+    def bytes(self) -> int | None: ...
+    @property
+    def attrs(self) -> dict[str, Any]: ...
+    @property
+    def tag(self) -> Tag: ...
+    @property
+    def consumes_state(self) -> bool: ...
+    @property
+    def creates_state(self) -> bool: ...
+    @property
+    def state_holder(self) -> Literal["provider", "client"] | None: ...
+    @property
+    def evidence(self) -> list[Evidence]: ...
+    @property
+    def classification(self) -> Classification: ...
+    @property
+    def session_tag(self) -> Tag | None:
+        """The session's tag, derived when read from a ledger; ``None`` on a fresh event."""
+    def to_dict(self) -> dict[str, Any]: ...
+
+class EventTable:
+    """Events in ``seq`` order."""
+
+    def __len__(self) -> int: ...
+    @overload
+    def __getitem__(self, index: int) -> Event: ...
+    @overload
+    def __getitem__(self, index: slice) -> EventTable: ...
+    def __iter__(self) -> Iterator[Event]: ...
+    def filter(
+        self, *, kind: Kind | None = None, session_id: str | None = None, tag: Tag | None = None
+    ) -> EventTable: ...
+    def to_pylist(self) -> list[dict[str, Any]]:
+        """One dict per event: record fields, seq, classification and session_tag."""
+
+class Head:
+    """A chain position: ``str(head)`` is ``"SEQ:HEX"``."""
+
+    def __init__(self, seq: int, hash: str) -> None: ...
+    @staticmethod
+    def parse(text: str) -> Head: ...
+    @property
+    def seq(self) -> int: ...
+    @property
+    def hash(self) -> str: ...
+
+class Verification:
+    """Result of `Ledger.verify`; truthy when the ledger is intact."""
+
+    @property
+    def ok(self) -> bool: ...
+    @property
+    def events(self) -> int: ...
+    @property
+    def head(self) -> Head: ...
+    @property
+    def first_bad_seq(self) -> int | None: ...
+    @property
+    def problem(self) -> str | None:
+        """Starts with edited, deleted, inserted, reordered, truncated or swapped."""
+    def __bool__(self) -> bool: ...
+
+class Ledger:
+    """A ledger file or a meter's in-memory ledger."""
+
+    @staticmethod
+    def open(path: str | PathLike[str]) -> Ledger:
+        """Open an existing ledger file. Raises `LedgerError`."""
+    @property
+    def path(self) -> str | None: ...
+    def events(
+        self, *, kind: Kind | None = None, session_id: str | None = None, tag: Tag | None = None
+    ) -> EventTable: ...
+    def head(self) -> Head: ...
+    def verify(self, head: Head | str | None = None) -> Verification: ...
+    def flush(self) -> None: ...
+    def __len__(self) -> int: ...
+    def __enter__(self) -> Ledger: ...
+    def __exit__(self, *args: object) -> bool: ...
+
+class ToolSpan:
+    """A running tool call (see `Session.tool`)."""
+
+    @property
+    def attrs(self) -> dict[str, Any]: ...
+    @property
+    def event(self) -> Event | None: ...
+    def __enter__(self) -> ToolSpan: ...
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None = None,
+        _exc: BaseException | None = None,
+        _tb: TracebackType | None = None,
+    ) -> bool: ...
+
+class Session:
+    """One agent session; events inherit its session_id, agent, tenant and venue."""
+
+    @property
+    def session_id(self) -> str: ...
+    @property
+    def agent(self) -> str | None: ...
+    @property
+    def tenant(self) -> str | None: ...
+    @property
+    def venue(self) -> str | None: ...
+    @property
+    def runtime(self) -> str | None: ...
+    @property
+    def runtime_session_id(self) -> str | None: ...
+    def model_call(
+        self,
+        *,
+        provider: str,
+        model: str,
+        api: str,
+        venue: str | None = None,
+        request: Mapping[str, Any] | None = None,
+        input_tokens: int = 0,
+        output_tokens: int = 0,
+        cached_tokens: int = 0,
+        duration_ns: int | None = None,
+        status: Status = "ok",
+        endpoint: str | None = None,
+        attrs: Mapping[str, Any] | None = None,
+        id: str | None = None,
+        ts: int | None = None,
+        parent_id: str | None = None,
+    ) -> Event: ...
+    def tool_call(
+        self,
+        tool: str,
+        *,
+        tool_kind: str = "function",
+        effect: Literal["none", "read", "write"] = "none",
+        mcp_session_id: str | None = None,
+        duration_ns: int | None = None,
+        status: Status = "ok",
+        attrs: Mapping[str, Any] | None = None,
+        id: str | None = None,
+        ts: int | None = None,
+        parent_id: str | None = None,
+    ) -> Event: ...
+    def state_op(
+        self,
+        op: Literal["read", "write", "delete"],
+        *,
+        store: str,
+        holder: Literal["client", "provider"],
+        scope: Literal["session", "user", "global"] = "session",
+        key: str | None = None,
+        bytes: int = 0,
+        duration_ns: int | None = None,
+        attrs: Mapping[str, Any] | None = None,
+        id: str | None = None,
+        ts: int | None = None,
+        parent_id: str | None = None,
+    ) -> Event: ...
+    def tool(
+        self,
+        tool: str,
+        *,
+        tool_kind: str = "function",
+        effect: Literal["none", "read", "write"] = "none",
+        mcp_session_id: str | None = None,
+        attrs: Mapping[str, Any] | None = None,
+        parent_id: str | None = None,
+    ) -> ToolSpan: ...
+    def record(self, event: Mapping[str, Any]) -> Event: ...
+    def start(self) -> Event | None: ...
+    def end(self, status: Status = "ok") -> Event | None: ...
+    def __enter__(self) -> Session: ...
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None = None,
+        _exc: BaseException | None = None,
+        _tb: TracebackType | None = None,
+    ) -> bool: ...
+
+class Meter:
+    """Records events into a ledger (in memory, or a SQLite file)."""
+
+    def __init__(
+        self,
+        path: str | PathLike[str] | None = None,
+        *,
+        ruleset: Ruleset | None = None,
+        durability: Literal["batch", "sync"] = "batch",
+        capacity: int = 16384,
+    ) -> None: ...
+    def session(
+        self,
+        agent: str | None = None,
+        *,
+        session_id: str | None = None,
+        tenant: str | None = None,
+        venue: str | None = None,
+        runtime: str | None = None,
+        runtime_session_id: str | None = None,
+        attrs: Mapping[str, Any] | None = None,
+    ) -> Session: ...
+    def record(self, event: Mapping[str, Any]) -> Event: ...
+    def flush(self) -> None: ...
+    def close(self) -> None: ...
+    def stats(self) -> dict[str, int]: ...
+    @property
+    def ledger(self) -> Ledger: ...
+    @property
+    def ruleset(self) -> Ruleset: ...
+    @property
+    def durability(self) -> Literal["batch", "sync"]: ...
+    @property
+    def closed(self) -> bool: ...
+    def __enter__(self) -> Meter: ...
+    def __exit__(self, *args: object) -> bool: ...
+
+def _flush_all() -> list[str]: ...

@@ -1,0 +1,446 @@
+//! The rules engine: a compiled, immutable [`Ruleset`] and its `classify`.
+//!
+//! Semantics (docs/classification.md has the long form):
+//! - every matching rule adds its evidence, in catalogue order; with no match the event gets the
+//!   single fallback evidence `no-state-signal`;
+//! - `consumes_state` / `creates_state` are the OR over matching rules;
+//! - `state_holder` comes from the first matching rule that sets one (`from_event` sets it only
+//!   when the event's `holder` is `provider` or `client`);
+//! - the tag is stateful if any matching rule says `tag = "stateful"`, or if the policy
+//!   `creates_state_is_stateful` is on and the event creates provider-held state;
+//! - `session_stateful` = stateful with provider-held state (any holder under the policy
+//!   `client_state_makes_session_stateful`), or the event carries a `runtime_session_id`.
+
+use std::fmt;
+use std::sync::{Arc, OnceLock};
+
+use super::fields::Fields;
+use super::index::Index;
+use super::parse::parse;
+use super::rule::{Cond, Rule, RuleInfo};
+use super::spec::Base;
+use super::{Classification, Evidence, Holder, Tag};
+use crate::error::Result;
+
+/// The built-in catalogue (encodes shared/reference/provider-signals.md).
+pub(crate) const DEFAULT_TOML: &str = include_str!("catalogue/default.toml");
+/// The strict catalogue: `extends = "default"` plus policy.
+pub(crate) const STRICT_TOML: &str = include_str!("catalogue/strict.toml");
+
+/// The fallback evidence's rule id, used when no rule matches.
+pub const NO_STATE_SIGNAL: &str = "no-state-signal";
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Policy {
+    creates_state_is_stateful: bool,
+    client_state_makes_session_stateful: bool,
+}
+
+/// A compiled ruleset: immutable, `Send + Sync`, cheap to evaluate and to share in an `Arc`.
+pub struct Ruleset {
+    name: Arc<str>,
+    policy: Policy,
+    rules: Vec<Rule>,
+    /// Per rule, the conditions the index does not already guarantee.
+    checks: Vec<Box<[Cond]>>,
+    index: Index,
+    fallback: Arc<Evidence>,
+}
+
+impl fmt::Debug for Ruleset {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Ruleset")
+            .field("name", &self.name)
+            .field("policy", &self.policy)
+            .field("rules", &self.rules.len())
+            .finish()
+    }
+}
+
+impl Ruleset {
+    /// The built-in default ruleset (`catalogue/default.toml`), parsed once per process.
+    pub fn builtin_default() -> Arc<Ruleset> {
+        static DEFAULT: OnceLock<Arc<Ruleset>> = OnceLock::new();
+        DEFAULT
+            .get_or_init(|| {
+                Arc::new(Ruleset::from_toml(DEFAULT_TOML).expect("catalogue/default.toml is valid"))
+            })
+            .clone()
+    }
+
+    /// The built-in strict ruleset (`catalogue/strict.toml`), parsed once per process.
+    pub fn builtin_strict() -> Arc<Ruleset> {
+        static STRICT: OnceLock<Arc<Ruleset>> = OnceLock::new();
+        STRICT
+            .get_or_init(|| {
+                Arc::new(Ruleset::from_toml(STRICT_TOML).expect("catalogue/strict.toml is valid"))
+            })
+            .clone()
+    }
+
+    /// Parses and compiles a ruleset file. With `extends`, the file's rules are laid over the
+    /// built-in base: a rule whose `id` matches a base rule replaces it in place (keeping the
+    /// base's order), other rules are appended in file order; `[policy]` keys override the
+    /// base's, absent keys inherit. The name defaults to `"custom"`.
+    pub fn from_toml(text: &str) -> Result<Ruleset> {
+        let spec = parse(text)?;
+        let (mut rules, mut policy) = match spec.extends {
+            None => (Vec::new(), Policy::default()),
+            Some(base) => {
+                let base = match base {
+                    Base::Default => Ruleset::builtin_default(),
+                    Base::Strict => Ruleset::builtin_strict(),
+                };
+                (base.rules.clone(), base.policy)
+            }
+        };
+        if let Some(v) = spec.policy.creates_state_is_stateful {
+            policy.creates_state_is_stateful = v;
+        }
+        if let Some(v) = spec.policy.client_state_makes_session_stateful {
+            policy.client_state_makes_session_stateful = v;
+        }
+        for rule in spec.rules.into_iter().map(Rule::compile) {
+            match rules.iter().position(|r| r.info.id == rule.info.id) {
+                Some(at) => rules[at] = rule,
+                None => rules.push(rule),
+            }
+        }
+        let (index, checks) = Index::build(&rules);
+        let fallback = Arc::new(Evidence {
+            rule: NO_STATE_SIGNAL.into(),
+            tag: Tag::Stateless,
+            signal: "".into(),
+            explain: "no rule matched: the request carries no server-held state".into(),
+        });
+        let name = spec.name.as_deref().unwrap_or("custom").into();
+        Ok(Ruleset {
+            name,
+            policy,
+            rules,
+            checks,
+            index,
+            fallback,
+        })
+    }
+
+    /// The ruleset's name (recorded in every classification it makes).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The rules in evaluation (catalogue) order.
+    pub fn rules(&self) -> impl Iterator<Item = &RuleInfo> {
+        self.rules.iter().map(|r| &r.info)
+    }
+
+    /// Policy: creating provider-held state makes an event stateful (strict).
+    pub fn creates_state_is_stateful(&self) -> bool {
+        self.policy.creates_state_is_stateful
+    }
+
+    /// Policy: stateful events with client-held state make their session stateful (strict).
+    pub fn client_state_makes_session_stateful(&self) -> bool {
+        self.policy.client_state_makes_session_stateful
+    }
+
+    /// Classifies one event. Allocates only the evidence list.
+    pub fn classify(&self, ev: &dyn Fields) -> Classification {
+        let mut evidence = Vec::new();
+        let (mut consumes, mut creates, mut stateful) = (false, false, false);
+        let mut holder = None;
+        for &i in self.index.candidates(ev) {
+            let rule = &self.rules[i as usize];
+            if !self.checks[i as usize].iter().all(|c| c.holds(ev)) {
+                continue;
+            }
+            evidence.push(rule.evidence.clone());
+            consumes |= rule.info.consumes_state;
+            creates |= rule.info.creates_state;
+            stateful |= rule.info.tag == Tag::Stateful;
+            if holder.is_none() {
+                holder = rule.holder(ev);
+            }
+        }
+        if evidence.is_empty() {
+            evidence.push(self.fallback.clone());
+        }
+        let p = self.policy;
+        stateful |= p.creates_state_is_stateful && creates && holder == Some(Holder::Provider);
+        let session_stateful = (stateful
+            && (holder == Some(Holder::Provider) || p.client_state_makes_session_stateful))
+            || ev.field("runtime_session_id").is_some();
+        Classification {
+            consumes_state: consumes,
+            creates_state: creates,
+            state_holder: holder,
+            tag: if stateful {
+                Tag::Stateful
+            } else {
+                Tag::Stateless
+            },
+            evidence,
+            session_stateful,
+            ruleset: self.name.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{json, Map, Value};
+
+    fn ev(v: Value) -> Map<String, Value> {
+        v.as_object().unwrap().clone()
+    }
+
+    fn ids(c: &Classification) -> Vec<&str> {
+        c.evidence.iter().map(|e| &*e.rule).collect()
+    }
+
+    const RULES: &str = r#"
+name = "t"
+[[rule]]
+id = "a-consume"
+when = { kind = "model_call", api = "x" }
+has = ["request.prev"]
+consumes_state = true
+state_holder = "provider"
+tag = "stateful"
+explain = "uses prev"
+[[rule]]
+id = "b-create"
+when = { kind = "model_call", "request.store" = [true, "yes", 1] }
+creates_state = true
+state_holder = "client"
+explain = "stores"
+[[rule]]
+id = "c-op"
+when = { kind = "state_op" }
+not_has = ["key"]
+state_holder = "from_event"
+tag = "stateful"
+explain = "op"
+"#;
+
+    #[test]
+    fn combines_matching_rules() {
+        let rs = Ruleset::from_toml(RULES).unwrap();
+        assert_eq!(rs.name(), "t");
+        let c = rs.classify(&ev(json!({"kind": "model_call", "api": "x",
+            "request": {"prev": "r1", "store": true}})));
+        assert_eq!(ids(&c), ["a-consume", "b-create"]);
+        assert!(c.consumes_state && c.creates_state);
+        assert_eq!(
+            c.state_holder,
+            Some(Holder::Provider),
+            "first rule that sets it wins"
+        );
+        assert_eq!(c.tag, Tag::Stateful);
+        assert!(c.session_stateful);
+        assert_eq!(&*c.ruleset, "t");
+        assert_eq!(c.evidence[1].tag, Tag::Stateless);
+        assert_eq!(&*c.evidence[0].signal, "request.prev");
+    }
+
+    #[test]
+    fn when_lists_match_any_value_of_the_same_type() {
+        let rs = Ruleset::from_toml(RULES).unwrap();
+        for store in [json!(true), json!("yes"), json!(1)] {
+            let c = rs.classify(&ev(
+                json!({"kind": "model_call", "request": {"store": store}}),
+            ));
+            assert_eq!(ids(&c), ["b-create"], "{store}");
+            assert_eq!(
+                (c.tag, c.state_holder),
+                (Tag::Stateless, Some(Holder::Client))
+            );
+        }
+        for store in [
+            json!(false),
+            json!("true"),
+            json!(2),
+            json!(1.0),
+            json!([true]),
+        ] {
+            let c = rs.classify(&ev(
+                json!({"kind": "model_call", "request": {"store": store}}),
+            ));
+            assert_eq!(ids(&c), [NO_STATE_SIGNAL], "{store}");
+        }
+    }
+
+    #[test]
+    fn no_match_gives_the_fallback_evidence() {
+        let rs = Ruleset::from_toml(RULES).unwrap();
+        let c = rs.classify(&ev(json!({"kind": "tool_call"})));
+        assert_eq!(c.evidence.len(), 1);
+        let e = &c.evidence[0];
+        assert_eq!(
+            (&*e.rule, e.tag, &*e.signal),
+            (NO_STATE_SIGNAL, Tag::Stateless, "")
+        );
+        assert_eq!(
+            &*e.explain,
+            "no rule matched: the request carries no server-held state"
+        );
+        assert!(!c.consumes_state && !c.creates_state && !c.session_stateful);
+        assert_eq!((c.tag, c.state_holder), (Tag::Stateless, None));
+    }
+
+    #[test]
+    fn holder_from_event_and_client_state_sessions() {
+        let rs = Ruleset::from_toml(RULES).unwrap();
+        let c = rs.classify(&ev(json!({"kind": "state_op", "holder": "client"})));
+        assert_eq!(
+            (c.tag, c.state_holder, c.session_stateful),
+            (Tag::Stateful, Some(Holder::Client), false)
+        );
+        let c = rs.classify(&ev(json!({"kind": "state_op", "holder": "provider"})));
+        assert_eq!(
+            (c.state_holder, c.session_stateful),
+            (Some(Holder::Provider), true)
+        );
+        let c = rs.classify(&ev(json!({"kind": "state_op", "holder": "elsewhere"})));
+        assert_eq!(
+            (c.tag, c.state_holder, c.session_stateful),
+            (Tag::Stateful, None, false)
+        );
+        let c = rs.classify(&ev(json!({"kind": "state_op", "key": "k"})));
+        assert_eq!(ids(&c), [NO_STATE_SIGNAL]);
+    }
+
+    #[test]
+    fn policies_change_tag_and_session() {
+        let policy = "[policy]
+creates_state_is_stateful = true
+client_state_makes_session_stateful = true
+";
+        let strictish = format!("{policy}{}", RULES.replace("name = \"t\"", ""));
+        let rs = Ruleset::from_toml(&strictish).unwrap();
+        assert_eq!(rs.name(), "custom");
+        assert!(rs.creates_state_is_stateful() && rs.client_state_makes_session_stateful());
+        // Client-held creation stays stateless: the policy is about provider-held state.
+        let c = rs.classify(&ev(
+            json!({"kind": "model_call", "request": {"store": true}}),
+        ));
+        assert_eq!(c.tag, Tag::Stateless);
+        let c = rs.classify(&ev(json!({"kind": "state_op", "holder": "client"})));
+        assert!(
+            c.session_stateful,
+            "client state counts for the session under the policy"
+        );
+        let provider_create = r#"
+[policy]
+creates_state_is_stateful = true
+[[rule]]
+id = "p"
+has = ["request.s"]
+creates_state = true
+state_holder = "provider"
+explain = "x"
+"#;
+        let c = Ruleset::from_toml(provider_create)
+            .unwrap()
+            .classify(&ev(json!({"request": {"s": 1}})));
+        assert_eq!((c.tag, c.session_stateful), (Tag::Stateful, true));
+        assert_eq!(
+            c.evidence[0].tag,
+            Tag::Stateless,
+            "evidence keeps the rule's own tag"
+        );
+    }
+
+    #[test]
+    fn runtime_session_id_makes_the_session_stateful() {
+        let rs = Ruleset::from_toml("").unwrap();
+        let c = rs.classify(&ev(
+            json!({"kind": "session_start", "runtime_session_id": "s-1"}),
+        ));
+        assert_eq!((c.tag, c.session_stateful), (Tag::Stateless, true));
+        let c = rs.classify(&ev(
+            json!({"kind": "session_start", "runtime_session_id": null}),
+        ));
+        assert!(!c.session_stateful);
+    }
+
+    #[test]
+    fn extends_replaces_by_id_in_place_and_appends_new_rules() {
+        let base = Ruleset::builtin_default();
+        let base_ids: Vec<Arc<str>> = base.rules().map(|r| r.id.clone()).collect();
+        let replaced = base_ids[3].clone();
+        let text = format!(
+            r#"
+extends = "default"
+name = "mine"
+[[rule]]
+id = "zz-new"
+has = ["attrs.x"]
+explain = "new"
+[[rule]]
+id = "{replaced}"
+has = ["attrs.y"]
+tag = "stateful"
+explain = "replaced"
+"#
+        );
+        let rs = Ruleset::from_toml(&text).unwrap();
+        let ids: Vec<Arc<str>> = rs.rules().map(|r| r.id.clone()).collect();
+        assert_eq!(ids.len(), base_ids.len() + 1);
+        assert_eq!(ids[..base_ids.len()], base_ids[..]);
+        assert_eq!(&*ids[base_ids.len()], "zz-new");
+        let info = rs.rules().nth(3).unwrap();
+        assert_eq!((&*info.explain, info.tag), ("replaced", Tag::Stateful));
+        assert!(
+            !rs.creates_state_is_stateful(),
+            "policy inherited from default"
+        );
+        let c = rs.classify(&ev(json!({"kind": "tool_call", "attrs": {"x": 1, "y": 2}})));
+        assert_eq!(ids_of(&c), [replaced.to_string(), "zz-new".to_string()]);
+        assert_eq!(&*c.ruleset, "mine");
+    }
+
+    fn ids_of(c: &Classification) -> Vec<String> {
+        c.evidence.iter().map(|e| e.rule.to_string()).collect()
+    }
+
+    #[test]
+    fn extends_strict_inherits_policy_and_can_override_it() {
+        let rs = Ruleset::from_toml("extends = \"strict\"").unwrap();
+        assert!(rs.creates_state_is_stateful() && rs.client_state_makes_session_stateful());
+        assert_eq!(
+            rs.rules().count(),
+            Ruleset::builtin_default().rules().count()
+        );
+        let rs =
+            Ruleset::from_toml("extends = \"strict\"\n[policy]\ncreates_state_is_stateful = false")
+                .unwrap();
+        assert!(!rs.creates_state_is_stateful() && rs.client_state_makes_session_stateful());
+    }
+
+    #[test]
+    fn builtins_are_cached_and_shareable() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<Ruleset>();
+        assert!(Arc::ptr_eq(
+            &Ruleset::builtin_default(),
+            &Ruleset::builtin_default()
+        ));
+        assert!(Arc::ptr_eq(
+            &Ruleset::builtin_strict(),
+            &Ruleset::builtin_strict()
+        ));
+        assert_eq!(Ruleset::builtin_default().name(), "default");
+        assert_eq!(Ruleset::builtin_strict().name(), "strict");
+        assert!(format!("{:?}", Ruleset::builtin_default()).contains("default"));
+    }
+
+    #[test]
+    fn evidence_is_shared_not_copied() {
+        let rs = Ruleset::from_toml(RULES).unwrap();
+        let e = ev(json!({"kind": "state_op", "holder": "client"}));
+        let (a, b) = (rs.classify(&e), rs.classify(&e));
+        assert!(Arc::ptr_eq(&a.evidence[0], &b.evidence[0]));
+    }
+}

@@ -1,0 +1,49 @@
+//! One error type for the whole core, mapped to the Python hierarchy in one place
+//! (`src/python/errors.rs`): `StatemeterError` ← `ValidationError` (also a `ValueError`),
+//! `RulesetError`, `ContractError`, `LedgerError`, `IntegrityError`.
+
+use std::fmt;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Error {
+    /// Bad input: `field` names what was wrong (e.g. `input_tokens`, `attrs.x`, `request`).
+    Validation { field: String, message: String },
+    /// A ruleset file that cannot be used (parse error, unknown key, bad value).
+    Ruleset(String),
+    /// A contract or price table that cannot be used.
+    Contract(String),
+    /// Storage failed (cannot open, write, read; not a ledger).
+    Ledger(String),
+    /// The ledger's content contradicts its hash chain or an earlier record.
+    Integrity(String),
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+impl Error {
+    pub fn validation(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::Validation {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Validation { field, message } => write!(f, "{field}: {message}"),
+            Error::Ruleset(m) | Error::Contract(m) | Error::Ledger(m) | Error::Integrity(m) => {
+                f.write_str(m)
+            }
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<rusqlite::Error> for Error {
+    fn from(e: rusqlite::Error) -> Self {
+        Error::Ledger(format!("sqlite: {e}"))
+    }
+}

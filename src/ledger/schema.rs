@@ -1,0 +1,246 @@
+//! Opening a ledger database: the SQLite schema, its `meta` marker, connection settings, and
+//! clear errors for a path that is not a usable ledger.
+
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::{Connection, ErrorCode, OptionalExtension, TransactionBehavior};
+
+use super::Durability;
+use crate::error::{Error, Result};
+
+/// The `meta.format` value that marks a statemeter ledger.
+pub const FORMAT: &str = "statemeter-ledger";
+/// The `meta.version` value this code reads and writes.
+pub const VERSION: &str = "1";
+/// How long a writer waits for another process's transaction before failing.
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The schema of a new ledger (docs/ledger-format.md). No index on `session_id`: it cost ~13%
+/// of append throughput when measured; `id` has the one index that idempotency needs.
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS events (
+    seq INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    record TEXT NOT NULL,
+    hash BLOB NOT NULL,
+    kind TEXT NOT NULL,
+    ts INTEGER NOT NULL,
+    session_id TEXT
+);
+INSERT OR IGNORE INTO meta (key, value) VALUES ('format', 'statemeter-ledger'), ('version', '1');
+";
+
+/// Opens the ledger database at `path` (created if missing; in memory for `None`) and checks
+/// it is a statemeter ledger. `label` names it in errors.
+///
+/// Settings: `busy_timeout` [`BUSY_TIMEOUT`]; WAL journal for files; `synchronous=FULL` for
+/// [`Durability::Sync`], `NORMAL` for [`Durability::Batch`].
+pub(crate) fn open_connection(
+    path: Option<&Path>,
+    label: &str,
+    durability: Durability,
+) -> Result<Connection> {
+    let err = |e| open_err(label, e);
+    let mut conn = match path {
+        None => Connection::open_in_memory().map_err(err)?,
+        Some(p) => {
+            if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
+                if !dir.is_dir() {
+                    return Err(Error::Ledger(format!(
+                        "cannot open ledger {label}: directory {} does not exist",
+                        dir.display()
+                    )));
+                }
+            }
+            let conn = Connection::open(p).map_err(err)?;
+            conn.busy_timeout(BUSY_TIMEOUT).map_err(err)?;
+            set_wal(&conn).map_err(err)?;
+            conn
+        }
+    };
+    let sync = match durability {
+        Durability::Sync => "FULL",
+        Durability::Batch => "NORMAL",
+    };
+    conn.pragma_update(None, "synchronous", sync).map_err(err)?;
+    init_or_check(&mut conn, label)?;
+    Ok(conn)
+}
+
+/// Sets WAL mode, retrying while another connection switches it at the same moment.
+fn set_wal(conn: &Connection) -> rusqlite::Result<()> {
+    let mut attempts = 0;
+    loop {
+        match conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get::<_, String>(0)) {
+            Ok(_) => return Ok(()),
+            Err(e) if e.sqlite_error_code() == Some(ErrorCode::DatabaseBusy) && attempts < 3000 => {
+                attempts += 1;
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Creates the schema in an empty database, or checks that an existing one is a ledger.
+fn init_or_check(conn: &mut Connection, label: &str) -> Result<()> {
+    let err = |e| open_err(label, e);
+    let tables = |conn: &Connection| -> rusqlite::Result<u32> {
+        conn.query_row(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table'",
+            [],
+            |r| r.get(0),
+        )
+    };
+    if tables(conn).map_err(err)? == 0 {
+        // Another process may be creating it too: re-check under the write lock.
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(err)?;
+        if tables(&tx).map_err(err)? == 0 {
+            tx.execute_batch(SCHEMA).map_err(err)?;
+        }
+        tx.commit().map_err(err)?;
+    }
+    let meta = |key: &str| -> rusqlite::Result<Option<String>> {
+        conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+            .optional()
+    };
+    let not_ledger = || Error::Ledger(format!("{label} is not a statemeter ledger"));
+    match meta("format") {
+        Ok(Some(f)) if f == FORMAT => {}
+        Ok(_) => return Err(not_ledger()),
+        Err(rusqlite::Error::SqliteFailure(_, Some(m))) if m.contains("no such table") => {
+            return Err(not_ledger())
+        }
+        Err(e) => return Err(err(e)),
+    }
+    match meta("version").map_err(err)? {
+        Some(v) if v == VERSION => Ok(()),
+        v => Err(Error::Ledger(format!(
+            "{label} is a statemeter ledger of version {}; this version reads version {VERSION}",
+            v.as_deref().unwrap_or("(none)")
+        ))),
+    }
+}
+
+fn open_err(label: &str, e: rusqlite::Error) -> Error {
+    match e.sqlite_error_code() {
+        Some(ErrorCode::NotADatabase) => Error::Ledger(format!(
+            "{label} is not a statemeter ledger (not an SQLite database)"
+        )),
+        Some(ErrorCode::DatabaseCorrupt) => {
+            Error::Ledger(format!("ledger {label} is corrupt: {e}"))
+        }
+        _ => Error::Ledger(format!("cannot open ledger {label}: {e}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn open(p: &Path) -> Result<Connection> {
+        open_connection(Some(p), &p.display().to_string(), Durability::Sync)
+    }
+
+    fn ledger_err(p: &Path) -> String {
+        match open(p) {
+            Err(Error::Ledger(m)) => m,
+            other => panic!("expected a ledger error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn new_file_gets_schema_meta_and_wal() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("l.db");
+        let conn = open(&path).unwrap();
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(mode, "wal");
+        let sync: i64 = conn
+            .query_row("PRAGMA synchronous", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(sync, 2, "FULL");
+        let meta: Vec<(String, String)> = conn
+            .prepare("SELECT key, value FROM meta ORDER BY key")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert_eq!(
+            meta,
+            vec![
+                ("format".into(), FORMAT.into()),
+                ("version".into(), VERSION.into())
+            ]
+        );
+        drop(conn);
+        // Reopening an existing ledger works and does not duplicate anything.
+        let conn = open_connection(Some(&path), "l", Durability::Batch).unwrap();
+        let sync: i64 = conn
+            .query_row("PRAGMA synchronous", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(sync, 1, "NORMAL");
+    }
+
+    #[test]
+    fn missing_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("nope/l.db");
+        let m = ledger_err(&missing);
+        assert!(
+            m.contains("does not exist") && m.contains(&missing.display().to_string()),
+            "{m}"
+        );
+        assert!(ledger_err(dir.path()).contains("cannot open ledger"));
+    }
+
+    #[test]
+    fn not_a_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let garbage = dir.path().join("garbage.db");
+        std::fs::write(&garbage, vec![b'x'; 4096]).unwrap();
+        let m = ledger_err(&garbage);
+        assert!(m.contains("garbage.db is not a statemeter ledger"), "{m}");
+    }
+
+    #[test]
+    fn database_that_is_not_a_ledger() {
+        let dir = tempfile::tempdir().unwrap();
+        let other = dir.path().join("other.db");
+        Connection::open(&other)
+            .unwrap()
+            .execute_batch("CREATE TABLE t (x)")
+            .unwrap();
+        assert!(ledger_err(&other).contains("other.db is not a statemeter ledger"));
+
+        let wrong = dir.path().join("wrong.db");
+        Connection::open(&wrong)
+            .unwrap()
+            .execute_batch(
+                "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT);
+                 INSERT INTO meta VALUES ('format', 'something-else');",
+            )
+            .unwrap();
+        assert!(ledger_err(&wrong).contains("wrong.db is not a statemeter ledger"));
+    }
+
+    #[test]
+    fn other_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let future = dir.path().join("future.db");
+        drop(open(&future).unwrap());
+        Connection::open(&future)
+            .unwrap()
+            .execute_batch("UPDATE meta SET value = '2' WHERE key = 'version'")
+            .unwrap();
+        let m = ledger_err(&future);
+        assert!(m.contains("version 2") && m.contains("future.db"), "{m}");
+    }
+}

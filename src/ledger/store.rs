@@ -1,0 +1,535 @@
+//! The ledger's storage: one SQLite file (WAL) or an in-memory database, appended to in
+//! hash-chained transactions.
+//!
+//! Each row holds `record` (see [`super::record`]) and `hash = SHA-256(prev_hash || record)`.
+//! `seq`, `record` and `hash` are the chain; `id`, `kind`, `ts` and `session_id` are projections
+//! for queries, not covered by the hash (docs/ledger-format.md).
+//!
+//! Several processes may append to one file: [`Store::append`] runs in one `BEGIN IMMEDIATE`
+//! transaction and reads the chain's tail inside it, so writers take turns (waiting up to
+//! [`BUSY_TIMEOUT`](super::schema::BUSY_TIMEOUT)) and the chain stays a single sequence.
+//!
+//! Performance notes: statements are prepared once and cached, the record text is built in a
+//! reused buffer, and the idempotency check costs nothing on the common path: the insert uses
+//! `ON CONFLICT(id) DO NOTHING` and only a refused insert reads the stored record.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use rusqlite::types::ValueRef;
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+
+use super::record::{chain_hash, event_difference, write_record, Head};
+use super::schema::open_connection;
+use crate::error::{Error, Result};
+
+const INSERT: &str = "INSERT INTO events (seq, id, record, hash, kind, ts, session_id) \
+                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT(id) DO NOTHING";
+
+/// When a commit reaches the disk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Durability {
+    /// `synchronous=FULL`: a committed append survives power loss.
+    Sync,
+    /// `synchronous=NORMAL`: with WAL, a commit survives a process crash; the last commits may be
+    /// lost on power loss. The chain stays valid either way.
+    Batch,
+}
+
+/// One event to append: its canonical `event` and `classification` objects plus projections.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Pending {
+    pub id: String,
+    /// Canonical JSON object (the record's `event`).
+    pub event_json: String,
+    /// Canonical JSON object (the record's `classification`).
+    pub classification_json: String,
+    pub kind: &'static str,
+    pub ts: i64,
+    pub session_id: Option<String>,
+    /// Whether the caller supplied `ts`; when not, a retry with another `ts` is the same event.
+    pub ts_explicit: bool,
+}
+
+/// What [`Store::append`] did with one [`Pending`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Written at `seq`.
+    Appended { seq: u64 },
+    /// The same id with an identical event is already at `seq`: nothing written.
+    Duplicate { seq: u64 },
+    /// The same id with a different event is already at `seq`: rejected, nothing written.
+    Conflict { seq: u64, message: String },
+}
+
+/// A ledger database.
+pub struct Store {
+    conn: Connection,
+    path: Option<PathBuf>,
+    /// The path for messages, or `<memory>`.
+    label: String,
+    /// Reused record buffer.
+    record: String,
+}
+
+impl fmt::Debug for Store {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Store").field("path", &self.path).finish()
+    }
+}
+
+impl Store {
+    /// Opens (creating if missing) the ledger at `path`, or a new in-memory ledger for `None`.
+    ///
+    /// Fails with `Error::Ledger` naming the path when the directory does not exist, the file
+    /// is not an SQLite database, is corrupt, or is an SQLite database that is not a ledger.
+    pub fn open(path: Option<&Path>, durability: Durability) -> Result<Store> {
+        let label = path.map_or_else(|| "<memory>".to_string(), |p| p.display().to_string());
+        let conn = open_connection(path, &label, durability)?;
+        Ok(Store {
+            conn,
+            path: path.map(Path::to_path_buf),
+            label,
+            record: String::new(),
+        })
+    }
+
+    /// The file path, or `None` for an in-memory ledger.
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    /// The underlying connection, for read queries over the projection columns
+    /// (`kind`, `ts`, `session_id`). Writing through it breaks the chain.
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// Number of events.
+    pub fn len(&self) -> Result<u64> {
+        let n: i64 = self
+            .conn
+            .query_row("SELECT count(*) FROM events", [], |r| r.get(0))?;
+        Ok(n as u64)
+    }
+
+    /// Whether the ledger has no events.
+    pub fn is_empty(&self) -> Result<bool> {
+        Ok(self.len()? == 0)
+    }
+
+    /// The last seq and its stored hash; [`Head::EMPTY`] for an empty ledger.
+    pub fn head(&self) -> Result<Head> {
+        tail(&self.conn)
+    }
+
+    /// Appends `batch` in one transaction and reports what happened to each event, in order.
+    ///
+    /// A failure of the transaction (disk full, read-only file, another writer holding the
+    /// lock past the busy timeout) returns `Error::Ledger` with nothing written; the store
+    /// stays usable.
+    pub fn append(&mut self, batch: &[Pending]) -> Result<Vec<Outcome>> {
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
+        for p in batch {
+            for (field, json) in [
+                ("event", &p.event_json),
+                ("classification", &p.classification_json),
+            ] {
+                if !(json.starts_with('{') && json.ends_with('}')) {
+                    return Err(Error::validation(field, "must be a canonical JSON object"));
+                }
+            }
+        }
+        let Store {
+            conn,
+            label,
+            record,
+            ..
+        } = self;
+        let fail = |e: Error| match e {
+            Error::Ledger(m) => Error::Ledger(format!("cannot append to ledger {label}: {m}")),
+            other => other,
+        };
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| fail(e.into()))?;
+        // On an error, dropping `tx` rolls back; so does a failed commit.
+        let outcomes = append_in(&tx, batch, record).map_err(fail)?;
+        tx.commit().map_err(|e| fail(e.into()))?;
+        Ok(outcomes)
+    }
+
+    /// Calls `f(seq, record)` for every event after `after_seq`, in seq order, streaming.
+    pub fn for_each_record(
+        &self,
+        after_seq: u64,
+        mut f: impl FnMut(u64, &str) -> Result<()>,
+    ) -> Result<()> {
+        let sql = "SELECT seq, record FROM events WHERE seq > ?1 ORDER BY seq";
+        let mut stmt = self.conn.prepare_cached(sql)?;
+        let mut rows = stmt.query([after_seq.min(i64::MAX as u64) as i64])?;
+        while let Some(row) = rows.next()? {
+            let seq: i64 = row.get(0)?;
+            let record = match row.get_ref(1)? {
+                ValueRef::Text(b) => std::str::from_utf8(b).ok(),
+                _ => None,
+            }
+            .ok_or_else(|| {
+                Error::Integrity(format!("the record at seq {seq} is not UTF-8 text"))
+            })?;
+            f(seq as u64, record)?;
+        }
+        Ok(())
+    }
+
+    /// Calls `f(seq, record bytes, hash bytes)` for every row in seq order until `f` returns
+    /// false, whatever the columns hold: verification must see tampered rows too (a record or
+    /// hash that is neither text nor blob reads as empty).
+    pub(crate) fn for_each_row(
+        &self,
+        mut f: impl FnMut(i64, &[u8], &[u8]) -> Result<bool>,
+    ) -> Result<()> {
+        let sql = "SELECT seq, record, hash FROM events ORDER BY seq";
+        let mut stmt = self.conn.prepare_cached(sql)?;
+        let mut rows = stmt.query([])?;
+        while let Some(row) = rows.next()? {
+            let seq: i64 = row.get(0)?;
+            let record = row.get_ref(1)?.as_bytes().unwrap_or(b"");
+            let hash = row.get_ref(2)?.as_bytes().unwrap_or(b"");
+            if !f(seq, record, hash)? {
+                break;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The last row's seq and hash.
+fn tail(conn: &Connection) -> Result<Head> {
+    let mut stmt = conn.prepare_cached("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1")?;
+    let row = stmt
+        .query_row([], |r| {
+            let hash = r
+                .get_ref(1)?
+                .as_bytes()
+                .ok()
+                .and_then(|h| <[u8; 32]>::try_from(h).ok());
+            Ok((r.get::<_, i64>(0)?, hash))
+        })
+        .optional()?;
+    match row {
+        None => Ok(Head::EMPTY),
+        Some((seq, Some(hash))) if seq > 0 => Ok(Head {
+            seq: seq as u64,
+            hash,
+        }),
+        Some((seq, _)) => Err(Error::Integrity(format!(
+            "the last row (seq {seq}) has no valid seq or 32-byte hash: the ledger is damaged"
+        ))),
+    }
+}
+
+/// The body of [`Store::append`], inside its transaction.
+fn append_in(conn: &Connection, batch: &[Pending], record: &mut String) -> Result<Vec<Outcome>> {
+    let Head {
+        mut seq,
+        hash: mut prev,
+    } = tail(conn)?;
+    let mut insert = conn.prepare_cached(INSERT)?;
+    let mut outcomes = Vec::with_capacity(batch.len());
+    for p in batch {
+        let next = seq + 1;
+        record.clear();
+        write_record(record, &p.classification_json, &p.event_json, next);
+        let hash = chain_hash(&prev, record.as_bytes());
+        let inserted = insert.execute(params![
+            next as i64,
+            p.id,
+            record.as_str(),
+            &hash[..],
+            p.kind,
+            p.ts,
+            p.session_id
+        ])?;
+        if inserted == 1 {
+            seq = next;
+            prev = hash;
+            outcomes.push(Outcome::Appended { seq });
+        } else {
+            outcomes.push(existing(conn, p)?);
+        }
+    }
+    Ok(outcomes)
+}
+
+/// The outcome for `p` whose id is already stored: duplicate or conflict.
+fn existing(conn: &Connection, p: &Pending) -> Result<Outcome> {
+    let mut stmt = conn.prepare_cached("SELECT seq, record FROM events WHERE id = ?1")?;
+    let (seq, stored): (i64, String) = stmt.query_row([&p.id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    let seq = seq as u64;
+    Ok(
+        match event_difference(&stored, &p.event_json, p.ts_explicit) {
+            None => Outcome::Duplicate { seq },
+            Some(diff) => Outcome::Conflict {
+                seq,
+                message: format!(
+                "event id {} is already recorded at seq {seq} with a different payload ({diff})",
+                p.id
+            ),
+            },
+        },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) fn pending(id: &str, ts: i64, attrs: &str) -> Pending {
+        Pending {
+            id: id.to_string(),
+            event_json: format!(r#"{{"attrs":{attrs},"id":"{id}","kind":"tool_call","ts":{ts}}}"#),
+            classification_json: r#"{"tag":"stateless"}"#.to_string(),
+            kind: "tool_call",
+            ts,
+            session_id: Some("s1".to_string()),
+            ts_explicit: false,
+        }
+    }
+
+    /// Re-derives the chain from the rows: (count, last hash), asserting contiguous seqs.
+    fn rederive(store: &Store) -> (u64, [u8; 32]) {
+        let (mut n, mut prev) = (0u64, [0u8; 32]);
+        store
+            .for_each_row(|seq, record, hash| {
+                n += 1;
+                assert_eq!(seq as u64, n, "seqs are contiguous");
+                prev = chain_hash(&prev, record);
+                assert_eq!(hash, prev, "hash at seq {seq}");
+                assert!(std::str::from_utf8(record)
+                    .unwrap()
+                    .ends_with(&format!(",\"seq\":{seq},\"v\":1}}")));
+                Ok(true)
+            })
+            .unwrap();
+        (n, prev)
+    }
+
+    #[test]
+    fn empty_ledger_head_is_zero() {
+        let store = Store::open(None, Durability::Sync).unwrap();
+        assert_eq!(store.head().unwrap(), Head::EMPTY);
+        assert!(store.is_empty().unwrap());
+        assert_eq!(store.path(), None);
+    }
+
+    #[test]
+    fn append_builds_records_and_chain() {
+        let mut store = Store::open(None, Durability::Batch).unwrap();
+        let out = store
+            .append(&[pending("a", 5, "{}"), pending("b", 6, r#"{"x":1}"#)])
+            .unwrap();
+        assert_eq!(
+            out,
+            vec![Outcome::Appended { seq: 1 }, Outcome::Appended { seq: 2 }]
+        );
+        let mut records = Vec::new();
+        store
+            .for_each_record(0, |seq, r| {
+                records.push((seq, r.to_string()));
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(
+            records[0],
+            (
+                1,
+                r#"{"classification":{"tag":"stateless"},"event":{"attrs":{},"id":"a","kind":"tool_call","ts":5},"seq":1,"v":1}"#
+                    .to_string()
+            )
+        );
+        let mut after = Vec::new();
+        store
+            .for_each_record(1, |seq, _| {
+                after.push(seq);
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(after, vec![2]);
+        let h1 = chain_hash(&[0; 32], records[0].1.as_bytes());
+        let h2 = chain_hash(&h1, records[1].1.as_bytes());
+        assert_eq!(store.head().unwrap(), Head { seq: 2, hash: h2 });
+        assert_eq!(rederive(&store), (2, h2));
+        assert_eq!(store.len().unwrap(), 2);
+    }
+
+    #[test]
+    fn duplicates_and_conflicts() {
+        let mut store = Store::open(None, Durability::Sync).unwrap();
+        store.append(&[pending("a", 5, r#"{"k":"v"}"#)]).unwrap();
+        // A retry without an explicit ts is the same event even with another ts.
+        assert_eq!(
+            store.append(&[pending("a", 9, r#"{"k":"v"}"#)]).unwrap(),
+            vec![Outcome::Duplicate { seq: 1 }]
+        );
+        let mut explicit = pending("a", 9, r#"{"k":"v"}"#);
+        explicit.ts_explicit = true;
+        match &store.append(&[explicit]).unwrap()[0] {
+            Outcome::Conflict { seq: 1, message } => {
+                assert!(message.contains("differs in ts"), "{message}")
+            }
+            other => panic!("{other:?}"),
+        }
+        match &store.append(&[pending("a", 5, r#"{"k":"w"}"#)]).unwrap()[0] {
+            Outcome::Conflict { seq: 1, message } => {
+                assert!(
+                    message.contains("event id a") && message.contains("attrs"),
+                    "{message}"
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+        // Inside one batch too.
+        let out = store
+            .append(&[
+                pending("b", 1, "{}"),
+                pending("b", 2, "{}"),
+                pending("b", 1, "[]"),
+                pending("c", 1, "{}"),
+            ])
+            .unwrap();
+        assert_eq!(out[0], Outcome::Appended { seq: 2 });
+        assert_eq!(out[1], Outcome::Duplicate { seq: 2 });
+        assert!(matches!(out[2], Outcome::Conflict { seq: 2, .. }));
+        assert_eq!(out[3], Outcome::Appended { seq: 3 });
+        assert_eq!(rederive(&store).0, 3);
+    }
+
+    #[test]
+    fn malformed_pending_is_rejected_before_writing() {
+        let mut store = Store::open(None, Durability::Sync).unwrap();
+        let mut p = pending("a", 1, "{}");
+        p.event_json = "[]".into();
+        let err = store.append(&[pending("ok", 1, "{}"), p]).unwrap_err();
+        assert!(matches!(err, Error::Validation { ref field, .. } if field == "event"));
+        assert_eq!(store.len().unwrap(), 0);
+    }
+
+    #[test]
+    fn failed_transaction_writes_nothing_and_store_stays_usable() {
+        let mut store = Store::open(None, Durability::Sync).unwrap();
+        store.append(&[pending("a", 1, "{}")]).unwrap();
+        store
+            .connection()
+            .execute_batch(
+                "CREATE TRIGGER boom BEFORE INSERT ON events WHEN NEW.id = 'boom' \
+                 BEGIN SELECT RAISE(ABORT, 'disk on fire'); END;",
+            )
+            .unwrap();
+        let err = store
+            .append(&[pending("b", 2, "{}"), pending("boom", 3, "{}")])
+            .unwrap_err();
+        match err {
+            Error::Ledger(m) => assert!(
+                m.contains("cannot append to ledger <memory>") && m.contains("disk on fire"),
+                "{m}"
+            ),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            store.len().unwrap(),
+            1,
+            "the first event of the failed batch was rolled back"
+        );
+        assert!(store.connection().is_autocommit());
+        store
+            .connection()
+            .execute_batch("PRAGMA query_only = ON")
+            .unwrap();
+        assert!(matches!(
+            store.append(&[pending("c", 2, "{}")]),
+            Err(Error::Ledger(_))
+        ));
+        store
+            .connection()
+            .execute_batch("PRAGMA query_only = OFF")
+            .unwrap();
+        // A full disk: the database may not grow past its current size.
+        let pages: i64 = store
+            .connection()
+            .query_row("PRAGMA page_count", [], |r| r.get(0))
+            .unwrap();
+        let limit = format!("PRAGMA max_page_count = {pages}");
+        store.connection().execute_batch(&limit).unwrap();
+        let big: Vec<Pending> = (0..200)
+            .map(|i| {
+                pending(
+                    &format!("big{i}"),
+                    i,
+                    &format!(r#"{{"pad":"{}"}}"#, "x".repeat(2000)),
+                )
+            })
+            .collect();
+        match store.append(&big) {
+            Err(Error::Ledger(m)) => assert!(m.contains("full"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(store.len().unwrap(), 1);
+        let limit = format!("PRAGMA max_page_count = {}", pages * 1000);
+        store.connection().execute_batch(&limit).unwrap();
+        assert_eq!(
+            store.append(&[pending("b", 2, "{}")]).unwrap(),
+            vec![Outcome::Appended { seq: 2 }]
+        );
+        assert_eq!(rederive(&store).0, 2);
+    }
+
+    #[test]
+    fn damaged_tail_hash_blocks_appends() {
+        let mut store = Store::open(None, Durability::Sync).unwrap();
+        store.append(&[pending("a", 1, "{}")]).unwrap();
+        store
+            .connection()
+            .execute_batch("UPDATE events SET hash = x'00'")
+            .unwrap();
+        assert!(matches!(store.head(), Err(Error::Integrity(_))));
+        assert!(matches!(
+            store.append(&[pending("b", 1, "{}")]),
+            Err(Error::Integrity(_))
+        ));
+        assert_eq!(store.len().unwrap(), 1);
+    }
+
+    #[test]
+    fn concurrent_writers_keep_one_chain() {
+        // Threads with their own connection behave like processes sharing the file.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("shared.db");
+        let (writers, batches, per_batch) = (4, 25, 8);
+        let handles: Vec<_> = (0..writers)
+            .map(|w| {
+                let path = path.clone();
+                std::thread::spawn(move || {
+                    let mut store = Store::open(Some(&path), Durability::Batch).unwrap();
+                    for b in 0..batches {
+                        let batch: Vec<_> = (0..per_batch)
+                            .map(|i| pending(&format!("w{w}-{b}-{i}"), i, "{}"))
+                            .collect();
+                        for o in store.append(&batch).unwrap() {
+                            assert!(matches!(o, Outcome::Appended { .. }));
+                        }
+                    }
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join().unwrap();
+        }
+        let store = Store::open(Some(&path), Durability::Batch).unwrap();
+        let (n, last) = rederive(&store);
+        assert_eq!(n, (writers * batches * per_batch) as u64);
+        assert_eq!(store.head().unwrap(), Head { seq: n, hash: last });
+    }
+}

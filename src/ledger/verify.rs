@@ -1,0 +1,570 @@
+//! Verification: re-derive every hash of the chain, in one streaming pass, and say where and
+//! how the ledger first goes wrong.
+//!
+//! Two signals per row: the hash link (`SHA-256(prev || record)` must equal the stored hash)
+//! and the `seq` embedded at the end of the record (it must equal the row's `seq`, which must
+//! be the row's position 1, 2, 3, ...). The embedded seq is covered by the hash, so renumbering
+//! rows after a deletion, or moving them, shows even when the attacker re-derived every hash.
+//! The first failing row is then classified with a few extra lookups (only on failure):
+//! - `deleted`: a gap in the seqs, or a row holding the record of a later seq whose own record
+//!   appears nowhere after it (rows were renumbered);
+//! - `reordered`: a row holding the record of another seq, while its own record is further on;
+//! - `inserted`: a row the chain continues correctly without, or whose embedded seq repeats an
+//!   earlier one;
+//! - `edited`: a record or hash changed in place (the next row tells which, when there is one);
+//! - against a kept [`Head`]: `truncated` (the ledger ends before the head's seq) and `swapped`
+//!   (the hash at the head's seq differs: another ledger, or history rewritten up to there).
+//!
+//! Performance notes: rows are streamed from one `SELECT` (one consistent snapshot in WAL) and
+//! borrowed, not copied; per row the work is one SHA-256 and a scan of the record's last bytes.
+
+use rusqlite::OptionalExtension;
+
+use super::record::{chain_hash, embedded_seq, Head};
+use super::store::Store;
+use crate::error::{Error, Result};
+
+/// The result of [`verify`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Verification {
+    /// True when every hash re-derives, every seq is in place and the kept head (if any) holds.
+    pub ok: bool,
+    /// Number of events (rows) in the ledger.
+    pub events: u64,
+    /// The ledger's head: its last seq and stored hash (zero hash if that is unreadable).
+    pub head: Head,
+    /// The first seq that is wrong (for `truncated`, the first missing seq; for `swapped`, the
+    /// kept head's seq; 0 for a row numbered below 1).
+    pub first_bad_seq: Option<u64>,
+    /// What is wrong, starting with one of `edited`, `deleted`, `inserted`, `reordered`,
+    /// `truncated`, `swapped`.
+    pub problem: Option<String>,
+}
+
+/// The first failing row, copied out of the stream.
+struct BadRow {
+    pos: u64,
+    record: Vec<u8>,
+    stored: Vec<u8>,
+    computed: [u8; 32],
+    /// Hash before this row, and before the previous row.
+    prev: [u8; 32],
+    prev2: [u8; 32],
+}
+
+enum Failure {
+    /// The row at position `pos` carries seq `found`.
+    Gap {
+        pos: u64,
+        found: i64,
+    },
+    Row(BadRow),
+    Swapped {
+        seq: u64,
+    },
+}
+
+/// Re-derives every hash of `store` and checks it against `head`, a head kept earlier.
+pub fn verify(store: &Store, head: Option<&Head>) -> Result<Verification> {
+    if let Some(h) = head {
+        if h.seq == 0 && h.hash != [0; 32] {
+            return Err(Error::validation(
+                "head",
+                "seq 0 must come with the zero hash",
+            ));
+        }
+    }
+    let (mut pos, mut prev, mut prev2) = (0u64, [0u8; 32], [0u8; 32]);
+    let mut failure = None;
+    store.for_each_row(|seq, record, stored| {
+        pos += 1;
+        if seq != pos as i64 {
+            failure = Some(Failure::Gap { pos, found: seq });
+            return Ok(false);
+        }
+        let computed = chain_hash(&prev, record);
+        if computed[..] != *stored || embedded_seq(record) != Some(pos) {
+            failure = Some(Failure::Row(BadRow {
+                pos,
+                record: record.to_vec(),
+                stored: stored.to_vec(),
+                computed,
+                prev,
+                prev2,
+            }));
+            return Ok(false);
+        }
+        if head.is_some_and(|h| h.seq == pos && h.hash != computed) {
+            failure = Some(Failure::Swapped { seq: pos });
+            return Ok(false);
+        }
+        prev2 = prev;
+        prev = computed;
+        Ok(true)
+    })?;
+    let (first_bad_seq, problem) = match failure {
+        None => {
+            let kept = head.filter(|h| h.seq > pos);
+            let verification = Verification {
+                ok: kept.is_none(),
+                events: pos,
+                head: Head {
+                    seq: pos,
+                    hash: prev,
+                },
+                first_bad_seq: kept.map(|_| pos + 1),
+                problem: kept.map(|h| {
+                    format!(
+                        "truncated: the ledger ends at seq {pos} but the kept head is at seq {}",
+                        h.seq
+                    )
+                }),
+            };
+            return Ok(verification);
+        }
+        Some(Failure::Gap { pos, found }) if found > pos as i64 => (
+            pos,
+            format!(
+                "deleted: {} missing (the ledger jumps from seq {} to seq {found})",
+                seq_range(pos, found as u64 - 1),
+                pos - 1
+            ),
+        ),
+        Some(Failure::Gap { found, .. }) => (
+            0,
+            format!("inserted: a row with seq {found} precedes seq 1"),
+        ),
+        Some(Failure::Swapped { seq }) => (
+            seq,
+            format!(
+                "swapped: the hash at seq {seq} differs from the kept head: this is another \
+                 ledger, or its history up to seq {seq} was rewritten"
+            ),
+        ),
+        Some(Failure::Row(bad)) => diagnose(store, &bad)?,
+    };
+    Ok(Verification {
+        ok: false,
+        events: store.len()?,
+        head: stored_head(store)?,
+        first_bad_seq: Some(first_bad_seq),
+        problem: Some(problem),
+    })
+}
+
+/// `seq 7` or `seqs 7 to 9`.
+fn seq_range(first: u64, last: u64) -> String {
+    if first == last {
+        format!("seq {first}")
+    } else {
+        format!("seqs {first} to {last}")
+    }
+}
+
+/// Classifies the first row whose hash or embedded seq is wrong.
+fn diagnose(store: &Store, bad: &BadRow) -> Result<(u64, String)> {
+    let a = bad.pos;
+    let next = row(store, a + 1)?;
+    // Does the chain continue correctly if row `a` is skipped?
+    let skippable = next
+        .as_ref()
+        .is_some_and(|(rec, hash)| chain_hash(&bad.prev, rec)[..] == hash[..]);
+    let inserted_here =
+        || format!("inserted: the row at seq {a} does not belong (the chain continues without it)");
+    let found = match embedded_seq(&bad.record) {
+        Some(e) if e < a => {
+            if a > 1 && chain_hash(&bad.prev2, &bad.record)[..] == bad.stored[..] {
+                let msg = format!(
+                    "inserted: the row at seq {} does not belong (the chain continues without it)",
+                    a - 1
+                );
+                return Ok((a - 1, msg));
+            }
+            let msg = format!("inserted: the row at seq {a} repeats the record of seq {e}");
+            return Ok((a, msg));
+        }
+        Some(e) if e > a => e,
+        Some(_) | None if skippable => return Ok((a, inserted_here())),
+        Some(_) => return Ok((a, edited(a, bad, next.as_ref()))),
+        None => {
+            let msg = format!(
+                "edited: the record at seq {a} is not a valid record (it does not end with its seq)"
+            );
+            return Ok((a, msg));
+        }
+    };
+    if let Some(b) = holder_of(store, a, found)? {
+        let msg = format!(
+            "reordered: the row at seq {a} holds the record of seq {found}; \
+             the record of seq {a} is at seq {b}"
+        );
+        return Ok((a, msg));
+    }
+    if skippable {
+        return Ok((a, inserted_here()));
+    }
+    let msg = format!(
+        "deleted: the record of seq {a} is missing (the row at seq {a} holds the record of seq \
+         {found}: later rows were renumbered)"
+    );
+    Ok((a, msg))
+}
+
+/// An in-place edit at seq `a`: the next row's link tells whether the record or the hash changed.
+fn edited(a: u64, bad: &BadRow, next: Option<&(Vec<u8>, Vec<u8>)>) -> String {
+    let links = |from: &[u8]| {
+        next.is_some_and(|(rec, hash)| {
+            <[u8; 32]>::try_from(from).is_ok_and(|f| chain_hash(&f, rec)[..] == hash[..])
+        })
+    };
+    if links(&bad.stored) {
+        format!("edited: the record at seq {a} was changed (its stored hash no longer matches)")
+    } else if links(&bad.computed) {
+        format!("edited: the hash at seq {a} was changed (the record still links to the next one)")
+    } else {
+        format!("edited: the record or hash at seq {a} was changed")
+    }
+}
+
+/// The record and hash of the row at `seq`, if there is one.
+fn row(store: &Store, seq: u64) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
+    let sql = "SELECT record, hash FROM events WHERE seq = ?1";
+    Ok(store
+        .connection()
+        .query_row(sql, [seq as i64], |r| {
+            let bytes = |i| r.get_ref(i).map(|v| v.as_bytes().unwrap_or(b"").to_vec());
+            Ok((bytes(0)?, bytes(1)?))
+        })
+        .optional()?)
+}
+
+/// The seq of a row after `a` whose record embeds seq `a`, looking first at `hint` (a swap).
+fn holder_of(store: &Store, a: u64, hint: u64) -> Result<Option<u64>> {
+    if let Some((record, _)) = row(store, hint)? {
+        if embedded_seq(&record) == Some(a) {
+            return Ok(Some(hint));
+        }
+    }
+    let suffix = format!(",\"seq\":{a},\"v\":1}}");
+    let sql = "SELECT seq FROM events \
+               WHERE seq > ?1 AND substr(CAST(record AS BLOB), -?2) = CAST(?3 AS BLOB) \
+               ORDER BY seq LIMIT 1";
+    let found: Option<i64> = store
+        .connection()
+        .query_row(
+            sql,
+            rusqlite::params![a as i64, suffix.len() as i64, suffix],
+            |r| r.get(0),
+        )
+        .optional()?;
+    Ok(found.map(|s| s as u64))
+}
+
+/// The last row's seq and stored hash, read leniently (a damaged hash reads as zeros).
+fn stored_head(store: &Store) -> Result<Head> {
+    let sql = "SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1";
+    let head = store
+        .connection()
+        .query_row(sql, [], |r| {
+            let seq: i64 = r.get(0)?;
+            let hash = r
+                .get_ref(1)?
+                .as_bytes()
+                .ok()
+                .and_then(|h| <[u8; 32]>::try_from(h).ok());
+            Ok(Head {
+                seq: seq.max(0) as u64,
+                hash: hash.unwrap_or([0; 32]),
+            })
+        })
+        .optional()?;
+    Ok(head.unwrap_or(Head::EMPTY))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ledger::record::write_record;
+    use crate::ledger::store::{Durability, Pending};
+
+    /// A ledger of `n` events whose attrs carry `tag`, so two ledgers can differ.
+    fn ledger(n: u64, tag: &str) -> Store {
+        let mut store = Store::open(None, Durability::Sync).unwrap();
+        let batch: Vec<Pending> = (1..=n)
+            .map(|i| Pending {
+                id: format!("{tag}-{i}"),
+                event_json: format!(
+                    r#"{{"attrs":{{"seq":{i},"t":"{tag}"}},"id":"{tag}-{i}","ts":{i}}}"#
+                ),
+                classification_json: r#"{"tag":"stateless"}"#.into(),
+                kind: "tool_call",
+                ts: i as i64,
+                session_id: None,
+                ts_explicit: true,
+            })
+            .collect();
+        store.append(&batch).unwrap();
+        store
+    }
+
+    fn sql(store: &Store, sql: &str) {
+        store.connection().execute_batch(sql).unwrap();
+    }
+
+    /// Asserts a failed verification at `seq` whose problem starts with `word`.
+    fn assert_bad(store: &Store, head: Option<&Head>, seq: u64, word: &str) -> Verification {
+        let v = verify(store, head).unwrap();
+        let problem = v.problem.clone().unwrap_or_default();
+        assert!(!v.ok, "{v:?}");
+        assert_eq!(v.first_bad_seq, Some(seq), "{problem}");
+        assert!(problem.starts_with(&format!("{word}:")), "{problem}");
+        v
+    }
+
+    /// Shifts rows `from..` up by one (to make room for an inserted row).
+    fn shift_up(store: &Store, from: u64) {
+        let shift = format!(
+            "UPDATE events SET seq = -seq WHERE seq >= {from}; \
+             UPDATE events SET seq = 1 - seq WHERE seq < 0;"
+        );
+        sql(store, &shift);
+    }
+
+    #[test]
+    fn intact_ledger() {
+        let store = ledger(10, "a");
+        let head = store.head().unwrap();
+        let v = verify(&store, None).unwrap();
+        assert_eq!(
+            v,
+            Verification {
+                ok: true,
+                events: 10,
+                head,
+                first_bad_seq: None,
+                problem: None
+            }
+        );
+        assert!(verify(&store, Some(&head)).unwrap().ok);
+        let empty = ledger(0, "e");
+        assert_eq!(
+            verify(&empty, Some(&Head::EMPTY)).unwrap().head,
+            Head::EMPTY
+        );
+    }
+
+    #[test]
+    fn edited_record() {
+        let store = ledger(10, "a");
+        sql(
+            &store,
+            "UPDATE events SET record = replace(record, '\"t\":\"a\"', '\"t\":\"b\"') \
+             WHERE seq = 4",
+        );
+        let v = assert_bad(&store, None, 4, "edited");
+        assert!(v.problem.unwrap().contains("record at seq 4 was changed"));
+        assert_eq!(v.events, 10);
+        assert_eq!(v.head, store.head().unwrap());
+        // The last row has no next row to tell record from hash.
+        let store = ledger(10, "a");
+        sql(
+            &store,
+            "UPDATE events SET record = replace(record, 'a-10', 'a-11') WHERE seq = 10",
+        );
+        assert_bad(&store, None, 10, "edited");
+    }
+
+    #[test]
+    fn edited_hash() {
+        let store = ledger(10, "a");
+        sql(
+            &store,
+            "UPDATE events SET hash = zeroblob(32) WHERE seq = 4",
+        );
+        let v = assert_bad(&store, None, 4, "edited");
+        assert!(v.problem.unwrap().contains("hash at seq 4"));
+        // A hash of the wrong type or length too.
+        let store = ledger(10, "a");
+        sql(&store, "UPDATE events SET hash = 'x' WHERE seq = 1");
+        assert_bad(&store, None, 1, "edited");
+    }
+
+    #[test]
+    fn deleted_row_leaves_a_gap() {
+        let store = ledger(10, "a");
+        sql(&store, "DELETE FROM events WHERE seq = 4");
+        let v = assert_bad(&store, None, 4, "deleted");
+        assert_eq!(v.events, 9);
+        assert!(v.problem.unwrap().starts_with("deleted: seq 4 missing"));
+        sql(&store, "DELETE FROM events WHERE seq IN (5, 6)");
+        let v = assert_bad(&store, None, 4, "deleted");
+        assert!(v
+            .problem
+            .unwrap()
+            .starts_with("deleted: seqs 4 to 6 missing"));
+    }
+
+    #[test]
+    fn deleted_and_renumbered() {
+        let store = ledger(10, "a");
+        sql(
+            &store,
+            "DELETE FROM events WHERE seq = 4; UPDATE events SET seq = seq - 1 WHERE seq > 4;",
+        );
+        assert_bad(&store, None, 4, "deleted");
+        // Deleting the first row too.
+        let store = ledger(10, "a");
+        sql(
+            &store,
+            "DELETE FROM events WHERE seq = 1; UPDATE events SET seq = seq - 1;",
+        );
+        assert_bad(&store, None, 1, "deleted");
+    }
+
+    #[test]
+    fn deleted_renumbered_and_rehashed_is_still_seen() {
+        // An attacker re-derives every hash after renumbering: the embedded seq still tells.
+        let store = ledger(10, "a");
+        sql(
+            &store,
+            "DELETE FROM events WHERE seq = 4; UPDATE events SET seq = seq - 1 WHERE seq > 4;",
+        );
+        let mut rows = Vec::new();
+        store
+            .for_each_record(0, |seq, r| {
+                rows.push((seq, r.to_string()));
+                Ok(())
+            })
+            .unwrap();
+        let mut prev = [0u8; 32];
+        for (seq, record) in rows {
+            prev = chain_hash(&prev, record.as_bytes());
+            store
+                .connection()
+                .execute(
+                    "UPDATE events SET hash = ?1 WHERE seq = ?2",
+                    rusqlite::params![&prev[..], seq as i64],
+                )
+                .unwrap();
+        }
+        assert_bad(&store, None, 4, "deleted");
+    }
+
+    #[test]
+    fn swapped_rows_are_reordered() {
+        for (x, y) in [(3, 7), (3, 4)] {
+            let store = ledger(10, "a");
+            sql(
+                &store,
+                &format!(
+                    "UPDATE events SET seq = -1 WHERE seq = {x}; \
+                 UPDATE events SET seq = {x} WHERE seq = {y}; \
+                 UPDATE events SET seq = {y} WHERE seq = -1;"
+                ),
+            );
+            let v = assert_bad(&store, None, x, "reordered");
+            assert!(v
+                .problem
+                .unwrap()
+                .contains(&format!("record of seq {x} is at seq {y}")));
+        }
+    }
+
+    #[test]
+    fn forged_row_inserted_in_the_middle() {
+        // With a hash that links to the previous row and the right embedded seq.
+        let store = ledger(10, "a");
+        let prev = store
+            .connection()
+            .query_row("SELECT hash FROM events WHERE seq = 4", [], |r| {
+                r.get::<_, Vec<u8>>(0)
+            })
+            .unwrap();
+        shift_up(&store, 5);
+        let mut record = String::new();
+        write_record(&mut record, "{}", r#"{"id":"forged"}"#, 5);
+        let hash = chain_hash(&prev.try_into().unwrap(), record.as_bytes());
+        store
+            .connection()
+            .execute(
+                "INSERT INTO events (seq, id, record, hash, kind, ts) \
+             VALUES (5, 'forged', ?1, ?2, 'tool_call', 0)",
+                rusqlite::params![record, &hash[..]],
+            )
+            .unwrap();
+        assert_bad(&store, None, 5, "inserted");
+        // With a made-up hash.
+        let store = ledger(10, "a");
+        shift_up(&store, 5);
+        let forged = format!(
+            "INSERT INTO events (seq, id, record, hash, kind, ts) \
+             VALUES (5, 'forged', '{record}', zeroblob(32), 'tool_call', 0)"
+        );
+        sql(&store, &forged);
+        assert_bad(&store, None, 5, "inserted");
+    }
+
+    #[test]
+    fn copied_row_repeats_an_embedded_seq() {
+        let store = ledger(10, "a");
+        // A copy of row 2 appended at the end, with a hash that links.
+        let (record, head) = store
+            .connection()
+            .query_row("SELECT record FROM events WHERE seq = 2", [], |r| {
+                r.get::<_, String>(0)
+            })
+            .map(|r| (r, store.head().unwrap()))
+            .unwrap();
+        let hash = chain_hash(&head.hash, record.as_bytes());
+        store
+            .connection()
+            .execute(
+                "INSERT INTO events (seq, id, record, hash, kind, ts) \
+             VALUES (11, 'copy', ?1, ?2, 'tool_call', 0)",
+                rusqlite::params![record, &hash[..]],
+            )
+            .unwrap();
+        let v = assert_bad(&store, None, 11, "inserted");
+        assert!(v.problem.unwrap().contains("repeats the record of seq 2"));
+    }
+
+    #[test]
+    fn truncated_against_a_kept_head() {
+        let store = ledger(10, "a");
+        let kept = store.head().unwrap();
+        sql(&store, "DELETE FROM events WHERE seq > 7");
+        assert!(
+            verify(&store, None).unwrap().ok,
+            "a clean cut is invisible without a kept head"
+        );
+        let v = assert_bad(&store, Some(&kept), 8, "truncated");
+        assert_eq!((v.events, v.head.seq), (7, 7));
+    }
+
+    #[test]
+    fn swapped_ledger_against_a_kept_head() {
+        let kept = ledger(10, "a").head().unwrap();
+        let other = ledger(12, "b");
+        assert!(verify(&other, None).unwrap().ok);
+        let v = assert_bad(&other, Some(&kept), 10, "swapped");
+        assert_eq!(v.head, other.head().unwrap());
+        // A ledger that grew after the head was kept is fine.
+        let grown = ledger(12, "a");
+        assert!(verify(&grown, Some(&kept)).unwrap().ok);
+    }
+
+    #[test]
+    fn seq_below_one_and_bad_kept_head() {
+        let store = ledger(3, "a");
+        sql(&store, "UPDATE events SET seq = 0 WHERE seq = 1");
+        assert_bad(&store, None, 0, "inserted");
+        let bad = Head {
+            seq: 0,
+            hash: [1; 32],
+        };
+        assert!(matches!(
+            verify(&store, Some(&bad)),
+            Err(Error::Validation { .. })
+        ));
+    }
+}

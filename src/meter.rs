@@ -1,0 +1,568 @@
+//! The recorder: the hot path that accepts events, and the background writer that classifies,
+//! encodes, chains and commits them.
+//!
+//! Performance notes. A record call on the hot path only validates the event, wraps it in an
+//! `Arc` and pushes it onto a mutex-protected queue (one uncontended lock, no syscall unless
+//! the writer is asleep). Classification, canonical encoding, hashing and the SQLite insert
+//! happen on the writer thread, which takes everything queued since its last commit as one
+//! transaction, so batches grow with load (group commit). The queue is bounded: a producer that
+//! finds it full waits (the caller releases the GIL first) — backpressure instead of unbounded
+//! memory. With `Durability::Sync` the caller's thread classifies and commits the event itself
+//! and returns only after the commit.
+//!
+//! Failures never lose events silently: a failed commit keeps the batch queued and retries with
+//! a backoff; `flush()` reports the failure; rejected ids (same id, different payload) are
+//! reported by the next `flush()`.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock, Weak};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use parking_lot::{Condvar, Mutex};
+
+use crate::classify::{Classification, Ruleset};
+use crate::error::{Error, Result};
+use crate::event::Event;
+use crate::ledger::{Durability, Outcome, Pending, Store};
+
+/// Events a queue holds before producers wait for the writer.
+pub const DEFAULT_CAPACITY: usize = 16_384;
+/// Largest group the writer commits in one transaction.
+const MAX_BATCH: usize = 8_192;
+
+/// An event with its classification (computed once, on first use) and its ledger position.
+#[derive(Debug)]
+pub struct Recorded {
+    pub event: Event,
+    classification: OnceLock<Classification>,
+    ruleset: Option<Arc<Ruleset>>,
+    seq: AtomicU64,
+}
+
+impl Recorded {
+    /// A new event waiting to be written; `ruleset` classifies it on first use.
+    pub fn pending(event: Event, ruleset: Arc<Ruleset>) -> Self {
+        Recorded {
+            event,
+            classification: OnceLock::new(),
+            ruleset: Some(ruleset),
+            seq: AtomicU64::new(0),
+        }
+    }
+
+    /// An event read back from a ledger, with the classification stored in its record.
+    pub fn stored(event: Event, classification: Classification, seq: u64) -> Self {
+        Recorded {
+            event,
+            classification: OnceLock::from(classification),
+            ruleset: None,
+            seq: AtomicU64::new(seq),
+        }
+    }
+
+    pub fn classification(&self) -> &Classification {
+        self.classification.get_or_init(|| {
+            self.ruleset
+                .as_ref()
+                .expect("a pending event has a ruleset")
+                .classify(&self.event)
+        })
+    }
+
+    /// Position in the ledger, once written.
+    pub fn seq(&self) -> Option<u64> {
+        match self.seq.load(Ordering::Acquire) {
+            0 => None,
+            s => Some(s),
+        }
+    }
+
+    fn to_pending(&self) -> Result<Pending> {
+        let mut event_json = String::with_capacity(384);
+        self.event.write_canonical_json(&mut event_json)?;
+        let mut classification_json = String::with_capacity(256);
+        self.classification()
+            .write_canonical_json(&mut classification_json);
+        Ok(Pending {
+            id: self.event.id.clone(),
+            event_json,
+            classification_json,
+            kind: self.event.kind.as_str(),
+            ts: self.event.ts,
+            session_id: self.event.session_id.clone(),
+            ts_explicit: self.event.ts_explicit,
+        })
+    }
+}
+
+impl AsRef<Recorded> for Recorded {
+    fn as_ref(&self) -> &Recorded {
+        self
+    }
+}
+
+/// Counters exposed as `meter.stats()`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub accepted: u64,
+    pub written: u64,
+    pub duplicates: u64,
+    pub rejected: u64,
+    pub failed_commits: u64,
+    pub dropped: u64,
+    pub pending: u64,
+}
+
+struct State {
+    queue: VecDeque<Arc<Recorded>>,
+    /// Events handed to the writer and not yet committed.
+    in_flight: u64,
+    accepted: u64,
+    /// Accepted events that are settled (written, duplicate, rejected or dropped).
+    settled: u64,
+    closed: bool,
+    /// Rejections not yet reported by a flush.
+    unreported: Vec<Error>,
+    /// The last commit failure, cleared by the next successful commit.
+    failure: Option<Error>,
+    stats: Stats,
+}
+
+struct Shared {
+    store: Arc<Mutex<Store>>,
+    ruleset: Arc<Ruleset>,
+    durability: Durability,
+    capacity: usize,
+    state: Mutex<State>,
+    work: Condvar,
+    progress: Condvar,
+}
+
+/// Records events into one [`Store`].
+pub struct Recorder {
+    shared: Arc<Shared>,
+    writer: Mutex<Option<JoinHandle<()>>>,
+}
+
+static LIVE: Mutex<Vec<Weak<Shared>>> = Mutex::new(Vec::new());
+
+impl Recorder {
+    pub fn new(
+        store: Arc<Mutex<Store>>,
+        ruleset: Arc<Ruleset>,
+        durability: Durability,
+        capacity: usize,
+    ) -> Result<Self> {
+        let shared = Arc::new(Shared {
+            store,
+            ruleset,
+            durability,
+            capacity: capacity.max(1),
+            state: Mutex::new(State {
+                queue: VecDeque::new(),
+                in_flight: 0,
+                accepted: 0,
+                settled: 0,
+                closed: false,
+                unreported: Vec::new(),
+                failure: None,
+                stats: Stats::default(),
+            }),
+            work: Condvar::new(),
+            progress: Condvar::new(),
+        });
+        let writer = match durability {
+            Durability::Batch => {
+                let s = Arc::clone(&shared);
+                Some(
+                    std::thread::Builder::new()
+                        .name("statemeter-writer".into())
+                        .spawn(move || writer_loop(&s))
+                        .map_err(|e| {
+                            Error::Ledger(format!("cannot start the writer thread: {e}"))
+                        })?,
+                )
+            }
+            Durability::Sync => None,
+        };
+        let mut live = LIVE.lock();
+        live.retain(|w| w.strong_count() > 0);
+        live.push(Arc::downgrade(&shared));
+        Ok(Recorder {
+            shared,
+            writer: Mutex::new(writer),
+        })
+    }
+
+    pub fn ruleset(&self) -> &Arc<Ruleset> {
+        &self.shared.ruleset
+    }
+
+    pub fn durability(&self) -> Durability {
+        self.shared.durability
+    }
+
+    pub fn store(&self) -> &Arc<Mutex<Store>> {
+        &self.shared.store
+    }
+
+    /// Wraps a validated event for recording.
+    pub fn wrap(&self, event: Event) -> Arc<Recorded> {
+        Arc::new(Recorded::pending(event, Arc::clone(&self.shared.ruleset)))
+    }
+
+    /// Batch mode: queues the event unless the queue is full (then gives it back so the
+    /// caller can release its locks and call [`Recorder::push_blocking`]).
+    pub fn try_push(&self, rec: Arc<Recorded>) -> Result<std::result::Result<(), Arc<Recorded>>> {
+        let mut st = self.shared.state.lock();
+        if st.closed {
+            return Err(Error::Ledger("the meter is closed".into()));
+        }
+        if st.queue.len() >= self.shared.capacity {
+            return Ok(Err(rec));
+        }
+        let was_empty = st.queue.is_empty();
+        st.queue.push_back(rec);
+        st.accepted += 1;
+        drop(st);
+        if was_empty {
+            self.shared.work.notify_one();
+        }
+        Ok(Ok(()))
+    }
+
+    /// Batch mode: queues the event, waiting for room (backpressure).
+    pub fn push_blocking(&self, rec: Arc<Recorded>) -> Result<()> {
+        let mut st = self.shared.state.lock();
+        loop {
+            if st.closed {
+                return Err(Error::Ledger("the meter is closed".into()));
+            }
+            if st.queue.len() < self.shared.capacity {
+                break;
+            }
+            self.shared.progress.wait(&mut st);
+        }
+        st.queue.push_back(rec);
+        st.accepted += 1;
+        drop(st);
+        self.shared.work.notify_one();
+        Ok(())
+    }
+
+    /// Sync mode: classifies and commits one event on the caller's thread.
+    pub fn write_now(&self, rec: &Recorded) -> Result<()> {
+        {
+            let st = self.shared.state.lock();
+            if st.closed {
+                return Err(Error::Ledger("the meter is closed".into()));
+            }
+        }
+        let pending = rec.to_pending()?;
+        let outcome = self
+            .shared
+            .store
+            .lock()
+            .append(std::slice::from_ref(&pending));
+        let mut st = self.shared.state.lock();
+        st.stats.accepted += 1;
+        match outcome {
+            Ok(outcomes) => {
+                settle(&mut st, std::slice::from_ref(&rec), outcomes, false)?;
+                Ok(())
+            }
+            Err(e) => {
+                st.stats.failed_commits += 1;
+                Err(e)
+            }
+        }
+    }
+
+    /// Waits until every event accepted before the call is settled. Reports rejections since
+    /// the last flush, or a commit failure that is still unresolved.
+    pub fn flush(&self) -> Result<()> {
+        let mut st = self.shared.state.lock();
+        let target = st.accepted;
+        while st.settled < target {
+            if let Some(f) = &st.failure {
+                return Err(Error::Ledger(format!(
+                    "{} event(s) not yet written (kept in memory, retrying): {f}",
+                    target - st.settled
+                )));
+            }
+            self.shared
+                .progress
+                .wait_for(&mut st, Duration::from_millis(200));
+        }
+        report_rejections(&mut st)
+    }
+
+    /// Flushes, stops the writer and refuses further events. Idempotent.
+    pub fn close(&self) -> Result<()> {
+        let flushed = self.flush();
+        {
+            let mut st = self.shared.state.lock();
+            st.closed = true;
+        }
+        self.shared.work.notify_all();
+        self.shared.progress.notify_all();
+        if let Some(h) = self.writer.lock().take() {
+            let _ = h.join();
+        }
+        let mut st = self.shared.state.lock();
+        let left = st.queue.len() as u64;
+        if left > 0 {
+            st.queue.clear();
+            st.stats.dropped += left;
+            st.settled += left;
+            return Err(Error::Ledger(format!(
+                "{left} event(s) could not be written before close: {}",
+                st.failure
+                    .as_ref()
+                    .map(|e| e.to_string())
+                    .unwrap_or_default()
+            )));
+        }
+        flushed
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.shared.state.lock().closed
+    }
+
+    pub fn stats(&self) -> Stats {
+        let st = self.shared.state.lock();
+        let mut s = st.stats.clone();
+        s.pending = st.queue.len() as u64 + st.in_flight;
+        if self.shared.durability == Durability::Batch {
+            s.accepted = st.accepted;
+        }
+        s
+    }
+}
+
+impl Drop for Recorder {
+    fn drop(&mut self) {
+        let _ = self.close();
+    }
+}
+
+/// Flushes every live recorder (called at interpreter exit).
+pub fn flush_all() -> Vec<Error> {
+    let live: Vec<Arc<Shared>> = LIVE.lock().iter().filter_map(Weak::upgrade).collect();
+    let mut errors = Vec::new();
+    for shared in live {
+        let rec = Recorder {
+            shared,
+            writer: Mutex::new(None),
+        };
+        if let Err(e) = rec.flush() {
+            errors.push(e);
+        }
+        // Not the owner: must not close the shared state on drop.
+        std::mem::forget(rec);
+    }
+    errors
+}
+
+fn report_rejections(st: &mut State) -> Result<()> {
+    if st.unreported.is_empty() {
+        return Ok(());
+    }
+    let errs = std::mem::take(&mut st.unreported);
+    let first = errs[0].clone();
+    if errs.len() == 1 {
+        return Err(first);
+    }
+    Err(match first {
+        Error::Validation { field, message } => Error::validation(
+            field,
+            format!("{message} (and {} more rejected event(s))", errs.len() - 1),
+        ),
+        other => other,
+    })
+}
+
+/// Applies commit outcomes; `queued` says whether these came from the queue (batch mode).
+fn settle(
+    st: &mut State,
+    batch: &[impl AsRef<Recorded>],
+    outcomes: Vec<Outcome>,
+    queued: bool,
+) -> Result<()> {
+    let mut rejection = None;
+    for (rec, outcome) in batch.iter().zip(outcomes) {
+        let rec = rec.as_ref();
+        match outcome {
+            Outcome::Appended { seq } => {
+                rec.seq.store(seq, Ordering::Release);
+                st.stats.written += 1;
+            }
+            Outcome::Duplicate { seq } => {
+                rec.seq.store(seq, Ordering::Release);
+                st.stats.duplicates += 1;
+            }
+            Outcome::Conflict { seq, message } => {
+                st.stats.rejected += 1;
+                let e = Error::validation(
+                    "id",
+                    format!(
+                        "{:?} was already recorded (seq {seq}) with a different payload; rejected: {message}",
+                        rec.event.id
+                    ),
+                );
+                if queued {
+                    st.unreported.push(e);
+                } else {
+                    rejection = Some(e);
+                }
+            }
+        }
+    }
+    match rejection {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+fn writer_loop(shared: &Shared) {
+    let mut backoff = Duration::from_millis(10);
+    loop {
+        let batch: Vec<Arc<Recorded>> = {
+            let mut st = shared.state.lock();
+            while st.queue.is_empty() && !st.closed {
+                shared.work.wait(&mut st);
+            }
+            if st.queue.is_empty() && st.closed {
+                return;
+            }
+            let n = st.queue.len().min(MAX_BATCH);
+            st.in_flight = n as u64;
+            st.queue.drain(..n).collect()
+        };
+        let result = encode_and_append(shared, &batch);
+        let mut st = shared.state.lock();
+        st.in_flight = 0;
+        match result {
+            Ok(outcomes) => {
+                let _ = settle(&mut st, &batch, outcomes, true);
+                st.settled += batch.len() as u64;
+                st.failure = None;
+                backoff = Duration::from_millis(10);
+                drop(st);
+                shared.progress.notify_all();
+            }
+            Err(e) => {
+                st.stats.failed_commits += 1;
+                st.failure = Some(e);
+                for rec in batch.into_iter().rev() {
+                    st.queue.push_front(rec);
+                }
+                let closed = st.closed;
+                drop(st);
+                shared.progress.notify_all();
+                if closed {
+                    return;
+                }
+                std::thread::sleep(backoff);
+                backoff = (backoff * 2).min(Duration::from_secs(2));
+            }
+        }
+    }
+}
+
+fn encode_and_append(shared: &Shared, batch: &[Arc<Recorded>]) -> Result<Vec<Outcome>> {
+    let pending = batch
+        .iter()
+        .map(|r| r.to_pending())
+        .collect::<Result<Vec<_>>>()?;
+    shared.store.lock().append(&pending)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::EventKind;
+
+    fn call(i: u64) -> Event {
+        let mut e = Event::new(EventKind::ModelCall);
+        e.provider = Some("openai".into());
+        e.model = Some("gpt-5".into());
+        e.api = Some("chat.completions".into());
+        e.input_tokens = Some(i);
+        e.finish().unwrap()
+    }
+
+    fn recorder(d: Durability, cap: usize) -> (tempfile::TempDir, Recorder) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(Some(&dir.path().join("l.db")), d).unwrap();
+        let r = Recorder::new(
+            Arc::new(Mutex::new(store)),
+            Ruleset::builtin_default(),
+            d,
+            cap,
+        )
+        .unwrap();
+        (dir, r)
+    }
+
+    #[test]
+    fn batch_mode_writes_everything_with_backpressure() {
+        let (_d, r) = recorder(Durability::Batch, 8);
+        let mut recs = Vec::new();
+        for i in 0..500 {
+            let rec = r.wrap(call(i));
+            recs.push(Arc::clone(&rec));
+            if let Err(back) = r.try_push(rec).unwrap() {
+                r.push_blocking(back).unwrap();
+            }
+        }
+        r.flush().unwrap();
+        assert_eq!(r.store().lock().len().unwrap(), 500);
+        let seqs: Vec<u64> = recs.iter().map(|x| x.seq().unwrap()).collect();
+        assert_eq!(seqs, (1..=500).collect::<Vec<_>>());
+        let s = r.stats();
+        assert_eq!((s.accepted, s.written, s.pending), (500, 500, 0));
+    }
+
+    #[test]
+    fn conflicting_id_is_reported_by_flush_and_not_written() {
+        let (_d, r) = recorder(Durability::Batch, 100);
+        let a = call(1);
+        let mut b = call(2);
+        b.id = a.id.clone();
+        r.try_push(r.wrap(a.clone())).unwrap().unwrap();
+        r.try_push(r.wrap(a)).unwrap().unwrap();
+        r.try_push(r.wrap(b)).unwrap().unwrap();
+        let err = r.flush().unwrap_err();
+        assert!(
+            matches!(err, Error::Validation { ref field, .. } if field == "id"),
+            "{err}"
+        );
+        r.flush().unwrap();
+        assert_eq!(r.store().lock().len().unwrap(), 1);
+        let s = r.stats();
+        assert_eq!((s.written, s.duplicates, s.rejected), (1, 1, 1));
+    }
+
+    #[test]
+    fn sync_mode_commits_before_returning() {
+        let (_d, r) = recorder(Durability::Sync, 1);
+        let rec = r.wrap(call(3));
+        r.write_now(&rec).unwrap();
+        assert_eq!(rec.seq(), Some(1));
+        assert_eq!(r.store().lock().len().unwrap(), 1);
+        let mut dup = call(4);
+        dup.id = rec.event.id.clone();
+        assert!(r.write_now(&r.wrap(dup)).is_err());
+    }
+
+    #[test]
+    fn closed_recorder_refuses_events() {
+        let (_d, r) = recorder(Durability::Batch, 10);
+        r.close().unwrap();
+        assert!(r.try_push(r.wrap(call(1))).is_err());
+    }
+}

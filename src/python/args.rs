@@ -1,0 +1,76 @@
+//! Argument extraction for the record methods: wrong types are `ValidationError`s naming the
+//! argument (never `TypeError`), and `None` means "not given".
+
+use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyInt, PyString};
+use serde_json::{Map, Value};
+
+use super::convert;
+use super::errors::invalid;
+
+pub type Arg<'a, 'py> = Option<&'a Bound<'py, PyAny>>;
+
+fn given<'a, 'py>(v: Arg<'a, 'py>) -> Option<&'a Bound<'py, PyAny>> {
+    v.filter(|v| !v.is_none())
+}
+
+pub fn opt_str(field: &str, v: Arg<'_, '_>) -> PyResult<Option<String>> {
+    match given(v) {
+        None => Ok(None),
+        Some(v) => match v.downcast::<PyString>() {
+            Ok(s) => Ok(Some(s.to_str()?.to_owned())),
+            Err(_) => Err(invalid(
+                field,
+                format!("must be a string, not {}", type_name(v)),
+            )),
+        },
+    }
+}
+
+pub fn req_str(field: &str, v: &Bound<'_, PyAny>) -> PyResult<String> {
+    opt_str(field, Some(v))?.ok_or_else(|| invalid(field, "is required"))
+}
+
+pub fn opt_count(field: &str, v: Arg<'_, '_>) -> PyResult<Option<u64>> {
+    match given(v) {
+        None => Ok(None),
+        Some(v) => {
+            if v.is_instance_of::<PyBool>() || !v.is_instance_of::<PyInt>() {
+                return Err(invalid(
+                    field,
+                    format!("must be an integer, not {}", type_name(v)),
+                ));
+            }
+            match v.extract::<u64>() {
+                Ok(n) => Ok(Some(n)),
+                Err(_) => match v.extract::<i64>() {
+                    Ok(n) if n < 0 => Err(invalid(field, format!("must be >= 0, got {n}"))),
+                    _ => Err(invalid(field, "is out of the 64-bit range")),
+                },
+            }
+        }
+    }
+}
+
+pub fn opt_i64(field: &str, v: Arg<'_, '_>) -> PyResult<Option<i64>> {
+    match opt_count(field, v)? {
+        None => Ok(None),
+        Some(n) => i64::try_from(n)
+            .map(Some)
+            .map_err(|_| invalid(field, "is out of range")),
+    }
+}
+
+pub fn opt_map(field: &str, v: Arg<'_, '_>) -> PyResult<Option<Map<String, Value>>> {
+    match given(v) {
+        None => Ok(None),
+        Some(v) => convert::to_map(field, v).map(Some),
+    }
+}
+
+fn type_name(v: &Bound<'_, PyAny>) -> String {
+    v.get_type()
+        .name()
+        .map(|n| n.to_string())
+        .unwrap_or_default()
+}

@@ -1,0 +1,270 @@
+//! `Ruleset`, `Classification`, `Evidence` and `classify()`.
+
+use std::sync::Arc;
+
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList};
+
+use super::convert;
+use crate::classify::{self as core, Tag};
+use crate::error::Error;
+use crate::event::Event;
+
+/// A compiled set of classification rules (TOML). `Ruleset.default()` and
+/// `Ruleset.strict()` are the built-in catalogues; `load(path)` and `from_toml(text)` read
+/// your own (which may `extends = "default"`).
+#[pyclass(frozen, module = "statemeter")]
+pub struct Ruleset {
+    pub inner: Arc<core::Ruleset>,
+}
+
+#[pymethods]
+impl Ruleset {
+    /// The built-in default catalogue: consuming provider-held state makes a call stateful.
+    #[staticmethod]
+    fn default() -> Self {
+        Ruleset {
+            inner: core::Ruleset::builtin_default(),
+        }
+    }
+
+    /// The built-in strict catalogue: creating provider-held state also makes a call stateful,
+    /// and client-held state makes a session stateful.
+    #[staticmethod]
+    fn strict() -> Self {
+        Ruleset {
+            inner: core::Ruleset::builtin_strict(),
+        }
+    }
+
+    /// Parses ruleset TOML text. Raises `RulesetError`.
+    #[staticmethod]
+    fn from_toml(text: &str) -> PyResult<Self> {
+        Ok(Ruleset {
+            inner: Arc::new(core::Ruleset::from_toml(text)?),
+        })
+    }
+
+    /// Reads a ruleset TOML file. Raises `RulesetError`.
+    #[staticmethod]
+    fn load(path: std::path::PathBuf) -> PyResult<Self> {
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| Error::Ruleset(format!("cannot read {}: {e}", path.display())))?;
+        Self::from_toml(&text)
+    }
+
+    #[getter]
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+
+    /// The rules in evaluation order, as dicts (id, tag, signal, explain).
+    #[getter]
+    fn rules<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let out = PyList::empty(py);
+        for r in self.inner.rules() {
+            let d = PyDict::new(py);
+            d.set_item("id", &*r.id)?;
+            d.set_item("tag", r.tag.as_str())?;
+            d.set_item("signal", &*r.signal)?;
+            d.set_item("explain", &*r.explain)?;
+            out.append(d)?;
+        }
+        Ok(out)
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "Ruleset(name={:?}, rules={})",
+            self.inner.name(),
+            self.inner.rules().count()
+        )
+    }
+}
+
+/// One rule that matched an event: its id, the tag it argues for, the field or header it
+/// looked at (`signal`) and why it matters (`explain`).
+#[pyclass(frozen, module = "statemeter")]
+pub struct Evidence {
+    pub inner: Arc<core::Evidence>,
+}
+
+#[pymethods]
+impl Evidence {
+    #[getter]
+    fn rule(&self) -> &str {
+        &self.inner.rule
+    }
+    #[getter]
+    fn tag(&self) -> &'static str {
+        self.inner.tag.as_str()
+    }
+    #[getter]
+    fn signal(&self) -> &str {
+        &self.inner.signal
+    }
+    #[getter]
+    fn explain(&self) -> &str {
+        &self.inner.explain
+    }
+    fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        evidence_dict(py, &self.inner)
+    }
+    fn __eq__(&self, other: &Bound<'_, PyAny>) -> bool {
+        other
+            .downcast::<Evidence>()
+            .is_ok_and(|o| *o.get().inner == *self.inner)
+    }
+    fn __hash__(&self) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        self.inner.rule.hash(&mut h);
+        self.inner.signal.hash(&mut h);
+        h.finish()
+    }
+    fn __repr__(&self) -> String {
+        format!(
+            "Evidence(rule={:?}, tag={:?}, signal={:?}, explain={:?})",
+            &*self.inner.rule,
+            self.inner.tag.as_str(),
+            &*self.inner.signal,
+            &*self.inner.explain
+        )
+    }
+}
+
+pub fn evidence_dict<'py>(py: Python<'py>, e: &core::Evidence) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("rule", &*e.rule)?;
+    d.set_item("tag", e.tag.as_str())?;
+    d.set_item("signal", &*e.signal)?;
+    d.set_item("explain", &*e.explain)?;
+    Ok(d)
+}
+
+pub fn evidence_list<'py>(
+    py: Python<'py>,
+    c: &core::Classification,
+) -> PyResult<Bound<'py, PyList>> {
+    let items = c
+        .evidence
+        .iter()
+        .map(|e| {
+            Evidence {
+                inner: Arc::clone(e),
+            }
+            .into_pyobject(py)
+        })
+        .collect::<PyResult<Vec<_>>>()?;
+    PyList::new(py, items)
+}
+
+/// How one event was classified: `tag`, `consumes_state`, `creates_state`, `state_holder`
+/// and the `evidence` of every matching rule.
+#[pyclass(frozen, module = "statemeter")]
+pub struct Classification {
+    pub inner: core::Classification,
+}
+
+#[pymethods]
+impl Classification {
+    #[getter]
+    fn tag(&self) -> &'static str {
+        self.inner.tag.as_str()
+    }
+    #[getter]
+    fn consumes_state(&self) -> bool {
+        self.inner.consumes_state
+    }
+    #[getter]
+    fn creates_state(&self) -> bool {
+        self.inner.creates_state
+    }
+    #[getter]
+    fn state_holder(&self) -> Option<&'static str> {
+        self.inner.state_holder.map(|h| h.as_str())
+    }
+    /// Whether this event makes its session stateful (the input of `session_tag`).
+    #[getter]
+    fn session_stateful(&self) -> bool {
+        self.inner.session_stateful
+    }
+    #[getter]
+    fn ruleset(&self) -> &str {
+        &self.inner.ruleset
+    }
+    #[getter]
+    fn evidence<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        evidence_list(py, &self.inner)
+    }
+    fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(py);
+        put_classification(&d, &self.inner)?;
+        Ok(d)
+    }
+    fn __repr__(&self) -> String {
+        let rules: Vec<&str> = self.inner.evidence.iter().map(|e| &*e.rule).collect();
+        format!(
+            "Classification(tag={:?}, consumes_state={}, creates_state={}, state_holder={:?}, rules={:?})",
+            self.inner.tag.as_str(),
+            py_bool(self.inner.consumes_state),
+            py_bool(self.inner.creates_state),
+            self.inner.state_holder.map(|h| h.as_str()),
+            rules
+        )
+    }
+}
+
+pub fn py_bool(b: bool) -> &'static str {
+    if b {
+        "True"
+    } else {
+        "False"
+    }
+}
+
+/// Adds the classification's fields to a row dict.
+pub fn put_classification(d: &Bound<'_, PyDict>, c: &core::Classification) -> PyResult<()> {
+    let py = d.py();
+    d.set_item("tag", c.tag.as_str())?;
+    d.set_item("consumes_state", c.consumes_state)?;
+    d.set_item("creates_state", c.creates_state)?;
+    d.set_item("state_holder", c.state_holder.map(|h| h.as_str()))?;
+    let ev = c
+        .evidence
+        .iter()
+        .map(|e| evidence_dict(py, e))
+        .collect::<PyResult<Vec<_>>>()?;
+    d.set_item("evidence", PyList::new(py, ev)?)?;
+    Ok(())
+}
+
+pub fn parse_tag(v: Option<&str>) -> PyResult<Option<Tag>> {
+    match v {
+        None => Ok(None),
+        Some("stateless") => Ok(Some(Tag::Stateless)),
+        Some("stateful") => Ok(Some(Tag::Stateful)),
+        Some(o) => Err(super::errors::invalid(
+            "tag",
+            format!("{o:?} is not stateless or stateful"),
+        )),
+    }
+}
+
+/// Classifies one raw event mapping without a ledger.
+#[pyfunction]
+#[pyo3(signature = (event, ruleset = None))]
+pub fn classify(
+    event: &Bound<'_, PyAny>,
+    ruleset: Option<&Bound<'_, Ruleset>>,
+) -> PyResult<Classification> {
+    let map = convert::to_map("event", event)?;
+    let ev = Event::from_map(&map)?.finish()?;
+    let rs = match ruleset {
+        Some(r) => Arc::clone(&r.get().inner),
+        None => core::Ruleset::builtin_default(),
+    };
+    Ok(Classification {
+        inner: rs.classify(&ev),
+    })
+}

@@ -1,0 +1,119 @@
+//! Python values ↔ JSON values for `attrs`, `request` and raw event mappings. Anything that
+//! is not JSON-able is a `ValidationError` naming the field (never a `TypeError`).
+
+use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
+use serde_json::{Map, Number, Value};
+
+use super::errors::invalid;
+use crate::event::MAX_DEPTH;
+
+/// Converts a Python mapping (dict or any `Mapping`) into a JSON object.
+pub fn to_map(field: &str, obj: &Bound<'_, PyAny>) -> PyResult<Map<String, Value>> {
+    match to_value(field, obj, 0)? {
+        Value::Object(m) => Ok(m),
+        _ => Err(invalid(field, "must be a mapping")),
+    }
+}
+
+pub fn to_value(field: &str, obj: &Bound<'_, PyAny>, depth: usize) -> PyResult<Value> {
+    if depth > MAX_DEPTH {
+        return Err(invalid(
+            field,
+            format!("nested deeper than {MAX_DEPTH} levels"),
+        ));
+    }
+    if obj.is_none() {
+        return Ok(Value::Null);
+    }
+    if let Ok(s) = obj.downcast::<PyString>() {
+        return Ok(Value::String(s.to_str()?.to_owned()));
+    }
+    if let Ok(b) = obj.downcast::<PyBool>() {
+        return Ok(Value::Bool(b.is_true()));
+    }
+    if obj.is_instance_of::<PyInt>() {
+        if let Ok(i) = obj.extract::<i64>() {
+            return Ok(Value::Number(i.into()));
+        }
+        if let Ok(u) = obj.extract::<u64>() {
+            return Ok(Value::Number(u.into()));
+        }
+        return Err(invalid(field, "integer out of the 64-bit range"));
+    }
+    if let Ok(f) = obj.downcast::<PyFloat>() {
+        let x = f.value();
+        return Number::from_f64(x)
+            .map(Value::Number)
+            .ok_or_else(|| invalid(field, format!("{x} is not a finite number")));
+    }
+    if let Ok(d) = obj.downcast::<PyDict>() {
+        let mut m = Map::new();
+        for (k, v) in d.iter() {
+            let k = k
+                .downcast::<PyString>()
+                .map_err(|_| invalid(field, "mapping keys must be strings"))?
+                .to_str()?
+                .to_owned();
+            let sub = format!("{field}.{k}");
+            m.insert(k, to_value(&sub, &v, depth + 1)?);
+        }
+        return Ok(Value::Object(m));
+    }
+    if obj.is_instance_of::<PyList>() || obj.is_instance_of::<PyTuple>() {
+        let mut out = Vec::new();
+        for (i, v) in obj.try_iter()?.enumerate() {
+            out.push(to_value(&format!("{field}[{i}]"), &v?, depth + 1)?);
+        }
+        return Ok(Value::Array(out));
+    }
+    // Other mappings (MappingProxy, OrderedDict subclasses are dicts already, ...).
+    if let Ok(items) = obj.call_method0("items") {
+        let d = PyDict::new(obj.py());
+        for kv in items.try_iter()? {
+            let (k, v): (Bound<'_, PyAny>, Bound<'_, PyAny>) = kv?.extract()?;
+            d.set_item(k, v)?;
+        }
+        return to_value(field, d.as_any(), depth);
+    }
+    let tn = obj
+        .get_type()
+        .name()
+        .map(|n| n.to_string())
+        .unwrap_or_default();
+    Err(invalid(field, format!("a {tn} is not JSON-able")))
+}
+
+/// Converts a JSON value into Python objects.
+pub fn to_py<'py>(py: Python<'py>, v: &Value) -> PyResult<Bound<'py, PyAny>> {
+    Ok(match v {
+        Value::Null => py.None().into_bound(py),
+        Value::Bool(b) => PyBool::new(py, *b).to_owned().into_any(),
+        Value::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                i.into_pyobject(py)?.into_any()
+            } else if let Some(u) = n.as_u64() {
+                u.into_pyobject(py)?.into_any()
+            } else {
+                n.as_f64().unwrap_or(f64::NAN).into_pyobject(py)?.into_any()
+            }
+        }
+        Value::String(s) => PyString::new(py, s).into_any(),
+        Value::Array(a) => {
+            let items = a
+                .iter()
+                .map(|x| to_py(py, x))
+                .collect::<PyResult<Vec<_>>>()?;
+            PyList::new(py, items)?.into_any()
+        }
+        Value::Object(m) => map_to_py(py, m)?.into_any(),
+    })
+}
+
+pub fn map_to_py<'py>(py: Python<'py>, m: &Map<String, Value>) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    for (k, v) in m {
+        d.set_item(k, to_py(py, v)?)?;
+    }
+    Ok(d)
+}

@@ -1,0 +1,238 @@
+//! `Ledger`, `Head` and `Verification`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use pyo3::prelude::*;
+
+use super::errors::invalid;
+use super::event_table::{parse_filter, EventTable};
+use crate::error::Error;
+use crate::ledger::{self as core, Durability, Store};
+use crate::meter::Recorder;
+use crate::table;
+
+/// A ledger file (or a meter's in-memory ledger): read events, keep a head, verify the chain.
+#[pyclass(frozen, module = "statemeter")]
+pub struct Ledger {
+    pub store: Arc<Mutex<Store>>,
+    /// The recorder writing into this ledger, when it belongs to a `Meter`: reads flush it
+    /// first, so a meter's ledger always shows everything recorded so far.
+    pub recorder: Option<Arc<Recorder>>,
+    pub path: Option<PathBuf>,
+}
+
+impl Ledger {
+    fn settle(&self, py: Python<'_>) -> PyResult<()> {
+        if let Some(r) = &self.recorder {
+            if !r.is_closed() {
+                py.detach(|| r.flush())?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[pymethods]
+impl Ledger {
+    /// Opens an existing ledger file. Raises `LedgerError` if it does not exist or is not a
+    /// statemeter ledger.
+    #[staticmethod]
+    fn open(py: Python<'_>, path: PathBuf) -> PyResult<Self> {
+        if !path.exists() {
+            return Err(Error::Ledger(format!("no ledger at {}", path.display())).into());
+        }
+        let store = py.detach(|| Store::open(Some(&path), Durability::Batch))?;
+        Ok(Ledger {
+            store: Arc::new(Mutex::new(store)),
+            recorder: None,
+            path: Some(path),
+        })
+    }
+
+    /// The file path, or `None` for an in-memory ledger.
+    #[getter]
+    fn path(&self) -> Option<PathBuf> {
+        self.path.clone()
+    }
+
+    /// The events in `seq` order, optionally filtered by `kind`, `session_id` and `tag`
+    /// (`"stateless"`/`"stateful"`). Each carries its derived `session_tag`.
+    #[pyo3(signature = (*, kind = None, session_id = None, tag = None))]
+    fn events(
+        &self,
+        py: Python<'_>,
+        kind: Option<&str>,
+        session_id: Option<String>,
+        tag: Option<&str>,
+    ) -> PyResult<EventTable> {
+        let filter = parse_filter(kind, session_id, tag)?;
+        self.settle(py)?;
+        let store = Arc::clone(&self.store);
+        let rows = py.detach(move || table::load(&store.lock()))?;
+        Ok(EventTable::new(
+            rows.into_iter().filter(|r| filter.keeps(r)).collect(),
+        ))
+    }
+
+    /// The last `seq` and its chain hash. Keep it outside the ledger: `verify(head=...)` then
+    /// detects truncation and a swapped-in ledger.
+    fn head(&self, py: Python<'_>) -> PyResult<Head> {
+        self.settle(py)?;
+        let store = Arc::clone(&self.store);
+        let h = py.detach(move || store.lock().head())?;
+        Ok(Head { inner: h })
+    }
+
+    /// Re-derives every hash. Returns a `Verification`; never raises for a broken chain.
+    #[pyo3(signature = (head = None))]
+    fn verify(&self, py: Python<'_>, head: Option<&Bound<'_, PyAny>>) -> PyResult<Verification> {
+        let kept = match head {
+            None => None,
+            Some(h) => Some(parse_head(h)?),
+        };
+        self.settle(py)?;
+        let store = Arc::clone(&self.store);
+        let v = py.detach(move || core::verify(&store.lock(), kept.as_ref()))?;
+        Ok(Verification { inner: v })
+    }
+
+    fn __len__(&self, py: Python<'_>) -> PyResult<usize> {
+        self.settle(py)?;
+        let store = Arc::clone(&self.store);
+        Ok(py.detach(move || store.lock().len())? as usize)
+    }
+
+    /// Flushes the owning meter's pending events (if any).
+    fn flush(&self, py: Python<'_>) -> PyResult<()> {
+        self.settle(py)
+    }
+
+    fn __enter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    #[pyo3(signature = (*_args))]
+    fn __exit__(&self, py: Python<'_>, _args: &Bound<'_, pyo3::types::PyTuple>) -> PyResult<bool> {
+        self.settle(py)?;
+        Ok(false)
+    }
+
+    fn __repr__(&self) -> String {
+        match &self.path {
+            Some(p) => format!("Ledger({:?})", p.display().to_string()),
+            None => "Ledger(<memory>)".into(),
+        }
+    }
+}
+
+fn parse_head(h: &Bound<'_, PyAny>) -> PyResult<core::Head> {
+    if let Ok(h) = h.downcast::<Head>() {
+        return Ok(h.get().inner.clone());
+    }
+    let s: String = h
+        .extract()
+        .map_err(|_| invalid("head", "must be a Head or a 'SEQ:HEX' string"))?;
+    Ok(core::Head::parse(&s)?)
+}
+
+/// A position in a ledger's chain: `seq` and the hash (hex) after it. `str(head)` is
+/// `"SEQ:HEX"`, which `Head.parse` and `verify(head=...)` accept.
+#[pyclass(frozen, module = "statemeter")]
+pub struct Head {
+    pub inner: core::Head,
+}
+
+#[pymethods]
+impl Head {
+    #[new]
+    fn new(seq: u64, hash: &str) -> PyResult<Self> {
+        Ok(Head {
+            inner: core::Head::parse(&format!("{seq}:{hash}"))?,
+        })
+    }
+    #[staticmethod]
+    fn parse(text: &str) -> PyResult<Self> {
+        Ok(Head {
+            inner: core::Head::parse(text)?,
+        })
+    }
+    #[getter]
+    fn seq(&self) -> u64 {
+        self.inner.seq
+    }
+    #[getter]
+    fn hash(&self) -> String {
+        self.inner.hex()
+    }
+    fn __str__(&self) -> String {
+        format!("{}:{}", self.inner.seq, self.inner.hex())
+    }
+    fn __repr__(&self) -> String {
+        format!("Head(seq={}, hash={:?})", self.inner.seq, self.inner.hex())
+    }
+    fn __eq__(&self, other: &Bound<'_, PyAny>) -> bool {
+        other
+            .downcast::<Head>()
+            .is_ok_and(|o| o.get().inner == self.inner)
+    }
+    fn __hash__(&self) -> u64 {
+        self.inner.seq ^ u64::from_le_bytes(self.inner.hash[..8].try_into().unwrap())
+    }
+}
+
+/// The result of `Ledger.verify()`: `ok`, how many `events` were checked, the `head`
+/// re-derived, and for a broken ledger the `first_bad_seq` and the `problem` (which starts
+/// with `edited`, `deleted`, `inserted`, `reordered`, `truncated` or `swapped`).
+#[pyclass(frozen, module = "statemeter")]
+pub struct Verification {
+    pub inner: core::Verification,
+}
+
+#[pymethods]
+impl Verification {
+    #[getter]
+    fn ok(&self) -> bool {
+        self.inner.ok
+    }
+    #[getter]
+    fn events(&self) -> u64 {
+        self.inner.events
+    }
+    #[getter]
+    fn head(&self) -> Head {
+        Head {
+            inner: self.inner.head.clone(),
+        }
+    }
+    #[getter]
+    fn first_bad_seq(&self) -> Option<u64> {
+        self.inner.first_bad_seq
+    }
+    #[getter]
+    fn problem(&self) -> Option<&str> {
+        self.inner.problem.as_deref()
+    }
+    fn __bool__(&self) -> bool {
+        self.inner.ok
+    }
+    fn __repr__(&self) -> String {
+        format!(
+            "Verification(ok={}, events={}, head='{}:{}', first_bad_seq={}, problem={})",
+            super::classification::py_bool(self.inner.ok),
+            self.inner.events,
+            self.inner.head.seq,
+            self.inner.head.hex(),
+            self.inner
+                .first_bad_seq
+                .map(|s| s.to_string())
+                .unwrap_or_else(|| "None".into()),
+            self.inner
+                .problem
+                .as_ref()
+                .map(|p| format!("{p:?}"))
+                .unwrap_or_else(|| "None".into()),
+        )
+    }
+}

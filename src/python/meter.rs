@@ -1,0 +1,546 @@
+//! `Meter`, `Session` and `ToolSpan`: the recording API. The record methods are the hot path:
+//! they build and validate the event and hand it to the recorder; everything else happens on
+//! the writer thread (see `crate::meter`).
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyTuple};
+
+use super::args::{opt_count, opt_i64, opt_map, opt_str, req_str, Arg};
+use super::classification::Ruleset;
+use super::convert;
+use super::errors::invalid;
+use super::event::Event;
+use super::ledger::Ledger;
+use crate::classify;
+use crate::event::{new_uuid_v7, now_ns, Event as CoreEvent, EventKind};
+use crate::ledger::{Durability, Store};
+use crate::meter::{Recorder, DEFAULT_CAPACITY};
+
+fn submit(py: Python<'_>, recorder: &Recorder, ev: CoreEvent) -> PyResult<Event> {
+    let rec = recorder.wrap(ev.finish()?);
+    match recorder.durability() {
+        Durability::Batch => {
+            if let Err(back) = recorder.try_push(Arc::clone(&rec))? {
+                py.detach(|| recorder.push_blocking(back))?;
+            }
+        }
+        Durability::Sync => py.detach(|| recorder.write_now(&rec))?,
+    }
+    Ok(Event {
+        rec,
+        session_tag: None,
+    })
+}
+
+/// Records events into a ledger. `Meter()` keeps an in-memory ledger; `Meter(path)` opens or
+/// creates a SQLite ledger file. `durability="batch"` (default) commits in the background
+/// (`flush()` is a barrier; `close()` and interpreter exit flush); `"sync"` returns from each
+/// record call after its commit.
+#[pyclass(frozen, module = "statemeter")]
+pub struct Meter {
+    recorder: Arc<Recorder>,
+    path: Option<PathBuf>,
+}
+
+#[pymethods]
+impl Meter {
+    #[new]
+    #[pyo3(signature = (path = None, *, ruleset = None, durability = "batch", capacity = DEFAULT_CAPACITY))]
+    fn new(
+        py: Python<'_>,
+        path: Option<PathBuf>,
+        ruleset: Option<&Bound<'_, Ruleset>>,
+        durability: &str,
+        capacity: usize,
+    ) -> PyResult<Self> {
+        let durability = match durability {
+            "batch" => Durability::Batch,
+            "sync" => Durability::Sync,
+            other => {
+                return Err(invalid(
+                    "durability",
+                    format!("{other:?} is not \"batch\" or \"sync\""),
+                ))
+            }
+        };
+        let ruleset = match ruleset {
+            Some(r) => Arc::clone(&r.get().inner),
+            None => classify::Ruleset::builtin_default(),
+        };
+        let p = path.clone();
+        let store = py.detach(move || Store::open(p.as_deref(), durability))?;
+        let recorder = Recorder::new(Arc::new(Mutex::new(store)), ruleset, durability, capacity)?;
+        Ok(Meter {
+            recorder: Arc::new(recorder),
+            path,
+        })
+    }
+
+    /// Opens a session: `with meter.session("agent") as s:` records `session_start` on
+    /// entry and `session_end` on exit (`status="error"` when an exception escaped).
+    #[pyo3(signature = (agent = None, *, session_id = None, tenant = None, venue = None, runtime = None, runtime_session_id = None, attrs = None))]
+    #[allow(clippy::too_many_arguments)]
+    fn session(
+        &self,
+        agent: Arg<'_, '_>,
+        session_id: Arg<'_, '_>,
+        tenant: Arg<'_, '_>,
+        venue: Arg<'_, '_>,
+        runtime: Arg<'_, '_>,
+        runtime_session_id: Arg<'_, '_>,
+        attrs: Arg<'_, '_>,
+    ) -> PyResult<Session> {
+        if self.recorder.is_closed() {
+            return Err(crate::error::Error::Ledger("the meter is closed".into()).into());
+        }
+        Ok(Session {
+            recorder: Arc::clone(&self.recorder),
+            session_id: opt_str("session_id", session_id)?.unwrap_or_else(new_uuid_v7),
+            agent: opt_str("agent", agent)?,
+            tenant: opt_str("tenant", tenant)?,
+            venue: opt_str("venue", venue)?,
+            runtime: opt_str("runtime", runtime)?,
+            runtime_session_id: opt_str("runtime_session_id", runtime_session_id)?,
+            attrs: opt_map("attrs", attrs)?.unwrap_or_default(),
+            started: AtomicBool::new(false),
+            ended: AtomicBool::new(false),
+        })
+    }
+
+    /// Records one raw event given as a mapping with the event fields (integrations use it).
+    fn record(&self, py: Python<'_>, event: &Bound<'_, PyAny>) -> PyResult<Event> {
+        let map = convert::to_map("event", event)?;
+        submit(py, &self.recorder, CoreEvent::from_map(&map)?)
+    }
+
+    /// Waits until every event recorded so far is committed. Raises `ValidationError` for
+    /// events rejected since the last flush (an id re-used with a different payload) and
+    /// `LedgerError` while commits fail (the events stay queued and are retried).
+    fn flush(&self, py: Python<'_>) -> PyResult<()> {
+        let r = Arc::clone(&self.recorder);
+        Ok(py.detach(move || r.flush())?)
+    }
+
+    /// Flushes and stops recording. Further record calls raise `LedgerError`.
+    fn close(&self, py: Python<'_>) -> PyResult<()> {
+        let r = Arc::clone(&self.recorder);
+        Ok(py.detach(move || r.close())?)
+    }
+
+    /// Counters: accepted, written, duplicates, rejected, failed_commits, dropped, pending.
+    fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let s = self.recorder.stats();
+        let d = PyDict::new(py);
+        d.set_item("accepted", s.accepted)?;
+        d.set_item("written", s.written)?;
+        d.set_item("duplicates", s.duplicates)?;
+        d.set_item("rejected", s.rejected)?;
+        d.set_item("failed_commits", s.failed_commits)?;
+        d.set_item("dropped", s.dropped)?;
+        d.set_item("pending", s.pending)?;
+        Ok(d)
+    }
+
+    /// The meter's ledger (reads through it flush the meter first).
+    #[getter]
+    fn ledger(&self) -> Ledger {
+        Ledger {
+            store: Arc::clone(self.recorder.store()),
+            recorder: Some(Arc::clone(&self.recorder)),
+            path: self.path.clone(),
+        }
+    }
+
+    #[getter]
+    fn ruleset(&self) -> Ruleset {
+        Ruleset {
+            inner: Arc::clone(self.recorder.ruleset()),
+        }
+    }
+
+    #[getter]
+    fn durability(&self) -> &'static str {
+        match self.recorder.durability() {
+            Durability::Batch => "batch",
+            Durability::Sync => "sync",
+        }
+    }
+
+    #[getter]
+    fn closed(&self) -> bool {
+        self.recorder.is_closed()
+    }
+
+    fn __enter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    #[pyo3(signature = (*_args))]
+    fn __exit__(&self, py: Python<'_>, _args: &Bound<'_, PyTuple>) -> PyResult<bool> {
+        self.close(py)?;
+        Ok(false)
+    }
+
+    fn __repr__(&self) -> String {
+        let s = self.recorder.stats();
+        format!(
+            "Meter({}, durability={:?}, ruleset={:?}, written={}, pending={})",
+            self.path
+                .as_ref()
+                .map(|p| format!("{:?}", p.display().to_string()))
+                .unwrap_or_else(|| "<memory>".into()),
+            self.durability(),
+            self.recorder.ruleset().name(),
+            s.written,
+            s.pending
+        )
+    }
+}
+
+/// A session of one agent: events recorded through it carry its `session_id` and inherit
+/// its `agent`, `tenant` and `venue` unless given.
+#[pyclass(frozen, module = "statemeter")]
+pub struct Session {
+    recorder: Arc<Recorder>,
+    session_id: String,
+    agent: Option<String>,
+    tenant: Option<String>,
+    venue: Option<String>,
+    runtime: Option<String>,
+    runtime_session_id: Option<String>,
+    attrs: serde_json::Map<String, serde_json::Value>,
+    started: AtomicBool,
+    ended: AtomicBool,
+}
+
+impl Session {
+    #[allow(clippy::too_many_arguments)]
+    fn base(
+        &self,
+        kind: EventKind,
+        id: Arg<'_, '_>,
+        ts: Arg<'_, '_>,
+        duration_ns: Arg<'_, '_>,
+        parent_id: Arg<'_, '_>,
+        attrs: Arg<'_, '_>,
+    ) -> PyResult<CoreEvent> {
+        let mut e = CoreEvent::new(kind);
+        if let Some(id) = opt_str("id", id)? {
+            if id.is_empty() {
+                return Err(invalid("id", "must not be empty"));
+            }
+            e.id = id;
+        }
+        if let Some(ts) = opt_i64("ts", ts)? {
+            e.ts = ts;
+            e.ts_explicit = true;
+        }
+        e.duration_ns = opt_i64("duration_ns", duration_ns)?;
+        e.parent_id = opt_str("parent_id", parent_id)?;
+        if let Some(a) = opt_map("attrs", attrs)? {
+            e.attrs = a;
+        }
+        e.session_id = Some(self.session_id.clone());
+        e.agent = self.agent.clone();
+        e.tenant = self.tenant.clone();
+        Ok(e)
+    }
+
+    fn boundary(&self, py: Python<'_>, kind: EventKind, status: Option<String>) -> PyResult<Event> {
+        let mut e = CoreEvent::new(kind);
+        e.session_id = Some(self.session_id.clone());
+        e.agent = self.agent.clone();
+        e.tenant = self.tenant.clone();
+        e.venue = self.venue.clone();
+        e.runtime = self.runtime.clone();
+        e.runtime_session_id = self.runtime_session_id.clone();
+        if kind == EventKind::SessionStart {
+            e.attrs = self.attrs.clone();
+        } else {
+            e.status = status;
+        }
+        submit(py, &self.recorder, e)
+    }
+}
+
+#[pymethods]
+impl Session {
+    #[getter]
+    fn session_id(&self) -> &str {
+        &self.session_id
+    }
+    #[getter]
+    fn agent(&self) -> Option<&str> {
+        self.agent.as_deref()
+    }
+    #[getter]
+    fn tenant(&self) -> Option<&str> {
+        self.tenant.as_deref()
+    }
+    #[getter]
+    fn venue(&self) -> Option<&str> {
+        self.venue.as_deref()
+    }
+    #[getter]
+    fn runtime(&self) -> Option<&str> {
+        self.runtime.as_deref()
+    }
+    #[getter]
+    fn runtime_session_id(&self) -> Option<&str> {
+        self.runtime_session_id.as_deref()
+    }
+
+    /// Records one model call; returns the `Event`.
+    #[pyo3(signature = (*, provider, model, api, venue = None, request = None, input_tokens = None, output_tokens = None, cached_tokens = None, duration_ns = None, status = None, endpoint = None, attrs = None, id = None, ts = None, parent_id = None))]
+    #[allow(clippy::too_many_arguments)]
+    fn model_call(
+        &self,
+        py: Python<'_>,
+        provider: &Bound<'_, PyAny>,
+        model: &Bound<'_, PyAny>,
+        api: &Bound<'_, PyAny>,
+        venue: Arg<'_, '_>,
+        request: Arg<'_, '_>,
+        input_tokens: Arg<'_, '_>,
+        output_tokens: Arg<'_, '_>,
+        cached_tokens: Arg<'_, '_>,
+        duration_ns: Arg<'_, '_>,
+        status: Arg<'_, '_>,
+        endpoint: Arg<'_, '_>,
+        attrs: Arg<'_, '_>,
+        id: Arg<'_, '_>,
+        ts: Arg<'_, '_>,
+        parent_id: Arg<'_, '_>,
+    ) -> PyResult<Event> {
+        let mut e = self.base(EventKind::ModelCall, id, ts, duration_ns, parent_id, attrs)?;
+        e.provider = Some(req_str("provider", provider)?);
+        e.model = Some(req_str("model", model)?);
+        e.api = Some(req_str("api", api)?);
+        e.venue = match opt_str("venue", venue)? {
+            Some(v) => Some(v),
+            None => self.venue.clone(),
+        };
+        e.request = opt_map("request", request)?;
+        e.input_tokens = opt_count("input_tokens", input_tokens)?;
+        e.output_tokens = opt_count("output_tokens", output_tokens)?;
+        e.cached_tokens = opt_count("cached_tokens", cached_tokens)?;
+        e.status = opt_str("status", status)?;
+        e.endpoint = opt_str("endpoint", endpoint)?;
+        submit(py, &self.recorder, e)
+    }
+
+    /// Records one finished tool call; returns the `Event`.
+    #[pyo3(signature = (tool, *, tool_kind = None, effect = None, mcp_session_id = None, duration_ns = None, status = None, attrs = None, id = None, ts = None, parent_id = None))]
+    #[allow(clippy::too_many_arguments)]
+    fn tool_call(
+        &self,
+        py: Python<'_>,
+        tool: &Bound<'_, PyAny>,
+        tool_kind: Arg<'_, '_>,
+        effect: Arg<'_, '_>,
+        mcp_session_id: Arg<'_, '_>,
+        duration_ns: Arg<'_, '_>,
+        status: Arg<'_, '_>,
+        attrs: Arg<'_, '_>,
+        id: Arg<'_, '_>,
+        ts: Arg<'_, '_>,
+        parent_id: Arg<'_, '_>,
+    ) -> PyResult<Event> {
+        let mut e = self.base(EventKind::ToolCall, id, ts, duration_ns, parent_id, attrs)?;
+        e.tool = Some(req_str("tool", tool)?);
+        e.tool_kind = opt_str("tool_kind", tool_kind)?;
+        e.effect = opt_str("effect", effect)?;
+        e.mcp_session_id = opt_str("mcp_session_id", mcp_session_id)?;
+        e.status = opt_str("status", status)?;
+        submit(py, &self.recorder, e)
+    }
+
+    /// Records one read, write or delete of agent state; returns the `Event`.
+    #[pyo3(signature = (op, *, store, holder, scope = None, key = None, bytes = None, duration_ns = None, attrs = None, id = None, ts = None, parent_id = None))]
+    #[allow(clippy::too_many_arguments)]
+    fn state_op(
+        &self,
+        py: Python<'_>,
+        op: &Bound<'_, PyAny>,
+        store: &Bound<'_, PyAny>,
+        holder: &Bound<'_, PyAny>,
+        scope: Arg<'_, '_>,
+        key: Arg<'_, '_>,
+        bytes: Arg<'_, '_>,
+        duration_ns: Arg<'_, '_>,
+        attrs: Arg<'_, '_>,
+        id: Arg<'_, '_>,
+        ts: Arg<'_, '_>,
+        parent_id: Arg<'_, '_>,
+    ) -> PyResult<Event> {
+        let mut e = self.base(EventKind::StateOp, id, ts, duration_ns, parent_id, attrs)?;
+        e.op = Some(req_str("op", op)?);
+        e.store = Some(req_str("store", store)?);
+        e.holder = Some(req_str("holder", holder)?);
+        e.scope = opt_str("scope", scope)?;
+        e.key = opt_str("key", key)?;
+        e.bytes = opt_count("bytes", bytes)?;
+        submit(py, &self.recorder, e)
+    }
+
+    /// Times one tool call: `with s.tool("search") as t: ...` records a `tool_call` with the
+    /// elapsed `duration_ns` on exit (`status="error"` if an exception escaped). Add to
+    /// `t.attrs` inside the block; `t.event` is the recorded event afterwards.
+    #[pyo3(signature = (tool, *, tool_kind = None, effect = None, mcp_session_id = None, attrs = None, parent_id = None))]
+    #[allow(clippy::too_many_arguments)]
+    fn tool(
+        slf: Py<Self>,
+        py: Python<'_>,
+        tool: &Bound<'_, PyAny>,
+        tool_kind: Arg<'_, '_>,
+        effect: Arg<'_, '_>,
+        mcp_session_id: Arg<'_, '_>,
+        attrs: Arg<'_, '_>,
+        parent_id: Arg<'_, '_>,
+    ) -> PyResult<ToolSpan> {
+        let d = PyDict::new(py);
+        if let Some(a) = opt_map("attrs", attrs)? {
+            for (k, v) in &a {
+                d.set_item(k, convert::to_py(py, v)?)?;
+            }
+        }
+        Ok(ToolSpan {
+            session: slf,
+            tool: req_str("tool", tool)?,
+            tool_kind: opt_str("tool_kind", tool_kind)?,
+            effect: opt_str("effect", effect)?,
+            mcp_session_id: opt_str("mcp_session_id", mcp_session_id)?,
+            parent_id: opt_str("parent_id", parent_id)?,
+            attrs: d.unbind(),
+            started: Mutex::new(None),
+            event: Mutex::new(None),
+        })
+    }
+
+    /// Records a raw event mapping in this session (fills `session_id`, `agent`, `tenant`).
+    fn record(&self, py: Python<'_>, event: &Bound<'_, PyAny>) -> PyResult<Event> {
+        let mut map = convert::to_map("event", event)?;
+        map.entry("session_id")
+            .or_insert_with(|| self.session_id.clone().into());
+        for (k, v) in [("agent", &self.agent), ("tenant", &self.tenant)] {
+            if let Some(v) = v {
+                map.entry(k).or_insert_with(|| v.clone().into());
+            }
+        }
+        submit(py, &self.recorder, CoreEvent::from_map(&map)?)
+    }
+
+    /// Records `session_start` (once); `with` does it for you.
+    fn start(&self, py: Python<'_>) -> PyResult<Option<Event>> {
+        if self.started.swap(true, Ordering::AcqRel) {
+            return Ok(None);
+        }
+        self.boundary(py, EventKind::SessionStart, None).map(Some)
+    }
+
+    /// Records `session_end` (once) with `status` (`"ok"`, `"error"` or `"cancelled"`).
+    #[pyo3(signature = (status = "ok"))]
+    fn end(&self, py: Python<'_>, status: &str) -> PyResult<Option<Event>> {
+        if self.ended.swap(true, Ordering::AcqRel) {
+            return Ok(None);
+        }
+        self.boundary(py, EventKind::SessionEnd, Some(status.to_owned()))
+            .map(Some)
+    }
+
+    fn __enter__(slf: Py<Self>, py: Python<'_>) -> PyResult<Py<Self>> {
+        slf.get().start(py)?;
+        Ok(slf)
+    }
+
+    #[pyo3(signature = (exc_type = None, _exc = None, _tb = None))]
+    fn __exit__(
+        &self,
+        py: Python<'_>,
+        exc_type: Option<&Bound<'_, PyAny>>,
+        _exc: Option<&Bound<'_, PyAny>>,
+        _tb: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<bool> {
+        let status = if exc_type.is_some_and(|t| !t.is_none()) {
+            "error"
+        } else {
+            "ok"
+        };
+        self.end(py, status)?;
+        Ok(false)
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "Session(session_id={:?}, agent={:?}, venue={:?}, runtime={:?})",
+            self.session_id, self.agent, self.venue, self.runtime
+        )
+    }
+}
+
+/// A running tool call (see `Session.tool`).
+#[pyclass(frozen, module = "statemeter")]
+pub struct ToolSpan {
+    session: Py<Session>,
+    tool: String,
+    tool_kind: Option<String>,
+    effect: Option<String>,
+    mcp_session_id: Option<String>,
+    parent_id: Option<String>,
+    attrs: Py<PyDict>,
+    started: Mutex<Option<i64>>,
+    event: Mutex<Option<Py<Event>>>,
+}
+
+#[pymethods]
+impl ToolSpan {
+    #[getter]
+    fn attrs(&self, py: Python<'_>) -> Py<PyDict> {
+        self.attrs.clone_ref(py)
+    }
+
+    /// The recorded `tool_call`, once the block has exited.
+    #[getter]
+    fn event(&self, py: Python<'_>) -> Option<Py<Event>> {
+        self.event.lock().as_ref().map(|e| e.clone_ref(py))
+    }
+
+    fn __enter__(slf: Py<Self>) -> Py<Self> {
+        *slf.get().started.lock() = Some(now_ns());
+        slf
+    }
+
+    #[pyo3(signature = (exc_type = None, _exc = None, _tb = None))]
+    fn __exit__(
+        &self,
+        py: Python<'_>,
+        exc_type: Option<&Bound<'_, PyAny>>,
+        _exc: Option<&Bound<'_, PyAny>>,
+        _tb: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<bool> {
+        let end = now_ns();
+        let start = self.started.lock().take().unwrap_or(end);
+        let session = self.session.get();
+        let mut e = session.base(EventKind::ToolCall, None, None, None, None, None)?;
+        e.ts = start;
+        e.ts_explicit = true;
+        e.duration_ns = Some((end - start).max(0));
+        e.tool = Some(self.tool.clone());
+        e.tool_kind = self.tool_kind.clone();
+        e.effect = self.effect.clone();
+        e.mcp_session_id = self.mcp_session_id.clone();
+        e.parent_id = self.parent_id.clone();
+        e.attrs = convert::to_map("attrs", self.attrs.bind(py).as_any())?;
+        if exc_type.is_some_and(|t| !t.is_none()) {
+            e.status = Some("error".into());
+        }
+        let ev = submit(py, &session.recorder, e)?;
+        *self.event.lock() = Some(Py::new(py, ev)?);
+        Ok(false)
+    }
+}

@@ -1,0 +1,41 @@
+//! PyO3 bindings: one file per exposed concept. Nothing here holds logic the core lacks.
+
+use pyo3::prelude::*;
+
+mod args;
+mod classification;
+mod convert;
+mod errors;
+mod event;
+mod event_table;
+mod ledger;
+mod meter;
+
+/// Flushes every live meter; registered with `atexit` by the Python package.
+#[pyfunction]
+fn _flush_all(py: Python<'_>) -> Vec<String> {
+    py.detach(crate::meter::flush_all)
+        .into_iter()
+        .map(|e| e.to_string())
+        .collect()
+}
+
+#[pymodule(gil_used = false)]
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    errors::register(m)?;
+    m.add_class::<meter::Meter>()?;
+    m.add_class::<meter::Session>()?;
+    m.add_class::<meter::ToolSpan>()?;
+    m.add_class::<event::Event>()?;
+    m.add_class::<event_table::EventTable>()?;
+    m.add_class::<ledger::Ledger>()?;
+    m.add_class::<ledger::Head>()?;
+    m.add_class::<ledger::Verification>()?;
+    m.add_class::<classification::Ruleset>()?;
+    m.add_class::<classification::Classification>()?;
+    m.add_class::<classification::Evidence>()?;
+    m.add_function(wrap_pyfunction!(classification::classify, m)?)?;
+    m.add_function(wrap_pyfunction!(_flush_all, m)?)?;
+    Ok(())
+}

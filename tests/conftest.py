@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+import statemeter as sm
+
+
+@pytest.fixture
+def ledger_path(tmp_path: Path) -> Path:
+    return tmp_path / "audit.db"
+
+
+def record_sample(path: Path, n: int = 10) -> sm.Head:
+    """Records `n` mixed events into a file ledger and returns its head."""
+    with sm.Meter(path) as meter:
+        with meter.session("bot", tenant="acme", venue="azure") as s:
+            for i in range(n - 2):
+                if i % 3 == 0:
+                    s.model_call(provider="openai", model="gpt-5", api="responses",
+                                 request={"previous_response_id": f"resp_{i}"},
+                                 input_tokens=100 + i, output_tokens=10)
+                elif i % 3 == 1:
+                    s.model_call(provider="openai", model="gpt-5", api="chat.completions",
+                                 input_tokens=50, output_tokens=5)
+                else:
+                    s.tool_call("search", effect="read")
+        head = meter.ledger.head()
+    return head
+
+
+def rows(path: Path) -> list[tuple]:
+    con = sqlite3.connect(path)
+    try:
+        return con.execute("select seq, id, record, hash from events order by seq").fetchall()
+    finally:
+        con.close()

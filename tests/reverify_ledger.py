@@ -1,0 +1,296 @@
+#!/usr/bin/env python3
+"""Re-verify a statemeter ledger with nothing but the standard library (hashlib, json, sqlite3).
+
+    python tests/reverify_ledger.py LEDGER [--head SEQ:HEX]
+
+Prints ``OK ...`` and exits 0 when the ledger is intact, else prints the first bad seq and what is
+wrong and exits 1. This is an independent implementation of docs/ledger-format.md: it does not
+import statemeter. For each row in seq order it checks that
+
+- the seqs run 1, 2, 3, ... without gaps,
+- ``hash == SHA-256(previous hash || record bytes)``, starting from 32 zero bytes,
+- ``record`` is RFC 8785 canonical JSON (parsed, re-encoded by the small encoder below, compared
+  byte for byte) of an object with exactly the keys classification, event, seq, v,
+- the record's ``seq`` is the row's seq and ``v`` is 1,
+
+and, given a head kept earlier, that the ledger reaches the head's seq with the head's hash.
+The first failure is classified as the Rust verifier does (edited, deleted, inserted, reordered,
+truncated, swapped; see docs/ledger-format.md, "Diagnosing problems").
+
+Importable: ``reverify(path, head=None) -> tuple[bool, int | None]``; ``check(path, head=None)``
+returns a ``Result`` with the message, the event count and the ledger's head too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import sqlite3
+import sys
+from pathlib import Path
+from typing import Any, NamedTuple
+
+ZERO = bytes(32)
+RECORD_KEYS = ["classification", "event", "seq", "v"]
+
+
+# --------------------------------------------------------------------------- RFC 8785 encoder
+
+
+def es_number(x: float) -> str:
+    """ECMAScript Number.prototype.toString for a finite float (-0 gives "0").
+
+    repr() gives the shortest digits that round-trip (as ECMAScript requires); only the layout
+    (where the point goes, when to switch to exponent form) differs, and is redone here.
+    """
+    if not math.isfinite(x):
+        raise ValueError(f"{x!r} has no JSON form")
+    if x == 0:
+        return "0"
+    sign = "-" if x < 0 else ""
+    text = repr(abs(x))
+    mantissa, _, exp = text.partition("e")
+    int_part, _, frac_part = mantissa.partition(".")
+    all_digits = int_part + frac_part
+    zeros = len(all_digits) - len(all_digits.lstrip("0"))
+    digits = all_digits[zeros:].rstrip("0")
+    # value = 0.DIGITS x 10**n
+    n = len(int_part) - zeros + (int(exp) if exp else 0)
+    k = len(digits)
+    if k <= n <= 21:
+        out = digits + "0" * (n - k)
+    elif 0 < n <= 21:
+        out = digits[:n] + "." + digits[n:]
+    elif -6 < n <= 0:
+        out = "0." + "0" * (-n) + digits
+    else:
+        e = n - 1
+        fraction = "." + digits[1:] if k > 1 else ""
+        out = f"{digits[0]}{fraction}e{'+' if e >= 0 else '-'}{abs(e)}"
+    return sign + out
+
+
+def jcs(value: Any) -> str:
+    """RFC 8785 canonical JSON, with integers written exactly (as the ledger format defines)."""
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return es_number(value)
+    if isinstance(value, str):
+        # With ensure_ascii=False, json.dumps escapes exactly what RFC 8785 escapes: '"', '\\',
+        # \b \t \n \f \r in short form, other controls below U+0020 as \u00xx (lowercase).
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, list):
+        return "[" + ",".join(jcs(v) for v in value) + "]"
+    if isinstance(value, dict):
+        keys = sorted(value, key=lambda k: k.encode("utf-16-be"))  # UTF-16 code unit order
+        return "{" + ",".join(jcs(k) + ":" + jcs(value[k]) for k in keys) + "}"
+    raise TypeError(f"not a JSON value: {value!r}")
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def parse_record(record: bytes) -> dict | None:
+    """The record as a dict if it is canonical JSON of a version-1 record, else None."""
+    try:
+        text = record.decode("utf-8")
+        obj = json.loads(text, parse_constant=_reject_constant)
+    except (UnicodeDecodeError, ValueError):
+        return None
+    if not isinstance(obj, dict) or sorted(obj) != RECORD_KEYS or obj["v"] != 1:
+        return None
+    if not isinstance(obj["seq"], int) or isinstance(obj["seq"], bool):
+        return None
+    if jcs(obj) != text:
+        return None
+    return obj
+
+
+def embedded_seq(record: bytes) -> int | None:
+    obj = parse_record(record)
+    return None if obj is None else obj["seq"]
+
+
+# --------------------------------------------------------------------------- verification
+
+
+class Result(NamedTuple):
+    ok: bool
+    first_bad_seq: int | None
+    problem: str | None
+    events: int
+    head: str
+
+
+def parse_head(head: Any) -> tuple[int, bytes] | None:
+    """Accepts "SEQ:HEX", (seq, hex_or_bytes), or an object with .seq and .hash."""
+    if head is None:
+        return None
+    if isinstance(head, str):
+        seq_text, _, hex_text = head.strip().partition(":")
+        seq, digest = int(seq_text), hex_text
+    elif isinstance(head, tuple):
+        seq, digest = head
+    else:
+        seq, digest = head.seq, head.hash
+    digest = bytes.fromhex(digest) if isinstance(digest, str) else bytes(digest)
+    if seq < 0 or len(digest) != 32:
+        raise ValueError(f"not a head: {head!r}")
+    return seq, digest
+
+
+def _link(prev: bytes, record: bytes) -> bytes:
+    return hashlib.sha256(prev + record).digest()
+
+
+def _as_bytes(v: Any) -> bytes:
+    return v if isinstance(v, bytes) else b""
+
+
+def _connect(path: str | Path) -> sqlite3.Connection:
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"no ledger at {p}")
+    con = sqlite3.connect(p.resolve().as_uri() + "?mode=ro", uri=True)
+    con.text_factory = bytes  # hash exactly the stored bytes
+    meta = dict(con.execute("SELECT key, value FROM meta"))
+    if meta.get(b"format") != b"statemeter-ledger" or meta.get(b"version") != b"1":
+        raise ValueError(f"{p} is not a version-1 statemeter ledger")
+    return con
+
+
+def check(path: str | Path, head: Any = None) -> Result:
+    """Re-verifies the ledger at `path` (against `head`, a head kept earlier, if given)."""
+    kept = parse_head(head)
+    con = _connect(path)
+    try:
+        return _check(con, kept)
+    finally:
+        con.close()
+
+
+def reverify(path: str | Path, head: Any = None) -> tuple[bool, int | None]:
+    """(ok, first bad seq or None)."""
+    r = check(path, head)
+    return r.ok, r.first_bad_seq
+
+
+def _check(con: sqlite3.Connection, kept: tuple[int, bytes] | None) -> Result:
+    pos, prev, prev2 = 0, ZERO, ZERO
+    failure: tuple[int, str] | None = None
+    for seq, record, stored in con.execute("SELECT seq, record, hash FROM events ORDER BY seq"):
+        pos += 1
+        record, stored = _as_bytes(record), _as_bytes(stored)
+        if seq != pos:
+            failure = _gap(pos, seq)
+            break
+        computed = _link(prev, record)
+        if computed != stored or embedded_seq(record) != pos:
+            failure = _diagnose(con, pos, record, stored, computed, prev, prev2)
+            break
+        if kept is not None and kept[0] == pos and kept[1] != computed:
+            failure = (pos, f"swapped: the hash at seq {pos} differs from the kept head: this is "
+                            f"another ledger, or its history up to seq {pos} was rewritten")
+            break
+        prev2, prev = prev, computed
+    if failure is None:
+        if kept is None or kept[0] <= pos:
+            return Result(True, None, None, pos, f"{pos}:{prev.hex()}")
+        failure = (pos + 1, f"truncated: the ledger ends at seq {pos} "
+                            f"but the kept head is at seq {kept[0]}")
+    events = con.execute("SELECT count(*) FROM events").fetchone()[0]
+    last = con.execute("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1").fetchone()
+    last_seq, last_hash = (0, ZERO) if last is None else (max(last[0], 0), _as_bytes(last[1]))
+    head = f"{last_seq}:{(last_hash if len(last_hash) == 32 else ZERO).hex()}"
+    return Result(False, failure[0], failure[1], events, head)
+
+
+def _gap(pos: int, seq: int) -> tuple[int, str]:
+    """The row at position `pos` carries `seq`."""
+    if seq < pos:
+        return 0, f"inserted: a row with seq {seq} precedes seq 1"
+    missing = f"seq {pos}" if seq == pos + 1 else f"seqs {pos} to {seq - 1}"
+    return pos, f"deleted: {missing} missing (the ledger jumps from seq {pos - 1} to seq {seq})"
+
+
+def _row(con: sqlite3.Connection, seq: int) -> tuple[bytes, bytes] | None:
+    row = con.execute("SELECT record, hash FROM events WHERE seq = ?", (seq,)).fetchone()
+    return None if row is None else (_as_bytes(row[0]), _as_bytes(row[1]))
+
+
+def _diagnose(
+    con: sqlite3.Connection,
+    a: int,
+    record: bytes,
+    stored: bytes,
+    computed: bytes,
+    prev: bytes,
+    prev2: bytes,
+) -> tuple[int, str]:
+    """Classifies the first row `a` whose hash or embedded seq is wrong (as the Rust verifier)."""
+    nxt = _row(con, a + 1)
+    skippable = nxt is not None and _link(prev, nxt[0]) == nxt[1]
+
+    def does_not_belong(seq: int) -> tuple[int, str]:
+        return seq, (f"inserted: the row at seq {seq} does not belong "
+                     "(the chain continues without it)")
+
+    e = embedded_seq(record)
+    if e is not None and e < a:
+        if a > 1 and _link(prev2, record) == stored:
+            return does_not_belong(a - 1)
+        return a, f"inserted: the row at seq {a} repeats the record of seq {e}"
+    if e is None or e == a:
+        if skippable:
+            return does_not_belong(a)
+        if e is None:
+            return a, f"edited: the record at seq {a} is not a canonical version-1 record"
+        if nxt is not None and len(stored) == 32 and _link(stored, nxt[0]) == nxt[1]:
+            return a, (f"edited: the record at seq {a} was changed "
+                       "(its stored hash no longer matches)")
+        if nxt is not None and _link(computed, nxt[0]) == nxt[1]:
+            return a, (f"edited: the hash at seq {a} was changed "
+                       "(the record still links to the next one)")
+        return a, f"edited: the record or hash at seq {a} was changed"
+    # e > a: is the record of seq a further on?
+    suffix = f',"seq":{a},"v":1}}'.encode()
+    later = con.execute("SELECT seq, record FROM events WHERE seq > ? ORDER BY seq", (a,))
+    for later_seq, later_record in later:
+        if _as_bytes(later_record).endswith(suffix):
+            return a, (f"reordered: the row at seq {a} holds the record of seq {e}; "
+                       f"the record of seq {a} is at seq {later_seq}")
+    if skippable:
+        return does_not_belong(a)
+    return a, (f"deleted: the record of seq {a} is missing (the row at seq {a} holds the record "
+               f"of seq {e}: later rows were renumbered)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("ledger", help="path to the ledger's SQLite file")
+    parser.add_argument("--head", help="a head kept earlier, as SEQ:HEX")
+    args = parser.parse_args(argv)
+    try:
+        r = check(args.ledger, args.head)
+    except (OSError, ValueError, sqlite3.Error) as e:
+        print(f"ERROR: {e}", file=sys.stderr)
+        return 2
+    if r.ok:
+        print(f"OK: {r.events} events, head {r.head}")
+        return 0
+    print(f"BAD: first bad seq {r.first_bad_seq}: {r.problem} ({r.events} events, head {r.head})")
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,196 @@
+"""Meter, Session, ToolSpan: recording, inheritance, durability, idempotency, exit flush."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+import statemeter as sm
+
+
+def test_design_example(tmp_path):
+    meter = sm.Meter(tmp_path / "audit.db")
+    with meter.session(agent="support-bot", tenant="acme", venue="azure") as s:
+        s.model_call(provider="openai", model="gpt-5", api="chat.completions",
+                     input_tokens=1200, output_tokens=300)
+        s.model_call(provider="openai", model="gpt-5", api="responses",
+                     request={"previous_response_id": "resp_1"}, input_tokens=900,
+                     output_tokens=80)
+        s.tool_call("search_docs", effect="read")
+        s.state_op("write", store="agentcore-memory", holder="provider", bytes=512)
+    meter.flush()
+    calls = meter.ledger.events(kind="model_call")
+    assert len(calls) == 2
+    assert calls[0].tag == "stateless"
+    assert calls[1].tag == "stateful"
+    assert calls[1].consumes_state is True
+    assert calls[1].state_holder == "provider"
+    assert any(e.signal == "request.previous_response_id" for e in calls[1].evidence)
+    # The session holds provider-held state, so both calls are stateful at session level.
+    assert [c.session_tag for c in calls] == ["stateful", "stateful"]
+    every = meter.ledger.events()
+    assert [e.kind for e in every] == ["session_start", "model_call", "model_call",
+                                       "tool_call", "state_op", "session_end"]
+    assert [e.seq for e in every] == [1, 2, 3, 4, 5, 6]
+    assert every[4].tag == "stateful" and every[4].creates_state
+    meter.close()
+
+
+def test_events_inherit_session_fields_and_can_override():
+    meter = sm.Meter()
+    with meter.session("bot", tenant="acme", venue="azure", session_id="s-1") as s:
+        a = s.model_call(provider="openai", model="gpt-5", api="chat.completions")
+        b = s.model_call(provider="openai", model="gpt-5", api="chat.completions", venue="aws")
+    assert (a.session_id, a.agent, a.tenant, a.venue) == ("s-1", "bot", "acme", "azure")
+    assert b.venue == "aws"
+    ends = meter.ledger.events(kind="session_end")
+    assert ends[0].status == "ok"
+
+
+def test_session_records_error_status_when_exception_escapes():
+    meter = sm.Meter()
+    with pytest.raises(RuntimeError):
+        with meter.session("bot") as s:
+            s.tool_call("x")
+            raise RuntimeError("boom")
+    assert meter.ledger.events(kind="session_end")[0].status == "error"
+
+
+def test_runtime_session_makes_inner_calls_stateful_at_session_level():
+    meter = sm.Meter()
+    with meter.session("bot", venue="aws", runtime="agentcore",
+                       runtime_session_id="rt-123") as s:
+        s.model_call(provider="openai", model="gpt-5", api="chat.completions")
+    call = meter.ledger.events(kind="model_call")[0]
+    assert call.tag == "stateless"
+    assert call.session_tag == "stateful"
+    start = meter.ledger.events(kind="session_start")[0]
+    assert start.runtime == "agentcore" and start.runtime_session_id == "rt-123"
+
+
+def test_tool_span_times_and_records_errors():
+    meter = sm.Meter()
+    s = meter.session("bot")
+    with s.tool("lookup", effect="read") as t:
+        t.attrs["hits"] = 3
+    assert t.event is not None
+    assert t.event.duration_ns >= 0
+    assert t.event.attrs == {"hits": 3}
+    with pytest.raises(KeyError):
+        with s.tool("lookup") as t2:
+            raise KeyError("x")
+    assert t2.event.status == "error"
+
+
+def test_filters_and_table_protocol():
+    meter = sm.Meter()
+    with meter.session("a", session_id="s1") as s:
+        s.model_call(provider="openai", model="m", api="chat.completions")
+        s.model_call(provider="openai", model="m", api="responses",
+                     request={"previous_response_id": "r"})
+    with meter.session("b", session_id="s2") as s:
+        s.tool_call("t")
+    table = meter.ledger.events()
+    assert len(table) == 7
+    assert table[-1].kind == "session_end"
+    assert [e.seq for e in table[1:3]] == [2, 3]
+    assert len(meter.ledger.events(session_id="s2")) == 3
+    assert len(meter.ledger.events(tag="stateful")) == 1
+    assert len(table.filter(kind="model_call", tag="stateless")) == 1
+    assert sum(1 for _ in table) == 7
+    rows = table.to_pylist()
+    assert rows[2]["tag"] == "stateful" and rows[2]["seq"] == 3
+    assert rows[2]["request"] == {"previous_response_id": "r"}
+    assert rows[2]["evidence"][0]["rule"]
+    assert rows[1]["session_tag"] == "stateful"
+    with pytest.raises(IndexError):
+        table[7]
+    with pytest.raises(sm.ValidationError):
+        meter.ledger.events(kind="nope")
+
+
+def test_sync_durability_commits_before_returning(tmp_path):
+    meter = sm.Meter(tmp_path / "s.db", durability="sync")
+    s = meter.session("bot")
+    e = s.tool_call("x")
+    assert e.seq == 1
+    other = sm.Ledger.open(tmp_path / "s.db")
+    assert len(other) == 1
+    meter.close()
+
+
+def test_idempotent_ids(tmp_path):
+    meter = sm.Meter(tmp_path / "i.db")
+    s = meter.session("bot", session_id="s")
+    s.model_call(provider="openai", model="m", api="chat.completions", id="evt-1",
+                 input_tokens=5)
+    # A retry with the same payload is a no-op, even without an explicit ts.
+    s.model_call(provider="openai", model="m", api="chat.completions", id="evt-1",
+                 input_tokens=5)
+    meter.flush()
+    assert len(meter.ledger) == 1
+    s.model_call(provider="openai", model="m", api="chat.completions", id="evt-1",
+                 input_tokens=6)
+    with pytest.raises(sm.ValidationError, match="different payload") as info:
+        meter.flush()
+    assert info.value.field == "id"
+    assert len(meter.ledger) == 1
+    st = meter.stats()
+    assert (st["written"], st["duplicates"], st["rejected"]) == (1, 1, 1)
+    meter.close()
+
+    sync = sm.Meter(tmp_path / "i.db", durability="sync")
+    s = sync.session("bot", session_id="s")
+    with pytest.raises(sm.ValidationError, match="different payload"):
+        s.model_call(provider="openai", model="m", api="chat.completions", id="evt-1")
+    sync.close()
+
+
+def test_interpreter_exit_flushes(tmp_path):
+    path = tmp_path / "exit.db"
+    code = textwrap.dedent(f"""
+        import statemeter as sm
+        meter = sm.Meter({str(path)!r})
+        s = meter.session("bot")
+        for i in range(2000):
+            s.model_call(provider="openai", model="m", api="chat.completions", input_tokens=i)
+        # no flush, no close: the atexit hook must write everything
+    """)
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+    ledger = sm.Ledger.open(path)
+    assert len(ledger) == 2000
+    assert ledger.verify().ok
+
+
+def test_backpressure_small_queue(tmp_path):
+    meter = sm.Meter(tmp_path / "bp.db", capacity=4)
+    s = meter.session("bot")
+    for i in range(3000):
+        s.model_call(provider="openai", model="m", api="chat.completions", input_tokens=i)
+    meter.flush()
+    assert len(meter.ledger) == 3000
+    assert meter.stats()["pending"] == 0
+    meter.close()
+
+
+def test_meter_record_raw_mapping_and_context_manager():
+    with sm.Meter() as meter:
+        e = meter.record({"kind": "model_call", "provider": "anthropic", "model": "claude",
+                          "api": "messages", "request": {"container": "cntr_1"},
+                          "ts": 1_700_000_000_000_000_000, "session_id": "x"})
+        assert e.ts == 1_700_000_000_000_000_000
+        assert e.tag == "stateful"
+        assert meter.ledger.events()[0].id == e.id
+    assert meter.closed
+
+
+def test_repr_and_dict():
+    meter = sm.Meter()
+    e = meter.session("bot").model_call(provider="openai", model="m", api="chat.completions")
+    assert "model_call" in repr(e)
+    d = e.to_dict()
+    assert d["provider"] == "openai" and d["tag"] == "stateless" and d["session_tag"] is None
+    assert "Meter(<memory>" in repr(meter)
