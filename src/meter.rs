@@ -113,6 +113,9 @@ pub struct Stats {
     pub failed_commits: u64,
     pub dropped: u64,
     pub pending: u64,
+    /// Failures inside integrations (capture hooks, processors), by source. They are counted
+    /// and logged, never raised into the host application.
+    pub integration_errors: std::collections::BTreeMap<String, u64>,
 }
 
 struct State {
@@ -330,6 +333,15 @@ impl Recorder {
 
     pub fn is_closed(&self) -> bool {
         self.shared.state.lock().closed
+    }
+
+    /// Counts one failure inside an integration (`source` names it, e.g. `"httpx"`).
+    pub fn note_integration_error(&self, source: &str) {
+        let mut st = self.shared.state.lock();
+        *st.stats
+            .integration_errors
+            .entry(source.to_owned())
+            .or_default() += 1;
     }
 
     pub fn stats(&self) -> Stats {

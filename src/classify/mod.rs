@@ -22,6 +22,7 @@ mod parse;
 mod rule;
 mod rules;
 mod spec;
+pub mod venue;
 
 #[cfg(test)]
 mod catalogue_tests;

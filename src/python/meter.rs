@@ -132,7 +132,8 @@ impl Meter {
         Ok(py.detach(move || r.close())?)
     }
 
-    /// Counters: accepted, written, duplicates, rejected, failed_commits, dropped, pending.
+    /// Counters: accepted, written, duplicates, rejected, failed_commits, dropped, pending,
+    /// and `integration_errors` (failures inside integrations, by source).
     fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let s = self.recorder.stats();
         let d = PyDict::new(py);
@@ -143,7 +144,17 @@ impl Meter {
         d.set_item("failed_commits", s.failed_commits)?;
         d.set_item("dropped", s.dropped)?;
         d.set_item("pending", s.pending)?;
+        let errors = PyDict::new(py);
+        for (k, v) in &s.integration_errors {
+            errors.set_item(k, v)?;
+        }
+        d.set_item("integration_errors", errors)?;
         Ok(d)
+    }
+
+    /// Counts one failure inside an integration (see `statemeter._guard`); not for users.
+    fn _note_integration_error(&self, source: &str) {
+        self.recorder.note_integration_error(source);
     }
 
     /// The meter's ledger (reads through it flush the meter first).
