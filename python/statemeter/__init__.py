@@ -34,6 +34,7 @@ from statemeter._core import (
     Verification,
     __version__,
     classify,
+    venue_for_host,
 )
 from statemeter import _core
 
@@ -57,6 +58,7 @@ __all__ = [
     "Verification",
     "__version__",
     "classify",
+    "venue_for_host",
 ]
 
 

@@ -378,4 +378,13 @@ class Meter:
     def __enter__(self) -> Meter: ...
     def __exit__(self, *args: object) -> bool: ...
 
+def venue_for_host(
+    host: str, venues: Mapping[str, str] | None = None
+) -> tuple[str, str, str]:
+    """The venue serving ``host`` (port allowed): ``(venue, rule, explain)``.
+
+    ``venues`` maps host patterns (``"llm-proxy.internal"``, ``"*.gw.example.com"``) to venues and
+    is checked before the built-in patterns. An unknown host gives ``"unknown"``, never a guess.
+    """
+
 def _flush_all() -> list[str]: ...

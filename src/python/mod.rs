@@ -10,6 +10,7 @@ mod event;
 mod event_table;
 mod ledger;
 mod meter;
+mod venue;
 
 /// Flushes every live meter; registered with `atexit` by the Python package.
 #[pyfunction]
@@ -36,6 +37,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<classification::Classification>()?;
     m.add_class::<classification::Evidence>()?;
     m.add_function(wrap_pyfunction!(classification::classify, m)?)?;
+    m.add_function(wrap_pyfunction!(venue::venue_for_host, m)?)?;
     m.add_function(wrap_pyfunction!(_flush_all, m)?)?;
     Ok(())
 }
