@@ -99,6 +99,108 @@ const COMMON_KEYS: &[&str] = &[
     "ts",
 ];
 
+/// A key of the record's `event` object.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Field {
+    Agent,
+    Api,
+    Attrs,
+    Bytes,
+    CachedTokens,
+    DurationNs,
+    Effect,
+    Endpoint,
+    Holder,
+    Id,
+    InputTokens,
+    Key,
+    Kind,
+    McpSessionId,
+    Model,
+    Op,
+    OutputTokens,
+    ParentId,
+    Provider,
+    Request,
+    Runtime,
+    RuntimeSessionId,
+    Scope,
+    SessionId,
+    Status,
+    Store,
+    Tenant,
+    Tool,
+    ToolKind,
+    Ts,
+    Venue,
+}
+
+impl Field {
+    fn name(self) -> &'static str {
+        match self {
+            Field::Agent => "agent",
+            Field::Api => "api",
+            Field::Attrs => "attrs",
+            Field::Bytes => "bytes",
+            Field::CachedTokens => "cached_tokens",
+            Field::DurationNs => "duration_ns",
+            Field::Effect => "effect",
+            Field::Endpoint => "endpoint",
+            Field::Holder => "holder",
+            Field::Id => "id",
+            Field::InputTokens => "input_tokens",
+            Field::Key => "key",
+            Field::Kind => "kind",
+            Field::McpSessionId => "mcp_session_id",
+            Field::Model => "model",
+            Field::Op => "op",
+            Field::OutputTokens => "output_tokens",
+            Field::ParentId => "parent_id",
+            Field::Provider => "provider",
+            Field::Request => "request",
+            Field::Runtime => "runtime",
+            Field::RuntimeSessionId => "runtime_session_id",
+            Field::Scope => "scope",
+            Field::SessionId => "session_id",
+            Field::Status => "status",
+            Field::Store => "store",
+            Field::Tenant => "tenant",
+            Field::Tool => "tool",
+            Field::ToolKind => "tool_kind",
+            Field::Ts => "ts",
+            Field::Venue => "venue",
+        }
+    }
+}
+
+/// The keys of each kind's record, in canonical (sorted) order: the common keys plus the
+/// kind's own. A unit test checks these against `COMMON_KEYS` and `EventKind::own_keys`.
+fn record_fields(kind: EventKind) -> &'static [Field] {
+    use Field::*;
+    match kind {
+        EventKind::SessionStart => &[
+            Agent, Attrs, DurationNs, Id, Kind, ParentId, Runtime, RuntimeSessionId, SessionId,
+            Tenant, Ts, Venue,
+        ],
+        EventKind::SessionEnd => &[
+            Agent, Attrs, DurationNs, Id, Kind, ParentId, Runtime, RuntimeSessionId, SessionId,
+            Status, Tenant, Ts, Venue,
+        ],
+        EventKind::ModelCall => &[
+            Agent, Api, Attrs, CachedTokens, DurationNs, Endpoint, Id, InputTokens, Kind, Model,
+            OutputTokens, ParentId, Provider, Request, SessionId, Status, Tenant, Ts, Venue,
+        ],
+        EventKind::ToolCall => &[
+            Agent, Attrs, DurationNs, Effect, Id, Kind, McpSessionId, ParentId, SessionId, Status,
+            Tenant, Tool, ToolKind, Ts,
+        ],
+        EventKind::StateOp => &[
+            Agent, Attrs, Bytes, DurationNs, Holder, Id, Key, Kind, Op, ParentId, Scope,
+            SessionId, Store, Tenant, Ts,
+        ],
+    }
+}
+
 /// One recorded thing an agent did. See design.md "Events".
 #[derive(Clone, Debug, PartialEq)]
 pub struct Event {
@@ -280,25 +382,25 @@ impl Event {
     }
 
     /// Writes the record's `event` object as RFC 8785 canonical JSON.
+    ///
+    /// Keys come from a static, pre-sorted list per kind (they are ASCII without escapes), so
+    /// this is a straight sequence of writes: it runs once per event on the writer thread.
     pub fn write_canonical_json(&self, out: &mut String) -> Result<()> {
-        let mut keys: Vec<&'static str> = Vec::with_capacity(20);
-        keys.extend_from_slice(COMMON_KEYS);
-        keys.extend_from_slice(self.kind.own_keys());
-        keys.sort_unstable();
         out.push('{');
-        for (i, k) in keys.iter().enumerate() {
+        for (i, f) in record_fields(self.kind).iter().enumerate() {
             if i > 0 {
                 out.push(',');
             }
-            canonical::write_str(out, k);
-            out.push(':');
-            self.write_key(out, k)?;
+            out.push('"');
+            out.push_str(f.name());
+            out.push_str("\":");
+            self.write_field(out, *f)?;
         }
         out.push('}');
         Ok(())
     }
 
-    fn write_key(&self, out: &mut String, key: &str) -> Result<()> {
+    fn write_field(&self, out: &mut String, f: Field) -> Result<()> {
         fn s(out: &mut String, v: &Option<String>) {
             match v {
                 Some(v) => canonical::write_str(out, v),
@@ -311,27 +413,44 @@ impl Event {
                 None => out.push_str("null"),
             }
         }
-        match key {
-            "id" => canonical::write_str(out, &self.id),
-            "kind" => canonical::write_str(out, self.kind.as_str()),
-            "ts" => canonical::write_i64(out, self.ts),
-            "duration_ns" => match self.duration_ns {
+        match f {
+            Field::Id => canonical::write_str(out, &self.id),
+            Field::Kind => canonical::write_str(out, self.kind.as_str()),
+            Field::Ts => canonical::write_i64(out, self.ts),
+            Field::DurationNs => match self.duration_ns {
                 Some(d) => canonical::write_i64(out, d),
                 None => out.push_str("null"),
             },
-            "attrs" => write_map(out, &self.attrs)?,
-            "request" => match &self.request {
+            Field::Attrs => write_map(out, &self.attrs)?,
+            Field::Request => match &self.request {
                 Some(r) => write_map(out, r)?,
                 None => out.push_str("null"),
             },
-            "input_tokens" => u(out, self.input_tokens),
-            "output_tokens" => u(out, self.output_tokens),
-            "cached_tokens" => u(out, self.cached_tokens),
-            "bytes" => u(out, self.bytes),
-            other => s(
-                out,
-                self.str_field(other).expect("every record key is a field"),
-            ),
+            Field::InputTokens => u(out, self.input_tokens),
+            Field::OutputTokens => u(out, self.output_tokens),
+            Field::CachedTokens => u(out, self.cached_tokens),
+            Field::Bytes => u(out, self.bytes),
+            Field::SessionId => s(out, &self.session_id),
+            Field::ParentId => s(out, &self.parent_id),
+            Field::Agent => s(out, &self.agent),
+            Field::Tenant => s(out, &self.tenant),
+            Field::Venue => s(out, &self.venue),
+            Field::Status => s(out, &self.status),
+            Field::Runtime => s(out, &self.runtime),
+            Field::RuntimeSessionId => s(out, &self.runtime_session_id),
+            Field::Provider => s(out, &self.provider),
+            Field::Model => s(out, &self.model),
+            Field::Api => s(out, &self.api),
+            Field::Endpoint => s(out, &self.endpoint),
+            Field::Tool => s(out, &self.tool),
+            Field::ToolKind => s(out, &self.tool_kind),
+            Field::Effect => s(out, &self.effect),
+            Field::McpSessionId => s(out, &self.mcp_session_id),
+            Field::Op => s(out, &self.op),
+            Field::Store => s(out, &self.store),
+            Field::Holder => s(out, &self.holder),
+            Field::Scope => s(out, &self.scope),
+            Field::Key => s(out, &self.key),
         }
         Ok(())
     }
@@ -733,6 +852,15 @@ mod tests {
             out,
             r#"{"agent":null,"api":"responses","attrs":{},"cached_tokens":0,"duration_ns":null,"endpoint":null,"id":"e1","input_tokens":0,"kind":"model_call","model":"gpt-5","output_tokens":0,"parent_id":null,"provider":"openai","request":{"store":true},"session_id":null,"status":"ok","tenant":null,"ts":1700000000000000123,"venue":null}"#
         );
+    }
+
+    #[test]
+    fn record_field_lists_match_the_key_lists() {
+        for kind in EventKind::ALL {
+            let e = Event::new(kind);
+            let names: Vec<&str> = record_fields(kind).iter().map(|f| f.name()).collect();
+            assert_eq!(names, e.keys(), "{kind:?}");
+        }
     }
 
     #[test]

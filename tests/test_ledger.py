@@ -11,7 +11,6 @@ import textwrap
 from pathlib import Path
 
 import pytest
-
 import statemeter as sm
 from conftest import record_sample, rows
 from reverify_ledger import reverify

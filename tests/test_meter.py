@@ -7,7 +7,6 @@ import sys
 import textwrap
 
 import pytest
-
 import statemeter as sm
 
 
@@ -52,10 +51,9 @@ def test_events_inherit_session_fields_and_can_override():
 
 def test_session_records_error_status_when_exception_escapes():
     meter = sm.Meter()
-    with pytest.raises(RuntimeError):
-        with meter.session("bot") as s:
-            s.tool_call("x")
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError), meter.session("bot") as s:
+        s.tool_call("x")
+        raise RuntimeError("boom")
     assert meter.ledger.events(kind="session_end")[0].status == "error"
 
 
@@ -79,9 +77,8 @@ def test_tool_span_times_and_records_errors():
     assert t.event is not None
     assert t.event.duration_ns >= 0
     assert t.event.attrs == {"hits": 3}
-    with pytest.raises(KeyError):
-        with s.tool("lookup") as t2:
-            raise KeyError("x")
+    with pytest.raises(KeyError), s.tool("lookup") as t2:
+        raise KeyError("x")
     assert t2.event.status == "error"
 
 

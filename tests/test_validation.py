@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 
 import pytest
-
 import statemeter as sm
 
 
@@ -43,9 +42,8 @@ CALL = dict(provider="openai", model="gpt-5", api="chat.completions")
 )
 def test_model_call_rejects(kwargs, field):
     meter = sm.Meter()
-    with meter.session("bot") as s:
-        with pytest.raises(sm.ValidationError) as info:
-            s.model_call(**kwargs)
+    with meter.session("bot") as s, pytest.raises(sm.ValidationError) as info:
+        s.model_call(**kwargs)
     assert info.value.field == field
     assert str(info.value).startswith(field)
     # Only the session boundaries were written.

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import atexit as _atexit
 
+from statemeter import _core
 from statemeter._core import (
     Classification,
     ContractError,
@@ -36,7 +37,6 @@ from statemeter._core import (
     classify,
     venue_for_host,
 )
-from statemeter import _core
 
 __all__ = [
     "Classification",

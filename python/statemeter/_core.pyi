@@ -1,17 +1,16 @@
 """Type stubs for the native core `statemeter._core`. Import from `statemeter`, not from here."""
 
-from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from os import PathLike
 from types import TracebackType
-from typing import Any, Literal, overload
+from typing import Any, Literal, TypeAlias, overload
 
 __version__: str
 
-Tag = Literal["stateless", "stateful"]
-Kind = Literal["session_start", "session_end", "model_call", "tool_call", "state_op"]
-Status = Literal["ok", "error", "cancelled"]
+Tag: TypeAlias = Literal["stateless", "stateful"]
+Kind: TypeAlias = Literal["session_start", "session_end", "model_call", "tool_call", "state_op"]
+Status: TypeAlias = Literal["ok", "error", "cancelled"]
 
 class StatemeterError(Exception):
     """Base of every error statemeter raises."""

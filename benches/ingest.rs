@@ -1,0 +1,88 @@
+//! Writer-side throughput of the core, without Python: classify, encode, chain and commit
+//! events into a file ledger. `cargo bench --bench ingest` prints events/s per phase.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use _core::classify::Ruleset;
+use _core::event::{Event, EventKind};
+use _core::ledger::{Durability, Store};
+use _core::meter::Recorder;
+use parking_lot::Mutex;
+
+fn call(i: u64) -> Event {
+    let mut e = Event::new(EventKind::ModelCall);
+    e.provider = Some("openai".into());
+    e.model = Some("gpt-5".into());
+    e.api = Some("chat.completions".into());
+    e.venue = Some("azure".into());
+    e.session_id = Some("0193a3c4-7d2e-7b1a-9c4f-2e8d1a6b3c5f".into());
+    e.agent = Some("bench".into());
+    e.input_tokens = Some(i);
+    e.output_tokens = Some(42);
+    e.finish().unwrap()
+}
+
+fn main() {
+    let n: u64 = std::env::var("N").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
+    let rs = Ruleset::builtin_default();
+    let events: Vec<Event> = (0..n).map(call).collect();
+
+    let t = Instant::now();
+    for e in &events {
+        std::hint::black_box(rs.classify(e));
+    }
+    let classify = t.elapsed().as_secs_f64();
+
+    let t = Instant::now();
+    let mut buf = String::new();
+    for e in &events {
+        buf.clear();
+        e.write_canonical_json(&mut buf).unwrap();
+    }
+    let encode = t.elapsed().as_secs_f64();
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(Some(&dir.path().join("append.db")), Durability::Batch).unwrap();
+    let pendings: Vec<_> = events
+        .iter()
+        .map(|e| {
+            let mut ev = String::new();
+            e.write_canonical_json(&mut ev).unwrap();
+            let mut cl = String::new();
+            rs.classify(e).write_canonical_json(&mut cl);
+            _core::ledger::Pending {
+                id: e.id.clone(),
+                event_json: ev,
+                classification_json: cl,
+                kind: e.kind.as_str(),
+                ts: e.ts,
+                session_id: e.session_id.clone(),
+                ts_explicit: false,
+            }
+        })
+        .collect();
+    let t = Instant::now();
+    for chunk in pendings.chunks(8192) {
+        store.append(chunk).unwrap();
+    }
+    let append = t.elapsed().as_secs_f64();
+
+    let store = Store::open(Some(&dir.path().join("ingest.db")), Durability::Batch).unwrap();
+    let rec = Recorder::new(Arc::new(Mutex::new(store)), rs, Durability::Batch, 16_384).unwrap();
+    let t = Instant::now();
+    for e in events {
+        let r = rec.wrap(e);
+        if let Err(back) = rec.try_push(r).unwrap() {
+            rec.push_blocking(back).unwrap();
+        }
+    }
+    rec.flush().unwrap();
+    let total = t.elapsed().as_secs_f64();
+    let nf = n as f64;
+    println!("events: {n}");
+    println!("classify: {:.0} ns/event", classify / nf * 1e9);
+    println!("encode event JSON: {:.0} ns/event", encode / nf * 1e9);
+    println!("store append (record, chain, SQLite insert+commit): {:.0} ns/event", append / nf * 1e9);
+    println!("end to end (push, classify, encode, chain, commit): {:.0} events/s ({:.0} ns/event)", nf / total, total / nf * 1e9);
+}
