@@ -19,6 +19,7 @@ use crate::error::{Error, Result};
 mod fields;
 mod index;
 mod parse;
+pub mod request;
 mod rule;
 mod rules;
 mod spec;

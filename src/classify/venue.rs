@@ -29,6 +29,7 @@ const BUILTIN: &[(&str, &str)] = &[
     ("bedrock-agentcore-control.{r}.amazonaws.com", "aws"),
     ("bedrock.{r}.amazonaws.com", "aws"),
     ("bedrock-mantle.{r}.api.aws", "aws"),
+    ("*.gateway.bedrock-agentcore.{r}.amazonaws.com", "aws"),
     ("api.anthropic.com", "anthropic"),
     ("generativelanguage.googleapis.com", "gcp"),
     ("aiplatform.googleapis.com", "gcp"),
@@ -41,6 +42,12 @@ fn label_ok(l: &str) -> bool {
 
 /// Does `host` match `pattern` (see [`BUILTIN`] for the syntax)?
 fn matches(pattern: &str, host: &str) -> bool {
+    if let Some(suffix) = pattern.strip_prefix("*.").filter(|s| s.contains("{r}")) {
+        // `*.` then a region pattern: exactly one label in front (an AgentCore gateway id).
+        return host
+            .split_once('.')
+            .is_some_and(|(label, rest)| label_ok(label) && matches(suffix, rest));
+    }
     if let Some(suffix) = pattern.strip_prefix("*.") {
         return host.len() > suffix.len() + 1
             && host.ends_with(suffix)
@@ -126,6 +133,11 @@ mod tests {
         assert_eq!(v("bedrock-agent-runtime.eu-west-1.amazonaws.com"), "aws");
         assert_eq!(v("bedrock-agentcore.us-west-2.amazonaws.com"), "aws");
         assert_eq!(v("bedrock-mantle.us-east-1.api.aws"), "aws");
+        assert_eq!(
+            v("gw-1a2b.gateway.bedrock-agentcore.us-east-1.amazonaws.com"),
+            "aws"
+        );
+        assert_eq!(v("a.b.gateway.bedrock-agentcore.us-east-1.amazonaws.com"), "unknown");
         assert_eq!(v("api.anthropic.com"), "anthropic");
         assert_eq!(v("generativelanguage.googleapis.com"), "gcp");
         assert_eq!(v("us-central1-aiplatform.googleapis.com"), "gcp");

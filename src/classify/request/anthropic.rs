@@ -1,0 +1,120 @@
+//! The Anthropic API shape: api.anthropic.com, Claude on Microsoft Foundry
+//! (`/anthropic/v1/messages`) and gateways that speak it.
+
+use serde_json::Value;
+
+use super::body::{has_key, raw_str, Body};
+use super::url::decode;
+use super::{Ctx, Draft};
+
+/// Whether a path on an unknown host has the Anthropic shape (`.../v1/messages`).
+pub(super) fn is_shape(segs: &[&str]) -> bool {
+    segs.windows(2).any(|w| w == ["v1", "messages"])
+}
+
+pub(super) fn describe(cx: &Ctx<'_>, provider: &'static str) -> Draft {
+    let segs = cx.segments.as_slice();
+    let rel = match segs.iter().position(|s| *s == "v1") {
+        Some(i) => &segs[i..],
+        None => segs,
+    };
+    describe_rel(cx, provider, rel)
+}
+
+/// `rel` starts at the version segment (`v1`).
+pub(super) fn describe_rel(cx: &Ctx<'_>, provider: &'static str, rel: &[&str]) -> Draft {
+    let rel = rel.strip_prefix(&["v1"]).unwrap_or(rel);
+    let id = |s: &str| Value::String(decode(s).into_owned());
+    let mut ids: Vec<(&str, Value)> = Vec::new();
+    let api: String = match rel {
+        ["messages"] => "messages".into(),
+        ["messages", "count_tokens"] => "messages.count_tokens".into(),
+        ["messages", "batches", ..] => "messages.batches".into(),
+        ["files", ..] => "files".into(),
+        ["agents", rest @ ..] => {
+            if let Some(a) = rest.first() {
+                ids.push(("agent_id", id(a)));
+            }
+            "agents".into()
+        }
+        ["sessions", rest @ ..] => {
+            if let Some(s) = rest.first() {
+                ids.push(("session_id", id(s)));
+            }
+            "sessions".into()
+        }
+        ["environments", rest @ ..] => {
+            if let Some(e) = rest.first() {
+                ids.push(("environment_id", id(e)));
+            }
+            "environments".into()
+        }
+        [first, ..] => (*first).to_owned(),
+        [] => "unknown".into(),
+    };
+    let mut d = Draft::new(provider, api);
+    for (k, v) in ids {
+        d.keep(k, v);
+    }
+    let body = cx.body();
+    d.model = body.str("model").map(|m| m.into_owned());
+    if d.api == "messages" {
+        messages(body, &mut d);
+    } else if let Some(v) = body.value("stream") {
+        d.keep("stream", v);
+    }
+    if let Some(beta) = cx.header("anthropic-beta") {
+        d.keep("anthropic-beta", beta);
+    }
+    d
+}
+
+/// Messages: `container` (an id string, or the `id` of a container object; an object without
+/// an id asks for a new container and is not kept), `cache_control` (`true` when a cache marker
+/// appears anywhere: top level, `system`, `messages`, `tools`), `mcp_servers` (the servers'
+/// `name`s only: URLs and authorization tokens are never kept), `memory_tool` (`true` when a
+/// `memory_*` tool is declared), `stream`, `service_tier`.
+fn messages(body: &Body<'_>, d: &mut Draft) {
+    for k in ["stream", "service_tier"] {
+        if let Some(v) = body.value(k) {
+            d.keep(k, v);
+        }
+    }
+    if let Some(raw) = body.raw("container") {
+        let id = raw_str(raw).map(|s| s.into_owned()).or_else(|| {
+            Body::parse(raw.get().as_bytes()).and_then(|c| c.str("id").map(|s| s.into_owned()))
+        });
+        if let Some(id) = id {
+            d.keep("container", id);
+        }
+    }
+    let cached = body.has("cache_control")
+        || ["system", "messages", "tools"]
+            .iter()
+            .filter_map(|k| body.raw(k))
+            .any(|raw| has_key(raw.get().as_bytes(), "cache_control"));
+    if cached {
+        d.keep("cache_control", true);
+    }
+    if let Some(servers) = body.array("mcp_servers") {
+        let names: Vec<Value> = servers
+            .iter()
+            .map(|s| {
+                Body::parse(s.get().as_bytes())
+                    .and_then(|b| b.str("name").map(|n| Value::String(n.into_owned())))
+                    .unwrap_or(Value::Null)
+            })
+            .collect();
+        d.keep("mcp_servers", Value::Array(names));
+    }
+    if let Some(tools) = body.array("tools") {
+        let memory = tools.iter().any(|t| {
+            Body::parse(t.get().as_bytes())
+                .and_then(|b| b.str("type").map(|ty| ty.starts_with("memory_")))
+                .unwrap_or(false)
+        });
+        if memory {
+            d.keep("memory_tool", true);
+        }
+    }
+}

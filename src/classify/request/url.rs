@@ -1,0 +1,170 @@
+//! The parts of a request URL the classifier reads: scheme, host, port, path segments and a few
+//! query parameters. Credentials in the URL (`user:pass@`) and the query string are never copied
+//! into an event: the `endpoint` is `scheme://host[:port]/path` only (Gemini puts its API key in
+//! `?key=`).
+
+use std::borrow::Cow;
+
+use crate::error::{Error, Result};
+
+/// A parsed absolute URL, borrowing from the input.
+#[derive(Debug, Clone)]
+pub struct Url<'a> {
+    pub scheme: &'a str,
+    /// Lower-cased host without port or brackets.
+    pub host: String,
+    /// The `host[:port]` part as written (minus credentials), for the endpoint.
+    pub authority: &'a str,
+    /// The path as written (percent-encoded), starting with `/` (or empty).
+    pub path: &'a str,
+    pub query: Option<&'a str>,
+}
+
+impl<'a> Url<'a> {
+    /// Parses `scheme://[userinfo@]host[:port][/path][?query][#fragment]`.
+    pub fn parse(url: &'a str) -> Result<Url<'a>> {
+        let url = url.trim();
+        let (scheme, rest) = url
+            .split_once("://")
+            .ok_or_else(|| Error::validation("url", format!("{url:?} is not an absolute URL")))?;
+        if scheme.is_empty()
+            || !scheme
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'+')
+        {
+            return Err(Error::validation("url", format!("bad scheme in {url:?}")));
+        }
+        let rest = rest.split('#').next().unwrap_or("");
+        let auth_end = rest.find(['/', '?']).unwrap_or(rest.len());
+        let authority = &rest[..auth_end];
+        let authority = authority.rsplit_once('@').map_or(authority, |(_, a)| a);
+        if authority.is_empty() {
+            return Err(Error::validation("url", format!("{url:?} has no host")));
+        }
+        let after = &rest[auth_end..];
+        let (path, query) = match after.split_once('?') {
+            Some((p, q)) => (p, Some(q)),
+            None => (after, None),
+        };
+        Ok(Url {
+            scheme,
+            host: super::super::venue::normalise_host(authority),
+            authority,
+            path,
+            query,
+        })
+    }
+
+    /// `scheme://host[:port]/path`: no credentials, no query, no fragment.
+    pub fn endpoint(&self) -> String {
+        let mut s =
+            String::with_capacity(self.scheme.len() + self.authority.len() + self.path.len() + 3);
+        s.push_str(self.scheme);
+        s.push_str("://");
+        s.push_str(&self.authority.to_ascii_lowercase());
+        s.push_str(self.path);
+        s
+    }
+
+    /// The non-empty path segments, still percent-encoded.
+    pub fn segments(&self) -> Vec<&'a str> {
+        self.path.split('/').filter(|s| !s.is_empty()).collect()
+    }
+
+    /// The first value of query parameter `name`, percent-decoded.
+    pub fn query_param(&self, name: &str) -> Option<Cow<'a, str>> {
+        self.query?.split('&').find_map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (k == name).then(|| decode(v))
+        })
+    }
+}
+
+/// Percent-decodes `s` (and `+` is kept as is: paths and ids do not use form encoding).
+/// Invalid escapes and invalid UTF-8 are kept verbatim / replaced rather than failing.
+pub fn decode(s: &str) -> Cow<'_, str> {
+    if !s.contains('%') {
+        return Cow::Borrowed(s);
+    }
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() {
+            if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
+                out.push(h << 4 | l);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    match String::from_utf8(out) {
+        Ok(s) => Cow::Owned(s),
+        Err(e) => Cow::Owned(String::from_utf8_lossy(e.as_bytes()).into_owned()),
+    }
+}
+
+fn hex(c: u8) -> Option<u8> {
+    match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_parts_and_drops_credentials_and_query() {
+        let u = Url::parse("https://user:pw@API.OpenAI.com:443/v1/chat/completions?x=1#f").unwrap();
+        assert_eq!(u.scheme, "https");
+        assert_eq!(u.host, "api.openai.com");
+        assert_eq!(u.path, "/v1/chat/completions");
+        assert_eq!(u.query, Some("x=1"));
+        assert_eq!(
+            u.endpoint(),
+            "https://api.openai.com:443/v1/chat/completions"
+        );
+        assert_eq!(u.segments(), ["v1", "chat", "completions"]);
+        let g = Url::parse("https://generativelanguage.googleapis.com/v1beta/models/g:generateContent?key=SECRET&alt=sse").unwrap();
+        assert!(!g.endpoint().contains("SECRET"));
+        assert_eq!(g.query_param("alt").as_deref(), Some("sse"));
+        assert_eq!(g.query_param("nope"), None);
+        let bare = Url::parse("http://[::1]:8080").unwrap();
+        assert_eq!(bare.host, "::1");
+        assert_eq!(bare.path, "");
+        assert!(bare.segments().is_empty());
+    }
+
+    #[test]
+    fn rejects_relative_and_hostless() {
+        for bad in [
+            "/v1/responses",
+            "api.openai.com/v1",
+            "https:///x",
+            "ht tp://x/",
+        ] {
+            assert!(
+                matches!(Url::parse(bad), Err(Error::Validation { field, .. }) if field == "url"),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn percent_decoding() {
+        assert_eq!(
+            decode("arn%3Aaws%3Abedrock-agentcore%3Aus-east-1%3A1%3Aruntime%2Fr-1"),
+            "arn:aws:bedrock-agentcore:us-east-1:1:runtime/r-1"
+        );
+        assert_eq!(decode("plain"), "plain");
+        assert_eq!(decode("bad%zzescape%4"), "bad%zzescape%4");
+        assert_eq!(decode("%E2%82%AC"), "€");
+        assert_eq!(decode("%FF"), "\u{fffd}");
+    }
+}
