@@ -7,12 +7,14 @@
 //! - [`ledger`]: canonical encoding, SQLite storage, hash chain, verification
 //! - [`meter`]: the recorder (hot path, buffer, background writer)
 //! - [`table`]: events read back, `session_tag`, filters
+//! - [`otel`]: OpenTelemetry GenAI spans in (OTLP/JSON, live spans) and out
 
 pub mod classify;
 pub mod error;
 pub mod event;
 pub mod ledger;
 pub mod meter;
+pub mod otel;
 pub mod table;
 
 #[cfg(feature = "python")]

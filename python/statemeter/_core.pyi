@@ -387,3 +387,30 @@ def venue_for_host(
     """
 
 def _flush_all() -> list[str]: ...
+def _otel_import(
+    text: str, venues: Mapping[str, str] | None = None
+) -> tuple[int, list[dict[str, Any]]]: ...
+def _otel_export(rows: list[dict[str, Any]]) -> dict[str, Any]: ...
+
+class _SpanMapper:
+    """Live span processor state (statemeter.integrations.otel)."""
+
+    def __init__(self, venues: Mapping[str, str] | None = None) -> None: ...
+    def start(
+        self, trace_id: int, span_id: int, parent_id: int | None, kind: int, attributes: Any
+    ) -> None: ...
+    def end(
+        self,
+        trace_id: int,
+        span_id: int,
+        parent_id: int | None,
+        name: str,
+        kind: int,
+        start_ns: int | None,
+        end_ns: int | None,
+        status_code: int,
+        status_message: str | None,
+        attributes: Any,
+        service: str | None = None,
+    ) -> dict[str, Any] | None: ...
+    def __len__(self) -> int: ...

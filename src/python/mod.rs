@@ -10,6 +10,7 @@ mod event;
 mod event_table;
 mod ledger;
 mod meter;
+mod otel;
 mod venue;
 
 /// Flushes every live meter; registered with `atexit` by the Python package.
@@ -38,6 +39,9 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<classification::Evidence>()?;
     m.add_function(wrap_pyfunction!(classification::classify, m)?)?;
     m.add_function(wrap_pyfunction!(venue::venue_for_host, m)?)?;
+    m.add_function(wrap_pyfunction!(otel::_otel_import, m)?)?;
+    m.add_function(wrap_pyfunction!(otel::_otel_export, m)?)?;
+    m.add_class::<otel::_SpanMapper>()?;
     m.add_function(wrap_pyfunction!(_flush_all, m)?)?;
     Ok(())
 }

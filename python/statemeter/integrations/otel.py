@@ -1,0 +1,156 @@
+"""OpenTelemetry GenAI spans in and out.
+
+- `MeterSpanProcessor(meter)`: add it to an OpenTelemetry SDK `TracerProvider`; every GenAI
+  semantic-convention span (`chat`, `generate_content`, `text_completion`, `embeddings`, remote
+  `invoke_agent`, `execute_tool`, memory operations, `retrieval`) becomes a classified event as
+  it ends. Both `gen_ai.provider.name` and the pre-1.37 `gen_ai.system` are understood;
+  `gen_ai.conversation.id` is the session (else the trace), `mcp.session.id` marks MCP sessions
+  and `server.address` gives the venue through `statemeter.venue_for_host`.
+- `import_otlp_json(path_or_mapping, meter)`: the same mapping for OTLP/JSON trace files.
+- `export_otlp_json(events)`: events back out as GenAI spans carrying `statemeter.tag`,
+  `statemeter.consumes_state`, `statemeter.creates_state`, `statemeter.session_tag` and the
+  evidence rule ids; importing the export rebuilds the same events.
+
+The span → event mapping lives in Rust (`src/otel/`); see docs/integrations.md for the table.
+The processor never raises into the host: OpenTelemetry's SDK does not shield an application
+from its processors, so every failure is caught, counted in
+`meter.stats()["integration_errors"]["otel"]` and logged once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from statemeter import _core
+from statemeter._guard import note
+
+if TYPE_CHECKING:
+    from opentelemetry.context import Context
+    from opentelemetry.sdk.trace import ReadableSpan, Span
+
+    from statemeter import Event, EventTable, Meter
+
+try:  # the processor subclasses the SDK's interface when the SDK is installed
+    from opentelemetry.sdk.trace import SpanProcessor as _SpanProcessorBase
+except ImportError:  # pragma: no cover - exercised only without opentelemetry-sdk
+    _SpanProcessorBase = object  # type: ignore[assignment,misc]
+
+__all__ = ["MeterSpanProcessor", "export_otlp_json", "import_otlp_json"]
+
+SOURCE = "otel"
+
+
+class MeterSpanProcessor(_SpanProcessorBase):  # type: ignore[misc,valid-type]
+    """An OpenTelemetry SDK span processor that records GenAI spans into `meter`.
+
+    ``provider.add_span_processor(MeterSpanProcessor(meter))``. ``venues`` maps host patterns
+    to venues for gateways and proxies (see `statemeter.venue_for_host`). Content attributes
+    (messages, instructions, tool arguments and results) are never read.
+    """
+
+    def __init__(self, meter: Meter, *, venues: Mapping[str, str] | None = None) -> None:
+        self._meter = meter
+        self._mapper = _core._SpanMapper(dict(venues) if venues else None)
+
+    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        try:
+            ctx = span.context
+            parent = span.parent
+            self._mapper.start(
+                ctx.trace_id,
+                ctx.span_id,
+                parent.span_id if parent is not None else None,
+                span.kind.value,
+                span.attributes,
+            )
+        except Exception as exc:  # noqa: BLE001 - never raise into the host
+            note(self._meter, SOURCE, exc)
+
+    def on_end(self, span: ReadableSpan) -> None:
+        try:
+            ctx = span.context
+            parent = span.parent
+            status = span.status
+            resource = span.resource
+            service = resource.attributes.get("service.name") if resource is not None else None
+            event = self._mapper.end(
+                ctx.trace_id,
+                ctx.span_id,
+                parent.span_id if parent is not None else None,
+                span.name,
+                span.kind.value,
+                span.start_time,
+                span.end_time,
+                status.status_code.value if status is not None else 0,
+                status.description if status is not None else None,
+                span.attributes,
+                service if isinstance(service, str) else None,
+            )
+            if event is not None:
+                self._meter.record(event)
+        except Exception as exc:  # noqa: BLE001 - never raise into the host
+            note(self._meter, SOURCE, exc)
+
+    def shutdown(self) -> None:
+        self.force_flush()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        try:
+            self._meter.flush()
+        except Exception as exc:  # noqa: BLE001
+            note(self._meter, SOURCE, exc)
+            return False
+        return True
+
+
+def import_otlp_json(
+    path_or_mapping: str | os.PathLike[str] | bytes | Mapping[str, Any],
+    meter: Meter,
+    *,
+    venues: Mapping[str, str] | None = None,
+) -> dict[str, int]:
+    """Records the GenAI spans of an OTLP/JSON trace file into `meter`.
+
+    Takes a path (a file holding one OTLP/JSON document, or JSON Lines of them as the collector's
+    file exporter writes), the file's bytes, or the parsed document. Ids are hex, 64-bit integers
+    may be strings, unknown fields are ignored. Every span is mapped and validated before the
+    first event is recorded: bad input raises `ValidationError` naming the JSON path (or span)
+    and records nothing. Spans exported by statemeter come back as the exact events. Event ids
+    are derived from trace and span ids, so importing a file twice records its events once.
+
+    Returns ``{"spans": ..., "events": ..., "skipped": ...}`` (skipped: spans that are not
+    GenAI operations statemeter records, e.g. HTTP spans or in-process `invoke_agent`).
+    """
+    if isinstance(path_or_mapping, Mapping):
+        text = json.dumps(path_or_mapping)
+    elif isinstance(path_or_mapping, bytes):
+        text = path_or_mapping.decode("utf-8")
+    else:
+        text = Path(path_or_mapping).read_text(encoding="utf-8")
+    spans, events = _core._otel_import(text, dict(venues) if venues else None)
+    for event in events:
+        meter.record(event)
+    return {"spans": spans, "events": len(events), "skipped": spans - len(events)}
+
+
+def export_otlp_json(
+    events: EventTable | Iterable[Event] | Iterable[Mapping[str, Any]],
+    path: str | os.PathLike[str] | None = None,
+) -> dict[str, Any]:
+    """The events as one OTLP/JSON document of GenAI spans (written to `path` when given).
+
+    Takes an `EventTable` (e.g. ``ledger.events()``), `Event` objects or their ``to_dict()``
+    mappings. One span per event: the session is the trace (and ``gen_ai.conversation.id``),
+    ``parent_id`` the parent span; the classification is in ``statemeter.tag``,
+    ``statemeter.consumes_state``, ``statemeter.creates_state``, ``statemeter.state_holder``,
+    ``statemeter.session_tag`` and ``statemeter.evidence`` (rule ids).
+    """
+    rows = [e.to_dict() if hasattr(e, "to_dict") else dict(e) for e in events]
+    doc: dict[str, Any] = _core._otel_export(rows)
+    if path is not None:
+        Path(path).write_text(json.dumps(doc, separators=(",", ":")), encoding="utf-8")
+    return doc

@@ -1,0 +1,596 @@
+//! GenAI semantic-convention spans → statemeter events.
+//!
+//! | `gen_ai.operation.name` | event |
+//! |---|---|
+//! | `chat`, `generate_content`, `text_completion`, `embeddings` | `model_call` |
+//! | `invoke_agent`, `create_agent` on a CLIENT span (a remote agent service) | `model_call` |
+//! | `invoke_agent`, `create_agent`, `invoke_workflow`, `plan` otherwise | none: the span names the agent (and maybe the conversation) of the spans beneath it |
+//! | `execute_tool`; an MCP `tools/call` span | `tool_call` (`tool_kind="mcp"` when `mcp.*` attributes are present) |
+//! | `search_memory` / `create_memory`, `update_memory`, `upsert_memory`, `create_memory_store` / `delete_memory`, `delete_memory_store` | `state_op` read / write / delete |
+//! | `retrieval` | `state_op` read of the data source (`scope="global"`) |
+//! | anything else | none |
+//!
+//! Provider: `gen_ai.provider.name`, else the pre-1.37 `gen_ai.system`, with the old names
+//! mapped (`az.ai.openai` → `azure.ai.openai`, `vertex_ai` → `gcp.vertex_ai`, ...). Session: the
+//! span's `gen_ai.conversation.id`, else the nearest ancestor's, else any in the trace, else the
+//! trace id. Agent: the nearest `gen_ai.agent.name`. Venue: `server.address` through
+//! [`crate::classify::venue::venue_for_host`], with the match kept in `attrs.venue_evidence`.
+//! `parent_id`: the event of the nearest ancestor span that is one.
+//!
+//! `statemeter.*` attributes (written by [`super::export`], or set by hand) override what is
+//! derived: `statemeter.kind` marks an exported event, whose fields are then taken exactly
+//! (`statemeter.request` is the request mapping as JSON; `statemeter.request.<name>` sets one
+//! request key). That makes export → import lossless.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde_json::{Map, Value};
+
+use super::{Span, KIND_CLIENT, STATUS_ERROR};
+use crate::classify::venue::venue_for_host;
+use crate::error::{Error, Result};
+use crate::event::{Event, SCOPES};
+
+/// Beyond this many open spans the mapper forgets everything (spans that never end must not
+/// grow memory without bound); later spans then fall back to their own attributes.
+const MAX_OPEN_SPANS: usize = 100_000;
+
+/// Old `gen_ai.system` values and their `gen_ai.provider.name` equivalents.
+const OLD_PROVIDER_NAMES: &[(&str, &str)] = &[
+    ("az.ai.inference", "azure.ai.inference"),
+    ("az.ai.openai", "azure.ai.openai"),
+    ("vertex_ai", "gcp.vertex_ai"),
+    ("gemini", "gcp.gemini"),
+    ("xai", "x_ai"),
+];
+
+/// The `gen_ai.provider.name` of a provider value in either attribute style.
+pub fn provider_name(value: &str) -> &str {
+    OLD_PROVIDER_NAMES
+        .iter()
+        .find(|(old, _)| *old == value)
+        .map_or(value, |(_, new)| new)
+}
+
+#[derive(Default)]
+struct Node {
+    parent: Option<String>,
+    conversation: Option<String>,
+    agent: Option<String>,
+    event_id: Option<String>,
+}
+
+#[derive(Default)]
+struct TraceInfo {
+    conversation: Option<String>,
+    open: usize,
+}
+
+/// Maps spans to event mappings (the shape `Event::from_map` reads), keeping what later spans
+/// need from earlier ones: the conversation, agent and event id of each open span.
+#[derive(Default)]
+pub struct Mapper {
+    venues: BTreeMap<String, String>,
+    nodes: HashMap<String, Node>,
+    traces: HashMap<String, TraceInfo>,
+}
+
+impl Mapper {
+    /// `venues`: the user's host-pattern → venue mapping (see `venue_for_host`).
+    pub fn new(venues: BTreeMap<String, String>) -> Self {
+        Mapper {
+            venues,
+            ..Default::default()
+        }
+    }
+
+    /// Notes a span that started (live spans: `on_start`); its attributes so far are used.
+    pub fn start(&mut self, span: &Span) {
+        if self.nodes.len() >= MAX_OPEN_SPANS {
+            self.nodes.clear();
+            self.traces.clear();
+        }
+        let conversation = span.str_attr("gen_ai.conversation.id").map(str::to_owned);
+        let trace = self.traces.entry(span.trace_id.clone()).or_default();
+        trace.open += 1;
+        if trace.conversation.is_none() {
+            trace.conversation.clone_from(&conversation);
+        }
+        let node = Node {
+            parent: span
+                .parent_span_id
+                .as_ref()
+                .map(|p| format!("{}:{p}", span.trace_id)),
+            conversation,
+            agent: span.str_attr("gen_ai.agent.name").map(str::to_owned),
+            event_id: kind_of(span).map(|_| event_id(span)),
+        };
+        self.nodes.insert(span.key(), node);
+    }
+
+    /// How many started spans have not ended yet.
+    pub fn open_spans(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// Maps a finished span and forgets it. `Ok(None)`: not an event (see the module table).
+    pub fn end(&mut self, span: &Span) -> Result<Option<Map<String, Value>>> {
+        let key = span.key();
+        if !self.nodes.contains_key(&key) {
+            self.start(span);
+        }
+        let out = self.map(span);
+        self.nodes.remove(&key);
+        if let Some(t) = self.traces.get_mut(&span.trace_id) {
+            t.open = t.open.saturating_sub(1);
+            if t.open == 0 {
+                self.traces.remove(&span.trace_id);
+            }
+        }
+        out
+    }
+
+    /// Maps every span of a file (ancestors may come after their children). Each event is
+    /// validated; the first problem is an error naming the span, and nothing is returned.
+    pub fn map_all(
+        venues: BTreeMap<String, String>,
+        spans: &[Span],
+    ) -> Result<Vec<Map<String, Value>>> {
+        let mut m = Mapper::new(venues);
+        for s in spans {
+            m.start(s);
+        }
+        // A conversation id seen anywhere in a trace applies to the whole trace.
+        for s in spans {
+            if let Some(c) = s.str_attr("gen_ai.conversation.id") {
+                let t = m.traces.entry(s.trace_id.clone()).or_default();
+                if t.conversation.is_none() {
+                    t.conversation = Some(c.to_owned());
+                }
+            }
+        }
+        let mut out = Vec::new();
+        for (i, s) in spans.iter().enumerate() {
+            let named = |e: Error| match e {
+                Error::Validation { field, message } => Error::validation(
+                    field,
+                    format!(
+                        "{message} (span {i}: {:?}, trace {} span {})",
+                        s.name, s.trace_id, s.span_id
+                    ),
+                ),
+                other => other,
+            };
+            if let Some(ev) = m.map(s).map_err(named)? {
+                Event::from_map(&ev)
+                    .and_then(Event::finish)
+                    .map_err(named)?;
+                out.push(ev);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Walks from `span`'s parent up through the open spans; returns the first `Some(f(node))`.
+    fn ancestor<T>(&self, span: &Span, f: impl Fn(&Node) -> Option<T>) -> Option<T> {
+        let mut cur = span
+            .parent_span_id
+            .as_ref()
+            .map(|p| format!("{}:{p}", span.trace_id));
+        let mut steps = 0;
+        while let Some(k) = cur {
+            let node = self.nodes.get(&k)?;
+            if let Some(v) = f(node) {
+                return Some(v);
+            }
+            cur = node.parent.clone();
+            steps += 1;
+            if steps > 10_000 {
+                return None; // a cycle in a malformed file
+            }
+        }
+        None
+    }
+
+    fn map(&self, span: &Span) -> Result<Option<Map<String, Value>>> {
+        let Some(kind) = kind_of(span) else {
+            return Ok(None);
+        };
+        let exact = span.attributes.contains_key("statemeter.kind");
+        let mut ev = Map::new();
+        let mut attrs = Map::new();
+        put(&mut ev, "kind", Some(kind.to_owned()));
+        put(&mut ev, "id", Some(event_id(span)));
+        if span.start_ns > 0 {
+            ev.insert("ts".into(), Value::from(span.start_ns));
+        }
+        let st = |name: &str| span.attributes.get(&format!("statemeter.{name}"));
+        let st_str = |name: &str| match st(name) {
+            Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
+            _ => None,
+        };
+        let own_conv = span.str_attr("gen_ai.conversation.id").map(str::to_owned);
+        if exact {
+            if let Some(d) = st("duration_ns") {
+                ev.insert(
+                    "duration_ns".into(),
+                    Value::from(count(Some(d), "statemeter.duration_ns")?),
+                );
+            }
+            put(&mut ev, "session_id", own_conv);
+            put(&mut ev, "parent_id", st_str("parent_id"));
+            put(
+                &mut ev,
+                "agent",
+                span.str_attr("gen_ai.agent.name").map(str::to_owned),
+            );
+            put(&mut ev, "venue", st_str("venue"));
+            put(&mut ev, "status", st_str("status"));
+            match st("attrs") {
+                Some(Value::String(s)) => attrs = json_object(s, "statemeter.attrs")?,
+                Some(Value::Object(o)) => attrs = o.clone(),
+                _ => {}
+            }
+        } else {
+            if span.end_ns > span.start_ns {
+                ev.insert(
+                    "duration_ns".into(),
+                    Value::from(span.end_ns - span.start_ns),
+                );
+            }
+            let conv = own_conv
+                .or_else(|| self.ancestor(span, |n| n.conversation.clone()))
+                .or_else(|| {
+                    self.traces
+                        .get(&span.trace_id)
+                        .and_then(|t| t.conversation.clone())
+                })
+                .unwrap_or_else(|| span.trace_id.clone());
+            put(&mut ev, "session_id", Some(conv));
+            put(
+                &mut ev,
+                "parent_id",
+                self.ancestor(span, |n| n.event_id.clone()),
+            );
+            let agent = span
+                .str_attr("gen_ai.agent.name")
+                .map(str::to_owned)
+                .or_else(|| self.ancestor(span, |n| n.agent.clone()));
+            put(&mut ev, "agent", agent);
+            if kind != "session_start" {
+                let error =
+                    span.status_code == STATUS_ERROR || span.str_attr("error.type").is_some();
+                let status =
+                    st_str("status").unwrap_or_else(|| if error { "error" } else { "ok" }.into());
+                put(&mut ev, "status", Some(status));
+            }
+            if let Some(host) = span.str_attr("server.address") {
+                let m = venue_for_host(host, &self.venues);
+                let mut e = Map::new();
+                e.insert("rule".into(), Value::from(m.rule));
+                e.insert("signal".into(), Value::from("server.address"));
+                e.insert("explain".into(), Value::from(m.explain));
+                attrs.insert("venue_evidence".into(), Value::Object(e));
+                put(&mut ev, "venue", st_str("venue").or(Some(m.venue)));
+            } else {
+                put(&mut ev, "venue", st_str("venue"));
+            }
+            attrs.insert("otel.trace_id".into(), Value::from(span.trace_id.clone()));
+            attrs.insert("otel.span_id".into(), Value::from(span.span_id.clone()));
+            attrs.insert("otel.span_name".into(), Value::from(span.name.clone()));
+            for (from, to) in [
+                ("gen_ai.response.id", "response_id"),
+                ("gen_ai.agent.id", "agent_id"),
+                ("gen_ai.tool.call.id", "tool_call_id"),
+                ("mcp.method.name", "mcp_method"),
+                ("error.type", "error_type"),
+            ] {
+                if let Some(v) = span.str_attr(from) {
+                    attrs.insert(to.into(), Value::from(v));
+                }
+            }
+            if let Some(Value::String(svc)) = span.resource.get("service.name") {
+                attrs.insert("service".into(), Value::from(svc.clone()));
+            }
+        }
+        put(&mut ev, "tenant", st_str("tenant"));
+        let provider = span
+            .str_attr("gen_ai.provider.name")
+            .or_else(|| span.str_attr("gen_ai.system"))
+            .map(|p| provider_name(p).to_owned());
+        match kind {
+            "model_call" => self.model_call(span, &mut ev, &mut attrs, provider, exact)?,
+            "tool_call" => {
+                let tool = span
+                    .str_attr("gen_ai.tool.name")
+                    .map(str::to_owned)
+                    .or_else(|| st_str("tool"))
+                    .or_else(|| {
+                        let n = span.name.split_once(' ').map(|(_, t)| t).unwrap_or("");
+                        Some(n.to_owned()).filter(|n| !n.is_empty())
+                    })
+                    .unwrap_or_else(|| "unknown".into());
+                let mcp = span.attributes.keys().any(|k| k.starts_with("mcp."));
+                let tool_kind = st_str("tool_kind")
+                    .or_else(|| mcp.then(|| "mcp".to_owned()))
+                    .or_else(|| span.str_attr("gen_ai.tool.type").map(str::to_owned));
+                put(&mut ev, "tool", Some(tool));
+                put(&mut ev, "tool_kind", tool_kind);
+                put(&mut ev, "effect", st_str("effect"));
+                put(
+                    &mut ev,
+                    "mcp_session_id",
+                    span.str_attr("mcp.session.id").map(str::to_owned),
+                );
+            }
+            "state_op" => {
+                let op_name = span.str_attr("gen_ai.operation.name").unwrap_or("");
+                let op = st_str("op").or_else(|| memory_op(op_name).map(str::to_owned));
+                let store = span
+                    .str_attr("gen_ai.memory.store.id")
+                    .or_else(|| span.str_attr("gen_ai.memory.store.name"))
+                    .or_else(|| span.str_attr("gen_ai.data_source.id"))
+                    .map(str::to_owned)
+                    .or_else(|| st_str("store"))
+                    .or_else(|| provider.clone())
+                    .unwrap_or_else(|| {
+                        if op_name == "retrieval" {
+                            "retrieval"
+                        } else {
+                            "memory"
+                        }
+                        .into()
+                    });
+                let holder = st_str("holder").unwrap_or_else(|| {
+                    if span.kind == KIND_CLIENT || provider.is_some() {
+                        "provider"
+                    } else {
+                        "client"
+                    }
+                    .into()
+                });
+                let scope = st_str("scope")
+                    .or_else(|| {
+                        span.str_attr("gen_ai.memory.scope")
+                            .filter(|s| SCOPES.contains(s))
+                            .map(str::to_owned)
+                    })
+                    .or_else(|| (op_name == "retrieval").then(|| "global".to_owned()));
+                put(&mut ev, "op", op);
+                put(&mut ev, "store", Some(store));
+                put(&mut ev, "holder", Some(holder));
+                put(&mut ev, "scope", scope);
+                put(
+                    &mut ev,
+                    "key",
+                    span.str_attr("gen_ai.memory.record.id")
+                        .map(str::to_owned)
+                        .or_else(|| st_str("key")),
+                );
+                if let Some(b) = st("bytes") {
+                    ev.insert(
+                        "bytes".into(),
+                        Value::from(count(Some(b), "statemeter.bytes")?),
+                    );
+                }
+                if let Some(p) = provider.filter(|_| !exact) {
+                    attrs.insert("provider".into(), Value::from(p));
+                }
+            }
+            _ => {
+                put(&mut ev, "runtime", st_str("runtime"));
+                put(&mut ev, "runtime_session_id", st_str("runtime_session_id"));
+            }
+        }
+        // Venue and status belong to some kinds only (see `Event`).
+        if !matches!(kind, "model_call" | "session_start" | "session_end") {
+            ev.remove("venue");
+            attrs.remove("venue_evidence");
+        }
+        if !matches!(kind, "model_call" | "tool_call" | "session_end") {
+            ev.remove("status");
+        }
+        ev.insert("attrs".into(), Value::Object(attrs));
+        Ok(Some(ev))
+    }
+
+    fn model_call(
+        &self,
+        span: &Span,
+        ev: &mut Map<String, Value>,
+        attrs: &mut Map<String, Value>,
+        provider: Option<String>,
+        exact: bool,
+    ) -> Result<()> {
+        let op = span.str_attr("gen_ai.operation.name").unwrap_or("chat");
+        let provider = provider.unwrap_or_else(|| "unknown".into());
+        let model = span
+            .str_attr("gen_ai.request.model")
+            .or_else(|| span.str_attr("gen_ai.response.model"))
+            .unwrap_or("unknown");
+        let api = match span.attributes.get("statemeter.api") {
+            Some(Value::String(a)) if !a.is_empty() => a.clone(),
+            _ => {
+                let (api, from) = infer_api(op, &provider, span.str_attr("gen_ai.response.id"));
+                if !exact {
+                    attrs.insert("api_inferred_from".into(), Value::from(from));
+                }
+                api.to_owned()
+            }
+        };
+        let mut request = match span.attributes.get("statemeter.request") {
+            Some(Value::String(s)) => json_object(s, "statemeter.request")?,
+            Some(Value::Object(o)) => o.clone(),
+            _ => Map::new(),
+        };
+        for (k, v) in &span.attributes {
+            if let Some(name) = k.strip_prefix("statemeter.request.") {
+                request.insert(name.to_owned(), v.clone());
+            }
+        }
+        // InvokeAgent always names its session: for Bedrock agents the conversation id is it.
+        if !exact
+            && provider == "aws.bedrock"
+            && api == "invoke_agent"
+            && !request.contains_key("sessionId")
+        {
+            if let Some(Value::String(c)) = ev.get("session_id") {
+                if span.str_attr("gen_ai.conversation.id").is_some() {
+                    request.insert("sessionId".into(), Value::from(c.clone()));
+                }
+            }
+        }
+        let input = count(
+            span.attributes
+                .get("gen_ai.usage.input_tokens")
+                .or_else(|| span.attributes.get("gen_ai.usage.prompt_tokens")),
+            "gen_ai.usage.input_tokens",
+        )?;
+        let output = count(
+            span.attributes
+                .get("gen_ai.usage.output_tokens")
+                .or_else(|| span.attributes.get("gen_ai.usage.completion_tokens")),
+            "gen_ai.usage.output_tokens",
+        )?;
+        let cached = count(
+            span.attributes.get("gen_ai.usage.cache_read.input_tokens"),
+            "gen_ai.usage.cache_read.input_tokens",
+        )?;
+        // The convention counts cached tokens inside input tokens; some instrumentations of
+        // providers that report them apart (Anthropic) do not. Keep the invariant, say so.
+        let input = if cached > input && !exact {
+            attrs.insert("input_tokens_adjusted".into(), Value::from(true));
+            input + cached
+        } else {
+            input
+        };
+        put(ev, "provider", Some(provider));
+        put(ev, "model", Some(model.to_owned()));
+        put(ev, "api", Some(api));
+        put(
+            ev,
+            "endpoint",
+            span.attributes
+                .get("statemeter.endpoint")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+        );
+        if !request.is_empty() || span.attributes.contains_key("statemeter.request") {
+            ev.insert("request".into(), Value::Object(request));
+        }
+        ev.insert("input_tokens".into(), Value::from(input));
+        ev.insert("output_tokens".into(), Value::from(output));
+        ev.insert("cached_tokens".into(), Value::from(cached));
+        Ok(())
+    }
+}
+
+/// Which event a span becomes, from the attributes it has (available at start).
+fn kind_of(span: &Span) -> Option<&'static str> {
+    if let Some(Value::String(k)) = span.attributes.get("statemeter.kind") {
+        return [
+            "session_start",
+            "session_end",
+            "model_call",
+            "tool_call",
+            "state_op",
+        ]
+        .into_iter()
+        .find(|x| x == k);
+    }
+    match span.str_attr("gen_ai.operation.name") {
+        Some("chat" | "generate_content" | "text_completion" | "embeddings") => Some("model_call"),
+        Some("invoke_agent" | "create_agent") if span.kind == KIND_CLIENT => Some("model_call"),
+        Some("execute_tool") => Some("tool_call"),
+        Some(op) if memory_op(op).is_some() => Some("state_op"),
+        Some(_) => None,
+        None if span.str_attr("mcp.method.name") == Some("tools/call") => Some("tool_call"),
+        None => None,
+    }
+}
+
+fn memory_op(op: &str) -> Option<&'static str> {
+    match op {
+        "search_memory" | "retrieval" => Some("read"),
+        "create_memory" | "update_memory" | "upsert_memory" | "create_memory_store" => {
+            Some("write")
+        }
+        "delete_memory" | "delete_memory_store" => Some("delete"),
+        _ => None,
+    }
+}
+
+/// The API of an inference span: the response id's shape when it tells, else the provider's
+/// usual API for the operation. Returns the API and what it was inferred from.
+fn infer_api(op: &str, provider: &str, response_id: Option<&str>) -> (&'static str, &'static str) {
+    match op {
+        "text_completion" => return ("completions", "gen_ai.operation.name"),
+        "embeddings" => return ("embeddings", "gen_ai.operation.name"),
+        "invoke_agent" => return ("invoke_agent", "gen_ai.operation.name"),
+        "create_agent" => return ("create_agent", "gen_ai.operation.name"),
+        _ => {}
+    }
+    match response_id {
+        Some(id) if id.starts_with("resp_") => return ("responses", "gen_ai.response.id"),
+        Some(id) if id.starts_with("chatcmpl-") => {
+            return ("chat.completions", "gen_ai.response.id")
+        }
+        Some(id) if id.starts_with("msg_") && provider == "anthropic" => {
+            return ("messages", "gen_ai.response.id")
+        }
+        _ => {}
+    }
+    let api = match provider {
+        "openai" | "azure.ai.openai" | "azure.ai.inference" => "chat.completions",
+        "anthropic" => "messages",
+        "aws.bedrock" => "converse",
+        p if p.starts_with("gcp.") => "generate_content",
+        _ if op == "generate_content" => "generate_content",
+        _ => "chat",
+    };
+    (api, "gen_ai.provider.name")
+}
+
+/// `statemeter.event.id` when exported by statemeter, else `otel:{trace}:{span}` (so that
+/// importing the same spans twice records them once).
+fn event_id(span: &Span) -> String {
+    match span.str_attr("statemeter.event.id") {
+        Some(id) => id.to_owned(),
+        None => format!("otel:{}:{}", span.trace_id, span.span_id),
+    }
+}
+
+fn put(ev: &mut Map<String, Value>, key: &str, v: Option<String>) {
+    if let Some(v) = v {
+        ev.insert(key.to_owned(), Value::String(v));
+    }
+}
+
+/// A non-negative integer attribute (int, integral double or decimal string); absent is 0.
+fn count(v: Option<&Value>, field: &str) -> Result<u64> {
+    let bad = || Error::validation(field, "must be a non-negative integer");
+    match v {
+        None | Some(Value::Null) => Ok(0),
+        Some(Value::Number(n)) => n
+            .as_u64()
+            .or_else(|| {
+                n.as_f64()
+                    .filter(|x| *x >= 0.0 && x.fract() == 0.0 && *x < 1.8e19)
+                    .map(|x| x as u64)
+            })
+            .ok_or_else(bad),
+        Some(Value::String(s)) => s.trim().parse::<u64>().map_err(|_| bad()),
+        Some(_) => Err(bad()),
+    }
+}
+
+fn json_object(text: &str, field: &str) -> Result<Map<String, Value>> {
+    match serde_json::from_str(text) {
+        Ok(Value::Object(m)) => Ok(m),
+        _ => Err(Error::validation(field, "must be a JSON object")),
+    }
+}
+
+#[cfg(test)]
+#[path = "genai_tests.rs"]
+mod tests;

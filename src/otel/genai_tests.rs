@@ -1,0 +1,315 @@
+//! Unit tests of the GenAI span mapping (and of export → parse → map being lossless).
+
+use serde_json::{json, Map, Value};
+
+use super::*;
+use crate::otel::{parse_otlp_json, spans_from_events, KIND_INTERNAL};
+
+const TRACE: &str = "0af7651916cd43dd8448eb211c80319c";
+
+fn span(id: &str, parent: Option<&str>, kind: i64, attrs: Value) -> Span {
+    Span {
+        trace_id: TRACE.into(),
+        span_id: format!("{id:0>16}"),
+        parent_span_id: parent.map(|p| format!("{p:0>16}")),
+        name: "x".into(),
+        kind,
+        start_ns: 1_000,
+        end_ns: 1_500,
+        attributes: attrs.as_object().unwrap().clone(),
+        ..Default::default()
+    }
+}
+
+fn map(spans: &[Span]) -> Vec<Map<String, Value>> {
+    Mapper::map_all(BTreeMap::new(), spans).unwrap()
+}
+
+#[test]
+fn chat_span_current_style() {
+    let s = span(
+        "1",
+        None,
+        KIND_CLIENT,
+        json!({
+            "gen_ai.operation.name": "chat",
+            "gen_ai.provider.name": "azure.ai.openai",
+            "gen_ai.request.model": "gpt-5",
+            "gen_ai.response.id": "resp_abc",
+            "gen_ai.usage.input_tokens": 100,
+            "gen_ai.usage.output_tokens": 20,
+            "gen_ai.usage.cache_read.input_tokens": 40,
+            "gen_ai.conversation.id": "conv_1",
+            "server.address": "contoso.openai.azure.com",
+        }),
+    );
+    let ev = &map(&[s])[0];
+    assert_eq!(ev["kind"], "model_call");
+    assert_eq!(ev["provider"], "azure.ai.openai");
+    assert_eq!(ev["api"], "responses");
+    assert_eq!(ev["model"], "gpt-5");
+    assert_eq!(ev["venue"], "azure");
+    assert_eq!(ev["session_id"], "conv_1");
+    assert_eq!(
+        (ev["input_tokens"].clone(), ev["cached_tokens"].clone()),
+        (json!(100), json!(40))
+    );
+    assert_eq!(ev["duration_ns"], 500);
+    assert_eq!(ev["status"], "ok");
+    assert_eq!(ev["attrs"]["venue_evidence"]["rule"], "venue-endpoint");
+    assert_eq!(ev["attrs"]["api_inferred_from"], "gen_ai.response.id");
+    assert_eq!(ev["id"], format!("otel:{TRACE}:0000000000000001"));
+}
+
+#[test]
+fn chat_span_old_style_maps_system_names_and_prompt_tokens() {
+    let s = span(
+        "1",
+        None,
+        KIND_CLIENT,
+        json!({
+            "gen_ai.operation.name": "chat",
+            "gen_ai.system": "az.ai.openai",
+            "gen_ai.request.model": "gpt-4o",
+            "gen_ai.usage.prompt_tokens": "12",
+            "gen_ai.usage.completion_tokens": 3,
+            "server.address": "llm-proxy.internal",
+        }),
+    );
+    let mut venues = BTreeMap::new();
+    venues.insert("llm-proxy.internal".to_owned(), "on_prem".to_owned());
+    let ev = &Mapper::map_all(venues, &[s]).unwrap()[0];
+    assert_eq!(ev["provider"], "azure.ai.openai");
+    assert_eq!(ev["api"], "chat.completions");
+    assert_eq!(
+        (ev["input_tokens"].clone(), ev["output_tokens"].clone()),
+        (json!(12), json!(3))
+    );
+    assert_eq!(ev["venue"], "on_prem");
+    assert_eq!(
+        ev["session_id"], TRACE,
+        "no conversation id: the trace is the session"
+    );
+    for (old, new) in [
+        ("vertex_ai", "gcp.vertex_ai"),
+        ("gemini", "gcp.gemini"),
+        ("xai", "x_ai"),
+        ("openai", "openai"),
+    ] {
+        assert_eq!(provider_name(old), new);
+    }
+}
+
+#[test]
+fn agent_tree_gives_session_agent_parent_and_mcp() {
+    let spans = [
+        span(
+            "1",
+            None,
+            KIND_INTERNAL,
+            json!({"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": "triage", "gen_ai.conversation.id": "c9"}),
+        ),
+        span(
+            "2",
+            Some("1"),
+            KIND_CLIENT,
+            json!({"gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai", "gen_ai.request.model": "gpt-5"}),
+        ),
+        span(
+            "3",
+            Some("1"),
+            KIND_INTERNAL,
+            json!({"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": "lookup", "mcp.session.id": "m-1", "mcp.method.name": "tools/call"}),
+        ),
+        span(
+            "4",
+            Some("3"),
+            KIND_CLIENT,
+            json!({"gen_ai.operation.name": "chat", "gen_ai.provider.name": "anthropic", "gen_ai.request.model": "claude", "gen_ai.usage.input_tokens": 5, "gen_ai.usage.cache_read.input_tokens": 7}),
+        ),
+        span("5", None, KIND_INTERNAL, json!({"http.method": "GET"})),
+    ];
+    let evs = map(&spans);
+    assert_eq!(
+        evs.len(),
+        3,
+        "invoke_agent (in-process) and plain spans are not events"
+    );
+    assert!(evs
+        .iter()
+        .all(|e| e["session_id"] == "c9" && e["agent"] == "triage"));
+    assert!(evs[0].get("parent_id").is_none());
+    assert_eq!(evs[1]["kind"], "tool_call");
+    assert_eq!(evs[1]["tool_kind"], "mcp");
+    assert_eq!(evs[1]["mcp_session_id"], "m-1");
+    assert_eq!(
+        evs[2]["parent_id"], evs[1]["id"],
+        "nested under the tool call"
+    );
+    assert_eq!(evs[2]["api"], "messages");
+    assert_eq!(
+        evs[2]["input_tokens"], 12,
+        "cached tokens outside input are added back"
+    );
+    assert_eq!(evs[2]["attrs"]["input_tokens_adjusted"], true);
+}
+
+#[test]
+fn live_mapper_forgets_finished_spans() {
+    let root = span(
+        "1",
+        None,
+        KIND_INTERNAL,
+        json!({"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": "a", "gen_ai.conversation.id": "c"}),
+    );
+    let chat = span(
+        "2",
+        Some("1"),
+        KIND_CLIENT,
+        json!({"gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai", "gen_ai.request.model": "m"}),
+    );
+    let mut m = Mapper::new(BTreeMap::new());
+    m.start(&root);
+    m.start(&chat);
+    let ev = m.end(&chat).unwrap().unwrap();
+    assert_eq!(
+        (ev["session_id"].clone(), ev["agent"].clone()),
+        (json!("c"), json!("a"))
+    );
+    assert!(m.end(&root).unwrap().is_none());
+    assert!(m.nodes.is_empty() && m.traces.is_empty());
+}
+
+#[test]
+fn remote_agents_memory_and_retrieval() {
+    let spans = [
+        span(
+            "1",
+            None,
+            KIND_CLIENT,
+            json!({"gen_ai.operation.name": "invoke_agent", "gen_ai.provider.name": "aws.bedrock", "gen_ai.agent.id": "AG1", "gen_ai.conversation.id": "sess-1"}),
+        ),
+        span(
+            "2",
+            None,
+            KIND_CLIENT,
+            json!({"gen_ai.operation.name": "search_memory", "gen_ai.provider.name": "aws.bedrock", "gen_ai.memory.store.id": "mem-1", "gen_ai.memory.scope": "user"}),
+        ),
+        span(
+            "3",
+            None,
+            KIND_INTERNAL,
+            json!({"gen_ai.operation.name": "upsert_memory", "gen_ai.memory.record.id": "r1"}),
+        ),
+        span(
+            "4",
+            None,
+            KIND_INTERNAL,
+            json!({"gen_ai.operation.name": "retrieval", "gen_ai.data_source.id": "kb"}),
+        ),
+        span(
+            "5",
+            None,
+            KIND_CLIENT,
+            json!({"gen_ai.operation.name": "delete_memory", "gen_ai.memory.store.id": "mem-1"}),
+        ),
+    ];
+    let evs = map(&spans);
+    assert_eq!(evs[0]["api"], "invoke_agent");
+    assert_eq!(evs[0]["request"]["sessionId"], "sess-1");
+    assert_eq!(evs[0]["model"], "unknown");
+    let ops: Vec<_> = evs[1..]
+        .iter()
+        .map(|e| (e["op"].clone(), e["holder"].clone(), e["store"].clone()))
+        .collect();
+    assert_eq!(
+        ops,
+        vec![
+            (json!("read"), json!("provider"), json!("mem-1")),
+            (json!("write"), json!("client"), json!("memory")),
+            (json!("read"), json!("client"), json!("kb")),
+            (json!("delete"), json!("provider"), json!("mem-1")),
+        ]
+    );
+    assert_eq!(evs[1]["scope"], "user");
+    assert_eq!(evs[3]["scope"], "global");
+    assert!(evs[1].get("venue").is_none() && evs[1].get("status").is_none());
+}
+
+#[test]
+fn errors_and_bad_values() {
+    let mut s = span(
+        "1",
+        None,
+        KIND_CLIENT,
+        json!({"gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai", "gen_ai.request.model": "m"}),
+    );
+    s.status_code = STATUS_ERROR;
+    assert_eq!(map(&[s])[0]["status"], "error");
+    let s = span(
+        "1",
+        None,
+        KIND_CLIENT,
+        json!({"gen_ai.operation.name": "chat", "gen_ai.usage.input_tokens": -4}),
+    );
+    let err = Mapper::map_all(BTreeMap::new(), &[s]).unwrap_err();
+    assert!(
+        matches!(&err, Error::Validation { field, message } if field == "gen_ai.usage.input_tokens" && message.contains("span 0")),
+        "{err}"
+    );
+    let s = span(
+        "1",
+        None,
+        KIND_CLIENT,
+        json!({"statemeter.kind": "model_call", "statemeter.request": "[1]"}),
+    );
+    assert!(Mapper::map_all(BTreeMap::new(), &[s]).is_err());
+}
+
+#[test]
+fn export_then_import_is_lossless() {
+    let rows: Vec<Map<String, Value>> = vec![
+        json!({"id": "e1", "kind": "session_start", "ts": 10, "duration_ns": null, "session_id": "s-1", "parent_id": null, "agent": "bot", "tenant": "acme", "attrs": {}, "venue": "aws", "runtime": "agentcore", "runtime_session_id": "rt-1"}),
+        json!({"id": "e2", "kind": "model_call", "ts": 11, "duration_ns": 5, "session_id": "s-1", "parent_id": "e1", "agent": "bot", "tenant": "acme", "attrs": {"k": [1, 2.5, "x"]}, "provider": "openai", "model": "gpt-5", "api": "responses", "venue": "azure", "endpoint": "https://c.openai.azure.com/openai/v1/responses", "request": {"previous_response_id": "resp_1", "conversation": {"id": "c"}}, "input_tokens": 9, "output_tokens": 2, "cached_tokens": 4, "status": "ok", "tag": "stateful", "evidence": [{"rule": "openai-responses-previous-response-id"}]}),
+        json!({"id": "e3", "kind": "tool_call", "ts": 12, "duration_ns": 0, "session_id": "s-1", "parent_id": null, "agent": null, "tenant": null, "attrs": {}, "tool": "fetch", "tool_kind": "function", "effect": "read", "mcp_session_id": "m1", "status": "error"}),
+        json!({"id": "e4", "kind": "state_op", "ts": 13, "duration_ns": null, "session_id": null, "parent_id": null, "agent": null, "tenant": null, "attrs": {}, "op": "write", "store": "ckpt", "holder": "client", "scope": "session", "key": "k1", "bytes": 77}),
+        json!({"id": "e5", "kind": "session_end", "ts": 14, "duration_ns": 4, "session_id": "s-1", "parent_id": null, "agent": "bot", "tenant": "acme", "attrs": {}, "venue": null, "runtime": null, "runtime_session_id": null, "status": "cancelled"}),
+        json!({"id": "e6", "kind": "model_call", "ts": 15, "duration_ns": null, "session_id": "s-1", "parent_id": null, "agent": null, "tenant": null, "attrs": {}, "provider": "anthropic", "model": "claude", "api": "messages", "venue": null, "endpoint": null, "request": {}, "input_tokens": 0, "output_tokens": 0, "cached_tokens": 0, "status": "ok"}),
+    ]
+    .into_iter()
+    .map(|v| v.as_object().unwrap().clone())
+    .collect();
+    let doc = spans_from_events(&rows).unwrap();
+    let spans = parse_otlp_json(&doc.to_string()).unwrap();
+    let back = map(&spans);
+    assert_eq!(back.len(), rows.len());
+    for (row, ev) in rows.iter().zip(&back) {
+        let want = Event::from_map(&row_fields(row))
+            .unwrap()
+            .finish()
+            .unwrap()
+            .to_map();
+        let got = Event::from_map(ev).unwrap().finish().unwrap().to_map();
+        assert_eq!(got, want);
+    }
+    let model = &spans[1];
+    assert_eq!(model.str_attr("statemeter.tag"), Some("stateful"));
+    assert_eq!(
+        model.attributes["statemeter.evidence"],
+        json!(["openai-responses-previous-response-id"])
+    );
+    assert_eq!(model.str_attr("server.address"), Some("c.openai.azure.com"));
+    assert_eq!(
+        model.parent_span_id.as_deref(),
+        Some(spans[0].span_id.as_str())
+    );
+    assert_eq!(model.trace_id, spans[0].trace_id, "one session, one trace");
+}
+
+/// The record fields of an exported row (without the classification keys).
+fn row_fields(row: &Map<String, Value>) -> Map<String, Value> {
+    row.iter()
+        .filter(|(k, _)| !matches!(k.as_str(), "tag" | "evidence"))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}

@@ -1,0 +1,188 @@
+//! OpenTelemetry bindings for `statemeter.integrations.otel`: the OTLP/JSON import mapping,
+//! the export, and `_SpanMapper` (the live span processor's state). Logic lives in
+//! `crate::otel`.
+
+use parking_lot::Mutex;
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList};
+use serde_json::{Map, Value};
+
+use super::convert;
+use super::venue::user_venues;
+use crate::otel::{self, Mapper, Span};
+
+/// Parses OTLP/JSON text (one document or JSON Lines) and maps its GenAI spans to validated
+/// event mappings: `(number of spans, [event mapping, ...])`. Raises `ValidationError` naming
+/// the JSON path (or the span) of the first problem.
+#[pyfunction]
+#[pyo3(signature = (text, venues = None))]
+pub fn _otel_import<'py>(
+    py: Python<'py>,
+    text: &str,
+    venues: Option<&Bound<'py, PyAny>>,
+) -> PyResult<(usize, Bound<'py, PyList>)> {
+    let venues = user_venues(venues)?;
+    let (n, events) = py.detach(|| -> crate::Result<_> {
+        let spans = otel::parse_otlp_json(text)?;
+        Ok((spans.len(), Mapper::map_all(venues, &spans)?))
+    })?;
+    let items = events
+        .iter()
+        .map(|e| convert::map_to_py(py, e))
+        .collect::<PyResult<Vec<_>>>()?;
+    Ok((n, PyList::new(py, items)?))
+}
+
+/// Builds an OTLP/JSON document (as a dict) from event rows (`Event.to_dict()` shapes).
+#[pyfunction]
+pub fn _otel_export<'py>(
+    py: Python<'py>,
+    rows: &Bound<'py, PyList>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let rows = rows
+        .iter()
+        .enumerate()
+        .map(|(i, r)| convert::to_map(&format!("events[{i}]"), &r))
+        .collect::<PyResult<Vec<Map<String, Value>>>>()?;
+    let doc = py.detach(|| otel::spans_from_events(&rows))?;
+    convert::to_py(py, &doc)
+}
+
+/// The state of a live span processor: maps SDK spans to event mappings as they end.
+#[pyclass(frozen, module = "statemeter")]
+pub struct _SpanMapper {
+    inner: Mutex<Mapper>,
+}
+
+fn hex(v: u128, digits: usize) -> String {
+    format!("{v:0digits$x}")
+}
+
+/// Content attributes (prompts, completions, tool arguments and results): never read.
+const CONTENT: &[&str] = &[
+    "gen_ai.input.messages",
+    "gen_ai.output.messages",
+    "gen_ai.system_instructions",
+    "gen_ai.tool.definitions",
+    "gen_ai.tool.call.arguments",
+    "gen_ai.tool.call.result",
+    "gen_ai.tool.description",
+];
+
+/// Whether the mapping can use an attribute: GenAI, MCP and statemeter attributes, the server
+/// address and the error type; never content.
+fn wanted(key: &str) -> bool {
+    if let Some(rest) = key.strip_prefix("gen_ai.") {
+        return !CONTENT.contains(&key)
+            && !rest.starts_with("prompt")
+            && !rest.starts_with("completion");
+    }
+    key.starts_with("mcp.")
+        || key.starts_with("statemeter.")
+        || key == "server.address"
+        || key == "error.type"
+}
+
+/// The wanted attributes of a live span (a dict or the SDK's `BoundedAttributes` mapping).
+fn attributes(attrs: Option<&Bound<'_, PyAny>>) -> PyResult<Map<String, Value>> {
+    let mut out = Map::new();
+    let Some(a) = attrs.filter(|a| !a.is_none()) else {
+        return Ok(out);
+    };
+    let items = match a.downcast::<PyDict>() {
+        Ok(d) => d.items(),
+        Err(_) => a
+            .call_method0("items")?
+            .try_iter()?
+            .collect::<PyResult<Vec<_>>>()
+            .map(|v| PyList::new(a.py(), v))??,
+    };
+    for kv in items.iter() {
+        let (k, v): (Bound<'_, PyAny>, Bound<'_, PyAny>) = kv.extract()?;
+        let Ok(k) = k.downcast::<pyo3::types::PyString>() else {
+            continue;
+        };
+        let key = k.to_str()?;
+        if wanted(key) {
+            out.insert(key.to_owned(), convert::to_value(key, &v, 1)?);
+        }
+    }
+    Ok(out)
+}
+
+#[pymethods]
+impl _SpanMapper {
+    #[new]
+    #[pyo3(signature = (venues = None))]
+    fn new(venues: Option<&Bound<'_, PyAny>>) -> PyResult<Self> {
+        Ok(_SpanMapper {
+            inner: Mutex::new(Mapper::new(user_venues(venues)?)),
+        })
+    }
+
+    /// Notes a started span (ids as the SDK's integers).
+    #[pyo3(signature = (trace_id, span_id, parent_id, kind, attributes))]
+    fn start(
+        &self,
+        trace_id: u128,
+        span_id: u64,
+        parent_id: Option<u64>,
+        kind: i64,
+        attributes: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        let span = Span {
+            trace_id: hex(trace_id, 32),
+            span_id: hex(span_id as u128, 16),
+            parent_span_id: parent_id.map(|p| hex(p as u128, 16)),
+            kind,
+            attributes: self::attributes(attributes)?,
+            ..Default::default()
+        };
+        self.inner.lock().start(&span);
+        Ok(())
+    }
+
+    /// Maps an ended span: an event mapping for `Meter.record`, or `None`.
+    #[pyo3(signature = (trace_id, span_id, parent_id, name, kind, start_ns, end_ns, status_code, status_message, attributes, service=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn end<'py>(
+        &self,
+        py: Python<'py>,
+        trace_id: u128,
+        span_id: u64,
+        parent_id: Option<u64>,
+        name: String,
+        kind: i64,
+        start_ns: Option<i64>,
+        end_ns: Option<i64>,
+        status_code: i64,
+        status_message: Option<String>,
+        attributes: Option<&Bound<'py, PyAny>>,
+        service: Option<String>,
+    ) -> PyResult<Option<Bound<'py, PyDict>>> {
+        let mut resource = Map::new();
+        if let Some(s) = service {
+            resource.insert("service.name".into(), Value::String(s));
+        }
+        let span = Span {
+            trace_id: hex(trace_id, 32),
+            span_id: hex(span_id as u128, 16),
+            parent_span_id: parent_id.map(|p| hex(p as u128, 16)),
+            name,
+            kind,
+            start_ns: start_ns.unwrap_or(0),
+            end_ns: end_ns.unwrap_or(0),
+            status_code,
+            status_message,
+            attributes: self::attributes(attributes)?,
+            resource,
+        };
+        let ev = self.inner.lock().end(&span)?;
+        ev.map(|e| convert::map_to_py(py, &e)).transpose()
+    }
+
+    /// Open spans currently remembered (for tests and diagnostics).
+    fn __len__(&self) -> usize {
+        self.inner.lock().open_spans()
+    }
+}

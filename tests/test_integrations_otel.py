@@ -1,0 +1,308 @@
+"""OpenTelemetry: live SDK spans through `MeterSpanProcessor`, OTLP/JSON files in both attribute
+styles, and the export -> import round trip."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
+import statemeter as sm
+from statemeter.integrations.otel import (
+    MeterSpanProcessor,
+    export_otlp_json,
+    import_otlp_json,
+)
+
+DATA = Path(__file__).parent / "data" / "otlp"
+
+
+def tracer_for(meter: sm.Meter, **kw):
+    provider = TracerProvider()
+    provider.add_span_processor(MeterSpanProcessor(meter, **kw))
+    return provider, provider.get_tracer("test")
+
+
+def agent_run(tracer, *, conversation: str | None = "conv_1", tokens=(1200, 300, 200)):
+    """An in-process agent: invoke_agent > chat, execute_tool (MCP) > chat, memory write."""
+    agent_attrs = {"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": "support"}
+    if conversation:
+        agent_attrs["gen_ai.conversation.id"] = conversation
+    with tracer.start_as_current_span("invoke_agent support", attributes=agent_attrs):
+        with tracer.start_as_current_span(
+            "chat gpt-5",
+            kind=SpanKind.CLIENT,
+            attributes={
+                "gen_ai.operation.name": "chat",
+                "gen_ai.provider.name": "openai",
+                "gen_ai.request.model": "gpt-5",
+                "server.address": "api.openai.com",
+                "gen_ai.input.messages": "SECRET PROMPT",
+            },
+        ) as chat:
+            chat.set_attribute("gen_ai.response.id", "chatcmpl-1")
+            chat.set_attribute("gen_ai.usage.input_tokens", tokens[0])
+            chat.set_attribute("gen_ai.usage.output_tokens", tokens[1])
+            chat.set_attribute("gen_ai.usage.cache_read.input_tokens", tokens[2])
+        with tracer.start_as_current_span(
+            "execute_tool search_docs",
+            attributes={
+                "gen_ai.operation.name": "execute_tool",
+                "gen_ai.tool.name": "search_docs",
+                "mcp.method.name": "tools/call",
+                "mcp.session.id": "mcp-77",
+                "gen_ai.tool.call.arguments": "SECRET ARGS",
+            },
+        ):
+            with tracer.start_as_current_span(
+                "chat gpt-5",
+                kind=SpanKind.CLIENT,
+                attributes={
+                    "gen_ai.operation.name": "chat",
+                    "gen_ai.system": "az.ai.openai",
+                    "gen_ai.request.model": "gpt-5",
+                    "gen_ai.response.id": "resp_2",
+                    "server.address": "contoso.openai.azure.com:443",
+                    "statemeter.request.previous_response_id": "resp_1",
+                },
+            ):
+                pass
+        with tracer.start_as_current_span(
+            "update_memory notes",
+            attributes={"gen_ai.operation.name": "update_memory", "gen_ai.memory.store.id": "notes"},
+        ):
+            pass
+
+
+def test_live_spans_become_classified_events():
+    meter = sm.Meter()
+    provider, tracer = tracer_for(meter)
+    agent_run(tracer)
+    provider.force_flush()
+    events = meter.ledger.events()
+    kinds = [(e.kind, e.tool or e.api or e.op) for e in events]
+    assert kinds == [
+        ("model_call", "chat.completions"),
+        ("model_call", "responses"),
+        ("tool_call", "search_docs"),
+        ("state_op", "write"),
+    ]
+    chat, nested, tool, mem = events
+    assert {e.session_id for e in events} == {"conv_1"}
+    assert {e.agent for e in events} == {"support"}
+    assert (chat.provider, chat.venue, chat.tag, chat.input_tokens, chat.cached_tokens) == (
+        "openai", "openai", "stateless", 1200, 200)
+    assert chat.attrs["venue_evidence"]["rule"] == "venue-endpoint"
+    assert (nested.provider, nested.venue, nested.tag) == ("azure.ai.openai", "azure", "stateful")
+    assert nested.request == {"previous_response_id": "resp_1"}
+    assert [ev.rule for ev in nested.evidence] == [
+        "openai-responses-store-default", "openai-responses-previous-response-id"]
+    assert nested.parent_id == tool.id
+    assert (tool.tool_kind, tool.mcp_session_id, tool.tag) == ("mcp", "mcp-77", "stateful")
+    assert (mem.op, mem.holder, mem.store, mem.tag) == ("write", "client", "notes", "stateful")
+    assert all(e.session_tag == "stateful" for e in events)
+    # Content is never read, let alone stored.
+    dump = json.dumps(events.to_pylist())
+    assert "SECRET" not in dump
+    assert meter.stats()["integration_errors"] == {}
+
+
+def test_trace_is_the_session_without_conversation_id():
+    meter = sm.Meter()
+    provider, tracer = tracer_for(meter)
+    agent_run(tracer, conversation=None)
+    agent_run(tracer, conversation=None)
+    provider.force_flush()
+    sessions = {e.session_id for e in meter.ledger.events()}
+    assert len(sessions) == 2 and all(len(s) == 32 for s in sessions)
+
+
+def test_user_venue_mapping():
+    meter = sm.Meter()
+    provider, tracer = tracer_for(meter, venues={"llm-gw.corp": "on_prem"})
+    with tracer.start_as_current_span("chat m", kind=SpanKind.CLIENT, attributes={
+        "gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai",
+        "gen_ai.request.model": "m", "server.address": "llm-gw.corp"}):
+        pass
+    (e,) = meter.ledger.events()
+    assert e.venue == "on_prem"
+    assert e.attrs["venue_evidence"]["rule"] == "venue-user-mapping"
+
+
+def test_span_error_status():
+    meter = sm.Meter()
+    provider, tracer = tracer_for(meter)
+    with pytest.raises(RuntimeError):
+        with tracer.start_as_current_span("execute_tool t", attributes={
+            "gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": "t"}):
+            raise RuntimeError("tool failed")
+    with tracer.start_as_current_span("chat m", kind=SpanKind.CLIENT, attributes={
+        "gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai",
+        "gen_ai.request.model": "m"}) as s:
+        s.set_status(Status(StatusCode.ERROR, "rate limited"))
+    tool, chat = meter.ledger.events()
+    assert (tool.status, chat.status) == ("error", "error")
+
+
+def test_host_run_survives_a_closed_meter_and_malformed_spans(caplog):
+    meter = sm.Meter()
+    provider, tracer = tracer_for(meter)
+    # A malformed span: negative token counts.
+    with tracer.start_as_current_span("chat m", kind=SpanKind.CLIENT, attributes={
+        "gen_ai.operation.name": "chat", "gen_ai.request.model": "m",
+        "gen_ai.usage.input_tokens": -5}):
+        pass
+    with tracer.start_as_current_span("chat m", kind=SpanKind.CLIENT, attributes={
+        "gen_ai.operation.name": "chat", "gen_ai.request.model": "m",
+        "gen_ai.usage.cache_read.input_tokens": "lots"}):
+        pass
+    assert meter.stats()["integration_errors"] == {"otel": 2}
+    meter.close()
+    result = []
+    agent_run(tracer)  # every recording span now fails inside the processor
+    result.append("host finished")
+    assert result == ["host finished"]
+    assert meter.stats()["integration_errors"]["otel"] == 2 + 4
+    provider.force_flush()  # flushing a closed meter is shielded too
+    assert len(meter.ledger.events()) == 0
+
+
+def test_import_current_style_fixture():
+    meter = sm.Meter()
+    summary = import_otlp_json(DATA / "genai-current.json", meter)
+    assert summary == {"spans": 7, "events": 5, "skipped": 2}
+    events = meter.ledger.events()
+    got = [(e.kind, e.provider or e.tool or e.op, e.api, e.venue, e.tag) for e in events]
+    assert got == [
+        ("model_call", "azure.ai.openai", "responses", "azure", "stateful"),
+        ("tool_call", "get_weather", None, None, "stateful"),
+        ("state_op", "read", None, None, "stateful"),
+        ("model_call", "aws.bedrock", "invoke_agent", "aws", "stateful"),
+        ("model_call", "aws.bedrock", "converse", "aws", "stateless"),
+    ]
+    chat, tool, mem, remote, inner = events
+    assert chat.session_id == tool.session_id == mem.session_id == "conv_6801"
+    assert chat.agent == "triage"
+    assert remote.attrs["agent_id"] == "AGENT12345"
+    assert (chat.input_tokens, chat.output_tokens, chat.cached_tokens) == (1200, 300, 1024)
+    assert chat.duration_ns == 1_000_000_000 and chat.ts == 1767225600100000000
+    assert chat.request == {"previous_response_id": "resp_6790"}
+    assert tool.status == "error" and tool.tool_kind == "mcp"
+    assert tool.mcp_session_id == "191c4850af6c49e08843a3f6c80e5046"
+    assert (mem.holder, mem.scope, mem.store) == ("provider", "user", "user-prefs")
+    assert remote.request == {"sessionId": "sess-42"}
+    assert [ev.rule for ev in remote.evidence] == ["bedrock-invoke-agent-session-id"]
+    assert inner.parent_id == remote.id and inner.session_id == "sess-42"
+    assert chat.attrs["service"] == "support-bot"
+    assert "never stored" not in json.dumps(events.to_pylist())
+
+
+def test_import_pre_1_37_fixture_json_lines():
+    meter = sm.Meter()
+    summary = import_otlp_json(str(DATA / "genai-pre-1.37.jsonl"), meter)
+    assert summary == {"spans": 5, "events": 5, "skipped": 0}
+    got = [(e.kind, e.provider, e.api, e.venue, e.input_tokens, e.output_tokens)
+           for e in meter.ledger.events()]
+    assert got == [
+        ("model_call", "azure.ai.openai", "chat.completions", "azure", 520, 80),
+        ("tool_call", None, None, None, None, None),
+        ("model_call", "gcp.vertex_ai", "generate_content", "gcp", 300, 40),
+        ("model_call", "x_ai", "chat", "unknown", 10, 5),
+        ("model_call", "openai", "embeddings", "openai", 64, 0),
+    ]
+    events = meter.ledger.events()
+    assert events[0].id == "otel:a3ce929d0e0e47364bf92f3577b34da6:a2fb4a1d1a96d312"
+    assert events[1].parent_id == events[0].id
+    assert all(e.tag == "stateless" for e in events)
+    assert "never stored" not in json.dumps(events.to_pylist())
+
+
+def test_import_is_idempotent_and_atomic(tmp_path):
+    meter = sm.Meter()
+    import_otlp_json(DATA / "genai-current.json", meter)
+    import_otlp_json(DATA / "genai-current.json", meter)
+    meter.flush()
+    assert len(meter.ledger.events()) == 5
+    assert meter.stats()["duplicates"] == 5
+
+    doc = json.loads((DATA / "genai-current.json").read_text())
+    spans = doc["resourceSpans"][1]["scopeSpans"][0]["spans"]
+    spans[1]["attributes"][3]["value"] = {"intValue": "-800"}
+    fresh = sm.Meter()
+    with pytest.raises(sm.ValidationError, match="gen_ai.usage.input_tokens"):
+        import_otlp_json(doc, fresh)
+    spans[1]["attributes"][3]["value"] = {"intValue": "800"}
+    spans[1]["spanId"] = "7u4ZtsPBsXQ="  # base64, not hex
+    with pytest.raises(sm.ValidationError, match=r"resourceSpans\[1\]\.scopeSpans\[0\]\.spans\[1\]\.spanId"):
+        import_otlp_json(doc, fresh)
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text((DATA / "genai-current.json").read_text().replace("\n", "") + "\n{\"x\": 1}\n")
+    with pytest.raises(sm.ValidationError, match="resourceSpans.*line 2"):
+        import_otlp_json(bad, fresh)
+    with pytest.raises(sm.ValidationError, match="not JSON at line 1"):
+        import_otlp_json(b'{"resourceSpans": [', fresh)
+    assert len(fresh.ledger.events()) == 0
+
+
+def record_everything(meter: sm.Meter) -> None:
+    with meter.session("bot", tenant="acme", venue="aws", runtime="agentcore",
+                       runtime_session_id="rt-1", attrs={"team": "claims"}) as s:
+        first = s.model_call(provider="openai", model="gpt-5", api="responses",
+                             input_tokens=900, output_tokens=80, cached_tokens=512,
+                             endpoint="https://api.openai.com/v1/responses",
+                             request={"store": True}, duration_ns=1_500_000)
+        s.model_call(provider="openai", model="gpt-5", api="responses", venue="openai",
+                     request={"previous_response_id": "resp_1", "conversation": {"id": "c"}},
+                     parent_id=first.id, attrs={"nested": {"x": [1, 2.5, "y", None, True]}})
+        s.model_call(provider="openai", model="gpt-5", api="chat.completions", status="error")
+        s.tool_call("search", effect="read", mcp_session_id="m-1", tool_kind="mcp")
+        s.tool_call("calc", duration_ns=0)
+        s.state_op("write", store="ckpt", holder="client", key="k", bytes=2048)
+        s.state_op("read", store="agentcore-memory", holder="provider", scope="user")
+    with meter.session("other") as s:
+        s.model_call(provider="anthropic", model="claude", api="messages",
+                     request={"cache_control": {"type": "ephemeral"}})
+        s.state_op("delete", store="ckpt", holder="client", scope="global")
+
+
+@pytest.mark.parametrize("ruleset", [sm.Ruleset.default, sm.Ruleset.strict])
+def test_export_import_round_trip_preserves_every_field(tmp_path, ruleset):
+    source = sm.Meter(ruleset=ruleset())
+    record_everything(source)
+    original = source.ledger.events()
+    path = tmp_path / "export.json"
+    doc = export_otlp_json(original, path)
+    assert json.loads(path.read_text()) == doc
+    spans = doc["resourceSpans"][0]["scopeSpans"][0]["spans"]
+    assert len(spans) == len(original)
+    target = sm.Meter(ruleset=ruleset())
+    assert import_otlp_json(path, target) == {
+        "spans": len(original), "events": len(original), "skipped": 0}
+    back = target.ledger.events()
+    for a, b in zip(original.to_pylist(), back.to_pylist(), strict=True):
+        assert a == b
+    # The verdict travels as attributes.
+    stateful = next(s for s in spans if any(
+        kv["key"] == "statemeter.request" and "previous_response_id" in kv["value"]["stringValue"]
+        for kv in s["attributes"]))
+    attrs = {kv["key"]: kv["value"] for kv in stateful["attributes"]}
+    assert attrs["statemeter.tag"] == {"stringValue": "stateful"}
+    assert attrs["statemeter.consumes_state"] == {"boolValue": True}
+    assert attrs["statemeter.session_tag"] == {"stringValue": "stateful"}
+    rules = [v["stringValue"] for v in attrs["statemeter.evidence"]["arrayValue"]["values"]]
+    assert "openai-responses-previous-response-id" in rules
+    assert attrs["gen_ai.usage.input_tokens"] == {"intValue": "0"}
+
+
+def test_export_accepts_events_and_dicts():
+    meter = sm.Meter()
+    with meter.session("a") as s:
+        e = s.tool_call("x")
+    from_events = export_otlp_json([e])
+    from_dicts = export_otlp_json([e.to_dict()])
+    assert from_events == from_dicts
+    with pytest.raises(sm.ValidationError, match=r"events\[0\]"):
+        export_otlp_json([{"kind": "tool_call"}])
