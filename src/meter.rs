@@ -3,9 +3,10 @@
 //!
 //! Performance notes. A record call on the hot path only validates the event, wraps it in an
 //! `Arc` and pushes it onto a mutex-protected queue (one uncontended lock, no syscall unless
-//! the writer is asleep). Classification, canonical encoding, hashing and the SQLite insert
-//! happen on the writer thread, which takes everything queued since its last commit as one
-//! transaction, so batches grow with load (group commit). The queue is bounded: a producer that
+//! the writer is asleep). Classification and canonical encoding happen on an encoder thread,
+//! which takes everything queued since its last pass (up to 8192 events) as one group; hashing
+//! and the SQLite insert happen on a committer thread, one transaction per group, so groups grow
+//! with load (group commit) and encoding overlaps committing (two cores). The queue is bounded: a producer that
 //! finds it full waits (the caller releases the GIL first) — backpressure instead of unbounded
 //! memory. With `Durability::Sync` the caller's thread classifies and commits the event itself
 //! and returns only after the commit.
@@ -16,6 +17,7 @@
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::{Arc, OnceLock, Weak};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -89,9 +91,6 @@ impl Recorded {
             id: self.event.id.clone(),
             event_json,
             classification_json,
-            kind: self.event.kind.as_str(),
-            ts: self.event.ts,
-            session_id: self.event.session_id.clone(),
             ts_explicit: self.event.ts_explicit,
         })
     }
@@ -146,7 +145,8 @@ struct Shared {
 /// Records events into one [`Store`].
 pub struct Recorder {
     shared: Arc<Shared>,
-    writer: Mutex<Option<JoinHandle<()>>>,
+    /// The encoder and committer threads (batch mode).
+    writers: Mutex<Vec<JoinHandle<()>>>,
 }
 
 static LIVE: Mutex<Vec<Weak<Shared>>> = Mutex::new(Vec::new());
@@ -158,6 +158,9 @@ impl Recorder {
         durability: Durability,
         capacity: usize,
     ) -> Result<Self> {
+        store
+            .lock()
+            .register_catalogue(ruleset.digest(), ruleset.name(), ruleset.catalogue())?;
         let shared = Arc::new(Shared {
             store,
             ruleset,
@@ -176,26 +179,34 @@ impl Recorder {
             work: Condvar::new(),
             progress: Condvar::new(),
         });
-        let writer = match durability {
-            Durability::Batch => {
-                let s = Arc::clone(&shared);
-                Some(
-                    std::thread::Builder::new()
-                        .name("statemeter-writer".into())
-                        .spawn(move || writer_loop(&s))
-                        .map_err(|e| {
-                            Error::Ledger(format!("cannot start the writer thread: {e}"))
-                        })?,
-                )
-            }
-            Durability::Sync => None,
-        };
+        let mut writers = Vec::new();
+        if durability == Durability::Batch {
+            let spawn_err =
+                |e: std::io::Error| Error::Ledger(format!("cannot start the writer threads: {e}"));
+            // Two groups in flight between the threads: enough to overlap encoding with
+            // committing, small enough to keep memory bounded.
+            let (tx, rx) = sync_channel::<Encoded>(2);
+            let s = Arc::clone(&shared);
+            writers.push(
+                std::thread::Builder::new()
+                    .name("statemeter-commit".into())
+                    .spawn(move || committer_loop(&s, rx))
+                    .map_err(spawn_err)?,
+            );
+            let s = Arc::clone(&shared);
+            writers.push(
+                std::thread::Builder::new()
+                    .name("statemeter-encode".into())
+                    .spawn(move || encoder_loop(&s, tx))
+                    .map_err(spawn_err)?,
+            );
+        }
         let mut live = LIVE.lock();
         live.retain(|w| w.strong_count() > 0);
         live.push(Arc::downgrade(&shared));
         Ok(Recorder {
             shared,
-            writer: Mutex::new(writer),
+            writers: Mutex::new(writers),
         })
     }
 
@@ -302,26 +313,26 @@ impl Recorder {
         report_rejections(&mut st)
     }
 
-    /// Flushes, stops the writer and refuses further events. Idempotent.
+    /// Flushes, stops the writer threads and refuses further events. Idempotent. Events that
+    /// still cannot be written (a persisting storage failure) are dropped, counted in
+    /// `stats().dropped`, and reported by the error.
     pub fn close(&self) -> Result<()> {
         let flushed = self.flush();
-        {
+        let dropped_before = {
             let mut st = self.shared.state.lock();
             st.closed = true;
-        }
+            st.stats.dropped
+        };
         self.shared.work.notify_all();
         self.shared.progress.notify_all();
-        if let Some(h) = self.writer.lock().take() {
+        for h in self.writers.lock().drain(..) {
             let _ = h.join();
         }
-        let mut st = self.shared.state.lock();
-        let left = st.queue.len() as u64;
-        if left > 0 {
-            st.queue.clear();
-            st.stats.dropped += left;
-            st.settled += left;
+        let st = self.shared.state.lock();
+        let lost = st.stats.dropped - dropped_before;
+        if lost > 0 {
             return Err(Error::Ledger(format!(
-                "{left} event(s) could not be written before close: {}",
+                "{lost} event(s) could not be written before close: {}",
                 st.failure
                     .as_ref()
                     .map(|e| e.to_string())
@@ -368,7 +379,7 @@ pub fn flush_all() -> Vec<Error> {
     for shared in live {
         let rec = Recorder {
             shared,
-            writer: Mutex::new(None),
+            writers: Mutex::new(Vec::new()),
         };
         if let Err(e) = rec.flush() {
             errors.push(e);
@@ -439,8 +450,15 @@ fn settle(
     }
 }
 
-fn writer_loop(shared: &Shared) {
-    let mut backoff = Duration::from_millis(10);
+/// A group of events encoded by the encoder thread, on its way to the committer.
+struct Encoded {
+    recs: Vec<Arc<Recorded>>,
+    pending: Vec<Pending>,
+}
+
+/// Takes queued events, classifies and encodes them, and hands them to the committer. Runs
+/// beside the committer so encoding one group overlaps the SQLite commit of the previous one.
+fn encoder_loop(shared: &Shared, tx: SyncSender<Encoded>) {
     loop {
         let batch: Vec<Arc<Recorded>> = {
             let mut st = shared.state.lock();
@@ -451,46 +469,79 @@ fn writer_loop(shared: &Shared) {
                 return;
             }
             let n = st.queue.len().min(MAX_BATCH);
-            st.in_flight = n as u64;
+            st.in_flight += n as u64;
             st.queue.drain(..n).collect()
         };
-        let result = encode_and_append(shared, &batch);
-        let mut st = shared.state.lock();
-        st.in_flight = 0;
-        match result {
-            Ok(outcomes) => {
-                let _ = settle(&mut st, &batch, outcomes, true);
-                st.settled += batch.len() as u64;
-                st.failure = None;
-                backoff = Duration::from_millis(10);
-                drop(st);
-                shared.progress.notify_all();
-            }
-            Err(e) => {
-                st.stats.failed_commits += 1;
-                st.failure = Some(e);
-                for rec in batch.into_iter().rev() {
-                    st.queue.push_front(rec);
+        let mut recs = Vec::with_capacity(batch.len());
+        let mut pending = Vec::with_capacity(batch.len());
+        let mut rejected = Vec::new();
+        for rec in batch {
+            match rec.to_pending() {
+                Ok(p) => {
+                    recs.push(rec);
+                    pending.push(p);
                 }
-                let closed = st.closed;
-                drop(st);
-                shared.progress.notify_all();
-                if closed {
-                    return;
-                }
-                std::thread::sleep(backoff);
-                backoff = (backoff * 2).min(Duration::from_secs(2));
+                Err(e) => rejected.push(e),
             }
+        }
+        if !rejected.is_empty() {
+            let mut st = shared.state.lock();
+            let k = rejected.len() as u64;
+            st.stats.rejected += k;
+            st.in_flight -= k;
+            st.settled += k;
+            st.unreported.extend(rejected);
+            drop(st);
+            shared.progress.notify_all();
+        }
+        if recs.is_empty() {
+            continue;
+        }
+        if tx.send(Encoded { recs, pending }).is_err() {
+            return;
         }
     }
 }
 
-fn encode_and_append(shared: &Shared, batch: &[Arc<Recorded>]) -> Result<Vec<Outcome>> {
-    let pending = batch
-        .iter()
-        .map(|r| r.to_pending())
-        .collect::<Result<Vec<_>>>()?;
-    shared.store.lock().append(&pending)
+/// Commits encoded groups in order. A failed commit is retried with a backoff (the group stays
+/// in memory and `flush()` reports the failure); once the meter is closed, a group that still
+/// cannot be written is dropped and counted.
+fn committer_loop(shared: &Shared, rx: Receiver<Encoded>) {
+    for enc in rx {
+        let n = enc.recs.len() as u64;
+        let mut backoff = Duration::from_millis(10);
+        loop {
+            let result = shared.store.lock().append(&enc.pending);
+            let mut st = shared.state.lock();
+            match result {
+                Ok(outcomes) => {
+                    let _ = settle(&mut st, &enc.recs, outcomes, true);
+                    st.in_flight -= n;
+                    st.settled += n;
+                    st.failure = None;
+                    drop(st);
+                    shared.progress.notify_all();
+                    break;
+                }
+                Err(e) => {
+                    st.stats.failed_commits += 1;
+                    st.failure = Some(e);
+                    if st.closed {
+                        st.stats.dropped += n;
+                        st.in_flight -= n;
+                        st.settled += n;
+                        drop(st);
+                        shared.progress.notify_all();
+                        break;
+                    }
+                    drop(st);
+                    shared.progress.notify_all();
+                    std::thread::sleep(backoff);
+                    backoff = (backoff * 2).min(Duration::from_secs(2));
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -518,6 +569,45 @@ mod tests {
         )
         .unwrap();
         (dir, r)
+    }
+
+    #[test]
+    fn docs_example_record_is_what_the_writer_writes() {
+        // docs/ledger-format.md shows one record and its hash; both must stay true.
+        let docs = include_str!("../docs/ledger-format.md");
+        let line = docs
+            .lines()
+            .find(|l| l.starts_with("{\"classification\""))
+            .expect("the docs show an example record");
+        let mut e = Event::new(EventKind::ModelCall);
+        e.id = "0199a8c0-7c2e-7d3b-9f1a-3c5e2b8d4f10".into();
+        e.ts = 1_761_000_000_123_456_789;
+        e.ts_explicit = true;
+        e.session_id = Some("0199a8c0-7c2d-7a11-8c3e-5b2f9d1e0a77".into());
+        e.agent = Some("support-bot".into());
+        e.tenant = Some("acme".into());
+        e.venue = Some("azure".into());
+        e.provider = Some("openai".into());
+        e.model = Some("gpt-5".into());
+        e.api = Some("responses".into());
+        e.request = serde_json::json!({"previous_response_id": "resp_1"})
+            .as_object()
+            .cloned();
+        e.input_tokens = Some(900);
+        e.output_tokens = Some(80);
+        e.duration_ns = Some(812_000_000);
+        e.attrs.insert("ticket".into(), "T-1042".into());
+        let rec = Recorded::pending(e.finish().unwrap(), Ruleset::builtin_default());
+        let p = rec.to_pending().unwrap();
+        let mut record = String::new();
+        crate::ledger::record::write_record(&mut record, &p.classification_json, &p.event_json, 1);
+        assert_eq!(record, line);
+        let hash = hex::encode(crate::ledger::chain_hash(&[0; 32], record.as_bytes()));
+        assert!(
+            docs.contains(&format!("`{hash}`")),
+            "docs give the hash {hash}"
+        );
+        assert!(docs.contains(&format!("{} bytes", record.len())));
     }
 
     #[test]

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
-use crate::classify::{Classification, Evidence, Holder, Tag};
+use crate::classify::{catalogue_digest, Classification, Evidence, Holder, Tag};
 use crate::error::{Error, Result};
 use crate::event::{Event, EventKind};
 use crate::ledger::Store;
@@ -44,11 +44,46 @@ impl Filter {
     }
 }
 
-/// Reads every event of the store in seq order, with session tags.
+/// The evidence catalogues stored in a ledger, by digest: records name their ruleset's
+/// catalogue and carry only each evidence's rule, signal and tag; the explanation comes from
+/// here. Each catalogue is checked against its digest when loaded.
+#[derive(Debug, Default)]
+pub struct Catalogues {
+    by_digest: HashMap<String, HashMap<String, Arc<Evidence>>>,
+}
+
+impl Catalogues {
+    pub fn load(store: &Store) -> Result<Self> {
+        let mut by_digest = HashMap::new();
+        for (digest, name, text) in store.catalogues()? {
+            if catalogue_digest(&text) != digest {
+                return Err(Error::Integrity(format!(
+                    "the stored catalogue of ruleset {name:?} does not match its digest {digest}: edited"
+                )));
+            }
+            let bad = |what: &str| Error::Integrity(format!("ruleset catalogue {digest}: {what}"));
+            let v: Value = serde_json::from_str(&text).map_err(|e| bad(&e.to_string()))?;
+            let mut rules = HashMap::new();
+            for r in v
+                .get("rules")
+                .and_then(Value::as_array)
+                .ok_or_else(|| bad("no rules"))?
+            {
+                let ev = parse_evidence(r, None).map_err(|e| bad(&e))?;
+                rules.insert(ev.rule.to_string(), Arc::new(ev));
+            }
+            by_digest.insert(digest, rules);
+        }
+        Ok(Catalogues { by_digest })
+    }
+}
+
+/// Reads every event of the store in seq order, with session tags and explained evidence.
 pub fn load(store: &Store) -> Result<Vec<Row>> {
+    let catalogues = Catalogues::load(store)?;
     let mut recs: Vec<Arc<Recorded>> = Vec::new();
     store.for_each_record(0, |seq, text| {
-        recs.push(Arc::new(parse_record(seq, text)?));
+        recs.push(Arc::new(parse_record_explained(seq, text, &catalogues)?));
         Ok(())
     })?;
     Ok(with_session_tags(recs))
@@ -82,8 +117,15 @@ pub fn with_session_tags(recs: Vec<Arc<Recorded>>) -> Vec<Row> {
         .collect()
 }
 
-/// Parses one ledger record (see docs/ledger-format.md).
+/// Parses one ledger record (see docs/ledger-format.md) without the evidence explanations
+/// (`explain` is empty): enough for column scans. [`load`] fills them in.
 pub fn parse_record(seq: u64, text: &str) -> Result<Recorded> {
+    parse_record_explained(seq, text, &Catalogues::default())
+}
+
+/// Parses one ledger record, taking each evidence's explanation from `catalogues` (an evidence
+/// whose catalogue is not there keeps an empty `explain`).
+pub fn parse_record_explained(seq: u64, text: &str, catalogues: &Catalogues) -> Result<Recorded> {
     let bad = |what: &str| Error::Integrity(format!("record at seq {seq}: {what}"));
     let value: Value = serde_json::from_str(text).map_err(|e| bad(&format!("not JSON: {e}")))?;
     let obj = value.as_object().ok_or_else(|| bad("not an object"))?;
@@ -96,25 +138,50 @@ pub fn parse_record(seq: u64, text: &str) -> Result<Recorded> {
         .get("classification")
         .and_then(Value::as_object)
         .ok_or_else(|| bad("no classification object"))?;
-    let class = parse_classification(class).map_err(|e| bad(&e))?;
+    let class = parse_classification(class, catalogues).map_err(|e| bad(&e))?;
     Ok(Recorded::stored(event, class, seq))
 }
 
-fn parse_classification(m: &Map<String, Value>) -> std::result::Result<Classification, String> {
+fn parse_evidence(e: &Value, explain: Option<&str>) -> std::result::Result<Evidence, String> {
+    let text = |k: &str| {
+        e.get(k)
+            .and_then(Value::as_str)
+            .map(Arc::<str>::from)
+            .ok_or_else(|| format!("evidence.{k} is not a string"))
+    };
+    Ok(Evidence {
+        rule: text("rule")?,
+        tag: parse_tag(e.get("tag"))?,
+        signal: text("signal")?,
+        explain: match explain {
+            Some(x) => x.into(),
+            None => text("explain")?,
+        },
+    })
+}
+
+fn parse_tag(v: Option<&Value>) -> std::result::Result<Tag, String> {
+    match v.and_then(Value::as_str) {
+        Some("stateless") => Ok(Tag::Stateless),
+        Some("stateful") => Ok(Tag::Stateful),
+        other => Err(format!("bad tag {other:?}")),
+    }
+}
+
+fn parse_classification(
+    m: &Map<String, Value>,
+    catalogues: &Catalogues,
+) -> std::result::Result<Classification, String> {
     let flag = |k: &str| {
         m.get(k)
             .and_then(Value::as_bool)
             .ok_or_else(|| format!("classification.{k} is not a boolean"))
     };
-    let text = |v: Option<&Value>, k: &str| {
-        v.and_then(Value::as_str)
+    let text = |k: &str| {
+        m.get(k)
+            .and_then(Value::as_str)
             .map(Arc::<str>::from)
-            .ok_or_else(|| format!("classification: {k} is not a string"))
-    };
-    let tag = |v: Option<&Value>| match v.and_then(Value::as_str) {
-        Some("stateless") => Ok(Tag::Stateless),
-        Some("stateful") => Ok(Tag::Stateful),
-        other => Err(format!("classification: bad tag {other:?}")),
+            .ok_or_else(|| format!("classification.{k} is not a string"))
     };
     let state_holder = match m.get("state_holder") {
         None | Some(Value::Null) => None,
@@ -122,28 +189,34 @@ fn parse_classification(m: &Map<String, Value>) -> std::result::Result<Classific
         Some(Value::String(s)) if s == "client" => Some(Holder::Client),
         Some(other) => return Err(format!("classification: bad state_holder {other}")),
     };
+    let digest = text("ruleset_digest")?;
+    let catalogue = catalogues.by_digest.get(&*digest);
     let evidence = m
         .get("evidence")
         .and_then(Value::as_array)
         .ok_or("classification.evidence is not a list")?
         .iter()
         .map(|e| {
-            Ok(Arc::new(Evidence {
-                rule: text(e.get("rule"), "evidence.rule")?,
-                tag: tag(e.get("tag"))?,
-                signal: text(e.get("signal"), "evidence.signal")?,
-                explain: text(e.get("explain"), "evidence.explain")?,
-            }))
+            let mut ev = parse_evidence(e, Some(""))?;
+            if let Some(known) = catalogue.and_then(|c| c.get(&*ev.rule)) {
+                if known.signal == ev.signal && known.tag == ev.tag {
+                    // Share the catalogue's evidence: no per-event copy of the strings.
+                    return Ok(Arc::clone(known));
+                }
+                ev.explain = Arc::clone(&known.explain);
+            }
+            Ok(Arc::new(ev))
         })
         .collect::<std::result::Result<Vec<_>, String>>()?;
     Ok(Classification {
         consumes_state: flag("consumes_state")?,
         creates_state: flag("creates_state")?,
         state_holder,
-        tag: tag(m.get("tag"))?,
+        tag: parse_tag(m.get("tag")).map_err(|e| format!("classification: {e}"))?,
         evidence,
         session_stateful: flag("session_stateful")?,
-        ruleset: text(m.get("ruleset"), "ruleset")?,
+        ruleset: text("ruleset")?,
+        ruleset_digest: digest,
     })
 }
 
@@ -212,9 +285,29 @@ mod tests {
         let mut cl = String::new();
         r.classification().write_canonical_json(&mut cl);
         let text = format!(r#"{{"classification":{cl},"event":{ev},"seq":7,"v":1}}"#);
-        let back = parse_record(7, &text).unwrap();
+        let bare = parse_record(7, &text).unwrap();
+        assert!(bare
+            .classification()
+            .evidence
+            .iter()
+            .all(|e| e.explain.is_empty()));
+        let rs = Ruleset::builtin_default();
+        let mut store = Store::open(None, crate::ledger::Durability::Sync).unwrap();
+        store
+            .register_catalogue(rs.digest(), rs.name(), rs.catalogue())
+            .unwrap();
+        let catalogues = Catalogues::load(&store).unwrap();
+        let back = parse_record_explained(7, &text, &catalogues).unwrap();
         assert_eq!(back.event.to_map(), r.event.to_map());
         assert_eq!(back.classification(), r.classification());
+        let again =
+            parse_record_explained(8, &text.replace(r#""seq":7"#, r#""seq":8"#), &catalogues)
+                .unwrap();
+        // Loaded events share the catalogue's evidence instead of copying its strings.
+        assert!(Arc::ptr_eq(
+            &back.classification().evidence[0],
+            &again.classification().evidence[0]
+        ));
         assert_eq!(back.seq(), Some(7));
         let rows = with_session_tags(vec![Arc::new(back)]);
         let f = Filter {

@@ -204,6 +204,9 @@ def _check(con: sqlite3.Connection, kept: tuple[int, bytes] | None) -> Result:
             break
         prev2, prev = prev, computed
     if failure is None:
+        bad = _bad_catalogue(con)
+        if bad is not None:
+            return Result(False, None, bad, pos, f"{pos}:{prev.hex()}")
         if kept is None or kept[0] <= pos:
             return Result(True, None, None, pos, f"{pos}:{prev.hex()}")
         failure = (pos + 1, f"truncated: the ledger ends at seq {pos} "
@@ -213,6 +216,21 @@ def _check(con: sqlite3.Connection, kept: tuple[int, bytes] | None) -> Result:
     last_seq, last_hash = (0, ZERO) if last is None else (max(last[0], 0), _as_bytes(last[1]))
     head = f"{last_seq}:{(last_hash if len(last_hash) == 32 else ZERO).hex()}"
     return Result(False, failure[0], failure[1], events, head)
+
+
+def _bad_catalogue(con: sqlite3.Connection) -> str | None:
+    """Records name their ruleset's evidence catalogue by the first 16 hex digits of its
+    SHA-256: every stored catalogue must still match its digest."""
+    has = con.execute(
+        "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'rulesets'"
+    ).fetchone()[0]
+    if not has:
+        return None
+    for digest, name, text in con.execute("SELECT digest, name, catalogue FROM rulesets"):
+        digest, name = _as_bytes(digest).decode(), _as_bytes(name).decode()
+        if hashlib.sha256(_as_bytes(text)).hexdigest()[:16] != digest:
+            return f"edited: the stored catalogue of ruleset {name!r} does not match its digest"
+    return None
 
 
 def _gap(pos: int, seq: int) -> tuple[int, str]:

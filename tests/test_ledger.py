@@ -77,8 +77,8 @@ CASES = {
     "inserted row": ([
         "update events set seq = seq + 100 where seq >= 4",
         "update events set seq = seq - 99 where seq >= 104",
-        "insert into events (seq, id, record, hash, kind, ts) select 4, 'forged', "
-        "replace(record, '\"seq\":3', '\"seq\":4'), hash, kind, ts from events where seq = 3",
+        "insert into events (seq, id, record, hash) select 4, 'forged', "
+        "replace(record, '\"seq\":3', '\"seq\":4'), hash from events where seq = 3",
     ], 4, "inserted"),
 }
 
@@ -93,6 +93,19 @@ def test_tampering_is_detected_at_the_first_bad_seq(ledger_path, case):
     assert v.first_bad_seq == bad, v
     assert v.problem.startswith(word), v
     assert reverify(ledger_path)[0] is False
+
+
+def test_edited_rule_explanation_is_detected(ledger_path):
+    record_sample(ledger_path, 6)
+    ledger = sm.Ledger.open(ledger_path)
+    explained = ledger.events()[1].evidence[0]
+    assert explained.explain  # comes from the stored catalogue, not the record
+    tamper(ledger_path, "update rulesets set catalogue = replace(catalogue, 'stateless', 'fine')")
+    v = sm.Ledger.open(ledger_path).verify()
+    assert not v.ok and v.problem.startswith("edited") and v.first_bad_seq is None
+    assert reverify(ledger_path) == (False, None)
+    with pytest.raises(sm.IntegrityError, match="catalogue"):
+        sm.Ledger.open(ledger_path).events()
 
 
 def test_truncation_needs_the_kept_head(ledger_path):

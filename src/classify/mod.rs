@@ -30,7 +30,7 @@ mod catalogue_tests;
 
 pub use fields::{FieldRef, Fields};
 pub use rule::RuleInfo;
-pub use rules::{Ruleset, NO_STATE_SIGNAL};
+pub use rules::{catalogue_digest, Ruleset, NO_STATE_SIGNAL};
 pub use spec::HolderSource;
 
 /// The verdict on one event (or, as `session_tag`, on its session).
@@ -136,12 +136,16 @@ pub struct Classification {
     pub session_stateful: bool,
     /// The name of the ruleset that classified the event.
     pub ruleset: Arc<str>,
+    /// The first 16 hex digits of the SHA-256 of that ruleset's evidence catalogue (see
+    /// [`Ruleset::catalogue`]); a ledger stores each catalogue once, keyed by this digest.
+    pub ruleset_digest: Arc<str>,
 }
 
 impl Classification {
     /// Appends the RFC 8785 (JCS) JSON object of this classification to `out`: keys sorted,
     /// no whitespace, `state_holder` as `null` when `None`, `evidence` as a list of
-    /// `{"explain","rule","signal","tag"}` objects in order.
+    /// `{"rule","signal","tag"}` objects in order. The explanations are not repeated in every
+    /// record: they live in the ruleset's catalogue, which `ruleset_digest` identifies.
     pub fn write_canonical_json(&self, out: &mut String) {
         out.push_str("{\"consumes_state\":");
         out.push_str(bool_str(self.consumes_state));
@@ -152,9 +156,7 @@ impl Classification {
             if i > 0 {
                 out.push(',');
             }
-            out.push_str("{\"explain\":");
-            write_json_str(out, &ev.explain);
-            out.push_str(",\"rule\":");
+            out.push_str("{\"rule\":");
             write_json_str(out, &ev.rule);
             out.push_str(",\"signal\":");
             write_json_str(out, &ev.signal);
@@ -164,6 +166,8 @@ impl Classification {
         }
         out.push_str("],\"ruleset\":");
         write_json_str(out, &self.ruleset);
+        out.push_str(",\"ruleset_digest\":");
+        write_json_str(out, &self.ruleset_digest);
         out.push_str(",\"session_stateful\":");
         out.push_str(bool_str(self.session_stateful));
         out.push_str(",\"state_holder\":");
@@ -282,6 +286,7 @@ mod tests {
             })],
             session_stateful: true,
             ruleset: "default".into(),
+            ruleset_digest: "0123456789abcdef".into(),
         }
     }
 
@@ -292,9 +297,10 @@ mod tests {
         assert_eq!(
             out,
             concat!(
-                r#"{"consumes_state":true,"creates_state":false,"evidence":[{"explain":"uses \"a\" prior\nresponse","#,
+                r#"{"consumes_state":true,"creates_state":false,"evidence":[{"#,
                 r#""rule":"r-1","signal":"request.previous_response_id","tag":"stateful"}],"#,
-                r#""ruleset":"default","session_stateful":true,"state_holder":"provider","tag":"stateful"}"#
+                r#""ruleset":"default","ruleset_digest":"0123456789abcdef","#,
+                r#""session_stateful":true,"state_holder":"provider","tag":"stateful"}"#
             )
         );
     }
@@ -310,7 +316,8 @@ mod tests {
         let v: serde_json::Value = serde_json::from_str(text).unwrap();
         assert_eq!(v["state_holder"], serde_json::Value::Null);
         assert_eq!(v["evidence"].as_array().unwrap().len(), 2);
-        assert_eq!(text.matches(r#"{"explain":"#).count(), 2);
+        assert_eq!(text.matches(r#"{"rule":"#).count(), 2);
+        assert!(!text.contains("explain"));
         assert!(text.ends_with(r#""state_holder":null,"tag":"stateful"}"#));
     }
 }

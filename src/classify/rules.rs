@@ -45,6 +45,10 @@ pub struct Ruleset {
     checks: Vec<Box<[Cond]>>,
     index: Index,
     fallback: Arc<Evidence>,
+    /// Canonical JSON of the evidence catalogue (see [`Ruleset::catalogue`]).
+    catalogue: Arc<str>,
+    /// First 16 hex digits of SHA-256(catalogue).
+    digest: Arc<str>,
 }
 
 impl fmt::Debug for Ruleset {
@@ -113,7 +117,9 @@ impl Ruleset {
             signal: "".into(),
             explain: "no rule matched: the request carries no server-held state".into(),
         });
-        let name = spec.name.as_deref().unwrap_or("custom").into();
+        let name: Arc<str> = spec.name.as_deref().unwrap_or("custom").into();
+        let catalogue = catalogue_json(&name, rules.iter().map(|r| &*r.evidence), &fallback);
+        let digest = catalogue_digest(&catalogue).into();
         Ok(Ruleset {
             name,
             policy,
@@ -121,12 +127,26 @@ impl Ruleset {
             checks,
             index,
             fallback,
+            catalogue: catalogue.into(),
+            digest,
         })
     }
 
     /// The ruleset's name (recorded in every classification it makes).
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// The evidence catalogue: canonical JSON `{"name":N,"rules":[{"explain","rule","signal",
+    /// "tag"},...]}` listing every rule's evidence (and the `no-state-signal` fallback). A
+    /// ledger stores it once per ruleset so records need not repeat the explanations.
+    pub fn catalogue(&self) -> &str {
+        &self.catalogue
+    }
+
+    /// The first 16 hex digits of SHA-256([`Ruleset::catalogue`]).
+    pub fn digest(&self) -> &str {
+        &self.digest
     }
 
     /// The rules in evaluation (catalogue) order.
@@ -182,12 +202,70 @@ impl Ruleset {
             evidence,
             session_stateful,
             ruleset: self.name.clone(),
+            ruleset_digest: self.digest.clone(),
         }
     }
 }
 
+/// The canonical JSON of a ruleset's evidence catalogue.
+fn catalogue_json<'a>(
+    name: &str,
+    rules: impl Iterator<Item = &'a Evidence>,
+    fallback: &'a Evidence,
+) -> String {
+    use crate::ledger::canonical::write_str;
+    let mut out = String::from("{\"name\":");
+    write_str(&mut out, name);
+    out.push_str(",\"rules\":[");
+    for (i, e) in rules.chain(std::iter::once(fallback)).enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str("{\"explain\":");
+        write_str(&mut out, &e.explain);
+        out.push_str(",\"rule\":");
+        write_str(&mut out, &e.rule);
+        out.push_str(",\"signal\":");
+        write_str(&mut out, &e.signal);
+        out.push_str(",\"tag\":\"");
+        out.push_str(e.tag.as_str());
+        out.push_str("\"}");
+    }
+    out.push_str("]}");
+    out
+}
+
+/// The first 16 hex digits of SHA-256(catalogue): how records name their catalogue.
+pub fn catalogue_digest(catalogue: &str) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(&Sha256::digest(catalogue.as_bytes())[..8])
+}
+
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn catalogue_is_canonical_complete_and_digested() {
+        let rs = Ruleset::builtin_default();
+        let v: serde_json::Value = serde_json::from_str(rs.catalogue()).unwrap();
+        assert_eq!(
+            crate::ledger::canonical::to_canonical(&v).unwrap(),
+            rs.catalogue(),
+            "the catalogue is canonical JSON"
+        );
+        let ids: Vec<&str> = v["rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["rule"].as_str().unwrap())
+            .collect();
+        assert_eq!(ids.len(), rs.rules().count() + 1);
+        assert!(rs.rules().all(|r| ids.contains(&&*r.id)));
+        assert_eq!(ids.last(), Some(&NO_STATE_SIGNAL));
+        assert_eq!(rs.digest(), catalogue_digest(rs.catalogue()));
+        assert_eq!(rs.digest().len(), 16);
+        assert_ne!(rs.digest(), Ruleset::builtin_strict().digest());
+    }
     use super::*;
     use serde_json::{json, Map, Value};
 

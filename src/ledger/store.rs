@@ -2,8 +2,8 @@
 //! hash-chained transactions.
 //!
 //! Each row holds `record` (see [`super::record`]) and `hash = SHA-256(prev_hash || record)`.
-//! `seq`, `record` and `hash` are the chain; `id`, `kind`, `ts` and `session_id` are projections
-//! for queries, not covered by the hash (docs/ledger-format.md).
+//! `seq`, `record` and `hash` are the chain; `id` is the record's event id, indexed for
+//! idempotency (docs/ledger-format.md).
 //!
 //! Several processes may append to one file: [`Store::append`] runs in one `BEGIN IMMEDIATE`
 //! transaction and reads the chain's tail inside it, so writers take turns (waiting up to
@@ -23,8 +23,8 @@ use super::record::{chain_hash, event_difference, write_record, Head};
 use super::schema::open_connection;
 use crate::error::{Error, Result};
 
-const INSERT: &str = "INSERT INTO events (seq, id, record, hash, kind, ts, session_id) \
-                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT(id) DO NOTHING";
+const INSERT: &str = "INSERT INTO events (seq, id, record, hash) \
+                      VALUES (?1, ?2, ?3, ?4) ON CONFLICT(id) DO NOTHING";
 
 /// When a commit reaches the disk.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -36,7 +36,7 @@ pub enum Durability {
     Batch,
 }
 
-/// One event to append: its canonical `event` and `classification` objects plus projections.
+/// One event to append: its id and its canonical `event` and `classification` objects.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Pending {
     pub id: String,
@@ -44,9 +44,6 @@ pub struct Pending {
     pub event_json: String,
     /// Canonical JSON object (the record's `classification`).
     pub classification_json: String,
-    pub kind: &'static str,
-    pub ts: i64,
-    pub session_id: Option<String>,
     /// Whether the caller supplied `ts`; when not, a retry with another `ts` is the same event.
     pub ts_explicit: bool,
 }
@@ -116,6 +113,48 @@ impl Store {
     /// Whether the ledger has no events.
     pub fn is_empty(&self) -> Result<bool> {
         Ok(self.len()? == 0)
+    }
+
+    /// Stores a ruleset's evidence catalogue under its digest (once; later calls are no-ops).
+    /// Records name the catalogue by digest instead of repeating every explanation.
+    pub fn register_catalogue(&mut self, digest: &str, name: &str, catalogue: &str) -> Result<()> {
+        let label = self.label.clone();
+        let fail = |e: rusqlite::Error| {
+            Error::Ledger(format!(
+                "cannot store the ruleset catalogue in ledger {label}: {e}"
+            ))
+        };
+        self.conn
+            .execute(
+                "CREATE TABLE IF NOT EXISTS rulesets \
+                 (digest TEXT PRIMARY KEY, name TEXT NOT NULL, catalogue TEXT NOT NULL)",
+                [],
+            )
+            .map_err(fail)?;
+        self.conn
+            .execute(
+                "INSERT OR IGNORE INTO rulesets (digest, name, catalogue) VALUES (?1, ?2, ?3)",
+                params![digest, name, catalogue],
+            )
+            .map_err(fail)?;
+        Ok(())
+    }
+
+    /// Every stored catalogue as `(digest, name, catalogue)`.
+    pub fn catalogues(&self) -> Result<Vec<(String, String, String)>> {
+        let exists: bool = self.conn.query_row(
+            "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'rulesets'",
+            [],
+            |r| r.get(0),
+        )?;
+        if !exists {
+            return Ok(Vec::new());
+        }
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT digest, name, catalogue FROM rulesets ORDER BY digest")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
     }
 
     /// The last seq and its stored hash; [`Head::EMPTY`] for an empty ledger.
@@ -244,15 +283,7 @@ fn append_in(conn: &Connection, batch: &[Pending], record: &mut String) -> Resul
         record.clear();
         write_record(record, &p.classification_json, &p.event_json, next);
         let hash = chain_hash(&prev, record.as_bytes());
-        let inserted = insert.execute(params![
-            next as i64,
-            p.id,
-            record.as_str(),
-            &hash[..],
-            p.kind,
-            p.ts,
-            p.session_id
-        ])?;
+        let inserted = insert.execute(params![next as i64, p.id, record.as_str(), &hash[..]])?;
         if inserted == 1 {
             seq = next;
             prev = hash;
@@ -292,9 +323,6 @@ mod tests {
             id: id.to_string(),
             event_json: format!(r#"{{"attrs":{attrs},"id":"{id}","kind":"tool_call","ts":{ts}}}"#),
             classification_json: r#"{"tag":"stateless"}"#.to_string(),
-            kind: "tool_call",
-            ts,
-            session_id: Some("s1".to_string()),
             ts_explicit: false,
         }
     }

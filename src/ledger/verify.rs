@@ -64,6 +64,19 @@ enum Failure {
     },
 }
 
+/// A stored ruleset catalogue whose text no longer matches its digest (records name their
+/// catalogue by digest, so an edited explanation is tampering too).
+fn catalogue_problem(store: &Store) -> Result<Option<String>> {
+    for (digest, name, text) in store.catalogues()? {
+        if crate::classify::catalogue_digest(&text) != digest {
+            return Ok(Some(format!(
+                "edited: the stored catalogue of ruleset {name:?} does not match its digest {digest}"
+            )));
+        }
+    }
+    Ok(None)
+}
+
 /// Re-derives every hash of `store` and checks it against `head`, a head kept earlier.
 pub fn verify(store: &Store, head: Option<&Head>) -> Result<Verification> {
     if let Some(h) = head {
@@ -104,6 +117,18 @@ pub fn verify(store: &Store, head: Option<&Head>) -> Result<Verification> {
     })?;
     let (first_bad_seq, problem) = match failure {
         None => {
+            if let Some(problem) = catalogue_problem(store)? {
+                return Ok(Verification {
+                    ok: false,
+                    events: pos,
+                    head: Head {
+                        seq: pos,
+                        hash: prev,
+                    },
+                    first_bad_seq: None,
+                    problem: Some(problem),
+                });
+            }
             let kept = head.filter(|h| h.seq > pos);
             let verification = Verification {
                 ok: kept.is_none(),
@@ -297,9 +322,6 @@ mod tests {
                     r#"{{"attrs":{{"seq":{i},"t":"{tag}"}},"id":"{tag}-{i}","ts":{i}}}"#
                 ),
                 classification_json: r#"{"tag":"stateless"}"#.into(),
-                kind: "tool_call",
-                ts: i as i64,
-                session_id: None,
                 ts_explicit: true,
             })
             .collect();
@@ -487,8 +509,7 @@ mod tests {
         store
             .connection()
             .execute(
-                "INSERT INTO events (seq, id, record, hash, kind, ts) \
-             VALUES (5, 'forged', ?1, ?2, 'tool_call', 0)",
+                "INSERT INTO events (seq, id, record, hash) VALUES (5, 'forged', ?1, ?2)",
                 rusqlite::params![record, &hash[..]],
             )
             .unwrap();
@@ -497,8 +518,8 @@ mod tests {
         let store = ledger(10, "a");
         shift_up(&store, 5);
         let forged = format!(
-            "INSERT INTO events (seq, id, record, hash, kind, ts) \
-             VALUES (5, 'forged', '{record}', zeroblob(32), 'tool_call', 0)"
+            "INSERT INTO events (seq, id, record, hash) \
+             VALUES (5, 'forged', '{record}', zeroblob(32))"
         );
         sql(&store, &forged);
         assert_bad(&store, None, 5, "inserted");
@@ -519,8 +540,7 @@ mod tests {
         store
             .connection()
             .execute(
-                "INSERT INTO events (seq, id, record, hash, kind, ts) \
-             VALUES (11, 'copy', ?1, ?2, 'tool_call', 0)",
+                "INSERT INTO events (seq, id, record, hash) VALUES (11, 'copy', ?1, ?2)",
                 rusqlite::params![record, &hash[..]],
             )
             .unwrap();
