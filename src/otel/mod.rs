@@ -10,6 +10,7 @@
 
 use serde_json::{Map, Value};
 
+pub mod conventions;
 pub mod export;
 pub mod genai;
 pub mod otlp;
