@@ -7,15 +7,28 @@
 //! - [`ledger`]: canonical encoding, SQLite storage, hash chain, verification
 //! - [`meter`]: the recorder (hot path, buffer, background writer)
 //! - [`table`]: events read back, `session_tag`, filters
+//! - [`columns`]: events as a struct of arrays, scanned by the engines below
+//! - [`contract`], [`pricing`], [`report`], [`costing`], [`scenario`]: compliance and cost
+//!   accounting ([`calendar`], [`money`], [`groupby`], [`tomlfile`] support them)
 //! - [`otel`]: OpenTelemetry GenAI spans in (OTLP/JSON, live spans) and out
 
+pub mod calendar;
 pub mod classify;
+pub mod columns;
+pub mod contract;
+pub mod costing;
 pub mod error;
 pub mod event;
+pub mod groupby;
 pub mod ledger;
 pub mod meter;
+pub mod money;
 pub mod otel;
+pub mod pricing;
+pub mod report;
+pub mod scenario;
 pub mod table;
+pub mod tomlfile;
 
 #[cfg(feature = "python")]
 mod python;

@@ -1,0 +1,451 @@
+//! [`EventColumns`]: a ledger's events as a struct of arrays, built once from the loaded rows
+//! and scanned by the report, cost and scenario engines (and, later, Arrow export).
+//!
+//! Layout (one entry per event, in `seq` order; `len` entries in every column):
+//! - `seq: Vec<u64>`, `ts: Vec<i64>` (ns since the epoch), `duration_ns: Vec<Option<i64>>`,
+//!   `kind: Vec<EventKind>`.
+//! - `id: TextColumn`: the event ids as one UTF-8 buffer plus offsets (Arrow `Utf8` layout).
+//! - String fields as [`StrColumn`]: a `u32` code per event indexing `values` (a dictionary in
+//!   order of first appearance, like an Arrow dictionary array); [`NULL`] (`u32::MAX`) where the
+//!   field is absent or does not belong to the event's kind.
+//! - Counts `input_tokens`, `output_tokens`, `cached_tokens`, `bytes` as `Vec<u64>`: 0 where
+//!   the kind has no such field (the `kind` column says which kinds have them).
+//! - The classification: `tag`, `session_tag` (the derived session verdict, see
+//!   [`crate::table`]), `consumes_state`, `creates_state`, `session_stateful`, `state_holder`
+//!   (`Option<Holder>`), `ruleset` (a `StrColumn`).
+//!
+//! Not in columns: `attrs`, `request` and `evidence` (nested, read them from the records).
+//!
+//! Columns grow with [`EventColumns::push`] (then [`EventColumns::derive_session_tags`]);
+//! [`load`] reads a whole store and [`load_after`] appends what a store gained since.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::classify::{Classification, Holder, Tag};
+use crate::error::{Error, Result};
+use crate::event::{Event, EventKind};
+use crate::ledger::Store;
+use crate::table::{self, Row};
+
+/// The code of an absent value in a [`StrColumn`].
+pub const NULL: u32 = u32::MAX;
+
+/// A dictionary-encoded string column.
+#[derive(Clone, Debug, Default)]
+pub struct StrColumn {
+    /// One code per event: an index into `values`, or [`NULL`].
+    pub codes: Vec<u32>,
+    /// The distinct values, in order of first appearance.
+    pub values: Vec<Arc<str>>,
+    index: HashMap<Arc<str>, u32>,
+    last: Option<(Arc<str>, u32)>,
+}
+
+impl StrColumn {
+    /// The code of `value`, adding it to the dictionary if new.
+    pub fn intern(&mut self, value: &str) -> u32 {
+        if let Some((s, c)) = &self.last {
+            if &**s == value {
+                return *c;
+            }
+        }
+        let code = match self.index.get(value) {
+            Some(&c) => c,
+            None => {
+                let c = u32::try_from(self.values.len()).expect("fewer than 2^32 - 1 values");
+                assert!(c != NULL, "dictionary full");
+                let s: Arc<str> = Arc::from(value);
+                self.values.push(Arc::clone(&s));
+                self.index.insert(s, c);
+                c
+            }
+        };
+        self.last = Some((self.values[code as usize].clone(), code));
+        code
+    }
+
+    pub fn push(&mut self, value: Option<&str>) {
+        let code = match value {
+            Some(v) => self.intern(v),
+            None => NULL,
+        };
+        self.codes.push(code);
+    }
+
+    /// The code of `value` if it occurs in the column.
+    pub fn code(&self, value: &str) -> Option<u32> {
+        self.index.get(value).copied()
+    }
+
+    /// The value at row `i`.
+    pub fn get(&self, i: usize) -> Option<&str> {
+        self.value(self.codes[i])
+    }
+
+    /// The value of a code ([`NULL`] is `None`).
+    pub fn value(&self, code: u32) -> Option<&str> {
+        if code == NULL {
+            None
+        } else {
+            Some(&self.values[code as usize])
+        }
+    }
+}
+
+/// A plain string column (values mostly distinct): one UTF-8 buffer and `len + 1` offsets.
+#[derive(Clone, Debug)]
+pub struct TextColumn {
+    pub offsets: Vec<usize>,
+    pub data: String,
+}
+
+impl Default for TextColumn {
+    fn default() -> Self {
+        TextColumn {
+            offsets: vec![0],
+            data: String::new(),
+        }
+    }
+}
+
+impl TextColumn {
+    pub fn push(&mut self, s: &str) {
+        self.data.push_str(s);
+        self.offsets.push(self.data.len());
+    }
+
+    pub fn get(&self, i: usize) -> &str {
+        &self.data[self.offsets[i]..self.offsets[i + 1]]
+    }
+}
+
+/// A ledger's events as columns; see the module documentation for the layout.
+#[derive(Clone, Debug, Default)]
+pub struct EventColumns {
+    pub len: usize,
+    pub seq: Vec<u64>,
+    pub id: TextColumn,
+    pub kind: Vec<EventKind>,
+    pub ts: Vec<i64>,
+    pub duration_ns: Vec<Option<i64>>,
+    pub session_id: StrColumn,
+    pub parent_id: StrColumn,
+    pub agent: StrColumn,
+    pub tenant: StrColumn,
+    pub venue: StrColumn,
+    pub status: StrColumn,
+    pub runtime: StrColumn,
+    pub runtime_session_id: StrColumn,
+    pub provider: StrColumn,
+    pub model: StrColumn,
+    pub api: StrColumn,
+    pub endpoint: StrColumn,
+    pub tool: StrColumn,
+    pub tool_kind: StrColumn,
+    pub effect: StrColumn,
+    pub mcp_session_id: StrColumn,
+    pub op: StrColumn,
+    pub store: StrColumn,
+    pub holder: StrColumn,
+    pub scope: StrColumn,
+    pub key: StrColumn,
+    pub input_tokens: Vec<u64>,
+    pub output_tokens: Vec<u64>,
+    pub cached_tokens: Vec<u64>,
+    pub bytes: Vec<u64>,
+    pub tag: Vec<Tag>,
+    pub session_tag: Vec<Tag>,
+    pub consumes_state: Vec<bool>,
+    pub creates_state: Vec<bool>,
+    pub session_stateful: Vec<bool>,
+    pub state_holder: Vec<Option<Holder>>,
+    pub ruleset: StrColumn,
+}
+
+/// The names of the dictionary-encoded string columns, as event fields.
+pub const STR_FIELDS: &[&str] = &[
+    "session_id",
+    "parent_id",
+    "agent",
+    "tenant",
+    "venue",
+    "status",
+    "runtime",
+    "runtime_session_id",
+    "provider",
+    "model",
+    "api",
+    "endpoint",
+    "tool",
+    "tool_kind",
+    "effect",
+    "mcp_session_id",
+    "op",
+    "store",
+    "holder",
+    "scope",
+    "key",
+    "ruleset",
+];
+
+impl EventColumns {
+    /// Columns of already loaded rows (their `session_tag` is taken as given).
+    pub fn from_rows(rows: &[Row]) -> EventColumns {
+        let mut c = EventColumns::default();
+        for r in rows {
+            c.push(
+                r.rec.seq().unwrap_or(0),
+                &r.rec.event,
+                r.rec.classification(),
+            );
+        }
+        c.session_tag = rows.iter().map(|r| r.session_tag).collect();
+        c
+    }
+
+    /// Appends one event. `session_tag` is provisional (the event's own verdict on its
+    /// session) until [`EventColumns::derive_session_tags`].
+    pub fn push(&mut self, seq: u64, e: &Event, c: &Classification) {
+        self.len += 1;
+        self.seq.push(seq);
+        self.id.push(&e.id);
+        self.kind.push(e.kind);
+        self.ts.push(e.ts);
+        self.duration_ns.push(e.duration_ns);
+        fn s(v: &Option<String>) -> Option<&str> {
+            v.as_deref()
+        }
+        self.session_id.push(s(&e.session_id));
+        self.parent_id.push(s(&e.parent_id));
+        self.agent.push(s(&e.agent));
+        self.tenant.push(s(&e.tenant));
+        self.venue.push(s(&e.venue));
+        self.status.push(s(&e.status));
+        self.runtime.push(s(&e.runtime));
+        self.runtime_session_id.push(s(&e.runtime_session_id));
+        self.provider.push(s(&e.provider));
+        self.model.push(s(&e.model));
+        self.api.push(s(&e.api));
+        self.endpoint.push(s(&e.endpoint));
+        self.tool.push(s(&e.tool));
+        self.tool_kind.push(s(&e.tool_kind));
+        self.effect.push(s(&e.effect));
+        self.mcp_session_id.push(s(&e.mcp_session_id));
+        self.op.push(s(&e.op));
+        self.store.push(s(&e.store));
+        self.holder.push(s(&e.holder));
+        self.scope.push(s(&e.scope));
+        self.key.push(s(&e.key));
+        self.input_tokens.push(e.input_tokens.unwrap_or(0));
+        self.output_tokens.push(e.output_tokens.unwrap_or(0));
+        self.cached_tokens.push(e.cached_tokens.unwrap_or(0));
+        self.bytes.push(e.bytes.unwrap_or(0));
+        self.tag.push(c.tag);
+        self.session_tag.push(if c.session_stateful {
+            Tag::Stateful
+        } else {
+            Tag::Stateless
+        });
+        self.consumes_state.push(c.consumes_state);
+        self.creates_state.push(c.creates_state);
+        self.session_stateful.push(c.session_stateful);
+        self.state_holder.push(c.state_holder);
+        self.ruleset.push(Some(&c.ruleset));
+    }
+
+    /// Derives every `session_tag` from `session_stateful` (same rule as
+    /// [`crate::table::with_session_tags`]: a session is stateful when any of its events is).
+    pub fn derive_session_tags(&mut self) {
+        let mut stateful = vec![false; self.session_id.values.len()];
+        for (i, &code) in self.session_id.codes.iter().enumerate() {
+            if code != NULL && self.session_stateful[i] {
+                stateful[code as usize] = true;
+            }
+        }
+        for (i, &code) in self.session_id.codes.iter().enumerate() {
+            let sf = if code == NULL {
+                self.session_stateful[i]
+            } else {
+                stateful[code as usize]
+            };
+            self.session_tag[i] = if sf { Tag::Stateful } else { Tag::Stateless };
+        }
+    }
+
+    /// The string column of an event field, by name (see [`STR_FIELDS`]).
+    pub fn str_column(&self, name: &str) -> Option<&StrColumn> {
+        Some(match name {
+            "session_id" => &self.session_id,
+            "parent_id" => &self.parent_id,
+            "agent" => &self.agent,
+            "tenant" => &self.tenant,
+            "venue" => &self.venue,
+            "status" => &self.status,
+            "runtime" => &self.runtime,
+            "runtime_session_id" => &self.runtime_session_id,
+            "provider" => &self.provider,
+            "model" => &self.model,
+            "api" => &self.api,
+            "endpoint" => &self.endpoint,
+            "tool" => &self.tool,
+            "tool_kind" => &self.tool_kind,
+            "effect" => &self.effect,
+            "mcp_session_id" => &self.mcp_session_id,
+            "op" => &self.op,
+            "store" => &self.store,
+            "holder" => &self.holder,
+            "scope" => &self.scope,
+            "key" => &self.key,
+            "ruleset" => &self.ruleset,
+            _ => return None,
+        })
+    }
+
+    /// The last `seq`, or 0 when empty.
+    pub fn last_seq(&self) -> u64 {
+        self.seq.last().copied().unwrap_or(0)
+    }
+
+    /// Row index of `seq` (rows are in ascending seq order).
+    pub fn row_of_seq(&self, seq: u64) -> Option<usize> {
+        self.seq.binary_search(&seq).ok()
+    }
+}
+
+/// Reads every event of `store` into columns, streaming (no intermediate rows).
+pub fn load(store: &Store) -> Result<EventColumns> {
+    let mut cols = EventColumns::default();
+    load_after(store, &mut cols)?;
+    Ok(cols)
+}
+
+/// Appends the events of `store` after `cols.last_seq()` and re-derives session tags.
+/// Returns how many events were appended.
+pub fn load_after(store: &Store, cols: &mut EventColumns) -> Result<usize> {
+    let before = cols.len;
+    let mut expected = cols.last_seq() + 1;
+    store.for_each_record(cols.last_seq(), |seq, text| {
+        if seq != expected {
+            return Err(Error::Integrity(format!(
+                "expected the event at seq {expected}, found seq {seq} (run verify())"
+            )));
+        }
+        expected += 1;
+        let rec = table::parse_record(seq, text)?;
+        cols.push(seq, &rec.event, rec.classification());
+        Ok(())
+    })?;
+    if cols.len != before {
+        cols.derive_session_tags();
+    }
+    Ok(cols.len - before)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::classify::Ruleset;
+    use crate::meter::Recorded;
+
+    fn rec(kind: EventKind, session: Option<&str>, f: impl FnOnce(&mut Event)) -> Arc<Recorded> {
+        let mut e = Event::new(kind);
+        e.session_id = session.map(Into::into);
+        f(&mut e);
+        Arc::new(Recorded::pending(
+            e.finish().unwrap(),
+            Ruleset::builtin_default(),
+        ))
+    }
+
+    fn call(session: Option<&str>, api: &str, request: Option<serde_json::Value>) -> Arc<Recorded> {
+        rec(EventKind::ModelCall, session, |e| {
+            e.provider = Some("openai".into());
+            e.model = Some("gpt-5".into());
+            e.api = Some(api.into());
+            e.venue = Some("azure".into());
+            e.input_tokens = Some(10);
+            e.request = request.and_then(|v| v.as_object().cloned());
+        })
+    }
+
+    #[test]
+    fn columns_match_rows_and_session_tags_derive_the_same() {
+        let recs = vec![
+            call(Some("s1"), "chat.completions", None),
+            call(Some("s2"), "chat.completions", None),
+            call(None, "chat.completions", None),
+            call(
+                Some("s1"),
+                "responses",
+                Some(serde_json::json!({"previous_response_id": "r"})),
+            ),
+            rec(EventKind::ToolCall, Some("s2"), |e| {
+                e.tool = Some("search".into())
+            }),
+        ];
+        let rows = table::with_session_tags(recs.clone());
+        let from_rows = EventColumns::from_rows(&rows);
+        let mut pushed = EventColumns::default();
+        for (i, r) in recs.iter().enumerate() {
+            pushed.push(i as u64 + 1, &r.event, r.classification());
+        }
+        pushed.derive_session_tags();
+        assert_eq!(pushed.session_tag, from_rows.session_tag);
+        assert_eq!(
+            pushed.session_tag,
+            [
+                Tag::Stateful,
+                Tag::Stateless,
+                Tag::Stateless,
+                Tag::Stateful,
+                Tag::Stateless
+            ]
+        );
+        assert_eq!(pushed.tag[0], Tag::Stateless);
+        assert_eq!(pushed.len, 5);
+        assert_eq!(pushed.venue.values.len(), 1);
+        assert_eq!(pushed.venue.get(4), None);
+        assert_eq!(pushed.tool.get(4), Some("search"));
+        assert_eq!(pushed.id.get(2), recs[2].event.id);
+        assert_eq!(pushed.kind[4], EventKind::ToolCall);
+        assert_eq!(pushed.input_tokens[..3], [10, 10, 10]);
+        assert_eq!(pushed.row_of_seq(4), Some(3));
+        assert_eq!(
+            pushed.str_column("provider").unwrap().code("openai"),
+            Some(0)
+        );
+        assert!(pushed.str_column("nope").is_none());
+    }
+
+    #[test]
+    fn loads_a_store_incrementally() {
+        use crate::ledger::Durability;
+        use crate::meter::Recorder;
+        let store = Arc::new(parking_lot::Mutex::new(
+            Store::open(None, Durability::Sync).unwrap(),
+        ));
+        let recorder = Recorder::new(
+            Arc::clone(&store),
+            Ruleset::builtin_default(),
+            Durability::Sync,
+            16,
+        )
+        .unwrap();
+        let write =
+            |r: &Arc<Recorded>| recorder.write_now(&recorder.wrap(r.event.clone())).unwrap();
+        write(&call(Some("s"), "chat.completions", None));
+        let mut cols = load(&store.lock()).unwrap();
+        assert_eq!((cols.len, cols.session_tag[0]), (1, Tag::Stateless));
+        write(&call(
+            Some("s"),
+            "responses",
+            Some(serde_json::json!({"previous_response_id": "r"})),
+        ));
+        assert_eq!(load_after(&store.lock(), &mut cols).unwrap(), 1);
+        // The later event made the whole session stateful, the first event included.
+        assert_eq!(cols.session_tag, [Tag::Stateful, Tag::Stateful]);
+        assert_eq!(cols.seq, [1, 2]);
+        assert_eq!(load_after(&store.lock(), &mut cols).unwrap(), 0);
+    }
+}
