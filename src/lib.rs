@@ -11,6 +11,7 @@
 //! - [`contract`], [`pricing`], [`report`], [`costing`], [`scenario`]: compliance and cost
 //!   accounting ([`calendar`], [`money`], [`groupby`], [`tomlfile`] support them)
 //! - [`otel`]: OpenTelemetry GenAI spans in (OTLP/JSON, live spans) and out
+//! - [`usage`]: token usage and response ids read from provider responses (capture)
 
 pub mod calendar;
 pub mod classify;
@@ -29,6 +30,7 @@ pub mod report;
 pub mod scenario;
 pub mod table;
 pub mod tomlfile;
+pub mod usage;
 
 #[cfg(feature = "python")]
 mod python;

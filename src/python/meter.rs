@@ -109,6 +109,7 @@ impl Meter {
             attrs: opt_map("attrs", attrs)?.unwrap_or_default(),
             started: AtomicBool::new(false),
             ended: AtomicBool::new(false),
+            path: self.path.clone(),
         })
     }
 
@@ -227,6 +228,8 @@ pub struct Session {
     attrs: serde_json::Map<String, serde_json::Value>,
     started: AtomicBool,
     ended: AtomicBool,
+    /// The meter's ledger path (for `Session.meter`).
+    path: Option<PathBuf>,
 }
 
 impl Session {
@@ -304,6 +307,14 @@ impl Session {
     #[getter]
     fn runtime_session_id(&self) -> Option<&str> {
         self.runtime_session_id.as_deref()
+    }
+    /// The `Meter` this session records into (integrations count their failures on it).
+    #[getter]
+    fn meter(&self) -> Meter {
+        Meter {
+            recorder: Arc::clone(&self.recorder),
+            path: self.path.clone(),
+        }
     }
 
     /// Records one model call; returns the `Event`.

@@ -3,6 +3,7 @@
 use pyo3::prelude::*;
 
 mod args;
+mod capture;
 mod classification;
 mod convert;
 mod errors;
@@ -42,6 +43,9 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(otel::_otel_import, m)?)?;
     m.add_function(wrap_pyfunction!(otel::_otel_export, m)?)?;
     m.add_class::<otel::_SpanMapper>()?;
+    m.add_function(wrap_pyfunction!(capture::classify_request, m)?)?;
+    m.add_function(wrap_pyfunction!(capture::_describe_request, m)?)?;
+    m.add_function(wrap_pyfunction!(capture::_read_usage, m)?)?;
     m.add_function(wrap_pyfunction!(_flush_all, m)?)?;
     Ok(())
 }
