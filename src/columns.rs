@@ -25,7 +25,7 @@ use std::sync::Arc;
 use crate::classify::{Classification, Holder, Tag};
 use crate::error::{Error, Result};
 use crate::event::{Event, EventKind};
-use crate::ledger::Store;
+use crate::ledger::{Head, Store};
 use crate::table::{self, Row};
 
 /// The code of an absent value in a [`StrColumn`].
@@ -342,6 +342,90 @@ pub fn load_after(store: &Store, cols: &mut EventColumns) -> Result<usize> {
     Ok(cols.len - before)
 }
 
+/// Columns of a store as of a head: what a cache keeps between reports.
+#[derive(Clone, Debug)]
+pub struct Snapshot {
+    pub head: Head,
+    pub cols: Arc<EventColumns>,
+}
+
+/// Brings `cached` up to date with `store`: the same snapshot when the head did not move,
+/// the new events appended when the ledger only grew (the hash at the cached head is
+/// unchanged), else a full load.
+pub fn refresh(store: &Store, cached: Option<&Snapshot>) -> Result<Snapshot> {
+    let head = store.head()?;
+    if let Some(c) = cached {
+        if c.head == head {
+            return Ok(c.clone());
+        }
+        if c.head.seq < head.seq
+            && c.cols.last_seq() == c.head.seq
+            && hash_at(store, c.head.seq)? == Some(c.head.hash)
+        {
+            let mut cols = (*c.cols).clone();
+            load_after(store, &mut cols)?;
+            if cols.last_seq() == head.seq {
+                return Ok(Snapshot {
+                    head,
+                    cols: Arc::new(cols),
+                });
+            }
+        }
+    }
+    let cols = load(store)?;
+    // Appends between reading the head and loading show up at the next refresh.
+    let head = if cols.last_seq() == head.seq {
+        head
+    } else {
+        Head {
+            seq: cols.last_seq(),
+            hash: hash_at(store, cols.last_seq())?.unwrap_or([0; 32]),
+        }
+    };
+    Ok(Snapshot {
+        head,
+        cols: Arc::new(cols),
+    })
+}
+
+fn hash_at(store: &Store, seq: u64) -> Result<Option<[u8; 32]>> {
+    if seq == 0 {
+        return Ok(Some([0; 32]));
+    }
+    let mut stmt = store
+        .connection()
+        .prepare_cached("SELECT hash FROM events WHERE seq = ?1")?;
+    let mut rows = stmt.query([seq as i64])?;
+    Ok(match rows.next()? {
+        Some(r) => r
+            .get_ref(0)?
+            .as_bytes()
+            .ok()
+            .and_then(|b| b.try_into().ok()),
+        None => None,
+    })
+}
+
+/// The rows at `indices` of `cols` read back from `store` as full events (for an
+/// `EventTable`), each with its derived `session_tag` from `cols`.
+pub fn rows_at(store: &Store, cols: &EventColumns, indices: &[usize]) -> Result<Vec<Row>> {
+    let mut stmt = store
+        .connection()
+        .prepare_cached("SELECT record FROM events WHERE seq = ?1")?;
+    let mut out = Vec::with_capacity(indices.len());
+    for &i in indices {
+        let seq = cols.seq[i];
+        let text: String = stmt
+            .query_row([seq as i64], |r| r.get(0))
+            .map_err(|e| Error::Integrity(format!("cannot read the event at seq {seq}: {e}")))?;
+        out.push(Row {
+            rec: Arc::new(table::parse_record(seq, &text)?),
+            session_tag: cols.session_tag[i],
+        });
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -447,5 +531,17 @@ mod tests {
         assert_eq!(cols.session_tag, [Tag::Stateful, Tag::Stateful]);
         assert_eq!(cols.seq, [1, 2]);
         assert_eq!(load_after(&store.lock(), &mut cols).unwrap(), 0);
+        // Snapshots: unchanged, grown, and rows read back.
+        let snap = refresh(&store.lock(), None).unwrap();
+        assert_eq!(snap.head.seq, 2);
+        let same = refresh(&store.lock(), Some(&snap)).unwrap();
+        assert!(Arc::ptr_eq(&same.cols, &snap.cols));
+        write(&call(Some("t"), "chat.completions", None));
+        let grown = refresh(&store.lock(), Some(&snap)).unwrap();
+        assert_eq!((grown.head.seq, grown.cols.len), (3, 3));
+        assert_eq!(grown.head, store.lock().head().unwrap());
+        let rows = rows_at(&store.lock(), &grown.cols, &[0, 2]).unwrap();
+        assert_eq!(rows[0].session_tag, Tag::Stateful);
+        assert_eq!(rows[1].rec.event.session_id.as_deref(), Some("t"));
     }
 }

@@ -17,6 +17,7 @@ import atexit as _atexit
 from statemeter import _core
 from statemeter._core import (
     Classification,
+    Contract,
     ContractError,
     Event,
     EventTable,
@@ -26,6 +27,7 @@ from statemeter._core import (
     Ledger,
     LedgerError,
     Meter,
+    PriceTable,
     Ruleset,
     RulesetError,
     Session,
@@ -37,9 +39,11 @@ from statemeter._core import (
     classify,
     venue_for_host,
 )
+from statemeter.report import Report, Scenario, format_money
 
 __all__ = [
     "Classification",
+    "Contract",
     "ContractError",
     "Event",
     "EventTable",
@@ -49,8 +53,11 @@ __all__ = [
     "Ledger",
     "LedgerError",
     "Meter",
+    "PriceTable",
+    "Report",
     "Ruleset",
     "RulesetError",
+    "Scenario",
     "Session",
     "StatemeterError",
     "ToolSpan",
@@ -58,6 +65,7 @@ __all__ = [
     "Verification",
     "__version__",
     "classify",
+    "format_money",
     "venue_for_host",
 ]
 

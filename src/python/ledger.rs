@@ -109,6 +109,65 @@ impl Ledger {
         self.settle(py)
     }
 
+    /// Contract compliance: per interpretation and clause (and `by` group), the covered and
+    /// violating `model_call` events, their tokens and, with `prices`, their exact cost.
+    /// `contract`/`prices` may be objects or file paths; `by` a list or `"venue,month"`;
+    /// `since`/`until` a date, datetime, ISO string or int ns (`[since, until)`, UTC).
+    /// Returns a `Report`. See docs/contracts.md.
+    #[pyo3(signature = (contract, prices = None, *, by = None, since = None, until = None))]
+    fn report(
+        &self,
+        py: Python<'_>,
+        contract: &Bound<'_, PyAny>,
+        prices: Option<&Bound<'_, PyAny>>,
+        by: Option<&Bound<'_, PyAny>>,
+        since: Option<&Bound<'_, PyAny>>,
+        until: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
+        self.settle(py)?;
+        super::report::report(py, &self.store, contract, prices, by, since, until)
+    }
+
+    /// Costs of every billable event per `by` group (`events, input_tokens, cached_tokens,
+    /// output_tokens, cost_nanos, unpriced_events, ...`). Returns a `Report`.
+    #[pyo3(signature = (prices, *, by = None, since = None, until = None))]
+    fn costs(
+        &self,
+        py: Python<'_>,
+        prices: &Bound<'_, PyAny>,
+        by: Option<&Bound<'_, PyAny>>,
+        since: Option<&Bound<'_, PyAny>>,
+        until: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
+        self.settle(py)?;
+        super::report::costs(py, &self.store, prices, by, since, until)
+    }
+
+    /// What if the events matching `select` (field -> value(s)) were served at `venue`
+    /// and/or priced with `prices`? Compliance and cost against the baseline (priced with
+    /// `baseline_prices`), per interpretation and clause. Returns a `Scenario`.
+    #[pyo3(signature = (name, *, contract, select = None, venue = None, prices = None, baseline_prices = None, by = None, since = None, until = None))]
+    #[allow(clippy::too_many_arguments)]
+    fn scenario(
+        &self,
+        py: Python<'_>,
+        name: String,
+        contract: &Bound<'_, PyAny>,
+        select: Option<&Bound<'_, PyAny>>,
+        venue: Option<String>,
+        prices: Option<&Bound<'_, PyAny>>,
+        baseline_prices: Option<&Bound<'_, PyAny>>,
+        by: Option<&Bound<'_, PyAny>>,
+        since: Option<&Bound<'_, PyAny>>,
+        until: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
+        self.settle(py)?;
+        super::report::scenario(
+            py, &self.store, name, contract, select, venue, prices, baseline_prices, by, since,
+            until,
+        )
+    }
+
     fn __enter__(slf: Py<Self>) -> Py<Self> {
         slf
     }

@@ -5,6 +5,7 @@ use pyo3::prelude::*;
 mod args;
 mod capture;
 mod classification;
+mod contract;
 mod convert;
 mod errors;
 mod event;
@@ -12,6 +13,8 @@ mod event_table;
 mod ledger;
 mod meter;
 mod otel;
+mod pricing;
+mod report;
 mod venue;
 
 /// Flushes every live meter; registered with `atexit` by the Python package.
@@ -36,6 +39,9 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<ledger::Head>()?;
     m.add_class::<ledger::Verification>()?;
     m.add_class::<classification::Ruleset>()?;
+    m.add_class::<contract::Contract>()?;
+    m.add_class::<pricing::PriceTable>()?;
+    m.add_class::<report::ReportData>()?;
     m.add_class::<classification::Classification>()?;
     m.add_class::<classification::Evidence>()?;
     m.add_function(wrap_pyfunction!(classification::classify, m)?)?;

@@ -1,0 +1,462 @@
+//! `ledger.report(...)`, `ledger.costs(...)`, `ledger.scenario(...)` (called from the
+//! `Ledger` methods) and `_ReportData`, the rows they compute, which the Python classes in
+//! `statemeter/report.py` present (pandas, HTML, plots).
+//!
+//! The ledger's columns are cached per store and refreshed by head: unchanged → reused,
+//! grown → only the new events are read, anything else → reloaded.
+
+use std::sync::{Arc, Weak};
+
+use parking_lot::Mutex;
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList, PyString, PyTuple};
+
+use super::contract::Contract;
+use super::errors::invalid;
+use super::event_table::EventTable;
+use super::pricing::PriceTable;
+use crate::calendar;
+use crate::columns::{self, EventColumns, Snapshot};
+use crate::contract::Contract as CoreContract;
+use crate::costing;
+use crate::groupby::{parse_dims, Dim};
+use crate::ledger::Store;
+use crate::pricing::PriceTable as CorePrices;
+use crate::report::{self as core, Cell, Table, Window};
+use crate::scenario::{self, Condition, Selection};
+
+type Cache = Vec<(Weak<Mutex<Store>>, Snapshot)>;
+static CACHE: Mutex<Cache> = Mutex::new(Vec::new());
+
+/// The store's columns, from the cache when the ledger did not change.
+pub fn columns_of(py: Python<'_>, store: &Arc<Mutex<Store>>) -> PyResult<Arc<EventColumns>> {
+    let cached = {
+        let mut cache = CACHE.lock();
+        cache.retain(|(w, _)| w.strong_count() > 0);
+        cache
+            .iter()
+            .find(|(w, _)| std::ptr::eq(w.as_ptr(), Arc::as_ptr(store)))
+            .map(|(_, s)| s.clone())
+    };
+    let store2 = Arc::clone(store);
+    let snap = py.detach(move || columns::refresh(&store2.lock(), cached.as_ref()))?;
+    let cols = Arc::clone(&snap.cols);
+    let mut cache = CACHE.lock();
+    match cache
+        .iter_mut()
+        .find(|(w, _)| std::ptr::eq(w.as_ptr(), Arc::as_ptr(store)))
+    {
+        Some(entry) => entry.1 = snap,
+        None => cache.push((Arc::downgrade(store), snap)),
+    }
+    Ok(cols)
+}
+
+/// `since`/`until`: None, int ns, a date or RFC 3339 string, or a `date`/`datetime` (anything
+/// with `isoformat()`; a naive datetime is read as UTC).
+pub fn parse_time(field: &str, v: Option<&Bound<'_, PyAny>>) -> PyResult<Option<i64>> {
+    let Some(v) = v.filter(|v| !v.is_none()) else {
+        return Ok(None);
+    };
+    if v.is_instance_of::<pyo3::types::PyBool>() {
+        return Err(invalid(
+            field,
+            "must be a date, a datetime, an ISO string or int ns",
+        ));
+    }
+    if let Ok(ns) = v.extract::<i64>() {
+        return Ok(Some(ns));
+    }
+    let text: String = if let Ok(s) = v.downcast::<PyString>() {
+        s.to_str()?.to_owned()
+    } else if let Ok(iso) = v.call_method0("isoformat") {
+        iso.extract()?
+    } else {
+        return Err(invalid(
+            field,
+            "must be a date, a datetime, an ISO string or int ns",
+        ));
+    };
+    calendar::parse_instant(&text)
+        .map(Some)
+        .map_err(|m| invalid(field, m))
+}
+
+/// `by`: None, `"venue,month"`, or a sequence of names.
+pub fn parse_by(v: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<Dim>> {
+    let Some(v) = v.filter(|v| !v.is_none()) else {
+        return Ok(Vec::new());
+    };
+    let names: Vec<String> = if let Ok(s) = v.downcast::<PyString>() {
+        s.to_str()?
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect()
+    } else {
+        v.try_iter()
+            .map_err(|_| invalid("by", "must be a string or a sequence of strings"))?
+            .map(|x| {
+                x?.extract::<String>()
+                    .map_err(|_| invalid("by", "must be a string or a sequence of strings"))
+            })
+            .collect::<PyResult<_>>()?
+    };
+    Ok(parse_dims(&names)?)
+}
+
+/// `select`: None or a mapping of field -> value, None, or a list of those.
+fn parse_select(v: Option<&Bound<'_, PyAny>>) -> PyResult<Selection> {
+    let Some(v) = v.filter(|v| !v.is_none()) else {
+        return Ok(Selection::default());
+    };
+    let d = v
+        .downcast::<PyDict>()
+        .map_err(|_| invalid("select", "must be a dict of field -> value(s)"))?;
+    let mut conds = Vec::new();
+    for (k, val) in d.iter() {
+        let field: String = k
+            .extract()
+            .map_err(|_| invalid("select", "keys must be field names (str)"))?;
+        let name = format!("select.{field}");
+        let one = |x: &Bound<'_, PyAny>| -> PyResult<Option<String>> {
+            if x.is_none() {
+                return Ok(None);
+            }
+            x.extract::<String>()
+                .map(Some)
+                .map_err(|_| invalid(&name, "values must be strings or None"))
+        };
+        let values = if val.is_none() || val.is_instance_of::<PyString>() {
+            vec![one(&val)?]
+        } else {
+            val.try_iter()
+                .map_err(|_| invalid(&name, "must be a string, None or a list of those"))?
+                .map(|x| one(&x?))
+                .collect::<PyResult<_>>()?
+        };
+        conds.push(Condition { field, values });
+    }
+    Ok(Selection::new(conds)?)
+}
+
+/// A `Contract`, or a path to a contract file.
+fn contract_arg(v: &Bound<'_, PyAny>) -> PyResult<Arc<CoreContract>> {
+    if let Ok(c) = v.downcast::<Contract>() {
+        return Ok(Arc::clone(&c.get().inner));
+    }
+    match v.extract::<std::path::PathBuf>() {
+        Ok(path) if !v.is_instance_of::<pyo3::types::PyBytes>() => Ok(Contract::read(&path)?),
+        _ => Err(invalid(
+            "contract",
+            "must be a Contract or the path of a contract file",
+        )),
+    }
+}
+
+/// A `PriceTable`, a path to a price file, or None.
+fn prices_arg(field: &str, v: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Arc<CorePrices>>> {
+    let Some(v) = v.filter(|v| !v.is_none()) else {
+        return Ok(None);
+    };
+    if let Ok(p) = v.downcast::<PriceTable>() {
+        return Ok(Some(Arc::clone(&p.get().inner)));
+    }
+    match v.extract::<std::path::PathBuf>() {
+        Ok(path) if !v.is_instance_of::<pyo3::types::PyBytes>() => {
+            Ok(Some(PriceTable::read(&path)?))
+        }
+        _ => Err(invalid(
+            field,
+            "must be a PriceTable or the path of a price file",
+        )),
+    }
+}
+
+struct Violations {
+    store: Arc<Mutex<Store>>,
+    cols: Arc<EventColumns>,
+    contract: Arc<CoreContract>,
+    window: Window,
+}
+
+/// Rows computed in Rust: `columns`, `rows()`, `to_pylist()`, `meta`, and for a report
+/// `violations(interpretation, clause)`. Wrapped by `statemeter.Report`.
+#[pyclass(frozen, name = "_ReportData", module = "statemeter")]
+pub struct ReportData {
+    kind: &'static str,
+    table: Table,
+    meta: Vec<(&'static str, Option<String>)>,
+    by: Vec<String>,
+    violations: Option<Violations>,
+}
+
+fn cell<'py>(py: Python<'py>, c: &Cell) -> PyResult<Bound<'py, PyAny>> {
+    Ok(match c {
+        Cell::Null => py.None().into_bound(py),
+        Cell::Int(v) => v.into_pyobject(py)?.into_any(),
+        Cell::Text(s) => PyString::new(py, s).into_any(),
+    })
+}
+
+#[pymethods]
+impl ReportData {
+    /// `"report"`, `"costs"`, `"scenario"` or `"scenario_costs"`.
+    #[getter]
+    fn kind(&self) -> &str {
+        self.kind
+    }
+
+    #[getter]
+    fn columns(&self) -> Vec<String> {
+        self.table.columns.clone()
+    }
+
+    /// The group-by dimensions, in order.
+    #[getter]
+    fn by(&self) -> Vec<String> {
+        self.by.clone()
+    }
+
+    /// What the rows were computed from: contract, currency, since, until, ...
+    #[getter]
+    fn meta<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(py);
+        for (k, v) in &self.meta {
+            d.set_item(k, v.as_deref())?;
+        }
+        Ok(d)
+    }
+
+    /// One tuple per row, in column order.
+    fn rows<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let out = PyList::empty(py);
+        for r in &self.table.rows {
+            let cells = r
+                .iter()
+                .map(|c| cell(py, c))
+                .collect::<PyResult<Vec<_>>>()?;
+            out.append(PyTuple::new(py, cells)?)?;
+        }
+        Ok(out)
+    }
+
+    /// One dict per row, keyed by column name.
+    fn to_pylist<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let out = PyList::empty(py);
+        for r in &self.table.rows {
+            let d = PyDict::new(py);
+            for (name, c) in self.table.columns.iter().zip(r) {
+                d.set_item(name, cell(py, c)?)?;
+            }
+            out.append(d)?;
+        }
+        Ok(out)
+    }
+
+    /// The events violating `clause` under `interpretation` in the report's window, as an
+    /// `EventTable` (read back from the ledger).
+    fn violations(
+        &self,
+        py: Python<'_>,
+        interpretation: &str,
+        clause: &str,
+    ) -> PyResult<EventTable> {
+        let v = self.violations.as_ref().ok_or_else(|| {
+            invalid(
+                "violations",
+                format!("a {} table has no violations", self.kind),
+            )
+        })?;
+        let (store, cols, contract, window) = (
+            Arc::clone(&v.store),
+            Arc::clone(&v.cols),
+            Arc::clone(&v.contract),
+            v.window,
+        );
+        let (i, c) = (interpretation.to_owned(), clause.to_owned());
+        let rows = py.detach(move || {
+            let idx = core::violating_rows(&cols, &contract, &i, &c, window)?;
+            columns::rows_at(&store.lock(), &cols, &idx)
+        })?;
+        Ok(EventTable::new(rows))
+    }
+
+    fn __len__(&self) -> usize {
+        self.table.rows.len()
+    }
+}
+
+fn window(since: Option<&Bound<'_, PyAny>>, until: Option<&Bound<'_, PyAny>>) -> PyResult<Window> {
+    let w = Window {
+        since: parse_time("since", since)?,
+        until: parse_time("until", until)?,
+    };
+    w.check()?;
+    Ok(w)
+}
+
+fn window_meta(w: Window) -> [(&'static str, Option<String>); 2] {
+    [
+        ("since", w.since.map(calendar::format_ts)),
+        ("until", w.until.map(calendar::format_ts)),
+    ]
+}
+
+fn wrap<'py>(
+    py: Python<'py>,
+    class: &str,
+    args: impl pyo3::call::PyCallArgs<'py>,
+) -> PyResult<Py<PyAny>> {
+    Ok(py
+        .import("statemeter.report")?
+        .getattr(class)?
+        .call1(args)?
+        .unbind())
+}
+
+/// `ledger.report(contract, prices=None, *, by=None, since=None, until=None)` -> `Report`.
+pub fn report(
+    py: Python<'_>,
+    store: &Arc<Mutex<Store>>,
+    contract: &Bound<'_, PyAny>,
+    prices: Option<&Bound<'_, PyAny>>,
+    by: Option<&Bound<'_, PyAny>>,
+    since: Option<&Bound<'_, PyAny>>,
+    until: Option<&Bound<'_, PyAny>>,
+) -> PyResult<Py<PyAny>> {
+    let contract = contract_arg(contract)?;
+    let prices = prices_arg("prices", prices)?;
+    let dims = parse_by(by)?;
+    let w = window(since, until)?;
+    let cols = columns_of(py, store)?;
+    let (c2, k2, p2, d2) = (
+        Arc::clone(&cols),
+        Arc::clone(&contract),
+        prices.clone(),
+        dims.clone(),
+    );
+    let table = py.detach(move || core::report_table(&c2, &k2, p2.as_deref(), &d2, w))?;
+    let mut meta = vec![
+        ("contract", Some(contract.id.clone())),
+        ("currency", prices.as_ref().map(|p| p.currency.clone())),
+    ];
+    meta.extend(window_meta(w));
+    let data = ReportData {
+        kind: "report",
+        table,
+        meta,
+        by: dims.iter().map(|d| d.name().to_owned()).collect(),
+        violations: Some(Violations {
+            store: Arc::clone(store),
+            cols,
+            contract,
+            window: w,
+        }),
+    };
+    wrap(py, "Report", (data,))
+}
+
+/// `ledger.costs(prices, *, by=None, since=None, until=None)` -> `Report`.
+pub fn costs(
+    py: Python<'_>,
+    store: &Arc<Mutex<Store>>,
+    prices: &Bound<'_, PyAny>,
+    by: Option<&Bound<'_, PyAny>>,
+    since: Option<&Bound<'_, PyAny>>,
+    until: Option<&Bound<'_, PyAny>>,
+) -> PyResult<Py<PyAny>> {
+    let prices = prices_arg("prices", Some(prices))?
+        .ok_or_else(|| invalid("prices", "is required (a PriceTable or a price file)"))?;
+    let dims = parse_by(by)?;
+    let w = window(since, until)?;
+    let cols = columns_of(py, store)?;
+    let (p, d2) = (Arc::clone(&prices), dims.clone());
+    let table = py.detach(move || costing::costs_table(&cols, &p, &d2, w))?;
+    let mut meta = vec![("currency", Some(prices.currency.clone()))];
+    meta.extend(window_meta(w));
+    let data = ReportData {
+        kind: "costs",
+        table,
+        meta,
+        by: dims.iter().map(|d| d.name().to_owned()).collect(),
+        violations: None,
+    };
+    wrap(py, "Report", (data,))
+}
+
+/// `ledger.scenario(name, *, contract, select=None, venue=None, prices=None,
+/// baseline_prices=None, by=None, since=None, until=None)` -> `Scenario`.
+#[allow(clippy::too_many_arguments)]
+pub fn scenario(
+    py: Python<'_>,
+    store: &Arc<Mutex<Store>>,
+    name: String,
+    contract: &Bound<'_, PyAny>,
+    select: Option<&Bound<'_, PyAny>>,
+    venue: Option<String>,
+    prices: Option<&Bound<'_, PyAny>>,
+    baseline_prices: Option<&Bound<'_, PyAny>>,
+    by: Option<&Bound<'_, PyAny>>,
+    since: Option<&Bound<'_, PyAny>>,
+    until: Option<&Bound<'_, PyAny>>,
+) -> PyResult<Py<PyAny>> {
+    if venue.as_deref().is_some_and(|v| v.trim().is_empty()) {
+        return Err(invalid("venue", "must not be empty"));
+    }
+    let contract = contract_arg(contract)?;
+    let prices = prices_arg("prices", prices)?;
+    let baseline_prices = prices_arg("baseline_prices", baseline_prices)?;
+    let selection = parse_select(select)?;
+    let dims = parse_by(by)?;
+    let w = window(since, until)?;
+    let cols = columns_of(py, store)?;
+    let contract_inner = Arc::clone(&contract);
+    let (p, b) = (prices.clone(), baseline_prices.clone());
+    let (n2, v2, d2) = (name.clone(), venue.clone(), dims.clone());
+    let result = py.detach(move || {
+        let sc = scenario::Scenario {
+            name: n2,
+            selection,
+            venue: v2,
+            prices: p.as_deref(),
+            baseline_prices: b.as_deref(),
+        };
+        scenario::run(&cols, &contract_inner, &sc, &d2, w)
+    })?;
+    let currency = prices.or(baseline_prices).map(|p| p.currency.clone());
+    let mut meta = vec![
+        ("scenario", Some(name.clone())),
+        ("contract", Some(contract.id.clone())),
+        ("venue", venue),
+        ("currency", currency),
+    ];
+    meta.extend(window_meta(w));
+    let by: Vec<String> = dims.iter().map(|d| d.name().to_owned()).collect();
+    let compliance = ReportData {
+        kind: "scenario",
+        table: result.compliance,
+        meta: meta.clone(),
+        by: by.clone(),
+        violations: None,
+    };
+    let costs = ReportData {
+        kind: "scenario_costs",
+        table: result.costs,
+        meta,
+        by,
+        violations: None,
+    };
+    wrap(
+        py,
+        "Scenario",
+        (
+            name,
+            compliance,
+            costs,
+            result.selected_events,
+            result.moved_events,
+        ),
+    )
+}
