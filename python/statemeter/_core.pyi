@@ -1,10 +1,13 @@
 """Type stubs for the native core `statemeter._core`. Import from `statemeter`, not from here."""
 
 
-from collections.abc import Iterator, Mapping
+import datetime as _dt
+from collections.abc import Iterator, Mapping, Sequence
 from os import PathLike
 from types import TracebackType
 from typing import Any, Literal, TypeAlias, overload
+
+from statemeter.report import Report, Scenario
 
 __version__: str
 
@@ -234,9 +237,102 @@ class Ledger:
     def head(self) -> Head: ...
     def verify(self, head: Head | str | None = None) -> Verification: ...
     def flush(self) -> None: ...
+    def report(
+        self,
+        contract: Contract | str | PathLike[str],
+        prices: PriceTable | str | PathLike[str] | None = None,
+        *,
+        by: str | Sequence[str] | None = None,
+        since: TimeArg = None,
+        until: TimeArg = None,
+    ) -> Report:
+        """Compliance per interpretation, clause and group: covered and violating model calls,
+        their tokens and exact cost. See docs/contracts.md."""
+    def costs(
+        self,
+        prices: PriceTable | str | PathLike[str],
+        *,
+        by: str | Sequence[str] | None = None,
+        since: TimeArg = None,
+        until: TimeArg = None,
+    ) -> Report:
+        """Costs of every billable event per group."""
+    def scenario(
+        self,
+        name: str,
+        *,
+        contract: Contract | str | PathLike[str],
+        select: Mapping[str, str | None | Sequence[str | None]] | None = None,
+        venue: str | None = None,
+        prices: PriceTable | str | PathLike[str] | None = None,
+        baseline_prices: PriceTable | str | PathLike[str] | None = None,
+        by: str | Sequence[str] | None = None,
+        since: TimeArg = None,
+        until: TimeArg = None,
+    ) -> Scenario:
+        """Re-venue and/or re-price the selected events; compliance and cost vs the baseline."""
     def __len__(self) -> int: ...
     def __enter__(self) -> Ledger: ...
     def __exit__(self, *args: object) -> bool: ...
+
+TimeArg: TypeAlias = int | str | _dt.date | _dt.datetime | None
+
+class Contract:
+    """Clauses with effective periods, read under named interpretations (TOML)."""
+
+    @staticmethod
+    def from_toml(text: str) -> Contract:
+        """Parse contract TOML. Raises `ContractError` naming the line and field."""
+    @staticmethod
+    def load(path: str | PathLike[str]) -> Contract:
+        """Read a contract TOML file. Raises `ContractError`."""
+    @property
+    def id(self) -> str: ...
+    @property
+    def title(self) -> str | None: ...
+    @property
+    def clauses(self) -> list[dict[str, Any]]:
+        """Every clause version: id, text, providers, required_venues, effective_from,
+        effective_until, interpretations."""
+    @property
+    def slots(self) -> list[tuple[str, str]]:
+        """The (interpretation, clause) pairs of a report, in order."""
+
+class PriceTable:
+    """Exact prices (decimal strings) per model, runtime session-hour and stored GB-month."""
+
+    @staticmethod
+    def from_toml(text: str) -> PriceTable:
+        """Parse price TOML. Raises `ContractError` naming the line and field."""
+    @staticmethod
+    def load(path: str | PathLike[str]) -> PriceTable:
+        """Read a price TOML file. Raises `ContractError`."""
+    @property
+    def currency(self) -> str: ...
+    @property
+    def title(self) -> str | None: ...
+    @property
+    def as_of(self) -> str | None: ...
+    @property
+    def entries(self) -> list[dict[str, Any]]: ...
+    def cost(self, event: Event | Mapping[str, Any]) -> int | None:
+        """Nano-units for one model_call, or None when no price matches."""
+
+class _ReportData:
+    """Rows computed in Rust; wrapped by `statemeter.Report`."""
+
+    @property
+    def kind(self) -> str: ...
+    @property
+    def columns(self) -> list[str]: ...
+    @property
+    def by(self) -> list[str]: ...
+    @property
+    def meta(self) -> dict[str, str | None]: ...
+    def rows(self) -> list[tuple[Any, ...]]: ...
+    def to_pylist(self) -> list[dict[str, Any]]: ...
+    def violations(self, interpretation: str, clause: str) -> EventTable: ...
+    def __len__(self) -> int: ...
 
 class ToolSpan:
     """A running tool call (see `Session.tool`)."""

@@ -42,7 +42,7 @@ def _need(module: str, extra: str) -> Any:
 
     try:
         return importlib.import_module(module)
-    except ImportError as e:  # pragma: no cover - exercised via monkeypatch in tests
+    except ImportError as e:
         raise ImportError(
             f"{module} is required for this; install it with `pip install statemeter[{extra}]`"
         ) from e
@@ -216,9 +216,7 @@ class Report:
             return lines[0]
         shown = self.rows()[:20]
         texts = [[("" if v is None else str(v)) for v in r] for r in shown]
-        widths = [
-            max(len(c), *(len(t[j]) for t in texts)) for j, c in enumerate(self.columns)
-        ]
+        widths = [max(len(c), *(len(t[j]) for t in texts)) for j, c in enumerate(self.columns)]
         lines.append("  ".join(c.ljust(w) for c, w in zip(self.columns, widths, strict=True)))
         for t in texts:
             lines.append("  ".join(v.ljust(w) for v, w in zip(t, widths, strict=True)))
@@ -239,6 +237,7 @@ class Report:
         if ax is None:
             _, ax = plt.subplots(figsize=(7, 3.5))
         rows = self.to_pylist()
+        series: tuple[str, ...]
         if self.kind == "report":
             series = ("covered", "violating")
         elif self.kind == "scenario":
@@ -282,13 +281,13 @@ class Report:
         else:
             if metric not in ("events", "cost"):
                 raise ValueError(f"metric: {metric!r} is not one this table can plot")
-            col = "events" if metric == "events" else (
-                "cost_nanos" if self.kind == "costs" else "scenario_cost_nanos"
+            col = (
+                "events"
+                if metric == "events"
+                else ("cost_nanos" if self.kind == "costs" else "scenario_cost_nanos")
             )
             labels = [" / ".join(str(r[b]) for b in self.by) or "all" for r in rows]
-            values = [
-                (r[col] or 0) / _NANOS if metric == "cost" else r[col] for r in rows
-            ]
+            values = [(r[col] or 0) / _NANOS if metric == "cost" else r[col] for r in rows]
             ax.bar(range(len(labels)), values, color="#4c78a8", label=col)
             ax.set_xticks(list(range(len(labels))), labels, rotation=30, ha="right")
         unit = f" ({self.currency})" if metric == "cost" and self.currency else ""

@@ -1,0 +1,314 @@
+"""The ``statemeter`` command line (also ``python -m statemeter``).
+
+    statemeter report LEDGER --contract FILE [--prices FILE] [--by venue,month]
+                             [--since D] [--until D] [--format table|csv|json]
+    statemeter costs LEDGER --prices FILE [--by ...] [--since D] [--until D] [--format ...]
+    statemeter scenario LEDGER NAME --contract FILE [--select FIELD=V1,V2 ...] [--venue V]
+                             [--prices FILE] [--baseline-prices FILE] [--by ...] [--format ...]
+    statemeter verify LEDGER [--head SEQ:HEX] [--format ...]
+    statemeter classify FILE [--ruleset default|strict|FILE] [--format ...]
+
+Exit status: 0 on success; 2 on bad input (unknown option, unreadable or invalid file, bad
+value), with a one-line message on stderr; ``verify`` exits 1 when the ledger is not intact.
+``--format json`` prints one JSON document: an array of row objects keyed by the column names
+(money as exact integer nano-units); ``csv`` the same rows with a header; ``table`` (default)
+aligned columns for reading, money shown as decimal amounts of the currency.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+import statemeter as sm
+from statemeter.report import Report, format_money
+
+FORMATS = ("table", "csv", "json")
+
+
+class BadInput(Exception):
+    """Reported as one line on stderr with exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise BadInput(message)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="statemeter", description="Meter, classify and account for AI agent activity.")
+    p.add_argument("--version", action="version", version=f"statemeter {sm.__version__}")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    def common(q: argparse.ArgumentParser, window: bool = True) -> None:
+        q.add_argument("--format", choices=FORMATS, default="table", help="output format")
+        if window:
+            q.add_argument("--by", default="", help="group by, e.g. venue,month (see docs)")
+            q.add_argument("--since", help="inclusive start: YYYY-MM-DD or RFC 3339 (UTC)")
+            q.add_argument("--until", help="exclusive end: YYYY-MM-DD or RFC 3339 (UTC)")
+
+    q = sub.add_parser("report", help="contract compliance per interpretation and clause")
+    q.add_argument("ledger")
+    q.add_argument("--contract", required=True, help="contract TOML")
+    q.add_argument("--prices", help="price TOML (adds exact costs)")
+    common(q)
+
+    q = sub.add_parser("costs", help="costs of every billable event")
+    q.add_argument("ledger")
+    q.add_argument("--prices", required=True, help="price TOML")
+    common(q)
+
+    q = sub.add_parser(
+        "scenario", help="what if a selection were served elsewhere / priced otherwise"
+    )
+    q.add_argument("ledger")
+    q.add_argument("name")
+    q.add_argument("--contract", required=True, help="contract TOML")
+    q.add_argument(
+        "--select",
+        action="append",
+        default=[],
+        metavar="FIELD=V1[,V2]",
+        help="select events (repeatable; all conditions must hold)",
+    )
+    q.add_argument("--venue", help="the selected events' venue in the scenario")
+    q.add_argument("--prices", help="price TOML for the selected events in the scenario")
+    q.add_argument("--baseline-prices", help="price TOML for the baseline (and the rest)")
+    q.add_argument(
+        "--costs", action="store_true", help="print the cost table instead of compliance"
+    )
+    common(q)
+
+    q = sub.add_parser("verify", help="re-derive the hash chain; exit 1 if not intact")
+    q.add_argument("ledger")
+    q.add_argument("--head", help="a head kept earlier, SEQ:HEX (detects truncation, swaps)")
+    common(q, window=False)
+
+    q = sub.add_parser("classify", help="explain the classification of one event or request JSON")
+    q.add_argument(
+        "file", help="a JSON file ('-' for stdin): an event, or {method,url,headers,body}"
+    )
+    q.add_argument("--ruleset", default="default", help="default, strict or a ruleset TOML")
+    common(q, window=False)
+    return p
+
+
+# -- output -----------------------------------------------------------------------------------
+
+
+def _emit_rows(
+    columns: list[str], rows: Sequence[Sequence[Any]], fmt: str, currency: str | None
+) -> None:
+    out = sys.stdout
+    if fmt == "json":
+        json.dump([dict(zip(columns, r, strict=True)) for r in rows], out, indent=2)
+        out.write("\n")
+    elif fmt == "csv":
+        import csv
+
+        w = csv.writer(out, lineterminator="\n")
+        w.writerow(columns)
+        for r in rows:
+            w.writerow(["" if v is None else v for v in r])
+    else:
+        heads = [c[: -len("_nanos")] if c.endswith("_cost_nanos") else c for c in columns]
+        texts = []
+        for r in rows:
+            cells = []
+            for c, v in zip(columns, r, strict=True):
+                if c.endswith("_nanos"):
+                    cells.append("-" if v is None else format_money(v))
+                else:
+                    cells.append("-" if v is None else str(v))
+            texts.append(cells)
+        widths = [max([len(h)] + [len(t[j]) for t in texts]) for j, h in enumerate(heads)]
+        out.write("  ".join(h.ljust(w) for h, w in zip(heads, widths, strict=True)).rstrip() + "\n")
+        for t in texts:
+            out.write("  ".join(v.ljust(w) for v, w in zip(t, widths, strict=True)).rstrip() + "\n")
+        if currency and any(c.endswith("_nanos") for c in columns):
+            out.write(f"(costs in {currency}; '-' = none or unpriced)\n")
+
+
+def _emit_report(report: Report, fmt: str) -> None:
+    _emit_rows(report.columns, report.rows(), fmt, report.currency)
+
+
+# -- commands ---------------------------------------------------------------------------------
+
+
+def _open(path: str) -> sm.Ledger:
+    if not Path(path).is_file():
+        raise BadInput(f"no ledger file at {path}")
+    return sm.Ledger.open(path)
+
+
+def _cmd_report(a: argparse.Namespace) -> int:
+    contract = sm.Contract.load(a.contract)
+    prices = sm.PriceTable.load(a.prices) if a.prices else None
+    with _open(a.ledger) as ledger:
+        r = ledger.report(contract, prices, by=a.by or None, since=a.since, until=a.until)
+    _emit_report(r, a.format)
+    return 0
+
+
+def _cmd_costs(a: argparse.Namespace) -> int:
+    prices = sm.PriceTable.load(a.prices)
+    with _open(a.ledger) as ledger:
+        r = ledger.costs(prices, by=a.by or None, since=a.since, until=a.until)
+    _emit_report(r, a.format)
+    return 0
+
+
+def _parse_select(items: list[str]) -> dict[str, list[str | None]]:
+    out: dict[str, list[str | None]] = {}
+    for item in items:
+        field, sep, values = item.partition("=")
+        if not sep or not field.strip():
+            raise BadInput(f"--select: expected FIELD=VALUE[,VALUE], got {item!r}")
+        vals: list[str | None] = [
+            None if v.strip() in ("", "None", "null") else v.strip() for v in values.split(",")
+        ]
+        out.setdefault(field.strip(), []).extend(vals)
+    return out
+
+
+def _cmd_scenario(a: argparse.Namespace) -> int:
+    contract = sm.Contract.load(a.contract)
+    prices = sm.PriceTable.load(a.prices) if a.prices else None
+    base = sm.PriceTable.load(a.baseline_prices) if a.baseline_prices else None
+    with _open(a.ledger) as ledger:
+        s = ledger.scenario(
+            a.name,
+            contract=contract,
+            select=_parse_select(a.select),
+            venue=a.venue,
+            prices=prices,
+            baseline_prices=base,
+            by=a.by or None,
+            since=a.since,
+            until=a.until,
+        )
+    _emit_report(s.costs if a.costs else s.compliance, a.format)
+    if a.format == "table":
+        print(f"({s.selected_events} events selected, {s.moved_events} moved)")
+    return 0
+
+
+def _cmd_verify(a: argparse.Namespace) -> int:
+    with _open(a.ledger) as ledger:
+        v = ledger.verify(head=a.head)
+    columns = ["ok", "events", "head", "first_bad_seq", "problem"]
+    row = [v.ok, v.events, str(v.head), v.first_bad_seq, v.problem]
+    if a.format == "json":
+        json.dump(dict(zip(columns, row, strict=True)), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    elif a.format == "csv":
+        _emit_rows(columns, [row], "csv", None)
+    elif v.ok:
+        print(f"ok: {v.events} events, head {v.head}")
+    else:
+        print(f"NOT INTACT: first bad seq {v.first_bad_seq}: {v.problem}")
+    return 0 if v.ok else 1
+
+
+def _ruleset(name: str) -> sm.Ruleset:
+    if name == "default":
+        return sm.Ruleset.default()
+    if name == "strict":
+        return sm.Ruleset.strict()
+    return sm.Ruleset.load(name)
+
+
+def _classify_request() -> Any:
+    fn = getattr(sm, "classify_request", None)
+    if fn is None:
+        fn = getattr(sm._core, "classify_request", None)
+    return fn
+
+
+def _cmd_classify(a: argparse.Namespace) -> int:
+    try:
+        text = sys.stdin.read() if a.file == "-" else Path(a.file).read_text(encoding="utf-8")
+    except OSError as e:
+        raise BadInput(f"cannot read {a.file}: {e.strerror or e}") from e
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise BadInput(f"{a.file}: not JSON: {e.msg} (line {e.lineno})") from e
+    if not isinstance(doc, dict):
+        raise BadInput(f"{a.file}: expected a JSON object (an event or a request)")
+    ruleset = _ruleset(a.ruleset)
+    event: dict[str, Any] | None = None
+    if "kind" in doc:
+        c = sm.classify(doc, ruleset=ruleset)
+    elif "method" in doc and "url" in doc:
+        fn = _classify_request()
+        if fn is None:
+            raise BadInput("classifying raw requests needs a statemeter with classify_request")
+        event, c = fn(
+            doc["method"], doc["url"], doc.get("headers"), doc.get("body"), ruleset=ruleset
+        )
+    else:
+        raise BadInput(
+            f"{a.file}: neither an event (with 'kind') nor a request (with 'method' and 'url')"
+        )
+    result = c.to_dict()
+    if a.format == "json":
+        if event is not None:
+            result = {"event": event, **result}
+        json.dump(result, sys.stdout, indent=2, default=str)
+        sys.stdout.write("\n")
+    elif a.format == "csv":
+        rows = [[x.rule, x.tag, x.signal, x.explain] for x in c.evidence]
+        _emit_rows(["rule", "tag", "signal", "explain"], rows, "csv", None)
+    else:
+        if event is not None:
+            desc = ", ".join(
+                f"{k}={v}" for k, v in event.items() if v is not None and k != "request"
+            )
+            print(f"event: {desc}")
+            if event.get("request"):
+                print(f"request: {json.dumps(event['request'], sort_keys=True)}")
+        print(f"tag: {c.tag}")
+        print(f"consumes_state: {c.consumes_state}")
+        print(f"creates_state: {c.creates_state}")
+        print(f"state_holder: {c.state_holder}")
+        print(f"session_stateful: {c.session_stateful}")
+        print(f"ruleset: {c.ruleset}")
+        print("evidence:")
+        for x in c.evidence:
+            print(f"  - {x.rule} [{x.tag}] {x.signal}: {x.explain}")
+    return 0
+
+
+COMMANDS = {
+    "report": _cmd_report,
+    "costs": _cmd_costs,
+    "scenario": _cmd_scenario,
+    "verify": _cmd_verify,
+    "classify": _cmd_classify,
+}
+
+
+def _one_line(e: BaseException) -> str:
+    return " ".join(str(e).split()) or type(e).__name__
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Runs the command line; returns the exit status (the console script exits with it)."""
+    try:
+        args = _parser().parse_args(argv)
+        return COMMANDS[args.command](args)
+    except BrokenPipeError:  # pragma: no cover - e.g. piped into head
+        return 0
+    except (BadInput, sm.StatemeterError, ValueError, OSError) as e:
+        print(f"statemeter: error: {_one_line(e)}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
