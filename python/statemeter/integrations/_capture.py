@@ -1,0 +1,92 @@
+"""What the HTTP and botocore capture integrations share: where events go, and how one captured
+call (a described request, plus what its response said) becomes one recorded event."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from statemeter import _core
+from statemeter._guard import note
+
+#: Response size statemeter reads for usage (decoded bytes). Past it, a JSON body is not read
+#: (noted in attrs) and an event stream keeps its first and last ``STREAM_KEEP`` bytes, where
+#: the provider puts ids (first event) and usage (last events).
+JSON_LIMIT = 8 * 1024 * 1024
+STREAM_KEEP = 256 * 1024
+
+
+class Target:
+    """A `Session` (or a `Meter`) to record into, and the meter that counts capture failures."""
+
+    __slots__ = ("record", "meter", "source")
+
+    def __init__(self, session: Any, source: str) -> None:
+        record = getattr(session, "record", None)
+        if not callable(record):
+            raise _core.ValidationError(
+                f"session: expected a statemeter Session or Meter, not {type(session).__name__}"
+            )
+        self.record = record
+        # A Session knows its meter; a Meter is its own.
+        self.meter = getattr(session, "meter", session)
+        self.source = source
+
+    def failed(self, exc: BaseException) -> None:
+        note(self.meter, self.source, exc)
+
+
+def finish_event(
+    event: dict[str, Any],
+    *,
+    ts: int,
+    duration_ns: int,
+    status: str,
+    http_status: int | None,
+    usage: dict[str, Any] | None,
+    extra_attrs: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Adds timing, status, usage and response ids to a described request's event dict.
+
+    Usage goes to `input_tokens` (cache included), `output_tokens`, `cached_tokens`; reasoning
+    and cache-creation tokens, the response id and model go to attrs under their OpenTelemetry
+    names (`gen_ai.usage.reasoning.output_tokens`, `gen_ai.usage.cache_creation.input_tokens`,
+    `gen_ai.response.id`, `gen_ai.response.model`).
+    """
+    event["ts"] = ts
+    event["duration_ns"] = max(duration_ns, 0)
+    event["status"] = status
+    attrs = event.setdefault("attrs", {})
+    if http_status is not None:
+        attrs["http.response.status_code"] = http_status
+    if usage:
+        if event.get("kind") == "model_call":
+            for key in ("input_tokens", "output_tokens", "cached_tokens"):
+                if key in usage:
+                    event[key] = usage[key]
+            if "reasoning_tokens" in usage:
+                attrs["gen_ai.usage.reasoning.output_tokens"] = usage["reasoning_tokens"]
+            if "cache_creation_tokens" in usage:
+                attrs["gen_ai.usage.cache_creation.input_tokens"] = usage["cache_creation_tokens"]
+        if "response_id" in usage:
+            attrs["gen_ai.response.id"] = usage["response_id"]
+        if "response_model" in usage:
+            attrs["gen_ai.response.model"] = usage["response_model"]
+    if extra_attrs:
+        attrs.update(extra_attrs)
+    return event
+
+
+def status_for(http_status: int | None, outcome: str) -> str:
+    """`ok`, `error` (HTTP >= 400 or a failure while reading) or `cancelled` (the caller closed
+    the stream before its end)."""
+    if outcome == "error" or (http_status is not None and http_status >= 400):
+        return "error"
+    if outcome == "cancelled":
+        return "cancelled"
+    return "ok"
+
+
+def now() -> tuple[int, int]:
+    """(wall clock ns for `ts`, monotonic ns for durations)."""
+    return time.time_ns(), time.perf_counter_ns()

@@ -1,0 +1,353 @@
+"""Capture the model calls an SDK really sends, at the HTTP level.
+
+    import openai, statemeter as sm
+    from statemeter.integrations import httpx as capture
+
+    meter = sm.Meter("audit.db")
+    with meter.session(agent="support-bot") as s:
+        client = capture.instrument(openai.OpenAI(), s)      # or anthropic.Anthropic(), an
+        client.responses.create(model="gpt-5", input="hi")   # httpx/httpx2 Client, AsyncClient
+
+`instrument(client, session, *, venues=None)` attaches to an `httpx.Client` / `AsyncClient`, their
+`httpx2` counterparts (what `openai` >= 3 and `anthropic` >= 2 are built on), or an SDK client
+that keeps one of those in its private `_client` attribute (`openai.OpenAI`, `AzureOpenAI`,
+`anthropic.Anthropic` and their async variants). It uses the clients' public `event_hooks`:
+
+- the request hook classifies the request in Rust (`classify_request`: provider, venue, api,
+  model, the non-content parameters) and notes the time; requests that are not a provider API
+  (provider `unknown`) are ignored;
+- the response hook wraps `response.stream` so that the bytes are observed as the caller reads
+  them — a non-streamed response is read by the SDK at once, a streamed one as the caller
+  iterates — and the call is recorded when the stream ends or is closed: one `model_call` (or MCP
+  `tool_call`) per HTTP request, retries included, with usage read from the JSON or server-sent
+  events body, `duration_ns` from request to end of body, `status` (`error` for HTTP >= 400 or a
+  failed read, `cancelled` when the caller closed a stream early) and the response id in attrs.
+
+The request and the bytes the caller gets are never altered. Prompt and completion text never
+reach the ledger: bodies are read in memory for parameters and usage only. Nothing inside
+statemeter can raise into the caller: failures are counted in
+``meter.stats()["integration_errors"]["httpx"]`` and logged once. Not seen: requests that fail
+before any response arrives (connection errors, timeouts before the headers) and WebSocket
+traffic (Realtime, Gemini Live).
+"""
+
+from __future__ import annotations
+
+import importlib
+import threading
+import weakref
+from collections import deque
+from types import ModuleType
+from typing import Any, TypeVar
+
+from statemeter import _core
+from statemeter._guard import shielded
+from statemeter.integrations._capture import (
+    JSON_LIMIT,
+    STREAM_KEEP,
+    Target,
+    finish_event,
+    now,
+    status_for,
+)
+
+__all__ = ["instrument", "uninstrument"]
+
+C = TypeVar("C")
+_MARK = "_statemeter_capture"
+
+
+def _modules() -> list[ModuleType]:
+    """The installed HTTP client packages, `httpx2` first."""
+    out = []
+    for name in ("httpx2", "httpx"):
+        try:
+            out.append(importlib.import_module(name))
+        except ImportError:
+            continue
+    return out
+
+
+def _client_kind(obj: Any) -> tuple[ModuleType, bool] | None:
+    """`(package, is_async)` when `obj` is a Client or AsyncClient of httpx or httpx2."""
+    for mod in _modules():
+        if isinstance(obj, mod.AsyncClient):
+            return mod, True
+        if isinstance(obj, mod.Client):
+            return mod, False
+    return None
+
+
+def _resolve(client: Any) -> tuple[Any, ModuleType, bool]:
+    kind = _client_kind(client)
+    if kind is not None:
+        return client, *kind
+    inner = getattr(client, "_client", None)
+    kind = _client_kind(inner) if inner is not None else None
+    if kind is None:
+        raise _core.ValidationError(
+            f"client: expected an httpx/httpx2 Client or AsyncClient, or an SDK client built on "
+            f"one (openai.OpenAI, anthropic.Anthropic, ...), not {type(client).__name__}"
+        )
+    return inner, *kind
+
+
+def instrument(client: C, session: Any, *, venues: dict[str, str] | None = None) -> C:
+    """Records every provider API request `client` sends into `session` (a `Session`, or a
+    `Meter` for events outside any session). `venues` maps hosts to venues (`{"llm-proxy.internal":
+    "on_prem", "*.gw.example.com": "oracle"}`), checked before the built-in endpoint patterns.
+    Instrumenting again replaces the earlier capture. Returns `client`."""
+    http, mod, is_async = _resolve(client)
+    capture = _Capture(Target(session, "httpx"), dict(venues) if venues else None, mod)
+    hooks = _without_ours(http.event_hooks)
+    if is_async:
+        req, resp = capture.async_hooks()
+    else:
+        req, resp = capture.hooks()
+    http.event_hooks = {
+        "request": [*hooks["request"], req],
+        # First, so that a later hook reading the body (raise_for_status) reads it through us.
+        "response": [resp, *hooks["response"]],
+    }
+    return client
+
+
+def uninstrument(client: C) -> C:
+    """Removes the capture `instrument` attached. Returns `client`."""
+    http, _, _ = _resolve(client)
+    http.event_hooks = _without_ours(http.event_hooks)
+    return client
+
+
+def _without_ours(hooks: dict[str, list[Any]]) -> dict[str, list[Any]]:
+    return {
+        k: [h for h in hooks.get(k, []) if not getattr(h, _MARK, False)]
+        for k in ("request", "response")
+    }
+
+
+def _mark(fn: Any) -> Any:
+    setattr(fn, _MARK, True)
+    return fn
+
+
+class _Capture:
+    """One instrumented client: the pending requests and the hooks."""
+
+    def __init__(self, target: Target, venues: dict[str, str] | None, mod: ModuleType) -> None:
+        self.target = target
+        self.venues = venues
+        self.mod = mod
+        self.pending: weakref.WeakKeyDictionary[Any, tuple[dict[str, Any], int, int]] = (
+            weakref.WeakKeyDictionary()
+        )
+        self.lock = threading.Lock()
+        self.streams = _stream_classes(mod)
+        try:
+            self.decoders = importlib.import_module(mod.__name__ + "._decoders").SUPPORTED_DECODERS
+        except (ImportError, AttributeError):  # pragma: no cover - both packages have it
+            self.decoders = {}
+
+    def on_request(self, request: Any) -> None:
+        with shielded(self.target.meter, "httpx"):
+            ts, t0 = now()
+            try:
+                body = request.content
+            except Exception:  # a streamed (e.g. multipart file) body not read yet: not read
+                body = None
+            event = _core._describe_request(
+                request.method, str(request.url), request.headers.raw, body, self.venues
+            )
+            if event["kind"] == "model_call" and event["provider"] == "unknown":
+                return
+            with self.lock:
+                self.pending[request] = (event, ts, t0)
+
+    def on_response(self, response: Any, is_async: bool) -> None:
+        with shielded(self.target.meter, "httpx"):
+            with self.lock:
+                item = self.pending.pop(response.request, None)
+            if item is None:
+                return
+            watch = _Watch(self, item, response)
+            sync_cls, async_cls = self.streams
+            response.stream = (async_cls if is_async else sync_cls)(response.stream, watch)
+
+    def hooks(self) -> tuple[Any, Any]:
+        def request_hook(request: Any) -> None:
+            self.on_request(request)
+
+        def response_hook(response: Any) -> None:
+            self.on_response(response, False)
+
+        return _mark(request_hook), _mark(response_hook)
+
+    def async_hooks(self) -> tuple[Any, Any]:
+        async def request_hook(request: Any) -> None:
+            self.on_request(request)
+
+        async def response_hook(response: Any) -> None:
+            self.on_response(response, True)
+
+        return _mark(request_hook), _mark(response_hook)
+
+
+class _Watch:
+    """Observes one response body as the caller reads it and records the call at its end."""
+
+    __slots__ = (
+        "capture", "event", "ts", "t0", "status", "ctype", "decoder",
+        "head", "tail", "size", "tail_size", "stream", "overflow", "done",
+    )
+
+    def __init__(self, capture: _Capture, item: tuple[dict[str, Any], int, int], response: Any):
+        self.capture = capture
+        self.event, self.ts, self.t0 = item
+        self.status: int = response.status_code
+        ctype = response.headers.get("content-type", "").lower()
+        self.stream = "event-stream" in ctype
+        # Usage is read only from JSON and event-stream bodies.
+        self.ctype: str | None = ctype if (self.stream or "json" in ctype) else None
+        self.decoder = None
+        encoding = response.headers.get("content-encoding", "").strip().lower()
+        if self.ctype and encoding and encoding != "identity":
+            cls = capture.decoders.get(encoding)
+            self.decoder = cls() if cls is not None else None
+            if cls is None:
+                self.ctype = None  # an encoding we cannot decode: usage not read
+        self.head: list[bytes] = []
+        self.tail: deque[bytes] = deque()
+        self.size = 0
+        self.tail_size = 0
+        self.overflow = False
+        self.done = False
+
+    def feed(self, chunk: bytes) -> None:
+        if self.ctype is None or self.done:
+            return
+        try:
+            if self.decoder is not None:
+                out = self.decoder.decode(chunk)
+                chunk = out if isinstance(out, (bytes, bytearray)) else b"".join(out)
+            if not chunk:
+                return
+            if self.size < (STREAM_KEEP if self.stream else JSON_LIMIT):
+                self.head.append(chunk)
+                self.size += len(chunk)
+            elif self.stream:
+                self.tail.append(chunk)
+                self.tail_size += len(chunk)
+                while self.tail_size - len(self.tail[0]) >= STREAM_KEEP:
+                    self.tail_size -= len(self.tail.popleft())
+                self.overflow = True
+            else:
+                self.ctype = None
+                self.overflow = True
+                self.head.clear()
+        except Exception as exc:  # noqa: BLE001 - observing must never break the caller
+            self.ctype = None
+            self.capture.target.failed(exc)
+
+    def ended(self) -> bool:
+        """Whether the event stream reached its provider's end marker (SDKs stop reading and
+        close the response at `[DONE]` / `message_stop` / `response.completed`, before the
+        transport's own end)."""
+        last = self.tail[-1] if self.tail else (self.head[-1] if self.head else b"")
+        if len(last) < 512 and len(self.tail or self.head) > 1:
+            seq = self.tail or self.head
+            last = seq[-2][-512:] + last
+        return any(m in last[-1024:] for m in _END_MARKERS)
+
+    def finish(self, outcome: str) -> None:
+        if self.done:
+            return
+        if outcome == "cancelled" and self.stream and self.ended():
+            outcome = "complete"
+        self.done = True
+        target = self.capture.target
+        with shielded(target.meter, "httpx"):
+            end = now()[1]
+            usage = None
+            extra: dict[str, Any] = {}
+            if self.ctype is not None and self.head:
+                body = b"".join(self.head)
+                if self.tail:
+                    body += b"\n\n" + b"".join(self.tail)
+                usage = _core._read_usage(body, self.ctype)
+            elif self.overflow:
+                extra["usage_unread"] = f"response body over {JSON_LIMIT} bytes"
+            event = finish_event(
+                self.event,
+                ts=self.ts,
+                duration_ns=end - self.t0,
+                status=status_for(self.status, outcome),
+                http_status=self.status,
+                usage=usage,
+                extra_attrs=extra,
+            )
+            target.record(event)
+
+
+def _stream_classes(mod: ModuleType) -> tuple[type, type]:
+    """Byte-stream wrappers subclassing `mod`'s own stream types (httpx checks them)."""
+    cached = _STREAMS.get(mod.__name__)
+    if cached is not None:
+        return cached
+
+    class ObservedStream(mod.SyncByteStream):  # type: ignore[name-defined,misc]
+        def __init__(self, inner: Any, watch: _Watch) -> None:
+            self._inner = inner
+            self._watch = watch
+
+        def __iter__(self) -> Any:
+            watch = self._watch
+            try:
+                for chunk in self._inner:
+                    watch.feed(chunk)
+                    yield chunk
+            except GeneratorExit:
+                watch.finish("cancelled")
+                raise
+            except BaseException:
+                watch.finish("error")
+                raise
+            watch.finish("complete")
+
+        def close(self) -> None:
+            try:
+                self._inner.close()
+            finally:
+                self._watch.finish("cancelled")
+
+    class ObservedAsyncStream(mod.AsyncByteStream):  # type: ignore[name-defined,misc]
+        def __init__(self, inner: Any, watch: _Watch) -> None:
+            self._inner = inner
+            self._watch = watch
+
+        async def __aiter__(self) -> Any:
+            watch = self._watch
+            try:
+                async for chunk in self._inner:
+                    watch.feed(chunk)
+                    yield chunk
+            except GeneratorExit:
+                watch.finish("cancelled")
+                raise
+            except BaseException:
+                watch.finish("error")
+                raise
+            watch.finish("complete")
+
+        async def aclose(self) -> None:
+            try:
+                await self._inner.aclose()
+            finally:
+                self._watch.finish("cancelled")
+
+    _STREAMS[mod.__name__] = (ObservedStream, ObservedAsyncStream)
+    return ObservedStream, ObservedAsyncStream
+
+
+_STREAMS: dict[str, tuple[type, type]] = {}
+_END_MARKERS = (b"[DONE]", b"message_stop", b"response.completed", b"response.incomplete",
+                b"response.failed", b"finishReason")
