@@ -10,6 +10,7 @@ from typing import Any
 
 import agents
 import pytest
+import statemeter as sm
 from agents import (
     Agent,
     GuardrailFunctionOutput,
@@ -28,8 +29,6 @@ from agents.usage import Usage, model_usage_to_span_usage
 from openai import AsyncOpenAI
 from openai.types.responses import Response, ResponseUsage
 from openai.types.responses.response_usage import InputTokensDetails, OutputTokensDetails
-
-import statemeter as sm
 from statemeter.integrations.openai_agents import MeteredSession, MeterProcessor
 
 _ids = itertools.count(1)
@@ -178,7 +177,7 @@ def test_two_turns_tool_handoff_without_previous_response_id(meter):
 
 def test_previous_response_id_makes_calls_and_session_stateful(meter):
     triage, billing, triage_model = make_agents()
-    r1 = asyncio.run(Runner.run(triage, "where is order 42?"))
+    asyncio.run(Runner.run(triage, "where is order 42?"))
     # Second turn continues on the server: the SDK chains later calls itself.
     r2 = asyncio.run(Runner.run(triage, "and order 43?", previous_response_id="resp_x"))
     assert r2.final_output == "order 43 shipped"

@@ -7,10 +7,9 @@ import json
 from pathlib import Path
 
 import pytest
+import statemeter as sm
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import SpanKind, Status, StatusCode
-
-import statemeter as sm
 from statemeter.integrations.otel import (
     MeterSpanProcessor,
     export_otlp_json,
@@ -72,7 +71,8 @@ def agent_run(tracer, *, conversation: str | None = "conv_1", tokens=(1200, 300,
                 pass
         with tracer.start_as_current_span(
             "update_memory notes",
-            attributes={"gen_ai.operation.name": "update_memory", "gen_ai.memory.store.id": "notes"},
+            attributes={"gen_ai.operation.name": "update_memory",
+                        "gen_ai.memory.store.id": "notes"},
         ):
             pass
 
@@ -236,7 +236,8 @@ def test_import_is_idempotent_and_atomic(tmp_path):
         import_otlp_json(doc, fresh)
     spans[1]["attributes"][3]["value"] = {"intValue": "800"}
     spans[1]["spanId"] = "7u4ZtsPBsXQ="  # base64, not hex
-    with pytest.raises(sm.ValidationError, match=r"resourceSpans\[1\]\.scopeSpans\[0\]\.spans\[1\]\.spanId"):
+    where = r"resourceSpans\[1\]\.scopeSpans\[0\]\.spans\[1\]\.spanId"
+    with pytest.raises(sm.ValidationError, match=where):
         import_otlp_json(doc, fresh)
     bad = tmp_path / "bad.jsonl"
     bad.write_text((DATA / "genai-current.json").read_text().replace("\n", "") + "\n{\"x\": 1}\n")

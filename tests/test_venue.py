@@ -1,7 +1,6 @@
 """`sm.venue_for_host`: the Rust endpoint rules exposed to Python (used by integrations)."""
 
 import pytest
-
 import statemeter as sm
 
 

@@ -1,0 +1,329 @@
+"""LangGraph memory as ``state_op`` events: `MeteredCheckpointer` (short-term, per thread) and
+`MeteredStore` (long-term). Re-exported by `statemeter.integrations.langchain`."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.store.base import BaseStore, GetOp, ListNamespacesOp, PutOp, SearchOp
+
+from statemeter._guard import shielded
+
+if TYPE_CHECKING:
+    from langchain_core.runnables import RunnableConfig
+
+    from statemeter import Meter
+
+SOURCE = "langgraph"
+
+
+def _configurable(config: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    return (config or {}).get("configurable") or {}
+
+
+class _Recorder:
+    """Shared by the checkpointer and the store: one ``state_op`` per operation."""
+
+    def __init__(self, meter: Meter, store: str, holder: str, scope: str) -> None:
+        self.meter = meter
+        self.store = store
+        self.holder = holder
+        self.scope = scope
+
+    def record(self, op: str, start: int, *, session_id: str | None, key: str | None,
+               size: int, attrs: dict[str, Any]) -> None:
+        with shielded(self.meter, SOURCE):
+            self.meter.record({
+                "kind": "state_op", "op": op, "store": self.store, "holder": self.holder,
+                "scope": self.scope, "key": key, "bytes": size, "session_id": session_id,
+                "ts": start, "duration_ns": time.time_ns() - start, "attrs": attrs,
+            })
+
+
+class MeteredCheckpointer(BaseCheckpointSaver):  # type: ignore[type-arg]
+    """A `BaseCheckpointSaver` that records every read, write and delete of `inner`.
+
+    ``graph = builder.compile(checkpointer=MeteredCheckpointer(InMemorySaver(), meter))``.
+    ``get_tuple``/``list``/``get_delta_channel_history`` are reads, ``put`` and ``put_writes``
+    writes, ``delete_thread``/``delete_for_runs``/``prune`` deletes (``copy_thread`` is a write
+    to the target thread), sync and async alike. Each event is in the session of the graph's
+    ``thread_id`` (``config["configurable"]["thread_id"]``), ``key`` is the checkpoint id,
+    ``store`` the saver's class name and ``bytes`` the serialized size of the values read or
+    written (``sizes=False`` skips measuring). ``holder="client"`` suits savers you run
+    (memory, SQLite, Postgres); say ``"provider"`` for a managed service's.
+    """
+
+    def __init__(self, inner: BaseCheckpointSaver, meter: Meter, *,  # type: ignore[type-arg]
+                 holder: str = "client", store: str | None = None, sizes: bool = True) -> None:
+        super().__init__(serde=inner.serde)
+        self.serde = inner.serde
+        self.inner = inner
+        self._sizes = sizes
+        self._rec = _Recorder(meter, store or type(inner).__name__, holder, "session")
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def _size(self, values: Iterable[Any]) -> int:
+        if not self._sizes:
+            return 0
+        total = 0
+        with shielded(self._rec.meter, SOURCE):
+            for v in values:
+                total += len(self.serde.dumps_typed(v)[1])
+        return total
+
+    def _read(self, start: int, config: RunnableConfig | None, tup: Any, **attrs: Any) -> None:
+        with shielded(self._rec.meter, SOURCE):
+            self._read_unshielded(start, config, tup, attrs)
+
+    def _read_unshielded(self, start: int, config: RunnableConfig | None, tup: Any,
+                         attrs: dict[str, Any]) -> None:
+        conf = _configurable(config)
+        values: list[Any] = []
+        key = conf.get("checkpoint_id")
+        if tup is not None:
+            values = list(tup.checkpoint.get("channel_values", {}).values())
+            values += [w[2] for w in tup.pending_writes or ()]
+            key = tup.checkpoint.get("id", key)
+        attrs.setdefault("found", tup is not None)
+        self._op("read", start, conf, key, self._size(values), attrs)
+
+    def _op(self, op: str, start: int, conf: Mapping[str, Any], key: str | None, size: int,
+            attrs: dict[str, Any]) -> None:
+        with shielded(self._rec.meter, SOURCE):
+            ns = conf.get("checkpoint_ns")
+            if ns:
+                attrs["checkpoint_ns"] = ns
+            thread = conf.get("thread_id")
+            self._rec.record(op, start, session_id=str(thread) if thread is not None else None,
+                             key=key, size=size, attrs=attrs)
+
+    def _put(self, start: int, config: RunnableConfig, checkpoint: Any,
+             new_versions: Mapping[str, Any]) -> None:
+        with shielded(self._rec.meter, SOURCE):
+            self._put_unshielded(start, config, checkpoint, new_versions)
+
+    def _put_unshielded(self, start: int, config: RunnableConfig, checkpoint: Any,
+                        new_versions: Mapping[str, Any]) -> None:
+        values = checkpoint.get("channel_values", {})
+        size = self._size(values[ch] for ch in new_versions if ch in values)
+        self._op("write", start, _configurable(config), checkpoint.get("id"), size,
+                 {"channels": len(new_versions)})
+
+    def _put_writes(self, start: int, config: RunnableConfig, writes: Sequence[Any],
+                    task_id: str) -> None:
+        with shielded(self._rec.meter, SOURCE):
+            conf = _configurable(config)
+            self._op("write", start, conf, conf.get("checkpoint_id"),
+                     self._size(w[1] for w in writes),
+                     {"task_id": task_id, "writes": len(writes)})
+
+    # -- sync ----------------------------------------------------------------------------------
+
+    @property
+    def config_specs(self) -> list:  # type: ignore[type-arg]
+        return self.inner.config_specs
+
+    def get_next_version(self, current: Any, channel: None) -> Any:
+        return self.inner.get_next_version(current, channel)
+
+    def get_tuple(self, config: RunnableConfig) -> Any:
+        start = time.time_ns()
+        tup = self.inner.get_tuple(config)
+        self._read(start, config, tup)
+        return tup
+
+    def list(self, config: RunnableConfig | None, *, filter: dict[str, Any] | None = None,
+             before: RunnableConfig | None = None, limit: int | None = None) -> Iterator[Any]:
+        start = time.time_ns()
+        n = 0
+        try:
+            for tup in self.inner.list(config, filter=filter, before=before, limit=limit):
+                n += 1
+                yield tup
+        finally:
+            self._op("read", start, _configurable(config), None, 0, {"listed": n})
+
+    def put(self, config: RunnableConfig, checkpoint: Any, metadata: Any,
+            new_versions: Any) -> RunnableConfig:
+        start = time.time_ns()
+        out = self.inner.put(config, checkpoint, metadata, new_versions)
+        self._put(start, config, checkpoint, new_versions)
+        return out  # type: ignore[no-any-return]
+
+    def put_writes(self, config: RunnableConfig, writes: Sequence[tuple[str, Any]],
+                   task_id: str, task_path: str = "") -> None:
+        start = time.time_ns()
+        self.inner.put_writes(config, writes, task_id, task_path)
+        self._put_writes(start, config, writes, task_id)
+
+    def delete_thread(self, thread_id: str) -> None:
+        start = time.time_ns()
+        self.inner.delete_thread(thread_id)
+        self._op("delete", start, {"thread_id": thread_id}, None, 0, {"op": "delete_thread"})
+
+    def delete_for_runs(self, run_ids: Sequence[str]) -> None:
+        start = time.time_ns()
+        self.inner.delete_for_runs(run_ids)
+        self._op("delete", start, {}, None, 0, {"op": "delete_for_runs", "runs": len(run_ids)})
+
+    def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
+        start = time.time_ns()
+        self.inner.copy_thread(source_thread_id, target_thread_id)
+        self._op("write", start, {"thread_id": target_thread_id}, None, 0,
+                 {"op": "copy_thread", "source_thread_id": source_thread_id})
+
+    def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
+        start = time.time_ns()
+        self.inner.prune(thread_ids, strategy=strategy)
+        for t in thread_ids:
+            self._op("delete", start, {"thread_id": t}, None, 0,
+                     {"op": "prune", "strategy": strategy})
+
+    def get_delta_channel_history(self, *, config: RunnableConfig,
+                                  channels: Sequence[str]) -> Any:
+        start = time.time_ns()
+        out = self.inner.get_delta_channel_history(config=config, channels=channels)
+        self._op("read", start, _configurable(config), None, 0,
+                 {"op": "delta_channel_history", "channels": len(channels)})
+        return out
+
+    # -- async ---------------------------------------------------------------------------------
+
+    async def aget_tuple(self, config: RunnableConfig) -> Any:
+        start = time.time_ns()
+        tup = await self.inner.aget_tuple(config)
+        self._read(start, config, tup)
+        return tup
+
+    async def alist(self, config: RunnableConfig | None, *,
+                    filter: dict[str, Any] | None = None, before: RunnableConfig | None = None,
+                    limit: int | None = None) -> AsyncIterator[Any]:
+        start = time.time_ns()
+        n = 0
+        try:
+            async for tup in self.inner.alist(config, filter=filter, before=before, limit=limit):
+                n += 1
+                yield tup
+        finally:
+            self._op("read", start, _configurable(config), None, 0, {"listed": n})
+
+    async def aput(self, config: RunnableConfig, checkpoint: Any, metadata: Any,
+                   new_versions: Any) -> RunnableConfig:
+        start = time.time_ns()
+        out = await self.inner.aput(config, checkpoint, metadata, new_versions)
+        self._put(start, config, checkpoint, new_versions)
+        return out  # type: ignore[no-any-return]
+
+    async def aput_writes(self, config: RunnableConfig, writes: Sequence[tuple[str, Any]],
+                          task_id: str, task_path: str = "") -> None:
+        start = time.time_ns()
+        await self.inner.aput_writes(config, writes, task_id, task_path)
+        self._put_writes(start, config, writes, task_id)
+
+    async def adelete_thread(self, thread_id: str) -> None:
+        start = time.time_ns()
+        await self.inner.adelete_thread(thread_id)
+        self._op("delete", start, {"thread_id": thread_id}, None, 0, {"op": "delete_thread"})
+
+    async def adelete_for_runs(self, run_ids: Sequence[str]) -> None:
+        start = time.time_ns()
+        await self.inner.adelete_for_runs(run_ids)
+        self._op("delete", start, {}, None, 0, {"op": "delete_for_runs", "runs": len(run_ids)})
+
+    async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
+        start = time.time_ns()
+        await self.inner.acopy_thread(source_thread_id, target_thread_id)
+        self._op("write", start, {"thread_id": target_thread_id}, None, 0,
+                 {"op": "copy_thread", "source_thread_id": source_thread_id})
+
+    async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
+        start = time.time_ns()
+        await self.inner.aprune(thread_ids, strategy=strategy)
+        for t in thread_ids:
+            self._op("delete", start, {"thread_id": t}, None, 0,
+                     {"op": "prune", "strategy": strategy})
+
+    async def aget_delta_channel_history(self, *, config: RunnableConfig,
+                                         channels: Sequence[str]) -> Any:
+        start = time.time_ns()
+        out = await self.inner.aget_delta_channel_history(config=config, channels=channels)
+        self._op("read", start, _configurable(config), None, 0,
+                 {"op": "delta_channel_history", "channels": len(channels)})
+        return out
+
+
+def _current_thread() -> str | None:
+    """The ``thread_id`` of the graph run this code is inside, if any."""
+    try:
+        from langgraph.config import get_config
+
+        thread = _configurable(get_config()).get("thread_id")
+        return str(thread) if thread is not None else None
+    except Exception:  # noqa: BLE001 - outside a runnable context
+        return None
+
+
+def _json_size(value: Any) -> int:
+    return len(json.dumps(value, default=str, separators=(",", ":")).encode())
+
+
+class MeteredStore(BaseStore):
+    """A LangGraph `BaseStore` (long-term memory) that records every operation of `inner`.
+
+    ``builder.compile(store=MeteredStore(InMemoryStore(), meter))``. Gets and searches are
+    reads, puts writes, puts of ``None`` (``delete``) deletes; listing namespaces is a read.
+    ``key`` is ``"namespace/.../key"``, ``bytes`` the JSON size of the values written or read,
+    and the session is the ``thread_id`` of the graph run making the call (none outside one).
+    ``scope`` defaults to ``"user"``: a store outlives threads.
+    """
+
+    def __init__(self, inner: BaseStore, meter: Meter, *, holder: str = "client",
+                 store: str | None = None, scope: str = "user") -> None:
+        self.inner = inner
+        self._rec = _Recorder(meter, store or type(inner).__name__, holder, scope)
+
+    def _record(self, ops: Sequence[Any], results: Sequence[Any], start: int) -> None:
+        thread = _current_thread()
+        for op, res in zip(ops, results, strict=False):
+            if isinstance(op, GetOp):
+                size = _json_size(res.value) if res is not None else 0
+                self._rec.record("read", start, session_id=thread,
+                                 key="/".join((*op.namespace, op.key)), size=size,
+                                 attrs={"found": res is not None})
+            elif isinstance(op, SearchOp):
+                size = sum(_json_size(item.value) for item in res or ())
+                self._rec.record("read", start, session_id=thread,
+                                 key="/".join(op.namespace_prefix) or None, size=size,
+                                 attrs={"op": "search", "results": len(res or ())})
+            elif isinstance(op, PutOp):
+                key = "/".join((*op.namespace, op.key))
+                if op.value is None:
+                    self._rec.record("delete", start, session_id=thread, key=key, size=0,
+                                     attrs={})
+                else:
+                    self._rec.record("write", start, session_id=thread, key=key,
+                                     size=_json_size(op.value), attrs={})
+            elif isinstance(op, ListNamespacesOp):
+                self._rec.record("read", start, session_id=thread, key=None, size=0,
+                                 attrs={"op": "list_namespaces", "results": len(res or ())})
+
+    def batch(self, ops: Iterable[Any]) -> list[Any]:
+        ops = list(ops)
+        start = time.time_ns()
+        results = self.inner.batch(ops)
+        with shielded(self._rec.meter, SOURCE):
+            self._record(ops, results, start)
+        return results
+
+    async def abatch(self, ops: Iterable[Any]) -> list[Any]:
+        ops = list(ops)
+        start = time.time_ns()
+        results = await self.inner.abatch(ops)
+        with shielded(self._rec.meter, SOURCE):
+            self._record(ops, results, start)
+        return results

@@ -1,0 +1,375 @@
+"""LangChain / LangGraph: a classified audit log from callbacks and wrapped memory.
+
+    from statemeter.integrations.langchain import MeterCallbackHandler, MeteredCheckpointer
+    graph = builder.compile(checkpointer=MeteredCheckpointer(InMemorySaver(), meter))
+    graph.invoke(inputs, {"configurable": {"thread_id": "t1"},
+                          "callbacks": [MeterCallbackHandler(meter)]})
+
+`MeterCallbackHandler` records chat-model and LLM runs as ``model_call`` (provider from
+``ls_provider``, model from ``ls_model_name``, tokens from ``usage_metadata``), tool runs as
+``tool_call`` and retriever runs as ``state_op`` reads, with errors as ``status="error"``. Each
+event's id is its LangChain ``run_id`` and its ``parent_id`` the nearest enclosing recorded run,
+so nesting survives (``attrs`` keep ``run_id``/``parent_run_id``). The session is the LangGraph
+``thread_id`` (given to the handler, or found in the run metadata LangGraph passes), else one
+per top-level run; a top-level run is bracketed by ``session_start``/``session_end``.
+
+`MeteredCheckpointer` and `MeteredStore` (see `_langgraph_memory`) record every read, write and
+delete of LangGraph's short- and long-term memory as ``state_op`` in the thread's session.
+
+Nothing here raises into the application: failures are counted in
+``meter.stats()["integration_errors"]`` (``"langchain"``, ``"langgraph"``) and logged once.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+from uuid import UUID
+
+from langchain_core.callbacks import BaseCallbackHandler
+
+from statemeter import venue_for_host
+from statemeter._guard import shielded
+from statemeter.integrations._langgraph_memory import MeteredCheckpointer, MeteredStore
+
+if TYPE_CHECKING:
+    from langchain_core.outputs import LLMResult
+
+    from statemeter import Meter
+
+__all__ = ["MeterCallbackHandler", "MeteredCheckpointer", "MeteredStore"]
+
+SOURCE = "langchain"
+
+# LangChain `ls_provider` -> OpenTelemetry `gen_ai.provider.name`.
+PROVIDERS = {
+    "azure": "azure.ai.openai", "azure_openai": "azure.ai.openai",
+    "azure_ai": "azure.ai.inference", "bedrock": "aws.bedrock",
+    "amazon_bedrock": "aws.bedrock", "bedrock_converse": "aws.bedrock",
+    "google_genai": "gcp.gen_ai", "google_vertexai": "gcp.vertex_ai",
+    "google_anthropic_vertex": "gcp.vertex_ai", "mistralai": "mistral_ai", "xai": "x_ai",
+    "ibm": "ibm.watsonx.ai", "watsonx": "ibm.watsonx.ai",
+}
+# The provider's usual API for a chat model (the response id refines it when it can).
+CHAT_API = {"openai": "chat.completions", "azure.ai.openai": "chat.completions",
+            "anthropic": "messages", "aws.bedrock": "converse",
+            "gcp.gen_ai": "generate_content", "gcp.vertex_ai": "generate_content",
+            "gcp.gemini": "generate_content"}
+# Invocation parameters kept as the request (non-content; the ones the rules read and a few
+# that explain them).
+REQUEST_KEYS = ("previous_response_id", "conversation", "store", "background", "container",
+                "prompt_cache_key", "prompt_cache_retention", "service_tier", "truncation",
+                "context_management", "cachedContent", "cached_content")
+BASE_URL_KEYS = ("base_url", "openai_api_base", "azure_endpoint", "endpoint_url", "endpoint",
+                 "api_base")
+
+
+class _Run:
+    __slots__ = ("kind", "session", "parent_event", "event", "start", "agent", "data")
+
+    def __init__(self, kind: str, session: str, parent_event: str | None, event: str | None,
+                 agent: str | None) -> None:
+        self.kind = kind
+        self.session = session
+        self.parent_event = parent_event
+        self.event = event
+        self.start = time.time_ns()
+        self.agent = agent
+        self.data: dict[str, Any] = {}
+
+
+class MeterCallbackHandler(BaseCallbackHandler):
+    """Records LangChain runs into `meter`. Pass it in ``config["callbacks"]``.
+
+    Arguments:
+        meter: the `statemeter.Meter`.
+        thread_id: the session id (LangGraph's ``thread_id``); by default the ``thread_id``
+            LangGraph puts in the run metadata, else the top-level run's id.
+        agent: recorded as every event's ``agent`` (default: the top-level run's name, e.g.
+            the compiled graph's ``name``).
+        tenant: recorded on every event.
+        venue: the venue of model calls whose endpoint is not visible to callbacks.
+        venues: host pattern -> venue, for endpoints that are visible (``base_url``,
+            ``azure_endpoint`` in the model's parameters).
+        tool_effects: tool name -> ``"read"``/``"write"`` (default ``"none"``).
+    """
+
+    raise_error = False
+    run_inline = True  # cheap and thread-safe: no executor hop for async runs
+
+    def __init__(self, meter: Meter, *, thread_id: str | None = None, agent: str | None = None,
+                 tenant: str | None = None, venue: str | None = None,
+                 venues: Mapping[str, str] | None = None,
+                 tool_effects: Mapping[str, str] | None = None) -> None:
+        self._meter = meter
+        self._thread_id = thread_id
+        self._agent = agent
+        self._tenant = tenant
+        self._venue = venue
+        self._venues = dict(venues) if venues else None
+        self._effects = dict(tool_effects or {})
+        self._runs: dict[UUID, _Run] = {}
+        self._lock = threading.Lock()
+
+    # -- run bookkeeping -----------------------------------------------------------------------
+
+    def _begin(self, kind: str, run_id: UUID, parent_run_id: UUID | None,
+               metadata: Mapping[str, Any] | None, name: str | None) -> _Run:
+        md = metadata or {}
+        with self._lock:
+            parent = self._runs.get(parent_run_id) if parent_run_id else None
+        if parent is not None:
+            session, agent = parent.session, parent.agent
+            parent_event = parent.event or parent.parent_event
+        else:
+            thread = self._thread_id or md.get("thread_id")
+            session = str(thread) if thread is not None else str(run_id)
+            agent = self._agent or name
+            parent_event = None
+        event = str(run_id) if kind in ("llm", "tool", "retriever") else None
+        run = _Run(kind, session, parent_event, event, agent)
+        for key in ("langgraph_node", "langgraph_step"):
+            if key in md:
+                run.data[key] = md[key]
+        with self._lock:
+            self._runs[run_id] = run
+        if parent is None and parent_run_id is None:
+            self._record({"kind": "session_start", "id": f"{run_id}:start", "session_id": session,
+                          "agent": agent, "tenant": self._tenant, "ts": run.start,
+                          "attrs": {"run_id": str(run_id), "name": name}})
+        return run
+
+    def _finish(self, run_id: UUID, parent_run_id: UUID | None) -> _Run | None:
+        with self._lock:
+            run = self._runs.pop(run_id, None)
+        return run
+
+    def _end_session(self, run: _Run, run_id: UUID, parent_run_id: UUID | None,
+                     status: str) -> None:
+        if parent_run_id is None:
+            self._record({"kind": "session_end", "id": f"{run_id}:end", "session_id": run.session,
+                          "agent": run.agent, "tenant": self._tenant, "status": status,
+                          "parent_id": f"{run_id}:start", "ts": time.time_ns(),
+                          "attrs": {"run_id": str(run_id)}})
+
+    def _base(self, run: _Run, run_id: UUID, parent_run_id: UUID | None) -> dict[str, Any]:
+        now = time.time_ns()
+        attrs: dict[str, Any] = {"run_id": str(run_id)}
+        if parent_run_id is not None:
+            attrs["parent_run_id"] = str(parent_run_id)
+        attrs.update((k, v) for k, v in run.data.items() if k.startswith("langgraph_"))
+        return {"id": str(run_id), "session_id": run.session, "parent_id": run.parent_event,
+                "agent": run.agent, "tenant": self._tenant, "ts": run.start,
+                "duration_ns": now - run.start, "attrs": attrs}
+
+    def _record(self, event: dict[str, Any]) -> None:
+        self._meter.record(event)
+
+    # -- chains: sessions only -----------------------------------------------------------------
+
+    def on_chain_start(self, serialized: dict[str, Any] | None, inputs: Any, *, run_id: UUID,
+                       parent_run_id: UUID | None = None, metadata: dict[str, Any] | None = None,
+                       **kwargs: Any) -> None:
+        with shielded(self._meter, SOURCE):
+            self._begin("chain", run_id, parent_run_id, metadata,
+                        kwargs.get("name") or (serialized or {}).get("name"))
+
+    def on_chain_end(self, outputs: Any, *, run_id: UUID, parent_run_id: UUID | None = None,
+                     **kwargs: Any) -> None:
+        with shielded(self._meter, SOURCE):
+            run = self._finish(run_id, parent_run_id)
+            if run is not None:
+                self._end_session(run, run_id, parent_run_id, "ok")
+
+    def on_chain_error(self, error: BaseException, *, run_id: UUID,
+                       parent_run_id: UUID | None = None, **kwargs: Any) -> None:
+        with shielded(self._meter, SOURCE):
+            run = self._finish(run_id, parent_run_id)
+            if run is not None:
+                self._end_session(run, run_id, parent_run_id, "error")
+
+    # -- models --------------------------------------------------------------------------------
+
+    def on_chat_model_start(self, serialized: dict[str, Any] | None, messages: list[list[Any]],
+                            *, run_id: UUID, parent_run_id: UUID | None = None,
+                            metadata: dict[str, Any] | None = None, **kwargs: Any) -> None:
+        with shielded(self._meter, SOURCE):
+            run = self._begin("llm", run_id, parent_run_id, metadata, kwargs.get("name"))
+            self._model_start(run, serialized, metadata, kwargs, chat=True)
+            params = kwargs.get("invocation_params") or {}
+            if params.get("use_previous_response_id") and messages:
+                # ChatOpenAI then sends the last AI message's response id as
+                # previous_response_id (and only the messages after it).
+                for message in reversed(messages[0]):
+                    rid = (getattr(message, "response_metadata", None) or {}).get("id")
+                    if getattr(message, "type", None) == "ai" and isinstance(rid, str) \
+                            and rid.startswith("resp_"):
+                        run.data["request"]["previous_response_id"] = rid
+                        break
+
+    def on_llm_start(self, serialized: dict[str, Any] | None, prompts: list[str], *,
+                     run_id: UUID, parent_run_id: UUID | None = None,
+                     metadata: dict[str, Any] | None = None, **kwargs: Any) -> None:
+        with shielded(self._meter, SOURCE):
+            run = self._begin("llm", run_id, parent_run_id, metadata, kwargs.get("name"))
+            self._model_start(run, serialized, metadata, kwargs, chat=False)
+
+    def _model_start(self, run: _Run, serialized: Mapping[str, Any] | None,
+                     metadata: Mapping[str, Any] | None, kwargs: Mapping[str, Any],
+                     chat: bool) -> None:
+        md = metadata or {}
+        params = kwargs.get("invocation_params") or {}
+        ls_provider = md.get("ls_provider")
+        provider = PROVIDERS.get(ls_provider, ls_provider) if ls_provider else "unknown"
+        model = md.get("ls_model_name") or params.get("model") or params.get("model_name")
+        run.data["provider"] = provider
+        run.data["model"] = model
+        run.data["chat"] = chat
+        run.data["request"] = {k: params[k] for k in REQUEST_KEYS if params.get(k) is not None}
+        base_url = next((params[k] for k in BASE_URL_KEYS if isinstance(params.get(k), str)), None)
+        if base_url is None:
+            skw = (serialized or {}).get("kwargs") or {}
+            base_url = next((skw[k] for k in BASE_URL_KEYS if isinstance(skw.get(k), str)), None)
+        if base_url:
+            host = urlsplit(base_url if "//" in base_url else f"//{base_url}").netloc
+            venue, rule, explain = venue_for_host(host.rsplit("@", 1)[-1], self._venues)
+            run.data["venue"] = venue
+            run.data["venue_evidence"] = {"venue": venue, "rule": rule, "explain": explain,
+                                          "signal": "base_url"}
+        else:
+            run.data["venue"] = self._venue
+
+    def on_llm_end(self, response: LLMResult, *, run_id: UUID,
+                   parent_run_id: UUID | None = None, **kwargs: Any) -> None:
+        with shielded(self._meter, SOURCE):
+            run = self._finish(run_id, parent_run_id)
+            if run is not None:
+                self._record(self._model_event(run, run_id, parent_run_id, response, "ok"))
+                self._end_session(run, run_id, parent_run_id, "ok")
+
+    def on_llm_error(self, error: BaseException, *, run_id: UUID,
+                     parent_run_id: UUID | None = None, **kwargs: Any) -> None:
+        with shielded(self._meter, SOURCE):
+            run = self._finish(run_id, parent_run_id)
+            if run is not None:
+                event = self._model_event(run, run_id, parent_run_id, None, "error")
+                event["attrs"]["error_type"] = type(error).__name__
+                self._record(event)
+                self._end_session(run, run_id, parent_run_id, "error")
+
+    def _model_event(self, run: _Run, run_id: UUID, parent_run_id: UUID | None,
+                     response: LLMResult | None, status: str) -> dict[str, Any]:
+        event = self._base(run, run_id, parent_run_id)
+        data = run.data
+        n_in = n_out = cached = 0
+        response_id = None
+        model = data.get("model")
+        for gens in (response.generations if response is not None else ()):
+            if not gens:
+                continue
+            message = getattr(gens[0], "message", None)
+            usage = getattr(message, "usage_metadata", None)
+            if usage:
+                n_in += int(usage.get("input_tokens") or 0)
+                n_out += int(usage.get("output_tokens") or 0)
+                cached += int((usage.get("input_token_details") or {}).get("cache_read") or 0)
+            meta = getattr(message, "response_metadata", None) or {}
+            response_id = response_id or meta.get("id")
+            model = model or meta.get("model_name") or meta.get("model")
+        if response is not None and not (n_in or n_out):
+            usage = (response.llm_output or {}).get("token_usage") or {}
+            n_in = int(usage.get("prompt_tokens") or usage.get("input_tokens") or 0)
+            n_out = int(usage.get("completion_tokens") or usage.get("output_tokens") or 0)
+            cached = int((usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0)
+        provider = data["provider"]
+        if not data["chat"]:
+            api = "completions"
+        elif isinstance(response_id, str) and response_id.startswith("resp_"):
+            api = "responses"
+        elif isinstance(response_id, str) and response_id.startswith("chatcmpl-"):
+            api = "chat.completions"
+        else:
+            api = CHAT_API.get(provider, "chat")
+        if response_id:
+            event["attrs"]["response_id"] = str(response_id)
+        if "venue_evidence" in data:
+            event["attrs"]["venue_evidence"] = data["venue_evidence"]
+        event.update(kind="model_call", provider=provider, model=str(model or "unknown"),
+                     api=api, venue=data.get("venue"), request=data["request"] or None,
+                     input_tokens=n_in, output_tokens=n_out, cached_tokens=min(cached, n_in),
+                     status=status)
+        return event
+
+    # -- tools and retrievers ------------------------------------------------------------------
+
+    def on_tool_start(self, serialized: dict[str, Any] | None, input_str: str, *,
+                      run_id: UUID, parent_run_id: UUID | None = None,
+                      metadata: dict[str, Any] | None = None, **kwargs: Any) -> None:
+        with shielded(self._meter, SOURCE):
+            name = (serialized or {}).get("name") or kwargs.get("name")
+            run = self._begin("tool", run_id, parent_run_id, metadata, name)
+            run.data["tool"] = name
+            if kwargs.get("tool_call_id"):
+                run.data["tool_call_id"] = kwargs["tool_call_id"]
+
+    def on_tool_end(self, output: Any, *, run_id: UUID, parent_run_id: UUID | None = None,
+                    **kwargs: Any) -> None:
+        with shielded(self._meter, SOURCE):
+            self._tool_done(run_id, parent_run_id, kwargs.get("name"), "ok", None)
+
+    def on_tool_error(self, error: BaseException, *, run_id: UUID,
+                      parent_run_id: UUID | None = None, **kwargs: Any) -> None:
+        with shielded(self._meter, SOURCE):
+            self._tool_done(run_id, parent_run_id, kwargs.get("name"), "error", error)
+
+    def _tool_done(self, run_id: UUID, parent_run_id: UUID | None, name: str | None,
+                   status: str, error: BaseException | None) -> None:
+        run = self._finish(run_id, parent_run_id)
+        if run is None:
+            return
+        event = self._base(run, run_id, parent_run_id)
+        tool = run.data.get("tool") or name or "unknown"
+        if "tool_call_id" in run.data:
+            event["attrs"]["tool_call_id"] = run.data["tool_call_id"]
+        if error is not None:
+            event["attrs"]["error_type"] = type(error).__name__
+        event.update(kind="tool_call", tool=tool, effect=self._effects.get(tool, "none"),
+                     status=status)
+        self._record(event)
+        self._end_session(run, run_id, parent_run_id, status)
+
+    def on_retriever_start(self, serialized: dict[str, Any] | None, query: str, *,
+                           run_id: UUID, parent_run_id: UUID | None = None,
+                           metadata: dict[str, Any] | None = None, **kwargs: Any) -> None:
+        with shielded(self._meter, SOURCE):
+            name = kwargs.get("name") or (serialized or {}).get("name") or "retriever"
+            run = self._begin("retriever", run_id, parent_run_id, metadata, name)
+            run.data["store"] = name
+
+    def on_retriever_end(self, documents: Sequence[Any], *, run_id: UUID,
+                         parent_run_id: UUID | None = None, **kwargs: Any) -> None:
+        with shielded(self._meter, SOURCE):
+            self._retrieved(run_id, parent_run_id, documents, None)
+
+    def on_retriever_error(self, error: BaseException, *, run_id: UUID,
+                           parent_run_id: UUID | None = None, **kwargs: Any) -> None:
+        with shielded(self._meter, SOURCE):
+            self._retrieved(run_id, parent_run_id, (), error)
+
+    def _retrieved(self, run_id: UUID, parent_run_id: UUID | None, documents: Sequence[Any],
+                   error: BaseException | None) -> None:
+        run = self._finish(run_id, parent_run_id)
+        if run is None:
+            return
+        event = self._base(run, run_id, parent_run_id)
+        size = sum(len(str(getattr(d, "page_content", "")).encode()) for d in documents)
+        event["attrs"]["documents"] = len(documents)
+        if error is not None:
+            event["attrs"]["error_type"] = type(error).__name__
+        event.update(kind="state_op", op="read", store=run.data["store"], holder="client",
+                     scope="global", bytes=size)
+        self._record(event)
+        self._end_session(run, run_id, parent_run_id, "error" if error else "ok")
