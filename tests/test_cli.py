@@ -1,0 +1,184 @@
+"""The `statemeter` command line, run as a subprocess (`python -m statemeter`)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import statemeter as sm
+from test_report import EVENTS
+
+EXAMPLES = Path(__file__).parent.parent / "examples"
+CONTRACT = EXAMPLES / "contracts" / "model-access-2026-amended.toml"
+PRICES = EXAMPLES / "prices" / "illustrative.toml"
+
+
+def run(*args: str | Path, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "statemeter", *map(str, args)],
+        capture_output=True, text=True, input=stdin, timeout=120,
+    )
+
+
+@pytest.fixture(scope="module")
+def ledger(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("cli") / "audit.db"
+    with sm.Meter(path) as meter:
+        for e in EVENTS:
+            meter.record(e)
+    return path
+
+
+def one_line_error(p: subprocess.CompletedProcess[str], *needles: str) -> None:
+    assert p.returncode == 2, (p.stdout, p.stderr)
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1, p.stderr
+    assert lines[0].startswith("statemeter: error: ")
+    for n in needles:
+        assert n in lines[0], lines[0]
+    assert p.stdout == ""
+
+
+def test_report_json_matches_the_api(ledger):
+    p = run("report", ledger, "--contract", CONTRACT, "--prices", PRICES,
+            "--by", "venue,month", "--format", "json")
+    assert p.returncode == 0, p.stderr
+    rows = json.loads(p.stdout)
+    api = sm.Ledger.open(ledger).report(sm.Contract.load(CONTRACT), sm.PriceTable.load(PRICES),
+                                        by=["venue", "month"])
+    assert rows == api.to_pylist()
+    assert list(rows[0])[:4] == ["interpretation", "clause", "venue", "month"]
+    assert "covered_cost_nanos" in rows[0]
+
+
+def test_report_window_csv_and_table(ledger):
+    p = run("report", ledger, "--contract", CONTRACT, "--since", "2026-04-01",
+            "--until", "2026-05-01", "--format", "csv")
+    assert p.returncode == 0, p.stderr
+    lines = p.stdout.splitlines()
+    assert lines[0].startswith("interpretation,clause,covered_events,")
+    call = next(line for line in lines if line.startswith("call-level,"))
+    # e5 (violates the Azure-only version) and e6 (AWS allowed after the amendment).
+    assert call.split(",")[2:3] == ["2"] and call.split(",")[6] == "1"
+    p = run("report", ledger, "--contract", CONTRACT, "--prices", PRICES)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.splitlines()[0].split()[:3] == ["interpretation", "clause", "covered_events"]
+    assert "covered_cost" in p.stdout and "(costs in USD" in p.stdout
+
+
+def test_costs(ledger):
+    p = run("costs", ledger, "--prices", PRICES, "--by", "kind", "--format", "json")
+    assert p.returncode == 0, p.stderr
+    rows = {r["kind"]: r for r in json.loads(p.stdout)}
+    assert set(rows) == {"model_call", "session_end", "state_op"}
+    assert rows["model_call"]["events"] == 10
+    p = run("costs", ledger, "--prices", PRICES)
+    assert p.returncode == 0 and "unpriced_events" in p.stdout
+
+
+def test_scenario(ledger):
+    p = run("scenario", ledger, "to-azure", "--contract", CONTRACT, "--select",
+            "session_tag=stateful", "--venue", "azure", "--baseline-prices", PRICES,
+            "--format", "json")
+    assert p.returncode == 0, p.stderr
+    rows = {r["interpretation"]: r for r in json.loads(p.stdout)}
+    assert rows["all-calls"]["violating_events_delta"] < 0
+    p = run("scenario", ledger, "x", "--contract", CONTRACT, "--select", "colour")
+    one_line_error(p, "--select")
+
+
+def test_verify_intact_and_tampered(ledger, tmp_path):
+    p = run("verify", ledger)
+    assert p.returncode == 0 and p.stdout.startswith("ok: 14 events"), p
+    head = str(sm.Ledger.open(ledger).head())
+    p = run("verify", ledger, "--head", head, "--format", "json")
+    assert p.returncode == 0 and json.loads(p.stdout)["ok"] is True
+    bad = tmp_path / "tampered.db"
+    bad.write_bytes(ledger.read_bytes())
+    con = sqlite3.connect(bad)
+    rec = con.execute("select record from events where seq = 3").fetchone()[0]
+    con.execute("update events set record = ? where seq = 3",
+                (rec.replace('"input_tokens":2000', '"input_tokens":20'),))
+    con.commit()
+    con.close()
+    p = run("verify", bad)
+    assert p.returncode == 1, p
+    assert "NOT INTACT: first bad seq 3" in p.stdout
+    p = run("verify", bad, "--format", "json")
+    assert p.returncode == 1 and json.loads(p.stdout)["first_bad_seq"] == 3
+    p = run("verify", ledger, "--head", "nonsense")
+    one_line_error(p)
+
+
+def test_classify_event_and_request(tmp_path):
+    ev = tmp_path / "event.json"
+    ev.write_text(json.dumps({"kind": "model_call", "provider": "openai", "model": "gpt-5",
+                              "api": "responses",
+                              "request": {"previous_response_id": "resp_1"}}))
+    p = run("classify", ev)
+    assert p.returncode == 0, p.stderr
+    assert "tag: stateful" in p.stdout and "request.previous_response_id" in p.stdout
+    p = run("classify", ev, "--format", "json")
+    assert json.loads(p.stdout)["tag"] == "stateful"
+    p = run("classify", "-", "--format", "csv", stdin=ev.read_text())
+    assert p.returncode == 0 and p.stdout.startswith("rule,tag,signal,explain\n")
+    if getattr(sm, "classify_request", None) or getattr(sm._core, "classify_request", None):
+        req = tmp_path / "request.json"
+        req.write_text(json.dumps({
+            "method": "POST", "url": "https://api.openai.com/v1/responses",
+            "headers": {"content-type": "application/json"},
+            "body": json.dumps({"model": "gpt-5", "previous_response_id": "resp_1",
+                                "input": "hi"})}))
+        p = run("classify", req, "--format", "json")
+        assert p.returncode == 0, p.stderr
+        out = json.loads(p.stdout)
+        assert out["tag"] == "stateful" and out["event"]["provider"] == "openai"
+
+
+@pytest.mark.parametrize("args,needles", [
+    (("report", "{ledger}", "--contract", "{missing}"), ("cannot read",)),
+    (("report", "{ledger}", "--contract", "{bad_contract}"), ("line 7", "`level`", "bad.toml")),
+    (("report", "{ledger}", "--contract", "{syntax}"), ("line 2",)),
+    (("report", "{ledger}", "--contract", CONTRACT, "--prices", "{bad_prices}"), ("floats",)),
+    (("report", "{missing}", "--contract", CONTRACT), ("no ledger file",)),
+    (("report", "{not_a_ledger}", "--contract", CONTRACT), ()),
+    (("report", "{ledger}", "--contract", CONTRACT, "--by", "colour"), ("colour",)),
+    (("report", "{ledger}", "--contract", CONTRACT, "--since", "yesterday"), ("since",)),
+    (("report", "{ledger}"), ("--contract",)),
+    (("costs", "{ledger}", "--prices", PRICES, "--format", "xml"), ("xml",)),
+    (("classify", "{bad_json}"), ("not JSON", "line 1")),
+    (("classify", "{not_event}"), ("neither an event",)),
+    (("classify", "{bad_event}"), ("kind",)),
+    (("frobnicate",), ("invalid choice",)),
+    ((), ("required",)),
+])
+def test_bad_input_exits_2_with_one_line(ledger, tmp_path, args, needles):
+    files = {
+        "ledger": ledger,
+        "missing": tmp_path / "missing.toml",
+        "bad_contract": tmp_path / "bad.toml",
+        "syntax": tmp_path / "syntax.toml",
+        "bad_prices": tmp_path / "prices.toml",
+        "not_a_ledger": tmp_path / "text.db",
+        "bad_json": tmp_path / "bad.json",
+        "not_event": tmp_path / "other.json",
+        "bad_event": tmp_path / "event.json",
+    }
+    files["bad_contract"].write_text('id = "c"\n[[clause]]\nid = "a"\nproviders = ["openai"]\n'
+                                     'required_venues = ["azure"]\n'
+                                     '[clause.interpretations.x]\nlevel = "both"\n'
+                                     'tags = ["stateless"]\n')
+    files["syntax"].write_text('id = "c"\n[[clause\n')
+    files["bad_prices"].write_text('currency = "USD"\n[[price]]\nprovider = "p"\nmodel = "m"\n'
+                                   'input_per_mtok = 1.5\noutput_per_mtok = "1"\n')
+    files["not_a_ledger"].write_text("hello, not a database\n" * 100)
+    files["bad_json"].write_text("{nope")
+    files["not_event"].write_text('{"hello": 1}')
+    files["bad_event"].write_text('{"kind": "model_cal"}')
+    argv = [str(a).format(**files) if isinstance(a, str) else a for a in args]
+    p = run(*argv)
+    one_line_error(p, *needles)
