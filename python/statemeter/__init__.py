@@ -37,6 +37,7 @@ from statemeter._core import (
     Verification,
     __version__,
     classify,
+    classify_request,
     venue_for_host,
 )
 from statemeter.report import Report, Scenario, format_money
@@ -65,6 +66,7 @@ __all__ = [
     "Verification",
     "__version__",
     "classify",
+    "classify_request",
     "format_money",
     "venue_for_host",
 ]

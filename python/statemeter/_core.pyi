@@ -2,7 +2,7 @@
 
 
 import datetime as _dt
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from os import PathLike
 from types import TracebackType
 from typing import Any, Literal, TypeAlias, overload
@@ -364,6 +364,9 @@ class Session:
     def runtime(self) -> str | None: ...
     @property
     def runtime_session_id(self) -> str | None: ...
+    @property
+    def meter(self) -> Meter:
+        """The `Meter` this session records into."""
     def model_call(
         self,
         *,
@@ -482,6 +485,35 @@ def venue_for_host(
     is checked before the built-in patterns. An unknown host gives ``"unknown"``, never a guess.
     """
 
+def classify_request(
+    method: str,
+    url: str,
+    headers: Mapping[str, str | bytes] | Iterable[tuple[str | bytes, str | bytes]] | None = None,
+    body: bytes | bytearray | memoryview | str | None = None,
+    *,
+    ruleset: Ruleset | None = None,
+    venues: Mapping[str, str] | None = None,
+) -> tuple[dict[str, Any], Classification]:
+    """Classify a raw HTTP request as an SDK sends it.
+
+    Returns ``(event, classification)``: ``event`` is the dict of the ``model_call`` the request
+    amounts to (``kind``, ``provider``, ``model``, ``api``, ``venue``, ``endpoint``, ``request``,
+    ``attrs``), or of a ``tool_call`` with ``tool_kind="mcp"`` for MCP traffic. Only
+    non-content parameters are kept (docs/classification.md, "Request-level classification");
+    credentials and the query string never are. ``attrs["venue_evidence"]`` says how the venue
+    was decided (``venues`` maps hosts to venues, before the built-in patterns). Raises
+    ``ValidationError`` for a bad method, URL, headers or body type.
+    """
+
+def _describe_request(
+    method: str,
+    url: str,
+    headers: Any = None,
+    body: bytes | str | None = None,
+    venues: Mapping[str, str] | None = None,
+    api_family: str | None = None,
+) -> dict[str, Any]: ...
+def _read_usage(body: bytes | str, content_type: str | None = None) -> dict[str, Any]: ...
 def _flush_all() -> list[str]: ...
 def _otel_import(
     text: str, venues: Mapping[str, str] | None = None

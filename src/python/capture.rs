@@ -117,7 +117,7 @@ fn event_dict<'py>(py: Python<'py>, ev: &CoreEvent) -> PyResult<Bound<'py, PyDic
         ("tool_kind", &ev.tool_kind),
         ("mcp_session_id", &ev.mcp_session_id),
     ] {
-        if let Some(v) = v {
+        if let Some(v) = v.as_deref() {
             d.set_item(k, v)?;
         }
     }
@@ -134,6 +134,7 @@ fn describe(
     headers: Option<&Bound<'_, PyAny>>,
     body: Option<&Bound<'_, PyAny>>,
     venues: Option<&Bound<'_, PyAny>>,
+    api_family: Option<&str>,
 ) -> PyResult<CoreEvent> {
     let headers = read_headers(headers)?;
     let refs: Vec<(&str, &str)> = headers
@@ -147,7 +148,11 @@ fn describe(
         headers: &refs,
         body: body.as_deref(),
     };
-    Ok(request::describe_request(&req, &user_venues(venues)?)?)
+    Ok(request::describe_request_as(
+        &req,
+        api_family,
+        &user_venues(venues)?,
+    )?)
 }
 
 /// Classifies a raw HTTP request: returns `(event, classification)` where `event` is the dict
@@ -164,7 +169,7 @@ pub fn classify_request<'py>(
     ruleset: Option<&Bound<'py, Ruleset>>,
     venues: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<(Bound<'py, PyDict>, Classification)> {
-    let ev = describe(method, url, headers, body, venues)?;
+    let ev = describe(method, url, headers, body, venues, None)?;
     let rs = match ruleset {
         Some(r) => Arc::clone(&r.get().inner),
         None => CoreRuleset::builtin_default(),
@@ -174,8 +179,10 @@ pub fn classify_request<'py>(
 }
 
 /// `classify_request` without the classification (recording classifies anyway): the event dict.
+/// `api_family` names the API when the caller knows it (botocore: the service), used on hosts
+/// statemeter does not recognise.
 #[pyfunction]
-#[pyo3(signature = (method, url, headers = None, body = None, venues = None))]
+#[pyo3(signature = (method, url, headers = None, body = None, venues = None, api_family = None))]
 pub fn _describe_request<'py>(
     py: Python<'py>,
     method: &str,
@@ -183,8 +190,12 @@ pub fn _describe_request<'py>(
     headers: Option<&Bound<'py, PyAny>>,
     body: Option<&Bound<'py, PyAny>>,
     venues: Option<&Bound<'py, PyAny>>,
+    api_family: Option<&str>,
 ) -> PyResult<Bound<'py, PyDict>> {
-    event_dict(py, &describe(method, url, headers, body, venues)?)
+    event_dict(
+        py,
+        &describe(method, url, headers, body, venues, api_family)?,
+    )
 }
 
 /// Token usage and ids from a response body (JSON or server-sent events): a dict with the keys

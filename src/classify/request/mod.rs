@@ -133,6 +133,28 @@ static NO_BODY: Body<'static> = Body::empty();
 /// classifying it. `venues` maps hosts to venues (`"*.gw.example.com"` matches subdomains) and
 /// wins over the built-in host patterns.
 pub fn describe_request(req: &HttpRequest<'_>, venues: &BTreeMap<String, String>) -> Result<Event> {
+    describe_request_as(req, None, venues)
+}
+
+/// [`describe_request`] for a caller that knows which API it is talking to (the botocore
+/// integration knows the service): on a host statemeter does not recognise (a custom
+/// `endpoint_url`), `api_family` picks the provider family instead of the path shape. One of
+/// `openai`, `azure`, `anthropic`, `gemini`, `vertex`, `bedrock-runtime`, `bedrock-mantle`,
+/// `bedrock-agent-runtime`, `bedrock-agentcore`. The venue still comes from the host alone.
+pub fn describe_request_as(
+    req: &HttpRequest<'_>,
+    api_family: Option<&str>,
+    venues: &BTreeMap<String, String>,
+) -> Result<Event> {
+    let hint = match api_family {
+        None => None,
+        Some(name) => Some(Family::named(name).ok_or_else(|| {
+            Error::validation(
+                "api_family",
+                format!("{name:?} is not one of openai, azure, anthropic, gemini, vertex, bedrock-runtime, bedrock-mantle, bedrock-agent-runtime, bedrock-agentcore"),
+            )
+        })?),
+    };
     let method = req.method.trim();
     if method.is_empty() || !method.bytes().all(|b| b.is_ascii_alphabetic()) {
         return Err(Error::validation(
@@ -174,9 +196,9 @@ pub fn describe_request(req: &HttpRequest<'_>, venues: &BTreeMap<String, String>
 
     if let Some(tool) = mcp::describe(&cx) {
         let mut ev = Event::new(EventKind::ToolCall);
-        ev.tool = Some(tool.tool);
+        ev.tool = Some(tool.tool.into());
         ev.tool_kind = Some("mcp".into());
-        ev.mcp_session_id = tool.session_id;
+        ev.mcp_session_id = tool.session_id.map(Into::into);
         attrs.extend(tool.attrs);
         ev.attrs = attrs;
         return Ok(ev);
@@ -184,6 +206,19 @@ pub fn describe_request(req: &HttpRequest<'_>, venues: &BTreeMap<String, String>
 
     let draft = match family_for_host(&cx.url.host) {
         Some(f) => f.describe(&cx),
+        None if hint.is_some() => {
+            let mut d = hint.expect("checked").describe(&cx);
+            d.attrs.insert(
+                "provider_evidence".into(),
+                Value::String(format!(
+                    "host {} is not a known provider endpoint; provider {} from the caller's API ({})",
+                    cx.url.host,
+                    d.provider,
+                    api_family.unwrap_or_default()
+                )),
+            );
+            d
+        }
         None => match family_for_shape(&cx) {
             Some(f) => {
                 let mut d = f.describe(&cx);
@@ -210,16 +245,17 @@ pub fn describe_request(req: &HttpRequest<'_>, venues: &BTreeMap<String, String>
         },
     };
     let mut ev = Event::new(EventKind::ModelCall);
-    ev.provider = Some(draft.provider.to_owned());
-    ev.api = Some(draft.api);
+    ev.provider = Some(draft.provider.into());
+    ev.api = Some(draft.api.into());
     ev.model = Some(
         draft
             .model
             .filter(|m| !m.is_empty())
-            .unwrap_or_else(|| "unknown".to_owned()),
+            .unwrap_or_else(|| "unknown".to_owned())
+            .into(),
     );
-    ev.venue = Some(venue.venue);
-    ev.endpoint = Some(cx.url.endpoint());
+    ev.venue = Some(venue.venue.into());
+    ev.endpoint = Some(cx.url.endpoint().into());
     ev.request = Some(draft.request);
     attrs.extend(draft.attrs);
     ev.attrs = attrs;
@@ -252,6 +288,21 @@ enum Family {
 }
 
 impl Family {
+    fn named(name: &str) -> Option<Family> {
+        Some(match name {
+            "openai" => Family::OpenAi,
+            "azure" => Family::Azure,
+            "anthropic" => Family::Anthropic,
+            "gemini" => Family::Gemini,
+            "vertex" => Family::Vertex,
+            "bedrock-runtime" => Family::BedrockRuntime,
+            "bedrock-mantle" => Family::BedrockMantle,
+            "bedrock-agent-runtime" => Family::BedrockAgentRuntime,
+            "bedrock-agentcore" => Family::AgentCore,
+            _ => return None,
+        })
+    }
+
     fn describe(self, cx: &Ctx<'_>) -> Draft {
         match self {
             Family::OpenAi => openai::describe(cx, "openai"),
@@ -421,6 +472,40 @@ mod tests {
         );
         assert_eq!(ev.api.as_deref(), Some("files"));
         assert!(ev.attrs.contains_key("body_unread"));
+    }
+
+    #[test]
+    fn an_api_family_hint_decides_on_unknown_hosts_only() {
+        let req = HttpRequest {
+            method: "POST",
+            url: "http://127.0.0.1:9/memories/m-1/events",
+            headers: &[],
+            body: Some(br#"{"actorId":"a","sessionId":"s","payload":[]}"#),
+        };
+        let none = BTreeMap::new();
+        assert_eq!(
+            describe_request(&req, &none).unwrap().provider.as_deref(),
+            Some("unknown")
+        );
+        let ev = describe_request_as(&req, Some("bedrock-agentcore"), &none).unwrap();
+        assert_eq!(
+            (ev.provider.as_deref(), ev.api.as_deref()),
+            (Some("aws.bedrock"), Some("create_event"))
+        );
+        assert_eq!(ev.venue.as_deref(), Some("unknown"));
+        assert!(ev.attrs["provider_evidence"]
+            .as_str()
+            .unwrap()
+            .contains("bedrock-agentcore"));
+        let err = describe_request_as(&req, Some("bedrock"), &none).unwrap_err();
+        assert!(matches!(err, Error::Validation { field, .. } if field == "api_family"));
+        // A known host wins over the hint.
+        let known = HttpRequest {
+            url: "https://api.anthropic.com/v1/messages",
+            ..req
+        };
+        let ev = describe_request_as(&known, Some("bedrock-agentcore"), &none).unwrap();
+        assert_eq!(ev.provider.as_deref(), Some("anthropic"));
     }
 
     #[test]

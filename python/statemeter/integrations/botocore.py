@@ -1,0 +1,335 @@
+"""Capture Bedrock, Bedrock Agents and AgentCore calls made with boto3 / botocore.
+
+    import boto3, statemeter as sm
+    from statemeter.integrations import botocore as capture
+
+    meter = sm.Meter("audit.db")
+    with meter.session(agent="support-bot") as s:
+        runtime = capture.instrument(boto3.client("bedrock-runtime"), s)
+        runtime.converse(modelId="...", messages=[...])
+
+`instrument(client_or_session, session, *, venues=None)` takes a botocore client of
+`bedrock-runtime`, `bedrock-agent-runtime` or `bedrock-agentcore`, or a `boto3.Session` /
+`botocore.session.Session` (clients created from it afterwards are captured).
+
+Design: call-level event hooks, not HTTP-level ones. `before-call` hands over the serialized
+request (method, URL, headers, body) before it is signed — statemeter classifies exactly those
+bytes with the same Rust classifier as HTTP capture (`classify_request`) — and `after-call` hands
+over the parsed response, where usage is (`usage` of Converse, the
+`X-Amzn-Bedrock-*-Token-Count` headers of InvokeModel, the `metadata` event of ConverseStream,
+`amazon-bedrock-invocationMetrics` of InvokeModelWithResponseStream, trace usage of
+InvokeAgent). Call-level hooks also see calls a `botocore.stub.Stubber` answers (it answers at
+`before-call`; statemeter's handler is registered first on the same `before-call.*.*` node, so
+it runs before the stubber's — instrument before activating a Stubber). An event-stream
+response (ConverseStream, InvokeModelWithResponseStream, InvokeAgent's `completion`) is replaced
+in the parsed dict by a transparent `EventStream` subclass that yields the very same events and
+records the call when the caller has read the stream (or closed it). A failed call
+(`after-call-error`, e.g. a connection error) is recorded with `status="error"`.
+
+Captured operations — everything else on these clients is left alone:
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from statemeter import _core
+from statemeter._guard import shielded
+from statemeter.integrations._capture import Target, finish_event, now, status_for
+
+__all__ = ["OPERATIONS", "instrument", "uninstrument"]
+
+#: The operations recorded, per botocore service (model calls and the agent/session/memory
+#: calls that read or leave provider-held state).
+OPERATIONS: dict[str, frozenset[str]] = {
+    "bedrock-runtime": frozenset(
+        {"InvokeModel", "InvokeModelWithResponseStream", "Converse", "ConverseStream"}),
+    "bedrock-agent-runtime": frozenset({
+        "InvokeAgent", "InvokeInlineAgent", "CreateSession", "CreateInvocation",
+        "PutInvocationStep", "GetInvocationStep", "EndSession", "GetAgentMemory",
+        "RetrieveAndGenerate", "RetrieveAndGenerateStream"}),
+    "bedrock-agentcore": frozenset({
+        "InvokeAgentRuntime", "StopRuntimeSession", "CreateEvent", "RetrieveMemoryRecords",
+        "ListEvents", "GetEvent", "ListMemoryRecords", "GetMemoryRecord"}),
+}
+__doc__ = (__doc__ or "") + "".join(
+    f"\n- `{svc}`: {', '.join(sorted(ops))}" for svc, ops in OPERATIONS.items()) + "\n"
+
+#: Event-stream members of parsed responses.
+_STREAMS = {
+    "ConverseStream": "stream",
+    "InvokeModelWithResponseStream": "body",
+    "InvokeAgent": "completion",
+    "InvokeInlineAgent": "completion",
+    "RetrieveAndGenerateStream": "stream",
+}
+_TOKEN_HEADERS = {
+    "x-amzn-bedrock-input-token-count": "inputTokens",
+    "x-amzn-bedrock-output-token-count": "outputTokens",
+    "x-amzn-bedrock-cache-read-input-token-count": "cacheReadInputTokens",
+    "x-amzn-bedrock-cache-write-input-token-count": "cacheWriteInputTokens",
+}
+_KEY = "statemeter.capture"
+
+
+def _emitters(obj: Any) -> tuple[Any, list[str]]:
+    """The event emitter to register on and the services to capture there."""
+    meta = getattr(obj, "meta", None)
+    if meta is not None and hasattr(meta, "events") and hasattr(meta, "service_model"):
+        service = meta.service_model.service_id.hyphenize()
+        if service not in OPERATIONS:
+            raise _core.ValidationError(
+                f"client_or_session: a {service} client; statemeter captures "
+                f"{', '.join(OPERATIONS)}")
+        return meta.events, [service]
+    events = getattr(obj, "events", None)  # boto3.Session
+    if events is None and hasattr(obj, "get_component"):  # botocore.session.Session
+        events = obj.get_component("event_emitter")
+    if events is None or not hasattr(events, "register_first"):
+        raise _core.ValidationError(
+            "client_or_session: expected a botocore client or a boto3/botocore Session, not "
+            f"{type(obj).__name__}")
+    return events, list(OPERATIONS)
+
+
+def instrument(client_or_session: Any, session: Any, *,
+               venues: dict[str, str] | None = None) -> Any:
+    """Records the captured operations of `client_or_session` into `session` (a `Session`, or
+    a `Meter`). `venues` maps hosts to venues (a custom `endpoint_url`'s host, a VPC endpoint).
+    Instrumenting again replaces the earlier capture. Returns `client_or_session`."""
+    events, services = _emitters(client_or_session)
+    capture = _Capture(Target(session, "botocore"), dict(venues) if venues else None)
+    _unregister(events, services)
+    # before-call on the `*.*` node, first in its list: botocore calls handlers of deeper
+    # nodes first, and a Stubber answers from `before-call.*.*`; the handler filters services.
+    events.register_first("before-call.*.*", capture.before_call, unique_id=_BEFORE)
+    for service in services:
+        events.register(f"after-call.{service}", capture.after_call,
+                        unique_id=f"statemeter-after-call-{service}")
+        events.register(f"after-call-error.{service}", capture.after_call_error,
+                        unique_id=f"statemeter-after-call-error-{service}")
+    return client_or_session
+
+
+def uninstrument(client_or_session: Any) -> Any:
+    """Removes the capture `instrument` attached. Returns `client_or_session`."""
+    events, services = _emitters(client_or_session)
+    _unregister(events, services)
+    return client_or_session
+
+
+_BEFORE = "statemeter-before-call"
+
+
+def _unregister(events: Any, services: list[str]) -> None:
+    events.unregister("before-call.*.*", unique_id=_BEFORE)
+    for service in services:
+        for name in ("after-call", "after-call-error"):
+            events.unregister(f"{name}.{service}", unique_id=f"statemeter-{name}-{service}")
+
+
+class _Capture:
+    def __init__(self, target: Target, venues: dict[str, str] | None) -> None:
+        self.target = target
+        self.venues = venues
+
+    def before_call(self, model: Any, params: dict[str, Any], context: dict[str, Any],
+                    **_: Any) -> None:
+        with shielded(self.target.meter, "botocore"):
+            service = model.service_model.service_id.hyphenize()
+            if model.name not in OPERATIONS.get(service, ()):
+                return
+            ts, t0 = now()
+            body = params.get("body")
+            event = _core._describe_request(
+                params.get("method", "POST"), params["url"],
+                list((params.get("headers") or {}).items()),
+                body if isinstance(body, (bytes, str)) else None,
+                self.venues, service)
+            event["attrs"]["aws.operation"] = model.name
+            context[_KEY] = (event, ts, t0)
+        return None
+
+    def after_call(self, http_response: Any, parsed: dict[str, Any], model: Any,
+                   context: dict[str, Any], **_: Any) -> None:
+        item = context.pop(_KEY, None)
+        if item is None:
+            return
+        with shielded(self.target.meter, "botocore"):
+            event, ts, t0 = item
+            status_code = getattr(http_response, "status_code", None)
+            meta = parsed.get("ResponseMetadata") or {}
+            extra: dict[str, Any] = {}
+            if meta.get("RequestId"):
+                extra["aws.request_id"] = meta["RequestId"]
+            if "Error" in parsed:
+                extra["error.type"] = str(parsed["Error"].get("Code") or "error")
+            usage = _usage(parsed.get("usage")) or _usage(_header_counts(meta))
+            key = _STREAMS.get(model.name)
+            stream = parsed.get(key) if key else None
+            if stream is not None and "Error" not in parsed and _is_event_stream(stream):
+                watch = _StreamWatch(self.target, event, ts, t0, status_code, extra, usage)
+                parsed[key] = _observed(stream, watch)
+                return
+            self.target.record(finish_event(
+                event, ts=ts, duration_ns=now()[1] - t0,
+                status=status_for(status_code, "error" if "Error" in parsed else "complete"),
+                http_status=status_code, usage=usage, extra_attrs=extra))
+
+    def after_call_error(self, exception: BaseException, context: dict[str, Any],
+                         **_: Any) -> None:
+        item = context.pop(_KEY, None)
+        if item is None:
+            return
+        with shielded(self.target.meter, "botocore"):
+            event, ts, t0 = item
+            self.target.record(finish_event(
+                event, ts=ts, duration_ns=now()[1] - t0, status="error", http_status=None,
+                usage=None, extra_attrs={"error.type": type(exception).__name__}))
+
+
+def _header_counts(meta: dict[str, Any]) -> dict[str, int] | None:
+    headers = meta.get("HTTPHeaders") or {}
+    out = {}
+    for header, key in _TOKEN_HEADERS.items():
+        value = headers.get(header)
+        if value is not None and str(value).isdigit():
+            out[key] = int(value)
+    return out or None
+
+
+def _usage(counts: Any) -> dict[str, int] | None:
+    """Bedrock's camelCase counts (Converse `usage`, stream `metadata.usage`, token headers) in
+    statemeter's terms: input includes cache reads and writes (OpenTelemetry's convention)."""
+    if not isinstance(counts, dict):
+        return None
+    ints = {k: v for k, v in counts.items() if isinstance(v, int) and not isinstance(v, bool)}
+    if "inputTokens" not in ints and "outputTokens" not in ints:
+        return None
+    read = ints.get("cacheReadInputTokens", 0)
+    write = ints.get("cacheWriteInputTokens", 0)
+    out = {"input_tokens": ints.get("inputTokens", 0) + read + write,
+           "output_tokens": ints.get("outputTokens", 0)}
+    if "cacheReadInputTokens" in ints:
+        out["cached_tokens"] = read
+    if "cacheWriteInputTokens" in ints:
+        out["cache_creation_tokens"] = write
+    return out
+
+
+def _is_event_stream(obj: Any) -> bool:
+    try:
+        from botocore.eventstream import EventStream
+    except ImportError:  # pragma: no cover
+        return False
+    return isinstance(obj, EventStream)
+
+
+class _StreamWatch:
+    """Collects usage from a response's events and records the call when the stream ends."""
+
+    def __init__(self, target: Target, event: dict[str, Any], ts: int, t0: int,
+                 status_code: int | None, extra: dict[str, Any],
+                 usage: dict[str, int] | None) -> None:
+        self.target, self.event, self.ts, self.t0 = target, event, ts, t0
+        self.status_code, self.extra, self.usage = status_code, extra, usage
+        self.chunks: list[bytes] = []  # model chunks that carry counts (InvokeModel stream)
+        self.trace_in = self.trace_out = 0
+        self.done = False
+
+    def observe(self, ev: Any) -> None:
+        try:
+            if not isinstance(ev, dict):
+                return
+            meta = ev.get("metadata")
+            if isinstance(meta, dict) and meta.get("usage"):
+                self.usage = _usage(meta["usage"])
+            chunk = ev.get("chunk")
+            if isinstance(chunk, dict):
+                data = chunk.get("bytes")
+                if isinstance(data, bytes) and (b"sage" in data or b"Metrics" in data):
+                    self.chunks.append(data.replace(b"\n", b" "))
+            trace = ev.get("trace")
+            if isinstance(trace, dict):
+                for usage in _find_usage(trace):
+                    self.trace_in += int(usage.get("inputTokens") or 0)
+                    self.trace_out += int(usage.get("outputTokens") or 0)
+        except Exception as exc:  # noqa: BLE001 - observing must never break the caller
+            self.target.failed(exc)
+
+    def finish(self, outcome: str) -> None:
+        if self.done:
+            return
+        self.done = True
+        with shielded(self.target.meter, "botocore"):
+            usage = self.usage
+            if self.chunks:
+                read = _core._read_usage(b"\n".join(self.chunks), "application/json")
+                usage = {k: v for k, v in read.items() if k.endswith("_tokens")} or usage
+            if usage is None and (self.trace_in or self.trace_out):
+                usage = {"input_tokens": self.trace_in, "output_tokens": self.trace_out}
+            self.target.record(finish_event(
+                self.event, ts=self.ts, duration_ns=now()[1] - self.t0,
+                status=status_for(self.status_code, outcome), http_status=self.status_code,
+                usage=usage, extra_attrs=self.extra))
+
+
+def _find_usage(obj: Any, depth: int = 0) -> list[dict[str, Any]]:
+    """`usage` mappings inside an InvokeAgent trace (model invocation outputs)."""
+    if depth > 8 or not isinstance(obj, dict):
+        return []
+    found = []
+    for k, v in obj.items():
+        if k == "usage" and isinstance(v, dict):
+            found.append(v)
+        elif isinstance(v, dict):
+            found += _find_usage(v, depth + 1)
+    return found
+
+
+_OBSERVED: type | None = None
+
+
+def _observed(stream: Any, watch: _StreamWatch) -> Any:
+    """A `botocore.eventstream.EventStream` that yields `stream`'s events unchanged."""
+    global _OBSERVED
+    if _OBSERVED is None:
+        from botocore.eventstream import EventStream
+
+        class ObservedEventStream(EventStream):  # type: ignore[misc]
+            """Yields the wrapped stream's events unchanged, observing them for usage."""
+
+            def __init__(self, inner: Any, watch: _StreamWatch) -> None:
+                # No super().__init__: every other attribute is the inner stream's.
+                self._sm_inner = inner
+                self._sm_watch = watch
+
+            def __getattr__(self, name: str) -> Any:
+                return getattr(self.__dict__["_sm_inner"], name)
+
+            def __iter__(self) -> Any:
+                watch = self._sm_watch
+                try:
+                    for ev in self._sm_inner:
+                        watch.observe(ev)
+                        yield ev
+                except GeneratorExit:
+                    watch.finish("cancelled")
+                    raise
+                except BaseException:
+                    watch.finish("error")
+                    raise
+                watch.finish("complete")
+
+            def get_initial_response(self) -> Any:
+                return self._sm_inner.get_initial_response()
+
+            def close(self) -> None:
+                try:
+                    self._sm_inner.close()
+                finally:
+                    self._sm_watch.finish("cancelled")
+
+        _OBSERVED = ObservedEventStream
+    return _OBSERVED(stream, watch)
+
