@@ -213,7 +213,7 @@ impl EventColumns {
         self.kind.push(e.kind);
         self.ts.push(e.ts);
         self.duration_ns.push(e.duration_ns);
-        fn s(v: &Option<String>) -> Option<&str> {
+        fn s(v: &Option<crate::event::Text>) -> Option<&str> {
             v.as_deref()
         }
         self.session_id.push(s(&e.session_id));

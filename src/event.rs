@@ -5,6 +5,7 @@
 //! carries exactly the keys of its kind (absent values as `null`), see docs/ledger-format.md.
 
 use std::cell::Cell;
+use std::sync::{Arc, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{Map, Value};
@@ -251,6 +252,10 @@ fn record_fields(kind: EventKind) -> &'static [Field] {
     }
 }
 
+/// Text of an event field: shared, so values repeated across events (a session's id, agent and
+/// venue; provider, model, api) are reference-counted instead of copied on the hot path.
+pub type Text = Arc<str>;
+
 /// One recorded thing an agent did. See design.md "Events".
 #[derive(Clone, Debug, PartialEq)]
 pub struct Event {
@@ -260,31 +265,31 @@ pub struct Event {
     /// Whether the caller supplied `ts` (an idempotent retry without one ignores `ts`).
     pub ts_explicit: bool,
     pub duration_ns: Option<i64>,
-    pub session_id: Option<String>,
-    pub parent_id: Option<String>,
-    pub agent: Option<String>,
-    pub tenant: Option<String>,
-    pub venue: Option<String>,
-    pub status: Option<String>,
-    pub runtime: Option<String>,
-    pub runtime_session_id: Option<String>,
-    pub provider: Option<String>,
-    pub model: Option<String>,
-    pub api: Option<String>,
-    pub endpoint: Option<String>,
+    pub session_id: Option<Text>,
+    pub parent_id: Option<Text>,
+    pub agent: Option<Text>,
+    pub tenant: Option<Text>,
+    pub venue: Option<Text>,
+    pub status: Option<Text>,
+    pub runtime: Option<Text>,
+    pub runtime_session_id: Option<Text>,
+    pub provider: Option<Text>,
+    pub model: Option<Text>,
+    pub api: Option<Text>,
+    pub endpoint: Option<Text>,
     pub request: Option<Map<String, Value>>,
     pub input_tokens: Option<u64>,
     pub output_tokens: Option<u64>,
     pub cached_tokens: Option<u64>,
-    pub tool: Option<String>,
-    pub tool_kind: Option<String>,
-    pub effect: Option<String>,
-    pub mcp_session_id: Option<String>,
-    pub op: Option<String>,
-    pub store: Option<String>,
-    pub holder: Option<String>,
-    pub scope: Option<String>,
-    pub key: Option<String>,
+    pub tool: Option<Text>,
+    pub tool_kind: Option<Text>,
+    pub effect: Option<Text>,
+    pub mcp_session_id: Option<Text>,
+    pub op: Option<Text>,
+    pub store: Option<Text>,
+    pub holder: Option<Text>,
+    pub scope: Option<Text>,
+    pub key: Option<Text>,
     pub bytes: Option<u64>,
     pub attrs: Map<String, Value>,
 }
@@ -343,19 +348,20 @@ impl Event {
                 self.input_tokens.get_or_insert(0);
                 self.output_tokens.get_or_insert(0);
                 self.cached_tokens.get_or_insert(0);
-                self.status.get_or_insert_with(|| "ok".to_owned());
+                self.status.get_or_insert_with(ok_status);
             }
             EventKind::ToolCall => {
-                self.tool_kind.get_or_insert_with(|| "function".to_owned());
-                self.effect.get_or_insert_with(|| "none".to_owned());
-                self.status.get_or_insert_with(|| "ok".to_owned());
+                self.tool_kind
+                    .get_or_insert_with(|| shared_text("function"));
+                self.effect.get_or_insert_with(|| shared_text("none"));
+                self.status.get_or_insert_with(ok_status);
             }
             EventKind::StateOp => {
-                self.scope.get_or_insert_with(|| "session".to_owned());
+                self.scope.get_or_insert_with(|| shared_text("session"));
                 self.bytes.get_or_insert(0);
             }
             EventKind::SessionEnd => {
-                self.status.get_or_insert_with(|| "ok".to_owned());
+                self.status.get_or_insert_with(ok_status);
             }
             EventKind::SessionStart => {}
         }
@@ -365,7 +371,7 @@ impl Event {
 
     /// Checks the event; the error names the first bad field.
     pub fn validate(&self) -> Result<()> {
-        check_str("id", Some(&self.id), true, 128)?;
+        check_str("id", Some(self.id.as_str()), true, 128)?;
         if self.ts < 0 {
             return Err(Error::validation("ts", "must be >= 0 (ns since the epoch)"));
         }
@@ -385,14 +391,14 @@ impl Event {
             ("mcp_session_id", &self.mcp_session_id),
             ("key", &self.key),
         ] {
-            check_str(name, v.as_ref(), false, MAX_STR_BYTES)?;
+            check_str(name, v.as_deref(), false, MAX_STR_BYTES)?;
         }
         check_enum("status", &self.status, STATUSES)?;
         match self.kind {
             EventKind::ModelCall => {
-                check_str("provider", self.provider.as_ref(), true, MAX_STR_BYTES)?;
-                check_str("model", self.model.as_ref(), true, MAX_STR_BYTES)?;
-                check_str("api", self.api.as_ref(), true, MAX_STR_BYTES)?;
+                check_str("provider", self.provider.as_deref(), true, MAX_STR_BYTES)?;
+                check_str("model", self.model.as_deref(), true, MAX_STR_BYTES)?;
+                check_str("api", self.api.as_deref(), true, MAX_STR_BYTES)?;
                 let input = self.input_tokens.unwrap_or(0);
                 if self.cached_tokens.unwrap_or(0) > input {
                     return Err(Error::validation(
@@ -408,7 +414,7 @@ impl Event {
                 }
             }
             EventKind::ToolCall => {
-                check_str("tool", self.tool.as_ref(), true, MAX_STR_BYTES)?;
+                check_str("tool", self.tool.as_deref(), true, MAX_STR_BYTES)?;
                 check_enum("effect", &self.effect, EFFECTS)?;
             }
             EventKind::StateOp => {
@@ -416,7 +422,7 @@ impl Event {
                 if self.op.is_none() {
                     return Err(Error::validation("op", "is required for a state_op"));
                 }
-                check_str("store", self.store.as_ref(), true, MAX_STR_BYTES)?;
+                check_str("store", self.store.as_deref(), true, MAX_STR_BYTES)?;
                 check_enum("holder", &self.holder, HOLDERS)?;
                 if self.holder.is_none() {
                     return Err(Error::validation(
@@ -492,7 +498,7 @@ impl Event {
     }
 
     fn write_field(&self, out: &mut String, f: Field) -> Result<()> {
-        fn s(out: &mut String, v: &Option<String>) {
+        fn s(out: &mut String, v: &Option<Text>) {
             match v {
                 Some(v) => canonical::write_str(out, v),
                 None => out.push_str("null"),
@@ -546,7 +552,7 @@ impl Event {
         Ok(())
     }
 
-    fn str_field(&self, name: &str) -> Option<&Option<String>> {
+    fn str_field(&self, name: &str) -> Option<&Option<Text>> {
         Some(match name {
             "session_id" => &self.session_id,
             "parent_id" => &self.parent_id,
@@ -616,14 +622,14 @@ impl Event {
                 "bytes" => ev.bytes = Some(as_u64(k, v)?),
                 other => {
                     let s = as_string(other, v)?;
-                    *ev.str_field_mut(other).expect("allowed keys are fields") = Some(s);
+                    *ev.str_field_mut(other).expect("allowed keys are fields") = Some(s.into());
                 }
             }
         }
         Ok(ev)
     }
 
-    fn str_field_mut(&mut self, name: &str) -> Option<&mut Option<String>> {
+    fn str_field_mut(&mut self, name: &str) -> Option<&mut Option<Text>> {
         Some(match name {
             "session_id" => &mut self.session_id,
             "parent_id" => &mut self.parent_id,
@@ -737,7 +743,7 @@ fn write_map(out: &mut String, m: &Map<String, Value>) -> Result<()> {
     Ok(())
 }
 
-fn check_str(field: &str, v: Option<&String>, required: bool, max: usize) -> Result<()> {
+fn check_str(field: &str, v: Option<&str>, required: bool, max: usize) -> Result<()> {
     match v {
         None if required => Err(Error::validation(field, "is required")),
         None => Ok(()),
@@ -750,9 +756,9 @@ fn check_str(field: &str, v: Option<&String>, required: bool, max: usize) -> Res
     }
 }
 
-fn check_enum(field: &str, v: &Option<String>, allowed: &[&str]) -> Result<()> {
+fn check_enum(field: &str, v: &Option<Text>, allowed: &[&str]) -> Result<()> {
     match v {
-        Some(s) if !allowed.contains(&s.as_str()) => Err(Error::validation(
+        Some(s) if !allowed.contains(&&**s) => Err(Error::validation(
             field,
             format!("{s:?} is not one of {}", allowed.join(", ")),
         )),
@@ -822,6 +828,23 @@ fn as_map(field: &str, v: &Value) -> Result<Map<String, Value>> {
         Value::Object(m) => Ok(m.clone()),
         _ => Err(Error::validation(field, "must be a mapping")),
     }
+}
+
+/// `"ok"`, shared: the default status of most events.
+fn ok_status() -> Text {
+    static OK: OnceLock<Text> = OnceLock::new();
+    OK.get_or_init(|| Arc::from("ok")).clone()
+}
+
+/// A shared copy of one of the few default texts (no allocation after the first use).
+fn shared_text(s: &'static str) -> Text {
+    static TEXTS: OnceLock<[Text; 3]> = OnceLock::new();
+    let texts = TEXTS.get_or_init(|| ["function".into(), "none".into(), "session".into()]);
+    texts
+        .iter()
+        .find(|t| &***t == s)
+        .cloned()
+        .unwrap_or_else(|| Arc::from(s))
 }
 
 /// Nanoseconds since the Unix epoch.

@@ -5,8 +5,11 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyInt, PyString};
 use serde_json::{Map, Value};
 
+use parking_lot::Mutex;
+
 use super::convert;
 use super::errors::invalid;
+use crate::event::Text;
 
 pub type Arg<'a, 'py> = Option<&'a Bound<'py, PyAny>>;
 
@@ -29,6 +32,42 @@ pub fn opt_str(field: &str, v: Arg<'_, '_>) -> PyResult<Option<String>> {
 
 pub fn req_str(field: &str, v: &Bound<'_, PyAny>) -> PyResult<String> {
     opt_str(field, Some(v))?.ok_or_else(|| invalid(field, "is required"))
+}
+
+/// Like [`opt_str`], as shared event text.
+pub fn opt_text(field: &str, v: Arg<'_, '_>) -> PyResult<Option<Text>> {
+    match given(v) {
+        None => Ok(None),
+        Some(v) => match v.downcast::<PyString>() {
+            Ok(s) => Ok(Some(Text::from(s.to_str()?))),
+            Err(_) => Err(invalid(
+                field,
+                format!("must be a string, not {}", type_name(v)),
+            )),
+        },
+    }
+}
+
+/// Like [`req_str`], as shared event text; `last` caches the previous value so a repeated
+/// argument (the same provider, model or api on every call) costs no allocation.
+pub fn req_text(field: &str, v: &Bound<'_, PyAny>, last: &Mutex<Option<Text>>) -> PyResult<Text> {
+    let s = match v.downcast::<PyString>() {
+        Ok(s) => s.to_str()?,
+        Err(_) if v.is_none() => return Err(invalid(field, "is required")),
+        Err(_) => {
+            return Err(invalid(
+                field,
+                format!("must be a string, not {}", type_name(v)),
+            ))
+        }
+    };
+    let mut cached = last.lock();
+    if let Some(t) = cached.as_ref().filter(|t| ***t == *s) {
+        return Ok(Text::clone(t));
+    }
+    let t = Text::from(s);
+    *cached = Some(Text::clone(&t));
+    Ok(t)
 }
 
 pub fn opt_count(field: &str, v: Arg<'_, '_>) -> PyResult<Option<u64>> {

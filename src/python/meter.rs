@@ -10,14 +10,14 @@ use parking_lot::Mutex;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
 
-use super::args::{opt_count, opt_i64, opt_map, opt_str, req_str, Arg};
+use super::args::{opt_count, opt_i64, opt_map, opt_str, opt_text, req_str, req_text, Arg};
 use super::classification::Ruleset;
 use super::convert;
 use super::errors::invalid;
 use super::event::Event;
 use super::ledger::Ledger;
 use crate::classify;
-use crate::event::{new_uuid_v7, now_ns, Event as CoreEvent, EventKind};
+use crate::event::{new_uuid_v7, now_ns, Event as CoreEvent, EventKind, Text};
 use crate::ledger::{Durability, Store};
 use crate::meter::{Recorder, DEFAULT_CAPACITY};
 
@@ -100,12 +100,13 @@ impl Meter {
         }
         Ok(Session {
             recorder: Arc::clone(&self.recorder),
-            session_id: opt_str("session_id", session_id)?.unwrap_or_else(new_uuid_v7),
-            agent: opt_str("agent", agent)?,
-            tenant: opt_str("tenant", tenant)?,
-            venue: opt_str("venue", venue)?,
-            runtime: opt_str("runtime", runtime)?,
-            runtime_session_id: opt_str("runtime_session_id", runtime_session_id)?,
+            session_id: opt_text("session_id", session_id)?.unwrap_or_else(|| new_uuid_v7().into()),
+            agent: opt_text("agent", agent)?,
+            tenant: opt_text("tenant", tenant)?,
+            venue: opt_text("venue", venue)?,
+            runtime: opt_text("runtime", runtime)?,
+            runtime_session_id: opt_text("runtime_session_id", runtime_session_id)?,
+            last_text: Default::default(),
             attrs: opt_map("attrs", attrs)?.unwrap_or_default(),
             started: AtomicBool::new(false),
             ended: AtomicBool::new(false),
@@ -219,12 +220,14 @@ impl Meter {
 #[pyclass(frozen, module = "statemeter")]
 pub struct Session {
     recorder: Arc<Recorder>,
-    session_id: String,
-    agent: Option<String>,
-    tenant: Option<String>,
-    venue: Option<String>,
-    runtime: Option<String>,
-    runtime_session_id: Option<String>,
+    session_id: Text,
+    agent: Option<Text>,
+    tenant: Option<Text>,
+    venue: Option<Text>,
+    runtime: Option<Text>,
+    runtime_session_id: Option<Text>,
+    /// The last provider, model and api seen by `model_call` (see `args::req_text`).
+    last_text: [Mutex<Option<Text>>; 3],
     attrs: serde_json::Map<String, serde_json::Value>,
     started: AtomicBool,
     ended: AtomicBool,
@@ -255,7 +258,7 @@ impl Session {
             e.ts_explicit = true;
         }
         e.duration_ns = opt_i64("duration_ns", duration_ns)?;
-        e.parent_id = opt_str("parent_id", parent_id)?;
+        e.parent_id = opt_text("parent_id", parent_id)?;
         if let Some(a) = opt_map("attrs", attrs)? {
             e.attrs = a;
         }
@@ -276,7 +279,7 @@ impl Session {
         if kind == EventKind::SessionStart {
             e.attrs = self.attrs.clone();
         } else {
-            e.status = status;
+            e.status = status.map(Into::into);
         }
         submit(py, &self.recorder, e)
     }
@@ -340,19 +343,21 @@ impl Session {
         parent_id: Arg<'_, '_>,
     ) -> PyResult<Event> {
         let mut e = self.base(EventKind::ModelCall, id, ts, duration_ns, parent_id, attrs)?;
-        e.provider = Some(req_str("provider", provider)?);
-        e.model = Some(req_str("model", model)?);
-        e.api = Some(req_str("api", api)?);
+        e.provider = Some(req_text("provider", provider, &self.last_text[0])?);
+        e.model = Some(req_text("model", model, &self.last_text[1])?);
+        e.api = Some(req_text("api", api, &self.last_text[2])?);
         e.venue = match opt_str("venue", venue)? {
-            Some(v) => Some(v),
+            // The session's venue given again: share it.
+            Some(v) if self.venue.as_deref() == Some(v.as_str()) => self.venue.clone(),
+            Some(v) => Some(v.into()),
             None => self.venue.clone(),
         };
         e.request = opt_map("request", request)?;
         e.input_tokens = opt_count("input_tokens", input_tokens)?;
         e.output_tokens = opt_count("output_tokens", output_tokens)?;
         e.cached_tokens = opt_count("cached_tokens", cached_tokens)?;
-        e.status = opt_str("status", status)?;
-        e.endpoint = opt_str("endpoint", endpoint)?;
+        e.status = opt_text("status", status)?;
+        e.endpoint = opt_text("endpoint", endpoint)?;
         submit(py, &self.recorder, e)
     }
 
@@ -374,11 +379,11 @@ impl Session {
         parent_id: Arg<'_, '_>,
     ) -> PyResult<Event> {
         let mut e = self.base(EventKind::ToolCall, id, ts, duration_ns, parent_id, attrs)?;
-        e.tool = Some(req_str("tool", tool)?);
-        e.tool_kind = opt_str("tool_kind", tool_kind)?;
-        e.effect = opt_str("effect", effect)?;
-        e.mcp_session_id = opt_str("mcp_session_id", mcp_session_id)?;
-        e.status = opt_str("status", status)?;
+        e.tool = Some(req_str("tool", tool)?.into());
+        e.tool_kind = opt_text("tool_kind", tool_kind)?;
+        e.effect = opt_text("effect", effect)?;
+        e.mcp_session_id = opt_text("mcp_session_id", mcp_session_id)?;
+        e.status = opt_text("status", status)?;
         submit(py, &self.recorder, e)
     }
 
@@ -401,11 +406,11 @@ impl Session {
         parent_id: Arg<'_, '_>,
     ) -> PyResult<Event> {
         let mut e = self.base(EventKind::StateOp, id, ts, duration_ns, parent_id, attrs)?;
-        e.op = Some(req_str("op", op)?);
-        e.store = Some(req_str("store", store)?);
-        e.holder = Some(req_str("holder", holder)?);
-        e.scope = opt_str("scope", scope)?;
-        e.key = opt_str("key", key)?;
+        e.op = Some(req_str("op", op)?.into());
+        e.store = Some(req_str("store", store)?.into());
+        e.holder = Some(req_str("holder", holder)?.into());
+        e.scope = opt_text("scope", scope)?;
+        e.key = opt_text("key", key)?;
         e.bytes = opt_count("bytes", bytes)?;
         submit(py, &self.recorder, e)
     }
@@ -433,11 +438,11 @@ impl Session {
         }
         Ok(ToolSpan {
             session: slf,
-            tool: req_str("tool", tool)?,
-            tool_kind: opt_str("tool_kind", tool_kind)?,
-            effect: opt_str("effect", effect)?,
-            mcp_session_id: opt_str("mcp_session_id", mcp_session_id)?,
-            parent_id: opt_str("parent_id", parent_id)?,
+            tool: req_str("tool", tool)?.into(),
+            tool_kind: opt_text("tool_kind", tool_kind)?,
+            effect: opt_text("effect", effect)?,
+            mcp_session_id: opt_text("mcp_session_id", mcp_session_id)?,
+            parent_id: opt_text("parent_id", parent_id)?,
             attrs: d.unbind(),
             started: Mutex::new(None),
             event: Mutex::new(None),
@@ -448,10 +453,10 @@ impl Session {
     fn record(&self, py: Python<'_>, event: &Bound<'_, PyAny>) -> PyResult<Event> {
         let mut map = convert::to_map("event", event)?;
         map.entry("session_id")
-            .or_insert_with(|| self.session_id.clone().into());
+            .or_insert_with(|| (*self.session_id).into());
         for (k, v) in [("agent", &self.agent), ("tenant", &self.tenant)] {
             if let Some(v) = v {
-                map.entry(k).or_insert_with(|| v.clone().into());
+                map.entry(k).or_insert_with(|| (**v).into());
             }
         }
         submit(py, &self.recorder, CoreEvent::from_map(&map)?)
@@ -509,11 +514,11 @@ impl Session {
 #[pyclass(frozen, module = "statemeter")]
 pub struct ToolSpan {
     session: Py<Session>,
-    tool: String,
-    tool_kind: Option<String>,
-    effect: Option<String>,
-    mcp_session_id: Option<String>,
-    parent_id: Option<String>,
+    tool: Text,
+    tool_kind: Option<Text>,
+    effect: Option<Text>,
+    mcp_session_id: Option<Text>,
+    parent_id: Option<Text>,
     attrs: Py<PyDict>,
     started: Mutex<Option<i64>>,
     event: Mutex<Option<Py<Event>>>,
