@@ -40,6 +40,14 @@ def best_ns_per_op(fn: Callable[[int], None], n: int, repeats: int) -> float:
 
 
 
+def cpu_and_wall_ns_per_op(fn: Callable[[int], None], n: int) -> tuple[float, float]:
+    """Runs fn(n) once; returns (CPU ns of this thread, wall ns) per operation."""
+    gc.collect()
+    c0, w0 = time.thread_time_ns(), time.perf_counter_ns()
+    fn(n)
+    return (time.thread_time_ns() - c0) / n, (time.perf_counter_ns() - w0) / n
+
+
 def rss_mib() -> float:
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
