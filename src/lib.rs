@@ -10,9 +10,11 @@
 //! - [`columns`]: events as a struct of arrays, scanned by the engines below
 //! - [`contract`], [`pricing`], [`report`], [`costing`], [`scenario`]: compliance and cost
 //!   accounting ([`calendar`], [`money`], [`groupby`], [`tomlfile`] support them)
+//! - [`arrow`]: Arrow record batches of events, sessions ([`sessions`]) and result tables
 //! - [`otel`]: OpenTelemetry GenAI spans in (OTLP/JSON, live spans) and out
 //! - [`usage`]: token usage and response ids read from provider responses (capture)
 
+pub mod arrow;
 pub mod calendar;
 pub mod classify;
 pub mod columns;
@@ -28,6 +30,7 @@ pub mod otel;
 pub mod pricing;
 pub mod report;
 pub mod scenario;
+pub mod sessions;
 pub mod table;
 pub mod tomlfile;
 pub mod usage;

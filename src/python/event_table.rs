@@ -109,6 +109,62 @@ impl EventTable {
         PyList::new(py, items)
     }
 
+    /// The Arrow PyCapsule stream interface: the events as record batches built in Rust
+    /// (column types in docs/arrow.md), for `pyarrow.table(t)`, `polars.DataFrame(t)`,
+    /// `duckdb.sql("... from t")`.
+    #[pyo3(signature = (requested_schema = None))]
+    fn __arrow_c_stream__<'py>(
+        &self,
+        py: Python<'py>,
+        requested_schema: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, pyo3::types::PyCapsule>> {
+        let rows = Arc::clone(&self.rows);
+        super::arrow::stream(
+            py,
+            move || crate::arrow::events::batches(&rows),
+            requested_schema,
+        )
+    }
+
+    /// A pandas DataFrame (`pip install statemeter[analysis]`).
+    fn to_pandas<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        super::arrow::frames(slf.as_any(), "to_pandas")
+    }
+
+    /// A polars DataFrame (`pip install statemeter[analysis]`).
+    fn to_polars<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        super::arrow::frames(slf.as_any(), "to_polars")
+    }
+
+    /// Events, tokens or cost by venue and tag over time (`statemeter.plot.events_over_time`).
+    #[pyo3(signature = (**kwargs))]
+    fn plot<'py>(
+        slf: &Bound<'py, Self>,
+        kwargs: Option<&Bound<'py, pyo3::types::PyDict>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        slf.py()
+            .import("statemeter.plot")?
+            .call_method("events_over_time", (slf,), kwargs)
+    }
+
+    fn _repr_html_(slf: &Bound<'_, Self>) -> PyResult<String> {
+        super::arrow::html(slf.as_any(), "event_table_html")
+    }
+
+    /// Counts of rows per `(kind, tag, session_tag)`, sorted (for summaries and HTML).
+    fn _counts(&self) -> Vec<(&'static str, &'static str, &'static str, usize)> {
+        let mut counts = std::collections::BTreeMap::new();
+        for r in self.rows.iter() {
+            let key = (
+                r.rec.event.kind.as_str(),
+                r.rec.classification().tag.as_str(),
+                r.session_tag.as_str(),
+            );
+            *counts.entry(key).or_insert(0usize) += 1;
+        }
+        counts.into_iter().map(|((k, t, s), n)| (k, t, s, n)).collect()
+    }
+
     fn __repr__(&self) -> String {
         let stateful = self
             .rows

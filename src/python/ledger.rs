@@ -168,6 +168,50 @@ impl Ledger {
         )
     }
 
+    /// One row per session (`SessionTable`): agent, tenant, venue, runtime, start/end,
+    /// duration, counts per kind, tokens, `session_tag`. Arrow/pandas/polars-ready.
+    fn sessions(&self, py: Python<'_>) -> PyResult<super::sessions::SessionTable> {
+        self.settle(py)?;
+        super::sessions::sessions(py, &self.store)
+    }
+
+    /// Writes the events into a Hive-partitioned Parquet dataset under `directory`, resuming
+    /// after the last export recorded in its manifest (`statemeter.parquet.export_parquet`;
+    /// needs `pip install statemeter[analysis]`). Returns an `ExportResult`.
+    #[pyo3(signature = (directory, partition_by = None, **options))]
+    fn export_parquet<'py>(
+        slf: &Bound<'py, Self>,
+        directory: &Bound<'py, PyAny>,
+        partition_by: Option<&Bound<'py, PyAny>>,
+        options: Option<&Bound<'py, pyo3::types::PyDict>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let py = slf.py();
+        let kwargs = pyo3::types::PyDict::new(py);
+        if let Some(o) = options {
+            kwargs.update(o.as_mapping())?;
+        }
+        if let Some(p) = partition_by {
+            kwargs.set_item("partition_by", p)?;
+        }
+        py.import("statemeter.parquet")?
+            .call_method("export_parquet", (slf, directory), Some(&kwargs))
+    }
+
+    /// Internal (Parquet export): up to `limit` events after `after` as an `EventTable`, the
+    /// last seq read and its chain hash; raises `IntegrityError` when the hash at `after` is
+    /// not `expect`.
+    #[pyo3(signature = (after, limit, expect = None))]
+    fn _export_chunk(
+        &self,
+        py: Python<'_>,
+        after: u64,
+        limit: usize,
+        expect: Option<String>,
+    ) -> PyResult<super::export::Chunk> {
+        self.settle(py)?;
+        super::export::chunk(py, &self.store, after, limit, expect)
+    }
+
     fn __enter__(slf: Py<Self>) -> Py<Self> {
         slf
     }
@@ -275,6 +319,9 @@ impl Verification {
     }
     fn __bool__(&self) -> bool {
         self.inner.ok
+    }
+    fn _repr_html_(slf: &Bound<'_, Self>) -> PyResult<String> {
+        super::arrow::html(slf.as_any(), "verification_html")
     }
     fn __repr__(&self) -> String {
         format!(

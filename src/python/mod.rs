@@ -3,6 +3,7 @@
 use pyo3::prelude::*;
 
 mod args;
+mod arrow;
 mod capture;
 mod classification;
 mod contract;
@@ -10,11 +11,13 @@ mod convert;
 mod errors;
 mod event;
 mod event_table;
+mod export;
 mod ledger;
 mod meter;
 mod otel;
 mod pricing;
 mod report;
+mod sessions;
 mod venue;
 
 /// Flushes every live meter; registered with `atexit` by the Python package.
@@ -38,6 +41,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<ledger::Ledger>()?;
     m.add_class::<ledger::Head>()?;
     m.add_class::<ledger::Verification>()?;
+    m.add_class::<sessions::SessionTable>()?;
     m.add_class::<classification::Ruleset>()?;
     m.add_class::<contract::Contract>()?;
     m.add_class::<pricing::PriceTable>()?;

@@ -286,6 +286,21 @@ impl ReportData {
     fn __len__(&self) -> usize {
         self.table.rows.len()
     }
+
+    /// The Arrow PyCapsule stream interface: the rows as record batches built in Rust
+    /// (text columns dictionary-encoded, counts and `*_cost_nanos` int64).
+    #[pyo3(signature = (requested_schema = None))]
+    fn __arrow_c_stream__<'py>(
+        &self,
+        py: Python<'py>,
+        requested_schema: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, pyo3::types::PyCapsule>> {
+        super::arrow::stream(
+            py,
+            || crate::arrow::table::batches(&self.table),
+            requested_schema,
+        )
+    }
 }
 
 fn window(since: Option<&Bound<'_, PyAny>>, until: Option<&Bound<'_, PyAny>>) -> PyResult<Window> {

@@ -1,0 +1,354 @@
+"""HTML for Jupyter: the ``_repr_html_`` of ``Event``, ``EventTable``, ``SessionTable``,
+``Report`` and ``Verification`` all come from here (presentation lives in one place).
+
+Every value is escaped with :func:`html.escape`; tables show at most :data:`MAX_ROWS` rows
+(the first ones and the last few) and strings at most :data:`MAX_TEXT` characters, so a
+million-event table renders as fast as a ten-event one. Nothing here needs an optional
+dependency.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import html
+import json
+from collections import defaultdict
+from typing import Any
+
+__all__ = [
+    "MAX_ROWS",
+    "MAX_TEXT",
+    "event_html",
+    "event_table_html",
+    "report_html",
+    "sessions_html",
+    "verification_html",
+]
+
+#: Most rows an HTML table shows.
+MAX_ROWS = 20
+#: Longest string shown in a cell before it is cut (the full text stays in the cell's title).
+MAX_TEXT = 80
+
+_STYLE = (
+    "<style>"
+    ".sm-t{border-collapse:collapse;font-size:12px;margin:4px 0}"
+    ".sm-t th,.sm-t td{border:1px solid #ddd;padding:2px 6px;text-align:left;"
+    "vertical-align:top}"
+    ".sm-t th{background:#f4f4f4}"
+    ".sm-t td.n{text-align:right;font-variant-numeric:tabular-nums}"
+    ".sm-null{color:#999}"
+    ".sm-stateless{background:#e3f1e3;color:#1d5b1d;padding:0 4px;border-radius:3px}"
+    ".sm-stateful{background:#fbe3d6;color:#8a3a0f;padding:0 4px;border-radius:3px}"
+    ".sm-ok{color:#1d5b1d;font-weight:bold}.sm-bad{color:#b00020;font-weight:bold}"
+    ".sm-cap{font-weight:bold;margin:4px 0}"
+    "</style>"
+)
+
+_NANOS = 1_000_000_000
+
+
+def _esc(value: Any) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _cut(text: str, limit: int = MAX_TEXT) -> str:
+    """Escaped text, cut to ``limit`` characters (the full text in a title attribute)."""
+    if len(text) <= limit:
+        return _esc(text)
+    return f'<span title="{_esc(text)}">{_esc(text[: limit - 1])}…</span>'
+
+
+def _ts(ns: int | None) -> str:
+    if ns is None:
+        return '<span class="sm-null">—</span>'
+    t = _dt.datetime.fromtimestamp(ns / _NANOS, tz=_dt.UTC)
+    return f'<span title="{ns} ns">{t.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]}Z</span>'
+
+
+def _tag(tag: str | None) -> str:
+    if tag in ("stateless", "stateful"):
+        return f'<span class="sm-{tag}">{tag}</span>'
+    return '<span class="sm-null">—</span>'
+
+
+def _cell(name: str, value: Any) -> str:
+    if value is None:
+        return '<td><span class="sm-null">—</span></td>'
+    if name in ("tag", "session_tag"):
+        return f"<td>{_tag(value)}</td>"
+    if name in ("ts", "start", "end", "last_ts"):
+        return f"<td>{_ts(value)}</td>"
+    if isinstance(value, bool):
+        return f"<td>{value}</td>"
+    if isinstance(value, int):
+        return f'<td class="n">{value:,}</td>'
+    if isinstance(value, dict | list):
+        return f"<td><code>{_cut(json.dumps(value, ensure_ascii=False))}</code></td>"
+    return f"<td>{_cut(str(value))}</td>"
+
+
+def _table(columns: list[str], rows: list[dict[str, Any]], skipped: int = 0, at: int = 0) -> str:
+    """An HTML table of ``rows``; ``skipped`` rows elided after the first ``at``."""
+    head = "".join(f"<th>{_esc(c)}</th>" for c in columns)
+    body = []
+    for i, r in enumerate(rows):
+        if skipped and i == at:
+            body.append(
+                f'<tr><td colspan="{len(columns)}" class="sm-null">… {skipped:,} more rows …'
+                "</td></tr>"
+            )
+        body.append("<tr>" + "".join(_cell(c, r.get(c)) for c in columns) + "</tr>")
+    return f'<table class="sm-t"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
+
+
+def _sample(n: int, get: Any) -> tuple[list[Any], int, int]:
+    """The rows to show out of ``n``: the first ones and the last few."""
+    if n <= MAX_ROWS:
+        return [get(i) for i in range(n)], 0, 0
+    tail = 5
+    head = MAX_ROWS - tail
+    rows = [get(i) for i in range(head)] + [get(i) for i in range(n - tail, n)]
+    return rows, n - MAX_ROWS, head
+
+
+# -- events ---------------------------------------------------------------------------------
+
+_EVENT_COLUMNS = ["seq", "ts", "kind", "agent", "venue", "what", "tag", "session_tag"]
+
+
+def _what(d: dict[str, Any]) -> str:
+    kind = d.get("kind")
+    if kind == "model_call":
+        keys = ", ".join(sorted(d.get("request") or {}))
+        req = f" [{keys}]" if keys else ""
+        return f"{d.get('provider')}/{d.get('model')} {d.get('api')}{req}"
+    if kind == "tool_call":
+        err = " (error)" if d.get("status") == "error" else ""
+        return f"tool {d.get('tool')} ({d.get('tool_kind')}, {d.get('effect')}){err}"
+    if kind == "state_op":
+        return f"{d.get('op')} {d.get('store')} ({d.get('holder')}, {d.get('scope')})"
+    runtime = f" runtime={d.get('runtime')}" if d.get("runtime") else ""
+    status = f" status={d.get('status')}" if d.get("status") else ""
+    return f"{d.get('agent') or ''}{runtime}{status}".strip()
+
+
+def _evidence_table(evidence: list[Any]) -> str:
+    rows = [
+        {"rule": e.rule, "tag": e.tag, "signal": e.signal or "—", "explain": e.explain}
+        for e in evidence
+    ]
+    return _table(["rule", "tag", "signal", "explain"], rows)
+
+
+def event_html(event: Any) -> str:
+    """One event: its fields (absent ones omitted), its tags and the evidence for them."""
+    d = event.to_dict()
+    d.pop("evidence", None)
+    fields = [
+        (k, v)
+        for k, v in d.items()
+        if v is not None and k not in ("tag", "session_tag") and not (k == "attrs" and not v)
+    ]
+    rows = "".join(f"<tr><th>{_esc(k)}</th>{_cell(k, v)}</tr>" for k, v in fields)
+    seq = event.seq if event.seq is not None else "pending"
+    session = (
+        f" · session level {_tag(event.session_tag)}" if event.session_tag is not None else ""
+    )
+    return (
+        f"{_STYLE}<div><div class='sm-cap'>Event #{_esc(seq)} {_esc(event.kind)} · call level "
+        f"{_tag(event.tag)}{session}</div>"
+        f'<table class="sm-t"><tbody>{rows}</tbody></table>'
+        f"<div class='sm-cap'>Evidence</div>{_evidence_table(event.evidence)}</div>"
+    )
+
+
+def _counts_table(counts: list[tuple[str, str, str, int]]) -> str:
+    by_kind: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for kind, tag, session_tag, n in counts:
+        by_kind[kind][f"call {tag}"] += n
+        by_kind[kind][f"session {session_tag}"] += n
+    cols = ["call stateless", "call stateful", "session stateless", "session stateful"]
+    rows = [{"kind": k, **{c: v.get(c, 0) for c in cols}} for k, v in sorted(by_kind.items())]
+    return _table(["kind", *cols], rows)
+
+
+def event_table_html(table: Any) -> str:
+    """An ``EventTable``: counts by kind and tag (call and session level), then the first
+    and last rows."""
+    n = len(table)
+    counts = table._counts()
+    stateful = sum(c[3] for c in counts if c[1] == "stateful")
+    rows, skipped, at = _sample(n, lambda i: table[i].to_dict())
+    for r in rows:
+        r["what"] = _what(r)
+    return (
+        f"{_STYLE}<div><div class='sm-cap'>EventTable: {n:,} events · {n - stateful:,} "
+        f"stateless, {stateful:,} stateful (call level)</div>{_counts_table(counts)}"
+        f"{_table(_EVENT_COLUMNS, rows, skipped, at)}</div>"
+    )
+
+
+# -- sessions -------------------------------------------------------------------------------
+
+_SESSION_COLUMNS = [
+    "session_id",
+    "agent",
+    "tenant",
+    "venue",
+    "runtime",
+    "start",
+    "duration_ns",
+    "status",
+    "model_calls",
+    "tool_calls",
+    "state_ops",
+    "input_tokens",
+    "output_tokens",
+    "stateful_events",
+    "session_tag",
+]
+
+
+def sessions_html(sessions: Any) -> str:
+    """A ``SessionTable``: sessions by tag and runtime, then the first and last rows."""
+    n = len(sessions)
+    rows_all = sessions.to_pylist() if n <= 200_000 else None
+    summary = ""
+    if rows_all is not None:
+        groups: dict[tuple[str, str], int] = defaultdict(int)
+        for r in rows_all:
+            groups[(r["runtime"] or "in-process", r["session_tag"])] += 1
+        summary = _table(
+            ["runtime", "session_tag", "sessions"],
+            [{"runtime": k[0], "session_tag": k[1], "sessions": v} for k, v in sorted(groups.items())],
+        )
+        rows, skipped, at = _sample(n, lambda i: rows_all[i])
+    else:
+        rows, skipped, at = _sample(n, lambda i: sessions[i])
+    stateful = sum(1 for r in rows_all or [] if r["session_tag"] == "stateful")
+    tags = f" · {n - stateful:,} stateless, {stateful:,} stateful" if rows_all is not None else ""
+    return (
+        f"{_STYLE}<div><div class='sm-cap'>SessionTable: {n:,} sessions{tags}</div>{summary}"
+        f"{_table(_SESSION_COLUMNS, rows, skipped, at)}</div>"
+    )
+
+
+# -- verification ---------------------------------------------------------------------------
+
+
+def verification_html(v: Any) -> str:
+    """A ``Verification``: intact or broken, with the first bad seq and the problem."""
+    head = f"{v.head.seq}:{v.head.hash}"
+    if v.ok:
+        verdict = "<span class='sm-ok'>✔ intact</span>"
+        detail = ""
+    else:
+        verdict = "<span class='sm-bad'>✘ broken</span>"
+        detail = (
+            f"<tr><th>first bad seq</th><td>{_esc(v.first_bad_seq)}</td></tr>"
+            f"<tr><th>problem</th><td>{_cut(v.problem or '', 400)}</td></tr>"
+        )
+    return (
+        f"{_STYLE}<div><div class='sm-cap'>Verification: {verdict}</div>"
+        f'<table class="sm-t"><tbody><tr><th>events checked</th><td class="n">{v.events:,}'
+        f"</td></tr><tr><th>head</th><td><code>{_esc(head)}</code></td></tr>{detail}"
+        "</tbody></table></div>"
+    )
+
+
+# -- reports --------------------------------------------------------------------------------
+
+
+def _money(nanos: int | None, currency: str | None) -> str:
+    from statemeter.report import format_money
+
+    return format_money(nanos, currency)
+
+
+def _report_rows(report: Any) -> str:
+    """Every row of a report/costs table (at most ``report.HTML_MAX_ROWS``), money as
+    exact decimals (the integer nanos in the cell's title)."""
+    from statemeter.report import HTML_MAX_ROWS as limit
+
+    columns = report.columns
+    rows = report.rows()
+    cur = report.currency
+    head = "".join(f"<th>{_esc(c)}</th>" for c in columns)
+    body = []
+    for r in rows[:limit]:
+        cells = []
+        for name, v in zip(columns, r, strict=True):
+            if name.endswith("_nanos") and v is not None:
+                cells.append(f'<td class="n" title="{v} nanos">{_esc(_money(v, cur))}</td>')
+            else:
+                cells.append(_cell(name, v))
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    if len(rows) > limit:
+        body.append(
+            f'<tr><td colspan="{len(columns)}" class="sm-null">… {len(rows) - limit:,} more rows '
+            "(to_pandas() or to_pylist() for all)</td></tr>"
+        )
+    return f'<table class="sm-t"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
+
+
+def _side_by_side(report: Any) -> str:
+    """Interpretations as columns: per clause (and group), covered and violating events and
+    violating cost under each interpretation."""
+    rows = report.to_pylist()
+    interps: list[str] = []
+    keyed: dict[tuple[Any, ...], dict[str, dict[str, Any]]] = {}
+    for r in rows:
+        if r["interpretation"] not in interps:
+            interps.append(r["interpretation"])
+        key = (r["clause"], *(r[b] for b in report.by))
+        keyed.setdefault(key, {})[r["interpretation"]] = r
+    cur = report.currency
+    priced = any(r.get("covered_cost_nanos") is not None for r in rows)
+    metrics = [("covered_events", "covered"), ("violating_events", "violating")]
+    if priced:
+        metrics.append(("violating_cost_nanos", "violating cost"))
+    top = "".join(f"<th rowspan=2>{_esc(c)}</th>" for c in ["clause", *report.by])
+    top += "".join(f'<th colspan="{len(metrics)}">{_esc(i)}</th>' for i in interps)
+    sub = "".join(f"<th>{_esc(m[1])}</th>" for _ in interps for m in metrics)
+    body = []
+    from statemeter.report import HTML_MAX_ROWS as limit
+
+    for key, per in list(keyed.items())[:limit]:
+        cells = "".join(_cell("label", k) for k in key)
+        for i in interps:
+            r = per.get(i, {})
+            for col, _ in metrics:
+                v = r.get(col)
+                if col.endswith("_nanos"):
+                    cells += f'<td class="n" title="{v} nanos">{_esc(_money(v, cur))}</td>'
+                elif v is not None and col == "violating_events" and v > 0:
+                    cells += f'<td class="n sm-bad">{v:,}</td>'
+                else:
+                    cells += _cell(col, v)
+        body.append(f"<tr>{cells}</tr>")
+    if len(keyed) > limit:
+        body.append(
+            f'<tr><td colspan="{len(key) + len(interps) * len(metrics)}" class="sm-null">… '
+            f"{len(keyed) - limit:,} more clauses/groups</td></tr>"
+        )
+    return (
+        f'<table class="sm-t"><thead><tr>{top}</tr><tr>{sub}</tr></thead>'
+        f"<tbody>{''.join(body)}</tbody></table>"
+    )
+
+
+def report_html(report: Any) -> str:
+    """A ``Report``: for a compliance report, the interpretations side by side (covered,
+    violating, violating cost), then every row; for a costs or scenario table, its rows."""
+    caption = _esc(report._caption())
+    parts = [f"{_STYLE}<div><div class='sm-cap'>{caption}</div>"]
+    if report.kind == "report" and len(report):
+        parts.append(_side_by_side(report))
+        parts.append("<details><summary>all columns</summary>")
+        parts.append(_report_rows(report))
+        parts.append("</details>")
+    else:
+        parts.append(_report_rows(report))
+    parts.append("</div>")
+    return "".join(parts)

@@ -1,0 +1,439 @@
+//! The events of an `EventTable` as Arrow record batches.
+//!
+//! Scalar and string columns come from [`EventColumns`] (the struct of arrays the report
+//! engines scan); the nested parts it leaves out (`attrs`, `request`, `evidence`) and the
+//! validity of the per-kind counts are read from the rows. The two halves are built on two
+//! threads for big tables. Column order and types: [`schema`].
+
+use std::sync::{Arc, OnceLock};
+
+use arrow_array::{ArrayRef, ListArray, RecordBatch, StructArray};
+use arrow_buffer::{OffsetBuffer, ScalarBuffer};
+use arrow_schema::{DataType, Field, Fields, Schema, SchemaRef};
+use serde_json::{Map, Value};
+
+use crate::classify::{Holder, Tag};
+use crate::columns::{EventColumns, StrColumn, TextColumn};
+use crate::error::Result;
+use crate::event::EventKind;
+use crate::ledger::canonical;
+use crate::table::Row;
+
+use super::build::{
+    booleans, dict_slice, dict_type, dict_values, enum_dict, field, int64, text, to_i64, ts_type,
+};
+use super::{chunks, internal, Batches};
+
+/// Dictionary-encoded string fields of the event, in schema order (between `kind` and
+/// `request`, then after the token counts).
+const HEAD_STRS: &[&str] = &[
+    "session_id",
+    "parent_id",
+    "agent",
+    "tenant",
+    "venue",
+    "runtime",
+    "runtime_session_id",
+    "status",
+    "provider",
+    "model",
+    "api",
+    "endpoint",
+];
+const TOOL_STATE_STRS: &[&str] = &[
+    "tool",
+    "tool_kind",
+    "effect",
+    "mcp_session_id",
+    "op",
+    "store",
+    "holder",
+    "scope",
+    "key",
+];
+const TAGS: [&str; 2] = ["stateless", "stateful"];
+const HOLDERS: [&str; 2] = ["provider", "client"];
+
+fn evidence_fields() -> Fields {
+    Fields::from(vec![
+        field("rule", dict_type(), false),
+        field("tag", dict_type(), false),
+        field("signal", dict_type(), false),
+        field("explain", dict_type(), false),
+    ])
+}
+
+fn evidence_item() -> Arc<Field> {
+    Arc::new(field("item", DataType::Struct(evidence_fields()), false))
+}
+
+/// The events schema (the same for every table, filtered or not).
+pub fn schema() -> SchemaRef {
+    static SCHEMA: OnceLock<SchemaRef> = OnceLock::new();
+    SCHEMA
+        .get_or_init(|| {
+            let mut f = vec![
+                field("seq", DataType::Int64, false),
+                field("id", DataType::Utf8, false),
+                field("ts", ts_type(), false),
+                field("kind", dict_type(), false),
+            ];
+            f.extend(HEAD_STRS.iter().map(|n| field(n, dict_type(), true)));
+            f.push(field("request", DataType::Utf8, true));
+            for n in ["input_tokens", "output_tokens", "cached_tokens"] {
+                f.push(field(n, DataType::Int64, true));
+            }
+            f.extend(TOOL_STATE_STRS.iter().map(|n| field(n, dict_type(), true)));
+            f.push(field("bytes", DataType::Int64, true));
+            f.push(field("duration_ns", DataType::Int64, true));
+            f.push(field("attrs", DataType::Utf8, false));
+            f.push(field("tag", dict_type(), false));
+            f.push(field("session_tag", dict_type(), false));
+            f.push(field("consumes_state", DataType::Boolean, false));
+            f.push(field("creates_state", DataType::Boolean, false));
+            f.push(field("state_holder", dict_type(), true));
+            f.push(field("session_stateful", DataType::Boolean, false));
+            f.push(field("ruleset", dict_type(), false));
+            f.push(field("evidence", DataType::List(evidence_item()), false));
+            Arc::new(Schema::new(f))
+        })
+        .clone()
+}
+
+/// What [`EventColumns`] leaves out: JSON texts, evidence items, per-kind count validity.
+#[derive(Default)]
+struct Nested {
+    attrs: TextColumn,
+    request: TextColumn,
+    has_request: Vec<bool>,
+    has_tokens: Vec<bool>,
+    has_bytes: Vec<bool>,
+    /// `len + 1` offsets into the evidence items.
+    ev_offsets: Vec<usize>,
+    ev_rule: StrColumn,
+    ev_tag: StrColumn,
+    ev_signal: StrColumn,
+    ev_explain: StrColumn,
+}
+
+fn write_object(out: &mut String, map: &Map<String, Value>) -> Result<()> {
+    let mut keys: Vec<&String> = map.keys().collect();
+    keys.sort_by(|a, b| canonical::cmp_keys(a, b));
+    out.push('{');
+    for (i, k) in keys.into_iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        canonical::write_str(out, k);
+        out.push(':');
+        canonical::write_value(out, &map[k])?;
+    }
+    out.push('}');
+    Ok(())
+}
+
+impl Nested {
+    fn from_rows(rows: &[Row]) -> Result<Nested> {
+        let mut n = Nested {
+            ev_offsets: Vec::with_capacity(rows.len() + 1),
+            ..Default::default()
+        };
+        n.ev_offsets.push(0);
+        let mut buf = String::new();
+        for r in rows {
+            let e = &r.rec.event;
+            buf.clear();
+            write_object(&mut buf, &e.attrs)?;
+            n.attrs.push(&buf);
+            buf.clear();
+            if let Some(req) = &e.request {
+                write_object(&mut buf, req)?;
+            }
+            n.request.push(&buf);
+            n.has_request.push(e.request.is_some());
+            n.has_tokens.push(e.kind == EventKind::ModelCall);
+            n.has_bytes.push(e.kind == EventKind::StateOp);
+            for ev in &r.rec.classification().evidence {
+                n.ev_rule.push(Some(&ev.rule));
+                n.ev_tag.push(Some(ev.tag.as_str()));
+                n.ev_signal.push(Some(&ev.signal));
+                n.ev_explain.push(Some(&ev.explain));
+            }
+            n.ev_offsets.push(n.ev_rule.codes.len());
+        }
+        Ok(n)
+    }
+}
+
+/// Dictionaries shared by all batches of one table.
+struct Dicts {
+    strs: Vec<(&'static str, ArrayRef)>,
+    kind: ArrayRef,
+    tag: ArrayRef,
+    holder: ArrayRef,
+    ruleset: ArrayRef,
+    ev: [ArrayRef; 4],
+}
+
+/// Builds the batches of `rows` (in their order).
+pub fn batches(rows: &[Row]) -> Result<Batches> {
+    let (cols, nested) = if rows.len() >= 20_000 {
+        std::thread::scope(|s| {
+            let nested = s.spawn(|| Nested::from_rows(rows));
+            let cols = EventColumns::from_rows(rows);
+            (
+                cols,
+                nested.join().expect("the nested-column builder panicked"),
+            )
+        })
+    } else {
+        (EventColumns::from_rows(rows), Nested::from_rows(rows))
+    };
+    let nested = nested?;
+    from_parts(&cols, &nested)
+}
+
+fn from_parts(cols: &EventColumns, n: &Nested) -> Result<Batches> {
+    let schema = schema();
+    let strs = HEAD_STRS
+        .iter()
+        .chain(TOOL_STATE_STRS)
+        .map(|&name| {
+            let col = cols.str_column(name).expect("a known string field");
+            (name, dict_values(&col.values))
+        })
+        .collect();
+    let kinds: Vec<&str> = EventKind::ALL.iter().map(|k| k.as_str()).collect();
+    let d = Dicts {
+        strs,
+        kind: dict_values(&kinds),
+        tag: dict_values(&TAGS),
+        holder: dict_values(&HOLDERS),
+        ruleset: dict_values(&cols.ruleset.values),
+        ev: [
+            dict_values(&n.ev_rule.values),
+            dict_values(&n.ev_tag.values),
+            dict_values(&n.ev_signal.values),
+            dict_values(&n.ev_explain.values),
+        ],
+    };
+    let batches = chunks(cols.len)
+        .map(|(a, b)| batch(&schema, cols, n, &d, a, b))
+        .collect::<Result<_>>()?;
+    Ok(Batches { schema, batches })
+}
+
+fn tag_code(t: Tag) -> Option<u8> {
+    Some(match t {
+        Tag::Stateless => 0,
+        Tag::Stateful => 1,
+    })
+}
+
+fn batch(
+    schema: &SchemaRef,
+    c: &EventColumns,
+    n: &Nested,
+    d: &Dicts,
+    a: usize,
+    b: usize,
+) -> Result<RecordBatch> {
+    let dict = |name: &str| -> Result<ArrayRef> {
+        let (_, values) = d.strs.iter().find(|(n, _)| *n == name).expect("known");
+        dict_slice(c.str_column(name).expect("known"), values, a, b)
+    };
+    let counts = |v: &[u64], valid: &[bool]| {
+        int64(
+            v[a..b].iter().map(|&x| to_i64(x)).collect(),
+            Some(valid[a..b].to_vec()),
+        )
+    };
+    let kind_pos = |k: EventKind| EventKind::ALL.iter().position(|&x| x == k).unwrap() as u8;
+    let mut arrays: Vec<ArrayRef> = vec![
+        int64(c.seq[a..b].iter().map(|&s| to_i64(s)).collect(), None),
+        text(&c.id.data, &c.id.offsets[a..=b], None)?,
+        super::build::timestamps(c.ts[a..b].to_vec(), None),
+        enum_dict(c.kind[a..b].iter().map(|&k| Some(kind_pos(k))), &d.kind)?,
+    ];
+    for name in HEAD_STRS {
+        arrays.push(dict(name)?);
+    }
+    arrays.push(text(
+        &n.request.data,
+        &n.request.offsets[a..=b],
+        Some(&n.has_request[a..b]),
+    )?);
+    arrays.push(counts(&c.input_tokens, &n.has_tokens));
+    arrays.push(counts(&c.output_tokens, &n.has_tokens));
+    arrays.push(counts(&c.cached_tokens, &n.has_tokens));
+    for name in TOOL_STATE_STRS {
+        arrays.push(dict(name)?);
+    }
+    arrays.push(counts(&c.bytes, &n.has_bytes));
+    arrays.push(int64(
+        c.duration_ns[a..b].iter().map(|d| d.unwrap_or(0)).collect(),
+        Some(c.duration_ns[a..b].iter().map(Option::is_some).collect()),
+    ));
+    arrays.push(text(&n.attrs.data, &n.attrs.offsets[a..=b], None)?);
+    arrays.push(enum_dict(c.tag[a..b].iter().map(|&t| tag_code(t)), &d.tag)?);
+    arrays.push(enum_dict(
+        c.session_tag[a..b].iter().map(|&t| tag_code(t)),
+        &d.tag,
+    )?);
+    arrays.push(booleans(&c.consumes_state[a..b]));
+    arrays.push(booleans(&c.creates_state[a..b]));
+    arrays.push(enum_dict(
+        c.state_holder[a..b].iter().map(|h| {
+            h.map(|h| match h {
+                Holder::Provider => 0,
+                Holder::Client => 1,
+            })
+        }),
+        &d.holder,
+    )?);
+    arrays.push(booleans(&c.session_stateful[a..b]));
+    arrays.push(dict_slice(&c.ruleset, &d.ruleset, a, b)?);
+    arrays.push(evidence(n, d, a, b)?);
+    RecordBatch::try_new(Arc::clone(schema), arrays).map_err(internal)
+}
+
+fn evidence(n: &Nested, d: &Dicts, a: usize, b: usize) -> Result<ArrayRef> {
+    let (ia, ib) = (n.ev_offsets[a], n.ev_offsets[b]);
+    let items: Vec<ArrayRef> = [&n.ev_rule, &n.ev_tag, &n.ev_signal, &n.ev_explain]
+        .iter()
+        .zip(&d.ev)
+        .map(|(col, values)| dict_slice(col, values, ia, ib))
+        .collect::<Result<_>>()?;
+    let structs = StructArray::try_new(evidence_fields(), items, None).map_err(internal)?;
+    let offsets: Vec<i32> = n.ev_offsets[a..=b]
+        .iter()
+        .map(|&o| i32::try_from(o - ia).expect("fewer than 2^31 evidence items per batch"))
+        .collect();
+    let list = ListArray::try_new(
+        evidence_item(),
+        OffsetBuffer::new(ScalarBuffer::from(offsets)),
+        Arc::new(structs),
+        None,
+    )
+    .map_err(internal)?;
+    Ok(Arc::new(list))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::classify::Ruleset;
+    use crate::event::Event;
+    use crate::meter::Recorded;
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::{Int32Type, Int64Type};
+    use arrow_array::Array;
+
+    fn row(kind: EventKind, seq: u64, f: impl FnOnce(&mut Event)) -> Row {
+        let mut e = Event::new(kind);
+        e.session_id = Some("s1".into());
+        f(&mut e);
+        let pending = Recorded::pending(e.finish().unwrap(), Ruleset::builtin_default());
+        let class = pending.classification().clone();
+        let rec = Arc::new(Recorded::stored(pending.event, class, seq));
+        Row {
+            session_tag: Tag::Stateful,
+            rec,
+        }
+    }
+
+    fn sample() -> Vec<Row> {
+        vec![
+            row(EventKind::ModelCall, 1, |e| {
+                e.provider = Some("openai".into());
+                e.model = Some("gpt-5".into());
+                e.api = Some("responses".into());
+                e.input_tokens = Some(10);
+                e.output_tokens = Some(3);
+                e.cached_tokens = Some(0);
+                e.request = serde_json::json!({"previous_response_id": "r", "store": true})
+                    .as_object()
+                    .cloned();
+                e.attrs = serde_json::json!({"b": 1, "a": [1.5, "x"]})
+                    .as_object()
+                    .cloned()
+                    .unwrap();
+            }),
+            row(EventKind::ToolCall, 2, |e| {
+                e.tool = Some("search".into());
+                e.duration_ns = Some(5);
+            }),
+        ]
+    }
+
+    #[test]
+    fn batches_carry_every_column_with_the_documented_types() {
+        let rows = sample();
+        let b = batches(&rows).unwrap();
+        assert_eq!(b.num_rows(), 2);
+        let batch = &b.batches[0];
+        assert_eq!(batch.schema(), schema());
+        let col = |n: &str| batch.column_by_name(n).unwrap().clone();
+        assert_eq!(col("seq").as_primitive::<Int64Type>().values(), &[1, 2]);
+        assert_eq!(col("id").as_string::<i32>().value(1), rows[1].rec.event.id);
+        // Counts are null where the kind has none.
+        let input = col("input_tokens");
+        assert_eq!(input.as_primitive::<Int64Type>().value(0), 10);
+        assert!(input.is_null(1));
+        assert!(col("bytes").is_null(0));
+        assert!(col("duration_ns").is_null(0));
+        assert_eq!(col("duration_ns").as_primitive::<Int64Type>().value(1), 5);
+        // JSON text is canonical (sorted keys); absent request is null, absent attrs is {}.
+        let attrs = col("attrs");
+        assert_eq!(
+            attrs.as_string::<i32>().value(0),
+            r#"{"a":[1.5,"x"],"b":1}"#
+        );
+        assert_eq!(attrs.as_string::<i32>().value(1), "{}");
+        let request = col("request");
+        assert_eq!(
+            request.as_string::<i32>().value(0),
+            r#"{"previous_response_id":"r","store":true}"#
+        );
+        assert!(request.is_null(1));
+        // Dictionaries decode to the values.
+        let tool = col("tool");
+        let tool = tool.as_dictionary::<Int32Type>();
+        assert!(tool.is_null(0));
+        let values = tool.values().as_string::<i32>();
+        assert_eq!(values.value(tool.keys().value(1) as usize), "search");
+        let tag = col("tag");
+        let tag = tag.as_dictionary::<Int32Type>();
+        assert_eq!(tag.keys().values(), &[1, 0]);
+        // Evidence is a list of structs, one item per matched rule.
+        let ev = col("evidence");
+        let ev = ev.as_list::<i32>();
+        let n0 = rows[0].rec.classification().evidence.len();
+        assert_eq!(ev.value_length(0) as usize, n0);
+        let first = ev.value(0);
+        let rule = first.as_struct().column_by_name("rule").unwrap();
+        let rule = rule.as_dictionary::<Int32Type>();
+        let rv = rule.values().as_string::<i32>();
+        assert_eq!(
+            rv.value(rule.keys().value(0) as usize),
+            &*rows[0].rec.classification().evidence[0].rule
+        );
+    }
+
+    #[test]
+    fn big_tables_split_into_batches_sharing_one_dictionary() {
+        let one = sample();
+        let rows: Vec<Row> = (0..(super::super::BATCH_ROWS + 10))
+            .map(|i| one[i % 2].clone())
+            .collect();
+        let b = batches(&rows).unwrap();
+        assert_eq!(b.batches.len(), 2);
+        assert_eq!(b.num_rows(), rows.len());
+        let d0 = b.batches[0].column_by_name("tool").unwrap();
+        let d1 = b.batches[1].column_by_name("tool").unwrap();
+        let v0 = d0.as_dictionary::<Int32Type>().values();
+        let v1 = d1.as_dictionary::<Int32Type>().values();
+        assert!(Arc::ptr_eq(v0, v1));
+        assert!(batches(&[]).unwrap().batches.is_empty());
+    }
+}

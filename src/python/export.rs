@@ -1,0 +1,85 @@
+//! The Rust side of `ledger.export_parquet(...)` (written by `statemeter.parquet` with
+//! pyarrow): reading the ledger in chunks after a given `seq`, checked against the chain hash
+//! the dataset's manifest recorded, each event with its `session_tag` as of now.
+
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use pyo3::prelude::*;
+
+use super::event_table::EventTable;
+use crate::error::{Error, Result};
+use crate::ledger::Store;
+use crate::table::{self, Catalogues, Row};
+
+/// One chunk: the events, the last `seq` read and its chain hash (hex).
+pub type Chunk = (EventTable, u64, Option<String>);
+
+fn hash_at(store: &Store, seq: u64) -> Result<Option<String>> {
+    let mut stmt = store
+        .connection()
+        .prepare_cached("SELECT hash FROM events WHERE seq = ?1")?;
+    let mut rows = stmt.query([seq as i64])?;
+    Ok(match rows.next()? {
+        Some(r) => r.get_ref(0)?.as_bytes().ok().map(hex::encode),
+        None => None,
+    })
+}
+
+/// Up to `limit` events after `after` (at most up to the columns' snapshot), after checking
+/// that the hash at `after` is `expect` (the chain the dataset was exported from).
+pub fn chunk(
+    py: Python<'_>,
+    store: &Arc<Mutex<Store>>,
+    after: u64,
+    limit: usize,
+    expect: Option<String>,
+) -> PyResult<Chunk> {
+    let cols = super::report::columns_of(py, store)?;
+    let store = Arc::clone(store);
+    let (rows, last, hash) = py.detach(move || -> Result<(Vec<Row>, u64, Option<String>)> {
+        let store = store.lock();
+        if after > 0 {
+            let found = hash_at(&store, after)?;
+            if found.is_none() || (expect.is_some() && found != expect) {
+                return Err(Error::Integrity(format!(
+                    "the ledger does not continue the exported dataset: the chain hash at seq \
+                     {after} is {} but the dataset's manifest recorded {} (a different or \
+                     rewritten ledger)",
+                    found.as_deref().unwrap_or("missing"),
+                    expect.as_deref().unwrap_or("nothing"),
+                )));
+            }
+        }
+        let catalogues = Catalogues::load(&store)?;
+        let upto = cols.last_seq();
+        let mut stmt = store.connection().prepare_cached(
+            "SELECT seq, record FROM events WHERE seq > ?1 AND seq <= ?2 ORDER BY seq LIMIT ?3",
+        )?;
+        let mut q = stmt.query((after as i64, upto as i64, limit as i64))?;
+        let mut rows = Vec::new();
+        let mut last = after;
+        while let Some(r) = q.next()? {
+            let seq = r.get::<_, i64>(0)? as u64;
+            let text = r.get_ref(1)?.as_str().map_err(|_| {
+                Error::Integrity(format!("the record at seq {seq} is not UTF-8 text"))
+            })?;
+            let rec = table::parse_record_explained(seq, text, &catalogues)?;
+            let i = cols.row_of_seq(seq).ok_or_else(|| {
+                Error::Integrity(format!("seq {seq} is missing from the ledger's columns"))
+            })?;
+            rows.push(Row {
+                rec: Arc::new(rec),
+                session_tag: cols.session_tag[i],
+            });
+            last = seq;
+        }
+        let hash = if last > 0 {
+            hash_at(&store, last)?
+        } else {
+            None
+        };
+        Ok((rows, last, hash))
+    })?;
+    Ok((EventTable::new(rows), last, hash))
+}

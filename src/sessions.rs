@@ -1,0 +1,249 @@
+//! The sessions table: one row per `session_id` seen in a ledger, summarised from
+//! [`EventColumns`] (`ledger.sessions()`).
+//!
+//! A row's identity fields (`agent`, `tenant`, `venue`, `runtime`, `runtime_session_id`) come
+//! from the session's `session_start` event, or from its first event that has them when the
+//! start was not recorded. `start` is the `session_start`'s `ts` (else the earliest event's),
+//! `end` the `session_end`'s `ts` (else `None`: the session is still open, or its end was never
+//! recorded); `last_ts` is the latest `ts + duration_ns` of any of its events. Counts are per
+//! kind; tokens sum the session's model calls; `stateful_events` counts events whose own (call
+//! level) tag is stateful; `session_tag` is the derived session-level tag. Events without a
+//! `session_id` belong to no session and are not in this table. Rows are in the order the
+//! sessions' first events were recorded.
+
+use std::sync::Arc;
+
+use crate::classify::Tag;
+use crate::columns::{EventColumns, NULL};
+use crate::event::EventKind;
+
+/// One session's summary.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionRow {
+    pub session_id: Arc<str>,
+    pub agent: Option<Arc<str>>,
+    pub tenant: Option<Arc<str>>,
+    pub venue: Option<Arc<str>>,
+    pub runtime: Option<Arc<str>>,
+    pub runtime_session_id: Option<Arc<str>>,
+    /// `ts` of the `session_start` (else the earliest `ts` of its events).
+    pub start: i64,
+    /// `ts` of the `session_end`, if recorded.
+    pub end: Option<i64>,
+    /// The latest `ts + duration_ns` over the session's events.
+    pub last_ts: i64,
+    /// The `session_end`'s status (`ok`, `error`, ...), if recorded.
+    pub status: Option<Arc<str>>,
+    pub first_seq: u64,
+    pub events: u64,
+    pub model_calls: u64,
+    pub tool_calls: u64,
+    pub state_ops: u64,
+    pub tool_errors: u64,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub cached_tokens: u64,
+    pub stateful_events: u64,
+    pub session_tag: Tag,
+}
+
+impl SessionRow {
+    /// `end - start` when the end is recorded, else `last_ts - start`.
+    pub fn duration_ns(&self) -> i64 {
+        self.end.unwrap_or(self.last_ts).saturating_sub(self.start)
+    }
+}
+
+/// Summarises the sessions of `cols` (their `session_tag`s must be derived).
+pub fn summarise(cols: &EventColumns) -> Vec<SessionRow> {
+    let mut slot: Vec<u32> = vec![NULL; cols.session_id.values.len()];
+    let mut out: Vec<SessionRow> = Vec::new();
+    // Whether each session's `session_start` was seen (then `start` is its ts).
+    let mut started: Vec<bool> = Vec::new();
+    let get = |name: &str, i: usize| -> Option<Arc<str>> {
+        let col = cols.str_column(name).expect("known field");
+        match col.codes[i] {
+            NULL => None,
+            c => Some(Arc::clone(&col.values[c as usize])),
+        }
+    };
+    for i in 0..cols.len {
+        let code = cols.session_id.codes[i];
+        if code == NULL {
+            continue;
+        }
+        let kind = cols.kind[i];
+        let ts = cols.ts[i];
+        let s = if slot[code as usize] == NULL {
+            slot[code as usize] = out.len() as u32;
+            out.push(SessionRow {
+                session_id: Arc::clone(&cols.session_id.values[code as usize]),
+                agent: None,
+                tenant: None,
+                venue: None,
+                runtime: None,
+                runtime_session_id: None,
+                start: ts,
+                end: None,
+                last_ts: ts,
+                status: None,
+                first_seq: cols.seq[i],
+                events: 0,
+                model_calls: 0,
+                tool_calls: 0,
+                state_ops: 0,
+                tool_errors: 0,
+                input_tokens: 0,
+                output_tokens: 0,
+                cached_tokens: 0,
+                stateful_events: 0,
+                session_tag: cols.session_tag[i],
+            });
+            started.push(false);
+            out.last_mut().unwrap()
+        } else {
+            &mut out[slot[code as usize] as usize]
+        };
+        let has_start = &mut started[slot[code as usize] as usize];
+        s.events += 1;
+        s.last_ts = s
+            .last_ts
+            .max(ts.saturating_add(cols.duration_ns[i].unwrap_or(0)));
+        if cols.tag[i] == Tag::Stateful {
+            s.stateful_events += 1;
+        }
+        let start = kind == EventKind::SessionStart;
+        if !start && !*has_start {
+            s.start = s.start.min(ts);
+        }
+        // Identity: the start event wins; otherwise the first event that has the field.
+        for (name, field) in [
+            ("agent", &mut s.agent),
+            ("tenant", &mut s.tenant),
+            ("venue", &mut s.venue),
+            ("runtime", &mut s.runtime),
+            ("runtime_session_id", &mut s.runtime_session_id),
+        ] {
+            if start || field.is_none() {
+                if let Some(v) = get(name, i) {
+                    *field = Some(v);
+                }
+            }
+        }
+        match kind {
+            EventKind::SessionStart => {
+                s.start = ts;
+                *has_start = true;
+            }
+            EventKind::SessionEnd => {
+                s.end = Some(ts);
+                s.status = get("status", i);
+            }
+            EventKind::ModelCall => {
+                s.model_calls += 1;
+                s.input_tokens += cols.input_tokens[i];
+                s.output_tokens += cols.output_tokens[i];
+                s.cached_tokens += cols.cached_tokens[i];
+            }
+            EventKind::ToolCall => {
+                s.tool_calls += 1;
+                if get("status", i).as_deref() == Some("error") {
+                    s.tool_errors += 1;
+                }
+            }
+            EventKind::StateOp => s.state_ops += 1,
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::classify::Ruleset;
+    use crate::event::Event;
+
+    fn push(
+        cols: &mut EventColumns,
+        kind: EventKind,
+        session: Option<&str>,
+        ts: i64,
+        f: impl FnOnce(&mut Event),
+    ) {
+        let mut e = Event::new(kind);
+        e.session_id = session.map(Into::into);
+        e.ts = ts;
+        f(&mut e);
+        let e = e.finish().unwrap();
+        let c = Ruleset::builtin_default().classify(&e);
+        cols.push(cols.len as u64 + 1, &e, &c);
+    }
+
+    #[test]
+    fn one_row_per_session_with_counts_identity_and_tags() {
+        let mut c = EventColumns::default();
+        push(&mut c, EventKind::SessionStart, Some("rt"), 100, |e| {
+            e.agent = Some("claims".into());
+            e.venue = Some("aws".into());
+            e.runtime = Some("agentcore".into());
+            e.runtime_session_id = Some("rs-1".into());
+        });
+        push(&mut c, EventKind::ModelCall, Some("plain"), 90, |e| {
+            e.agent = Some("bot".into());
+            e.provider = Some("openai".into());
+            e.model = Some("gpt-5".into());
+            e.api = Some("chat.completions".into());
+            e.input_tokens = Some(7);
+            e.duration_ns = Some(50);
+        });
+        push(&mut c, EventKind::ModelCall, Some("rt"), 110, |e| {
+            e.provider = Some("aws.bedrock".into());
+            e.model = Some("m".into());
+            e.api = Some("converse".into());
+            e.input_tokens = Some(10);
+            e.output_tokens = Some(2);
+            e.cached_tokens = Some(4);
+        });
+        push(&mut c, EventKind::ToolCall, Some("rt"), 120, |e| {
+            e.tool = Some("t".into());
+            e.status = Some("error".into());
+        });
+        push(&mut c, EventKind::StateOp, None, 125, |e| {
+            e.op = Some("write".into());
+            e.store = Some("mem".into());
+            e.holder = Some("provider".into());
+        });
+        push(&mut c, EventKind::SessionEnd, Some("rt"), 130, |e| {
+            e.status = Some("ok".into());
+        });
+        c.derive_session_tags();
+        let s = summarise(&c);
+        assert_eq!(s.len(), 2);
+        let rt = &s[0];
+        assert_eq!(&*rt.session_id, "rt");
+        assert_eq!(rt.agent.as_deref(), Some("claims"));
+        assert_eq!(rt.runtime.as_deref(), Some("agentcore"));
+        assert_eq!(rt.runtime_session_id.as_deref(), Some("rs-1"));
+        assert_eq!((rt.start, rt.end, rt.duration_ns()), (100, Some(130), 30));
+        assert_eq!(rt.status.as_deref(), Some("ok"));
+        assert_eq!(
+            (rt.events, rt.model_calls, rt.tool_calls, rt.state_ops),
+            (4, 1, 1, 0)
+        );
+        assert_eq!(rt.tool_errors, 1);
+        assert_eq!(
+            (rt.input_tokens, rt.output_tokens, rt.cached_tokens),
+            (10, 2, 4)
+        );
+        // The runtime makes the session stateful; its model call alone is stateless.
+        assert_eq!(rt.session_tag, Tag::Stateful);
+        let plain = &s[1];
+        assert_eq!((plain.start, plain.end, plain.last_ts), (90, None, 140));
+        assert_eq!(plain.duration_ns(), 50);
+        assert_eq!(plain.session_tag, Tag::Stateless);
+        assert_eq!(plain.first_seq, 2);
+        let b = crate::arrow::sessions::batches(&s).unwrap();
+        assert_eq!(b.num_rows(), 2);
+        assert_eq!(b.batches[0].schema(), crate::arrow::sessions::schema());
+    }
+}
