@@ -13,8 +13,9 @@
 //! thread classifies and commits the event itself and returns only after the commit.
 //!
 //! Failures never lose events silently: a failed commit keeps the batch queued and retries with
-//! a backoff; `flush()` reports the failure; rejected ids (same id, different payload) are
-//! reported by the next `flush()`.
+//! a backoff; `flush()` asks for one retry at once and reports the failure if that retry fails
+//! too (so a flush after the fault cleared succeeds without waiting out the backoff); rejected
+//! ids (same id, different payload) are reported by the next `flush()`.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -138,6 +139,10 @@ struct State {
     unreported: Vec<Error>,
     /// The last commit failure, cleared by the next successful commit.
     failure: Option<Error>,
+    /// Commit attempts that failed so far (a flush waits for one more before reporting).
+    failed_attempts: u64,
+    /// A flush asked the committer to retry now instead of waiting out its backoff.
+    retry_now: bool,
     stats: Stats,
 }
 
@@ -149,6 +154,8 @@ struct Shared {
     state: Mutex<State>,
     work: Condvar,
     progress: Condvar,
+    /// Wakes the committer from its backoff after a failed commit.
+    retry: Condvar,
 }
 
 /// Records events into one [`Store`].
@@ -184,10 +191,13 @@ impl Recorder {
                 closed: false,
                 unreported: Vec::new(),
                 failure: None,
+                failed_attempts: 0,
+                retry_now: false,
                 stats: Stats::default(),
             }),
             work: Condvar::new(),
             progress: Condvar::new(),
+            retry: Condvar::new(),
         });
         let mut writers = Vec::new();
         if durability == Durability::Batch {
@@ -305,20 +315,34 @@ impl Recorder {
     }
 
     /// Waits until every event accepted before the call is settled. Reports rejections since
-    /// the last flush, or a commit failure that is still unresolved.
+    /// the last flush, or a commit failure that is still unresolved: when the writer is
+    /// failing, the flush asks for one retry at once and reports the failure only if that
+    /// retry fails too.
     pub fn flush(&self) -> Result<()> {
         let mut st = self.shared.state.lock();
         let target = st.accepted;
         st.flushing += 1;
         self.shared.work.notify_one();
         let mut outcome = Ok(());
+        // The failed-attempt count when this flush asked for a retry.
+        let mut asked: Option<u64> = None;
         while st.settled < target {
             if let Some(f) = &st.failure {
-                outcome = Err(Error::Ledger(format!(
-                    "{} event(s) not yet written (kept in memory, retrying): {f}",
-                    target - st.settled
-                )));
-                break;
+                match asked {
+                    Some(n) if st.failed_attempts > n => {
+                        outcome = Err(Error::Ledger(format!(
+                            "{} event(s) not yet written (kept in memory, retrying): {f}",
+                            target - st.settled
+                        )));
+                        break;
+                    }
+                    Some(_) => {}
+                    None => {
+                        asked = Some(st.failed_attempts);
+                        st.retry_now = true;
+                        self.shared.retry.notify_all();
+                    }
+                }
             }
             self.shared
                 .progress
@@ -341,6 +365,7 @@ impl Recorder {
         };
         self.shared.work.notify_all();
         self.shared.progress.notify_all();
+        self.shared.retry.notify_all();
         for h in self.writers.lock().drain(..) {
             let _ = h.join();
         }
@@ -528,8 +553,8 @@ fn encoder_loop(shared: &Shared, tx: SyncSender<Encoded>) {
 }
 
 /// Commits encoded groups in order. A failed commit is retried with a backoff (the group stays
-/// in memory and `flush()` reports the failure); once the meter is closed, a group that still
-/// cannot be written is dropped and counted.
+/// in memory and `flush()` reports the failure), or at once when a flush asks; once the meter
+/// is closed, a group that still cannot be written is dropped and counted.
 fn committer_loop(shared: &Shared, rx: Receiver<Encoded>) {
     for enc in rx {
         let n = enc.recs.len() as u64;
@@ -549,6 +574,7 @@ fn committer_loop(shared: &Shared, rx: Receiver<Encoded>) {
                 }
                 Err(e) => {
                     st.stats.failed_commits += 1;
+                    st.failed_attempts += 1;
                     st.failure = Some(e);
                     if st.closed {
                         st.stats.dropped += n;
@@ -558,9 +584,13 @@ fn committer_loop(shared: &Shared, rx: Receiver<Encoded>) {
                         shared.progress.notify_all();
                         break;
                     }
-                    drop(st);
                     shared.progress.notify_all();
-                    std::thread::sleep(backoff);
+                    // Back off, unless a flush (or close) wants a retry now.
+                    if !st.retry_now && !st.closed {
+                        let _ = shared.retry.wait_for(&mut st, backoff);
+                    }
+                    st.retry_now = false;
+                    drop(st);
                     backoff = (backoff * 2).min(Duration::from_secs(2));
                 }
             }
@@ -683,6 +713,59 @@ mod tests {
         let mut dup = call(4);
         dup.id = rec.event.id.clone();
         assert!(r.write_now(&r.wrap(dup)).is_err());
+    }
+
+    #[test]
+    fn flush_reports_a_failing_writer_then_succeeds_once_the_fault_clears() {
+        let (_d, r) = recorder(Durability::Batch, 100);
+        r.try_push(r.wrap(call(0))).unwrap().unwrap();
+        r.flush().unwrap();
+        let read_only = |on: bool| {
+            let sql = format!("PRAGMA query_only = {}", if on { "ON" } else { "OFF" });
+            r.store().lock().connection().execute_batch(&sql).unwrap();
+        };
+        read_only(true);
+        for i in 1..=5 {
+            r.try_push(r.wrap(call(i))).unwrap().unwrap();
+        }
+        // Several flushes while the fault lasts: each reports it, nothing is lost, and the
+        // committer's backoff grows (up to 2 s).
+        for _ in 0..4 {
+            match r.flush() {
+                Err(Error::Ledger(m)) => assert!(m.contains("5 event(s) not yet written"), "{m}"),
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(r.stats().pending, 5);
+        read_only(false);
+        // The flush retries at once instead of waiting out the backoff.
+        let t = std::time::Instant::now();
+        r.flush().unwrap();
+        assert!(
+            t.elapsed() < Duration::from_millis(1500),
+            "{:?}",
+            t.elapsed()
+        );
+        assert_eq!(r.store().lock().len().unwrap(), 6);
+        let s = r.stats();
+        assert_eq!((s.written, s.pending, s.dropped), (6, 0, 0));
+        assert!(s.failed_commits >= 4, "{s:?}");
+    }
+
+    #[test]
+    fn close_drops_and_reports_what_cannot_be_written() {
+        let (_d, r) = recorder(Durability::Batch, 100);
+        r.store()
+            .lock()
+            .connection()
+            .execute_batch("PRAGMA query_only = ON")
+            .unwrap();
+        r.try_push(r.wrap(call(1))).unwrap().unwrap();
+        match r.close() {
+            Err(Error::Ledger(m)) => assert!(m.contains("could not be written"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(r.stats().dropped, 1);
     }
 
     #[test]
