@@ -63,8 +63,8 @@ pub(super) fn describe_mantle(cx: &Ctx<'_>) -> Draft {
 /// bedrock-agent-runtime.{region}.amazonaws.com
 pub(super) fn describe_agent_runtime(cx: &Ctx<'_>) -> Draft {
     let body = cx.body();
-    let m = cx.method.to_ascii_uppercase();
-    match (m.as_str(), cx.segments.as_slice()) {
+    let m: &str = &cx.method;
+    match (m, cx.segments.as_slice()) {
         (_, ["agents", agent, "agentAliases", alias, "sessions", session, "text"]) => {
             let mut d = Draft::new(PROVIDER, "invoke_agent");
             d.keep("sessionId", id(session));
@@ -181,8 +181,8 @@ fn invoke_agent_body(cx: &Ctx<'_>, d: &mut Draft) {
 /// bedrock-agentcore.{region}.amazonaws.com
 pub(super) fn describe_agentcore(cx: &Ctx<'_>) -> Draft {
     let body = cx.body();
-    let m = cx.method.to_ascii_uppercase();
-    match (m.as_str(), cx.segments.as_slice()) {
+    let m: &str = &cx.method;
+    match (m, cx.segments.as_slice()) {
         (_, ["runtimes", arn, op, ..]) if *op == "invocations" || *op == "stopruntimesession" => {
             let api = if *op == "invocations" {
                 "invoke_agent_runtime"

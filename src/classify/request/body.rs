@@ -30,12 +30,18 @@ impl<'a> Body<'a> {
 
     /// Reads a JSON object body. `None` for anything else (not JSON, an array, a scalar).
     pub fn parse(bytes: &'a [u8]) -> Option<Body<'a>> {
+        Body::parse_some(bytes, &|_| true)
+    }
+
+    /// [`Body::parse`] keeping only the members `want` names: the others are skipped without
+    /// being kept (content such as `messages` is then passed over once, never re-validated).
+    pub fn parse_some(bytes: &'a [u8], want: &dyn Fn(&str) -> bool) -> Option<Body<'a>> {
         let first = bytes.iter().find(|b| !b.is_ascii_whitespace())?;
         if *first != b'{' {
             return None;
         }
         let mut de = serde_json::Deserializer::from_slice(bytes);
-        let fields = de.deserialize_map(FieldsVisitor).ok()?;
+        let fields = de.deserialize_map(FieldsVisitor { want }).ok()?;
         de.end().ok()?;
         Some(Body { fields })
     }
@@ -166,9 +172,11 @@ impl<'de> Deserialize<'de> for Key<'de> {
     }
 }
 
-struct FieldsVisitor;
+struct FieldsVisitor<'w> {
+    want: &'w dyn Fn(&str) -> bool,
+}
 
-impl<'de> Visitor<'de> for FieldsVisitor {
+impl<'de> Visitor<'de> for FieldsVisitor<'_> {
     type Value = Vec<(Cow<'de, str>, &'de RawValue)>;
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("a JSON object")
@@ -176,8 +184,12 @@ impl<'de> Visitor<'de> for FieldsVisitor {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut out = Vec::with_capacity(16);
         while let Some(Key(k)) = map.next_key::<Key<'de>>()? {
-            let v: &'de RawValue = map.next_value()?;
-            out.push((k, v));
+            if (self.want)(&k) {
+                let v: &'de RawValue = map.next_value()?;
+                out.push((k, v));
+            } else {
+                map.next_value::<de::IgnoredAny>()?;
+            }
         }
         Ok(out)
     }
@@ -186,7 +198,7 @@ impl<'de> Visitor<'de> for FieldsVisitor {
     }
 }
 
-impl<'de> DeserializeSeed<'de> for FieldsVisitor {
+impl<'de> DeserializeSeed<'de> for FieldsVisitor<'_> {
     type Value = Vec<(Cow<'de, str>, &'de RawValue)>;
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
         d.deserialize_map(self)

@@ -53,7 +53,7 @@ pub(super) fn describe(cx: &Ctx<'_>, provider: &'static str) -> Draft {
             }
             d
         } else if rel.first() == Some(&"interactions") {
-            let api = match (cx.method.to_ascii_uppercase().as_str(), &rel[1..]) {
+            let api = match (cx.method.as_ref(), &rel[1..]) {
                 ("POST", []) => "interactions",
                 ("DELETE", [_]) => "interactions.delete",
                 (_, [_, "cancel"]) => "interactions.cancel",

@@ -24,11 +24,13 @@
 //! `attrs.venue_evidence = {venue, rule, explain}`, so the reason is hashed into the ledger with
 //! the event. An unknown host gives `venue = "unknown"`, never a guess.
 
+use std::borrow::Cow;
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 
 use serde_json::{json, Map, Value};
 
-use super::venue::venue_for_host;
+use super::venue::{venue_for_host, VenueMatch};
 use super::{Classification, Ruleset};
 use crate::error::{Error, Result};
 use crate::event::{Event, EventKind};
@@ -99,7 +101,8 @@ impl Draft {
 
 /// The parts of a request the provider modules read.
 pub(crate) struct Ctx<'a> {
-    pub method: &'a str,
+    /// Upper case.
+    pub method: Cow<'a, str>,
     pub url: Url<'a>,
     pub segments: Vec<&'a str>,
     headers: &'a [(&'a str, &'a str)],
@@ -118,7 +121,7 @@ impl<'a> Ctx<'a> {
     }
 
     pub fn is(&self, method: &str) -> bool {
-        self.method.eq_ignore_ascii_case(method)
+        self.method == method
     }
 
     /// The body's top-level members, or an empty view.
@@ -164,8 +167,24 @@ pub fn describe_request_as(
     }
     let url = Url::parse(req.url)?;
     let segments = url.segments();
+    let (family, source) = match family_for_host(&url.host) {
+        Some(f) => (Some(f), Source::Host),
+        None => match hint {
+            Some(f) => (Some(f), Source::Hint),
+            None => (family_for_shape(&segments), Source::Shape),
+        },
+    };
     let raw_body = req.body.filter(|b| !b.is_empty());
-    let body = raw_body.and_then(Body::parse);
+    // Anthropic's cache_control markers sit inside content blocks: only then is content kept
+    // (as raw slices, searched for the key, never copied).
+    let scan_content = family == Some(Family::Anthropic) || segments.first() == Some(&"anthropic");
+    let want = |k: &str| BODY_KEYS.contains(&k) || (scan_content && CONTENT_SCANNED.contains(&k));
+    let body = raw_body.and_then(|b| Body::parse_some(b, &want));
+    let method = if method.bytes().any(|b| b.is_ascii_lowercase()) {
+        Cow::Owned(method.to_ascii_uppercase())
+    } else {
+        Cow::Borrowed(method)
+    };
     let cx = Ctx {
         method,
         url,
@@ -174,16 +193,16 @@ pub fn describe_request_as(
         raw_body,
         body,
     };
-    let venue = venue_for_host(&cx.url.host, venues);
+    let (venue, venue_evidence) = venue_cached(&cx.url.host, venues);
     let mut attrs = Map::new();
+    attrs.insert("venue_evidence".into(), venue_evidence);
     attrs.insert(
-        "venue_evidence".into(),
-        json!({"venue": venue.venue, "rule": venue.rule, "explain": venue.explain}),
+        "server.address".into(),
+        Value::String(cx.url.host.as_ref().to_owned()),
     );
-    attrs.insert("server.address".into(), Value::String(cx.url.host.clone()));
     attrs.insert(
         "http.request.method".into(),
-        Value::String(method.to_ascii_uppercase()),
+        Value::String(cx.method.as_ref().to_owned()),
     );
     if let Some(b) = cx.raw_body {
         if cx.body.is_none() && !mcp::is_batch(b) {
@@ -204,45 +223,37 @@ pub fn describe_request_as(
         return Ok(ev);
     }
 
-    let draft = match family_for_host(&cx.url.host) {
-        Some(f) => f.describe(&cx),
-        None if hint.is_some() => {
-            let mut d = hint.expect("checked").describe(&cx);
-            d.attrs.insert(
-                "provider_evidence".into(),
-                Value::String(format!(
+    let draft = match (family, source) {
+        (Some(f), Source::Host) => f.describe(&cx),
+        (Some(f), source) => {
+            let mut d = f.describe(&cx);
+            let why = match source {
+                Source::Hint => format!(
                     "host {} is not a known provider endpoint; provider {} from the caller's API ({})",
                     cx.url.host,
                     d.provider,
                     api_family.unwrap_or_default()
+                ),
+                _ => format!(
+                    "host {} is not a known provider endpoint; provider {} inferred from the API shape of {}",
+                    cx.url.host, d.provider, cx.url.path
+                ),
+            };
+            d.attrs
+                .insert("provider_evidence".into(), Value::String(why));
+            d
+        }
+        (None, _) => {
+            let mut d = Draft::new("unknown", "unknown");
+            d.attrs.insert(
+                "provider_evidence".into(),
+                Value::String(format!(
+                    "neither host {} nor path {} is a known provider API",
+                    cx.url.host, cx.url.path
                 )),
             );
             d
         }
-        None => match family_for_shape(&cx) {
-            Some(f) => {
-                let mut d = f.describe(&cx);
-                d.attrs.insert(
-                    "provider_evidence".into(),
-                    Value::String(format!(
-                        "host {} is not a known provider endpoint; provider {} inferred from the API shape of {}",
-                        cx.url.host, d.provider, cx.url.path
-                    )),
-                );
-                d
-            }
-            None => {
-                let mut d = Draft::new("unknown", "unknown");
-                d.attrs.insert(
-                    "provider_evidence".into(),
-                    Value::String(format!(
-                        "neither host {} nor path {} is a known provider API",
-                        cx.url.host, cx.url.path
-                    )),
-                );
-                d
-            }
-        },
     };
     let mut ev = Event::new(EventKind::ModelCall);
     ev.provider = Some(draft.provider.into());
@@ -254,12 +265,46 @@ pub fn describe_request_as(
             .unwrap_or_else(|| "unknown".to_owned())
             .into(),
     );
-    ev.venue = Some(venue.venue.into());
+    ev.venue = Some(venue.into());
     ev.endpoint = Some(cx.url.endpoint().into());
     ev.request = Some(draft.request);
     attrs.extend(draft.attrs);
     ev.attrs = attrs;
     Ok(ev)
+}
+
+thread_local! {
+    /// The last hosts' venue decisions: an SDK client talks to one or two hosts, and the
+    /// decision (with its explanation) is the costliest part of describing a request.
+    static VENUES: RefCell<Vec<(String, BTreeMap<String, String>, String, Value)>> =
+        const { RefCell::new(Vec::new()) };
+}
+
+/// `venue_for_host`, remembered per thread for the last 16 (host, user mapping) pairs: the
+/// venue and the `venue_evidence` attribute.
+fn venue_cached(host: &str, venues: &BTreeMap<String, String>) -> (String, Value) {
+    VENUES.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        if let Some((_, _, v, e)) = cache.iter().find(|(h, m, _, _)| h == host && m == venues) {
+            return (v.clone(), e.clone());
+        }
+        let VenueMatch {
+            venue,
+            rule,
+            explain,
+        } = venue_for_host(host, venues);
+        let evidence = json!({"venue": venue, "rule": rule, "explain": explain});
+        if cache.len() >= 16 {
+            cache.remove(0);
+        }
+        cache.push((
+            host.to_owned(),
+            venues.clone(),
+            venue.clone(),
+            evidence.clone(),
+        ));
+        (venue, evidence)
+    })
 }
 
 /// [`describe_request`], then classifies the event with `ruleset`.
@@ -272,6 +317,55 @@ pub fn classify_request(
     let c = ruleset.classify(&ev);
     Ok((ev, c))
 }
+
+/// Where the provider family came from.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Source {
+    Host,
+    Hint,
+    Shape,
+}
+
+/// The body members any family reads (everything else is skipped unread). Content members
+/// are absent on purpose; `tools` is read for the state it references (containers, vector
+/// stores, a memory tool) and `params` for an MCP tool's name.
+const BODY_KEYS: &[&str] = &[
+    "model",
+    "store",
+    "stream",
+    "background",
+    "previous_response_id",
+    "conversation",
+    "context_management",
+    "prompt_cache_key",
+    "prompt_cache_retention",
+    "prompt_cache_options",
+    "service_tier",
+    "agent_session_id",
+    "assistant_id",
+    "container",
+    "cache_control",
+    "mcp_servers",
+    "tools",
+    "session",
+    "memoryId",
+    "endSession",
+    "enableTrace",
+    "sessionState",
+    "inlineSessionState",
+    "foundationModel",
+    "actorId",
+    "sessionId",
+    "modelId",
+    "cachedContent",
+    "previous_interaction_id",
+    "agent",
+    "jsonrpc",
+    "method",
+    "params",
+];
+/// Content members searched (never copied) for `cache_control` on Anthropic requests.
+const CONTENT_SCANNED: &[&str] = &["system", "messages"];
 
 /// The provider API families, each handled by one module.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -345,8 +439,7 @@ fn family_for_host(host: &str) -> Option<Family> {
 }
 
 /// On an unknown host (gateway, proxy, test server): the family whose path shape this is.
-fn family_for_shape(cx: &Ctx<'_>) -> Option<Family> {
-    let s = &cx.segments;
+fn family_for_shape(s: &[&str]) -> Option<Family> {
     let has = |w: &[&str]| s.windows(w.len()).any(|x| x == w);
     if s.last()
         .is_some_and(|l| l.contains(":generateContent") || l.contains(":streamGenerateContent"))

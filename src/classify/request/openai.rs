@@ -161,7 +161,7 @@ pub(super) fn describe_rel(
     rel: &[&str],
     deployment: Option<&str>,
 ) -> Draft {
-    let Some(route) = route(cx.method, rel) else {
+    let Some(route) = route(&cx.method, rel) else {
         let mut d = Draft::new(
             provider,
             if rel.is_empty() {

@@ -11,8 +11,8 @@ use crate::error::{Error, Result};
 #[derive(Debug, Clone)]
 pub struct Url<'a> {
     pub scheme: &'a str,
-    /// Lower-cased host without port or brackets.
-    pub host: String,
+    /// Lower-cased host without port or brackets (borrowed when the URL already has it so).
+    pub host: Cow<'a, str>,
     /// The `host[:port]` part as written (minus credentials), for the endpoint.
     pub authority: &'a str,
     /// The path as written (percent-encoded), starting with `/` (or empty).
@@ -48,7 +48,7 @@ impl<'a> Url<'a> {
         };
         Ok(Url {
             scheme,
-            host: super::super::venue::normalise_host(authority),
+            host: host_of(authority),
             authority,
             path,
             query,
@@ -77,6 +77,19 @@ impl<'a> Url<'a> {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
             (k == name).then(|| decode(v))
         })
+    }
+}
+
+/// The normalised host of an authority: borrowed in the common case (lower case, no port).
+fn host_of(authority: &str) -> Cow<'_, str> {
+    let plain = authority
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
+        && !authority.ends_with('.');
+    if plain {
+        Cow::Borrowed(authority)
+    } else {
+        Cow::Owned(super::super::venue::normalise_host(authority))
     }
 }
 
