@@ -9,7 +9,7 @@ PIP := $(PY) -m pip
 STAMP := $(VENV)/.deps-installed
 SOURCES := $(shell find src python -name '*.rs' -o -name '*.toml' -o -name '*.py' -o -name '*.pyi' 2>/dev/null) Cargo.toml pyproject.toml
 
-.PHONY: help venv build test test-rust test-python lint bench demo clean
+.PHONY: help venv build test test-rust test-python test-long lint bench demo clean
 
 help: ## Show this help
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-12s %s\n", $$1, $$2}'
@@ -32,8 +32,11 @@ build: $(VENV)/.built ## Build the extension (release) into .venv
 test-rust: ## Rust unit tests (no Python needed)
 	cargo test -q
 
-test-python: build ## pytest
-	$(PY) -m pytest -q
+test-python: build ## pytest (without the long variants)
+	$(PY) -m pytest -q -m "not long"
+
+test-long: build ## The long variants of the reliability tests (crash trials, load, fuzzing)
+	$(PY) -m pytest -q -m long
 
 test: build test-rust test-python ## Everything: build, Rust tests, pytest
 
