@@ -26,6 +26,7 @@ use crate::classify::{Classification, Holder, Tag};
 use crate::error::{Error, Result};
 use crate::event::{Event, EventKind};
 use crate::ledger::{Head, Store};
+use crate::record_view::{self, Parsed};
 use crate::table::{self, Row};
 
 /// The code of an absent value in a [`StrColumn`].
@@ -207,51 +208,55 @@ impl EventColumns {
     /// Appends one event. `session_tag` is provisional (the event's own verdict on its
     /// session) until [`EventColumns::derive_session_tags`].
     pub fn push(&mut self, seq: u64, e: &Event, c: &Classification) {
+        self.push_parsed(seq, &Parsed::of(e, c));
+    }
+
+    /// Appends one event from its record view (see [`crate::record_view`]).
+    pub fn push_parsed(&mut self, seq: u64, p: &Parsed<'_>) {
+        let e = &p.event;
         self.len += 1;
         self.seq.push(seq);
         self.id.push(&e.id);
-        self.kind.push(e.kind);
+        self.kind.push(p.kind);
         self.ts.push(e.ts);
         self.duration_ns.push(e.duration_ns);
-        fn s(v: &Option<crate::event::Text>) -> Option<&str> {
-            v.as_deref()
-        }
-        self.session_id.push(s(&e.session_id));
-        self.parent_id.push(s(&e.parent_id));
-        self.agent.push(s(&e.agent));
-        self.tenant.push(s(&e.tenant));
-        self.venue.push(s(&e.venue));
-        self.status.push(s(&e.status));
-        self.runtime.push(s(&e.runtime));
-        self.runtime_session_id.push(s(&e.runtime_session_id));
-        self.provider.push(s(&e.provider));
-        self.model.push(s(&e.model));
-        self.api.push(s(&e.api));
-        self.endpoint.push(s(&e.endpoint));
-        self.tool.push(s(&e.tool));
-        self.tool_kind.push(s(&e.tool_kind));
-        self.effect.push(s(&e.effect));
-        self.mcp_session_id.push(s(&e.mcp_session_id));
-        self.op.push(s(&e.op));
-        self.store.push(s(&e.store));
-        self.holder.push(s(&e.holder));
-        self.scope.push(s(&e.scope));
-        self.key.push(s(&e.key));
+        self.session_id.push(e.session_id.as_deref());
+        self.parent_id.push(e.parent_id.as_deref());
+        self.agent.push(e.agent.as_deref());
+        self.tenant.push(e.tenant.as_deref());
+        self.venue.push(e.venue.as_deref());
+        self.status.push(e.status.as_deref());
+        self.runtime.push(e.runtime.as_deref());
+        self.runtime_session_id
+            .push(e.runtime_session_id.as_deref());
+        self.provider.push(e.provider.as_deref());
+        self.model.push(e.model.as_deref());
+        self.api.push(e.api.as_deref());
+        self.endpoint.push(e.endpoint.as_deref());
+        self.tool.push(e.tool.as_deref());
+        self.tool_kind.push(e.tool_kind.as_deref());
+        self.effect.push(e.effect.as_deref());
+        self.mcp_session_id.push(e.mcp_session_id.as_deref());
+        self.op.push(e.op.as_deref());
+        self.store.push(e.store.as_deref());
+        self.holder.push(e.holder.as_deref());
+        self.scope.push(e.scope.as_deref());
+        self.key.push(e.key.as_deref());
         self.input_tokens.push(e.input_tokens.unwrap_or(0));
         self.output_tokens.push(e.output_tokens.unwrap_or(0));
         self.cached_tokens.push(e.cached_tokens.unwrap_or(0));
         self.bytes.push(e.bytes.unwrap_or(0));
-        self.tag.push(c.tag);
-        self.session_tag.push(if c.session_stateful {
+        self.tag.push(p.tag);
+        self.session_tag.push(if p.session_stateful {
             Tag::Stateful
         } else {
             Tag::Stateless
         });
-        self.consumes_state.push(c.consumes_state);
-        self.creates_state.push(c.creates_state);
-        self.session_stateful.push(c.session_stateful);
-        self.state_holder.push(c.state_holder);
-        self.ruleset.push(Some(&c.ruleset));
+        self.consumes_state.push(p.consumes_state);
+        self.creates_state.push(p.creates_state);
+        self.session_stateful.push(p.session_stateful);
+        self.state_holder.push(p.state_holder);
+        self.ruleset.push(Some(&p.ruleset));
     }
 
     /// Derives every `session_tag` from `session_stateful` (same rule as
@@ -332,8 +337,7 @@ pub fn load_after(store: &Store, cols: &mut EventColumns) -> Result<usize> {
             )));
         }
         expected += 1;
-        let rec = table::parse_record(seq, text)?;
-        cols.push(seq, &rec.event, rec.classification());
+        cols.push_parsed(seq, &record_view::parse(seq, text)?);
         Ok(())
     })?;
     if cols.len != before {
@@ -543,5 +547,89 @@ mod tests {
         let rows = rows_at(&store.lock(), &grown.cols, &[0, 2]).unwrap();
         assert_eq!(rows[0].session_tag, Tag::Stateful);
         assert_eq!(rows[1].rec.event.session_id.as_deref(), Some("t"));
+    }
+
+    #[test]
+    fn the_record_view_loader_matches_the_full_parser() {
+        use crate::ledger::Durability;
+        use crate::meter::Recorder;
+        let store = Arc::new(parking_lot::Mutex::new(
+            Store::open(None, Durability::Sync).unwrap(),
+        ));
+        let recorder = Recorder::new(
+            Arc::clone(&store),
+            Ruleset::builtin_strict(),
+            Durability::Sync,
+            16,
+        )
+        .unwrap();
+        let mut events = vec![
+            rec(EventKind::SessionStart, Some("s\"1\u{e9}"), |e| {
+                e.runtime = Some("agentcore".into());
+                e.runtime_session_id = Some("rs".into());
+                e.venue = Some("aws".into());
+                e.agent = Some("bot".into());
+                e.tenant = Some("t\\x".into());
+            }),
+            call(
+                Some("s\"1\u{e9}"),
+                "responses",
+                Some(serde_json::json!({"previous_response_id": "r", "n": [1, {"a": null}]})),
+            ),
+            rec(EventKind::ToolCall, Some("s2"), |e| {
+                e.tool = Some("search".into());
+                e.mcp_session_id = Some("m".into());
+                e.duration_ns = Some(5);
+                e.attrs = serde_json::json!({"x": "y\n", "deep": {"z": [1.5]}})
+                    .as_object()
+                    .cloned()
+                    .unwrap();
+            }),
+            rec(EventKind::StateOp, None, |e| {
+                e.op = Some("write".into());
+                e.store = Some("mem".into());
+                e.holder = Some("client".into());
+                e.key = Some("k".into());
+                e.bytes = Some(42);
+            }),
+            rec(EventKind::SessionEnd, Some("s2"), |e| {
+                e.status = Some("error".into())
+            }),
+        ];
+        for r in events.drain(..) {
+            recorder.write_now(&recorder.wrap(r.event.clone())).unwrap();
+        }
+        let fast = load(&store.lock()).unwrap();
+        let slow = EventColumns::from_rows(&table::load(&store.lock()).unwrap());
+        assert_eq!(fast.len, 5);
+        assert_eq!(fast.seq, slow.seq);
+        assert_eq!(fast.id.data, slow.id.data);
+        assert_eq!(fast.id.offsets, slow.id.offsets);
+        assert_eq!(fast.kind, slow.kind);
+        assert_eq!(fast.ts, slow.ts);
+        assert_eq!(fast.duration_ns, slow.duration_ns);
+        for name in STR_FIELDS {
+            let (a, b) = (
+                fast.str_column(name).unwrap(),
+                slow.str_column(name).unwrap(),
+            );
+            let decode = |c: &StrColumn| {
+                (0..c.codes.len())
+                    .map(|i| c.get(i).map(str::to_owned))
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(decode(a), decode(b), "{name}");
+        }
+        assert_eq!(fast.input_tokens, slow.input_tokens);
+        assert_eq!(fast.cached_tokens, slow.cached_tokens);
+        assert_eq!(fast.bytes, slow.bytes);
+        assert_eq!(fast.tag, slow.tag);
+        assert_eq!(fast.session_tag, slow.session_tag);
+        assert_eq!(fast.consumes_state, slow.consumes_state);
+        assert_eq!(fast.creates_state, slow.creates_state);
+        assert_eq!(fast.state_holder, slow.state_holder);
+        assert_eq!(fast.session_stateful, slow.session_stateful);
+        assert_eq!(fast.session_id.get(0), Some("s\"1\u{e9}"));
+        assert!(crate::record_view::parse(1, "{\"event\":{}}").is_err());
     }
 }

@@ -28,6 +28,7 @@ pub mod meter;
 pub mod money;
 pub mod otel;
 pub mod pricing;
+pub mod record_view;
 pub mod report;
 pub mod scenario;
 pub mod sessions;

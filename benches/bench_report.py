@@ -1,0 +1,372 @@
+"""Reports: 1,000,000 events in a file ledger, three interpretations × two clauses grouped by
+venue and month, against the same aggregation in pandas and in DuckDB in the same process.
+
+Steps timed:
+- ``load``: ``Ledger.open`` + the first report (reads and parses every record into columns);
+- ``report``: a report after load (columns cached) — target <= 0.5 s;
+- ``report_priced``: the same with a price table (statemeter prices every event inside the
+  timed step; the peers get a precomputed exact cost column for free);
+- ``costs``: ``ledger.costs(prices, by=venue,month)``.
+Peers run the same semantics (versioned clause periods, call/session level, venue check,
+month bucket from ts) on a DataFrame / DuckDB table built from the same ledger; the results
+are cross-checked cell by cell before timing.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import random
+import tempfile
+import time
+
+import statemeter as sm
+from common import rss_mib
+
+CONTRACT = """
+id = "bench"
+[[clause]]
+id = "stateless-on-azure"
+providers = ["openai", "azure.ai.openai"]
+required_venues = ["azure"]
+effective_from = "2025-10-28"
+effective_until = "2026-04-27"
+[clause.interpretations.session-level]
+level = "session"
+tags = ["stateless"]
+[clause.interpretations.call-level]
+level = "call"
+tags = ["stateless"]
+[clause.interpretations.all-calls]
+level = "call"
+tags = ["stateless", "stateful"]
+[[clause]]
+id = "stateless-on-azure"
+providers = ["openai", "azure.ai.openai"]
+required_venues = ["azure", "aws"]
+effective_from = "2026-04-27"
+[clause.interpretations.session-level]
+level = "session"
+tags = ["stateless"]
+[clause.interpretations.call-level]
+level = "call"
+tags = ["stateless"]
+[clause.interpretations.all-calls]
+level = "call"
+tags = ["stateless", "stateful"]
+[[clause]]
+id = "claude-on-aws"
+providers = ["anthropic", "aws.bedrock"]
+required_venues = ["aws"]
+[clause.interpretations.session-level]
+level = "session"
+tags = ["stateless"]
+[clause.interpretations.call-level]
+level = "call"
+tags = ["stateless"]
+[clause.interpretations.all-calls]
+level = "call"
+tags = ["stateless", "stateful"]
+"""
+
+START = 1_761_955_200 * 10**9  # 2025-11-01
+SPAN = 240 * 86_400 * 10**9  # eight months
+PROVIDERS = [
+    ("openai", "gpt-5", 60),
+    ("azure.ai.openai", "gpt-5", 10),
+    ("anthropic", "claude-sonnet-4-5", 15),
+    ("aws.bedrock", "anthropic.claude-sonnet-4-5", 15),
+]
+VENUES = [("azure", 60), ("aws", 25), ("openai", 10), ("gcp", 5)]
+
+
+def _pick(rng: random.Random, table):
+    return rng.choices(table, weights=[t[-1] for t in table])[0]
+
+
+def generate(path: str, n: int) -> dict:
+    """Records about `n` events: sessions of a start, ~8 model calls (20% of sessions continue
+    stored responses), a tool call, sometimes a provider memory write (runtime sessions), an end."""
+    rng = random.Random(7)
+    meter = sm.Meter(path)
+    t0 = time.perf_counter()
+    written = 0
+    ts = START
+    step = SPAN // n
+    while written < n:
+        venue = _pick(rng, VENUES)[0]
+        runtime = rng.random() < 0.05
+        stateful = rng.random() < 0.2
+        kw = {"runtime": "agentcore", "runtime_session_id": f"rs{written}"} if runtime else {}
+        s = meter.session(
+            agent=rng.choice(["support", "sales", "ops"]),
+            tenant=rng.choice(["acme", "globex"]),
+            venue=venue,
+            **kw,
+        )
+        s.start()
+        model_call = s.model_call
+        for k in range(rng.randint(5, 11)):
+            provider, model, _ = _pick(rng, PROVIDERS)
+            # Azure OpenAI is served on Azure, Bedrock on AWS; the others where the session is.
+            at = {"azure.ai.openai": "azure", "aws.bedrock": "aws"}.get(provider)
+            ts += step
+            req = {"previous_response_id": f"r{k}"} if stateful and k > 0 else None
+            inp = rng.randint(200, 8000)
+            model_call(
+                provider=provider,
+                model=model,
+                venue=at,
+                api="responses" if req else "chat.completions",
+                request=req,
+                input_tokens=inp,
+                cached_tokens=inp // rng.randint(2, 9),
+                output_tokens=rng.randint(20, 900),
+                ts=ts,
+            )
+            written += 1
+        s.tool_call("search", effect="read", ts=ts)
+        if runtime:
+            s.state_op("write", store="agentcore-memory", holder="provider", bytes=2048, ts=ts)
+            written += 1
+        s.end()
+        written += 3
+    meter.flush()
+    elapsed = time.perf_counter() - t0
+    meter.close()
+    return {"events": written, "seconds": elapsed, "events_per_s": written / elapsed}
+
+
+def frame(ledger, prices):
+    """The model calls as a pandas DataFrame (setup, not timed), with an exact cost column."""
+    import pandas as pd
+
+    cols: dict[str, list] = {
+        k: []
+        for k in (
+            "ts",
+            "provider",
+            "venue",
+            "tag",
+            "session_tag",
+            "input_tokens",
+            "output_tokens",
+            "cost",
+        )
+    }
+    for e in ledger.events(kind="model_call"):
+        cols["ts"].append(e.ts)
+        cols["provider"].append(e.provider)
+        cols["venue"].append(e.venue)
+        cols["tag"].append(e.tag)
+        cols["session_tag"].append(e.session_tag)
+        cols["input_tokens"].append(e.input_tokens)
+        cols["output_tokens"].append(e.output_tokens)
+        cols["cost"].append(prices.cost(e))
+    df = pd.DataFrame(cols)
+    df["cost"] = df["cost"].astype("Int64")
+    return df
+
+
+def slots(contract):
+    """(interpretation, clause, [(providers, required, from_ns, until_ns, level, tags)])."""
+    import datetime as dt
+
+    def ns(s):
+        return None if s is None else int(dt.datetime.fromisoformat(s).timestamp()) * 10**9
+
+    out = []
+    for interp, clause in contract.slots:
+        versions = []
+        for c in contract.clauses:
+            if c["id"] == clause and interp in c["interpretations"]:
+                i = c["interpretations"][interp]
+                versions.append(
+                    (
+                        c["providers"],
+                        c["required_venues"],
+                        ns(c["effective_from"]),
+                        ns(c["effective_until"]),
+                        i["level"],
+                        i["tags"],
+                    )
+                )
+        out.append((interp, clause, versions))
+    return out
+
+
+def pandas_report(df, contract_slots, priced: bool):
+    import pandas as pd
+
+    month = pd.to_datetime(df["ts"], unit="ns").dt.strftime("%Y-%m")
+    parts = []
+    for interp, clause, versions in contract_slots:
+        covered = pd.Series(False, index=df.index)
+        violating = pd.Series(False, index=df.index)
+        for providers, required, lo, hi, level, tags in versions:
+            m = df["provider"].isin(providers)
+            if lo is not None:
+                m &= df["ts"] >= lo
+            if hi is not None:
+                m &= df["ts"] < hi
+            m &= (df["tag"] if level == "call" else df["session_tag"]).isin(tags)
+            covered |= m
+            violating |= m & ~df["venue"].isin(required)
+        agg = {
+            "covered_events": covered,
+            "covered_input_tokens": df["input_tokens"].where(covered, 0),
+            "covered_output_tokens": df["output_tokens"].where(covered, 0),
+            "violating_events": violating,
+            "violating_input_tokens": df["input_tokens"].where(violating, 0),
+            "violating_output_tokens": df["output_tokens"].where(violating, 0),
+        }
+        if priced:
+            agg["covered_cost_nanos"] = df["cost"].where(covered, 0)
+            agg["violating_cost_nanos"] = df["cost"].where(violating, 0)
+        g = (
+            pd.DataFrame(agg)[covered]
+            .groupby([df["venue"][covered].fillna("<none>"), month[covered]])
+            .sum()
+        )
+        g["interpretation"], g["clause"] = interp, clause
+        parts.append(g)
+    return pd.concat(parts)
+
+
+def duckdb_sql(contract_slots, priced: bool) -> str:
+    def lst(xs):
+        return "(" + ", ".join(f"'{x}'" for x in xs) + ")"
+
+    selects = []
+    for interp, clause, versions in contract_slots:
+        cov, vio = [], []
+        for providers, required, lo, hi, level, tags in versions:
+            cond = [
+                f"provider IN {lst(providers)}",
+                f"{'tag' if level == 'call' else 'session_tag'} IN {lst(tags)}",
+            ]
+            if lo is not None:
+                cond.append(f"ts >= {lo}")
+            if hi is not None:
+                cond.append(f"ts < {hi}")
+            c = " AND ".join(cond)
+            cov.append(f"({c})")
+            vio.append(f"({c} AND (venue IS NULL OR venue NOT IN {lst(required)}))")
+        cost = (
+            ", sum(CASE WHEN v THEN cost ELSE 0 END) AS violating_cost, sum(cost) AS covered_cost"
+            if priced
+            else ""
+        )
+        selects.append(
+            f"SELECT '{interp}' AS interpretation, '{clause}' AS clause, venue, month, "
+            f"count(*) AS covered_events, sum(input_tokens), sum(output_tokens), "
+            f"sum(CASE WHEN v THEN 1 ELSE 0 END) AS violating_events, "
+            f"sum(CASE WHEN v THEN input_tokens ELSE 0 END), "
+            f"sum(CASE WHEN v THEN output_tokens ELSE 0 END){cost} FROM ("
+            f"SELECT *, strftime(make_timestamp(ts // 1000), '%Y-%m') AS month, "
+            f"({' OR '.join(vio)}) AS v FROM calls WHERE {' OR '.join(cov)}) "
+            f"GROUP BY venue, month"
+        )
+    return " UNION ALL ".join(selects)
+
+
+def best(fn, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        gc.collect()
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def bench_report(quick: bool) -> dict:
+    import duckdb
+
+    n = 100_000 if quick else 1_000_000
+    repeats = 3 if quick else 5
+    tmp = tempfile.mkdtemp()
+    path = os.path.join(tmp, "report.db")
+    gen = generate(path, n)
+    contract = sm.Contract.from_toml(CONTRACT)
+    prices = sm.PriceTable.load(
+        os.path.join(os.path.dirname(__file__), "..", "examples", "prices", "illustrative.toml")
+    )
+    by = ["venue", "month"]
+
+    rss0 = rss_mib()
+    t0 = time.perf_counter()
+    ledger = sm.Ledger.open(path)
+    first = ledger.report(contract, by=by)
+    load_s = time.perf_counter() - t0
+    rss_cols = rss_mib() - rss0
+
+    report_s = best(lambda: ledger.report(contract, by=by), repeats)
+    report_priced_s = best(lambda: ledger.report(contract, prices, by=by), repeats)
+    costs_s = best(lambda: ledger.costs(prices, by=by), repeats)
+    priced = ledger.report(contract, prices, by=by)
+
+    df = frame(ledger, prices)
+    sl = slots(contract)
+    con = duckdb.connect()
+    con.register("calls", df.drop(columns=["cost"]).assign(cost=df["cost"].astype("int64")))
+    sql, sql_priced = duckdb_sql(sl, False), duckdb_sql(sl, True)
+
+    # Cross-check: the three engines agree on every (interpretation, clause, venue, month).
+    ours = {
+        (r["interpretation"], r["clause"], r["venue"] or "<none>", r["month"]): (
+            r["covered_events"],
+            r["violating_events"],
+            r["covered_cost_nanos"],
+            r["violating_cost_nanos"],
+        )
+        for r in priced.to_pylist()
+    }
+    pdr = pandas_report(df, sl, True)
+    theirs = {
+        (r.interpretation, r.clause, v, m): (
+            r.covered_events,
+            r.violating_events,
+            int(r.covered_cost_nanos),
+            int(r.violating_cost_nanos),
+        )
+        for (v, m), r in pdr.iterrows()
+    }
+    assert ours == theirs, "pandas disagrees with statemeter"
+    duck = {
+        (r[0], r[1], r[2] or "<none>", r[3]): (r[4], r[7], int(r[11]), int(r[10]))
+        for r in con.execute(sql_priced).fetchall()
+    }
+    assert duck == ours, "DuckDB disagrees with statemeter"
+    assert len(first) == len(priced)
+
+    pandas_s = best(lambda: pandas_report(df, sl, False), repeats)
+    pandas_priced_s = best(lambda: pandas_report(df, sl, True), repeats)
+    duckdb_s = best(lambda: con.execute(sql).fetchall(), repeats)
+    duckdb_priced_s = best(lambda: con.execute(sql_priced).fetchall(), repeats)
+    con.close()
+    return {
+        "events": gen["events"],
+        "model_calls": len(df),
+        "generate_events_per_s": gen["events_per_s"],
+        "load_s": load_s,
+        "columns_rss_mib": rss_cols,
+        "report_s": report_s,
+        "report_priced_s": report_priced_s,
+        "costs_s": costs_s,
+        "pandas_s": pandas_s,
+        "pandas_priced_s": pandas_priced_s,
+        "duckdb_s": duckdb_s,
+        "duckdb_priced_s": duckdb_priced_s,
+        "pandas_over_statemeter": pandas_s / report_s,
+        "pandas_priced_over_statemeter": pandas_priced_s / report_priced_s,
+        "duckdb_over_statemeter": duckdb_s / report_s,
+        "duckdb_priced_over_statemeter": duckdb_priced_s / report_priced_s,
+        "report_rows": len(first),
+        "targets": {"report_s": "<= 0.5", "pandas_over_statemeter": "> 1"},
+        "notes": "peers get the model calls pre-loaded in memory and exact per-event costs "
+        "precomputed; statemeter prices inside report_priced_s",
+    }
+
+
+BENCHES = {"report": bench_report}
