@@ -43,7 +43,14 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {}
 
 impl From<rusqlite::Error> for Error {
+    /// Storage errors are `Ledger`, except a corrupt file (SQLite found a malformed page while
+    /// reading or writing): its content is broken, which is `Integrity`.
     fn from(e: rusqlite::Error) -> Self {
-        Error::Ledger(format!("sqlite: {e}"))
+        match e.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::DatabaseCorrupt) => Error::Integrity(format!(
+                "the ledger file is damaged (sqlite: {e}); restore it from a copy"
+            )),
+            _ => Error::Ledger(format!("sqlite: {e}")),
+        }
     }
 }

@@ -13,7 +13,9 @@
 //!   earlier one;
 //! - `edited`: a record or hash changed in place (the next row tells which, when there is one);
 //! - against a kept [`Head`]: `truncated` (the ledger ends before the head's seq) and `swapped`
-//!   (the hash at the head's seq differs: another ledger, or history rewritten up to there).
+//!   (the hash at the head's seq differs: another ledger, or history rewritten up to there);
+//! - `damaged`: SQLite cannot read the file past some row (a corrupt page, e.g. a disk fault):
+//!   everything before it verified, nothing after it could be checked.
 //!
 //! Performance notes: rows are streamed from one `SELECT` (one consistent snapshot in WAL) and
 //! borrowed, not copied; per row the work is one SHA-256 and a scan of the record's last bytes.
@@ -37,7 +39,7 @@ pub struct Verification {
     /// kept head's seq; 0 for a row numbered below 1).
     pub first_bad_seq: Option<u64>,
     /// What is wrong, starting with one of `edited`, `deleted`, `inserted`, `reordered`,
-    /// `truncated`, `swapped`.
+    /// `truncated`, `swapped`, `damaged`.
     pub problem: Option<String>,
 }
 
@@ -89,7 +91,7 @@ pub fn verify(store: &Store, head: Option<&Head>) -> Result<Verification> {
     }
     let (mut pos, mut prev, mut prev2) = (0u64, [0u8; 32], [0u8; 32]);
     let mut failure = None;
-    store.for_each_row(|seq, record, stored| {
+    let scanned = store.for_each_row(|seq, record, stored| {
         pos += 1;
         if seq != pos as i64 {
             failure = Some(Failure::Gap { pos, found: seq });
@@ -114,7 +116,27 @@ pub fn verify(store: &Store, head: Option<&Head>) -> Result<Verification> {
         prev2 = prev;
         prev = computed;
         Ok(true)
-    })?;
+    });
+    match scanned {
+        Ok(()) => {}
+        // A corrupt page (the error conversion marks SQLite's corruption codes as Integrity):
+        // report it like any other damage instead of failing the verification.
+        Err(Error::Integrity(m)) if failure.is_none() => {
+            return Ok(Verification {
+                ok: false,
+                events: store.len().unwrap_or(pos),
+                head: stored_head(store).unwrap_or(Head {
+                    seq: pos,
+                    hash: prev,
+                }),
+                first_bad_seq: Some(pos + 1),
+                problem: Some(format!(
+                    "damaged: the file cannot be read after seq {pos} ({m}); seqs 1 to {pos} verified"
+                )),
+            });
+        }
+        Err(e) => return Err(e),
+    }
     let (first_bad_seq, problem) = match failure {
         None => {
             if let Some(problem) = catalogue_problem(store)? {
@@ -166,12 +188,35 @@ pub fn verify(store: &Store, head: Option<&Head>) -> Result<Verification> {
                  ledger, or its history up to seq {seq} was rewritten"
             ),
         ),
-        Some(Failure::Row(bad)) => diagnose(store, &bad)?,
+        Some(Failure::Row(bad)) => match diagnose(store, &bad) {
+            Ok(d) => d,
+            // The row is bad and the rows after it cannot even be read to say how.
+            Err(Error::Integrity(m)) => (
+                bad.pos,
+                format!(
+                    "edited: the row at seq {} does not re-derive, and the file is damaged after it ({m})",
+                    bad.pos
+                ),
+            ),
+            Err(e) => return Err(e),
+        },
+    };
+    // A corrupt file may not even give its length or last row: fall back to what was read.
+    let events = match store.len() {
+        Err(Error::Integrity(_)) => pos,
+        other => other?,
+    };
+    let head = match stored_head(store) {
+        Err(Error::Integrity(_)) => Head {
+            seq: pos,
+            hash: prev,
+        },
+        other => other?,
     };
     Ok(Verification {
         ok: false,
-        events: store.len()?,
-        head: stored_head(store)?,
+        events,
+        head,
         first_bad_seq: Some(first_bad_seq),
         problem: Some(problem),
     })
@@ -327,6 +372,56 @@ mod tests {
             .collect();
         store.append(&batch).unwrap();
         store
+    }
+
+    #[test]
+    fn corrupt_pages_are_reported_as_damage_not_raised() {
+        // Overwrite the b-tree header of one page in the middle of a file ledger: SQLite then
+        // fails while reading, and verify() reports it instead of failing.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("l.db");
+        {
+            let mut store = Store::open(Some(&path), Durability::Sync).unwrap();
+            let batch: Vec<Pending> = (1..=400)
+                .map(|i| Pending {
+                    id: format!("e{i}"),
+                    event_json: format!(
+                        r#"{{"attrs":{{"pad":"{}"}},"id":"e{i}","ts":{i}}}"#,
+                        "x".repeat(400)
+                    ),
+                    classification_json: r#"{"tag":"stateless"}"#.into(),
+                    ts_explicit: true,
+                })
+                .collect();
+            store.append(&batch).unwrap();
+            store
+                .connection()
+                .execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")
+                .unwrap();
+        }
+        let mut bytes = std::fs::read(&path).unwrap();
+        let page = 16384;
+        let pages = bytes.len() / page;
+        assert!(pages > 8, "{pages} pages");
+        let at = (pages / 2) * page;
+        bytes[at..at + 64].fill(0xA5);
+        std::fs::write(&path, &bytes).unwrap();
+        let store = Store::open(Some(&path), Durability::Sync).unwrap();
+        let v = verify(&store, None).unwrap();
+        let problem = v.problem.clone().unwrap_or_default();
+        assert!(!v.ok, "{v:?}");
+        assert!(
+            problem.starts_with("damaged:") || problem.starts_with("edited:"),
+            "{problem}"
+        );
+        let bad = v.first_bad_seq.unwrap();
+        assert!(bad > 1 && bad <= 400, "{v:?}");
+        // Reading the events fails with the same diagnosis class, never a panic.
+        let err = store.for_each_record(0, |_, _| Ok(())).unwrap_err();
+        assert!(
+            matches!(err, Error::Integrity(ref m) if m.contains("damaged")),
+            "{err:?}"
+        );
     }
 
     fn sql(store: &Store, sql: &str) {
