@@ -55,6 +55,11 @@ pub(crate) fn open_connection(
             }
             let conn = Connection::open(p).map_err(err)?;
             conn.busy_timeout(BUSY_TIMEOUT).map_err(err)?;
+            // Refuse a database that is not a ledger before changing anything in it: switching
+            // to WAL rewrites the file header of someone else's database.
+            if table_count(&conn).map_err(err)? > 0 {
+                check_marker(&conn, label)?;
+            }
             // 16 KiB pages: fewer WAL frames per record (~700 bytes); only takes effect on a
             // new file, before WAL is set.
             conn.pragma_update(None, "page_size", 16384).map_err(err)?;
@@ -86,26 +91,33 @@ fn set_wal(conn: &Connection) -> rusqlite::Result<()> {
     }
 }
 
+fn table_count(conn: &Connection) -> rusqlite::Result<u32> {
+    conn.query_row(
+        "SELECT count(*) FROM sqlite_master WHERE type = 'table'",
+        [],
+        |r| r.get(0),
+    )
+}
+
 /// Creates the schema in an empty database, or checks that an existing one is a ledger.
 fn init_or_check(conn: &mut Connection, label: &str) -> Result<()> {
     let err = |e| open_err(label, e);
-    let tables = |conn: &Connection| -> rusqlite::Result<u32> {
-        conn.query_row(
-            "SELECT count(*) FROM sqlite_master WHERE type = 'table'",
-            [],
-            |r| r.get(0),
-        )
-    };
-    if tables(conn).map_err(err)? == 0 {
+    if table_count(conn).map_err(err)? == 0 {
         // Another process may be creating it too: re-check under the write lock.
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(err)?;
-        if tables(&tx).map_err(err)? == 0 {
+        if table_count(&tx).map_err(err)? == 0 {
             tx.execute_batch(SCHEMA).map_err(err)?;
         }
         tx.commit().map_err(err)?;
     }
+    check_marker(conn, label)
+}
+
+/// Checks the `meta` marker (format and version) of a database that has tables.
+fn check_marker(conn: &Connection, label: &str) -> Result<()> {
+    let err = |e| open_err(label, e);
     let meta = |key: &str| -> rusqlite::Result<Option<String>> {
         conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
             .optional()
@@ -220,7 +232,10 @@ mod tests {
             .unwrap()
             .execute_batch("CREATE TABLE t (x)")
             .unwrap();
+        let before = std::fs::read(&other).unwrap();
         assert!(ledger_err(&other).contains("other.db is not a statemeter ledger"));
+        // Refused before anything changed: still a rollback-journal database, byte for byte.
+        assert_eq!(std::fs::read(&other).unwrap(), before);
 
         let wrong = dir.path().join("wrong.db");
         Connection::open(&wrong)
