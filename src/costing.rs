@@ -65,11 +65,9 @@ pub fn charges(
     for i in 0..cols.len {
         let kind = cols.kind[i];
         match kind {
-            EventKind::ModelCall => {
-                if window.contains(cols.ts[i]) {
-                    let cost = pricer.cost(i, table_of(i))?;
-                    push(&mut out, i, ChargeKind::Model, cost);
-                }
+            EventKind::ModelCall if window.contains(cols.ts[i]) => {
+                let cost = pricer.cost(i, table_of(i))?;
+                push(&mut out, i, ChargeKind::Model, cost);
             }
             EventKind::SessionStart if runtime_billable => {
                 if let Some(s) = session(cols, i) {
@@ -138,13 +136,16 @@ pub fn charges(
     Ok(out)
 }
 
+/// (provider, model, venue codes, table index).
+type PriceKey = (u32, u32, u32, usize);
+
 /// Prices model calls, caching the matching entry per (provider, model, venue, table) for as
 /// long as the event's `ts` stays where no entry starts or ends.
 pub struct ModelPricer<'a> {
     cols: &'a EventColumns,
     venue: &'a StrColumn,
     tables: &'a [&'a PriceTable],
-    cache: HashMap<(u32, u32, u32, usize), Vec<(Option<usize>, Period)>>,
+    cache: HashMap<PriceKey, Vec<(Option<usize>, Period)>>,
 }
 
 impl<'a> ModelPricer<'a> {

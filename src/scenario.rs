@@ -213,12 +213,12 @@ pub fn run(
     let mut moved = 0u64;
     if let Some(v) = &sc.venue {
         let code = venue.intern(v);
-        for i in 0..cols.len {
+        for (i, &sel) in selected.iter().enumerate() {
             let has_venue = matches!(
                 cols.kind[i],
                 EventKind::ModelCall | EventKind::SessionStart | EventKind::SessionEnd
             );
-            if selected[i] && has_venue && window.contains(cols.ts[i]) {
+            if sel && has_venue && window.contains(cols.ts[i]) {
                 if venue.codes[i] != code {
                     moved += 1;
                 }
