@@ -148,6 +148,11 @@ fn open_err(label: &str, e: rusqlite::Error) -> Error {
         Some(ErrorCode::DatabaseCorrupt) => {
             Error::Ledger(format!("ledger {label} is corrupt: {e}"))
         }
+        Some(ErrorCode::CannotOpen | ErrorCode::ReadOnly) => Error::Ledger(format!(
+            "cannot open ledger {label}: {e} (a ledger needs write access to its file and to \
+             its directory, for the -wal and -shm files beside it: is the path a directory, or \
+             read-only?)"
+        )),
         _ => Error::Ledger(format!("cannot open ledger {label}: {e}")),
     }
 }
