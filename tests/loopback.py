@@ -34,6 +34,7 @@ class Loopback:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # no 40 ms delayed-ACK stalls between writes
 
             def log_message(self, *args: Any) -> None:
                 pass

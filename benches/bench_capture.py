@@ -1,0 +1,113 @@
+"""Capture: classify_request in Rust (target <= 2 us for a 2 KB JSON body, parse included), and
+what the httpx hook adds to a loopback round trip (target <= 5 %), same process, same client
+type, with and without the hook."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import statemeter as sm
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+
+def bench_classify_request(quick: bool) -> dict:
+    """`cargo bench --bench classify_request` (release, no Python), and the same call from
+    Python through `sm.classify_request` for comparison."""
+    env = dict(os.environ, **({"QUICK": "1"} if quick else {}))
+    proc = subprocess.run(["cargo", "bench", "-q", "--bench", "classify_request"], cwd=ROOT,
+                          env=env, capture_output=True, text=True, timeout=1800)
+    if proc.returncode != 0:
+        return {"error": proc.stderr[-2000:]}
+    rust = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    chat = next(r for r in rust if r["bench"].startswith("chat.completions"))
+
+    body = json.dumps({
+        "model": "gpt-5", "store": True, "stream": True, "prompt_cache_key": "tenant-42",
+        "messages": [{"role": "user", "content": "The quarterly report shows revenue grew. " * 45}],
+    }).encode()
+    headers = [(b"content-type", b"application/json"), (b"authorization", b"Bearer sk-x")]
+    url = "https://api.openai.com/v1/chat/completions"
+    n = 20_000 if quick else 100_000
+    best = float("inf")
+    for _ in range(3 if quick else 7):
+        t0 = time.perf_counter_ns()
+        for _ in range(n):
+            sm.classify_request("POST", url, headers, body)
+        best = min(best, (time.perf_counter_ns() - t0) / n)
+    return {
+        "rust": rust,
+        "rust_chat_2kb_ns": chat["ns_per_request"],
+        "target_ns": 2000,
+        "meets_target": chat["ns_per_request"] <= 2000,
+        "python_call_ns": round(best, 1),
+        "python_body_bytes": len(body),
+    }
+
+
+def bench_httpx_hook(quick: bool) -> dict:
+    """N POSTs of a 2 KB chat request to a loopback server answering a JSON completion with
+    usage, through two httpx2.Client instances in the same process: one plain, one instrumented
+    (file ledger, batch durability). Rounds alternate; best round per client."""
+    import httpx2
+    from loopback import Loopback, json_answer
+    from statemeter.integrations import httpx as capture
+
+    answer = {"id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "gpt-5",
+              "choices": [{"index": 0, "finish_reason": "stop",
+                           "message": {"role": "assistant", "content": "fine " * 40}}],
+              "usage": {"prompt_tokens": 500, "completion_tokens": 40, "total_tokens": 540,
+                        "prompt_tokens_details": {"cached_tokens": 128}}}
+    body = json.dumps({"model": "gpt-5", "messages": [
+        {"role": "user", "content": "The quarterly report shows revenue grew. " * 45}]}).encode()
+    n = 300 if quick else 1000
+    rounds = 3 if quick else 7
+    with Loopback() as lb, tempfile.TemporaryDirectory() as tmp:
+        lb.route("POST", "/v1/chat/completions", json_answer(answer))
+        url = lb.base + "/v1/chat/completions"
+        meter = sm.Meter(Path(tmp) / "bench.db")
+        session = meter.session("bench")
+        plain = httpx2.Client()
+        hooked = capture.instrument(httpx2.Client(), session)
+        headers = {"content-type": "application/json", "authorization": "Bearer sk-x"}
+
+        def run(client: httpx2.Client) -> float:
+            t0 = time.perf_counter_ns()
+            for _ in range(n):
+                client.post(url, content=body, headers=headers).json()
+            return (time.perf_counter_ns() - t0) / n
+
+        for c in (plain, hooked):  # warm up connections
+            run(c)
+        best_plain = best_hooked = float("inf")
+        for _ in range(rounds):
+            best_plain = min(best_plain, run(plain))
+            best_hooked = min(best_hooked, run(hooked))
+            lb.received.clear()
+        plain.close()
+        hooked.close()
+        meter.flush()
+        recorded = len(meter.ledger.events(kind="model_call"))
+        meter.close()
+    overhead = best_hooked / best_plain - 1
+    return {
+        "requests_per_round": n,
+        "rounds": rounds,
+        "plain_round_trip_us": round(best_plain / 1000, 1),
+        "hooked_round_trip_us": round(best_hooked / 1000, 1),
+        "hook_cost_us": round((best_hooked - best_plain) / 1000, 1),
+        "overhead_pct": round(overhead * 100, 2),
+        "target_pct": 5.0,
+        "meets_target": overhead <= 0.05,
+        "model_calls_recorded": recorded,
+    }
+
+
+BENCHES = {"classify_request": bench_classify_request, "httpx_hook": bench_httpx_hook}
