@@ -8,7 +8,6 @@ import json
 import sys
 
 import pytest
-
 import statemeter as sm
 
 pa = pytest.importorskip("pyarrow")

@@ -99,7 +99,10 @@ def _table(columns: list[str], rows: list[dict[str, Any]], skipped: int = 0, at:
                 "</td></tr>"
             )
         body.append("<tr>" + "".join(_cell(c, r.get(c)) for c in columns) + "</tr>")
-    return f'<table class="sm-t"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
+    return (
+        f'<table class="sm-t"><thead><tr>{head}</tr></thead>'
+        f'<tbody>{"".join(body)}</tbody></table>'
+    )
 
 
 def _sample(n: int, get: Any) -> tuple[list[Any], int, int]:
@@ -221,7 +224,10 @@ def sessions_html(sessions: Any) -> str:
             groups[(r["runtime"] or "in-process", r["session_tag"])] += 1
         summary = _table(
             ["runtime", "session_tag", "sessions"],
-            [{"runtime": k[0], "session_tag": k[1], "sessions": v} for k, v in sorted(groups.items())],
+            [
+                {"runtime": k[0], "session_tag": k[1], "sessions": v}
+                for k, v in sorted(groups.items())
+            ],
         )
         rows, skipped, at = _sample(n, lambda i: rows_all[i])
     else:
@@ -289,7 +295,10 @@ def _report_rows(report: Any) -> str:
             f'<tr><td colspan="{len(columns)}" class="sm-null">… {len(rows) - limit:,} more rows '
             "(to_pandas() or to_pylist() for all)</td></tr>"
         )
-    return f'<table class="sm-t"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
+    return (
+        f'<table class="sm-t"><thead><tr>{head}</tr></thead>'
+        f'<tbody>{"".join(body)}</tbody></table>'
+    )
 
 
 def _side_by_side(report: Any) -> str:

@@ -113,7 +113,9 @@ def _partition_names(partition_by: str | Sequence[str] | None, schema: Any) -> l
     ]
     for n in names:
         if not isinstance(n, str) or n not in allowed:
-            raise _invalid("partition_by", f"cannot partition by {n!r} (one of {', '.join(allowed)})")
+            raise _invalid(
+                "partition_by", f"cannot partition by {n!r} (one of {', '.join(allowed)})"
+            )
     if len(set(names)) != len(names):
         raise _invalid("partition_by", "a column is listed twice")
     return names

@@ -178,23 +178,21 @@ impl Ledger {
     /// Writes the events into a Hive-partitioned Parquet dataset under `directory`, resuming
     /// after the last export recorded in its manifest (`statemeter.parquet.export_parquet`;
     /// needs `pip install statemeter[analysis]`). Returns an `ExportResult`.
-    #[pyo3(signature = (directory, partition_by = None, **options))]
+    #[pyo3(signature = (directory, *args, **options))]
     fn export_parquet<'py>(
         slf: &Bound<'py, Self>,
         directory: &Bound<'py, PyAny>,
-        partition_by: Option<&Bound<'py, PyAny>>,
+        args: &Bound<'py, pyo3::types::PyTuple>,
         options: Option<&Bound<'py, pyo3::types::PyDict>>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let py = slf.py();
-        let kwargs = pyo3::types::PyDict::new(py);
-        if let Some(o) = options {
-            kwargs.update(o.as_mapping())?;
-        }
-        if let Some(p) = partition_by {
-            kwargs.set_item("partition_by", p)?;
-        }
-        py.import("statemeter.parquet")?
-            .call_method("export_parquet", (slf, directory), Some(&kwargs))
+        let mut all = vec![slf.clone().into_any(), directory.clone()];
+        all.extend(args.iter());
+        py.import("statemeter.parquet")?.call_method(
+            "export_parquet",
+            pyo3::types::PyTuple::new(py, all)?,
+            options,
+        )
     }
 
     /// Internal (Parquet export): up to `limit` events after `after` as an `EventTable`, the

@@ -268,8 +268,25 @@ impl Session {
         Ok(e)
     }
 
-    fn boundary(&self, py: Python<'_>, kind: EventKind, status: Option<String>) -> PyResult<Event> {
+    fn boundary(
+        &self,
+        py: Python<'_>,
+        kind: EventKind,
+        status: Option<String>,
+        id: Arg<'_, '_>,
+        ts: Arg<'_, '_>,
+    ) -> PyResult<Event> {
         let mut e = CoreEvent::new(kind);
+        if let Some(id) = opt_str("id", id)? {
+            if id.is_empty() {
+                return Err(invalid("id", "must not be empty"));
+            }
+            e.id = id;
+        }
+        if let Some(ts) = opt_i64("ts", ts)? {
+            e.ts = ts;
+            e.ts_explicit = true;
+        }
         e.session_id = Some(self.session_id.clone());
         e.agent = self.agent.clone();
         e.tenant = self.tenant.clone();
@@ -462,26 +479,36 @@ impl Session {
         submit(py, &self.recorder, CoreEvent::from_map(&map)?)
     }
 
-    /// Records `session_start` (once); `with` does it for you.
-    fn start(&self, py: Python<'_>) -> PyResult<Option<Event>> {
+    /// Records `session_start` (once); `with` does it for you. `ts` (int ns) and `id` are
+    /// optional, as for the other record methods (replays and simulations set them).
+    #[pyo3(signature = (*, ts = None, id = None))]
+    fn start(&self, py: Python<'_>, ts: Arg<'_, '_>, id: Arg<'_, '_>) -> PyResult<Option<Event>> {
         if self.started.swap(true, Ordering::AcqRel) {
             return Ok(None);
         }
-        self.boundary(py, EventKind::SessionStart, None).map(Some)
+        self.boundary(py, EventKind::SessionStart, None, id, ts)
+            .map(Some)
     }
 
-    /// Records `session_end` (once) with `status` (`"ok"`, `"error"` or `"cancelled"`).
-    #[pyo3(signature = (status = "ok"))]
-    fn end(&self, py: Python<'_>, status: &str) -> PyResult<Option<Event>> {
+    /// Records `session_end` (once) with `status` (`"ok"`, `"error"` or `"cancelled"`);
+    /// `ts` and `id` as for `start`.
+    #[pyo3(signature = (status = "ok", *, ts = None, id = None))]
+    fn end(
+        &self,
+        py: Python<'_>,
+        status: &str,
+        ts: Arg<'_, '_>,
+        id: Arg<'_, '_>,
+    ) -> PyResult<Option<Event>> {
         if self.ended.swap(true, Ordering::AcqRel) {
             return Ok(None);
         }
-        self.boundary(py, EventKind::SessionEnd, Some(status.to_owned()))
+        self.boundary(py, EventKind::SessionEnd, Some(status.to_owned()), id, ts)
             .map(Some)
     }
 
     fn __enter__(slf: Py<Self>, py: Python<'_>) -> PyResult<Py<Self>> {
-        slf.get().start(py)?;
+        slf.get().start(py, None, None)?;
         Ok(slf)
     }
 
@@ -498,7 +525,7 @@ impl Session {
         } else {
             "ok"
         };
-        self.end(py, status)?;
+        self.end(py, status, None, None)?;
         Ok(false)
     }
 

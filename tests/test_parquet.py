@@ -1,0 +1,187 @@
+"""Parquet datasets: ledger.export_parquet (Hive partitions, manifest, resume) read back by
+pyarrow.dataset, polars and DuckDB; the DuckDB contract report equals ledger.report."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+import statemeter as sm
+from statemeter import parquet, simulate
+
+pa = pytest.importorskip("pyarrow")
+pq = pytest.importorskip("pyarrow.parquet")
+duckdb = pytest.importorskip("duckdb")
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+CONTRACTS = [EXAMPLES / "contracts" / "model-access-2025.toml",
+             EXAMPLES / "contracts" / "model-access-2026-amended.toml"]
+DAY = 86_400 * 1_000_000_000
+REPORT_COLUMNS = ["covered_events", "covered_input_tokens", "covered_output_tokens",
+                  "violating_events", "violating_input_tokens", "violating_output_tokens"]
+
+
+def files(directory: Path) -> dict[str, str]:
+    """Visible Parquet files -> content digest."""
+    return {str(p.relative_to(directory)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(directory.rglob("*.parquet"))}
+
+
+def rust_rows(report, by=()):
+    return [tuple(r[k] for k in ["interpretation", "clause", *by, *REPORT_COLUMNS])
+            for r in report.to_pylist()]
+
+
+@pytest.fixture(scope="module")
+def fleet(tmp_path_factory):
+    path = tmp_path_factory.mktemp("fleet") / "fleet.db"
+    return simulate.fleet(days=6, agents=6, seed=3, path=path, start="2026-04-24",
+                          sessions_per_agent_day=6)
+
+
+def test_export_writes_one_file_per_date_and_readers_agree(fleet, tmp_path):
+    out = tmp_path / "ds"
+    result = fleet.ledger.export_parquet(out, batch_events=700)
+    n = len(fleet.ledger)
+    assert result.events == n == result.total_events and (result.from_seq, result.to_seq) == (1, n)
+    dates = sorted(p.name for p in out.iterdir() if p.is_dir())
+    assert dates == [f"date=2026-04-{d}" for d in range(24, 30)]
+    # One file per partition for this export, however many chunks it was read in.
+    assert all(len(list((out / d).glob("*.parquet"))) == 1 for d in dates)
+    assert sorted(result.files) == sorted(files(out))
+    assert result.files[0].endswith(f"part-{1:012d}-{n:012d}.parquet")
+    ds = pytest.importorskip("pyarrow.dataset")
+    table = ds.dataset(out, format="parquet", partitioning="hive").to_table()
+    assert table.num_rows == n
+    assert "date" in table.column_names and "ts" in table.column_names
+    pl = pytest.importorskip("polars")
+    frame = pl.scan_parquet(str(out / "**" / "*.parquet"), hive_partitioning=True).collect()
+    assert frame.height == n
+    got = duckdb.sql(f"SELECT count(*), sum(input_tokens), min(seq), max(seq) "
+                     f"FROM {parquet.dataset_source(out)}").fetchall()[0]
+    events = pa.table(fleet.ledger.events())
+    assert got == (n, pa.compute.sum(events.column("input_tokens")).as_py(), 1, n)
+    # Partition values match the events' UTC dates.
+    per_day = dict(duckdb.sql(f"SELECT strftime(date, '%Y-%m-%d'), count(*) FROM "
+                              f"{parquet.dataset_source(out)} GROUP BY ALL").fetchall())
+    want = dict(duckdb.sql("SELECT strftime(ts AT TIME ZONE 'UTC', '%Y-%m-%d'), count(*) "
+                           "FROM events GROUP BY ALL").fetchall())
+    assert per_day == want
+
+
+@pytest.mark.parametrize("contract_path", CONTRACTS, ids=["2025", "amended"])
+def test_duckdb_report_over_the_dataset_equals_the_rust_report(fleet, tmp_path, contract_path):
+    out = tmp_path / "ds"
+    fleet.ledger.export_parquet(out)
+    contract = sm.Contract.load(contract_path)
+    source = parquet.dataset_source(out)
+    sql = parquet.contract_sql(contract, source)
+    assert duckdb.sql(sql).fetchall() == rust_rows(fleet.ledger.report(contract))
+    for by in (["venue"], ["tenant", "day"]):
+        got = duckdb.sql(parquet.contract_sql(contract, source, by=by)).fetchall()
+        assert got == rust_rows(fleet.ledger.report(contract, by=by), by)
+    since, until = fleet.start + 2 * DAY, fleet.start + 4 * DAY
+    got = duckdb.sql(parquet.contract_sql(contract, source, since=since, until=until)).fetchall()
+    want = rust_rows(fleet.ledger.report(contract, since=since, until=until))
+    assert got == want and got != rust_rows(fleet.ledger.report(contract))
+
+
+def test_resume_appends_new_files_and_never_rewrites(tmp_path):
+    meter = sm.Meter(tmp_path / "l.db")
+    t0 = 1_767_225_600_000_000_000
+    s = meter.session("a", venue="azure", session_id="s1")
+    s.start(ts=t0)
+    s.model_call(provider="openai", model="gpt-5", api="chat.completions", ts=t0 + 1,
+                 input_tokens=10)
+    s.end(ts=t0 + 2)
+    out = tmp_path / "ds"
+    first = meter.ledger.export_parquet(out)
+    before = files(out)
+    assert first.events == 3 and len(before) == 1
+    assert meter.ledger.export_parquet(out).events == 0  # up to date: nothing written
+    assert files(out) == before
+    # The same session continues on the next day and turns stateful there.
+    s2 = meter.session("a", venue="azure", session_id="s1")
+    s2.model_call(provider="openai", model="gpt-5", api="responses", ts=t0 + DAY,
+                  request={"previous_response_id": "resp_1"}, input_tokens=5)
+    second = meter.ledger.export_parquet(out)
+    assert (second.events, second.from_seq, second.to_seq, second.total_events) == (1, 4, 4, 4)
+    after = files(out)
+    assert {k: after[k] for k in before} == before  # old files untouched
+    assert len(after) == 2
+    manifest = parquet.read_manifest(out)
+    assert [e["to_seq"] for e in manifest["exports"]] == [3, 4]
+    assert manifest["last_hash"] == meter.ledger.head().hash
+    # The old rows keep the session tag they were exported with; the recipe derives the
+    # current one from session_stateful and matches the ledger.
+    old = pq.read_table(out / before.popitem()[0].replace("\\", "/"))
+    assert set(old.column("session_tag").to_pylist()) == {"stateless"}
+    contract = sm.Contract.load(CONTRACTS[0])
+    sql = parquet.contract_sql(contract, parquet.dataset_source(out))
+    assert duckdb.sql(sql).fetchall() == rust_rows(meter.ledger.report(contract))
+    meter.close()
+
+
+def test_a_different_ledger_cannot_continue_a_dataset(tmp_path):
+    out = tmp_path / "ds"
+    a = simulate.fleet(days=1, agents=2, seed=1, sessions_per_agent_day=3)
+    b = simulate.fleet(days=1, agents=2, seed=2, sessions_per_agent_day=6)
+    a.ledger.export_parquet(out)
+    with pytest.raises(sm.IntegrityError, match="does not continue the exported dataset"):
+        b.ledger.export_parquet(out)
+    shorter = simulate.fleet(days=1, agents=1, seed=1, sessions_per_agent_day=1)
+    with pytest.raises(sm.IntegrityError):
+        shorter.ledger.export_parquet(out)
+
+
+def test_partitioning_options_and_errors(fleet, tmp_path):
+    flat = fleet.ledger.export_parquet(tmp_path / "flat", partition_by=None)
+    assert len(flat.files) == 1 and "/" not in flat.files[0]
+    got = duckdb.sql(f"SELECT count(*) FROM {parquet.dataset_source(tmp_path / 'flat')}")
+    assert got.fetchall()[0][0] == len(fleet.ledger)
+    two = fleet.ledger.export_parquet(tmp_path / "two", partition_by=("tenant", "month"))
+    assert {f.split("/")[0] for f in two.files} == {f"tenant={t}" for t in ("acme", "globex",
+                                                                              "initech")}
+    assert all(f.split("/")[1] == "month=2026-04" for f in two.files)
+    # A file does not repeat its partition columns (the Hive convention).
+    assert "tenant" not in pq.read_schema(tmp_path / "two" / two.files[0]).names
+    with pytest.raises(sm.ValidationError, match="partition_by"):
+        fleet.ledger.export_parquet(tmp_path / "two", partition_by=("date",))
+    with pytest.raises(sm.ValidationError, match="cannot partition by 'input_tokens'"):
+        fleet.ledger.export_parquet(tmp_path / "bad", partition_by=("input_tokens",))
+    with pytest.raises(sm.ValidationError, match="batch_events"):
+        fleet.ledger.export_parquet(tmp_path / "bad", batch_events=0)
+
+
+def test_odd_partition_values_are_encoded(tmp_path):
+    meter = sm.Meter()
+    meter.record({"kind": "model_call", "provider": "openai", "model": "m", "api": "x",
+                  "tenant": "a/b c", "ts": 1})
+    meter.record({"kind": "model_call", "provider": "openai", "model": "m", "api": "x", "ts": 2})
+    result = meter.ledger.export_parquet(tmp_path / "ds", partition_by="tenant")
+    assert sorted(result.files)[0].startswith("tenant=__HIVE_DEFAULT_PARTITION__/")
+    assert sorted(result.files)[1].startswith("tenant=a%2Fb%20c/")
+
+
+def test_an_interrupted_export_leaves_nothing_visible(fleet, tmp_path, monkeypatch):
+    out = tmp_path / "ds"
+    original = pq.ParquetWriter.write_table
+    calls = {"n": 0}
+
+    def failing(self, table, *a, **kw):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise OSError("disk full")
+        return original(self, table, *a, **kw)
+
+    monkeypatch.setattr(pq.ParquetWriter, "write_table", failing)
+    with pytest.raises(OSError, match="disk full"):
+        fleet.ledger.export_parquet(out)
+    assert files(out) == {} and parquet.read_manifest(out) is None
+    monkeypatch.setattr(pq.ParquetWriter, "write_table", original)
+    result = fleet.ledger.export_parquet(out)
+    assert result.events == len(fleet.ledger)
+    manifest = json.loads((out / parquet.MANIFEST).read_text())
+    assert manifest["events"] == len(fleet.ledger) and len(manifest["exports"]) == 1
