@@ -176,7 +176,25 @@ def test_checkpointer_list_delete_and_history():
         ("read", "t2", len(history))]
     last = ops[-1]
     assert (last.op, last.session_id, last.attrs["op"]) == ("delete", "t2", "delete_thread")
+    assert listed[0].bytes > 0  # what the saver deserialized for the listing
     assert saver.get_tuple(config) is None
+
+
+def test_wrapped_saver_is_shared_not_modified():
+    meter = sm.Meter()
+    inner = InMemorySaver()
+    serde = inner.serde
+    saver = MeteredCheckpointer(inner, meter, sizes=False)
+    build_graph(script(), saver).invoke({"messages": [HumanMessage("where?")]},
+                                        {"configurable": {"thread_id": "t6"}})
+    assert inner.serde is serde
+    assert inner.get_tuple({"configurable": {"thread_id": "t6"}}) is not None
+    ops = meter.ledger.events(kind="state_op")
+    assert len(ops) > 5 and {o.bytes for o in ops} == {0}
+    counted = MeteredCheckpointer(inner, meter)
+    assert inner.serde is serde
+    counted.get_tuple({"configurable": {"thread_id": "t6"}})
+    assert meter.ledger.events(kind="state_op")[-1].bytes > 0
 
 
 def test_nested_runs_keep_their_parent():

@@ -3,15 +3,17 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import time
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.store.base import BaseStore, GetOp, ListNamespacesOp, PutOp, SearchOp
 
-from statemeter._guard import shielded
+from statemeter._guard import note, shielded
 
 if TYPE_CHECKING:
     from langchain_core.runnables import RunnableConfig
@@ -19,6 +21,33 @@ if TYPE_CHECKING:
     from statemeter import Meter
 
 SOURCE = "langgraph"
+
+# Bytes (de)serialized by the checkpointer during the current call; None outside a call.
+_BYTES: ContextVar[list[int] | None] = ContextVar("statemeter_checkpoint_bytes", default=None)
+
+
+class _CountingSerde:
+    """The saver's own serializer, counting the bytes it writes and reads for the running call:
+    sizes cost nothing extra, they are what the saver itself stores and loads."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    def dumps_typed(self, obj: Any) -> tuple[str, bytes]:
+        out = self.inner.dumps_typed(obj)
+        acc = _BYTES.get()
+        if acc is not None:
+            acc[0] += len(out[1])
+        return out  # type: ignore[no-any-return]
+
+    def loads_typed(self, data: tuple[str, bytes]) -> Any:
+        acc = _BYTES.get()
+        if acc is not None:
+            acc[0] += len(data[1])
+        return self.inner.loads_typed(data)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
 
 
 def _configurable(config: Mapping[str, Any] | None) -> Mapping[str, Any]:
@@ -52,75 +81,63 @@ class MeteredCheckpointer(BaseCheckpointSaver):  # type: ignore[type-arg]
     writes, ``delete_thread``/``delete_for_runs``/``prune`` deletes (``copy_thread`` is a write
     to the target thread), sync and async alike. Each event is in the session of the graph's
     ``thread_id`` (``config["configurable"]["thread_id"]``), ``key`` is the checkpoint id,
-    ``store`` the saver's class name and ``bytes`` the serialized size of the values read or
-    written (``sizes=False`` skips measuring). ``holder="client"`` suits savers you run
-    (memory, SQLite, Postgres); say ``"provider"`` for a managed service's.
+    ``store`` the saver's class name and ``bytes`` what the saver serialized or deserialized for
+    the call (counted through its own ``serde``, so measuring costs nothing; ``sizes=False``
+    leaves the saver's serializer alone and records 0). ``holder="client"`` suits savers you
+    run (memory, SQLite, Postgres); say ``"provider"`` for a managed service's.
+
+    `inner` itself is not modified: the wrapper works on a shallow copy that shares its storage.
     """
 
     def __init__(self, inner: BaseCheckpointSaver, meter: Meter, *,  # type: ignore[type-arg]
                  holder: str = "client", store: str | None = None, sizes: bool = True) -> None:
         super().__init__(serde=inner.serde)
         self.serde = inner.serde
-        self.inner = inner
-        self._sizes = sizes
+        self.original = inner
+        self.inner = copy.copy(inner)
+        if sizes:
+            self.inner.serde = _CountingSerde(inner.serde)
+        self._options = {"holder": holder, "store": store, "sizes": sizes}
         self._rec = _Recorder(meter, store or type(inner).__name__, holder, "session")
+
+    def with_allowlist(self, extra_allowlist: Any) -> MeteredCheckpointer:
+        """The same wrapper around ``inner.with_allowlist(...)`` (LangGraph calls it)."""
+        clone = self.original.with_allowlist(extra_allowlist)
+        if clone is self.original:
+            return self
+        return MeteredCheckpointer(clone, self._rec.meter, **self._options)
 
     # -- helpers -------------------------------------------------------------------------------
 
-    def _size(self, values: Iterable[Any]) -> int:
-        if not self._sizes:
-            return 0
-        total = 0
-        with shielded(self._rec.meter, SOURCE):
-            for v in values:
-                total += len(self.serde.dumps_typed(v)[1])
-        return total
-
-    def _read(self, start: int, config: RunnableConfig | None, tup: Any, **attrs: Any) -> None:
-        with shielded(self._rec.meter, SOURCE):
-            self._read_unshielded(start, config, tup, attrs)
-
-    def _read_unshielded(self, start: int, config: RunnableConfig | None, tup: Any,
-                         attrs: dict[str, Any]) -> None:
-        conf = _configurable(config)
-        values: list[Any] = []
-        key = conf.get("checkpoint_id")
-        if tup is not None:
-            values = list(tup.checkpoint.get("channel_values", {}).values())
-            values += [w[2] for w in tup.pending_writes or ()]
-            key = tup.checkpoint.get("id", key)
-        attrs.setdefault("found", tup is not None)
-        self._op("read", start, conf, key, self._size(values), attrs)
-
     def _op(self, op: str, start: int, conf: Mapping[str, Any], key: str | None, size: int,
             attrs: dict[str, Any]) -> None:
-        with shielded(self._rec.meter, SOURCE):
+        try:
             ns = conf.get("checkpoint_ns")
             if ns:
                 attrs["checkpoint_ns"] = ns
             thread = conf.get("thread_id")
             self._rec.record(op, start, session_id=str(thread) if thread is not None else None,
                              key=key, size=size, attrs=attrs)
+        except Exception as exc:  # noqa: BLE001 - never raise into the application
+            note(self._rec.meter, SOURCE, exc)
 
-    def _put(self, start: int, config: RunnableConfig, checkpoint: Any,
-             new_versions: Mapping[str, Any]) -> None:
-        with shielded(self._rec.meter, SOURCE):
-            self._put_unshielded(start, config, checkpoint, new_versions)
+    def _read(self, start: int, config: RunnableConfig | None, tup: Any, size: int) -> None:
+        conf = _configurable(config)
+        key = conf.get("checkpoint_id")
+        if tup is not None:
+            key = tup.config.get("configurable", {}).get("checkpoint_id", key)
+        self._op("read", start, conf, key, size, {"found": tup is not None})
 
-    def _put_unshielded(self, start: int, config: RunnableConfig, checkpoint: Any,
-                        new_versions: Mapping[str, Any]) -> None:
-        values = checkpoint.get("channel_values", {})
-        size = self._size(values[ch] for ch in new_versions if ch in values)
-        self._op("write", start, _configurable(config), checkpoint.get("id"), size,
-                 {"channels": len(new_versions)})
+    def _put(self, start: int, config: RunnableConfig, out: Any, size: int,
+             channels: int) -> None:
+        conf = _configurable(out if isinstance(out, Mapping) else config)
+        self._op("write", start, conf, conf.get("checkpoint_id"), size, {"channels": channels})
 
     def _put_writes(self, start: int, config: RunnableConfig, writes: Sequence[Any],
-                    task_id: str) -> None:
-        with shielded(self._rec.meter, SOURCE):
-            conf = _configurable(config)
-            self._op("write", start, conf, conf.get("checkpoint_id"),
-                     self._size(w[1] for w in writes),
-                     {"task_id": task_id, "writes": len(writes)})
+                    task_id: str, size: int) -> None:
+        conf = _configurable(config)
+        self._op("write", start, conf, conf.get("checkpoint_id"), size,
+                 {"task_id": task_id, "writes": len(writes)})
 
     # -- sync ----------------------------------------------------------------------------------
 
@@ -132,34 +149,53 @@ class MeteredCheckpointer(BaseCheckpointSaver):  # type: ignore[type-arg]
         return self.inner.get_next_version(current, channel)
 
     def get_tuple(self, config: RunnableConfig) -> Any:
-        start = time.time_ns()
-        tup = self.inner.get_tuple(config)
-        self._read(start, config, tup)
+        start, acc = time.time_ns(), [0]
+        token = _BYTES.set(acc)
+        try:
+            tup = self.inner.get_tuple(config)
+        finally:
+            _BYTES.reset(token)
+        self._read(start, config, tup, acc[0])
         return tup
 
     def list(self, config: RunnableConfig | None, *, filter: dict[str, Any] | None = None,
              before: RunnableConfig | None = None, limit: int | None = None) -> Iterator[Any]:
-        start = time.time_ns()
-        n = 0
+        start, acc, n = time.time_ns(), [0], 0
+        it = iter(self.inner.list(config, filter=filter, before=before, limit=limit))
         try:
-            for tup in self.inner.list(config, filter=filter, before=before, limit=limit):
+            while True:
+                token = _BYTES.set(acc)
+                try:
+                    tup = next(it)
+                except StopIteration:
+                    break
+                finally:
+                    _BYTES.reset(token)
                 n += 1
                 yield tup
         finally:
-            self._op("read", start, _configurable(config), None, 0, {"listed": n})
+            self._op("read", start, _configurable(config), None, acc[0], {"listed": n})
 
     def put(self, config: RunnableConfig, checkpoint: Any, metadata: Any,
             new_versions: Any) -> RunnableConfig:
-        start = time.time_ns()
-        out = self.inner.put(config, checkpoint, metadata, new_versions)
-        self._put(start, config, checkpoint, new_versions)
+        start, acc = time.time_ns(), [0]
+        token = _BYTES.set(acc)
+        try:
+            out = self.inner.put(config, checkpoint, metadata, new_versions)
+        finally:
+            _BYTES.reset(token)
+        self._put(start, config, out, acc[0], len(new_versions))
         return out  # type: ignore[no-any-return]
 
     def put_writes(self, config: RunnableConfig, writes: Sequence[tuple[str, Any]],
                    task_id: str, task_path: str = "") -> None:
-        start = time.time_ns()
-        self.inner.put_writes(config, writes, task_id, task_path)
-        self._put_writes(start, config, writes, task_id)
+        start, acc = time.time_ns(), [0]
+        token = _BYTES.set(acc)
+        try:
+            self.inner.put_writes(config, writes, task_id, task_path)
+        finally:
+            _BYTES.reset(token)
+        self._put_writes(start, config, writes, task_id, acc[0])
 
     def delete_thread(self, thread_id: str) -> None:
         start = time.time_ns()
@@ -186,44 +222,67 @@ class MeteredCheckpointer(BaseCheckpointSaver):  # type: ignore[type-arg]
 
     def get_delta_channel_history(self, *, config: RunnableConfig,
                                   channels: Sequence[str]) -> Any:
-        start = time.time_ns()
-        out = self.inner.get_delta_channel_history(config=config, channels=channels)
-        self._op("read", start, _configurable(config), None, 0,
+        start, acc = time.time_ns(), [0]
+        token = _BYTES.set(acc)
+        try:
+            out = self.inner.get_delta_channel_history(config=config, channels=channels)
+        finally:
+            _BYTES.reset(token)
+        self._op("read", start, _configurable(config), None, acc[0],
                  {"op": "delta_channel_history", "channels": len(channels)})
         return out
 
     # -- async ---------------------------------------------------------------------------------
 
     async def aget_tuple(self, config: RunnableConfig) -> Any:
-        start = time.time_ns()
-        tup = await self.inner.aget_tuple(config)
-        self._read(start, config, tup)
+        start, acc = time.time_ns(), [0]
+        token = _BYTES.set(acc)
+        try:
+            tup = await self.inner.aget_tuple(config)
+        finally:
+            _BYTES.reset(token)
+        self._read(start, config, tup, acc[0])
         return tup
 
     async def alist(self, config: RunnableConfig | None, *,
                     filter: dict[str, Any] | None = None, before: RunnableConfig | None = None,
                     limit: int | None = None) -> AsyncIterator[Any]:
-        start = time.time_ns()
-        n = 0
+        start, acc, n = time.time_ns(), [0], 0
+        it = self.inner.alist(config, filter=filter, before=before, limit=limit).__aiter__()
         try:
-            async for tup in self.inner.alist(config, filter=filter, before=before, limit=limit):
+            while True:
+                token = _BYTES.set(acc)
+                try:
+                    tup = await it.__anext__()
+                except StopAsyncIteration:
+                    break
+                finally:
+                    _BYTES.reset(token)
                 n += 1
                 yield tup
         finally:
-            self._op("read", start, _configurable(config), None, 0, {"listed": n})
+            self._op("read", start, _configurable(config), None, acc[0], {"listed": n})
 
     async def aput(self, config: RunnableConfig, checkpoint: Any, metadata: Any,
                    new_versions: Any) -> RunnableConfig:
-        start = time.time_ns()
-        out = await self.inner.aput(config, checkpoint, metadata, new_versions)
-        self._put(start, config, checkpoint, new_versions)
+        start, acc = time.time_ns(), [0]
+        token = _BYTES.set(acc)
+        try:
+            out = await self.inner.aput(config, checkpoint, metadata, new_versions)
+        finally:
+            _BYTES.reset(token)
+        self._put(start, config, out, acc[0], len(new_versions))
         return out  # type: ignore[no-any-return]
 
     async def aput_writes(self, config: RunnableConfig, writes: Sequence[tuple[str, Any]],
                           task_id: str, task_path: str = "") -> None:
-        start = time.time_ns()
-        await self.inner.aput_writes(config, writes, task_id, task_path)
-        self._put_writes(start, config, writes, task_id)
+        start, acc = time.time_ns(), [0]
+        token = _BYTES.set(acc)
+        try:
+            await self.inner.aput_writes(config, writes, task_id, task_path)
+        finally:
+            _BYTES.reset(token)
+        self._put_writes(start, config, writes, task_id, acc[0])
 
     async def adelete_thread(self, thread_id: str) -> None:
         start = time.time_ns()
@@ -250,9 +309,13 @@ class MeteredCheckpointer(BaseCheckpointSaver):  # type: ignore[type-arg]
 
     async def aget_delta_channel_history(self, *, config: RunnableConfig,
                                          channels: Sequence[str]) -> Any:
-        start = time.time_ns()
-        out = await self.inner.aget_delta_channel_history(config=config, channels=channels)
-        self._op("read", start, _configurable(config), None, 0,
+        start, acc = time.time_ns(), [0]
+        token = _BYTES.set(acc)
+        try:
+            out = await self.inner.aget_delta_channel_history(config=config, channels=channels)
+        finally:
+            _BYTES.reset(token)
+        self._op("read", start, _configurable(config), None, acc[0],
                  {"op": "delta_channel_history", "channels": len(channels)})
         return out
 

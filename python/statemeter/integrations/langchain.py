@@ -22,7 +22,6 @@ Nothing here raises into the application: failures are counted in
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -32,7 +31,7 @@ from uuid import UUID
 from langchain_core.callbacks import BaseCallbackHandler
 
 from statemeter import venue_for_host
-from statemeter._guard import shielded
+from statemeter._guard import note
 from statemeter.integrations._langgraph_memory import MeteredCheckpointer, MeteredStore
 
 if TYPE_CHECKING:
@@ -111,22 +110,24 @@ class MeterCallbackHandler(BaseCallbackHandler):
         self._venue = venue
         self._venues = dict(venues) if venues else None
         self._effects = dict(tool_effects or {})
+        # Recorded runs, and the parent of every other (chain) run in flight. Plain dict
+        # operations are atomic under the GIL, which is all the bookkeeping needs.
         self._runs: dict[UUID, _Run] = {}
-        self._lock = threading.Lock()
+        self._chains: dict[UUID, UUID] = {}
 
     # -- run bookkeeping -----------------------------------------------------------------------
 
     def _begin(self, kind: str, run_id: UUID, parent_run_id: UUID | None,
                metadata: Mapping[str, Any] | None, name: str | None) -> _Run:
+        """Starts a recorded run (a model, tool or retriever run, or a top-level run)."""
         md = metadata or {}
-        with self._lock:
-            parent = self._runs.get(parent_run_id) if parent_run_id else None
+        parent = self._ancestor(parent_run_id)
         if parent is not None:
             session, agent = parent.session, parent.agent
             parent_event = parent.event or parent.parent_event
         else:
             thread = self._thread_id or md.get("thread_id")
-            session = str(thread) if thread is not None else str(run_id)
+            session = str(thread) if thread is not None else str(self._top(parent_run_id or run_id))
             agent = self._agent or name
             parent_event = None
         event = str(run_id) if kind in ("llm", "tool", "retriever") else None
@@ -134,18 +135,35 @@ class MeterCallbackHandler(BaseCallbackHandler):
         for key in ("langgraph_node", "langgraph_step"):
             if key in md:
                 run.data[key] = md[key]
-        with self._lock:
-            self._runs[run_id] = run
-        if parent is None and parent_run_id is None:
+        self._runs[run_id] = run
+        if parent_run_id is None:
             self._record({"kind": "session_start", "id": f"{run_id}:start", "session_id": session,
                           "agent": agent, "tenant": self._tenant, "ts": run.start,
                           "attrs": {"run_id": str(run_id), "name": name}})
         return run
 
+    def _top(self, run_id: UUID) -> UUID:
+        """The topmost run known above `run_id` (itself when none is)."""
+        for _ in range(1000):
+            parent = self._chains.get(run_id)
+            if parent is None:
+                break
+            run_id = parent
+        return run_id
+
+    def _ancestor(self, run_id: UUID | None) -> _Run | None:
+        """The nearest recorded run at or above `run_id` (chains in between are skipped)."""
+        steps = 0
+        while run_id is not None and steps < 1000:
+            run = self._runs.get(run_id)
+            if run is not None:
+                return run
+            run_id = self._chains.get(run_id)
+            steps += 1
+        return None
+
     def _finish(self, run_id: UUID, parent_run_id: UUID | None) -> _Run | None:
-        with self._lock:
-            run = self._runs.pop(run_id, None)
-        return run
+        return self._runs.pop(run_id, None)
 
     def _end_session(self, run: _Run, run_id: UUID, parent_run_id: UUID | None,
                      status: str) -> None:
@@ -173,30 +191,39 @@ class MeterCallbackHandler(BaseCallbackHandler):
     def on_chain_start(self, serialized: dict[str, Any] | None, inputs: Any, *, run_id: UUID,
                        parent_run_id: UUID | None = None, metadata: dict[str, Any] | None = None,
                        **kwargs: Any) -> None:
-        with shielded(self._meter, SOURCE):
+        if parent_run_id is not None:  # the hot path: only the link to the parent is kept
+            self._chains[run_id] = parent_run_id
+            return
+        try:
             self._begin("chain", run_id, parent_run_id, metadata,
                         kwargs.get("name") or (serialized or {}).get("name"))
+        except Exception as exc:  # noqa: BLE001 - never raise into the application
+            note(self._meter, SOURCE, exc)
 
     def on_chain_end(self, outputs: Any, *, run_id: UUID, parent_run_id: UUID | None = None,
                      **kwargs: Any) -> None:
-        with shielded(self._meter, SOURCE):
-            run = self._finish(run_id, parent_run_id)
-            if run is not None:
-                self._end_session(run, run_id, parent_run_id, "ok")
+        self._chain_done(run_id, parent_run_id, "ok")
 
     def on_chain_error(self, error: BaseException, *, run_id: UUID,
                        parent_run_id: UUID | None = None, **kwargs: Any) -> None:
-        with shielded(self._meter, SOURCE):
+        self._chain_done(run_id, parent_run_id, "error")
+
+    def _chain_done(self, run_id: UUID, parent_run_id: UUID | None, status: str) -> None:
+        if self._chains.pop(run_id, None) is not None:
+            return
+        try:
             run = self._finish(run_id, parent_run_id)
             if run is not None:
-                self._end_session(run, run_id, parent_run_id, "error")
+                self._end_session(run, run_id, parent_run_id, status)
+        except Exception as exc:  # noqa: BLE001
+            note(self._meter, SOURCE, exc)
 
     # -- models --------------------------------------------------------------------------------
 
     def on_chat_model_start(self, serialized: dict[str, Any] | None, messages: list[list[Any]],
                             *, run_id: UUID, parent_run_id: UUID | None = None,
                             metadata: dict[str, Any] | None = None, **kwargs: Any) -> None:
-        with shielded(self._meter, SOURCE):
+        try:
             run = self._begin("llm", run_id, parent_run_id, metadata, kwargs.get("name"))
             self._model_start(run, serialized, metadata, kwargs, chat=True)
             params = kwargs.get("invocation_params") or {}
@@ -209,13 +236,17 @@ class MeterCallbackHandler(BaseCallbackHandler):
                             and rid.startswith("resp_"):
                         run.data["request"]["previous_response_id"] = rid
                         break
+        except Exception as exc:  # noqa: BLE001 - never raise into the application
+            note(self._meter, SOURCE, exc)
 
     def on_llm_start(self, serialized: dict[str, Any] | None, prompts: list[str], *,
                      run_id: UUID, parent_run_id: UUID | None = None,
                      metadata: dict[str, Any] | None = None, **kwargs: Any) -> None:
-        with shielded(self._meter, SOURCE):
+        try:
             run = self._begin("llm", run_id, parent_run_id, metadata, kwargs.get("name"))
             self._model_start(run, serialized, metadata, kwargs, chat=False)
+        except Exception as exc:  # noqa: BLE001 - never raise into the application
+            note(self._meter, SOURCE, exc)
 
     def _model_start(self, run: _Run, serialized: Mapping[str, Any] | None,
                      metadata: Mapping[str, Any] | None, kwargs: Mapping[str, Any],
@@ -244,21 +275,25 @@ class MeterCallbackHandler(BaseCallbackHandler):
 
     def on_llm_end(self, response: LLMResult, *, run_id: UUID,
                    parent_run_id: UUID | None = None, **kwargs: Any) -> None:
-        with shielded(self._meter, SOURCE):
+        try:
             run = self._finish(run_id, parent_run_id)
             if run is not None:
                 self._record(self._model_event(run, run_id, parent_run_id, response, "ok"))
                 self._end_session(run, run_id, parent_run_id, "ok")
+        except Exception as exc:  # noqa: BLE001 - never raise into the application
+            note(self._meter, SOURCE, exc)
 
     def on_llm_error(self, error: BaseException, *, run_id: UUID,
                      parent_run_id: UUID | None = None, **kwargs: Any) -> None:
-        with shielded(self._meter, SOURCE):
+        try:
             run = self._finish(run_id, parent_run_id)
             if run is not None:
                 event = self._model_event(run, run_id, parent_run_id, None, "error")
                 event["attrs"]["error_type"] = type(error).__name__
                 self._record(event)
                 self._end_session(run, run_id, parent_run_id, "error")
+        except Exception as exc:  # noqa: BLE001 - never raise into the application
+            note(self._meter, SOURCE, exc)
 
     def _model_event(self, run: _Run, run_id: UUID, parent_run_id: UUID | None,
                      response: LLMResult | None, status: str) -> dict[str, Any]:
@@ -308,22 +343,28 @@ class MeterCallbackHandler(BaseCallbackHandler):
     def on_tool_start(self, serialized: dict[str, Any] | None, input_str: str, *,
                       run_id: UUID, parent_run_id: UUID | None = None,
                       metadata: dict[str, Any] | None = None, **kwargs: Any) -> None:
-        with shielded(self._meter, SOURCE):
+        try:
             name = (serialized or {}).get("name") or kwargs.get("name")
             run = self._begin("tool", run_id, parent_run_id, metadata, name)
             run.data["tool"] = name
             if kwargs.get("tool_call_id"):
                 run.data["tool_call_id"] = kwargs["tool_call_id"]
+        except Exception as exc:  # noqa: BLE001 - never raise into the application
+            note(self._meter, SOURCE, exc)
 
     def on_tool_end(self, output: Any, *, run_id: UUID, parent_run_id: UUID | None = None,
                     **kwargs: Any) -> None:
-        with shielded(self._meter, SOURCE):
+        try:
             self._tool_done(run_id, parent_run_id, kwargs.get("name"), "ok", None)
+        except Exception as exc:  # noqa: BLE001 - never raise into the application
+            note(self._meter, SOURCE, exc)
 
     def on_tool_error(self, error: BaseException, *, run_id: UUID,
                       parent_run_id: UUID | None = None, **kwargs: Any) -> None:
-        with shielded(self._meter, SOURCE):
+        try:
             self._tool_done(run_id, parent_run_id, kwargs.get("name"), "error", error)
+        except Exception as exc:  # noqa: BLE001 - never raise into the application
+            note(self._meter, SOURCE, exc)
 
     def _tool_done(self, run_id: UUID, parent_run_id: UUID | None, name: str | None,
                    status: str, error: BaseException | None) -> None:
@@ -344,20 +385,26 @@ class MeterCallbackHandler(BaseCallbackHandler):
     def on_retriever_start(self, serialized: dict[str, Any] | None, query: str, *,
                            run_id: UUID, parent_run_id: UUID | None = None,
                            metadata: dict[str, Any] | None = None, **kwargs: Any) -> None:
-        with shielded(self._meter, SOURCE):
+        try:
             name = kwargs.get("name") or (serialized or {}).get("name") or "retriever"
             run = self._begin("retriever", run_id, parent_run_id, metadata, name)
             run.data["store"] = name
+        except Exception as exc:  # noqa: BLE001 - never raise into the application
+            note(self._meter, SOURCE, exc)
 
     def on_retriever_end(self, documents: Sequence[Any], *, run_id: UUID,
                          parent_run_id: UUID | None = None, **kwargs: Any) -> None:
-        with shielded(self._meter, SOURCE):
+        try:
             self._retrieved(run_id, parent_run_id, documents, None)
+        except Exception as exc:  # noqa: BLE001 - never raise into the application
+            note(self._meter, SOURCE, exc)
 
     def on_retriever_error(self, error: BaseException, *, run_id: UUID,
                            parent_run_id: UUID | None = None, **kwargs: Any) -> None:
-        with shielded(self._meter, SOURCE):
+        try:
             self._retrieved(run_id, parent_run_id, (), error)
+        except Exception as exc:  # noqa: BLE001 - never raise into the application
+            note(self._meter, SOURCE, exc)
 
     def _retrieved(self, run_id: UUID, parent_run_id: UUID | None, documents: Sequence[Any],
                    error: BaseException | None) -> None:

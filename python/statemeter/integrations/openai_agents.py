@@ -40,7 +40,7 @@ from urllib.parse import urlsplit
 from agents.tracing import TracingProcessor
 
 from statemeter import venue_for_host
-from statemeter._guard import note, shielded
+from statemeter._guard import note
 from statemeter.integrations._openai_agents_session import MeteredSession
 
 if TYPE_CHECKING:
@@ -180,7 +180,7 @@ class MeterProcessor(TracingProcessor):
     # -- traces: sessions --------------------------------------------------------------------
 
     def on_trace_start(self, trace: Trace) -> None:
-        with shielded(self._meter, SOURCE):
+        try:
             session_id = trace.group_id or trace.trace_id
             start_id = f"{trace.trace_id}:start"
             with self._lock:
@@ -194,9 +194,11 @@ class MeterProcessor(TracingProcessor):
             self._meter.record({"kind": "session_start", "id": start_id,
                                 "session_id": session_id, "tenant": self._tenant,
                                 "attrs": attrs})
+        except Exception as exc:  # noqa: BLE001 - never raise into the agent
+            note(self._meter, SOURCE, exc)
 
     def on_trace_end(self, trace: Trace) -> None:
-        with shielded(self._meter, SOURCE):
+        try:
             with self._lock:
                 state = self._traces.pop(trace.trace_id, None)
             if state is None:
@@ -211,11 +213,13 @@ class MeterProcessor(TracingProcessor):
                                 "session_id": state.session_id, "tenant": self._tenant,
                                 "parent_id": state.start_id,
                                 "status": "error" if state.error else "ok", "attrs": attrs})
+        except Exception as exc:  # noqa: BLE001 - never raise into the agent
+            note(self._meter, SOURCE, exc)
 
     # -- spans ---------------------------------------------------------------------------------
 
     def on_span_start(self, span: Span[Any]) -> None:
-        with shielded(self._meter, SOURCE):
+        try:
             data = span.span_data
             kind = data.type
             with self._lock:
@@ -234,9 +238,11 @@ class MeterProcessor(TracingProcessor):
                     turn, turn_no = span.span_id, getattr(data, "turn", None)
                 own = span.span_id if kind in _EVENT_SPANS else None
                 self._spans[span.span_id] = _SpanState(agent, parent_event, turn, turn_no, own)
+        except Exception as exc:  # noqa: BLE001 - never raise into the agent
+            note(self._meter, SOURCE, exc)
 
     def on_span_end(self, span: Span[Any]) -> None:
-        with shielded(self._meter, SOURCE):
+        try:
             data = span.span_data
             kind = data.type
             with self._lock:
@@ -265,6 +271,8 @@ class MeterProcessor(TracingProcessor):
                     else:
                         trace.guardrails.append({"name": data.name,
                                                  "triggered": bool(data.triggered)})
+        except Exception as exc:  # noqa: BLE001 - never raise into the agent
+            note(self._meter, SOURCE, exc)
 
     def _end_turn(self, span: Span[Any], state: _SpanState, trace: _TraceState | None) -> None:
         """Each model invocation counts once: the turn's usage (which repeats its model calls')

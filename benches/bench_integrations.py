@@ -1,0 +1,359 @@
+"""Integrations: what each adds to the wall time of an offline agent run.
+
+For every framework the same run is timed without statemeter and with it (file ledger, batch
+durability), interleaved in blocks so drift hits both alike; the figure is the best block of
+each (and the median), and the overhead their ratio minus one. Target: <= 5%.
+
+- openai_agents: `Runner.run` of a triage agent (Responses-style offline model) that calls a
+  tool, hands off, and answers; tracing on (no exporter) vs + `MeterProcessor`, and an
+  `SQLiteSession` vs `MeteredSession(SQLiteSession)`.
+- langgraph: a compiled graph (fake chat model, ToolNode) on an `InMemorySaver`, a new thread
+  per run, vs `MeteredCheckpointer` + `MeterCallbackHandler`.
+- otel: the same graph instrumented with OpenTelemetry GenAI spans (an agent span, chat and
+  execute_tool spans) on an SDK `TracerProvider` with a batch processor and a no-op exporter,
+  vs + `MeterSpanProcessor`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from typing import Any
+
+import integration_replay as replay
+import statemeter as sm
+
+
+def _compare(base: Callable[[int], None], metered: Callable[[int], None], runs: int,
+             blocks: int, **peers: Callable[[int], None]) -> dict[str, Any]:
+    """Times `runs` runs per block, alternating the variants `blocks` times (the order flips
+    every block). Overheads are medians of the per-block ratios to the run without statemeter,
+    which is robust to drift: ``overhead_pct`` on wall time, ``overhead_cpu_pct`` on the
+    process's CPU time (all threads, so the ledger writer's work counts); ``*_best`` compare the
+    fastest blocks, which estimates the uncontended cost on a busy machine."""
+    variants = {"without": base, "with": metered, **peers}
+    for fn in variants.values():
+        fn(max(5, runs // 5))  # warm up
+    wall: dict[str, list[float]] = {k: [] for k in variants}
+    cpu: dict[str, list[float]] = {k: [] for k in variants}
+    order = list(variants)
+    for b in range(blocks):
+        for name in order if b % 2 == 0 else reversed(order):
+            w0, c0 = time.perf_counter_ns(), time.process_time_ns()
+            variants[name](runs)
+            wall[name].append((time.perf_counter_ns() - w0) / runs / 1000)
+            cpu[name].append((time.process_time_ns() - c0) / runs / 1000)
+    out: dict[str, Any] = {"runs_per_block": runs, "blocks": blocks}
+    for name in order:
+        out[f"us_per_run_{name}"] = round(statistics.median(wall[name]), 1)
+    out["cpu_us_per_run_without_best"] = round(min(cpu["without"]), 1)
+    for name in order[1:]:
+        prefix = "" if name == "with" else f"{name}_"
+        for label, t in (("", wall), ("cpu_", cpu)):
+            ratios = [x / y for x, y in zip(t[name], t["without"], strict=True)]
+            out[f"{prefix}overhead_{label}pct"] = round((statistics.median(ratios) - 1) * 100, 2)
+            # Interference only ever adds time: the best blocks estimate the uncontended cost.
+            out[f"{prefix}overhead_{label}pct_best"] = round(
+                (min(t[name]) / min(t["without"]) - 1) * 100, 2)
+    return out
+
+
+def _added(out: dict[str, Any], added_us: float) -> None:
+    """Adds the replay figure: CPU statemeter adds per run, and as % of the run's own CPU."""
+    out["added_cpu_us_per_run"] = round(added_us, 1)
+    out["added_cpu_pct"] = round(added_us / out["run"]["cpu_us_per_run_without_best"] * 100, 2)
+
+
+def _ledger() -> sm.Meter:
+    if os.environ.get("STATEMETER_BENCH_LEDGER") == "memory":
+        return sm.Meter()
+    return sm.Meter(os.path.join(tempfile.mkdtemp(), "bench.db"))
+
+
+# -- OpenAI Agents SDK --------------------------------------------------------------------------
+
+def bench_openai_agents(quick: bool) -> dict[str, Any]:
+    import agents
+    from agents import Agent, Runner, SQLiteSession, function_tool
+    from agents.items import ModelResponse
+    from agents.models.interface import Model
+    from agents.testing.model import assistant_message, function_call
+    from agents.tracing import response_span
+    from agents.usage import Usage, model_usage_to_span_usage
+    from openai.types.responses import Response
+    from statemeter.integrations.openai_agents import MeteredSession, MeterProcessor
+
+    ids = itertools.count()
+
+    class Scripted(Model):
+        def __init__(self, steps: list[list[Any]]) -> None:
+            self.steps = itertools.cycle(steps)
+
+        async def get_response(self, system_instructions, input, model_settings, tools,
+                               output_schema, handoffs, tracing, *, previous_response_id,
+                               conversation_id, prompt):
+            with response_span(disabled=tracing.is_disabled()) as span:
+                output = next(self.steps)
+                usage = Usage(requests=1, input_tokens=100, output_tokens=10, total_tokens=110)
+                span.span_data.usage = model_usage_to_span_usage(usage)
+                span.span_data.response = Response(
+                    id=f"resp_{next(ids)}", created_at=0, model="gpt-5", object="response",
+                    output=output, parallel_tool_calls=True, tool_choice="auto", tools=[],
+                    previous_response_id=previous_response_id)
+                return ModelResponse(output=output, usage=usage, response_id=None)
+
+        def stream_response(self, *args, **kwargs):
+            raise NotImplementedError
+
+    @function_tool
+    def get_order(order_id: str) -> str:
+        """Look up an order."""
+        return "shipped"
+
+    billing = Agent(name="billing", model=Scripted([[assistant_message("refund issued")]]))
+    triage = Agent(name="triage", tools=[get_order], handoffs=[billing], model=Scripted([
+        [function_call("get_order", {"order_id": "42"}, call_id="c1")],
+        [function_call("transfer_to_billing", {}, call_id="c2")]]))
+    agents.set_tracing_disabled(False)
+    meter = _ledger()
+    processor = MeterProcessor(meter, base_url="https://api.openai.com/v1")
+    loop = asyncio.new_event_loop()
+
+    def runs(k: int, *, session: Any = None) -> None:
+        async def go() -> None:
+            for _ in range(k):
+                await Runner.run(triage, "where is order 42?", session=session)
+        loop.run_until_complete(go())
+
+    def without(k: int) -> None:
+        agents.set_trace_processors([])
+        runs(k)
+
+    def with_meter(k: int) -> None:
+        agents.set_trace_processors([processor])
+        runs(k)
+
+    class NoOp(agents.TracingProcessor):
+        def on_trace_start(self, trace: Any) -> None: ...
+        def on_trace_end(self, trace: Any) -> None: ...
+        def on_span_start(self, span: Any) -> None: ...
+        def on_span_end(self, span: Any) -> None: ...
+        def shutdown(self) -> None: ...
+        def force_flush(self) -> None: ...
+
+    def noop_processor(k: int) -> None:
+        agents.set_trace_processors([NoOp()])
+        runs(k)
+
+    n, blocks = (20, 7) if quick else (40, 25)
+    out = {"run": _compare(without, with_meter, n, blocks, noop_processor=noop_processor)}
+    plain = SQLiteSession("bench")
+    metered = MeteredSession(SQLiteSession("bench-metered"), meter)
+
+    def session_without(k: int) -> None:
+        agents.set_trace_processors([])
+        runs(k, session=plain)
+        asyncio.run(plain.clear_session())
+
+    def session_with(k: int) -> None:
+        agents.set_trace_processors([processor])
+        runs(k, session=metered)
+        asyncio.run(metered.clear_session())
+
+    out["run_with_session_memory"] = _compare(session_without, session_with, n // 2, blocks)
+    capture, calls = replay.agents_capture()
+    agents.set_trace_processors([capture])
+    runs(1)
+    agents.set_trace_processors([])
+    fresh = _ledger()
+    _added(out, replay.agents_added_cpu(
+        calls, MeterProcessor(fresh, base_url="https://api.openai.com/v1"), fresh,
+        100 if quick else 500))
+    loop.close()
+    meter.flush()
+    out["events_recorded"] = meter.stats()["written"]
+    out["integration_errors"] = meter.stats()["integration_errors"]
+    return out
+
+
+# -- LangGraph ----------------------------------------------------------------------------------
+
+def _graph(checkpointer: Any, traced: Any = None) -> Any:
+    """A tool-calling graph on a fake chat model; `traced` wraps node bodies in OTel spans."""
+    from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+    from langchain_core.messages import AIMessage
+    from langchain_core.tools import tool
+    from langgraph.graph import START, MessagesState, StateGraph
+    from langgraph.prebuilt import ToolNode, tools_condition
+
+    class FakeOpenAI(GenericFakeChatModel):
+        def bind_tools(self, tools: Any, **kwargs: Any) -> Any:
+            return self
+
+        def _get_ls_params(self, stop: Any = None, **kwargs: Any) -> dict[str, Any]:
+            return {"ls_provider": "openai", "ls_model_name": "gpt-4o", "ls_model_type": "chat"}
+
+    usage = {"input_tokens": 100, "output_tokens": 10, "total_tokens": 110}
+    model = FakeOpenAI(messages=itertools.cycle([
+        AIMessage("", tool_calls=[{"name": "get_order", "args": {"order_id": "42"},
+                                   "id": "c1"}], usage_metadata=usage),
+        AIMessage("order 42 shipped", usage_metadata=usage)]))
+
+    @tool
+    def get_order(order_id: str) -> str:
+        """Look up an order."""
+        if traced is not None:
+            with traced.start_as_current_span("execute_tool get_order", attributes={
+                    "gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": "get_order"}):
+                return "shipped"
+        return "shipped"
+
+    def agent(state: MessagesState) -> dict[str, Any]:
+        if traced is not None:
+            from opentelemetry.trace import SpanKind
+
+            with traced.start_as_current_span("chat gpt-4o", kind=SpanKind.CLIENT, attributes={
+                    "gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai",
+                    "gen_ai.request.model": "gpt-4o", "server.address": "api.openai.com"}) as s:
+                message = model.invoke(state["messages"])
+                s.set_attribute("gen_ai.usage.input_tokens", 100)
+                s.set_attribute("gen_ai.usage.output_tokens", 10)
+                return {"messages": [message]}
+        return {"messages": [model.invoke(state["messages"])]}
+
+    builder = StateGraph(MessagesState)
+    builder.add_node("agent", agent)
+    builder.add_node("tools", ToolNode([get_order]))
+    builder.add_edge(START, "agent")
+    builder.add_conditional_edges("agent", tools_condition)
+    builder.add_edge("tools", "agent")
+    return builder.compile(checkpointer=checkpointer, name="support")
+
+
+def bench_langgraph(quick: bool) -> dict[str, Any]:
+    from langchain_core.messages import HumanMessage
+    from langgraph.checkpoint.memory import InMemorySaver
+    from statemeter.integrations.langchain import MeterCallbackHandler, MeteredCheckpointer
+
+    meter = _ledger()
+    plain = _graph(InMemorySaver())
+    metered = _graph(MeteredCheckpointer(InMemorySaver(), meter))
+    handler = MeterCallbackHandler(meter)
+    threads = itertools.count()
+
+    def without(k: int) -> None:
+        for _ in range(k):
+            plain.invoke({"messages": [HumanMessage("where?")]},
+                         {"configurable": {"thread_id": f"t{next(threads)}"}})
+
+    def with_meter(k: int) -> None:
+        for _ in range(k):
+            metered.invoke({"messages": [HumanMessage("where?")]},
+                           {"configurable": {"thread_id": f"t{next(threads)}"},
+                            "callbacks": [handler]})
+
+    from langchain_core.callbacks import BaseCallbackHandler
+
+    class NoOp(BaseCallbackHandler):
+        run_inline = True
+
+    noop = NoOp()
+
+    def noop_handler(k: int) -> None:
+        for _ in range(k):
+            plain.invoke({"messages": [HumanMessage("where?")]},
+                         {"configurable": {"thread_id": f"t{next(threads)}"},
+                          "callbacks": [noop]})
+
+    def checkpointer_only(k: int) -> None:
+        for _ in range(k):
+            metered.invoke({"messages": [HumanMessage("where?")]},
+                           {"configurable": {"thread_id": f"t{next(threads)}"}})
+
+    n, blocks = (20, 7) if quick else (40, 25)
+    out = {"run": _compare(without, with_meter, n, blocks, noop_handler=noop_handler,
+                           checkpointer_only=checkpointer_only)}
+    handler_capture, calls = replay.langchain_capture()
+    saver_capture, saver_calls = replay.checkpointer_capture(InMemorySaver)
+    _graph(saver_capture).invoke({"messages": [HumanMessage("where?")]},
+                                 {"configurable": {"thread_id": "capture"},
+                                  "callbacks": [handler_capture]})
+    fresh = _ledger()
+    k = 100 if quick else 500
+    _added(out, replay.langchain_added_cpu(calls, MeterCallbackHandler(fresh), fresh, k)
+           + replay.checkpointer_added_cpu(saver_calls, InMemorySaver(),
+                                           MeteredCheckpointer(InMemorySaver(), fresh), fresh, k))
+    meter.flush()
+    out["events_recorded"] = meter.stats()["written"]
+    out["integration_errors"] = meter.stats()["integration_errors"]
+    return out
+
+
+# -- OpenTelemetry ------------------------------------------------------------------------------
+
+def bench_otel(quick: bool) -> dict[str, Any]:
+    from langchain_core.messages import HumanMessage
+    from langgraph.checkpoint.memory import InMemorySaver
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+    from statemeter.integrations.otel import MeterSpanProcessor
+
+    class NoOpExporter(SpanExporter):
+        def export(self, spans: Any) -> SpanExportResult:
+            return SpanExportResult.SUCCESS
+
+        def shutdown(self) -> None:
+            pass
+
+    meter = _ledger()
+    base_provider = TracerProvider()
+    base_provider.add_span_processor(BatchSpanProcessor(NoOpExporter()))
+    metered_provider = TracerProvider()
+    metered_provider.add_span_processor(BatchSpanProcessor(NoOpExporter()))
+    metered_provider.add_span_processor(MeterSpanProcessor(meter))
+    graphs = {}
+    for name, provider in (("without", base_provider), ("with", metered_provider)):
+        tracer = provider.get_tracer("agent")
+        graphs[name] = (_graph(InMemorySaver(), traced=tracer), tracer)
+    threads = itertools.count()
+
+    def variant(name: str) -> Callable[[int], None]:
+        graph, tracer = graphs[name]
+
+        def run(k: int) -> None:
+            for _ in range(k):
+                thread = f"t{next(threads)}"
+                with tracer.start_as_current_span("invoke_agent support", attributes={
+                        "gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": "support",
+                        "gen_ai.conversation.id": thread}):
+                    graph.invoke({"messages": [HumanMessage("where?")]},
+                                 {"configurable": {"thread_id": thread}})
+        return run
+
+    n, blocks = (20, 7) if quick else (40, 25)
+    out = {"run": _compare(variant("without"), variant("with"), n, blocks)}
+    capture, calls = replay.otel_capture()
+    capture_provider = TracerProvider()
+    capture_provider.add_span_processor(capture)
+    graphs["capture"] = (_graph(InMemorySaver(), traced=capture_provider.get_tracer("agent")),
+                         capture_provider.get_tracer("agent"))
+    variant("capture")(1)
+    fresh = _ledger()
+    _added(out, replay.otel_added_cpu(calls, MeterSpanProcessor(fresh), fresh,
+                                      100 if quick else 500))
+    meter.flush()
+    out["events_recorded"] = meter.stats()["written"]
+    out["integration_errors"] = meter.stats()["integration_errors"]
+    return out
+
+
+BENCHES = {
+    "integration_openai_agents": bench_openai_agents,
+    "integration_langgraph": bench_langgraph,
+    "integration_otel": bench_otel,
+}
