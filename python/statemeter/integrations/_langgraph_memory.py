@@ -14,6 +14,7 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.store.base import BaseStore, GetOp, ListNamespacesOp, PutOp, SearchOp
 
 from statemeter._guard import note, shielded
+from statemeter.integrations._sessions import SessionCache
 
 if TYPE_CHECKING:
     from langchain_core.runnables import RunnableConfig
@@ -62,15 +63,22 @@ class _Recorder:
         self.store = store
         self.holder = holder
         self.scope = scope
+        self.sessions = SessionCache(meter)
 
     def record(self, op: str, start: int, *, session_id: str | None, key: str | None,
                size: int, attrs: dict[str, Any]) -> None:
-        with shielded(self.meter, SOURCE):
+        """Records one operation (callers catch and count failures)."""
+        duration = time.time_ns() - start
+        if session_id is None:
             self.meter.record({
                 "kind": "state_op", "op": op, "store": self.store, "holder": self.holder,
-                "scope": self.scope, "key": key, "bytes": size, "session_id": session_id,
-                "ts": start, "duration_ns": time.time_ns() - start, "attrs": attrs,
+                "scope": self.scope, "key": key, "bytes": size, "ts": start,
+                "duration_ns": duration, "attrs": attrs,
             })
+        else:
+            self.sessions.get(session_id).state_op(
+                op, store=self.store, holder=self.holder, scope=self.scope, key=key,
+                bytes=size, ts=start, duration_ns=duration, attrs=attrs or None)
 
 
 class MeteredCheckpointer(BaseCheckpointSaver):  # type: ignore[type-arg]

@@ -33,6 +33,7 @@ from langchain_core.callbacks import BaseCallbackHandler
 from statemeter import venue_for_host
 from statemeter._guard import note
 from statemeter.integrations._langgraph_memory import MeteredCheckpointer, MeteredStore
+from statemeter.integrations._sessions import SessionCache
 
 if TYPE_CHECKING:
     from langchain_core.outputs import LLMResult
@@ -114,6 +115,7 @@ class MeterCallbackHandler(BaseCallbackHandler):
         # operations are atomic under the GIL, which is all the bookkeeping needs.
         self._runs: dict[UUID, _Run] = {}
         self._chains: dict[UUID, UUID] = {}
+        self._sessions = SessionCache(meter)
 
     # -- run bookkeeping -----------------------------------------------------------------------
 
@@ -278,7 +280,8 @@ class MeterCallbackHandler(BaseCallbackHandler):
         try:
             run = self._finish(run_id, parent_run_id)
             if run is not None:
-                self._record(self._model_event(run, run_id, parent_run_id, response, "ok"))
+                self._sessions.emit(self._model_event(run, run_id, parent_run_id, response,
+                                                      "ok"))
                 self._end_session(run, run_id, parent_run_id, "ok")
         except Exception as exc:  # noqa: BLE001 - never raise into the application
             note(self._meter, SOURCE, exc)
@@ -290,7 +293,7 @@ class MeterCallbackHandler(BaseCallbackHandler):
             if run is not None:
                 event = self._model_event(run, run_id, parent_run_id, None, "error")
                 event["attrs"]["error_type"] = type(error).__name__
-                self._record(event)
+                self._sessions.emit(event)
                 self._end_session(run, run_id, parent_run_id, "error")
         except Exception as exc:  # noqa: BLE001 - never raise into the application
             note(self._meter, SOURCE, exc)
@@ -379,7 +382,7 @@ class MeterCallbackHandler(BaseCallbackHandler):
             event["attrs"]["error_type"] = type(error).__name__
         event.update(kind="tool_call", tool=tool, effect=self._effects.get(tool, "none"),
                      status=status)
-        self._record(event)
+        self._sessions.emit(event)
         self._end_session(run, run_id, parent_run_id, status)
 
     def on_retriever_start(self, serialized: dict[str, Any] | None, query: str, *,
@@ -418,5 +421,5 @@ class MeterCallbackHandler(BaseCallbackHandler):
             event["attrs"]["error_type"] = type(error).__name__
         event.update(kind="state_op", op="read", store=run.data["store"], holder="client",
                      scope="global", bytes=size)
-        self._record(event)
+        self._sessions.emit(event)
         self._end_session(run, run_id, parent_run_id, "error" if error else "ok")

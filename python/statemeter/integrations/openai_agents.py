@@ -42,6 +42,7 @@ from agents.tracing import TracingProcessor
 from statemeter import venue_for_host
 from statemeter._guard import note
 from statemeter.integrations._openai_agents_session import MeteredSession
+from statemeter.integrations._sessions import SessionCache
 
 if TYPE_CHECKING:
     from agents.tracing import Span, Trace
@@ -176,6 +177,7 @@ class MeterProcessor(TracingProcessor):
         self._lock = threading.Lock()
         self._traces: dict[str, _TraceState] = {}
         self._spans: dict[str, _SpanState] = {}
+        self._sessions = SessionCache(meter)
 
     # -- traces: sessions --------------------------------------------------------------------
 
@@ -261,7 +263,7 @@ class MeterProcessor(TracingProcessor):
                     with self._lock:
                         turn.pending.append(event)
                 else:
-                    self._meter.record(event)
+                    self._sessions.emit(event)
             elif kind == "turn" and state is not None:
                 self._end_turn(span, state, trace)
             elif kind in ("handoff", "guardrail") and trace is not None:
@@ -285,10 +287,10 @@ class MeterProcessor(TracingProcessor):
                 _apply_usage(event, usage)
                 event["attrs"]["usage_source"] = "turn span (the model span carried no usage)"
             for event in state.pending:
-                self._meter.record(event)
+                self._sessions.emit(event)
         elif state.model_spans == 0 and has_usage:
             event = self._event(span, state, trace)
-            self._meter.record(event)
+            self._sessions.emit(event)
 
     def _event(self, span: Span[Any], state: _SpanState | None,
                trace: _TraceState | None) -> dict[str, Any]:
