@@ -747,7 +747,7 @@ fn check_str(field: &str, v: Option<&str>, required: bool, max: usize) -> Result
     match v {
         None if required => Err(Error::validation(field, "is required")),
         None => Ok(()),
-        Some(s) if s.is_empty() => Err(Error::validation(field, "must not be empty")),
+        Some("") => Err(Error::validation(field, "must not be empty")),
         Some(s) if s.len() > max => Err(Error::validation(
             field,
             format!("is {} bytes long; the limit is {max}", s.len()),

@@ -28,7 +28,7 @@ pub struct Period {
 
 impl Period {
     pub fn contains(&self, ts: i64) -> bool {
-        self.from.map_or(true, |f| ts >= f) && self.until.map_or(true, |u| ts < u)
+        self.from.is_none_or(|f| ts >= f) && self.until.is_none_or(|u| ts < u)
     }
 }
 
@@ -151,7 +151,7 @@ where
     entries
         .filter(|e| {
             let (v, p) = get(e);
-            p.contains(ts) && v.map_or(true, |v| Some(v) == venue)
+            p.contains(ts) && v.is_none_or(|v| Some(v) == venue)
         })
         .max_by_key(|e| {
             let (v, p) = get(e);

@@ -24,7 +24,7 @@ pub struct Window {
 
 impl Window {
     pub fn contains(&self, ts: i64) -> bool {
-        self.since.map_or(true, |s| ts >= s) && self.until.map_or(true, |u| ts < u)
+        self.since.is_none_or(|s| ts >= s) && self.until.is_none_or(|u| ts < u)
     }
 
     /// Rejects `until <= since`.

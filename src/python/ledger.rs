@@ -230,7 +230,7 @@ impl Ledger {
 
 fn parse_head(h: &Bound<'_, PyAny>) -> PyResult<core::Head> {
     if let Ok(h) = h.downcast::<Head>() {
-        return Ok(h.get().inner.clone());
+        return Ok(h.get().inner);
     }
     let s: String = h
         .extract()
@@ -304,7 +304,7 @@ impl Verification {
     #[getter]
     fn head(&self) -> Head {
         Head {
-            inner: self.inner.head.clone(),
+            inner: self.inner.head,
         }
     }
     #[getter]
