@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from statemeter import _core
 from statemeter._guard import note
+from statemeter.integrations._sessions import SessionCache
 
 if TYPE_CHECKING:
     from opentelemetry.context import Context
@@ -42,6 +43,7 @@ except ImportError:  # pragma: no cover - exercised only without opentelemetry-s
 __all__ = ["MeterSpanProcessor", "export_otlp_json", "import_otlp_json"]
 
 SOURCE = "otel"
+_SESSION_KINDS = ("model_call", "tool_call", "state_op")
 
 
 class MeterSpanProcessor(_SpanProcessorBase):  # type: ignore[misc,valid-type]
@@ -55,6 +57,7 @@ class MeterSpanProcessor(_SpanProcessorBase):  # type: ignore[misc,valid-type]
     def __init__(self, meter: Meter, *, venues: Mapping[str, str] | None = None) -> None:
         self._meter = meter
         self._mapper = _core._SpanMapper(dict(venues) if venues else None)
+        self._sessions = SessionCache(meter)
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
         try:
@@ -91,7 +94,10 @@ class MeterSpanProcessor(_SpanProcessorBase):  # type: ignore[misc,valid-type]
                 service if isinstance(service, str) else None,
             )
             if event is not None:
-                self._meter.record(event)
+                if event.get("session_id") and event["kind"] in _SESSION_KINDS:
+                    self._sessions.emit(event)
+                else:
+                    self._meter.record(event)
         except Exception as exc:  # noqa: BLE001 - never raise into the host
             note(self._meter, SOURCE, exc)
 
@@ -125,16 +131,30 @@ def import_otlp_json(
     Returns ``{"spans": ..., "events": ..., "skipped": ...}`` (skipped: spans that are not
     GenAI operations statemeter records, e.g. HTTP spans or in-process `invoke_agent`).
     """
-    if isinstance(path_or_mapping, Mapping):
-        text = json.dumps(path_or_mapping)
-    elif isinstance(path_or_mapping, bytes):
-        text = path_or_mapping.decode("utf-8")
-    else:
-        text = Path(path_or_mapping).read_text(encoding="utf-8")
-    spans, events = _core._otel_import(text, dict(venues) if venues else None)
+    # Hostile input raises ValidationError, never a UnicodeError, TypeError or RecursionError
+    # (docs/classification.md, "Limits"); a path that cannot be read raises OSError as open() does.
+    try:
+        if isinstance(path_or_mapping, Mapping):
+            text = json.dumps(path_or_mapping, allow_nan=False)
+        elif isinstance(path_or_mapping, (bytes, bytearray, memoryview)):
+            text = bytes(path_or_mapping).decode("utf-8")
+        else:
+            text = Path(path_or_mapping).read_text(encoding="utf-8")
+        spans, events = _core._otel_import(text, dict(venues) if venues else None)
+    except (UnicodeError, TypeError, ValueError, RecursionError) as exc:
+        if isinstance(exc, _core.StatemeterError):
+            raise
+        raise _invalid("otlp", f"not an OTLP/JSON document: {exc}") from exc
     for event in events:
         meter.record(event)
     return {"spans": spans, "events": len(events), "skipped": spans - len(events)}
+
+
+def _invalid(field: str, message: str) -> Exception:
+    """A `ValidationError` naming `field`, as the core raises them."""
+    err = _core.ValidationError(f"{field}: {message}")
+    err.field = field
+    return err
 
 
 def export_otlp_json(
