@@ -31,6 +31,24 @@ fn text(field: &str, v: &Bound<'_, PyAny>) -> PyResult<String> {
     ))
 }
 
+/// Whether a header name (`str` or `bytes`) is one the classifier reads; compared in place,
+/// without allocating, since most headers (and every credential) are not.
+fn is_read(name: &Bound<'_, PyAny>) -> PyResult<bool> {
+    let bytes: &[u8] = if let Ok(s) = name.downcast::<PyString>() {
+        s.to_str()?.as_bytes()
+    } else if let Ok(b) = name.downcast::<PyBytes>() {
+        b.as_bytes()
+    } else {
+        return Err(invalid(
+            "headers",
+            "header names and values must be str or bytes",
+        ));
+    };
+    Ok(HEADERS_READ
+        .iter()
+        .any(|r| r.as_bytes().eq_ignore_ascii_case(bytes)))
+}
+
 /// Keeps the headers the classifier reads (others, credentials included, are never copied).
 /// Accepts a mapping (dict, `httpx.Headers`, ...) or an iterable of `(name, value)` pairs.
 fn read_headers(headers: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<(String, String)>> {
@@ -39,9 +57,8 @@ fn read_headers(headers: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<(String, Str
         return Ok(out);
     };
     let mut take = |k: &Bound<'_, PyAny>, v: &Bound<'_, PyAny>| -> PyResult<()> {
-        let name = text("headers", k)?;
-        if HEADERS_READ.iter().any(|r| r.eq_ignore_ascii_case(&name)) {
-            out.push((name, text("headers", v)?));
+        if is_read(k)? {
+            out.push((text("headers", k)?, text("headers", v)?));
         }
         Ok(())
     };
