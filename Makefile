@@ -36,6 +36,7 @@ test-python: build ## pytest (without the long variants)
 	$(PY) -m pytest -q -m "not long"
 
 test-long: build ## The long variants of the reliability tests (crash trials, load, fuzzing)
+	PROPTEST_CASES=10000 cargo test -q --test proptest_parsers
 	$(PY) -m pytest -q -m long
 
 test: build test-rust test-python ## Everything: build, Rust tests, pytest

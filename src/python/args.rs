@@ -21,7 +21,9 @@ pub fn opt_str(field: &str, v: Arg<'_, '_>) -> PyResult<Option<String>> {
     match given(v) {
         None => Ok(None),
         Some(v) => match v.downcast::<PyString>() {
-            Ok(s) => Ok(Some(s.to_str()?.to_owned())),
+            Ok(s) => Ok(Some(
+                convert::utf8(s).map_err(|m| invalid(field, m))?.to_owned(),
+            )),
             Err(_) => Err(invalid(
                 field,
                 format!("must be a string, not {}", type_name(v)),
@@ -39,7 +41,9 @@ pub fn opt_text(field: &str, v: Arg<'_, '_>) -> PyResult<Option<Text>> {
     match given(v) {
         None => Ok(None),
         Some(v) => match v.downcast::<PyString>() {
-            Ok(s) => Ok(Some(Text::from(s.to_str()?))),
+            Ok(s) => Ok(Some(Text::from(
+                convert::utf8(s).map_err(|m| invalid(field, m))?,
+            ))),
             Err(_) => Err(invalid(
                 field,
                 format!("must be a string, not {}", type_name(v)),
@@ -52,7 +56,7 @@ pub fn opt_text(field: &str, v: Arg<'_, '_>) -> PyResult<Option<Text>> {
 /// argument (the same provider, model or api on every call) costs no allocation.
 pub fn req_text(field: &str, v: &Bound<'_, PyAny>, last: &Mutex<Option<Text>>) -> PyResult<Text> {
     let s = match v.downcast::<PyString>() {
-        Ok(s) => s.to_str()?,
+        Ok(s) => convert::utf8(s).map_err(|m| invalid(field, m))?,
         Err(_) if v.is_none() => return Err(invalid(field, "is required")),
         Err(_) => {
             return Err(invalid(

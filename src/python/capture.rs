@@ -9,7 +9,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes, PyDict, PyString, PyTuple};
 
 use super::classification::{Classification, Ruleset};
-use super::convert::map_to_py;
+use super::convert::{map_to_py, str_arg, utf8};
 use super::errors::invalid;
 use super::venue::user_venues;
 use crate::classify::request::{self, HttpRequest, HEADERS_READ};
@@ -20,7 +20,7 @@ use crate::event::Event as CoreEvent;
 /// UTF-8 is replaced).
 fn text(field: &str, v: &Bound<'_, PyAny>) -> PyResult<String> {
     if let Ok(s) = v.downcast::<PyString>() {
-        return Ok(s.to_str()?.to_owned());
+        return Ok(utf8(s).map_err(|m| invalid(field, m))?.to_owned());
     }
     if let Ok(b) = v.downcast::<PyBytes>() {
         return Ok(String::from_utf8_lossy(b.as_bytes()).into_owned());
@@ -35,7 +35,11 @@ fn text(field: &str, v: &Bound<'_, PyAny>) -> PyResult<String> {
 /// without allocating, since most headers (and every credential) are not.
 fn is_read(name: &Bound<'_, PyAny>) -> PyResult<bool> {
     let bytes: &[u8] = if let Ok(s) = name.downcast::<PyString>() {
-        s.to_str()?.as_bytes()
+        match utf8(s) {
+            Ok(s) => s.as_bytes(),
+            // A lone surrogate: not one of the header names read.
+            Err(_) => return Ok(false),
+        }
     } else if let Ok(b) = name.downcast::<PyBytes>() {
         b.as_bytes()
     } else {
@@ -101,7 +105,9 @@ fn read_body<'a>(body: Option<&'a Bound<'_, PyAny>>) -> PyResult<Option<Cow<'a, 
         return Ok(Some(Cow::Borrowed(b.as_bytes())));
     }
     if let Ok(s) = b.downcast::<PyString>() {
-        return Ok(Some(Cow::Borrowed(s.to_str()?.as_bytes())));
+        return Ok(Some(Cow::Borrowed(
+            utf8(s).map_err(|m| invalid("body", m))?.as_bytes(),
+        )));
     }
     if let Ok(a) = b.downcast::<PyByteArray>() {
         return Ok(Some(Cow::Owned(a.to_vec())));
@@ -146,13 +152,15 @@ fn event_dict<'py>(py: Python<'py>, ev: &CoreEvent) -> PyResult<Bound<'py, PyDic
 }
 
 fn describe(
-    method: &str,
-    url: &str,
+    method: &Bound<'_, PyAny>,
+    url: &Bound<'_, PyAny>,
     headers: Option<&Bound<'_, PyAny>>,
     body: Option<&Bound<'_, PyAny>>,
     venues: Option<&Bound<'_, PyAny>>,
     api_family: Option<&str>,
 ) -> PyResult<CoreEvent> {
+    let method = str_arg(method).map_err(|m| invalid("method", m))?;
+    let url = str_arg(url).map_err(|m| invalid("url", m))?;
     let headers = read_headers(headers)?;
     let refs: Vec<(&str, &str)> = headers
         .iter()
@@ -179,8 +187,8 @@ fn describe(
 #[pyo3(signature = (method, url, headers = None, body = None, *, ruleset = None, venues = None))]
 pub fn classify_request<'py>(
     py: Python<'py>,
-    method: &str,
-    url: &str,
+    method: &Bound<'py, PyAny>,
+    url: &Bound<'py, PyAny>,
     headers: Option<&Bound<'py, PyAny>>,
     body: Option<&Bound<'py, PyAny>>,
     ruleset: Option<&Bound<'py, Ruleset>>,
@@ -202,8 +210,8 @@ pub fn classify_request<'py>(
 #[pyo3(signature = (method, url, headers = None, body = None, venues = None, api_family = None))]
 pub fn _describe_request<'py>(
     py: Python<'py>,
-    method: &str,
-    url: &str,
+    method: &Bound<'py, PyAny>,
+    url: &Bound<'py, PyAny>,
     headers: Option<&Bound<'py, PyAny>>,
     body: Option<&Bound<'py, PyAny>>,
     venues: Option<&Bound<'py, PyAny>>,

@@ -18,6 +18,14 @@ pub struct Ruleset {
     pub inner: Arc<core::Ruleset>,
 }
 
+impl Ruleset {
+    fn parse(text: &str) -> PyResult<Self> {
+        Ok(Ruleset {
+            inner: Arc::new(core::Ruleset::from_toml(text)?),
+        })
+    }
+}
+
 #[pymethods]
 impl Ruleset {
     /// The built-in default catalogue: consuming provider-held state makes a call stateful.
@@ -39,10 +47,10 @@ impl Ruleset {
 
     /// Parses ruleset TOML text. Raises `RulesetError`.
     #[staticmethod]
-    fn from_toml(text: &str) -> PyResult<Self> {
-        Ok(Ruleset {
-            inner: Arc::new(core::Ruleset::from_toml(text)?),
-        })
+    fn from_toml(text: &Bound<'_, PyAny>) -> PyResult<Self> {
+        let text =
+            convert::str_arg(text).map_err(|m| Error::Ruleset(format!("ruleset: text {m}")))?;
+        Self::parse(text)
     }
 
     /// Reads a ruleset TOML file. Raises `RulesetError`.
@@ -50,7 +58,7 @@ impl Ruleset {
     fn load(path: std::path::PathBuf) -> PyResult<Self> {
         let text = std::fs::read_to_string(&path)
             .map_err(|e| Error::Ruleset(format!("cannot read {}: {e}", path.display())))?;
-        Self::from_toml(&text)
+        Self::parse(&text)
     }
 
     #[getter]

@@ -32,7 +32,9 @@ impl Contract {
 impl Contract {
     /// Parses contract TOML text. Raises `ContractError`.
     #[staticmethod]
-    fn from_toml(text: &str) -> PyResult<Self> {
+    fn from_toml(text: &Bound<'_, PyAny>) -> PyResult<Self> {
+        let text = super::convert::str_arg(text)
+            .map_err(|m| Error::Contract(format!("contract: text {m}")))?;
         Ok(Contract {
             inner: Arc::new(core::Contract::from_toml(text)?),
         })

@@ -8,6 +8,30 @@ use serde_json::{Map, Number, Value};
 use super::errors::invalid;
 use crate::event::MAX_DEPTH;
 
+/// Why a Python `str` has no UTF-8 text, for error messages.
+pub const NOT_UTF8: &str =
+    "is not valid Unicode text: it holds a lone surrogate, which has no UTF-8 form";
+
+/// The UTF-8 text of `s`, or [`NOT_UTF8`] when it holds a lone surrogate (Python strings can,
+/// e.g. after `surrogateescape` decoding). Callers raise their own error kind naming the field,
+/// so a `UnicodeEncodeError` never escapes.
+pub fn utf8<'a>(s: &'a Bound<'_, PyString>) -> Result<&'a str, &'static str> {
+    s.to_str().map_err(|_| NOT_UTF8)
+}
+
+/// A `str` argument as UTF-8 text; the message says why not (another type, a lone surrogate).
+pub fn str_arg<'a>(v: &'a Bound<'_, PyAny>) -> Result<&'a str, String> {
+    let s = v.downcast::<PyString>().map_err(|_| {
+        let tn = v
+            .get_type()
+            .name()
+            .map(|n| n.to_string())
+            .unwrap_or_default();
+        format!("must be a str, not {tn}")
+    })?;
+    utf8(s).map_err(str::to_owned)
+}
+
 /// Converts a Python mapping (dict or any `Mapping`) into a JSON object.
 pub fn to_map(field: &str, obj: &Bound<'_, PyAny>) -> PyResult<Map<String, Value>> {
     match to_value(field, obj, 0)? {
@@ -27,7 +51,9 @@ pub fn to_value(field: &str, obj: &Bound<'_, PyAny>, depth: usize) -> PyResult<V
         return Ok(Value::Null);
     }
     if let Ok(s) = obj.downcast::<PyString>() {
-        return Ok(Value::String(s.to_str()?.to_owned()));
+        return Ok(Value::String(
+            utf8(s).map_err(|m| invalid(field, m))?.to_owned(),
+        ));
     }
     if let Ok(b) = obj.downcast::<PyBool>() {
         return Ok(Value::Bool(b.is_true()));
@@ -52,8 +78,9 @@ pub fn to_value(field: &str, obj: &Bound<'_, PyAny>, depth: usize) -> PyResult<V
         for (k, v) in d.iter() {
             let k = k
                 .downcast::<PyString>()
-                .map_err(|_| invalid(field, "mapping keys must be strings"))?
-                .to_str()?
+                .map_err(|_| invalid(field, "mapping keys must be strings"))?;
+            let k = utf8(k)
+                .map_err(|m| invalid(field, format!("a key {m}")))?
                 .to_owned();
             let sub = format!("{field}.{k}");
             m.insert(k, to_value(&sub, &v, depth + 1)?);

@@ -102,7 +102,9 @@ fn attributes(attrs: Option<&Bound<'_, PyAny>>) -> PyResult<Map<String, Value>> 
         let Ok(k) = k.downcast::<pyo3::types::PyString>() else {
             continue;
         };
-        let key = k.to_str()?;
+        let Ok(key) = convert::utf8(k) else {
+            continue;
+        };
         if wanted(key) {
             out.insert(key.to_owned(), convert::to_value(key, &v, 1)?);
         }

@@ -40,7 +40,9 @@ impl PriceTable {
 impl PriceTable {
     /// Parses price TOML text. Raises `ContractError`.
     #[staticmethod]
-    fn from_toml(text: &str) -> PyResult<Self> {
+    fn from_toml(text: &Bound<'_, PyAny>) -> PyResult<Self> {
+        let text =
+            convert::str_arg(text).map_err(|m| Error::Contract(format!("prices: text {m}")))?;
         Ok(PriceTable {
             inner: Arc::new(core::PriceTable::from_toml(text)?),
         })

@@ -17,6 +17,9 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::Value;
 
+/// What [`Body::value`] keeps for a member it cannot build (nested too deeply).
+pub const UNREADABLE: &str = "(unreadable: nested deeper than 128 levels)";
+
 /// The top-level members of a JSON object body, in document order.
 pub struct Body<'a> {
     fields: Vec<(Cow<'a, str>, &'a RawValue)>,
@@ -82,11 +85,14 @@ impl<'a> Body<'a> {
     }
 
     /// Member `key` parsed as a JSON value (`None` when absent or `null`). Only for small,
-    /// non-content members.
+    /// non-content members. A member that is present but too deeply nested for serde_json to
+    /// build (its recursion limit is 128 levels; skipping content has no limit) is kept as the
+    /// string [`UNREADABLE`]: the parameter was sent, so its presence still counts.
     pub fn value(&self, key: &str) -> Option<Value> {
-        match serde_json::from_str(self.raw(key)?.get()).ok()? {
-            Value::Null => None,
-            v => Some(v),
+        match serde_json::from_str(self.raw(key)?.get()) {
+            Ok(Value::Null) => None,
+            Ok(v) => Some(v),
+            Err(_) => Some(Value::String(UNREADABLE.to_owned())),
         }
     }
 
@@ -223,6 +229,17 @@ mod tests {
         assert_eq!(b.value("dup"), Some(serde_json::json!(2)));
         assert_eq!(b.array("messages").unwrap().len(), 1);
         assert!(b.str("store").is_none());
+        // Present but nested past serde_json's recursion limit: its presence is kept.
+        let deep = format!(
+            r#"{{"previous_response_id":{}1{}}}"#,
+            "[".repeat(200),
+            "]".repeat(200)
+        );
+        let b = Body::parse(deep.as_bytes()).unwrap();
+        assert_eq!(
+            b.value("previous_response_id"),
+            Some(Value::String(UNREADABLE.into()))
+        );
     }
 
     #[test]

@@ -39,6 +39,7 @@ mod anthropic;
 mod aws;
 mod body;
 mod gemini;
+mod limits;
 mod mcp;
 mod openai;
 mod url;
@@ -220,6 +221,7 @@ pub fn describe_request_as(
         ev.mcp_session_id = tool.session_id.map(Into::into);
         attrs.extend(tool.attrs);
         ev.attrs = attrs;
+        limits::fit(&mut ev);
         return Ok(ev);
     }
 
@@ -257,7 +259,13 @@ pub fn describe_request_as(
     };
     let mut ev = Event::new(EventKind::ModelCall);
     ev.provider = Some(draft.provider.into());
-    ev.api = Some(draft.api.into());
+    // A path the family reads no API from (e.g. Gemini's `/:`) is `unknown`, as is a missing
+    // model: an empty name would make the event unrecordable.
+    ev.api = Some(if draft.api.is_empty() {
+        "unknown".into()
+    } else {
+        draft.api.into()
+    });
     ev.model = Some(
         draft
             .model
@@ -270,6 +278,7 @@ pub fn describe_request_as(
     ev.request = Some(draft.request);
     attrs.extend(draft.attrs);
     ev.attrs = attrs;
+    limits::fit(&mut ev);
     Ok(ev)
 }
 
