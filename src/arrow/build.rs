@@ -39,15 +39,19 @@ pub fn dict_values<S: AsRef<str>>(values: &[S]) -> ArrayRef {
 
 /// A dictionary array over `values` from `u32` codes ([`NULL`] is null).
 pub fn dict_from_codes(codes: &[u32], values: &ArrayRef) -> Result<ArrayRef> {
+    let mut nulls = 0usize;
     let keys: Vec<i32> = codes
         .iter()
-        .map(|&c| if c == NULL { 0 } else { c as i32 })
+        .map(|&c| {
+            if c == NULL {
+                nulls += 1;
+                0
+            } else {
+                c as i32
+            }
+        })
         .collect();
-    let nulls = if codes.contains(&NULL) {
-        Some(NullBuffer::from_iter(codes.iter().map(|&c| c != NULL)))
-    } else {
-        None
-    };
+    let nulls = (nulls > 0).then(|| NullBuffer::from_iter(codes.iter().map(|&c| c != NULL)));
     let keys = Int32Array::new(ScalarBuffer::from(keys), nulls);
     let array =
         DictionaryArray::<Int32Type>::try_new(keys, Arc::clone(values)).map_err(internal)?;

@@ -5,6 +5,8 @@
 //! validity of the per-kind counts are read from the rows. The two halves are built on two
 //! threads for big tables. Column order and types: [`schema`].
 
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::{Arc, OnceLock};
 
 use arrow_array::{ArrayRef, ListArray, RecordBatch, StructArray};
@@ -136,32 +138,73 @@ impl Nested {
     fn from_rows(rows: &[Row]) -> Result<Nested> {
         let mut n = Nested {
             ev_offsets: Vec::with_capacity(rows.len() + 1),
+            has_request: Vec::with_capacity(rows.len()),
+            has_tokens: Vec::with_capacity(rows.len()),
+            has_bytes: Vec::with_capacity(rows.len()),
             ..Default::default()
         };
+        n.attrs.offsets.reserve(rows.len());
+        n.request.offsets.reserve(rows.len());
         n.ev_offsets.push(0);
+        // Loaded events share their evidence with the ruleset catalogue: the four codes of
+        // an evidence are computed once per distinct `Arc<Evidence>`.
+        let mut seen: HashMap<usize, [u32; 4], BuildHasherDefault<PtrHasher>> = HashMap::default();
         let mut buf = String::new();
         for r in rows {
             let e = &r.rec.event;
-            buf.clear();
-            write_object(&mut buf, &e.attrs)?;
-            n.attrs.push(&buf);
-            buf.clear();
-            if let Some(req) = &e.request {
-                write_object(&mut buf, req)?;
+            if e.attrs.is_empty() {
+                n.attrs.push("{}");
+            } else {
+                buf.clear();
+                write_object(&mut buf, &e.attrs)?;
+                n.attrs.push(&buf);
             }
-            n.request.push(&buf);
+            match &e.request {
+                Some(req) => {
+                    buf.clear();
+                    write_object(&mut buf, req)?;
+                    n.request.push(&buf);
+                }
+                None => n.request.push(""),
+            }
             n.has_request.push(e.request.is_some());
             n.has_tokens.push(e.kind == EventKind::ModelCall);
             n.has_bytes.push(e.kind == EventKind::StateOp);
             for ev in &r.rec.classification().evidence {
-                n.ev_rule.push(Some(&ev.rule));
-                n.ev_tag.push(Some(ev.tag.as_str()));
-                n.ev_signal.push(Some(&ev.signal));
-                n.ev_explain.push(Some(&ev.explain));
+                let codes = *seen.entry(Arc::as_ptr(ev) as usize).or_insert_with(|| {
+                    [
+                        n.ev_rule.intern(&ev.rule),
+                        n.ev_tag.intern(ev.tag.as_str()),
+                        n.ev_signal.intern(&ev.signal),
+                        n.ev_explain.intern(&ev.explain),
+                    ]
+                });
+                n.ev_rule.codes.push(codes[0]);
+                n.ev_tag.codes.push(codes[1]);
+                n.ev_signal.codes.push(codes[2]);
+                n.ev_explain.codes.push(codes[3]);
             }
             n.ev_offsets.push(n.ev_rule.codes.len());
         }
         Ok(n)
+    }
+}
+
+/// A hasher for pointer keys (already well distributed but for their low, aligned bits).
+#[derive(Default)]
+struct PtrHasher(u64);
+
+impl Hasher for PtrHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+    fn write_usize(&mut self, n: usize) {
+        self.0 = (n as u64 >> 3).wrapping_mul(0x9E37_79B9_7F4A_7C15);
     }
 }
 
@@ -217,9 +260,26 @@ fn from_parts(cols: &EventColumns, n: &Nested) -> Result<Batches> {
             dict_values(&n.ev_explain.values),
         ],
     };
-    let batches = chunks(cols.len)
-        .map(|(a, b)| batch(&schema, cols, n, &d, a, b))
-        .collect::<Result<_>>()?;
+    let ranges: Vec<(usize, usize)> = chunks(cols.len).collect();
+    let build = |rs: &[(usize, usize)]| -> Result<Vec<RecordBatch>> {
+        rs.iter()
+            .map(|&(a, b)| batch(&schema, cols, n, &d, a, b))
+            .collect()
+    };
+    let batches = if ranges.len() >= 4 {
+        // Two threads, each building a contiguous half of the batches.
+        let (first, second) = ranges.split_at(ranges.len() / 2);
+        let (x, y) = std::thread::scope(|s| {
+            let other = s.spawn(|| build(second));
+            let x = build(first);
+            (x, other.join().expect("the batch builder panicked"))
+        });
+        let mut all = x?;
+        all.extend(y?);
+        all
+    } else {
+        build(&ranges)?
+    };
     Ok(Batches { schema, batches })
 }
 
