@@ -203,7 +203,7 @@ class EventTable:
     def to_polars(self) -> Any:
         """polars DataFrame (``pip install statemeter[analysis]``)."""
     def plot(self, **kwargs: Any) -> Any:
-        """`statemeter.plot.events_over_time` of these events."""
+        """`statemeter.plot.usage_over_time` of these events."""
     def _repr_html_(self) -> str: ...
     def _counts(self) -> list[tuple[str, str, str, int]]: ...
 

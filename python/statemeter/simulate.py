@@ -45,11 +45,13 @@ Volume and seasonality
 ``sessions_per_agent_day`` (default 24) is the mean number of sessions an agent starts on a
 weekday; Saturdays see 35% of that and Sundays 25%, with a 0.5%/day growth trend and Poisson
 noise. Sessions start in business hours (a bimodal 08:00-19:00 UTC profile with a long tail).
-A session records 7 to 12 events on average depending on its archetype (about 9.3 over the
-six), so an agent records about ``9.3 * sessions_per_agent_day`` events per weekday (about 220
-by default) and the default 30-day, 12-agent fleet about 66,000 events. Volume is linear in
-``days * agents * sessions_per_agent_day``: 10 million events are e.g. ``days=30, agents=120,
-sessions_per_agent_day=360`` (:func:`estimate_events` gives the expected count for any knob).
+A session records 5.5 (``foundry-ops``) to 11 (``triage-graph``) events on average, about 8.9
+over the six archetypes, so an agent records about ``8.9 * sessions_per_agent_day`` events per
+weekday (about 210 by default) and the default 30-day, 12-agent fleet about 68,000 events.
+Volume is linear in ``days * agents * sessions_per_agent_day``: one million events are
+``days=30, agents=12, sessions_per_agent_day=360``; ten million e.g. ``days=30, agents=120,
+sessions_per_agent_day=360`` (:func:`estimate_events` gives the expected count for any knobs;
+recording runs at roughly 30,000 events per second, so ten million take about six minutes).
 
 Determinism
 -----------
@@ -81,14 +83,14 @@ ARCHETYPES = (
     "foundry-ops",
 )
 
-#: Mean events per session of each archetype (measured over 20,000 sessions, seed 0).
+#: Mean events per session of each archetype (measured over 20,479 sessions, seed 0).
 _EVENTS_PER_SESSION = {
-    "support-chat": 9.3,
-    "research-responses": 10.0,
-    "claims-runtime": 11.4,
-    "triage-graph": 11.0,
-    "coding-container": 7.2,
-    "foundry-ops": 7.2,
+    "support-chat": 9.06,
+    "research-responses": 10.36,
+    "claims-runtime": 10.40,
+    "triage-graph": 10.96,
+    "coding-container": 6.96,
+    "foundry-ops": 5.51,
 }
 
 _NS = 1_000_000_000

@@ -136,7 +136,7 @@ impl EventTable {
         super::arrow::frames(slf.as_any(), "to_polars")
     }
 
-    /// Events, tokens or cost by venue and tag over time (`statemeter.plot.events_over_time`).
+    /// Model-call events or tokens by venue and tag over time (`statemeter.plot.usage_over_time`).
     #[pyo3(signature = (**kwargs))]
     fn plot<'py>(
         slf: &Bound<'py, Self>,
@@ -144,7 +144,7 @@ impl EventTable {
     ) -> PyResult<Bound<'py, PyAny>> {
         slf.py()
             .import("statemeter.plot")?
-            .call_method("events_over_time", (slf,), kwargs)
+            .call_method("usage_over_time", (slf,), kwargs)
     }
 
     fn _repr_html_(slf: &Bound<'_, Self>) -> PyResult<String> {

@@ -1,0 +1,88 @@
+"""Jupyter HTML (statemeter.display): escaped, bounded, showing tags and evidence."""
+
+from __future__ import annotations
+
+import html
+import sqlite3
+from pathlib import Path
+
+import pytest
+import statemeter as sm
+from statemeter import display, simulate
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+@pytest.fixture(scope="module")
+def fleet():
+    return simulate.fleet(days=3, agents=6, seed=5, sessions_per_agent_day=10)
+
+
+def test_event_html_shows_fields_tags_and_evidence():
+    meter = sm.Meter()
+    with meter.session("<b>bot</b>", venue="azure") as s:
+        e = s.model_call(provider="openai", model="gpt-5", api="responses",
+                         request={"previous_response_id": "resp_1"},
+                         attrs={"note": "<script>alert(1)</script>"})
+    meter.flush()
+    event = meter.ledger.events(kind="model_call")[0]
+    page = event._repr_html_()
+    assert "openai-responses-previous-response-id" in page
+    assert "request.previous_response_id" in page
+    assert 'class="sm-stateful"' in page and "session level" in page
+    assert "<script>" not in page and html.escape("<script>", quote=True) in page
+    assert "<b>bot</b>" not in page
+    # A freshly recorded event (no seq yet in batch mode, no session tag) renders too.
+    assert "Event #" in e._repr_html_()
+
+
+def test_event_table_html_is_bounded_and_counts_tags(fleet):
+    events = fleet.ledger.events()
+    page = events._repr_html_()
+    n = len(events)
+    assert f"{n:,} events" in page
+    assert f"{n - display.MAX_ROWS:,} more rows" in page
+    body_rows = page.count("<tr>")
+    assert body_rows < display.MAX_ROWS + 20  # rows shown + count table + headers
+    counts = events._counts()
+    assert sum(c[3] for c in counts) == n
+    stateful = sum(c[3] for c in counts if c[1] == "stateful")
+    assert f"{stateful:,} stateful" in page
+    small = events[:3]._repr_html_()
+    assert "more rows" not in small
+
+
+def test_long_values_are_cut_with_the_full_text_in_a_title():
+    meter = sm.Meter()
+    meter.record({"kind": "tool_call", "tool": "x" * 500})
+    page = meter.ledger.events()._repr_html_()
+    assert "x" * 500 not in page.split('title="')[0]
+    assert f'title="tool {"x" * 500}' in page
+
+
+def test_sessions_and_verification_html(fleet, tmp_path):
+    page = fleet.ledger.sessions()._repr_html_()
+    assert "SessionTable" in page and "agentcore" in page and "foundry" in page
+    ok = fleet.ledger.verify()._repr_html_()
+    assert "intact" in ok and str(fleet.ledger.head().seq) in ok
+    path = tmp_path / "l.db"
+    meter = sm.Meter(path)
+    for i in range(3):
+        meter.record({"kind": "tool_call", "tool": f"t{i}"})
+    meter.close()
+    with sqlite3.connect(path) as db:
+        db.execute("UPDATE events SET record = replace(record, 't1', 't9') WHERE seq = 2")
+    broken = sm.Ledger.open(path).verify()._repr_html_()
+    assert "broken" in broken and "first bad seq" in broken and "edited" in broken
+
+
+def test_report_html_puts_interpretations_side_by_side(fleet):
+    contract = sm.Contract.load(EXAMPLES / "contracts" / "model-access-2025.toml")
+    prices = sm.PriceTable.load(EXAMPLES / "prices" / "illustrative.toml")
+    page = fleet.ledger.report(contract, prices)._repr_html_()
+    head = page.split("<tbody>")[0]
+    for name in ("session-level", "call-level", "all-calls"):
+        assert f'<th colspan="3">{name}</th>' in head
+    assert "violating cost" in head and " USD</td>" in page
+    costs = fleet.ledger.costs(prices, by="venue")._repr_html_()
+    assert "cost_nanos" in costs and "colspan" not in costs.split("<tbody>")[0]
