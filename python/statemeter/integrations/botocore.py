@@ -167,7 +167,7 @@ class _Capture:
             usage = _usage(parsed.get("usage")) or _usage(_header_counts(meta))
             key = _STREAMS.get(model.name)
             stream = parsed.get(key) if key else None
-            if stream is not None and "Error" not in parsed and _is_event_stream(stream):
+            if key and stream is not None and "Error" not in parsed and _is_event_stream(stream):
                 watch = _StreamWatch(self.target, event, ts, t0, status_code, extra, usage)
                 parsed[key] = _observed(stream, watch)
                 return
@@ -219,7 +219,7 @@ def _usage(counts: Any) -> dict[str, int] | None:
 
 def _is_event_stream(obj: Any) -> bool:
     try:
-        from botocore.eventstream import EventStream
+        from botocore.eventstream import EventStream  # type: ignore[import-untyped]
     except ImportError:  # pragma: no cover
         return False
     return isinstance(obj, EventStream)
@@ -294,7 +294,7 @@ def _observed(stream: Any, watch: _StreamWatch) -> Any:
     """A `botocore.eventstream.EventStream` that yields `stream`'s events unchanged."""
     global _OBSERVED
     if _OBSERVED is None:
-        from botocore.eventstream import EventStream
+        from botocore.eventstream import EventStream  # type: ignore[import-untyped]
 
         class ObservedEventStream(EventStream):  # type: ignore[misc]
             """Yields the wrapped stream's events unchanged, observing them for usage."""

@@ -228,7 +228,7 @@ class _Watch:
         try:
             if self.decoder is not None:
                 out = self.decoder.decode(chunk)
-                chunk = out if isinstance(out, (bytes, bytearray)) else b"".join(out)
+                chunk = bytes(out) if isinstance(out, (bytes, bytearray)) else b"".join(out)
             if not chunk:
                 return
             if self.size < (STREAM_KEEP if self.stream else JSON_LIMIT):

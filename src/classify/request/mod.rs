@@ -282,10 +282,13 @@ pub fn describe_request_as(
     Ok(ev)
 }
 
+/// One remembered venue decision: host, user mapping, venue, `venue_evidence` attribute.
+type VenueEntry = (String, BTreeMap<String, String>, String, Value);
+
 thread_local! {
     /// The last hosts' venue decisions: an SDK client talks to one or two hosts, and the
     /// decision (with its explanation) is the costliest part of describing a request.
-    static VENUES: RefCell<Vec<(String, BTreeMap<String, String>, String, Value)>> =
+    static VENUES: RefCell<Vec<VenueEntry>> =
         const { RefCell::new(Vec::new()) };
 }
 
