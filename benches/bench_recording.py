@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gc
+import json
+import logging
 import os
 import tempfile
 import time
@@ -12,7 +14,9 @@ from common import cpu_and_wall_ns_per_op, rss_mib
 
 
 def bench_recording(quick: bool) -> dict:
-    """Session.model_call (6 scalar args, file ledger, batch) vs dict append vs an OTel span."""
+    """Session.model_call (6 scalar args, file ledger, batch) vs dict append vs an OTel span,
+    and vs the structured loggers an audit log is often built from: `logging` with a JSON
+    formatter to a file, and structlog's JSON renderer to a file (both flush per line)."""
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
@@ -59,18 +63,56 @@ def bench_recording(quick: bool) -> dict:
                 "gen_ai.usage.input_tokens": i, "gen_ai.usage.output_tokens": 42})
             span.end()
 
-    peers = {"dict_append": dict_append, "statemeter": statemeter_calls, "otel_span": otel_spans}
+    import structlog
+
+    class JsonFormatter(logging.Formatter):
+        def format(self, record: logging.LogRecord) -> str:
+            return json.dumps({"ts": record.created, "level": record.levelname,
+                               "event": record.getMessage(), **record.fields})
+
+    handler = logging.FileHandler(os.path.join(tmp, "logging.jsonl"))
+    handler.setFormatter(JsonFormatter())
+    std_logger = logging.getLogger("statemeter-bench")
+    std_logger.propagate = False
+    std_logger.setLevel(logging.INFO)
+    std_logger.addHandler(handler)
+
+    def logging_json(k: int) -> None:
+        info = std_logger.info
+        for i in range(k):
+            info("model_call", extra={"fields": {
+                "provider": "openai", "model": "gpt-5", "api": "chat.completions",
+                "venue": "azure", "input_tokens": i, "output_tokens": 42}})
+
+    struct_file = open(os.path.join(tmp, "structlog.jsonl"), "w")  # noqa: SIM115
+    struct_logger = structlog.wrap_logger(
+        structlog.WriteLogger(struct_file),
+        processors=[structlog.processors.add_log_level,
+                    structlog.processors.TimeStamper(fmt="iso"),
+                    structlog.processors.JSONRenderer()])
+
+    def structlog_json(k: int) -> None:
+        info = struct_logger.info
+        for i in range(k):
+            info("model_call", provider="openai", model="gpt-5", api="chat.completions",
+                 venue="azure", input_tokens=i, output_tokens=42)
+
+    peers = {"dict_append": dict_append, "statemeter": statemeter_calls, "otel_span": otel_spans,
+             "logging_json": logging_json, "structlog": structlog_json}
     cpu = dict.fromkeys(peers, float("inf"))
     wall = dict.fromkeys(peers, float("inf"))
     # Interleave the peers so drift affects all alike; keep each one's best run.
     for _ in range(repeats):
         for name, fn in peers.items():
-            k = chunk // 4 if name == "otel_span" else chunk
+            k = chunk if name in ("dict_append", "statemeter") else chunk // 4
             c, w = cpu_and_wall_ns_per_op(fn, k)
             cpu[name], wall[name] = min(cpu[name], c), min(wall[name], w)
             meter.flush()
     meter.close()
     provider.shutdown()
+    std_logger.removeHandler(handler)
+    handler.close()
+    struct_file.close()
     return {
         "cpu_ns_per_event": cpu,
         "wall_ns_per_event": wall,
@@ -78,6 +120,8 @@ def bench_recording(quick: bool) -> dict:
         "otel_over_statemeter": cpu["otel_span"] / cpu["statemeter"],
         "wall_ratio_vs_dict_append": wall["statemeter"] / wall["dict_append"],
         "wall_otel_over_statemeter": wall["otel_span"] / wall["statemeter"],
+        "logging_json_over_statemeter": cpu["logging_json"] / cpu["statemeter"],
+        "structlog_over_statemeter": cpu["structlog"] / cpu["statemeter"],
         "targets": {"ratio_vs_dict_append": "<= 2.5", "otel_over_statemeter": ">= 20"},
         "note": "ratios on CPU time of the calling thread (time.thread_time_ns), which other "
                 "processes on a shared machine cannot inflate; wall-clock ratios alongside",
