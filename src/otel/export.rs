@@ -202,7 +202,7 @@ fn span(r: &Map<String, Value>) -> Result<Value> {
         "name": name.trim_end(),
         "kind": span_kind,
         "startTimeUnixNano": ts.to_string(),
-        "endTimeUnixNano": (ts + duration.unwrap_or(0)).to_string(),
+        "endTimeUnixNano": ts.saturating_add(duration.unwrap_or(0)).to_string(),
         "attributes": a,
         "status": if status == "ok" { json!({}) } else { json!({"code": STATUS_ERROR, "message": status}) },
     });

@@ -221,7 +221,7 @@ impl Mapper {
             if span.end_ns > span.start_ns {
                 ev.insert(
                     "duration_ns".into(),
-                    Value::from(span.end_ns - span.start_ns),
+                    Value::from(span.end_ns.saturating_sub(span.start_ns)),
                 );
             }
             let conv = own_conv

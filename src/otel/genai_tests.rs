@@ -313,3 +313,23 @@ fn row_fields(row: &Map<String, Value>) -> Map<String, Value> {
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect()
 }
+
+#[test]
+fn extreme_times_do_not_panic() {
+    let mut s = span(
+        "1",
+        None,
+        KIND_CLIENT,
+        json!({"gen_ai.operation.name": "chat"}),
+    );
+    s.start_ns = i64::MIN + 1;
+    s.end_ns = i64::MAX;
+    let mut m = Mapper::new(BTreeMap::new());
+    m.start(&s);
+    let ev = m.end(&s).unwrap().unwrap();
+    assert_eq!(ev["duration_ns"], i64::MAX);
+    let row = json!({"id": "e", "kind": "tool_call", "ts": i64::MAX, "duration_ns": i64::MAX, "tool": "t"});
+    let doc = spans_from_events(&[row.as_object().unwrap().clone()]).unwrap();
+    let end = &doc["resourceSpans"][0]["scopeSpans"][0]["spans"][0]["endTimeUnixNano"];
+    assert_eq!(end, &json!(i64::MAX.to_string()));
+}

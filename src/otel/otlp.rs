@@ -444,6 +444,27 @@ mod tests {
     }
 
     #[test]
+    fn every_prefix_and_mutation_is_an_error_or_spans_never_a_panic() {
+        let text = doc(good_span());
+        for end in (0..=text.len()).filter(|&i| text.is_char_boundary(i)) {
+            let _ = parse_otlp_json(&text[..end]);
+        }
+        let bytes = text.as_bytes();
+        for (i, b) in bytes.iter().enumerate() {
+            for replacement in [b'"', b'{', b'[', b'0', b'-', b'x'] {
+                if *b == replacement {
+                    continue;
+                }
+                let mut m = bytes.to_vec();
+                m[i] = replacement;
+                if let Ok(t) = std::str::from_utf8(&m) {
+                    let _ = parse_otlp_json(t);
+                }
+            }
+        }
+    }
+
+    #[test]
     fn any_value_round_trip() {
         for v in [
             json!("s"),
