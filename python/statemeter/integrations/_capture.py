@@ -19,7 +19,7 @@ STREAM_KEEP = 256 * 1024
 class Target:
     """A `Session` (or a `Meter`) to record into, and the meter that counts capture failures."""
 
-    __slots__ = ("record", "meter", "source")
+    __slots__ = ("_record", "_model_call", "meter", "source")
 
     def __init__(self, session: Any, source: str) -> None:
         record = getattr(session, "record", None)
@@ -27,10 +27,21 @@ class Target:
             raise _core.ValidationError(
                 f"session: expected a statemeter Session or Meter, not {type(session).__name__}"
             )
-        self.record = record
+        self._record = record
+        # Session.model_call takes the fields as arguments: cheaper than a mapping to convert.
+        self._model_call = getattr(session, "model_call", None)
         # A Session knows its meter; a Meter is its own.
         self.meter = getattr(session, "meter", session)
         self.source = source
+
+    def record(self, event: dict[str, Any]) -> Any:
+        """Records one captured event through the public API: `Session.model_call(...)` for a
+        model call, `record(mapping)` otherwise (and for a `Meter`)."""
+        if self._model_call is not None and event.get("kind") == "model_call":
+            fields = dict(event)
+            del fields["kind"]
+            return self._model_call(**fields)
+        return self._record(event)
 
     def failed(self, exc: BaseException) -> None:
         note(self.meter, self.source, exc)

@@ -41,7 +41,6 @@ from types import ModuleType
 from typing import Any, TypeVar
 
 from statemeter import _core
-from statemeter._guard import shielded
 from statemeter.integrations._capture import (
     JSON_LIMIT,
     STREAM_KEEP,
@@ -148,8 +147,11 @@ class _Capture:
         except (ImportError, AttributeError):  # pragma: no cover - both packages have it
             self.decoders = {}
 
+    # The hooks catch everything themselves (`_guard.shielded` semantics, without a
+    # generator-based context manager per request: this is the per-request hot path).
+
     def on_request(self, request: Any) -> None:
-        with shielded(self.target.meter, "httpx"):
+        try:
             ts, t0 = now()
             try:
                 body = request.content
@@ -162,9 +164,11 @@ class _Capture:
                 return
             with self.lock:
                 self.pending[request] = (event, ts, t0)
+        except Exception as exc:  # noqa: BLE001 - capture never breaks the caller
+            self.target.failed(exc)
 
     def on_response(self, response: Any, is_async: bool) -> None:
-        with shielded(self.target.meter, "httpx"):
+        try:
             with self.lock:
                 item = self.pending.pop(response.request, None)
             if item is None:
@@ -172,6 +176,8 @@ class _Capture:
             watch = _Watch(self, item, response)
             sync_cls, async_cls = self.streams
             response.stream = (async_cls if is_async else sync_cls)(response.stream, watch)
+        except Exception as exc:  # noqa: BLE001 - capture never breaks the caller
+            self.target.failed(exc)
 
     def hooks(self) -> tuple[Any, Any]:
         def request_hook(request: Any) -> None:
@@ -265,7 +271,7 @@ class _Watch:
             outcome = "complete"
         self.done = True
         target = self.capture.target
-        with shielded(target.meter, "httpx"):
+        try:
             end = now()[1]
             usage = None
             extra: dict[str, Any] = {}
@@ -286,6 +292,8 @@ class _Watch:
                 extra_attrs=extra,
             )
             target.record(event)
+        except Exception as exc:  # noqa: BLE001 - capture never breaks the caller
+            target.failed(exc)
 
 
 def _stream_classes(mod: ModuleType) -> tuple[type, type]:
