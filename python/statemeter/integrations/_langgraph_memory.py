@@ -58,14 +58,14 @@ def _configurable(config: Mapping[str, Any] | None) -> Mapping[str, Any]:
 class _Recorder:
     """Shared by the checkpointer and the store: one ``state_op`` per operation."""
 
-    def __init__(self, meter: Meter, store: str, holder: str, scope: str) -> None:
+    def __init__(self, meter: Meter, store: str, holder: Any, scope: Any) -> None:
         self.meter = meter
         self.store = store
         self.holder = holder
         self.scope = scope
         self.sessions = SessionCache(meter)
 
-    def record(self, op: str, start: int, *, session_id: str | None, key: str | None,
+    def record(self, op: Any, start: int, *, session_id: str | None, key: str | None,
                size: int, attrs: dict[str, Any]) -> None:
         """Records one operation (callers catch and count failures)."""
         duration = time.time_ns() - start
@@ -105,7 +105,7 @@ class MeteredCheckpointer(BaseCheckpointSaver):  # type: ignore[type-arg]
         self.inner = copy.copy(inner)
         if sizes:
             self.inner.serde = _CountingSerde(inner.serde)
-        self._options = {"holder": holder, "store": store, "sizes": sizes}
+        self._holder, self._store, self._sizes = holder, store, sizes
         self._rec = _Recorder(meter, store or type(inner).__name__, holder, "session")
 
     def with_allowlist(self, extra_allowlist: Any) -> MeteredCheckpointer:
@@ -113,7 +113,8 @@ class MeteredCheckpointer(BaseCheckpointSaver):  # type: ignore[type-arg]
         clone = self.original.with_allowlist(extra_allowlist)
         if clone is self.original:
             return self
-        return MeteredCheckpointer(clone, self._rec.meter, **self._options)
+        return MeteredCheckpointer(clone, self._rec.meter, holder=self._holder,
+                                   store=self._store, sizes=self._sizes)
 
     # -- helpers -------------------------------------------------------------------------------
 

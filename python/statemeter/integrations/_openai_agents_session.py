@@ -105,7 +105,9 @@ class MeteredSession:
             except Exception:  # noqa: BLE001 - lazily created ids (OpenAIConversationsSession)
                 key = None
             trace = get_current_trace()
-            session_id = (trace.group_id or trace.trace_id) if trace is not None else None
+            session_id = None
+            if trace is not None:
+                session_id = getattr(trace, "group_id", None) or trace.trace_id
             size = sum(len(json.dumps(item, default=str, separators=(",", ":")).encode())
                        for item in items)
             attrs = dict(extra or {})

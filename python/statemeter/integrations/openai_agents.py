@@ -183,13 +183,14 @@ class MeterProcessor(TracingProcessor):
 
     def on_trace_start(self, trace: Trace) -> None:
         try:
-            session_id = trace.group_id or trace.trace_id
+            group_id = getattr(trace, "group_id", None)
+            session_id = group_id or trace.trace_id
             start_id = f"{trace.trace_id}:start"
             with self._lock:
                 self._traces[trace.trace_id] = _TraceState(session_id, start_id)
             attrs: dict[str, Any] = {"workflow": trace.name, "trace_id": trace.trace_id}
-            if trace.group_id:
-                attrs["group_id"] = trace.group_id
+            if group_id:
+                attrs["group_id"] = group_id
             metadata = getattr(trace, "metadata", None)
             if metadata:
                 attrs["metadata"] = _jsonable(metadata)
