@@ -49,7 +49,7 @@ lint: $(STAMP) ## ruff, cargo fmt --check, clippy
 bench: build ## Benchmarks against the named peers (results in benches/results/)
 	$(PY) benches/run.py
 
-demo: build ## Record a scripted workload into demo/ledger.db, classify, verify
+demo: build ## Simulate a 30-day fleet into demo/ledger.db; contract report, verify, demo/report.html
 	$(PY) examples/demo.py demo/ledger.db
 
 clean: ## Remove build artefacts and the venv

@@ -1,89 +1,135 @@
-"""A small scripted agent workload, recorded, classified and verified.
+"""The statemeter demo (``make demo``): a month of an enterprise agent fleet, recorded,
+classified, judged against a contract under three interpretations with exact costs, verified,
+and written up as a self-contained HTML report.
 
     python examples/demo.py demo/ledger.db
 
-It mixes stateless calls (Chat Completions on Azure, Converse on Bedrock) with stateful ones
-(a Responses chain, a provider-managed AgentCore runtime session, memory), prints every event
-with its tag and the evidence for it, and verifies the hash chain.
+1. ``statemeter.simulate.fleet`` records 30 days of 12 agents (chat completions on Azure,
+   Responses chains, AgentCore and Foundry runtime sessions, memory, MCP tools, ...) into
+   ``demo/ledger.db`` through the public ``Meter`` API.
+2. The compliance report of ``examples/contracts/model-access-2025.toml`` under its three
+   interpretations, priced with ``examples/prices/illustrative.toml`` (illustrative, not a quote).
+3. ``ledger.verify(head=...)`` re-derives the hash chain.
+4. ``demo/report.html`` (plots embedded as base64 PNG) and the PNG plots in ``demo/``.
 """
 
 from __future__ import annotations
 
+import os
 import sys
+import time
 from pathlib import Path
 
-import statemeter as sm
+import matplotlib
+
+matplotlib.use("Agg")
+
+import statemeter as sm  # noqa: E402
+from statemeter import display, plot, simulate  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+CONTRACT = HERE / "contracts" / "model-access-2025.toml"
+AMENDED = HERE / "contracts" / "model-access-2026-amended.toml"
+PRICES = HERE / "prices" / "illustrative.toml"
 
 
-def record(path: Path) -> sm.Head:
-    with sm.Meter(path) as meter:
-        # 1. A support bot on Azure: plain chat completions resend the whole context.
-        with meter.session("support-bot", tenant="acme", venue="azure") as s:
-            s.model_call(provider="openai", model="gpt-5", api="chat.completions",
-                         input_tokens=1200, output_tokens=300, cached_tokens=1024)
-            s.tool_call("search_docs", effect="read", duration_ns=4_000_000)
-            s.model_call(provider="openai", model="gpt-5", api="chat.completions",
-                         request={"store": True}, input_tokens=1650, output_tokens=210)
-
-        # 2. A research agent chaining Responses on OpenAI: later turns reference the first.
-        with meter.session("research-agent", tenant="acme", venue="openai") as s:
-            s.model_call(provider="openai", model="gpt-5", api="responses",
-                         input_tokens=900, output_tokens=120)
-            s.model_call(provider="openai", model="gpt-5", api="responses",
-                         request={"previous_response_id": "resp_68a1"},
-                         input_tokens=300, output_tokens=95)
-            s.tool_call("fetch_page", tool_kind="mcp", mcp_session_id="mcp-7f3", effect="read")
-
-        # 3. An agent in a provider-managed runtime on AWS: its model calls are stateless
-        #    one by one, but the session lives in a stateful runtime.
-        with meter.session("claims-agent", tenant="globex", venue="aws", runtime="agentcore",
-                           runtime_session_id="rt-5b2e9c0d-1f4a-4c8e-9a77-0d6c2b1e3f55") as s:
-            s.model_call(provider="aws.bedrock", model="anthropic.claude-sonnet-4", api="converse",
-                         input_tokens=2200, output_tokens=400)
-            s.state_op("write", store="agentcore-memory", holder="provider", bytes=512,
-                       key="claim-4711")
-            s.model_call(provider="openai", model="gpt-5", api="chat.completions",
-                         venue="aws", input_tokens=800, output_tokens=60)
-
-        # 4. A LangGraph-style agent keeping its own checkpoints.
-        with meter.session("triage-graph", tenant="globex", venue="azure") as s:
-            s.state_op("read", store="sqlite-checkpointer", holder="client", key="thread-9")
-            s.model_call(provider="openai", model="gpt-5-mini", api="chat.completions",
-                         input_tokens=400, output_tokens=50)
-            s.state_op("write", store="sqlite-checkpointer", holder="client", bytes=2048,
-                       key="thread-9")
-        return meter.ledger.head()
+def money(nanos: int | None, currency: str) -> str:
+    if nanos is None:
+        return "unpriced"
+    return f"{nanos / 1e9:>12,.2f} {currency}"
 
 
-def show(path: Path, head: sm.Head) -> int:
-    ledger = sm.Ledger.open(path)
-    events = ledger.events()
-    print(f"{len(events)} events in {path}\n")
-    for e in events:
-        what = {
-            "model_call": lambda: f"{e.provider}/{e.model} {e.api} @ {e.venue}",
-            "tool_call": lambda: f"tool {e.tool} ({e.tool_kind})",
-            "state_op": lambda: f"{e.op} {e.store} ({e.holder})",
-        }.get(e.kind, lambda: f"{e.agent} @ {e.venue}" + (f" runtime={e.runtime}" if e.runtime else ""))()
-        print(f"#{e.seq:<3} {e.kind:<13} {what:<58} call={e.tag:<9} session={e.session_tag}")
-        for ev in e.evidence:
-            print(f"       - {ev.rule} [{ev.tag}] {ev.signal or '-'}: {ev.explain}")
-    counts = {t: len(events.filter(kind="model_call", tag=t)) for t in ("stateless", "stateful")}
-    at_session = sum(1 for e in events.filter(kind="model_call") if e.session_tag == "stateful")
-    print(f"\nmodel calls: {counts['stateless']} stateless, {counts['stateful']} stateful "
-          f"at call level; {at_session} stateful at session level")
-    v = ledger.verify(head=head)
-    print(f"verify: ok={v.ok} events={v.events} head={v.head}")
-    return 0 if v.ok else 1
+def print_report(report: sm.Report) -> None:
+    cur = report.currency or ""
+    print(f"{'interpretation':<15}{'covered':>9}{'violating':>11}{'share':>8}"
+          f"{'covered cost':>18}{'violating cost':>18}")
+    for r in report.to_pylist():
+        share = r["violating_events"] / r["covered_events"] if r["covered_events"] else 0.0
+        print(f"{r['interpretation']:<15}{r['covered_events']:>9,}{r['violating_events']:>11,}"
+              f"{share:>8.1%}{money(r['covered_cost_nanos'], cur):>18}"
+              f"{money(r['violating_cost_nanos'], cur):>18}")
 
 
 def main() -> int:
+    started = time.perf_counter()
     path = Path(sys.argv[1] if len(sys.argv) > 1 else "demo/ledger.db")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    out = path.parent
+    out.mkdir(parents=True, exist_ok=True)
     for suffix in ("", "-wal", "-shm"):
         Path(f"{path}{suffix}").unlink(missing_ok=True)
-    head = record(path)
-    return show(path, head)
+    sessions_per_day = float(os.environ.get("STATEMETER_DEMO_SESSIONS_PER_AGENT_DAY", "24"))
+
+    # 1. Record a month of the fleet.
+    t = time.perf_counter()
+    fleet = simulate.fleet(days=30, agents=12, seed=0, path=path,
+                           sessions_per_agent_day=sessions_per_day)
+    fleet.meter.close()
+    print(f"recorded {fleet} into {path} in {time.perf_counter() - t:.1f} s")
+    ledger = sm.Ledger.open(path)
+    head = ledger.head()
+
+    # 2. The clause under its three readings, with costs.
+    contract = sm.Contract.load(CONTRACT)
+    prices = sm.PriceTable.load(PRICES)
+    report = ledger.report(contract, prices)
+    clause = contract.clauses[0]
+    print(f"\n{contract.id}: {clause['id']} - {clause['text']!r}")
+    print(f"(prices: {prices.title})\n")
+    print_report(report)
+    amended = ledger.report(sm.Contract.load(AMENDED), prices)
+    costs = ledger.costs(prices, by="venue")
+    total = sum(r["cost_nanos"] or 0 for r in costs.to_pylist())
+    by_venue = ", ".join(f"{r['venue'] or 'no venue'} {money(r['cost_nanos'], '').strip()}"
+                         for r in costs.to_pylist())
+    print(f"\nall billable events: {money(total, prices.currency).strip()} ({by_venue})")
+
+    # 3. Verify the chain against the head kept at the end of recording.
+    v = ledger.verify(head=head)
+    print(f"\nverify: ok={v.ok} events={v.events:,} head={v.head}")
+
+    # 4. Plots and the self-contained HTML report.
+    figures = [
+        ("Model calls per day by venue and tag", plot.usage_over_time(ledger, "events")),
+        ("Model-call cost per day by venue and tag (illustrative prices)",
+         plot.usage_over_time(ledger, "cost", prices=prices)),
+        ("The three interpretations: covered vs violating model calls",
+         plot.interpretations(report)),
+        ("A provider-managed runtime session: stateless calls inside a stateful session",
+         plot.session_timeline(ledger)),
+    ]
+    names = ["usage_events.png", "usage_cost.png", "interpretations.png", "session_timeline.png"]
+    images = []
+    for (caption, ax), name in zip(figures, names, strict=True):
+        plot.png(ax, out / name)
+        images.append((caption, plot.png_base64(ax)))
+    sessions = ledger.sessions()
+    page = display.report_page(
+        f"statemeter demo: {contract.id} over a simulated fleet",
+        summary={
+            "ledger": str(path),
+            "period": f"{fleet.days} days from 2026-01-05 (UTC)",
+            "agents": len(fleet.agents),
+            "sessions": len(sessions),
+            "events": len(ledger),
+            "clause": clause["text"],
+            "prices": prices.title,
+            "head": str(head),
+        },
+        reports=[
+            ("Compliance under the three interpretations", report),
+            ("The same month under the amended contract (Azure or AWS from 2026-04-27)", amended),
+            ("Costs by venue", costs),
+        ],
+        verification=v,
+        sessions=sessions,
+        images=images,
+    )
+    html_path = out / "report.html"
+    html_path.write_text(page)
+    print(f"wrote {html_path} ({len(page) / 1024:.0f} KiB) and "
+          f"{', '.join(str(out / n) for n in names)}")
+    print(f"demo done in {time.perf_counter() - started:.1f} s")
+    return 0 if v.ok else 1
 
 
 if __name__ == "__main__":

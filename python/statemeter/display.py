@@ -21,6 +21,7 @@ __all__ = [
     "event_html",
     "event_table_html",
     "report_html",
+    "report_page",
     "sessions_html",
     "verification_html",
 ]
@@ -360,4 +361,48 @@ def report_html(report: Any) -> str:
     else:
         parts.append(_report_rows(report))
     parts.append("</div>")
+    return "".join(parts)
+
+
+# -- a self-contained page ------------------------------------------------------------------
+
+
+def report_page(
+    title: str,
+    *,
+    summary: dict[str, Any] | None = None,
+    reports: list[tuple[str, Any]] = (),  # type: ignore[assignment]
+    verification: Any = None,
+    sessions: Any = None,
+    images: list[tuple[str, str]] = (),  # type: ignore[assignment]
+) -> str:
+    """A standalone HTML page (no external resources): a summary table, each ``(heading,
+    Report)``, the verification, the sessions table and each ``(caption, data URI)`` image
+    (see ``statemeter.plot.png_base64``). Used by ``make demo`` for demo/report.html."""
+    parts = [
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
+        f"<title>{_esc(title)}</title>",
+        "<style>body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:24px;"
+        "max-width:1200px;color:#222}h1{font-size:22px}h2{font-size:17px;margin-top:28px;"
+        "border-bottom:1px solid #ddd;padding-bottom:4px}figure{margin:12px 0}"
+        "figcaption{font-size:12px;color:#555}img{max-width:100%}</style>",
+        f"</head><body><h1>{_esc(title)}</h1>",
+    ]
+    if summary:
+        rows = "".join(f"<tr><th>{_esc(k)}</th>{_cell(k, v)}</tr>" for k, v in summary.items())
+        parts.append(f'{_STYLE}<table class="sm-t"><tbody>{rows}</tbody></table>')
+    for heading, report in reports:
+        parts.append(f"<h2>{_esc(heading)}</h2>{report_html(report)}")
+    if verification is not None:
+        parts.append(f"<h2>Ledger verification</h2>{verification_html(verification)}")
+    for caption, uri in images:
+        if not uri.startswith("data:image/png;base64,"):
+            raise ValueError("images must be data:image/png;base64 URIs (self-contained)")
+        parts.append(
+            f"<figure><img alt='{_esc(caption)}' src='{uri}'>"
+            f"<figcaption>{_esc(caption)}</figcaption></figure>"
+        )
+    if sessions is not None:
+        parts.append(f"<h2>Sessions</h2>{sessions_html(sessions)}")
+    parts.append("</body></html>")
     return "".join(parts)

@@ -187,26 +187,27 @@ def interpretations(report: Any, *, ax: Any = None) -> Any:
     ax.set_xlabel("model calls")
     contract = report.meta.get("contract") or ""
     ax.set_title(f"{contract}: covered vs violating under each interpretation", fontsize=10)
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="upper right")
     return ax
 
 
 def _pick_session(ledger: Any) -> str:
-    """The first provider-managed runtime session with model calls (else the first session)."""
-    sessions = ledger.sessions()
-    if not len(sessions):
+    """A provider-managed runtime session with model calls, preferring one that also has
+    tool calls and state operations (else the first session)."""
+    sessions = ledger.sessions().to_pylist()
+    if not sessions:
         raise ValueError("the ledger has no sessions")
-    for s in sessions:
-        if s["runtime"] and s["model_calls"]:
-            return s["session_id"]
-    return sessions[0]["session_id"]
+    runtime = [s for s in sessions if s["runtime"] and s["model_calls"]]
+    rich = [s for s in runtime if s["model_calls"] >= 2 and s["tool_calls"] and s["state_ops"]]
+    return (rich or runtime or sessions)[0]["session_id"]
 
 
 def session_timeline(source: Any, session_id: str | None = None, *, ax: Any = None) -> Any:
     """One session on a time axis (seconds from its start): a lane per kind, each event a bar
     of its duration coloured by its call-level tag, over a band coloured by the session tag.
     ``source`` is a ``Ledger`` (``session_id`` defaults to the first provider-managed runtime
-    session with model calls) or an ``EventTable`` of one session."""
+    session with several model calls, tool calls and state operations) or an ``EventTable``
+    of one session."""
     if hasattr(source, "sessions"):
         sid = session_id or _pick_session(source)
         events = source.events(session_id=sid)
@@ -237,8 +238,9 @@ def session_timeline(source: Any, session_id: str | None = None, *, ax: Any = No
     ax.set_xlabel("seconds since the session's first event")
     where = f"runtime={runtime}, " if runtime else ""
     ax.set_title(
-        f"Session {sid[:13]}… ({where}agent={rows[0]['agent']}): session tag {session_tag}; "
-        "bars: call-level tag (green stateless, orange stateful)",
+        f"Session {sid[:13]}… ({where}agent={rows[0]['agent']}): session tag {session_tag}\n"
+        "bars: each event's own (call-level) tag, green stateless, orange stateful; "
+        "band: the session tag",
         fontsize=9,
     )
     return ax
