@@ -23,8 +23,11 @@ def machine() -> dict:
                 break
     except OSError:
         pass
+    from statemeter import _core
+
     return {"python": sys.version.split()[0], "platform": platform.platform(), "cpu": cpu,
-            "cores": os.cpu_count(), "statemeter": sm.__version__}
+            "cores": os.cpu_count(), "statemeter": sm.__version__,
+            "build": getattr(_core, "_build", None), "loadavg": os.getloadavg()[0]}
 
 
 def best_ns_per_op(fn: Callable[[int], None], n: int, repeats: int) -> float:

@@ -12,13 +12,15 @@ import argparse
 import importlib
 import json
 import sys
+import traceback
 from pathlib import Path
 
 HERE = Path(__file__).parent
 RESULTS = HERE / "results"
 sys.path.insert(0, str(HERE))
 
-from common import machine
+import summarise  # noqa: E402
+from common import machine  # noqa: E402
 
 
 def discover() -> dict:
@@ -35,14 +37,24 @@ def main() -> None:
     ap.add_argument("--only", default="", help="comma-separated names: " + ",".join(benches))
     args = ap.parse_args()
     RESULTS.mkdir(exist_ok=True)
-    info = machine()
+    failed = []
     for name in (args.only.split(",") if args.only else list(benches)):
-        result = benches[name](args.quick)
+        info = machine()  # per benchmark: the load average when it started
+        try:
+            result = benches[name](args.quick)
+        except Exception:  # noqa: BLE001 - one broken benchmark must not stop the others
+            traceback.print_exc()
+            failed.append(name)
+            continue
         result["machine"] = info
         result["quick"] = args.quick
         (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
         print(f"== {name}")
         print(json.dumps({k: v for k, v in result.items() if k != "machine"}, indent=2))
+    # docs/performance.md is rendered from every result on file.
+    summarise.main([])
+    if failed:
+        sys.exit(f"benchmarks failed: {', '.join(failed)}")
 
 
 if __name__ == "__main__":

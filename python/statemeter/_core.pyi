@@ -11,6 +11,7 @@ from statemeter.parquet import ExportResult
 from statemeter.report import Report, Scenario
 
 __version__: str
+_build: str  # "release" or "debug": the extension's build profile (benchmarks record it)
 
 Tag: TypeAlias = Literal["stateless", "stateful"]
 Kind: TypeAlias = Literal["session_start", "session_end", "model_call", "tool_call", "state_op"]
@@ -246,7 +247,7 @@ class Verification:
     def first_bad_seq(self) -> int | None: ...
     @property
     def problem(self) -> str | None:
-        """Starts with edited, deleted, inserted, reordered, truncated or swapped."""
+        """Starts with edited, deleted, inserted, reordered, truncated, swapped or damaged."""
     def __bool__(self) -> bool: ...
     def _repr_html_(self) -> str: ...
 

@@ -32,6 +32,15 @@ fn _flush_all(py: Python<'_>) -> Vec<String> {
 #[pymodule(gil_used = false)]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    // "release" or "debug": benchmarks record which build they measured.
+    m.add(
+        "_build",
+        if cfg!(debug_assertions) {
+            "debug"
+        } else {
+            "release"
+        },
+    )?;
     errors::register(m)?;
     m.add_class::<meter::Meter>()?;
     m.add_class::<meter::Session>()?;
