@@ -1,8 +1,12 @@
-"""Integrations: what each adds to the wall time of an offline agent run.
+"""Integrations: what each adds to an offline agent run. Target: <= 5%.
 
-For every framework the same run is timed without statemeter and with it (file ledger, batch
-durability), interleaved in blocks so drift hits both alike; the figure is the best block of
-each (and the median), and the overhead their ratio minus one. Target: <= 5%.
+Run it on a release build (`make build`; a debug extension is several times slower). Two figures
+per framework (file ledger, batch durability):
+- ``run``: the same run timed without statemeter and with it (and with named peers), alternating
+  in blocks; overheads are medians of the per-block ratios, on wall and on process CPU time.
+- ``added_cpu_pct``: what the framework hands the integration during one run is captured and
+  replayed many times into it (integration_replay.py): the exact CPU it adds, recording and
+  ledger writer included, as a share of the run's own CPU time. Steadier on a busy machine.
 
 - openai_agents: `Runner.run` of a triage agent (Responses-style offline model) that calls a
   tool, hands off, and answers; tracing on (no exporter) vs + `MeterProcessor`, and an
