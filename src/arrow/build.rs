@@ -39,7 +39,8 @@ pub fn dict_values<S: AsRef<str>>(values: &[S]) -> ArrayRef {
 
 /// A dictionary array over `values` from `u32` codes ([`NULL`] is null).
 pub fn dict_from_codes(codes: &[u32], values: &ArrayRef) -> Result<ArrayRef> {
-    let mut nulls = 0usize;
+    let n_values = values.len() as u32;
+    let (mut nulls, mut out_of_range) = (0usize, false);
     let keys: Vec<i32> = codes
         .iter()
         .map(|&c| {
@@ -47,14 +48,21 @@ pub fn dict_from_codes(codes: &[u32], values: &ArrayRef) -> Result<ArrayRef> {
                 nulls += 1;
                 0
             } else {
+                out_of_range |= c >= n_values;
                 c as i32
             }
         })
         .collect();
+    if out_of_range {
+        return Err(internal(arrow_schema::ArrowError::InvalidArgumentError(
+            "a dictionary code is out of range".into(),
+        )));
+    }
     let nulls = (nulls > 0).then(|| NullBuffer::from_iter(codes.iter().map(|&c| c != NULL)));
     let keys = Int32Array::new(ScalarBuffer::from(keys), nulls);
-    let array =
-        DictionaryArray::<Int32Type>::try_new(keys, Arc::clone(values)).map_err(internal)?;
+    // SAFETY: every non-null key was just checked to index `values`; null keys are 0, and a
+    // null slot's key is never dereferenced (`try_new` would check again, more slowly).
+    let array = unsafe { DictionaryArray::<Int32Type>::new_unchecked(keys, Arc::clone(values)) };
     Ok(Arc::new(array))
 }
 
