@@ -74,6 +74,19 @@ __all__ = [
 ]
 
 
+#: Submodules imported on first attribute access (``sm.simulate.fleet(...)``), so that
+#: ``import statemeter`` stays light: they pull in optional dependencies when used.
+_LAZY = ("display", "frames", "parquet", "plot", "simulate")
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        import importlib
+
+        return importlib.import_module(f"statemeter.{name}")
+    raise AttributeError(f"module 'statemeter' has no attribute {name!r}")
+
+
 def _flush_at_exit() -> None:
     import logging
 
