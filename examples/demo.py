@@ -5,7 +5,8 @@ and written up as a self-contained HTML report.
     python examples/demo.py demo/ledger.db
 
 1. ``statemeter.simulate.fleet`` records 30 days of 12 agents (chat completions on Azure,
-   Responses chains, AgentCore and Foundry runtime sessions, memory, MCP tools, ...) into
+   Responses chains, AgentCore and Foundry runtime sessions, memory, MCP tools, ...; about
+   135,000 events, ``STATEMETER_DEMO_SESSIONS_PER_AGENT_DAY`` sets the volume, default 48) into
    ``demo/ledger.db`` through the public ``Meter`` API.
 2. The compliance report of ``examples/contracts/model-access-2025.toml`` under its three
    interpretations, priced with ``examples/prices/illustrative.toml`` (illustrative, not a quote).
@@ -57,7 +58,7 @@ def main() -> int:
     out.mkdir(parents=True, exist_ok=True)
     for suffix in ("", "-wal", "-shm"):
         Path(f"{path}{suffix}").unlink(missing_ok=True)
-    sessions_per_day = float(os.environ.get("STATEMETER_DEMO_SESSIONS_PER_AGENT_DAY", "24"))
+    sessions_per_day = float(os.environ.get("STATEMETER_DEMO_SESSIONS_PER_AGENT_DAY", "48"))
 
     # 1. Record a month of the fleet.
     t = time.perf_counter()
