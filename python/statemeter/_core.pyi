@@ -182,6 +182,7 @@ class Event:
     def session_tag(self) -> Tag | None:
         """The session's tag, derived when read from a ledger; ``None`` on a fresh event."""
     def to_dict(self) -> dict[str, Any]: ...
+    def _repr_html_(self) -> str: ...
 
 class EventTable:
     """Events in ``seq`` order."""

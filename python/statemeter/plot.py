@@ -176,10 +176,12 @@ def interpretations(report: Any, *, ax: Any = None) -> Any:
     for i, n in enumerate(names):
         share = f"{violating[i] / covered[i]:.1%}" if covered[i] else "—"
         money = ""
-        if n in cost and cost[n] is not None:
+        nanos = cost.get(n)
+        if nanos is not None:
             from statemeter.report import format_money
 
-            money = f", {format_money(cost[n] - cost[n] % 10_000_000, report.currency)}"
+            # Cut to cents for the label (the report has the exact amount).
+            money = f", {format_money(nanos - nanos % 10_000_000, report.currency)}"
         ax.text(violating[i], i - 0.2, f"  {violating[i]:,} ({share}{money})", va="center",
                 fontsize=8)
     ax.set_yticks(y, names)
