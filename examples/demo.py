@@ -32,6 +32,7 @@ HERE = Path(__file__).resolve().parent
 CONTRACT = HERE / "contracts" / "model-access-2025.toml"
 AMENDED = HERE / "contracts" / "model-access-2026-amended.toml"
 PRICES = HERE / "prices" / "illustrative.toml"
+START = "2026-04-13"
 
 
 def money(nanos: int | None, currency: str) -> str:
@@ -62,7 +63,8 @@ def main() -> int:
 
     # 1. Record a month of the fleet.
     t = time.perf_counter()
-    fleet = simulate.fleet(days=30, agents=12, seed=0, path=path,
+    # 30 days straddling the contract amendment of 2026-04-27.
+    fleet = simulate.fleet(days=30, agents=12, seed=0, path=path, start=START,
                            sessions_per_agent_day=sessions_per_day)
     fleet.meter.close()
     print(f"recorded {fleet} into {path} in {time.perf_counter() - t:.1f} s")
@@ -78,6 +80,8 @@ def main() -> int:
     print(f"(prices: {prices.title})\n")
     print_report(report)
     amended = ledger.report(sm.Contract.load(AMENDED), prices)
+    print("\nthe same month under the amended contract (Azure or AWS from 2026-04-27):")
+    print_report(amended)
     costs = ledger.costs(prices, by="venue")
     total = sum(r["cost_nanos"] or 0 for r in costs.to_pylist())
     by_venue = ", ".join(f"{r['venue'] or 'no venue'} {money(r['cost_nanos'], '').strip()}"
@@ -108,7 +112,7 @@ def main() -> int:
         f"statemeter demo: {contract.id} over a simulated fleet",
         summary={
             "ledger": str(path),
-            "period": f"{fleet.days} days from 2026-01-05 (UTC)",
+            "period": f"{fleet.days} days from {START} (UTC)",
             "agents": len(fleet.agents),
             "sessions": len(sessions),
             "events": len(ledger),
@@ -118,7 +122,8 @@ def main() -> int:
         },
         reports=[
             ("Compliance under the three interpretations", report),
-            ("The same month under the amended contract (Azure or AWS from 2026-04-27)", amended),
+            ("The same month under the amended contract (Azure or AWS from 2026-04-27)",
+             amended),
             ("Costs by venue", costs),
         ],
         verification=v,
