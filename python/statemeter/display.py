@@ -217,7 +217,7 @@ _SESSION_COLUMNS = [
 def sessions_html(sessions: Any) -> str:
     """A ``SessionTable``: sessions by tag and runtime, then the first and last rows."""
     n = len(sessions)
-    rows_all = sessions.to_pylist() if n <= 200_000 else None
+    rows_all = sessions.to_pylist() if n <= 50_000 else None
     summary = ""
     if rows_all is not None:
         groups: dict[tuple[str, str], int] = defaultdict(int)
