@@ -51,7 +51,8 @@ weekday (about 210 by default) and the default 30-day, 12-agent fleet about 68,0
 Volume is linear in ``days * agents * sessions_per_agent_day``: one million events are
 ``days=30, agents=12, sessions_per_agent_day=360``; ten million e.g. ``days=30, agents=120,
 sessions_per_agent_day=360`` (:func:`estimate_events` gives the expected count for any knobs;
-recording runs at roughly 30,000 events per second, so ten million take about six minutes).
+``benches/bench_arrow.py`` recorded one million in 12 s on an idle 2-core machine and 40 s on a
+busy one, release build, so ten million take two to seven minutes).
 
 Determinism
 -----------
