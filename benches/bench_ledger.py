@@ -7,7 +7,10 @@ in the same run.
   the floor for getting those bytes into SQLite. A second peer does the record work in Python
   (canonical JSON with `json.dumps`, the SHA-256 chain with `hashlib`, then `executemany`),
   without classification. ``sync``: per-event commits (`durability="sync"`, synchronous=FULL)
-  against `sqlite3` committing each row with synchronous=FULL.
+  against `sqlite3` committing each row with synchronous=FULL. ``rust``: the core without
+  Python (`cargo bench --bench ingest`): the store's append alone (record text, chain, SQLite
+  insert and commit of pre-encoded events: the floor of the writer) and the recorder end to
+  end.
 - ``verify``: `Ledger.verify()` over that ledger in events/s and MB/s of record bytes, against
   `sha256sum` over the same record bytes concatenated in one file (the floor: one hash stream,
   no per-event finalization, no SQLite), Python's `hashlib` chaining the same records, and the
@@ -145,6 +148,28 @@ def _sync_peer(path: str, rows: list[tuple]) -> float:
     return elapsed
 
 
+def _cargo_ingest(n: int) -> dict:
+    """`cargo bench --bench ingest` (release, no Python): ns/event per phase."""
+    env = dict(os.environ, N=str(n))
+    proc = subprocess.run(["cargo", "bench", "-q", "--bench", "ingest"], cwd=HERE.parent,
+                          env=env, capture_output=True, text=True, timeout=3600)
+    if proc.returncode != 0:
+        return {"error": proc.stderr[-2000:]}
+    out: dict = {}
+    for line in proc.stdout.splitlines():
+        label, _, rest = line.partition(":")
+        words = rest.split()
+        if "ns/event" in rest and label.startswith("store append"):
+            out["store_append_events_per_s"] = 1e9 / float(words[0])
+        elif label.startswith("end to end"):
+            out["end_to_end_events_per_s"] = float(words[0])
+        elif label == "classify":
+            out["classify_ns"] = float(words[0])
+        elif label.startswith("encode"):
+            out["encode_ns"] = float(words[0])
+    return out
+
+
 def bench_ingest(quick: bool) -> dict:
     n = 200_000 if quick else 1_000_000
     n_sync = 500 if quick else 2_000
@@ -161,6 +186,7 @@ def bench_ingest(quick: bool) -> dict:
         sync_floor = _sync_peer(os.path.join(tmp, "sync_peer.db"), _rows(sync_path))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+    rust = _cargo_ingest(n)
     return {
         "events": n,
         "record_mb": record_mb,
@@ -174,6 +200,7 @@ def bench_ingest(quick: bool) -> dict:
                  "statemeter_events_per_s": n_sync / ours_sync,
                  "sqlite3_commit_per_row_events_per_s": n_sync / sync_floor,
                  "statemeter_over_sqlite3": ours_sync / sync_floor},
+        "rust": rust,
         "note": "statemeter's time runs from the first record call to the end of flush() "
                 "(classify, canonical JSON, SHA-256 chain and commit on its writer threads); "
                 "executemany inserts the rows statemeter produced, pre-built in memory",
