@@ -77,8 +77,7 @@ pub struct Clause {
 impl Clause {
     /// Whether `ts` lies in the effective period.
     pub fn in_force(&self, ts: i64) -> bool {
-        self.effective_from.is_none_or(|f| ts >= f)
-            && self.effective_until.is_none_or(|u| ts < u)
+        self.effective_from.is_none_or(|f| ts >= f) && self.effective_until.is_none_or(|u| ts < u)
     }
 
     pub fn interpretation(&self, name: &str) -> Option<&Interpretation> {

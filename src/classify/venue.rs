@@ -137,7 +137,10 @@ mod tests {
             v("gw-1a2b.gateway.bedrock-agentcore.us-east-1.amazonaws.com"),
             "aws"
         );
-        assert_eq!(v("a.b.gateway.bedrock-agentcore.us-east-1.amazonaws.com"), "unknown");
+        assert_eq!(
+            v("a.b.gateway.bedrock-agentcore.us-east-1.amazonaws.com"),
+            "unknown"
+        );
         assert_eq!(v("api.anthropic.com"), "anthropic");
         assert_eq!(v("generativelanguage.googleapis.com"), "gcp");
         assert_eq!(v("us-central1-aiplatform.googleapis.com"), "gcp");

@@ -162,7 +162,10 @@ impl EventTable {
             );
             *counts.entry(key).or_insert(0usize) += 1;
         }
-        counts.into_iter().map(|((k, t, s), n)| (k, t, s, n)).collect()
+        counts
+            .into_iter()
+            .map(|((k, t, s), n)| (k, t, s, n))
+            .collect()
     }
 
     fn __repr__(&self) -> String {

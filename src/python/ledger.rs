@@ -163,7 +163,16 @@ impl Ledger {
     ) -> PyResult<Py<PyAny>> {
         self.settle(py)?;
         super::report::scenario(
-            py, &self.store, name, contract, select, venue, prices, baseline_prices, by, since,
+            py,
+            &self.store,
+            name,
+            contract,
+            select,
+            venue,
+            prices,
+            baseline_prices,
+            by,
+            since,
             until,
         )
     }
