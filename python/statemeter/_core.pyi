@@ -189,9 +189,9 @@ class EventTable:
 
     def __len__(self) -> int: ...
     @overload
-    def __getitem__(self, index: int) -> Event: ...
+    def __getitem__(self, index: int, /) -> Event: ...
     @overload
-    def __getitem__(self, index: slice) -> EventTable: ...
+    def __getitem__(self, index: slice, /) -> EventTable: ...
     def __iter__(self) -> Iterator[Event]: ...
     def filter(
         self, *, kind: Kind | None = None, session_id: str | None = None, tag: Tag | None = None
@@ -213,7 +213,7 @@ class SessionTable:
     """One row per session (`Ledger.sessions()`), in the order the sessions began."""
 
     def __len__(self) -> int: ...
-    def __getitem__(self, index: int) -> dict[str, Any]: ...
+    def __getitem__(self, index: int, /) -> dict[str, Any]: ...
     def __iter__(self) -> Iterator[dict[str, Any]]: ...
     def to_pylist(self) -> list[dict[str, Any]]:
         """session_id, agent, tenant, venue, runtime, runtime_session_id, start, end, last_ts,
@@ -375,6 +375,7 @@ class _ReportData:
     def meta(self) -> dict[str, str | None]: ...
     def rows(self) -> list[tuple[Any, ...]]: ...
     def to_pylist(self) -> list[dict[str, Any]]: ...
+    def __arrow_c_stream__(self, requested_schema: object | None = None) -> object: ...
     def violations(self, interpretation: str, clause: str) -> EventTable: ...
     def __len__(self) -> int: ...
 
@@ -394,7 +395,12 @@ class ToolSpan:
     ) -> bool: ...
 
 class Session:
-    """One agent session; events inherit its session_id, agent, tenant and venue."""
+    """One agent session; events inherit its session_id, agent, tenant and venue.
+
+    In the record methods an argument left as ``None`` takes its default: tokens and
+    ``bytes`` 0, ``status`` ``"ok"``, ``tool_kind`` ``"function"``, ``effect`` ``"none"``,
+    ``scope`` ``"session"``.
+    """
 
     @property
     def session_id(self) -> str: ...
@@ -419,11 +425,11 @@ class Session:
         api: str,
         venue: str | None = None,
         request: Mapping[str, Any] | None = None,
-        input_tokens: int = 0,
-        output_tokens: int = 0,
-        cached_tokens: int = 0,
+        input_tokens: int | None = None,
+        output_tokens: int | None = None,
+        cached_tokens: int | None = None,
         duration_ns: int | None = None,
-        status: Status = "ok",
+        status: Status | None = None,
         endpoint: str | None = None,
         attrs: Mapping[str, Any] | None = None,
         id: str | None = None,
@@ -434,11 +440,11 @@ class Session:
         self,
         tool: str,
         *,
-        tool_kind: str = "function",
-        effect: Literal["none", "read", "write"] = "none",
+        tool_kind: str | None = None,
+        effect: Literal["none", "read", "write"] | None = None,
         mcp_session_id: str | None = None,
         duration_ns: int | None = None,
-        status: Status = "ok",
+        status: Status | None = None,
         attrs: Mapping[str, Any] | None = None,
         id: str | None = None,
         ts: int | None = None,
@@ -450,9 +456,9 @@ class Session:
         *,
         store: str,
         holder: Literal["client", "provider"],
-        scope: Literal["session", "user", "global"] = "session",
+        scope: Literal["session", "user", "global"] | None = None,
         key: str | None = None,
-        bytes: int = 0,
+        bytes: int | None = None,
         duration_ns: int | None = None,
         attrs: Mapping[str, Any] | None = None,
         id: str | None = None,
@@ -463,8 +469,8 @@ class Session:
         self,
         tool: str,
         *,
-        tool_kind: str = "function",
-        effect: Literal["none", "read", "write"] = "none",
+        tool_kind: str | None = None,
+        effect: Literal["none", "read", "write"] | None = None,
         mcp_session_id: str | None = None,
         attrs: Mapping[str, Any] | None = None,
         parent_id: str | None = None,
