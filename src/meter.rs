@@ -158,6 +158,42 @@ struct Shared {
     retry: Condvar,
 }
 
+impl Shared {
+    /// See [`Recorder::flush`].
+    fn flush(&self) -> Result<()> {
+        let mut st = self.state.lock();
+        let target = st.accepted;
+        st.flushing += 1;
+        self.work.notify_one();
+        let mut outcome = Ok(());
+        // The failed-attempt count when this flush asked for a retry.
+        let mut asked: Option<u64> = None;
+        while st.settled < target {
+            if let Some(f) = &st.failure {
+                match asked {
+                    Some(n) if st.failed_attempts > n => {
+                        outcome = Err(Error::Ledger(format!(
+                            "{} event(s) not yet written (kept in memory, retrying): {f}",
+                            target - st.settled
+                        )));
+                        break;
+                    }
+                    Some(_) => {}
+                    None => {
+                        asked = Some(st.failed_attempts);
+                        st.retry_now = true;
+                        self.retry.notify_all();
+                    }
+                }
+            }
+            self.progress.wait_for(&mut st, Duration::from_millis(200));
+        }
+        st.flushing -= 1;
+        outcome?;
+        report_rejections(&mut st)
+    }
+}
+
 /// Records events into one [`Store`].
 pub struct Recorder {
     shared: Arc<Shared>,
@@ -319,38 +355,7 @@ impl Recorder {
     /// failing, the flush asks for one retry at once and reports the failure only if that
     /// retry fails too.
     pub fn flush(&self) -> Result<()> {
-        let mut st = self.shared.state.lock();
-        let target = st.accepted;
-        st.flushing += 1;
-        self.shared.work.notify_one();
-        let mut outcome = Ok(());
-        // The failed-attempt count when this flush asked for a retry.
-        let mut asked: Option<u64> = None;
-        while st.settled < target {
-            if let Some(f) = &st.failure {
-                match asked {
-                    Some(n) if st.failed_attempts > n => {
-                        outcome = Err(Error::Ledger(format!(
-                            "{} event(s) not yet written (kept in memory, retrying): {f}",
-                            target - st.settled
-                        )));
-                        break;
-                    }
-                    Some(_) => {}
-                    None => {
-                        asked = Some(st.failed_attempts);
-                        st.retry_now = true;
-                        self.shared.retry.notify_all();
-                    }
-                }
-            }
-            self.shared
-                .progress
-                .wait_for(&mut st, Duration::from_millis(200));
-        }
-        st.flushing -= 1;
-        outcome?;
-        report_rejections(&mut st)
+        self.shared.flush()
     }
 
     /// Flushes, stops the writer threads and refuses further events. Idempotent. Events that
@@ -418,15 +423,9 @@ pub fn flush_all() -> Vec<Error> {
     let live: Vec<Arc<Shared>> = LIVE.lock().iter().filter_map(Weak::upgrade).collect();
     let mut errors = Vec::new();
     for shared in live {
-        let rec = Recorder {
-            shared,
-            writers: Mutex::new(Vec::new()),
-        };
-        if let Err(e) = rec.flush() {
+        if let Err(e) = shared.flush() {
             errors.push(e);
         }
-        // Not the owner: must not close the shared state on drop.
-        std::mem::forget(rec);
     }
     errors
 }
