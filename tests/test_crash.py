@@ -170,3 +170,50 @@ def test_many_kills(tmp_path, durability):
         trial = tmp_path / str(k)
         trial.mkdir()
         check_trial(trial, durability, seed + (500 if durability == "batch" else 0), threads)
+
+
+@pytest.mark.parametrize("seed", [BASE_SEED * 1000 + 900 + k for k in range(3)],
+                         ids=lambda s: f"seed={s}")
+def test_writer_killed_while_others_append(tmp_path, seed):
+    """A writer process dies (perhaps holding the write lock) while three others append to the
+    same file: they finish in bounded time (no stuck lock), the chain is one valid sequence with
+    all of their events, and the dead writer's returned events are all there."""
+    ledger, report = tmp_path / "shared.db", tmp_path / "report.txt"
+    sm.Meter(ledger).close()
+    rnd = random.Random(seed)
+    loaders = [subprocess.Popen(
+        [sys.executable, str(CHILD), "load", str(ledger), f"p{p}", "batch" if p % 2 else "sync",
+         "2", "400"], stdout=subprocess.PIPE, stderr=subprocess.PIPE) for p in range(3)]
+    victim = subprocess.Popen(
+        [sys.executable, str(CHILD), "crash", str(ledger), str(report), "sync", str(seed), "2"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        while sum(ln.startswith("r ") for ln in read_report(report)) < 5:
+            assert victim.poll() is None and time.monotonic() < deadline, (
+                f"seed={seed}: the victim did not start recording")
+            time.sleep(0.005)
+        time.sleep(rnd.uniform(0, 0.3))
+        victim.send_signal(signal.SIGKILL)
+        victim.communicate(timeout=30)
+        for p in loaders:
+            out, err = p.communicate(timeout=180)
+            assert p.returncode == 0 and out.decode().strip() == "done", (
+                f"seed={seed}: a surviving writer failed: {err.decode()[-2000:]}")
+    finally:
+        for p in [*loaders, victim]:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    v = sm.Ledger.open(ledger).verify()
+    assert v.ok, f"seed={seed}: {v}"
+    assert check(ledger).ok
+    events = list(sm.Ledger.open(ledger).events())
+    for p in range(3):
+        for t in range(2):
+            assert sum(e.session_id == f"p{p}-t{t}" for e in events) == 402, (seed, p, t)
+    returned = by_writer([ln[2:] for ln in read_report(report) if ln.startswith("r ")])
+    stored = by_writer([e.id for e in events if e.id.startswith(f"{seed}-")])
+    for w, r in returned.items():
+        s = stored.get(w, [])
+        assert s == list(range(len(s))) and len(r) <= len(s) <= len(r) + 1, (seed, w)
