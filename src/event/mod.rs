@@ -1,18 +1,23 @@
-//! The event model: one struct for every kind, validation, ids (UUIDv7), the canonical JSON
-//! of the `event` object in a ledger record, and the [`Fields`] view the rules engine reads.
+//! The event model: one struct for every kind, validation, and the [`Fields`] view the rules
+//! engine reads. `record` writes the canonical JSON of the `event` object in a ledger record;
+//! `id` makes ids (UUIDv7) and timestamps.
 //!
 //! An event is immutable once built. Kind-specific fields are `Option`s: the record of an event
-//! carries exactly the keys of its kind (absent values as `null`), see docs/ledger-format.md.
+//! carries only keys of its kind, absent values omitted (read as `null`), see
+//! docs/ledger-format.md.
 
-use std::cell::Cell;
 use std::sync::{Arc, OnceLock};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{Map, Value};
 
 use crate::classify::{FieldRef, Fields};
 use crate::error::{Error, Result};
-use crate::ledger::canonical;
+
+mod id;
+mod record;
+
+pub use id::{new_uuid_v7, now_ns};
+use record::write_map;
 
 /// Longest accepted string field, in bytes.
 pub const MAX_STR_BYTES: usize = 4096;
@@ -99,158 +104,6 @@ const COMMON_KEYS: &[&str] = &[
     "tenant",
     "ts",
 ];
-
-/// A key of the record's `event` object.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Field {
-    Agent,
-    Api,
-    Attrs,
-    Bytes,
-    CachedTokens,
-    DurationNs,
-    Effect,
-    Endpoint,
-    Holder,
-    Id,
-    InputTokens,
-    Key,
-    Kind,
-    McpSessionId,
-    Model,
-    Op,
-    OutputTokens,
-    ParentId,
-    Provider,
-    Request,
-    Runtime,
-    RuntimeSessionId,
-    Scope,
-    SessionId,
-    Status,
-    Store,
-    Tenant,
-    Tool,
-    ToolKind,
-    Ts,
-    Venue,
-}
-
-impl Field {
-    fn name(self) -> &'static str {
-        match self {
-            Field::Agent => "agent",
-            Field::Api => "api",
-            Field::Attrs => "attrs",
-            Field::Bytes => "bytes",
-            Field::CachedTokens => "cached_tokens",
-            Field::DurationNs => "duration_ns",
-            Field::Effect => "effect",
-            Field::Endpoint => "endpoint",
-            Field::Holder => "holder",
-            Field::Id => "id",
-            Field::InputTokens => "input_tokens",
-            Field::Key => "key",
-            Field::Kind => "kind",
-            Field::McpSessionId => "mcp_session_id",
-            Field::Model => "model",
-            Field::Op => "op",
-            Field::OutputTokens => "output_tokens",
-            Field::ParentId => "parent_id",
-            Field::Provider => "provider",
-            Field::Request => "request",
-            Field::Runtime => "runtime",
-            Field::RuntimeSessionId => "runtime_session_id",
-            Field::Scope => "scope",
-            Field::SessionId => "session_id",
-            Field::Status => "status",
-            Field::Store => "store",
-            Field::Tenant => "tenant",
-            Field::Tool => "tool",
-            Field::ToolKind => "tool_kind",
-            Field::Ts => "ts",
-            Field::Venue => "venue",
-        }
-    }
-}
-
-/// The keys of each kind's record, in canonical (sorted) order: the common keys plus the
-/// kind's own. A unit test checks these against `COMMON_KEYS` and `EventKind::own_keys`.
-fn record_fields(kind: EventKind) -> &'static [Field] {
-    use Field::*;
-    match kind {
-        EventKind::SessionStart => &[
-            Agent,
-            Attrs,
-            DurationNs,
-            Id,
-            Kind,
-            ParentId,
-            Runtime,
-            RuntimeSessionId,
-            SessionId,
-            Tenant,
-            Ts,
-            Venue,
-        ],
-        EventKind::SessionEnd => &[
-            Agent,
-            Attrs,
-            DurationNs,
-            Id,
-            Kind,
-            ParentId,
-            Runtime,
-            RuntimeSessionId,
-            SessionId,
-            Status,
-            Tenant,
-            Ts,
-            Venue,
-        ],
-        EventKind::ModelCall => &[
-            Agent,
-            Api,
-            Attrs,
-            CachedTokens,
-            DurationNs,
-            Endpoint,
-            Id,
-            InputTokens,
-            Kind,
-            Model,
-            OutputTokens,
-            ParentId,
-            Provider,
-            Request,
-            SessionId,
-            Status,
-            Tenant,
-            Ts,
-            Venue,
-        ],
-        EventKind::ToolCall => &[
-            Agent,
-            Attrs,
-            DurationNs,
-            Effect,
-            Id,
-            Kind,
-            McpSessionId,
-            ParentId,
-            SessionId,
-            Status,
-            Tenant,
-            Tool,
-            ToolKind,
-            Ts,
-        ],
-        EventKind::StateOp => &[
-            Agent, Attrs, Bytes, DurationNs, Holder, Id, Key, Kind, Op, ParentId, Scope, SessionId,
-            Store, Tenant, Ts,
-        ],
-    }
-}
 
 /// Text of an event field: shared, so values repeated across events (a session's id, agent and
 /// venue; provider, model, api) are reference-counted instead of copied on the hot path.
@@ -437,121 +290,6 @@ impl Event {
         check_mapping("attrs", &self.attrs)
     }
 
-    /// Writes the record's `event` object as RFC 8785 canonical JSON.
-    ///
-    /// Keys come from a static, pre-sorted list per kind (they are ASCII without escapes), so
-    /// this is a straight sequence of writes: it runs once per event on the writer thread.
-    /// Absent values (`None`, empty `attrs`) are omitted: a reader treats a missing key of the
-    /// kind as `null` (`attrs` as `{}`); this keeps records ~15% smaller.
-    pub fn write_canonical_json(&self, out: &mut String) -> Result<()> {
-        out.push('{');
-        let mut first = true;
-        for f in record_fields(self.kind) {
-            if self.is_absent(*f) {
-                continue;
-            }
-            if !first {
-                out.push(',');
-            }
-            first = false;
-            out.push('"');
-            out.push_str(f.name());
-            out.push_str("\":");
-            self.write_field(out, *f)?;
-        }
-        out.push('}');
-        Ok(())
-    }
-
-    fn is_absent(&self, f: Field) -> bool {
-        match f {
-            Field::Id | Field::Kind | Field::Ts => false,
-            Field::Attrs => self.attrs.is_empty(),
-            Field::DurationNs => self.duration_ns.is_none(),
-            Field::Request => self.request.is_none(),
-            Field::InputTokens => self.input_tokens.is_none(),
-            Field::OutputTokens => self.output_tokens.is_none(),
-            Field::CachedTokens => self.cached_tokens.is_none(),
-            Field::Bytes => self.bytes.is_none(),
-            Field::SessionId => self.session_id.is_none(),
-            Field::ParentId => self.parent_id.is_none(),
-            Field::Agent => self.agent.is_none(),
-            Field::Tenant => self.tenant.is_none(),
-            Field::Venue => self.venue.is_none(),
-            Field::Status => self.status.is_none(),
-            Field::Runtime => self.runtime.is_none(),
-            Field::RuntimeSessionId => self.runtime_session_id.is_none(),
-            Field::Provider => self.provider.is_none(),
-            Field::Model => self.model.is_none(),
-            Field::Api => self.api.is_none(),
-            Field::Endpoint => self.endpoint.is_none(),
-            Field::Tool => self.tool.is_none(),
-            Field::ToolKind => self.tool_kind.is_none(),
-            Field::Effect => self.effect.is_none(),
-            Field::McpSessionId => self.mcp_session_id.is_none(),
-            Field::Op => self.op.is_none(),
-            Field::Store => self.store.is_none(),
-            Field::Holder => self.holder.is_none(),
-            Field::Scope => self.scope.is_none(),
-            Field::Key => self.key.is_none(),
-        }
-    }
-
-    fn write_field(&self, out: &mut String, f: Field) -> Result<()> {
-        fn s(out: &mut String, v: &Option<Text>) {
-            match v {
-                Some(v) => canonical::write_str(out, v),
-                None => out.push_str("null"),
-            }
-        }
-        fn u(out: &mut String, v: Option<u64>) {
-            match v {
-                Some(v) => canonical::write_u64(out, v),
-                None => out.push_str("null"),
-            }
-        }
-        match f {
-            Field::Id => canonical::write_str(out, &self.id),
-            Field::Kind => canonical::write_str(out, self.kind.as_str()),
-            Field::Ts => canonical::write_i64(out, self.ts),
-            Field::DurationNs => match self.duration_ns {
-                Some(d) => canonical::write_i64(out, d),
-                None => out.push_str("null"),
-            },
-            Field::Attrs => write_map(out, &self.attrs)?,
-            Field::Request => match &self.request {
-                Some(r) => write_map(out, r)?,
-                None => out.push_str("null"),
-            },
-            Field::InputTokens => u(out, self.input_tokens),
-            Field::OutputTokens => u(out, self.output_tokens),
-            Field::CachedTokens => u(out, self.cached_tokens),
-            Field::Bytes => u(out, self.bytes),
-            Field::SessionId => s(out, &self.session_id),
-            Field::ParentId => s(out, &self.parent_id),
-            Field::Agent => s(out, &self.agent),
-            Field::Tenant => s(out, &self.tenant),
-            Field::Venue => s(out, &self.venue),
-            Field::Status => s(out, &self.status),
-            Field::Runtime => s(out, &self.runtime),
-            Field::RuntimeSessionId => s(out, &self.runtime_session_id),
-            Field::Provider => s(out, &self.provider),
-            Field::Model => s(out, &self.model),
-            Field::Api => s(out, &self.api),
-            Field::Endpoint => s(out, &self.endpoint),
-            Field::Tool => s(out, &self.tool),
-            Field::ToolKind => s(out, &self.tool_kind),
-            Field::Effect => s(out, &self.effect),
-            Field::McpSessionId => s(out, &self.mcp_session_id),
-            Field::Op => s(out, &self.op),
-            Field::Store => s(out, &self.store),
-            Field::Holder => s(out, &self.holder),
-            Field::Scope => s(out, &self.scope),
-            Field::Key => s(out, &self.key),
-        }
-        Ok(())
-    }
-
     fn str_field(&self, name: &str) -> Option<&Option<Text>> {
         Some(match name {
             "session_id" => &self.session_id,
@@ -722,27 +460,6 @@ fn lookup<'a>(map: &'a Map<String, Value>, path: &str) -> Option<FieldRef<'a>> {
     }
 }
 
-fn write_map(out: &mut String, m: &Map<String, Value>) -> Result<()> {
-    // Fast path for the common empty mapping.
-    if m.is_empty() {
-        out.push_str("{}");
-        return Ok(());
-    }
-    let mut entries: Vec<(&String, &Value)> = m.iter().collect();
-    entries.sort_by(|a, b| a.0.encode_utf16().cmp(b.0.encode_utf16()));
-    out.push('{');
-    for (i, (k, v)) in entries.into_iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        canonical::write_str(out, k);
-        out.push(':');
-        canonical::write_value(out, v)?;
-    }
-    out.push('}');
-    Ok(())
-}
-
 fn check_str(field: &str, v: Option<&str>, required: bool, max: usize) -> Result<()> {
     match v {
         None if required => Err(Error::validation(field, "is required")),
@@ -847,55 +564,6 @@ fn shared_text(s: &'static str) -> Text {
         .unwrap_or_else(|| Arc::from(s))
 }
 
-/// Nanoseconds since the Unix epoch.
-pub fn now_ns() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos() as i64)
-        .unwrap_or(0)
-}
-
-thread_local! {
-    static RNG: Cell<u64> = Cell::new({
-        let mut seed = [0u8; 8];
-        getrandom::fill(&mut seed).expect("the OS random source is available");
-        u64::from_le_bytes(seed) | 1
-    });
-}
-
-/// wyrand: fast, good enough for the random bits of a UUIDv7 (uniqueness, not secrecy).
-fn next_random() -> u64 {
-    RNG.with(|s| {
-        let x = s.get().wrapping_add(0xa076_1d64_78bd_642f);
-        s.set(x);
-        let t = (x as u128).wrapping_mul((x ^ 0xe703_7ed1_a0b4_28db) as u128);
-        ((t >> 64) ^ t) as u64
-    })
-}
-
-/// A new UUIDv7 (RFC 9562): 48-bit Unix ms, version 7, 74 random bits.
-pub fn new_uuid_v7() -> String {
-    let ms = (now_ns() / 1_000_000) as u64;
-    let r1 = next_random();
-    let r2 = next_random();
-    let hi = (ms << 16) | 0x7000 | (r1 & 0x0fff);
-    let lo = (r2 & 0x3fff_ffff_ffff_ffff) | 0x8000_0000_0000_0000;
-    let mut buf = [0u8; 36];
-    let hex = b"0123456789abcdef";
-    let bytes: [u8; 16] = ((hi as u128) << 64 | lo as u128).to_be_bytes();
-    let mut j = 0;
-    for (i, b) in bytes.iter().enumerate() {
-        if matches!(i, 4 | 6 | 8 | 10) {
-            buf[j] = b'-';
-            j += 1;
-        }
-        buf[j] = hex[(b >> 4) as usize];
-        buf[j + 1] = hex[(b & 15) as usize];
-        j += 2;
-    }
-    String::from_utf8(buf.to_vec()).expect("ascii")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -907,16 +575,6 @@ mod tests {
         e.model = Some("gpt-5".into());
         e.api = Some("responses".into());
         e
-    }
-
-    #[test]
-    fn uuid_v7_shape_and_uniqueness() {
-        let a = new_uuid_v7();
-        let b = new_uuid_v7();
-        assert_eq!(a.len(), 36);
-        assert_eq!(&a[14..15], "7");
-        assert!(matches!(&a[19..20], "8" | "9" | "a" | "b"));
-        assert_ne!(a, b);
     }
 
     #[test]
@@ -959,31 +617,6 @@ mod tests {
         let mut e = model_call();
         e.request = Some(Map::from_iter([("x".to_owned(), v)]));
         assert!(matches!(e.finish(), Err(Error::Validation { field, .. }) if field == "request"));
-    }
-
-    #[test]
-    fn canonical_json_has_sorted_kind_keys_and_nulls() {
-        let mut e = model_call();
-        e.id = "e1".into();
-        e.ts = 1_700_000_000_000_000_123;
-        e.ts_explicit = true;
-        e.request = Some(Map::from_iter([("store".to_owned(), json!(true))]));
-        let e = e.finish().unwrap();
-        let mut out = String::new();
-        e.write_canonical_json(&mut out).unwrap();
-        assert_eq!(
-            out,
-            r#"{"api":"responses","cached_tokens":0,"id":"e1","input_tokens":0,"kind":"model_call","model":"gpt-5","output_tokens":0,"provider":"openai","request":{"store":true},"status":"ok","ts":1700000000000000123}"#
-        );
-    }
-
-    #[test]
-    fn record_field_lists_match_the_key_lists() {
-        for kind in EventKind::ALL {
-            let e = Event::new(kind);
-            let names: Vec<&str> = record_fields(kind).iter().map(|f| f.name()).collect();
-            assert_eq!(names, e.keys(), "{kind:?}");
-        }
     }
 
     #[test]
