@@ -387,9 +387,16 @@ def test_read_only_ledger(tmp_path, small_fs_or_chmod):
     head = make_ledger(path, n=50)
     make_ro()
     try:
+        # Recording needs to write: a clear LedgerError naming the file.
         with pytest.raises(sm.LedgerError) as info:
             sm.Meter(path)
         assert str(path) in str(info.value) and "read-only" in str(info.value)
+        # Reading does not: an auditor verifies and reports on a ledger it cannot change.
+        ledger = sm.Ledger.open(path)
+        v = ledger.verify(head=head)
+        assert v.ok and v.events == 50
+        assert len(ledger.events(kind="tool_call")) == 48
+        del ledger
     finally:
         make_rw()
     v = sm.Ledger.open(path).verify(head=head)
@@ -397,6 +404,32 @@ def test_read_only_ledger(tmp_path, small_fs_or_chmod):
     record_more(path, 10)
     v = sm.Ledger.open(path).verify(head=head)
     assert v.ok and v.events == 60
+
+
+def test_read_only_media_with_an_unmerged_log(tmp_path, small_fs):
+    """A copy taken while a meter was writing carries a -wal file with events not yet in the
+    main file: on read-only media they cannot be merged, so reading it is refused (a silently
+    shorter ledger would verify without a kept head)."""
+    src = tmp_path / "live.db"
+    meter = sm.Meter(src)
+    with meter.session("bot") as s:
+        for i in range(20):
+            s.tool_call("t", attrs={"i": i})
+    meter.flush()
+    assert Path(f"{src}-wal").stat().st_size > 0
+    for side in ("", "-wal"):
+        shutil.copy(f"{src}{side}", small_fs / f"l.db{side}")
+    meter.close()
+    gc.collect()
+    subprocess.run(["mount", "-o", "remount,ro", str(small_fs)], check=True)
+    try:
+        with pytest.raises(sm.LedgerError, match="write-ahead log"):
+            sm.Ledger.open(small_fs / "l.db")
+    finally:
+        subprocess.run(["mount", "-o", "remount,rw", str(small_fs)], check=True)
+    # On writable storage the same copy reads in full.
+    v = sm.Ledger.open(small_fs / "l.db").verify()
+    assert v.ok and v.events == 22
 
 
 @pytest.fixture

@@ -257,7 +257,8 @@ class Ledger:
 
     @staticmethod
     def open(path: str | PathLike[str]) -> Ledger:
-        """Open an existing ledger file. Raises `LedgerError`."""
+        """Open an existing ledger file. Raises `LedgerError`. A file this process may only
+        read (permissions, read-only media) opens read-only: verify, events and reports work."""
     @property
     def path(self) -> str | None: ...
     def events(

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use rusqlite::{Connection, ErrorCode, OptionalExtension, TransactionBehavior};
+use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionBehavior};
 
 use super::Durability;
 use crate::error::{Error, Result};
@@ -74,6 +74,67 @@ pub(crate) fn open_connection(
     conn.pragma_update(None, "synchronous", sync).map_err(err)?;
     init_or_check(&mut conn, label)?;
     Ok(conn)
+}
+
+/// Opens an existing ledger for reading only: a file this process may not write (permissions)
+/// or one on read-only media. There SQLite cannot create the WAL index (`-shm`) a WAL database
+/// needs, so on a read-only file system the file is opened `immutable` (nobody can change it
+/// there) — unless a `-wal` file with content lies beside it, whose events an immutable
+/// reader would not see: that is an error, never a silently shorter ledger.
+pub(crate) fn open_read_only(path: &Path, label: &str) -> Result<Connection> {
+    let err = |e| open_err(label, e);
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
+        | OpenFlags::SQLITE_OPEN_URI
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let plain = Connection::open_with_flags(path, flags).and_then(|c| {
+        c.busy_timeout(BUSY_TIMEOUT)?;
+        table_count(&c)?;
+        Ok(c)
+    });
+    let conn = match plain {
+        Ok(c) => c,
+        Err(_) if on_read_only_file_system(path) => {
+            let mut wal = path.as_os_str().to_owned();
+            wal.push("-wal");
+            let wal = Path::new(&wal);
+            if std::fs::metadata(wal).is_ok_and(|m| m.len() > 0) {
+                return Err(Error::Ledger(format!(
+                    "cannot read ledger {label} on a read-only file system: its write-ahead log \
+                     {} holds events not yet checkpointed; copy the ledger with its -wal file \
+                     to writable storage to read it",
+                    wal.display()
+                )));
+            }
+            Connection::open_with_flags(format!("file:{}?immutable=1", uri_path(path)), flags)
+                .map_err(err)?
+        }
+        Err(e) => return Err(err(e)),
+    };
+    check_marker(&conn, label)?;
+    Ok(conn)
+}
+
+/// Whether `path` is on a read-only file system (opening it for writing fails with EROFS).
+fn on_read_only_file_system(path: &Path) -> bool {
+    const EROFS: i32 = 30; // Linux, macOS and the BSDs
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .is_err_and(|e| e.raw_os_error() == Some(EROFS))
+}
+
+/// `path` for an SQLite `file:` URI (the characters a URI gives meaning to, escaped).
+fn uri_path(path: &Path) -> String {
+    let mut out = String::new();
+    for c in path.to_string_lossy().chars() {
+        match c {
+            '%' => out.push_str("%25"),
+            '?' => out.push_str("%3f"),
+            '#' => out.push_str("%23"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// Sets WAL mode, retrying while another connection switches it at the same moment.

@@ -20,7 +20,7 @@ use rusqlite::types::ValueRef;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 use super::record::{chain_hash, event_difference, write_record, Head};
-use super::schema::open_connection;
+use super::schema::{open_connection, open_read_only};
 use crate::error::{Error, Result};
 
 const INSERT: &str = "INSERT INTO events (seq, id, record, hash) \
@@ -86,6 +86,20 @@ impl Store {
         Ok(Store {
             conn,
             path: path.map(Path::to_path_buf),
+            label,
+            record: String::new(),
+        })
+    }
+
+    /// Opens an existing ledger file for reading only (a file this process may not write, or
+    /// read-only media); appending to it fails with `Error::Ledger`. See
+    /// `schema::open_read_only` for what happens on a read-only file system.
+    pub fn open_read_only(path: &Path) -> Result<Store> {
+        let label = path.display().to_string();
+        let conn = open_read_only(path, &label)?;
+        Ok(Store {
+            conn,
+            path: Some(path.to_path_buf()),
             label,
             record: String::new(),
         })

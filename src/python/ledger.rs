@@ -43,7 +43,21 @@ impl Ledger {
         if !path.exists() {
             return Err(Error::Ledger(format!("no ledger at {}", path.display())).into());
         }
-        let store = py.detach(|| Store::open(Some(&path), Durability::Batch))?;
+        // A ledger this process may only read (permissions, read-only media) opens read-only:
+        // verifying and reporting need no writes.
+        let store = py.detach(|| {
+            Store::open(Some(&path), Durability::Batch).or_else(|e| match e {
+                // When writing was what failed, the read-only attempt's error says more.
+                Error::Ledger(m) => Store::open_read_only(&path).map_err(|ro| {
+                    if m.contains("needs write access") {
+                        ro
+                    } else {
+                        Error::Ledger(m)
+                    }
+                }),
+                other => Err(other),
+            })
+        })?;
         Ok(Ledger {
             store: Arc::new(Mutex::new(store)),
             recorder: None,
