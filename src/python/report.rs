@@ -68,7 +68,9 @@ pub fn parse_time(field: &str, v: Option<&Bound<'_, PyAny>>) -> PyResult<Option<
         return Ok(Some(ns));
     }
     let text: String = if let Ok(s) = v.downcast::<PyString>() {
-        s.to_str()?.to_owned()
+        super::convert::utf8(s)
+            .map_err(|m| invalid(field, m))?
+            .to_owned()
     } else if let Ok(iso) = v.call_method0("isoformat") {
         iso.extract()?
     } else {
@@ -88,7 +90,8 @@ pub fn parse_by(v: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<Dim>> {
         return Ok(Vec::new());
     };
     let names: Vec<String> = if let Ok(s) = v.downcast::<PyString>() {
-        s.to_str()?
+        super::convert::utf8(s)
+            .map_err(|m| invalid("by", m))?
             .split(',')
             .map(str::trim)
             .filter(|s| !s.is_empty())
