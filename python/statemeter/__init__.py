@@ -41,7 +41,8 @@ from statemeter._core import (
     classify_request,
     venue_for_host,
 )
-from statemeter.report import Report, Scenario, format_money
+from statemeter.money import format_money
+from statemeter.report import Report, Scenario
 
 __all__ = [
     "Classification",

@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import statemeter as sm
-from statemeter.report import Report, format_money
+from statemeter.money import format_money
+from statemeter.report import Report
 
 FORMATS = ("table", "csv", "json")
 

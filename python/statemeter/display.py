@@ -15,9 +15,12 @@ import json
 from collections import defaultdict
 from typing import Any
 
+from statemeter.money import format_money
+
 __all__ = [
     "MAX_ROWS",
     "MAX_TEXT",
+    "REPORT_MAX_ROWS",
     "event_html",
     "event_table_html",
     "report_html",
@@ -28,6 +31,8 @@ __all__ = [
 
 #: Most rows an HTML table shows.
 MAX_ROWS = 20
+#: Most rows a report, costs or scenario table shows (every column; the rest are counted).
+REPORT_MAX_ROWS = 60
 #: Longest string shown in a cell before it is cut (the full text stays in the cell's title).
 MAX_TEXT = 80
 
@@ -267,17 +272,10 @@ def verification_html(v: Any) -> str:
 # -- reports --------------------------------------------------------------------------------
 
 
-def _money(nanos: int | None, currency: str | None) -> str:
-    from statemeter.report import format_money
-
-    return format_money(nanos, currency)
-
-
 def _report_rows(report: Any) -> str:
-    """Every row of a report/costs table (at most ``report.HTML_MAX_ROWS``), money as
-    exact decimals (the integer nanos in the cell's title)."""
-    from statemeter.report import HTML_MAX_ROWS as limit
-
+    """Every row of a report/costs table (at most :data:`REPORT_MAX_ROWS`), money as exact
+    decimals (the integer nanos in the cell's title)."""
+    limit = REPORT_MAX_ROWS
     columns = report.columns
     rows = report.rows()
     cur = report.currency
@@ -287,7 +285,7 @@ def _report_rows(report: Any) -> str:
         cells = []
         for name, v in zip(columns, r, strict=True):
             if name.endswith("_nanos") and v is not None:
-                cells.append(f'<td class="n" title="{v} nanos">{_esc(_money(v, cur))}</td>')
+                cells.append(f'<td class="n" title="{v} nanos">{_esc(format_money(v, cur))}</td>')
             else:
                 cells.append(_cell(name, v))
         body.append("<tr>" + "".join(cells) + "</tr>")
@@ -322,8 +320,7 @@ def _side_by_side(report: Any) -> str:
     top += "".join(f'<th colspan="{len(metrics)}">{_esc(i)}</th>' for i in interps)
     sub = "".join(f"<th>{_esc(m[1])}</th>" for _ in interps for m in metrics)
     body = []
-    from statemeter.report import HTML_MAX_ROWS as limit
-
+    limit = REPORT_MAX_ROWS
     for key, per in list(keyed.items())[:limit]:
         cells = "".join(_cell("label", k) for k in key)
         for i in interps:
@@ -331,7 +328,7 @@ def _side_by_side(report: Any) -> str:
             for col, _ in metrics:
                 v = r.get(col)
                 if col.endswith("_nanos"):
-                    cells += f'<td class="n" title="{v} nanos">{_esc(_money(v, cur))}</td>'
+                    cells += f'<td class="n" title="{v} nanos">{_esc(format_money(v, cur))}</td>'
                 elif v is not None and col == "violating_events" and v > 0:
                     cells += f'<td class="n sm-bad">{v:,}</td>'
                 else:

@@ -24,6 +24,7 @@ from collections import defaultdict
 from typing import Any
 
 from statemeter.frames import require
+from statemeter.money import format_money
 
 __all__ = ["interpretations", "png", "png_base64", "session_timeline", "usage_over_time"]
 
@@ -178,8 +179,6 @@ def interpretations(report: Any, *, ax: Any = None) -> Any:
         money = ""
         nanos = cost.get(n)
         if nanos is not None:
-            from statemeter.report import format_money
-
             # Cut to cents for the label (the report has the exact amount).
             money = f", {format_money(nanos - nanos % 10_000_000, report.currency)}"
         ax.text(violating[i], i - 0.2, f"  {violating[i]:,} ({share}{money})", va="center",

@@ -13,28 +13,18 @@ import html
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+from statemeter.display import REPORT_MAX_ROWS, report_html
+from statemeter.money import format_money
+
 if TYPE_CHECKING:  # pragma: no cover
     from statemeter._core import EventTable, _ReportData
 
 __all__ = ["Report", "Scenario", "format_money"]
 
 #: Most rows ``_repr_html_`` renders; the rest are summarised in one line.
-HTML_MAX_ROWS = 60
+HTML_MAX_ROWS = REPORT_MAX_ROWS
 
 _NANOS = 1_000_000_000
-
-
-def format_money(nanos: int | None, currency: str | None = None) -> str:
-    """Formats integer nano-units exactly as a decimal amount: ``4900000`` -> ``"0.0049"``
-    (``"0.0049 USD"`` with a currency). ``None`` (unpriced) -> ``"unpriced"``."""
-    if nanos is None:
-        return "unpriced"
-    sign = "-" if nanos < 0 else ""
-    units, frac = divmod(abs(int(nanos)), _NANOS)
-    text = f"{sign}{units:,}"
-    if frac:
-        text += "." + f"{frac:09d}".rstrip("0")
-    return f"{text} {currency}" if currency else text
 
 
 def _need(module: str, extra: str) -> Any:
@@ -159,8 +149,6 @@ class Report:
     def _repr_html_(self) -> str:
         """HTML for Jupyter (``statemeter.display.report_html``): a compliance report shows
         its interpretations side by side; money as exact decimal amounts; escaped and capped."""
-        from statemeter.display import report_html
-
         return report_html(self)
 
     def __repr__(self) -> str:
