@@ -86,3 +86,12 @@ def test_report_html_puts_interpretations_side_by_side(fleet):
     assert "violating cost" in head and " USD</td>" in page
     costs = fleet.ledger.costs(prices, by="venue")._repr_html_()
     assert "cost_nanos" in costs and "colspan" not in costs.split("<tbody>")[0]
+
+
+def test_report_page_is_self_contained(fleet):
+    page = display.report_page("Fleet <1>", summary={"events": len(fleet.ledger)})
+    assert page.startswith("<!DOCTYPE html>") and "Fleet &lt;1&gt;" in page
+    with pytest.raises(sm.ValidationError) as info:
+        display.report_page("x", images=[("chart", "https://example.com/chart.png")])
+    assert info.value.field == "images"
+    assert str(info.value).startswith("images: ")

@@ -258,8 +258,9 @@ def test_other_operations_and_services_are_left_alone(server: Loopback) -> None:
     with meter.session("bot") as s:
         rt = capture.instrument(client(server), s)
         rt.list_async_invokes()
-        with pytest.raises(sm.ValidationError, match="client_or_session"):
+        with pytest.raises(sm.ValidationError, match="client_or_session") as info:
             capture.instrument(boto3.client("s3", region_name="us-east-1"), s)
+        assert info.value.field == "client_or_session"
     assert calls(meter) == []
 
 

@@ -326,10 +326,12 @@ def test_instrument_twice_replaces_and_uninstrument_removes(server: Loopback) ->
 
 def test_bad_arguments_are_validation_errors() -> None:
     meter = sm.Meter()
-    with pytest.raises(sm.ValidationError, match="client"):
+    with pytest.raises(sm.ValidationError, match="client") as info:
         capture.instrument(object(), meter)
-    with httpx2.Client() as client, pytest.raises(sm.ValidationError, match="session"):
+    assert info.value.field == "client"
+    with httpx2.Client() as client, pytest.raises(sm.ValidationError, match="session") as info:
         capture.instrument(client, object())
+    assert info.value.field == "session"
 
 
 def test_content_never_reaches_the_ledger_file(server: Loopback, tmp_path: Path) -> None:

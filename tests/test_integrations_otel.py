@@ -245,6 +245,9 @@ def test_import_is_idempotent_and_atomic(tmp_path):
         import_otlp_json(bad, fresh)
     with pytest.raises(sm.ValidationError, match="not JSON at line 1"):
         import_otlp_json(b'{"resourceSpans": [', fresh)
+    with pytest.raises(sm.ValidationError) as info:
+        import_otlp_json(b"\xff", fresh)
+    assert info.value.field == "otlp"
     assert len(fresh.ledger.events()) == 0
 
 

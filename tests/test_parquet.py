@@ -147,12 +147,15 @@ def test_partitioning_options_and_errors(fleet, tmp_path):
     assert all(f.split("/")[1] == "month=2026-04" for f in two.files)
     # A file does not repeat its partition columns (the Hive convention).
     assert "tenant" not in pq.read_schema(tmp_path / "two" / two.files[0]).names
-    with pytest.raises(sm.ValidationError, match="partition_by"):
+    with pytest.raises(sm.ValidationError, match="partition_by") as info:
         fleet.ledger.export_parquet(tmp_path / "two", partition_by=("date",))
-    with pytest.raises(sm.ValidationError, match="cannot partition by 'input_tokens'"):
+    assert info.value.field == "partition_by"
+    with pytest.raises(sm.ValidationError, match="cannot partition by 'input_tokens'") as info:
         fleet.ledger.export_parquet(tmp_path / "bad", partition_by=("input_tokens",))
-    with pytest.raises(sm.ValidationError, match="batch_events"):
+    assert info.value.field == "partition_by"
+    with pytest.raises(sm.ValidationError, match="batch_events") as info:
         fleet.ledger.export_parquet(tmp_path / "bad", batch_events=0)
+    assert info.value.field == "batch_events"
 
 
 def test_odd_partition_values_are_encoded(tmp_path):

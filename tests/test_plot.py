@@ -90,6 +90,29 @@ def test_report_and_table_plot_methods(fleet):
     assert ax.get_ylabel() == "input tokens"
 
 
+@pytest.mark.parametrize(
+    ("draw", "field"),
+    [
+        (lambda f, p: plot.usage_over_time(f.ledger, "colour"), "metric"),
+        (lambda f, p: plot.usage_over_time(f.ledger, freq="hour"), "freq"),
+        (lambda f, p: plot.usage_over_time(f.ledger, "cost"), "prices"),
+        (lambda f, p: plot.usage_over_time(f.ledger.events(), "cost"), "metric"),
+        (lambda f, p: plot.usage_over_time(f.ledger.events(), freq="week"), "freq"),
+        (lambda f, p: plot.interpretations(f.ledger.costs(p)), "report"),
+        (lambda f, p: plot.session_timeline(sm.Meter().ledger), "source"),
+        (lambda f, p: plot.session_timeline(f.ledger.events(), session_id="none"), "session_id"),
+        (lambda f, p: f.ledger.report(sm.Contract.load(
+            EXAMPLES / "contracts" / "model-access-2025.toml")).plot(metric="colour"), "metric"),
+        (lambda f, p: f.ledger.costs(p).plot(metric="input_tokens"), "metric"),
+    ],
+)
+def test_bad_arguments_are_validation_errors_naming_the_argument(fleet, prices, draw, field):
+    with pytest.raises(sm.ValidationError) as info:
+        draw(fleet, prices)
+    assert info.value.field == field
+    assert str(info.value).startswith(f"{field}: ")
+
+
 def test_missing_matplotlib_names_the_extra(fleet, monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib.pyplot", None)
     with pytest.raises(ImportError, match=r"statemeter\[plot\]"):

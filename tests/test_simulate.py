@@ -101,5 +101,6 @@ def test_volume_follows_the_knob():
 def test_bad_arguments_raise_validation_errors():
     for kwargs in ({"days": 0}, {"agents": -1}, {"days": 1.5}, {"seed": "x"},
                    {"sessions_per_agent_day": -1}, {"tenants": ()}):
-        with pytest.raises(sm.ValidationError):
+        with pytest.raises(sm.ValidationError) as info:
             simulate.fleet(**kwargs)
+        assert info.value.field == next(iter(kwargs))

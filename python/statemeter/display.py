@@ -15,6 +15,7 @@ import json
 from collections import defaultdict
 from typing import Any
 
+from statemeter.errors import invalid
 from statemeter.money import format_money
 
 __all__ = [
@@ -394,7 +395,7 @@ def report_page(
         parts.append(f"<h2>Ledger verification</h2>{verification_html(verification)}")
     for caption, uri in images:
         if not uri.startswith("data:image/png;base64,"):
-            raise ValueError("images must be data:image/png;base64 URIs (self-contained)")
+            raise invalid("images", "must be data:image/png;base64 URIs (self-contained)")
         parts.append(
             f"<figure><img alt='{_esc(caption)}' src='{uri}'>"
             f"<figcaption>{_esc(caption)}</figcaption></figure>"

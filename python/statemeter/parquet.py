@@ -43,6 +43,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from statemeter.errors import invalid
 from statemeter.frames import require
 
 __all__ = ["MANIFEST", "ExportResult", "contract_sql", "dataset_source", "read_manifest"]
@@ -79,14 +80,6 @@ class ExportResult:
         )
 
 
-def _invalid(name: str, message: str) -> Exception:
-    import statemeter as sm
-
-    e = sm.ValidationError(f"{name}: {message}")
-    e.field = name  # type: ignore[attr-defined]
-    return e
-
-
 def read_manifest(directory: str | os.PathLike[str]) -> dict[str, Any] | None:
     """The dataset's manifest, or ``None`` when ``directory`` holds no export yet."""
     path = Path(directory) / MANIFEST
@@ -113,11 +106,11 @@ def _partition_names(partition_by: str | Sequence[str] | None, schema: Any) -> l
     ]
     for n in names:
         if not isinstance(n, str) or n not in allowed:
-            raise _invalid(
+            raise invalid(
                 "partition_by", f"cannot partition by {n!r} (one of {', '.join(allowed)})"
             )
     if len(set(names)) != len(names):
-        raise _invalid("partition_by", "a column is listed twice")
+        raise invalid("partition_by", "a column is listed twice")
     return names
 
 
@@ -185,7 +178,7 @@ def export_parquet(
     pa = require("pyarrow", what="export_parquet()")
     pq = require("pyarrow.parquet", what="export_parquet()")
     if isinstance(batch_events, bool) or not isinstance(batch_events, int) or batch_events < 1:
-        raise _invalid("batch_events", "must be a positive int")
+        raise invalid("batch_events", "must be a positive int")
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     with _locked(directory):
@@ -197,7 +190,7 @@ def export_parquet(
         )
         names = _partition_names(partition_by, pa.table(first_chunk[:0]).schema)
         if manifest is not None and manifest["partition_by"] != names:
-            raise _invalid(
+            raise invalid(
                 "partition_by",
                 f"the dataset is partitioned by {manifest['partition_by']}, not {names}",
             )
@@ -345,7 +338,7 @@ def contract_sql(
         elif b.isidentifier():
             group_exprs.append((b, f'CAST("{b}" AS VARCHAR)'))
         else:
-            raise _invalid("by", f"cannot group by {b!r}")
+            raise invalid("by", f"cannot group by {b!r}")
     where = ["kind = 'model_call'"]
     if since is not None:
         where.append(f"ts_ns >= {int(since)}")

@@ -23,6 +23,7 @@ import io
 from collections import defaultdict
 from typing import Any
 
+from statemeter.errors import invalid
 from statemeter.frames import require
 from statemeter.money import format_money
 
@@ -71,7 +72,7 @@ def _rows_from_events(events: Any, freq: str) -> list[dict]:
     if freq == "month":
         day = pc.utf8_slice_codeunits(day, 0, 7)
     elif freq == "week":
-        raise ValueError("freq: 'week' needs a Ledger (ledger.costs groups by ISO week)")
+        raise invalid("freq", "'week' needs a Ledger (ledger.costs groups by ISO week)")
     t = pa.table({
         freq: day,
         "venue": t.column("venue").cast(pa.string()),
@@ -102,17 +103,17 @@ def usage_over_time(
     ``events``, ``input_tokens``, ``output_tokens``, ``tokens`` (input + output) or ``cost``
     (in currency units)."""
     if metric not in _METRICS:
-        raise ValueError(f"metric: {metric!r} is not one of {', '.join(_METRICS)}")
+        raise invalid("metric", f"{metric!r} is not one of {', '.join(_METRICS)}")
     if freq not in ("day", "week", "month"):
-        raise ValueError(f"freq: {freq!r} is not day, week or month")
+        raise invalid("freq", f"{freq!r} is not day, week or month")
     currency = None
     if hasattr(source, "costs"):
         if metric == "cost" and prices is None:
-            raise ValueError("metric: 'cost' needs prices=")
+            raise invalid("prices", "metric='cost' needs a price table")
         rows, currency = _rows_from_ledger(source, freq, prices)
     else:
         if metric == "cost":
-            raise ValueError("metric: 'cost' needs a Ledger and prices")
+            raise invalid("metric", "'cost' needs a Ledger and prices")
         rows = _rows_from_events(source, freq)
 
     def value(r: dict) -> float:
@@ -157,7 +158,10 @@ def interpretations(report: Any, *, ax: Any = None) -> Any:
     interpretation (summed over clauses and groups), the violating share and, when priced, the
     violating cost written on each bar."""
     if report.kind != "report":
-        raise ValueError("interpretations() plots a contract report (ledger.report(...))")
+        raise invalid(
+            "report",
+            f"interpretations() plots a contract report (ledger.report(...)), not {report.kind!r}",
+        )
     sums: dict[str, list[float]] = {}
     cost: dict[str, int | None] = {}
     for r in report.to_pylist():
@@ -197,7 +201,7 @@ def _pick_session(ledger: Any) -> str:
     tool calls and state operations (else the first session)."""
     sessions = ledger.sessions().to_pylist()
     if not sessions:
-        raise ValueError("the ledger has no sessions")
+        raise invalid("source", "the ledger has no sessions")
     runtime = [s for s in sessions if s["runtime"] and s["model_calls"]]
     rich = [s for s in runtime if s["model_calls"] >= 2 and s["tool_calls"] and s["state_ops"]]
     return (rich or runtime or sessions)[0]["session_id"]
@@ -216,7 +220,7 @@ def session_timeline(source: Any, session_id: str | None = None, *, ax: Any = No
         events = source if session_id is None else source.filter(session_id=session_id)
     rows = [e.to_dict() for e in events]
     if not rows:
-        raise ValueError("no events to plot")
+        raise invalid("source" if session_id is None else "session_id", "no events to plot")
     sid = rows[0]["session_id"]
     t0 = min(r["ts"] for r in rows)
     t1 = max(r["ts"] + (r["duration_ns"] or 0) for r in rows)

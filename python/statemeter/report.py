@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from statemeter.display import REPORT_MAX_ROWS, report_html
+from statemeter.errors import invalid
 from statemeter.money import format_money
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -193,7 +194,7 @@ class Report:
                 "cost": "{}_cost_nanos",
             }.get(metric)
             if col is None or (self.kind == "scenario" and metric not in ("events", "cost")):
-                raise ValueError(f"metric: {metric!r} is not one this table can plot")
+                raise invalid("metric", f"{metric!r} is not one this table can plot")
             if self.kind == "scenario":
                 col = "{}_violating_events" if metric == "events" else "{}_violating_cost_nanos"
             clauses = {r["clause"] for r in rows}
@@ -221,7 +222,7 @@ class Report:
             ax.set_xticks(list(xs), keys)
         else:
             if metric not in ("events", "cost"):
-                raise ValueError(f"metric: {metric!r} is not one this table can plot")
+                raise invalid("metric", f"{metric!r} is not one this table can plot")
             col = (
                 "events"
                 if metric == "events"

@@ -379,16 +379,17 @@ def fleet(
     (``sessions_per_agent_day``) and its determinism.
     """
     import statemeter as sm
+    from statemeter.errors import invalid
 
     for name, value in (("days", days), ("agents", agents)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise sm.ValidationError(f"{name}: must be a positive int")
+            raise invalid(name, "must be a positive int")
     if not isinstance(seed, int) or isinstance(seed, bool):
-        raise sm.ValidationError("seed: must be an int")
+        raise invalid("seed", "must be an int")
     if not sessions_per_agent_day >= 0:
-        raise sm.ValidationError("sessions_per_agent_day: must be >= 0")
+        raise invalid("sessions_per_agent_day", "must be >= 0")
     if not tenants:
-        raise sm.ValidationError("tenants: must not be empty")
+        raise invalid("tenants", "must not be empty")
     if meter is None:
         meter = sm.Meter(path)
     before = len(meter.ledger)

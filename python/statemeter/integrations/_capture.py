@@ -6,8 +6,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from statemeter import _core
 from statemeter._guard import note
+from statemeter.errors import invalid
 
 #: Response size statemeter reads for usage (decoded bytes). Past it, a JSON body is not read
 #: (noted in attrs) and an event stream keeps its first and last ``STREAM_KEEP`` bytes, where
@@ -24,8 +24,8 @@ class Target:
     def __init__(self, session: Any, source: str) -> None:
         record = getattr(session, "record", None)
         if not callable(record):
-            raise _core.ValidationError(
-                f"session: expected a statemeter Session or Meter, not {type(session).__name__}"
+            raise invalid(
+                "session", f"expected a statemeter Session or Meter, not {type(session).__name__}"
             )
         self._record = record
         # Session.model_call takes the fields as arguments: cheaper than a mapping to convert.

@@ -35,6 +35,7 @@ from typing import Any
 
 from statemeter import _core
 from statemeter._guard import shielded
+from statemeter.errors import invalid
 from statemeter.integrations._capture import Target, finish_event, now, status_for
 
 __all__ = ["OPERATIONS", "instrument", "uninstrument"]
@@ -78,17 +79,17 @@ def _emitters(obj: Any) -> tuple[Any, list[str]]:
     if meta is not None and hasattr(meta, "events") and hasattr(meta, "service_model"):
         service = meta.service_model.service_id.hyphenize()
         if service not in OPERATIONS:
-            raise _core.ValidationError(
-                f"client_or_session: a {service} client; statemeter captures "
-                f"{', '.join(OPERATIONS)}")
+            raise invalid(
+                "client_or_session",
+                f"a {service} client; statemeter captures {', '.join(OPERATIONS)}")
         return meta.events, [service]
     events = getattr(obj, "events", None)  # boto3.Session
     if events is None and hasattr(obj, "get_component"):  # botocore.session.Session
         events = obj.get_component("event_emitter")
     if events is None or not hasattr(events, "register_first"):
-        raise _core.ValidationError(
-            "client_or_session: expected a botocore client or a boto3/botocore Session, not "
-            f"{type(obj).__name__}")
+        raise invalid(
+            "client_or_session",
+            f"expected a botocore client or a boto3/botocore Session, not {type(obj).__name__}")
     return events, list(OPERATIONS)
 
 

@@ -41,6 +41,7 @@ from types import ModuleType
 from typing import Any, TypeVar
 
 from statemeter import _core
+from statemeter.errors import invalid
 from statemeter.integrations._capture import (
     JSON_LIMIT,
     STREAM_KEEP,
@@ -84,9 +85,10 @@ def _resolve(client: Any) -> tuple[Any, ModuleType, bool]:
     inner = getattr(client, "_client", None)
     kind = _client_kind(inner) if inner is not None else None
     if kind is None:
-        raise _core.ValidationError(
-            f"client: expected an httpx/httpx2 Client or AsyncClient, or an SDK client built on "
-            f"one (openai.OpenAI, anthropic.Anthropic, ...), not {type(client).__name__}"
+        raise invalid(
+            "client",
+            "expected an httpx/httpx2 Client or AsyncClient, or an SDK client built on one "
+            f"(openai.OpenAI, anthropic.Anthropic, ...), not {type(client).__name__}",
         )
     return inner, *kind
 

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from statemeter import _core
 from statemeter._guard import note
+from statemeter.errors import invalid
 from statemeter.integrations._sessions import SessionCache
 
 if TYPE_CHECKING:
@@ -144,17 +145,10 @@ def import_otlp_json(
     except (UnicodeError, TypeError, ValueError, RecursionError) as exc:
         if isinstance(exc, _core.StatemeterError):
             raise
-        raise _invalid("otlp", f"not an OTLP/JSON document: {exc}") from exc
+        raise invalid("otlp", f"not an OTLP/JSON document: {exc}") from exc
     for event in events:
         meter.record(event)
     return {"spans": spans, "events": len(events), "skipped": spans - len(events)}
-
-
-def _invalid(field: str, message: str) -> Exception:
-    """A `ValidationError` naming `field`, as the core raises them."""
-    err = _core.ValidationError(f"{field}: {message}")
-    err.field = field
-    return err
 
 
 def export_otlp_json(
