@@ -23,51 +23,10 @@ import time
 import statemeter as sm
 from common import rss_mib
 
-CONTRACT = """
-id = "bench"
-[[clause]]
-id = "stateless-on-azure"
-providers = ["openai", "azure.ai.openai"]
-required_venues = ["azure"]
-effective_from = "2025-10-28"
-effective_until = "2026-04-27"
-[clause.interpretations.session-level]
-level = "session"
-tags = ["stateless"]
-[clause.interpretations.call-level]
-level = "call"
-tags = ["stateless"]
-[clause.interpretations.all-calls]
-level = "call"
-tags = ["stateless", "stateful"]
-[[clause]]
-id = "stateless-on-azure"
-providers = ["openai", "azure.ai.openai"]
-required_venues = ["azure", "aws"]
-effective_from = "2026-04-27"
-[clause.interpretations.session-level]
-level = "session"
-tags = ["stateless"]
-[clause.interpretations.call-level]
-level = "call"
-tags = ["stateless"]
-[clause.interpretations.all-calls]
-level = "call"
-tags = ["stateless", "stateful"]
-[[clause]]
-id = "claude-on-aws"
-providers = ["anthropic", "aws.bedrock"]
-required_venues = ["aws"]
-[clause.interpretations.session-level]
-level = "session"
-tags = ["stateless"]
-[clause.interpretations.call-level]
-level = "call"
-tags = ["stateless"]
-[clause.interpretations.all-calls]
-level = "call"
-tags = ["stateless", "stateful"]
-"""
+DATA = os.path.join(os.path.dirname(__file__), "..", "tests", "data")
+# Two clauses (one amended on 2026-04-27) under three interpretations.
+with open(os.path.join(DATA, "contracts", "two-providers-amended.toml"), encoding="utf-8") as f:
+    CONTRACT = f.read()
 
 START = 1_761_955_200 * 10**9  # 2025-11-01
 SPAN = 240 * 86_400 * 10**9  # eight months

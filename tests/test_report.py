@@ -16,76 +16,12 @@ import statemeter as sm
 
 EXAMPLES = Path(__file__).parent.parent / "examples"
 
-CONTRACT = """
-id = "t"
-[[clause]]
-id = "azure-only"
-providers = ["openai"]
-required_venues = ["azure"]
-effective_from = "2026-01-01"
-effective_until = "2026-04-27"
-[clause.interpretations.session-level]
-level = "session"
-tags = ["stateless"]
-[clause.interpretations.call-level]
-level = "call"
-tags = ["stateless"]
-[clause.interpretations.all-calls]
-level = "call"
-tags = ["stateless", "stateful"]
-
-[[clause]]
-id = "azure-only"
-providers = ["openai"]
-required_venues = ["azure", "aws"]
-effective_from = "2026-04-27"
-[clause.interpretations.session-level]
-level = "session"
-tags = ["stateless"]
-[clause.interpretations.call-level]
-level = "call"
-tags = ["stateless"]
-[clause.interpretations.all-calls]
-level = "call"
-tags = ["stateless", "stateful"]
-"""
-
-PRICES = """
-currency = "USD"
-[[price]]
-provider = "openai"
-model = "gpt-5"
-input_per_mtok = "1.25"
-cached_input_per_mtok = "0.125"
-output_per_mtok = "10"
-[[price]]
-provider = "openai"
-model = "gpt-5"
-venue = "azure"
-input_per_mtok = "2"
-cached_input_per_mtok = "0.5"
-output_per_mtok = "20"
-[[price]]
-provider = "openai"
-model = "gpt-5"
-effective_from = "2026-04-01"
-input_per_mtok = "1"
-output_per_mtok = "8"
-[[price]]
-provider = "openai"
-model = "gpt-5"
-venue = "azure"
-effective_from = "2026-05-01"
-input_per_mtok = "3"
-output_per_mtok = "30"
-per_call = "0.001"
-[[runtime_price]]
-runtime = "agentcore"
-per_session_hour = "0.09"
-[[storage_price]]
-store = "mem"
-per_gb_month = "0.25"
-"""
+DATA = Path(__file__).parent / "data"
+# A clause amended mid-period (two versions) under three interpretations.
+CONTRACT = (DATA / "contracts" / "amended-mid-period.toml").read_text(encoding="utf-8")
+# Base, venue-specific and dated model prices (cached tokens, a per-call fee), a runtime
+# session-hour price and a storage price.
+PRICES = (DATA / "prices" / "every-kind.toml").read_text(encoding="utf-8")
 
 
 def T(s: str) -> int:

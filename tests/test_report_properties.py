@@ -4,73 +4,17 @@ semantics in docs/contracts.md (coverage, violation, exact per-event cost)."""
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import statemeter as sm
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-CONTRACT = sm.Contract.from_toml("""
-id = "p"
-[[clause]]
-id = "k"
-providers = ["openai"]
-required_venues = ["azure"]
-effective_from = "2026-02-01"
-effective_until = "2026-03-01"
-[clause.interpretations.session-level]
-level = "session"
-tags = ["stateless"]
-[clause.interpretations.call-level]
-level = "call"
-tags = ["stateless"]
-[clause.interpretations.all-calls]
-level = "call"
-tags = ["stateless", "stateful"]
-[[clause]]
-id = "k"
-providers = ["openai"]
-required_venues = ["azure", "aws"]
-effective_from = "2026-03-01"
-[clause.interpretations.call-level]
-level = "call"
-tags = ["stateless"]
-[[clause]]
-id = "other"
-providers = ["openai", "anthropic"]
-required_venues = ["aws"]
-[clause.interpretations.all-calls]
-level = "call"
-tags = ["stateless", "stateful"]
-""")
-
+DATA = Path(__file__).parent / "data"
+# One clause amended (the later version with one interpretation) and one overlapping it.
+CONTRACT = sm.Contract.load(DATA / "contracts" / "amended-and-overlapping.toml")
 # Rates with many decimals so that most events need rounding.
-PRICES = sm.PriceTable.from_toml("""
-currency = "USD"
-[[price]]
-provider = "openai"
-model = "gpt-5"
-input_per_mtok = "1.2345678"
-cached_input_per_mtok = "0.0000013"
-output_per_mtok = "9.87654321"
-[[price]]
-provider = "openai"
-model = "gpt-5"
-venue = "azure"
-input_per_mtok = "1.3333333333"
-output_per_mtok = "10.0000000005"
-per_call = "0.0000000015"
-[[price]]
-provider = "openai"
-model = "gpt-5"
-effective_from = "2026-02-15"
-input_per_mtok = "0.5000000005"
-output_per_mtok = "4"
-[[price]]
-provider = "anthropic"
-model = "claude"
-input_per_mtok = "3"
-output_per_mtok = "15"
-""")
+PRICES = sm.PriceTable.load(DATA / "prices" / "fractional-rates.toml")
 
 BASE = int(dt.datetime(2026, 1, 20, tzinfo=dt.UTC).timestamp()) * 10**9
 DAY = 86_400 * 10**9
