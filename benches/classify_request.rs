@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::hint::black_box;
 use std::time::Instant;
 
-use _core::classify::request::{classify_request, HttpRequest};
+use _core::capture::http::{classify_request, HttpRequest};
 use _core::classify::Ruleset;
 
 /// A realistic ~2 KB Chat Completions body: system prompt, a few turns, a tool definition.

@@ -1,40 +1,38 @@
 //! statemeter core: meter what AI agents do, tag every event stateless or stateful with the
 //! evidence for the tag, and keep it in a hash-chained ledger.
 //!
-//! Module map (no pyo3 outside `python/`):
-//! - [`event`]: the event model, ids and validation
-//! - [`classify`]: the rules engine and the built-in catalogue
-//! - [`ledger`]: canonical encoding, SQLite storage, hash chain, verification
-//! - [`meter`]: the recorder (hot path, buffer, background writer)
-//! - [`table`]: events read back, `session_tag`, filters
-//! - [`columns`]: events as a struct of arrays, scanned by the engines below
-//! - [`contract`], [`pricing`], [`report`], [`costing`], [`scenario`]: compliance and cost
-//!   accounting ([`calendar`], [`money`], [`groupby`], [`tomlfile`] support them)
-//! - [`arrow`]: Arrow record batches of events, sessions ([`sessions`]) and result tables
-//! - [`otel`]: OpenTelemetry GenAI spans in (OTLP/JSON, live spans) and out
-//! - [`usage`]: token usage and response ids read from provider responses (capture)
+//! Module map, from the bottom layer up (a module uses only modules listed above it; no pyo3
+//! outside `python/`):
+//! - [`error`]: the one error type;
+//! - [`canonical`]: RFC 8785 canonical JSON (writer, string escaper) and catalogue digests — the
+//!   bytes that get hashed;
+//! - [`event`]: the event model, ids, validation, the field view rules read, the verdict types
+//!   ([`event::Classification`]) and [`event::Recorded`];
+//! - [`classify`]: the rules engine and the built-in catalogues; venues by host;
+//! - [`capture`]: raw HTTP requests and provider responses turned into classified events;
+//! - [`ledger`]: SQLite storage, hash chain, verification;
+//! - [`meter`]: the recorder (hot path, buffer, background writer);
+//! - [`stored`]: reading a ledger back (rows with `session_tag`, columns, sessions);
+//! - [`accounting`]: contracts, prices, money, and the report, cost and scenario engines;
+//! - [`arrow`]: Arrow record batches of events, sessions and result tables;
+//! - [`otel`]: OpenTelemetry GenAI spans in (OTLP/JSON, live spans) and out.
 
-pub mod arrow;
-pub mod calendar;
-pub mod classify;
-pub mod columns;
-pub mod contract;
-pub mod costing;
 pub mod error;
+
+pub mod canonical;
 pub mod event;
-pub mod groupby;
+
+pub mod classify;
+
+pub mod capture;
 pub mod ledger;
+
 pub mod meter;
-pub mod money;
+pub mod stored;
+
+pub mod accounting;
+pub mod arrow;
 pub mod otel;
-pub mod pricing;
-pub mod record_view;
-pub mod report;
-pub mod scenario;
-pub mod sessions;
-pub mod table;
-pub mod tomlfile;
-pub mod usage;
 
 #[cfg(feature = "python")]
 mod python;

@@ -18,17 +18,16 @@
 //! ids (same id, different payload) are reported by the next `flush()`.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
-use std::sync::{Arc, OnceLock, Weak};
+use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use parking_lot::{Condvar, Mutex};
 
-use crate::classify::{Classification, Ruleset};
+use crate::classify::Ruleset;
 use crate::error::{Error, Result};
-use crate::event::Event;
+use crate::event::{Event, Recorded};
 use crate::ledger::{Durability, Outcome, Pending, Store};
 
 /// Events a queue holds before producers wait for the writer.
@@ -42,72 +41,20 @@ const WAKE_AT: usize = 2_048;
 /// Longest an event waits in the queue before the encoder takes it (without a flush).
 const LINGER: Duration = Duration::from_millis(5);
 
-/// An event with its classification (computed once, on first use) and its ledger position.
-#[derive(Debug)]
-pub struct Recorded {
-    pub event: Event,
-    classification: OnceLock<Classification>,
-    ruleset: Option<Arc<Ruleset>>,
-    seq: AtomicU64,
-}
-
-impl Recorded {
-    /// A new event waiting to be written; `ruleset` classifies it on first use.
-    pub fn pending(event: Event, ruleset: Arc<Ruleset>) -> Self {
-        Recorded {
-            event,
-            classification: OnceLock::new(),
-            ruleset: Some(ruleset),
-            seq: AtomicU64::new(0),
-        }
-    }
-
-    /// An event read back from a ledger, with the classification stored in its record.
-    pub fn stored(event: Event, classification: Classification, seq: u64) -> Self {
-        Recorded {
-            event,
-            classification: OnceLock::from(classification),
-            ruleset: None,
-            seq: AtomicU64::new(seq),
-        }
-    }
-
-    pub fn classification(&self) -> &Classification {
-        self.classification.get_or_init(|| {
-            self.ruleset
-                .as_ref()
-                .expect("a pending event has a ruleset")
-                .classify(&self.event)
-        })
-    }
-
-    /// Position in the ledger, once written.
-    pub fn seq(&self) -> Option<u64> {
-        match self.seq.load(Ordering::Acquire) {
-            0 => None,
-            s => Some(s),
-        }
-    }
-
-    fn to_pending(&self) -> Result<Pending> {
-        let mut event_json = String::with_capacity(384);
-        self.event.write_canonical_json(&mut event_json)?;
-        let mut classification_json = String::with_capacity(256);
-        self.classification()
-            .write_canonical_json(&mut classification_json);
-        Ok(Pending {
-            id: self.event.id.clone(),
-            event_json,
-            classification_json,
-            ts_explicit: self.event.ts_explicit,
-        })
-    }
-}
-
-impl AsRef<Recorded> for Recorded {
-    fn as_ref(&self) -> &Recorded {
-        self
-    }
+/// The record parts the store appends: the canonical JSON of the event and of its
+/// classification.
+fn to_pending(rec: &Recorded) -> Result<Pending> {
+    let mut event_json = String::with_capacity(384);
+    rec.event.write_canonical_json(&mut event_json)?;
+    let mut classification_json = String::with_capacity(256);
+    rec.classification()
+        .write_canonical_json(&mut classification_json);
+    Ok(Pending {
+        id: rec.event.id.clone(),
+        event_json,
+        classification_json,
+        ts_explicit: rec.event.ts_explicit,
+    })
 }
 
 /// Counters exposed as `meter.stats()`.
@@ -280,7 +227,7 @@ impl Recorder {
 
     /// Wraps a validated event for recording.
     pub fn wrap(&self, event: Event) -> Arc<Recorded> {
-        Arc::new(Recorded::pending(event, Arc::clone(&self.shared.ruleset)))
+        Arc::new(Recorded::pending(event, self.shared.ruleset.clone()))
     }
 
     /// Batch mode: queues the event unless the queue is full (then gives it back so the
@@ -330,7 +277,7 @@ impl Recorder {
                 return Err(Error::Ledger("the meter is closed".into()));
             }
         }
-        let pending = rec.to_pending()?;
+        let pending = to_pending(rec)?;
         let outcome = self
             .shared
             .store
@@ -460,11 +407,11 @@ fn settle(
         let rec = rec.as_ref();
         match outcome {
             Outcome::Appended { seq } => {
-                rec.seq.store(seq, Ordering::Release);
+                rec.set_seq(seq);
                 st.stats.written += 1;
             }
             Outcome::Duplicate { seq } => {
-                rec.seq.store(seq, Ordering::Release);
+                rec.set_seq(seq);
                 st.stats.duplicates += 1;
             }
             Outcome::Conflict { seq, message } => {
@@ -524,7 +471,7 @@ fn encoder_loop(shared: &Shared, tx: SyncSender<Encoded>) {
         let mut pending = Vec::with_capacity(batch.len());
         let mut rejected = Vec::new();
         for rec in batch {
-            match rec.to_pending() {
+            match to_pending(&rec) {
                 Ok(p) => {
                     recs.push(rec);
                     pending.push(p);
@@ -651,9 +598,9 @@ mod tests {
         e.duration_ns = Some(812_000_000);
         e.attrs.insert("ticket".into(), "T-1042".into());
         let rec = Recorded::pending(e.finish().unwrap(), Ruleset::builtin_default());
-        let p = rec.to_pending().unwrap();
+        let p = to_pending(&rec).unwrap();
         let mut record = String::new();
-        crate::ledger::record::write_record(&mut record, &p.classification_json, &p.event_json, 1);
+        crate::ledger::chain::write_record(&mut record, &p.classification_json, &p.event_json, 1);
         assert_eq!(record, line);
         let hash = hex::encode(crate::ledger::chain_hash(&[0; 32], record.as_bytes()));
         assert!(

@@ -17,10 +17,11 @@
 
 use std::collections::BTreeMap;
 
-use _core::classify::request::{classify_request, describe_request, HttpRequest};
-use _core::classify::{Ruleset, Tag};
+use _core::canonical::{cmp_keys, to_canonical};
+use _core::capture::http::{classify_request, describe_request, HttpRequest};
+use _core::classify::Ruleset;
 use _core::event::Event;
-use _core::ledger::canonical::{cmp_keys, to_canonical};
+use _core::event::Tag;
 use _core::otel::{parse_otlp_json, Mapper};
 use proptest::prelude::*;
 use serde_json::{json, Map, Number, Value};
@@ -147,7 +148,7 @@ proptest! {
         if a != b {
             let (first, _) = if cmp_keys(&a, &b).is_lt() { (&a, &b) } else { (&b, &a) };
             let mut expected = String::from("{");
-            _core::ledger::canonical::write_str(&mut expected, first);
+            _core::canonical::write_str(&mut expected, first);
             prop_assert!(text.starts_with(&expected), "{} does not start with {}", text, expected);
         }
     }
@@ -227,7 +228,7 @@ fn event_map() -> impl Strategy<Value = Map<String, Value>> {
     .prop_map(|m| m.into_iter().collect())
 }
 
-fn check_classification(c: &_core::classify::Classification) -> Result<(), TestCaseError> {
+fn check_classification(c: &_core::event::Classification) -> Result<(), TestCaseError> {
     prop_assert!(!c.evidence.is_empty(), "no evidence");
     let stateful = c.evidence.iter().any(|e| e.tag == Tag::Stateful);
     // Under the built-in rulesets an event is stateful only with a stateful piece of evidence.
@@ -272,8 +273,8 @@ proptest! {
         if let Ok(rs) = Ruleset::from_toml(&s) {
             check_classification(&rs.classify(&Map::new()))?;
         }
-        let _ = _core::contract::Contract::from_toml(&s);
-        let _ = _core::pricing::PriceTable::from_toml(&s);
+        let _ = _core::accounting::contract::Contract::from_toml(&s);
+        let _ = _core::accounting::pricing::PriceTable::from_toml(&s);
     }
 }
 
@@ -473,7 +474,7 @@ proptest! {
             json_value().prop_map(|v| format!("data: {{\"usage\": {v}}}\n\n").into_bytes()),
         ],
     ) {
-        let _ = _core::usage::read_usage(content_type, &body);
+        let _ = _core::capture::usage::read_usage(content_type, &body);
     }
 }
 

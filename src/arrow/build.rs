@@ -11,8 +11,8 @@ use arrow_array::{
 use arrow_buffer::{NullBuffer, OffsetBuffer, ScalarBuffer};
 use arrow_schema::{DataType, Field, TimeUnit};
 
-use crate::columns::{StrColumn, NULL};
 use crate::error::Result;
+use crate::stored::columns::{StrColumn, NULL};
 
 use super::internal;
 

@@ -14,12 +14,12 @@ use arrow_buffer::{OffsetBuffer, ScalarBuffer};
 use arrow_schema::{DataType, Field, Fields, Schema, SchemaRef};
 use serde_json::{Map, Value};
 
-use crate::classify::{Holder, Tag};
-use crate::columns::{EventColumns, StrColumn, TextColumn, NULL};
+use crate::canonical;
 use crate::error::Result;
 use crate::event::EventKind;
-use crate::ledger::canonical;
-use crate::table::Row;
+use crate::event::{Holder, Tag};
+use crate::stored::columns::{EventColumns, StrColumn, TextColumn, NULL};
+use crate::stored::rows::Row;
 
 use super::build::{
     booleans, dict_slice, dict_type, dict_values, enum_dict, field, int64, text, to_i64, ts_type,
@@ -473,7 +473,7 @@ mod tests {
     use super::*;
     use crate::classify::Ruleset;
     use crate::event::Event;
-    use crate::meter::Recorded;
+    use crate::event::Recorded;
     use arrow_array::cast::AsArray;
     use arrow_array::types::{Int32Type, Int64Type};
     use arrow_array::Array;

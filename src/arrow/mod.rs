@@ -14,14 +14,14 @@
 //!
 //! - [`events`]: the events schema and batches;
 //! - [`sessions`]: the sessions table;
-//! - [`table`]: a generic result [`crate::report::Table`] as a batch;
+//! - [`result`]: a generic [`crate::accounting::result::ResultTable`] as a batch;
 //! - [`stream`]: [`Batches`] as a reader, and conforming to a consumer's requested schema.
 
 mod build;
 pub mod events;
+pub mod result;
 pub mod sessions;
 pub mod stream;
-pub mod table;
 
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;

@@ -1,14 +1,14 @@
-//! The sessions table ([`crate::sessions`]) as Arrow record batches.
+//! The sessions table ([`crate::stored::sessions`]) as Arrow record batches.
 
 use std::sync::{Arc, OnceLock};
 
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Schema, SchemaRef};
 
-use crate::classify::Tag;
-use crate::columns::{StrColumn, TextColumn};
 use crate::error::Result;
-use crate::sessions::SessionRow;
+use crate::event::Tag;
+use crate::stored::columns::{StrColumn, TextColumn};
+use crate::stored::sessions::SessionRow;
 
 use super::build::{dict_slice, dict_type, dict_values, field, int64, text, timestamps, to_i64};
 use super::{chunks, internal, Batches};

@@ -99,11 +99,11 @@ pub fn conform(b: Batches, requested: &Schema) -> Result<Batches> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::{Cell, Table};
+    use crate::accounting::result::{Cell, ResultTable};
     use arrow_array::Array;
 
     fn sample() -> Batches {
-        super::super::table::batches(&Table {
+        super::super::result::batches(&ResultTable {
             columns: vec!["clause".into(), "covered_events".into()],
             rows: vec![
                 vec![Cell::Text("a".into()), Cell::Int(1)],

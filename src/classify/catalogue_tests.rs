@@ -6,7 +6,8 @@ use std::collections::BTreeSet;
 
 use serde_json::{json, Map, Value};
 
-use super::{Classification, Holder, Ruleset, Tag};
+use super::Ruleset;
+use crate::event::{Classification, Holder, Tag};
 
 const P: Option<Holder> = Some(Holder::Provider);
 const C: Option<Holder> = Some(Holder::Client);

@@ -13,8 +13,8 @@
 use std::collections::{BTreeSet, HashMap};
 use std::hash::{BuildHasherDefault, Hasher};
 
-use super::fields::{FieldRef, Fields};
 use super::rule::{Cond, Rule};
+use crate::event::{FieldRef, Fields};
 
 /// The fields that can be indexed, in order of preference.
 const INDEXED: [&str; 3] = ["kind", "api", "provider"];

@@ -15,8 +15,8 @@ use super::spec::{
     closed_set, is_field_path, Base, HolderSource, PolicySpec, RuleSpec, RulesetSpec, Scalar,
     WhenSpec,
 };
-use super::Tag;
 use crate::error::{Error, Result};
+use crate::event::Tag;
 
 type Entry<'a, 'i> = (
     &'a Spanned<std::borrow::Cow<'i, str>>,

@@ -2,9 +2,9 @@
 
 use std::sync::Arc;
 
-use super::fields::{FieldRef, Fields};
 use super::spec::{HolderSource, RuleSpec, Scalar};
-use super::{Evidence, Holder, Tag};
+use crate::event::{Evidence, Holder, Tag};
+use crate::event::{FieldRef, Fields};
 
 /// What a rule is, for listing and documentation (the matching itself is compiled away).
 #[derive(Clone, Debug, PartialEq, Eq)]

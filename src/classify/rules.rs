@@ -14,13 +14,15 @@
 use std::fmt;
 use std::sync::{Arc, OnceLock};
 
-use super::fields::Fields;
 use super::index::Index;
 use super::parse::parse;
 use super::rule::{Cond, Rule, RuleInfo};
 use super::spec::Base;
-use super::{Classification, Evidence, Holder, Tag};
+use crate::canonical::catalogue_digest;
 use crate::error::Result;
+use crate::event::Fields;
+use crate::event::{Classification, Evidence, Holder, Tag};
+use crate::event::{Classifier, Event};
 
 /// The built-in catalogue (encodes shared/reference/provider-signals.md).
 pub(crate) const DEFAULT_TOML: &str = include_str!("catalogue/default.toml");
@@ -207,13 +209,19 @@ impl Ruleset {
     }
 }
 
+impl Classifier for Ruleset {
+    fn classify_event(&self, event: &Event) -> Classification {
+        self.classify(event)
+    }
+}
+
 /// The canonical JSON of a ruleset's evidence catalogue.
 fn catalogue_json<'a>(
     name: &str,
     rules: impl Iterator<Item = &'a Evidence>,
     fallback: &'a Evidence,
 ) -> String {
-    use crate::ledger::canonical::write_str;
+    use crate::canonical::write_str;
     let mut out = String::from("{\"name\":");
     write_str(&mut out, name);
     out.push_str(",\"rules\":[");
@@ -235,12 +243,6 @@ fn catalogue_json<'a>(
     out
 }
 
-/// The first 16 hex digits of SHA-256(catalogue): how records name their catalogue.
-pub fn catalogue_digest(catalogue: &str) -> String {
-    use sha2::{Digest, Sha256};
-    hex::encode(&Sha256::digest(catalogue.as_bytes())[..8])
-}
-
 #[cfg(test)]
 mod tests {
 
@@ -249,7 +251,7 @@ mod tests {
         let rs = Ruleset::builtin_default();
         let v: serde_json::Value = serde_json::from_str(rs.catalogue()).unwrap();
         assert_eq!(
-            crate::ledger::canonical::to_canonical(&v).unwrap(),
+            crate::canonical::to_canonical(&v).unwrap(),
             rs.catalogue(),
             "the catalogue is canonical JSON"
         );

@@ -25,7 +25,7 @@
 //! This file also holds the field vocabulary a rule may name, so that a typo in a path or in a
 //! closed-set value is an error rather than a rule that silently never matches.
 
-use super::Tag;
+use crate::event::Tag;
 
 /// Where a rule takes the event's `state_holder` from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -1,6 +1,7 @@
-//! The event model: one struct for every kind, validation, and the [`Fields`] view the rules
-//! engine reads. `record` writes the canonical JSON of the `event` object in a ledger record;
-//! `id` makes ids (UUIDv7) and timestamps.
+//! The event model: one struct for every kind and its validation (this file); the [`Fields`]
+//! view the rules engine reads (`fields`); the canonical JSON of the `event` object in a ledger
+//! record (`encode`); ids (UUIDv7) and timestamps (`id`); the verdict an event carries
+//! (`classification`); and [`Recorded`], an event with its verdict and ledger position.
 //!
 //! An event is immutable once built. Kind-specific fields are `Option`s: the record of an event
 //! carries only keys of its kind, absent values omitted (read as `null`), see
@@ -10,14 +11,19 @@ use std::sync::{Arc, OnceLock};
 
 use serde_json::{Map, Value};
 
-use crate::classify::{FieldRef, Fields};
 use crate::error::{Error, Result};
 
+mod classification;
+mod encode;
+mod fields;
 mod id;
-mod record;
+mod recorded;
 
+pub use classification::{Classification, Evidence, Holder, Tag};
+use encode::write_map;
+pub use fields::{FieldRef, Fields};
 pub use id::{new_uuid_v7, now_ns};
-use record::write_map;
+pub use recorded::{Classifier, Recorded};
 
 /// Longest accepted string field, in bytes.
 pub const MAX_STR_BYTES: usize = 4096;

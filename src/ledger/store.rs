@@ -1,7 +1,7 @@
 //! The ledger's storage: one SQLite file (WAL) or an in-memory database, appended to in
 //! hash-chained transactions.
 //!
-//! Each row holds `record` (see [`super::record`]) and `hash = SHA-256(prev_hash || record)`.
+//! Each row holds `record` (see [`super::chain`]) and `hash = SHA-256(prev_hash || record)`.
 //! `seq`, `record` and `hash` are the chain; `id` is the record's event id, indexed for
 //! idempotency (docs/ledger-format.md).
 //!
@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use rusqlite::types::ValueRef;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
-use super::record::{chain_hash, event_difference, write_record, Head};
+use super::chain::{chain_hash, event_difference, write_record, Head};
 use super::schema::{open_connection, open_read_only};
 use crate::error::{Error, Result};
 

@@ -22,7 +22,7 @@
 
 use rusqlite::OptionalExtension;
 
-use super::record::{chain_hash, embedded_seq, Head};
+use super::chain::{chain_hash, embedded_seq, Head};
 use super::store::Store;
 use crate::error::{Error, Result};
 
@@ -70,7 +70,7 @@ enum Failure {
 /// catalogue by digest, so an edited explanation is tampering too).
 fn catalogue_problem(store: &Store) -> Result<Option<String>> {
     for (digest, name, text) in store.catalogues()? {
-        if crate::classify::catalogue_digest(&text) != digest {
+        if crate::canonical::catalogue_digest(&text) != digest {
             return Ok(Some(format!(
                 "edited: the stored catalogue of ruleset {name:?} does not match its digest {digest}"
             )));
@@ -354,7 +354,7 @@ fn stored_head(store: &Store) -> Result<Head> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ledger::record::write_record;
+    use crate::ledger::chain::write_record;
     use crate::ledger::store::{Durability, Pending};
 
     /// A ledger of `n` events whose attrs carry `tag`, so two ledgers can differ.

@@ -18,8 +18,8 @@ use sha2::{Digest, Sha256};
 
 use super::otlp::to_any_value;
 use super::{KIND_CLIENT, KIND_INTERNAL, STATUS_ERROR};
+use crate::canonical;
 use crate::error::{Error, Result};
-use crate::ledger::canonical;
 
 /// Builds one OTLP/JSON document from event rows: the record fields of each event plus its
 /// classification (`tag`, `consumes_state`, `creates_state`, `state_holder`, `evidence` as a

@@ -1,6 +1,6 @@
 //! `classify_request(method, url, headers, body)`: a raw HTTP request → `(event dict,
-//! Classification)` (`crate::classify::request`), and `_read_usage(body, content_type)`: the
-//! token usage and ids of a provider response (`crate::usage`), for the capture integrations.
+//! Classification)` (`crate::capture::http`), and `_read_usage(body, content_type)`: the
+//! token usage and ids of a provider response (`crate::capture::usage`), for the capture integrations.
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -12,7 +12,7 @@ use super::classification::{Classification, Ruleset};
 use super::convert::{map_to_py, str_arg, utf8};
 use super::errors::invalid;
 use super::venue::user_venues;
-use crate::classify::request::{self, HttpRequest, HEADERS_READ};
+use crate::capture::http::{self, HttpRequest, HEADERS_READ};
 use crate::classify::Ruleset as CoreRuleset;
 use crate::event::Event as CoreEvent;
 
@@ -173,7 +173,7 @@ fn describe(
         headers: &refs,
         body: body.as_deref(),
     };
-    Ok(request::describe_request_as(
+    Ok(http::describe_request_as(
         &req,
         api_family,
         &user_venues(venues)?,
@@ -235,9 +235,9 @@ pub fn _read_usage<'py>(
 ) -> PyResult<Bound<'py, PyDict>> {
     let bytes = read_body(Some(body))?.unwrap_or_default();
     let u = if bytes.len() > 64 * 1024 {
-        py.detach(|| crate::usage::read_usage(content_type, &bytes))
+        py.detach(|| crate::capture::usage::read_usage(content_type, &bytes))
     } else {
-        crate::usage::read_usage(content_type, &bytes)
+        crate::capture::usage::read_usage(content_type, &bytes)
     };
     let d = PyDict::new(py);
     for (k, v) in [

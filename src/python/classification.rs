@@ -6,22 +6,23 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 
 use super::convert;
-use crate::classify::{self as core, Tag};
+use crate::classify as engine;
 use crate::error::Error;
 use crate::event::Event;
+use crate::event::Tag;
 
 /// A compiled set of classification rules (TOML). `Ruleset.default()` and
 /// `Ruleset.strict()` are the built-in catalogues; `load(path)` and `from_toml(text)` read
 /// your own (which may `extends = "default"`).
 #[pyclass(frozen, module = "statemeter")]
 pub struct Ruleset {
-    pub inner: Arc<core::Ruleset>,
+    pub inner: Arc<engine::Ruleset>,
 }
 
 impl Ruleset {
     fn parse(text: &str) -> PyResult<Self> {
         Ok(Ruleset {
-            inner: Arc::new(core::Ruleset::from_toml(text)?),
+            inner: Arc::new(engine::Ruleset::from_toml(text)?),
         })
     }
 }
@@ -32,7 +33,7 @@ impl Ruleset {
     #[staticmethod]
     fn default() -> Self {
         Ruleset {
-            inner: core::Ruleset::builtin_default(),
+            inner: engine::Ruleset::builtin_default(),
         }
     }
 
@@ -41,7 +42,7 @@ impl Ruleset {
     #[staticmethod]
     fn strict() -> Self {
         Ruleset {
-            inner: core::Ruleset::builtin_strict(),
+            inner: engine::Ruleset::builtin_strict(),
         }
     }
 
@@ -94,7 +95,7 @@ impl Ruleset {
 /// looked at (`signal`) and why it matters (`explain`).
 #[pyclass(frozen, module = "statemeter")]
 pub struct Evidence {
-    pub inner: Arc<core::Evidence>,
+    pub inner: Arc<crate::event::Evidence>,
 }
 
 #[pymethods]
@@ -141,7 +142,10 @@ impl Evidence {
     }
 }
 
-pub fn evidence_dict<'py>(py: Python<'py>, e: &core::Evidence) -> PyResult<Bound<'py, PyDict>> {
+pub fn evidence_dict<'py>(
+    py: Python<'py>,
+    e: &crate::event::Evidence,
+) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
     d.set_item("rule", &*e.rule)?;
     d.set_item("tag", e.tag.as_str())?;
@@ -152,7 +156,7 @@ pub fn evidence_dict<'py>(py: Python<'py>, e: &core::Evidence) -> PyResult<Bound
 
 pub fn evidence_list<'py>(
     py: Python<'py>,
-    c: &core::Classification,
+    c: &crate::event::Classification,
 ) -> PyResult<Bound<'py, PyList>> {
     let items = c
         .evidence
@@ -171,7 +175,7 @@ pub fn evidence_list<'py>(
 /// and the `evidence` of every matching rule.
 #[pyclass(frozen, module = "statemeter")]
 pub struct Classification {
-    pub inner: core::Classification,
+    pub inner: crate::event::Classification,
 }
 
 #[pymethods]
@@ -232,7 +236,7 @@ pub fn py_bool(b: bool) -> &'static str {
 }
 
 /// Adds the classification's fields to a row dict.
-pub fn put_classification(d: &Bound<'_, PyDict>, c: &core::Classification) -> PyResult<()> {
+pub fn put_classification(d: &Bound<'_, PyDict>, c: &crate::event::Classification) -> PyResult<()> {
     let py = d.py();
     d.set_item("tag", c.tag.as_str())?;
     d.set_item("consumes_state", c.consumes_state)?;
@@ -270,7 +274,7 @@ pub fn classify(
     let ev = Event::from_map(&map)?.finish()?;
     let rs = match ruleset {
         Some(r) => Arc::clone(&r.get().inner),
-        None => core::Ruleset::builtin_default(),
+        None => engine::Ruleset::builtin_default(),
     };
     Ok(Classification {
         inner: rs.classify(&ev),

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 
-use crate::calendar;
-use crate::contract as core;
+use crate::accounting::calendar;
+use crate::accounting::contract as core;
 use crate::error::Error;
 
 /// A contract read from TOML: clauses that cover `model_call` events to some providers in an

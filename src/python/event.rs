@@ -8,8 +8,8 @@ use pyo3::types::{PyDict, PyList};
 
 use super::classification::{evidence_list, put_classification, Classification};
 use super::convert::map_to_py;
-use crate::classify::Tag;
-use crate::meter::Recorded;
+use crate::event::Recorded;
+use crate::event::Tag;
 
 /// One recorded event. Immutable. Fields that do not belong to the event's kind are `None`.
 /// `seq` is `None` until the event is written (batch mode writes in the background);

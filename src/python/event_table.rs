@@ -10,7 +10,7 @@ use pyo3::types::{PyList, PySlice};
 use super::classification::parse_tag;
 use super::event::{row_dict, Event};
 use crate::event::EventKind;
-use crate::table::{Filter, Row};
+use crate::stored::rows::{Filter, Row};
 
 /// An immutable table of events in `seq` order. `len(t)`, `t[i]`, `t[a:b]`, iteration,
 /// `t.filter(kind=, session_id=, tag=)` and `t.to_pylist()`.
@@ -172,7 +172,7 @@ impl EventTable {
         let stateful = self
             .rows
             .iter()
-            .filter(|r| r.rec.classification().tag == crate::classify::Tag::Stateful)
+            .filter(|r| r.rec.classification().tag == crate::event::Tag::Stateful)
             .count();
         format!(
             "EventTable({} events: {} stateless, {} stateful)",

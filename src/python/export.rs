@@ -10,7 +10,7 @@ use pyo3::prelude::*;
 use super::event_table::EventTable;
 use crate::error::{Error, Result};
 use crate::ledger::Store;
-use crate::table::{self, Catalogues, Row};
+use crate::stored::rows::{self, Catalogues, Row};
 
 /// One chunk: the events, the last `seq` read and its chain hash (hex).
 pub type Chunk = (EventTable, u64, Option<String>);
@@ -64,7 +64,7 @@ pub fn chunk(
             let text = r.get_ref(1)?.as_str().map_err(|_| {
                 Error::Integrity(format!("the record at seq {seq} is not UTF-8 text"))
             })?;
-            let rec = table::parse_record_explained(seq, text, &catalogues)?;
+            let rec = rows::parse_record_explained(seq, text, &catalogues)?;
             let i = cols.row_of_seq(seq).ok_or_else(|| {
                 Error::Integrity(format!("seq {seq} is missing from the ledger's columns"))
             })?;

@@ -11,7 +11,7 @@ use super::event_table::{parse_filter, EventTable};
 use crate::error::Error;
 use crate::ledger::{self as core, Durability, Store};
 use crate::meter::Recorder;
-use crate::table;
+use crate::stored::rows;
 
 /// A ledger file (or a meter's in-memory ledger): read events, keep a head, verify the chain.
 #[pyclass(frozen, module = "statemeter")]
@@ -84,7 +84,7 @@ impl Ledger {
         let filter = parse_filter(kind, session_id, tag)?;
         self.settle(py)?;
         let store = Arc::clone(&self.store);
-        let rows = py.detach(move || table::load(&store.lock()))?;
+        let rows = py.detach(move || rows::load(&store.lock()))?;
         Ok(EventTable::new(
             rows.into_iter().filter(|r| filter.keeps(r)).collect(),
         ))

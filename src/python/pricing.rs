@@ -7,10 +7,10 @@ use pyo3::types::{PyDict, PyList};
 
 use super::convert;
 use super::event::Event as PyEvent;
-use crate::calendar;
+use crate::accounting::calendar;
+use crate::accounting::pricing::{self as core, Period};
 use crate::error::Error;
 use crate::event::{Event, EventKind};
-use crate::pricing::{self as core, Period};
 
 /// Prices read from TOML: decimal strings per million tokens (`[[price]]`), per
 /// session-hour of a provider-managed runtime (`[[runtime_price]]`) and per stored GB-month

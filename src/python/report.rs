@@ -15,15 +15,17 @@ use super::contract::Contract;
 use super::errors::invalid;
 use super::event_table::EventTable;
 use super::pricing::PriceTable;
-use crate::calendar;
-use crate::columns::{self, EventColumns, Snapshot};
-use crate::contract::Contract as CoreContract;
-use crate::costing;
-use crate::groupby::{parse_dims, Dim};
+use crate::accounting::calendar;
+use crate::accounting::contract::Contract as CoreContract;
+use crate::accounting::costing;
+use crate::accounting::groupby::{parse_dims, Dim};
+use crate::accounting::pricing::PriceTable as CorePrices;
+use crate::accounting::report as core;
+use crate::accounting::result::{Cell, ResultTable};
+use crate::accounting::scenario::{self, Condition, Selection};
+use crate::accounting::window::Window;
 use crate::ledger::Store;
-use crate::pricing::PriceTable as CorePrices;
-use crate::report::{self as core, Cell, Table, Window};
-use crate::scenario::{self, Condition, Selection};
+use crate::stored::columns::{self, EventColumns, Snapshot};
 
 type Cache = Vec<(Weak<Mutex<Store>>, Snapshot)>;
 static CACHE: Mutex<Cache> = Mutex::new(Vec::new());
@@ -189,7 +191,7 @@ struct Violations {
 #[pyclass(frozen, name = "_ReportData", module = "statemeter")]
 pub struct ReportData {
     kind: &'static str,
-    table: Table,
+    table: ResultTable,
     meta: Vec<(&'static str, Option<String>)>,
     by: Vec<String>,
     violations: Option<Violations>,
@@ -300,7 +302,7 @@ impl ReportData {
     ) -> PyResult<Bound<'py, pyo3::types::PyCapsule>> {
         super::arrow::stream(
             py,
-            || crate::arrow::table::batches(&self.table),
+            || crate::arrow::result::batches(&self.table),
             requested_schema,
         )
     }

@@ -9,7 +9,7 @@ use pyo3::types::{PyCapsule, PyDict, PyList};
 
 use super::arrow;
 use crate::ledger::Store;
-use crate::sessions::{self as core, SessionRow};
+use crate::stored::sessions::{self as core, SessionRow};
 
 /// The sessions of a ledger: one row per `session_id`, in the order the sessions began.
 /// `len(t)`, `t[i]` (a dict), iteration (dicts), `to_pylist()`, `to_pandas()`,
@@ -123,7 +123,7 @@ impl SessionTable {
         let stateful = self
             .rows
             .iter()
-            .filter(|r| r.session_tag == crate::classify::Tag::Stateful)
+            .filter(|r| r.session_tag == crate::event::Tag::Stateful)
             .count();
         format!(
             "SessionTable({} sessions: {} stateless, {} stateful)",

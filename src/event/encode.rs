@@ -4,8 +4,8 @@
 use serde_json::{Map, Value};
 
 use super::{Event, EventKind, Text};
+use crate::canonical;
 use crate::error::Result;
-use crate::ledger::canonical;
 
 /// A key of the record's `event` object.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

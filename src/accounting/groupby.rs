@@ -8,10 +8,10 @@
 
 use std::collections::HashMap;
 
-use crate::calendar;
-use crate::columns::{EventColumns, StrColumn, NULL, STR_FIELDS};
+use crate::accounting::calendar;
 use crate::error::{Error, Result};
 use crate::event::EventKind;
+use crate::stored::columns::{EventColumns, StrColumn, NULL, STR_FIELDS};
 
 /// One group-by dimension.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -185,7 +185,7 @@ fn dim_codes(
     dim: &Dim,
     rows: &[u32],
 ) -> (Vec<u32>, Vec<Option<String>>) {
-    let tag = |t: crate::classify::Tag| t as u32;
+    let tag = |t: crate::event::Tag| t as u32;
     match dim {
         Dim::Field(name) => {
             let col = if *name == "venue" {
@@ -232,8 +232,8 @@ fn dim_codes(
             let codes = rows
                 .iter()
                 .map(|&r| match cols.state_holder[r as usize] {
-                    Some(crate::classify::Holder::Provider) => 0,
-                    Some(crate::classify::Holder::Client) => 1,
+                    Some(crate::event::Holder::Provider) => 0,
+                    Some(crate::event::Holder::Client) => 1,
                     None => 2,
                 })
                 .collect();

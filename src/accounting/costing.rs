@@ -17,12 +17,13 @@
 
 use std::collections::HashMap;
 
-use crate::columns::{EventColumns, StrColumn, NULL};
+use crate::accounting::groupby::{Dim, Groups};
+use crate::accounting::pricing::{Period, PriceTable};
+use crate::accounting::result::{Cell, ResultTable};
+use crate::accounting::window::Window;
 use crate::error::Result;
 use crate::event::EventKind;
-use crate::groupby::{Dim, Groups};
-use crate::pricing::{Period, PriceTable};
-use crate::report::{Cell, Table, Window};
+use crate::stored::columns::{EventColumns, StrColumn, NULL};
 
 /// What a charge is for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -318,7 +319,7 @@ pub fn costs_table(
     prices: &PriceTable,
     dims: &[Dim],
     window: Window,
-) -> Result<Table> {
+) -> Result<ResultTable> {
     let ch = charges(cols, &cols.venue, &[prices], &|_| 0, window)?;
     let (groups, acc) = accumulate(cols, &cols.venue, &ch, dims);
     let mut columns: Vec<String> = dims.iter().map(|d| d.name().to_owned()).collect();
@@ -334,7 +335,7 @@ pub fn costs_table(
         row.extend(cost_cells(a));
         rows.push(row);
     }
-    Ok(Table { columns, rows })
+    Ok(ResultTable { columns, rows })
 }
 
 fn cost_cells(a: &CostAcc) -> Vec<Cell> {

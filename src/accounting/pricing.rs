@@ -1,5 +1,5 @@
 //! Price tables and exact money: which price applies to an event, and what the event costs
-//! in integer nano-units of the table's currency (see [`crate::money`] and docs/contracts.md).
+//! in integer nano-units of the table's currency (see [`crate::accounting::money`] and docs/contracts.md).
 //!
 //! - `[[price]]`: a model call's tokens. `(input - cached) × input_per_mtok + cached ×
 //!   cached_input_per_mtok + output × output_per_mtok` per million tokens, `+ per_call`.
@@ -14,10 +14,10 @@
 //! An event no entry matches is unpriced (`None`), never zero. Each event's cost is computed
 //! exactly and rounded once, half to even.
 
-use crate::calendar;
+use crate::accounting::calendar;
+use crate::accounting::money::{pow10, Decimal, Exact, MAX_SCALE};
+use crate::accounting::source::{label, Source, Value};
 use crate::error::{Error, Result};
-use crate::money::{pow10, Decimal, Exact, MAX_SCALE};
-use crate::tomlfile::{label, Source, Value};
 
 /// When an entry is in force: `from <= ts < until`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

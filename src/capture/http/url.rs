@@ -89,7 +89,7 @@ fn host_of(authority: &str) -> Cow<'_, str> {
     if plain {
         Cow::Borrowed(authority)
     } else {
-        Cow::Owned(super::super::venue::normalise_host(authority))
+        Cow::Owned(crate::classify::venue::normalise_host(authority))
     }
 }
 

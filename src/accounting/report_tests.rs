@@ -1,10 +1,10 @@
 //! Unit tests of [`super`] on a small hand-computed fixture (shared with the scenario tests).
 
 use super::*;
-use crate::calendar::parse_instant;
+use crate::accounting::calendar::parse_instant;
+use crate::accounting::groupby::parse_dims;
 use crate::classify::Ruleset;
 use crate::event::Event;
-use crate::groupby::parse_dims;
 
 pub const CONTRACT: &str = r#"
 id = "c"
@@ -169,7 +169,7 @@ fn int(c: &Cell) -> i128 {
     }
 }
 
-fn row<'t>(t: &'t Table, interpretation: &str) -> &'t [Cell] {
+fn row<'t>(t: &'t ResultTable, interpretation: &str) -> &'t [Cell] {
     t.rows
         .iter()
         .find(|r| r[0] == Cell::Text(interpretation.into()))
@@ -260,7 +260,8 @@ fn groups_and_windows() {
 fn costs_count_unpriced_events_never_as_zero() {
     let cols = fixture();
     let prices = PriceTable::from_toml(PRICES).unwrap();
-    let t = crate::costing::costs_table(&cols, &prices, &[], Window::default()).unwrap();
+    let t =
+        crate::accounting::costing::costs_table(&cols, &prices, &[], Window::default()).unwrap();
     // events, input, cached, output, cost, unpriced, model, runtime, storage
     // E (azure) = 10×2 + 1×20 = 40 per M = 40,000; D (anthropic) unpriced.
     let got: Vec<Cell> = t.rows[0].clone();
@@ -272,7 +273,8 @@ fn costs_count_unpriced_events_never_as_zero() {
             .to_vec()
     );
     let dims = parse_dims(&["provider".into()]).unwrap();
-    let t = crate::costing::costs_table(&cols, &prices, &dims, Window::default()).unwrap();
+    let t =
+        crate::accounting::costing::costs_table(&cols, &prices, &dims, Window::default()).unwrap();
     assert_eq!(t.rows.len(), 2);
     // anthropic sorts first; its only event is unpriced: cost None, not 0.
     assert_eq!(t.rows[0][0], Cell::Text("anthropic".into()));

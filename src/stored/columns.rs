@@ -11,7 +11,7 @@
 //! - Counts `input_tokens`, `output_tokens`, `cached_tokens`, `bytes` as `Vec<u64>`: 0 where
 //!   the kind has no such field (the `kind` column says which kinds have them).
 //! - The classification: `tag`, `session_tag` (the derived session verdict, see
-//!   [`crate::table`]), `consumes_state`, `creates_state`, `session_stateful`, `state_holder`
+//!   [`crate::stored::rows`]), `consumes_state`, `creates_state`, `session_stateful`, `state_holder`
 //!   (`Option<Holder>`), `ruleset` (a `StrColumn`).
 //!
 //! Not in columns: `attrs`, `request` and `evidence` (nested, read them from the records).
@@ -22,12 +22,12 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::classify::{Classification, Holder, Tag};
 use crate::error::{Error, Result};
+use crate::event::{Classification, Holder, Tag};
 use crate::event::{Event, EventKind};
 use crate::ledger::{Head, Store};
-use crate::record_view::{self, Parsed};
-use crate::table::{self, Row};
+use crate::stored::rows::{self, Row};
+use crate::stored::scalars::{self, Parsed};
 
 /// The code of an absent value in a [`StrColumn`].
 pub const NULL: u32 = u32::MAX;
@@ -211,7 +211,7 @@ impl EventColumns {
         self.push_parsed(seq, &Parsed::of(e, c));
     }
 
-    /// Appends one event from its record view (see [`crate::record_view`]).
+    /// Appends one event from its record view (see [`crate::stored::scalars`]).
     pub fn push_parsed(&mut self, seq: u64, p: &Parsed<'_>) {
         let e = &p.event;
         self.len += 1;
@@ -260,7 +260,7 @@ impl EventColumns {
     }
 
     /// Derives every `session_tag` from `session_stateful` (same rule as
-    /// [`crate::table::with_session_tags`]: a session is stateful when any of its events is).
+    /// [`crate::stored::rows::with_session_tags`]: a session is stateful when any of its events is).
     pub fn derive_session_tags(&mut self) {
         let mut stateful = vec![false; self.session_id.values.len()];
         for (i, &code) in self.session_id.codes.iter().enumerate() {
@@ -337,7 +337,7 @@ pub fn load_after(store: &Store, cols: &mut EventColumns) -> Result<usize> {
             )));
         }
         expected += 1;
-        cols.push_parsed(seq, &record_view::parse(seq, text)?);
+        cols.push_parsed(seq, &scalars::parse(seq, text)?);
         Ok(())
     })?;
     if cols.len != before {
@@ -423,7 +423,7 @@ pub fn rows_at(store: &Store, cols: &EventColumns, indices: &[usize]) -> Result<
             .query_row([seq as i64], |r| r.get(0))
             .map_err(|e| Error::Integrity(format!("cannot read the event at seq {seq}: {e}")))?;
         out.push(Row {
-            rec: Arc::new(table::parse_record(seq, &text)?),
+            rec: Arc::new(rows::parse_record(seq, &text)?),
             session_tag: cols.session_tag[i],
         });
     }
@@ -434,7 +434,7 @@ pub fn rows_at(store: &Store, cols: &EventColumns, indices: &[usize]) -> Result<
 mod tests {
     use super::*;
     use crate::classify::Ruleset;
-    use crate::meter::Recorded;
+    use crate::event::Recorded;
 
     fn rec(kind: EventKind, session: Option<&str>, f: impl FnOnce(&mut Event)) -> Arc<Recorded> {
         let mut e = Event::new(kind);
@@ -472,7 +472,7 @@ mod tests {
                 e.tool = Some("search".into())
             }),
         ];
-        let rows = table::with_session_tags(recs.clone());
+        let rows = rows::with_session_tags(recs.clone());
         let from_rows = EventColumns::from_rows(&rows);
         let mut pushed = EventColumns::default();
         for (i, r) in recs.iter().enumerate() {
@@ -600,7 +600,7 @@ mod tests {
             recorder.write_now(&recorder.wrap(r.event.clone())).unwrap();
         }
         let fast = load(&store.lock()).unwrap();
-        let slow = EventColumns::from_rows(&table::load(&store.lock()).unwrap());
+        let slow = EventColumns::from_rows(&rows::load(&store.lock()).unwrap());
         assert_eq!(fast.len, 5);
         assert_eq!(fast.seq, slow.seq);
         assert_eq!(fast.id.data, slow.id.data);
@@ -630,6 +630,6 @@ mod tests {
         assert_eq!(fast.state_holder, slow.state_holder);
         assert_eq!(fast.session_stateful, slow.session_stateful);
         assert_eq!(fast.session_id.get(0), Some("s\"1\u{e9}"));
-        assert!(crate::record_view::parse(1, "{\"event\":{}}").is_err());
+        assert!(crate::stored::scalars::parse(1, "{\"event\":{}}").is_err());
     }
 }

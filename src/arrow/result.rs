@@ -10,9 +10,9 @@ use std::sync::Arc;
 use arrow_array::{ArrayRef, Decimal128Array, RecordBatch};
 use arrow_schema::{DataType, Schema};
 
-use crate::columns::StrColumn;
+use crate::accounting::result::{Cell, ResultTable};
 use crate::error::{Error, Result};
-use crate::report::{Cell, Table};
+use crate::stored::columns::StrColumn;
 
 use super::build::{dict_slice, dict_type, dict_values, field, int64};
 use super::{chunks, internal, Batches};
@@ -33,7 +33,7 @@ enum Col {
 }
 
 /// Builds the batches of a result table.
-pub fn batches(table: &Table) -> Result<Batches> {
+pub fn batches(table: &ResultTable) -> Result<Batches> {
     let mut cols = Vec::with_capacity(table.columns.len());
     let mut fields = Vec::with_capacity(table.columns.len());
     for (j, name) in table.columns.iter().enumerate() {
@@ -120,7 +120,7 @@ mod tests {
 
     #[test]
     fn result_tables_type_columns_by_content_and_name() {
-        let t = Table {
+        let t = ResultTable {
             columns: vec![
                 "interpretation".into(),
                 "venue".into(),
@@ -155,7 +155,7 @@ mod tests {
         );
         assert!(batch.column(3).is_null(0));
         assert!(batch.column(1).is_null(1));
-        let wide = Table {
+        let wide = ResultTable {
             columns: vec!["x_cost_nanos".into()],
             rows: vec![vec![Cell::Int(i128::from(i64::MAX) + 1)], vec![Cell::Null]],
         };
@@ -168,7 +168,7 @@ mod tests {
             i128::from(i64::MAX) + 1
         );
         assert!(col.is_null(1));
-        let empty = batches(&Table {
+        let empty = batches(&ResultTable {
             columns: vec!["clause".into()],
             rows: vec![],
         })

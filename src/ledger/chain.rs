@@ -10,7 +10,7 @@ use std::fmt;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use super::canonical;
+use crate::canonical;
 use crate::error::{Error, Result};
 
 /// The text that ends every version-1 record after its seq digits.

@@ -201,9 +201,40 @@ fn keys_in_canonical_order(map: &Map<String, Value>) -> bool {
     true
 }
 
+/// The first 16 hex digits of SHA-256(catalogue): how records name their catalogue.
+pub fn catalogue_digest(catalogue: &str) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(&Sha256::digest(catalogue.as_bytes())[..8])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn json_str(s: &str) -> String {
+        let mut out = String::new();
+        write_str(&mut out, s);
+        out
+    }
+
+    #[test]
+    fn string_escaping_follows_rfc8785() {
+        assert_eq!(json_str("plain"), r#""plain""#);
+        assert_eq!(json_str("a\"b\\c"), r#""a\"b\\c""#);
+        assert_eq!(json_str("\u{8}\t\n\u{c}\r"), r#""\b\t\n\f\r""#);
+        assert_eq!(json_str("\u{0}\u{1f}\u{1b}"), r#""\u0000\u001f\u001b""#);
+        // DEL, non-ASCII and U+2028 are written verbatim.
+        assert_eq!(json_str("\u{7f}é€\u{2028}😀"), "\"\u{7f}é€\u{2028}😀\"");
+        // Agrees with serde_json on a string with every control character.
+        let all: String = (0u8..0x20)
+            .map(char::from)
+            .chain("x\"\\y".chars())
+            .collect();
+        let ours = json_str(&all);
+        assert_eq!(serde_json::from_str::<String>(&ours).unwrap(), all);
+        assert!(ours.starts_with(r#""\u0000\u0001"#) && ours.contains(r#"\u000b\f\r\u000e"#));
+    }
+
     use std::path::PathBuf;
 
     fn canon(text: &str) -> String {

@@ -1,7 +1,7 @@
 //! Unit tests of [`super`]: parsing, matching and exact costs.
 
 use super::*;
-use crate::calendar::parse_instant;
+use crate::accounting::calendar::parse_instant;
 
 const TABLE: &str = r#"
 currency = "USD"

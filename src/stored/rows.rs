@@ -11,11 +11,12 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
-use crate::classify::{catalogue_digest, Classification, Evidence, Holder, Tag};
+use crate::canonical::catalogue_digest;
 use crate::error::{Error, Result};
+use crate::event::Recorded;
+use crate::event::{Classification, Evidence, Holder, Tag};
 use crate::event::{Event, EventKind};
 use crate::ledger::Store;
-use crate::meter::Recorded;
 
 /// A read event: the recorded event and its session's tag.
 #[derive(Clone, Debug)]

@@ -30,9 +30,10 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Map, Value};
 
-use super::venue::{venue_for_host, VenueMatch};
-use super::{Classification, Ruleset};
+use crate::classify::venue::{venue_for_host, VenueMatch};
+use crate::classify::Ruleset;
 use crate::error::{Error, Result};
+use crate::event::Classification;
 use crate::event::{Event, EventKind};
 
 mod anthropic;

@@ -2,68 +2,20 @@
 //! contract (and each group of `by`), how many `model_call` events the clause covers, how many
 //! of those violate it, their tokens and (with prices) their exact cost.
 //!
-//! Semantics are in [`crate::contract`]; costs in [`crate::costing`]. Cost cells are the exact
+//! Semantics are in [`crate::accounting::contract`]; costs in [`crate::accounting::costing`]. Cost cells are the exact
 //! sum over priced events, `None` without a price table or when the cell has events and none is
 //! priced; the `*_unpriced_events` columns count what the sum misses.
 
-use crate::classify::Tag;
-use crate::columns::{EventColumns, StrColumn, NULL};
-use crate::contract::{Clause, Contract, Level};
-use crate::costing::ModelPricer;
-use crate::error::{Error, Result};
+use crate::accounting::contract::{Clause, Contract, Level};
+use crate::accounting::costing::ModelPricer;
+use crate::accounting::groupby::{Dim, Groups};
+use crate::accounting::pricing::PriceTable;
+use crate::accounting::result::{Cell, ResultTable};
+use crate::accounting::window::Window;
+use crate::error::Result;
 use crate::event::EventKind;
-use crate::groupby::{Dim, Groups};
-use crate::pricing::PriceTable;
-
-/// A `[since, until)` time window (ns; both bounds optional).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Window {
-    pub since: Option<i64>,
-    pub until: Option<i64>,
-}
-
-impl Window {
-    pub fn contains(&self, ts: i64) -> bool {
-        self.since.is_none_or(|s| ts >= s) && self.until.is_none_or(|u| ts < u)
-    }
-
-    /// Rejects `until <= since`.
-    pub fn check(&self) -> Result<()> {
-        if let (Some(s), Some(u)) = (self.since, self.until) {
-            if u <= s {
-                return Err(Error::validation("until", "must be after since"));
-            }
-        }
-        Ok(())
-    }
-}
-
-/// One cell of a result table.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Cell {
-    Null,
-    Int(i128),
-    Text(String),
-}
-
-impl Cell {
-    pub fn text(v: Option<String>) -> Cell {
-        v.map_or(Cell::Null, Cell::Text)
-    }
-    pub fn uint(v: u128) -> Cell {
-        Cell::Int(i128::try_from(v).expect("sums stay below 2^127"))
-    }
-    pub fn money(v: Option<u128>) -> Cell {
-        v.map_or(Cell::Null, Cell::uint)
-    }
-}
-
-/// A result table: column names and rows of cells.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Table {
-    pub columns: Vec<String>,
-    pub rows: Vec<Vec<Cell>>,
-}
+use crate::event::Tag;
+use crate::stored::columns::{EventColumns, StrColumn, NULL};
 
 /// Column names of a report after `interpretation, clause` and the group columns.
 pub const REPORT_COLUMNS: &[&str] = &[
@@ -260,7 +212,7 @@ pub fn report_table(
     prices: Option<&PriceTable>,
     dims: &[Dim],
     window: Window,
-) -> Result<Table> {
+) -> Result<ResultTable> {
     window.check()?;
     let rows = model_calls(cols, window);
     let costs = match prices {
@@ -296,7 +248,7 @@ pub fn report_table(
             out.push(row);
         }
     }
-    Ok(Table { columns, rows: out })
+    Ok(ResultTable { columns, rows: out })
 }
 
 fn report_cells(a: &CellAcc, priced: bool) -> Vec<Cell> {

@@ -1,5 +1,5 @@
 //! Contracts: clauses, their effective periods, and the named interpretations under which a
-//! clause is read. Parsed from TOML (see docs/contracts.md); evaluated by [`crate::report`].
+//! clause is read. Parsed from TOML (see docs/contracts.md); evaluated by [`crate::accounting::report`].
 //!
 //! Semantics, per clause and interpretation:
 //! - the clause **covers** a `model_call` event when the event's `provider` is one of the
@@ -14,10 +14,10 @@
 //! clause (an amendment), their periods must not overlap, and reports show them as one clause,
 //! each event judged by the version in force at its `ts`.
 
-use crate::calendar;
-use crate::classify::Tag;
+use crate::accounting::calendar;
+use crate::accounting::source::{label, Source};
 use crate::error::{Error, Result};
-use crate::tomlfile::{label, Source};
+use crate::event::Tag;
 
 /// How an interpretation judges an event.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -249,7 +249,11 @@ fn parse(text: &str) -> Result<Contract> {
     Ok(Contract { id, title, clauses })
 }
 
-fn parse_clause(src: &Source<'_>, index: usize, v: &crate::tomlfile::Value<'_>) -> Result<Clause> {
+fn parse_clause(
+    src: &Source<'_>,
+    index: usize,
+    v: &crate::accounting::source::Value<'_>,
+) -> Result<Clause> {
     let t = src.table(&label("clause", index, None), "clause", v)?;
     let id = match t.get("id") {
         Some(idv) => src
@@ -340,7 +344,7 @@ fn parse_interpretation(
     src: &Source<'_>,
     clause_at: &str,
     name: &str,
-    v: &crate::tomlfile::Value<'_>,
+    v: &crate::accounting::source::Value<'_>,
 ) -> Result<Interpretation> {
     let at = format!("{clause_at}: interpretation `{name}`");
     let t = src.table(&at, name, v)?;

@@ -1,7 +1,7 @@
 //! Unit tests of [`super`] on the report fixture.
 
 use super::*;
-use crate::report::tests::{fixture, CONTRACT, PRICES};
+use crate::accounting::report::tests::{fixture, CONTRACT, PRICES};
 
 fn cond(field: &str, values: &[Option<&str>]) -> Condition {
     Condition {

@@ -1,6 +1,6 @@
-//! A borrowed view of one ledger record, for the columnar loader ([`crate::columns`]).
+//! A borrowed view of one ledger record, for the columnar loader ([`crate::stored::columns`]).
 //!
-//! [`crate::table::parse_record`] builds a full [`crate::event::Event`] (every field owned,
+//! [`crate::stored::rows::parse_record`] builds a full [`crate::event::Event`] (every field owned,
 //! `attrs` and `request` as JSON trees, evidence as shared strings): right for an `EventTable`,
 //! wasteful for a report that reads a dozen scalar fields of a million events. This view
 //! deserialises the same record (docs/ledger-format.md) straight from the text, borrowing the
@@ -13,9 +13,9 @@ use std::borrow::Cow;
 use serde::de::IgnoredAny;
 use serde::Deserialize;
 
-use crate::classify::{Holder, Tag};
 use crate::error::{Error, Result};
 use crate::event::EventKind;
+use crate::event::{Holder, Tag};
 
 #[derive(Deserialize)]
 struct RecordView<'a> {
@@ -150,7 +150,7 @@ pub fn parse(seq: u64, text: &str) -> Result<Parsed<'_>> {
 
 impl<'a> Parsed<'a> {
     /// The same view of an event already in memory.
-    pub fn of(e: &'a crate::event::Event, c: &'a crate::classify::Classification) -> Self {
+    pub fn of(e: &'a crate::event::Event, c: &'a crate::event::Classification) -> Self {
         Parsed {
             kind: e.kind,
             event: EventView {

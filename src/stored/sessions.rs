@@ -13,9 +13,9 @@
 
 use std::sync::Arc;
 
-use crate::classify::Tag;
-use crate::columns::{EventColumns, NULL};
 use crate::event::EventKind;
+use crate::event::Tag;
+use crate::stored::columns::{EventColumns, NULL};
 
 /// One session's summary.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -10,9 +10,9 @@ use std::ops::Range;
 use toml::de::{DeTable, DeValue};
 use toml::Spanned;
 
-use crate::calendar;
+use crate::accounting::calendar;
+use crate::accounting::money::Decimal;
 use crate::error::{Error, Result};
-use crate::money::Decimal;
 
 pub type Value<'i> = Spanned<DeValue<'i>>;
 

@@ -13,15 +13,17 @@
 //! - Groups (`by`) are computed on the recorded (baseline) values, so each row compares the
 //!   same events before and after.
 
-use crate::classify::{Holder, Tag};
-use crate::columns::{EventColumns, StrColumn, NULL, STR_FIELDS};
-use crate::contract::Contract;
-use crate::costing::{accumulate, charges};
+use crate::accounting::contract::Contract;
+use crate::accounting::costing::{accumulate, charges};
+use crate::accounting::groupby::{Dim, Groups};
+use crate::accounting::pricing::PriceTable;
+use crate::accounting::report::{compile, evaluate, model_calls, row_costs, Side};
+use crate::accounting::result::{Cell, ResultTable};
+use crate::accounting::window::Window;
 use crate::error::{Error, Result};
 use crate::event::EventKind;
-use crate::groupby::{Dim, Groups};
-use crate::pricing::PriceTable;
-use crate::report::{compile, evaluate, model_calls, row_costs, Cell, Side, Table, Window};
+use crate::event::{Holder, Tag};
+use crate::stored::columns::{EventColumns, StrColumn, NULL, STR_FIELDS};
 
 /// One condition of a selection: the field and the accepted values.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -159,9 +161,9 @@ pub struct Scenario<'a> {
 #[derive(Clone, Debug, Default)]
 pub struct ScenarioResult {
     /// Per (interpretation, clause, group): compliance and covered cost, baseline vs scenario.
-    pub compliance: Table,
+    pub compliance: ResultTable,
     /// Per group: every billable event's cost, baseline vs scenario.
-    pub costs: Table,
+    pub costs: ResultTable,
     /// How many events the selection matched (in the window), and how many got a new venue.
     pub selected_events: u64,
     pub moved_events: u64,
@@ -282,7 +284,7 @@ pub fn run(
     columns.extend(dims.iter().map(|d| d.name().to_owned()));
     columns.extend(COMPLIANCE_COLUMNS.iter().map(|c| c.to_string()));
     let order = groups.sorted();
-    let mut compliance = Table {
+    let mut compliance = ResultTable {
         columns,
         rows: Vec::new(),
     };
@@ -334,7 +336,7 @@ pub fn run(
         }
         let mut columns: Vec<String> = dims.iter().map(|d| d.name().to_owned()).collect();
         columns.extend(COST_COLUMNS.iter().map(|c| c.to_string()));
-        let mut t = Table {
+        let mut t = ResultTable {
             columns,
             rows: Vec::new(),
         };
@@ -359,7 +361,7 @@ pub fn run(
     } else {
         let mut columns: Vec<String> = dims.iter().map(|d| d.name().to_owned()).collect();
         columns.extend(COST_COLUMNS.iter().map(|c| c.to_string()));
-        Table {
+        ResultTable {
             columns,
             rows: Vec::new(),
         }

@@ -1,0 +1,11 @@
+//! Capture: what the SDK clients really send and receive, turned into events.
+//!
+//! - [`http`]: a raw HTTP request (method, URL, headers, body) → the classified event it
+//!   amounts to (`provider`, `venue`, `api`, `model`, state signals);
+//! - [`usage`]: token usage and response ids read from a provider's response.
+//!
+//! This layer sits above the rules engine (`crate::classify`): it builds events and asks a
+//! ruleset for their verdict; nothing below it knows about HTTP.
+
+pub mod http;
+pub mod usage;

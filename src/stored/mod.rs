@@ -1,0 +1,13 @@
+//! Reading a ledger back: stored records become events again.
+//!
+//! - [`rows`]: whole events read back (`EventTable` rows), their derived `session_tag`, and
+//!   the filters (kind, session_id, tag);
+//! - [`scalars`]: a record's scalar fields read without building an event, for the loader below;
+//! - [`columns`]: a ledger's events as a struct of arrays, scanned by the accounting engines
+//!   and the Arrow export; kept up to date incrementally ([`columns::ColumnCache`]);
+//! - [`sessions`]: the sessions table summarised from those columns.
+
+pub mod columns;
+pub mod rows;
+pub mod scalars;
+pub mod sessions;
