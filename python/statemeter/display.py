@@ -13,6 +13,7 @@ import datetime as _dt
 import html
 import json
 from collections import defaultdict
+from collections.abc import Sequence
 from typing import Any
 
 from statemeter.errors import invalid
@@ -369,10 +370,10 @@ def report_page(
     title: str,
     *,
     summary: dict[str, Any] | None = None,
-    reports: list[tuple[str, Any]] = (),  # type: ignore[assignment]
+    reports: Sequence[tuple[str, Any]] = (),
     verification: Any = None,
     sessions: Any = None,
-    images: list[tuple[str, str]] = (),  # type: ignore[assignment]
+    images: Sequence[tuple[str, str]] = (),
 ) -> str:
     """A standalone HTML page (no external resources): a summary table, each ``(heading,
     Report)``, the verification, the sessions table and each ``(caption, data URI)`` image

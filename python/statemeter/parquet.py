@@ -85,7 +85,7 @@ def read_manifest(directory: str | os.PathLike[str]) -> dict[str, Any] | None:
     path = Path(directory) / MANIFEST
     if not path.exists():
         return None
-    manifest = json.loads(path.read_text())
+    manifest: dict[str, Any] = json.loads(path.read_text())
     if manifest.get("format") != _FORMAT or manifest.get("version") != _VERSION:
         import statemeter as sm
 

@@ -54,7 +54,9 @@ def _axes(ax: Any, size: tuple[float, float]) -> Any:
     return ax
 
 
-def _rows_from_ledger(ledger: Any, freq: str, prices: Any) -> tuple[list[dict], str | None]:
+def _rows_from_ledger(
+    ledger: Any, freq: str, prices: Any
+) -> tuple[list[dict[str, Any]], str | None]:
     import statemeter as sm
 
     table = prices if prices is not None else sm.PriceTable.from_toml('currency = "USD"')
@@ -63,7 +65,7 @@ def _rows_from_ledger(ledger: Any, freq: str, prices: Any) -> tuple[list[dict], 
     return rows, (costs.currency if prices is not None else None)
 
 
-def _rows_from_events(events: Any, freq: str) -> list[dict]:
+def _rows_from_events(events: Any, freq: str) -> list[dict[str, Any]]:
     pa = require("pyarrow", extra="plot", what="plotting an EventTable")
     pc = require("pyarrow.compute", extra="plot")
     t = pa.table(events)
@@ -116,12 +118,12 @@ def usage_over_time(
             raise invalid("metric", "'cost' needs a Ledger and prices")
         rows = _rows_from_events(source, freq)
 
-    def value(r: dict) -> float:
+    def value(r: dict[str, Any]) -> float:
         if metric == "cost":
             return (r["model_cost_nanos"] or 0) / _NANOS
         if metric == "tokens":
-            return r["input_tokens"] + r["output_tokens"]
-        return r[metric]
+            return float(r["input_tokens"] + r["output_tokens"])
+        return float(r[metric])
 
     buckets = sorted({r[freq] for r in rows})
     venues: list[str] = []
@@ -204,7 +206,7 @@ def _pick_session(ledger: Any) -> str:
         raise invalid("source", "the ledger has no sessions")
     runtime = [s for s in sessions if s["runtime"] and s["model_calls"]]
     rich = [s for s in runtime if s["model_calls"] >= 2 and s["tool_calls"] and s["state_ops"]]
-    return (rich or runtime or sessions)[0]["session_id"]
+    return str((rich or runtime or sessions)[0]["session_id"])
 
 
 def session_timeline(source: Any, session_id: str | None = None, *, ax: Any = None) -> Any:

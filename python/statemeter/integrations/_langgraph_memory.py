@@ -194,7 +194,7 @@ class MeteredCheckpointer(BaseCheckpointSaver):  # type: ignore[type-arg]
         finally:
             _BYTES.reset(token)
         self._put(start, config, out, acc[0], len(new_versions))
-        return out  # type: ignore[no-any-return]
+        return out
 
     def put_writes(self, config: RunnableConfig, writes: Sequence[tuple[str, Any]],
                    task_id: str, task_path: str = "") -> None:
@@ -281,7 +281,7 @@ class MeteredCheckpointer(BaseCheckpointSaver):  # type: ignore[type-arg]
         finally:
             _BYTES.reset(token)
         self._put(start, config, out, acc[0], len(new_versions))
-        return out  # type: ignore[no-any-return]
+        return out
 
     async def aput_writes(self, config: RunnableConfig, writes: Sequence[tuple[str, Any]],
                           task_id: str, task_path: str = "") -> None:

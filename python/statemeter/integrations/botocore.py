@@ -220,7 +220,7 @@ def _usage(counts: Any) -> dict[str, int] | None:
 
 def _is_event_stream(obj: Any) -> bool:
     try:
-        from botocore.eventstream import EventStream  # type: ignore[import-untyped]
+        from botocore.eventstream import EventStream
     except ImportError:  # pragma: no cover
         return False
     return isinstance(obj, EventStream)
@@ -295,7 +295,7 @@ def _observed(stream: Any, watch: _StreamWatch) -> Any:
     """A `botocore.eventstream.EventStream` that yields `stream`'s events unchanged."""
     global _OBSERVED
     if _OBSERVED is None:
-        from botocore.eventstream import EventStream  # type: ignore[import-untyped]
+        from botocore.eventstream import EventStream
 
         class ObservedEventStream(EventStream):  # type: ignore[misc]
             """Yields the wrapped stream's events unchanged, observing them for usage."""

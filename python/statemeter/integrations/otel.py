@@ -47,7 +47,7 @@ SOURCE = "otel"
 _SESSION_KINDS = ("model_call", "tool_call", "state_op")
 
 
-class MeterSpanProcessor(_SpanProcessorBase):  # type: ignore[misc,valid-type]
+class MeterSpanProcessor(_SpanProcessorBase):
     """An OpenTelemetry SDK span processor that records GenAI spans into `meter`.
 
     ``provider.add_span_processor(MeterSpanProcessor(meter))``. ``venues`` maps host patterns
