@@ -45,8 +45,13 @@ def bench_arrow(quick: bool) -> dict:
     repeats = 3 if quick else 5
     tmp = tempfile.mkdtemp()
     t0 = time.perf_counter()
-    fleet = simulate.fleet(days=30, agents=12, seed=0, path=os.path.join(tmp, "fleet.db"),
-                           sessions_per_agent_day=per_day)
+    fleet = simulate.fleet(
+        days=30,
+        agents=12,
+        seed=0,
+        path=os.path.join(tmp, "fleet.db"),
+        sessions_per_agent_day=per_day,
+    )
     simulate_s = time.perf_counter() - t0
     n = fleet.events
     ledger = sm.Ledger.open(os.path.join(tmp, "fleet.db"))
@@ -84,8 +89,7 @@ def bench_arrow(quick: bool) -> dict:
         "sessions": len(sessions),
         "sessions_arrow_s": sessions_s,
         "export_parquet_dataset_s": export_s,
-        "targets": {"pyarrow_table_s": "<= 1.0 for 1M events",
-                    "ratio_vs_parquet_read": "<= 3"},
+        "targets": {"pyarrow_table_s": "<= 1.0 for 1M events", "ratio_vs_parquet_read": "<= 3"},
     }
 
 

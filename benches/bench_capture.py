@@ -22,17 +22,30 @@ def bench_classify_request(quick: bool) -> dict:
     """`cargo bench --bench classify_request` (release, no Python), and the same call from
     Python through `sm.classify_request` for comparison."""
     env = dict(os.environ, **({"QUICK": "1"} if quick else {}))
-    proc = subprocess.run(["cargo", "bench", "-q", "--bench", "classify_request"], cwd=ROOT,
-                          env=env, capture_output=True, text=True, timeout=1800)
+    proc = subprocess.run(
+        ["cargo", "bench", "-q", "--bench", "classify_request"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
     if proc.returncode != 0:
         return {"error": proc.stderr[-2000:]}
     rust = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
     chat = next(r for r in rust if r["bench"].startswith("chat.completions"))
 
-    body = json.dumps({
-        "model": "gpt-5", "store": True, "stream": True, "prompt_cache_key": "tenant-42",
-        "messages": [{"role": "user", "content": "The quarterly report shows revenue grew. " * 45}],
-    }).encode()
+    body = json.dumps(
+        {
+            "model": "gpt-5",
+            "store": True,
+            "stream": True,
+            "prompt_cache_key": "tenant-42",
+            "messages": [
+                {"role": "user", "content": "The quarterly report shows revenue grew. " * 45}
+            ],
+        }
+    ).encode()
     headers = [(b"content-type", b"application/json"), (b"authorization", b"Bearer sk-x")]
     url = "https://api.openai.com/v1/chat/completions"
     n = 20_000 if quick else 100_000
@@ -60,13 +73,33 @@ def bench_httpx_hook(quick: bool) -> dict:
     from loopback import Loopback, json_answer
     from statemeter.integrations import httpx as capture
 
-    answer = {"id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "gpt-5",
-              "choices": [{"index": 0, "finish_reason": "stop",
-                           "message": {"role": "assistant", "content": "fine " * 40}}],
-              "usage": {"prompt_tokens": 500, "completion_tokens": 40, "total_tokens": 540,
-                        "prompt_tokens_details": {"cached_tokens": 128}}}
-    body = json.dumps({"model": "gpt-5", "messages": [
-        {"role": "user", "content": "The quarterly report shows revenue grew. " * 45}]}).encode()
+    answer = {
+        "id": "chatcmpl-1",
+        "object": "chat.completion",
+        "created": 1,
+        "model": "gpt-5",
+        "choices": [
+            {
+                "index": 0,
+                "finish_reason": "stop",
+                "message": {"role": "assistant", "content": "fine " * 40},
+            }
+        ],
+        "usage": {
+            "prompt_tokens": 500,
+            "completion_tokens": 40,
+            "total_tokens": 540,
+            "prompt_tokens_details": {"cached_tokens": 128},
+        },
+    }
+    body = json.dumps(
+        {
+            "model": "gpt-5",
+            "messages": [
+                {"role": "user", "content": "The quarterly report shows revenue grew. " * 45}
+            ],
+        }
+    ).encode()
     n = 300 if quick else 1000
     rounds = 3 if quick else 7
     with Loopback() as lb, tempfile.TemporaryDirectory() as tmp:

@@ -33,8 +33,13 @@ import integration_replay as replay
 import statemeter as sm
 
 
-def _compare(base: Callable[[int], None], metered: Callable[[int], None], runs: int,
-             blocks: int, **peers: Callable[[int], None]) -> dict[str, Any]:
+def _compare(
+    base: Callable[[int], None],
+    metered: Callable[[int], None],
+    runs: int,
+    blocks: int,
+    **peers: Callable[[int], None],
+) -> dict[str, Any]:
     """Times `runs` runs per block, alternating the variants `blocks` times (the order flips
     every block). Overheads are medians of the per-block ratios to the run without statemeter,
     which is robust to drift: ``overhead_pct`` on wall time, ``overhead_cpu_pct`` on the
@@ -63,7 +68,8 @@ def _compare(base: Callable[[int], None], metered: Callable[[int], None], runs: 
             out[f"{prefix}overhead_{label}pct"] = round((statistics.median(ratios) - 1) * 100, 2)
             # Interference only ever adds time: the best blocks estimate the uncontended cost.
             out[f"{prefix}overhead_{label}pct_best"] = round(
-                (min(t[name]) / min(t["without"]) - 1) * 100, 2)
+                (min(t[name]) / min(t["without"]) - 1) * 100, 2
+            )
     return out
 
 
@@ -80,6 +86,7 @@ def _ledger() -> sm.Meter:
 
 
 # -- OpenAI Agents SDK --------------------------------------------------------------------------
+
 
 def bench_openai_agents(quick: bool) -> dict[str, Any]:
     import agents
@@ -98,17 +105,35 @@ def bench_openai_agents(quick: bool) -> dict[str, Any]:
         def __init__(self, steps: list[list[Any]]) -> None:
             self.steps = itertools.cycle(steps)
 
-        async def get_response(self, system_instructions, input, model_settings, tools,
-                               output_schema, handoffs, tracing, *, previous_response_id,
-                               conversation_id, prompt):
+        async def get_response(
+            self,
+            system_instructions,
+            input,
+            model_settings,
+            tools,
+            output_schema,
+            handoffs,
+            tracing,
+            *,
+            previous_response_id,
+            conversation_id,
+            prompt,
+        ):
             with response_span(disabled=tracing.is_disabled()) as span:
                 output = next(self.steps)
                 usage = Usage(requests=1, input_tokens=100, output_tokens=10, total_tokens=110)
                 span.span_data.usage = model_usage_to_span_usage(usage)
                 span.span_data.response = Response(
-                    id=f"resp_{next(ids)}", created_at=0, model="gpt-5", object="response",
-                    output=output, parallel_tool_calls=True, tool_choice="auto", tools=[],
-                    previous_response_id=previous_response_id)
+                    id=f"resp_{next(ids)}",
+                    created_at=0,
+                    model="gpt-5",
+                    object="response",
+                    output=output,
+                    parallel_tool_calls=True,
+                    tool_choice="auto",
+                    tools=[],
+                    previous_response_id=previous_response_id,
+                )
                 return ModelResponse(output=output, usage=usage, response_id=None)
 
         def stream_response(self, *args, **kwargs):
@@ -120,9 +145,17 @@ def bench_openai_agents(quick: bool) -> dict[str, Any]:
         return "shipped"
 
     billing = Agent(name="billing", model=Scripted([[assistant_message("refund issued")]]))
-    triage = Agent(name="triage", tools=[get_order], handoffs=[billing], model=Scripted([
-        [function_call("get_order", {"order_id": "42"}, call_id="c1")],
-        [function_call("transfer_to_billing", {}, call_id="c2")]]))
+    triage = Agent(
+        name="triage",
+        tools=[get_order],
+        handoffs=[billing],
+        model=Scripted(
+            [
+                [function_call("get_order", {"order_id": "42"}, call_id="c1")],
+                [function_call("transfer_to_billing", {}, call_id="c2")],
+            ]
+        ),
+    )
     agents.set_tracing_disabled(False)
     meter = _ledger()
     processor = MeterProcessor(meter, base_url="https://api.openai.com/v1")
@@ -132,6 +165,7 @@ def bench_openai_agents(quick: bool) -> dict[str, Any]:
         async def go() -> None:
             for _ in range(k):
                 await Runner.run(triage, "where is order 42?", session=session)
+
         loop.run_until_complete(go())
 
     def without(k: int) -> None:
@@ -175,9 +209,15 @@ def bench_openai_agents(quick: bool) -> dict[str, Any]:
     runs(1)
     agents.set_trace_processors([])
     fresh = _ledger()
-    _added(out, replay.agents_added_cpu(
-        calls, MeterProcessor(fresh, base_url="https://api.openai.com/v1"), fresh,
-        100 if quick else 500))
+    _added(
+        out,
+        replay.agents_added_cpu(
+            calls,
+            MeterProcessor(fresh, base_url="https://api.openai.com/v1"),
+            fresh,
+            100 if quick else 500,
+        ),
+    )
     loop.close()
     meter.flush()
     out["events_recorded"] = meter.stats()["written"]
@@ -186,6 +226,7 @@ def bench_openai_agents(quick: bool) -> dict[str, Any]:
 
 
 # -- LangGraph ----------------------------------------------------------------------------------
+
 
 def _graph(checkpointer: Any, traced: Any = None) -> Any:
     """A tool-calling graph on a fake chat model; `traced` wraps node bodies in OTel spans."""
@@ -203,17 +244,30 @@ def _graph(checkpointer: Any, traced: Any = None) -> Any:
             return {"ls_provider": "openai", "ls_model_name": "gpt-4o", "ls_model_type": "chat"}
 
     usage = {"input_tokens": 100, "output_tokens": 10, "total_tokens": 110}
-    model = FakeOpenAI(messages=itertools.cycle([
-        AIMessage("", tool_calls=[{"name": "get_order", "args": {"order_id": "42"},
-                                   "id": "c1"}], usage_metadata=usage),
-        AIMessage("order 42 shipped", usage_metadata=usage)]))
+    model = FakeOpenAI(
+        messages=itertools.cycle(
+            [
+                AIMessage(
+                    "",
+                    tool_calls=[{"name": "get_order", "args": {"order_id": "42"}, "id": "c1"}],
+                    usage_metadata=usage,
+                ),
+                AIMessage("order 42 shipped", usage_metadata=usage),
+            ]
+        )
+    )
 
     @tool
     def get_order(order_id: str) -> str:
         """Look up an order."""
         if traced is not None:
-            with traced.start_as_current_span("execute_tool get_order", attributes={
-                    "gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": "get_order"}):
+            with traced.start_as_current_span(
+                "execute_tool get_order",
+                attributes={
+                    "gen_ai.operation.name": "execute_tool",
+                    "gen_ai.tool.name": "get_order",
+                },
+            ):
                 return "shipped"
         return "shipped"
 
@@ -221,9 +275,16 @@ def _graph(checkpointer: Any, traced: Any = None) -> Any:
         if traced is not None:
             from opentelemetry.trace import SpanKind
 
-            with traced.start_as_current_span("chat gpt-4o", kind=SpanKind.CLIENT, attributes={
-                    "gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai",
-                    "gen_ai.request.model": "gpt-4o", "server.address": "api.openai.com"}) as s:
+            with traced.start_as_current_span(
+                "chat gpt-4o",
+                kind=SpanKind.CLIENT,
+                attributes={
+                    "gen_ai.operation.name": "chat",
+                    "gen_ai.provider.name": "openai",
+                    "gen_ai.request.model": "gpt-4o",
+                    "server.address": "api.openai.com",
+                },
+            ) as s:
                 message = model.invoke(state["messages"])
                 s.set_attribute("gen_ai.usage.input_tokens", 100)
                 s.set_attribute("gen_ai.usage.output_tokens", 10)
@@ -252,14 +313,17 @@ def bench_langgraph(quick: bool) -> dict[str, Any]:
 
     def without(k: int) -> None:
         for _ in range(k):
-            plain.invoke({"messages": [HumanMessage("where?")]},
-                         {"configurable": {"thread_id": f"t{next(threads)}"}})
+            plain.invoke(
+                {"messages": [HumanMessage("where?")]},
+                {"configurable": {"thread_id": f"t{next(threads)}"}},
+            )
 
     def with_meter(k: int) -> None:
         for _ in range(k):
-            metered.invoke({"messages": [HumanMessage("where?")]},
-                           {"configurable": {"thread_id": f"t{next(threads)}"},
-                            "callbacks": [handler]})
+            metered.invoke(
+                {"messages": [HumanMessage("where?")]},
+                {"configurable": {"thread_id": f"t{next(threads)}"}, "callbacks": [handler]},
+            )
 
     from langchain_core.callbacks import BaseCallbackHandler
 
@@ -270,28 +334,44 @@ def bench_langgraph(quick: bool) -> dict[str, Any]:
 
     def noop_handler(k: int) -> None:
         for _ in range(k):
-            plain.invoke({"messages": [HumanMessage("where?")]},
-                         {"configurable": {"thread_id": f"t{next(threads)}"},
-                          "callbacks": [noop]})
+            plain.invoke(
+                {"messages": [HumanMessage("where?")]},
+                {"configurable": {"thread_id": f"t{next(threads)}"}, "callbacks": [noop]},
+            )
 
     def checkpointer_only(k: int) -> None:
         for _ in range(k):
-            metered.invoke({"messages": [HumanMessage("where?")]},
-                           {"configurable": {"thread_id": f"t{next(threads)}"}})
+            metered.invoke(
+                {"messages": [HumanMessage("where?")]},
+                {"configurable": {"thread_id": f"t{next(threads)}"}},
+            )
 
     n, blocks = (20, 7) if quick else (40, 25)
-    out = {"run": _compare(without, with_meter, n, blocks, noop_handler=noop_handler,
-                           checkpointer_only=checkpointer_only)}
+    out = {
+        "run": _compare(
+            without,
+            with_meter,
+            n,
+            blocks,
+            noop_handler=noop_handler,
+            checkpointer_only=checkpointer_only,
+        )
+    }
     handler_capture, calls = replay.langchain_capture()
     saver_capture, saver_calls = replay.checkpointer_capture(InMemorySaver)
-    _graph(saver_capture).invoke({"messages": [HumanMessage("where?")]},
-                                 {"configurable": {"thread_id": "capture"},
-                                  "callbacks": [handler_capture]})
+    _graph(saver_capture).invoke(
+        {"messages": [HumanMessage("where?")]},
+        {"configurable": {"thread_id": "capture"}, "callbacks": [handler_capture]},
+    )
     fresh = _ledger()
     k = 100 if quick else 500
-    _added(out, replay.langchain_added_cpu(calls, MeterCallbackHandler(fresh), fresh, k)
-           + replay.checkpointer_added_cpu(saver_calls, InMemorySaver(),
-                                           MeteredCheckpointer(InMemorySaver(), fresh), fresh, k))
+    _added(
+        out,
+        replay.langchain_added_cpu(calls, MeterCallbackHandler(fresh), fresh, k)
+        + replay.checkpointer_added_cpu(
+            saver_calls, InMemorySaver(), MeteredCheckpointer(InMemorySaver(), fresh), fresh, k
+        ),
+    )
     meter.flush()
     out["events_recorded"] = meter.stats()["written"]
     out["integration_errors"] = meter.stats()["integration_errors"]
@@ -299,6 +379,7 @@ def bench_langgraph(quick: bool) -> dict[str, Any]:
 
 
 # -- OpenTelemetry ------------------------------------------------------------------------------
+
 
 def bench_otel(quick: bool) -> dict[str, Any]:
     from langchain_core.messages import HumanMessage
@@ -332,11 +413,19 @@ def bench_otel(quick: bool) -> dict[str, Any]:
         def run(k: int) -> None:
             for _ in range(k):
                 thread = f"t{next(threads)}"
-                with tracer.start_as_current_span("invoke_agent support", attributes={
-                        "gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": "support",
-                        "gen_ai.conversation.id": thread}):
-                    graph.invoke({"messages": [HumanMessage("where?")]},
-                                 {"configurable": {"thread_id": thread}})
+                with tracer.start_as_current_span(
+                    "invoke_agent support",
+                    attributes={
+                        "gen_ai.operation.name": "invoke_agent",
+                        "gen_ai.agent.name": "support",
+                        "gen_ai.conversation.id": thread,
+                    },
+                ):
+                    graph.invoke(
+                        {"messages": [HumanMessage("where?")]},
+                        {"configurable": {"thread_id": thread}},
+                    )
+
         return run
 
     n, blocks = (20, 7) if quick else (40, 25)
@@ -344,12 +433,15 @@ def bench_otel(quick: bool) -> dict[str, Any]:
     capture, calls = replay.otel_capture()
     capture_provider = TracerProvider()
     capture_provider.add_span_processor(capture)
-    graphs["capture"] = (_graph(InMemorySaver(), traced=capture_provider.get_tracer("agent")),
-                         capture_provider.get_tracer("agent"))
+    graphs["capture"] = (
+        _graph(InMemorySaver(), traced=capture_provider.get_tracer("agent")),
+        capture_provider.get_tracer("agent"),
+    )
     variant("capture")(1)
     fresh = _ledger()
-    _added(out, replay.otel_added_cpu(calls, MeterSpanProcessor(fresh), fresh,
-                                      100 if quick else 500))
+    _added(
+        out, replay.otel_added_cpu(calls, MeterSpanProcessor(fresh), fresh, 100 if quick else 500)
+    )
     meter.flush()
     out["events_recorded"] = meter.stats()["written"]
     out["integration_errors"] = meter.stats()["integration_errors"]

@@ -46,11 +46,16 @@ CREATE TABLE events (seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, record TE
                      hash BLOB NOT NULL);
 """
 GROUP = 8192
-CLASSIFICATION = {"consumes_state": False, "creates_state": False,
-                  "evidence": [{"rule": "openai-chat-completions", "signal": "api",
-                                "tag": "stateless"}],
-                  "ruleset": "default", "ruleset_digest": "0000000000000000",
-                  "session_stateful": False, "state_holder": None, "tag": "stateless"}
+CLASSIFICATION = {
+    "consumes_state": False,
+    "creates_state": False,
+    "evidence": [{"rule": "openai-chat-completions", "signal": "api", "tag": "stateless"}],
+    "ruleset": "default",
+    "ruleset_digest": "0000000000000000",
+    "session_stateful": False,
+    "state_holder": None,
+    "tag": "stateless",
+}
 
 
 def _record_calls(path: str, n: int, durability: str = "batch") -> float:
@@ -62,12 +67,23 @@ def _record_calls(path: str, n: int, durability: str = "batch") -> float:
     t0 = time.perf_counter()
     for i in range(n):
         if i % 4 == 3:
-            model_call(provider="openai", model="gpt-5", api="responses",
-                       request={"previous_response_id": f"resp_{i - 1}"},
-                       input_tokens=i, output_tokens=42)
+            model_call(
+                provider="openai",
+                model="gpt-5",
+                api="responses",
+                request={"previous_response_id": f"resp_{i - 1}"},
+                input_tokens=i,
+                output_tokens=42,
+            )
         else:
-            model_call(provider="openai", model="gpt-5", api="chat.completions",
-                       input_tokens=i, output_tokens=42, cached_tokens=i // 2)
+            model_call(
+                provider="openai",
+                model="gpt-5",
+                api="chat.completions",
+                input_tokens=i,
+                output_tokens=42,
+                cached_tokens=i // 2,
+            )
     meter.flush()
     elapsed = time.perf_counter() - t0
     meter.close()
@@ -97,8 +113,9 @@ def _executemany(path: str, rows: list[tuple]) -> float:
     t0 = time.perf_counter()
     for k in range(0, len(rows), GROUP):
         con.execute("BEGIN IMMEDIATE")
-        con.executemany("INSERT INTO events (seq, id, record, hash) VALUES (?, ?, ?, ?)",
-                        rows[k:k + GROUP])
+        con.executemany(
+            "INSERT INTO events (seq, id, record, hash) VALUES (?, ?, ?, ?)", rows[k : k + GROUP]
+        )
         con.execute("COMMIT")
     elapsed = time.perf_counter() - t0
     con.close()
@@ -114,12 +131,28 @@ def _python_chain(path: str, n: int) -> float:
     dumps, sha = json.dumps, hashlib.sha256
     batch: list[tuple] = []
     for i in range(n):
-        ev = {"agent": "bench", "api": "chat.completions", "cached_tokens": i // 2,
-              "id": f"evt-{i}", "input_tokens": i, "kind": "model_call", "model": "gpt-5",
-              "output_tokens": 42, "provider": "openai", "session_id": "s", "status": "ok",
-              "tenant": "acme", "ts": 1_767_225_600_000_000_000 + i, "venue": "azure"}
-        record = dumps({"classification": CLASSIFICATION, "event": ev, "seq": i + 1, "v": 1},
-                       sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        ev = {
+            "agent": "bench",
+            "api": "chat.completions",
+            "cached_tokens": i // 2,
+            "id": f"evt-{i}",
+            "input_tokens": i,
+            "kind": "model_call",
+            "model": "gpt-5",
+            "output_tokens": 42,
+            "provider": "openai",
+            "session_id": "s",
+            "status": "ok",
+            "tenant": "acme",
+            "ts": 1_767_225_600_000_000_000 + i,
+            "venue": "azure",
+        }
+        record = dumps(
+            {"classification": CLASSIFICATION, "event": ev, "seq": i + 1, "v": 1},
+            sort_keys=True,
+            separators=(",", ":"),
+            ensure_ascii=False,
+        )
         prev = sha(prev + record.encode()).digest()
         batch.append((i + 1, ev["id"], record, prev))
         if len(batch) == GROUP:
@@ -151,8 +184,14 @@ def _sync_peer(path: str, rows: list[tuple]) -> float:
 def _cargo_ingest(n: int) -> dict:
     """`cargo bench --bench ingest` (release, no Python): ns/event per phase."""
     env = dict(os.environ, N=str(n))
-    proc = subprocess.run(["cargo", "bench", "-q", "--bench", "ingest"], cwd=HERE.parent,
-                          env=env, capture_output=True, text=True, timeout=3600)
+    proc = subprocess.run(
+        ["cargo", "bench", "-q", "--bench", "ingest"],
+        cwd=HERE.parent,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=3600,
+    )
     if proc.returncode != 0:
         return {"error": proc.stderr[-2000:]}
     out: dict = {}
@@ -190,20 +229,28 @@ def bench_ingest(quick: bool) -> dict:
     return {
         "events": n,
         "record_mb": record_mb,
-        "seconds": {"statemeter": ours, "sqlite3_executemany": floor,
-                    "python_json_hashlib_executemany": python},
-        "events_per_s": {"statemeter": n / ours, "sqlite3_executemany": n / floor,
-                         "python_json_hashlib_executemany": n / python},
+        "seconds": {
+            "statemeter": ours,
+            "sqlite3_executemany": floor,
+            "python_json_hashlib_executemany": python,
+        },
+        "events_per_s": {
+            "statemeter": n / ours,
+            "sqlite3_executemany": n / floor,
+            "python_json_hashlib_executemany": n / python,
+        },
         "statemeter_over_executemany": ours / floor,
         "python_over_statemeter": python / ours,
-        "sync": {"events": n_sync,
-                 "statemeter_events_per_s": n_sync / ours_sync,
-                 "sqlite3_commit_per_row_events_per_s": n_sync / sync_floor,
-                 "statemeter_over_sqlite3": ours_sync / sync_floor},
+        "sync": {
+            "events": n_sync,
+            "statemeter_events_per_s": n_sync / ours_sync,
+            "sqlite3_commit_per_row_events_per_s": n_sync / sync_floor,
+            "statemeter_over_sqlite3": ours_sync / sync_floor,
+        },
         "rust": rust,
         "note": "statemeter's time runs from the first record call to the end of flush() "
-                "(classify, canonical JSON, SHA-256 chain and commit on its writer threads); "
-                "executemany inserts the rows statemeter produced, pre-built in memory",
+        "(classify, canonical JSON, SHA-256 chain and commit on its writer threads); "
+        "executemany inserts the rows statemeter produced, pre-built in memory",
     }
 
 
@@ -286,15 +333,16 @@ def bench_verify(quick: bool) -> dict:
         "reference_script_s": reference_s,
         "reference_script_events_per_s": n_reference / reference_s,
         "note": "statemeter reads every row from SQLite and re-derives every link; sha256sum "
-                "(and openssl dgst) hash the same bytes as one stream from the page cache, with "
-                "no per-event finalization and no SQLite; the Python hashlib chain hashes the "
-                "records already in memory; the reference script also re-encodes every record "
-                "to check canonical form (run on a smaller ledger)",
+        "(and openssl dgst) hash the same bytes as one stream from the page cache, with "
+        "no per-event finalization and no SQLite; the Python hashlib chain hashes the "
+        "records already in memory; the reference script also re-encodes every record "
+        "to check canonical form (run on a smaller ledger)",
     }
     for name, s in (("sha256sum", sha256sum_s), ("openssl_dgst", openssl_s)):
         if s is not None:
-            out.update({f"{name}_s": s, f"{name}_mb_per_s": mb / s,
-                        f"statemeter_over_{name}": best / s})
+            out.update(
+                {f"{name}_s": s, f"{name}_mb_per_s": mb / s, f"statemeter_over_{name}": best / s}
+            )
     return out
 
 
@@ -311,8 +359,10 @@ def bench_memory(quick: bool) -> dict:
             Path(path + side).unlink(missing_ok=True)
         load_path = os.path.join(tmp, "load.db")
         _record_calls(load_path, n_load)
-        load = {**_child("load-events", load_path, n_load),
-                **_child("load-columns", load_path, n_load)}
+        load = {
+            **_child("load-events", load_path, n_load),
+            **_child("load-columns", load_path, n_load),
+        }
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return {
@@ -331,15 +381,16 @@ def bench_memory(quick: bool) -> dict:
         "columns_bytes_per_event": load["columns_bytes"] / n_load,
         "targets": {"rss_growth_mib": "< 100"},
         "note": "fresh child processes; RSS from /proc/self/status sampled every 100,000 "
-                "events; growth = peak - RSS after opening the meter. Load: RSS after "
-                "Ledger.open + events() (every event as a Python-visible row) and after the "
-                "first report (the cached columns), minus RSS before, per event",
+        "events; growth = peak - RSS after opening the meter. Load: RSS after "
+        "Ledger.open + events() (every event as a Python-visible row) and after the "
+        "first report (the cached columns), minus RSS before, per event",
     }
 
 
 def _child(what: str, path: str, n: int) -> dict:
-    out = subprocess.run([sys.executable, __file__, what, path, str(n)], check=True,
-                         capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, __file__, what, path, str(n)], check=True, capture_output=True, text=True
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -359,8 +410,13 @@ def _record_child(path: str, n: int) -> dict:
     peak_first_tenth = rss0
     t0 = time.perf_counter()
     for i in range(n):
-        model_call(provider="openai", model="gpt-5", api="chat.completions", input_tokens=i,
-                   output_tokens=42)
+        model_call(
+            provider="openai",
+            model="gpt-5",
+            api="chat.completions",
+            input_tokens=i,
+            output_tokens=42,
+        )
         if i % 100_000 == 0:
             peak = max(peak, _rss_mib())
             if i <= n // 10:
@@ -403,6 +459,9 @@ BENCHES = {"ingest": bench_ingest, "verify": bench_verify, "memory": bench_memor
 
 if __name__ == "__main__":
     what, path, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
-    child = {"record": _record_child, "load-events": _load_events_child,
-             "load-columns": _load_columns_child}[what]
+    child = {
+        "record": _record_child,
+        "load-events": _load_events_child,
+        "load-columns": _load_columns_child,
+    }[what]
     print(json.dumps(child(path, n)))

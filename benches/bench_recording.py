@@ -39,16 +39,30 @@ def bench_recording(quick: bool) -> dict:
 
     def statemeter_calls(k: int) -> None:
         for i in range(k):
-            model_call(provider="openai", model="gpt-5", api="chat.completions", venue="azure",
-                       input_tokens=i, output_tokens=42)
+            model_call(
+                provider="openai",
+                model="gpt-5",
+                api="chat.completions",
+                venue="azure",
+                input_tokens=i,
+                output_tokens=42,
+            )
 
     sink: list = []
 
     def dict_append(k: int) -> None:
         append = sink.append
         for i in range(k):
-            append({"provider": "openai", "model": "gpt-5", "api": "chat.completions",
-                    "venue": "azure", "input_tokens": i, "output_tokens": 42})
+            append(
+                {
+                    "provider": "openai",
+                    "model": "gpt-5",
+                    "api": "chat.completions",
+                    "venue": "azure",
+                    "input_tokens": i,
+                    "output_tokens": 42,
+                }
+            )
         sink.clear()
 
     provider = TracerProvider()
@@ -57,18 +71,31 @@ def bench_recording(quick: bool) -> dict:
 
     def otel_spans(k: int) -> None:
         for i in range(k):
-            span = tracer.start_span("chat gpt-5", attributes={
-                "gen_ai.provider.name": "openai", "gen_ai.request.model": "gpt-5",
-                "gen_ai.operation.name": "chat", "server.address": "azure",
-                "gen_ai.usage.input_tokens": i, "gen_ai.usage.output_tokens": 42})
+            span = tracer.start_span(
+                "chat gpt-5",
+                attributes={
+                    "gen_ai.provider.name": "openai",
+                    "gen_ai.request.model": "gpt-5",
+                    "gen_ai.operation.name": "chat",
+                    "server.address": "azure",
+                    "gen_ai.usage.input_tokens": i,
+                    "gen_ai.usage.output_tokens": 42,
+                },
+            )
             span.end()
 
     import structlog
 
     class JsonFormatter(logging.Formatter):
         def format(self, record: logging.LogRecord) -> str:
-            return json.dumps({"ts": record.created, "level": record.levelname,
-                               "event": record.getMessage(), **record.fields})
+            return json.dumps(
+                {
+                    "ts": record.created,
+                    "level": record.levelname,
+                    "event": record.getMessage(),
+                    **record.fields,
+                }
+            )
 
     handler = logging.FileHandler(os.path.join(tmp, "logging.jsonl"))
     handler.setFormatter(JsonFormatter())
@@ -80,25 +107,50 @@ def bench_recording(quick: bool) -> dict:
     def logging_json(k: int) -> None:
         info = std_logger.info
         for i in range(k):
-            info("model_call", extra={"fields": {
-                "provider": "openai", "model": "gpt-5", "api": "chat.completions",
-                "venue": "azure", "input_tokens": i, "output_tokens": 42}})
+            info(
+                "model_call",
+                extra={
+                    "fields": {
+                        "provider": "openai",
+                        "model": "gpt-5",
+                        "api": "chat.completions",
+                        "venue": "azure",
+                        "input_tokens": i,
+                        "output_tokens": 42,
+                    }
+                },
+            )
 
     struct_file = open(os.path.join(tmp, "structlog.jsonl"), "w")  # noqa: SIM115
     struct_logger = structlog.wrap_logger(
         structlog.WriteLogger(struct_file),
-        processors=[structlog.processors.add_log_level,
-                    structlog.processors.TimeStamper(fmt="iso"),
-                    structlog.processors.JSONRenderer()])
+        processors=[
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso"),
+            structlog.processors.JSONRenderer(),
+        ],
+    )
 
     def structlog_json(k: int) -> None:
         info = struct_logger.info
         for i in range(k):
-            info("model_call", provider="openai", model="gpt-5", api="chat.completions",
-                 venue="azure", input_tokens=i, output_tokens=42)
+            info(
+                "model_call",
+                provider="openai",
+                model="gpt-5",
+                api="chat.completions",
+                venue="azure",
+                input_tokens=i,
+                output_tokens=42,
+            )
 
-    peers = {"dict_append": dict_append, "statemeter": statemeter_calls, "otel_span": otel_spans,
-             "logging_json": logging_json, "structlog": structlog_json}
+    peers = {
+        "dict_append": dict_append,
+        "statemeter": statemeter_calls,
+        "otel_span": otel_spans,
+        "logging_json": logging_json,
+        "structlog": structlog_json,
+    }
     cpu = dict.fromkeys(peers, float("inf"))
     wall = dict.fromkeys(peers, float("inf"))
     # Interleave the peers so drift affects all alike; keep each one's best run.
@@ -124,7 +176,7 @@ def bench_recording(quick: bool) -> dict:
         "structlog_over_statemeter": cpu["structlog"] / cpu["statemeter"],
         "targets": {"ratio_vs_dict_append": "<= 2.5", "otel_over_statemeter": ">= 20"},
         "note": "ratios on CPU time of the calling thread (time.thread_time_ns), which other "
-                "processes on a shared machine cannot inflate; wall-clock ratios alongside",
+        "processes on a shared machine cannot inflate; wall-clock ratios alongside",
         "events_per_chunk": chunk,
     }
 
@@ -142,8 +194,14 @@ def bench_sustained(quick: bool) -> dict:
     peak = rss0
     t0 = time.perf_counter()
     for i in range(n):
-        model_call(provider="openai", model="gpt-5", api="chat.completions", venue="azure",
-                   input_tokens=i, output_tokens=42)
+        model_call(
+            provider="openai",
+            model="gpt-5",
+            api="chat.completions",
+            venue="azure",
+            input_tokens=i,
+            output_tokens=42,
+        )
         if i % 100_000 == 0:
             peak = max(peak, rss_mib())
     meter.flush()

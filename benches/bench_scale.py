@@ -45,8 +45,19 @@ def frame_from_records(path: str, prices):
     con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
         stateful = {row[0] for row in con.execute(STATEFUL_SESSIONS)}
-        cols: dict[str, list] = {k: [] for k in ("ts", "provider", "venue", "tag", "session_tag",
-                                                 "input_tokens", "output_tokens", "cost")}
+        cols: dict[str, list] = {
+            k: []
+            for k in (
+                "ts",
+                "provider",
+                "venue",
+                "tag",
+                "session_tag",
+                "input_tokens",
+                "output_tokens",
+                "cost",
+            )
+        }
         cost = prices.cost
         for ts, provider, model, venue, tag, sid, inp, cached, out in con.execute(MODEL_CALLS):
             cols["ts"].append(ts)
@@ -54,13 +65,25 @@ def frame_from_records(path: str, prices):
             cols["venue"].append(venue)
             cols["tag"].append(tag)
             cols["session_tag"].append(
-                None if sid is None else "stateful" if sid in stateful else "stateless")
+                None if sid is None else "stateful" if sid in stateful else "stateless"
+            )
             cols["input_tokens"].append(inp)
             cols["output_tokens"].append(out)
-            cols["cost"].append(cost({"kind": "model_call", "provider": provider, "model": model,
-                                      "api": "responses", "venue": venue, "ts": ts,
-                                      "input_tokens": inp, "cached_tokens": cached or 0,
-                                      "output_tokens": out}))
+            cols["cost"].append(
+                cost(
+                    {
+                        "kind": "model_call",
+                        "provider": provider,
+                        "model": model,
+                        "api": "responses",
+                        "venue": venue,
+                        "ts": ts,
+                        "input_tokens": inp,
+                        "cached_tokens": cached or 0,
+                        "output_tokens": out,
+                    }
+                )
+            )
     finally:
         con.close()
     df = pd.DataFrame(cols)
@@ -78,8 +101,9 @@ def bench_report_10m(quick: bool) -> dict:
         path = os.path.join(tmp, "report10m.db")
         gen = generate(path, n)
         contract = sm.Contract.from_toml(CONTRACT)
-        prices = sm.PriceTable.load(os.path.join(
-            os.path.dirname(__file__), "..", "examples", "prices", "illustrative.toml"))
+        prices = sm.PriceTable.load(
+            os.path.join(os.path.dirname(__file__), "..", "examples", "prices", "illustrative.toml")
+        )
         by = ["venue", "month"]
         gc.collect()
         rss0 = rss_mib()
@@ -99,16 +123,29 @@ def bench_report_10m(quick: bool) -> dict:
         con = duckdb.connect()
         con.register("calls", df.drop(columns=["cost"]).assign(cost=df["cost"].astype("int64")))
         sql, sql_priced = duckdb_sql(sl, False), duckdb_sql(sl, True)
-        ours = {(r["interpretation"], r["clause"], r["venue"] or "<none>", r["month"]):
-                (r["covered_events"], r["violating_events"], r["covered_cost_nanos"],
-                 r["violating_cost_nanos"]) for r in priced.to_pylist()}
-        theirs = {(r.interpretation, r.clause, v, m):
-                  (r.covered_events, r.violating_events, int(r.covered_cost_nanos),
-                   int(r.violating_cost_nanos))
-                  for (v, m), r in pandas_report(df, sl, True).iterrows()}
+        ours = {
+            (r["interpretation"], r["clause"], r["venue"] or "<none>", r["month"]): (
+                r["covered_events"],
+                r["violating_events"],
+                r["covered_cost_nanos"],
+                r["violating_cost_nanos"],
+            )
+            for r in priced.to_pylist()
+        }
+        theirs = {
+            (r.interpretation, r.clause, v, m): (
+                r.covered_events,
+                r.violating_events,
+                int(r.covered_cost_nanos),
+                int(r.violating_cost_nanos),
+            )
+            for (v, m), r in pandas_report(df, sl, True).iterrows()
+        }
         assert ours == theirs, "pandas disagrees with statemeter"
-        duck = {(r[0], r[1], r[2] or "<none>", r[3]): (r[4], r[7], int(r[11]), int(r[10]))
-                for r in con.execute(sql_priced).fetchall()}
+        duck = {
+            (r[0], r[1], r[2] or "<none>", r[3]): (r[4], r[7], int(r[11]), int(r[10]))
+            for r in con.execute(sql_priced).fetchall()
+        }
         assert duck == ours, "DuckDB disagrees with statemeter"
         assert len(first) == len(priced)
         pandas_s = best(lambda: pandas_report(df, sl, False), repeats)
@@ -138,8 +175,8 @@ def bench_report_10m(quick: bool) -> dict:
         "duckdb_priced_over_statemeter": duckdb_priced_s / report_priced_s,
         "report_rows": len(first),
         "notes": "as bench_report at 10x the events; the peers' frame comes from the records "
-                 "through SQLite's JSON functions (not timed); statemeter prices inside "
-                 "report_priced_s, the peers get exact per-event costs precomputed",
+        "through SQLite's JSON functions (not timed); statemeter prices inside "
+        "report_priced_s, the peers get exact per-event costs precomputed",
     }
 
 

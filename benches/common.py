@@ -25,9 +25,15 @@ def machine() -> dict:
         pass
     from statemeter import _core
 
-    return {"python": sys.version.split()[0], "platform": platform.platform(), "cpu": cpu,
-            "cores": os.cpu_count(), "statemeter": sm.__version__,
-            "build": getattr(_core, "_build", None), "loadavg": os.getloadavg()[0]}
+    return {
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "statemeter": sm.__version__,
+        "build": getattr(_core, "_build", None),
+        "loadavg": os.getloadavg()[0],
+    }
 
 
 def best_ns_per_op(fn: Callable[[int], None], n: int, repeats: int) -> float:
@@ -39,8 +45,6 @@ def best_ns_per_op(fn: Callable[[int], None], n: int, repeats: int) -> float:
         fn(n)
         best = min(best, (time.perf_counter_ns() - t0) / n)
     return best
-
-
 
 
 def cpu_and_wall_ns_per_op(fn: Callable[[int], None], n: int) -> tuple[float, float]:

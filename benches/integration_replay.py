@@ -30,6 +30,7 @@ def _cpu_per_run(replay: Callable[[int], None], meter: sm.Meter, k: int) -> floa
 
 # -- OpenAI Agents SDK: TracingProcessor callbacks ----------------------------------------------
 
+
 def _renamed(obj: Any, n: int, copies: dict[int, Any]) -> Any:
     """A copy of an SDK trace or span with ids unique to replay `n` (one copy per object, so
     a span's start and end see the same one)."""
@@ -70,17 +71,19 @@ def agents_capture() -> tuple[Any, list[tuple[str, Any]]]:
     return Capture(), calls
 
 
-def agents_added_cpu(calls: list[tuple[str, Any]], processor: Any, meter: sm.Meter,
-                     k: int) -> float:
+def agents_added_cpu(
+    calls: list[tuple[str, Any]], processor: Any, meter: sm.Meter, k: int
+) -> float:
     rounds = []
     for r in range(3):
         for n in range(k):
             copies: dict[int, Any] = {}
-            rounds.append([(getattr(processor, m), _renamed(o, r * k + n, copies))
-                           for m, o in calls])
+            rounds.append(
+                [(getattr(processor, m), _renamed(o, r * k + n, copies)) for m, o in calls]
+            )
 
     def replay(r: int) -> None:
-        for run in rounds[r * k:(r + 1) * k]:
+        for run in rounds[r * k : (r + 1) * k]:
             for method, obj in run:
                 method(obj)
 
@@ -88,6 +91,7 @@ def agents_added_cpu(calls: list[tuple[str, Any]], processor: Any, meter: sm.Met
 
 
 # -- LangChain callbacks and LangGraph checkpointer calls --------------------------------------
+
 
 def langchain_capture() -> tuple[Any, list[tuple[str, tuple[Any, ...], dict[str, Any]]]]:
     from langchain_core.callbacks import BaseCallbackHandler
@@ -105,8 +109,9 @@ def langchain_capture() -> tuple[Any, list[tuple[str, tuple[Any, ...], dict[str,
     return Capture(), calls
 
 
-def langchain_added_cpu(calls: list[tuple[str, tuple[Any, ...], dict[str, Any]]],
-                        handler: Any, meter: sm.Meter, k: int) -> float:
+def langchain_added_cpu(
+    calls: list[tuple[str, tuple[Any, ...], dict[str, Any]]], handler: Any, meter: sm.Meter, k: int
+) -> float:
     rounds = []
     for _ in range(3 * k):
         ids: dict[Any, uuid.UUID] = {}
@@ -120,7 +125,7 @@ def langchain_added_cpu(calls: list[tuple[str, tuple[Any, ...], dict[str, Any]]]
         rounds.append(run)
 
     def replay(r: int) -> None:
-        for run in rounds[r * k:(r + 1) * k]:
+        for run in rounds[r * k : (r + 1) * k]:
             for method, args, kw in run:
                 method(*args, **kw)
 
@@ -147,8 +152,9 @@ def checkpointer_capture(saver_cls: type) -> tuple[Any, list[tuple[str, tuple[An
     return Capture(), calls
 
 
-def checkpointer_added_cpu(calls: list[tuple[str, tuple[Any, ...]]], plain: Any, metered: Any,
-                           meter: sm.Meter, k: int) -> float:
+def checkpointer_added_cpu(
+    calls: list[tuple[str, tuple[Any, ...]]], plain: Any, metered: Any, meter: sm.Meter, k: int
+) -> float:
     def replay_into(saver: Any) -> Callable[[int], None]:
         bound = [(getattr(saver, m), a) for m, a in calls]
 
@@ -156,13 +162,14 @@ def checkpointer_added_cpu(calls: list[tuple[str, tuple[Any, ...]]], plain: Any,
             for _ in range(k):
                 for method, args in bound:
                     method(*args)
+
         return replay
 
-    return (_cpu_per_run(replay_into(metered), meter, k)
-            - _cpu_per_run(replay_into(plain), meter, k))
+    return _cpu_per_run(replay_into(metered), meter, k) - _cpu_per_run(replay_into(plain), meter, k)
 
 
 # -- OpenTelemetry: span processor -------------------------------------------------------------
+
 
 def _respan(span: Any, n: int, copies: dict[int, Any]) -> Any:
     """A copy of an SDK span in a trace unique to replay `n`."""
@@ -195,15 +202,14 @@ def otel_capture() -> tuple[Any, list[tuple[str, Any]]]:
     return Capture(), calls
 
 
-def otel_added_cpu(calls: list[tuple[str, Any]], processor: Any, meter: sm.Meter,
-                   k: int) -> float:
+def otel_added_cpu(calls: list[tuple[str, Any]], processor: Any, meter: sm.Meter, k: int) -> float:
     rounds = []
     for n in range(3 * k):
         copies: dict[int, Any] = {}
         rounds.append([(getattr(processor, m), _respan(sp, n, copies)) for m, sp in calls])
 
     def replay(r: int) -> None:
-        for run in rounds[r * k:(r + 1) * k]:
+        for run in rounds[r * k : (r + 1) * k]:
             for method, span in run:
                 method(span)
 

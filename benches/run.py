@@ -38,7 +38,7 @@ def main() -> None:
     args = ap.parse_args()
     RESULTS.mkdir(exist_ok=True)
     failed = []
-    for name in (args.only.split(",") if args.only else list(benches)):
+    for name in args.only.split(",") if args.only else list(benches):
         info = machine()  # per benchmark: the load average when it started
         try:
             result = benches[name](args.quick)

@@ -43,13 +43,17 @@ def money(nanos: int | None, currency: str) -> str:
 
 def print_report(report: sm.Report) -> None:
     cur = report.currency or ""
-    print(f"{'interpretation':<15}{'covered':>9}{'violating':>11}{'share':>8}"
-          f"{'covered cost':>18}{'violating cost':>18}")
+    print(
+        f"{'interpretation':<15}{'covered':>9}{'violating':>11}{'share':>8}"
+        f"{'covered cost':>18}{'violating cost':>18}"
+    )
     for r in report.to_pylist():
         share = r["violating_events"] / r["covered_events"] if r["covered_events"] else 0.0
-        print(f"{r['interpretation']:<15}{r['covered_events']:>9,}{r['violating_events']:>11,}"
-              f"{share:>8.1%}{money(r['covered_cost_nanos'], cur):>18}"
-              f"{money(r['violating_cost_nanos'], cur):>18}")
+        print(
+            f"{r['interpretation']:<15}{r['covered_events']:>9,}{r['violating_events']:>11,}"
+            f"{share:>8.1%}{money(r['covered_cost_nanos'], cur):>18}"
+            f"{money(r['violating_cost_nanos'], cur):>18}"
+        )
 
 
 def main() -> int:
@@ -64,8 +68,9 @@ def main() -> int:
     # 1. Record a month of the fleet.
     t = time.perf_counter()
     # 30 days straddling the contract amendment of 2026-04-27.
-    fleet = simulate.fleet(days=30, agents=12, seed=0, path=path, start=START,
-                           sessions_per_agent_day=sessions_per_day)
+    fleet = simulate.fleet(
+        days=30, agents=12, seed=0, path=path, start=START, sessions_per_agent_day=sessions_per_day
+    )
     fleet.meter.close()
     print(f"recorded {fleet} into {path} in {time.perf_counter() - t:.1f} s")
     ledger = sm.Ledger.open(path)
@@ -84,8 +89,10 @@ def main() -> int:
     print_report(amended)
     costs = ledger.costs(prices, by="venue")
     total = sum(r["cost_nanos"] or 0 for r in costs.to_pylist())
-    by_venue = ", ".join(f"{r['venue'] or 'no venue'} {money(r['cost_nanos'], '').strip()}"
-                         for r in costs.to_pylist())
+    by_venue = ", ".join(
+        f"{r['venue'] or 'no venue'} {money(r['cost_nanos'], '').strip()}"
+        for r in costs.to_pylist()
+    )
     print(f"\nall billable events: {money(total, prices.currency).strip()} ({by_venue})")
 
     # 3. Verify the chain against the head kept at the end of recording.
@@ -95,12 +102,18 @@ def main() -> int:
     # 4. Plots and the self-contained HTML report.
     figures = [
         ("Model calls per day by venue and tag", plot.usage_over_time(ledger, "events")),
-        ("Model-call cost per day by venue and tag (illustrative prices)",
-         plot.usage_over_time(ledger, "cost", prices=prices)),
-        ("The three interpretations: covered vs violating model calls",
-         plot.interpretations(report)),
-        ("A provider-managed runtime session: stateless calls inside a stateful session",
-         plot.session_timeline(ledger)),
+        (
+            "Model-call cost per day by venue and tag (illustrative prices)",
+            plot.usage_over_time(ledger, "cost", prices=prices),
+        ),
+        (
+            "The three interpretations: covered vs violating model calls",
+            plot.interpretations(report),
+        ),
+        (
+            "A provider-managed runtime session: stateless calls inside a stateful session",
+            plot.session_timeline(ledger),
+        ),
     ]
     names = ["usage_events.png", "usage_cost.png", "interpretations.png", "session_timeline.png"]
     images = []
@@ -122,8 +135,7 @@ def main() -> int:
         },
         reports=[
             ("Compliance under the three interpretations", report),
-            ("The same month under the amended contract (Azure or AWS from 2026-04-27)",
-             amended),
+            ("The same month under the amended contract (Azure or AWS from 2026-04-27)", amended),
             ("Costs by venue", costs),
         ],
         verification=v,
@@ -132,8 +144,10 @@ def main() -> int:
     )
     html_path = out / "report.html"
     html_path.write_text(page)
-    print(f"wrote {html_path} ({len(page) / 1024:.0f} KiB) and "
-          f"{', '.join(str(out / n) for n in names)}")
+    print(
+        f"wrote {html_path} ({len(page) / 1024:.0f} KiB) and "
+        f"{', '.join(str(out / n) for n in names)}"
+    )
     print(f"demo done in {time.perf_counter() - started:.1f} s")
     return 0 if v.ok else 1
 

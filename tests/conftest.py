@@ -18,12 +18,22 @@ def record_sample(path: Path, n: int = 10) -> sm.Head:
         with meter.session("bot", tenant="acme", venue="azure") as s:
             for i in range(n - 2):
                 if i % 3 == 0:
-                    s.model_call(provider="openai", model="gpt-5", api="responses",
-                                 request={"previous_response_id": f"resp_{i}"},
-                                 input_tokens=100 + i, output_tokens=10)
+                    s.model_call(
+                        provider="openai",
+                        model="gpt-5",
+                        api="responses",
+                        request={"previous_response_id": f"resp_{i}"},
+                        input_tokens=100 + i,
+                        output_tokens=10,
+                    )
                 elif i % 3 == 1:
-                    s.model_call(provider="openai", model="gpt-5", api="chat.completions",
-                                 input_tokens=50, output_tokens=5)
+                    s.model_call(
+                        provider="openai",
+                        model="gpt-5",
+                        api="chat.completions",
+                        input_tokens=50,
+                        output_tokens=5,
+                    )
                 else:
                     s.tool_call("search", effect="read")
         head = meter.ledger.head()

@@ -43,8 +43,12 @@ class Loopback:
                 length = int(self.headers.get("content-length") or 0)
                 body = self.rfile.read(length) if length else b""
                 path = self.path.split("?")[0]
-                req = {"method": self.command, "path": self.path, "headers": dict(self.headers),
-                       "body": body}
+                req = {
+                    "method": self.command,
+                    "path": self.path,
+                    "headers": dict(self.headers),
+                    "body": body,
+                }
                 server.received.append(req)
                 route = server.routes.get((self.command, path))
                 if route is None:

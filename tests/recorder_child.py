@@ -38,8 +38,13 @@ def event_for(seed: int, writer: int, i: int) -> dict:
     """The i-th event of `writer` in trial `seed`: a raw mapping with an explicit id and ts."""
     rnd = random.Random(f"{seed}/{writer}/{i}")
     sid = f"{seed}-w{writer}-s{i // 20}"
-    base = {"id": f"{seed}-w{writer}-{i}", "ts": 1_760_000_000_000_000_000 + i,
-            "session_id": sid, "agent": f"agent-{writer}", "tenant": "acme"}
+    base = {
+        "id": f"{seed}-w{writer}-{i}",
+        "ts": 1_760_000_000_000_000_000 + i,
+        "session_id": sid,
+        "agent": f"agent-{writer}",
+        "tenant": "acme",
+    }
     if i % 20 == 0:
         return {**base, "kind": "session_start", "venue": "azure"}
     if i % 20 == 19:
@@ -51,14 +56,29 @@ def event_for(seed: int, writer: int, i: int) -> dict:
         attrs["pad"] = "x" * rnd.randrange(1_000, 60_000)
     if kind == "model_call":
         request = {"previous_response_id": f"resp_{i}"} if rnd.random() < 0.3 else None
-        return {**base, "kind": kind, "provider": "openai", "model": "gpt-5",
-                "api": "responses" if request else "chat.completions", "venue": "azure",
-                "request": request, "input_tokens": rnd.randrange(10_000),
-                "output_tokens": rnd.randrange(1_000), "attrs": attrs}
+        return {
+            **base,
+            "kind": kind,
+            "provider": "openai",
+            "model": "gpt-5",
+            "api": "responses" if request else "chat.completions",
+            "venue": "azure",
+            "request": request,
+            "input_tokens": rnd.randrange(10_000),
+            "output_tokens": rnd.randrange(1_000),
+            "attrs": attrs,
+        }
     if kind == "tool_call":
         return {**base, "kind": kind, "tool": "search", "effect": "read", "attrs": attrs}
-    return {**base, "kind": kind, "op": rnd.choice(["read", "write"]), "store": "memory",
-            "holder": "provider", "bytes": rnd.randrange(4096), "attrs": attrs}
+    return {
+        **base,
+        "kind": kind,
+        "op": rnd.choice(["read", "write"]),
+        "store": "memory",
+        "holder": "provider",
+        "bytes": rnd.randrange(4096),
+        "attrs": attrs,
+    }
 
 
 def crash(ledger: str, report: str, durability: str, seed: int, threads: int) -> None:
@@ -100,8 +120,14 @@ def load(ledger: str, who: str, durability: str, threads: int, events: int) -> N
                     if i % 3 == 0:
                         s.tool_call("search", effect="read", attrs={"i": i})
                     else:
-                        s.model_call(provider="openai", model="gpt-5", api="chat.completions",
-                                     input_tokens=i, output_tokens=w, attrs={"i": i})
+                        s.model_call(
+                            provider="openai",
+                            model="gpt-5",
+                            api="chat.completions",
+                            input_tokens=i,
+                            output_tokens=w,
+                            attrs={"i": i},
+                        )
                     if i % 97 == 0:
                         meter.flush()
         except BaseException as e:  # noqa: BLE001 - reported to the parent below

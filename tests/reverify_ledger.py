@@ -199,8 +199,11 @@ def _check(con: sqlite3.Connection, kept: tuple[int, bytes] | None) -> Result:
             failure = _diagnose(con, pos, record, stored, computed, prev, prev2)
             break
         if kept is not None and kept[0] == pos and kept[1] != computed:
-            failure = (pos, f"swapped: the hash at seq {pos} differs from the kept head: this is "
-                            f"another ledger, or its history up to seq {pos} was rewritten")
+            failure = (
+                pos,
+                f"swapped: the hash at seq {pos} differs from the kept head: this is "
+                f"another ledger, or its history up to seq {pos} was rewritten",
+            )
             break
         prev2, prev = prev, computed
     if failure is None:
@@ -209,8 +212,10 @@ def _check(con: sqlite3.Connection, kept: tuple[int, bytes] | None) -> Result:
             return Result(False, None, bad, pos, f"{pos}:{prev.hex()}")
         if kept is None or kept[0] <= pos:
             return Result(True, None, None, pos, f"{pos}:{prev.hex()}")
-        failure = (pos + 1, f"truncated: the ledger ends at seq {pos} "
-                            f"but the kept head is at seq {kept[0]}")
+        failure = (
+            pos + 1,
+            f"truncated: the ledger ends at seq {pos} but the kept head is at seq {kept[0]}",
+        )
     events = con.execute("SELECT count(*) FROM events").fetchone()[0]
     last = con.execute("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1").fetchone()
     last_seq, last_hash = (0, ZERO) if last is None else (max(last[0], 0), _as_bytes(last[1]))
@@ -260,8 +265,9 @@ def _diagnose(
     skippable = nxt is not None and _link(prev, nxt[0]) == nxt[1]
 
     def does_not_belong(seq: int) -> tuple[int, str]:
-        return seq, (f"inserted: the row at seq {seq} does not belong "
-                     "(the chain continues without it)")
+        return seq, (
+            f"inserted: the row at seq {seq} does not belong (the chain continues without it)"
+        )
 
     e = embedded_seq(record)
     if e is not None and e < a:
@@ -274,23 +280,29 @@ def _diagnose(
         if e is None:
             return a, f"edited: the record at seq {a} is not a canonical version-1 record"
         if nxt is not None and len(stored) == 32 and _link(stored, nxt[0]) == nxt[1]:
-            return a, (f"edited: the record at seq {a} was changed "
-                       "(its stored hash no longer matches)")
+            return a, (
+                f"edited: the record at seq {a} was changed (its stored hash no longer matches)"
+            )
         if nxt is not None and _link(computed, nxt[0]) == nxt[1]:
-            return a, (f"edited: the hash at seq {a} was changed "
-                       "(the record still links to the next one)")
+            return a, (
+                f"edited: the hash at seq {a} was changed (the record still links to the next one)"
+            )
         return a, f"edited: the record or hash at seq {a} was changed"
     # e > a: is the record of seq a further on?
     suffix = f',"seq":{a},"v":1}}'.encode()
     later = con.execute("SELECT seq, record FROM events WHERE seq > ? ORDER BY seq", (a,))
     for later_seq, later_record in later:
         if _as_bytes(later_record).endswith(suffix):
-            return a, (f"reordered: the row at seq {a} holds the record of seq {e}; "
-                       f"the record of seq {a} is at seq {later_seq}")
+            return a, (
+                f"reordered: the row at seq {a} holds the record of seq {e}; "
+                f"the record of seq {a} is at seq {later_seq}"
+            )
     if skippable:
         return does_not_belong(a)
-    return a, (f"deleted: the record of seq {a} is missing (the row at seq {a} holds the record "
-               f"of seq {e}: later rows were renumbered)")
+    return a, (
+        f"deleted: the record of seq {a} is missing (the row at seq {a} holds the record "
+        f"of seq {e}: later rows were renumbered)"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

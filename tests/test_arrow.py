@@ -22,25 +22,66 @@ EXAMPLES = __import__("pathlib").Path(__file__).resolve().parent.parent / "examp
 def ledger():
     meter = sm.Meter()
     with meter.session("support-bot", tenant="acme", venue="azure", session_id="s-chat") as s:
-        s.model_call(provider="openai", model="gpt-5", api="chat.completions", ts=T0,
-                     input_tokens=1200, output_tokens=300, cached_tokens=1024,
-                     attrs={"ticket": "T-1", "n": [1, 2.5, None], "big": 2**62})
+        s.model_call(
+            provider="openai",
+            model="gpt-5",
+            api="chat.completions",
+            ts=T0,
+            input_tokens=1200,
+            output_tokens=300,
+            cached_tokens=1024,
+            attrs={"ticket": "T-1", "n": [1, 2.5, None], "big": 2**62},
+        )
         s.tool_call("search_docs", effect="read", duration_ns=4_000_000, ts=T0 + MIN)
-        s.tool_call("fetch", tool_kind="mcp", mcp_session_id="mcp-1", status="error",
-                    ts=T0 + 2 * MIN)
+        s.tool_call(
+            "fetch", tool_kind="mcp", mcp_session_id="mcp-1", status="error", ts=T0 + 2 * MIN
+        )
     with meter.session("research", tenant="globex", venue="openai", session_id="s-resp") as s:
-        s.model_call(provider="openai", model="gpt-5", api="responses", ts=T0 + 3 * MIN,
-                     request={"previous_response_id": "resp_1", "store": True},
-                     input_tokens=900, output_tokens=80)
-    with meter.session("claims", tenant="globex", venue="aws", runtime="agentcore",
-                       runtime_session_id="rt-1", session_id="s-rt") as s:
-        s.model_call(provider="aws.bedrock", model="anthropic.claude-sonnet-4-5", api="converse",
-                     ts=T0 + 4 * MIN, input_tokens=2200, output_tokens=400)
-        s.state_op("write", store="agentcore-memory", holder="provider", bytes=512,
-                   key="claim-1", ts=T0 + 5 * MIN)
-    meter.record({"kind": "model_call", "provider": "openai", "model": "gpt-5-mini",
-                  "api": "chat.completions", "venue": "azure", "ts": T0 + 6 * MIN,
-                  "agent": "cron", "input_tokens": 10})
+        s.model_call(
+            provider="openai",
+            model="gpt-5",
+            api="responses",
+            ts=T0 + 3 * MIN,
+            request={"previous_response_id": "resp_1", "store": True},
+            input_tokens=900,
+            output_tokens=80,
+        )
+    with meter.session(
+        "claims",
+        tenant="globex",
+        venue="aws",
+        runtime="agentcore",
+        runtime_session_id="rt-1",
+        session_id="s-rt",
+    ) as s:
+        s.model_call(
+            provider="aws.bedrock",
+            model="anthropic.claude-sonnet-4-5",
+            api="converse",
+            ts=T0 + 4 * MIN,
+            input_tokens=2200,
+            output_tokens=400,
+        )
+        s.state_op(
+            "write",
+            store="agentcore-memory",
+            holder="provider",
+            bytes=512,
+            key="claim-1",
+            ts=T0 + 5 * MIN,
+        )
+    meter.record(
+        {
+            "kind": "model_call",
+            "provider": "openai",
+            "model": "gpt-5-mini",
+            "api": "chat.completions",
+            "venue": "azure",
+            "ts": T0 + 6 * MIN,
+            "agent": "cron",
+            "input_tokens": 10,
+        }
+    )
     meter.flush()
     yield meter.ledger
     meter.close()
@@ -85,7 +126,11 @@ def test_documented_column_types(ledger):
     assert s.field("attrs").type == pa.string() and s.field("request").type == pa.string()
     item = s.field("evidence").type.value_type
     assert [item.field(i).name for i in range(item.num_fields)] == [
-        "rule", "tag", "signal", "explain"]
+        "rule",
+        "tag",
+        "signal",
+        "explain",
+    ]
     sessions = pa.table(ledger.sessions()).schema
     assert sessions.field("start").type == pa.timestamp("ns", tz="UTC")
     assert sessions.field("session_tag").type == pa.dictionary(pa.int32(), pa.string())
@@ -131,12 +176,24 @@ def test_duckdb_reads_the_stream(ledger):
     t = ledger.events()
     got = duckdb.sql(
         "select seq, kind, tag, session_tag, epoch_ns(ts) as ts, input_tokens, "
-        "len(evidence) as n from t order by seq").fetchall()
-    want = [(r["seq"], r["kind"], r["tag"], r["session_tag"], r["ts"], r.get("input_tokens"),
-             len(r["evidence"])) for r in t.to_pylist()]
+        "len(evidence) as n from t order by seq"
+    ).fetchall()
+    want = [
+        (
+            r["seq"],
+            r["kind"],
+            r["tag"],
+            r["session_tag"],
+            r["ts"],
+            r.get("input_tokens"),
+            len(r["evidence"]),
+        )
+        for r in t.to_pylist()
+    ]
     assert got == want
-    by_tag = duckdb.sql("select session_tag, count(*) from t where kind = 'model_call' "
-                        "group by all order by 1").fetchall()
+    by_tag = duckdb.sql(
+        "select session_tag, count(*) from t where kind = 'model_call' group by all order by 1"
+    ).fetchall()
     assert by_tag == [("stateful", 3), ("stateless", 1)]
 
 
@@ -153,8 +210,9 @@ def test_sessions_table(ledger):
     assert len(s) == 3 and s[-1] == rt and list(s) == rows
     table = pa.table(s)
     for name in ("start", "end", "last_ts"):
-        table = table.set_column(table.schema.get_field_index(name), name,
-                                 table.column(name).cast(pa.int64()))
+        table = table.set_column(
+            table.schema.get_field_index(name), name, table.column(name).cast(pa.int64())
+        )
     assert table.to_pylist() == rows
     pl = pytest.importorskip("polars")
     assert pl.DataFrame(s).height == 3
@@ -190,9 +248,12 @@ def test_capsule_is_named_per_the_spec(ledger):
 def test_requested_schema_decodes_dictionaries(ledger):
     t = ledger.events()
     ours = pa.table(t).schema
-    wanted = pa.schema([
-        pa.field(f.name, pa.string() if f.name in ("kind", "venue") else f.type, f.nullable)
-        for f in ours])
+    wanted = pa.schema(
+        [
+            pa.field(f.name, pa.string() if f.name in ("kind", "venue") else f.type, f.nullable)
+            for f in ours
+        ]
+    )
     capsule = t.__arrow_c_stream__(wanted.__arrow_c_schema__())
     got = pa.RecordBatchReader._import_from_c_capsule(capsule).read_all()
     assert got.schema.field("kind").type == pa.string()
@@ -218,8 +279,13 @@ def test_many_batches_share_one_dictionary():
     meter = sm.Meter()
     with meter.session("bulk", venue="azure") as s:
         for i in range(70_000):
-            s.model_call(provider="openai", model=("gpt-5", "gpt-5-mini")[i % 2],
-                         api="chat.completions", input_tokens=i, ts=T0 + i)
+            s.model_call(
+                provider="openai",
+                model=("gpt-5", "gpt-5-mini")[i % 2],
+                api="chat.completions",
+                input_tokens=i,
+                ts=T0 + i,
+            )
     t = meter.ledger.events()
     reader = pa.RecordBatchReader.from_stream(t)
     batches = list(reader)

@@ -7,8 +7,14 @@ import statemeter as sm
 
 
 def call(api, request=None, provider="openai", **kw):
-    return {"kind": "model_call", "provider": provider, "model": "m", "api": api,
-            "request": request, **kw}
+    return {
+        "kind": "model_call",
+        "provider": provider,
+        "model": "m",
+        "api": api,
+        "request": request,
+        **kw,
+    }
 
 
 def signals(c: sm.Classification) -> set[str]:
@@ -18,7 +24,11 @@ def signals(c: sm.Classification) -> set[str]:
 def test_plain_chat_completion_is_stateless_with_evidence():
     c = sm.classify(call("chat.completions"))
     assert (c.tag, c.consumes_state, c.creates_state, c.state_holder) == (
-        "stateless", False, False, None)
+        "stateless",
+        False,
+        False,
+        None,
+    )
     assert c.evidence, "every event carries evidence"
 
 
@@ -82,15 +92,17 @@ def test_state_op_holder_and_direction():
     w = sm.classify({"kind": "state_op", "op": "write", "store": "cp", "holder": "client"})
     assert w.creates_state and w.state_holder == "client" and w.tag == "stateful"
     assert not w.session_stateful  # client state does not make the session stateful...
-    strict = sm.classify({"kind": "state_op", "op": "write", "store": "cp", "holder": "client"},
-                         ruleset=sm.Ruleset.strict())
+    strict = sm.classify(
+        {"kind": "state_op", "op": "write", "store": "cp", "holder": "client"},
+        ruleset=sm.Ruleset.strict(),
+    )
     assert strict.session_stateful  # ...except under the strict ruleset
     r = sm.classify({"kind": "state_op", "op": "read", "store": "m", "holder": "provider"})
     assert r.consumes_state and r.state_holder == "provider" and r.session_stateful
 
 
 def test_user_ruleset_extends_default():
-    rs = sm.Ruleset.from_toml('''
+    rs = sm.Ruleset.from_toml("""
 name = "ours"
 extends = "default"
 
@@ -102,7 +114,7 @@ consumes_state = true
 state_holder = "provider"
 tag = "stateful"
 explain = "our gateway keeps the conversation"
-''')
+""")
     assert rs.name == "ours"
     assert len(rs.rules) == len(sm.Ruleset.default().rules) + 1
     c = sm.classify(call("chat.completions", attrs={"gateway_session": "g1"}), ruleset=rs)
@@ -117,7 +129,7 @@ explain = "our gateway keeps the conversation"
         '[[rule]]\nid = "x"\nexplain = "e"\n',
         '[[rule]]\nid = "x"\nwhen = { kind = "model_call" }\ntag = "maybe"\nexplain = "e"\n',
         'extends = "nothing"\n',
-        'this is not toml',
+        "this is not toml",
     ],
 )
 def test_bad_rulesets(text):

@@ -27,8 +27,15 @@ CASES = cases()
 def test_the_corpus_is_large_and_covers_every_provider() -> None:
     assert len(CASES) >= 60
     providers = {c["expect"]["provider"] for _, c in CASES}
-    assert {"openai", "azure.ai.openai", "aws.bedrock", "anthropic", "gcp.gemini",
-            "gcp.vertex_ai", None} <= providers
+    assert {
+        "openai",
+        "azure.ai.openai",
+        "aws.bedrock",
+        "anthropic",
+        "gcp.gemini",
+        "gcp.vertex_ai",
+        None,
+    } <= providers
 
 
 @pytest.mark.parametrize(("name", "case"), CASES, ids=[n for n, _ in CASES])
@@ -36,8 +43,9 @@ def test_corpus_case(name: str, case: dict[str, Any]) -> None:
     body = case.get("body_text")
     if body is None and case.get("body") is not None:
         body = json.dumps(case["body"]).encode()
-    event, cl = sm.classify_request(case["method"], case["url"], case["headers"], body,
-                                    venues=case.get("venues"))
+    event, cl = sm.classify_request(
+        case["method"], case["url"], case["headers"], body, venues=case.get("venues")
+    )
     want = case["expect"]
     assert event["kind"] == want["kind"]
     for key in ("provider", "api", "model", "tool", "tool_kind", "mcp_session_id"):
@@ -46,7 +54,10 @@ def test_corpus_case(name: str, case: dict[str, Any]) -> None:
     venue = event.get("venue") or event["attrs"]["venue_evidence"]["venue"]
     assert venue == want["venue"]
     assert (cl.consumes_state, cl.creates_state, cl.tag) == (
-        want["consumes_state"], want["creates_state"], want["tag"])
+        want["consumes_state"],
+        want["creates_state"],
+        want["tag"],
+    )
     if "rules" in want:
         assert [e.rule for e in cl.evidence] == want["rules"]
     if "request" in want:
@@ -74,8 +85,9 @@ def test_argument_forms() -> None:
         assert cl.tag == "stateful"
     event, cl = sm.classify_request("GET", "https://api.openai.com/v1/responses/resp_1")
     assert (event["api"], cl.tag) == ("responses.retrieve", "stateful")
-    strict = sm.classify_request("POST", url, None, '{"model":"gpt-5","input":"x"}',
-                                 ruleset=sm.Ruleset.strict())[1]
+    strict = sm.classify_request(
+        "POST", url, None, '{"model":"gpt-5","input":"x"}', ruleset=sm.Ruleset.strict()
+    )[1]
     assert (strict.tag, strict.creates_state) == ("stateful", True)
 
 

@@ -20,7 +20,10 @@ PRICES = EXAMPLES / "prices" / "illustrative.toml"
 def run(*args: str | Path, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "statemeter", *map(str, args)],
-        capture_output=True, text=True, input=stdin, timeout=120,
+        capture_output=True,
+        text=True,
+        input=stdin,
+        timeout=120,
     )
 
 
@@ -44,20 +47,41 @@ def one_line_error(p: subprocess.CompletedProcess[str], *needles: str) -> None:
 
 
 def test_report_json_matches_the_api(ledger):
-    p = run("report", ledger, "--contract", CONTRACT, "--prices", PRICES,
-            "--by", "venue,month", "--format", "json")
+    p = run(
+        "report",
+        ledger,
+        "--contract",
+        CONTRACT,
+        "--prices",
+        PRICES,
+        "--by",
+        "venue,month",
+        "--format",
+        "json",
+    )
     assert p.returncode == 0, p.stderr
     rows = json.loads(p.stdout)
-    api = sm.Ledger.open(ledger).report(sm.Contract.load(CONTRACT), sm.PriceTable.load(PRICES),
-                                        by=["venue", "month"])
+    api = sm.Ledger.open(ledger).report(
+        sm.Contract.load(CONTRACT), sm.PriceTable.load(PRICES), by=["venue", "month"]
+    )
     assert rows == api.to_pylist()
     assert list(rows[0])[:4] == ["interpretation", "clause", "venue", "month"]
     assert "covered_cost_nanos" in rows[0]
 
 
 def test_report_window_csv_and_table(ledger):
-    p = run("report", ledger, "--contract", CONTRACT, "--since", "2026-04-01",
-            "--until", "2026-05-01", "--format", "csv")
+    p = run(
+        "report",
+        ledger,
+        "--contract",
+        CONTRACT,
+        "--since",
+        "2026-04-01",
+        "--until",
+        "2026-05-01",
+        "--format",
+        "csv",
+    )
     assert p.returncode == 0, p.stderr
     lines = p.stdout.splitlines()
     assert lines[0].startswith("interpretation,clause,covered_events,")
@@ -81,9 +105,21 @@ def test_costs(ledger):
 
 
 def test_scenario(ledger):
-    p = run("scenario", ledger, "to-azure", "--contract", CONTRACT, "--select",
-            "session_tag=stateful", "--venue", "azure", "--baseline-prices", PRICES,
-            "--format", "json")
+    p = run(
+        "scenario",
+        ledger,
+        "to-azure",
+        "--contract",
+        CONTRACT,
+        "--select",
+        "session_tag=stateful",
+        "--venue",
+        "azure",
+        "--baseline-prices",
+        PRICES,
+        "--format",
+        "json",
+    )
     assert p.returncode == 0, p.stderr
     rows = {r["interpretation"]: r for r in json.loads(p.stdout)}
     assert rows["all-calls"]["violating_events_delta"] < 0
@@ -101,8 +137,10 @@ def test_verify_intact_and_tampered(ledger, tmp_path):
     bad.write_bytes(ledger.read_bytes())
     con = sqlite3.connect(bad)
     rec = con.execute("select record from events where seq = 3").fetchone()[0]
-    con.execute("update events set record = ? where seq = 3",
-                (rec.replace('"input_tokens":2000', '"input_tokens":20'),))
+    con.execute(
+        "update events set record = ? where seq = 3",
+        (rec.replace('"input_tokens":2000', '"input_tokens":20'),),
+    )
     con.commit()
     con.close()
     p = run("verify", bad)
@@ -116,9 +154,17 @@ def test_verify_intact_and_tampered(ledger, tmp_path):
 
 def test_classify_event_and_request(tmp_path):
     ev = tmp_path / "event.json"
-    ev.write_text(json.dumps({"kind": "model_call", "provider": "openai", "model": "gpt-5",
-                              "api": "responses",
-                              "request": {"previous_response_id": "resp_1"}}))
+    ev.write_text(
+        json.dumps(
+            {
+                "kind": "model_call",
+                "provider": "openai",
+                "model": "gpt-5",
+                "api": "responses",
+                "request": {"previous_response_id": "resp_1"},
+            }
+        )
+    )
     p = run("classify", ev)
     assert p.returncode == 0, p.stderr
     assert "tag: stateful" in p.stdout and "request.previous_response_id" in p.stdout
@@ -128,34 +174,44 @@ def test_classify_event_and_request(tmp_path):
     assert p.returncode == 0 and p.stdout.startswith("rule,tag,signal,explain\n")
     if getattr(sm, "classify_request", None) or getattr(sm._core, "classify_request", None):
         req = tmp_path / "request.json"
-        req.write_text(json.dumps({
-            "method": "POST", "url": "https://api.openai.com/v1/responses",
-            "headers": {"content-type": "application/json"},
-            "body": json.dumps({"model": "gpt-5", "previous_response_id": "resp_1",
-                                "input": "hi"})}))
+        req.write_text(
+            json.dumps(
+                {
+                    "method": "POST",
+                    "url": "https://api.openai.com/v1/responses",
+                    "headers": {"content-type": "application/json"},
+                    "body": json.dumps(
+                        {"model": "gpt-5", "previous_response_id": "resp_1", "input": "hi"}
+                    ),
+                }
+            )
+        )
         p = run("classify", req, "--format", "json")
         assert p.returncode == 0, p.stderr
         out = json.loads(p.stdout)
         assert out["tag"] == "stateful" and out["event"]["provider"] == "openai"
 
 
-@pytest.mark.parametrize("args,needles", [
-    (("report", "{ledger}", "--contract", "{missing}"), ("cannot read",)),
-    (("report", "{ledger}", "--contract", "{bad_contract}"), ("line 7", "`level`", "bad.toml")),
-    (("report", "{ledger}", "--contract", "{syntax}"), ("line 2",)),
-    (("report", "{ledger}", "--contract", CONTRACT, "--prices", "{bad_prices}"), ("floats",)),
-    (("report", "{missing}", "--contract", CONTRACT), ("no ledger file",)),
-    (("report", "{not_a_ledger}", "--contract", CONTRACT), ()),
-    (("report", "{ledger}", "--contract", CONTRACT, "--by", "colour"), ("colour",)),
-    (("report", "{ledger}", "--contract", CONTRACT, "--since", "yesterday"), ("since",)),
-    (("report", "{ledger}"), ("--contract",)),
-    (("costs", "{ledger}", "--prices", PRICES, "--format", "xml"), ("xml",)),
-    (("classify", "{bad_json}"), ("not JSON", "line 1")),
-    (("classify", "{not_event}"), ("neither an event",)),
-    (("classify", "{bad_event}"), ("kind",)),
-    (("frobnicate",), ("invalid choice",)),
-    ((), ("required",)),
-])
+@pytest.mark.parametrize(
+    "args,needles",
+    [
+        (("report", "{ledger}", "--contract", "{missing}"), ("cannot read",)),
+        (("report", "{ledger}", "--contract", "{bad_contract}"), ("line 7", "`level`", "bad.toml")),
+        (("report", "{ledger}", "--contract", "{syntax}"), ("line 2",)),
+        (("report", "{ledger}", "--contract", CONTRACT, "--prices", "{bad_prices}"), ("floats",)),
+        (("report", "{missing}", "--contract", CONTRACT), ("no ledger file",)),
+        (("report", "{not_a_ledger}", "--contract", CONTRACT), ()),
+        (("report", "{ledger}", "--contract", CONTRACT, "--by", "colour"), ("colour",)),
+        (("report", "{ledger}", "--contract", CONTRACT, "--since", "yesterday"), ("since",)),
+        (("report", "{ledger}"), ("--contract",)),
+        (("costs", "{ledger}", "--prices", PRICES, "--format", "xml"), ("xml",)),
+        (("classify", "{bad_json}"), ("not JSON", "line 1")),
+        (("classify", "{not_event}"), ("neither an event",)),
+        (("classify", "{bad_event}"), ("kind",)),
+        (("frobnicate",), ("invalid choice",)),
+        ((), ("required",)),
+    ],
+)
 def test_bad_input_exits_2_with_one_line(ledger, tmp_path, args, needles):
     files = {
         "ledger": ledger,
@@ -168,13 +224,17 @@ def test_bad_input_exits_2_with_one_line(ledger, tmp_path, args, needles):
         "not_event": tmp_path / "other.json",
         "bad_event": tmp_path / "event.json",
     }
-    files["bad_contract"].write_text('id = "c"\n[[clause]]\nid = "a"\nproviders = ["openai"]\n'
-                                     'required_venues = ["azure"]\n'
-                                     '[clause.interpretations.x]\nlevel = "both"\n'
-                                     'tags = ["stateless"]\n')
+    files["bad_contract"].write_text(
+        'id = "c"\n[[clause]]\nid = "a"\nproviders = ["openai"]\n'
+        'required_venues = ["azure"]\n'
+        '[clause.interpretations.x]\nlevel = "both"\n'
+        'tags = ["stateless"]\n'
+    )
     files["syntax"].write_text('id = "c"\n[[clause\n')
-    files["bad_prices"].write_text('currency = "USD"\n[[price]]\nprovider = "p"\nmodel = "m"\n'
-                                   'input_per_mtok = 1.5\noutput_per_mtok = "1"\n')
+    files["bad_prices"].write_text(
+        'currency = "USD"\n[[price]]\nprovider = "p"\nmodel = "m"\n'
+        'input_per_mtok = 1.5\noutput_per_mtok = "1"\n'
+    )
     files["not_a_ledger"].write_text("hello, not a database\n" * 100)
     files["bad_json"].write_text("{nope")
     files["not_event"].write_text('{"hello": 1}')

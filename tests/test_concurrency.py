@@ -29,15 +29,30 @@ TIMEOUT_S = 300
 
 def run_load(python: list[str], ledger: Path, events: int, extra_env: dict | None = None) -> None:
     env = {**os.environ, **(extra_env or {})}
-    procs = [subprocess.Popen(
-        [*python, str(CHILD), "load", str(ledger), f"p{p}", "batch" if p % 2 else "sync",
-         str(THREADS), str(events)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env) for p in range(PROCESSES)]
+    procs = [
+        subprocess.Popen(
+            [
+                *python,
+                str(CHILD),
+                "load",
+                str(ledger),
+                f"p{p}",
+                "batch" if p % 2 else "sync",
+                str(THREADS),
+                str(events),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+        )
+        for p in range(PROCESSES)
+    ]
     try:
         for p in procs:
             out, err = p.communicate(timeout=TIMEOUT_S)
             assert p.returncode == 0 and out.decode().strip() == "done", (
-                f"exit {p.returncode}: {out.decode()} {err.decode()}")
+                f"exit {p.returncode}: {out.decode()} {err.decode()}"
+            )
     except subprocess.TimeoutExpired:
         pytest.fail(f"deadlock: a recording process did not finish in {TIMEOUT_S} s")
     finally:
@@ -137,20 +152,27 @@ def free_threaded_python() -> tuple[list[str] | None, str]:
     candidates += [shutil.which(n) or "" for n in ("python3.13t", "python3.14t", "python3.15t")]
     root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
     if root.is_dir():
-        candidates += [str(v / "bin" / "python") for v in sorted(root.iterdir())
-                       if v.name.endswith("t")]
+        candidates += [
+            str(v / "bin" / "python") for v in sorted(root.iterdir()) if v.name.endswith("t")
+        ]
     found = [c for c in candidates if c and Path(c).exists()]
-    probe = ("import sys, sysconfig; assert sysconfig.get_config_var('Py_GIL_DISABLED'); "
-             "import statemeter; assert not sys._is_gil_enabled()")
+    probe = (
+        "import sys, sysconfig; assert sysconfig.get_config_var('Py_GIL_DISABLED'); "
+        "import statemeter; assert not sys._is_gil_enabled()"
+    )
     for exe in found:
         r = subprocess.run([exe, "-X", "gil=0", "-c", probe], capture_output=True, timeout=120)
         if r.returncode == 0:
             return [exe, "-X", "gil=0"], ""
     if not found:
-        return None, ("no free-threaded CPython on this machine (none on PATH or in pyenv; "
-                      "Debian 12 packages none; interpreters cannot be downloaded here)")
-    return None, (f"free-threaded CPython at {found} cannot import statemeter "
-                  "(build it for that interpreter: the abi3 wheel does not load there)")
+        return None, (
+            "no free-threaded CPython on this machine (none on PATH or in pyenv; "
+            "Debian 12 packages none; interpreters cannot be downloaded here)"
+        )
+    return None, (
+        f"free-threaded CPython at {found} cannot import statemeter "
+        "(build it for that interpreter: the abi3 wheel does not load there)"
+    )
 
 
 def test_free_threaded_four_processes_eight_threads(tmp_path):

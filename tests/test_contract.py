@@ -18,16 +18,27 @@ def test_shipped_contracts_parse():
     assert clause["required_venues"] == ["azure"]
     assert clause["effective_from"] == "2025-10-28T00:00:00Z"
     assert clause["interpretations"] == {
-        "session-level": {"level": "session", "tags": ["stateless"],
-                          "description": clause["interpretations"]["session-level"]["description"]},
-        "call-level": {"level": "call", "tags": ["stateless"],
-                       "description": clause["interpretations"]["call-level"]["description"]},
-        "all-calls": {"level": "call", "tags": ["stateless", "stateful"],
-                      "description": clause["interpretations"]["all-calls"]["description"]},
+        "session-level": {
+            "level": "session",
+            "tags": ["stateless"],
+            "description": clause["interpretations"]["session-level"]["description"],
+        },
+        "call-level": {
+            "level": "call",
+            "tags": ["stateless"],
+            "description": clause["interpretations"]["call-level"]["description"],
+        },
+        "all-calls": {
+            "level": "call",
+            "tags": ["stateless", "stateful"],
+            "description": clause["interpretations"]["all-calls"]["description"],
+        },
     }
-    assert c.slots == [("session-level", "stateless-on-azure"),
-                       ("call-level", "stateless-on-azure"),
-                       ("all-calls", "stateless-on-azure")]
+    assert c.slots == [
+        ("session-level", "stateless-on-azure"),
+        ("call-level", "stateless-on-azure"),
+        ("all-calls", "stateless-on-azure"),
+    ]
     a = sm.Contract.load(EXAMPLES / "contracts" / "model-access-2026-amended.toml")
     first, second = a.clauses
     assert first["effective_until"] == second["effective_from"] == "2026-04-27T00:00:00Z"
@@ -40,13 +51,23 @@ def test_amended_contract_straddling_the_change():
     # The same stateless call off Azure, at AWS, the day before and the day of the amendment.
     meter = sm.Meter()
     for day in ("2026-04-26T23:59:59.999999999Z", "2026-04-27T00:00:00Z"):
-        meter.record({"kind": "model_call", "provider": "openai", "model": "gpt-5",
-                      "api": "chat.completions", "venue": "aws", "ts": _ns(day)})
+        meter.record(
+            {
+                "kind": "model_call",
+                "provider": "openai",
+                "model": "gpt-5",
+                "api": "chat.completions",
+                "venue": "aws",
+                "ts": _ns(day),
+            }
+        )
     c = sm.Contract.load(EXAMPLES / "contracts" / "model-access-2026-amended.toml")
     r = meter.ledger.report(c, by="day")
     call = [x for x in r.to_pylist() if x["interpretation"] == "call-level"]
     assert [(x["day"], x["covered_events"], x["violating_events"]) for x in call] == [
-        ("2026-04-26", 1, 1), ("2026-04-27", 1, 0)]
+        ("2026-04-26", 1, 1),
+        ("2026-04-27", 1, 0),
+    ]
     # The 2025 contract (no amendment) judges both as violations.
     r = meter.ledger.report(sm.Contract.load(EXAMPLES / "contracts" / "model-access-2025.toml"))
     assert all(x["violating_events"] == 2 for x in r.to_pylist())
@@ -85,18 +106,25 @@ tags = ["stateless"]
 """
 
 
-@pytest.mark.parametrize("edit,needles", [
-    (("level = \"call\"", "level = \"turn\""), ("`level`", "\"turn\"", "line 9")),
-    (("tags = [\"stateless\"]", "tags = [\"stateles\"]"), ("unknown tag", "line 10")),
-    (("tags = [\"stateless\"]", "tags = []"), ("`tags` must not be empty", "line 10")),
-    (("providers = [\"openai\"]", "providers = []"), ("`providers` must not be empty", "line 4")),
-    (("effective_until = \"2026-02-01\"", "effective_until = \"2025-12-01\""),
-     ("must be after `effective_from`", "line 7")),
-    (("effective_from = \"2026-01-01\"", "effective_from = \"01/01/2026\""),
-     ("`effective_from`", "line 6")),
-    (("required_venues", "required_venue"), ("unknown key `required_venue`", "line 5")),
-    (("id = \"k\"\n", ""), ("`id` is required",)),
-])
+@pytest.mark.parametrize(
+    "edit,needles",
+    [
+        (('level = "call"', 'level = "turn"'), ("`level`", '"turn"', "line 9")),
+        (('tags = ["stateless"]', 'tags = ["stateles"]'), ("unknown tag", "line 10")),
+        (('tags = ["stateless"]', "tags = []"), ("`tags` must not be empty", "line 10")),
+        (('providers = ["openai"]', "providers = []"), ("`providers` must not be empty", "line 4")),
+        (
+            ('effective_until = "2026-02-01"', 'effective_until = "2025-12-01"'),
+            ("must be after `effective_from`", "line 7"),
+        ),
+        (
+            ('effective_from = "2026-01-01"', 'effective_from = "01/01/2026"'),
+            ("`effective_from`", "line 6"),
+        ),
+        (("required_venues", "required_venue"), ("unknown key `required_venue`", "line 5")),
+        (('id = "k"\n', ""), ("`id` is required",)),
+    ],
+)
 def test_contract_errors_name_the_line_and_field(edit, needles):
     with pytest.raises(sm.ContractError) as info:
         sm.Contract.from_toml(BASE.replace(*edit))
@@ -106,17 +134,19 @@ def test_contract_errors_name_the_line_and_field(edit, needles):
 
 def test_overlapping_versions_are_rejected():
     amended = BASE + BASE.split("\n", 1)[1].replace("2026-01-01", "2026-01-15").replace(
-        "2026-02-01", "2026-03-01")
+        "2026-02-01", "2026-03-01"
+    )
     with pytest.raises(sm.ContractError, match=r"overlaps the version at line 2.*\(line 11\)"):
         sm.Contract.from_toml(amended)
     ok = BASE + BASE.split("\n", 1)[1].replace("2026-01-01", "2026-02-01").replace(
-        "2026-02-01\"\n[clause", "2026-03-01\"\n[clause")
+        '2026-02-01"\n[clause', '2026-03-01"\n[clause'
+    )
     assert len(sm.Contract.from_toml(ok).clauses) == 2
 
 
 def test_contract_load_names_the_file(tmp_path):
     path = tmp_path / "c.toml"
-    path.write_text(BASE.replace("level = \"call\"", "level = 3"))
+    path.write_text(BASE.replace('level = "call"', "level = 3"))
     with pytest.raises(sm.ContractError, match=r"c\.toml: contract: .*`level` must be a string"):
         sm.Contract.load(path)
     with pytest.raises(sm.ContractError, match="cannot read"):
@@ -135,11 +165,11 @@ output_per_mtok = "0.0015"
 
 def test_price_errors_name_the_line_and_field():
     for edit, needles in [
-        (("\"0.0005\"", "0.0005"), ("floats are not exact", "line 5")),
-        (("\"0.0005\"", "\"-1\""), ("negative", "line 5")),
-        (("\"0.0005\"", "\"1e-3\""), ("not a decimal amount", "line 5")),
-        (("model = \"gpt-5\"\n", ""), ("`model` is required", "line 2")),
-        (("currency = \"EUR\"", "currency = \"euro\""), ("ISO 4217", "line 1")),
+        (('"0.0005"', "0.0005"), ("floats are not exact", "line 5")),
+        (('"0.0005"', '"-1"'), ("negative", "line 5")),
+        (('"0.0005"', '"1e-3"'), ("not a decimal amount", "line 5")),
+        (('model = "gpt-5"\n', ""), ("`model` is required", "line 2")),
+        (('currency = "EUR"', 'currency = "euro"'), ("ISO 4217", "line 1")),
         (("output_per_mtok", "out_per_mtok"), ("unknown key `out_per_mtok`", "line 6")),
     ]:
         with pytest.raises(sm.ContractError) as info:

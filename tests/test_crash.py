@@ -31,9 +31,28 @@ CHILD = Path(__file__).with_name("recorder_child.py")
 BASE_SEED = int(os.environ.get("STATEMETER_CRASH_SEED", "7001"))
 TRIALS = 25
 LONG_TRIALS = 200
-RECORD_FIELDS = ("kind", "ts", "session_id", "agent", "tenant", "venue", "provider", "model",
-                 "api", "request", "input_tokens", "output_tokens", "tool", "effect", "op",
-                 "store", "holder", "bytes", "status", "attrs")
+RECORD_FIELDS = (
+    "kind",
+    "ts",
+    "session_id",
+    "agent",
+    "tenant",
+    "venue",
+    "provider",
+    "model",
+    "api",
+    "request",
+    "input_tokens",
+    "output_tokens",
+    "tool",
+    "effect",
+    "op",
+    "store",
+    "holder",
+    "bytes",
+    "status",
+    "attrs",
+)
 
 
 def read_report(path: Path) -> list[str]:
@@ -54,16 +73,28 @@ def run_and_kill(tmp: Path, durability: str, seed: int, threads: int) -> dict:
     early = rnd.random() < 0.2
     delay = rnd.uniform(0, 0.6) if early else rnd.uniform(0, 0.4)
     proc = subprocess.Popen(
-        [sys.executable, str(CHILD), "crash", str(ledger), str(report), durability, str(seed),
-         str(threads)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        [
+            sys.executable,
+            str(CHILD),
+            "crash",
+            str(ledger),
+            str(report),
+            durability,
+            str(seed),
+            str(threads),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     try:
         if not early:
             deadline = time.monotonic() + 60
             while "open" not in read_report(report):
                 if proc.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"seed={seed}: the child did not open the meter: "
-                                f"{proc.stderr.read().decode()}")
+                    pytest.fail(
+                        f"seed={seed}: the child did not open the meter: "
+                        f"{proc.stderr.read().decode()}"
+                    )
                 time.sleep(0.005)
         time.sleep(delay)
         proc.send_signal(signal.SIGKILL)
@@ -73,12 +104,19 @@ def run_and_kill(tmp: Path, durability: str, seed: int, threads: int) -> dict:
             proc.kill()
             proc.wait()
     assert proc.returncode == -signal.SIGKILL, (
-        f"seed={seed}: the child ended on its own ({proc.returncode}): {err.decode()}")
+        f"seed={seed}: the child ended on its own ({proc.returncode}): {err.decode()}"
+    )
     lines = read_report(report)
     returned = [ln[2:] for ln in lines if ln.startswith("r ")]
     flushed = max((int(ln[2:]) for ln in lines if ln.startswith("f ")), default=0)
-    return {"ledger": ledger, "returned": returned, "flushed": flushed, "delay": delay,
-            "early": early, "opened": "open" in lines}
+    return {
+        "ledger": ledger,
+        "returned": returned,
+        "flushed": flushed,
+        "delay": delay,
+        "early": early,
+        "opened": "open" in lines,
+    }
 
 
 def by_writer(ids: list[str]) -> dict[int, list[int]]:
@@ -93,8 +131,10 @@ def by_writer(ids: list[str]) -> dict[int, list[int]]:
 def check_trial(tmp: Path, durability: str, seed: int, threads: int) -> None:
     run = run_and_kill(tmp, durability, seed, threads)
     ledger_path: Path = run["ledger"]
-    where = (f"seed={seed} durability={durability} threads={threads} delay={run['delay']:.3f}s "
-             f"early={run['early']} opened={run['opened']} returned={len(run['returned'])}")
+    where = (
+        f"seed={seed} durability={durability} threads={threads} delay={run['delay']:.3f}s "
+        f"early={run['early']} opened={run['opened']} returned={len(run['returned'])}"
+    )
     if not ledger_path.exists():
         # Killed before the file was created: nothing can have been recorded.
         assert not run["returned"], where
@@ -128,11 +168,12 @@ def check_trial(tmp: Path, durability: str, seed: int, threads: int) -> None:
         assert len(s) <= len(r) + 1, f"{where}: writer {w}: {len(s)} stored, {len(r)} returned"
         if durability == "sync":
             # A sync record call returns after its commit: every returned event is stored.
-            assert len(s) >= len(r), f"{where}: writer {w} lost returned events {r[len(s):]}"
+            assert len(s) >= len(r), f"{where}: writer {w} lost returned events {r[len(s) :]}"
     if durability == "batch":
         # A returned flush() is a barrier: the loss is bounded by what was not yet flushed.
         assert len(stored.get(0, [])) >= run["flushed"], (
-            f"{where}: {run['flushed']} events were flushed, {len(stored.get(0, []))} stored")
+            f"{where}: {run['flushed']} events were flushed, {len(stored.get(0, []))} stored"
+        )
 
     # Reopening needs no repair: append more and the chain still verifies, extending the old head.
     with sm.Meter(ledger_path, durability=durability) as meter:
@@ -147,8 +188,14 @@ def check_trial(tmp: Path, durability: str, seed: int, threads: int) -> None:
 
 def trial_params(n: int, durability: str) -> list:
     # One trial in five runs three writer threads (sync mode: several commits racing the kill).
-    return [pytest.param(BASE_SEED * 1000 + k, 3 if durability == "sync" and k % 5 == 4 else 1,
-                         id=f"seed={BASE_SEED * 1000 + k}") for k in range(n)]
+    return [
+        pytest.param(
+            BASE_SEED * 1000 + k,
+            3 if durability == "sync" and k % 5 == 4 else 1,
+            id=f"seed={BASE_SEED * 1000 + k}",
+        )
+        for k in range(n)
+    ]
 
 
 @pytest.mark.parametrize(("seed", "threads"), trial_params(TRIALS, "sync"))
@@ -166,14 +213,16 @@ def test_batch_kill(tmp_path, seed, threads):
 def test_many_kills(tmp_path, durability):
     """The long variant: 200 more trials per mode (``make test-long``)."""
     for k, (seed, threads) in enumerate(
-            p.values for p in trial_params(TRIALS + LONG_TRIALS, durability)[TRIALS:]):
+        p.values for p in trial_params(TRIALS + LONG_TRIALS, durability)[TRIALS:]
+    ):
         trial = tmp_path / str(k)
         trial.mkdir()
         check_trial(trial, durability, seed + (500 if durability == "batch" else 0), threads)
 
 
-@pytest.mark.parametrize("seed", [BASE_SEED * 1000 + 900 + k for k in range(3)],
-                         ids=lambda s: f"seed={s}")
+@pytest.mark.parametrize(
+    "seed", [BASE_SEED * 1000 + 900 + k for k in range(3)], ids=lambda s: f"seed={s}"
+)
 def test_writer_killed_while_others_append(tmp_path, seed):
     """A writer process dies (perhaps holding the write lock) while three others append to the
     same file: they finish in bounded time (no stuck lock), the chain is one valid sequence with
@@ -181,17 +230,34 @@ def test_writer_killed_while_others_append(tmp_path, seed):
     ledger, report = tmp_path / "shared.db", tmp_path / "report.txt"
     sm.Meter(ledger).close()
     rnd = random.Random(seed)
-    loaders = [subprocess.Popen(
-        [sys.executable, str(CHILD), "load", str(ledger), f"p{p}", "batch" if p % 2 else "sync",
-         "2", "400"], stdout=subprocess.PIPE, stderr=subprocess.PIPE) for p in range(3)]
+    loaders = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                str(CHILD),
+                "load",
+                str(ledger),
+                f"p{p}",
+                "batch" if p % 2 else "sync",
+                "2",
+                "400",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for p in range(3)
+    ]
     victim = subprocess.Popen(
         [sys.executable, str(CHILD), "crash", str(ledger), str(report), "sync", str(seed), "2"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     try:
         deadline = time.monotonic() + 60
         while sum(ln.startswith("r ") for ln in read_report(report)) < 5:
             assert victim.poll() is None and time.monotonic() < deadline, (
-                f"seed={seed}: the victim did not start recording")
+                f"seed={seed}: the victim did not start recording"
+            )
             time.sleep(0.005)
         time.sleep(rnd.uniform(0, 0.3))
         victim.send_signal(signal.SIGKILL)
@@ -199,7 +265,8 @@ def test_writer_killed_while_others_append(tmp_path, seed):
         for p in loaders:
             out, err = p.communicate(timeout=180)
             assert p.returncode == 0 and out.decode().strip() == "done", (
-                f"seed={seed}: a surviving writer failed: {err.decode()[-2000:]}")
+                f"seed={seed}: a surviving writer failed: {err.decode()[-2000:]}"
+            )
     finally:
         for p in [*loaders, victim]:
             if p.poll() is None:

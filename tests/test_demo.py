@@ -17,8 +17,13 @@ DEMO = Path(__file__).resolve().parent.parent / "examples" / "demo.py"
 
 def test_demo_writes_a_self_contained_report(tmp_path):
     env = {**os.environ, "STATEMETER_DEMO_SESSIONS_PER_AGENT_DAY": "2", "MPLBACKEND": "Agg"}
-    run = subprocess.run([sys.executable, str(DEMO), str(tmp_path / "ledger.db")], env=env,
-                         capture_output=True, text=True, timeout=300)
+    run = subprocess.run(
+        [sys.executable, str(DEMO), str(tmp_path / "ledger.db")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert run.returncode == 0, run.stderr
     out = run.stdout
     for name in ("session-level", "call-level", "all-calls"):

@@ -21,9 +21,13 @@ def fleet():
 def test_event_html_shows_fields_tags_and_evidence():
     meter = sm.Meter()
     with meter.session("<b>bot</b>", venue="azure") as s:
-        e = s.model_call(provider="openai", model="gpt-5", api="responses",
-                         request={"previous_response_id": "resp_1"},
-                         attrs={"note": "<script>alert(1)</script>"})
+        e = s.model_call(
+            provider="openai",
+            model="gpt-5",
+            api="responses",
+            request={"previous_response_id": "resp_1"},
+            attrs={"note": "<script>alert(1)</script>"},
+        )
     meter.flush()
     event = meter.ledger.events(kind="model_call")[0]
     page = event._repr_html_()

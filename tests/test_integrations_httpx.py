@@ -21,60 +21,138 @@ VENUES = {"127.0.0.1": "azure"}
 VOLATILE = {"id", "ts", "duration_ns", "seq", "session_id", "session_tag", "endpoint"}
 
 CHAT = {
-    "id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "gpt-5-2025-08-07",
-    "choices": [{"index": 0, "finish_reason": "stop",
-                 "message": {"role": "assistant", "content": "4"}}],
-    "usage": {"prompt_tokens": 1200, "completion_tokens": 300, "total_tokens": 1500,
-              "prompt_tokens_details": {"cached_tokens": 1024},
-              "completion_tokens_details": {"reasoning_tokens": 192}},
+    "id": "chatcmpl-1",
+    "object": "chat.completion",
+    "created": 1,
+    "model": "gpt-5-2025-08-07",
+    "choices": [
+        {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "4"}}
+    ],
+    "usage": {
+        "prompt_tokens": 1200,
+        "completion_tokens": 300,
+        "total_tokens": 1500,
+        "prompt_tokens_details": {"cached_tokens": 1024},
+        "completion_tokens_details": {"reasoning_tokens": 192},
+    },
 }
 
 
 def response_obj(rid: str, usage: dict[str, Any] | None) -> dict[str, Any]:
-    return {"id": rid, "object": "response", "created_at": 1, "model": "gpt-5", "output": [],
-            "status": "completed" if usage else "in_progress", "usage": usage,
-            "parallel_tool_calls": True, "tool_choice": "auto", "tools": []}
+    return {
+        "id": rid,
+        "object": "response",
+        "created_at": 1,
+        "model": "gpt-5",
+        "output": [],
+        "status": "completed" if usage else "in_progress",
+        "usage": usage,
+        "parallel_tool_calls": True,
+        "tool_choice": "auto",
+        "tools": [],
+    }
 
 
-RESP_USAGE = {"input_tokens": 900, "input_tokens_details": {"cached_tokens": 0},
-              "output_tokens": 80, "output_tokens_details": {"reasoning_tokens": 64},
-              "total_tokens": 980}
+RESP_USAGE = {
+    "input_tokens": 900,
+    "input_tokens_details": {"cached_tokens": 0},
+    "output_tokens": 80,
+    "output_tokens_details": {"reasoning_tokens": 64},
+    "total_tokens": 980,
+}
 
 CHAT_CHUNKS = [
-    (None, {"id": "chatcmpl-2", "object": "chat.completion.chunk", "created": 1, "model": "gpt-5",
+    (
+        None,
+        {
+            "id": "chatcmpl-2",
+            "object": "chat.completion.chunk",
+            "created": 1,
+            "model": "gpt-5",
             "choices": [{"index": 0, "delta": {"role": "assistant", "content": "Hel"}}],
-            "usage": None}),
-    (None, {"id": "chatcmpl-2", "object": "chat.completion.chunk", "created": 1, "model": "gpt-5",
+            "usage": None,
+        },
+    ),
+    (
+        None,
+        {
+            "id": "chatcmpl-2",
+            "object": "chat.completion.chunk",
+            "created": 1,
+            "model": "gpt-5",
             "choices": [{"index": 0, "delta": {"content": "lo"}, "finish_reason": "stop"}],
-            "usage": None}),
-    (None, {"id": "chatcmpl-2", "object": "chat.completion.chunk", "created": 1, "model": "gpt-5",
-            "choices": [], "usage": {"prompt_tokens": 7, "completion_tokens": 2,
-                                     "total_tokens": 9}}),
+            "usage": None,
+        },
+    ),
+    (
+        None,
+        {
+            "id": "chatcmpl-2",
+            "object": "chat.completion.chunk",
+            "created": 1,
+            "model": "gpt-5",
+            "choices": [],
+            "usage": {"prompt_tokens": 7, "completion_tokens": 2, "total_tokens": 9},
+        },
+    ),
     (None, "[DONE]"),
 ]
 
 MESSAGE = {
-    "id": "msg_01", "type": "message", "role": "assistant", "model": "claude-sonnet-4-6",
-    "content": [{"type": "text", "text": "4"}], "stop_reason": "end_turn",
+    "id": "msg_01",
+    "type": "message",
+    "role": "assistant",
+    "model": "claude-sonnet-4-6",
+    "content": [{"type": "text", "text": "4"}],
+    "stop_reason": "end_turn",
     "stop_sequence": None,
-    "usage": {"input_tokens": 50, "cache_creation_input_tokens": 100,
-              "cache_read_input_tokens": 1000, "output_tokens": 20},
+    "usage": {
+        "input_tokens": 50,
+        "cache_creation_input_tokens": 100,
+        "cache_read_input_tokens": 1000,
+        "output_tokens": 20,
+    },
     "container": {"id": "container_1", "expires_at": "2026-12-01T00:00:00Z"},
 }
 
 MESSAGE_EVENTS = [
-    ("message_start", {"type": "message_start", "message": {
-        "id": "msg_02", "type": "message", "role": "assistant", "model": "claude-haiku-4-6",
-        "content": [], "stop_reason": None, "stop_sequence": None,
-        "usage": {"input_tokens": 25, "cache_read_input_tokens": 0, "output_tokens": 1}}}),
-    ("content_block_start", {"type": "content_block_start", "index": 0,
-                             "content_block": {"type": "text", "text": ""}}),
-    ("content_block_delta", {"type": "content_block_delta", "index": 0,
-                             "delta": {"type": "text_delta", "text": "Hello"}}),
+    (
+        "message_start",
+        {
+            "type": "message_start",
+            "message": {
+                "id": "msg_02",
+                "type": "message",
+                "role": "assistant",
+                "model": "claude-haiku-4-6",
+                "content": [],
+                "stop_reason": None,
+                "stop_sequence": None,
+                "usage": {"input_tokens": 25, "cache_read_input_tokens": 0, "output_tokens": 1},
+            },
+        },
+    ),
+    (
+        "content_block_start",
+        {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+    ),
+    (
+        "content_block_delta",
+        {
+            "type": "content_block_delta",
+            "index": 0,
+            "delta": {"type": "text_delta", "text": "Hello"},
+        },
+    ),
     ("content_block_stop", {"type": "content_block_stop", "index": 0}),
-    ("message_delta", {"type": "message_delta",
-                       "delta": {"stop_reason": "end_turn", "stop_sequence": None},
-                       "usage": {"output_tokens": 15}}),
+    (
+        "message_delta",
+        {
+            "type": "message_delta",
+            "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+            "usage": {"output_tokens": 15},
+        },
+    ),
     ("message_stop", {"type": "message_stop"}),
 ]
 
@@ -105,8 +183,10 @@ def server() -> Any:
 
 def model_calls(meter: sm.Meter) -> list[dict[str, Any]]:
     meter.flush()
-    return [{k: v for k, v in e.items() if k not in VOLATILE}
-            for e in meter.ledger.events(kind="model_call").to_pylist()]
+    return [
+        {k: v for k, v in e.items() if k not in VOLATILE}
+        for e in meter.ledger.events(kind="model_call").to_pylist()
+    ]
 
 
 def openai_client(lb: Loopback, **kw: Any) -> openai.OpenAI:
@@ -114,8 +194,11 @@ def openai_client(lb: Loopback, **kw: Any) -> openai.OpenAI:
 
 
 def venue_evidence() -> dict[str, str]:
-    return {"venue": "azure", "rule": "venue-user-mapping",
-            "explain": "host 127.0.0.1 is mapped to azure by the user's venue mapping (127.0.0.1)"}
+    return {
+        "venue": "azure",
+        "rule": "venue-user-mapping",
+        "explain": "host 127.0.0.1 is mapped to azure by the user's venue mapping (127.0.0.1)",
+    }
 
 
 def test_openai_chat_records_the_exact_event(server: Loopback) -> None:
@@ -123,30 +206,53 @@ def test_openai_chat_records_the_exact_event(server: Loopback) -> None:
     with meter.session("bot", tenant="acme") as s:
         client = capture.instrument(openai_client(server), s, venues=VENUES)
         out = client.chat.completions.create(
-            model="gpt-5", messages=[{"role": "user", "content": "2+2?"}], store=True)
+            model="gpt-5", messages=[{"role": "user", "content": "2+2?"}], store=True
+        )
     assert out.choices[0].message.content == "4"  # the caller's result is untouched
     assert out.usage.prompt_tokens == 1200
     [event] = model_calls(meter)
     assert event == {
-        "kind": "model_call", "agent": "bot", "tenant": "acme", "parent_id": None,
-        "provider": "openai", "model": "gpt-5", "api": "chat.completions", "venue": "azure",
-        "request": {"store": True}, "status": "ok",
-        "input_tokens": 1200, "output_tokens": 300, "cached_tokens": 1024,
+        "kind": "model_call",
+        "agent": "bot",
+        "tenant": "acme",
+        "parent_id": None,
+        "provider": "openai",
+        "model": "gpt-5",
+        "api": "chat.completions",
+        "venue": "azure",
+        "request": {"store": True},
+        "status": "ok",
+        "input_tokens": 1200,
+        "output_tokens": 300,
+        "cached_tokens": 1024,
         "attrs": {
-            "gen_ai.response.id": "chatcmpl-1", "gen_ai.response.model": "gpt-5-2025-08-07",
+            "gen_ai.response.id": "chatcmpl-1",
+            "gen_ai.response.model": "gpt-5-2025-08-07",
             "gen_ai.usage.reasoning.output_tokens": 192,
-            "http.request.method": "POST", "http.response.status_code": 200,
+            "http.request.method": "POST",
+            "http.response.status_code": 200,
             "provider_evidence": "host 127.0.0.1 is not a known provider endpoint; provider "
-                                 "openai inferred from the API shape of /v1/chat/completions",
-            "server.address": "127.0.0.1", "venue_evidence": venue_evidence(),
+            "openai inferred from the API shape of /v1/chat/completions",
+            "server.address": "127.0.0.1",
+            "venue_evidence": venue_evidence(),
         },
-        "tag": "stateless", "consumes_state": False, "creates_state": False,
+        "tag": "stateless",
+        "consumes_state": False,
+        "creates_state": False,
         "state_holder": None,
         "evidence": [
-            {"rule": "openai-chat-completions", "tag": "stateless", "signal": "api",
-             "explain": sm.Ruleset.default().rules[0]["explain"]},
-            {"rule": "openai-chat-completions-store", "tag": "stateless",
-             "signal": "request.store", "explain": sm.Ruleset.default().rules[1]["explain"]},
+            {
+                "rule": "openai-chat-completions",
+                "tag": "stateless",
+                "signal": "api",
+                "explain": sm.Ruleset.default().rules[0]["explain"],
+            },
+            {
+                "rule": "openai-chat-completions-store",
+                "tag": "stateless",
+                "signal": "request.store",
+                "explain": sm.Ruleset.default().rules[1]["explain"],
+            },
         ],
     }
 
@@ -155,12 +261,17 @@ def test_openai_responses_continuation_is_stateful(server: Loopback) -> None:
     meter = sm.Meter()
     with meter.session("bot") as s:
         client = capture.instrument(openai_client(server), s)
-        r = client.responses.create(model="gpt-5", input="hi", previous_response_id="resp_0",
-                                    store=False)
+        r = client.responses.create(
+            model="gpt-5", input="hi", previous_response_id="resp_0", store=False
+        )
     assert r.id == "resp_1"
     [e] = model_calls(meter)
     assert (e["api"], e["request"], e["tag"], e["consumes_state"]) == (
-        "responses", {"previous_response_id": "resp_0", "store": False}, "stateful", True)
+        "responses",
+        {"previous_response_id": "resp_0", "store": False},
+        "stateful",
+        True,
+    )
     assert [x["rule"] for x in e["evidence"]] == ["openai-responses-previous-response-id"]
     assert (e["input_tokens"], e["output_tokens"], e["cached_tokens"]) == (900, 80, 0)
     assert e["venue"] == "unknown"  # no mapping for the loopback host: never a guess
@@ -173,8 +284,11 @@ def test_streamed_chat_is_observed_not_consumed(server: Loopback) -> None:
     with meter.session("bot") as s:
         client = capture.instrument(openai_client(server), s)
         stream = client.chat.completions.create(
-            model="gpt-5", messages=[{"role": "user", "content": "hi"}], stream=True,
-            stream_options={"include_usage": True})
+            model="gpt-5",
+            messages=[{"role": "user", "content": "hi"}],
+            stream=True,
+            stream_options={"include_usage": True},
+        )
         assert model_calls(meter) == []  # nothing is recorded before the caller has read it
         text = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
     assert text == "Hello"
@@ -190,7 +304,8 @@ def test_a_stream_closed_early_is_cancelled(server: Loopback) -> None:
     with meter.session("bot") as s:
         client = capture.instrument(openai_client(server), s)
         stream = client.chat.completions.create(
-            model="gpt-5", messages=[{"role": "user", "content": "hi"}], stream=True)
+            model="gpt-5", messages=[{"role": "user", "content": "hi"}], stream=True
+        )
         next(iter(stream))
         stream.close()
     [e] = model_calls(meter)
@@ -201,21 +316,31 @@ def test_anthropic_messages_container_and_cache_usage(server: Loopback) -> None:
     meter = sm.Meter()
     with meter.session("bot") as s:
         client = capture.instrument(
-            track(anthropic.Anthropic(api_key="sk-ant-test", base_url=server.base,
-                                      max_retries=0)), s,
-            venues={"127.0.0.1": "anthropic"})
+            track(anthropic.Anthropic(api_key="sk-ant-test", base_url=server.base, max_retries=0)),
+            s,
+            venues={"127.0.0.1": "anthropic"},
+        )
         msg = client.messages.create(
-            model="claude-sonnet-4-6", max_tokens=100, container="container_1",
-            system=[{"type": "text", "text": "be brief",
-                     "cache_control": {"type": "ephemeral"}}],
-            messages=[{"role": "user", "content": "2+2?"}])
+            model="claude-sonnet-4-6",
+            max_tokens=100,
+            container="container_1",
+            system=[{"type": "text", "text": "be brief", "cache_control": {"type": "ephemeral"}}],
+            messages=[{"role": "user", "content": "2+2?"}],
+        )
     assert msg.content[0].text == "4"
     [e] = model_calls(meter)
     assert (e["provider"], e["api"], e["venue"], e["tag"]) == (
-        "anthropic", "messages", "anthropic", "stateful")
+        "anthropic",
+        "messages",
+        "anthropic",
+        "stateful",
+    )
     assert e["request"] == {"container": "container_1", "cache_control": True}
     assert [x["rule"] for x in e["evidence"]] == [
-        "anthropic-messages", "anthropic-messages-container", "anthropic-cache-control"]
+        "anthropic-messages",
+        "anthropic-messages-container",
+        "anthropic-cache-control",
+    ]
     # OpenTelemetry input tokens include cache reads and writes.
     assert (e["input_tokens"], e["cached_tokens"], e["output_tokens"]) == (1150, 1000, 20)
     assert e["attrs"]["gen_ai.usage.cache_creation.input_tokens"] == 100
@@ -226,9 +351,11 @@ def test_anthropic_stream(server: Loopback) -> None:
     meter = sm.Meter()
     with meter.session("bot") as s:
         client = capture.instrument(
-            track(anthropic.Anthropic(api_key="k", base_url=server.base, max_retries=0)), s)
-        with client.messages.stream(model="claude-haiku-4-6", max_tokens=50,
-                                    messages=[{"role": "user", "content": "hi"}]) as stream:
+            track(anthropic.Anthropic(api_key="k", base_url=server.base, max_retries=0)), s
+        )
+        with client.messages.stream(
+            model="claude-haiku-4-6", max_tokens=50, messages=[{"role": "user", "content": "hi"}]
+        ) as stream:
             text = "".join(stream.text_stream)
     assert text == "Hello"
     [e] = model_calls(meter)
@@ -243,14 +370,26 @@ def test_azure_openai_client(server: Loopback) -> None:
     meter = sm.Meter()
     with meter.session("bot") as s:
         client = capture.instrument(
-            track(openai.AzureOpenAI(api_key="k", api_version="2024-10-21", max_retries=0,
-                                     azure_endpoint=server.base,
-                                     azure_deployment="gpt-4o-prod")), s)
-        client.chat.completions.create(model="gpt-4o-prod",
-                                       messages=[{"role": "user", "content": "hi"}])
+            track(
+                openai.AzureOpenAI(
+                    api_key="k",
+                    api_version="2024-10-21",
+                    max_retries=0,
+                    azure_endpoint=server.base,
+                    azure_deployment="gpt-4o-prod",
+                )
+            ),
+            s,
+        )
+        client.chat.completions.create(
+            model="gpt-4o-prod", messages=[{"role": "user", "content": "hi"}]
+        )
     [e] = model_calls(meter)
-    assert (e["provider"], e["api"], e["model"]) == ("azure.ai.openai", "chat.completions",
-                                                     "gpt-4o-prod")
+    assert (e["provider"], e["api"], e["model"]) == (
+        "azure.ai.openai",
+        "chat.completions",
+        "gpt-4o-prod",
+    )
     assert e["request"] == {"api-version": "2024-10-21"}
 
 
@@ -260,12 +399,17 @@ def test_async_clients(server: Loopback) -> None:
 
     async def main(s: sm.Session) -> None:
         oa = capture.instrument(
-            openai.AsyncOpenAI(api_key="k", base_url=server.base + "/v1", max_retries=0), s)
+            openai.AsyncOpenAI(api_key="k", base_url=server.base + "/v1", max_retries=0), s
+        )
         r = await oa.responses.create(model="gpt-5", input="hi", conversation="conv_1")
         assert r.id == "resp_1"
         an = capture.instrument(anthropic.AsyncAnthropic(api_key="k", base_url=server.base), s)
-        stream = await an.messages.create(model="claude-haiku-4-6", max_tokens=5, stream=True,
-                                          messages=[{"role": "user", "content": "hi"}])
+        stream = await an.messages.create(
+            model="claude-haiku-4-6",
+            max_tokens=5,
+            stream=True,
+            messages=[{"role": "user", "content": "hi"}],
+        )
         async for _ in stream:
             pass
         await oa.close()
@@ -275,9 +419,15 @@ def test_async_clients(server: Loopback) -> None:
         asyncio.run(main(s))
     first, second = model_calls(meter)
     assert (first["api"], first["request"], first["tag"]) == (
-        "responses", {"conversation": "conv_1"}, "stateful")
+        "responses",
+        {"conversation": "conv_1"},
+        "stateful",
+    )
     assert (second["provider"], second["output_tokens"], second["status"]) == (
-        "anthropic", 15, "ok")
+        "anthropic",
+        15,
+        "ok",
+    )
 
 
 def test_http_errors_and_retries_each_record_one_call(server: Loopback) -> None:
@@ -285,12 +435,15 @@ def test_http_errors_and_retries_each_record_one_call(server: Loopback) -> None:
     meter = sm.Meter()
     with meter.session("bot") as s:
         client = capture.instrument(
-            track(openai.OpenAI(api_key="k", base_url=server.base + "/v1", max_retries=1)), s)
+            track(openai.OpenAI(api_key="k", base_url=server.base + "/v1", max_retries=1)), s
+        )
         with pytest.raises(openai.InternalServerError):
             client.with_options(timeout=5).responses.create(model="gpt-5", input="x")
     calls = model_calls(meter)
     assert [(c["status"], c["attrs"]["http.response.status_code"]) for c in calls] == [
-        ("error", 500), ("error", 500)]
+        ("error", 500),
+        ("error", 500),
+    ]
 
 
 def test_plain_clients_mcp_and_non_provider_traffic(server: Loopback) -> None:
@@ -301,14 +454,22 @@ def test_plain_clients_mcp_and_non_provider_traffic(server: Loopback) -> None:
         for client in (httpx.Client(), httpx2.Client()):
             capture.instrument(client, s)
             assert client.get(server.base + "/healthz").json() == {"ok": True}
-            client.post(server.base + "/mcp", headers={"Mcp-Session-Id": "sess-1"},
-                        json={"jsonrpc": "2.0", "id": 1, "method": "tools/call",
-                              "params": {"name": "search", "arguments": {"q": "x"}}})
+            client.post(
+                server.base + "/mcp",
+                headers={"Mcp-Session-Id": "sess-1"},
+                json={
+                    "jsonrpc": "2.0",
+                    "id": 1,
+                    "method": "tools/call",
+                    "params": {"name": "search", "arguments": {"q": "x"}},
+                },
+            )
             client.close()
     meter.flush()
     tools = meter.ledger.events(kind="tool_call").to_pylist()
     assert [(t["tool"], t["tool_kind"], t["mcp_session_id"], t["tag"]) for t in tools] == [
-        ("search", "mcp", "sess-1", "stateful")] * 2
+        ("search", "mcp", "sess-1", "stateful")
+    ] * 2
     assert model_calls(meter) == []  # /healthz is not a provider API: not recorded
 
 
@@ -336,19 +497,36 @@ def test_bad_arguments_are_validation_errors() -> None:
 
 def test_content_never_reaches_the_ledger_file(server: Loopback, tmp_path: Path) -> None:
     marker = f"MARKER-{uuid.uuid4().hex}"
-    server.route("POST", "/v1/responses", json_answer(
-        {**response_obj("resp_m", RESP_USAGE),
-         "output": [{"type": "message", "id": "msg_1", "role": "assistant", "status": "completed",
-                     "content": [{"type": "output_text", "text": f"echo {marker}",
-                                  "annotations": []}]}]}))
+    server.route(
+        "POST",
+        "/v1/responses",
+        json_answer(
+            {
+                **response_obj("resp_m", RESP_USAGE),
+                "output": [
+                    {
+                        "type": "message",
+                        "id": "msg_1",
+                        "role": "assistant",
+                        "status": "completed",
+                        "content": [
+                            {"type": "output_text", "text": f"echo {marker}", "annotations": []}
+                        ],
+                    }
+                ],
+            }
+        ),
+    )
     path = tmp_path / "audit.db"
     meter = sm.Meter(path)
     with meter.session("bot") as s:
         client = capture.instrument(openai_client(server), s)
-        client.responses.create(model="gpt-5", input=f"say {marker}", instructions=marker,
-                                store=False)
-        client.chat.completions.create(model="gpt-5", messages=[{"role": "user",
-                                                                 "content": marker}])
+        client.responses.create(
+            model="gpt-5", input=f"say {marker}", instructions=marker, store=False
+        )
+        client.chat.completions.create(
+            model="gpt-5", messages=[{"role": "user", "content": marker}]
+        )
     meter.flush()
     assert len(model_calls(meter)) == 2
     assert any(marker.encode() in r["body"] for r in server.received)  # it was really sent
@@ -363,8 +541,9 @@ def test_a_failure_inside_the_hook_leaves_the_call_untouched(server: Loopback) -
     s = meter.session("bot")
     client = capture.instrument(openai_client(server), s)
     meter.close()  # recording will now fail inside the hook
-    out = client.chat.completions.create(model="gpt-5",
-                                         messages=[{"role": "user", "content": "2+2?"}])
+    out = client.chat.completions.create(
+        model="gpt-5", messages=[{"role": "user", "content": "2+2?"}]
+    )
     assert out.choices[0].message.content == "4"
     assert out.usage.total_tokens == 1500
     assert meter.stats()["integration_errors"] == {"httpx": 1}

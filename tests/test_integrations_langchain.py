@@ -35,16 +35,24 @@ class FakeOpenAI(GenericFakeChatModel):
         return {"ls_provider": "openai", "ls_model_name": "gpt-4o", "ls_model_type": "chat"}
 
 
-def ai(content: str = "", tool: str | None = None, tokens: tuple[int, int, int] = (10, 2, 0),
-       **meta: Any) -> AIMessage:
+def ai(
+    content: str = "",
+    tool: str | None = None,
+    tokens: tuple[int, int, int] = (10, 2, 0),
+    **meta: Any,
+) -> AIMessage:
     n_in, n_out, cached = tokens
-    usage: dict[str, Any] = {"input_tokens": n_in, "output_tokens": n_out,
-                             "total_tokens": n_in + n_out}
+    usage: dict[str, Any] = {
+        "input_tokens": n_in,
+        "output_tokens": n_out,
+        "total_tokens": n_in + n_out,
+    }
     if cached:
         usage["input_token_details"] = {"cache_read": cached}
     calls = [{"name": tool, "args": {"order_id": "42"}, "id": "call_1"}] if tool else []
-    return AIMessage(content=content, tool_calls=calls, usage_metadata=usage,
-                     response_metadata=meta)
+    return AIMessage(
+        content=content, tool_calls=calls, usage_metadata=usage, response_metadata=meta
+    )
 
 
 @tool
@@ -59,8 +67,12 @@ def broken(order_id: str) -> str:
     raise RuntimeError("backend down")
 
 
-def build_graph(model: GenericFakeChatModel, checkpointer: Any, store: Any = None,
-                tools: list[Any] | None = None) -> Any:
+def build_graph(
+    model: GenericFakeChatModel,
+    checkpointer: Any,
+    store: Any = None,
+    tools: list[Any] | None = None,
+) -> Any:
     def agent(state: MessagesState) -> dict[str, Any]:
         return {"messages": [model.invoke(state["messages"])]}
 
@@ -74,11 +86,15 @@ def build_graph(model: GenericFakeChatModel, checkpointer: Any, store: Any = Non
 
 
 def script() -> FakeOpenAI:
-    return FakeOpenAI(messages=iter([
-        ai(tool="get_order", tokens=(10, 2, 0), id="chatcmpl-1"),
-        ai("order 42 shipped", tokens=(20, 3, 5)),
-        ai("you are welcome", tokens=(30, 1, 0)),
-    ]))
+    return FakeOpenAI(
+        messages=iter(
+            [
+                ai(tool="get_order", tokens=(10, 2, 0), id="chatcmpl-1"),
+                ai("order 42 shipped", tokens=(20, 3, 5)),
+                ai("you are welcome", tokens=(30, 1, 0)),
+            ]
+        )
+    )
 
 
 def shape(events: sm.EventTable) -> list[tuple[Any, ...]]:
@@ -112,15 +128,27 @@ def test_graph_invoked_twice_on_one_thread(ruleset):
     expected = [
         START_,
         READ,  # get_tuple: no checkpoint yet
-        WRITE, WRITE, WRITE,  # the input checkpoint, its writes, step 0
-        MODEL, WRITE, WRITE,  # agent -> tool call; task writes, checkpoint
-        TOOL, WRITE, WRITE,  # tools
-        MODEL, WRITE, WRITE,  # agent -> answer
+        WRITE,
+        WRITE,
+        WRITE,  # the input checkpoint, its writes, step 0
+        MODEL,
+        WRITE,
+        WRITE,  # agent -> tool call; task writes, checkpoint
+        TOOL,
+        WRITE,
+        WRITE,  # tools
+        MODEL,
+        WRITE,
+        WRITE,  # agent -> answer
         END_,
         START_,
         READ,  # the first run's checkpoint
-        WRITE, WRITE, WRITE,
-        MODEL, WRITE, WRITE,
+        WRITE,
+        WRITE,
+        WRITE,
+        MODEL,
+        WRITE,
+        WRITE,
         END_,
     ]
     assert shape(events) == expected
@@ -136,9 +164,13 @@ def test_graph_invoked_twice_on_one_thread(ruleset):
     assert first_read.bytes == 0 and second_read.bytes > 0
     assert all(o.bytes > 0 for o in ops if o.op == "write")
     calls = events.filter(kind="model_call")
-    assert [(c.provider, c.model, c.input_tokens, c.output_tokens, c.cached_tokens)
-            for c in calls] == [("openai", "gpt-4o", 10, 2, 0), ("openai", "gpt-4o", 20, 3, 5),
-                                ("openai", "gpt-4o", 30, 1, 0)]
+    assert [
+        (c.provider, c.model, c.input_tokens, c.output_tokens, c.cached_tokens) for c in calls
+    ] == [
+        ("openai", "gpt-4o", 10, 2, 0),
+        ("openai", "gpt-4o", 20, 3, 5),
+        ("openai", "gpt-4o", 30, 1, 0),
+    ]
     assert [c.attrs["langgraph_node"] for c in calls] == ["agent"] * 3
     assert calls[0].attrs["response_id"] == "chatcmpl-1"
     assert all(c.agent == "support" for c in calls)
@@ -152,8 +184,7 @@ def test_graph_invoked_twice_on_one_thread(ruleset):
 def test_async_graph_uses_async_checkpointer_methods():
     meter = sm.Meter()
     graph = build_graph(script(), MeteredCheckpointer(InMemorySaver(), meter))
-    config = {"configurable": {"thread_id": "t-async"},
-              "callbacks": [MeterCallbackHandler(meter)]}
+    config = {"configurable": {"thread_id": "t-async"}, "callbacks": [MeterCallbackHandler(meter)]}
     asyncio.run(graph.ainvoke({"messages": [HumanMessage("where?")]}, config))
     events = meter.ledger.events()
     assert shape(events)[:2] == [START_, READ]
@@ -173,7 +204,8 @@ def test_checkpointer_list_delete_and_history():
     ops = meter.ledger.events(kind="state_op")
     listed = [o for o in ops if "listed" in o.attrs]
     assert [(o.op, o.session_id, o.attrs["listed"]) for o in listed] == [
-        ("read", "t2", len(history))]
+        ("read", "t2", len(history))
+    ]
     last = ops[-1]
     assert (last.op, last.session_id, last.attrs["op"]) == ("delete", "t2", "delete_thread")
     assert listed[0].bytes > 0  # what the saver deserialized for the listing
@@ -185,8 +217,9 @@ def test_wrapped_saver_is_shared_not_modified():
     inner = InMemorySaver()
     serde = inner.serde
     saver = MeteredCheckpointer(inner, meter, sizes=False)
-    build_graph(script(), saver).invoke({"messages": [HumanMessage("where?")]},
-                                        {"configurable": {"thread_id": "t6"}})
+    build_graph(script(), saver).invoke(
+        {"messages": [HumanMessage("where?")]}, {"configurable": {"thread_id": "t6"}}
+    )
     assert inner.serde is serde
     assert inner.get_tuple({"configurable": {"thread_id": "t6"}}) is not None
     ops = meter.ledger.events(kind="state_op")
@@ -208,8 +241,10 @@ def test_nested_runs_keep_their_parent():
 
     model = FakeOpenAI(messages=iter([ai(tool="summarize"), ai("done")]))
     graph = build_graph(model, InMemorySaver(), tools=[summarize])
-    graph.invoke({"messages": [HumanMessage("go")]},
-                 {"configurable": {"thread_id": "t3"}, "callbacks": [MeterCallbackHandler(meter)]})
+    graph.invoke(
+        {"messages": [HumanMessage("go")]},
+        {"configurable": {"thread_id": "t3"}, "callbacks": [MeterCallbackHandler(meter)]},
+    )
     events = meter.ledger.events()
     tool_call = events.filter(kind="tool_call")[0]
     nested = [c for c in events.filter(kind="model_call") if c.input_tokens == 5]
@@ -225,7 +260,10 @@ def test_tool_and_model_errors_and_session_without_thread():
     events = meter.ledger.events()
     tool_call = events.filter(kind="tool_call")[0]
     assert (tool_call.tool, tool_call.status, tool_call.attrs["error_type"]) == (
-        "broken", "error", "RuntimeError")
+        "broken",
+        "error",
+        "RuntimeError",
+    )
     root = events[0]
     assert root.kind == "session_start" and root.session_id == root.attrs["run_id"]
     assert {e.session_id for e in events} == {root.session_id}
@@ -238,8 +276,11 @@ def test_tool_and_model_errors_and_session_without_thread():
     with pytest.raises(TimeoutError):
         Failing(messages=iter([])).invoke("hi", {"callbacks": [handler]})
     failed = meter.ledger.events(session_id="given")
-    assert shape(failed) == [START_, ("model_call", "chat.completions", "stateless"),
-                             ("session_end", "error", "stateless")]
+    assert shape(failed) == [
+        START_,
+        ("model_call", "chat.completions", "stateless"),
+        ("session_end", "error", "stateless"),
+    ]
     assert failed[1].status == "error" and failed[1].venue == "azure"
 
 
@@ -278,8 +319,10 @@ def test_application_survives_a_closed_meter():
     handler = MeterCallbackHandler(meter)
     graph = build_graph(script(), MeteredCheckpointer(InMemorySaver(), meter))
     meter.close()
-    out = graph.invoke({"messages": [HumanMessage("where?")]},
-                       {"configurable": {"thread_id": "t5"}, "callbacks": [handler]})
+    out = graph.invoke(
+        {"messages": [HumanMessage("where?")]},
+        {"configurable": {"thread_id": "t5"}, "callbacks": [handler]},
+    )
     assert out["messages"][-1].content == "order 42 shipped"
     errors = meter.stats()["integration_errors"]
     assert errors["langchain"] >= 5 and errors["langgraph"] >= 5

@@ -36,9 +36,13 @@ _ids = itertools.count(1)
 
 def _usage(n_in: int, n_out: int, cached: int) -> Usage:
     return Usage(
-        requests=1, input_tokens=n_in, output_tokens=n_out, total_tokens=n_in + n_out,
+        requests=1,
+        input_tokens=n_in,
+        output_tokens=n_out,
+        total_tokens=n_in + n_out,
         input_tokens_details=InputTokensDetails(cached_tokens=cached, cache_write_tokens=0),
-        output_tokens_details=OutputTokensDetails(reasoning_tokens=0))
+        output_tokens_details=OutputTokensDetails(reasoning_tokens=0),
+    )
 
 
 class ResponsesModel(Model):
@@ -50,23 +54,43 @@ class ResponsesModel(Model):
         self.tokens = tokens
         self.previous_ids: list[str | None] = []
 
-    async def get_response(self, system_instructions, input, model_settings, tools,
-                           output_schema, handoffs, tracing, *, previous_response_id,
-                           conversation_id, prompt):
+    async def get_response(
+        self,
+        system_instructions,
+        input,
+        model_settings,
+        tools,
+        output_schema,
+        handoffs,
+        tracing,
+        *,
+        previous_response_id,
+        conversation_id,
+        prompt,
+    ):
         with response_span(disabled=tracing.is_disabled()) as span:
             self.previous_ids.append(previous_response_id)
             output = self.script.pop(0)
             usage = _usage(*self.tokens)
             response = Response(
-                id=f"resp_{next(_ids)}", created_at=0, model="gpt-5", object="response",
-                output=output, parallel_tool_calls=True, tool_choice="auto", tools=[],
+                id=f"resp_{next(_ids)}",
+                created_at=0,
+                model="gpt-5",
+                object="response",
+                output=output,
+                parallel_tool_calls=True,
+                tool_choice="auto",
+                tools=[],
                 previous_response_id=previous_response_id,
                 conversation={"id": conversation_id} if conversation_id else None,
                 usage=ResponseUsage(
-                    input_tokens=usage.input_tokens, output_tokens=usage.output_tokens,
+                    input_tokens=usage.input_tokens,
+                    output_tokens=usage.output_tokens,
                     total_tokens=usage.total_tokens,
                     input_tokens_details=usage.input_tokens_details,
-                    output_tokens_details=usage.output_tokens_details))
+                    output_tokens_details=usage.output_tokens_details,
+                ),
+            )
             span.span_data.usage = model_usage_to_span_usage(usage)
             if tracing.include_data():
                 span.span_data.response = response
@@ -82,15 +106,31 @@ class ChatModel(Model):
     def __init__(self, script: list[list[Any]]):
         self.script = list(script)
 
-    async def get_response(self, system_instructions, input, model_settings, tools,
-                           output_schema, handoffs, tracing, *, previous_response_id,
-                           conversation_id, prompt):
-        with generation_span(model="gpt-4o", model_config={
-                "base_url": "https://contoso.openai.azure.com/openai/v1/"},
-                disabled=tracing.is_disabled()) as span:
+    async def get_response(
+        self,
+        system_instructions,
+        input,
+        model_settings,
+        tools,
+        output_schema,
+        handoffs,
+        tracing,
+        *,
+        previous_response_id,
+        conversation_id,
+        prompt,
+    ):
+        with generation_span(
+            model="gpt-4o",
+            model_config={"base_url": "https://contoso.openai.azure.com/openai/v1/"},
+            disabled=tracing.is_disabled(),
+        ) as span:
             usage = _usage(50, 5, 0)
-            span.span_data.usage = {"input_tokens": 50, "output_tokens": 5,
-                                    "input_tokens_details": {"cached_tokens": 0}}
+            span.span_data.usage = {
+                "input_tokens": 50,
+                "output_tokens": 5,
+                "input_tokens_details": {"cached_tokens": 0},
+            }
             return ModelResponse(output=self.script.pop(0), usage=usage, response_id=None)
 
     def stream_response(self, *args, **kwargs):
@@ -104,14 +144,21 @@ def get_order(order_id: str) -> str:
 
 
 def make_agents(billing_model: Model | None = None) -> tuple[Agent, Agent, ResponsesModel]:
-    billing = Agent(name="billing", model=billing_model or ResponsesModel(
-        [[assistant_message("refund issued")], [assistant_message("you are welcome")]]))
-    triage_model = ResponsesModel([
-        [function_call("get_order", {"order_id": "42"}, call_id="call_1")],
-        [function_call("transfer_to_billing", {}, call_id="call_2")],
-        [function_call("get_order", {"order_id": "43"}, call_id="call_3")],
-        [assistant_message("order 43 shipped")],
-    ])
+    billing = Agent(
+        name="billing",
+        model=billing_model
+        or ResponsesModel(
+            [[assistant_message("refund issued")], [assistant_message("you are welcome")]]
+        ),
+    )
+    triage_model = ResponsesModel(
+        [
+            [function_call("get_order", {"order_id": "42"}, call_id="call_1")],
+            [function_call("transfer_to_billing", {}, call_id="call_2")],
+            [function_call("get_order", {"order_id": "43"}, call_id="call_3")],
+            [assistant_message("order 43 shipped")],
+        ]
+    )
     triage = Agent(name="triage", model=triage_model, tools=[get_order], handoffs=[billing])
     return triage, billing, triage_model
 
@@ -130,8 +177,15 @@ def summary(events: sm.EventTable) -> list[tuple]:
     out = []
     for e in events:
         if e.kind == "model_call":
-            what = (e.provider, e.api, e.venue, e.request, e.input_tokens, e.output_tokens,
-                    e.cached_tokens)
+            what = (
+                e.provider,
+                e.api,
+                e.venue,
+                e.request,
+                e.input_tokens,
+                e.output_tokens,
+                e.cached_tokens,
+            )
         elif e.kind == "tool_call":
             what = (e.tool, e.tool_kind, e.status)
         elif e.kind == "state_op":
@@ -191,11 +245,29 @@ def test_previous_response_id_makes_calls_and_session_stateful(meter):
     call = ("openai", "responses", "openai")
     assert summary(run2) == [
         ("session_start", None, None, "stateless", "stateful"),
-        ("model_call", "triage", *call, {"previous_response_id": "resp_x"}, 100, 10, 40,
-         "stateful", "stateful"),
+        (
+            "model_call",
+            "triage",
+            *call,
+            {"previous_response_id": "resp_x"},
+            100,
+            10,
+            40,
+            "stateful",
+            "stateful",
+        ),
         ("tool_call", "triage", "get_order", "function", "ok", "stateless", "stateful"),
-        ("model_call", "triage", *call, {"previous_response_id": triage_model.previous_ids[3]},
-         100, 10, 40, "stateful", "stateful"),
+        (
+            "model_call",
+            "triage",
+            *call,
+            {"previous_response_id": triage_model.previous_ids[3]},
+            100,
+            10,
+            40,
+            "stateful",
+            "stateful",
+        ),
         ("session_end", None, "ok", "stateless", "stateful"),
     ]
     assert "openai-responses-previous-response-id" in [ev.rule for ev in run2[1].evidence]
@@ -212,18 +284,41 @@ def test_generation_spans_guardrails_and_errors(meter):
     def polite(ctx, agent, input):
         return GuardrailFunctionOutput(output_info=None, tripwire_triggered=False)
 
-    model = ChatModel([[function_call("broken", {"order_id": "1"}, call_id="c1")],
-                       [assistant_message("sorry")]])
+    model = ChatModel(
+        [[function_call("broken", {"order_id": "1"}, call_id="c1")], [assistant_message("sorry")]]
+    )
     agent = Agent(name="azure-bot", model=model, tools=[broken], input_guardrails=[polite])
     asyncio.run(Runner.run(agent, "hi", run_config=RunConfig(group_id="g")))
     events = meter.ledger.events()
     assert summary(events) == [
         ("session_start", None, None, "stateless", "stateless"),
-        ("model_call", "azure-bot", "azure.ai.openai", "chat.completions", "azure", None,
-         50, 5, 0, "stateless", "stateless"),
+        (
+            "model_call",
+            "azure-bot",
+            "azure.ai.openai",
+            "chat.completions",
+            "azure",
+            None,
+            50,
+            5,
+            0,
+            "stateless",
+            "stateless",
+        ),
         ("tool_call", "azure-bot", "broken", "function", "error", "stateless", "stateless"),
-        ("model_call", "azure-bot", "azure.ai.openai", "chat.completions", "azure", None,
-         50, 5, 0, "stateless", "stateless"),
+        (
+            "model_call",
+            "azure-bot",
+            "azure.ai.openai",
+            "chat.completions",
+            "azure",
+            None,
+            50,
+            5,
+            0,
+            "stateless",
+            "stateless",
+        ),
         ("session_end", None, "ok", "stateless", "stateless"),
     ]
     assert events[1].attrs["venue_evidence"]["signal"] == "model_config.base_url"
@@ -235,8 +330,9 @@ class SpanlessModel(Model):
     """A custom model that opens no span: only the turn span carries its usage."""
 
     async def get_response(self, *args, **kwargs):
-        return ModelResponse(output=[assistant_message("ok")], usage=_usage(7, 3, 0),
-                             response_id=None)
+        return ModelResponse(
+            output=[assistant_message("ok")], usage=_usage(7, 3, 0), response_id=None
+        )
 
     def stream_response(self, *args, **kwargs):
         raise NotImplementedError
@@ -248,7 +344,11 @@ def test_turn_usage_is_counted_once(meter):
     asyncio.run(Runner.run(triage, "where is order 42?"))
     calls = meter.ledger.events(kind="model_call")
     assert [(c.model, c.input_tokens, c.output_tokens) for c in calls] == [
-        ("unknown", 7, 3), ("gpt-5", 100, 10), ("gpt-5", 100, 10), ("gpt-5", 100, 10)]
+        ("unknown", 7, 3),
+        ("gpt-5", 100, 10),
+        ("gpt-5", 100, 10),
+        ("gpt-5", 100, 10),
+    ]
     assert calls[0].attrs["usage_source"].startswith("turn span")
     task_totals = sum(c.input_tokens for c in calls[1:])
     assert task_totals == 300  # the task span's total, counted from the calls, not again
@@ -259,8 +359,9 @@ def test_host_run_survives_a_closed_meter_and_bad_spans(meter):
         async def get_response(self, *args, **kwargs):
             with response_span() as span:
                 span.span_data.usage = {"input_tokens": "lots"}
-                return ModelResponse(output=[assistant_message("fine")], usage=Usage(),
-                                     response_id=None)
+                return ModelResponse(
+                    output=[assistant_message("fine")], usage=Usage(), response_id=None
+                )
 
     result = asyncio.run(Runner.run(Agent(name="a", model=BadUsageModel([])), "hi"))
     assert result.final_output == "fine"
@@ -276,8 +377,9 @@ def test_metered_sqlite_session_records_reads_and_writes(meter):
     inner = SQLiteSession("user-7")
     session = MeteredSession(inner, meter)
     assert isinstance(session, SQLiteSession) and isinstance(session, MeteredSession)
-    agent = Agent(name="a", model=ResponsesModel([[assistant_message("one")],
-                                                  [assistant_message("two")]]))
+    agent = Agent(
+        name="a", model=ResponsesModel([[assistant_message("one")], [assistant_message("two")]])
+    )
     # The SDK reads the memory before it starts the run's trace: with the trace grouped by the
     # memory session's id, the reads and the run's events share one statemeter session.
     config = RunConfig(group_id="user-7")
@@ -297,7 +399,15 @@ def test_metered_sqlite_session_records_reads_and_writes(meter):
         ("delete", "SQLiteSession", "client", "user-7", "user-7"),
     ]
     assert [o.attrs.get("trace_id") is not None for o in ops] == [
-        False, True, True, False, True, True, False, False]
+        False,
+        True,
+        True,
+        False,
+        True,
+        True,
+        False,
+        False,
+    ]
     assert ops[0].bytes == 0 and ops[3].bytes == ops[1].bytes + ops[2].bytes
     assert all(o.tag == "stateful" and o.state_holder == "client" for o in ops)
     # Client-held memory does not make the session stateful under the default ruleset.
@@ -330,13 +440,15 @@ def test_metered_conversations_session_is_provider_held(meter):
     session = MeteredSession(OfflineConversations(), meter)
     assert isinstance(session, OpenAIConversationsSession)
     agent = Agent(name="a", model=ResponsesModel([[assistant_message("one")]]))
-    asyncio.run(Runner.run(agent, "hi", session=session,
-                           run_config=RunConfig(group_id=session.session_id)))
+    asyncio.run(
+        Runner.run(agent, "hi", session=session, run_config=RunConfig(group_id=session.session_id))
+    )
     ops = meter.ledger.events(kind="state_op")
     assert [(o.op, o.holder, o.key, o.session_id) for o in ops] == [
         ("read", "provider", "conv_abc", "conv_abc"),
         ("write", "provider", "conv_abc", "conv_abc"),
-        ("write", "provider", "conv_abc", "conv_abc")]
+        ("write", "provider", "conv_abc", "conv_abc"),
+    ]
     # Provider-held conversation memory makes the session stateful.
     session_id = ops[0].session_id
     assert {e.session_tag for e in meter.ledger.events(session_id=session_id)} == {"stateful"}

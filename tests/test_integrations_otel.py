@@ -71,8 +71,10 @@ def agent_run(tracer, *, conversation: str | None = "conv_1", tokens=(1200, 300,
                 pass
         with tracer.start_as_current_span(
             "update_memory notes",
-            attributes={"gen_ai.operation.name": "update_memory",
-                        "gen_ai.memory.store.id": "notes"},
+            attributes={
+                "gen_ai.operation.name": "update_memory",
+                "gen_ai.memory.store.id": "notes",
+            },
         ):
             pass
 
@@ -94,12 +96,19 @@ def test_live_spans_become_classified_events():
     assert {e.session_id for e in events} == {"conv_1"}
     assert {e.agent for e in events} == {"support"}
     assert (chat.provider, chat.venue, chat.tag, chat.input_tokens, chat.cached_tokens) == (
-        "openai", "openai", "stateless", 1200, 200)
+        "openai",
+        "openai",
+        "stateless",
+        1200,
+        200,
+    )
     assert chat.attrs["venue_evidence"]["rule"] == "venue-endpoint"
     assert (nested.provider, nested.venue, nested.tag) == ("azure.ai.openai", "azure", "stateful")
     assert nested.request == {"previous_response_id": "resp_1"}
     assert [ev.rule for ev in nested.evidence] == [
-        "openai-responses-store-default", "openai-responses-previous-response-id"]
+        "openai-responses-store-default",
+        "openai-responses-previous-response-id",
+    ]
     assert nested.parent_id == tool.id
     assert (tool.tool_kind, tool.mcp_session_id, tool.tag) == ("mcp", "mcp-77", "stateful")
     assert (mem.op, mem.holder, mem.store, mem.tag) == ("write", "client", "notes", "stateful")
@@ -123,9 +132,16 @@ def test_trace_is_the_session_without_conversation_id():
 def test_user_venue_mapping():
     meter = sm.Meter()
     provider, tracer = tracer_for(meter, venues={"llm-gw.corp": "on_prem"})
-    with tracer.start_as_current_span("chat m", kind=SpanKind.CLIENT, attributes={
-        "gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai",
-        "gen_ai.request.model": "m", "server.address": "llm-gw.corp"}):
+    with tracer.start_as_current_span(
+        "chat m",
+        kind=SpanKind.CLIENT,
+        attributes={
+            "gen_ai.operation.name": "chat",
+            "gen_ai.provider.name": "openai",
+            "gen_ai.request.model": "m",
+            "server.address": "llm-gw.corp",
+        },
+    ):
         pass
     (e,) = meter.ledger.events()
     assert e.venue == "on_prem"
@@ -136,12 +152,20 @@ def test_span_error_status():
     meter = sm.Meter()
     provider, tracer = tracer_for(meter)
     with pytest.raises(RuntimeError):
-        with tracer.start_as_current_span("execute_tool t", attributes={
-            "gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": "t"}):
+        with tracer.start_as_current_span(
+            "execute_tool t",
+            attributes={"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": "t"},
+        ):
             raise RuntimeError("tool failed")
-    with tracer.start_as_current_span("chat m", kind=SpanKind.CLIENT, attributes={
-        "gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai",
-        "gen_ai.request.model": "m"}) as s:
+    with tracer.start_as_current_span(
+        "chat m",
+        kind=SpanKind.CLIENT,
+        attributes={
+            "gen_ai.operation.name": "chat",
+            "gen_ai.provider.name": "openai",
+            "gen_ai.request.model": "m",
+        },
+    ) as s:
         s.set_status(Status(StatusCode.ERROR, "rate limited"))
     tool, chat = meter.ledger.events()
     assert (tool.status, chat.status) == ("error", "error")
@@ -151,13 +175,25 @@ def test_host_run_survives_a_closed_meter_and_malformed_spans(caplog):
     meter = sm.Meter()
     provider, tracer = tracer_for(meter)
     # A malformed span: negative token counts.
-    with tracer.start_as_current_span("chat m", kind=SpanKind.CLIENT, attributes={
-        "gen_ai.operation.name": "chat", "gen_ai.request.model": "m",
-        "gen_ai.usage.input_tokens": -5}):
+    with tracer.start_as_current_span(
+        "chat m",
+        kind=SpanKind.CLIENT,
+        attributes={
+            "gen_ai.operation.name": "chat",
+            "gen_ai.request.model": "m",
+            "gen_ai.usage.input_tokens": -5,
+        },
+    ):
         pass
-    with tracer.start_as_current_span("chat m", kind=SpanKind.CLIENT, attributes={
-        "gen_ai.operation.name": "chat", "gen_ai.request.model": "m",
-        "gen_ai.usage.cache_read.input_tokens": "lots"}):
+    with tracer.start_as_current_span(
+        "chat m",
+        kind=SpanKind.CLIENT,
+        attributes={
+            "gen_ai.operation.name": "chat",
+            "gen_ai.request.model": "m",
+            "gen_ai.usage.cache_read.input_tokens": "lots",
+        },
+    ):
         pass
     assert meter.stats()["integration_errors"] == {"otel": 2}
     meter.close()
@@ -204,8 +240,10 @@ def test_import_pre_1_37_fixture_json_lines():
     meter = sm.Meter()
     summary = import_otlp_json(str(DATA / "genai-pre-1.37.jsonl"), meter)
     assert summary == {"spans": 5, "events": 5, "skipped": 0}
-    got = [(e.kind, e.provider, e.api, e.venue, e.input_tokens, e.output_tokens)
-           for e in meter.ledger.events()]
+    got = [
+        (e.kind, e.provider, e.api, e.venue, e.input_tokens, e.output_tokens)
+        for e in meter.ledger.events()
+    ]
     assert got == [
         ("model_call", "azure.ai.openai", "chat.completions", "azure", 520, 80),
         ("tool_call", None, None, None, None, None),
@@ -240,7 +278,7 @@ def test_import_is_idempotent_and_atomic(tmp_path):
     with pytest.raises(sm.ValidationError, match=where):
         import_otlp_json(doc, fresh)
     bad = tmp_path / "bad.jsonl"
-    bad.write_text((DATA / "genai-current.json").read_text().replace("\n", "") + "\n{\"x\": 1}\n")
+    bad.write_text((DATA / "genai-current.json").read_text().replace("\n", "") + '\n{"x": 1}\n')
     with pytest.raises(sm.ValidationError, match="resourceSpans.*line 2"):
         import_otlp_json(bad, fresh)
     with pytest.raises(sm.ValidationError, match="not JSON at line 1"):
@@ -252,23 +290,46 @@ def test_import_is_idempotent_and_atomic(tmp_path):
 
 
 def record_everything(meter: sm.Meter) -> None:
-    with meter.session("bot", tenant="acme", venue="aws", runtime="agentcore",
-                       runtime_session_id="rt-1", attrs={"team": "claims"}) as s:
-        first = s.model_call(provider="openai", model="gpt-5", api="responses",
-                             input_tokens=900, output_tokens=80, cached_tokens=512,
-                             endpoint="https://api.openai.com/v1/responses",
-                             request={"store": True}, duration_ns=1_500_000)
-        s.model_call(provider="openai", model="gpt-5", api="responses", venue="openai",
-                     request={"previous_response_id": "resp_1", "conversation": {"id": "c"}},
-                     parent_id=first.id, attrs={"nested": {"x": [1, 2.5, "y", None, True]}})
+    with meter.session(
+        "bot",
+        tenant="acme",
+        venue="aws",
+        runtime="agentcore",
+        runtime_session_id="rt-1",
+        attrs={"team": "claims"},
+    ) as s:
+        first = s.model_call(
+            provider="openai",
+            model="gpt-5",
+            api="responses",
+            input_tokens=900,
+            output_tokens=80,
+            cached_tokens=512,
+            endpoint="https://api.openai.com/v1/responses",
+            request={"store": True},
+            duration_ns=1_500_000,
+        )
+        s.model_call(
+            provider="openai",
+            model="gpt-5",
+            api="responses",
+            venue="openai",
+            request={"previous_response_id": "resp_1", "conversation": {"id": "c"}},
+            parent_id=first.id,
+            attrs={"nested": {"x": [1, 2.5, "y", None, True]}},
+        )
         s.model_call(provider="openai", model="gpt-5", api="chat.completions", status="error")
         s.tool_call("search", effect="read", mcp_session_id="m-1", tool_kind="mcp")
         s.tool_call("calc", duration_ns=0)
         s.state_op("write", store="ckpt", holder="client", key="k", bytes=2048)
         s.state_op("read", store="agentcore-memory", holder="provider", scope="user")
     with meter.session("other") as s:
-        s.model_call(provider="anthropic", model="claude", api="messages",
-                     request={"cache_control": {"type": "ephemeral"}})
+        s.model_call(
+            provider="anthropic",
+            model="claude",
+            api="messages",
+            request={"cache_control": {"type": "ephemeral"}},
+        )
         s.state_op("delete", store="ckpt", holder="client", scope="global")
 
 
@@ -284,14 +345,23 @@ def test_export_import_round_trip_preserves_every_field(tmp_path, ruleset):
     assert len(spans) == len(original)
     target = sm.Meter(ruleset=ruleset())
     assert import_otlp_json(path, target) == {
-        "spans": len(original), "events": len(original), "skipped": 0}
+        "spans": len(original),
+        "events": len(original),
+        "skipped": 0,
+    }
     back = target.ledger.events()
     for a, b in zip(original.to_pylist(), back.to_pylist(), strict=True):
         assert a == b
     # The verdict travels as attributes.
-    stateful = next(s for s in spans if any(
-        kv["key"] == "statemeter.request" and "previous_response_id" in kv["value"]["stringValue"]
-        for kv in s["attributes"]))
+    stateful = next(
+        s
+        for s in spans
+        if any(
+            kv["key"] == "statemeter.request"
+            and "previous_response_id" in kv["value"]["stringValue"]
+            for kv in s["attributes"]
+        )
+    )
     attrs = {kv["key"]: kv["value"] for kv in stateful["attributes"]}
     assert attrs["statemeter.tag"] == {"stringValue": "stateful"}
     assert attrs["statemeter.consumes_state"] == {"boolValue": True}

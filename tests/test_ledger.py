@@ -38,8 +38,17 @@ def test_outsider_script_reverifies(ledger_path):
     head = record_sample(ledger_path, 12)
     assert reverify(ledger_path) == (True, None)
     assert reverify(ledger_path, f"{head.seq}:{head.hash}") == (True, None)
-    out = subprocess.run([sys.executable, str(Path(__file__).parent / "reverify_ledger.py"),
-                          str(ledger_path), "--head", str(head)], capture_output=True, text=True)
+    out = subprocess.run(
+        [
+            sys.executable,
+            str(Path(__file__).parent / "reverify_ledger.py"),
+            str(ledger_path),
+            "--head",
+            str(head),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert out.returncode == 0, out.stdout + out.stderr
 
 
@@ -64,22 +73,40 @@ def tamper(path: Path, *sql: str) -> None:
 
 
 CASES = {
-    "edited record": (["update events set record = replace(record, '\"input_tokens\":50', "
-                       "'\"input_tokens\":5') where seq = 3"], 3, "edited"),
+    "edited record": (
+        [
+            "update events set record = replace(record, '\"input_tokens\":50', "
+            "'\"input_tokens\":5') where seq = 3"
+        ],
+        3,
+        "edited",
+    ),
     "edited hash": (["update events set hash = zeroblob(32) where seq = 4"], 4, "edited"),
     "deleted row": (["delete from events where seq = 5"], 5, "deleted"),
-    "deleted and renumbered": (["delete from events where seq = 5",
-                                "update events set seq = seq - 1 where seq > 5"], 5, "deleted"),
-    "reordered rows": ([
-        "update events set seq = -1 where seq = 4",
-        "update events set seq = 4 where seq = 6",
-        "update events set seq = 6 where seq = -1"], 4, "reordered"),
-    "inserted row": ([
-        "update events set seq = seq + 100 where seq >= 4",
-        "update events set seq = seq - 99 where seq >= 104",
-        "insert into events (seq, id, record, hash) select 4, 'forged', "
-        "replace(record, '\"seq\":3', '\"seq\":4'), hash from events where seq = 3",
-    ], 4, "inserted"),
+    "deleted and renumbered": (
+        ["delete from events where seq = 5", "update events set seq = seq - 1 where seq > 5"],
+        5,
+        "deleted",
+    ),
+    "reordered rows": (
+        [
+            "update events set seq = -1 where seq = 4",
+            "update events set seq = 4 where seq = 6",
+            "update events set seq = 6 where seq = -1",
+        ],
+        4,
+        "reordered",
+    ),
+    "inserted row": (
+        [
+            "update events set seq = seq + 100 where seq >= 4",
+            "update events set seq = seq - 99 where seq >= 104",
+            "insert into events (seq, id, record, hash) select 4, 'forged', "
+            "replace(record, '\"seq\":3', '\"seq\":4'), hash from events where seq = 3",
+        ],
+        4,
+        "inserted",
+    ),
 }
 
 
@@ -165,8 +192,20 @@ def test_several_processes_append_one_chain(ledger_path):
                              input_tokens=i)
     """)
     sm.Meter(ledger_path).close()  # create it first
-    procs = [subprocess.Popen([sys.executable, "-c", code, str(ledger_path), f"p{i}", "400",
-                               "batch" if i % 2 else "sync"]) for i in range(4)]
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                code,
+                str(ledger_path),
+                f"p{i}",
+                "400",
+                "batch" if i % 2 else "sync",
+            ]
+        )
+        for i in range(4)
+    ]
     for p in procs:
         assert p.wait(timeout=120) == 0
     ledger = sm.Ledger.open(ledger_path)

@@ -13,11 +13,21 @@ import statemeter as sm
 def test_design_example(tmp_path):
     meter = sm.Meter(tmp_path / "audit.db")
     with meter.session(agent="support-bot", tenant="acme", venue="azure") as s:
-        s.model_call(provider="openai", model="gpt-5", api="chat.completions",
-                     input_tokens=1200, output_tokens=300)
-        s.model_call(provider="openai", model="gpt-5", api="responses",
-                     request={"previous_response_id": "resp_1"}, input_tokens=900,
-                     output_tokens=80)
+        s.model_call(
+            provider="openai",
+            model="gpt-5",
+            api="chat.completions",
+            input_tokens=1200,
+            output_tokens=300,
+        )
+        s.model_call(
+            provider="openai",
+            model="gpt-5",
+            api="responses",
+            request={"previous_response_id": "resp_1"},
+            input_tokens=900,
+            output_tokens=80,
+        )
         s.tool_call("search_docs", effect="read")
         s.state_op("write", store="agentcore-memory", holder="provider", bytes=512)
     meter.flush()
@@ -31,8 +41,14 @@ def test_design_example(tmp_path):
     # The session holds provider-held state, so both calls are stateful at session level.
     assert [c.session_tag for c in calls] == ["stateful", "stateful"]
     every = meter.ledger.events()
-    assert [e.kind for e in every] == ["session_start", "model_call", "model_call",
-                                       "tool_call", "state_op", "session_end"]
+    assert [e.kind for e in every] == [
+        "session_start",
+        "model_call",
+        "model_call",
+        "tool_call",
+        "state_op",
+        "session_end",
+    ]
     assert [e.seq for e in every] == [1, 2, 3, 4, 5, 6]
     assert every[4].tag == "stateful" and every[4].creates_state
     meter.close()
@@ -59,8 +75,7 @@ def test_session_records_error_status_when_exception_escapes():
 
 def test_runtime_session_makes_inner_calls_stateful_at_session_level():
     meter = sm.Meter()
-    with meter.session("bot", venue="aws", runtime="agentcore",
-                       runtime_session_id="rt-123") as s:
+    with meter.session("bot", venue="aws", runtime="agentcore", runtime_session_id="rt-123") as s:
         s.model_call(provider="openai", model="gpt-5", api="chat.completions")
     call = meter.ledger.events(kind="model_call")[0]
     assert call.tag == "stateless"
@@ -86,8 +101,9 @@ def test_filters_and_table_protocol():
     meter = sm.Meter()
     with meter.session("a", session_id="s1") as s:
         s.model_call(provider="openai", model="m", api="chat.completions")
-        s.model_call(provider="openai", model="m", api="responses",
-                     request={"previous_response_id": "r"})
+        s.model_call(
+            provider="openai", model="m", api="responses", request={"previous_response_id": "r"}
+        )
     with meter.session("b", session_id="s2") as s:
         s.tool_call("t")
     table = meter.ledger.events()
@@ -122,15 +138,12 @@ def test_sync_durability_commits_before_returning(tmp_path):
 def test_idempotent_ids(tmp_path):
     meter = sm.Meter(tmp_path / "i.db")
     s = meter.session("bot", session_id="s")
-    s.model_call(provider="openai", model="m", api="chat.completions", id="evt-1",
-                 input_tokens=5)
+    s.model_call(provider="openai", model="m", api="chat.completions", id="evt-1", input_tokens=5)
     # A retry with the same payload is a no-op, even without an explicit ts.
-    s.model_call(provider="openai", model="m", api="chat.completions", id="evt-1",
-                 input_tokens=5)
+    s.model_call(provider="openai", model="m", api="chat.completions", id="evt-1", input_tokens=5)
     meter.flush()
     assert len(meter.ledger) == 1
-    s.model_call(provider="openai", model="m", api="chat.completions", id="evt-1",
-                 input_tokens=6)
+    s.model_call(provider="openai", model="m", api="chat.completions", id="evt-1", input_tokens=6)
     with pytest.raises(sm.ValidationError, match="different payload") as info:
         meter.flush()
     assert info.value.field == "id"
@@ -175,9 +188,17 @@ def test_backpressure_small_queue(tmp_path):
 
 def test_meter_record_raw_mapping_and_context_manager():
     with sm.Meter() as meter:
-        e = meter.record({"kind": "model_call", "provider": "anthropic", "model": "claude",
-                          "api": "messages", "request": {"container": "cntr_1"},
-                          "ts": 1_700_000_000_000_000_000, "session_id": "x"})
+        e = meter.record(
+            {
+                "kind": "model_call",
+                "provider": "anthropic",
+                "model": "claude",
+                "api": "messages",
+                "request": {"container": "cntr_1"},
+                "ts": 1_700_000_000_000_000_000,
+                "session_id": "x",
+            }
+        )
         assert e.ts == 1_700_000_000_000_000_000
         assert e.tag == "stateful"
         assert meter.ledger.events()[0].id == e.id

@@ -20,7 +20,11 @@ pytest.importorskip("ipykernel")
 
 def test_the_four_notebooks_exist():
     assert [p.stem for p in NOTEBOOKS] == [
-        "01-quickstart", "02-contract-scenarios", "03-audit-trail", "04-fleet-at-scale"]
+        "01-quickstart",
+        "02-contract-scenarios",
+        "03-audit-trail",
+        "04-fleet-at-scale",
+    ]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
@@ -37,12 +41,16 @@ def kernel_dir(tmp_path_factory, monkeypatch_module):
     root = tmp_path_factory.mktemp("jupyter")
     spec = root / "kernels" / KERNEL
     spec.mkdir(parents=True)
-    (spec / "kernel.json").write_text(json.dumps({
-        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-        "display_name": "statemeter (.venv)",
-        "language": "python",
-        "env": {"MPLBACKEND": "Agg", "PYTHONWARNINGS": "ignore::DeprecationWarning"},
-    }))
+    (spec / "kernel.json").write_text(
+        json.dumps(
+            {
+                "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                "display_name": "statemeter (.venv)",
+                "language": "python",
+                "env": {"MPLBACKEND": "Agg", "PYTHONWARNINGS": "ignore::DeprecationWarning"},
+            }
+        )
+    )
     monkeypatch_module.setenv("JUPYTER_PATH", str(root))
     monkeypatch_module.setenv("JUPYTER_PLATFORM_DIRS", "1")
     return root
@@ -61,14 +69,20 @@ def monkeypatch_module():
 def test_notebook_runs(path, kernel_dir):
     nb = nbformat.read(path, as_version=4)
     client = nbclient.NotebookClient(
-        nb, kernel_name=KERNEL, timeout=600,
-        resources={"metadata": {"path": str(path.parent)}})
+        nb, kernel_name=KERNEL, timeout=600, resources={"metadata": {"path": str(path.parent)}}
+    )
     client.execute()  # raises CellExecutionError with the traceback on any failing cell
-    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs
-              if o.output_type == "error"]
+    errors = [
+        o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"
+    ]
     assert not errors
-    rich = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs
-            if o.output_type in ("display_data", "execute_result")]
+    rich = [
+        o
+        for c in nb.cells
+        if c.cell_type == "code"
+        for o in c.outputs
+        if o.output_type in ("display_data", "execute_result")
+    ]
     assert rich, "the notebook displays something"
     if os.environ.get("STATEMETER_KEEP_NOTEBOOK_OUTPUTS"):
         nbformat.write(nb, path.with_suffix(".out.ipynb"))

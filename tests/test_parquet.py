@@ -16,29 +16,42 @@ pq = pytest.importorskip("pyarrow.parquet")
 duckdb = pytest.importorskip("duckdb")
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
-CONTRACTS = [EXAMPLES / "contracts" / "model-access-2025.toml",
-             EXAMPLES / "contracts" / "model-access-2026-amended.toml"]
+CONTRACTS = [
+    EXAMPLES / "contracts" / "model-access-2025.toml",
+    EXAMPLES / "contracts" / "model-access-2026-amended.toml",
+]
 DAY = 86_400 * 1_000_000_000
-REPORT_COLUMNS = ["covered_events", "covered_input_tokens", "covered_output_tokens",
-                  "violating_events", "violating_input_tokens", "violating_output_tokens"]
+REPORT_COLUMNS = [
+    "covered_events",
+    "covered_input_tokens",
+    "covered_output_tokens",
+    "violating_events",
+    "violating_input_tokens",
+    "violating_output_tokens",
+]
 
 
 def files(directory: Path) -> dict[str, str]:
     """Visible Parquet files -> content digest."""
-    return {str(p.relative_to(directory)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(directory.rglob("*.parquet"))}
+    return {
+        str(p.relative_to(directory)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(directory.rglob("*.parquet"))
+    }
 
 
 def rust_rows(report, by=()):
-    return [tuple(r[k] for k in ["interpretation", "clause", *by, *REPORT_COLUMNS])
-            for r in report.to_pylist()]
+    return [
+        tuple(r[k] for k in ["interpretation", "clause", *by, *REPORT_COLUMNS])
+        for r in report.to_pylist()
+    ]
 
 
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory):
     path = tmp_path_factory.mktemp("fleet") / "fleet.db"
-    return simulate.fleet(days=6, agents=6, seed=3, path=path, start="2026-04-24",
-                          sessions_per_agent_day=6)
+    return simulate.fleet(
+        days=6, agents=6, seed=3, path=path, start="2026-04-24", sessions_per_agent_day=6
+    )
 
 
 def test_export_writes_one_file_per_date_and_readers_agree(fleet, tmp_path):
@@ -59,15 +72,23 @@ def test_export_writes_one_file_per_date_and_readers_agree(fleet, tmp_path):
     pl = pytest.importorskip("polars")
     frame = pl.scan_parquet(str(out / "**" / "*.parquet"), hive_partitioning=True).collect()
     assert frame.height == n
-    got = duckdb.sql(f"SELECT count(*), sum(input_tokens), min(seq), max(seq) "
-                     f"FROM {parquet.dataset_source(out)}").fetchall()[0]
+    got = duckdb.sql(
+        f"SELECT count(*), sum(input_tokens), min(seq), max(seq) FROM {parquet.dataset_source(out)}"
+    ).fetchall()[0]
     events = pa.table(fleet.ledger.events())
     assert got == (n, pa.compute.sum(events.column("input_tokens")).as_py(), 1, n)
     # Partition values match the events' UTC dates.
-    per_day = dict(duckdb.sql(f"SELECT strftime(date, '%Y-%m-%d'), count(*) FROM "
-                              f"{parquet.dataset_source(out)} GROUP BY ALL").fetchall())
-    want = dict(duckdb.sql("SELECT strftime(ts AT TIME ZONE 'UTC', '%Y-%m-%d'), count(*) "
-                           "FROM events GROUP BY ALL").fetchall())
+    per_day = dict(
+        duckdb.sql(
+            f"SELECT strftime(date, '%Y-%m-%d'), count(*) FROM "
+            f"{parquet.dataset_source(out)} GROUP BY ALL"
+        ).fetchall()
+    )
+    want = dict(
+        duckdb.sql(
+            "SELECT strftime(ts AT TIME ZONE 'UTC', '%Y-%m-%d'), count(*) FROM events GROUP BY ALL"
+        ).fetchall()
+    )
     assert per_day == want
 
 
@@ -93,8 +114,9 @@ def test_resume_appends_new_files_and_never_rewrites(tmp_path):
     t0 = 1_767_225_600_000_000_000
     s = meter.session("a", venue="azure", session_id="s1")
     s.start(ts=t0)
-    s.model_call(provider="openai", model="gpt-5", api="chat.completions", ts=t0 + 1,
-                 input_tokens=10)
+    s.model_call(
+        provider="openai", model="gpt-5", api="chat.completions", ts=t0 + 1, input_tokens=10
+    )
     s.end(ts=t0 + 2)
     out = tmp_path / "ds"
     first = meter.ledger.export_parquet(out)
@@ -104,8 +126,14 @@ def test_resume_appends_new_files_and_never_rewrites(tmp_path):
     assert files(out) == before
     # The same session continues on the next day and turns stateful there.
     s2 = meter.session("a", venue="azure", session_id="s1")
-    s2.model_call(provider="openai", model="gpt-5", api="responses", ts=t0 + DAY,
-                  request={"previous_response_id": "resp_1"}, input_tokens=5)
+    s2.model_call(
+        provider="openai",
+        model="gpt-5",
+        api="responses",
+        ts=t0 + DAY,
+        request={"previous_response_id": "resp_1"},
+        input_tokens=5,
+    )
     second = meter.ledger.export_parquet(out)
     assert (second.events, second.from_seq, second.to_seq, second.total_events) == (1, 4, 4, 4)
     after = files(out)
@@ -142,8 +170,9 @@ def test_partitioning_options_and_errors(fleet, tmp_path):
     got = duckdb.sql(f"SELECT count(*) FROM {parquet.dataset_source(tmp_path / 'flat')}")
     assert got.fetchall()[0][0] == len(fleet.ledger)
     two = fleet.ledger.export_parquet(tmp_path / "two", partition_by=("tenant", "month"))
-    assert {f.split("/")[0] for f in two.files} == {f"tenant={t}" for t in ("acme", "globex",
-                                                                              "initech")}
+    assert {f.split("/")[0] for f in two.files} == {
+        f"tenant={t}" for t in ("acme", "globex", "initech")
+    }
     assert all(f.split("/")[1] == "month=2026-04" for f in two.files)
     # A file does not repeat its partition columns (the Hive convention).
     assert "tenant" not in pq.read_schema(tmp_path / "two" / two.files[0]).names
@@ -160,8 +189,16 @@ def test_partitioning_options_and_errors(fleet, tmp_path):
 
 def test_odd_partition_values_are_encoded(tmp_path):
     meter = sm.Meter()
-    meter.record({"kind": "model_call", "provider": "openai", "model": "m", "api": "x",
-                  "tenant": "a/b c", "ts": 1})
+    meter.record(
+        {
+            "kind": "model_call",
+            "provider": "openai",
+            "model": "m",
+            "api": "x",
+            "tenant": "a/b c",
+            "ts": 1,
+        }
+    )
     meter.record({"kind": "model_call", "provider": "openai", "model": "m", "api": "x", "ts": 2})
     result = meter.ledger.export_parquet(tmp_path / "ds", partition_by="tenant")
     assert sorted(result.files)[0].startswith("tenant=__HIVE_DEFAULT_PARTITION__/")

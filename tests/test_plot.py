@@ -50,7 +50,8 @@ def test_usage_over_time_stacks_venue_by_tag(fleet, prices, tmp_path):
     assert "USD" in ax.get_ylabel()
     ax = plot.usage_over_time(fleet.ledger.events(), "tokens")  # aggregated by pyarrow
     assert sum(p.get_height() for p in ax.patches) == sum(
-        (e.input_tokens or 0) + (e.output_tokens or 0) for e in fleet.ledger.events())
+        (e.input_tokens or 0) + (e.output_tokens or 0) for e in fleet.ledger.events()
+    )
     with pytest.raises(ValueError, match="metric"):
         plot.usage_over_time(fleet.ledger, "colour")
     with pytest.raises(ValueError, match="prices"):
@@ -62,11 +63,15 @@ def test_interpretations_compares_covered_and_violating(fleet, prices):
     report = fleet.ledger.report(contract, prices)
     ax = plot.interpretations(report)
     assert [t.get_text() for t in ax.get_yticklabels()] == [
-        "session-level", "call-level", "all-calls"]
+        "session-level",
+        "call-level",
+        "all-calls",
+    ]
     rows = report.to_pylist()
     heights = sorted(p.get_width() for p in ax.patches)
-    assert heights == sorted([r["covered_events"] for r in rows] +
-                             [r["violating_events"] for r in rows])
+    assert heights == sorted(
+        [r["covered_events"] for r in rows] + [r["violating_events"] for r in rows]
+    )
     assert any("USD" in t.get_text() for t in ax.texts)
     assert plot.png_base64(ax).startswith("data:image/png;base64,iVBOR")
     with pytest.raises(ValueError):
@@ -101,8 +106,12 @@ def test_report_and_table_plot_methods(fleet):
         (lambda f, p: plot.interpretations(f.ledger.costs(p)), "report"),
         (lambda f, p: plot.session_timeline(sm.Meter().ledger), "source"),
         (lambda f, p: plot.session_timeline(f.ledger.events(), session_id="none"), "session_id"),
-        (lambda f, p: f.ledger.report(sm.Contract.load(
-            EXAMPLES / "contracts" / "model-access-2025.toml")).plot(metric="colour"), "metric"),
+        (
+            lambda f, p: f.ledger.report(
+                sm.Contract.load(EXAMPLES / "contracts" / "model-access-2025.toml")
+            ).plot(metric="colour"),
+            "metric",
+        ),
         (lambda f, p: f.ledger.costs(p).plot(metric="input_tokens"), "metric"),
     ],
 )

@@ -29,12 +29,34 @@ def T(s: str) -> int:
     return int(d.replace(tzinfo=dt.UTC).timestamp()) * 1_000_000_000
 
 
-def call(eid, session, day, venue, input_tokens, output_tokens, cached=0, *, model="gpt-5",
-         provider="openai", api="chat.completions", request=None):
-    return {"kind": "model_call", "id": eid, "session_id": session, "ts": T(day),
-            "provider": provider, "model": model, "api": api, "venue": venue,
-            "input_tokens": input_tokens, "output_tokens": output_tokens,
-            "cached_tokens": cached, "request": request}
+def call(
+    eid,
+    session,
+    day,
+    venue,
+    input_tokens,
+    output_tokens,
+    cached=0,
+    *,
+    model="gpt-5",
+    provider="openai",
+    api="chat.completions",
+    request=None,
+):
+    return {
+        "kind": "model_call",
+        "id": eid,
+        "session_id": session,
+        "ts": T(day),
+        "provider": provider,
+        "model": model,
+        "api": api,
+        "venue": venue,
+        "input_tokens": input_tokens,
+        "output_tokens": output_tokens,
+        "cached_tokens": cached,
+        "request": request,
+    }
 
 
 # Hand-computed cost of each model call (nanos), with the price entry that applies:
@@ -48,8 +70,18 @@ def call(eid, session, day, venue, input_tokens, output_tokens, cached=0, *, mod
 #  e8 2026-05-03 azure  gpt-4o: no price                                  = None
 #  e9 2026-05-04 gcp    anthropic: no price                               = None
 #  e10 2026-03-01 aws   base (runtime session S5): 100×1.25 + 10×10       =   225,000
-COST = {"e1": 4_000_000, "e2": 3_400_000, "e3": 4_375_000, "e4": 1_125_000, "e5": 180_000,
-        "e6": 180_000, "e7": 7_000_000, "e8": None, "e9": None, "e10": 225_000}
+COST = {
+    "e1": 4_000_000,
+    "e2": 3_400_000,
+    "e3": 4_375_000,
+    "e4": 1_125_000,
+    "e5": 180_000,
+    "e6": 180_000,
+    "e7": 7_000_000,
+    "e8": None,
+    "e9": None,
+    "e10": 225_000,
+}
 # S5 runs in AgentCore from 00:00 to 01:30: 1.5 h × 0.09 = 0.135 USD.
 RUNTIME = 135_000_000
 # 2 GB held from 00:20 to 01:00 (40 min) at 0.25 per GB-month (730 h):
@@ -60,29 +92,77 @@ EVENTS = [
     call("e1", "S1", "2025-12-15", "azure", 1000, 100),
     call("e2", "S1", "2026-01-10", "azure", 1000, 100, cached=400),
     call("e3", "S2", "2026-02-03", "aws", 2000, 300, cached=1000),
-    call("e4", "S2", "2026-02-04", "aws", 500, 50, api="responses",
-         request={"previous_response_id": "resp_1"}),
+    call(
+        "e4",
+        "S2",
+        "2026-02-04",
+        "aws",
+        500,
+        50,
+        api="responses",
+        request={"previous_response_id": "resp_1"},
+    ),
     call("e5", "S3", "2026-04-20", "aws", 100, 10),
     call("e6", "S3", "2026-04-27", "aws", 100, 10),
     call("e7", "S4", "2026-05-02", "azure", 1000, 100),
     call("e8", "S4", "2026-05-03", "azure", 10, 1, model="gpt-4o"),
-    call("e9", "S6", "2026-05-04", "gcp", 50, 5, provider="anthropic", model="claude",
-         api="messages"),
-    {"kind": "session_start", "id": "s5-start", "session_id": "S5", "ts": T("2026-03-01T00:00:00"),
-     "runtime": "agentcore", "runtime_session_id": "rs-1", "venue": "aws"},
+    call(
+        "e9", "S6", "2026-05-04", "gcp", 50, 5, provider="anthropic", model="claude", api="messages"
+    ),
+    {
+        "kind": "session_start",
+        "id": "s5-start",
+        "session_id": "S5",
+        "ts": T("2026-03-01T00:00:00"),
+        "runtime": "agentcore",
+        "runtime_session_id": "rs-1",
+        "venue": "aws",
+    },
     {**call("e10", "S5", "2026-03-01", "aws", 100, 10), "ts": T("2026-03-01T00:10:00")},
-    {"kind": "state_op", "id": "w1", "session_id": "S5", "ts": T("2026-03-01T00:20:00"),
-     "op": "write", "store": "mem", "holder": "provider", "key": "k", "bytes": 2_000_000_000},
-    {"kind": "state_op", "id": "d1", "session_id": "S5", "ts": T("2026-03-01T01:00:00"),
-     "op": "delete", "store": "mem", "holder": "provider", "key": "k"},
-    {"kind": "session_end", "id": "s5-end", "session_id": "S5", "ts": T("2026-03-01T01:30:00"),
-     "runtime": "agentcore", "runtime_session_id": "rs-1", "venue": "aws"},
+    {
+        "kind": "state_op",
+        "id": "w1",
+        "session_id": "S5",
+        "ts": T("2026-03-01T00:20:00"),
+        "op": "write",
+        "store": "mem",
+        "holder": "provider",
+        "key": "k",
+        "bytes": 2_000_000_000,
+    },
+    {
+        "kind": "state_op",
+        "id": "d1",
+        "session_id": "S5",
+        "ts": T("2026-03-01T01:00:00"),
+        "op": "delete",
+        "store": "mem",
+        "holder": "provider",
+        "key": "k",
+    },
+    {
+        "kind": "session_end",
+        "id": "s5-end",
+        "session_id": "S5",
+        "ts": T("2026-03-01T01:30:00"),
+        "runtime": "agentcore",
+        "runtime_session_id": "rs-1",
+        "venue": "aws",
+    },
 ]
 
-COLUMNS = ["covered_events", "covered_input_tokens", "covered_output_tokens",
-           "covered_cost_nanos", "violating_events", "violating_input_tokens",
-           "violating_output_tokens", "violating_cost_nanos", "covered_unpriced_events",
-           "violating_unpriced_events"]
+COLUMNS = [
+    "covered_events",
+    "covered_input_tokens",
+    "covered_output_tokens",
+    "covered_cost_nanos",
+    "violating_events",
+    "violating_input_tokens",
+    "violating_output_tokens",
+    "violating_cost_nanos",
+    "covered_unpriced_events",
+    "violating_unpriced_events",
+]
 
 
 @pytest.fixture(scope="module")
@@ -122,16 +202,33 @@ def test_report_every_cell(ledger, contract, prices):
     # call-level: stateless openai calls from 2026-01-01: e2 e3 e5 e6 e7 e8 e10.
     # Violating: before 04-27 off Azure (e3, e5, e10); after it Azure or AWS is fine.
     assert cells(rows["call-level"]) == [
-        7, 1000 + 2000 + 100 + 100 + 1000 + 10 + 100, 100 + 300 + 10 + 10 + 100 + 1 + 10,
+        7,
+        1000 + 2000 + 100 + 100 + 1000 + 10 + 100,
+        100 + 300 + 10 + 10 + 100 + 1 + 10,
         3_400_000 + 4_375_000 + 180_000 + 180_000 + 7_000_000 + 225_000,
-        3, 2000 + 100 + 100, 300 + 10 + 10, 4_375_000 + 180_000 + 225_000, 1, 0]
+        3,
+        2000 + 100 + 100,
+        300 + 10 + 10,
+        4_375_000 + 180_000 + 225_000,
+        1,
+        0,
+    ]
     # session-level: S2 (stateful call) and S5 (runtime) are stateful sessions:
     # covered e2 e5 e6 e7 e8, violating e5.
     assert cells(rows["session-level"]) == [
-        5, 2210, 221, 3_400_000 + 180_000 + 180_000 + 7_000_000, 1, 100, 10, 180_000, 1, 0]
+        5,
+        2210,
+        221,
+        3_400_000 + 180_000 + 180_000 + 7_000_000,
+        1,
+        100,
+        10,
+        180_000,
+        1,
+        0,
+    ]
     # all-calls: e2 e3 e4 e5 e6 e7 e8 e10, violating e3 e4 e5 e10.
-    assert cells(rows["all-calls"]) == [
-        8, 4810, 581, 16_485_000, 4, 2700, 370, 5_905_000, 1, 0]
+    assert cells(rows["all-calls"]) == [8, 4810, 581, 16_485_000, 4, 2700, 370, 5_905_000, 1, 0]
 
 
 def test_report_without_prices_has_no_costs(ledger, contract):
@@ -145,8 +242,11 @@ def test_report_without_prices_has_no_costs(ledger, contract):
 def test_report_by_venue_and_month(ledger, contract, prices):
     r = ledger.report(contract, prices, by=["venue", "month"])
     assert r.columns[:4] == ["interpretation", "clause", "venue", "month"]
-    got = [(x["venue"], x["month"], *cells(x)) for x in r.to_pylist()
-           if x["interpretation"] == "call-level"]
+    got = [
+        (x["venue"], x["month"], *cells(x))
+        for x in r.to_pylist()
+        if x["interpretation"] == "call-level"
+    ]
     assert got == [
         ("aws", "2026-02", 1, 2000, 300, 4_375_000, 1, 2000, 300, 4_375_000, 0, 0),
         ("aws", "2026-03", 1, 100, 10, 225_000, 1, 100, 10, 225_000, 0, 0),
@@ -160,9 +260,11 @@ def test_report_by_venue_and_month(ledger, contract, prices):
 
 def test_report_window_straddling_the_amendment(ledger, contract, prices):
     # [2026-04-01, 2026-05-01): e5 (old version, aws violates) and e6 (new version, aws ok).
-    for since, until in [("2026-04-01", "2026-05-01"),
-                         (dt.date(2026, 4, 1), dt.datetime(2026, 5, 1, tzinfo=dt.UTC)),
-                         (T("2026-04-01"), T("2026-05-01"))]:
+    for since, until in [
+        ("2026-04-01", "2026-05-01"),
+        (dt.date(2026, 4, 1), dt.datetime(2026, 5, 1, tzinfo=dt.UTC)),
+        (T("2026-04-01"), T("2026-05-01")),
+    ]:
         rows = ledger.report(contract, prices, since=since, until=until).to_pylist()
         call = next(r for r in rows if r["interpretation"] == "call-level")
         assert cells(call) == [2, 200, 20, 360_000, 1, 100, 10, 180_000, 0, 0]
@@ -191,16 +293,32 @@ def test_violations_are_the_violating_events(ledger, contract):
 
 def test_costs_every_cell(ledger, prices):
     c = ledger.costs(prices)
-    assert c.columns == ["events", "input_tokens", "cached_tokens", "output_tokens", "cost_nanos",
-                         "unpriced_events", "model_cost_nanos", "runtime_cost_nanos",
-                         "storage_cost_nanos"]
+    assert c.columns == [
+        "events",
+        "input_tokens",
+        "cached_tokens",
+        "output_tokens",
+        "cost_nanos",
+        "unpriced_events",
+        "model_cost_nanos",
+        "runtime_cost_nanos",
+        "storage_cost_nanos",
+    ]
     model = sum(v for v in COST.values() if v is not None)
     assert model == 20_485_000
-    assert c.to_pylist() == [{
-        "events": 12, "input_tokens": 5860, "cached_tokens": 1400, "output_tokens": 686,
-        "cost_nanos": model + RUNTIME + STORAGE, "unpriced_events": 2,
-        "model_cost_nanos": model, "runtime_cost_nanos": RUNTIME, "storage_cost_nanos": STORAGE,
-    }]
+    assert c.to_pylist() == [
+        {
+            "events": 12,
+            "input_tokens": 5860,
+            "cached_tokens": 1400,
+            "output_tokens": 686,
+            "cost_nanos": model + RUNTIME + STORAGE,
+            "unpriced_events": 2,
+            "model_cost_nanos": model,
+            "runtime_cost_nanos": RUNTIME,
+            "storage_cost_nanos": STORAGE,
+        }
+    ]
     by_kind = {r["kind"]: r for r in ledger.costs(prices, by="kind").to_pylist()}
     assert by_kind["session_end"]["cost_nanos"] == RUNTIME
     assert by_kind["state_op"]["cost_nanos"] == STORAGE
@@ -225,16 +343,23 @@ def test_costs_by_day_and_week(ledger, prices):
 
 
 def test_scenario_moving_stateful_sessions_to_azure(ledger, contract, prices):
-    s = ledger.scenario("stateful to azure", contract=contract,
-                        select={"session_tag": "stateful"}, venue="azure",
-                        baseline_prices=prices)
+    s = ledger.scenario(
+        "stateful to azure",
+        contract=contract,
+        select={"session_tag": "stateful"},
+        venue="azure",
+        baseline_prices=prices,
+    )
     # S2 (e3, e4) and S5 (start, e10, write, delete, end) are stateful; 5 carry a venue.
     assert (s.selected_events, s.moved_events) == (7, 5)
     rows = {r["interpretation"]: r for r in s.to_pylist()}
     a = rows["all-calls"]
     assert (a["covered_events"], a["selected_events"]) == (8, 3)
-    assert (a["baseline_violating_events"], a["scenario_violating_events"],
-            a["violating_events_delta"]) == (4, 1, -3)
+    assert (
+        a["baseline_violating_events"],
+        a["scenario_violating_events"],
+        a["violating_events_delta"],
+    ) == (4, 1, -3)
     # e3 at azure: 1000×2 + 1000×0.5 + 300×20 = 8,500,000; e4: 500×2 + 50×20 = 2,000,000;
     # e10: 100×2 + 10×20 = 400,000 (was 4,375,000 + 1,125,000 + 225,000).
     assert a["covered_cost_delta_nanos"] == 8_500_000 + 2_000_000 + 400_000 - 5_725_000
@@ -247,9 +372,15 @@ def test_scenario_moving_stateful_sessions_to_azure(ledger, contract, prices):
     # Re-pricing the selection with another table (no venue change).
     cheap = sm.PriceTable.from_toml(
         'currency = "USD"\n[[price]]\nprovider = "openai"\nmodel = "gpt-5"\n'
-        'input_per_mtok = "0"\noutput_per_mtok = "0"\n')
-    s = ledger.scenario("free", contract=contract, select={"session_id": ["S2", "S5"]},
-                        prices=cheap, baseline_prices=prices)
+        'input_per_mtok = "0"\noutput_per_mtok = "0"\n'
+    )
+    s = ledger.scenario(
+        "free",
+        contract=contract,
+        select={"session_id": ["S2", "S5"]},
+        prices=cheap,
+        baseline_prices=prices,
+    )
     assert s.moved_events == 0
     # The cheap table has no runtime or storage prices, so S5's runtime and storage charges
     # become unpriced in the scenario.
@@ -288,7 +419,8 @@ def test_html_is_escaped_and_bounded(tmp_path):
             s.model_call(provider="openai", model=f"m{i}", api="chat.completions")
     c = sm.Contract.from_toml(
         'id="c"\n[[clause]]\nid="k"\nproviders=["openai"]\nrequired_venues=["azure"]\n'
-        '[clause.interpretations.x]\nlevel="call"\ntags=["stateless"]\n')
+        '[clause.interpretations.x]\nlevel="call"\ntags=["stateless"]\n'
+    )
     r = meter.ledger.report(c, by=["venue", "model"])
     page = r._repr_html_()
     assert "<script>" not in page and html.escape("<script>x</script>") in page

@@ -40,14 +40,21 @@ def build(calls):
     meter = sm.Meter()
     for c in calls:
         request = {"previous_response_id": "r"} if c["stateful"] else None
-        meter.record({
-            "kind": "model_call", "session_id": c["session"], "provider": c["provider"],
-            "model": c["model"], "api": "responses" if c["stateful"] else "chat.completions",
-            "venue": c["venue"], "request": request, "ts": BASE + c["day"] * DAY + c["offset"],
-            "input_tokens": c["input_tokens"],
-            "cached_tokens": c["input_tokens"] * c["cached_share"] // 100,
-            "output_tokens": c["output_tokens"],
-        })
+        meter.record(
+            {
+                "kind": "model_call",
+                "session_id": c["session"],
+                "provider": c["provider"],
+                "model": c["model"],
+                "api": "responses" if c["stateful"] else "chat.completions",
+                "venue": c["venue"],
+                "request": request,
+                "ts": BASE + c["day"] * DAY + c["offset"],
+                "input_tokens": c["input_tokens"],
+                "cached_tokens": c["input_tokens"] * c["cached_share"] // 100,
+                "output_tokens": c["output_tokens"],
+            }
+        )
     return meter
 
 
@@ -66,8 +73,10 @@ def oracle(events, interpretation, clause):
             if v["id"] != clause or interpretation not in v["interpretations"]:
                 continue
             lo, hi = ns(v["effective_from"]), ns(v["effective_until"])
-            if e.provider not in v["providers"] or (lo is not None and e.ts < lo) or (
-                hi is not None and e.ts >= hi
+            if (
+                e.provider not in v["providers"]
+                or (lo is not None and e.ts < lo)
+                or (hi is not None and e.ts >= hi)
             ):
                 continue
             spec = v["interpretations"][interpretation]
@@ -123,8 +132,12 @@ def test_report_matches_the_oracle_and_totals_are_exact(calls):
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(call_st, max_size=40), st.sampled_from(
-    [["venue"], ["month"], ["venue", "month"], ["week", "session_tag"], ["day", "tag", "model"]]))
+@given(
+    st.lists(call_st, max_size=40),
+    st.sampled_from(
+        [["venue"], ["month"], ["venue", "month"], ["week", "session_tag"], ["day", "tag", "model"]]
+    ),
+)
 def test_grouped_rows_sum_to_the_ungrouped_totals(calls, by):
     meter = build(calls)
     ledger = meter.ledger

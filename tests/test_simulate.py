@@ -28,8 +28,9 @@ def test_same_seed_same_events_other_seed_other_events():
 def test_a_fleet_appends_to_a_given_meter(tmp_path):
     meter = sm.Meter(tmp_path / "l.db")
     first = simulate.fleet(days=1, agents=2, seed=1, meter=meter, sessions_per_agent_day=2)
-    second = simulate.fleet(days=1, agents=2, seed=1, meter=meter, start="2026-02-01",
-                            sessions_per_agent_day=2)
+    second = simulate.fleet(
+        days=1, agents=2, seed=1, meter=meter, start="2026-02-01", sessions_per_agent_day=2
+    )
     assert len(meter.ledger) == first.events + second.events
     assert meter.ledger.verify().ok
     meter.close()
@@ -62,8 +63,10 @@ def test_the_workload_covers_the_fleet_patterns(fleet):
     assert all(s["runtime_session_id"] for s in sessions if s["runtime"])
     # Memory held by the provider and by the client; MCP sessions; tool errors.
     assert {(s["store"], s["holder"]) for s in states} == {
-        ("agentcore-memory", "provider"), ("foundry-memory", "provider"),
-        ("sqlite-checkpointer", "client")}
+        ("agentcore-memory", "provider"),
+        ("foundry-memory", "provider"),
+        ("sqlite-checkpointer", "client"),
+    }
     assert any(t["mcp_session_id"] and t["tag"] == "stateful" for t in tools)
     assert any(t["status"] == "error" for t in tools)
     triage = [s for s in sessions if s["agent"].startswith("triage-graph")]
@@ -76,12 +79,14 @@ def test_timestamps_follow_the_calendar(fleet):
     assert all(fleet.start <= s["start"] < fleet.end for s in sessions)
     assert all(s["end"] is not None and s["end"] >= s["start"] for s in sessions)
     per_weekday = collections.Counter(
-        dt.datetime.fromtimestamp(s["start"] / 1e9, dt.UTC).weekday() for s in sessions)
+        dt.datetime.fromtimestamp(s["start"] / 1e9, dt.UTC).weekday() for s in sessions
+    )
     weekday = sum(per_weekday[d] for d in range(5)) / 5
     weekend = (per_weekday[5] + per_weekday[6]) / 2
     assert weekend < 0.5 * weekday  # weekly seasonality
     hours = collections.Counter(
-        dt.datetime.fromtimestamp(s["start"] / 1e9, dt.UTC).hour for s in sessions)
+        dt.datetime.fromtimestamp(s["start"] / 1e9, dt.UTC).hour for s in sessions
+    )
     assert sum(hours[h] for h in range(8, 19)) > 0.7 * len(sessions)  # business hours
     events = fleet.ledger.events()
     for s in sessions[:50]:
@@ -99,8 +104,14 @@ def test_volume_follows_the_knob():
 
 
 def test_bad_arguments_raise_validation_errors():
-    for kwargs in ({"days": 0}, {"agents": -1}, {"days": 1.5}, {"seed": "x"},
-                   {"sessions_per_agent_day": -1}, {"tenants": ()}):
+    for kwargs in (
+        {"days": 0},
+        {"agents": -1},
+        {"days": 1.5},
+        {"seed": "x"},
+        {"sessions_per_agent_day": -1},
+        {"tenants": ()},
+    ):
         with pytest.raises(sm.ValidationError) as info:
             simulate.fleet(**kwargs)
         assert info.value.field == next(iter(kwargs))

@@ -35,11 +35,16 @@ TESTS = Path(__file__).parent
 
 def run_child(code: str, *args: str, timeout: float = 120) -> dict:
     """Runs `code` in a fresh interpreter; it prints one JSON object last. A crash fails."""
-    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(code), *args],
-                          capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, "PYTHONPATH": str(TESTS)})
+    proc = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "PYTHONPATH": str(TESTS)},
+    )
     assert proc.returncode == 0, (
-        f"the child crashed or failed (exit {proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+        f"the child crashed or failed (exit {proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
+    )
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
@@ -57,8 +62,10 @@ def make_ledger(path: Path, n: int = 1500, pad: int = 300) -> sm.Head:
 
 
 def record_more(path: Path, n: int, durability: str = "batch") -> None:
-    with sm.Meter(path, durability=durability) as meter, \
-            meter.session("after", session_id=f"after-{os.urandom(4).hex()}") as s:
+    with (
+        sm.Meter(path, durability=durability) as meter,
+        meter.session("after", session_id=f"after-{os.urandom(4).hex()}") as s,
+    ):
         for i in range(n - 2):
             s.tool_call("after", attrs={"i": i})
 
@@ -80,8 +87,17 @@ def test_missing_directory_then_created(tmp_path):
 
 # --------------------------------------------------------------------------- not a ledger
 
-NOT_LEDGERS = ["garbage", "text", "zeros", "half", "header_only", "first_page", "other_sqlite",
-               "future_version", "directory"]
+NOT_LEDGERS = [
+    "garbage",
+    "text",
+    "zeros",
+    "half",
+    "header_only",
+    "first_page",
+    "other_sqlite",
+    "future_version",
+    "directory",
+]
 
 NOT_LEDGER_CHILD = """
     import json, sys, statemeter as sm
@@ -208,7 +224,7 @@ def test_corrupted_page(tmp_path, seed):
     n = rnd.choice([1, 16, 512, 4096, 16384])
     at = rnd.randrange(16384, len(original) - n)
     damaged = bytearray(original)
-    damaged[at:at + n] = rnd.randbytes(n) if seed % 2 else bytes(n)
+    damaged[at : at + n] = rnd.randbytes(n) if seed % 2 else bytes(n)
     copy = tmp_path / "copy.db"
     copy.write_bytes(damaged)
     where = f"seed={seed} offset={at} bytes={n}"
@@ -223,8 +239,13 @@ def test_corrupted_page(tmp_path, seed):
     elif verify and verify[0] == "ok":
         _, first_bad, problem = verify[1]
         assert first_bad is not None and problem.split(":")[0] in (
-            "edited", "deleted", "inserted", "reordered", "truncated", "damaged"), (
-            f"{where}: {verify}")
+            "edited",
+            "deleted",
+            "inserted",
+            "reordered",
+            "truncated",
+            "damaged",
+        ), f"{where}: {verify}"
     # The fault clears (the damaged page is restored): recording resumes, the chain is whole.
     path.write_bytes(original)
     record_more(path, 10)
@@ -318,8 +339,11 @@ def small_fs(tmp_path):
         pytest.skip(reason)
     mnt = tmp_path / "fs"
     mnt.mkdir()
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=24m", "tmpfs", str(mnt)],
-                       capture_output=True, text=True)
+    r = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=24m", "tmpfs", str(mnt)],
+        capture_output=True,
+        text=True,
+    )
     if r.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {r.stderr.strip()}")
     try:
@@ -439,12 +463,17 @@ def small_fs_or_chmod(tmp_path):
     if can_mount() is None:
         mnt = tmp_path / "ro"
         mnt.mkdir()
-        r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mnt)],
-                           capture_output=True, text=True)
+        r = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mnt)],
+            capture_output=True,
+            text=True,
+        )
         if r.returncode == 0:
+
             def remount(mode: str) -> None:
                 gc.collect()  # no open file may stay behind, or the remount is refused
                 subprocess.run(["mount", "-o", f"remount,{mode}", str(mnt)], check=True)
+
             try:
                 yield (lambda: remount("ro")), (lambda: remount("rw")), mnt / "l.db"
             finally:

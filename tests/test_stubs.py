@@ -14,8 +14,18 @@ pytest.importorskip("mypy")
 def test_stub_matches_runtime():
     allowlist = Path(__file__).with_name("stubtest-allowlist.txt")
     out = subprocess.run(
-        [sys.executable, "-m", "mypy.stubtest", "statemeter._core", "--allowlist",
-         str(allowlist), "--ignore-unused-allowlist"],
-        capture_output=True, text=True, timeout=600, check=False,
+        [
+            sys.executable,
+            "-m",
+            "mypy.stubtest",
+            "statemeter._core",
+            "--allowlist",
+            str(allowlist),
+            "--ignore-unused-allowlist",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
     )
     assert out.returncode == 0, out.stdout[-6000:] + out.stderr[-2000:]

@@ -35,16 +35,20 @@ def resign(path: Path, rows: list[tuple[int, str, dict]]) -> None:
             record = {**record, "seq": seq}
             text = jcs(record)
             prev = hashlib.sha256(prev + text.encode()).digest()
-            con.execute("insert into events (seq, id, record, hash) values (?, ?, ?, ?)",
-                        (seq, event_id, text, prev))
+            con.execute(
+                "insert into events (seq, id, record, hash) values (?, ?, ?, ?)",
+                (seq, event_id, text, prev),
+            )
     con.close()
 
 
 def load_rows(path: Path) -> list[tuple[int, str, dict]]:
     con = sqlite3.connect(path)
     try:
-        return [(seq, i, json.loads(r)) for seq, i, r in
-                con.execute("select seq, id, record from events order by seq")]
+        return [
+            (seq, i, json.loads(r))
+            for seq, i, r in con.execute("select seq, id, record from events order by seq")
+        ]
     finally:
         con.close()
 
@@ -65,8 +69,12 @@ def forge_tag(rows):
     for r in out:
         c = r[2]["classification"]
         if c["tag"] == "stateful":
-            c.update(tag="stateless", consumes_state=False, session_stateful=False,
-                     evidence=[e for e in c["evidence"] if e["tag"] == "stateless"])
+            c.update(
+                tag="stateless",
+                consumes_state=False,
+                session_stateful=False,
+                evidence=[e for e in c["evidence"] if e["tag"] == "stateless"],
+            )
             r[2]["event"].pop("request", None)
             break
     return [tuple(r) for r in out]
@@ -76,9 +84,20 @@ FORGERIES = {
     "edited and re-signed": (forge_edit, "swapped"),
     "relabelled and re-signed": (forge_tag, "swapped"),
     "deleted, renumbered and re-signed": (lambda rows: rows[:3] + rows[4:], "truncated"),
-    "inserted and re-signed": (lambda rows: rows[:3] + [
-        (0, "forged-id", {**rows[3][2], "event": {**rows[3][2]["event"], "id": "forged-id"}})]
-        + rows[3:], "swapped"),
+    "inserted and re-signed": (
+        lambda rows: (
+            rows[:3]
+            + [
+                (
+                    0,
+                    "forged-id",
+                    {**rows[3][2], "event": {**rows[3][2]["event"], "id": "forged-id"}},
+                )
+            ]
+            + rows[3:]
+        ),
+        "swapped",
+    ),
     "reordered and re-signed": (lambda rows: rows[:2] + [rows[3], rows[2]] + rows[4:], "swapped"),
 }
 
@@ -112,8 +131,11 @@ def test_forgery_after_the_kept_head_is_indistinguishable(ledger_path):
     proves order and integrity up to the head, not who wrote what came later (documented)."""
     head = record_sample(ledger_path, 10)
     rows = load_rows(ledger_path)
-    extra = (0, "forged-late", {**rows[-1][2], "event": {**rows[-1][2]["event"],
-                                                           "id": "forged-late"}})
+    extra = (
+        0,
+        "forged-late",
+        {**rows[-1][2], "event": {**rows[-1][2]["event"], "id": "forged-late"}},
+    )
     resign(ledger_path, rows + [extra])
     v = sm.Ledger.open(ledger_path).verify(head=head)
     assert v.ok and v.events == 11

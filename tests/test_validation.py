@@ -9,8 +9,13 @@ import statemeter as sm
 
 
 def test_hierarchy():
-    for cls in (sm.ValidationError, sm.RulesetError, sm.ContractError, sm.LedgerError,
-                sm.IntegrityError):
+    for cls in (
+        sm.ValidationError,
+        sm.RulesetError,
+        sm.ContractError,
+        sm.LedgerError,
+        sm.IntegrityError,
+    ):
         assert issubclass(cls, sm.StatemeterError)
     assert issubclass(sm.ValidationError, ValueError)
     assert not issubclass(sm.LedgerError, ValueError)
@@ -85,10 +90,26 @@ def test_other_kinds_reject(call, field):
         ({"kind": "model_cal"}, "kind"),
         ({"provider": "openai"}, "kind"),
         ({"kind": "tool_call", "tool": "x", "provider": "openai"}, "provider"),
-        ({"kind": "model_call", "provider": "openai", "model": "m", "api": "a",
-          "input_tokens": -3}, "input_tokens"),
-        ({"kind": "model_call", "provider": "openai", "model": "m", "api": "a",
-          "request": "store=true"}, "request"),
+        (
+            {
+                "kind": "model_call",
+                "provider": "openai",
+                "model": "m",
+                "api": "a",
+                "input_tokens": -3,
+            },
+            "input_tokens",
+        ),
+        (
+            {
+                "kind": "model_call",
+                "provider": "openai",
+                "model": "m",
+                "api": "a",
+                "request": "store=true",
+            },
+            "request",
+        ),
     ],
 )
 def test_record_mapping_rejects(mapping, field):

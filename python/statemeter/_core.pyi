@@ -1,6 +1,5 @@
 """Type stubs for the native core `statemeter._core`. Import from `statemeter`, not from here."""
 
-
 import datetime as _dt
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from os import PathLike
@@ -531,9 +530,7 @@ class Meter:
     def __enter__(self) -> Meter: ...
     def __exit__(self, *args: object) -> bool: ...
 
-def venue_for_host(
-    host: str, venues: Mapping[str, str] | None = None
-) -> tuple[str, str, str]:
+def venue_for_host(host: str, venues: Mapping[str, str] | None = None) -> tuple[str, str, str]:
     """The venue serving ``host`` (port allowed): ``(venue, rule, explain)``.
 
     ``venues`` maps host patterns (``"llm-proxy.internal"``, ``"*.gw.example.com"``) to venues and

@@ -26,8 +26,13 @@ def note(meter: Any, source: str, exc: BaseException) -> None:
         first = key not in _seen
         _seen.add(key)
     if first:
-        log.warning("statemeter %s integration failed (counted in meter.stats(); further "
-                    "%s errors from it are counted silently): %r", source, type(exc).__name__, exc)
+        log.warning(
+            "statemeter %s integration failed (counted in meter.stats(); further "
+            "%s errors from it are counted silently): %r",
+            source,
+            type(exc).__name__,
+            exc,
+        )
 
 
 @contextlib.contextmanager

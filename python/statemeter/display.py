@@ -108,8 +108,7 @@ def _table(columns: list[str], rows: list[dict[str, Any]], skipped: int = 0, at:
             )
         body.append("<tr>" + "".join(_cell(c, r.get(c)) for c in columns) + "</tr>")
     return (
-        f'<table class="sm-t"><thead><tr>{head}</tr></thead>'
-        f'<tbody>{"".join(body)}</tbody></table>'
+        f'<table class="sm-t"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
     )
 
 
@@ -163,9 +162,7 @@ def event_html(event: Any) -> str:
     ]
     rows = "".join(f"<tr><th>{_esc(k)}</th>{_cell(k, v)}</tr>" for k, v in fields)
     seq = event.seq if event.seq is not None else "pending"
-    session = (
-        f" · session level {_tag(event.session_tag)}" if event.session_tag is not None else ""
-    )
+    session = f" · session level {_tag(event.session_tag)}" if event.session_tag is not None else ""
     return (
         f"{_STYLE}<div><div class='sm-cap'>Event #{_esc(seq)} {_esc(event.kind)} · call level "
         f"{_tag(event.tag)}{session}</div>"
@@ -297,8 +294,7 @@ def _report_rows(report: Any) -> str:
             "(to_pandas() or to_pylist() for all)</td></tr>"
         )
     return (
-        f'<table class="sm-t"><thead><tr>{head}</tr></thead>'
-        f'<tbody>{"".join(body)}</tbody></table>'
+        f'<table class="sm-t"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
     )
 
 

@@ -101,9 +101,7 @@ def _partition_names(partition_by: str | Sequence[str] | None, schema: Any) -> l
     else:
         names = list(partition_by)
     pa = require("pyarrow", what="export_parquet()")
-    allowed = list(_TIME_PARTITIONS) + [
-        f.name for f in schema if pa.types.is_dictionary(f.type)
-    ]
+    allowed = list(_TIME_PARTITIONS) + [f.name for f in schema if pa.types.is_dictionary(f.type)]
     for n in names:
         if not isinstance(n, str) or n not in allowed:
             raise invalid(
@@ -228,13 +226,15 @@ def export_parquet(
         manifest["last_seq"] = to_seq
         manifest["last_hash"] = last_hash
         manifest["events"] = total_before + events
-        manifest["exports"].append({
-            "from_seq": from_seq,
-            "to_seq": to_seq,
-            "events": events,
-            "files": files,
-            "at": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
-        })
+        manifest["exports"].append(
+            {
+                "from_seq": from_seq,
+                "to_seq": to_seq,
+                "events": events,
+                "files": files,
+                "at": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+            }
+        )
         _write_manifest(directory, manifest)
         return ExportResult(str(directory), events, from_seq, to_seq, files, manifest["events"])
 
@@ -344,7 +344,7 @@ def contract_sql(
         where.append(f"ts_ns >= {int(since)}")
     if until is not None:
         where.append(f"ts_ns < {int(until)}")
-    groups = "".join(f", {expr} AS \"{name}\"" for name, expr in group_exprs)
+    groups = "".join(f', {expr} AS "{name}"' for name, expr in group_exprs)
     slots, branches = [], []
     for slot, (interp, clause_id) in enumerate(contract.slots):
         slots.append(f"({slot}, {_sql_list([interp])}, {_sql_list([clause_id])})")
@@ -354,8 +354,10 @@ def contract_sql(
                 continue
             spec = c["interpretations"][interp]
             judged = "tag" if spec["level"] == "call" else "session_tag_now"
-            cond = [f"provider IN ({_sql_list(c['providers'])})",
-                    f"{judged} IN ({_sql_list(spec['tags'])})"]
+            cond = [
+                f"provider IN ({_sql_list(c['providers'])})",
+                f"{judged} IN ({_sql_list(spec['tags'])})",
+            ]
             lo, hi = _instant_ns(c["effective_from"]), _instant_ns(c["effective_until"])
             if lo is not None:
                 cond.append(f"ts_ns >= {lo}")
@@ -364,8 +366,7 @@ def contract_sql(
             cover = "(" + " AND ".join(cond) + ")"
             covers.append(cover)
             violates.append(
-                f"({cover} AND (venue IS NULL OR venue NOT IN "
-                f"({_sql_list(c['required_venues'])})))"
+                f"({cover} AND (venue IS NULL OR venue NOT IN ({_sql_list(c['required_venues'])})))"
             )
         cov = " OR ".join(covers) or "false"
         vio = " OR ".join(violates) or "false"

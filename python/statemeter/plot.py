@@ -75,18 +75,27 @@ def _rows_from_events(events: Any, freq: str) -> list[dict[str, Any]]:
         day = pc.utf8_slice_codeunits(day, 0, 7)
     elif freq == "week":
         raise invalid("freq", "'week' needs a Ledger (ledger.costs groups by ISO week)")
-    t = pa.table({
-        freq: day,
-        "venue": t.column("venue").cast(pa.string()),
-        "tag": t.column("tag").cast(pa.string()),
-        "input_tokens": t.column("input_tokens"),
-        "output_tokens": t.column("output_tokens"),
-    })
+    t = pa.table(
+        {
+            freq: day,
+            "venue": t.column("venue").cast(pa.string()),
+            "tag": t.column("tag").cast(pa.string()),
+            "input_tokens": t.column("input_tokens"),
+            "output_tokens": t.column("output_tokens"),
+        }
+    )
     g = t.group_by([freq, "venue", "tag"]).aggregate(
-        [([], "count_all"), ("input_tokens", "sum"), ("output_tokens", "sum")])
+        [([], "count_all"), ("input_tokens", "sum"), ("output_tokens", "sum")]
+    )
     return [
-        {freq: r[freq], "venue": r["venue"], "tag": r["tag"], "events": r["count_all"],
-         "input_tokens": r["input_tokens_sum"] or 0, "output_tokens": r["output_tokens_sum"] or 0}
+        {
+            freq: r[freq],
+            "venue": r["venue"],
+            "tag": r["tag"],
+            "events": r["count_all"],
+            "input_tokens": r["input_tokens_sum"] or 0,
+            "output_tokens": r["output_tokens_sum"] or 0,
+        }
         for r in g.to_pylist()
     ]
 
@@ -145,12 +154,12 @@ def usage_over_time(
             ax.bar(x, ys, bottom=bottom, color=colour, width=0.85, label=f"{venue} · {tag}")
             bottom = [a + b for a, b in zip(bottom, ys, strict=True)]
     step = max(1, len(buckets) // 12)
-    ax.set_xticks(x[::step], [str(b) for b in buckets][::step], rotation=30, ha="right",
-                  fontsize=8)
+    ax.set_xticks(x[::step], [str(b) for b in buckets][::step], rotation=30, ha="right", fontsize=8)
     unit = f" ({currency})" if metric == "cost" and currency else ""
     ax.set_ylabel(metric.replace("_", " ") + unit)
-    ax.set_title(f"Model calls: {metric.replace('_', ' ')} per {freq} by venue and tag",
-                 fontsize=10)
+    ax.set_title(
+        f"Model calls: {metric.replace('_', ' ')} per {freq} by venue and tag", fontsize=10
+    )
     ax.legend(fontsize=7, ncol=2, loc="upper left")
     return ax
 
@@ -187,8 +196,9 @@ def interpretations(report: Any, *, ax: Any = None) -> Any:
         if nanos is not None:
             # Cut to cents for the label (the report has the exact amount).
             money = f", {format_money(nanos - nanos % 10_000_000, report.currency)}"
-        ax.text(violating[i], i - 0.2, f"  {violating[i]:,} ({share}{money})", va="center",
-                fontsize=8)
+        ax.text(
+            violating[i], i - 0.2, f"  {violating[i]:,} ({share}{money})", va="center", fontsize=8
+        )
     ax.set_yticks(y, names)
     ax.invert_yaxis()
     ax.set_xlabel("model calls")
@@ -236,8 +246,15 @@ def session_timeline(source: Any, session_id: str | None = None, *, ax: Any = No
         lane = 0 if r["kind"] in ("session_start", "session_end") else lanes.index(r["kind"])
         x = (r["ts"] - t0) / _NANOS
         width = max((r["duration_ns"] or 0) / _NANOS, span / 400)
-        ax.barh(lane, width, left=x, height=0.6, color=_TAG[r["tag"]], edgecolor="#333333",
-                linewidth=0.4)
+        ax.barh(
+            lane,
+            width,
+            left=x,
+            height=0.6,
+            color=_TAG[r["tag"]],
+            edgecolor="#333333",
+            linewidth=0.4,
+        )
         if r["kind"] == "model_call":
             ax.text(x + width / 2, lane + 0.42, r["api"] or "", ha="center", fontsize=6)
     ax.set_yticks(range(len(lanes)), lanes)

@@ -252,9 +252,20 @@ def _support_chat(s: Any, c: _Clock, ids: _Ids, rng: random.Random) -> None:
         out = rng.randint(80, 600)
         fallback = rng.random() < 0.04
         cached = int(context * rng.uniform(0.5, 0.9)) if turn else 0
-        _call(s, c, ids, rng, provider="openai", model=model, api="chat.completions",
-              venue="openai" if fallback else None, input_tokens=context, output_tokens=out,
-              cached_tokens=cached, attrs={"fallback": "throttled"} if fallback else None)
+        _call(
+            s,
+            c,
+            ids,
+            rng,
+            provider="openai",
+            model=model,
+            api="chat.completions",
+            venue="openai" if fallback else None,
+            input_tokens=context,
+            output_tokens=out,
+            cached_tokens=cached,
+            attrs={"fallback": "throttled"} if fallback else None,
+        )
         context += out + rng.randint(20, 300)
         c.advance(rng, 2_000, 45_000)
 
@@ -272,68 +283,191 @@ def _research(s: Any, c: _Clock, ids: _Ids, rng: random.Random) -> None:
         else:
             request = None
         out = rng.randint(150, 1200)
-        _call(s, c, ids, rng, provider="openai", model="gpt-5", api="responses",
-              request=request, input_tokens=rng.randint(200, 900) if turn else 2400,
-              output_tokens=out)
+        _call(
+            s,
+            c,
+            ids,
+            rng,
+            provider="openai",
+            model="gpt-5",
+            api="responses",
+            request=request,
+            input_tokens=rng.randint(200, 900) if turn else 2400,
+            output_tokens=out,
+        )
         previous = ids.token("resp")
         if rng.random() < 0.5:
-            _tool(s, c, ids, rng, "web_search", effect="read",
-                  status="error" if rng.random() < 0.05 else "ok")
+            _tool(
+                s,
+                c,
+                ids,
+                rng,
+                "web_search",
+                effect="read",
+                status="error" if rng.random() < 0.05 else "ok",
+            )
         if rng.random() < 0.35:
-            _tool(s, c, ids, rng, "fetch_page", tool_kind="mcp", mcp_session_id=mcp,
-                  effect="read", status="error" if rng.random() < 0.05 else "ok")
+            _tool(
+                s,
+                c,
+                ids,
+                rng,
+                "fetch_page",
+                tool_kind="mcp",
+                mcp_session_id=mcp,
+                effect="read",
+                status="error" if rng.random() < 0.05 else "ok",
+            )
         c.advance(rng, 5_000, 90_000)
 
 
 def _claims(s: Any, c: _Clock, ids: _Ids, rng: random.Random) -> None:
     user = f"claimant-{rng.randint(1, 5000)}"
-    _state(s, c, ids, rng, "read", store="agentcore-memory", holder="provider", scope="user",
-           key=user, bytes=rng.randint(200, 4000))
+    _state(
+        s,
+        c,
+        ids,
+        rng,
+        "read",
+        store="agentcore-memory",
+        holder="provider",
+        scope="user",
+        key=user,
+        bytes=rng.randint(200, 4000),
+    )
     for _ in range(rng.randint(2, 6)):
         if rng.random() < 0.25:
-            _call(s, c, ids, rng, provider="openai", model="gpt-5", api="chat.completions",
-                  input_tokens=rng.randint(1500, 6000), output_tokens=rng.randint(100, 500))
+            _call(
+                s,
+                c,
+                ids,
+                rng,
+                provider="openai",
+                model="gpt-5",
+                api="chat.completions",
+                input_tokens=rng.randint(1500, 6000),
+                output_tokens=rng.randint(100, 500),
+            )
         else:
-            _call(s, c, ids, rng, provider="aws.bedrock", model="anthropic.claude-sonnet-4-5",
-                  api="converse", input_tokens=rng.randint(1500, 6000),
-                  output_tokens=rng.randint(100, 700))
+            _call(
+                s,
+                c,
+                ids,
+                rng,
+                provider="aws.bedrock",
+                model="anthropic.claude-sonnet-4-5",
+                api="converse",
+                input_tokens=rng.randint(1500, 6000),
+                output_tokens=rng.randint(100, 700),
+            )
         if rng.random() < 0.6:
-            _tool(s, c, ids, rng, "policy_lookup", effect="read",
-                  status="error" if rng.random() < 0.03 else "ok")
+            _tool(
+                s,
+                c,
+                ids,
+                rng,
+                "policy_lookup",
+                effect="read",
+                status="error" if rng.random() < 0.03 else "ok",
+            )
         c.advance(rng, 1_000, 20_000)
-    _state(s, c, ids, rng, "write", store="agentcore-memory", holder="provider", scope="user",
-           key=user, bytes=rng.randint(500, 8000))
+    _state(
+        s,
+        c,
+        ids,
+        rng,
+        "write",
+        store="agentcore-memory",
+        holder="provider",
+        scope="user",
+        key=user,
+        bytes=rng.randint(500, 8000),
+    )
 
 
 def _triage(s: Any, c: _Clock, ids: _Ids, rng: random.Random) -> None:
     thread = f"thread-{rng.randint(1, 20000)}"
     for _ in range(rng.randint(2, 4)):
         _state(s, c, ids, rng, "read", store="sqlite-checkpointer", holder="client", key=thread)
-        _call(s, c, ids, rng, provider="openai", model="gpt-5-mini", api="chat.completions",
-              input_tokens=rng.randint(300, 1500), output_tokens=rng.randint(30, 250))
-        _state(s, c, ids, rng, "write", store="sqlite-checkpointer", holder="client",
-               key=thread, bytes=rng.randint(1000, 12000))
+        _call(
+            s,
+            c,
+            ids,
+            rng,
+            provider="openai",
+            model="gpt-5-mini",
+            api="chat.completions",
+            input_tokens=rng.randint(300, 1500),
+            output_tokens=rng.randint(30, 250),
+        )
+        _state(
+            s,
+            c,
+            ids,
+            rng,
+            "write",
+            store="sqlite-checkpointer",
+            holder="client",
+            key=thread,
+            bytes=rng.randint(1000, 12000),
+        )
         c.advance(rng, 500, 8_000)
 
 
 def _coding(s: Any, c: _Clock, ids: _Ids, rng: random.Random) -> None:
     container = ids.token("cntr")
     for turn in range(rng.randint(1, 4)):
-        _call(s, c, ids, rng, provider="openai", model="gpt-5", api="responses",
-              request={"container": container} if turn else {"store": False},
-              input_tokens=rng.randint(800, 4000), output_tokens=rng.randint(200, 1500))
-        _tool(s, c, ids, rng, "python", tool_kind="code_interpreter", effect="write",
-              status="error" if rng.random() < 0.08 else "ok")
+        _call(
+            s,
+            c,
+            ids,
+            rng,
+            provider="openai",
+            model="gpt-5",
+            api="responses",
+            request={"container": container} if turn else {"store": False},
+            input_tokens=rng.randint(800, 4000),
+            output_tokens=rng.randint(200, 1500),
+        )
+        _tool(
+            s,
+            c,
+            ids,
+            rng,
+            "python",
+            tool_kind="code_interpreter",
+            effect="write",
+            status="error" if rng.random() < 0.08 else "ok",
+        )
         c.advance(rng, 3_000, 30_000)
 
 
 def _foundry(s: Any, c: _Clock, ids: _Ids, rng: random.Random) -> None:
     if rng.random() < 0.5:
-        _state(s, c, ids, rng, "read", store="foundry-memory", holder="provider", scope="user",
-               key=f"user-{rng.randint(1, 3000)}", bytes=rng.randint(100, 2000))
+        _state(
+            s,
+            c,
+            ids,
+            rng,
+            "read",
+            store="foundry-memory",
+            holder="provider",
+            scope="user",
+            key=f"user-{rng.randint(1, 3000)}",
+            bytes=rng.randint(100, 2000),
+        )
     for _ in range(rng.randint(1, 5)):
-        _call(s, c, ids, rng, provider="azure.ai.openai", model="gpt-5", api="chat.completions",
-              input_tokens=rng.randint(500, 3000), output_tokens=rng.randint(50, 400))
+        _call(
+            s,
+            c,
+            ids,
+            rng,
+            provider="azure.ai.openai",
+            model="gpt-5",
+            api="chat.completions",
+            input_tokens=rng.randint(500, 3000),
+            output_tokens=rng.randint(50, 400),
+        )
         c.advance(rng, 1_000, 15_000)
 
 
@@ -347,8 +481,14 @@ _PLAYS = {
 }
 
 
-def _plan_day(seed: int, agent_index: int, agent: Agent, start_ns: int, day: int,
-              sessions_per_agent_day: float) -> list[tuple[int, int, random.Random]]:
+def _plan_day(
+    seed: int,
+    agent_index: int,
+    agent: Agent,
+    start_ns: int,
+    day: int,
+    sessions_per_agent_day: float,
+) -> list[tuple[int, int, random.Random]]:
     """The day's sessions of one agent: (start ts, tie-breaker, rng for the session)."""
     rng = random.Random(f"statemeter-fleet:{seed}:{agent_index}:{day}")
     n = _poisson(rng, sessions_per_agent_day * _day_factor(start_ns, day))
@@ -407,9 +547,15 @@ def fleet(
             play, venue, runtime = _PLAYS[agent.archetype]
             ids = _Ids(rng)
             runtime_session = f"{runtime}-{rng.getrandbits(64):016x}" if runtime else None
-            s = meter.session(agent.name, session_id=ids(ts), tenant=agent.tenant, venue=venue,
-                              runtime=runtime, runtime_session_id=runtime_session,
-                              attrs={"archetype": agent.archetype})
+            s = meter.session(
+                agent.name,
+                session_id=ids(ts),
+                tenant=agent.tenant,
+                venue=venue,
+                runtime=runtime,
+                runtime_session_id=runtime_session,
+                attrs={"archetype": agent.archetype},
+            )
             clock = _Clock(ts)
             s.start(ts=ts, id=ids(ts))
             clock.advance(rng, 5, 200)

@@ -65,20 +65,45 @@ class _Recorder:
         self.scope = scope
         self.sessions = SessionCache(meter)
 
-    def record(self, op: Any, start: int, *, session_id: str | None, key: str | None,
-               size: int, attrs: dict[str, Any]) -> None:
+    def record(
+        self,
+        op: Any,
+        start: int,
+        *,
+        session_id: str | None,
+        key: str | None,
+        size: int,
+        attrs: dict[str, Any],
+    ) -> None:
         """Records one operation (callers catch and count failures)."""
         duration = time.time_ns() - start
         if session_id is None:
-            self.meter.record({
-                "kind": "state_op", "op": op, "store": self.store, "holder": self.holder,
-                "scope": self.scope, "key": key, "bytes": size, "ts": start,
-                "duration_ns": duration, "attrs": attrs,
-            })
+            self.meter.record(
+                {
+                    "kind": "state_op",
+                    "op": op,
+                    "store": self.store,
+                    "holder": self.holder,
+                    "scope": self.scope,
+                    "key": key,
+                    "bytes": size,
+                    "ts": start,
+                    "duration_ns": duration,
+                    "attrs": attrs,
+                }
+            )
         else:
             self.sessions.get(session_id).state_op(
-                op, store=self.store, holder=self.holder, scope=self.scope, key=key,
-                bytes=size, ts=start, duration_ns=duration, attrs=attrs or None)
+                op,
+                store=self.store,
+                holder=self.holder,
+                scope=self.scope,
+                key=key,
+                bytes=size,
+                ts=start,
+                duration_ns=duration,
+                attrs=attrs or None,
+            )
 
 
 class MeteredCheckpointer(BaseCheckpointSaver):  # type: ignore[type-arg]
@@ -97,8 +122,15 @@ class MeteredCheckpointer(BaseCheckpointSaver):  # type: ignore[type-arg]
     `inner` itself is not modified: the wrapper works on a shallow copy that shares its storage.
     """
 
-    def __init__(self, inner: BaseCheckpointSaver, meter: Meter, *,  # type: ignore[type-arg]
-                 holder: str = "client", store: str | None = None, sizes: bool = True) -> None:
+    def __init__(
+        self,
+        inner: BaseCheckpointSaver,
+        meter: Meter,
+        *,  # type: ignore[type-arg]
+        holder: str = "client",
+        store: str | None = None,
+        sizes: bool = True,
+    ) -> None:
         super().__init__(serde=inner.serde)
         self.serde = inner.serde
         self.original = inner
@@ -113,20 +145,34 @@ class MeteredCheckpointer(BaseCheckpointSaver):  # type: ignore[type-arg]
         clone = self.original.with_allowlist(extra_allowlist)
         if clone is self.original:
             return self
-        return MeteredCheckpointer(clone, self._rec.meter, holder=self._holder,
-                                   store=self._store, sizes=self._sizes)
+        return MeteredCheckpointer(
+            clone, self._rec.meter, holder=self._holder, store=self._store, sizes=self._sizes
+        )
 
     # -- helpers -------------------------------------------------------------------------------
 
-    def _op(self, op: str, start: int, conf: Mapping[str, Any], key: str | None, size: int,
-            attrs: dict[str, Any]) -> None:
+    def _op(
+        self,
+        op: str,
+        start: int,
+        conf: Mapping[str, Any],
+        key: str | None,
+        size: int,
+        attrs: dict[str, Any],
+    ) -> None:
         try:
             ns = conf.get("checkpoint_ns")
             if ns:
                 attrs["checkpoint_ns"] = ns
             thread = conf.get("thread_id")
-            self._rec.record(op, start, session_id=str(thread) if thread is not None else None,
-                             key=key, size=size, attrs=attrs)
+            self._rec.record(
+                op,
+                start,
+                session_id=str(thread) if thread is not None else None,
+                key=key,
+                size=size,
+                attrs=attrs,
+            )
         except Exception as exc:  # noqa: BLE001 - never raise into the application
             note(self._rec.meter, SOURCE, exc)
 
@@ -137,16 +183,22 @@ class MeteredCheckpointer(BaseCheckpointSaver):  # type: ignore[type-arg]
             key = tup.config.get("configurable", {}).get("checkpoint_id", key)
         self._op("read", start, conf, key, size, {"found": tup is not None})
 
-    def _put(self, start: int, config: RunnableConfig, out: Any, size: int,
-             channels: int) -> None:
+    def _put(self, start: int, config: RunnableConfig, out: Any, size: int, channels: int) -> None:
         conf = _configurable(out if isinstance(out, Mapping) else config)
         self._op("write", start, conf, conf.get("checkpoint_id"), size, {"channels": channels})
 
-    def _put_writes(self, start: int, config: RunnableConfig, writes: Sequence[Any],
-                    task_id: str, size: int) -> None:
+    def _put_writes(
+        self, start: int, config: RunnableConfig, writes: Sequence[Any], task_id: str, size: int
+    ) -> None:
         conf = _configurable(config)
-        self._op("write", start, conf, conf.get("checkpoint_id"), size,
-                 {"task_id": task_id, "writes": len(writes)})
+        self._op(
+            "write",
+            start,
+            conf,
+            conf.get("checkpoint_id"),
+            size,
+            {"task_id": task_id, "writes": len(writes)},
+        )
 
     # -- sync ----------------------------------------------------------------------------------
 
@@ -167,8 +219,14 @@ class MeteredCheckpointer(BaseCheckpointSaver):  # type: ignore[type-arg]
         self._read(start, config, tup, acc[0])
         return tup
 
-    def list(self, config: RunnableConfig | None, *, filter: dict[str, Any] | None = None,
-             before: RunnableConfig | None = None, limit: int | None = None) -> Iterator[Any]:
+    def list(
+        self,
+        config: RunnableConfig | None,
+        *,
+        filter: dict[str, Any] | None = None,
+        before: RunnableConfig | None = None,
+        limit: int | None = None,
+    ) -> Iterator[Any]:
         start, acc, n = time.time_ns(), [0], 0
         it = iter(self.inner.list(config, filter=filter, before=before, limit=limit))
         try:
@@ -185,8 +243,9 @@ class MeteredCheckpointer(BaseCheckpointSaver):  # type: ignore[type-arg]
         finally:
             self._op("read", start, _configurable(config), None, acc[0], {"listed": n})
 
-    def put(self, config: RunnableConfig, checkpoint: Any, metadata: Any,
-            new_versions: Any) -> RunnableConfig:
+    def put(
+        self, config: RunnableConfig, checkpoint: Any, metadata: Any, new_versions: Any
+    ) -> RunnableConfig:
         start, acc = time.time_ns(), [0]
         token = _BYTES.set(acc)
         try:
@@ -196,8 +255,13 @@ class MeteredCheckpointer(BaseCheckpointSaver):  # type: ignore[type-arg]
         self._put(start, config, out, acc[0], len(new_versions))
         return out
 
-    def put_writes(self, config: RunnableConfig, writes: Sequence[tuple[str, Any]],
-                   task_id: str, task_path: str = "") -> None:
+    def put_writes(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> None:
         start, acc = time.time_ns(), [0]
         token = _BYTES.set(acc)
         try:
@@ -219,26 +283,38 @@ class MeteredCheckpointer(BaseCheckpointSaver):  # type: ignore[type-arg]
     def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
         start = time.time_ns()
         self.inner.copy_thread(source_thread_id, target_thread_id)
-        self._op("write", start, {"thread_id": target_thread_id}, None, 0,
-                 {"op": "copy_thread", "source_thread_id": source_thread_id})
+        self._op(
+            "write",
+            start,
+            {"thread_id": target_thread_id},
+            None,
+            0,
+            {"op": "copy_thread", "source_thread_id": source_thread_id},
+        )
 
     def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
         start = time.time_ns()
         self.inner.prune(thread_ids, strategy=strategy)
         for t in thread_ids:
-            self._op("delete", start, {"thread_id": t}, None, 0,
-                     {"op": "prune", "strategy": strategy})
+            self._op(
+                "delete", start, {"thread_id": t}, None, 0, {"op": "prune", "strategy": strategy}
+            )
 
-    def get_delta_channel_history(self, *, config: RunnableConfig,
-                                  channels: Sequence[str]) -> Any:
+    def get_delta_channel_history(self, *, config: RunnableConfig, channels: Sequence[str]) -> Any:
         start, acc = time.time_ns(), [0]
         token = _BYTES.set(acc)
         try:
             out = self.inner.get_delta_channel_history(config=config, channels=channels)
         finally:
             _BYTES.reset(token)
-        self._op("read", start, _configurable(config), None, acc[0],
-                 {"op": "delta_channel_history", "channels": len(channels)})
+        self._op(
+            "read",
+            start,
+            _configurable(config),
+            None,
+            acc[0],
+            {"op": "delta_channel_history", "channels": len(channels)},
+        )
         return out
 
     # -- async ---------------------------------------------------------------------------------
@@ -253,9 +329,14 @@ class MeteredCheckpointer(BaseCheckpointSaver):  # type: ignore[type-arg]
         self._read(start, config, tup, acc[0])
         return tup
 
-    async def alist(self, config: RunnableConfig | None, *,
-                    filter: dict[str, Any] | None = None, before: RunnableConfig | None = None,
-                    limit: int | None = None) -> AsyncIterator[Any]:
+    async def alist(
+        self,
+        config: RunnableConfig | None,
+        *,
+        filter: dict[str, Any] | None = None,
+        before: RunnableConfig | None = None,
+        limit: int | None = None,
+    ) -> AsyncIterator[Any]:
         start, acc, n = time.time_ns(), [0], 0
         it = self.inner.alist(config, filter=filter, before=before, limit=limit).__aiter__()
         try:
@@ -272,8 +353,9 @@ class MeteredCheckpointer(BaseCheckpointSaver):  # type: ignore[type-arg]
         finally:
             self._op("read", start, _configurable(config), None, acc[0], {"listed": n})
 
-    async def aput(self, config: RunnableConfig, checkpoint: Any, metadata: Any,
-                   new_versions: Any) -> RunnableConfig:
+    async def aput(
+        self, config: RunnableConfig, checkpoint: Any, metadata: Any, new_versions: Any
+    ) -> RunnableConfig:
         start, acc = time.time_ns(), [0]
         token = _BYTES.set(acc)
         try:
@@ -283,8 +365,13 @@ class MeteredCheckpointer(BaseCheckpointSaver):  # type: ignore[type-arg]
         self._put(start, config, out, acc[0], len(new_versions))
         return out
 
-    async def aput_writes(self, config: RunnableConfig, writes: Sequence[tuple[str, Any]],
-                          task_id: str, task_path: str = "") -> None:
+    async def aput_writes(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> None:
         start, acc = time.time_ns(), [0]
         token = _BYTES.set(acc)
         try:
@@ -306,26 +393,40 @@ class MeteredCheckpointer(BaseCheckpointSaver):  # type: ignore[type-arg]
     async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
         start = time.time_ns()
         await self.inner.acopy_thread(source_thread_id, target_thread_id)
-        self._op("write", start, {"thread_id": target_thread_id}, None, 0,
-                 {"op": "copy_thread", "source_thread_id": source_thread_id})
+        self._op(
+            "write",
+            start,
+            {"thread_id": target_thread_id},
+            None,
+            0,
+            {"op": "copy_thread", "source_thread_id": source_thread_id},
+        )
 
     async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
         start = time.time_ns()
         await self.inner.aprune(thread_ids, strategy=strategy)
         for t in thread_ids:
-            self._op("delete", start, {"thread_id": t}, None, 0,
-                     {"op": "prune", "strategy": strategy})
+            self._op(
+                "delete", start, {"thread_id": t}, None, 0, {"op": "prune", "strategy": strategy}
+            )
 
-    async def aget_delta_channel_history(self, *, config: RunnableConfig,
-                                         channels: Sequence[str]) -> Any:
+    async def aget_delta_channel_history(
+        self, *, config: RunnableConfig, channels: Sequence[str]
+    ) -> Any:
         start, acc = time.time_ns(), [0]
         token = _BYTES.set(acc)
         try:
             out = await self.inner.aget_delta_channel_history(config=config, channels=channels)
         finally:
             _BYTES.reset(token)
-        self._op("read", start, _configurable(config), None, acc[0],
-                 {"op": "delta_channel_history", "channels": len(channels)})
+        self._op(
+            "read",
+            start,
+            _configurable(config),
+            None,
+            acc[0],
+            {"op": "delta_channel_history", "channels": len(channels)},
+        )
         return out
 
 
@@ -354,8 +455,15 @@ class MeteredStore(BaseStore):
     ``scope`` defaults to ``"user"``: a store outlives threads.
     """
 
-    def __init__(self, inner: BaseStore, meter: Meter, *, holder: str = "client",
-                 store: str | None = None, scope: str = "user") -> None:
+    def __init__(
+        self,
+        inner: BaseStore,
+        meter: Meter,
+        *,
+        holder: str = "client",
+        store: str | None = None,
+        scope: str = "user",
+    ) -> None:
         self.inner = inner
         self._rec = _Recorder(meter, store or type(inner).__name__, holder, scope)
 
@@ -364,25 +472,46 @@ class MeteredStore(BaseStore):
         for op, res in zip(ops, results, strict=False):
             if isinstance(op, GetOp):
                 size = _json_size(res.value) if res is not None else 0
-                self._rec.record("read", start, session_id=thread,
-                                 key="/".join((*op.namespace, op.key)), size=size,
-                                 attrs={"found": res is not None})
+                self._rec.record(
+                    "read",
+                    start,
+                    session_id=thread,
+                    key="/".join((*op.namespace, op.key)),
+                    size=size,
+                    attrs={"found": res is not None},
+                )
             elif isinstance(op, SearchOp):
                 size = sum(_json_size(item.value) for item in res or ())
-                self._rec.record("read", start, session_id=thread,
-                                 key="/".join(op.namespace_prefix) or None, size=size,
-                                 attrs={"op": "search", "results": len(res or ())})
+                self._rec.record(
+                    "read",
+                    start,
+                    session_id=thread,
+                    key="/".join(op.namespace_prefix) or None,
+                    size=size,
+                    attrs={"op": "search", "results": len(res or ())},
+                )
             elif isinstance(op, PutOp):
                 key = "/".join((*op.namespace, op.key))
                 if op.value is None:
-                    self._rec.record("delete", start, session_id=thread, key=key, size=0,
-                                     attrs={})
+                    self._rec.record("delete", start, session_id=thread, key=key, size=0, attrs={})
                 else:
-                    self._rec.record("write", start, session_id=thread, key=key,
-                                     size=_json_size(op.value), attrs={})
+                    self._rec.record(
+                        "write",
+                        start,
+                        session_id=thread,
+                        key=key,
+                        size=_json_size(op.value),
+                        attrs={},
+                    )
             elif isinstance(op, ListNamespacesOp):
-                self._rec.record("read", start, session_id=thread, key=None, size=0,
-                                 attrs={"op": "list_namespaces", "results": len(res or ())})
+                self._rec.record(
+                    "read",
+                    start,
+                    session_id=thread,
+                    key=None,
+                    size=0,
+                    attrs={"op": "list_namespaces", "results": len(res or ())},
+                )
 
     def batch(self, ops: Iterable[Any]) -> list[Any]:
         ops = list(ops)

@@ -34,8 +34,9 @@ class MeteredSession:
     wrapper passes the SDK's ``isinstance`` checks for the wrapped class.
     """
 
-    def __init__(self, inner: Any, meter: Meter, *, holder: str | None = None,
-                 store: str | None = None) -> None:
+    def __init__(
+        self, inner: Any, meter: Meter, *, holder: str | None = None, store: str | None = None
+    ) -> None:
         self._inner = inner
         self._meter = meter
         self._store = store or type(inner).__name__
@@ -96,8 +97,7 @@ class MeteredSession:
         await self._inner.clear_session(**kw)
         self._record("delete", start, [], {"op": "clear_session"})
 
-    def _record(self, op: str, start: int, items: list[Any],
-                extra: dict[str, Any] | None) -> None:
+    def _record(self, op: str, start: int, items: list[Any], extra: dict[str, Any] | None) -> None:
         with shielded(self._meter, SOURCE):
             end = time.time_ns()
             try:
@@ -108,14 +108,24 @@ class MeteredSession:
             session_id = None
             if trace is not None:
                 session_id = getattr(trace, "group_id", None) or trace.trace_id
-            size = sum(len(json.dumps(item, default=str, separators=(",", ":")).encode())
-                       for item in items)
+            size = sum(
+                len(json.dumps(item, default=str, separators=(",", ":")).encode()) for item in items
+            )
             attrs = dict(extra or {})
             if trace is not None:
                 attrs["trace_id"] = trace.trace_id
-            self._meter.record({
-                "kind": "state_op", "op": op, "store": self._store, "holder": self._holder,
-                "scope": "session", "key": key, "bytes": size,
-                "session_id": session_id or key, "ts": start, "duration_ns": end - start,
-                "attrs": attrs,
-            })
+            self._meter.record(
+                {
+                    "kind": "state_op",
+                    "op": op,
+                    "store": self._store,
+                    "holder": self._holder,
+                    "scope": "session",
+                    "key": key,
+                    "bytes": size,
+                    "session_id": session_id or key,
+                    "ts": start,
+                    "duration_ns": end - start,
+                    "attrs": attrs,
+                }
+            )

@@ -21,8 +21,7 @@ class SessionCache:
         self._meter = meter
         self._cache: dict[tuple[str, str | None, str | None], Session] = {}
 
-    def get(self, session_id: str, agent: str | None = None,
-            tenant: str | None = None) -> Session:
+    def get(self, session_id: str, agent: str | None = None, tenant: str | None = None) -> Session:
         key = (session_id, agent, tenant)
         session = self._cache.get(key)
         if session is None:
@@ -36,8 +35,9 @@ class SessionCache:
         """Records a ``model_call``, ``tool_call`` or ``state_op`` given as an event mapping
         (with ``session_id``) through its session's keyword method."""
         kind = event.pop("kind")
-        session = self.get(event.pop("session_id"), event.pop("agent", None),
-                           event.pop("tenant", None))
+        session = self.get(
+            event.pop("session_id"), event.pop("agent", None), event.pop("tenant", None)
+        )
         if kind == "model_call":
             session.model_call(**event)
         elif kind == "tool_call":

@@ -44,17 +44,40 @@ __all__ = ["OPERATIONS", "instrument", "uninstrument"]
 #: calls that read or leave provider-held state).
 OPERATIONS: dict[str, frozenset[str]] = {
     "bedrock-runtime": frozenset(
-        {"InvokeModel", "InvokeModelWithResponseStream", "Converse", "ConverseStream"}),
-    "bedrock-agent-runtime": frozenset({
-        "InvokeAgent", "InvokeInlineAgent", "CreateSession", "CreateInvocation",
-        "PutInvocationStep", "GetInvocationStep", "EndSession", "GetAgentMemory",
-        "RetrieveAndGenerate", "RetrieveAndGenerateStream"}),
-    "bedrock-agentcore": frozenset({
-        "InvokeAgentRuntime", "StopRuntimeSession", "CreateEvent", "RetrieveMemoryRecords",
-        "ListEvents", "GetEvent", "ListMemoryRecords", "GetMemoryRecord"}),
+        {"InvokeModel", "InvokeModelWithResponseStream", "Converse", "ConverseStream"}
+    ),
+    "bedrock-agent-runtime": frozenset(
+        {
+            "InvokeAgent",
+            "InvokeInlineAgent",
+            "CreateSession",
+            "CreateInvocation",
+            "PutInvocationStep",
+            "GetInvocationStep",
+            "EndSession",
+            "GetAgentMemory",
+            "RetrieveAndGenerate",
+            "RetrieveAndGenerateStream",
+        }
+    ),
+    "bedrock-agentcore": frozenset(
+        {
+            "InvokeAgentRuntime",
+            "StopRuntimeSession",
+            "CreateEvent",
+            "RetrieveMemoryRecords",
+            "ListEvents",
+            "GetEvent",
+            "ListMemoryRecords",
+            "GetMemoryRecord",
+        }
+    ),
 }
-__doc__ = (__doc__ or "") + "".join(
-    f"\n- `{svc}`: {', '.join(sorted(ops))}" for svc, ops in OPERATIONS.items()) + "\n"
+__doc__ = (
+    (__doc__ or "")
+    + "".join(f"\n- `{svc}`: {', '.join(sorted(ops))}" for svc, ops in OPERATIONS.items())
+    + "\n"
+)
 
 #: Event-stream members of parsed responses.
 _STREAMS = {
@@ -81,7 +104,8 @@ def _emitters(obj: Any) -> tuple[Any, list[str]]:
         if service not in OPERATIONS:
             raise invalid(
                 "client_or_session",
-                f"a {service} client; statemeter captures {', '.join(OPERATIONS)}")
+                f"a {service} client; statemeter captures {', '.join(OPERATIONS)}",
+            )
         return meta.events, [service]
     events = getattr(obj, "events", None)  # boto3.Session
     if events is None and hasattr(obj, "get_component"):  # botocore.session.Session
@@ -89,12 +113,14 @@ def _emitters(obj: Any) -> tuple[Any, list[str]]:
     if events is None or not hasattr(events, "register_first"):
         raise invalid(
             "client_or_session",
-            f"expected a botocore client or a boto3/botocore Session, not {type(obj).__name__}")
+            f"expected a botocore client or a boto3/botocore Session, not {type(obj).__name__}",
+        )
     return events, list(OPERATIONS)
 
 
-def instrument(client_or_session: Any, session: Any, *,
-               venues: dict[str, str] | None = None) -> Any:
+def instrument(
+    client_or_session: Any, session: Any, *, venues: dict[str, str] | None = None
+) -> Any:
     """Records the captured operations of `client_or_session` into `session` (a `Session`, or
     a `Meter`). `venues` maps hosts to venues (a custom `endpoint_url`'s host, a VPC endpoint).
     Instrumenting again replaces the earlier capture. Returns `client_or_session`."""
@@ -105,10 +131,16 @@ def instrument(client_or_session: Any, session: Any, *,
     # nodes first, and a Stubber answers from `before-call.*.*`; the handler filters services.
     events.register_first("before-call.*.*", capture.before_call, unique_id=_BEFORE)
     for service in services:
-        events.register(f"after-call.{service}", capture.after_call,
-                        unique_id=f"statemeter-after-call-{service}")
-        events.register(f"after-call-error.{service}", capture.after_call_error,
-                        unique_id=f"statemeter-after-call-error-{service}")
+        events.register(
+            f"after-call.{service}",
+            capture.after_call,
+            unique_id=f"statemeter-after-call-{service}",
+        )
+        events.register(
+            f"after-call-error.{service}",
+            capture.after_call_error,
+            unique_id=f"statemeter-after-call-error-{service}",
+        )
     return client_or_session
 
 
@@ -134,8 +166,9 @@ class _Capture:
         self.target = target
         self.venues = venues
 
-    def before_call(self, model: Any, params: dict[str, Any], context: dict[str, Any],
-                    **_: Any) -> None:
+    def before_call(
+        self, model: Any, params: dict[str, Any], context: dict[str, Any], **_: Any
+    ) -> None:
         with shielded(self.target.meter, "botocore"):
             service = model.service_model.service_id.hyphenize()
             if model.name not in OPERATIONS.get(service, ()):
@@ -143,16 +176,25 @@ class _Capture:
             ts, t0 = now()
             body = params.get("body")
             event = _core._describe_request(
-                params.get("method", "POST"), params["url"],
+                params.get("method", "POST"),
+                params["url"],
                 list((params.get("headers") or {}).items()),
                 body if isinstance(body, (bytes, str)) else None,
-                self.venues, service)
+                self.venues,
+                service,
+            )
             event["attrs"]["aws.operation"] = model.name
             context[_KEY] = (event, ts, t0)
         return None
 
-    def after_call(self, http_response: Any, parsed: dict[str, Any], model: Any,
-                   context: dict[str, Any], **_: Any) -> None:
+    def after_call(
+        self,
+        http_response: Any,
+        parsed: dict[str, Any],
+        model: Any,
+        context: dict[str, Any],
+        **_: Any,
+    ) -> None:
         item = context.pop(_KEY, None)
         if item is None:
             return
@@ -172,21 +214,35 @@ class _Capture:
                 watch = _StreamWatch(self.target, event, ts, t0, status_code, extra, usage)
                 parsed[key] = _observed(stream, watch)
                 return
-            self.target.record(finish_event(
-                event, ts=ts, duration_ns=now()[1] - t0,
-                status=status_for(status_code, "error" if "Error" in parsed else "complete"),
-                http_status=status_code, usage=usage, extra_attrs=extra))
+            self.target.record(
+                finish_event(
+                    event,
+                    ts=ts,
+                    duration_ns=now()[1] - t0,
+                    status=status_for(status_code, "error" if "Error" in parsed else "complete"),
+                    http_status=status_code,
+                    usage=usage,
+                    extra_attrs=extra,
+                )
+            )
 
-    def after_call_error(self, exception: BaseException, context: dict[str, Any],
-                         **_: Any) -> None:
+    def after_call_error(self, exception: BaseException, context: dict[str, Any], **_: Any) -> None:
         item = context.pop(_KEY, None)
         if item is None:
             return
         with shielded(self.target.meter, "botocore"):
             event, ts, t0 = item
-            self.target.record(finish_event(
-                event, ts=ts, duration_ns=now()[1] - t0, status="error", http_status=None,
-                usage=None, extra_attrs={"error.type": type(exception).__name__}))
+            self.target.record(
+                finish_event(
+                    event,
+                    ts=ts,
+                    duration_ns=now()[1] - t0,
+                    status="error",
+                    http_status=None,
+                    usage=None,
+                    extra_attrs={"error.type": type(exception).__name__},
+                )
+            )
 
 
 def _header_counts(meta: dict[str, Any]) -> dict[str, int] | None:
@@ -209,8 +265,10 @@ def _usage(counts: Any) -> dict[str, int] | None:
         return None
     read = ints.get("cacheReadInputTokens", 0)
     write = ints.get("cacheWriteInputTokens", 0)
-    out = {"input_tokens": ints.get("inputTokens", 0) + read + write,
-           "output_tokens": ints.get("outputTokens", 0)}
+    out = {
+        "input_tokens": ints.get("inputTokens", 0) + read + write,
+        "output_tokens": ints.get("outputTokens", 0),
+    }
     if "cacheReadInputTokens" in ints:
         out["cached_tokens"] = read
     if "cacheWriteInputTokens" in ints:
@@ -229,9 +287,16 @@ def _is_event_stream(obj: Any) -> bool:
 class _StreamWatch:
     """Collects usage from a response's events and records the call when the stream ends."""
 
-    def __init__(self, target: Target, event: dict[str, Any], ts: int, t0: int,
-                 status_code: int | None, extra: dict[str, Any],
-                 usage: dict[str, int] | None) -> None:
+    def __init__(
+        self,
+        target: Target,
+        event: dict[str, Any],
+        ts: int,
+        t0: int,
+        status_code: int | None,
+        extra: dict[str, Any],
+        usage: dict[str, int] | None,
+    ) -> None:
         self.target, self.event, self.ts, self.t0 = target, event, ts, t0
         self.status_code, self.extra, self.usage = status_code, extra, usage
         self.chunks: list[bytes] = []  # model chunks that carry counts (InvokeModel stream)
@@ -269,10 +334,17 @@ class _StreamWatch:
                 usage = {k: v for k, v in read.items() if k.endswith("_tokens")} or usage
             if usage is None and (self.trace_in or self.trace_out):
                 usage = {"input_tokens": self.trace_in, "output_tokens": self.trace_out}
-            self.target.record(finish_event(
-                self.event, ts=self.ts, duration_ns=now()[1] - self.t0,
-                status=status_for(self.status_code, outcome), http_status=self.status_code,
-                usage=usage, extra_attrs=self.extra))
+            self.target.record(
+                finish_event(
+                    self.event,
+                    ts=self.ts,
+                    duration_ns=now()[1] - self.t0,
+                    status=status_for(self.status_code, outcome),
+                    http_status=self.status_code,
+                    usage=usage,
+                    extra_attrs=self.extra,
+                )
+            )
 
 
 def _find_usage(obj: Any, depth: int = 0) -> list[dict[str, Any]]:
@@ -333,4 +405,3 @@ def _observed(stream: Any, watch: _StreamWatch) -> Any:
 
         _OBSERVED = ObservedEventStream
     return _OBSERVED(stream, watch)
-

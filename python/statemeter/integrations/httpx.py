@@ -204,8 +204,20 @@ class _Watch:
     """Observes one response body as the caller reads it and records the call at its end."""
 
     __slots__ = (
-        "capture", "event", "ts", "t0", "status", "ctype", "decoder",
-        "head", "tail", "size", "tail_size", "stream", "overflow", "done",
+        "capture",
+        "event",
+        "ts",
+        "t0",
+        "status",
+        "ctype",
+        "decoder",
+        "head",
+        "tail",
+        "size",
+        "tail_size",
+        "stream",
+        "overflow",
+        "done",
     )
 
     def __init__(self, capture: _Capture, item: tuple[dict[str, Any], int, int], response: Any):
@@ -359,5 +371,11 @@ def _stream_classes(mod: ModuleType) -> tuple[type, type]:
 
 
 _STREAMS: dict[str, tuple[type, type]] = {}
-_END_MARKERS = (b"[DONE]", b"message_stop", b"response.completed", b"response.incomplete",
-                b"response.failed", b"finishReason")
+_END_MARKERS = (
+    b"[DONE]",
+    b"message_stop",
+    b"response.completed",
+    b"response.incomplete",
+    b"response.failed",
+    b"finishReason",
+)

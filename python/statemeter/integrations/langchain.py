@@ -46,32 +46,67 @@ SOURCE = "langchain"
 
 # LangChain `ls_provider` -> OpenTelemetry `gen_ai.provider.name`.
 PROVIDERS = {
-    "azure": "azure.ai.openai", "azure_openai": "azure.ai.openai",
-    "azure_ai": "azure.ai.inference", "bedrock": "aws.bedrock",
-    "amazon_bedrock": "aws.bedrock", "bedrock_converse": "aws.bedrock",
-    "google_genai": "gcp.gen_ai", "google_vertexai": "gcp.vertex_ai",
-    "google_anthropic_vertex": "gcp.vertex_ai", "mistralai": "mistral_ai", "xai": "x_ai",
-    "ibm": "ibm.watsonx.ai", "watsonx": "ibm.watsonx.ai",
+    "azure": "azure.ai.openai",
+    "azure_openai": "azure.ai.openai",
+    "azure_ai": "azure.ai.inference",
+    "bedrock": "aws.bedrock",
+    "amazon_bedrock": "aws.bedrock",
+    "bedrock_converse": "aws.bedrock",
+    "google_genai": "gcp.gen_ai",
+    "google_vertexai": "gcp.vertex_ai",
+    "google_anthropic_vertex": "gcp.vertex_ai",
+    "mistralai": "mistral_ai",
+    "xai": "x_ai",
+    "ibm": "ibm.watsonx.ai",
+    "watsonx": "ibm.watsonx.ai",
 }
 # The provider's usual API for a chat model (the response id refines it when it can).
-CHAT_API = {"openai": "chat.completions", "azure.ai.openai": "chat.completions",
-            "anthropic": "messages", "aws.bedrock": "converse",
-            "gcp.gen_ai": "generate_content", "gcp.vertex_ai": "generate_content",
-            "gcp.gemini": "generate_content"}
+CHAT_API = {
+    "openai": "chat.completions",
+    "azure.ai.openai": "chat.completions",
+    "anthropic": "messages",
+    "aws.bedrock": "converse",
+    "gcp.gen_ai": "generate_content",
+    "gcp.vertex_ai": "generate_content",
+    "gcp.gemini": "generate_content",
+}
 # Invocation parameters kept as the request (non-content; the ones the rules read and a few
 # that explain them).
-REQUEST_KEYS = ("previous_response_id", "conversation", "store", "background", "container",
-                "prompt_cache_key", "prompt_cache_retention", "service_tier", "truncation",
-                "context_management", "cachedContent", "cached_content")
-BASE_URL_KEYS = ("base_url", "openai_api_base", "azure_endpoint", "endpoint_url", "endpoint",
-                 "api_base")
+REQUEST_KEYS = (
+    "previous_response_id",
+    "conversation",
+    "store",
+    "background",
+    "container",
+    "prompt_cache_key",
+    "prompt_cache_retention",
+    "service_tier",
+    "truncation",
+    "context_management",
+    "cachedContent",
+    "cached_content",
+)
+BASE_URL_KEYS = (
+    "base_url",
+    "openai_api_base",
+    "azure_endpoint",
+    "endpoint_url",
+    "endpoint",
+    "api_base",
+)
 
 
 class _Run:
     __slots__ = ("kind", "session", "parent_event", "event", "start", "agent", "data")
 
-    def __init__(self, kind: str, session: str, parent_event: str | None, event: str | None,
-                 agent: str | None) -> None:
+    def __init__(
+        self,
+        kind: str,
+        session: str,
+        parent_event: str | None,
+        event: str | None,
+        agent: str | None,
+    ) -> None:
         self.kind = kind
         self.session = session
         self.parent_event = parent_event
@@ -100,10 +135,17 @@ class MeterCallbackHandler(BaseCallbackHandler):
     raise_error = False
     run_inline = True  # cheap and thread-safe: no executor hop for async runs
 
-    def __init__(self, meter: Meter, *, thread_id: str | None = None, agent: str | None = None,
-                 tenant: str | None = None, venue: str | None = None,
-                 venues: Mapping[str, str] | None = None,
-                 tool_effects: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        meter: Meter,
+        *,
+        thread_id: str | None = None,
+        agent: str | None = None,
+        tenant: str | None = None,
+        venue: str | None = None,
+        venues: Mapping[str, str] | None = None,
+        tool_effects: Mapping[str, str] | None = None,
+    ) -> None:
         self._meter = meter
         self._thread_id = thread_id
         self._agent = agent
@@ -119,8 +161,14 @@ class MeterCallbackHandler(BaseCallbackHandler):
 
     # -- run bookkeeping -----------------------------------------------------------------------
 
-    def _begin(self, kind: str, run_id: UUID, parent_run_id: UUID | None,
-               metadata: Mapping[str, Any] | None, name: str | None) -> _Run:
+    def _begin(
+        self,
+        kind: str,
+        run_id: UUID,
+        parent_run_id: UUID | None,
+        metadata: Mapping[str, Any] | None,
+        name: str | None,
+    ) -> _Run:
         """Starts a recorded run (a model, tool or retriever run, or a top-level run)."""
         md = metadata or {}
         parent = self._ancestor(parent_run_id)
@@ -139,9 +187,17 @@ class MeterCallbackHandler(BaseCallbackHandler):
                 run.data[key] = md[key]
         self._runs[run_id] = run
         if parent_run_id is None:
-            self._record({"kind": "session_start", "id": f"{run_id}:start", "session_id": session,
-                          "agent": agent, "tenant": self._tenant, "ts": run.start,
-                          "attrs": {"run_id": str(run_id), "name": name}})
+            self._record(
+                {
+                    "kind": "session_start",
+                    "id": f"{run_id}:start",
+                    "session_id": session,
+                    "agent": agent,
+                    "tenant": self._tenant,
+                    "ts": run.start,
+                    "attrs": {"run_id": str(run_id), "name": name},
+                }
+            )
         return run
 
     def _top(self, run_id: UUID) -> UUID:
@@ -167,13 +223,23 @@ class MeterCallbackHandler(BaseCallbackHandler):
     def _finish(self, run_id: UUID, parent_run_id: UUID | None) -> _Run | None:
         return self._runs.pop(run_id, None)
 
-    def _end_session(self, run: _Run, run_id: UUID, parent_run_id: UUID | None,
-                     status: str) -> None:
+    def _end_session(
+        self, run: _Run, run_id: UUID, parent_run_id: UUID | None, status: str
+    ) -> None:
         if parent_run_id is None:
-            self._record({"kind": "session_end", "id": f"{run_id}:end", "session_id": run.session,
-                          "agent": run.agent, "tenant": self._tenant, "status": status,
-                          "parent_id": f"{run_id}:start", "ts": time.time_ns(),
-                          "attrs": {"run_id": str(run_id)}})
+            self._record(
+                {
+                    "kind": "session_end",
+                    "id": f"{run_id}:end",
+                    "session_id": run.session,
+                    "agent": run.agent,
+                    "tenant": self._tenant,
+                    "status": status,
+                    "parent_id": f"{run_id}:start",
+                    "ts": time.time_ns(),
+                    "attrs": {"run_id": str(run_id)},
+                }
+            )
 
     def _base(self, run: _Run, run_id: UUID, parent_run_id: UUID | None) -> dict[str, Any]:
         now = time.time_ns()
@@ -181,33 +247,59 @@ class MeterCallbackHandler(BaseCallbackHandler):
         if parent_run_id is not None:
             attrs["parent_run_id"] = str(parent_run_id)
         attrs.update((k, v) for k, v in run.data.items() if k.startswith("langgraph_"))
-        return {"id": str(run_id), "session_id": run.session, "parent_id": run.parent_event,
-                "agent": run.agent, "tenant": self._tenant, "ts": run.start,
-                "duration_ns": now - run.start, "attrs": attrs}
+        return {
+            "id": str(run_id),
+            "session_id": run.session,
+            "parent_id": run.parent_event,
+            "agent": run.agent,
+            "tenant": self._tenant,
+            "ts": run.start,
+            "duration_ns": now - run.start,
+            "attrs": attrs,
+        }
 
     def _record(self, event: dict[str, Any]) -> None:
         self._meter.record(event)
 
     # -- chains: sessions only -----------------------------------------------------------------
 
-    def on_chain_start(self, serialized: dict[str, Any] | None, inputs: Any, *, run_id: UUID,
-                       parent_run_id: UUID | None = None, metadata: dict[str, Any] | None = None,
-                       **kwargs: Any) -> None:
+    def on_chain_start(
+        self,
+        serialized: dict[str, Any] | None,
+        inputs: Any,
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        metadata: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
         if parent_run_id is not None:  # the hot path: only the link to the parent is kept
             self._chains[run_id] = parent_run_id
             return
         try:
-            self._begin("chain", run_id, parent_run_id, metadata,
-                        kwargs.get("name") or (serialized or {}).get("name"))
+            self._begin(
+                "chain",
+                run_id,
+                parent_run_id,
+                metadata,
+                kwargs.get("name") or (serialized or {}).get("name"),
+            )
         except Exception as exc:  # noqa: BLE001 - never raise into the application
             note(self._meter, SOURCE, exc)
 
-    def on_chain_end(self, outputs: Any, *, run_id: UUID, parent_run_id: UUID | None = None,
-                     **kwargs: Any) -> None:
+    def on_chain_end(
+        self, outputs: Any, *, run_id: UUID, parent_run_id: UUID | None = None, **kwargs: Any
+    ) -> None:
         self._chain_done(run_id, parent_run_id, "ok")
 
-    def on_chain_error(self, error: BaseException, *, run_id: UUID,
-                       parent_run_id: UUID | None = None, **kwargs: Any) -> None:
+    def on_chain_error(
+        self,
+        error: BaseException,
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        **kwargs: Any,
+    ) -> None:
         self._chain_done(run_id, parent_run_id, "error")
 
     def _chain_done(self, run_id: UUID, parent_run_id: UUID | None, status: str) -> None:
@@ -222,9 +314,16 @@ class MeterCallbackHandler(BaseCallbackHandler):
 
     # -- models --------------------------------------------------------------------------------
 
-    def on_chat_model_start(self, serialized: dict[str, Any] | None, messages: list[list[Any]],
-                            *, run_id: UUID, parent_run_id: UUID | None = None,
-                            metadata: dict[str, Any] | None = None, **kwargs: Any) -> None:
+    def on_chat_model_start(
+        self,
+        serialized: dict[str, Any] | None,
+        messages: list[list[Any]],
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        metadata: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
         try:
             run = self._begin("llm", run_id, parent_run_id, metadata, kwargs.get("name"))
             self._model_start(run, serialized, metadata, kwargs, chat=True)
@@ -234,25 +333,40 @@ class MeterCallbackHandler(BaseCallbackHandler):
                 # previous_response_id (and only the messages after it).
                 for message in reversed(messages[0]):
                     rid = (getattr(message, "response_metadata", None) or {}).get("id")
-                    if getattr(message, "type", None) == "ai" and isinstance(rid, str) \
-                            and rid.startswith("resp_"):
+                    if (
+                        getattr(message, "type", None) == "ai"
+                        and isinstance(rid, str)
+                        and rid.startswith("resp_")
+                    ):
                         run.data["request"]["previous_response_id"] = rid
                         break
         except Exception as exc:  # noqa: BLE001 - never raise into the application
             note(self._meter, SOURCE, exc)
 
-    def on_llm_start(self, serialized: dict[str, Any] | None, prompts: list[str], *,
-                     run_id: UUID, parent_run_id: UUID | None = None,
-                     metadata: dict[str, Any] | None = None, **kwargs: Any) -> None:
+    def on_llm_start(
+        self,
+        serialized: dict[str, Any] | None,
+        prompts: list[str],
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        metadata: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
         try:
             run = self._begin("llm", run_id, parent_run_id, metadata, kwargs.get("name"))
             self._model_start(run, serialized, metadata, kwargs, chat=False)
         except Exception as exc:  # noqa: BLE001 - never raise into the application
             note(self._meter, SOURCE, exc)
 
-    def _model_start(self, run: _Run, serialized: Mapping[str, Any] | None,
-                     metadata: Mapping[str, Any] | None, kwargs: Mapping[str, Any],
-                     chat: bool) -> None:
+    def _model_start(
+        self,
+        run: _Run,
+        serialized: Mapping[str, Any] | None,
+        metadata: Mapping[str, Any] | None,
+        kwargs: Mapping[str, Any],
+        chat: bool,
+    ) -> None:
         md = metadata or {}
         params = kwargs.get("invocation_params") or {}
         ls_provider = md.get("ls_provider")
@@ -270,24 +384,34 @@ class MeterCallbackHandler(BaseCallbackHandler):
             host = urlsplit(base_url if "//" in base_url else f"//{base_url}").netloc
             venue, rule, explain = venue_for_host(host.rsplit("@", 1)[-1], self._venues)
             run.data["venue"] = venue
-            run.data["venue_evidence"] = {"venue": venue, "rule": rule, "explain": explain,
-                                          "signal": "base_url"}
+            run.data["venue_evidence"] = {
+                "venue": venue,
+                "rule": rule,
+                "explain": explain,
+                "signal": "base_url",
+            }
         else:
             run.data["venue"] = self._venue
 
-    def on_llm_end(self, response: LLMResult, *, run_id: UUID,
-                   parent_run_id: UUID | None = None, **kwargs: Any) -> None:
+    def on_llm_end(
+        self, response: LLMResult, *, run_id: UUID, parent_run_id: UUID | None = None, **kwargs: Any
+    ) -> None:
         try:
             run = self._finish(run_id, parent_run_id)
             if run is not None:
-                self._sessions.emit(self._model_event(run, run_id, parent_run_id, response,
-                                                      "ok"))
+                self._sessions.emit(self._model_event(run, run_id, parent_run_id, response, "ok"))
                 self._end_session(run, run_id, parent_run_id, "ok")
         except Exception as exc:  # noqa: BLE001 - never raise into the application
             note(self._meter, SOURCE, exc)
 
-    def on_llm_error(self, error: BaseException, *, run_id: UUID,
-                     parent_run_id: UUID | None = None, **kwargs: Any) -> None:
+    def on_llm_error(
+        self,
+        error: BaseException,
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        **kwargs: Any,
+    ) -> None:
         try:
             run = self._finish(run_id, parent_run_id)
             if run is not None:
@@ -298,14 +422,20 @@ class MeterCallbackHandler(BaseCallbackHandler):
         except Exception as exc:  # noqa: BLE001 - never raise into the application
             note(self._meter, SOURCE, exc)
 
-    def _model_event(self, run: _Run, run_id: UUID, parent_run_id: UUID | None,
-                     response: LLMResult | None, status: str) -> dict[str, Any]:
+    def _model_event(
+        self,
+        run: _Run,
+        run_id: UUID,
+        parent_run_id: UUID | None,
+        response: LLMResult | None,
+        status: str,
+    ) -> dict[str, Any]:
         event = self._base(run, run_id, parent_run_id)
         data = run.data
         n_in = n_out = cached = 0
         response_id = None
         model = data.get("model")
-        for gens in (response.generations if response is not None else ()):
+        for gens in response.generations if response is not None else ():
             if not gens:
                 continue
             message = getattr(gens[0], "message", None)
@@ -335,17 +465,32 @@ class MeterCallbackHandler(BaseCallbackHandler):
             event["attrs"]["response_id"] = str(response_id)
         if "venue_evidence" in data:
             event["attrs"]["venue_evidence"] = data["venue_evidence"]
-        event.update(kind="model_call", provider=provider, model=str(model or "unknown"),
-                     api=api, venue=data.get("venue"), request=data["request"] or None,
-                     input_tokens=n_in, output_tokens=n_out, cached_tokens=min(cached, n_in),
-                     status=status)
+        event.update(
+            kind="model_call",
+            provider=provider,
+            model=str(model or "unknown"),
+            api=api,
+            venue=data.get("venue"),
+            request=data["request"] or None,
+            input_tokens=n_in,
+            output_tokens=n_out,
+            cached_tokens=min(cached, n_in),
+            status=status,
+        )
         return event
 
     # -- tools and retrievers ------------------------------------------------------------------
 
-    def on_tool_start(self, serialized: dict[str, Any] | None, input_str: str, *,
-                      run_id: UUID, parent_run_id: UUID | None = None,
-                      metadata: dict[str, Any] | None = None, **kwargs: Any) -> None:
+    def on_tool_start(
+        self,
+        serialized: dict[str, Any] | None,
+        input_str: str,
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        metadata: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
         try:
             name = (serialized or {}).get("name") or kwargs.get("name")
             run = self._begin("tool", run_id, parent_run_id, metadata, name)
@@ -355,22 +500,35 @@ class MeterCallbackHandler(BaseCallbackHandler):
         except Exception as exc:  # noqa: BLE001 - never raise into the application
             note(self._meter, SOURCE, exc)
 
-    def on_tool_end(self, output: Any, *, run_id: UUID, parent_run_id: UUID | None = None,
-                    **kwargs: Any) -> None:
+    def on_tool_end(
+        self, output: Any, *, run_id: UUID, parent_run_id: UUID | None = None, **kwargs: Any
+    ) -> None:
         try:
             self._tool_done(run_id, parent_run_id, kwargs.get("name"), "ok", None)
         except Exception as exc:  # noqa: BLE001 - never raise into the application
             note(self._meter, SOURCE, exc)
 
-    def on_tool_error(self, error: BaseException, *, run_id: UUID,
-                      parent_run_id: UUID | None = None, **kwargs: Any) -> None:
+    def on_tool_error(
+        self,
+        error: BaseException,
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        **kwargs: Any,
+    ) -> None:
         try:
             self._tool_done(run_id, parent_run_id, kwargs.get("name"), "error", error)
         except Exception as exc:  # noqa: BLE001 - never raise into the application
             note(self._meter, SOURCE, exc)
 
-    def _tool_done(self, run_id: UUID, parent_run_id: UUID | None, name: str | None,
-                   status: str, error: BaseException | None) -> None:
+    def _tool_done(
+        self,
+        run_id: UUID,
+        parent_run_id: UUID | None,
+        name: str | None,
+        status: str,
+        error: BaseException | None,
+    ) -> None:
         run = self._finish(run_id, parent_run_id)
         if run is None:
             return
@@ -380,14 +538,22 @@ class MeterCallbackHandler(BaseCallbackHandler):
             event["attrs"]["tool_call_id"] = run.data["tool_call_id"]
         if error is not None:
             event["attrs"]["error_type"] = type(error).__name__
-        event.update(kind="tool_call", tool=tool, effect=self._effects.get(tool, "none"),
-                     status=status)
+        event.update(
+            kind="tool_call", tool=tool, effect=self._effects.get(tool, "none"), status=status
+        )
         self._sessions.emit(event)
         self._end_session(run, run_id, parent_run_id, status)
 
-    def on_retriever_start(self, serialized: dict[str, Any] | None, query: str, *,
-                           run_id: UUID, parent_run_id: UUID | None = None,
-                           metadata: dict[str, Any] | None = None, **kwargs: Any) -> None:
+    def on_retriever_start(
+        self,
+        serialized: dict[str, Any] | None,
+        query: str,
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        metadata: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
         try:
             name = kwargs.get("name") or (serialized or {}).get("name") or "retriever"
             run = self._begin("retriever", run_id, parent_run_id, metadata, name)
@@ -395,22 +561,39 @@ class MeterCallbackHandler(BaseCallbackHandler):
         except Exception as exc:  # noqa: BLE001 - never raise into the application
             note(self._meter, SOURCE, exc)
 
-    def on_retriever_end(self, documents: Sequence[Any], *, run_id: UUID,
-                         parent_run_id: UUID | None = None, **kwargs: Any) -> None:
+    def on_retriever_end(
+        self,
+        documents: Sequence[Any],
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        **kwargs: Any,
+    ) -> None:
         try:
             self._retrieved(run_id, parent_run_id, documents, None)
         except Exception as exc:  # noqa: BLE001 - never raise into the application
             note(self._meter, SOURCE, exc)
 
-    def on_retriever_error(self, error: BaseException, *, run_id: UUID,
-                           parent_run_id: UUID | None = None, **kwargs: Any) -> None:
+    def on_retriever_error(
+        self,
+        error: BaseException,
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        **kwargs: Any,
+    ) -> None:
         try:
             self._retrieved(run_id, parent_run_id, (), error)
         except Exception as exc:  # noqa: BLE001 - never raise into the application
             note(self._meter, SOURCE, exc)
 
-    def _retrieved(self, run_id: UUID, parent_run_id: UUID | None, documents: Sequence[Any],
-                   error: BaseException | None) -> None:
+    def _retrieved(
+        self,
+        run_id: UUID,
+        parent_run_id: UUID | None,
+        documents: Sequence[Any],
+        error: BaseException | None,
+    ) -> None:
         run = self._finish(run_id, parent_run_id)
         if run is None:
             return
@@ -419,7 +602,13 @@ class MeterCallbackHandler(BaseCallbackHandler):
         event["attrs"]["documents"] = len(documents)
         if error is not None:
             event["attrs"]["error_type"] = type(error).__name__
-        event.update(kind="state_op", op="read", store=run.data["store"], holder="client",
-                     scope="global", bytes=size)
+        event.update(
+            kind="state_op",
+            op="read",
+            store=run.data["store"],
+            holder="client",
+            scope="global",
+            bytes=size,
+        )
         self._sessions.emit(event)
         self._end_session(run, run_id, parent_run_id, "error" if error else "ok")

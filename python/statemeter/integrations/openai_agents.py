@@ -56,11 +56,23 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MODEL_SPANS = ("response", "generation")
 _EVENT_SPANS = ("response", "generation", "function")
 # Venue -> the gen_ai.provider.name of an OpenAI-shaped API served there.
-_PROVIDER_AT_VENUE = {"openai": "openai", "azure": "azure.ai.openai", "aws": "aws.bedrock",
-                      "anthropic": "anthropic", "gcp": "gcp.vertex_ai"}
+_PROVIDER_AT_VENUE = {
+    "openai": "openai",
+    "azure": "azure.ai.openai",
+    "aws": "aws.bedrock",
+    "anthropic": "anthropic",
+    "gcp": "gcp.vertex_ai",
+}
 # Response fields that are request parameters worth keeping (never content).
-_RESPONSE_REQUEST_KEYS = ("previous_response_id", "background", "store", "prompt_cache_key",
-                          "prompt_cache_retention", "service_tier", "truncation")
+_RESPONSE_REQUEST_KEYS = (
+    "previous_response_id",
+    "background",
+    "store",
+    "prompt_cache_key",
+    "prompt_cache_retention",
+    "service_tier",
+    "truncation",
+)
 
 
 def _ns(iso: str | None) -> int | None:
@@ -127,11 +139,16 @@ class _TraceState:
 
 
 class _SpanState:
-    __slots__ = ("agent", "parent_event", "turn", "turn_no", "own_event", "model_spans",
-                 "pending")
+    __slots__ = ("agent", "parent_event", "turn", "turn_no", "own_event", "model_spans", "pending")
 
-    def __init__(self, agent: str | None, parent_event: str | None, turn: str | None,
-                 turn_no: int | None, own_event: str | None) -> None:
+    def __init__(
+        self,
+        agent: str | None,
+        parent_event: str | None,
+        turn: str | None,
+        turn_no: int | None,
+        own_event: str | None,
+    ) -> None:
         self.agent = agent
         self.parent_event = parent_event  # the event this span's events nest under
         self.turn = turn  # the enclosing turn span
@@ -194,9 +211,15 @@ class MeterProcessor(TracingProcessor):
             metadata = getattr(trace, "metadata", None)
             if metadata:
                 attrs["metadata"] = _jsonable(metadata)
-            self._meter.record({"kind": "session_start", "id": start_id,
-                                "session_id": session_id, "tenant": self._tenant,
-                                "attrs": attrs})
+            self._meter.record(
+                {
+                    "kind": "session_start",
+                    "id": start_id,
+                    "session_id": session_id,
+                    "tenant": self._tenant,
+                    "attrs": attrs,
+                }
+            )
         except Exception as exc:  # noqa: BLE001 - never raise into the agent
             note(self._meter, SOURCE, exc)
 
@@ -206,16 +229,26 @@ class MeterProcessor(TracingProcessor):
                 state = self._traces.pop(trace.trace_id, None)
             if state is None:
                 return
-            attrs: dict[str, Any] = {"workflow": trace.name, "trace_id": trace.trace_id,
-                                     "agents": state.agents}
+            attrs: dict[str, Any] = {
+                "workflow": trace.name,
+                "trace_id": trace.trace_id,
+                "agents": state.agents,
+            }
             if state.handoffs:
                 attrs["handoffs"] = state.handoffs
             if state.guardrails:
                 attrs["guardrails"] = state.guardrails
-            self._meter.record({"kind": "session_end", "id": f"{trace.trace_id}:end",
-                                "session_id": state.session_id, "tenant": self._tenant,
-                                "parent_id": state.start_id,
-                                "status": "error" if state.error else "ok", "attrs": attrs})
+            self._meter.record(
+                {
+                    "kind": "session_end",
+                    "id": f"{trace.trace_id}:end",
+                    "session_id": state.session_id,
+                    "tenant": self._tenant,
+                    "parent_id": state.start_id,
+                    "status": "error" if state.error else "ok",
+                    "attrs": attrs,
+                }
+            )
         except Exception as exc:  # noqa: BLE001 - never raise into the agent
             note(self._meter, SOURCE, exc)
 
@@ -272,8 +305,9 @@ class MeterProcessor(TracingProcessor):
                     if kind == "handoff":
                         trace.handoffs.append({"from": data.from_agent, "to": data.to_agent})
                     else:
-                        trace.guardrails.append({"name": data.name,
-                                                 "triggered": bool(data.triggered)})
+                        trace.guardrails.append(
+                            {"name": data.name, "triggered": bool(data.triggered)}
+                        )
         except Exception as exc:  # noqa: BLE001 - never raise into the agent
             note(self._meter, SOURCE, exc)
 
@@ -293,8 +327,9 @@ class MeterProcessor(TracingProcessor):
             event = self._event(span, state, trace)
             self._sessions.emit(event)
 
-    def _event(self, span: Span[Any], state: _SpanState | None,
-               trace: _TraceState | None) -> dict[str, Any]:
+    def _event(
+        self, span: Span[Any], state: _SpanState | None, trace: _TraceState | None
+    ) -> dict[str, Any]:
         data = span.span_data
         kind = data.type
         start = _ns(span.started_at)
@@ -314,8 +349,12 @@ class MeterProcessor(TracingProcessor):
             attrs["error"] = str(span.error.get("message", ""))[:200]
         if kind == "function":
             name = data.name or "unknown"
-            event.update(kind="tool_call", tool=name, effect=self._effects.get(name, "none"),
-                         status="error" if span.error else "ok")
+            event.update(
+                kind="tool_call",
+                tool=name,
+                effect=self._effects.get(name, "none"),
+                status="error" if span.error else "ok",
+            )
             if data.mcp_data:
                 server = data.mcp_data.get("server")
                 event["tool_kind"] = "mcp"
@@ -331,12 +370,14 @@ class MeterProcessor(TracingProcessor):
             event["parent_id"] = state.parent_event if state else None
             provider, venue, evidence = self._endpoint.of(
                 self._base_url or _default_base_url(),
-                "base_url argument" if self._base_url else "default OpenAI client")
+                "base_url argument" if self._base_url else "default OpenAI client",
+            )
             model, api, request = "unknown", "unknown", None
         elif kind == "response":
             provider, venue, evidence = self._endpoint.of(
                 self._base_url or _default_base_url(),
-                "base_url argument" if self._base_url else "default OpenAI client")
+                "base_url argument" if self._base_url else "default OpenAI client",
+            )
             response = data.response
             api = "responses"
             model = str(response.model) if response is not None and response.model else "unknown"
@@ -349,21 +390,37 @@ class MeterProcessor(TracingProcessor):
                 rid = getattr(data, "_response_id", None)
                 if rid:
                     attrs["response_id"] = rid
-                attrs["request_unknown"] = ("the span carries no Response (trace_include_"
-                                            "sensitive_data is off): request keys not seen")
+                attrs["request_unknown"] = (
+                    "the span carries no Response (trace_include_"
+                    "sensitive_data is off): request keys not seen"
+                )
         else:  # generation
             config = data.model_config or {}
             base_url = config.get("base_url")
             provider, venue, evidence = self._endpoint.of(
                 base_url or self._base_url or _default_base_url(),
-                "model_config.base_url" if base_url else
-                "base_url argument" if self._base_url else "default OpenAI client")
+                "model_config.base_url"
+                if base_url
+                else "base_url argument"
+                if self._base_url
+                else "default OpenAI client",
+            )
             model, api = str(data.model or "unknown"), "chat.completions"
-            request = {k: config[k] for k in ("store", "prompt_cache_retention")
-                       if config.get(k) is not None} or None
+            request = {
+                k: config[k]
+                for k in ("store", "prompt_cache_retention")
+                if config.get(k) is not None
+            } or None
         attrs["venue_evidence"] = evidence
-        event.update(kind="model_call", provider=provider, model=model, api=api, venue=venue,
-                     request=request, status="error" if span.error else "ok")
+        event.update(
+            kind="model_call",
+            provider=provider,
+            model=model,
+            api=api,
+            venue=venue,
+            request=request,
+            status="error" if span.error else "ok",
+        )
         _apply_usage(event, usage)
         return event
 
