@@ -1,7 +1,19 @@
 //! Event ids (UUIDv7) and timestamps.
+//!
+//! Ids are the `uuid` crate's version 7 UUIDs, made as [`Uuid::now_v7`] makes them: 48 bits of
+//! Unix milliseconds, then a 42-bit counter reseeded with random bits each millisecond (RFC
+//! 9562, section 6.2, method 2), then random bits, under one process-wide [`ContextV7`]. Ids
+//! minted by one process are therefore strictly increasing, also within a millisecond, and
+//! sort in recording order. [`uuid_v7_at`] takes the time from the caller so that an event's
+//! `ts` and its id come from one clock read (a clock read costs as much as the rest of the id).
 
-use std::cell::Cell;
+use std::sync::LazyLock;
 use std::time::{SystemTime, UNIX_EPOCH};
+
+use parking_lot::Mutex;
+use uuid::timestamp::context::ContextV7;
+use uuid::timestamp::Timestamp;
+use uuid::{ClockSequence, Uuid};
 
 /// Nanoseconds since the Unix epoch.
 pub fn now_ns() -> i64 {
@@ -11,45 +23,55 @@ pub fn now_ns() -> i64 {
         .unwrap_or(0)
 }
 
-thread_local! {
-    static RNG: Cell<u64> = Cell::new({
-        let mut seed = [0u8; 8];
-        getrandom::fill(&mut seed).expect("the OS random source is available");
-        u64::from_le_bytes(seed) | 1
-    });
+/// The process-wide v7 context, shared by every thread (what `Uuid::now_v7` uses, but one the
+/// caller can hand a time it has already read).
+struct SharedContext {
+    context: Mutex<ContextV7>,
+    usable_bits: usize,
 }
 
-/// wyrand: fast, good enough for the random bits of a UUIDv7 (uniqueness, not secrecy).
-fn next_random() -> u64 {
-    RNG.with(|s| {
-        let x = s.get().wrapping_add(0xa076_1d64_78bd_642f);
-        s.set(x);
-        let t = (x as u128).wrapping_mul((x ^ 0xe703_7ed1_a0b4_28db) as u128);
-        ((t >> 64) ^ t) as u64
-    })
-}
+impl ClockSequence for SharedContext {
+    type Output = u64;
 
-/// A new UUIDv7 (RFC 9562): 48-bit Unix ms, version 7, 74 random bits.
-pub fn new_uuid_v7() -> String {
-    let ms = (now_ns() / 1_000_000) as u64;
-    let r1 = next_random();
-    let r2 = next_random();
-    let hi = (ms << 16) | 0x7000 | (r1 & 0x0fff);
-    let lo = (r2 & 0x3fff_ffff_ffff_ffff) | 0x8000_0000_0000_0000;
-    let mut buf = [0u8; 36];
-    let hex = b"0123456789abcdef";
-    let bytes: [u8; 16] = ((hi as u128) << 64 | lo as u128).to_be_bytes();
-    let mut j = 0;
-    for (i, b) in bytes.iter().enumerate() {
-        if matches!(i, 4 | 6 | 8 | 10) {
-            buf[j] = b'-';
-            j += 1;
-        }
-        buf[j] = hex[(b >> 4) as usize];
-        buf[j + 1] = hex[(b & 15) as usize];
-        j += 2;
+    fn generate_sequence(&self, seconds: u64, subsec_nanos: u32) -> u64 {
+        self.context.lock().generate_sequence(seconds, subsec_nanos)
     }
-    String::from_utf8(buf.to_vec()).expect("ascii")
+
+    fn generate_timestamp_sequence(&self, seconds: u64, subsec_nanos: u32) -> (u64, u64, u32) {
+        self.context
+            .lock()
+            .generate_timestamp_sequence(seconds, subsec_nanos)
+    }
+
+    fn usable_bits(&self) -> usize {
+        self.usable_bits
+    }
+}
+
+static CONTEXT: LazyLock<SharedContext> = LazyLock::new(|| {
+    let context = ContextV7::new();
+    let usable_bits = context.usable_bits();
+    SharedContext {
+        context: Mutex::new(context),
+        usable_bits,
+    }
+});
+
+/// A new UUIDv7 (RFC 9562) as lowercase hyphenated text, stamped now.
+pub fn new_uuid_v7() -> String {
+    uuid_v7_at(now_ns())
+}
+
+/// A new UUIDv7 stamped `ts_ns` (ns since the epoch, read from the clock just before). Never
+/// earlier than an id this process already minted: the context keeps ids increasing.
+pub fn uuid_v7_at(ts_ns: i64) -> String {
+    let ns = ts_ns.max(0) as u64;
+    let ts = Timestamp::from_unix(&*CONTEXT, ns / 1_000_000_000, (ns % 1_000_000_000) as u32);
+    let mut buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
+    Uuid::new_v7(ts)
+        .hyphenated()
+        .encode_lower(&mut buf)
+        .to_owned()
 }
 
 #[cfg(test)]
@@ -64,5 +86,47 @@ mod tests {
         assert_eq!(&a[14..15], "7");
         assert!(matches!(&a[19..20], "8" | "9" | "a" | "b"));
         assert_ne!(a, b);
+    }
+
+    #[test]
+    fn ids_increase_within_a_millisecond() {
+        let ids: Vec<String> = (0..10_000).map(|_| new_uuid_v7()).collect();
+        assert!(
+            ids.windows(2).all(|w| w[0] < w[1]),
+            "ids sort in minting order"
+        );
+        let parsed = Uuid::parse_str(&ids[0]).unwrap();
+        assert_eq!(parsed.get_version_num(), 7);
+        let (secs, _) = parsed.get_timestamp().unwrap().to_unix();
+        assert!((secs as i64 - now_ns() / 1_000_000_000).abs() < 5);
+    }
+
+    #[test]
+    fn an_id_carries_the_given_time_and_never_goes_back() {
+        let now = now_ns();
+        let a = Uuid::parse_str(&uuid_v7_at(now)).unwrap();
+        let ms = |u: Uuid| {
+            let (s, n) = u.get_timestamp().unwrap().to_unix();
+            s * 1000 + u64::from(n) / 1_000_000
+        };
+        assert_eq!(ms(a), now as u64 / 1_000_000);
+        // A time before the last id's keeps the order instead of going back.
+        let b = Uuid::parse_str(&uuid_v7_at(now - 10_000_000_000)).unwrap();
+        assert!(b > a);
+    }
+
+    #[test]
+    fn threads_mint_distinct_ids() {
+        let handles: Vec<_> = (0..4)
+            .map(|_| std::thread::spawn(|| (0..5_000).map(|_| new_uuid_v7()).collect::<Vec<_>>()))
+            .collect();
+        let mut all: Vec<String> = handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect();
+        let n = all.len();
+        all.sort();
+        all.dedup();
+        assert_eq!(all.len(), n);
     }
 }

@@ -22,7 +22,7 @@ mod recorded;
 pub use classification::{Classification, Evidence, Holder, Tag};
 use encode::write_map;
 pub use fields::{FieldRef, Fields};
-pub use id::{new_uuid_v7, now_ns};
+pub use id::{new_uuid_v7, now_ns, uuid_v7_at};
 pub use recorded::{Classifier, Recorded};
 
 /// Longest accepted string field, in bytes.
@@ -196,11 +196,17 @@ impl Event {
     /// Assigns an id and a timestamp where none was given, applies the kind's defaults and
     /// checks every field. Errors name the field.
     pub fn finish(mut self) -> Result<Self> {
-        if self.id.is_empty() {
-            self.id = new_uuid_v7();
-        }
-        if self.ts == 0 && !self.ts_explicit {
+        let stamped_now = self.ts == 0 && !self.ts_explicit;
+        if stamped_now {
             self.ts = now_ns();
+        }
+        if self.id.is_empty() {
+            // One clock read serves both when the event is stamped now.
+            self.id = if stamped_now {
+                uuid_v7_at(self.ts)
+            } else {
+                new_uuid_v7()
+            };
         }
         match self.kind {
             EventKind::ModelCall => {
