@@ -6,40 +6,10 @@ use crate::accounting::groupby::parse_dims;
 use crate::classify::Ruleset;
 use crate::event::Event;
 
-pub const CONTRACT: &str = r#"
-id = "c"
-[[clause]]
-id = "c1"
-providers = ["openai"]
-required_venues = ["azure"]
-effective_from = "2026-01-01"
-effective_until = "2026-03-01"
-[clause.interpretations.call-level]
-level = "call"
-tags = ["stateless"]
-[clause.interpretations.session-level]
-level = "session"
-tags = ["stateless"]
-[clause.interpretations.all-calls]
-level = "call"
-tags = ["stateless", "stateful"]
-"#;
+/// `tests/data/README.md` says what each fixture is for.
+pub const CONTRACT: &str = include_str!("../../tests/data/contracts/one-clause.toml");
 
-pub const PRICES: &str = r#"
-currency = "USD"
-[[price]]
-provider = "openai"
-model = "gpt-5"
-input_per_mtok = "1.25"
-cached_input_per_mtok = "0.125"
-output_per_mtok = "10"
-[[price]]
-provider = "openai"
-model = "gpt-5"
-venue = "azure"
-input_per_mtok = "2"
-output_per_mtok = "20"
-"#;
+pub const PRICES: &str = include_str!("../../tests/data/prices/base-and-venue.toml");
 
 /// (session, provider, api, venue, day, input, cached, output, stateful request)
 type Spec = (
