@@ -15,7 +15,8 @@ import statemeter as sm
 from conftest import record_sample, rows
 from reverify_ledger import reverify
 
-JCS = Path(__file__).parent / "data" / "jcs"
+#: The RFC 8785 vectors in the shared test data beside the repository.
+JCS = Path(__file__).resolve().parents[2] / "shared" / "testdata" / "jcs"
 
 
 def test_chain_formula_and_record_layout(ledger_path):
@@ -52,7 +53,8 @@ def test_outsider_script_reverifies(ledger_path):
     assert out.returncode == 0, out.stdout + out.stderr
 
 
-@pytest.mark.parametrize("name", sorted(p.name for p in (JCS / "input").glob("*.json")))
+@pytest.mark.skipif(not JCS.is_dir(), reason=f"RFC 8785 vectors not found at {JCS}")
+@pytest.mark.parametrize("name", sorted(p.name for p in (JCS / "input").glob("*.json")) or ["-"])
 def test_jcs_vectors_inside_records(tmp_path, name):
     attrs = json.loads((JCS / "input" / name).read_text(encoding="utf-8"))
     expected = (JCS / "output" / name).read_bytes()
