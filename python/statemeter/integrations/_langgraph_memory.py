@@ -106,7 +106,7 @@ class _Recorder:
             )
 
 
-class MeteredCheckpointer(BaseCheckpointSaver):  # type: ignore[type-arg]
+class MeteredCheckpointer(BaseCheckpointSaver[Any]):
     """A `BaseCheckpointSaver` that records every read, write and delete of `inner`.
 
     ``graph = builder.compile(checkpointer=MeteredCheckpointer(InMemorySaver(), meter))``.
@@ -124,9 +124,9 @@ class MeteredCheckpointer(BaseCheckpointSaver):  # type: ignore[type-arg]
 
     def __init__(
         self,
-        inner: BaseCheckpointSaver,
+        inner: BaseCheckpointSaver[Any],
         meter: Meter,
-        *,  # type: ignore[type-arg]
+        *,
         holder: str = "client",
         store: str | None = None,
         sizes: bool = True,
@@ -203,7 +203,7 @@ class MeteredCheckpointer(BaseCheckpointSaver):  # type: ignore[type-arg]
     # -- sync ----------------------------------------------------------------------------------
 
     @property
-    def config_specs(self) -> list:  # type: ignore[type-arg]
+    def config_specs(self) -> list[Any]:
         return self.inner.config_specs
 
     def get_next_version(self, current: Any, channel: None) -> Any:
