@@ -2,10 +2,9 @@
 //! `Ledger` methods) and `_ReportData`, the rows they compute, which the Python classes in
 //! `statemeter/report.py` present (pandas, HTML, plots).
 //!
-//! The ledger's columns are cached per store and refreshed by head: unchanged → reused,
-//! grown → only the new events are read, anything else → reloaded.
+//! The ledger's columns come from one process-wide [`ColumnCache`] (refreshed by head).
 
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 
 use parking_lot::Mutex;
 use pyo3::prelude::*;
@@ -25,33 +24,14 @@ use crate::accounting::result::{Cell, ResultTable};
 use crate::accounting::scenario::{self, Condition, Selection};
 use crate::accounting::window::Window;
 use crate::ledger::Store;
-use crate::stored::columns::{self, EventColumns, Snapshot};
+use crate::stored::columns::{self, ColumnCache, EventColumns};
 
-type Cache = Vec<(Weak<Mutex<Store>>, Snapshot)>;
-static CACHE: Mutex<Cache> = Mutex::new(Vec::new());
+/// The ledgers' columns, kept between reads.
+static COLUMNS: ColumnCache = ColumnCache::new();
 
-/// The store's columns, from the cache when the ledger did not change.
+/// The store's columns, from the cache when the ledger did not change (GIL released).
 pub fn columns_of(py: Python<'_>, store: &Arc<Mutex<Store>>) -> PyResult<Arc<EventColumns>> {
-    let cached = {
-        let mut cache = CACHE.lock();
-        cache.retain(|(w, _)| w.strong_count() > 0);
-        cache
-            .iter()
-            .find(|(w, _)| std::ptr::eq(w.as_ptr(), Arc::as_ptr(store)))
-            .map(|(_, s)| s.clone())
-    };
-    let store2 = Arc::clone(store);
-    let snap = py.detach(move || columns::refresh(&store2.lock(), cached.as_ref()))?;
-    let cols = Arc::clone(&snap.cols);
-    let mut cache = CACHE.lock();
-    match cache
-        .iter_mut()
-        .find(|(w, _)| std::ptr::eq(w.as_ptr(), Arc::as_ptr(store)))
-    {
-        Some(entry) => entry.1 = snap,
-        None => cache.push((Arc::downgrade(store), snap)),
-    }
-    Ok(cols)
+    Ok(py.detach(|| COLUMNS.columns(store))?)
 }
 
 /// `since`/`until`: None, int ns, a date or RFC 3339 string, or a `date`/`datetime` (anything

@@ -17,10 +17,13 @@
 //! Not in columns: `attrs`, `request` and `evidence` (nested, read them from the records).
 //!
 //! Columns grow with [`EventColumns::push`] (then [`EventColumns::derive_session_tags`]);
-//! [`load`] reads a whole store and [`load_after`] appends what a store gained since.
+//! [`load`] reads a whole store and [`load_after`] appends what a store gained since;
+//! [`refresh`] brings a [`Snapshot`] up to date by head, and [`ColumnCache`] keeps one per store.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
+
+use parking_lot::Mutex;
 
 use crate::error::{Error, Result};
 use crate::event::{Classification, Holder, Tag};
@@ -392,6 +395,62 @@ pub fn refresh(store: &Store, cached: Option<&Snapshot>) -> Result<Snapshot> {
     })
 }
 
+/// Columns kept per store between reads (reports, cost tables, sessions, exports), each
+/// brought up to date by [`refresh`] when read: unchanged head → the same columns, a ledger
+/// that only grew → the new events appended, anything else → reloaded.
+///
+/// Entries are keyed by the store's identity (its `Arc`) and hold it weakly: a dropped store's
+/// entry is pruned at the next read. The store is locked only while refreshing, the cache
+/// only while looking up and storing an entry, so reads of different stores do not wait on
+/// each other's loads.
+#[derive(Debug, Default)]
+pub struct ColumnCache {
+    entries: Mutex<Vec<(Weak<Mutex<Store>>, Snapshot)>>,
+}
+
+impl ColumnCache {
+    pub const fn new() -> Self {
+        ColumnCache {
+            entries: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The columns of `store` as of its current head.
+    pub fn columns(&self, store: &Arc<Mutex<Store>>) -> Result<Arc<EventColumns>> {
+        let cached = {
+            let mut entries = self.entries.lock();
+            entries.retain(|(w, _)| w.strong_count() > 0);
+            entries
+                .iter()
+                .find(|(w, _)| Self::is(w, store))
+                .map(|(_, s)| s.clone())
+        };
+        let snap = refresh(&store.lock(), cached.as_ref())?;
+        let cols = Arc::clone(&snap.cols);
+        let mut entries = self.entries.lock();
+        match entries.iter_mut().find(|(w, _)| Self::is(w, store)) {
+            Some(entry) => entry.1 = snap,
+            None => entries.push((Arc::downgrade(store), snap)),
+        }
+        Ok(cols)
+    }
+
+    /// How many stores have columns cached (dropped stores are pruned at the next read).
+    pub fn len(&self) -> usize {
+        self.entries.lock().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether `entry` is `store`'s. (A `Weak` keeps its allocation, so a dead entry's address
+    /// is never reused by a live store.)
+    fn is(entry: &Weak<Mutex<Store>>, store: &Arc<Mutex<Store>>) -> bool {
+        std::ptr::eq(entry.as_ptr(), Arc::as_ptr(store))
+    }
+}
+
 fn hash_at(store: &Store, seq: u64) -> Result<Option<[u8; 32]>> {
     if seq == 0 {
         return Ok(Some([0; 32]));
@@ -547,6 +606,43 @@ mod tests {
         let rows = rows_at(&store.lock(), &grown.cols, &[0, 2]).unwrap();
         assert_eq!(rows[0].session_tag, Tag::Stateful);
         assert_eq!(rows[1].rec.event.session_id.as_deref(), Some("t"));
+    }
+
+    #[test]
+    fn the_cache_refreshes_by_head_and_forgets_dropped_stores() {
+        use crate::ledger::Durability;
+        use crate::meter::Recorder;
+        let cache = ColumnCache::new();
+        let open = || Arc::new(Mutex::new(Store::open(None, Durability::Sync).unwrap()));
+        let (a, b) = (open(), open());
+        let recorder = Recorder::new(
+            Arc::clone(&a),
+            Ruleset::builtin_default(),
+            Durability::Sync,
+            16,
+        )
+        .unwrap();
+        let write = |s: Option<&str>| {
+            let r = call(s, "chat.completions", None);
+            recorder.write_now(&recorder.wrap(r.event.clone())).unwrap();
+        };
+        write(Some("s"));
+        let first = cache.columns(&a).unwrap();
+        assert_eq!(first.len, 1);
+        // Unchanged head: the same columns, not a reload.
+        assert!(Arc::ptr_eq(&first, &cache.columns(&a).unwrap()));
+        // Each store has its own entry.
+        assert_eq!(cache.columns(&b).unwrap().len, 0);
+        assert_eq!(cache.len(), 2);
+        // Grown: the new event appended; the earlier columns are left as they were.
+        write(Some("t"));
+        let grown = cache.columns(&a).unwrap();
+        assert_eq!((grown.len, first.len), (2, 1));
+        assert_eq!(grown.session_id.get(1), Some("t"));
+        // A dropped store's entry goes at the next read.
+        drop(b);
+        cache.columns(&a).unwrap();
+        assert_eq!(cache.len(), 1);
     }
 
     #[test]
