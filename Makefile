@@ -9,7 +9,7 @@ PIP := $(PY) -m pip
 STAMP := $(VENV)/.deps-installed
 SOURCES := $(shell find src python -name '*.rs' -o -name '*.toml' -o -name '*.py' -o -name '*.pyi' 2>/dev/null) Cargo.toml pyproject.toml
 
-.PHONY: help venv build test test-rust test-python test-long lint bench demo clean
+.PHONY: help venv build test test-rust test-python test-long format lint bench demo clean
 
 help: ## Show this help
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-12s %s\n", $$1, $$2}'
@@ -41,8 +41,16 @@ test-long: build ## The long variants of the reliability tests (crash trials, lo
 
 test: build test-rust test-python ## Everything: build, Rust tests, pytest
 
-lint: $(STAMP) ## ruff, cargo fmt --check, clippy
-	$(VENV)/bin/ruff check python tests benches
+PY_SOURCES := python tests benches examples
+
+format: $(STAMP) ## Format the Rust and Python sources in place (cargo fmt, ruff format)
+	cargo fmt
+	$(VENV)/bin/ruff format $(PY_SOURCES)
+
+lint: $(STAMP) ## ruff check and format --check, mypy (python/statemeter), cargo fmt --check, clippy
+	$(VENV)/bin/ruff check $(PY_SOURCES)
+	$(VENV)/bin/ruff format --check $(PY_SOURCES)
+	$(VENV)/bin/mypy
 	cargo fmt --check
 	cargo clippy --all-targets --features python -- -D warnings
 
