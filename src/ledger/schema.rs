@@ -31,6 +31,33 @@ CREATE TABLE IF NOT EXISTS rulesets (digest TEXT PRIMARY KEY, name TEXT NOT NULL
 INSERT OR IGNORE INTO meta (key, value) VALUES ('format', 'statemeter-ledger'), ('version', '1');
 ";
 
+/// Why a ledger could not be opened: whether SQLite was refused writing (reading the file may
+/// still work) or the file is unusable however it is opened.
+#[derive(Debug)]
+pub(crate) enum OpenError {
+    /// SQLite could not open or write the file, or its directory for the `-wal` and `-shm`
+    /// files (permissions, read-only media, a directory at the path).
+    NotWritable(Error),
+    /// Anything else: a missing directory, not a ledger, corrupt, another format version.
+    Unusable(Error),
+}
+
+impl From<Error> for OpenError {
+    fn from(e: Error) -> Self {
+        OpenError::Unusable(e)
+    }
+}
+
+impl From<OpenError> for Error {
+    fn from(e: OpenError) -> Self {
+        match e {
+            OpenError::NotWritable(e) | OpenError::Unusable(e) => e,
+        }
+    }
+}
+
+type Opened<T> = std::result::Result<T, OpenError>;
+
 /// Opens the ledger database at `path` (created if missing; in memory for `None`) and checks
 /// it is a statemeter ledger. `label` names it in errors.
 ///
@@ -40,7 +67,7 @@ pub(crate) fn open_connection(
     path: Option<&Path>,
     label: &str,
     durability: Durability,
-) -> Result<Connection> {
+) -> Opened<Connection> {
     let err = |e| open_err(label, e);
     let mut conn = match path {
         None => Connection::open_in_memory().map_err(err)?,
@@ -50,7 +77,8 @@ pub(crate) fn open_connection(
                     return Err(Error::Ledger(format!(
                         "cannot open ledger {label}: directory {} does not exist",
                         dir.display()
-                    )));
+                    ))
+                    .into());
                 }
             }
             let conn = Connection::open(p).map_err(err)?;
@@ -82,7 +110,7 @@ pub(crate) fn open_connection(
 /// there) — unless a `-wal` file with content lies beside it, whose events an immutable
 /// reader would not see: that is an error, never a silently shorter ledger.
 pub(crate) fn open_read_only(path: &Path, label: &str) -> Result<Connection> {
-    let err = |e| open_err(label, e);
+    let err = |e| Error::from(open_err(label, e));
     let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
         | OpenFlags::SQLITE_OPEN_URI
         | OpenFlags::SQLITE_OPEN_NO_MUTEX;
@@ -161,7 +189,7 @@ fn table_count(conn: &Connection) -> rusqlite::Result<u32> {
 }
 
 /// Creates the schema in an empty database, or checks that an existing one is a ledger.
-fn init_or_check(conn: &mut Connection, label: &str) -> Result<()> {
+fn init_or_check(conn: &mut Connection, label: &str) -> Opened<()> {
     let err = |e| open_err(label, e);
     if table_count(conn).map_err(err)? == 0 {
         // Another process may be creating it too: re-check under the write lock.
@@ -177,13 +205,13 @@ fn init_or_check(conn: &mut Connection, label: &str) -> Result<()> {
 }
 
 /// Checks the `meta` marker (format and version) of a database that has tables.
-fn check_marker(conn: &Connection, label: &str) -> Result<()> {
+fn check_marker(conn: &Connection, label: &str) -> Opened<()> {
     let err = |e| open_err(label, e);
     let meta = |key: &str| -> rusqlite::Result<Option<String>> {
         conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
             .optional()
     };
-    let not_ledger = || Error::Ledger(format!("{label} is not a statemeter ledger"));
+    let not_ledger = || Error::Ledger(format!("{label} is not a statemeter ledger")).into();
     match meta("format") {
         Ok(Some(f)) if f == FORMAT => {}
         Ok(_) => return Err(not_ledger()),
@@ -197,24 +225,26 @@ fn check_marker(conn: &Connection, label: &str) -> Result<()> {
         v => Err(Error::Ledger(format!(
             "{label} is a statemeter ledger of version {}; this version reads version {VERSION}",
             v.as_deref().unwrap_or("(none)")
-        ))),
+        ))
+        .into()),
     }
 }
 
-fn open_err(label: &str, e: rusqlite::Error) -> Error {
+fn open_err(label: &str, e: rusqlite::Error) -> OpenError {
+    let unusable = |m| OpenError::Unusable(Error::Ledger(m));
     match e.sqlite_error_code() {
-        Some(ErrorCode::NotADatabase) => Error::Ledger(format!(
+        Some(ErrorCode::NotADatabase) => unusable(format!(
             "{label} is not a statemeter ledger (not an SQLite database)"
         )),
-        Some(ErrorCode::DatabaseCorrupt) => {
-            Error::Ledger(format!("ledger {label} is corrupt: {e}"))
+        Some(ErrorCode::DatabaseCorrupt) => unusable(format!("ledger {label} is corrupt: {e}")),
+        Some(ErrorCode::CannotOpen | ErrorCode::ReadOnly) => {
+            OpenError::NotWritable(Error::Ledger(format!(
+                "cannot open ledger {label}: {e} (a ledger needs write access to its file and \
+                 to its directory, for the -wal and -shm files beside it: is the path a \
+                 directory, or read-only?)"
+            )))
         }
-        Some(ErrorCode::CannotOpen | ErrorCode::ReadOnly) => Error::Ledger(format!(
-            "cannot open ledger {label}: {e} (a ledger needs write access to its file and to \
-             its directory, for the -wal and -shm files beside it: is the path a directory, or \
-             read-only?)"
-        )),
-        _ => Error::Ledger(format!("cannot open ledger {label}: {e}")),
+        _ => unusable(format!("cannot open ledger {label}: {e}")),
     }
 }
 
@@ -223,7 +253,11 @@ mod tests {
     use super::*;
 
     fn open(p: &Path) -> Result<Connection> {
-        open_connection(Some(p), &p.display().to_string(), Durability::Sync)
+        Ok(open_connection(
+            Some(p),
+            &p.display().to_string(),
+            Durability::Sync,
+        )?)
     }
 
     fn ledger_err(p: &Path) -> String {
@@ -279,6 +313,19 @@ mod tests {
             "{m}"
         );
         assert!(ledger_err(dir.path()).contains("cannot open ledger"));
+    }
+
+    #[test]
+    fn a_refused_write_is_told_apart_from_an_unusable_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let at = |p: &Path| open_connection(Some(p), "l", Durability::Sync);
+        // A directory cannot be opened for writing: reading might still have worked.
+        assert!(matches!(at(dir.path()), Err(OpenError::NotWritable(_))));
+        let garbage = dir.path().join("garbage.db");
+        std::fs::write(&garbage, vec![b'x'; 4096]).unwrap();
+        assert!(matches!(at(&garbage), Err(OpenError::Unusable(_))));
+        let missing = dir.path().join("nope/l.db");
+        assert!(matches!(at(&missing), Err(OpenError::Unusable(_))));
     }
 
     #[test]

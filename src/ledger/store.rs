@@ -20,7 +20,7 @@ use rusqlite::types::ValueRef;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 use super::chain::{chain_hash, event_difference, write_record, Head};
-use super::schema::{open_connection, open_read_only};
+use super::schema::{open_connection, open_read_only, OpenError};
 use crate::error::{Error, Result};
 
 const INSERT: &str = "INSERT INTO events (seq, id, record, hash) \
@@ -82,13 +82,44 @@ impl Store {
     /// is not an SQLite database, is corrupt, or is an SQLite database that is not a ledger.
     pub fn open(path: Option<&Path>, durability: Durability) -> Result<Store> {
         let label = path.map_or_else(|| "<memory>".to_string(), |p| p.display().to_string());
-        let conn = open_connection(path, &label, durability)?;
+        let conn = open_connection(path, &label, durability).map_err(Error::from)?;
         Ok(Store {
             conn,
             path: path.map(Path::to_path_buf),
             label,
             record: String::new(),
         })
+    }
+
+    /// Opens an existing ledger file (never creates one): for writing when this process may
+    /// write it, else for reading only ([`Store::open_read_only`]) — verifying and reporting
+    /// need no writes.
+    ///
+    /// Fails with `Error::Ledger` when nothing is at `path`. When both attempts fail, the
+    /// error is the read-only attempt's if writing was what failed (it says why the file
+    /// cannot be read either), else the first attempt's (not a ledger, another version, ...).
+    pub fn open_existing(path: &Path, durability: Durability) -> Result<Store> {
+        if !path.exists() {
+            return Err(Error::Ledger(format!("no ledger at {}", path.display())));
+        }
+        let label = path.display().to_string();
+        let first = match open_connection(Some(path), &label, durability) {
+            Ok(conn) => {
+                return Ok(Store {
+                    conn,
+                    path: Some(path.to_path_buf()),
+                    label,
+                    record: String::new(),
+                })
+            }
+            Err(e) => e,
+        };
+        match first {
+            // Not a storage failure (e.g. an integrity error): reading would not help.
+            OpenError::Unusable(e) if !matches!(e, Error::Ledger(_)) => Err(e),
+            OpenError::NotWritable(_) => Store::open_read_only(path),
+            OpenError::Unusable(e) => Store::open_read_only(path).map_err(|_| e),
+        }
     }
 
     /// Opens an existing ledger file for reading only (a file this process may not write, or
@@ -339,6 +370,30 @@ mod tests {
             classification_json: r#"{"tag":"stateless"}"#.to_string(),
             ts_explicit: false,
         }
+    }
+
+    #[test]
+    fn open_existing_never_creates_and_keeps_the_telling_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("l.db");
+        let err = |p: &Path| match Store::open_existing(p, Durability::Batch) {
+            Err(Error::Ledger(m)) => m,
+            other => panic!("expected a ledger error, got {other:?}"),
+        };
+        assert!(err(&path).starts_with("no ledger at "));
+        assert!(!path.exists());
+        drop(Store::open(Some(&path), Durability::Sync).unwrap());
+        let mut store = Store::open_existing(&path, Durability::Batch).unwrap();
+        assert!(matches!(
+            store.append(&[pending("a", 1, "{}")]).unwrap()[..],
+            [Outcome::Appended { seq: 1 }]
+        ));
+        // Not a ledger: the read-only attempt fails too, and the first error is the one kept.
+        let garbage = dir.path().join("garbage.db");
+        std::fs::write(&garbage, vec![b'x'; 4096]).unwrap();
+        assert!(err(&garbage).contains("is not a statemeter ledger"));
+        // Writing refused (a directory): the read-only attempt's error is reported.
+        assert!(err(dir.path()).starts_with("cannot open ledger "));
     }
 
     /// Re-derives the chain from the rows: (count, last hash), asserting contiguous seqs.

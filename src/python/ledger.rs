@@ -8,7 +8,6 @@ use pyo3::prelude::*;
 
 use super::errors::invalid;
 use super::event_table::{parse_filter, EventTable};
-use crate::error::Error;
 use crate::ledger::{self as core, Durability, Store};
 use crate::meter::Recorder;
 use crate::stored::rows;
@@ -36,28 +35,11 @@ impl Ledger {
 
 #[pymethods]
 impl Ledger {
-    /// Opens an existing ledger file. Raises `LedgerError` if it does not exist or is not a
-    /// statemeter ledger.
+    /// Opens an existing ledger file (for reading only when this process may not write it).
+    /// Raises `LedgerError` if it does not exist or is not a statemeter ledger.
     #[staticmethod]
     fn open(py: Python<'_>, path: PathBuf) -> PyResult<Self> {
-        if !path.exists() {
-            return Err(Error::Ledger(format!("no ledger at {}", path.display())).into());
-        }
-        // A ledger this process may only read (permissions, read-only media) opens read-only:
-        // verifying and reporting need no writes.
-        let store = py.detach(|| {
-            Store::open(Some(&path), Durability::Batch).or_else(|e| match e {
-                // When writing was what failed, the read-only attempt's error says more.
-                Error::Ledger(m) => Store::open_read_only(&path).map_err(|ro| {
-                    if m.contains("needs write access") {
-                        ro
-                    } else {
-                        Error::Ledger(m)
-                    }
-                }),
-                other => Err(other),
-            })
-        })?;
+        let store = py.detach(|| Store::open_existing(&path, Durability::Batch))?;
         Ok(Ledger {
             store: Arc::new(Mutex::new(store)),
             recorder: None,
