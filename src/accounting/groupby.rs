@@ -234,12 +234,18 @@ fn dim_codes(
                 .map(|&r| match cols.state_holder[r as usize] {
                     Some(crate::event::Holder::Provider) => 0,
                     Some(crate::event::Holder::Client) => 1,
-                    None => 2,
+                    Some(crate::event::Holder::Unknown) => 2,
+                    None => 3,
                 })
                 .collect();
             (
                 codes,
-                vec![Some("provider".into()), Some("client".into()), None],
+                vec![
+                    Some("provider".into()),
+                    Some("client".into()),
+                    Some("unknown".into()),
+                    None,
+                ],
             )
         }
         Dim::Day | Dim::Week | Dim::Month => {

@@ -119,13 +119,15 @@ impl Selection {
                     let ok = [
                         has(Holder::Provider.as_str()),
                         has(Holder::Client.as_str()),
+                        has(Holder::Unknown.as_str()),
                         has_none,
                     ];
                     Box::new(move |i| {
                         ok[match cols.state_holder[i] {
                             Some(Holder::Provider) => 0,
                             Some(Holder::Client) => 1,
-                            None => 2,
+                            Some(Holder::Unknown) => 2,
+                            None => 3,
                         }]
                     })
                 }

@@ -54,7 +54,7 @@ const TOOL_STATE_STRS: &[&str] = &[
     "key",
 ];
 const TAGS: [&str; 2] = ["stateless", "stateful"];
-const HOLDERS: [&str; 2] = ["provider", "client"];
+const HOLDERS: [&str; 3] = ["provider", "client", "unknown"];
 
 fn evidence_fields() -> Fields {
     Fields::from(vec![
@@ -436,6 +436,7 @@ fn batch(
             h.map(|h| match h {
                 Holder::Provider => 0,
                 Holder::Client => 1,
+                Holder::Unknown => 2,
             })
         }),
         &d.holder,

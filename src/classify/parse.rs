@@ -16,7 +16,7 @@ use super::spec::{
     WhenSpec,
 };
 use crate::error::{Error, Result};
-use crate::event::Tag;
+use crate::event::{StateKind, Tag};
 
 type Entry<'a, 'i> = (
     &'a Spanned<std::borrow::Cow<'i, str>>,
@@ -175,6 +175,9 @@ impl Cx<'_> {
                 "client_state_makes_session_stateful" => {
                     p.client_state_makes_session_stateful = Some(self.bool(at, k.get_ref(), v)?)
                 }
+                "provider_state_is_stateful" => {
+                    p.provider_state_is_stateful = Some(self.bool(at, k.get_ref(), v)?)
+                }
                 other => return Err(self.err(at, format!("unknown key `{other}`"), k.span())),
             }
         }
@@ -204,6 +207,7 @@ impl Cx<'_> {
             consumes_state: false,
             creates_state: false,
             state_holder: None,
+            state: None,
             tag: Tag::Stateless,
             explain: String::new(),
             signal: String::new(),
@@ -233,6 +237,10 @@ impl Cx<'_> {
                         ("from_event", HolderSource::FromEvent),
                     ];
                     rule.state_holder = Some(self.choice(at, key, v, &holders)?)
+                }
+                "state" => {
+                    let kinds = StateKind::ALL.map(|k| (k.as_str(), k));
+                    rule.state = Some(self.choice(at, key, v, &kinds)?)
                 }
                 "tag" => {
                     let tags = [("stateless", Tag::Stateless), ("stateful", Tag::Stateful)];
@@ -465,6 +473,9 @@ explain = "because"
             ("[policy]\ncreates_state_is_stateful = \"yes\"", "true or false"),
             ("[[rule]]\nid = \"a\"\nhas = [\"api\"]\nexplain = \"x\"\ntag = \"maybe\"", "`tag`"),
             ("[[rule]]\nid = \"a\"\nhas = [\"api\"]\nexplain = \"x\"\nstate_holder = \"server\"", "`state_holder`"),
+            ("[[rule]]\nid = \"a\"\nhas = [\"api\"]\nexplain = \"x\"\nstate = \"session\"", "`state`"),
+            ("[[rule]]\nid = \"a\"\nhas = [\"api\"]\nexplain = \"x\"\nstate = 1", "`state`"),
+            ("[policy]\nprovider_state_is_stateful = 1", "true or false"),
             ("[[rule]]\nid = \"a\"\nhas = [\"api\"]\nexplain = \"x\"\nconsumes_state = 1", "true or false"),
             ("[[rule]]\nid = \"a\"\nhas = \"api\"\nexplain = \"x\"", "list of field paths"),
             ("[[rule]]\nid = \"a\"\nhas = [\"reqest.store\"]\nexplain = \"x\"", "unknown field `reqest.store`"),

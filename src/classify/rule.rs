@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use super::spec::{HolderSource, RuleSpec, Scalar};
-use crate::event::{Evidence, Holder, Tag};
+use crate::event::{Evidence, Holder, StateKind, Tag};
 use crate::event::{FieldRef, Fields};
 
 /// What a rule is, for listing and documentation (the matching itself is compiled away).
@@ -16,6 +16,8 @@ pub struct RuleInfo {
     pub consumes_state: bool,
     pub creates_state: bool,
     pub state_holder: Option<HolderSource>,
+    /// The kind of state the rule concerns, if any.
+    pub state: Option<StateKind>,
     /// The rule's conditions, readable: `kind = "model_call", has request.container`.
     pub condition: Arc<str>,
 }
@@ -98,6 +100,7 @@ impl Rule {
             consumes_state: spec.consumes_state,
             creates_state: spec.creates_state,
             state_holder: spec.state_holder,
+            state: spec.state,
             condition: condition.into(),
         };
         let evidence = Arc::new(Evidence {
@@ -105,6 +108,7 @@ impl Rule {
             tag: info.tag,
             signal: info.signal.clone(),
             explain: info.explain.clone(),
+            state: info.state,
         });
         Rule {
             info,
@@ -119,11 +123,15 @@ impl Rule {
         self.conds.iter().all(|c| c.holds(ev))
     }
 
-    /// The holder this rule sets for `ev`, if any.
+    /// The holder this rule sets for `ev`, if any. Provider-held state on a server whose
+    /// operator is not known (the event's `provider` is `"unknown"`) is held by `Unknown`.
     #[inline]
     pub(crate) fn holder(&self, ev: &dyn Fields) -> Option<Holder> {
         match self.info.state_holder? {
-            HolderSource::Provider => Some(Holder::Provider),
+            HolderSource::Provider => match ev.field("provider") {
+                Some(FieldRef::Str("unknown")) => Some(Holder::Unknown),
+                _ => Some(Holder::Provider),
+            },
             HolderSource::Client => Some(Holder::Client),
             HolderSource::FromEvent => match ev.field("holder")?.normalized() {
                 FieldRef::Str("provider") => Some(Holder::Provider),

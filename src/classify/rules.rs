@@ -6,9 +6,15 @@
 //! - `consumes_state` / `creates_state` are the OR over matching rules;
 //! - `state_holder` comes from the first matching rule that sets one (`from_event` sets it only
 //!   when the event's `holder` is `provider` or `client`);
-//! - the tag is stateful if any matching rule says `tag = "stateful"`, or if the policy
-//!   `creates_state_is_stateful` is on and the event creates provider-held state;
-//! - `session_stateful` = stateful with provider-held state (any holder under the policy
+//! - `state_kinds` is the set of `state` kinds of the matching rules;
+//! - a rule's `state_holder = "provider"` reads as `unknown` when the event's `provider` is
+//!   `"unknown"` (an unrecognised host no mapping names: the server holds the state, but whose
+//!   server it is is not known);
+//! - the tag is stateful if any matching rule says `tag = "stateful"`; or if the policy
+//!   `provider_state_is_stateful` is on and a matching rule names a kind of state held
+//!   server-side (provider or unknown), whether consumed, created or acted on; or if the
+//!   policy `creates_state_is_stateful` is on and the event creates server-held state;
+//! - `session_stateful` = stateful with server-held state (any holder under the policy
 //!   `client_state_makes_session_stateful`), or the event carries a `runtime_session_id`.
 
 use std::fmt;
@@ -21,7 +27,7 @@ use super::spec::Base;
 use crate::canonical::catalogue_digest;
 use crate::error::Result;
 use crate::event::Fields;
-use crate::event::{Classification, Evidence, Holder, Tag};
+use crate::event::{Classification, Evidence, Holder, StateKinds, Tag};
 use crate::event::{Classifier, Event};
 
 /// The built-in catalogue (encodes shared/reference/provider-signals.md).
@@ -35,6 +41,7 @@ pub const NO_STATE_SIGNAL: &str = "no-state-signal";
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 struct Policy {
     creates_state_is_stateful: bool,
+    provider_state_is_stateful: bool,
     client_state_makes_session_stateful: bool,
 }
 
@@ -103,6 +110,9 @@ impl Ruleset {
         if let Some(v) = spec.policy.creates_state_is_stateful {
             policy.creates_state_is_stateful = v;
         }
+        if let Some(v) = spec.policy.provider_state_is_stateful {
+            policy.provider_state_is_stateful = v;
+        }
         if let Some(v) = spec.policy.client_state_makes_session_stateful {
             policy.client_state_makes_session_stateful = v;
         }
@@ -118,6 +128,7 @@ impl Ruleset {
             tag: Tag::Stateless,
             signal: "".into(),
             explain: "no rule matched: the request carries no server-held state".into(),
+            state: None,
         });
         let name: Arc<str> = spec.name.as_deref().unwrap_or("custom").into();
         let catalogue = catalogue_json(&name, rules.iter().map(|r| &*r.evidence), &fallback);
@@ -140,7 +151,8 @@ impl Ruleset {
     }
 
     /// The evidence catalogue: canonical JSON `{"name":N,"rules":[{"explain","rule","signal",
-    /// "tag"},...]}` listing every rule's evidence (and the `no-state-signal` fallback). A
+    /// "state"?,"tag"},...]}` listing every rule's evidence (`state` only for a rule that names
+    /// a kind of state) (and the `no-state-signal` fallback). A
     /// ledger stores it once per ruleset so records need not repeat the explanations.
     pub fn catalogue(&self) -> &str {
         &self.catalogue
@@ -161,6 +173,12 @@ impl Ruleset {
         self.policy.creates_state_is_stateful
     }
 
+    /// Policy: any server-held state of any kind, consumed, created or acted on, makes an
+    /// event stateful (strict).
+    pub fn provider_state_is_stateful(&self) -> bool {
+        self.policy.provider_state_is_stateful
+    }
+
     /// Policy: stateful events with client-held state make their session stateful (strict).
     pub fn client_state_makes_session_stateful(&self) -> bool {
         self.policy.client_state_makes_session_stateful
@@ -171,6 +189,8 @@ impl Ruleset {
         let mut evidence = Vec::new();
         let (mut consumes, mut creates, mut stateful) = (false, false, false);
         let mut holder = None;
+        let mut kinds = StateKinds::EMPTY;
+        let mut server_state = false;
         for &i in self.index.candidates(ev) {
             let rule = &self.rules[i as usize];
             if !self.checks[i as usize].iter().all(|c| c.holds(ev)) {
@@ -180,22 +200,29 @@ impl Ruleset {
             consumes |= rule.info.consumes_state;
             creates |= rule.info.creates_state;
             stateful |= rule.info.tag == Tag::Stateful;
+            let rule_holder = rule.holder(ev);
+            if let Some(kind) = rule.info.state {
+                kinds.insert(kind);
+                server_state |= rule_holder.is_some_and(Holder::is_server_side);
+            }
             if holder.is_none() {
-                holder = rule.holder(ev);
+                holder = rule_holder;
             }
         }
         if evidence.is_empty() {
             evidence.push(self.fallback.clone());
         }
         let p = self.policy;
-        stateful |= p.creates_state_is_stateful && creates && holder == Some(Holder::Provider);
-        let session_stateful = (stateful
-            && (holder == Some(Holder::Provider) || p.client_state_makes_session_stateful))
+        let server_held = holder.is_some_and(Holder::is_server_side);
+        stateful |= p.creates_state_is_stateful && creates && server_held;
+        stateful |= p.provider_state_is_stateful && server_state;
+        let session_stateful = (stateful && (server_held || p.client_state_makes_session_stateful))
             || ev.field("runtime_session_id").is_some();
         Classification {
             consumes_state: consumes,
             creates_state: creates,
             state_holder: holder,
+            state_kinds: kinds,
             tag: if stateful {
                 Tag::Stateful
             } else {
@@ -235,6 +262,11 @@ fn catalogue_json<'a>(
         write_str(&mut out, &e.rule);
         out.push_str(",\"signal\":");
         write_str(&mut out, &e.signal);
+        if let Some(kind) = e.state {
+            out.push_str(",\"state\":\"");
+            out.push_str(kind.as_str());
+            out.push('"');
+        }
         out.push_str(",\"tag\":\"");
         out.push_str(e.tag.as_str());
         out.push_str("\"}");
@@ -269,6 +301,7 @@ mod tests {
         assert_ne!(rs.digest(), Ruleset::builtin_strict().digest());
     }
     use super::*;
+    use crate::event::StateKind;
     use serde_json::{json, Map, Value};
 
     fn ev(v: Value) -> Map<String, Value> {
@@ -430,6 +463,93 @@ explain = "x"
             Tag::Stateless,
             "evidence keeps the rule's own tag"
         );
+    }
+
+    const KINDS: &str = r#"
+[[rule]]
+id = "consume-conversation"
+has = ["request.prev"]
+consumes_state = true
+state_holder = "provider"
+state = "conversation"
+tag = "stateful"
+explain = "x"
+[[rule]]
+id = "file"
+has = ["request.file_id"]
+consumes_state = true
+state_holder = "provider"
+state = "content"
+explain = "x"
+[[rule]]
+id = "cache-note"
+has = ["request.cache"]
+explain = "prompt caching is not state"
+[[rule]]
+id = "client-memory"
+has = ["request.memory"]
+state_holder = "client"
+state = "memory"
+explain = "x"
+"#;
+
+    #[test]
+    fn state_kinds_come_from_the_matching_rules() {
+        let rs = Ruleset::from_toml(KINDS).unwrap();
+        let c = rs.classify(&ev(json!({"provider": "openai",
+            "request": {"prev": "r", "file_id": "f", "cache": "k"}})));
+        assert_eq!(
+            c.state_kinds.iter().collect::<Vec<_>>(),
+            [StateKind::Content, StateKind::Conversation]
+        );
+        assert_eq!(c.evidence[0].state, Some(StateKind::Conversation));
+        assert_eq!(c.evidence[2].state, None, "a note names no state");
+        let c = rs.classify(&ev(json!({"request": {"cache": "k"}})));
+        assert!(c.state_kinds.is_empty());
+        // The catalogue carries each rule's kind, so stored evidence can be explained fully.
+        assert!(rs
+            .catalogue()
+            .contains(r#""signal":"request.prev","state":"conversation","tag":"stateful""#));
+    }
+
+    #[test]
+    fn provider_state_policy_makes_any_server_held_kind_stateful() {
+        let strict = format!("[policy]\nprovider_state_is_stateful = true\n{KINDS}");
+        let (default, strict) = (
+            Ruleset::from_toml(KINDS).unwrap(),
+            Ruleset::from_toml(&strict).unwrap(),
+        );
+        assert!(strict.provider_state_is_stateful() && !default.provider_state_is_stateful());
+        let file = ev(json!({"provider": "openai", "request": {"file_id": "f"}}));
+        assert_eq!(
+            default.classify(&file).tag,
+            Tag::Stateless,
+            "content stays stateless"
+        );
+        let c = strict.classify(&file);
+        assert_eq!((c.tag, c.session_stateful), (Tag::Stateful, true));
+        // Client-held memory and notes without a kind stay stateless under the policy.
+        for req in [json!({"memory": true}), json!({"cache": "k"})] {
+            let c = strict.classify(&ev(json!({"provider": "anthropic", "request": req})));
+            assert_eq!(c.tag, Tag::Stateless, "{req}");
+        }
+    }
+
+    #[test]
+    fn provider_held_state_on_an_unknown_operator_is_held_by_unknown() {
+        let rs = Ruleset::from_toml(KINDS).unwrap();
+        let c = rs.classify(&ev(
+            json!({"provider": "unknown", "request": {"prev": "r"}}),
+        ));
+        assert_eq!(c.state_holder, Some(Holder::Unknown));
+        assert_eq!(
+            c.tag,
+            Tag::Stateful,
+            "the server still holds the conversation"
+        );
+        assert!(c.session_stateful);
+        let c = rs.classify(&ev(json!({"provider": "groq", "request": {"prev": "r"}})));
+        assert_eq!(c.state_holder, Some(Holder::Provider));
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //! extends = "default"               # optional: "default" or "strict"
 //! [policy]                          # optional
 //! creates_state_is_stateful = false
+//! provider_state_is_stateful = false
 //! client_state_makes_session_stateful = false
 //! [[rule]]
 //! id = "openai-responses-previous-response-id"
@@ -17,6 +18,7 @@
 //! consumes_state = true
 //! creates_state = false
 //! state_holder = "provider"         # "provider" | "client" | "from_event"
+//! state = "conversation"            # conversation | runtime | memory | environment | content
 //! tag = "stateful"                  # default "stateless"
 //! signal = "request.previous_response_id"   # default: first `has` path, else first `when` field
 //! explain = "continues a stored response held by the provider"
@@ -25,7 +27,7 @@
 //! This file also holds the field vocabulary a rule may name, so that a typo in a path or in a
 //! closed-set value is an error rather than a rule that silently never matches.
 
-use crate::event::Tag;
+use crate::event::{StateKind, Tag};
 
 /// Where a rule takes the event's `state_holder` from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -58,6 +60,7 @@ pub(crate) enum Base {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct PolicySpec {
     pub creates_state_is_stateful: Option<bool>,
+    pub provider_state_is_stateful: Option<bool>,
     pub client_state_makes_session_stateful: Option<bool>,
 }
 
@@ -86,6 +89,7 @@ pub(crate) struct RuleSpec {
     pub consumes_state: bool,
     pub creates_state: bool,
     pub state_holder: Option<HolderSource>,
+    pub state: Option<StateKind>,
     pub tag: Tag,
     pub explain: String,
     pub signal: String,

@@ -1,5 +1,5 @@
-//! The verdict an event carries: [`Tag`], [`Holder`], [`Evidence`] and [`Classification`]
-//! with its canonical (RFC 8785) JSON encoding. The rules engine in `crate::classify`
+//! The verdict an event carries: [`Tag`], [`Holder`], [`StateKind`]s, [`Evidence`] and
+//! [`Classification`] with its canonical (RFC 8785) JSON encoding. The rules engine in `crate::classify`
 //! produces them; the ledger readers parse them back.
 
 use std::fmt;
@@ -48,27 +48,154 @@ impl fmt::Display for Tag {
 pub enum Holder {
     Provider,
     Client,
+    /// Held by the server that answered, whose operator statemeter does not know: an
+    /// unrecognised host that no user mapping names (the event's `provider` is `"unknown"`).
+    Unknown,
 }
 
 impl Holder {
-    /// `"provider"` or `"client"`.
+    /// `"provider"`, `"client"` or `"unknown"`.
     pub fn as_str(self) -> &'static str {
         match self {
             Holder::Provider => "provider",
             Holder::Client => "client",
+            Holder::Unknown => "unknown",
         }
     }
 
-    /// Parses `"provider"` / `"client"`; anything else is a `Validation` error on `holder`.
+    /// Parses `"provider"` / `"client"` / `"unknown"`; anything else is a `Validation` error on
+    /// `holder`. (A `state_op`'s own `holder` field accepts only `provider` and `client`.)
     pub fn parse(s: &str) -> Result<Holder> {
         match s {
             "provider" => Ok(Holder::Provider),
             "client" => Ok(Holder::Client),
+            "unknown" => Ok(Holder::Unknown),
             other => Err(Error::validation(
                 "holder",
-                format!("{other:?} is not one of provider, client"),
+                format!("{other:?} is not one of provider, client, unknown"),
             )),
         }
+    }
+
+    /// Whether the state lives on a server rather than with the client.
+    pub fn is_server_side(self) -> bool {
+        self != Holder::Client
+    }
+}
+
+/// Which state an event consumes, creates or acts on (design: "What state, held by whom").
+/// Prompt caching is none of these. Declared in alphabetical order, so sorting kinds sorts
+/// their names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum StateKind {
+    /// Files, vector stores, knowledge bases, explicit context caches.
+    Content,
+    /// Response chains, conversations, threads, Gemini interactions, realtime sessions.
+    Conversation,
+    /// Containers, sandboxes, code-interpreter sessions.
+    Environment,
+    /// Memory stores, memory tools, long-term agent memory.
+    Memory,
+    /// Agent runtime and managed-agent sessions.
+    Runtime,
+}
+
+impl StateKind {
+    /// Every kind, in name order.
+    pub const ALL: [StateKind; 5] = [
+        StateKind::Content,
+        StateKind::Conversation,
+        StateKind::Environment,
+        StateKind::Memory,
+        StateKind::Runtime,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StateKind::Content => "content",
+            StateKind::Conversation => "conversation",
+            StateKind::Environment => "environment",
+            StateKind::Memory => "memory",
+            StateKind::Runtime => "runtime",
+        }
+    }
+
+    /// Parses a kind name; anything else is a `Validation` error on `state`.
+    pub fn parse(s: &str) -> Result<StateKind> {
+        StateKind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| {
+                Error::validation(
+                    "state",
+                    format!(
+                        "{s:?} is not one of content, conversation, environment, memory, runtime"
+                    ),
+                )
+            })
+    }
+
+    /// Whether using or acting on this kind of provider-held state continues an earlier
+    /// interaction (everything but `content`): what makes a call stateful under the default
+    /// ruleset.
+    pub fn continues_interaction(self) -> bool {
+        self != StateKind::Content
+    }
+
+    fn bit(self) -> u8 {
+        1 << (self as u8)
+    }
+}
+
+impl fmt::Display for StateKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A set of [`StateKind`]s (one bit each), iterated in name order.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct StateKinds(u8);
+
+impl StateKinds {
+    pub const EMPTY: StateKinds = StateKinds(0);
+
+    pub fn insert(&mut self, k: StateKind) {
+        self.0 |= k.bit();
+    }
+
+    pub fn contains(self, k: StateKind) -> bool {
+        self.0 & k.bit() != 0
+    }
+
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    /// The kinds, sorted by name.
+    pub fn iter(self) -> impl Iterator<Item = StateKind> {
+        StateKind::ALL
+            .into_iter()
+            .filter(move |k| self.contains(*k))
+    }
+
+    /// The set as its bits (bit `k as u8` for each kind), for compact columns.
+    pub fn bits(self) -> u8 {
+        self.0
+    }
+
+    pub fn from_bits(bits: u8) -> StateKinds {
+        StateKinds(bits & 0b1_1111)
+    }
+}
+
+impl FromIterator<StateKind> for StateKinds {
+    fn from_iter<I: IntoIterator<Item = StateKind>>(iter: I) -> Self {
+        let mut s = StateKinds::EMPTY;
+        for k in iter {
+            s.insert(k);
+        }
+        s
     }
 }
 
@@ -90,6 +217,9 @@ pub struct Evidence {
     pub tag: Tag,
     /// The field or header the rule looked at, e.g. `request.previous_response_id`.
     pub signal: Arc<str>,
+    /// The kind of state the rule concerns, if any (evidence that only notes a fact, such as
+    /// prompt caching or retention, has none).
+    pub state: Option<StateKind>,
     /// One sentence a reader of an audit can follow.
     pub explain: Arc<str>,
 }
@@ -103,6 +233,8 @@ pub struct Classification {
     pub creates_state: bool,
     /// Whose infrastructure holds that state, when a rule says so.
     pub state_holder: Option<Holder>,
+    /// The kinds of state the event consumes, creates or acts on (from the matching rules).
+    pub state_kinds: StateKinds,
     /// The call-level verdict.
     pub tag: Tag,
     /// One entry per matching rule, in catalogue order; never empty (see `no-state-signal`).
@@ -118,9 +250,10 @@ pub struct Classification {
 
 impl Classification {
     /// Appends the RFC 8785 (JCS) JSON object of this classification to `out`: keys sorted,
-    /// no whitespace, `state_holder` as `null` when `None`, `evidence` as a list of
-    /// `{"rule","signal","tag"}` objects in order. The explanations are not repeated in every
-    /// record: they live in the ruleset's catalogue, which `ruleset_digest` identifies.
+    /// no whitespace, `state_holder` as `null` when `None`, `state_kinds` as a sorted list of
+    /// kind names, `evidence` as a list of `{"rule","signal","tag"}` objects in order. The
+    /// explanations and each rule's state kind are not repeated in every record: they live in
+    /// the ruleset's catalogue, which `ruleset_digest` identifies.
     pub fn write_canonical_json(&self, out: &mut String) {
         out.push_str("{\"consumes_state\":");
         out.push_str(bool_str(self.consumes_state));
@@ -154,7 +287,16 @@ impl Classification {
             }
             None => out.push_str("null"),
         }
-        out.push_str(",\"tag\":\"");
+        out.push_str(",\"state_kinds\":[");
+        for (i, k) in self.state_kinds.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push('"');
+            out.push_str(k.as_str());
+            out.push('"');
+        }
+        out.push_str("],\"tag\":\"");
         out.push_str(self.tag.as_str());
         out.push_str("\"}");
     }
@@ -187,6 +329,32 @@ mod tests {
             matches!(Holder::parse("server"), Err(Error::Validation { field, .. }) if field == "holder")
         );
         assert_eq!(Tag::Stateful.to_string(), "stateful");
+        assert_eq!(Holder::parse("unknown").unwrap(), Holder::Unknown);
+        assert!(!Holder::Client.is_server_side() && Holder::Unknown.is_server_side());
+    }
+
+    #[test]
+    fn state_kinds_parse_sort_and_reject_unknown_names() {
+        for k in StateKind::ALL {
+            assert_eq!(StateKind::parse(k.as_str()).unwrap(), k);
+        }
+        let names: Vec<&str> = StateKind::ALL.iter().map(|k| k.as_str()).collect();
+        let mut sorted = names.clone();
+        sorted.sort();
+        assert_eq!(names, sorted, "declaration order is name order");
+        assert!(
+            matches!(StateKind::parse("session"), Err(Error::Validation { field, .. }) if field == "state")
+        );
+        let set: StateKinds = [StateKind::Runtime, StateKind::Content, StateKind::Runtime]
+            .into_iter()
+            .collect();
+        assert_eq!(
+            set.iter().collect::<Vec<_>>(),
+            [StateKind::Content, StateKind::Runtime]
+        );
+        assert_eq!(StateKinds::from_bits(set.bits()), set);
+        assert!(StateKind::Conversation.continues_interaction());
+        assert!(!StateKind::Content.continues_interaction());
     }
 
     fn sample() -> Classification {
@@ -200,7 +368,11 @@ mod tests {
                 tag: Tag::Stateful,
                 signal: "request.previous_response_id".into(),
                 explain: "uses \"a\" prior\nresponse".into(),
+                state: Some(StateKind::Conversation),
             })],
+            state_kinds: [StateKind::Conversation, StateKind::Content]
+                .into_iter()
+                .collect(),
             session_stateful: true,
             ruleset: "default".into(),
             ruleset_digest: "0123456789abcdef".into(),
@@ -217,7 +389,8 @@ mod tests {
                 r#"{"consumes_state":true,"creates_state":false,"evidence":[{"#,
                 r#""rule":"r-1","signal":"request.previous_response_id","tag":"stateful"}],"#,
                 r#""ruleset":"default","ruleset_digest":"0123456789abcdef","#,
-                r#""session_stateful":true,"state_holder":"provider","tag":"stateful"}"#
+                r#""session_stateful":true,"state_holder":"provider","#,
+                r#""state_kinds":["content","conversation"],"tag":"stateful"}"#
             )
         );
     }
@@ -226,6 +399,7 @@ mod tests {
     fn canonical_json_writes_null_holder_and_several_evidence() {
         let mut c = sample();
         c.state_holder = None;
+        c.state_kinds = StateKinds::EMPTY;
         c.evidence.push(c.evidence[0].clone());
         let mut out = String::from("prefix:");
         c.write_canonical_json(&mut out);
@@ -235,6 +409,6 @@ mod tests {
         assert_eq!(v["evidence"].as_array().unwrap().len(), 2);
         assert_eq!(text.matches(r#"{"rule":"#).count(), 2);
         assert!(!text.contains("explain"));
-        assert!(text.ends_with(r#""state_holder":null,"tag":"stateful"}"#));
+        assert!(text.ends_with(r#""state_holder":null,"state_kinds":[],"tag":"stateful"}"#));
     }
 }

@@ -54,20 +54,62 @@ impl<T: Fields + ?Sized> Fields for &T {
     }
 }
 
+/// The value at a dotted `path` inside `map`. A key that itself contains dots (OpenTelemetry
+/// style, e.g. `http.request.method` in `attrs`) is found whole first; otherwise each segment
+/// descends one nested mapping.
+pub fn lookup_path<'a>(map: &'a Map<String, Value>, path: &str) -> Option<&'a Value> {
+    if let Some(v) = map.get(path) {
+        return Some(v);
+    }
+    if !path.contains('.') {
+        return None;
+    }
+    let mut parts = path.split('.');
+    let mut cur = map.get(parts.next()?)?;
+    for part in parts {
+        cur = cur.as_object()?.get(part)?;
+    }
+    Some(cur)
+}
+
 /// A raw event mapping: top-level keys as they are, dotted paths descend into nested objects.
 impl Fields for Map<String, Value> {
     fn field(&self, path: &str) -> Option<FieldRef<'_>> {
-        let mut parts = path.split('.');
-        let mut cur = self.get(parts.next()?)?;
-        for part in parts {
-            cur = cur.as_object()?.get(part)?;
-        }
-        FieldRef::from_json(cur)
+        let value = match path.split_once('.') {
+            Some((head @ ("request" | "attrs"), rest)) => {
+                lookup_path(self.get(head)?.as_object()?, rest)?
+            }
+            _ => lookup_path(self, path)?,
+        };
+        FieldRef::from_json(value)
     }
 }
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn dotted_keys_are_found_whole_before_descending() {
+        let m: super::Map<String, super::Value> = serde_json::from_value(serde_json::json!({
+            "attrs": {"http.request.method": "DELETE", "a": {"b": 1}},
+        }))
+        .unwrap();
+        let attrs = m["attrs"].as_object().unwrap();
+        assert_eq!(
+            super::lookup_path(attrs, "http.request.method"),
+            Some(&serde_json::json!("DELETE"))
+        );
+        assert_eq!(
+            super::lookup_path(attrs, "a.b"),
+            Some(&serde_json::json!(1))
+        );
+        assert_eq!(super::lookup_path(attrs, "a.c"), None);
+        use super::Fields;
+        assert_eq!(
+            m.field("attrs.http.request.method"),
+            Some(super::FieldRef::Str("DELETE"))
+        );
+    }
+
     use super::*;
     use serde_json::json;
 

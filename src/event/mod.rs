@@ -19,7 +19,7 @@ mod fields;
 mod id;
 mod recorded;
 
-pub use classification::{Classification, Evidence, Holder, Tag};
+pub use classification::{Classification, Evidence, Holder, StateKind, StateKinds, Tag};
 use encode::write_map;
 pub use fields::{FieldRef, Fields};
 pub use id::{new_uuid_v7, now_ns, uuid_v7_at};
@@ -458,12 +458,7 @@ impl Fields for Event {
 }
 
 fn lookup<'a>(map: &'a Map<String, Value>, path: &str) -> Option<FieldRef<'a>> {
-    let mut parts = path.split('.');
-    let mut cur = map.get(parts.next()?)?;
-    for p in parts {
-        cur = cur.as_object()?.get(p)?;
-    }
-    match cur {
+    match fields::lookup_path(map, path)? {
         Value::Null => None,
         Value::String(s) => Some(FieldRef::Str(s)),
         Value::Bool(b) => Some(FieldRef::Bool(*b)),

@@ -11,8 +11,9 @@
 //! - Counts `input_tokens`, `output_tokens`, `cached_tokens`, `bytes` as `Vec<u64>`: 0 where
 //!   the kind has no such field (the `kind` column says which kinds have them).
 //! - The classification: `tag`, `session_tag` (the derived session verdict, see
-//!   [`crate::stored::rows`]), `consumes_state`, `creates_state`, `session_stateful`, `state_holder`
-//!   (`Option<Holder>`), `ruleset` (a `StrColumn`).
+//!   [`crate::stored::rows`]), `consumes_state`, `creates_state`, `session_stateful`,
+//!   `state_holder` (`Option<Holder>`), `state_kinds` (a bit set per event), `ruleset` (a
+//!   `StrColumn`).
 //!
 //! Not in columns: `attrs`, `request` and `evidence` (nested, read them from the records).
 //!
@@ -26,7 +27,7 @@ use std::sync::{Arc, Weak};
 use parking_lot::Mutex;
 
 use crate::error::{Error, Result};
-use crate::event::{Classification, Holder, Tag};
+use crate::event::{Classification, Holder, StateKinds, Tag};
 use crate::event::{Event, EventKind};
 use crate::ledger::{Head, Store};
 use crate::stored::rows::{self, Row};
@@ -164,6 +165,7 @@ pub struct EventColumns {
     pub creates_state: Vec<bool>,
     pub session_stateful: Vec<bool>,
     pub state_holder: Vec<Option<Holder>>,
+    pub state_kinds: Vec<StateKinds>,
     pub ruleset: StrColumn,
 }
 
@@ -259,6 +261,7 @@ impl EventColumns {
         self.creates_state.push(p.creates_state);
         self.session_stateful.push(p.session_stateful);
         self.state_holder.push(p.state_holder);
+        self.state_kinds.push(p.state_kinds);
         self.ruleset.push(Some(&p.ruleset));
     }
 
@@ -724,6 +727,7 @@ mod tests {
         assert_eq!(fast.consumes_state, slow.consumes_state);
         assert_eq!(fast.creates_state, slow.creates_state);
         assert_eq!(fast.state_holder, slow.state_holder);
+        assert_eq!(fast.state_kinds, slow.state_kinds);
         assert_eq!(fast.session_stateful, slow.session_stateful);
         assert_eq!(fast.session_id.get(0), Some("s\"1\u{e9}"));
         assert!(crate::stored::scalars::parse(1, "{\"event\":{}}").is_err());

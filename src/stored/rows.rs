@@ -14,7 +14,7 @@ use serde_json::{Map, Value};
 use crate::canonical::catalogue_digest;
 use crate::error::{Error, Result};
 use crate::event::Recorded;
-use crate::event::{Classification, Evidence, Holder, Tag};
+use crate::event::{Classification, Evidence, Holder, StateKind, StateKinds, Tag};
 use crate::event::{Event, EventKind};
 use crate::ledger::Store;
 
@@ -150,6 +150,13 @@ fn parse_evidence(e: &Value, explain: Option<&str>) -> std::result::Result<Evide
             .map(Arc::<str>::from)
             .ok_or_else(|| format!("evidence.{k} is not a string"))
     };
+    let state = match e.get("state") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(k)) => {
+            Some(StateKind::parse(k).map_err(|_| format!("bad state {k:?}"))?)
+        }
+        Some(other) => return Err(format!("bad state {other}")),
+    };
     Ok(Evidence {
         rule: text("rule")?,
         tag: parse_tag(e.get("tag"))?,
@@ -158,6 +165,7 @@ fn parse_evidence(e: &Value, explain: Option<&str>) -> std::result::Result<Evide
             Some(x) => x.into(),
             None => text("explain")?,
         },
+        state,
     })
 }
 
@@ -188,7 +196,21 @@ fn parse_classification(
         None | Some(Value::Null) => None,
         Some(Value::String(s)) if s == "provider" => Some(Holder::Provider),
         Some(Value::String(s)) if s == "client" => Some(Holder::Client),
+        Some(Value::String(s)) if s == "unknown" => Some(Holder::Unknown),
         Some(other) => return Err(format!("classification: bad state_holder {other}")),
+    };
+    // Records written before state kinds existed have no `state_kinds`: none.
+    let state_kinds = match m.get("state_kinds") {
+        None => StateKinds::EMPTY,
+        Some(Value::Array(kinds)) => kinds
+            .iter()
+            .map(|k| {
+                k.as_str()
+                    .and_then(|k| StateKind::parse(k).ok())
+                    .ok_or_else(|| format!("classification: bad state kind {k}"))
+            })
+            .collect::<std::result::Result<StateKinds, String>>()?,
+        Some(other) => return Err(format!("classification: bad state_kinds {other}")),
     };
     let digest = text("ruleset_digest")?;
     let catalogue = catalogues.by_digest.get(&*digest);
@@ -213,6 +235,7 @@ fn parse_classification(
         consumes_state: flag("consumes_state")?,
         creates_state: flag("creates_state")?,
         state_holder,
+        state_kinds,
         tag: parse_tag(m.get("tag")).map_err(|e| format!("classification: {e}"))?,
         evidence,
         session_stateful: flag("session_stateful")?,

@@ -15,7 +15,7 @@ use serde::Deserialize;
 
 use crate::error::{Error, Result};
 use crate::event::EventKind;
-use crate::event::{Holder, Tag};
+use crate::event::{Holder, StateKind, StateKinds, Tag};
 
 #[derive(Deserialize)]
 struct RecordView<'a> {
@@ -100,6 +100,9 @@ struct ClassView<'a> {
     tag: Cow<'a, str>,
     #[serde(default, borrow)]
     state_holder: S<'a>,
+    /// Absent in records written before state kinds existed.
+    #[serde(default, borrow)]
+    state_kinds: Vec<Cow<'a, str>>,
     session_stateful: bool,
     #[serde(borrow)]
     ruleset: Cow<'a, str>,
@@ -116,6 +119,7 @@ pub struct Parsed<'a> {
     pub creates_state: bool,
     pub session_stateful: bool,
     pub state_holder: Option<Holder>,
+    pub state_kinds: StateKinds,
     pub ruleset: Cow<'a, str>,
 }
 
@@ -134,8 +138,21 @@ pub fn parse(seq: u64, text: &str) -> Result<Parsed<'_>> {
         None => None,
         Some("provider") => Some(Holder::Provider),
         Some("client") => Some(Holder::Client),
+        Some("unknown") => Some(Holder::Unknown),
         Some(other) => return Err(bad(format!("classification: bad state_holder {other:?}"))),
     };
+    let state_kinds = r
+        .classification
+        .state_kinds
+        .iter()
+        .map(|k| StateKind::parse(k))
+        .collect::<Result<StateKinds>>()
+        .map_err(|_| {
+            bad(format!(
+                "classification: bad state_kinds {:?}",
+                r.classification.state_kinds
+            ))
+        })?;
     Ok(Parsed {
         kind,
         tag,
@@ -143,6 +160,7 @@ pub fn parse(seq: u64, text: &str) -> Result<Parsed<'_>> {
         creates_state: r.classification.creates_state,
         session_stateful: r.classification.session_stateful,
         state_holder,
+        state_kinds,
         ruleset: r.classification.ruleset,
         event: r.event,
     })
@@ -191,6 +209,7 @@ impl<'a> Parsed<'a> {
             creates_state: c.creates_state,
             session_stateful: c.session_stateful,
             state_holder: c.state_holder,
+            state_kinds: c.state_kinds,
             ruleset: Cow::Borrowed(&*c.ruleset),
         }
     }
