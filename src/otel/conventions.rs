@@ -1,6 +1,7 @@
-//! The GenAI semantic conventions as statemeter reads them: which operation becomes which
-//! event, the API an inference span used, the old provider names, and attribute value
-//! coercion. Pure functions; [`super::genai::Mapper`] applies them.
+//! The GenAI semantic conventions as statemeter reads them: which attributes are read at all
+//! (never prompt or completion content), which operation becomes which event, the API an
+//! inference span used, the old provider names, and attribute value coercion. Pure
+//! functions; [`super::genai::Mapper`] applies them.
 
 use serde_json::{Map, Value};
 
@@ -15,6 +16,34 @@ const OLD_PROVIDER_NAMES: &[(&str, &str)] = &[
     ("gemini", "gcp.gemini"),
     ("xai", "x_ai"),
 ];
+
+/// Content attributes (prompts, completions, system instructions, tool definitions, arguments
+/// and results): never read, so never stored.
+const CONTENT: &[&str] = &[
+    "gen_ai.input.messages",
+    "gen_ai.output.messages",
+    "gen_ai.system_instructions",
+    "gen_ai.tool.definitions",
+    "gen_ai.tool.call.arguments",
+    "gen_ai.tool.call.result",
+    "gen_ai.tool.description",
+];
+
+/// Whether the mapping reads an attribute of a live span: GenAI, MCP and statemeter
+/// attributes, the server address and the error type; never content ([`CONTENT`] and the
+/// older `gen_ai.prompt*` / `gen_ai.completion*` attributes). A span processor keeps only
+/// these, so content is not even copied out of the SDK's span.
+pub fn reads_attribute(key: &str) -> bool {
+    if let Some(rest) = key.strip_prefix("gen_ai.") {
+        return !CONTENT.contains(&key)
+            && !rest.starts_with("prompt")
+            && !rest.starts_with("completion");
+    }
+    key.starts_with("mcp.")
+        || key.starts_with("statemeter.")
+        || key == "server.address"
+        || key == "error.type"
+}
 
 /// The `gen_ai.provider.name` of a provider value in either attribute style.
 pub fn provider_name(value: &str) -> &str {
@@ -134,5 +163,43 @@ pub fn json_object(text: &str, field: &str) -> Result<Map<String, Value>> {
     match serde_json::from_str(text) {
         Ok(Value::Object(m)) => Ok(m),
         _ => Err(Error::validation(field, "must be a JSON object")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_attributes_are_never_read() {
+        for key in CONTENT {
+            assert!(!reads_attribute(key), "{key}");
+        }
+        for key in [
+            "gen_ai.prompt",
+            "gen_ai.prompt.0.content",
+            "gen_ai.completion.0.content",
+        ] {
+            assert!(!reads_attribute(key), "{key}");
+        }
+        for key in [
+            "gen_ai.operation.name",
+            "gen_ai.provider.name",
+            "gen_ai.request.model",
+            "gen_ai.usage.input_tokens",
+            "gen_ai.usage.prompt_tokens",
+            "gen_ai.usage.completion_tokens",
+            "gen_ai.tool.name",
+            "gen_ai.conversation.id",
+            "mcp.session.id",
+            "statemeter.request",
+            "server.address",
+            "error.type",
+        ] {
+            assert!(reads_attribute(key), "{key}");
+        }
+        for key in ["http.url", "user.prompt", "gen_ai", "server.port", ""] {
+            assert!(!reads_attribute(key), "{key}");
+        }
     }
 }

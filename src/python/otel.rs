@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 
 use super::convert;
 use super::venue::user_venues;
-use crate::otel::{self, Mapper, Span};
+use crate::otel::{self, conventions, Mapper, Span};
 
 /// Parses OTLP/JSON text (one document or JSON Lines) and maps its GenAI spans to validated
 /// event mappings: `(number of spans, [event mapping, ...])`. Raises `ValidationError` naming
@@ -58,32 +58,8 @@ fn hex(v: u128, digits: usize) -> String {
     format!("{v:0digits$x}")
 }
 
-/// Content attributes (prompts, completions, tool arguments and results): never read.
-const CONTENT: &[&str] = &[
-    "gen_ai.input.messages",
-    "gen_ai.output.messages",
-    "gen_ai.system_instructions",
-    "gen_ai.tool.definitions",
-    "gen_ai.tool.call.arguments",
-    "gen_ai.tool.call.result",
-    "gen_ai.tool.description",
-];
-
-/// Whether the mapping can use an attribute: GenAI, MCP and statemeter attributes, the server
-/// address and the error type; never content.
-fn wanted(key: &str) -> bool {
-    if let Some(rest) = key.strip_prefix("gen_ai.") {
-        return !CONTENT.contains(&key)
-            && !rest.starts_with("prompt")
-            && !rest.starts_with("completion");
-    }
-    key.starts_with("mcp.")
-        || key.starts_with("statemeter.")
-        || key == "server.address"
-        || key == "error.type"
-}
-
-/// The wanted attributes of a live span (a dict or the SDK's `BoundedAttributes` mapping).
+/// The attributes of a live span the mapping reads ([`conventions::reads_attribute`]; never
+/// content), from a dict or the SDK's `BoundedAttributes` mapping.
 fn attributes(attrs: Option<&Bound<'_, PyAny>>) -> PyResult<Map<String, Value>> {
     let mut out = Map::new();
     let Some(a) = attrs.filter(|a| !a.is_none()) else {
@@ -105,7 +81,7 @@ fn attributes(attrs: Option<&Bound<'_, PyAny>>) -> PyResult<Map<String, Value>> 
         let Ok(key) = convert::utf8(k) else {
             continue;
         };
-        if wanted(key) {
+        if conventions::reads_attribute(key) {
             out.insert(key.to_owned(), convert::to_value(key, &v, 1)?);
         }
     }
