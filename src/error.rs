@@ -3,6 +3,7 @@
 //! `RulesetError`, `ContractError`, `LedgerError`, `IntegrityError`.
 
 use std::fmt;
+use std::path::Path;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Error {
@@ -42,6 +43,12 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
+/// Reads a UTF-8 text file (a ruleset, a contract, a price table): an IO error becomes the
+/// error `kind` (e.g. `Error::Ruleset`) saying `cannot read <path>: <reason>`.
+pub fn read_text(path: &Path, kind: fn(String) -> Error) -> Result<String> {
+    std::fs::read_to_string(path).map_err(|e| kind(format!("cannot read {}: {e}", path.display())))
+}
+
 impl From<rusqlite::Error> for Error {
     /// Storage errors are `Ledger`, except a corrupt file (SQLite found a malformed page while
     /// reading or writing): its content is broken, which is `Integrity`.
@@ -52,5 +59,34 @@ impl From<rusqlite::Error> for Error {
             )),
             _ => Error::Ledger(format!("sqlite: {e}")),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn read_text_names_the_path_in_the_given_kind() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("missing.toml");
+        match read_text(&missing, Error::Ruleset) {
+            Err(Error::Ruleset(m)) => {
+                assert!(
+                    m.starts_with(&format!("cannot read {}: ", missing.display())),
+                    "{m}"
+                )
+            }
+            other => panic!("expected a ruleset error, got {other:?}"),
+        }
+        let bad = dir.path().join("latin1.toml");
+        std::fs::write(&bad, b"id = \"caf\xe9\"").unwrap();
+        assert!(matches!(
+            read_text(&bad, Error::Contract),
+            Err(Error::Contract(_))
+        ));
+        let good = dir.path().join("ok.toml");
+        std::fs::write(&good, "id = 1\n").unwrap();
+        assert_eq!(read_text(&good, Error::Contract).unwrap(), "id = 1\n");
     }
 }

@@ -15,7 +15,7 @@
 //! each event judged by the version in force at its `ts`.
 
 use crate::accounting::calendar;
-use crate::accounting::source::{label, Source};
+use crate::accounting::source::{self, label, Source};
 use crate::error::{Error, Result};
 use crate::event::Tag;
 
@@ -122,6 +122,11 @@ impl Contract {
     /// the field and the line.
     pub fn from_toml(text: &str) -> Result<Contract> {
         parse(text)
+    }
+
+    /// Reads and parses a contract file; errors are `Error::Contract` naming the file.
+    pub fn load(path: &std::path::Path) -> Result<Contract> {
+        source::load(path, parse)
     }
 
     /// Clause ids in order of first appearance.
@@ -536,5 +541,28 @@ tags = ["stateless", "stateful"]
         // Another clause id may overlap freely.
         let other = amended.replace("id = \"stateless-on-azure\"\nproviders = [\"openai\"]\nrequired_venues = [\"azure\", \"aws\"]\neffective_from = \"2026-04-27\"", "id = \"other\"\nproviders = [\"openai\"]\nrequired_venues = [\"aws\"]");
         assert_eq!(Contract::from_toml(&other).unwrap().clause_ids().len(), 2);
+    }
+
+    #[test]
+    fn load_names_the_file_in_every_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("contract.toml");
+        let load = |p: &std::path::Path| match Contract::load(p) {
+            Err(Error::Contract(m)) => m,
+            other => panic!("expected a contract error, got {other:?}"),
+        };
+        let shown = path.display().to_string();
+        assert!(load(&path).starts_with(&format!("cannot read {shown}: ")));
+        std::fs::write(&path, "id = \"x\"").unwrap();
+        let m = load(&path);
+        assert!(
+            m.starts_with(&format!("{shown}: ")) && m.contains("no clauses"),
+            "{m}"
+        );
+        std::fs::write(&path, BASE).unwrap();
+        assert_eq!(
+            Contract::load(&path).unwrap(),
+            Contract::from_toml(BASE).unwrap()
+        );
     }
 }

@@ -16,7 +16,7 @@
 
 use crate::accounting::calendar;
 use crate::accounting::money::{pow10, Decimal, Exact, MAX_SCALE};
-use crate::accounting::source::{label, Source, Value};
+use crate::accounting::source::{self, label, Source, Value};
 use crate::error::{Error, Result};
 
 /// When an entry is in force: `from <= ts < until`.
@@ -162,6 +162,11 @@ where
 impl PriceTable {
     pub fn from_toml(text: &str) -> Result<PriceTable> {
         parse(text)
+    }
+
+    /// Reads and parses a price file; errors are `Error::Contract` naming the file.
+    pub fn load(path: &std::path::Path) -> Result<PriceTable> {
+        source::load(path, parse)
     }
 
     /// The token price for a model call, or `None` (unpriced).

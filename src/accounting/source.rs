@@ -6,15 +6,23 @@
 
 use std::fmt::Display;
 use std::ops::Range;
+use std::path::Path;
 
 use toml::de::{DeTable, DeValue};
 use toml::Spanned;
 
 use crate::accounting::calendar;
 use crate::accounting::money::Decimal;
-use crate::error::{Error, Result};
+use crate::error::{read_text, Error, Result};
 
 pub type Value<'i> = Spanned<DeValue<'i>>;
+
+/// Reads a contract or price file and parses it with `parse`; every error is an
+/// `Error::Contract` naming the file (`cannot read <path>: ...`, `<path>: <problem>`).
+pub fn load<T>(path: &Path, parse: impl FnOnce(&str) -> Result<T>) -> Result<T> {
+    let text = read_text(path, Error::Contract)?;
+    parse(&text).map_err(|e| Error::Contract(format!("{}: {e}", path.display())))
+}
 
 /// A parsed document and its text, for line numbers.
 pub struct Source<'t> {

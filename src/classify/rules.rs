@@ -25,7 +25,7 @@ use super::parse::parse;
 use super::rule::{Cond, Rule, RuleInfo};
 use super::spec::Base;
 use crate::canonical::catalogue_digest;
-use crate::error::Result;
+use crate::error::{read_text, Error, Result};
 use crate::event::Fields;
 use crate::event::{Classification, Evidence, Holder, StateKinds, Tag};
 use crate::event::{Classifier, Event};
@@ -89,6 +89,12 @@ impl Ruleset {
                 Arc::new(Ruleset::from_toml(STRICT_TOML).expect("catalogue/strict.toml is valid"))
             })
             .clone()
+    }
+
+    /// Reads and compiles a ruleset file ([`Ruleset::from_toml`]); a file that cannot be read
+    /// is an `Error::Ruleset` naming it.
+    pub fn load(path: &std::path::Path) -> Result<Ruleset> {
+        Ruleset::from_toml(&read_text(path, Error::Ruleset)?)
     }
 
     /// Parses and compiles a ruleset file. With `extends`, the file's rules are laid over the

@@ -57,9 +57,9 @@ impl Ruleset {
     /// Reads a ruleset TOML file. Raises `RulesetError`.
     #[staticmethod]
     fn load(path: std::path::PathBuf) -> PyResult<Self> {
-        let text = std::fs::read_to_string(&path)
-            .map_err(|e| Error::Ruleset(format!("cannot read {}: {e}", path.display())))?;
-        Self::parse(&text)
+        Ok(Ruleset {
+            inner: Arc::new(engine::Ruleset::load(&path)?),
+        })
     }
 
     #[getter]

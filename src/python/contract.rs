@@ -17,17 +17,6 @@ pub struct Contract {
     pub inner: Arc<core::Contract>,
 }
 
-impl Contract {
-    /// Reads and parses a contract file; errors name the file.
-    pub fn read(path: &std::path::Path) -> crate::error::Result<Arc<core::Contract>> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| Error::Contract(format!("cannot read {}: {e}", path.display())))?;
-        core::Contract::from_toml(&text)
-            .map(Arc::new)
-            .map_err(|e| Error::Contract(format!("{}: {e}", path.display())))
-    }
-}
-
 #[pymethods]
 impl Contract {
     /// Parses contract TOML text. Raises `ContractError`.
@@ -44,7 +33,7 @@ impl Contract {
     #[staticmethod]
     fn load(path: std::path::PathBuf) -> PyResult<Self> {
         Ok(Contract {
-            inner: Self::read(&path)?,
+            inner: Arc::new(core::Contract::load(&path)?),
         })
     }
 

@@ -25,17 +25,6 @@ fn period(d: &Bound<'_, PyDict>, p: Period) -> PyResult<()> {
     d.set_item("effective_until", p.until.map(calendar::format_ts))
 }
 
-impl PriceTable {
-    /// Reads and parses a price file; errors name the file.
-    pub fn read(path: &std::path::Path) -> crate::error::Result<Arc<core::PriceTable>> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| Error::Contract(format!("cannot read {}: {e}", path.display())))?;
-        core::PriceTable::from_toml(&text)
-            .map(Arc::new)
-            .map_err(|e| Error::Contract(format!("{}: {e}", path.display())))
-    }
-}
-
 #[pymethods]
 impl PriceTable {
     /// Parses price TOML text. Raises `ContractError`.
@@ -52,7 +41,7 @@ impl PriceTable {
     #[staticmethod]
     fn load(path: std::path::PathBuf) -> PyResult<Self> {
         Ok(PriceTable {
-            inner: Self::read(&path)?,
+            inner: Arc::new(core::PriceTable::load(&path)?),
         })
     }
 

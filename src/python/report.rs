@@ -132,7 +132,9 @@ fn contract_arg(v: &Bound<'_, PyAny>) -> PyResult<Arc<CoreContract>> {
         return Ok(Arc::clone(&c.get().inner));
     }
     match v.extract::<std::path::PathBuf>() {
-        Ok(path) if !v.is_instance_of::<pyo3::types::PyBytes>() => Ok(Contract::read(&path)?),
+        Ok(path) if !v.is_instance_of::<pyo3::types::PyBytes>() => {
+            Ok(Arc::new(CoreContract::load(&path)?))
+        }
         _ => Err(invalid(
             "contract",
             "must be a Contract or the path of a contract file",
@@ -150,7 +152,7 @@ fn prices_arg(field: &str, v: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Arc<
     }
     match v.extract::<std::path::PathBuf>() {
         Ok(path) if !v.is_instance_of::<pyo3::types::PyBytes>() => {
-            Ok(Some(PriceTable::read(&path)?))
+            Ok(Some(Arc::new(CorePrices::load(&path)?)))
         }
         _ => Err(invalid(
             field,
