@@ -1,5 +1,6 @@
 """A loopback HTTP server for capture tests: answers canned JSON or server-sent events per path
-and keeps every request it received (method, path, headers, body) for assertions."""
+and keeps every request it received (method, path, headers, body) for assertions. The same routes
+can be served without a socket through an httpx/httpx2 `MockTransport` (`Loopback.transport`)."""
 
 from __future__ import annotations
 
@@ -42,19 +43,13 @@ class Loopback:
             def _serve(self) -> None:
                 length = int(self.headers.get("content-length") or 0)
                 body = self.rfile.read(length) if length else b""
-                path = self.path.split("?")[0]
                 req = {
                     "method": self.command,
                     "path": self.path,
                     "headers": dict(self.headers),
                     "body": body,
                 }
-                server.received.append(req)
-                route = server.routes.get((self.command, path))
-                if route is None:
-                    status, ctype, payload, extra = json_answer({"error": "no route"}, 404)
-                else:
-                    status, ctype, payload, extra = route(req)
+                status, ctype, payload, extra = server.answer(req)
                 self.send_response(status)
                 self.send_header("content-type", ctype)
                 for k, v in extra.items():
@@ -83,6 +78,40 @@ class Loopback:
         self, method: str, path: str, answer: Answer | Callable[[dict[str, Any]], Answer]
     ) -> None:
         self.routes[(method, path)] = answer if callable(answer) else (lambda _req: answer)
+
+    def answer(self, req: dict[str, Any]) -> Answer:
+        """The route's answer to `req` (a 404 JSON body when no route matches); notes `req`."""
+        self.received.append(req)
+        route = self.routes.get((req["method"], req["path"].split("?")[0]))
+        return json_answer({"error": "no route"}, 404) if route is None else route(req)
+
+    def transport(self, mod: Any, *, is_async: bool = False, streamed: bool = False) -> Any:
+        """A `mod.MockTransport` (`mod` = httpx or httpx2) answering as this server would. By
+        default it hands back responses with their body already read, as MockTransport, respx,
+        pytest-httpx and vcrpy do; `streamed=True` hands the body over chunk by chunk instead."""
+
+        def handler(request: Any) -> Any:
+            req = {
+                "method": request.method,
+                "path": request.url.raw_path.decode(),
+                "headers": dict(request.headers),
+                "body": request.content,
+            }
+            status, ctype, payload, extra = self.answer(req)
+            chunks = payload if isinstance(payload, list) else [payload]
+            headers = {"content-type": ctype, **extra}
+            if not streamed:
+                return mod.Response(status, headers=headers, content=b"".join(chunks))
+            if is_async:
+
+                async def body() -> Any:
+                    for chunk in chunks:
+                        yield chunk
+
+                return mod.Response(status, headers=headers, content=body())
+            return mod.Response(status, headers=headers, content=iter(chunks))
+
+        return mod.MockTransport(handler)  # it reads the request body before calling handler
 
     def __enter__(self) -> Loopback:
         self.thread.start()

@@ -4,6 +4,8 @@ httpx2) and plain httpx/httpx2 clients, offline: a loopback server answers canne
 from __future__ import annotations
 
 import asyncio
+import gzip
+import json
 import uuid
 from pathlib import Path
 from typing import Any
@@ -547,3 +549,201 @@ def test_a_failure_inside_the_hook_leaves_the_call_untouched(server: Loopback) -
     assert out.choices[0].message.content == "4"
     assert out.usage.total_tokens == 1500
     assert meter.stats()["integration_errors"] == {"httpx": 1}
+
+
+RESP_EVENTS = [
+    (
+        "response.created",
+        {
+            "type": "response.created",
+            "sequence_number": 0,
+            "response": response_obj("resp_s", None),
+        },
+    ),
+    (
+        "response.output_text.delta",
+        {
+            "type": "response.output_text.delta",
+            "sequence_number": 1,
+            "item_id": "msg_1",
+            "output_index": 0,
+            "content_index": 0,
+            "delta": "Hi",
+            "logprobs": [],
+        },
+    ),
+    (
+        "response.completed",
+        {
+            "type": "response.completed",
+            "sequence_number": 2,
+            "response": response_obj("resp_s", RESP_USAGE),
+        },
+    ),
+]
+
+
+def json_or_sse(body: dict[str, Any], events: list[tuple[str | None, Any]]) -> Any:
+    """A route answering `events` as a stream when the request asks for one, else `body`."""
+
+    def route(req: dict[str, Any]) -> Any:
+        streamed = json.loads(req["body"] or b"{}").get("stream") is True
+        return sse_answer(events) if streamed else json_answer(body)
+
+    return route
+
+
+def sdk_calls(lb: Loopback, meter: sm.Meter, transport: Any) -> None:
+    """The same SDK calls, sync and async, streamed and not, through `transport(mod, is_async)`
+    (None: the SDK's own network transport to the loopback server)."""
+
+    def http(is_async: bool) -> Any:
+        if transport is None:
+            return None
+        cls = httpx2.AsyncClient if is_async else httpx2.Client
+        return cls(transport=transport(httpx2, is_async))
+
+    def sync_run(s: sm.Session) -> None:
+        oa = capture.instrument(
+            track(
+                openai.OpenAI(
+                    api_key="k", base_url=lb.base + "/v1", max_retries=0, http_client=http(False)
+                )
+            ),
+            s,
+            venues=VENUES,
+        )
+        msgs: Any = [{"role": "user", "content": "2+2?"}]
+        oa.chat.completions.create(model="gpt-5", messages=msgs, store=True)
+        stream = oa.chat.completions.create(
+            model="gpt-5", messages=msgs, stream=True, stream_options={"include_usage": True}
+        )
+        assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices) == "Hello"
+        oa.responses.create(model="gpt-5", input="hi", previous_response_id="resp_0")
+        events = [e.type for e in oa.responses.create(model="gpt-5", input="hi", stream=True)]
+        assert events[-1] == "response.completed"
+        with pytest.raises(openai.NotFoundError):
+            oa.embeddings.create(model="text-embedding-3-small", input="x")
+        an = capture.instrument(
+            track(
+                anthropic.Anthropic(
+                    api_key="k", base_url=lb.base, max_retries=0, http_client=http(False)
+                )
+            ),
+            s,
+        )
+        an.messages.create(
+            model="claude-sonnet-4-6", max_tokens=9, container="container_1", messages=msgs
+        )
+        with an.messages.stream(model="claude-haiku-4-6", max_tokens=9, messages=msgs) as st:
+            assert "".join(st.text_stream) == "Hello"
+
+    async def async_run(s: sm.Session) -> None:
+        oa = capture.instrument(
+            openai.AsyncOpenAI(
+                api_key="k", base_url=lb.base + "/v1", max_retries=0, http_client=http(True)
+            ),
+            s,
+        )
+        await oa.responses.create(model="gpt-5", input="hi", conversation="conv_1")
+        stream = await oa.chat.completions.create(
+            model="gpt-5",
+            messages=[{"role": "user", "content": "hi"}],
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+        async for _ in stream:
+            pass
+        an = capture.instrument(
+            anthropic.AsyncAnthropic(
+                api_key="k", base_url=lb.base, max_retries=0, http_client=http(True)
+            ),
+            s,
+        )
+        msgs: Any = [{"role": "user", "content": "hi"}]
+        await an.messages.create(model="claude-sonnet-4-6", max_tokens=9, messages=msgs)
+        async with an.messages.stream(model="claude-haiku-4-6", max_tokens=9, messages=msgs) as st:
+            async for _ in st.text_stream:
+                pass
+        await oa.close()
+        await an.close()
+
+    with meter.session("bot", tenant="acme") as s:
+        sync_run(s)
+        asyncio.run(async_run(s))
+
+
+@pytest.mark.parametrize("streamed", [False, True], ids=["body-read", "body-streamed"])
+def test_mock_transport_records_what_the_network_records(server: Loopback, streamed: bool) -> None:
+    server.route("POST", "/v1/chat/completions", json_or_sse(CHAT, CHAT_CHUNKS))
+    server.route(
+        "POST",
+        "/v1/responses",
+        json_or_sse(response_obj("resp_1", RESP_USAGE), RESP_EVENTS),
+    )
+    server.route("POST", "/v1/messages", json_or_sse(MESSAGE, MESSAGE_EVENTS))
+    exclude = {"id", "session_id", "ts", "duration_ns"}
+
+    def run(transport: Any) -> list[dict[str, Any]]:
+        meter = sm.Meter()
+        sdk_calls(server, meter, transport)
+        meter.flush()
+        events = meter.ledger.events().to_pylist()
+        meter.close()
+        assert all(e["duration_ns"] > 0 for e in events if e["kind"] == "model_call")
+        return [{k: v for k, v in e.items() if k not in exclude} for e in events]
+
+    network = run(None)
+    sent = len(server.received)
+    mocked = run(lambda mod, is_async: server.transport(mod, is_async=is_async, streamed=streamed))
+    assert len(server.received) == 2 * sent  # the mock answered every request itself
+    calls = [e for e in network if e["kind"] == "model_call"]
+    # Every call has its status, usage and response id: none of them came out empty.
+    assert [
+        (c["status"], c["input_tokens"], c["attrs"].get("gen_ai.response.id")) for c in calls
+    ] == [
+        ("ok", 1200, "chatcmpl-1"),
+        ("ok", 7, "chatcmpl-2"),
+        ("ok", 900, "resp_1"),
+        ("ok", 900, "resp_s"),
+        ("error", 0, None),
+        ("ok", 1150, "msg_01"),
+        ("ok", 25, "msg_02"),
+        ("ok", 900, "resp_1"),
+        ("ok", 7, "chatcmpl-2"),
+        ("ok", 1150, "msg_01"),
+        ("ok", 25, "msg_02"),
+    ]
+    assert len(mocked) == len(network)
+    for a, b in zip(mocked, network, strict=True):
+        assert a == b, {
+            k: (a.get(k), b.get(k)) for k in a.keys() | b.keys() if a.get(k) != b.get(k)
+        }
+
+
+@pytest.mark.parametrize("mod", [httpx, httpx2], ids=["httpx", "httpx2"])
+def test_a_body_the_transport_read_is_recorded(server: Loopback, mod: Any) -> None:
+    """httpx decodes a read body (here gzip) before the hook sees it: read once, not twice."""
+    body = gzip.compress(json.dumps(CHAT).encode())
+    answer = (200, "application/json", body, {"content-encoding": "gzip"})
+    server.route("POST", "/v1/chat/completions", answer)
+    chat = {"model": "gpt-5", "messages": [{"role": "user", "content": "hi"}]}
+    meter = sm.Meter()
+
+    async def run_async(s: sm.Session) -> None:
+        async with mod.AsyncClient(transport=server.transport(mod, is_async=True)) as client:
+            capture.instrument(client, s)
+            r = await client.post(server.base + "/v1/chat/completions", json=chat)
+            assert r.json()["id"] == "chatcmpl-1"
+
+    with meter.session("bot") as s:
+        with mod.Client(transport=server.transport(mod)) as client:
+            capture.instrument(client, s)
+            r = client.post(server.base + "/v1/chat/completions", json=chat)
+            assert r.json()["id"] == "chatcmpl-1"  # the caller's response is untouched
+        asyncio.run(run_async(s))
+    calls = model_calls(meter)
+    assert [
+        (c["status"], c["input_tokens"], c["output_tokens"], c["cached_tokens"]) for c in calls
+    ] == [("ok", 1200, 300, 1024)] * 2
+    assert calls[0]["attrs"]["gen_ai.response.id"] == "chatcmpl-1"

@@ -1,9 +1,8 @@
 //! The Arrow PyCapsule stream interface: `__arrow_c_stream__(requested_schema=None)` hands
 //! a table's record batches (built in Rust, `crate::arrow`) to pyarrow, polars, DuckDB, ...
 //! as an `ArrowArrayStream` in a capsule named `"arrow_array_stream"`.
-//!
-//! Also the thin `to_pandas()` / `to_polars()` helpers, which live in Python
-//! (`statemeter.frames`): they only call the consumer library on the stream.
+//! (`to_pandas()` / `to_polars()` live in Python, `statemeter.frames`, reached through
+//! `py_modules`: they only call the consumer library on the stream.)
 
 use std::ffi::CString;
 
@@ -58,20 +57,4 @@ pub fn stream<'py>(
     let ffi = FFI_ArrowArrayStream::new(core::stream::reader(batches));
     let name = CString::new("arrow_array_stream").expect("no NUL");
     PyCapsule::new(py, ffi, Some(name))
-}
-
-/// Calls `statemeter.frames.<func>(obj)` (`to_pandas`, `to_polars`, ...): the optional
-/// dataframe libraries are imported there, with an error naming the missing extra.
-pub fn frames<'py>(obj: &Bound<'py, PyAny>, func: &str) -> PyResult<Bound<'py, PyAny>> {
-    obj.py()
-        .import("statemeter.frames")?
-        .call_method1(func, (obj,))
-}
-
-/// Calls `statemeter.display.<func>(obj)` for `_repr_html_` (HTML is made in one place).
-pub fn html(obj: &Bound<'_, PyAny>, func: &str) -> PyResult<String> {
-    obj.py()
-        .import("statemeter.display")?
-        .call_method1(func, (obj,))?
-        .extract()
 }

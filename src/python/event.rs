@@ -203,7 +203,7 @@ impl Event {
     }
 
     fn _repr_html_(slf: &Bound<'_, Self>) -> PyResult<String> {
-        super::arrow::html(slf.as_any(), "event_html")
+        super::py_modules::html(slf.as_any(), "event_html")
     }
 
     fn __hash__(&self) -> u64 {

@@ -128,12 +128,12 @@ impl EventTable {
 
     /// A pandas DataFrame (`pip install statemeter[analysis]`).
     fn to_pandas<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
-        super::arrow::frames(slf.as_any(), "to_pandas")
+        super::py_modules::frames(slf.as_any(), "to_pandas")
     }
 
     /// A polars DataFrame (`pip install statemeter[analysis]`).
     fn to_polars<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
-        super::arrow::frames(slf.as_any(), "to_polars")
+        super::py_modules::frames(slf.as_any(), "to_polars")
     }
 
     /// Model-call events or tokens by venue and tag over time (`statemeter.plot.usage_over_time`).
@@ -142,13 +142,11 @@ impl EventTable {
         slf: &Bound<'py, Self>,
         kwargs: Option<&Bound<'py, pyo3::types::PyDict>>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        slf.py()
-            .import("statemeter.plot")?
-            .call_method("usage_over_time", (slf,), kwargs)
+        super::py_modules::plot(slf.as_any(), "usage_over_time", kwargs)
     }
 
     fn _repr_html_(slf: &Bound<'_, Self>) -> PyResult<String> {
-        super::arrow::html(slf.as_any(), "event_table_html")
+        super::py_modules::html(slf.as_any(), "event_table_html")
     }
 
     /// Counts of rows per `(kind, tag, session_tag)`, sorted (for summaries and HTML).

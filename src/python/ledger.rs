@@ -193,11 +193,7 @@ impl Ledger {
         let py = slf.py();
         let mut all = vec![slf.clone().into_any(), directory.clone()];
         all.extend(args.iter());
-        py.import("statemeter.parquet")?.call_method(
-            "export_parquet",
-            pyo3::types::PyTuple::new(py, all)?,
-            options,
-        )
+        super::py_modules::export_parquet(&pyo3::types::PyTuple::new(py, all)?, options)
     }
 
     /// Internal (Parquet export): up to `limit` events after `after` as an `EventTable`, the
@@ -324,7 +320,7 @@ impl Verification {
         self.inner.ok
     }
     fn _repr_html_(slf: &Bound<'_, Self>) -> PyResult<String> {
-        super::arrow::html(slf.as_any(), "verification_html")
+        super::py_modules::html(slf.as_any(), "verification_html")
     }
     fn __repr__(&self) -> String {
         format!(

@@ -16,6 +16,7 @@ mod ledger;
 mod meter;
 mod otel;
 mod pricing;
+mod py_modules;
 mod report;
 mod sessions;
 mod venue;

@@ -14,6 +14,7 @@ use super::contract::Contract;
 use super::errors::invalid;
 use super::event_table::EventTable;
 use super::pricing::PriceTable;
+use super::py_modules;
 use crate::accounting::calendar;
 use crate::accounting::contract::Contract as CoreContract;
 use crate::accounting::costing;
@@ -306,18 +307,6 @@ fn window_meta(w: Window) -> [(&'static str, Option<String>); 2] {
     ]
 }
 
-fn wrap<'py>(
-    py: Python<'py>,
-    class: &str,
-    args: impl pyo3::call::PyCallArgs<'py>,
-) -> PyResult<Py<PyAny>> {
-    Ok(py
-        .import("statemeter.report")?
-        .getattr(class)?
-        .call1(args)?
-        .unbind())
-}
-
 /// `ledger.report(contract, prices=None, *, by=None, since=None, until=None)` -> `Report`.
 pub fn report(
     py: Python<'_>,
@@ -357,7 +346,7 @@ pub fn report(
             window: w,
         }),
     };
-    wrap(py, "Report", (data,))
+    Ok(py_modules::report_class(py, "Report", (data,))?.unbind())
 }
 
 /// `ledger.costs(prices, *, by=None, since=None, until=None)` -> `Report`.
@@ -385,7 +374,7 @@ pub fn costs(
         by: dims.iter().map(|d| d.name().to_owned()).collect(),
         violations: None,
     };
-    wrap(py, "Report", (data,))
+    Ok(py_modules::report_class(py, "Report", (data,))?.unbind())
 }
 
 /// `ledger.scenario(name, *, contract, select=None, venue=None, prices=None,
@@ -450,7 +439,7 @@ pub fn scenario(
         by,
         violations: None,
     };
-    wrap(
+    Ok(py_modules::report_class(
         py,
         "Scenario",
         (
@@ -460,5 +449,6 @@ pub fn scenario(
             result.selected_events,
             result.moved_events,
         ),
-    )
+    )?
+    .unbind())
 }

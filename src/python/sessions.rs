@@ -7,7 +7,7 @@ use pyo3::exceptions::PyIndexError;
 use pyo3::prelude::*;
 use pyo3::types::{PyCapsule, PyDict, PyList};
 
-use super::arrow;
+use super::{arrow, py_modules};
 use crate::ledger::Store;
 use crate::stored::sessions::{self as core, SessionRow};
 
@@ -107,16 +107,16 @@ impl SessionTable {
 
     /// A pandas DataFrame (`pip install statemeter[analysis]`).
     fn to_pandas<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
-        arrow::frames(slf.as_any(), "to_pandas")
+        py_modules::frames(slf.as_any(), "to_pandas")
     }
 
     /// A polars DataFrame (`pip install statemeter[analysis]`).
     fn to_polars<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
-        arrow::frames(slf.as_any(), "to_polars")
+        py_modules::frames(slf.as_any(), "to_polars")
     }
 
     fn _repr_html_(slf: &Bound<'_, Self>) -> PyResult<String> {
-        arrow::html(slf.as_any(), "sessions_html")
+        py_modules::html(slf.as_any(), "sessions_html")
     }
 
     fn __repr__(&self) -> String {

@@ -22,6 +22,10 @@ that keeps one of those in its private `_client` attribute (`openai.OpenAI`, `Az
   `tool_call`) per HTTP request, retries included, with usage read from the JSON or server-sent
   events body, `duration_ns` from request to end of body, `status` (`error` for HTTP >= 400 or a
   failed read, `cancelled` when the caller closed a stream early) and the response id in attrs.
+  A response whose body the transport already read (`httpx.MockTransport`, respx, pytest-httpx,
+  vcrpy replays, caching transports) is never streamed to the caller: it is observed at once
+  from the body httpx holds and recorded from the response hook, the same event a streamed
+  network response with that body makes (`duration_ns` ends when the response arrived).
 
 The request and the bytes the caller gets are never altered. Prompt and completion text never
 reach the ledger: bodies are read in memory for parameters and usage only. Nothing inside
@@ -176,6 +180,10 @@ class _Capture:
             if item is None:
                 return
             watch = _Watch(self, item, response)
+            if response.is_stream_consumed or response.is_closed:
+                # Read before it reached the client: its stream will never be iterated.
+                watch.read_already(response)
+                return
             sync_cls, async_cls = self.streams
             response.stream = (async_cls if is_async else sync_cls)(response.stream, watch)
         except Exception as exc:  # noqa: BLE001 - capture never breaks the caller
@@ -217,6 +225,7 @@ class _Watch:
         "tail_size",
         "stream",
         "overflow",
+        "unread",
         "done",
     )
 
@@ -240,6 +249,7 @@ class _Watch:
         self.size = 0
         self.tail_size = 0
         self.overflow = False
+        self.unread: str | None = None
         self.done = False
 
     def feed(self, chunk: bytes) -> None:
@@ -268,6 +278,30 @@ class _Watch:
             self.ctype = None
             self.capture.target.failed(exc)
 
+    def read_already(self, response: Any) -> None:
+        """Records a response whose body the transport read before the client got it. httpx
+        keeps that body decoded (content-encoding undone), so it is fed without our decoder, in
+        the chunk size a network stream arrives in, so that the size limits cut it alike."""
+        try:
+            body = response.content
+        except Exception:  # noqa: BLE001 - consumed without being kept: nothing to read
+            body = None
+        if body is None:
+            if self.ctype is not None:
+                self.unread = "response body consumed before it reached the client"
+            self.ctype = None
+        else:
+            self.decoder = None
+            if len(body) <= _CHUNK:
+                self.feed(body)
+            else:
+                view = memoryview(body)
+                for i in range(0, len(body), _CHUNK):
+                    if self.ctype is None:
+                        break
+                    self.feed(bytes(view[i : i + _CHUNK]))
+        self.finish("complete")
+
     def ended(self) -> bool:
         """Whether the event stream reached its provider's end marker (SDKs stop reading and
         close the response at `[DONE]` / `message_stop` / `response.completed`, before the
@@ -281,7 +315,9 @@ class _Watch:
     def finish(self, outcome: str) -> None:
         if self.done:
             return
-        if outcome == "cancelled" and self.stream and self.ended():
+        # Closed, or failed (a drain that iterates a one-shot stream again), after the
+        # provider's end marker: the call itself completed.
+        if outcome != "complete" and self.stream and self.ended():
             outcome = "complete"
         self.done = True
         target = self.capture.target
@@ -296,6 +332,8 @@ class _Watch:
                 usage = _core._read_usage(body, self.ctype)
             elif self.overflow:
                 extra["usage_unread"] = f"response body over {JSON_LIMIT} bytes"
+            elif self.unread is not None:
+                extra["usage_unread"] = self.unread
             event = finish_event(
                 self.event,
                 ts=self.ts,
@@ -371,6 +409,8 @@ def _stream_classes(mod: ModuleType) -> tuple[type, type]:
 
 
 _STREAMS: dict[str, tuple[type, type]] = {}
+_CHUNK = 64 * 1024
+"""The chunk size an already-read body is observed in (what httpx reads from a socket)."""
 _END_MARKERS = (
     b"[DONE]",
     b"message_stop",
