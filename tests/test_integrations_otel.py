@@ -17,6 +17,9 @@ from statemeter.integrations.otel import (
 )
 
 DATA = Path(__file__).parent / "data" / "otlp"
+#: OTLP exports of other projects in the shared test data beside the repository.
+SHARED_OTLP = Path(__file__).resolve().parents[2] / "shared" / "testdata" / "otlp"
+VERCEL = SHARED_OTLP / "openinference-vercel_v6_all-spans.otlp.json"
 
 
 def tracer_for(meter: sm.Meter, **kw):
@@ -380,3 +383,168 @@ def test_export_accepts_events_and_dicts():
     assert from_events == from_dicts
     with pytest.raises(sm.ValidationError, match=r"events\[0\]"):
         export_otlp_json([{"kind": "tool_call"}])
+
+
+@pytest.mark.skipif(not VERCEL.is_file(), reason=f"the Vercel AI SDK export is not at {VERCEL}")
+def test_import_vercel_ai_sdk_export_without_operation_names():
+    meter = sm.Meter()
+    summary = import_otlp_json(VERCEL, meter)
+    # Ten spans: four provider calls (doGenerate x3, doStream), their four wrappers (no
+    # gen_ai.system) and an embedding pair that carries no gen_ai usage.
+    assert summary == {"spans": 10, "events": 4, "skipped": 6}
+    calls = meter.ledger.events().to_pylist()
+    assert [
+        (c["kind"], c["provider"], c["api"], c["model"], c["input_tokens"], c["output_tokens"])
+        for c in calls
+    ] == [
+        ("model_call", "openai", "responses", "gpt-4o-mini", 14, 20),
+        ("model_call", "openai", "responses", "gpt-4o-mini", 50, 9),
+        ("model_call", "openai", "responses", "gpt-4o-mini", 63, 156),
+        ("model_call", "openai", "responses", "gpt-4o-mini", 15, 112),
+    ]
+    assert [c["attrs"]["otel.span_name"] for c in calls] == [
+        "ai.generateText.doGenerate",
+        "ai.generateText.doGenerate",
+        "ai.generateObject.doGenerate",
+        "ai.streamText.doStream",
+    ]
+    for c in calls:
+        assert c["attrs"]["inferred"]["from"] == [
+            "gen_ai.system",
+            "gen_ai.request.model",
+            "gen_ai.usage.input_tokens",
+            "gen_ai.usage.output_tokens",
+        ]
+        assert c["attrs"]["response_id"].startswith("resp_")
+        assert c["attrs"]["provider_evidence"].startswith("gen_ai.system openai.responses")
+        # Responses with store left at its default: kept by OpenAI, the call itself stateless.
+        assert (c["tag"], c["creates_state"], c["state_holder"]) == ("stateless", True, "provider")
+    # Prompts and answers in the export's ai.* attributes never reach the ledger.
+    assert "haiku" not in json.dumps(calls).lower()
+
+
+def test_import_spans_without_operation_and_request_attributes():
+    meter = sm.Meter()
+    summary = import_otlp_json(DATA / "genai-no-operation-and-request-attributes.json", meter)
+    assert summary == {"spans": 13, "events": 8, "skipped": 5}
+    ev = {e["attrs"]["otel.span_id"]: e for e in meter.ledger.events().to_pylist()}
+    conv = "conv_689667905b048191b4740501625afd940c7533ace33a2dab"
+
+    # Vercel AI SDK spans: the provider id names provider and API; wrappers, tool and embedding
+    # spans are not model calls.
+    claude, mini = ev["a000000000000002"], ev["a000000000000004"]
+    assert (claude["provider"], claude["api"], claude["input_tokens"]) == (
+        "anthropic",
+        "messages",
+        120,
+    )
+    assert claude["attrs"]["api_inferred_from"] == "gen_ai.response.id"
+    assert (mini["provider"], mini["api"], mini["attrs"]["api_inferred_from"]) == (
+        "openai",
+        "chat.completions",
+        "gen_ai.system",
+    )
+    assert claude["session_id"] == mini["session_id"] == "a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1"
+    assert {claude["tag"], mini["tag"]} == {"stateless"}
+
+    # Request attributes of the OpenAI instrumentations, under the provider's parameter names.
+    unstored, chained, background, in_conv, timed_out = (
+        ev[f"b00000000000000{i}"] for i in range(1, 6)
+    )
+    assert "inferred" in unstored["attrs"]  # no operation name either
+    assert (unstored["request"], unstored["tag"], unstored["creates_state"]) == (
+        {"store": False},
+        "stateless",
+        False,
+    )
+    assert (chained["request"], chained["tag"], chained["consumes_state"]) == (
+        {"previous_response_id": "resp_b1"},
+        "stateful",
+        True,
+    )
+    assert [e["rule"] for e in chained["evidence"]] == [
+        "openai-responses-store-default",
+        "openai-responses-previous-response-id",
+    ]
+    assert background["request"] == {"background": True, "store": True}
+    assert "openai-responses-background" in [e["rule"] for e in background["evidence"]]
+    assert (in_conv["request"], in_conv["session_id"], in_conv["tag"]) == (
+        {"conversation": conv},
+        conv,
+        "stateful",
+    )
+    assert in_conv["attrs"]["request_from"] == {"conversation": "gen_ai.conversation.id"}
+    assert (timed_out["api"], timed_out["request"], timed_out["status"], timed_out["tag"]) == (
+        "responses",
+        {"conversation": conv},
+        "error",
+        "stateful",
+    )
+    assert timed_out["attrs"]["api_inferred_from"] == "gen_ai.openai.request.conversation_id"
+
+    # A wrapper summing usage and an HTTP-level span beneath the chat span are the same call.
+    assert "c000000000000001" not in ev and "c000000000000003" not in ev
+    assert ev["c000000000000002"]["input_tokens"] == 400
+    assert "SECRET" not in json.dumps(list(ev.values()))
+
+
+def test_live_spans_without_operation_and_with_request_attributes():
+    """The live processor: usage arrives at the end of a span, as the Vercel AI SDK sets it."""
+    meter = sm.Meter()
+    provider, tracer = tracer_for(meter)
+    with tracer.start_as_current_span("ai.generateText"):  # a wrapper without gen_ai usage
+        with tracer.start_as_current_span(
+            "ai.generateText.doGenerate",
+            attributes={"gen_ai.system": "openai.responses", "gen_ai.request.model": "gpt-5"},
+        ) as span:
+            span.set_attribute("gen_ai.response.id", "resp_live")
+            span.set_attribute("gen_ai.usage.input_tokens", 14)
+            span.set_attribute("gen_ai.usage.output_tokens", 20)
+            span.set_attribute("ai.response.text", "SECRET")
+    with tracer.start_as_current_span(
+        "chat gpt-5",
+        kind=SpanKind.CLIENT,
+        attributes={
+            "gen_ai.operation.name": "chat",
+            "gen_ai.provider.name": "openai",
+            "gen_ai.request.model": "gpt-5",
+            "gen_ai.openai.request.previous_response_id": "resp_live",
+            "gen_ai.openai.request.store": False,
+        },
+    ):
+        pass
+    # A wrapper span with its own usage above an explicit call is that call, not another one.
+    with tracer.start_as_current_span(
+        "agent.run",
+        attributes={"gen_ai.system": "openai", "gen_ai.request.model": "gpt-5"},
+    ) as wrapper:
+        with tracer.start_as_current_span(
+            "chat gpt-5",
+            kind=SpanKind.CLIENT,
+            attributes={
+                "gen_ai.operation.name": "chat",
+                "gen_ai.provider.name": "openai",
+                "gen_ai.request.model": "gpt-5",
+                "gen_ai.usage.input_tokens": 7,
+            },
+        ):
+            pass
+        wrapper.set_attribute("gen_ai.usage.input_tokens", 7)
+    provider.force_flush()
+    first, chained, inner = meter.ledger.events().to_pylist()
+    assert (first["provider"], first["api"], first["input_tokens"], first["tag"]) == (
+        "openai",
+        "responses",
+        14,
+        "stateless",
+    )
+    assert first["attrs"]["inferred"]["kind"] == "model_call"
+    assert (chained["api"], chained["request"], chained["tag"], chained["creates_state"]) == (
+        "responses",
+        {"previous_response_id": "resp_live", "store": False},
+        "stateful",
+        False,
+    )
+    assert inner["attrs"]["otel.span_name"] == "chat gpt-5" and inner["input_tokens"] == 7
+    assert "SECRET" not in json.dumps([first, chained, inner])
+    assert meter.stats()["integration_errors"] == {}

@@ -1,7 +1,9 @@
 //! The GenAI semantic conventions as statemeter reads them: which attributes are read at all
-//! (never prompt or completion content), which operation becomes which event, the API an
-//! inference span used, the old provider names, and attribute value coercion. Pure
-//! functions; [`super::genai::Mapper`] applies them.
+//! (never prompt or completion content), which operation becomes which event (and when a span
+//! without an operation is still a model call), the API an inference span used, the old
+//! provider names and the provider ids that name an API, the request parameters
+//! instrumentations record, and attribute value coercion. Pure functions;
+//! [`super::genai::Mapper`] applies them.
 
 use serde_json::{Map, Value};
 
@@ -15,6 +17,64 @@ const OLD_PROVIDER_NAMES: &[(&str, &str)] = &[
     ("vertex_ai", "gcp.vertex_ai"),
     ("gemini", "gcp.gemini"),
     ("xai", "x_ai"),
+];
+
+/// The `gen_ai.provider.name` values of the conventions' registry: taken as they are.
+const PROVIDER_NAMES: &[&str] = &[
+    "anthropic",
+    "aws.bedrock",
+    "azure.ai.inference",
+    "azure.ai.openai",
+    "cohere",
+    "deepseek",
+    "gcp.gemini",
+    "gcp.gen_ai",
+    "gcp.vertex_ai",
+    "groq",
+    "ibm.watsonx.ai",
+    "mistral_ai",
+    "openai",
+    "perplexity",
+    "x_ai",
+];
+
+/// Provider ids of the form `{provider}.{api}`, as the Vercel AI SDK names its model providers
+/// (`openai.responses`, `azure.chat`, `anthropic.messages`, `google.generative-ai`,
+/// `mistral.chat`, `xai.chat`) and copies into `gen_ai.system`: the part before the first dot
+/// and the `gen_ai.provider.name` it stands for. `google.vertex.*` is Vertex AI.
+const SDK_PROVIDER_PREFIXES: &[(&str, &str)] = &[
+    ("openai", "openai"),
+    ("azure", "azure.ai.openai"),
+    ("azure-openai", "azure.ai.openai"),
+    ("anthropic", "anthropic"),
+    ("google", "gcp.gemini"),
+    ("mistral", "mistral_ai"),
+    ("groq", "groq"),
+    ("xai", "x_ai"),
+    ("deepseek", "deepseek"),
+    ("cohere", "cohere"),
+    ("perplexity", "perplexity"),
+];
+
+/// Token usage attributes, current and pre-1.37 names.
+const USAGE: &[&str] = &[
+    "gen_ai.usage.input_tokens",
+    "gen_ai.usage.output_tokens",
+    "gen_ai.usage.prompt_tokens",
+    "gen_ai.usage.completion_tokens",
+];
+
+/// Request parameters instrumentations record as span attributes (the OpenAI instrumentations
+/// of OpenLLMetry and others, for the Responses API), and the provider's own parameter name
+/// each one is. The classification rules read the provider's names.
+pub const REQUEST_ATTRIBUTES: &[(&str, &str)] = &[
+    (
+        "gen_ai.openai.request.previous_response_id",
+        "previous_response_id",
+    ),
+    ("gen_ai.openai.request.conversation_id", "conversation"),
+    ("gen_ai.openai.request.store", "store"),
+    ("gen_ai.openai.request.background", "background"),
 ];
 
 /// Content attributes (prompts, completions, system instructions, tool definitions, arguments
@@ -53,6 +113,84 @@ pub fn provider_name(value: &str) -> &str {
         .map_or(value, |(_, new)| new)
 }
 
+/// A provider id that names the API after the provider (`openai.responses`,
+/// `anthropic.messages`, `google.vertex.chat`, `amazon-bedrock`; see [`SDK_PROVIDER_PREFIXES`]):
+/// its `gen_ai.provider.name` and, when the id names one statemeter knows, the API. `None` for
+/// the conventions' own names, the old names of [`provider_name`] and ids not listed.
+pub fn sdk_provider_id(value: &str) -> Option<(&'static str, Option<&'static str>)> {
+    if PROVIDER_NAMES.contains(&value) || OLD_PROVIDER_NAMES.iter().any(|(o, _)| *o == value) {
+        return None;
+    }
+    let lower = value.to_ascii_lowercase();
+    if lower == "amazon-bedrock" {
+        return Some(("aws.bedrock", Some("converse")));
+    }
+    let (provider, rest) = match lower.strip_prefix("google.vertex.") {
+        Some(rest) => ("gcp.vertex_ai", rest),
+        None => {
+            let (head, rest) = lower.split_once('.')?;
+            let (_, p) = SDK_PROVIDER_PREFIXES.iter().find(|(h, _)| *h == head)?;
+            (*p, rest)
+        }
+    };
+    let api = match rest.rsplit('.').next().unwrap_or(rest) {
+        "responses" => Some("responses"),
+        "chat" if provider.starts_with("gcp.") => Some("generate_content"),
+        "chat" => Some("chat.completions"),
+        "messages" => Some("messages"),
+        "completion" => Some("completions"),
+        "embedding" => Some("embeddings"),
+        "generative-ai" => Some("generate_content"),
+        _ => None,
+    };
+    Some((provider, api))
+}
+
+/// Whether a span with no `gen_ai.operation.name` is still a model call: it names a provider
+/// (`gen_ai.provider.name` or `gen_ai.system`), a model (`gen_ai.request.model` or
+/// `gen_ai.response.model`) and carries token usage. Exports of the Vercel AI SDK look like
+/// that. Returns the attributes that showed it, for the event's evidence.
+pub fn inferred_model_call(span: &Span) -> Option<Vec<&'static str>> {
+    if span.attributes.contains_key("gen_ai.operation.name")
+        || span.attributes.contains_key("statemeter.kind")
+    {
+        return None;
+    }
+    let provider = ["gen_ai.provider.name", "gen_ai.system"]
+        .into_iter()
+        .find(|k| span.str_attr(k).is_some())?;
+    let model = ["gen_ai.request.model", "gen_ai.response.model"]
+        .into_iter()
+        .find(|k| span.str_attr(k).is_some())?;
+    let usage: Vec<&'static str> = USAGE
+        .iter()
+        .copied()
+        .filter(|k| span.attributes.get(*k).is_some_and(|v| !v.is_null()))
+        .collect();
+    if usage.is_empty() {
+        return None;
+    }
+    Some([provider, model].into_iter().chain(usage).collect())
+}
+
+/// A request flag given as a boolean, or as the text `true` / `false`.
+pub fn flag(v: &Value) -> Option<bool> {
+    match v {
+        Value::Bool(b) => Some(*b),
+        Value::String(s) if s.eq_ignore_ascii_case("true") => Some(true),
+        Value::String(s) if s.eq_ignore_ascii_case("false") => Some(false),
+        _ => None,
+    }
+}
+
+/// Whether a `gen_ai.conversation.id` has the shape of an OpenAI Conversations API id
+/// (`conv_` and a long opaque id, e.g. `conv_689667905b048191b4740501625afd94...`), rather than
+/// an application's own thread or session id.
+pub fn is_provider_conversation_id(id: &str) -> bool {
+    id.strip_prefix("conv_")
+        .is_some_and(|rest| rest.len() >= 24 && rest.bytes().all(|b| b.is_ascii_alphanumeric()))
+}
+
 /// Which event a span becomes, from the attributes it has (available at start).
 pub fn kind_of(span: &Span) -> Option<&'static str> {
     if let Some(Value::String(k)) = span.attributes.get("statemeter.kind") {
@@ -89,12 +227,14 @@ pub fn memory_op(op: &str) -> Option<&'static str> {
     }
 }
 
-/// The API of an inference span: the response id's shape when it tells, else the provider's
-/// usual API for the operation. Returns the API and what it was inferred from.
+/// The API of an inference span: the response id's shape when it tells, else `named` (an API
+/// the span names otherwise, and the attribute that named it), else the provider's usual API
+/// for the operation. Returns the API and what it was inferred from.
 pub fn infer_api(
     op: &str,
     provider: &str,
     response_id: Option<&str>,
+    named: Option<(&'static str, &'static str)>,
 ) -> (&'static str, &'static str) {
     match op {
         "text_completion" => return ("completions", "gen_ai.operation.name"),
@@ -112,6 +252,9 @@ pub fn infer_api(
             return ("messages", "gen_ai.response.id")
         }
         _ => {}
+    }
+    if let Some(named) = named {
+        return named;
     }
     let api = match provider {
         "openai" | "azure.ai.openai" | "azure.ai.inference" => "chat.completions",

@@ -8,10 +8,15 @@
 //! | `execute_tool`; an MCP `tools/call` span | `tool_call` (`tool_kind="mcp"` when `mcp.*` attributes are present) |
 //! | `search_memory` / `create_memory`, `update_memory`, `upsert_memory`, `create_memory_store` / `delete_memory`, `delete_memory_store` | `state_op` read / write / delete |
 //! | `retrieval` | `state_op` read of the data source (`scope="global"`) |
+//! | none, but a provider, a model and token usage | `model_call`, with `attrs.inferred` saying so (Vercel AI SDK exports), unless a model call above or below it in the trace is the same call |
 //! | anything else | none |
 //!
 //! Provider: `gen_ai.provider.name`, else the pre-1.37 `gen_ai.system`, with the old names
-//! mapped (`az.ai.openai` → `azure.ai.openai`, `vertex_ai` → `gcp.vertex_ai`, ...). Session: the
+//! mapped (`az.ai.openai` → `azure.ai.openai`, `vertex_ai` → `gcp.vertex_ai`, ...) and provider
+//! ids that name an API read as both (`openai.responses` → `openai`, API `responses`). Request
+//! parameters recorded as `gen_ai.openai.request.*` attributes, and a `gen_ai.conversation.id`
+//! shaped like an OpenAI conversation on a Responses call, become the event's `request` under
+//! the provider's parameter names, with `attrs.request_from` naming each source. Session: the
 //! span's `gen_ai.conversation.id`, else the nearest ancestor's, else any in the trace, else the
 //! trace id. Agent: the nearest `gen_ai.agent.name`. Venue: `server.address` through
 //! [`crate::classify::venue::venue_for_host`], with the match kept in `attrs.venue_evidence`.
@@ -26,7 +31,10 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde_json::{Map, Value};
 
-use super::conventions::{count, event_id, infer_api, json_object, kind_of, memory_op, put};
+use super::conventions::{
+    count, event_id, flag, infer_api, inferred_model_call, is_provider_conversation_id,
+    json_object, kind_of, memory_op, put, sdk_provider_id, REQUEST_ATTRIBUTES,
+};
 use super::{Span, KIND_CLIENT, STATUS_ERROR};
 use crate::classify::venue::venue_for_host;
 use crate::error::{Error, Result};
@@ -44,6 +52,10 @@ struct Node {
     conversation: Option<String>,
     agent: Option<String>,
     event_id: Option<String>,
+    /// A model call by its operation name (known at start).
+    model_call: bool,
+    /// A model call was recorded from a span beneath this one.
+    below: bool,
 }
 
 #[derive(Default)]
@@ -90,6 +102,8 @@ impl Mapper {
             conversation,
             agent: span.str_attr("gen_ai.agent.name").map(str::to_owned),
             event_id: kind_of(span).map(|_| event_id(span)),
+            model_call: kind_of(span) == Some("model_call"),
+            below: false,
         };
         self.nodes.insert(span.key(), node);
     }
@@ -106,6 +120,9 @@ impl Mapper {
             self.start(span);
         }
         let out = self.map(span);
+        if matches!(&out, Ok(Some(ev)) if ev.get("kind") == Some(&Value::from("model_call"))) {
+            self.mark_ancestors(span);
+        }
         self.nodes.remove(&key);
         if let Some(t) = self.traces.get_mut(&span.trace_id) {
             t.open = t.open.saturating_sub(1);
@@ -125,6 +142,13 @@ impl Mapper {
         let mut m = Mapper::new(venues);
         for s in spans {
             m.start(s);
+        }
+        // Which spans have a model call beneath them (a span ends after its children: the live
+        // processor learns the same as they end).
+        for s in spans {
+            if kind_of(s) == Some("model_call") || inferred_model_call(s).is_some() {
+                m.mark_ancestors(s);
+            }
         }
         // A conversation id seen anywhere in a trace applies to the whole trace.
         for s in spans {
@@ -157,6 +181,36 @@ impl Mapper {
         Ok(out)
     }
 
+    /// Notes on every open ancestor of `span` that a model call lies beneath it.
+    fn mark_ancestors(&mut self, span: &Span) {
+        let mut cur = span
+            .parent_span_id
+            .as_ref()
+            .map(|p| format!("{}:{p}", span.trace_id));
+        let mut steps = 0;
+        while let Some(k) = cur {
+            let Some(node) = self.nodes.get_mut(&k) else {
+                return;
+            };
+            node.below = true;
+            cur = node.parent.clone();
+            steps += 1;
+            if steps > 10_000 {
+                return; // a cycle in a malformed file
+            }
+        }
+    }
+
+    /// Whether an inferred model call repeats one the trace records anyway: a model call by
+    /// operation name above it (an SDK or HTTP-level span beneath a `chat` span), or any model
+    /// call beneath it (a wrapper span summing its calls' usage).
+    fn repeats_a_model_call(&self, span: &Span) -> bool {
+        self.nodes.get(&span.key()).is_some_and(|n| n.below)
+            || self
+                .ancestor(span, |n| n.model_call.then_some(()))
+                .is_some()
+    }
+
     /// Walks from `span`'s parent up through the open spans; returns the first `Some(f(node))`.
     fn ancestor<T>(&self, span: &Span, f: impl Fn(&Node) -> Option<T>) -> Option<T> {
         let mut cur = span
@@ -179,8 +233,12 @@ impl Mapper {
     }
 
     fn map(&self, span: &Span) -> Result<Option<Map<String, Value>>> {
-        let Some(kind) = kind_of(span) else {
-            return Ok(None);
+        let (kind, inferred) = match kind_of(span) {
+            Some(kind) => (kind, None),
+            None => match inferred_model_call(span) {
+                Some(from) if !self.repeats_a_model_call(span) => ("model_call", Some(from)),
+                _ => return Ok(None),
+            },
         };
         let exact = span.attributes.contains_key("statemeter.kind");
         let mut ev = Map::new();
@@ -281,12 +339,43 @@ impl Mapper {
             }
         }
         put(&mut ev, "tenant", st_str("tenant"));
-        let provider = span
-            .str_attr("gen_ai.provider.name")
-            .or_else(|| span.str_attr("gen_ai.system"))
-            .map(|p| provider_name(p).to_owned());
+        let named = ["gen_ai.provider.name", "gen_ai.system"]
+            .into_iter()
+            .find_map(|k| span.str_attr(k).map(|v| (k, v)));
+        let mut api_named = None;
+        let provider = named.map(|(key, value)| match sdk_provider_id(value) {
+            Some((p, api)) => {
+                if !exact {
+                    let api_text = api.map_or(String::new(), |a| format!(", API {a}"));
+                    attrs.insert(
+                        "provider_evidence".into(),
+                        Value::from(format!(
+                            "{key} {value} is a provider id naming its API: provider {p}{api_text}"
+                        )),
+                    );
+                }
+                api_named = api.map(|a| (a, key));
+                p.to_owned()
+            }
+            None => provider_name(value).to_owned(),
+        });
+        if let Some(from) = inferred.filter(|_| !exact) {
+            let mut e = Map::new();
+            e.insert("kind".into(), Value::from("model_call"));
+            e.insert("from".into(), Value::from(from));
+            e.insert(
+                "explain".into(),
+                Value::from(
+                    "no gen_ai.operation.name: a span naming a provider and a model with token \
+                     usage is read as one model call",
+                ),
+            );
+            attrs.insert("inferred".into(), Value::Object(e));
+        }
         match kind {
-            "model_call" => self.model_call(span, &mut ev, &mut attrs, provider, exact)?,
+            "model_call" => {
+                self.model_call(span, &mut ev, &mut attrs, provider, api_named, exact)?;
+            }
             "tool_call" => {
                 let tool = span
                     .str_attr("gen_ai.tool.name")
@@ -387,6 +476,7 @@ impl Mapper {
         ev: &mut Map<String, Value>,
         attrs: &mut Map<String, Value>,
         provider: Option<String>,
+        api_named: Option<(&'static str, &'static str)>,
         exact: bool,
     ) -> Result<()> {
         let op = span.str_attr("gen_ai.operation.name").unwrap_or("chat");
@@ -395,16 +485,6 @@ impl Mapper {
             .str_attr("gen_ai.request.model")
             .or_else(|| span.str_attr("gen_ai.response.model"))
             .unwrap_or("unknown");
-        let api = match span.attributes.get("statemeter.api") {
-            Some(Value::String(a)) if !a.is_empty() => a.clone(),
-            _ => {
-                let (api, from) = infer_api(op, &provider, span.str_attr("gen_ai.response.id"));
-                if !exact {
-                    attrs.insert("api_inferred_from".into(), Value::from(from));
-                }
-                api.to_owned()
-            }
-        };
         let mut request = match span.attributes.get("statemeter.request") {
             Some(Value::String(s)) => json_object(s, "statemeter.request")?,
             Some(Value::Object(o)) => o.clone(),
@@ -414,6 +494,67 @@ impl Mapper {
             if let Some(name) = k.strip_prefix("statemeter.request.") {
                 request.insert(name.to_owned(), v.clone());
             }
+        }
+        // Request parameters the instrumentation recorded (set by hand wins).
+        let mut request_from = Map::new();
+        if !exact {
+            for (attr, name) in REQUEST_ATTRIBUTES {
+                let Some(v) = span.attributes.get(*attr) else {
+                    continue;
+                };
+                let v = match *name {
+                    "store" | "background" => flag(v).map(Value::Bool),
+                    _ => v.as_str().filter(|s| !s.is_empty()).map(Value::from),
+                };
+                if let Some(v) = v.filter(|_| !request.contains_key(*name)) {
+                    request.insert((*name).to_owned(), v);
+                    request_from.insert((*name).to_owned(), Value::from(*attr));
+                }
+            }
+        }
+        let api = match span.attributes.get("statemeter.api") {
+            Some(Value::String(a)) if !a.is_empty() => a.clone(),
+            _ => {
+                // Parameters only the Responses API takes name it too.
+                let responses_only = ["previous_response_id", "conversation", "background"]
+                    .into_iter()
+                    .find_map(|k| match request_from.get(k) {
+                        Some(Value::String(attr)) => REQUEST_ATTRIBUTES
+                            .iter()
+                            .find(|(a, _)| a == attr)
+                            .map(|(a, _)| ("responses", *a)),
+                        _ => None,
+                    });
+                let (api, from) = infer_api(
+                    op,
+                    &provider,
+                    span.str_attr("gen_ai.response.id"),
+                    api_named.or(responses_only),
+                );
+                if !exact {
+                    attrs.insert("api_inferred_from".into(), Value::from(from));
+                }
+                api.to_owned()
+            }
+        };
+        // An OpenAI conversation id on a Responses call is the `conversation` parameter (the
+        // call runs inside that provider-held conversation); other conversation ids are the
+        // application's own and only name the session.
+        if !exact
+            && api == "responses"
+            && matches!(provider.as_str(), "openai" | "azure.ai.openai")
+            && !request.contains_key("conversation")
+        {
+            if let Some(c) = span
+                .str_attr("gen_ai.conversation.id")
+                .filter(|c| is_provider_conversation_id(c))
+            {
+                request.insert("conversation".into(), Value::from(c));
+                request_from.insert("conversation".into(), Value::from("gen_ai.conversation.id"));
+            }
+        }
+        if !request_from.is_empty() {
+            attrs.insert("request_from".into(), Value::Object(request_from));
         }
         // InvokeAgent always names its session: for Bedrock agents the conversation id is it.
         if !exact

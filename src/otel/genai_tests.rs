@@ -333,3 +333,266 @@ fn extreme_times_do_not_panic() {
     let end = &doc["resourceSpans"][0]["scopeSpans"][0]["spans"][0]["endTimeUnixNano"];
     assert_eq!(end, &json!(i64::MAX.to_string()));
 }
+
+/// A Vercel AI SDK `doGenerate` span: `gen_ai.system` is the SDK's provider id, no operation.
+fn sdk_span(id: &str, parent: Option<&str>, extra: Value) -> Span {
+    let mut attrs = json!({
+        "gen_ai.system": "openai.responses",
+        "gen_ai.request.model": "gpt-4o-mini",
+        "gen_ai.response.model": "gpt-4o-mini-2024-07-18",
+        "gen_ai.usage.input_tokens": "14",
+        "gen_ai.usage.output_tokens": "20",
+    });
+    for (k, v) in extra.as_object().unwrap() {
+        attrs[k] = v.clone();
+    }
+    span(id, parent, KIND_INTERNAL, attrs)
+}
+
+#[test]
+fn a_span_without_operation_but_with_provider_model_and_usage_is_a_model_call() {
+    let ev = &map(&[sdk_span("1", None, json!({"gen_ai.response.id": "resp_1"}))])[0];
+    assert_eq!(
+        (&ev["kind"], &ev["provider"], &ev["api"], &ev["model"]),
+        (
+            &json!("model_call"),
+            &json!("openai"),
+            &json!("responses"),
+            &json!("gpt-4o-mini")
+        )
+    );
+    assert_eq!(
+        (&ev["input_tokens"], &ev["output_tokens"]),
+        (&json!(14), &json!(20))
+    );
+    assert_eq!(
+        ev["attrs"]["inferred"]["from"],
+        json!([
+            "gen_ai.system",
+            "gen_ai.request.model",
+            "gen_ai.usage.input_tokens",
+            "gen_ai.usage.output_tokens"
+        ])
+    );
+    assert_eq!(ev["attrs"]["inferred"]["kind"], "model_call");
+    assert_eq!(ev["attrs"]["api_inferred_from"], "gen_ai.response.id");
+    assert_eq!(
+        ev["attrs"]["provider_evidence"],
+        "gen_ai.system openai.responses is a provider id naming its API: provider openai, API responses"
+    );
+    Event::from_map(ev).and_then(Event::finish).unwrap();
+
+    // Without a response id the provider id names the API.
+    let ev = &map(&[sdk_span("1", None, json!({"gen_ai.system": "azure.chat"}))])[0];
+    assert_eq!(
+        (
+            &ev["provider"],
+            &ev["api"],
+            &ev["attrs"]["api_inferred_from"]
+        ),
+        (
+            &json!("azure.ai.openai"),
+            &json!("chat.completions"),
+            &json!("gen_ai.system")
+        )
+    );
+    // A conventional provider name works the same, with the provider's usual API.
+    let s = span(
+        "1",
+        None,
+        KIND_CLIENT,
+        json!({"gen_ai.provider.name": "anthropic", "gen_ai.response.model": "claude-sonnet-4-6",
+               "gen_ai.usage.output_tokens": 3}),
+    );
+    let ev = &map(&[s])[0];
+    assert_eq!(
+        (&ev["provider"], &ev["api"], &ev["model"]),
+        (
+            &json!("anthropic"),
+            &json!("messages"),
+            &json!("claude-sonnet-4-6")
+        )
+    );
+    assert!(ev["attrs"].get("provider_evidence").is_none());
+}
+
+#[test]
+fn a_span_missing_provider_model_or_usage_is_not_inferred() {
+    for drop in [
+        "gen_ai.system",
+        "gen_ai.request.model",
+        "gen_ai.usage.input_tokens",
+    ] {
+        let mut s = sdk_span("1", None, json!({}));
+        s.attributes.remove(drop);
+        if drop == "gen_ai.request.model" {
+            s.attributes.remove("gen_ai.response.model");
+        }
+        if drop == "gen_ai.usage.input_tokens" {
+            s.attributes.remove("gen_ai.usage.output_tokens");
+        }
+        assert!(map(&[s]).is_empty(), "without {drop}");
+    }
+    // An operation the mapping does not know is not second-guessed.
+    let s = sdk_span(
+        "1",
+        None,
+        json!({"gen_ai.operation.name": "image_generation"}),
+    );
+    assert!(map(&[s]).is_empty());
+}
+
+#[test]
+fn an_inferred_call_that_repeats_another_is_not_recorded_twice() {
+    // A wrapper summing its calls' usage (above) and an SDK span beneath a `chat` span.
+    let spans = [
+        sdk_span("1", None, json!({})),
+        sdk_span("2", Some("1"), json!({"gen_ai.response.id": "resp_2"})),
+        span(
+            "3",
+            None,
+            KIND_CLIENT,
+            json!({"gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai",
+                   "gen_ai.request.model": "gpt-5", "gen_ai.usage.input_tokens": 9}),
+        ),
+        sdk_span("4", Some("3"), json!({})),
+    ];
+    let ids = |evs: &[Map<String, Value>]| {
+        evs.iter()
+            .map(|e| e["attrs"]["otel.span_id"].as_str().unwrap()[15..].to_owned())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(ids(&map(&spans)), ["2", "3"]);
+    // Live spans end children first and learn the same.
+    let mut m = Mapper::new(BTreeMap::new());
+    for s in &spans {
+        m.start(s);
+    }
+    let mut live = Vec::new();
+    for i in [1, 0, 3, 2] {
+        live.extend(m.end(&spans[i]).unwrap());
+    }
+    assert_eq!(ids(&live), ["2", "3"]);
+    assert_eq!(m.open_spans(), 0);
+}
+
+#[test]
+fn request_attributes_become_the_providers_parameters() {
+    let conv = "conv_689667905b048191b4740501625afd940c7533ace33a2dab";
+    let s = sdk_span(
+        "1",
+        None,
+        json!({
+            "gen_ai.system": "openai",
+            "gen_ai.openai.request.previous_response_id": "resp_0",
+            "gen_ai.openai.request.store": "false",
+            "gen_ai.openai.request.background": true,
+            "gen_ai.conversation.id": conv,
+        }),
+    );
+    let ev = &map(&[s])[0];
+    assert_eq!(
+        ev["api"], "responses",
+        "previous_response_id is Responses-only"
+    );
+    assert_eq!(
+        ev["attrs"]["api_inferred_from"],
+        "gen_ai.openai.request.previous_response_id"
+    );
+    assert_eq!(
+        ev["request"],
+        json!({"previous_response_id": "resp_0", "store": false, "background": true,
+               "conversation": conv})
+    );
+    assert_eq!(
+        ev["attrs"]["request_from"],
+        json!({
+            "previous_response_id": "gen_ai.openai.request.previous_response_id",
+            "store": "gen_ai.openai.request.store",
+            "background": "gen_ai.openai.request.background",
+            "conversation": "gen_ai.conversation.id",
+        })
+    );
+    assert_eq!(ev["session_id"], conv);
+
+    // The instrumentation's conversation attribute; a hand-set key wins.
+    let s = span(
+        "1",
+        None,
+        KIND_CLIENT,
+        json!({"gen_ai.operation.name": "chat", "gen_ai.provider.name": "azure.ai.openai",
+               "gen_ai.request.model": "gpt-5",
+               "gen_ai.openai.request.conversation_id": "conv_x",
+               "gen_ai.openai.request.store": true,
+               "statemeter.request.store": false}),
+    );
+    let ev = &map(&[s])[0];
+    assert_eq!(ev["api"], "responses");
+    assert_eq!(
+        ev["request"],
+        json!({"conversation": "conv_x", "store": false})
+    );
+    assert_eq!(
+        ev["attrs"]["request_from"],
+        json!({"conversation": "gen_ai.openai.request.conversation_id"})
+    );
+
+    // An application's own conversation id, or one on another API, is only the session.
+    for (conv_id, response_id) in [("conv_1", "resp_1"), (conv, "chatcmpl-1")] {
+        let s = span(
+            "1",
+            None,
+            KIND_CLIENT,
+            json!({"gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai",
+                   "gen_ai.request.model": "gpt-5", "gen_ai.response.id": response_id,
+                   "gen_ai.conversation.id": conv_id}),
+        );
+        let ev = &map(&[s])[0];
+        assert!(ev.get("request").is_none(), "{conv_id} {response_id}");
+        assert!(ev["attrs"].get("request_from").is_none());
+        assert_eq!(ev["session_id"], conv_id);
+    }
+    // A value that is not a flag is not a request parameter.
+    let s = sdk_span("1", None, json!({"gen_ai.openai.request.store": "yes"}));
+    assert!(map(&[s])[0].get("request").is_none());
+}
+
+#[test]
+fn provider_ids_naming_an_api() {
+    use crate::otel::conventions::sdk_provider_id;
+    for (id, want) in [
+        ("openai.responses", Some(("openai", Some("responses")))),
+        ("openai.chat", Some(("openai", Some("chat.completions")))),
+        ("openai.completion", Some(("openai", Some("completions")))),
+        ("openai.embedding", Some(("openai", Some("embeddings")))),
+        (
+            "azure.responses",
+            Some(("azure.ai.openai", Some("responses"))),
+        ),
+        ("anthropic.messages", Some(("anthropic", Some("messages")))),
+        (
+            "google.generative-ai",
+            Some(("gcp.gemini", Some("generate_content"))),
+        ),
+        (
+            "google.vertex.chat",
+            Some(("gcp.vertex_ai", Some("generate_content"))),
+        ),
+        ("amazon-bedrock", Some(("aws.bedrock", Some("converse")))),
+        (
+            "mistral.chat",
+            Some(("mistral_ai", Some("chat.completions"))),
+        ),
+        ("xAI.chat", Some(("x_ai", Some("chat.completions")))),
+        ("openai.image", Some(("openai", None))),
+        // The conventions' own names, old names and unknown ids are not provider ids.
+        ("azure.ai.openai", None),
+        ("aws.bedrock", None),
+        ("openai", None),
+        ("az.ai.openai", None),
+        ("openai-compatible.chat", None),
+        ("ollama", None),
+    ] {
+        assert_eq!(sdk_provider_id(id), want, "{id}");
+    }
+}

@@ -3,9 +3,13 @@
 - `MeterSpanProcessor(meter)`: add it to an OpenTelemetry SDK `TracerProvider`; every GenAI
   semantic-convention span (`chat`, `generate_content`, `text_completion`, `embeddings`, remote
   `invoke_agent`, `execute_tool`, memory operations, `retrieval`) becomes a classified event as
-  it ends. Both `gen_ai.provider.name` and the pre-1.37 `gen_ai.system` are understood;
+  it ends; so does a span without `gen_ai.operation.name` that names a provider and a model and
+  carries token usage (Vercel AI SDK spans), with `attrs.inferred` saying so. Both
+  `gen_ai.provider.name` and the pre-1.37 `gen_ai.system` are understood;
   `gen_ai.conversation.id` is the session (else the trace), `mcp.session.id` marks MCP sessions
-  and `server.address` gives the venue through `statemeter.venue_for_host`.
+  and `server.address` gives the venue through `statemeter.venue_for_host`. The Responses
+  request attributes (`gen_ai.openai.request.previous_response_id`, `.conversation_id`,
+  `.store`, `.background`) become the event's `request` under the provider's parameter names.
 - `import_otlp_json(path_or_mapping, meter)`: the same mapping for OTLP/JSON trace files.
 - `export_otlp_json(events)`: events back out as GenAI spans carrying `statemeter.tag`,
   `statemeter.consumes_state`, `statemeter.creates_state`, `statemeter.session_tag` and the
