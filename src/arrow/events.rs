@@ -4,6 +4,11 @@
 //! engines scan); the nested parts it leaves out (`attrs`, `request`, `evidence`) and the
 //! validity of the per-kind counts are read from the rows. The two halves are built on two
 //! threads for big tables. Column order and types: [`schema`].
+//!
+//! State kinds (`state_kinds`, and `state` in each evidence item) are a closed set: their
+//! dictionary is [`STATE_KINDS`], the same for every table, so a kind's code is its position
+//! in name order (its bit in [`crate::event::StateKinds`]) and nothing needs re-coding when the
+//! two halves are joined.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -17,12 +22,13 @@ use serde_json::{Map, Value};
 use crate::canonical;
 use crate::error::Result;
 use crate::event::EventKind;
-use crate::event::{Holder, Tag};
+use crate::event::{Holder, StateKinds, Tag};
 use crate::stored::columns::{EventColumns, StrColumn, TextColumn, NULL};
 use crate::stored::rows::Row;
 
 use super::build::{
-    booleans, dict_slice, dict_type, dict_values, enum_dict, field, int64, text, to_i64, ts_type,
+    booleans, dict_from_codes, dict_slice, dict_type, dict_values, enum_dict, field, int64, text,
+    to_i64, ts_type,
 };
 use super::{chunks, internal, Batches};
 
@@ -55,6 +61,15 @@ const TOOL_STATE_STRS: &[&str] = &[
 ];
 const TAGS: [&str; 2] = ["stateless", "stateful"];
 const HOLDERS: [&str; 3] = ["provider", "client", "unknown"];
+/// The dictionary of `state_kinds` items and of evidence `state`: every kind, in name order
+/// (the code of a kind is `kind as u8`).
+pub const STATE_KINDS: [&str; 5] = [
+    "content",
+    "conversation",
+    "environment",
+    "memory",
+    "runtime",
+];
 
 fn evidence_fields() -> Fields {
     Fields::from(vec![
@@ -62,7 +77,13 @@ fn evidence_fields() -> Fields {
         field("tag", dict_type(), false),
         field("signal", dict_type(), false),
         field("explain", dict_type(), false),
+        field("state", dict_type(), true),
     ])
+}
+
+/// The item of `state_kinds`: a kind name (never null).
+fn state_kind_item() -> Arc<Field> {
+    Arc::new(field("item", dict_type(), false))
 }
 
 fn evidence_item() -> Arc<Field> {
@@ -94,6 +115,11 @@ pub fn schema() -> SchemaRef {
             f.push(field("consumes_state", DataType::Boolean, false));
             f.push(field("creates_state", DataType::Boolean, false));
             f.push(field("state_holder", dict_type(), true));
+            f.push(field(
+                "state_kinds",
+                DataType::List(state_kind_item()),
+                false,
+            ));
             f.push(field("session_stateful", DataType::Boolean, false));
             f.push(field("ruleset", dict_type(), false));
             f.push(field("evidence", DataType::List(evidence_item()), false));
@@ -116,6 +142,8 @@ struct Nested {
     ev_tag: StrColumn,
     ev_signal: StrColumn,
     ev_explain: StrColumn,
+    /// Each evidence item's state kind (`kind as u8`), if any.
+    ev_state: Vec<Option<u8>>,
 }
 
 fn write_object(out: &mut String, map: &Map<String, Value>) -> Result<()> {
@@ -183,6 +211,7 @@ impl Nested {
                 n.ev_tag.codes.push(codes[1]);
                 n.ev_signal.codes.push(codes[2]);
                 n.ev_explain.codes.push(codes[3]);
+                n.ev_state.push(ev.state.map(|k| k as u8));
             }
             n.ev_offsets.push(n.ev_rule.codes.len());
         }
@@ -205,6 +234,7 @@ impl Nested {
         merge_str(&mut self.ev_tag, b.ev_tag);
         merge_str(&mut self.ev_signal, b.ev_signal);
         merge_str(&mut self.ev_explain, b.ev_explain);
+        self.ev_state.extend(b.ev_state);
     }
 }
 
@@ -232,6 +262,7 @@ struct Dicts {
     kind: ArrayRef,
     tag: ArrayRef,
     holder: ArrayRef,
+    state_kind: ArrayRef,
     ruleset: ArrayRef,
     ev: [ArrayRef; 4],
 }
@@ -322,6 +353,7 @@ fn merge_columns(a: &mut EventColumns, b: EventColumns) {
     a.creates_state.extend(b.creates_state);
     a.session_stateful.extend(b.session_stateful);
     a.state_holder.extend(b.state_holder);
+    a.state_kinds.extend(b.state_kinds);
     debug_assert!(a.seq.len() == a.len && a.session_id.codes.len() == a.len);
 }
 
@@ -341,6 +373,7 @@ fn from_parts(cols: &EventColumns, n: &Nested) -> Result<Batches> {
         kind: dict_values(&kinds),
         tag: dict_values(&TAGS),
         holder: dict_values(&HOLDERS),
+        state_kind: dict_values(&STATE_KINDS),
         ruleset: dict_values(&cols.ruleset.values),
         ev: [
             dict_values(&n.ev_rule.values),
@@ -441,6 +474,7 @@ fn batch(
         }),
         &d.holder,
     )?);
+    arrays.push(state_kinds(&c.state_kinds[a..b], &d.state_kind)?);
     arrays.push(booleans(&c.session_stateful[a..b]));
     arrays.push(dict_slice(&c.ruleset, &d.ruleset, a, b)?);
     arrays.push(evidence(n, d, a, b)?);
@@ -449,11 +483,15 @@ fn batch(
 
 fn evidence(n: &Nested, d: &Dicts, a: usize, b: usize) -> Result<ArrayRef> {
     let (ia, ib) = (n.ev_offsets[a], n.ev_offsets[b]);
-    let items: Vec<ArrayRef> = [&n.ev_rule, &n.ev_tag, &n.ev_signal, &n.ev_explain]
+    let mut items: Vec<ArrayRef> = [&n.ev_rule, &n.ev_tag, &n.ev_signal, &n.ev_explain]
         .iter()
         .zip(&d.ev)
         .map(|(col, values)| dict_slice(col, values, ia, ib))
         .collect::<Result<_>>()?;
+    items.push(enum_dict(
+        n.ev_state[ia..ib].iter().copied(),
+        &d.state_kind,
+    )?);
     let structs = StructArray::try_new(evidence_fields(), items, None).map_err(internal)?;
     let offsets: Vec<i32> = n.ev_offsets[a..=b]
         .iter()
@@ -469,12 +507,35 @@ fn evidence(n: &Nested, d: &Dicts, a: usize, b: usize) -> Result<ArrayRef> {
     Ok(Arc::new(list))
 }
 
+/// `list<dictionary<int32, utf8>>` of each event's kinds, in name order, over `values`
+/// ([`STATE_KINDS`]).
+fn state_kinds(sets: &[StateKinds], values: &ArrayRef) -> Result<ArrayRef> {
+    let mut offsets = Vec::with_capacity(sets.len() + 1);
+    let mut codes: Vec<u32> = Vec::new();
+    offsets.push(0i32);
+    for s in sets {
+        if !s.is_empty() {
+            codes.extend(s.iter().map(|k| u32::from(k as u8)));
+        }
+        offsets.push(i32::try_from(codes.len()).expect("at most 5 kinds per event"));
+    }
+    let keys = dict_from_codes(&codes, values)?;
+    let list = ListArray::try_new(
+        state_kind_item(),
+        OffsetBuffer::new(ScalarBuffer::from(offsets)),
+        keys,
+        None,
+    )
+    .map_err(internal)?;
+    Ok(Arc::new(list))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::classify::Ruleset;
-    use crate::event::Event;
     use crate::event::Recorded;
+    use crate::event::{Event, StateKind};
     use arrow_array::cast::AsArray;
     use arrow_array::types::{Int32Type, Int64Type};
     use arrow_array::Array;
@@ -570,11 +631,153 @@ mod tests {
         );
     }
 
+    /// A ruleset whose rules name kinds of state (and one note that names none).
+    const KINDS: &str = r#"
+[[rule]]
+id = "chain"
+has = ["request.prev"]
+consumes_state = true
+state_holder = "provider"
+state = "conversation"
+tag = "stateful"
+explain = "continues a stored response"
+[[rule]]
+id = "file"
+has = ["request.file_id"]
+consumes_state = true
+state_holder = "provider"
+state = "content"
+explain = "reads an uploaded file"
+[[rule]]
+id = "note"
+has = ["request.cache"]
+explain = "prompt caching is not state"
+"#;
+
+    /// A model call classified by [`KINDS`], with the request keys `keys` set.
+    fn kinds_row(seq: u64, keys: &[&str]) -> Row {
+        static RULES: OnceLock<Arc<Ruleset>> = OnceLock::new();
+        let rules = RULES.get_or_init(|| Arc::new(Ruleset::from_toml(KINDS).unwrap()));
+        let mut e = Event::new(EventKind::ModelCall);
+        e.provider = Some("openai".into());
+        e.model = Some("gpt-5".into());
+        e.api = Some("responses".into());
+        e.request = Some(keys.iter().map(|k| (k.to_string(), "x".into())).collect());
+        let e = e.finish().unwrap();
+        let class = rules.classify(&e);
+        Row {
+            session_tag: class.tag,
+            rec: Arc::new(Recorded::stored(e, class, seq)),
+        }
+    }
+
+    fn kind_names(list: &ArrayRef, i: usize) -> Vec<String> {
+        let item = list.as_list::<i32>().value(i);
+        let dict = item.as_dictionary::<Int32Type>();
+        let values = dict.values().as_string::<i32>();
+        dict.keys()
+            .values()
+            .iter()
+            .map(|&k| values.value(k as usize).to_string())
+            .collect()
+    }
+
+    #[test]
+    fn state_kind_dictionary_is_the_kinds_in_name_order() {
+        for k in StateKind::ALL {
+            assert_eq!(STATE_KINDS[k as usize], k.as_str());
+        }
+    }
+
+    #[test]
+    fn state_kinds_are_a_list_of_kind_names_and_evidence_names_its_kind() {
+        let rows = vec![
+            kinds_row(1, &["prev", "file_id", "cache"]),
+            kinds_row(2, &[]),
+            kinds_row(3, &["file_id"]),
+        ];
+        let b = batches(&rows).unwrap();
+        let batch = &b.batches[0];
+        let col = batch.column_by_name("state_kinds").unwrap();
+        assert_eq!(
+            col.data_type(),
+            &DataType::List(Arc::new(Field::new("item", dict_type(), false)))
+        );
+        assert_eq!(col.null_count(), 0);
+        assert_eq!(kind_names(col, 0), ["content", "conversation"], "sorted");
+        assert!(kind_names(col, 1).is_empty(), "no kinds: an empty list");
+        assert_eq!(kind_names(col, 2), ["content"]);
+        // Evidence items carry their rule's kind; a rule naming none has a null state.
+        let ev = batch.column_by_name("evidence").unwrap().as_list::<i32>();
+        let first = ev.value(0);
+        let items = first.as_struct();
+        let rule = items
+            .column_by_name("rule")
+            .unwrap()
+            .as_dictionary::<Int32Type>();
+        let rules = rule.values().as_string::<i32>();
+        let state = items.column_by_name("state").unwrap();
+        let state = state.as_dictionary::<Int32Type>();
+        let names = state.values().as_string::<i32>();
+        let got: Vec<(&str, Option<&str>)> = (0..items.len())
+            .map(|i| {
+                let r = rules.value(rule.keys().value(i) as usize);
+                let s = (!state.is_null(i)).then(|| names.value(state.keys().value(i) as usize));
+                (r, s)
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("chain", Some("conversation")),
+                ("file", Some("content")),
+                ("note", None)
+            ]
+        );
+        // The fallback evidence of an event no rule matched names no kind either.
+        let second = ev.value(1);
+        assert!(second
+            .as_struct()
+            .column_by_name("state")
+            .unwrap()
+            .is_null(0));
+    }
+
+    #[test]
+    fn state_kinds_survive_the_two_thread_build_and_many_batches() {
+        let shapes: [&[&str]; 4] = [&["prev"], &[], &["file_id", "prev"], &["cache"]];
+        let n = super::super::BATCH_ROWS + 20_000;
+        let rows: Vec<Row> = (0..n)
+            .map(|i| kinds_row(i as u64 + 1, shapes[(i * 7 + i / 3) % 4]))
+            .collect();
+        let b = batches(&rows).unwrap();
+        assert_eq!(b.batches.len(), 2);
+        let mut i = 0;
+        for batch in &b.batches {
+            let col = batch.column_by_name("state_kinds").unwrap();
+            for j in 0..batch.num_rows() {
+                let want: Vec<String> = rows[i]
+                    .rec
+                    .classification()
+                    .state_kinds
+                    .iter()
+                    .map(|k| k.as_str().to_string())
+                    .collect();
+                assert_eq!(kind_names(col, j), want, "row {i}");
+                i += 1;
+            }
+        }
+        assert_eq!(i, n);
+    }
+
     #[test]
     fn halves_built_in_parallel_equal_one_pass() {
         let one = sample();
         let rows: Vec<Row> = (0..25_001)
             .map(|i| {
+                if i % 5 == 3 {
+                    return kinds_row(i as u64, &["prev", "file_id"][..i % 3]);
+                }
                 let mut r = one[i % 2].clone();
                 if i % 7 == 0 {
                     // A value that first appears in the second half.
