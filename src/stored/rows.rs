@@ -227,6 +227,7 @@ fn parse_classification(
                     return Ok(Arc::clone(known));
                 }
                 ev.explain = Arc::clone(&known.explain);
+                ev.state = ev.state.or(known.state);
             }
             Ok(Arc::new(ev))
         })
