@@ -46,3 +46,51 @@ def rows(path: Path) -> list[tuple]:
         return con.execute("select seq, id, record, hash from events order by seq").fetchall()
     finally:
         con.close()
+
+
+#: A ruleset whose rules name kinds of state, independent of the built-in catalogues: a stored
+#: response chain (conversation, provider-held, stateful), an uploaded file (content,
+#: provider-held, stateless), an agent runtime session (runtime), and a note that names no kind.
+KINDS_RULESET = """
+name = "kinds"
+
+[[rule]]
+id = "chain"
+when = { kind = "model_call" }
+has = ["request.previous_response_id"]
+consumes_state = true
+state_holder = "provider"
+state = "conversation"
+tag = "stateful"
+explain = "continues a stored response"
+
+[[rule]]
+id = "file"
+when = { kind = "model_call" }
+has = ["request.file_id"]
+consumes_state = true
+state_holder = "provider"
+state = "content"
+explain = "reads a file the provider stores"
+
+[[rule]]
+id = "runtime"
+when = { kind = "model_call" }
+has = ["request.agent_session"]
+consumes_state = true
+state_holder = "provider"
+state = "runtime"
+tag = "stateful"
+explain = "runs in an agent runtime session"
+
+[[rule]]
+id = "cache-note"
+when = { kind = "model_call" }
+has = ["request.cache_key"]
+explain = "prompt caching is not state"
+"""
+
+
+@pytest.fixture(scope="session")
+def kinds_ruleset() -> sm.Ruleset:
+    return sm.Ruleset.from_toml(KINDS_RULESET)

@@ -157,3 +157,74 @@ def test_meter_uses_its_ruleset():
     e = meter.session("b").model_call(provider="openai", model="m", api="responses")
     assert e.tag == "stateful"
     assert meter.ledger.events()[0].classification.ruleset == "strict"
+
+
+# -- which state: state kinds ---------------------------------------------------------------
+
+
+def test_state_kinds_are_sorted_unique_and_each_evidence_names_its_kind(kinds_ruleset):
+    c = sm.classify(
+        call(
+            "responses",
+            {"previous_response_id": "r", "file_id": "f", "cache_key": "k", "agent_session": "a"},
+        ),
+        ruleset=kinds_ruleset,
+    )
+    assert c.state_kinds == ["content", "conversation", "runtime"]
+    assert [(e.rule, e.state) for e in c.evidence] == [
+        ("chain", "conversation"),
+        ("file", "content"),
+        ("runtime", "runtime"),
+        ("cache-note", None),
+    ]
+    d = c.to_dict()
+    assert d["state_kinds"] == ["content", "conversation", "runtime"]
+    assert [e["state"] for e in d["evidence"]] == ["conversation", "content", "runtime", None]
+    assert c.evidence[0].to_dict() == {
+        "rule": "chain",
+        "tag": "stateful",
+        "signal": "request.previous_response_id",
+        "explain": "continues a stored response",
+        "state": "conversation",
+    }
+    assert "state='conversation'" in repr(c.evidence[0]).replace('"', "'")
+    assert "state_kinds=" in repr(c) and "'runtime'" in repr(c).replace('"', "'")
+
+
+def test_no_kind_gives_an_empty_list(kinds_ruleset):
+    for request in (None, {"cache_key": "k"}):
+        c = sm.classify(call("responses", request), ruleset=kinds_ruleset)
+        assert c.state_kinds == [] and c.to_dict()["state_kinds"] == []
+    # The built-in fallback evidence names no kind either.
+    c = sm.classify({"kind": "tool_call", "tool": "x"}, ruleset=kinds_ruleset)
+    assert [(e.rule, e.state) for e in c.evidence] == [("no-state-signal", None)]
+
+
+def test_content_alone_is_a_kind_without_making_the_call_stateful(kinds_ruleset):
+    c = sm.classify(call("responses", {"file_id": "f"}), ruleset=kinds_ruleset)
+    assert (c.tag, c.consumes_state, c.state_kinds) == ("stateless", True, ["content"])
+
+
+def test_ruleset_rules_list_each_rules_kind(kinds_ruleset):
+    rules = {r["id"]: r for r in kinds_ruleset.rules}
+    assert rules["chain"]["state"] == "conversation"
+    assert rules["cache-note"]["state"] is None
+    assert all("state" in r for r in sm.Ruleset.default().rules)
+
+
+def test_provider_held_state_on_an_unknown_operator_has_holder_unknown(kinds_ruleset):
+    c = sm.classify(
+        call("responses", {"previous_response_id": "r"}, provider="unknown"),
+        ruleset=kinds_ruleset,
+    )
+    assert (c.state_holder, c.tag, c.state_kinds) == ("unknown", "stateful", ["conversation"])
+    assert c.to_dict()["state_holder"] == "unknown"
+    known = sm.classify(call("responses", {"previous_response_id": "r"}), ruleset=kinds_ruleset)
+    assert known.state_holder == "provider"
+
+
+def test_unknown_state_kind_is_a_ruleset_error():
+    with pytest.raises(sm.RulesetError, match="state"):
+        sm.Ruleset.from_toml(
+            '[[rule]]\nid = "x"\nhas = ["request.a"]\nstate = "session"\nexplain = "e"\n'
+        )

@@ -242,18 +242,21 @@ def test_openai_chat_records_the_exact_event(server: Loopback) -> None:
         "consumes_state": False,
         "creates_state": False,
         "state_holder": None,
+        "state_kinds": [],
         "evidence": [
             {
                 "rule": "openai-chat-completions",
                 "tag": "stateless",
                 "signal": "api",
                 "explain": sm.Ruleset.default().rules[0]["explain"],
+                "state": None,
             },
             {
                 "rule": "openai-chat-completions-store",
                 "tag": "stateless",
                 "signal": "request.store",
                 "explain": sm.Ruleset.default().rules[1]["explain"],
+                "state": None,
             },
         ],
     }

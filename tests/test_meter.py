@@ -212,3 +212,38 @@ def test_repr_and_dict():
     d = e.to_dict()
     assert d["provider"] == "openai" and d["tag"] == "stateless" and d["session_tag"] is None
     assert "Meter(<memory>" in repr(meter)
+
+
+def test_recorded_events_carry_state_kinds(tmp_path, kinds_ruleset):
+    meter = sm.Meter(tmp_path / "kinds.db", ruleset=kinds_ruleset)
+    with meter.session("bot", venue="azure") as s:
+        fresh = s.model_call(
+            provider="openai",
+            model="gpt-5",
+            api="responses",
+            request={"file_id": "f", "previous_response_id": "r"},
+        )
+        s.model_call(provider="openai", model="gpt-5", api="responses")
+        s.model_call(provider="unknown", model="m", api="responses", request={"agent_session": "a"})
+    # Fresh from the record call, before anything is read back.
+    assert fresh.state_kinds == ["content", "conversation"]
+    assert fresh.classification.state_kinds == ["content", "conversation"]
+    assert [e.state for e in fresh.evidence] == ["conversation", "content"]
+    meter.flush()
+    calls = meter.ledger.events(kind="model_call")
+    assert [c.state_kinds for c in calls] == [["content", "conversation"], [], ["runtime"]]
+    assert [c.state_holder for c in calls] == ["provider", None, "unknown"]
+    assert [e.state for e in calls[0].evidence] == ["conversation", "content"]
+    d = calls[0].to_dict()
+    assert d["state_kinds"] == ["content", "conversation"]
+    assert [e["state"] for e in d["evidence"]] == ["conversation", "content"]
+    rows = calls.to_pylist()
+    assert [r["state_kinds"] for r in rows] == [["content", "conversation"], [], ["runtime"]]
+    assert all(
+        r["state_kinds"] == [] for r in meter.ledger.events(kind="session_start").to_pylist()
+    )
+    meter.close()
+    # Read back by another process's view of the file: the same.
+    again = sm.Ledger.open(tmp_path / "kinds.db").events(kind="model_call")
+    assert [c.state_kinds for c in again] == [["content", "conversation"], [], ["runtime"]]
+    assert again[0].evidence[1].explain == "reads a file the provider stores"

@@ -13,6 +13,8 @@ __version__: str
 _build: str  # "release" or "debug": the extension's build profile (benchmarks record it)
 
 Tag: TypeAlias = Literal["stateless", "stateful"]
+StateKind: TypeAlias = Literal["content", "conversation", "environment", "memory", "runtime"]
+StateHolder: TypeAlias = Literal["provider", "client", "unknown"]
 Kind: TypeAlias = Literal["session_start", "session_end", "model_call", "tool_call", "state_op"]
 Status: TypeAlias = Literal["ok", "error", "cancelled"]
 
@@ -48,7 +50,13 @@ class Evidence:
         """The field or header the rule looked at, e.g. ``request.previous_response_id``."""
     @property
     def explain(self) -> str: ...
-    def to_dict(self) -> dict[str, str]: ...
+    @property
+    def state(self) -> StateKind | None:
+        """The kind of state the rule concerns (``conversation``, ``runtime``, ``memory``,
+        ``environment``, ``content``), or ``None`` for a rule that only notes a fact (prompt
+        caching, retention, no state signal)."""
+    def to_dict(self) -> dict[str, str | None]:
+        """rule, tag, signal, explain and state."""
 
 class Classification:
     """How one event was classified."""
@@ -62,7 +70,14 @@ class Classification:
     def creates_state(self) -> bool:
         """The event leaves state later interactions can use."""
     @property
-    def state_holder(self) -> Literal["provider", "client"] | None: ...
+    def state_holder(self) -> StateHolder | None:
+        """Whose infrastructure holds the state: ``provider``, ``client``, or ``unknown`` (the
+        server that answered holds it, but its operator is not known: an unrecognised host no
+        venue or provider mapping names)."""
+    @property
+    def state_kinds(self) -> list[StateKind]:
+        """The kinds of state the event consumes, creates or acts on, from the matching rules:
+        sorted, unique; ``[]`` when none (and for events recorded before kinds existed)."""
     @property
     def session_stateful(self) -> bool:
         """Whether this event makes its session stateful (input of ``session_tag``)."""
@@ -70,7 +85,8 @@ class Classification:
     def ruleset(self) -> str: ...
     @property
     def evidence(self) -> list[Evidence]: ...
-    def to_dict(self) -> dict[str, Any]: ...
+    def to_dict(self) -> dict[str, Any]:
+        """tag, consumes_state, creates_state, state_holder, state_kinds and evidence (dicts)."""
 
 class Ruleset:
     """A compiled set of classification rules (TOML)."""
@@ -90,8 +106,9 @@ class Ruleset:
     @property
     def name(self) -> str: ...
     @property
-    def rules(self) -> list[dict[str, str]]:
-        """The rules in evaluation order: id, tag, signal, explain."""
+    def rules(self) -> list[dict[str, str | None]]:
+        """The rules in evaluation order: id, tag, signal, explain and state (the kind of
+        state the rule concerns, or ``None``)."""
 
 def classify(event: Mapping[str, Any], ruleset: Ruleset | None = None) -> Classification:
     """Classify one raw event mapping without a ledger. Raises `ValidationError`."""
@@ -172,7 +189,12 @@ class Event:
     @property
     def creates_state(self) -> bool: ...
     @property
-    def state_holder(self) -> Literal["provider", "client"] | None: ...
+    def state_holder(self) -> StateHolder | None:
+        """``provider``, ``client`` or ``unknown`` (a server whose operator is not known)."""
+    @property
+    def state_kinds(self) -> list[StateKind]:
+        """The kinds of state the event consumes, creates or acts on: sorted, unique; ``[]``
+        when none (and for events recorded before kinds existed)."""
     @property
     def evidence(self) -> list[Evidence]: ...
     @property
@@ -196,7 +218,8 @@ class EventTable:
         self, *, kind: Kind | None = None, session_id: str | None = None, tag: Tag | None = None
     ) -> EventTable: ...
     def to_pylist(self) -> list[dict[str, Any]]:
-        """One dict per event: record fields, seq, classification and session_tag."""
+        """One dict per event: record fields, seq, classification (tag, consumes_state,
+        creates_state, state_holder, state_kinds, evidence) and session_tag."""
     def __arrow_c_stream__(self, requested_schema: object | None = None) -> object:
         """Arrow PyCapsule stream (built in Rust); column types in docs/arrow.md."""
     def to_pandas(self) -> Any:

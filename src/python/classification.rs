@@ -9,7 +9,7 @@ use super::convert;
 use crate::classify as engine;
 use crate::error::Error;
 use crate::event::Event;
-use crate::event::Tag;
+use crate::event::{StateKind, StateKinds, Tag};
 
 /// A compiled set of classification rules (TOML). `Ruleset.default()` and
 /// `Ruleset.strict()` are the built-in catalogues; `load(path)` and `from_toml(text)` read
@@ -67,7 +67,7 @@ impl Ruleset {
         self.inner.name()
     }
 
-    /// The rules in evaluation order, as dicts (id, tag, signal, explain).
+    /// The rules in evaluation order, as dicts (id, tag, signal, explain, state).
     #[getter]
     fn rules<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
         let out = PyList::empty(py);
@@ -77,6 +77,7 @@ impl Ruleset {
             d.set_item("tag", r.tag.as_str())?;
             d.set_item("signal", &*r.signal)?;
             d.set_item("explain", &*r.explain)?;
+            d.set_item("state", r.state.map(StateKind::as_str))?;
             out.append(d)?;
         }
         Ok(out)
@@ -92,7 +93,8 @@ impl Ruleset {
 }
 
 /// One rule that matched an event: its id, the tag it argues for, the field or header it
-/// looked at (`signal`) and why it matters (`explain`).
+/// looked at (`signal`), why it matters (`explain`) and the kind of state it concerns
+/// (`state`, `None` for a rule that only notes a fact).
 #[pyclass(frozen, module = "statemeter")]
 pub struct Evidence {
     pub inner: Arc<crate::event::Evidence>,
@@ -116,6 +118,10 @@ impl Evidence {
     fn explain(&self) -> &str {
         &self.inner.explain
     }
+    #[getter]
+    fn state(&self) -> Option<&'static str> {
+        self.inner.state.map(StateKind::as_str)
+    }
     fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         evidence_dict(py, &self.inner)
     }
@@ -133,10 +139,11 @@ impl Evidence {
     }
     fn __repr__(&self) -> String {
         format!(
-            "Evidence(rule={:?}, tag={:?}, signal={:?}, explain={:?})",
+            "Evidence(rule={:?}, tag={:?}, signal={:?}, state={}, explain={:?})",
             &*self.inner.rule,
             self.inner.tag.as_str(),
             &*self.inner.signal,
+            py_str_or_none(self.inner.state.map(StateKind::as_str)),
             &*self.inner.explain
         )
     }
@@ -151,6 +158,7 @@ pub fn evidence_dict<'py>(
     d.set_item("tag", e.tag.as_str())?;
     d.set_item("signal", &*e.signal)?;
     d.set_item("explain", &*e.explain)?;
+    d.set_item("state", e.state.map(StateKind::as_str))?;
     Ok(d)
 }
 
@@ -171,8 +179,8 @@ pub fn evidence_list<'py>(
     PyList::new(py, items)
 }
 
-/// How one event was classified: `tag`, `consumes_state`, `creates_state`, `state_holder`
-/// and the `evidence` of every matching rule.
+/// How one event was classified: `tag`, `consumes_state`, `creates_state`, `state_holder`,
+/// `state_kinds` and the `evidence` of every matching rule.
 #[pyclass(frozen, module = "statemeter")]
 pub struct Classification {
     pub inner: crate::event::Classification,
@@ -196,6 +204,11 @@ impl Classification {
     fn state_holder(&self) -> Option<&'static str> {
         self.inner.state_holder.map(|h| h.as_str())
     }
+    /// The kinds of state the event consumes, creates or acts on: sorted, unique.
+    #[getter]
+    fn state_kinds(&self) -> Vec<&'static str> {
+        kind_names(self.inner.state_kinds)
+    }
     /// Whether this event makes its session stateful (the input of `session_tag`).
     #[getter]
     fn session_stateful(&self) -> bool {
@@ -217,14 +230,25 @@ impl Classification {
     fn __repr__(&self) -> String {
         let rules: Vec<&str> = self.inner.evidence.iter().map(|e| &*e.rule).collect();
         format!(
-            "Classification(tag={:?}, consumes_state={}, creates_state={}, state_holder={:?}, rules={:?})",
+            "Classification(tag={:?}, consumes_state={}, creates_state={}, state_holder={}, state_kinds={:?}, rules={:?})",
             self.inner.tag.as_str(),
             py_bool(self.inner.consumes_state),
             py_bool(self.inner.creates_state),
-            self.inner.state_holder.map(|h| h.as_str()),
+            py_str_or_none(self.inner.state_holder.map(|h| h.as_str())),
+            kind_names(self.inner.state_kinds),
             rules
         )
     }
+}
+
+/// The kind names of a set, sorted.
+pub fn kind_names(kinds: StateKinds) -> Vec<&'static str> {
+    kinds.iter().map(StateKind::as_str).collect()
+}
+
+/// `"text"` or `None`, for reprs.
+fn py_str_or_none(s: Option<&str>) -> String {
+    s.map_or_else(|| "None".into(), |s| format!("{s:?}"))
 }
 
 pub fn py_bool(b: bool) -> &'static str {
@@ -242,6 +266,7 @@ pub fn put_classification(d: &Bound<'_, PyDict>, c: &crate::event::Classificatio
     d.set_item("consumes_state", c.consumes_state)?;
     d.set_item("creates_state", c.creates_state)?;
     d.set_item("state_holder", c.state_holder.map(|h| h.as_str()))?;
+    d.set_item("state_kinds", kind_names(c.state_kinds))?;
     let ev = c
         .evidence
         .iter()

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 
-use super::classification::{evidence_list, put_classification, Classification};
+use super::classification::{evidence_list, kind_names, put_classification, Classification};
 use super::convert::map_to_py;
 use crate::event::Recorded;
 use crate::event::Tag;
@@ -172,6 +172,11 @@ impl Event {
     #[getter]
     fn state_holder(&self) -> Option<&'static str> {
         self.rec.classification().state_holder.map(|h| h.as_str())
+    }
+    /// The kinds of state the event consumes, creates or acts on: sorted, unique.
+    #[getter]
+    fn state_kinds(&self) -> Vec<&'static str> {
+        kind_names(self.rec.classification().state_kinds)
     }
     #[getter]
     fn evidence<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {

@@ -99,7 +99,8 @@ impl EventTable {
     }
 
     /// One dict per event: the record's fields, `seq`, `tag`, `consumes_state`,
-    /// `creates_state`, `state_holder`, `evidence` (list of dicts) and `session_tag`.
+    /// `creates_state`, `state_holder`, `state_kinds` (list of kind names), `evidence` (list
+    /// of dicts) and `session_tag`.
     fn to_pylist<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
         let items = self
             .rows
