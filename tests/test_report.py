@@ -501,3 +501,35 @@ def test_cache_follows_the_ledger(tmp_path, contract):
     # Another handle on the same file sees the same.
     other = sm.Ledger.open(tmp_path / "grow.db").report(contract).to_pylist()
     assert other == list(rows.values())
+
+
+def test_state_holder_unknown_in_groups_and_scenario_selections(contract, prices, kinds_ruleset):
+    meter = sm.Meter(ruleset=kinds_ruleset)
+    chain = {"previous_response_id": "r"}
+    for i, (provider, request) in enumerate(
+        [("openai", chain), ("unknown", chain), ("unknown", chain), ("openai", None)]
+    ):
+        meter.record(
+            call(f"u{i}", f"U{i}", "2026-03-02", "aws", 10, 1, provider=provider, request=request)
+        )
+    meter.flush()
+    ledger = meter.ledger
+    assert [e.state_holder for e in ledger.events()] == ["provider", "unknown", "unknown", None]
+    groups = {
+        r["state_holder"]: r["events"] for r in ledger.costs(prices, by="state_holder").to_pylist()
+    }
+    assert groups == {"provider": 1, "unknown": 2, None: 1}
+    s = ledger.scenario(
+        "unknown operators to azure",
+        contract=contract,
+        select={"state_holder": "unknown"},
+        venue="azure",
+        baseline_prices=prices,
+    )
+    assert (s.selected_events, s.moved_events) == (2, 2)
+    s = ledger.scenario("held", contract=contract, select={"state_holder": ["provider", "unknown"]})
+    assert s.selected_events == 3
+    with pytest.raises(sm.ValidationError, match="unknown") as info:
+        ledger.scenario("x", contract=contract, select={"state_holder": "server"})
+    assert info.value.field == "select.state_holder"
+    meter.close()

@@ -72,7 +72,7 @@ impl Selection {
                         "tool_call",
                         "state_op",
                     ],
-                    "state_holder" => &["provider", "client"],
+                    "state_holder" => &["provider", "client", "unknown"],
                     _ => &[],
                 };
                 match v {
