@@ -168,10 +168,11 @@ def test_classify_event_and_request(tmp_path):
     p = run("classify", ev)
     assert p.returncode == 0, p.stderr
     assert "tag: stateful" in p.stdout and "request.previous_response_id" in p.stdout
+    assert "\nstate_kinds: " in p.stdout
     p = run("classify", ev, "--format", "json")
     assert json.loads(p.stdout)["tag"] == "stateful"
     p = run("classify", "-", "--format", "csv", stdin=ev.read_text())
-    assert p.returncode == 0 and p.stdout.startswith("rule,tag,signal,explain\n")
+    assert p.returncode == 0 and p.stdout.startswith("rule,tag,signal,explain,state\n")
     if getattr(sm, "classify_request", None) or getattr(sm._core, "classify_request", None):
         req = tmp_path / "request.json"
         req.write_text(

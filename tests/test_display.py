@@ -99,3 +99,36 @@ def test_report_page_is_self_contained(fleet):
         display.report_page("x", images=[("chart", "https://example.com/chart.png")])
     assert info.value.field == "images"
     assert str(info.value).startswith("images: ")
+
+
+def test_html_shows_state_kinds_and_each_evidence_kind(kinds_ruleset):
+    meter = sm.Meter(ruleset=kinds_ruleset)
+    with meter.session("bot", venue="azure") as s:
+        s.model_call(
+            provider="openai",
+            model="gpt-5",
+            api="responses",
+            request={"file_id": "f", "previous_response_id": "r", "cache_key": "k"},
+        )
+        s.model_call(provider="openai", model="gpt-5", api="responses")
+    meter.flush()
+    calls = meter.ledger.events(kind="model_call")
+    page = calls[0]._repr_html_()
+    assert "<th>state_kinds</th>" in page
+    assert '<span class="sm-kind">content</span> <span class="sm-kind">conversation</span>' in page
+    evidence = page.split("Evidence</div>")[1]
+    assert "<th>state</th>" in evidence
+    rows = evidence.split("<tr>")[2:]
+    assert [("sm-kind" in r, "cache-note" in r) for r in rows] == [
+        (True, False),
+        (True, False),
+        (False, True),
+    ]
+    assert '<span class="sm-kind">conversation</span>' in rows[0]
+    # No kinds: a dash, not an empty list.
+    plain = calls[1]._repr_html_()
+    assert '<th>state_kinds</th><td><span class="sm-null">—</span></td>' in plain
+    table = meter.ledger.events()._repr_html_()
+    head = table.split("<thead>")[-1].split("</thead>")[0]
+    assert "<th>state_kinds</th>" in head and "<th>state_holder</th>" in head
+    assert '<span class="sm-kind">conversation</span>' in table

@@ -264,8 +264,8 @@ def _cmd_classify(a: argparse.Namespace) -> int:
         json.dump(result, sys.stdout, indent=2, default=str)
         sys.stdout.write("\n")
     elif a.format == "csv":
-        rows = [[x.rule, x.tag, x.signal, x.explain] for x in c.evidence]
-        _emit_rows(["rule", "tag", "signal", "explain"], rows, "csv", None)
+        rows = [[x.rule, x.tag, x.signal, x.explain, x.state] for x in c.evidence]
+        _emit_rows(["rule", "tag", "signal", "explain", "state"], rows, "csv", None)
     else:
         if event is not None:
             desc = ", ".join(
@@ -278,11 +278,13 @@ def _cmd_classify(a: argparse.Namespace) -> int:
         print(f"consumes_state: {c.consumes_state}")
         print(f"creates_state: {c.creates_state}")
         print(f"state_holder: {c.state_holder}")
+        print(f"state_kinds: {', '.join(c.state_kinds) or '-'}")
         print(f"session_stateful: {c.session_stateful}")
         print(f"ruleset: {c.ruleset}")
         print("evidence:")
         for x in c.evidence:
-            print(f"  - {x.rule} [{x.tag}] {x.signal}: {x.explain}")
+            state = f" ({x.state})" if x.state else ""
+            print(f"  - {x.rule} [{x.tag}]{state} {x.signal}: {x.explain}")
     return 0
 
 

@@ -48,6 +48,7 @@ _STYLE = (
     ".sm-null{color:#999}"
     ".sm-stateless{background:#e3f1e3;color:#1d5b1d;padding:0 4px;border-radius:3px}"
     ".sm-stateful{background:#fbe3d6;color:#8a3a0f;padding:0 4px;border-radius:3px}"
+    ".sm-kind{background:#e6ecf7;color:#1f3b73;padding:0 4px;border-radius:3px}"
     ".sm-ok{color:#1d5b1d;font-weight:bold}.sm-bad{color:#b00020;font-weight:bold}"
     ".sm-cap{font-weight:bold;margin:4px 0}"
     "</style>"
@@ -80,11 +81,20 @@ def _tag(tag: str | None) -> str:
     return '<span class="sm-null">—</span>'
 
 
+def _kinds(kinds: list[str] | None) -> str:
+    """State kinds as badges (``—`` when there are none)."""
+    if not kinds:
+        return '<span class="sm-null">—</span>'
+    return " ".join(f'<span class="sm-kind">{_esc(k)}</span>' for k in kinds)
+
+
 def _cell(name: str, value: Any) -> str:
     if value is None:
         return '<td><span class="sm-null">—</span></td>'
     if name in ("tag", "session_tag"):
         return f"<td>{_tag(value)}</td>"
+    if name in ("state", "state_kinds"):
+        return f"<td>{_kinds([value] if isinstance(value, str) else value)}</td>"
     if name in ("ts", "start", "end", "last_ts"):
         return f"<td>{_ts(value)}</td>"
     if isinstance(value, bool):
@@ -124,7 +134,18 @@ def _sample(n: int, get: Any) -> tuple[list[Any], int, int]:
 
 # -- events ---------------------------------------------------------------------------------
 
-_EVENT_COLUMNS = ["seq", "ts", "kind", "agent", "venue", "what", "tag", "session_tag"]
+_EVENT_COLUMNS = [
+    "seq",
+    "ts",
+    "kind",
+    "agent",
+    "venue",
+    "what",
+    "state_kinds",
+    "state_holder",
+    "tag",
+    "session_tag",
+]
 
 
 def _what(d: dict[str, Any]) -> str:
@@ -145,14 +166,21 @@ def _what(d: dict[str, Any]) -> str:
 
 def _evidence_table(evidence: list[Any]) -> str:
     rows = [
-        {"rule": e.rule, "tag": e.tag, "signal": e.signal or "—", "explain": e.explain}
+        {
+            "rule": e.rule,
+            "tag": e.tag,
+            "state": e.state,
+            "signal": e.signal or "—",
+            "explain": e.explain,
+        }
         for e in evidence
     ]
-    return _table(["rule", "tag", "signal", "explain"], rows)
+    return _table(["rule", "tag", "state", "signal", "explain"], rows)
 
 
 def event_html(event: Any) -> str:
-    """One event: its fields (absent ones omitted), its tags and the evidence for them."""
+    """One event: its fields (absent ones omitted), the kinds of state it concerns, its tags
+    and the evidence for them (each rule with the kind of state it names)."""
     d = event.to_dict()
     d.pop("evidence", None)
     fields = [
