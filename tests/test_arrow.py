@@ -130,7 +130,14 @@ def test_documented_column_types(ledger):
         "tag",
         "signal",
         "explain",
+        "state",
     ]
+    assert item.field("state").type == pa.dictionary(pa.int32(), pa.string())
+    assert item.field("state").nullable and not item.field("rule").nullable
+    kinds = s.field("state_kinds")
+    assert kinds.type == pa.list_(pa.field("item", pa.dictionary(pa.int32(), pa.string()), False))
+    assert not kinds.nullable
+    assert s.names.index("state_kinds") == s.names.index("state_holder") + 1
     sessions = pa.table(ledger.sessions()).schema
     assert sessions.field("start").type == pa.timestamp("ns", tz="UTC")
     assert sessions.field("session_tag").type == pa.dictionary(pa.int32(), pa.string())
@@ -153,7 +160,9 @@ def test_pandas_round_trip(ledger):
     rows = []
     for rec in df.to_dict("records"):
         rec["evidence"] = list(rec["evidence"])  # an object ndarray of dicts
-        rec = {k: (None if k != "evidence" and pd.isna(v) else v) for k, v in rec.items()}
+        rec["state_kinds"] = list(rec["state_kinds"])  # an object ndarray of str
+        lists = ("evidence", "state_kinds")
+        rec = {k: (None if k not in lists and pd.isna(v) else v) for k, v in rec.items()}
         rec["ts"] = rec["ts"].value
         rec = {k: (v.item() if hasattr(v, "item") else v) for k, v in rec.items()}
         rows.append(rec)
@@ -225,7 +234,7 @@ def test_report_and_costs_stream_from_rust(ledger):
     contract = sm.Contract.load(EXAMPLES / "contracts" / "model-access-2025.toml")
     prices = sm.PriceTable.load(EXAMPLES / "prices" / "illustrative.toml")
     report = ledger.report(contract, prices)
-    capsule = report._data.__arrow_c_stream__()
+    capsule = report.__arrow_c_stream__()
     assert type(capsule).__name__ == "PyCapsule"
     table = pa.table(report)
     assert table.to_pylist() == report.to_pylist()
@@ -302,3 +311,82 @@ def test_missing_extra_is_named(ledger, monkeypatch):
     monkeypatch.setitem(sys.modules, "pyarrow", None)
     with pytest.raises(ImportError, match=r"statemeter\[analysis\]"):
         ledger.sessions().to_pandas()
+
+
+@pytest.fixture(scope="module")
+def kinds_ledger(kinds_ruleset):
+    meter = sm.Meter(ruleset=kinds_ruleset)
+    with meter.session("bot", venue="azure", session_id="s-k") as s:
+        for request in (
+            {"file_id": "f", "previous_response_id": "r", "cache_key": "k"},
+            None,
+            {"agent_session": "a"},
+            {"file_id": "f"},
+        ):
+            s.model_call(provider="openai", model="gpt-5", api="responses", request=request)
+    s2 = meter.session("other", session_id="s-u")
+    with s2:
+        s2.model_call(
+            provider="unknown", model="m", api="responses", request={"previous_response_id": "r"}
+        )
+    meter.flush()
+    yield meter.ledger
+    meter.close()
+
+
+KINDS = [
+    [],
+    ["content", "conversation"],
+    [],
+    ["runtime"],
+    ["content"],
+    [],
+    [],
+    ["conversation"],
+    [],
+]
+
+
+def test_state_kinds_column_and_evidence_state(kinds_ledger):
+    t = kinds_ledger.events()
+    table = pa.table(t)
+    assert table.column("state_kinds").to_pylist() == KINDS == [e.state_kinds for e in t]
+    # The dictionary is the five kinds in name order, in every table.
+    chunk = table.column("state_kinds").chunk(0)
+    assert chunk.values.dictionary.to_pylist() == [
+        "content",
+        "conversation",
+        "environment",
+        "memory",
+        "runtime",
+    ]
+    states = [[e["state"] for e in evs] for evs in table.column("evidence").to_pylist()]
+    assert states[1] == ["conversation", "content", None]
+    assert table.column("state_holder").to_pylist()[7] == "unknown"
+    table = table.set_column(2, "ts", table.column("ts").cast(pa.int64()))
+    same_as_pylist(normalise_arrow_rows(table.to_pylist()), t.to_pylist())
+
+
+def test_state_kinds_in_pandas_polars_and_duckdb(kinds_ledger):
+    t = kinds_ledger.events()
+    pd = pytest.importorskip("pandas")
+    df = t.to_pandas()
+    assert [list(v) for v in df["state_kinds"]] == KINDS
+    assert df["evidence"][1][1]["state"] == "content"
+    assert isinstance(df["state_holder"].dtype, pd.CategoricalDtype)
+    pl = pytest.importorskip("polars")
+    frame = t.to_polars()
+    assert frame.schema["state_kinds"] == pl.List(pl.Categorical)
+    assert frame["state_kinds"].to_list() == KINDS
+    has_content = frame.filter(pl.col("state_kinds").list.contains("content"))
+    assert has_content["seq"].to_list() == [2, 5]
+    duckdb = pytest.importorskip("duckdb")
+    got = duckdb.sql(
+        "select kind, count(*) from (select unnest(state_kinds) as kind from t) "
+        "group by all order by all"
+    ).fetchall()
+    assert got == [("content", 2), ("conversation", 2), ("runtime", 1)]
+    only = duckdb.sql("select seq from t where state_kinds = ['content']").fetchall()
+    assert only == [(5,)]
+    held = duckdb.sql("select seq from t where state_holder = 'unknown'").fetchall()
+    assert held == [(8,)]
