@@ -225,3 +225,40 @@ def test_an_interrupted_export_leaves_nothing_visible(fleet, tmp_path, monkeypat
     assert result.events == len(fleet.ledger)
     manifest = json.loads((out / parquet.MANIFEST).read_text())
     assert manifest["events"] == len(fleet.ledger) and len(manifest["exports"]) == 1
+
+
+def test_state_kinds_round_trip_through_parquet(tmp_path, kinds_ruleset):
+    meter = sm.Meter(tmp_path / "k.db", ruleset=kinds_ruleset)
+    t0 = 1_767_225_600_000_000_000
+    with meter.session("bot", venue="azure") as s:
+        for i, request in enumerate(
+            ({"file_id": "f", "previous_response_id": "r"}, None, {"agent_session": "a"})
+        ):
+            s.model_call(
+                provider="openai", model="gpt-5", api="responses", request=request, ts=t0 + i
+            )
+    meter.flush()
+    events = meter.ledger.events()
+    want_kinds = [e.state_kinds for e in events]
+    assert want_kinds == [[], ["content", "conversation"], [], ["runtime"], []]
+    out = tmp_path / "ds"
+    meter.ledger.export_parquet(out, partition_by=None)
+    (name,) = files(out)
+    back = pq.read_table(out / name)
+    assert back.column("state_kinds").to_pylist() == want_kinds
+    assert back.schema.field("state_kinds").type.value_type == pa.dictionary(
+        pa.int32(), pa.string()
+    )
+    states = [[e["state"] for e in evs] for evs in back.column("evidence").to_pylist()]
+    assert states[1] == ["conversation", "content"] and states[2] == [None]
+    source = parquet.dataset_source(out)
+    got = duckdb.sql(f"SELECT seq, state_kinds FROM {source} ORDER BY seq").fetchall()
+    assert got == [(e.seq, e.state_kinds) for e in events]
+    # A dataset whose older file predates the column reads whole, by column name.
+    old = back.drop_columns(["state_kinds"])
+    pq.write_table(old, out / "part-old.parquet")
+    got = duckdb.sql(
+        f"SELECT count(*), count(state_kinds), sum(len(coalesce(state_kinds, []))) FROM {source}"
+    ).fetchall()
+    assert got == [(10, 5, 3)]
+    meter.close()

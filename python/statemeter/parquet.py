@@ -19,6 +19,11 @@ How an export works:
   completes, then the manifest is replaced atomically: an interrupted export leaves no
   visible files and is simply redone by the next one. A lock file stops concurrent exports.
 
+Every column of the events table is written, ``state_kinds`` (a list of dictionary strings)
+and each evidence item's ``state`` included. Files written before those existed lack them;
+:func:`dataset_source` reads such a mixed dataset by column name (nulls where a file has no
+such column).
+
 Partition columns are not repeated inside the files (the Hive convention; readers add them
 from the paths). ``date`` (``YYYY-MM-DD``) and ``month`` (``YYYY-MM``) are UTC buckets of
 ``ts``; any dictionary-encoded event column (``tenant``, ``agent``, ``venue``, ``kind``,
@@ -282,12 +287,15 @@ def _write_partitions(
 
 def dataset_source(directory: str | os.PathLike[str]) -> str:
     """The DuckDB table expression reading a dataset: ``read_parquet('<dir>/**/*.parquet',
-    hive_partitioning = true)`` (a dataset without partitions reads ``<dir>/*.parquet``)."""
+    hive_partitioning = true, union_by_name = true)`` (a dataset without partitions reads
+    ``<dir>/*.parquet``). Columns are matched by name across files, so a dataset whose older
+    files predate a column (``state_kinds``, an evidence item's ``state``) reads whole, with
+    nulls there."""
     manifest = read_manifest(directory)
     deep = manifest is None or manifest["partition_by"]
     pattern = f"{Path(directory).as_posix()}/{'**/' if deep else ''}*.parquet"
     quoted = pattern.replace("'", "''")
-    return f"read_parquet('{quoted}', hive_partitioning = true)"
+    return f"read_parquet('{quoted}', hive_partitioning = true, union_by_name = true)"
 
 
 def _sql_list(values: Sequence[str]) -> str:
