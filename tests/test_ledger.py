@@ -216,3 +216,157 @@ def test_several_processes_append_one_chain(ledger_path):
     for i in range(4):
         assert len(ledger.events(session_id=f"p{i}")) == 400
     assert reverify(ledger_path) == (True, None)
+
+
+# -- a ledger written before state kinds existed ---------------------------------------------
+
+
+def canonical(value: object) -> str:
+    """Canonical JSON of ASCII-keyed objects without floats (docs/ledger-format.md)."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+CHAIN_EXPLAIN = "continues a response the provider stores"
+FALLBACK_EXPLAIN = "no rule matched: the request carries no server-held state"
+
+
+def write_old_ledger(path: Path) -> tuple[str, list[dict]]:
+    """A ledger as written before state kinds existed, by hand from docs/ledger-format.md:
+    classification objects without `state_kinds`, a catalogue without `state`. Returns its head
+    ("SEQ:HEX") and the records."""
+    catalogue = canonical(
+        {
+            "name": "default",
+            "rules": [
+                {
+                    "explain": CHAIN_EXPLAIN,
+                    "rule": "openai-responses-previous-response-id",
+                    "signal": "request.previous_response_id",
+                    "tag": "stateful",
+                },
+                {
+                    "explain": FALLBACK_EXPLAIN,
+                    "rule": "no-state-signal",
+                    "signal": "",
+                    "tag": "stateless",
+                },
+            ],
+        }
+    )
+    digest = hashlib.sha256(catalogue.encode()).hexdigest()[:16]
+
+    def classification(stateful: bool) -> dict:
+        rule, signal, tag = (
+            ("openai-responses-previous-response-id", "request.previous_response_id", "stateful")
+            if stateful
+            else ("no-state-signal", "", "stateless")
+        )
+        return {
+            "consumes_state": stateful,
+            "creates_state": False,
+            "evidence": [{"rule": rule, "signal": signal, "tag": tag}],
+            "ruleset": "default",
+            "ruleset_digest": digest,
+            "session_stateful": stateful,
+            "state_holder": "provider" if stateful else None,
+            "tag": tag,
+        }
+
+    session = "0199a8c0-7c2d-7a11-8c3e-5b2f9d1e0a77"
+    ts = 1_761_000_000_123_456_789
+    common = {"agent": "support-bot", "attrs": {}, "session_id": session, "tenant": "acme"}
+    call = {
+        "api": "responses",
+        "cached_tokens": 0,
+        "input_tokens": 900,
+        "kind": "model_call",
+        "model": "gpt-5",
+        "output_tokens": 80,
+        "provider": "openai",
+        "status": "ok",
+        "venue": "azure",
+    }
+    events = [
+        {**common, "id": "old-1", "kind": "session_start", "ts": ts, "venue": "azure"},
+        {**common, **call, "id": "old-2", "ts": ts + 1, "request": {"store": False}},
+        {
+            **common,
+            **call,
+            "id": "old-3",
+            "ts": ts + 2,
+            "request": {"previous_response_id": "resp_1"},
+        },
+        {**common, "id": "old-4", "kind": "session_end", "status": "ok", "ts": ts + 3},
+    ]
+    con = sqlite3.connect(path)
+    with con:
+        con.executescript(
+            "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT);"
+            "CREATE TABLE events (seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE,"
+            " record TEXT NOT NULL, hash BLOB NOT NULL);"
+            "CREATE TABLE rulesets (digest TEXT PRIMARY KEY, name TEXT NOT NULL,"
+            " catalogue TEXT NOT NULL);"
+            "INSERT INTO meta VALUES ('format', 'statemeter-ledger'), ('version', '1');"
+        )
+        con.execute("INSERT INTO rulesets VALUES (?, ?, ?)", (digest, "default", catalogue))
+        prev, records = bytes(32), []
+        for seq, event in enumerate(events, start=1):
+            record = {
+                "classification": classification(event["id"] == "old-3"),
+                "event": event,
+                "seq": seq,
+                "v": 1,
+            }
+            text = canonical(record)
+            assert '"state_kinds"' not in text
+            prev = hashlib.sha256(prev + text.encode()).digest()
+            con.execute("INSERT INTO events VALUES (?, ?, ?, ?)", (seq, event["id"], text, prev))
+            records.append(record)
+    con.close()
+    return f"{len(events)}:{prev.hex()}", records
+
+
+def test_a_ledger_written_before_state_kinds_reads_and_verifies(tmp_path, kinds_ruleset):
+    path = tmp_path / "old.db"
+    head, records = write_old_ledger(path)
+    assert reverify(path, head) == (True, None)
+    with sm.Ledger.open(path) as ledger:
+        assert str(ledger.head()) == head
+        v = ledger.verify(head)
+        assert v.ok and v.events == 4, v.problem
+        events = ledger.events()
+        assert [e.id for e in events] == ["old-1", "old-2", "old-3", "old-4"]
+        assert [e.state_kinds for e in events] == [[], [], [], []]
+        assert all(r["state_kinds"] == [] for r in events.to_pylist())
+        chain = events[2]
+        assert (chain.tag, chain.state_holder, chain.session_tag) == (
+            "stateful",
+            "provider",
+            "stateful",
+        )
+        # Evidence is explained from the stored catalogue, which names no kinds.
+        assert [(e.rule, e.explain, e.state) for e in chain.evidence] == [
+            ("openai-responses-previous-response-id", CHAIN_EXPLAIN, None)
+        ]
+        assert events[1].evidence[0].explain == FALLBACK_EXPLAIN
+        assert chain.classification.to_dict()["state_kinds"] == []
+        pa = pytest.importorskip("pyarrow")
+        table = pa.table(events)
+        assert table.column("state_kinds").to_pylist() == [[], [], [], []]
+        assert table.column("evidence").to_pylist()[2][0]["state"] is None
+    # Appending to it keeps one chain: old rows without state_kinds, new rows with them.
+    with sm.Meter(path, ruleset=kinds_ruleset) as meter:
+        with meter.session("bot") as s:
+            s.model_call(
+                provider="openai", model="gpt-5", api="responses", request={"file_id": "f"}
+            )
+    with sm.Ledger.open(path) as ledger:
+        assert ledger.verify(head).ok
+        kinds = [e.state_kinds for e in ledger.events()]
+        assert kinds == [[], [], [], [], [], ["content"], []]
+    assert reverify(path) == (True, None)
+    con = sqlite3.connect(path)
+    stored = [json.loads(r) for (r,) in con.execute("SELECT record FROM events ORDER BY seq")]
+    con.close()
+    assert stored[:4] == records, "the old records are left exactly as they were"
+    assert ["state_kinds" in r["classification"] for r in stored] == [False] * 4 + [True] * 3
