@@ -7,7 +7,6 @@ from types import TracebackType
 from typing import Any, Literal, TypeAlias, overload
 
 from statemeter.parquet import ExportResult
-from statemeter.report import Report, Scenario
 
 __version__: str
 _build: str  # "release" or "debug": the extension's build profile (benchmarks record it)
@@ -385,22 +384,76 @@ class PriceTable:
     def cost(self, event: Event | Mapping[str, Any]) -> int | None:
         """Nano-units for one model_call, or None when no price matches."""
 
-class _ReportData:
-    """Rows computed in Rust; wrapped by `statemeter.Report`."""
+class Report:
+    """Rows of a report, a costs table or one side of a scenario (computed in Rust; integers
+    exact, money in nano-units of ``currency``)."""
 
     @property
-    def kind(self) -> str: ...
+    def kind(self) -> Literal["report", "costs", "scenario", "scenario_costs"]: ...
     @property
     def columns(self) -> list[str]: ...
     @property
-    def by(self) -> list[str]: ...
+    def by(self) -> list[str]:
+        """The group-by dimensions (columns after ``interpretation, clause`` in a report)."""
     @property
-    def meta(self) -> dict[str, str | None]: ...
-    def rows(self) -> list[tuple[Any, ...]]: ...
-    def to_pylist(self) -> list[dict[str, Any]]: ...
-    def __arrow_c_stream__(self, requested_schema: object | None = None) -> object: ...
-    def violations(self, interpretation: str, clause: str) -> EventTable: ...
+    def meta(self) -> dict[str, str | None]:
+        """What the rows were computed from: contract id, currency, since, until, ..."""
+    @property
+    def currency(self) -> str | None: ...
+    def rows(self) -> list[tuple[Any, ...]]:
+        """One tuple per row, in column order."""
+    def to_pylist(self) -> list[dict[str, Any]]:
+        """One dict per row, keyed by column name."""
+    def violations(self, interpretation: str, clause: str) -> EventTable:
+        """The events that violate ``clause`` under ``interpretation`` in the report's
+        window (a contract report only)."""
     def __len__(self) -> int: ...
+    def __iter__(self) -> Iterator[dict[str, Any]]: ...
+    @overload
+    def __getitem__(self, index: int, /) -> dict[str, Any]: ...
+    @overload
+    def __getitem__(self, index: slice, /) -> list[dict[str, Any]]: ...
+    def __arrow_c_stream__(self, requested_schema: object | None = None) -> object:
+        """Arrow PyCapsule stream (built in Rust): labels ``dictionary<int32, utf8>``, counts
+        and ``*_cost_nanos`` ``int64``."""
+    def to_pandas(self) -> Any:
+        """pandas DataFrame (``pip install statemeter[analysis]``): counts and money as
+        nullable ``Int64``, labels as ``Categorical``."""
+    def to_arrow(self) -> Any:
+        """pyarrow Table (``pip install statemeter[analysis]``)."""
+    def to_polars(self) -> Any:
+        """polars DataFrame (``pip install statemeter[analysis]``)."""
+    def to_csv(self) -> str:
+        """CSV text: header = column names, None as an empty field."""
+    def plot(self, metric: str = "events", ax: Any = None) -> Any:
+        """A bar chart (``statemeter[plot]``); returns the matplotlib ``Axes``."""
+    def _repr_html_(self) -> str: ...
+
+class Scenario:
+    """A what-if scenario against the baseline: ``compliance`` and ``costs`` tables."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def compliance(self) -> Report:
+        """Per interpretation, clause and group: violating events and covered cost, baseline
+        vs scenario, with deltas."""
+    @property
+    def costs(self) -> Report:
+        """Every billable event per group, baseline vs scenario."""
+    @property
+    def selected_events(self) -> int:
+        """Events the selection matched inside the window."""
+    @property
+    def moved_events(self) -> int:
+        """Selected events whose venue the scenario changed."""
+    def to_pylist(self) -> list[dict[str, Any]]:
+        """The compliance rows."""
+    def to_pandas(self) -> Any:
+        """The compliance rows as a pandas DataFrame."""
+    def plot(self, metric: str = "events", ax: Any = None) -> Any:
+        """The compliance table's chart."""
+    def _repr_html_(self) -> str: ...
 
 class ToolSpan:
     """A running tool call (see `Session.tool`)."""

@@ -23,10 +23,12 @@ __all__ = [
     "MAX_ROWS",
     "MAX_TEXT",
     "REPORT_MAX_ROWS",
+    "caption",
     "event_html",
     "event_table_html",
     "report_html",
     "report_page",
+    "scenario_html",
     "sessions_html",
     "verification_html",
 ]
@@ -299,6 +301,13 @@ def verification_html(v: Any) -> str:
 # -- reports --------------------------------------------------------------------------------
 
 
+def caption(report: Any) -> str:
+    """A ``Report``'s one-line caption: its kind, then what it was computed from
+    (``report, contract=..., currency=..., since=...``)."""
+    meta = {k: v for k, v in report.meta.items() if v is not None}
+    return ", ".join([report.kind] + [f"{k}={v}" for k, v in meta.items()])
+
+
 def _report_rows(report: Any) -> str:
     """Every row of a report/costs table (at most :data:`REPORT_MAX_ROWS`), money as exact
     decimals (the integer nanos in the cell's title)."""
@@ -374,8 +383,7 @@ def _side_by_side(report: Any) -> str:
 def report_html(report: Any) -> str:
     """A ``Report``: for a compliance report, the interpretations side by side (covered,
     violating, violating cost), then every row; for a costs or scenario table, its rows."""
-    caption = _esc(report._caption())
-    parts = [f"{_STYLE}<div><div class='sm-cap'>{caption}</div>"]
+    parts = [f"{_STYLE}<div><div class='sm-cap'>{_esc(caption(report))}</div>"]
     if report.kind == "report" and len(report):
         parts.append(_side_by_side(report))
         parts.append("<details><summary>all columns</summary>")
@@ -385,6 +393,19 @@ def report_html(report: Any) -> str:
         parts.append(_report_rows(report))
     parts.append("</div>")
     return "".join(parts)
+
+
+def scenario_html(scenario: Any) -> str:
+    """A ``Scenario``: how many events were selected and moved, then its compliance and costs
+    tables (:func:`report_html`)."""
+    title = html.escape(
+        f"Scenario {scenario.name!r}: {scenario.selected_events:,} events selected, "
+        f"{scenario.moved_events:,} moved"
+    )
+    return (
+        f"<div><strong>{title}</strong>{report_html(scenario.compliance)}"
+        f"{report_html(scenario.costs)}</div>"
+    )
 
 
 # -- a self-contained page ------------------------------------------------------------------
@@ -418,12 +439,12 @@ def report_page(
         parts.append(f"<h2>{_esc(heading)}</h2>{report_html(report)}")
     if verification is not None:
         parts.append(f"<h2>Ledger verification</h2>{verification_html(verification)}")
-    for caption, uri in images:
+    for label, uri in images:
         if not uri.startswith("data:image/png;base64,"):
             raise invalid("images", "must be data:image/png;base64 URIs (self-contained)")
         parts.append(
-            f"<figure><img alt='{_esc(caption)}' src='{uri}'>"
-            f"<figcaption>{_esc(caption)}</figcaption></figure>"
+            f"<figure><img alt='{_esc(label)}' src='{uri}'>"
+            f"<figcaption>{_esc(label)}</figcaption></figure>"
         )
     if sessions is not None:
         parts.append(f"<h2>Sessions</h2>{sessions_html(sessions)}")

@@ -119,7 +119,7 @@ impl Ledger {
         by: Option<&Bound<'_, PyAny>>,
         since: Option<&Bound<'_, PyAny>>,
         until: Option<&Bound<'_, PyAny>>,
-    ) -> PyResult<Py<PyAny>> {
+    ) -> PyResult<super::report::Report> {
         self.settle(py)?;
         super::report::report(py, &self.store, contract, prices, by, since, until)
     }
@@ -134,7 +134,7 @@ impl Ledger {
         by: Option<&Bound<'_, PyAny>>,
         since: Option<&Bound<'_, PyAny>>,
         until: Option<&Bound<'_, PyAny>>,
-    ) -> PyResult<Py<PyAny>> {
+    ) -> PyResult<super::report::Report> {
         self.settle(py)?;
         super::report::costs(py, &self.store, prices, by, since, until)
     }
@@ -156,7 +156,7 @@ impl Ledger {
         by: Option<&Bound<'_, PyAny>>,
         since: Option<&Bound<'_, PyAny>>,
         until: Option<&Bound<'_, PyAny>>,
-    ) -> PyResult<Py<PyAny>> {
+    ) -> PyResult<super::report::Scenario> {
         self.settle(py)?;
         super::report::scenario(
             py,

@@ -55,7 +55,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<classification::Ruleset>()?;
     m.add_class::<contract::Contract>()?;
     m.add_class::<pricing::PriceTable>()?;
-    m.add_class::<report::ReportData>()?;
+    m.add_class::<report::Report>()?;
+    m.add_class::<report::Scenario>()?;
     m.add_class::<classification::Classification>()?;
     m.add_class::<classification::Evidence>()?;
     m.add_function(wrap_pyfunction!(classification::classify, m)?)?;

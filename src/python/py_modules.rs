@@ -1,5 +1,5 @@
 //! The one place the bindings call back into the `statemeter` Python package: presentation
-//! that lives in Python (dataframes, HTML, plots, the Parquet dataset writer). Every
+//! that lives in Python (dataframes, HTML, CSV and text, plots, the Parquet dataset writer). Every
 //! `import` of a `statemeter.*` module from Rust is here, so the package's Python API the
 //! extension depends on reads as one list.
 
@@ -40,11 +40,11 @@ pub fn export_parquet<'py>(
     module(args.py(), "statemeter.parquet")?.call_method("export_parquet", args, options)
 }
 
-/// `statemeter.report.<class>(*args)`: the `Report` and `Scenario` wrappers.
-pub fn report_class<'py>(
+/// `statemeter.report.<func>(*args)`: a `Report`'s presentation (`to_csv`, `text`, `plot`).
+pub fn report<'py>(
     py: Python<'py>,
-    class: &str,
+    func: &str,
     args: impl pyo3::call::PyCallArgs<'py>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    module(py, "statemeter.report")?.getattr(class)?.call1(args)
+    module(py, "statemeter.report")?.call_method1(func, args)
 }

@@ -1,6 +1,8 @@
 //! `ledger.report(...)`, `ledger.costs(...)`, `ledger.scenario(...)` (called from the
-//! `Ledger` methods) and `_ReportData`, the rows they compute, which the Python classes in
-//! `statemeter/report.py` present (pandas, HTML, plots).
+//! `Ledger` methods) and the tables they return, `Report` and `Scenario`: rows computed in
+//! Rust; their presentation (CSV, text, plots in `statemeter.report`; HTML in
+//! `statemeter.display`; dataframes in `statemeter.frames`) is Python, reached through
+//! `py_modules`.
 //!
 //! The ledger's columns come from one process-wide [`ColumnCache`] (refreshed by head).
 
@@ -8,7 +10,7 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList, PyString, PyTuple};
+use pyo3::types::{PyDict, PyIterator, PyList, PyString, PyTuple};
 
 use super::contract::Contract;
 use super::errors::invalid;
@@ -169,10 +171,14 @@ struct Violations {
     window: Window,
 }
 
-/// Rows computed in Rust: `columns`, `rows()`, `to_pylist()`, `meta`, and for a report
-/// `violations(interpretation, clause)`. Wrapped by `statemeter.Report`.
-#[pyclass(frozen, name = "_ReportData", module = "statemeter")]
-pub struct ReportData {
+/// Rows of a report, a costs table or one side of a scenario.
+///
+/// `to_pylist()` gives one dict per row with the columns in `columns`; `to_pandas()`,
+/// `to_polars()`, `to_arrow()` and `__arrow_c_stream__` hand the same rows to dataframe
+/// libraries (integers stay exact). `violations(interpretation, clause)` (for a contract
+/// report) is the `EventTable` of the violating events.
+#[pyclass(frozen, name = "Report", module = "statemeter")]
+pub struct Report {
     kind: &'static str,
     table: ResultTable,
     meta: Vec<(&'static str, Option<String>)>,
@@ -189,7 +195,7 @@ fn cell<'py>(py: Python<'py>, c: &Cell) -> PyResult<Bound<'py, PyAny>> {
 }
 
 #[pymethods]
-impl ReportData {
+impl Report {
     /// `"report"`, `"costs"`, `"scenario"` or `"scenario_costs"`.
     #[getter]
     fn kind(&self) -> &str {
@@ -201,13 +207,13 @@ impl ReportData {
         self.table.columns.clone()
     }
 
-    /// The group-by dimensions, in order.
+    /// The group-by dimensions (columns after `interpretation, clause` in a report).
     #[getter]
     fn by(&self) -> Vec<String> {
         self.by.clone()
     }
 
-    /// What the rows were computed from: contract, currency, since, until, ...
+    /// What the rows were computed from: contract id, currency, since, until, ...
     #[getter]
     fn meta<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let d = PyDict::new(py);
@@ -215,6 +221,15 @@ impl ReportData {
             d.set_item(k, v.as_deref())?;
         }
         Ok(d)
+    }
+
+    /// The price table's currency (`meta["currency"]`), or `None`.
+    #[getter]
+    fn currency(&self) -> Option<&str> {
+        self.meta
+            .iter()
+            .find(|(k, _)| *k == "currency")
+            .and_then(|(_, v)| v.as_deref())
     }
 
     /// One tuple per row, in column order.
@@ -243,8 +258,8 @@ impl ReportData {
         Ok(out)
     }
 
-    /// The events violating `clause` under `interpretation` in the report's window, as an
-    /// `EventTable` (read back from the ledger).
+    /// The events that violate `clause` under `interpretation` in this report's window, as
+    /// an `EventTable` (read back from the ledger).
     fn violations(
         &self,
         py: Python<'_>,
@@ -275,8 +290,23 @@ impl ReportData {
         self.table.rows.len()
     }
 
-    /// The Arrow PyCapsule stream interface: the rows as record batches built in Rust
-    /// (text columns dictionary-encoded, counts and `*_cost_nanos` int64).
+    /// The rows as dicts.
+    fn __iter__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyIterator>> {
+        self.to_pylist(py)?.try_iter()
+    }
+
+    /// `report[i]`: a row as a dict (a slice: a list of them).
+    fn __getitem__<'py>(
+        &self,
+        py: Python<'py>,
+        index: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        self.to_pylist(py)?.as_any().get_item(index)
+    }
+
+    /// The Arrow PyCapsule stream interface, built in Rust: labels as
+    /// `dictionary<int32, utf8>`, counts and `*_cost_nanos` as `int64` (`decimal128(38, 0)`
+    /// for a column with a value beyond 64 bits).
     #[pyo3(signature = (requested_schema = None))]
     fn __arrow_c_stream__<'py>(
         &self,
@@ -288,6 +318,135 @@ impl ReportData {
             || crate::arrow::result::batches(&self.table),
             requested_schema,
         )
+    }
+
+    /// A `pandas.DataFrame` (`pip install statemeter[analysis]`): counts and money as
+    /// nullable `Int64`, labels as `Categorical`; read from the Arrow stream.
+    fn to_pandas<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        py_modules::frames(slf.as_any(), "to_pandas")
+    }
+
+    /// A `pyarrow.Table` (`pip install statemeter[analysis]`).
+    fn to_arrow<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        py_modules::frames(slf.as_any(), "to_arrow")
+    }
+
+    /// A `polars.DataFrame` (`pip install statemeter[analysis]`).
+    fn to_polars<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        py_modules::frames(slf.as_any(), "to_polars")
+    }
+
+    /// The rows as CSV text (header = column names, None as an empty field).
+    fn to_csv(slf: &Bound<'_, Self>) -> PyResult<String> {
+        py_modules::report(slf.py(), "to_csv", (slf,))?.extract()
+    }
+
+    /// HTML for Jupyter: a compliance report shows its interpretations side by side; money
+    /// as exact decimal amounts; escaped and capped.
+    fn _repr_html_(slf: &Bound<'_, Self>) -> PyResult<String> {
+        py_modules::html(slf.as_any(), "report_html")
+    }
+
+    /// The caption and the first rows as text.
+    fn __repr__(slf: &Bound<'_, Self>) -> PyResult<String> {
+        py_modules::report(slf.py(), "text", (slf,))?.extract()
+    }
+
+    /// A bar chart; returns the matplotlib `Axes` (requires `statemeter[plot]`).
+    ///
+    /// A report: covered vs violating per interpretation (and clause, when several), summed
+    /// over the groups; `metric` is `"events"`, `"input_tokens"`, `"output_tokens"` or
+    /// `"cost"` (in currency units). A costs table: `cost` per group. A scenario side:
+    /// baseline vs scenario violating events (or `"cost"`) per interpretation.
+    #[pyo3(signature = (metric = "events", ax = None))]
+    fn plot<'py>(
+        slf: &Bound<'py, Self>,
+        metric: &str,
+        ax: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        py_modules::report(slf.py(), "plot", (slf, metric, ax))
+    }
+}
+
+/// A what-if scenario against the baseline: `compliance` (per interpretation, clause and
+/// group: violating events and covered cost, baseline vs scenario, with deltas) and `costs`
+/// (every billable event per group, baseline vs scenario). `to_pylist()` and `to_pandas()`
+/// give the compliance rows.
+#[pyclass(frozen, name = "Scenario", module = "statemeter")]
+pub struct Scenario {
+    name: String,
+    compliance: Py<Report>,
+    costs: Py<Report>,
+    selected_events: u64,
+    moved_events: u64,
+}
+
+#[pymethods]
+impl Scenario {
+    #[getter]
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Compliance per interpretation, clause and group, baseline vs scenario.
+    #[getter]
+    fn compliance(&self, py: Python<'_>) -> Py<Report> {
+        self.compliance.clone_ref(py)
+    }
+
+    /// Costs of every billable event per group, baseline vs scenario.
+    #[getter]
+    fn costs(&self, py: Python<'_>) -> Py<Report> {
+        self.costs.clone_ref(py)
+    }
+
+    /// Events the selection matched inside the window.
+    #[getter]
+    fn selected_events(&self) -> u64 {
+        self.selected_events
+    }
+
+    /// Selected events whose venue the scenario changed.
+    #[getter]
+    fn moved_events(&self) -> u64 {
+        self.moved_events
+    }
+
+    /// The compliance rows as dicts.
+    fn to_pylist<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        self.compliance.get().to_pylist(py)
+    }
+
+    /// The compliance rows as a `pandas.DataFrame`.
+    fn to_pandas<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        Report::to_pandas(self.compliance.bind(py))
+    }
+
+    /// The compliance side's chart ([`Report.plot`]).
+    #[pyo3(signature = (metric = "events", ax = None))]
+    fn plot<'py>(
+        &self,
+        py: Python<'py>,
+        metric: &str,
+        ax: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        Report::plot(self.compliance.bind(py), metric, ax)
+    }
+
+    /// HTML for Jupyter: the selection, then both tables.
+    fn _repr_html_(slf: &Bound<'_, Self>) -> PyResult<String> {
+        py_modules::html(slf.as_any(), "scenario_html")
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        Ok(format!(
+            "Scenario({}, selected_events={}, moved_events={}, compliance={} rows, costs={} rows)",
+            PyString::new(py, &self.name).repr()?,
+            self.selected_events,
+            self.moved_events,
+            self.compliance.get().__len__(),
+            self.costs.get().__len__(),
+        ))
     }
 }
 
@@ -316,7 +475,7 @@ pub fn report(
     by: Option<&Bound<'_, PyAny>>,
     since: Option<&Bound<'_, PyAny>>,
     until: Option<&Bound<'_, PyAny>>,
-) -> PyResult<Py<PyAny>> {
+) -> PyResult<Report> {
     let contract = contract_arg(contract)?;
     let prices = prices_arg("prices", prices)?;
     let dims = parse_by(by)?;
@@ -334,7 +493,7 @@ pub fn report(
         ("currency", prices.as_ref().map(|p| p.currency.clone())),
     ];
     meta.extend(window_meta(w));
-    let data = ReportData {
+    Ok(Report {
         kind: "report",
         table,
         meta,
@@ -345,8 +504,7 @@ pub fn report(
             contract,
             window: w,
         }),
-    };
-    Ok(py_modules::report_class(py, "Report", (data,))?.unbind())
+    })
 }
 
 /// `ledger.costs(prices, *, by=None, since=None, until=None)` -> `Report`.
@@ -357,7 +515,7 @@ pub fn costs(
     by: Option<&Bound<'_, PyAny>>,
     since: Option<&Bound<'_, PyAny>>,
     until: Option<&Bound<'_, PyAny>>,
-) -> PyResult<Py<PyAny>> {
+) -> PyResult<Report> {
     let prices = prices_arg("prices", Some(prices))?
         .ok_or_else(|| invalid("prices", "is required (a PriceTable or a price file)"))?;
     let dims = parse_by(by)?;
@@ -367,14 +525,13 @@ pub fn costs(
     let table = py.detach(move || costing::costs_table(&cols, &p, &d2, w))?;
     let mut meta = vec![("currency", Some(prices.currency.clone()))];
     meta.extend(window_meta(w));
-    let data = ReportData {
+    Ok(Report {
         kind: "costs",
         table,
         meta,
         by: dims.iter().map(|d| d.name().to_owned()).collect(),
         violations: None,
-    };
-    Ok(py_modules::report_class(py, "Report", (data,))?.unbind())
+    })
 }
 
 /// `ledger.scenario(name, *, contract, select=None, venue=None, prices=None,
@@ -392,7 +549,7 @@ pub fn scenario(
     by: Option<&Bound<'_, PyAny>>,
     since: Option<&Bound<'_, PyAny>>,
     until: Option<&Bound<'_, PyAny>>,
-) -> PyResult<Py<PyAny>> {
+) -> PyResult<Scenario> {
     if venue.as_deref().is_some_and(|v| v.trim().is_empty()) {
         return Err(invalid("venue", "must not be empty"));
     }
@@ -425,30 +582,25 @@ pub fn scenario(
     ];
     meta.extend(window_meta(w));
     let by: Vec<String> = dims.iter().map(|d| d.name().to_owned()).collect();
-    let compliance = ReportData {
+    let compliance = Report {
         kind: "scenario",
         table: result.compliance,
         meta: meta.clone(),
         by: by.clone(),
         violations: None,
     };
-    let costs = ReportData {
+    let costs = Report {
         kind: "scenario_costs",
         table: result.costs,
         meta,
         by,
         violations: None,
     };
-    Ok(py_modules::report_class(
-        py,
-        "Scenario",
-        (
-            name,
-            compliance,
-            costs,
-            result.selected_events,
-            result.moved_events,
-        ),
-    )?
-    .unbind())
+    Ok(Scenario {
+        name,
+        compliance: Py::new(py, compliance)?,
+        costs: Py::new(py, costs)?,
+        selected_events: result.selected_events,
+        moved_events: result.moved_events,
+    })
 }
