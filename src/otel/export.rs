@@ -5,7 +5,8 @@
 //! `gen_ai.conversation.id` = the session, `gen_ai.agent.name`, `gen_ai.tool.name`,
 //! `mcp.session.id`, `gen_ai.memory.*`), the verdict (`statemeter.tag`,
 //! `statemeter.consumes_state`, `statemeter.creates_state`, `statemeter.state_holder`,
-//! `statemeter.session_tag`, `statemeter.evidence` = the matching rule ids) and, as
+//! `statemeter.state_kinds` (when the event names any), `statemeter.session_tag`,
+//! `statemeter.evidence` = the matching rule ids) and, as
 //! `statemeter.*`, every event field the conventions have no place for, so that
 //! [`super::genai`] rebuilds the exact event on import.
 //!
@@ -22,8 +23,8 @@ use crate::canonical;
 use crate::error::{Error, Result};
 
 /// Builds one OTLP/JSON document from event rows: the record fields of each event plus its
-/// classification (`tag`, `consumes_state`, `creates_state`, `state_holder`, `evidence` as a
-/// list of `{rule, ...}` or rule ids) and, when known, `session_tag`.
+/// classification (`tag`, `consumes_state`, `creates_state`, `state_holder`, `state_kinds`,
+/// `evidence` as a list of `{rule, ...}` or rule ids) and, when known, `session_tag`.
 pub fn spans_from_events(rows: &[Map<String, Value>]) -> Result<Value> {
     let spans = rows
         .iter()
@@ -172,6 +173,11 @@ fn span(r: &Map<String, Value>) -> Result<Value> {
     set("statemeter.consumes_state", r.get("consumes_state"));
     set("statemeter.creates_state", r.get("creates_state"));
     set("statemeter.state_holder", r.get("state_holder"));
+    let kinds = r.get("state_kinds");
+    set(
+        "statemeter.state_kinds",
+        kinds.filter(|k| k.as_array().is_some_and(|k| !k.is_empty())),
+    );
     set("statemeter.session_tag", r.get("session_tag"));
     if let Some(Value::Array(ev)) = r.get("evidence") {
         let rules: Vec<Value> = ev
@@ -218,4 +224,40 @@ fn host_of(url: &str) -> Option<String> {
     let authority = rest.split(['/', '?', '#']).next()?;
     let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
     Some(crate::classify::venue::normalise_host(host)).filter(|h| !h.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn attrs(row: Value) -> Map<String, Value> {
+        let doc = spans_from_events(&[row.as_object().unwrap().clone()]).unwrap();
+        let span = &doc["resourceSpans"][0]["scopeSpans"][0]["spans"][0];
+        span["attributes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|kv| (kv["key"].as_str().unwrap().to_string(), kv["value"].clone()))
+            .collect()
+    }
+
+    #[test]
+    fn state_kinds_travel_as_a_string_array_when_there_are_any() {
+        let row = json!({"id": "e1", "kind": "model_call", "ts": 1, "provider": "openai",
+            "model": "gpt-5", "api": "responses", "tag": "stateful",
+            "state_holder": "unknown", "state_kinds": ["content", "conversation"]});
+        let a = attrs(row.clone());
+        assert_eq!(
+            a["statemeter.state_kinds"],
+            json!({"arrayValue": {"values": [{"stringValue": "content"},
+                {"stringValue": "conversation"}]}})
+        );
+        assert_eq!(
+            a["statemeter.state_holder"],
+            json!({"stringValue": "unknown"})
+        );
+        let mut none = row;
+        none["state_kinds"] = json!([]);
+        assert!(!attrs(none).contains_key("statemeter.state_kinds"));
+    }
 }
