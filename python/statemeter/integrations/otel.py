@@ -165,7 +165,8 @@ def export_otlp_json(
     mappings. One span per event: the session is the trace (and ``gen_ai.conversation.id``),
     ``parent_id`` the parent span; the classification is in ``statemeter.tag``,
     ``statemeter.consumes_state``, ``statemeter.creates_state``, ``statemeter.state_holder``,
-    ``statemeter.session_tag`` and ``statemeter.evidence`` (rule ids).
+    ``statemeter.state_kinds`` (when there are any), ``statemeter.session_tag`` and
+    ``statemeter.evidence`` (rule ids).
     """
     rows = [e.to_dict() if hasattr(e, "to_dict") else dict(e) for e in events]
     doc: dict[str, Any] = _core._otel_export(rows)
