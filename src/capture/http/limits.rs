@@ -37,12 +37,27 @@ pub fn fit(ev: &mut Event) {
             cut.push(Value::String(name.to_owned()));
         }
     }
-    if let Some(request) = ev.request.as_mut() {
-        fit_map(request, "request", &mut cut);
+    // The common case (nothing over a limit) is checked without building any path.
+    if ev.request.as_ref().is_some_and(|r| r.values().any(over)) {
+        if let Some(request) = ev.request.as_mut() {
+            fit_map(request, "request", &mut cut);
+        }
     }
-    fit_map(&mut ev.attrs, "attrs", &mut cut);
+    if ev.attrs.values().any(over) {
+        fit_map(&mut ev.attrs, "attrs", &mut cut);
+    }
     if !cut.is_empty() {
         ev.attrs.insert("truncated".into(), Value::Array(cut));
+    }
+}
+
+/// Whether anything in `v` is over a limit.
+fn over(v: &Value) -> bool {
+    match v {
+        Value::String(s) => s.len() > MAX_KEPT_STR,
+        Value::Array(items) => items.len() > MAX_KEPT_ITEMS || items.iter().any(over),
+        Value::Object(m) => m.values().any(over),
+        _ => false,
     }
 }
 
