@@ -1,9 +1,12 @@
-//! Venue from an endpoint: which cloud served a request, judged from the host name alone.
+//! Venue from an endpoint: which cloud served a request, judged from the host name alone; and
+//! the third-party operators recognised by their host (who serves an OpenAI-compatible API that
+//! is not OpenAI's).
 //!
-//! Built-in host patterns (first match wins), then a user mapping for gateways and proxies
-//! (`{"llm-proxy.internal": "on_prem"}`; a key may start with `*.` to match subdomains). The
-//! user mapping is checked first, so it can override a built-in pattern. An unknown host gives
-//! `venue = "unknown"` with evidence saying so — never a guess.
+//! A user mapping for gateways and proxies (`{"llm-proxy.internal": "on_prem"}`; a key may start
+//! with `*.` to match subdomains) is checked first, so it can override a built-in pattern; then
+//! the model vendors' and clouds' own endpoints ([`BUILTIN`]), then the third-party operators
+//! ([`OPERATORS`], whose venue is the operator). An unknown host gives `venue = "unknown"` with
+//! evidence saying so — never a guess.
 
 use std::collections::BTreeMap;
 
@@ -21,6 +24,8 @@ const BUILTIN: &[(&str, &str)] = &[
     ("*.openai.azure.com", "azure"),
     ("*.services.ai.azure.com", "azure"),
     ("*.cognitiveservices.azure.com", "azure"),
+    // Azure AI Foundry classic agents (`{region}.api.azureml.ms/agents/v1.0/subscriptions/...`).
+    ("*.api.azureml.ms", "azure"),
     ("bedrock-runtime.{r}.amazonaws.com", "aws"),
     ("bedrock-runtime-fips.{r}.amazonaws.com", "aws"),
     ("bedrock-agent-runtime.{r}.amazonaws.com", "aws"),
@@ -29,6 +34,10 @@ const BUILTIN: &[(&str, &str)] = &[
     ("bedrock-agentcore-control.{r}.amazonaws.com", "aws"),
     ("bedrock.{r}.amazonaws.com", "aws"),
     ("bedrock-mantle.{r}.api.aws", "aws"),
+    // Interface VPC endpoints (`vpce-{id}.{service}.{region}.vpce.amazonaws.com`).
+    ("*.bedrock-runtime.{r}.vpce.amazonaws.com", "aws"),
+    ("*.bedrock-agent-runtime.{r}.vpce.amazonaws.com", "aws"),
+    ("*.bedrock-agentcore.{r}.vpce.amazonaws.com", "aws"),
     ("*.gateway.bedrock-agentcore.{r}.amazonaws.com", "aws"),
     ("api.anthropic.com", "anthropic"),
     ("generativelanguage.googleapis.com", "gcp"),
@@ -36,12 +45,83 @@ const BUILTIN: &[(&str, &str)] = &[
     ("*-aiplatform.googleapis.com", "gcp"),
 ];
 
+/// A third-party operator recognised by its host: who serves the request and where.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Operator {
+    /// Host pattern (the [`BUILTIN`] syntax).
+    pub pattern: &'static str,
+    /// The OpenTelemetry `gen_ai.provider.name` well-known value where the registry has one
+    /// (`groq`, `mistral_ai`, `deepseek`, `x_ai`, `perplexity`, `cohere`), else statemeter's own
+    /// name (docs/classification.md, "Who serves a request").
+    pub provider: &'static str,
+    /// The operator's venue: its own name, or `oracle` for Oracle Cloud.
+    pub venue: &'static str,
+}
+
+const fn op(pattern: &'static str, provider: &'static str, venue: &'static str) -> Operator {
+    Operator {
+        pattern,
+        provider,
+        venue,
+    }
+}
+
+/// Operators serving their own models or others' behind an OpenAI-compatible (sometimes also an
+/// Anthropic-compatible) API. An OpenAI-shaped request to one of these is never `openai`.
+pub const OPERATORS: &[Operator] = &[
+    op("api.groq.com", "groq", "groq"),
+    op("api.mistral.ai", "mistral_ai", "mistral_ai"),
+    op("codestral.mistral.ai", "mistral_ai", "mistral_ai"),
+    op("api.deepseek.com", "deepseek", "deepseek"),
+    op("api.x.ai", "x_ai", "x_ai"),
+    op("api.perplexity.ai", "perplexity", "perplexity"),
+    op("api.cohere.com", "cohere", "cohere"),
+    op("api.cohere.ai", "cohere", "cohere"),
+    op("openrouter.ai", "openrouter", "openrouter"),
+    op("api.together.xyz", "together", "together"),
+    op("api.together.ai", "together", "together"),
+    op("api.fireworks.ai", "fireworks", "fireworks"),
+    op("api.cerebras.ai", "cerebras", "cerebras"),
+    op("router.huggingface.co", "huggingface", "huggingface"),
+    op("api-inference.huggingface.co", "huggingface", "huggingface"),
+    op("api.inference.crusoecloud.com", "crusoe", "crusoe"),
+    op("api.z.ai", "z_ai", "z_ai"),
+    // OCI Generative AI inference, including its OpenAI-compatible `/openai/v1` API.
+    op(
+        "inference.generativeai.{r}.oci.oraclecloud.com",
+        "oci.generative_ai",
+        "oracle",
+    ),
+];
+
+/// The built-in operator serving `host` (already normalised: see [`normalise_host`]).
+pub fn operator_for_host(host: &str) -> Option<&'static Operator> {
+    OPERATORS.iter().find(|o| matches(o.pattern, host))
+}
+
+/// The first entry of a user mapping (`{host pattern: value}`) matching `host` (already
+/// normalised): `(pattern, value)`.
+pub fn user_mapping_for_host<'m>(
+    host: &str,
+    user: &'m BTreeMap<String, String>,
+) -> Option<(&'m str, &'m str)> {
+    user.iter()
+        .find(|(pattern, _)| {
+            if pattern.bytes().any(|b| b.is_ascii_uppercase()) {
+                matches(&pattern.to_ascii_lowercase(), host)
+            } else {
+                matches(pattern, host)
+            }
+        })
+        .map(|(p, v)| (p.as_str(), v.as_str()))
+}
+
 fn label_ok(l: &str) -> bool {
     !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
 }
 
 /// Does `host` match `pattern` (see [`BUILTIN`] for the syntax)?
-fn matches(pattern: &str, host: &str) -> bool {
+pub fn matches(pattern: &str, host: &str) -> bool {
     if let Some(suffix) = pattern.strip_prefix("*.").filter(|s| s.contains("{r}")) {
         // `*.` then a region pattern: exactly one label in front (an AgentCore gateway id).
         return host
@@ -85,21 +165,23 @@ pub fn normalise_host(host: &str) -> String {
 /// The venue of `host`, using `user` mappings first.
 pub fn venue_for_host(host: &str, user: &BTreeMap<String, String>) -> VenueMatch {
     let h = normalise_host(host);
-    for (pattern, venue) in user {
-        if matches(&pattern.to_ascii_lowercase(), &h) {
-            return VenueMatch {
-                venue: venue.clone(),
-                rule: "venue-user-mapping",
-                explain: format!(
-                    "host {h} is mapped to {venue} by the user's venue mapping ({pattern})"
-                ),
-            };
-        }
+    if let Some((pattern, venue)) = user_mapping_for_host(&h, user) {
+        return VenueMatch {
+            venue: venue.to_owned(),
+            rule: "venue-user-mapping",
+            explain: format!(
+                "host {h} is mapped to {venue} by the user's venue mapping ({pattern})"
+            ),
+        };
     }
-    for (pattern, venue) in BUILTIN {
+    let builtin = BUILTIN
+        .iter()
+        .copied()
+        .chain(OPERATORS.iter().map(|o| (o.pattern, o.venue)));
+    for (pattern, venue) in builtin {
         if matches(pattern, &h) {
             return VenueMatch {
-                venue: (*venue).to_owned(),
+                venue: venue.to_owned(),
                 rule: "venue-endpoint",
                 explain: format!("host {h} matches {pattern}, served by {venue}"),
             };

@@ -1,8 +1,10 @@
 //! AWS: Bedrock runtime (InvokeModel, Converse and the OpenAI-compatible `/openai/v1` paths),
-//! bedrock-mantle, Bedrock agent runtime (InvokeAgent, the session checkpoint APIs) and
-//! AgentCore (InvokeAgentRuntime, Memory). Paths follow the botocore service models
-//! (`bedrock-runtime` 2023-09-30, `bedrock-agent-runtime` 2023-07-26, `bedrock-agentcore`
-//! 2024-02-28). The provider is always `aws.bedrock`.
+//! bedrock-mantle (OpenAI- and Anthropic-compatible, including Bedrock Managed Agents), Bedrock
+//! agent runtime (InvokeAgent, RetrieveAndGenerate, the session checkpoint APIs), AgentCore
+//! (InvokeAgentRuntime, Memory) and the `bedrock` endpoint's Claude Managed Agents
+//! (`/anthropic/v1`). Paths follow the botocore service models (`bedrock-runtime` 2023-09-30,
+//! `bedrock-agent-runtime` 2023-07-26, `bedrock-agentcore` 2024-02-28). The provider is always
+//! `aws.bedrock`.
 
 use serde_json::{Map, Value};
 
@@ -56,6 +58,16 @@ pub(super) fn describe_mantle(cx: &Ctx<'_>) -> Draft {
         ["openai", "v1", rest @ ..] | ["v1", rest @ ..] => {
             openai::describe_rel(cx, PROVIDER, rest, None)
         }
+        segs => fallback(segs),
+    }
+}
+
+/// bedrock.{region}.amazonaws.com (and the other control-plane hosts): Claude Managed Agents
+/// under `/anthropic/v1` (agents, sessions, memory stores; "a path outside /anthropic/v1/ is
+/// not served" there), else the operation's first path segment.
+pub(super) fn describe_control(cx: &Ctx<'_>) -> Draft {
+    match cx.segments.as_slice() {
+        ["anthropic", rest @ ..] => anthropic::describe_rel(cx, PROVIDER, rest),
         segs => fallback(segs),
     }
 }
@@ -124,15 +136,33 @@ pub(super) fn describe_agent_runtime(cx: &Ctx<'_>) -> Draft {
             d.keep("sessionIdentifier", id(s));
             d
         }
+        // RetrieveAndGenerate: `sessionId` continues a RAG session (none: Bedrock starts one);
+        // a knowledge base is provider-held content, external sources (S3 objects) are not.
         (_, ["retrieveAndGenerate"]) | (_, ["retrieveAndGenerateStream"]) => {
             let mut d = Draft::new(PROVIDER, "retrieve_and_generate");
             if let Some(s) = body.str("sessionId") {
                 d.keep("sessionId", s.into_owned());
             }
+            let config = body.object("retrieveAndGenerateConfiguration");
+            let kb = config
+                .as_ref()
+                .and_then(|c| c.object("knowledgeBaseConfiguration"));
+            if let Some(kb) = kb {
+                if let Some(k) = kb.str("knowledgeBaseId") {
+                    d.keep("knowledgeBaseId", k.into_owned());
+                }
+                d.model = kb.str("modelArn").map(|m| m.into_owned());
+            } else if let Some(ext) = config
+                .as_ref()
+                .and_then(|c| c.object("externalSourcesConfiguration"))
+            {
+                d.model = ext.str("modelArn").map(|m| m.into_owned());
+            }
             d
         }
         (_, ["knowledgebases", kb, "retrieve"]) => {
             let mut d = Draft::new(PROVIDER, "retrieve");
+            d.keep("knowledgeBaseId", id(kb));
             d.attrs
                 .insert("gen_ai.data_source.id".into(), Value::String(id(kb)));
             d
@@ -208,16 +238,30 @@ pub(super) fn describe_agentcore(cx: &Ctx<'_>) -> Draft {
                 ("GET", ["actor", _, "sessions", _, "events", _]) => "get_event",
                 ("DELETE", ["actor", _, "sessions", _, "events", _]) => "delete_event",
                 (_, ["memoryRecords"]) => "list_memory_records",
+                (_, ["memoryRecords", "batchCreate"]) => "batch_create_memory_records",
+                (_, ["memoryRecords", "batchUpdate"]) => "batch_update_memory_records",
+                (_, ["memoryRecords", "batchDelete"]) => "batch_delete_memory_records",
+                ("DELETE", ["memoryRecords", _]) => "delete_memory_record",
                 ("GET", ["memoryRecord", _]) => "get_memory_record",
                 (_, ["actor", _, "sessions"]) => "list_sessions",
                 (_, ["actors"]) => "list_actors",
+                (_, ["ingest"]) => "ingest_data",
+                (_, ["extractionJobs", "start"]) => "start_memory_extraction_job",
+                (_, ["extractionJobs"]) => "list_memory_extraction_jobs",
                 _ => "memory",
             };
             let mut d = Draft::new(PROVIDER, api);
             d.keep("memoryId", id(memory));
-            if let ["actor", actor, "sessions", session, ..] = rest {
+            if let ["actor", actor, rest @ ..] = rest {
                 d.keep("actorId", id(actor));
-                d.keep("sessionId", id(session));
+                if let ["sessions", session, ..] = rest {
+                    d.keep("sessionId", id(session));
+                }
+            }
+            if let ["memoryRecord" | "memoryRecords", record] = rest {
+                if !record.starts_with("batch") {
+                    d.keep("memoryRecordId", id(record));
+                }
             }
             for k in ["actorId", "sessionId"] {
                 if let Some(v) = body.str(k) {

@@ -101,6 +101,11 @@ impl<'a> Body<'a> {
         Body::parse(self.raw(key)?.get().as_bytes())
     }
 
+    /// The members in document order.
+    pub fn members(&self) -> impl Iterator<Item = (&str, &'a RawValue)> + '_ {
+        self.fields.iter().map(|(k, v)| (k.as_ref(), *v))
+    }
+
     /// Member `key` as a list of raw elements (when it is an array).
     pub fn array(&self, key: &str) -> Option<Vec<&'a RawValue>> {
         let raw = self.raw(key)?;
@@ -152,6 +157,67 @@ pub fn has_key(json: &[u8], key: &str) -> bool {
         from = start + 1;
     }
     false
+}
+
+/// Calls `f` with the value of every object member named `key` (at any depth, document order)
+/// whose value is a JSON string. `json` must be valid JSON text; a match counts only where
+/// [`has_key`] would count it (an unescaped `"key"` followed by `:`), so text inside a prompt
+/// never matches.
+pub fn for_each_str_value<'j>(json: &'j str, key: &str, mut f: impl FnMut(Cow<'j, str>)) {
+    let bytes = json.as_bytes();
+    let mut needle = Vec::with_capacity(key.len() + 2);
+    needle.push(b'"');
+    needle.extend_from_slice(key.as_bytes());
+    needle.push(b'"');
+    let finder = memchr::memmem::Finder::new(&needle);
+    let mut from = 0;
+    while let Some(at) = finder.find(&bytes[from..]) {
+        let start = from + at;
+        from = start + 1;
+        let backslashes = bytes[..start]
+            .iter()
+            .rev()
+            .take_while(|&&b| b == b'\\')
+            .count();
+        if backslashes % 2 == 1 {
+            continue;
+        }
+        let mut i = start + needle.len();
+        while bytes.get(i).is_some_and(u8::is_ascii_whitespace) {
+            i += 1;
+        }
+        if bytes.get(i) != Some(&b':') {
+            continue;
+        }
+        i += 1;
+        while bytes.get(i).is_some_and(u8::is_ascii_whitespace) {
+            i += 1;
+        }
+        if bytes.get(i) != Some(&b'"') {
+            continue;
+        }
+        // The string runs to the next quote not escaped by a backslash.
+        let open = i;
+        let mut j = open + 1;
+        let mut escaped = false;
+        while let Some(&b) = bytes.get(j) {
+            match b {
+                b'\\' => j += 2,
+                b'"' => break,
+                _ => j += 1,
+            }
+            escaped |= b == b'\\';
+        }
+        let Some(lit) = json.get(open..=j) else {
+            return;
+        };
+        if !escaped {
+            f(Cow::Borrowed(&lit[1..lit.len() - 1]));
+        } else if let Ok(s) = serde_json::from_str::<String>(lit) {
+            f(Cow::Owned(s));
+        }
+        from = j + 1;
+    }
 }
 
 struct Key<'a>(Cow<'a, str>);
@@ -267,5 +333,19 @@ mod tests {
         let tricky = br#"{"a":"x\\","cache_control":1}"#;
         assert!(has_key(tricky, "cache_control"));
         assert!(!has_key(b"{}", "cache_control"));
+    }
+
+    #[test]
+    fn str_values_of_a_key() {
+        let j = r#"{"a":{"fileUri" : "u1"},"b":[{"fileUri":"u\"2"},{"fileUri":3}],"t":"say \"fileUri\": \"x\"","fileUri":"é"}"#;
+        let mut got = Vec::new();
+        for_each_str_value(j, "fileUri", |v| got.push(v.into_owned()));
+        assert_eq!(got, ["u1", "u\"2", "é"]);
+        let mut none = Vec::new();
+        for_each_str_value(r#"{"fileUri":"#, "fileUri", |v| none.push(v.into_owned()));
+        for_each_str_value(r#"{"fileUri":"open"#, "fileUri", |v| {
+            none.push(v.into_owned())
+        });
+        assert!(none.is_empty());
     }
 }

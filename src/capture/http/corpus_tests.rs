@@ -1,14 +1,16 @@
 //! The labelled request corpus (`tests/corpus/requests/*.json`): every case must classify to
-//! its expected kind, provider, venue, api, model, `consumes_state`, `creates_state` and tag
-//! (and, where given, exactly its evidence rules and its kept `request` mapping). No case may
-//! leak anything marked `SECRET` (prompt text, keys, tokens) into the event.
+//! its expected kind, provider, venue and api, and, where given, its model, `consumes_state`,
+//! `creates_state`, tag, exact evidence rules and kept `request` mapping. A case may carry the
+//! user's `venues` and `providers` host mappings. Every event carries its HTTP method in
+//! `attrs["http.request.method"]`, and every model call its `attrs.provider_evidence`. No case
+//! may leak anything marked `SECRET` (prompt text, keys, tokens) into the event.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use serde_json::{Map, Value};
 
-use super::{classify_request, HttpRequest};
+use super::{classify_request_with, HostMappings, HttpRequest};
 use crate::classify::Ruleset;
 
 fn corpus() -> Vec<(String, Value)> {
@@ -60,22 +62,29 @@ fn corpus_classifies_as_labelled_and_keeps_no_content() {
             (Some(Value::Null), _) | (None, _) => None,
             (Some(b), _) => Some(serde_json::to_vec(b).unwrap()),
         };
-        let venues: BTreeMap<String, String> = c
-            .get("venues")
-            .and_then(Value::as_object)
-            .map(|m| {
-                m.iter()
-                    .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_owned()))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let mapping = |key: &str| -> BTreeMap<String, String> {
+            c.get(key)
+                .and_then(Value::as_object)
+                .map(|m| {
+                    m.iter()
+                        .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_owned()))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let venues = mapping("venues");
+        let providers = mapping("providers");
         let req = HttpRequest {
             method: c["method"].as_str().unwrap(),
             url: c["url"].as_str().unwrap(),
             headers: &header_refs,
             body: body.as_deref(),
         };
-        let (ev, cl) = match classify_request(&req, &rs, &venues) {
+        let hosts = HostMappings {
+            venues: &venues,
+            providers: &providers,
+        };
+        let (ev, cl) = match classify_request_with(&req, &rs, hosts) {
             Ok(x) => x,
             Err(e) => {
                 failures.push(format!("{who}: error {e}"));
@@ -110,17 +119,47 @@ fn corpus_classifies_as_labelled_and_keeps_no_content() {
             }
         }
         check("venue", venue.map_or(Value::Null, Value::from), &e["venue"]);
+        for (k, got) in [
+            ("consumes_state", Value::from(cl.consumes_state)),
+            ("creates_state", Value::from(cl.creates_state)),
+            ("tag", Value::from(cl.tag.as_str())),
+        ] {
+            if let Some(want) = e.get(k) {
+                check(k, got, want);
+            }
+        }
+        let method = c["method"].as_str().unwrap().trim().to_ascii_uppercase();
         check(
-            "consumes_state",
-            Value::from(cl.consumes_state),
-            &e["consumes_state"],
+            "attrs.http.request.method",
+            ev.attrs
+                .get("http.request.method")
+                .cloned()
+                .unwrap_or(Value::Null),
+            &Value::from(method),
         );
-        check(
-            "creates_state",
-            Value::from(cl.creates_state),
-            &e["creates_state"],
-        );
-        check("tag", Value::from(cl.tag.as_str()), &e["tag"]);
+        if ev.kind.as_str() == "model_call" {
+            let pe = &ev.attrs["provider_evidence"];
+            check(
+                "attrs.provider_evidence.provider",
+                pe["provider"].clone(),
+                &map.get("provider").cloned().unwrap_or(Value::Null),
+            );
+            if let Some(want) = e.get("provider_rule") {
+                check("attrs.provider_evidence.rule", pe["rule"].clone(), want);
+            }
+            if let Some(want) = e.get("shape") {
+                check("attrs.provider_evidence.shape", pe["shape"].clone(), want);
+            }
+        }
+        if let Some(want) = e.get("attrs") {
+            for (k, v) in want.as_object().unwrap() {
+                check(
+                    &format!("attrs.{k}"),
+                    ev.attrs.get(k).cloned().unwrap_or(Value::Null),
+                    v,
+                );
+            }
+        }
         if let Some(want) = e.get("rules") {
             let got: Vec<Value> = cl.evidence.iter().map(|x| Value::from(&*x.rule)).collect();
             check("rules", Value::Array(got), want);

@@ -1,9 +1,13 @@
 //! Google: the Gemini API (generativelanguage.googleapis.com) and Vertex AI
 //! (`{region}-aiplatform.googleapis.com/v1/projects/{p}/locations/{l}/...`). Methods are the
-//! `:verb` suffix of the last path segment (`models/gemini-2.5-pro:generateContent`).
+//! `:verb` suffix of the last path segment (`models/gemini-2.5-pro:generateContent`). Media
+//! uploads go to the same paths under `/upload` (`/upload/v1beta/files`,
+//! `/upload/v1beta/fileSearchStores/{id}:uploadToFileSearchStore`).
 
 use serde_json::Value;
 
+use super::body::Body;
+use super::refs::{self, push_unique};
 use super::url::decode;
 use super::{Ctx, Draft};
 
@@ -11,6 +15,7 @@ const KEEP_INTERACTIONS: &[&str] = &["previous_interaction_id", "store", "backgr
 
 pub(super) fn describe(cx: &Ctx<'_>, provider: &'static str) -> Draft {
     let segs = cx.segments.as_slice();
+    let segs = segs.strip_prefix(&["upload"]).unwrap_or(segs);
     let segs = match segs.first() {
         Some(v) if v.starts_with("v1") => &segs[1..],
         _ => segs,
@@ -47,9 +52,7 @@ pub(super) fn describe(cx: &Ctx<'_>, provider: &'static str) -> Draft {
                 d.keep("stream", true);
             }
             if api == "generate_content" {
-                if let Some(c) = body.str("cachedContent") {
-                    d.keep("cachedContent", c.into_owned());
-                }
+                generate_content(body, &mut d);
             }
             d
         } else if rel.first() == Some(&"interactions") {
@@ -72,6 +75,14 @@ pub(super) fn describe(cx: &Ctx<'_>, provider: &'static str) -> Draft {
                     d.keep(k, v);
                 }
             }
+            // The file_search tool: `{"type": "file_search", "file_search_store_names": [...]}`.
+            let mut stores = Vec::new();
+            for tool in tools(body) {
+                if tool.str("type").as_deref() == Some("file_search") {
+                    store_names(&tool, &mut stores);
+                }
+            }
+            d.keep_ids("file_search_store_names", stores);
             d
         } else if is("reasoningEngines") {
             let api = if is("memories") {
@@ -92,6 +103,11 @@ pub(super) fn describe(cx: &Ctx<'_>, provider: &'static str) -> Draft {
                 }
             }
             d
+        } else if rel
+            .first()
+            .is_some_and(|s| s.split(':').next() == Some("fileSearchStores"))
+        {
+            file_search_stores(provider, rel, verb)
         } else if is("cachedContents") {
             let mut d = Draft::new(provider, "cached_contents");
             d.model = body.str("model").map(|m| m.into_owned());
@@ -105,6 +121,85 @@ pub(super) fn describe(cx: &Ctx<'_>, provider: &'static str) -> Draft {
         };
     if d.model.is_none() && d.api == "generate_content" {
         d.model = body.str("model").map(|m| m.into_owned());
+    }
+    d.shape = if provider == "gcp.vertex_ai" {
+        "vertex"
+    } else {
+        "gemini"
+    };
+    d
+}
+
+/// generateContent's references to content Google holds: `cachedContent` (either spelling),
+/// the Files-API files its parts name (`fileUris`), and the stores its `fileSearch` tool
+/// searches (`fileSearchStoreNames`, read from `fileSearch` / `file_search` with
+/// `fileSearchStoreNames` / `file_search_store_names`: the REST API takes either spelling).
+fn generate_content(body: &Body<'_>, d: &mut Draft) {
+    if let Some(c) = body
+        .str("cachedContent")
+        .or_else(|| body.str("cached_content"))
+    {
+        d.keep("cachedContent", c.into_owned());
+    }
+    if let Some(contents) = body.raw("contents") {
+        let mut uris = Vec::new();
+        refs::gemini_file_uris(contents.get(), &mut uris);
+        d.keep_ids("fileUris", uris);
+    }
+    let mut stores = Vec::new();
+    for tool in tools(body) {
+        if let Some(fs) = tool
+            .object("fileSearch")
+            .or_else(|| tool.object("file_search"))
+        {
+            store_names(&fs, &mut stores);
+        }
+    }
+    d.keep_ids("fileSearchStoreNames", stores);
+}
+
+/// The objects of the `tools` array.
+fn tools<'a>(body: &Body<'a>) -> Vec<Body<'a>> {
+    body.array("tools")
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|t| Body::parse(t.get().as_bytes()))
+        .collect()
+}
+
+/// Appends a file-search tool's store names (either spelling).
+fn store_names(tool: &Body<'_>, out: &mut Vec<Value>) {
+    for k in ["fileSearchStoreNames", "file_search_store_names"] {
+        if let Some(Value::Array(names)) = tool.value(k) {
+            for n in names {
+                if let Value::String(n) = n {
+                    push_unique(out, n.into());
+                }
+            }
+        }
+    }
+}
+
+/// File Search stores (Gemini API only): `fileSearchStores` (create, list, get, delete),
+/// `file_search_stores.upload` (`:uploadToFileSearchStore`, media or metadata),
+/// `file_search_stores.import_file` (`:importFile`), `file_search_stores.documents` and
+/// `file_search_stores.operations`. The store's resource name is kept as
+/// `fileSearchStoreName` (`fileSearchStores/{id}`).
+fn file_search_stores(provider: &'static str, rel: &[&str], verb: Option<&str>) -> Draft {
+    let api = match (verb, rel.get(2).map(|s| s.split(':').next().unwrap_or(s))) {
+        (Some("uploadToFileSearchStore"), _) => "file_search_stores.upload",
+        (Some("importFile"), _) => "file_search_stores.import_file",
+        (_, Some("documents")) => "file_search_stores.documents",
+        (_, Some("operations")) | (_, Some("upload")) => "file_search_stores.operations",
+        _ => "file_search_stores",
+    };
+    let mut d = Draft::new(provider, api);
+    if let Some(id) = rel.get(1) {
+        let id = id.split(':').next().unwrap_or(id);
+        d.keep(
+            "fileSearchStoreName",
+            format!("fileSearchStores/{}", decode(id)),
+        );
     }
     d
 }

@@ -4,37 +4,50 @@
 //!
 //! What is kept. Only non-content parameters, under the provider's own names (the vocabulary of
 //! `catalogue/default.toml`): ids (`previous_response_id`, `conversation`, `sessionId`,
-//! `runtimeSessionId`, `container`, `vector_store_ids`, ...), flags (`store`, `background`,
-//! `stream`, `endSession`), cache settings (`prompt_cache_key`, ...) and a few headers
-//! (`OpenAI-Beta`, `anthropic-beta`, `x-ms-user-isolation-key`, `Mcp-Session-Id`). Content —
-//! `messages`, `input`, `contents`, `prompt`, `instructions`, `system`, tool arguments and
-//! outputs, file bytes, agent payloads — is never copied; where a rule needs to know that a
-//! content block carries a marker (`cache_control`, a memory tool) only `true` is kept. The
-//! URL's credentials and query string never reach the event (`endpoint` is scheme, host, port
-//! and path). docs/classification.md ("Request-level classification") has the full table.
+//! `runtimeSessionId`, `container`, `vector_store_ids`, ...), references to provider-held
+//! content (`file_ids`, Gemini Files-API `fileUris`, file-search store names, `knowledgeBaseId`),
+//! flags (`store`, `background`, `stream`, `endSession`), cache settings (`prompt_cache_key`,
+//! ...) and a few headers (`OpenAI-Beta`, `anthropic-beta`, `x-ms-user-isolation-key`,
+//! `Mcp-Session-Id`). Content — `messages`, `input`, `contents`, `prompt`, `instructions`,
+//! `system`, tool arguments and outputs, file bytes, agent payloads — is never copied; where a
+//! rule needs to know that a content block carries a marker (`cache_control`, a memory tool, a
+//! code-execution tool) only `true` is kept, and where a content block references a stored file
+//! only the file's id is kept. The URL's credentials and query string never reach the event
+//! (`endpoint` is scheme, host, port and path). docs/classification.md ("Request-level
+//! classification") has the full table.
 //!
-//! How the provider is found. The host decides first (`api.openai.com`, `*.openai.azure.com`,
-//! `bedrock-runtime.{region}.amazonaws.com`, ...). On a host statemeter does not know (a gateway,
-//! a proxy, a loopback test server) the path shape decides (`/v1/chat/completions` is the OpenAI
-//! shape, `/openai/deployments/...` Azure's, `/v1/messages` Anthropic's, `:generateContent`
-//! Gemini's) and `attrs.provider_evidence` says so. A JSON-RPC body or an `Mcp-Session-Id` /
-//! `MCP-Protocol-Version` header makes the request an MCP `tool_call` on any host.
+//! Who serves it. The host decides ([`super::super::classify::venue`] and [`family_for_host`]):
+//! a provider's own endpoint (`api.openai.com`, `*.openai.azure.com`,
+//! `bedrock-runtime.{region}.amazonaws.com`, ...) names the provider (the path may refine it:
+//! Claude on Foundry is `anthropic`); a third-party operator's host (`api.groq.com`,
+//! `openrouter.ai`, OCI Generative AI, ...) names that operator, whatever API shape it speaks.
+//! The user's `providers` mapping (host pattern → provider) wins over both. On a host none of
+//! these names (a gateway, a proxy, a loopback test server) the provider is `unknown`: the path
+//! shape (`/v1/chat/completions` is the OpenAI shape, `/openai/deployments/...` Azure's,
+//! `/v1/messages` Anthropic's, `:generateContent` Gemini's) or the caller's API family still says
+//! which API it is, so `api`, `model` and `request` are read as usual. Every model call carries
+//! `attrs.provider_evidence = {provider, rule, shape, explain}` (rules `provider-endpoint`,
+//! `provider-user-mapping`, `provider-unknown-host`; `shape` is the API shape read). A JSON-RPC
+//! body or an `Mcp-Session-Id` / `MCP-Protocol-Version` header makes the request an MCP
+//! `tool_call` on any host.
 //!
 //! The venue comes from the host alone (`super::venue`): the decision is kept in
 //! `attrs.venue_evidence = {venue, rule, explain}`, so the reason is hashed into the ledger with
-//! the event. An unknown host gives `venue = "unknown"`, never a guess.
+//! the event. An unknown host gives `venue = "unknown"`, never a guess. `attrs` also carries
+//! `http.request.method` (upper case) and `server.address` on every event.
 
 use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
+use std::rc::Rc;
 
 use serde_json::{json, Map, Value};
 
-use crate::classify::venue::{venue_for_host, VenueMatch};
+use crate::classify::venue::{self, venue_for_host, Operator, VenueMatch};
 use crate::classify::Ruleset;
 use crate::error::{Error, Result};
 use crate::event::Classification;
-use crate::event::{Event, EventKind};
+use crate::event::{Event, EventKind, Text};
 
 mod anthropic;
 mod aws;
@@ -43,6 +56,7 @@ mod gemini;
 mod limits;
 mod mcp;
 mod openai;
+mod refs;
 mod url;
 
 #[cfg(test)]
@@ -75,9 +89,42 @@ pub struct HttpRequest<'a> {
     pub body: Option<&'a [u8]>,
 }
 
+/// The user's say about hosts: `venues` maps host patterns to venues, `providers` to the
+/// provider operating them (`"llm-proxy.internal"`, `"*.gw.example.com"`: a `*.` prefix matches
+/// subdomains). Both are checked before the built-in host tables.
+#[derive(Clone, Copy, Debug)]
+pub struct HostMappings<'a> {
+    pub venues: &'a BTreeMap<String, String>,
+    pub providers: &'a BTreeMap<String, String>,
+}
+
+static NO_MAPPING: BTreeMap<String, String> = BTreeMap::new();
+
+impl<'a> HostMappings<'a> {
+    /// No user mapping at all.
+    pub fn none() -> HostMappings<'static> {
+        HostMappings {
+            venues: &NO_MAPPING,
+            providers: &NO_MAPPING,
+        }
+    }
+
+    /// A venue mapping and no provider mapping.
+    pub fn venues(venues: &'a BTreeMap<String, String>) -> HostMappings<'a> {
+        HostMappings {
+            venues,
+            providers: &NO_MAPPING,
+        }
+    }
+}
+
 /// What a request was read as, before it becomes an event.
 pub(crate) struct Draft {
+    /// The provider the API family implies (used when the host is that family's own endpoint).
     pub provider: &'static str,
+    /// The API shape read (`openai`, `anthropic`, `gemini`, `bedrock-runtime`, ...); empty
+    /// until the family sets it.
+    pub shape: &'static str,
     pub api: String,
     pub model: Option<String>,
     pub request: Map<String, Value>,
@@ -88,6 +135,7 @@ impl Draft {
     pub fn new(provider: &'static str, api: impl Into<String>) -> Draft {
         Draft {
             provider,
+            shape: "",
             api: api.into(),
             model: None,
             request: Map::new(),
@@ -98,6 +146,13 @@ impl Draft {
     /// Keeps `value` as `request[key]`.
     pub fn keep(&mut self, key: &str, value: impl Into<Value>) {
         self.request.insert(key.to_owned(), value.into());
+    }
+
+    /// Keeps a non-empty list of ids as `request[key]`.
+    pub fn keep_ids(&mut self, key: &str, ids: Vec<Value>) {
+        if !ids.is_empty() {
+            self.keep(key, Value::Array(ids));
+        }
     }
 }
 
@@ -110,6 +165,9 @@ pub(crate) struct Ctx<'a> {
     headers: &'a [(&'a str, &'a str)],
     pub raw_body: Option<&'a [u8]>,
     pub body: Option<Body<'a>>,
+    /// Whether the body has a `"file_id"` key anywhere (then the content members that may
+    /// reference files were kept as raw slices, to be walked for them).
+    pub file_refs: bool,
 }
 
 impl<'a> Ctx<'a> {
@@ -138,25 +196,39 @@ static NO_BODY: Body<'static> = Body::empty();
 /// classifying it. `venues` maps hosts to venues (`"*.gw.example.com"` matches subdomains) and
 /// wins over the built-in host patterns.
 pub fn describe_request(req: &HttpRequest<'_>, venues: &BTreeMap<String, String>) -> Result<Event> {
-    describe_request_as(req, None, venues)
+    describe_request_with(req, None, HostMappings::venues(venues))
 }
 
-/// [`describe_request`] for a caller that knows which API it is talking to (the botocore
-/// integration knows the service): on a host statemeter does not recognise (a custom
-/// `endpoint_url`), `api_family` picks the provider family instead of the path shape. One of
-/// `openai`, `azure`, `anthropic`, `gemini`, `vertex`, `bedrock-runtime`, `bedrock-mantle`,
-/// `bedrock-agent-runtime`, `bedrock-agentcore`. The venue still comes from the host alone.
+/// [`describe_request_with`] with a venue mapping only.
 pub fn describe_request_as(
     req: &HttpRequest<'_>,
     api_family: Option<&str>,
     venues: &BTreeMap<String, String>,
+) -> Result<Event> {
+    describe_request_with(req, api_family, HostMappings::venues(venues))
+}
+
+/// The names `api_family` accepts.
+const FAMILY_NAMES: &str = "openai, azure, anthropic, gemini, vertex, bedrock, bedrock-runtime, bedrock-mantle, bedrock-agent-runtime, bedrock-agentcore";
+
+/// Builds the event a request amounts to, for a caller that may know which API it is talking to
+/// (the botocore integration knows the service): on a host statemeter does not recognise (a
+/// custom `endpoint_url`), `api_family` picks the API family instead of the path shape. One of
+/// `openai`, `azure`, `anthropic`, `gemini`, `vertex`, `bedrock`, `bedrock-runtime`,
+/// `bedrock-mantle`, `bedrock-agent-runtime`, `bedrock-agentcore`. It says how to read the
+/// request, not who serves it: the provider stays `unknown` unless `hosts.providers` names the
+/// host's operator. The venue comes from the host alone.
+pub fn describe_request_with(
+    req: &HttpRequest<'_>,
+    api_family: Option<&str>,
+    hosts: HostMappings<'_>,
 ) -> Result<Event> {
     let hint = match api_family {
         None => None,
         Some(name) => Some(Family::named(name).ok_or_else(|| {
             Error::validation(
                 "api_family",
-                format!("{name:?} is not one of openai, azure, anthropic, gemini, vertex, bedrock-runtime, bedrock-mantle, bedrock-agent-runtime, bedrock-agentcore"),
+                format!("{name:?} is not one of {FAMILY_NAMES}"),
             )
         })?),
     };
@@ -169,18 +241,32 @@ pub fn describe_request_as(
     }
     let url = Url::parse(req.url)?;
     let segments = url.segments();
-    let (family, source) = match family_for_host(&url.host) {
-        Some(f) => (Some(f), Source::Host),
-        None => match hint {
-            Some(f) => (Some(f), Source::Hint),
-            None => (family_for_shape(&segments), Source::Shape),
-        },
+    let host = host_cached(&url.host, hosts);
+    let (family, source) = match (host.family, &host.operated) {
+        (Some(f), _) => (Some(f), Source::Host),
+        (None, _) if hint.is_some() => (hint, Source::Hint),
+        (None, Operated::Operator(_) | Operated::User(_)) => (
+            Some(family_for_shape(&segments).unwrap_or(Family::OpenAi)),
+            Source::Named,
+        ),
+        (None, _) => (family_for_shape(&segments), Source::Shape),
     };
     let raw_body = req.body.filter(|b| !b.is_empty());
     // Anthropic's cache_control markers sit inside content blocks: only then is content kept
-    // (as raw slices, searched for the key, never copied).
+    // (as raw slices, searched for the key, never copied). Likewise the members that may
+    // reference stored files, when the body has a `file_id` key at all, and Gemini's contents
+    // when they name a file URI.
     let scan_content = family == Some(Family::Anthropic) || segments.first() == Some(&"anthropic");
-    let want = |k: &str| BODY_KEYS.contains(&k) || (scan_content && CONTENT_SCANNED.contains(&k));
+    let file_refs = raw_body.is_some_and(|b| has_key(b, "file_id"));
+    let gemini = matches!(family, Some(Family::Gemini | Family::Vertex));
+    let file_uris =
+        gemini && raw_body.is_some_and(|b| has_key(b, "fileUri") || has_key(b, "file_uri"));
+    let want = |k: &str| {
+        BODY_KEYS.contains(&k)
+            || (scan_content && CONTENT_SCANNED.contains(&k))
+            || (file_refs && refs::FILE_SCANNED.contains(&k))
+            || (file_uris && k == "contents")
+    };
     let body = raw_body.and_then(|b| Body::parse_some(b, &want));
     let method = if method.bytes().any(|b| b.is_ascii_lowercase()) {
         Cow::Owned(method.to_ascii_uppercase())
@@ -194,10 +280,10 @@ pub fn describe_request_as(
         headers: req.headers,
         raw_body,
         body,
+        file_refs,
     };
-    let (venue, venue_evidence) = venue_cached(&cx.url.host, venues);
     let mut attrs = Map::new();
-    attrs.insert("venue_evidence".into(), venue_evidence);
+    attrs.insert("venue_evidence".into(), host.venue_evidence.clone());
     attrs.insert(
         "server.address".into(),
         Value::String(cx.url.host.as_ref().to_owned()),
@@ -226,40 +312,60 @@ pub fn describe_request_as(
         return Ok(ev);
     }
 
-    let draft = match (family, source) {
-        (Some(f), Source::Host) => f.describe(&cx),
-        (Some(f), source) => {
-            let mut d = f.describe(&cx);
-            let why = match source {
-                Source::Hint => format!(
-                    "host {} is not a known provider endpoint; provider {} from the caller's API ({})",
-                    cx.url.host,
-                    d.provider,
-                    api_family.unwrap_or_default()
-                ),
-                _ => format!(
-                    "host {} is not a known provider endpoint; provider {} inferred from the API shape of {}",
-                    cx.url.host, d.provider, cx.url.path
-                ),
-            };
-            d.attrs
-                .insert("provider_evidence".into(), Value::String(why));
-            d
+    let mut draft = match family {
+        Some(f) if source == Source::Named && f == Family::OpenAi => {
+            openai::describe_lenient(&cx, "unknown")
         }
-        (None, _) => {
-            let mut d = Draft::new("unknown", "unknown");
-            d.attrs.insert(
-                "provider_evidence".into(),
-                Value::String(format!(
-                    "neither host {} nor path {} is a known provider API",
-                    cx.url.host, cx.url.path
-                )),
-            );
-            d
-        }
+        Some(f) => f.describe(&cx),
+        None => Draft::new("unknown", "unknown"),
     };
+    if draft.shape.is_empty() {
+        draft.shape = family.map_or("", Family::shape);
+    }
+    if let Operated::Operator(op) = host.operated {
+        if op.provider == "huggingface" {
+            huggingface_upstream(&cx.segments, &mut draft);
+        }
+    }
+    let (provider, rule): (Text, &'static str) = match &host.operated {
+        Operated::User(p) => (p.clone(), "provider-user-mapping"),
+        Operated::Operator(op) => (op.provider.into(), "provider-endpoint"),
+        Operated::Endpoint => (draft.provider.into(), "provider-endpoint"),
+        Operated::Unknown => ("unknown".into(), "provider-unknown-host"),
+    };
+    let explain = match (&host.operated, source) {
+        (Operated::Unknown, Source::Hint) => format!(
+            "{}; the caller's API is {} ({} shape), which does not say who operates the host",
+            host.explain,
+            api_family.unwrap_or_default(),
+            shape_name(draft.shape)
+        ),
+        (Operated::Unknown, _) if family.is_some() => format!(
+            "{}; the path {} has the {} shape, which does not say who operates the host",
+            host.explain,
+            cx.url.path,
+            shape_name(draft.shape)
+        ),
+        (Operated::Unknown, _) => format!(
+            "{}, and the path {} is not a known provider API",
+            host.explain, cx.url.path
+        ),
+        _ => host.explain.clone(),
+    };
+    let mut evidence = Map::new();
+    evidence.insert(
+        "provider".into(),
+        Value::String(provider.as_ref().to_owned()),
+    );
+    evidence.insert("rule".into(), Value::String(rule.to_owned()));
+    if !draft.shape.is_empty() {
+        evidence.insert("shape".into(), Value::String(draft.shape.to_owned()));
+    }
+    evidence.insert("explain".into(), Value::String(explain));
+    attrs.insert("provider_evidence".into(), Value::Object(evidence));
+
     let mut ev = Event::new(EventKind::ModelCall);
-    ev.provider = Some(draft.provider.into());
+    ev.provider = Some(provider);
     // A path the family reads no API from (e.g. Gemini's `/:`) is `unknown`, as is a missing
     // model: an empty name would make the event unrecordable.
     ev.api = Some(if draft.api.is_empty() {
@@ -274,7 +380,7 @@ pub fn describe_request_as(
             .unwrap_or_else(|| "unknown".to_owned())
             .into(),
     );
-    ev.venue = Some(venue.into());
+    ev.venue = Some(host.venue.clone());
     ev.endpoint = Some(cx.url.endpoint().into());
     ev.request = Some(draft.request);
     attrs.extend(draft.attrs);
@@ -283,41 +389,140 @@ pub fn describe_request_as(
     Ok(ev)
 }
 
-/// One remembered venue decision: host, user mapping, venue, `venue_evidence` attribute.
-type VenueEntry = (String, BTreeMap<String, String>, String, Value);
-
-thread_local! {
-    /// The last hosts' venue decisions: an SDK client talks to one or two hosts, and the
-    /// decision (with its explanation) is the costliest part of describing a request.
-    static VENUES: RefCell<Vec<VenueEntry>> =
-        const { RefCell::new(Vec::new()) };
+/// A shape's name in explanations.
+fn shape_name(shape: &str) -> &str {
+    match shape {
+        "openai" => "OpenAI-compatible",
+        "anthropic" => "Anthropic-compatible",
+        "gemini" => "Gemini-compatible",
+        "vertex" => "Vertex AI",
+        "" => "no known",
+        other => other,
+    }
 }
 
-/// `venue_for_host`, remembered per thread for the last 16 (host, user mapping) pairs: the
-/// venue and the `venue_evidence` attribute.
-fn venue_cached(host: &str, venues: &BTreeMap<String, String>) -> (String, Value) {
-    VENUES.with(|cache| {
-        let mut cache = cache.borrow_mut();
-        if let Some((_, _, v, e)) = cache.iter().find(|(h, m, _, _)| h == host && m == venues) {
-            return (v.clone(), e.clone());
+/// Hugging Face's router names the upstream inference provider in the first path segment
+/// (`router.huggingface.co/together/v1/chat/completions`): kept as `attrs.upstream_provider`.
+/// Hugging Face serves (and bills) the request, so it stays the provider.
+fn huggingface_upstream(segs: &[&str], d: &mut Draft) {
+    if let [first, _, ..] = segs {
+        if !openai::is_version(first) {
+            d.attrs.insert(
+                "upstream_provider".into(),
+                Value::String(url::decode(first).into_owned()),
+            );
         }
-        let VenueMatch {
-            venue,
-            rule,
-            explain,
-        } = venue_for_host(host, venues);
-        let evidence = json!({"venue": venue, "rule": rule, "explain": explain});
+    }
+}
+
+/// Who operates a host, as far as statemeter can tell from the host alone.
+enum Operated {
+    /// A provider family's own endpoint: the family names the provider (the path may refine
+    /// it, e.g. Claude on Foundry).
+    Endpoint,
+    /// A third-party operator of the built-in table.
+    Operator(&'static Operator),
+    /// The user's provider mapping names it.
+    User(Text),
+    /// Nobody says.
+    Unknown,
+}
+
+/// What the host alone decides, remembered per thread.
+struct HostInfo {
+    venue: Text,
+    venue_evidence: Value,
+    family: Option<Family>,
+    operated: Operated,
+    /// Why the provider is what it is (for an unknown host, the start of the explanation).
+    explain: String,
+}
+
+/// One remembered decision: host, the user's venue and provider mappings, the decision.
+type HostEntry = (
+    String,
+    BTreeMap<String, String>,
+    BTreeMap<String, String>,
+    Rc<HostInfo>,
+);
+
+thread_local! {
+    /// The last hosts' decisions: an SDK client talks to one or two hosts, and the decision
+    /// (with its explanations) is the costliest part of describing a request.
+    static HOSTS: RefCell<Vec<HostEntry>> = const { RefCell::new(Vec::new()) };
+}
+
+/// [`host_info`], remembered per thread for the last 16 (host, mappings) triples.
+fn host_cached(host: &str, hosts: HostMappings<'_>) -> Rc<HostInfo> {
+    HOSTS.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        if let Some((_, _, _, info)) = cache
+            .iter()
+            .find(|(h, v, p, _)| h == host && v == hosts.venues && p == hosts.providers)
+        {
+            return Rc::clone(info);
+        }
+        let info = Rc::new(host_info(host, hosts));
         if cache.len() >= 16 {
             cache.remove(0);
         }
         cache.push((
             host.to_owned(),
-            venues.clone(),
-            venue.clone(),
-            evidence.clone(),
+            hosts.venues.clone(),
+            hosts.providers.clone(),
+            Rc::clone(&info),
         ));
-        (venue, evidence)
+        info
     })
+}
+
+/// The venue of `host` (normalised), the API family its own endpoint implies, and who operates it.
+fn host_info(host: &str, hosts: HostMappings<'_>) -> HostInfo {
+    let VenueMatch {
+        venue,
+        rule,
+        explain,
+    } = venue_for_host(host, hosts.venues);
+    let venue_evidence = json!({"venue": venue, "rule": rule, "explain": explain});
+    let family = family_for_host(host);
+    let (operated, explain) = if let Some((pattern, p)) =
+        venue::user_mapping_for_host(host, hosts.providers)
+    {
+        (
+            Operated::User(p.into()),
+            format!(
+                "host {host} is mapped to provider {p} by the user's provider mapping ({pattern})"
+            ),
+        )
+    } else if let Some((f, pattern)) = family {
+        (
+            Operated::Endpoint,
+            format!(
+                "host {host} matches {pattern}, an endpoint of {}",
+                f.endpoint_name()
+            ),
+        )
+    } else if let Some(op) = venue::operator_for_host(host) {
+        (
+            Operated::Operator(op),
+            format!(
+                "host {host} matches {}, operated by {}",
+                op.pattern, op.provider
+            ),
+        )
+    } else {
+        (
+            Operated::Unknown,
+            format!("host {host} is no known provider's endpoint and no provider mapping names it"),
+        )
+    };
+    HostInfo {
+        venue: venue.into(),
+        venue_evidence,
+        family: family.map(|(f, _)| f),
+        operated,
+        explain,
+    }
 }
 
 /// [`describe_request`], then classifies the event with `ruleset`.
@@ -326,22 +531,38 @@ pub fn classify_request(
     ruleset: &Ruleset,
     venues: &BTreeMap<String, String>,
 ) -> Result<(Event, Classification)> {
-    let ev = describe_request(req, venues)?;
+    classify_request_with(req, ruleset, HostMappings::venues(venues))
+}
+
+/// [`describe_request_with`] (no API family), then classifies the event with `ruleset`.
+pub fn classify_request_with(
+    req: &HttpRequest<'_>,
+    ruleset: &Ruleset,
+    hosts: HostMappings<'_>,
+) -> Result<(Event, Classification)> {
+    let ev = describe_request_with(req, None, hosts)?;
     let c = ruleset.classify(&ev);
     Ok((ev, c))
 }
 
-/// Where the provider family came from.
+/// Where the API family came from.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Source {
+    /// The host is the family's own endpoint.
     Host,
+    /// The caller named the family.
     Hint,
+    /// A named operator's host (built-in or user-mapped): the path shape, read leniently.
+    Named,
+    /// An unknown host: the path shape, read strictly (a version prefix and a known route).
     Shape,
 }
 
 /// The body members any family reads (everything else is skipped unread). Content members
 /// are absent on purpose; `tools` is read for the state it references (containers, vector
-/// stores, a memory tool) and `params` for an MCP tool's name.
+/// stores, file-search stores, a memory or code-execution tool), `params` for an MCP tool's
+/// name, `resources` for the files and memory stores a managed-agent session mounts, `thread`
+/// for the `tool_resources` of a thread created with its run (its messages stay unread).
 const BODY_KEYS: &[&str] = &[
     "model",
     "store",
@@ -355,11 +576,20 @@ const BODY_KEYS: &[&str] = &[
     "prompt_cache_options",
     "service_tier",
     "agent_session_id",
+    "agent_id",
+    "agent",
     "assistant_id",
     "container",
     "cache_control",
     "mcp_servers",
     "tools",
+    "tool_resources",
+    "thread",
+    "file_id",
+    "file_ids",
+    "environment",
+    "environment_id",
+    "resources",
     "session",
     "memoryId",
     "endSession",
@@ -370,9 +600,11 @@ const BODY_KEYS: &[&str] = &[
     "actorId",
     "sessionId",
     "modelId",
+    "retrieveAndGenerateConfiguration",
     "cachedContent",
+    "cached_content",
     "previous_interaction_id",
-    "agent",
+    "servingMode",
     "jsonrpc",
     "method",
     "params",
@@ -389,6 +621,9 @@ enum Family {
     BedrockMantle,
     BedrockAgentRuntime,
     AgentCore,
+    /// The `bedrock` control plane (`bedrock.{region}.amazonaws.com`), which also serves Claude
+    /// Managed Agents under `/anthropic/v1`.
+    Bedrock,
     Anthropic,
     Gemini,
     Vertex,
@@ -402,6 +637,7 @@ impl Family {
             "anthropic" => Family::Anthropic,
             "gemini" => Family::Gemini,
             "vertex" => Family::Vertex,
+            "bedrock" => Family::Bedrock,
             "bedrock-runtime" => Family::BedrockRuntime,
             "bedrock-mantle" => Family::BedrockMantle,
             "bedrock-agent-runtime" => Family::BedrockAgentRuntime,
@@ -418,37 +654,97 @@ impl Family {
             Family::BedrockMantle => aws::describe_mantle(cx),
             Family::BedrockAgentRuntime => aws::describe_agent_runtime(cx),
             Family::AgentCore => aws::describe_agentcore(cx),
+            Family::Bedrock => aws::describe_control(cx),
             Family::Anthropic => anthropic::describe(cx, "anthropic"),
             Family::Gemini => gemini::describe(cx, "gcp.gemini"),
             Family::Vertex => gemini::describe(cx, "gcp.vertex_ai"),
         }
     }
+
+    /// The API shape a family's requests have when the module did not say otherwise.
+    fn shape(self) -> &'static str {
+        match self {
+            Family::OpenAi | Family::Azure | Family::BedrockMantle => "openai",
+            Family::BedrockRuntime => "bedrock-runtime",
+            Family::BedrockAgentRuntime => "bedrock-agent-runtime",
+            Family::AgentCore => "bedrock-agentcore",
+            Family::Bedrock => "bedrock",
+            Family::Anthropic => "anthropic",
+            Family::Gemini => "gemini",
+            Family::Vertex => "vertex",
+        }
+    }
+
+    /// Whose endpoint a host of this family is, for explanations.
+    fn endpoint_name(self) -> &'static str {
+        match self {
+            Family::OpenAi => "the OpenAI API",
+            Family::Azure => "Azure OpenAI / Microsoft Foundry",
+            Family::BedrockRuntime => "Amazon Bedrock (bedrock-runtime)",
+            Family::BedrockMantle => "Amazon Bedrock (bedrock-mantle)",
+            Family::BedrockAgentRuntime => "Amazon Bedrock Agents (bedrock-agent-runtime)",
+            Family::AgentCore => "Amazon Bedrock AgentCore",
+            Family::Bedrock => "Amazon Bedrock",
+            Family::Anthropic => "the Claude API",
+            Family::Gemini => "the Gemini API",
+            Family::Vertex => "Vertex AI",
+        }
+    }
 }
 
-fn family_for_host(host: &str) -> Option<Family> {
-    let aws = |prefix: &str| {
-        host.strip_prefix(prefix)
-            .and_then(|h| h.strip_suffix(".amazonaws.com"))
-            .is_some_and(|region| !region.is_empty() && !region.contains('.'))
-    };
-    Some(match host {
-        "api.openai.com" => Family::OpenAi,
-        "api.anthropic.com" => Family::Anthropic,
-        "generativelanguage.googleapis.com" => Family::Gemini,
-        "aiplatform.googleapis.com" => Family::Vertex,
-        h if h.ends_with("-aiplatform.googleapis.com") => Family::Vertex,
-        h if h.ends_with(".openai.azure.com")
-            || h.ends_with(".services.ai.azure.com")
-            || h.ends_with(".cognitiveservices.azure.com") =>
-        {
-            Family::Azure
-        }
-        _ if aws("bedrock-runtime.") || aws("bedrock-runtime-fips.") => Family::BedrockRuntime,
-        _ if aws("bedrock-agent-runtime.") => Family::BedrockAgentRuntime,
-        _ if aws("bedrock-agentcore.") => Family::AgentCore,
-        h if h.starts_with("bedrock-mantle.") && h.ends_with(".api.aws") => Family::BedrockMantle,
-        _ => return None,
-    })
+/// Provider endpoints and the family each serves (first match wins; the pattern syntax of
+/// `classify::venue`). Every host here is also one of the venue table's.
+const FAMILY_HOSTS: &[(&str, Family)] = &[
+    ("api.openai.com", Family::OpenAi),
+    ("api.anthropic.com", Family::Anthropic),
+    ("generativelanguage.googleapis.com", Family::Gemini),
+    ("aiplatform.googleapis.com", Family::Vertex),
+    ("*-aiplatform.googleapis.com", Family::Vertex),
+    ("*.openai.azure.com", Family::Azure),
+    ("*.services.ai.azure.com", Family::Azure),
+    ("*.cognitiveservices.azure.com", Family::Azure),
+    ("*.api.azureml.ms", Family::Azure),
+    ("bedrock-runtime.{r}.amazonaws.com", Family::BedrockRuntime),
+    (
+        "bedrock-runtime-fips.{r}.amazonaws.com",
+        Family::BedrockRuntime,
+    ),
+    (
+        "*.bedrock-runtime.{r}.vpce.amazonaws.com",
+        Family::BedrockRuntime,
+    ),
+    (
+        "bedrock-agent-runtime.{r}.amazonaws.com",
+        Family::BedrockAgentRuntime,
+    ),
+    (
+        "*.bedrock-agent-runtime.{r}.vpce.amazonaws.com",
+        Family::BedrockAgentRuntime,
+    ),
+    ("bedrock-agentcore.{r}.amazonaws.com", Family::AgentCore),
+    (
+        "*.bedrock-agentcore.{r}.vpce.amazonaws.com",
+        Family::AgentCore,
+    ),
+    (
+        "*.gateway.bedrock-agentcore.{r}.amazonaws.com",
+        Family::AgentCore,
+    ),
+    ("bedrock-mantle.{r}.api.aws", Family::BedrockMantle),
+    ("bedrock.{r}.amazonaws.com", Family::Bedrock),
+    ("bedrock-agent.{r}.amazonaws.com", Family::Bedrock),
+    (
+        "bedrock-agentcore-control.{r}.amazonaws.com",
+        Family::Bedrock,
+    ),
+];
+
+/// The family whose own endpoint `host` (normalised) is, and the pattern it matched.
+fn family_for_host(host: &str) -> Option<(Family, &'static str)> {
+    FAMILY_HOSTS
+        .iter()
+        .find(|(pattern, _)| venue::matches(pattern, host))
+        .map(|(p, f)| (*f, *p))
 }
 
 /// On an unknown host (gateway, proxy, test server): the family whose path shape this is.
@@ -525,32 +821,180 @@ mod tests {
         assert_eq!(ev.api.as_deref(), Some("unknown"));
         assert_eq!(ev.venue.as_deref(), Some("unknown"));
         assert_eq!(ev.attrs["venue_evidence"]["rule"], "venue-unknown-host");
-        assert!(ev.attrs["provider_evidence"]
-            .as_str()
-            .unwrap()
-            .contains("example.com"));
+        let pe = &ev.attrs["provider_evidence"];
+        assert_eq!(pe["rule"], "provider-unknown-host");
+        assert_eq!(pe["provider"], "unknown");
+        assert!(pe.get("shape").is_none());
+        let explain = pe["explain"].as_str().unwrap();
+        assert!(
+            explain.contains("example.com") && explain.contains("/index.html"),
+            "{explain}"
+        );
     }
 
     #[test]
-    fn gateway_shape_is_inferred_and_said_so() {
+    fn an_openai_shape_on_an_unknown_host_is_not_openai() {
         let ev = describe(
             "POST",
             "http://127.0.0.1:8080/v1/chat/completions",
             &[],
             r#"{"model":"gpt-5","messages":[]}"#,
         );
-        assert_eq!(ev.provider.as_deref(), Some("openai"));
+        assert_eq!(ev.provider.as_deref(), Some("unknown"));
         assert_eq!(ev.api.as_deref(), Some("chat.completions"));
         assert_eq!(ev.model.as_deref(), Some("gpt-5"));
         assert_eq!(ev.venue.as_deref(), Some("unknown"));
-        assert!(ev.attrs["provider_evidence"]
+        let pe = &ev.attrs["provider_evidence"];
+        assert_eq!(
+            (&pe["provider"], &pe["rule"], &pe["shape"]),
+            (
+                &json!("unknown"),
+                &json!("provider-unknown-host"),
+                &json!("openai")
+            )
+        );
+        assert!(pe["explain"]
             .as_str()
             .unwrap()
-            .contains("inferred"));
+            .contains("OpenAI-compatible"));
         assert_eq!(
             ev.endpoint.as_deref(),
             Some("http://127.0.0.1:8080/v1/chat/completions")
         );
+    }
+
+    #[test]
+    fn operators_are_recognised_by_host_whatever_the_shape() {
+        let body = r#"{"model":"m","messages":[]}"#;
+        for (url, provider, venue, api) in [
+            ("https://api.groq.com/openai/v1/chat/completions", "groq", "groq", "chat.completions"),
+            ("https://api.mistral.ai/v1/chat/completions", "mistral_ai", "mistral_ai", "chat.completions"),
+            ("https://api.deepseek.com/chat/completions", "deepseek", "deepseek", "chat.completions"),
+            ("https://api.deepseek.com/responses", "deepseek", "deepseek", "responses"),
+            ("https://api.x.ai/v1/responses", "x_ai", "x_ai", "responses"),
+            ("https://api.perplexity.ai/chat/completions", "perplexity", "perplexity", "chat.completions"),
+            ("https://api.cohere.com/compatibility/v1/chat/completions", "cohere", "cohere", "chat.completions"),
+            ("https://api.cohere.com/v2/chat", "cohere", "cohere", "chat"),
+            ("https://openrouter.ai/api/v1/responses", "openrouter", "openrouter", "responses"),
+            ("https://api.together.xyz/v1/chat/completions", "together", "together", "chat.completions"),
+            ("https://api.fireworks.ai/inference/v1/chat/completions", "fireworks", "fireworks", "chat.completions"),
+            ("https://api.cerebras.ai/v1/chat/completions", "cerebras", "cerebras", "chat.completions"),
+            ("https://api.inference.crusoecloud.com/v1/chat/completions", "crusoe", "crusoe", "chat.completions"),
+            ("https://api.z.ai/api/paas/v4/chat/completions", "z_ai", "z_ai", "chat.completions"),
+            ("https://api.z.ai/api/anthropic/v1/messages", "z_ai", "z_ai", "messages"),
+            ("https://inference.generativeai.us-chicago-1.oci.oraclecloud.com/openai/v1/responses", "oci.generative_ai", "oracle", "responses"),
+            ("https://inference.generativeai.eu-frankfurt-1.oci.oraclecloud.com/20231130/actions/chat", "oci.generative_ai", "oracle", "chat"),
+        ] {
+            let ev = describe("POST", url, &[], body);
+            assert_eq!(
+                (ev.provider.as_deref(), ev.venue.as_deref(), ev.api.as_deref()),
+                (Some(provider), Some(venue), Some(api)),
+                "{url}"
+            );
+            let pe = &ev.attrs["provider_evidence"];
+            assert_eq!(pe["rule"], "provider-endpoint", "{url}");
+            assert_eq!(ev.model.as_deref(), Some("m"), "{url}");
+        }
+        let ev = describe(
+            "POST",
+            "https://router.huggingface.co/together/v1/chat/completions",
+            &[],
+            body,
+        );
+        assert_eq!(ev.provider.as_deref(), Some("huggingface"));
+        assert_eq!(ev.attrs["upstream_provider"], "together");
+        let ev = describe(
+            "POST",
+            "https://router.huggingface.co/v1/chat/completions",
+            &[],
+            body,
+        );
+        assert!(!ev.attrs.contains_key("upstream_provider"));
+    }
+
+    #[test]
+    fn a_provider_mapping_names_the_operator() {
+        let venues = BTreeMap::new();
+        let mut providers = BTreeMap::new();
+        providers.insert("*.gw.example.com".to_owned(), "openai".to_owned());
+        providers.insert("api.groq.com".to_owned(), "groq-eu".to_owned());
+        let hosts = HostMappings {
+            venues: &venues,
+            providers: &providers,
+        };
+        let req = |url| HttpRequest {
+            method: "POST",
+            url,
+            headers: &[],
+            body: Some(br#"{"model":"gpt-5","input":"x","previous_response_id":"resp_1"}"#),
+        };
+        let ev = describe_request_with(&req("https://eu.gw.example.com/v1/responses"), None, hosts)
+            .unwrap();
+        assert_eq!(ev.provider.as_deref(), Some("openai"));
+        assert_eq!(ev.venue.as_deref(), Some("unknown"));
+        assert_eq!(
+            ev.attrs["provider_evidence"]["rule"],
+            "provider-user-mapping"
+        );
+        assert!(ev.attrs["provider_evidence"]["explain"]
+            .as_str()
+            .unwrap()
+            .contains("*.gw.example.com"));
+        assert_eq!(
+            ev.request.as_ref().unwrap()["previous_response_id"],
+            "resp_1"
+        );
+        // Leniently read, like a built-in operator: no version prefix needed.
+        let ev = describe_request_with(&req("https://eu.gw.example.com/responses"), None, hosts)
+            .unwrap();
+        assert_eq!(ev.api.as_deref(), Some("responses"));
+        // The mapping wins over the built-in operator table and over provider endpoints.
+        let ev = describe_request_with(
+            &req("https://api.groq.com/openai/v1/responses"),
+            None,
+            hosts,
+        )
+        .unwrap();
+        assert_eq!(
+            (ev.provider.as_deref(), ev.venue.as_deref()),
+            (Some("groq-eu"), Some("groq"))
+        );
+        providers.insert("api.openai.com".to_owned(), "openai-eu".to_owned());
+        let hosts = HostMappings {
+            venues: &venues,
+            providers: &providers,
+        };
+        let ev = describe_request_with(&req("https://api.openai.com/v1/responses"), None, hosts)
+            .unwrap();
+        assert_eq!(ev.provider.as_deref(), Some("openai-eu"));
+        assert_eq!(ev.api.as_deref(), Some("responses"));
+    }
+
+    #[test]
+    fn every_event_carries_its_method() {
+        for (method, url, body) in [
+            ("post", "https://api.openai.com/v1/files", ""),
+            ("DELETE", "https://api.openai.com/v1/files/file-1", ""),
+            ("Get", "https://example.org/x", ""),
+            ("DELETE", "https://mcp.example.com/mcp", ""),
+            (
+                "POST",
+                "https://mcp.example.com/mcp",
+                r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#,
+            ),
+        ] {
+            let headers: &[(&str, &str)] = if url.contains("mcp") {
+                &[("mcp-session-id", "s")]
+            } else {
+                &[]
+            };
+            let ev = describe(method, url, headers, body);
+            assert_eq!(
+                ev.attrs["http.request.method"],
+                method.to_ascii_uppercase(),
+                "{method} {url}"
+            );
+        }
     }
 
     #[test]
@@ -589,21 +1033,36 @@ mod tests {
             body: Some(br#"{"actorId":"a","sessionId":"s","payload":[]}"#),
         };
         let none = BTreeMap::new();
+        let ev = describe_request(&req, &none).unwrap();
         assert_eq!(
-            describe_request(&req, &none).unwrap().provider.as_deref(),
-            Some("unknown")
+            (ev.provider.as_deref(), ev.api.as_deref()),
+            (Some("unknown"), Some("unknown"))
         );
+        // The hint says how to read the request, not who serves it.
         let ev = describe_request_as(&req, Some("bedrock-agentcore"), &none).unwrap();
+        assert_eq!(
+            (ev.provider.as_deref(), ev.api.as_deref()),
+            (Some("unknown"), Some("create_event"))
+        );
+        assert_eq!(ev.venue.as_deref(), Some("unknown"));
+        let pe = &ev.attrs["provider_evidence"];
+        assert_eq!(pe["shape"], "bedrock-agentcore");
+        assert!(pe["explain"]
+            .as_str()
+            .unwrap()
+            .contains("bedrock-agentcore"));
+        let mut providers = BTreeMap::new();
+        providers.insert("127.0.0.1".to_owned(), "aws.bedrock".to_owned());
+        let hosts = HostMappings {
+            venues: &none,
+            providers: &providers,
+        };
+        let ev = describe_request_with(&req, Some("bedrock-agentcore"), hosts).unwrap();
         assert_eq!(
             (ev.provider.as_deref(), ev.api.as_deref()),
             (Some("aws.bedrock"), Some("create_event"))
         );
-        assert_eq!(ev.venue.as_deref(), Some("unknown"));
-        assert!(ev.attrs["provider_evidence"]
-            .as_str()
-            .unwrap()
-            .contains("bedrock-agentcore"));
-        let err = describe_request_as(&req, Some("bedrock"), &none).unwrap_err();
+        let err = describe_request_as(&req, Some("sagemaker"), &none).unwrap_err();
         assert!(matches!(err, Error::Validation { field, .. } if field == "api_family"));
         // A known host wins over the hint.
         let known = HttpRequest {

@@ -1,11 +1,14 @@
-//! The OpenAI API shape: api.openai.com, Azure OpenAI / Microsoft Foundry, Bedrock's
-//! OpenAI-compatible paths (bedrock-runtime `/openai/v1`, bedrock-mantle) and gateways that speak
-//! it. One route table maps the path after the version prefix to an `api` value of the catalogue;
-//! one keep-list per api says which body members are copied.
+//! The OpenAI API shape: api.openai.com, Azure OpenAI / Microsoft Foundry (also the classic
+//! agents hosts `*.api.azureml.ms`), Bedrock's OpenAI-compatible paths (bedrock-runtime
+//! `/openai/v1`, bedrock-mantle), OCI Generative AI's `/openai/v1`, the third-party operators
+//! that speak it (Groq, Mistral, OpenRouter, ...) and gateways. One route table maps the path
+//! after the version prefix to an `api` value of the catalogue; one keep-list per api says which
+//! body members are copied.
 
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 
 use super::body::{raw_str, Body};
+use super::refs::{self, push_unique};
 use super::url::decode;
 use super::{Ctx, Draft};
 
@@ -31,20 +34,24 @@ const KEEP_RESPONSES: &[&str] = &[
     "agent_session_id",
 ];
 const KEEP_RUNS: &[&str] = &["assistant_id", "stream"];
-const KEEP_SESSIONS: &[&str] = &["agent_session_id", "stream"];
+const KEEP_SESSIONS: &[&str] = &["agent_session_id", "agent_id", "stream"];
 const KEEP_OTHER: &[&str] = &["stream"];
 
 /// A matched route: the catalogue's `api` and the ids the path carries.
 struct Route {
-    api: String,
+    api: &'static str,
     ids: Vec<(&'static str, String)>,
 }
 
 fn route(method: &str, rel: &[&str]) -> Option<Route> {
     let id = |s: &str| decode(s).into_owned();
-    let plain = |api: &str| Route {
-        api: api.to_owned(),
+    let plain = |api: &'static str| Route {
+        api,
         ids: Vec::new(),
+    };
+    let with = |api: &'static str, key: &'static str, v: &str| Route {
+        api,
+        ids: vec![(key, id(v))],
     };
     let get = method.eq_ignore_ascii_case("GET");
     let delete = method.eq_ignore_ascii_case("DELETE");
@@ -52,6 +59,7 @@ fn route(method: &str, rel: &[&str]) -> Option<Route> {
         ["chat", "completions", ..] => plain("chat.completions"),
         ["completions"] => plain("completions"),
         ["embeddings"] => plain("embeddings"),
+        ["decisions", ..] => plain("decisions"),
         ["responses"] => plain("responses"),
         ["responses", "input_tokens"] => plain("responses.input_tokens"),
         ["responses", "compact"] => plain("responses.compact"),
@@ -63,17 +71,12 @@ fn route(method: &str, rel: &[&str]) -> Option<Route> {
                 ["input_items"] => "responses.input_items",
                 _ => "responses.retrieve",
             };
-            Route {
-                api: api.to_owned(),
-                ids: vec![("response_id", id(r))],
-            }
+            with(api, "response_id", r)
         }
-        ["conversations", c, ..] => Route {
-            api: "conversations".into(),
-            ids: vec![("conversation_id", id(c))],
-        },
+        ["conversations", c, ..] => with("conversations", "conversation_id", c),
         ["conversations"] => plain("conversations"),
-        ["assistants", ..] => plain("assistants"),
+        ["assistants", a, ..] => with("assistants", "assistant_id", a),
+        ["assistants"] => plain("assistants"),
         ["threads"] => plain("threads"),
         ["threads", "runs"] => plain("threads.runs"),
         ["threads", t, rest @ ..] => {
@@ -82,27 +85,79 @@ fn route(method: &str, rel: &[&str]) -> Option<Route> {
                 Some(&"messages") => "threads.messages",
                 _ => "threads",
             };
-            Route {
-                api: api.into(),
-                ids: vec![("thread_id", id(t))],
-            }
+            with(api, "thread_id", t)
         }
         ["realtime", ..] => plain("realtime"),
-        ["containers", ..] => plain("containers"),
-        ["vector_stores", ..] => plain("vector_stores"),
-        ["files", ..] | ["uploads", ..] => plain("files"),
-        ["agents", "sessions", ..] => plain("agents.sessions"),
-        // Foundry hosted agents: POST /agents/{name}/endpoint/sessions
-        ["agents", _name, "endpoint", "sessions", ..] => plain("agents.sessions"),
+        ["containers", c, ..] => with("containers", "container_id", c),
+        ["containers"] => plain("containers"),
+        ["vector_stores", v, ..] => with("vector_stores", "vector_store_id", v),
+        ["vector_stores"] => plain("vector_stores"),
+        ["files", f, ..] => with("files", "file_id", f),
+        ["files"] | ["uploads", ..] => plain("files"),
+        // Agents API (beta): sessions and what they hold, environments, vaults, definitions.
+        ["agents", "sessions"] => plain("agents.sessions"),
+        ["agents", "sessions", s, rest @ ..] => {
+            let api = match rest.first() {
+                Some(&"turns") => "agents.sessions.turns",
+                Some(&"items") => "agents.sessions.items",
+                Some(&"events") => "agents.sessions.events",
+                Some(&"subagents") => "agents.sessions.subagents",
+                Some(&"artifacts") => "agents.sessions.artifacts",
+                _ => "agents.sessions",
+            };
+            with(api, "session_id", s)
+        }
+        ["agents", "environments", "templates", rest @ ..] => match rest.first() {
+            Some(t) => with(
+                "agents.environments.templates",
+                "environment_template_id",
+                t,
+            ),
+            None => plain("agents.environments.templates"),
+        },
+        ["agents", "environments", e, ..] => with("agents.environments", "environment_id", e),
+        ["agents", "environments"] => plain("agents.environments"),
+        ["agents", "vaults", ..] => plain("agents.vaults"),
+        // Foundry hosted agents: /agents/{name}/endpoint/sessions[/{id}]
+        ["agents", name, "endpoint", "sessions", rest @ ..] => {
+            let mut r = with("agents.sessions", "agent_id", name);
+            if let Some(s) = rest.first() {
+                r.ids.push(("session_id", id(s)));
+            }
+            r
+        }
+        ["agents", a, "versions", ..] => with("agents.versions", "agent_id", a),
+        ["agents", a, ..] => with("agents", "agent_id", a),
+        ["agents"] => plain("agents"),
+        // Foundry memory stores (`/memory_stores/{name}:search_memories`, ...).
+        ["memory_stores", m, ..] => with(
+            "memory_stores",
+            "memory_store_id",
+            m.split(':').next().unwrap_or(m),
+        ),
+        ["memory_stores"] => plain("memory_stores"),
         _ => return None,
     })
 }
 
+/// Whether a path segment is an API version (`v1`, `v2`, `v4`, `v1beta`, `v1.0`).
+pub(super) fn is_version(seg: &str) -> bool {
+    seg.strip_prefix('v')
+        .is_some_and(|rest| rest.bytes().next().is_some_and(|b| b.is_ascii_digit()))
+}
+
 /// The path after the API version: `/v1/...`, `/openai/v1/...`, `/openai/...`,
-/// `/openai/deployments/{d}/...`, `/api/projects/{p}/...` (Foundry). Also the deployment name.
+/// `/openai/deployments/{d}/...`, `/api/projects/{p}/...` (Foundry),
+/// `/agents/v1.0/subscriptions/{s}/resourceGroups/{g}/providers/{p}/workspaces/{w}/...` (Azure AI
+/// Foundry classic agents on `*.api.azureml.ms`). Also the deployment name.
 fn relative<'s, 'a>(segs: &'s [&'a str]) -> (&'s [&'a str], Option<&'a str>) {
     match segs {
         ["api", "projects", _, rest @ ..] => relative(rest),
+        ["agents", v, "subscriptions", _, "resourceGroups", _, "providers", _, "workspaces", _, rest @ ..]
+            if is_version(v) =>
+        {
+            (rest, None)
+        }
         ["openai", "deployments", d, rest @ ..] => (rest, Some(d)),
         ["openai", "v1", rest @ ..] | ["v1", rest @ ..] => (rest, None),
         ["openai", rest @ ..] => (rest, None),
@@ -123,6 +178,48 @@ pub(super) fn is_shape(segs: &[&str]) -> bool {
 pub(super) fn describe(cx: &Ctx<'_>, provider: &'static str) -> Draft {
     let (rel, deployment) = relative(&cx.segments);
     describe_rel(cx, provider, rel, deployment)
+}
+
+/// The host of a named operator (Groq, DeepSeek, OpenRouter, OCI, a host the user mapped): the
+/// OpenAI shape read leniently, since operators mount it under their own prefixes
+/// (`/openai/v1`, `/api/v1`, `/inference/v1`, `/api/paas/v4`, or no prefix at all). The route is
+/// looked for right after the first version segment, or after any prefix when there is none
+/// (`/chat/completions`, `/together/chat/completions`); failing that the `api` is OCI's own
+/// `/{version}/actions/{action}` (`chat`, `embedText`, ...) or the first segment after the
+/// version (`/v2/chat` → `chat`).
+pub(super) fn describe_lenient(cx: &Ctx<'_>, provider: &'static str) -> Draft {
+    let segs = cx.segments.as_slice();
+    let (rel, deployment) = relative(segs);
+    if route(&cx.method, rel).is_some() {
+        return describe_rel(cx, provider, rel, deployment);
+    }
+    let version = segs.iter().position(|s| is_version(s));
+    let after_version = version.map_or(segs, |i| &segs[i + 1..]);
+    // Without a version segment the route may follow any prefix.
+    let starts = if version.is_some() {
+        0..1
+    } else {
+        0..segs.len()
+    };
+    if let Some(i) = starts
+        .into_iter()
+        .find(|&i| i < after_version.len() && route(&cx.method, &after_version[i..]).is_some())
+    {
+        return describe_rel(cx, provider, &after_version[i..], None);
+    }
+    if let Some(i) = segs.iter().position(|s| *s == "actions") {
+        if let Some(action) = segs.get(i + 1) {
+            let mut d = Draft::new(provider, decode(action).into_owned());
+            d.shape = "oci";
+            let body = cx.body();
+            d.model = body
+                .object("servingMode")
+                .and_then(|m| m.str("modelId").map(|m| m.into_owned()))
+                .or_else(|| body.str("model").map(|m| m.into_owned()));
+            return d;
+        }
+    }
+    describe_rel(cx, provider, after_version, None)
 }
 
 /// Azure OpenAI / Foundry. Anthropic models on Foundry (`/anthropic/v1/messages`) keep
@@ -167,13 +264,15 @@ pub(super) fn describe_rel(
             if rel.is_empty() {
                 "unknown".to_owned()
             } else {
-                rel[0].to_owned()
+                decode(rel[0]).into_owned()
             },
         );
+        d.shape = "openai";
         d.model = cx.body().str("model").map(|m| m.into_owned());
         return d;
     };
     let mut d = Draft::new(provider, route.api);
+    d.shape = "openai";
     for (k, v) in route.ids {
         d.keep(k, v);
     }
@@ -182,9 +281,9 @@ pub(super) fn describe_rel(
         .str("model")
         .map(|m| m.into_owned())
         .or_else(|| deployment.map(|s| decode(s).into_owned()));
-    let keep = match d.api.as_str() {
+    let keep = match route.api {
         "chat.completions" => KEEP_CHAT,
-        "responses" => KEEP_RESPONSES,
+        "responses" | "responses.compact" | "responses.input_tokens" => KEEP_RESPONSES,
         "threads.runs" => KEEP_RUNS,
         "agents.sessions" => KEEP_SESSIONS,
         _ => KEEP_OTHER,
@@ -194,8 +293,12 @@ pub(super) fn describe_rel(
             d.keep(k, v);
         }
     }
-    match d.api.as_str() {
-        "responses" => responses_extras(body, &mut d),
+    let mut files: Vec<Value> = Vec::new();
+    let mut stores: Vec<Value> = Vec::new();
+    match route.api {
+        "responses" | "responses.compact" | "responses.input_tokens" => {
+            responses_extras(body, &mut d, &mut files, &mut stores)
+        }
         "realtime" => {
             let session_model = body
                 .object("session")
@@ -206,19 +309,91 @@ pub(super) fn describe_rel(
                 .or_else(|| cx.url.query_param("model").map(|m| m.into_owned()))
                 .or_else(|| cx.url.query_param("deployment").map(|m| m.into_owned()));
         }
+        "agents.sessions" => {
+            if let Some(env) = environment(body) {
+                d.keep("environment", env);
+            }
+        }
         _ => {}
     }
+    // Files the request references: in its content (parts, items, attachments), and as
+    // `file_id` / `file_ids` members (vector store files and batches, containers, uploads).
+    if cx.file_refs {
+        for k in refs::FILE_SCANNED {
+            if let Some(raw) = body.raw(k) {
+                refs::file_ids(raw, &mut files);
+            }
+        }
+    }
+    if let Some(id) = body.str("file_id") {
+        push_unique(&mut files, id);
+    }
+    ids_into(body.value("file_ids"), &mut files);
+    tool_resources(body, &mut files, &mut stores);
+    if let Some(thread) = body.object("thread") {
+        tool_resources(&thread, &mut files, &mut stores);
+    }
+    d.keep_ids("file_ids", files);
+    d.keep_ids("vector_store_ids", stores);
     if let Some(beta) = cx.header("openai-beta") {
         d.keep("OpenAI-Beta", beta);
     }
     d
 }
 
+/// Appends the string elements of a JSON array to `out` (deduplicated).
+fn ids_into(list: Option<Value>, out: &mut Vec<Value>) {
+    if let Some(Value::Array(ids)) = list {
+        for id in ids {
+            if let Value::String(s) = id {
+                push_unique(out, s.into());
+            }
+        }
+    }
+}
+
+/// Assistants `tool_resources`: `code_interpreter.file_ids` and `file_search.vector_store_ids`
+/// (stores created inline from `vector_stores` are new, not referenced).
+fn tool_resources(body: &Body<'_>, files: &mut Vec<Value>, stores: &mut Vec<Value>) {
+    let Some(res) = body.object("tool_resources") else {
+        return;
+    };
+    if let Some(ci) = res.object("code_interpreter") {
+        ids_into(ci.value("file_ids"), files);
+    }
+    if let Some(fs) = res.object("file_search") {
+        ids_into(fs.value("vector_store_ids"), stores);
+    }
+}
+
+/// An Agents API session's `environment`: its `type` (`none`, `openai_hosted`, `self_hosted`)
+/// and the ids naming an existing environment or template; never its configuration (setup
+/// commands, variables, files, packages).
+fn environment(body: &Body<'_>) -> Option<Value> {
+    let raw = body.raw("environment")?;
+    if let Some(id) = raw_str(raw) {
+        return Some(json!({ "id": id }));
+    }
+    let env = Body::parse(raw.get().as_bytes())?;
+    let mut out = Map::new();
+    for k in ["type", "id", "environment_id", "environment_template_id"] {
+        if let Some(v) = env.str(k) {
+            out.insert(k.into(), Value::String(v.into_owned()));
+        }
+    }
+    (!out.is_empty()).then_some(Value::Object(out))
+}
+
 /// Responses: `conversation` (an id string, or an object of which only `id` is kept) and the
 /// state its tools reference: a `code_interpreter` tool's `container` when it names an existing
-/// container (a string id; `{"type": "auto"}` asks for a new one and is not kept), and the union
-/// of the `file_search` tools' `vector_store_ids`.
-fn responses_extras(body: &Body<'_>, d: &mut Draft) {
+/// container (a string id; `{"type": "auto"}` asks for a new one and is not kept, but the
+/// `file_ids` it mounts are), and the union of the `file_search` tools' `vector_store_ids`.
+fn responses_extras(
+    body: &Body<'_>,
+    d: &mut Draft,
+    files: &mut Vec<Value>,
+    stores: &mut Vec<Value>,
+) {
     if let Some(raw) = body.raw("conversation") {
         if let Some(id) = raw_str(raw) {
             d.keep("conversation", id.into_owned());
@@ -231,31 +406,23 @@ fn responses_extras(body: &Body<'_>, d: &mut Draft) {
     let Some(tools) = body.array("tools") else {
         return;
     };
-    let mut stores: Vec<Value> = Vec::new();
     for t in tools {
         let Some(tool) = Body::parse(t.get().as_bytes()) else {
             continue;
         };
         match tool.str("type").as_deref() {
             Some("code_interpreter") => {
-                if let Some(c) = tool.str("container") {
-                    d.keep("container", c.into_owned());
-                }
-            }
-            Some("file_search") => {
-                if let Some(Value::Array(ids)) = tool.value("vector_store_ids") {
-                    for id in ids.into_iter().filter(Value::is_string) {
-                        if !stores.contains(&id) {
-                            stores.push(id);
-                        }
+                if let Some(raw) = tool.raw("container") {
+                    if let Some(c) = raw_str(raw) {
+                        d.keep("container", c.into_owned());
+                    } else if let Some(auto) = Body::parse(raw.get().as_bytes()) {
+                        ids_into(auto.value("file_ids"), files);
                     }
                 }
             }
+            Some("file_search") => ids_into(tool.value("vector_store_ids"), stores),
             _ => {}
         }
-    }
-    if !stores.is_empty() {
-        d.keep("vector_store_ids", Value::Array(stores));
     }
 }
 
@@ -267,57 +434,189 @@ mod tests {
     fn routes() {
         let r = |m: &str, p: &str| {
             let segs: Vec<&str> = p.split('/').filter(|s| !s.is_empty()).collect();
-            route(m, relative(&segs).0).map(|r| r.api)
+            route(m, relative(&segs).0).map(|r| {
+                let ids: Vec<String> = r.ids.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                (r.api, ids.join(","))
+            })
         };
-        assert_eq!(
-            r("POST", "/v1/chat/completions").as_deref(),
-            Some("chat.completions")
-        );
-        assert_eq!(
-            r("POST", "/openai/deployments/gpt/chat/completions").as_deref(),
-            Some("chat.completions")
-        );
-        assert_eq!(
-            r("POST", "/openai/v1/responses").as_deref(),
-            Some("responses")
-        );
-        assert_eq!(
-            r("GET", "/v1/responses/resp_1").as_deref(),
-            Some("responses.retrieve")
-        );
-        assert_eq!(
-            r("DELETE", "/v1/responses/resp_1").as_deref(),
-            Some("responses.delete")
-        );
-        assert_eq!(
-            r("GET", "/v1/responses/resp_1/input_items").as_deref(),
-            Some("responses.input_items")
-        );
-        assert_eq!(
-            r("POST", "/v1/threads/thread_1/runs").as_deref(),
-            Some("threads.runs")
-        );
-        assert_eq!(
-            r("POST", "/v1/threads/runs").as_deref(),
-            Some("threads.runs")
-        );
-        assert_eq!(
-            r("POST", "/v1/threads/t/messages").as_deref(),
-            Some("threads.messages")
-        );
-        assert_eq!(
-            r("POST", "/api/projects/p/openai/v1/responses").as_deref(),
-            Some("responses")
-        );
-        assert_eq!(
-            r("POST", "/api/projects/p/agents/bot/endpoint/sessions").as_deref(),
-            Some("agents.sessions")
-        );
-        assert_eq!(
-            r("POST", "/v1/realtime/client_secrets").as_deref(),
-            Some("realtime")
-        );
-        assert_eq!(r("POST", "/v1/images/generations"), None);
+        let azureml = "/agents/v1.0/subscriptions/s/resourceGroups/g/providers/Microsoft.MachineLearningServices/workspaces/w";
+        for (m, p, api, ids) in [
+            ("POST", "/v1/chat/completions", "chat.completions", ""),
+            (
+                "POST",
+                "/openai/deployments/gpt/chat/completions",
+                "chat.completions",
+                "",
+            ),
+            ("POST", "/openai/v1/responses", "responses", ""),
+            (
+                "GET",
+                "/v1/responses/resp_1",
+                "responses.retrieve",
+                "response_id=resp_1",
+            ),
+            (
+                "DELETE",
+                "/v1/responses/resp_1",
+                "responses.delete",
+                "response_id=resp_1",
+            ),
+            (
+                "GET",
+                "/v1/responses/resp_1/input_items",
+                "responses.input_items",
+                "response_id=resp_1",
+            ),
+            ("POST", "/v1/responses/compact", "responses.compact", ""),
+            ("POST", "/v1/decisions", "decisions", ""),
+            (
+                "POST",
+                "/v1/threads/thread_1/runs",
+                "threads.runs",
+                "thread_id=thread_1",
+            ),
+            ("POST", "/v1/threads/runs", "threads.runs", ""),
+            (
+                "POST",
+                "/v1/threads/t/messages",
+                "threads.messages",
+                "thread_id=t",
+            ),
+            (
+                "DELETE",
+                "/v1/assistants/asst_1",
+                "assistants",
+                "assistant_id=asst_1",
+            ),
+            (
+                "POST",
+                "/api/projects/p/openai/v1/responses",
+                "responses",
+                "",
+            ),
+            (
+                "POST",
+                "/api/projects/p/agents/bot/endpoint/sessions",
+                "agents.sessions",
+                "agent_id=bot",
+            ),
+            (
+                "GET",
+                "/api/projects/p/agents/bot/endpoint/sessions/s1",
+                "agents.sessions",
+                "agent_id=bot,session_id=s1",
+            ),
+            (
+                "POST",
+                "/api/projects/p/agents/bot/versions",
+                "agents.versions",
+                "agent_id=bot",
+            ),
+            (
+                "POST",
+                "/api/projects/p/memory_stores/m:search_memories",
+                "memory_stores",
+                "memory_store_id=m",
+            ),
+            ("POST", "/v1/realtime/client_secrets", "realtime", ""),
+            ("POST", "/v1/agents", "agents", ""),
+            ("DELETE", "/v1/agents/ag_1", "agents", "agent_id=ag_1"),
+            ("POST", "/v1/agents/sessions", "agents.sessions", ""),
+            (
+                "POST",
+                "/v1/agents/sessions/s1",
+                "agents.sessions",
+                "session_id=s1",
+            ),
+            (
+                "GET",
+                "/v1/agents/sessions/s1/turns/t1",
+                "agents.sessions.turns",
+                "session_id=s1",
+            ),
+            (
+                "GET",
+                "/v1/agents/sessions/s1/items",
+                "agents.sessions.items",
+                "session_id=s1",
+            ),
+            (
+                "POST",
+                "/v1/agents/sessions/s1/events",
+                "agents.sessions.events",
+                "session_id=s1",
+            ),
+            (
+                "GET",
+                "/v1/agents/sessions/s1/subagents/a",
+                "agents.sessions.subagents",
+                "session_id=s1",
+            ),
+            (
+                "DELETE",
+                "/v1/agents/sessions/s1/artifacts/x",
+                "agents.sessions.artifacts",
+                "session_id=s1",
+            ),
+            ("POST", "/v1/agents/environments", "agents.environments", ""),
+            (
+                "GET",
+                "/v1/agents/environments/e1/files",
+                "agents.environments",
+                "environment_id=e1",
+            ),
+            (
+                "GET",
+                "/v1/agents/environments/templates/t1",
+                "agents.environments.templates",
+                "environment_template_id=t1",
+            ),
+            ("POST", "/v1/agents/vaults", "agents.vaults", ""),
+            (
+                "GET",
+                "/v1/vector_stores/vs_1/files",
+                "vector_stores",
+                "vector_store_id=vs_1",
+            ),
+            ("DELETE", "/v1/files/file-1", "files", "file_id=file-1"),
+            (
+                "DELETE",
+                "/v1/containers/c1",
+                "containers",
+                "container_id=c1",
+            ),
+            (
+                "POST",
+                &format!("{azureml}/threads/runs"),
+                "threads.runs",
+                "",
+            ),
+            (
+                "GET",
+                &format!("{azureml}/threads/t1/runs/r1"),
+                "threads.runs",
+                "thread_id=t1",
+            ),
+            (
+                "DELETE",
+                &format!("{azureml}/assistants/a1"),
+                "assistants",
+                "assistant_id=a1",
+            ),
+        ] {
+            assert_eq!(r(m, p), Some((api, ids.to_owned())), "{m} {p}");
+        }
+        assert!(r("POST", "/v1/images/generations").is_none());
+    }
+
+    #[test]
+    fn versions() {
+        for v in ["v1", "v2", "v4", "v1beta", "v1.0"] {
+            assert!(is_version(v), "{v}");
+        }
+        for v in ["v", "vector_stores", "1", "api"] {
+            assert!(!is_version(v), "{v}");
+        }
     }
 
     #[test]
