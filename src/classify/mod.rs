@@ -22,5 +22,5 @@ pub mod venue;
 mod catalogue_tests;
 
 pub use rule::RuleInfo;
-pub use rules::{Ruleset, NO_STATE_SIGNAL};
+pub use rules::{Ruleset, Verdict, NO_STATE_SIGNAL};
 pub use spec::HolderSource;

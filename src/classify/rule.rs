@@ -43,8 +43,8 @@ impl Cond {
                 }
                 None => false,
             },
-            Cond::Has(path) => ev.field(path).is_some(),
-            Cond::NotHas(path) => ev.field(path).is_none(),
+            Cond::Has(path) => ev.has(path),
+            Cond::NotHas(path) => !ev.has(path),
         }
     }
 

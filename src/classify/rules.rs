@@ -193,6 +193,33 @@ impl Ruleset {
     /// Classifies one event. Allocates only the evidence list.
     pub fn classify(&self, ev: &dyn Fields) -> Classification {
         let mut evidence = Vec::new();
+        let v = self.judge(ev, |rule| evidence.push(rule.evidence.clone()));
+        if evidence.is_empty() {
+            evidence.push(self.fallback.clone());
+        }
+        Classification {
+            consumes_state: v.consumes_state,
+            creates_state: v.creates_state,
+            state_holder: v.state_holder,
+            state_kinds: v.state_kinds,
+            tag: v.tag,
+            evidence,
+            session_stateful: v.session_stateful,
+            ruleset: self.name.clone(),
+            ruleset_digest: self.digest.clone(),
+        }
+    }
+
+    /// The verdict of [`Ruleset::classify`] without the evidence: allocates nothing and
+    /// touches no shared counter, for classifying many stored events again
+    /// (`crate::stored::reading`).
+    pub fn verdict(&self, ev: &dyn Fields) -> Verdict {
+        self.judge(ev, |_| {})
+    }
+
+    /// Evaluates the candidate rules, calling `matched` for each matching rule in order.
+    #[inline]
+    fn judge(&self, ev: &dyn Fields, mut matched: impl FnMut(&Rule)) -> Verdict {
         let (mut consumes, mut creates, mut stateful) = (false, false, false);
         let mut holder = None;
         let mut kinds = StateKinds::EMPTY;
@@ -202,7 +229,7 @@ impl Ruleset {
             if !self.checks[i as usize].iter().all(|c| c.holds(ev)) {
                 continue;
             }
-            evidence.push(rule.evidence.clone());
+            matched(rule);
             consumes |= rule.info.consumes_state;
             creates |= rule.info.creates_state;
             stateful |= rule.info.tag == Tag::Stateful;
@@ -215,16 +242,13 @@ impl Ruleset {
                 holder = rule_holder;
             }
         }
-        if evidence.is_empty() {
-            evidence.push(self.fallback.clone());
-        }
         let p = self.policy;
         let server_held = holder.is_some_and(Holder::is_server_side);
         stateful |= p.creates_state_is_stateful && creates && server_held;
         stateful |= p.provider_state_is_stateful && server_state;
         let session_stateful = (stateful && (server_held || p.client_state_makes_session_stateful))
-            || ev.field("runtime_session_id").is_some();
-        Classification {
+            || ev.has("runtime_session_id");
+        Verdict {
             consumes_state: consumes,
             creates_state: creates,
             state_holder: holder,
@@ -234,12 +258,20 @@ impl Ruleset {
             } else {
                 Tag::Stateless
             },
-            evidence,
             session_stateful,
-            ruleset: self.name.clone(),
-            ruleset_digest: self.digest.clone(),
         }
     }
+}
+
+/// A [`Classification`] without its evidence and ruleset: what reports judge by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Verdict {
+    pub consumes_state: bool,
+    pub creates_state: bool,
+    pub state_holder: Option<Holder>,
+    pub state_kinds: StateKinds,
+    pub tag: Tag,
+    pub session_stateful: bool,
 }
 
 impl Classifier for Ruleset {
@@ -640,6 +672,39 @@ explain = "replaced"
         assert_eq!(Ruleset::builtin_default().name(), "default");
         assert_eq!(Ruleset::builtin_strict().name(), "strict");
         assert!(format!("{:?}", Ruleset::builtin_default()).contains("default"));
+    }
+
+    #[test]
+    fn the_verdict_is_the_classification_without_evidence() {
+        let rs = Ruleset::from_toml(RULES).unwrap();
+        for e in [
+            json!({"kind": "model_call", "api": "x", "request": {"prev": "r1", "store": true}}),
+            json!({"kind": "state_op", "holder": "client"}),
+            json!({"kind": "session_start", "runtime_session_id": "s"}),
+            json!({"kind": "tool_call"}),
+        ] {
+            let (c, v) = (rs.classify(&ev(e.clone())), rs.verdict(&ev(e.clone())));
+            assert_eq!(
+                (
+                    c.consumes_state,
+                    c.creates_state,
+                    c.state_holder,
+                    c.state_kinds
+                ),
+                (
+                    v.consumes_state,
+                    v.creates_state,
+                    v.state_holder,
+                    v.state_kinds
+                ),
+                "{e}"
+            );
+            assert_eq!(
+                (c.tag, c.session_stateful),
+                (v.tag, v.session_stateful),
+                "{e}"
+            );
+        }
     }
 
     #[test]

@@ -46,11 +46,21 @@ impl<'a> FieldRef<'a> {
 /// Read access to an event's fields by path. `None` means absent; JSON `null` counts as absent.
 pub trait Fields {
     fn field(&self, path: &str) -> Option<FieldRef<'_>>;
+
+    /// Whether the field is present (`has`/`not_has` conditions): `field(path).is_some()`,
+    /// which a view that can tell presence without building the value answers faster.
+    fn has(&self, path: &str) -> bool {
+        self.field(path).is_some()
+    }
 }
 
 impl<T: Fields + ?Sized> Fields for &T {
     fn field(&self, path: &str) -> Option<FieldRef<'_>> {
         (**self).field(path)
+    }
+
+    fn has(&self, path: &str) -> bool {
+        (**self).has(path)
     }
 }
 
