@@ -276,7 +276,7 @@ impl Event {
     }
 }
 
-pub(super) fn write_map(out: &mut String, m: &Map<String, Value>) -> Result<()> {
+pub(crate) fn write_map(out: &mut String, m: &Map<String, Value>) -> Result<()> {
     // Fast path for the common empty mapping.
     if m.is_empty() {
         out.push_str("{}");

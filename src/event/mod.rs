@@ -20,7 +20,8 @@ mod id;
 mod recorded;
 
 pub use classification::{Classification, Evidence, Holder, StateKind, StateKinds, Tag};
-use encode::write_map;
+pub(crate) use encode::write_map;
+pub(crate) use fields::lookup_path;
 pub use fields::{FieldRef, Fields};
 pub use id::{new_uuid_v7, now_ns, uuid_v7_at};
 pub use recorded::{Classifier, Recorded};

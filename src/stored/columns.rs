@@ -15,7 +15,12 @@
 //!   `state_holder` (`Option<Holder>`), `state_kinds` (a bit set per event), `ruleset` (a
 //!   `StrColumn`).
 //!
-//! Not in columns: `attrs`, `request` and `evidence` (nested, read them from the records).
+//! - `request`, `attrs`: [`TextColumn`]s of each mapping's canonical JSON, the bytes of the
+//!   record (empty where absent; `attrs` also where empty), so that the events can be
+//!   classified again under another ruleset without reading the records back
+//!   ([`crate::stored::reading`]).
+//!
+//! Not in columns: `evidence` (read it from the records).
 //!
 //! Columns grow with [`EventColumns::push`] (then [`EventColumns::derive_session_tags`]);
 //! [`load`] reads a whole store and [`load_after`] appends what a store gained since;
@@ -30,6 +35,7 @@ use crate::error::{Error, Result};
 use crate::event::{Classification, Holder, StateKinds, Tag};
 use crate::event::{Event, EventKind};
 use crate::ledger::{Head, Store};
+use crate::stored::reading::{session_tags, ReadingCache};
 use crate::stored::rows::{self, Row};
 use crate::stored::scalars::{self, Parsed};
 
@@ -167,6 +173,11 @@ pub struct EventColumns {
     pub state_holder: Vec<Option<Holder>>,
     pub state_kinds: Vec<StateKinds>,
     pub ruleset: StrColumn,
+    pub request: TextColumn,
+    pub attrs: TextColumn,
+    /// The events classified again under other rulesets, computed on demand
+    /// ([`EventColumns::reading`]).
+    pub readings: ReadingCache,
 }
 
 /// The names of the dictionary-encoded string columns, as event fields.
@@ -263,25 +274,14 @@ impl EventColumns {
         self.state_holder.push(p.state_holder);
         self.state_kinds.push(p.state_kinds);
         self.ruleset.push(Some(&p.ruleset));
+        self.request.push(p.request.as_deref().unwrap_or(""));
+        self.attrs.push(p.attrs.as_deref().unwrap_or(""));
     }
 
     /// Derives every `session_tag` from `session_stateful` (same rule as
     /// [`crate::stored::rows::with_session_tags`]: a session is stateful when any of its events is).
     pub fn derive_session_tags(&mut self) {
-        let mut stateful = vec![false; self.session_id.values.len()];
-        for (i, &code) in self.session_id.codes.iter().enumerate() {
-            if code != NULL && self.session_stateful[i] {
-                stateful[code as usize] = true;
-            }
-        }
-        for (i, &code) in self.session_id.codes.iter().enumerate() {
-            let sf = if code == NULL {
-                self.session_stateful[i]
-            } else {
-                stateful[code as usize]
-            };
-            self.session_tag[i] = if sf { Tag::Stateful } else { Tag::Stateless };
-        }
+        self.session_tag = session_tags(&self.session_id, &self.session_stateful);
     }
 
     /// The string column of an event field, by name (see [`STR_FIELDS`]).
@@ -729,6 +729,16 @@ mod tests {
         assert_eq!(fast.state_holder, slow.state_holder);
         assert_eq!(fast.state_kinds, slow.state_kinds);
         assert_eq!(fast.session_stateful, slow.session_stateful);
+        // `request` and `attrs` are the record's canonical JSON, as the event writes it.
+        assert_eq!(fast.request.offsets, slow.request.offsets);
+        assert_eq!(fast.request.data, slow.request.data);
+        assert_eq!(fast.attrs.data, slow.attrs.data);
+        assert_eq!(
+            fast.request.get(1),
+            r#"{"n":[1,{"a":null}],"previous_response_id":"r"}"#
+        );
+        assert_eq!(fast.attrs.get(2), r#"{"deep":{"z":[1.5]},"x":"y\n"}"#);
+        assert_eq!((fast.request.get(0), fast.attrs.get(0)), ("", ""));
         assert_eq!(fast.session_id.get(0), Some("s\"1\u{e9}"));
         assert!(crate::stored::scalars::parse(1, "{\"event\":{}}").is_err());
     }

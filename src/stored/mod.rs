@@ -5,9 +5,13 @@
 //! - [`scalars`]: a record's scalar fields read without building an event, for the loader below;
 //! - [`columns`]: a ledger's events as a struct of arrays, scanned by the accounting engines
 //!   and the Arrow export; kept up to date incrementally ([`columns::ColumnCache`]);
+//! - [`fields`]: one row of those columns as the rules engine reads it, and [`reading`]: the
+//!   events classified again under another ruleset from the columns (cached with them);
 //! - [`sessions`]: the sessions table summarised from those columns.
 
 pub mod columns;
+pub mod fields;
+pub mod reading;
 pub mod rows;
 pub mod scalars;
 pub mod sessions;
