@@ -17,11 +17,52 @@ pub enum Error {
     Ledger(String),
     /// The ledger's content contradicts its hash chain or an earlier record.
     Integrity(String),
+    /// `error`, caused by `cause` (Python raises `error` from `cause`): e.g. a contract whose
+    /// interpretation names a ruleset file that does not compile is a `Contract` error naming
+    /// the line, caused by the `Ruleset` error.
+    Caused {
+        error: Box<Error>,
+        cause: Box<Error>,
+    },
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
 
 impl Error {
+    /// `error` caused by `cause`.
+    pub fn caused(error: Error, cause: Error) -> Self {
+        Error::Caused {
+            error: Box::new(error),
+            cause: Box::new(cause),
+        }
+    }
+
+    /// The error itself, without its cause (what `match`es on the kind should look at).
+    pub fn outer(&self) -> &Error {
+        match self {
+            Error::Caused { error, .. } => error.outer(),
+            e => e,
+        }
+    }
+
+    /// The same error with its message rewritten by `f`, the kind and the cause kept.
+    pub fn map_message(self, f: impl FnOnce(&str) -> String) -> Error {
+        match self {
+            Error::Validation { field, message } => Error::Validation {
+                message: f(&message),
+                field,
+            },
+            Error::Ruleset(m) => Error::Ruleset(f(&m)),
+            Error::Contract(m) => Error::Contract(f(&m)),
+            Error::Ledger(m) => Error::Ledger(f(&m)),
+            Error::Integrity(m) => Error::Integrity(f(&m)),
+            Error::Caused { error, cause } => Error::Caused {
+                error: Box::new(error.map_message(f)),
+                cause,
+            },
+        }
+    }
+
     pub fn validation(field: impl Into<String>, message: impl Into<String>) -> Self {
         Error::Validation {
             field: field.into(),
@@ -37,6 +78,7 @@ impl fmt::Display for Error {
             Error::Ruleset(m) | Error::Contract(m) | Error::Ledger(m) | Error::Integrity(m) => {
                 f.write_str(m)
             }
+            Error::Caused { error, cause } => write!(f, "{error} (caused by: {cause})"),
         }
     }
 }
@@ -85,6 +127,19 @@ mod tests {
             read_text(&bad, Error::Contract),
             Err(Error::Contract(_))
         ));
+        let chained = Error::caused(
+            Error::Contract("c (line 3)".into()),
+            Error::Ruleset("r".into()),
+        );
+        assert_eq!(chained.to_string(), "c (line 3) (caused by: r)");
+        assert_eq!(chained.outer(), &Error::Contract("c (line 3)".into()));
+        match chained.map_message(|m| format!("f.toml: {m}")) {
+            Error::Caused { error, cause } => {
+                assert_eq!(*error, Error::Contract("f.toml: c (line 3)".into()));
+                assert_eq!(*cause, Error::Ruleset("r".into()));
+            }
+            other => panic!("{other:?}"),
+        }
         let good = dir.path().join("ok.toml");
         std::fs::write(&good, "id = 1\n").unwrap();
         assert_eq!(read_text(&good, Error::Contract).unwrap(), "id = 1\n");

@@ -21,7 +21,11 @@ pub type Value<'i> = Spanned<DeValue<'i>>;
 /// `Error::Contract` naming the file (`cannot read <path>: ...`, `<path>: <problem>`).
 pub fn load<T>(path: &Path, parse: impl FnOnce(&str) -> Result<T>) -> Result<T> {
     let text = read_text(path, Error::Contract)?;
-    parse(&text).map_err(|e| Error::Contract(format!("{}: {e}", path.display())))
+    parse(&text).map_err(|e| match e {
+        // A contract error keeps its cause (a ruleset it names that does not compile).
+        e @ Error::Caused { .. } => e.map_message(|m| format!("{}: {m}", path.display())),
+        e => Error::Contract(format!("{}: {e}", path.display())),
+    })
 }
 
 /// A parsed document and its text, for line numbers.

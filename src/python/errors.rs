@@ -88,6 +88,11 @@ pub fn to_pyerr(py: Python<'_>, e: Error) -> PyErr {
     let Some(t) = TYPES.get() else {
         return PyValueError::new_err(e.to_string());
     };
+    if let Error::Caused { error, cause } = e {
+        let err = to_pyerr(py, *error);
+        err.set_cause(py, Some(to_pyerr(py, *cause)));
+        return err;
+    }
     let msg = e.to_string();
     let ty = match &e {
         Error::Validation { field, .. } => {
@@ -105,6 +110,7 @@ pub fn to_pyerr(py: Python<'_>, e: Error) -> PyErr {
         Error::Contract(_) => &t.contract,
         Error::Ledger(_) => &t.ledger,
         Error::Integrity(_) => &t.integrity,
+        Error::Caused { .. } => unreachable!("handled above"),
     };
     PyErr::from_type(ty.bind(py).clone(), msg)
 }
