@@ -13,11 +13,22 @@
 //! A contract may list several `[[clause]]` tables with the same `id`: they are versions of one
 //! clause (an amendment), their periods must not overlap, and reports show them as one clause,
 //! each event judged by the version in force at its `ts`.
+//!
+//! An interpretation may name the ruleset it reads the calls under (`ruleset = "strict"`,
+//! `"default"`, a name given to the parser, or the path of a ruleset file, relative to the
+//! contract file): the tags it judges by are then those of every event classified again under
+//! that ruleset ([`crate::stored::reading`]), session tags included. Without `ruleset` it
+//! judges by the classification stored in the ledger.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::accounting::calendar;
 use crate::accounting::source::{self, label, Source};
+use crate::classify::Ruleset;
 use crate::error::{Error, Result};
 use crate::event::Tag;
+use crate::stored::reading::fingerprint;
 
 /// How an interpretation judges an event.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -45,9 +56,93 @@ pub struct Interpretation {
     /// The judged tags the interpretation covers.
     pub tags: Vec<Tag>,
     pub description: Option<String>,
+    /// The ruleset the calls are read under; `None`: as classified in the ledger.
+    pub ruleset: Option<RulesetRef>,
+}
+
+/// The ruleset an interpretation names, resolved.
+#[derive(Clone, Debug)]
+pub struct RulesetRef {
+    /// As written in the contract (`"strict"`, `"rulesets/mine.toml"`, ...).
+    pub name: String,
+    pub ruleset: Arc<Ruleset>,
+    /// Its [`fingerprint`]: what readings are cached by.
+    pub key: String,
+}
+
+impl PartialEq for RulesetRef {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name && self.key == other.key
+    }
+}
+
+impl Eq for RulesetRef {}
+
+/// Where the `ruleset` values of a contract are found: `"default"` and `"strict"` are the
+/// built-in rulesets; then the names in `named`; anything else is the path of a ruleset file
+/// (it must end in `.toml` or contain a `/`), relative to `base`.
+#[derive(Clone, Debug, Default)]
+pub struct Rulesets {
+    /// The directory relative paths start from: the contract file's for [`Contract::load`];
+    /// `None`: the current directory.
+    pub base: Option<PathBuf>,
+    /// Rulesets given by name (e.g. compiled from text).
+    pub named: Vec<(String, Arc<Ruleset>)>,
+}
+
+impl Rulesets {
+    /// Resolves one `ruleset` value. `Err` is the problem, for the caller to place.
+    fn resolve(&self, value: &str, loaded: &mut Vec<(PathBuf, RulesetRef)>) -> Result<RulesetRef> {
+        let found = |ruleset: Arc<Ruleset>| RulesetRef {
+            name: value.to_owned(),
+            key: fingerprint(&ruleset),
+            ruleset,
+        };
+        match value {
+            "default" => return Ok(found(Ruleset::builtin_default())),
+            "strict" => return Ok(found(Ruleset::builtin_strict())),
+            _ => {}
+        }
+        if let Some((_, r)) = self.named.iter().find(|(n, _)| n == value) {
+            return Ok(found(Arc::clone(r)));
+        }
+        if !(value.ends_with(".toml") || value.contains('/') || value.contains('\\')) {
+            let mut names = vec!["\"default\"".to_owned(), "\"strict\"".to_owned()];
+            names.extend(self.named.iter().map(|(n, _)| format!("{n:?}")));
+            return Err(Error::Contract(format!(
+                "unknown ruleset {value:?} (expected {}, or the path of a ruleset file ending in .toml)",
+                names.join(", ")
+            )));
+        }
+        let path = match &self.base {
+            Some(base) => base.join(value),
+            None => PathBuf::from(value),
+        };
+        if let Some((_, r)) = loaded.iter().find(|(p, _)| *p == path) {
+            return Ok(RulesetRef {
+                name: value.to_owned(),
+                ..r.clone()
+            });
+        }
+        let text = crate::error::read_text(&path, Error::Contract)?;
+        let ruleset = Ruleset::from_toml(&text).map_err(|e| {
+            Error::caused(
+                Error::Contract(format!("{} is not a valid ruleset", path.display())),
+                e.map_message(|m| format!("{}: {m}", path.display())),
+            )
+        })?;
+        let r = found(Arc::new(ruleset));
+        loaded.push((path, r.clone()));
+        Ok(r)
+    }
 }
 
 impl Interpretation {
+    /// The ruleset's name as written, if the interpretation names one.
+    pub fn ruleset_name(&self) -> Option<&str> {
+        self.ruleset.as_ref().map(|r| r.name.as_str())
+    }
+
     /// Whether an event with these tags is covered (provider and period already matched).
     pub fn covers(&self, tag: Tag, session_tag: Tag) -> bool {
         let judged = match self.level {
@@ -118,15 +213,56 @@ pub struct Contract {
 }
 
 impl Contract {
-    /// Parses and validates contract TOML. Errors are `Error::Contract` naming the clause,
-    /// the field and the line.
+    /// Parses and validates contract TOML; ruleset paths are relative to the current
+    /// directory. Errors are `Error::Contract` naming the clause, the field and the line (a
+    /// ruleset file that does not compile is the cause of that error).
     pub fn from_toml(text: &str) -> Result<Contract> {
-        parse(text)
+        parse(text, &Rulesets::default())
     }
 
-    /// Reads and parses a contract file; errors are `Error::Contract` naming the file.
-    pub fn load(path: &std::path::Path) -> Result<Contract> {
-        source::load(path, parse)
+    /// [`Contract::from_toml`] with the rulesets found as `rulesets` says.
+    pub fn from_toml_with(text: &str, rulesets: &Rulesets) -> Result<Contract> {
+        parse(text, rulesets)
+    }
+
+    /// Reads and parses a contract file, ruleset paths relative to its directory; errors are
+    /// `Error::Contract` naming the file.
+    pub fn load(path: &Path) -> Result<Contract> {
+        Contract::load_with(path, Vec::new())
+    }
+
+    /// [`Contract::load`] with rulesets given by name besides the built-in ones.
+    pub fn load_with(path: &Path, named: Vec<(String, Arc<Ruleset>)>) -> Result<Contract> {
+        let rulesets = Rulesets {
+            base: Some(path.parent().unwrap_or(Path::new("")).to_path_buf()),
+            named,
+        };
+        source::load(path, |text| parse(text, &rulesets))
+    }
+
+    /// The distinct rulesets the interpretations name, in order of first appearance.
+    pub fn rulesets(&self) -> Vec<&RulesetRef> {
+        let mut out: Vec<&RulesetRef> = Vec::new();
+        for i in self.clauses.iter().flat_map(|c| &c.interpretations) {
+            if let Some(r) = &i.ruleset {
+                if !out.iter().any(|o| o.key == r.key) {
+                    out.push(r);
+                }
+            }
+        }
+        out
+    }
+
+    /// Each interpretation's ruleset name as written (`None`: as recorded), in report order.
+    /// An interpretation names the same ruleset in every clause (checked when parsing).
+    pub fn interpretation_rulesets(&self) -> Vec<(String, Option<String>)> {
+        let mut out: Vec<(String, Option<String>)> = Vec::new();
+        for i in self.clauses.iter().flat_map(|c| &c.interpretations) {
+            if !out.iter().any(|(n, _)| *n == i.name) {
+                out.push((i.name.clone(), i.ruleset_name().map(str::to_owned)));
+            }
+        }
+        out
     }
 
     /// Clause ids in order of first appearance.
@@ -202,8 +338,12 @@ impl Contract {
     }
 }
 
-fn parse(text: &str) -> Result<Contract> {
+fn parse(text: &str, rulesets: &Rulesets) -> Result<Contract> {
     let (src, doc) = Source::parse("contract", text)?;
+    let mut cx = Resolver {
+        rulesets,
+        loaded: Vec::new(),
+    };
     let mut id = None;
     let mut title = None;
     let mut clauses: Vec<Clause> = Vec::new();
@@ -218,7 +358,7 @@ fn parse(text: &str) -> Result<Contract> {
                     .into_iter()
                     .enumerate()
                 {
-                    clauses.push(parse_clause(&src, i, item)?);
+                    clauses.push(parse_clause(&src, &mut cx, i, item)?);
                 }
             }
             other => {
@@ -235,6 +375,27 @@ fn parse(text: &str) -> Result<Contract> {
         return Err(Error::Contract(format!(
             "contract {id:?}: no clauses (add [[clause]] tables)"
         )));
+    }
+    let mut named: Vec<(&Interpretation, usize)> = Vec::new();
+    for c in &clauses {
+        for i in &c.interpretations {
+            match named.iter().find(|(n, _)| n.name == i.name) {
+                Some((first, line)) if first.ruleset != i.ruleset => {
+                    let show = |r: Option<&str>| r.map_or("none".to_owned(), |r| format!("{r:?}"));
+                    return Err(Error::Contract(format!(
+                        "contract: clause `{}`: interpretation `{}`: `ruleset` is {} here but {} at line {} (an interpretation reads every clause under one ruleset) (line {})",
+                        c.id,
+                        i.name,
+                        show(i.ruleset_name()),
+                        show(first.ruleset_name()),
+                        line,
+                        c.line
+                    )));
+                }
+                Some(_) => {}
+                None => named.push((i, c.line)),
+            }
+        }
     }
     for (j, b) in clauses.iter().enumerate() {
         for a in &clauses[..j] {
@@ -254,8 +415,15 @@ fn parse(text: &str) -> Result<Contract> {
     Ok(Contract { id, title, clauses })
 }
 
+/// Resolves `ruleset` values while parsing, each file loaded once.
+struct Resolver<'r> {
+    rulesets: &'r Rulesets,
+    loaded: Vec<(PathBuf, RulesetRef)>,
+}
+
 fn parse_clause(
     src: &Source<'_>,
+    cx: &mut Resolver<'_>,
     index: usize,
     v: &crate::accounting::source::Value<'_>,
 ) -> Result<Clause> {
@@ -302,7 +470,7 @@ fn parse_clause(
                 let it = src.table(&at, "interpretations", val)?;
                 for (name, iv) in src.entries(it) {
                     c.interpretations
-                        .push(parse_interpretation(src, &at, name.get_ref(), iv)?);
+                        .push(parse_interpretation(src, cx, &at, name.get_ref(), iv)?);
                 }
                 if c.interpretations.is_empty() {
                     return Err(src.err(&at, "`interpretations` must not be empty", val.span()));
@@ -347,6 +515,7 @@ fn parse_clause(
 
 fn parse_interpretation(
     src: &Source<'_>,
+    cx: &mut Resolver<'_>,
     clause_at: &str,
     name: &str,
     v: &crate::accounting::source::Value<'_>,
@@ -356,6 +525,7 @@ fn parse_interpretation(
     let mut level = None;
     let mut tags = None;
     let mut description = None;
+    let mut ruleset = None;
     for (k, val) in src.entries(t) {
         match k.get_ref().as_ref() {
             "level" => {
@@ -391,10 +561,22 @@ fn parse_interpretation(
                 tags = Some(out);
             }
             "description" => description = Some(src.str(&at, "description", val)?.to_owned()),
+            "ruleset" => {
+                let value = src.str(&at, "ruleset", val)?;
+                let place = |m: &str| {
+                    src.err(&at, format!("`ruleset`: {m}"), val.span())
+                        .to_string()
+                };
+                ruleset = Some(
+                    cx.rulesets
+                        .resolve(value, &mut cx.loaded)
+                        .map_err(|e| e.map_message(place))?,
+                );
+            }
             other => {
                 return Err(src.err(
                     &at,
-                    format!("unknown key `{other}` (expected level, tags, description)"),
+                    format!("unknown key `{other}` (expected level, tags, description, ruleset)"),
                     k.span(),
                 ))
             }
@@ -405,6 +587,7 @@ fn parse_interpretation(
         level: level.ok_or_else(|| src.err(&at, "`level` is required", v.span()))?,
         tags: tags.ok_or_else(|| src.err(&at, "`tags` is required", v.span()))?,
         description,
+        ruleset,
     })
 }
 
@@ -563,6 +746,145 @@ tags = ["stateless", "stateful"]
         assert_eq!(
             Contract::load(&path).unwrap(),
             Contract::from_toml(BASE).unwrap()
+        );
+    }
+
+    fn data(rel: &str) -> std::path::PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/data")
+            .join(rel)
+    }
+
+    #[test]
+    fn interpretations_name_rulesets_relative_to_the_contract() {
+        let c = Contract::load(&data("contracts/per-ruleset.toml")).unwrap();
+        let names: Vec<(String, Option<String>)> = c.interpretation_rulesets();
+        assert_eq!(names[0], ("call-level".into(), None));
+        assert_eq!(
+            names[2],
+            (
+                "call-level-chains-strict".into(),
+                Some("../rulesets/chains-strict.toml".into())
+            )
+        );
+        let distinct = c.rulesets();
+        assert_eq!(distinct.len(), 2, "each file loaded once, named twice");
+        assert_eq!(distinct[0].ruleset.name(), "chains");
+        assert_eq!(distinct[1].ruleset.name(), "chains-strict");
+        // The same text parsed elsewhere resolves relative to the current directory (the crate
+        // root under cargo test), or to the given base.
+        let text = std::fs::read_to_string(data("contracts/per-ruleset.toml")).unwrap();
+        let e = Contract::from_toml(&text).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("cannot read ../rulesets/chains.toml"),
+            "{e}"
+        );
+        let based = Contract::from_toml_with(
+            &text,
+            &Rulesets {
+                base: Some(data("contracts")),
+                named: Vec::new(),
+            },
+        )
+        .unwrap();
+        assert_eq!(based, c);
+    }
+
+    #[test]
+    fn builtin_and_named_rulesets() {
+        let text = BASE.replace(
+            "tags = [\"stateless\"]\n[clause.interpretations.call-level]",
+            "tags = [\"stateless\"]\nruleset = \"strict\"\n[clause.interpretations.call-level]",
+        );
+        let c = Contract::from_toml(&text).unwrap();
+        let i = &c.clauses[0].interpretations[0];
+        assert_eq!(i.ruleset_name(), Some("strict"));
+        assert!(Arc::ptr_eq(
+            &i.ruleset.as_ref().unwrap().ruleset,
+            &Ruleset::builtin_strict()
+        ));
+        assert_eq!(c.clauses[0].interpretations[1].ruleset, None);
+        let mine = Arc::new(Ruleset::from_toml("name = \"mine\"").unwrap());
+        let named = Rulesets {
+            base: None,
+            named: vec![("mine".into(), Arc::clone(&mine))],
+        };
+        let c =
+            Contract::from_toml_with(&text.replace("\"strict\"\n", "\"mine\"\n"), &named).unwrap();
+        let r = c.clauses[0].interpretations[0].ruleset.as_ref().unwrap();
+        assert!(Arc::ptr_eq(&r.ruleset, &mine));
+        assert_eq!(r.key, fingerprint(&mine));
+    }
+
+    #[test]
+    fn ruleset_errors_name_the_line_and_chain_the_ruleset_error() {
+        let with = |value: &str| {
+            BASE.replace(
+                "level = \"session\"",
+                &format!("level = \"session\"\nruleset = {value}"),
+            )
+        };
+        let e = err(&with("\"lenient\""));
+        assert!(
+            e.contains("interpretation `session-level`: `ruleset`: unknown ruleset \"lenient\" (expected \"default\", \"strict\", or the path")
+                && e.ends_with("(line 12)"),
+            "{e}"
+        );
+        let e = err(&with("3"));
+        assert!(
+            e.contains("`ruleset` must be a string") && e.contains("line 12"),
+            "{e}"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let e = Contract::from_toml_with(
+            &with("\"missing.toml\""),
+            &Rulesets {
+                base: Some(dir.path().to_path_buf()),
+                named: Vec::new(),
+            },
+        )
+        .unwrap_err();
+        assert!(matches!(e, Error::Contract(_)), "{e:?}");
+        assert!(
+            e.to_string().contains("`ruleset`: cannot read ")
+                && e.to_string().contains("missing.toml")
+                && e.to_string().ends_with("(line 12)"),
+            "{e}"
+        );
+        std::fs::write(
+            dir.path().join("bad.toml"),
+            "[[rule]]\nid = \"x\"\nstat = 1\n",
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("c.toml"), with("\"bad.toml\"")).unwrap();
+        match Contract::load(&dir.path().join("c.toml")).unwrap_err() {
+            Error::Caused { error, cause } => {
+                let (e, c) = (error.to_string(), cause.to_string());
+                assert!(matches!(*error, Error::Contract(_)), "{e}");
+                assert!(
+                    e.contains("c.toml: contract: clause 1 `stateless-on-azure`: interpretation `session-level`: `ruleset`: ")
+                        && e.contains("bad.toml is not a valid ruleset (line 12)"),
+                    "{e}"
+                );
+                assert!(matches!(*cause, Error::Ruleset(_)), "{c}");
+                assert!(
+                    c.contains("bad.toml: ") && c.contains("unknown key `stat` (line 3)"),
+                    "{c}"
+                );
+            }
+            other => panic!("expected a chained error, got {other:?}"),
+        }
+        // An interpretation reads every clause under one ruleset.
+        let two = format!(
+            "{}\n[[clause]]\nid = \"b\"\nproviders = [\"openai\"]\nrequired_venues = [\"aws\"]\n[clause.interpretations.session-level]\nlevel = \"session\"\ntags = [\"stateless\"]\n",
+            with("\"strict\"")
+        );
+        let e = err(&two);
+        assert!(
+            e.contains("clause `b`: interpretation `session-level`: `ruleset` is none here but \"strict\" at line 3")
+                && e.ends_with("(line 21)"),
+            "{e}"
         );
     }
 }

@@ -2,6 +2,10 @@
 //! contract (and each group of `by`), how many `model_call` events the clause covers, how many
 //! of those violate it, their tokens and (with prices) their exact cost.
 //!
+//! An interpretation that names a ruleset judges by every event classified again under it
+//! ([`EventColumns::reading`], computed once per ruleset and cached with the columns); the
+//! others judge by the classification stored in the ledger.
+//!
 //! Semantics are in [`crate::accounting::contract`]; costs in [`crate::accounting::costing`]. Cost cells are the exact
 //! sum over priced events, `None` without a price table or when the cell has events and none is
 //! priced; the `*_unpriced_events` columns count what the sum misses.
@@ -16,6 +20,8 @@ use crate::error::Result;
 use crate::event::EventKind;
 use crate::event::Tag;
 use crate::stored::columns::{EventColumns, StrColumn, NULL};
+use crate::stored::reading::Reading;
+use std::sync::Arc;
 
 /// Column names of a report after `interpretation, clause` and the group columns.
 pub const REPORT_COLUMNS: &[&str] = &[
@@ -76,6 +82,8 @@ struct Version<'c> {
     venues: Vec<bool>,
     level: Level,
     tags: [bool; 2],
+    /// The events classified under the interpretation's ruleset; `None`: as recorded.
+    reading: Option<Arc<Reading>>,
 }
 
 /// An (interpretation, clause) pair compiled for fast evaluation.
@@ -98,9 +106,13 @@ impl Slot<'_> {
             .versions
             .iter()
             .find(|v| v.providers[p as usize] && v.clause.in_force(ts))?;
+        let t = match &v.reading {
+            None => cols.recorded(),
+            Some(r) => r.tags(),
+        };
         let judged = match v.level {
-            Level::Call => cols.tag[i],
-            Level::Session => cols.session_tag[i],
+            Level::Call => t.tag[i],
+            Level::Session => t.session_tag[i],
         };
         if !v.tags[(judged == Tag::Stateful) as usize] {
             return None;
@@ -110,7 +122,9 @@ impl Slot<'_> {
     }
 }
 
-/// Compiles every (interpretation, clause) slot of `contract` against `cols` and `venue`.
+/// Compiles every (interpretation, clause) slot of `contract` against `cols` and `venue`;
+/// the events are classified under each ruleset an interpretation names (once per ruleset,
+/// cached with `cols`).
 pub fn compile<'c>(
     contract: &'c Contract,
     cols: &EventColumns,
@@ -144,6 +158,10 @@ pub fn compile<'c>(
                             i.tags.contains(&Tag::Stateless),
                             i.tags.contains(&Tag::Stateful),
                         ],
+                        reading: i
+                            .ruleset
+                            .as_ref()
+                            .map(|r| cols.reading_keyed(&r.ruleset, &r.key)),
                     })
                 })
                 .collect();

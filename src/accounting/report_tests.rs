@@ -250,3 +250,62 @@ fn costs_count_unpriced_events_never_as_zero() {
     assert_eq!(t.rows[0][0], Cell::Text("anthropic".into()));
     assert_eq!((&t.rows[0][5], int(&t.rows[0][6])), (&Cell::Null, 1));
 }
+
+/// The per-ruleset fixture: `tests/data/contracts/per-ruleset.toml`, its rulesets resolved
+/// next to it.
+pub fn per_ruleset_contract() -> Contract {
+    let base = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/contracts");
+    Contract::from_toml_with(
+        include_str!("../../tests/data/contracts/per-ruleset.toml"),
+        &crate::accounting::contract::Rulesets {
+            base: Some(base),
+            named: Vec::new(),
+        },
+    )
+    .unwrap()
+}
+
+/// One clause read under the recorded classification and under two rulesets, at call and
+/// session level (events: `crate::stored::reading::tests::events`, recorded under `chains`).
+#[test]
+fn a_clause_read_under_each_ruleset() {
+    use crate::stored::reading::tests::{columns, events, CHAINS};
+    let cols = columns(&events(), &Ruleset::from_toml(CHAINS).unwrap());
+    let contract = per_ruleset_contract();
+    let t = report_table(&cols, &contract, None, &[], Window::default()).unwrap();
+    let got: Vec<(String, i128, i128, i128)> = t
+        .rows
+        .iter()
+        .map(|r| match &r[0] {
+            Cell::Text(name) => (name.clone(), int(&r[2]), int(&r[3]), int(&r[6])),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    let row =
+        |n: &str, covered: i128, violating: i128| (n.to_owned(), covered, 100 * covered, violating);
+    assert_eq!(
+        got,
+        [
+            // Recorded under chains: A, C, D, E, F are stateless; A, D, E are off Azure.
+            row("call-level", 5, 3),
+            row("call-level-chains", 5, 3),
+            // Stored responses are stateful when read strictly: only the chat calls C, E.
+            row("call-level-chains-strict", 2, 1),
+            // s1 is stateful (B continues A): C, D, E, F.
+            row("session-level-chains", 4, 2),
+            // Strictly every session is stateful (s3 by its client-held memory write).
+            row("session-level-chains-strict", 0, 0),
+        ]
+    );
+    let v = violating_rows(
+        &cols,
+        &contract,
+        "call-level-chains-strict",
+        "openai-on-azure",
+        Window::default(),
+    )
+    .unwrap();
+    assert_eq!(v, [4], "E");
+    // Each ruleset was classified once and is kept with the columns.
+    assert_eq!(cols.readings.len(), 2);
+}

@@ -87,3 +87,40 @@ fn moving_the_stateful_session_to_azure() {
     assert_eq!(int(&c[4]), 4_062_500);
     assert_eq!((int(&c[5]), int(&c[6])), (1, 1));
 }
+
+#[test]
+fn scenarios_judge_each_interpretation_under_its_ruleset() {
+    use crate::accounting::report::tests::per_ruleset_contract;
+    use crate::stored::reading::tests::{columns, events, CHAINS};
+    let cols = columns(
+        &events(),
+        &crate::classify::Ruleset::from_toml(CHAINS).unwrap(),
+    );
+    let sc = Scenario {
+        name: "all to azure".into(),
+        selection: Selection::default(),
+        venue: Some("azure".into()),
+        prices: None,
+        baseline_prices: None,
+    };
+    let r = run(&cols, &per_ruleset_contract(), &sc, &[], Window::default()).unwrap();
+    // interpretation, clause, covered, selected, baseline violating, scenario violating.
+    let got: Vec<(Cell, i128, i128, i128, i128)> = r
+        .compliance
+        .rows
+        .iter()
+        .map(|x| (x[0].clone(), int(&x[2]), int(&x[3]), int(&x[4]), int(&x[5])))
+        .collect();
+    let t = |n: &str| Cell::Text(n.into());
+    assert_eq!(
+        got,
+        [
+            (t("call-level"), 5, 5, 3, 0),
+            (t("call-level-chains"), 5, 5, 3, 0),
+            (t("call-level-chains-strict"), 2, 2, 1, 0),
+            (t("session-level-chains"), 4, 4, 2, 0),
+            (t("session-level-chains-strict"), 0, 0, 0, 0),
+        ]
+    );
+    assert_eq!(r.moved_events, 3);
+}
