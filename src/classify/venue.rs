@@ -8,6 +8,7 @@
 //! ([`OPERATORS`], whose venue is the operator). An unknown host gives `venue = "unknown"` with
 //! evidence saying so — never a guess.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 /// How a venue was decided: the rule id and a human explanation (becomes evidence).
@@ -99,20 +100,24 @@ pub fn operator_for_host(host: &str) -> Option<&'static Operator> {
     OPERATORS.iter().find(|o| matches(o.pattern, host))
 }
 
-/// The first entry of a user mapping (`{host pattern: value}`) matching `host` (already
-/// normalised): `(pattern, value)`.
+/// The entry of a user mapping (`{host pattern: value}`) that applies to `host` (already
+/// normalised): `(pattern, value)`. An exact host wins over patterns; among patterns the longest
+/// (the most specific) wins, so `{"*.example.com": ..., "gw.example.com": ...}` means what it
+/// says whatever the keys' order.
 pub fn user_mapping_for_host<'m>(
     host: &str,
     user: &'m BTreeMap<String, String>,
 ) -> Option<(&'m str, &'m str)> {
+    let lower = |p: &'m String| -> Cow<'m, str> {
+        if p.bytes().any(|b| b.is_ascii_uppercase()) {
+            Cow::Owned(p.to_ascii_lowercase())
+        } else {
+            Cow::Borrowed(p.as_str())
+        }
+    };
     user.iter()
-        .find(|(pattern, _)| {
-            if pattern.bytes().any(|b| b.is_ascii_uppercase()) {
-                matches(&pattern.to_ascii_lowercase(), host)
-            } else {
-                matches(pattern, host)
-            }
-        })
+        .filter(|(pattern, _)| matches(&lower(pattern), host))
+        .max_by_key(|(pattern, _)| (!pattern.contains('*'), pattern.len()))
         .map(|(p, v)| (p.as_str(), v.as_str()))
 }
 
@@ -252,5 +257,36 @@ mod tests {
         assert_eq!(venue_for_host("eu.gw.example.com", &user).venue, "oracle");
         assert_eq!(venue_for_host("gw.example.com", &user).venue, "unknown");
         assert_eq!(venue_for_host("[::1]:80", &user).venue, "unknown");
+        // The most specific entry wins, whatever the keys' order.
+        user.insert("*.example.com".to_owned(), "gcp".to_owned());
+        user.insert("API.GW.example.com".to_owned(), "aws".to_owned());
+        assert_eq!(venue_for_host("eu.gw.example.com", &user).venue, "oracle");
+        assert_eq!(venue_for_host("api.gw.example.com", &user).venue, "aws");
+        assert_eq!(venue_for_host("other.example.com", &user).venue, "gcp");
+    }
+
+    #[test]
+    fn operators() {
+        assert_eq!(v("api.groq.com"), "groq");
+        assert_eq!(v("openrouter.ai"), "openrouter");
+        assert_eq!(
+            v("inference.generativeai.us-chicago-1.oci.oraclecloud.com"),
+            "oracle"
+        );
+        assert_eq!(
+            v("inference.generativeai.a.b.oci.oraclecloud.com"),
+            "unknown"
+        );
+        assert_eq!(v("eastus.api.azureml.ms"), "azure");
+        assert_eq!(
+            v("vpce-0a1b-xyz.bedrock-runtime.us-east-1.vpce.amazonaws.com"),
+            "aws"
+        );
+        let op = operator_for_host("api.mistral.ai").unwrap();
+        assert_eq!((op.provider, op.venue), ("mistral_ai", "mistral_ai"));
+        assert!(operator_for_host("api.groq.com.evil.example").is_none());
+        assert!(operator_for_host("api.openai.com").is_none());
+        let m = venue_for_host("api.x.ai", &BTreeMap::new());
+        assert_eq!((m.venue.as_str(), m.rule), ("x_ai", "venue-endpoint"));
     }
 }
