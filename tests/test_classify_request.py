@@ -44,7 +44,12 @@ def test_corpus_case(name: str, case: dict[str, Any]) -> None:
     if body is None and case.get("body") is not None:
         body = json.dumps(case["body"]).encode()
     event, cl = sm.classify_request(
-        case["method"], case["url"], case["headers"], body, venues=case.get("venues")
+        case["method"],
+        case["url"],
+        case["headers"],
+        body,
+        venues=case.get("venues"),
+        providers=case.get("providers"),
     )
     want = case["expect"]
     assert event["kind"] == want["kind"]
@@ -53,11 +58,18 @@ def test_corpus_case(name: str, case: dict[str, Any]) -> None:
             assert event.get(key) == want[key], key
     venue = event.get("venue") or event["attrs"]["venue_evidence"]["venue"]
     assert venue == want["venue"]
-    assert (cl.consumes_state, cl.creates_state, cl.tag) == (
-        want["consumes_state"],
-        want["creates_state"],
-        want["tag"],
-    )
+    got = {"consumes_state": cl.consumes_state, "creates_state": cl.creates_state, "tag": cl.tag}
+    assert {k: got[k] for k in got if k in want} == {k: want[k] for k in got if k in want}
+    assert event["attrs"]["http.request.method"] == case["method"].strip().upper()
+    if event["kind"] == "model_call":
+        evidence = event["attrs"]["provider_evidence"]
+        assert evidence["provider"] == event["provider"]
+        if "provider_rule" in want:
+            assert evidence["rule"] == want["provider_rule"]
+        if "shape" in want:
+            assert evidence["shape"] == want["shape"]
+    for key, value in want.get("attrs", {}).items():
+        assert event["attrs"].get(key) == value, key
     if "rules" in want:
         assert [e.rule for e in cl.evidence] == want["rules"]
     if "request" in want:
@@ -107,3 +119,37 @@ def test_bad_arguments_name_the_field() -> None:
     with pytest.raises(sm.ValidationError) as e:
         sm.classify_request("POST", "https://api.openai.com/v1/responses", venues={"h": 1})
     assert e.value.field == "venues"
+    with pytest.raises(sm.ValidationError) as e:
+        sm.classify_request("POST", "https://gw.example/v1/responses", providers={"h": None})
+    assert e.value.field == "providers"
+
+
+def test_who_serves_a_request() -> None:
+    """An OpenAI-compatible API is OpenAI's only on OpenAI's hosts; the operator's host names
+    the operator; the user's providers mapping names any other host's operator."""
+    body = '{"model":"m","messages":[{"role":"user","content":"hi"}]}'
+
+    def who(url: str, **kw: Any) -> tuple[str, str, str]:
+        event, _ = sm.classify_request("POST", url, None, body, **kw)
+        return event["provider"], event["venue"], event["attrs"]["provider_evidence"]["rule"]
+
+    assert who("https://api.openai.com/v1/chat/completions") == (
+        "openai",
+        "openai",
+        "provider-endpoint",
+    )
+    assert who("https://api.groq.com/openai/v1/chat/completions") == (
+        "groq",
+        "groq",
+        "provider-endpoint",
+    )
+    assert who("https://gw.example/v1/chat/completions") == (
+        "unknown",
+        "unknown",
+        "provider-unknown-host",
+    )
+    assert who(
+        "https://gw.example/v1/chat/completions",
+        venues={"gw.example": "on_prem"},
+        providers={"*.example": "ignored", "gw.example": "openai"},
+    ) == ("openai", "on_prem", "provider-user-mapping")

@@ -25,6 +25,8 @@ MODEL = "anthropic.claude-sonnet-4-5-20250929-v1:0"
 MODEL_PATH = quote(MODEL, safe="")
 ARN = "arn:aws:bedrock-agentcore:us-east-1:123456789012:runtime/support_agent-AbC123"
 VENUES = {"127.0.0.1": "aws"}
+# The loopback endpoint_url is nobody's endpoint: who operates it is the user's say.
+PROVIDERS = {"127.0.0.1": "aws.bedrock"}
 CONVERSE = {
     "output": {"message": {"role": "assistant", "content": [{"text": "4"}]}},
     "stopReason": "end_turn",
@@ -100,7 +102,7 @@ def calls(meter: sm.Meter) -> list[dict[str, Any]]:
 def test_converse_records_the_exact_event(server: Loopback) -> None:
     meter = sm.Meter()
     with meter.session("bot") as s:
-        rt = capture.instrument(client(server), s, venues=VENUES)
+        rt = capture.instrument(client(server), s, venues=VENUES, providers=PROVIDERS)
         out = rt.converse(modelId=MODEL, messages=[{"role": "user", "content": [{"text": "2+2"}]}])
     assert out["output"]["message"]["content"][0]["text"] == "4"
     [e] = calls(meter)
@@ -141,9 +143,30 @@ def test_converse_records_the_exact_event(server: Loopback) -> None:
         attrs["aws.request_id"],
         attrs["http.response.status_code"],
     ) == ("Converse", "req-1", 200)
-    assert attrs["provider_evidence"].endswith("from the caller's API (bedrock-runtime)")
+    assert (attrs["provider_evidence"]["rule"], attrs["provider_evidence"]["shape"]) == (
+        "provider-user-mapping",
+        "bedrock-runtime",
+    )
     assert attrs["venue_evidence"]["rule"] == "venue-user-mapping"
     assert e["endpoint"] == f"{server.base}/model/{MODEL_PATH}/converse"
+
+
+def test_a_custom_endpoint_nobody_names_is_read_but_not_attributed(server: Loopback) -> None:
+    """The service says how to read the request; it does not say who operates the host."""
+    meter = sm.Meter()
+    with meter.session("bot") as s:
+        rt = capture.instrument(client(server), s)
+        rt.converse(modelId=MODEL, messages=[{"role": "user", "content": [{"text": "2+2"}]}])
+    [e] = calls(meter)
+    assert (e["provider"], e["api"], e["model"], e["venue"]) == (
+        "unknown",
+        "converse",
+        MODEL,
+        "unknown",
+    )
+    evidence = e["attrs"]["provider_evidence"]
+    assert (evidence["rule"], evidence["shape"]) == ("provider-unknown-host", "bedrock-runtime")
+    assert "bedrock-runtime" in evidence["explain"]
 
 
 def test_invoke_model_usage_from_headers_and_body_untouched(server: Loopback) -> None:
@@ -161,7 +184,7 @@ def test_invoke_model_usage_from_headers_and_body_untouched(server: Loopback) ->
     )
     meter = sm.Meter()
     with meter.session("bot") as s:
-        rt = capture.instrument(client(server), s)
+        rt = capture.instrument(client(server), s, providers=PROVIDERS)
         out = rt.invoke_model(
             modelId=MODEL,
             body=json.dumps(
@@ -194,7 +217,7 @@ def test_converse_stream_is_observed_and_recorded_at_its_end(server: Loopback) -
     server.route("POST", f"/model/{MODEL_PATH}/converse-stream", event_stream(events))
     meter = sm.Meter()
     with meter.session("bot") as s:
-        rt = capture.instrument(client(server), s)
+        rt = capture.instrument(client(server), s, providers=PROVIDERS)
         out = rt.converse_stream(
             modelId=MODEL, messages=[{"role": "user", "content": [{"text": "hi"}]}]
         )
@@ -246,7 +269,7 @@ def test_invoke_agent_session_and_memory_are_stateful(server: Loopback) -> None:
     )
     meter = sm.Meter()
     with meter.session("bot") as s:
-        agent = capture.instrument(client(server, "bedrock-agent-runtime"), s)
+        agent = capture.instrument(client(server, "bedrock-agent-runtime"), s, providers=PROVIDERS)
         out = agent.invoke_agent(
             agentId="AGENT12345",
             agentAliasId="TSTALIASID",
@@ -297,7 +320,7 @@ def test_agentcore_runtime_session_and_memory_event(server: Loopback) -> None:
     )
     meter = sm.Meter()
     with meter.session("bot") as s:
-        core = capture.instrument(client(server, "bedrock-agentcore"), s)
+        core = capture.instrument(client(server, "bedrock-agentcore"), s, providers=PROVIDERS)
         sid = "dfmeoagmreaklgmrkleafremoigrmtesogmtrskhmtkrlshmt"
         out = core.invoke_agent_runtime(
             agentRuntimeArn=ARN, runtimeSessionId=sid, payload=b'{"prompt": "hi"}'
@@ -375,7 +398,7 @@ def test_errors_are_recorded_and_raised_unchanged(server: Loopback) -> None:
     )
     meter = sm.Meter()
     with meter.session("bot") as s:
-        rt = capture.instrument(client(server), s)
+        rt = capture.instrument(client(server), s, providers=PROVIDERS)
         with pytest.raises(botocore.exceptions.ClientError, match="Too many tokens"):
             rt.converse(modelId=MODEL, messages=[{"role": "user", "content": [{"text": "x"}]}])
         dead = boto3.client(
@@ -405,7 +428,7 @@ def test_other_operations_and_services_are_left_alone(server: Loopback) -> None:
     server.route("GET", "/async-invoke", json_answer({"asyncInvokeSummaries": []}))
     meter = sm.Meter()
     with meter.session("bot") as s:
-        rt = capture.instrument(client(server), s)
+        rt = capture.instrument(client(server), s, providers=PROVIDERS)
         rt.list_async_invokes()
         with pytest.raises(sm.ValidationError, match="client_or_session") as info:
             capture.instrument(boto3.client("s3", region_name="us-east-1"), s)
@@ -418,7 +441,7 @@ def test_content_never_reaches_the_ledger(server: Loopback, tmp_path: Path) -> N
     path = tmp_path / "audit.db"
     meter = sm.Meter(path)
     with meter.session("bot") as s:
-        rt = capture.instrument(client(server), s)
+        rt = capture.instrument(client(server), s, providers=PROVIDERS)
         rt.converse(
             modelId=MODEL,
             messages=[{"role": "user", "content": [{"text": marker}]}],
@@ -433,7 +456,7 @@ def test_content_never_reaches_the_ledger(server: Loopback, tmp_path: Path) -> N
 def test_a_failure_inside_the_hook_leaves_the_call_untouched(server: Loopback) -> None:
     meter = sm.Meter()
     s = meter.session("bot")
-    rt = capture.instrument(client(server), s)
+    rt = capture.instrument(client(server), s, providers=PROVIDERS)
     meter.close()
     out = rt.converse(modelId=MODEL, messages=[{"role": "user", "content": [{"text": "x"}]}])
     assert out["usage"] == CONVERSE["usage"]

@@ -20,6 +20,9 @@ from loopback import Loopback, json_answer, sse_answer
 from statemeter.integrations import httpx as capture
 
 VENUES = {"127.0.0.1": "azure"}
+# The loopback host is nobody's endpoint: who serves it is the user's say, per client.
+OPENAI = {"127.0.0.1": "openai"}
+ANTHROPIC = {"127.0.0.1": "anthropic"}
 VOLATILE = {"id", "ts", "duration_ns", "seq", "session_id", "session_tag", "endpoint"}
 
 CHAT = {
@@ -206,7 +209,7 @@ def venue_evidence() -> dict[str, str]:
 def test_openai_chat_records_the_exact_event(server: Loopback) -> None:
     meter = sm.Meter()
     with meter.session("bot", tenant="acme") as s:
-        client = capture.instrument(openai_client(server), s, venues=VENUES)
+        client = capture.instrument(openai_client(server), s, venues=VENUES, providers=OPENAI)
         out = client.chat.completions.create(
             model="gpt-5", messages=[{"role": "user", "content": "2+2?"}], store=True
         )
@@ -233,8 +236,13 @@ def test_openai_chat_records_the_exact_event(server: Loopback) -> None:
             "gen_ai.usage.reasoning.output_tokens": 192,
             "http.request.method": "POST",
             "http.response.status_code": 200,
-            "provider_evidence": "host 127.0.0.1 is not a known provider endpoint; provider "
-            "openai inferred from the API shape of /v1/chat/completions",
+            "provider_evidence": {
+                "provider": "openai",
+                "rule": "provider-user-mapping",
+                "shape": "openai",
+                "explain": "host 127.0.0.1 is mapped to provider openai by the user's provider "
+                "mapping (127.0.0.1)",
+            },
             "server.address": "127.0.0.1",
             "venue_evidence": venue_evidence(),
         },
@@ -265,7 +273,7 @@ def test_openai_chat_records_the_exact_event(server: Loopback) -> None:
 def test_openai_responses_continuation_is_stateful(server: Loopback) -> None:
     meter = sm.Meter()
     with meter.session("bot") as s:
-        client = capture.instrument(openai_client(server), s)
+        client = capture.instrument(openai_client(server), s, providers=OPENAI)
         r = client.responses.create(
             model="gpt-5", input="hi", previous_response_id="resp_0", store=False
         )
@@ -281,6 +289,30 @@ def test_openai_responses_continuation_is_stateful(server: Loopback) -> None:
     assert (e["input_tokens"], e["output_tokens"], e["cached_tokens"]) == (900, 80, 0)
     assert e["venue"] == "unknown"  # no mapping for the loopback host: never a guess
     assert e["attrs"]["venue_evidence"]["rule"] == "venue-unknown-host"
+
+
+def test_an_unmapped_host_is_recorded_with_an_unknown_provider(server: Loopback) -> None:
+    """An OpenAI-compatible API on a host nobody names is an AI call all the same: recorded, read
+    as the OpenAI shape, but never attributed to OpenAI."""
+    meter = sm.Meter()
+    with meter.session("bot") as s:
+        client = capture.instrument(openai_client(server), s)
+        client.chat.completions.create(model="gpt-5", messages=[{"role": "user", "content": "x"}])
+    [e] = model_calls(meter)
+    assert (e["provider"], e["api"], e["model"], e["venue"]) == (
+        "unknown",
+        "chat.completions",
+        "gpt-5",
+        "unknown",
+    )
+    evidence = e["attrs"]["provider_evidence"]
+    assert (evidence["provider"], evidence["rule"], evidence["shape"]) == (
+        "unknown",
+        "provider-unknown-host",
+        "openai",
+    )
+    assert "OpenAI-compatible" in evidence["explain"]
+    assert e["attrs"]["http.request.method"] == "POST"
 
 
 def test_streamed_chat_is_observed_not_consumed(server: Loopback) -> None:
@@ -324,6 +356,7 @@ def test_anthropic_messages_container_and_cache_usage(server: Loopback) -> None:
             track(anthropic.Anthropic(api_key="sk-ant-test", base_url=server.base, max_retries=0)),
             s,
             venues={"127.0.0.1": "anthropic"},
+            providers=ANTHROPIC,
         )
         msg = client.messages.create(
             model="claude-sonnet-4-6",
@@ -385,6 +418,7 @@ def test_azure_openai_client(server: Loopback) -> None:
                 )
             ),
             s,
+            providers={"127.0.0.1": "azure.ai.openai"},
         )
         client.chat.completions.create(
             model="gpt-4o-prod", messages=[{"role": "user", "content": "hi"}]
@@ -404,11 +438,15 @@ def test_async_clients(server: Loopback) -> None:
 
     async def main(s: sm.Session) -> None:
         oa = capture.instrument(
-            openai.AsyncOpenAI(api_key="k", base_url=server.base + "/v1", max_retries=0), s
+            openai.AsyncOpenAI(api_key="k", base_url=server.base + "/v1", max_retries=0),
+            s,
+            providers=OPENAI,
         )
         r = await oa.responses.create(model="gpt-5", input="hi", conversation="conv_1")
         assert r.id == "resp_1"
-        an = capture.instrument(anthropic.AsyncAnthropic(api_key="k", base_url=server.base), s)
+        an = capture.instrument(
+            anthropic.AsyncAnthropic(api_key="k", base_url=server.base), s, providers=ANTHROPIC
+        )
         stream = await an.messages.create(
             model="claude-haiku-4-6",
             max_tokens=5,
@@ -615,6 +653,7 @@ def sdk_calls(lb: Loopback, meter: sm.Meter, transport: Any) -> None:
             ),
             s,
             venues=VENUES,
+            providers=OPENAI,
         )
         msgs: Any = [{"role": "user", "content": "2+2?"}]
         oa.chat.completions.create(model="gpt-5", messages=msgs, store=True)
@@ -634,6 +673,7 @@ def sdk_calls(lb: Loopback, meter: sm.Meter, transport: Any) -> None:
                 )
             ),
             s,
+            providers=ANTHROPIC,
         )
         an.messages.create(
             model="claude-sonnet-4-6", max_tokens=9, container="container_1", messages=msgs

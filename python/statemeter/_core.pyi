@@ -621,6 +621,7 @@ def classify_request(
     *,
     ruleset: Ruleset | None = None,
     venues: Mapping[str, str] | None = None,
+    providers: Mapping[str, str] | None = None,
 ) -> tuple[dict[str, Any], Classification]:
     """Classify a raw HTTP request as an SDK sends it.
 
@@ -629,8 +630,12 @@ def classify_request(
     ``attrs``), or of a ``tool_call`` with ``tool_kind="mcp"`` for MCP traffic. Only
     non-content parameters are kept (docs/classification.md, "Request-level classification");
     credentials and the query string never are. ``attrs["venue_evidence"]`` says how the venue
-    was decided (``venues`` maps hosts to venues, before the built-in patterns). Raises
-    ``ValidationError`` for a bad method, URL, headers or body type.
+    was decided (``venues`` maps hosts to venues, before the built-in patterns) and
+    ``attrs["provider_evidence"]`` who serves the request: a provider's own endpoint, a
+    third-party operator's host (Groq, OpenRouter, OCI, ...), ``providers`` (host pattern ->
+    provider, before the built-in tables), or ``unknown`` on any other host, with the API shape
+    read. ``attrs["http.request.method"]`` is the method. Raises ``ValidationError`` for a bad
+    method, URL, headers, body type or mapping.
     """
 
 def _describe_request(
@@ -640,6 +645,7 @@ def _describe_request(
     body: bytes | str | None = None,
     venues: Mapping[str, str] | None = None,
     api_family: str | None = None,
+    providers: Mapping[str, str] | None = None,
 ) -> dict[str, Any]: ...
 def _read_usage(body: bytes | str, content_type: str | None = None) -> dict[str, Any]: ...
 def _flush_all() -> list[str]: ...

@@ -11,8 +11,8 @@ use pyo3::types::{PyByteArray, PyBytes, PyDict, PyString, PyTuple};
 use super::classification::{Classification, Ruleset};
 use super::convert::{map_to_py, str_arg, utf8};
 use super::errors::invalid;
-use super::venue::user_venues;
-use crate::capture::http::{self, HttpRequest, HEADERS_READ};
+use super::venue::{user_providers, user_venues};
+use crate::capture::http::{self, HostMappings, HttpRequest, HEADERS_READ};
 use crate::classify::Ruleset as CoreRuleset;
 use crate::event::Event as CoreEvent;
 
@@ -157,6 +157,7 @@ fn describe(
     headers: Option<&Bound<'_, PyAny>>,
     body: Option<&Bound<'_, PyAny>>,
     venues: Option<&Bound<'_, PyAny>>,
+    providers: Option<&Bound<'_, PyAny>>,
     api_family: Option<&str>,
 ) -> PyResult<CoreEvent> {
     let method = str_arg(method).map_err(|m| invalid("method", m))?;
@@ -173,18 +174,22 @@ fn describe(
         headers: &refs,
         body: body.as_deref(),
     };
-    Ok(http::describe_request_as(
-        &req,
-        api_family,
-        &user_venues(venues)?,
-    )?)
+    let venues = user_venues(venues)?;
+    let providers = user_providers(providers)?;
+    let hosts = HostMappings {
+        venues: &venues,
+        providers: &providers,
+    };
+    Ok(http::describe_request_with(&req, api_family, hosts)?)
 }
 
 /// Classifies a raw HTTP request: returns `(event, classification)` where `event` is the dict
 /// of the `model_call` (or MCP `tool_call`) it amounts to. Only non-content parameters are
-/// kept; `ruleset` defaults to `Ruleset.default()`, `venues` maps hosts to venues.
+/// kept; `ruleset` defaults to `Ruleset.default()`, `venues` maps hosts to venues and
+/// `providers` maps hosts to the provider operating them.
 #[pyfunction]
-#[pyo3(signature = (method, url, headers = None, body = None, *, ruleset = None, venues = None))]
+#[pyo3(signature = (method, url, headers = None, body = None, *, ruleset = None, venues = None, providers = None))]
+#[allow(clippy::too_many_arguments)]
 pub fn classify_request<'py>(
     py: Python<'py>,
     method: &Bound<'py, PyAny>,
@@ -193,8 +198,9 @@ pub fn classify_request<'py>(
     body: Option<&Bound<'py, PyAny>>,
     ruleset: Option<&Bound<'py, Ruleset>>,
     venues: Option<&Bound<'py, PyAny>>,
+    providers: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<(Bound<'py, PyDict>, Classification)> {
-    let ev = describe(method, url, headers, body, venues, None)?;
+    let ev = describe(method, url, headers, body, venues, providers, None)?;
     let rs = match ruleset {
         Some(r) => Arc::clone(&r.get().inner),
         None => CoreRuleset::builtin_default(),
@@ -204,10 +210,11 @@ pub fn classify_request<'py>(
 }
 
 /// `classify_request` without the classification (recording classifies anyway): the event dict.
-/// `api_family` names the API when the caller knows it (botocore: the service), used on hosts
-/// statemeter does not recognise.
+/// `api_family` names the API when the caller knows it (botocore: the service), used to read
+/// requests to hosts statemeter does not recognise; `providers` says who operates such hosts.
 #[pyfunction]
-#[pyo3(signature = (method, url, headers = None, body = None, venues = None, api_family = None))]
+#[pyo3(signature = (method, url, headers = None, body = None, venues = None, api_family = None, providers = None))]
+#[allow(clippy::too_many_arguments)]
 pub fn _describe_request<'py>(
     py: Python<'py>,
     method: &Bound<'py, PyAny>,
@@ -216,10 +223,11 @@ pub fn _describe_request<'py>(
     body: Option<&Bound<'py, PyAny>>,
     venues: Option<&Bound<'py, PyAny>>,
     api_family: Option<&str>,
+    providers: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyDict>> {
     event_dict(
         py,
-        &describe(method, url, headers, body, venues, api_family)?,
+        &describe(method, url, headers, body, venues, providers, api_family)?,
     )
 }
 

@@ -11,19 +11,34 @@ use crate::classify::venue;
 /// Reads an optional `{host pattern: venue}` mapping; non-string keys or values are a
 /// `ValidationError` naming `venues`.
 pub fn user_venues(venues: Option<&Bound<'_, PyAny>>) -> PyResult<BTreeMap<String, String>> {
+    user_mapping("venues", "venue", venues)
+}
+
+/// Reads an optional `{host pattern: provider}` mapping (who operates a gateway, a proxy, a
+/// host statemeter does not know); non-string keys or values are a `ValidationError` naming
+/// `providers`.
+pub fn user_providers(providers: Option<&Bound<'_, PyAny>>) -> PyResult<BTreeMap<String, String>> {
+    user_mapping("providers", "provider", providers)
+}
+
+fn user_mapping(
+    field: &str,
+    what: &str,
+    mapping: Option<&Bound<'_, PyAny>>,
+) -> PyResult<BTreeMap<String, String>> {
     let mut out = BTreeMap::new();
-    let Some(v) = venues.filter(|v| !v.is_none()) else {
+    let Some(v) = mapping.filter(|v| !v.is_none()) else {
         return Ok(out);
     };
-    for (k, val) in super::convert::to_map("venues", v)? {
+    for (k, val) in super::convert::to_map(field, v)? {
         match val {
             serde_json::Value::String(val) => {
                 out.insert(k, val);
             }
             _ => {
                 return Err(invalid(
-                    "venues",
-                    format!("the venue for {k:?} must be a string"),
+                    field,
+                    format!("the {what} for {k:?} must be a string"),
                 ))
             }
         }

@@ -8,7 +8,7 @@
         runtime = capture.instrument(boto3.client("bedrock-runtime"), s)
         runtime.converse(modelId="...", messages=[...])
 
-`instrument(client_or_session, session, *, venues=None)` takes a botocore client of
+`instrument(client_or_session, session, *, venues=None, providers=None)` takes a botocore client of
 `bedrock-runtime`, `bedrock-agent-runtime` or `bedrock-agentcore`, or a `boto3.Session` /
 `botocore.session.Session` (clients created from it afterwards are captured).
 
@@ -119,13 +119,25 @@ def _emitters(obj: Any) -> tuple[Any, list[str]]:
 
 
 def instrument(
-    client_or_session: Any, session: Any, *, venues: dict[str, str] | None = None
+    client_or_session: Any,
+    session: Any,
+    *,
+    venues: dict[str, str] | None = None,
+    providers: dict[str, str] | None = None,
 ) -> Any:
     """Records the captured operations of `client_or_session` into `session` (a `Session`, or
-    a `Meter`). `venues` maps hosts to venues (a custom `endpoint_url`'s host, a VPC endpoint).
-    Instrumenting again replaces the earlier capture. Returns `client_or_session`."""
+    a `Meter`). `venues` maps hosts to venues and `providers` to the provider operating them,
+    for a custom `endpoint_url` statemeter does not recognise (a proxy, a test server): there
+    the service says how to read the request, but the provider is `unknown` unless `providers`
+    names it (`{"bedrock.proxy.internal": "aws.bedrock"}`). Bedrock's own regional and VPC
+    endpoint hosts need neither. Instrumenting again replaces the earlier capture. Returns
+    `client_or_session`."""
     events, services = _emitters(client_or_session)
-    capture = _Capture(Target(session, "botocore"), dict(venues) if venues else None)
+    capture = _Capture(
+        Target(session, "botocore"),
+        dict(venues) if venues else None,
+        dict(providers) if providers else None,
+    )
     _unregister(events, services)
     # before-call on the `*.*` node, first in its list: botocore calls handlers of deeper
     # nodes first, and a Stubber answers from `before-call.*.*`; the handler filters services.
@@ -162,9 +174,15 @@ def _unregister(events: Any, services: list[str]) -> None:
 
 
 class _Capture:
-    def __init__(self, target: Target, venues: dict[str, str] | None) -> None:
+    def __init__(
+        self,
+        target: Target,
+        venues: dict[str, str] | None,
+        providers: dict[str, str] | None,
+    ) -> None:
         self.target = target
         self.venues = venues
+        self.providers = providers
 
     def before_call(
         self, model: Any, params: dict[str, Any], context: dict[str, Any], **_: Any
@@ -182,6 +200,7 @@ class _Capture:
                 body if isinstance(body, (bytes, str)) else None,
                 self.venues,
                 service,
+                self.providers,
             )
             event["attrs"]["aws.operation"] = model.name
             context[_KEY] = (event, ts, t0)

@@ -8,14 +8,17 @@
         client = capture.instrument(openai.OpenAI(), s)      # or anthropic.Anthropic(), an
         client.responses.create(model="gpt-5", input="hi")   # httpx/httpx2 Client, AsyncClient
 
-`instrument(client, session, *, venues=None)` attaches to an `httpx.Client` / `AsyncClient`, their
-`httpx2` counterparts (what `openai` >= 3 and `anthropic` >= 2 are built on), or an SDK client
-that keeps one of those in its private `_client` attribute (`openai.OpenAI`, `AzureOpenAI`,
-`anthropic.Anthropic` and their async variants). It uses the clients' public `event_hooks`:
+`instrument(client, session, *, venues=None, providers=None)` attaches to an `httpx.Client` /
+`AsyncClient`, their `httpx2` counterparts (what `openai` >= 3 and `anthropic` >= 2 are built
+on), or an SDK client that keeps one of those in its private `_client` attribute
+(`openai.OpenAI`, `AzureOpenAI`, `anthropic.Anthropic` and their async variants). It uses the
+clients' public `event_hooks`:
 
 - the request hook classifies the request in Rust (`classify_request`: provider, venue, api,
-  model, the non-content parameters) and notes the time; requests that are not a provider API
-  (provider `unknown`) are ignored;
+  model, the non-content parameters) and notes the time; requests that are no AI API at all
+  (neither the host nor the path shape is one: provider and api `unknown`) are ignored. An
+  AI API on a host statemeter does not know (a gateway, a proxy) is recorded with provider
+  `unknown` unless `providers` names the host's operator;
 - the response hook wraps `response.stream` so that the bytes are observed as the caller reads
   them — a non-streamed response is read by the SDK at once, a streamed one as the caller
   iterates — and the call is recorded when the stream ends or is closed: one `model_call` (or MCP
@@ -97,13 +100,26 @@ def _resolve(client: Any) -> tuple[Any, ModuleType, bool]:
     return inner, *kind
 
 
-def instrument(client: C, session: Any, *, venues: dict[str, str] | None = None) -> C:
+def instrument(
+    client: C,
+    session: Any,
+    *,
+    venues: dict[str, str] | None = None,
+    providers: dict[str, str] | None = None,
+) -> C:
     """Records every provider API request `client` sends into `session` (a `Session`, or a
     `Meter` for events outside any session). `venues` maps hosts to venues (`{"llm-proxy.internal":
-    "on_prem", "*.gw.example.com": "oracle"}`), checked before the built-in endpoint patterns.
-    Instrumenting again replaces the earlier capture. Returns `client`."""
+    "on_prem", "*.gw.example.com": "oracle"}`), `providers` maps hosts to the provider operating
+    them (`{"llm-proxy.internal": "openai"}`: without it, an OpenAI-compatible API on a host
+    statemeter does not know is provider `unknown`); both are checked before the built-in
+    endpoint tables. Instrumenting again replaces the earlier capture. Returns `client`."""
     http, mod, is_async = _resolve(client)
-    capture = _Capture(Target(session, "httpx"), dict(venues) if venues else None, mod)
+    capture = _Capture(
+        Target(session, "httpx"),
+        dict(venues) if venues else None,
+        dict(providers) if providers else None,
+        mod,
+    )
     hooks = _without_ours(http.event_hooks)
     if is_async:
         req, resp = capture.async_hooks()
@@ -139,9 +155,16 @@ def _mark(fn: Any) -> Any:
 class _Capture:
     """One instrumented client: the pending requests and the hooks."""
 
-    def __init__(self, target: Target, venues: dict[str, str] | None, mod: ModuleType) -> None:
+    def __init__(
+        self,
+        target: Target,
+        venues: dict[str, str] | None,
+        providers: dict[str, str] | None,
+        mod: ModuleType,
+    ) -> None:
         self.target = target
         self.venues = venues
+        self.providers = providers
         self.mod = mod
         self.pending: weakref.WeakKeyDictionary[Any, tuple[dict[str, Any], int, int]] = (
             weakref.WeakKeyDictionary()
@@ -164,10 +187,20 @@ class _Capture:
             except Exception:  # a streamed (e.g. multipart file) body not read yet: not read
                 body = None
             event = _core._describe_request(
-                request.method, str(request.url), request.headers.raw, body, self.venues
+                request.method,
+                str(request.url),
+                request.headers.raw,
+                body,
+                self.venues,
+                None,
+                self.providers,
             )
-            if event["kind"] == "model_call" and event["provider"] == "unknown":
-                return
+            if (
+                event["kind"] == "model_call"
+                and event["provider"] == "unknown"
+                and event["api"] == "unknown"
+            ):
+                return  # no AI API: neither the host nor the path shape is one
             with self.lock:
                 self.pending[request] = (event, ts, t0)
         except Exception as exc:  # noqa: BLE001 - capture never breaks the caller
