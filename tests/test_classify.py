@@ -60,7 +60,7 @@ def test_retention_and_caching_are_not_state():
     "event",
     [
         call("responses", {"conversation": "conv_1"}),
-        call("threads.runs", {}),
+        call("threads.runs", {"thread_id": "thread_1"}),
         call("messages", {"container": "cntr_1"}, provider="anthropic"),
         call("invoke_agent", {"sessionId": "s1"}, provider="aws.bedrock"),
         call("invoke_agent_runtime", {"runtimeSessionId": "r" * 33}, provider="aws.bedrock"),
