@@ -251,7 +251,7 @@ def test_import_pre_1_37_fixture_json_lines():
         ("model_call", "azure.ai.openai", "chat.completions", "azure", 520, 80),
         ("tool_call", None, None, None, None, None),
         ("model_call", "gcp.vertex_ai", "generate_content", "gcp", 300, 40),
-        ("model_call", "x_ai", "chat", "unknown", 10, 5),
+        ("model_call", "x_ai", "chat", "x_ai", 10, 5),  # api.x.ai is xAI's own endpoint
         ("model_call", "openai", "embeddings", "openai", 64, 0),
     ]
     events = meter.ledger.events()
