@@ -22,16 +22,19 @@ def test_shipped_contracts_parse():
             "level": "session",
             "tags": ["stateless"],
             "description": clause["interpretations"]["session-level"]["description"],
+            "ruleset": None,
         },
         "call-level": {
             "level": "call",
             "tags": ["stateless"],
             "description": clause["interpretations"]["call-level"]["description"],
+            "ruleset": None,
         },
         "all-calls": {
             "level": "call",
             "tags": ["stateless", "stateful"],
             "description": clause["interpretations"]["all-calls"]["description"],
+            "ruleset": None,
         },
     }
     assert c.slots == [

@@ -347,11 +347,27 @@ class Contract:
     """Clauses with effective periods, read under named interpretations (TOML)."""
 
     @staticmethod
-    def from_toml(text: str) -> Contract:
-        """Parse contract TOML. Raises `ContractError` naming the line and field."""
+    def from_toml(
+        text: str,
+        *,
+        base: str | PathLike[str] | None = None,
+        rulesets: Mapping[str, Ruleset] | None = None,
+    ) -> Contract:
+        """Parse contract TOML. An interpretation's ``ruleset = "path"`` is relative to
+        ``base`` (default: the current directory); ``rulesets`` names `Ruleset` objects an
+        interpretation may name besides ``"default"`` and ``"strict"``. Raises
+        `ContractError` naming the line and field (raised from the `RulesetError` of a
+        ruleset file that does not compile)."""
     @staticmethod
-    def load(path: str | PathLike[str]) -> Contract:
-        """Read a contract TOML file. Raises `ContractError`."""
+    def load(
+        path: str | PathLike[str], *, rulesets: Mapping[str, Ruleset] | None = None
+    ) -> Contract:
+        """Read a contract TOML file; ruleset paths are relative to its directory. Raises
+        `ContractError`."""
+    @property
+    def rulesets(self) -> dict[str, str | None]:
+        """Each interpretation and the ruleset it reads the calls under, as written in the
+        contract, or ``None``: the classification stored in the ledger."""
     @property
     def id(self) -> str: ...
     @property
@@ -359,7 +375,7 @@ class Contract:
     @property
     def clauses(self) -> list[dict[str, Any]]:
         """Every clause version: id, text, providers, required_venues, effective_from,
-        effective_until, interpretations."""
+        effective_until, interpretations (name -> level, tags, description, ruleset)."""
     @property
     def slots(self) -> list[tuple[str, str]]:
         """The (interpretation, clause) pairs of a report, in order."""
@@ -398,6 +414,11 @@ class Report:
     @property
     def meta(self) -> dict[str, str | None]:
         """What the rows were computed from: contract id, currency, since, until, ..."""
+    @property
+    def rulesets(self) -> dict[str, str | None]:
+        """Each interpretation (report and scenario compliance tables) and the ruleset it
+        reads the calls under (``"strict"``, a file path, a name), or ``None``: as recorded.
+        Empty for a costs table."""
     @property
     def currency(self) -> str | None: ...
     def rows(self) -> list[tuple[Any, ...]]:

@@ -303,9 +303,12 @@ def verification_html(v: Any) -> str:
 
 def caption(report: Any) -> str:
     """A ``Report``'s one-line caption: its kind, then what it was computed from
-    (``report, contract=..., currency=..., since=...``)."""
+    (``report, contract=..., currency=..., since=...``), then the ruleset each interpretation
+    that names one reads the calls under (``ruleset[call-level-strict]=strict``)."""
     meta = {k: v for k, v in report.meta.items() if v is not None}
-    return ", ".join([report.kind] + [f"{k}={v}" for k, v in meta.items()])
+    parts = [report.kind] + [f"{k}={v}" for k, v in meta.items()]
+    parts += [f"ruleset[{i}]={r}" for i, r in report.rulesets.items() if r is not None]
+    return ", ".join(parts)
 
 
 def _report_rows(report: Any) -> str:
@@ -352,7 +355,14 @@ def _side_by_side(report: Any) -> str:
     if priced:
         metrics.append(("violating_cost_nanos", "violating cost"))
     top = "".join(f"<th rowspan=2>{_esc(c)}</th>" for c in ["clause", *report.by])
-    top += "".join(f'<th colspan="{len(metrics)}">{_esc(i)}</th>' for i in interps)
+    rulesets = report.rulesets
+
+    def head(i: str) -> str:
+        r = rulesets.get(i)
+        note = "" if r is None else f"<br><span class='sm-null'>ruleset: {_esc(r)}</span>"
+        return f'<th colspan="{len(metrics)}">{_esc(i)}{note}</th>'
+
+    top += "".join(head(i) for i in interps)
     sub = "".join(f"<th>{_esc(m[1])}</th>" for _ in interps for m in metrics)
     body = []
     limit = REPORT_MAX_ROWS

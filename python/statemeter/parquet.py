@@ -331,7 +331,9 @@ def contract_sql(
     groups nothing is covered in are left out, as in the report. The session tag is derived
     from ``session_stateful`` over the whole source (a session is stateful when any of its
     events is), so the result is exact even for sessions that span exports. Costs are not
-    computed in SQL: use ``ledger.costs``/``ledger.report(prices=...)`` for money.
+    computed in SQL: use ``ledger.costs``/``ledger.report(prices=...)`` for money. An
+    interpretation that reads the calls under another ruleset (``ruleset = ...``) is refused
+    (``ValidationError``): the dataset holds the recorded classification only.
     """
     import statemeter as sm
 
@@ -361,6 +363,13 @@ def contract_sql(
             if c["id"] != clause_id or interp not in c["interpretations"]:
                 continue
             spec = c["interpretations"][interp]
+            if spec.get("ruleset") is not None:
+                raise invalid(
+                    "contract",
+                    f"interpretation {interp!r} reads the calls under the ruleset "
+                    f"{spec['ruleset']!r}: an exported dataset holds the recorded "
+                    "classification only; use ledger.report(...) for that reading",
+                )
             judged = "tag" if spec["level"] == "call" else "session_tag_now"
             cond = [
                 f"provider IN ({_sql_list(c['providers'])})",

@@ -18,9 +18,13 @@ use crate::accounting::result::{Cell, ResultTable};
 use crate::accounting::window::Window;
 use crate::error::Result;
 use crate::event::EventKind;
+use crate::event::Recorded;
 use crate::event::Tag;
+use crate::ledger::Store;
+use crate::stored::columns::rows_at;
 use crate::stored::columns::{EventColumns, StrColumn, NULL};
 use crate::stored::reading::Reading;
+use crate::stored::rows::Row;
 use std::sync::Arc;
 
 /// Column names of a report after `interpretation, clause` and the group columns.
@@ -310,6 +314,40 @@ pub fn violating_rows(
         .map(|r| r as usize)
         .filter(|&i| slot.judge(cols, &cols.venue, i) == Some(true))
         .collect())
+}
+
+/// The events that violate `clause` under `interpretation` inside `window`, read back from
+/// `store` (for an `EventTable`). Under an interpretation that names a ruleset they are shown
+/// as classified under it (tag, evidence and `session_tag` of that reading); their records
+/// are what the ledger holds.
+pub fn violations(
+    store: &Store,
+    cols: &EventColumns,
+    contract: &Contract,
+    interpretation: &str,
+    clause: &str,
+    window: Window,
+) -> Result<Vec<Row>> {
+    let idx = violating_rows(cols, contract, interpretation, clause, window)?;
+    let mut rows = rows_at(store, cols, &idx)?;
+    let named = contract
+        .clauses
+        .iter()
+        .filter_map(|c| c.interpretation(interpretation))
+        .find_map(|i| i.ruleset.as_ref());
+    if let Some(r) = named {
+        let reading = cols.reading_keyed(&r.ruleset, &r.key);
+        for (row, &i) in rows.iter_mut().zip(&idx) {
+            let rec = &row.rec;
+            let c = r.ruleset.classify(&rec.event);
+            let seq = rec.seq().unwrap_or(cols.seq[i]);
+            *row = Row {
+                rec: Arc::new(Recorded::stored(rec.event.clone(), c, seq)),
+                session_tag: reading.session_tag[i],
+            };
+        }
+    }
+    Ok(rows)
 }
 
 #[cfg(test)]

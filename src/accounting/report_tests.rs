@@ -309,3 +309,53 @@ fn a_clause_read_under_each_ruleset() {
     // Each ruleset was classified once and is kept with the columns.
     assert_eq!(cols.readings.len(), 2);
 }
+
+#[test]
+fn violations_under_a_ruleset_show_the_events_as_read_under_it() {
+    use crate::ledger::Durability;
+    use crate::meter::Recorder;
+    use crate::stored::columns::load;
+    use crate::stored::reading::tests::{events, CHAINS};
+    let store = std::sync::Arc::new(parking_lot::Mutex::new(
+        Store::open(None, Durability::Sync).unwrap(),
+    ));
+    let chains = std::sync::Arc::new(Ruleset::from_toml(CHAINS).unwrap());
+    let recorder =
+        Recorder::new(std::sync::Arc::clone(&store), chains, Durability::Sync, 16).unwrap();
+    for e in events() {
+        recorder.write_now(&recorder.wrap(e)).unwrap();
+    }
+    let cols = load(&store.lock()).unwrap();
+    let contract = per_ruleset_contract();
+    let w = Window::default();
+    let rows = violations(
+        &store.lock(),
+        &cols,
+        &contract,
+        "call-level",
+        "openai-on-azure",
+        w,
+    )
+    .unwrap();
+    assert_eq!(rows.len(), 3, "A, D, E as recorded");
+    assert_eq!(&*rows[2].rec.classification().ruleset, "chains");
+    assert_eq!(rows[2].session_tag, Tag::Stateless);
+    // E read strictly: its session s3 is stateful (the client-held memory write counts).
+    let rows = violations(
+        &store.lock(),
+        &cols,
+        &contract,
+        "call-level-chains-strict",
+        "openai-on-azure",
+        w,
+    )
+    .unwrap();
+    assert_eq!(rows.len(), 1);
+    let e = &rows[0];
+    assert_eq!(e.rec.seq(), Some(5));
+    assert_eq!(e.rec.event.api.as_deref(), Some("chat.completions"));
+    let c = e.rec.classification();
+    assert_eq!((&*c.ruleset, c.tag), ("chains-strict", Tag::Stateless));
+    assert_eq!(e.session_tag, Tag::Stateful);
+    assert_eq!(cols.session_tag[4], Tag::Stateless, "as recorded");
+}

@@ -3,15 +3,19 @@
 use std::sync::Arc;
 
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList};
+use pyo3::types::{PyDict, PyList, PyMapping};
+
+use super::classification::Ruleset;
+use super::errors::invalid;
 
 use crate::accounting::calendar;
 use crate::accounting::contract as core;
 use crate::error::Error;
 
 /// A contract read from TOML: clauses that cover `model_call` events to some providers in an
-/// effective period, each under named interpretations (`level` `call` or `session`, `tags`).
-/// `Contract.load(path)` / `Contract.from_toml(text)` raise `ContractError` naming the line.
+/// effective period, each under named interpretations (`level` `call` or `session`, `tags`,
+/// optionally the `ruleset` the calls are read under). `Contract.load(path)` /
+/// `Contract.from_toml(text)` raise `ContractError` naming the line.
 #[pyclass(frozen, module = "statemeter")]
 pub struct Contract {
     pub inner: Arc<core::Contract>,
@@ -19,22 +23,47 @@ pub struct Contract {
 
 #[pymethods]
 impl Contract {
-    /// Parses contract TOML text. Raises `ContractError`.
+    /// Parses contract TOML text. A `ruleset = "path"` is relative to `base` (default: the
+    /// current directory); `rulesets` maps names to `Ruleset`s an interpretation may name.
+    /// Raises `ContractError` (from the `RulesetError` of a ruleset file that does not compile).
     #[staticmethod]
-    fn from_toml(text: &Bound<'_, PyAny>) -> PyResult<Self> {
+    #[pyo3(signature = (text, *, base = None, rulesets = None))]
+    fn from_toml(
+        text: &Bound<'_, PyAny>,
+        base: Option<std::path::PathBuf>,
+        rulesets: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Self> {
         let text = super::convert::str_arg(text)
             .map_err(|m| Error::Contract(format!("contract: text {m}")))?;
+        let rulesets = core::Rulesets {
+            base,
+            named: named_rulesets(rulesets)?,
+        };
         Ok(Contract {
-            inner: Arc::new(core::Contract::from_toml(text)?),
+            inner: Arc::new(core::Contract::from_toml_with(text, &rulesets)?),
         })
     }
 
-    /// Reads a contract TOML file. Raises `ContractError`.
+    /// Reads a contract TOML file; a `ruleset = "path"` is relative to the file's directory.
+    /// `rulesets` maps names to `Ruleset`s an interpretation may name. Raises `ContractError`.
     #[staticmethod]
-    fn load(path: std::path::PathBuf) -> PyResult<Self> {
+    #[pyo3(signature = (path, *, rulesets = None))]
+    fn load(path: std::path::PathBuf, rulesets: Option<&Bound<'_, PyAny>>) -> PyResult<Self> {
         Ok(Contract {
-            inner: Arc::new(core::Contract::load(&path)?),
+            inner: Arc::new(core::Contract::load_with(&path, named_rulesets(rulesets)?)?),
         })
+    }
+
+    /// Each interpretation (in report order) and the ruleset it reads the calls under, as
+    /// written in the contract (`"strict"`, a file path, a name), or `None`: the
+    /// classification stored in the ledger.
+    #[getter]
+    fn rulesets<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(py);
+        for (name, ruleset) in self.inner.interpretation_rulesets() {
+            d.set_item(name, ruleset)?;
+        }
+        Ok(d)
     }
 
     #[getter]
@@ -49,7 +78,7 @@ impl Contract {
 
     /// Every clause version in file order, as dicts: id, text, providers, required_venues,
     /// effective_from / effective_until (RFC 3339 UTC or None), interpretations (dict name ->
-    /// {level, tags, description}).
+    /// {level, tags, description, ruleset}).
     #[getter]
     fn clauses<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
         let out = PyList::empty(py);
@@ -71,6 +100,7 @@ impl Contract {
                 let tags: Vec<&str> = i.tags.iter().map(|t| t.as_str()).collect();
                 id.set_item("tags", tags)?;
                 id.set_item("description", i.description.as_deref())?;
+                id.set_item("ruleset", i.ruleset_name())?;
                 interps.set_item(&i.name, id)?;
             }
             d.set_item("interpretations", interps)?;
@@ -93,4 +123,31 @@ impl Contract {
             self.inner.slots().len()
         )
     }
+}
+
+/// `rulesets=`: None or a mapping of name -> `Ruleset`.
+fn named_rulesets(
+    v: Option<&Bound<'_, PyAny>>,
+) -> PyResult<Vec<(String, Arc<crate::classify::Ruleset>)>> {
+    let Some(v) = v.filter(|v| !v.is_none()) else {
+        return Ok(Vec::new());
+    };
+    let m = v
+        .downcast::<PyMapping>()
+        .map_err(|_| invalid("rulesets", "must be a mapping of name -> Ruleset"))?;
+    let mut out = Vec::new();
+    for item in m.items()?.iter() {
+        let (k, r): (Bound<'_, PyAny>, Bound<'_, PyAny>) = item.extract()?;
+        let name: String = k
+            .extract()
+            .map_err(|_| invalid("rulesets", "keys must be names (str)"))?;
+        let r = r.downcast::<Ruleset>().map_err(|_| {
+            invalid(
+                &format!("rulesets.{name}"),
+                "must be a Ruleset (Ruleset.load(path), Ruleset.from_toml(text), ...)",
+            )
+        })?;
+        out.push((name, Arc::clone(&r.get().inner)));
+    }
+    Ok(out)
 }

@@ -27,7 +27,7 @@ use crate::accounting::result::{Cell, ResultTable};
 use crate::accounting::scenario::{self, Condition, Selection};
 use crate::accounting::window::Window;
 use crate::ledger::Store;
-use crate::stored::columns::{self, ColumnCache, EventColumns};
+use crate::stored::columns::{ColumnCache, EventColumns};
 
 /// The ledgers' columns, kept between reads.
 static COLUMNS: ColumnCache = ColumnCache::new();
@@ -183,6 +183,8 @@ pub struct Report {
     table: ResultTable,
     meta: Vec<(&'static str, Option<String>)>,
     by: Vec<String>,
+    /// Per interpretation, the ruleset it reads the calls under (`None`: as recorded).
+    rulesets: Vec<(String, Option<String>)>,
     violations: Option<Violations>,
 }
 
@@ -219,6 +221,18 @@ impl Report {
         let d = PyDict::new(py);
         for (k, v) in &self.meta {
             d.set_item(k, v.as_deref())?;
+        }
+        Ok(d)
+    }
+
+    /// Each interpretation of the contract (in row order) and the ruleset it reads the calls
+    /// under, as the contract names it (`"strict"`, a file path, a name), or `None`: the
+    /// classification stored in the ledger. Empty for a costs table.
+    #[getter]
+    fn rulesets<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(py);
+        for (name, ruleset) in &self.rulesets {
+            d.set_item(name, ruleset.as_deref())?;
         }
         Ok(d)
     }
@@ -279,10 +293,8 @@ impl Report {
             v.window,
         );
         let (i, c) = (interpretation.to_owned(), clause.to_owned());
-        let rows = py.detach(move || {
-            let idx = core::violating_rows(&cols, &contract, &i, &c, window)?;
-            columns::rows_at(&store.lock(), &cols, &idx)
-        })?;
+        let rows =
+            py.detach(move || core::violations(&store.lock(), &cols, &contract, &i, &c, window))?;
         Ok(EventTable::new(rows))
     }
 
@@ -498,6 +510,7 @@ pub fn report(
         table,
         meta,
         by: dims.iter().map(|d| d.name().to_owned()).collect(),
+        rulesets: contract.interpretation_rulesets(),
         violations: Some(Violations {
             store: Arc::clone(store),
             cols,
@@ -530,6 +543,7 @@ pub fn costs(
         table,
         meta,
         by: dims.iter().map(|d| d.name().to_owned()).collect(),
+        rulesets: Vec::new(),
         violations: None,
     })
 }
@@ -587,6 +601,7 @@ pub fn scenario(
         table: result.compliance,
         meta: meta.clone(),
         by: by.clone(),
+        rulesets: contract.interpretation_rulesets(),
         violations: None,
     };
     let costs = Report {
@@ -594,6 +609,7 @@ pub fn scenario(
         table: result.costs,
         meta,
         by,
+        rulesets: Vec::new(),
         violations: None,
     };
     Ok(Scenario {
