@@ -9,7 +9,10 @@ and written up as a self-contained HTML report.
    135,000 events, ``STATEMETER_DEMO_SESSIONS_PER_AGENT_DAY`` sets the volume, default 48) into
    ``demo/ledger.db`` through the public ``Meter`` API.
 2. The compliance report of ``examples/contracts/model-access-2025.toml`` under its three
-   interpretations, priced with ``examples/prices/illustrative.toml`` (illustrative, not a quote).
+   interpretations, priced with ``examples/prices/illustrative.toml`` (illustrative, not a quote);
+   then the same clause with "stateless" read as recorded and under the strict ruleset
+   (``examples/contracts/model-access-2025-rulesets.toml``: the report classifies the calls
+   again for the strict readings).
 3. ``ledger.verify(head=...)`` re-derives the hash chain.
 4. ``demo/report.html`` (plots embedded as base64 PNG) and the PNG plots in ``demo/``.
 """
@@ -31,6 +34,7 @@ from statemeter import display, plot, simulate  # noqa: E402
 HERE = Path(__file__).resolve().parent
 CONTRACT = HERE / "contracts" / "model-access-2025.toml"
 AMENDED = HERE / "contracts" / "model-access-2026-amended.toml"
+RULESETS = HERE / "contracts" / "model-access-2025-rulesets.toml"
 PRICES = HERE / "prices" / "illustrative.toml"
 START = "2026-04-13"
 
@@ -44,13 +48,13 @@ def money(nanos: int | None, currency: str) -> str:
 def print_report(report: sm.Report) -> None:
     cur = report.currency or ""
     print(
-        f"{'interpretation':<15}{'covered':>9}{'violating':>11}{'share':>8}"
+        f"{'interpretation':<22}{'covered':>9}{'violating':>11}{'share':>8}"
         f"{'covered cost':>18}{'violating cost':>18}"
     )
     for r in report.to_pylist():
         share = r["violating_events"] / r["covered_events"] if r["covered_events"] else 0.0
         print(
-            f"{r['interpretation']:<15}{r['covered_events']:>9,}{r['violating_events']:>11,}"
+            f"{r['interpretation']:<22}{r['covered_events']:>9,}{r['violating_events']:>11,}"
             f"{share:>8.1%}{money(r['covered_cost_nanos'], cur):>18}"
             f"{money(r['violating_cost_nanos'], cur):>18}"
         )
@@ -87,6 +91,9 @@ def main() -> int:
     amended = ledger.report(sm.Contract.load(AMENDED), prices)
     print("\nthe same month under the amended contract (Azure or AWS from 2026-04-27):")
     print_report(amended)
+    by_ruleset = ledger.report(sm.Contract.load(RULESETS), prices)
+    print("\nthe same clause, 'stateless' as recorded and under the strict ruleset:")
+    print_report(by_ruleset)
     costs = ledger.costs(prices, by="venue")
     total = sum(r["cost_nanos"] or 0 for r in costs.to_pylist())
     by_venue = ", ".join(
@@ -136,6 +143,7 @@ def main() -> int:
         reports=[
             ("Compliance under the three interpretations", report),
             ("The same month under the amended contract (Azure or AWS from 2026-04-27)", amended),
+            ("The clause with 'stateless' as recorded and under the strict ruleset", by_ruleset),
             ("Costs by venue", costs),
         ],
         verification=v,

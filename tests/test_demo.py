@@ -28,10 +28,13 @@ def test_demo_writes_a_self_contained_report(tmp_path):
     out = run.stdout
     for name in ("session-level", "call-level", "all-calls"):
         assert re.search(rf"^{name}\s+[\d,]+\s+[\d,]+\s+[\d.]+%\s+[\d,.]+ USD", out, re.M), out
+    for name in ("call-level-strict", "session-level-strict"):
+        assert re.search(rf"^{name}\s+[\d,]+\s+[\d,]+\s+[\d.]+%\s+[\d,.]+ USD", out, re.M), out
     assert "verify: ok=True" in out
     page = (tmp_path / "report.html").read_text()
     for name in ("session-level", "call-level", "all-calls"):
         assert f'<th colspan="3">{name}</th>' in page
+    assert "call-level-strict<br><span class='sm-null'>ruleset: strict</span>" in page
     assert "Verification: <span class='sm-ok'>✔ intact</span>" in page
     assert page.count("src='data:image/png;base64,") == 4
     assert not re.search(r"(src|href)=['\"]https?:", page)  # nothing external
