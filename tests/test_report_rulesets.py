@@ -274,6 +274,31 @@ def test_errors_name_the_line_and_field(tmp_path):
         sm.Contract.from_toml(with_ruleset('"strict"'), rulesets={"mine": "strict.toml"})
 
 
+def test_the_command_line_reads_rulesets_next_to_the_contract(chains_ledger, tmp_path, capsys):
+    import json
+
+    from statemeter import cli
+
+    assert cli.main(["report", str(chains_ledger.path), "--contract", str(PER_RULESET)]) == 0
+    assert "call-level-chains-strict" in capsys.readouterr().out
+    assert (
+        cli.main(
+            ["report", str(chains_ledger.path), "--contract", str(PER_RULESET), "--format", "json"]
+        )
+        == 0
+    )
+    rows = json.loads(capsys.readouterr().out)
+    got = {r["interpretation"]: (r["covered_events"], r["violating_events"]) for r in rows}
+    assert got["call-level-chains-strict"] == (2, 1)
+    (tmp_path / "bad.toml").write_text('[[rule]]\nid = "x"\nstat = "memory"\n')
+    (tmp_path / "c.toml").write_text(with_ruleset('"bad.toml"'))
+    assert (
+        cli.main(["report", str(chains_ledger.path), "--contract", str(tmp_path / "c.toml")]) == 2
+    )
+    err = capsys.readouterr().err
+    assert "bad.toml is not a valid ruleset" in err and "unknown key `stat`" in err
+
+
 def test_the_parquet_sql_refuses_a_reading_it_cannot_make():
     from statemeter import parquet
 

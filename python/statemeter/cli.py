@@ -298,7 +298,11 @@ COMMANDS = {
 
 
 def _one_line(e: BaseException) -> str:
-    return " ".join(str(e).split()) or type(e).__name__
+    text = " ".join(str(e).split()) or type(e).__name__
+    # A contract naming a ruleset that does not compile: say what is wrong in the ruleset.
+    if isinstance(e.__cause__, sm.StatemeterError):
+        text += f" (because {_one_line(e.__cause__)})"
+    return text
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -143,15 +143,6 @@ impl Reading {
             state_holder: &self.state_holder,
         }
     }
-
-    /// Bytes held by the per-event vectors.
-    pub fn heap_bytes(&self) -> usize {
-        self.len
-            * (2 * std::mem::size_of::<Tag>()
-                + 3 * std::mem::size_of::<bool>()
-                + std::mem::size_of::<Option<Holder>>()
-                + std::mem::size_of::<StateKinds>())
-    }
 }
 
 /// The verdicts of rows `lo..hi`.
