@@ -4,6 +4,7 @@
 //! Module map, from the bottom layer up (a module uses only modules listed above it; no pyo3
 //! outside `python/`):
 //! - [`error`]: the one error type;
+//! - [`fork`]: what a forked child must redo (fork generation, child handlers);
 //! - [`canonical`]: RFC 8785 canonical JSON (writer, string escaper) and catalogue digests — the
 //!   bytes that get hashed;
 //! - [`event`]: the event model, ids, validation, the field view rules read, the verdict types
@@ -12,12 +13,14 @@
 //! - [`capture`]: raw HTTP requests and provider responses turned into classified events;
 //! - [`ledger`]: SQLite storage, hash chain, verification;
 //! - [`meter`]: the recorder (hot path, buffer, background writer);
-//! - [`stored`]: reading a ledger back (rows with `session_tag`, columns, sessions);
+//! - [`stored`]: reading a ledger back (rows with `session_tag`, columns, sessions, readings
+//!   under another ruleset);
 //! - [`accounting`]: contracts, prices, money, and the report, cost and scenario engines;
 //! - [`arrow`]: Arrow record batches of events, sessions and result tables;
 //! - [`otel`]: OpenTelemetry GenAI spans in (OTLP/JSON, live spans) and out.
 
 pub mod error;
+pub mod fork;
 
 pub mod canonical;
 pub mod event;
