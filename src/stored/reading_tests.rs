@@ -212,3 +212,78 @@ fn the_cache_keeps_a_bounded_number_of_readings() {
     assert_eq!(cols.readings.len(), MAX_CACHED);
     assert!(format!("{:?}", cols.readings).contains("keys"));
 }
+
+/// The labelled request corpus (tests/corpus/requests): each request as the capture layer
+/// records it, read back from columns under both built-in rulesets, gives exactly what
+/// classifying the event itself gives (whatever the catalogue's rules say).
+#[test]
+fn captured_requests_read_from_columns_as_the_events_themselves() {
+    use crate::capture::http::{describe_request, HttpRequest};
+    use serde_json::Value;
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus/requests");
+    let mut events = Vec::new();
+    for f in std::fs::read_dir(dir).unwrap() {
+        let path = f.unwrap().path();
+        if path.extension().is_none_or(|x| x != "json") {
+            continue;
+        }
+        let cases: Vec<Value> =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        for c in cases {
+            let headers: Vec<(String, String)> = c["headers"]
+                .as_object()
+                .map(|h| {
+                    h.iter()
+                        .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let refs: Vec<(&str, &str)> = headers
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
+            let body = match (c.get("body"), c.get("body_text")) {
+                (_, Some(Value::String(t))) => Some(t.as_bytes().to_vec()),
+                (Some(Value::Null), _) | (None, _) => None,
+                (Some(b), _) => Some(serde_json::to_vec(b).unwrap()),
+            };
+            let (Some(method), Some(url)) = (c["method"].as_str(), c["url"].as_str()) else {
+                continue;
+            };
+            let req = HttpRequest {
+                method,
+                url,
+                headers: &refs,
+                body: body.as_deref(),
+            };
+            if let Ok(e) = describe_request(&req, &Default::default()) {
+                events.push(e);
+            }
+        }
+    }
+    assert!(events.len() >= 60, "{} events", events.len());
+    let cols = columns(&events, &Ruleset::builtin_default());
+    for rs in [Ruleset::builtin_default(), Ruleset::builtin_strict()] {
+        let r = cols.reading(&rs);
+        for (i, e) in events.iter().enumerate() {
+            let c = rs.classify(e);
+            let got = (
+                r.tag[i],
+                r.consumes_state[i],
+                r.creates_state[i],
+                r.state_holder[i],
+                r.state_kinds[i],
+                r.session_stateful[i],
+            );
+            let want = (
+                c.tag,
+                c.consumes_state,
+                c.creates_state,
+                c.state_holder,
+                c.state_kinds,
+                c.session_stateful,
+            );
+            assert_eq!(got, want, "{} {:?} {:?}", rs.name(), e.api, e.request);
+        }
+    }
+}
