@@ -127,6 +127,7 @@ fn cases() -> Vec<Case> {
         case("azure-hosted-agent-session-delete", delete(mc("azure.ai.openai", "agents.sessions", json!({"agent_id": "bot", "session_id": "s-12345678"}))), SF, "", P),
         case("azure-agent-session-id", post(mc("azure.ai.openai", "responses", no_store(json!({"agent_session_id": "s-12345678"})))), SF, "c", P),
         case("azure-user-isolation-key", mc("azure.ai.openai", "responses", no_store(json!({"x-ms-user-isolation-key": "u"}))), SL, "", N),
+        case("azure-agents-create", post(mc("azure.ai.openai", "agents", json!({}))), SL, "m", P),
         case("azure-agent-versions-create", post(mc("azure.ai.openai", "agents.versions", json!({"agent_id": "bot"}))), SL, "m", P),
         case("azure-agent-versions-read", get(mc("azure.ai.openai", "agents", json!({"agent_id": "bot"}))), SL, "c", P),
         case("azure-agent-versions-delete", delete(mc("azure.ai.openai", "agents.versions", json!({"agent_id": "bot"}))), SL, "", P),
