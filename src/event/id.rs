@@ -6,6 +6,11 @@
 //! minted by one process are therefore strictly increasing, also within a millisecond, and
 //! sort in recording order. [`uuid_v7_at`] takes the time from the caller so that an event's
 //! `ts` and its id come from one clock read (a clock read costs as much as the rest of the id).
+//!
+//! After `fork()` the child would repeat the parent's random sequence (the thread RNG and the
+//! context's counter are copied with its memory), so processes forked from one parent would
+//! mint the same ids in the same millisecond. A fork handler reseeds the child's thread RNG
+//! from the operating system and gives it a fresh context.
 
 use std::sync::LazyLock;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -49,6 +54,7 @@ impl ClockSequence for SharedContext {
 }
 
 static CONTEXT: LazyLock<SharedContext> = LazyLock::new(|| {
+    crate::fork::on_child(reseed_in_child);
     let context = ContextV7::new();
     let usable_bits = context.usable_bits();
     SharedContext {
@@ -56,6 +62,20 @@ static CONTEXT: LazyLock<SharedContext> = LazyLock::new(|| {
         usable_bits,
     }
 });
+
+/// Runs in a forked child, on its only thread: new random state, so that the child's ids
+/// differ from its parent's and its siblings'.
+extern "C" fn reseed_in_child() {
+    // A thread of the parent may have held the lock at the fork; it never will release it.
+    if CONTEXT.context.is_locked() {
+        // SAFETY: the child has one thread, this one, which does not hold the lock.
+        unsafe { CONTEXT.context.force_unlock() };
+    }
+    *CONTEXT.context.lock() = ContextV7::new();
+    // The thread RNG `uuid` draws from (this thread's; threads started later seed their own).
+    // Reseeding reads the operating system's generator; if that fails, the RNG is unusable.
+    let _ = rand::rng().reseed();
+}
 
 /// A new UUIDv7 (RFC 9562) as lowercase hyphenated text, stamped now.
 pub fn new_uuid_v7() -> String {
