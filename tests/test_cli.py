@@ -243,3 +243,22 @@ def test_bad_input_exits_2_with_one_line(ledger, tmp_path, args, needles):
     argv = [str(a).format(**files) if isinstance(a, str) else a for a in args]
     p = run(*argv)
     one_line_error(p, *needles)
+
+
+def test_csv_output_neutralises_formulas_and_table_output_escapes_controls(tmp_path):
+    path = tmp_path / "hostile.db"
+    with sm.Meter(path) as meter:
+        for agent in ["=1+1", "-5", "\x1b]0;title\x07", "plain"]:
+            with meter.session(agent, venue="azure") as s:
+                s.model_call(provider="openai", model="gpt-5", api="responses")
+    p = run("costs", path, "--prices", PRICES, "--by", "agent", "--format", "csv")
+    assert p.returncode == 0, p.stderr
+    cells = {line.split(",")[0] for line in p.stdout.splitlines()[1:]}
+    assert cells == {"'=1+1", "'-5", "\x1b]0;title\x07", "plain"}
+    p = run("costs", path, "--prices", PRICES, "--by", "agent", "--format", "csv", "--raw-csv")
+    assert p.returncode == 0, p.stderr
+    assert {line.split(",")[0] for line in p.stdout.splitlines()[1:]} >= {"=1+1", "-5"}
+    p = run("costs", path, "--prices", PRICES, "--by", "agent")
+    assert p.returncode == 0, p.stderr
+    assert "\x1b" not in p.stdout and "\x07" not in p.stdout
+    assert "\\x1b]0;title\\x07" in p.stdout

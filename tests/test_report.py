@@ -533,3 +533,64 @@ def test_state_holder_unknown_in_groups_and_scenario_selections(contract, prices
         ledger.scenario("x", contract=contract, select={"state_holder": "server"})
     assert info.value.field == "select.state_holder"
     meter.close()
+
+
+HOSTILE_AGENTS = [
+    '=HYPERLINK("http://x","y")',
+    "+1+1",
+    "-2+3",
+    "@SUM(A1)",
+    "\tlead",
+    "\rlead",
+    "ok",
+]
+
+
+def hostile_scenario():
+    """A scenario costs table grouped by agent: formula-like agent names, and a negative cost
+    delta (moving Azure calls to the cheaper base price)."""
+    meter = sm.Meter()
+    for agent in HOSTILE_AGENTS:
+        with meter.session(agent, venue="azure") as s:
+            s.model_call(provider="openai", model="gpt-5", api="responses", input_tokens=10**6)
+    prices = sm.PriceTable.load(EXAMPLES / "prices" / "illustrative.toml")
+    contract = sm.Contract.load(EXAMPLES / "contracts" / "model-access-2025.toml")
+    return meter.ledger.scenario(
+        "off-azure",
+        contract=contract,
+        select={"venue": ["azure"]},
+        venue="aws",
+        prices=prices,
+        baseline_prices=prices,
+        by=["agent"],
+    )
+
+
+def test_csv_neutralises_formula_cells_but_keeps_numbers():
+    import csv
+    import io
+
+    costs = hostile_scenario().costs
+    rows = list(csv.reader(io.StringIO(costs.to_csv())))
+    header, body = rows[0], rows[1:]
+    agents = {r[header.index("agent")] for r in body}
+    # OWASP: a text cell starting with = + - @ tab or CR gets a leading single quote.
+    assert agents == {("'" + a if a[0] in "=+-@\t\r" else a) for a in HOSTILE_AGENTS}
+    # Numbers stay numbers, negative amounts included.
+    deltas = [r[header.index("cost_delta_nanos")] for r in body]
+    assert all(d.startswith("-") and int(d) < 0 for d in deltas)
+    # raw=True writes the cells as they are.
+    raw = list(csv.reader(io.StringIO(costs.to_csv(raw=True))))
+    assert {r[header.index("agent")] for r in raw[1:]} == set(HOSTILE_AGENTS)
+
+
+def test_repr_escapes_control_characters_in_names():
+    meter = sm.Meter()
+    for agent in ["\x1b]0;owned\x07", "erase\x1b[2K\r", "bidi\u202eevil"]:
+        with meter.session(agent) as s:
+            s.model_call(provider="openai", model="gpt-5", api="responses")
+    prices = sm.PriceTable.load(EXAMPLES / "prices" / "illustrative.toml")
+    text = repr(meter.ledger.costs(prices, by=["agent"]))
+    assert "\x1b" not in text and "\u202e" not in text and "\r" not in text and "\x07" not in text
+    assert "\\x1b]0;owned\\x07" in text and "erase\\x1b[2K\\x0d" in text
+    assert "bidi\\u202eevil" in text

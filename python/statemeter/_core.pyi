@@ -444,8 +444,10 @@ class Report:
         """pyarrow Table (``pip install statemeter[analysis]``)."""
     def to_polars(self) -> Any:
         """polars DataFrame (``pip install statemeter[analysis]``)."""
-    def to_csv(self) -> str:
-        """CSV text: header = column names, None as an empty field."""
+    def to_csv(self, *, raw: bool = False) -> str:
+        """CSV text: header = column names, None as an empty field; a text cell starting with
+        ``=``, ``+``, ``-``, ``@``, a tab or a carriage return gets a leading ``'`` (OWASP, against
+        formula injection) unless ``raw=True``; numbers are written as they are."""
     def plot(self, metric: str = "events", ax: Any = None) -> Any:
         """A bar chart (``statemeter[plot]``); returns the matplotlib ``Axes``."""
     def _repr_html_(self) -> str: ...

@@ -13,6 +13,12 @@ value), with a one-line message on stderr; ``verify`` exits 1 when the ledger is
 ``--format json`` prints one JSON document: an array of row objects keyed by the column names
 (money as exact integer nano-units); ``csv`` the same rows with a header; ``table`` (default)
 aligned columns for reading, money shown as decimal amounts of the currency.
+
+Names come from the recorded programs, so output is made safe for where it goes: in ``table``
+and text output, control characters are written as escapes (``\\x1b``); in ``csv``, a text cell
+starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return is prefixed with a single
+quote (OWASP's advice against formula injection; numbers are left alone). ``--raw-csv`` writes
+CSV cells as they are.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import statemeter as sm
+from statemeter._text import printable, write_csv
 from statemeter.money import format_money
 from statemeter.report import Report
 
@@ -47,6 +54,12 @@ def _parser() -> argparse.ArgumentParser:
 
     def common(q: argparse.ArgumentParser, window: bool = True) -> None:
         q.add_argument("--format", choices=FORMATS, default="table", help="output format")
+        q.add_argument(
+            "--raw-csv",
+            action="store_true",
+            help="with --format csv: write cells as they are (by default a text cell starting "
+            "with = + - @ is prefixed with ' so spreadsheets do not run it as a formula)",
+        )
         if window:
             q.add_argument("--by", default="", help="group by, e.g. venue,month (see docs)")
             q.add_argument("--since", help="inclusive start: YYYY-MM-DD or RFC 3339 (UTC)")
@@ -102,19 +115,18 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _emit_rows(
-    columns: list[str], rows: Sequence[Sequence[Any]], fmt: str, currency: str | None
+    columns: list[str],
+    rows: Sequence[Sequence[Any]],
+    fmt: str,
+    currency: str | None,
+    raw_csv: bool = False,
 ) -> None:
     out = sys.stdout
     if fmt == "json":
         json.dump([dict(zip(columns, r, strict=True)) for r in rows], out, indent=2)
         out.write("\n")
     elif fmt == "csv":
-        import csv
-
-        w = csv.writer(out, lineterminator="\n")
-        w.writerow(columns)
-        for r in rows:
-            w.writerow(["" if v is None else v for v in r])
+        write_csv(out, columns, rows, raw_csv)
     else:
         heads = [c[: -len("_nanos")] if c.endswith("_cost_nanos") else c for c in columns]
         texts = []
@@ -124,7 +136,7 @@ def _emit_rows(
                 if c.endswith("_nanos"):
                     cells.append("-" if v is None else format_money(v))
                 else:
-                    cells.append("-" if v is None else str(v))
+                    cells.append("-" if v is None else printable(str(v)))
             texts.append(cells)
         widths = [max([len(h)] + [len(t[j]) for t in texts]) for j, h in enumerate(heads)]
         out.write("  ".join(h.ljust(w) for h, w in zip(heads, widths, strict=True)).rstrip() + "\n")
@@ -134,8 +146,8 @@ def _emit_rows(
             out.write(f"(costs in {currency}; '-' = none or unpriced)\n")
 
 
-def _emit_report(report: Report, fmt: str) -> None:
-    _emit_rows(report.columns, report.rows(), fmt, report.currency)
+def _emit_report(report: Report, a: argparse.Namespace) -> None:
+    _emit_rows(report.columns, report.rows(), a.format, report.currency, a.raw_csv)
 
 
 # -- commands ---------------------------------------------------------------------------------
@@ -152,7 +164,7 @@ def _cmd_report(a: argparse.Namespace) -> int:
     prices = sm.PriceTable.load(a.prices) if a.prices else None
     with _open(a.ledger) as ledger:
         r = ledger.report(contract, prices, by=a.by or None, since=a.since, until=a.until)
-    _emit_report(r, a.format)
+    _emit_report(r, a)
     return 0
 
 
@@ -160,7 +172,7 @@ def _cmd_costs(a: argparse.Namespace) -> int:
     prices = sm.PriceTable.load(a.prices)
     with _open(a.ledger) as ledger:
         r = ledger.costs(prices, by=a.by or None, since=a.since, until=a.until)
-    _emit_report(r, a.format)
+    _emit_report(r, a)
     return 0
 
 
@@ -193,7 +205,7 @@ def _cmd_scenario(a: argparse.Namespace) -> int:
             since=a.since,
             until=a.until,
         )
-    _emit_report(s.costs if a.costs else s.compliance, a.format)
+    _emit_report(s.costs if a.costs else s.compliance, a)
     if a.format == "table":
         print(f"({s.selected_events} events selected, {s.moved_events} moved)")
     return 0
@@ -208,11 +220,11 @@ def _cmd_verify(a: argparse.Namespace) -> int:
         json.dump(dict(zip(columns, row, strict=True)), sys.stdout, indent=2)
         sys.stdout.write("\n")
     elif a.format == "csv":
-        _emit_rows(columns, [row], "csv", None)
+        _emit_rows(columns, [row], "csv", None, a.raw_csv)
     elif v.ok:
         print(f"ok: {v.events} events, head {v.head}")
     else:
-        print(f"NOT INTACT: first bad seq {v.first_bad_seq}: {v.problem}")
+        print(f"NOT INTACT: first bad seq {v.first_bad_seq}: {printable(v.problem or '')}")
     return 0 if v.ok else 1
 
 
@@ -265,13 +277,13 @@ def _cmd_classify(a: argparse.Namespace) -> int:
         sys.stdout.write("\n")
     elif a.format == "csv":
         rows = [[x.rule, x.tag, x.signal, x.explain, x.state] for x in c.evidence]
-        _emit_rows(["rule", "tag", "signal", "explain", "state"], rows, "csv", None)
+        _emit_rows(["rule", "tag", "signal", "explain", "state"], rows, "csv", None, a.raw_csv)
     else:
         if event is not None:
             desc = ", ".join(
                 f"{k}={v}" for k, v in event.items() if v is not None and k != "request"
             )
-            print(f"event: {desc}")
+            print(f"event: {printable(desc)}")
             if event.get("request"):
                 print(f"request: {json.dumps(event['request'], sort_keys=True)}")
         print(f"tag: {c.tag}")
@@ -280,11 +292,11 @@ def _cmd_classify(a: argparse.Namespace) -> int:
         print(f"state_holder: {c.state_holder}")
         print(f"state_kinds: {', '.join(c.state_kinds) or '-'}")
         print(f"session_stateful: {c.session_stateful}")
-        print(f"ruleset: {c.ruleset}")
+        print(f"ruleset: {printable(c.ruleset)}")
         print("evidence:")
         for x in c.evidence:
             state = f" ({x.state})" if x.state else ""
-            print(f"  - {x.rule} [{x.tag}]{state} {x.signal}: {x.explain}")
+            print(printable(f"  - {x.rule} [{x.tag}]{state} {x.signal}: {x.explain}"))
     return 0
 
 
@@ -298,7 +310,7 @@ COMMANDS = {
 
 
 def _one_line(e: BaseException) -> str:
-    text = " ".join(str(e).split()) or type(e).__name__
+    text = printable(" ".join(str(e).split())) or type(e).__name__
     # A contract naming a ruleset that does not compile: say what is wrong in the ruleset.
     if isinstance(e.__cause__, sm.StatemeterError):
         text += f" (because {_one_line(e.__cause__)})"

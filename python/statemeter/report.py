@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from statemeter._core import Report, Scenario
+from statemeter._text import printable, write_csv
 from statemeter.display import REPORT_MAX_ROWS, caption
 from statemeter.errors import invalid
 from statemeter.money import format_money
@@ -40,29 +41,29 @@ def _need(module: str, extra: str) -> Any:
         ) from e
 
 
-def to_csv(report: Report) -> str:
+def to_csv(report: Report, raw: bool = False) -> str:
     """``Report.to_csv()``: the rows as CSV text (header = column names, None as an empty
-    field)."""
-    import csv
+    field). A text cell a spreadsheet would take for a formula (starting with ``=``, ``+``,
+    ``-``, ``@``, a tab or a carriage return: an agent or tenant name) is prefixed with a
+    single quote, as OWASP recommends; numbers are written as they are. ``raw=True`` writes
+    every cell as it is."""
     import io
 
     buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(report.columns)
-    for r in report.rows():
-        w.writerow(["" if v is None else v for v in r])
+    write_csv(buf, report.columns, report.rows(), raw)
     return buf.getvalue()
 
 
 def text(report: Report) -> str:
-    """``repr(report)``: the caption and row count, then the first rows as aligned text."""
+    """``repr(report)``: the caption and row count, then the first rows as aligned text
+    (control characters in names written as escapes)."""
     n = len(report)
-    lines = [f"Report({caption(report)}, {n} rows)"]
+    lines = [f"Report({printable(caption(report))}, {n} rows)"]
     if not n:
         return lines[0]
     columns = report.columns
     shown = report.rows()[:TEXT_MAX_ROWS]
-    texts = [[("" if v is None else str(v)) for v in r] for r in shown]
+    texts = [[("" if v is None else printable(str(v))) for v in r] for r in shown]
     widths = [max(len(c), *(len(t[j]) for t in texts)) for j, c in enumerate(columns)]
     lines.append("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)))
     for t in texts:

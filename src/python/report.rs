@@ -348,9 +348,12 @@ impl Report {
         py_modules::frames(slf.as_any(), "to_polars")
     }
 
-    /// The rows as CSV text (header = column names, None as an empty field).
-    fn to_csv(slf: &Bound<'_, Self>) -> PyResult<String> {
-        py_modules::report(slf.py(), "to_csv", (slf,))?.extract()
+    /// The rows as CSV text (header = column names, None as an empty field). A text cell that
+    /// starts like a spreadsheet formula (`=`, `+`, `-`, `@`, tab, CR) is prefixed with `'`
+    /// (OWASP); numbers are left alone. `raw=True` writes every cell as it is.
+    #[pyo3(signature = (*, raw = false))]
+    fn to_csv(slf: &Bound<'_, Self>, raw: bool) -> PyResult<String> {
+        py_modules::report(slf.py(), "to_csv", (slf, raw))?.extract()
     }
 
     /// HTML for Jupyter: a compliance report shows its interpretations side by side; money
