@@ -132,3 +132,18 @@ def test_html_shows_state_kinds_and_each_evidence_kind(kinds_ruleset):
     head = table.split("<thead>")[-1].split("</thead>")[0]
     assert "<th>state_kinds</th>" in head and "<th>state_holder</th>" in head
     assert '<span class="sm-kind">conversation</span>' in table
+
+
+def test_report_page_escapes_and_checks_image_uris():
+    png = "data:image/png;base64,iVBORw0KGgo="
+    page = display.report_page("x", images=[("chart", png)])
+    assert f"src='{png}'" in page
+    for bad in [
+        "data:image/png;base64,AAAA' onerror='alert(1)",
+        "data:image/png;base64,AA AA",
+        "data:image/png;base64,<script>",
+        "data:image/svg+xml;base64,AAAA",
+    ]:
+        with pytest.raises(sm.ValidationError) as info:
+            display.report_page("x", images=[("chart", bad)])
+        assert info.value.field == "images"

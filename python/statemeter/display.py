@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as _dt
 import html
 import json
+import re
 from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
@@ -57,6 +58,8 @@ _STYLE = (
 )
 
 _NANOS = 1_000_000_000
+#: What an image of :func:`report_page` must be: a PNG data URI, base64 characters only.
+_PNG_URI = re.compile(r"data:image/png;base64,[A-Za-z0-9+/]*={0,2}")
 
 
 def _esc(value: Any) -> str:
@@ -450,10 +453,14 @@ def report_page(
     if verification is not None:
         parts.append(f"<h2>Ledger verification</h2>{verification_html(verification)}")
     for label, uri in images:
-        if not uri.startswith("data:image/png;base64,"):
-            raise invalid("images", "must be data:image/png;base64 URIs (self-contained)")
+        if not isinstance(uri, str) or not _PNG_URI.fullmatch(uri):
+            raise invalid(
+                "images",
+                "must be data:image/png;base64,<base64> URIs (self-contained; base64 "
+                "characters only)",
+            )
         parts.append(
-            f"<figure><img alt='{_esc(label)}' src='{uri}'>"
+            f"<figure><img alt='{_esc(label)}' src='{_esc(uri)}'>"
             f"<figcaption>{_esc(label)}</figcaption></figure>"
         )
     if sessions is not None:
