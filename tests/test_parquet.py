@@ -171,11 +171,12 @@ def test_partitioning_options_and_errors(fleet, tmp_path):
     assert got.fetchall()[0][0] == len(fleet.ledger)
     two = fleet.ledger.export_parquet(tmp_path / "two", partition_by=("tenant", "month"))
     assert {f.split("/")[0] for f in two.files} == {
-        f"tenant={t}" for t in ("acme", "globex", "initech")
+        f"tenant_key={t}" for t in ("acme", "globex", "initech")
     }
     assert all(f.split("/")[1] == "month=2026-04" for f in two.files)
-    # A file does not repeat its partition columns (the Hive convention).
-    assert "tenant" not in pq.read_schema(tmp_path / "two" / two.files[0]).names
+    # A file keeps its string partition column (exact values) but not the month (from ts).
+    names = pq.read_schema(tmp_path / "two" / two.files[0]).names
+    assert "tenant" in names and "month" not in names
     with pytest.raises(sm.ValidationError, match="partition_by") as info:
         fleet.ledger.export_parquet(tmp_path / "two", partition_by=("date",))
     assert info.value.field == "partition_by"
@@ -201,8 +202,8 @@ def test_odd_partition_values_are_encoded(tmp_path):
     )
     meter.record({"kind": "model_call", "provider": "openai", "model": "m", "api": "x", "ts": 2})
     result = meter.ledger.export_parquet(tmp_path / "ds", partition_by="tenant")
-    assert sorted(result.files)[0].startswith("tenant=__HIVE_DEFAULT_PARTITION__/")
-    assert sorted(result.files)[1].startswith("tenant=a%2Fb%20c/")
+    assert sorted(result.files)[0].startswith("tenant_key=__HIVE_DEFAULT_PARTITION__/")
+    assert sorted(result.files)[1].startswith("tenant_key=a%2Fb%20c/")
 
 
 def test_an_interrupted_export_leaves_nothing_visible(fleet, tmp_path, monkeypatch):
@@ -217,9 +218,11 @@ def test_an_interrupted_export_leaves_nothing_visible(fleet, tmp_path, monkeypat
         return original(self, table, *a, **kw)
 
     monkeypatch.setattr(pq.ParquetWriter, "write_table", failing)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(sm.LedgerError, match="disk full") as info:
         fleet.ledger.export_parquet(out)
+    assert isinstance(info.value.__cause__, OSError)
     assert files(out) == {} and parquet.read_manifest(out) is None
+    assert list(out.rglob("*.tmp")) == []  # the temporary files are gone too
     monkeypatch.setattr(pq.ParquetWriter, "write_table", original)
     result = fleet.ledger.export_parquet(out)
     assert result.events == len(fleet.ledger)
@@ -262,3 +265,83 @@ def test_state_kinds_round_trip_through_parquet(tmp_path, kinds_ruleset):
     ).fetchall()
     assert got == [(10, 5, 3)]
     meter.close()
+
+
+TRICKY_TENANTS = [
+    "00123",
+    "123",
+    "__HIVE_DEFAULT_PARTITION__",
+    "日本語のテナント名前は三十文字を超えるとファイル名に収まらない",
+    "a/b c",
+    "_x",
+    ".x",
+    "~x",
+    None,
+]
+
+
+def test_string_partitions_round_trip_exactly_through_every_reader(tmp_path):
+    ds = pytest.importorskip("pyarrow.dataset")
+    pl = pytest.importorskip("polars")
+    assert len(TRICKY_TENANTS[3]) >= 30
+    meter = sm.Meter()
+    for i, tenant in enumerate(TRICKY_TENANTS):
+        event = {"kind": "model_call", "provider": "openai", "model": "m", "api": "x", "ts": i + 1}
+        if tenant is not None:
+            event["tenant"] = tenant
+        meter.record(event)
+    out = tmp_path / "ds"
+    result = meter.ledger.export_parquet(out, partition_by=("tenant", "date"))
+    assert len(result.files) == len(TRICKY_TENANTS)
+    assert all(len(part.encode()) <= 255 for f in result.files for part in f.split("/"))
+    want = sorted(TRICKY_TENANTS, key=str)
+    # The recipes of docs/scale.md.
+    table = ds.dataset(out, format="parquet", partitioning="hive").to_table()
+    assert sorted(table.column("tenant").to_pylist(), key=str) == want
+    frame = pl.scan_parquet(str(out / "**" / "*.parquet"), hive_partitioning=True).collect()
+    assert sorted(frame["tenant"].to_list(), key=str) == want
+    got = duckdb.sql(f"SELECT tenant FROM {parquet.dataset_source(out)}").fetchall()
+    assert sorted((r[0] for r in got), key=str) == want
+    # Keys: distinct per value, never hidden, the long one cut and hash-suffixed.
+    keys = [f.split("/")[0].split("=", 1)[1] for f in result.files]
+    assert len(set(keys)) == len(keys)
+    assert [k for k in keys if k[0] in "._"] == ["__HIVE_DEFAULT_PARTITION__"]  # the null
+    assert [k for k in keys if "~" in k] == [parquet.partition_key(TRICKY_TENANTS[3])]
+
+
+def test_a_failed_export_raises_ledger_error_and_leaves_no_temporary_files(fleet, tmp_path):
+    out = tmp_path / "ds"
+    out.mkdir()
+    (out / "date=2026-04-26").write_text("a file where a partition directory goes")
+    with pytest.raises(sm.LedgerError, match="cannot write the Parquet dataset"):
+        fleet.ledger.export_parquet(out)
+    assert list(out.rglob("*.tmp")) == [] and files(out) == {}
+    # Bad arguments are ValidationErrors naming them.
+    with pytest.raises(sm.ValidationError) as info:
+        fleet.ledger.export_parquet(tmp_path / "z", compression="no-such-codec")
+    assert info.value.field == "compression"
+    target = tmp_path / "plain-file"
+    target.write_text("x")
+    with pytest.raises(sm.ValidationError) as info:
+        fleet.ledger.export_parquet(target)
+    assert info.value.field == "directory"
+
+
+def test_contract_sql_keeps_the_nanoseconds_of_effective_dates(tmp_path):
+    boundary = "2026-04-27T00:00:00.000000300Z"
+    contract = sm.Contract.from_toml(
+        'id = "c"\n[[clause]]\nid = "k"\nproviders = ["openai"]\nrequired_venues = ["azure"]\n'
+        f'effective_from = "{boundary}"\n'
+        '[clause.interpretations.call]\nlevel = "call"\ntags = ["stateless", "stateful"]\n'
+    )
+    start = 1_777_248_000_000_000_000  # 2026-04-27T00:00:00Z
+    meter = sm.Meter()
+    for ts in (start + 11, start + 300, start + 301):  # 289 ns before the boundary, at, after
+        meter.record(
+            {"kind": "model_call", "provider": "openai", "model": "m", "api": "x", "ts": ts}
+        )
+    out = tmp_path / "ds"
+    meter.ledger.export_parquet(out)
+    got = duckdb.sql(parquet.contract_sql(contract, parquet.dataset_source(out))).fetchall()
+    assert got == rust_rows(meter.ledger.report(contract))
+    assert got[0][2] == 2  # the call 289 ns before the boundary is not covered

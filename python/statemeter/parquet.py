@@ -24,11 +24,17 @@ and each evidence item's ``state`` included. Files written before those existed 
 :func:`dataset_source` reads such a mixed dataset by column name (nulls where a file has no
 such column).
 
-Partition columns are not repeated inside the files (the Hive convention; readers add them
-from the paths). ``date`` (``YYYY-MM-DD``) and ``month`` (``YYYY-MM``) are UTC buckets of
-``ts``; any dictionary-encoded event column (``tenant``, ``agent``, ``venue``, ``kind``,
-``tag``, ...) can be a partition column too. Values are percent-encoded; a missing value is
-``__HIVE_DEFAULT_PARTITION__``.
+Partitions: ``date`` (``YYYY-MM-DD``) and ``month`` (``YYYY-MM``) are UTC buckets of ``ts``,
+named ``date=2026-01-31/``, and not repeated inside the files (readers add them from the
+paths, the Hive convention). Any dictionary-encoded event column (``tenant``, ``agent``,
+``venue``, ``kind``, ``tag``, ...) can be a partition column too; its exact value stays
+*inside* the files, and the directory is ``<column>_key=<key>/`` (``tenant_key=acme/``), where
+the key is the value percent-encoded (a long one cut and suffixed with ``~`` and 16 hex digits
+of its SHA-256, so any value fits a file name; a missing value is
+``__HIVE_DEFAULT_PARTITION__``). Readers take a Hive path value over a file's column and infer
+its type (``"00123"`` would read back as the number 123, a value spelled
+``__HIVE_DEFAULT_PARTITION__`` as null): naming the directory after the column would lose such
+values, so the column read back is always the exact one from the files, in every reader.
 
 ``session_tag`` in the files is the tag as of the export that wrote the row: a later event
 can make an earlier session stateful, and old files are not rewritten. ``session_stateful``
@@ -42,6 +48,7 @@ import contextlib
 import datetime as _dt
 import json
 import os
+import re
 import urllib.parse
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -58,8 +65,14 @@ MANIFEST = "_statemeter_export.json"
 _LOCK = "_statemeter_export.lock"
 _FORMAT = "statemeter-parquet-dataset"
 _VERSION = 1
+#: How string partitions are laid out: 2 = ``<column>_key=<key>/`` with the exact value kept in
+#: the files. Manifests without it come from exports that named such directories after the
+#: column itself (and left the value out of the files); those datasets cannot be continued.
+_LAYOUT = 2
 _DEFAULT_PARTITION = "__HIVE_DEFAULT_PARTITION__"
 _TIME_PARTITIONS = ("date", "month")
+#: Longest key (bytes) kept whole in a directory name; longer ones are cut and hash-suffixed.
+_MAX_KEY = 96
 
 
 @dataclass(frozen=True)
@@ -117,8 +130,36 @@ def _partition_names(partition_by: str | Sequence[str] | None, schema: Any) -> l
     return names
 
 
+def partition_key(value: str) -> str:
+    """The directory key of a string partition value: the value percent-encoded (every byte
+    but ``A-Z a-z 0-9 . -`` and ``_``; a leading ``_`` or ``.`` too, so no key is hidden or
+    reads as Hive's null); past :data:`_MAX_KEY` bytes, cut at a character boundary and
+    suffixed with ``~`` and the first 16 hex digits of the value's SHA-256."""
+    import hashlib
+
+    def encode(text: str) -> str:
+        key = urllib.parse.quote(text, safe="").replace("~", "%7E")
+        return f"%{ord(key[0]):02X}{key[1:]}" if key[:1] in ("_", ".") else key
+
+    key = encode(value)
+    if not key:
+        return "%00"  # the empty string (no byte of a real value encodes to this)
+    if len(key) <= _MAX_KEY:
+        return key
+    # Cut the value (never inside a character's escapes), then name it by its hash.
+    cut, n = "", 0
+    for ch in value:
+        piece = encode(ch)
+        if n + len(piece) > _MAX_KEY - 17:
+            break
+        cut += ch
+        n += len(piece)
+    return f"{encode(cut)}~{hashlib.sha256(value.encode()).hexdigest()[:16]}"
+
+
 def _segment(name: str, values: Any) -> Any:
-    """The ``name=value`` path segment of every row, as a pyarrow string array."""
+    """The path segment of every row, as a pyarrow string array: ``date=2026-01-31`` for a time
+    partition, ``<name>_key=<partition_key(value)>`` for a string one."""
     pa = require("pyarrow")
     pc = require("pyarrow.compute")
     if name in _TIME_PARTITIONS:
@@ -126,14 +167,16 @@ def _segment(name: str, values: Any) -> Any:
         text = pc.cast(pc.cast(values, pa.date32()), pa.string())
         if name == "month":
             text = pc.utf8_slice_codeunits(text, 0, 7)
+        prefix = f"{name}="
     else:
         text = pc.cast(values, pa.string())
         uniques = pc.unique(text).drop_null().to_pylist()
-        if any(urllib.parse.quote(u, safe="") != u for u in uniques):
-            mapping = {u: urllib.parse.quote(u, safe="") for u in uniques}
+        if any(partition_key(u) != u for u in uniques):
+            mapping = {u: partition_key(u) for u in uniques}
             text = pa.array([None if v is None else mapping[v] for v in text.to_pylist()])
+        prefix = f"{name}_key="
     text = pc.fill_null(text, _DEFAULT_PARTITION)
-    return pc.binary_join_element_wise(f"{name}=", text, "")
+    return pc.binary_join_element_wise(prefix, text, "")
 
 
 @contextlib.contextmanager
@@ -176,13 +219,54 @@ def export_parquet(
     ``partition_by``: ``("date",)`` by default; ``()`` or ``None`` for an unpartitioned
     dataset; any of ``date``, ``month`` and the dictionary-encoded event columns. It must be
     the same for every export into one directory. ``batch_events`` bounds memory: events are
-    read and written that many at a time. ``compression``: any codec pyarrow supports.
+    read and written that many at a time. ``compression``: ``"none"`` or a codec pyarrow
+    supports (``zstd``, ``snappy``, ``gzip``, ``brotli``, ``lz4``).
+
+    Errors: ``ValidationError`` for a bad argument (``directory`` a file, an unknown
+    ``compression``); ``LedgerError`` when the files cannot be written (the cause chained).
+    A failed export leaves no file behind, temporary ones included.
     """
+    import statemeter as sm
+
     pa = require("pyarrow", what="export_parquet()")
-    pq = require("pyarrow.parquet", what="export_parquet()")
     if isinstance(batch_events, bool) or not isinstance(batch_events, int) or batch_events < 1:
         raise invalid("batch_events", "must be a positive int")
+    if not isinstance(compression, str) or not (
+        compression.lower() == "none" or _codec_available(pa, compression)
+    ):
+        raise invalid(
+            "compression",
+            f"{compression!r} is not a Parquet codec here (none, zstd, snappy, gzip, brotli, lz4)",
+        )
     directory = Path(directory)
+    if directory.exists() and not directory.is_dir():
+        raise invalid("directory", f"{directory} is a file, not a dataset directory")
+    try:
+        return _export(ledger, directory, partition_by, batch_events, compression)
+    except OSError as e:
+        raise sm.LedgerError(
+            f"cannot write the Parquet dataset at {directory}: {e.strerror or e}"
+        ) from e
+    except pa.ArrowException as e:
+        raise sm.LedgerError(f"cannot write the Parquet dataset at {directory}: {e}") from e
+
+
+def _codec_available(pa: Any, name: str) -> bool:
+    try:
+        return bool(pa.Codec.is_available(name))
+    except (ValueError, TypeError):
+        return False
+
+
+def _export(
+    ledger: Any,
+    directory: Path,
+    partition_by: str | Sequence[str] | None,
+    batch_events: int,
+    compression: str,
+) -> ExportResult:
+    pa = require("pyarrow", what="export_parquet()")
+    pq = require("pyarrow.parquet", what="export_parquet()")
     directory.mkdir(parents=True, exist_ok=True)
     with _locked(directory):
         manifest = read_manifest(directory)
@@ -197,6 +281,16 @@ def export_parquet(
                 "partition_by",
                 f"the dataset is partitioned by {manifest['partition_by']}, not {names}",
             )
+        if manifest is not None and manifest.get("layout", 1) != _LAYOUT:
+            if any(n not in _TIME_PARTITIONS for n in names):
+                import statemeter as sm
+
+                raise sm.LedgerError(
+                    f"{directory} names its string partitions after the column "
+                    "(an earlier layout, where values such as '00123' do not read back "
+                    "exactly): export into a new directory"
+                )
+            manifest["layout"] = _LAYOUT  # date/month only: the layouts are the same
         start = manifest["last_seq"] if manifest else 0
         total_before = manifest["events"] if manifest else 0
         if not len(first_chunk):
@@ -218,9 +312,16 @@ def export_parquet(
                 chunk, last, h = ledger._export_chunk(after, batch_events, last_hash)
                 if len(chunk):
                     after, last_hash = last, h
-        finally:
+        except BaseException:
             for w in writers.values():
-                w.close()
+                with contextlib.suppress(Exception):
+                    w.close()
+            for tmp in temps.values():
+                with contextlib.suppress(OSError):
+                    tmp.unlink()
+            raise
+        for w in writers.values():
+            w.close()
         from_seq, to_seq = start + 1, after
         files = []
         for segment, tmp in sorted(temps.items()):
@@ -248,6 +349,7 @@ def _new_manifest(names: list[str]) -> dict[str, Any]:
     return {
         "format": _FORMAT,
         "version": _VERSION,
+        "layout": _LAYOUT,
         "partition_by": names,
         "last_seq": 0,
         "last_hash": None,
@@ -266,7 +368,9 @@ def _write_partitions(
     pq: Any,
 ) -> None:
     pc = require("pyarrow.compute")
-    data = table.drop_columns([n for n in names if n in table.column_names])
+    # String partition columns stay in the files (exact values); date and month are not
+    # columns of the events table.
+    data = table
     if not names:
         groups = [("", data)]
     else:
@@ -279,9 +383,9 @@ def _write_partitions(
             folder = directory / segment
             folder.mkdir(parents=True, exist_ok=True)
             tmp = folder / f".part-{os.getpid()}.parquet.tmp"
+            temps[segment] = tmp
             writer = pq.ParquetWriter(tmp, part.schema, compression=compression)
             writers[segment] = writer
-            temps[segment] = tmp
         writer.write_table(part)
 
 
@@ -302,14 +406,29 @@ def _sql_list(values: Sequence[str]) -> str:
     return ", ".join("'" + v.replace("'", "''") + "'" for v in values)
 
 
+_INSTANT = re.compile(
+    r"(\d{4})-(\d{2})-(\d{2})"
+    r"(?:[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(?:[Zz]|([+-])(\d{2}):(\d{2}))?)?"
+)
+_EPOCH_ORDINAL = _dt.date(1970, 1, 1).toordinal()
+
+
 def _instant_ns(text: str | None) -> int | None:
+    """A date or RFC 3339 time (as the contract gives them) to int ns since the epoch, exactly:
+    every digit of the fraction counts, as when the report judges the calls."""
     if text is None:
         return None
-    t = _dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    if t.tzinfo is None:
-        t = t.replace(tzinfo=_dt.UTC)
-    delta = t - _dt.datetime(1970, 1, 1, tzinfo=_dt.UTC)
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1_000
+    m = _INSTANT.fullmatch(text.strip())
+    if m is None:
+        raise invalid("contract", f"{text!r} is not a date or an RFC 3339 time")
+    y, mo, d, h, mi, s, frac, sign, oh, om = m.groups()
+    days = _dt.date(int(y), int(mo), int(d)).toordinal() - _EPOCH_ORDINAL
+    secs = days * 86_400 + int(h or 0) * 3_600 + int(mi or 0) * 60 + int(s or 0)
+    if sign:
+        offset = int(oh) * 3_600 + int(om) * 60
+        secs -= offset if sign == "+" else -offset
+    nanos = int((frac or "").ljust(9, "0") or 0)
+    return secs * 1_000_000_000 + nanos
 
 
 def contract_sql(
