@@ -8,8 +8,19 @@ from pathlib import Path
 
 import pytest
 import statemeter as sm
+from opentelemetry import trace as trace_api
+from opentelemetry.context import Context
+from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.sdk.trace.id_generator import IdGenerator
+from opentelemetry.trace import (
+    NonRecordingSpan,
+    SpanContext,
+    SpanKind,
+    Status,
+    StatusCode,
+    TraceFlags,
+)
 from statemeter.integrations.otel import (
     MeterSpanProcessor,
     export_otlp_json,
@@ -548,3 +559,207 @@ def test_live_spans_without_operation_and_with_request_attributes():
     assert inner["attrs"]["otel.span_name"] == "chat gpt-5" and inner["input_tokens"] == 7
     assert "SECRET" not in json.dumps([first, chained, inner])
     assert meter.stats()["integration_errors"] == {}
+
+
+# --- One mapping, two doors: every OTLP fixture imported and replayed live -------------------
+
+
+def _value(any_value: dict):
+    """An OTLP `AnyValue` as the Python SDK takes it (None: a kind of value it does not take)."""
+    if "stringValue" in any_value:
+        return any_value["stringValue"]
+    if "boolValue" in any_value:
+        return any_value["boolValue"]
+    if "intValue" in any_value:
+        return int(any_value["intValue"])
+    if "doubleValue" in any_value:
+        return float(any_value["doubleValue"])
+    if "bytesValue" in any_value:
+        return any_value["bytesValue"]
+    if "arrayValue" in any_value:
+        values = [_value(v) for v in any_value["arrayValue"].get("values") or []]
+        return values if values and len({type(v) for v in values}) == 1 else None
+    return None
+
+
+def otlp_spans(path: Path) -> list[tuple[dict, dict]]:
+    """Every span of an OTLP/JSON file (one document or JSON Lines), with its resource."""
+    text = path.read_text()
+    decoder = json.JSONDecoder()
+    docs, pos = [], 0
+    while pos < len(text.rstrip()):
+        while text[pos].isspace():
+            pos += 1
+        doc, pos = decoder.raw_decode(text, pos)
+        docs.append(doc)
+    out = []
+    for doc in docs:
+        for rs in doc["resourceSpans"]:
+            resource = {
+                kv["key"]: _value(kv["value"])
+                for kv in (rs.get("resource") or {}).get("attributes", [])
+            }
+            for ss in rs.get("scopeSpans") or rs.get("instrumentationLibrarySpans") or []:
+                out.extend((resource, span) for span in ss.get("spans") or [])
+    return out
+
+
+_KINDS = ["UNSPECIFIED", "INTERNAL", "SERVER", "CLIENT", "PRODUCER", "CONSUMER"]
+
+
+def _enum(value, prefix: str, names: list[str]) -> int:
+    """An OTLP/JSON enum given as a number or its name."""
+    if isinstance(value, str) and value.startswith(prefix):
+        return names.index(value[len(prefix) :])
+    return int(value or 0)
+
+
+class _ReplayIds(IdGenerator):
+    """Hands out the ids of the span being replayed."""
+
+    trace_id = span_id = 0
+
+    def generate_trace_id(self) -> int:
+        return self.trace_id
+
+    def generate_span_id(self) -> int:
+        return self.span_id
+
+
+def replay_live(path: Path, meter: sm.Meter, *, late_attributes: bool) -> None:
+    """Replays a file's spans through real SDK `TracerProvider`s (one per resource) into one
+    `MeterSpanProcessor`, with the file's ids, kinds, times, status and attributes. All spans of
+    a trace start before the first of them ends (one process serving the trace), children end
+    before parents. With `late_attributes`, every attribute is set after the span started (as
+    instrumentations set agent names and usage during a run)."""
+    processor = MeterSpanProcessor(meter)
+    ids = _ReplayIds()
+    providers: dict[str, TracerProvider] = {}
+    items = otlp_spans(path)
+    by_id = {(s["traceId"].lower(), s["spanId"].lower()): s for _, s in items}
+
+    def depth(span: dict) -> int:
+        d, cur = 0, span
+        while cur.get("parentSpanId") and d < 100:
+            cur = by_id.get((cur["traceId"].lower(), cur["parentSpanId"].lower()), {})
+            d += 1
+        return d
+
+    traces: dict[str, list[tuple[dict, dict]]] = {}
+    for resource, span in items:
+        traces.setdefault(span["traceId"].lower(), []).append((resource, span))
+    for spans in traces.values():
+        live = []
+        for resource, s in sorted(
+            spans, key=lambda rs: (int(rs[1]["startTimeUnixNano"]), depth(rs[1]))
+        ):
+            key = json.dumps(resource, sort_keys=True)
+            if key not in providers:
+                providers[key] = TracerProvider(resource=Resource(resource), id_generator=ids)
+                providers[key].add_span_processor(processor)
+            tracer = providers[key].get_tracer("replay")
+            ids.trace_id = int(s["traceId"], 16)
+            ids.span_id = int(s["spanId"], 16)
+            context = Context()
+            if s.get("parentSpanId"):
+                parent = SpanContext(
+                    ids.trace_id,
+                    int(s["parentSpanId"], 16),
+                    is_remote=False,
+                    trace_flags=TraceFlags(TraceFlags.SAMPLED),
+                )
+                context = trace_api.set_span_in_context(NonRecordingSpan(parent))
+            attrs = {kv["key"]: _value(kv.get("value") or {}) for kv in s.get("attributes", [])}
+            attrs = {k: v for k, v in attrs.items() if v is not None}
+            kind = _enum(s.get("kind"), "SPAN_KIND_", _KINDS)
+            span = tracer.start_span(
+                s.get("name", ""),
+                context=context,
+                kind=SpanKind(kind - 1) if 1 <= kind <= 5 else SpanKind.INTERNAL,
+                attributes=None if late_attributes else attrs,
+                start_time=int(s["startTimeUnixNano"]),
+            )
+            live.append((span, s, attrs))
+        for span, s, attrs in sorted(
+            live, key=lambda x: (int(x[1].get("endTimeUnixNano") or 0), -depth(x[1]))
+        ):
+            if late_attributes:
+                span.set_attributes(attrs)
+            code = _enum(
+                (s.get("status") or {}).get("code"), "STATUS_CODE_", ["UNSET", "OK", "ERROR"]
+            )
+            if code == 2:
+                span.set_status(Status(StatusCode.ERROR, s["status"].get("message")))
+            elif code == 1:
+                span.set_status(Status(StatusCode.OK))
+            end = int(s.get("endTimeUnixNano") or 0)
+            span.end(end_time=max(end, int(s["startTimeUnixNano"])))
+    processor.force_flush()
+
+
+FIXTURES = sorted(DATA.glob("*.json*")) + (
+    sorted(SHARED_OTLP.glob("*.json*")) if SHARED_OTLP.is_dir() else []
+)
+
+
+@pytest.mark.parametrize("late_attributes", [False, True], ids=["attrs-at-start", "attrs-late"])
+@pytest.mark.parametrize("path", FIXTURES, ids=lambda p: p.name)
+def test_every_fixture_gives_the_same_events_imported_and_live(path, late_attributes):
+    imported, live = sm.Meter(), sm.Meter()
+    import_otlp_json(path, imported)
+    replay_live(path, live, late_attributes=late_attributes)
+
+    def by_id(meter: sm.Meter) -> list[dict]:
+        # `seq` is the order events reached the ledger: live, a trace's events are recorded
+        # when its last span ends, in the order its spans ended.
+        rows = meter.ledger.events().to_pylist()
+        return sorted(
+            ({k: v for k, v in e.items() if k != "seq"} for e in rows), key=lambda e: e["id"]
+        )
+
+    # Ids (otel:{trace}:{span}) and times come from the spans, so they are the same too.
+    assert by_id(live) == by_id(imported)
+    assert len(by_id(imported)) == import_otlp_json(path, sm.Meter())["events"]
+    assert live.stats()["integration_errors"] == {}
+
+
+def test_shared_otlp_exports_are_present():
+    if not SHARED_OTLP.is_dir():
+        pytest.skip(f"the shared OTLP exports are not at {SHARED_OTLP}")
+    assert len(list(SHARED_OTLP.glob("*.json*"))) >= 2
+
+
+def test_live_span_kinds_use_otlp_numbering():
+    """The SDK numbers CLIENT 2, OTLP 3: a live CLIENT invoke_agent of a remote agent service is
+    a model call; an in-process agent marked CLIENT (no provider, or a framework) is not."""
+    meter = sm.Meter()
+    provider, tracer = tracer_for(meter)
+    with tracer.start_as_current_span(
+        "invoke_agent claims",
+        kind=SpanKind.CLIENT,
+        attributes={
+            "gen_ai.operation.name": "invoke_agent",
+            "gen_ai.provider.name": "aws.bedrock",
+            "gen_ai.conversation.id": "sess-42",
+        },
+    ):
+        pass
+    with tracer.start_as_current_span(
+        "invoke_agent helper",
+        kind=SpanKind.CLIENT,
+        attributes={"gen_ai.operation.name": "invoke_agent", "gen_ai.system": "strands-agents"},
+    ) as agent:
+        with tracer.start_as_current_span(
+            "search_memory notes",
+            kind=SpanKind.INTERNAL,
+            attributes={"gen_ai.operation.name": "search_memory"},
+        ):
+            pass
+        agent.set_attribute("gen_ai.agent.name", "helper")
+    remote, memory = meter.ledger.events()
+    assert (remote.kind, remote.api, remote.request) == (
+        "model_call",
+        "invoke_agent",
+        {"sessionId": "sess-42"},
+    )
+    assert (memory.kind, memory.holder, memory.agent) == ("state_op", "client", "helper")

@@ -206,12 +206,44 @@ pub fn kind_of(span: &Span) -> Option<&'static str> {
     }
     match span.str_attr("gen_ai.operation.name") {
         Some("chat" | "generate_content" | "text_completion" | "embeddings") => Some("model_call"),
-        Some("invoke_agent" | "create_agent") if span.kind == KIND_CLIENT => Some("model_call"),
+        Some("invoke_agent" | "create_agent") if remote_agent(span) => Some("model_call"),
         Some("execute_tool") => Some("tool_call"),
         Some(op) if memory_op(op).is_some() => Some("state_op"),
         Some(_) => None,
         None if span.str_attr("mcp.method.name") == Some("tools/call") => Some("tool_call"),
         None => None,
+    }
+}
+
+/// Whether an `invoke_agent` / `create_agent` span calls a remote agent service (Bedrock
+/// Agents, Assistants): a CLIENT span that names a model provider of the registry (or a
+/// provider id standing for one) or the server it calls (`server.address`). Some
+/// instrumentations mark in-process agents CLIENT too; naming no provider or only a framework
+/// (`strands-agents`), such a span is the agent of the spans beneath it, not a model call.
+pub fn remote_agent(span: &Span) -> bool {
+    if span.kind != KIND_CLIENT {
+        return false;
+    }
+    if span.str_attr("server.address").is_some() {
+        return true;
+    }
+    ["gen_ai.provider.name", "gen_ai.system"]
+        .into_iter()
+        .filter_map(|k| span.str_attr(k))
+        .any(|p| PROVIDER_NAMES.contains(&provider_name(p)) || sdk_provider_id(p).is_some())
+}
+
+/// Why a span that [`kind_of`] and [`inferred_model_call`] leave out is not an event: the
+/// reason `meter.stats()["spans"]["skipped"]` counts it under.
+pub fn skip_reason(span: &Span) -> &'static str {
+    if span.attributes.contains_key("statemeter.kind") {
+        return "unknown_statemeter_kind";
+    }
+    match span.str_attr("gen_ai.operation.name") {
+        Some("invoke_agent" | "create_agent" | "invoke_workflow" | "plan") => "agent_or_workflow",
+        Some(_) => "unsupported_operation",
+        None if span.attributes.keys().any(|k| k.starts_with("gen_ai.")) => "incomplete_genai",
+        None => "not_genai",
     }
 }
 

@@ -33,7 +33,7 @@ use serde_json::{Map, Value};
 
 use super::conventions::{
     count, event_id, flag, infer_api, inferred_model_call, is_provider_conversation_id,
-    json_object, kind_of, memory_op, put, sdk_provider_id, REQUEST_ATTRIBUTES,
+    json_object, kind_of, memory_op, put, sdk_provider_id, skip_reason, REQUEST_ATTRIBUTES,
 };
 use super::{Span, KIND_CLIENT, STATUS_ERROR};
 use crate::classify::venue::venue_for_host;
@@ -45,6 +45,29 @@ pub use super::conventions::provider_name;
 /// Beyond this many open spans the mapper forgets everything (spans that never end must not
 /// grow memory without bound); later spans then fall back to their own attributes.
 const MAX_OPEN_SPANS: usize = 100_000;
+
+/// Spans that are not events, by reason.
+pub type SkipCounts = BTreeMap<&'static str, u64>;
+
+/// What one span became.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Outcome {
+    /// An event mapping (the shape `Event::from_map` reads).
+    Event(Map<String, Value>),
+    /// Not an event, and why (see [`skip_reason`]; `repeats_model_call`: an inferred model
+    /// call that repeats one the trace records anyway).
+    Skipped(&'static str),
+}
+
+impl Outcome {
+    /// The event mapping, if the span is one.
+    pub fn event(self) -> Option<Map<String, Value>> {
+        match self {
+            Outcome::Event(ev) => Some(ev),
+            Outcome::Skipped(_) => None,
+        }
+    }
+}
 
 #[derive(Default)]
 struct Node {
@@ -119,7 +142,7 @@ impl Mapper {
         if !self.nodes.contains_key(&key) {
             self.start(span);
         }
-        let out = self.map(span);
+        let out = self.map(span).map(Outcome::event);
         if matches!(&out, Ok(Some(ev)) if ev.get("kind") == Some(&Value::from("model_call"))) {
             self.mark_ancestors(span);
         }
@@ -139,6 +162,30 @@ impl Mapper {
         venues: BTreeMap<String, String>,
         spans: &[Span],
     ) -> Result<Vec<Map<String, Value>>> {
+        Ok(Self::map_all_counted(venues, spans)?.0)
+    }
+
+    /// [`Mapper::map_all`], with the spans that are not events counted by reason (see
+    /// [`Outcome::Skipped`]).
+    pub fn map_all_counted(
+        venues: BTreeMap<String, String>,
+        spans: &[Span],
+    ) -> Result<(Vec<Map<String, Value>>, SkipCounts)> {
+        let mut events = Vec::new();
+        let mut skipped = BTreeMap::new();
+        for outcome in Self::map_spans(venues, spans) {
+            match outcome? {
+                Outcome::Event(ev) => events.push(ev),
+                Outcome::Skipped(reason) => *skipped.entry(reason).or_default() += 1,
+            }
+        }
+        Ok((events, skipped))
+    }
+
+    /// Maps a set of spans seeing all of them at once (a file, or a whole trace of live spans
+    /// once it ended): one outcome per span, in order. An event is validated; a problem is an
+    /// error naming the span. The one mapping both the file import and the live processor use.
+    pub fn map_spans(venues: BTreeMap<String, String>, spans: &[Span]) -> Vec<Result<Outcome>> {
         let mut m = Mapper::new(venues);
         for s in spans {
             m.start(s);
@@ -159,26 +206,27 @@ impl Mapper {
                 }
             }
         }
-        let mut out = Vec::new();
-        for (i, s) in spans.iter().enumerate() {
-            let named = |e: Error| match e {
-                Error::Validation { field, message } => Error::validation(
-                    field,
-                    format!(
-                        "{message} (span {i}: {:?}, trace {} span {})",
-                        s.name, s.trace_id, s.span_id
+        spans
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let named = |e: Error| match e {
+                    Error::Validation { field, message } => Error::validation(
+                        field,
+                        format!(
+                            "{message} (span {i}: {:?}, trace {} span {})",
+                            s.name, s.trace_id, s.span_id
+                        ),
                     ),
-                ),
-                other => other,
-            };
-            if let Some(ev) = m.map(s).map_err(named)? {
-                Event::from_map(&ev)
-                    .and_then(Event::finish)
-                    .map_err(named)?;
-                out.push(ev);
-            }
-        }
-        Ok(out)
+                    other => other,
+                };
+                let out = m.map(s).map_err(named)?;
+                if let Outcome::Event(ev) = &out {
+                    Event::from_map(ev).and_then(Event::finish).map_err(named)?;
+                }
+                Ok(out)
+            })
+            .collect()
     }
 
     /// Notes on every open ancestor of `span` that a model call lies beneath it.
@@ -232,12 +280,15 @@ impl Mapper {
         None
     }
 
-    fn map(&self, span: &Span) -> Result<Option<Map<String, Value>>> {
+    fn map(&self, span: &Span) -> Result<Outcome> {
         let (kind, inferred) = match kind_of(span) {
             Some(kind) => (kind, None),
             None => match inferred_model_call(span) {
-                Some(from) if !self.repeats_a_model_call(span) => ("model_call", Some(from)),
-                _ => return Ok(None),
+                Some(_) if self.repeats_a_model_call(span) => {
+                    return Ok(Outcome::Skipped("repeats_model_call"))
+                }
+                Some(from) => ("model_call", Some(from)),
+                None => return Ok(Outcome::Skipped(skip_reason(span))),
             },
         };
         let exact = span.attributes.contains_key("statemeter.kind");
@@ -467,7 +518,7 @@ impl Mapper {
             ev.remove("status");
         }
         ev.insert("attrs".into(), Value::Object(attrs));
-        Ok(Some(ev))
+        Ok(Outcome::Event(ev))
     }
 
     fn model_call(

@@ -13,16 +13,30 @@ use serde_json::{Map, Value};
 pub mod conventions;
 pub mod export;
 pub mod genai;
+pub mod live;
 pub mod otlp;
 
 pub use export::spans_from_events;
-pub use genai::Mapper;
+pub use genai::{Mapper, Outcome};
+pub use live::LiveTraces;
 pub use otlp::parse_otlp_json;
 
-/// OTLP `SpanKind` values.
+/// OTLP `SpanKind` values (0 unspecified, 1 internal, 2 server, 3 client, 4 producer, 5
+/// consumer). The Python SDK's `SpanKind` enum counts from INTERNAL = 0, one less: see
+/// [`kind_from_sdk`].
 pub const KIND_INTERNAL: i64 = 1;
 pub const KIND_SERVER: i64 = 2;
 pub const KIND_CLIENT: i64 = 3;
+
+/// The OTLP `SpanKind` of a Python SDK `SpanKind.value` (INTERNAL 0, SERVER 1, CLIENT 2,
+/// PRODUCER 3, CONSUMER 4); anything else is unspecified.
+pub fn kind_from_sdk(sdk_kind: i64) -> i64 {
+    if (0..=4).contains(&sdk_kind) {
+        sdk_kind + 1
+    } else {
+        0
+    }
+}
 
 /// OTLP `Status.code`: 0 unset, 1 ok, 2 error.
 pub const STATUS_ERROR: i64 = 2;

@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 
 use super::convert;
 use super::venue::user_venues;
-use crate::otel::{self, conventions, Mapper, Span};
+use crate::otel::{self, conventions, LiveTraces, Mapper, Outcome, Span};
 
 /// Parses OTLP/JSON text (one document or JSON Lines) and maps its GenAI spans to validated
 /// event mappings: `(number of spans, [event mapping, ...])`. Raises `ValidationError` naming
@@ -48,10 +48,11 @@ pub fn _otel_export<'py>(
     convert::to_py(py, &doc)
 }
 
-/// The state of a live span processor: maps SDK spans to event mappings as they end.
+/// The state of a live span processor: holds the spans of each trace as they end and maps them
+/// together once the trace's last open span ended (`crate::otel::live`).
 #[pyclass(frozen, module = "statemeter")]
 pub struct _SpanMapper {
-    inner: Mutex<Mapper>,
+    inner: Mutex<LiveTraces>,
 }
 
 fn hex(v: u128, digits: usize) -> String {
@@ -88,39 +89,40 @@ fn attributes(attrs: Option<&Bound<'_, PyAny>>) -> PyResult<Map<String, Value>> 
     Ok(out)
 }
 
+/// Outcomes as Python values: an event mapping (a dict), the reason a span is not an event (a
+/// str), or the error mapping it raised (an exception instance, not raised).
+fn outcomes<'py>(py: Python<'py>, mapped: otel::live::Mapped) -> PyResult<Bound<'py, PyList>> {
+    let items = mapped
+        .into_iter()
+        .map(|(_, outcome)| -> PyResult<Bound<'py, PyAny>> {
+            Ok(match outcome {
+                Ok(Outcome::Event(ev)) => convert::map_to_py(py, &ev)?.into_any(),
+                Ok(Outcome::Skipped(reason)) => pyo3::types::PyString::new(py, reason).into_any(),
+                Err(e) => PyErr::from(e).into_value(py).into_bound(py).into_any(),
+            })
+        })
+        .collect::<PyResult<Vec<_>>>()?;
+    PyList::new(py, items)
+}
+
 #[pymethods]
 impl _SpanMapper {
     #[new]
     #[pyo3(signature = (venues = None))]
     fn new(venues: Option<&Bound<'_, PyAny>>) -> PyResult<Self> {
         Ok(_SpanMapper {
-            inner: Mutex::new(Mapper::new(user_venues(venues)?)),
+            inner: Mutex::new(LiveTraces::new(user_venues(venues)?)),
         })
     }
 
-    /// Notes a started span (ids as the SDK's integers).
-    #[pyo3(signature = (trace_id, span_id, parent_id, kind, attributes))]
-    fn start(
-        &self,
-        trace_id: u128,
-        span_id: u64,
-        parent_id: Option<u64>,
-        kind: i64,
-        attributes: Option<&Bound<'_, PyAny>>,
-    ) -> PyResult<()> {
-        let span = Span {
-            trace_id: hex(trace_id, 32),
-            span_id: hex(span_id as u128, 16),
-            parent_span_id: parent_id.map(|p| hex(p as u128, 16)),
-            kind,
-            attributes: self::attributes(attributes)?,
-            ..Default::default()
-        };
-        self.inner.lock().start(&span);
-        Ok(())
+    /// Notes a started span of a trace (the SDK's integer trace id).
+    fn start(&self, trace_id: u128) {
+        self.inner.lock().start(&hex(trace_id, 32));
     }
 
-    /// Maps an ended span: an event mapping for `Meter.record`, or `None`.
+    /// Takes an ended span (ids as the SDK's integers, `kind` the SDK's `SpanKind.value`):
+    /// returns the outcomes of the spans mapped now (see `outcomes`), usually all the spans of
+    /// the trace once its last open span ended, else none.
     #[pyo3(signature = (trace_id, span_id, parent_id, name, kind, start_ns, end_ns, status_code, status_message, attributes, service=None))]
     #[allow(clippy::too_many_arguments)]
     fn end<'py>(
@@ -137,7 +139,7 @@ impl _SpanMapper {
         status_message: Option<String>,
         attributes: Option<&Bound<'py, PyAny>>,
         service: Option<String>,
-    ) -> PyResult<Option<Bound<'py, PyDict>>> {
+    ) -> PyResult<Bound<'py, PyList>> {
         let mut resource = Map::new();
         if let Some(s) = service {
             resource.insert("service.name".into(), Value::String(s));
@@ -147,7 +149,7 @@ impl _SpanMapper {
             span_id: hex(span_id as u128, 16),
             parent_span_id: parent_id.map(|p| hex(p as u128, 16)),
             name,
-            kind,
+            kind: otel::kind_from_sdk(kind),
             start_ns: start_ns.unwrap_or(0),
             end_ns: end_ns.unwrap_or(0),
             status_code,
@@ -155,12 +157,23 @@ impl _SpanMapper {
             attributes: self::attributes(attributes)?,
             resource,
         };
-        let ev = self.inner.lock().end(&span)?;
-        ev.map(|e| convert::map_to_py(py, &e)).transpose()
+        let mapped = py.detach(|| self.inner.lock().end(span));
+        outcomes(py, mapped)
     }
 
-    /// Open spans currently remembered (for tests and diagnostics).
+    /// Maps every ended span still held (traces with open spans keep them open).
+    fn flush<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let mapped = py.detach(|| self.inner.lock().flush());
+        outcomes(py, mapped)
+    }
+
+    /// Spans started and not ended yet (for tests and diagnostics).
     fn __len__(&self) -> usize {
-        self.inner.lock().open_spans()
+        self.inner.lock().held().0
+    }
+
+    /// `(open spans, ended spans held)` (for tests and diagnostics).
+    fn held(&self) -> (usize, usize) {
+        self.inner.lock().held()
     }
 }

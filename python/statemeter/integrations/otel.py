@@ -66,15 +66,7 @@ class MeterSpanProcessor(_SpanProcessorBase):
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
         try:
-            ctx = span.context
-            parent = span.parent
-            self._mapper.start(
-                ctx.trace_id,
-                ctx.span_id,
-                parent.span_id if parent is not None else None,
-                span.kind.value,
-                span.attributes,
-            )
+            self._mapper.start(span.context.trace_id)
         except Exception as exc:  # noqa: BLE001 - never raise into the host
             note(self._meter, SOURCE, exc)
 
@@ -85,12 +77,12 @@ class MeterSpanProcessor(_SpanProcessorBase):
             status = span.status
             resource = span.resource
             service = resource.attributes.get("service.name") if resource is not None else None
-            event = self._mapper.end(
+            outcomes = self._mapper.end(
                 ctx.trace_id,
                 ctx.span_id,
                 parent.span_id if parent is not None else None,
                 span.name,
-                span.kind.value,
+                span.kind.value,  # the SDK's numbering; converted to OTLP's in Rust
                 span.start_time,
                 span.end_time,
                 status.status_code.value if status is not None else 0,
@@ -98,18 +90,36 @@ class MeterSpanProcessor(_SpanProcessorBase):
                 span.attributes,
                 service if isinstance(service, str) else None,
             )
-            if event is not None:
-                if event.get("session_id") and event["kind"] in _SESSION_KINDS:
-                    self._sessions.emit(event)
-                else:
-                    self._meter.record(event)
         except Exception as exc:  # noqa: BLE001 - never raise into the host
             note(self._meter, SOURCE, exc)
+            return
+        self._record(outcomes)
+
+    def _record(self, outcomes: list[Any]) -> None:
+        """Records the events of mapped spans; a span that failed to map or record is counted."""
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                note(self._meter, SOURCE, outcome)
+            elif isinstance(outcome, dict):
+                try:
+                    if outcome.get("session_id") and outcome["kind"] in _SESSION_KINDS:
+                        self._sessions.emit(outcome)
+                    else:
+                        self._meter.record(outcome)
+                except Exception as exc:  # noqa: BLE001 - never raise into the host
+                    note(self._meter, SOURCE, exc)
 
     def shutdown(self) -> None:
         self.force_flush()
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
+        """Records the spans that ended in traces still open, then flushes the meter."""
+        try:
+            outcomes = self._mapper.flush()
+        except Exception as exc:  # noqa: BLE001
+            note(self._meter, SOURCE, exc)
+            outcomes = []
+        self._record(outcomes)
         try:
             self._meter.flush()
         except Exception as exc:  # noqa: BLE001
