@@ -298,11 +298,11 @@ fn parse(text: &str) -> Result<PriceTable> {
 
 /// Two entries for the same key, venue and `effective_from` would make the choice ambiguous.
 fn check_unique(keys: Vec<(String, Option<String>, Option<i64>, usize)>, what: &str) -> Result<()> {
-    for (j, b) in keys.iter().enumerate() {
-        if let Some(a) = keys[..j]
-            .iter()
-            .find(|a| a.0 == b.0 && a.1 == b.1 && a.2 == b.2)
-        {
+    // One pass with a map from key to its first line: linear in the number of entries.
+    let mut seen: std::collections::HashMap<(&str, Option<&str>, Option<i64>), usize> =
+        std::collections::HashMap::with_capacity(keys.len());
+    for b in &keys {
+        if let Some(&first) = seen.get(&(b.0.as_str(), b.1.as_deref(), b.2)) {
             let venue =
                 b.1.as_deref()
                     .map_or("no venue".to_owned(), |v| format!("venue {v:?}"));
@@ -311,9 +311,10 @@ fn check_unique(keys: Vec<(String, Option<String>, Option<i64>, usize)>, what: &
             });
             return Err(Error::Contract(format!(
                 "prices: {what} `{}` ({venue}, {from}) is already priced at line {}: which one applies would be ambiguous (line {})",
-                b.0, a.3, b.3
+                b.0, first, b.3
             )));
         }
+        seen.insert((b.0.as_str(), b.1.as_deref(), b.2), b.3);
     }
     Ok(())
 }

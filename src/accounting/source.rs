@@ -32,12 +32,22 @@ pub fn load<T>(path: &Path, parse: impl FnOnce(&str) -> Result<T>) -> Result<T> 
 pub struct Source<'t> {
     pub what: &'static str,
     pub text: &'t str,
+    /// The byte offset where each line starts (line 1 at 0), found once: [`Source::line`] is a
+    /// binary search, so naming the line of every entry stays linear in the file's size.
+    line_starts: Vec<usize>,
 }
 
 impl<'t> Source<'t> {
     /// Parses `text`; a syntax error names its line.
     pub fn parse(what: &'static str, text: &'t str) -> Result<(Source<'t>, Spanned<DeTable<'t>>)> {
-        let src = Source { what, text };
+        let line_starts = std::iter::once(0)
+            .chain(memchr::memchr_iter(b'\n', text.as_bytes()).map(|i| i + 1))
+            .collect();
+        let src = Source {
+            what,
+            text,
+            line_starts,
+        };
         let doc = DeTable::parse(text).map_err(|e| {
             let line = e.span().map(|s| format!(" (line {})", src.line(s.start)));
             Error::Contract(format!(
@@ -49,13 +59,11 @@ impl<'t> Source<'t> {
         Ok((src, doc))
     }
 
+    /// The 1-based line holding byte `offset`.
     pub fn line(&self, offset: usize) -> usize {
         let end = offset.min(self.text.len());
-        self.text.as_bytes()[..end]
-            .iter()
-            .filter(|&&b| b == b'\n')
-            .count()
-            + 1
+        // The number of lines starting at or before `end`.
+        self.line_starts.partition_point(|&start| start <= end)
     }
 
     pub fn err(&self, at: &str, msg: impl Display, span: Range<usize>) -> Error {
@@ -179,5 +187,25 @@ pub fn label(kind: &str, index: usize, id: Option<&str>) -> String {
     match id {
         Some(id) => format!("{kind} {} `{id}`", index + 1),
         None => format!("{kind} {}", index + 1),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_numbers_match_a_count_of_newlines() {
+        let text = "a = 1\n\nb = 2\r\n[t]\nc = \"x\"\n";
+        let (src, _) = Source::parse("test", text).unwrap();
+        for offset in 0..=text.len() + 3 {
+            let end = offset.min(text.len());
+            let expected = text.as_bytes()[..end]
+                .iter()
+                .filter(|&&b| b == b'\n')
+                .count()
+                + 1;
+            assert_eq!(src.line(offset), expected, "offset {offset}");
+        }
     }
 }
