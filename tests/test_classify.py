@@ -88,6 +88,85 @@ def test_stateless_signals(event):
     assert sm.classify(event).tag == "stateless"
 
 
+def sent(method, event):
+    """`event` as the request capture records it: with its HTTP method."""
+    return {**event, "attrs": {"http.request.method": method}}
+
+
+@pytest.mark.parametrize(
+    ("event", "kinds", "flags", "default", "strict"),
+    [
+        # Content references are read, not continued: stateless unless strict.
+        (
+            call("responses", {"store": False, "file_ids": ["file-1"]}),
+            ["content"],
+            "c",
+            "stateless",
+            "stateful",
+        ),
+        (
+            call("generate_content", {"cachedContent": "cachedContents/1"}, provider="gcp.gemini"),
+            ["content"],
+            "c",
+            "stateless",
+            "stateful",
+        ),
+        # GET reads, POST to a collection creates, DELETE acts on the object.
+        (
+            sent("GET", call("conversations", {"conversation_id": "conv_1"})),
+            ["conversation"],
+            "c",
+            "stateful",
+            "stateful",
+        ),
+        (sent("POST", call("conversations", {})), ["conversation"], "m", "stateless", "stateful"),
+        (
+            sent("DELETE", call("conversations", {"conversation_id": "conv_1"})),
+            ["conversation"],
+            "",
+            "stateful",
+            "stateful",
+        ),
+        (
+            sent("DELETE", call("files", {"file_id": "file-1"})),
+            ["content"],
+            "",
+            "stateless",
+            "stateful",
+        ),
+        (
+            call("responses.compact", {"previous_response_id": "resp_1"}),
+            ["conversation"],
+            "c",
+            "stateful",
+            "stateful",
+        ),
+        # Prompt caching, stored completions and the client-held memory tool are not state.
+        (
+            call("chat.completions", {"store": True, "prompt_cache_key": "k"}),
+            [],
+            "",
+            "stateless",
+            "stateless",
+        ),
+        (
+            call("messages", {"memory_tool": True}, provider="anthropic"),
+            [],
+            "",
+            "stateless",
+            "stateless",
+        ),
+    ],
+)
+def test_which_state_and_what_the_request_does_with_it(event, kinds, flags, default, strict):
+    c = sm.classify(event)
+    assert c.state_kinds == kinds
+    assert (c.consumes_state, c.creates_state) == ("c" in flags, "m" in flags)
+    assert c.tag == default
+    assert sm.classify(event, ruleset=sm.Ruleset.strict()).tag == strict
+    assert {e.state for e in c.evidence if e.state} == set(kinds)
+
+
 def test_state_op_holder_and_direction():
     w = sm.classify({"kind": "state_op", "op": "write", "store": "cp", "holder": "client"})
     assert w.creates_state and w.state_holder == "client" and w.tag == "stateful"
