@@ -3,12 +3,16 @@
 //! (`bedrock.{region}.amazonaws.com/anthropic/v1`), bedrock-mantle's `/anthropic/v1`, and the
 //! operators and gateways that speak it.
 
+use std::sync::LazyLock;
+
 use serde_json::Value;
 
-use super::body::{has_key, raw_str, Body};
+use super::body::{raw_str, Body, KeyFinder};
 use super::refs::{self, push_unique};
 use super::url::decode;
 use super::{Ctx, Draft};
+
+static CACHE_CONTROL: LazyLock<KeyFinder> = LazyLock::new(|| KeyFinder::new("cache_control"));
 
 /// Whether a path on an unknown host has the Anthropic shape (`.../v1/messages`).
 pub(super) fn is_shape(segs: &[&str]) -> bool {
@@ -168,7 +172,7 @@ fn messages(body: &Body<'_>, d: &mut Draft) {
         || ["system", "messages", "tools"]
             .iter()
             .filter_map(|k| body.raw(k))
-            .any(|raw| has_key(raw.get().as_bytes(), "cache_control"));
+            .any(|raw| CACHE_CONTROL.in_json(raw.get().as_bytes()));
     if cached {
         d.keep("cache_control", true);
     }

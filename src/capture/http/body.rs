@@ -136,27 +136,43 @@ pub fn raw_str(raw: &RawValue) -> Option<Cow<'_, str>> {
 /// unescaped quote always delimits a string, and a string followed by `:` is an object key, so
 /// text inside a prompt (where quotes are escaped as `\"`) never matches.
 pub fn has_key(json: &[u8], key: &str) -> bool {
-    let mut needle = Vec::with_capacity(key.len() + 2);
-    needle.push(b'"');
-    needle.extend_from_slice(key.as_bytes());
-    needle.push(b'"');
-    let finder = memchr::memmem::Finder::new(&needle);
-    let mut from = 0;
-    while let Some(at) = finder.find(&json[from..]) {
-        let start = from + at;
-        let backslashes = json[..start]
-            .iter()
-            .rev()
-            .take_while(|&&b| b == b'\\')
-            .count();
-        let after = &json[start + needle.len()..];
-        let colon = after.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b':');
-        if backslashes % 2 == 0 && colon {
-            return true;
+    KeyFinder::new(key).in_json(json)
+}
+
+/// [`has_key`] for one key, built once (a `static` for the keys looked for on every request).
+pub struct KeyFinder {
+    finder: memchr::memmem::Finder<'static>,
+    len: usize,
+}
+
+impl KeyFinder {
+    pub fn new(key: &str) -> KeyFinder {
+        let needle = format!("\"{key}\"");
+        KeyFinder {
+            len: needle.len(),
+            finder: memchr::memmem::Finder::new(needle.as_bytes()).into_owned(),
         }
-        from = start + 1;
     }
-    false
+
+    /// Whether `json` has an object member with this key at any depth (see [`has_key`]).
+    pub fn in_json(&self, json: &[u8]) -> bool {
+        let mut from = 0;
+        while let Some(at) = self.finder.find(&json[from..]) {
+            let start = from + at;
+            let backslashes = json[..start]
+                .iter()
+                .rev()
+                .take_while(|&&b| b == b'\\')
+                .count();
+            let after = &json[start + self.len..];
+            let colon = after.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b':');
+            if backslashes % 2 == 0 && colon {
+                return true;
+            }
+            from = start + 1;
+        }
+        false
+    }
 }
 
 /// Calls `f` with the value of every object member named `key` (at any depth, document order)

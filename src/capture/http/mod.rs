@@ -40,6 +40,7 @@ use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
+use std::sync::LazyLock;
 
 use serde_json::{json, Map, Value};
 
@@ -257,12 +258,12 @@ pub fn describe_request_with(
     // reference stored files, when the body has a `file_id` key at all, and Gemini's contents
     // when they name a file URI.
     let scan_content = family == Some(Family::Anthropic) || segments.first() == Some(&"anthropic");
-    let file_refs = raw_body.is_some_and(|b| has_key(b, "file_id"));
+    let file_refs = raw_body.is_some_and(|b| refs::FILE_ID.in_json(b));
     let gemini = matches!(family, Some(Family::Gemini | Family::Vertex));
     let file_uris =
         gemini && raw_body.is_some_and(|b| has_key(b, "fileUri") || has_key(b, "file_uri"));
     let want = |k: &str| {
-        BODY_KEYS.contains(&k)
+        is_body_key(k)
             || (scan_content && CONTENT_SCANNED.contains(&k))
             || (file_refs && refs::FILE_SCANNED.contains(&k))
             || (file_uris && k == "contents")
@@ -564,51 +565,70 @@ enum Source {
 /// name, `resources` for the files and memory stores a managed-agent session mounts, `thread`
 /// for the `tool_resources` of a thread created with its run (its messages stay unread).
 const BODY_KEYS: &[&str] = &[
-    "model",
-    "store",
-    "stream",
-    "background",
-    "previous_response_id",
-    "conversation",
-    "context_management",
-    "prompt_cache_key",
-    "prompt_cache_retention",
-    "prompt_cache_options",
-    "service_tier",
-    "agent_session_id",
-    "agent_id",
-    "agent",
-    "assistant_id",
-    "container",
-    "cache_control",
-    "mcp_servers",
-    "tools",
-    "tool_resources",
-    "thread",
-    "file_id",
-    "file_ids",
-    "environment",
-    "environment_id",
-    "resources",
-    "session",
-    "memoryId",
-    "endSession",
-    "enableTrace",
-    "sessionState",
-    "inlineSessionState",
-    "foundationModel",
     "actorId",
-    "sessionId",
-    "modelId",
-    "retrieveAndGenerateConfiguration",
+    "agent",
+    "agent_id",
+    "agent_session_id",
+    "assistant_id",
+    "background",
+    "cache_control",
     "cachedContent",
     "cached_content",
-    "previous_interaction_id",
-    "servingMode",
+    "container",
+    "context_management",
+    "conversation",
+    "enableTrace",
+    "endSession",
+    "environment",
+    "environment_id",
+    "file_id",
+    "file_ids",
+    "foundationModel",
+    "inlineSessionState",
     "jsonrpc",
+    "mcp_servers",
+    "memoryId",
     "method",
+    "model",
+    "modelId",
     "params",
+    "previous_interaction_id",
+    "previous_response_id",
+    "prompt_cache_key",
+    "prompt_cache_options",
+    "prompt_cache_retention",
+    "resources",
+    "retrieveAndGenerateConfiguration",
+    "service_tier",
+    "servingMode",
+    "session",
+    "sessionId",
+    "sessionState",
+    "store",
+    "stream",
+    "thread",
+    "tool_resources",
+    "tools",
 ];
+/// [`BODY_KEYS`] by length: a top-level member is compared only with the keys of its length.
+static BODY_KEYS_BY_LEN: LazyLock<Vec<Vec<&'static str>>> = LazyLock::new(|| {
+    let mut by_len: Vec<Vec<&'static str>> = Vec::new();
+    for k in BODY_KEYS {
+        if by_len.len() <= k.len() {
+            by_len.resize_with(k.len() + 1, Vec::new);
+        }
+        by_len[k.len()].push(k);
+    }
+    by_len
+});
+
+/// Whether a top-level member is one of [`BODY_KEYS`].
+fn is_body_key(k: &str) -> bool {
+    BODY_KEYS_BY_LEN
+        .get(k.len())
+        .is_some_and(|keys| keys.contains(&k))
+}
+
 /// Content members searched (never copied) for `cache_control` on Anthropic requests.
 const CONTENT_SCANNED: &[&str] = &["system", "messages"];
 
@@ -1071,6 +1091,22 @@ mod tests {
         };
         let ev = describe_request_as(&known, Some("bedrock-agentcore"), &none).unwrap();
         assert_eq!(ev.provider.as_deref(), Some("anthropic"));
+    }
+
+    #[test]
+    fn body_keys_by_length() {
+        assert!(BODY_KEYS.iter().all(|k| is_body_key(k)));
+        for other in [
+            "",
+            "messages",
+            "input",
+            "temperature",
+            "modelx",
+            "mode",
+            "x".repeat(99).as_str(),
+        ] {
+            assert!(!is_body_key(other), "{other}");
+        }
     }
 
     #[test]

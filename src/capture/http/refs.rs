@@ -8,11 +8,12 @@
 //! contain the key.
 
 use std::borrow::Cow;
+use std::sync::LazyLock;
 
 use serde_json::value::RawValue;
 use serde_json::Value;
 
-use super::body::{for_each_str_value, has_key, Body};
+use super::body::{for_each_str_value, Body, KeyFinder};
 use super::limits::MAX_KEPT_ITEMS;
 
 /// The content members that may reference stored files: chat `messages`, Responses `input`,
@@ -27,6 +28,9 @@ pub const FILE_SCANNED: &[&str] = &[
     "thread",
     "events",
 ];
+
+/// Finds a `"file_id"` key (the test every request's body gets).
+pub static FILE_ID: LazyLock<KeyFinder> = LazyLock::new(|| KeyFinder::new("file_id"));
 
 /// How deep the walk goes (message → content part → nested tool result → part → source).
 const MAX_DEPTH: usize = 12;
@@ -70,7 +74,7 @@ fn file_ref<'a>(obj: &Body<'a>) -> Option<Cow<'a, str>> {
 /// Calls `visit` on every object inside `raw` that may hold a `file_id` (depth-first).
 fn walk<'a>(raw: &'a RawValue, depth: usize, visit: &mut dyn FnMut(&Body<'a>)) {
     let text = raw.get().trim_start();
-    if depth > MAX_DEPTH || !has_key(text.as_bytes(), "file_id") {
+    if depth > MAX_DEPTH || !FILE_ID.in_json(text.as_bytes()) {
         return;
     }
     match text.as_bytes().first() {
