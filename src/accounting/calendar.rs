@@ -135,8 +135,14 @@ pub fn parse_instant(text: &str) -> Result<i64, String> {
         return Err(format!("{text:?} is not a valid calendar date"));
     }
     let day = days_from_civil(y, m, d);
+    let out_of_range = || {
+        format!(
+            "{text:?} is out of range: times are ns since 1970 in a signed 64-bit integer, \
+             1677-09-21T00:12:43.145224192Z to 2262-04-11T23:47:16.854775807Z"
+        )
+    };
     if b.len() == 10 {
-        return day.checked_mul(NS_PER_DAY).ok_or_else(bad);
+        return day.checked_mul(NS_PER_DAY).ok_or_else(out_of_range);
     }
     if !matches!(b[10], b'T' | b't' | b' ') || b.len() < 19 || b[13] != b':' || b[16] != b':' {
         return Err(bad());
@@ -185,7 +191,7 @@ pub fn parse_instant(text: &str) -> Result<i64, String> {
     let secs = day * 86_400 + h * 3600 + mi * 60 + s - offset_secs;
     secs.checked_mul(NS_PER_SEC)
         .and_then(|v| v.checked_add(nanos))
-        .ok_or_else(bad)
+        .ok_or_else(out_of_range)
 }
 
 #[cfg(test)]

@@ -308,10 +308,14 @@ impl Acc {
             }
             Convention::Exclusive => {
                 let parts = [self.input, self.cache_read, self.cache_write];
-                u.input_tokens = parts
-                    .iter()
-                    .any(Option::is_some)
-                    .then(|| parts.iter().flatten().sum());
+                // Saturating: a sum past 64 bits stays out of range (and is refused when the
+                // event is validated) instead of wrapping to a small, wrong count.
+                u.input_tokens = parts.iter().any(Option::is_some).then(|| {
+                    parts
+                        .iter()
+                        .flatten()
+                        .fold(0u64, |a, b| a.saturating_add(*b))
+                });
                 u.output_tokens = self.output;
                 u.cached_tokens = self.cache_read;
                 u.cache_creation_tokens = self.cache_write;
@@ -319,11 +323,11 @@ impl Acc {
             Convention::Gemini => {
                 u.input_tokens = match (self.input, self.tool_prompt) {
                     (None, None) => None,
-                    (a, b) => Some(a.unwrap_or(0) + b.unwrap_or(0)),
+                    (a, b) => Some(a.unwrap_or(0).saturating_add(b.unwrap_or(0))),
                 };
                 u.output_tokens = match (self.output, self.thoughts) {
                     (None, None) => None,
-                    (a, b) => Some(a.unwrap_or(0) + b.unwrap_or(0)),
+                    (a, b) => Some(a.unwrap_or(0).saturating_add(b.unwrap_or(0))),
                 };
                 u.cached_tokens = self.cache_read;
                 u.reasoning_tokens = self.thoughts;
@@ -439,6 +443,22 @@ mod tests {
         );
         assert_eq!(u.response_id.as_deref(), Some("msg_2"));
         assert_eq!(u.response_model.as_deref(), Some("claude-haiku-4-5"));
+    }
+
+    #[test]
+    fn sums_past_64_bits_saturate_instead_of_wrapping() {
+        let big = u64::MAX / 2 + 1;
+        let u = json(&format!(
+            r#"{{"type":"message","usage":{{"input_tokens":{big},"cache_read_input_tokens":{big},
+            "cache_creation_input_tokens":5,"output_tokens":1}}}}"#
+        ));
+        assert_eq!(u.input_tokens, Some(u64::MAX));
+        let u = json(&format!(
+            r#"{{"usageMetadata":{{"promptTokenCount":{big},"toolUsePromptTokenCount":{big},
+            "candidatesTokenCount":{big},"thoughtsTokenCount":{big}}}}}"#
+        ));
+        assert_eq!(u.input_tokens, Some(u64::MAX));
+        assert_eq!(u.output_tokens, Some(u64::MAX));
     }
 
     #[test]

@@ -32,6 +32,9 @@ pub const MAX_STR_BYTES: usize = 4096;
 pub const MAX_MAPPING_BYTES: usize = 64 * 1024;
 /// Deepest accepted nesting inside `attrs` or `request`.
 pub const MAX_DEPTH: usize = 64;
+/// Largest token or byte count an event may hold: counts are stored, exported (Arrow, Parquet,
+/// pandas) and summed as signed 64-bit integers, so anything above `i64::MAX` is refused.
+pub const MAX_COUNT: u64 = i64::MAX as u64;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum EventKind {
@@ -259,6 +262,14 @@ impl Event {
         ] {
             check_str(name, v.as_deref(), false, MAX_STR_BYTES)?;
         }
+        for (name, v) in [
+            ("input_tokens", self.input_tokens),
+            ("output_tokens", self.output_tokens),
+            ("cached_tokens", self.cached_tokens),
+            ("bytes", self.bytes),
+        ] {
+            check_count(name, v)?;
+        }
         check_enum("status", &self.status, STATUSES)?;
         match self.kind {
             EventKind::ModelCall => {
@@ -331,7 +342,8 @@ impl Event {
     }
 
     /// Builds an event from a raw mapping (the shape of a record's `event` object, or what
-    /// `meter.record(...)` receives). Unknown keys are an error; `seq` is ignored.
+    /// `meter.record(...)` receives). Unknown keys are an error, `seq` included: the ledger
+    /// assigns it (it is the record's, not the event's).
     pub fn from_map(map: &Map<String, Value>) -> Result<Self> {
         let kind = match map.get("kind") {
             Some(Value::String(k)) => EventKind::parse(k)?,
@@ -341,8 +353,14 @@ impl Event {
         let mut ev = Event::new(kind);
         let allowed = |k: &str| COMMON_KEYS.contains(&k) || kind.own_keys().contains(&k);
         for (k, v) in map {
-            if k == "seq" || k == "kind" {
+            if k == "kind" {
                 continue;
+            }
+            if k == "seq" {
+                return Err(Error::validation(
+                    "seq",
+                    "is assigned by the ledger when the event is written; an event cannot set it",
+                ));
             }
             if !allowed(k) {
                 return Err(Error::validation(
@@ -548,6 +566,17 @@ fn as_u64(field: &str, v: &Value) -> Result<u64> {
     }
 }
 
+/// A count within the signed 64-bit range ([`MAX_COUNT`]).
+pub fn check_count(field: &str, v: Option<u64>) -> Result<()> {
+    match v {
+        Some(n) if n > MAX_COUNT => Err(Error::validation(
+            field,
+            format!("{n} is out of range (at most {MAX_COUNT}, the signed 64-bit range)"),
+        )),
+        _ => Ok(()),
+    }
+}
+
 fn as_map(field: &str, v: &Value) -> Result<Map<String, Value>> {
     match v {
         Value::Object(m) => Ok(m.clone()),
@@ -644,6 +673,42 @@ mod tests {
         let m = json!({"kind": "tool_call", "tool": "x", "provider": "openai"});
         let err = Event::from_map(m.as_object().unwrap()).unwrap_err();
         assert!(matches!(err, Error::Validation { field, .. } if field == "provider"));
+        // The ledger assigns seq: an event that brings its own is refused, not silently cut.
+        let m = json!({"kind": "tool_call", "tool": "x", "seq": 5});
+        let err = Event::from_map(m.as_object().unwrap()).unwrap_err();
+        assert!(matches!(err, Error::Validation { field, .. } if field == "seq"));
+    }
+
+    #[test]
+    fn counts_beyond_the_signed_64_bit_range_are_rejected() {
+        for field in ["input_tokens", "output_tokens", "cached_tokens"] {
+            let mut e = model_call();
+            e.input_tokens = Some(u64::MAX);
+            let slot = match field {
+                "input_tokens" => &mut e.input_tokens,
+                "output_tokens" => &mut e.output_tokens,
+                _ => &mut e.cached_tokens,
+            };
+            *slot = Some(MAX_COUNT + 1);
+            if field != "input_tokens" {
+                e.input_tokens = Some(MAX_COUNT);
+            }
+            let err = e.finish().unwrap_err();
+            assert!(
+                matches!(&err, Error::Validation { field: f, .. } if f == field),
+                "{field}: {err}"
+            );
+        }
+        let mut e = model_call();
+        e.input_tokens = Some(MAX_COUNT);
+        e.cached_tokens = Some(MAX_COUNT);
+        assert!(e.finish().is_ok());
+        let m = json!({"kind": "state_op", "op": "write", "store": "m", "holder": "client",
+                       "bytes": MAX_COUNT + 1});
+        let err = Event::from_map(m.as_object().unwrap())
+            .and_then(Event::finish)
+            .unwrap_err();
+        assert!(matches!(err, Error::Validation { field, .. } if field == "bytes"));
     }
 
     #[test]

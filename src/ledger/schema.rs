@@ -81,6 +81,12 @@ pub(crate) fn open_connection(
                     .into());
                 }
             }
+            if p.is_dir() {
+                return Err(Error::Ledger(format!(
+                    "cannot open ledger {label}: it is a directory, not a ledger file"
+                ))
+                .into());
+            }
             let conn = Connection::open(p).map_err(err)?;
             conn.busy_timeout(BUSY_TIMEOUT).map_err(err)?;
             // Refuse a database that is not a ledger before changing anything in it: switching
@@ -110,6 +116,11 @@ pub(crate) fn open_connection(
 /// there) — unless a `-wal` file with content lies beside it, whose events an immutable
 /// reader would not see: that is an error, never a silently shorter ledger.
 pub(crate) fn open_read_only(path: &Path, label: &str) -> Result<Connection> {
+    if path.is_dir() {
+        return Err(Error::Ledger(format!(
+            "cannot open ledger {label}: it is a directory, not a ledger file"
+        )));
+    }
     let err = |e| Error::from(open_err(label, e));
     let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
         | OpenFlags::SQLITE_OPEN_URI

@@ -203,9 +203,14 @@ fn int64(v: Option<&Value>, path: &str) -> Result<i64> {
             .as_i64()
             .or_else(|| n.as_u64().and_then(|u| i64::try_from(u).ok()))
             .ok_or_else(|| Error::validation(path, format!("{n} is not a 64-bit integer"))),
-        Some(Value::String(s)) => s
-            .parse::<i64>()
-            .map_err(|_| Error::validation(path, format!("{s:?} is not a decimal integer"))),
+        Some(Value::String(s)) => s.parse::<i64>().map_err(|_| {
+            let digits = s.strip_prefix('-').unwrap_or(s);
+            if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
+                Error::validation(path, format!("{s} is out of the signed 64-bit range"))
+            } else {
+                Error::validation(path, format!("{s:?} is not a decimal integer"))
+            }
+        }),
         Some(_) => Err(Error::validation(
             path,
             "must be an integer or a decimal string",

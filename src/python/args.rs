@@ -85,10 +85,18 @@ pub fn opt_count(field: &str, v: Arg<'_, '_>) -> PyResult<Option<u64>> {
                 ));
             }
             match v.extract::<u64>() {
-                Ok(n) => Ok(Some(n)),
+                Ok(n) => crate::event::check_count(field, Some(n))
+                    .map(|()| Some(n))
+                    .map_err(PyErr::from),
                 Err(_) => match v.extract::<i64>() {
                     Ok(n) if n < 0 => Err(invalid(field, format!("must be >= 0, got {n}"))),
-                    _ => Err(invalid(field, "is out of the 64-bit range")),
+                    _ => Err(invalid(
+                        field,
+                        format!(
+                            "{v} is out of range (at most {}, the signed 64-bit range)",
+                            crate::event::MAX_COUNT
+                        ),
+                    )),
                 },
             }
         }
@@ -96,12 +104,13 @@ pub fn opt_count(field: &str, v: Arg<'_, '_>) -> PyResult<Option<u64>> {
 }
 
 pub fn opt_i64(field: &str, v: Arg<'_, '_>) -> PyResult<Option<i64>> {
-    match opt_count(field, v)? {
-        None => Ok(None),
-        Some(n) => i64::try_from(n)
-            .map(Some)
-            .map_err(|_| invalid(field, "is out of range")),
-    }
+    Ok(opt_count(field, v)?.map(|n| n as i64))
+}
+
+/// A non-negative integer argument within the signed 64-bit range (a seq, a capacity):
+/// anything else is a `ValidationError` naming `field`, never `OverflowError`/`TypeError`.
+pub fn req_count(field: &str, v: &Bound<'_, PyAny>) -> PyResult<u64> {
+    opt_count(field, Some(v))?.ok_or_else(|| invalid(field, "is required"))
 }
 
 pub fn opt_map(field: &str, v: Arg<'_, '_>) -> PyResult<Option<Map<String, Value>>> {
@@ -109,6 +118,26 @@ pub fn opt_map(field: &str, v: Arg<'_, '_>) -> PyResult<Option<Map<String, Value
         None => Ok(None),
         Some(v) => convert::to_map(field, v).map(Some),
     }
+}
+
+/// A sequence index into `n` items (negative counts from the end): `IndexError` when out of
+/// range, however large the int (never `OverflowError`); `TypeError` when not an int.
+pub fn index(v: &Bound<'_, PyAny>, n: usize, what: &str) -> PyResult<usize> {
+    if v.is_instance_of::<PyBool>() || !v.is_instance_of::<PyInt>() {
+        return Err(pyo3::exceptions::PyTypeError::new_err(format!(
+            "{what} indices must be integers, not {}",
+            type_name(v)
+        )));
+    }
+    let out = || {
+        pyo3::exceptions::PyIndexError::new_err(format!("index {v} out of range for {n} {what}"))
+    };
+    let i: i128 = v.extract().map_err(|_| out())?;
+    let j = if i < 0 { i + n as i128 } else { i };
+    if j < 0 || j >= n as i128 {
+        return Err(out());
+    }
+    Ok(j as usize)
 }
 
 fn type_name(v: &Bound<'_, PyAny>) -> String {

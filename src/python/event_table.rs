@@ -3,7 +3,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use pyo3::exceptions::{PyIndexError, PyStopIteration};
+use pyo3::exceptions::PyStopIteration;
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PySlice};
 
@@ -63,18 +63,8 @@ impl EventTable {
             }
             return Ok(EventTable::new(out).into_pyobject(py)?.into_any().unbind());
         }
-        let i: isize = index.extract()?;
-        let n = self.rows.len() as isize;
-        let j = if i < 0 { i + n } else { i };
-        if j < 0 || j >= n {
-            return Err(PyIndexError::new_err(format!(
-                "index {i} out of range for {n} events"
-            )));
-        }
-        Ok(event(&self.rows[j as usize])
-            .into_pyobject(py)?
-            .into_any()
-            .unbind())
+        let j = super::args::index(index, self.rows.len(), "events")?;
+        Ok(event(&self.rows[j]).into_pyobject(py)?.into_any().unbind())
     }
 
     fn __iter__(&self) -> EventIter {

@@ -249,7 +249,8 @@ pub struct Head {
 #[pymethods]
 impl Head {
     #[new]
-    fn new(seq: u64, hash: &str) -> PyResult<Self> {
+    fn new(seq: &Bound<'_, PyAny>, hash: &str) -> PyResult<Self> {
+        let seq = super::args::req_count("seq", seq)?;
         Ok(Head {
             inner: core::Head::parse(&format!("{seq}:{hash}"))?,
         })

@@ -50,14 +50,23 @@ pub struct Meter {
 #[pymethods]
 impl Meter {
     #[new]
-    #[pyo3(signature = (path = None, *, ruleset = None, durability = "batch", capacity = DEFAULT_CAPACITY))]
+    #[pyo3(
+        signature = (path = None, *, ruleset = None, durability = "batch", capacity = None),
+        text_signature = "(path=None, *, ruleset=None, durability='batch', capacity=16384)"
+    )]
     fn new(
         py: Python<'_>,
         path: Option<PathBuf>,
         ruleset: Option<&Bound<'_, Ruleset>>,
         durability: &str,
-        capacity: usize,
+        capacity: Arg<'_, '_>,
     ) -> PyResult<Self> {
+        let capacity = match super::args::opt_count("capacity", capacity)? {
+            None => DEFAULT_CAPACITY,
+            Some(n) => {
+                usize::try_from(n).map_err(|_| invalid("capacity", format!("{n} is too large")))?
+            }
+        };
         let durability = match durability {
             "batch" => Durability::Batch,
             "sync" => Durability::Sync,

@@ -3,7 +3,6 @@
 use std::sync::Arc;
 
 use parking_lot::Mutex;
-use pyo3::exceptions::PyIndexError;
 use pyo3::prelude::*;
 use pyo3::types::{PyCapsule, PyDict, PyList};
 
@@ -65,15 +64,13 @@ impl SessionTable {
         self.rows.len()
     }
 
-    fn __getitem__<'py>(&self, py: Python<'py>, index: isize) -> PyResult<Bound<'py, PyDict>> {
-        let n = self.rows.len() as isize;
-        let j = if index < 0 { index + n } else { index };
-        if j < 0 || j >= n {
-            return Err(PyIndexError::new_err(format!(
-                "index {index} out of range for {n} sessions"
-            )));
-        }
-        row_dict(py, &self.rows[j as usize])
+    fn __getitem__<'py>(
+        &self,
+        py: Python<'py>,
+        index: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let j = super::args::index(index, self.rows.len(), "sessions")?;
+        row_dict(py, &self.rows[j])
     }
 
     fn __iter__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
