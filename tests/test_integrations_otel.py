@@ -763,3 +763,82 @@ def test_live_span_kinds_use_otlp_numbering():
         {"sessionId": "sess-42"},
     )
     assert (memory.kind, memory.holder, memory.agent) == ("state_op", "client", "helper")
+
+
+def test_framework_spans_openinference_traceloop_strands_adk():
+    """Spans as Strands Agents, OpenInference (LlamaIndex), Traceloop (CrewAI) and Google ADK
+    emit them: each mapped attribute says where it came from in `attrs.attributes_from`."""
+    meter = sm.Meter()
+    summary = import_otlp_json(DATA / "frameworks-openinference-traceloop-strands-adk.json", meter)
+    assert (summary["spans"], summary["events"]) == (18, 11)
+    ev = {e["attrs"]["otel.span_id"]: e for e in meter.ledger.events().to_pylist()}
+    row = lambda e: (  # noqa: E731
+        e["kind"],
+        e.get("provider") or e.get("tool") or e.get("op"),
+        e.get("model"),
+        e.get("input_tokens"),
+        e.get("output_tokens"),
+        e.get("cached_tokens"),
+        e.get("session_id"),
+        e.get("agent"),
+    )
+    claude = "us.anthropic.claude-sonnet-4-20250514-v1:0"
+    # Strands: the framework is not the provider; the Bedrock model id names it. session.id is
+    # the session of every turn, the agent name comes from the agent span.
+    assert [row(ev[f"5a0000000000000{i}"]) for i in (3, 4, 5)] == [
+        ("model_call", "aws.bedrock", claude, 500, 100, 0, "trip-2-turns", "TravelAgent"),
+        ("tool_call", "search_flights", None, None, None, None, "trip-2-turns", "TravelAgent"),
+        ("model_call", "aws.bedrock", claude, 483, 132, 0, "trip-2-turns", "TravelAgent"),
+    ]
+    chat = ev["5a00000000000003"]
+    assert chat["attrs"]["framework"] == "strands-agents"
+    assert chat["attrs"]["attributes_from"]["gen_ai.provider.name"] == "gen_ai.request.model"
+    assert "5a00000000000001" not in ev  # the agent span sums its calls: not another call
+    # OpenInference.
+    llm, tool, retriever, mistral = (ev[f"0b0000000000000{i}"] for i in (2, 3, 4, 6))
+    assert row(llm) == (
+        "model_call",
+        "openai",
+        "gpt-4o-mini",
+        120,
+        30,
+        64,
+        "sess-oi-1",
+        "researcher",
+    )
+    assert llm["attrs"]["user_id"] == "user-7"
+    assert llm["attrs"]["attributes_from"] == {
+        "gen_ai.operation.name": "openinference.span.kind",
+        "gen_ai.provider.name": "llm.provider",
+        "gen_ai.request.model": "llm.model_name",
+        "gen_ai.usage.input_tokens": "llm.token_count.prompt",
+        "gen_ai.usage.output_tokens": "llm.token_count.completion",
+        "gen_ai.usage.cache_read.input_tokens": "llm.token_count.prompt_details.cache_read",
+    }
+    assert (tool["tool"], tool["attrs"]["tool_call_id"]) == ("lookup", "call_1")
+    assert (retriever["kind"], retriever["op"], retriever.get("scope")) == (
+        "state_op",
+        "read",
+        "global",
+    )
+    assert (mistral["provider"], mistral["session_id"]) == ("mistral_ai", "sess-oi-1")
+    # Traceloop / OpenLLMetry: legacy usage names, llm.request.type, entity names.
+    tl_chat, tl_tool = ev["7c00000000000003"], ev["7c00000000000004"]
+    assert row(tl_chat)[:6] == ("model_call", "openai", "gpt-4o", 200, 50, 100)
+    assert (tl_chat["agent"], tl_chat["api"]) == ("writer", "chat.completions")
+    assert (tl_tool["tool"], tl_tool["agent"]) == ("search", "writer")
+    # Google ADK: no operation on call_llm, the framework as gen_ai.system, FunctionTool.
+    adk_llm, adk_tool = ev["ad00000000000002"], ev["ad00000000000003"]
+    assert row(adk_llm) == (
+        "model_call",
+        "gcp.gemini",
+        "gemini-2.0-flash",
+        50,
+        60,
+        0,
+        "adk-session-1",
+        "weather_agent",
+    )
+    assert adk_llm["attrs"]["framework"] == "gcp.vertex.agent"
+    assert (adk_tool["tool_kind"], adk_tool["attrs"]["tool_type"]) == ("function", "FunctionTool")
+    assert "SECRET" not in json.dumps(list(ev.values()))

@@ -100,6 +100,7 @@ pub fn reads_attribute(key: &str) -> bool {
             && !rest.starts_with("completion");
     }
     key.starts_with("mcp.")
+        || super::frameworks::READ.contains(&key)
         || key.starts_with("statemeter.")
         || key == "server.address"
         || key == "error.type"
@@ -315,11 +316,10 @@ pub fn put(ev: &mut Map<String, Value>, key: &str, v: Option<String>) {
     }
 }
 
-/// A non-negative integer attribute (int, integral double or decimal string) within the signed
-/// 64-bit range; absent is 0.
+/// A non-negative integer attribute (int, integral double or decimal string); absent is 0.
 pub fn count(v: Option<&Value>, field: &str) -> Result<u64> {
     let bad = || Error::validation(field, "must be a non-negative integer");
-    let n = match v {
+    match v {
         None | Some(Value::Null) => Ok(0),
         Some(Value::Number(n)) => n
             .as_u64()
@@ -329,18 +329,9 @@ pub fn count(v: Option<&Value>, field: &str) -> Result<u64> {
                     .map(|x| x as u64)
             })
             .ok_or_else(bad),
-        Some(Value::String(s)) => s.trim().parse::<u64>().map_err(|_| {
-            let digits = s.trim();
-            if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
-                Error::validation(field, format!("{digits} is out of the signed 64-bit range"))
-            } else {
-                bad()
-            }
-        }),
+        Some(Value::String(s)) => s.trim().parse::<u64>().map_err(|_| bad()),
         Some(_) => Err(bad()),
-    }?;
-    crate::event::check_count(field, Some(n))?;
-    Ok(n)
+    }
 }
 
 /// A JSON object given as text (the `statemeter.request` / `statemeter.attrs` attributes).

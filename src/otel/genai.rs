@@ -35,6 +35,7 @@ use super::conventions::{
     count, event_id, flag, infer_api, inferred_model_call, is_provider_conversation_id,
     json_object, kind_of, memory_op, put, sdk_provider_id, skip_reason, REQUEST_ATTRIBUTES,
 };
+use super::frameworks::{self, tool_kind};
 use super::{Span, KIND_CLIENT, STATUS_ERROR};
 use crate::classify::venue::venue_for_host;
 use crate::error::{Error, Result};
@@ -94,6 +95,8 @@ pub struct Mapper {
     venues: BTreeMap<String, String>,
     nodes: HashMap<String, Node>,
     traces: HashMap<String, TraceInfo>,
+    /// Per span key: the GenAI attributes copied from other conventions, and their sources.
+    derived: HashMap<String, Map<String, Value>>,
 }
 
 impl Mapper {
@@ -187,6 +190,18 @@ impl Mapper {
     /// error naming the span. The one mapping both the file import and the live processor use.
     pub fn map_spans(venues: BTreeMap<String, String>, spans: &[Span]) -> Vec<Result<Outcome>> {
         let mut m = Mapper::new(venues);
+        // Other conventions' attributes read under their GenAI names (see `frameworks`).
+        let normalized: Vec<Span> = spans
+            .iter()
+            .map(|s| match frameworks::normalize(s) {
+                Some((n, from)) => {
+                    m.derived.insert(s.key(), from);
+                    n
+                }
+                None => s.clone(),
+            })
+            .collect();
+        let spans = &normalized[..];
         for s in spans {
             m.start(s);
         }
@@ -292,8 +307,26 @@ impl Mapper {
             },
         };
         let exact = span.attributes.contains_key("statemeter.kind");
+        let derived = self.derived.get(&span.key());
+        // A model call read from another convention's span kind (an OpenInference LLM span
+        // around an instrumented client's own) with a model call beneath it is that call.
+        if kind == "model_call"
+            && derived.is_some_and(|d| d.contains_key("gen_ai.operation.name"))
+            && self.nodes.get(&span.key()).is_some_and(|n| n.below)
+        {
+            return Ok(Outcome::Skipped("repeats_model_call"));
+        }
         let mut ev = Map::new();
         let mut attrs = Map::new();
+        if let Some(d) = derived {
+            let mut from = d.clone();
+            if let Some(f) = from.remove("framework") {
+                attrs.insert("framework".into(), f);
+            }
+            if !from.is_empty() {
+                attrs.insert("attributes_from".into(), Value::Object(from));
+            }
+        }
         put(&mut ev, "kind", Some(kind.to_owned()));
         put(&mut ev, "id", Some(event_id(span)));
         if span.start_ns > 0 {
@@ -380,6 +413,7 @@ impl Mapper {
                 ("gen_ai.tool.call.id", "tool_call_id"),
                 ("mcp.method.name", "mcp_method"),
                 ("error.type", "error_type"),
+                ("user.id", "user_id"),
             ] {
                 if let Some(v) = span.str_attr(from) {
                     attrs.insert(to.into(), Value::from(v));
@@ -440,7 +474,12 @@ impl Mapper {
                 let mcp = span.attributes.keys().any(|k| k.starts_with("mcp."));
                 let tool_kind = st_str("tool_kind")
                     .or_else(|| mcp.then(|| "mcp".to_owned()))
-                    .or_else(|| span.str_attr("gen_ai.tool.type").map(str::to_owned));
+                    .or_else(|| span.str_attr("gen_ai.tool.type").map(tool_kind));
+                if let Some(t) = span.str_attr("gen_ai.tool.type") {
+                    if !exact && tool_kind.as_deref() != Some(t) {
+                        attrs.insert("tool_type".into(), Value::from(t));
+                    }
+                }
                 put(&mut ev, "tool", Some(tool));
                 put(&mut ev, "tool_kind", tool_kind);
                 put(&mut ev, "effect", st_str("effect"));

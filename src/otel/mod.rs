@@ -12,6 +12,7 @@ use serde_json::{Map, Value};
 
 pub mod conventions;
 pub mod export;
+pub mod frameworks;
 pub mod genai;
 pub mod live;
 pub mod otlp;
