@@ -316,10 +316,11 @@ pub fn put(ev: &mut Map<String, Value>, key: &str, v: Option<String>) {
     }
 }
 
-/// A non-negative integer attribute (int, integral double or decimal string); absent is 0.
+/// A non-negative integer attribute (int, integral double or decimal string) within the signed
+/// 64-bit range; absent is 0.
 pub fn count(v: Option<&Value>, field: &str) -> Result<u64> {
     let bad = || Error::validation(field, "must be a non-negative integer");
-    match v {
+    let n = match v {
         None | Some(Value::Null) => Ok(0),
         Some(Value::Number(n)) => n
             .as_u64()
@@ -329,9 +330,18 @@ pub fn count(v: Option<&Value>, field: &str) -> Result<u64> {
                     .map(|x| x as u64)
             })
             .ok_or_else(bad),
-        Some(Value::String(s)) => s.trim().parse::<u64>().map_err(|_| bad()),
+        Some(Value::String(s)) => s.trim().parse::<u64>().map_err(|_| {
+            let digits = s.trim();
+            if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
+                Error::validation(field, format!("{digits} is out of the signed 64-bit range"))
+            } else {
+                bad()
+            }
+        }),
         Some(_) => Err(bad()),
-    }
+    }?;
+    crate::event::check_count(field, Some(n))?;
+    Ok(n)
 }
 
 /// A JSON object given as text (the `statemeter.request` / `statemeter.attrs` attributes).
