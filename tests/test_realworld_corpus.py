@@ -92,7 +92,7 @@ def results() -> dict[str, tuple[int, int, list[str]]]:
     lines = [f"{'field':15s} {'right':>7s} / checked  accuracy  threshold"]
     for field, (ok, checked, _) in out.items():
         share = ok / checked if checked else 1.0
-        lines.append(f"{field:15s} {ok:7d} / {checked:<7d}  {share:8.1%}  {THRESHOLDS[field]:9.0%}")
+        lines.append(f"{field:15s} {ok:7d} / {checked:<7d}  {share:8.1%}  {THRESHOLDS[field]:9.1%}")
     print("\nreal-world corpus, " + str(len(rows)) + " rows\n" + "\n".join(lines))
     return out
 
