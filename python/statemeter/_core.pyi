@@ -92,10 +92,15 @@ class Ruleset:
 
     @staticmethod
     def default() -> Ruleset:
-        """Built-in: consuming provider-held state makes a call stateful."""
+        """Built-in: a call is stateful when it consumes, or reads, updates or deletes,
+        provider-held state of kind conversation, runtime, memory or environment.
+        Referencing provider-held content (file ids, vector stores, knowledge bases, cached
+        content) and creating state alone stay stateless; prompt caching is no state."""
     @staticmethod
     def strict() -> Ruleset:
-        """Built-in: creating provider-held state is stateful too; client state makes sessions stateful."""
+        """Built-in: any provider-held state, of any kind (content included), consumed,
+        created or acted on, makes a call stateful; client-held state makes sessions
+        stateful."""
     @staticmethod
     def from_toml(text: str) -> Ruleset:
         """Parse ruleset TOML. Raises `RulesetError`."""
@@ -245,6 +250,21 @@ class SessionTable:
     def to_polars(self) -> Any: ...
     def _repr_html_(self) -> str: ...
 
+class SqlResult:
+    """The result of `Ledger.sql()`: rows as tuples, Arrow-ready (integers int64, reals
+    float64, text utf8, blobs binary)."""
+
+    @property
+    def columns(self) -> list[str]: ...
+    def __len__(self) -> int: ...
+    def __getitem__(self, index: int, /) -> tuple[Any, ...]: ...
+    def __iter__(self) -> Iterator[tuple[Any, ...]]: ...
+    def rows(self) -> list[tuple[Any, ...]]: ...
+    def to_pylist(self) -> list[dict[str, Any]]: ...
+    def __arrow_c_stream__(self, requested_schema: object | None = None) -> object: ...
+    def to_pandas(self) -> Any: ...
+    def to_polars(self) -> Any: ...
+
 class Head:
     """A chain position: ``str(head)`` is ``"SEQ:HEX"``."""
 
@@ -287,6 +307,15 @@ class Ledger:
     ) -> EventTable: ...
     def head(self) -> Head: ...
     def verify(self, head: Head | str | None = None) -> Verification: ...
+    def sql(
+        self,
+        query: str,
+        params: Sequence[None | int | float | str | bytes]
+        | Mapping[str, None | int | float | str | bytes]
+        | None = None,
+    ) -> SqlResult:
+        """Read-only SQL through statemeter's own SQLite connection (never open a ledger with
+        Python's sqlite3 in a process where statemeter has it open)."""
     def flush(self) -> None: ...
     def report(
         self,
