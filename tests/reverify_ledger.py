@@ -13,9 +13,12 @@ import statemeter. For each row in seq order it checks that
   byte for byte) of an object with exactly the keys classification, event, seq, v,
 - the record's ``seq`` is the row's seq and ``v`` is 1,
 
-and, given a head kept earlier, that the ledger reaches the head's seq with the head's hash.
-The first failure is classified as the Rust verifier does (edited, deleted, inserted, reordered,
-truncated, swapped; see docs/ledger-format.md, "Diagnosing problems").
+and, given a head kept earlier, that the ledger reaches the head's seq with the head's hash;
+that the schema is exactly the one statemeter creates (no trigger, view, extra or rebuilt
+table or index); and that every ruleset catalogue a record names is stored under its digest.
+The first failure is classified as the Rust verifier does (edited, deleted, inserted,
+duplicated, reordered, truncated, swapped, altered; see docs/ledger-format.md, "Diagnosing
+problems").
 
 Importable: ``reverify(path, head=None) -> tuple[bool, int | None]``; ``check(path, head=None)``
 returns a ``Result`` with the message, the event count and the ledger's head too.
@@ -34,6 +37,31 @@ from typing import Any, NamedTuple
 
 ZERO = bytes(32)
 RECORD_KEYS = ["classification", "event", "seq", "v"]
+
+#: The schema statemeter creates (docs/ledger-format.md), as sqlite_master rows
+#: (type, name, table, definition); rulesets (with its index) may be absent in older ledgers.
+EXPECTED_SCHEMA = {
+    ("table", "meta", "meta", "create table meta (key text primary key, value text)"),
+    ("index", "sqlite_autoindex_meta_1", "meta", None),
+    (
+        "table",
+        "events",
+        "events",
+        "create table events (seq integer primary key, id text not null unique, "
+        "record text not null, hash blob not null)",
+    ),
+    ("index", "sqlite_autoindex_events_1", "events", None),
+    (
+        "table",
+        "rulesets",
+        "rulesets",
+        "create table rulesets (digest text primary key, name text not null, "
+        "catalogue text not null)",
+    ),
+    ("index", "sqlite_autoindex_rulesets_1", "rulesets", None),
+}
+#: SQLite's statistics tables (ANALYZE): they change nothing stored.
+STATISTICS = {"sqlite_stat1", "sqlite_stat4"}
 
 
 # --------------------------------------------------------------------------- RFC 8785 encoder
@@ -185,14 +213,67 @@ def reverify(path: str | Path, head: Any = None) -> tuple[bool, int | None]:
     return r.ok, r.first_bad_seq
 
 
+def _normalize_sql(sql: str) -> str:
+    text = " ".join(sql.split()).lower()
+    return text.replace("( ", "(").replace(" )", ")").replace(" ,", ",")
+
+
+def _schema_problems(con: sqlite3.Connection) -> list[str]:
+    """What in the schema statemeter did not create (as the Rust verifier words it)."""
+    found = [
+        (_as_bytes(t).decode(), _as_bytes(n).decode(), _as_bytes(tb).decode(), sql)
+        for t, n, tb, sql in con.execute(
+            "SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY type DESC, name"
+        )
+    ]
+    problems = []
+    for kind, name, table, sql in found:
+        if kind == "table" and name in STATISTICS:
+            continue
+        definition = None if sql is None else _normalize_sql(_as_bytes(sql).decode())
+        known = [e for e in EXPECTED_SCHEMA if e[:2] == (kind, name)]
+        if known and known[0][2:] == (table, definition):
+            continue
+        if known:
+            problems.append(f'{kind} "{name}" was altered')
+        elif kind == "table":
+            problems.append(f'table "{name}" was added')
+        else:
+            problems.append(f'{kind} "{name}" on table "{table}" was added')
+    tables = {n for k, n, _, _ in found if k == "table"}
+    problems += [f'table "{t}" is missing' for t in ("meta", "events") if t not in tables]
+    indexes = {n for k, n, _, _ in found if k == "index"}
+    for kind, name, table, _ in sorted(EXPECTED_SCHEMA, key=lambda e: e[1]):
+        if kind == "index" and table in tables and name not in indexes:
+            problems.append(f'index "{name}" of table "{table}" is missing')
+    return problems
+
+
+def _altered(problems: list[str]) -> str:
+    return "altered: the ledger's schema is not the one statemeter creates: " + "; ".join(problems)
+
+
+def _named_digest(record: bytes) -> bytes | None:
+    """The catalogue digest a record names (its classification's `ruleset_digest`)."""
+    obj = parse_record(record)
+    if obj is None or not isinstance(obj["classification"], dict):
+        return None
+    digest = obj["classification"].get("ruleset_digest")
+    return digest.encode() if isinstance(digest, str) else None
+
+
 def _check(con: sqlite3.Connection, kept: tuple[int, bytes] | None) -> Result:
+    schema = _schema_problems(con)
+    if 'table "events" is missing' in schema:
+        return Result(False, 1, _altered(schema), 0, f"0:{ZERO.hex()}")
     pos, prev, prev2 = 0, ZERO, ZERO
     failure: tuple[int, str] | None = None
+    named: dict[bytes, list[int]] = {}  # digest -> [first seq naming it, how many]
     for seq, record, stored in con.execute("SELECT seq, record, hash FROM events ORDER BY seq"):
         pos += 1
         record, stored = _as_bytes(record), _as_bytes(stored)
         if seq != pos:
-            failure = _gap(pos, seq)
+            failure = _gap(pos, seq, pos > 1 and stored == prev and _link(prev2, record) == prev)
             break
         computed = _link(prev, record)
         if computed != stored or embedded_seq(record) != pos:
@@ -205,11 +286,16 @@ def _check(con: sqlite3.Connection, kept: tuple[int, bytes] | None) -> Result:
                 f"another ledger, or its history up to seq {pos} was rewritten",
             )
             break
+        digest = _named_digest(record)
+        if digest is not None:
+            named.setdefault(digest, [pos, 0])[1] += 1
         prev2, prev = prev, computed
     if failure is None:
-        bad = _bad_catalogue(con)
+        if schema:
+            return Result(False, None, _altered(schema), pos, f"{pos}:{prev.hex()}")
+        bad = _bad_catalogue(con, named)
         if bad is not None:
-            return Result(False, None, bad, pos, f"{pos}:{prev.hex()}")
+            return Result(False, bad[0], bad[1], pos, f"{pos}:{prev.hex()}")
         if kept is None or kept[0] <= pos:
             return Result(True, None, None, pos, f"{pos}:{prev.hex()}")
         failure = (
@@ -223,25 +309,45 @@ def _check(con: sqlite3.Connection, kept: tuple[int, bytes] | None) -> Result:
     return Result(False, failure[0], failure[1], events, head)
 
 
-def _bad_catalogue(con: sqlite3.Connection) -> str | None:
+def _bad_catalogue(
+    con: sqlite3.Connection, named: dict[bytes, list[int]]
+) -> tuple[int | None, str] | None:
     """Records name their ruleset's evidence catalogue by the first 16 hex digits of its
-    SHA-256: every stored catalogue must still match its digest."""
+    SHA-256: every stored catalogue must still match its digest, and every digest a record
+    names must be stored."""
     has = con.execute(
         "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'rulesets'"
     ).fetchone()[0]
-    if not has:
-        return None
-    for digest, name, text in con.execute("SELECT digest, name, catalogue FROM rulesets"):
+    stored = set()
+    rows = con.execute("SELECT digest, name, catalogue FROM rulesets") if has else []
+    for digest, name, text in rows:
         digest, name = _as_bytes(digest).decode(), _as_bytes(name).decode()
         if hashlib.sha256(_as_bytes(text)).hexdigest()[:16] != digest:
-            return f"edited: the stored catalogue of ruleset {name!r} does not match its digest"
+            return None, (
+                f"edited: the stored catalogue of ruleset {name!r} does not match its digest"
+            )
+        stored.add(digest.encode())
+    for digest, (first, count) in named.items():
+        if digest not in stored:
+            others = {1: ""}.get(count, " and 1 later event" if count == 2 else "")
+            if count > 2:
+                others = f" and {count - 1} later events"
+            return first, (
+                f'deleted: the ruleset catalogue "{digest.decode()}" named by seq {first}'
+                f"{others} is not stored in the ledger (removed, or replaced by one with "
+                "another digest): their evidence cannot be explained"
+            )
     return None
 
 
-def _gap(pos: int, seq: int) -> tuple[int, str]:
-    """The row at position `pos` carries `seq`."""
+def _gap(pos: int, seq: int, copy: bool) -> tuple[int, str]:
+    """The row at position `pos` carries `seq`; `copy`: it is the previous row again."""
+    if seq < 1:
+        return 1, f"inserted: a row numbered seq {seq}, below 1, comes before seq 1"
     if seq < pos:
-        return 0, f"inserted: a row with seq {seq} precedes seq 1"
+        if copy:
+            return seq, f"duplicated: the record of seq {seq} appears again at row {pos}"
+        return seq, f"inserted: row {pos} is a second row numbered seq {seq}, with another record"
     missing = f"seq {pos}" if seq == pos + 1 else f"seqs {pos} to {seq - 1}"
     return pos, f"deleted: {missing} missing (the ledger jumps from seq {pos - 1} to seq {seq})"
 

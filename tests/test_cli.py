@@ -152,6 +152,19 @@ def test_verify_intact_and_tampered(ledger, tmp_path):
     one_line_error(p)
 
 
+def test_verify_of_a_ledger_without_events_says_not_intact(ledger, tmp_path):
+    bad = tmp_path / "gutted.db"
+    bad.write_bytes(ledger.read_bytes())
+    con = sqlite3.connect(bad)
+    con.execute("drop table events")
+    con.commit()
+    con.close()
+    p = run("verify", bad)
+    assert p.returncode == 1, p
+    assert p.stdout.startswith("NOT INTACT: first bad seq 1: altered:"), p
+    assert 'table "events" is missing' in p.stdout
+
+
 def test_classify_event_and_request(tmp_path):
     ev = tmp_path / "event.json"
     ev.write_text(

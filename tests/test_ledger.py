@@ -124,6 +124,41 @@ def test_tampering_is_detected_at_the_first_bad_seq(ledger_path, case):
     assert reverify(ledger_path)[0] is False
 
 
+def test_a_duplicated_row_is_named_at_a_real_seq(ledger_path):
+    """Only an events table rebuilt without its primary key can hold two rows of one seq: the
+    diagnosis says which record appears twice, at the seq it belongs to."""
+    record_sample(ledger_path, 6)
+    tamper(
+        ledger_path,
+        "create table e2 (seq integer, id text, record text, hash blob)",
+        "insert into e2 select * from events",
+        "drop table events",
+        "alter table e2 rename to events",
+        "insert into events select * from events where seq = 3",
+    )
+    v = sm.Ledger.open(ledger_path).verify()
+    assert not v.ok and v.first_bad_seq == 3, v
+    assert v.problem == "duplicated: the record of seq 3 appears again at row 4", v
+    assert reverify(ledger_path) == (False, 3)
+
+
+def test_a_row_numbered_below_one_is_reported_at_seq_1(ledger_path):
+    record_sample(ledger_path, 4)
+    tamper(ledger_path, "update events set seq = 0 where seq = 1")
+    v = sm.Ledger.open(ledger_path).verify()
+    assert not v.ok and v.first_bad_seq == 1 and v.problem.startswith("inserted"), v
+    assert reverify(ledger_path) == (False, 1)
+
+
+def test_a_ledger_without_its_events_table_is_not_intact(ledger_path):
+    head = record_sample(ledger_path, 4)
+    tamper(ledger_path, "drop table events")
+    v = sm.Ledger.open(ledger_path).verify(head=head)
+    assert not v.ok and v.events == 0 and v.first_bad_seq == 1, v
+    assert v.problem.startswith("altered:") and 'table "events" is missing' in v.problem
+    assert reverify(ledger_path) == (False, 1)
+
+
 def test_edited_rule_explanation_is_detected(ledger_path):
     record_sample(ledger_path, 6)
     ledger = sm.Ledger.open(ledger_path)

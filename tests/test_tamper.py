@@ -9,11 +9,14 @@ detected. Both verifiers (Rust and the independent reference script) must agree.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 import json
 import re
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -153,3 +156,132 @@ def test_docs_say_what_cannot_be_detected():
     # Truncation and what is appended after the head.
     assert "removing the last rows is invisible" in flat
     assert "Events appended after the last kept head" in flat
+
+
+# --------------------------------------------------------------- schema objects and catalogues
+#
+# A trigger fires inside the honest writer's own transaction: planted once, it can drop chosen
+# events as they are appended without touching a stored row, and the next append then reuses
+# the dropped seq, so the chain stays consistent. Writers refuse such a file, every append is
+# read back, and verify() reports the schema.
+
+DROP_SECRETS = (
+    "CREATE TRIGGER keep_quiet AFTER INSERT ON events "
+    "WHEN NEW.record LIKE '%secret%' BEGIN DELETE FROM events WHERE seq = NEW.seq; END"
+)
+
+
+def plant(path: Path, sql: str) -> None:
+    """Runs `sql` on the ledger from a process of its own (statemeter may have it open here)."""
+    code = (
+        "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); "
+        "c.executescript(sys.argv[2]); c.close()"
+    )
+    subprocess.run([sys.executable, "-c", code, str(path), sql], check=True, timeout=60)
+
+
+def test_a_planted_trigger_is_refused_by_writers_and_reported_by_verify(ledger_path):
+    head = record_sample(ledger_path, 10)
+    plant(ledger_path, DROP_SECRETS)
+    with pytest.raises(sm.LedgerError, match='trigger "keep_quiet" on table "events"'):
+        sm.Meter(ledger_path)
+    ledger = sm.Ledger.open(ledger_path)  # reading still works
+    assert len(ledger.events()) == 10
+    v = ledger.verify(head=head)
+    assert not v.ok and v.problem.startswith("altered:") and "keep_quiet" in v.problem, v
+    assert v.first_bad_seq is None
+    del ledger  # closed before the reference verifier's sqlite3 reads the file
+    ref = check(ledger_path, str(head))
+    assert not ref.ok and ref.problem == v.problem, ref
+
+
+@pytest.mark.parametrize("durability", ["sync", "batch"])
+def test_a_trigger_planted_under_a_running_meter_cannot_drop_events(ledger_path, durability):
+    meter = sm.Meter(ledger_path, durability=durability)
+    s = meter.session("bot")
+    s.tool_call("search")
+    meter.flush()
+    written = meter.stats()["written"]
+    plant(ledger_path, DROP_SECRETS)
+    if durability == "sync":
+        with pytest.raises(sm.IntegrityError, match="intercepts writes"):
+            s.tool_call("secret-transfer")
+    else:
+        # Batch mode keeps the event queued and says why it cannot be written.
+        s.tool_call("secret-transfer")
+        with pytest.raises(sm.LedgerError, match="intercepts writes"):
+            meter.flush()
+    stats = meter.stats()
+    assert stats["written"] == written and stats["failed_commits"] >= 1, stats
+    ledger = sm.Ledger.open(ledger_path)
+    head = ledger.head()
+    assert head.seq == written
+    v = ledger.verify(head=head)
+    assert not v.ok and "keep_quiet" in v.problem
+    with contextlib.suppress(sm.StatemeterError):
+        meter.close()
+
+
+REBUILT_WITHOUT_KEY = (
+    "CREATE TABLE e2 (seq INTEGER, id TEXT, record TEXT, hash BLOB);"
+    "INSERT INTO e2 SELECT * FROM events; DROP TABLE events; ALTER TABLE e2 RENAME TO events;"
+)
+
+
+@pytest.mark.parametrize(
+    ("sql", "named"),
+    [
+        ("CREATE VIEW recent AS SELECT * FROM events", 'view "recent"'),
+        ("CREATE INDEX by_record ON events (record)", 'index "by_record" on table "events"'),
+        ("CREATE TABLE notes (x)", 'table "notes" was added'),
+        (REBUILT_WITHOUT_KEY, 'table "events" was altered'),
+    ],
+)
+def test_schema_objects_statemeter_did_not_create_are_reported(ledger_path, sql, named):
+    head = record_sample(ledger_path, 6)
+    plant(ledger_path, sql)
+    v = sm.Ledger.open(ledger_path).verify(head=head)
+    assert not v.ok and v.problem.startswith("altered:") and named in v.problem, v
+    assert check(ledger_path, str(head)).problem == v.problem
+    with pytest.raises(sm.LedgerError, match="refusing to write"):
+        sm.Meter(ledger_path)
+
+
+def test_statistics_tables_are_not_tampering(ledger_path):
+    record_sample(ledger_path, 4)
+    plant(ledger_path, "ANALYZE")
+    assert sm.Ledger.open(ledger_path).verify().ok and check(ledger_path).ok
+    sm.Meter(ledger_path).close()
+
+
+def swap_catalogue(path: Path) -> None:
+    """Replaces the stored catalogue by a self-consistent one under a new digest."""
+    con = sqlite3.connect(path)
+    with con:
+        digest, text = con.execute("SELECT digest, catalogue FROM rulesets").fetchone()
+        other = text.replace("no rule matched", "nothing of note")
+        new = hashlib.sha256(other.encode()).hexdigest()[:16]
+        con.execute("UPDATE rulesets SET digest = ?, catalogue = ?", (new, other))
+    con.close()
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        "swapped for a self-consistent one",
+        "DELETE FROM rulesets",
+        "DROP TABLE rulesets",
+    ],
+)
+def test_a_catalogue_the_records_name_must_be_stored(ledger_path, tamper):
+    head = record_sample(ledger_path, 8)
+    digest = sm.Ledger.open(ledger_path).events()[0].ruleset_digest
+    if tamper.startswith("swapped"):
+        swap_catalogue(ledger_path)
+    else:
+        plant(ledger_path, tamper)
+    v = sm.Ledger.open(ledger_path).verify(head=head)
+    assert not v.ok and v.problem.startswith("deleted:") and digest in v.problem, v
+    assert v.first_bad_seq == 1 and "seq 1 and 7 later events" in v.problem
+    ref = check(ledger_path, str(head))
+    assert (ref.ok, ref.first_bad_seq, ref.problem) == (False, 1, v.problem)

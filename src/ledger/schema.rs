@@ -107,6 +107,7 @@ pub(crate) fn open_connection(
     };
     conn.pragma_update(None, "synchronous", sync).map_err(err)?;
     init_or_check(&mut conn, label)?;
+    refuse_foreign_schema(&conn, label)?;
     Ok(conn)
 }
 
@@ -239,6 +240,118 @@ fn check_marker(conn: &Connection, label: &str) -> Opened<()> {
         ))
         .into()),
     }
+}
+
+/// SQLite's statistics tables (`ANALYZE`, `PRAGMA optimize`): they steer query plans only and
+/// change nothing stored, so a ledger may have them.
+const STATISTICS: [&str; 2] = ["sqlite_stat1", "sqlite_stat4"];
+
+/// The schema objects of a ledger, as `(type, name, table, definition)`: the tables of
+/// [`SCHEMA`] (definitions normalized by [`normalize_sql`]) and the indexes SQLite creates for
+/// their `PRIMARY KEY` and `UNIQUE` columns (no definition). `rulesets` (with its index) is
+/// optional: a ledger written before catalogues were stored has none.
+fn expected_objects() -> Vec<(&'static str, String, String, Option<String>)> {
+    let mut out = Vec::new();
+    for stmt in SCHEMA.split(';') {
+        let Some(def) = stmt.trim().strip_prefix("CREATE TABLE IF NOT EXISTS ") else {
+            continue;
+        };
+        let name = def
+            .split_whitespace()
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        let sql = normalize_sql(&format!("CREATE TABLE {def}"));
+        out.push((
+            "index",
+            format!("sqlite_autoindex_{name}_1"),
+            name.clone(),
+            None,
+        ));
+        out.push(("table", name.clone(), name, Some(sql)));
+    }
+    out
+}
+
+/// A `CREATE` statement as compared with the expected one: ASCII lowercase, whitespace runs as
+/// one space, none inside parentheses' edges or before commas (SQLite keeps the text as
+/// written; keywords, identifiers and types are case-insensitive; the schema has no literals).
+fn normalize_sql(sql: &str) -> String {
+    let collapsed = sql
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_ascii_lowercase();
+    collapsed
+        .replace("( ", "(")
+        .replace(" )", ")")
+        .replace(" ,", ",")
+}
+
+/// What in the ledger's schema statemeter did not create, one description per object (empty
+/// when the schema is exactly the expected one): triggers, views, extra tables or indexes, a
+/// table whose definition differs (a rebuilt `events` without its `PRIMARY KEY` lets rows
+/// repeat a seq), a missing `meta` or `events` table. A trigger fires inside the writer's own
+/// transaction, so one planted in the file can drop or change rows as they are appended
+/// without touching a stored row; a reader and a writer must not trust such a file.
+pub(crate) fn schema_problems(conn: &Connection) -> rusqlite::Result<Vec<String>> {
+    let mut stmt = conn
+        .prepare("SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY type DESC, name")?;
+    let found = stmt
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, Option<String>>(3)?,
+            ))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let expected = expected_objects();
+    let mut problems = Vec::new();
+    for (kind, name, table, sql) in &found {
+        if kind == "table" && STATISTICS.contains(&name.as_str()) {
+            continue;
+        }
+        let known = expected.iter().find(|(k, n, _, _)| k == kind && n == name);
+        match known {
+            Some((_, _, t, def)) if t == table && *def == sql.as_deref().map(normalize_sql) => {}
+            Some(_) => problems.push(format!("{kind} {name:?} was altered")),
+            None if kind == "table" => problems.push(format!("table {name:?} was added")),
+            None => problems.push(format!("{kind} {name:?} on table {table:?} was added")),
+        }
+    }
+    for required in ["meta", "events"] {
+        if !found
+            .iter()
+            .any(|(k, n, _, _)| k == "table" && n == required)
+        {
+            problems.push(format!("table {required:?} is missing"));
+        }
+    }
+    for (kind, name, table, _) in &expected {
+        let has_table = found.iter().any(|(k, n, _, _)| k == "table" && n == table);
+        if *kind == "index" && has_table && !found.iter().any(|(k, n, _, _)| k == kind && n == name)
+        {
+            problems.push(format!("index {name:?} of table {table:?} is missing"));
+        }
+    }
+    Ok(problems)
+}
+
+/// Refuses to write to a ledger whose schema statemeter did not create ([`schema_problems`]).
+fn refuse_foreign_schema(conn: &Connection, label: &str) -> Opened<()> {
+    let problems = schema_problems(conn).map_err(|e| open_err(label, e))?;
+    if problems.is_empty() {
+        return Ok(());
+    }
+    Err(Error::Ledger(format!(
+        "ledger {label} has a schema statemeter did not create ({}): refusing to write to it \
+         (an added trigger can drop or change events as they are written); \
+         Ledger.open(path).verify() reports it",
+        problems.join("; ")
+    ))
+    .into())
 }
 
 fn open_err(label: &str, e: rusqlite::Error) -> OpenError {

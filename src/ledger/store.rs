@@ -20,7 +20,7 @@ use rusqlite::types::ValueRef;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 use super::chain::{chain_hash, event_difference, write_record, Head};
-use super::schema::{open_connection, open_read_only, OpenError};
+use super::schema::{open_connection, open_read_only, schema_problems, OpenError};
 use crate::error::{Error, Result};
 
 const INSERT: &str = "INSERT INTO events (seq, id, record, hash) \
@@ -147,6 +147,13 @@ impl Store {
         &self.conn
     }
 
+    /// What in the file's schema statemeter did not create (triggers, views, extra or altered
+    /// tables and indexes, a missing table), one description each; empty for a ledger as
+    /// statemeter made it.
+    pub fn schema_problems(&self) -> Result<Vec<String>> {
+        Ok(schema_problems(&self.conn)?)
+    }
+
     /// Number of events.
     pub fn len(&self) -> Result<u64> {
         let n: i64 = self
@@ -213,6 +220,11 @@ impl Store {
     /// lock past the busy timeout) returns `Error::Ledger` with nothing written; the store
     /// stays usable.
     pub fn append(&mut self, batch: &[Pending]) -> Result<Vec<Outcome>> {
+        self.append_checked(batch, false)
+    }
+
+    /// [`Store::append`]; with `atomic`, a conflict rolls the whole batch back.
+    fn append_checked(&mut self, batch: &[Pending], atomic: bool) -> Result<Vec<Outcome>> {
         if batch.is_empty() {
             return Ok(Vec::new());
         }
@@ -241,8 +253,26 @@ impl Store {
             .map_err(|e| fail(e.into()))?;
         // On an error, dropping `tx` rolls back; so does a failed commit.
         let outcomes = append_in(&tx, batch, record).map_err(fail)?;
+        if atomic {
+            if let Some(message) = outcomes.iter().find_map(|o| match o {
+                Outcome::Conflict { message, .. } => Some(message),
+                _ => None,
+            }) {
+                return Err(Error::validation(
+                    "id",
+                    format!("{message}; nothing of this batch was recorded"),
+                ));
+            }
+        }
         tx.commit().map_err(|e| fail(e.into()))?;
         Ok(outcomes)
+    }
+
+    /// [`Store::append`], all or nothing: when an event conflicts (its id is already stored,
+    /// or earlier in `batch`, with another payload) the transaction is rolled back and the
+    /// conflict returned as `Error::Validation` (field `id`); nothing of `batch` is written.
+    pub fn append_all_or_nothing(&mut self, batch: &[Pending]) -> Result<Vec<Outcome>> {
+        self.append_checked(batch, true)
     }
 
     /// Calls `f(seq, record)` for every event after `after_seq`, in seq order, streaming.
@@ -321,6 +351,7 @@ fn append_in(conn: &Connection, batch: &[Pending], record: &mut String) -> Resul
         mut seq,
         hash: mut prev,
     } = tail(conn)?;
+    let first = seq;
     let mut insert = conn.prepare_cached(INSERT)?;
     let mut outcomes = Vec::with_capacity(batch.len());
     for p in batch {
@@ -334,18 +365,68 @@ fn append_in(conn: &Connection, batch: &[Pending], record: &mut String) -> Resul
             prev = hash;
             outcomes.push(Outcome::Appended { seq });
         } else {
-            outcomes.push(existing(conn, p)?);
+            let found = existing(conn, p)?.ok_or_else(|| {
+                not_stored(format!(
+                    "the insert of event {} was refused without an error and no event has its id",
+                    p.id
+                ))
+            })?;
+            outcomes.push(found);
         }
     }
+    confirm_appended(conn, first, &Head { seq, hash: prev })?;
     Ok(outcomes)
 }
 
-/// The outcome for `p` whose id is already stored: duplicate or conflict.
-fn existing(conn: &Connection, p: &Pending) -> Result<Outcome> {
+/// An append that did not take effect as written: something in the file (a trigger, an
+/// altered table) changed what was stored. The transaction is rolled back.
+fn not_stored(what: String) -> Error {
+    Error::Integrity(format!(
+        "{what}: the ledger file intercepts writes (verify() names what it holds); nothing of \
+         this batch was written"
+    ))
+}
+
+/// Reads back, inside the append's transaction, that exactly the rows after seq `first` up to
+/// `head` are stored and the last one holds the hash written: a trigger deleting or moving an
+/// appended row would otherwise let the next append reuse its seq and hide the loss.
+fn confirm_appended(conn: &Connection, first: u64, head: &Head) -> Result<()> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT count(*), max(seq), (SELECT hash FROM events WHERE seq = ?2) \
+         FROM events WHERE seq > ?1",
+    )?;
+    let (count, last, hash): (i64, Option<i64>, Option<Vec<u8>>) = stmt
+        .query_row(params![first as i64, head.seq as i64], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2).ok()))
+        })?;
+    let expected = (head.seq - first) as i64;
+    let last_ok = expected == 0 || last == Some(head.seq as i64);
+    if count != expected || !last_ok {
+        return Err(not_stored(format!(
+            "{expected} events were appended after seq {first} but {count} rows are stored there"
+        )));
+    }
+    if expected > 0 && hash.as_deref() != Some(&head.hash[..]) {
+        return Err(not_stored(format!(
+            "the row at seq {} does not hold the hash just written",
+            head.seq
+        )));
+    }
+    Ok(())
+}
+
+/// The outcome for `p` whose insert was refused: duplicate or conflict with the stored event
+/// of the same id, or `None` when no event has that id (the insert was dropped).
+fn existing(conn: &Connection, p: &Pending) -> Result<Option<Outcome>> {
     let mut stmt = conn.prepare_cached("SELECT seq, record FROM events WHERE id = ?1")?;
-    let (seq, stored): (i64, String) = stmt.query_row([&p.id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    let Some((seq, stored)): Option<(i64, String)> = stmt
+        .query_row([&p.id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?
+    else {
+        return Ok(None);
+    };
     let seq = seq as u64;
-    Ok(
+    Ok(Some(
         match event_difference(&stored, &p.event_json, p.ts_explicit) {
             None => Outcome::Duplicate { seq },
             Some(diff) => Outcome::Conflict {
@@ -356,7 +437,7 @@ fn existing(conn: &Connection, p: &Pending) -> Result<Outcome> {
             ),
             },
         },
-    )
+    ))
 }
 
 #[cfg(test)]
@@ -412,6 +493,67 @@ mod tests {
             })
             .unwrap();
         (n, prev)
+    }
+
+    #[test]
+    fn an_append_a_trigger_undoes_is_refused_not_counted() {
+        for trigger in [
+            // Deletes the row as it is written: the next append would reuse its seq.
+            "CREATE TRIGGER t AFTER INSERT ON events WHEN NEW.id = 'b' \
+             BEGIN DELETE FROM events WHERE seq = NEW.seq; END;",
+            // Drops the insert without an error.
+            "CREATE TRIGGER t BEFORE INSERT ON events WHEN NEW.id = 'b' \
+             BEGIN SELECT RAISE(IGNORE); END;",
+            // Moves the row elsewhere.
+            "CREATE TRIGGER t AFTER INSERT ON events WHEN NEW.id = 'b' \
+             BEGIN UPDATE events SET seq = seq + 100 WHERE seq = NEW.seq; END;",
+        ] {
+            let mut store = Store::open(None, Durability::Sync).unwrap();
+            store.append(&[pending("a", 1, "{}")]).unwrap();
+            store.connection().execute_batch(trigger).unwrap();
+            match store.append(&[pending("b", 2, "{}"), pending("c", 3, "{}")]) {
+                Err(Error::Integrity(m)) => assert!(m.contains("intercepts writes"), "{m}"),
+                other => panic!("{trigger}: {other:?}"),
+            }
+            assert_eq!(
+                store.len().unwrap(),
+                1,
+                "{trigger}: the batch was rolled back"
+            );
+            // Events the trigger leaves alone are still written.
+            assert!(matches!(
+                store.append(&[pending("c", 3, "{}")]).unwrap()[..],
+                [Outcome::Appended { seq: 2 }]
+            ));
+        }
+    }
+
+    #[test]
+    fn a_writer_refuses_a_file_with_a_planted_trigger_a_reader_opens_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("l.db");
+        let mut store = Store::open(Some(&path), Durability::Sync).unwrap();
+        store.append(&[pending("a", 1, "{}")]).unwrap();
+        store
+            .connection()
+            .execute_batch(
+                "CREATE TRIGGER t AFTER INSERT ON events \
+                 BEGIN DELETE FROM events WHERE seq = NEW.seq; END;",
+            )
+            .unwrap();
+        drop(store);
+        match Store::open(Some(&path), Durability::Sync) {
+            Err(Error::Ledger(m)) => assert!(
+                m.contains("trigger \"t\" on table \"events\" was added")
+                    && m.contains("refusing to write"),
+                "{m}"
+            ),
+            other => panic!("{other:?}"),
+        }
+        let read = Store::open_existing(&path, Durability::Batch).unwrap();
+        assert_eq!(read.len().unwrap(), 1);
+        assert_eq!(read.schema_problems().unwrap().len(), 1);
+        assert!(read.connection().is_readonly(rusqlite::MAIN_DB).unwrap());
     }
 
     #[test]

@@ -10,12 +10,19 @@
 //!   appears nowhere after it (rows were renumbered);
 //! - `reordered`: a row holding the record of another seq, while its own record is further on;
 //! - `inserted`: a row the chain continues correctly without, or whose embedded seq repeats an
-//!   earlier one;
+//!   earlier one, or a second row numbered like the one before it with another record;
+//! - `duplicated`: a row that is an exact copy of the row before it, seq and all (only an
+//!   altered `events` table, without its primary key, can hold one);
 //! - `edited`: a record or hash changed in place (the next row tells which, when there is one);
 //! - against a kept [`Head`]: `truncated` (the ledger ends before the head's seq) and `swapped`
 //!   (the hash at the head's seq differs: another ledger, or history rewritten up to there);
 //! - `damaged`: SQLite cannot read the file past some row (a corrupt page, e.g. a disk fault):
-//!   everything before it verified, nothing after it could be checked.
+//!   everything before it verified, nothing after it could be checked;
+//! - `altered`: the schema is not the one statemeter creates (a trigger, a view, an extra or
+//!   rebuilt table or index, a missing table): a trigger can drop or change events as they are
+//!   appended without touching a stored row, leaving a chain that verifies;
+//! - `deleted` / `edited` for the ruleset catalogues: every `ruleset_digest` a record names must
+//!   be stored, with a catalogue whose text hashes to it (else every explanation is lost).
 //!
 //! Performance notes: rows are streamed from one `SELECT` (one consistent snapshot in WAL) and
 //! borrowed, not copied; per row the work is one SHA-256 and a scan of the record's last bytes.
@@ -36,10 +43,11 @@ pub struct Verification {
     /// The ledger's head: its last seq and stored hash (zero hash if that is unreadable).
     pub head: Head,
     /// The first seq that is wrong (for `truncated`, the first missing seq; for `swapped`, the
-    /// kept head's seq; 0 for a row numbered below 1).
+    /// kept head's seq; 1 for a row numbered below 1; for a missing catalogue, the first event
+    /// naming it); `None` when no seq is (an altered schema, an edited catalogue).
     pub first_bad_seq: Option<u64>,
-    /// What is wrong, starting with one of `edited`, `deleted`, `inserted`, `reordered`,
-    /// `truncated`, `swapped`, `damaged`.
+    /// What is wrong, starting with one of `edited`, `deleted`, `inserted`, `duplicated`,
+    /// `reordered`, `truncated`, `swapped`, `damaged`, `altered`.
     pub problem: Option<String>,
 }
 
@@ -55,10 +63,11 @@ struct BadRow {
 }
 
 enum Failure {
-    /// The row at position `pos` carries seq `found`.
+    /// The row at position `pos` carries seq `found`; `copy`: it is the previous row again.
     Gap {
         pos: u64,
         found: i64,
+        copy: bool,
     },
     Row(BadRow),
     Swapped {
@@ -66,17 +75,86 @@ enum Failure {
     },
 }
 
-/// A stored ruleset catalogue whose text no longer matches its digest (records name their
-/// catalogue by digest, so an edited explanation is tampering too).
-fn catalogue_problem(store: &Store) -> Result<Option<String>> {
-    for (digest, name, text) in store.catalogues()? {
-        if crate::canonical::catalogue_digest(&text) != digest {
-            return Ok(Some(format!(
-                "edited: the stored catalogue of ruleset {name:?} does not match its digest {digest}"
+/// The catalogue digests the records name: each with the first seq naming it and how many
+/// records do (records of one ledger nearly always name one or two).
+#[derive(Default)]
+struct Named(Vec<(Vec<u8>, u64, u64)>);
+
+impl Named {
+    fn add(&mut self, seq: u64, record: &[u8]) {
+        let Some(digest) = named_digest(record) else {
+            return;
+        };
+        match self.0.iter_mut().rev().find(|(d, _, _)| d == digest) {
+            Some((_, _, n)) => *n += 1,
+            None => self.0.push((digest.to_vec(), seq, 1)),
+        }
+    }
+}
+
+/// The `ruleset_digest` a record names: the first `"ruleset_digest":"` in the record is the
+/// classification's (it comes first in the canonical record, and a key inside a JSON string
+/// would have its quotes escaped).
+fn named_digest(record: &[u8]) -> Option<&[u8]> {
+    const KEY: &[u8] = b"\"ruleset_digest\":\"";
+    let at = memchr::memmem::find(record, KEY)? + KEY.len();
+    let len = memchr::memchr(b'"', &record[at..])?;
+    Some(&record[at..at + len])
+}
+
+/// A catalogue problem: a stored catalogue whose text no longer matches its digest (records
+/// name their catalogue by digest, so an edited explanation is tampering too), or a digest a
+/// record names with no catalogue stored under it (deleted, or replaced by another whose text
+/// hashes to another digest), with the first seq naming it (`None` for an edited one: the
+/// catalogue is wrong, not an event).
+fn catalogue_problem(store: &Store, named: &Named) -> Result<Option<(Option<u64>, String)>> {
+    let stored = store.catalogues()?;
+    for (digest, name, text) in &stored {
+        if crate::canonical::catalogue_digest(text) != *digest {
+            return Ok(Some((
+                None,
+                format!(
+                    "edited: the stored catalogue of ruleset {name:?} does not match its digest {digest}"
+                ),
+            )));
+        }
+    }
+    for (digest, first, count) in &named.0 {
+        if !stored.iter().any(|(d, _, _)| d.as_bytes() == &digest[..]) {
+            let digest = String::from_utf8_lossy(digest);
+            let others = match count - 1 {
+                0 => String::new(),
+                1 => " and 1 later event".to_string(),
+                n => format!(" and {n} later events"),
+            };
+            return Ok(Some((
+                Some(*first),
+                format!(
+                    "deleted: the ruleset catalogue {digest:?} named by seq {first}{others} is \
+                     not stored in the ledger (removed, or replaced by one with another \
+                     digest): their evidence cannot be explained"
+                ),
             )));
         }
     }
     Ok(None)
+}
+
+/// Whether the ledger has its `events` table at all.
+fn has_events_table(store: &Store) -> Result<bool> {
+    Ok(store.connection().query_row(
+        "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'events'",
+        [],
+        |r| r.get(0),
+    )?)
+}
+
+/// `altered: ...` for a schema statemeter did not create.
+fn altered(problems: &[String]) -> String {
+    format!(
+        "altered: the ledger's schema is not the one statemeter creates: {}",
+        problems.join("; ")
+    )
 }
 
 /// Re-derives every hash of `store` and checks it against `head`, a head kept earlier.
@@ -89,12 +167,28 @@ pub fn verify(store: &Store, head: Option<&Head>) -> Result<Verification> {
             ));
         }
     }
+    let schema = store.schema_problems()?;
+    if !has_events_table(store)? {
+        return Ok(Verification {
+            ok: false,
+            events: 0,
+            head: Head::EMPTY,
+            first_bad_seq: Some(1),
+            problem: Some(altered(&schema)),
+        });
+    }
     let (mut pos, mut prev, mut prev2) = (0u64, [0u8; 32], [0u8; 32]);
     let mut failure = None;
+    let mut named = Named::default();
     let scanned = store.for_each_row(|seq, record, stored| {
         pos += 1;
         if seq != pos as i64 {
-            failure = Some(Failure::Gap { pos, found: seq });
+            let copy = pos > 1 && *stored == prev[..] && chain_hash(&prev2, record) == prev;
+            failure = Some(Failure::Gap {
+                pos,
+                found: seq,
+                copy,
+            });
             return Ok(false);
         }
         let computed = chain_hash(&prev, record);
@@ -113,6 +207,7 @@ pub fn verify(store: &Store, head: Option<&Head>) -> Result<Verification> {
             failure = Some(Failure::Swapped { seq: pos });
             return Ok(false);
         }
+        named.add(pos, record);
         prev2 = prev;
         prev = computed;
         Ok(true)
@@ -139,7 +234,12 @@ pub fn verify(store: &Store, head: Option<&Head>) -> Result<Verification> {
     }
     let (first_bad_seq, problem) = match failure {
         None => {
-            if let Some(problem) = catalogue_problem(store)? {
+            let problem = if schema.is_empty() {
+                catalogue_problem(store, &named)?
+            } else {
+                Some((None, altered(&schema)))
+            };
+            if let Some((first_bad_seq, problem)) = problem {
                 return Ok(Verification {
                     ok: false,
                     events: pos,
@@ -147,7 +247,7 @@ pub fn verify(store: &Store, head: Option<&Head>) -> Result<Verification> {
                         seq: pos,
                         hash: prev,
                     },
-                    first_bad_seq: None,
+                    first_bad_seq,
                     problem: Some(problem),
                 });
             }
@@ -169,7 +269,7 @@ pub fn verify(store: &Store, head: Option<&Head>) -> Result<Verification> {
             };
             return Ok(verification);
         }
-        Some(Failure::Gap { pos, found }) if found > pos as i64 => (
+        Some(Failure::Gap { pos, found, .. }) if found > pos as i64 => (
             pos,
             format!(
                 "deleted: {} missing (the ledger jumps from seq {} to seq {found})",
@@ -177,9 +277,24 @@ pub fn verify(store: &Store, head: Option<&Head>) -> Result<Verification> {
                 pos - 1
             ),
         ),
-        Some(Failure::Gap { found, .. }) => (
-            0,
-            format!("inserted: a row with seq {found} precedes seq 1"),
+        Some(Failure::Gap { found, .. }) if found < 1 => (
+            1,
+            format!("inserted: a row numbered seq {found}, below 1, comes before seq 1"),
+        ),
+        // Rows are read in seq order and seqs 1 to pos - 1 were in place: this row repeats
+        // seq pos - 1, which only an `events` table rebuilt without its primary key allows.
+        Some(Failure::Gap {
+            pos, found, copy, ..
+        }) => (
+            found as u64,
+            if copy {
+                format!("duplicated: the record of seq {found} appears again at row {pos}")
+            } else {
+                format!(
+                    "inserted: row {pos} is a second row numbered seq {found}, with another \
+                     record"
+                )
+            },
         ),
         Some(Failure::Swapped { seq }) => (
             seq,
@@ -672,7 +787,8 @@ mod tests {
     fn seq_below_one_and_bad_kept_head() {
         let store = ledger(3, "a");
         sql(&store, "UPDATE events SET seq = 0 WHERE seq = 1");
-        assert_bad(&store, None, 0, "inserted");
+        let v = assert_bad(&store, None, 1, "inserted");
+        assert!(v.problem.unwrap().contains("seq 0, below 1"));
         let bad = Head {
             seq: 0,
             hash: [1; 32],
@@ -681,5 +797,143 @@ mod tests {
             verify(&store, Some(&bad)),
             Err(Error::Validation { .. })
         ));
+    }
+
+    /// Rebuilds `events` without its primary key (an attacker's altered table), keeping rows.
+    fn without_primary_key(store: &Store) {
+        sql(
+            store,
+            "CREATE TABLE e2 (seq INTEGER, id TEXT, record TEXT, hash BLOB); \
+             INSERT INTO e2 SELECT * FROM events; DROP TABLE events; \
+             ALTER TABLE e2 RENAME TO events;",
+        );
+    }
+
+    #[test]
+    fn a_duplicated_row_is_named_at_its_real_seq() {
+        let store = ledger(5, "a");
+        without_primary_key(&store);
+        sql(
+            &store,
+            "INSERT INTO events SELECT * FROM events WHERE seq = 3",
+        );
+        let v = assert_bad(&store, None, 3, "duplicated");
+        assert_eq!(
+            v.problem.as_deref(),
+            Some("duplicated: the record of seq 3 appears again at row 4")
+        );
+        // The same seq with another record: a second row, not a copy.
+        let store = ledger(5, "a");
+        without_primary_key(&store);
+        sql(
+            &store,
+            "INSERT INTO events SELECT seq, 'x', replace(record, '\"t\":\"a\"', '\"t\":\"b\"'), \
+             hash FROM events WHERE seq = 3",
+        );
+        let v = assert_bad(&store, None, 3, "inserted");
+        assert!(v
+            .problem
+            .unwrap()
+            .contains("row 4 is a second row numbered seq 3"));
+    }
+
+    #[test]
+    fn an_altered_schema_is_reported_even_when_the_chain_holds() {
+        let store = ledger(4, "a");
+        assert!(store.schema_problems().unwrap().is_empty());
+        sql(
+            &store,
+            "CREATE TRIGGER drop_it AFTER INSERT ON events WHEN NEW.id LIKE 'secret%' \
+             BEGIN DELETE FROM events WHERE seq = NEW.seq; END;",
+        );
+        let v = verify(&store, None).unwrap();
+        assert!(!v.ok && v.first_bad_seq.is_none(), "{v:?}");
+        let problem = v.problem.unwrap();
+        assert!(
+            problem.starts_with("altered:") && problem.contains("trigger \"drop_it\""),
+            "{problem}"
+        );
+        for (object, named) in [
+            ("CREATE VIEW v AS SELECT * FROM events", "view \"v\""),
+            ("CREATE TABLE notes (x)", "table \"notes\" was added"),
+            (
+                "CREATE INDEX by_record ON events (record)",
+                "index \"by_record\"",
+            ),
+        ] {
+            let store = ledger(2, "a");
+            sql(&store, object);
+            let problem = verify(&store, None).unwrap().problem.unwrap();
+            assert!(problem.contains(named), "{problem}");
+        }
+        // SQLite's statistics tables change nothing stored.
+        let store = ledger(2, "a");
+        sql(&store, "ANALYZE");
+        assert!(verify(&store, None).unwrap().ok);
+        // A rebuilt events table (same columns, no primary key) is altered too.
+        let store = ledger(2, "a");
+        without_primary_key(&store);
+        let problem = verify(&store, None).unwrap().problem.unwrap();
+        assert!(
+            problem.contains("table \"events\" was altered"),
+            "{problem}"
+        );
+    }
+
+    #[test]
+    fn a_missing_events_table_is_not_intact() {
+        let store = ledger(3, "a");
+        sql(&store, "DROP TABLE events");
+        let v = verify(&store, None).unwrap();
+        assert!(
+            !v.ok && v.events == 0 && v.first_bad_seq == Some(1),
+            "{v:?}"
+        );
+        assert!(v.problem.unwrap().contains("table \"events\" is missing"));
+    }
+
+    #[test]
+    fn every_named_catalogue_must_be_stored_under_its_digest() {
+        use crate::classify::Ruleset;
+        let rs = Ruleset::builtin_default();
+        let mut store = Store::open(None, Durability::Sync).unwrap();
+        store
+            .register_catalogue(rs.digest(), rs.name(), rs.catalogue())
+            .unwrap();
+        let batch: Vec<Pending> = (1..=3)
+            .map(|i| Pending {
+                id: format!("e{i}"),
+                event_json: format!(r#"{{"attrs":{{"ruleset_digest":"x"}},"id":"e{i}","ts":{i}}}"#),
+                classification_json: format!(
+                    r#"{{"evidence":[],"ruleset":"default","ruleset_digest":"{}"}}"#,
+                    rs.digest()
+                ),
+                ts_explicit: true,
+            })
+            .collect();
+        store.append(&batch).unwrap();
+        let head = store.head().unwrap();
+        assert!(verify(&store, Some(&head)).unwrap().ok);
+        // Replaced by a self-consistent catalogue under another digest.
+        let other = rs.catalogue().replace("no rule matched", "nothing matched");
+        let digest = crate::canonical::catalogue_digest(&other);
+        store
+            .connection()
+            .execute(
+                "UPDATE rulesets SET digest = ?1, catalogue = ?2",
+                rusqlite::params![digest, other],
+            )
+            .unwrap();
+        let v = assert_bad(&store, Some(&head), 1, "deleted");
+        let problem = v.problem.unwrap();
+        assert!(
+            problem.contains(rs.digest()) && problem.contains("seq 1 and 2 later events"),
+            "{problem}"
+        );
+        // Deleted outright.
+        sql(&store, "DELETE FROM rulesets");
+        assert_bad(&store, Some(&head), 1, "deleted");
+        sql(&store, "DROP TABLE rulesets");
+        assert_bad(&store, Some(&head), 1, "deleted");
     }
 }
