@@ -238,6 +238,33 @@ def test_meter_uses_its_ruleset():
     assert meter.ledger.events()[0].classification.ruleset == "strict"
 
 
+@pytest.mark.parametrize("name", ["default", "strict"])
+def test_the_built_in_names_are_reserved_and_the_digest_tells_rulesets_apart(name, tmp_path):
+    """A custom ruleset cannot pass for a built-in one: the names are reserved, and every
+    classification, event and Arrow row carries the digest of its ruleset's catalogue."""
+    with pytest.raises(sm.RulesetError, match=f"name {name!r}".replace("'", '"')):
+        sm.Ruleset.from_toml(f'name = "{name}"\nextends = "{name}"\n')
+    (tmp_path / "r.toml").write_text(f'name = "{name}"\n')
+    with pytest.raises(sm.RulesetError, match="reserved"):
+        sm.Ruleset.load(tmp_path / "r.toml")
+    builtin = getattr(sm.Ruleset, name)()
+    mine = sm.Ruleset.from_toml(f'name = "{name}-copy"\nextends = "{name}"\n')
+    assert len(builtin.digest) == 16 and mine.digest != builtin.digest
+    event = call("responses", request={"previous_response_id": "r"})
+    assert sm.classify(event, ruleset=builtin).ruleset_digest == builtin.digest
+    assert sm.classify(event, ruleset=mine).ruleset_digest == mine.digest
+    meter = sm.Meter(tmp_path / "l.db", ruleset=mine)
+    recorded = meter.session("b").model_call(provider="openai", model="m", api="responses")
+    assert (recorded.ruleset, recorded.ruleset_digest) == (f"{name}-copy", mine.digest)
+    meter.flush()
+    (back,) = meter.ledger.events()
+    assert back.ruleset_digest == back.classification.ruleset_digest == mine.digest
+    pa = pytest.importorskip("pyarrow")
+    table = pa.table(meter.ledger.events())
+    assert table.column("ruleset_digest").to_pylist() == [mine.digest]
+    meter.close()
+
+
 # -- which state: state kinds ---------------------------------------------------------------
 
 

@@ -81,7 +81,13 @@ class Classification:
     def session_stateful(self) -> bool:
         """Whether this event makes its session stateful (input of ``session_tag``)."""
     @property
-    def ruleset(self) -> str: ...
+    def ruleset(self) -> str:
+        """The classifying ruleset's name (``default`` and ``strict`` are the built-ins: no
+        other ruleset may take them)."""
+    @property
+    def ruleset_digest(self) -> str:
+        """The first 16 hex digits of the SHA-256 of that ruleset's evidence catalogue
+        (``Ruleset.digest``): tells apart rulesets, and versions of one ruleset."""
     @property
     def evidence(self) -> list[Evidence]: ...
     def to_dict(self) -> dict[str, Any]:
@@ -108,7 +114,13 @@ class Ruleset:
     def load(path: str | PathLike[str]) -> Ruleset:
         """Read a ruleset TOML file. Raises `RulesetError`."""
     @property
-    def name(self) -> str: ...
+    def name(self) -> str:
+        """``default`` and ``strict`` for the built-ins; a ruleset file may not take those
+        names (`RulesetError`), and is ``custom`` when it gives none."""
+    @property
+    def digest(self) -> str:
+        """The first 16 hex digits of the SHA-256 of the evidence catalogue: what each
+        classification under this ruleset records as ``ruleset_digest``."""
     @property
     def rules(self) -> list[dict[str, str | None]]:
         """The rules in evaluation order: id, tag, signal, explain and state (the kind of
@@ -201,6 +213,12 @@ class Event:
         when none (and for events recorded before kinds existed)."""
     @property
     def evidence(self) -> list[Evidence]: ...
+    @property
+    def ruleset(self) -> str:
+        """The name of the ruleset that classified the event."""
+    @property
+    def ruleset_digest(self) -> str:
+        """The digest of that ruleset's evidence catalogue (``Ruleset.digest``)."""
     @property
     def classification(self) -> Classification: ...
     @property
@@ -647,6 +665,8 @@ class Meter:
         """accepted, written, duplicates, rejected, failed_commits, dropped, pending (ints) and
         integration_errors (dict: source -> count)."""
     def _note_integration_error(self, source: str) -> None: ...
+    def _record_all(self, events: Iterable[Mapping[str, Any]]) -> list[Event]:
+        """Records raw events all or nothing, in one transaction (imports use it)."""
     @property
     def ledger(self) -> Ledger: ...
     @property

@@ -122,6 +122,7 @@ pub fn schema() -> SchemaRef {
             ));
             f.push(field("session_stateful", DataType::Boolean, false));
             f.push(field("ruleset", dict_type(), false));
+            f.push(field("ruleset_digest", dict_type(), false));
             f.push(field("evidence", DataType::List(evidence_item()), false));
             Arc::new(Schema::new(f))
         })
@@ -264,6 +265,7 @@ struct Dicts {
     holder: ArrayRef,
     state_kind: ArrayRef,
     ruleset: ArrayRef,
+    ruleset_digest: ArrayRef,
     ev: [ArrayRef; 4],
 }
 
@@ -340,6 +342,7 @@ fn merge_columns(a: &mut EventColumns, b: EventColumns) {
         (&mut a.scope, b.scope),
         (&mut a.key, b.key),
         (&mut a.ruleset, b.ruleset),
+        (&mut a.ruleset_digest, b.ruleset_digest),
     ] {
         merge_str(x, y);
     }
@@ -375,6 +378,7 @@ fn from_parts(cols: &EventColumns, n: &Nested) -> Result<Batches> {
         holder: dict_values(&HOLDERS),
         state_kind: dict_values(&STATE_KINDS),
         ruleset: dict_values(&cols.ruleset.values),
+        ruleset_digest: dict_values(&cols.ruleset_digest.values),
         ev: [
             dict_values(&n.ev_rule.values),
             dict_values(&n.ev_tag.values),
@@ -477,6 +481,7 @@ fn batch(
     arrays.push(state_kinds(&c.state_kinds[a..b], &d.state_kind)?);
     arrays.push(booleans(&c.session_stateful[a..b]));
     arrays.push(dict_slice(&c.ruleset, &d.ruleset, a, b)?);
+    arrays.push(dict_slice(&c.ruleset_digest, &d.ruleset_digest, a, b)?);
     arrays.push(evidence(n, d, a, b)?);
     RecordBatch::try_new(Arc::clone(schema), arrays).map_err(internal)
 }

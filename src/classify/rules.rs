@@ -35,6 +35,9 @@ pub(crate) const DEFAULT_TOML: &str = include_str!("catalogue/default.toml");
 /// The strict catalogue: `extends = "default"` plus policy.
 pub(crate) const STRICT_TOML: &str = include_str!("catalogue/strict.toml");
 
+/// The names of the built-in rulesets, which no other ruleset may take.
+pub const RESERVED_NAMES: [&str; 2] = ["default", "strict"];
+
 /// The fallback evidence's rule id, used when no rule matches.
 pub const NO_STATE_SIGNAL: &str = "no-state-signal";
 
@@ -76,7 +79,9 @@ impl Ruleset {
         static DEFAULT: OnceLock<Arc<Ruleset>> = OnceLock::new();
         DEFAULT
             .get_or_init(|| {
-                Arc::new(Ruleset::from_toml(DEFAULT_TOML).expect("catalogue/default.toml is valid"))
+                Arc::new(
+                    Ruleset::compile(DEFAULT_TOML, true).expect("catalogue/default.toml is valid"),
+                )
             })
             .clone()
     }
@@ -86,7 +91,9 @@ impl Ruleset {
         static STRICT: OnceLock<Arc<Ruleset>> = OnceLock::new();
         STRICT
             .get_or_init(|| {
-                Arc::new(Ruleset::from_toml(STRICT_TOML).expect("catalogue/strict.toml is valid"))
+                Arc::new(
+                    Ruleset::compile(STRICT_TOML, true).expect("catalogue/strict.toml is valid"),
+                )
             })
             .clone()
     }
@@ -100,9 +107,27 @@ impl Ruleset {
     /// Parses and compiles a ruleset file. With `extends`, the file's rules are laid over the
     /// built-in base: a rule whose `id` matches a base rule replaces it in place (keeping the
     /// base's order), other rules are appended in file order; `[policy]` keys override the
-    /// base's, absent keys inherit. The name defaults to `"custom"`.
+    /// base's, absent keys inherit. The name defaults to `"custom"`; the built-in names
+    /// ([`RESERVED_NAMES`]) are an `Error::Ruleset`: a ruleset calling itself `default` would
+    /// be told from the built-in by its digest alone.
     pub fn from_toml(text: &str) -> Result<Ruleset> {
+        Ruleset::compile(text, false)
+    }
+
+    /// [`Ruleset::from_toml`]; `builtin` allows the reserved names.
+    fn compile(text: &str, builtin: bool) -> Result<Ruleset> {
         let spec = parse(text)?;
+        if let Some(name) = spec
+            .name
+            .as_deref()
+            .filter(|n| !builtin && RESERVED_NAMES.contains(n))
+        {
+            return Err(Error::Ruleset(format!(
+                "ruleset: name {name:?} is reserved for the built-in ruleset \
+                 (Ruleset.{name}()); give yours another name (a ruleset may still \
+                 `extends = {name:?}`)"
+            )));
+        }
         let (mut rules, mut policy) = match spec.extends {
             None => (Vec::new(), Policy::default()),
             Some(base) => {
@@ -713,5 +738,19 @@ explain = "replaced"
         let e = ev(json!({"kind": "state_op", "holder": "client"}));
         let (a, b) = (rs.classify(&e), rs.classify(&e));
         assert!(Arc::ptr_eq(&a.evidence[0], &b.evidence[0]));
+    }
+
+    #[test]
+    fn the_built_in_names_are_reserved() {
+        for name in RESERVED_NAMES {
+            let text = format!("name = {name:?}\nextends = \"default\"\n");
+            match Ruleset::from_toml(&text) {
+                Err(Error::Ruleset(m)) => assert!(m.contains("is reserved"), "{m}"),
+                other => panic!("{name}: {other:?}"),
+            }
+        }
+        let mine = Ruleset::from_toml("name = \"default-ish\"\nextends = \"default\"\n").unwrap();
+        assert_eq!(mine.name(), "default-ish");
+        assert_ne!(mine.digest(), Ruleset::builtin_default().digest());
     }
 }

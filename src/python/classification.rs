@@ -67,6 +67,13 @@ impl Ruleset {
         self.inner.name()
     }
 
+    /// The first 16 hex digits of the SHA-256 of the ruleset's evidence catalogue: what a
+    /// classification's `ruleset_digest` names.
+    #[getter]
+    fn digest(&self) -> &str {
+        self.inner.digest()
+    }
+
     /// The rules in evaluation order, as dicts (id, tag, signal, explain, state).
     #[getter]
     fn rules<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
@@ -217,6 +224,11 @@ impl Classification {
     #[getter]
     fn ruleset(&self) -> &str {
         &self.inner.ruleset
+    }
+    /// The digest of the classifying ruleset's evidence catalogue (`Ruleset.digest`).
+    #[getter]
+    fn ruleset_digest(&self) -> &str {
+        &self.inner.ruleset_digest
     }
     #[getter]
     fn evidence<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {

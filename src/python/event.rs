@@ -182,6 +182,16 @@ impl Event {
     fn evidence<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
         evidence_list(py, self.rec.classification())
     }
+    /// The name of the ruleset that classified the event.
+    #[getter]
+    fn ruleset(&self) -> &str {
+        &self.rec.classification().ruleset
+    }
+    /// The digest of that ruleset's evidence catalogue (`Ruleset.digest`).
+    #[getter]
+    fn ruleset_digest(&self) -> &str {
+        &self.rec.classification().ruleset_digest
+    }
     #[getter]
     fn classification(&self) -> Classification {
         Classification {

@@ -173,6 +173,7 @@ pub struct EventColumns {
     pub state_holder: Vec<Option<Holder>>,
     pub state_kinds: Vec<StateKinds>,
     pub ruleset: StrColumn,
+    pub ruleset_digest: StrColumn,
     pub request: TextColumn,
     pub attrs: TextColumn,
     /// The events classified again under other rulesets, computed on demand
@@ -204,6 +205,7 @@ pub const STR_FIELDS: &[&str] = &[
     "scope",
     "key",
     "ruleset",
+    "ruleset_digest",
 ];
 
 impl EventColumns {
@@ -274,6 +276,7 @@ impl EventColumns {
         self.state_holder.push(p.state_holder);
         self.state_kinds.push(p.state_kinds);
         self.ruleset.push(Some(&p.ruleset));
+        self.ruleset_digest.push(Some(&p.ruleset_digest));
         self.request.push(p.request.as_deref().unwrap_or(""));
         self.attrs.push(p.attrs.as_deref().unwrap_or(""));
     }
@@ -309,6 +312,7 @@ impl EventColumns {
             "scope" => &self.scope,
             "key" => &self.key,
             "ruleset" => &self.ruleset,
+            "ruleset_digest" => &self.ruleset_digest,
             _ => return None,
         })
     }

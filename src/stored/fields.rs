@@ -100,7 +100,7 @@ impl Fields for RowFields<'_> {
             "cached_tokens" => count(c.cached_tokens[i], EventKind::ModelCall),
             "bytes" => count(c.bytes[i], EventKind::StateOp),
             // The classification's own ruleset is not an event field.
-            "ruleset" => None,
+            "ruleset" | "ruleset_digest" => None,
             other => c.str_column(other)?.get(i).map(FieldRef::Str),
         }
     }

@@ -109,6 +109,8 @@ struct ClassView<'a> {
     session_stateful: bool,
     #[serde(borrow)]
     ruleset: Cow<'a, str>,
+    #[serde(borrow)]
+    ruleset_digest: Cow<'a, str>,
     #[allow(dead_code)]
     evidence: IgnoredAny,
 }
@@ -124,6 +126,8 @@ pub struct Parsed<'a> {
     pub state_holder: Option<Holder>,
     pub state_kinds: StateKinds,
     pub ruleset: Cow<'a, str>,
+    /// The digest of the ruleset's evidence catalogue (tells rulesets of one name apart).
+    pub ruleset_digest: Cow<'a, str>,
     /// The canonical JSON of `request` (`None`: absent) and of `attrs` (`None`: absent or
     /// empty), for re-classification ([`crate::stored::fields`]).
     pub request: Option<Cow<'a, str>>,
@@ -175,6 +179,7 @@ pub fn parse(seq: u64, text: &str) -> Result<Parsed<'_>> {
         state_holder,
         state_kinds,
         ruleset: r.classification.ruleset,
+        ruleset_digest: r.classification.ruleset_digest,
         request,
         attrs,
         event: r.event,
@@ -226,6 +231,7 @@ impl<'a> Parsed<'a> {
             state_holder: c.state_holder,
             state_kinds: c.state_kinds,
             ruleset: Cow::Borrowed(&*c.ruleset),
+            ruleset_digest: Cow::Borrowed(&*c.ruleset_digest),
             request: e.request.as_ref().map(|m| Cow::Owned(canonical_map(m))),
             attrs: (!e.attrs.is_empty()).then(|| Cow::Owned(canonical_map(&e.attrs))),
         }
