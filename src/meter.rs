@@ -297,6 +297,42 @@ impl Recorder {
         }
     }
 
+    /// Records `events` all or nothing, after every event recorded before the call: they are
+    /// classified and appended in one transaction, and when one is refused (its id is already
+    /// recorded with another payload, in the ledger or earlier in `events`) or the commit fails,
+    /// none is written and the error says why. Events already recorded identically count as
+    /// duplicates, as with single records.
+    pub fn record_all(&self, events: Vec<Event>) -> Result<Vec<Arc<Recorded>>> {
+        let shared = &self.shared;
+        shared.flush()?;
+        if shared.state.lock().closed {
+            return Err(Error::Ledger("the meter is closed".into()));
+        }
+        let recs: Vec<Arc<Recorded>> = events.into_iter().map(|e| self.wrap(e)).collect();
+        let pending = recs
+            .iter()
+            .map(|r| to_pending(r))
+            .collect::<Result<Vec<_>>>()?;
+        let outcome = shared.store.lock().append_all_or_nothing(&pending);
+        let mut st = shared.state.lock();
+        match outcome {
+            Ok(outcomes) => {
+                let n = recs.len() as u64;
+                st.stats.accepted += n;
+                st.accepted += n;
+                st.settled += n;
+                settle(&mut st, &recs, outcomes, false)?;
+                Ok(recs)
+            }
+            Err(e) => {
+                if matches!(e, Error::Ledger(_)) {
+                    st.stats.failed_commits += 1;
+                }
+                Err(e)
+            }
+        }
+    }
+
     /// Waits until every event accepted before the call is settled. Reports rejections since
     /// the last flush, or a commit failure that is still unresolved: when the writer is
     /// failing, the flush asks for one retry at once and reports the failure only if that

@@ -303,6 +303,33 @@ def test_import_is_idempotent_and_atomic(tmp_path):
     assert len(fresh.ledger.events()) == 0
 
 
+@pytest.mark.parametrize("durability", ["sync", "batch"])
+def test_an_import_that_conflicts_with_the_ledger_records_nothing(durability):
+    """All or nothing: a span whose event is already recorded with another payload fails the
+    whole import, also when the spans before it are new."""
+    doc = json.loads((DATA / "genai-current.json").read_text())
+    meter = sm.Meter(durability=durability)
+    import_otlp_json({"resourceSpans": doc["resourceSpans"][1:]}, meter)
+    meter.flush()
+    before = len(meter.ledger.events())
+    assert before == 2
+    doc["resourceSpans"][1]["scopeSpans"][0]["spans"][1]["attributes"][3]["value"] = {
+        "intValue": "801"
+    }
+    with pytest.raises(sm.ValidationError, match="already recorded.*nothing of this batch"):
+        import_otlp_json(doc, meter)
+    meter.flush()
+    assert len(meter.ledger.events()) == before
+    assert meter.stats()["written"] == before
+    # The same file without the conflict imports whole.
+    doc["resourceSpans"][1]["scopeSpans"][0]["spans"][1]["attributes"][3]["value"] = {
+        "intValue": "800"
+    }
+    assert import_otlp_json(doc, meter)["events"] == 5
+    meter.flush()
+    assert len(meter.ledger.events()) == 5
+
+
 def record_everything(meter: sm.Meter) -> None:
     with meter.session(
         "bot",

@@ -129,6 +129,27 @@ impl Meter {
         submit(py, &self.recorder, CoreEvent::from_map(&map)?)
     }
 
+    /// Records raw event mappings all or nothing (integrations' imports use it): each is
+    /// validated first, then all are appended in one transaction after every event recorded
+    /// before; `ValidationError` (a bad event, or an id recorded with another payload) or
+    /// `LedgerError` means none was recorded. Returns the events.
+    fn _record_all(&self, py: Python<'_>, events: &Bound<'_, PyAny>) -> PyResult<Vec<Event>> {
+        let mut batch = Vec::new();
+        for (i, event) in events.try_iter()?.enumerate() {
+            let map = convert::to_map(&format!("events[{i}]"), &event?)?;
+            batch.push(CoreEvent::from_map(&map)?.finish()?);
+        }
+        let r = Arc::clone(&self.recorder);
+        let recs = py.detach(move || r.record_all(batch))?;
+        Ok(recs
+            .into_iter()
+            .map(|rec| Event {
+                rec,
+                session_tag: None,
+            })
+            .collect())
+    }
+
     /// Waits until every event recorded so far is committed. Raises `ValidationError` for
     /// events rejected since the last flush (an id re-used with a different payload) and
     /// `LedgerError` while commits fail (the events stay queued and are retried).

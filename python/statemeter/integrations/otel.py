@@ -140,8 +140,10 @@ def import_otlp_json(
     file exporter writes), the file's bytes, or the parsed document. Ids are hex, 64-bit integers
     may be strings, unknown fields are ignored. Every span is mapped and validated before the
     first event is recorded: bad input raises `ValidationError` naming the JSON path (or span)
-    and records nothing. Spans exported by statemeter come back as the exact events. Event ids
-    are derived from trace and span ids, so importing a file twice records its events once.
+    and records nothing. The events are then appended in one transaction: a span whose event id
+    is already recorded with another payload raises `ValidationError` and records nothing.
+    Spans exported by statemeter come back as the exact events. Event ids are derived from
+    trace and span ids, so importing a file twice records its events once.
 
     Returns ``{"spans": ..., "events": ..., "skipped": ...}`` (skipped: spans that are not
     GenAI operations statemeter records, e.g. HTTP spans or in-process `invoke_agent`).
@@ -160,8 +162,8 @@ def import_otlp_json(
         if isinstance(exc, _core.StatemeterError):
             raise
         raise invalid("otlp", f"not an OTLP/JSON document: {exc}") from exc
-    for event in events:
-        meter.record(event)
+    # All or nothing: appended in one transaction, none when one conflicts with the ledger.
+    meter._record_all(events)
     return {"spans": spans, "events": len(events), "skipped": spans - len(events)}
 
 
