@@ -2,8 +2,11 @@
 //! `cargo bench --bench classify_request` prints one JSON line per request shape with the best
 //! ns/request over several rounds (the target: <= 2 µs for a 2 KB JSON body): wall
 //! clock, and on-CPU time from /proc/thread-self/schedstat (Linux), which a loaded machine
-//! inflates much less. `BENCH_ONLY=text` runs only the shapes whose name contains `text` (to
-//! count one shape's instructions with `perf stat`, which load does not inflate at all).
+//! inflates much less. `BENCH_ONLY=text` runs only the shapes whose name contains `text`, and
+//! `BENCH_ONLY==name` only the shape named exactly `name`; `BENCH_N=n` makes it one round of `n`
+//! calls. Together they count one shape's instructions per request, which load does not inflate
+//! at all: the difference between `valgrind --tool=callgrind` totals at two values of `BENCH_N`,
+//! divided by the difference in calls.
 
 use std::collections::BTreeMap;
 use std::hint::black_box;
@@ -71,7 +74,10 @@ fn best_of(rounds: usize, n: usize, mut f: impl FnMut()) -> (f64, f64) {
 
 /// Whether `BENCH_ONLY` (when set) selects the shape `name`.
 fn selected(name: &str) -> bool {
-    std::env::var("BENCH_ONLY").map_or(true, |only| name.contains(&only))
+    std::env::var("BENCH_ONLY").map_or(true, |only| match only.strip_prefix('=') {
+        Some(exact) => name == exact,
+        None => name.contains(&only),
+    })
 }
 
 fn print(name: &str, body: &[u8], (best, best_cpu): (f64, f64), rounds: usize, n: usize) {
@@ -127,7 +133,12 @@ fn bench_describe(name: &str, url: &str, body: &[u8], rounds: usize, n: usize) {
 
 fn main() {
     let quick = std::env::var("QUICK").is_ok();
-    let (rounds, n) = if quick { (3, 20_000) } else { (7, 100_000) };
+    let fixed = std::env::var("BENCH_N").ok().and_then(|n| n.parse().ok());
+    let (rounds, n) = match fixed {
+        Some(n) => (1, n),
+        None if quick => (3, 20_000),
+        None => (7, 100_000),
+    };
     let headers = [
         ("content-type", "application/json"),
         ("openai-beta", "assistants=v2"),

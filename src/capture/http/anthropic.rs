@@ -115,7 +115,7 @@ fn session(body: &Body<'_>, d: &mut Draft) {
     }
     if let Some(raw) = body.raw("agent") {
         let agent = raw_str(raw).map(|s| s.into_owned()).or_else(|| {
-            Body::parse(raw.get().as_bytes()).and_then(|a| a.str("id").map(|s| s.into_owned()))
+            Body::parse(raw.as_bytes()).and_then(|a| a.str("id").map(|s| s.into_owned()))
         });
         if let Some(a) = agent {
             d.keep("agent_id", a);
@@ -127,7 +127,7 @@ fn session(body: &Body<'_>, d: &mut Draft) {
     let mut files = Vec::new();
     let mut stores = Vec::new();
     for r in resources {
-        let Some(res) = Body::parse(r.get().as_bytes()) else {
+        let Some(res) = Body::parse(r.as_bytes()) else {
             continue;
         };
         match res.str("type").as_deref() {
@@ -162,7 +162,7 @@ fn messages(body: &Body<'_>, d: &mut Draft) {
     }
     if let Some(raw) = body.raw("container") {
         let id = raw_str(raw).map(|s| s.into_owned()).or_else(|| {
-            Body::parse(raw.get().as_bytes()).and_then(|c| c.str("id").map(|s| s.into_owned()))
+            Body::parse(raw.as_bytes()).and_then(|c| c.str("id").map(|s| s.into_owned()))
         });
         if let Some(id) = id {
             d.keep("container", id);
@@ -172,7 +172,7 @@ fn messages(body: &Body<'_>, d: &mut Draft) {
         || ["system", "messages", "tools"]
             .iter()
             .filter_map(|k| body.raw(k))
-            .any(|raw| CACHE_CONTROL.in_json(raw.get().as_bytes()));
+            .any(|raw| CACHE_CONTROL.in_json(raw.as_bytes()));
     if cached {
         d.keep("cache_control", true);
     }
@@ -180,7 +180,7 @@ fn messages(body: &Body<'_>, d: &mut Draft) {
         let names: Vec<Value> = servers
             .iter()
             .map(|s| {
-                Body::parse(s.get().as_bytes())
+                Body::parse(s.as_bytes())
                     .and_then(|b| b.str("name").map(|n| Value::String(n.into_owned())))
                     .unwrap_or(Value::Null)
             })
@@ -190,7 +190,7 @@ fn messages(body: &Body<'_>, d: &mut Draft) {
     if let Some(tools) = body.array("tools") {
         let types: Vec<_> = tools
             .iter()
-            .filter_map(|t| Body::parse(t.get().as_bytes()).and_then(|b| b.str("type")))
+            .filter_map(|t| Body::parse(t.as_bytes()).and_then(|b| b.str("type")))
             .collect();
         if types.iter().any(|ty| ty.starts_with("memory_")) {
             d.keep("memory_tool", true);

@@ -143,7 +143,7 @@ fn generate_content(body: &Body<'_>, d: &mut Draft) {
     }
     if let Some(contents) = body.raw("contents") {
         let mut uris = Vec::new();
-        refs::gemini_file_uris(contents.get(), &mut uris);
+        refs::gemini_file_uris(contents, &mut uris);
         d.keep_ids("fileUris", uris);
     }
     let mut stores = Vec::new();
@@ -163,7 +163,7 @@ fn tools<'a>(body: &Body<'a>) -> Vec<Body<'a>> {
     body.array("tools")
         .unwrap_or_default()
         .into_iter()
-        .filter_map(|t| Body::parse(t.get().as_bytes()))
+        .filter_map(|t| Body::parse(t.as_bytes()))
         .collect()
 }
 

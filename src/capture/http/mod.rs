@@ -40,7 +40,6 @@ use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
-use std::sync::LazyLock;
 
 use serde_json::{json, Map, Value};
 
@@ -258,17 +257,21 @@ pub fn describe_request_with(
     // reference stored files, when the body has a `file_id` key at all, and Gemini's contents
     // when they name a file URI.
     let scan_content = family == Some(Family::Anthropic) || segments.first() == Some(&"anthropic");
-    let file_refs = raw_body.is_some_and(|b| refs::FILE_ID.in_json(b));
     let gemini = matches!(family, Some(Family::Gemini | Family::Vertex));
     let file_uris =
         gemini && raw_body.is_some_and(|b| has_key(b, "fileUri") || has_key(b, "file_uri"));
     let want = |k: &str| {
         is_body_key(k)
             || (scan_content && CONTENT_SCANNED.contains(&k))
-            || (file_refs && refs::FILE_SCANNED.contains(&k))
             || (file_uris && k == "contents")
     };
-    let body = raw_body.and_then(|b| Body::parse_some(b, &want));
+    // Whether the body has a `file_id` key anywhere is found in the same pass.
+    let if_file_id = |k: &str| refs::FILE_SCANNED.contains(&k);
+    let (body, file_refs) = match raw_body.and_then(|b| Body::parse_request(b, &want, &if_file_id))
+    {
+        Some((body, file_refs)) => (Some(body), file_refs),
+        None => (None, false),
+    };
     let method = if method.bytes().any(|b| b.is_ascii_lowercase()) {
         Cow::Owned(method.to_ascii_uppercase())
     } else {
@@ -559,74 +562,73 @@ enum Source {
     Shape,
 }
 
-/// The body members any family reads (everything else is skipped unread). Content members
-/// are absent on purpose; `tools` is read for the state it references (containers, vector
-/// stores, file-search stores, a memory or code-execution tool), `params` for an MCP tool's
-/// name, `resources` for the files and memory stores a managed-agent session mounts, `thread`
-/// for the `tool_resources` of a thread created with its run (its messages stay unread).
-const BODY_KEYS: &[&str] = &[
-    "actorId",
-    "agent",
-    "agent_id",
-    "agent_session_id",
-    "assistant_id",
-    "background",
-    "cache_control",
-    "cachedContent",
-    "cached_content",
-    "container",
-    "context_management",
-    "conversation",
-    "enableTrace",
-    "endSession",
-    "environment",
-    "environment_id",
-    "file_id",
-    "file_ids",
-    "foundationModel",
-    "inlineSessionState",
-    "jsonrpc",
-    "mcp_servers",
-    "memoryId",
-    "method",
-    "model",
-    "modelId",
-    "params",
-    "previous_interaction_id",
-    "previous_response_id",
-    "prompt_cache_key",
-    "prompt_cache_options",
-    "prompt_cache_retention",
-    "resources",
-    "retrieveAndGenerateConfiguration",
-    "service_tier",
-    "servingMode",
-    "session",
-    "sessionId",
-    "sessionState",
-    "store",
-    "stream",
-    "thread",
-    "tool_resources",
-    "tools",
-];
-/// [`BODY_KEYS`] by length: a top-level member is compared only with the keys of its length.
-static BODY_KEYS_BY_LEN: LazyLock<Vec<Vec<&'static str>>> = LazyLock::new(|| {
-    let mut by_len: Vec<Vec<&'static str>> = Vec::new();
-    for k in BODY_KEYS {
-        if by_len.len() <= k.len() {
-            by_len.resize_with(k.len() + 1, Vec::new);
-        }
-        by_len[k.len()].push(k);
-    }
-    by_len
-});
+/// Defines [`BODY_KEYS`] and [`is_body_key`] from one list (a `match`, compiled to a test of the
+/// length and a few comparisons).
+macro_rules! body_keys {
+    ($(#[$doc:meta])* [$($key:literal),* $(,)?]) => {
+        $(#[$doc])*
+        #[cfg_attr(not(test), allow(dead_code))]
+        const BODY_KEYS: &[&str] = &[$($key),*];
 
-/// Whether a top-level member is one of [`BODY_KEYS`].
-fn is_body_key(k: &str) -> bool {
-    BODY_KEYS_BY_LEN
-        .get(k.len())
-        .is_some_and(|keys| keys.contains(&k))
+        /// Whether a top-level member is one of [`BODY_KEYS`].
+        fn is_body_key(k: &str) -> bool {
+            matches!(k, $($key)|*)
+        }
+    };
+}
+
+body_keys! {
+    /// The body members any family reads (everything else is skipped unread). Content members
+    /// are absent on purpose; `tools` is read for the state it references (containers, vector
+    /// stores, file-search stores, a memory or code-execution tool), `params` for an MCP tool's
+    /// name, `resources` for the files and memory stores a managed-agent session mounts, `thread`
+    /// for the `tool_resources` of a thread created with its run (its messages stay unread).
+    [
+        "actorId",
+        "agent",
+        "agent_id",
+        "agent_session_id",
+        "assistant_id",
+        "background",
+        "cache_control",
+        "cachedContent",
+        "cached_content",
+        "container",
+        "context_management",
+        "conversation",
+        "enableTrace",
+        "endSession",
+        "environment",
+        "environment_id",
+        "file_id",
+        "file_ids",
+        "foundationModel",
+        "inlineSessionState",
+        "jsonrpc",
+        "mcp_servers",
+        "memoryId",
+        "method",
+        "model",
+        "modelId",
+        "params",
+        "previous_interaction_id",
+        "previous_response_id",
+        "prompt_cache_key",
+        "prompt_cache_options",
+        "prompt_cache_retention",
+        "resources",
+        "retrieveAndGenerateConfiguration",
+        "service_tier",
+        "servingMode",
+        "session",
+        "sessionId",
+        "sessionState",
+        "store",
+        "stream",
+        "thread",
+        "tool_resources",
+        "tools",
+    ]
 }
 
 /// Content members searched (never copied) for `cache_control` on Anthropic requests.

@@ -374,7 +374,7 @@ fn environment(body: &Body<'_>) -> Option<Value> {
     if let Some(id) = raw_str(raw) {
         return Some(json!({ "id": id }));
     }
-    let env = Body::parse(raw.get().as_bytes())?;
+    let env = Body::parse(raw.as_bytes())?;
     let mut out = Map::new();
     for k in ["type", "id", "environment_id", "environment_template_id"] {
         if let Some(v) = env.str(k) {
@@ -398,7 +398,7 @@ fn responses_extras(
         if let Some(id) = raw_str(raw) {
             d.keep("conversation", id.into_owned());
         } else if let Some(id) =
-            Body::parse(raw.get().as_bytes()).and_then(|c| c.str("id").map(|s| s.into_owned()))
+            Body::parse(raw.as_bytes()).and_then(|c| c.str("id").map(|s| s.into_owned()))
         {
             d.keep("conversation", json!({ "id": id }));
         }
@@ -407,7 +407,7 @@ fn responses_extras(
         return;
     };
     for t in tools {
-        let Some(tool) = Body::parse(t.get().as_bytes()) else {
+        let Some(tool) = Body::parse(t.as_bytes()) else {
             continue;
         };
         match tool.str("type").as_deref() {
@@ -415,7 +415,7 @@ fn responses_extras(
                 if let Some(raw) = tool.raw("container") {
                     if let Some(c) = raw_str(raw) {
                         d.keep("container", c.into_owned());
-                    } else if let Some(auto) = Body::parse(raw.get().as_bytes()) {
+                    } else if let Some(auto) = Body::parse(raw.as_bytes()) {
                         ids_into(auto.value("file_ids"), files);
                     }
                 }

@@ -10,10 +10,9 @@
 use std::borrow::Cow;
 use std::sync::LazyLock;
 
-use serde_json::value::RawValue;
 use serde_json::Value;
 
-use super::body::{for_each_str_value, Body, KeyFinder};
+use super::body::{elements, for_each_str_value, Body, KeyFinder};
 use super::limits::MAX_KEPT_ITEMS;
 
 /// The content members that may reference stored files: chat `messages`, Responses `input`,
@@ -52,7 +51,7 @@ pub fn push_unique(out: &mut Vec<Value>, id: Cow<'_, str>) {
 /// (`{"file_id", "tools"}`), an Anthropic `source: {"type": "file", "file_id"}` or
 /// `container_upload` block, a managed-agent session's `{"type": "file", "file_id"}` resource.
 /// Citations of files in replayed outputs and tool-call arguments are not references.
-pub fn file_ids(raw: &RawValue, out: &mut Vec<Value>) {
+pub fn file_ids(raw: &str, out: &mut Vec<Value>) {
     walk(raw, 0, &mut |obj| {
         if let Some(id) = file_ref(obj) {
             push_unique(out, id);
@@ -72,8 +71,8 @@ fn file_ref<'a>(obj: &Body<'a>) -> Option<Cow<'a, str>> {
 }
 
 /// Calls `visit` on every object inside `raw` that may hold a `file_id` (depth-first).
-fn walk<'a>(raw: &'a RawValue, depth: usize, visit: &mut dyn FnMut(&Body<'a>)) {
-    let text = raw.get().trim_start();
+fn walk<'a>(raw: &'a str, depth: usize, visit: &mut dyn FnMut(&Body<'a>)) {
+    let text = raw.trim_start();
     if depth > MAX_DEPTH || !FILE_ID.in_json(text.as_bytes()) {
         return;
     }
@@ -87,7 +86,7 @@ fn walk<'a>(raw: &'a RawValue, depth: usize, visit: &mut dyn FnMut(&Body<'a>)) {
             }
         }
         Some(b'[') => {
-            if let Ok(items) = serde_json::from_str::<Vec<&'a RawValue>>(text) {
+            if let Some(items) = elements(text) {
                 for item in items {
                     walk(item, depth + 1, visit);
                 }
@@ -130,9 +129,8 @@ mod tests {
 
     fn ids(v: Value) -> Vec<Value> {
         let text = v.to_string();
-        let raw: &RawValue = serde_json::from_str(&text).unwrap();
         let mut out = Vec::new();
-        file_ids(raw, &mut out);
+        file_ids(&text, &mut out);
         out
     }
 
