@@ -36,10 +36,6 @@ const NOT_ON_THE_WIRE: &[(&str, &str)] = &[
         "bedrock-agent-memory-configuration",
         "CreateAgent is a bedrock-agent control-plane call, recorded by the botocore integration",
     ),
-    (
-        "openai-responses-new-container",
-        "needs the request reader to mark a code_interpreter auto container as request.code_interpreter",
-    ),
 ];
 
 fn corpus() -> Vec<(String, Value)> {

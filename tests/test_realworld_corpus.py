@@ -24,7 +24,7 @@ THRESHOLDS: dict[str, float] = {
     "creates_state": 0.998,
     "tag_default": 1.0,
     "tag_strict": 0.998,
-    "state_kinds": 0.984,
+    "state_kinds": 0.998,
 }
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "testdata" / "realworld" / "corpus.jsonl"

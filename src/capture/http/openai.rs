@@ -118,6 +118,13 @@ fn route(method: &str, rel: &[&str]) -> Option<Route> {
         ["agents", "environments", e, ..] => with("agents.environments", "environment_id", e),
         ["agents", "environments"] => plain("agents.environments"),
         ["agents", "vaults", ..] => plain("agents.vaults"),
+        // Foundry hosted agents, invoked through a protocol:
+        // /agents/{name}/endpoint/protocols/openai/responses (a Responses call) or
+        // /agents/{name}/endpoint/protocols/invocations (the agent's own payload).
+        ["agents", name, "endpoint", "protocols", rest @ ..] => match rest {
+            [.., "responses"] => with("responses", "agent_id", name),
+            _ => with("invocations", "agent_id", name),
+        },
         // Foundry hosted agents: /agents/{name}/endpoint/sessions[/{id}]
         ["agents", name, "endpoint", "sessions", rest @ ..] => {
             let mut r = with("agents.sessions", "agent_id", name);
@@ -285,7 +292,7 @@ pub(super) fn describe_rel(
         "chat.completions" => KEEP_CHAT,
         "responses" | "responses.compact" | "responses.input_tokens" => KEEP_RESPONSES,
         "threads.runs" => KEEP_RUNS,
-        "agents.sessions" => KEEP_SESSIONS,
+        "agents.sessions" | "invocations" => KEEP_SESSIONS,
         _ => KEEP_OTHER,
     };
     for k in keep {
@@ -416,6 +423,10 @@ fn responses_extras(
                     if let Some(c) = raw_str(raw) {
                         d.keep("container", c.into_owned());
                     } else if let Some(auto) = Body::parse(raw.as_bytes()) {
+                        // `{"type": "auto"}`: the server starts a new container.
+                        if auto.str("type").as_deref() == Some("auto") {
+                            d.keep("code_interpreter", true);
+                        }
                         ids_into(auto.value("file_ids"), files);
                     }
                 }
