@@ -206,6 +206,37 @@ def test_classify_event_and_request(tmp_path):
         assert out["tag"] == "stateful" and out["event"]["provider"] == "openai"
 
 
+def test_classify_request_passes_host_mappings(tmp_path):
+    if not (getattr(sm, "classify_request", None) or getattr(sm._core, "classify_request", None)):
+        pytest.skip("this statemeter has no classify_request")
+    request = {
+        "method": "POST",
+        "url": "https://llm-proxy.internal/v1/chat/completions",
+        "headers": {"content-type": "application/json"},
+        "body": json.dumps({"model": "gpt-5", "messages": [{"role": "user", "content": "hi"}]}),
+    }
+    req = tmp_path / "request.json"
+    req.write_text(json.dumps(request))
+    p = run("classify", req, "--format", "json")
+    assert p.returncode == 0, p.stderr
+    event = json.loads(p.stdout)["event"]
+    assert (event["provider"], event["venue"]) == ("unknown", "unknown")
+    mapped = {
+        **request,
+        "venues": {"llm-proxy.internal": "azure"},
+        "providers": {"*.internal": "azure.ai.openai"},
+    }
+    req.write_text(json.dumps(mapped))
+    p = run("classify", req, "--format", "json")
+    assert p.returncode == 0, p.stderr
+    event = json.loads(p.stdout)["event"]
+    assert (event["provider"], event["venue"]) == ("azure.ai.openai", "azure")
+    assert event["attrs"]["provider_evidence"]["rule"] == "provider-user-mapping"
+    req.write_text(json.dumps({**request, "venues": ["llm-proxy.internal"]}))
+    p = run("classify", req)
+    assert p.returncode != 0 and "'venues' must map host patterns" in p.stderr, p
+
+
 @pytest.mark.parametrize(
     "args,needles",
     [

@@ -262,8 +262,24 @@ def _cmd_classify(a: argparse.Namespace) -> int:
         fn = _classify_request()
         if fn is None:
             raise BadInput("classifying raw requests needs a statemeter with classify_request")
+        # The user's say about hosts: host pattern -> venue, host pattern -> provider.
+        hosts: dict[str, dict[str, str]] = {}
+        for key in ("venues", "providers"):
+            mapping = doc.get(key)
+            if mapping is None:
+                continue
+            if not isinstance(mapping, dict) or not all(
+                isinstance(k, str) and isinstance(v, str) for k, v in mapping.items()
+            ):
+                raise BadInput(f"{a.file}: '{key}' must map host patterns to names (strings)")
+            hosts[key] = mapping
         event, c = fn(
-            doc["method"], doc["url"], doc.get("headers"), doc.get("body"), ruleset=ruleset
+            doc["method"],
+            doc["url"],
+            doc.get("headers"),
+            doc.get("body"),
+            ruleset=ruleset,
+            **hosts,
         )
     else:
         raise BadInput(
