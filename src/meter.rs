@@ -16,12 +16,22 @@
 //! a backoff; `flush()` asks for one retry at once and reports the failure if that retry fails
 //! too (so a flush after the fault cleared succeeds without waiting out the backoff); rejected
 //! ids (same id, different payload) are reported by the next `flush()`.
+//!
+//! `fork()`: a recorder created before a fork works in the child. The child gets a copy of the
+//! parent's memory but none of its threads, and must not use the parent's SQLite connection
+//! (SQLite forbids carrying an open connection across a fork), so the recorder's working state
+//! ([`Shared`]: store, queue, counters, writer threads) belongs to one process. On its first
+//! use in a child the recorder opens the ledger file again and starts new writer threads; the
+//! parent's state is left untouched (never closed, flushed or joined there: the parent writes
+//! what it accepted). Counters start again from zero in the child. An in-memory ledger cannot
+//! be reopened: its recorder raises `LedgerError` in a child.
 
 use std::collections::VecDeque;
+use std::path::PathBuf;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
 
@@ -95,7 +105,6 @@ struct State {
 
 struct Shared {
     store: Arc<Mutex<Store>>,
-    ruleset: Arc<Ruleset>,
     durability: Durability,
     capacity: usize,
     state: Mutex<State>,
@@ -103,19 +112,87 @@ struct Shared {
     progress: Condvar,
     /// Wakes the committer from its backoff after a failed commit.
     retry: Condvar,
+    /// The encoder and committer threads (batch mode).
+    writers: Mutex<Vec<JoinHandle<()>>>,
 }
 
 impl Shared {
+    /// Opens the working state over `store` and starts the writer threads (batch mode).
+    fn start(store: Arc<Mutex<Store>>, config: &Config) -> Result<Arc<Shared>> {
+        store.lock().register_catalogue(
+            config.ruleset.digest(),
+            config.ruleset.name(),
+            config.ruleset.catalogue(),
+        )?;
+        let shared = Arc::new(Shared {
+            store,
+            durability: config.durability,
+            capacity: config.capacity.max(1),
+            state: Mutex::new(State {
+                queue: VecDeque::new(),
+                in_flight: 0,
+                flushing: 0,
+                accepted: 0,
+                settled: 0,
+                closed: false,
+                unreported: Vec::new(),
+                failure: None,
+                failed_attempts: 0,
+                retry_now: false,
+                stats: Stats::default(),
+            }),
+            work: Condvar::new(),
+            progress: Condvar::new(),
+            retry: Condvar::new(),
+            writers: Mutex::new(Vec::new()),
+        });
+        if config.durability == Durability::Batch {
+            let spawn_err =
+                |e: std::io::Error| Error::Ledger(format!("cannot start the writer threads: {e}"));
+            // Two groups in flight between the threads: enough to overlap encoding with
+            // committing, small enough to keep memory bounded.
+            let (tx, rx) = sync_channel::<Encoded>(2);
+            let mut writers = shared.writers.lock();
+            let s = Arc::clone(&shared);
+            writers.push(
+                std::thread::Builder::new()
+                    .name("statemeter-commit".into())
+                    .spawn(move || committer_loop(&s, rx))
+                    .map_err(spawn_err)?,
+            );
+            let s = Arc::clone(&shared);
+            writers.push(
+                std::thread::Builder::new()
+                    .name("statemeter-encode".into())
+                    .spawn(move || encoder_loop(&s, tx))
+                    .map_err(spawn_err)?,
+            );
+        }
+        Ok(shared)
+    }
+
     /// See [`Recorder::flush`].
     fn flush(&self) -> Result<()> {
+        self.flush_for(&mut None, None).map(|_| ())
+    }
+
+    /// [`Shared::flush`] waiting at most `limit`: `Ok(false)` when events are still unsettled
+    /// then (the caller checks for interrupts and calls again with the same `target`, which
+    /// the first call sets: the events accepted before it).
+    fn flush_for(&self, target: &mut Option<u64>, limit: Option<Duration>) -> Result<bool> {
+        let deadline = limit.map(|d| Instant::now() + d);
         let mut st = self.state.lock();
-        let target = st.accepted;
+        let target = *target.get_or_insert(st.accepted);
         st.flushing += 1;
         self.work.notify_one();
-        let mut outcome = Ok(());
+        let mut outcome = Ok(true);
         // The failed-attempt count when this flush asked for a retry.
         let mut asked: Option<u64> = None;
         while st.settled < target {
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                outcome = Ok(false);
+                break;
+            }
             if let Some(f) = &st.failure {
                 match asked {
                     Some(n) if st.failed_attempts > n => {
@@ -136,19 +213,95 @@ impl Shared {
             self.progress.wait_for(&mut st, Duration::from_millis(200));
         }
         st.flushing -= 1;
-        outcome?;
-        report_rejections(&mut st)
+        let done = outcome?;
+        if done {
+            report_rejections(&mut st)?;
+        }
+        Ok(done)
+    }
+
+    /// Flushes, stops the writer threads and refuses further events (see [`Recorder::close`]).
+    fn close(&self) -> Result<()> {
+        let flushed = self.flush();
+        let dropped_before = {
+            let mut st = self.state.lock();
+            st.closed = true;
+            st.stats.dropped
+        };
+        self.work.notify_all();
+        self.progress.notify_all();
+        self.retry.notify_all();
+        let writers: Vec<_> = self.writers.lock().drain(..).collect();
+        for h in writers {
+            let _ = h.join();
+        }
+        let st = self.state.lock();
+        let lost = st.stats.dropped - dropped_before;
+        if lost > 0 {
+            return Err(Error::Ledger(format!(
+                "{lost} event(s) could not be written before close: {}",
+                st.failure
+                    .as_ref()
+                    .map(|e| e.to_string())
+                    .unwrap_or_default()
+            )));
+        }
+        flushed
+    }
+}
+
+/// What a recorder needs to set itself up again in a forked child.
+struct Config {
+    /// The ledger file (`None`: in memory, which a child cannot reopen).
+    path: Option<PathBuf>,
+    ruleset: Arc<Ruleset>,
+    durability: Durability,
+    capacity: usize,
+}
+
+/// A recorder's process-specific state: the fork generation it was set up in, and its working
+/// state there.
+struct Core {
+    config: Config,
+    current: Mutex<(u64, Arc<Shared>)>,
+    /// Set once `close()` was called in any process: a child does not reopen a closed meter.
+    closed: std::sync::atomic::AtomicBool,
+}
+
+impl Core {
+    /// The working state if it belongs to this process (no reopening).
+    fn shared_here(&self) -> Option<Arc<Shared>> {
+        let current = self.current.lock();
+        (current.0 == crate::fork::generation()).then(|| Arc::clone(&current.1))
     }
 }
 
 /// Records events into one [`Store`].
 pub struct Recorder {
-    shared: Arc<Shared>,
-    /// The encoder and committer threads (batch mode).
-    writers: Mutex<Vec<JoinHandle<()>>>,
+    core: Arc<Core>,
 }
 
-static LIVE: Mutex<Vec<Weak<Shared>>> = Mutex::new(Vec::new());
+static LIVE: Mutex<Vec<Weak<Core>>> = Mutex::new(Vec::new());
+
+/// Runs in a forked child, on its only thread (see the module notes).
+extern "C" fn recorders_in_child() {
+    // Threads of the parent may have held these locks at the fork: they never will release
+    // them. The child has one thread, this one, which holds none of them.
+    if LIVE.is_locked() {
+        // SAFETY: see above.
+        unsafe { LIVE.force_unlock() };
+    }
+    for core in LIVE.lock().iter().filter_map(Weak::upgrade) {
+        if core.current.is_locked() {
+            // SAFETY: see above.
+            unsafe { core.current.force_unlock() };
+        }
+        // The parent's working state must never be dropped in the child (that would close
+        // the parent's SQLite connection and join threads that do not exist here): keep one
+        // reference forever.
+        std::mem::forget(Arc::clone(&core.current.lock().1));
+    }
+}
 
 impl Recorder {
     pub fn new(
@@ -157,87 +310,100 @@ impl Recorder {
         durability: Durability,
         capacity: usize,
     ) -> Result<Self> {
-        store
-            .lock()
-            .register_catalogue(ruleset.digest(), ruleset.name(), ruleset.catalogue())?;
-        let shared = Arc::new(Shared {
-            store,
+        static WATCH: std::sync::Once = std::sync::Once::new();
+        WATCH.call_once(|| crate::fork::on_child(recorders_in_child));
+        let config = Config {
+            path: store.lock().path().map(PathBuf::from),
             ruleset,
             durability,
-            capacity: capacity.max(1),
-            state: Mutex::new(State {
-                queue: VecDeque::new(),
-                in_flight: 0,
-                flushing: 0,
-                accepted: 0,
-                settled: 0,
-                closed: false,
-                unreported: Vec::new(),
-                failure: None,
-                failed_attempts: 0,
-                retry_now: false,
-                stats: Stats::default(),
-            }),
-            work: Condvar::new(),
-            progress: Condvar::new(),
-            retry: Condvar::new(),
+            capacity,
+        };
+        let generation = crate::fork::generation();
+        let shared = Shared::start(store, &config)?;
+        let core = Arc::new(Core {
+            config,
+            current: Mutex::new((generation, shared)),
+            closed: std::sync::atomic::AtomicBool::new(false),
         });
-        let mut writers = Vec::new();
-        if durability == Durability::Batch {
-            let spawn_err =
-                |e: std::io::Error| Error::Ledger(format!("cannot start the writer threads: {e}"));
-            // Two groups in flight between the threads: enough to overlap encoding with
-            // committing, small enough to keep memory bounded.
-            let (tx, rx) = sync_channel::<Encoded>(2);
-            let s = Arc::clone(&shared);
-            writers.push(
-                std::thread::Builder::new()
-                    .name("statemeter-commit".into())
-                    .spawn(move || committer_loop(&s, rx))
-                    .map_err(spawn_err)?,
-            );
-            let s = Arc::clone(&shared);
-            writers.push(
-                std::thread::Builder::new()
-                    .name("statemeter-encode".into())
-                    .spawn(move || encoder_loop(&s, tx))
-                    .map_err(spawn_err)?,
-            );
-        }
         let mut live = LIVE.lock();
         live.retain(|w| w.strong_count() > 0);
-        live.push(Arc::downgrade(&shared));
-        Ok(Recorder {
-            shared,
-            writers: Mutex::new(writers),
-        })
+        live.push(Arc::downgrade(&core));
+        Ok(Recorder { core })
+    }
+
+    /// The working state of this process: set up again (ledger reopened, writer threads
+    /// started) on first use after a fork.
+    fn shared(&self) -> Result<Arc<Shared>> {
+        let generation = crate::fork::generation();
+        let mut current = self.core.current.lock();
+        if current.0 != generation {
+            let config = &self.core.config;
+            let Some(path) = &config.path else {
+                return Err(Error::Ledger(
+                    "this meter's in-memory ledger stayed in the parent process at fork(): \
+                     create the Meter in the child, or give it a ledger file"
+                        .into(),
+                ));
+            };
+            // The inherited connection first: unless it is closed, the new one would share
+            // its lock bookkeeping (see `Store::close_inherited`).
+            match current.1.store.try_lock() {
+                Some(mut inherited) => inherited.close_inherited()?,
+                None => {
+                    return Err(Error::Ledger(
+                        "this meter was writing its ledger at the moment of fork(): its \
+                         connection cannot be released in the child; flush() before forking, \
+                         or create the Meter in the child"
+                            .into(),
+                    ))
+                }
+            }
+            let store = Store::open(Some(path), config.durability)?;
+            let shared = Shared::start(Arc::new(Mutex::new(store)), config)?;
+            if self.core.closed.load(std::sync::atomic::Ordering::Acquire) {
+                shared.state.lock().closed = true;
+            }
+            *current = (generation, shared);
+        }
+        Ok(Arc::clone(&current.1))
+    }
+
+    fn shared_here(&self) -> Option<Arc<Shared>> {
+        self.core.shared_here()
     }
 
     pub fn ruleset(&self) -> &Arc<Ruleset> {
-        &self.shared.ruleset
+        &self.core.config.ruleset
     }
 
     pub fn durability(&self) -> Durability {
-        self.shared.durability
+        self.core.config.durability
     }
 
-    pub fn store(&self) -> &Arc<Mutex<Store>> {
-        &self.shared.store
+    /// The ledger this recorder writes (in a forked child: the child's own connection).
+    pub fn store(&self) -> Result<Arc<Mutex<Store>>> {
+        Ok(Arc::clone(&self.shared()?.store))
+    }
+
+    /// The ledger this recorder writes, if it was opened in this process (never reopens).
+    pub fn store_here(&self) -> Option<Arc<Mutex<Store>>> {
+        self.shared_here().map(|s| Arc::clone(&s.store))
     }
 
     /// Wraps a validated event for recording.
     pub fn wrap(&self, event: Event) -> Arc<Recorded> {
-        Arc::new(Recorded::pending(event, self.shared.ruleset.clone()))
+        Arc::new(Recorded::pending(event, self.core.config.ruleset.clone()))
     }
 
     /// Batch mode: queues the event unless the queue is full (then gives it back so the
     /// caller can release its locks and call [`Recorder::push_blocking`]).
     pub fn try_push(&self, rec: Arc<Recorded>) -> Result<std::result::Result<(), Arc<Recorded>>> {
-        let mut st = self.shared.state.lock();
+        let shared = self.shared()?;
+        let mut st = shared.state.lock();
         if st.closed {
             return Err(Error::Ledger("the meter is closed".into()));
         }
-        if st.queue.len() >= self.shared.capacity {
+        if st.queue.len() >= shared.capacity {
             return Ok(Err(rec));
         }
         st.queue.push_back(rec);
@@ -245,45 +411,43 @@ impl Recorder {
         let wake = st.queue.len() == WAKE_AT;
         drop(st);
         if wake {
-            self.shared.work.notify_one();
+            shared.work.notify_one();
         }
         Ok(Ok(()))
     }
 
     /// Batch mode: queues the event, waiting for room (backpressure).
     pub fn push_blocking(&self, rec: Arc<Recorded>) -> Result<()> {
-        let mut st = self.shared.state.lock();
+        let shared = self.shared()?;
+        let mut st = shared.state.lock();
         loop {
             if st.closed {
                 return Err(Error::Ledger("the meter is closed".into()));
             }
-            if st.queue.len() < self.shared.capacity {
+            if st.queue.len() < shared.capacity {
                 break;
             }
-            self.shared.progress.wait(&mut st);
+            shared.progress.wait(&mut st);
         }
         st.queue.push_back(rec);
         st.accepted += 1;
         drop(st);
-        self.shared.work.notify_one();
+        shared.work.notify_one();
         Ok(())
     }
 
     /// Sync mode: classifies and commits one event on the caller's thread.
     pub fn write_now(&self, rec: &Recorded) -> Result<()> {
+        let shared = self.shared()?;
         {
-            let st = self.shared.state.lock();
+            let st = shared.state.lock();
             if st.closed {
                 return Err(Error::Ledger("the meter is closed".into()));
             }
         }
         let pending = to_pending(rec)?;
-        let outcome = self
-            .shared
-            .store
-            .lock()
-            .append(std::slice::from_ref(&pending));
-        let mut st = self.shared.state.lock();
+        let outcome = shared.store.lock().append(std::slice::from_ref(&pending));
+        let mut st = shared.state.lock();
         st.stats.accepted += 1;
         match outcome {
             Ok(outcomes) => {
@@ -303,7 +467,7 @@ impl Recorder {
     /// none is written and the error says why. Events already recorded identically count as
     /// duplicates, as with single records.
     pub fn record_all(&self, events: Vec<Event>) -> Result<Vec<Arc<Recorded>>> {
-        let shared = &self.shared;
+        let shared = self.shared()?;
         shared.flush()?;
         if shared.state.lock().closed {
             return Err(Error::Ledger("the meter is closed".into()));
@@ -338,46 +502,45 @@ impl Recorder {
     /// failing, the flush asks for one retry at once and reports the failure only if that
     /// retry fails too.
     pub fn flush(&self) -> Result<()> {
-        self.shared.flush()
+        match self.shared_here() {
+            Some(shared) => shared.flush(),
+            // Nothing recorded in this process yet (a child that has not used the meter).
+            None => Ok(()),
+        }
+    }
+
+    /// [`Recorder::flush`] waiting at most `limit`: `Ok(true)` when done, `Ok(false)` when
+    /// events are still unsettled (call again with the same `target`, which the first call
+    /// sets to the events accepted before it; the caller checks for interrupts between).
+    pub fn flush_for(&self, target: &mut Option<u64>, limit: Duration) -> Result<bool> {
+        match self.shared_here() {
+            Some(shared) => shared.flush_for(target, Some(limit)),
+            None => Ok(true),
+        }
     }
 
     /// Flushes, stops the writer threads and refuses further events. Idempotent. Events that
     /// still cannot be written (a persisting storage failure) are dropped, counted in
     /// `stats().dropped`, and reported by the error.
     pub fn close(&self) -> Result<()> {
-        let flushed = self.flush();
-        let dropped_before = {
-            let mut st = self.shared.state.lock();
-            st.closed = true;
-            st.stats.dropped
-        };
-        self.shared.work.notify_all();
-        self.shared.progress.notify_all();
-        self.shared.retry.notify_all();
-        for h in self.writers.lock().drain(..) {
-            let _ = h.join();
+        self.core
+            .closed
+            .store(true, std::sync::atomic::Ordering::Release);
+        match self.shared_here() {
+            Some(shared) => shared.close(),
+            None => Ok(()),
         }
-        let st = self.shared.state.lock();
-        let lost = st.stats.dropped - dropped_before;
-        if lost > 0 {
-            return Err(Error::Ledger(format!(
-                "{lost} event(s) could not be written before close: {}",
-                st.failure
-                    .as_ref()
-                    .map(|e| e.to_string())
-                    .unwrap_or_default()
-            )));
-        }
-        flushed
     }
 
     pub fn is_closed(&self) -> bool {
-        self.shared.state.lock().closed
+        self.core.closed.load(std::sync::atomic::Ordering::Acquire)
+            || self.shared_here().is_some_and(|s| s.state.lock().closed)
     }
 
     /// Counts one failure inside an integration (`source` names it, e.g. `"httpx"`).
     pub fn note_integration_error(&self, source: &str) {
-        let mut st = self.shared.state.lock();
+        let Ok(shared) = self.shared() else { return };
+        let mut st = shared.state.lock();
         *st.stats
             .integration_errors
             .entry(source.to_owned())
@@ -385,10 +548,14 @@ impl Recorder {
     }
 
     pub fn stats(&self) -> Stats {
-        let st = self.shared.state.lock();
+        // In a child that has not recorded yet: nothing accepted there.
+        let Some(shared) = self.shared_here() else {
+            return Stats::default();
+        };
+        let st = shared.state.lock();
         let mut s = st.stats.clone();
         s.pending = st.queue.len() as u64 + st.in_flight;
-        if self.shared.durability == Durability::Batch {
+        if shared.durability == Durability::Batch {
             s.accepted = st.accepted;
         }
         s
@@ -401,11 +568,13 @@ impl Drop for Recorder {
     }
 }
 
-/// Flushes every live recorder (called at interpreter exit).
+/// Flushes every live recorder of this process (called at interpreter exit).
 pub fn flush_all() -> Vec<Error> {
-    let live: Vec<Arc<Shared>> = LIVE.lock().iter().filter_map(Weak::upgrade).collect();
+    let live: Vec<Arc<Core>> = LIVE.lock().iter().filter_map(Weak::upgrade).collect();
     let mut errors = Vec::new();
-    for shared in live {
+    // Only the working state of this process: a forked child that never recorded has nothing
+    // to flush (the parent's queue is the parent's).
+    for shared in live.iter().filter_map(|c| c.shared_here()) {
         if let Err(e) = shared.flush() {
             errors.push(e);
         }
@@ -658,7 +827,7 @@ mod tests {
             }
         }
         r.flush().unwrap();
-        assert_eq!(r.store().lock().len().unwrap(), 500);
+        assert_eq!(r.store().unwrap().lock().len().unwrap(), 500);
         let seqs: Vec<u64> = recs.iter().map(|x| x.seq().unwrap()).collect();
         assert_eq!(seqs, (1..=500).collect::<Vec<_>>());
         let s = r.stats();
@@ -680,7 +849,7 @@ mod tests {
             "{err}"
         );
         r.flush().unwrap();
-        assert_eq!(r.store().lock().len().unwrap(), 1);
+        assert_eq!(r.store().unwrap().lock().len().unwrap(), 1);
         let s = r.stats();
         assert_eq!((s.written, s.duplicates, s.rejected), (1, 1, 1));
     }
@@ -691,7 +860,7 @@ mod tests {
         let rec = r.wrap(call(3));
         r.write_now(&rec).unwrap();
         assert_eq!(rec.seq(), Some(1));
-        assert_eq!(r.store().lock().len().unwrap(), 1);
+        assert_eq!(r.store().unwrap().lock().len().unwrap(), 1);
         let mut dup = call(4);
         dup.id = rec.event.id.clone();
         assert!(r.write_now(&r.wrap(dup)).is_err());
@@ -704,7 +873,12 @@ mod tests {
         r.flush().unwrap();
         let read_only = |on: bool| {
             let sql = format!("PRAGMA query_only = {}", if on { "ON" } else { "OFF" });
-            r.store().lock().connection().execute_batch(&sql).unwrap();
+            r.store()
+                .unwrap()
+                .lock()
+                .connection()
+                .execute_batch(&sql)
+                .unwrap();
         };
         read_only(true);
         for i in 1..=5 {
@@ -728,7 +902,7 @@ mod tests {
             "{:?}",
             t.elapsed()
         );
-        assert_eq!(r.store().lock().len().unwrap(), 6);
+        assert_eq!(r.store().unwrap().lock().len().unwrap(), 6);
         let s = r.stats();
         assert_eq!((s.written, s.pending, s.dropped), (6, 0, 0));
         assert!(s.failed_commits >= 4, "{s:?}");
@@ -738,6 +912,7 @@ mod tests {
     fn close_drops_and_reports_what_cannot_be_written() {
         let (_d, r) = recorder(Durability::Batch, 100);
         r.store()
+            .unwrap()
             .lock()
             .connection()
             .execute_batch("PRAGMA query_only = ON")

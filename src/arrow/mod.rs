@@ -14,6 +14,7 @@
 //!
 //! - [`events`]: the events schema and batches;
 //! - [`sessions`]: the sessions table;
+//! - [`sql`]: the result of a read-only SQL query;
 //! - [`result`]: a generic [`crate::accounting::result::ResultTable`] as a batch;
 //! - [`stream`]: [`Batches`] as a reader, and conforming to a consumer's requested schema.
 
@@ -21,6 +22,7 @@ mod build;
 pub mod events;
 pub mod result;
 pub mod sessions;
+pub mod sql;
 pub mod stream;
 
 use arrow_array::RecordBatch;

@@ -3,17 +3,24 @@
 //! - [`chain`]: the record text, the chain link and the [`Head`] (the hashed bytes themselves
 //!   come from `crate::canonical`);
 //! - `schema`: opening a file and checking it is a ledger;
+//! - [`locks`]: noticing another SQLite library in this process released our locks;
+//! - [`sql`]: read-only SQL through the ledger's own connection;
 //! - [`Store`]: appending (idempotent, multi-process safe) and streaming records;
-//! - [`verify()`]: re-deriving the chain and diagnosing the first problem.
+//! - [`verify()`]: re-deriving the chain and diagnosing the first problem;
+//! - `wait`: waiting for another connection's lock, interruptibly ([`interruptible`]).
 //!
 //! The on-disk format is specified in docs/ledger-format.md.
 
 pub mod chain;
+pub mod locks;
 mod schema;
+pub mod sql;
 mod store;
 mod verify;
+mod wait;
 
 pub use chain::{chain_hash, Head};
 pub use schema::{BUSY_TIMEOUT, FORMAT, VERSION};
 pub use store::{Durability, Outcome, Pending, Store};
 pub use verify::{verify, Verification};
+pub use wait::interruptible;

@@ -61,8 +61,8 @@ type Opened<T> = std::result::Result<T, OpenError>;
 /// Opens the ledger database at `path` (created if missing; in memory for `None`) and checks
 /// it is a statemeter ledger. `label` names it in errors.
 ///
-/// Settings: `busy_timeout` [`BUSY_TIMEOUT`]; WAL journal for files; `synchronous=FULL` for
-/// [`Durability::Sync`], `NORMAL` for [`Durability::Batch`].
+/// Settings: waits up to [`BUSY_TIMEOUT`] for a lock (interruptibly, see `wait`); WAL journal
+/// for files; `synchronous=FULL` for [`Durability::Sync`], `NORMAL` for [`Durability::Batch`].
 pub(crate) fn open_connection(
     path: Option<&Path>,
     label: &str,
@@ -88,7 +88,7 @@ pub(crate) fn open_connection(
                 .into());
             }
             let conn = Connection::open(p).map_err(err)?;
-            conn.busy_timeout(BUSY_TIMEOUT).map_err(err)?;
+            super::wait::install(&conn).map_err(err)?;
             // Refuse a database that is not a ledger before changing anything in it: switching
             // to WAL rewrites the file header of someone else's database.
             if table_count(&conn).map_err(err)? > 0 {
@@ -127,7 +127,7 @@ pub(crate) fn open_read_only(path: &Path, label: &str) -> Result<Connection> {
         | OpenFlags::SQLITE_OPEN_URI
         | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let plain = Connection::open_with_flags(path, flags).and_then(|c| {
-        c.busy_timeout(BUSY_TIMEOUT)?;
+        super::wait::install(&c)?;
         table_count(&c)?;
         Ok(c)
     });

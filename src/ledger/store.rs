@@ -79,8 +79,17 @@ impl Store {
     /// Opens (creating if missing) the ledger at `path`, or a new in-memory ledger for `None`.
     ///
     /// Fails with `Error::Ledger` naming the path when the directory does not exist, the file
-    /// is not an SQLite database, is corrupt, or is an SQLite database that is not a ledger.
+    /// is not an SQLite database, is corrupt, or is an SQLite database that is not a ledger;
+    /// with `Error::Validation` (field `path`) for an empty path.
     pub fn open(path: Option<&Path>, durability: Durability) -> Result<Store> {
+        // SQLite reads "" as a private temporary database that vanishes at close: events
+        // "recorded" there would be lost without a word.
+        if path.is_some_and(|p| p.as_os_str().is_empty()) {
+            return Err(Error::validation(
+                "path",
+                "is empty: give a ledger file, or no path (None) for an in-memory ledger",
+            ));
+        }
         let label = path.map_or_else(|| "<memory>".to_string(), |p| p.display().to_string());
         let conn = open_connection(path, &label, durability).map_err(Error::from)?;
         Ok(Store {
@@ -145,6 +154,27 @@ impl Store {
     /// (`kind`, `ts`, `session_id`). Writing through it breaks the chain.
     pub fn connection(&self) -> &Connection {
         &self.conn
+    }
+
+    /// In a forked child: closes the connection inherited from the parent (replacing it with
+    /// an empty in-memory database), so that a new connection of this process to the file
+    /// does not share the inherited one's lock bookkeeping (SQLite keeps it per process and
+    /// file: the child would believe it holds the parent's locks). The parent's locks are its
+    /// own and stay; with them held, the close neither checkpoints nor deletes anything.
+    /// Only call it when no thread was using the connection at the fork.
+    pub fn close_inherited(&mut self) -> Result<()> {
+        let old = std::mem::replace(&mut self.conn, Connection::open_in_memory()?);
+        old.close().map_err(|(_, e)| Error::from(e))?;
+        self.path = None;
+        self.label = "<closed after fork>".into();
+        Ok(())
+    }
+
+    /// Whether another SQLite library in this process released this connection's locks
+    /// (see [`super::locks`]); `None` when it cannot be told (in memory, not Linux).
+    pub fn locks_lost(&self) -> Option<bool> {
+        let writable = !self.conn.is_readonly(rusqlite::MAIN_DB).unwrap_or(true);
+        super::locks::locks_lost(self.path.as_deref()?, writable)
     }
 
     /// What in the file's schema statemeter did not create (triggers, views, extra or altered
@@ -554,6 +584,15 @@ mod tests {
         assert_eq!(read.len().unwrap(), 1);
         assert_eq!(read.schema_problems().unwrap().len(), 1);
         assert!(read.connection().is_readonly(rusqlite::MAIN_DB).unwrap());
+    }
+
+    #[test]
+    fn an_empty_path_is_refused() {
+        let e = Store::open(Some(Path::new("")), Durability::Sync).unwrap_err();
+        assert!(
+            matches!(e, Error::Validation { ref field, .. } if field == "path"),
+            "{e:?}"
+        );
     }
 
     #[test]
