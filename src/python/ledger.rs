@@ -20,16 +20,87 @@ pub struct Ledger {
     /// first, so a meter's ledger always shows everything recorded so far.
     pub recorder: Option<Arc<Recorder>>,
     pub path: Option<PathBuf>,
+    /// The fork generation (`crate::fork`) `store` was opened in.
+    generation: u64,
+    /// In a forked child: this process's own connection to the file (SQLite connections must
+    /// not cross a fork), with the generation it was opened in.
+    reopened: Mutex<Option<(u64, Arc<Mutex<Store>>)>>,
 }
 
 impl Ledger {
+    pub fn new(
+        store: Arc<Mutex<Store>>,
+        recorder: Option<Arc<Recorder>>,
+        path: Option<PathBuf>,
+    ) -> Self {
+        Ledger {
+            store,
+            recorder,
+            path,
+            generation: crate::fork::generation(),
+            reopened: Mutex::new(None),
+        }
+    }
+
     fn settle(&self, py: Python<'_>) -> PyResult<()> {
         if let Some(r) = &self.recorder {
             if !r.is_closed() {
-                py.detach(|| r.flush())?;
+                super::interrupt::flush(py, r)?;
             }
         }
         Ok(())
+    }
+
+    /// The store to read in this process: in a child forked after the ledger was opened, a
+    /// connection of the child's own (the meter's, or the file opened again).
+    pub fn current_store(&self) -> PyResult<Arc<Mutex<Store>>> {
+        let generation = crate::fork::generation();
+        if let Some(r) = &self.recorder {
+            return Ok(r.store()?);
+        }
+        if generation == self.generation {
+            return Ok(Arc::clone(&self.store));
+        }
+        let mut reopened = self.reopened.lock();
+        if let Some((g, store)) = reopened.as_ref().filter(|(g, _)| *g == generation) {
+            debug_assert_eq!(*g, generation);
+            return Ok(Arc::clone(store));
+        }
+        let Some(path) = &self.path else {
+            return Err(crate::error::Error::Ledger(
+                "this in-memory ledger stayed in the parent process at fork()".into(),
+            )
+            .into());
+        };
+        // Release the inherited connection first (see `Store::close_inherited`).
+        match self.store.try_lock() {
+            Some(mut inherited) if inherited.path().is_some() => inherited.close_inherited()?,
+            Some(_) => {}
+            None => {
+                return Err(crate::error::Error::Ledger(
+                    "this ledger was being read at the moment of fork(): open it again in \
+                     the child"
+                        .into(),
+                )
+                .into())
+            }
+        }
+        let store = Arc::new(Mutex::new(Store::open_existing(path, Durability::Batch)?));
+        if let Some((_, parents)) = reopened.replace((generation, Arc::clone(&store))) {
+            // Opened in an earlier generation (a parent's): never close it here.
+            std::mem::forget(parents);
+        }
+        Ok(store)
+    }
+}
+
+impl Drop for Ledger {
+    fn drop(&mut self) {
+        // A connection opened before a fork belongs to the parent: closing it in the child
+        // could checkpoint or delete the parent's write-ahead log. Leave it open.
+        if self.generation != crate::fork::generation() {
+            std::mem::forget(Arc::clone(&self.store));
+        }
     }
 }
 
@@ -39,12 +110,10 @@ impl Ledger {
     /// Raises `LedgerError` if it does not exist or is not a statemeter ledger.
     #[staticmethod]
     fn open(py: Python<'_>, path: PathBuf) -> PyResult<Self> {
-        let store = py.detach(|| Store::open_existing(&path, Durability::Batch))?;
-        Ok(Ledger {
-            store: Arc::new(Mutex::new(store)),
-            recorder: None,
-            path: Some(path),
-        })
+        let p = path.clone();
+        let store =
+            super::interrupt::detach(py, move || Store::open_existing(&p, Durability::Batch))?;
+        Ok(Ledger::new(Arc::new(Mutex::new(store)), None, Some(path)))
     }
 
     /// The file path, or `None` for an in-memory ledger.
@@ -65,7 +134,7 @@ impl Ledger {
     ) -> PyResult<EventTable> {
         let filter = parse_filter(kind, session_id, tag)?;
         self.settle(py)?;
-        let store = Arc::clone(&self.store);
+        let store = self.current_store()?;
         let rows = py.detach(move || rows::load(&store.lock()))?;
         Ok(EventTable::new(
             rows.into_iter().filter(|r| filter.keeps(r)).collect(),
@@ -76,7 +145,7 @@ impl Ledger {
     /// detects truncation and a swapped-in ledger.
     fn head(&self, py: Python<'_>) -> PyResult<Head> {
         self.settle(py)?;
-        let store = Arc::clone(&self.store);
+        let store = self.current_store()?;
         let h = py.detach(move || store.lock().head())?;
         Ok(Head { inner: h })
     }
@@ -89,14 +158,42 @@ impl Ledger {
             Some(h) => Some(parse_head(h)?),
         };
         self.settle(py)?;
-        let store = Arc::clone(&self.store);
-        let v = py.detach(move || core::verify(&store.lock(), kept.as_ref()))?;
+        let store = self.current_store()?;
+        let s = Arc::clone(&store);
+        let v = py.detach(move || core::verify(&s.lock(), kept.as_ref()))?;
+        super::sql::warn_if_locks_lost(py, &store)?;
         Ok(Verification { inner: v })
+    }
+
+    /// Runs one read-only SQL statement on the ledger through statemeter's own SQLite
+    /// connection, with `params` (a sequence for `?`, a mapping for `:name`). Returns a
+    /// `SqlResult` (rows, Arrow). Only reading is allowed (SELECT, WITH, functions such as
+    /// `json_extract`, schema-reading pragmas); anything else raises `ValidationError`.
+    /// Use it instead of Python's `sqlite3` while statemeter has the file open in this
+    /// process: two SQLite libraries in one process release each other's locks
+    /// (docs/ledger-format.md).
+    #[pyo3(signature = (query, params = None))]
+    fn sql(
+        &self,
+        py: Python<'_>,
+        query: &str,
+        params: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<super::sql::SqlResult> {
+        let params = super::sql::params(params)?;
+        self.settle(py)?;
+        let store = self.current_store()?;
+        let query = query.to_owned();
+        let s = Arc::clone(&store);
+        let rows = super::interrupt::detach(py, move || {
+            crate::ledger::sql::query(&s.lock(), &query, &params)
+        })?;
+        super::sql::warn_if_locks_lost(py, &store)?;
+        Ok(super::sql::SqlResult::new(rows))
     }
 
     fn __len__(&self, py: Python<'_>) -> PyResult<usize> {
         self.settle(py)?;
-        let store = Arc::clone(&self.store);
+        let store = self.current_store()?;
         Ok(py.detach(move || store.lock().len())? as usize)
     }
 
@@ -121,7 +218,15 @@ impl Ledger {
         until: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<super::report::Report> {
         self.settle(py)?;
-        super::report::report(py, &self.store, contract, prices, by, since, until)
+        super::report::report(
+            py,
+            &self.current_store()?,
+            contract,
+            prices,
+            by,
+            since,
+            until,
+        )
     }
 
     /// Costs of every billable event per `by` group (`events, input_tokens, cached_tokens,
@@ -136,7 +241,7 @@ impl Ledger {
         until: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<super::report::Report> {
         self.settle(py)?;
-        super::report::costs(py, &self.store, prices, by, since, until)
+        super::report::costs(py, &self.current_store()?, prices, by, since, until)
     }
 
     /// What if the events matching `select` (field -> value(s)) were served at `venue`
@@ -160,7 +265,7 @@ impl Ledger {
         self.settle(py)?;
         super::report::scenario(
             py,
-            &self.store,
+            &self.current_store()?,
             name,
             contract,
             select,
@@ -177,7 +282,7 @@ impl Ledger {
     /// duration, counts per kind, tokens, `session_tag`. Arrow/pandas/polars-ready.
     fn sessions(&self, py: Python<'_>) -> PyResult<super::sessions::SessionTable> {
         self.settle(py)?;
-        super::sessions::sessions(py, &self.store)
+        super::sessions::sessions(py, &self.current_store()?)
     }
 
     /// Writes the events into a Hive-partitioned Parquet dataset under `directory`, resuming
@@ -208,7 +313,7 @@ impl Ledger {
         expect: Option<String>,
     ) -> PyResult<super::export::Chunk> {
         self.settle(py)?;
-        super::export::chunk(py, &self.store, after, limit, expect)
+        super::export::chunk(py, &self.current_store()?, after, limit, expect)
     }
 
     fn __enter__(slf: Py<Self>) -> Py<Self> {

@@ -29,7 +29,7 @@ fn submit(py: Python<'_>, recorder: &Recorder, ev: CoreEvent) -> PyResult<Event>
                 py.detach(|| recorder.push_blocking(back))?;
             }
         }
-        Durability::Sync => py.detach(|| recorder.write_now(&rec))?,
+        Durability::Sync => super::interrupt::detach(py, || recorder.write_now(&rec))?,
     }
     Ok(Event {
         rec,
@@ -45,6 +45,15 @@ fn submit(py: Python<'_>, recorder: &Recorder, ev: CoreEvent) -> PyResult<Event>
 pub struct Meter {
     recorder: Arc<Recorder>,
     path: Option<PathBuf>,
+}
+
+impl Meter {
+    fn warn_if_locks_lost(&self, py: Python<'_>) -> PyResult<()> {
+        match self.recorder.store_here() {
+            Some(store) => super::sql::warn_if_locks_lost(py, &store),
+            None => Ok(()),
+        }
+    }
 }
 
 #[pymethods]
@@ -82,7 +91,7 @@ impl Meter {
             None => classify::Ruleset::builtin_default(),
         };
         let p = path.clone();
-        let store = py.detach(move || Store::open(p.as_deref(), durability))?;
+        let store = super::interrupt::detach(py, move || Store::open(p.as_deref(), durability))?;
         let recorder = Recorder::new(Arc::new(Mutex::new(store)), ruleset, durability, capacity)?;
         Ok(Meter {
             recorder: Arc::new(recorder),
@@ -140,7 +149,7 @@ impl Meter {
             batch.push(CoreEvent::from_map(&map)?.finish()?);
         }
         let r = Arc::clone(&self.recorder);
-        let recs = py.detach(move || r.record_all(batch))?;
+        let recs = super::interrupt::detach(py, move || r.record_all(batch))?;
         Ok(recs
             .into_iter()
             .map(|rec| Event {
@@ -153,15 +162,25 @@ impl Meter {
     /// Waits until every event recorded so far is committed. Raises `ValidationError` for
     /// events rejected since the last flush (an id re-used with a different payload) and
     /// `LedgerError` while commits fail (the events stay queued and are retried).
+    /// Ctrl-C ends the wait (`KeyboardInterrupt`; the events stay queued).
     fn flush(&self, py: Python<'_>) -> PyResult<()> {
-        let r = Arc::clone(&self.recorder);
-        Ok(py.detach(move || r.flush())?)
+        super::interrupt::flush(py, &self.recorder)?;
+        self.warn_if_locks_lost(py)
     }
 
     /// Flushes and stops recording. Further record calls raise `LedgerError`.
     fn close(&self, py: Python<'_>) -> PyResult<()> {
+        // Wait interruptibly first; close() then only stops the writer threads.
+        let flushed = match super::interrupt::flush(py, &self.recorder) {
+            Err(e) if e.is_instance_of::<pyo3::exceptions::PyKeyboardInterrupt>(py) => {
+                return Err(e)
+            }
+            other => other,
+        };
         let r = Arc::clone(&self.recorder);
-        Ok(py.detach(move || r.close())?)
+        py.detach(move || r.close())?;
+        self.warn_if_locks_lost(py)?;
+        flushed
     }
 
     /// Counters: accepted, written, duplicates, rejected, failed_commits, dropped, pending,
@@ -191,12 +210,12 @@ impl Meter {
 
     /// The meter's ledger (reads through it flush the meter first).
     #[getter]
-    fn ledger(&self) -> Ledger {
-        Ledger {
-            store: Arc::clone(self.recorder.store()),
-            recorder: Some(Arc::clone(&self.recorder)),
-            path: self.path.clone(),
-        }
+    fn ledger(&self) -> PyResult<Ledger> {
+        Ok(Ledger::new(
+            self.recorder.store()?,
+            Some(Arc::clone(&self.recorder)),
+            self.path.clone(),
+        ))
     }
 
     #[getter]
@@ -550,13 +569,9 @@ impl Session {
         _exc: Option<&Bound<'_, PyAny>>,
         _tb: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<bool> {
-        let status = if exc_type.is_some_and(|t| !t.is_none()) {
-            "error"
-        } else {
-            "ok"
-        };
-        self.end(py, status, None, None)?;
-        Ok(false)
+        let failing = exc_type.is_some_and(|t| !t.is_none());
+        let ended = self.end(py, if failing { "error" } else { "ok" }, None, None);
+        keep_users_exception(py, failing, ended.map(|_| ()))
     }
 
     fn __repr__(&self) -> String {
@@ -564,6 +579,35 @@ impl Session {
             "Session(session_id={:?}, agent={:?}, venue={:?}, runtime={:?})",
             self.session_id, self.agent, self.venue, self.runtime
         )
+    }
+}
+
+/// The result of a `with` block's `__exit__` that recorded its closing event: when the block
+/// is leaving on an exception (`failing`), a failure to record (a closed meter, a storage
+/// fault) must not replace the user's exception, so it is logged (logger `statemeter`) and the
+/// user's exception propagates.
+fn keep_users_exception(py: Python<'_>, failing: bool, recorded: PyResult<()>) -> PyResult<bool> {
+    match recorded {
+        Ok(()) => Ok(false),
+        Err(e) if failing => {
+            let logged = py
+                .import("logging")
+                .and_then(|m| m.call_method1("getLogger", ("statemeter",)))
+                .and_then(|log| {
+                    log.call_method1(
+                        "warning",
+                        (
+                            "could not record the end of a block left on an exception: %s",
+                            e.value(py),
+                        ),
+                    )
+                });
+            if let Err(log_error) = logged {
+                log_error.write_unraisable(py, None);
+            }
+            Ok(false)
+        }
+        Err(e) => Err(e),
     }
 }
 
@@ -623,7 +667,12 @@ impl ToolSpan {
         if exc_type.is_some_and(|t| !t.is_none()) {
             e.status = Some("error".into());
         }
-        let ev = submit(py, &session.recorder, e)?;
+        let ev = match submit(py, &session.recorder, e) {
+            Ok(ev) => ev,
+            Err(e) => {
+                return keep_users_exception(py, exc_type.is_some_and(|t| !t.is_none()), Err(e))
+            }
+        };
         *self.event.lock() = Some(Py::new(py, ev)?);
         Ok(false)
     }

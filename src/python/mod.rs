@@ -12,6 +12,7 @@ mod errors;
 mod event;
 mod event_table;
 mod export;
+mod interrupt;
 mod ledger;
 mod meter;
 mod otel;
@@ -19,6 +20,7 @@ mod pricing;
 mod py_modules;
 mod report;
 mod sessions;
+mod sql;
 mod venue;
 
 /// Flushes every live meter; registered with `atexit` by the Python package.
@@ -52,6 +54,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<ledger::Head>()?;
     m.add_class::<ledger::Verification>()?;
     m.add_class::<sessions::SessionTable>()?;
+    m.add_class::<sql::SqlResult>()?;
     m.add_class::<classification::Ruleset>()?;
     m.add_class::<contract::Contract>()?;
     m.add_class::<pricing::PriceTable>()?;
