@@ -247,3 +247,33 @@ def test_recorded_events_carry_state_kinds(tmp_path, kinds_ruleset):
     again = sm.Ledger.open(tmp_path / "kinds.db").events(kind="model_call")
     assert [c.state_kinds for c in again] == [["content", "conversation"], [], ["runtime"]]
     assert again[0].evidence[1].explain == "reads a file the provider stores"
+
+
+@pytest.mark.parametrize("durability", ["batch", "sync"])
+def test_an_empty_path_is_refused(durability):
+    """SQLite reads "" as a temporary database that vanishes at close: never record there."""
+    with pytest.raises(sm.ValidationError) as e:
+        sm.Meter("", durability=durability)
+    assert e.value.field == "path"
+
+
+def test_leaving_a_block_on_an_exception_after_close_keeps_the_users_exception(caplog):
+    """`with meter.session()` / `with s.tool()` left on an exception after the meter was
+    closed: the user's exception propagates (the unrecordable end is logged), never replaced
+    by LedgerError. Without an exception the closed meter is still reported."""
+    meter = sm.Meter()
+    with pytest.raises(ZeroDivisionError):
+        with meter.session("bot") as s:
+            meter.close()
+            raise ZeroDivisionError("mine")
+    meter = sm.Meter()
+    s = meter.session("bot")
+    with pytest.raises(KeyError):
+        with s.tool("search"):
+            meter.close()
+            raise KeyError("mine")
+    assert "could not record" in caplog.text
+    meter = sm.Meter()
+    with pytest.raises(sm.LedgerError):
+        with meter.session("bot"):
+            meter.close()
