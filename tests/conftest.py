@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+import pickle
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -41,11 +44,21 @@ def record_sample(path: Path, n: int = 10) -> sm.Head:
 
 
 def rows(path: Path) -> list[tuple]:
-    con = sqlite3.connect(path)
-    try:
-        return con.execute("select seq, id, record, hash from events order by seq").fetchall()
-    finally:
-        con.close()
+    """The rows as Python's sqlite3 reads them, in a process of its own: in this process
+    statemeter may still have the file open, and closing a second SQLite library's connection
+    would release statemeter's locks (docs/ledger-format.md)."""
+    code = (
+        "import pickle, sqlite3, sys\n"
+        "con = sqlite3.connect(sys.argv[1])\n"
+        "q = 'select seq, id, record, hash from events order by seq'\n"
+        "sys.stdout.buffer.write(pickle.dumps(con.execute(q).fetchall()))\n"
+    )
+    r = subprocess.run(
+        [sys.executable, "-c", code, str(path)], capture_output=True, timeout=120, check=False
+    )
+    if r.returncode != 0:
+        raise sqlite3.OperationalError(r.stderr.decode().strip().splitlines()[-1])
+    return pickle.loads(r.stdout)
 
 
 #: A ruleset whose rules name kinds of state, independent of the built-in catalogues: a stored

@@ -22,6 +22,11 @@ problems").
 
 Importable: ``reverify(path, head=None) -> tuple[bool, int | None]``; ``check(path, head=None)``
 returns a ``Result`` with the message, the event count and the ledger's head too.
+
+Run it in a process of its own, not in one where statemeter has the ledger open: it reads with
+Python's sqlite3, a second SQLite library, and closing its connection would release
+statemeter's file locks (docs/ledger-format.md, the warning at the top). Imported into a process
+that has loaded statemeter, ``check`` does that itself: it runs this script in a child process.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ import hashlib
 import json
 import math
 import sqlite3
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -198,13 +204,33 @@ def _connect(path: str | Path) -> sqlite3.Connection:
 
 
 def check(path: str | Path, head: Any = None) -> Result:
-    """Re-verifies the ledger at `path` (against `head`, a head kept earlier, if given)."""
+    """Re-verifies the ledger at `path` (against `head`, a head kept earlier, if given).
+
+    In a process that has loaded statemeter, the check runs in a child process: sqlite3 must
+    not open a file statemeter's own SQLite has open in the same process."""
     kept = parse_head(head)
+    if "statemeter._core" in sys.modules:
+        return _check_in_child(path, kept)
     con = _connect(path)
     try:
         return _check(con, kept)
     finally:
         con.close()
+
+
+def _check_in_child(path: str | Path, kept: tuple[int, bytes] | None) -> Result:
+    args = [sys.executable, __file__, str(path), "--json"]
+    if kept is not None:
+        args += ["--head", f"{kept[0]}:{kept[1].hex()}"]
+    r = subprocess.run(args, capture_output=True, timeout=600, check=False)
+    if r.returncode == 2:
+        message = r.stderr.decode().strip().removeprefix("ERROR: ")
+        if message.startswith("no ledger at"):
+            raise FileNotFoundError(message)
+        if "is not a version-1 statemeter ledger" in message:
+            raise ValueError(message)
+        raise sqlite3.DatabaseError(message)
+    return Result(*json.loads(r.stdout))
 
 
 def reverify(path: str | Path, head: Any = None) -> tuple[bool, int | None]:
@@ -415,12 +441,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("ledger", help="path to the ledger's SQLite file")
     parser.add_argument("--head", help="a head kept earlier, as SEQ:HEX")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
     args = parser.parse_args(argv)
     try:
         r = check(args.ledger, args.head)
     except (OSError, ValueError, sqlite3.Error) as e:
         print(f"ERROR: {e}", file=sys.stderr)
         return 2
+    if args.json:
+        print(json.dumps(list(r)))
+        return 0 if r.ok else 1
     if r.ok:
         print(f"OK: {r.events} events, head {r.head}")
         return 0

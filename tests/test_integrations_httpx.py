@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import gzip
 import json
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 from typing import Any
@@ -573,8 +575,14 @@ def test_content_never_reaches_the_ledger_file(server: Loopback, tmp_path: Path)
     meter.flush()
     assert len(model_calls(meter)) == 2
     assert any(marker.encode() in r["body"] for r in server.received)  # it was really sent
+    # Read in another process: opening and closing the ledger's files here would release the
+    # meter's SQLite locks on them (POSIX locks belong to the process).
+    read = "import sys; sys.stdout.buffer.write(open(sys.argv[1], 'rb').read())"
     for f in [path, *tmp_path.glob("audit.db-*")]:
-        assert marker.encode() not in f.read_bytes(), f
+        data = subprocess.run(
+            [sys.executable, "-c", read, str(f)], capture_output=True, check=True, timeout=120
+        ).stdout
+        assert marker.encode() not in data, f
     meter.close()
     assert marker.encode() not in path.read_bytes()
 

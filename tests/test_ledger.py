@@ -67,11 +67,17 @@ def test_jcs_vectors_inside_records(tmp_path, name):
 
 
 def tamper(path: Path, *sql: str) -> None:
-    con = sqlite3.connect(path)
-    with con:
-        for s in sql:
-            con.execute(s)
-    con.close()
+    """Runs `sql` on the file with Python's sqlite3, in a process of its own (in this one
+    statemeter may have the file open: docs/ledger-format.md)."""
+    code = (
+        "import sqlite3, sys\n"
+        "con = sqlite3.connect(sys.argv[1])\n"
+        "with con:\n"
+        "    for s in sys.argv[2:]:\n"
+        "        con.execute(s)\n"
+        "con.close()\n"
+    )
+    subprocess.run([sys.executable, "-c", code, str(path), *sql], check=True, timeout=120)
 
 
 CASES = {
@@ -405,3 +411,118 @@ def test_a_ledger_written_before_state_kinds_reads_and_verifies(tmp_path, kinds_
     con.close()
     assert stored[:4] == records, "the old records are left exactly as they were"
     assert ["state_kinds" in r["classification"] for r in stored] == [False] * 4 + [True] * 3
+
+
+# --------------------------------------------------------------- two SQLite libraries
+
+
+def _holds_shm_lock(ledger: Path) -> bool | None:
+    from shm_locks import holds_shm_lock
+
+    return holds_shm_lock(str(ledger))
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/locks")
+def test_python_sqlite3_releases_statemeters_locks_in_the_same_process(tmp_path):
+    """The hazard: statemeter links its own SQLite, Python's sqlite3 another. POSIX locks
+    belong to the process, so closing a sqlite3 connection to a ledger statemeter has open
+    drops statemeter's locks (other processes could then write under it). statemeter notices
+    and warns; reading through ledger.sql() keeps the locks."""
+    ledger = tmp_path / "l.db"
+    meter = sm.Meter(ledger)
+    meter.session("bot").tool_call("search")
+    meter.flush()
+    if _holds_shm_lock(ledger) is None:
+        pytest.skip("/proc/locks is not readable here")
+    assert _holds_shm_lock(ledger) is True
+    # The safe way: statemeter's own connection.
+    assert meter.ledger.sql("SELECT count(*) FROM events")[0] == (1,)
+    assert _holds_shm_lock(ledger) is True
+    # The unsafe way, reproduced: the other library's close releases statemeter's locks, and
+    # (taking itself for the last connection) deletes the write-ahead log and its index.
+    con = sqlite3.connect(ledger)
+    assert con.execute("SELECT count(*) FROM events").fetchone() == (1,)
+    con.close()
+    assert _holds_shm_lock(ledger) is not True
+    with pytest.warns(RuntimeWarning, match="released by another SQLite library"):
+        meter.flush()
+    with pytest.warns(RuntimeWarning, match="ledger.sql"):
+        meter.ledger.verify()
+    with pytest.warns(RuntimeWarning):
+        meter.close()
+
+
+def test_sql_reads_through_statemeters_connection(tmp_path):
+    ledger = tmp_path / "l.db"
+    head = record_sample(ledger, 10)
+    expected = rows(ledger)  # Python's sqlite3, before statemeter opens the file
+    led = sm.Ledger.open(ledger)
+    r = led.sql(
+        "SELECT seq, json_extract(record, '$.event.kind') AS kind, hash FROM events "
+        "WHERE seq > ? ORDER BY seq",
+        [7],
+    )
+    assert r.columns == ["seq", "kind", "hash"]
+    assert len(r) == 3 and [row[0] for row in r] == [8, 9, 10]
+    assert r[-1][1] == "session_end" and isinstance(r[0][2], bytes) and len(r[0][2]) == 32
+    assert r.rows()[0] == r[0]
+    assert r.to_pylist()[0] == {"seq": 8, "kind": r[0][1], "hash": r[0][2]}
+    named = led.sql("SELECT count(*) AS n FROM events WHERE seq <= :upto", {"upto": head.seq})
+    assert named.to_pylist() == [{"n": 10}]
+    # The same rows Python's sqlite3 reads, without a second SQLite library touching the file.
+    assert [tuple(x) for x in led.sql("SELECT seq, id, record, hash FROM events")] == [
+        (s, i, rec, bytes(h)) for s, i, rec, h in expected
+    ]
+    in_memory = sm.Meter()
+    in_memory.session("x").tool_call("t")
+    assert in_memory.ledger.sql("SELECT count(*) FROM events")[0] == (1,)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "DELETE FROM events",
+        "UPDATE events SET record = ''",
+        "DROP TABLE events",
+        "CREATE TRIGGER t AFTER INSERT ON events BEGIN SELECT 1; END",
+        "BEGIN",
+        "ATTACH ':memory:' AS other",
+        "PRAGMA query_only = 0",
+        "SELECT 1; DELETE FROM events",
+        "SELECT * FROM no_such_table",
+    ],
+)
+def test_sql_refuses_anything_but_reading(tmp_path, query):
+    ledger = tmp_path / "l.db"
+    record_sample(ledger, 4)
+    led = sm.Ledger.open(ledger)
+    with pytest.raises(sm.ValidationError) as e:
+        led.sql(query)
+    assert e.value.field == "query"
+    assert led.verify().ok and len(led) == 4
+
+
+def test_sql_results_are_arrow(tmp_path):
+    pa = pytest.importorskip("pyarrow")
+    ledger = tmp_path / "l.db"
+    record_sample(ledger, 5)
+    r = sm.Ledger.open(ledger).sql(
+        "SELECT seq, json_extract(record, '$.event.input_tokens') AS tokens, "
+        "json_extract(record, '$.event.kind') AS kind, hash, seq / 2.0 AS half FROM events"
+    )
+    t = pa.table(r)
+    assert t.schema.types == [pa.int64(), pa.int64(), pa.string(), pa.binary(), pa.float64()]
+    assert t.column("seq").to_pylist() == [1, 2, 3, 4, 5]
+    assert t.num_rows == len(r)
+
+
+def test_reference_verifier_runs_in_its_own_process(tmp_path):
+    """The documented way to use the sqlite3-based reference verifier beside a live meter."""
+    ledger = tmp_path / "l.db"
+    meter = sm.Meter(ledger)
+    meter.session("bot").tool_call("search")
+    meter.flush()
+    script = Path(__file__).with_name("reverify_ledger.py")
+    r = subprocess.run([sys.executable, str(script), str(ledger)], capture_output=True, timeout=120)
+    assert r.returncode == 0 and r.stdout.decode().startswith("OK: 1 events"), r
+    meter.close()
