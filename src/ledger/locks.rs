@@ -38,8 +38,16 @@ pub fn locks_lost(path: &Path, writable: bool) -> Option<bool> {
     let Some(inode) = inode(Path::new(&shm)) else {
         return (writable && path.exists()).then_some(true);
     };
-    let table = std::fs::read_to_string("/proc/locks").ok()?;
-    Some(!holds(&table, std::process::id(), inode))
+    // The kernel builds /proc/locks as it is read: a lock table longer than one read can
+    // skip lines that moved while other processes locked and unlocked. Lost only if absent
+    // from several reads.
+    for _ in 0..5 {
+        let table = std::fs::read_to_string("/proc/locks").ok()?;
+        if holds(&table, std::process::id(), inode) {
+            return Some(false);
+        }
+    }
+    Some(true)
 }
 
 #[cfg(unix)]

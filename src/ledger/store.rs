@@ -173,6 +173,15 @@ impl Store {
     /// Whether another SQLite library in this process released this connection's locks
     /// (see [`super::locks`]); `None` when it cannot be told (in memory, not Linux).
     pub fn locks_lost(&self) -> Option<bool> {
+        // A writable connection in WAL mode keeps a `-shm` file open; one in another journal
+        // mode (a file left mid-creation by a crash may stay in rollback mode) has none.
+        let wal = self
+            .conn
+            .query_row("PRAGMA journal_mode", [], |r| r.get::<_, String>(0))
+            .is_ok_and(|m| m.eq_ignore_ascii_case("wal"));
+        if !wal {
+            return None;
+        }
         let writable = !self.conn.is_readonly(rusqlite::MAIN_DB).unwrap_or(true);
         super::locks::locks_lost(self.path.as_deref()?, writable)
     }
