@@ -21,9 +21,16 @@ meter = sm.Meter(
 _barrier: Any = None
 
 
-def set_barrier(barrier: Any) -> None:
-    global _barrier
+def configure(ledger: str, durability: str, barrier: Any) -> None:
+    """Pool initializer. A forkserver worker is forked from the server process, whose
+    environment is the one it had when it started (for an earlier test, perhaps): its meter may
+    point at another ledger, so it is made again for this one."""
+    global _barrier, meter
     _barrier = barrier
+    if os.environ.get("STATEMETER_FORK_LEDGER") != ledger:
+        os.environ["STATEMETER_FORK_LEDGER"] = ledger
+        os.environ["STATEMETER_FORK_DURABILITY"] = durability
+        meter = sm.Meter(ledger, durability=durability)
 
 
 def work(task: tuple[int, int]) -> dict:

@@ -207,7 +207,11 @@ def run_fork_pool(
     sys.modules.pop("fork_worker", None)
     worker = importlib.import_module("fork_worker")  # creates the meter in this process
     ctx = multiprocessing.get_context(method)
-    pool = ctx.Pool(PROCESSES, initializer=worker.set_barrier, initargs=(ctx.Barrier(PROCESSES),))
+    pool = ctx.Pool(
+        PROCESSES,
+        initializer=worker.configure,
+        initargs=(str(ledger), durability, ctx.Barrier(PROCESSES)),
+    )
     try:
         pending = pool.map_async(worker.work, [(w, events) for w in range(PROCESSES)])
         try:
@@ -237,17 +241,8 @@ def check_fork_results(ledger: Path, results: list[dict], events: int) -> None:
     assert ids == v.events
 
 
-FORKSERVER_OPEN = pytest.mark.xfail(
-    strict=False,
-    reason="open: with forkserver workers the parent has seen an empty ledger and a missing "
-    "-shm file after the pool ended (fork and spawn pass)",
-)
-
-
 @fork_warning
-@pytest.mark.parametrize(
-    "method", ["fork", pytest.param("forkserver", marks=FORKSERVER_OPEN), "spawn"]
-)
+@pytest.mark.parametrize("method", ["fork", "forkserver", "spawn"])
 @pytest.mark.parametrize("durability", ["batch", "sync"])
 def test_module_level_meter_in_a_process_pool(tmp_path, monkeypatch, method, durability):
     """A meter created at import (a module-level meter; gunicorn --preload, Celery prefork)
