@@ -380,7 +380,7 @@ SECTIONS = [
                 "report_s",
                 "s",
                 ("<=", 5.0),
-                "The issue sets 0.5 s at 1M; the scan is linear in the events.",
+                "The target at 1M is 0.5 s; the scan is linear in the events.",
             ),
             Row(
                 "pandas / statemeter",
