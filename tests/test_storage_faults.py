@@ -430,6 +430,44 @@ def test_read_only_ledger(tmp_path, small_fs_or_chmod):
     assert v.ok and v.events == 60
 
 
+def test_read_only_open_of_a_ledger_without_an_id(tmp_path, small_fs_or_chmod):
+    """A ledger made before ledgers had an identity, opened read-only: nothing is written, it
+    has no id (None), reports and verification work, an export into a dataset is refused;
+    the first writable open gives it one (docs/ledger-format.md)."""
+    make_ro, make_rw, path = small_fs_or_chmod
+    head = make_ledger(path, n=20)
+    code = (
+        "import sqlite3, sys\n"
+        "con = sqlite3.connect(sys.argv[1])\n"
+        "with con:\n"
+        "    con.execute(\"delete from meta where key = 'ledger_id'\")\n"
+        "con.execute('pragma wal_checkpoint(truncate)')\n"
+        "con.close()\n"
+    )
+    subprocess.run([sys.executable, "-c", code, str(path)], check=True, timeout=120)
+    make_ro()
+    try:
+        ledger = sm.Ledger.open(path)
+        assert ledger.ledger_id is None and ledger.head().ledger_id is None
+        assert ledger.verify(head=head).ok
+        if _has_pyarrow():
+            with pytest.raises(sm.LedgerError, match="ledger_id"):
+                ledger.export_parquet(tmp_path / "ds")
+        del ledger
+    finally:
+        make_rw()
+    ledger = sm.Ledger.open(path)
+    assert ledger.ledger_id is not None and ledger.head().ledger_id == ledger.ledger_id
+
+
+def _has_pyarrow() -> bool:
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def test_read_only_media_with_an_unmerged_log(tmp_path, small_fs):
     """A copy taken while a meter was writing carries a -wal file with events not yet in the
     main file: on read-only media they cannot be merged, so reading it is refused (a silently

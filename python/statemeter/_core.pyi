@@ -284,9 +284,12 @@ class SqlResult:
     def to_polars(self) -> Any: ...
 
 class Head:
-    """A chain position: ``str(head)`` is ``"SEQ:HEX"``."""
+    """A chain position: ``str(head)`` is ``"SEQ:HEX"``; ``ledger_id`` names the ledger it was
+    read from (``None`` when not known). Equality compares seq and hash."""
 
-    def __init__(self, seq: int, hash: str) -> None: ...
+    def __init__(self, seq: int, hash: str, ledger_id: str | None = None) -> None: ...
+    @property
+    def ledger_id(self) -> str | None: ...
     @staticmethod
     def parse(text: str) -> Head: ...
     @property
@@ -320,6 +323,10 @@ class Ledger:
         read (permissions, read-only media) opens read-only: verify, events and reports work."""
     @property
     def path(self) -> str | None: ...
+    @property
+    def ledger_id(self) -> str | None:
+        """The ledger's identity (a UUID); ``None`` for a ledger made before ledgers had one,
+        opened read-only since (docs/ledger-format.md)."""
     def events(
         self, *, kind: Kind | None = None, session_id: str | None = None, tag: Tag | None = None
     ) -> EventTable: ...

@@ -89,11 +89,14 @@ class ExportResult:
     files: list[str] = field(default_factory=list)
     #: Events in the dataset after this export.
     total_events: int = 0
+    #: The exported ledger's ``ledger_id`` (docs/ledger-format.md).
+    ledger_id: str | None = None
 
     def __repr__(self) -> str:
         span = f"seq {self.from_seq}..{self.to_seq}" if self.events else "nothing new"
         return (
-            f"ExportResult({self.directory!r}: {self.events:,} events, {span}, "
+            f"ExportResult({self.directory!r}, ledger {self.ledger_id}: "
+            f"{self.events:,} events, {span}, "
             f"{len(self.files)} files; {self.total_events:,} events in the dataset)"
         )
 
@@ -267,6 +270,15 @@ def _export(
 ) -> ExportResult:
     pa = require("pyarrow", what="export_parquet()")
     pq = require("pyarrow.parquet", what="export_parquet()")
+    ledger_id = ledger.ledger_id
+    if ledger_id is None:
+        import statemeter as sm
+
+        raise sm.LedgerError(
+            f"ledger {ledger.path} has no ledger_id (it was made before ledgers had one and is "
+            "open read-only): open it once with write access, or copy it with VACUUM INTO and "
+            "export the copy (docs/ledger-format.md)"
+        )
     directory.mkdir(parents=True, exist_ok=True)
     with _locked(directory):
         manifest = read_manifest(directory)
@@ -297,7 +309,7 @@ def _export(
             if manifest is None:
                 manifest = _new_manifest(names)
                 _write_manifest(directory, manifest)
-            return ExportResult(str(directory), 0, None, None, [], total_before)
+            return ExportResult(str(directory), 0, None, None, [], total_before, ledger_id)
         writers: dict[str, Any] = {}
         temps: dict[str, Path] = {}
         events = 0
@@ -342,7 +354,9 @@ def _export(
             }
         )
         _write_manifest(directory, manifest)
-        return ExportResult(str(directory), events, from_seq, to_seq, files, manifest["events"])
+        return ExportResult(
+            str(directory), events, from_seq, to_seq, files, manifest["events"], ledger_id
+        )
 
 
 def _new_manifest(names: list[str]) -> dict[str, Any]:

@@ -20,7 +20,7 @@ mod verify;
 mod wait;
 
 pub use chain::{chain_hash, Head};
-pub use schema::{BUSY_TIMEOUT, FORMAT, VERSION};
+pub use schema::{parse_ledger_id, BUSY_TIMEOUT, FORMAT, LEDGER_ID_KEY, VERSION};
 pub use store::{Durability, Outcome, Pending, Store};
-pub use verify::{verify, Verification};
+pub use verify::{verify, verify_identity, Verification};
 pub use wait::interruptible;

@@ -13,6 +13,9 @@ use crate::error::{Error, Result};
 pub const FORMAT: &str = "statemeter-ledger";
 /// The `meta.version` value this code reads and writes.
 pub const VERSION: &str = "1";
+/// The `meta` key of the ledger's identity: a UUID (version 7) given at creation, or at the
+/// first writable open of a ledger made before ledgers had one. Never changed afterwards.
+pub const LEDGER_ID_KEY: &str = "ledger_id";
 /// How long a writer waits for another process's transaction before failing.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -108,6 +111,7 @@ pub(crate) fn open_connection(
     conn.pragma_update(None, "synchronous", sync).map_err(err)?;
     init_or_check(&mut conn, label)?;
     refuse_foreign_schema(&conn, label)?;
+    ensure_ledger_id(&mut conn, label)?;
     Ok(conn)
 }
 
@@ -210,10 +214,54 @@ fn init_or_check(conn: &mut Connection, label: &str) -> Opened<()> {
             .map_err(err)?;
         if table_count(&tx).map_err(err)? == 0 {
             tx.execute_batch(SCHEMA).map_err(err)?;
+            insert_ledger_id(&tx).map_err(err)?;
         }
         tx.commit().map_err(err)?;
     }
     check_marker(conn, label)
+}
+
+/// Checks a ledger id given by a caller (`field` names it in the error): a UUID, returned in
+/// the lowercase hyphenated form ledgers store.
+pub fn parse_ledger_id(field: &str, text: &str) -> Result<String> {
+    uuid::Uuid::try_parse(text.trim())
+        .map(|id| id.hyphenated().to_string())
+        .map_err(|_| Error::validation(field, format!("{text:?} is not a UUID")))
+}
+
+/// Stores a new ledger id unless the ledger has one.
+fn insert_ledger_id(conn: &Connection) -> rusqlite::Result<usize> {
+    conn.execute(
+        "INSERT OR IGNORE INTO meta (key, value) VALUES (?1, ?2)",
+        [LEDGER_ID_KEY, &crate::event::new_uuid_v7()],
+    )
+}
+
+/// Gives a ledger made before ledgers had an identity its `ledger_id` (one write transaction,
+/// only when it has none; two processes opening it at once agree: the first insert wins).
+fn ensure_ledger_id(conn: &mut Connection, label: &str) -> Opened<()> {
+    let err = |e| open_err(label, e);
+    if read_ledger_id(conn).map_err(err)?.is_some() {
+        return Ok(());
+    }
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(err)?;
+    insert_ledger_id(&tx).map_err(err)?;
+    tx.commit().map_err(err)?;
+    Ok(())
+}
+
+/// The `meta.ledger_id` text as stored, or `None` when the ledger has none (a ledger made
+/// before ledgers had an identity, opened read-only since).
+pub(crate) fn read_ledger_id(conn: &Connection) -> rusqlite::Result<Option<String>> {
+    conn.query_row(
+        "SELECT value FROM meta WHERE key = ?1",
+        [LEDGER_ID_KEY],
+        |r| r.get::<_, Option<String>>(0),
+    )
+    .optional()
+    .map(Option::flatten)
 }
 
 /// Checks the `meta` marker (format and version) of a database that has tables.
@@ -411,13 +459,12 @@ mod tests {
             .unwrap()
             .collect::<rusqlite::Result<_>>()
             .unwrap();
-        assert_eq!(
-            meta,
-            vec![
-                ("format".into(), FORMAT.into()),
-                ("version".into(), VERSION.into())
-            ]
-        );
+        assert_eq!(meta.len(), 3, "{meta:?}");
+        assert_eq!(meta[0], ("format".into(), FORMAT.into()));
+        assert_eq!(meta[1].0, LEDGER_ID_KEY);
+        let id = uuid::Uuid::try_parse(&meta[1].1).unwrap();
+        assert_eq!(id.get_version_num(), 7);
+        assert_eq!(meta[2], ("version".into(), VERSION.into()));
         drop(conn);
         // Reopening an existing ledger works and does not duplicate anything.
         let conn = open_connection(Some(&path), "l", Durability::Batch).unwrap();
@@ -425,6 +472,27 @@ mod tests {
             .query_row("PRAGMA synchronous", [], |r| r.get(0))
             .unwrap();
         assert_eq!(sync, 1, "NORMAL");
+        assert_eq!(read_ledger_id(&conn).unwrap().as_deref(), Some(&*meta[1].1));
+    }
+
+    #[test]
+    fn an_older_ledger_gets_its_id_at_the_first_writable_open_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        drop(open(&path).unwrap());
+        Connection::open(&path)
+            .unwrap()
+            .execute_batch("DELETE FROM meta WHERE key = 'ledger_id'")
+            .unwrap();
+        // Read-only: nothing is written, the ledger has no id.
+        let ro = open_read_only(&path, "old").unwrap();
+        assert_eq!(read_ledger_id(&ro).unwrap(), None);
+        drop(ro);
+        let first = read_ledger_id(&open(&path).unwrap()).unwrap().unwrap();
+        let again = read_ledger_id(&open(&path).unwrap()).unwrap().unwrap();
+        assert_eq!(first, again, "the id is stable across opens");
+        let ro = open_read_only(&path, "old").unwrap();
+        assert_eq!(read_ledger_id(&ro).unwrap(), Some(first));
     }
 
     #[test]

@@ -20,7 +20,9 @@ use rusqlite::types::ValueRef;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 use super::chain::{chain_hash, event_difference, write_record, Head};
-use super::schema::{open_connection, open_read_only, schema_problems, OpenError};
+use super::schema::{
+    open_connection, open_read_only, read_ledger_id, schema_problems, OpenError, LEDGER_ID_KEY,
+};
 use crate::error::{Error, Result};
 
 const INSERT: &str = "INSERT INTO events (seq, id, record, hash) \
@@ -191,6 +193,26 @@ impl Store {
     /// statemeter made it.
     pub fn schema_problems(&self) -> Result<Vec<String>> {
         Ok(schema_problems(&self.conn)?)
+    }
+
+    /// The ledger's identity (`meta.ledger_id`, a UUID as lowercase hyphenated text): given
+    /// when the ledger is created, or at the first writable open of a ledger made before
+    /// ledgers had one. `None` for such an older ledger opened only for reading since.
+    ///
+    /// Fails with `Error::Ledger` when the stored value is not a UUID (the `meta` table was
+    /// edited): an id names files and checkpoints, so it is never passed on unchecked.
+    pub fn ledger_id(&self) -> Result<Option<String>> {
+        let Some(text) = read_ledger_id(&self.conn)? else {
+            return Ok(None);
+        };
+        match uuid::Uuid::try_parse(&text) {
+            Ok(id) if id.hyphenated().to_string() == text => Ok(Some(text)),
+            _ => Err(Error::Ledger(format!(
+                "ledger {}: meta {LEDGER_ID_KEY} {text:?} is not a UUID in lowercase \
+                 hyphenated form (the meta table was edited)",
+                self.label
+            ))),
+        }
     }
 
     /// Number of events.

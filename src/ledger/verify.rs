@@ -157,6 +157,31 @@ fn altered(problems: &[String]) -> String {
     )
 }
 
+/// [`verify`], and when the kept head says which ledger it was read from (`kept_ledger_id`),
+/// that `store` is that ledger: another id is `swapped` (`first_bad_seq` the head's seq),
+/// even when the chains agree (two ledgers can hold the same events). A ledger without an id
+/// (made before ledgers had one, opened read-only since) is checked by its chain only.
+pub fn verify_identity(
+    store: &Store,
+    head: Option<&Head>,
+    kept_ledger_id: Option<&str>,
+) -> Result<Verification> {
+    let mut v = verify(store, head)?;
+    let Some(kept) = kept_ledger_id.filter(|_| v.ok) else {
+        return Ok(v);
+    };
+    if let Some(id) = store.ledger_id()? {
+        if kept != id {
+            v.ok = false;
+            v.first_bad_seq = Some(head.map_or(1, |h| h.seq.max(1)));
+            v.problem = Some(format!(
+                "swapped: the kept head is of ledger {kept}; this is ledger {id}"
+            ));
+        }
+    }
+    Ok(v)
+}
+
 /// Re-derives every hash of `store` and checks it against `head`, a head kept earlier.
 pub fn verify(store: &Store, head: Option<&Head>) -> Result<Verification> {
     if let Some(h) = head {

@@ -122,6 +122,15 @@ impl Ledger {
         self.path.clone()
     }
 
+    /// The ledger's identity, a UUID (docs/ledger-format.md): given at creation, or at the
+    /// first writable open of a ledger made before ledgers had one; `None` for such a ledger
+    /// opened read-only since. Raises `LedgerError` when `meta` holds something else.
+    #[getter]
+    fn ledger_id(&self, py: Python<'_>) -> PyResult<Option<String>> {
+        let store = self.current_store()?;
+        Ok(py.detach(move || store.lock().ledger_id())?)
+    }
+
     /// The events in `seq` order, optionally filtered by `kind`, `session_id` and `tag`
     /// (`"stateless"`/`"stateful"`). Each carries its derived `session_tag`.
     #[pyo3(signature = (*, kind = None, session_id = None, tag = None))]
@@ -146,23 +155,39 @@ impl Ledger {
     fn head(&self, py: Python<'_>) -> PyResult<Head> {
         self.settle(py)?;
         let store = self.current_store()?;
-        let h = py.detach(move || store.lock().head())?;
-        Ok(Head { inner: h })
+        let (h, id) = py.detach(move || {
+            let s = store.lock();
+            Ok::<_, crate::error::Error>((s.head()?, s.ledger_id()?))
+        })?;
+        Ok(Head {
+            inner: h,
+            ledger_id: id,
+        })
     }
 
     /// Re-derives every hash. Returns a `Verification`; never raises for a broken chain.
     #[pyo3(signature = (head = None))]
     fn verify(&self, py: Python<'_>, head: Option<&Bound<'_, PyAny>>) -> PyResult<Verification> {
-        let kept = match head {
-            None => None,
-            Some(h) => Some(parse_head(h)?),
+        let (kept, kept_id) = match head {
+            None => (None, None),
+            Some(h) => {
+                let (h, id) = parse_head(h)?;
+                (Some(h), id)
+            }
         };
         self.settle(py)?;
         let store = self.current_store()?;
         let s = Arc::clone(&store);
-        let v = py.detach(move || core::verify(&s.lock(), kept.as_ref()))?;
+        let (v, id) = py.detach(move || {
+            let s = s.lock();
+            let v = core::verify_identity(&s, kept.as_ref(), kept_id.as_deref())?;
+            Ok::<_, crate::error::Error>((v, s.ledger_id().ok().flatten()))
+        })?;
         super::sql::warn_if_locks_lost(py, &store)?;
-        Ok(Verification { inner: v })
+        Ok(Verification {
+            inner: v,
+            ledger_id: id,
+        })
     }
 
     /// Runs one read-only SQL statement on the ledger through statemeter's own SQLite
@@ -334,37 +359,48 @@ impl Ledger {
     }
 }
 
-fn parse_head(h: &Bound<'_, PyAny>) -> PyResult<core::Head> {
+fn parse_head(h: &Bound<'_, PyAny>) -> PyResult<(core::Head, Option<String>)> {
     if let Ok(h) = h.downcast::<Head>() {
-        return Ok(h.get().inner);
+        return Ok((h.get().inner, h.get().ledger_id.clone()));
     }
     let s: String = h
         .extract()
         .map_err(|_| invalid("head", "must be a Head or a 'SEQ:HEX' string"))?;
-    Ok(core::Head::parse(&s)?)
+    Ok((core::Head::parse(&s)?, None))
 }
 
-/// A position in a ledger's chain: `seq` and the hash (hex) after it. `str(head)` is
-/// `"SEQ:HEX"`, which `Head.parse` and `verify(head=...)` accept.
+/// A position in a ledger's chain: `seq` and the hash (hex) after it, and the `ledger_id` of
+/// the ledger it was read from (`None` when not known). `str(head)` is `"SEQ:HEX"`, which
+/// `Head.parse` and `verify(head=...)` accept. Equality compares the position (seq and hash).
 #[pyclass(frozen, module = "statemeter")]
 pub struct Head {
     pub inner: core::Head,
+    pub ledger_id: Option<String>,
 }
 
 #[pymethods]
 impl Head {
     #[new]
-    fn new(seq: &Bound<'_, PyAny>, hash: &str) -> PyResult<Self> {
+    #[pyo3(signature = (seq, hash, ledger_id = None))]
+    fn new(seq: &Bound<'_, PyAny>, hash: &str, ledger_id: Option<&str>) -> PyResult<Self> {
         let seq = super::args::req_count("seq", seq)?;
         Ok(Head {
             inner: core::Head::parse(&format!("{seq}:{hash}"))?,
+            ledger_id: ledger_id
+                .map(|id| core::parse_ledger_id("ledger_id", id))
+                .transpose()?,
         })
     }
     #[staticmethod]
     fn parse(text: &str) -> PyResult<Self> {
         Ok(Head {
             inner: core::Head::parse(text)?,
+            ledger_id: None,
         })
+    }
+    #[getter]
+    fn ledger_id(&self) -> Option<&str> {
+        self.ledger_id.as_deref()
     }
     #[getter]
     fn seq(&self) -> u64 {
@@ -378,7 +414,15 @@ impl Head {
         format!("{}:{}", self.inner.seq, self.inner.hex())
     }
     fn __repr__(&self) -> String {
-        format!("Head(seq={}, hash={:?})", self.inner.seq, self.inner.hex())
+        let id = match &self.ledger_id {
+            Some(id) => format!(", ledger_id={id:?}"),
+            None => String::new(),
+        };
+        format!(
+            "Head(seq={}, hash={:?}{id})",
+            self.inner.seq,
+            self.inner.hex()
+        )
     }
     fn __eq__(&self, other: &Bound<'_, PyAny>) -> bool {
         other
@@ -396,6 +440,8 @@ impl Head {
 #[pyclass(frozen, module = "statemeter")]
 pub struct Verification {
     pub inner: core::Verification,
+    /// The verified ledger's id, which `head` carries.
+    pub ledger_id: Option<String>,
 }
 
 #[pymethods]
@@ -412,6 +458,7 @@ impl Verification {
     fn head(&self) -> Head {
         Head {
             inner: self.inner.head,
+            ledger_id: self.ledger_id.clone(),
         }
     }
     #[getter]

@@ -474,6 +474,15 @@ fn window(since: Option<&Bound<'_, PyAny>>, until: Option<&Bound<'_, PyAny>>) ->
     Ok(w)
 }
 
+/// The ledger's id for `Report.meta["ledger_id"]`.
+fn ledger_meta(
+    py: Python<'_>,
+    store: &Arc<Mutex<Store>>,
+) -> PyResult<(&'static str, Option<String>)> {
+    let store = Arc::clone(store);
+    Ok(("ledger_id", py.detach(move || store.lock().ledger_id())?))
+}
+
 fn window_meta(w: Window) -> [(&'static str, Option<String>); 2] {
     [
         ("since", w.since.map(calendar::format_ts)),
@@ -508,6 +517,7 @@ pub fn report(
         ("currency", prices.as_ref().map(|p| p.currency.clone())),
     ];
     meta.extend(window_meta(w));
+    meta.push(ledger_meta(py, store)?);
     Ok(Report {
         kind: "report",
         table,
@@ -541,6 +551,7 @@ pub fn costs(
     let table = py.detach(move || costing::costs_table(&cols, &p, &d2, w))?;
     let mut meta = vec![("currency", Some(prices.currency.clone()))];
     meta.extend(window_meta(w));
+    meta.push(ledger_meta(py, store)?);
     Ok(Report {
         kind: "costs",
         table,
@@ -598,6 +609,7 @@ pub fn scenario(
         ("currency", currency),
     ];
     meta.extend(window_meta(w));
+    meta.push(ledger_meta(py, store)?);
     let by: Vec<String> = dims.iter().map(|d| d.name().to_owned()).collect();
     let compliance = Report {
         kind: "scenario",
