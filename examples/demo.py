@@ -30,6 +30,7 @@ matplotlib.use("Agg")
 
 import statemeter as sm  # noqa: E402
 from statemeter import display, plot, simulate  # noqa: E402
+from statemeter.money import format_cents  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 CONTRACT = HERE / "contracts" / "model-access-2025.toml"
@@ -40,9 +41,8 @@ START = "2026-04-13"
 
 
 def money(nanos: int | None, currency: str) -> str:
-    if nanos is None:
-        return "unpriced"
-    return f"{nanos / 1e9:>12,.2f} {currency}"
+    """To the cent, half to even: the rounding every view of statemeter uses."""
+    return f"{format_cents(nanos):>12} {currency}"
 
 
 def print_report(report: sm.Report) -> None:
@@ -97,7 +97,7 @@ def main() -> int:
     costs = ledger.costs(prices, by="venue")
     total = sum(r["cost_nanos"] or 0 for r in costs.to_pylist())
     by_venue = ", ".join(
-        f"{r['venue'] or 'no venue'} {money(r['cost_nanos'], '').strip()}"
+        f"{r['venue'] or 'no venue (state operations)'} {money(r['cost_nanos'], '').strip()}"
         for r in costs.to_pylist()
     )
     print(f"\nall billable events: {money(total, prices.currency).strip()} ({by_venue})")
@@ -107,18 +107,26 @@ def main() -> int:
     print(f"\nverify: ok={v.ok} events={v.events:,} head={v.head}")
 
     # 4. Plots and the self-contained HTML report.
+    amended_contract = sm.Contract.load(AMENDED)
     figures = [
-        ("Model calls per day by venue and tag", plot.usage_over_time(ledger, "events")),
         (
-            "Model-call cost per day by venue and tag (illustrative prices)",
-            plot.usage_over_time(ledger, "cost", prices=prices),
+            "Model calls per day by venue and call-level tag (each call's own tag); the dashed "
+            "line is the 2026-04-27 amendment",
+            plot.usage_over_time(ledger, "events", contract=amended_contract),
         ),
         (
-            "The three interpretations: covered vs violating model calls",
+            "Model-call cost per day by venue and call-level tag (illustrative prices); the "
+            "dashed line is the 2026-04-27 amendment",
+            plot.usage_over_time(ledger, "cost", prices=prices, contract=amended_contract),
+        ),
+        (
+            "The three interpretations: covered vs violating model calls, each judged by the "
+            "tag at its level (call or session)",
             plot.interpretations(report),
         ),
         (
-            "A provider-managed runtime session: stateless calls inside a stateful session",
+            "A provider-managed runtime session: stateless calls (call-level tags) inside a "
+            "stateful session (session-level tag)",
             plot.session_timeline(ledger),
         ),
     ]
@@ -155,6 +163,10 @@ def main() -> int:
     print(
         f"wrote {html_path} ({len(page) / 1024:.0f} KiB) and "
         f"{', '.join(str(out / n) for n in names)}"
+    )
+    print(
+        "the violating calls of a clause, by agent, venue, model and rule: "
+        "report.explain(interpretation, clause)"
     )
     print(f"demo done in {time.perf_counter() - started:.1f} s")
     return 0 if v.ok else 1

@@ -90,8 +90,8 @@ def test_report_window_csv_and_table(ledger):
     assert call.split(",")[2:3] == ["2"] and call.split(",")[6] == "1"
     p = run("report", ledger, "--contract", CONTRACT, "--prices", PRICES)
     assert p.returncode == 0, p.stderr
-    assert p.stdout.splitlines()[0].split()[:3] == ["interpretation", "clause", "covered_events"]
-    assert "covered_cost" in p.stdout and "(costs in USD" in p.stdout
+    assert p.stdout.splitlines()[0].split()[:3] == ["interpretation", "clause", "covered"]
+    assert "cost (USD)" in p.stdout and "rounded half to even" in p.stdout
 
 
 def test_costs(ledger):
@@ -101,7 +101,9 @@ def test_costs(ledger):
     assert set(rows) == {"model_call", "session_end", "state_op"}
     assert rows["model_call"]["events"] == 10
     p = run("costs", ledger, "--prices", PRICES)
-    assert p.returncode == 0 and "unpriced_events" in p.stdout
+    assert p.returncode == 0 and "cost (USD)" in p.stdout
+    p = run("costs", ledger, "--prices", PRICES, "--wide")
+    assert p.returncode == 0 and "unpriced events" in p.stdout
 
 
 def test_scenario(ledger):

@@ -86,10 +86,11 @@ def test_report_html_puts_interpretations_side_by_side(fleet):
     page = fleet.ledger.report(contract, prices)._repr_html_()
     head = page.split("<tbody>")[0]
     for name in ("session-level", "call-level", "all-calls"):
-        assert f'<th colspan="3">{name}</th>' in head
-    assert "violating cost" in head and " USD</td>" in page
+        assert f'<th colspan="4">{name}</th>' in head
+    assert "violating cost (USD)" in head and "<th>share</th>" in head
     costs = fleet.ledger.costs(prices, by="venue")._repr_html_()
-    assert "cost_nanos" in costs and "colspan" not in costs.split("<tbody>")[0]
+    assert "cost (USD)" in costs and "colspan" not in costs.split("<tbody>")[0]
+    assert "cost_nanos" not in costs
 
 
 def test_report_page_is_self_contained(fleet):

@@ -38,7 +38,7 @@ def close_figures():
 def test_usage_over_time_stacks_venue_by_tag(fleet, prices, tmp_path):
     ax = plot.usage_over_time(fleet.ledger, "events")
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert "azure · stateless" in labels and "openai · stateful" in labels
+    assert "azure · stateless (call)" in labels and "openai · stateful (call)" in labels
     # The stacked bars add up to the model calls per day.
     days = len(ax.get_xticks())
     assert days == 5
@@ -63,9 +63,9 @@ def test_interpretations_compares_covered_and_violating(fleet, prices):
     report = fleet.ledger.report(contract, prices)
     ax = plot.interpretations(report)
     assert [t.get_text() for t in ax.get_yticklabels()] == [
-        "session-level",
-        "call-level",
-        "all-calls",
+        "session-level\n(session-level tags)",
+        "call-level\n(call-level tags)",
+        "all-calls\n(call-level tags)",
     ]
     rows = report.to_pylist()
     heights = sorted(p.get_width() for p in ax.patches)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import statemeter as sm
+from statemeter import display
 
 EXAMPLES = Path(__file__).parent.parent / "examples"
 
@@ -400,16 +401,19 @@ def test_report_presentation(ledger, contract, prices):
     assert r.meta["contract"] == "t" and r.currency == "USD"
     page = r._repr_html_()
     # statemeter.display.report_html: interpretations side by side, then every row.
-    assert "<td>call-level</td>" in page and '<th colspan="3">call-level</th>' in page
-    assert "0.01536 USD" not in page  # grouped: no row has the whole call-level total
-    # call-level at azure: e2 + e7 = 3,400,000 + 7,000,000 nanos, shown as 0.0104 USD.
-    assert 'title="10400000 nanos">0.0104 USD</td>' in page
+    assert "<td>call-level</td>" in page and '<th colspan="4">call-level</th>' in page
+    # call-level at azure: e2 + e7 = 3,400,000 + 7,000,000 nanos, shown to the cent (half
+    # to even) under a heading in the currency, the exact amount in the title.
+    assert 'title="0.0104 USD (10,400,000 nanos)">0.01</td>' in page
+    assert "violating cost (USD)" in page and "cost_nanos" not in page
     text = r.to_csv().splitlines()
     assert text[0].split(",")[:3] == ["interpretation", "clause", "venue"]
     assert "call-level" in repr(r)
     assert sm.format_money(15_360_000, "USD") == "0.01536 USD"
     assert sm.format_money(-1) == "-0.000000001"
     assert sm.format_money(None) == "unpriced"
+    assert sm.format_cents(15_360_000, "USD") == "0.02 USD"
+    assert sm.format_cents(None) == "unpriced"
 
 
 def test_html_is_escaped_and_bounded(tmp_path):
@@ -425,8 +429,10 @@ def test_html_is_escaped_and_bounded(tmp_path):
     page = r._repr_html_()
     assert "<script>" not in page and html.escape("<script>x</script>") in page
     assert "40 more rows" in page
-    # Both tables (side by side, all rows) stop at HTML_MAX_ROWS data rows.
-    assert page.count("<tr>") <= 2 * (sm.report.HTML_MAX_ROWS + 3)
+    # Both tables (side by side, all rows) stop at HTML_MAX_ROWS data rows, the drill-down
+    # of the one violating figure at DRILL_MAX_ROWS.
+    assert page.count("<tr>") <= 2 * (sm.report.HTML_MAX_ROWS + 3) + display.DRILL_MAX_ROWS + 2
+    assert "<details class='sm-drill'" in page
 
 
 def test_dataframes(ledger, contract, prices):

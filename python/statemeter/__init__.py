@@ -41,7 +41,7 @@ from statemeter._core import (
     classify_request,
     venue_for_host,
 )
-from statemeter.money import format_money
+from statemeter.money import format_cents, format_money
 from statemeter.report import Report, Scenario
 
 __all__ = [
@@ -70,6 +70,7 @@ __all__ = [
     "__version__",
     "classify",
     "classify_request",
+    "format_cents",
     "format_money",
     "venue_for_host",
 ]

@@ -459,7 +459,7 @@ class Report:
     exact, money in nano-units of ``currency``)."""
 
     @property
-    def kind(self) -> Literal["report", "costs", "scenario", "scenario_costs"]: ...
+    def kind(self) -> Literal["report", "costs", "scenario", "scenario_costs", "explain"]: ...
     @property
     def columns(self) -> list[str]: ...
     @property
@@ -479,6 +479,14 @@ class Report:
         """One tuple per row, in column order."""
     def to_pylist(self) -> list[dict[str, Any]]:
         """One dict per row, keyed by column name."""
+    @property
+    def contract(self) -> Contract | None:
+        """The contract a compliance report was computed from (``None`` for other tables)."""
+    def explain(self, interpretation: str, clause: str) -> Report:
+        """The violating calls of ``clause`` under ``interpretation`` in this report's window,
+        grouped by agent, venue, model and the rule that tagged them (rule, signal,
+        explanation), with sessions, exact cost and example session ids; a ``Report`` of kind
+        ``"explain"`` (a contract report only)."""
     def violations(self, interpretation: str, clause: str) -> EventTable:
         """The events that violate ``clause`` under ``interpretation`` in the report's
         window (a contract report only)."""

@@ -12,7 +12,9 @@ Exit status: 0 on success; 2 on bad input (unknown option, unreadable or invalid
 value), with a one-line message on stderr; ``verify`` exits 1 when the ledger is not intact.
 ``--format json`` prints one JSON document: an array of row objects keyed by the column names
 (money as exact integer nano-units); ``csv`` the same rows with a header; ``table`` (default)
-aligned columns for reading, money shown as decimal amounts of the currency.
+aligned columns for reading that fit 120 columns (``--wide`` for every column in full):
+numbers right-aligned with thousands separators, money headed in the currency and shown to
+the cent (rounded half to even), durations in human units, session ids shortened.
 
 Names come from the recorded programs, so output is made safe for where it goes: in ``table``
 and text output, control characters are written as escapes (``\\x1b``); in ``csv``, a text cell
@@ -31,8 +33,8 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import statemeter as sm
+from statemeter import terminal, units
 from statemeter._text import printable, write_csv
-from statemeter.money import format_money
 from statemeter.report import Report
 
 FORMATS = ("table", "csv", "json")
@@ -59,6 +61,12 @@ def _parser() -> argparse.ArgumentParser:
             action="store_true",
             help="with --format csv: write cells as they are (by default a text cell starting "
             "with = + - @ is prefixed with ' so spreadsheets do not run it as a formula)",
+        )
+        q.add_argument(
+            "--wide",
+            action="store_true",
+            help="with --format table: every column, cells in full (by default the table "
+            "fits 120 columns)",
         )
         if window:
             q.add_argument("--by", default="", help="group by, e.g. venue,month (see docs)")
@@ -120,6 +128,8 @@ def _emit_rows(
     fmt: str,
     currency: str | None,
     raw_csv: bool = False,
+    kind: str = "",
+    wide: bool = False,
 ) -> None:
     out = sys.stdout
     if fmt == "json":
@@ -128,26 +138,25 @@ def _emit_rows(
     elif fmt == "csv":
         write_csv(out, columns, rows, raw_csv)
     else:
-        heads = [c[: -len("_nanos")] if c.endswith("_cost_nanos") else c for c in columns]
-        texts = []
-        for r in rows:
-            cells = []
-            for c, v in zip(columns, r, strict=True):
-                if c.endswith("_nanos"):
-                    cells.append("-" if v is None else format_money(v))
-                else:
-                    cells.append("-" if v is None else printable(str(v)))
-            texts.append(cells)
-        widths = [max([len(h)] + [len(t[j]) for t in texts]) for j, h in enumerate(heads)]
-        out.write("  ".join(h.ljust(w) for h, w in zip(heads, widths, strict=True)).rstrip() + "\n")
-        for t in texts:
-            out.write("  ".join(v.ljust(w) for v, w in zip(t, widths, strict=True)).rstrip() + "\n")
-        if currency and any(c.endswith("_nanos") for c in columns):
-            out.write(f"(costs in {currency}; '-' = none or unpriced)\n")
+        for line in terminal.render(columns, rows, kind=kind, currency=currency, wide=wide):
+            out.write(line + "\n")
+        if any(units.is_money(c) for c in columns):
+            out.write(
+                "(amounts to the cent, rounded half to even; '—' = none or unpriced; "
+                "--format json or csv for exact nano-units)\n"
+            )
 
 
 def _emit_report(report: Report, a: argparse.Namespace) -> None:
-    _emit_rows(report.columns, report.rows(), a.format, report.currency, a.raw_csv)
+    _emit_rows(
+        report.columns,
+        report.rows(),
+        a.format,
+        report.currency,
+        a.raw_csv,
+        kind=report.kind,
+        wide=getattr(a, "wide", False),
+    )
 
 
 # -- commands ---------------------------------------------------------------------------------

@@ -17,8 +17,8 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
+from statemeter import units
 from statemeter.errors import invalid
-from statemeter.money import format_money
 
 __all__ = [
     "MAX_ROWS",
@@ -47,13 +47,17 @@ _STYLE = (
     ".sm-t th,.sm-t td{border:1px solid #ddd;padding:2px 6px;text-align:left;"
     "vertical-align:top}"
     ".sm-t th{background:#f4f4f4}"
-    ".sm-t td.n{text-align:right;font-variant-numeric:tabular-nums}"
+    ".sm-t td.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}"
     ".sm-null{color:#999}"
     ".sm-stateless{background:#e3f1e3;color:#1d5b1d;padding:0 4px;border-radius:3px}"
     ".sm-stateful{background:#fbe3d6;color:#8a3a0f;padding:0 4px;border-radius:3px}"
     ".sm-kind{background:#e6ecf7;color:#1f3b73;padding:0 4px;border-radius:3px}"
     ".sm-ok{color:#1d5b1d;font-weight:bold}.sm-bad{color:#b00020;font-weight:bold}"
     ".sm-cap{font-weight:bold;margin:4px 0}"
+    ".sm-t td{max-width:30em;overflow-wrap:anywhere}"
+    ".sm-about{font-size:12px;max-width:60em}.sm-about dt{font-weight:bold;margin-top:4px}"
+    ".sm-about dd{margin:0 0 2px 16px}"
+    ".sm-drill summary{cursor:pointer;font-size:12px;margin:2px 0}"
     "</style>"
 )
 
@@ -111,9 +115,37 @@ def _cell(name: str, value: Any) -> str:
     return f"<td>{_cut(str(value))}</td>"
 
 
-def _table(columns: list[str], rows: list[dict[str, Any]], skipped: int = 0, at: int = 0) -> str:
-    """An HTML table of ``rows``; ``skipped`` rows elided after the first ``at``."""
-    head = "".join(f"<th>{_esc(c)}</th>" for c in columns)
+def _human_cell(name: str, value: Any, kind: str = "", currency: str | None = None) -> str:
+    """A cell of a result or sessions table as a person reads it (:mod:`statemeter.units`):
+    money to the cent (the exact amount in the title), durations in human units, session
+    ids shortened (the full id in the title), the venue of a row without one labelled."""
+    text = units.human(name, value, kind=kind, currency=currency)
+    if value is None:
+        if name == "venue":
+            return f'<td class="sm-null">{_esc(text)}</td>'
+        return '<td><span class="sm-null">—</span></td>'
+    if units.is_money(name):
+        return f'<td class="n" title="{_esc(units.exact_money(value, currency))}">{_esc(text)}</td>'
+    if name == "duration_ns":
+        return f'<td class="n" title="{value:,} ns">{_esc(text)}</td>'
+    if name in units.ID_COLUMNS:
+        ids = str(value).split()
+        spans = " ".join(f'<span title="{_esc(i)}">{_esc(units.short_id(i))}</span>' for i in ids)
+        return f"<td><code>{spans}</code></td>"
+    return _cell(name, value)
+
+
+def _table(
+    columns: list[str],
+    rows: list[dict[str, Any]],
+    skipped: int = 0,
+    at: int = 0,
+    human: bool = False,
+) -> str:
+    """An HTML table of ``rows``; ``skipped`` rows elided after the first ``at``; ``human``:
+    cells and headings as :mod:`statemeter.units` shows them."""
+    head = "".join(f"<th>{_esc(units.header(c, None) if human else c)}</th>" for c in columns)
+    cell = _human_cell if human else _cell
     body = []
     for i, r in enumerate(rows):
         if skipped and i == at:
@@ -121,7 +153,7 @@ def _table(columns: list[str], rows: list[dict[str, Any]], skipped: int = 0, at:
                 f'<tr><td colspan="{len(columns)}" class="sm-null">… {skipped:,} more rows …'
                 "</td></tr>"
             )
-        body.append("<tr>" + "".join(_cell(c, r.get(c)) for c in columns) + "</tr>")
+        body.append("<tr>" + "".join(cell(c, r.get(c)) for c in columns) + "</tr>")
     return (
         f'<table class="sm-t"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
     )
@@ -274,7 +306,7 @@ def sessions_html(sessions: Any) -> str:
     tags = f" · {n - stateful:,} stateless, {stateful:,} stateful" if rows_all is not None else ""
     return (
         f"{_STYLE}<div><div class='sm-cap'>SessionTable: {n:,} sessions{tags}</div>{summary}"
-        f"{_table(_SESSION_COLUMNS, rows, skipped, at)}</div>"
+        f"{_table(_SESSION_COLUMNS, rows, skipped, at, human=True)}</div>"
     )
 
 
@@ -314,23 +346,19 @@ def caption(report: Any) -> str:
     return ", ".join(parts)
 
 
-def _report_rows(report: Any) -> str:
-    """Every row of a report/costs table (at most :data:`REPORT_MAX_ROWS`), money as exact
-    decimals (the integer nanos in the cell's title)."""
-    limit = REPORT_MAX_ROWS
+def _report_rows(report: Any, limit: int = REPORT_MAX_ROWS) -> str:
+    """Every row of a result table (at most :data:`REPORT_MAX_ROWS`) as a person reads it:
+    money headed in the currency and shown to the cent (the exact amount and the integer
+    nanos in the cell's title), counts with thousands separators, session ids shortened."""
     columns = report.columns
     rows = report.rows()
     cur = report.currency
-    head = "".join(f"<th>{_esc(c)}</th>" for c in columns)
+    kind = report.kind
+    head = "".join(f"<th>{_esc(units.header(c, cur))}</th>" for c in columns)
     body = []
     for r in rows[:limit]:
-        cells = []
-        for name, v in zip(columns, r, strict=True):
-            if name.endswith("_nanos") and v is not None:
-                cells.append(f'<td class="n" title="{v} nanos">{_esc(format_money(v, cur))}</td>')
-            else:
-                cells.append(_cell(name, v))
-        body.append("<tr>" + "".join(cells) + "</tr>")
+        cells = "".join(_human_cell(name, v, kind, cur) for name, v in zip(columns, r, strict=True))
+        body.append(f"<tr>{cells}</tr>")
     if len(rows) > limit:
         body.append(
             f'<tr><td colspan="{len(columns)}" class="sm-null">… {len(rows) - limit:,} more rows '
@@ -341,9 +369,16 @@ def _report_rows(report: Any) -> str:
     )
 
 
+def _share(covered: int | None, violating: int | None) -> str:
+    """Violating calls as a share of covered ones (``—`` when none is covered)."""
+    if not covered or violating is None:
+        return "—"
+    return f"{violating / covered:.1%}"
+
+
 def _side_by_side(report: Any) -> str:
-    """Interpretations as columns: per clause (and group), covered and violating events and
-    violating cost under each interpretation."""
+    """Interpretations as columns: per clause (and group), covered and violating calls, the
+    violating share and the violating cost under each interpretation."""
     rows = report.to_pylist()
     interps: list[str] = []
     keyed: dict[tuple[Any, ...], dict[str, dict[str, Any]]] = {}
@@ -354,9 +389,9 @@ def _side_by_side(report: Any) -> str:
         keyed.setdefault(key, {})[r["interpretation"]] = r
     cur = report.currency
     priced = any(r.get("covered_cost_nanos") is not None for r in rows)
-    metrics = [("covered_events", "covered"), ("violating_events", "violating")]
+    metrics = [("covered_events", "covered"), ("violating_events", "violating"), ("share", "share")]
     if priced:
-        metrics.append(("violating_cost_nanos", "violating cost"))
+        metrics.append(("violating_cost_nanos", units.header("violating_cost_nanos", cur)))
     top = "".join(f"<th rowspan=2>{_esc(c)}</th>" for c in ["clause", *report.by])
     rulesets = report.rulesets
 
@@ -370,17 +405,21 @@ def _side_by_side(report: Any) -> str:
     body = []
     limit = REPORT_MAX_ROWS
     for key, per in list(keyed.items())[:limit]:
-        cells = "".join(_cell("label", k) for k in key)
+        cells = "".join(
+            _human_cell(name, k, report.kind, cur)
+            for name, k in zip(["clause", *report.by], key, strict=True)
+        )
         for i in interps:
             r = per.get(i, {})
             for col, _ in metrics:
                 v = r.get(col)
-                if col.endswith("_nanos"):
-                    cells += f'<td class="n" title="{v} nanos">{_esc(format_money(v, cur))}</td>'
-                elif v is not None and col == "violating_events" and v > 0:
+                if col == "share":
+                    share = _share(r.get("covered_events"), r.get("violating_events"))
+                    cells += f'<td class="n">{share}</td>'
+                elif col == "violating_events" and v is not None and v > 0:
                     cells += f'<td class="n sm-bad">{v:,}</td>'
                 else:
-                    cells += _cell(col, v)
+                    cells += _human_cell(col, v, report.kind, cur)
         body.append(f"<tr>{cells}</tr>")
     if len(keyed) > limit:
         body.append(
@@ -393,12 +432,127 @@ def _side_by_side(report: Any) -> str:
     )
 
 
+#: What the figures of a compliance report mean, in words.
+DEFINITIONS = (
+    (
+        "covered",
+        "model calls the clause applies to under the interpretation: the call's provider is "
+        "one of the clause's providers, the clause (the version in force at the call's time) "
+        "was in effect, and the tag the interpretation judges by is one of its tags.",
+    ),
+    (
+        "violating",
+        "covered calls not served on one of the clause's required venues (a call without a "
+        "venue violates: nothing shows it was served where required).",
+    ),
+    ("share", "violating calls as a share of covered calls."),
+    (
+        "call level / session level",
+        "a call-level interpretation judges each call by its own tag; a session-level one by "
+        "its session's tag (stateful when any event of the session keeps or uses "
+        "provider-held state).",
+    ),
+)
+
+
+def _period(clause: dict[str, Any]) -> str:
+    since, until = clause.get("effective_from"), clause.get("effective_until")
+    if since and until:
+        return f"in effect from {since[:10]} until {until[:10]} (exclusive)"
+    if since:
+        return f"in effect from {since[:10]}"
+    if until:
+        return f"in effect until {until[:10]} (exclusive)"
+    return "always in effect"
+
+
+def _level_words(spec: dict[str, Any]) -> str:
+    tags = " or ".join(spec.get("tags") or [])
+    level = spec.get("level")
+    judged = "its own tag" if level == "call" else "its session's tag"
+    words = f"{level} level: covers a call when {judged} is {tags}"
+    if spec.get("ruleset"):
+        words += f", reading the calls under the {spec['ruleset']} ruleset"
+    else:
+        words += ", as classified when recorded"
+    return words
+
+
+def about_html(report: Any) -> str:
+    """What a compliance report's figures mean: each clause (its text and period, each
+    version of an amended clause) with each interpretation in words (its description from
+    the contract, the level and tags it judges by, its ruleset), then the definitions of
+    covered, violating and share. Empty for other tables."""
+    contract = getattr(report, "contract", None)
+    if report.kind != "report" or contract is None:
+        return ""
+    parts = ["<div class='sm-about'><dl>"]
+    for clause in contract.clauses:
+        text = clause.get("text") or "(no clause text)"
+        parts.append(
+            f"<dt>Clause {_esc(clause['id'])}: “{_esc(text)}”</dt>"
+            f"<dd>{_esc(_period(clause))}; providers {_esc(', '.join(clause['providers']))}; "
+            f"required venues {_esc(', '.join(clause['required_venues']))}.</dd>"
+        )
+        for name, spec in clause["interpretations"].items():
+            desc = spec.get("description")
+            words = f"{desc} ({_level_words(spec)})" if desc else _level_words(spec)
+            parts.append(f"<dd><b>{_esc(name)}</b>: {_esc(words)}.</dd>")
+    parts.append("</dl><dl>")
+    for term, meaning in DEFINITIONS:
+        parts.append(f"<dt>{_esc(term)}</dt><dd>{_esc(meaning)}</dd>")
+    parts.append("</dl></div>")
+    return "".join(parts)
+
+
+#: Most groups a drill-down table shows (the most violating first; ``report.explain`` has all).
+DRILL_MAX_ROWS = 20
+#: A drill-down is computed for a clause with at most this many violating calls (each is
+#: read back from the ledger); above it, the section says how to get it.
+DRILL_MAX_EVENTS = 200_000
+
+
+def drill_html(report: Any) -> str:
+    """Each violating figure of a compliance report drilled down (``report.explain``): per
+    interpretation and clause with violating calls, a collapsible table of those calls by
+    agent, venue, model and the rule that tagged them, with example sessions."""
+    if report.kind != "report" or getattr(report, "contract", None) is None:
+        return ""
+    totals: dict[tuple[str, str], int] = {}
+    for r in report.to_pylist():
+        key = (r["interpretation"], r["clause"])
+        totals[key] = totals.get(key, 0) + (r["violating_events"] or 0)
+    parts = []
+    for (interp, clause), n in totals.items():
+        if not n:
+            continue
+        title = (
+            f"Why {n:,} violating calls under {interp} ({clause}): by agent, venue, model and rule"
+        )
+        if n > DRILL_MAX_EVENTS:
+            body = (
+                f"<div class='sm-null'>{n:,} calls: report.explain({interp!r}, {clause!r}) "
+                "gives this table</div>"
+            )
+        else:
+            body = _report_rows(report.explain(interp, clause), DRILL_MAX_ROWS)
+        parts.append(
+            f"<details class='sm-drill' data-interpretation='{_esc(interp)}' "
+            f"data-clause='{_esc(clause)}'><summary>{_esc(title)}</summary>{body}</details>"
+        )
+    return "".join(parts)
+
+
 def report_html(report: Any) -> str:
-    """A ``Report``: for a compliance report, the interpretations side by side (covered,
-    violating, violating cost), then every row; for a costs or scenario table, its rows."""
+    """A ``Report``: for a compliance report, what its figures mean (the clause and each
+    interpretation in words, the definitions), the interpretations side by side (covered,
+    violating, share, violating cost), each violating figure drilled down, then every row;
+    for a costs, scenario or explanation table, its rows."""
     parts = [f"{_STYLE}<div><div class='sm-cap'>{_esc(caption(report))}</div>"]
     if report.kind == "report" and len(report):
+        parts.append(about_html(report))
         parts.append(_side_by_side(report))
+        parts.append(drill_html(report))
         parts.append("<details><summary>all columns</summary>")
         parts.append(_report_rows(report))
         parts.append("</details>")
@@ -424,6 +578,14 @@ def scenario_html(scenario: Any) -> str:
 # -- a self-contained page ------------------------------------------------------------------
 
 
+#: How the page shows money, said once under its summary.
+MONEY_NOTE = (
+    "Amounts are shown to the cent, rounded half to even; the exact amount (and the integer "
+    "nano-units it comes from) is in each cell's tooltip and in the data (JSON, CSV, Arrow, "
+    "to_pylist())."
+)
+
+
 def report_page(
     title: str,
     *,
@@ -440,7 +602,7 @@ def report_page(
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
         f"<title>{_esc(title)}</title>",
         "<style>body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:24px;"
-        "max-width:1200px;color:#222}h1{font-size:22px}h2{font-size:17px;margin-top:28px;"
+        "max-width:1340px;color:#222}h1{font-size:22px}h2{font-size:17px;margin-top:28px;"
         "border-bottom:1px solid #ddd;padding-bottom:4px}figure{margin:12px 0}"
         "figcaption{font-size:12px;color:#555}img{max-width:100%}</style>",
         f"</head><body><h1>{_esc(title)}</h1>",
@@ -448,6 +610,7 @@ def report_page(
     if summary:
         rows = "".join(f"<tr><th>{_esc(k)}</th>{_cell(k, v)}</tr>" for k, v in summary.items())
         parts.append(f'{_STYLE}<table class="sm-t"><tbody>{rows}</tbody></table>')
+    parts.append(f"<p class='sm-about'>{_esc(MONEY_NOTE)}</p>")
     for heading, report in reports:
         parts.append(f"<h2>{_esc(heading)}</h2>{report_html(report)}")
     if verification is not None:

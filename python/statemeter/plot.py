@@ -3,10 +3,12 @@ figure when omitted) and returns the ``Axes``; :func:`png` and :func:`png_base64
 figure for files and self-contained HTML.
 
 - :func:`usage_over_time`: model-call events, tokens or cost per day (or week, month), by
-  venue and tag -- stacked bars, one colour per venue, dark for stateful and light for
-  stateless;
+  venue and call-level tag -- stacked bars, one colour per venue, dark for stateful and light
+  for stateless; with ``contract=``, a dashed line at each date a clause version takes or
+  ends effect (an amendment);
 - :func:`interpretations`: a contract report's interpretations compared, covered vs violating
-  events (and violating cost) per interpretation;
+  events (and violating cost, to the cent) per interpretation, each labelled with the level
+  of the tag it judges by;
 - :func:`session_timeline`: one session on a time axis, each event a bar coloured by its own
   (call-level) tag, on a band coloured by the session's tag: a provider-managed runtime session
   shows its stateless model calls inside a stateful session.
@@ -25,7 +27,7 @@ from typing import Any
 
 from statemeter.errors import invalid
 from statemeter.frames import require
-from statemeter.money import format_money
+from statemeter.money import format_cents
 
 __all__ = ["interpretations", "png", "png_base64", "session_timeline", "usage_over_time"]
 
@@ -106,13 +108,16 @@ def usage_over_time(
     *,
     prices: Any = None,
     freq: str = "day",
+    contract: Any = None,
     ax: Any = None,
 ) -> Any:
     """Stacked bars of model-call ``metric`` per ``freq`` (``day``, ``week``, ``month``) by
-    venue × tag. ``source`` is a ``Ledger`` (aggregated in Rust; ``metric="cost"`` needs
-    ``prices``) or an ``EventTable`` (aggregated with pyarrow; no cost). ``metric``:
-    ``events``, ``input_tokens``, ``output_tokens``, ``tokens`` (input + output) or ``cost``
-    (in currency units)."""
+    venue × call-level tag (each call's own tag). With ``contract`` (a ``Contract``), a
+    dashed line marks each date inside the period on which a clause version takes or ends
+    effect (e.g. an amendment). ``source`` is a ``Ledger`` (aggregated in Rust;
+    ``metric="cost"`` needs ``prices``) or an ``EventTable`` (aggregated with pyarrow; no
+    cost). ``metric``: ``events``, ``input_tokens``, ``output_tokens``, ``tokens`` (input +
+    output) or ``cost`` (in currency units)."""
     if metric not in _METRICS:
         raise invalid("metric", f"{metric!r} is not one of {', '.join(_METRICS)}")
     if freq not in ("day", "week", "month"):
@@ -151,17 +156,61 @@ def usage_over_time(
             ys = [series.get((venue, tag), {}).get(b, 0.0) for b in buckets]
             if not any(ys):
                 continue
-            ax.bar(x, ys, bottom=bottom, color=colour, width=0.85, label=f"{venue} · {tag}")
+            ax.bar(x, ys, bottom=bottom, color=colour, width=0.85, label=f"{venue} · {tag} (call)")
             bottom = [a + b for a, b in zip(bottom, ys, strict=True)]
     step = max(1, len(buckets) // 12)
     ax.set_xticks(x[::step], [str(b) for b in buckets][::step], rotation=30, ha="right", fontsize=8)
     unit = f" ({currency})" if metric == "cost" and currency else ""
     ax.set_ylabel(metric.replace("_", " ") + unit)
     ax.set_title(
-        f"Model calls: {metric.replace('_', ' ')} per {freq} by venue and tag", fontsize=10
+        f"Model calls: {metric.replace('_', ' ')} per {freq} by venue and call-level tag",
+        fontsize=10,
     )
+    if contract is not None:
+        _mark_effective_dates(ax, contract, [str(b) for b in buckets], freq)
     ax.legend(fontsize=7, ncol=2, loc="upper left")
     return ax
+
+
+def _bucket_of(date: str, freq: str) -> str:
+    """The label of the ``freq`` bucket a ``YYYY-MM-DD`` date falls in (as ``ledger.costs``
+    writes it: ``2026-04-27``, ``2026-W18``, ``2026-04``)."""
+    import datetime as dt
+
+    if freq == "month":
+        return date[:7]
+    if freq == "week":
+        y, w, _ = dt.date.fromisoformat(date).isocalendar()
+        return f"{y}-W{w:02d}"
+    return date
+
+
+def _mark_effective_dates(ax: Any, contract: Any, buckets: list[str], freq: str) -> None:
+    """A dashed vertical line at each clause version's effective date inside ``buckets``,
+    labelled with the date and what takes effect."""
+    marks: dict[str, list[str]] = {}
+    for clause in contract.clauses:
+        for key, what in (("effective_from", "takes effect"), ("effective_until", "ends")):
+            ts = clause.get(key)
+            if ts:
+                marks.setdefault(ts[:10], []).append(f"{clause['id']} {what}")
+    for date, whats in sorted(marks.items()):
+        label = _bucket_of(date, freq)
+        if label not in buckets:
+            continue
+        # A day-long bar is centred on its index: the date begins half a bar before it.
+        x = buckets.index(label) - (0.5 if freq == "day" else 0.0)
+        ax.axvline(x, color="#333333", linestyle="--", linewidth=1)
+        changed = " / ".join(sorted(set(whats)))
+        ax.annotate(
+            f"{date}: {changed}",
+            xy=(x, 1.0),
+            xycoords=("data", "axes fraction"),
+            xytext=(3, -12),
+            textcoords="offset points",
+            fontsize=7,
+            color="#333333",
+        )
 
 
 def interpretations(report: Any, *, ax: Any = None) -> Any:
@@ -183,6 +232,7 @@ def interpretations(report: Any, *, ax: Any = None) -> Any:
         if c is not None:
             cost[r["interpretation"]] = (cost.get(r["interpretation"]) or 0) + c
     names = list(sums)
+    levels = _levels(report)
     ax = _axes(ax, (7, 3.6))
     y = list(range(len(names)))
     covered = [sums[n][0] for n in names]
@@ -194,18 +244,32 @@ def interpretations(report: Any, *, ax: Any = None) -> Any:
         money = ""
         nanos = cost.get(n)
         if nanos is not None:
-            # Cut to cents for the label (the report has the exact amount).
-            money = f", {format_money(nanos - nanos % 10_000_000, report.currency)}"
+            # To the cent, half to even, as every table shows it (the data has it exactly).
+            money = f", {format_cents(nanos, report.currency)}"
         ax.text(
             violating[i], i - 0.2, f"  {violating[i]:,} ({share}{money})", va="center", fontsize=8
         )
-    ax.set_yticks(y, names)
+    ax.set_yticks(y, [f"{n}\n({levels[n]} tags)" if n in levels else n for n in names])
     ax.invert_yaxis()
-    ax.set_xlabel("model calls")
+    ax.set_xlabel("model calls (each judged by the tag at its interpretation's level)")
     contract = report.meta.get("contract") or ""
     ax.set_title(f"{contract}: covered vs violating under each interpretation", fontsize=10)
     ax.legend(fontsize=8, loc="upper right")
     return ax
+
+
+def _levels(report: Any) -> dict[str, str]:
+    """Interpretation -> the level (``call``, ``session``) of the tag it judges by, from the
+    report's contract (levels that differ between clause versions are joined)."""
+    contract = getattr(report, "contract", None)
+    if contract is None:
+        return {}
+    out: dict[str, list[str]] = {}
+    for clause in contract.clauses:
+        for name, spec in clause["interpretations"].items():
+            if spec["level"] not in out.setdefault(name, []):
+                out[name].append(spec["level"])
+    return {n: "/".join(v) + "-level" for n, v in out.items()}
 
 
 def _pick_session(ledger: Any) -> str:

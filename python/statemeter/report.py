@@ -13,13 +13,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from statemeter import terminal
 from statemeter._core import Report, Scenario
 from statemeter._text import printable, write_csv
 from statemeter.display import REPORT_MAX_ROWS, caption
 from statemeter.errors import invalid
-from statemeter.money import format_money
+from statemeter.money import format_cents, format_money
 
-__all__ = ["Report", "Scenario", "format_money", "plot", "text", "to_csv"]
+__all__ = ["Report", "Scenario", "format_cents", "format_money", "plot", "text", "to_csv"]
 
 #: Most rows ``_repr_html_`` renders; the rest are summarised in one line.
 HTML_MAX_ROWS = REPORT_MAX_ROWS
@@ -55,19 +56,15 @@ def to_csv(report: Report, raw: bool = False) -> str:
 
 
 def text(report: Report) -> str:
-    """``repr(report)``: the caption and row count, then the first rows as aligned text
-    (control characters in names written as escapes)."""
+    """``repr(report)``: the caption and row count, then the first rows as a table that fits
+    120 columns (:func:`statemeter.terminal.render`: money to the cent, headed in the
+    currency; control characters in names written as escapes)."""
     n = len(report)
     lines = [f"Report({printable(caption(report))}, {n} rows)"]
     if not n:
         return lines[0]
-    columns = report.columns
     shown = report.rows()[:TEXT_MAX_ROWS]
-    texts = [[("" if v is None else printable(str(v))) for v in r] for r in shown]
-    widths = [max(len(c), *(len(t[j]) for t in texts)) for j, c in enumerate(columns)]
-    lines.append("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)))
-    for t in texts:
-        lines.append("  ".join(v.ljust(w) for v, w in zip(t, widths, strict=True)))
+    lines += terminal.render(report.columns, shown, kind=report.kind, currency=report.currency)
     if n > len(shown):
         lines.append(f"… {n - len(shown)} more rows")
     return "\n".join(lines)
@@ -131,11 +128,10 @@ def plot(report: Report, metric: str = "events", ax: Any = None) -> Any:
     else:
         if metric not in ("events", "cost"):
             raise invalid("metric", f"{metric!r} is not one this table can plot")
-        col = (
-            "events"
-            if metric == "events"
-            else ("cost_nanos" if kind == "costs" else "scenario_cost_nanos")
-        )
+        col = {
+            "costs": ("events", "cost_nanos"),
+            "explain": ("violating_events", "violating_cost_nanos"),
+        }.get(kind, ("events", "scenario_cost_nanos"))[metric == "cost"]
         labels = [" / ".join(str(r[b]) for b in report.by) or "all" for r in rows]
         values = [(r[col] or 0) / _NANOS if metric == "cost" else r[col] for r in rows]
         ax.bar(range(len(labels)), values, color="#4c78a8", label=col)

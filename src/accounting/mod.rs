@@ -5,11 +5,13 @@
 //! - [`calendar`]: UTC dates, months and ISO weeks, and time parsing;
 //! - [`source`]: contract and price TOML read with spans, so errors name the line;
 //! - [`window`]: the `[since, until)` period a result reads; [`groupby`]: the `by=` dimensions;
-//! - [`report`], [`costing`], [`scenario`]: the engines, each returning a [`result::ResultTable`].
+//! - [`report`], [`costing`], [`scenario`]: the engines, each returning a [`result::ResultTable`];
+//!   [`explain`]: a clause's violating calls grouped by agent, venue, model and rule.
 
 pub mod calendar;
 pub mod contract;
 pub mod costing;
+pub mod explain;
 pub mod groupby;
 pub mod money;
 pub mod pricing;

@@ -168,6 +168,7 @@ struct Violations {
     store: Arc<Mutex<Store>>,
     cols: Arc<EventColumns>,
     contract: Arc<CoreContract>,
+    prices: Option<Arc<CorePrices>>,
     window: Window,
 }
 
@@ -176,7 +177,8 @@ struct Violations {
 /// `to_pylist()` gives one dict per row with the columns in `columns`; `to_pandas()`,
 /// `to_polars()`, `to_arrow()` and `__arrow_c_stream__` hand the same rows to dataframe
 /// libraries (integers stay exact). `violations(interpretation, clause)` (for a contract
-/// report) is the `EventTable` of the violating events.
+/// report) is the `EventTable` of the violating events; `explain(interpretation, clause)`
+/// the same calls grouped by agent, venue, model and the rule that tagged them.
 #[pyclass(frozen, name = "Report", module = "statemeter")]
 pub struct Report {
     kind: &'static str,
@@ -196,9 +198,24 @@ fn cell<'py>(py: Python<'py>, c: &Cell) -> PyResult<Bound<'py, PyAny>> {
     })
 }
 
+impl Report {
+    /// What a compliance report drills down into; an error for other tables.
+    fn drill(&self, what: &str) -> PyResult<&Violations> {
+        self.violations.as_ref().ok_or_else(|| {
+            invalid(
+                what,
+                format!(
+                    "a {} table has no violations (only a compliance report has)",
+                    self.kind
+                ),
+            )
+        })
+    }
+}
+
 #[pymethods]
 impl Report {
-    /// `"report"`, `"costs"`, `"scenario"` or `"scenario_costs"`.
+    /// `"report"`, `"costs"`, `"scenario"`, `"scenario_costs"` or `"explain"`.
     #[getter]
     fn kind(&self) -> &str {
         self.kind
@@ -272,6 +289,58 @@ impl Report {
         Ok(out)
     }
 
+    /// The contract a compliance report was computed from (`None` for other tables).
+    #[getter]
+    fn contract(&self) -> Option<Contract> {
+        self.violations.as_ref().map(|v| Contract {
+            inner: Arc::clone(&v.contract),
+        })
+    }
+
+    /// Why `clause` has the violating figure it has under `interpretation`: its violating
+    /// calls in this report's window grouped by agent, venue, model and the rule that tagged
+    /// them (rule id, signal, explanation), with the number of sessions, the exact cost (with
+    /// prices) and example session ids, most violating calls first. A `Report` of kind
+    /// `"explain"`.
+    fn explain(&self, py: Python<'_>, interpretation: &str, clause: &str) -> PyResult<Report> {
+        let v = self.drill("explain")?;
+        let (store, cols, contract, prices, window) = (
+            Arc::clone(&v.store),
+            Arc::clone(&v.cols),
+            Arc::clone(&v.contract),
+            v.prices.clone(),
+            v.window,
+        );
+        let (i, c) = (interpretation.to_owned(), clause.to_owned());
+        let table = py.detach(move || {
+            crate::accounting::explain::explain_table(
+                &store.lock(),
+                &cols,
+                &contract,
+                prices.as_deref(),
+                &i,
+                &c,
+                window,
+            )
+        })?;
+        let mut meta = vec![
+            ("contract", Some(v.contract.id.clone())),
+            ("interpretation", Some(interpretation.to_owned())),
+            ("clause", Some(clause.to_owned())),
+        ];
+        meta.extend(self.meta.iter().filter(|(k, _)| *k != "contract").cloned());
+        Ok(Report {
+            kind: "explain",
+            table,
+            meta,
+            by: ["agent", "venue", "model", "rule"]
+                .map(str::to_owned)
+                .to_vec(),
+            rulesets: Vec::new(),
+            violations: None,
+        })
+    }
+
     /// The events that violate `clause` under `interpretation` in this report's window, as
     /// an `EventTable` (read back from the ledger).
     fn violations(
@@ -280,12 +349,7 @@ impl Report {
         interpretation: &str,
         clause: &str,
     ) -> PyResult<EventTable> {
-        let v = self.violations.as_ref().ok_or_else(|| {
-            invalid(
-                "violations",
-                format!("a {} table has no violations", self.kind),
-            )
-        })?;
+        let v = self.drill("violations")?;
         let (store, cols, contract, window) = (
             Arc::clone(&v.store),
             Arc::clone(&v.cols),
@@ -528,6 +592,7 @@ pub fn report(
             store: Arc::clone(store),
             cols,
             contract,
+            prices,
             window: w,
         }),
     })

@@ -77,6 +77,14 @@ impl Catalogues {
         }
         Ok(Catalogues { by_digest })
     }
+
+    /// The explanation of `rule` in the catalogue `digest` identifies, if it is stored.
+    pub fn explain(&self, digest: &str, rule: &str) -> Option<&str> {
+        self.by_digest
+            .get(digest)
+            .and_then(|rules| rules.get(rule))
+            .map(|e| &*e.explain)
+    }
 }
 
 /// Reads every event of the store in seq order, with session tags and explained evidence.
