@@ -80,6 +80,37 @@ pub struct Stats {
     /// Failures inside integrations (capture hooks, processors), by source. They are counted
     /// and logged, never raised into the host application.
     pub integration_errors: std::collections::BTreeMap<String, u64>,
+    /// OpenTelemetry spans taken by the span processor and the OTLP import.
+    pub spans: SpanStats,
+}
+
+/// What became of the OpenTelemetry spans a meter was given (`meter.stats()["spans"]`):
+/// `seen` = `recorded` + `joined` + `errors` + the sum of `skipped`, so no span goes
+/// unaccounted for.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SpanStats {
+    pub seen: u64,
+    /// Spans recorded as an event of their own.
+    pub recorded: u64,
+    /// Spans that describe a call HTTP capture recorded: one event for both.
+    pub joined: u64,
+    /// Spans whose mapping or recording failed (also counted in `integration_errors`).
+    pub errors: u64,
+    /// Spans that are not events, by reason.
+    pub skipped: std::collections::BTreeMap<String, u64>,
+}
+
+impl SpanStats {
+    /// Adds `other`'s counts.
+    pub fn add(&mut self, other: &SpanStats) {
+        self.seen += other.seen;
+        self.recorded += other.recorded;
+        self.joined += other.joined;
+        self.errors += other.errors;
+        for (k, v) in &other.skipped {
+            *self.skipped.entry(k.clone()).or_default() += v;
+        }
+    }
 }
 
 struct State {
@@ -545,6 +576,13 @@ impl Recorder {
             .integration_errors
             .entry(source.to_owned())
             .or_default() += 1;
+    }
+
+    /// Adds the outcome of spans given to an OpenTelemetry door (the span processor, the OTLP
+    /// import) to `stats().spans`.
+    pub fn note_spans(&self, counts: &SpanStats) {
+        let Ok(shared) = self.shared() else { return };
+        shared.state.lock().stats.spans.add(counts);
     }
 
     pub fn stats(&self) -> Stats {

@@ -223,7 +223,14 @@ def test_host_run_survives_a_closed_meter_and_malformed_spans(caplog):
 def test_import_current_style_fixture():
     meter = sm.Meter()
     summary = import_otlp_json(DATA / "genai-current.json", meter)
-    assert summary == {"spans": 7, "events": 5, "skipped": 2}
+    assert summary == {
+        "seen": 7,
+        "recorded": 5,
+        "joined": 0,
+        "errors": 0,
+        "skipped": {"agent_or_workflow": 1, "not_genai": 1},
+    }
+    assert meter.stats()["spans"] == summary
     events = meter.ledger.events()
     got = [(e.kind, e.provider or e.tool or e.op, e.api, e.venue, e.tag) for e in events]
     assert got == [
@@ -253,7 +260,7 @@ def test_import_current_style_fixture():
 def test_import_pre_1_37_fixture_json_lines():
     meter = sm.Meter()
     summary = import_otlp_json(str(DATA / "genai-pre-1.37.jsonl"), meter)
-    assert summary == {"spans": 5, "events": 5, "skipped": 0}
+    assert (summary["seen"], summary["recorded"], summary["skipped"]) == (5, 5, {})
     got = [
         (e.kind, e.provider, e.api, e.venue, e.input_tokens, e.output_tokens)
         for e in meter.ledger.events()
@@ -313,6 +320,7 @@ def test_an_import_that_conflicts_with_the_ledger_records_nothing(durability):
     meter.flush()
     before = len(meter.ledger.events())
     assert before == 2
+    seen = meter.stats()["spans"]["seen"]
     doc["resourceSpans"][1]["scopeSpans"][0]["spans"][1]["attributes"][3]["value"] = {
         "intValue": "801"
     }
@@ -325,7 +333,10 @@ def test_an_import_that_conflicts_with_the_ledger_records_nothing(durability):
     doc["resourceSpans"][1]["scopeSpans"][0]["spans"][1]["attributes"][3]["value"] = {
         "intValue": "800"
     }
-    assert import_otlp_json(doc, meter)["events"] == 5
+    # The failed import counted nothing.
+    assert meter.stats()["spans"]["seen"] == seen
+    assert import_otlp_json(doc, meter)["recorded"] == 5
+    assert meter.stats()["spans"]["seen"] == seen + 7
     meter.flush()
     assert len(meter.ledger.events()) == 5
 
@@ -386,9 +397,11 @@ def test_export_import_round_trip_preserves_every_field(tmp_path, ruleset):
     assert len(spans) == len(original)
     target = sm.Meter(ruleset=ruleset())
     assert import_otlp_json(path, target) == {
-        "spans": len(original),
-        "events": len(original),
-        "skipped": 0,
+        "seen": len(original),
+        "recorded": len(original),
+        "joined": 0,
+        "errors": 0,
+        "skipped": {},
     }
     back = target.ledger.events()
     for a, b in zip(original.to_pylist(), back.to_pylist(), strict=True):
@@ -429,7 +442,7 @@ def test_import_vercel_ai_sdk_export_without_operation_names():
     summary = import_otlp_json(VERCEL, meter)
     # Ten spans: four provider calls (doGenerate x3, doStream), their four wrappers (no
     # gen_ai.system) and an embedding pair that carries no gen_ai usage.
-    assert summary == {"spans": 10, "events": 4, "skipped": 6}
+    assert (summary["seen"], summary["recorded"], summary["skipped"]) == (10, 4, {"not_genai": 6})
     calls = meter.ledger.events().to_pylist()
     assert [
         (c["kind"], c["provider"], c["api"], c["model"], c["input_tokens"], c["output_tokens"])
@@ -464,7 +477,11 @@ def test_import_vercel_ai_sdk_export_without_operation_names():
 def test_import_spans_without_operation_and_request_attributes():
     meter = sm.Meter()
     summary = import_otlp_json(DATA / "genai-no-operation-and-request-attributes.json", meter)
-    assert summary == {"spans": 13, "events": 8, "skipped": 5}
+    assert (summary["seen"], summary["recorded"], summary["skipped"]) == (
+        13,
+        8,
+        {"not_genai": 3, "repeats_model_call": 2},
+    )
     ev = {e["attrs"]["otel.span_id"]: e for e in meter.ledger.events().to_pylist()}
     conv = "conv_689667905b048191b4740501625afd940c7533ace33a2dab"
 
@@ -746,8 +763,13 @@ def test_every_fixture_gives_the_same_events_imported_and_live(path, late_attrib
 
     # Ids (otel:{trace}:{span}) and times come from the spans, so they are the same too.
     assert by_id(live) == by_id(imported)
-    assert len(by_id(imported)) == import_otlp_json(path, sm.Meter())["events"]
+    assert len(by_id(imported)) == import_otlp_json(path, sm.Meter())["recorded"]
     assert live.stats()["integration_errors"] == {}
+    # Both doors account for every span alike.
+    assert live.stats()["spans"] == imported.stats()["spans"]
+    spans = live.stats()["spans"]
+    assert spans["seen"] == len(otlp_spans(path))
+    assert spans["seen"] == spans["recorded"] + spans["errors"] + sum(spans["skipped"].values())
 
 
 def test_shared_otlp_exports_are_present():
@@ -797,7 +819,8 @@ def test_framework_spans_openinference_traceloop_strands_adk():
     emit them: each mapped attribute says where it came from in `attrs.attributes_from`."""
     meter = sm.Meter()
     summary = import_otlp_json(DATA / "frameworks-openinference-traceloop-strands-adk.json", meter)
-    assert (summary["spans"], summary["events"]) == (18, 11)
+    assert (summary["seen"], summary["recorded"]) == (18, 11)
+    assert summary["skipped"] == {"agent_or_workflow": 6, "unsupported_operation": 1}
     ev = {e["attrs"]["otel.span_id"]: e for e in meter.ledger.events().to_pylist()}
     row = lambda e: (  # noqa: E731
         e["kind"],
@@ -869,3 +892,81 @@ def test_framework_spans_openinference_traceloop_strands_adk():
     assert adk_llm["attrs"]["framework"] == "gcp.vertex.agent"
     assert (adk_tool["tool_kind"], adk_tool["attrs"]["tool_type"]) == ("function", "FunctionTool")
     assert "SECRET" not in json.dumps(list(ev.values()))
+
+
+# --- Nothing dropped silently ----------------------------------------------------------------
+
+
+def test_spans_that_look_like_model_calls_are_recorded_with_what_they_have():
+    """A span with a model name, token usage or an LLM span kind is a model call even when it
+    lacks the provider, the model, the operation or usage: `unknown` where needed, and the event
+    says what was inferred (`attrs.inferred`, `attrs.attributes_from`) and what is missing."""
+    meter = sm.Meter()
+    summary = import_otlp_json(DATA / "genai-incomplete-model-calls.json", meter)
+    assert summary == {
+        "seen": 8,
+        "recorded": 5,
+        "joined": 0,
+        "errors": 0,
+        "skipped": {"agent_or_workflow": 1, "incomplete_genai": 1, "not_genai": 1},
+    }
+    ev = {e["attrs"]["otel.span_id"][-1]: e for e in meter.ledger.events().to_pylist()}
+    assert sorted(ev) == ["1", "2", "3", "4", "5"]
+    got = {
+        k: (e["provider"], e["model"], e["input_tokens"], e["attrs"].get("missing"))
+        for k, e in ev.items()
+    }
+    assert got == {
+        # OpenInference LLM span without provider or usage: the model names the provider.
+        "1": ("openai", "gpt-4o-mini", 0, ["usage"]),
+        # An LLM span kind and nothing else.
+        "2": ("unknown", "unknown", 0, ["provider", "model", "usage"]),
+        # No operation, no provider: a model and usage.
+        "3": ("anthropic", "claude-3-5-haiku-latest", 40, None),
+        # An operation statemeter does not know, usage, the provider's own host.
+        "4": ("mistral_ai", "unknown", 7, ["model"]),
+        # Traceloop's request type, a model no provider is known for.
+        "5": ("unknown", "llama3", 5, ["provider"]),
+    }
+    assert ev["1"]["attrs"]["attributes_from"]["gen_ai.provider.name"] == "gen_ai.request.model"
+    assert ev["3"]["attrs"]["inferred"]["from"] == [
+        "gen_ai.request.model",
+        "gen_ai.usage.input_tokens",
+        "gen_ai.usage.output_tokens",
+    ]
+    assert ev["4"]["attrs"]["inferred"]["from"] == [
+        "gen_ai.operation.name",
+        "gen_ai.usage.input_tokens",
+    ]
+    assert "generate" in ev["4"]["attrs"]["inferred"]["explain"]
+    assert ev["4"]["attrs"]["attributes_from"]["gen_ai.provider.name"] == "server.address"
+    assert {(e["session_id"], e["agent"]) for e in ev.values()} == {("sess-incomplete", "helper")}
+    assert "SECRET" not in json.dumps(list(ev.values()))
+
+
+def test_live_stats_count_every_span():
+    """`meter.stats()["spans"]`: seen, recorded, skipped by reason, errors; a trace counts when
+    it is mapped (its root ended, or force_flush)."""
+    meter = sm.Meter()
+    provider, tracer = tracer_for(meter)
+    agent_run(tracer)  # invoke_agent > 2 chat, 1 tool, 1 memory op
+    with tracer.start_as_current_span("GET /health"):
+        pass
+    with tracer.start_as_current_span(
+        "chat m",
+        kind=SpanKind.CLIENT,
+        attributes={"gen_ai.operation.name": "chat", "gen_ai.usage.input_tokens": -1},
+    ):
+        pass
+    with tracer.start_as_current_span("outer"):
+        with tracer.start_as_current_span("plan", attributes={"gen_ai.operation.name": "plan"}):
+            pass
+        assert meter.stats()["spans"]["seen"] == 5 + 1 + 1  # the open trace is not mapped yet
+    assert meter.stats()["spans"] == {
+        "seen": 9,
+        "recorded": 4,
+        "joined": 0,
+        "errors": 1,
+        "skipped": {"agent_or_workflow": 2, "not_genai": 2},
+    }
+    assert meter.stats()["integration_errors"] == {"otel": 1}

@@ -147,31 +147,57 @@ pub fn sdk_provider_id(value: &str) -> Option<(&'static str, Option<&'static str
     Some((provider, api))
 }
 
-/// Whether a span with no `gen_ai.operation.name` is still a model call: it names a provider
-/// (`gen_ai.provider.name` or `gen_ai.system`), a model (`gen_ai.request.model` or
-/// `gen_ai.response.model`) and carries token usage. Exports of the Vercel AI SDK look like
-/// that. Returns the attributes that showed it, for the event's evidence.
+/// Whether a span that names no operation statemeter records is still a model call: it carries
+/// a model name (`gen_ai.request.model` or `gen_ai.response.model`) or token usage, and its
+/// `gen_ai.operation.name` is absent or one statemeter does not know (not an agent, workflow,
+/// tool or memory operation). Exports of the Vercel AI SDK look like that (a provider, a model,
+/// usage, no operation), and so do instrumentations that leave out a field. Returns the
+/// attributes that showed it, for the event's evidence (`attrs.inferred.from`).
 pub fn inferred_model_call(span: &Span) -> Option<Vec<&'static str>> {
-    if span.attributes.contains_key("gen_ai.operation.name")
-        || span.attributes.contains_key("statemeter.kind")
-    {
+    if span.attributes.contains_key("statemeter.kind") || kind_of(span).is_some() {
         return None;
     }
-    let provider = ["gen_ai.provider.name", "gen_ai.system"]
-        .into_iter()
-        .find(|k| span.str_attr(k).is_some())?;
+    let op = span.str_attr("gen_ai.operation.name");
+    if op.is_some_and(is_agent_operation) {
+        return None;
+    }
     let model = ["gen_ai.request.model", "gen_ai.response.model"]
         .into_iter()
-        .find(|k| span.str_attr(k).is_some())?;
+        .find(|k| span.str_attr(k).is_some());
     let usage: Vec<&'static str> = USAGE
         .iter()
         .copied()
         .filter(|k| span.attributes.get(*k).is_some_and(|v| !v.is_null()))
         .collect();
-    if usage.is_empty() {
+    if model.is_none() && usage.is_empty() {
         return None;
     }
-    Some([provider, model].into_iter().chain(usage).collect())
+    let provider = ["gen_ai.provider.name", "gen_ai.system"]
+        .into_iter()
+        .find(|k| span.str_attr(k).is_some());
+    let op = op.map(|_| "gen_ai.operation.name");
+    Some(
+        [op, provider, model]
+            .into_iter()
+            .flatten()
+            .chain(usage)
+            .collect(),
+    )
+}
+
+/// Whether a span carries token usage (current or pre-1.37 names).
+pub fn has_usage(span: &Span) -> bool {
+    USAGE
+        .iter()
+        .any(|k| span.attributes.get(*k).is_some_and(|v| !v.is_null()))
+}
+
+/// Operations that name an agent or a workflow (the spans beneath them are its events).
+pub fn is_agent_operation(op: &str) -> bool {
+    matches!(
+        op,
+        "invoke_agent" | "create_agent" | "invoke_workflow" | "plan"
+    )
 }
 
 /// A request flag given as a boolean, or as the text `true` / `false`.
@@ -241,7 +267,7 @@ pub fn skip_reason(span: &Span) -> &'static str {
         return "unknown_statemeter_kind";
     }
     match span.str_attr("gen_ai.operation.name") {
-        Some("invoke_agent" | "create_agent" | "invoke_workflow" | "plan") => "agent_or_workflow",
+        Some(op) if is_agent_operation(op) => "agent_or_workflow",
         Some(_) => "unsupported_operation",
         None if span.attributes.keys().any(|k| k.starts_with("gen_ai.")) => "incomplete_genai",
         None => "not_genai",
@@ -261,14 +287,15 @@ pub fn memory_op(op: &str) -> Option<&'static str> {
 }
 
 /// The API of an inference span: the response id's shape when it tells, else `named` (an API
-/// the span names otherwise, and the attribute that named it), else the provider's usual API
-/// for the operation. Returns the API and what it was inferred from.
-pub fn infer_api(
-    op: &str,
+/// the span names otherwise, and the attribute that named it), else an operation the
+/// conventions do not list (its own name), else the provider's usual API for the operation.
+/// Returns the API and what it was inferred from.
+pub fn infer_api<'a>(
+    op: &'a str,
     provider: &str,
     response_id: Option<&str>,
     named: Option<(&'static str, &'static str)>,
-) -> (&'static str, &'static str) {
+) -> (&'a str, &'static str) {
     match op {
         "text_completion" => return ("completions", "gen_ai.operation.name"),
         "embeddings" => return ("embeddings", "gen_ai.operation.name"),
@@ -288,6 +315,10 @@ pub fn infer_api(
     }
     if let Some(named) = named {
         return named;
+    }
+    if !matches!(op, "chat" | "generate_content") {
+        // An operation the conventions do not list (`image_generation`): its own name.
+        return (op, "gen_ai.operation.name");
     }
     let api = match provider {
         "openai" | "azure.ai.openai" | "azure.ai.inference" => "chat.completions",

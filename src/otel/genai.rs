@@ -448,13 +448,16 @@ impl Mapper {
             let mut e = Map::new();
             e.insert("kind".into(), Value::from("model_call"));
             e.insert("from".into(), Value::from(from));
-            e.insert(
-                "explain".into(),
-                Value::from(
-                    "no gen_ai.operation.name: a span naming a provider and a model with token \
-                     usage is read as one model call",
+            let explain = match span.str_attr("gen_ai.operation.name") {
+                Some(op) => format!(
+                    "gen_ai.operation.name {op} is no operation statemeter records: a span with \
+                     a model name or token usage is read as one model call"
                 ),
-            );
+                None => "no gen_ai.operation.name: a span with a model name or token usage is \
+                         read as one model call"
+                    .to_owned(),
+            };
+            e.insert("explain".into(), Value::from(explain));
             attrs.insert("inferred".into(), Value::Object(e));
         }
         match kind {
@@ -570,11 +573,54 @@ impl Mapper {
         exact: bool,
     ) -> Result<()> {
         let op = span.str_attr("gen_ai.operation.name").unwrap_or("chat");
-        let provider = provider.unwrap_or_else(|| "unknown".into());
         let model = span
             .str_attr("gen_ai.request.model")
             .or_else(|| span.str_attr("gen_ai.response.model"))
             .unwrap_or("unknown");
+        // No provider named: the one serving the address, or the one the model id names.
+        let provider = provider.unwrap_or_else(|| {
+            let found = span
+                .str_attr("server.address")
+                .and_then(frameworks::provider_for_host)
+                .map(|p| (p, "server.address"))
+                .or_else(|| {
+                    ["gen_ai.request.model", "gen_ai.response.model"]
+                        .into_iter()
+                        .find_map(|k| {
+                            span.str_attr(k)
+                                .and_then(frameworks::provider_for_model)
+                                .map(|p| (p, k))
+                        })
+                });
+            match found {
+                Some((p, from)) if !exact => {
+                    let entry = attrs
+                        .entry("attributes_from")
+                        .or_insert_with(|| Value::Object(Map::new()));
+                    if let Value::Object(m) = entry {
+                        m.insert("gen_ai.provider.name".into(), Value::from(from));
+                    }
+                    p.to_owned()
+                }
+                _ => "unknown".into(),
+            }
+        });
+        // Fields the span did not give, recorded as `unknown` (or zero tokens): said, not hidden.
+        if !exact {
+            let no_usage = !super::conventions::has_usage(span);
+            let missing: Vec<Value> = [
+                (provider == "unknown", "provider"),
+                (model == "unknown", "model"),
+                (no_usage, "usage"),
+            ]
+            .into_iter()
+            .filter(|(m, _)| *m)
+            .map(|(_, f)| Value::from(f))
+            .collect();
+            if !missing.is_empty() {
+                attrs.insert("missing".into(), Value::Array(missing));
+            }
+        }
         let mut request = match span.attributes.get("statemeter.request") {
             Some(Value::String(s)) => json_object(s, "statemeter.request")?,
             Some(Value::Object(o)) => o.clone(),

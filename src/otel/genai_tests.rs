@@ -417,29 +417,85 @@ fn a_span_without_operation_but_with_provider_model_and_usage_is_a_model_call() 
 }
 
 #[test]
-fn a_span_missing_provider_model_or_usage_is_not_inferred() {
-    for drop in [
-        "gen_ai.system",
-        "gen_ai.request.model",
-        "gen_ai.usage.input_tokens",
-    ] {
-        let mut s = sdk_span("1", None, json!({}));
-        s.attributes.remove(drop);
-        if drop == "gen_ai.request.model" {
-            s.attributes.remove("gen_ai.response.model");
-        }
-        if drop == "gen_ai.usage.input_tokens" {
-            s.attributes.remove("gen_ai.usage.output_tokens");
-        }
-        assert!(map(&[s]).is_empty(), "without {drop}");
-    }
-    // An operation the mapping does not know is not second-guessed.
+fn a_span_missing_provider_model_or_usage_is_recorded_with_what_it_has() {
+    let missing = |ev: &Map<String, Value>| ev["attrs"].get("missing").cloned();
+    // No provider: the model id names it (gpt-4o-mini: OpenAI), said in attributes_from.
+    let mut s = sdk_span("1", None, json!({}));
+    s.attributes.remove("gen_ai.system");
+    let ev = &map(&[s])[0];
+    assert_eq!(
+        (&ev["provider"], &ev["model"]),
+        (&json!("openai"), &json!("gpt-4o-mini"))
+    );
+    assert_eq!(
+        ev["attrs"]["attributes_from"]["gen_ai.provider.name"],
+        json!("gen_ai.request.model")
+    );
+    assert_eq!(missing(ev), None);
+    // No model: `unknown`, and said.
+    let mut s = sdk_span("1", None, json!({}));
+    s.attributes.remove("gen_ai.request.model");
+    s.attributes.remove("gen_ai.response.model");
+    let ev = &map(&[s])[0];
+    assert_eq!(
+        (&ev["model"], &ev["input_tokens"]),
+        (&json!("unknown"), &json!(14))
+    );
+    assert_eq!(missing(ev), Some(json!(["model"])));
+    // No usage: a provider and a model are enough.
+    let mut s = sdk_span("1", None, json!({}));
+    s.attributes.remove("gen_ai.usage.input_tokens");
+    s.attributes.remove("gen_ai.usage.output_tokens");
+    let ev = &map(&[s])[0];
+    assert_eq!(
+        ev["attrs"]["inferred"]["from"],
+        json!(["gen_ai.system", "gen_ai.request.model"])
+    );
+    assert_eq!(missing(ev), Some(json!(["usage"])));
+    // A provider alone says nothing about a call.
+    let s = span("1", None, KIND_INTERNAL, json!({"gen_ai.system": "openai"}));
+    assert!(map(std::slice::from_ref(&s)).is_empty());
+    assert_eq!(
+        Mapper::map_spans(BTreeMap::new(), &[s])
+            .pop()
+            .unwrap()
+            .unwrap(),
+        Outcome::Skipped("incomplete_genai")
+    );
+    // An operation the mapping does not know, with a model and usage: a model call whose API
+    // is the operation, with the evidence.
     let s = sdk_span(
         "1",
         None,
+        json!({"gen_ai.operation.name": "image_generation", "gen_ai.system": "openai"}),
+    );
+    let ev = &map(&[s])[0];
+    assert_eq!(
+        (&ev["kind"], &ev["api"]),
+        (&json!("model_call"), &json!("image_generation"))
+    );
+    assert_eq!(
+        ev["attrs"]["api_inferred_from"],
+        json!("gen_ai.operation.name")
+    );
+    assert_eq!(
+        ev["attrs"]["inferred"]["from"][0],
+        json!("gen_ai.operation.name")
+    );
+    // Without a model or usage it is not.
+    let s = span(
+        "1",
+        None,
+        KIND_INTERNAL,
         json!({"gen_ai.operation.name": "image_generation"}),
     );
-    assert!(map(&[s]).is_empty());
+    assert_eq!(
+        Mapper::map_spans(BTreeMap::new(), &[s])
+            .pop()
+            .unwrap()
+            .unwrap(),
+        Outcome::Skipped("unsupported_operation")
+    );
 }
 
 #[test]

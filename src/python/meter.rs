@@ -19,7 +19,7 @@ use super::ledger::Ledger;
 use crate::classify;
 use crate::event::{new_uuid_v7, now_ns, Event as CoreEvent, EventKind, Text};
 use crate::ledger::{Durability, Store};
-use crate::meter::{Recorder, DEFAULT_CAPACITY};
+use crate::meter::{Recorder, SpanStats, DEFAULT_CAPACITY};
 
 fn submit(py: Python<'_>, recorder: &Recorder, ev: CoreEvent) -> PyResult<Event> {
     let rec = recorder.wrap(ev.finish()?);
@@ -54,6 +54,21 @@ impl Meter {
             None => Ok(()),
         }
     }
+}
+
+/// `stats()["spans"]` as a dict: seen, recorded, joined, errors, skipped (reason -> count).
+pub fn span_stats<'py>(py: Python<'py>, s: &SpanStats) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("seen", s.seen)?;
+    d.set_item("recorded", s.recorded)?;
+    d.set_item("joined", s.joined)?;
+    d.set_item("errors", s.errors)?;
+    let skipped = PyDict::new(py);
+    for (k, v) in &s.skipped {
+        skipped.set_item(k, v)?;
+    }
+    d.set_item("skipped", skipped)?;
+    Ok(d)
 }
 
 #[pymethods]
@@ -184,7 +199,8 @@ impl Meter {
     }
 
     /// Counters: accepted, written, duplicates, rejected, failed_commits, dropped, pending,
-    /// and `integration_errors` (failures inside integrations, by source).
+    /// `integration_errors` (failures inside integrations, by source) and `spans` (what became
+    /// of the OpenTelemetry spans given to the span processor and the OTLP import).
     fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let s = self.recorder.stats();
         let d = PyDict::new(py);
@@ -200,7 +216,33 @@ impl Meter {
             errors.set_item(k, v)?;
         }
         d.set_item("integration_errors", errors)?;
+        d.set_item("spans", span_stats(py, &s.spans)?)?;
         Ok(d)
+    }
+
+    /// Adds span outcomes to `stats()["spans"]` (the OpenTelemetry doors use it); not for users.
+    /// `seen` is the sum of the others.
+    fn _note_spans(
+        &self,
+        recorded: u64,
+        joined: u64,
+        errors: u64,
+        skipped: std::collections::BTreeMap<String, u64>,
+    ) {
+        let seen = recorded + joined + errors + skipped.values().sum::<u64>();
+        self.recorder.note_spans(&SpanStats {
+            seen,
+            recorded,
+            joined,
+            errors,
+            skipped,
+        });
+    }
+
+    /// An identity of the ledger writer shared by this meter and its sessions (integrations
+    /// find the span processor of the same meter by it); not for users.
+    fn _key(&self) -> usize {
+        Arc::as_ptr(&self.recorder) as usize
     }
 
     /// Counts one failure inside an integration (see `statemeter._guard`); not for users.

@@ -12,25 +12,29 @@ use super::venue::user_venues;
 use crate::otel::{self, conventions, LiveTraces, Mapper, Outcome, Span};
 
 /// Parses OTLP/JSON text (one document or JSON Lines) and maps its GenAI spans to validated
-/// event mappings: `(number of spans, [event mapping, ...])`. Raises `ValidationError` naming
-/// the JSON path (or the span) of the first problem.
+/// event mappings: `([event mapping, ...], {skip reason: spans})`. Raises `ValidationError`
+/// naming the JSON path (or the span) of the first problem.
 #[pyfunction]
 #[pyo3(signature = (text, venues = None))]
 pub fn _otel_import<'py>(
     py: Python<'py>,
     text: &str,
     venues: Option<&Bound<'py, PyAny>>,
-) -> PyResult<(usize, Bound<'py, PyList>)> {
+) -> PyResult<(Bound<'py, PyList>, Bound<'py, PyDict>)> {
     let venues = user_venues(venues)?;
-    let (n, events) = py.detach(|| -> crate::Result<_> {
+    let (events, skipped) = py.detach(|| -> crate::Result<_> {
         let spans = otel::parse_otlp_json(text)?;
-        Ok((spans.len(), Mapper::map_all(venues, &spans)?))
+        Mapper::map_all_counted(venues, &spans)
     })?;
     let items = events
         .iter()
         .map(|e| convert::map_to_py(py, e))
         .collect::<PyResult<Vec<_>>>()?;
-    Ok((n, PyList::new(py, items)?))
+    let reasons = PyDict::new(py);
+    for (reason, n) in skipped {
+        reasons.set_item(reason, n)?;
+    }
+    Ok((PyList::new(py, items)?, reasons))
 }
 
 /// Builds an OTLP/JSON document (as a dict) from event rows (`Event.to_dict()` shapes).

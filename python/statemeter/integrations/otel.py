@@ -3,14 +3,18 @@
 - `MeterSpanProcessor(meter)`: add it to an OpenTelemetry SDK `TracerProvider`; every GenAI
   semantic-convention span (`chat`, `generate_content`, `text_completion`, `embeddings`, remote
   `invoke_agent`, `execute_tool`, memory operations, `retrieval`) becomes a classified event as
-  it ends; so does a span without `gen_ai.operation.name` that names a provider and a model and
-  carries token usage (Vercel AI SDK spans), with `attrs.inferred` saying so. Both
+  it ends; so does a span without an operation statemeter records that carries a model name or
+  token usage (Vercel AI SDK spans), with `attrs.inferred` saying so, and a model call missing
+  its provider, model or usage is recorded with `unknown` and `attrs.missing`. Both
   `gen_ai.provider.name` and the pre-1.37 `gen_ai.system` are understood;
   `gen_ai.conversation.id` is the session (else the trace), `mcp.session.id` marks MCP sessions
   and `server.address` gives the venue through `statemeter.venue_for_host`. The Responses
   request attributes (`gen_ai.openai.request.previous_response_id`, `.conversation_id`,
   `.store`, `.background`) become the event's `request` under the provider's parameter names.
 - `import_otlp_json(path_or_mapping, meter)`: the same mapping for OTLP/JSON trace files.
+- Every span either door is given is counted in ``meter.stats()["spans"]``: ``seen``,
+  ``recorded``, ``joined``, ``errors`` and ``skipped`` by reason (docs/integrations.md,
+  "Nothing dropped silently").
 - `export_otlp_json(events)`: events back out as GenAI spans carrying `statemeter.tag`,
   `statemeter.consumes_state`, `statemeter.creates_state`, `statemeter.session_tag` and the
   evidence rule ids; importing the export rebuilds the same events.
@@ -96,18 +100,32 @@ class MeterSpanProcessor(_SpanProcessorBase):
         self._record(outcomes)
 
     def _record(self, outcomes: list[Any]) -> None:
-        """Records the events of mapped spans; a span that failed to map or record is counted."""
+        """Records the events of mapped spans; every span is counted in
+        ``meter.stats()["spans"]`` (recorded, skipped by reason, or errors)."""
+        if not outcomes:
+            return
+        recorded = errors = 0
+        skipped: dict[str, int] = {}
         for outcome in outcomes:
-            if isinstance(outcome, BaseException):
-                note(self._meter, SOURCE, outcome)
+            if isinstance(outcome, str):
+                skipped[outcome] = skipped.get(outcome, 0) + 1
             elif isinstance(outcome, dict):
                 try:
                     if outcome.get("session_id") and outcome["kind"] in _SESSION_KINDS:
                         self._sessions.emit(outcome)
                     else:
                         self._meter.record(outcome)
+                    recorded += 1
                 except Exception as exc:  # noqa: BLE001 - never raise into the host
                     note(self._meter, SOURCE, exc)
+                    errors += 1
+            else:
+                note(self._meter, SOURCE, outcome)
+                errors += 1
+        try:
+            self._meter._note_spans(recorded, 0, errors, skipped)
+        except Exception as exc:  # noqa: BLE001 - a closed meter must not raise either
+            note(self._meter, SOURCE, exc)
 
     def shutdown(self) -> None:
         self.force_flush()
@@ -133,7 +151,7 @@ def import_otlp_json(
     meter: Meter,
     *,
     venues: Mapping[str, str] | None = None,
-) -> dict[str, int]:
+) -> dict[str, Any]:
     """Records the GenAI spans of an OTLP/JSON trace file into `meter`.
 
     Takes a path (a file holding one OTLP/JSON document, or JSON Lines of them as the collector's
@@ -145,8 +163,10 @@ def import_otlp_json(
     Spans exported by statemeter come back as the exact events. Event ids are derived from
     trace and span ids, so importing a file twice records its events once.
 
-    Returns ``{"spans": ..., "events": ..., "skipped": ...}`` (skipped: spans that are not
-    GenAI operations statemeter records, e.g. HTTP spans or in-process `invoke_agent`).
+    Returns what became of the file's spans, in the shape of ``meter.stats()["spans"]`` (to
+    which they are added): ``{"seen": n, "recorded": n, "joined": n, "errors": 0, "skipped":
+    {reason: n}}``; skipped spans are those that are not operations statemeter records (e.g.
+    HTTP spans, ``not_genai``, or an in-process `invoke_agent`, ``agent_or_workflow``).
     """
     # Hostile input raises ValidationError, never a UnicodeError, TypeError or RecursionError
     # (docs/classification.md, "Limits"); a path that cannot be read raises OSError as open() does.
@@ -157,14 +177,21 @@ def import_otlp_json(
             text = bytes(path_or_mapping).decode("utf-8")
         else:
             text = Path(path_or_mapping).read_text(encoding="utf-8")
-        spans, events = _core._otel_import(text, dict(venues) if venues else None)
+        events, skipped = _core._otel_import(text, dict(venues) if venues else None)
     except (UnicodeError, TypeError, ValueError, RecursionError) as exc:
         if isinstance(exc, _core.StatemeterError):
             raise
         raise invalid("otlp", f"not an OTLP/JSON document: {exc}") from exc
     # All or nothing: appended in one transaction, none when one conflicts with the ledger.
     meter._record_all(events)
-    return {"spans": spans, "events": len(events), "skipped": spans - len(events)}
+    meter._note_spans(len(events), 0, 0, skipped)
+    return {
+        "seen": len(events) + sum(skipped.values()),
+        "recorded": len(events),
+        "joined": 0,
+        "errors": 0,
+        "skipped": skipped,
+    }
 
 
 def export_otlp_json(
