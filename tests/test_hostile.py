@@ -436,8 +436,9 @@ def prop_otlp(doc) -> None:
         check_error(e, sm.ValidationError)
         assert written() == before, "a rejected OTLP document was partly recorded"
     else:
-        assert out["events"] + out["skipped"] == out["spans"]
-        assert written() <= before + out["events"]
+        skipped = sum(out["skipped"].values())
+        assert out["recorded"] + out["joined"] + out["errors"] + skipped == out["seen"]
+        assert written() <= before + out["recorded"]
 
 
 OTLP_INPUT = st.one_of(
