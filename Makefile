@@ -9,7 +9,7 @@ PIP := $(PY) -m pip
 STAMP := $(VENV)/.deps-installed
 SOURCES := $(shell find src python -name '*.rs' -o -name '*.toml' -o -name '*.py' -o -name '*.pyi' 2>/dev/null) Cargo.toml pyproject.toml
 
-.PHONY: help venv build test test-rust test-python test-long format lint bench demo clean
+.PHONY: help venv build browser test test-rust test-python test-long format lint bench demo clean
 
 help: ## Show this help
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-12s %s\n", $$1, $$2}'
@@ -32,7 +32,13 @@ build: $(VENV)/.built ## Build the extension (release) into .venv
 test-rust: ## Rust unit tests (no Python needed)
 	cargo test -q
 
-test-python: build ## pytest (without the long variants)
+browser: ## Headless Chromium (Debian's package) for the report-page test; installed when root
+	@if command -v chromium >/dev/null || command -v chromium-browser >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else echo "chromium is not installed (apt-get install chromium as root): the report-page browser test will be skipped"; fi
+
+test-python: build browser ## pytest (without the long variants)
 	$(PY) -m pytest -q -m "not long"
 
 test-long: build ## The long variants of the reliability tests (crash trials, load, fuzzing)
