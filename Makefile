@@ -9,7 +9,7 @@ PIP := $(PY) -m pip
 STAMP := $(VENV)/.deps-installed
 SOURCES := $(shell find src python -name '*.rs' -o -name '*.toml' -o -name '*.py' -o -name '*.pyi' 2>/dev/null) Cargo.toml pyproject.toml
 
-.PHONY: help venv build browser test test-rust test-python test-long format lint bench demo clean
+.PHONY: help venv build browser test test-rust test-python test-long test-frameworks frameworks-lock format lint bench demo clean
 
 help: ## Show this help
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-12s %s\n", $$1, $$2}'
@@ -47,6 +47,31 @@ test-long: build ## The long variants of the reliability tests (crash trials, lo
 
 test: build test-rust test-python ## Everything: build, Rust tests, pytest
 
+# Agent frameworks traced by their own OpenTelemetry instrumentations, offline against a loopback
+# model server (tests/frameworks). One virtual environment per group of frameworks whose
+# dependencies agree, installed by uv from the group's lock file; the package is the one
+# `make build` put in python/ (a .pth file points there: no second build).
+FW_VENVS := .venv-frameworks
+FW_GROUPS := openai3
+
+$(FW_VENVS)/%/.installed: tests/frameworks/%/requirements.txt $(STAMP)
+	rm -rf $(FW_VENVS)/$*
+	$(VENV)/bin/uv venv -q --python $(PY) $(FW_VENVS)/$*
+	$(VENV)/bin/uv pip install -q --python $(FW_VENVS)/$*/bin/python -r $<
+	echo $(abspath python) > "$$($(FW_VENVS)/$*/bin/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')/statemeter.pth"
+	touch $@
+
+test-frameworks: build $(foreach g,$(FW_GROUPS),$(FW_VENVS)/$(g)/.installed) ## Agent frameworks' own tracing, metered (one venv per group)
+	@for g in $(FW_GROUPS); do \
+		echo "== tests/frameworks/$$g"; \
+		$(FW_VENVS)/$$g/bin/python -m pytest -q -c tests/frameworks/pytest.ini \
+			--confcutdir tests/frameworks tests/frameworks/$$g || exit 1; \
+	done
+
+frameworks-lock: $(STAMP) ## Re-resolve the framework groups' lock files from their requirements.in
+	for g in $(FW_GROUPS); do (cd tests/frameworks/$$g && $(abspath $(VENV))/bin/uv pip compile -q \
+		--universal --python-version 3.11 requirements.in -o requirements.txt) || exit 1; done
+
 PY_SOURCES := python tests benches examples
 
 format: $(STAMP) ## Format the Rust and Python sources in place (cargo fmt, ruff format)
@@ -67,4 +92,4 @@ demo: build ## Simulate a 30-day fleet into demo/ledger.db; contract report, ver
 	$(PY) examples/demo.py demo/ledger.db
 
 clean: ## Remove build artefacts and the venv
-	rm -rf target $(VENV) demo/ledger.db*
+	rm -rf target $(VENV) $(FW_VENVS) demo/ledger.db*
