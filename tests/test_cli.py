@@ -188,29 +188,40 @@ def test_classify_event_and_request(tmp_path):
     assert json.loads(p.stdout)["tag"] == "stateful"
     p = run("classify", "-", "--format", "csv", stdin=ev.read_text())
     assert p.returncode == 0 and p.stdout.startswith("rule,tag,signal,explain,state\n")
-    if getattr(sm, "classify_request", None) or getattr(sm._core, "classify_request", None):
-        req = tmp_path / "request.json"
-        req.write_text(
-            json.dumps(
-                {
-                    "method": "POST",
-                    "url": "https://api.openai.com/v1/responses",
-                    "headers": {"content-type": "application/json"},
-                    "body": json.dumps(
-                        {"model": "gpt-5", "previous_response_id": "resp_1", "input": "hi"}
-                    ),
-                }
-            )
-        )
+    req = tmp_path / "request.json"
+    body = {"model": "gpt-5", "previous_response_id": "resp_1", "input": "hi"}
+    request = {
+        "method": "POST",
+        "url": "https://api.openai.com/v1/responses",
+        "headers": {"content-type": "application/json"},
+    }
+    # The body as the text sent, and as a JSON object (how tests/corpus writes requests).
+    for as_written in (json.dumps(body), body):
+        req.write_text(json.dumps({**request, "body": as_written}))
         p = run("classify", req, "--format", "json")
         assert p.returncode == 0, p.stderr
         out = json.loads(p.stdout)
         assert out["tag"] == "stateful" and out["event"]["provider"] == "openai"
+        assert out["event"]["request"]["previous_response_id"] == "resp_1"
+
+
+def test_classify_takes_a_corpus_request_as_written(tmp_path):
+    """A case of tests/corpus/requests, saved as a file, classifies as the corpus expects."""
+    cases = json.loads((Path(__file__).parent / "corpus" / "requests" / "openai.json").read_text())
+    case = next(c for c in cases if isinstance(c.get("body"), dict) and "body_text" not in c)
+    req = tmp_path / "case.json"
+    req.write_text(json.dumps(case))
+    p = run("classify", req, "--format", "json")
+    assert p.returncode == 0, p.stderr
+    out = json.loads(p.stdout)
+    want = case["expect"]
+    assert out["tag"] == want["tag"] and out["event"]["api"] == want["api"]
+    assert [e["rule"] for e in out["evidence"]] == want["rules"]
+    p = run("classify", req)
+    assert p.returncode == 0 and f"tag: {want['tag']}" in p.stdout, p
 
 
 def test_classify_request_passes_host_mappings(tmp_path):
-    if not (getattr(sm, "classify_request", None) or getattr(sm._core, "classify_request", None)):
-        pytest.skip("this statemeter has no classify_request")
     request = {
         "method": "POST",
         "url": "https://llm-proxy.internal/v1/chat/completions",
