@@ -3,6 +3,8 @@
 use std::sync::Arc;
 
 use pyo3::prelude::*;
+
+use super::pyrepr;
 use pyo3::types::{PyDict, PyList};
 
 use super::convert;
@@ -90,10 +92,10 @@ impl Ruleset {
         Ok(out)
     }
 
-    fn __repr__(&self) -> String {
+    fn __repr__(&self, py: Python<'_>) -> String {
         format!(
-            "Ruleset(name={:?}, rules={})",
-            self.inner.name(),
+            "Ruleset(name={}, rules={})",
+            pyrepr::text(py, self.inner.name()),
             self.inner.rules().count()
         )
     }
@@ -144,14 +146,14 @@ impl Evidence {
         self.inner.signal.hash(&mut h);
         h.finish()
     }
-    fn __repr__(&self) -> String {
+    fn __repr__(&self, py: Python<'_>) -> String {
         format!(
-            "Evidence(rule={:?}, tag={:?}, signal={:?}, state={}, explain={:?})",
-            &*self.inner.rule,
-            self.inner.tag.as_str(),
-            &*self.inner.signal,
-            py_str_or_none(self.inner.state.map(StateKind::as_str)),
-            &*self.inner.explain
+            "Evidence(rule={}, tag={}, signal={}, state={}, explain={})",
+            pyrepr::text(py, &self.inner.rule),
+            pyrepr::text(py, self.inner.tag.as_str()),
+            pyrepr::text(py, &self.inner.signal),
+            pyrepr::opt_text(py, self.inner.state.map(StateKind::as_str)),
+            pyrepr::text(py, &self.inner.explain)
         )
     }
 }
@@ -239,16 +241,15 @@ impl Classification {
         put_classification(&d, &self.inner)?;
         Ok(d)
     }
-    fn __repr__(&self) -> String {
-        let rules: Vec<&str> = self.inner.evidence.iter().map(|e| &*e.rule).collect();
+    fn __repr__(&self, py: Python<'_>) -> String {
         format!(
-            "Classification(tag={:?}, consumes_state={}, creates_state={}, state_holder={}, state_kinds={:?}, rules={:?})",
-            self.inner.tag.as_str(),
-            py_bool(self.inner.consumes_state),
-            py_bool(self.inner.creates_state),
-            py_str_or_none(self.inner.state_holder.map(|h| h.as_str())),
-            kind_names(self.inner.state_kinds),
-            rules
+            "Classification(tag={}, consumes_state={}, creates_state={}, state_holder={}, state_kinds={}, rules={})",
+            pyrepr::text(py, self.inner.tag.as_str()),
+            pyrepr::boolean(self.inner.consumes_state),
+            pyrepr::boolean(self.inner.creates_state),
+            pyrepr::opt_text(py, self.inner.state_holder.map(|h| h.as_str())),
+            pyrepr::texts(py, kind_names(self.inner.state_kinds)),
+            pyrepr::texts(py, self.inner.evidence.iter().map(|e| &*e.rule)),
         )
     }
 }
@@ -256,19 +257,6 @@ impl Classification {
 /// The kind names of a set, sorted.
 pub fn kind_names(kinds: StateKinds) -> Vec<&'static str> {
     kinds.iter().map(StateKind::as_str).collect()
-}
-
-/// `"text"` or `None`, for reprs.
-fn py_str_or_none(s: Option<&str>) -> String {
-    s.map_or_else(|| "None".into(), |s| format!("{s:?}"))
-}
-
-pub fn py_bool(b: bool) -> &'static str {
-    if b {
-        "True"
-    } else {
-        "False"
-    }
 }
 
 /// Adds the classification's fields to a row dict.

@@ -3,6 +3,8 @@
 use std::sync::Arc;
 
 use pyo3::prelude::*;
+
+use super::pyrepr;
 use pyo3::types::{PyDict, PyList, PyMapping};
 
 use super::classification::Ruleset;
@@ -115,11 +117,11 @@ impl Contract {
         self.inner.slots()
     }
 
-    fn __repr__(&self) -> String {
+    fn __repr__(&self, py: Python<'_>) -> String {
         format!(
-            "Contract(id={:?}, clauses={:?}, interpretations={})",
-            self.inner.id,
-            self.inner.clause_ids(),
+            "Contract(id={}, clauses={}, interpretations={})",
+            pyrepr::text(py, &self.inner.id),
+            pyrepr::texts(py, self.inner.clause_ids().iter().map(|c| &**c)),
             self.inner.slots().len()
         )
     }

@@ -4,6 +4,8 @@
 use std::sync::Arc;
 
 use pyo3::prelude::*;
+
+use super::pyrepr;
 use pyo3::types::{PyDict, PyList};
 
 use super::classification::{evidence_list, kind_names, put_classification, Classification};
@@ -228,16 +230,21 @@ impl Event {
         h.finish()
     }
 
-    fn __repr__(&self) -> String {
+    fn __repr__(&self, py: Python<'_>) -> String {
         let e = &self.rec.event;
         let what = match (&e.provider, &e.tool, &e.op) {
             (Some(p), _, _) => format!(
-                " provider={p:?} model={:?} api={:?}",
-                e.model.as_deref().unwrap_or(""),
-                e.api.as_deref().unwrap_or("")
+                " provider={} model={} api={}",
+                pyrepr::text(py, p),
+                pyrepr::opt_text(py, e.model.as_deref()),
+                pyrepr::opt_text(py, e.api.as_deref())
             ),
-            (_, Some(t), _) => format!(" tool={t:?}"),
-            (_, _, Some(op)) => format!(" op={op:?} store={:?}", e.store.as_deref().unwrap_or("")),
+            (_, Some(t), _) => format!(" tool={}", pyrepr::text(py, t)),
+            (_, _, Some(op)) => format!(
+                " op={} store={}",
+                pyrepr::text(py, op),
+                pyrepr::opt_text(py, e.store.as_deref())
+            ),
             _ => String::new(),
         };
         format!(
@@ -248,9 +255,9 @@ impl Event {
                 .unwrap_or_else(|| "pending".into()),
             e.kind.as_str(),
             what,
-            self.rec.classification().tag.as_str(),
+            pyrepr::text(py, self.rec.classification().tag.as_str()),
             self.session_tag
-                .map(|t| format!(" session_tag={}", t.as_str()))
+                .map(|t| format!(" session_tag={}", pyrepr::text(py, t.as_str())))
                 .unwrap_or_default()
         )
     }

@@ -6,6 +6,8 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 use pyo3::prelude::*;
 
+use super::pyrepr;
+
 use super::errors::invalid;
 use super::event_table::{parse_filter, EventTable};
 use crate::ledger::{self as core, Durability, Store};
@@ -351,9 +353,9 @@ impl Ledger {
         Ok(false)
     }
 
-    fn __repr__(&self) -> String {
+    fn __repr__(&self, py: Python<'_>) -> String {
         match &self.path {
-            Some(p) => format!("Ledger({:?})", p.display().to_string()),
+            Some(p) => format!("Ledger({})", pyrepr::text(py, &p.display().to_string())),
             None => "Ledger(<memory>)".into(),
         }
     }
@@ -413,15 +415,15 @@ impl Head {
     fn __str__(&self) -> String {
         format!("{}:{}", self.inner.seq, self.inner.hex())
     }
-    fn __repr__(&self) -> String {
+    fn __repr__(&self, py: Python<'_>) -> String {
         let id = match &self.ledger_id {
-            Some(id) => format!(", ledger_id={id:?}"),
+            Some(id) => format!(", ledger_id={}", pyrepr::text(py, id)),
             None => String::new(),
         };
         format!(
-            "Head(seq={}, hash={:?}{id})",
+            "Head(seq={}, hash={}{id})",
             self.inner.seq,
-            self.inner.hex()
+            pyrepr::text(py, &self.inner.hex())
         )
     }
     fn __eq__(&self, other: &Bound<'_, PyAny>) -> bool {
@@ -475,22 +477,15 @@ impl Verification {
     fn _repr_html_(slf: &Bound<'_, Self>) -> PyResult<String> {
         super::py_modules::html(slf.as_any(), "verification_html")
     }
-    fn __repr__(&self) -> String {
+    fn __repr__(&self, py: Python<'_>) -> String {
         format!(
             "Verification(ok={}, events={}, head='{}:{}', first_bad_seq={}, problem={})",
-            super::classification::py_bool(self.inner.ok),
+            pyrepr::boolean(self.inner.ok),
             self.inner.events,
             self.inner.head.seq,
             self.inner.head.hex(),
-            self.inner
-                .first_bad_seq
-                .map(|s| s.to_string())
-                .unwrap_or_else(|| "None".into()),
-            self.inner
-                .problem
-                .as_ref()
-                .map(|p| format!("{p:?}"))
-                .unwrap_or_else(|| "None".into()),
+            pyrepr::opt_int(self.inner.first_bad_seq),
+            pyrepr::opt_text(py, self.inner.problem.as_deref()),
         )
     }
 }

@@ -8,6 +8,8 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 use pyo3::prelude::*;
+
+use super::pyrepr;
 use pyo3::types::{PyDict, PyTuple};
 
 use super::args::{opt_count, opt_i64, opt_map, opt_str, opt_text, req_str, req_text, Arg};
@@ -290,16 +292,16 @@ impl Meter {
         Ok(false)
     }
 
-    fn __repr__(&self) -> String {
+    fn __repr__(&self, py: Python<'_>) -> String {
         let s = self.recorder.stats();
         format!(
-            "Meter({}, durability={:?}, ruleset={:?}, written={}, pending={})",
+            "Meter({}, durability={}, ruleset={}, written={}, pending={})",
             self.path
                 .as_ref()
-                .map(|p| format!("{:?}", p.display().to_string()))
+                .map(|p| pyrepr::text(py, &p.display().to_string()))
                 .unwrap_or_else(|| "<memory>".into()),
-            self.durability(),
-            self.recorder.ruleset().name(),
+            pyrepr::text(py, self.durability()),
+            pyrepr::text(py, self.recorder.ruleset().name()),
             s.written,
             s.pending
         )
@@ -616,10 +618,13 @@ impl Session {
         keep_users_exception(py, failing, ended.map(|_| ()))
     }
 
-    fn __repr__(&self) -> String {
+    fn __repr__(&self, py: Python<'_>) -> String {
         format!(
-            "Session(session_id={:?}, agent={:?}, venue={:?}, runtime={:?})",
-            self.session_id, self.agent, self.venue, self.runtime
+            "Session(session_id={}, agent={}, venue={}, runtime={})",
+            pyrepr::text(py, &self.session_id),
+            pyrepr::opt_text(py, self.agent.as_deref()),
+            pyrepr::opt_text(py, self.venue.as_deref()),
+            pyrepr::opt_text(py, self.runtime.as_deref()),
         )
     }
 }

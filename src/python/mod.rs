@@ -18,6 +18,7 @@ mod meter;
 mod otel;
 mod pricing;
 mod py_modules;
+mod pyrepr;
 mod report;
 mod sessions;
 mod sql;

@@ -3,6 +3,8 @@
 use std::sync::Arc;
 
 use pyo3::prelude::*;
+
+use super::pyrepr;
 use pyo3::types::{PyDict, PyList};
 
 use super::convert;
@@ -132,17 +134,17 @@ impl PriceTable {
             .call_cost(p, m, e.venue.as_deref(), e.ts, tokens)?)
     }
 
-    fn __repr__(&self) -> String {
+    fn __repr__(&self, py: Python<'_>) -> String {
         format!(
-            "PriceTable(currency={:?}, prices={}, runtime_prices={}, storage_prices={}{})",
-            self.inner.currency,
+            "PriceTable(currency={}, prices={}, runtime_prices={}, storage_prices={}{})",
+            pyrepr::text(py, &self.inner.currency),
             self.inner.prices.len(),
             self.inner.runtime_prices.len(),
             self.inner.storage_prices.len(),
             self.inner
                 .as_of
                 .as_ref()
-                .map(|d| format!(", as_of={d:?}"))
+                .map(|d| format!(", as_of={}", pyrepr::text(py, d)))
                 .unwrap_or_default()
         )
     }

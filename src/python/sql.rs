@@ -10,6 +10,8 @@ use parking_lot::Mutex;
 
 use pyo3::exceptions::PyRuntimeWarning;
 use pyo3::prelude::*;
+
+use super::pyrepr;
 use pyo3::types::{PyBool, PyBytes, PyCapsule, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 
 use super::errors::invalid;
@@ -222,11 +224,11 @@ impl SqlResult {
         py_modules::frames(slf.as_any(), "to_polars")
     }
 
-    fn __repr__(&self) -> String {
+    fn __repr__(&self, py: Python<'_>) -> String {
         format!(
-            "SqlResult({} rows, columns={:?})",
+            "SqlResult({} rows, columns={})",
             self.inner.rows.len(),
-            self.inner.columns
+            pyrepr::texts(py, self.inner.columns.iter().map(|c| c.as_str()))
         )
     }
 }
