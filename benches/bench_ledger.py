@@ -14,7 +14,7 @@ in the same run.
 - ``verify``: `Ledger.verify()` over that ledger in events/s and MB/s of record bytes, against
   `sha256sum` over the same record bytes concatenated in one file (the floor: one hash stream,
   no per-event finalization, no SQLite), Python's `hashlib` chaining the same records, and the
-  stdlib-only reference verifier `tests/reverify_ledger.py` (which also checks canonical form).
+  stdlib-only reference verifier `statemeter.reverify` (which also checks canonical form).
 - ``memory``: resident memory while recording 10,000,000 events to a file ledger in a fresh
   process (target: growth < 100 MiB; the queue is bounded, so memory must not grow with N), and
   bytes per event after `Ledger.open` + loading the events (`ledger.events()`) and after the
@@ -310,8 +310,7 @@ def bench_verify(quick: bool) -> dict:
         del blob
         sha256sum_s = _tool_s("sha256sum", concat)
         openssl_s = _tool_s("openssl", "dgst", "-sha256", concat)
-        sys.path.insert(0, str(HERE.parent / "tests"))
-        from reverify_ledger import check
+        from statemeter.reverify import check
 
         small = os.path.join(tmp, "reference.db")
         _record_calls(small, n_reference)

@@ -271,8 +271,8 @@ SECTIONS = [
         "from SQLite), against hashing the same record bytes as one stream with `sha256sum` and "
         "`openssl dgst -sha256` (no per-event finalization, no SQLite), Python's `hashlib` "
         "chaining the same records held in memory, and the stdlib-only reference verifier "
-        "`tests/reverify_ledger.py` (which also re-encodes every record to check canonical "
-        "form; run on 100,000 events). `sha256sum` is the floor the issue names; where "
+        "`statemeter.reverify` (which also re-encodes every record to check canonical "
+        "form; run on 100,000 events). `sha256sum` is the usual one-stream baseline; where "
         "coreutils' portable SHA-256 is slower than the CPU's SHA extensions (used by OpenSSL "
         "and by the `sha2` crate statemeter uses), `openssl dgst` is the real one-stream floor.",
         [

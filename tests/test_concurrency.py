@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 import statemeter as sm
-from reverify_ledger import check
+from statemeter.reverify import check
 
 CHILD = Path(__file__).with_name("recorder_child.py")
 PROCESSES, THREADS = 4, 8

@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 import statemeter as sm
 from recorder_child import event_for
-from reverify_ledger import check
+from statemeter.reverify import check
 
 CHILD = Path(__file__).with_name("recorder_child.py")
 BASE_SEED = int(os.environ.get("STATEMETER_CRASH_SEED", "7001"))

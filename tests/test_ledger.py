@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import statemeter as sm
 from conftest import record_sample, rows
-from reverify_ledger import reverify
+from statemeter.reverify import reverify
 
 #: The RFC 8785 vectors in the shared test data beside the repository.
 JCS = Path(__file__).resolve().parents[2] / "shared" / "testdata" / "jcs"
@@ -40,17 +40,34 @@ def test_outsider_script_reverifies(ledger_path):
     assert reverify(ledger_path) == (True, None)
     assert reverify(ledger_path, f"{head.seq}:{head.hash}") == (True, None)
     out = subprocess.run(
-        [
-            sys.executable,
-            str(Path(__file__).parent / "reverify_ledger.py"),
-            str(ledger_path),
-            "--head",
-            str(head),
-        ],
+        [sys.executable, "-m", "statemeter.reverify", str(ledger_path), "--head", str(head)],
         capture_output=True,
         text=True,
     )
     assert out.returncode == 0, out.stdout + out.stderr
+    assert out.stdout == f"OK: 12 events, head {head}\n"
+
+
+def test_outsider_script_runs_alone_with_the_standard_library(ledger_path, tmp_path):
+    """statemeter/reverify.py is one file: copied anywhere, run by an interpreter isolated from
+    every installed package (-I), it verifies and detects a broken chain."""
+    import statemeter.reverify
+
+    head = record_sample(ledger_path, 5)
+    alone = tmp_path / "reverify.py"
+    alone.write_bytes(Path(statemeter.reverify.__file__).read_bytes())
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-I", str(alone), *args], capture_output=True, text=True, cwd=tmp_path
+        )
+
+    out = run(str(ledger_path), "--head", str(head))
+    assert (out.returncode, out.stdout) == (0, f"OK: 5 events, head {head}\n"), out.stderr
+    out = run(str(ledger_path), "--head", f"{head.seq + 1}:{'00' * 32}")
+    assert out.returncode == 1 and out.stdout.startswith("BAD: first bad seq 6: truncated"), out
+    out = run(str(tmp_path / "missing.db"))
+    assert out.returncode == 2 and "no ledger at" in out.stderr, out
 
 
 @pytest.mark.skipif(not JCS.is_dir(), reason=f"RFC 8785 vectors not found at {JCS}")
@@ -522,7 +539,8 @@ def test_reference_verifier_runs_in_its_own_process(tmp_path):
     meter = sm.Meter(ledger)
     meter.session("bot").tool_call("search")
     meter.flush()
-    script = Path(__file__).with_name("reverify_ledger.py")
-    r = subprocess.run([sys.executable, str(script), str(ledger)], capture_output=True, timeout=120)
+    r = subprocess.run(
+        [sys.executable, "-m", "statemeter.reverify", str(ledger)], capture_output=True, timeout=120
+    )
     assert r.returncode == 0 and r.stdout.decode().startswith("OK: 1 events"), r
     meter.close()

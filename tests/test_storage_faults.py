@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pytest
 import statemeter as sm
-from reverify_ledger import check
+from statemeter.reverify import check
 
 TESTS = Path(__file__).parent
 

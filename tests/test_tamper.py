@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 import statemeter as sm
 from conftest import record_sample
-from reverify_ledger import check, jcs
+from statemeter.reverify import check, jcs
 
 DOCS = Path(__file__).parent.parent / "docs" / "ledger-format.md"
 

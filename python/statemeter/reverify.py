@@ -1,11 +1,14 @@
 #!/usr/bin/env python3
 """Re-verify a statemeter ledger with nothing but the standard library (hashlib, json, sqlite3).
 
-    python tests/reverify_ledger.py LEDGER [--head SEQ:HEX]
+    python -m statemeter.reverify LEDGER [--head SEQ:HEX] [--json]
 
 Prints ``OK ...`` and exits 0 when the ledger is intact, else prints the first bad seq and what is
-wrong and exits 1. This is an independent implementation of docs/ledger-format.md: it does not
-import statemeter. For each row in seq order it checks that
+wrong and exits 1; exits 2 when the file cannot be read as a ledger. This is an independent
+implementation of docs/ledger-format.md: it uses no other part of statemeter, and this one file
+runs on its own with any Python >= 3.11 (``python reverify.py LEDGER``), so an auditor can read
+it whole and check a ledger without installing statemeter. For each row in seq order it checks
+that
 
 - the seqs run 1, 2, 3, ... without gaps,
 - ``hash == SHA-256(previous hash || record bytes)``, starting from 32 zero bytes,
@@ -134,7 +137,7 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
-def parse_record(record: bytes) -> dict | None:
+def parse_record(record: bytes) -> dict[str, Any] | None:
     """The record as a dict if it is canonical JSON of a version-1 record, else None."""
     try:
         text = record.decode("utf-8")
@@ -170,14 +173,15 @@ def parse_head(head: Any) -> tuple[int, bytes] | None:
     """Accepts "SEQ:HEX", (seq, hex_or_bytes), or an object with .seq and .hash."""
     if head is None:
         return None
+    given: Any
     if isinstance(head, str):
         seq_text, _, hex_text = head.strip().partition(":")
-        seq, digest = int(seq_text), hex_text
+        seq, given = int(seq_text), hex_text
     elif isinstance(head, tuple):
-        seq, digest = head
+        seq, given = head
     else:
-        seq, digest = head.seq, head.hash
-    digest = bytes.fromhex(digest) if isinstance(digest, str) else bytes(digest)
+        seq, given = head.seq, head.hash
+    digest = bytes.fromhex(given) if isinstance(given, str) else bytes(given)
     if seq < 0 or len(digest) != 32:
         raise ValueError(f"not a head: {head!r}")
     return seq, digest
@@ -206,11 +210,15 @@ def _connect(path: str | Path) -> sqlite3.Connection:
 def check(path: str | Path, head: Any = None) -> Result:
     """Re-verifies the ledger at `path` (against `head`, a head kept earlier, if given).
 
-    In a process that has loaded statemeter, the check runs in a child process: sqlite3 must
-    not open a file statemeter's own SQLite has open in the same process."""
+    In a process that has loaded statemeter's extension, the check runs in a child process:
+    sqlite3 must not open a file statemeter's own SQLite may have open in the same process."""
     kept = parse_head(head)
     if "statemeter._core" in sys.modules:
         return _check_in_child(path, kept)
+    return _check_here(path, kept)
+
+
+def _check_here(path: str | Path, kept: tuple[int, bytes] | None) -> Result:
     con = _connect(path)
     try:
         return _check(con, kept)
@@ -219,7 +227,8 @@ def check(path: str | Path, head: Any = None) -> Result:
 
 
 def _check_in_child(path: str | Path, kept: tuple[int, bytes] | None) -> Result:
-    args = [sys.executable, __file__, str(path), "--json"]
+    # -I: the child runs this file alone, with no statemeter (nor anything else) on its path.
+    args = [sys.executable, "-I", __file__, str(path), "--json"]
     if kept is not None:
         args += ["--head", f"{kept[0]}:{kept[1].hex()}"]
     r = subprocess.run(args, capture_output=True, timeout=600, check=False)
@@ -438,13 +447,17 @@ def _diagnose(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m statemeter.reverify", description=(__doc__ or "").split("\n\n")[0]
+    )
     parser.add_argument("ledger", help="path to the ledger's SQLite file")
     parser.add_argument("--head", help="a head kept earlier, as SEQ:HEX")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     args = parser.parse_args(argv)
     try:
-        r = check(args.ledger, args.head)
+        # Here, even under `python -m statemeter.reverify`, nothing has opened the ledger
+        # through statemeter's SQLite: Python's sqlite3 may read it in this process.
+        r = _check_here(args.ledger, parse_head(args.head))
     except (OSError, ValueError, sqlite3.Error) as e:
         print(f"ERROR: {e}", file=sys.stderr)
         return 2
