@@ -166,8 +166,8 @@ def free_threaded_python() -> tuple[list[str] | None, str]:
             return [exe, "-X", "gil=0"], ""
     if not found:
         return None, (
-            "no free-threaded CPython on this machine (none on PATH or in pyenv; "
-            "Debian 12 packages none; interpreters cannot be downloaded here)"
+            "no free-threaded CPython on this machine (none in $STATEMETER_FT_PYTHON, on PATH "
+            "as python3.13t/3.14t/3.15t, or in pyenv)"
         )
     return None, (
         f"free-threaded CPython at {found} cannot import statemeter "
@@ -201,7 +201,7 @@ def run_fork_pool(
     import multiprocessing
 
     if method not in multiprocessing.get_all_start_methods():
-        pytest.skip(f"no {method} start method here")
+        pytest.skip(f"this platform's multiprocessing has no {method} start method")
     monkeypatch.setenv("STATEMETER_FORK_LEDGER", str(ledger))
     monkeypatch.setenv("STATEMETER_FORK_DURABILITY", durability)
     sys.modules.pop("fork_worker", None)

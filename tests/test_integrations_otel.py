@@ -436,7 +436,10 @@ def test_export_accepts_events_and_dicts():
         export_otlp_json([{"kind": "tool_call"}])
 
 
-@pytest.mark.skipif(not VERCEL.is_file(), reason=f"the Vercel AI SDK export is not at {VERCEL}")
+@pytest.mark.skipif(
+    not VERCEL.is_file(),
+    reason=f"the recorded Vercel AI SDK export is not on this machine at {VERCEL}",
+)
 def test_import_vercel_ai_sdk_export_without_operation_names():
     meter = sm.Meter()
     summary = import_otlp_json(VERCEL, meter)
@@ -774,7 +777,9 @@ def test_every_fixture_gives_the_same_events_imported_and_live(path, late_attrib
 
 def test_shared_otlp_exports_are_present():
     if not SHARED_OTLP.is_dir():
-        pytest.skip(f"the shared OTLP exports are not at {SHARED_OTLP}")
+        pytest.skip(
+            f"the recorded OTLP exports of real SDKs are not on this machine at {SHARED_OTLP}"
+        )
     assert len(list(SHARED_OTLP.glob("*.json*"))) >= 2
 
 

@@ -70,7 +70,9 @@ def test_outsider_script_runs_alone_with_the_standard_library(ledger_path, tmp_p
     assert out.returncode == 2 and "no ledger at" in out.stderr, out
 
 
-@pytest.mark.skipif(not JCS.is_dir(), reason=f"RFC 8785 vectors not found at {JCS}")
+@pytest.mark.skipif(
+    not JCS.is_dir(), reason=f"the RFC 8785 test vectors are not on this machine at {JCS}"
+)
 @pytest.mark.parametrize("name", sorted(p.name for p in (JCS / "input").glob("*.json")) or ["-"])
 def test_jcs_vectors_inside_records(tmp_path, name):
     attrs = json.loads((JCS / "input" / name).read_text(encoding="utf-8"))
@@ -439,7 +441,9 @@ def _holds_shm_lock(ledger: Path) -> bool | None:
     return holds_shm_lock(str(ledger))
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/locks")
+@pytest.mark.skipif(
+    not sys.platform.startswith("linux"), reason="reads /proc/locks, which only Linux has"
+)
 def test_python_sqlite3_releases_statemeters_locks_in_the_same_process(tmp_path):
     """The hazard: statemeter links its own SQLite, Python's sqlite3 another. POSIX locks
     belong to the process, so closing a sqlite3 connection to a ledger statemeter has open
@@ -450,7 +454,7 @@ def test_python_sqlite3_releases_statemeters_locks_in_the_same_process(tmp_path)
     meter.session("bot").tool_call("search")
     meter.flush()
     if _holds_shm_lock(ledger) is None:
-        pytest.skip("/proc/locks is not readable here")
+        pytest.skip("/proc/locks is not readable on this machine")
     assert _holds_shm_lock(ledger) is True
     # The safe way: statemeter's own connection.
     assert meter.ledger.sql("SELECT count(*) FROM events")[0] == (1,)

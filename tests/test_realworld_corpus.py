@@ -30,7 +30,7 @@ THRESHOLDS: dict[str, float] = {
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "testdata" / "realworld" / "corpus.jsonl"
 
 pytestmark = pytest.mark.skipif(
-    not CORPUS.exists(), reason=f"the real-world corpus is not present at {CORPUS}"
+    not CORPUS.exists(), reason=f"the real-world request corpus is not on this machine at {CORPUS}"
 )
 
 

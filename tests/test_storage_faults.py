@@ -327,7 +327,7 @@ def can_mount() -> str | None:
     if sys.platform != "linux" or os.geteuid() != 0:
         return "mounting a tmpfs needs root on Linux"
     if shutil.which("mount") is None:
-        return "no mount command"
+        return "this machine has no mount command"
     return None
 
 
@@ -345,7 +345,7 @@ def small_fs(tmp_path):
         text=True,
     )
     if r.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {r.stderr.strip()}")
+        pytest.skip(f"this machine does not let the tests mount a tmpfs: {r.stderr.strip()}")
     try:
         yield mnt
     finally:

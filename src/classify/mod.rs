@@ -4,9 +4,9 @@
 //! (`crate::event::fields`). Rules are data: `parse.rs` reads a TOML file into the `spec.rs` types,
 //! `rule.rs` compiles each rule, and `index.rs` files them by kind, api and provider so that an
 //! event is checked only against the rules that could apply. The built-in catalogue
-//! (`catalogue/default.toml`, `catalogue/strict.toml`) encodes
-//! `shared/reference/provider-signals.md`; docs/classification.md explains the model, the file
-//! format and every built-in rule.
+//! (`catalogue/default.toml`, `catalogue/strict.toml`) encodes the providers' public API
+//! documentation (each rule's `explain` cites its page); docs/classification.md explains the
+//! model, the file format and every built-in rule, and lists those sources.
 //!
 //! The result types ([`Tag`], [`Holder`], [`Evidence`], [`Classification`]) belong to the
 //! event model (`crate::event`): the ledger readers parse them back without the engine.

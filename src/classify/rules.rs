@@ -30,7 +30,7 @@ use crate::event::Fields;
 use crate::event::{Classification, Evidence, Holder, StateKinds, Tag};
 use crate::event::{Classifier, Event};
 
-/// The built-in catalogue (encodes shared/reference/provider-signals.md).
+/// The built-in catalogue (encodes the providers' API documentation; docs/classification.md).
 pub(crate) const DEFAULT_TOML: &str = include_str!("catalogue/default.toml");
 /// The strict catalogue: `extends = "default"` plus policy.
 pub(crate) const STRICT_TOML: &str = include_str!("catalogue/strict.toml");
