@@ -3,7 +3,7 @@
 Every table (``EventTable``, ``SessionTable``, ``Report``) exports its rows through the Arrow
 PyCapsule stream interface (``__arrow_c_stream__``), built in Rust. The helpers here only hand
 that stream to the dataframe library: no per-row Python work. The libraries are optional
-extras: ``pip install statemeter[analysis]`` (pyarrow, pandas, polars).
+extras: ``pip install statemeter[analysis]`` (pyarrow, pandas, polars, duckdb).
 """
 
 from __future__ import annotations
