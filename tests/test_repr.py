@@ -68,7 +68,11 @@ def test_session_event_and_meter_reprs(tmp_path):
     assert f"Meter({str(tmp_path / 'l.db')!r}, durability='batch', ruleset='default'" in repr(meter)
     assert repr(meter.ledger) == f"Ledger({str(tmp_path / 'l.db')!r})"
     head = meter.ledger.head()
-    assert keyword_values(repr(head)) == {"seq": head.seq, "hash": head.hash}
+    assert keyword_values(repr(head)) == {
+        "seq": head.seq,
+        "hash": head.hash,
+        "ledger_id": meter.ledger.ledger_id,
+    }
     v = keyword_values(repr(meter.ledger.verify()))
     assert v == {"ok": True, "events": 2, "head": str(head), "first_bad_seq": None, "problem": None}
     swapped = meter.ledger.verify(head=sm.Head(head.seq, "00" * 32))
