@@ -47,6 +47,17 @@ pub use super::conventions::provider_name;
 /// grow memory without bound); later spans then fall back to their own attributes.
 const MAX_OPEN_SPANS: usize = 100_000;
 
+/// The session, agent and enclosing event around a span (see [`Mapper::context`]).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SpanContext {
+    /// `gen_ai.conversation.id` of the span, its nearest ancestor, or any span of the trace.
+    pub conversation: Option<String>,
+    /// The nearest `gen_ai.agent.name`.
+    pub agent: Option<String>,
+    /// The event of the span itself when it is one, else of its nearest ancestor that is one.
+    pub parent_id: Option<String>,
+}
+
 /// Spans that are not events, by reason.
 pub type SkipCounts = BTreeMap<&'static str, u64>;
 
@@ -58,13 +69,15 @@ pub enum Outcome {
     /// Not an event, and why (see [`skip_reason`]; `repeats_model_call`: an inferred model
     /// call that repeats one the trace records anyway).
     Skipped(&'static str),
+    /// One event for the span and the HTTP call captured for it (see [`super::join`]).
+    Joined(Map<String, Value>),
 }
 
 impl Outcome {
     /// The event mapping, if the span is one.
     pub fn event(self) -> Option<Map<String, Value>> {
         match self {
-            Outcome::Event(ev) => Some(ev),
+            Outcome::Event(ev) | Outcome::Joined(ev) => Some(ev),
             Outcome::Skipped(_) => None,
         }
     }
@@ -178,7 +191,7 @@ impl Mapper {
         let mut skipped = BTreeMap::new();
         for outcome in Self::map_spans(venues, spans) {
             match outcome? {
-                Outcome::Event(ev) => events.push(ev),
+                Outcome::Event(ev) | Outcome::Joined(ev) => events.push(ev),
                 Outcome::Skipped(reason) => *skipped.entry(reason).or_default() += 1,
             }
         }
@@ -189,8 +202,19 @@ impl Mapper {
     /// once it ended): one outcome per span, in order. An event is validated; a problem is an
     /// error naming the span. The one mapping both the file import and the live processor use.
     pub fn map_spans(venues: BTreeMap<String, String>, spans: &[Span]) -> Vec<Result<Outcome>> {
+        let (m, spans) = Mapper::prepared(venues, spans);
+        spans
+            .iter()
+            .enumerate()
+            .map(|(i, s)| m.map_checked(i, s))
+            .collect()
+    }
+
+    /// A mapper that has seen every span of the set, and the spans with other conventions'
+    /// attributes read under their GenAI names (see `frameworks`); [`Mapper::map_checked`] then
+    /// maps each one, [`Mapper::context`] tells the session and agent around any of them.
+    pub fn prepared(venues: BTreeMap<String, String>, spans: &[Span]) -> (Mapper, Vec<Span>) {
         let mut m = Mapper::new(venues);
-        // Other conventions' attributes read under their GenAI names (see `frameworks`).
         let normalized: Vec<Span> = spans
             .iter()
             .map(|s| match frameworks::normalize(s) {
@@ -201,19 +225,18 @@ impl Mapper {
                 None => s.clone(),
             })
             .collect();
-        let spans = &normalized[..];
-        for s in spans {
+        for s in &normalized {
             m.start(s);
         }
         // Which spans have a model call beneath them (a span ends after its children: the live
         // processor learns the same as they end).
-        for s in spans {
+        for s in &normalized {
             if kind_of(s) == Some("model_call") || inferred_model_call(s).is_some() {
                 m.mark_ancestors(s);
             }
         }
         // A conversation id seen anywhere in a trace applies to the whole trace.
-        for s in spans {
+        for s in &normalized {
             if let Some(c) = s.str_attr("gen_ai.conversation.id") {
                 let t = m.traces.entry(s.trace_id.clone()).or_default();
                 if t.conversation.is_none() {
@@ -221,27 +244,70 @@ impl Mapper {
                 }
             }
         }
-        spans
-            .iter()
-            .enumerate()
-            .map(|(i, s)| {
-                let named = |e: Error| match e {
-                    Error::Validation { field, message } => Error::validation(
-                        field,
-                        format!(
-                            "{message} (span {i}: {:?}, trace {} span {})",
-                            s.name, s.trace_id, s.span_id
-                        ),
-                    ),
-                    other => other,
-                };
-                let out = m.map(s).map_err(named)?;
-                if let Outcome::Event(ev) = &out {
-                    Event::from_map(ev).and_then(Event::finish).map_err(named)?;
-                }
-                Ok(out)
-            })
-            .collect()
+        (m, normalized)
+    }
+
+    /// Maps the `i`-th span of a [`Mapper::prepared`] set, validating an event; a problem is an
+    /// error naming the span.
+    pub fn map_checked(&self, i: usize, s: &Span) -> Result<Outcome> {
+        let named = |e: Error| match e {
+            Error::Validation { field, message } => Error::validation(
+                field,
+                format!(
+                    "{message} (span {i}: {:?}, trace {} span {})",
+                    s.name, s.trace_id, s.span_id
+                ),
+            ),
+            other => other,
+        };
+        let out = self.map(s).map_err(named)?;
+        if let Outcome::Event(ev) = &out {
+            Event::from_map(ev).and_then(Event::finish).map_err(named)?;
+        }
+        Ok(out)
+    }
+
+    /// The session, agent and enclosing event of the span `key` (`trace:span`) of a
+    /// [`Mapper::prepared`] set, as its own event would have them; `None` for a span not in it.
+    pub fn context(&self, key: &str) -> Option<SpanContext> {
+        let node = self.nodes.get(key)?;
+        let trace_id = key.split(':').next().unwrap_or_default();
+        let mut out = SpanContext {
+            conversation: node.conversation.clone(),
+            agent: node.agent.clone(),
+            parent_id: node.event_id.clone(),
+        };
+        let mut cur = node.parent.clone();
+        let mut steps = 0;
+        while let Some(k) = cur {
+            let Some(n) = self.nodes.get(&k) else { break };
+            if out.conversation.is_none() {
+                out.conversation.clone_from(&n.conversation);
+            }
+            if out.agent.is_none() {
+                out.agent.clone_from(&n.agent);
+            }
+            if out.parent_id.is_none() {
+                out.parent_id.clone_from(&n.event_id);
+            }
+            cur = n.parent.clone();
+            steps += 1;
+            if steps > 10_000 {
+                break; // a cycle in a malformed file
+            }
+        }
+        if out.conversation.is_none() {
+            out.conversation = self
+                .traces
+                .get(trace_id)
+                .and_then(|t| t.conversation.clone());
+        }
+        Some(out)
+    }
+
+    /// The key of `key`'s parent span, when the parent is in the set.
+    pub fn parent_key(&self, key: &str) -> Option<&str> {
+        self.nodes.get(key)?.parent.as_deref()
     }
 
     /// Notes on every open ancestor of `span` that a model call lies beneath it.

@@ -8,10 +8,16 @@
 //! all traces together hold [`MAX_BUFFERED_SPANS`], is mapped early with what has ended so far
 //! (its later spans are mapped on their own, without the context of the earlier ones), and
 //! [`LiveTraces::flush`] (the processor's `force_flush` / `shutdown`) maps every ended span.
+//!
+//! Calls HTTP capture recorded while a span of an open trace was current are handed over with
+//! [`LiveTraces::attach`] and joined to the trace's spans when it is mapped ([`super::join`]).
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
-use super::genai::{Mapper, Outcome};
+use serde_json::{Map, Value};
+
+use super::genai::Outcome;
+use super::join::{map_spans_joined, Captured};
 use super::Span;
 use crate::error::Result;
 
@@ -28,6 +34,8 @@ struct Pending {
     open: usize,
     /// Ended spans not mapped yet.
     ended: Vec<Span>,
+    /// Captured calls sent while a span of the trace was current, not joined yet.
+    captured: Vec<Captured>,
 }
 
 /// The live processor's state: open traces and their ended spans.
@@ -40,7 +48,8 @@ pub struct LiveTraces {
     buffered: usize,
 }
 
-/// The outcome of each span mapped, with the span's key (`trace:span`).
+/// The outcome of each span mapped, with the span's key (`trace:span`); then, with an empty
+/// key, the captured calls that joined no span, as events in their span's context.
 pub type Mapped = Vec<(String, Result<Outcome>)>;
 
 impl LiveTraces {
@@ -99,29 +108,69 @@ impl LiveTraces {
         out
     }
 
+    /// Whether a span of the trace started here and the trace has not been mapped whole yet.
+    pub fn is_open(&self, trace_id: &str) -> bool {
+        self.traces.get(trace_id).is_some_and(|t| t.open > 0)
+    }
+
+    /// Hands over a call captured while span `span_id` of an open trace was current; it is
+    /// joined when the trace is mapped. `false` (the caller records the call itself): the trace
+    /// is not open here, or holds [`MAX_TRACE_SPANS`] captured calls already.
+    pub fn attach(&mut self, trace_id: &str, span_id: &str, event: Map<String, Value>) -> bool {
+        match self.traces.get_mut(trace_id) {
+            Some(t) if t.open > 0 && t.captured.len() < MAX_TRACE_SPANS => {
+                t.captured.push(Captured {
+                    span_key: format!("{trace_id}:{span_id}"),
+                    event,
+                });
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// Spans started and not ended, and ended spans held (for tests and diagnostics).
     pub fn held(&self) -> (usize, usize) {
         (self.traces.values().map(|t| t.open).sum(), self.buffered)
     }
 
     /// Maps the ended spans of a trace; `done`: the trace is forgotten, else it stays open.
+    /// Captured calls go with them, except, while the trace stays open, those sent under a
+    /// span that has not ended (they wait for it).
     fn take(&mut self, trace_id: &str, done: bool) -> Mapped {
-        let spans = if done {
+        let (spans, captured) = if done {
             self.order.retain(|t| t != trace_id);
-            self.traces.remove(trace_id).map(|t| t.ended)
-        } else {
             self.traces
-                .get_mut(trace_id)
-                .map(|t| std::mem::take(&mut t.ended))
-        }
-        .unwrap_or_default();
+                .remove(trace_id)
+                .map(|t| (t.ended, t.captured))
+                .unwrap_or_default()
+        } else {
+            match self.traces.get_mut(trace_id) {
+                Some(t) => {
+                    let spans = std::mem::take(&mut t.ended);
+                    let keys: std::collections::HashSet<String> =
+                        spans.iter().map(Span::key).collect();
+                    let (now, later) = std::mem::take(&mut t.captured)
+                        .into_iter()
+                        .partition(|c| keys.contains(&c.span_key) || t.open == 0);
+                    t.captured = later;
+                    (spans, now)
+                }
+                None => Default::default(),
+            }
+        };
         if !done && self.traces.get(trace_id).is_some_and(|t| t.open == 0) {
             self.traces.remove(trace_id);
         }
         self.buffered -= spans.len();
-        let keys = spans.iter().map(Span::key);
-        keys.zip(Mapper::map_spans(self.venues.clone(), &spans))
-            .collect()
+        let keys: Vec<String> = spans.iter().map(Span::key).collect();
+        let (outcomes, rest) = map_spans_joined(self.venues.clone(), &spans, captured);
+        let mut out: Mapped = keys.into_iter().zip(outcomes).collect();
+        out.extend(
+            rest.into_iter()
+                .map(|r| (String::new(), r.map(Outcome::Event))),
+        );
+        out
     }
 }
 
@@ -170,7 +219,7 @@ mod tests {
             .into_iter()
             .filter_map(|(_, o)| o.unwrap().event())
             .collect();
-        let file = Mapper::map_all(BTreeMap::new(), &[chat, late]).unwrap();
+        let file = super::super::Mapper::map_all(BTreeMap::new(), &[chat, late]).unwrap();
         assert_eq!(live_events, file);
         assert_eq!(live_events[0]["agent"], "support");
         assert_eq!(live_events[0]["session_id"], "c-1");

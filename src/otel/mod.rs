@@ -1,6 +1,7 @@
 //! OpenTelemetry GenAI spans in and out: the OTLP/JSON parser ([`otlp`]), the mapping from
 //! GenAI semantic-convention spans to statemeter events ([`genai`]) and the export of events
-//! as GenAI spans ([`export`]). No pyo3 here: `src/python/otel.rs` is the thin binding used by
+//! as GenAI spans ([`export`]); a captured HTTP call and the span of the same call become one
+//! event ([`join`]). No pyo3 here: `src/python/otel.rs` is the thin binding used by
 //! `statemeter.integrations.otel` (the live `MeterSpanProcessor` and `import_otlp_json` /
 //! `export_otlp_json`).
 //!
@@ -14,6 +15,7 @@ pub mod conventions;
 pub mod export;
 pub mod frameworks;
 pub mod genai;
+pub mod join;
 pub mod live;
 pub mod otlp;
 

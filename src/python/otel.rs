@@ -94,12 +94,22 @@ fn attributes(attrs: Option<&Bound<'_, PyAny>>) -> PyResult<Map<String, Value>> 
 }
 
 /// Outcomes as Python values: an event mapping (a dict), the reason a span is not an event (a
-/// str), or the error mapping it raised (an exception instance, not raised).
+/// str), the error mapping it raised (an exception instance, not raised), or `(event,
+/// "joined")` for a span joined with a captured call and `(event, "captured")` for a captured
+/// call that joined no span (recorded in its span's context; not a span).
 fn outcomes<'py>(py: Python<'py>, mapped: otel::live::Mapped) -> PyResult<Bound<'py, PyList>> {
     let items = mapped
         .into_iter()
-        .map(|(_, outcome)| -> PyResult<Bound<'py, PyAny>> {
+        .map(|(key, outcome)| -> PyResult<Bound<'py, PyAny>> {
             Ok(match outcome {
+                Ok(Outcome::Event(ev)) if key.is_empty() => {
+                    (convert::map_to_py(py, &ev)?, "captured")
+                        .into_pyobject(py)?
+                        .into_any()
+                }
+                Ok(Outcome::Joined(ev)) => (convert::map_to_py(py, &ev)?, "joined")
+                    .into_pyobject(py)?
+                    .into_any(),
                 Ok(Outcome::Event(ev)) => convert::map_to_py(py, &ev)?.into_any(),
                 Ok(Outcome::Skipped(reason)) => pyo3::types::PyString::new(py, reason).into_any(),
                 Err(e) => PyErr::from(e).into_value(py).into_bound(py).into_any(),
@@ -163,6 +173,23 @@ impl _SpanMapper {
         };
         let mapped = py.detach(|| self.inner.lock().end(span));
         outcomes(py, mapped)
+    }
+
+    /// Whether a span of the trace (the SDK's integer trace id) started here and the trace is
+    /// not mapped yet: a call captured under it can be handed over with `attach`.
+    fn is_open(&self, trace_id: u128) -> bool {
+        self.inner.lock().is_open(&hex(trace_id, 32))
+    }
+
+    /// Hands over a call HTTP capture recorded (its event mapping) while span `span_id` of an
+    /// open trace was current: it is joined with the span that describes the same call when the
+    /// trace is mapped. `False`: not taken (the trace is not open here); record it yourself.
+    fn attach(&self, trace_id: u128, span_id: u64, event: &Bound<'_, PyAny>) -> PyResult<bool> {
+        let event = convert::to_map("event", event)?;
+        Ok(self
+            .inner
+            .lock()
+            .attach(&hex(trace_id, 32), &hex(span_id as u128, 16), event))
     }
 
     /// Maps every ended span still held (traces with open spans keep them open).

@@ -8,6 +8,7 @@ from typing import Any
 
 from statemeter._guard import note
 from statemeter.errors import invalid
+from statemeter.integrations import _join
 
 #: Response size statemeter reads for usage (decoded bytes). Past it, a JSON body is not read
 #: (noted in attrs) and an event stream keeps its first and last ``STREAM_KEEP`` bytes, where
@@ -17,9 +18,13 @@ STREAM_KEEP = 256 * 1024
 
 
 class Target:
-    """A `Session` (or a `Meter`) to record into, and the meter that counts capture failures."""
+    """A `Session` (or a `Meter`) to record into, and the meter that counts capture failures.
 
-    __slots__ = ("_record", "_model_call", "meter", "source")
+    A model call sent while a span of a trace the meter's `MeterSpanProcessor` follows was
+    current (`span()` at request time) goes to that processor, which records it as one event
+    with the span describing the same call (`statemeter.integrations._join`)."""
+
+    __slots__ = ("_record", "_model_call", "meter", "session", "source")
 
     def __init__(self, session: Any, source: str) -> None:
         record = getattr(session, "record", None)
@@ -32,15 +37,31 @@ class Target:
         self._model_call = getattr(session, "model_call", None)
         # A Session knows its meter; a Meter is its own.
         self.meter = getattr(session, "meter", session)
+        self.session = session
         self.source = source
 
-    def record(self, event: dict[str, Any]) -> Any:
+    def span(self) -> Any:
+        """At request time: the current span when the meter's span processor follows its trace
+        (an opaque token for `record`), else `None`."""
+        return _join.current_span(self.meter) if _join._processors else None
+
+    def record(self, event: dict[str, Any], span: Any = None) -> Any:
         """Records one captured event through the public API: `Session.model_call(...)` for a
-        model call, `record(mapping)` otherwise (and for a `Meter`)."""
-        if self._model_call is not None and event.get("kind") == "model_call":
-            fields = dict(event)
-            del fields["kind"]
-            return self._model_call(**fields)
+        model call, `record(mapping)` otherwise (and for a `Meter`). A model call sent under
+        `span` (from `span()`) goes to the span processor instead, when it still follows the
+        trace."""
+        if event.get("kind") == "model_call":
+            if span is not None and _join.hand_over(span, event, self.session):
+                return None
+            if self._model_call is not None:
+                fields = dict(event)
+                del fields["kind"]
+                out = self._model_call(**fields)
+            else:
+                out = self._record(event)
+            if _join._processors:
+                _join.recorded(self.meter, event)
+            return out
         return self._record(event)
 
     def failed(self, exc: BaseException) -> None:

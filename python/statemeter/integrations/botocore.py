@@ -203,7 +203,7 @@ class _Capture:
                 self.providers,
             )
             event["attrs"]["aws.operation"] = model.name
-            context[_KEY] = (event, ts, t0)
+            context[_KEY] = (event, ts, t0, self.target.span())
         return None
 
     def after_call(
@@ -218,7 +218,7 @@ class _Capture:
         if item is None:
             return
         with shielded(self.target.meter, "botocore"):
-            event, ts, t0 = item
+            event, ts, t0, span = item
             status_code = getattr(http_response, "status_code", None)
             meta = parsed.get("ResponseMetadata") or {}
             extra: dict[str, Any] = {}
@@ -230,7 +230,7 @@ class _Capture:
             key = _STREAMS.get(model.name)
             stream = parsed.get(key) if key else None
             if key and stream is not None and "Error" not in parsed and _is_event_stream(stream):
-                watch = _StreamWatch(self.target, event, ts, t0, status_code, extra, usage)
+                watch = _StreamWatch(self.target, event, ts, t0, status_code, extra, usage, span)
                 parsed[key] = _observed(stream, watch)
                 return
             self.target.record(
@@ -242,7 +242,8 @@ class _Capture:
                     http_status=status_code,
                     usage=usage,
                     extra_attrs=extra,
-                )
+                ),
+                span,
             )
 
     def after_call_error(self, exception: BaseException, context: dict[str, Any], **_: Any) -> None:
@@ -250,7 +251,7 @@ class _Capture:
         if item is None:
             return
         with shielded(self.target.meter, "botocore"):
-            event, ts, t0 = item
+            event, ts, t0, span = item
             self.target.record(
                 finish_event(
                     event,
@@ -260,7 +261,8 @@ class _Capture:
                     http_status=None,
                     usage=None,
                     extra_attrs={"error.type": type(exception).__name__},
-                )
+                ),
+                span,
             )
 
 
@@ -315,8 +317,10 @@ class _StreamWatch:
         status_code: int | None,
         extra: dict[str, Any],
         usage: dict[str, int] | None,
+        span: Any = None,
     ) -> None:
         self.target, self.event, self.ts, self.t0 = target, event, ts, t0
+        self.span = span
         self.status_code, self.extra, self.usage = status_code, extra, usage
         self.chunks: list[bytes] = []  # model chunks that carry counts (InvokeModel stream)
         self.trace_in = self.trace_out = 0
@@ -362,7 +366,8 @@ class _StreamWatch:
                     http_status=self.status_code,
                     usage=usage,
                     extra_attrs=self.extra,
-                )
+                ),
+                self.span,
             )
 
 

@@ -30,6 +30,11 @@ clients' public `event_hooks`:
   from the body httpx holds and recorded from the response hook, the same event a streamed
   network response with that body makes (`duration_ns` ends when the response arrived).
 
+With a `MeterSpanProcessor` of the same meter, a model call sent while a span of a trace it
+follows is current is handed to it and recorded as one event with the span that describes the
+call (session and agent from the span, request, venue and usage from the wire; see
+docs/integrations.md, "One call, one event").
+
 The request and the bytes the caller gets are never altered. Prompt and completion text never
 reach the ledger: bodies are read in memory for parameters and usage only. Nothing inside
 statemeter can raise into the caller: failures are counted in
@@ -166,7 +171,7 @@ class _Capture:
         self.venues = venues
         self.providers = providers
         self.mod = mod
-        self.pending: weakref.WeakKeyDictionary[Any, tuple[dict[str, Any], int, int]] = (
+        self.pending: weakref.WeakKeyDictionary[Any, tuple[dict[str, Any], int, int, Any]] = (
             weakref.WeakKeyDictionary()
         )
         self.lock = threading.Lock()
@@ -202,7 +207,7 @@ class _Capture:
             ):
                 return  # no AI API: neither the host nor the path shape is one
             with self.lock:
-                self.pending[request] = (event, ts, t0)
+                self.pending[request] = (event, ts, t0, self.target.span())
         except Exception as exc:  # noqa: BLE001 - capture never breaks the caller
             self.target.failed(exc)
 
@@ -249,6 +254,7 @@ class _Watch:
         "event",
         "ts",
         "t0",
+        "span",
         "status",
         "ctype",
         "decoder",
@@ -262,9 +268,11 @@ class _Watch:
         "done",
     )
 
-    def __init__(self, capture: _Capture, item: tuple[dict[str, Any], int, int], response: Any):
+    def __init__(
+        self, capture: _Capture, item: tuple[dict[str, Any], int, int, Any], response: Any
+    ):
         self.capture = capture
-        self.event, self.ts, self.t0 = item
+        self.event, self.ts, self.t0, self.span = item
         self.status: int = response.status_code
         ctype = response.headers.get("content-type", "").lower()
         self.stream = "event-stream" in ctype
@@ -376,7 +384,7 @@ class _Watch:
                 usage=usage,
                 extra_attrs=extra,
             )
-            target.record(event)
+            target.record(event, self.span)
         except Exception as exc:  # noqa: BLE001 - capture never breaks the caller
             target.failed(exc)
 

@@ -12,6 +12,10 @@
   request attributes (`gen_ai.openai.request.previous_response_id`, `.conversation_id`,
   `.store`, `.background`) become the event's `request` under the provider's parameter names.
 - `import_otlp_json(path_or_mapping, meter)`: the same mapping for OTLP/JSON trace files.
+- With HTTP capture on the same meter (`statemeter.integrations.httpx` / `botocore`), a call
+  and the span that describes it are one event: who from the span, what from the wire (the
+  recommended setup when spans lack request parameters; docs/integrations.md, "One call, one
+  event"). The import counts a span whose call capture recorded already as joined.
 - Every span either door is given is counted in ``meter.stats()["spans"]``: ``seen``,
   ``recorded``, ``joined``, ``errors`` and ``skipped`` by reason (docs/integrations.md,
   "Nothing dropped silently").
@@ -36,6 +40,7 @@ from typing import TYPE_CHECKING, Any
 from statemeter import _core
 from statemeter._guard import note
 from statemeter.errors import invalid
+from statemeter.integrations import _join
 from statemeter.integrations._sessions import SessionCache
 
 if TYPE_CHECKING:
@@ -53,6 +58,8 @@ __all__ = ["MeterSpanProcessor", "export_otlp_json", "import_otlp_json"]
 
 SOURCE = "otel"
 _SESSION_KINDS = ("model_call", "tool_call", "state_op")
+_CAPTURED_KEPT = 10_000
+"""Response ids of calls capture recorded itself that a processor remembers."""
 
 
 class MeterSpanProcessor(_SpanProcessorBase):
@@ -65,8 +72,18 @@ class MeterSpanProcessor(_SpanProcessorBase):
 
     def __init__(self, meter: Meter, *, venues: Mapping[str, str] | None = None) -> None:
         self._meter = meter
+        self._meter_key = meter._key()
         self._mapper = _core._SpanMapper(dict(venues) if venues else None)
         self._sessions = SessionCache(meter)
+        # Response ids of calls HTTP capture recorded itself (no span of a followed trace was
+        # current): a span reporting one of them is that call, counted as joined.
+        self._captured: dict[str, None] = {}
+        _join.register(self)
+
+    def _note_captured(self, response_id: str) -> None:
+        if len(self._captured) >= _CAPTURED_KEPT:
+            self._captured.pop(next(iter(self._captured)), None)
+        self._captured[response_id] = None
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
         try:
@@ -100,30 +117,42 @@ class MeterSpanProcessor(_SpanProcessorBase):
         self._record(outcomes)
 
     def _record(self, outcomes: list[Any]) -> None:
-        """Records the events of mapped spans; every span is counted in
-        ``meter.stats()["spans"]`` (recorded, skipped by reason, or errors)."""
+        """Records the events of mapped spans and of captured calls handed over; every span is
+        counted in ``meter.stats()["spans"]`` (recorded, joined, skipped by reason, or errors)."""
         if not outcomes:
             return
-        recorded = errors = 0
+        recorded = joined = errors = 0
         skipped: dict[str, int] = {}
         for outcome in outcomes:
             if isinstance(outcome, str):
                 skipped[outcome] = skipped.get(outcome, 0) + 1
-            elif isinstance(outcome, dict):
-                try:
-                    if outcome.get("session_id") and outcome["kind"] in _SESSION_KINDS:
-                        self._sessions.emit(outcome)
-                    else:
-                        self._meter.record(outcome)
-                    recorded += 1
-                except Exception as exc:  # noqa: BLE001 - never raise into the host
-                    note(self._meter, SOURCE, exc)
-                    errors += 1
-            else:
+                continue
+            if isinstance(outcome, BaseException):
                 note(self._meter, SOURCE, outcome)
                 errors += 1
+                continue
+            event, role = outcome if isinstance(outcome, tuple) else (outcome, "span")
+            if role == "span" and self._captured and event["kind"] == "model_call":
+                rid = event["attrs"].get("response_id")
+                if rid in self._captured:
+                    self._captured.pop(rid, None)
+                    joined += 1  # HTTP capture recorded this call already
+                    continue
+            try:
+                if event.get("session_id") and event["kind"] in _SESSION_KINDS:
+                    self._sessions.emit(event)
+                else:
+                    self._meter.record(event)
+            except Exception as exc:  # noqa: BLE001 - never raise into the host
+                note(self._meter, SOURCE, exc)
+                errors += role != "captured"
+                continue
+            if role == "span":
+                recorded += 1
+            elif role == "joined":
+                joined += 1
         try:
-            self._meter._note_spans(recorded, 0, errors, skipped)
+            self._meter._note_spans(recorded, joined, errors, skipped)
         except Exception as exc:  # noqa: BLE001 - a closed meter must not raise either
             note(self._meter, SOURCE, exc)
 
@@ -182,16 +211,49 @@ def import_otlp_json(
         if isinstance(exc, _core.StatemeterError):
             raise
         raise invalid("otlp", f"not an OTLP/JSON document: {exc}") from exc
+    # Calls HTTP capture recorded already (live, joined with these very spans, or on their own
+    # with the response id a span reports) are not recorded twice.
+    captured = _captured_already(meter, events)
+    if captured:
+        events = [e for e in events if e["id"] not in captured]
     # All or nothing: appended in one transaction, none when one conflicts with the ledger.
     meter._record_all(events)
-    meter._note_spans(len(events), 0, 0, skipped)
+    meter._note_spans(len(events), len(captured), 0, skipped)
     return {
-        "seen": len(events) + sum(skipped.values()),
+        "seen": len(events) + len(captured) + sum(skipped.values()),
         "recorded": len(events),
-        "joined": 0,
+        "joined": len(captured),
         "errors": 0,
         "skipped": skipped,
     }
+
+
+_BY_ID = """SELECT id FROM events WHERE id IN (SELECT value FROM json_each(?1))
+AND json_extract(record, '$.event.attrs.joined') IS NOT NULL"""
+_BY_RESPONSE_ID = """SELECT rid FROM (SELECT json_extract(record,
+'$.event.attrs."gen_ai.response.id"') AS rid FROM events
+WHERE instr(record, '"gen_ai.response.id"') > 0)
+WHERE rid IN (SELECT value FROM json_each(?1))"""
+
+
+def _captured_already(meter: Meter, events: list[dict[str, Any]]) -> set[str]:
+    """Ids of the model-call events of an import whose call the ledger holds from HTTP capture:
+    the same event id recorded joined (the live processor joined capture and this span), or a
+    captured call (`attrs["gen_ai.response.id"]`) with the response id the span reports."""
+    calls = [e for e in events if e["kind"] == "model_call"]
+    if not calls:
+        return set()
+    ledger = meter.ledger
+    out = {row[0] for row in ledger.sql(_BY_ID, [json.dumps([e["id"] for e in calls])])}
+    by_rid: dict[str, list[str]] = {}
+    for e in calls:
+        rid = e["attrs"].get("response_id")
+        if isinstance(rid, str) and e["id"] not in out:
+            by_rid.setdefault(rid, []).append(e["id"])
+    if by_rid:
+        for (rid,) in ledger.sql(_BY_RESPONSE_ID, [json.dumps(list(by_rid))]):
+            out.update(by_rid.get(rid, ()))
+    return out
 
 
 def export_otlp_json(
