@@ -16,6 +16,8 @@ FIELDS = ("provider", "model", "tokens", "session", "agent", "venue", "tool_kind
 
 def cell(r: dict, field: str) -> str:
     value = r[field]
+    if not r.get("records", True):
+        return "**none**" if field == "tokens" else "—"
     if field == "tokens":
         return "yes" if value else "**none**"
     if field == "session":
@@ -32,6 +34,8 @@ def render(rows: list[dict]) -> str:
         api = f"`{r['api']}`"
         if r.get("api_recorded", r["api"]) != r["api"]:
             api += f" (`{r['api_recorded']}`)"
+        if not r.get("records", True):
+            api += " **nothing recorded**"
         cells = [r["framework"], r["plugin"], api, *(cell(r, f) for f in FIELDS)]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)

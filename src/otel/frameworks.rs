@@ -173,6 +173,10 @@ pub fn tool_kind(value: &str) -> String {
     }
 }
 
+/// The name ending of LlamaIndex's request-building step (`OpenAI._prepare_chat_with_tools`),
+/// which OpenInference traces as an `LLM` span although it calls no model.
+const PREPARE_SUFFIX: &str = "._prepare_chat_with_tools";
+
 /// The span with the attributes of other conventions copied to their `gen_ai.*` names (those it
 /// lacks), and which attribute each copied value came from. `None` when nothing was copied.
 pub fn normalize(span: &Span) -> Option<(Span, Map<String, Value>)> {
@@ -192,6 +196,11 @@ pub fn normalize(span: &Span) -> Option<(Span, Map<String, Value>)> {
     };
     // Operation.
     let op = match span.str_attr("openinference.span.kind") {
+        // LlamaIndex builds a request in a method of its own, traced as an LLM span beside the
+        // span of the call that sends it: a step, not a model call.
+        Some("LLM") if span.name.ends_with(PREPARE_SUFFIX) => {
+            Some(("invoke_workflow", "openinference.span.kind"))
+        }
         Some("LLM") => Some(("chat", "openinference.span.kind")),
         Some("EMBEDDING") => Some(("embeddings", "openinference.span.kind")),
         Some("TOOL") => Some(("execute_tool", "openinference.span.kind")),
@@ -322,5 +331,29 @@ mod tests {
         ] {
             assert_eq!(tool_kind(t), k, "{t}");
         }
+    }
+
+    #[test]
+    fn llamaindex_request_preparation_is_not_a_model_call() {
+        let llm = |name: &str| Span {
+            name: name.into(),
+            attributes: serde_json::json!({
+                "openinference.span.kind": "LLM",
+                "llm.provider": "openai",
+                "llm.model_name": "gpt-4.1-mini",
+            })
+            .as_object()
+            .cloned()
+            .unwrap_or_default(),
+            ..Span::default()
+        };
+        let op = |s: &Span| {
+            normalize(s).and_then(|(n, _)| n.str_attr("gen_ai.operation.name").map(String::from))
+        };
+        assert_eq!(
+            op(&llm("OpenAI._prepare_chat_with_tools")).as_deref(),
+            Some("invoke_workflow")
+        );
+        assert_eq!(op(&llm("OpenAI.astream_chat")).as_deref(), Some("chat"));
     }
 }

@@ -3,6 +3,11 @@
 
 from __future__ import annotations
 
+import os
+
+# Offline: LiteLLM would fetch its model price list from GitHub at import.
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
 from collections.abc import Iterator
 from pathlib import Path
 
