@@ -164,6 +164,21 @@ def peers_table(result: dict) -> str:
     return "\n".join(lines)
 
 
+def bytes_table(result: dict) -> str:
+    """Bytes per event of every table and index, and of every key of the event object."""
+    lines = ["| table or index | this ledger | version-1 layout |", "|---|---|---|"]
+    now = get(result, "ledger.objects_bytes_per_event") or {}
+    old = get(result, "v1_layout.objects_bytes_per_event") or {}
+    for name in sorted(set(now) | set(old), key=lambda k: -max(now.get(k, 0), old.get(k, 0))):
+        if max(now.get(name, 0), old.get(name, 0)) >= 0.5:
+            lines.append(f"| `{name}` | {num(now.get(name))} | {num(old.get(name))} |")
+    keys = get(result, "v1_layout.record.event_keys_bytes_per_event") or {}
+    if keys:
+        lines += ["", '| event key (v1 record: `"key":value,`) | bytes/event |', "|---|---|"]
+        lines += [f"| `{k}` | {num(v)} |" for k, v in keys.items() if v >= 1]
+    return "\n".join(lines)
+
+
 SECTIONS = [
     Section(
         "recording",
@@ -421,6 +436,53 @@ SECTIONS = [
             Row("polars DataFrame", "polars_dataframe_s", "s"),
             Row("to_pandas", "to_pandas_s", "s"),
         ],
+    ),
+    Section(
+        "bytes",
+        "Ledger bytes per event",
+        "The simulated fleet of `make demo` (`simulate.fleet(days=30, agents=12, seed=0, "
+        'start="2026-04-13", sessions_per_agent_day=48)`) recorded into a file ledger, the '
+        "WAL checkpointed, then measured with SQLite's `dbstat` (pages per table and index) and "
+        "by splitting every record into its parts. The same events are also stored in the "
+        "version-1 layout (id text with a `UNIQUE` index, classification inline in every "
+        "record) in the same run, so the two layouts are compared over identical events.",
+        [
+            Row(
+                "ledger file",
+                "ledger.bytes_per_event",
+                "B/event",
+                ("<=", 300),
+                "See the breakdown: the record, the 32-byte hash and the id index.",
+            ),
+            Row("record as stored", "ledger.stored_record_bytes_per_event", "B/event"),
+            Row("version-1 layout, same events", "v1_layout.bytes_per_event", "B/event"),
+            Row(
+                "v1: classification object per record",
+                "v1_layout.record.classification_bytes_per_event",
+                "B/event",
+            ),
+            Row(
+                "v1: distinct classification objects",
+                "v1_layout.record.distinct_classifications",
+            ),
+            Row("v1: event object", "v1_layout.record.event_bytes_per_event", "B/event"),
+            Row(
+                "v1: event key names",
+                "v1_layout.record.event_key_names_bytes_per_event",
+                "B/event",
+            ),
+            Row(
+                "v1: UUID text (id, session_id, parent_id)",
+                "v1_layout.record.uuid_text_bytes_per_event",
+                "B/event",
+            ),
+            Row(
+                "v1: UNIQUE id text index",
+                "v1_layout.objects_bytes_per_event.sqlite_autoindex_events_1",
+                "B/event",
+            ),
+        ],
+        extra=bytes_table,
     ),
     Section(
         "classify_request",
