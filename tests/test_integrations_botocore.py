@@ -280,7 +280,7 @@ def test_invoke_agent_session_and_memory_are_stateful(server: Loopback) -> None:
         )
         text = b"".join(ev["chunk"]["bytes"] for ev in out["completion"] if "chunk" in ev)
     assert text == b"Hello from the agent"
-    [e] = calls(meter)
+    e, inner = calls(meter)
     assert (e["api"], e["tag"], e["consumes_state"], e["creates_state"]) == (
         "invoke_agent",
         "stateful",
@@ -292,7 +292,9 @@ def test_invoke_agent_session_and_memory_are_stateful(server: Loopback) -> None:
         "bedrock-invoke-agent-session-id",
         "bedrock-invoke-agent-memory-id",
     ]
-    assert (e["input_tokens"], e["output_tokens"]) == (300, 40)
+    # The trace's model invocation is an inner call of its own, carrying the tokens.
+    assert (e["input_tokens"], e["output_tokens"]) == (0, 0)
+    assert (inner["parent_id"], inner["input_tokens"], inner["output_tokens"]) == (e["id"], 300, 40)
     assert e["attrs"]["gen_ai.agent.id"] == "AGENT12345"
 
 

@@ -64,6 +64,19 @@ class Target:
             return out
         return self._record(event)
 
+    def record_children(self, parent: Any, events: list[dict[str, Any]]) -> None:
+        """Records the inner steps a provider-managed runtime reported for one call: each a
+        child of `parent` (the `Event` recorded for the call: `parent_id`), in the same
+        session. A step that fails to record is counted; the others are still recorded."""
+        parent_id = getattr(parent, "id", None)
+        for event in events:
+            try:
+                if parent_id is not None:
+                    event["parent_id"] = parent_id
+                self.record(event)
+            except Exception as exc:  # noqa: BLE001 - capture never breaks the caller
+                self.failed(exc)
+
     def failed(self, exc: BaseException) -> None:
         note(self.meter, self.source, exc)
 

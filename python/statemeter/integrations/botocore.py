@@ -17,8 +17,12 @@ request (method, URL, headers, body) before it is signed — statemeter classifi
 bytes with the same Rust classifier as HTTP capture (`classify_request`) — and `after-call` hands
 over the parsed response, where usage is (`usage` of Converse, the
 `X-Amzn-Bedrock-*-Token-Count` headers of InvokeModel, the `metadata` event of ConverseStream,
-`amazon-bedrock-invocationMetrics` of InvokeModelWithResponseStream, trace usage of
-InvokeAgent). Call-level hooks also see calls a `botocore.stub.Stubber` answers (it answers at
+`amazon-bedrock-invocationMetrics` of InvokeModelWithResponseStream). InvokeAgent with
+`enableTrace=True` reports the agent's inner steps in its stream's `trace` events: each model
+invocation, action group, knowledge-base lookup, code-interpreter run and collaborator call is
+recorded as an event of its own, a child (`parent_id`) of the InvokeAgent call in the same
+session, with the tokens on the model invocations (the outer call carries none of them, and
+`attrs["statemeter.inner_steps"]` counts its children); see `docs/integrations.md`. Call-level hooks also see calls a `botocore.stub.Stubber` answers (it answers at
 `before-call`; statemeter's handler is registered first on the same `before-call.*.*` node, so
 it runs before the stubber's — instrument before activating a Stubber). An event-stream
 response (ConverseStream, InvokeModelWithResponseStream, InvokeAgent's `completion`) is replaced
@@ -31,11 +35,13 @@ Captured operations — everything else on these clients is left alone:
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from statemeter import _core
 from statemeter._guard import shielded
 from statemeter.errors import invalid
+from statemeter.integrations._bedrock_agent_trace import AgentTrace
 from statemeter.integrations._capture import Target, finish_event, now, status_for
 
 __all__ = ["OPERATIONS", "instrument", "uninstrument"]
@@ -87,6 +93,8 @@ _STREAMS = {
     "InvokeInlineAgent": "completion",
     "RetrieveAndGenerateStream": "stream",
 }
+#: Operations whose stream's `trace` events report the agent's inner steps.
+_AGENT_TRACES = frozenset({"InvokeAgent", "InvokeInlineAgent"})
 _TOKEN_HEADERS = {
     "x-amzn-bedrock-input-token-count": "inputTokens",
     "x-amzn-bedrock-output-token-count": "outputTokens",
@@ -231,6 +239,8 @@ class _Capture:
             stream = parsed.get(key) if key else None
             if key and stream is not None and "Error" not in parsed and _is_event_stream(stream):
                 watch = _StreamWatch(self.target, event, ts, t0, status_code, extra, usage, span)
+                if model.name in _AGENT_TRACES:
+                    watch.steps = AgentTrace(event.get("venue"))
                 parsed[key] = _observed(stream, watch)
                 return
             self.target.record(
@@ -323,7 +333,7 @@ class _StreamWatch:
         self.span = span
         self.status_code, self.extra, self.usage = status_code, extra, usage
         self.chunks: list[bytes] = []  # model chunks that carry counts (InvokeModel stream)
-        self.trace_in = self.trace_out = 0
+        self.steps: AgentTrace | None = None  # InvokeAgent: the trace's inner steps
         self.done = False
 
     def observe(self, ev: Any) -> None:
@@ -339,10 +349,8 @@ class _StreamWatch:
                 if isinstance(data, bytes) and (b"sage" in data or b"Metrics" in data):
                     self.chunks.append(data.replace(b"\n", b" "))
             trace = ev.get("trace")
-            if isinstance(trace, dict):
-                for usage in _find_usage(trace):
-                    self.trace_in += int(usage.get("inputTokens") or 0)
-                    self.trace_out += int(usage.get("outputTokens") or 0)
+            if trace is not None and self.steps is not None:
+                self.steps.observe(trace, time.time_ns())
         except Exception as exc:  # noqa: BLE001 - observing must never break the caller
             self.target.failed(exc)
 
@@ -355,9 +363,12 @@ class _StreamWatch:
             if self.chunks:
                 read = _core._read_usage(b"\n".join(self.chunks), "application/json")
                 usage = {k: v for k, v in read.items() if k.endswith("_tokens")} or usage
-            if usage is None and (self.trace_in or self.trace_out):
-                usage = {"input_tokens": self.trace_in, "output_tokens": self.trace_out}
-            self.target.record(
+            steps = self.steps.finish(outcome) if self.steps is not None else []
+            if steps:
+                # The agent's model invocations carry the tokens; the outer call none of them
+                # (else costs would count them twice).
+                self.extra["statemeter.inner_steps"] = len(steps)
+            outer = self.target.record(
                 finish_event(
                     self.event,
                     ts=self.ts,
@@ -369,19 +380,14 @@ class _StreamWatch:
                 ),
                 self.span,
             )
-
-
-def _find_usage(obj: Any, depth: int = 0) -> list[dict[str, Any]]:
-    """`usage` mappings inside an InvokeAgent trace (model invocation outputs)."""
-    if depth > 8 or not isinstance(obj, dict):
-        return []
-    found = []
-    for k, v in obj.items():
-        if k == "usage" and isinstance(v, dict):
-            found.append(v)
-        elif isinstance(v, dict):
-            found += _find_usage(v, depth + 1)
-    return found
+            if steps:
+                self.target.record_children(outer, steps)
+            if self.steps is not None and self.steps.unfinished:
+                self.target.failed(
+                    ValueError(
+                        f"InvokeAgent trace ended with {self.steps.unfinished} step(s) unfinished"
+                    )
+                )
 
 
 _OBSERVED: type | None = None

@@ -1,0 +1,291 @@
+"""The inner steps of Amazon Bedrock Agents' InvokeAgent, read from the trace of its response
+stream: a real boto3 client against a loopback server answering AWS event-stream binary frames
+built from a recorded-shape fixture (tests/data/runtimes/bedrock_invoke_agent_trace.json)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import botocore.eventstream
+import pytest
+import statemeter as sm
+from loopback import Loopback
+from statemeter.integrations import botocore as capture
+from test_integrations_botocore import PROVIDERS, client, event_message
+
+FIXTURE = Path(__file__).parent / "data" / "runtimes" / "bedrock_invoke_agent_trace.json"
+DOC = json.loads(FIXTURE.read_text())
+PATH = DOC["path"]
+MODEL = "anthropic.claude-3-5-sonnet-20240620-v1:0"
+MARKER = b"CONTENT-MARKER"
+
+
+def frames(events: list[list[Any]] | None = None) -> list[bytes]:
+    return [event_message(t, p) for t, p in (events or DOC["events"])]
+
+
+def serve(lb: Loopback, chunks: list[bytes]) -> None:
+    lb.route(
+        "POST",
+        PATH,
+        (200, "application/vnd.amazon.eventstream", chunks, {"x-amzn-requestid": "req-agent"}),
+    )
+
+
+def invoke(agent: Any) -> Any:
+    return agent.invoke_agent(
+        agentId="AGENT12345",
+        agentAliasId="TSTALIASID",
+        sessionId="session-001",
+        inputText="is claim 4411 covered?",
+        enableTrace=True,
+    )
+
+
+def consume(agent: Any) -> list[Any]:
+    return list(invoke(agent)["completion"])
+
+
+def events(meter: sm.Meter) -> list[dict[str, Any]]:
+    meter.flush()
+    return [e for e in meter.ledger.events().to_pylist() if e["kind"] != "session_start"]
+
+
+@pytest.fixture
+def lb() -> Any:
+    with Loopback() as server:
+        yield server
+
+
+def test_trace_steps_are_recorded_as_children_of_the_outer_call(lb: Loopback) -> None:
+    serve(lb, frames())
+    plain = consume(client(lb, "bedrock-agent-runtime"))
+    meter = sm.Meter()
+    with meter.session(
+        "claims-bot", runtime="bedrock-agents", runtime_session_id="session-001"
+    ) as s:
+        agent = capture.instrument(client(lb, "bedrock-agent-runtime"), s, providers=PROVIDERS)
+        seen = consume(agent)
+    # The caller gets exactly what an uninstrumented client gets.
+    assert seen == plain
+    outer, *inner, end = events(meter)
+    assert end["kind"] == "session_end"
+    assert (outer["api"], outer["tag"], outer["parent_id"]) == ("invoke_agent", "stateful", None)
+    # The tokens are the inner model calls'; the outer call carries none of them.
+    assert (outer["input_tokens"], outer["output_tokens"]) == (0, 0)
+    assert outer["attrs"]["statemeter.inner_steps"] == 7
+    assert all(e["parent_id"] == outer["id"] for e in inner)
+    assert all(e["session_id"] == s.session_id for e in inner)
+    got = [
+        (
+            e["kind"],
+            e.get("model") or e.get("tool"),
+            e.get("tool_kind"),
+            e.get("input_tokens"),
+            e.get("output_tokens"),
+            e["duration_ns"],
+            e["status"],
+            e["attrs"]["aws.bedrock.agent.step"],
+            e["tag"],
+        )
+        for e in inner
+    ]
+    assert got == [
+        ("model_call", MODEL, None, 512, 48, 830_000_000, "ok", "pre_processing", "stateless"),
+        ("model_call", MODEL, None, 1400, 95, 1_900_000_000, "ok", "orchestration", "stateless"),
+        (
+            "tool_call",
+            "claims",
+            "function",
+            None,
+            None,
+            240_000_000,
+            "ok",
+            "orchestration",
+            "stateless",
+        ),
+        ("model_call", MODEL, None, 1800, 70, 1_500_000_000, "ok", "orchestration", "stateless"),
+        (
+            "tool_call",
+            "knowledge_base",
+            "knowledge_base",
+            None,
+            None,
+            310_000_000,
+            "ok",
+            "orchestration",
+            "stateless",
+        ),
+        ("model_call", MODEL, None, 2400, 120, 2_100_000_000, "ok", "orchestration", "stateless"),
+        ("model_call", MODEL, None, 300, 60, 700_000_000, "ok", "post_processing", "stateless"),
+    ]
+    models = [e for e in inner if e["kind"] == "model_call"]
+    # The runtime runs where the outer call went (the loopback host is no known venue).
+    assert {(e["provider"], e["api"], e["venue"]) for e in models} == {
+        ("aws.bedrock", "invoke_model", outer["venue"])
+    }
+    assert [x["rule"] for x in models[0]["evidence"]] == ["bedrock-invoke-model-converse"]
+    # Each step ends at its trace part's eventTime and lasted its totalTimeMs.
+    pre = inner[0]
+    assert pre["ts"] + pre["duration_ns"] == 1793613602250000000  # 2026-11-02T10:00:02.25Z
+    assert pre["attrs"] == {
+        "aws.bedrock.agent.step": "pre_processing",
+        "aws.bedrock.agent.prompt_type": "PRE_PROCESSING",
+        "aws.bedrock.trace_id": "t-pre-0",
+        "gen_ai.agent.id": "AGENT12345",
+        "gen_ai.conversation.id": "session-001",
+    }
+    tool = inner[2]
+    assert (tool["effect"], tool["attrs"]["aws.bedrock.action_group.function"]) == (
+        "none",
+        "get_claim",
+    )
+    assert tool["attrs"]["gen_ai.tool.call.id"] == "inv-7f3a"
+    kb = inner[4]
+    assert (kb["effect"], kb["attrs"]["gen_ai.data_source.id"]) == ("read", "KB12345678")
+    # Call level: the inner calls are stateless; session level: the runtime session is stateful.
+    assert {e["session_tag"] for e in inner} == {"stateful"}
+    [row] = meter.ledger.sessions().to_pylist()
+    assert (row["runtime"], row["runtime_session_id"], row["model_calls"]) == (
+        "bedrock-agents",
+        "session-001",
+        6,
+    )
+    assert meter.stats()["integration_errors"] == {}
+
+
+def test_content_never_reaches_the_ledger(lb: Loopback, tmp_path: Path) -> None:
+    serve(lb, frames())
+    path = tmp_path / "audit.db"
+    meter = sm.Meter(path)
+    with meter.session("claims-bot") as s:
+        consume(capture.instrument(client(lb, "bedrock-agent-runtime"), s, providers=PROVIDERS))
+    meter.close()
+    assert len(sm.Ledger.open(path).events()) == 10
+    for f in [path, *tmp_path.glob("audit.db-*")]:
+        assert MARKER not in f.read_bytes()
+
+
+def test_a_truncated_stream_records_what_it_saw(lb: Loopback) -> None:
+    # The stream ends halfway through the frame of the second orchestration output.
+    chunks = frames()
+    cut = chunks[:3] + [chunks[3][: len(chunks[3]) // 2]]
+    serve(lb, cut)
+    plain = consume(client(lb, "bedrock-agent-runtime"))
+    meter = sm.Meter()
+    with meter.session("claims-bot") as s:
+        seen = consume(
+            capture.instrument(client(lb, "bedrock-agent-runtime"), s, providers=PROVIDERS)
+        )
+    assert seen == plain and len(seen) == 3
+    outer, pre, orch, _end = events(meter)
+    assert outer["status"] == "ok"
+    assert (pre["status"], pre["input_tokens"]) == ("ok", 512)
+    # The orchestration model call began but its output never came.
+    assert (orch["kind"], orch["model"], orch["status"], orch["input_tokens"]) == (
+        "model_call",
+        MODEL,
+        "error",
+        0,
+    )
+    assert orch["parent_id"] == outer["id"]
+    assert meter.stats()["integration_errors"] == {"botocore": 1}
+
+
+def test_a_corrupt_frame_reaches_the_caller_unchanged(lb: Loopback) -> None:
+    chunks = frames()
+    bad = bytearray(chunks[3])
+    bad[-1] ^= 0xFF  # the message CRC no longer matches
+    serve(lb, chunks[:3] + [bytes(bad)] + chunks[4:])
+    with pytest.raises(botocore.eventstream.ChecksumMismatch) as plain:
+        consume(client(lb, "bedrock-agent-runtime"))
+    meter = sm.Meter()
+    with meter.session("claims-bot") as s:
+        agent = capture.instrument(client(lb, "bedrock-agent-runtime"), s, providers=PROVIDERS)
+        with pytest.raises(botocore.eventstream.ChecksumMismatch) as seen:
+            consume(agent)
+    assert str(seen.value) == str(plain.value)
+    outer, pre, orch, _end = events(meter)
+    assert outer["status"] == "error"
+    assert (pre["status"], orch["status"], orch["output_tokens"]) == ("ok", "error", 0)
+    assert meter.stats()["integration_errors"] == {"botocore": 1}
+
+
+def test_odd_trace_shapes_are_skipped_and_never_raise(lb: Loopback) -> None:
+    base = {"agentId": "A", "sessionId": "s"}
+    odd = [
+        ["trace", {**base}],
+        [
+            "trace",
+            {**base, "trace": {"orchestrationTrace": {"modelInvocationInput": {"traceId": "x"}}}},
+        ],
+        [
+            "trace",
+            {
+                **base,
+                "trace": {
+                    "orchestrationTrace": {
+                        "modelInvocationOutput": {
+                            "traceId": "x",
+                            "metadata": {"usage": {"inputTokens": "many", "outputTokens": -3}},
+                        }
+                    }
+                },
+            },
+        ],
+        # An output with no input before it, and an observation nobody asked for.
+        [
+            "trace",
+            {**base, "trace": {"orchestrationTrace": {"modelInvocationOutput": {"traceId": "y"}}}},
+        ],
+        [
+            "trace",
+            {
+                **base,
+                "trace": {
+                    "orchestrationTrace": {"observation": {"traceId": "z", "type": "ASK_USER"}}
+                },
+            },
+        ],
+        [
+            "trace",
+            {
+                **base,
+                "trace": {"orchestrationTrace": {"invocationInput": {"invocationType": "FINISH"}}},
+            },
+        ],
+        ["chunk", {"bytes": "b2s="}],
+    ]
+    serve(lb, frames(odd))
+    meter = sm.Meter()
+    with meter.session("bot") as s:
+        seen = consume(
+            capture.instrument(client(lb, "bedrock-agent-runtime"), s, providers=PROVIDERS)
+        )
+    assert len(seen) == len(odd)
+    outer, first, second, _end = events(meter)
+    assert [
+        (e["model"], e["status"], e["input_tokens"], e["output_tokens"]) for e in (first, second)
+    ] == [
+        ("unknown", "ok", 0, 0),
+        ("unknown", "ok", 0, 0),
+    ]
+    assert meter.stats()["integration_errors"] == {}
+
+
+def test_a_stream_the_caller_closes_marks_open_steps_cancelled(lb: Loopback) -> None:
+    serve(lb, frames())
+    meter = sm.Meter()
+    with meter.session("bot") as s:
+        out = invoke(
+            capture.instrument(client(lb, "bedrock-agent-runtime"), s, providers=PROVIDERS)
+        )
+        stream = iter(out["completion"])
+        for _ in range(3):
+            next(stream)
+        out["completion"].close()
+    outer, pre, orch, _end = events(meter)
+    assert (outer["status"], pre["status"], orch["status"]) == ("cancelled", "ok", "cancelled")
+    assert meter.stats()["integration_errors"] == {}
