@@ -22,7 +22,9 @@ over the parsed response, where usage is (`usage` of Converse, the
 invocation, action group, knowledge-base lookup, code-interpreter run and collaborator call is
 recorded as an event of its own, a child (`parent_id`) of the InvokeAgent call in the same
 session, with the tokens on the model invocations (the outer call carries none of them, and
-`attrs["statemeter.inner_steps"]` counts its children); see `docs/integrations.md`. Call-level hooks also see calls a `botocore.stub.Stubber` answers (it answers at
+`attrs["statemeter.inner_steps"]` counts its children); see `docs/integrations.md`.
+
+Call-level hooks also see calls a `botocore.stub.Stubber` answers (it answers at
 `before-call`; statemeter's handler is registered first on the same `before-call.*.*` node, so
 it runs before the stubber's — instrument before activating a Stubber). An event-stream
 response (ConverseStream, InvokeModelWithResponseStream, InvokeAgent's `completion`) is replaced

@@ -35,6 +35,11 @@ follows is current is handed to it and recorded as one event with the span that 
 call (session and agent from the span, request, venue and usage from the wire; see
 docs/integrations.md, "One call, one event").
 
+Claude Managed Agents: the session events a response carries (`GET /v1/sessions/{id}/events`
+and its `/stream`) are read in full for the runtime's inner steps — model requests, tool uses,
+MCP tool uses, memory-store reads and writes — each recorded as a child of that request
+(`parent_id`) in the same session (docs/integrations.md, "Inside provider-managed runtimes").
+
 The request and the bytes the caller gets are never altered. Prompt and completion text never
 reach the ledger: bodies are read in memory for parameters and usage only. Nothing inside
 statemeter can raise into the caller: failures are counted in
@@ -62,6 +67,7 @@ from statemeter.integrations._capture import (
     now,
     status_for,
 )
+from statemeter.integrations._runtime_steps import RuntimeSteps
 
 __all__ = ["instrument", "uninstrument"]
 
@@ -176,6 +182,7 @@ class _Capture:
         )
         self.lock = threading.Lock()
         self.streams = _stream_classes(mod)
+        self.runtimes = RuntimeSteps()  # readers of provider-managed runtimes' inner steps
         try:
             self.decoders = importlib.import_module(mod.__name__ + "._decoders").SUPPORTED_DECODERS
         except (ImportError, AttributeError):  # pragma: no cover - both packages have it
@@ -266,6 +273,7 @@ class _Watch:
         "overflow",
         "unread",
         "done",
+        "steps",
     )
 
     def __init__(
@@ -292,6 +300,8 @@ class _Watch:
         self.overflow = False
         self.unread: str | None = None
         self.done = False
+        # A runtime's session events: its inner steps, read from the whole body.
+        self.steps = capture.runtimes.reader(self.event) if self.ctype else None
 
     def feed(self, chunk: bytes) -> None:
         if self.ctype is None or self.done:
@@ -302,6 +312,8 @@ class _Watch:
                 chunk = bytes(out) if isinstance(out, (bytes, bytearray)) else b"".join(out)
             if not chunk:
                 return
+            if self.steps is not None and self.stream:
+                self.steps.feed(chunk)
             if self.size < (STREAM_KEEP if self.stream else JSON_LIMIT):
                 self.head.append(chunk)
                 self.size += len(chunk)
@@ -384,9 +396,31 @@ class _Watch:
                 usage=usage,
                 extra_attrs=extra,
             )
-            target.record(event, self.span)
+            found = self._steps(outcome)
+            if found:
+                event["attrs"]["statemeter.inner_steps"] = len(found)
+            outer = target.record(event, self.span)
+            if found:
+                target.record_children(outer, found)
+            if self.ctype is not None and self.head and not self.stream:
+                self.capture.runtimes.learn(self.event, b"".join(self.head))
         except Exception as exc:  # noqa: BLE001 - capture never breaks the caller
             target.failed(exc)
+
+    def _steps(self, outcome: str) -> list[dict[str, Any]]:
+        """The inner steps a runtime's session events reported (none for other responses);
+        malformed or truncated events are counted as capture errors."""
+        steps = self.steps
+        if steps is None:
+            return []
+        if not self.stream and self.head:
+            steps.read_page(b"".join(self.head))
+        found = steps.finish(outcome)
+        if steps.errors:
+            self.capture.target.failed(
+                ValueError(f"runtime session events: {steps.errors} malformed or cut off")
+            )
+        return found
 
 
 def _stream_classes(mod: ModuleType) -> tuple[type, type]:
@@ -459,4 +493,5 @@ _END_MARKERS = (
     b"response.incomplete",
     b"response.failed",
     b"finishReason",
+    b"session.status_idle",
 )
