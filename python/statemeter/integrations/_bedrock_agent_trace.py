@@ -43,23 +43,29 @@ _PHASES = {
     "postProcessingTrace": "post_processing",
     "routingClassifierTrace": "routing_classifier",
 }
+_OUTPUTS = (
+    "actionGroupInvocationOutput",
+    "knowledgeBaseLookupOutput",
+    "codeInterpreterInvocationOutput",
+    "agentCollaboratorInvocationOutput",
+)
 _TOOL_KINDS = {
     "ACTION_GROUP": "function",
     "KNOWLEDGE_BASE": "knowledge_base",
     "ACTION_GROUP_CODE_INTERPRETER": "code_interpreter",
     "AGENT_COLLABORATOR": "agent",
 }
-_EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.UTC)
 
 
 def _ns(value: Any) -> int | None:
-    """A botocore timestamp (an aware `datetime`) in ns since the epoch."""
-    if isinstance(value, _dt.datetime):
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=_dt.UTC)
-        delta: _dt.timedelta = value - _EPOCH
-        return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1000
-    return None
+    """A botocore timestamp (a `datetime`, UTC when naive) in ns since the epoch, exact to
+    the microsecond it carries (a double holds the epoch's microseconds exactly)."""
+    if value.__class__ is not _dt.datetime:
+        return None
+    when: _dt.datetime = value
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=_dt.UTC)
+    return round(when.timestamp() * 1_000_000) * 1000
 
 
 def _int(value: Any) -> int | None:
@@ -77,7 +83,7 @@ class _Pending:
 
     def __init__(self, event: dict[str, Any], start: int | None, seen: int) -> None:
         self.event = event
-        self.start = start  # the part's eventTime, if given
+        self.start = start  # the input part's eventTime (a datetime), if given
         self.seen = seen  # when statemeter read the part (wall clock ns)
 
 
@@ -109,89 +115,89 @@ class AgentTrace:
                 self._fail_pending("error")
 
     def _attrs(self, part: dict[str, Any], step: str, trace_id: Any) -> dict[str, Any]:
+        """The step and its trace id; the agent and session only where they differ from the
+        outer call's (a collaborator agent of a multi-agent team)."""
         attrs: dict[str, Any] = {"aws.bedrock.agent.step": step}
-        agent = _str(part.get("agentId"))
-        if agent:
-            attrs["gen_ai.agent.id"] = agent
-        collaborator = _str(part.get("collaboratorName"))
-        if collaborator:
-            attrs["gen_ai.agent.name"] = collaborator
-        session = _str(part.get("sessionId"))
-        if session:
-            attrs["gen_ai.conversation.id"] = session
-        if _str(trace_id):
+        if trace_id.__class__ is str and trace_id:
             attrs["aws.bedrock.trace_id"] = trace_id
+        collaborator = part.get("collaboratorName")
+        if collaborator:
+            attrs["gen_ai.agent.name"] = str(collaborator)
+            agent = _str(part.get("agentId"))
+            if agent:
+                attrs["gen_ai.agent.id"] = agent
         return attrs
 
     def _phase(self, step: str, phase: dict[str, Any], part: dict[str, Any], seen: int) -> None:
-        when = _ns(part.get("eventTime"))
-        mi = phase.get("modelInvocationInput")
-        if isinstance(mi, dict):
-            tid = mi.get("traceId")
-            attrs = self._attrs(part, step, tid)
-            prompt_type = _str(mi.get("type"))
-            if prompt_type:
-                attrs["aws.bedrock.agent.prompt_type"] = prompt_type
-            event = {
-                "kind": "model_call",
-                "provider": "aws.bedrock",
-                "model": _str(mi.get("foundationModel")) or "unknown",
-                "api": "invoke_model",
-                "attrs": attrs,
-            }
-            if self.venue:
-                event["venue"] = self.venue
-            self.models.setdefault(tid, []).append(_Pending(event, when, seen))
-        mo = phase.get("modelInvocationOutput")
-        if isinstance(mo, dict):
-            tid = mo.get("traceId")
-            waiting = self.models.get(tid)
-            if waiting:
-                pending = waiting.pop(0)
-            else:  # an output whose input was not in the stream
+        # A phase part carries one member (a union); rationales and other members are skipped
+        # without being looked at.
+        for member, body in phase.items():
+            if body.__class__ is not dict:
+                continue
+            if member == "modelInvocationOutput":
+                self._model_output(step, body, part, seen)
+            elif member == "modelInvocationInput":
+                tid = body.get("traceId")
                 event = {
                     "kind": "model_call",
                     "provider": "aws.bedrock",
-                    "model": "unknown",
+                    "model": _str(body.get("foundationModel")) or "unknown",
                     "api": "invoke_model",
                     "attrs": self._attrs(part, step, tid),
                 }
                 if self.venue:
                     event["venue"] = self.venue
-                pending = _Pending(event, None, seen)
-            meta = mo.get("metadata")
-            if isinstance(meta, dict):
-                usage = meta.get("usage")
-                if isinstance(usage, dict):
-                    tokens_in = _int(usage.get("inputTokens"))
-                    tokens_out = _int(usage.get("outputTokens"))
-                    if tokens_in is not None:
-                        pending.event["input_tokens"] = tokens_in
-                    if tokens_out is not None:
-                        pending.event["output_tokens"] = tokens_out
-            self._close(pending, meta, when, seen, "ok")
-        ii = phase.get("invocationInput")
-        if isinstance(ii, dict):
-            tool = self._tool(ii, part, step)
-            if tool is not None:
-                self.tools.setdefault(ii.get("traceId"), []).append(_Pending(tool, when, seen))
-        ob = phase.get("observation")
-        if isinstance(ob, dict):
-            waiting = self.tools.get(ob.get("traceId"))
-            if waiting:
-                pending = waiting.pop(0)
-                meta = None
-                for key in (
-                    "actionGroupInvocationOutput",
-                    "knowledgeBaseLookupOutput",
-                    "codeInterpreterInvocationOutput",
-                    "agentCollaboratorInvocationOutput",
-                ):
-                    out = ob.get(key)
-                    if isinstance(out, dict) and isinstance(out.get("metadata"), dict):
-                        meta = out["metadata"]
-                        break
-                self._close(pending, meta, when, seen, "ok")
+                pending = _Pending(event, part.get("eventTime"), seen)
+                waiting = self.models.get(tid)
+                if waiting is None:
+                    self.models[tid] = [pending]
+                else:
+                    waiting.append(pending)
+            elif member == "invocationInput":
+                tool = self._tool(body, part, step)
+                if tool is not None:
+                    pending = _Pending(tool, part.get("eventTime"), seen)
+                    self.tools.setdefault(body.get("traceId"), []).append(pending)
+            elif member == "observation":
+                waiting = self.tools.get(body.get("traceId"))
+                if waiting:
+                    meta = None
+                    for key in _OUTPUTS:
+                        out = body.get(key)
+                        if out is not None:
+                            meta = out.get("metadata") if out.__class__ is dict else None
+                            break
+                    self._close(waiting.pop(0), meta, part.get("eventTime"), seen, "ok")
+
+    def _model_output(
+        self, step: str, body: dict[str, Any], part: dict[str, Any], seen: int
+    ) -> None:
+        tid = body.get("traceId")
+        waiting = self.models.get(tid)
+        if waiting:
+            pending = waiting.pop(0)
+        else:  # an output whose input was not in the stream
+            event = {
+                "kind": "model_call",
+                "provider": "aws.bedrock",
+                "model": "unknown",
+                "api": "invoke_model",
+                "attrs": self._attrs(part, step, tid),
+            }
+            if self.venue:
+                event["venue"] = self.venue
+            pending = _Pending(event, None, seen)
+        meta = body.get("metadata")
+        if meta.__class__ is dict:
+            usage = meta.get("usage")
+            if usage.__class__ is dict:
+                tokens_in = _int(usage.get("inputTokens"))
+                tokens_out = _int(usage.get("outputTokens"))
+                if tokens_in is not None:
+                    pending.event["input_tokens"] = tokens_in
+                if tokens_out is not None:
+                    pending.event["output_tokens"] = tokens_out
+        self._close(pending, meta, part.get("eventTime"), seen, "ok")
 
     def _tool(self, ii: dict[str, Any], part: dict[str, Any], step: str) -> dict[str, Any] | None:
         kind = _TOOL_KINDS.get(ii.get("invocationType"))  # type: ignore[arg-type]
@@ -242,20 +248,25 @@ class AgentTrace:
             "attrs": attrs,
         }
 
-    def _close(
-        self, pending: _Pending, meta: Any, when: int | None, seen: int, status: str
-    ) -> None:
+    def _close(self, pending: _Pending, meta: Any, when: Any, seen: int, status: str) -> None:
+        """Times a step: it ends at its output's `eventTime` (else when statemeter read the
+        output) and lasted `metadata.totalTimeMs` (else since its input)."""
         event = pending.event
-        total_ms = _int(meta.get("totalTimeMs")) if isinstance(meta, dict) else None
-        start = _ns(meta.get("startTime")) if isinstance(meta, dict) else None
-        end = when if when is not None else seen
+        is_meta = meta.__class__ is dict
+        total_ms = _int(meta.get("totalTimeMs")) if is_meta else None
+        start = _ns(meta.get("startTime")) if is_meta else None
+        end = _ns(when)
+        if end is None:
+            end = seen
         if total_ms is not None:
             duration = total_ms * 1_000_000
             if start is None:
                 start = end - duration
         else:
             if start is None:
-                start = pending.start if pending.start is not None else pending.seen
+                start = _ns(pending.start)
+                if start is None:
+                    start = pending.seen
             duration = max(end - start, 0)
         event["ts"] = start
         event["duration_ns"] = duration

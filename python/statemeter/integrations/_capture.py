@@ -24,7 +24,7 @@ class Target:
     current (`span()` at request time) goes to that processor, which records it as one event
     with the span describing the same call (`statemeter.integrations._join`)."""
 
-    __slots__ = ("_record", "_model_call", "meter", "session", "source")
+    __slots__ = ("_record", "_model_call", "_tool_call", "_state_op", "meter", "session", "source")
 
     def __init__(self, session: Any, source: str) -> None:
         record = getattr(session, "record", None)
@@ -35,6 +35,8 @@ class Target:
         self._record = record
         # Session.model_call takes the fields as arguments: cheaper than a mapping to convert.
         self._model_call = getattr(session, "model_call", None)
+        self._tool_call = getattr(session, "tool_call", None)
+        self._state_op = getattr(session, "state_op", None)
         # A Session knows its meter; a Meter is its own.
         self.meter = getattr(session, "meter", session)
         self.session = session
@@ -46,11 +48,12 @@ class Target:
         return _join.current_span(self.meter) if _join._processors else None
 
     def record(self, event: dict[str, Any], span: Any = None) -> Any:
-        """Records one captured event through the public API: `Session.model_call(...)` for a
-        model call, `record(mapping)` otherwise (and for a `Meter`). A model call sent under
-        `span` (from `span()`) goes to the span processor instead, when it still follows the
-        trace."""
-        if event.get("kind") == "model_call":
+        """Records one captured event through the public API: the session's keyword method
+        (`Session.model_call(...)`, `tool_call`, `state_op`), `record(mapping)` for a `Meter`.
+        A model call sent under `span` (from `span()`) goes to the span processor instead, when
+        it still follows the trace (then there is no `Event` to return: `None`)."""
+        kind = event.get("kind")
+        if kind == "model_call":
             if span is not None and _join.hand_over(span, event, self.session):
                 return None
             if self._model_call is not None:
@@ -62,12 +65,22 @@ class Target:
             if _join._processors:
                 _join.recorded(self.meter, event)
             return out
+        if self._tool_call is not None and kind == "tool_call":
+            fields = dict(event)
+            del fields["kind"]
+            return self._tool_call(fields.pop("tool"), **fields)
+        if self._state_op is not None and kind == "state_op":
+            fields = dict(event)
+            del fields["kind"]
+            return self._state_op(fields.pop("op"), **fields)
         return self._record(event)
 
     def record_children(self, parent: Any, events: list[dict[str, Any]]) -> None:
         """Records the inner steps a provider-managed runtime reported for one call: each a
         child of `parent` (the `Event` recorded for the call: `parent_id`), in the same
-        session. A step that fails to record is counted; the others are still recorded."""
+        session. A call handed to a span processor (`parent` None: its event is recorded with
+        the span's id when the trace ends) leaves its steps without a parent. A step that fails
+        to record is counted; the others are still recorded."""
         parent_id = getattr(parent, "id", None)
         for event in events:
             try:
