@@ -1,45 +1,64 @@
 """Which HTTP responses report the inner steps of a provider-managed agent runtime, and the
-reader for each (the httpx capture asks per response)."""
+reader for each (the httpx capture asks per response): Claude Managed Agents session events
+(`_claude_managed_agents`) and OpenAI Agents API session events (`_openai_agents_sessions`)."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
-from statemeter.integrations._claude_managed_agents import ManagedAgentsEvents, session_model
+from statemeter.integrations import _claude_managed_agents as claude
+from statemeter.integrations import _openai_agents_sessions as openai_agents
 
 __all__ = ["RuntimeSteps"]
 
 _MAX_SESSIONS = 4096
+Reader = claude.ManagedAgentsEvents | openai_agents.AgentsSessionEvents
 
 
 class RuntimeSteps:
-    """One instrumented client's view of runtime sessions: the model each Claude Managed Agents
-    session runs (learned from the session objects its responses carried)."""
+    """One instrumented client's view of runtime sessions: the model each session's agent runs
+    (learned from the session objects its responses carried)."""
 
     __slots__ = ("models",)
 
     def __init__(self) -> None:
         self.models: dict[str, str] = {}
 
-    def reader(self, event: dict[str, Any]) -> ManagedAgentsEvents | None:
-        """A reader of the steps in the response to `event`'s request, if it reports any."""
+    def reader(self, event: dict[str, Any], stream: bool) -> Reader | None:
+        """A reader of the steps in the response to `event`'s request, if it reports any:
+        `stream` says the response is server-sent events."""
         attrs = event.get("attrs") or {}
-        if not _claude_sessions(event, attrs):
-            return None
         endpoint = event.get("endpoint") or ""
+        request = event.get("request") or {}
+        api = event.get("api")
+        if isinstance(api, str) and api.startswith("agents.sessions"):
+            # A turn's events stream from `POST /agents/sessions` and `.../turns` with
+            # `stream: true`, and from `GET .../events`.
+            if stream or (api == "agents.sessions.events" and endpoint.endswith("/events")):
+                session = request.get("session_id") or _path_session(endpoint)
+                return openai_agents.AgentsSessionEvents(
+                    session, self.models.get(session or ""), time.time_ns
+                )
+            return None
         if attrs.get("http.request.method") != "GET":
             return None
-        if not (endpoint.endswith("/events/stream") or endpoint.endswith("/events")):
-            return None
-        request = event.get("request") or {}
-        session = request.get("session_id") or _path_session(endpoint)
-        return ManagedAgentsEvents(session, self.models.get(session) if session else None)
+        if _claude_sessions(event, attrs):
+            if not (endpoint.endswith("/events/stream") or endpoint.endswith("/events")):
+                return None
+            session = request.get("session_id") or _path_session(endpoint)
+            return claude.ManagedAgentsEvents(session, self.models.get(session or ""))
+        return None
 
     def learn(self, event: dict[str, Any], body: bytes) -> None:
-        """Keeps the model of a Claude Managed Agents session object in a JSON body."""
-        if not _claude_sessions(event, event.get("attrs") or {}):
+        """Keeps the agent's model of a session object in a JSON body."""
+        api = event.get("api")
+        if api == "sessions" and _claude_sessions(event, event.get("attrs") or {}):
+            found = claude.session_model(body)
+        elif api == "agents.sessions":
+            found = openai_agents.session_model(body)
+        else:
             return
-        found = session_model(body)
         if found is not None:
             if len(self.models) >= _MAX_SESSIONS:
                 self.models.clear()

@@ -301,7 +301,7 @@ class _Watch:
         self.unread: str | None = None
         self.done = False
         # A runtime's session events: its inner steps, read from the whole body.
-        self.steps = capture.runtimes.reader(self.event) if self.ctype else None
+        self.steps = capture.runtimes.reader(self.event, self.stream) if self.ctype else None
 
     def feed(self, chunk: bytes) -> None:
         if self.ctype is None or self.done:
@@ -494,4 +494,5 @@ _END_MARKERS = (
     b"response.failed",
     b"finishReason",
     b"session.status_idle",
+    b"agent.session.idle",
 )
