@@ -35,6 +35,7 @@ pub const READ: &[&str] = &[
     "tool.name",
     "tool.id",
     "agent.name",
+    "crewai.agent.role",
     "traceloop.span.kind",
     "traceloop.entity.name",
     "gcp.vertex.agent.session_id",
@@ -252,6 +253,9 @@ pub fn normalize(span: &Span) -> Option<(Span, Map<String, Value>)> {
         ("gen_ai.tool.name", "tool.name"),
         ("gen_ai.tool.call.id", "tool.id"),
         ("gen_ai.agent.name", "agent.name"),
+        // CrewAI's own tracing names the agent by a key on its agent span and by its role on
+        // the model-call and tool spans beneath.
+        ("gen_ai.agent.name", "crewai.agent.role"),
     ] {
         if has(key) {
             set(&mut out, to, a[key].clone(), key);
@@ -355,5 +359,37 @@ mod tests {
             Some("invoke_workflow")
         );
         assert_eq!(op(&llm("OpenAI.astream_chat")).as_deref(), Some("chat"));
+    }
+
+    #[test]
+    fn crewai_role_names_the_agent_of_a_span_without_one() {
+        let span = |attrs: serde_json::Value| Span {
+            attributes: attrs.as_object().cloned().unwrap_or_default(),
+            ..Span::default()
+        };
+        let agent = |s: &Span| {
+            normalize(s).map(|(n, from)| {
+                (
+                    n.str_attr("gen_ai.agent.name").map(String::from),
+                    from.get("gen_ai.agent.name").cloned(),
+                )
+            })
+        };
+        let call = span(serde_json::json!({
+            "gen_ai.provider.name": "openai",
+            "crewai.agent.role": "weather_agent",
+        }));
+        assert_eq!(
+            agent(&call),
+            Some((
+                Some("weather_agent".into()),
+                Some(Value::from("crewai.agent.role"))
+            ))
+        );
+        let keyed = span(serde_json::json!({
+            "gen_ai.agent.name": "3b4d5df135d777973c9f99c1aa58f3f6",
+            "crewai.agent.role": "weather_agent",
+        }));
+        assert_eq!(agent(&keyed), None); // a span's own gen_ai.agent.name is kept
     }
 }
