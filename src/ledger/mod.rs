@@ -5,6 +5,8 @@
 //! - `schema`: opening a file and checking it is a ledger;
 //! - [`locks`]: noticing another SQLite library in this process released our locks;
 //! - [`sql`]: read-only SQL through the ledger's own connection;
+//! - [`merkle`]: the RFC 9162 Merkle tree: hashes, inclusion and consistency proofs;
+//! - [`tree`]: the ledger's Merkle tree, stored beside the chain and extended by the writer;
 //! - [`Store`]: appending (idempotent, multi-process safe) and streaming records;
 //! - [`verify()`]: re-deriving the chain and diagnosing the first problem;
 //! - `wait`: waiting for another connection's lock, interruptibly ([`interruptible`]).
@@ -13,9 +15,11 @@
 
 pub mod chain;
 pub mod locks;
+pub mod merkle;
 mod schema;
 pub mod sql;
 mod store;
+pub mod tree;
 mod verify;
 mod wait;
 

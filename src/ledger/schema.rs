@@ -19,10 +19,34 @@ pub const LEDGER_ID_KEY: &str = "ledger_id";
 /// How long a writer waits for another process's transaction before failing.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// The Merkle tree's tables (`super::tree`): part of a new ledger's schema, and added to a
+/// ledger written before them on its first writable open.
+macro_rules! tree_tables {
+    () => {
+        "
+CREATE TABLE IF NOT EXISTS merkle_nodes (
+    level INTEGER NOT NULL,
+    idx INTEGER NOT NULL,
+    hash BLOB NOT NULL,
+    PRIMARY KEY (level, idx)
+);
+CREATE TABLE IF NOT EXISTS checkpoints (
+    size INTEGER NOT NULL,
+    root_hash BLOB NOT NULL,
+    note TEXT NOT NULL UNIQUE
+);
+"
+    };
+}
+
+/// [`tree_tables!`] as a constant.
+pub(crate) const TREE_TABLES: &str = tree_tables!();
+
 /// The schema of a new ledger (docs/ledger-format.md). Only the chain's columns and the `id`
 /// index that idempotency needs: projection columns (kind, ts, session_id) cost ~10% of append
 /// throughput when measured and readers parse the record anyway.
-const SCHEMA: &str = "
+const SCHEMA: &str = concat!(
+    "
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE IF NOT EXISTS events (
     seq INTEGER PRIMARY KEY,
@@ -31,8 +55,12 @@ CREATE TABLE IF NOT EXISTS events (
     hash BLOB NOT NULL
 );
 CREATE TABLE IF NOT EXISTS rulesets (digest TEXT PRIMARY KEY, name TEXT NOT NULL, catalogue TEXT NOT NULL);
+",
+    tree_tables!(),
+    "
 INSERT OR IGNORE INTO meta (key, value) VALUES ('format', 'statemeter-ledger'), ('version', '1');
-";
+"
+);
 
 /// Why a ledger could not be opened: whether SQLite was refused writing (reading the file may
 /// still work) or the file is unusable however it is opened.

@@ -20,9 +20,11 @@ use rusqlite::types::ValueRef;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 use super::chain::{chain_hash, event_difference, write_record, Head};
+use super::merkle::{leaf_hash, Hash};
 use super::schema::{
     open_connection, open_read_only, read_ledger_id, schema_problems, OpenError, LEDGER_ID_KEY,
 };
+use super::tree::{self, Edge};
 use crate::error::{Error, Result};
 
 const INSERT: &str = "INSERT INTO events (seq, id, record, hash) \
@@ -69,6 +71,8 @@ pub struct Store {
     label: String,
     /// Reused record buffer.
     record: String,
+    /// The Merkle tree's right edge as this writer last left it.
+    edge: Option<Edge>,
 }
 
 impl fmt::Debug for Store {
@@ -93,12 +97,14 @@ impl Store {
             ));
         }
         let label = path.map_or_else(|| "<memory>".to_string(), |p| p.display().to_string());
-        let conn = open_connection(path, &label, durability).map_err(Error::from)?;
+        let mut conn = open_connection(path, &label, durability).map_err(Error::from)?;
+        build_tree(&mut conn);
         Ok(Store {
             conn,
             path: path.map(Path::to_path_buf),
             label,
             record: String::new(),
+            edge: None,
         })
     }
 
@@ -115,13 +121,15 @@ impl Store {
         }
         let label = path.display().to_string();
         let first = match open_connection(Some(path), &label, durability) {
-            Ok(conn) => {
+            Ok(mut conn) => {
+                build_tree(&mut conn);
                 return Ok(Store {
                     conn,
                     path: Some(path.to_path_buf()),
                     label,
                     record: String::new(),
-                })
+                    edge: None,
+                });
             }
             Err(e) => e,
         };
@@ -144,6 +152,7 @@ impl Store {
             path: Some(path.to_path_buf()),
             label,
             record: String::new(),
+            edge: None,
         })
     }
 
@@ -270,6 +279,111 @@ impl Store {
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
     }
 
+    /// The root of the Merkle tree of the first `size` records (`super::tree`).
+    pub fn tree_root(&self, size: u64) -> Result<Hash> {
+        self.check_size(size)?;
+        tree::Reader::new(&self.conn)?.root(size)
+    }
+
+    /// The audit path of leaf `index` (the record at seq `index + 1`) in the tree of the first
+    /// `size` records, bottom up.
+    pub fn inclusion_path(&self, index: u64, size: u64) -> Result<Vec<Hash>> {
+        self.check_size(size)?;
+        if index >= size {
+            return Err(Error::validation(
+                "event",
+                format!("seq {} is not in a tree of {size} records", index + 1),
+            ));
+        }
+        super::merkle::inclusion_path(&mut tree::Reader::new(&self.conn)?, index, size)
+    }
+
+    /// The consistency proof from the tree of the first `old` records to that of the first
+    /// `new`.
+    pub fn consistency_path(&self, old: u64, new: u64) -> Result<Vec<Hash>> {
+        self.check_size(new)?;
+        if old > new {
+            return Err(Error::validation(
+                "old",
+                format!("a tree of {old} records cannot precede one of {new}"),
+            ));
+        }
+        super::merkle::consistency_path(&mut tree::Reader::new(&self.conn)?, old, new)
+    }
+
+    fn check_size(&self, size: u64) -> Result<()> {
+        let n = self.head()?.seq;
+        if size > n {
+            return Err(Error::validation(
+                "size",
+                format!("the ledger holds {n} records, fewer than a tree of {size}"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The record bytes at `seq`, or `None`.
+    pub fn record_at(&self, seq: u64) -> Result<Option<Vec<u8>>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT record FROM events WHERE seq = ?1")?;
+        Ok(stmt
+            .query_row([seq.min(i64::MAX as u64) as i64], |r| {
+                Ok(r.get_ref(0)?.as_bytes().unwrap_or(b"").to_vec())
+            })
+            .optional()?)
+    }
+
+    /// The seq of the event with id `id`, or `None`.
+    pub fn seq_of(&self, id: &str) -> Result<Option<u64>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT seq FROM events WHERE id = ?1")?;
+        Ok(stmt
+            .query_row([id], |r| r.get::<_, i64>(0))
+            .optional()?
+            .map(|s| s as u64))
+    }
+
+    /// What in the stored Merkle tree disagrees with the records, or `None` (also for a
+    /// ledger without the tree's table).
+    pub fn tree_problem(&self) -> Result<Option<String>> {
+        tree::problem(&self.conn, &self.head()?)
+    }
+
+    /// Keeps a signed checkpoint note (once; later calls with the same note are no-ops).
+    /// Returns false, keeping nothing, when the ledger is open for reading only.
+    pub fn keep_checkpoint(&mut self, size: u64, root: &Hash, note: &str) -> Result<bool> {
+        if self.conn.is_readonly(rusqlite::MAIN_DB)? || !tree::has_table(&self.conn)? {
+            return Ok(false);
+        }
+        self.conn
+            .prepare_cached(
+                "INSERT INTO checkpoints (size, root_hash, note) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT(note) DO NOTHING",
+            )?
+            .execute(params![size as i64, &root[..], note])
+            .map_err(|e| {
+                Error::Ledger(format!(
+                    "cannot keep the checkpoint in ledger {}: {e}",
+                    self.label
+                ))
+            })?;
+        Ok(true)
+    }
+
+    /// The kept checkpoint notes, oldest first.
+    pub fn checkpoints(&self) -> Result<Vec<String>> {
+        if !tree::has_table(&self.conn)? {
+            return Ok(Vec::new());
+        }
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT note FROM checkpoints ORDER BY rowid")?;
+        let rows = stmt.query_map([], |r| r.get(0))?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
     /// The last seq and its stored hash; [`Head::EMPTY`] for an empty ledger.
     pub fn head(&self) -> Result<Head> {
         tail(&self.conn)
@@ -303,8 +417,10 @@ impl Store {
             conn,
             label,
             record,
+            edge,
             ..
         } = self;
+        let known = edge.take();
         let fail = |e: Error| match e {
             Error::Ledger(m) => Error::Ledger(format!("cannot append to ledger {label}: {m}")),
             other => other,
@@ -313,7 +429,7 @@ impl Store {
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(|e| fail(e.into()))?;
         // On an error, dropping `tx` rolls back; so does a failed commit.
-        let outcomes = append_in(&tx, batch, record).map_err(fail)?;
+        let (outcomes, new_edge) = append_in(&tx, batch, record, known).map_err(fail)?;
         if atomic {
             if let Some(message) = outcomes.iter().find_map(|o| match o {
                 Outcome::Conflict { message, .. } => Some(message),
@@ -326,6 +442,7 @@ impl Store {
             }
         }
         tx.commit().map_err(|e| fail(e.into()))?;
+        *edge = Some(new_edge);
         Ok(outcomes)
     }
 
@@ -406,13 +523,28 @@ fn tail(conn: &Connection) -> Result<Head> {
     }
 }
 
-/// The body of [`Store::append`], inside its transaction.
-fn append_in(conn: &Connection, batch: &[Pending], record: &mut String) -> Result<Vec<Outcome>> {
+/// Builds the Merkle tree of a ledger opened for writing where it is missing or behind. A
+/// failure (a damaged ledger) leaves it as it was: reads compute the tree from the records, and
+/// the next append reports the damage.
+fn build_tree(conn: &mut Connection) {
+    let _ = tree::prepare(conn, tail);
+}
+
+/// The body of [`Store::append`], inside its transaction: the rows, then the Merkle tree's
+/// extension by the appended records (returning its new right edge).
+fn append_in(
+    conn: &Connection,
+    batch: &[Pending],
+    record: &mut String,
+    edge: Option<Edge>,
+) -> Result<(Vec<Outcome>, Edge)> {
+    let before = tail(conn)?;
     let Head {
         mut seq,
         hash: mut prev,
-    } = tail(conn)?;
+    } = before;
     let first = seq;
+    let mut leaves: Vec<Hash> = Vec::with_capacity(batch.len());
     let mut insert = conn.prepare_cached(INSERT)?;
     let mut outcomes = Vec::with_capacity(batch.len());
     for p in batch {
@@ -424,6 +556,7 @@ fn append_in(conn: &Connection, batch: &[Pending], record: &mut String) -> Resul
         if inserted == 1 {
             seq = next;
             prev = hash;
+            leaves.push(leaf_hash(record.as_bytes()));
             outcomes.push(Outcome::Appended { seq });
         } else {
             let found = existing(conn, p)?.ok_or_else(|| {
@@ -435,8 +568,10 @@ fn append_in(conn: &Connection, batch: &[Pending], record: &mut String) -> Resul
             outcomes.push(found);
         }
     }
-    confirm_appended(conn, first, &Head { seq, hash: prev })?;
-    Ok(outcomes)
+    let after = Head { seq, hash: prev };
+    confirm_appended(conn, first, &after)?;
+    let edge = tree::extend(conn, edge, &before, &leaves, &after)?;
+    Ok((outcomes, edge))
 }
 
 /// An append that did not take effect as written: something in the file (a trigger, an
