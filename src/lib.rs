@@ -15,6 +15,8 @@
 //! - [`meter`]: the recorder (hot path, buffer, background writer);
 //! - [`stored`]: reading a ledger back (rows with `session_tag`, columns, sessions, readings
 //!   under another ruleset);
+//! - [`transparency`]: signed checkpoints of the ledger's Merkle tree, proofs, evidence
+//!   bundles;
 //! - [`accounting`]: contracts, prices, money, and the report, cost and scenario engines;
 //! - [`arrow`]: Arrow record batches of events, sessions and result tables;
 //! - [`otel`]: OpenTelemetry GenAI spans in (OTLP/JSON, live spans) and out.
@@ -32,6 +34,7 @@ pub mod ledger;
 
 pub mod meter;
 pub mod stored;
+pub mod transparency;
 
 pub mod accounting;
 pub mod arrow;

@@ -342,6 +342,79 @@ mod tests {
         }
     }
 
+    /// The RFC 6962 test vectors of Google's certificate-transparency implementations (also in
+    /// transparency-dev/merkle and Go's internal/tlog tests): eight leaves, the roots of every
+    /// prefix, and published inclusion and consistency proofs.
+    #[test]
+    fn rfc6962_vectors() {
+        let h = |s: &str| -> Hash { hex::decode(s).unwrap().try_into().unwrap() };
+        let data = [
+            "",
+            "00",
+            "10",
+            "2021",
+            "3031",
+            "40414243",
+            "5051525354555657",
+            "606162636465666768696a6b6c6d6e6f",
+        ];
+        let roots = [
+            "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d",
+            "fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125",
+            "aeb6bcfe274b70a14fb067a5e5578264db0fa9b51af5e0ba159158f329e06e77",
+            "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
+            "4e3bbb1f7b478dcfe71fb631631519a3bca12c9aefca1612bfce4c13a86264d4",
+            "76e67dadbcdf1e10e1b74ddc608abd2f98dfb16fbce75277b5232a127f2087ef",
+            "ddb89be403809e325750d3d263cd78929c2942b7942a34b77e122c9594a74c8c",
+            "5dc9da79a70659a9ad559cb701ded9a2ab9d823aad2f4960cfe370eff4604328",
+        ];
+        let leaves: Vec<Hash> = data
+            .iter()
+            .map(|d| leaf_hash(&hex::decode(d).unwrap()))
+            .collect();
+        for n in 1..=8 {
+            assert_eq!(root_of(&leaves[..n]), h(roots[n - 1]), "root of {n}");
+        }
+        let incl = [
+            h("bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b"),
+            h("ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0"),
+            h("d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7"),
+        ];
+        assert_eq!(inclusion_path(&mut Leaves(&leaves), 5, 8).unwrap(), incl);
+        assert!(verify_inclusion(5, 8, &leaves[5], &incl, &h(roots[7])));
+        assert!(!verify_inclusion(4, 8, &leaves[5], &incl, &h(roots[7])));
+        assert!(verify_inclusion(
+            2,
+            3,
+            &leaves[2],
+            &[h(roots[1])],
+            &h(roots[2])
+        ));
+        let cons = [
+            h("0ebc5d3437fbe2db158b9f126a1d118e308181031d0a949f8dededebc558ef6a"),
+            h("ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0"),
+            h("d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7"),
+        ];
+        assert_eq!(consistency_path(&mut Leaves(&leaves), 6, 8).unwrap(), cons);
+        assert!(verify_consistency(6, 8, &h(roots[5]), &h(roots[7]), &cons));
+        assert!(!verify_consistency(6, 8, &h(roots[4]), &h(roots[7]), &cons));
+        let cons25 = [
+            h("5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e"),
+            h("bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b"),
+        ];
+        assert_eq!(
+            consistency_path(&mut Leaves(&leaves), 2, 5).unwrap(),
+            cons25
+        );
+        assert!(verify_consistency(
+            2,
+            5,
+            &h(roots[1]),
+            &h(roots[4]),
+            &cons25
+        ));
+    }
+
     #[test]
     fn bad_sizes_are_refused() {
         let all = leaves(4);

@@ -1,0 +1,321 @@
+//! Evidence bundles: a self-contained JSON document a counterparty checks offline, without the
+//! ledger — a signed checkpoint, and for each event its record bytes and inclusion proof in the
+//! tree the checkpoint signs, optionally with the report rows and the context (contract,
+//! clause, interpretation) they support. Records carry no prompt or completion text, so a
+//! bundle discloses only the metered fields of the events it names.
+//!
+//! ```text
+//! {"checkpoint": "<signed note>", "context": {...}, "format": "statemeter-evidence",
+//!  "items": [{"event_id": "...", "proof": ["<hex>", ...], "record": "<record text>",
+//!             "seq": N}, ...],
+//!  "rows": [...], "version": 1}
+//! ```
+//!
+//! Specified in docs/ledger-format.md.
+
+use serde_json::{json, Map, Value};
+
+use super::checkpoint::{self, Checkpoint};
+use super::note::{Checked, VerifyingKey};
+use super::proof::InclusionProof;
+use crate::error::{Error, Result};
+use crate::ledger::Store;
+
+/// The `format` value of a bundle.
+pub const FORMAT: &str = "statemeter-evidence";
+/// The `version` this code writes and reads.
+pub const VERSION: u64 = 1;
+
+/// Builds the bundle for the events `ids` (in the order given, each once) against `cp`, a
+/// checkpoint of `store`. `Error::Validation` (field `events`) for an id the ledger lacks or
+/// an event recorded after the checkpoint.
+pub fn build(
+    store: &Store,
+    ids: &[String],
+    cp: &Checkpoint,
+    rows: Option<Value>,
+    context: Option<Value>,
+) -> Result<String> {
+    checkpoint::check_against(store, cp)?;
+    let mut items = Vec::with_capacity(ids.len());
+    let mut seen = std::collections::HashSet::new();
+    for id in ids {
+        if !seen.insert(id.as_str()) {
+            continue;
+        }
+        let seq = store
+            .seq_of(id)?
+            .ok_or_else(|| Error::validation("events", format!("no event {id} in the ledger")))?;
+        if seq > cp.size {
+            return Err(Error::validation(
+                "events",
+                format!(
+                    "event {id} (seq {seq}) was recorded after the checkpoint of {} records: \
+                     take a newer checkpoint",
+                    cp.size
+                ),
+            ));
+        }
+        let record = store.record_at(seq)?.unwrap_or_default();
+        let record = String::from_utf8(record)
+            .map_err(|_| Error::Integrity(format!("the record at seq {seq} is not UTF-8 text")))?;
+        let path = store.inclusion_path(seq - 1, cp.size)?;
+        items.push(json!({
+            "event_id": id,
+            "proof": path.iter().map(hex::encode).collect::<Vec<_>>(),
+            "record": record,
+            "seq": seq,
+        }));
+    }
+    let mut bundle = Map::new();
+    bundle.insert("checkpoint".into(), Value::String(cp.text()));
+    if let Some(c) = context {
+        bundle.insert("context".into(), c);
+    }
+    bundle.insert("format".into(), FORMAT.into());
+    bundle.insert("items".into(), Value::Array(items));
+    if let Some(r) = rows {
+        bundle.insert("rows".into(), r);
+    }
+    bundle.insert("version".into(), VERSION.into());
+    Ok(serde_json::to_string_pretty(&Value::Object(bundle)).expect("JSON values serialize"))
+}
+
+/// The check of one item.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ItemCheck {
+    pub event_id: String,
+    pub seq: Option<u64>,
+    /// `None` when the item checks out, else what is wrong with it.
+    pub problem: Option<String>,
+}
+
+/// The result of [`verify`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EvidenceCheck {
+    /// True when the checkpoint is signed by the key and every item checks out.
+    pub ok: bool,
+    /// The checkpoint, when the bundle has a readable one.
+    pub checkpoint: Option<Checkpoint>,
+    /// What is wrong with the bundle as a whole (format, checkpoint, signature), if anything.
+    pub problem: Option<String>,
+    pub items: Vec<ItemCheck>,
+    pub rows: Option<Value>,
+    pub context: Option<Value>,
+}
+
+impl EvidenceCheck {
+    /// The event ids of the items that do not check out.
+    pub fn failed(&self) -> Vec<&str> {
+        self.items
+            .iter()
+            .filter(|i| i.problem.is_some())
+            .map(|i| i.event_id.as_str())
+            .collect()
+    }
+}
+
+fn refused(problem: String) -> EvidenceCheck {
+    EvidenceCheck {
+        ok: false,
+        checkpoint: None,
+        problem: Some(problem),
+        items: Vec::new(),
+        rows: None,
+        context: None,
+    }
+}
+
+/// Checks a bundle with the ledger owner's verifying key: the checkpoint's signature, then each
+/// item's record against its proof and the checkpoint's root, and that the record is the event
+/// and seq the item names. Never fails: every problem is in the result.
+pub fn verify(bundle: &str, key: &VerifyingKey) -> EvidenceCheck {
+    let doc: Value = match serde_json::from_str(bundle) {
+        Ok(v) => v,
+        Err(e) => return refused(format!("the bundle is not JSON: {e}")),
+    };
+    let Some(doc) = doc.as_object() else {
+        return refused("the bundle is not a JSON object".into());
+    };
+    if doc.get("format").and_then(Value::as_str) != Some(FORMAT) {
+        return refused(format!("the bundle's format is not {FORMAT:?}"));
+    }
+    if doc.get("version").and_then(Value::as_u64) != Some(VERSION) {
+        return refused(format!("the bundle's version is not {VERSION}"));
+    }
+    let cp = match doc
+        .get("checkpoint")
+        .and_then(Value::as_str)
+        .ok_or_else(|| "the bundle has no checkpoint text".to_string())
+        .and_then(|t| Checkpoint::parse(t).map_err(|e| format!("the checkpoint: {e}")))
+    {
+        Ok(cp) => cp,
+        Err(p) => return refused(p),
+    };
+    let problem = match cp.check(key) {
+        Checked::Verified => None,
+        Checked::Unsigned => Some(format!(
+            "the checkpoint carries no signature of the key {} ({:08x})",
+            key.name(),
+            key.id()
+        )),
+        Checked::Invalid => Some(format!(
+            "the signature of {} does not verify: the checkpoint was altered",
+            key.name()
+        )),
+    };
+    let Some(raw_items) = doc.get("items").and_then(Value::as_array) else {
+        return EvidenceCheck {
+            checkpoint: Some(cp),
+            ..refused("the bundle has no items list".into())
+        };
+    };
+    let items: Vec<ItemCheck> = raw_items.iter().map(|i| check_item(i, &cp)).collect();
+    EvidenceCheck {
+        ok: problem.is_none() && items.iter().all(|i| i.problem.is_none()),
+        checkpoint: Some(cp),
+        problem,
+        items,
+        rows: doc.get("rows").cloned(),
+        context: doc.get("context").cloned(),
+    }
+}
+
+fn check_item(item: &Value, cp: &Checkpoint) -> ItemCheck {
+    let event_id = item
+        .get("event_id")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    let seq = item.get("seq").and_then(Value::as_u64);
+    let problem = item_problem(item, &event_id, seq, cp).err();
+    ItemCheck {
+        event_id,
+        seq,
+        problem,
+    }
+}
+
+fn item_problem(
+    item: &Value,
+    event_id: &str,
+    seq: Option<u64>,
+    cp: &Checkpoint,
+) -> std::result::Result<(), String> {
+    let seq = seq.filter(|&s| s >= 1).ok_or("no seq of 1 or more")?;
+    if seq > cp.size {
+        return Err(format!(
+            "seq {seq} is beyond the checkpoint's {} records",
+            cp.size
+        ));
+    }
+    let record = item
+        .get("record")
+        .and_then(Value::as_str)
+        .ok_or("no record text")?;
+    let hashes = item
+        .get("proof")
+        .and_then(Value::as_array)
+        .ok_or("no proof list")?
+        .iter()
+        .map(|h| {
+            h.as_str()
+                .and_then(|h| hex::decode(h).ok())
+                .and_then(|b| b.try_into().ok())
+                .ok_or("a proof hash is not 64 hex digits")
+        })
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    let proof = InclusionProof {
+        leaf_index: seq - 1,
+        tree_size: cp.size,
+        hashes,
+    };
+    if !proof.verify(record.as_bytes(), cp) {
+        return Err(format!(
+            "the record at seq {seq} is not the one the checkpoint's tree holds (the record or \
+             its proof was altered)"
+        ));
+    }
+    let parsed: Value = serde_json::from_str(record).map_err(|_| "the record is not JSON")?;
+    let names = parsed.pointer("/event/id").and_then(Value::as_str);
+    if names != Some(event_id) || parsed.get("seq").and_then(Value::as_u64) != Some(seq) {
+        return Err(format!(
+            "the record at seq {seq} is event {}, not event {event_id:?} at seq {seq}",
+            names.unwrap_or("(none)")
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ledger::{Durability, Pending};
+    use crate::transparency::note::SigningKey;
+
+    fn ledger(n: u64) -> Store {
+        let mut store = Store::open(None, Durability::Batch).unwrap();
+        let batch: Vec<Pending> = (1..=n)
+            .map(|i| Pending {
+                id: format!("e{i}"),
+                event_json: format!(r#"{{"id":"e{i}","kind":"tool_call","ts":{i}}}"#),
+                classification_json: r#"{"tag":"stateless"}"#.to_string(),
+                ts_explicit: false,
+            })
+            .collect();
+        store.append(&batch).unwrap();
+        store
+    }
+
+    #[test]
+    fn a_bundle_verifies_and_every_edit_is_caught() {
+        let mut store = ledger(50);
+        let key = SigningKey::generate("test.example/ledger").unwrap();
+        let vk = key.verifying_key();
+        let cp = checkpoint::take(&mut store, &key).unwrap();
+        assert_eq!(store.checkpoints().unwrap(), vec![cp.text()]);
+        assert!(cp.origin.starts_with("statemeter/"));
+        let ids: Vec<String> = ["e1", "e17", "e50", "e17"].map(String::from).to_vec();
+        let bundle = build(&store, &ids, &cp, Some(json!([{"calls": 3}])), None).unwrap();
+        let check = verify(&bundle, &vk);
+        assert!(check.ok, "{check:?}");
+        assert_eq!(check.items.len(), 3);
+        assert_eq!(check.rows, Some(json!([{"calls": 3}])));
+        // An edited record names its event; the others still check out.
+        let edited = bundle.replacen(r#"\"ts\":17"#, r#"\"ts\":18"#, 1);
+        assert_ne!(edited, bundle);
+        let check = verify(&edited, &vk);
+        assert!(!check.ok);
+        assert_eq!(check.failed(), vec!["e17"]);
+        // A record moved to another item's place.
+        let doc: Value = serde_json::from_str(&bundle).unwrap();
+        let mut swapped = doc.clone();
+        swapped["items"][0]["event_id"] = json!("e17");
+        assert_eq!(verify(&swapped.to_string(), &vk).failed(), vec!["e17"]);
+        let mut bad_proof = doc.clone();
+        let first = bad_proof["items"][1]["proof"][0]
+            .as_str()
+            .unwrap()
+            .replace('a', "b");
+        bad_proof["items"][1]["proof"][0] = json!(first);
+        assert_eq!(verify(&bad_proof.to_string(), &vk).failed(), vec!["e17"]);
+        // Another key, or an altered checkpoint, fails the whole bundle.
+        let other = SigningKey::generate("test.example/ledger")
+            .unwrap()
+            .verifying_key();
+        let check = verify(&bundle, &other);
+        assert!(!check.ok && check.problem.unwrap().contains("no signature"));
+        let mut resized = doc.clone();
+        let text = cp.text().replacen("\n50\n", "\n49\n", 1);
+        resized["checkpoint"] = json!(text);
+        let check = verify(&resized.to_string(), &vk);
+        assert!(!check.ok && check.problem.unwrap().contains("altered"));
+        assert!(!verify("{", &vk).ok);
+        // Events after the checkpoint, or unknown, are refused when building.
+        let mut store2 = ledger(60);
+        let cp2 = checkpoint::take(&mut store2, &key).unwrap();
+        assert!(build(&store2, &["nope".into()], &cp2, None, None).is_err());
+        // A checkpoint of another ledger is refused.
+        assert!(build(&store, &["e1".into()], &cp2, None, None).is_err());
+    }
+}
