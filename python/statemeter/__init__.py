@@ -16,13 +16,17 @@ import atexit as _atexit
 
 from statemeter import _core
 from statemeter._core import (
+    Checkpoint,
     Classification,
+    ConsistencyProof,
     Contract,
     ContractError,
     Event,
     EventTable,
     Evidence,
+    EvidenceResult,
     Head,
+    InclusionProof,
     IntegrityError,
     Ledger,
     LedgerError,
@@ -32,26 +36,33 @@ from statemeter._core import (
     RulesetError,
     Session,
     SessionTable,
+    SigningKey,
     StatemeterError,
     ToolSpan,
     ValidationError,
     Verification,
+    VerifyingKey,
     __version__,
     classify,
     classify_request,
     venue_for_host,
 )
+from statemeter.evidence import verify_evidence
 from statemeter.money import format_cents, format_money
 from statemeter.report import Report, Scenario
 
 __all__ = [
+    "Checkpoint",
     "Classification",
+    "ConsistencyProof",
     "Contract",
     "ContractError",
     "Event",
     "EventTable",
     "Evidence",
+    "EvidenceResult",
     "Head",
+    "InclusionProof",
     "IntegrityError",
     "Ledger",
     "LedgerError",
@@ -63,16 +74,19 @@ __all__ = [
     "Scenario",
     "Session",
     "SessionTable",
+    "SigningKey",
     "StatemeterError",
     "ToolSpan",
     "ValidationError",
     "Verification",
+    "VerifyingKey",
     "__version__",
     "classify",
     "classify_request",
     "format_cents",
     "format_money",
     "venue_for_host",
+    "verify_evidence",
 ]
 
 

@@ -297,6 +297,106 @@ class Head:
     @property
     def hash(self) -> str: ...
 
+class SigningKey:
+    """An Ed25519 key that signs checkpoints. ``str(key)`` is its secret encoding
+    ``PRIVATE+KEY+name+keyid+base64(0x01||seed)`` (Go's note package format)."""
+
+    @staticmethod
+    def generate(name: str) -> SigningKey:
+        """A new key; ``name`` (no spaces or '+') names the signer, e.g. ``example.com/x``."""
+    @staticmethod
+    def from_str(text: str) -> SigningKey: ...
+    @property
+    def name(self) -> str: ...
+    def verifying_key(self) -> VerifyingKey: ...
+
+class VerifyingKey:
+    """The public half of a `SigningKey`: ``name+keyid+base64(0x01||key)``."""
+
+    @staticmethod
+    def from_str(text: str) -> VerifyingKey: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def key_id(self) -> str:
+        """8 hex digits."""
+
+class Checkpoint:
+    """A C2SP tlog-checkpoint of a ledger's Merkle tree in a C2SP signed note."""
+
+    @staticmethod
+    def parse(text: str) -> Checkpoint: ...
+    @property
+    def origin(self) -> str:
+        """``statemeter/<ledger_id>`` for a ledger's checkpoints."""
+    @property
+    def size(self) -> int: ...
+    @property
+    def root_hash(self) -> str:
+        """64 hex digits."""
+    @property
+    def text(self) -> str:
+        """The signed note."""
+    @property
+    def signers(self) -> list[str]:
+        """The key names of its signature lines (unchecked)."""
+    def verify(self, key: VerifyingKey | str) -> bool:
+        """Whether a signature of ``key`` verifies over it."""
+    def cosign(self, key: SigningKey) -> Checkpoint:
+        """This checkpoint with ``key``'s signature added (a witness)."""
+
+class InclusionProof:
+    """That a record is leaf ``leaf_index`` (seq − 1) of the tree of ``tree_size`` records."""
+
+    def __init__(
+        self, leaf_index: int, tree_size: int, hashes: Sequence[str | bytes]
+    ) -> None: ...
+    @property
+    def leaf_index(self) -> int: ...
+    @property
+    def tree_size(self) -> int: ...
+    @property
+    def hashes(self) -> list[str]:
+        """The audit path, bottom up, hex."""
+    def verify(self, record: str | bytes, checkpoint: Checkpoint) -> bool: ...
+
+class ConsistencyProof:
+    """That the tree of ``old_size`` records is a prefix of the tree of ``new_size``."""
+
+    def __init__(self, old_size: int, new_size: int, hashes: Sequence[str | bytes]) -> None: ...
+    @property
+    def old_size(self) -> int: ...
+    @property
+    def new_size(self) -> int: ...
+    @property
+    def hashes(self) -> list[str]: ...
+    def verify(self, old: Checkpoint, new: Checkpoint) -> bool: ...
+
+class EvidenceResult:
+    """The check of an evidence bundle (`verify_evidence`); truthy when it checks out."""
+
+    @property
+    def ok(self) -> bool: ...
+    @property
+    def problem(self) -> str | None:
+        """What is wrong with the bundle as a whole (format, checkpoint, signature)."""
+    @property
+    def failed(self) -> list[str]:
+        """The event ids whose items do not check out."""
+    @property
+    def items(self) -> list[dict[str, Any]]:
+        """One dict per event: event_id, seq, ok, problem."""
+    @property
+    def checkpoint(self) -> Checkpoint | None: ...
+    @property
+    def rows(self) -> Any:
+        """The bundle's report rows, as given (not covered by the signature)."""
+    @property
+    def context(self) -> Any: ...
+    def __bool__(self) -> bool: ...
+
+def _verify_evidence(bundle: str, key: VerifyingKey | str) -> EvidenceResult: ...
+
 class Verification:
     """Result of `Ledger.verify`; truthy when the ledger is intact."""
 
@@ -332,6 +432,25 @@ class Ledger:
     ) -> EventTable: ...
     def head(self) -> Head: ...
     def verify(self, head: Head | str | None = None) -> Verification: ...
+    @property
+    def ledger_id(self) -> str | None:
+        """The ledger's stable id (UUID); ``None`` for an older ledger opened read-only."""
+    def checkpoint(self, key: SigningKey) -> Checkpoint:
+        """Signs a checkpoint of the Merkle tree at the current size; kept in the ledger."""
+    def checkpoints(self) -> list[Checkpoint]: ...
+    def record(self, event_id: str) -> str:
+        """The record text of an event, exactly as stored and hashed."""
+    def prove(self, event_id: str, checkpoint: Checkpoint) -> InclusionProof: ...
+    def consistency(self, old: Checkpoint, new: Checkpoint) -> ConsistencyProof: ...
+    def evidence(
+        self,
+        events: EventTable | Iterable[Event | str],
+        checkpoint: Checkpoint,
+        *,
+        rows: Any = None,
+        context: Any = None,
+    ) -> str:
+        """An evidence bundle (JSON text); ``statemeter.verify_evidence`` checks it."""
     def sql(
         self,
         query: str,

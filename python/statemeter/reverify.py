@@ -48,7 +48,8 @@ ZERO = bytes(32)
 RECORD_KEYS = ["classification", "event", "seq", "v"]
 
 #: The schema statemeter creates (docs/ledger-format.md), as sqlite_master rows
-#: (type, name, table, definition); rulesets (with its index) may be absent in older ledgers.
+#: (type, name, table, definition); rulesets, merkle_nodes and checkpoints (with their indexes)
+#: may be absent in older ledgers.
 EXPECTED_SCHEMA = {
     ("table", "meta", "meta", "create table meta (key text primary key, value text)"),
     ("index", "sqlite_autoindex_meta_1", "meta", None),
@@ -68,6 +69,22 @@ EXPECTED_SCHEMA = {
         "catalogue text not null)",
     ),
     ("index", "sqlite_autoindex_rulesets_1", "rulesets", None),
+    (
+        "table",
+        "merkle_nodes",
+        "merkle_nodes",
+        "create table merkle_nodes (level integer not null, idx integer not null, "
+        "hash blob not null, primary key (level, idx))",
+    ),
+    ("index", "sqlite_autoindex_merkle_nodes_1", "merkle_nodes", None),
+    (
+        "table",
+        "checkpoints",
+        "checkpoints",
+        "create table checkpoints (size integer not null, root_hash blob not null, "
+        "note text not null unique)",
+    ),
+    ("index", "sqlite_autoindex_checkpoints_1", "checkpoints", None),
 }
 #: SQLite's statistics tables (ANALYZE): they change nothing stored.
 STATISTICS = {"sqlite_stat1", "sqlite_stat4"}

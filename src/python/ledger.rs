@@ -10,6 +10,7 @@ use super::pyrepr;
 
 use super::errors::invalid;
 use super::event_table::{parse_filter, EventTable};
+use super::transparency::{Checkpoint, ConsistencyProof, InclusionProof, SigningKey};
 use crate::ledger::{self as core, Durability, Store};
 use crate::meter::Recorder;
 use crate::stored::rows;
@@ -216,6 +217,160 @@ impl Ledger {
         })?;
         super::sql::warn_if_locks_lost(py, &store)?;
         Ok(super::sql::SqlResult::new(rows))
+    }
+
+    /// The ledger's stable id (a UUID, set at creation or on the first writable open of a
+    /// ledger written by an earlier version); `None` for such a ledger opened read-only.
+    #[getter]
+    fn ledger_id(&self, py: Python<'_>) -> PyResult<Option<String>> {
+        let store = self.current_store()?;
+        Ok(py.detach(move || store.lock().ledger_id())?)
+    }
+
+    /// Signs a checkpoint of the ledger's Merkle tree at its current size with `key` (a
+    /// `SigningKey`) and keeps it in the ledger (when writable). Returns the `Checkpoint`.
+    fn checkpoint(&self, py: Python<'_>, key: &SigningKey) -> PyResult<Checkpoint> {
+        self.settle(py)?;
+        let store = self.current_store()?;
+        let key = key.inner.clone();
+        let inner = super::interrupt::detach(py, move || {
+            crate::transparency::checkpoint::take(&mut store.lock(), &key)
+        })?;
+        Ok(Checkpoint { inner })
+    }
+
+    /// The checkpoints kept in the ledger, oldest first.
+    fn checkpoints(&self, py: Python<'_>) -> PyResult<Vec<Checkpoint>> {
+        let store = self.current_store()?;
+        let notes = py.detach(move || store.lock().checkpoints())?;
+        notes
+            .iter()
+            .map(|n| {
+                Ok(Checkpoint {
+                    inner: crate::transparency::Checkpoint::parse(n)?,
+                })
+            })
+            .collect()
+    }
+
+    /// The record text of event `event_id`, exactly as stored and hashed.
+    fn record(&self, py: Python<'_>, event_id: &str) -> PyResult<String> {
+        self.settle(py)?;
+        let store = self.current_store()?;
+        let id = event_id.to_owned();
+        let record = py.detach(move || {
+            let s = store.lock();
+            let seq = s.seq_of(&id)?.ok_or_else(|| {
+                crate::error::Error::validation("event_id", format!("no event {id} in the ledger"))
+            })?;
+            s.record_at(seq)
+        })?;
+        String::from_utf8(record.unwrap_or_default()).map_err(|_| {
+            crate::error::Error::Integrity("the record is not UTF-8 text".into()).into()
+        })
+    }
+
+    /// The inclusion proof of event `event_id` in the tree `checkpoint` signs.
+    fn prove(
+        &self,
+        py: Python<'_>,
+        event_id: &str,
+        checkpoint: &Checkpoint,
+    ) -> PyResult<InclusionProof> {
+        self.settle(py)?;
+        let store = self.current_store()?;
+        let (id, cp) = (event_id.to_owned(), checkpoint.inner.clone());
+        let inner = py.detach(move || {
+            let s = store.lock();
+            crate::transparency::checkpoint::check_against(&s, &cp)?;
+            let seq = s.seq_of(&id)?.filter(|&q| q <= cp.size).ok_or_else(|| {
+                crate::error::Error::validation(
+                    "event_id",
+                    format!("no event {id} among the checkpoint's {} records", cp.size),
+                )
+            })?;
+            Ok::<_, crate::error::Error>(crate::transparency::InclusionProof {
+                leaf_index: seq - 1,
+                tree_size: cp.size,
+                hashes: s.inclusion_path(seq - 1, cp.size)?,
+            })
+        })?;
+        Ok(InclusionProof { inner })
+    }
+
+    /// The consistency proof from the tree `old` signs to the tree `new` signs (a checkpoint
+    /// of this ledger as it is). `proof.verify(old, new)` fails when the ledger was rewritten
+    /// after `old` was taken.
+    fn consistency(
+        &self,
+        py: Python<'_>,
+        old: &Checkpoint,
+        new: &Checkpoint,
+    ) -> PyResult<ConsistencyProof> {
+        self.settle(py)?;
+        let store = self.current_store()?;
+        let (o, n) = (old.inner.clone(), new.inner.clone());
+        let inner = py.detach(move || {
+            let s = store.lock();
+            crate::transparency::checkpoint::check_against(&s, &n)?;
+            if o.origin != n.origin || o.size > n.size {
+                return Err(crate::error::Error::validation(
+                    "old",
+                    format!(
+                        "the old checkpoint ({}, {} records) does not precede the new one ({}, \
+                         {} records)",
+                        o.origin, o.size, n.origin, n.size
+                    ),
+                ));
+            }
+            Ok(crate::transparency::ConsistencyProof {
+                old_size: o.size,
+                new_size: n.size,
+                hashes: s.consistency_path(o.size, n.size)?,
+            })
+        })?;
+        Ok(ConsistencyProof { inner })
+    }
+
+    /// An evidence bundle (JSON text) for `events` (an `EventTable`, `Event`s or event ids)
+    /// against `checkpoint`: the signed checkpoint and each event's record with its inclusion
+    /// proof, plus `rows` and `context` (JSON-like) as given. `sm.verify_evidence` checks it.
+    #[pyo3(signature = (events, checkpoint, *, rows = None, context = None))]
+    fn evidence(
+        &self,
+        py: Python<'_>,
+        events: &Bound<'_, PyAny>,
+        checkpoint: &Checkpoint,
+        rows: Option<&Bound<'_, PyAny>>,
+        context: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<String> {
+        let mut ids = Vec::new();
+        for e in events.try_iter()? {
+            let e = e?;
+            let id = if let Ok(s) = e.downcast::<pyo3::types::PyString>() {
+                s.to_str()?.to_owned()
+            } else if let Ok(ev) = e.downcast::<super::event::Event>() {
+                ev.get().rec.event.id.clone()
+            } else {
+                return Err(invalid(
+                    "events",
+                    "must be an EventTable, Events or event ids (str)",
+                ));
+            };
+            ids.push(id);
+        }
+        let rows = rows
+            .map(|r| super::convert::to_value("rows", r, 0))
+            .transpose()?;
+        let context = context
+            .map(|c| super::convert::to_value("context", c, 0))
+            .transpose()?;
+        self.settle(py)?;
+        let store = self.current_store()?;
+        let cp = checkpoint.inner.clone();
+        Ok(py.detach(move || {
+            crate::transparency::evidence::build(&store.lock(), &ids, &cp, rows, context)
+        })?)
     }
 
     fn __len__(&self, py: Python<'_>) -> PyResult<usize> {

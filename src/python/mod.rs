@@ -22,6 +22,7 @@ mod pyrepr;
 mod report;
 mod sessions;
 mod sql;
+mod transparency;
 mod venue;
 
 /// Flushes every live meter; registered with `atexit` by the Python package.
@@ -71,6 +72,13 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(capture::classify_request, m)?)?;
     m.add_function(wrap_pyfunction!(capture::_describe_request, m)?)?;
     m.add_function(wrap_pyfunction!(capture::_read_usage, m)?)?;
+    m.add_class::<transparency::SigningKey>()?;
+    m.add_class::<transparency::VerifyingKey>()?;
+    m.add_class::<transparency::Checkpoint>()?;
+    m.add_class::<transparency::InclusionProof>()?;
+    m.add_class::<transparency::ConsistencyProof>()?;
+    m.add_class::<transparency::EvidenceResult>()?;
+    m.add_function(wrap_pyfunction!(transparency::_verify_evidence, m)?)?;
     m.add_function(wrap_pyfunction!(_flush_all, m)?)?;
     Ok(())
 }
