@@ -126,7 +126,9 @@ def open_note(note: str, key: Key) -> str:
         try:
             key.public.verify(sig[4:], text.encode())
         except InvalidSignature:
-            raise Refused(f"the signature of {name} does not verify: the checkpoint was altered")
+            raise Refused(
+                f"the signature of {name} does not verify: the checkpoint was altered"
+            ) from None
         verified = True
     if not verified:
         raise Refused(f"the checkpoint carries no signature of the key {key.name}")

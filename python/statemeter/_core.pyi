@@ -348,9 +348,7 @@ class Checkpoint:
 class InclusionProof:
     """That a record is leaf ``leaf_index`` (seq − 1) of the tree of ``tree_size`` records."""
 
-    def __init__(
-        self, leaf_index: int, tree_size: int, hashes: Sequence[str | bytes]
-    ) -> None: ...
+    def __init__(self, leaf_index: int, tree_size: int, hashes: Sequence[str | bytes]) -> None: ...
     @property
     def leaf_index(self) -> int: ...
     @property
