@@ -279,16 +279,6 @@ impl Store {
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
     }
 
-    /// The ledger's stable id (a UUID in `meta`, set when it is created or first opened for
-    /// writing); `None` for a ledger of an earlier version opened read-only.
-    pub fn ledger_id(&self) -> Result<Option<String>> {
-        Ok(self
-            .conn
-            .prepare_cached("SELECT value FROM meta WHERE key = 'ledger_id'")?
-            .query_row([], |r| r.get(0))
-            .optional()?)
-    }
-
     /// The root of the Merkle tree of the first `size` records (`super::tree`).
     pub fn tree_root(&self, size: u64) -> Result<Hash> {
         self.check_size(size)?;
@@ -533,14 +523,10 @@ fn tail(conn: &Connection) -> Result<Head> {
     }
 }
 
-/// Builds the Merkle tree of a ledger opened for writing where it is missing or behind, and
-/// gives a ledger without a `ledger_id` one. A failure (a damaged ledger) leaves it as it was:
-/// reads compute the tree from the records, and the next append reports the damage.
+/// Builds the Merkle tree of a ledger opened for writing where it is missing or behind. A
+/// failure (a damaged ledger) leaves it as it was: reads compute the tree from the records, and
+/// the next append reports the damage.
 fn build_tree(conn: &mut Connection) {
-    let _ = conn.execute(
-        "INSERT OR IGNORE INTO meta (key, value) VALUES ('ledger_id', ?1)",
-        [uuid::Uuid::now_v7().to_string()],
-    );
     let _ = tree::prepare(conn, tail);
 }
 

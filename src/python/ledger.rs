@@ -219,14 +219,6 @@ impl Ledger {
         Ok(super::sql::SqlResult::new(rows))
     }
 
-    /// The ledger's stable id (a UUID, set at creation or on the first writable open of a
-    /// ledger written by an earlier version); `None` for such a ledger opened read-only.
-    #[getter]
-    fn ledger_id(&self, py: Python<'_>) -> PyResult<Option<String>> {
-        let store = self.current_store()?;
-        Ok(py.detach(move || store.lock().ledger_id())?)
-    }
-
     /// Signs a checkpoint of the ledger's Merkle tree at its current size with `key` (a
     /// `SigningKey`) and keeps it in the ledger (when writable). Returns the `Checkpoint`.
     fn checkpoint(&self, py: Python<'_>, key: &SigningKey) -> PyResult<Checkpoint> {
