@@ -1,7 +1,7 @@
 """Signed checkpoints, Merkle proofs and evidence bundles (docs/ledger-format.md).
 
 The ledger's tree is checked against the RFC 9162 definition computed independently by the
-reference verifier (examples/verify_evidence.py, stdlib + cryptography), proofs for every pair
+reference verifier (statemeter.reverify_evidence, stdlib + cryptography), proofs for every pair
 of sizes up to 64, tampering with every byte that matters, checkpoints taken by several
 processes, a rewritten ledger, and SIGKILL while the tree is extended.
 """
@@ -23,8 +23,9 @@ import pytest
 import statemeter as sm
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "examples"))
-import verify_evidence as ref  # noqa: E402
+REF = ROOT / "python/statemeter/reverify_evidence.py"
+sys.path.insert(0, str(REF.parent))
+import reverify_evidence as ref  # noqa: E402
 
 # The example of Go's note package (golang.org/x/mod/sumdb/note): its keys and signed note.
 GO_SIGNER = "PRIVATE+KEY+PeterNeumann+c74f20a3+AYEKFALVFGyNhPJEMzD1QIDr+Y7hfZx09iUvxdXHKDFz"
@@ -246,14 +247,14 @@ def test_evidence_bundles_verify_offline_and_name_each_edited_event(
     with pytest.raises(sm.ValidationError):
         ledger.evidence(["no-such-event"], cp)
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "examples/verify_evidence.py"), str(path), "--key", str(vk)],
+        [sys.executable, str(REF), str(path), "--key", str(vk)],
         capture_output=True,
         text=True,
     )
     assert proc.returncode == 0 and proc.stdout.strip().endswith("OK"), proc.stdout
     path.write_text(json.dumps(edited))
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "examples/verify_evidence.py"), str(path), "--key", str(vk)],
+        [sys.executable, str(REF), str(path), "--key", str(vk)],
         capture_output=True,
         text=True,
     )
@@ -335,7 +336,7 @@ TREE_CHECK = textwrap.dedent(
     """
     import json, sqlite3, sys
     sys.path.insert(0, sys.argv[2])
-    import verify_evidence as ref
+    import reverify_evidence as ref
     con = sqlite3.connect(f"file:{sys.argv[1]}?mode=ro", uri=True)
     leaves = [ref.leaf_hash(r.encode()) for (r,) in
               con.execute("SELECT record FROM events ORDER BY seq")]
@@ -354,7 +355,7 @@ TREE_CHECK = textwrap.dedent(
 
 def tree_agrees(path: Path) -> tuple[int, int, bool]:
     out = subprocess.run(
-        [sys.executable, "-c", TREE_CHECK, str(path), str(ROOT / "examples")],
+        [sys.executable, "-c", TREE_CHECK, str(path), str(REF.parent)],
         capture_output=True,
         text=True,
         check=True,
@@ -451,3 +452,24 @@ def test_an_older_ledger_gets_its_id_and_tree_on_a_writable_open(
     assert tree_agrees(path)[2]
     assert ledger.verify().ok
     assert ledger.sql("SELECT count(*) FROM merkle_nodes")[0] == (10,)
+
+
+def test_reprs_are_python_literals_and_keep_the_secret_out(key: sm.SigningKey) -> None:
+    import ast
+
+    meter = sm.Meter(durability="sync")
+    ids = record_n(meter, 3)
+    cp = meter.ledger.checkpoint(key)
+    proof = meter.ledger.prove(ids[0], cp)
+    result = sm.verify_evidence(meter.ledger.evidence(ids, cp), key.verifying_key())
+    for obj in [key, cp, proof, meter.ledger.consistency(cp, cp), result]:
+        text = repr(obj)
+        call = ast.parse(text, mode="eval").body
+        assert isinstance(call, ast.Call), text
+        for k in call.keywords:
+            ast.literal_eval(k.value)
+        assert "Some(" not in text and '="' not in text, text
+    assert str(key) not in repr(key)
+    assert ast.literal_eval(ast.parse(repr(key.verifying_key()), mode="eval").body.args[0]) == str(
+        key.verifying_key()
+    )

@@ -6,6 +6,7 @@ use pyo3::types::{PyBytes, PyDict, PyList, PyString};
 
 use super::convert::to_py;
 use super::errors::invalid;
+use super::pyrepr;
 use crate::ledger::merkle::Hash;
 use crate::transparency::{self as core, evidence};
 
@@ -52,8 +53,8 @@ impl SigningKey {
         self.inner.to_string()
     }
 
-    fn __repr__(&self) -> String {
-        format!("SigningKey(name={:?})", self.inner.name())
+    fn __repr__(&self, py: Python<'_>) -> String {
+        format!("SigningKey(name={})", pyrepr::text(py, self.inner.name()))
     }
 }
 
@@ -90,8 +91,11 @@ impl VerifyingKey {
         self.inner.to_string()
     }
 
-    fn __repr__(&self) -> String {
-        format!("VerifyingKey({:?})", self.inner.to_string())
+    fn __repr__(&self, py: Python<'_>) -> String {
+        format!(
+            "VerifyingKey({})",
+            pyrepr::text(py, &self.inner.to_string())
+        )
     }
 }
 
@@ -175,12 +179,12 @@ impl Checkpoint {
         self.inner.text()
     }
 
-    fn __repr__(&self) -> String {
+    fn __repr__(&self, py: Python<'_>) -> String {
         format!(
-            "Checkpoint(origin={:?}, size={}, root_hash={:?})",
-            self.inner.origin,
+            "Checkpoint(origin={}, size={}, root_hash={})",
+            pyrepr::text(py, &self.inner.origin),
             self.inner.size,
-            hex::encode(self.inner.root)
+            pyrepr::text(py, &hex::encode(self.inner.root))
         )
     }
 }
@@ -264,12 +268,12 @@ impl InclusionProof {
         Ok(self.inner.verify(&record_arg(record)?, &checkpoint.inner))
     }
 
-    fn __repr__(&self) -> String {
+    fn __repr__(&self, py: Python<'_>) -> String {
         format!(
-            "InclusionProof(leaf_index={}, tree_size={}, hashes=[{} hashes])",
+            "InclusionProof(leaf_index={}, tree_size={}, hashes={})",
             self.inner.leaf_index,
             self.inner.tree_size,
-            self.inner.hashes.len()
+            pyrepr::texts(py, self.hashes().iter().map(String::as_str))
         )
     }
 }
@@ -314,12 +318,12 @@ impl ConsistencyProof {
         self.inner.verify(&old.inner, &new.inner)
     }
 
-    fn __repr__(&self) -> String {
+    fn __repr__(&self, py: Python<'_>) -> String {
         format!(
-            "ConsistencyProof(old_size={}, new_size={}, hashes=[{} hashes])",
+            "ConsistencyProof(old_size={}, new_size={}, hashes={})",
             self.inner.old_size,
             self.inner.new_size,
-            self.inner.hashes.len()
+            pyrepr::texts(py, self.hashes().iter().map(String::as_str))
         )
     }
 }
@@ -390,13 +394,13 @@ impl EvidenceResult {
         self.inner.ok
     }
 
-    fn __repr__(&self) -> String {
+    fn __repr__(&self, py: Python<'_>) -> String {
         format!(
-            "EvidenceResult(ok={}, items={}, failed={:?}, problem={:?})",
-            if self.inner.ok { "True" } else { "False" },
+            "EvidenceResult(ok={}, items={}, failed={}, problem={})",
+            pyrepr::boolean(self.inner.ok),
             self.inner.items.len(),
-            self.inner.failed(),
-            self.inner.problem
+            pyrepr::texts(py, self.inner.failed()),
+            pyrepr::opt_text(py, self.inner.problem.as_deref())
         )
     }
 }

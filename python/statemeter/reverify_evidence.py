@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Check a statemeter evidence bundle with the standard library and ``cryptography`` only.
 
-    python examples/verify_evidence.py BUNDLE.json --key KEYFILE_OR_TEXT
+    python -m statemeter.reverify_evidence BUNDLE.json --key KEYFILE_OR_TEXT
 
 Prints one line per event (``OK`` or ``FAIL`` with the reason) and exits 0 when the bundle's
 checkpoint is signed by the key and every record is in the tree the checkpoint signs, else 1.
@@ -18,7 +18,9 @@ This is an independent implementation of docs/ledger-format.md ("Merkle tree", "
   (JSON) is the event ``event_id`` at ``seq``.
 
 Importable: ``verify(bundle_text, key_text) -> Report`` and the tree helpers ``leaf_hash``,
-``tree_root`` and ``verify_inclusion``.
+``tree_root`` and ``verify_inclusion``. It is one file that imports nothing of statemeter, so a
+counterparty can read it whole, copy it and run it (``python reverify_evidence.py ...``) with
+any Python >= 3.11 and ``pip install cryptography`` (``statemeter[verify]`` brings it).
 """
 
 from __future__ import annotations
@@ -167,7 +169,8 @@ class Report:
 def check_item(item: object, size: int, root: bytes) -> tuple[str, int | None, str | None]:
     if not isinstance(item, dict):
         return "", None, "the item is not an object"
-    event_id = item.get("event_id") if isinstance(item.get("event_id"), str) else ""
+    named_id = item.get("event_id")
+    event_id = named_id if isinstance(named_id, str) else ""
     seq, record, proof = item.get("seq"), item.get("record"), item.get("proof")
     if not isinstance(seq, int) or isinstance(seq, bool) or seq < 1:
         return event_id, None, "no seq of 1 or more"
@@ -220,7 +223,7 @@ def verify(bundle_text: str, key_text: str) -> Report:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("bundle", type=Path)
     parser.add_argument("--key", required=True, help="verifier key file, or the key text")
     args = parser.parse_args(argv)
