@@ -151,6 +151,8 @@ def test_trace_steps_are_recorded_as_children_of_the_outer_call(lb: Loopback) ->
         "session-001",
         6,
     )
+    assert (row["inner_model_calls"], row["inner_tool_calls"], row["inner_state_ops"]) == (5, 2, 0)
+    assert (row["inner_input_tokens"], row["inner_output_tokens"]) == (6412, 393)
     assert meter.stats()["integration_errors"] == {}
 
 

@@ -126,3 +126,45 @@ def test_missing_matplotlib_names_the_extra(fleet, monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib.pyplot", None)
     with pytest.raises(ImportError, match=r"statemeter\[plot\]"):
         plot.usage_over_time(fleet.ledger)
+
+
+def test_session_timeline_shows_outer_and_inner_calls():
+    meter = sm.Meter()
+    with meter.session("claims", runtime="bedrock-agents", runtime_session_id="s-1") as s:
+        outer = s.model_call(
+            provider="aws.bedrock",
+            model="agent",
+            api="invoke_agent",
+            request={"sessionId": "s-1"},
+            ts=1_000_000_000,
+            duration_ns=4_000_000_000,
+        )
+        for i in range(2):
+            s.model_call(
+                provider="aws.bedrock",
+                model="m",
+                api="invoke_model",
+                ts=1_100_000_000 + i * 2_000_000_000,
+                duration_ns=1_500_000_000,
+                parent_id=outer.id,
+            )
+        s.tool_call("claims", ts=2_700_000_000, duration_ns=200_000_000, parent_id=outer.id)
+    meter.flush()
+    [row] = meter.ledger.sessions().to_pylist()
+    assert (row["inner_model_calls"], row["inner_tool_calls"]) == (2, 1)
+    ax = plot.session_timeline(meter.ledger)
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert labels == [
+        "session",
+        "model_call",
+        "tool_call",
+        "state_op",
+        "inner model_call",
+        "inner tool_call",
+    ]
+    # The outer call on its lane, the runtime's steps on theirs, each by its own tag.
+    lanes = sorted((round(p.get_y() + p.get_height() / 2), p.get_width()) for p in ax.patches)
+    assert [lane for lane, _ in lanes if lane in (1, 4, 5)] == [1, 4, 4, 5]
+    colours = {matplotlib.colors.to_hex(p.get_facecolor()) for p in ax.patches}
+    assert {plot._TAG["stateless"], plot._TAG["stateful"]} <= colours
+    assert "inner" in ax.get_title()

@@ -262,7 +262,9 @@ class SessionTable:
     def to_pylist(self) -> list[dict[str, Any]]:
         """session_id, agent, tenant, venue, runtime, runtime_session_id, start, end, last_ts,
         duration_ns, status, events, model_calls, tool_calls, state_ops, tool_errors,
-        input_tokens, output_tokens, cached_tokens, stateful_events, session_tag, first_seq."""
+        input_tokens, output_tokens, cached_tokens, stateful_events, inner_model_calls,
+        inner_tool_calls, inner_state_ops, inner_input_tokens, inner_output_tokens,
+        inner_cached_tokens, session_tag, first_seq."""
     def __arrow_c_stream__(self, requested_schema: object | None = None) -> object: ...
     def to_pandas(self) -> Any: ...
     def to_polars(self) -> Any: ...

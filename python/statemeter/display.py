@@ -279,6 +279,7 @@ _SESSION_COLUMNS = [
     "input_tokens",
     "output_tokens",
     "stateful_events",
+    "inner_model_calls",
     "session_tag",
 ]
 

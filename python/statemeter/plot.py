@@ -11,7 +11,9 @@ figure for files and self-contained HTML.
   of the tag it judges by;
 - :func:`session_timeline`: one session on a time axis, each event a bar coloured by its own
   (call-level) tag, on a band coloured by the session's tag: a provider-managed runtime session
-  shows its stateless model calls inside a stateful session.
+  shows its stateless model calls inside a stateful session; the calls the client made into the
+  runtime (outer calls) and the steps the runtime reported for them (inner calls, their
+  children) on lanes of their own.
 
 Aggregation happens in Rust (``ledger.costs(..., by=(freq, "venue", "tag"))``) for a
 ``Ledger``, and in pyarrow for an ``EventTable``; nothing iterates over events in Python except
@@ -273,22 +275,26 @@ def _levels(report: Any) -> dict[str, str]:
 
 
 def _pick_session(ledger: Any) -> str:
-    """A provider-managed runtime session with model calls, preferring one that also has
-    tool calls and state operations (else the first session)."""
+    """A session with a runtime's inner calls; else a provider-managed runtime session with
+    model calls, preferring one that also has tool calls and state operations (else the first
+    session)."""
     sessions = ledger.sessions().to_pylist()
     if not sessions:
         raise invalid("source", "the ledger has no sessions")
+    inner = [s for s in sessions if s["inner_model_calls"]]
     runtime = [s for s in sessions if s["runtime"] and s["model_calls"]]
     rich = [s for s in runtime if s["model_calls"] >= 2 and s["tool_calls"] and s["state_ops"]]
-    return str((rich or runtime or sessions)[0]["session_id"])
+    return str((inner or rich or runtime or sessions)[0]["session_id"])
 
 
 def session_timeline(source: Any, session_id: str | None = None, *, ax: Any = None) -> Any:
     """One session on a time axis (seconds from its start): a lane per kind, each event a bar
     of its duration coloured by its call-level tag, over a band coloured by the session tag.
-    ``source`` is a ``Ledger`` (``session_id`` defaults to the first provider-managed runtime
-    session with several model calls, tool calls and state operations) or an ``EventTable``
-    of one session."""
+    Inner calls (events whose parent is a model call of the session: the steps a
+    provider-managed runtime reported for a call into it) get lanes of their own below the
+    outer calls. ``source`` is a ``Ledger`` (``session_id`` defaults to the first session with
+    inner calls, else the first provider-managed runtime session with several model calls,
+    tool calls and state operations) or an ``EventTable`` of one session."""
     if hasattr(source, "sessions"):
         sid = session_id or _pick_session(source)
         events = source.events(session_id=sid)
@@ -302,12 +308,19 @@ def session_timeline(source: Any, session_id: str | None = None, *, ax: Any = No
     t1 = max(r["ts"] + (r["duration_ns"] or 0) for r in rows)
     span = max((t1 - t0) / _NANOS, 1e-3)
     lanes = ["session", "model_call", "tool_call", "state_op"]
-    ax = _axes(ax, (10, 3.2))
+    calls = {r["id"] for r in rows if r["kind"] == "model_call"}
+    inner = {r["id"] for r in rows if r.get("parent_id") in calls}
+    kinds = [k for k in lanes[1:] if any(r["kind"] == k and r["id"] in inner for r in rows)]
+    lanes += [f"inner {k}" for k in kinds]
+    ax = _axes(ax, (10, 3.2 + 0.45 * len(kinds)))
     session_tag = rows[0]["session_tag"]
     ax.axhspan(-0.5, len(lanes) - 0.5, color=_TAG[session_tag], alpha=0.10)
     runtime = next((r["runtime"] for r in rows if r.get("runtime")), None)
     for r in rows:
-        lane = 0 if r["kind"] in ("session_start", "session_end") else lanes.index(r["kind"])
+        if r["kind"] in ("session_start", "session_end"):
+            lane = 0
+        else:
+            lane = lanes.index(f"inner {r['kind']}" if r["id"] in inner else r["kind"])
         x = (r["ts"] - t0) / _NANOS
         width = max((r["duration_ns"] or 0) / _NANOS, span / 400)
         ax.barh(
@@ -328,7 +341,7 @@ def session_timeline(source: Any, session_id: str | None = None, *, ax: Any = No
     ax.set_title(
         f"Session {sid[:13]}… ({where}agent={rows[0]['agent']}): session tag {session_tag}\n"
         "bars: each event's own (call-level) tag, green stateless, orange stateful; "
-        "band: the session tag",
+        "band: the session tag" + ("; inner: the runtime's steps for a call" if inner else ""),
         fontsize=9,
     )
     return ax

@@ -24,6 +24,12 @@ const COUNTS: &[&str] = &[
     "output_tokens",
     "cached_tokens",
     "stateful_events",
+    "inner_model_calls",
+    "inner_tool_calls",
+    "inner_state_ops",
+    "inner_input_tokens",
+    "inner_output_tokens",
+    "inner_cached_tokens",
 ];
 
 /// The sessions schema: `session_id`, identity, `start`/`end`/`last_ts` (UTC ns timestamps),
@@ -59,6 +65,12 @@ fn count(s: &SessionRow, name: &str) -> u64 {
         "output_tokens" => s.output_tokens,
         "cached_tokens" => s.cached_tokens,
         "stateful_events" => s.stateful_events,
+        "inner_model_calls" => s.inner_model_calls,
+        "inner_tool_calls" => s.inner_tool_calls,
+        "inner_state_ops" => s.inner_state_ops,
+        "inner_input_tokens" => s.inner_input_tokens,
+        "inner_output_tokens" => s.inner_output_tokens,
+        "inner_cached_tokens" => s.inner_cached_tokens,
         _ => unreachable!("unknown count {name}"),
     }
 }

@@ -15,8 +15,10 @@ use crate::stored::sessions::{self as core, SessionRow};
 /// `to_polars()`, `__arrow_c_stream__`. Columns: `session_id, agent, tenant, venue, runtime,
 /// runtime_session_id, start, end, last_ts, duration_ns, status, events, model_calls,
 /// tool_calls, state_ops, tool_errors, input_tokens, output_tokens, cached_tokens,
-/// stateful_events, session_tag, first_seq` (`start`/`end`/`last_ts` are int ns in
-/// `to_pylist()`, UTC timestamps in Arrow).
+/// stateful_events, inner_model_calls, inner_tool_calls, inner_state_ops, inner_input_tokens,
+/// inner_output_tokens, inner_cached_tokens, session_tag, first_seq` (`start`/`end`/`last_ts`
+/// are int ns in `to_pylist()`, UTC timestamps in Arrow; the `inner_*` columns count the steps
+/// a provider-managed runtime reported for calls into it: events whose parent is a model call).
 #[pyclass(frozen, sequence, module = "statemeter")]
 pub struct SessionTable {
     rows: Arc<Vec<SessionRow>>,
@@ -53,6 +55,12 @@ fn row_dict<'py>(py: Python<'py>, r: &SessionRow) -> PyResult<Bound<'py, PyDict>
     d.set_item("output_tokens", r.output_tokens)?;
     d.set_item("cached_tokens", r.cached_tokens)?;
     d.set_item("stateful_events", r.stateful_events)?;
+    d.set_item("inner_model_calls", r.inner_model_calls)?;
+    d.set_item("inner_tool_calls", r.inner_tool_calls)?;
+    d.set_item("inner_state_ops", r.inner_state_ops)?;
+    d.set_item("inner_input_tokens", r.inner_input_tokens)?;
+    d.set_item("inner_output_tokens", r.inner_output_tokens)?;
+    d.set_item("inner_cached_tokens", r.inner_cached_tokens)?;
     d.set_item("session_tag", r.session_tag.as_str())?;
     d.set_item("first_seq", r.first_seq)?;
     Ok(d)

@@ -10,7 +10,15 @@
 //! level) tag is stateful; `session_tag` is the derived session-level tag. Events without a
 //! `session_id` belong to no session and are not in this table. Rows are in the order the
 //! sessions' first events were recorded.
+//!
+//! Inner calls: the steps a provider-managed runtime reported for a call the client made into
+//! it (the integrations record them as children of that call). An event is an inner call when
+//! its `parent_id` is the id of a `model_call` in the ledger; `inner_model_calls`,
+//! `inner_tool_calls`, `inner_state_ops` count them per session (they are also in the plain
+//! counts) and `inner_input_tokens`, `inner_output_tokens`, `inner_cached_tokens` sum the
+//! inner model calls' tokens.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use crate::event::EventKind;
@@ -44,6 +52,12 @@ pub struct SessionRow {
     pub output_tokens: u64,
     pub cached_tokens: u64,
     pub stateful_events: u64,
+    pub inner_model_calls: u64,
+    pub inner_tool_calls: u64,
+    pub inner_state_ops: u64,
+    pub inner_input_tokens: u64,
+    pub inner_output_tokens: u64,
+    pub inner_cached_tokens: u64,
     pub session_tag: Tag,
 }
 
@@ -56,6 +70,7 @@ impl SessionRow {
 
 /// Summarises the sessions of `cols` (their `session_tag`s must be derived).
 pub fn summarise(cols: &EventColumns) -> Vec<SessionRow> {
+    let inner = inner_parents(cols);
     let mut slot: Vec<u32> = vec![NULL; cols.session_id.values.len()];
     let mut out: Vec<SessionRow> = Vec::new();
     // Whether each session's `session_start` was seen (then `start` is its ts).
@@ -97,6 +112,12 @@ pub fn summarise(cols: &EventColumns) -> Vec<SessionRow> {
                 output_tokens: 0,
                 cached_tokens: 0,
                 stateful_events: 0,
+                inner_model_calls: 0,
+                inner_tool_calls: 0,
+                inner_state_ops: 0,
+                inner_input_tokens: 0,
+                inner_output_tokens: 0,
+                inner_cached_tokens: 0,
                 session_tag: cols.session_tag[i],
             });
             started.push(false);
@@ -130,6 +151,20 @@ pub fn summarise(cols: &EventColumns) -> Vec<SessionRow> {
                 }
             }
         }
+        let parent = cols.parent_id.codes[i];
+        if parent != NULL && inner[parent as usize] {
+            match kind {
+                EventKind::ModelCall => {
+                    s.inner_model_calls += 1;
+                    s.inner_input_tokens += cols.input_tokens[i];
+                    s.inner_output_tokens += cols.output_tokens[i];
+                    s.inner_cached_tokens += cols.cached_tokens[i];
+                }
+                EventKind::ToolCall => s.inner_tool_calls += 1,
+                EventKind::StateOp => s.inner_state_ops += 1,
+                EventKind::SessionStart | EventKind::SessionEnd => {}
+            }
+        }
         match kind {
             EventKind::SessionStart => {
                 s.start = ts;
@@ -155,6 +190,26 @@ pub fn summarise(cols: &EventColumns) -> Vec<SessionRow> {
         }
     }
     out
+}
+
+/// For each `parent_id` dictionary code: whether that parent is a `model_call` of the ledger
+/// (its children are inner calls).
+fn inner_parents(cols: &EventColumns) -> Vec<bool> {
+    let parents = &cols.parent_id.values;
+    if parents.is_empty() {
+        return Vec::new();
+    }
+    let wanted: HashSet<&str> = parents.iter().map(|p| &**p).collect();
+    let mut calls: HashSet<&str> = HashSet::new();
+    for i in 0..cols.len {
+        if cols.kind[i] == EventKind::ModelCall {
+            let id = cols.id.get(i);
+            if wanted.contains(id) {
+                calls.insert(id);
+            }
+        }
+    }
+    parents.iter().map(|p| calls.contains(&**p)).collect()
 }
 
 #[cfg(test)]
@@ -245,5 +300,70 @@ mod tests {
         let b = crate::arrow::sessions::batches(&s).unwrap();
         assert_eq!(b.num_rows(), 2);
         assert_eq!(b.batches[0].schema(), crate::arrow::sessions::schema());
+    }
+
+    #[test]
+    fn inner_calls_are_the_children_of_model_calls() {
+        let mut c = EventColumns::default();
+        push(&mut c, EventKind::ModelCall, Some("s"), 100, |e| {
+            e.id = "outer".into();
+            e.provider = Some("aws.bedrock".into());
+            e.model = Some("agent".into());
+            e.api = Some("invoke_agent".into());
+        });
+        push(&mut c, EventKind::ModelCall, Some("s"), 110, |e| {
+            e.parent_id = Some("outer".into());
+            e.provider = Some("aws.bedrock".into());
+            e.model = Some("m".into());
+            e.api = Some("invoke_model".into());
+            e.input_tokens = Some(300);
+            e.output_tokens = Some(40);
+            e.cached_tokens = Some(100);
+        });
+        push(&mut c, EventKind::ToolCall, Some("s"), 120, |e| {
+            e.id = "tool".into();
+            e.parent_id = Some("outer".into());
+            e.tool = Some("t".into());
+        });
+        // A child of a tool call, and of an id the ledger does not hold: not inner calls.
+        push(&mut c, EventKind::StateOp, Some("s"), 125, |e| {
+            e.parent_id = Some("tool".into());
+            e.op = Some("read".into());
+            e.store = Some("kb".into());
+            e.holder = Some("provider".into());
+        });
+        push(&mut c, EventKind::ModelCall, Some("s"), 130, |e| {
+            e.parent_id = Some("elsewhere".into());
+            e.provider = Some("openai".into());
+            e.model = Some("gpt-5".into());
+            e.api = Some("responses".into());
+            e.input_tokens = Some(7);
+        });
+        push(&mut c, EventKind::StateOp, Some("s"), 140, |e| {
+            e.parent_id = Some("outer".into());
+            e.op = Some("write".into());
+            e.store = Some("memory_store".into());
+            e.holder = Some("provider".into());
+        });
+        c.derive_session_tags();
+        let [s] = &summarise(&c)[..] else {
+            panic!("one session")
+        };
+        assert_eq!(
+            (s.model_calls, s.tool_calls, s.state_ops, s.input_tokens),
+            (3, 1, 2, 307)
+        );
+        assert_eq!(
+            (s.inner_model_calls, s.inner_tool_calls, s.inner_state_ops),
+            (1, 1, 1)
+        );
+        assert_eq!(
+            (
+                s.inner_input_tokens,
+                s.inner_output_tokens,
+                s.inner_cached_tokens
+            ),
+            (300, 40, 100)
+        );
     }
 }
