@@ -556,6 +556,31 @@ SECTIONS = [
             ("otel", "OpenTelemetry"),
         )
     ],
+    Section(
+        "otel_processor",
+        "OpenTelemetry: the span processor per span",
+        "What `MeterSpanProcessor` adds per span, live, against the OpenTelemetry SDK's own "
+        "span cost (a provider without processors), same traces in alternating blocks: GenAI "
+        "agent traces (3 events per 4 spans) and non-GenAI spans (no event).",
+        [
+            Row("SDK span alone, CPU (GenAI spans)", "genai.sdk.thread_ns", "ns"),
+            Row("SDK + a no-op processor, CPU", "genai.sdk_noop_processor.thread_ns", "ns"),
+            Row("processor added, calling thread CPU", "genai.processor_thread_ns", "ns"),
+            Row("  / SDK span", "genai.ratio_thread_ns", "x"),
+            Row(
+                "processor added, all threads CPU (writer included)",
+                "genai.processor_process_ns",
+                "ns",
+            ),
+            Row("  / SDK span", "genai.ratio_process_ns", "x"),
+            Row("processor added, wall", "genai.processor_wall_ns", "ns"),
+            Row("SDK span alone, CPU (non-GenAI spans)", "plain.sdk.thread_ns", "ns"),
+            Row(
+                "processor added, calling thread CPU (non-GenAI)", "plain.processor_thread_ns", "ns"
+            ),
+            Row("  / SDK span", "plain.ratio_thread_ns", "x"),
+        ],
+    ),
 ]
 
 

@@ -110,11 +110,16 @@ pub fn map_spans_joined(
     for (cap, how) in captured.into_iter().zip(joined) {
         match how {
             Some((i, by)) => {
-                let Some(span_ev) = model_call(&outcomes[i]) else {
-                    continue;
-                };
-                let merged = merge(span_ev, &cap.event, by, &keys[i]);
-                outcomes[i] = validated(merged).map(Outcome::Joined);
+                let merged = model_call(&outcomes[i])
+                    .map(|span_ev| validated(merge(span_ev, &cap.event, by, &keys[i])));
+                match merged {
+                    Some(Ok(ev)) => outcomes[i] = Ok(Outcome::Joined(ev)),
+                    // Not one valid event together: both are kept, each as it is.
+                    _ => {
+                        let ctx = m.context(&cap.span_key);
+                        rest.push(validated(with_context(cap, ctx)));
+                    }
+                }
             }
             None => {
                 let ctx = m.context(&cap.span_key);

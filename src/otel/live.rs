@@ -46,6 +46,8 @@ pub struct LiveTraces {
     /// Trace ids in the order they were first seen (eviction order; may hold stale ids).
     order: VecDeque<String>,
     buffered: usize,
+    /// Captured calls held across all open traces.
+    captured: usize,
 }
 
 /// The outcome of each span mapped, with the span's key (`trace:span`); then, with an empty
@@ -66,7 +68,8 @@ impl LiveTraces {
             if self.traces.len() >= MAX_OPEN_TRACES {
                 // Spans that never end: forget the open counts; what ended is kept and mapped
                 // when the next span of its trace ends.
-                self.traces.retain(|_, t| !t.ended.is_empty());
+                self.traces
+                    .retain(|_, t| !t.ended.is_empty() || !t.captured.is_empty());
                 for t in self.traces.values_mut() {
                     t.open = 0;
                 }
@@ -115,14 +118,19 @@ impl LiveTraces {
 
     /// Hands over a call captured while span `span_id` of an open trace was current; it is
     /// joined when the trace is mapped. `false` (the caller records the call itself): the trace
-    /// is not open here, or holds [`MAX_TRACE_SPANS`] captured calls already.
+    /// is not open here, or holds [`MAX_TRACE_SPANS`] captured calls already, or all traces
+    /// together hold [`MAX_BUFFERED_SPANS`].
     pub fn attach(&mut self, trace_id: &str, span_id: &str, event: Map<String, Value>) -> bool {
+        if self.captured >= MAX_BUFFERED_SPANS {
+            return false;
+        }
         match self.traces.get_mut(trace_id) {
             Some(t) if t.open > 0 && t.captured.len() < MAX_TRACE_SPANS => {
                 t.captured.push(Captured {
                     span_key: format!("{trace_id}:{span_id}"),
                     event,
                 });
+                self.captured += 1;
                 true
             }
             _ => false,
@@ -163,6 +171,7 @@ impl LiveTraces {
             self.traces.remove(trace_id);
         }
         self.buffered -= spans.len();
+        self.captured -= captured.len();
         let keys: Vec<String> = spans.iter().map(Span::key).collect();
         let (outcomes, rest) = map_spans_joined(self.venues.clone(), &spans, captured);
         let mut out: Mapped = keys.into_iter().zip(outcomes).collect();
@@ -223,6 +232,41 @@ mod tests {
         assert_eq!(live_events, file);
         assert_eq!(live_events[0]["agent"], "support");
         assert_eq!(live_events[0]["session_id"], "c-1");
+    }
+
+    #[test]
+    fn a_captured_call_waits_for_its_trace_and_joins_its_span() {
+        let chat = span(
+            "2",
+            None,
+            json!({"gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai",
+                   "gen_ai.request.model": "m"}),
+        );
+        let wire = json!({"kind": "model_call", "provider": "openai", "model": "m",
+                          "api": "responses", "request": {"previous_response_id": "r0"},
+                          "attrs": {}})
+        .as_object()
+        .unwrap()
+        .clone();
+        let mut live = LiveTraces::default();
+        assert!(!live.attach(&chat.trace_id, &chat.span_id, wire.clone()));
+        live.start(&chat.trace_id);
+        assert!(live.is_open(&chat.trace_id));
+        assert!(live.attach(&chat.trace_id, &chat.span_id, wire.clone()));
+        // A flush while the span is open keeps the call for it.
+        assert!(live.flush().is_empty());
+        let out = live.end(chat.clone());
+        assert!(!live.is_open(&chat.trace_id));
+        assert_eq!(out.len(), 1);
+        let Ok(Outcome::Joined(ev)) = &out[0].1 else {
+            panic!("{out:?}")
+        };
+        assert_eq!(ev["request"], json!({"previous_response_id": "r0"}));
+        assert_eq!(
+            ev["id"],
+            json!(format!("otel:{}:{}", chat.trace_id, chat.span_id))
+        );
+        assert_eq!(live.captured, 0);
     }
 
     #[test]
