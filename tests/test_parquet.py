@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -59,12 +61,14 @@ def test_export_writes_one_file_per_date_and_readers_agree(fleet, tmp_path):
     result = fleet.ledger.export_parquet(out, batch_events=700)
     n = len(fleet.ledger)
     assert result.events == n == result.total_events and (result.from_seq, result.to_seq) == (1, n)
-    dates = sorted(p.name for p in out.iterdir() if p.is_dir())
+    dates = sorted(p.name for p in out.iterdir() if p.is_dir() and p.name != "_statemeter")
     assert dates == [f"date=2026-04-{d}" for d in range(24, 30)]
     # One file per partition for this export, however many chunks it was read in.
     assert all(len(list((out / d).glob("*.parquet"))) == 1 for d in dates)
     assert sorted(result.files) == sorted(files(out))
-    assert result.files[0].endswith(f"part-{1:012d}-{n:012d}.parquet")
+    lid = fleet.ledger.ledger_id
+    assert result.files[0].endswith(f"part-{lid}-{1:012d}-{n:012d}.parquet")
+    assert result.ledger_id == lid
     ds = pytest.importorskip("pyarrow.dataset")
     table = ds.dataset(out, format="parquet", partitioning="hive").to_table()
     assert table.num_rows == n
@@ -139,8 +143,9 @@ def test_resume_appends_new_files_and_never_rewrites(tmp_path):
     after = files(out)
     assert {k: after[k] for k in before} == before  # old files untouched
     assert len(after) == 2
-    manifest = parquet.read_manifest(out)
+    manifest = parquet.read_manifest(out, meter.ledger.ledger_id)
     assert [e["to_seq"] for e in manifest["exports"]] == [3, 4]
+    assert parquet.read_manifest(out)["ledgers"] == {meter.ledger.ledger_id: manifest}
     assert manifest["last_hash"] == meter.ledger.head().hash
     # The old rows keep the session tag they were exported with; the recipe derives the
     # current one from session_stateful and matches the ledger.
@@ -152,16 +157,39 @@ def test_resume_appends_new_files_and_never_rewrites(tmp_path):
     meter.close()
 
 
-def test_a_different_ledger_cannot_continue_a_dataset(tmp_path):
+def test_ledgers_share_a_dataset_and_a_rewritten_one_is_refused(tmp_path):
     out = tmp_path / "ds"
-    a = simulate.fleet(days=1, agents=2, seed=1, sessions_per_agent_day=3)
+    a = simulate.fleet(days=1, agents=2, seed=1, sessions_per_agent_day=3, path=tmp_path / "a.db")
     b = simulate.fleet(days=1, agents=2, seed=2, sessions_per_agent_day=6)
-    a.ledger.export_parquet(out)
+    ra, rb = a.ledger.export_parquet(out), b.ledger.export_parquet(out)
+    assert ra.ledger_id != rb.ledger_id and set(ra.files).isdisjoint(rb.files)
+    got = duckdb.sql(
+        f"SELECT ledger_id, count(*), max(seq) FROM {parquet.dataset_source(out)} GROUP BY 1"
+    ).fetchall()
+    assert sorted(got) == sorted(
+        [
+            (a.ledger.ledger_id, len(a.ledger), len(a.ledger)),
+            (b.ledger.ledger_id, len(b.ledger), len(b.ledger)),
+        ]
+    )
+    assert set(parquet.read_manifest(out)["ledgers"]) == {ra.ledger_id, rb.ledger_id}
+    # Another chain under ledger a's id (a copied id, or a rewritten ledger): refused.
+    other = simulate.fleet(
+        days=1, agents=2, seed=9, sessions_per_agent_day=3, path=tmp_path / "c.db"
+    )
+    other.meter.close()
+    code = (
+        "import sqlite3, sys\n"
+        "con = sqlite3.connect(sys.argv[1])\n"
+        "with con:\n"
+        "    con.execute(\"update meta set value = ? where key = 'ledger_id'\", (sys.argv[2],))\n"
+        "con.close()\n"
+    )
+    subprocess.run([sys.executable, "-c", code, str(tmp_path / "c.db"), ra.ledger_id], check=True)
+    forged = sm.Ledger.open(tmp_path / "c.db")
+    assert forged.ledger_id == ra.ledger_id
     with pytest.raises(sm.IntegrityError, match="does not continue the exported dataset"):
-        b.ledger.export_parquet(out)
-    shorter = simulate.fleet(days=1, agents=1, seed=1, sessions_per_agent_day=1)
-    with pytest.raises(sm.IntegrityError):
-        shorter.ledger.export_parquet(out)
+        forged.export_parquet(out)
 
 
 def test_partitioning_options_and_errors(fleet, tmp_path):
@@ -221,12 +249,13 @@ def test_an_interrupted_export_leaves_nothing_visible(fleet, tmp_path, monkeypat
     with pytest.raises(sm.LedgerError, match="disk full") as info:
         fleet.ledger.export_parquet(out)
     assert isinstance(info.value.__cause__, OSError)
-    assert files(out) == {} and parquet.read_manifest(out) is None
+    assert files(out) == {} and parquet.read_manifest(out, fleet.ledger.ledger_id) is None
     assert list(out.rglob("*.tmp")) == []  # the temporary files are gone too
     monkeypatch.setattr(pq.ParquetWriter, "write_table", original)
     result = fleet.ledger.export_parquet(out)
     assert result.events == len(fleet.ledger)
-    manifest = json.loads((out / parquet.MANIFEST).read_text())
+    lid = fleet.ledger.ledger_id
+    manifest = json.loads((out / parquet.STATE_DIR / "ledgers" / f"{lid}.json").read_text())
     assert manifest["events"] == len(fleet.ledger) and len(manifest["exports"]) == 1
 
 
@@ -324,7 +353,7 @@ def test_a_failed_export_raises_ledger_error_and_leaves_no_temporary_files(fleet
     target.write_text("x")
     with pytest.raises(sm.ValidationError) as info:
         fleet.ledger.export_parquet(target)
-    assert info.value.field == "directory"
+    assert info.value.field == "dest"
 
 
 def test_contract_sql_keeps_the_nanoseconds_of_effective_dates(tmp_path):
@@ -345,3 +374,52 @@ def test_contract_sql_keeps_the_nanoseconds_of_effective_dates(tmp_path):
     got = duckdb.sql(parquet.contract_sql(contract, parquet.dataset_source(out))).fetchall()
     assert got == rust_rows(meter.ledger.report(contract))
     assert got[0][2] == 2  # the call 289 ns before the boundary is not covered
+
+
+def test_rows_carry_records_and_chain_hashes_that_re_derive_the_chain(tmp_path):
+    fleet = simulate.fleet(days=1, agents=2, seed=4, sessions_per_agent_day=3)
+    out = tmp_path / "ds"
+    fleet.ledger.export_parquet(out, include_records=True, batch_events=50)
+    ds = pytest.importorskip("pyarrow.dataset")
+    table = ds.dataset(out, format="parquet", partitioning="hive").to_table().sort_by("seq")
+    assert table.schema.field("hash").type == pa.binary(32)
+    prev = bytes(32)
+    for record, stored in zip(
+        table.column("record").to_pylist(), table.column("hash").to_pylist(), strict=True
+    ):
+        prev = hashlib.sha256(prev + record.encode()).digest()
+        assert prev == stored
+    assert prev.hex() == fleet.ledger.head().hash
+    with pytest.raises(sm.ValidationError, match="include_records"):
+        fleet.ledger.export_parquet(out)  # the dataset's rows carry records: every export must
+
+
+def test_an_export_stopped_after_its_files_became_visible_is_undone_and_redone(
+    tmp_path, monkeypatch
+):
+    """A crash between moving the files into place and the manifest's final write: the
+    manifest names them as pending, the next export removes them and writes the range again
+    (no event counted twice)."""
+    fleet = simulate.fleet(days=2, agents=2, seed=5, sessions_per_agent_day=3)
+    out = tmp_path / "ds"
+    real = parquet._write_json
+    writes = {"n": 0}
+
+    def crash_on_the_final_write(d, path, data):
+        if path.endswith(".json") and "ledgers" in path and "pending" not in data:
+            writes["n"] += 1
+            if writes["n"] == 1:
+                raise KeyboardInterrupt  # the process stops here
+        return real(d, path, data)
+
+    monkeypatch.setattr(parquet, "_write_json", crash_on_the_final_write)
+    with pytest.raises(KeyboardInterrupt):
+        fleet.ledger.export_parquet(out)
+    assert files(out)  # visible, but the manifest says pending
+    lid = fleet.ledger.ledger_id
+    assert parquet.read_manifest(out, lid)["pending"]
+    monkeypatch.setattr(parquet, "_write_json", real)
+    result = fleet.ledger.export_parquet(out)
+    assert result.events == len(fleet.ledger) and "pending" not in parquet.read_manifest(out, lid)
+    got = duckdb.sql(f"SELECT count(*), count(DISTINCT seq) FROM {parquet.dataset_source(out)}")
+    assert got.fetchall()[0] == (len(fleet.ledger), len(fleet.ledger))

@@ -273,7 +273,7 @@ SWEEP = [
         "compression",
         "nope",
     ),
-    ("export into a file", _export_to_file, sm.ValidationError, "directory", "is a file"),
+    ("export into a file", _export_to_file, sm.ValidationError, "dest", "is a file"),
     (
         "report since 2300",
         lambda tmp: _report_since("2300-01-01"),

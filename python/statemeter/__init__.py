@@ -47,6 +47,7 @@ from statemeter._core import (
     classify_request,
     venue_for_host,
 )
+from statemeter.batch import classify_batch
 from statemeter.evidence import verify_evidence
 from statemeter.money import format_cents, format_money
 from statemeter.report import Report, Scenario
@@ -82,6 +83,7 @@ __all__ = [
     "VerifyingKey",
     "__version__",
     "classify",
+    "classify_batch",
     "classify_request",
     "format_cents",
     "format_money",
@@ -92,7 +94,7 @@ __all__ = [
 
 #: Submodules imported on first attribute access (``sm.simulate.fleet(...)``), so that
 #: ``import statemeter`` stays light: they pull in optional dependencies when used.
-_LAZY = ("display", "frames", "parquet", "plot", "simulate")
+_LAZY = ("display", "frames", "parquet", "plot", "simulate", "spark")
 
 
 def __getattr__(name: str) -> object:

@@ -496,17 +496,21 @@ class Ledger:
         """One row per session: identity, start/end, counts per kind, tokens, session_tag."""
     def export_parquet(
         self,
-        directory: str | PathLike[str],
-        partition_by: str | Sequence[str] | None = None,
+        dest: str | PathLike[str],
+        partition_by: str | Sequence[str] | None = ...,
         *,
+        filesystem: Any = None,
+        include_records: bool = False,
         batch_events: int = ...,
         compression: str = ...,
     ) -> ExportResult:
-        """Append the events not yet exported to a Hive-partitioned Parquet dataset
-        (``statemeter.parquet``; needs ``statemeter[analysis]``). See docs/scale.md."""
+        """Append the events not yet exported to a Hive-partitioned Parquet dataset that
+        other ledgers may share: a local path or a URI (``s3://``, ``gs://``, ``file://``),
+        optionally through a ``pyarrow.fs`` ``filesystem`` (``statemeter.parquet``; needs
+        ``statemeter[analysis]``). See docs/scale.md."""
     def _export_chunk(
-        self, after: int, limit: int, expect: str | None = None
-    ) -> tuple[EventTable, int, str | None]: ...
+        self, after: int, limit: int, expect: str | None = None, records: bool = False
+    ) -> tuple[EventTable, int, str | None, tuple[list[str], list[bytes]] | None]: ...
     def __len__(self) -> int: ...
     def __enter__(self) -> Ledger: ...
     def __exit__(self, *args: object) -> bool: ...
@@ -534,6 +538,12 @@ class Contract:
     ) -> Contract:
         """Read a contract TOML file; ruleset paths are relative to its directory. Raises
         `ContractError`."""
+    @staticmethod
+    def _unpickle(
+        text: str,
+        base: str | PathLike[str] | None,
+        rulesets: Mapping[str, Ruleset] | None,
+    ) -> Contract: ...
     @property
     def rulesets(self) -> dict[str, str | None]:
         """Each interpretation and the ruleset it reads the calls under, as written in the
@@ -859,6 +869,22 @@ def _describe_request(
 ) -> dict[str, Any]: ...
 def _read_usage(body: bytes | str, content_type: str | None = None) -> dict[str, Any]: ...
 def _flush_all() -> list[str]: ...
+
+class ArrowBatches:
+    """Record batches handed back to Python through ``__arrow_c_stream__``."""
+
+    def __arrow_c_stream__(self, requested_schema: object | None = None) -> object: ...
+
+def _classify_batch(batch: Any, ruleset: Ruleset | None = None) -> ArrowBatches: ...
+def _dataset_report(
+    batches: Any,
+    contract: Contract | str | PathLike[str],
+    prices: PriceTable | str | PathLike[str] | None = None,
+    by: str | Sequence[str] | None = None,
+    since: TimeArg = None,
+    until: TimeArg = None,
+) -> tuple[list[str], list[list[Any]]]: ...
+def _dataset_verify(batches: Any, head: Head | str | None = None) -> Verification: ...
 def _otel_import(
     text: str, venues: Mapping[str, str] | None = None
 ) -> tuple[list[dict[str, Any]], dict[str, int]]: ...

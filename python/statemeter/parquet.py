@@ -60,14 +60,16 @@ from statemeter.frames import require
 
 __all__ = ["MANIFEST", "ExportResult", "contract_sql", "dataset_source", "read_manifest"]
 
-#: The manifest's file name inside a dataset directory.
+#: The manifest of a dataset written by an earlier version (one ledger per dataset, no
+#: ``ledger_id`` column): such a dataset cannot be continued.
 MANIFEST = "_statemeter_export.json"
-_LOCK = "_statemeter_export.lock"
+#: The directory (inside the dataset; readers skip names starting with ``_``) holding the
+#: dataset's settings (``dataset.json``) and one manifest per ledger (``ledgers/<id>.json``).
+STATE_DIR = "_statemeter"
 _FORMAT = "statemeter-parquet-dataset"
-_VERSION = 1
+_VERSION = 2
 #: How string partitions are laid out: 2 = ``<column>_key=<key>/`` with the exact value kept in
-#: the files. Manifests without it come from exports that named such directories after the
-#: column itself (and left the value out of the files); those datasets cannot be continued.
+#: the files.
 _LAYOUT = 2
 _DEFAULT_PARTITION = "__HIVE_DEFAULT_PARTITION__"
 _TIME_PARTITIONS = ("date", "month")
@@ -79,15 +81,16 @@ _MAX_KEY = 96
 class ExportResult:
     """What one ``export_parquet`` call wrote."""
 
+    #: The destination as given (a path or a URI).
     directory: str
     #: Events written by this export (0 when the dataset was up to date).
     events: int
     #: The seq range of this export, or ``None`` when nothing was written.
     from_seq: int | None
     to_seq: int | None
-    #: Paths of the new files, relative to ``directory``.
+    #: Paths of the new files, relative to the destination.
     files: list[str] = field(default_factory=list)
-    #: Events in the dataset after this export.
+    #: Events of this ledger in the dataset after this export.
     total_events: int = 0
     #: The exported ledger's ``ledger_id`` (docs/ledger-format.md).
     ledger_id: str | None = None
@@ -97,21 +100,102 @@ class ExportResult:
         return (
             f"ExportResult({self.directory!r}, ledger {self.ledger_id}: "
             f"{self.events:,} events, {span}, "
-            f"{len(self.files)} files; {self.total_events:,} events in the dataset)"
+            f"{len(self.files)} files; {self.total_events:,} events of it in the dataset)"
         )
 
 
-def read_manifest(directory: str | os.PathLike[str]) -> dict[str, Any] | None:
-    """The dataset's manifest, or ``None`` when ``directory`` holds no export yet."""
-    path = Path(directory) / MANIFEST
-    if not path.exists():
+@dataclass(frozen=True)
+class _Dest:
+    """Where a dataset lives: a pyarrow file system and the dataset's path in it."""
+
+    fs: Any
+    path: str
+    label: str
+    local: bool
+
+    def join(self, *parts: str) -> str:
+        return "/".join([self.path.rstrip("/"), *parts]) if self.path else "/".join(parts)
+
+
+def _dest(dest: Any, filesystem: Any) -> _Dest:
+    """Resolves ``dest`` (a local path, or a URI such as ``s3://bucket/prefix``, ``gs://``,
+    ``file://``) and the optional ``filesystem`` (a ``pyarrow.fs.FileSystem``; then ``dest`` is
+    a path in it, a URI's scheme ignored)."""
+    pafs = require("pyarrow.fs", what="export_parquet()")
+    if isinstance(dest, os.PathLike):
+        dest = os.fspath(dest)
+    if not isinstance(dest, str) or not dest:
+        raise invalid("dest", "must be a path or a URI (s3://bucket/prefix, gs://, file://)")
+    label = dest
+    uri = "://" in dest
+    if filesystem is not None:
+        if not isinstance(filesystem, pafs.FileSystem):
+            raise invalid("filesystem", "must be a pyarrow.fs.FileSystem")
+        path = dest.split("://", 1)[1] if uri else dest
+        fs = filesystem
+    elif uri:
+        try:
+            fs, path = pafs.FileSystem.from_uri(dest)
+        except (ValueError, OSError) as e:
+            raise invalid("dest", f"cannot open {dest!r}: {e}") from e
+    else:
+        fs, path = pafs.LocalFileSystem(), Path(dest).absolute().as_posix()
+    local = isinstance(fs, pafs.LocalFileSystem)
+    return _Dest(fs, path.rstrip("/") if path != "/" else path, label, local)
+
+
+def _read_json(d: _Dest, path: str) -> dict[str, Any] | None:
+    pafs = require("pyarrow.fs")
+    if d.fs.get_file_info(path).type == pafs.FileType.NotFound:
         return None
-    manifest: dict[str, Any] = json.loads(path.read_text())
-    if manifest.get("format") != _FORMAT or manifest.get("version") != _VERSION:
+    with d.fs.open_input_stream(path) as f:
+        data: dict[str, Any] = json.loads(f.read().decode())
+    return data
+
+
+def _write_json(d: _Dest, path: str, data: dict[str, Any]) -> None:
+    """Writes ``data`` at ``path``: through a temporary file renamed into place on a local
+    file system; in one ``PUT`` on an object store (atomic there)."""
+    text = (json.dumps(data, indent=1) + "\n").encode()
+    target = f"{path.rsplit('/', 1)[0]}/.{path.rsplit('/', 1)[1]}.tmp" if d.local else path
+    with d.fs.open_output_stream(target) as f:
+        f.write(text)
+    if d.local:
+        d.fs.move(target, path)
+
+
+def _check(data: dict[str, Any] | None, what: str) -> dict[str, Any] | None:
+    if data is not None and (data.get("format") != _FORMAT or data.get("version") != _VERSION):
         import statemeter as sm
 
-        raise sm.LedgerError(f"{path} is not a statemeter Parquet dataset manifest (version 1)")
-    return manifest
+        raise sm.LedgerError(f"{what} is not a statemeter Parquet dataset manifest (version 2)")
+    return data
+
+
+def read_manifest(
+    dest: str | os.PathLike[str], ledger_id: str | None = None, *, filesystem: Any = None
+) -> dict[str, Any] | None:
+    """The dataset's settings with every ledger's manifest under ``"ledgers"`` (by id), or
+    with ``ledger_id`` that ledger's manifest (``last_seq``, ``last_hash``, ``events``,
+    ``exports``); ``None`` when nothing was exported there yet."""
+    d = _dest(dest, filesystem)
+    if ledger_id is not None:
+        path = d.join(STATE_DIR, "ledgers", f"{ledger_id}.json")
+        return _check(_read_json(d, path), f"{d.label} (ledger {ledger_id})")
+    settings = _check(_read_json(d, d.join(STATE_DIR, "dataset.json")), d.label)
+    if settings is None:
+        return None
+    pafs = require("pyarrow.fs")
+    ledgers: dict[str, Any] = {}
+    infos = d.fs.get_file_info(
+        pafs.FileSelector(d.join(STATE_DIR, "ledgers"), allow_not_found=True)
+    )
+    for info in sorted(infos, key=lambda i: i.path):
+        if info.base_name.endswith(".json") and not info.base_name.startswith("."):
+            m = _check(_read_json(d, info.path), info.path)
+            if m is not None:
+                ledgers[m["ledger_id"]] = m
+    return {**settings, "ledgers": ledgers}
 
 
 def _partition_names(partition_by: str | Sequence[str] | None, schema: Any) -> list[str]:
@@ -183,10 +267,22 @@ def _segment(name: str, values: Any) -> Any:
 
 
 @contextlib.contextmanager
-def _locked(directory: Path) -> Iterator[None]:
+def _locked(d: _Dest, ledger_id: str) -> Iterator[None]:
+    """Holds the export lock of one ledger in one dataset: a lock file beside the ledger's
+    manifest on a local file system; on an object store (which has no locks) a lock file in
+    this machine's temporary directory, named after the dataset and the ledger (a ledger is
+    written, and exported, on one host)."""
     import statemeter as sm
 
-    path = directory / _LOCK
+    if d.local:
+        d.fs.create_dir(d.join(STATE_DIR, "ledgers"), recursive=True)
+        path = d.join(STATE_DIR, "ledgers", f"{ledger_id}.lock")
+    else:
+        import hashlib
+        import tempfile
+
+        key = hashlib.sha256(f"{d.label}\0{ledger_id}".encode()).hexdigest()[:24]
+        path = os.path.join(tempfile.gettempdir(), f"statemeter-export-{key}.lock")
     fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o644)
     try:
         try:
@@ -196,44 +292,53 @@ def _locked(directory: Path) -> Iterator[None]:
         except ImportError:  # pragma: no cover - not POSIX: best effort
             pass
         except OSError as e:
-            raise sm.LedgerError(f"another export into {directory} is running") from e
+            raise sm.LedgerError(
+                f"another export of ledger {ledger_id} into {d.label} is running"
+            ) from e
         yield
     finally:
         os.close(fd)
 
 
-def _write_manifest(directory: Path, manifest: dict[str, Any]) -> None:
-    tmp = directory / f".{MANIFEST}.tmp"
-    tmp.write_text(json.dumps(manifest, indent=1) + "\n")
-    os.replace(tmp, directory / MANIFEST)
-
-
 def export_parquet(
     ledger: Any,
-    directory: str | os.PathLike[str],
+    dest: str | os.PathLike[str],
     partition_by: str | Sequence[str] | None = ("date",),
     *,
+    filesystem: Any = None,
+    include_records: bool = False,
     batch_events: int = 250_000,
     compression: str = "zstd",
 ) -> ExportResult:
-    """Appends the ledger's events not yet in the dataset at ``directory`` (created if
-    needed) as Parquet files, one per partition. Returns an :class:`ExportResult`.
+    """Appends the ledger's events not yet in the dataset at ``dest`` (created if needed) as
+    Parquet files, one per partition; other ledgers may export into the same dataset, before,
+    after or at the same time. Returns an :class:`ExportResult`.
 
-    ``partition_by``: ``("date",)`` by default; ``()`` or ``None`` for an unpartitioned
-    dataset; any of ``date``, ``month`` and the dictionary-encoded event columns. It must be
-    the same for every export into one directory. ``batch_events`` bounds memory: events are
-    read and written that many at a time. ``compression``: ``"none"`` or a codec pyarrow
-    supports (``zstd``, ``snappy``, ``gzip``, ``brotli``, ``lz4``).
+    ``dest``: a local path or a URI (``s3://bucket/prefix``, ``gs://bucket/prefix``,
+    ``file:///path``); ``filesystem``: a ``pyarrow.fs.FileSystem`` to write through (an S3
+    endpoint, credentials), ``dest`` then being a path in it. ``partition_by``: ``("date",)`` by
+    default; ``()`` or ``None`` for an unpartitioned dataset; any of ``date``, ``month`` and
+    the dictionary-encoded event columns (``ledger_id`` included). ``include_records``: each
+    row also carries ``record`` (the hashed record text) and ``hash`` (its chain hash), so the
+    dataset verifies without the ledgers (``statemeter.spark.verify``). ``partition_by`` and
+    ``include_records`` are settings of the dataset: the same for every export into it.
+    ``batch_events`` bounds memory: events are read and written that many at a time.
+    ``compression``: ``"none"`` or a codec pyarrow supports (``zstd``, ``snappy``, ``gzip``,
+    ``brotli``, ``lz4``).
 
-    Errors: ``ValidationError`` for a bad argument (``directory`` a file, an unknown
-    ``compression``); ``LedgerError`` when the files cannot be written (the cause chained).
-    A failed export leaves no file behind, temporary ones included.
+    Errors: ``ValidationError`` for a bad argument (``dest`` a file, an unknown
+    ``compression``, settings that differ from the dataset's); ``IntegrityError`` when the
+    ledger no longer holds the chain the dataset recorded for its id (rewritten, or another
+    file with a copied id); ``LedgerError`` when the files cannot be written (the cause
+    chained). A failed export leaves no visible file behind.
     """
     import statemeter as sm
 
     pa = require("pyarrow", what="export_parquet()")
     if isinstance(batch_events, bool) or not isinstance(batch_events, int) or batch_events < 1:
         raise invalid("batch_events", "must be a positive int")
+    if not isinstance(include_records, bool):
+        raise invalid("include_records", "must be True or False")
     if not isinstance(compression, str) or not (
         compression.lower() == "none" or _codec_available(pa, compression)
     ):
@@ -241,17 +346,27 @@ def export_parquet(
             "compression",
             f"{compression!r} is not a Parquet codec here (none, zstd, snappy, gzip, brotli, lz4)",
         )
-    directory = Path(directory)
-    if directory.exists() and not directory.is_dir():
-        raise invalid("directory", f"{directory} is a file, not a dataset directory")
+    d = _dest(dest, filesystem)
+    pafs = require("pyarrow.fs")
     try:
-        return _export(ledger, directory, partition_by, batch_events, compression)
+        if d.fs.get_file_info(d.path).type == pafs.FileType.File:
+            raise invalid("dest", f"{d.label} is a file, not a dataset directory")
+        ledger_id = ledger.ledger_id
+        if ledger_id is None:
+            raise sm.LedgerError(
+                f"ledger {ledger.path} has no ledger_id (it was made before ledgers had one "
+                "and is open read-only): open it once with write access, or copy it with "
+                "VACUUM INTO and export the copy (docs/ledger-format.md)"
+            )
+        return _export(
+            ledger, ledger_id, d, partition_by, include_records, batch_events, compression
+        )
     except OSError as e:
         raise sm.LedgerError(
-            f"cannot write the Parquet dataset at {directory}: {e.strerror or e}"
+            f"cannot write the Parquet dataset at {d.label}: {e.strerror or e}"
         ) from e
     except pa.ArrowException as e:
-        raise sm.LedgerError(f"cannot write the Parquet dataset at {directory}: {e}") from e
+        raise sm.LedgerError(f"cannot write the Parquet dataset at {d.label}: {e}") from e
 
 
 def _codec_available(pa: Any, name: str) -> bool:
@@ -261,86 +376,127 @@ def _codec_available(pa: Any, name: str) -> bool:
         return False
 
 
+def _settings(d: _Dest, names: list[str], include_records: bool) -> dict[str, Any]:
+    """The dataset's settings, written by its first export; later ones must agree."""
+    import statemeter as sm
+
+    if _read_json(d, d.join(MANIFEST)) is not None:
+        raise sm.LedgerError(
+            f"{d.label} was written by an earlier version of statemeter (one ledger per "
+            "dataset, rows without ledger_id): export into a new destination"
+        )
+    path = d.join(STATE_DIR, "dataset.json")
+    settings = _check(_read_json(d, path), d.label)
+    if settings is None:
+        settings = {
+            "format": _FORMAT,
+            "version": _VERSION,
+            "layout": _LAYOUT,
+            "partition_by": names,
+            "include_records": include_records,
+        }
+        d.fs.create_dir(d.join(STATE_DIR, "ledgers"), recursive=True)
+        _write_json(d, path, settings)
+    if settings["partition_by"] != names:
+        raise invalid(
+            "partition_by", f"the dataset is partitioned by {settings['partition_by']}, not {names}"
+        )
+    if settings["include_records"] != include_records:
+        raise invalid(
+            "include_records",
+            f"the dataset's rows {'carry' if settings['include_records'] else 'do not carry'} "
+            "records and hashes: every export into it must say the same",
+        )
+    return settings
+
+
+def _new_manifest(ledger_id: str) -> dict[str, Any]:
+    return {
+        "format": _FORMAT,
+        "version": _VERSION,
+        "ledger_id": ledger_id,
+        "last_seq": 0,
+        "last_hash": None,
+        "events": 0,
+        "exports": [],
+    }
+
+
 def _export(
     ledger: Any,
-    directory: Path,
+    ledger_id: str,
+    d: _Dest,
     partition_by: str | Sequence[str] | None,
+    include_records: bool,
     batch_events: int,
     compression: str,
 ) -> ExportResult:
     pa = require("pyarrow", what="export_parquet()")
     pq = require("pyarrow.parquet", what="export_parquet()")
-    ledger_id = ledger.ledger_id
-    if ledger_id is None:
-        import statemeter as sm
-
-        raise sm.LedgerError(
-            f"ledger {ledger.path} has no ledger_id (it was made before ledgers had one and is "
-            "open read-only): open it once with write access, or copy it with VACUUM INTO and "
-            "export the copy (docs/ledger-format.md)"
+    d.fs.create_dir(d.path, recursive=True)
+    with _locked(d, ledger_id):
+        mpath = d.join(STATE_DIR, "ledgers", f"{ledger_id}.json")
+        manifest = _check(_read_json(d, mpath), f"{d.label} (ledger {ledger_id})")
+        if manifest is not None and manifest.get("pending"):
+            # An export that stopped between its files and its manifest: its files (all or
+            # some) are visible but not counted; remove them, the export is redone below.
+            for rel in manifest["pending"]:
+                with contextlib.suppress(FileNotFoundError):
+                    d.fs.delete_file(d.join(rel))
+            del manifest["pending"]
+            _write_json(d, mpath, manifest)
+        after = manifest["last_seq"] if manifest else 0
+        first_chunk, last, last_hash, extra = ledger._export_chunk(
+            after, batch_events, manifest["last_hash"] if manifest else None, include_records
         )
-    directory.mkdir(parents=True, exist_ok=True)
-    with _locked(directory):
-        manifest = read_manifest(directory)
-        first_chunk, after, last_hash = ledger._export_chunk(
-            manifest["last_seq"] if manifest else 0,
-            batch_events,
-            manifest["last_hash"] if manifest else None,
-        )
-        names = _partition_names(partition_by, pa.table(first_chunk[:0]).schema)
-        if manifest is not None and manifest["partition_by"] != names:
-            raise invalid(
-                "partition_by",
-                f"the dataset is partitioned by {manifest['partition_by']}, not {names}",
-            )
-        if manifest is not None and manifest.get("layout", 1) != _LAYOUT:
-            if any(n not in _TIME_PARTITIONS for n in names):
-                import statemeter as sm
-
-                raise sm.LedgerError(
-                    f"{directory} names its string partitions after the column "
-                    "(an earlier layout, where values such as '00123' do not read back "
-                    "exactly): export into a new directory"
-                )
-            manifest["layout"] = _LAYOUT  # date/month only: the layouts are the same
-        start = manifest["last_seq"] if manifest else 0
+        table = _with_ledger_columns(pa.table(first_chunk), ledger_id, extra)
+        names = _partition_names(partition_by, table.schema)
+        _settings(d, names, include_records)
+        start = after
         total_before = manifest["events"] if manifest else 0
-        if not len(first_chunk):
-            if manifest is None:
-                manifest = _new_manifest(names)
-                _write_manifest(directory, manifest)
-            return ExportResult(str(directory), 0, None, None, [], total_before, ledger_id)
+        manifest = manifest or _new_manifest(ledger_id)
+        if not table.num_rows:
+            if total_before == 0 and not manifest["exports"]:
+                _write_json(d, mpath, manifest)
+            return ExportResult(d.label, 0, None, None, [], total_before, ledger_id)
         writers: dict[str, Any] = {}
-        temps: dict[str, Path] = {}
+        temps: dict[str, str] = {}
         events = 0
-        chunk = first_chunk
         try:
-            while len(chunk):
-                table = pa.table(chunk)
+            while table.num_rows:
                 events += table.num_rows
-                _write_partitions(table, names, directory, writers, temps, compression, pq)
-                if len(chunk) < batch_events:
+                after, last_hash_now = last, last_hash
+                _write_partitions(
+                    table, names, d, ledger_id, start + 1, writers, temps, compression, pq
+                )
+                if table.num_rows < batch_events:
                     break
-                chunk, last, h = ledger._export_chunk(after, batch_events, last_hash)
-                if len(chunk):
-                    after, last_hash = last, h
+                chunk, last, last_hash, extra = ledger._export_chunk(
+                    after, batch_events, last_hash_now, include_records
+                )
+                table = _with_ledger_columns(pa.table(chunk), ledger_id, extra)
+                if not table.num_rows:
+                    last, last_hash = after, last_hash_now
+            for w in writers.values():
+                w.close()
         except BaseException:
             for w in writers.values():
                 with contextlib.suppress(Exception):
                     w.close()
             for tmp in temps.values():
-                with contextlib.suppress(OSError):
-                    tmp.unlink()
+                with contextlib.suppress(Exception):
+                    d.fs.delete_file(tmp)
             raise
-        for w in writers.values():
-            w.close()
         from_seq, to_seq = start + 1, after
-        files = []
+        name = f"part-{ledger_id}-{from_seq:012d}-{to_seq:012d}.parquet"
+        files = sorted(f"{seg}/{name}" if seg else name for seg in temps)
+        # Write-ahead: the manifest names the files before they become visible, so that an
+        # export stopped halfway is undone by the next one instead of counted twice.
+        manifest["pending"] = files
+        _write_json(d, mpath, manifest)
         for segment, tmp in sorted(temps.items()):
-            final = directory / segment / f"part-{from_seq:012d}-{to_seq:012d}.parquet"
-            os.replace(tmp, final)
-            files.append(str(final.relative_to(directory)))
-        manifest = manifest or _new_manifest(names)
+            d.fs.move(tmp, d.join(segment, name) if segment else d.join(name))
+        del manifest["pending"]
         manifest["last_seq"] = to_seq
         manifest["last_hash"] = last_hash
         manifest["events"] = total_before + events
@@ -353,52 +509,60 @@ def _export(
                 "at": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
             }
         )
-        _write_manifest(directory, manifest)
-        return ExportResult(
-            str(directory), events, from_seq, to_seq, files, manifest["events"], ledger_id
+        _write_json(d, mpath, manifest)
+        return ExportResult(d.label, events, from_seq, to_seq, files, manifest["events"], ledger_id)
+
+
+def _with_ledger_columns(table: Any, ledger_id: str, extra: Any) -> Any:
+    """``ledger_id`` (dictionary-encoded, first) and with records ``record`` and ``hash``
+    (32 bytes) added to an events table."""
+    pa = require("pyarrow")
+    n = table.num_rows
+    ids = pa.DictionaryArray.from_arrays(
+        pa.array([0] * n, pa.int32()), pa.array([ledger_id], pa.string())
+    )
+    table = table.add_column(0, pa.field("ledger_id", ids.type, nullable=False), ids)
+    if extra is not None:
+        records, hashes = extra
+        table = table.append_column(
+            pa.field("record", pa.string(), nullable=False), pa.array(records, pa.string())
         )
-
-
-def _new_manifest(names: list[str]) -> dict[str, Any]:
-    return {
-        "format": _FORMAT,
-        "version": _VERSION,
-        "layout": _LAYOUT,
-        "partition_by": names,
-        "last_seq": 0,
-        "last_hash": None,
-        "events": 0,
-        "exports": [],
-    }
+        table = table.append_column(
+            pa.field("hash", pa.binary(32), nullable=False), pa.array(hashes, pa.binary(32))
+        )
+    return table
 
 
 def _write_partitions(
     table: Any,
     names: list[str],
-    directory: Path,
+    d: _Dest,
+    ledger_id: str,
+    from_seq: int,
     writers: dict[str, Any],
-    temps: dict[str, Path],
+    temps: dict[str, str],
     compression: str,
     pq: Any,
 ) -> None:
     pc = require("pyarrow.compute")
     # String partition columns stay in the files (exact values); date and month are not
     # columns of the events table.
-    data = table
     if not names:
-        groups = [("", data)]
+        groups = [("", table)]
     else:
         segments = [_segment(n, table.column("ts" if n in _TIME_PARTITIONS else n)) for n in names]
         path = segments[0] if len(segments) == 1 else pc.binary_join_element_wise(*segments, "/")
-        groups = [(p, data.filter(pc.equal(path, p))) for p in pc.unique(path).to_pylist()]
+        groups = [(p, table.filter(pc.equal(path, p))) for p in pc.unique(path).to_pylist()]
     for segment, part in groups:
         writer = writers.get(segment)
         if writer is None:
-            folder = directory / segment
-            folder.mkdir(parents=True, exist_ok=True)
-            tmp = folder / f".part-{os.getpid()}.parquet.tmp"
+            folder = d.join(segment) if segment else d.path
+            d.fs.create_dir(folder, recursive=True)
+            # Hidden (readers skip it) and named after the ledger and the export's first seq:
+            # only this ledger's export, under its lock, writes it.
+            tmp = f"{folder}/.part-{ledger_id}-{from_seq:012d}.parquet.tmp"
             temps[segment] = tmp
-            writer = pq.ParquetWriter(tmp, part.schema, compression=compression)
+            writer = pq.ParquetWriter(tmp, part.schema, compression=compression, filesystem=d.fs)
             writers[segment] = writer
         writer.write_table(part)
 

@@ -409,6 +409,92 @@ fn from_parts(cols: &EventColumns, n: &Nested) -> Result<Batches> {
     Ok(Batches { schema, batches })
 }
 
+/// The classification columns of the events schema (`tag`, `session_tag`, `consumes_state`,
+/// `creates_state`, `state_holder`, `state_kinds`, `session_stateful`, `ruleset`,
+/// `ruleset_digest`, `evidence`), in its types, from one verdict per row.
+pub fn classification_arrays(
+    classifications: &[crate::event::Classification],
+    session_tags: &[Tag],
+) -> Result<Vec<(&'static str, ArrayRef)>> {
+    let c = classifications;
+    let mut ruleset = StrColumn::default();
+    let mut digest = StrColumn::default();
+    let mut n = Nested {
+        ev_offsets: Vec::with_capacity(c.len() + 1),
+        ..Default::default()
+    };
+    n.ev_offsets.push(0);
+    let mut seen: HashMap<usize, [u32; 4], BuildHasherDefault<PtrHasher>> = HashMap::default();
+    for x in c {
+        ruleset.push(Some(&x.ruleset));
+        digest.push(Some(&x.ruleset_digest));
+        for ev in &x.evidence {
+            let codes = *seen.entry(Arc::as_ptr(ev) as usize).or_insert_with(|| {
+                [
+                    n.ev_rule.intern(&ev.rule),
+                    n.ev_tag.intern(ev.tag.as_str()),
+                    n.ev_signal.intern(&ev.signal),
+                    n.ev_explain.intern(&ev.explain),
+                ]
+            });
+            n.ev_rule.codes.push(codes[0]);
+            n.ev_tag.codes.push(codes[1]);
+            n.ev_signal.codes.push(codes[2]);
+            n.ev_explain.codes.push(codes[3]);
+            n.ev_state.push(ev.state.map(|k| k as u8));
+        }
+        n.ev_offsets.push(n.ev_rule.codes.len());
+    }
+    let d = Dicts {
+        strs: Vec::new(),
+        kind: dict_values::<&str>(&[]),
+        tag: dict_values(&TAGS),
+        holder: dict_values(&HOLDERS),
+        state_kind: dict_values(&STATE_KINDS),
+        ruleset: dict_values(&ruleset.values),
+        ruleset_digest: dict_values(&digest.values),
+        ev: [
+            dict_values(&n.ev_rule.values),
+            dict_values(&n.ev_tag.values),
+            dict_values(&n.ev_signal.values),
+            dict_values(&n.ev_explain.values),
+        ],
+    };
+    let bools = |f: fn(&crate::event::Classification) -> bool| {
+        booleans(&c.iter().map(f).collect::<Vec<_>>())
+    };
+    let kinds: Vec<StateKinds> = c.iter().map(|x| x.state_kinds).collect();
+    Ok(vec![
+        ("tag", enum_dict(c.iter().map(|x| tag_code(x.tag)), &d.tag)?),
+        (
+            "session_tag",
+            enum_dict(session_tags.iter().map(|&t| tag_code(t)), &d.tag)?,
+        ),
+        ("consumes_state", bools(|x| x.consumes_state)),
+        ("creates_state", bools(|x| x.creates_state)),
+        (
+            "state_holder",
+            enum_dict(c.iter().map(|x| x.state_holder.map(holder_code)), &d.holder)?,
+        ),
+        ("state_kinds", state_kinds(&kinds, &d.state_kind)?),
+        ("session_stateful", bools(|x| x.session_stateful)),
+        ("ruleset", dict_slice(&ruleset, &d.ruleset, 0, c.len())?),
+        (
+            "ruleset_digest",
+            dict_slice(&digest, &d.ruleset_digest, 0, c.len())?,
+        ),
+        ("evidence", evidence(&n, &d, 0, c.len())?),
+    ])
+}
+
+fn holder_code(h: Holder) -> u8 {
+    match h {
+        Holder::Provider => 0,
+        Holder::Client => 1,
+        Holder::Unknown => 2,
+    }
+}
+
 fn tag_code(t: Tag) -> Option<u8> {
     Some(match t {
         Tag::Stateless => 0,
@@ -469,13 +555,7 @@ fn batch(
     arrays.push(booleans(&c.consumes_state[a..b]));
     arrays.push(booleans(&c.creates_state[a..b]));
     arrays.push(enum_dict(
-        c.state_holder[a..b].iter().map(|h| {
-            h.map(|h| match h {
-                Holder::Provider => 0,
-                Holder::Client => 1,
-                Holder::Unknown => 2,
-            })
-        }),
+        c.state_holder[a..b].iter().map(|h| h.map(holder_code)),
         &d.holder,
     )?);
     arrays.push(state_kinds(&c.state_kinds[a..b], &d.state_kind)?);

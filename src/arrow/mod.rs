@@ -13,13 +13,20 @@
 //! - `attrs` and `request`: canonical JSON text (`utf8`).
 //!
 //! - [`events`]: the events schema and batches;
+//! - [`import`]: batches of events (an exported dataset's columns) read back into columns;
+//! - [`classify`]: a batch classified again under a ruleset (`classify_batch`);
+//! - [`dataset`]: a report over whole sessions of a dataset, a ledger's chain re-derived from
+//!   its exported records;
 //! - [`sessions`]: the sessions table;
 //! - [`sql`]: the result of a read-only SQL query;
 //! - [`result`]: a generic [`crate::accounting::result::ResultTable`] as a batch;
 //! - [`stream`]: [`Batches`] as a reader, and conforming to a consumer's requested schema.
 
 mod build;
+pub mod classify;
+pub mod dataset;
 pub mod events;
+pub mod import;
 pub mod result;
 pub mod sessions;
 pub mod sql;

@@ -26,5 +26,5 @@ mod wait;
 pub use chain::{chain_hash, Head};
 pub use schema::{parse_ledger_id, BUSY_TIMEOUT, FORMAT, LEDGER_ID_KEY, VERSION};
 pub use store::{Durability, Outcome, Pending, Store};
-pub use verify::{verify, verify_identity, Verification};
+pub use verify::{verify, verify_identity, verify_rows, Verification};
 pub use wait::interruptible;

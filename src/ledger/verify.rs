@@ -157,6 +157,88 @@ fn altered(problems: &[String]) -> String {
     )
 }
 
+/// Re-derives a chain from its rows held outside the ledger (an exported dataset's `seq`,
+/// `record` and `hash` columns), in ascending `seq` order: the same links as [`verify`]
+/// (`SHA-256(prev || record)` equal to the stored hash, the embedded seq equal to the row's,
+/// seqs 1, 2, 3, ...). The first failing row is named: `deleted` (a gap), `inserted` (a seq
+/// repeated), `edited` (a record or hash that does not re-derive), and against a kept head
+/// `truncated` or `swapped`.
+pub fn verify_rows<'a>(
+    rows: impl IntoIterator<Item = (i64, &'a [u8], &'a [u8])>,
+    head: Option<&Head>,
+) -> Verification {
+    let (mut pos, mut prev) = (0u64, [0u8; 32]);
+    let fail = |pos: u64, prev: [u8; 32], bad: u64, problem: String| Verification {
+        ok: false,
+        events: pos,
+        head: Head {
+            seq: pos,
+            hash: prev,
+        },
+        first_bad_seq: Some(bad),
+        problem: Some(problem),
+    };
+    for (seq, record, stored) in rows {
+        let expected = pos + 1;
+        if seq < expected as i64 {
+            return fail(
+                pos,
+                prev,
+                expected,
+                format!("inserted: seq {seq} appears twice"),
+            );
+        }
+        if seq > expected as i64 {
+            let missing = if seq as u64 == expected + 1 {
+                format!("seq {expected}")
+            } else {
+                format!("seqs {expected} to {}", seq - 1)
+            };
+            return fail(pos, prev, expected, format!("deleted: {missing} missing"));
+        }
+        let computed = chain_hash(&prev, record);
+        if computed[..] != *stored || embedded_seq(record) != Some(expected) {
+            return fail(
+                pos,
+                prev,
+                expected,
+                format!("edited: the record or hash at seq {expected} does not re-derive"),
+            );
+        }
+        if head.is_some_and(|h| h.seq == expected && h.hash != computed) {
+            return fail(
+                pos,
+                prev,
+                expected,
+                format!("swapped: the hash at seq {expected} is not the kept head's"),
+            );
+        }
+        pos = expected;
+        prev = computed;
+    }
+    match head.filter(|h| h.seq > pos) {
+        Some(h) => fail(
+            pos,
+            prev,
+            pos + 1,
+            format!(
+                "truncated: the rows end at seq {pos} but the kept head is at seq {}",
+                h.seq
+            ),
+        ),
+        None => Verification {
+            ok: true,
+            events: pos,
+            head: Head {
+                seq: pos,
+                hash: prev,
+            },
+            first_bad_seq: None,
+            problem: None,
+        },
+    }
+}
+
 /// [`verify`], and when the kept head says which ledger it was read from (`kept_ledger_id`),
 /// that `store` is that ledger: another id is `swapped` (`first_bad_seq` the head's seq),
 /// even when the chains agree (two ledgers can hold the same events). A ledger without an id

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use pyo3::prelude::*;
 
 use super::pyrepr;
-use pyo3::types::{PyDict, PyList};
+use pyo3::types::{PyDict, PyList, PyTuple};
 
 use super::convert;
 use crate::classify as engine;
@@ -19,13 +19,32 @@ use crate::event::{StateKind, StateKinds, Tag};
 #[pyclass(frozen, module = "statemeter")]
 pub struct Ruleset {
     pub inner: Arc<engine::Ruleset>,
+    /// How to build it again elsewhere (pickling, for Spark tasks): a constructor name and
+    /// its arguments; `None` when not known.
+    pub rebuild: Option<(&'static str, Py<PyTuple>)>,
 }
 
 impl Ruleset {
-    fn parse(text: &str) -> PyResult<Self> {
+    fn parse(py: Python<'_>, text: &str) -> PyResult<Self> {
         Ok(Ruleset {
             inner: Arc::new(engine::Ruleset::from_toml(text)?),
+            rebuild: Some(("from_toml", PyTuple::new(py, [text])?.unbind())),
         })
+    }
+
+    /// A ruleset from the core (a meter's): rebuildable when it is a built-in one.
+    pub fn of(py: Python<'_>, inner: Arc<engine::Ruleset>) -> Self {
+        let builtin = [
+            ("default", engine::Ruleset::builtin_default()),
+            ("strict", engine::Ruleset::builtin_strict()),
+        ]
+        .into_iter()
+        .find(|(_, b)| b.digest() == inner.digest() && b.name() == inner.name())
+        .map(|(name, _)| (name, PyTuple::empty(py).unbind()));
+        Ruleset {
+            inner,
+            rebuild: builtin,
+        }
     }
 }
 
@@ -33,35 +52,57 @@ impl Ruleset {
 impl Ruleset {
     /// The built-in default catalogue: consuming provider-held state makes a call stateful.
     #[staticmethod]
-    fn default() -> Self {
+    fn default(py: Python<'_>) -> Self {
         Ruleset {
             inner: engine::Ruleset::builtin_default(),
+            rebuild: Some(("default", PyTuple::empty(py).unbind())),
         }
     }
 
     /// The built-in strict catalogue: creating provider-held state also makes a call stateful,
     /// and client-held state makes a session stateful.
     #[staticmethod]
-    fn strict() -> Self {
+    fn strict(py: Python<'_>) -> Self {
         Ruleset {
             inner: engine::Ruleset::builtin_strict(),
+            rebuild: Some(("strict", PyTuple::empty(py).unbind())),
         }
     }
 
     /// Parses ruleset TOML text. Raises `RulesetError`.
     #[staticmethod]
     fn from_toml(text: &Bound<'_, PyAny>) -> PyResult<Self> {
+        let py = text.py();
         let text =
             convert::str_arg(text).map_err(|m| Error::Ruleset(format!("ruleset: text {m}")))?;
-        Self::parse(text)
+        Self::parse(py, text)
     }
 
     /// Reads a ruleset TOML file. Raises `RulesetError`.
     #[staticmethod]
-    fn load(path: std::path::PathBuf) -> PyResult<Self> {
-        Ok(Ruleset {
-            inner: Arc::new(engine::Ruleset::load(&path)?),
-        })
+    fn load(py: Python<'_>, path: std::path::PathBuf) -> PyResult<Self> {
+        let inner = Arc::new(engine::Ruleset::load(&path)?);
+        // What was read, to build the same ruleset again where the file is not.
+        let rebuild = std::fs::read_to_string(&path)
+            .ok()
+            .map(|text| PyTuple::new(py, [text]).map(|t| ("from_toml", t.unbind())))
+            .transpose()?;
+        Ok(Ruleset { inner, rebuild })
+    }
+
+    /// Pickling (a Spark task receives the ruleset this way): built again from its TOML, or
+    /// as the built-in ruleset it is.
+    fn __reduce__<'py>(
+        slf: &Bound<'py, Self>,
+    ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyTuple>)> {
+        let py = slf.py();
+        match &slf.get().rebuild {
+            Some((ctor, args)) => Ok((slf.get_type().getattr(*ctor)?, args.bind(py).clone())),
+            None => Err(pyo3::exceptions::PyTypeError::new_err(
+                "this Ruleset cannot be pickled: its TOML is not known (load it with \
+                 Ruleset.load or Ruleset.from_toml)",
+            )),
+        }
     }
 
     #[getter]

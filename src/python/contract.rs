@@ -5,7 +5,7 @@ use std::sync::Arc;
 use pyo3::prelude::*;
 
 use super::pyrepr;
-use pyo3::types::{PyDict, PyList, PyMapping};
+use pyo3::types::{PyDict, PyList, PyMapping, PyTuple};
 
 use super::classification::Ruleset;
 use super::errors::invalid;
@@ -21,6 +21,9 @@ use crate::error::Error;
 #[pyclass(frozen, module = "statemeter")]
 pub struct Contract {
     pub inner: Arc<core::Contract>,
+    /// `Contract.from_toml` arguments that build it again (for pickling): text, base and the
+    /// named rulesets.
+    pub source: Option<Py<PyTuple>>,
 }
 
 #[pymethods]
@@ -31,17 +34,29 @@ impl Contract {
     #[staticmethod]
     #[pyo3(signature = (text, *, base = None, rulesets = None))]
     fn from_toml(
+        py: Python<'_>,
         text: &Bound<'_, PyAny>,
         base: Option<std::path::PathBuf>,
         rulesets: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
+        let named = rulesets;
         let text = super::convert::str_arg(text)
             .map_err(|m| Error::Contract(format!("contract: text {m}")))?;
         let rulesets = core::Rulesets {
             base,
             named: named_rulesets(rulesets)?,
         };
+        let source = PyTuple::new(
+            py,
+            [
+                text.into_pyobject(py)?.into_any(),
+                rulesets.base.clone().into_pyobject(py)?.into_any(),
+                named.map_or_else(|| py.None().into_bound(py), |n| n.clone()),
+            ],
+        )?
+        .unbind();
         Ok(Contract {
+            source: Some(source),
             inner: Arc::new(core::Contract::from_toml_with(text, &rulesets)?),
         })
     }
@@ -50,10 +65,65 @@ impl Contract {
     /// `rulesets` maps names to `Ruleset`s an interpretation may name. Raises `ContractError`.
     #[staticmethod]
     #[pyo3(signature = (path, *, rulesets = None))]
-    fn load(path: std::path::PathBuf, rulesets: Option<&Bound<'_, PyAny>>) -> PyResult<Self> {
-        Ok(Contract {
-            inner: Arc::new(core::Contract::load_with(&path, named_rulesets(rulesets)?)?),
-        })
+    fn load(
+        py: Python<'_>,
+        path: std::path::PathBuf,
+        rulesets: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Self> {
+        let inner = Arc::new(core::Contract::load_with(&path, named_rulesets(rulesets)?)?);
+        // What was read, with the directory its ruleset paths are relative to.
+        let base = path
+            .parent()
+            .map(|d| {
+                if d.as_os_str().is_empty() {
+                    std::path::Path::new(".")
+                } else {
+                    d
+                }
+            })
+            .map(std::path::absolute)
+            .transpose()?;
+        let source = match std::fs::read_to_string(&path) {
+            Ok(text) => Some(
+                PyTuple::new(
+                    py,
+                    [
+                        text.into_pyobject(py)?.into_any(),
+                        base.into_pyobject(py)?.into_any(),
+                        rulesets.map_or_else(|| py.None().into_bound(py), |n| n.clone()),
+                    ],
+                )?
+                .unbind(),
+            ),
+            Err(_) => None,
+        };
+        Ok(Contract { inner, source })
+    }
+
+    /// `from_toml` with positional arguments (unpickling).
+    #[staticmethod]
+    fn _unpickle(
+        py: Python<'_>,
+        text: &Bound<'_, PyAny>,
+        base: Option<std::path::PathBuf>,
+        rulesets: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Self> {
+        Self::from_toml(py, text, base, rulesets)
+    }
+
+    /// Pickling (a Spark task receives the contract this way): built again with
+    /// `Contract.from_toml(text, base=..., rulesets=...)` from what was read (ruleset files
+    /// an interpretation names are read again, at the same path).
+    fn __reduce__<'py>(
+        slf: &Bound<'py, Self>,
+    ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyTuple>)> {
+        let py = slf.py();
+        match &slf.get().source {
+            Some(args) => Ok((slf.get_type().getattr("_unpickle")?, args.bind(py).clone())),
+            None => Err(pyo3::exceptions::PyTypeError::new_err(
+                "this Contract cannot be pickled: its TOML is not known",
+            )),
+        }
     }
 
     /// Each interpretation (in report order) and the ruleset it reads the calls under, as

@@ -12,8 +12,14 @@ use crate::error::{Error, Result};
 use crate::ledger::Store;
 use crate::stored::rows::{self, Catalogues, Row};
 
-/// One chunk: the events, the last `seq` read and its chain hash (hex).
-pub type Chunk = (EventTable, u64, Option<String>);
+/// One chunk: the events, the last `seq` read and its chain hash (hex), and when asked for,
+/// each event's record text and chain hash (the bytes a verifier re-derives).
+pub type Chunk = (
+    EventTable,
+    u64,
+    Option<String>,
+    Option<(Vec<String>, Vec<Vec<u8>>)>,
+);
 
 fn hash_at(store: &Store, seq: u64) -> Result<Option<String>> {
     let mut stmt = store
@@ -34,10 +40,17 @@ pub fn chunk(
     after: u64,
     limit: usize,
     expect: Option<String>,
+    with_records: bool,
 ) -> PyResult<Chunk> {
     let cols = super::report::columns_of(py, store)?;
     let store = Arc::clone(store);
-    let (rows, last, hash) = py.detach(move || -> Result<(Vec<Row>, u64, Option<String>)> {
+    type Read = (
+        Vec<Row>,
+        u64,
+        Option<String>,
+        Option<(Vec<String>, Vec<Vec<u8>>)>,
+    );
+    let (rows, last, hash, records) = py.detach(move || -> Result<Read> {
         let store = store.lock();
         if after > 0 {
             let found = hash_at(&store, after)?;
@@ -54,10 +67,12 @@ pub fn chunk(
         let catalogues = Catalogues::load(&store)?;
         let upto = cols.last_seq();
         let mut stmt = store.connection().prepare_cached(
-            "SELECT seq, record FROM events WHERE seq > ?1 AND seq <= ?2 ORDER BY seq LIMIT ?3",
+            "SELECT seq, record, hash FROM events WHERE seq > ?1 AND seq <= ?2 ORDER BY seq \
+             LIMIT ?3",
         )?;
         let mut q = stmt.query((after as i64, upto as i64, limit as i64))?;
         let mut rows = Vec::new();
+        let mut records = with_records.then(|| (Vec::new(), Vec::new()));
         let mut last = after;
         while let Some(r) = q.next()? {
             let seq = r.get::<_, i64>(0)? as u64;
@@ -65,6 +80,10 @@ pub fn chunk(
                 Error::Integrity(format!("the record at seq {seq} is not UTF-8 text"))
             })?;
             let rec = rows::parse_record_explained(seq, text, &catalogues)?;
+            if let Some((texts, hashes)) = records.as_mut() {
+                texts.push(text.to_owned());
+                hashes.push(r.get_ref(2)?.as_bytes().unwrap_or_default().to_vec());
+            }
             let i = cols.row_of_seq(seq).ok_or_else(|| {
                 Error::Integrity(format!("seq {seq} is missing from the ledger's columns"))
             })?;
@@ -79,7 +98,7 @@ pub fn chunk(
         } else {
             None
         };
-        Ok((rows, last, hash))
+        Ok((rows, last, hash, records))
     })?;
-    Ok((EventTable::new(rows), last, hash))
+    Ok((EventTable::new(rows), last, hash, records))
 }

@@ -459,35 +459,37 @@ impl Ledger {
         super::sessions::sessions(py, &self.current_store()?)
     }
 
-    /// Writes the events into a Hive-partitioned Parquet dataset under `directory`, resuming
-    /// after the last export recorded in its manifest (`statemeter.parquet.export_parquet`;
-    /// needs `pip install statemeter[analysis]`). Returns an `ExportResult`.
-    #[pyo3(signature = (directory, *args, **options))]
+    /// Writes the events into a Hive-partitioned Parquet dataset at `dest` (a path or a URI;
+    /// other ledgers may export into it too), resuming after this ledger's last export
+    /// recorded in the dataset (`statemeter.parquet.export_parquet`; needs
+    /// `pip install statemeter[analysis]`). Returns an `ExportResult`.
+    #[pyo3(signature = (dest, *args, **options))]
     fn export_parquet<'py>(
         slf: &Bound<'py, Self>,
-        directory: &Bound<'py, PyAny>,
+        dest: &Bound<'py, PyAny>,
         args: &Bound<'py, pyo3::types::PyTuple>,
         options: Option<&Bound<'py, pyo3::types::PyDict>>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let py = slf.py();
-        let mut all = vec![slf.clone().into_any(), directory.clone()];
+        let mut all = vec![slf.clone().into_any(), dest.clone()];
         all.extend(args.iter());
         super::py_modules::export_parquet(&pyo3::types::PyTuple::new(py, all)?, options)
     }
 
     /// Internal (Parquet export): up to `limit` events after `after` as an `EventTable`, the
-    /// last seq read and its chain hash; raises `IntegrityError` when the hash at `after` is
-    /// not `expect`.
-    #[pyo3(signature = (after, limit, expect = None))]
+    /// last seq read and its chain hash, and with `records` each event's record text and
+    /// chain hash; raises `IntegrityError` when the hash at `after` is not `expect`.
+    #[pyo3(signature = (after, limit, expect = None, records = false))]
     fn _export_chunk(
         &self,
         py: Python<'_>,
         after: u64,
         limit: usize,
         expect: Option<String>,
+        records: bool,
     ) -> PyResult<super::export::Chunk> {
         self.settle(py)?;
-        super::export::chunk(py, &self.current_store()?, after, limit, expect)
+        super::export::chunk(py, &self.current_store()?, after, limit, expect, records)
     }
 
     fn __enter__(slf: Py<Self>) -> Py<Self> {
@@ -508,7 +510,7 @@ impl Ledger {
     }
 }
 
-fn parse_head(h: &Bound<'_, PyAny>) -> PyResult<(core::Head, Option<String>)> {
+pub fn parse_head(h: &Bound<'_, PyAny>) -> PyResult<(core::Head, Option<String>)> {
     if let Ok(h) = h.downcast::<Head>() {
         return Ok((h.get().inner, h.get().ledger_id.clone()));
     }

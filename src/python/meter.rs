@@ -263,10 +263,8 @@ impl Meter {
     }
 
     #[getter]
-    fn ruleset(&self) -> Ruleset {
-        Ruleset {
-            inner: Arc::clone(self.recorder.ruleset()),
-        }
+    fn ruleset(&self, py: Python<'_>) -> Ruleset {
+        Ruleset::of(py, Arc::clone(self.recorder.ruleset()))
     }
 
     #[getter]

@@ -8,6 +8,7 @@ mod capture;
 mod classification;
 mod contract;
 mod convert;
+mod dataset;
 mod errors;
 mod event;
 mod event_table;
@@ -80,5 +81,9 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<transparency::EvidenceResult>()?;
     m.add_function(wrap_pyfunction!(transparency::_verify_evidence, m)?)?;
     m.add_function(wrap_pyfunction!(_flush_all, m)?)?;
+    m.add_class::<arrow::ArrowBatches>()?;
+    m.add_function(wrap_pyfunction!(dataset::_classify_batch, m)?)?;
+    m.add_function(wrap_pyfunction!(dataset::_dataset_report, m)?)?;
+    m.add_function(wrap_pyfunction!(dataset::_dataset_verify, m)?)?;
     Ok(())
 }

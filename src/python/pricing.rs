@@ -20,6 +20,8 @@ use crate::event::{Event, EventKind};
 #[pyclass(frozen, module = "statemeter")]
 pub struct PriceTable {
     pub inner: Arc<core::PriceTable>,
+    /// The TOML it was read from (for pickling).
+    pub source: Option<String>,
 }
 
 fn period(d: &Bound<'_, PyDict>, p: Period) -> PyResult<()> {
@@ -36,6 +38,7 @@ impl PriceTable {
             convert::str_arg(text).map_err(|m| Error::Contract(format!("prices: text {m}")))?;
         Ok(PriceTable {
             inner: Arc::new(core::PriceTable::from_toml(text)?),
+            source: Some(text.to_owned()),
         })
     }
 
@@ -44,7 +47,18 @@ impl PriceTable {
     fn load(path: std::path::PathBuf) -> PyResult<Self> {
         Ok(PriceTable {
             inner: Arc::new(core::PriceTable::load(&path)?),
+            source: std::fs::read_to_string(&path).ok(),
         })
+    }
+
+    /// Pickling (a Spark task receives the prices this way): built again from its TOML.
+    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<(Bound<'py, PyAny>, (String,))> {
+        match &slf.get().source {
+            Some(text) => Ok((slf.get_type().getattr("from_toml")?, (text.clone(),))),
+            None => Err(pyo3::exceptions::PyTypeError::new_err(
+                "this PriceTable cannot be pickled: its TOML is not known",
+            )),
+        }
     }
 
     #[getter]

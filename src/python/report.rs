@@ -130,7 +130,7 @@ fn parse_select(v: Option<&Bound<'_, PyAny>>) -> PyResult<Selection> {
 }
 
 /// A `Contract`, or a path to a contract file.
-fn contract_arg(v: &Bound<'_, PyAny>) -> PyResult<Arc<CoreContract>> {
+pub fn contract_arg(v: &Bound<'_, PyAny>) -> PyResult<Arc<CoreContract>> {
     if let Ok(c) = v.downcast::<Contract>() {
         return Ok(Arc::clone(&c.get().inner));
     }
@@ -146,7 +146,7 @@ fn contract_arg(v: &Bound<'_, PyAny>) -> PyResult<Arc<CoreContract>> {
 }
 
 /// A `PriceTable`, a path to a price file, or None.
-fn prices_arg(field: &str, v: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Arc<CorePrices>>> {
+pub fn prices_arg(field: &str, v: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Arc<CorePrices>>> {
     let Some(v) = v.filter(|v| !v.is_none()) else {
         return Ok(None);
     };
@@ -529,7 +529,10 @@ impl Scenario {
     }
 }
 
-fn window(since: Option<&Bound<'_, PyAny>>, until: Option<&Bound<'_, PyAny>>) -> PyResult<Window> {
+pub fn window(
+    since: Option<&Bound<'_, PyAny>>,
+    until: Option<&Bound<'_, PyAny>>,
+) -> PyResult<Window> {
     let w = Window {
         since: parse_time("since", since)?,
         until: parse_time("until", until)?,
