@@ -294,6 +294,7 @@ impl Report {
     fn contract(&self) -> Option<Contract> {
         self.violations.as_ref().map(|v| Contract {
             inner: Arc::clone(&v.contract),
+            source: None,
         })
     }
 
