@@ -52,7 +52,7 @@ test: build test-rust test-python ## Everything: build, Rust tests, pytest
 # dependencies agree, installed by uv from the group's lock file; the package is the one
 # `make build` put in python/ (a .pth file points there: no second build).
 FW_VENVS := .venv-frameworks
-FW_GROUPS := openai3 otel144 crewai
+FW_GROUPS := openai3 otel144 crewai otelcontrib
 
 $(FW_VENVS)/%/.installed: tests/frameworks/%/requirements.txt $(STAMP)
 	rm -rf $(FW_VENVS)/$*

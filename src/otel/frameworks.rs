@@ -174,6 +174,10 @@ pub fn tool_kind(value: &str) -> String {
     }
 }
 
+/// The default agent name, id and description of `opentelemetry-instrumentation-openai-agents-v2`.
+const PLACEHOLDER_AGENT: (&str, &str, &str) =
+    ("OpenAI Agent", "agent", "OpenAI Agents instrumentation");
+
 /// The name ending of LlamaIndex's request-building step (`OpenAI._prepare_chat_with_tools`),
 /// which OpenInference traces as an `LLM` span although it calls no model.
 const PREPARE_SUFFIX: &str = "._prepare_chat_with_tools";
@@ -184,6 +188,21 @@ pub fn normalize(span: &Span) -> Option<(Span, Map<String, Value>)> {
     let a = &span.attributes;
     let has = |k: &str| a.get(k).is_some_and(|v| !v.is_null() && v != "");
     let mut out = span.clone();
+    // The OpenTelemetry contrib OpenAI Agents instrumentation stamps every span with a default
+    // agent (name `OpenAI Agent`, id `agent`, "OpenAI Agents instrumentation") unless given
+    // others: placeholders, not the agent, which its `invoke_agent` span names.
+    let mut placeholder = false;
+    if span.str_attr("gen_ai.agent.description") == Some(PLACEHOLDER_AGENT.2) {
+        for (key, value) in [
+            ("gen_ai.agent.name", PLACEHOLDER_AGENT.0),
+            ("gen_ai.agent.id", PLACEHOLDER_AGENT.1),
+        ] {
+            if span.str_attr(key) == Some(value) {
+                out.attributes.remove(key);
+                placeholder = true;
+            }
+        }
+    }
     let mut from = Map::new();
     let mut set = |out: &mut Span, to: &str, v: Value, src: &str| {
         if !out
@@ -302,7 +321,7 @@ pub fn normalize(span: &Span) -> Option<(Span, Map<String, Value>)> {
         from.insert("gen_ai.provider.name".into(), Value::from(src));
         from.insert("framework".into(), Value::from(name));
     }
-    (!from.is_empty()).then_some((out, from))
+    (placeholder || !from.is_empty()).then_some((out, from))
 }
 
 #[cfg(test)]
@@ -391,5 +410,11 @@ mod tests {
             "crewai.agent.role": "weather_agent",
         }));
         assert_eq!(agent(&keyed), None); // a span's own gen_ai.agent.name is kept
+        let placeholder = span(serde_json::json!({
+            "gen_ai.operation.name": "chat",
+            "gen_ai.agent.name": "OpenAI Agent",
+            "gen_ai.agent.description": "OpenAI Agents instrumentation",
+        }));
+        assert_eq!(agent(&placeholder), Some((None, None)));
     }
 }

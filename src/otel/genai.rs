@@ -3,7 +3,7 @@
 //! | `gen_ai.operation.name` | event |
 //! |---|---|
 //! | `chat`, `generate_content`, `text_completion`, `embeddings` | `model_call` |
-//! | `invoke_agent`, `create_agent` on a CLIENT span (a remote agent service) | `model_call` |
+//! | `invoke_agent`, `create_agent` on a CLIENT span (a remote agent service; not one naming no agent id with model calls beneath) | `model_call` |
 //! | `invoke_agent`, `create_agent`, `invoke_workflow`, `plan` otherwise | none: the span names the agent (and maybe the conversation) of the spans beneath it |
 //! | `execute_tool`; an MCP `tools/call` span | `tool_call` (`tool_kind="mcp"` when `mcp.*` attributes are present) |
 //! | `search_memory` / `create_memory`, `update_memory`, `upsert_memory`, `create_memory_store` / `delete_memory`, `delete_memory_store` | `state_op` read / write / delete |
@@ -381,6 +381,19 @@ impl Mapper {
             && self.nodes.get(&span.key()).is_some_and(|n| n.below)
         {
             return Ok(Outcome::Skipped("repeats_model_call"));
+        }
+        // An agent span marked CLIENT that names no agent id and has model calls beneath it runs
+        // in this process (some instrumentations mark every agent CLIENT): it names the agent of
+        // those calls. A remote agent service names the agent it invokes by its id.
+        if kind == "model_call"
+            && matches!(
+                span.str_attr("gen_ai.operation.name"),
+                Some("invoke_agent" | "create_agent")
+            )
+            && span.str_attr("gen_ai.agent.id").is_none()
+            && self.nodes.get(&span.key()).is_some_and(|n| n.below)
+        {
+            return Ok(Outcome::Skipped("agent_or_workflow"));
         }
         let mut ev = Map::new();
         let mut attrs = Map::new();

@@ -237,6 +237,35 @@ fn remote_agents_memory_and_retrieval() {
 }
 
 #[test]
+fn a_client_agent_span_with_model_calls_beneath_is_in_process() {
+    // The OpenTelemetry contrib OpenAI Agents instrumentation marks the in-process agent CLIENT
+    // and gives it a provider and a server address; the model calls beneath it are the calls.
+    let agent = json!({"gen_ai.operation.name": "invoke_agent", "gen_ai.provider.name": "openai", "server.address": "api.openai.com", "gen_ai.agent.name": "weather_agent"});
+    let chat = json!({"gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai", "gen_ai.request.model": "gpt-4.1-mini", "gen_ai.usage.input_tokens": 21, "gen_ai.usage.output_tokens": 7});
+    let spans = [
+        span("1", None, KIND_CLIENT, agent.clone()),
+        span("2", Some("1"), KIND_CLIENT, chat.clone()),
+    ];
+    let evs = map(&spans);
+    assert_eq!(evs.len(), 1);
+    assert_eq!(
+        (&evs[0]["api"], &evs[0]["agent"]),
+        (&json!("chat.completions"), &json!("weather_agent"))
+    );
+    // Alone, or naming the agent id a remote service knows it by, it is a remote agent's call.
+    let evs = map(&[span("1", None, KIND_CLIENT, agent.clone())]);
+    assert_eq!(evs[0]["api"], "invoke_agent");
+    let mut remote = agent;
+    remote["gen_ai.agent.id"] = json!("AGENT12345");
+    let evs = map(&[
+        span("1", None, KIND_CLIENT, remote),
+        span("2", Some("1"), KIND_CLIENT, chat),
+    ]);
+    assert_eq!(evs.len(), 2);
+    assert_eq!(evs[0]["api"], "invoke_agent");
+}
+
+#[test]
 fn errors_and_bad_values() {
     let mut s = span(
         "1",
