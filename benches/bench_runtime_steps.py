@@ -8,9 +8,10 @@ invocations and tool calls), as AWS event-stream binary frames. Both variants pa
 botocore's own `EventStream` (the parser a boto3 client uses) and iterate every event; the
 metered one goes through the botocore capture's hooks (`before-call` on the serialized request,
 `after-call` wrapping the stream) into a file ledger (batch durability) and records the outer
-call and its 100 children. CPU is the process's (all threads: the ledger writer counts),
-each block flushed before its clock stops; blocks alternate, overhead is the median of the
-per-block ratios (and the best blocks' ratio).
+call and its 100 children. A third variant goes through the same hooks into a target that
+drops the events: what reading the trace costs without recording it. CPU is the process's
+(all threads: the ledger writer counts), each block flushed before its clock stops; blocks
+alternate, overheads are the medians of the per-block ratios (and the best blocks' ratios).
 """
 
 from __future__ import annotations
@@ -51,6 +52,25 @@ def _turn(steps: int) -> list[list[Any]]:
         i += 1
     out += finish + [chunk]
     return out
+
+
+class _Dropped:
+    """A recording target that keeps nothing (the read-only variant)."""
+
+    def record(self, event: Any) -> None:
+        return None
+
+    def model_call(self, **fields: Any) -> None:
+        return None
+
+    def tool_call(self, tool: Any, **fields: Any) -> None:
+        return None
+
+    def state_op(self, op: Any, **fields: Any) -> None:
+        return None
+
+    def _note_integration_error(self, source: str) -> None:
+        raise RuntimeError(f"{source} failed while reading")
 
 
 class _Raw:
@@ -113,8 +133,9 @@ def bench_bedrock_agent_trace(quick: bool) -> dict:
         meter = sm.Meter(Path(tmp) / "bench.db")
         session = meter.session("bench", runtime="bedrock-agents", runtime_session_id="session-001")
         hooks = capture._Capture(capture.Target(session, "botocore"), None, None)
+        reader = capture._Capture(capture.Target(_Dropped(), "botocore"), None, None)
 
-        def metered(n: int) -> None:
+        def through(hooks: Any, n: int) -> None:
             for _ in range(n):
                 ctx: dict[str, Any] = {}
                 hooks.before_call(model=model, params=request, context=ctx)
@@ -126,17 +147,25 @@ def bench_bedrock_agent_trace(quick: bool) -> dict:
                 hooks.after_call(http_response=http, parsed=parsed, model=model, context=ctx)
                 for _ev in parsed["completion"]:
                     pass
+
+        def metered(n: int) -> None:
+            through(hooks, n)
             meter.flush()
+
+        def read(n: int) -> None:
+            through(reader, n)
 
         runs = 20 if quick else 60
         blocks = 6 if quick else 14
         plain(5)
         metered(5)
-        cpu: dict[str, list[float]] = {"plain": [], "metered": []}
-        wall: dict[str, list[float]] = {"plain": [], "metered": []}
-        variants = {"plain": plain, "metered": metered}
+        read(5)
+        variants = {"plain": plain, "read": read, "metered": metered}
+        cpu: dict[str, list[float]] = {k: [] for k in variants}
+        wall: dict[str, list[float]] = {k: [] for k in variants}
+        order = list(variants)
         for b in range(blocks):
-            for name in ("plain", "metered") if b % 2 == 0 else ("metered", "plain"):
+            for name in order if b % 2 == 0 else reversed(order):
                 c0, w0 = time.process_time_ns(), time.perf_counter_ns()
                 variants[name](runs)
                 cpu[name].append((time.process_time_ns() - c0) / runs / 1000)
@@ -149,6 +178,7 @@ def bench_bedrock_agent_trace(quick: bool) -> dict:
         )
         meter.close()
     ratios = [m / p for m, p in zip(cpu["metered"], cpu["plain"], strict=True)]
+    read_ratios = [m / p for m, p in zip(cpu["read"], cpu["plain"], strict=True)]
     wall_ratios = [m / p for m, p in zip(wall["metered"], wall["plain"], strict=True)]
     overhead = statistics.median(ratios) - 1
     return {
@@ -159,6 +189,8 @@ def bench_bedrock_agent_trace(quick: bool) -> dict:
         "blocks": blocks,
         "consume_cpu_us": round(statistics.median(cpu["plain"]), 1),
         "consume_metered_cpu_us": round(statistics.median(cpu["metered"]), 1),
+        "consume_read_only_cpu_us": round(statistics.median(cpu["read"]), 1),
+        "read_only_overhead_cpu_pct": round((statistics.median(read_ratios) - 1) * 100, 2),
         "added_cpu_us": round(
             statistics.median(cpu["metered"]) - statistics.median(cpu["plain"]), 1
         ),
@@ -168,6 +200,7 @@ def bench_bedrock_agent_trace(quick: bool) -> dict:
         "target_pct": 5.0,
         "meets_target": overhead <= 0.05,
         "children_per_turn": children // max(outer, 1),
+        "events_recorded": len(events),
     }
 
 
