@@ -88,8 +88,24 @@ lint: $(STAMP) ## ruff check and format --check, mypy (python/statemeter), cargo
 bench: build ## Benchmarks against the named peers (results in benches/results/)
 	$(PY) benches/run.py
 
-demo: build ## Simulate a 30-day fleet into demo/ledger.db; contract report, verify, demo/report.html
-	$(PY) examples/demo.py demo/ledger.db
+# The demo needs only the package and its analysis and plot extras: its own venv, not the
+# development set of .venv. maturin (the build tool) builds the extension in release mode and
+# installs statemeter[analysis,plot] into it; cargo prints each crate as it compiles.
+DEMO_VENV := .venv-demo
+DEMO_PY := $(DEMO_VENV)/bin/python
+
+$(DEMO_VENV)/.built: pyproject.toml $(SOURCES)
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python >= 3.11 is required"'
+	@echo "==> [1/3] $(DEMO_VENV): a virtual environment with pip and maturin"
+	@test -x $(DEMO_PY) || $(PYTHON) -m venv $(DEMO_VENV)
+	@$(DEMO_PY) -m pip install -q --disable-pip-version-check --upgrade pip 'maturin>=1.7,<2'
+	@echo "==> [2/3] building statemeter (Rust, release: several minutes the first time) and installing statemeter[analysis,plot]"
+	VIRTUAL_ENV=$(abspath $(DEMO_VENV)) PATH=$(abspath $(DEMO_VENV))/bin:$$PATH $(DEMO_VENV)/bin/maturin develop --release --extras analysis,plot
+	@touch $@
+
+demo: $(DEMO_VENV)/.built ## Build into .venv-demo (statemeter[analysis,plot] only), simulate a 30-day fleet: report, verify, demo/report.html
+	@echo "==> [3/3] the demo: a month of a simulated agent fleet, judged, priced and verified"
+	MPLBACKEND=Agg $(DEMO_PY) examples/demo.py demo/ledger.db
 
 clean: ## Remove build artefacts and the venv
-	rm -rf target $(VENV) $(FW_VENVS) demo/ledger.db*
+	rm -rf target $(VENV) $(FW_VENVS) $(DEMO_VENV) demo/ledger.db*

@@ -169,7 +169,33 @@ def main() -> int:
         "report.explain(interpretation, clause)"
     )
     print(f"demo done in {time.perf_counter() - started:.1f} s")
+    print_next_steps(path, html_path, head)
     return 0 if v.ok else 1
+
+
+def print_next_steps(ledger: Path, page: Path, head: sm.Head) -> None:
+    """What to open, and commands to try next, runnable as printed from the current directory."""
+
+    def shown(p: Path) -> Path:
+        return p.relative_to(Path.cwd()) if p.is_absolute() and p.is_relative_to(Path.cwd()) else p
+
+    bin_dir = shown(Path(sys.executable).parent)
+    statemeter, python = bin_dir / "statemeter", bin_dir / "python"
+    contract, prices = shown(AMENDED), shown(PRICES)
+    print()
+    print(f"Open {page} in a browser: the report, its explanations and the plots.")
+    print("Next, try:")
+    for command, what in (
+        (
+            f"{statemeter} report {ledger} --contract {contract} --prices {prices} --by venue",
+            "the amended contract's report by venue, in the terminal",
+        ),
+        (f"{statemeter} costs {ledger} --prices {prices} --by model", "costs by model"),
+        (f"{statemeter} verify {ledger} --head {head}", "re-derive the chain against the head"),
+        (f"{python} -m statemeter.reverify {ledger}", "the same with the standard library alone"),
+        ("make test", "the full test suite (installs the development tools into .venv)"),
+    ):
+        print(f"  {command}\n      {what}")
 
 
 if __name__ == "__main__":
