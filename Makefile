@@ -9,7 +9,7 @@ PIP := $(PY) -m pip
 STAMP := $(VENV)/.deps-installed
 SOURCES := $(shell find src python -name '*.rs' -o -name '*.toml' -o -name '*.py' -o -name '*.pyi' 2>/dev/null) Cargo.toml pyproject.toml
 
-.PHONY: help venv build browser test test-rust test-python test-long test-frameworks frameworks-lock format lint bench demo clean
+.PHONY: help venv build docs browser test test-rust test-python test-long test-frameworks frameworks-lock format lint bench demo clean
 
 help: ## Show this help
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-12s %s\n", $$1, $$2}'
@@ -72,7 +72,7 @@ frameworks-lock: $(STAMP) ## Re-resolve the framework groups' lock files from th
 	for g in $(FW_GROUPS); do (cd tests/frameworks/$$g && $(abspath $(VENV))/bin/uv pip compile -q \
 		--universal --python-version 3.11 requirements.in -o requirements.txt) || exit 1; done
 
-PY_SOURCES := python tests benches examples
+PY_SOURCES := python tests benches examples notebooks
 
 format: $(STAMP) ## Format the Rust and Python sources in place (cargo fmt, ruff format)
 	cargo fmt
@@ -87,6 +87,9 @@ lint: $(STAMP) ## ruff check and format --check, mypy (python/statemeter), cargo
 
 bench: build ## Benchmarks against the named peers (results in benches/results/)
 	$(PY) benches/run.py
+
+docs: build ## Execute the notebooks and render them with their outputs to docs/notebooks/*.html
+	$(PY) notebooks/render.py docs/notebooks
 
 # The demo needs only the package and its analysis and plot extras: its own venv, not the
 # development set of .venv. maturin (the build tool) builds the extension in release mode and
