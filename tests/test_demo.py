@@ -1,9 +1,13 @@
-"""examples/demo.py (make demo): report printed, ledger verified, self-contained HTML."""
+"""examples/demo.py (make demo): report printed, ledger verified, self-contained HTML, and what
+to open and try next; the make recipe installs only the package with its analysis and plot
+extras, into its own venv."""
 
 from __future__ import annotations
 
 import os
 import re
+import shlex
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +16,8 @@ import pytest
 
 pytest.importorskip("matplotlib")
 
-DEMO = Path(__file__).resolve().parent.parent / "examples" / "demo.py"
+ROOT = Path(__file__).resolve().parent.parent
+DEMO = ROOT / "examples" / "demo.py"
 
 
 def test_demo_writes_a_self_contained_report(tmp_path):
@@ -33,10 +38,41 @@ def test_demo_writes_a_self_contained_report(tmp_path):
     assert "verify: ok=True" in out
     page = (tmp_path / "report.html").read_text()
     for name in ("session-level", "call-level", "all-calls"):
-        assert f'<th colspan="3">{name}</th>' in page
+        assert re.search(rf'<th colspan="\d+">{name}</th>', page), name
     assert "call-level-strict<br><span class='sm-null'>ruleset: strict</span>" in page
     assert "Verification: <span class='sm-ok'>✔ intact</span>" in page
     assert page.count("src='data:image/png;base64,") == 4
     assert not re.search(r"(src|href)=['\"]https?:", page)  # nothing external
     for name in ("usage_events", "usage_cost", "interpretations", "session_timeline"):
         assert (tmp_path / f"{name}.png").read_bytes().startswith(b"\x89PNG")
+    # It ends with what to open and commands to try, which work as printed.
+    tail = out[out.index("\nOpen ") :]
+    assert f"Open {tmp_path / 'report.html'} in a browser" in tail
+    commands = [
+        line.strip() for line in tail.splitlines() if line.startswith("  ") and "  " in line
+    ]
+    reverify = next(c for c in commands if "-m statemeter.reverify" in c)
+    r = subprocess.run(shlex.split(reverify), capture_output=True, text=True, timeout=300, env=env)
+    assert r.returncode == 0 and r.stdout.startswith("OK: "), r
+    assert any(c.startswith("make test") for c in commands)
+    assert any(" report " in c and "--contract" in c for c in commands)
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="this machine has no make")
+def test_make_demo_installs_only_the_package_with_its_extras():
+    """`make demo` builds into .venv-demo with statemeter[analysis,plot] (maturin, release) and
+    runs the demo there: not the development set, which `make test` installs into .venv."""
+    recipe = subprocess.run(
+        ["make", "-n", "-B", "demo"], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert recipe.returncode == 0, recipe.stderr
+    lines = recipe.stdout.splitlines()
+    assert "requirements-dev" not in recipe.stdout and "$(VENV)" not in recipe.stdout
+    assert any("maturin develop --release --extras analysis,plot" in x for x in lines)
+    assert any(x.startswith(".venv-demo/bin/python -m pip install") for x in lines)
+    assert any(re.search(r"\.venv-demo/bin/python examples/demo\.py", x) for x in lines)
+    assert [x for x in lines if x.startswith("echo")] == [
+        x for x in lines if x.startswith("echo") and "==> [" in x
+    ], "each step says what it does"
+    test = subprocess.run(["make", "-n", "-B", "test"], cwd=ROOT, capture_output=True, text=True)
+    assert "-r requirements-dev.txt" in test.stdout
