@@ -72,7 +72,7 @@ frameworks-lock: $(STAMP) ## Re-resolve the framework groups' lock files from th
 	for g in $(FW_GROUPS); do (cd tests/frameworks/$$g && $(abspath $(VENV))/bin/uv pip compile -q \
 		--universal --python-version 3.11 requirements.in -o requirements.txt) || exit 1; done
 
-PY_SOURCES := python tests benches examples notebooks
+PY_SOURCES := python tests benches examples notebooks/render.py
 
 format: $(STAMP) ## Format the Rust and Python sources in place (cargo fmt, ruff format)
 	cargo fmt
