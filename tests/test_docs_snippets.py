@@ -145,7 +145,8 @@ SETUP: dict[str, str] = {
     # `agent`: the scripted triage agent of tests/test_integrations_openai_agents.py (a fake
     # model, no network; the SDK's own exporter is switched off); `builder` and `inputs`: a
     # LangGraph graph over a scripted chat model; traces.json: an OTLP/JSON export of GenAI
-    # spans (tests/data/otlp/genai-current.json).
+    # spans (tests/data/otlp/genai-current.json); spans.otlp.json: an AgentCore Runtime's
+    # observability spans (tests/data/runtimes/agentcore_runtime_spans.otlp.json).
     "docs/integrations.md": (
         "import agents, shutil\n"
         "from langgraph.graph import START, MessagesState, StateGraph\n"
@@ -159,6 +160,8 @@ SETUP: dict[str, str] = {
         "builder.add_edge(START, 'agent')\n"
         "inputs = {'messages': [('user', 'where is my order?')]}\n"
         f"shutil.copy({str(ROOT / 'tests/data/otlp/genai-current.json')!r}, 'traces.json')\n"
+        f"shutil.copy({str(ROOT / 'tests/data/runtimes/agentcore_runtime_spans.otlp.json')!r},"
+        " 'spans.otlp.json')\n"
     ),
     # audit.db: a simulated month.
     "docs/scale.md": _FLEET,
@@ -375,7 +378,9 @@ def test_snippet(block: Block, runs: Runs) -> None:
         lacking = missing(current.markers.get("requires", ""))
         if lacking:
             if current is block:
-                pytest.skip(f"{block.name} needs {', '.join(lacking)}, not installed here")
+                pytest.skip(
+                    f"{block.name} needs {', '.join(lacking)}, not installed on this machine"
+                )
             continue
         try:
             run_block(run, current)
