@@ -77,7 +77,6 @@ def bench_classify_batch(quick: bool) -> dict:
 def bench_spark_report(quick: bool) -> dict:
     import duckdb
     from pyspark.sql import SparkSession
-
     from statemeter import spark as sms
 
     target = 200_000 if quick else 10_000_000
