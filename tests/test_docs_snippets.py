@@ -234,7 +234,16 @@ class in_dir:
         os.chdir(self.old)
 
 
-SKIP_DIRS = {".git", "target", "__pycache__", ".pytest_cache", ".hypothesis", ".mypy_cache"}
+SKIP_DIRS = {
+    ".git",
+    "target",
+    "__pycache__",
+    ".pytest_cache",
+    ".hypothesis",
+    ".mypy_cache",
+    ".ruff_cache",
+    ".ipynb_checkpoints",
+}
 
 
 def repository_files() -> set[str]:
