@@ -319,3 +319,47 @@ def test_csv_output_neutralises_formulas_and_table_output_escapes_controls(tmp_p
     assert p.returncode == 0, p.stderr
     assert "\x1b" not in p.stdout and "\x07" not in p.stdout
     assert "\\x1b]0;title\\x07" in p.stdout
+
+
+def test_keys_checkpoints_and_evidence_bundles(ledger, tmp_path):
+    key = tmp_path / "owner.key"
+    p = run("key", "generate", "example.com/owner", "-o", key)
+    assert p.returncode == 0, p.stderr
+    pub = tmp_path / "owner.pub"
+    assert key.stat().st_mode & 0o777 == 0o600
+    vk = sm.VerifyingKey.from_str(pub.read_text().strip())
+    assert sm.SigningKey.from_str(key.read_text().strip()).verifying_key() == vk
+    one_line_error(run("key", "generate", "example.com/owner", "-o", key), "exists")
+
+    p = run("checkpoint", ledger, "--key", key)
+    assert p.returncode == 0, p.stderr
+    cp = sm.Checkpoint.parse(p.stdout)
+    assert cp.verify(vk) and cp.size == len(EVENTS)
+
+    bundle = tmp_path / "b.json"
+    report = sm.Ledger.open(ledger).report(sm.Contract.load(CONTRACT))
+    clause = report.to_pylist()[0]["clause"]
+    violations = report.violations("call-level", clause)
+    p = run(
+        "evidence", ledger, "--contract", CONTRACT, "--clause", clause,
+        "--interpretation", "call-level", "--key", key, "-o", bundle,
+    )  # fmt: skip
+    assert p.returncode == 0, p.stderr
+    doc = json.loads(bundle.read_text())
+    assert [i["event_id"] for i in doc["items"]] == [e.id for e in violations]
+    assert doc["context"]["clause"] == clause and doc["rows"]
+    assert all(r["clause"] == clause for r in doc["rows"])
+
+    p = run("verify-evidence", bundle, "--key", pub)
+    assert p.returncode == 0 and p.stdout.strip().endswith("events check out"), p.stdout
+    assert doc["items"], "the example events violate the clause"
+    doc["items"][0]["record"] = doc["items"][0]["record"].replace('"seq":', '"seq": ', 1)
+    bundle.write_text(json.dumps(doc))
+    p = run("verify-evidence", bundle, "--key", pub, "--format", "json")
+    out = json.loads(p.stdout)
+    assert p.returncode == 1 and out["failed"] == [doc["items"][0]["event_id"]]
+    other = sm.SigningKey.generate("example.com/owner").verifying_key()
+    p = run("verify-evidence", bundle, "--key", str(other))
+    assert p.returncode == 1 and "no signature" in p.stdout
+    one_line_error(run("checkpoint", ledger, "--key", tmp_path / "missing.key"), "--key")
+    one_line_error(run("checkpoint", ledger, "--key", pub), "signing key")

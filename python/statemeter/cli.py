@@ -7,9 +7,15 @@
                              [--prices FILE] [--baseline-prices FILE] [--by ...] [--format ...]
     statemeter verify LEDGER [--head SEQ:HEX] [--format ...]
     statemeter classify FILE [--ruleset default|strict|FILE] [--format ...]
+    statemeter key generate NAME [-o KEYFILE]
+    statemeter checkpoint LEDGER --key KEYFILE
+    statemeter evidence LEDGER --contract FILE --clause C --interpretation I --key KEYFILE
+                             -o BUNDLE.json [--prices FILE] [--since D] [--until D]
+    statemeter verify-evidence BUNDLE.json --key PUBFILE [--format ...]
 
 Exit status: 0 on success; 2 on bad input (unknown option, unreadable or invalid file, bad
-value), with a one-line message on stderr; ``verify`` exits 1 when the ledger is not intact.
+value), with a one-line message on stderr; ``verify`` exits 1 when the ledger is not intact,
+``verify-evidence`` when any part of the bundle does not check out.
 ``--format json`` prints one JSON document: an array of row objects keyed by the column names
 (money as exact integer nano-units); ``csv`` the same rows with a header; ``table`` (default)
 aligned columns for reading that fit 120 columns (``--wide`` for every column in full):
@@ -27,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -118,6 +125,36 @@ def _parser() -> argparse.ArgumentParser:
     )
     q.add_argument("--ruleset", default="default", help="default, strict or a ruleset TOML")
     common(q, window=False)
+
+    q = sub.add_parser("key", help="signing keys for checkpoints")
+    keys = q.add_subparsers(dest="key_command", required=True, parser_class=_Parser)
+    g = keys.add_parser(
+        "generate", help="a new Ed25519 signing key (KEYFILE, mode 0600) and KEYFILE.pub"
+    )
+    g.add_argument("name", help="the signer's name, e.g. example.com/statemeter")
+    g.add_argument("-o", "--out", help="the signing key file (default: NAME.key, '/' as '_')")
+
+    q = sub.add_parser("checkpoint", help="sign and keep a checkpoint of the ledger's tree")
+    q.add_argument("ledger")
+    q.add_argument("--key", required=True, help="signing key file (statemeter key generate)")
+
+    q = sub.add_parser("evidence", help="a signed evidence bundle of one clause's violating calls")
+    q.add_argument("ledger")
+    q.add_argument("--contract", required=True, help="contract TOML")
+    q.add_argument("--clause", required=True, help="the clause id")
+    q.add_argument("--interpretation", required=True, help="the interpretation's name")
+    q.add_argument("--key", required=True, help="signing key file")
+    q.add_argument("-o", "--out", required=True, help="the bundle file to write (JSON)")
+    q.add_argument("--prices", help="price TOML (adds costs to the report rows)")
+    q.add_argument("--since", help="inclusive start: YYYY-MM-DD or RFC 3339 (UTC)")
+    q.add_argument("--until", help="exclusive end: YYYY-MM-DD or RFC 3339 (UTC)")
+
+    q = sub.add_parser(
+        "verify-evidence", help="check an evidence bundle offline; exit 1 if anything fails"
+    )
+    q.add_argument("bundle")
+    q.add_argument("--key", required=True, help="the ledger owner's verifying key file (or text)")
+    q.add_argument("--format", choices=("table", "json"), default="table", help="output format")
     return p
 
 
@@ -239,6 +276,106 @@ def _cmd_verify(a: argparse.Namespace) -> int:
     return 0 if v.ok else 1
 
 
+def _read_key(path: str, what: str) -> str:
+    p = Path(path)
+    if not p.is_file():
+        raise BadInput(f"--key: no {what} file at {path}")
+    return p.read_text(encoding="utf-8").strip()
+
+
+def _cmd_key(a: argparse.Namespace) -> int:
+    key = sm.SigningKey.generate(a.name)
+    out = Path(a.out or a.name.replace("/", "_") + ".key")
+    pub = out.with_name(out.name.removesuffix(".key") + ".pub")
+    for p in (out, pub):
+        if p.exists():
+            raise BadInput(f"{p} exists: not overwriting a key")
+    # The secret is written to a file only its owner may read, created that way.
+    fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(f"{key}\n")
+    pub.write_text(f"{key.verifying_key()}\n", encoding="utf-8")
+    print(f"signing key:   {out} (keep it secret)")
+    print(f"verifying key: {pub}: {key.verifying_key()}")
+    return 0
+
+
+def _cmd_checkpoint(a: argparse.Namespace) -> int:
+    key = sm.SigningKey.from_str(_read_key(a.key, "signing key"))
+    with _open(a.ledger) as ledger:
+        cp = ledger.checkpoint(key)
+    sys.stdout.write(cp.text)
+    return 0
+
+
+def _json_safe(value: Any) -> Any:
+    """Report rows as JSON values: dates and other values as their text."""
+    return json.loads(json.dumps(value, default=str))
+
+
+def _cmd_evidence(a: argparse.Namespace) -> int:
+    key = sm.SigningKey.from_str(_read_key(a.key, "signing key"))
+    contract = sm.Contract.load(a.contract)
+    prices = sm.PriceTable.load(a.prices) if a.prices else None
+    with _open(a.ledger) as ledger:
+        report = ledger.report(contract, prices, since=a.since, until=a.until)
+        violations = report.violations(a.interpretation, a.clause)
+        rows = [
+            r
+            for r in report.to_pylist()
+            if r.get("clause") == a.clause and r.get("interpretation") == a.interpretation
+        ]
+        cp = ledger.checkpoint(key)
+        bundle = ledger.evidence(
+            violations,
+            cp,
+            rows=_json_safe(rows),
+            context={
+                "contract": Path(a.contract).name,
+                "clause": a.clause,
+                "interpretation": a.interpretation,
+                "since": a.since,
+                "until": a.until,
+            },
+        )
+    Path(a.out).write_text(bundle, encoding="utf-8")
+    print(f"{a.out}: {len(violations)} events against checkpoint {cp.origin} size {cp.size}")
+    return 0
+
+
+def _cmd_verify_evidence(a: argparse.Namespace) -> int:
+    key_path = Path(a.key)
+    key = key_path.read_text(encoding="utf-8").strip() if key_path.is_file() else a.key
+    if not Path(a.bundle).is_file():
+        raise BadInput(f"no bundle file at {a.bundle}")
+    r = sm.verify_evidence(Path(a.bundle), sm.VerifyingKey.from_str(key))
+    if a.format == "json":
+        cp = r.checkpoint
+        doc = {
+            "ok": r.ok,
+            "problem": r.problem,
+            "failed": r.failed,
+            "checkpoint": None if cp is None else {"origin": cp.origin, "size": cp.size},
+            "items": r.items,
+        }
+        json.dump(doc, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return 0 if r.ok else 1
+    if r.checkpoint is not None:
+        print(f"checkpoint {printable(r.checkpoint.origin)} size {r.checkpoint.size}")
+    if r.problem:
+        print(f"FAIL: {printable(r.problem)}")
+    for item in r.items:
+        mark = "ok  " if item["ok"] else "FAIL"
+        line = f"{mark} seq {item['seq']} event {printable(item['event_id'])}"
+        print(line if item["ok"] else f"{line}: {printable(item['problem'])}")
+    if r.ok:
+        print(f"ok: {len(r.items)} events check out")
+    else:
+        print(f"NOT VERIFIED: {len(r.failed)} of {len(r.items)} events fail")
+    return 0 if r.ok else 1
+
+
 def _ruleset(name: str) -> sm.Ruleset:
     if name == "default":
         return sm.Ruleset.default()
@@ -331,6 +468,10 @@ COMMANDS = {
     "scenario": _cmd_scenario,
     "verify": _cmd_verify,
     "classify": _cmd_classify,
+    "key": _cmd_key,
+    "checkpoint": _cmd_checkpoint,
+    "evidence": _cmd_evidence,
+    "verify-evidence": _cmd_verify_evidence,
 }
 
 
