@@ -14,7 +14,12 @@ and written up as a self-contained HTML report.
    (``examples/contracts/model-access-2025-rulesets.toml``: the report classifies the calls
    again for the strict readings).
 3. ``ledger.verify(head=...)`` re-derives the hash chain.
-4. ``demo/report.html`` (plots embedded as base64 PNG) and the PNG plots in ``demo/``.
+4. A signed checkpoint of the ledger's Merkle tree (kept in the ledger and written to
+   ``demo/checkpoint.txt``) and the evidence bundle of the call-level violations,
+   ``demo/evidence.json``, that a counterparty checks offline with ``demo/verifying.pub``
+   (``statemeter verify-evidence demo/evidence.json --key demo/verifying.pub``). The demo's
+   signing key is new each run and written to ``demo/signing.key``.
+5. ``demo/report.html`` (plots embedded as base64 PNG) and the PNG plots in ``demo/``.
 """
 
 from __future__ import annotations
@@ -106,7 +111,40 @@ def main() -> int:
     v = ledger.verify(head=head)
     print(f"\nverify: ok={v.ok} events={v.events:,} head={v.head}")
 
-    # 4. Plots and the self-contained HTML report.
+    # 4. A signed checkpoint, and the evidence of the violating calls for the other party.
+    key = sm.SigningKey.generate("demo.statemeter.example/fleet")
+    key_file = out / "signing.key"
+    key_file.unlink(missing_ok=True)
+    with os.fdopen(os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as f:
+        f.write(f"{key}\n")
+    (out / "verifying.pub").write_text(f"{key.verifying_key()}\n")
+    checkpoint = ledger.checkpoint(key)
+    (out / "checkpoint.txt").write_text(checkpoint.text)
+    violations = report.violations("call-level", clause["id"])
+    rows = [
+        r
+        for r in report.to_pylist()
+        if r["clause"] == clause["id"] and r["interpretation"] == "call-level"
+    ]
+    bundle = ledger.evidence(
+        violations,
+        checkpoint,
+        rows=rows,
+        context={"contract": contract.id, "clause": clause["id"], "interpretation": "call-level"},
+    )
+    (out / "evidence.json").write_text(bundle)
+    checked = sm.verify_evidence(bundle, key.verifying_key())
+    print(
+        f"\ncheckpoint: {checkpoint.origin} size {checkpoint.size:,} root "
+        f"{checkpoint.root_hash[:16]}... signed by {key.name}"
+    )
+    print(
+        f"evidence: {out / 'evidence.json'} ({len(bundle) / 1024:.0f} KiB), "
+        f"{len(violations):,} call-level violations of {clause['id']}; "
+        f"verify_evidence ok={checked.ok}"
+    )
+
+    # 5. Plots and the self-contained HTML report.
     amended_contract = sm.Contract.load(AMENDED)
     figures = [
         (
@@ -170,7 +208,7 @@ def main() -> int:
     )
     print(f"demo done in {time.perf_counter() - started:.1f} s")
     print_next_steps(path, html_path, head)
-    return 0 if v.ok else 1
+    return 0 if v.ok and checked.ok else 1
 
 
 def print_next_steps(ledger: Path, page: Path, head: sm.Head) -> None:

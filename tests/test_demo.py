@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import statemeter as sm
 
 pytest.importorskip("matplotlib")
 
@@ -36,6 +37,11 @@ def test_demo_writes_a_self_contained_report(tmp_path):
     for name in ("call-level-strict", "session-level-strict"):
         assert re.search(rf"^{name}\s+[\d,]+\s+[\d,]+\s+[\d.]+%\s+[\d,.]+ USD", out, re.M), out
     assert "verify: ok=True" in out
+    assert "verify_evidence ok=True" in out
+    bundle = (tmp_path / "evidence.json").read_text()
+    key = (tmp_path / "verifying.pub").read_text().strip()
+    assert sm.verify_evidence(bundle, key).ok
+    assert sm.Checkpoint.parse((tmp_path / "checkpoint.txt").read_text()).verify(key)
     page = (tmp_path / "report.html").read_text()
     for name in ("session-level", "call-level", "all-calls"):
         assert re.search(rf'<th colspan="\d+">{name}</th>', page), name
