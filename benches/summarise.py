@@ -554,6 +554,39 @@ SECTIONS = [
             Row("added wall time", "overhead_wall_pct", "%"),
         ],
     ),
+    Section(
+        "transparency",
+        "Merkle tree, checkpoints and proofs",
+        "What keeping the RFC 9162 tree adds to appending (bounded above by building the whole "
+        "tree apart), building it for an existing ledger against verify(), a signed checkpoint "
+        "when the tree is current, and proofs (benches/transparency.rs, release, no Python).",
+        [
+            Row("events", "events"),
+            Row(
+                "tree share of sustained recording, at most",
+                "recording.tree_share_of_recording_at_most",
+                "%",
+                ("<=", 10.0),
+                "The bound charges the tree with reading every record back, which the writer "
+                "never does (it hashes the record it just built).",
+                scale=100.0,
+            ),
+            Row("recording (Meter, batch)", "recording.recording_events_per_s", "events/s"),
+            Row(
+                "tree share of Store::append alone, at most",
+                "tree_share_of_append_at_most",
+                "%",
+                scale=100.0,
+            ),
+            Row("append with tree", "append_with_tree_wall_s", "s"),
+            Row("build tree", "build_tree_wall_s", "s"),
+            Row("verify", "verify_wall_s", "s"),
+            Row("build / verify", "build_over_verify", "x", ("<=", 3.0)),
+            Row("checkpoint", "checkpoint_wall_ms", "ms", ("<=", 50.0)),
+            Row("inclusion proof", "inclusion_proof_wall_us", "µs", ("<=", 1000.0)),
+            Row("consistency proof", "consistency_proof_wall_us", "µs"),
+        ],
+    ),
     *[
         Section(
             f"integration_{name}",

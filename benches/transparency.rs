@@ -70,6 +70,9 @@ fn main() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("tree.db");
     let mut store = Store::open(Some(&path), Durability::Batch).unwrap();
+    store
+        .register_catalogue(rs.digest(), rs.name(), rs.catalogue())
+        .unwrap();
     let (append_w, append_c, ()) = timed(|| {
         for chunk in pendings.chunks(8192) {
             store.append(chunk).unwrap();
@@ -91,7 +94,7 @@ fn main() {
         timed(|| Store::open_existing(&path, Durability::Batch).unwrap());
     println!("build tree: {build_w:.3} s wall, {build_c:.3} s cpu");
     let (verify_w, verify_c, v) = timed(|| verify(&store, None).unwrap());
-    assert!(v.ok);
+    assert!(v.ok, "{:?}", v.problem);
     println!("verify: {verify_w:.3} s wall, {verify_c:.3} s cpu");
     assert_eq!(store.tree_problem().unwrap(), None);
 
