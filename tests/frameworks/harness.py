@@ -372,7 +372,8 @@ def check(framework: str, plugin: str, api: str, t: Traced) -> list[dict[str, An
     want = expected(framework, plugin, api)
     assert obs == want, (framework, plugin, api, json.dumps(obs, default=str))
     CHECKED.add((framework, plugin, api))
-    imported = events(t.imported())
+    imported_meter = t.imported()
+    imported = events(imported_meter)
     strip = lambda evs: [  # noqa: E731
         {k: v for k, v in e.items() if k not in ("seq", "id", "parent_id")} for e in evs
     ]
@@ -385,4 +386,5 @@ def check(framework: str, plugin: str, api: str, t: Traced) -> list[dict[str, An
     assert spans["errors"] == 0
     assert spans["recorded"] + spans["joined"] + sum(spans["skipped"].values()) == spans["seen"]
     assert spans["recorded"] == len(live)
+    assert imported_meter.stats()["spans"] == spans  # the file's spans count alike
     return live
