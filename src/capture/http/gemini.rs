@@ -4,6 +4,8 @@
 //! uploads go to the same paths under `/upload` (`/upload/v1beta/files`,
 //! `/upload/v1beta/fileSearchStores/{id}:uploadToFileSearchStore`).
 
+use std::borrow::Cow;
+
 use serde_json::Value;
 
 use super::body::Body;
@@ -32,93 +34,96 @@ pub(super) fn describe(cx: &Ctx<'_>, provider: &'static str) -> Draft {
         None => (rel.last().copied(), None),
     };
     let is = |w: &str| rel.iter().any(|s| s.split(':').next() == Some(w));
-    let mut d =
-        if let Some(verb) = verb.filter(|_| is("models") || is("tunedModels") || is("endpoints")) {
-            let api = match verb {
-                "generateContent" | "streamGenerateContent" => "generate_content",
-                "countTokens" => "count_tokens",
-                "embedContent" | "batchEmbedContents" | "asyncBatchEmbedContent" => "embeddings",
-                "rawPredict" | "streamRawPredict" => "raw_predict",
-                other => other,
-            };
-            let mut d = Draft::new(provider, api);
-            let name = last.map(|n| decode(n).into_owned());
-            d.model = if is("endpoints") {
-                name.map(|n| format!("endpoints/{n}"))
-            } else {
-                name
-            };
-            if verb.starts_with("stream") {
-                d.keep("stream", true);
-            }
-            if api == "generate_content" {
-                generate_content(body, &mut d);
-            }
-            d
-        } else if rel.first() == Some(&"interactions") {
-            let api = match (cx.method.as_ref(), &rel[1..]) {
-                ("POST", []) => "interactions",
-                ("DELETE", [_]) => "interactions.delete",
-                (_, [_, "cancel"]) => "interactions.cancel",
-                _ => "interactions.retrieve",
-            };
-            let mut d = Draft::new(provider, api);
-            if let Some(id) = rel.get(1) {
-                d.keep("interaction_id", decode(id).into_owned());
-            }
-            d.model = body
-                .str("model")
-                .or_else(|| body.str("agent"))
-                .map(|m| m.into_owned());
-            for k in KEEP_INTERACTIONS {
-                if let Some(v) = body.value(k) {
-                    d.keep(k, v);
-                }
-            }
-            // The file_search tool: `{"type": "file_search", "file_search_store_names": [...]}`.
-            let mut stores = Vec::new();
-            for tool in tools(body) {
-                if tool.str("type").as_deref() == Some("file_search") {
-                    store_names(&tool, &mut stores);
-                }
-            }
-            d.keep_ids("file_search_store_names", stores);
-            d
-        } else if is("reasoningEngines") {
-            let api = if is("memories") {
-                "memory_bank"
-            } else if is("sessions") {
-                "agent_engine.sessions"
-            } else {
-                "agent_engine"
-            };
-            let mut d = Draft::new(provider, api);
-            if let Some(i) = rel.iter().position(|s| *s == "reasoningEngines") {
-                if let Some(engine) = rel.get(i + 1) {
-                    let engine = engine.split(':').next().unwrap_or(engine);
-                    d.attrs.insert(
-                        "gen_ai.agent.id".into(),
-                        Value::String(decode(engine).into_owned()),
-                    );
-                }
-            }
-            d
-        } else if rel
-            .first()
-            .is_some_and(|s| s.split(':').next() == Some("fileSearchStores"))
-        {
-            file_search_stores(provider, rel, verb)
-        } else if is("cachedContents") {
-            let mut d = Draft::new(provider, "cached_contents");
-            d.model = body.str("model").map(|m| m.into_owned());
-            d
-        } else {
-            Draft::new(
-                provider,
-                rel.first()
-                    .map_or("unknown", |s| s.split(':').next().unwrap_or(s)),
-            )
+    let mut d = if let Some(verb) =
+        verb.filter(|_| is("models") || is("tunedModels") || is("endpoints"))
+    {
+        let api: Cow<'static, str> = match verb {
+            "generateContent" | "streamGenerateContent" => "generate_content".into(),
+            "countTokens" => "count_tokens".into(),
+            "embedContent" | "batchEmbedContents" | "asyncBatchEmbedContent" => "embeddings".into(),
+            "rawPredict" | "streamRawPredict" => "raw_predict".into(),
+            other => other.to_owned().into(),
         };
+        let generate = api == "generate_content";
+        let mut d = Draft::new(provider, api);
+        let name = last.map(|n| decode(n).into_owned());
+        d.model = if is("endpoints") {
+            name.map(|n| format!("endpoints/{n}"))
+        } else {
+            name
+        };
+        if verb.starts_with("stream") {
+            d.keep("stream", true);
+        }
+        if generate {
+            generate_content(body, &mut d);
+        }
+        d
+    } else if rel.first() == Some(&"interactions") {
+        let api = match (cx.method.as_ref(), &rel[1..]) {
+            ("POST", []) => "interactions",
+            ("DELETE", [_]) => "interactions.delete",
+            (_, [_, "cancel"]) => "interactions.cancel",
+            _ => "interactions.retrieve",
+        };
+        let mut d = Draft::new(provider, api);
+        if let Some(id) = rel.get(1) {
+            d.keep("interaction_id", decode(id).into_owned());
+        }
+        d.model = body
+            .str("model")
+            .or_else(|| body.str("agent"))
+            .map(|m| m.into_owned());
+        for k in KEEP_INTERACTIONS {
+            if let Some(v) = body.value(k) {
+                d.keep(k, v);
+            }
+        }
+        // The file_search tool: `{"type": "file_search", "file_search_store_names": [...]}`.
+        let mut stores = Vec::new();
+        for tool in tools(body) {
+            if tool.str("type").as_deref() == Some("file_search") {
+                store_names(&tool, &mut stores);
+            }
+        }
+        d.keep_ids("file_search_store_names", stores);
+        d
+    } else if is("reasoningEngines") {
+        let api = if is("memories") {
+            "memory_bank"
+        } else if is("sessions") {
+            "agent_engine.sessions"
+        } else {
+            "agent_engine"
+        };
+        let mut d = Draft::new(provider, api);
+        if let Some(i) = rel.iter().position(|s| *s == "reasoningEngines") {
+            if let Some(engine) = rel.get(i + 1) {
+                let engine = engine.split(':').next().unwrap_or(engine);
+                d.attrs.insert(
+                    "gen_ai.agent.id".into(),
+                    Value::String(decode(engine).into_owned()),
+                );
+            }
+        }
+        d
+    } else if rel
+        .first()
+        .is_some_and(|s| s.split(':').next() == Some("fileSearchStores"))
+    {
+        file_search_stores(provider, rel, verb)
+    } else if is("cachedContents") {
+        let mut d = Draft::new(provider, "cached_contents");
+        d.model = body.str("model").map(|m| m.into_owned());
+        d
+    } else {
+        Draft::new(
+            provider,
+            rel.first().map_or("unknown".to_owned(), |s| {
+                s.split(':').next().unwrap_or(s).to_owned()
+            }),
+        )
+    };
     if d.model.is_none() && d.api == "generate_content" {
         d.model = body.str("model").map(|m| m.into_owned());
     }

@@ -125,14 +125,15 @@ pub(crate) struct Draft {
     /// The API shape read (`openai`, `anthropic`, `gemini`, `bedrock-runtime`, ...); empty
     /// until the family sets it.
     pub shape: &'static str,
-    pub api: String,
+    /// Usually a name from a route table (shared, see [`static_text`]).
+    pub api: Cow<'static, str>,
     pub model: Option<String>,
     pub request: Map<String, Value>,
     pub attrs: Map<String, Value>,
 }
 
 impl Draft {
-    pub fn new(provider: &'static str, api: impl Into<String>) -> Draft {
+    pub fn new(provider: &'static str, api: impl Into<Cow<'static, str>>) -> Draft {
         Draft {
             provider,
             shape: "",
@@ -333,9 +334,9 @@ pub fn describe_request_with(
     }
     let (provider, rule): (Text, &'static str) = match &host.operated {
         Operated::User(p) => (p.clone(), "provider-user-mapping"),
-        Operated::Operator(op) => (op.provider.into(), "provider-endpoint"),
-        Operated::Endpoint => (draft.provider.into(), "provider-endpoint"),
-        Operated::Unknown => ("unknown".into(), "provider-unknown-host"),
+        Operated::Operator(op) => (static_text(op.provider), "provider-endpoint"),
+        Operated::Endpoint => (static_text(draft.provider), "provider-endpoint"),
+        Operated::Unknown => (static_text("unknown"), "provider-unknown-host"),
     };
     let explain = match (&host.operated, source) {
         (Operated::Unknown, Source::Hint) => format!(
@@ -372,10 +373,11 @@ pub fn describe_request_with(
     ev.provider = Some(provider);
     // A path the family reads no API from (e.g. Gemini's `/:`) is `unknown`, as is a missing
     // model: an empty name would make the event unrecordable.
-    ev.api = Some(if draft.api.is_empty() {
-        "unknown".into()
-    } else {
-        draft.api.into()
+    ev.api = Some(match draft.api {
+        Cow::Borrowed("") => static_text("unknown"),
+        Cow::Borrowed(api) => static_text(api),
+        Cow::Owned(api) if api.is_empty() => static_text("unknown"),
+        Cow::Owned(api) => api.into(),
     });
     ev.model = Some(
         draft
@@ -391,6 +393,25 @@ pub fn describe_request_with(
     ev.attrs = attrs;
     limits::fit(&mut ev);
     Ok(ev)
+}
+
+thread_local! {
+    /// [`static_text`]'s texts: the provider and api names of the tables, a few dozen at most.
+    static STATIC_TEXTS: RefCell<Vec<(&'static str, Text)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// `s` as event text, shared by every event that names it (a provider or api name from a
+/// table): no allocation per request.
+fn static_text(s: &'static str) -> Text {
+    STATIC_TEXTS.with(|texts| {
+        let mut texts = texts.borrow_mut();
+        if let Some((_, t)) = texts.iter().find(|(k, _)| std::ptr::eq(*k, s) || *k == s) {
+            return Text::clone(t);
+        }
+        let t: Text = s.into();
+        texts.push((s, Text::clone(&t)));
+        t
+    })
 }
 
 /// A shape's name in explanations.

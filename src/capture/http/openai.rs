@@ -243,7 +243,7 @@ pub(super) fn describe_azure(cx: &Ctx<'_>) -> Draft {
     if segs.first() == Some(&"models") {
         let mut d = describe_rel(cx, "azure.ai.inference", &segs[1..], None);
         if d.api == "unknown" {
-            d.api = segs[1..].join(".");
+            d.api = segs[1..].join(".").into();
         }
         return d;
     }
