@@ -277,3 +277,46 @@ def test_leaving_a_block_on_an_exception_after_close_keeps_the_users_exception(c
     with pytest.raises(sm.LedgerError):
         with meter.session("bot"):
             meter.close()
+
+
+def test_model_call_keywords_any_way_given():
+    """Keywords reach their parameters however they are given (literals, a mapping, names
+    built at run time); misuse raises the TypeError of any keyword-only method."""
+    import inspect
+
+    meter = sm.Meter()
+    s = meter.session("bot", venue="azure")
+    provider = "".join(["pro", "vider"])  # a name that is not the interned literal
+    e1 = s.model_call(**{provider: "openai", "model": "gpt-5", "api": "responses"}, input_tokens=3)
+    e2 = s.model_call(provider="anthropic", model="claude-sonnet-4-5", api="messages", venue="aws")
+    e3 = s.model_call(provider="openai", model="gpt-5", api="responses", output_tokens=2)
+    e4 = s.model_call(provider="open" + "ai", model="gpt-5", api="responses")
+    got = [
+        (e.provider, e.model, e.api, e.venue, e.input_tokens, e.output_tokens)
+        for e in (e1, e2, e3, e4)
+    ]
+    assert got == [
+        ("openai", "gpt-5", "responses", "azure", 3, 0),
+        ("anthropic", "claude-sonnet-4-5", "messages", "aws", 0, 0),
+        ("openai", "gpt-5", "responses", "azure", 0, 2),
+        ("openai", "gpt-5", "responses", "azure", 0, 0),
+    ]
+    with pytest.raises(TypeError, match="positional"):
+        s.model_call("openai", model="gpt-5", api="responses")  # type: ignore[misc]
+    with pytest.raises(TypeError, match="colour"):
+        s.model_call(provider="openai", model="gpt-5", api="responses", colour="red")  # type: ignore[call-arg]
+    with pytest.raises(TypeError, match="provider"):
+        s.model_call(model="gpt-5", api="responses")  # type: ignore[call-arg]
+    with pytest.raises(sm.ValidationError, match="provider"):
+        s.model_call(provider=None, model="gpt-5", api="responses")  # type: ignore[arg-type]
+    params = list(inspect.signature(sm.Session.model_call).parameters.values())
+    assert [p.name for p in params[:4]] == ["self", "provider", "model", "api"]
+    assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in params[1:])
+    assert sm.Session.model_call.__doc__.startswith("Records one model call")
+    meter.flush()
+    assert [e.provider for e in meter.ledger.events() if e.kind == "model_call"] == [
+        "openai",
+        "anthropic",
+        "openai",
+        "openai",
+    ]

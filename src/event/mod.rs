@@ -200,6 +200,12 @@ impl Event {
     /// Assigns an id and a timestamp where none was given, applies the kind's defaults and
     /// checks every field. Errors name the field.
     pub fn finish(mut self) -> Result<Self> {
+        self.complete()?;
+        Ok(self)
+    }
+
+    /// [`Event::finish`] in place (no move of the event).
+    pub fn complete(&mut self) -> Result<()> {
         let stamped_now = self.ts == 0 && !self.ts_explicit;
         if stamped_now {
             self.ts = now_ns();
@@ -234,8 +240,7 @@ impl Event {
             }
             EventKind::SessionStart => {}
         }
-        self.validate()?;
-        Ok(self)
+        self.validate()
     }
 
     /// Checks the event; the error names the first bad field.

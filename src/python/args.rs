@@ -52,9 +52,20 @@ pub fn opt_text(field: &str, v: Arg<'_, '_>) -> PyResult<Option<Text>> {
     }
 }
 
-/// Like [`req_str`], as shared event text; `last` caches the previous value so a repeated
-/// argument (the same provider, model or api on every call) costs no allocation.
-pub fn req_text(field: &str, v: &Bound<'_, PyAny>, last: &Mutex<Option<Text>>) -> PyResult<Text> {
+/// The last string object a [`req_text`] argument was, and its text.
+pub type LastText = Mutex<Option<(Py<PyAny>, Text)>>;
+
+/// Like [`req_str`], as shared event text; `last` remembers the previous argument so that a
+/// repeated one (the same provider, model or api on every call, usually the very same `str`
+/// object) costs neither a UTF-8 conversion nor an allocation.
+pub fn req_text(field: &str, v: &Bound<'_, PyAny>, last: &LastText) -> PyResult<Text> {
+    let mut cached = last.lock();
+    // The same object as last time (kept alive by the cache, so its address is not reused).
+    if let Some((obj, t)) = cached.as_ref() {
+        if obj.as_ptr() == v.as_ptr() {
+            return Ok(Text::clone(t));
+        }
+    }
     let s = match v.downcast::<PyString>() {
         Ok(s) => convert::utf8(s).map_err(|m| invalid(field, m))?,
         Err(_) if v.is_none() => return Err(invalid(field, "is required")),
@@ -65,13 +76,26 @@ pub fn req_text(field: &str, v: &Bound<'_, PyAny>, last: &Mutex<Option<Text>>) -
             ))
         }
     };
-    let mut cached = last.lock();
-    if let Some(t) = cached.as_ref().filter(|t| ***t == *s) {
-        return Ok(Text::clone(t));
-    }
-    let t = Text::from(s);
-    *cached = Some(Text::clone(&t));
+    let t = match cached.as_ref() {
+        Some((_, t)) if **t == *s => Text::clone(t),
+        _ => Text::from(s),
+    };
+    *cached = Some((v.clone().unbind(), Text::clone(&t)));
     Ok(t)
+}
+
+/// Like [`opt_str`], borrowed from the argument (nothing allocated).
+pub fn opt_borrowed_str<'a>(field: &str, v: Arg<'a, '_>) -> PyResult<Option<&'a str>> {
+    match given(v) {
+        None => Ok(None),
+        Some(v) => match v.downcast::<PyString>() {
+            Ok(s) => Ok(Some(convert::utf8(s).map_err(|m| invalid(field, m))?)),
+            Err(_) => Err(invalid(
+                field,
+                format!("must be a string, not {}", type_name(v)),
+            )),
+        },
+    }
 }
 
 pub fn opt_count(field: &str, v: Arg<'_, '_>) -> PyResult<Option<u64>> {

@@ -12,7 +12,10 @@ use pyo3::prelude::*;
 use super::pyrepr;
 use pyo3::types::{PyDict, PyTuple};
 
-use super::args::{opt_count, opt_i64, opt_map, opt_str, opt_text, req_str, req_text, Arg};
+use super::args::{
+    opt_borrowed_str, opt_count, opt_i64, opt_map, opt_str, opt_text, req_str, req_text, Arg,
+    LastText,
+};
 use super::classification::Ruleset;
 use super::convert;
 use super::errors::invalid;
@@ -23,8 +26,10 @@ use crate::event::{new_uuid_v7, now_ns, Event as CoreEvent, EventKind, Text};
 use crate::ledger::{Durability, Store};
 use crate::meter::{Recorder, SpanStats, DEFAULT_CAPACITY};
 
-fn submit(py: Python<'_>, recorder: &Recorder, ev: CoreEvent) -> PyResult<Event> {
-    let rec = recorder.wrap(ev.finish()?);
+#[inline(always)]
+fn submit(py: Python<'_>, recorder: &Recorder, mut ev: CoreEvent) -> PyResult<Event> {
+    ev.complete()?;
+    let rec = recorder.wrap(ev);
     match recorder.durability() {
         Durability::Batch => {
             if let Err(back) = recorder.try_push(Arc::clone(&rec))? {
@@ -318,7 +323,7 @@ pub struct Session {
     runtime: Option<Text>,
     runtime_session_id: Option<Text>,
     /// The last provider, model and api seen by `model_call` (see `args::req_text`).
-    last_text: [Mutex<Option<Text>>; 3],
+    last_text: [LastText; 3],
     attrs: serde_json::Map<String, serde_json::Value>,
     started: AtomicBool,
     ended: AtomicBool,
@@ -328,16 +333,17 @@ pub struct Session {
 
 impl Session {
     #[allow(clippy::too_many_arguments)]
+    /// Fills the fields every recorded kind shares into `e` (in place: an event is large, and
+    /// this is the hot path).
     fn base(
         &self,
-        kind: EventKind,
+        e: &mut CoreEvent,
         id: Arg<'_, '_>,
         ts: Arg<'_, '_>,
         duration_ns: Arg<'_, '_>,
         parent_id: Arg<'_, '_>,
         attrs: Arg<'_, '_>,
-    ) -> PyResult<CoreEvent> {
-        let mut e = CoreEvent::new(kind);
+    ) -> PyResult<()> {
         if let Some(id) = opt_str("id", id)? {
             if id.is_empty() {
                 return Err(invalid("id", "must not be empty"));
@@ -356,7 +362,7 @@ impl Session {
         e.session_id = Some(self.session_id.clone());
         e.agent = self.agent.clone();
         e.tenant = self.tenant.clone();
-        Ok(e)
+        Ok(())
     }
 
     fn boundary(
@@ -389,6 +395,64 @@ impl Session {
         } else {
             e.status = status.map(Into::into);
         }
+        submit(py, &self.recorder, e)
+    }
+}
+
+/// The keyword arguments of `Session.model_call`, in this order (see `super::keywords`).
+pub const MODEL_CALL_KEYWORDS: [&str; 15] = [
+    "provider",
+    "model",
+    "api",
+    "venue",
+    "request",
+    "input_tokens",
+    "output_tokens",
+    "cached_tokens",
+    "duration_ns",
+    "status",
+    "endpoint",
+    "attrs",
+    "id",
+    "ts",
+    "parent_id",
+];
+
+/// A required argument (the fast path passes `None` for one not given).
+fn required<'a, 'py>(field: &str, v: Arg<'a, 'py>) -> PyResult<&'a Bound<'py, PyAny>> {
+    v.ok_or_else(|| invalid(field, "is required"))
+}
+
+impl Session {
+    /// `model_call` with its arguments in [`MODEL_CALL_KEYWORDS`] order (`None`: not given).
+    pub fn record_model_call(&self, py: Python<'_>, a: &[Arg<'_, '_>; 15]) -> PyResult<Event> {
+        let [provider, model, api, venue, request, input_tokens, output_tokens, cached_tokens, duration_ns, status, endpoint, attrs, id, ts, parent_id] =
+            *a;
+        let mut e = CoreEvent::new(EventKind::ModelCall);
+        self.base(&mut e, id, ts, duration_ns, parent_id, attrs)?;
+        e.provider = Some(req_text(
+            "provider",
+            required("provider", provider)?,
+            &self.last_text[0],
+        )?);
+        e.model = Some(req_text(
+            "model",
+            required("model", model)?,
+            &self.last_text[1],
+        )?);
+        e.api = Some(req_text("api", required("api", api)?, &self.last_text[2])?);
+        e.venue = match opt_borrowed_str("venue", venue)? {
+            // The session's venue given again: share it.
+            Some(v) if self.venue.as_deref() == Some(v) => self.venue.clone(),
+            Some(v) => Some(v.into()),
+            None => self.venue.clone(),
+        };
+        e.request = opt_map("request", request)?;
+        e.input_tokens = opt_count("input_tokens", input_tokens)?;
+        e.output_tokens = opt_count("output_tokens", output_tokens)?;
+        e.cached_tokens = opt_count("cached_tokens", cached_tokens)?;
+        e.status = opt_text("status", status)?;
+        e.endpoint = opt_text("endpoint", endpoint)?;
         submit(py, &self.recorder, e)
     }
 }
@@ -450,23 +514,26 @@ impl Session {
         ts: Arg<'_, '_>,
         parent_id: Arg<'_, '_>,
     ) -> PyResult<Event> {
-        let mut e = self.base(EventKind::ModelCall, id, ts, duration_ns, parent_id, attrs)?;
-        e.provider = Some(req_text("provider", provider, &self.last_text[0])?);
-        e.model = Some(req_text("model", model, &self.last_text[1])?);
-        e.api = Some(req_text("api", api, &self.last_text[2])?);
-        e.venue = match opt_str("venue", venue)? {
-            // The session's venue given again: share it.
-            Some(v) if self.venue.as_deref() == Some(v.as_str()) => self.venue.clone(),
-            Some(v) => Some(v.into()),
-            None => self.venue.clone(),
-        };
-        e.request = opt_map("request", request)?;
-        e.input_tokens = opt_count("input_tokens", input_tokens)?;
-        e.output_tokens = opt_count("output_tokens", output_tokens)?;
-        e.cached_tokens = opt_count("cached_tokens", cached_tokens)?;
-        e.status = opt_text("status", status)?;
-        e.endpoint = opt_text("endpoint", endpoint)?;
-        submit(py, &self.recorder, e)
+        self.record_model_call(
+            py,
+            &[
+                Some(provider),
+                Some(model),
+                Some(api),
+                venue,
+                request,
+                input_tokens,
+                output_tokens,
+                cached_tokens,
+                duration_ns,
+                status,
+                endpoint,
+                attrs,
+                id,
+                ts,
+                parent_id,
+            ],
+        )
     }
 
     /// Records one finished tool call; returns the `Event`.
@@ -486,7 +553,8 @@ impl Session {
         ts: Arg<'_, '_>,
         parent_id: Arg<'_, '_>,
     ) -> PyResult<Event> {
-        let mut e = self.base(EventKind::ToolCall, id, ts, duration_ns, parent_id, attrs)?;
+        let mut e = CoreEvent::new(EventKind::ToolCall);
+        self.base(&mut e, id, ts, duration_ns, parent_id, attrs)?;
         e.tool = Some(req_str("tool", tool)?.into());
         e.tool_kind = opt_text("tool_kind", tool_kind)?;
         e.effect = opt_text("effect", effect)?;
@@ -513,7 +581,8 @@ impl Session {
         ts: Arg<'_, '_>,
         parent_id: Arg<'_, '_>,
     ) -> PyResult<Event> {
-        let mut e = self.base(EventKind::StateOp, id, ts, duration_ns, parent_id, attrs)?;
+        let mut e = CoreEvent::new(EventKind::StateOp);
+        self.base(&mut e, id, ts, duration_ns, parent_id, attrs)?;
         e.op = Some(req_str("op", op)?.into());
         e.store = Some(req_str("store", store)?.into());
         e.holder = Some(req_str("holder", holder)?.into());
@@ -699,7 +768,8 @@ impl ToolSpan {
         let end = now_ns();
         let start = self.started.lock().take().unwrap_or(end);
         let session = self.session.get();
-        let mut e = session.base(EventKind::ToolCall, None, None, None, None, None)?;
+        let mut e = CoreEvent::new(EventKind::ToolCall);
+        session.base(&mut e, None, None, None, None, None)?;
         e.ts = start;
         e.ts_explicit = true;
         e.duration_ns = Some((end - start).max(0));

@@ -14,6 +14,7 @@ mod event;
 mod event_table;
 mod export;
 mod interrupt;
+mod keywords;
 mod ledger;
 mod meter;
 mod otel;
@@ -50,6 +51,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     errors::register(m)?;
     m.add_class::<meter::Meter>()?;
     m.add_class::<meter::Session>()?;
+    keywords::install(&m.py().get_type::<meter::Session>())?;
     m.add_class::<meter::ToolSpan>()?;
     m.add_class::<event::Event>()?;
     m.add_class::<event_table::EventTable>()?;

@@ -1,0 +1,170 @@
+//! A faster call path for `Session.model_call`, the recording hot path: its keyword arguments
+//! are matched to parameters by identity with interned names (the names in a caller's code
+//! are interned strings, so one pointer comparison each) instead of PyO3's UTF-8 conversion and
+//! string comparison per keyword. It is installed on the `Session` type as a `METH_FASTCALL |
+//! METH_KEYWORDS` method with the same name, signature and docstring. Any call it does not
+//! recognise as plain (positional arguments, a keyword that is not an interned parameter name,
+//! a repeated or missing required one) goes to the PyO3 method it replaced, which raises exactly
+//! the errors it always did.
+
+use std::ffi::{c_char, CString};
+use std::ptr;
+
+use pyo3::exceptions::PyRuntimeError;
+use pyo3::ffi;
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyDict, PyString, PyTuple, PyType};
+
+use super::args::Arg;
+use super::meter::{Session, MODEL_CALL_KEYWORDS};
+
+/// The parameter names, interned, and the PyO3 method the fast path falls back to.
+struct Installed {
+    names: Vec<Py<PyString>>,
+    original: Py<PyAny>,
+}
+
+static INSTALLED: PyOnceLock<Installed> = PyOnceLock::new();
+
+/// Replaces `Session.model_call` with the fast path (same name, signature and docstring).
+pub fn install(session: &Bound<'_, PyType>) -> PyResult<()> {
+    let py = session.py();
+    let original = session.getattr("model_call")?;
+    let signature: String = original.getattr("__text_signature__")?.extract()?;
+    let doc: String = original.getattr("__doc__")?.extract()?;
+    let names = MODEL_CALL_KEYWORDS
+        .iter()
+        .map(|n| PyString::intern(py, n).unbind())
+        .collect();
+    if INSTALLED
+        .set(
+            py,
+            Installed {
+                names,
+                original: original.unbind(),
+            },
+        )
+        .is_err()
+    {
+        return Ok(()); // already installed (the module is initialised once per process)
+    }
+    // The method table entry must outlive the type: made once per process, never freed.
+    let doc = CString::new(format!("model_call{signature}\n--\n\n{doc}"))
+        .map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
+    let def = Box::leak(Box::new(ffi::PyMethodDef {
+        ml_name: c"model_call".as_ptr(),
+        ml_meth: ffi::PyMethodDefPointer {
+            PyCFunctionFastWithKeywords: model_call,
+        },
+        ml_flags: ffi::METH_FASTCALL | ffi::METH_KEYWORDS,
+        ml_doc: doc.into_raw().cast_const() as *const c_char,
+    }));
+    // SAFETY: `session` is a type object and `def` lives for the rest of the process.
+    let descr = unsafe {
+        Bound::from_owned_ptr_or_err(py, ffi::PyDescr_NewMethod(session.as_type_ptr(), def))?
+    };
+    session.setattr("model_call", descr)
+}
+
+/// The `METH_FASTCALL | METH_KEYWORDS` entry point: `args[..nargs]` are the positional
+/// arguments, `args[nargs..]` the keyword values named by the `kwnames` tuple.
+unsafe extern "C" fn model_call(
+    slf: *mut ffi::PyObject,
+    args: *const *mut ffi::PyObject,
+    nargs: ffi::Py_ssize_t,
+    kwnames: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    // SAFETY: CPython calls a method with the GIL held (the module declares no free-threaded
+    // support: `gil_used`), and the pointers are valid for the call.
+    let py = unsafe { Python::assume_attached() };
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| unsafe {
+        call(py, slf, args, nargs, kwnames)
+    }));
+    match outcome {
+        Ok(Ok(obj)) => obj,
+        Ok(Err(e)) => {
+            e.restore(py);
+            ptr::null_mut()
+        }
+        Err(_) => {
+            pyo3::panic::PanicException::new_err("statemeter panicked in Session.model_call")
+                .restore(py);
+            ptr::null_mut()
+        }
+    }
+}
+
+/// Matches the keywords and records, or hands the call to the original method.
+///
+/// # Safety
+/// The arguments of a `METH_FASTCALL | METH_KEYWORDS` call, with the GIL held.
+unsafe fn call(
+    py: Python<'_>,
+    slf: *mut ffi::PyObject,
+    args: *const *mut ffi::PyObject,
+    nargs: ffi::Py_ssize_t,
+    kwnames: *mut ffi::PyObject,
+) -> PyResult<*mut ffi::PyObject> {
+    let installed = INSTALLED
+        .get(py)
+        .ok_or_else(|| PyRuntimeError::new_err("Session.model_call is not installed"))?;
+    // SAFETY: the caller's pointers: `slf` is the bound object, `kwnames` a tuple or NULL, and
+    // `args` holds `nargs` positional values followed by one value per keyword.
+    let slf = unsafe { Borrowed::from_ptr(py, slf) };
+    let kwnames = unsafe { Borrowed::from_ptr_or_opt(py, kwnames) };
+    let nkw = match &kwnames {
+        Some(k) => k.downcast::<PyTuple>()?.len(),
+        None => 0,
+    };
+    let values = unsafe { std::slice::from_raw_parts(args, nargs as usize + nkw) };
+    if let (0, Some(session), Some(kwnames)) = (nargs, slf.downcast::<Session>().ok(), &kwnames) {
+        let kwnames = kwnames.downcast::<PyTuple>()?;
+        let mut given: [Option<Borrowed<'_, '_, PyAny>>; 15] = [None; 15];
+        let mut plain = true;
+        for (i, name) in kwnames.iter_borrowed().enumerate() {
+            match installed
+                .names
+                .iter()
+                .position(|n| n.as_ptr() == name.as_ptr())
+            {
+                Some(at) if given[at].is_none() => {
+                    // SAFETY: a keyword value of this call.
+                    given[at] = Some(unsafe { Borrowed::from_ptr(py, values[i]) });
+                }
+                _ => {
+                    plain = false;
+                    break;
+                }
+            }
+        }
+        if plain && given[..3].iter().all(Option::is_some) {
+            let a: [Arg<'_, '_>; 15] = std::array::from_fn(|i| given[i].as_deref());
+            let event = session.get().record_model_call(py, &a)?;
+            return Ok(Bound::new(py, event)?.into_ptr());
+        }
+    }
+    // Anything else: the original method, with `self` first.
+    let mut positional = vec![slf.as_any().clone()];
+    for &v in &values[..nargs as usize] {
+        // SAFETY: a positional value of this call.
+        positional.push(unsafe { Borrowed::from_ptr(py, v) }.to_owned());
+    }
+    let positional = PyTuple::new(py, positional)?;
+    let keywords = PyDict::new(py);
+    if let Some(kwnames) = &kwnames {
+        for (name, &v) in kwnames
+            .downcast::<PyTuple>()?
+            .iter()
+            .zip(&values[nargs as usize..])
+        {
+            // SAFETY: a keyword value of this call.
+            keywords.set_item(name, unsafe { Borrowed::from_ptr(py, v) })?;
+        }
+    }
+    Ok(installed
+        .original
+        .bind(py)
+        .call(positional, Some(&keywords))?
+        .into_ptr())
+}
