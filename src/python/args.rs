@@ -101,29 +101,37 @@ pub fn opt_borrowed_str<'a>(field: &str, v: Arg<'a, '_>) -> PyResult<Option<&'a 
 pub fn opt_count(field: &str, v: Arg<'_, '_>) -> PyResult<Option<u64>> {
     match given(v) {
         None => Ok(None),
-        Some(v) => {
-            if v.is_instance_of::<PyBool>() || !v.is_instance_of::<PyInt>() {
-                return Err(invalid(
-                    field,
-                    format!("must be an integer, not {}", type_name(v)),
-                ));
-            }
-            match v.extract::<u64>() {
-                Ok(n) => crate::event::check_count(field, Some(n))
-                    .map(|()| Some(n))
-                    .map_err(PyErr::from),
-                Err(_) => match v.extract::<i64>() {
-                    Ok(n) if n < 0 => Err(invalid(field, format!("must be >= 0, got {n}"))),
-                    _ => Err(invalid(
-                        field,
-                        format!(
-                            "{v} is out of range (at most {}, the signed 64-bit range)",
-                            crate::event::MAX_COUNT
-                        ),
-                    )),
-                },
-            }
-        }
+        // The usual case first: an `int` (not a subclass such as `bool`) in range.
+        Some(v) if v.is_exact_instance_of::<PyInt>() => match v.extract::<u64>() {
+            Ok(n) if n <= crate::event::MAX_COUNT => Ok(Some(n)),
+            _ => count(field, v),
+        },
+        Some(v) => count(field, v),
+    }
+}
+
+/// [`opt_count`] of a given value, with the error that says what is wrong with it.
+fn count(field: &str, v: &Bound<'_, PyAny>) -> PyResult<Option<u64>> {
+    if v.is_instance_of::<PyBool>() || !v.is_instance_of::<PyInt>() {
+        return Err(invalid(
+            field,
+            format!("must be an integer, not {}", type_name(v)),
+        ));
+    }
+    match v.extract::<u64>() {
+        Ok(n) => crate::event::check_count(field, Some(n))
+            .map(|()| Some(n))
+            .map_err(PyErr::from),
+        Err(_) => match v.extract::<i64>() {
+            Ok(n) if n < 0 => Err(invalid(field, format!("must be >= 0, got {n}"))),
+            _ => Err(invalid(
+                field,
+                format!(
+                    "{v} is out of range (at most {}, the signed 64-bit range)",
+                    crate::event::MAX_COUNT
+                ),
+            )),
+        },
     }
 }
 

@@ -1,10 +1,9 @@
 //! A faster call path for `Session.model_call`, the recording hot path: its keyword arguments
 //! are matched to parameters by identity with interned names (the names in a caller's code
-//! are interned strings, so one pointer comparison each) instead of PyO3's UTF-8 conversion and
-//! string comparison per keyword. It is installed on the `Session` type as a `METH_FASTCALL |
+//! are interned strings, so usually one pointer comparison each; other names are compared by
+//! value) instead of PyO3's UTF-8 conversion and string comparison per keyword. It is installed on the `Session` type as a `METH_FASTCALL |
 //! METH_KEYWORDS` method with the same name, signature and docstring. Any call it does not
-//! recognise as plain (positional arguments, a keyword that is not an interned parameter name,
-//! a repeated or missing required one) goes to the PyO3 method it replaced, which raises exactly
+//! recognise as plain (positional arguments, an unknown keyword, a missing required one) goes to the PyO3 method it replaced, which raises exactly
 //! the errors it always did.
 
 use std::ffi::{c_char, CString};
@@ -122,15 +121,29 @@ unsafe fn call(
         let kwnames = kwnames.downcast::<PyTuple>()?;
         let mut given: [Option<Borrowed<'_, '_, PyAny>>; 15] = [None; 15];
         let mut plain = true;
+        // Callers usually name the parameters in signature order: look there first.
+        let mut next = 0;
         for (i, name) in kwnames.iter_borrowed().enumerate() {
-            match installed
-                .names
+            let at = installed.names[next..]
                 .iter()
                 .position(|n| n.as_ptr() == name.as_ptr())
-            {
+                .map(|k| next + k)
+                .or_else(|| {
+                    installed.names[..next]
+                        .iter()
+                        .position(|n| n.as_ptr() == name.as_ptr())
+                })
+                // A name that is not the interned one (built at run time, a mapping's key made
+                // by an extension): compared by value.
+                .or_else(|| {
+                    let name = name.downcast::<PyString>().ok()?.to_str().ok()?;
+                    MODEL_CALL_KEYWORDS.iter().position(|k| *k == name)
+                });
+            match at {
                 Some(at) if given[at].is_none() => {
                     // SAFETY: a keyword value of this call.
-                    given[at] = Some(unsafe { Borrowed::from_ptr(py, values[i]) });
+                    given[at] = Some(unsafe { Borrowed::from_ptr(py, values[nargs as usize + i]) });
+                    next = (at + 1) % MODEL_CALL_KEYWORDS.len();
                 }
                 _ => {
                     plain = false;

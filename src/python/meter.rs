@@ -22,14 +22,18 @@ use super::errors::invalid;
 use super::event::Event;
 use super::ledger::Ledger;
 use crate::classify;
-use crate::event::{new_uuid_v7, now_ns, Event as CoreEvent, EventKind, Text};
+use crate::event::{new_uuid_v7, now_ns, Event as CoreEvent, EventKind, Recorded, Text};
 use crate::ledger::{Durability, Store};
 use crate::meter::{Recorder, SpanStats, DEFAULT_CAPACITY};
 
-#[inline(always)]
 fn submit(py: Python<'_>, recorder: &Recorder, mut ev: CoreEvent) -> PyResult<Event> {
     ev.complete()?;
-    let rec = recorder.wrap(ev);
+    push(py, recorder, recorder.wrap(ev))
+}
+
+/// Hands a completed event to the recorder.
+#[inline(always)]
+fn push(py: Python<'_>, recorder: &Recorder, rec: Arc<Recorded>) -> PyResult<Event> {
     match recorder.durability() {
         Durability::Batch => {
             if let Err(back) = recorder.try_push(Arc::clone(&rec))? {
@@ -428,8 +432,12 @@ impl Session {
     pub fn record_model_call(&self, py: Python<'_>, a: &[Arg<'_, '_>; 15]) -> PyResult<Event> {
         let [provider, model, api, venue, request, input_tokens, output_tokens, cached_tokens, duration_ns, status, endpoint, attrs, id, ts, parent_id] =
             *a;
-        let mut e = CoreEvent::new(EventKind::ModelCall);
-        self.base(&mut e, id, ts, duration_ns, parent_id, attrs)?;
+        // Built where it will stay (an event is large; moving it costs more than filling it).
+        let mut rec = self.recorder.wrap(CoreEvent::new(EventKind::ModelCall));
+        let e = &mut Arc::get_mut(&mut rec)
+            .expect("a new event is not shared")
+            .event;
+        self.base(e, id, ts, duration_ns, parent_id, attrs)?;
         e.provider = Some(req_text(
             "provider",
             required("provider", provider)?,
@@ -453,7 +461,8 @@ impl Session {
         e.cached_tokens = opt_count("cached_tokens", cached_tokens)?;
         e.status = opt_text("status", status)?;
         e.endpoint = opt_text("endpoint", endpoint)?;
-        submit(py, &self.recorder, e)
+        e.complete()?;
+        push(py, &self.recorder, rec)
     }
 }
 
