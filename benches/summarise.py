@@ -195,9 +195,12 @@ SECTIONS = [
                 "statemeter vs dict append (CPU)",
                 "ratio_vs_dict_append",
                 "x",
-                ("<=", 2.5),
+                ("<=", 1.5),
                 "The call validates six arguments, builds the event (UUIDv7 id, clock read, "
-                "shared strings) and queues it; a dict append does none of that. On a loaded "
+                "shared strings) and queues it; a dict append does none of that. Measured by "
+                "instructions (valgrind --tool=callgrind, calling thread, load-independent): "
+                "4,193 per call against the floor's 2,617 (1.60x). What remains is mostly the "
+                "UUIDv7 id (~600 instructions), validation and the Event object. On a loaded "
                 "2-core machine the writer threads also compete with the caller for the cores.",
             ),
             Row(
@@ -211,7 +214,14 @@ SECTIONS = [
             ),
             Row("logging JSON vs statemeter (CPU)", "logging_json_over_statemeter", "x"),
             Row("structlog vs statemeter (CPU)", "structlog_over_statemeter", "x"),
-            Row("statemeter vs dict append (wall)", "wall_ratio_vs_dict_append", "x"),
+            Row(
+                "statemeter vs dict append (wall)",
+                "wall_ratio_vs_dict_append",
+                "x",
+                ("<=", 2.0),
+                "The target is for an idle machine: the writer threads need a core of their own, "
+                "and with more runnable threads than cores the caller waits for them.",
+            ),
         ],
         peers_table,
     ),
