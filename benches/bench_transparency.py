@@ -44,8 +44,13 @@ def _tree_share_of_recording(n: int) -> dict:
         record_s = _record_calls(path, n)
         record_cpu = time.process_time() - c0
         subprocess.run([sys.executable, "-c", DROP_NODES, path], check=True)
-        build_w, build_c = _timed(lambda: sm.Ledger.open(path).close())
-        open_w, open_c = _timed(lambda: sm.Ledger.open(path).close())
+
+        def open_once() -> None:
+            with sm.Ledger.open(path):
+                pass
+
+        build_w, build_c = _timed(open_once)
+        open_w, open_c = _timed(open_once)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     tree_w, tree_c = build_w - open_w, build_c - open_c
