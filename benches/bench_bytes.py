@@ -71,19 +71,21 @@ def dbstat(path: Path) -> dict[str, dict[str, int]]:
 
 def expanded_records(path: Path) -> list[tuple[int, str]]:
     """Every row as (seq, version-1 record text): version-1 records as stored, version-2
-    records expanded with their classification as docs/ledger-format.md describes."""
+    records expanded with their context as docs/ledger-format.md describes."""
     import sqlite3
 
     con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    parts = dict(con.execute("SELECT digest, part FROM parts")) if "parts" in tables else {}
+    contexts: dict[int, dict] = {}
     out = []
     for seq, text in con.execute("SELECT seq, record FROM events ORDER BY seq"):
         rec = json.loads(text)
         if rec.get("v") == 2:
+            if isinstance(rec["c"], dict):
+                contexts[seq] = rec["c"]
+            context = contexts[rec["c"]] if isinstance(rec["c"], int) else rec["c"]
             rec = {
-                "classification": json.loads(parts[rec["c"]]),
-                "event": rec["e"],
+                "classification": context["classification"],
+                "event": {**rec["e"], **context["event"]},
                 "seq": rec["s"],
                 "v": 1,
             }

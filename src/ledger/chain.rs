@@ -78,12 +78,16 @@ pub fn write_record(out: &mut String, classification_json: &str, event_json: &st
 }
 
 /// The `seq` a record embeds, read from its end without parsing the rest; `None` when the
-/// record does not end like a version-1 record.
+/// record ends like neither a version-1 nor a version-2 record.
 pub fn embedded_seq(record: &[u8]) -> Option<u64> {
-    let body = record.strip_suffix(TAIL)?;
+    use super::compact::{SEQ_KEY_V2, TAIL_V2};
+    let (body, key) = match record.strip_suffix(TAIL) {
+        Some(body) => (body, SEQ_KEY),
+        None => (record.strip_suffix(TAIL_V2)?, SEQ_KEY_V2),
+    };
     let digits = body.iter().rev().take_while(|b| b.is_ascii_digit()).count();
     let (head, num) = body.split_at(body.len() - digits);
-    if !head.ends_with(SEQ_KEY) || num.is_empty() || (num.len() > 1 && num[0] == b'0') {
+    if !head.ends_with(key) || num.is_empty() || (num.len() > 1 && num[0] == b'0') {
         return None;
     }
     std::str::from_utf8(num).ok()?.parse().ok()
@@ -166,12 +170,14 @@ mod tests {
         let mut r = String::new();
         write_record(&mut r, "{}", r#"{"attrs":{"seq":5},"id":"a"}"#, 123);
         assert_eq!(embedded_seq(r.as_bytes()), Some(123));
+        assert_eq!(embedded_seq(br#"{"c":1,"e":{"s":4},"s":77,"v":2}"#), Some(77));
         for bad in [
             "",
             r#"{"seq":1,"v":1}"#,
             r#"{"x":1,"seq":,"v":1}"#,
             r#"{"x":1,"seq":01,"v":1}"#,
             r#"{"x":1,"seq":1,"v":2}"#,
+            r#"{"x":1,"s":1,"v":1}"#,
             r#"{"x":1,"seq":99999999999999999999999,"v":1}"#,
         ] {
             assert_eq!(embedded_seq(bad.as_bytes()), None, "{bad}");

@@ -2,6 +2,8 @@
 //!
 //! - [`chain`]: the record text, the chain link and the [`Head`] (the hashed bytes themselves
 //!   come from `crate::canonical`);
+//! - [`compact`]: the version-2 record (contexts written once, referenced by seq; 16-byte id
+//!   keys);
 //! - `schema`: opening a file and checking it is a ledger;
 //! - [`locks`]: noticing another SQLite library in this process released our locks;
 //! - [`sql`]: read-only SQL through the ledger's own connection;
@@ -14,6 +16,7 @@
 //! The on-disk format is specified in docs/ledger-format.md.
 
 pub mod chain;
+pub mod compact;
 pub mod locks;
 pub mod merkle;
 mod schema;

@@ -11,8 +11,11 @@ use crate::error::{Error, Result};
 
 /// The `meta.format` value that marks a statemeter ledger.
 pub const FORMAT: &str = "statemeter-ledger";
-/// The `meta.version` value this code reads and writes.
-pub const VERSION: &str = "1";
+/// The `meta.version` of the ledgers this code creates: version 2 (docs/ledger-format.md).
+/// A version-1 ledger is read, verified and appended to in version 1.
+pub const VERSION: &str = "2";
+/// Every `meta.version` this code reads.
+pub const VERSIONS: [&str; 2] = ["1", "2"];
 /// The `meta` key of the ledger's identity: a UUID (version 7) given at creation, or at the
 /// first writable open of a ledger made before ledgers had one. Never changed afterwards.
 pub const LEDGER_ID_KEY: &str = "ledger_id";
@@ -42,10 +45,29 @@ CREATE TABLE IF NOT EXISTS checkpoints (
 /// [`tree_tables!`] as a constant.
 pub(crate) const TREE_TABLES: &str = tree_tables!();
 
-/// The schema of a new ledger (docs/ledger-format.md). Only the chain's columns and the `id`
-/// index that idempotency needs: projection columns (kind, ts, session_id) cost ~10% of append
-/// throughput when measured and readers parse the record anyway.
+/// The schema of a new ledger (docs/ledger-format.md, version 2): the chain's columns, the
+/// ids index that idempotency needs as a table of its own keyed by 16 bytes per id (`WITHOUT
+/// ROWID`: the key is the table), not a copy of the id text in every row plus a text index
+/// over it, and the Merkle tree's tables.
 const SCHEMA: &str = concat!(
+    "
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS events (
+    seq INTEGER PRIMARY KEY,
+    record TEXT NOT NULL,
+    hash BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS ids (key BLOB PRIMARY KEY, seq INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS rulesets (digest TEXT PRIMARY KEY, name TEXT NOT NULL, catalogue TEXT NOT NULL);
+",
+    tree_tables!(),
+    "
+INSERT OR IGNORE INTO meta (key, value) VALUES ('format', 'statemeter-ledger'), ('version', '2');
+"
+);
+
+/// The schema of a version-1 ledger: the id text in every row with a `UNIQUE` index over it.
+pub(crate) const SCHEMA_V1: &str = concat!(
     "
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE IF NOT EXISTS events (
@@ -61,6 +83,23 @@ CREATE TABLE IF NOT EXISTS rulesets (digest TEXT PRIMARY KEY, name TEXT NOT NULL
 INSERT OR IGNORE INTO meta (key, value) VALUES ('format', 'statemeter-ledger'), ('version', '1');
 "
 );
+
+/// The `meta.version` of an open ledger as a number (1 or 2; a ledger without one, which
+/// opening refuses, reads as the current version).
+pub(crate) fn read_version(conn: &Connection) -> rusqlite::Result<u32> {
+    let v: Option<String> = conn
+        .query_row("SELECT value FROM meta WHERE key = 'version'", [], |r| {
+            r.get(0)
+        })
+        .optional()
+        .or_else(|e| match e {
+            rusqlite::Error::SqliteFailure(_, Some(ref m)) if m.contains("no such table") => {
+                Ok(None)
+            }
+            e => Err(e),
+        })?;
+    Ok(if v.as_deref() == Some("1") { 1 } else { 2 })
+}
 
 /// Why a ledger could not be opened: whether SQLite was refused writing (reading the file may
 /// still work) or the file is unusable however it is opened.
@@ -309,10 +348,11 @@ fn check_marker(conn: &Connection, label: &str) -> Opened<()> {
         Err(e) => return Err(err(e)),
     }
     match meta("version").map_err(err)? {
-        Some(v) if v == VERSION => Ok(()),
+        Some(v) if VERSIONS.contains(&v.as_str()) => Ok(()),
         v => Err(Error::Ledger(format!(
-            "{label} is a statemeter ledger of version {}; this version reads version {VERSION}",
-            v.as_deref().unwrap_or("(none)")
+            "{label} is a statemeter ledger of version {}; this version reads versions {}",
+            v.as_deref().unwrap_or("(none)"),
+            VERSIONS.join(" and ")
         ))
         .into()),
     }
@@ -322,13 +362,16 @@ fn check_marker(conn: &Connection, label: &str) -> Opened<()> {
 /// change nothing stored, so a ledger may have them.
 const STATISTICS: [&str; 2] = ["sqlite_stat1", "sqlite_stat4"];
 
-/// The schema objects of a ledger, as `(type, name, table, definition)`: the tables of
-/// [`SCHEMA`] (definitions normalized by [`normalize_sql`]) and the indexes SQLite creates for
-/// their `PRIMARY KEY` and `UNIQUE` columns (no definition). `rulesets` (with its index) is
-/// optional: a ledger written before catalogues were stored has none.
-fn expected_objects() -> Vec<(&'static str, String, String, Option<String>)> {
+/// The schema objects of a ledger of `version`, as `(type, name, table, definition)`: the
+/// tables of its schema (definitions normalized by [`normalize_sql`]) and the indexes SQLite
+/// creates for their `PRIMARY KEY` and `UNIQUE` text columns (no definition; none for an
+/// `INTEGER PRIMARY KEY`, which is the row id, or a `WITHOUT ROWID` table, keyed by its
+/// primary key itself). `rulesets` (with its index) is optional: a ledger written before
+/// catalogues were stored has none.
+fn expected_objects(version: u32) -> Vec<(&'static str, String, String, Option<String>)> {
+    let schema = if version == 1 { SCHEMA_V1 } else { SCHEMA };
     let mut out = Vec::new();
-    for stmt in SCHEMA.split(';') {
+    for stmt in schema.split(';') {
         let Some(def) = stmt.trim().strip_prefix("CREATE TABLE IF NOT EXISTS ") else {
             continue;
         };
@@ -338,12 +381,16 @@ fn expected_objects() -> Vec<(&'static str, String, String, Option<String>)> {
             .unwrap_or_default()
             .to_string();
         let sql = normalize_sql(&format!("CREATE TABLE {def}"));
-        out.push((
-            "index",
-            format!("sqlite_autoindex_{name}_1"),
-            name.clone(),
-            None,
-        ));
+        let autoindex = !sql.ends_with("without rowid")
+            && (sql.contains(" unique") || !sql.contains("integer primary key"));
+        if autoindex {
+            out.push((
+                "index",
+                format!("sqlite_autoindex_{name}_1"),
+                name.clone(),
+                None,
+            ));
+        }
         out.push(("table", name.clone(), name, Some(sql)));
     }
     out
@@ -383,7 +430,8 @@ pub(crate) fn schema_problems(conn: &Connection) -> rusqlite::Result<Vec<String>
             ))
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
-    let expected = expected_objects();
+    let version = read_version(conn)?;
+    let expected = expected_objects(version);
     let mut problems = Vec::new();
     for (kind, name, table, sql) in &found {
         if kind == "table" && STATISTICS.contains(&name.as_str()) {
@@ -397,10 +445,15 @@ pub(crate) fn schema_problems(conn: &Connection) -> rusqlite::Result<Vec<String>
             None => problems.push(format!("{kind} {name:?} on table {table:?} was added")),
         }
     }
-    for required in ["meta", "events"] {
+    let required: &[&str] = if version == 1 {
+        &["meta", "events"]
+    } else {
+        &["meta", "events", "ids"]
+    };
+    for required in required {
         if !found
             .iter()
-            .any(|(k, n, _, _)| k == "table" && n == required)
+            .any(|(k, n, _, _)| k == "table" && n == *required)
         {
             problems.push(format!("table {required:?} is missing"));
         }
@@ -591,9 +644,9 @@ mod tests {
         drop(open(&future).unwrap());
         Connection::open(&future)
             .unwrap()
-            .execute_batch("UPDATE meta SET value = '2' WHERE key = 'version'")
+            .execute_batch("UPDATE meta SET value = '3' WHERE key = 'version'")
             .unwrap();
         let m = ledger_err(&future);
-        assert!(m.contains("version 2") && m.contains("future.db"), "{m}");
+        assert!(m.contains("version 3") && m.contains("future.db"), "{m}");
     }
 }

@@ -189,7 +189,7 @@ mod tests {
         let s = store();
         let r = query(
             &s,
-            "SELECT seq, json_extract(record, '$.event.id') AS id, hash, 1.5 AS x, NULL AS n \
+            "SELECT seq, json_extract(record, '$.e.id') AS id, hash, 1.5 AS x, NULL AS n \
              FROM events WHERE seq >= ?1 ORDER BY seq",
             &SqlParams::Positional(vec![SqlValue::Integer(1)]),
         )
@@ -202,13 +202,13 @@ mod tests {
         assert_eq!(r.rows[0][3], SqlValue::Real(1.5));
         let named = query(
             &s,
-            "SELECT count(*) FROM events WHERE id = :id",
+            "SELECT count(*) FROM events WHERE json_extract(record, '$.e.id') = :id",
             &SqlParams::Named(vec![(":id".into(), SqlValue::Text("a".into()))]),
         )
         .unwrap();
         assert_eq!(named.rows, vec![vec![SqlValue::Integer(1)]]);
         let info = query(&s, "PRAGMA table_info(events)", &SqlParams::None).unwrap();
-        assert_eq!(info.rows.len(), 4);
+        assert_eq!(info.rows.len(), 3);
     }
 
     #[test]

@@ -13,6 +13,7 @@
 //! reused buffer, and the idempotency check costs nothing on the common path: the insert uses
 //! `ON CONFLICT(id) DO NOTHING` and only a refused insert reads the stored record.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -20,15 +21,22 @@ use rusqlite::types::ValueRef;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 use super::chain::{chain_hash, event_difference, write_record, Head};
+use super::compact::{self, Context};
 use super::merkle::{leaf_hash, Hash};
 use super::schema::{
-    open_connection, open_read_only, read_ledger_id, schema_problems, OpenError, LEDGER_ID_KEY,
+    open_connection, open_read_only, read_ledger_id, read_version, schema_problems, OpenError,
+    LEDGER_ID_KEY,
 };
 use super::tree::{self, Edge};
 use crate::error::{Error, Result};
 
 const INSERT: &str = "INSERT INTO events (seq, id, record, hash) \
                       VALUES (?1, ?2, ?3, ?4) ON CONFLICT(id) DO NOTHING";
+const INSERT_V2: &str = "INSERT INTO events (seq, record, hash) VALUES (?1, ?2, ?3)";
+const INSERT_ID: &str = "INSERT INTO ids (key, seq) VALUES (?1, ?2) ON CONFLICT(key) DO NOTHING";
+/// Most context definitions a writer remembers (their text and seq); past it, it forgets them
+/// all and defines again what it meets (a few hundred bytes each time).
+const MAX_CONTEXTS: usize = 65_536;
 
 /// When a commit reaches the disk.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -73,6 +81,11 @@ pub struct Store {
     record: String,
     /// The Merkle tree's right edge as this writer last left it.
     edge: Option<Edge>,
+    /// The ledger's format version (1 or 2).
+    version: u32,
+    /// Version 2: the context definitions this store wrote and committed, by text, with the
+    /// seq of the record holding each (later records refer to it).
+    contexts: HashMap<String, u64>,
 }
 
 impl fmt::Debug for Store {
@@ -99,12 +112,19 @@ impl Store {
         let label = path.map_or_else(|| "<memory>".to_string(), |p| p.display().to_string());
         let mut conn = open_connection(path, &label, durability).map_err(Error::from)?;
         build_tree(&mut conn);
+        Store::with(conn, path.map(Path::to_path_buf), label)
+    }
+
+    fn with(conn: Connection, path: Option<PathBuf>, label: String) -> Result<Store> {
+        let version = read_version(&conn)?;
         Ok(Store {
             conn,
-            path: path.map(Path::to_path_buf),
+            path,
             label,
             record: String::new(),
             edge: None,
+            version,
+            contexts: HashMap::new(),
         })
     }
 
@@ -123,13 +143,7 @@ impl Store {
         let first = match open_connection(Some(path), &label, durability) {
             Ok(mut conn) => {
                 build_tree(&mut conn);
-                return Ok(Store {
-                    conn,
-                    path: Some(path.to_path_buf()),
-                    label,
-                    record: String::new(),
-                    edge: None,
-                });
+                return Store::with(conn, Some(path.to_path_buf()), label);
             }
             Err(e) => e,
         };
@@ -147,13 +161,21 @@ impl Store {
     pub fn open_read_only(path: &Path) -> Result<Store> {
         let label = path.display().to_string();
         let conn = open_read_only(path, &label)?;
-        Ok(Store {
-            conn,
-            path: Some(path.to_path_buf()),
-            label,
-            record: String::new(),
-            edge: None,
-        })
+        Store::with(conn, Some(path.to_path_buf()), label)
+    }
+
+    /// A new in-memory ledger of format version 1, as earlier versions wrote them (tests of
+    /// reading, verifying and appending to version-1 ledgers).
+    #[cfg(test)]
+    pub(crate) fn open_v1_in_memory() -> Result<Store> {
+        let conn = Connection::open_in_memory()?;
+        conn.execute_batch(super::schema::SCHEMA_V1)?;
+        Store::with(conn, None, "<memory>".into())
+    }
+
+    /// The ledger's format version: 1 or 2 (docs/ledger-format.md).
+    pub fn version(&self) -> u32 {
+        self.version
     }
 
     /// The file path, or `None` for an in-memory ledger.
@@ -176,6 +198,7 @@ impl Store {
     pub fn close_inherited(&mut self) -> Result<()> {
         let old = std::mem::replace(&mut self.conn, Connection::open_in_memory()?);
         old.close().map_err(|(_, e)| Error::from(e))?;
+        self.contexts.clear();
         self.path = None;
         self.label = "<closed after fork>".into();
         Ok(())
@@ -413,11 +436,33 @@ impl Store {
                 }
             }
         }
+        if self.contexts.len() > MAX_CONTEXTS {
+            self.contexts.clear();
+        }
+        let mut defined = Vec::new();
+        let result = self.append_tx(batch, atomic, &mut defined);
+        if result.is_err() {
+            // Rolled back: the definitions of this batch are not in the file.
+            for text in defined {
+                self.contexts.remove(&text);
+            }
+        }
+        result
+    }
+
+    fn append_tx(
+        &mut self,
+        batch: &[Pending],
+        atomic: bool,
+        defined: &mut Vec<String>,
+    ) -> Result<Vec<Outcome>> {
         let Store {
             conn,
             label,
             record,
             edge,
+            version,
+            contexts,
             ..
         } = self;
         let known = edge.take();
@@ -429,7 +474,11 @@ impl Store {
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(|e| fail(e.into()))?;
         // On an error, dropping `tx` rolls back; so does a failed commit.
-        let (outcomes, new_edge) = append_in(&tx, batch, record, known).map_err(fail)?;
+        let (outcomes, new_edge) = if *version == 1 {
+            append_in(&tx, batch, record, known).map_err(fail)?
+        } else {
+            append_in_v2(&tx, batch, record, known, contexts, defined).map_err(fail)?
+        };
         if atomic {
             if let Some(message) = outcomes.iter().find_map(|o| match o {
                 Outcome::Conflict { message, .. } => Some(message),
@@ -453,27 +502,68 @@ impl Store {
         self.append_checked(batch, true)
     }
 
-    /// Calls `f(seq, record)` for every event after `after_seq`, in seq order, streaming.
+    /// Calls `f(seq, record)` for every event after `after_seq`, in seq order, streaming. A
+    /// version-2 record is handed over expanded: `{"classification":C,"event":E,"seq":N,
+    /// "v":2}` with the event's keys from the record and its context together.
     pub fn for_each_record(
         &self,
         after_seq: u64,
+        f: impl FnMut(u64, &str) -> Result<()>,
+    ) -> Result<()> {
+        self.for_each_record_between(after_seq, u64::MAX, u64::MAX, f)
+    }
+
+    /// [`Store::for_each_record`] for the events after `after_seq` up to `upto`, at most
+    /// `limit` of them.
+    pub fn for_each_record_between(
+        &self,
+        after_seq: u64,
+        upto: u64,
+        limit: u64,
         mut f: impl FnMut(u64, &str) -> Result<()>,
     ) -> Result<()> {
-        let sql = "SELECT seq, record FROM events WHERE seq > ?1 ORDER BY seq";
+        self.for_each_stored_between(after_seq, upto, limit, |seq, text, _, _| f(seq, text))
+    }
+
+    /// [`Store::for_each_record_between`], also handing over each record as stored (the bytes
+    /// hashed: a version-2 record not expanded) and its stored hash.
+    pub fn for_each_stored_between(
+        &self,
+        after_seq: u64,
+        upto: u64,
+        limit: u64,
+        mut f: impl FnMut(u64, &str, &str, &[u8]) -> Result<()>,
+    ) -> Result<()> {
+        let sql = "SELECT seq, record, hash FROM events WHERE seq > ?1 AND seq <= ?2 \
+                   ORDER BY seq LIMIT ?3";
+        let clamp = |n: u64| n.min(i64::MAX as u64) as i64;
         let mut stmt = self.conn.prepare_cached(sql)?;
-        let mut rows = stmt.query([after_seq.min(i64::MAX as u64) as i64])?;
+        let mut rows = stmt.query((clamp(after_seq), clamp(upto), clamp(limit)))?;
+        let mut expander = Expander::default();
         while let Some(row) = rows.next()? {
             let seq: i64 = row.get(0)?;
-            let record = match row.get_ref(1)? {
-                ValueRef::Text(b) => std::str::from_utf8(b).ok(),
-                _ => None,
+            let record = utf8_record(seq, row.get_ref(1)?)?;
+            let hash = row.get_ref(2)?.as_bytes().unwrap_or_default();
+            if self.version == 1 {
+                f(seq as u64, record, record, hash)?;
+            } else {
+                let text = expander.expand(&self.conn, seq as u64, record)?;
+                f(seq as u64, &text, record, hash)?;
             }
-            .ok_or_else(|| {
-                Error::Integrity(format!("the record at seq {seq} is not UTF-8 text"))
-            })?;
-            f(seq as u64, record)?;
         }
         Ok(())
+    }
+
+    /// The record at `seq` as [`Store::for_each_record`] hands it over; `None` when no row
+    /// has that seq.
+    pub fn record_at(&self, seq: u64) -> Result<Option<String>> {
+        let Some(record) = raw_record(&self.conn, seq)? else {
+            return Ok(None);
+        };
+        if self.version == 1 {
+            return Ok(Some(record));
+        }
+        Ok(Some(Expander::default().expand(&self.conn, seq, &record)?))
     }
 
     /// Calls `f(seq, record bytes, hash bytes)` for every row in seq order until `f` returns
@@ -521,6 +611,138 @@ fn tail(conn: &Connection) -> Result<Head> {
             "the last row (seq {seq}) has no valid seq or 32-byte hash: the ledger is damaged"
         ))),
     }
+}
+
+fn utf8_record(seq: i64, value: ValueRef<'_>) -> Result<&str> {
+    match value {
+        ValueRef::Text(b) => std::str::from_utf8(b).ok(),
+        _ => None,
+    }
+    .ok_or_else(|| Error::Integrity(format!("the record at seq {seq} is not UTF-8 text")))
+}
+
+/// The stored record text at `seq`.
+fn raw_record(conn: &Connection, seq: u64) -> Result<Option<String>> {
+    let mut stmt = conn.prepare_cached("SELECT record FROM events WHERE seq = ?1")?;
+    let mut rows = stmt.query([seq.min(i64::MAX as u64) as i64])?;
+    match rows.next()? {
+        None => Ok(None),
+        Some(row) => Ok(Some(utf8_record(seq as i64, row.get_ref(0)?)?.to_string())),
+    }
+}
+
+/// Expands version-2 records, remembering the definitions met on the way (a ledger holds a
+/// few hundred; a reference to one not met yet is read from its row).
+#[derive(Default)]
+struct Expander {
+    definitions: HashMap<u64, String>,
+}
+
+impl Expander {
+    fn expand(&mut self, conn: &Connection, seq: u64, record: &str) -> Result<String> {
+        let bad = |why: &str| {
+            Error::Integrity(format!(
+                "the record at seq {seq} is not a readable version-2 record ({why})"
+            ))
+        };
+        let (context, own) = compact::parse_record_v2(record).ok_or_else(|| bad("its layout"))?;
+        let expanded = match context {
+            Context::Inline(def) => {
+                self.definitions.insert(seq, def.to_string());
+                compact::expand(def, own, seq)
+            }
+            Context::Ref(at) => {
+                if at >= seq {
+                    return Err(bad("its context names a later record"));
+                }
+                if !self.definitions.contains_key(&at) {
+                    let text = raw_record(conn, at)?
+                        .ok_or_else(|| bad("its context names a missing record"))?;
+                    let def = match compact::parse_record_v2(&text) {
+                        Some((Context::Inline(def), _)) => def.to_string(),
+                        _ => return Err(bad("its context names a record without one")),
+                    };
+                    self.definitions.insert(at, def);
+                }
+                compact::expand(&self.definitions[&at], own, seq)
+            }
+        };
+        expanded.ok_or_else(|| bad("its context is not a definition"))
+    }
+}
+
+/// The body of [`Store::append`] for a version-2 ledger, inside its transaction: each event's
+/// context is defined in its record the first time this store writes it, and referred to by
+/// that record's seq afterwards. `defined` collects the definitions written (forgotten again
+/// if the transaction does not commit).
+fn append_in_v2(
+    conn: &Connection,
+    batch: &[Pending],
+    record: &mut String,
+    edge: Option<Edge>,
+    contexts: &mut HashMap<String, u64>,
+    defined: &mut Vec<String>,
+) -> Result<(Vec<Outcome>, Edge)> {
+    let before = tail(conn)?;
+    let Head {
+        mut seq,
+        hash: mut prev,
+    } = before;
+    let first = seq;
+    let mut leaves: Vec<Hash> = Vec::with_capacity(batch.len());
+    let mut insert = conn.prepare_cached(INSERT_V2)?;
+    let mut insert_id = conn.prepare_cached(INSERT_ID)?;
+    let mut outcomes = Vec::with_capacity(batch.len());
+    let mut definition = String::with_capacity(512);
+    for p in batch {
+        let next = seq + 1;
+        let key = compact::id_key(&p.id);
+        if insert_id.execute(params![&key[..], next as i64])? == 0 {
+            let found = existing_v2(conn, p, &key)?;
+            outcomes.push(found);
+            continue;
+        }
+        let (own, shared) = compact::split_event(&p.event_json)
+            .ok_or_else(|| Error::validation("event", "must be a canonical JSON object"))?;
+        definition.clear();
+        compact::write_context(&mut definition, &p.classification_json, &shared);
+        let context = match contexts.get(&definition) {
+            Some(&at) => Context::Ref(at),
+            None => Context::Inline(&definition),
+        };
+        record.clear();
+        compact::write_record_v2(record, context, &own, next);
+        let hash = chain_hash(&prev, record.as_bytes());
+        insert.execute(params![next as i64, record.as_str(), &hash[..]])?;
+        if matches!(context, Context::Inline(_)) {
+            contexts.insert(definition.clone(), next);
+            defined.push(definition.clone());
+        }
+        seq = next;
+        prev = hash;
+        leaves.push(leaf_hash(record.as_bytes()));
+        outcomes.push(Outcome::Appended { seq });
+    }
+    let after = Head { seq, hash: prev };
+    confirm_appended(conn, first, &after)?;
+    let edge = tree::extend(conn, edge, &before, &leaves, &after)?;
+    Ok((outcomes, edge))
+}
+
+/// [`existing`] in a version-2 ledger: the event whose id has `key`.
+fn existing_v2(conn: &Connection, p: &Pending, key: &[u8; 16]) -> Result<Outcome> {
+    let mut stmt = conn.prepare_cached("SELECT seq FROM ids WHERE key = ?1")?;
+    let seq: i64 = stmt.query_row([&key[..]], |r| r.get(0)).map_err(|e| {
+        not_stored(format!(
+            "the id of event {} is indexed but cannot be read back ({e})",
+            p.id
+        ))
+    })?;
+    let seq = seq as u64;
+    let stored = raw_record(conn, seq)?
+        .ok_or_else(|| not_stored(format!("the id of event {} names no stored row", p.id)))?;
+    let stored = Expander::default().expand(conn, seq, &stored)?;
+    Ok(compare_stored(seq, &stored, p))
 }
 
 /// Builds the Merkle tree of a ledger opened for writing where it is missing or behind. A
@@ -621,19 +843,35 @@ fn existing(conn: &Connection, p: &Pending) -> Result<Option<Outcome>> {
     else {
         return Ok(None);
     };
-    let seq = seq as u64;
-    Ok(Some(
-        match event_difference(&stored, &p.event_json, p.ts_explicit) {
-            None => Outcome::Duplicate { seq },
-            Some(diff) => Outcome::Conflict {
-                seq,
-                message: format!(
+    Ok(Some(compare_stored(seq as u64, &stored, p)))
+}
+
+/// Duplicate or conflict: the stored record at `seq` against `p` of the same id (key).
+fn compare_stored(seq: u64, stored: &str, p: &Pending) -> Outcome {
+    let stored_id = serde_json::from_str::<serde_json::Value>(stored)
+        .ok()
+        .and_then(|v| v["event"]["id"].as_str().map(str::to_string));
+    if stored_id.as_deref().is_some_and(|id| id != p.id) {
+        return Outcome::Conflict {
+            seq,
+            message: format!(
+                "event id {} has the same 16-byte index key as event id {} recorded at seq \
+                 {seq}",
+                p.id,
+                stored_id.unwrap_or_default()
+            ),
+        };
+    }
+    match event_difference(stored, &p.event_json, p.ts_explicit) {
+        None => Outcome::Duplicate { seq },
+        Some(diff) => Outcome::Conflict {
+            seq,
+            message: format!(
                 "event id {} is already recorded at seq {seq} with a different payload ({diff})",
                 p.id
             ),
-            },
         },
-    ))
+    }
 }
 
 #[cfg(test)]
@@ -682,9 +920,7 @@ mod tests {
                 assert_eq!(seq as u64, n, "seqs are contiguous");
                 prev = chain_hash(&prev, record);
                 assert_eq!(hash, prev, "hash at seq {seq}");
-                assert!(std::str::from_utf8(record)
-                    .unwrap()
-                    .ends_with(&format!(",\"seq\":{seq},\"v\":1}}")));
+                assert_eq!(super::super::chain::embedded_seq(record), Some(seq as u64));
                 Ok(true)
             })
             .unwrap();
@@ -695,13 +931,13 @@ mod tests {
     fn an_append_a_trigger_undoes_is_refused_not_counted() {
         for trigger in [
             // Deletes the row as it is written: the next append would reuse its seq.
-            "CREATE TRIGGER t AFTER INSERT ON events WHEN NEW.id = 'b' \
+            "CREATE TRIGGER t AFTER INSERT ON events WHEN NEW.record LIKE '%\"id\":\"b\"%' \
              BEGIN DELETE FROM events WHERE seq = NEW.seq; END;",
             // Drops the insert without an error.
-            "CREATE TRIGGER t BEFORE INSERT ON events WHEN NEW.id = 'b' \
+            "CREATE TRIGGER t BEFORE INSERT ON events WHEN NEW.record LIKE '%\"id\":\"b\"%' \
              BEGIN SELECT RAISE(IGNORE); END;",
             // Moves the row elsewhere.
-            "CREATE TRIGGER t AFTER INSERT ON events WHEN NEW.id = 'b' \
+            "CREATE TRIGGER t AFTER INSERT ON events WHEN NEW.record LIKE '%\"id\":\"b\"%' \
              BEGIN UPDATE events SET seq = seq + 100 WHERE seq = NEW.seq; END;",
         ] {
             let mut store = Store::open(None, Durability::Sync).unwrap();
@@ -790,7 +1026,7 @@ mod tests {
             records[0],
             (
                 1,
-                r#"{"classification":{"tag":"stateless"},"event":{"attrs":{},"id":"a","kind":"tool_call","ts":5},"seq":1,"v":1}"#
+                r#"{"classification":{"tag":"stateless"},"event":{"attrs":{},"id":"a","ts":5,"kind":"tool_call"},"seq":1,"v":2}"#
                     .to_string()
             )
         );
@@ -802,11 +1038,28 @@ mod tests {
             })
             .unwrap();
         assert_eq!(after, vec![2]);
-        let h1 = chain_hash(&[0; 32], records[0].1.as_bytes());
-        let h2 = chain_hash(&h1, records[1].1.as_bytes());
+        // The second event has the first one's context: its record refers to seq 1.
+        let mut raw = Vec::new();
+        store
+            .for_each_row(|_, record, _| {
+                raw.push(String::from_utf8(record.to_vec()).unwrap());
+                Ok(true)
+            })
+            .unwrap();
+        assert_eq!(
+            raw,
+            [
+                r#"{"c":{"classification":{"tag":"stateless"},"event":{"kind":"tool_call"}},"e":{"attrs":{},"id":"a","ts":5},"s":1,"v":2}"#,
+                r#"{"c":1,"e":{"attrs":{"x":1},"id":"b","ts":6},"s":2,"v":2}"#
+            ]
+        );
+        let h1 = chain_hash(&[0; 32], raw[0].as_bytes());
+        let h2 = chain_hash(&h1, raw[1].as_bytes());
         assert_eq!(store.head().unwrap(), Head { seq: 2, hash: h2 });
         assert_eq!(rederive(&store), (2, h2));
         assert_eq!(store.len().unwrap(), 2);
+        assert_eq!(store.record_at(2).unwrap().as_deref(), Some(records[1].1.as_str()));
+        assert_eq!(store.record_at(3).unwrap(), None);
     }
 
     #[test]
@@ -868,7 +1121,7 @@ mod tests {
         store
             .connection()
             .execute_batch(
-                "CREATE TRIGGER boom BEFORE INSERT ON events WHEN NEW.id = 'boom' \
+                "CREATE TRIGGER boom BEFORE INSERT ON events WHEN NEW.record LIKE '%\"id\":\"boom\"%' \
                  BEGIN SELECT RAISE(ABORT, 'disk on fire'); END;",
             )
             .unwrap();

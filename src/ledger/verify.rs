@@ -78,18 +78,35 @@ enum Failure {
 /// The catalogue digests the records name: each with the first seq naming it and how many
 /// records do (records of one ledger nearly always name one or two).
 #[derive(Default)]
-struct Named(Vec<(Vec<u8>, u64, u64)>);
+struct Named(Vec<(Vec<u8>, u64, u64)>, std::collections::HashMap<u64, Vec<u8>>);
 
 impl Named {
     fn add(&mut self, seq: u64, record: &[u8]) {
-        let Some(digest) = named_digest(record) else {
-            return;
+        let digest = match named_digest(record) {
+            Some(digest) => {
+                if record.starts_with(b"{\"c\":{") {
+                    self.1.insert(seq, digest.to_vec());
+                }
+                digest.to_vec()
+            }
+            // A version-2 record names the catalogue of the context it refers to.
+            None => match context_ref(record).and_then(|at| self.1.get(&at)) {
+                Some(digest) => digest.clone(),
+                None => return,
+            },
         };
-        match self.0.iter_mut().rev().find(|(d, _, _)| d == digest) {
+        match self.0.iter_mut().rev().find(|(d, _, _)| *d == digest) {
             Some((_, _, n)) => *n += 1,
-            None => self.0.push((digest.to_vec(), seq, 1)),
+            None => self.0.push((digest, seq, 1)),
         }
     }
+}
+
+/// The seq a version-2 record takes its context from; `None` for any other record.
+fn context_ref(record: &[u8]) -> Option<u64> {
+    let rest = record.strip_prefix(b"{\"c\":")?;
+    let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+    std::str::from_utf8(&rest[..digits]).ok()?.parse().ok()
 }
 
 /// The `ruleset_digest` a record names: the first `"ruleset_digest":"` in the record is the
@@ -97,9 +114,38 @@ impl Named {
 /// would have its quotes escaped).
 fn named_digest(record: &[u8]) -> Option<&[u8]> {
     const KEY: &[u8] = b"\"ruleset_digest\":\"";
+    // A version-2 record referring to its context names no classification of its own (its
+    // `e` may hold the same text inside attrs).
+    if record.starts_with(b"{\"c\":") && !record.starts_with(b"{\"c\":{") {
+        return None;
+    }
     let at = memchr::memmem::find(record, KEY)? + KEY.len();
     let len = memchr::memchr(b'"', &record[at..])?;
     Some(&record[at..at + len])
+}
+
+/// Version-2 records: the seqs of the records defining a context, and the first record whose
+/// reference names no earlier definition (with the seq it names).
+#[derive(Default)]
+struct Contexts {
+    defined: std::collections::HashSet<u64>,
+    bad: Option<(u64, u64)>,
+}
+
+impl Contexts {
+    fn add(&mut self, seq: u64, record: &[u8]) {
+        if record.starts_with(b"{\"c\":{") {
+            self.defined.insert(seq);
+            return;
+        }
+        if !record.starts_with(b"{\"c\":") {
+            return;
+        }
+        let at = context_ref(record).unwrap_or(0);
+        if self.bad.is_none() && !(at < seq && self.defined.contains(&at)) {
+            self.bad = Some((seq, at));
+        }
+    }
 }
 
 /// A catalogue problem: a stored catalogue whose text no longer matches its digest (records
@@ -287,6 +333,7 @@ pub fn verify(store: &Store, head: Option<&Head>) -> Result<Verification> {
     let (mut pos, mut prev, mut prev2) = (0u64, [0u8; 32], [0u8; 32]);
     let mut failure = None;
     let mut named = Named::default();
+    let mut contexts = Contexts::default();
     let scanned = store.for_each_row(|seq, record, stored| {
         pos += 1;
         if seq != pos as i64 {
@@ -315,6 +362,7 @@ pub fn verify(store: &Store, head: Option<&Head>) -> Result<Verification> {
             return Ok(false);
         }
         named.add(pos, record);
+        contexts.add(pos, record);
         prev2 = prev;
         prev = computed;
         Ok(true)
@@ -342,7 +390,16 @@ pub fn verify(store: &Store, head: Option<&Head>) -> Result<Verification> {
     let (first_bad_seq, problem) = match failure {
         None => {
             let problem = if schema.is_empty() {
-                catalogue_problem(store, &named)?
+                match contexts.bad {
+                    Some((seq, at)) => Some((
+                        Some(seq),
+                        format!(
+                            "edited: the record at seq {seq} takes its context from seq {at}, \
+                             which is not an earlier record defining one"
+                        ),
+                    )),
+                    None => catalogue_problem(store, &named)?,
+                }
             } else {
                 Some((None, altered(&schema)))
             };
@@ -581,7 +638,7 @@ mod tests {
 
     /// A ledger of `n` events whose attrs carry `tag`, so two ledgers can differ.
     fn ledger(n: u64, tag: &str) -> Store {
-        let mut store = Store::open(None, Durability::Sync).unwrap();
+        let mut store = Store::open_v1_in_memory().unwrap();
         let batch: Vec<Pending> = (1..=n)
             .map(|i| Pending {
                 id: format!("{tag}-{i}"),
@@ -1042,5 +1099,74 @@ mod tests {
         assert_bad(&store, Some(&head), 1, "deleted");
         sql(&store, "DROP TABLE rulesets");
         assert_bad(&store, Some(&head), 1, "deleted");
+    }
+
+    #[test]
+    fn version_2_contexts_must_name_an_earlier_definition() {
+        let mut store = Store::open(None, Durability::Sync).unwrap();
+        assert_eq!(store.version(), 2);
+        let batch: Vec<Pending> = (1..=3)
+            .map(|i| Pending {
+                id: format!("e{i}"),
+                event_json: format!(r#"{{"id":"e{i}","kind":"tool_call","ts":{i}}}"#),
+                classification_json: r#"{"tag":"stateless"}"#.into(),
+                ts_explicit: true,
+            })
+            .collect();
+        store.append(&batch).unwrap();
+        assert!(verify(&store, None).unwrap().ok);
+        // Re-signed: the last record now refers to seq 2, itself a reference.
+        for (at, word) in [("2", "edited"), ("3", "edited"), ("1", "")] {
+            let record = format!(r#"{{"c":{at},"e":{{"id":"e3","ts":3}},"s":3,"v":2}}"#);
+            let prev: Vec<u8> = store
+                .connection()
+                .query_row("SELECT hash FROM events WHERE seq = 2", [], |r| r.get(0))
+                .unwrap();
+            let hash = chain_hash(&prev.try_into().unwrap(), record.as_bytes());
+            store
+                .connection()
+                .execute(
+                    "UPDATE events SET record = ?1, hash = ?2 WHERE seq = 3",
+                    rusqlite::params![record, &hash[..]],
+                )
+                .unwrap();
+            if word.is_empty() {
+                assert!(verify(&store, None).unwrap().ok);
+            } else {
+                let v = assert_bad(&store, None, 3, word);
+                assert!(v.problem.unwrap().contains(&format!("from seq {at}")));
+            }
+        }
+    }
+
+    #[test]
+    fn a_version_1_ledger_is_appended_to_in_version_1() {
+        let mut store = Store::open_v1_in_memory().unwrap();
+        assert_eq!(store.version(), 1);
+        let p = |id: &str| Pending {
+            id: id.into(),
+            event_json: format!(r#"{{"id":"{id}","kind":"tool_call","ts":1}}"#),
+            classification_json: r#"{"tag":"stateless"}"#.into(),
+            ts_explicit: false,
+        };
+        let out = store.append(&[p("a"), p("b"), p("a")]).unwrap();
+        assert_eq!(out[2], crate::ledger::Outcome::Duplicate { seq: 1 });
+        let mut records = Vec::new();
+        store
+            .for_each_record(0, |_, r| {
+                records.push(r.to_string());
+                Ok(())
+            })
+            .unwrap();
+        let mut expected = String::new();
+        write_record(
+            &mut expected,
+            r#"{"tag":"stateless"}"#,
+            r#"{"id":"b","kind":"tool_call","ts":1}"#,
+            2,
+        );
+        assert_eq!(records[1], expected);
+        assert!(verify(&store, None).unwrap().ok);
+        assert!(store.schema_problems().unwrap().is_empty());
     }
 }

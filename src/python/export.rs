@@ -66,23 +66,15 @@ pub fn chunk(
         }
         let catalogues = Catalogues::load(&store)?;
         let upto = cols.last_seq();
-        let mut stmt = store.connection().prepare_cached(
-            "SELECT seq, record, hash FROM events WHERE seq > ?1 AND seq <= ?2 ORDER BY seq \
-             LIMIT ?3",
-        )?;
-        let mut q = stmt.query((after as i64, upto as i64, limit as i64))?;
         let mut rows = Vec::new();
         let mut records = with_records.then(|| (Vec::new(), Vec::new()));
         let mut last = after;
-        while let Some(r) = q.next()? {
-            let seq = r.get::<_, i64>(0)? as u64;
-            let text = r.get_ref(1)?.as_str().map_err(|_| {
-                Error::Integrity(format!("the record at seq {seq} is not UTF-8 text"))
-            })?;
+        store.for_each_stored_between(after, upto, limit as u64, |seq, text, raw, hash| {
             let rec = rows::parse_record_explained(seq, text, &catalogues)?;
+            // The record as stored and hashed (a version-2 record not expanded).
             if let Some((texts, hashes)) = records.as_mut() {
-                texts.push(text.to_owned());
-                hashes.push(r.get_ref(2)?.as_bytes().unwrap_or_default().to_vec());
+                texts.push(raw.to_owned());
+                hashes.push(hash.to_vec());
             }
             let i = cols.row_of_seq(seq).ok_or_else(|| {
                 Error::Integrity(format!("seq {seq} is missing from the ledger's columns"))
@@ -92,7 +84,8 @@ pub fn chunk(
                 session_tag: cols.session_tag[i],
             });
             last = seq;
-        }
+            Ok(())
+        })?;
         let hash = if last > 0 {
             hash_at(&store, last)?
         } else {

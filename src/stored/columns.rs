@@ -479,15 +479,13 @@ fn hash_at(store: &Store, seq: u64) -> Result<Option<[u8; 32]>> {
 /// The rows at `indices` of `cols` read back from `store` as full events (for an
 /// `EventTable`), each with its derived `session_tag` from `cols`.
 pub fn rows_at(store: &Store, cols: &EventColumns, indices: &[usize]) -> Result<Vec<Row>> {
-    let mut stmt = store
-        .connection()
-        .prepare_cached("SELECT record FROM events WHERE seq = ?1")?;
     let mut out = Vec::with_capacity(indices.len());
     for &i in indices {
         let seq = cols.seq[i];
-        let text: String = stmt
-            .query_row([seq as i64], |r| r.get(0))
-            .map_err(|e| Error::Integrity(format!("cannot read the event at seq {seq}: {e}")))?;
+        let text = store
+            .record_at(seq)
+            .map_err(|e| Error::Integrity(format!("cannot read the event at seq {seq}: {e}")))?
+            .ok_or_else(|| Error::Integrity(format!("the event at seq {seq} is missing")))?;
         out.push(Row {
             rec: Arc::new(rows::parse_record(seq, &text)?),
             session_tag: cols.session_tag[i],

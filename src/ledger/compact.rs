@@ -1,0 +1,312 @@
+//! The version-2 record: what repeats across events (the classification and the event's
+//! low-cardinality keys) is written once, in the record of the first event that has it, and
+//! later records name that record by its seq; the id index keys ids as 16 bytes.
+//!
+//! A version-2 record is the canonical JSON `{"c":C,"e":E,"s":N,"v":2}`:
+//! - `c`, the event's *context*: either the object `{"classification":CL,"event":P}` (a
+//!   definition: CL the classification, P the event's keys listed in [`CONTEXT_KEYS`]), or the
+//!   integer seq of an earlier record whose `c` is such an object (a reference);
+//! - `e`: the event's other keys; the event is the union of `e` and the context's `event`
+//!   (their keys are disjoint);
+//! - `s`: the row's seq.
+//!
+//! Everything an event says is thus inside the chain: a reference is covered by the hash of its
+//! record, and the definition it names by the hash of the earlier record. See
+//! docs/ledger-format.md ("Version 2").
+
+use sha2::{Digest, Sha256};
+
+use crate::canonical;
+
+/// The event keys a version-2 writer puts in the context: the ones that repeat the same few
+/// values across an agent's events. Every other key stays in the record's `e`. Sorted.
+pub const CONTEXT_KEYS: [&str; 17] = [
+    "agent",
+    "api",
+    "effect",
+    "endpoint",
+    "holder",
+    "kind",
+    "model",
+    "op",
+    "provider",
+    "runtime",
+    "scope",
+    "status",
+    "store",
+    "tenant",
+    "tool",
+    "tool_kind",
+    "venue",
+];
+
+/// The text that ends every version-2 record after its seq digits.
+pub(crate) const TAIL_V2: &[u8] = b",\"v\":2}";
+/// The text just before a version-2 record's seq digits.
+pub(crate) const SEQ_KEY_V2: &[u8] = b",\"s\":";
+
+/// A version-2 record's context: the definition's text, or the seq of the record holding it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Context<'a> {
+    Inline(&'a str),
+    Ref(u64),
+}
+
+/// The members of a JSON object's text, as `(key as written, "key":value text)`, in order;
+/// `None` when `text` is not an object this scanner can follow (it trusts the JSON to be
+/// valid: callers pass canonical texts the writer made, or records read back, which readers
+/// parse in full anyway).
+pub fn members(text: &str) -> Option<Vec<(&str, &str)>> {
+    let b = text.as_bytes();
+    if b.first() != Some(&b'{') || b.last() != Some(&b'}') {
+        return None;
+    }
+    let mut out = Vec::new();
+    let mut i = 1;
+    if b.len() == 2 {
+        return Some(out);
+    }
+    loop {
+        let start = i;
+        if b.get(i) != Some(&b'"') {
+            return None;
+        }
+        let key_end = string_end(b, i)?;
+        let key = &text[i + 1..key_end];
+        i = key_end + 1;
+        if b.get(i) != Some(&b':') {
+            return None;
+        }
+        i = value_end(b, i + 1)?;
+        out.push((key, &text[start..i]));
+        match b.get(i) {
+            Some(b',') => i += 1,
+            Some(b'}') if i == b.len() - 1 => return Some(out),
+            _ => return None,
+        }
+    }
+}
+
+/// The index of the quote closing the string that opens at `at`.
+fn string_end(b: &[u8], at: usize) -> Option<usize> {
+    let mut i = at + 1;
+    while i < b.len() {
+        match b[i] {
+            b'\\' => i += 2,
+            b'"' => return Some(i),
+            _ => i += 1,
+        }
+    }
+    None
+}
+
+/// The index just after the JSON value starting at `at`.
+fn value_end(b: &[u8], at: usize) -> Option<usize> {
+    let mut depth = 0usize;
+    let mut i = at;
+    while i < b.len() {
+        match b[i] {
+            b'"' => i = string_end(b, i)?,
+            b'{' | b'[' => depth += 1,
+            b'}' | b']' => {
+                if depth == 0 {
+                    return Some(i);
+                }
+                depth -= 1;
+                if depth == 0 {
+                    return Some(i + 1);
+                }
+            }
+            b',' if depth == 0 => return Some(i),
+            _ => {}
+        }
+        i += 1;
+    }
+    None
+}
+
+/// Splits a canonical event object into `(e, context event)`: the keys of [`CONTEXT_KEYS`] go
+/// to the second. Both stay canonical (a sorted list split in two stays sorted).
+pub fn split_event(event_json: &str) -> Option<(String, String)> {
+    let mut own = String::with_capacity(event_json.len());
+    let mut shared = String::with_capacity(160);
+    own.push('{');
+    shared.push('{');
+    for (key, member) in members(event_json)? {
+        let out = if CONTEXT_KEYS.binary_search(&key).is_ok() {
+            &mut shared
+        } else {
+            &mut own
+        };
+        if out.len() > 1 {
+            out.push(',');
+        }
+        out.push_str(member);
+    }
+    own.push('}');
+    shared.push('}');
+    Some((own, shared))
+}
+
+/// Appends the context definition `{"classification":CL,"event":P}`.
+pub fn write_context(out: &mut String, classification_json: &str, shared_event: &str) {
+    out.push_str("{\"classification\":");
+    out.push_str(classification_json);
+    out.push_str(",\"event\":");
+    out.push_str(shared_event);
+    out.push('}');
+}
+
+/// Appends the version-2 record `{"c":C,"e":E,"s":N,"v":2}`.
+pub fn write_record_v2(out: &mut String, context: Context<'_>, own_event: &str, seq: u64) {
+    out.push_str("{\"c\":");
+    match context {
+        Context::Inline(text) => out.push_str(text),
+        Context::Ref(at) => canonical::write_u64(out, at),
+    }
+    out.push_str(",\"e\":");
+    out.push_str(own_event);
+    out.push_str(",\"s\":");
+    canonical::write_u64(out, seq);
+    out.push_str(",\"v\":2}");
+}
+
+/// A version-2 record's parts: its context and its `e` text; `None` when the record does not
+/// start like one.
+pub fn parse_record_v2(record: &str) -> Option<(Context<'_>, &str)> {
+    let m = members(record)?;
+    let [(c, cm), (e, em), (s, _), (v, vm)] = m[..] else {
+        return None;
+    };
+    if (c, e, s, v, vm) != ("c", "e", "s", "v", "\"v\":2") {
+        return None;
+    }
+    let ctx = &cm[4..];
+    let context = if ctx.starts_with('{') {
+        Context::Inline(ctx)
+    } else {
+        let digits = ctx.bytes().all(|b| b.is_ascii_digit()) && !ctx.starts_with('0');
+        Context::Ref(if digits { ctx.parse().ok()? } else { return None })
+    };
+    Some((context, &em[4..]))
+}
+
+/// The v1-shaped text `{"classification":CL,"event":EVENT,"seq":N,"v":2}` readers parse, from
+/// a version-2 record's definition text and `e` (the event's members are `e`'s then the
+/// context's: valid JSON, not canonical order). `None` when the definition is not one.
+pub fn expand(definition: &str, own_event: &str, seq: u64) -> Option<String> {
+    let m = members(definition)?;
+    let [("classification", cl), ("event", ev)] = m[..] else {
+        return None;
+    };
+    let (cl, ev) = (&cl[17..], &ev[8..]);
+    let mut out = String::with_capacity(definition.len() + own_event.len() + 40);
+    out.push_str("{\"classification\":");
+    out.push_str(cl);
+    out.push_str(",\"event\":");
+    let inner = |o: &str| o[1..o.len() - 1].to_string();
+    let (a, b) = (inner(own_event), inner(ev));
+    out.push('{');
+    out.push_str(&a);
+    if !a.is_empty() && !b.is_empty() {
+        out.push(',');
+    }
+    out.push_str(&b);
+    out.push_str("},\"seq\":");
+    canonical::write_u64(&mut out, seq);
+    out.push_str(",\"v\":2}");
+    Some(out)
+}
+
+/// The 16-byte key of an event id in the `ids` index: the UUID's bytes when the id is a UUID
+/// in lowercase hyphenated form (as statemeter makes them), else the first 16 bytes of
+/// SHA-256 of the id's UTF-8.
+pub fn id_key(id: &str) -> [u8; 16] {
+    if id.len() == 36 {
+        if let Ok(u) = uuid::Uuid::try_parse(id) {
+            if u.hyphenated().to_string() == id {
+                return *u.as_bytes();
+            }
+        }
+    }
+    let digest = Sha256::digest(id.as_bytes());
+    let mut key = [0u8; 16];
+    key.copy_from_slice(&digest[..16]);
+    key
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn context_keys_are_sorted() {
+        let mut sorted = CONTEXT_KEYS;
+        sorted.sort_unstable();
+        assert_eq!(sorted, CONTEXT_KEYS);
+    }
+
+    #[test]
+    fn members_follow_nested_values_and_strings() {
+        let text = r#"{"a":{"x":[1,{"y":"}"}]},"b":"q\"}","c":-1.5e3,"d":null}"#;
+        let m = members(text).unwrap();
+        let keys: Vec<_> = m.iter().map(|(k, _)| *k).collect();
+        assert_eq!(keys, ["a", "b", "c", "d"]);
+        assert_eq!(m[1].1, r#""b":"q\"}""#);
+        assert_eq!(members("{}").unwrap(), vec![]);
+        for bad in ["", "[]", "{\"a\"}", "{\"a\":1,}", "{\"a\":1}x"] {
+            assert!(members(bad).is_none(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn split_write_parse_expand_round_trip() {
+        let event = r#"{"agent":"bot","attrs":{"kind":"x"},"id":"a","kind":"model_call","ts":5,"venue":"azure"}"#;
+        let (own, shared) = split_event(event).unwrap();
+        assert_eq!(own, r#"{"attrs":{"kind":"x"},"id":"a","ts":5}"#);
+        assert_eq!(shared, r#"{"agent":"bot","kind":"model_call","venue":"azure"}"#);
+        let mut def = String::new();
+        write_context(&mut def, r#"{"tag":"stateless"}"#, &shared);
+        let mut first = String::new();
+        write_record_v2(&mut first, Context::Inline(&def), &own, 7);
+        assert_eq!(
+            first,
+            format!(r#"{{"c":{def},"e":{own},"s":7,"v":2}}"#)
+        );
+        let mut later = String::new();
+        write_record_v2(&mut later, Context::Ref(7), &own, 9);
+        assert_eq!(later, format!(r#"{{"c":7,"e":{own},"s":9,"v":2}}"#));
+        assert_eq!(parse_record_v2(&first), Some((Context::Inline(&def), own.as_str())));
+        assert_eq!(parse_record_v2(&later), Some((Context::Ref(7), own.as_str())));
+        for bad in [
+            r#"{"c":07,"e":{},"s":9,"v":2}"#,
+            r#"{"c":"7","e":{},"s":9,"v":2}"#,
+            r#"{"c":7,"e":{},"s":9,"v":1}"#,
+            r#"{"classification":{},"event":{},"seq":1,"v":1}"#,
+        ] {
+            assert!(parse_record_v2(bad).is_none(), "{bad}");
+        }
+        let full = expand(&def, &own, 9).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&full).unwrap();
+        let original: serde_json::Value = serde_json::from_str(event).unwrap();
+        assert_eq!(v["event"], original);
+        assert_eq!(v["classification"]["tag"], "stateless");
+        assert_eq!(v["seq"], 9);
+        let empty = expand(r#"{"classification":{},"event":{}}"#, "{}", 1).unwrap();
+        assert_eq!(empty, r#"{"classification":{},"event":{},"seq":1,"v":2}"#);
+    }
+
+    #[test]
+    fn id_keys() {
+        let id = "0199a8c0-7c2e-7d3b-9f1a-3c5e2b8d4f10";
+        assert_eq!(hex::encode(id_key(id)), id.replace('-', ""));
+        // Another spelling of the same UUID is another id: hashed.
+        let upper = id.to_uppercase();
+        assert_ne!(id_key(&upper), id_key(id));
+        // SHA-256("call-1")[:16], computed independently with Python hashlib.
+        assert_eq!(
+            hex::encode(id_key("call-1")),
+            hex::encode(&Sha256::digest(b"call-1")[..16])
+        );
+    }
+}
