@@ -43,15 +43,42 @@ def record_sample(path: Path, n: int = 10) -> sm.Head:
     return head
 
 
+def expand_records(records: list[tuple[int, dict]]) -> list[dict]:
+    """Version-2 records `(seq, parsed record)` as version-1 shaped objects
+    (`classification`, `event`, `seq`, `v`: 1), their context resolved as
+    docs/ledger-format.md says; version-1 records as they are."""
+    contexts: dict[int, dict] = {}
+    out = []
+    for seq, rec in records:
+        if rec.get("v") == 2:
+            if isinstance(rec["c"], dict):
+                contexts[seq] = rec["c"]
+            ctx = rec["c"] if isinstance(rec["c"], dict) else contexts[rec["c"]]
+            rec = {
+                "classification": ctx["classification"],
+                "event": {**rec["e"], **ctx["event"]},
+                "seq": rec["s"],
+                "v": 1,
+            }
+        out.append(rec)
+    return out
+
+
 def rows(path: Path) -> list[tuple]:
-    """The rows as Python's sqlite3 reads them, in a process of its own: in this process
+    """The rows (seq, event id, record text, hash) as Python's sqlite3 reads them, in a process
+    of its own: in this process
     statemeter may still have the file open, and closing a second SQLite library's connection
     would release statemeter's locks (docs/ledger-format.md)."""
     code = (
-        "import pickle, sqlite3, sys\n"
+        "import json, pickle, sqlite3, sys\n"
         "con = sqlite3.connect(sys.argv[1])\n"
-        "q = 'select seq, id, record, hash from events order by seq'\n"
-        "sys.stdout.buffer.write(pickle.dumps(con.execute(q).fetchall()))\n"
+        "v = con.execute(\"select value from meta where key = 'version'\").fetchone()[0]\n"
+        "q = 'select seq, record, hash from events order by seq'\n"
+        "if v == '1':\n"
+        "    out = con.execute('select seq, id, record, hash from events order by seq').fetchall()\n"
+        "else:\n"
+        "    out = [(s, json.loads(r)['e']['id'], r, h) for s, r, h in con.execute(q)]\n"
+        "sys.stdout.buffer.write(pickle.dumps(out))\n"
     )
     r = subprocess.run(
         [sys.executable, "-c", code, str(path)], capture_output=True, timeout=120, check=False

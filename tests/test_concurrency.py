@@ -237,7 +237,9 @@ def check_fork_results(ledger: Path, results: list[dict], events: int) -> None:
     v = sm.Ledger.open(ledger).verify()
     assert v.ok and v.events == PROCESSES * per_worker, v
     assert check(ledger).ok
-    ids = sm.Ledger.open(ledger).sql("SELECT count(DISTINCT id) FROM events")[0][0]
+    ids = sm.Ledger.open(ledger).sql(
+        "SELECT count(DISTINCT json_extract(record, '$.e.id')) FROM events"
+    )[0][0]
     assert ids == v.events
 
 
@@ -280,7 +282,7 @@ def test_forked_child_records_and_exits(tmp_path, durability):
     by_session = {
         sid: n
         for sid, n in sm.Ledger.open(ledger).sql(
-            "SELECT json_extract(record, '$.event.session_id'), count(*) FROM events GROUP BY 1"
+            "SELECT json_extract(record, '$.e.session_id'), count(*) FROM events GROUP BY 1"
         )
     }
     assert by_session == {"parent": 3, "child": 202, "parent-after": 3}

@@ -21,39 +21,66 @@ from pathlib import Path
 
 import pytest
 import statemeter as sm
-from conftest import record_sample
+from conftest import expand_records, record_sample
 from statemeter.reverify import check, jcs
 
 DOCS = Path(__file__).parent.parent / "docs" / "ledger-format.md"
 
 
+#: The stored text of each row `load_rows` read, by (seq, the record expanded): `resign` keeps
+#: the rows a forgery left in place byte for byte, as a forger would.
+STORED: dict[tuple[int, str], str] = {}
+
+
 def resign(path: Path, rows: list[tuple[int, str, dict]]) -> None:
-    """Replaces the events table by `rows` (seq, id, record object), re-deriving every record's
-    embedded seq, canonical text and hash: a forger's consistent rewrite."""
+    """Replaces the events table by `rows` (seq, id, version-1 shaped record object),
+    re-deriving every record's embedded seq, canonical text and hash: a forger's consistent
+    rewrite. In a version-2 ledger the rows up to the first change keep their stored text;
+    from there on every record defines its own context."""
     con = sqlite3.connect(path)
+    version = con.execute("select value from meta where key = 'version'").fetchone()[0]
+    unchanged = True
     with con:
         con.execute("delete from events")
         prev = bytes(32)
         for seq, (_, event_id, record) in enumerate(rows, start=1):
-            record = {**record, "seq": seq}
-            text = jcs(record)
+            if version == "1":
+                text = jcs({**record, "seq": seq})
+                sql, args = (
+                    "insert into events (seq, id, record, hash) values (?, ?, ?, ?)",
+                    [
+                        seq,
+                        event_id,
+                        text,
+                    ],
+                )
+            else:
+                kept = STORED.get((seq, jcs({**record, "seq": seq})))
+                unchanged = unchanged and kept is not None
+                if unchanged and kept is not None:
+                    text = kept
+                else:
+                    context = {"classification": record["classification"], "event": {}}
+                    text = jcs({"c": context, "e": record["event"], "s": seq, "v": 2})
+                sql, args = "insert into events (seq, record, hash) values (?, ?, ?)", [seq, text]
             prev = hashlib.sha256(prev + text.encode()).digest()
-            con.execute(
-                "insert into events (seq, id, record, hash) values (?, ?, ?, ?)",
-                (seq, event_id, text, prev),
-            )
+            con.execute(sql, (*args, prev))
     con.close()
 
 
 def load_rows(path: Path) -> list[tuple[int, str, dict]]:
+    """(seq, event id, version-1 shaped record object) for every row."""
     con = sqlite3.connect(path)
     try:
-        return [
-            (seq, i, json.loads(r))
-            for seq, i, r in con.execute("select seq, id, record from events order by seq")
-        ]
+        stored = [(seq, r) for seq, r in con.execute("select seq, record from events")]
     finally:
         con.close()
+    parsed = [(seq, json.loads(r)) for seq, r in stored]
+    out = []
+    for (seq, text), r in zip(stored, expand_records(parsed), strict=True):
+        STORED[(seq, jcs({**r, "seq": seq}))] = text
+        out.append((seq, r["event"]["id"], r))
+    return out
 
 
 def forge_edit(rows):
@@ -223,7 +250,7 @@ def test_a_trigger_planted_under_a_running_meter_cannot_drop_events(ledger_path,
 
 
 REBUILT_WITHOUT_KEY = (
-    "CREATE TABLE e2 (seq INTEGER, id TEXT, record TEXT, hash BLOB);"
+    "CREATE TABLE e2 (seq INTEGER, record TEXT, hash BLOB);"
     "INSERT INTO e2 SELECT * FROM events; DROP TABLE events; ALTER TABLE e2 RENAME TO events;"
 )
 

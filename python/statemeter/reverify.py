@@ -13,8 +13,11 @@ that
 - the seqs run 1, 2, 3, ... without gaps,
 - ``hash == SHA-256(previous hash || record bytes)``, starting from 32 zero bytes,
 - ``record`` is RFC 8785 canonical JSON (parsed, re-encoded by the small encoder below, compared
-  byte for byte) of an object with exactly the keys classification, event, seq, v,
-- the record's ``seq`` is the row's seq and ``v`` is 1,
+  byte for byte) of an object with exactly the keys classification, event, seq, v (version 1)
+  or c, e, s, v (version 2),
+- the record's ``seq`` (``s``) is the row's seq and ``v`` is 1 (2),
+- a version-2 record's context (``c``) is an object ``{"classification": {...}, "event":
+  {...}}``, or the seq of an earlier record whose context is one,
 
 and, given a head kept earlier, that the ledger reaches the head's seq with the head's hash;
 that the schema is exactly the one statemeter creates (no trigger, view, extra or rebuilt
@@ -46,13 +49,12 @@ from typing import Any, NamedTuple
 
 ZERO = bytes(32)
 RECORD_KEYS = ["classification", "event", "seq", "v"]
+RECORD_KEYS_V2 = ["c", "e", "s", "v"]
 
 #: The schema statemeter creates (docs/ledger-format.md), as sqlite_master rows
 #: (type, name, table, definition); rulesets, merkle_nodes and checkpoints (with their indexes)
 #: may be absent in older ledgers.
-EXPECTED_SCHEMA = {
-    ("table", "meta", "meta", "create table meta (key text primary key, value text)"),
-    ("index", "sqlite_autoindex_meta_1", "meta", None),
+EXPECTED_SCHEMA_V1 = {
     (
         "table",
         "events",
@@ -61,6 +63,25 @@ EXPECTED_SCHEMA = {
         "record text not null, hash blob not null)",
     ),
     ("index", "sqlite_autoindex_events_1", "events", None),
+}
+#: Version 2: no id column; the ids index is a table of 16-byte keys.
+EXPECTED_SCHEMA_V2 = {
+    (
+        "table",
+        "events",
+        "events",
+        "create table events (seq integer primary key, record text not null, hash blob not null)",
+    ),
+    (
+        "table",
+        "ids",
+        "ids",
+        "create table ids (key blob primary key, seq integer not null) without rowid",
+    ),
+}
+EXPECTED_SCHEMA = {
+    ("table", "meta", "meta", "create table meta (key text primary key, value text)"),
+    ("index", "sqlite_autoindex_meta_1", "meta", None),
     (
         "table",
         "rulesets",
@@ -155,15 +176,31 @@ def _reject_constant(name: str) -> Any:
 
 
 def parse_record(record: bytes) -> dict[str, Any] | None:
-    """The record as a dict if it is canonical JSON of a version-1 record, else None."""
+    """The record as a dict if it is canonical JSON of a version-1 or version-2 record, else
+    None."""
     try:
         text = record.decode("utf-8")
         obj = json.loads(text, parse_constant=_reject_constant)
     except (UnicodeDecodeError, ValueError):
         return None
-    if not isinstance(obj, dict) or sorted(obj) != RECORD_KEYS or obj["v"] != 1:
+    if not isinstance(obj, dict):
         return None
-    if not isinstance(obj["seq"], int) or isinstance(obj["seq"], bool):
+    if sorted(obj) == RECORD_KEYS and obj["v"] == 1:
+        seq = obj["seq"]
+    elif sorted(obj) == RECORD_KEYS_V2 and obj["v"] == 2:
+        seq, c = obj["s"], obj["c"]
+        if not isinstance(obj["e"], dict):
+            return None
+        if isinstance(c, dict):
+            if sorted(c) != ["classification", "event"] or not all(
+                isinstance(v, dict) for v in c.values()
+            ):
+                return None
+        elif not isinstance(c, int) or isinstance(c, bool):
+            return None
+    else:
+        return None
+    if not isinstance(seq, int) or isinstance(seq, bool):
         return None
     if jcs(obj) != text:
         return None
@@ -172,7 +209,9 @@ def parse_record(record: bytes) -> dict[str, Any] | None:
 
 def embedded_seq(record: bytes) -> int | None:
     obj = parse_record(record)
-    return None if obj is None else obj["seq"]
+    if obj is None:
+        return None
+    return int(obj["seq"] if obj["v"] == 1 else obj["s"])
 
 
 # --------------------------------------------------------------------------- verification
@@ -219,8 +258,8 @@ def _connect(path: str | Path) -> sqlite3.Connection:
     con = sqlite3.connect(p.resolve().as_uri() + "?mode=ro", uri=True)
     con.text_factory = bytes  # hash exactly the stored bytes
     meta = dict(con.execute("SELECT key, value FROM meta"))
-    if meta.get(b"format") != b"statemeter-ledger" or meta.get(b"version") != b"1":
-        raise ValueError(f"{p} is not a version-1 statemeter ledger")
+    if meta.get(b"format") != b"statemeter-ledger" or meta.get(b"version") not in (b"1", b"2"):
+        raise ValueError(f"{p} is not a statemeter ledger of version 1 or 2")
     return con
 
 
@@ -253,7 +292,7 @@ def _check_in_child(path: str | Path, kept: tuple[int, bytes] | None) -> Result:
         message = r.stderr.decode().strip().removeprefix("ERROR: ")
         if message.startswith("no ledger at"):
             raise FileNotFoundError(message)
-        if "is not a version-1 statemeter ledger" in message:
+        if "is not a statemeter ledger of version 1 or 2" in message:
             raise ValueError(message)
         raise sqlite3.DatabaseError(message)
     return Result(*json.loads(r.stdout))
@@ -270,8 +309,15 @@ def _normalize_sql(sql: str) -> str:
     return text.replace("( ", "(").replace(" )", ")").replace(" ,", ",")
 
 
+def _version(con: sqlite3.Connection) -> int:
+    row = con.execute("SELECT value FROM meta WHERE key = 'version'").fetchone()
+    return 1 if row is not None and row[0] == b"1" else 2
+
+
 def _schema_problems(con: sqlite3.Connection) -> list[str]:
     """What in the schema statemeter did not create (as the Rust verifier words it)."""
+    version = _version(con)
+    expected = EXPECTED_SCHEMA | (EXPECTED_SCHEMA_V1 if version == 1 else EXPECTED_SCHEMA_V2)
     found = [
         (_as_bytes(t).decode(), _as_bytes(n).decode(), _as_bytes(tb).decode(), sql)
         for t, n, tb, sql in con.execute(
@@ -283,7 +329,7 @@ def _schema_problems(con: sqlite3.Connection) -> list[str]:
         if kind == "table" and name in STATISTICS:
             continue
         definition = None if sql is None else _normalize_sql(_as_bytes(sql).decode())
-        known = [e for e in EXPECTED_SCHEMA if e[:2] == (kind, name)]
+        known = [e for e in expected if e[:2] == (kind, name)]
         if known and known[0][2:] == (table, definition):
             continue
         if known:
@@ -293,9 +339,10 @@ def _schema_problems(con: sqlite3.Connection) -> list[str]:
         else:
             problems.append(f'{kind} "{name}" on table "{table}" was added')
     tables = {n for k, n, _, _ in found if k == "table"}
-    problems += [f'table "{t}" is missing' for t in ("meta", "events") if t not in tables]
+    required = ("meta", "events") if version == 1 else ("meta", "events", "ids")
+    problems += [f'table "{t}" is missing' for t in required if t not in tables]
     indexes = {n for k, n, _, _ in found if k == "index"}
-    for kind, name, table, _ in sorted(EXPECTED_SCHEMA, key=lambda e: e[1]):
+    for kind, name, table, _ in sorted(expected, key=lambda e: e[1]):
         if kind == "index" and table in tables and name not in indexes:
             problems.append(f'index "{name}" of table "{table}" is missing')
     return problems
@@ -305,12 +352,16 @@ def _altered(problems: list[str]) -> str:
     return "altered: the ledger's schema is not the one statemeter creates: " + "; ".join(problems)
 
 
-def _named_digest(record: bytes) -> bytes | None:
-    """The catalogue digest a record names (its classification's `ruleset_digest`)."""
-    obj = parse_record(record)
-    if obj is None or not isinstance(obj["classification"], dict):
+def _named_digest(obj: dict[str, Any] | None) -> bytes | None:
+    """The catalogue digest a record's own classification names (`ruleset_digest`)."""
+    if obj is None:
         return None
-    digest = obj["classification"].get("ruleset_digest")
+    classification = obj["classification"] if obj["v"] == 1 else obj["c"]
+    if isinstance(classification, dict) and obj["v"] == 2:
+        classification = classification["classification"]
+    if not isinstance(classification, dict):
+        return None
+    digest = classification.get("ruleset_digest")
     return digest.encode() if isinstance(digest, str) else None
 
 
@@ -321,6 +372,9 @@ def _check(con: sqlite3.Connection, kept: tuple[int, bytes] | None) -> Result:
     pos, prev, prev2 = 0, ZERO, ZERO
     failure: tuple[int, str] | None = None
     named: dict[bytes, list[int]] = {}  # digest -> [first seq naming it, how many]
+    # Version 2: the records defining a context, with the catalogue digest each names.
+    defined: dict[int, bytes | None] = {}
+    bad_context: tuple[int, str] | None = None
     for seq, record, stored in con.execute("SELECT seq, record, hash FROM events ORDER BY seq"):
         pos += 1
         record, stored = _as_bytes(record), _as_bytes(stored)
@@ -338,14 +392,26 @@ def _check(con: sqlite3.Connection, kept: tuple[int, bytes] | None) -> Result:
                 f"another ledger, or its history up to seq {pos} was rewritten",
             )
             break
-        digest = _named_digest(record)
+        obj = parse_record(record)
+        digest = _named_digest(obj)
+        if obj is not None and obj["v"] == 2:
+            if isinstance(obj["c"], dict):
+                defined[pos] = digest
+            elif obj["c"] in defined and obj["c"] < pos:
+                digest = defined[obj["c"]]
+            elif bad_context is None:
+                bad_context = (
+                    pos,
+                    f"edited: the record at seq {pos} takes its context from seq {obj['c']}, "
+                    "which is not an earlier record defining one",
+                )
         if digest is not None:
             named.setdefault(digest, [pos, 0])[1] += 1
         prev2, prev = prev, computed
     if failure is None:
         if schema:
             return Result(False, None, _altered(schema), pos, f"{pos}:{prev.hex()}")
-        bad = _bad_catalogue(con, named)
+        bad = bad_context or _bad_catalogue(con, named)
         if bad is not None:
             return Result(False, bad[0], bad[1], pos, f"{pos}:{prev.hex()}")
         if kept is None or kept[0] <= pos:
@@ -436,7 +502,7 @@ def _diagnose(
         if skippable:
             return does_not_belong(a)
         if e is None:
-            return a, f"edited: the record at seq {a} is not a canonical version-1 record"
+            return a, f"edited: the record at seq {a} is not a canonical version-1 or 2 record"
         if nxt is not None and len(stored) == 32 and _link(stored, nxt[0]) == nxt[1]:
             return a, (
                 f"edited: the record at seq {a} was changed (its stored hash no longer matches)"
@@ -447,10 +513,10 @@ def _diagnose(
             )
         return a, f"edited: the record or hash at seq {a} was changed"
     # e > a: is the record of seq a further on?
-    suffix = f',"seq":{a},"v":1}}'.encode()
+    suffixes = (f',"seq":{a},"v":1}}'.encode(), f',"s":{a},"v":2}}'.encode())
     later = con.execute("SELECT seq, record FROM events WHERE seq > ? ORDER BY seq", (a,))
     for later_seq, later_record in later:
-        if _as_bytes(later_record).endswith(suffix):
+        if _as_bytes(later_record).endswith(suffixes):
             return a, (
                 f"reordered: the row at seq {a} holds the record of seq {e}; "
                 f"the record of seq {a} is at seq {later_seq}"

@@ -359,13 +359,32 @@ impl Store {
 
     /// The seq of the event with id `id`, or `None`.
     pub fn seq_of(&self, id: &str) -> Result<Option<u64>> {
+        if self.version == 1 {
+            let mut stmt = self
+                .conn
+                .prepare_cached("SELECT seq FROM events WHERE id = ?1")?;
+            return Ok(stmt
+                .query_row([id], |r| r.get::<_, i64>(0))
+                .optional()?
+                .map(|s| s as u64));
+        }
         let mut stmt = self
             .conn
-            .prepare_cached("SELECT seq FROM events WHERE id = ?1")?;
-        Ok(stmt
-            .query_row([id], |r| r.get::<_, i64>(0))
+            .prepare_cached("SELECT seq FROM ids WHERE key = ?1")?;
+        let key = compact::id_key(id);
+        let Some(seq) = stmt
+            .query_row([&key[..]], |r| r.get::<_, i64>(0))
             .optional()?
-            .map(|s| s as u64))
+        else {
+            return Ok(None);
+        };
+        // The key is 16 bytes of the id: the record says whose it is.
+        let seq = seq as u64;
+        let text = self.expanded_record_at(seq)?.unwrap_or_default();
+        let named = serde_json::from_str::<serde_json::Value>(&text)
+            .ok()
+            .and_then(|v| v["event"]["id"].as_str().map(|s| s == id));
+        Ok(named.unwrap_or(false).then_some(seq))
     }
 
     /// What in the stored Merkle tree disagrees with the records, or `None` (also for a
@@ -556,7 +575,7 @@ impl Store {
 
     /// The record at `seq` as [`Store::for_each_record`] hands it over; `None` when no row
     /// has that seq.
-    pub fn record_at(&self, seq: u64) -> Result<Option<String>> {
+    pub fn expanded_record_at(&self, seq: u64) -> Result<Option<String>> {
         let Some(record) = raw_record(&self.conn, seq)? else {
             return Ok(None);
         };
@@ -1058,8 +1077,13 @@ mod tests {
         assert_eq!(store.head().unwrap(), Head { seq: 2, hash: h2 });
         assert_eq!(rederive(&store), (2, h2));
         assert_eq!(store.len().unwrap(), 2);
-        assert_eq!(store.record_at(2).unwrap().as_deref(), Some(records[1].1.as_str()));
-        assert_eq!(store.record_at(3).unwrap(), None);
+        assert_eq!(
+            store.expanded_record_at(2).unwrap().as_deref(),
+            Some(records[1].1.as_str())
+        );
+        assert_eq!(store.expanded_record_at(3).unwrap(), None);
+        assert_eq!(store.seq_of("b").unwrap(), Some(2));
+        assert_eq!(store.seq_of("c").unwrap(), None);
     }
 
     #[test]

@@ -483,7 +483,7 @@ pub fn rows_at(store: &Store, cols: &EventColumns, indices: &[usize]) -> Result<
     for &i in indices {
         let seq = cols.seq[i];
         let text = store
-            .record_at(seq)
+            .expanded_record_at(seq)
             .map_err(|e| Error::Integrity(format!("cannot read the event at seq {seq}: {e}")))?
             .ok_or_else(|| Error::Integrity(format!("the event at seq {seq} is missing")))?;
         out.push(Row {

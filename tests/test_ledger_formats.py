@@ -1,0 +1,129 @@
+"""Ledger format versions: a version-2 ledger's records (contexts written once, referred to by
+seq) against what the readers report, and a version-1 ledger written by an earlier release
+(tests/data/ledgers/v1-fleet.db) opening, verifying, reporting and growing in version 1."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import statemeter as sm
+from conftest import expand_records, record_sample, rows
+from statemeter.reverify import check, jcs
+
+DATA = Path(__file__).parent / "data"
+V1_FLEET = DATA / "ledgers" / "v1-fleet.db"
+#: The head of the fixture as the earlier release wrote it (92 events).
+V1_HEAD = "92:07073de1bc26535f8e1aed3d82974de65e06e6154be367766bb9efc588adac40"
+
+
+def meta(path: Path) -> dict[str, str]:
+    code = (
+        "import json, sqlite3, sys\n"
+        "con = sqlite3.connect(sys.argv[1])\n"
+        "print(json.dumps(dict(con.execute('select key, value from meta'))))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(path)], capture_output=True, check=True, timeout=60
+    )
+    return dict(json.loads(out.stdout))
+
+
+@pytest.fixture
+def v1_copy(tmp_path: Path) -> Path:
+    path = tmp_path / "v1.db"
+    shutil.copyfile(V1_FLEET, path)
+    return path
+
+
+def test_a_version_1_ledger_opens_verifies_and_reports(v1_copy):
+    prices = sm.PriceTable.load(DATA.parent.parent / "examples" / "prices" / "illustrative.toml")
+    with sm.Ledger.open(v1_copy) as ledger:
+        assert len(ledger) == 92
+        assert str(ledger.head()) == V1_HEAD
+        assert ledger.verify(head=sm.Head.parse(V1_HEAD)).ok
+        events = ledger.events()
+        assert len(events) == 92
+        fixed = [e for e in events if e.id == "call-fixed"][0]
+        assert fixed.tag == "stateful" and fixed.attrs == {"ticket": "T-1042", "n": 1.5}
+        assert fixed.evidence and fixed.evidence[0].explain
+        costs = ledger.costs(prices, by="model").to_pylist()
+        assert sum(r["events"] for r in costs) > 0
+        assert len(ledger.sessions()) > 0
+    assert check(v1_copy, V1_HEAD).ok
+    assert meta(v1_copy)["version"] == "1"
+
+
+def test_a_version_1_ledger_grows_in_version_1(v1_copy):
+    with sm.Meter(v1_copy) as meter:
+        with meter.session("bot") as s:
+            for _ in range(2):
+                s.model_call(provider="openai", model="gpt-5", api="responses", id="new-call")
+    stored = rows(v1_copy)
+    assert len(stored) == 95
+    new = json.loads(stored[-2][2])
+    assert list(new) == ["classification", "event", "seq", "v"] and new["v"] == 1
+    assert new["event"]["id"] == "new-call" == stored[-2][1]
+    with sm.Ledger.open(v1_copy) as ledger:
+        assert ledger.verify(head=sm.Head.parse(V1_HEAD)).ok
+    assert check(v1_copy).ok and meta(v1_copy)["version"] == "1"
+
+
+def test_version_2_records_expand_to_what_the_readers_report(tmp_path):
+    path = tmp_path / "l.db"
+    record_sample(path, 12)
+    stored = rows(path)
+    parsed = [(seq, json.loads(text)) for seq, _, text, _ in stored]
+    # The first record of each context defines it; the others refer to it by seq.
+    definitions = [seq for seq, r in parsed if isinstance(r["c"], dict)]
+    assert 1 < len(definitions) < len(parsed)
+    for seq, r in parsed:
+        assert jcs(r) == stored[seq - 1][2], "canonical"
+        if not isinstance(r["c"], dict):
+            assert r["c"] in definitions and r["c"] < seq
+    expanded = expand_records(parsed)
+    with sm.Ledger.open(path) as ledger:
+        events = ledger.events()
+        assert [e.seq for e in events] == [r["seq"] for r in expanded]
+        for e, r in zip(events, expanded, strict=True):
+            assert e.id == r["event"]["id"] and e.kind == r["event"]["kind"]
+            assert e.agent == r["event"].get("agent") and e.tag == r["classification"]["tag"]
+            assert e.input_tokens == r["event"].get("input_tokens")
+        assert ledger.verify().ok
+    assert meta(path)["version"] == "2"
+    # Re-recording an id is still idempotent (the ids index holds 16-byte keys).
+    for _ in range(2):
+        with sm.Meter(path) as meter:
+            meter.record({"kind": "tool_call", "id": "dup-1", "tool": "search"})
+    assert len(rows(path)) == 12 + 1
+
+
+def resign_last(path: Path, record: dict) -> None:
+    con = sqlite3.connect(path)
+    with con:
+        (seq, prev) = con.execute(
+            "select seq, hash from events where seq = (select max(seq) - 1 from events)"
+        ).fetchone()
+        text = jcs({**record, "s": seq + 1})
+        digest = hashlib.sha256(prev + text.encode()).digest()
+        con.execute("update events set record = ?, hash = ? where seq = ?", (text, digest, seq + 1))
+    con.close()
+
+
+def test_a_context_must_name_an_earlier_definition(tmp_path):
+    path = tmp_path / "l.db"
+    record_sample(path, 6)
+    last = json.loads(rows(path)[-1][2])
+    # Re-signed to refer to itself: both verifiers name the row, though the chain holds.
+    resign_last(path, {**last, "c": 6})
+    with sm.Ledger.open(path) as ledger:
+        v = ledger.verify()
+    assert not v.ok and v.first_bad_seq == 6 and v.problem.startswith("edited"), v
+    ref = check(path)
+    assert not ref.ok and ref.first_bad_seq == 6 and ref.problem == v.problem, ref
