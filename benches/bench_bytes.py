@@ -221,6 +221,11 @@ def bytes_bench(quick: bool) -> dict:
             "file_bytes": size,
             "bytes_per_event": round(size / events, 1),
             "stored_record_bytes_per_event": round(stored_record / events, 1),
+            "context_definitions": sum(
+                1
+                for _, r, _ in stored
+                if (r if isinstance(r, bytes) else r.encode()).startswith(b'{"c":{')
+            ),
             "stored_record_bytes_per_event_by_kind": {
                 k: round(sum(v) / len(v), 1) for k, v in sorted(by_kind.items())
             },

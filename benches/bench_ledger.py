@@ -3,7 +3,7 @@ in the same run.
 
 - ``ingest``: N model calls recorded through `Session.model_call` into a file ledger and
   flushed, against Python's `sqlite3` `executemany` of the very rows statemeter wrote (same
-  seq, id, record and hash bytes, same schema and pragmas, the same 8192 rows per transaction):
+  seq, record, hash and id key bytes, same schema and pragmas, the same 8192 rows per transaction):
   the floor for getting those bytes into SQLite. A second peer does the record work in Python
   (canonical JSON with `json.dumps`, the SHA-256 chain with `hashlib`, then `executemany`),
   without classification. ``sync``: per-event commits (`durability="sync"`, synchronous=FULL)
@@ -40,11 +40,20 @@ from pathlib import Path
 import statemeter as sm
 
 HERE = Path(__file__).parent
+#: The ledger's own layout (format version 2): the chain's rows and the 16-byte id index.
 SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT);
-CREATE TABLE events (seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, record TEXT NOT NULL,
-                     hash BLOB NOT NULL);
+CREATE TABLE events (seq INTEGER PRIMARY KEY, record TEXT NOT NULL, hash BLOB NOT NULL);
+CREATE TABLE ids (key BLOB PRIMARY KEY, seq INTEGER NOT NULL) WITHOUT ROWID;
 """
+
+
+def _insert(con: sqlite3.Connection, rows: list[tuple]) -> None:
+    """Rows (seq, id key, record, hash) into both tables, as statemeter stores them."""
+    con.executemany("INSERT INTO events VALUES (?, ?, ?)", [(r[0], r[2], r[3]) for r in rows])
+    con.executemany("INSERT INTO ids VALUES (?, ?)", [(r[1], r[0]) for r in rows])
+
+
 GROUP = 8192
 CLASSIFICATION = {
     "consumes_state": False,
@@ -93,7 +102,10 @@ def _record_calls(path: str, n: int, durability: str = "batch") -> float:
 def _rows(path: str) -> list[tuple]:
     con = sqlite3.connect(path)
     try:
-        return con.execute("SELECT seq, id, record, hash FROM events ORDER BY seq").fetchall()
+        return con.execute(
+            "SELECT e.seq, i.key, e.record, e.hash FROM events e JOIN ids i ON i.seq = e.seq "
+            "ORDER BY e.seq"
+        ).fetchall()
     finally:
         con.close()
 
@@ -113,9 +125,7 @@ def _executemany(path: str, rows: list[tuple]) -> float:
     t0 = time.perf_counter()
     for k in range(0, len(rows), GROUP):
         con.execute("BEGIN IMMEDIATE")
-        con.executemany(
-            "INSERT INTO events (seq, id, record, hash) VALUES (?, ?, ?, ?)", rows[k : k + GROUP]
-        )
+        _insert(con, rows[k : k + GROUP])
         con.execute("COMMIT")
     elapsed = time.perf_counter() - t0
     con.close()
@@ -154,15 +164,15 @@ def _python_chain(path: str, n: int) -> float:
             ensure_ascii=False,
         )
         prev = sha(prev + record.encode()).digest()
-        batch.append((i + 1, ev["id"], record, prev))
+        batch.append((i + 1, sha(ev["id"].encode()).digest()[:16], record, prev))
         if len(batch) == GROUP:
             con.execute("BEGIN IMMEDIATE")
-            con.executemany("INSERT INTO events VALUES (?, ?, ?, ?)", batch)
+            _insert(con, batch)
             con.execute("COMMIT")
             batch.clear()
     if batch:
         con.execute("BEGIN IMMEDIATE")
-        con.executemany("INSERT INTO events VALUES (?, ?, ?, ?)", batch)
+        _insert(con, batch)
         con.execute("COMMIT")
     elapsed = time.perf_counter() - t0
     con.close()
@@ -174,7 +184,7 @@ def _sync_peer(path: str, rows: list[tuple]) -> float:
     t0 = time.perf_counter()
     for row in rows:
         con.execute("BEGIN IMMEDIATE")
-        con.execute("INSERT INTO events VALUES (?, ?, ?, ?)", row)
+        _insert(con, [row])
         con.execute("COMMIT")
     elapsed = time.perf_counter() - t0
     con.close()

@@ -190,8 +190,13 @@ def check_item(item: object, size: int, root: bytes) -> tuple[str, int | None, s
         parsed = json.loads(record)
     except ValueError:
         return event_id, seq, "the record is not JSON"
-    named = parsed.get("event", {}).get("id") if isinstance(parsed, dict) else None
-    if named != event_id or parsed.get("seq") != seq:
+    if not isinstance(parsed, dict):
+        return event_id, seq, "the record is not a JSON object"
+    # Version 1: the event at "event", the seq at "seq"; version 2: "e" and "s".
+    v2 = parsed.get("v") == 2
+    event = parsed.get("e" if v2 else "event")
+    named = event.get("id") if isinstance(event, dict) else None
+    if named != event_id or parsed.get("s" if v2 else "seq") != seq:
         return event_id, seq, f"the record at seq {seq} is event {named}, not {event_id}"
     return event_id, seq, None
 

@@ -170,7 +170,10 @@ mod tests {
         let mut r = String::new();
         write_record(&mut r, "{}", r#"{"attrs":{"seq":5},"id":"a"}"#, 123);
         assert_eq!(embedded_seq(r.as_bytes()), Some(123));
-        assert_eq!(embedded_seq(br#"{"c":1,"e":{"s":4},"s":77,"v":2}"#), Some(77));
+        assert_eq!(
+            embedded_seq(br#"{"c":1,"e":{"s":4},"s":77,"v":2}"#),
+            Some(77)
+        );
         for bad in [
             "",
             r#"{"seq":1,"v":1}"#,

@@ -186,7 +186,11 @@ pub fn parse_record_v2(record: &str) -> Option<(Context<'_>, &str)> {
         Context::Inline(ctx)
     } else {
         let digits = ctx.bytes().all(|b| b.is_ascii_digit()) && !ctx.starts_with('0');
-        Context::Ref(if digits { ctx.parse().ok()? } else { return None })
+        Context::Ref(if digits {
+            ctx.parse().ok()?
+        } else {
+            return None;
+        })
     };
     Some((context, &em[4..]))
 }
@@ -264,20 +268,26 @@ mod tests {
         let event = r#"{"agent":"bot","attrs":{"kind":"x"},"id":"a","kind":"model_call","ts":5,"venue":"azure"}"#;
         let (own, shared) = split_event(event).unwrap();
         assert_eq!(own, r#"{"attrs":{"kind":"x"},"id":"a","ts":5}"#);
-        assert_eq!(shared, r#"{"agent":"bot","kind":"model_call","venue":"azure"}"#);
+        assert_eq!(
+            shared,
+            r#"{"agent":"bot","kind":"model_call","venue":"azure"}"#
+        );
         let mut def = String::new();
         write_context(&mut def, r#"{"tag":"stateless"}"#, &shared);
         let mut first = String::new();
         write_record_v2(&mut first, Context::Inline(&def), &own, 7);
-        assert_eq!(
-            first,
-            format!(r#"{{"c":{def},"e":{own},"s":7,"v":2}}"#)
-        );
+        assert_eq!(first, format!(r#"{{"c":{def},"e":{own},"s":7,"v":2}}"#));
         let mut later = String::new();
         write_record_v2(&mut later, Context::Ref(7), &own, 9);
         assert_eq!(later, format!(r#"{{"c":7,"e":{own},"s":9,"v":2}}"#));
-        assert_eq!(parse_record_v2(&first), Some((Context::Inline(&def), own.as_str())));
-        assert_eq!(parse_record_v2(&later), Some((Context::Ref(7), own.as_str())));
+        assert_eq!(
+            parse_record_v2(&first),
+            Some((Context::Inline(&def), own.as_str()))
+        );
+        assert_eq!(
+            parse_record_v2(&later),
+            Some((Context::Ref(7), own.as_str()))
+        );
         for bad in [
             r#"{"c":07,"e":{},"s":9,"v":2}"#,
             r#"{"c":"7","e":{},"s":9,"v":2}"#,

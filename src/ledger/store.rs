@@ -674,14 +674,15 @@ impl Expander {
                 if at >= seq {
                     return Err(bad("its context names a later record"));
                 }
-                if !self.definitions.contains_key(&at) {
+                if let std::collections::hash_map::Entry::Vacant(slot) = self.definitions.entry(at)
+                {
                     let text = raw_record(conn, at)?
                         .ok_or_else(|| bad("its context names a missing record"))?;
                     let def = match compact::parse_record_v2(&text) {
                         Some((Context::Inline(def), _)) => def.to_string(),
                         _ => return Err(bad("its context names a record without one")),
                     };
-                    self.definitions.insert(at, def);
+                    slot.insert(def);
                 }
                 compact::expand(&self.definitions[&at], own, seq)
             }

@@ -78,7 +78,10 @@ enum Failure {
 /// The catalogue digests the records name: each with the first seq naming it and how many
 /// records do (records of one ledger nearly always name one or two).
 #[derive(Default)]
-struct Named(Vec<(Vec<u8>, u64, u64)>, std::collections::HashMap<u64, Vec<u8>>);
+struct Named(
+    Vec<(Vec<u8>, u64, u64)>,
+    std::collections::HashMap<u64, Vec<u8>>,
+);
 
 impl Named {
     fn add(&mut self, seq: u64, record: &[u8]) {

@@ -237,8 +237,16 @@ fn item_problem(
         ));
     }
     let parsed: Value = serde_json::from_str(record).map_err(|_| "the record is not JSON")?;
-    let names = parsed.pointer("/event/id").and_then(Value::as_str);
-    if names != Some(event_id) || parsed.get("seq").and_then(Value::as_u64) != Some(seq) {
+    // A version-1 record names its event at `event.id` and its seq at `seq`; a version-2
+    // record at `e.id` and `s` (docs/ledger-format.md).
+    let v2 = parsed.get("v").and_then(Value::as_u64) == Some(2);
+    let (id_at, seq_at) = if v2 {
+        ("/e/id", "s")
+    } else {
+        ("/event/id", "seq")
+    };
+    let names = parsed.pointer(id_at).and_then(Value::as_str);
+    if names != Some(event_id) || parsed.get(seq_at).and_then(Value::as_u64) != Some(seq) {
         return Err(format!(
             "the record at seq {seq} is event {}, not event {event_id:?} at seq {seq}",
             names.unwrap_or("(none)")
