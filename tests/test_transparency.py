@@ -314,7 +314,7 @@ def test_checkpoints_from_several_processes_are_consistent_and_a_rewrite_is_not(
         prev = bytes(32)
         for seq, record in rows:
             if seq == 5:
-                record = record.replace('"tool":"p', '"tool":"q', 1)
+                record = record.replace('"ts":1', '"ts":2', 1)
             prev = hashlib.sha256(prev + record.encode()).digest()
             con.execute("UPDATE events SET record = ?, hash = ? WHERE seq = ?", (record, prev, seq))
         con.execute("DELETE FROM merkle_nodes")
