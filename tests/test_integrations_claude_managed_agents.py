@@ -235,3 +235,48 @@ def test_malformed_events_are_skipped_and_never_reach_the_caller(lb: Loopback) -
     assert outer["status"] == "cancelled"
     assert [e["kind"] for e in inner] == ["model_call"]
     assert meter.stats()["integration_errors"] == {"httpx": 1}
+
+
+def test_a_session_objects_running_usage_is_not_counted_again(lb: Loopback) -> None:
+    """The session object's `usage` is the running total of the steps its stream reports:
+    creating and retrieving the session adds no tokens, so a session's totals are the inner
+    model calls' own."""
+    serve(lb, sse(DOC["events"]))
+    ends = [e["model_usage"] for e in DOC["events"] if e["type"] == "span.model_request_end"]
+    total = {
+        k: sum(u.get(k, 0) for u in ends)
+        for k in (
+            "input_tokens",
+            "output_tokens",
+            "cache_read_input_tokens",
+            "cache_creation_input_tokens",
+        )
+    }
+    assert total["input_tokens"] > 0 and total["output_tokens"] > 0
+    after = dict(DOC["session"], usage=total)
+    lb.route("POST", "/v1/sessions", json_answer(after))
+    lb.route("GET", f"/v1/sessions/{SID}", json_answer(after))
+    meter = sm.Meter()
+    with meter.session("support") as s:
+        with client(lb) as c:
+            capture.instrument(c, s, providers=PROVIDERS)
+            c.beta.sessions.create(agent="agent_01", environment_id="env_01")
+            read_turn(c)
+            c.beta.sessions.retrieve(SID)
+            c.beta.sessions.retrieve(SID)
+    events = recorded(meter)
+    sessions = [e for e in events if e.get("api") == "sessions"]
+    assert len(sessions) == 4
+    assert [(e["input_tokens"], e["output_tokens"], e["cached_tokens"]) for e in sessions] == [
+        (0, 0, 0)
+    ] * len(sessions)
+    inner = [e for e in events if e["kind"] == "model_call" and e.get("api") == "messages"]
+    assert [e["output_tokens"] for e in inner] == [180, 90, 240]
+    calls = [e for e in events if e["kind"] == "model_call"]
+    assert sum(e["input_tokens"] or 0 for e in calls) == (
+        total["input_tokens"]
+        + total["cache_read_input_tokens"]
+        + total["cache_creation_input_tokens"]
+    )
+    assert sum(e["output_tokens"] or 0 for e in calls) == total["output_tokens"] == 510
+    assert sum(e["cached_tokens"] or 0 for e in calls) == total["cache_read_input_tokens"]

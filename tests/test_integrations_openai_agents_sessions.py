@@ -148,3 +148,40 @@ def test_a_cut_off_stream_records_what_it_saw_and_counts_the_error(lb: Loopback)
     ]
     assert all(e["parent_id"] == outer["id"] for e in inner)
     assert meter.stats()["integration_errors"] == {"httpx": 1}
+
+
+def test_session_and_turn_usage_is_counted_once(lb: Loopback) -> None:
+    """The session object's `usage` (a running total) and the turn events' (the turns the inner
+    steps report) are not the requests' own: retrieving the session and following its stream add
+    no tokens, so a session's totals are the inner model calls'."""
+    serve(lb, sse(DOC["events"]))
+    turns = [e["usage"] for e in DOC["events"] if e.get("usage")]
+    total = {
+        "input_tokens": sum(u["input_tokens"] for u in turns),
+        "output_tokens": sum(u["output_tokens"] for u in turns),
+        "input_tokens_details": {
+            "cached_tokens": sum(u["input_tokens_details"]["cached_tokens"] for u in turns)
+        },
+    }
+    lb.route("GET", f"/v1/agents/sessions/{SID}", json_answer(dict(DOC["session"], usage=total)))
+    meter = sm.Meter()
+    with meter.session("support") as s:
+        with client(lb) as c:
+            capture.instrument(c, s, providers=PROVIDERS)
+            c.beta.agents.sessions.retrieve(SID)
+            read_turn(c)
+            c.beta.agents.sessions.retrieve(SID)
+    events = recorded(meter)
+    outer = [e for e in events if (e.get("api") or "").startswith("agents.sessions")]
+    assert [e["api"] for e in outer] == [
+        "agents.sessions",
+        "agents.sessions.events",
+        "agents.sessions",
+    ]
+    assert [(e["input_tokens"], e["output_tokens"], e["cached_tokens"]) for e in outer] == [
+        (0, 0, 0)
+    ] * len(outer)
+    calls = [e for e in events if e["kind"] == "model_call"]
+    assert sum(e["input_tokens"] or 0 for e in calls) == total["input_tokens"] == 10300
+    assert sum(e["output_tokens"] or 0 for e in calls) == total["output_tokens"] == 1350
+    assert sum(e["cached_tokens"] or 0 for e in calls) == 6144

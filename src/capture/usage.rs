@@ -17,6 +17,12 @@
 //! - Gemini `usageMetadata.{promptTokenCount, candidatesTokenCount, cachedContentTokenCount,
 //!   thoughtsTokenCount, toolUsePromptTokenCount}`: output is candidates + thoughts.
 //!
+//! A managed-agent session object (Claude Managed Agents `"type": "session"`, OpenAI Agents API
+//! `"object": "agent.session"`) and the events of a session's stream (`session.*`,
+//! `agent.session.*`) carry the session's running total or a turn's usage, not a model call's
+//! own: their counts are not read (the runtime's inner steps, read from the event stream, report
+//! them), only their ids. Taking them would count every token again on each retrieval.
+//!
 //! Completion text is never kept: members other than ids, model names and counts are skipped
 //! unparsed.
 
@@ -92,6 +98,12 @@ struct Doc<'a> {
     id: Option<Cow<'a, str>>,
     #[serde(borrow)]
     model: Option<Cow<'a, str>>,
+    /// What the document is (`type` in Anthropic's shapes and stream events, `object` in
+    /// OpenAI's): tells a session record from a model call.
+    #[serde(rename = "type", borrow)]
+    kind: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    object: Option<Cow<'a, str>>,
     usage: Option<Counts>,
     #[serde(rename = "usageMetadata")]
     usage_metadata: Option<GeminiCounts>,
@@ -107,6 +119,20 @@ struct Doc<'a> {
     /// Responses stream events carry the response.
     #[serde(borrow)]
     response: Option<Box<Doc<'a>>>,
+}
+
+impl Doc<'_> {
+    /// A managed-agent session object or an event of its stream, whose `usage` is a running
+    /// total (or a turn's), not this response's own.
+    fn is_session_record(&self) -> bool {
+        let session = |s: &str| {
+            s == "session"
+                || s.starts_with("session.")
+                || s == "agent.session"
+                || s.starts_with("agent.session.")
+        };
+        self.kind.as_deref().is_some_and(session) || self.object.as_deref().is_some_and(session)
+    }
 }
 
 #[derive(Deserialize, Default)]
@@ -227,7 +253,7 @@ impl Acc {
         if let Some(m) = d.model.as_deref().or(d.model_version.as_deref()) {
             self.model = Some(m.to_owned());
         }
-        if let Some(u) = &d.usage {
+        if let Some(u) = d.usage.as_ref().filter(|_| !d.is_session_record()) {
             if u.prompt_tokens.is_some() || u.completion_tokens.is_some() {
                 self.convention = Convention::Inclusive;
                 set(&mut self.input, u.prompt_tokens);
@@ -492,6 +518,34 @@ mod tests {
             (u.response_id.as_deref(), u.response_model.as_deref()),
             (Some("abc"), Some("gemini-2.5-flash"))
         );
+    }
+
+    #[test]
+    fn session_records_carry_no_tokens_of_their_own() {
+        // Claude Managed Agents session object: cumulative usage, kept out; the id stays.
+        let u = json(
+            r#"{"type":"session","id":"sesn_1","usage":{"input_tokens":900,"output_tokens":40,"cache_read_input_tokens":5000}}"#,
+        );
+        assert_eq!(
+            (u.input_tokens, u.output_tokens, u.cached_tokens),
+            (None, None, None)
+        );
+        assert_eq!(u.response_id.as_deref(), Some("sesn_1"));
+        // OpenAI Agents API session object and its stream's turn events.
+        let u = json(
+            r#"{"object":"agent.session","id":"asess_1","usage":{"input_tokens":8200,"output_tokens":300,"input_tokens_details":{"cached_tokens":100}}}"#,
+        );
+        assert_eq!((u.input_tokens, u.output_tokens), (None, None));
+        let u = read_usage(
+            Some("text/event-stream"),
+            b"event: agent.session.turn.completed\ndata: {\"type\":\"agent.session.turn.completed\",\"usage\":{\"input_tokens\":8200,\"output_tokens\":300}}\n\n",
+        );
+        assert_eq!((u.input_tokens, u.output_tokens), (None, None));
+        // A model call's own usage is still read.
+        let u = json(
+            r#"{"type":"message","id":"msg_1","model":"claude-sonnet-4-6","usage":{"input_tokens":10,"output_tokens":2}}"#,
+        );
+        assert_eq!((u.input_tokens, u.output_tokens), (Some(10), Some(2)));
     }
 
     #[test]
