@@ -251,9 +251,11 @@ def request_attrs_bytes(path: str) -> int:
     import sqlite3
 
     con = sqlite3.connect(path)
+    from statemeter._records import FROM_RECORDS, event_key
+
     (n,) = con.execute(
-        "SELECT coalesce(sum(length(json_extract(record, '$.event.request'))), 0) + "
-        "coalesce(sum(length(json_extract(record, '$.event.attrs'))), 0) FROM events"
+        f"SELECT coalesce(sum(length({event_key('request')})), 0) + "
+        f"coalesce(sum(length({event_key('attrs')})), 0) FROM {FROM_RECORDS}"
     ).fetchone()
     con.close()
     return int(n)

@@ -22,19 +22,18 @@ import time
 import statemeter as sm
 from bench_report import CONTRACT, best, duckdb_sql, generate, pandas_report, slots
 from common import rss_mib
+from statemeter._records import FROM_RECORDS
+from statemeter._records import classification_key as ck
+from statemeter._records import event_key as ek
 
-MODEL_CALLS = """
-SELECT json_extract(record, '$.event.ts'), json_extract(record, '$.event.provider'),
-       json_extract(record, '$.event.model'), json_extract(record, '$.event.venue'),
-       json_extract(record, '$.classification.tag'), json_extract(record, '$.event.session_id'),
-       json_extract(record, '$.event.input_tokens'), json_extract(record, '$.event.cached_tokens'),
-       json_extract(record, '$.event.output_tokens')
-FROM events WHERE json_extract(record, '$.event.kind') = 'model_call' ORDER BY seq
+# The records in either layout (docs/ledger-format.md: version 1 `event`, version 2 `e` and `c`).
+MODEL_CALLS = f"""
+SELECT {ek("ts")}, {ek("provider")}, {ek("model")}, {ek("venue")}, {ck("tag")},
+       {ek("session_id")}, {ek("input_tokens")}, {ek("cached_tokens")}, {ek("output_tokens")}
+FROM {FROM_RECORDS} WHERE {ek("kind")} = 'model_call' ORDER BY r.seq
 """
-STATEFUL_SESSIONS = """
-SELECT json_extract(record, '$.event.session_id') FROM events
-WHERE json_extract(record, '$.classification.session_stateful')
-GROUP BY 1
+STATEFUL_SESSIONS = f"""
+SELECT {ek("session_id")} FROM {FROM_RECORDS} WHERE {ck("session_stateful")} GROUP BY 1
 """
 
 

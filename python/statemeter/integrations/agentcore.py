@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from statemeter import _core
+from statemeter._records import FROM_RECORDS, event_key
 from statemeter.errors import invalid
 from statemeter.integrations import otel
 
@@ -45,11 +46,11 @@ if TYPE_CHECKING:
 
 __all__ = ["import_spans"]
 
-_OUTER = """SELECT id, json_extract(record, '$.event.session_id'),
-json_extract(record, '$.event.ts'), json_extract(record, '$.event.duration_ns'),
-json_extract(record, '$.event.request.runtimeSessionId') AS rs FROM events
-WHERE json_extract(record, '$.event.api') = 'invoke_agent_runtime'
-AND rs IN (SELECT value FROM json_each(?1)) ORDER BY seq"""
+_OUTER = f"""SELECT * FROM (SELECT {event_key("id")}, {event_key("session_id")},
+{event_key("ts")}, {event_key("duration_ns")}, {event_key("request.runtimeSessionId")} AS rs,
+{event_key("api")} AS api, r.seq AS seq FROM {FROM_RECORDS}
+WHERE instr(r.record, 'runtimeSessionId') > 0)
+WHERE api = 'invoke_agent_runtime' AND rs IN (SELECT value FROM json_each(?1)) ORDER BY seq"""
 _NAMESPACE = uuid.UUID("5f0c8a5e-6d1b-4c3e-9a57-2b7f3e1d9c40")
 
 
@@ -87,7 +88,7 @@ def import_spans(
     sessions = sorted({e["session_id"] for e in events if isinstance(e.get("session_id"), str)})
     outer: dict[str, list[tuple[str, str | None, int, int]]] = {}
     if sessions:
-        for eid, sid, ts, dur, rs in meter.ledger.sql(_OUTER, [json.dumps(sessions)]):
+        for eid, sid, ts, dur, rs, _api, _seq in meter.ledger.sql(_OUTER, [json.dumps(sessions)]):
             outer.setdefault(rs, []).append((eid, sid, int(ts), int(dur or 0)))
     ids = {e["id"] for e in events}
     starts: dict[str, dict[str, Any]] = {}
@@ -152,7 +153,8 @@ def _not_recorded(meter: Meter, starts: list[dict[str, Any]]) -> list[dict[str, 
     known = {
         row[0]
         for row in meter.ledger.sql(
-            "SELECT id FROM events WHERE id IN (SELECT value FROM json_each(?1))",
+            f"SELECT eid FROM (SELECT {event_key('id')} AS eid FROM {FROM_RECORDS})"
+            " WHERE eid IN (SELECT value FROM json_each(?1))",
             [json.dumps([s["id"] for s in starts])],
         )
     }

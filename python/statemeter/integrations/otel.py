@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 from statemeter import _core
 from statemeter._guard import note
+from statemeter._records import FROM_RECORDS, event_key
 from statemeter.errors import invalid
 from statemeter.integrations import _join
 from statemeter.integrations._sessions import SessionCache
@@ -228,11 +229,11 @@ def import_otlp_json(
     }
 
 
-_BY_ID = """SELECT id FROM events WHERE id IN (SELECT value FROM json_each(?1))
-AND json_extract(record, '$.event.attrs.joined') IS NOT NULL"""
-_BY_RESPONSE_ID = """SELECT rid FROM (SELECT json_extract(record,
-'$.event.attrs."gen_ai.response.id"') AS rid FROM events
-WHERE instr(record, '"gen_ai.response.id"') > 0)
+_BY_ID = f"""SELECT eid FROM (SELECT {event_key("id")} AS eid,
+{event_key("attrs.joined")} AS joined FROM {FROM_RECORDS} WHERE instr(r.record, '"joined"') > 0)
+WHERE joined IS NOT NULL AND eid IN (SELECT value FROM json_each(?1))"""
+_BY_RESPONSE_ID = f"""SELECT rid FROM (SELECT {event_key('attrs."gen_ai.response.id"')} AS rid
+FROM {FROM_RECORDS} WHERE instr(r.record, '"gen_ai.response.id"') > 0)
 WHERE rid IN (SELECT value FROM json_each(?1))"""
 
 
