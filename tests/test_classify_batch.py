@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import statemeter as sm
+from conftest import expand_records
 from statemeter import simulate
 
 pa = pytest.importorskip("pyarrow")
@@ -35,8 +36,8 @@ def fleet():
 
 
 def raw_events(ledger):
-    rows = ledger.sql("SELECT record FROM events ORDER BY seq").rows()
-    return [json.loads(r[0])["event"] for r in rows]
+    rows = ledger.sql("SELECT seq, record FROM events ORDER BY seq").rows()
+    return [r["event"] for r in expand_records([(seq, json.loads(rec)) for seq, rec in rows])]
 
 
 def test_the_batch_classified_under_strict_equals_sm_classify(fleet):

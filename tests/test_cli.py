@@ -353,7 +353,7 @@ def test_keys_checkpoints_and_evidence_bundles(ledger, tmp_path):
     p = run("verify-evidence", bundle, "--key", pub)
     assert p.returncode == 0 and p.stdout.strip().endswith("events check out"), p.stdout
     assert doc["items"], "the example events violate the clause"
-    doc["items"][0]["record"] = doc["items"][0]["record"].replace('"seq":', '"seq": ', 1)
+    doc["items"][0]["record"] = doc["items"][0]["record"].replace('"ts":', '"ts": ', 1)
     bundle.write_text(json.dumps(doc))
     p = run("verify-evidence", bundle, "--key", pub, "--format", "json")
     out = json.loads(p.stdout)

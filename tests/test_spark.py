@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import statemeter as sm
+from conftest import expand_records
 from statemeter import parquet, simulate
 
 pa = pytest.importorskip("pyarrow")
@@ -123,11 +124,23 @@ def test_spark_classify_under_the_strict_ruleset_equals_sm_classify(spark, fleet
     _, _, _, dataset = fleet
     strict = sm.Ruleset.strict()
     df = sms.classify(sms.read_dataset(spark, dataset), strict)
-    rows = df.select("record", "tag", "consumes_state", "creates_state", "ruleset").collect()
+    rows = df.select(
+        "ledger_id", "seq", "record", "tag", "consumes_state", "creates_state", "ruleset"
+    ).collect()
     assert rows
+    # Each ledger's records in seq order, their contexts resolved (docs/ledger-format.md).
+    by_ledger = defaultdict(list)
+    for r in rows:
+        by_ledger[r["ledger_id"]].append((r["seq"], json.loads(r["record"])))
+    expanded = {
+        (lid, rec["seq"]): rec
+        for lid, recs in by_ledger.items()
+        for rec in expand_records(sorted(recs, key=lambda x: x[0]))
+    }
     changed = 0
     for r in rows:
-        event = json.loads(r["record"])["event"]
+        record = expanded[(r["ledger_id"], r["seq"])]
+        event = record["event"]
         c = sm.classify(event, strict)
         assert (r["tag"], r["consumes_state"], r["creates_state"], r["ruleset"]) == (
             c.tag,
@@ -135,7 +148,7 @@ def test_spark_classify_under_the_strict_ruleset_equals_sm_classify(spark, fleet
             c.creates_state,
             strict.name,
         )
-        changed += r["tag"] != json.loads(r["record"])["classification"]["tag"]
+        changed += r["tag"] != record["classification"]["tag"]
     assert changed > 0  # the strict reading differs from the recorded one somewhere
     # session_tag over the whole dataset: stateful when any event of the session is.
     per_session = defaultdict(set)
@@ -155,7 +168,7 @@ def test_spark_verify_names_the_ledger_and_seq_of_an_edited_record(spark, fleet,
     got = sms.verify(sms.read_dataset(spark, dataset), heads).collect()
     assert [r["ledger_id"] for r in got] == sorted(heads)
     assert all(r["ok"] and r["events"] == heads[r["ledger_id"]].seq for r in got)
-    # Edit one record in a copy of the dataset: 5 more tokens in ledger 1's 7th event.
+    # Edit one record in a copy of the dataset: a space in ledger 1's 7th event's time key.
     copy = tmp_path / "ds"
     shutil.copytree(dataset, copy)
     victim = ledgers[1].ledger_id
@@ -164,7 +177,7 @@ def test_spark_verify_names_the_ledger_and_seq_of_an_edited_record(spark, fleet,
     records = table.column("record").to_pylist()
     seqs = table.column("seq").to_pylist()
     i = seqs.index(7) if 7 in seqs else 0
-    records[i] = records[i].replace('"kind":', '"kind": ', 1)
+    records[i] = records[i].replace('"ts":', '"ts": ', 1)
     table = table.set_column(
         table.schema.get_field_index("record"), "record", pa.array(records, pa.string())
     )
