@@ -379,11 +379,14 @@ CHILD = textwrap.dedent(
 )
 
 
-def kill_trials(tmp_path: Path, trials: int, key: sm.SigningKey) -> None:
+def kill_trials(tmp_path: Path, trials: int, key: sm.SigningKey, per_ledger: int = 6) -> None:
+    """`trials` SIGKILLs of a recording process; every `per_ledger` trials start a new ledger,
+    so the reference recomputation of the whole tree (in Python) stays small."""
     rnd = random.Random(1313)
-    path = tmp_path / "crash.db"
-    last_cp = None
     for t in range(trials):
+        if t % per_ledger == 0:
+            path = tmp_path / f"crash-{t // per_ledger}.db"
+            last_cp = None
         durability = "batch" if t % 2 == 0 else "sync"
         proc = subprocess.Popen(
             [sys.executable, "-c", CHILD, str(path), durability],
