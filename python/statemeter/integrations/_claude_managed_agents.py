@@ -30,6 +30,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from statemeter.integrations._json_values import nonempty_str, positive_int
 from statemeter.integrations._sse_steps import SseEvents, iso_ns
 
 __all__ = ["ManagedAgentsEvents", "session_model"]
@@ -50,14 +51,6 @@ _KINDS = {"bash": "shell", "web_search": "web_search", "web_fetch": "web_fetch"}
 _MEMORY = "/mnt/memory/"
 
 
-def _int(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
-
-
-def _str(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
-
-
 def session_model(body: bytes) -> tuple[str, str] | None:
     """(session id, the agent's model) from a session object's JSON, if it is one."""
     try:
@@ -69,8 +62,8 @@ def session_model(body: bytes) -> tuple[str, str] | None:
     agent = obj.get("agent")
     model = agent.get("model") if isinstance(agent, dict) else None
     model_id = model.get("id") if isinstance(model, dict) else model
-    sid = _str(obj.get("id"))
-    name = _str(model_id)
+    sid = nonempty_str(obj.get("id"))
+    name = nonempty_str(model_id)
     if sid and name:
         return sid, name
     return None
@@ -112,28 +105,28 @@ class ManagedAgentsEvents:
         attrs: dict[str, Any] = {}
         if self.session:
             attrs["gen_ai.conversation.id"] = self.session
-        thread = _str(ev.get("session_thread_id"))
+        thread = nonempty_str(ev.get("session_thread_id"))
         if thread:
             attrs["anthropic.session_thread_id"] = thread
         return attrs
 
     def _take(self, name: str | None, ev: dict[str, Any]) -> None:
-        kind = _str(ev.get("type")) or name
+        kind = nonempty_str(ev.get("type")) or name
         if kind not in _WANTED:
             return
         self.seen += 1
         when = iso_ns(ev.get("processed_at"))
-        eid = _str(ev.get("id"))
+        eid = nonempty_str(ev.get("id"))
         if kind == "span.model_request_start":
             if eid:
                 self.starts[eid] = when
         elif kind == "span.model_request_end":
-            start_id = _str(ev.get("model_request_start_id"))
+            start_id = nonempty_str(ev.get("model_request_start_id"))
             start = self.starts.pop(start_id, None) if start_id else None
             usage = ev.get("model_usage")
             usage = usage if isinstance(usage, dict) else {}
-            read = _int(usage.get("cache_read_input_tokens"))
-            write = _int(usage.get("cache_creation_input_tokens"))
+            read = positive_int(usage.get("cache_read_input_tokens"))
+            write = positive_int(usage.get("cache_creation_input_tokens"))
             attrs = self._attrs(ev)
             if write:
                 attrs["gen_ai.usage.cache_creation.input_tokens"] = write
@@ -145,8 +138,8 @@ class ManagedAgentsEvents:
                     "provider": "anthropic",
                     "model": self.model,
                     "api": "messages",
-                    "input_tokens": _int(usage.get("input_tokens")) + read + write,
-                    "output_tokens": _int(usage.get("output_tokens")),
+                    "input_tokens": positive_int(usage.get("input_tokens")) + read + write,
+                    "output_tokens": positive_int(usage.get("output_tokens")),
                     "cached_tokens": read,
                     "status": "error" if ev.get("is_error") is True else "ok",
                     "attrs": attrs,
@@ -161,7 +154,7 @@ class ManagedAgentsEvents:
             else:
                 self.tools[eid] = (step, when)
         else:  # agent.tool_result, agent.mcp_tool_result
-            use = _str(ev.get("tool_use_id") or ev.get("mcp_tool_use_id"))
+            use = nonempty_str(ev.get("tool_use_id") or ev.get("mcp_tool_use_id"))
             item = self.tools.pop(use, None) if use else None
             if item is not None:
                 step, start = item
@@ -173,13 +166,13 @@ class ManagedAgentsEvents:
                 self._step(step, start, when)
 
     def _tool(self, kind: str, ev: dict[str, Any]) -> dict[str, Any]:
-        name = _str(ev.get("name")) or "unknown"
+        name = nonempty_str(ev.get("name")) or "unknown"
         attrs = self._attrs(ev)
-        eid = _str(ev.get("id"))
+        eid = nonempty_str(ev.get("id"))
         if eid:
             attrs["gen_ai.tool.call.id"] = eid
         if kind == "agent.mcp_tool_use":
-            server = _str(ev.get("mcp_server_name"))
+            server = nonempty_str(ev.get("mcp_server_name"))
             if server:
                 attrs["mcp_server"] = server
             return {

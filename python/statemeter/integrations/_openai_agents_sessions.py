@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from statemeter.integrations._json_values import nonempty_str, positive_int
 from statemeter.integrations._sse_steps import SseEvents
 
 __all__ = ["AgentsSessionEvents", "session_model"]
@@ -55,14 +56,6 @@ _TOOLS = {
 _S = 1_000_000_000
 
 
-def _int(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
-
-
-def _str(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
-
-
 def session_model(body: bytes) -> tuple[str, str] | None:
     """(session id, the agent's model) from an agent session object's JSON, if it is one."""
     try:
@@ -72,8 +65,8 @@ def session_model(body: bytes) -> tuple[str, str] | None:
     if not isinstance(obj, dict) or obj.get("object") != "agent.session":
         return None
     agent = obj.get("agent")
-    model = _str(agent.get("model")) if isinstance(agent, dict) else None
-    sid = _str(obj.get("id"))
+    model = nonempty_str(agent.get("model")) if isinstance(agent, dict) else None
+    sid = nonempty_str(obj.get("id"))
     return (sid, model) if sid and model else None
 
 
@@ -109,14 +102,14 @@ class AgentsSessionEvents:
         attrs: dict[str, Any] = {}
         if self.session:
             attrs["gen_ai.conversation.id"] = self.session
-        if _str(turn_id):
+        if nonempty_str(turn_id):
             attrs["openai.agents.turn_id"] = turn_id
         return attrs
 
     def _take(self, name: str | None, ev: dict[str, Any]) -> None:
         if self.session is None:  # a session created by this very request
-            self.session = _str(ev.get("session_id"))
-        kind = _str(ev.get("type")) or name
+            self.session = nonempty_str(ev.get("session_id"))
+        kind = nonempty_str(ev.get("type")) or name
         status = _TURN_ENDS.get(kind) if kind else None
         if status is not None:
             self._turn(ev, status)
@@ -134,18 +127,18 @@ class AgentsSessionEvents:
         usage = usage if isinstance(usage, dict) else {}
         details = usage.get("input_tokens_details")
         out_details = usage.get("output_tokens_details")
-        tokens_in = _int(usage.get("input_tokens"))
-        cached = _int(details.get("cached_tokens")) if isinstance(details, dict) else 0
+        tokens_in = positive_int(usage.get("input_tokens"))
+        cached = positive_int(details.get("cached_tokens")) if isinstance(details, dict) else 0
         attrs = self._attrs(ev.get("turn_id") or turn.get("id"))
-        reasoning = (
-            _int(out_details.get("reasoning_tokens")) if isinstance(out_details, dict) else 0
-        )
+        reasoning = 0
+        if isinstance(out_details, dict):
+            reasoning = positive_int(out_details.get("reasoning_tokens"))
         if reasoning:
             attrs["gen_ai.usage.reasoning.output_tokens"] = reasoning
-        sub = _str(turn.get("subagent_id"))
+        sub = nonempty_str(turn.get("subagent_id"))
         if sub:
             attrs["openai.agents.subagent_id"] = sub
-        agent = _str(turn.get("agent_id"))
+        agent = nonempty_str(turn.get("agent_id"))
         if agent:
             attrs["gen_ai.agent.id"] = agent
         event: dict[str, Any] = {
@@ -154,13 +147,13 @@ class AgentsSessionEvents:
             "model": self.model,
             "api": "agents.turn",
             "input_tokens": tokens_in,
-            "output_tokens": _int(usage.get("output_tokens")),
+            "output_tokens": positive_int(usage.get("output_tokens")),
             "cached_tokens": min(cached, tokens_in),
             "status": status,
             "attrs": attrs,
         }
-        start = _int(turn.get("started_at")) or _int(turn.get("created_at"))
-        end = _int(turn.get("completed_at"))
+        start = positive_int(turn.get("started_at")) or positive_int(turn.get("created_at"))
+        end = positive_int(turn.get("completed_at"))
         if start:
             event["ts"] = start * _S
             if end >= start:
@@ -174,13 +167,13 @@ class AgentsSessionEvents:
         item_type = item["type"]
         attrs = self._attrs(turn_id or item.get("turn_id"))
         if kind == "function":
-            name = _str(item.get("name")) or "unknown"
-            call_id = _str(item.get("call_id"))
+            name = nonempty_str(item.get("name")) or "unknown"
+            call_id = nonempty_str(item.get("call_id"))
             if call_id:
                 attrs["gen_ai.tool.call.id"] = call_id
         elif kind == "mcp":
-            name = _str(item.get("name")) or "unknown"
-            server = _str(item.get("server_label"))
+            name = nonempty_str(item.get("name")) or "unknown"
+            server = nonempty_str(item.get("server_label"))
             if server:
                 attrs["mcp_server"] = server
         else:
