@@ -9,6 +9,7 @@ Each benches/bench_*.py module exposes BENCHES = {name: fn(quick) -> dict}.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import importlib
 import json
 import sys
@@ -47,6 +48,7 @@ def main() -> None:
             failed.append(name)
             continue
         result["machine"] = info
+        result["run_utc"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
         result["quick"] = args.quick
         (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
         print(f"== {name}")
