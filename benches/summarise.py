@@ -469,6 +469,61 @@ SECTIONS = [
         ],
     ),
     Section(
+        "classify_batch",
+        "Re-classifying Arrow batches: classify_batch",
+        "`sm.classify_batch` under the strict ruleset on 65,536-row batches of a simulated "
+        "fleet's exported columns (Arrow in through the C data interface, Rust out), CPU time "
+        "of the calling thread (the Rust work runs on it) beside wall time. Rows that share the "
+        "fields the ruleset reads share one classification (docs/scale.md); the worst case "
+        "reads every event's id, so no two rows share one. Peer: `sm.classify` per event "
+        "from Python.",
+        [
+            Row("events", "events"),
+            Row(
+                "typical fleet batch, per core (CPU)",
+                "events_per_s_per_core",
+                "events/s",
+                (">=", 2_000_000),
+                "Reading the batch's columns into the engine's layout and building the output "
+                "columns cost more than classifying (see docs/scale.md).",
+            ),
+            Row("typical fleet batch, wall", "events_per_s_wall", "events/s"),
+            Row(
+                "plain strings (as Spark sends them), per core (CPU)",
+                "plain_strings.events_per_s_per_core",
+                "events/s",
+            ),
+            Row(
+                "all-distinct inputs (worst case), per core (CPU)",
+                "all_distinct_inputs.events_per_s_per_core",
+                "events/s",
+            ),
+            Row("sm.classify per event, from Python", "sm_classify_per_event_ns", "ns"),
+            Row("classify_batch vs sm.classify (CPU per event)", "ratio_batch_vs_sm_classify", "x"),
+        ],
+    ),
+    Section(
+        "spark_report",
+        "Fleet report on Spark: statemeter.spark.report",
+        "`statemeter.spark.report` on Spark `local[2]` over an exported dataset, against "
+        "`ledger.report` (one ledger, Rust) and DuckDB (`parquet.contract_sql`, no costs) over "
+        "the same events, in the same run; wall time.",
+        [
+            Row("events", "events"),
+            Row("Spark report equals ledger.report", "spark_equals_ledger_report"),
+            Row("statemeter.spark.report", "spark_report_s", "s"),
+            Row("ledger.report", "ledger_report_s", "s"),
+            Row("DuckDB contract_sql", "duckdb_report_s", "s"),
+            Row("Spark vs ledger.report", "ratio_spark_vs_ledger", "x"),
+            Row("Spark vs DuckDB", "ratio_spark_vs_duckdb", "x"),
+            Row("Spark throughput", "spark_events_per_s", "events/s"),
+            Row("ledger.report throughput", "ledger_events_per_s", "events/s"),
+            Row("Spark session start", "spark_start_s", "s"),
+            Row("simulating the fleet", "generate_s", "s"),
+            Row("export to Parquet", "export_s", "s"),
+        ],
+    ),
+    Section(
         "bytes",
         "Ledger bytes per event",
         "The simulated fleet of `make demo` (`simulate.fleet(days=30, agents=12, seed=0, "

@@ -105,3 +105,286 @@ def test_contracts_prices_and_rulesets_pickle_as_their_toml(tmp_path):
         assert pickle.loads(pickle.dumps(r)).digest == r.digest
     custom = sm.Ruleset.from_toml('name = "mine"\nextends = "strict"\n')
     assert pickle.loads(pickle.dumps(custom)).name == "mine"
+
+
+EDGES = """
+name = "edges"
+extends = "strict"
+
+[[rule]]
+id = "edge-by-id"
+when = { id = "e-7" }
+tag = "stateful"
+explain = "reads the id"
+
+[[rule]]
+id = "edge-input-tokens"
+when = { kind = "model_call", input_tokens = 1000 }
+explain = "reads a count"
+
+[[rule]]
+id = "edge-timed-tool"
+when = { kind = "tool_call" }
+has = ["duration_ns"]
+explain = "reads a presence"
+
+[[rule]]
+id = "edge-nested"
+when = { "request.a.b" = "c" }
+tag = "stateful"
+explain = "descends into a nested object"
+
+[[rule]]
+id = "edge-dotted-attr"
+when = { "attrs.x.y" = 1 }
+explain = "a dotted key, found whole first"
+
+[[rule]]
+id = "edge-holder"
+has = ["op"]
+not_has = ["request.n"]
+state_holder = "from_event"
+state = "memory"
+explain = "a holder from the event"
+"""
+
+
+def _canonical(value: dict | None) -> str | None:
+    if value is None:
+        return None
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _varied_events() -> list[dict]:
+    """Events across kinds, providers, apis and request/attrs shapes, with nulls and edge
+    values (null members, escaped strings, floats, big integers, nested and dotted keys)."""
+    requests = [
+        None,
+        {},
+        {"store": True},
+        {"store": False},
+        {"store": None},
+        {"previous_response_id": "resp_1"},
+        {"previous_response_id": "resp_2", "store": False},
+        {"previous_response_id": None},
+        {"conversation": "conv_1"},
+        {"conversation": {"id": "conv_2"}},
+        {"background": True, "store": True},
+        {"container": "cntr_1", "code_interpreter": True},
+        {"code_interpreter": True},
+        {"prompt_cache_key": 'a"quoted\\key'},
+        {"environment": {"type": "openai_hosted"}},
+        {"environment": {"type": "openai_hosted", "id": "env_1"}},
+        {"environment": {"type": "self_hosted"}, "agent_id": "ag_1"},
+        {"session_id": "s9", "agent_id": 3},
+        {"a": {"b": "c"}},
+        {"a": {"b": "d"}, "n": 1.5},
+        {"a.b": "c", "a": {"b": "d"}},
+        {"n": 9223372036854775808},
+        {"OpenAI-Beta": "agents=v1"},
+        {"vector_store_ids": ["vs_1"], "x": "é"},
+    ]
+    attrs = [
+        None,
+        {"http.request.method": "POST"},
+        {"http.request.method": "GET"},
+        {"http.request.method": "DELETE"},
+        {"x.y": 1},
+        {"x": {"y": 1}},
+        {"x": {"y": 1.0}},
+        {"fallback": "throttled"},
+    ]
+    calls = [
+        ("openai", "responses"),
+        ("openai", "chat.completions"),
+        ("azure.ai.openai", "responses"),
+        ("unknown", "responses"),
+        ("openai", "conversations"),
+        ("openai", "agents.sessions"),
+        ("mistral_ai", "conversations"),
+        ("openai", "threads"),
+        ("aws.bedrock", "converse"),
+    ]
+    events = []
+    for i, (provider, api) in enumerate(calls):
+        for j, request in enumerate(requests):
+            e = {
+                "kind": "model_call",
+                "id": f"e-{len(events)}",
+                "ts": 1_700_000_000_000_000_000 + len(events),
+                "session_id": f"s-{i}-{j % 3}" if j % 4 else None,
+                "provider": provider,
+                "api": api,
+                "model": "gpt-5",
+                "input_tokens": 1000 if j % 5 == 0 else j,
+                "output_tokens": 10,
+                "cached_tokens": 0,
+                "request": request,
+                "attrs": attrs[(i + j) % len(attrs)],
+            }
+            events.append(e)
+    for n, (holder, op) in enumerate(
+        [("provider", "write"), ("client", "read"), ("provider", "delete"), ("client", "write")]
+    ):
+        events.append(
+            {
+                "kind": "state_op",
+                "id": f"e-{len(events)}",
+                "ts": 1_700_000_000_000_000_000 + len(events),
+                "session_id": f"t-{n}",
+                "op": op,
+                "store": "memory",
+                "holder": holder,
+                "bytes": 100 * n,
+            }
+        )
+        for tool in ("search", "fetch"):
+            events.append(
+                {
+                    "kind": "tool_call",
+                    "id": f"e-{len(events)}",
+                    "ts": 1_700_000_000_000_000_000 + len(events),
+                    "session_id": f"t-{n}",
+                    "tool": tool,
+                    "tool_kind": "mcp" if n % 2 else None,
+                    "duration_ns": 5 if n % 2 else None,
+                    "attrs": {"http.request.method": "POST"} if n else None,
+                }
+            )
+    for kind in ("session_start", "session_end"):
+        for runtime in (None, "rt-1", "rt-2"):
+            events.append(
+                {
+                    "kind": kind,
+                    "id": f"e-{len(events)}",
+                    "ts": 1_700_000_000_000_000_000,
+                    "session_id": "t-1",
+                    "runtime_session_id": runtime,
+                }
+            )
+    return events
+
+
+STRINGS = [
+    "session_id", "provider", "api", "model", "runtime_session_id", "tool", "tool_kind", "op",
+    "store", "holder",
+]  # fmt: skip
+COUNTS = ["input_tokens", "output_tokens", "cached_tokens", "bytes", "duration_ns"]
+
+
+def _batch(events: list[dict], request: list | None = None, dictionary: bool = True):
+    cols = {
+        "id": pa.array([e["id"] for e in events], pa.string()),
+        "ts": pa.array([e["ts"] for e in events], pa.timestamp("ns", tz="UTC")),
+        "kind": pa.array([e["kind"] for e in events], pa.string()),
+    }
+    for name in STRINGS:
+        cols[name] = pa.array([e.get(name) for e in events], pa.string())
+    for name in COUNTS:
+        cols[name] = pa.array([e.get(name) for e in events], pa.int64())
+    cols["request"] = pa.array(
+        request if request is not None else [_canonical(e.get("request")) for e in events],
+        pa.string(),
+    )
+    cols["attrs"] = pa.array([_canonical(e.get("attrs")) or "" for e in events], pa.string())
+    table = pa.table(cols)
+    if dictionary:
+        table = pa.table(
+            {
+                n: table.column(n).dictionary_encode()
+                if n in STRINGS or n == "kind"
+                else table.column(n)
+                for n in table.column_names
+            }
+        )
+    return table.combine_chunks().to_batches()[0]
+
+
+def _verdicts(out) -> list[tuple]:
+    return [
+        (
+            r["tag"],
+            r["consumes_state"],
+            r["creates_state"],
+            r["state_holder"],
+            r["state_kinds"],
+            r["session_stateful"],
+            [e["rule"] for e in r["evidence"]],
+            r["ruleset"],
+            r["ruleset_digest"],
+        )
+        for r in out.to_pylist()
+    ]
+
+
+@pytest.mark.parametrize("dictionary", [True, False], ids=["dictionary", "plain"])
+def test_every_row_of_a_varied_batch_as_sm_classify_says(dictionary):
+    """Rows repeat (in shuffled order, so equal inputs share one classification) and each
+    row's classification is the one sm.classify gives its event."""
+    import random
+
+    events = _varied_events()
+    rows = events * 3
+    random.Random(4).shuffle(rows)
+    batch = _batch(rows, dictionary=dictionary)
+    for ruleset in (sm.Ruleset.default(), sm.Ruleset.strict(), sm.Ruleset.from_toml(EDGES)):
+        got = _verdicts(sm.classify_batch(batch, ruleset))
+        for row, event, verdict in zip(rows, rows, got, strict=True):
+            plain = {k: v for k, v in event.items() if v is not None}
+            c = sm.classify(plain, ruleset)
+            want = (
+                c.tag,
+                c.consumes_state,
+                c.creates_state,
+                c.state_holder,
+                c.state_kinds,
+                c.session_stateful,
+                [e.rule for e in c.evidence],
+                ruleset.name,
+                ruleset.digest,
+            )
+            assert verdict == want, (ruleset.name, row)
+        assert {v[0] for v in got} == {"stateless", "stateful"}
+
+
+def test_rows_whose_text_needs_the_parser_are_classified_as_if_alone():
+    """Request texts a dataset could hold that are not canonical JSON (whitespace, repeated
+    or escaped keys, invalid or non-object text) next to canonical ones with the same
+    members: each row is classified in the batch as it is in a batch of its own."""
+    texts = [
+        '{"store":true}',
+        '{ "store": true }',
+        '{"store":false,"store":true}',
+        '{"store":true,"store":false}',
+        '{"st\\u006fre":true}',
+        '{"store":true,"x":tru}',
+        '{"store":true,"x":[1,2]',
+        '{"previous_response_id":"r","z":"\\u0041"}',
+        '{"a":{"b":"c"},"q":1}',
+        '{"a":{"b":"c"},"q":tru}',
+        '{"a":{"b":"c"}}',
+        '{"a":{"b":"c","b":"d"}}',
+        '{"environment":{"type":"openai_hosted"},"x":1}',
+        '{"environment":{"type":"openai_hosted"},"x":1,}',
+        "[1,2]",
+        "5",
+        "{}",
+        "",
+        None,
+    ]
+    base = {
+        "kind": "model_call",
+        "provider": "openai",
+        "api": "responses",
+        "ts": 1_700_000_000_000_000_000,
+    }
+    events = [dict(base, id=f"e-{i}", session_id=f"s-{i}") for i in range(len(texts) * 2)]
+    request = texts + texts[::-1]
+    batch = _batch(events, request=request)
+    for ruleset in (sm.Ruleset.strict(), sm.Ruleset.from_toml(EDGES)):
+        together = _verdicts(sm.classify_batch(batch, ruleset))
+        alone = [
+            _verdicts(sm.classify_batch(batch.slice(i, 1), ruleset))[0] for i in range(len(events))
+        ]
+        assert together == alone, ruleset.name
+        assert len({v[6][0] for v in together}) > 2

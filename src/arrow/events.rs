@@ -411,23 +411,23 @@ fn from_parts(cols: &EventColumns, n: &Nested) -> Result<Batches> {
 
 /// The classification columns of the events schema (`tag`, `session_tag`, `consumes_state`,
 /// `creates_state`, `state_holder`, `state_kinds`, `session_stateful`, `ruleset`,
-/// `ruleset_digest`, `evidence`), in its types, from one verdict per row.
+/// `ruleset_digest`, `evidence`), in its types: row `i` has the classification
+/// `distinct[rows[i]]` (a batch holds few distinct ones: each is encoded once, then copied by
+/// index into pre-sized columns).
 pub fn classification_arrays(
-    classifications: &[crate::event::Classification],
+    distinct: &[crate::event::Classification],
+    rows: &[u32],
     session_tags: &[Tag],
 ) -> Result<Vec<(&'static str, ArrayRef)>> {
-    let c = classifications;
     let mut ruleset = StrColumn::default();
     let mut digest = StrColumn::default();
-    let mut n = Nested {
-        ev_offsets: Vec::with_capacity(c.len() + 1),
-        ..Default::default()
-    };
-    n.ev_offsets.push(0);
+    let mut n = Nested::default();
+    // Per distinct classification: its ruleset codes and its evidence items' codes.
     let mut seen: HashMap<usize, [u32; 4], BuildHasherDefault<PtrHasher>> = HashMap::default();
-    for x in c {
-        ruleset.push(Some(&x.ruleset));
-        digest.push(Some(&x.ruleset_digest));
+    let mut items: Vec<([u32; 4], u32)> = Vec::new();
+    let mut own: Vec<(u32, u32, usize, usize)> = Vec::with_capacity(distinct.len());
+    for x in distinct {
+        let from = items.len();
         for ev in &x.evidence {
             let codes = *seen.entry(Arc::as_ptr(ev) as usize).or_insert_with(|| {
                 [
@@ -437,14 +437,45 @@ pub fn classification_arrays(
                     n.ev_explain.intern(&ev.explain),
                 ]
             });
-            n.ev_rule.codes.push(codes[0]);
-            n.ev_tag.codes.push(codes[1]);
-            n.ev_signal.codes.push(codes[2]);
-            n.ev_explain.codes.push(codes[3]);
-            n.ev_state.push(ev.state.map(|k| k as u8));
+            items.push((codes, ev.state.map_or(NULL, |k| u32::from(k as u8))));
         }
-        n.ev_offsets.push(n.ev_rule.codes.len());
+        own.push((
+            ruleset.intern(&x.ruleset),
+            digest.intern(&x.ruleset_digest),
+            from,
+            items.len(),
+        ));
     }
+    let total: usize = rows
+        .iter()
+        .map(|&r| own[r as usize].3 - own[r as usize].2)
+        .sum();
+    let mut ev: [Vec<u32>; 5] = std::array::from_fn(|_| Vec::with_capacity(total));
+    n.ev_offsets = Vec::with_capacity(rows.len() + 1);
+    n.ev_offsets.push(0);
+    ruleset.codes.reserve(rows.len());
+    digest.codes.reserve(rows.len());
+    for &r in rows {
+        let (rs, dg, a, b) = own[r as usize];
+        ruleset.codes.push(rs);
+        digest.codes.push(dg);
+        for (codes, state) in &items[a..b] {
+            for (col, &code) in ev.iter_mut().zip(codes) {
+                col.push(code);
+            }
+            ev[4].push(*state);
+        }
+        n.ev_offsets.push(ev[0].len());
+    }
+    let [rule, tag, signal, explain, state] = ev;
+    n.ev_rule.codes = rule;
+    n.ev_tag.codes = tag;
+    n.ev_signal.codes = signal;
+    n.ev_explain.codes = explain;
+    n.ev_state = state
+        .into_iter()
+        .map(|c| (c != NULL).then_some(c as u8))
+        .collect();
     let d = Dicts {
         strs: Vec::new(),
         kind: dict_values::<&str>(&[]),
@@ -460,30 +491,45 @@ pub fn classification_arrays(
             dict_values(&n.ev_explain.values),
         ],
     };
-    let bools = |f: fn(&crate::event::Classification) -> bool| {
-        booleans(&c.iter().map(f).collect::<Vec<_>>())
+    let per_row = |f: &dyn Fn(&crate::event::Classification) -> bool| -> ArrayRef {
+        let each: Vec<bool> = distinct.iter().map(f).collect();
+        Arc::new(arrow_array::BooleanArray::from_iter(
+            rows.iter().map(|&r| Some(each[r as usize])),
+        ))
     };
-    let kinds: Vec<StateKinds> = c.iter().map(|x| x.state_kinds).collect();
+    let tags: Vec<Option<u8>> = distinct.iter().map(|x| tag_code(x.tag)).collect();
+    let holders: Vec<Option<u8>> = distinct
+        .iter()
+        .map(|x| x.state_holder.map(holder_code))
+        .collect();
+    let kinds: Vec<StateKinds> = rows
+        .iter()
+        .map(|&r| distinct[r as usize].state_kinds)
+        .collect();
+    let len = rows.len();
     Ok(vec![
-        ("tag", enum_dict(c.iter().map(|x| tag_code(x.tag)), &d.tag)?),
+        (
+            "tag",
+            enum_dict(rows.iter().map(|&r| tags[r as usize]), &d.tag)?,
+        ),
         (
             "session_tag",
             enum_dict(session_tags.iter().map(|&t| tag_code(t)), &d.tag)?,
         ),
-        ("consumes_state", bools(|x| x.consumes_state)),
-        ("creates_state", bools(|x| x.creates_state)),
+        ("consumes_state", per_row(&|x| x.consumes_state)),
+        ("creates_state", per_row(&|x| x.creates_state)),
         (
             "state_holder",
-            enum_dict(c.iter().map(|x| x.state_holder.map(holder_code)), &d.holder)?,
+            enum_dict(rows.iter().map(|&r| holders[r as usize]), &d.holder)?,
         ),
         ("state_kinds", state_kinds(&kinds, &d.state_kind)?),
-        ("session_stateful", bools(|x| x.session_stateful)),
-        ("ruleset", dict_slice(&ruleset, &d.ruleset, 0, c.len())?),
+        ("session_stateful", per_row(&|x| x.session_stateful)),
+        ("ruleset", dict_slice(&ruleset, &d.ruleset, 0, len)?),
         (
             "ruleset_digest",
-            dict_slice(&digest, &d.ruleset_digest, 0, c.len())?,
+            dict_slice(&digest, &d.ruleset_digest, 0, len)?,
         ),
-        ("evidence", evidence(&n, &d, 0, c.len())?),
+        ("evidence", evidence(&n, &d, 0, len)?),
     ])
 }
 

@@ -18,7 +18,7 @@ use arrow_schema::{DataType, TimeUnit};
 
 use crate::error::{Error, Result};
 use crate::event::{EventKind, Holder, StateKind, StateKinds, Tag};
-use crate::stored::columns::{EventColumns, StrColumn, TextColumn, STR_FIELDS};
+use crate::stored::columns::{EventColumns, StrColumn, TextColumn, NULL, STR_FIELDS};
 
 fn bad(column: &str, what: impl std::fmt::Display) -> Error {
     Error::validation("batch", format!("column {column:?}: {what}"))
@@ -96,13 +96,22 @@ fn push_strs(name: &str, a: &ArrayRef, col: &mut StrColumn) -> Result<()> {
     match strs(name, a)? {
         Strs::Plain(get) => (0..a.len()).for_each(|i| col.push(get(i))),
         Strs::Dict(keys, values, n) => {
-            let codes: Vec<Option<u32>> =
-                (0..n).map(|k| values(k).map(|v| col.intern(v))).collect();
+            // Only the values the rows use are interned (a dataset's dictionary spans the
+            // whole table, most of it not in this batch), in order of first use.
+            const UNSEEN: u32 = NULL - 1;
+            let mut codes = vec![UNSEEN; n];
+            col.codes.reserve(keys.len());
             for k in keys {
-                match k.and_then(|k| codes.get(k).copied().flatten()) {
-                    Some(c) => col.codes.push(c),
-                    None => col.push(None),
-                }
+                let code = match k.and_then(|k| codes.get_mut(k).map(|c| (k, c))) {
+                    Some((k, c)) => {
+                        if *c == UNSEEN {
+                            *c = values(k).map_or(NULL, |v| col.intern(v));
+                        }
+                        *c
+                    }
+                    None => NULL,
+                };
+                col.codes.push(code);
             }
         }
     }
@@ -169,9 +178,23 @@ fn texts(name: &str, a: &ArrayRef, col: &mut TextColumn) -> Result<()> {
 /// them, or each event's own `session_stateful` verdict when it has no `session_tag` column —
 /// call [`EventColumns::derive_session_tags`] to derive them over the rows read).
 pub fn push_batch(cols: &mut EventColumns, batch: &RecordBatch) -> Result<()> {
+    push_columns(cols, batch, &|_| true)
+}
+
+/// [`push_batch`] reading only the columns `wanted` names (besides the required `kind` and
+/// `ts`): the others are neither read nor checked, and fill as if missing.
+pub fn push_columns(
+    cols: &mut EventColumns,
+    batch: &RecordBatch,
+    wanted: &dyn Fn(&str) -> bool,
+) -> Result<()> {
     let n = batch.num_rows();
-    let col = |name: &str| batch.column_by_name(name);
-    let need = |name: &str| col(name).ok_or_else(|| bad(name, "is missing"));
+    let col = |name: &str| batch.column_by_name(name).filter(|_| wanted(name));
+    let need = |name: &str| {
+        batch
+            .column_by_name(name)
+            .ok_or_else(|| bad(name, "is missing"))
+    };
     let before = cols.len;
     // Kinds and timestamps first: they are required.
     let mut kinds = Vec::with_capacity(n);

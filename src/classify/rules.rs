@@ -21,6 +21,7 @@ use std::fmt;
 use std::sync::{Arc, OnceLock};
 
 use super::index::Index;
+use super::inputs::{self, Input};
 use super::parse::parse;
 use super::rule::{Cond, Rule, RuleInfo};
 use super::spec::Base;
@@ -56,6 +57,8 @@ pub struct Ruleset {
     /// Per rule, the conditions the index does not already guarantee.
     checks: Vec<Box<[Cond]>>,
     index: Index,
+    /// Every field path a verdict reads ([`Ruleset::inputs`]).
+    inputs: Box<[Input]>,
     fallback: Arc<Evidence>,
     /// Canonical JSON of the evidence catalogue (see [`Ruleset::catalogue`]).
     catalogue: Arc<str>,
@@ -154,6 +157,7 @@ impl Ruleset {
             }
         }
         let (index, checks) = Index::build(&rules);
+        let inputs = inputs::of(&rules);
         let fallback = Arc::new(Evidence {
             rule: NO_STATE_SIGNAL.into(),
             tag: Tag::Stateless,
@@ -170,6 +174,7 @@ impl Ruleset {
             rules,
             checks,
             index,
+            inputs,
             fallback,
             catalogue: catalogue.into(),
             digest,
@@ -197,6 +202,18 @@ impl Ruleset {
     /// The rules in evaluation (catalogue) order.
     pub fn rules(&self) -> impl Iterator<Item = &RuleInfo> {
         self.rules.iter().map(|r| &r.info)
+    }
+
+    /// Every field path the engine reads to classify an event under this ruleset, sorted, each
+    /// once: events that answer all of them alike get the same classification.
+    pub fn inputs(&self) -> &[Input] {
+        &self.inputs
+    }
+
+    /// The compiled rules (for the crate's own checks of what the engine reads).
+    #[cfg(test)]
+    pub(crate) fn compiled(&self) -> &[Rule] {
+        &self.rules
     }
 
     /// Policy: creating provider-held state makes an event stateful (strict).

@@ -49,7 +49,7 @@ pub struct StrColumn {
     pub codes: Vec<u32>,
     /// The distinct values, in order of first appearance.
     pub values: Vec<Arc<str>>,
-    index: HashMap<Arc<str>, u32>,
+    index: HashMap<Arc<str>, u32, foldhash::fast::RandomState>,
     last: Option<(Arc<str>, u32)>,
 }
 

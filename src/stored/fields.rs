@@ -193,6 +193,42 @@ pub(crate) mod scan {
         }
     }
 
+    /// Calls `f(key, escaped, value)` for every member of the object `obj`, in order (`key`
+    /// as written, without its quotes; `escaped`: it has escapes; `value` as its JSON text).
+    /// `false` when the text is not an object [`member`] reads whole without the parser (its
+    /// lookups could then be `Slow`).
+    pub fn members<'a>(obj: &'a str, mut f: impl FnMut(&'a str, bool, &'a str)) -> bool {
+        let b = obj.as_bytes();
+        if b.first() != Some(&b'{') {
+            return false;
+        }
+        let mut i = 1;
+        if b.get(i) == Some(&b'}') {
+            return i + 1 == b.len();
+        }
+        loop {
+            if b.get(i) != Some(&b'"') {
+                return false;
+            }
+            let Some((end, escaped)) = skip_string(b, i) else {
+                return false;
+            };
+            if b.get(end) != Some(&b':') {
+                return false;
+            }
+            let start = end + 1;
+            let Some(stop) = skip_value(b, start) else {
+                return false;
+            };
+            f(&obj[i + 1..end - 1], escaped, &obj[start..stop]);
+            match b.get(stop) {
+                Some(b',') => i = stop + 1,
+                Some(b'}') => return stop + 1 == b.len(),
+                _ => return false,
+            }
+        }
+    }
+
     /// A scalar read straight from its text: `Some(None)` for `null`, `Some(Some(..))` for a
     /// string without escapes, `true`/`false` or an integer that fits `i64`; `None` when the
     /// value needs the parser (objects, lists, floats, big integers, escaped strings).

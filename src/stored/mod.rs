@@ -7,10 +7,13 @@
 //!   and the Arrow export; kept up to date incrementally ([`columns::ColumnCache`]);
 //! - [`fields`]: one row of those columns as the rules engine reads it, and [`reading`]: the
 //!   events classified again under another ruleset from the columns (cached with them);
+//! - [`memo`]: many rows classified at once, each distinct combination of the ruleset's inputs
+//!   once (`classify_batch`);
 //! - [`sessions`]: the sessions table summarised from those columns.
 
 pub mod columns;
 pub mod fields;
+pub mod memo;
 pub mod reading;
 pub mod rows;
 pub mod scalars;
