@@ -482,7 +482,8 @@ impl Recorder {
         st.stats.accepted += 1;
         match outcome {
             Ok(outcomes) => {
-                settle(&mut st, std::slice::from_ref(&rec), outcomes, false)?;
+                let batch = std::iter::once((Some(rec), pending.id.as_str()));
+                settle(&mut st, batch, outcomes, false)?;
                 Ok(())
             }
             Err(e) => {
@@ -516,7 +517,9 @@ impl Recorder {
                 st.stats.accepted += n;
                 st.accepted += n;
                 st.settled += n;
-                settle(&mut st, &recs, outcomes, false)?;
+                let batch = recs.iter().zip(&pending);
+                let batch = batch.map(|(r, p)| (Some(&**r), p.id.as_str()));
+                settle(&mut st, batch, outcomes, false)?;
                 Ok(recs)
             }
             Err(e) => {
@@ -638,23 +641,28 @@ fn report_rejections(st: &mut State) -> Result<()> {
     })
 }
 
-/// Applies commit outcomes; `queued` says whether these came from the queue (batch mode).
-fn settle(
+/// Applies commit outcomes to the events they are for, each given as the event (when someone
+/// may still read its seq) and its id; `queued` says whether these came from the queue (batch
+/// mode).
+fn settle<'a>(
     st: &mut State,
-    batch: &[impl AsRef<Recorded>],
+    batch: impl Iterator<Item = (Option<&'a Recorded>, &'a str)>,
     outcomes: Vec<Outcome>,
     queued: bool,
 ) -> Result<()> {
     let mut rejection = None;
-    for (rec, outcome) in batch.iter().zip(outcomes) {
-        let rec = rec.as_ref();
+    for ((rec, id), outcome) in batch.zip(outcomes) {
         match outcome {
             Outcome::Appended { seq } => {
-                rec.set_seq(seq);
+                if let Some(rec) = rec {
+                    rec.set_seq(seq);
+                }
                 st.stats.written += 1;
             }
             Outcome::Duplicate { seq } => {
-                rec.set_seq(seq);
+                if let Some(rec) = rec {
+                    rec.set_seq(seq);
+                }
                 st.stats.duplicates += 1;
             }
             Outcome::Conflict { seq, message } => {
@@ -662,8 +670,7 @@ fn settle(
                 let e = Error::validation(
                     "id",
                     format!(
-                        "{:?} was already recorded (seq {seq}) with a different payload; rejected: {message}",
-                        rec.event.id
+                        "{id:?} was already recorded (seq {seq}) with a different payload; rejected: {message}"
                     ),
                 );
                 if queued {
@@ -680,9 +687,13 @@ fn settle(
     }
 }
 
-/// A group of events encoded by the encoder thread, on its way to the committer.
+/// A group of events encoded by the encoder thread, on its way to the committer: the record
+/// parts, and beside each the event itself while something else holds it (a caller's `Event`
+/// object, which reads the seq the commit gives it). An event nobody else holds is released
+/// by the encoder as soon as it is encoded, so the committer, the slowest stage, does not pay
+/// for freeing it.
 struct Encoded {
-    recs: Vec<Arc<Recorded>>,
+    recs: Vec<Option<Arc<Recorded>>>,
     pending: Vec<Pending>,
 }
 
@@ -716,7 +727,10 @@ fn encoder_loop(shared: &Shared, tx: SyncSender<Encoded>) {
         for rec in batch {
             match to_pending(&rec) {
                 Ok(p) => {
-                    recs.push(rec);
+                    // Only this reference left (and no weak one to upgrade): no one can read
+                    // its seq any more.
+                    let held = Arc::strong_count(&rec) > 1 || Arc::weak_count(&rec) > 0;
+                    recs.push(held.then_some(rec));
                     pending.push(p);
                 }
                 Err(e) => rejected.push(e),
@@ -753,7 +767,9 @@ fn committer_loop(shared: &Shared, rx: Receiver<Encoded>) {
             let mut st = shared.state.lock();
             match result {
                 Ok(outcomes) => {
-                    let _ = settle(&mut st, &enc.recs, outcomes, true);
+                    let batch = enc.recs.iter().zip(&enc.pending);
+                    let batch = batch.map(|(r, p)| (r.as_deref(), p.id.as_str()));
+                    let _ = settle(&mut st, batch, outcomes, true);
                     st.in_flight -= n;
                     st.settled += n;
                     st.failure = None;

@@ -125,23 +125,72 @@ fn value_end(b: &[u8], at: usize) -> Option<usize> {
     None
 }
 
+/// Whether `key` is one of [`CONTEXT_KEYS`] (a `match` the compiler turns into length and
+/// byte comparisons: the writer asks it for every key of every event).
+fn is_context_key(key: &str) -> bool {
+    matches!(
+        key,
+        "agent"
+            | "api"
+            | "effect"
+            | "endpoint"
+            | "holder"
+            | "kind"
+            | "model"
+            | "op"
+            | "provider"
+            | "runtime"
+            | "scope"
+            | "status"
+            | "store"
+            | "tenant"
+            | "tool"
+            | "tool_kind"
+            | "venue"
+    )
+}
+
 /// Splits a canonical event object into `(e, context event)`: the keys of [`CONTEXT_KEYS`] go
-/// to the second. Both stay canonical (a sorted list split in two stays sorted).
+/// to the second. Both stay canonical (a sorted list split in two stays sorted). One pass over
+/// the text, as [`members`] reads it, without collecting the members first.
 pub fn split_event(event_json: &str) -> Option<(String, String)> {
+    let b = event_json.as_bytes();
+    if b.first() != Some(&b'{') || b.last() != Some(&b'}') {
+        return None;
+    }
     let mut own = String::with_capacity(event_json.len());
     let mut shared = String::with_capacity(160);
     own.push('{');
     shared.push('{');
-    for (key, member) in members(event_json)? {
-        let out = if CONTEXT_KEYS.binary_search(&key).is_ok() {
-            &mut shared
-        } else {
-            &mut own
-        };
-        if out.len() > 1 {
-            out.push(',');
+    let mut i = 1;
+    if b.len() > 2 {
+        loop {
+            let start = i;
+            if b.get(i) != Some(&b'"') {
+                return None;
+            }
+            let key_end = string_end(b, i)?;
+            let key = &event_json[i + 1..key_end];
+            i = key_end + 1;
+            if b.get(i) != Some(&b':') {
+                return None;
+            }
+            i = value_end(b, i + 1)?;
+            let out = if is_context_key(key) {
+                &mut shared
+            } else {
+                &mut own
+            };
+            if out.len() > 1 {
+                out.push(',');
+            }
+            out.push_str(&event_json[start..i]);
+            match b.get(i) {
+                Some(b',') => i += 1,
+                Some(b'}') if i == b.len() - 1 => break,
+                _ => return None,
+            }
         }
-        out.push_str(member);
     }
     own.push('}');
     shared.push('}');
@@ -226,12 +275,8 @@ pub fn expand(definition: &str, own_event: &str, seq: u64) -> Option<String> {
 /// in lowercase hyphenated form (as statemeter makes them), else the first 16 bytes of
 /// SHA-256 of the id's UTF-8.
 pub fn id_key(id: &str) -> [u8; 16] {
-    if id.len() == 36 {
-        if let Ok(u) = uuid::Uuid::try_parse(id) {
-            if u.hyphenated().to_string() == id {
-                return *u.as_bytes();
-            }
-        }
+    if let Some(key) = lowercase_uuid_bytes(id.as_bytes()) {
+        return key;
     }
     let digest = Sha256::digest(id.as_bytes());
     let mut key = [0u8; 16];
@@ -239,9 +284,52 @@ pub fn id_key(id: &str) -> [u8; 16] {
     key
 }
 
+/// The 16 bytes of a UUID written in lowercase hyphenated form (`8-4-4-4-12` lowercase hex
+/// digits), or `None` for any other text. The writer asks this for every event it appends:
+/// checking the form byte by byte and decoding the groups as hex costs a few nanoseconds,
+/// where parsing and formatting the UUID again to compare would cost several times more.
+fn lowercase_uuid_bytes(text: &[u8]) -> Option<[u8; 16]> {
+    const GROUPS: [(usize, usize); 5] = [(0, 8), (9, 13), (14, 18), (19, 23), (24, 36)];
+    if text.len() != 36 || [8, 13, 18, 23].iter().any(|&i| text[i] != b'-') {
+        return None;
+    }
+    let mut key = [0u8; 16];
+    let mut at = 0;
+    for (start, end) in GROUPS {
+        let group = &text[start..end];
+        if !group.iter().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+            return None;
+        }
+        let n = group.len() / 2;
+        hex::decode_to_slice(group, &mut key[at..at + n]).ok()?;
+        at += n;
+    }
+    Some(key)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_context_key_test_names_exactly_the_context_keys() {
+        for key in CONTEXT_KEYS {
+            assert!(is_context_key(key), "{key}");
+        }
+        for key in [
+            "",
+            "id",
+            "ts",
+            "attrs",
+            "request",
+            "agents",
+            "Kind",
+            "tool_kin",
+            "session_id",
+        ] {
+            assert!(!is_context_key(key), "{key}");
+        }
+    }
 
     #[test]
     fn context_keys_are_sorted() {
@@ -260,7 +348,12 @@ mod tests {
         assert_eq!(members("{}").unwrap(), vec![]);
         for bad in ["", "[]", "{\"a\"}", "{\"a\":1,}", "{\"a\":1}x"] {
             assert!(members(bad).is_none(), "{bad}");
+            assert!(split_event(bad).is_none(), "{bad}");
         }
+        assert_eq!(
+            split_event("{}").unwrap(),
+            ("{}".to_string(), "{}".to_string())
+        );
     }
 
     #[test]
@@ -313,6 +406,34 @@ mod tests {
         // Another spelling of the same UUID is another id: hashed.
         let upper = id.to_uppercase();
         assert_ne!(id_key(&upper), id_key(id));
+        // Exactly the texts the uuid crate parses and writes back unchanged are keyed by
+        // their bytes; anything else is hashed.
+        let by_uuid = |t: &str| {
+            uuid::Uuid::try_parse(t)
+                .ok()
+                .filter(|u| u.hyphenated().to_string() == t)
+                .map(|u| *u.as_bytes())
+        };
+        for t in [
+            id,
+            "00000000-0000-0000-0000-000000000000",
+            "ffffffff-ffff-ffff-ffff-ffffffffffff",
+            "0199a8c0-7c2e-7d3b-9f1a-3c5e2b8d4f1A",
+            "0199a8c0-7c2e-7d3b-9f1a-3c5e2b8d4f1g",
+            "0199a8c07-c2e-7d3b-9f1a-3c5e2b8d4f10",
+            "0199a8c0-7c2e-7d3b-9f1a+3c5e2b8d4f10",
+            "0199a8c0-7c2e-7d3b-9f1a-3c5e2b8d4f1",
+            "0199a8c07c2e7d3b9f1a3c5e2b8d4f10",
+            "{0199a8c0-7c2e-7d3b-9f1a-3c5e2b8d4f1}",
+            "0199a8c0-7c2e-7d3b-9f1a-3c5e2b8d4f\u{e9}",
+        ] {
+            let want = by_uuid(t).unwrap_or_else(|| {
+                let mut k = [0u8; 16];
+                k.copy_from_slice(&Sha256::digest(t.as_bytes())[..16]);
+                k
+            });
+            assert_eq!(id_key(t), want, "{t}");
+        }
         // SHA-256("call-1")[:16], computed independently with Python hashlib.
         assert_eq!(
             hex::encode(id_key("call-1")),
