@@ -493,9 +493,9 @@ pub fn classification_arrays(
     };
     let per_row = |f: &dyn Fn(&crate::event::Classification) -> bool| -> ArrayRef {
         let each: Vec<bool> = distinct.iter().map(f).collect();
-        Arc::new(arrow_array::BooleanArray::from_iter(
-            rows.iter().map(|&r| Some(each[r as usize])),
-        ))
+        let bits =
+            arrow_buffer::BooleanBuffer::collect_bool(rows.len(), |i| each[rows[i] as usize]);
+        Arc::new(arrow_array::BooleanArray::new(bits, None))
     };
     let tags: Vec<Option<u8>> = distinct.iter().map(|x| tag_code(x.tag)).collect();
     let holders: Vec<Option<u8>> = distinct

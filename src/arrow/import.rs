@@ -27,9 +27,9 @@ fn bad(column: &str, what: impl std::fmt::Display) -> Error {
 /// A string column's values, whatever its Arrow string type.
 enum Strs<'a> {
     Plain(Box<dyn Fn(usize) -> Option<&'a str> + 'a>),
-    /// Dictionary: per row the key (`None`: null), and the dictionary's values.
+    /// Dictionary: the key of a row (`None`: null), the dictionary's values and their count.
     Dict(
-        Vec<Option<usize>>,
+        Box<dyn Fn(usize) -> Option<usize> + 'a>,
         Box<dyn Fn(usize) -> Option<&'a str> + 'a>,
         usize,
     ),
@@ -61,13 +61,9 @@ fn strs<'a>(name: &str, a: &'a ArrayRef) -> Result<Strs<'a>> {
             let d = a.as_dictionary::<$t>();
             let values = plain(d.values().as_ref())
                 .ok_or_else(|| bad(name, "a dictionary of something other than strings"))?;
-            let keys = d
-                .keys()
-                .iter()
-                .enumerate()
-                .map(|(i, k)| k.filter(|_| d.is_valid(i)).map(|k| k as usize))
-                .collect();
-            Ok(Strs::Dict(keys, values, d.values().len()))
+            let keys = d.keys();
+            let key = move |i: usize| d.is_valid(i).then(|| keys.value(i) as usize);
+            Ok(Strs::Dict(Box::new(key), values, d.values().len()))
         }};
     }
     match a.data_type() {
@@ -87,7 +83,7 @@ fn strs<'a>(name: &str, a: &'a ArrayRef) -> Result<Strs<'a>> {
 fn each_str(name: &str, a: &ArrayRef, mut f: impl FnMut(Option<&str>) -> Result<()>) -> Result<()> {
     match strs(name, a)? {
         Strs::Plain(get) => (0..a.len()).try_for_each(|i| f(get(i))),
-        Strs::Dict(keys, values, _) => keys.iter().try_for_each(|k| f(k.and_then(&values))),
+        Strs::Dict(key, values, _) => (0..a.len()).try_for_each(|i| f(key(i).and_then(&values))),
     }
 }
 
@@ -95,14 +91,14 @@ fn each_str(name: &str, a: &ArrayRef, mut f: impl FnMut(Option<&str>) -> Result<
 fn push_strs(name: &str, a: &ArrayRef, col: &mut StrColumn) -> Result<()> {
     match strs(name, a)? {
         Strs::Plain(get) => (0..a.len()).for_each(|i| col.push(get(i))),
-        Strs::Dict(keys, values, n) => {
+        Strs::Dict(key, values, n) => {
             // Only the values the rows use are interned (a dataset's dictionary spans the
             // whole table, most of it not in this batch), in order of first use.
             const UNSEEN: u32 = NULL - 1;
             let mut codes = vec![UNSEEN; n];
-            col.codes.reserve(keys.len());
-            for k in keys {
-                let code = match k.and_then(|k| codes.get_mut(k).map(|c| (k, c))) {
+            col.codes.reserve(a.len());
+            for i in 0..a.len() {
+                let code = match key(i).and_then(|k| codes.get_mut(k).map(|c| (k, c))) {
                     Some((k, c)) => {
                         if *c == UNSEEN {
                             *c = values(k).map_or(NULL, |v| col.intern(v));
@@ -181,15 +177,18 @@ pub fn push_batch(cols: &mut EventColumns, batch: &RecordBatch) -> Result<()> {
     push_columns(cols, batch, &|_| true)
 }
 
-/// [`push_batch`] reading only the columns `wanted` names (besides the required `kind` and
-/// `ts`): the others are neither read nor checked, and fill as if missing.
+/// [`push_batch`] reading only the columns `wanted` names, besides `kind` and `ts` (required,
+/// always read): the other columns of the batch are neither read nor checked, and their
+/// columns in `cols` are left as they were — shorter than `cols.len`, so `cols` is then only
+/// for code that reads the wanted columns (a classification reading its ruleset's inputs).
 pub fn push_columns(
     cols: &mut EventColumns,
     batch: &RecordBatch,
     wanted: &dyn Fn(&str) -> bool,
 ) -> Result<()> {
     let n = batch.num_rows();
-    let col = |name: &str| batch.column_by_name(name).filter(|_| wanted(name));
+    // `Some(column)` for a wanted column (`None` inside: missing, read as absent).
+    let col = |name: &str| wanted(name).then(|| batch.column_by_name(name));
     let need = |name: &str| {
         batch
             .column_by_name(name)
@@ -197,40 +196,38 @@ pub fn push_columns(
     };
     let before = cols.len;
     // Kinds and timestamps first: they are required.
-    let mut kinds = Vec::with_capacity(n);
-    each_str("kind", need("kind")?, |v| {
-        kinds.push(EventKind::parse(
-            v.ok_or_else(|| bad("kind", "has a null"))?,
-        )?);
-        Ok(())
-    })?;
+    cols.kind.reserve(n);
+    push_kinds(need("kind")?, &mut cols.kind)?;
     let ts = ints("ts", need("ts")?)?;
     if ts.iter().any(Option::is_none) {
         return Err(bad("ts", "has a null"));
     }
-    cols.kind.extend(kinds);
     cols.ts.extend(ts.into_iter().map(|t| t.unwrap_or(0)));
     match col("seq") {
-        Some(a) => cols.seq.extend(
+        Some(Some(a)) => cols.seq.extend(
             ints("seq", a)?
                 .into_iter()
                 .map(|v| v.unwrap_or(0).max(0) as u64),
         ),
-        None => cols.seq.extend(std::iter::repeat_n(0, n)),
+        Some(None) => cols.seq.extend(std::iter::repeat_n(0, n)),
+        None => {}
     }
     match col("id") {
-        Some(a) => texts("id", a, &mut cols.id)?,
-        None => (0..n).for_each(|_| cols.id.push("")),
+        Some(Some(a)) => texts("id", a, &mut cols.id)?,
+        Some(None) => (0..n).for_each(|_| cols.id.push("")),
+        None => {}
     }
     match col("duration_ns") {
-        Some(a) => cols.duration_ns.extend(ints("duration_ns", a)?),
-        None => cols.duration_ns.extend(std::iter::repeat_n(None, n)),
+        Some(Some(a)) => cols.duration_ns.extend(ints("duration_ns", a)?),
+        Some(None) => cols.duration_ns.extend(std::iter::repeat_n(None, n)),
+        None => {}
     }
     for &name in STR_FIELDS {
         let target = str_column_mut(cols, name).expect("a string field");
         match col(name) {
-            Some(a) => push_strs(name, a, target)?,
-            None => (0..n).for_each(|_| target.push(None)),
+            Some(Some(a)) => push_strs(name, a, target)?,
+            Some(None) => target.codes.extend(std::iter::repeat_n(NULL, n)),
+            None => {}
         }
     }
     for (name, target) in [
@@ -240,18 +237,19 @@ pub fn push_columns(
         ("bytes", &mut cols.bytes),
     ] {
         match col(name) {
-            Some(a) => {
+            Some(Some(a)) => {
                 let v = ints(name, a)?;
                 if v.iter().flatten().any(|&x| x < 0) {
                     return Err(bad(name, "has a negative count"));
                 }
                 target.extend(v.into_iter().map(|x| x.unwrap_or(0) as u64));
             }
-            None => target.extend(std::iter::repeat_n(0, n)),
+            Some(None) => target.extend(std::iter::repeat_n(0, n)),
+            None => {}
         }
     }
-    let tags = |name: &str, out: &mut Vec<Tag>| -> Result<()> {
-        match col(name) {
+    let tags = |a: Option<&ArrayRef>, name: &str, out: &mut Vec<Tag>| -> Result<()> {
+        match a {
             Some(a) => each_str(name, a, |v| {
                 out.push(match v {
                     Some(t) => Tag::parse(t)?,
@@ -265,20 +263,24 @@ pub fn push_columns(
             }
         }
     };
-    tags("tag", &mut cols.tag)?;
+    if let Some(a) = col("tag") {
+        tags(a, "tag", &mut cols.tag)?;
+    }
     for (name, target) in [
         ("consumes_state", &mut cols.consumes_state),
         ("creates_state", &mut cols.creates_state),
         ("session_stateful", &mut cols.session_stateful),
     ] {
         match col(name) {
-            Some(a) => target.extend(bools(name, a)?),
-            None => target.extend(std::iter::repeat_n(false, n)),
+            Some(Some(a)) => target.extend(bools(name, a)?),
+            Some(None) => target.extend(std::iter::repeat_n(false, n)),
+            None => {}
         }
     }
     match col("session_tag") {
-        Some(_) => tags("session_tag", &mut cols.session_tag)?,
-        None => {
+        Some(Some(a)) => tags(Some(a), "session_tag", &mut cols.session_tag)?,
+        // Each event's own verdict, when it was read.
+        Some(None) if cols.session_stateful.len() == before + n => {
             let own = &cols.session_stateful[before..];
             let derived: Vec<Tag> = own
                 .iter()
@@ -286,22 +288,54 @@ pub fn push_columns(
                 .collect();
             cols.session_tag.extend(derived);
         }
+        Some(None) => cols
+            .session_tag
+            .extend(std::iter::repeat_n(Tag::Stateless, n)),
+        None => {}
     }
     match col("state_holder") {
-        Some(a) => each_str("state_holder", a, |v| {
+        Some(Some(a)) => each_str("state_holder", a, |v| {
             cols.state_holder.push(v.map(Holder::parse).transpose()?);
             Ok(())
         })?,
-        None => cols.state_holder.extend(std::iter::repeat_n(None, n)),
+        Some(None) => cols.state_holder.extend(std::iter::repeat_n(None, n)),
+        None => {}
     }
-    cols.state_kinds.extend(state_kinds(col("state_kinds"), n)?);
+    if let Some(a) = col("state_kinds") {
+        cols.state_kinds.extend(state_kinds(a, n)?);
+    }
     for (name, target) in [("request", &mut cols.request), ("attrs", &mut cols.attrs)] {
         match col(name) {
-            Some(a) => texts(name, a, target)?,
-            None => (0..n).for_each(|_| target.push("")),
+            Some(Some(a)) => texts(name, a, target)?,
+            Some(None) => (0..n).for_each(|_| target.push("")),
+            None => {}
         }
     }
     cols.len += n;
+    Ok(())
+}
+
+/// Appends the `kind` column (required, never null); a dictionary value is parsed once.
+fn push_kinds(a: &ArrayRef, out: &mut Vec<EventKind>) -> Result<()> {
+    let null = || bad("kind", "has a null");
+    match strs("kind", a)? {
+        Strs::Plain(get) => {
+            for i in 0..a.len() {
+                out.push(EventKind::parse(get(i).ok_or_else(null)?)?);
+            }
+        }
+        Strs::Dict(key, values, n) => {
+            let mut parsed: Vec<Option<EventKind>> = vec![None; n];
+            for i in 0..a.len() {
+                let k = key(i).filter(|&k| k < n).ok_or_else(null)?;
+                let kind = match parsed[k] {
+                    Some(kind) => kind,
+                    None => *parsed[k].insert(EventKind::parse(values(k).ok_or_else(null)?)?),
+                };
+                out.push(kind);
+            }
+        }
+    }
     Ok(())
 }
 
