@@ -25,7 +25,10 @@ def classify_batch(batch: Any, ruleset: _core.Ruleset | None = None) -> Any:
     classification columns in the events table's types (docs/arrow.md).
 
     ``session_tag`` is derived over the batch: exact for sessions whose events are all in it.
-    Raises ``ValidationError`` (field ``batch``) for a missing or mistyped column.
+    Only the columns the ruleset reads are read (with ``kind``, ``ts`` and ``session_id``);
+    rows that agree on them share one classification, computed once (docs/scale.md).
+    Raises ``ValidationError`` (field ``batch``) for a missing ``kind`` or ``ts`` or a
+    mistyped column among those read.
     """
     pa = require("pyarrow", what="classify_batch()")
     out = pa.RecordBatchReader.from_stream(_core._classify_batch(batch, ruleset)).read_all()
