@@ -17,7 +17,8 @@ that
   or c, e, s, v (version 2),
 - the record's ``seq`` (``s``) is the row's seq and ``v`` is 1 (2),
 - a version-2 record's context (``c``) is an object ``{"classification": {...}, "event":
-  {...}}``, or the seq of an earlier record whose context is one,
+  {...}}``, or the seq of an earlier record whose context is one, and no key of the record's
+  ``e`` is a key of its context's ``event`` (the event is their union),
 
 and, given a head kept earlier, that the ledger reaches the head's seq with the head's hash;
 that the schema is exactly the one statemeter creates (no trigger, view, extra or rebuilt
@@ -372,8 +373,10 @@ def _check(con: sqlite3.Connection, kept: tuple[int, bytes] | None) -> Result:
     pos, prev, prev2 = 0, ZERO, ZERO
     failure: tuple[int, str] | None = None
     named: dict[bytes, list[int]] = {}  # digest -> [first seq naming it, how many]
-    # Version 2: the records defining a context, with the catalogue digest each names.
+    # Version 2: the records defining a context, with the catalogue digest each names and the
+    # keys of the context's event.
     defined: dict[int, bytes | None] = {}
+    context_keys: dict[int, set[str]] = {}
     bad_context: tuple[int, str] | None = None
     for seq, record, stored in con.execute("SELECT seq, record, hash FROM events ORDER BY seq"):
         pos += 1
@@ -395,15 +398,25 @@ def _check(con: sqlite3.Connection, kept: tuple[int, bytes] | None) -> Result:
         obj = parse_record(record)
         digest = _named_digest(obj)
         if obj is not None and obj["v"] == 2:
+            keys: set[str] | None = None
             if isinstance(obj["c"], dict):
                 defined[pos] = digest
+                keys = context_keys[pos] = set(obj["c"]["event"])
             elif obj["c"] in defined and obj["c"] < pos:
                 digest = defined[obj["c"]]
+                keys = context_keys[obj["c"]]
             elif bad_context is None:
                 bad_context = (
                     pos,
                     f"edited: the record at seq {pos} takes its context from seq {obj['c']}, "
                     "which is not an earlier record defining one",
+                )
+            shadowed = sorted(keys & obj["e"].keys()) if keys is not None else []
+            if shadowed and bad_context is None:
+                bad_context = (
+                    pos,
+                    f"edited: the record at seq {pos} holds the event key {shadowed[0]!r} twice, "
+                    "in its e and in its context: the event it stands for is ambiguous",
                 )
         if digest is not None:
             named.setdefault(digest, [pos, 0])[1] += 1

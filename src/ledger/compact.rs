@@ -57,47 +57,80 @@ pub enum Context<'a> {
 /// valid: callers pass canonical texts the writer made, or records read back, which readers
 /// parse in full anyway).
 pub fn members(text: &str) -> Option<Vec<(&str, &str)>> {
-    let b = text.as_bytes();
-    if b.first() != Some(&b'{') || b.last() != Some(&b'}') {
-        return None;
-    }
     let mut out = Vec::new();
-    let mut i = 1;
-    if b.len() == 2 {
-        return Some(out);
+    for member in Members::new(text)? {
+        out.push(member?);
     }
-    loop {
-        let start = i;
-        if b.get(i) != Some(&b'"') {
+    Some(out)
+}
+
+/// The members of a JSON object's text, one at a time (see [`members`]): each item is
+/// `Some((key, member))`, or `None` once when the text stops being an object this scanner
+/// can follow (and nothing after that).
+pub struct Members<'a> {
+    text: &'a str,
+    at: usize,
+    done: bool,
+}
+
+impl<'a> Members<'a> {
+    /// `None` when `text` is not `{...}`.
+    pub fn new(text: &'a str) -> Option<Self> {
+        let b = text.as_bytes();
+        if b.first() != Some(&b'{') || b.last() != Some(&b'}') {
             return None;
         }
-        let key_end = string_end(b, i)?;
-        let key = &text[i + 1..key_end];
-        i = key_end + 1;
-        if b.get(i) != Some(&b':') {
+        Some(Members {
+            text,
+            at: 1,
+            done: b.len() == 2,
+        })
+    }
+
+    fn step(&mut self) -> Option<(&'a str, &'a str)> {
+        let (text, b) = (self.text, self.text.as_bytes());
+        let start = self.at;
+        if b.get(start) != Some(&b'"') {
             return None;
         }
-        i = value_end(b, i + 1)?;
-        out.push((key, &text[start..i]));
-        match b.get(i) {
-            Some(b',') => i += 1,
-            Some(b'}') if i == b.len() - 1 => return Some(out),
+        let key_end = string_end(b, start)?;
+        let key = &text[start + 1..key_end];
+        if b.get(key_end + 1) != Some(&b':') {
+            return None;
+        }
+        let end = value_end(b, key_end + 2)?;
+        match b.get(end) {
+            Some(b',') => self.at = end + 1,
+            Some(b'}') if end == b.len() - 1 => self.done = true,
             _ => return None,
         }
+        Some((key, &text[start..end]))
+    }
+}
+
+impl<'a> Iterator for Members<'a> {
+    type Item = Option<(&'a str, &'a str)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        let member = self.step();
+        self.done |= member.is_none();
+        Some(member)
     }
 }
 
 /// The index of the quote closing the string that opens at `at`.
 fn string_end(b: &[u8], at: usize) -> Option<usize> {
     let mut i = at + 1;
-    while i < b.len() {
-        match b[i] {
-            b'\\' => i += 2,
-            b'"' => return Some(i),
-            _ => i += 1,
+    loop {
+        i += memchr::memchr2(b'"', b'\\', b.get(i..)?)?;
+        if b[i] == b'"' {
+            return Some(i);
         }
+        i += 2;
     }
-    None
 }
 
 /// The index just after the JSON value starting at `at`.
@@ -123,6 +156,44 @@ fn value_end(b: &[u8], at: usize) -> Option<usize> {
         i += 1;
     }
     None
+}
+
+/// The keys of a context's `event` object (the definition text's `event` member), sorted, for
+/// [`shadowed_key`]; `None` when `definition` is not `{"classification":CL,"event":P}`.
+pub fn context_keys(definition: &str) -> Option<Vec<String>> {
+    let m = members(definition)?;
+    let [("classification", _), ("event", ev)] = m[..] else {
+        return None;
+    };
+    let mut keys = Vec::new();
+    for member in Members::new(&ev[8..])? {
+        keys.push(member?.0.to_string());
+    }
+    keys.sort_unstable();
+    Some(keys)
+}
+
+/// Why the event a version-2 record expands to would be ambiguous: the first key of its `e`
+/// (`own_event`) that its context's event also holds (`context_keys`, sorted, from
+/// [`context_keys`]), or that `e` holds twice in a row (in a canonical object equal keys are
+/// neighbours); `Err` when `own_event` is not an object. `Ok(None)`: every key once.
+pub fn shadowed_key<'a>(
+    own_event: &'a str,
+    context_keys: &[String],
+) -> std::result::Result<Option<&'a str>, ()> {
+    let mut last = None;
+    for member in Members::new(own_event).ok_or(())? {
+        let (key, _) = member.ok_or(())?;
+        if last == Some(key)
+            || context_keys
+                .binary_search_by(|k| k.as_str().cmp(key))
+                .is_ok()
+        {
+            return Ok(Some(key));
+        }
+        last = Some(key);
+    }
+    Ok(None)
 }
 
 /// Whether `key` is one of [`CONTEXT_KEYS`] (a `match` the compiler turns into length and
@@ -152,7 +223,8 @@ fn is_context_key(key: &str) -> bool {
 
 /// Splits a canonical event object into `(e, context event)`: the keys of [`CONTEXT_KEYS`] go
 /// to the second. Both stay canonical (a sorted list split in two stays sorted). One pass over
-/// the text, as [`members`] reads it, without collecting the members first.
+/// the text, as [`members`] reads it, without collecting the members first. No key is in both:
+/// `None` for an object that is not canonical enough to split so (a key given twice).
 pub fn split_event(event_json: &str) -> Option<(String, String)> {
     let b = event_json.as_bytes();
     if b.first() != Some(&b'{') || b.last() != Some(&b'}') {
@@ -163,6 +235,7 @@ pub fn split_event(event_json: &str) -> Option<(String, String)> {
     own.push('{');
     shared.push('{');
     let mut i = 1;
+    let mut last = "";
     if b.len() > 2 {
         loop {
             let start = i;
@@ -171,6 +244,12 @@ pub fn split_event(event_json: &str) -> Option<(String, String)> {
             }
             let key_end = string_end(b, i)?;
             let key = &event_json[i + 1..key_end];
+            // A key given twice would be in `e` or the context twice: the expanded event
+            // would be ambiguous (canonical objects list equal keys next to each other).
+            if start > 1 && key == last {
+                return None;
+            }
+            last = key;
             i = key_end + 1;
             if b.get(i) != Some(&b':') {
                 return None;
@@ -242,6 +321,38 @@ pub fn parse_record_v2(record: &str) -> Option<(Context<'_>, &str)> {
         })
     };
     Some((context, &em[4..]))
+}
+
+/// [`parse_record_v2`] for a record whose end is known to be `,"s":N,"v":2}` (a verifier
+/// that read its seq from there): the context and the `e` text, found by scanning the
+/// context's value only. `None` when the record does not start like a version-2 record.
+pub fn record_parts_v2(record: &str) -> Option<(Context<'_>, &str)> {
+    let b = record.as_bytes();
+    let rest = b.strip_prefix(b"{\"c\":")?;
+    let (context, after) = if rest.first() == Some(&b'{') {
+        let end = value_end(b, 5)?;
+        (Context::Inline(&record[5..end]), end)
+    } else {
+        let digits = rest.iter().take_while(|c| c.is_ascii_digit()).count();
+        if digits == 0 || (digits > 1 && rest[0] == b'0') {
+            return None;
+        }
+        (
+            Context::Ref(record[5..5 + digits].parse().ok()?),
+            5 + digits,
+        )
+    };
+    let own_start = after + b",\"e\":".len();
+    if b.get(after..own_start)? != b",\"e\":" {
+        return None;
+    }
+    let body = b.strip_suffix(TAIL_V2)?;
+    let digits = body.iter().rev().take_while(|c| c.is_ascii_digit()).count();
+    let own_end = body.len() - digits - SEQ_KEY_V2.len();
+    if own_end < own_start || !body[..body.len() - digits].ends_with(SEQ_KEY_V2) {
+        return None;
+    }
+    Some((context, &record[own_start..own_end]))
 }
 
 /// The v1-shaped text `{"classification":CL,"event":EVENT,"seq":N,"v":2}` readers parse, from

@@ -722,8 +722,9 @@ fn append_in_v2(
             outcomes.push(found);
             continue;
         }
-        let (own, shared) = compact::split_event(&p.event_json)
-            .ok_or_else(|| Error::validation("event", "must be a canonical JSON object"))?;
+        let (own, shared) = compact::split_event(&p.event_json).ok_or_else(|| {
+            Error::validation("event", "must be a canonical JSON object, each key once")
+        })?;
         definition.clear();
         compact::write_context(&mut definition, &p.classification_json, &shared);
         let context = match contexts.get(&definition) {

@@ -279,53 +279,142 @@ impl Folder {
 /// `None`: every complete subtree of 16 leaves or more is stored with the hash its records
 /// give, and nothing else is stored.
 pub(crate) fn problem(conn: &Connection, head: &Head) -> Result<Option<String>> {
-    if !has_table(conn)? {
+    let mut cursor = conn.prepare(NODES_IN_ORDER)?;
+    let Some(mut checker) = Checker::new(conn, &mut cursor)? else {
         return Ok(None);
+    };
+    for_each_leaf(conn, 0, head.seq, |leaf| checker.push(leaf))?;
+    checker.finish()
+}
+
+/// The stored nodes in the order the writer adds them (each 16-leaf subtree, then the
+/// ancestors it completes): the order in which [`Checker`] re-derives them.
+pub(crate) const NODES_IN_ORDER: &str = "SELECT level, idx, hash FROM merkle_nodes ORDER BY rowid";
+
+/// Re-derives the stored tree from the leaves, in seq order, as a verification streams the
+/// records: every complete subtree of 16 leaves or more must be stored with the hash its
+/// records give. The stored rows are read in one pass beside the records (a node stored out
+/// of the writer's order is looked up by its key instead), so the check costs a leaf hash and
+/// an interior hash per record. The first problem found is kept.
+pub(crate) struct Checker<'c, 's> {
+    conn: &'c Connection,
+    rows: rusqlite::Rows<'s>,
+    /// The next stored row not yet matched, `None` once they run out.
+    next: Option<(i64, i64, Vec<u8>)>,
+    folder: Vec<(u32, Hash)>,
+    leaves: u64,
+    problem: Option<String>,
+}
+
+impl<'c, 's> Checker<'c, 's> {
+    /// `None` for a ledger without the tree's table (written before it, opened read-only):
+    /// nothing stored to check. `cursor` is `conn.prepare(NODES_IN_ORDER)`.
+    pub(crate) fn new(
+        conn: &'c Connection,
+        cursor: &'s mut rusqlite::Statement<'_>,
+    ) -> Result<Option<Self>>
+    where
+        'c: 's,
+    {
+        if !has_table(conn)? {
+            return Ok(None);
+        }
+        let mut rows = cursor.query([])?;
+        let next = stored_row(&mut rows)?;
+        Ok(Some(Checker {
+            conn,
+            rows,
+            next,
+            folder: Vec::with_capacity(64),
+            leaves: 0,
+            problem: None,
+        }))
     }
-    let reader = Reader::new(conn)?;
-    let mut stack: Vec<(u32, Hash)> = Vec::with_capacity(64);
-    let mut n = 0u64;
-    let mut found = None;
-    for_each_leaf(conn, 0, head.seq, |leaf| {
-        n += 1;
+
+    /// Adds the next leaf (the record at seq `leaves + 1`) and checks the nodes it completes.
+    pub(crate) fn push(&mut self, leaf: Hash) -> Result<()> {
+        self.leaves += 1;
         let mut cur = (0u32, leaf);
-        while let Some(&(level, left)) = stack.last() {
+        while let Some(&(level, left)) = self.folder.last() {
             if level != cur.0 {
                 break;
             }
-            stack.pop();
+            self.folder.pop();
             cur = (level + 1, node_hash(&left, &cur.1));
-        }
-        let (level, hash) = cur;
-        if level >= BASE_LEVEL && found.is_none() {
-            let idx = (n >> level) - 1;
-            match reader.node(level, idx)? {
-                Some(stored) if stored == hash => {}
-                Some(_) => {
-                    found = Some(format!(
-                        "Merkle tree node (level {level}, index {idx}) does not match records \
-                         {}..={}",
-                        (idx << level) + 1,
-                        (idx + 1) << level
-                    ))
-                }
-                None => {
-                    found = Some(format!(
-                        "Merkle tree node (level {level}, index {idx}) is missing"
-                    ))
-                }
+            if cur.0 >= BASE_LEVEL && self.problem.is_none() {
+                let idx = (self.leaves >> cur.0) - 1;
+                self.problem = self.compare(cur.0, idx, &cur.1)?;
             }
         }
-        stack.push(cur);
+        self.folder.push(cur);
         Ok(())
-    })?;
-    if found.is_some() {
-        return Ok(found);
     }
-    let expected: u64 = (BASE_LEVEL..64).map(|l| n >> l).sum();
-    let stored: i64 = conn.query_row("SELECT count(*) FROM merkle_nodes", [], |r| r.get(0))?;
-    Ok((stored as u64 != expected)
-        .then(|| format!("the Merkle tree holds {stored} nodes where {n} records make {expected}")))
+
+    fn compare(&mut self, level: u32, idx: u64, hash: &Hash) -> Result<Option<String>> {
+        let key = (i64::from(level), idx as i64);
+        let stored = match self.next.take() {
+            Some((l, i, h)) if (l, i) == key => {
+                self.next = stored_row(&mut self.rows)?;
+                Some(h)
+            }
+            other => {
+                self.next = other;
+                self.conn
+                    .prepare_cached(SELECT)?
+                    .query_row(params![level, idx as i64], |r| r.get::<_, Vec<u8>>(0))
+                    .optional()?
+            }
+        };
+        let (first, last) = ((idx << level) + 1, (idx + 1) << level);
+        Ok(match stored {
+            Some(h) if h[..] == hash[..] => None,
+            Some(_) => Some(format!(
+                "edited: the Merkle tree node (level {level}, index {idx}) is not the hash of \
+                 records {first} to {last}: the stored tree was changed (roots and proofs read \
+                 from it would not verify)"
+            )),
+            None => Some(format!(
+                "deleted: the Merkle tree node (level {level}, index {idx}) over records \
+                 {first} to {last} is missing"
+            )),
+        })
+    }
+
+    /// The first problem found, after checking that nothing else is stored: no node at a
+    /// level below 16 leaves, and none over records the ledger does not hold (read in one
+    /// statement with the ledger's size, so a writer appending meanwhile is not a problem).
+    pub(crate) fn finish(self) -> Result<Option<String>> {
+        if self.problem.is_some() {
+            return Ok(self.problem);
+        }
+        let extra: Option<(i64, i64)> = self
+            .conn
+            .query_row(
+                "SELECT level, idx FROM merkle_nodes WHERE NOT (level BETWEEN ?1 AND 62 \
+                 AND idx >= 0 AND ((idx + 1) << level) <= \
+                 (SELECT coalesce(max(seq), 0) FROM events)) LIMIT 1",
+                [BASE_LEVEL],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        Ok(extra.map(|(level, idx)| {
+            format!(
+                "inserted: the Merkle tree holds a node (level {level}, index {idx}) over no \
+                 complete range of the ledger's records"
+            )
+        }))
+    }
+}
+
+fn stored_row(rows: &mut rusqlite::Rows<'_>) -> Result<Option<(i64, i64, Vec<u8>)>> {
+    Ok(match rows.next()? {
+        Some(r) => Some((
+            r.get(0)?,
+            r.get(1)?,
+            r.get_ref(2)?.as_bytes().unwrap_or(b"").to_vec(),
+        )),
+        None => None,
+    })
 }
 
 #[cfg(test)]
@@ -445,7 +534,7 @@ mod tests {
             .unwrap();
         let p = store.tree_problem().unwrap().unwrap();
         assert!(
-            p.contains("level 5, index 0") && p.contains("1..=32"),
+            p.contains("level 5, index 0") && p.contains("records 1 to 32"),
             "{p}"
         );
         store

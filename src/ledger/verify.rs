@@ -30,7 +30,10 @@
 use rusqlite::OptionalExtension;
 
 use super::chain::{chain_hash, embedded_seq, Head};
+use super::compact::Context;
+use super::merkle::leaf_hash;
 use super::store::Store;
+use super::tree;
 use crate::error::{Error, Result};
 
 /// The result of [`verify`].
@@ -127,26 +130,65 @@ fn named_digest(record: &[u8]) -> Option<&[u8]> {
     Some(&record[at..at + len])
 }
 
-/// Version-2 records: the seqs of the records defining a context, and the first record whose
-/// reference names no earlier definition (with the seq it names).
+/// Version-2 records: the records defining a context (with the keys of the context's event),
+/// and the first record whose context is not usable: a reference naming no earlier
+/// definition, a definition that is not `{"classification":...,"event":...}`, or an `e` that
+/// shadows a key of its context (the event it expands to would hold that key twice).
 #[derive(Default)]
 struct Contexts {
-    defined: std::collections::HashSet<u64>,
-    bad: Option<(u64, u64)>,
+    defined: std::collections::HashMap<u64, Vec<String>>,
+    bad: Option<(u64, String)>,
 }
 
 impl Contexts {
     fn add(&mut self, seq: u64, record: &[u8]) {
-        if record.starts_with(b"{\"c\":{") {
-            self.defined.insert(seq);
+        if self.bad.is_some() || !record.starts_with(b"{\"c\":") {
             return;
         }
-        if !record.starts_with(b"{\"c\":") {
-            return;
+        if let Some(problem) = self.problem(seq, record) {
+            self.bad = Some((seq, problem));
         }
-        let at = context_ref(record).unwrap_or(0);
-        if self.bad.is_none() && !(at < seq && self.defined.contains(&at)) {
-            self.bad = Some((seq, at));
+    }
+
+    fn problem(&mut self, seq: u64, record: &[u8]) -> Option<String> {
+        let Some((context, own)) = std::str::from_utf8(record)
+            .ok()
+            .and_then(super::compact::record_parts_v2)
+        else {
+            return Some(format!(
+                "edited: the record at seq {seq} is not a version-2 record (c, e, s, v)"
+            ));
+        };
+        let (keys, from) = match context {
+            Context::Inline(definition) => {
+                let Some(keys) = super::compact::context_keys(definition) else {
+                    return Some(format!(
+                        "edited: the record at seq {seq} defines a context that is not \
+                         {{\"classification\":...,\"event\":{{...}}}}"
+                    ));
+                };
+                (&*self.defined.entry(seq).or_insert(keys), String::new())
+            }
+            Context::Ref(at) => match self.defined.get(&at).filter(|_| at < seq) {
+                Some(keys) => (keys, format!(" (defined at seq {at})")),
+                None => {
+                    return Some(format!(
+                        "edited: the record at seq {seq} takes its context from seq {at}, \
+                         which is not an earlier record defining one"
+                    ))
+                }
+            },
+        };
+        match super::compact::shadowed_key(own, keys) {
+            Ok(None) => None,
+            Ok(Some(key)) => Some(format!(
+                "edited: the record at seq {seq} holds the event key {key:?} twice, in its e \
+                 and in its context{from}: the event it stands for is ambiguous"
+            )),
+            Err(()) => Some(format!(
+                "edited: the record at seq {seq} is not a version-2 record (its e is not an \
+                 object)"
+            )),
         }
     }
 }
@@ -337,6 +379,13 @@ pub fn verify(store: &Store, head: Option<&Head>) -> Result<Verification> {
     let mut failure = None;
     let mut named = Named::default();
     let mut contexts = Contexts::default();
+    // The stored Merkle tree, re-derived in the same pass (its cursor opened first, so both
+    // read one snapshot).
+    let mut nodes = store.connection().prepare(tree::NODES_IN_ORDER);
+    let mut tree = match nodes.as_mut() {
+        Ok(stmt) => tree::Checker::new(store.connection(), stmt)?,
+        Err(_) => None,
+    };
     let scanned = store.for_each_row(|seq, record, stored| {
         pos += 1;
         if seq != pos as i64 {
@@ -366,6 +415,9 @@ pub fn verify(store: &Store, head: Option<&Head>) -> Result<Verification> {
         }
         named.add(pos, record);
         contexts.add(pos, record);
+        if let Some(tree) = tree.as_mut() {
+            tree.push(leaf_hash(record))?;
+        }
         prev2 = prev;
         prev = computed;
         Ok(true)
@@ -392,16 +444,15 @@ pub fn verify(store: &Store, head: Option<&Head>) -> Result<Verification> {
     }
     let (first_bad_seq, problem) = match failure {
         None => {
+            let tree_problem = match tree {
+                Some(tree) => tree.finish()?,
+                None => None,
+            };
             let problem = if schema.is_empty() {
-                match contexts.bad {
-                    Some((seq, at)) => Some((
-                        Some(seq),
-                        format!(
-                            "edited: the record at seq {seq} takes its context from seq {at}, \
-                             which is not an earlier record defining one"
-                        ),
-                    )),
-                    None => catalogue_problem(store, &named)?,
+                match (contexts.bad, tree_problem) {
+                    (Some((seq, problem)), _) => Some((Some(seq), problem)),
+                    (None, Some(problem)) => Some((None, problem)),
+                    (None, None) => catalogue_problem(store, &named)?,
                 }
             } else {
                 Some((None, altered(&schema)))
@@ -1140,6 +1191,213 @@ mod tests {
                 assert!(v.problem.unwrap().contains(&format!("from seq {at}")));
             }
         }
+    }
+
+    /// A version-2 ledger of `n` tool calls of one context (seq 1 defines it).
+    fn ledger_v2(n: u64) -> Store {
+        let mut store = Store::open(None, Durability::Sync).unwrap();
+        let batch: Vec<Pending> = (1..=n)
+            .map(|i| Pending {
+                id: format!("e{i}"),
+                event_json: format!(r#"{{"id":"e{i}","kind":"tool_call","ts":{i}}}"#),
+                classification_json: r#"{"tag":"stateless"}"#.into(),
+                ts_explicit: true,
+            })
+            .collect();
+        store.append(&batch).unwrap();
+        store
+    }
+
+    /// Replaces the record at `seq` and re-derives every hash from there (a re-signed rewrite).
+    fn rewrite(store: &Store, seq: u64, record: &str) {
+        sql(
+            store,
+            &format!("UPDATE events SET record = '{record}' WHERE seq = {seq}"),
+        );
+        let mut prev = [0u8; 32];
+        let mut rows = Vec::new();
+        store
+            .for_each_row(|s, r, _| {
+                rows.push((s, r.to_vec()));
+                Ok(true)
+            })
+            .unwrap();
+        for (s, r) in rows {
+            prev = chain_hash(&prev, &r);
+            store
+                .connection()
+                .execute(
+                    "UPDATE events SET hash = ?1 WHERE seq = ?2",
+                    rusqlite::params![&prev[..], s],
+                )
+                .unwrap();
+        }
+    }
+
+    #[test]
+    fn a_record_whose_e_shadows_its_context_is_ambiguous() {
+        // Referring to a definition that holds "kind", with a "kind" of its own.
+        let store = ledger_v2(3);
+        rewrite(
+            &store,
+            2,
+            r#"{"c":1,"e":{"id":"e2","kind":"model_call","ts":2},"s":2,"v":2}"#,
+        );
+        let v = assert_bad(&store, None, 2, "edited");
+        let problem = v.problem.unwrap();
+        assert!(
+            problem.contains(r#"key "kind" twice"#) && problem.contains("defined at seq 1"),
+            "{problem}"
+        );
+        // In the definition's own record.
+        let store = ledger_v2(3);
+        rewrite(
+            &store,
+            1,
+            r#"{"c":{"classification":{"tag":"stateless"},"event":{"kind":"tool_call"}},"e":{"id":"e1","kind":"x","ts":1},"s":1,"v":2}"#,
+        );
+        let v = assert_bad(&store, None, 1, "edited");
+        assert!(v.problem.unwrap().contains(r#""kind""#));
+        // A key twice in e itself; a definition that is not one.
+        let store = ledger_v2(3);
+        rewrite(
+            &store,
+            3,
+            r#"{"c":1,"e":{"id":"e3","ts":3,"ts":4},"s":3,"v":2}"#,
+        );
+        assert!(assert_bad(&store, None, 3, "edited")
+            .problem
+            .unwrap()
+            .contains(r#""ts" twice"#));
+        let store = ledger_v2(3);
+        rewrite(
+            &store,
+            1,
+            r#"{"c":{"event":{"kind":"tool_call"}},"e":{"id":"e1","ts":1},"s":1,"v":2}"#,
+        );
+        assert!(assert_bad(&store, None, 1, "edited")
+            .problem
+            .unwrap()
+            .contains("defines a context that is not"));
+        // A key of a nested object is no key of the event.
+        let store = ledger_v2(3);
+        rewrite(
+            &store,
+            2,
+            r#"{"c":1,"e":{"attrs":{"kind":"x"},"id":"e2","ts":2},"s":2,"v":2}"#,
+        );
+        let v = verify(&store, None).unwrap();
+        assert!(v.ok, "{v:?}");
+    }
+
+    #[test]
+    fn the_writer_never_writes_a_key_twice() {
+        let mut store = Store::open(None, Durability::Sync).unwrap();
+        let p = |event: &str| Pending {
+            id: "a".into(),
+            event_json: event.into(),
+            classification_json: r#"{"tag":"stateless"}"#.into(),
+            ts_explicit: true,
+        };
+        for event in [
+            r#"{"id":"a","kind":"x","kind":"y","ts":1}"#,
+            r#"{"id":"a","ts":1,"ts":2}"#,
+        ] {
+            let err = store.append(&[p(event)]).unwrap_err();
+            assert!(
+                matches!(err, Error::Validation { ref message, .. } if message.contains("each key once")),
+                "{err:?}"
+            );
+        }
+        assert_eq!(store.head().unwrap(), Head::EMPTY);
+        store
+            .append(&[p(r#"{"id":"a","kind":"x","ts":1}"#)])
+            .unwrap();
+        assert!(verify(&store, None).unwrap().ok);
+    }
+
+    #[test]
+    fn the_stored_merkle_tree_is_checked() {
+        // 100 records: nodes at levels 4 (6), 5 (3) and 6 (1).
+        let store = ledger_v2(100);
+        let head = store.head().unwrap();
+        assert!(verify(&store, Some(&head)).unwrap().ok);
+        let nodes = |store: &Store| -> i64 {
+            store
+                .connection()
+                .query_row("SELECT count(*) FROM merkle_nodes", [], |r| r.get(0))
+                .unwrap()
+        };
+        assert_eq!(nodes(&store), 10);
+        // Each node edited in turn is named, whatever its level.
+        for (level, idx, first, last) in
+            [(4, 0, 1, 16), (4, 5, 81, 96), (5, 2, 65, 96), (6, 0, 1, 64)]
+        {
+            let store = ledger_v2(100);
+            sql(
+                &store,
+                &format!(
+                    "UPDATE merkle_nodes SET hash = zeroblob(32) WHERE level = {level} AND idx = {idx}"
+                ),
+            );
+            let v = verify(&store, Some(&head)).unwrap();
+            assert!(!v.ok && v.first_bad_seq.is_none(), "{v:?}");
+            let problem = v.problem.unwrap();
+            assert!(
+                problem.starts_with("edited:")
+                    && problem.contains(&format!(
+                        "(level {level}, index {idx}) is not the hash of records {first} to {last}"
+                    )),
+                "{problem}"
+            );
+        }
+        // Two bad nodes: the first re-derived is named.
+        let store = ledger_v2(100);
+        sql(
+            &store,
+            "UPDATE merkle_nodes SET hash = zeroblob(32) WHERE idx = 1",
+        );
+        let problem = verify(&store, None).unwrap().problem.unwrap();
+        assert!(problem.contains("(level 4, index 1)"), "{problem}");
+        // Missing, added, or stored out of the writer's order.
+        let store = ledger_v2(100);
+        sql(
+            &store,
+            "DELETE FROM merkle_nodes WHERE level = 5 AND idx = 1",
+        );
+        let problem = verify(&store, None).unwrap().problem.unwrap();
+        assert!(
+            problem.starts_with("deleted:")
+                && problem.contains("(level 5, index 1) over records 33 to 64"),
+            "{problem}"
+        );
+        for (level, idx) in [(3, 0), (4, 6), (7, 0)] {
+            let store = ledger_v2(100);
+            sql(
+                &store,
+                &format!("INSERT INTO merkle_nodes VALUES ({level}, {idx}, zeroblob(32))"),
+            );
+            let problem = verify(&store, None).unwrap().problem.unwrap();
+            assert!(
+                problem.starts_with("inserted:")
+                    && problem.contains(&format!("(level {level}, index {idx})")),
+                "{problem}"
+            );
+        }
+        let store = ledger_v2(100);
+        sql(
+            &store,
+            "CREATE TEMP TABLE t AS SELECT * FROM merkle_nodes ORDER BY level DESC, idx DESC; \
+             DELETE FROM merkle_nodes; INSERT INTO merkle_nodes SELECT * FROM t; DROP TABLE t;",
+        );
+        assert!(verify(&store, Some(&head)).unwrap().ok);
+        // The records stay what is checked first: a chain problem is reported before the tree.
+        sql(&store, "UPDATE merkle_nodes SET hash = zeroblob(32)");
+        sql(
+            &store,
+            "UPDATE events SET hash = zeroblob(32) WHERE seq = 50",
+        );
+        assert_bad(&store, None, 50, "edited");
     }
 
     #[test]
