@@ -261,6 +261,63 @@ def test_evidence_bundles_verify_offline_and_name_each_edited_event(
     assert proc.returncode == 1 and target["event_id"] in proc.stdout
 
 
+def test_a_bundle_of_version_2_records_carries_their_contexts(
+    key: sm.SigningKey, tmp_path: Path
+) -> None:
+    meter = sm.Meter(tmp_path / "l.db", durability="sync")
+    with meter.session(agent="a", venue="azure") as s:
+        for i in range(20):
+            s.model_call(provider="openai", model="gpt-5", api="responses", input_tokens=i)
+    ledger = meter.ledger
+    cp = ledger.checkpoint(key)
+    calls = ledger.events(kind="model_call")
+    vk = key.verifying_key()
+    doc = json.loads(ledger.evidence(calls[5:7], cp))
+    # Both refer to the record that defined their context, which comes with each item.
+    for item, call in zip(doc["items"], calls[5:7], strict=True):
+        at = json.loads(item["record"])["c"]
+        assert (
+            item["event_id"] == call.id
+            and isinstance(at, int)
+            and item["definition"]["seq"] == at < item["seq"]
+        )
+        assert isinstance(json.loads(item["definition"]["record"])["c"], dict)
+    result = sm.verify_evidence(doc, vk)
+    assert result.ok, result.items
+    report = ref.verify(json.dumps(doc), str(vk))
+    assert report.ok, report.items
+    for item, checked, call in zip(result.items, report.items, calls[5:7], strict=True):
+        # The event whole, as the ledger reads it, from the signed records alone.
+        assert item["event"]["agent"] == "a" and item["event"]["venue"] == "azure"
+        assert item["event"]["input_tokens"] == call.input_tokens
+        assert item["event"]["id"] == call.id
+        assert item["classification"]["tag"] == call.classification.tag
+        assert checked[3] == {"event": item["event"], "classification": item["classification"]}
+    first = doc["items"][0]
+
+    def caught(edit: dict, words: str) -> None:
+        r = sm.verify_evidence(edit, vk)
+        assert not r.ok and r.failed == [first["event_id"]], r.items
+        assert words in r.items[0]["problem"] and r.items[0]["event"] is None
+        rep = ref.verify(json.dumps(edit), str(vk))
+        assert rep.failed == [first["event_id"]] and words in (rep.items[0][2] or "")
+
+    missing = json.loads(json.dumps(doc))
+    del missing["items"][0]["definition"]
+    caught(missing, "does not carry that defining record")
+    altered = json.loads(json.dumps(doc))
+    definition = altered["items"][0]["definition"]
+    definition["record"] = definition["record"].replace('"venue":"azure"', '"venue":"openai"')
+    assert definition["record"] != first["definition"]["record"]
+    caught(altered, "not the one the checkpoint's tree holds")
+    # Another signed record (its own proof and seq) put in place of the one referenced.
+    other = json.loads(ledger.evidence([calls[6].id], cp))["items"][0]
+    swapped = json.loads(json.dumps(doc))
+    swapped["items"][0]["definition"] = {k: other[k] for k in ("proof", "record", "seq")}
+    caught(swapped, f"defining record is seq {other['seq']}")
+    meter.close()
+
+
 APPENDER = textwrap.dedent(
     """
     import sys, statemeter as sm

@@ -385,7 +385,8 @@ class EvidenceResult:
         """The event ids whose items do not check out."""
     @property
     def items(self) -> list[dict[str, Any]]:
-        """One dict per event: event_id, seq, ok, problem."""
+        """One dict per event: event_id, seq, ok, problem, and the event and classification
+        the signed records hold (a version-2 record's context resolved), None when not ok."""
     @property
     def checkpoint(self) -> Checkpoint | None: ...
     @property

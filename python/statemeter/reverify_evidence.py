@@ -15,7 +15,10 @@ This is an independent implementation of docs/ledger-format.md ("Merkle tree", "
   Ed25519 over the text; the text is ``origin``, ``size``, ``base64(root)`` lines;
 - each item: the RFC 9162 inclusion proof of ``SHA-256(0x00 || record bytes)`` at leaf
   ``seq - 1`` of the tree of ``size`` leaves reaches the checkpoint's root, and the record
-  (JSON) is the event ``event_id`` at ``seq``.
+  (JSON) is the event ``event_id`` at ``seq``; a version-2 record whose context ``c`` is the
+  seq of an earlier record comes with that record (``definition``: its seq, text and proof in
+  the same tree), which must define a context; the record's ``e`` and its context's ``event``
+  share no key (the event is their union), and no object holds a key twice.
 
 Importable: ``verify(bundle_text, key_text) -> Report`` and the tree helpers ``leaf_hash``,
 ``tree_root`` and ``verify_inclusion``. It is one file that imports nothing of statemeter, so a
@@ -33,6 +36,7 @@ import json
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -159,46 +163,120 @@ class Report:
     problem: str | None = None
     origin: str | None = None
     size: int | None = None
-    items: list[tuple[str, int | None, str | None]] = field(default_factory=list)
+    items: list[tuple[str, int | None, str | None, dict[str, Any] | None]] = field(
+        default_factory=list
+    )
 
     @property
     def failed(self) -> list[str]:
-        return [event_id for event_id, _, problem in self.items if problem is not None]
+        return [event_id for event_id, _, problem, _ in self.items if problem is not None]
 
 
-def check_item(item: object, size: int, root: bytes) -> tuple[str, int | None, str | None]:
-    if not isinstance(item, dict):
-        return "", None, "the item is not an object"
-    named_id = item.get("event_id")
-    event_id = named_id if isinstance(named_id, str) else ""
-    seq, record, proof = item.get("seq"), item.get("record"), item.get("proof")
-    if not isinstance(seq, int) or isinstance(seq, bool) or seq < 1:
-        return event_id, None, "no seq of 1 or more"
-    if seq > size:
-        return event_id, seq, f"seq {seq} is beyond the checkpoint's {size} records"
+def proven_record(entry: dict[str, Any], seq: int, size: int, root: bytes, what: str) -> str:
+    """The entry's record text, once its proof puts it at leaf ``seq - 1`` of the tree."""
+    record, proof = entry.get("record"), entry.get("proof")
     if not isinstance(record, str) or not isinstance(proof, list):
-        return event_id, seq, "no record text or proof list"
+        raise Refused(f"no {what} text or proof list")
     try:
         path = [bytes.fromhex(h) for h in proof]
     except (TypeError, ValueError):
-        return event_id, seq, "a proof hash is not hex"
+        raise Refused(f"a proof hash of the {what} is not hex") from None
     if any(len(h) != 32 for h in path):
-        return event_id, seq, "a proof hash is not 32 bytes"
+        raise Refused(f"a proof hash of the {what} is not 32 bytes")
     if not verify_inclusion(seq - 1, size, leaf_hash(record.encode()), path, root):
-        return event_id, seq, f"the record at seq {seq} is not the one the checkpoint's tree holds"
+        raise Refused(f"the {what} at seq {seq} is not the one the checkpoint's tree holds")
+    return record
+
+
+def _object(text: str) -> dict[str, Any]:
+    """A JSON object, refusing a key given twice (it would make the event ambiguous)."""
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        keys = [k for k, _ in items]
+        if len(set(keys)) != len(keys):
+            twice = next(k for k in keys if keys.count(k) > 1)
+            raise Refused(f"the key {twice!r} appears twice in one object")
+        return dict(items)
+
     try:
-        parsed = json.loads(record)
+        parsed = json.loads(text, object_pairs_hook=pairs)
     except ValueError:
-        return event_id, seq, "the record is not JSON"
+        raise Refused("the record is not JSON") from None
     if not isinstance(parsed, dict):
-        return event_id, seq, "the record is not a JSON object"
-    # Version 1: the event at "event", the seq at "seq"; version 2: "e" and "s".
-    v2 = parsed.get("v") == 2
-    event = parsed.get("e" if v2 else "event")
-    named = event.get("id") if isinstance(event, dict) else None
-    if named != event_id or parsed.get("s" if v2 else "seq") != seq:
-        return event_id, seq, f"the record at seq {seq} is event {named}, not {event_id}"
-    return event_id, seq, None
+        raise Refused("the record is not a JSON object")
+    return parsed
+
+
+def resolve(
+    item: dict[str, Any], seq: int, parsed: dict[str, Any], size: int, root: bytes
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The event and classification a record holds: version 1 as they are; version 2 the
+    record's ``e`` and its context's ``event`` (no key in both), the context inline or in the
+    item's ``definition``: the record at the seq ``c`` names, proven in the same tree."""
+    if parsed.get("v") != 2:
+        event, classification = parsed.get("event"), parsed.get("classification")
+        if not isinstance(event, dict) or not isinstance(classification, dict):
+            raise Refused(f"the record at seq {seq} has no event and classification objects")
+        return event, classification
+    context, own = parsed.get("c"), parsed.get("e")
+    if isinstance(context, int) and not isinstance(context, bool):
+        at = context
+        definition = item.get("definition")
+        if not isinstance(definition, dict):
+            raise Refused(
+                f"the record at seq {seq} takes its context from seq {at}, and the bundle "
+                "does not carry that defining record"
+            )
+        if definition.get("seq") != at:
+            raise Refused(
+                f"the record at seq {seq} takes its context from seq {at}, but the bundle's "
+                f"defining record is seq {definition.get('seq')}"
+            )
+        if not 1 <= at < seq:
+            raise Refused(f"the record at seq {seq} takes its context from a later seq {at}")
+        defining = _object(proven_record(definition, at, size, root, "defining record"))
+        context = defining.get("c")
+        if defining.get("v") != 2 or defining.get("s") != at or not isinstance(context, dict):
+            raise Refused(f"the defining record at seq {at} does not define a context")
+    if not isinstance(context, dict) or not isinstance(own, dict):
+        raise Refused(f"the record at seq {seq} is not a version-2 record (c, e, s, v)")
+    shared, classification = context.get("event"), context.get("classification")
+    if not isinstance(shared, dict) or not isinstance(classification, dict):
+        raise Refused(f"the context of the record at seq {seq} is not {{classification, event}}")
+    both = sorted(own.keys() & shared.keys())
+    if both:
+        raise Refused(
+            f"the record at seq {seq} holds the event key {both[0]!r} twice, in its e and in "
+            "its context: the event it stands for is ambiguous"
+        )
+    return {**own, **shared}, classification
+
+
+def check_item(
+    item: object, size: int, root: bytes
+) -> tuple[str, int | None, str | None, dict[str, Any] | None]:
+    """(event_id, seq, problem or None, the event with its classification when it checks out)."""
+    if not isinstance(item, dict):
+        return "", None, "the item is not an object", None
+    named_id = item.get("event_id")
+    event_id = named_id if isinstance(named_id, str) else ""
+    seq = item.get("seq")
+    if not isinstance(seq, int) or isinstance(seq, bool) or seq < 1:
+        return event_id, None, "no seq of 1 or more", None
+    if seq > size:
+        return event_id, seq, f"seq {seq} is beyond the checkpoint's {size} records", None
+    try:
+        parsed = _object(proven_record(item, seq, size, root, "record"))
+        # Version 1: the event at "event", the seq at "seq"; version 2: "e" and "s".
+        v2 = parsed.get("v") == 2
+        event = parsed.get("e" if v2 else "event")
+        named = event.get("id") if isinstance(event, dict) else None
+        if named != event_id or parsed.get("s" if v2 else "seq") != seq:
+            raise Refused(f"the record at seq {seq} is event {named}, not {event_id}")
+        event, classification = resolve(item, seq, parsed, size, root)
+    except Refused as e:
+        return event_id, seq, str(e), None
+    return event_id, seq, None, {"event": event, "classification": classification}
 
 
 def verify(bundle_text: str, key_text: str) -> Report:
@@ -220,7 +298,7 @@ def verify(bundle_text: str, key_text: str) -> Report:
         return Report(ok=False, problem=str(e))
     checked = [check_item(item, size, root) for item in items]
     return Report(
-        ok=all(p is None for _, _, p in checked),
+        ok=all(p is None for _, _, p, _ in checked),
         origin=origin,
         size=size,
         items=checked,
@@ -239,7 +317,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"FAIL bundle: {report.problem}")
         return 1
     print(f"checkpoint {report.origin} size {report.size}: signature OK")
-    for event_id, seq, problem in report.items:
+    for event_id, seq, problem, _ in report.items:
         print(f"{'OK  ' if problem is None else 'FAIL'} seq {seq} event {event_id}", end="")
         print("" if problem is None else f": {problem}")
     print("OK" if report.ok else f"FAIL: {len(report.failed)} of {len(report.items)} events")

@@ -330,7 +330,8 @@ impl ConsistencyProof {
 
 /// The check of an evidence bundle (`verify_evidence`): `ok`, `problem` (the bundle as a
 /// whole: format, checkpoint, signature), `failed` (the event ids that do not check out),
-/// `items` (one dict per event: `event_id`, `seq`, `ok`, `problem`), the signed `checkpoint`,
+/// `items` (one dict per event: `event_id`, `seq`, `ok`, `problem`, and the `event` and its
+/// `classification` the signed records hold, `None` for an item that fails), the signed `checkpoint`,
 /// and the bundle's `rows` and `context` as given (not covered by the signature).
 #[pyclass(frozen, module = "statemeter")]
 pub struct EvidenceResult {
@@ -363,6 +364,10 @@ impl EvidenceResult {
             d.set_item("seq", i.seq)?;
             d.set_item("ok", i.problem.is_none())?;
             d.set_item("problem", i.problem.as_deref())?;
+            let value =
+                |v: &Option<serde_json::Value>| v.as_ref().map(|v| to_py(py, v)).transpose();
+            d.set_item("event", value(&i.event)?)?;
+            d.set_item("classification", value(&i.classification)?)?;
             list.append(d)?;
         }
         Ok(list)

@@ -19,6 +19,8 @@ use super::checkpoint::{self, Checkpoint};
 use super::note::{Checked, VerifyingKey};
 use super::proof::InclusionProof;
 use crate::error::{Error, Result};
+use crate::ledger::chain::embedded_seq;
+use crate::ledger::compact::{self, Context};
 use crate::ledger::Store;
 
 /// The `format` value of a bundle.
@@ -56,16 +58,21 @@ pub fn build(
                 ),
             ));
         }
-        let record = store.record_at(seq)?.unwrap_or_default();
-        let record = String::from_utf8(record)
-            .map_err(|_| Error::Integrity(format!("the record at seq {seq} is not UTF-8 text")))?;
-        let path = store.inclusion_path(seq - 1, cp.size)?;
-        items.push(json!({
-            "event_id": id,
-            "proof": path.iter().map(hex::encode).collect::<Vec<_>>(),
-            "record": record,
-            "seq": seq,
-        }));
+        let (record, proof) = proven_record(store, seq, cp)?;
+        let mut item = json!({"event_id": id, "proof": proof, "record": record, "seq": seq});
+        // A version-2 record that refers to its context: the defining record goes with it,
+        // proven against the same checkpoint, so the bundle shows the event whole.
+        if let Some((Context::Ref(at), _)) = compact::parse_record_v2(&record) {
+            if at == 0 || at >= seq {
+                return Err(Error::Integrity(format!(
+                    "the record at seq {seq} takes its context from seq {at}, which is not an \
+                     earlier record (verify() tells what happened)"
+                )));
+            }
+            let (definition, proof) = proven_record(store, at, cp)?;
+            item["definition"] = json!({"proof": proof, "record": definition, "seq": at});
+        }
+        items.push(item);
     }
     let mut bundle = Map::new();
     bundle.insert("checkpoint".into(), Value::String(cp.text()));
@@ -81,6 +88,17 @@ pub fn build(
     Ok(serde_json::to_string_pretty(&Value::Object(bundle)).expect("JSON values serialize"))
 }
 
+/// The record at `seq` as stored, and its inclusion proof (hex) in the tree `cp` signs.
+fn proven_record(store: &Store, seq: u64, cp: &Checkpoint) -> Result<(String, Vec<String>)> {
+    let record = store
+        .record_at(seq)?
+        .ok_or_else(|| Error::Integrity(format!("the ledger has no record at seq {seq}")))?;
+    let record = String::from_utf8(record)
+        .map_err(|_| Error::Integrity(format!("the record at seq {seq} is not UTF-8 text")))?;
+    let path = store.inclusion_path(seq - 1, cp.size)?;
+    Ok((record, path.iter().map(hex::encode).collect()))
+}
+
 /// The check of one item.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ItemCheck {
@@ -88,6 +106,12 @@ pub struct ItemCheck {
     pub seq: Option<u64>,
     /// `None` when the item checks out, else what is wrong with it.
     pub problem: Option<String>,
+    /// The event the record holds (a version-2 record's `e` and its context's event
+    /// together), when the item checks out.
+    pub event: Option<Value>,
+    /// How the event was classified (from the record, or the context it names), when the
+    /// item checks out.
+    pub classification: Option<Value>,
 }
 
 /// The result of [`verify`].
@@ -188,41 +212,41 @@ fn check_item(item: &Value, cp: &Checkpoint) -> ItemCheck {
         .unwrap_or("")
         .to_string();
     let seq = item.get("seq").and_then(Value::as_u64);
-    let problem = item_problem(item, &event_id, seq, cp).err();
+    let (problem, event, classification) = match item_problem(item, &event_id, seq, cp) {
+        Ok((event, classification)) => (None, Some(event), Some(classification)),
+        Err(problem) => (Some(problem), None, None),
+    };
     ItemCheck {
         event_id,
         seq,
         problem,
+        event,
+        classification,
     }
 }
 
-fn item_problem(
-    item: &Value,
-    event_id: &str,
-    seq: Option<u64>,
+/// A record text with its inclusion proof checked: the item's (or its definition's) `record`
+/// must be leaf `seq - 1` of the checkpoint's tree.
+fn proven<'a>(
+    entry: &'a Value,
+    seq: u64,
     cp: &Checkpoint,
-) -> std::result::Result<(), String> {
-    let seq = seq.filter(|&s| s >= 1).ok_or("no seq of 1 or more")?;
-    if seq > cp.size {
-        return Err(format!(
-            "seq {seq} is beyond the checkpoint's {} records",
-            cp.size
-        ));
-    }
-    let record = item
+    what: &str,
+) -> std::result::Result<&'a str, String> {
+    let record = entry
         .get("record")
         .and_then(Value::as_str)
-        .ok_or("no record text")?;
-    let hashes = item
+        .ok_or_else(|| format!("no {what} text"))?;
+    let hashes = entry
         .get("proof")
         .and_then(Value::as_array)
-        .ok_or("no proof list")?
+        .ok_or_else(|| format!("no proof list for the {what}"))?
         .iter()
         .map(|h| {
             h.as_str()
                 .and_then(|h| hex::decode(h).ok())
                 .and_then(|b| b.try_into().ok())
-                .ok_or("a proof hash is not 64 hex digits")
+                .ok_or_else(|| format!("a proof hash of the {what} is not 64 hex digits"))
         })
         .collect::<std::result::Result<Vec<_>, _>>()?;
     let proof = InclusionProof {
@@ -232,11 +256,29 @@ fn item_problem(
     };
     if !proof.verify(record.as_bytes(), cp) {
         return Err(format!(
-            "the record at seq {seq} is not the one the checkpoint's tree holds (the record or \
+            "the {what} at seq {seq} is not the one the checkpoint's tree holds (the {what} or \
              its proof was altered)"
         ));
     }
-    let parsed: Value = serde_json::from_str(record).map_err(|_| "the record is not JSON")?;
+    Ok(record)
+}
+
+/// The item's event and classification when it checks out, else what is wrong.
+fn item_problem(
+    item: &Value,
+    event_id: &str,
+    seq: Option<u64>,
+    cp: &Checkpoint,
+) -> std::result::Result<(Value, Value), String> {
+    let seq = seq.filter(|&s| s >= 1).ok_or("no seq of 1 or more")?;
+    if seq > cp.size {
+        return Err(format!(
+            "seq {seq} is beyond the checkpoint's {} records",
+            cp.size
+        ));
+    }
+    let record = proven(item, seq, cp, "record")?;
+    let mut parsed: Value = serde_json::from_str(record).map_err(|_| "the record is not JSON")?;
     // A version-1 record names its event at `event.id` and its seq at `seq`; a version-2
     // record at `e.id` and `s` (docs/ledger-format.md).
     let v2 = parsed.get("v").and_then(Value::as_u64) == Some(2);
@@ -252,7 +294,96 @@ fn item_problem(
             names.unwrap_or("(none)")
         ));
     }
-    Ok(())
+    if !v2 {
+        let event = parsed.get_mut("event").map(Value::take);
+        let classification = parsed.get_mut("classification").map(Value::take);
+        return match (event, classification) {
+            (Some(e @ Value::Object(_)), Some(c @ Value::Object(_))) => Ok((e, c)),
+            _ => Err(format!(
+                "the record at seq {seq} has no event and classification objects"
+            )),
+        };
+    }
+    let (context, own) = compact::parse_record_v2(record)
+        .ok_or_else(|| format!("the record at seq {seq} is not a version-2 record (c, e, s, v)"))?;
+    let definition = match context {
+        Context::Inline(definition) => definition,
+        Context::Ref(at) => definition_of(item, seq, at, cp)?,
+    };
+    expanded(definition, own, seq)
+}
+
+/// The definition text a version-2 record at `seq` refers to (its context at seq `at`), from
+/// the item's `definition`: the record at seq `at`, proven against the same checkpoint, whose
+/// context is a definition.
+fn definition_of<'a>(
+    item: &'a Value,
+    seq: u64,
+    at: u64,
+    cp: &Checkpoint,
+) -> std::result::Result<&'a str, String> {
+    let Some(def) = item.get("definition") else {
+        return Err(format!(
+            "the record at seq {seq} takes its context from seq {at}, and the bundle does not \
+             carry that defining record"
+        ));
+    };
+    let named = def.get("seq").and_then(Value::as_u64);
+    if named != Some(at) {
+        return Err(format!(
+            "the record at seq {seq} takes its context from seq {at}, but the bundle's \
+             defining record is {}",
+            named.map_or("not numbered".to_string(), |n| format!("seq {n}"))
+        ));
+    }
+    if at == 0 || at >= seq {
+        return Err(format!(
+            "the record at seq {seq} takes its context from seq {at}, which is not an earlier \
+             record"
+        ));
+    }
+    let text = proven(def, at, cp, "defining record")?;
+    match compact::parse_record_v2(text) {
+        Some((Context::Inline(definition), _)) if embedded_seq(text.as_bytes()) == Some(at) => {
+            Ok(definition)
+        }
+        _ => Err(format!(
+            "the defining record at seq {at} is not a version-2 record at seq {at} that \
+             defines a context"
+        )),
+    }
+}
+
+/// The event (the record's `e` and its context's event, whose keys must be disjoint) and the
+/// classification of a version-2 record.
+fn expanded(definition: &str, own: &str, seq: u64) -> std::result::Result<(Value, Value), String> {
+    let keys = compact::context_keys(definition).ok_or_else(|| {
+        format!("the context of the record at seq {seq} is not {{classification, event}}")
+    })?;
+    match compact::shadowed_key(own, &keys) {
+        Ok(None) => {}
+        Ok(Some(key)) => {
+            return Err(format!(
+                "the record at seq {seq} holds the event key {key:?} twice, in its e and in its \
+                 context: the event it stands for is ambiguous"
+            ))
+        }
+        Err(()) => return Err(format!("the e of the record at seq {seq} is not an object")),
+    }
+    let unreadable = || format!("the record at seq {seq} is not JSON");
+    let mut context: Value = serde_json::from_str(definition).map_err(|_| unreadable())?;
+    let mut event: Value = serde_json::from_str(own).map_err(|_| unreadable())?;
+    let (Some(Value::Object(shared)), Some(classification)) = (
+        context.get_mut("event").map(Value::take),
+        context.get_mut("classification").map(Value::take),
+    ) else {
+        return Err(unreadable());
+    };
+    let Some(map) = event.as_object_mut() else {
+        return Err(unreadable());
+    };
+    map.extend(shared);
+    Ok((event, classification))
 }
 
 #[cfg(test)]
@@ -273,6 +404,109 @@ mod tests {
             .collect();
         store.append(&batch).unwrap();
         store
+    }
+
+    #[test]
+    fn a_version_2_bundle_carries_and_checks_the_defining_records() {
+        let mut store = ledger(40);
+        let key = SigningKey::generate("test.example/ledger").unwrap();
+        let vk = key.verifying_key();
+        let cp = checkpoint::take(&mut store, &key).unwrap();
+        let bundle = build(&store, &["e1".into(), "e33".into()], &cp, None, None).unwrap();
+        let doc: Value = serde_json::from_str(&bundle).unwrap();
+        // e1 defines its context inline; e33 refers to seq 1, which comes with it.
+        assert!(doc["items"][0].get("definition").is_none());
+        let def = &doc["items"][1]["definition"];
+        assert_eq!(def["seq"], 1);
+        assert_eq!(def["record"], doc["items"][0]["record"]);
+        let check = verify(&bundle, &vk);
+        assert!(check.ok, "{check:?}");
+        let item = &check.items[1];
+        assert_eq!(
+            item.event,
+            Some(json!({"id": "e33", "kind": "tool_call", "ts": 33}))
+        );
+        assert_eq!(item.classification, Some(json!({"tag": "stateless"})));
+        let fails = |doc: &Value, words: &str| {
+            let check = verify(&doc.to_string(), &vk);
+            assert!(!check.ok);
+            assert_eq!(check.failed(), vec!["e33"]);
+            let problem = check.items[1].problem.clone().unwrap();
+            assert!(problem.contains(words), "{problem}");
+            assert!(check.items[1].event.is_none());
+        };
+        let mut missing = doc.clone();
+        missing["items"][1]
+            .as_object_mut()
+            .unwrap()
+            .remove("definition");
+        fails(&missing, "does not carry that defining record");
+        // The defining record altered (the classification relabelled).
+        let mut altered = doc.clone();
+        let text = def["record"]
+            .as_str()
+            .unwrap()
+            .replace("stateless", "stateful");
+        altered["items"][1]["definition"]["record"] = json!(text);
+        fails(
+            &altered,
+            "defining record at seq 1 is not the one the checkpoint's tree holds",
+        );
+        // Another record, proven at its own seq, standing in for the one referenced.
+        let mut other = doc.clone();
+        let (record, proof) = proven_record(&store, 2, &cp).unwrap();
+        other["items"][1]["definition"] = json!({"proof": proof, "record": record, "seq": 2});
+        fails(
+            &other,
+            "takes its context from seq 1, but the bundle's defining record is seq 2",
+        );
+        // ... or at the referenced seq with another record's proof.
+        other["items"][1]["definition"]["seq"] = json!(1);
+        fails(&other, "is not the one the checkpoint's tree holds");
+        // A record that refers to itself is not a definition.
+        let mut itself = doc.clone();
+        itself["items"][1]["definition"] = json!({
+            "proof": doc["items"][1]["proof"], "record": doc["items"][1]["record"], "seq": 33});
+        fails(&itself, "is seq 33");
+    }
+
+    #[test]
+    fn a_record_whose_e_shadows_its_context_fails() {
+        // Re-signed by whoever holds the signing key: the tree and the signature hold, the
+        // record itself is ambiguous.
+        let mut store = Store::open(None, Durability::Batch).unwrap();
+        let key = SigningKey::generate("test.example/ledger").unwrap();
+        store
+            .append(&[Pending {
+                id: "a".into(),
+                event_json: r#"{"id":"a","kind":"tool_call","ts":1}"#.into(),
+                classification_json: r#"{"tag":"stateless"}"#.into(),
+                ts_explicit: false,
+            }])
+            .unwrap();
+        let shadowing = r#"{"c":1,"e":{"id":"b","kind":"model_call","ts":2},"s":2,"v":2}"#;
+        let prev = store.head().unwrap().hash;
+        let hash = crate::ledger::chain_hash(&prev, shadowing.as_bytes());
+        store
+            .connection()
+            .execute(
+                "INSERT INTO events (seq, record, hash) VALUES (2, ?1, ?2)",
+                rusqlite::params![shadowing, &hash[..]],
+            )
+            .unwrap();
+        store
+            .connection()
+            .execute(
+                "INSERT INTO ids (key, seq) VALUES (?1, 2)",
+                [&compact::id_key("b")[..]],
+            )
+            .unwrap();
+        let cp = checkpoint::take(&mut store, &key).unwrap();
+        let bundle = build(&store, &["b".into()], &cp, None, None).unwrap();
+        let check = verify(&bundle, &key.verifying_key());
+        assert_eq!(check.failed(), vec!["b"]);
+        let problem = check.items[0].problem.clone().unwrap();
+        assert!(problem.contains(r#"key "kind" twice"#), "{problem}");
     }
 
     #[test]
