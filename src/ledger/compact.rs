@@ -158,42 +158,76 @@ fn value_end(b: &[u8], at: usize) -> Option<usize> {
     None
 }
 
-/// The keys of a context's `event` object (the definition text's `event` member), sorted, for
-/// [`shadowed_key`]; `None` when `definition` is not `{"classification":CL,"event":P}`.
-pub fn context_keys(definition: &str) -> Option<Vec<String>> {
-    let m = members(definition)?;
-    let [("classification", _), ("event", ev)] = m[..] else {
-        return None;
-    };
-    let mut keys = Vec::new();
-    for member in Members::new(&ev[8..])? {
-        keys.push(member?.0.to_string());
-    }
-    keys.sort_unstable();
-    Some(keys)
+/// The keys of a context's `event` object (the definition text's `event` member), for
+/// [`shadowed_key`]: a verifier asks, for every key of every record's `e`, whether the
+/// context holds it, so a 64-bit mask of the keys' lengths and end bytes answers "no" for
+/// nearly all of them without a string comparison.
+#[derive(Clone, Debug, Default)]
+pub struct ContextKeys {
+    mask: u64,
+    keys: Vec<String>,
 }
 
-/// Why the event a version-2 record expands to would be ambiguous: the first key of its `e`
-/// (`own_event`) that its context's event also holds (`context_keys`, sorted, from
-/// [`context_keys`]), or that `e` holds twice in a row (in a canonical object equal keys are
-/// neighbours); `Err` when `own_event` is not an object. `Ok(None)`: every key once.
-pub fn shadowed_key<'a>(
-    own_event: &'a str,
-    context_keys: &[String],
-) -> std::result::Result<Option<&'a str>, ()> {
+impl ContextKeys {
+    /// The keys of the definition `{"classification":CL,"event":P}`; `None` when
+    /// `definition` is not one.
+    pub fn of(definition: &str) -> Option<Self> {
+        let m = members(definition)?;
+        let [("classification", _), ("event", ev)] = m[..] else {
+            return None;
+        };
+        let mut out = ContextKeys::default();
+        for member in Members::new(&ev[8..])? {
+            let key = member?.0;
+            out.mask |= Self::bit(key);
+            out.keys.push(key.to_string());
+        }
+        Some(out)
+    }
+
+    fn bit(key: &str) -> u64 {
+        let b = key.as_bytes();
+        let end = b
+            .first()
+            .map_or(0, |&f| usize::from(f) ^ (usize::from(b[b.len() - 1]) << 2));
+        1 << ((b.len() * 7 + end) % 64)
+    }
+
+    /// Whether the context's event holds `key` (as written in the JSON text).
+    pub fn holds(&self, key: &str) -> bool {
+        self.mask & Self::bit(key) != 0 && self.keys.iter().any(|k| k == key)
+    }
+}
+
+/// What [`shadowed_key`] found in a record's `e`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Keys<'a> {
+    /// Every key once, none of them the context's.
+    Disjoint,
+    /// The first key the expanded event would hold twice.
+    Twice(&'a str),
+    /// `e` is not an object.
+    NotAnObject,
+}
+
+/// Whether the event a version-2 record expands to would be ambiguous: the first key of its
+/// `e` (`own_event`) that its context's event also holds, or that `e` holds twice in a row (in
+/// a canonical object equal keys are neighbours).
+pub fn shadowed_key<'a>(own_event: &'a str, context: &ContextKeys) -> Keys<'a> {
+    let Some(members) = Members::new(own_event) else {
+        return Keys::NotAnObject;
+    };
     let mut last = None;
-    for member in Members::new(own_event).ok_or(())? {
-        let (key, _) = member.ok_or(())?;
-        if last == Some(key)
-            || context_keys
-                .binary_search_by(|k| k.as_str().cmp(key))
-                .is_ok()
-        {
-            return Ok(Some(key));
+    for member in members {
+        let Some((key, _)) = member else {
+            return Keys::NotAnObject;
+        };
+        if last == Some(key) || context.holds(key) {
+            return Keys::Twice(key);
         }
         last = Some(key);
     }
-    Ok(None)
+    Keys::Disjoint
 }
 
 /// Whether `key` is one of [`CONTEXT_KEYS`] (a `match` the compiler turns into length and
@@ -508,6 +542,57 @@ mod tests {
         assert_eq!(v["seq"], 9);
         let empty = expand(r#"{"classification":{},"event":{}}"#, "{}", 1).unwrap();
         assert_eq!(empty, r#"{"classification":{},"event":{},"seq":1,"v":2}"#);
+    }
+
+    #[test]
+    fn shadowed_keys_are_found_at_the_top_level_only() {
+        let def = r#"{"classification":{"tag":"x"},"event":{"agent":"a","kind":"k","model":"m"}}"#;
+        let keys = ContextKeys::of(def).unwrap();
+        for key in ["agent", "kind", "model"] {
+            assert!(keys.holds(key), "{key}");
+        }
+        for key in ["", "agents", "id", "ts", "kind2", "mode", "tool_kind"] {
+            assert!(!keys.holds(key), "{key}");
+        }
+        let shadowed = |e: &'static str| shadowed_key(e, &keys);
+        assert_eq!(shadowed(r#"{"id":"a","ts":1}"#), Keys::Disjoint);
+        assert_eq!(shadowed("{}"), Keys::Disjoint);
+        assert_eq!(
+            shadowed(r#"{"attrs":{"kind":"k","model":{"agent":1}},"id":"a"}"#),
+            Keys::Disjoint
+        );
+        assert_eq!(shadowed(r#"{"id":"a","model":"m2"}"#), Keys::Twice("model"));
+        assert_eq!(shadowed(r#"{"id":"a","ts":1,"ts":2}"#), Keys::Twice("ts"));
+        assert_eq!(shadowed(r#"{"s":"\"kind\":"}"#), Keys::Disjoint);
+        assert_eq!(shadowed("[]"), Keys::NotAnObject);
+        assert_eq!(shadowed(r#"{"id"}"#), Keys::NotAnObject);
+        assert!(ContextKeys::of(r#"{"event":{}}"#).is_none());
+        // The writer splits no event so that a key lands in both, and refuses a key twice.
+        assert!(split_event(r#"{"id":"a","kind":"x","kind":"y"}"#).is_none());
+        assert!(split_event(r#"{"id":"a","id":"b"}"#).is_none());
+    }
+
+    #[test]
+    fn version_2_parts_from_both_ends() {
+        let def = r#"{"classification":{},"event":{"kind":"k"}}"#;
+        let inline = format!(r#"{{"c":{def},"e":{{"id":"a"}},"s":12,"v":2}}"#);
+        assert_eq!(
+            record_parts_v2(&inline),
+            Some((Context::Inline(def), r#"{"id":"a"}"#))
+        );
+        assert_eq!(
+            record_parts_v2(r#"{"c":7,"e":{"s":1},"s":9,"v":2}"#),
+            Some((Context::Ref(7), r#"{"s":1}"#))
+        );
+        for bad in [
+            r#"{"c":07,"e":{},"s":9,"v":2}"#,
+            r#"{"c":,"e":{},"s":9,"v":2}"#,
+            r#"{"c":7,"x":{},"s":9,"v":2}"#,
+            r#"{"c":7,"e":{},"s":9,"v":1}"#,
+            r#"{"c":7,"s":9,"v":2}"#,
+        ] {
+            assert_eq!(record_parts_v2(bad), None, "{bad}");
+        }
     }
 
     #[test]

@@ -30,7 +30,7 @@
 use rusqlite::OptionalExtension;
 
 use super::chain::{chain_hash, embedded_seq, Head};
-use super::compact::Context;
+use super::compact::{Context, Keys};
 use super::merkle::leaf_hash;
 use super::store::Store;
 use super::tree;
@@ -136,7 +136,7 @@ fn named_digest(record: &[u8]) -> Option<&[u8]> {
 /// shadows a key of its context (the event it expands to would hold that key twice).
 #[derive(Default)]
 struct Contexts {
-    defined: std::collections::HashMap<u64, Vec<String>>,
+    defined: std::collections::HashMap<u64, super::compact::ContextKeys>,
     bad: Option<(u64, String)>,
 }
 
@@ -161,7 +161,7 @@ impl Contexts {
         };
         let (keys, from) = match context {
             Context::Inline(definition) => {
-                let Some(keys) = super::compact::context_keys(definition) else {
+                let Some(keys) = super::compact::ContextKeys::of(definition) else {
                     return Some(format!(
                         "edited: the record at seq {seq} defines a context that is not \
                          {{\"classification\":...,\"event\":{{...}}}}"
@@ -180,12 +180,12 @@ impl Contexts {
             },
         };
         match super::compact::shadowed_key(own, keys) {
-            Ok(None) => None,
-            Ok(Some(key)) => Some(format!(
+            Keys::Disjoint => None,
+            Keys::Twice(key) => Some(format!(
                 "edited: the record at seq {seq} holds the event key {key:?} twice, in its e \
                  and in its context{from}: the event it stands for is ambiguous"
             )),
-            Err(()) => Some(format!(
+            Keys::NotAnObject => Some(format!(
                 "edited: the record at seq {seq} is not a version-2 record (its e is not an \
                  object)"
             )),

@@ -20,7 +20,7 @@ use super::note::{Checked, VerifyingKey};
 use super::proof::InclusionProof;
 use crate::error::{Error, Result};
 use crate::ledger::chain::embedded_seq;
-use crate::ledger::compact::{self, Context};
+use crate::ledger::compact::{self, Context, Keys};
 use crate::ledger::Store;
 
 /// The `format` value of a bundle.
@@ -357,18 +357,20 @@ fn definition_of<'a>(
 /// The event (the record's `e` and its context's event, whose keys must be disjoint) and the
 /// classification of a version-2 record.
 fn expanded(definition: &str, own: &str, seq: u64) -> std::result::Result<(Value, Value), String> {
-    let keys = compact::context_keys(definition).ok_or_else(|| {
+    let keys = compact::ContextKeys::of(definition).ok_or_else(|| {
         format!("the context of the record at seq {seq} is not {{classification, event}}")
     })?;
     match compact::shadowed_key(own, &keys) {
-        Ok(None) => {}
-        Ok(Some(key)) => {
+        Keys::Disjoint => {}
+        Keys::Twice(key) => {
             return Err(format!(
                 "the record at seq {seq} holds the event key {key:?} twice, in its e and in its \
                  context: the event it stands for is ambiguous"
             ))
         }
-        Err(()) => return Err(format!("the e of the record at seq {seq} is not an object")),
+        Keys::NotAnObject => {
+            return Err(format!("the e of the record at seq {seq} is not an object"))
+        }
     }
     let unreadable = || format!("the record at seq {seq} is not JSON");
     let mut context: Value = serde_json::from_str(definition).map_err(|_| unreadable())?;
