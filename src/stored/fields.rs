@@ -351,6 +351,52 @@ mod tests {
         assert_eq!(scalar("{}"), None);
     }
 
+    /// A text `members` reads whole is one `member` never needs the parser for (plain keys),
+    /// and `member` finds each key's first value there.
+    #[test]
+    fn members_agree_with_member() {
+        use super::scan::members;
+        let texts = [
+            "{}",
+            r#"{"a":1,"b":{"c":[1,{"d":"}"}]},"e":"x\"y","f":null}"#,
+            r#"{"a":1,"a":2}"#,
+            r#"{"k\"q":1,"z":true}"#,
+            r#"{ "a": 1 }"#,
+            r#"{"a":1,}"#,
+            r#"{"a":1}x"#,
+            r#"{"a":}"#,
+            r#"{"a":1"#,
+            "{}x",
+            "[1]",
+            "",
+        ];
+        for text in texts {
+            let mut found: Vec<(&str, bool, &str)> = Vec::new();
+            let whole = members(text, |k, escaped, v| found.push((k, escaped, v)));
+            if !whole {
+                continue;
+            }
+            for key in ["a", "b", "e", "f", "z", "missing"] {
+                let first = found.iter().find(|(k, esc, _)| !esc && *k == key);
+                let want = first.map_or(Found::Absent, |(_, _, v)| Found::Value(v));
+                assert_eq!(member(text, key), want, "{text} {key}");
+            }
+        }
+        let whole = |t: &str| members(t, |_, _, _| {});
+        assert!(whole("{}") && whole(r#"{"a":{"b":1},"c":[2]}"#));
+        for bad in [
+            r#"{ "a": 1 }"#,
+            r#"{"a":1,}"#,
+            r#"{"a":1}x"#,
+            "{}x",
+            "[1]",
+            "",
+            "5",
+        ] {
+            assert!(!whole(bad), "{bad}");
+        }
+    }
+
     /// Every path the text view answers is answered exactly as the event's own view does.
     #[test]
     fn rows_answer_as_the_recorded_event_does() {

@@ -313,3 +313,93 @@ impl Nested<'_> {
         true
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::event::Event;
+
+    fn model_call(i: usize, request: serde_json::Value) -> Event {
+        let mut e = Event::new(EventKind::ModelCall);
+        e.provider = Some(if i % 5 == 0 { "unknown" } else { "openai" }.into());
+        e.api = Some(
+            if i % 2 == 0 {
+                "responses"
+            } else {
+                "chat.completions"
+            }
+            .into(),
+        );
+        e.session_id = Some(format!("s{}", i % 7).into());
+        e.model = Some("gpt-5".into());
+        e.input_tokens = Some(1000 + (i % 4) as u64);
+        e.request = request.as_object().cloned();
+        e.finish().unwrap()
+    }
+
+    fn columns(events: &[Event]) -> EventColumns {
+        let c = Ruleset::builtin_default().classify(&events[0]);
+        let mut cols = EventColumns::default();
+        for (i, e) in events.iter().enumerate() {
+            cols.push(i as u64 + 1, e, &c);
+        }
+        cols
+    }
+
+    fn assert_as_alone(cols: &EventColumns, ruleset: &Ruleset) -> Classified {
+        let got = classify_rows(cols, ruleset);
+        assert_eq!(got.rows.len(), cols.len);
+        for i in 0..cols.len {
+            let want = ruleset.classify(&RowFields::new(cols, i));
+            let c = &got.distinct[got.rows[i] as usize];
+            assert!(VerdictKey::of(c) == VerdictKey::of(&want), "row {i}");
+            assert_eq!(
+                (&c.ruleset, &c.ruleset_digest),
+                (&want.ruleset, &want.ruleset_digest)
+            );
+        }
+        got
+    }
+
+    #[test]
+    fn rows_sharing_inputs_share_the_engines_classification() {
+        let requests = [
+            json!(null),
+            json!({}),
+            json!({"store": true}),
+            json!({"store": null}),
+            json!({"previous_response_id": "r1"}),
+            json!({"previous_response_id": "r2"}),
+            json!({"previous_response_id": null}),
+            json!({"environment": {"type": "openai_hosted"}}),
+            json!({"background": true, "n": 1.5}),
+        ];
+        let events: Vec<Event> = (0..400)
+            .map(|i| model_call(i, requests[i % requests.len()].clone()))
+            .collect();
+        let cols = columns(&events);
+        for ruleset in [Ruleset::builtin_default(), Ruleset::builtin_strict()] {
+            let got = assert_as_alone(&cols, &ruleset);
+            assert!(got.distinct.len() < 20, "{} verdicts", got.distinct.len());
+        }
+    }
+
+    /// A batch whose rows all differ in what the ruleset reads stops building keys after
+    /// the probe, with the same results, and still shares equal verdicts.
+    #[test]
+    fn all_distinct_inputs_are_classified_row_by_row() {
+        let by_id = Ruleset::from_toml(
+            "name = \"by-id\"\nextends = \"strict\"\n[[rule]]\nid = \"one\"\n\
+             when = { id = \"none\" }\nexplain = \"reads the id\"\n",
+        )
+        .unwrap();
+        let events: Vec<Event> = (0..PROBE + 500)
+            .map(|i| model_call(i, json!({"store": i % 2 == 0})))
+            .collect();
+        let cols = columns(&events);
+        let got = assert_as_alone(&cols, &by_id);
+        assert!(got.distinct.len() < 20, "{} verdicts", got.distinct.len());
+    }
+}
