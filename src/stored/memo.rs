@@ -21,9 +21,10 @@
 //!
 //! Keys are bytes in a hash map (foldhash): equal bytes mean equal inputs, so the result is
 //! exactly the engine's on every row. The verdicts are then kept once each, with their
-//! evidence: a batch holds few distinct classifications, and its rows index them. When a
-//! batch's first rows barely repeat (a worst case of all-distinct inputs), keys are no longer
-//! built and the rest is classified row by row; verdicts are still shared.
+//! evidence: a batch holds few distinct classifications, and its rows index them. When fewer
+//! than one in `MIN_REPEAT` of a batch's first `PROBE` rows repeat an earlier key (the
+//! worst case: all-distinct inputs), keys are no longer built and the rest is classified row
+//! by row; verdicts are still shared.
 
 use std::collections::HashMap;
 use std::sync::Arc;
