@@ -660,7 +660,8 @@ SECTIONS = [
         "Consuming a 100-step InvokeAgent response stream (`enableTrace`, AWS event-stream "
         "frames parsed by botocore, replayed from tests/data/runtimes/) with and without the "
         "botocore capture reading its trace and recording the outer call and its 100 children "
-        "(file ledger, batch durability; process CPU, flushed per block).",
+        "(file ledger, batch durability; process CPU, flushed per block of 10 turns; many "
+        "short alternating blocks, medians of the per-block ratios).",
         [
             Row(
                 "added CPU, read and recorded",
@@ -668,10 +669,12 @@ SECTIONS = [
                 "%",
                 ("<=", 5.0),
                 lambda: (
-                    "Reading the trace alone adds "
+                    "The trace is read in Rust as the caller consumes it and its steps are "
+                    "recorded in one call when the stream ends; reading them and handing them "
+                    "over as mappings adds "
                     f"{other('runtime_bedrock_agent_trace', 'read_only_overhead_cpu_pct', '%')}; "
-                    "the rest is recording 101 events through the ledger (each a classified, "
-                    "hashed, committed event: several µs of CPU, see the recording figures), "
+                    "most of the rest is the ledger writing 101 events (each classified, "
+                    "hashed and committed: several µs of CPU, see the recording figures), "
                     "against botocore's "
                     f"{other('runtime_bedrock_agent_trace', 'consume_cpu_us', 'µs')} of pure-"
                     "Python parsing per stream."

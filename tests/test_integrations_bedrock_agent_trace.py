@@ -289,3 +289,26 @@ def test_a_stream_the_caller_closes_marks_open_steps_cancelled(lb: Loopback) -> 
     outer, pre, orch, _end = events(meter)
     assert (outer["status"], pre["status"], orch["status"]) == ("cancelled", "ok", "cancelled")
     assert meter.stats()["integration_errors"] == {}
+
+
+def test_steps_recorded_into_a_meter_match_those_recorded_into_a_session(lb: Loopback) -> None:
+    # A Session takes the steps as events in one call; any other target (here a Meter) gets
+    # them as mappings. Both record the same fields.
+    serve(lb, frames())
+    by_session = sm.Meter()
+    with by_session.session("claims-bot") as s:
+        consume(capture.instrument(client(lb, "bedrock-agent-runtime"), s, providers=PROVIDERS))
+    by_meter = sm.Meter()
+    consume(capture.instrument(client(lb, "bedrock-agent-runtime"), by_meter, providers=PROVIDERS))
+    keys = ("kind", "model", "tool", "tool_kind", "effect", "input_tokens", "output_tokens")
+    keys += ("ts", "duration_ns", "status", "attrs", "provider", "api", "venue", "tag")
+
+    def steps(meter: sm.Meter) -> list[tuple[Any, ...]]:
+        rows = events(meter)
+        outer = rows[0]
+        inner = [e for e in rows if e["parent_id"] == outer["id"]]
+        assert len(inner) == outer["attrs"]["statemeter.inner_steps"] == 7
+        return [tuple(e.get(k) for k in keys) for e in inner]
+
+    assert steps(by_meter) == steps(by_session)
+    assert by_meter.stats()["integration_errors"] == {}

@@ -2,10 +2,13 @@
 //!
 //! - [`http`]: a raw HTTP request (method, URL, headers, body) → the classified event it
 //!   amounts to (`provider`, `venue`, `api`, `model`, state signals);
-//! - [`usage`]: token usage and response ids read from a provider's response.
+//! - [`usage`]: token usage and response ids read from a provider's response;
+//! - [`agent_trace`]: the inner steps an Amazon Bedrock agent reports in its `InvokeAgent`
+//!   trace, paired, timed and turned into events.
 //!
 //! This layer sits above the rules engine (`crate::classify`): it builds events and asks a
 //! ruleset for their verdict; nothing below it knows about HTTP.
 
+pub mod agent_trace;
 pub mod http;
 pub mod usage;

@@ -466,6 +466,35 @@ impl Session {
     }
 }
 
+impl Session {
+    /// Records events built in Rust (the inner steps a provider-managed runtime reported, see
+    /// `crate::capture::agent_trace`) in this session, each a child of `parent_id`: the session
+    /// fills `session_id`, `agent`, `tenant` and a model call's `venue` when the step has none,
+    /// as the keyword methods do. Returns the failures: a step that fails validation is left
+    /// out, the others are recorded.
+    pub fn record_steps(
+        &self,
+        py: Python<'_>,
+        steps: Vec<CoreEvent>,
+        parent_id: Option<Text>,
+    ) -> Vec<PyErr> {
+        let mut failures = Vec::new();
+        for mut e in steps {
+            e.session_id = Some(self.session_id.clone());
+            e.agent = self.agent.clone();
+            e.tenant = self.tenant.clone();
+            e.parent_id = parent_id.clone();
+            if e.kind == EventKind::ModelCall && e.venue.is_none() {
+                e.venue = self.venue.clone();
+            }
+            if let Err(err) = submit(py, &self.recorder, e) {
+                failures.push(err);
+            }
+        }
+        failures
+    }
+}
+
 #[pymethods]
 impl Session {
     #[getter]

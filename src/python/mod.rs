@@ -2,6 +2,7 @@
 
 use pyo3::prelude::*;
 
+mod agent_trace;
 mod args;
 mod arrow;
 mod capture;
@@ -75,6 +76,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(capture::classify_request, m)?)?;
     m.add_function(wrap_pyfunction!(capture::_describe_request, m)?)?;
     m.add_function(wrap_pyfunction!(capture::_read_usage, m)?)?;
+    m.add_class::<agent_trace::AgentTrace>()?;
     m.add_class::<transparency::SigningKey>()?;
     m.add_class::<transparency::VerifyingKey>()?;
     m.add_class::<transparency::Checkpoint>()?;

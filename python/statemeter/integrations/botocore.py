@@ -37,13 +37,11 @@ Captured operations — everything else on these clients is left alone:
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from statemeter import _core
 from statemeter._guard import shielded
 from statemeter.errors import invalid
-from statemeter.integrations._bedrock_agent_trace import AgentTrace
 from statemeter.integrations._capture import Target, finish_event, now, status_for
 
 __all__ = ["OPERATIONS", "instrument", "uninstrument"]
@@ -242,7 +240,7 @@ class _Capture:
             if key and stream is not None and "Error" not in parsed and _is_event_stream(stream):
                 watch = _StreamWatch(self.target, event, ts, t0, status_code, extra, usage, span)
                 if model.name in _AGENT_TRACES:
-                    watch.steps = AgentTrace(event.get("venue"))
+                    watch.steps = _core._AgentTrace(event.get("venue"))
                 parsed[key] = _observed(stream, watch)
                 return
             self.target.record(
@@ -335,7 +333,8 @@ class _StreamWatch:
         self.span = span
         self.status_code, self.extra, self.usage = status_code, extra, usage
         self.chunks: list[bytes] = []  # model chunks that carry counts (InvokeModel stream)
-        self.steps: AgentTrace | None = None  # InvokeAgent: the trace's inner steps
+        # InvokeAgent: the trace's inner steps, read in Rust (`src/capture/agent_trace.rs`).
+        self.steps: _core._AgentTrace | None = None
         self.done = False
 
     def observe(self, ev: Any) -> None:
@@ -350,9 +349,6 @@ class _StreamWatch:
                 data = chunk.get("bytes")
                 if isinstance(data, bytes) and (b"sage" in data or b"Metrics" in data):
                     self.chunks.append(data.replace(b"\n", b" "))
-            trace = ev.get("trace")
-            if trace is not None and self.steps is not None:
-                self.steps.observe(trace, time.time_ns())
         except Exception as exc:  # noqa: BLE001 - observing must never break the caller
             self.target.failed(exc)
 
@@ -365,11 +361,12 @@ class _StreamWatch:
             if self.chunks:
                 read = _core._read_usage(b"\n".join(self.chunks), "application/json")
                 usage = {k: v for k, v in read.items() if k.endswith("_tokens")} or usage
-            steps = self.steps.finish(outcome) if self.steps is not None else []
+            trace = self.steps
+            steps = trace.finish(outcome) if trace is not None else 0
             if steps:
                 # The agent's model invocations carry the tokens; the outer call none of them
                 # (else costs would count them twice).
-                self.extra["statemeter.inner_steps"] = len(steps)
+                self.extra["statemeter.inner_steps"] = steps
             outer = self.target.record(
                 finish_event(
                     self.event,
@@ -382,14 +379,28 @@ class _StreamWatch:
                 ),
                 self.span,
             )
+            if trace is None:
+                return
             if steps:
-                self.target.record_children(outer, steps)
-            if self.steps is not None and self.steps.unfinished:
+                self._record_steps(trace, outer)
+            for _ in range(trace.errors):
+                self.target.failed(ValueError("an InvokeAgent trace part could not be read"))
+            if trace.unfinished:
                 self.target.failed(
                     ValueError(
-                        f"InvokeAgent trace ended with {self.steps.unfinished} step(s) unfinished"
+                        f"InvokeAgent trace ended with {trace.unfinished} step(s) unfinished"
                     )
                 )
+
+    def _record_steps(self, trace: _core._AgentTrace, outer: Any) -> None:
+        """Records the finished steps as children of `outer`: into a `Session` in one call
+        (no mapping per step), else through the target's mappings."""
+        session = self.target.session
+        if isinstance(session, _core.Session):
+            for exc in trace.record(session, getattr(outer, "id", None)):
+                self.target.failed(exc)
+        else:
+            self.target.record_children(outer, trace.steps())
 
 
 _OBSERVED: type | None = None
@@ -414,10 +425,21 @@ def _observed(stream: Any, watch: _StreamWatch) -> Any:
 
             def __iter__(self) -> Any:
                 watch = self._sm_watch
+                observe = watch.observe
+                trace = watch.steps
                 try:
-                    for ev in self._sm_inner:
-                        watch.observe(ev)
-                        yield ev
+                    if trace is None:
+                        for ev in self._sm_inner:
+                            observe(ev)
+                            yield ev
+                    else:
+                        # InvokeAgent: its trace events go straight to the Rust reader (which
+                        # never raises); any other event to `observe`.
+                        see = trace.observe
+                        for ev in self._sm_inner:
+                            if not see(ev):
+                                observe(ev)
+                            yield ev
                 except GeneratorExit:
                     watch.finish("cancelled")
                     raise
