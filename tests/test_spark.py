@@ -118,6 +118,27 @@ def test_spark_report_equals_the_ledgers_reports(spark, fleet, by):
     assert {key(r, by): r for r in got} == parts
 
 
+@pytest.mark.parametrize("by", [("agent", "session_tag", "month")])
+def test_spark_report_of_a_contract_read_as_recorded_moves_only_the_columns_it_reads(
+    spark, fleet, by
+):
+    from statemeter import _core
+    from statemeter import spark as sms
+
+    _, _, everything, dataset = fleet
+    plain = EXAMPLES / "contracts" / "model-access-2025.toml"
+    read = _core._dataset_report_columns(plain, by)
+    # No interpretation classifies again: the request and attrs text stay where they are.
+    assert "request" not in read and "attrs" not in read and "ledger_id" not in read
+    assert {"agent", "tag", "session_stateful", "ts"} <= set(read)
+    assert {"request", "attrs"} <= set(_core._dataset_report_columns(CONTRACT))
+    df = sms.read_dataset(spark, dataset)
+    got = [r.asDict() for r in sms.report(df, plain, by=by).collect()]
+    want = everything.report(plain, by=list(by)).to_pylist()
+    assert got == want
+    assert any(r["violating_events"] for r in got)
+
+
 def test_spark_classify_under_the_strict_ruleset_equals_sm_classify(spark, fleet):
     from statemeter import spark as sms
 

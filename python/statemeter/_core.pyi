@@ -899,6 +899,9 @@ def _dataset_report(
     since: TimeArg = None,
     until: TimeArg = None,
 ) -> tuple[list[str], list[list[Any]]]: ...
+def _dataset_report_columns(
+    contract: Contract | str | PathLike[str], by: str | Sequence[str] | None = None
+) -> list[str]: ...
 def _dataset_verify(batches: Any, head: Head | str | None = None) -> Verification: ...
 def _otel_import(
     text: str, venues: Mapping[str, str] | None = None

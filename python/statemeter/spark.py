@@ -34,9 +34,6 @@ from statemeter.frames import require
 
 __all__ = ["classify", "read_dataset", "report", "verify"]
 
-#: Columns of a dataset that are not read by the engines (the nested evidence, the chain's
-#: bytes, partition values derived from ``ts``).
-_NOT_EVENT_COLUMNS = ("evidence", "record", "hash", "date", "month")
 _CLASSIFICATION = (
     "tag",
     "session_tag",
@@ -86,6 +83,15 @@ def _session_key(F: Any) -> Any:  # noqa: N803
     )
 
 
+def _colocate_sessions(F: Any) -> Any:  # noqa: N803
+    """A partitioning value that sends every event of a session to the same task: a hash of
+    its ``session_id`` (or, for an event without one, which is its own session, its ``ts``).
+    A number from two columns the report reads anyway: nothing else is shuffled for it."""
+    return F.when(F.col("session_id").isNull(), F.col("ts")).otherwise(
+        F.xxhash64(F.col("session_id"))
+    )
+
+
 def _by(by: str | Sequence[str] | None) -> list[str]:
     if by is None:
         return []
@@ -129,7 +135,10 @@ def report(
         + [StructField(c, LongType(), True) for c in columns[width:]]
     )
     slots = {tuple(s): i for i, s in enumerate(contract.slots)}
-    wanted = [c for c in df.columns if c not in _NOT_EVENT_COLUMNS]
+    # Only the columns the engine reads cross the shuffle (the request and attrs text only
+    # when an interpretation classifies the calls again).
+    read = set(_core._dataset_report_columns(contract, dims))
+    wanted = [c for c in df.columns if c in read]
 
     def partial(batches: Iterator[Any]) -> Iterator[Any]:
         pa = require("pyarrow")
@@ -146,7 +155,7 @@ def report(
     spark = df.sparkSession
     parts = (
         df.select(*wanted)
-        .repartition(_session_key(F))
+        .repartition(_colocate_sessions(F))
         .mapInArrow(partial, schema)
         .unionByName(spark.createDataFrame([[slots[(r[0], r[1])], *r] for r in empty], schema))
     )

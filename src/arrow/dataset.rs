@@ -14,6 +14,56 @@ use crate::accounting::result::ResultTable;
 use crate::accounting::window::Window;
 use crate::error::{Error, Result};
 use crate::ledger::{verify_rows, Head, Verification};
+use crate::stored::columns::STR_FIELDS;
+
+/// The columns [`report`] reads to judge, price and group the events (the rest may be left
+/// out of the batches: a missing column reads as null): the recorded classification, the
+/// judged and priced fields, the `by` dimensions, and, when an interpretation reads the
+/// calls under a ruleset, every field a rule can name (the events are classified again).
+/// What a distributed engine needs to move to the task, in the dataset's column names.
+pub fn report_columns(contract: &Contract, dims: &[Dim]) -> Vec<&'static str> {
+    let mut cols = vec![
+        "kind",
+        "ts",
+        "session_id",
+        "session_stateful",
+        "tag",
+        "provider",
+        "model",
+        "venue",
+        "input_tokens",
+        "output_tokens",
+        "cached_tokens",
+    ];
+    let reads = contract
+        .clauses
+        .iter()
+        .flat_map(|c| &c.interpretations)
+        .any(|i| i.ruleset.is_some());
+    if reads {
+        // The rules engine's view of a row (`stored::fields::RowFields`): every event field
+        // but the classification's own ruleset.
+        cols.extend(["id", "duration_ns", "bytes", "request", "attrs"]);
+        cols.extend(
+            STR_FIELDS
+                .iter()
+                .copied()
+                .filter(|f| !matches!(*f, "ruleset" | "ruleset_digest")),
+        );
+    }
+    for d in dims {
+        cols.push(match d {
+            Dim::Field(f) => f,
+            Dim::Kind => "kind",
+            Dim::Day | Dim::Week | Dim::Month => "ts",
+            Dim::Tag | Dim::SessionTag => "tag",
+            Dim::StateHolder => "state_holder",
+        });
+    }
+    let mut seen = std::collections::HashSet::new();
+    cols.retain(|c| seen.insert(*c));
+    cols
+}
 
 /// `ledger.report(...)` of the events in `batches` (every event of each session among them
 /// must be there: session tags are derived over the batches, as the ledger derives them).
@@ -103,4 +153,92 @@ pub fn verify(batches: &[RecordBatch], head: Option<&Head>) -> Result<Verificati
 
 fn bytes(v: Option<&str>) -> &[u8] {
     v.map_or(b"", str::as_bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::accounting::result::Cell;
+    use crate::classify::Ruleset;
+    use crate::event::{Event, EventKind, Recorded, Tag};
+    use crate::stored::rows::Row;
+    use std::sync::Arc;
+
+    const RULESETS: &str = include_str!("../../examples/contracts/model-access-2025-rulesets.toml");
+    const PLAIN: &str = include_str!("../../examples/contracts/model-access-2025.toml");
+    const PRICES: &str = include_str!("../../examples/prices/illustrative.toml");
+
+    fn call(seq: u64, session: &str, venue: &str, request: Option<serde_json::Value>) -> Row {
+        let mut e = Event::new(EventKind::ModelCall);
+        e.session_id = Some(session.into());
+        e.agent = Some(if seq % 2 == 0 { "a" } else { "b" }.into());
+        e.venue = Some(venue.into());
+        e.provider = Some("openai".into());
+        e.model = Some("gpt-5".into());
+        e.api = Some("responses".into());
+        e.input_tokens = Some(100 * seq);
+        e.cached_tokens = Some(seq);
+        e.output_tokens = Some(7 * seq);
+        e.request = request.and_then(|r| r.as_object().cloned());
+        let pending = Recorded::pending(e.finish().unwrap(), Ruleset::builtin_default());
+        let class = pending.classification().clone();
+        Row {
+            session_tag: Tag::Stateless,
+            rec: Arc::new(Recorded::stored(pending.event, class, seq)),
+        }
+    }
+
+    #[test]
+    fn a_report_over_its_columns_alone_equals_the_report_over_every_column() {
+        // A stored response (stateful only under the strict ruleset), a continued one
+        // (stateful as recorded) and plain calls, on two venues.
+        let rows = vec![
+            call(1, "s1", "azure", Some(serde_json::json!({"store": true}))),
+            call(2, "s1", "azure", None),
+            call(
+                3,
+                "s2",
+                "aws",
+                Some(serde_json::json!({"previous_response_id": "r"})),
+            ),
+            call(4, "s3", "aws", None),
+            call(5, "s4", "azure", None),
+        ];
+        let all = crate::arrow::events::batches(&rows).unwrap().batches;
+        let prices = PriceTable::from_toml(PRICES).unwrap();
+        for (text, reclassifies) in [(RULESETS, true), (PLAIN, false)] {
+            let contract = Contract::from_toml(text).unwrap();
+            for by in [
+                vec![],
+                vec![Dim::Field("agent"), Dim::Month, Dim::SessionTag],
+            ] {
+                let names = report_columns(&contract, &by);
+                assert_eq!(names.contains(&"request"), reclassifies);
+                assert!(!names.contains(&"ledger_id") && !names.contains(&"evidence"));
+                let projected: Vec<RecordBatch> = all
+                    .iter()
+                    .map(|b| {
+                        let idx: Vec<usize> = names
+                            .iter()
+                            .map(|n| b.schema().index_of(n).unwrap())
+                            .collect();
+                        b.project(&idx).unwrap()
+                    })
+                    .collect();
+                assert!(projected[0].num_columns() < all[0].num_columns());
+                let w = Window::default();
+                let want = report(&all, &contract, Some(&prices), &by, w).unwrap();
+                let got = report(&projected, &contract, Some(&prices), &by, w).unwrap();
+                assert_eq!(got.columns, want.columns);
+                assert_eq!(got.rows, want.rows);
+                // Not a report of nothing: some calls are covered, priced and violating.
+                let cells = |c: &str| {
+                    let k = want.columns.iter().position(|x| x == c).unwrap();
+                    want.rows.iter().map(move |r| r[k].clone())
+                };
+                assert!(cells("violating_events").any(|c| !matches!(c, Cell::Int(0))));
+                assert!(cells("covered_cost_nanos").any(|c| matches!(c, Cell::Int(v) if v > 0)));
+            }
+        }
+    }
 }

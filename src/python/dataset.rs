@@ -84,6 +84,18 @@ pub fn _dataset_report<'py>(
     Ok((table.columns, rows))
 }
 
+/// The columns `_dataset_report(batches, contract, by=by)` reads (the others may be left out).
+#[pyfunction]
+#[pyo3(signature = (contract, by = None))]
+pub fn _dataset_report_columns(
+    contract: &Bound<'_, PyAny>,
+    by: Option<&Bound<'_, PyAny>>,
+) -> PyResult<Vec<&'static str>> {
+    let contract = super::report::contract_arg(contract)?;
+    let dims = super::report::parse_by(by)?;
+    Ok(dataset::report_columns(&contract, &dims))
+}
+
 /// One ledger's chain re-derived from the `seq`, `record` and `hash` columns of `batches`.
 #[pyfunction]
 #[pyo3(signature = (batches, head = None))]

@@ -88,6 +88,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<arrow::ArrowBatches>()?;
     m.add_function(wrap_pyfunction!(dataset::_classify_batch, m)?)?;
     m.add_function(wrap_pyfunction!(dataset::_dataset_report, m)?)?;
+    m.add_function(wrap_pyfunction!(dataset::_dataset_report_columns, m)?)?;
     m.add_function(wrap_pyfunction!(dataset::_dataset_verify, m)?)?;
     Ok(())
 }
