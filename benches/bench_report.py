@@ -48,10 +48,11 @@ def _pick(rng: random.Random, table):
     return rng.choices(table, weights=[t[-1] for t in table])[0]
 
 
-def generate(path: str, n: int) -> dict:
+def generate(path: str, n: int, seed: int = 7) -> dict:
     """Records about `n` events: sessions of a start, ~8 model calls (20% of sessions continue
-    stored responses), a tool call, sometimes a provider memory write (runtime sessions), an end."""
-    rng = random.Random(7)
+    stored responses), a tool call, sometimes a provider memory write (runtime sessions), an end.
+    `seed` picks the random draws (one per host of a simulated fleet)."""
+    rng = random.Random(seed)
     meter = sm.Meter(path)
     t0 = time.perf_counter()
     written = 0

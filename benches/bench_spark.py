@@ -6,22 +6,29 @@
   with plain strings (as Spark sends them), and the worst case for shared verdicts (every
   row's inputs distinct); peer: ``sm.classify`` per event from Python.
 - ``spark_report``: ``statemeter.spark.report`` on Spark ``local[2]`` against
-  ``ledger.report`` (one ledger, Rust) and DuckDB (``parquet.contract_sql``, no costs) over the
-  same events and the same dataset, in the same run; ratios. The full size is 10,000,000
-  events (``--quick``: 200,000).
+  ``ledger.report`` (Rust, each ledger in turn) and DuckDB (``parquet.contract_sql``, no costs)
+  over the same events and the same dataset, in the same run; ratios of wall and of CPU time
+  (the whole process tree: driver, Spark JVM, Python workers), cold and warm, every answer
+  checked equal to ``ledger.report``'s. 10,000,000 events written by 4 ledgers (a fleet of 4
+  hosts; ``--quick``: 200,000 events, 2 ledgers).
 
     python benches/run.py --only classify_batch,spark_report
 """
 
 from __future__ import annotations
 
+import gc
 import json
+import multiprocessing
 import os
 import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import statemeter as sm
 from statemeter import parquet, simulate
@@ -139,64 +146,204 @@ def bench_classify_batch(quick: bool) -> dict:
     }
 
 
+def _host(job: tuple[str, int, int]) -> dict:
+    """One host of the fleet, in its own process: writes its ledger (bench_report.generate,
+    the generator of the 10,000,000-event report benchmark, seeded per host)."""
+    from bench_report import generate
+
+    path, n, seed = job
+    return generate(path, n, seed=seed)
+
+
+def _export(path: str, dest: str) -> float:
+    t0 = time.perf_counter()
+    sm.Ledger.open(path).export_parquet(dest)
+    return time.perf_counter() - t0
+
+
+def _tree_cpu() -> dict[str, float]:
+    """CPU seconds (user + system, reaped children included) of this process, the Spark JVM
+    it started and the Python workers that JVM forks."""
+    import psutil
+
+    me = psutil.Process()
+    out = {"driver": 0.0, "jvm": 0.0, "python_workers": 0.0}
+    for p in [me, *me.children(recursive=True)]:
+        try:
+            t = p.cpu_times()
+            name = p.name()
+        except psutil.Error:
+            continue
+        part = "driver" if p.pid == me.pid else "jvm" if name == "java" else "python_workers"
+        out[part] += t.user + t.system + t.children_user + t.children_system
+    return out
+
+
+def _measured(fn: Callable[[], Any]) -> tuple[Any, dict[str, float]]:
+    """fn() with its wall time and the CPU time of the process tree, by part."""
+    c0, w0 = _tree_cpu(), time.perf_counter()
+    out = fn()
+    wall, c1 = time.perf_counter() - w0, _tree_cpu()
+    cpu = {k: c1[k] - c0[k] for k in c0}
+    return out, {"wall_s": wall, "cpu_s": sum(cpu.values()), **{f"cpu_{k}_s": cpu[k] for k in cpu}}
+
+
+def _summed(reports: list[list[dict]]) -> list[dict]:
+    """Per-ledger report rows added cell by cell (a cost cell that is null in every ledger stays
+    null): the fleet's report when no session spans two ledgers, as here."""
+    total: list[dict] = [dict(r) for r in reports[0]]
+    for rows in reports[1:]:
+        for t, r in zip(total, rows, strict=True):
+            assert (t["interpretation"], t["clause"]) == (r["interpretation"], r["clause"])
+            for c, v in r.items():
+                if c not in ("interpretation", "clause") and v is not None:
+                    t[c] = (t[c] or 0) + v
+    return total
+
+
 def bench_spark_report(quick: bool) -> dict:
     import duckdb
     from pyspark.sql import SparkSession
     from statemeter import spark as sms
 
     target = 200_000 if quick else 10_000_000
+    hosts = 2 if quick else 4
+    driver_memory = "2g"
     work = Path(tempfile.mkdtemp(prefix="statemeter-bench-spark-"))
+    ds = str(work / "ds")
     try:
+        # The fleet: `hosts` ledgers written in parallel (one process per core), exported
+        # into one dataset (the first export alone: it writes the dataset's settings).
+        paths = [str(work / f"host{h}.db") for h in range(hosts)]
+        ctx = multiprocessing.get_context("spawn")
         t0 = time.perf_counter()
-        ledger = _fleet_events(target, work / "fleet.db")
-        generate_s = time.perf_counter() - t0
-        n = len(ledger)
-        t0 = time.perf_counter()
-        ledger.export_parquet(work / "ds")
-        export_s = time.perf_counter() - t0
-        contract, prices = sm.Contract.load(CONTRACT), sm.PriceTable.load(PRICES)
-        # ledger.report: the one-ledger Rust engine (columns loaded once, then cached).
-        t0 = time.perf_counter()
-        want = ledger.report(contract, prices).to_pylist()
-        ledger_s = time.perf_counter() - t0
-        # DuckDB over the same dataset (event and token columns; no money in SQL). The
-        # dataset's strict interpretations need the ledger: DuckDB runs the contract without
-        # them.
-        plain = sm.Contract.load(EXAMPLES / "contracts" / "model-access-2025.toml")
-        t0 = time.perf_counter()
-        duckdb.sql(parquet.contract_sql(plain, parquet.dataset_source(work / "ds"))).fetchall()
-        duckdb_s = time.perf_counter() - t0
-        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-        t0 = time.perf_counter()
-        spark = (
-            SparkSession.builder.master("local[2]")
-            .config("spark.ui.enabled", "false")
-            .config("spark.driver.host", "127.0.0.1")
-            .config("spark.sql.shuffle.partitions", "8")
-            .config("spark.driver.memory", "3g")
-            .getOrCreate()
-        )
-        start_s = time.perf_counter() - t0
-        try:
-            df = sms.read_dataset(spark, work / "ds")
+        with ProcessPoolExecutor(max_workers=os.cpu_count() or 2, mp_context=ctx) as pool:
+            gens = list(pool.map(_host, [(p, target // hosts, h) for h, p in enumerate(paths)]))
+            generate_s = time.perf_counter() - t0
             t0 = time.perf_counter()
-            got = [r.asDict() for r in sms.report(df, contract, prices).collect()]
-            spark_s = time.perf_counter() - t0
+            _export(paths[0], ds)
+            list(pool.map(_export, paths[1:], [ds] * (hosts - 1)))
+            export_s = time.perf_counter() - t0
+        n = sum(g["events"] for g in gens)
+        contract, prices = sm.Contract.load(CONTRACT), sm.PriceTable.load(PRICES)
+        # The contract without its strict readings, for the peers that cannot classify.
+        plain = sm.Contract.load(EXAMPLES / "contracts" / "model-access-2025.toml")
+
+        # ledger.report on every ledger (one machine, one ledger after the other): cold is
+        # open + the first report (every record read into columns), warm the same report on
+        # the cached columns. The process's CPU time (the engine uses up to 2 threads).
+        def ledger_reports(ledgers: list[sm.Ledger], c: sm.Contract, p: Any) -> list[dict]:
+            return _summed([lg.report(c, p).to_pylist() for lg in ledgers])
+
+        gc.collect()
+        c0, t0 = time.process_time(), time.perf_counter()
+        ledgers = [sm.Ledger.open(p) for p in paths]
+        want = ledger_reports(ledgers, contract, prices)
+        ledger_cold = {"wall_s": time.perf_counter() - t0, "cpu_s": time.process_time() - c0}
+        c0, t0 = time.process_time(), time.perf_counter()
+        again = ledger_reports(ledgers, contract, prices)
+        ledger_warm = {"wall_s": time.perf_counter() - t0, "cpu_s": time.process_time() - c0}
+        assert again == want
+        want_plain = ledger_reports(ledgers, plain, None)
+        del ledgers
+        gc.collect()
+
+        # DuckDB over the dataset: the plain contract's event and token columns (no costs, no
+        # strict readings: those need the Rust engine). Cold: a new connection's first query.
+        sql = parquet.contract_sql(plain, parquet.dataset_source(ds))
+        con = duckdb.connect()
+        c0, t0 = time.process_time(), time.perf_counter()
+        duck = con.execute(sql).fetchall()
+        duck_cold = {"wall_s": time.perf_counter() - t0, "cpu_s": time.process_time() - c0}
+        c0, t0 = time.process_time(), time.perf_counter()
+        assert con.execute(sql).fetchall() == duck
+        duck_warm = {"wall_s": time.perf_counter() - t0, "cpu_s": time.process_time() - c0}
+        con.close()
+        token_cols = [
+            "covered_events",
+            "covered_input_tokens",
+            "covered_output_tokens",
+            "violating_events",
+            "violating_input_tokens",
+            "violating_output_tokens",
+        ]
+        duck_equal = [list(r) for r in duck] == [
+            [r["interpretation"], r["clause"], *(r[c] for c in token_cols)] for r in want_plain
+        ]
+
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+        spark, start = _measured(
+            lambda: (
+                SparkSession.builder.master("local[2]")
+                .config("spark.ui.enabled", "false")
+                .config("spark.ui.showConsoleProgress", "false")
+                .config("spark.driver.host", "127.0.0.1")
+                .config("spark.sql.shuffle.partitions", "4" if quick else "16")
+                .config("spark.driver.memory", driver_memory)
+                .getOrCreate()
+            )
+        )
+        try:
+            df = sms.read_dataset(spark, ds)
+
+            def spark_report(c: sm.Contract, p: Any) -> list[dict]:
+                return [r.asDict() for r in sms.report(df, c, p).collect()]
+
+            # Cold: the session's first job (Python workers start, the JVM's code is cold).
+            got, spark_cold = _measured(lambda: spark_report(contract, prices))
+            again, spark_warm = _measured(lambda: spark_report(contract, prices))
+            got_plain, spark_plain = _measured(lambda: spark_report(plain, None))
         finally:
             spark.stop()
+        spark_equal = got == want and again == want
+        plain_equal = got_plain == want_plain
+        assert spark_equal and plain_equal and duck_equal, (spark_equal, plain_equal, duck_equal)
+        totals = {
+            r["interpretation"]: {
+                c: r[c] for c in ("covered_events", "violating_events", "covered_cost_nanos")
+            }
+            for r in want
+        }
+        per_core = {
+            "ledger_report_warm": n / ledger_warm["cpu_s"],
+            "duckdb_warm": n / duck_warm["cpu_s"],
+            "spark_report_warm": n / spark_warm["cpu_s"],
+            "spark_report_plain": n / spark_plain["cpu_s"],
+        }
         return {
             "events": n,
+            "ledgers": hosts,
+            "totals": totals,
             "generate_s": generate_s,
             "export_s": export_s,
-            "ledger_report_s": ledger_s,
-            "duckdb_report_s": duckdb_s,
-            "spark_start_s": start_s,
-            "spark_report_s": spark_s,
-            "spark_equals_ledger_report": got == want,
-            "ratio_spark_vs_ledger": spark_s / ledger_s,
-            "ratio_spark_vs_duckdb": spark_s / duckdb_s,
-            "spark_events_per_s": n / spark_s,
-            "ledger_events_per_s": n / ledger_s,
+            "ledger_report_cold": ledger_cold,
+            "ledger_report_warm": ledger_warm,
+            "duckdb_cold": duck_cold,
+            "duckdb_warm": duck_warm,
+            "spark_start": start,
+            "spark_report_cold": spark_cold,
+            "spark_report_warm": spark_warm,
+            "spark_report_plain": spark_plain,
+            "spark_equals_ledger_report": spark_equal,
+            "spark_plain_equals_ledger_report": plain_equal,
+            "duckdb_equals_ledger_report": duck_equal,
+            "ratio_spark_vs_ledger_warm": spark_warm["wall_s"] / ledger_warm["wall_s"],
+            "ratio_spark_vs_ledger_cold": spark_cold["wall_s"] / ledger_cold["wall_s"],
+            "ratio_spark_plain_vs_duckdb_warm": spark_plain["wall_s"] / duck_warm["wall_s"],
+            "ratio_spark_plain_vs_duckdb_cold": spark_plain["wall_s"] / duck_cold["wall_s"],
+            "ratio_spark_plain_vs_duckdb_warm_cpu": spark_plain["cpu_s"] / duck_warm["cpu_s"],
+            "events_per_cpu_s": per_core,
+            "spark_driver_memory": driver_memory,
+            "loadavg_end": os.getloadavg()[0],
+            "notes": (
+                f"{hosts} ledgers (bench_report.generate, one seed per host) exported into one "
+                "Parquet dataset; Spark local[2] (driver memory "
+                f"{driver_memory}): the rulesets contract with prices, cold then warm, and the "
+                "plain contract without prices (DuckDB's answer); ledger.report over every "
+                "ledger in turn (cold: open + first report), results summed; every answer "
+                "checked equal to ledger.report's; CPU is user + system of the process tree "
+                "(driver, JVM, Python workers)"
+            ),
         }
     finally:
         shutil.rmtree(work, ignore_errors=True)

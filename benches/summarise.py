@@ -475,6 +475,50 @@ SECTIONS = [
         ],
     ),
     Section(
+        "spark_report",
+        "Spark: a fleet's report",
+        "`statemeter.spark.report` on Spark `local[2]` over one Parquet dataset exported by "
+        "several ledgers, against `ledger.report` on the same ledgers and DuckDB "
+        "(`parquet.contract_sql`) over the same dataset, in the same run; every answer is "
+        "checked equal to `ledger.report`'s. CPU is user + system time of the whole process "
+        "tree (the Spark JVM and its Python workers included). Spark is here for scale, not "
+        "to beat one machine: docs/scale.md has the crossover.",
+        [
+            Row("events", "events"),
+            Row("ledgers", "ledgers"),
+            Row("ledger.report, cold (open + first report)", "ledger_report_cold.wall_s", "s"),
+            Row("ledger.report, warm (columns cached)", "ledger_report_warm.wall_s", "s"),
+            Row("  CPU", "ledger_report_warm.cpu_s", "s"),
+            Row("DuckDB, cold (plain contract, no costs)", "duckdb_cold.wall_s", "s"),
+            Row("DuckDB, warm", "duckdb_warm.wall_s", "s"),
+            Row("  CPU", "duckdb_warm.cpu_s", "s"),
+            Row("Spark session start", "spark_start.wall_s", "s"),
+            Row("spark.report, cold (first job)", "spark_report_cold.wall_s", "s"),
+            Row("spark.report, warm", "spark_report_warm.wall_s", "s"),
+            Row("  CPU, all processes", "spark_report_warm.cpu_s", "s"),
+            Row("  CPU, JVM", "spark_report_warm.cpu_jvm_s", "s"),
+            Row(
+                "  CPU, Python workers (Rust engine)", "spark_report_warm.cpu_python_workers_s", "s"
+            ),
+            Row("spark.report, plain contract, no costs", "spark_report_plain.wall_s", "s"),
+            Row("  CPU, all processes", "spark_report_plain.cpu_s", "s"),
+            Row("Spark / ledger.report, warm", "ratio_spark_vs_ledger_warm", "x"),
+            Row("Spark / ledger.report, cold", "ratio_spark_vs_ledger_cold", "x"),
+            Row("Spark / DuckDB, same answer, warm", "ratio_spark_plain_vs_duckdb_warm", "x"),
+            Row("  the same, CPU", "ratio_spark_plain_vs_duckdb_warm_cpu", "x"),
+            Row("events per CPU second: ledger.report", "events_per_cpu_s.ledger_report_warm"),
+            Row("events per CPU second: DuckDB", "events_per_cpu_s.duckdb_warm"),
+            Row("events per CPU second: spark.report", "events_per_cpu_s.spark_report_warm"),
+            Row(
+                "events per CPU second: spark.report, plain",
+                "events_per_cpu_s.spark_report_plain",
+            ),
+            Row("Spark equals ledger.report", "spark_equals_ledger_report"),
+            Row("DuckDB equals ledger.report", "duckdb_equals_ledger_report"),
+            Row("load average at the end", "loadavg_end"),
+        ],
+    ),
+    Section(
         "arrow",
         "Arrow export",
         "`pyarrow.table(ledger.events())` for 1,000,000 events after load, against "
