@@ -135,8 +135,9 @@ def report(
         + [StructField(c, LongType(), True) for c in columns[width:]]
     )
     slots = {tuple(s): i for i, s in enumerate(contract.slots)}
-    # Only the columns the engine reads cross the shuffle (the request and attrs text only
-    # when an interpretation classifies the calls again).
+    # Only the columns the engine reads cross the shuffle: the ones a ruleset classifies from
+    # (the request text, for the strict ruleset) only when an interpretation reads the calls
+    # under it.
     read = set(_core._dataset_report_columns(contract, dims))
     wanted = [c for c in df.columns if c in read]
 

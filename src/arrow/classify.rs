@@ -64,7 +64,7 @@ pub fn classify_batch(batch: &RecordBatch, ruleset: &Ruleset) -> Result<RecordBa
 
 /// The batch columns a classification under `ruleset` reads: `session_id`, and each input's
 /// column (`request` and `attrs` for the paths inside them).
-fn columns_read(ruleset: &Ruleset) -> HashSet<&str> {
+pub fn columns_read(ruleset: &Ruleset) -> HashSet<&str> {
     let mut read: HashSet<&str> = ruleset
         .inputs()
         .iter()

@@ -14,15 +14,15 @@ use crate::accounting::result::ResultTable;
 use crate::accounting::window::Window;
 use crate::error::{Error, Result};
 use crate::ledger::{verify_rows, Head, Verification};
-use crate::stored::columns::STR_FIELDS;
 
 /// The columns [`report`] reads to judge, price and group the events (the rest may be left
 /// out of the batches: a missing column reads as null): the recorded classification, the
-/// judged and priced fields, the `by` dimensions, and, when an interpretation reads the
-/// calls under a ruleset, every field a rule can name (the events are classified again).
-/// What a distributed engine needs to move to the task, in the dataset's column names.
-pub fn report_columns(contract: &Contract, dims: &[Dim]) -> Vec<&'static str> {
-    let mut cols = vec![
+/// judged and priced fields, the `by` dimensions, and the columns each ruleset an
+/// interpretation reads the calls under classifies them from
+/// ([`super::classify::columns_read`]). What a distributed engine needs to move to the task,
+/// in the dataset's column names.
+pub fn report_columns(contract: &Contract, dims: &[Dim]) -> Vec<String> {
+    let mut cols: Vec<&str> = vec![
         "kind",
         "ts",
         "session_id",
@@ -35,21 +35,17 @@ pub fn report_columns(contract: &Contract, dims: &[Dim]) -> Vec<&'static str> {
         "output_tokens",
         "cached_tokens",
     ];
-    let reads = contract
+    for r in contract
         .clauses
         .iter()
         .flat_map(|c| &c.interpretations)
-        .any(|i| i.ruleset.is_some());
-    if reads {
-        // The rules engine's view of a row (`stored::fields::RowFields`): every event field
-        // but the classification's own ruleset.
-        cols.extend(["id", "duration_ns", "bytes", "request", "attrs"]);
-        cols.extend(
-            STR_FIELDS
-                .iter()
-                .copied()
-                .filter(|f| !matches!(*f, "ruleset" | "ruleset_digest")),
-        );
+        .filter_map(|i| i.ruleset.as_ref())
+    {
+        let mut read: Vec<&str> = super::classify::columns_read(&r.ruleset)
+            .into_iter()
+            .collect();
+        read.sort_unstable();
+        cols.extend(read);
     }
     for d in dims {
         cols.push(match d {
@@ -62,7 +58,7 @@ pub fn report_columns(contract: &Contract, dims: &[Dim]) -> Vec<&'static str> {
     }
     let mut seen = std::collections::HashSet::new();
     cols.retain(|c| seen.insert(*c));
-    cols
+    cols.into_iter().map(str::to_owned).collect()
 }
 
 /// `ledger.report(...)` of the events in `batches` (every event of each session among them
@@ -213,8 +209,9 @@ mod tests {
                 vec![Dim::Field("agent"), Dim::Month, Dim::SessionTag],
             ] {
                 let names = report_columns(&contract, &by);
-                assert_eq!(names.contains(&"request"), reclassifies);
-                assert!(!names.contains(&"ledger_id") && !names.contains(&"evidence"));
+                let has = |c: &str| names.iter().any(|n| n == c);
+                assert_eq!(has("request"), reclassifies);
+                assert!(!has("ledger_id") && !has("evidence") && !has("seq"));
                 let projected: Vec<RecordBatch> = all
                     .iter()
                     .map(|b| {

@@ -90,7 +90,7 @@ pub fn _dataset_report<'py>(
 pub fn _dataset_report_columns(
     contract: &Bound<'_, PyAny>,
     by: Option<&Bound<'_, PyAny>>,
-) -> PyResult<Vec<&'static str>> {
+) -> PyResult<Vec<String>> {
     let contract = super::report::contract_arg(contract)?;
     let dims = super::report::parse_by(by)?;
     Ok(dataset::report_columns(&contract, &dims))
