@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import statemeter as sm
+from common import instructions_per_op
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
@@ -34,6 +35,7 @@ def bench_classify_request(quick: bool) -> dict:
         return {"error": proc.stderr[-2000:]}
     rust = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
     chat = next(r for r in rust if r["bench"].startswith("chat.completions"))
+    instructions = _rust_instructions(env, "chat.completions 2KB")
 
     body = json.dumps(
         {
@@ -59,11 +61,46 @@ def bench_classify_request(quick: bool) -> dict:
         "rust": rust,
         "rust_chat_2kb_ns": chat["ns_per_request"],
         "rust_chat_2kb_cpu_ns": chat["cpu_ns_per_request"],
+        "rust_chat_2kb_instructions": instructions,
         "target_ns": 2000,
         "meets_target": (chat["cpu_ns_per_request"] or chat["ns_per_request"]) <= 2000,
         "python_call_ns": round(best, 1),
         "python_body_bytes": len(body),
     }
+
+
+def _rust_instructions(env: dict, shape: str) -> float | None:
+    """Instructions per classify_request of one request shape (callgrind over the bench
+    binary at two call counts; None without valgrind)."""
+    proc = subprocess.run(
+        [
+            "cargo",
+            "bench",
+            "-q",
+            "--bench",
+            "classify_request",
+            "--no-run",
+            "--message-format=json",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
+    binary = None
+    for line in proc.stdout.splitlines():
+        msg = json.loads(line) if line.startswith("{") else {}
+        if msg.get("target", {}).get("name") == "classify_request" and msg.get("executable"):
+            binary = msg["executable"]
+    if binary is None:
+        return None
+    return instructions_per_op(
+        lambda n: [binary],
+        2_000,
+        4_000,
+        env_for=lambda n: dict(env, BENCH_ONLY="=" + shape, BENCH_N=str(n)),
+    )
 
 
 def bench_httpx_hook(quick: bool) -> dict:

@@ -6,11 +6,12 @@ import gc
 import json
 import logging
 import os
+import sys
 import tempfile
 import time
 
 import statemeter as sm
-from common import cpu_and_wall_ns_per_op, rss_mib
+from common import cpu_and_wall_ns_per_op, instructions_per_op, rss_mib
 
 
 def bench_recording(quick: bool) -> dict:
@@ -165,7 +166,18 @@ def bench_recording(quick: bool) -> dict:
     std_logger.removeHandler(handler)
     handler.close()
     struct_file.close()
+    # Instructions: the same loops in child processes under callgrind (load cannot move them).
+    ins_floor, ins_statemeter = (
+        _instructions("dict_append", quick),
+        _instructions("statemeter", quick),
+    )
     return {
+        "instructions_per_event": (
+            {"dict_append": ins_floor, "statemeter": ins_statemeter} if ins_floor else None
+        ),
+        "instructions_ratio_vs_dict_append": (
+            ins_statemeter / ins_floor if ins_floor and ins_statemeter else None
+        ),
         "cpu_ns_per_event": cpu,
         "wall_ns_per_event": wall,
         "ratio_vs_dict_append": cpu["statemeter"] / cpu["dict_append"],
@@ -183,6 +195,39 @@ def bench_recording(quick: bool) -> dict:
         "processes on a shared machine cannot inflate; wall-clock ratios alongside",
         "events_per_chunk": chunk,
     }
+
+
+# The two loops of bench_recording, alone in a child process: `python -c CHILD KIND N`.
+_CHILD = """
+import os, sys, tempfile
+import statemeter as sm
+kind, n = sys.argv[1], int(sys.argv[2])
+meter = sm.Meter(os.path.join(tempfile.mkdtemp(), "bench.db"))
+model_call = meter.session("bench", venue="azure").model_call
+sink = []
+append = sink.append
+def chunk(k):
+    if kind == "statemeter":
+        for i in range(k):
+            model_call(provider="openai", model="gpt-5", api="chat.completions",
+                       venue="azure", input_tokens=i, output_tokens=42)
+    else:
+        for i in range(k):
+            append({"provider": "openai", "model": "gpt-5", "api": "chat.completions",
+                    "venue": "azure", "input_tokens": i, "output_tokens": 42})
+        sink.clear()
+    meter.flush()
+chunk(100)
+for _ in range(n // 5000):
+    chunk(5000)
+meter.close()
+"""
+
+
+def _instructions(kind: str, quick: bool) -> float | None:
+    """Instructions per event on the calling thread (callgrind; None without valgrind)."""
+    small, large = (5_000, 10_000) if quick else (10_000, 30_000)
+    return instructions_per_op(lambda n: [sys.executable, "-c", _CHILD, kind, str(n)], small, large)
 
 
 def bench_sustained(quick: bool) -> dict:

@@ -60,3 +60,56 @@ def rss_mib() -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def instructions(cmd: list[str], env: dict[str, str] | None = None) -> int | None:
+    """Instructions the main thread of `cmd` executes, counted by valgrind's callgrind (exact
+    and independent of machine load: what the CPU-time figures approximate on a busy
+    machine); None when valgrind is not installed or the run fails."""
+    import shutil
+    import subprocess
+    import tempfile
+
+    if shutil.which("valgrind") is None:
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "callgrind.out")
+        proc = subprocess.run(
+            [
+                "valgrind",
+                "--tool=callgrind",
+                "--separate-threads=yes",
+                f"--callgrind-out-file={out}",
+                *cmd,
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=3600,
+        )
+        main = out + "-01"  # the main thread's profile (one file per thread)
+        if proc.returncode != 0 or not os.path.exists(main):
+            return None
+        for line in Path(main).read_text().splitlines():
+            if line.startswith(("summary:", "totals:")):
+                return int(line.split()[1])
+    return None
+
+
+def instructions_per_op(
+    cmd: Callable[[int], list[str]],
+    small: int,
+    large: int,
+    env_for: Callable[[int], dict[str, str]] | None = None,
+) -> float | None:
+    """Instructions per operation of the main thread: the difference between runs of `large`
+    and `small` operations (start-up and set-up cancel out), divided by the difference.
+    `cmd(n)` (and `env_for(n)`, if given) make the run of `n` operations."""
+
+    def count(n: int) -> int | None:
+        return instructions(cmd(n), env_for(n) if env_for else None)
+
+    a, b = count(small), count(large)
+    if a is None or b is None:
+        return None
+    return (b - a) / (large - small)

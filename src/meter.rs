@@ -421,9 +421,17 @@ impl Recorder {
         self.shared_here().map(|s| Arc::clone(&s.store))
     }
 
-    /// Wraps a validated event for recording.
+    /// Wraps a validated event for recording. The event is large: it is written once, straight
+    /// into the shared allocation (`Arc::new(Recorded::pending(..))` moved it through two
+    /// temporaries first, a third of the hot path's copying).
+    #[inline]
     pub fn wrap(&self, event: Event) -> Arc<Recorded> {
-        Arc::new(Recorded::pending(event, self.core.config.ruleset.clone()))
+        let mut slot = Arc::<Recorded>::new_uninit();
+        Arc::get_mut(&mut slot)
+            .expect("a new allocation is not shared")
+            .write(Recorded::pending(event, self.core.config.ruleset.clone()));
+        // SAFETY: initialised by the write just above.
+        unsafe { slot.assume_init() }
     }
 
     /// Batch mode: queues the event unless the queue is full (then gives it back so the

@@ -491,27 +491,42 @@ fn lookup<'a>(map: &'a Map<String, Value>, path: &str) -> Option<FieldRef<'a>> {
     }
 }
 
+/// The checks every field of every recorded event passes through: the passing case is inlined
+/// (a length test), the message is built out of line only for a failure.
+#[inline(always)]
 fn check_str(field: &str, v: Option<&str>, required: bool, max: usize) -> Result<()> {
     match v {
-        None if required => Err(Error::validation(field, "is required")),
-        None => Ok(()),
-        Some("") => Err(Error::validation(field, "must not be empty")),
-        Some(s) if s.len() > max => Err(Error::validation(
-            field,
-            format!("is {} bytes long; the limit is {max}", s.len()),
-        )),
-        Some(_) => Ok(()),
+        Some(s) if !s.is_empty() && s.len() <= max => Ok(()),
+        None if !required => Ok(()),
+        _ => Err(bad_str(field, v, max)),
     }
 }
 
+#[cold]
+#[inline(never)]
+fn bad_str(field: &str, v: Option<&str>, max: usize) -> Error {
+    match v {
+        None => Error::validation(field, "is required"),
+        Some("") => Error::validation(field, "must not be empty"),
+        Some(s) => Error::validation(
+            field,
+            format!("is {} bytes long; the limit is {max}", s.len()),
+        ),
+    }
+}
+
+#[inline(always)]
 fn check_enum(field: &str, v: &Option<Text>, allowed: &[&str]) -> Result<()> {
     match v {
-        Some(s) if !allowed.contains(&&**s) => Err(Error::validation(
-            field,
-            format!("{s:?} is not one of {}", allowed.join(", ")),
-        )),
+        Some(s) if !allowed.contains(&&**s) => Err(bad_enum(field, s, allowed)),
         _ => Ok(()),
     }
+}
+
+#[cold]
+#[inline(never)]
+fn bad_enum(field: &str, s: &str, allowed: &[&str]) -> Error {
+    Error::validation(field, format!("{s:?} is not one of {}", allowed.join(", ")))
 }
 
 /// Checks nesting depth, number finiteness and canonical size of a mapping.
@@ -572,14 +587,21 @@ fn as_u64(field: &str, v: &Value) -> Result<u64> {
 }
 
 /// A count within the signed 64-bit range ([`MAX_COUNT`]).
+#[inline(always)]
 pub fn check_count(field: &str, v: Option<u64>) -> Result<()> {
     match v {
-        Some(n) if n > MAX_COUNT => Err(Error::validation(
-            field,
-            format!("{n} is out of range (at most {MAX_COUNT}, the signed 64-bit range)"),
-        )),
+        Some(n) if n > MAX_COUNT => Err(bad_count(field, n)),
         _ => Ok(()),
     }
+}
+
+#[cold]
+#[inline(never)]
+fn bad_count(field: &str, n: u64) -> Error {
+    Error::validation(
+        field,
+        format!("{n} is out of range (at most {MAX_COUNT}, the signed 64-bit range)"),
+    )
 }
 
 fn as_map(field: &str, v: &Value) -> Result<Map<String, Value>> {

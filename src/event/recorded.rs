@@ -23,6 +23,7 @@ pub struct Recorded {
 
 impl Recorded {
     /// A new event waiting to be written; `classifier` classifies it on first use.
+    #[inline(always)]
     pub fn pending(event: Event, classifier: Arc<dyn Classifier>) -> Self {
         Recorded {
             event,
