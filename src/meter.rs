@@ -67,6 +67,15 @@ fn to_pending(rec: &Recorded) -> Result<Pending> {
     })
 }
 
+/// Told of every group the recorder commits, right after the commit and before the store's
+/// lock is released (so `store` shows exactly that commit): each event (`None` where the
+/// recorder no longer holds it) with its outcome. Used
+/// to keep derived data up to date (the column store); it must not fail the commit, so it
+/// returns nothing.
+pub trait CommitObserver: Send + Sync {
+    fn committed(&self, store: &Store, recs: &[Option<&Recorded>], outcomes: &[Outcome]);
+}
+
 /// Counters exposed as `meter.stats()`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Stats {
@@ -145,6 +154,7 @@ struct Shared {
     retry: Condvar,
     /// The encoder and committer threads (batch mode).
     writers: Mutex<Vec<JoinHandle<()>>>,
+    observer: Option<Arc<dyn CommitObserver>>,
 }
 
 impl Shared {
@@ -176,6 +186,7 @@ impl Shared {
             progress: Condvar::new(),
             retry: Condvar::new(),
             writers: Mutex::new(Vec::new()),
+            observer: config.observer.clone(),
         });
         if config.durability == Durability::Batch {
             let spawn_err =
@@ -200,6 +211,32 @@ impl Shared {
             );
         }
         Ok(shared)
+    }
+
+    /// Appends `pending` and, when committed, calls `then` before the store's lock is
+    /// released.
+    fn append(
+        &self,
+        pending: &[Pending],
+        then: impl FnOnce(&Store, &[Outcome]),
+    ) -> Result<Vec<Outcome>> {
+        let mut store = self.store.lock();
+        let outcomes = store.append(pending)?;
+        then(&store, &outcomes);
+        Ok(outcomes)
+    }
+
+    /// Tells the observer, if any, of a commit.
+    fn observe<'a>(
+        &self,
+        store: &Store,
+        recs: impl Iterator<Item = Option<&'a Recorded>>,
+        outcomes: &[Outcome],
+    ) {
+        if let Some(o) = &self.observer {
+            let recs: Vec<Option<&Recorded>> = recs.collect();
+            o.committed(store, &recs, outcomes);
+        }
     }
 
     /// See [`Recorder::flush`].
@@ -288,6 +325,7 @@ struct Config {
     ruleset: Arc<Ruleset>,
     durability: Durability,
     capacity: usize,
+    observer: Option<Arc<dyn CommitObserver>>,
 }
 
 /// A recorder's process-specific state: the fork generation it was set up in, and its working
@@ -341,6 +379,17 @@ impl Recorder {
         durability: Durability,
         capacity: usize,
     ) -> Result<Self> {
+        Self::observed(store, ruleset, durability, capacity, None)
+    }
+
+    /// [`Recorder::new`] with an observer told of every commit.
+    pub fn observed(
+        store: Arc<Mutex<Store>>,
+        ruleset: Arc<Ruleset>,
+        durability: Durability,
+        capacity: usize,
+        observer: Option<Arc<dyn CommitObserver>>,
+    ) -> Result<Self> {
         static WATCH: std::sync::Once = std::sync::Once::new();
         WATCH.call_once(|| crate::fork::on_child(recorders_in_child));
         let config = Config {
@@ -348,6 +397,7 @@ impl Recorder {
             ruleset,
             durability,
             capacity,
+            observer,
         };
         let generation = crate::fork::generation();
         let shared = Shared::start(store, &config)?;
@@ -485,7 +535,9 @@ impl Recorder {
             }
         }
         let pending = to_pending(rec)?;
-        let outcome = shared.store.lock().append(std::slice::from_ref(&pending));
+        let outcome = shared.append(std::slice::from_ref(&pending), |store, outcomes| {
+            shared.observe(store, std::iter::once(Some(rec)), outcomes)
+        });
         let mut st = shared.state.lock();
         st.stats.accepted += 1;
         match outcome {
@@ -517,7 +569,14 @@ impl Recorder {
             .iter()
             .map(|r| to_pending(r))
             .collect::<Result<Vec<_>>>()?;
-        let outcome = shared.store.lock().append_all_or_nothing(&pending);
+        let outcome = {
+            let mut store = shared.store.lock();
+            let outcome = store.append_all_or_nothing(&pending);
+            if let Ok(outcomes) = &outcome {
+                shared.observe(&store, recs.iter().map(|r| Some(&**r)), outcomes);
+            }
+            outcome
+        };
         let mut st = shared.state.lock();
         match outcome {
             Ok(outcomes) => {
@@ -737,7 +796,10 @@ fn encoder_loop(shared: &Shared, tx: SyncSender<Encoded>) {
                 Ok(p) => {
                     // Only this reference left (and no weak one to upgrade): no one can read
                     // its seq any more.
-                    let held = Arc::strong_count(&rec) > 1 || Arc::weak_count(&rec) > 0;
+                    // An observer reads every committed event.
+                    let held = shared.observer.is_some()
+                        || Arc::strong_count(&rec) > 1
+                        || Arc::weak_count(&rec) > 0;
                     recs.push(held.then_some(rec));
                     pending.push(p);
                 }
@@ -771,7 +833,9 @@ fn committer_loop(shared: &Shared, rx: Receiver<Encoded>) {
         let n = enc.recs.len() as u64;
         let mut backoff = Duration::from_millis(10);
         loop {
-            let result = shared.store.lock().append(&enc.pending);
+            let result = shared.append(&enc.pending, |store, outcomes| {
+                shared.observe(store, enc.recs.iter().map(Option::as_deref), outcomes)
+            });
             let mut st = shared.state.lock();
             match result {
                 Ok(outcomes) => {

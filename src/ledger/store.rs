@@ -426,6 +426,29 @@ impl Store {
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
     }
 
+    /// The stored chain hash of the event at `seq` (the zero hash at seq 0); `None` when no
+    /// row has that seq or its hash is not 32 bytes.
+    pub fn hash_at(&self, seq: u64) -> Result<Option<[u8; 32]>> {
+        if seq == 0 {
+            return Ok(Some([0; 32]));
+        }
+        let Ok(seq) = i64::try_from(seq) else {
+            return Ok(None);
+        };
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT hash FROM events WHERE seq = ?1")?;
+        let mut rows = stmt.query([seq])?;
+        Ok(match rows.next()? {
+            Some(r) => r
+                .get_ref(0)?
+                .as_bytes()
+                .ok()
+                .and_then(|b| b.try_into().ok()),
+            None => None,
+        })
+    }
+
     /// The last seq and its stored hash; [`Head::EMPTY`] for an empty ledger.
     pub fn head(&self) -> Result<Head> {
         tail(&self.conn)

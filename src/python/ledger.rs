@@ -13,7 +13,7 @@ use super::event_table::{parse_filter, EventTable};
 use super::transparency::{Checkpoint, ConsistencyProof, InclusionProof, SigningKey};
 use crate::ledger::{self as core, Durability, Store};
 use crate::meter::Recorder;
-use crate::stored::rows;
+use crate::stored::lazy_rows::StoredRows;
 
 /// A ledger file (or a meter's in-memory ledger): read events, keep a head, verify the chain.
 #[pyclass(frozen, module = "statemeter")]
@@ -147,10 +147,9 @@ impl Ledger {
         let filter = parse_filter(kind, session_id, tag)?;
         self.settle(py)?;
         let store = self.current_store()?;
-        let rows = py.detach(move || rows::load(&store.lock()))?;
-        Ok(EventTable::new(
-            rows.into_iter().filter(|r| filter.keeps(r)).collect(),
-        ))
+        let cols = super::report::columns_of(py, &store)?;
+        let source = py.detach(move || StoredRows::new(store, cols))?;
+        Ok(EventTable::stored(source, &filter))
     }
 
     /// The last `seq` and its chain hash. Keep it outside the ledger: `verify(head=...)` then

@@ -118,7 +118,18 @@ impl Meter {
         };
         let p = path.clone();
         let store = super::interrupt::detach(py, move || Store::open(p.as_deref(), durability))?;
-        let recorder = Recorder::new(Arc::new(Mutex::new(store)), ruleset, durability, capacity)?;
+        // A file ledger's column store is kept up to date as the meter commits.
+        let columns = path.as_ref().map(|_| {
+            Arc::new(crate::stored::column_store::ColumnWriter::new())
+                as Arc<dyn crate::meter::CommitObserver>
+        });
+        let recorder = Recorder::observed(
+            Arc::new(Mutex::new(store)),
+            ruleset,
+            durability,
+            capacity,
+            columns,
+        )?;
         Ok(Meter {
             recorder: Arc::new(recorder),
             path,

@@ -35,6 +35,7 @@ use crate::error::{Error, Result};
 use crate::event::{Classification, Holder, StateKinds, Tag};
 use crate::event::{Event, EventKind};
 use crate::ledger::{Head, Store};
+use crate::stored::column_store;
 use crate::stored::reading::{session_tags, ReadingCache};
 use crate::stored::rows::{self, Row};
 use crate::stored::scalars::{self, Parsed};
@@ -356,6 +357,19 @@ pub fn load_after(store: &Store, cols: &mut EventColumns) -> Result<usize> {
     Ok(cols.len - before)
 }
 
+/// Every event of `store`: the trusted prefix from its column store
+/// ([`crate::stored::column_store`]), the rest from the records; segments completed by what
+/// was read from the records are saved (replacing any not trusted) for the next process
+/// (best effort: a read-only
+/// directory or a full disk only leaves them unsaved).
+pub fn load_stored(store: &Store) -> Result<EventColumns> {
+    let (mut cols, coverage) = column_store::load(store);
+    load_after(store, &mut cols)?;
+    cols.derive_session_tags();
+    let _ = column_store::save(store, &cols, coverage.events + 1, true);
+    Ok(cols)
+}
+
 /// Columns of a store as of a head: what a cache keeps between reports.
 #[derive(Clone, Debug)]
 pub struct Snapshot {
@@ -374,10 +388,12 @@ pub fn refresh(store: &Store, cached: Option<&Snapshot>) -> Result<Snapshot> {
         }
         if c.head.seq < head.seq
             && c.cols.last_seq() == c.head.seq
-            && hash_at(store, c.head.seq)? == Some(c.head.hash)
+            && store.hash_at(c.head.seq)? == Some(c.head.hash)
         {
             let mut cols = (*c.cols).clone();
             load_after(store, &mut cols)?;
+            // Segments the new events completed, for the next process (best effort).
+            let _ = column_store::save(store, &cols, c.head.seq + 1, false);
             if cols.last_seq() == head.seq {
                 return Ok(Snapshot {
                     head,
@@ -386,14 +402,14 @@ pub fn refresh(store: &Store, cached: Option<&Snapshot>) -> Result<Snapshot> {
             }
         }
     }
-    let cols = load(store)?;
+    let cols = load_stored(store)?;
     // Appends between reading the head and loading show up at the next refresh.
     let head = if cols.last_seq() == head.seq {
         head
     } else {
         Head {
             seq: cols.last_seq(),
-            hash: hash_at(store, cols.last_seq())?.unwrap_or([0; 32]),
+            hash: store.hash_at(cols.last_seq())?.unwrap_or([0; 32]),
         }
     };
     Ok(Snapshot {
@@ -456,24 +472,6 @@ impl ColumnCache {
     fn is(entry: &Weak<Mutex<Store>>, store: &Arc<Mutex<Store>>) -> bool {
         std::ptr::eq(entry.as_ptr(), Arc::as_ptr(store))
     }
-}
-
-fn hash_at(store: &Store, seq: u64) -> Result<Option<[u8; 32]>> {
-    if seq == 0 {
-        return Ok(Some([0; 32]));
-    }
-    let mut stmt = store
-        .connection()
-        .prepare_cached("SELECT hash FROM events WHERE seq = ?1")?;
-    let mut rows = stmt.query([seq as i64])?;
-    Ok(match rows.next()? {
-        Some(r) => r
-            .get_ref(0)?
-            .as_bytes()
-            .ok()
-            .and_then(|b| b.try_into().ok()),
-        None => None,
-    })
 }
 
 /// The rows at `indices` of `cols` read back from `store` as full events (for an

@@ -1,0 +1,765 @@
+//! The column store: a ledger's [`EventColumns`] kept on disk beside it, so that the first
+//! report, cost table or sessions summary of a fresh process reads compact columns instead of
+//! parsing every record.
+//!
+//! Derived data, not part of the verified format (docs/ledger-format.md, "The column store"):
+//! a directory `<ledger file>.columns/` of segment files, each holding the columns of
+//! [`SEGMENT_EVENTS`] consecutive events (seqs `k * SEGMENT_EVENTS + 1 ..= (k + 1) *
+//! SEGMENT_EVENTS`, file `<first seq, 20 digits>.seg`), written once the ledger holds all of
+//! them, by the writer as it commits ([`ColumnWriter`]) or by a reader that had to read them
+//! from the records. A segment file is written to a temporary name and renamed, so a reader
+//! sees it whole or not at all, and two processes writing the same segment write the same
+//! bytes.
+//!
+//! Trust ([`load`]): a segment is used only if its SHA-256 digest matches its payload (not
+//! damaged), it decodes to exactly the events its header names, it follows the previous one,
+//! and the chain hash recorded at its last event equals the ledger's stored hash at that seq
+//! (written for this chain, not a stale or foreign ledger). The first segment that fails any
+//! check ends the trusted prefix; everything after it is read from the records — a slower
+//! answer, never a different one. `verify()` stays the authority over the records.
+//!
+//! Segment file layout (integers little-endian):
+//!
+//! ```text
+//! magic        8 bytes  "SMCOLS\0\x01" (format 1)
+//! first_seq    u64
+//! count        u32      events in the segment
+//! chain_hash   32 bytes the ledger's stored hash at seq first_seq + count - 1
+//! raw_len      u32      payload length before compression
+//! digest       32 bytes SHA-256 of the compressed payload
+//! payload      zstd frame of the columns, one after the other (below)
+//! ```
+//!
+//! The payload: `id` (a mode byte: 1 = every id a lowercase hyphenated UUID, 16 bytes each; 0
+//! = LEB128 length + UTF-8 each), `kind` (a byte each), `ts` (zigzag LEB128 delta from the
+//! previous event's, the first from 0), `duration_ns` (LEB128 of zigzag + 1, 0 = absent), the
+//! string columns of [`STR_FIELDS`] in that order (LEB128 count of dictionary values, each
+//! LEB128 length + UTF-8, then LEB128 code + 1 per event, 0 = absent), the counts
+//! `input_tokens`, `output_tokens`, `cached_tokens`, `bytes` (LEB128 each), a verdict byte
+//! per event (bit 0 tag stateful, 1 consumes_state, 2 creates_state, 3 session_stateful, bits
+//! 4-5 state holder: 0 none, 1 provider, 2 client, 3 unknown), the `state_kinds` bits (a
+//! byte each), then `request` and `attrs` (LEB128 length + canonical JSON each, 0 = absent).
+//! Deltas and LEB128 first, zstd after: fixed-width values (Arrow IPC's layout) compress to
+//! several times the size. `session_tag` is not stored: it depends on later events and is
+//! derived after loading.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use parking_lot::Mutex;
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+use crate::event::{EventKind, Holder, Recorded, StateKinds, Tag};
+use crate::ledger::{Outcome, Store};
+use crate::meter::CommitObserver;
+use crate::stored::columns::{EventColumns, StrColumn, TextColumn, NULL, STR_FIELDS};
+use crate::stored::scalars;
+
+/// Events per segment: the tail after the last whole segment (fewer events than this) is
+/// what a fresh process reads from the records. The unit tests use small segments to cover
+/// several with a few hundred events.
+pub const SEGMENT_EVENTS: u64 = if cfg!(test) { 64 } else { 65_536 };
+
+const MAGIC: &[u8; 8] = b"SMCOLS\0\x01";
+const HEADER_LEN: usize = 8 + 8 + 4 + 32 + 4 + 32;
+/// zstd level: 3 is zstd's default, fast enough for the writer to keep up.
+const LEVEL: i32 = 3;
+
+/// The column store directory of the ledger file at `ledger`.
+pub fn dir_of(ledger: &Path) -> PathBuf {
+    let mut name = ledger.file_name().unwrap_or_default().to_os_string();
+    name.push(".columns");
+    ledger.with_file_name(name)
+}
+
+/// The file of the segment starting at `first_seq`.
+fn segment_path(dir: &Path, first_seq: u64) -> PathBuf {
+    dir.join(format!("{first_seq:020}.seg"))
+}
+
+/// The first seq of the segment holding `seq` (seq >= 1).
+fn segment_start(seq: u64) -> u64 {
+    (seq - 1) / SEGMENT_EVENTS * SEGMENT_EVENTS + 1
+}
+
+/// What [`load`] found: how many events came from segments and why it stopped.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Coverage {
+    /// Events read from trusted segments (seqs `1..=events`).
+    pub events: u64,
+    /// Segments used.
+    pub segments: usize,
+    /// Why the next segment was not used, when one was there but failed a check.
+    pub rejected: Option<String>,
+}
+
+/// Reads the trusted prefix of `store`'s column store into fresh columns (session tags not
+/// yet derived). No store file, no directory, or nothing trusted: empty columns.
+pub fn load(store: &Store) -> (EventColumns, Coverage) {
+    let mut cols = EventColumns::default();
+    let mut cov = Coverage::default();
+    let Some(path) = store.path() else {
+        return (cols, cov);
+    };
+    let dir = dir_of(path);
+    let mut next = 1u64;
+    loop {
+        let file = segment_path(&dir, next);
+        let bytes = match fs::read(&file) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => break,
+            Err(e) => {
+                cov.rejected = Some(format!("{}: {e}", file.display()));
+                break;
+            }
+        };
+        match check(store, next, &bytes).and_then(|seg| append(&mut cols, seg)) {
+            Ok(n) => {
+                next += n;
+                cov.events += n;
+                cov.segments += 1;
+            }
+            Err(e) => {
+                cov.rejected = Some(format!("{}: {e}", file.display()));
+                break;
+            }
+        }
+    }
+    (cols, cov)
+}
+
+/// Writes the segments that `cols` holds whole, from the one holding seq `from` on: those
+/// not on disk yet, and with `replace` also those that are (a reader replaces what [`load`]
+/// did not trust). Errors (a read-only directory, a full disk) are returned for the caller
+/// to ignore: the store is an optimisation.
+pub fn save(store: &Store, cols: &EventColumns, from: u64, replace: bool) -> Result<usize> {
+    let Some(path) = store.path() else {
+        return Ok(0);
+    };
+    let dir = dir_of(path);
+    let mut written = 0;
+    let mut start = segment_start(from.max(1));
+    while start + SEGMENT_EVENTS - 1 <= cols.last_seq() {
+        let Some(row) = cols.row_of_seq(start) else {
+            break;
+        };
+        let file = segment_path(&dir, start);
+        if replace || !file.exists() {
+            write_segment(store, &dir, cols, row, SEGMENT_EVENTS as usize)?;
+            written += 1;
+        }
+        start += SEGMENT_EVENTS;
+    }
+    Ok(written)
+}
+
+/// Encodes rows `row..row + count` of `cols` (consecutive seqs) and writes them as a segment.
+fn write_segment(
+    store: &Store,
+    dir: &Path,
+    cols: &EventColumns,
+    row: usize,
+    count: usize,
+) -> Result<()> {
+    let first = cols.seq[row];
+    let last = first + count as u64 - 1;
+    if cols.seq[row + count - 1] != last {
+        return Err(Error::Integrity(format!(
+            "the columns of seqs {first}..={last} are not consecutive"
+        )));
+    }
+    let Some(hash) = store.hash_at(last)? else {
+        return Err(Error::Integrity(format!(
+            "the ledger has no event at seq {last}"
+        )));
+    };
+    let bytes = encode(cols, row..row + count, first, &hash)?;
+    let io = |e: std::io::Error| Error::Ledger(format!("cannot write {}: {e}", dir.display()));
+    fs::create_dir_all(dir).map_err(io)?;
+    let file = segment_path(dir, first);
+    let tmp = dir.join(format!(
+        ".{first:020}.{}.{:?}.tmp",
+        std::process::id(),
+        std::thread::current().id()
+    ));
+    let result = (|| {
+        let mut f = fs::File::create(&tmp)?;
+        f.write_all(&bytes)?;
+        fs::rename(&tmp, &file)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result.map_err(io)
+}
+
+/// The segment file bytes of `rows` of `cols`, starting at `first_seq`, ending at `hash`.
+pub fn encode(
+    cols: &EventColumns,
+    rows: std::ops::Range<usize>,
+    first_seq: u64,
+    hash: &[u8; 32],
+) -> Result<Vec<u8>> {
+    let raw = encode_payload(cols, rows.clone());
+    let payload = zstd::bulk::compress(&raw, LEVEL)
+        .map_err(|e| Error::Ledger(format!("cannot compress columns: {e}")))?;
+    let count = u32::try_from(rows.len()).expect("a segment is small");
+    let raw_len = u32::try_from(raw.len())
+        .map_err(|_| Error::Ledger("a column segment over 4 GiB".into()))?;
+    let mut out = Vec::with_capacity(HEADER_LEN + payload.len());
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&first_seq.to_le_bytes());
+    out.extend_from_slice(&count.to_le_bytes());
+    out.extend_from_slice(hash);
+    out.extend_from_slice(&raw_len.to_le_bytes());
+    out.extend_from_slice(&Sha256::digest(&payload));
+    out.extend_from_slice(&payload);
+    Ok(out)
+}
+
+fn put(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+fn zigzag(v: i64) -> u64 {
+    ((v << 1) ^ (v >> 63)) as u64
+}
+
+fn unzigzag(v: u64) -> i64 {
+    ((v >> 1) as i64) ^ -((v & 1) as i64)
+}
+
+fn put_text(out: &mut Vec<u8>, s: &str) {
+    put(out, s.len() as u64);
+    out.extend_from_slice(s.as_bytes());
+}
+
+fn kind_byte(k: EventKind) -> u8 {
+    match k {
+        EventKind::SessionStart => 0,
+        EventKind::SessionEnd => 1,
+        EventKind::ModelCall => 2,
+        EventKind::ToolCall => 3,
+        EventKind::StateOp => 4,
+    }
+}
+
+/// The 16 bytes of a lowercase hyphenated UUID, else `None`.
+fn uuid_bytes(s: &str) -> Option<[u8; 16]> {
+    let b = s.as_bytes();
+    if b.len() != 36 {
+        return None;
+    }
+    let mut out = [0u8; 16];
+    let mut j = 0;
+    for (i, &c) in b.iter().enumerate() {
+        if matches!(i, 8 | 13 | 18 | 23) {
+            if c != b'-' {
+                return None;
+            }
+            continue;
+        }
+        let v = match c {
+            b'0'..=b'9' => c - b'0',
+            b'a'..=b'f' => c - b'a' + 10,
+            _ => return None,
+        };
+        out[j / 2] |= if j % 2 == 0 { v << 4 } else { v };
+        j += 1;
+    }
+    Some(out)
+}
+
+fn uuid_text(b: &[u8], out: &mut String) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    for (i, &x) in b.iter().enumerate() {
+        if matches!(i, 4 | 6 | 8 | 10) {
+            out.push('-');
+        }
+        out.push(HEX[(x >> 4) as usize] as char);
+        out.push(HEX[(x & 15) as usize] as char);
+    }
+}
+
+fn encode_payload(c: &EventColumns, rows: std::ops::Range<usize>) -> Vec<u8> {
+    let n = rows.len();
+    let mut out = Vec::with_capacity(n * 48);
+    // id
+    let uuids: Option<Vec<[u8; 16]>> = rows.clone().map(|i| uuid_bytes(c.id.get(i))).collect();
+    match uuids {
+        Some(u) => {
+            out.push(1);
+            u.iter().for_each(|b| out.extend_from_slice(b));
+        }
+        None => {
+            out.push(0);
+            rows.clone().for_each(|i| put_text(&mut out, c.id.get(i)));
+        }
+    }
+    out.extend(rows.clone().map(|i| kind_byte(c.kind[i])));
+    let mut prev = 0i64;
+    for i in rows.clone() {
+        put(&mut out, zigzag(c.ts[i].wrapping_sub(prev)));
+        prev = c.ts[i];
+    }
+    for i in rows.clone() {
+        put(&mut out, c.duration_ns[i].map_or(0, |d| zigzag(d) + 1));
+    }
+    for name in STR_FIELDS {
+        let col = c.str_column(name).expect("a string column");
+        // The segment's own dictionary, in order of first appearance.
+        let mut local: Vec<u32> = vec![NULL; col.values.len()];
+        let mut values: Vec<u32> = Vec::new();
+        let codes: Vec<u64> = rows
+            .clone()
+            .map(|i| {
+                let code = col.codes[i];
+                if code == NULL {
+                    return 0;
+                }
+                let l = &mut local[code as usize];
+                if *l == NULL {
+                    *l = values.len() as u32;
+                    values.push(code);
+                }
+                u64::from(*l) + 1
+            })
+            .collect();
+        put(&mut out, values.len() as u64);
+        for &v in &values {
+            put_text(&mut out, col.value(v).unwrap_or_default());
+        }
+        codes.into_iter().for_each(|k| put(&mut out, k));
+    }
+    for col in [
+        &c.input_tokens,
+        &c.output_tokens,
+        &c.cached_tokens,
+        &c.bytes,
+    ] {
+        rows.clone().for_each(|i| put(&mut out, col[i]));
+    }
+    out.extend(rows.clone().map(|i| {
+        let holder = match c.state_holder[i] {
+            None => 0,
+            Some(Holder::Provider) => 1,
+            Some(Holder::Client) => 2,
+            Some(Holder::Unknown) => 3,
+        };
+        u8::from(c.tag[i] == Tag::Stateful)
+            | u8::from(c.consumes_state[i]) << 1
+            | u8::from(c.creates_state[i]) << 2
+            | u8::from(c.session_stateful[i]) << 3
+            | holder << 4
+    }));
+    out.extend(rows.clone().map(|i| c.state_kinds[i].bits()));
+    for col in [&c.request, &c.attrs] {
+        rows.clone().for_each(|i| put_text(&mut out, col.get(i)));
+    }
+    out
+}
+
+/// One decoded segment: its columns (seq filled in, session tags provisional).
+struct Segment {
+    cols: EventColumns,
+}
+
+fn bad(what: impl std::fmt::Display) -> Error {
+    Error::Integrity(format!("column segment: {what}"))
+}
+
+/// Checks a segment file's header, digest, chain hash against `store`, and decodes it.
+fn check(store: &Store, first_seq: u64, bytes: &[u8]) -> Result<Segment> {
+    if bytes.len() < HEADER_LEN || &bytes[..8] != MAGIC {
+        return Err(bad("not a column segment of this format"));
+    }
+    let u64_at = |o: usize| u64::from_le_bytes(bytes[o..o + 8].try_into().expect("8 bytes"));
+    let u32_at = |o: usize| u32::from_le_bytes(bytes[o..o + 4].try_into().expect("4 bytes"));
+    let first = u64_at(8);
+    let count = u64::from(u32_at(16));
+    let hash: [u8; 32] = bytes[20..52].try_into().expect("32 bytes");
+    let raw_len = u32_at(52) as usize;
+    let digest = &bytes[56..88];
+    let payload = &bytes[HEADER_LEN..];
+    if first != first_seq || count == 0 {
+        return Err(bad(format!(
+            "names seqs from {first} ({count} events), expected from {first_seq}"
+        )));
+    }
+    if Sha256::digest(payload).as_slice() != digest {
+        return Err(bad("damaged (its digest does not match)"));
+    }
+    let last = first + count - 1;
+    if store.hash_at(last)? != Some(hash) {
+        return Err(bad(format!(
+            "stale: the ledger's chain at seq {last} is not the one it was written for"
+        )));
+    }
+    // Decompressed as the frame says (not into a buffer of the header's claimed size), then
+    // checked against that claim.
+    let raw = zstd::stream::decode_all(payload).map_err(bad)?;
+    if raw.len() != raw_len {
+        return Err(bad("payload length differs from its header"));
+    }
+    let cols = decode_payload(&raw, first, count as usize)?;
+    Ok(Segment { cols })
+}
+
+struct Reader<'a> {
+    b: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn byte(&mut self) -> Result<u8> {
+        let v = *self
+            .b
+            .get(self.pos)
+            .ok_or_else(|| bad("truncated payload"))?;
+        self.pos += 1;
+        Ok(v)
+    }
+
+    fn bytes(&mut self, n: usize) -> Result<&'a [u8]> {
+        let end = self.pos.checked_add(n).filter(|&e| e <= self.b.len());
+        let end = end.ok_or_else(|| bad("truncated payload"))?;
+        let s = &self.b[self.pos..end];
+        self.pos = end;
+        Ok(s)
+    }
+
+    fn var(&mut self) -> Result<u64> {
+        let mut v = 0u64;
+        for shift in (0..64).step_by(7) {
+            let b = self.byte()?;
+            v |= u64::from(b & 0x7f) << shift;
+            if b & 0x80 == 0 {
+                return Ok(v);
+            }
+        }
+        Err(bad("overlong integer"))
+    }
+
+    fn text(&mut self) -> Result<&'a str> {
+        let n = usize::try_from(self.var()?).map_err(|_| bad("length"))?;
+        std::str::from_utf8(self.bytes(n)?).map_err(|_| bad("text is not UTF-8"))
+    }
+}
+
+fn decode_payload(raw: &[u8], first: u64, n: usize) -> Result<EventColumns> {
+    let mut r = Reader { b: raw, pos: 0 };
+    let mut c = EventColumns {
+        len: n,
+        seq: (first..first + n as u64).collect(),
+        ..EventColumns::default()
+    };
+    c.id.offsets.reserve(n);
+    match r.byte()? {
+        1 => {
+            c.id.data.reserve(36 * n);
+            let all = r.bytes(16 * n)?;
+            for b in all.chunks_exact(16) {
+                uuid_text(b, &mut c.id.data);
+                c.id.offsets.push(c.id.data.len());
+            }
+        }
+        0 => {
+            for _ in 0..n {
+                let s = r.text()?;
+                c.id.push(s);
+            }
+        }
+        m => return Err(bad(format!("unknown id mode {m}"))),
+    }
+    c.kind = r
+        .bytes(n)?
+        .iter()
+        .map(|&k| {
+            Ok(match k {
+                0 => EventKind::SessionStart,
+                1 => EventKind::SessionEnd,
+                2 => EventKind::ModelCall,
+                3 => EventKind::ToolCall,
+                4 => EventKind::StateOp,
+                _ => return Err(bad(format!("unknown kind {k}"))),
+            })
+        })
+        .collect::<Result<_>>()?;
+    let mut prev = 0i64;
+    c.ts.reserve(n);
+    for _ in 0..n {
+        prev = prev.wrapping_add(unzigzag(r.var()?));
+        c.ts.push(prev);
+    }
+    c.duration_ns.reserve(n);
+    for _ in 0..n {
+        let v = r.var()?;
+        c.duration_ns.push((v != 0).then(|| unzigzag(v - 1)));
+    }
+    for name in STR_FIELDS {
+        let k = usize::try_from(r.var()?).map_err(|_| bad("dictionary size"))?;
+        if k > n {
+            return Err(bad(format!("{name}: more values than events")));
+        }
+        let mut col = StrColumn::default();
+        let mut map = Vec::with_capacity(k);
+        for _ in 0..k {
+            map.push(col.intern(r.text()?));
+        }
+        col.codes.reserve(n);
+        for _ in 0..n {
+            let v = r.var()?;
+            col.codes.push(if v == 0 {
+                NULL
+            } else {
+                *map.get((v - 1) as usize)
+                    .ok_or_else(|| bad(format!("{name}: code out of range")))?
+            });
+        }
+        *str_column_mut(&mut c, name) = col;
+    }
+    for col in [
+        &mut c.input_tokens,
+        &mut c.output_tokens,
+        &mut c.cached_tokens,
+        &mut c.bytes,
+    ] {
+        col.reserve(n);
+        for _ in 0..n {
+            col.push(r.var()?);
+        }
+    }
+    for &v in r.bytes(n)? {
+        c.tag.push(if v & 1 != 0 {
+            Tag::Stateful
+        } else {
+            Tag::Stateless
+        });
+        c.consumes_state.push(v & 2 != 0);
+        c.creates_state.push(v & 4 != 0);
+        c.session_stateful.push(v & 8 != 0);
+        c.state_holder.push(match (v >> 4) & 3 {
+            0 => None,
+            1 => Some(Holder::Provider),
+            2 => Some(Holder::Client),
+            _ => Some(Holder::Unknown),
+        });
+    }
+    c.state_kinds = r
+        .bytes(n)?
+        .iter()
+        .map(|&b| StateKinds::from_bits(b))
+        .collect();
+    for col in [&mut c.request, &mut c.attrs] {
+        for _ in 0..n {
+            let s = r.text()?;
+            col.push(s);
+        }
+    }
+    if r.pos != raw.len() {
+        return Err(bad("trailing bytes"));
+    }
+    c.session_tag = c
+        .session_stateful
+        .iter()
+        .map(|&s| if s { Tag::Stateful } else { Tag::Stateless })
+        .collect();
+    Ok(c)
+}
+
+fn str_column_mut<'a>(c: &'a mut EventColumns, name: &str) -> &'a mut StrColumn {
+    match name {
+        "session_id" => &mut c.session_id,
+        "parent_id" => &mut c.parent_id,
+        "agent" => &mut c.agent,
+        "tenant" => &mut c.tenant,
+        "venue" => &mut c.venue,
+        "status" => &mut c.status,
+        "runtime" => &mut c.runtime,
+        "runtime_session_id" => &mut c.runtime_session_id,
+        "provider" => &mut c.provider,
+        "model" => &mut c.model,
+        "api" => &mut c.api,
+        "endpoint" => &mut c.endpoint,
+        "tool" => &mut c.tool,
+        "tool_kind" => &mut c.tool_kind,
+        "effect" => &mut c.effect,
+        "mcp_session_id" => &mut c.mcp_session_id,
+        "op" => &mut c.op,
+        "store" => &mut c.store,
+        "holder" => &mut c.holder,
+        "scope" => &mut c.scope,
+        "key" => &mut c.key,
+        "ruleset" => &mut c.ruleset,
+        "ruleset_digest" => &mut c.ruleset_digest,
+        other => unreachable!("{other} is not a string column"),
+    }
+}
+
+/// Appends a decoded segment to `cols`; returns its event count.
+fn append(cols: &mut EventColumns, seg: Segment) -> Result<u64> {
+    let s = seg.cols;
+    if cols.len == 0 {
+        *cols = s;
+        return Ok(cols.len as u64);
+    }
+    let n = s.len;
+    cols.len += n;
+    cols.seq.extend_from_slice(&s.seq);
+    append_text(&mut cols.id, &s.id);
+    cols.kind.extend_from_slice(&s.kind);
+    cols.ts.extend_from_slice(&s.ts);
+    cols.duration_ns.extend_from_slice(&s.duration_ns);
+    for name in STR_FIELDS {
+        let from = s.str_column(name).expect("a string column");
+        let to = str_column_mut(cols, name);
+        let map: Vec<u32> = from.values.iter().map(|v| to.intern(v)).collect();
+        to.codes.extend(
+            from.codes
+                .iter()
+                .map(|&k| if k == NULL { NULL } else { map[k as usize] }),
+        );
+    }
+    cols.input_tokens.extend_from_slice(&s.input_tokens);
+    cols.output_tokens.extend_from_slice(&s.output_tokens);
+    cols.cached_tokens.extend_from_slice(&s.cached_tokens);
+    cols.bytes.extend_from_slice(&s.bytes);
+    cols.tag.extend_from_slice(&s.tag);
+    cols.session_tag.extend_from_slice(&s.session_tag);
+    cols.consumes_state.extend_from_slice(&s.consumes_state);
+    cols.creates_state.extend_from_slice(&s.creates_state);
+    cols.session_stateful.extend_from_slice(&s.session_stateful);
+    cols.state_holder.extend_from_slice(&s.state_holder);
+    cols.state_kinds.extend_from_slice(&s.state_kinds);
+    append_text(&mut cols.request, &s.request);
+    append_text(&mut cols.attrs, &s.attrs);
+    Ok(n as u64)
+}
+
+fn append_text(to: &mut TextColumn, from: &TextColumn) {
+    let base = to.data.len();
+    to.data.push_str(&from.data);
+    to.offsets
+        .extend(from.offsets[1..].iter().map(|&o| o + base));
+}
+
+/// Keeps the column store of a ledger up to date as a [`crate::meter::Recorder`] commits:
+/// the events it appends are pushed into columns in memory (no record is parsed), and each
+/// segment is written as soon as the ledger holds all of its events. Events another process
+/// appended in between are read from the records. Failures are counted, never raised: the
+/// store is an optimisation and a reader rebuilds what is missing.
+#[derive(Debug, Default)]
+pub struct ColumnWriter {
+    state: Mutex<WriterState>,
+}
+
+#[derive(Debug, Default)]
+struct WriterState {
+    /// The fork generation the columns were collected in (a child starts afresh).
+    generation: u64,
+    /// Columns of consecutive seqs from a segment start, not yet written.
+    cols: EventColumns,
+    /// Segments written, and attempts that failed.
+    written: u64,
+    failed: u64,
+}
+
+impl ColumnWriter {
+    pub fn new() -> Self {
+        ColumnWriter::default()
+    }
+
+    /// Segments written and failed attempts so far (this process).
+    pub fn counts(&self) -> (u64, u64) {
+        let st = self.state.lock();
+        (st.written, st.failed)
+    }
+
+    fn observe(&self, store: &Store, recs: &[Option<&Recorded>], outcomes: &[Outcome]) {
+        let Some(path) = store.path() else {
+            return;
+        };
+        let mut st = self.state.lock();
+        let generation = crate::fork::generation();
+        if st.generation != generation {
+            st.cols = EventColumns::default();
+            st.generation = generation;
+        }
+        for (rec, outcome) in recs.iter().zip(outcomes) {
+            let Outcome::Appended { seq } = *outcome else {
+                continue;
+            };
+            // An event the recorder no longer holds is read from the records with the next.
+            let Some(rec) = rec else {
+                continue;
+            };
+            if let Err(()) = st.push(store, path, seq, rec) {
+                st.failed += 1;
+                st.cols = EventColumns::default();
+            }
+        }
+    }
+}
+
+impl WriterState {
+    /// Adds the event appended at `seq`, after whatever is missing before it; writes the
+    /// segment it completes.
+    fn push(
+        &mut self,
+        store: &Store,
+        path: &Path,
+        seq: u64,
+        rec: &Recorded,
+    ) -> std::result::Result<(), ()> {
+        let start = segment_start(seq);
+        let expected = if self.cols.len == 0 {
+            start
+        } else {
+            self.cols.last_seq() + 1
+        };
+        if seq < expected || (self.cols.len > 0 && segment_start(expected) != segment_start(seq)) {
+            // Out of order, or a gap across a segment boundary: start afresh at this segment.
+            self.cols = EventColumns::default();
+            return self.push(store, path, seq, rec);
+        }
+        if seq > expected {
+            // Appended by another writer (or before this one started): from the records.
+            let cols = &mut self.cols;
+            store
+                .for_each_record_between(expected - 1, seq - 1, u64::MAX, |s, text| {
+                    cols.push_parsed(s, &scalars::parse(s, text)?);
+                    Ok(())
+                })
+                .map_err(|_| ())?;
+            if self.cols.last_seq() + 1 != seq {
+                return Err(());
+            }
+        }
+        self.cols.push(seq, &rec.event, rec.classification());
+        if seq % SEGMENT_EVENTS == 0 {
+            let cols = std::mem::take(&mut self.cols);
+            let dir = dir_of(path);
+            if !segment_path(&dir, start).exists() {
+                write_segment(store, &dir, &cols, 0, cols.len).map_err(|_| ())?;
+                self.written += 1;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl CommitObserver for ColumnWriter {
+    fn committed(&self, store: &Store, recs: &[Option<&Recorded>], outcomes: &[Outcome]) {
+        self.observe(store, recs, outcomes);
+    }
+}
+
+#[cfg(test)]
+#[path = "column_store_tests.rs"]
+mod tests;

@@ -1,0 +1,333 @@
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+
+use super::*;
+use crate::classify::Ruleset;
+use crate::event::Event;
+use crate::ledger::Durability;
+use crate::meter::Recorder;
+use crate::stored::columns::{load_after, load_stored};
+
+/// Every column of `a` and `b`, compared row by row (string columns by value).
+fn assert_same(a: &EventColumns, b: &EventColumns) {
+    assert_eq!(a.len, b.len);
+    assert_eq!(a.seq, b.seq);
+    assert_eq!(a.id.data, b.id.data);
+    assert_eq!(a.id.offsets, b.id.offsets);
+    assert_eq!(a.kind, b.kind);
+    assert_eq!(a.ts, b.ts);
+    assert_eq!(a.duration_ns, b.duration_ns);
+    for name in STR_FIELDS {
+        let (x, y) = (a.str_column(name).unwrap(), b.str_column(name).unwrap());
+        for i in 0..a.len {
+            assert_eq!(x.get(i), y.get(i), "{name} at row {i}");
+        }
+    }
+    assert_eq!(a.input_tokens, b.input_tokens);
+    assert_eq!(a.output_tokens, b.output_tokens);
+    assert_eq!(a.cached_tokens, b.cached_tokens);
+    assert_eq!(a.bytes, b.bytes);
+    assert_eq!(a.tag, b.tag);
+    assert_eq!(a.session_tag, b.session_tag);
+    assert_eq!(a.consumes_state, b.consumes_state);
+    assert_eq!(a.creates_state, b.creates_state);
+    assert_eq!(a.session_stateful, b.session_stateful);
+    assert_eq!(a.state_holder, b.state_holder);
+    assert_eq!(a.state_kinds, b.state_kinds);
+    assert_eq!(a.request.data, b.request.data);
+    assert_eq!(a.request.offsets, b.request.offsets);
+    assert_eq!(a.attrs.data, b.attrs.data);
+    assert_eq!(a.attrs.offsets, b.attrs.offsets);
+}
+
+/// A varied event: every kind, runtime sessions, requests, attrs, durations, custom ids.
+fn event(i: u64) -> Event {
+    let kinds = [
+        EventKind::SessionStart,
+        EventKind::ModelCall,
+        EventKind::ModelCall,
+        EventKind::ToolCall,
+        EventKind::StateOp,
+        EventKind::SessionEnd,
+    ];
+    let mut e = Event::new(kinds[(i % 6) as usize]);
+    e.session_id = Some(format!("s{}", i / 6).into());
+    e.ts = 1_700_000_000_000_000_000 + (i as i64) * 1_234_567 - (i as i64 % 5) * 999;
+    if i % 7 == 0 {
+        e.id = format!("custom-{i}");
+    }
+    match e.kind {
+        EventKind::SessionStart => {
+            e.agent = Some(["support", "sales"][(i % 2) as usize].into());
+            e.venue = Some("azure".into());
+            if i % 12 == 0 {
+                e.runtime = Some("agentcore".into());
+                e.runtime_session_id = Some(format!("rs{i}").into());
+            }
+        }
+        EventKind::ModelCall => {
+            e.provider = Some("openai".into());
+            e.model = Some("gpt-5".into());
+            e.api = Some(
+                if i % 4 == 1 {
+                    "responses"
+                } else {
+                    "chat.completions"
+                }
+                .into(),
+            );
+            if i % 4 == 1 {
+                e.request = serde_json::json!({"previous_response_id": format!("r{i}")})
+                    .as_object()
+                    .cloned();
+            }
+            e.input_tokens = Some(i * 13 % 9000);
+            e.output_tokens = Some(i % 700);
+            e.cached_tokens = (i % 3 == 0).then_some(i % 50);
+            e.duration_ns = Some((i as i64) * 1_000_003);
+        }
+        EventKind::ToolCall => {
+            e.tool = Some("search".into());
+            e.effect = Some("read".into());
+            e.status = (i % 5 == 0).then(|| "error".into());
+            e.attrs = serde_json::json!({"n": i, "x": "y\n\u{e9}"})
+                .as_object()
+                .cloned()
+                .unwrap();
+        }
+        EventKind::StateOp => {
+            e.op = Some("write".into());
+            e.store = Some("agentcore-memory".into());
+            e.holder = Some("provider".into());
+            e.bytes = Some(2048);
+        }
+        EventKind::SessionEnd => e.status = Some("ok".into()),
+    }
+    e
+}
+
+struct Ledger {
+    _dir: tempfile::TempDir,
+    path: PathBuf,
+    store: Arc<Mutex<Store>>,
+}
+
+fn ledger() -> Ledger {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("l.db");
+    let store = Arc::new(Mutex::new(
+        Store::open(Some(&path), Durability::Sync).unwrap(),
+    ));
+    Ledger {
+        _dir: dir,
+        path,
+        store,
+    }
+}
+
+fn recorder(l: &Ledger, observer: Option<Arc<ColumnWriter>>) -> Recorder {
+    Recorder::observed(
+        Arc::clone(&l.store),
+        Ruleset::builtin_strict(),
+        Durability::Sync,
+        16,
+        observer.map(|o| o as Arc<dyn CommitObserver>),
+    )
+    .unwrap()
+}
+
+fn record(r: &Recorder, range: std::ops::Range<u64>) {
+    for i in range {
+        r.write_now(&r.wrap(event(i).finish().unwrap())).unwrap();
+    }
+}
+
+/// The columns read from the records only.
+fn from_records(store: &Store) -> EventColumns {
+    let mut cols = EventColumns::default();
+    load_after(store, &mut cols).unwrap();
+    cols.derive_session_tags();
+    cols
+}
+
+fn segments(l: &Ledger) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = match fs::read_dir(dir_of(&l.path)) {
+        Ok(d) => d.map(|e| e.unwrap().path()).collect(),
+        Err(_) => Vec::new(),
+    };
+    v.sort();
+    v
+}
+
+#[test]
+fn the_writer_keeps_segments_that_read_back_as_the_records() {
+    let l = ledger();
+    let writer = Arc::new(ColumnWriter::new());
+    let r = recorder(&l, Some(Arc::clone(&writer)));
+    record(&r, 0..200);
+    // 200 events: three whole segments of 64, the tail of 8 is left to the records.
+    assert_eq!(writer.counts(), (3, 0));
+    let files = segments(&l);
+    assert_eq!(files.len(), 3);
+    assert!(files[1].ends_with("00000000000000000065.seg"));
+    let store = l.store.lock();
+    let (cols, cov) = load(&store);
+    assert_eq!((cov.events, cov.segments, cov.rejected), (192, 3, None));
+    let all = from_records(&store);
+    let mut tail = cols.clone();
+    load_after(&store, &mut tail).unwrap();
+    tail.derive_session_tags();
+    assert_same(&tail, &all);
+    assert_same(&load_stored(&store).unwrap(), &all);
+}
+
+#[test]
+fn events_appended_by_another_writer_are_read_from_the_records() {
+    let l = ledger();
+    // Without an observer first (another process, or an earlier release), then with one.
+    record(&recorder(&l, None), 0..100);
+    let writer = Arc::new(ColumnWriter::new());
+    let r = recorder(&l, Some(Arc::clone(&writer)));
+    record(&r, 100..140);
+    record(&recorder(&l, None), 140..150);
+    record(&r, 150..260);
+    // Segments 65-128 (its start from the records), 129-192 (a gap filled), 193-256.
+    assert_eq!(writer.counts(), (3, 0));
+    let files = segments(&l);
+    assert_eq!(files.len(), 3);
+    assert!(files[0].ends_with("00000000000000000065.seg"));
+    let store = l.store.lock();
+    // Seqs 1-64 were never written: nothing is trusted, everything comes from the records,
+    // and the reader saves the segments it can.
+    assert_eq!(load(&store).1.events, 0);
+    let all = from_records(&store);
+    assert_same(&load_stored(&store).unwrap(), &all);
+    assert_eq!(segments(&l).len(), 4);
+    let (cols, cov) = load(&store);
+    assert_eq!((cov.events, cov.segments), (256, 4));
+    let mut tail = cols;
+    load_after(&store, &mut tail).unwrap();
+    tail.derive_session_tags();
+    assert_same(&tail, &all);
+}
+
+#[test]
+fn damaged_stale_and_foreign_segments_are_not_trusted() {
+    let l = ledger();
+    record(&recorder(&l, Some(Arc::new(ColumnWriter::new()))), 0..200);
+    let all = from_records(&l.store.lock());
+    let files = segments(&l);
+    let reread = |expect_events: u64, why: &str| {
+        let store = l.store.lock();
+        let (_, cov) = load(&store);
+        assert_eq!(cov.events, expect_events, "{why}");
+        // Same answers whatever was wrong with the store (and the reader repairs it).
+        assert_same(&load_stored(&store).unwrap(), &all);
+        assert_eq!(load(&store).1.events, 192, "{why}: saved again");
+    };
+    // One flipped payload byte in the second segment: the first is still used.
+    let original = fs::read(&files[1]).unwrap();
+    let mut flipped = original.clone();
+    let last = flipped.len() - 1;
+    flipped[last] ^= 1;
+    let mut header = original.clone();
+    header[20] ^= 1; // the chain hash
+    for (what, b) in [
+        ("damaged", flipped),
+        ("stale", header),
+        ("truncated", original[..original.len() / 2].to_vec()),
+        ("empty", Vec::new()),
+        ("not a segment", vec![b'S'; 200]),
+    ] {
+        fs::write(&files[1], &b).unwrap();
+        let (_, cov) = load(&l.store.lock());
+        assert_eq!(cov.events, 64, "{what}");
+        assert!(cov.rejected.is_some(), "{what}");
+        reread(64, what);
+    }
+    fs::remove_file(&files[1]).unwrap();
+    reread(64, "a missing segment");
+    // A segment of another ledger (same seqs, another chain): stale.
+    let other = ledger();
+    record(
+        &recorder(&other, Some(Arc::new(ColumnWriter::new()))),
+        1000..1200,
+    );
+    fs::copy(&segments(&other)[0], &files[0]).unwrap();
+    let (_, cov) = load(&l.store.lock());
+    assert_eq!(cov.events, 0);
+    assert!(cov.rejected.unwrap().contains("stale"));
+    // A header naming other seqs than its file name.
+    fs::copy(&files[2], &files[0]).unwrap();
+    assert_eq!(load(&l.store.lock()).1.events, 0);
+    reread(0, "a segment under another name");
+    fs::remove_file(&files[0]).unwrap();
+    reread(0, "the first segment missing");
+}
+
+#[test]
+fn payloads_round_trip_and_malformed_ones_are_refused() {
+    let l = ledger();
+    record(&recorder(&l, None), 0..70);
+    let store = l.store.lock();
+    let cols = from_records(&store);
+    let hash = store.hash_at(70).unwrap().unwrap();
+    let raw = encode_payload(&cols, 0..70);
+    let back = decode_payload(&raw, 1, 70).unwrap();
+    let mut expect = cols.clone();
+    // Decoded segments carry provisional session tags: their own session_stateful.
+    expect.session_tag = expect
+        .session_stateful
+        .iter()
+        .map(|&s| if s { Tag::Stateful } else { Tag::Stateless })
+        .collect();
+    assert_same(&back, &expect);
+    // Every truncation of the payload is an error, never a panic.
+    for cut in 0..raw.len() {
+        assert!(decode_payload(&raw[..cut], 1, 70).is_err(), "cut at {cut}");
+    }
+    let mut longer = raw.clone();
+    longer.push(0);
+    assert!(decode_payload(&longer, 1, 70).is_err());
+    // Ids that are not all UUIDs are kept as text; some are here (custom-0, custom-7, ...).
+    assert_eq!(raw[0], 0);
+    let uuids = encode_payload(&cols, 1..7);
+    assert_eq!(uuids[0], 1);
+    let file = encode(&cols, 0..70, 1, &hash).unwrap();
+    assert!(check(&store, 1, &file).is_ok());
+    assert!(check(&store, 2, &file).is_err());
+    assert_eq!(
+        uuid_bytes("0190a5b4-7c3e-7d2a-8b1c-3f4e5d6c7b8a").map(|b| b[0]),
+        Some(1)
+    );
+    assert_eq!(uuid_bytes("0190A5B4-7C3E-7D2A-8B1C-3F4E5D6C7B8A"), None);
+    let mut t = String::new();
+    uuid_text(
+        &uuid_bytes("0190a5b4-7c3e-7d2a-8b1c-3f4e5d6c7b8a").unwrap(),
+        &mut t,
+    );
+    assert_eq!(t, "0190a5b4-7c3e-7d2a-8b1c-3f4e5d6c7b8a");
+    for v in [0, 1, -1, i64::MAX, i64::MIN, 12345, -98765] {
+        assert_eq!(unzigzag(zigzag(v)), v);
+    }
+}
+
+#[test]
+fn an_in_memory_ledger_has_no_column_store() {
+    let store = Arc::new(Mutex::new(Store::open(None, Durability::Sync).unwrap()));
+    let writer = Arc::new(ColumnWriter::new());
+    let r = Recorder::observed(
+        Arc::clone(&store),
+        Ruleset::builtin_default(),
+        Durability::Sync,
+        16,
+        Some(Arc::clone(&writer) as Arc<dyn CommitObserver>),
+    )
+    .unwrap();
+    record(&r, 0..100);
+    assert_eq!(writer.counts(), (0, 0));
+    let s = store.lock();
+    assert_eq!(load(&s).1, Coverage::default());
+    assert_eq!(save(&s, &from_records(&s), 1, true).unwrap(), 0);
+}
