@@ -21,7 +21,11 @@
 //! `"object": "agent.session"`) and the events of a session's stream (`session.*`,
 //! `agent.session.*`) carry the session's running total or a turn's usage, not a model call's
 //! own: their counts are not read (the runtime's inner steps, read from the event stream, report
-//! them), only their ids. Taking them would count every token again on each retrieval.
+//! them), only their ids. Taking them would count every token again on each retrieval. The
+//! same holds for a thread run (`"object": "thread.run"`, the Assistants protocol of Azure AI
+//! Foundry Agent Service: the run's cumulative usage) and its steps (`"thread.run.step"`), in
+//! JSON and in a streamed run's events: the run's steps are recorded as inner calls with their
+//! own usage.
 //!
 //! Completion text is never kept: members other than ids, model names and counts are skipped
 //! unparsed.
@@ -131,7 +135,9 @@ impl Doc<'_> {
                 || s == "agent.session"
                 || s.starts_with("agent.session.")
         };
-        self.kind.as_deref().is_some_and(session) || self.object.as_deref().is_some_and(session)
+        let run = |s: &str| s == "thread.run" || s == "thread.run.step";
+        self.kind.as_deref().is_some_and(session)
+            || self.object.as_deref().is_some_and(|s| session(s) || run(s))
     }
 }
 
@@ -539,6 +545,17 @@ mod tests {
         let u = read_usage(
             Some("text/event-stream"),
             b"event: agent.session.turn.completed\ndata: {\"type\":\"agent.session.turn.completed\",\"usage\":{\"input_tokens\":8200,\"output_tokens\":300}}\n\n",
+        );
+        assert_eq!((u.input_tokens, u.output_tokens), (None, None));
+        // A thread run (Azure AI Foundry Agent Service): the run's cumulative usage, and a
+        // streamed run's step events.
+        let u = json(
+            r#"{"object":"thread.run","id":"run_1","model":"gpt-4o","usage":{"prompt_tokens":900,"completion_tokens":40,"total_tokens":940}}"#,
+        );
+        assert_eq!((u.input_tokens, u.output_tokens), (None, None));
+        let u = read_usage(
+            Some("text/event-stream"),
+            b"event: thread.run.step.completed\ndata: {\"object\":\"thread.run.step\",\"id\":\"step_1\",\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":4}}\n\n",
         );
         assert_eq!((u.input_tokens, u.output_tokens), (None, None));
         // A model call's own usage is still read.

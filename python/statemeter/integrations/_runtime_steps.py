@@ -1,6 +1,7 @@
 """Which HTTP responses report the inner steps of a provider-managed agent runtime, and the
 reader for each (the httpx capture asks per response): Claude Managed Agents session events
-(`_claude_managed_agents`) and OpenAI Agents API session events (`_openai_agents_sessions`)."""
+(`_claude_managed_agents`), OpenAI Agents API session events (`_openai_agents_sessions`) and
+Azure AI Foundry Agent Service run steps (`_foundry_run_steps`)."""
 
 from __future__ import annotations
 
@@ -8,22 +9,26 @@ import time
 from typing import Any
 
 from statemeter.integrations import _claude_managed_agents as claude
+from statemeter.integrations import _foundry_run_steps as foundry
 from statemeter.integrations import _openai_agents_sessions as openai_agents
 
 __all__ = ["RuntimeSteps"]
 
 _MAX_SESSIONS = 4096
-Reader = claude.ManagedAgentsEvents | openai_agents.AgentsSessionEvents
+Reader = claude.ManagedAgentsEvents | openai_agents.AgentsSessionEvents | foundry.RunSteps
 
 
 class RuntimeSteps:
     """One instrumented client's view of runtime sessions: the model each session's agent runs
-    (learned from the session objects its responses carried)."""
+    (learned from the session objects its responses carried), the model of each thread run
+    (from run objects) and the run steps already recorded."""
 
-    __slots__ = ("models",)
+    __slots__ = ("models", "runs", "run_steps")
 
     def __init__(self) -> None:
         self.models: dict[str, str] = {}
+        self.runs: dict[str, str] = {}
+        self.run_steps: set[str] = set()
 
     def reader(self, event: dict[str, Any], stream: bool) -> Reader | None:
         """A reader of the steps in the response to `event`'s request, if it reports any:
@@ -41,6 +46,13 @@ class RuntimeSteps:
                     session, self.models.get(session or ""), time.time_ns
                 )
             return None
+        if api == "threads.runs":
+            # A streamed run's step events, or a listing (or one) of a run's steps.
+            if stream or (attrs.get("http.request.method") == "GET" and "/steps" in endpoint):
+                if len(self.run_steps) >= _MAX_SESSIONS:
+                    self.run_steps.clear()
+                return foundry.RunSteps(event, self.runs, self.run_steps)
+            return None
         if attrs.get("http.request.method") != "GET":
             return None
         if _claude_sessions(event, attrs):
@@ -57,6 +69,13 @@ class RuntimeSteps:
             found = claude.session_model(body)
         elif api == "agents.sessions":
             found = openai_agents.session_model(body)
+        elif api == "threads.runs":
+            run = foundry.run_model(body)
+            if run is not None:
+                if len(self.runs) >= _MAX_SESSIONS:
+                    self.runs.clear()
+                self.runs[run[0]] = run[1]
+            return
         else:
             return
         if found is not None:
