@@ -312,3 +312,35 @@ def test_steps_recorded_into_a_meter_match_those_recorded_into_a_session(lb: Loo
 
     assert steps(by_meter) == steps(by_session)
     assert by_meter.stats()["integration_errors"] == {}
+
+
+def test_a_reader_that_fails_never_breaks_the_caller(lb: Loopback) -> None:
+    serve(lb, frames())
+    plain = consume(client(lb, "bedrock-agent-runtime"))
+    meter = sm.Meter()
+
+    class Failing:
+        """A trace reader that raises on every event it is given."""
+
+        def __init__(self, venue: Any = None) -> None:
+            self.errors = self.unfinished = 0
+
+        def observe(self, event: Any) -> bool:
+            raise RuntimeError("reader failed")
+
+        def finish(self, outcome: str) -> int:
+            return 0
+
+    real = capture._core._AgentTrace
+    capture._core._AgentTrace = Failing  # type: ignore[misc]
+    try:
+        with meter.session("claims-bot") as s:
+            agent = capture.instrument(client(lb, "bedrock-agent-runtime"), s, providers=PROVIDERS)
+            seen = consume(agent)
+    finally:
+        capture._core._AgentTrace = real  # type: ignore[misc]
+    assert seen == plain
+    [outer] = [e for e in events(meter) if e["kind"] == "model_call"]
+    assert outer["status"] == "ok"
+    # One failure counted per event the reader was given.
+    assert meter.stats()["integration_errors"] == {"botocore": len(plain)}

@@ -433,12 +433,16 @@ def _observed(stream: Any, watch: _StreamWatch) -> Any:
                             observe(ev)
                             yield ev
                     else:
-                        # InvokeAgent: its trace events go straight to the Rust reader (which
-                        # never raises); any other event to `observe`.
+                        # InvokeAgent: its trace events go straight to the Rust reader; any
+                        # other event to `observe`. Neither may break the caller.
                         see = trace.observe
+                        failed = watch.target.failed
                         for ev in self._sm_inner:
-                            if not see(ev):
-                                observe(ev)
+                            try:
+                                if not see(ev):
+                                    observe(ev)
+                            except Exception as exc:  # noqa: BLE001 - e.g. read from two threads
+                                failed(exc)
                             yield ev
                 except GeneratorExit:
                     watch.finish("cancelled")
