@@ -291,18 +291,45 @@ pub(crate) fn problem(conn: &Connection, head: &Head) -> Result<Option<String>> 
 /// ancestors it completes): the order in which [`Checker`] re-derives them.
 pub(crate) const NODES_IN_ORDER: &str = "SELECT level, idx, hash FROM merkle_nodes ORDER BY rowid";
 
-/// Re-derives the stored tree from the leaves, in seq order, as a verification streams the
-/// records: every complete subtree of 16 leaves or more must be stored with the hash its
-/// records give. The stored rows are read in one pass beside the records (a node stored out
-/// of the writer's order is looked up by its key instead), so the check costs a leaf hash and
-/// an interior hash per record. The first problem found is kept.
+/// The complete subtrees of 2^[`BASE_LEVEL`] leaves or more, as `(level, idx, hash)` in the
+/// order they complete (the order the writer stores them), from leaf hashes pushed in seq
+/// order. Needs no ledger: a verification runs it beside the chain, on another thread.
+#[derive(Default)]
+pub(crate) struct Completed {
+    stack: Vec<(u32, Hash)>,
+    leaves: u64,
+}
+
+impl Completed {
+    /// Adds the next leaf, appending the subtrees it completes to `out`.
+    pub(crate) fn push(&mut self, leaf: Hash, out: &mut Vec<(u32, u64, Hash)>) {
+        self.leaves += 1;
+        let mut cur = (0u32, leaf);
+        while let Some(&(level, left)) = self.stack.last() {
+            if level != cur.0 {
+                break;
+            }
+            self.stack.pop();
+            cur = (level + 1, node_hash(&left, &cur.1));
+            if cur.0 >= BASE_LEVEL {
+                out.push((cur.0, (self.leaves >> cur.0) - 1, cur.1));
+            }
+        }
+        self.stack.push(cur);
+    }
+}
+
+/// Compares the stored tree with the subtrees re-derived from the records ([`Completed`]), in
+/// the order they complete: every complete subtree of 16 leaves or more must be stored with
+/// the hash its records give. The stored rows are read in one pass (a node stored out of the
+/// writer's order is looked up by its key instead). The first problem found is kept.
 pub(crate) struct Checker<'c, 's> {
     conn: &'c Connection,
     rows: rusqlite::Rows<'s>,
     /// The next stored row not yet matched, `None` once they run out.
     next: Option<(i64, i64, Vec<u8>)>,
-    folder: Vec<(u32, Hash)>,
-    leaves: u64,
+    subtrees: Completed,
+    done: Vec<(u32, u64, Hash)>,
     problem: Option<String>,
 }
 
@@ -325,28 +352,28 @@ impl<'c, 's> Checker<'c, 's> {
             conn,
             rows,
             next,
-            folder: Vec::with_capacity(64),
-            leaves: 0,
+            subtrees: Completed::default(),
+            done: Vec::new(),
             problem: None,
         }))
     }
 
-    /// Adds the next leaf (the record at seq `leaves + 1`) and checks the nodes it completes.
+    /// Adds the next leaf (the record at the next seq) and checks the nodes it completes.
     pub(crate) fn push(&mut self, leaf: Hash) -> Result<()> {
-        self.leaves += 1;
-        let mut cur = (0u32, leaf);
-        while let Some(&(level, left)) = self.folder.last() {
-            if level != cur.0 {
-                break;
-            }
-            self.folder.pop();
-            cur = (level + 1, node_hash(&left, &cur.1));
-            if cur.0 >= BASE_LEVEL && self.problem.is_none() {
-                let idx = (self.leaves >> cur.0) - 1;
-                self.problem = self.compare(cur.0, idx, &cur.1)?;
-            }
+        let mut done = std::mem::take(&mut self.done);
+        self.subtrees.push(leaf, &mut done);
+        for (level, idx, hash) in done.drain(..) {
+            self.check(level, idx, &hash)?;
         }
-        self.folder.push(cur);
+        self.done = done;
+        Ok(())
+    }
+
+    /// Checks one re-derived subtree against the stored node (in completion order).
+    pub(crate) fn check(&mut self, level: u32, idx: u64, hash: &Hash) -> Result<()> {
+        if self.problem.is_none() {
+            self.problem = self.compare(level, idx, hash)?;
+        }
         Ok(())
     }
 

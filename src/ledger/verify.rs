@@ -193,6 +193,105 @@ impl Contexts {
     }
 }
 
+/// The checks that need only the records, on a second thread beside the chain: the
+/// version-2 contexts ([`Contexts`]) and the tree's hashes (a leaf and an interior hash per
+/// record). Records go over in batches; the subtrees they complete come back and are checked
+/// against the stored nodes by the reading thread, which holds the ledger's connection.
+struct Beside<'scope> {
+    batch: Vec<u8>,
+    ends: Vec<usize>,
+    to: Option<std::sync::mpsc::SyncSender<(Vec<u8>, Vec<usize>)>>,
+    from: std::sync::mpsc::Receiver<Vec<(u32, u64, [u8; 32])>>,
+    thread: std::thread::ScopedJoinHandle<'scope, Contexts>,
+}
+
+/// Records per batch: large enough that the hand-over costs nothing per record, small enough
+/// that the batches in flight stay a few hundred KiB.
+const BATCH: usize = 1024;
+
+impl<'scope> Beside<'scope> {
+    /// `tree`: whether to re-derive the tree (the ledger stores one).
+    fn spawn(scope: &'scope std::thread::Scope<'scope, '_>, tree: bool) -> Self {
+        let (to, batches) = std::sync::mpsc::sync_channel::<(Vec<u8>, Vec<usize>)>(2);
+        let (done, from) = std::sync::mpsc::channel();
+        let thread = scope.spawn(move || {
+            let mut contexts = Contexts::default();
+            let mut subtrees = tree.then(tree::Completed::default);
+            let mut seq = 0;
+            for (bytes, ends) in batches {
+                let mut out = Vec::new();
+                let mut start = 0;
+                for end in ends {
+                    let record = &bytes[start..end];
+                    seq += 1;
+                    contexts.add(seq, record);
+                    if let Some(subtrees) = subtrees.as_mut() {
+                        subtrees.push(leaf_hash(record), &mut out);
+                    }
+                    start = end;
+                }
+                // An error: the verification stopped, nothing more is checked.
+                if subtrees.is_some() && done.send(out).is_err() {
+                    break;
+                }
+            }
+            contexts
+        });
+        Beside {
+            batch: Vec::with_capacity(BATCH * 256),
+            ends: Vec::with_capacity(BATCH),
+            to: Some(to),
+            from,
+            thread,
+        }
+    }
+
+    /// Queues the next record; checks the subtrees completed so far.
+    fn add(&mut self, record: &[u8], tree: Option<&mut tree::Checker<'_, '_>>) -> Result<()> {
+        self.batch.extend_from_slice(record);
+        self.ends.push(self.batch.len());
+        if self.ends.len() == BATCH {
+            self.send();
+            if let Some(tree) = tree {
+                for nodes in self.from.try_iter() {
+                    for (level, idx, hash) in nodes {
+                        tree.check(level, idx, &hash)?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn send(&mut self) {
+        let batch = (
+            std::mem::replace(&mut self.batch, Vec::with_capacity(BATCH * 256)),
+            std::mem::replace(&mut self.ends, Vec::with_capacity(BATCH)),
+        );
+        if let Some(to) = &self.to {
+            // Fails only when the thread ended early (it panicked): joining it reports that.
+            let _ = to.send(batch);
+        }
+    }
+
+    /// Hands over the last records, checks every subtree still to come and returns what the
+    /// contexts check found.
+    fn finish(mut self, mut tree: Option<&mut tree::Checker<'_, '_>>) -> Result<Contexts> {
+        self.send();
+        self.to = None; // the thread ends once it has checked everything sent
+        for nodes in self.from.iter() {
+            if let Some(tree) = tree.as_deref_mut() {
+                for (level, idx, hash) in nodes {
+                    tree.check(level, idx, &hash)?;
+                }
+            }
+        }
+        self.thread
+            .join()
+            .map_err(|_| Error::Integrity("the verification's checking thread failed".into()))
+    }
+}
+
 /// A catalogue problem: a stored catalogue whose text no longer matches its digest (records
 /// name their catalogue by digest, so an edited explanation is tampering too), or a digest a
 /// record names with no catalogue stored under it (deleted, or replaced by another whose text
@@ -378,7 +477,7 @@ pub fn verify(store: &Store, head: Option<&Head>) -> Result<Verification> {
     let (mut pos, mut prev, mut prev2) = (0u64, [0u8; 32], [0u8; 32]);
     let mut failure = None;
     let mut named = Named::default();
-    let mut contexts = Contexts::default();
+    let mut contexts = None;
     // The stored Merkle tree, re-derived in the same pass (its cursor opened first, so both
     // read one snapshot).
     let mut nodes = store.connection().prepare(tree::NODES_IN_ORDER);
@@ -386,41 +485,47 @@ pub fn verify(store: &Store, head: Option<&Head>) -> Result<Verification> {
         Ok(stmt) => tree::Checker::new(store.connection(), stmt)?,
         Err(_) => None,
     };
-    let scanned = store.for_each_row(|seq, record, stored| {
-        pos += 1;
-        if seq != pos as i64 {
-            let copy = pos > 1 && *stored == prev[..] && chain_hash(&prev2, record) == prev;
-            failure = Some(Failure::Gap {
-                pos,
-                found: seq,
-                copy,
-            });
-            return Ok(false);
+    // The contexts and the tree's hashes are checked on a second thread from batches of
+    // records; the comparison with the stored nodes stays here.
+    let scanned = std::thread::scope(|scope| {
+        let mut beside = Beside::spawn(scope, tree.is_some());
+        let scanned = store.for_each_row(|seq, record, stored| {
+            pos += 1;
+            if seq != pos as i64 {
+                let copy = pos > 1 && *stored == prev[..] && chain_hash(&prev2, record) == prev;
+                failure = Some(Failure::Gap {
+                    pos,
+                    found: seq,
+                    copy,
+                });
+                return Ok(false);
+            }
+            let computed = chain_hash(&prev, record);
+            if computed[..] != *stored || embedded_seq(record) != Some(pos) {
+                failure = Some(Failure::Row(BadRow {
+                    pos,
+                    record: record.to_vec(),
+                    stored: stored.to_vec(),
+                    computed,
+                    prev,
+                    prev2,
+                }));
+                return Ok(false);
+            }
+            if head.is_some_and(|h| h.seq == pos && h.hash != computed) {
+                failure = Some(Failure::Swapped { seq: pos });
+                return Ok(false);
+            }
+            named.add(pos, record);
+            beside.add(record, tree.as_mut())?;
+            prev2 = prev;
+            prev = computed;
+            Ok(true)
+        });
+        if scanned.is_ok() && failure.is_none() {
+            contexts = Some(beside.finish(tree.as_mut())?);
         }
-        let computed = chain_hash(&prev, record);
-        if computed[..] != *stored || embedded_seq(record) != Some(pos) {
-            failure = Some(Failure::Row(BadRow {
-                pos,
-                record: record.to_vec(),
-                stored: stored.to_vec(),
-                computed,
-                prev,
-                prev2,
-            }));
-            return Ok(false);
-        }
-        if head.is_some_and(|h| h.seq == pos && h.hash != computed) {
-            failure = Some(Failure::Swapped { seq: pos });
-            return Ok(false);
-        }
-        named.add(pos, record);
-        contexts.add(pos, record);
-        if let Some(tree) = tree.as_mut() {
-            tree.push(leaf_hash(record))?;
-        }
-        prev2 = prev;
-        prev = computed;
-        Ok(true)
+        scanned
     });
     match scanned {
         Ok(()) => {}
@@ -449,7 +554,7 @@ pub fn verify(store: &Store, head: Option<&Head>) -> Result<Verification> {
                 None => None,
             };
             let problem = if schema.is_empty() {
-                match (contexts.bad, tree_problem) {
+                match (contexts.and_then(|c| c.bad), tree_problem) {
                     (Some((seq, problem)), _) => Some((Some(seq), problem)),
                     (None, Some(problem)) => Some((None, problem)),
                     (None, None) => catalogue_problem(store, &named)?,
@@ -1398,6 +1503,35 @@ mod tests {
             "UPDATE events SET hash = zeroblob(32) WHERE seq = 50",
         );
         assert_bad(&store, None, 50, "edited");
+    }
+
+    #[test]
+    fn the_tree_is_checked_across_many_batches_of_the_hashing_thread() {
+        let store = ledger_v2(5000);
+        assert!(verify(&store, None).unwrap().ok);
+        // Nodes completed in the first batch, in the middle and by the last records.
+        for (level, idx) in [(4, 3), (7, 12), (12, 0), (4, 311)] {
+            let store = ledger_v2(5000);
+            sql(
+                &store,
+                &format!(
+                    "UPDATE merkle_nodes SET hash = zeroblob(32) \
+                     WHERE level = {level} AND idx = {idx}"
+                ),
+            );
+            let problem = verify(&store, None).unwrap().problem.unwrap();
+            assert!(
+                problem.contains(&format!("(level {level}, index {idx})")),
+                "{problem}"
+            );
+        }
+        // A chain problem late in the ledger is still named, the tree left unfinished.
+        let store = ledger_v2(5000);
+        sql(
+            &store,
+            "UPDATE events SET hash = zeroblob(32) WHERE seq = 4500",
+        );
+        assert_bad(&store, None, 4500, "edited");
     }
 
     #[test]
