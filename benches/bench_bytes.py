@@ -188,6 +188,10 @@ def bytes_bench(quick: bool) -> dict:
         con.close()
         stat = dbstat(ledger)
         size = file_bytes(ledger)
+        # The column store beside the ledger (docs/ledger-format.md, "The column store").
+        columns = ledger.with_name(ledger.name + ".columns")
+        segments = sorted(columns.glob("*.seg")) if columns.is_dir() else []
+        columns_size = sum(p.stat().st_size for p in segments)
         expanded = expanded_records(ledger)
         texts = [text for _, text in expanded]
         ids = [json.loads(text)["event"]["id"] for text in texts]
@@ -231,6 +235,12 @@ def bytes_bench(quick: bool) -> dict:
             },
             "objects_bytes_per_event": per_object(stat, events),
         },
+        "column_store": {
+            "segments": len(segments),
+            "bytes": columns_size,
+            "bytes_per_event": round(columns_size / events, 1),
+        },
+        "with_column_store_bytes_per_event": round((size + columns_size) / events, 1),
         "v1_layout": {
             "file_bytes": v1_size,
             "bytes_per_event": round(v1_size / events, 1),

@@ -104,6 +104,12 @@ pub fn load(store: &Store) -> (EventColumns, Coverage) {
         return (cols, cov);
     };
     let dir = dir_of(path);
+    // Room for every segment present, so that appending them copies each column once.
+    let files = fs::read_dir(&dir).map_or(0, |d| d.count());
+    reserve(&mut cols, files.saturating_mul(SEGMENT_EVENTS as usize));
+    // Headers and chain hashes first, in order (one lookup each), then the payloads decoded
+    // on two threads, then appended in order up to the first that fails.
+    let mut found: Vec<(PathBuf, Vec<u8>, u64)> = Vec::new();
     let mut next = 1u64;
     loop {
         let file = segment_path(&dir, next);
@@ -115,9 +121,30 @@ pub fn load(store: &Store) -> (EventColumns, Coverage) {
                 break;
             }
         };
-        match check(store, next, &bytes).and_then(|seg| append(&mut cols, seg)) {
+        match check_header(store, next, &bytes) {
+            Ok(count) => {
+                next += count;
+                found.push((file, bytes, count));
+            }
+            Err(e) => {
+                cov.rejected = Some(format!("{}: {e}", file.display()));
+                break;
+            }
+        }
+    }
+    let decode_one = |(_, bytes, count): &(PathBuf, Vec<u8>, u64)| {
+        let first = u64::from_le_bytes(bytes[8..16].try_into().expect("8 bytes"));
+        decode(bytes, first, *count)
+    };
+    let half = found.len() / 2;
+    let (a, b) = std::thread::scope(|s| {
+        let other = s.spawn(|| found[half..].iter().map(decode_one).collect::<Vec<_>>());
+        let mine: Vec<_> = found[..half].iter().map(decode_one).collect();
+        (mine, other.join().unwrap_or_default())
+    });
+    for ((file, _, _), seg) in found.iter().zip(a.into_iter().chain(b)) {
+        match seg.and_then(|seg| append(&mut cols, seg)) {
             Ok(n) => {
-                next += n;
                 cov.events += n;
                 cov.segments += 1;
             }
@@ -374,32 +401,39 @@ fn bad(what: impl std::fmt::Display) -> Error {
     Error::Integrity(format!("column segment: {what}"))
 }
 
-/// Checks a segment file's header, digest, chain hash against `store`, and decodes it.
-fn check(store: &Store, first_seq: u64, bytes: &[u8]) -> Result<Segment> {
+/// Checks a segment file's header against `first_seq` and its chain hash against `store`;
+/// returns its event count.
+fn check_header(store: &Store, first_seq: u64, bytes: &[u8]) -> Result<u64> {
     if bytes.len() < HEADER_LEN || &bytes[..8] != MAGIC {
         return Err(bad("not a column segment of this format"));
     }
-    let u64_at = |o: usize| u64::from_le_bytes(bytes[o..o + 8].try_into().expect("8 bytes"));
-    let u32_at = |o: usize| u32::from_le_bytes(bytes[o..o + 4].try_into().expect("4 bytes"));
-    let first = u64_at(8);
-    let count = u64::from(u32_at(16));
+    let first = u64::from_le_bytes(bytes[8..16].try_into().expect("8 bytes"));
+    let count = u64::from(u32::from_le_bytes(
+        bytes[16..20].try_into().expect("4 bytes"),
+    ));
     let hash: [u8; 32] = bytes[20..52].try_into().expect("32 bytes");
-    let raw_len = u32_at(52) as usize;
-    let digest = &bytes[56..88];
-    let payload = &bytes[HEADER_LEN..];
     if first != first_seq || count == 0 {
         return Err(bad(format!(
             "names seqs from {first} ({count} events), expected from {first_seq}"
         )));
-    }
-    if Sha256::digest(payload).as_slice() != digest {
-        return Err(bad("damaged (its digest does not match)"));
     }
     let last = first + count - 1;
     if store.hash_at(last)? != Some(hash) {
         return Err(bad(format!(
             "stale: the ledger's chain at seq {last} is not the one it was written for"
         )));
+    }
+    Ok(count)
+}
+
+/// Checks a segment's digest and decodes its payload (its header checked by
+/// [`check_header`]).
+fn decode(bytes: &[u8], first: u64, count: u64) -> Result<Segment> {
+    let raw_len = u32::from_le_bytes(bytes[52..56].try_into().expect("4 bytes")) as usize;
+    let digest = &bytes[56..88];
+    let payload = &bytes[HEADER_LEN..];
+    if Sha256::digest(payload).as_slice() != digest {
+        return Err(bad("damaged (its digest does not match)"));
     }
     // Decompressed as the frame says (not into a buffer of the header's claimed size), then
     // checked against that claim.
@@ -409,6 +443,13 @@ fn check(store: &Store, first_seq: u64, bytes: &[u8]) -> Result<Segment> {
     }
     let cols = decode_payload(&raw, first, count as usize)?;
     Ok(Segment { cols })
+}
+
+/// [`check_header`] then [`decode`].
+#[cfg(test)]
+fn check(store: &Store, first_seq: u64, bytes: &[u8]) -> Result<Segment> {
+    let count = check_header(store, first_seq, bytes)?;
+    decode(bytes, first_seq, count)
 }
 
 struct Reader<'a> {
@@ -605,10 +646,6 @@ fn str_column_mut<'a>(c: &'a mut EventColumns, name: &str) -> &'a mut StrColumn 
 /// Appends a decoded segment to `cols`; returns its event count.
 fn append(cols: &mut EventColumns, seg: Segment) -> Result<u64> {
     let s = seg.cols;
-    if cols.len == 0 {
-        *cols = s;
-        return Ok(cols.len as u64);
-    }
     let n = s.len;
     cols.len += n;
     cols.seq.extend_from_slice(&s.seq);
@@ -640,6 +677,36 @@ fn append(cols: &mut EventColumns, seg: Segment) -> Result<u64> {
     append_text(&mut cols.request, &s.request);
     append_text(&mut cols.attrs, &s.attrs);
     Ok(n as u64)
+}
+
+/// Reserves room for `n` more events in every column (ids: 36 bytes each, a UUID's text).
+fn reserve(c: &mut EventColumns, n: usize) {
+    c.seq.reserve(n);
+    c.id.offsets.reserve(n);
+    c.id.data.reserve(n.saturating_mul(36));
+    c.kind.reserve(n);
+    c.ts.reserve(n);
+    c.duration_ns.reserve(n);
+    for name in STR_FIELDS {
+        str_column_mut(c, name).codes.reserve(n);
+    }
+    for col in [
+        &mut c.input_tokens,
+        &mut c.output_tokens,
+        &mut c.cached_tokens,
+        &mut c.bytes,
+    ] {
+        col.reserve(n);
+    }
+    c.tag.reserve(n);
+    c.session_tag.reserve(n);
+    c.consumes_state.reserve(n);
+    c.creates_state.reserve(n);
+    c.session_stateful.reserve(n);
+    c.state_holder.reserve(n);
+    c.state_kinds.reserve(n);
+    c.request.offsets.reserve(n);
+    c.attrs.offsets.reserve(n);
 }
 
 fn append_text(to: &mut TextColumn, from: &TextColumn) {
