@@ -37,7 +37,7 @@ use parking_lot::{Condvar, Mutex};
 
 use crate::classify::Ruleset;
 use crate::error::{Error, Result};
-use crate::event::{Event, Recorded};
+use crate::event::{Classification, Event, Recorded};
 use crate::ledger::{Durability, Outcome, Pending, Store};
 
 /// Events a queue holds before producers wait for the writer.
@@ -52,17 +52,14 @@ const WAKE_AT: usize = 2_048;
 const LINGER: Duration = Duration::from_millis(5);
 
 /// The record parts the store appends: the canonical JSON of the event and of its
-/// classification.
-fn to_pending(rec: &Recorded) -> Result<Pending> {
+/// classification (the latter from `texts`, which remembers the recent ones).
+fn to_pending(rec: &Recorded, texts: &mut ClassificationTexts) -> Result<Pending> {
     let mut event_json = String::with_capacity(384);
     rec.event.write_canonical_json(&mut event_json)?;
-    let mut classification_json = String::with_capacity(256);
-    rec.classification()
-        .write_canonical_json(&mut classification_json);
     Ok(Pending {
         id: rec.event.id.clone(),
         event_json,
-        classification_json,
+        classification_json: texts.text(rec.classification()),
         ts_explicit: rec.event.ts_explicit,
     })
 }
@@ -74,6 +71,32 @@ fn to_pending(rec: &Recorded) -> Result<Pending> {
 /// returns nothing.
 pub trait CommitObserver: Send + Sync {
     fn committed(&self, store: &Store, recs: &[Option<&Recorded>], outcomes: &[Outcome]);
+}
+
+/// The canonical JSON of the last few distinct classifications a writer encoded. An agent's
+/// events come in a handful of shapes, each classified alike: comparing a classification with
+/// a remembered one (its evidence is shared with the ruleset, so mostly pointer comparisons)
+/// and copying the text costs a fraction of writing it again.
+#[derive(Default)]
+struct ClassificationTexts {
+    /// Most recently used first.
+    recent: Vec<(Classification, String)>,
+}
+
+impl ClassificationTexts {
+    const KEPT: usize = 8;
+
+    fn text(&mut self, c: &Classification) -> String {
+        if let Some(i) = self.recent.iter().position(|(known, _)| known == c) {
+            self.recent[..=i].rotate_right(1);
+            return self.recent[0].1.clone();
+        }
+        let mut text = String::with_capacity(256);
+        c.write_canonical_json(&mut text);
+        self.recent.truncate(Self::KEPT - 1);
+        self.recent.insert(0, (c.clone(), text.clone()));
+        text
+    }
 }
 
 /// Counters exposed as `meter.stats()`.
@@ -534,7 +557,7 @@ impl Recorder {
                 return Err(Error::Ledger("the meter is closed".into()));
             }
         }
-        let pending = to_pending(rec)?;
+        let pending = to_pending(rec, &mut ClassificationTexts::default())?;
         let outcome = shared.append(std::slice::from_ref(&pending), |store, outcomes| {
             shared.observe(store, std::iter::once(Some(rec)), outcomes)
         });
@@ -565,9 +588,10 @@ impl Recorder {
             return Err(Error::Ledger("the meter is closed".into()));
         }
         let recs: Vec<Arc<Recorded>> = events.into_iter().map(|e| self.wrap(e)).collect();
+        let mut texts = ClassificationTexts::default();
         let pending = recs
             .iter()
-            .map(|r| to_pending(r))
+            .map(|r| to_pending(r, &mut texts))
             .collect::<Result<Vec<_>>>()?;
         let outcome = {
             let mut store = shared.store.lock();
@@ -767,6 +791,7 @@ struct Encoded {
 /// Takes queued events, classifies and encodes them, and hands them to the committer. Runs
 /// beside the committer so encoding one group overlaps the SQLite commit of the previous one.
 fn encoder_loop(shared: &Shared, tx: SyncSender<Encoded>) {
+    let mut texts = ClassificationTexts::default();
     loop {
         let batch: Vec<Arc<Recorded>> = {
             let mut st = shared.state.lock();
@@ -792,7 +817,7 @@ fn encoder_loop(shared: &Shared, tx: SyncSender<Encoded>) {
         let mut pending = Vec::with_capacity(batch.len());
         let mut rejected = Vec::new();
         for rec in batch {
-            match to_pending(&rec) {
+            match to_pending(&rec, &mut texts) {
                 Ok(p) => {
                     // Only this reference left (and no weak one to upgrade): no one can read
                     // its seq any more.
@@ -929,7 +954,7 @@ mod tests {
         e.duration_ns = Some(812_000_000);
         e.attrs.insert("ticket".into(), "T-1042".into());
         let rec = Recorded::pending(e.finish().unwrap(), Ruleset::builtin_default());
-        let p = to_pending(&rec).unwrap();
+        let p = to_pending(&rec, &mut ClassificationTexts::default()).unwrap();
         let mut record = String::new();
         crate::ledger::chain::write_record(&mut record, &p.classification_json, &p.event_json, 1);
         assert_eq!(record, line);
@@ -939,6 +964,46 @@ mod tests {
             "docs give the hash {hash}"
         );
         assert!(docs.contains(&format!("{} bytes", record.len())));
+    }
+
+    #[test]
+    fn remembered_classification_texts_are_the_texts_written_afresh() {
+        let rs = Ruleset::builtin_default();
+        let mut shapes: Vec<Classification> = Vec::new();
+        for (api, request) in [
+            ("chat.completions", None),
+            ("responses", Some(("previous_response_id", "resp_1"))),
+            ("responses", Some(("store", "true"))),
+            ("responses", None),
+        ] {
+            let mut e = call(1);
+            e.api = Some(api.into());
+            if let Some((k, v)) = request {
+                let value = if v == "true" {
+                    serde_json::Value::Bool(true)
+                } else {
+                    v.into()
+                };
+                e.request = Some([(k.to_string(), value)].into_iter().collect());
+            }
+            shapes.push(rs.classify(&e));
+        }
+        // Distinct classifications, more of them than are remembered.
+        for i in 0..12u8 {
+            let mut c = shapes[0].clone();
+            c.ruleset = format!("r{i}").into();
+            shapes.push(c);
+        }
+        let mut texts = ClassificationTexts::default();
+        for i in [
+            0, 1, 0, 0, 2, 1, 3, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 15, 4,
+        ] {
+            let c = &shapes[i];
+            let mut fresh = String::new();
+            c.write_canonical_json(&mut fresh);
+            assert_eq!(texts.text(c), fresh, "shape {i}");
+            assert!(texts.recent.len() <= ClassificationTexts::KEPT);
+        }
     }
 
     #[test]

@@ -38,6 +38,9 @@ const INSERT_ID: &str = "INSERT INTO ids (key, seq) VALUES (?1, ?2) ON CONFLICT(
 /// all and defines again what it meets (a few hundred bytes each time).
 const MAX_CONTEXTS: usize = 65_536;
 
+/// Context definitions by text, with the seq of the record holding each.
+type Contexts = HashMap<String, u64, foldhash::fast::RandomState>;
+
 /// When a commit reaches the disk.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Durability {
@@ -85,7 +88,7 @@ pub struct Store {
     version: u32,
     /// Version 2: the context definitions this store wrote and committed, by text, with the
     /// seq of the record holding each (later records refer to it).
-    contexts: HashMap<String, u64>,
+    contexts: Contexts,
 }
 
 impl fmt::Debug for Store {
@@ -124,7 +127,7 @@ impl Store {
             record: String::new(),
             edge: None,
             version,
-            contexts: HashMap::new(),
+            contexts: Contexts::default(),
         })
     }
 
@@ -723,7 +726,7 @@ fn append_in_v2(
     batch: &[Pending],
     record: &mut String,
     edge: Option<Edge>,
-    contexts: &mut HashMap<String, u64>,
+    contexts: &mut Contexts,
     defined: &mut Vec<String>,
 ) -> Result<(Vec<Outcome>, Edge)> {
     let before = tail(conn)?;
