@@ -431,25 +431,16 @@ pub fn id_key(id: &str) -> [u8; 16] {
 
 /// The 16 bytes of a UUID written in lowercase hyphenated form (`8-4-4-4-12` lowercase hex
 /// digits), or `None` for any other text. The writer asks this for every event it appends:
-/// checking the form byte by byte and decoding the groups as hex costs a few nanoseconds,
-/// where parsing and formatting the UUID again to compare would cost several times more.
+/// 36 bytes that the uuid crate parses are the hyphenated form (the other forms it reads have
+/// other lengths), and without an uppercase letter they are its lowercase spelling — no need
+/// to format the UUID again to compare.
 fn lowercase_uuid_bytes(text: &[u8]) -> Option<[u8; 16]> {
-    const GROUPS: [(usize, usize); 5] = [(0, 8), (9, 13), (14, 18), (19, 23), (24, 36)];
-    if text.len() != 36 || [8, 13, 18, 23].iter().any(|&i| text[i] != b'-') {
+    if text.len() != 36 || text.iter().any(u8::is_ascii_uppercase) {
         return None;
     }
-    let mut key = [0u8; 16];
-    let mut at = 0;
-    for (start, end) in GROUPS {
-        let group = &text[start..end];
-        if !group.iter().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
-            return None;
-        }
-        let n = group.len() / 2;
-        hex::decode_to_slice(group, &mut key[at..at + n]).ok()?;
-        at += n;
-    }
-    Some(key)
+    uuid::Uuid::try_parse_ascii(text)
+        .ok()
+        .map(|u| *u.as_bytes())
 }
 
 #[cfg(test)]
