@@ -241,6 +241,7 @@ def bench_sustained(quick: bool) -> dict:
     gc.collect()
     rss0 = rss_mib()
     peak = rss0
+    c0 = time.process_time()
     t0 = time.perf_counter()
     for i in range(n):
         model_call(
@@ -255,6 +256,7 @@ def bench_sustained(quick: bool) -> dict:
             peak = max(peak, rss_mib())
     meter.flush()
     elapsed = time.perf_counter() - t0
+    cpu = time.process_time() - c0
     peak = max(peak, rss_mib())
     meter.close()
     size = os.path.getsize(path)
@@ -262,6 +264,8 @@ def bench_sustained(quick: bool) -> dict:
         "events": n,
         "seconds": elapsed,
         "events_per_s": n / elapsed,
+        "cpu_seconds": cpu,
+        "cpu_ns_per_event": cpu / n * 1e9,
         "rss_growth_mib": peak - rss0,
         "ledger_bytes_per_event": size / n,
         "target_events_per_s": ">= 300000",
