@@ -3,6 +3,7 @@ pyarrow.dataset, polars and DuckDB; the DuckDB contract report equals ledger.rep
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import subprocess
@@ -190,6 +191,56 @@ def test_ledgers_share_a_dataset_and_a_rewritten_one_is_refused(tmp_path):
     assert forged.ledger_id == ra.ledger_id
     with pytest.raises(sm.IntegrityError, match="does not continue the exported dataset"):
         forged.export_parquet(out)
+
+
+def test_two_ledgers_racing_to_create_the_dataset_both_export(tmp_path, monkeypatch):
+    """Ledger b's first export runs whole between ledger a's writing of the dataset's settings
+    and their move into place: each writer keeps its own temporary file, the settings the first
+    one put in place rule, and both exports land."""
+    out = tmp_path / "ds"
+    a = simulate.fleet(days=1, agents=2, seed=1, sessions_per_agent_day=3, path=tmp_path / "a.db")
+    b = simulate.fleet(days=1, agents=2, seed=2, sessions_per_agent_day=4, path=tmp_path / "b.db")
+    original = parquet._settings
+    raced: list[str] = []
+
+    class Stream:
+        def __init__(self, stream):
+            self.stream = stream
+
+        def __enter__(self):
+            return self.stream.__enter__()
+
+        def __exit__(self, *exc):
+            self.stream.__exit__(*exc)
+            raced.append("b")
+            monkeypatch.setattr(parquet, "_settings", original)
+            b.ledger.export_parquet(out)
+
+    class RacingFileSystem:
+        def __init__(self, fs):
+            self.fs = fs
+
+        def __getattr__(self, name):
+            return getattr(self.fs, name)
+
+        def open_output_stream(self, path, *args, **kwargs):
+            stream = self.fs.open_output_stream(path, *args, **kwargs)
+            return Stream(stream) if "dataset.json" in path and not raced else stream
+
+    def racing(d, *args):
+        return original(dataclasses.replace(d, fs=RacingFileSystem(d.fs)), *args)
+
+    monkeypatch.setattr(parquet, "_settings", racing)
+    ra = a.ledger.export_parquet(out)
+    assert raced == ["b"]
+    assert set(parquet.read_manifest(out)["ledgers"]) == {ra.ledger_id, b.ledger.ledger_id}
+    got = duckdb.sql(
+        f"SELECT ledger_id, count(*) FROM {parquet.dataset_source(out)} GROUP BY 1"
+    ).fetchall()
+    assert sorted(got) == sorted(
+        [(a.ledger.ledger_id, len(a.ledger)), (b.ledger.ledger_id, len(b.ledger))]
+    )
+    assert not [p for p in out.rglob("*") if p.name.endswith(".tmp")]
 
 
 def test_partitioning_options_and_errors(fleet, tmp_path):

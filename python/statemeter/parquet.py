@@ -50,6 +50,7 @@ import json
 import os
 import re
 import urllib.parse
+import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -154,14 +155,36 @@ def _read_json(d: _Dest, path: str) -> dict[str, Any] | None:
 
 
 def _write_json(d: _Dest, path: str, data: dict[str, Any]) -> None:
-    """Writes ``data`` at ``path``: through a temporary file renamed into place on a local
-    file system; in one ``PUT`` on an object store (atomic there)."""
-    text = (json.dumps(data, indent=1) + "\n").encode()
-    target = f"{path.rsplit('/', 1)[0]}/.{path.rsplit('/', 1)[1]}.tmp" if d.local else path
-    with d.fs.open_output_stream(target) as f:
-        f.write(text)
-    if d.local:
+    """Writes ``data`` at ``path``: through a temporary file of this writer's own (exports of
+    other ledgers write beside it at the same time) renamed into place on a local file system;
+    in one ``PUT`` on an object store (atomic there)."""
+    target = _put_json(d, path, data)
+    if target != path:
         d.fs.move(target, path)
+
+
+def _create_json(d: _Dest, path: str, data: dict[str, Any]) -> bool:
+    """As `_write_json`, but a local file another writer created first is left as it is and
+    False returned (an object store has no such test: its last ``PUT`` stays)."""
+    target = _put_json(d, path, data)
+    if target == path:
+        return True
+    try:
+        os.link(target, path)
+    except FileExistsError:
+        return False
+    finally:
+        os.unlink(target)
+    return True
+
+
+def _put_json(d: _Dest, path: str, data: dict[str, Any]) -> str:
+    """Writes ``data`` where `_write_json` and `_create_json` put it first; returns that path."""
+    folder, name = path.rsplit("/", 1)
+    target = f"{folder}/.{name}.{os.getpid()}-{uuid.uuid4().hex}.tmp" if d.local else path
+    with d.fs.open_output_stream(target) as f:
+        f.write((json.dumps(data, indent=1) + "\n").encode())
+    return target
 
 
 def _check(data: dict[str, Any] | None, what: str) -> dict[str, Any] | None:
@@ -396,7 +419,11 @@ def _settings(d: _Dest, names: list[str], include_records: bool) -> dict[str, An
             "include_records": include_records,
         }
         d.fs.create_dir(d.join(STATE_DIR, "ledgers"), recursive=True)
-        _write_json(d, path, settings)
+        if not _create_json(d, path, settings):
+            # Another ledger's export created the dataset meanwhile: its settings rule.
+            settings = _check(_read_json(d, path), d.label)
+            if settings is None:
+                raise sm.LedgerError(f"{d.label}: the dataset's settings vanished while exporting")
     if settings["partition_by"] != names:
         raise invalid(
             "partition_by", f"the dataset is partitioned by {settings['partition_by']}, not {names}"
