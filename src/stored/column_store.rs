@@ -108,7 +108,7 @@ pub fn load(store: &Store) -> (EventColumns, Coverage) {
     let files = fs::read_dir(&dir).map_or(0, |d| d.count());
     reserve(&mut cols, files.saturating_mul(SEGMENT_EVENTS as usize));
     // Headers and chain hashes first, in order (one lookup each), then the payloads decoded
-    // on two threads, then appended in order up to the first that fails.
+    // two at a time on two threads and appended in order up to the first that fails.
     let mut found: Vec<(PathBuf, Vec<u8>, u64)> = Vec::new();
     let mut next = 1u64;
     loop {
@@ -136,21 +136,30 @@ pub fn load(store: &Store) -> (EventColumns, Coverage) {
         let first = u64::from_le_bytes(bytes[8..16].try_into().expect("8 bytes"));
         decode(bytes, first, *count)
     };
-    let half = found.len() / 2;
-    let (a, b) = std::thread::scope(|s| {
-        let other = s.spawn(|| found[half..].iter().map(decode_one).collect::<Vec<_>>());
-        let mine: Vec<_> = found[..half].iter().map(decode_one).collect();
-        (mine, other.join().unwrap_or_default())
-    });
-    for ((file, _, _), seg) in found.iter().zip(a.into_iter().chain(b)) {
-        match seg.and_then(|seg| append(&mut cols, seg)) {
-            Ok(n) => {
-                cov.events += n;
-                cov.segments += 1;
+    // Two segments at a time, appended before the next two are decoded: memory beyond the
+    // columns stays at two decoded segments.
+    'pairs: for pair in found.chunks(2) {
+        let decoded = std::thread::scope(|s| {
+            let other = pair.get(1).map(|p| s.spawn(move || decode_one(p)));
+            let mut out = vec![decode_one(&pair[0])];
+            if let Some(h) = other {
+                out.push(
+                    h.join()
+                        .unwrap_or_else(|_| Err(bad("the decoding thread panicked"))),
+                );
             }
-            Err(e) => {
-                cov.rejected = Some(format!("{}: {e}", file.display()));
-                break;
+            out
+        });
+        for ((file, _, _), seg) in pair.iter().zip(decoded) {
+            match seg.and_then(|seg| append(&mut cols, seg)) {
+                Ok(n) => {
+                    cov.events += n;
+                    cov.segments += 1;
+                }
+                Err(e) => {
+                    cov.rejected = Some(format!("{}: {e}", file.display()));
+                    break 'pairs;
+                }
             }
         }
     }
