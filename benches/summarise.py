@@ -59,14 +59,15 @@ def _ingest_why(name: str) -> str:
     cpu = get(_result(name), "cpu_ns_per_event")
     cpu = cpu.get("statemeter") if isinstance(cpu, dict) else cpu
     bound = f"{2e9 / cpu:,.0f} events/s" if cpu else "—"
+    load = other(name, "machine.loadavg")
     return (
         "The caller's thread (the record calls), the encoder (classification, canonical JSON) "
         "and the committer (SHA-256 chain, Merkle tree, SQLite inserts of the record and of "
-        f"the id key) share the machine's two cores: recording took {num(cpu, 'ns')} of CPU "
-        f"per event in all, which two idle cores would run at most at {bound}. The machine "
-        f"was shared (load average {other(name, 'machine.loadavg')} on 2 cores when it ran): "
-        "the floor (Durable ingest), `sqlite3.executemany` of the very rows statemeter wrote, "
-        f"stored {other('ingest', 'events_per_s.sqlite3_executemany', 'events/s')} "
+        "the id key, the column store's segments) share the machine's two cores: recording "
+        f"took {num(cpu, 'ns')} of CPU per event in all, which two idle cores would run at "
+        f"most at {bound}. The machine was shared (load average {load} on 2 cores when it "
+        "ran): the floor (Durable ingest), `sqlite3.executemany` of the very rows statemeter "
+        f"wrote, stored {other('ingest', 'events_per_s.sqlite3_executemany', 'events/s')} "
         f"({other('ingest', 'cpu_ns_per_event.sqlite3_executemany', 'ns')} of CPU per event), "
         "and the core's store alone (pre-encoded events: record text, chain, tree, inserts, "
         f"commit; no Python) {other('ingest', 'rust.store_append_events_per_s', 'events/s')}."
