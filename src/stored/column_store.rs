@@ -286,41 +286,22 @@ fn kind_byte(k: EventKind) -> u8 {
     }
 }
 
-/// The 16 bytes of a lowercase hyphenated UUID, else `None`.
+/// The 16 bytes of a lowercase hyphenated UUID (the only text that turns back into the same
+/// id), else `None`.
 fn uuid_bytes(s: &str) -> Option<[u8; 16]> {
-    let b = s.as_bytes();
-    if b.len() != 36 {
+    if s.len() != 36 || s.bytes().any(|b| b.is_ascii_uppercase()) {
         return None;
     }
-    let mut out = [0u8; 16];
-    let mut j = 0;
-    for (i, &c) in b.iter().enumerate() {
-        if matches!(i, 8 | 13 | 18 | 23) {
-            if c != b'-' {
-                return None;
-            }
-            continue;
-        }
-        let v = match c {
-            b'0'..=b'9' => c - b'0',
-            b'a'..=b'f' => c - b'a' + 10,
-            _ => return None,
-        };
-        out[j / 2] |= if j % 2 == 0 { v << 4 } else { v };
-        j += 1;
-    }
-    Some(out)
+    uuid::Uuid::try_parse(s).ok().map(|u| *u.as_bytes())
 }
 
+/// The lowercase hyphenated text of a UUID's bytes, appended to `out`.
 fn uuid_text(b: &[u8], out: &mut String) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    for (i, &x) in b.iter().enumerate() {
-        if matches!(i, 4 | 6 | 8 | 10) {
-            out.push('-');
-        }
-        out.push(HEX[(x >> 4) as usize] as char);
-        out.push(HEX[(x & 15) as usize] as char);
-    }
+    let u = uuid::Uuid::from_slice(b).expect("16 bytes");
+    out.push_str(
+        u.hyphenated()
+            .encode_lower(&mut uuid::Uuid::encode_buffer()),
+    );
 }
 
 fn encode_payload(c: &EventColumns, rows: std::ops::Range<usize>) -> Vec<u8> {

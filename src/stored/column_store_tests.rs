@@ -302,6 +302,9 @@ fn payloads_round_trip_and_malformed_ones_are_refused() {
         Some(1)
     );
     assert_eq!(uuid_bytes("0190A5B4-7C3E-7D2A-8B1C-3F4E5D6C7B8A"), None);
+    // Other spellings uuid accepts are not the same text: kept as text.
+    assert_eq!(uuid_bytes("{0190a5b4-7c3e-7d2a-8b1c-3f4e5d6c7b8}"), None);
+    assert_eq!(uuid_bytes("0190a5b47c3e7d2a8b1c3f4e5d6c7b8a0000"), None);
     let mut t = String::new();
     uuid_text(
         &uuid_bytes("0190a5b4-7c3e-7d2a-8b1c-3f4e5d6c7b8a").unwrap(),
