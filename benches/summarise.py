@@ -605,6 +605,8 @@ SECTIONS = [
         [
             Row("events", "events"),
             Row("ledgers", "ledgers"),
+            Row("writing the ledgers (4 processes)", "generate_s", "s"),
+            Row("exporting them into the dataset", "export_s", "s"),
             Row("ledger.report, cold (open + first report)", "ledger_report_cold.wall_s", "s"),
             Row("ledger.report, warm (columns cached)", "ledger_report_warm.wall_s", "s"),
             Row("  CPU", "ledger_report_warm.cpu_s", "s"),
@@ -694,27 +696,6 @@ SECTIONS = [
             ),
             Row("sm.classify per event, from Python", "sm_classify_per_event_ns", "ns"),
             Row("classify_batch vs sm.classify (CPU per event)", "ratio_batch_vs_sm_classify", "x"),
-        ],
-    ),
-    Section(
-        "spark_report",
-        "Fleet report on Spark: statemeter.spark.report",
-        "`statemeter.spark.report` on Spark `local[2]` over an exported dataset, against "
-        "`ledger.report` (one ledger, Rust) and DuckDB (`parquet.contract_sql`, no costs) over "
-        "the same events, in the same run; wall time.",
-        [
-            Row("events", "events"),
-            Row("Spark report equals ledger.report", "spark_equals_ledger_report"),
-            Row("statemeter.spark.report", "spark_report_s", "s"),
-            Row("ledger.report", "ledger_report_s", "s"),
-            Row("DuckDB contract_sql", "duckdb_report_s", "s"),
-            Row("Spark vs ledger.report", "ratio_spark_vs_ledger", "x"),
-            Row("Spark vs DuckDB", "ratio_spark_vs_duckdb", "x"),
-            Row("Spark throughput", "spark_events_per_s", "events/s"),
-            Row("ledger.report throughput", "ledger_events_per_s", "events/s"),
-            Row("Spark session start", "spark_start_s", "s"),
-            Row("simulating the fleet", "generate_s", "s"),
-            Row("export to Parquet", "export_s", "s"),
         ],
     ),
     Section(
