@@ -46,6 +46,7 @@
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::Mutex;
 use sha2::{Digest, Sha256};
@@ -714,17 +715,19 @@ fn append_text(to: &mut TextColumn, from: &TextColumn) {
 #[derive(Debug, Default)]
 pub struct ColumnWriter {
     state: Mutex<WriterState>,
+    /// The fork generation `state` was last locked in. A forked child may find `state` locked
+    /// by its parent's committer, a thread the child does not have: the child's committer, the
+    /// only thread that locks `state`, releases it first (see `observe`).
+    generation: AtomicU64,
+    /// Segments written, and attempts that failed (read without the lock).
+    written: AtomicU64,
+    failed: AtomicU64,
 }
 
 #[derive(Debug, Default)]
 struct WriterState {
-    /// The fork generation the columns were collected in (a child starts afresh).
-    generation: u64,
     /// Columns of consecutive seqs from a segment start, not yet written.
     cols: EventColumns,
-    /// Segments written, and attempts that failed.
-    written: u64,
-    failed: u64,
 }
 
 impl ColumnWriter {
@@ -734,19 +737,26 @@ impl ColumnWriter {
 
     /// Segments written and failed attempts so far (this process).
     pub fn counts(&self) -> (u64, u64) {
-        let st = self.state.lock();
-        (st.written, st.failed)
+        (
+            self.written.load(Ordering::Relaxed),
+            self.failed.load(Ordering::Relaxed),
+        )
     }
 
     fn observe(&self, store: &Store, recs: &[Option<&Recorded>], outcomes: &[Outcome]) {
         let Some(path) = store.path() else {
             return;
         };
-        let mut st = self.state.lock();
         let generation = crate::fork::generation();
-        if st.generation != generation {
+        let child = self.generation.swap(generation, Ordering::AcqRel) != generation;
+        if child && self.state.is_locked() {
+            // SAFETY: only the committer thread locks `state`; in a forked child the lock can
+            // only be held by the parent's committer, which the child does not have.
+            unsafe { self.state.force_unlock() };
+        }
+        let mut st = self.state.lock();
+        if child {
             st.cols = EventColumns::default();
-            st.generation = generation;
         }
         for (rec, outcome) in recs.iter().zip(outcomes) {
             let Outcome::Appended { seq } = *outcome else {
@@ -756,9 +766,15 @@ impl ColumnWriter {
             let Some(rec) = rec else {
                 continue;
             };
-            if let Err(()) = st.push(store, path, seq, rec) {
-                st.failed += 1;
-                st.cols = EventColumns::default();
+            match st.push(store, path, seq, rec) {
+                Ok(true) => {
+                    self.written.fetch_add(1, Ordering::Relaxed);
+                }
+                Ok(false) => {}
+                Err(()) => {
+                    self.failed.fetch_add(1, Ordering::Relaxed);
+                    st.cols = EventColumns::default();
+                }
             }
         }
     }
@@ -766,14 +782,14 @@ impl ColumnWriter {
 
 impl WriterState {
     /// Adds the event appended at `seq`, after whatever is missing before it; writes the
-    /// segment it completes.
+    /// segment it completes (then true).
     fn push(
         &mut self,
         store: &Store,
         path: &Path,
         seq: u64,
         rec: &Recorded,
-    ) -> std::result::Result<(), ()> {
+    ) -> std::result::Result<bool, ()> {
         let start = segment_start(seq);
         let expected = if self.cols.len == 0 {
             start
@@ -804,10 +820,10 @@ impl WriterState {
             let dir = dir_of(path);
             if !segment_path(&dir, start).exists() {
                 write_segment(store, &dir, &cols, 0, cols.len).map_err(|_| ())?;
-                self.written += 1;
+                return Ok(true);
             }
         }
-        Ok(())
+        Ok(false)
     }
 }
 
