@@ -1,6 +1,8 @@
 """Ledger format versions: a version-2 ledger's records (contexts written once, referred to by
-seq) against what the readers report, and a version-1 ledger written by an earlier release
-(tests/data/ledgers/v1-fleet.db) opening, verifying, reporting and growing in version 1."""
+seq) against what the readers report; a version-1 ledger written by an earlier release
+(tests/data/ledgers/v1-fleet.db) opening, verifying, reporting and growing in version 1; and a
+version-2 ledger whose `ids` table keys every id by 16 bytes, as releases before 8-byte keys
+wrote it (tests/data/ledgers/v2-16-byte-ids.db), doing the same and keeping its keys."""
 
 from __future__ import annotations
 
@@ -21,6 +23,9 @@ DATA = Path(__file__).parent / "data"
 V1_FLEET = DATA / "ledgers" / "v1-fleet.db"
 #: The head of the fixture as the earlier release wrote it (92 events).
 V1_HEAD = "92:07073de1bc26535f8e1aed3d82974de65e06e6154be367766bb9efc588adac40"
+V2_16 = DATA / "ledgers" / "v2-16-byte-ids.db"
+#: Its head as that release wrote it (281 events, the last one with the id "call-fixed").
+V2_16_HEAD = "281:55dec737cfec4fd7f6a3a14b02d3a398c0291bbd0f3dac58806ddca35ab622a1"
 
 
 def meta(path: Path) -> dict[str, str]:
@@ -75,6 +80,84 @@ def test_a_version_1_ledger_grows_in_version_1(v1_copy):
     assert check(v1_copy).ok and meta(v1_copy)["version"] == "1"
 
 
+def id_keys(path: Path) -> list[tuple[str, int]]:
+    """The `ids` table's rows (key as hex, seq) in seq order, read in a process of its own."""
+    code = (
+        "import json, sqlite3, sys\n"
+        "con = sqlite3.connect(sys.argv[1])\n"
+        "q = 'select hex(key), seq from ids order by seq, length(key)'\n"
+        "print(json.dumps(con.execute(q).fetchall()))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(path)], capture_output=True, check=True, timeout=60
+    )
+    return [(k.lower(), seq) for k, seq in json.loads(out.stdout)]
+
+
+def test_a_version_2_ledger_with_16_byte_id_keys_keeps_them(tmp_path):
+    path = tmp_path / "v2.db"
+    shutil.copyfile(V2_16, path)
+    with sm.Ledger.open(path) as ledger:
+        assert len(ledger) == 281 and str(ledger.head()) == V2_16_HEAD
+        assert ledger.verify(head=sm.Head.parse(V2_16_HEAD)).ok
+        assert len(ledger.sessions()) > 0 and len(ledger.events(kind="model_call")) > 0
+        fixed = json.loads(ledger.record("call-fixed"))
+        assert fixed["s"] == 281 and fixed["e"]["id"] == "call-fixed"
+    old = rows(path)
+    fixed_event = expand_records([(seq, json.loads(text)) for seq, _, text, _ in old])[-1]["event"]
+    with sm.Meter(path) as meter:
+        # Already recorded, with the same payload: found by its 16-byte key, not again.
+        meter.record(fixed_event)
+        with meter.session("support-bot", tenant="acme") as s:
+            first = s.model_call(provider="openai", model="gpt-5", api="responses").id
+            s.model_call(provider="openai", model="gpt-5", api="responses", id=first)
+    stored = rows(path)
+    assert stored[:281] == old and len(stored) == 281 + 3  # the session's start and end
+    keys = id_keys(path)
+    assert len(keys) == 284 and {len(k) for k, _ in keys} == {32}
+    assert (first.replace("-", ""), 283) in keys
+    assert "id_keys" not in meta(path)
+    with sm.Ledger.open(path) as ledger:
+        assert ledger.verify(head=sm.Head.parse(V2_16_HEAD)).ok
+        assert json.loads(ledger.record(first))["s"] == 283
+    assert check(path, V2_16_HEAD).ok
+
+
+def test_ids_are_keyed_by_8_bytes_and_by_16_when_8_are_taken(tmp_path):
+    path = tmp_path / "l.db"
+    # Two UUIDs alike in bytes 0-5, 11 and 15 (their 8-byte key), unlike elsewhere; and ids
+    # that are not UUIDs (keyed by SHA-256).
+    a = "0199a8c0-7c2e-7d3b-9f1a-3c5e2b8d4f10"
+    b = "0199a8c0-7c2e-7aaa-8f1a-3c5e2b8d4f10"
+    ids = [a, b, "call-1", "call-2"]
+    with sm.Meter(path) as meter:
+        for _ in range(2):
+            for i in ids:
+                meter.record({"kind": "tool_call", "id": i, "tool": "search"})
+    assert meta(path)["id_keys"] == "8"
+    keys = id_keys(path)
+    sha = {i: hashlib.sha256(i.encode()).hexdigest() for i in ("call-1", "call-2")}
+    assert keys == [
+        ("0199a8c07c2e5e10", 1),
+        (b.replace("-", ""), 2),
+        (sha["call-1"][:16], 3),
+        (sha["call-2"][:16], 4),
+    ]
+    with sm.Ledger.open(path) as ledger:
+        assert len(ledger) == 4 and ledger.verify().ok
+        for seq, i in enumerate(ids, 1):
+            assert json.loads(ledger.record(i))["s"] == seq
+            assert ledger.events()[seq - 1].id == i
+    # Recorded with another payload: refused, whichever key it holds.
+    with sm.Meter(path) as meter:
+        for i in (a, b):
+            meter.record({"kind": "tool_call", "id": i, "tool": "fetch"})
+        with pytest.raises(sm.ValidationError, match="different payload"):
+            meter.flush()
+    assert len(rows(path)) == 4
+    assert check(path).ok
+
+
 def test_version_2_records_expand_to_what_the_readers_report(tmp_path):
     path = tmp_path / "l.db"
     record_sample(path, 12)
@@ -97,7 +180,7 @@ def test_version_2_records_expand_to_what_the_readers_report(tmp_path):
             assert e.input_tokens == r["event"].get("input_tokens")
         assert ledger.verify().ok
     assert meta(path)["version"] == "2"
-    # Re-recording an id is still idempotent (the ids index holds 16-byte keys).
+    # Re-recording an id is still idempotent (the ids index holds 8-byte keys).
     for _ in range(2):
         with sm.Meter(path) as meter:
             meter.record({"kind": "tool_call", "id": "dup-1", "tool": "search"})

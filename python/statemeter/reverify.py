@@ -65,7 +65,7 @@ EXPECTED_SCHEMA_V1 = {
     ),
     ("index", "sqlite_autoindex_events_1", "events", None),
 }
-#: Version 2: no id column; the ids index is a table of 16-byte keys.
+#: Version 2: no id column; the ids index is a table of 8 or 16-byte keys.
 EXPECTED_SCHEMA_V2 = {
     (
         "table",

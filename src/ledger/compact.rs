@@ -429,6 +429,27 @@ pub fn id_key(id: &str) -> [u8; 16] {
     key
 }
 
+/// The 8-byte key of an event id in the `ids` table of a ledger that keys ids by 8 bytes
+/// (`meta.id_keys = 8`). For a UUID in lowercase hyphenated form: its first 6 bytes (a
+/// UUIDv7's millisecond timestamp, so keys follow recording order and the table's B-tree
+/// fills its pages as it grows at the end), then its bytes 11 and 15 — in statemeter's ids
+/// (the uuid crate's layout: a 42-bit counter that counts the ids of one millisecond, then 32
+/// random bits) byte 11 is the counter's low byte, so up to 256 ids minted in one millisecond
+/// get distinct keys, and byte 15 is random in every UUIDv7 layout. Any other id: the first 8
+/// bytes of SHA-256 of its UTF-8. Two ids may share a key; the second is then keyed by
+/// [`id_key`] (a lookup confirms either against the record).
+pub fn short_id_key(id: &str) -> [u8; 8] {
+    let mut key = [0u8; 8];
+    if let Some(b) = lowercase_uuid_bytes(id.as_bytes()) {
+        key[..6].copy_from_slice(&b[..6]);
+        key[6] = b[11];
+        key[7] = b[15];
+    } else {
+        key.copy_from_slice(&Sha256::digest(id.as_bytes())[..8]);
+    }
+    key
+}
+
 /// The 16 bytes of a UUID written in lowercase hyphenated form (`8-4-4-4-12` lowercase hex
 /// digits), or `None` for any other text. The writer asks this for every event it appends:
 /// 36 bytes that the uuid crate parses are the hyphenated form (the other forms it reads have
@@ -621,6 +642,15 @@ mod tests {
             });
             assert_eq!(id_key(t), want, "{t}");
         }
+        assert_eq!(
+            hex::encode(short_id_key(id)),
+            "0199a8c07c2e5e10" // bytes 0-5, 11, 15
+        );
+        assert_eq!(
+            short_id_key(&upper)[..],
+            Sha256::digest(upper.as_bytes())[..8]
+        );
+        assert_eq!(short_id_key("call-1")[..], id_key("call-1")[..8]);
         // SHA-256("call-1")[:16], computed independently with Python hashlib.
         assert_eq!(
             hex::encode(id_key("call-1")),

@@ -16,6 +16,11 @@ pub const FORMAT: &str = "statemeter-ledger";
 pub const VERSION: &str = "2";
 /// Every `meta.version` this code reads.
 pub const VERSIONS: [&str; 2] = ["1", "2"];
+/// The `meta` key that says how the `ids` table keys ids: `8` in ledgers created since it
+/// exists (8 bytes per id, 16 only for an id whose 8 are another's); absent in earlier
+/// version-2 ledgers, which key every id by 16 bytes and keep doing so
+/// (docs/ledger-format.md, "The `ids` table").
+pub const ID_KEYS_KEY: &str = "id_keys";
 /// The `meta` key of the ledger's identity: a UUID (version 7) given at creation, or at the
 /// first writable open of a ledger made before ledgers had one. Never changed afterwards.
 pub const LEDGER_ID_KEY: &str = "ledger_id";
@@ -46,7 +51,7 @@ CREATE TABLE IF NOT EXISTS checkpoints (
 pub(crate) const TREE_TABLES: &str = tree_tables!();
 
 /// The schema of a new ledger (docs/ledger-format.md, version 2): the chain's columns, the
-/// ids index that idempotency needs as a table of its own keyed by 16 bytes per id (`WITHOUT
+/// ids index that idempotency needs as a table of its own keyed by 8 bytes per id (`WITHOUT
 /// ROWID`: the key is the table), not a copy of the id text in every row plus a text index
 /// over it, and the Merkle tree's tables.
 const SCHEMA: &str = concat!(
@@ -62,7 +67,8 @@ CREATE TABLE IF NOT EXISTS rulesets (digest TEXT PRIMARY KEY, name TEXT NOT NULL
 ",
     tree_tables!(),
     "
-INSERT OR IGNORE INTO meta (key, value) VALUES ('format', 'statemeter-ledger'), ('version', '2');
+INSERT OR IGNORE INTO meta (key, value) VALUES ('format', 'statemeter-ledger'), ('version', '2'),
+    ('id_keys', '8');
 "
 );
 
@@ -99,6 +105,34 @@ pub(crate) fn read_version(conn: &Connection) -> rusqlite::Result<u32> {
             e => Err(e),
         })?;
     Ok(if v.as_deref() == Some("1") { 1 } else { 2 })
+}
+
+/// Whether the `ids` table of a version-2 ledger keys ids by 8 bytes (`meta.id_keys` is `8`)
+/// rather than 16 (no `id_keys`: a ledger created before 8-byte keys). Any other value is a
+/// scheme this code does not know: an error, since appending under the wrong scheme would
+/// record an id twice.
+pub(crate) fn read_short_id_keys(conn: &Connection) -> crate::error::Result<bool> {
+    let v: Option<String> = conn
+        .query_row(
+            "SELECT value FROM meta WHERE key = ?1",
+            [ID_KEYS_KEY],
+            |r| r.get(0),
+        )
+        .optional()
+        .or_else(|e| match e {
+            rusqlite::Error::SqliteFailure(_, Some(ref m)) if m.contains("no such table") => {
+                Ok(None)
+            }
+            e => Err(e),
+        })?;
+    match v.as_deref() {
+        None => Ok(false),
+        Some("8") => Ok(true),
+        Some(other) => Err(Error::Ledger(format!(
+            "the ledger's ids table keys ids in a way this version does not know \
+             (meta {ID_KEYS_KEY} = {other:?}); upgrade statemeter"
+        ))),
+    }
 }
 
 /// Why a ledger could not be opened: whether SQLite was refused writing (reading the file may
@@ -540,12 +574,14 @@ mod tests {
             .unwrap()
             .collect::<rusqlite::Result<_>>()
             .unwrap();
-        assert_eq!(meta.len(), 3, "{meta:?}");
+        assert_eq!(meta.len(), 4, "{meta:?}");
         assert_eq!(meta[0], ("format".into(), FORMAT.into()));
-        assert_eq!(meta[1].0, LEDGER_ID_KEY);
-        let id = uuid::Uuid::try_parse(&meta[1].1).unwrap();
+        assert_eq!(meta[1], (ID_KEYS_KEY.into(), "8".into()));
+        assert!(read_short_id_keys(&conn).unwrap());
+        assert_eq!(meta[2].0, LEDGER_ID_KEY);
+        let id = uuid::Uuid::try_parse(&meta[2].1).unwrap();
         assert_eq!(id.get_version_num(), 7);
-        assert_eq!(meta[2], ("version".into(), VERSION.into()));
+        assert_eq!(meta[3], ("version".into(), VERSION.into()));
         drop(conn);
         // Reopening an existing ledger works and does not duplicate anything.
         let conn = open_connection(Some(&path), "l", Durability::Batch).unwrap();
@@ -553,7 +589,15 @@ mod tests {
             .query_row("PRAGMA synchronous", [], |r| r.get(0))
             .unwrap();
         assert_eq!(sync, 1, "NORMAL");
-        assert_eq!(read_ledger_id(&conn).unwrap().as_deref(), Some(&*meta[1].1));
+        assert_eq!(read_ledger_id(&conn).unwrap().as_deref(), Some(&*meta[2].1));
+        // An ids key scheme this version does not know is refused, not guessed.
+        conn.execute("UPDATE meta SET value = '4' WHERE key = 'id_keys'", [])
+            .unwrap();
+        let e = read_short_id_keys(&conn).unwrap_err().to_string();
+        assert!(e.contains("does not know"), "{e}");
+        conn.execute("DELETE FROM meta WHERE key = 'id_keys'", [])
+            .unwrap();
+        assert!(!read_short_id_keys(&conn).unwrap());
     }
 
     #[test]

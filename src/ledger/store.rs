@@ -24,8 +24,8 @@ use super::chain::{chain_hash, event_difference, write_record, Head};
 use super::compact::{self, Context};
 use super::merkle::{leaf_hash, Hash};
 use super::schema::{
-    open_connection, open_read_only, read_ledger_id, read_version, schema_problems, OpenError,
-    LEDGER_ID_KEY,
+    open_connection, open_read_only, read_ledger_id, read_short_id_keys, read_version,
+    schema_problems, OpenError, LEDGER_ID_KEY,
 };
 use super::tree::{self, Edge};
 use crate::error::{Error, Result};
@@ -86,6 +86,9 @@ pub struct Store {
     edge: Option<Edge>,
     /// The ledger's format version (1 or 2).
     version: u32,
+    /// Version 2: the `ids` table keys ids by 8 bytes (16 only for an id whose 8 are taken);
+    /// false in a version-2 ledger created before 8-byte keys (16 bytes each).
+    short_keys: bool,
     /// Version 2: the context definitions this store wrote and committed, by text, with the
     /// seq of the record holding each (later records refer to it).
     contexts: Contexts,
@@ -120,6 +123,7 @@ impl Store {
 
     fn with(conn: Connection, path: Option<PathBuf>, label: String) -> Result<Store> {
         let version = read_version(&conn)?;
+        let short_keys = version == 2 && read_short_id_keys(&conn)?;
         Ok(Store {
             conn,
             path,
@@ -127,6 +131,7 @@ impl Store {
             record: String::new(),
             edge: None,
             version,
+            short_keys,
             contexts: Contexts::default(),
         })
     }
@@ -371,23 +376,24 @@ impl Store {
                 .optional()?
                 .map(|s| s as u64));
         }
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT seq FROM ids WHERE key = ?1")?;
-        let key = compact::id_key(id);
-        let Some(seq) = stmt
-            .query_row([&key[..]], |r| r.get::<_, i64>(0))
-            .optional()?
-        else {
-            return Ok(None);
+        // The key is 8 or 16 bytes of the id: the record says whose it is. An id whose
+        // 8-byte key is another's is keyed by 16.
+        let long = compact::id_key(id);
+        let short = compact::short_id_key(id);
+        let keys: &[&[u8]] = if self.short_keys {
+            &[&short, &long]
+        } else {
+            &[&long]
         };
-        // The key is 16 bytes of the id: the record says whose it is.
-        let seq = seq as u64;
-        let text = self.expanded_record_at(seq)?.unwrap_or_default();
-        let named = serde_json::from_str::<serde_json::Value>(&text)
-            .ok()
-            .and_then(|v| v["event"]["id"].as_str().map(|s| s == id));
-        Ok(named.unwrap_or(false).then_some(seq))
+        for key in keys {
+            let Some(seq) = key_seq(&self.conn, key)? else {
+                continue;
+            };
+            if id_at(&self.conn, seq)?.as_deref() == Some(id) {
+                return Ok(Some(seq));
+            }
+        }
+        Ok(None)
     }
 
     /// What in the stored Merkle tree disagrees with the records, or `None` (also for a
@@ -507,6 +513,7 @@ impl Store {
             record,
             edge,
             version,
+            short_keys,
             contexts,
             ..
         } = self;
@@ -522,7 +529,8 @@ impl Store {
         let (outcomes, new_edge) = if *version == 1 {
             append_in(&tx, batch, record, known).map_err(fail)?
         } else {
-            append_in_v2(&tx, batch, record, known, contexts, defined).map_err(fail)?
+            let short = *short_keys;
+            append_in_v2(&tx, batch, record, known, contexts, defined, short).map_err(fail)?
         };
         if atomic {
             if let Some(message) = outcomes.iter().find_map(|o| match o {
@@ -717,10 +725,68 @@ impl Expander {
     }
 }
 
+/// The seq the `ids` table holds under `key`.
+fn key_seq(conn: &Connection, key: &[u8]) -> Result<Option<u64>> {
+    let mut stmt = conn.prepare_cached("SELECT seq FROM ids WHERE key = ?1")?;
+    Ok(stmt
+        .query_row([key], |r| r.get::<_, i64>(0))
+        .optional()?
+        .map(|s| s as u64))
+}
+
+/// The event id the version-2 record at `seq` names (in its `e`), or `None` (no such row, or
+/// no readable id).
+fn id_at(conn: &Connection, seq: u64) -> Result<Option<String>> {
+    let Some(text) = raw_record(conn, seq)? else {
+        return Ok(None);
+    };
+    Ok(compact::parse_record_v2(&text).and_then(|(_, own)| {
+        serde_json::from_str::<serde_json::Value>(own)
+            .ok()
+            .and_then(|e| e["id"].as_str().map(str::to_string))
+    }))
+}
+
+/// Claims the `ids` key of `p`, about to be appended at `next`: `Ok(None)` when its id is new
+/// (a key now names `next`), else the event of that id already stored.
+///
+/// With 8-byte keys (`short`) the id claims its 8-byte key; when another id holds that, its
+/// 16-byte key. An id therefore has a 16-byte key only when its 8-byte key is another id's,
+/// and 8-byte keys are never removed: an id whose 8-byte key was free is new. Ledgers keyed by
+/// 16 bytes claim the 16-byte key only.
+fn claim_id(
+    conn: &Connection,
+    insert_id: &mut rusqlite::CachedStatement<'_>,
+    p: &Pending,
+    next: u64,
+    short: bool,
+) -> Result<Option<Outcome>> {
+    if short {
+        let key = compact::short_id_key(&p.id);
+        if insert_id.execute(params![&key[..], next as i64])? == 1 {
+            return Ok(None);
+        }
+        let seq = key_seq(conn, &key)?.ok_or_else(|| {
+            not_stored(format!(
+                "the id of event {} is indexed but cannot be read back",
+                p.id
+            ))
+        })?;
+        if id_at(conn, seq)?.as_deref() == Some(p.id.as_str()) {
+            return existing_v2(conn, p, &key).map(Some);
+        }
+    }
+    let key = compact::id_key(&p.id);
+    if insert_id.execute(params![&key[..], next as i64])? == 1 {
+        return Ok(None);
+    }
+    existing_v2(conn, p, &key).map(Some)
+}
+
 /// The body of [`Store::append`] for a version-2 ledger, inside its transaction: each event's
 /// context is defined in its record the first time this store writes it, and referred to by
 /// that record's seq afterwards. `defined` collects the definitions written (forgotten again
-/// if the transaction does not commit).
+/// if the transaction does not commit). `short`: the `ids` table keys ids by 8 bytes.
 fn append_in_v2(
     conn: &Connection,
     batch: &[Pending],
@@ -728,6 +794,7 @@ fn append_in_v2(
     edge: Option<Edge>,
     contexts: &mut Contexts,
     defined: &mut Vec<String>,
+    short: bool,
 ) -> Result<(Vec<Outcome>, Edge)> {
     let before = tail(conn)?;
     let Head {
@@ -742,9 +809,7 @@ fn append_in_v2(
     let mut definition = String::with_capacity(512);
     for p in batch {
         let next = seq + 1;
-        let key = compact::id_key(&p.id);
-        if insert_id.execute(params![&key[..], next as i64])? == 0 {
-            let found = existing_v2(conn, p, &key)?;
+        if let Some(found) = claim_id(conn, &mut insert_id, p, next, short)? {
             outcomes.push(found);
             continue;
         }
@@ -777,9 +842,9 @@ fn append_in_v2(
 }
 
 /// [`existing`] in a version-2 ledger: the event whose id has `key`.
-fn existing_v2(conn: &Connection, p: &Pending, key: &[u8; 16]) -> Result<Outcome> {
+fn existing_v2(conn: &Connection, p: &Pending, key: &[u8]) -> Result<Outcome> {
     let mut stmt = conn.prepare_cached("SELECT seq FROM ids WHERE key = ?1")?;
-    let seq: i64 = stmt.query_row([&key[..]], |r| r.get(0)).map_err(|e| {
+    let seq: i64 = stmt.query_row([key], |r| r.get(0)).map_err(|e| {
         not_stored(format!(
             "the id of event {} is indexed but cannot be read back ({e})",
             p.id
@@ -902,8 +967,7 @@ fn compare_stored(seq: u64, stored: &str, p: &Pending) -> Outcome {
         return Outcome::Conflict {
             seq,
             message: format!(
-                "event id {} has the same 16-byte index key as event id {} recorded at seq \
-                 {seq}",
+                "event id {} has the same index key as event id {} recorded at seq {seq}",
                 p.id,
                 stored_id.unwrap_or_default()
             ),
