@@ -287,26 +287,24 @@ pub fn describe_request_with(
         body,
         file_refs,
     };
-    let mut attrs = Map::new();
-    attrs.insert("venue_evidence".into(), host.venue_evidence.clone());
-    attrs.insert(
-        "server.address".into(),
-        Value::String(cx.url.host.as_ref().to_owned()),
-    );
-    attrs.insert(
-        "http.request.method".into(),
-        Value::String(cx.method.as_ref().to_owned()),
-    );
-    if let Some(b) = cx.raw_body {
-        if cx.body.is_none() && !mcp::is_batch(b) {
-            attrs.insert(
-                "body_unread".into(),
-                Value::String("the body is not a JSON object: its parameters were not read".into()),
-            );
-        }
-    }
+    let body_unread = cx
+        .raw_body
+        .is_some_and(|b| cx.body.is_none() && !mcp::is_batch(b));
 
     if let Some(tool) = mcp::describe(&cx) {
+        let mut attrs = Map::new();
+        attrs.insert("venue_evidence".into(), host.venue_evidence.clone());
+        attrs.insert(
+            "server.address".into(),
+            Value::String(cx.url.host.as_ref().to_owned()),
+        );
+        attrs.insert(
+            "http.request.method".into(),
+            Value::String(cx.method.as_ref().to_owned()),
+        );
+        if body_unread {
+            attrs.insert("body_unread".into(), body_unread_note());
+        }
         let mut ev = Event::new(EventKind::ToolCall);
         ev.tool = Some(tool.tool.into());
         ev.tool_kind = Some("mcp".into());
@@ -338,36 +336,36 @@ pub fn describe_request_with(
         Operated::Endpoint => (static_text(draft.provider), "provider-endpoint"),
         Operated::Unknown => (static_text("unknown"), "provider-unknown-host"),
     };
-    let explain = match (&host.operated, source) {
-        (Operated::Unknown, Source::Hint) => format!(
+    let explain: Cow<'_, str> = match (&host.operated, source) {
+        (Operated::Unknown, Source::Hint) => Cow::Owned(format!(
             "{}; the caller's API is {} ({} shape), which does not say who operates the host",
             host.explain,
             api_family.unwrap_or_default(),
             shape_name(draft.shape)
-        ),
-        (Operated::Unknown, _) if family.is_some() => format!(
+        )),
+        (Operated::Unknown, _) if family.is_some() => Cow::Owned(format!(
             "{}; the path {} has the {} shape, which does not say who operates the host",
             host.explain,
             cx.url.path,
             shape_name(draft.shape)
-        ),
-        (Operated::Unknown, _) => format!(
+        )),
+        (Operated::Unknown, _) => Cow::Owned(format!(
             "{}, and the path {} is not a known provider API",
             host.explain, cx.url.path
-        ),
-        _ => host.explain.clone(),
+        )),
+        _ => Cow::Borrowed(host.explain.as_str()),
     };
-    let mut evidence = Map::new();
-    evidence.insert(
-        "provider".into(),
-        Value::String(provider.as_ref().to_owned()),
-    );
-    evidence.insert("rule".into(), Value::String(rule.to_owned()));
-    if !draft.shape.is_empty() {
-        evidence.insert("shape".into(), Value::String(draft.shape.to_owned()));
+    let mut attrs = model_call_attrs(&AttrsKey {
+        host: &host,
+        method: &cx.method,
+        provider: &provider,
+        rule,
+        shape: draft.shape,
+        explain: &explain,
+    });
+    if body_unread {
+        attrs.insert("body_unread".into(), body_unread_note());
     }
-    evidence.insert("explain".into(), Value::String(explain));
-    attrs.insert("provider_evidence".into(), Value::Object(evidence));
 
     let mut ev = Event::new(EventKind::ModelCall);
     ev.provider = Some(provider);
@@ -379,15 +377,17 @@ pub fn describe_request_with(
         Cow::Owned(api) if api.is_empty() => static_text("unknown"),
         Cow::Owned(api) => api.into(),
     });
-    ev.model = Some(
-        draft
-            .model
-            .filter(|m| !m.is_empty())
-            .unwrap_or_else(|| "unknown".to_owned())
-            .into(),
-    );
+    ev.model = Some(match draft.model.as_deref() {
+        None | Some("") => static_text("unknown"),
+        Some(model) => recent_text(model.len(), |t| t == model, || model.into()),
+    });
     ev.venue = Some(host.venue.clone());
-    ev.endpoint = Some(cx.url.endpoint().into());
+    let url = &cx.url;
+    ev.endpoint = Some(recent_text(
+        url.scheme.len() + 3 + url.authority.len() + url.path.len(),
+        |t| cx.url.is_endpoint(t),
+        || cx.url.endpoint().into(),
+    ));
     ev.request = Some(draft.request);
     attrs.extend(draft.attrs);
     ev.attrs = attrs;
@@ -412,6 +412,121 @@ fn static_text(s: &'static str) -> Text {
         texts.push((s, Text::clone(&t)));
         t
     })
+}
+
+/// Longest text [`recent_text`] remembers, in bytes.
+const RECENT_TEXT_MAX: usize = 256;
+
+thread_local! {
+    /// [`recent_text`]'s texts: the last models and endpoints named, 32 at most.
+    static RECENT_TEXTS: RefCell<Vec<Text>> = const { RefCell::new(Vec::new()) };
+    /// [`model_call_attrs`]'s last maps: what they were built from, and the map.
+    static RECENT_ATTRS: RefCell<Vec<(AttrsEntry, Map<String, Value>)>> =
+        const { RefCell::new(Vec::new()) };
+}
+
+/// A request's text (a model name, an endpoint) as event text, shared with the last requests
+/// that named the same text: an SDK client sends one endpoint and a few models over and over.
+/// `is` says whether a remembered text is the one wanted, `make` builds it otherwise; `len`
+/// (the text's length) bounds what is remembered.
+fn recent_text(len: usize, is: impl Fn(&str) -> bool, make: impl FnOnce() -> Text) -> Text {
+    if len > RECENT_TEXT_MAX {
+        return make();
+    }
+    RECENT_TEXTS.with(|texts| {
+        let mut texts = texts.borrow_mut();
+        if let Some(t) = texts.iter().rev().find(|t| is(t)) {
+            return Text::clone(t);
+        }
+        let t = make();
+        if texts.len() >= 32 {
+            texts.remove(0);
+        }
+        texts.push(Text::clone(&t));
+        t
+    })
+}
+
+/// What a model call's base `attrs` are made of.
+struct AttrsKey<'k> {
+    host: &'k Rc<HostInfo>,
+    method: &'k str,
+    provider: &'k Text,
+    rule: &'static str,
+    shape: &'static str,
+    explain: &'k str,
+}
+
+/// An [`AttrsKey`] remembered with the map built from it.
+struct AttrsEntry {
+    host: Rc<HostInfo>,
+    method: String,
+    provider: Text,
+    rule: &'static str,
+    shape: &'static str,
+    explain: String,
+}
+
+impl AttrsEntry {
+    fn is(&self, k: &AttrsKey<'_>) -> bool {
+        Rc::ptr_eq(&self.host, k.host)
+            && self.method == k.method
+            && *self.provider == **k.provider
+            && self.rule == k.rule
+            && self.shape == k.shape
+            && self.explain == k.explain
+    }
+}
+
+/// A model call's `attrs` before the API family's own: `venue_evidence`, `server.address`,
+/// `http.request.method` and `provider_evidence`. They depend on the host, the method and what
+/// was read, so the map is built once per thread for each of the last few combinations and
+/// copied after that (a copy allocates as much, but skips the sorted inserts and the formatting).
+fn model_call_attrs(k: &AttrsKey<'_>) -> Map<String, Value> {
+    RECENT_ATTRS.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        if let Some((_, attrs)) = cache.iter().find(|(e, _)| e.is(k)) {
+            return attrs.clone();
+        }
+        let mut evidence = Map::new();
+        evidence.insert(
+            "provider".into(),
+            Value::String(k.provider.as_ref().to_owned()),
+        );
+        evidence.insert("rule".into(), Value::String(k.rule.to_owned()));
+        if !k.shape.is_empty() {
+            evidence.insert("shape".into(), Value::String(k.shape.to_owned()));
+        }
+        evidence.insert("explain".into(), Value::String(k.explain.to_owned()));
+        let mut attrs = Map::new();
+        attrs.insert("venue_evidence".into(), k.host.venue_evidence.clone());
+        attrs.insert("server.address".into(), Value::String(k.host.host.clone()));
+        attrs.insert(
+            "http.request.method".into(),
+            Value::String(k.method.to_owned()),
+        );
+        attrs.insert("provider_evidence".into(), Value::Object(evidence));
+        if cache.len() >= 8 {
+            cache.remove(0);
+        }
+        cache.push((
+            AttrsEntry {
+                host: Rc::clone(k.host),
+                method: k.method.to_owned(),
+                provider: Text::clone(k.provider),
+                rule: k.rule,
+                shape: k.shape,
+                explain: k.explain.to_owned(),
+            },
+            attrs.clone(),
+        ));
+        attrs
+    })
+}
+
+/// `attrs.body_unread`: a body that is not a JSON object.
+fn body_unread_note() -> Value {
+    Value::String("the body is not a JSON object: its parameters were not read".into())
 }
 
 /// A shape's name in explanations.
@@ -455,6 +570,8 @@ enum Operated {
 
 /// What the host alone decides, remembered per thread.
 struct HostInfo {
+    /// The host (normalised), `attrs."server.address"`.
+    host: String,
     venue: Text,
     venue_evidence: Value,
     family: Option<Family>,
@@ -542,6 +659,7 @@ fn host_info(host: &str, hosts: HostMappings<'_>) -> HostInfo {
         )
     };
     HostInfo {
+        host: host.to_owned(),
         venue: venue.into(),
         venue_evidence,
         family: family.map(|(f, _)| f),

@@ -66,6 +66,24 @@ impl<'a> Url<'a> {
         s
     }
 
+    /// Whether `s` is this URL's [`Url::endpoint`] (compared without building it).
+    pub fn is_endpoint(&self, s: &str) -> bool {
+        let Some(rest) = s
+            .strip_prefix(self.scheme)
+            .and_then(|r| r.strip_prefix("://"))
+        else {
+            return false;
+        };
+        let Some((authority, path)) = rest.split_at_checked(self.authority.len()) else {
+            return false;
+        };
+        path == self.path
+            && authority
+                .bytes()
+                .zip(self.authority.bytes())
+                .all(|(a, b)| a == b.to_ascii_lowercase())
+    }
+
     /// The non-empty path segments, still percent-encoded.
     pub fn segments(&self) -> Vec<&'a str> {
         self.path.split('/').filter(|s| !s.is_empty()).collect()
