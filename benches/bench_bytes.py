@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import struct
 import subprocess
 import sys
 import tempfile
@@ -65,6 +66,48 @@ def dbstat(path: Path) -> dict[str, dict[str, int]]:
             "payload": payload,
             "unused": unused,
         }
+    con.close()
+    return out
+
+
+def segment_sections(path: Path) -> list[tuple[str, int, int]]:
+    """The sections of a column store segment as (name, bytes before compression, bytes of its
+    zstd frame), from its directory (docs/ledger-format.md, "The column store")."""
+    data = path.read_bytes()
+    if data[:8] != b"SMCOLS\0\x02":
+        return []
+    body, at, out = data[88:], 1, []
+    for _ in range(body[0]):
+        n = body[at]
+        name = body[at + 1 : at + 1 + n].decode()
+        raw, packed = struct.unpack("<II", body[at + 1 + n : at + 9 + n])
+        out.append((name, raw, packed))
+        at += 9 + n
+    return out
+
+
+def cells(path: Path, names: tuple[str, ...]) -> dict[str, dict[str, int]]:
+    """For each table or index in `names`: its leaf cells' payload (the row's bytes: key,
+    columns and SQLite's record header), the rest of its leaf pages (cell pointers, cell
+    headers, page headers) and unused bytes, and its interior pages, from SQLite's ``dbstat``."""
+    import sqlite3
+
+    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    out = {}
+    for name in names:
+        q = (
+            "SELECT pagetype, count(*), sum(pgsize), sum(payload), sum(unused) FROM dbstat "
+            "WHERE name = ? GROUP BY pagetype"
+        )
+        d = {"leaf_payload": 0, "leaf_overhead": 0, "leaf_unused": 0, "interior": 0}
+        for kind, _, size, payload, unused in con.execute(q, (name,)):
+            if kind == "leaf":
+                d["leaf_payload"] += payload
+                d["leaf_unused"] += unused
+                d["leaf_overhead"] += size - payload - unused
+            else:
+                d["interior"] += size
+        out[name] = d
     con.close()
     return out
 
@@ -192,6 +235,13 @@ def bytes_bench(quick: bool) -> dict:
         columns = ledger.with_name(ledger.name + ".columns")
         segments = sorted(columns.glob("*.seg")) if columns.is_dir() else []
         columns_size = sum(p.stat().st_size for p in segments)
+        by_section: dict[str, list[int]] = {}
+        for seg in segments:
+            for name, raw, packed in segment_sections(seg):
+                t = by_section.setdefault(name, [0, 0])
+                t[0] += raw
+                t[1] += packed
+        row_cells = cells(ledger, ("events", "ids"))
         expanded = expanded_records(ledger)
         texts = [text for _, text in expanded]
         ids = [json.loads(text)["event"]["id"] for text in texts]
@@ -234,11 +284,24 @@ def bytes_bench(quick: bool) -> dict:
                 k: round(sum(v) / len(v), 1) for k, v in sorted(by_kind.items())
             },
             "objects_bytes_per_event": per_object(stat, events),
+            "cells_bytes_per_event": {
+                name: {k: round(v / events, 1) for k, v in d.items()}
+                for name, d in row_cells.items()
+            },
         },
         "column_store": {
             "segments": len(segments),
             "bytes": columns_size,
             "bytes_per_event": round(columns_size / events, 1),
+            # Per section: its zstd frame, per event of the ledger (the tail after the last
+            # whole segment has none), and its size before compression.
+            "sections_bytes_per_event": {
+                name: round(packed / events, 2)
+                for name, (_, packed) in sorted(by_section.items(), key=lambda kv: -kv[1][1])
+            },
+            "sections_raw_bytes_per_event": {
+                name: round(raw / events, 2) for name, (raw, _) in by_section.items()
+            },
         },
         "with_column_store_bytes_per_event": round((size + columns_size) / events, 1),
         "v1_layout": {

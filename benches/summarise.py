@@ -218,6 +218,28 @@ def bytes_table(result: dict) -> str:
     for name in sorted(set(now) | set(old), key=lambda k: -max(now.get(k, 0), old.get(k, 0))):
         if max(now.get(name, 0), old.get(name, 0)) >= 0.5:
             lines.append(f"| `{name}` | {num(now.get(name))} | {num(old.get(name))} |")
+    cells = get(result, "ledger.cells_bytes_per_event") or {}
+    if cells:
+        lines += [
+            "",
+            "| rows of | leaf payload (row bytes) | cell and page headers | unused | interior "
+            "pages |",
+            "|---|---|---|---|---|",
+        ]
+        for name, d in cells.items():
+            lines.append(
+                f"| `{name}` | {num(d.get('leaf_payload'))} | {num(d.get('leaf_overhead'))} | "
+                f"{num(d.get('leaf_unused'))} | {num(d.get('interior'))} |"
+            )
+    sections = get(result, "column_store.sections_bytes_per_event") or {}
+    raw = get(result, "column_store.sections_raw_bytes_per_event") or {}
+    if sections:
+        lines += [
+            "",
+            "| column store section | bytes/event (zstd) | before compression |",
+            "|---|---|---|",
+        ]
+        lines += [f"| `{k}` | {num(v)} | {num(raw.get(k))} |" for k, v in sections.items()]
     keys = get(result, "v1_layout.record.event_keys_bytes_per_event") or {}
     if keys:
         lines += ["", '| event key (v1 record: `"key":value,`) | bytes/event |', "|---|---|"]

@@ -129,10 +129,14 @@ def corrupt(seg: Path, how: str) -> None:
         del b[len(b) // 2 :]
     elif how == "foreign":
         b = bytearray(b"not a segment" * 10)
+    elif how == "older format":
+        b[7] = 1  # magic "SMCOLS\0\x01": the segment format before this one
     seg.write_bytes(bytes(b))
 
 
-@pytest.mark.parametrize("how", ["damaged", "stale", "truncated", "foreign", "missing"])
+@pytest.mark.parametrize(
+    "how", ["damaged", "stale", "truncated", "foreign", "older format", "missing"]
+)
 @pytest.mark.parametrize("which", [0, 1])
 def test_a_bad_segment_changes_no_answer_and_is_replaced(ledger, tmp_path, how, which):
     path, want = ledger

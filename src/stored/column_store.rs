@@ -21,28 +21,31 @@
 //! Segment file layout (integers little-endian):
 //!
 //! ```text
-//! magic        8 bytes  "SMCOLS\0\x01" (format 1)
+//! magic        8 bytes  "SMCOLS\0\x02" (format 2; a segment of format 1 is not trusted, and
+//!                       rewritten by the reader that reads its events from the records)
 //! first_seq    u64
 //! count        u32      events in the segment
 //! chain_hash   32 bytes the ledger's stored hash at seq first_seq + count - 1
-//! raw_len      u32      payload length before compression
-//! digest       32 bytes SHA-256 of the compressed payload
-//! payload      zstd frame of the columns, one after the other (below)
+//! raw_len      u32      the sections' total length before compression
+//! digest       32 bytes SHA-256 of the rest of the file (directory and frames)
+//! directory    u8 section count, then per section: u8 name length, name, u32 length
+//!              before compression, u32 length of its zstd frame
+//! frames       one zstd frame per section, in [`SECTIONS`] order
 //! ```
 //!
-//! The payload: `id` (a mode byte: 1 = every id a lowercase hyphenated UUID, 16 bytes each; 0
-//! = LEB128 length + UTF-8 each), `kind` (a byte each), `ts` (zigzag LEB128 delta from the
-//! previous event's, the first from 0), `duration_ns` (LEB128 of zigzag + 1, 0 = absent), the
-//! string columns of [`STR_FIELDS`] in that order (LEB128 count of dictionary values, each
-//! LEB128 length + UTF-8, then LEB128 code + 1 per event, 0 = absent), the counts
-//! `input_tokens`, `output_tokens`, `cached_tokens`, `bytes` (LEB128 each), a verdict byte
-//! per event (bit 0 tag stateful, 1 consumes_state, 2 creates_state, 3 session_stateful, bits
-//! 4-5 state holder: 0 none, 1 provider, 2 client, 3 unknown), the `state_kinds` bits (a
-//! byte each), then `request` and `attrs` (LEB128 length + canonical JSON each, 0 = absent).
-//! Deltas and LEB128 first, zstd after: fixed-width values (Arrow IPC's layout) compress to
-//! several times the size. `session_tag` is not stored: it depends on later events and is
-//! derived after loading.
+//! The sections: `id` ([`put_ids`]: the 74 bits of a UUIDv7 that are not its time, plus a
+//! byte for the time's difference from the event's `ts`), `context` (the kind, the verdict
+//! and the string columns whose values repeat across an agent's events, as one tuple per
+//! event: [`encode_context`]), `ts` (zigzag delta from the previous event's, the first from
+//! 0, as byte planes: [`put_planes`]), `duration_ns` (zigzag + 1, 0 = absent, byte planes),
+//! the string columns of [`OWN_STR`] (each a dictionary and code differences:
+//! [`encode_own_str`]), the counts `input_tokens`, `output_tokens`, `cached_tokens`,
+//! `bytes` (LEB128 each), then `request` and `attrs` (LEB128 length + canonical JSON each,
+//! 0 = absent). Deltas, byte planes and LEB128 first, zstd after, one frame per section (each
+//! gets its own entropy tables). `session_tag` is not stored: it depends on later events and
+//! is derived after loading.
 
+use std::collections::HashMap;
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -63,7 +66,7 @@ use crate::stored::scalars;
 /// several with a few hundred events.
 pub const SEGMENT_EVENTS: u64 = if cfg!(test) { 64 } else { 65_536 };
 
-const MAGIC: &[u8; 8] = b"SMCOLS\0\x01";
+const MAGIC: &[u8; 8] = b"SMCOLS\0\x02";
 const HEADER_LEN: usize = 8 + 8 + 4 + 32 + 4 + 32;
 /// zstd level: 3 is zstd's default, fast enough for the writer to keep up.
 const LEVEL: i32 = 3;
@@ -239,20 +242,32 @@ pub fn encode(
     first_seq: u64,
     hash: &[u8; 32],
 ) -> Result<Vec<u8>> {
-    let raw = encode_payload(cols, rows.clone());
-    let payload = zstd::bulk::compress(&raw, LEVEL)
-        .map_err(|e| Error::Ledger(format!("cannot compress columns: {e}")))?;
+    let sections = encode_payload(cols, rows.clone());
     let count = u32::try_from(rows.len()).expect("a segment is small");
-    let raw_len = u32::try_from(raw.len())
-        .map_err(|_| Error::Ledger("a column segment over 4 GiB".into()))?;
-    let mut out = Vec::with_capacity(HEADER_LEN + payload.len());
+    let mut body = vec![sections.len() as u8];
+    let mut frames = Vec::with_capacity(sections.len());
+    let mut raw_len = 0usize;
+    let big = |_| Error::Ledger("a column segment over 4 GiB".into());
+    for (name, raw) in &sections {
+        let frame = zstd::bulk::compress(raw, LEVEL)
+            .map_err(|e| Error::Ledger(format!("cannot compress columns: {e}")))?;
+        body.push(name.len() as u8);
+        body.extend_from_slice(name.as_bytes());
+        body.extend_from_slice(&u32::try_from(raw.len()).map_err(big)?.to_le_bytes());
+        body.extend_from_slice(&u32::try_from(frame.len()).map_err(big)?.to_le_bytes());
+        raw_len += raw.len();
+        frames.push(frame);
+    }
+    frames.iter().for_each(|f| body.extend_from_slice(f));
+    let raw_len = u32::try_from(raw_len).map_err(big)?;
+    let mut out = Vec::with_capacity(HEADER_LEN + body.len());
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&first_seq.to_le_bytes());
     out.extend_from_slice(&count.to_le_bytes());
     out.extend_from_slice(hash);
     out.extend_from_slice(&raw_len.to_le_bytes());
-    out.extend_from_slice(&Sha256::digest(&payload));
-    out.extend_from_slice(&payload);
+    out.extend_from_slice(&Sha256::digest(&body));
+    out.extend_from_slice(&body);
     Ok(out)
 }
 
@@ -275,6 +290,18 @@ fn unzigzag(v: u64) -> i64 {
 fn put_text(out: &mut Vec<u8>, s: &str) {
     put(out, s.len() as u64);
     out.extend_from_slice(s.as_bytes());
+}
+
+/// `values` as byte planes: a byte giving the width `w` (the bytes the largest value needs),
+/// then `w` runs of one byte per value, least significant first. Values of a similar size
+/// (time deltas, durations) compress better so than as LEB128, whose bytes mix positions.
+fn put_planes(out: &mut Vec<u8>, values: &[u64]) {
+    let max = values.iter().copied().max().unwrap_or(0);
+    let width = (64 - max.leading_zeros()).div_ceil(8);
+    out.push(width as u8);
+    for b in 0..width {
+        out.extend(values.iter().map(|&v| (v >> (8 * b)) as u8));
+    }
 }
 
 fn kind_byte(k: EventKind) -> u8 {
@@ -305,81 +332,224 @@ fn uuid_text(b: &[u8], out: &mut String) {
     );
 }
 
-fn encode_payload(c: &EventColumns, rows: std::ops::Range<usize>) -> Vec<u8> {
-    let n = rows.len();
-    let mut out = Vec::with_capacity(n * 48);
-    // id
-    let uuids: Option<Vec<[u8; 16]>> = rows.clone().map(|i| uuid_bytes(c.id.get(i))).collect();
-    match uuids {
-        Some(u) => {
-            out.push(1);
-            u.iter().for_each(|b| out.extend_from_slice(b));
-        }
-        None => {
-            out.push(0);
-            rows.clone().for_each(|i| put_text(&mut out, c.id.get(i)));
-        }
-    }
-    out.extend(rows.clone().map(|i| kind_byte(c.kind[i])));
+/// A UUID's first 6 bytes (a UUIDv7's Unix milliseconds) as a number.
+fn uuid_ms(b: &[u8; 16]) -> i64 {
+    b[..6].iter().fold(0i64, |acc, &x| acc << 8 | i64::from(x))
+}
+
+/// Nanoseconds per millisecond: an event's `ts` in the unit of a UUIDv7's timestamp.
+const NS_PER_MS: i64 = 1_000_000;
+
+/// Ids or other UUID-shaped texts. Mode 1 (every text a lowercase hyphenated UUID): each
+/// UUID's millisecond part (bytes 0-5) as a zigzag LEB128 difference from a prediction — the
+/// event's `ts` in milliseconds (`predict`), else the previous UUID's — then bytes 6-15 as ten
+/// byte planes (plane k: byte 6 + k of every UUID). A UUIDv7 made at its event's time costs
+/// then about its 74 random bits. Mode 0: LEB128 length + UTF-8 each.
+fn put_ids(out: &mut Vec<u8>, texts: &[&str], predict: Option<&[i64]>) {
+    let Some(uuids) = texts
+        .iter()
+        .map(|t| uuid_bytes(t))
+        .collect::<Option<Vec<_>>>()
+    else {
+        out.push(0);
+        texts.iter().for_each(|t| put_text(out, t));
+        return;
+    };
+    out.push(1);
     let mut prev = 0i64;
-    for i in rows.clone() {
-        put(&mut out, zigzag(c.ts[i].wrapping_sub(prev)));
-        prev = c.ts[i];
+    for (i, b) in uuids.iter().enumerate() {
+        let ms = uuid_ms(b);
+        let base = predict.map_or(prev, |p| p[i]);
+        put(out, zigzag(ms.wrapping_sub(base)));
+        prev = ms;
     }
-    for i in rows.clone() {
-        put(&mut out, c.duration_ns[i].map_or(0, |d| zigzag(d) + 1));
+    for k in 6..16 {
+        out.extend(uuids.iter().map(|b| b[k]));
     }
-    for name in STR_FIELDS {
-        let col = c.str_column(name).expect("a string column");
-        // The segment's own dictionary, in order of first appearance.
-        let mut local: Vec<u32> = vec![NULL; col.values.len()];
-        let mut values: Vec<u32> = Vec::new();
-        let codes: Vec<u64> = rows
-            .clone()
-            .map(|i| {
-                let code = col.codes[i];
-                if code == NULL {
-                    return 0;
-                }
-                let l = &mut local[code as usize];
-                if *l == NULL {
-                    *l = values.len() as u32;
-                    values.push(code);
-                }
-                u64::from(*l) + 1
-            })
-            .collect();
+}
+
+/// The context columns: string columns whose values repeat across an agent's events (the
+/// keys a version-2 record keeps in its context), stored with the kind and the verdict as one
+/// tuple per event. The other string columns ([`OWN_STR`]) are sections of their own.
+fn context_fields() -> impl Iterator<Item = &'static str> {
+    STR_FIELDS.iter().copied().filter(|f| !OWN_STR.contains(f))
+}
+
+/// The string columns whose values differ from session to session or event to event.
+const OWN_STR: &[&str] = &[
+    "session_id",
+    "parent_id",
+    "runtime_session_id",
+    "mcp_session_id",
+    "key",
+];
+
+/// The payload's sections, in order (each a zstd frame of its own).
+const SECTIONS: &[&str] = &[
+    "id",
+    "context",
+    "ts",
+    "duration_ns",
+    "session_id",
+    "parent_id",
+    "runtime_session_id",
+    "mcp_session_id",
+    "key",
+    "input_tokens",
+    "output_tokens",
+    "cached_tokens",
+    "bytes",
+    "request",
+    "attrs",
+];
+
+/// The segment-local codes of `rows` of `col` (in order of first appearance; `None` absent)
+/// and the dictionary values they index.
+fn local_codes(col: &StrColumn, rows: std::ops::Range<usize>) -> (Vec<Option<u32>>, Vec<&str>) {
+    let mut local: Vec<u32> = vec![NULL; col.values.len()];
+    let mut values: Vec<&str> = Vec::new();
+    let codes = rows
+        .map(|i| {
+            let code = col.codes[i];
+            if code == NULL {
+                return None;
+            }
+            let l = &mut local[code as usize];
+            if *l == NULL {
+                *l = values.len() as u32;
+                values.push(col.value(code).unwrap_or_default());
+            }
+            Some(*l)
+        })
+        .collect();
+    (codes, values)
+}
+
+fn verdict_byte(c: &EventColumns, i: usize) -> u8 {
+    let holder = match c.state_holder[i] {
+        None => 0,
+        Some(Holder::Provider) => 1,
+        Some(Holder::Client) => 2,
+        Some(Holder::Unknown) => 3,
+    };
+    u8::from(c.tag[i] == Tag::Stateful)
+        | u8::from(c.consumes_state[i]) << 1
+        | u8::from(c.creates_state[i]) << 2
+        | u8::from(c.session_stateful[i]) << 3
+        | holder << 4
+}
+
+/// The `context` section: each context column's segment-local dictionary (LEB128 count, then
+/// LEB128 length + UTF-8 per value), the distinct tuples (LEB128 count; each: kind byte,
+/// verdict byte, state kinds byte, then per context column LEB128 code + 1, 0 = absent), then
+/// one LEB128 tuple index per event.
+fn encode_context(c: &EventColumns, rows: std::ops::Range<usize>) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut columns = Vec::new();
+    for name in context_fields() {
+        let (codes, values) =
+            local_codes(c.str_column(name).expect("a string column"), rows.clone());
         put(&mut out, values.len() as u64);
-        for &v in &values {
-            put_text(&mut out, col.value(v).unwrap_or_default());
-        }
-        codes.into_iter().for_each(|k| put(&mut out, k));
+        values.iter().for_each(|v| put_text(&mut out, v));
+        columns.push(codes);
     }
-    for col in [
-        &c.input_tokens,
-        &c.output_tokens,
-        &c.cached_tokens,
-        &c.bytes,
+    let mut tuples: HashMap<Vec<u32>, u64> = HashMap::new();
+    let mut order: Vec<Vec<u32>> = Vec::new();
+    let mut index = Vec::with_capacity(rows.len());
+    for (k, i) in rows.enumerate() {
+        let mut t = Vec::with_capacity(3 + columns.len());
+        t.push(u32::from(kind_byte(c.kind[i])));
+        t.push(u32::from(verdict_byte(c, i)));
+        t.push(u32::from(c.state_kinds[i].bits()));
+        t.extend(columns.iter().map(|col| col[k].map_or(0, |l| l + 1)));
+        let next = tuples.len() as u64;
+        let at = *tuples.entry(t).or_insert_with_key(|t| {
+            order.push(t.clone());
+            next
+        });
+        index.push(at);
+    }
+    put(&mut out, order.len() as u64);
+    for t in &order {
+        out.extend(t[..3].iter().map(|&b| b as u8));
+        t[3..].iter().for_each(|&l| put(&mut out, u64::from(l)));
+    }
+    index.into_iter().for_each(|k| put(&mut out, k));
+    out
+}
+
+/// The section of one of [`OWN_STR`]: its segment-local dictionary (LEB128 count, then the
+/// values as [`put_ids`] writes them, each predicted by the previous), then per event the
+/// zigzag LEB128 difference of its code + 1 (0 = absent) from the previous event's. A
+/// session's events come together, so the difference is mostly 0.
+fn encode_own_str(col: &StrColumn, rows: std::ops::Range<usize>) -> Vec<u8> {
+    let (codes, values) = local_codes(col, rows);
+    let mut out = Vec::new();
+    put(&mut out, values.len() as u64);
+    put_ids(&mut out, &values, None);
+    let mut prev = 0i64;
+    for code in codes {
+        let v = code.map_or(0, |l| i64::from(l) + 1);
+        put(&mut out, zigzag(v - prev));
+        prev = v;
+    }
+    out
+}
+
+/// The raw sections of `rows` of `cols`, named as in [`SECTIONS`]. Deltas, byte planes and
+/// LEB128 first, zstd after: fixed-width values (Arrow IPC's layout) compress to several
+/// times the size.
+fn encode_payload(c: &EventColumns, rows: std::ops::Range<usize>) -> Vec<(&'static str, Vec<u8>)> {
+    let n = rows.len();
+    let mut out = Vec::with_capacity(SECTIONS.len());
+    let ids: Vec<&str> = rows.clone().map(|i| c.id.get(i)).collect();
+    let ts_ms: Vec<i64> = rows
+        .clone()
+        .map(|i| c.ts[i].div_euclid(NS_PER_MS))
+        .collect();
+    let mut s = Vec::with_capacity(n * 11);
+    put_ids(&mut s, &ids, Some(&ts_ms));
+    out.push(("id", s));
+    out.push(("context", encode_context(c, rows.clone())));
+    let mut prev = 0i64;
+    let deltas: Vec<u64> = rows
+        .clone()
+        .map(|i| {
+            let d = zigzag(c.ts[i].wrapping_sub(prev));
+            prev = c.ts[i];
+            d
+        })
+        .collect();
+    let mut s = Vec::with_capacity(n * 8);
+    put_planes(&mut s, &deltas);
+    out.push(("ts", s));
+    let durations: Vec<u64> = rows
+        .clone()
+        .map(|i| c.duration_ns[i].map_or(0, |d| zigzag(d).wrapping_add(1)))
+        .collect();
+    let mut s = Vec::with_capacity(n * 8);
+    put_planes(&mut s, &durations);
+    out.push(("duration_ns", s));
+    for &name in OWN_STR {
+        let col = c.str_column(name).expect("a string column");
+        out.push((name, encode_own_str(col, rows.clone())));
+    }
+    for (name, col) in [
+        ("input_tokens", &c.input_tokens),
+        ("output_tokens", &c.output_tokens),
+        ("cached_tokens", &c.cached_tokens),
+        ("bytes", &c.bytes),
     ] {
-        rows.clone().for_each(|i| put(&mut out, col[i]));
+        let mut s = Vec::with_capacity(n * 2);
+        rows.clone().for_each(|i| put(&mut s, col[i]));
+        out.push((name, s));
     }
-    out.extend(rows.clone().map(|i| {
-        let holder = match c.state_holder[i] {
-            None => 0,
-            Some(Holder::Provider) => 1,
-            Some(Holder::Client) => 2,
-            Some(Holder::Unknown) => 3,
-        };
-        u8::from(c.tag[i] == Tag::Stateful)
-            | u8::from(c.consumes_state[i]) << 1
-            | u8::from(c.creates_state[i]) << 2
-            | u8::from(c.session_stateful[i]) << 3
-            | holder << 4
-    }));
-    out.extend(rows.clone().map(|i| c.state_kinds[i].bits()));
-    for col in [&c.request, &c.attrs] {
-        rows.clone().for_each(|i| put_text(&mut out, col.get(i)));
+    for (name, col) in [("request", &c.request), ("attrs", &c.attrs)] {
+        let mut s = Vec::with_capacity(n * 2);
+        rows.clone().for_each(|i| put_text(&mut s, col.get(i)));
+        out.push((name, s));
     }
+    debug_assert!(out.iter().map(|(n, _)| *n).eq(SECTIONS.iter().copied()));
     out
 }
 
@@ -417,22 +587,56 @@ fn check_header(store: &Store, first_seq: u64, bytes: &[u8]) -> Result<u64> {
     Ok(count)
 }
 
+/// The raw sections of a segment file's body (after the header): its directory read and
+/// checked against [`SECTIONS`], each frame decompressed and checked against its stated
+/// length (decompressed as the frame says, not into a buffer of the stated size).
+fn sections(body: &[u8], raw_len: usize) -> Result<Vec<Vec<u8>>> {
+    let mut r = Reader { b: body, pos: 0 };
+    if usize::from(r.byte()?) != SECTIONS.len() {
+        return Err(bad("another number of sections"));
+    }
+    let mut sizes = Vec::with_capacity(SECTIONS.len());
+    for want in SECTIONS {
+        let len = usize::from(r.byte()?);
+        if r.bytes(len)? != want.as_bytes() {
+            return Err(bad(format!(
+                "the section where {want} belongs has another name"
+            )));
+        }
+        let raw = u32::from_le_bytes(r.bytes(4)?.try_into().expect("4 bytes")) as usize;
+        let packed = u32::from_le_bytes(r.bytes(4)?.try_into().expect("4 bytes")) as usize;
+        sizes.push((*want, raw, packed));
+    }
+    let mut out = Vec::with_capacity(SECTIONS.len());
+    for (name, raw, packed) in sizes {
+        let frame = r.bytes(packed)?;
+        let data = zstd::stream::decode_all(frame).map_err(|e| bad(format!("{name}: {e}")))?;
+        if data.len() != raw {
+            return Err(bad(format!("{name}: length differs from its directory")));
+        }
+        out.push(data);
+    }
+    if r.pos != body.len() {
+        return Err(bad("trailing bytes"));
+    }
+    if out.iter().map(Vec::len).sum::<usize>() != raw_len {
+        return Err(bad("payload length differs from its header"));
+    }
+    Ok(out)
+}
+
 /// Checks a segment's digest and decodes its payload (its header checked by
 /// [`check_header`]).
 fn decode(bytes: &[u8], first: u64, count: u64) -> Result<Segment> {
     let raw_len = u32::from_le_bytes(bytes[52..56].try_into().expect("4 bytes")) as usize;
     let digest = &bytes[56..88];
-    let payload = &bytes[HEADER_LEN..];
-    if Sha256::digest(payload).as_slice() != digest {
+    let body = &bytes[HEADER_LEN..];
+    if Sha256::digest(body).as_slice() != digest {
         return Err(bad("damaged (its digest does not match)"));
     }
-    // Decompressed as the frame says (not into a buffer of the header's claimed size), then
-    // checked against that claim.
-    let raw = zstd::stream::decode_all(payload).map_err(bad)?;
-    if raw.len() != raw_len {
-        return Err(bad("payload length differs from its header"));
-    }
-    let cols = decode_payload(&raw, first, count as usize)?;
+    let raw = sections(body, raw_len)?;
+    let parts: Vec<&[u8]> = raw.iter().map(Vec::as_slice).collect();
+    let cols = decode_payload(&parts, first, count as usize)?;
     Ok(Segment { cols })
 }
 
@@ -482,92 +686,225 @@ impl<'a> Reader<'a> {
         let n = usize::try_from(self.var()?).map_err(|_| bad("length"))?;
         std::str::from_utf8(self.bytes(n)?).map_err(|_| bad("text is not UTF-8"))
     }
+
+    /// A count of at most `max` items.
+    fn count(&mut self, max: usize, what: &str) -> Result<usize> {
+        usize::try_from(self.var()?)
+            .ok()
+            .filter(|&k| k <= max)
+            .ok_or_else(|| bad(format!("{what}: more values than events")))
+    }
+
+    /// `n` values written by [`put_planes`].
+    fn planes(&mut self, n: usize) -> Result<Vec<u64>> {
+        let width = usize::from(self.byte()?);
+        if width > 8 {
+            return Err(bad("a plane width over 8 bytes"));
+        }
+        let mut out = vec![0u64; n];
+        for b in 0..width {
+            let plane = self.bytes(n)?;
+            for (v, &x) in out.iter_mut().zip(plane) {
+                *v |= u64::from(x) << (8 * b);
+            }
+        }
+        Ok(out)
+    }
+
+    /// `n` texts written by [`put_ids`], each handed to `push`.
+    fn ids(&mut self, n: usize, predict: Option<&[i64]>, mut push: impl FnMut(&str)) -> Result<()> {
+        match self.byte()? {
+            1 => {
+                let mut ms = Vec::with_capacity(n);
+                let mut prev = 0i64;
+                for i in 0..n {
+                    let base = predict.map_or(prev, |p| p[i]);
+                    let v = base.wrapping_add(unzigzag(self.var()?));
+                    if !(0..1 << 48).contains(&v) {
+                        return Err(bad("a UUID's time out of range"));
+                    }
+                    ms.push(v);
+                    prev = v;
+                }
+                let rest = self.bytes(10 * n)?;
+                let mut text = String::with_capacity(36);
+                for (i, &m) in ms.iter().enumerate() {
+                    let mut b = [0u8; 16];
+                    b[..6].copy_from_slice(&m.to_be_bytes()[2..]);
+                    for k in 0..10 {
+                        b[6 + k] = rest[k * n + i];
+                    }
+                    text.clear();
+                    uuid_text(&b, &mut text);
+                    push(&text);
+                }
+            }
+            0 => {
+                for _ in 0..n {
+                    push(self.text()?);
+                }
+            }
+            m => return Err(bad(format!("unknown id mode {m}"))),
+        }
+        Ok(())
+    }
+
+    /// Checks that everything was read.
+    fn end(&self, what: &str) -> Result<()> {
+        if self.pos != self.b.len() {
+            return Err(bad(format!("{what}: trailing bytes")));
+        }
+        Ok(())
+    }
 }
 
-fn decode_payload(raw: &[u8], first: u64, n: usize) -> Result<EventColumns> {
-    let mut r = Reader { b: raw, pos: 0 };
+fn decode_kind(k: u8) -> Result<EventKind> {
+    Ok(match k {
+        0 => EventKind::SessionStart,
+        1 => EventKind::SessionEnd,
+        2 => EventKind::ModelCall,
+        3 => EventKind::ToolCall,
+        4 => EventKind::StateOp,
+        _ => return Err(bad(format!("unknown kind {k}"))),
+    })
+}
+
+/// The columns of `n` events from seq `first` in the raw `sections` (in [`SECTIONS`] order).
+fn decode_payload(sections: &[&[u8]], first: u64, n: usize) -> Result<EventColumns> {
+    if sections.len() != SECTIONS.len() {
+        return Err(bad("another number of sections"));
+    }
     let mut c = EventColumns {
         len: n,
         seq: (first..first + n as u64).collect(),
         ..EventColumns::default()
     };
-    c.id.offsets.reserve(n);
-    match r.byte()? {
-        1 => {
-            c.id.data.reserve(36 * n);
-            let all = r.bytes(16 * n)?;
-            for b in all.chunks_exact(16) {
-                uuid_text(b, &mut c.id.data);
-                c.id.offsets.push(c.id.data.len());
-            }
+    let section = |name: &str| {
+        let at = SECTIONS.iter().position(|s| *s == name).expect("a section");
+        Reader {
+            b: sections[at],
+            pos: 0,
         }
-        0 => {
-            for _ in 0..n {
-                let s = r.text()?;
-                c.id.push(s);
-            }
-        }
-        m => return Err(bad(format!("unknown id mode {m}"))),
-    }
-    c.kind = r
-        .bytes(n)?
-        .iter()
-        .map(|&k| {
-            Ok(match k {
-                0 => EventKind::SessionStart,
-                1 => EventKind::SessionEnd,
-                2 => EventKind::ModelCall,
-                3 => EventKind::ToolCall,
-                4 => EventKind::StateOp,
-                _ => return Err(bad(format!("unknown kind {k}"))),
-            })
-        })
-        .collect::<Result<_>>()?;
+    };
+    // ts first: the ids' times are predicted from it.
+    let mut r = section("ts");
     let mut prev = 0i64;
-    c.ts.reserve(n);
-    for _ in 0..n {
-        prev = prev.wrapping_add(unzigzag(r.var()?));
-        c.ts.push(prev);
-    }
-    c.duration_ns.reserve(n);
-    for _ in 0..n {
-        let v = r.var()?;
-        c.duration_ns.push((v != 0).then(|| unzigzag(v - 1)));
-    }
-    for name in STR_FIELDS {
-        let k = usize::try_from(r.var()?).map_err(|_| bad("dictionary size"))?;
-        if k > n {
-            return Err(bad(format!("{name}: more values than events")));
+    c.ts = r
+        .planes(n)?
+        .into_iter()
+        .map(|d| {
+            prev = prev.wrapping_add(unzigzag(d));
+            prev
+        })
+        .collect();
+    r.end("ts")?;
+    let mut r = section("duration_ns");
+    c.duration_ns = r
+        .planes(n)?
+        .into_iter()
+        .map(|v| (v != 0).then(|| unzigzag(v.wrapping_sub(1))))
+        .collect();
+    r.end("duration_ns")?;
+    let ts_ms: Vec<i64> = c.ts.iter().map(|t| t.div_euclid(NS_PER_MS)).collect();
+    let mut r = section("id");
+    c.id.offsets.reserve(n);
+    c.id.data.reserve(36 * n);
+    let id = &mut c.id;
+    r.ids(n, Some(&ts_ms), |s| id.push(s))?;
+    r.end("id")?;
+    decode_context(&mut c, section("context"), n)?;
+    for &name in OWN_STR {
+        let mut r = section(name);
+        let k = r.count(n, name)?;
+        let mut col = StrColumn::default();
+        let mut map = Vec::with_capacity(k);
+        r.ids(k, None, |s| map.push(col.intern(s)))?;
+        col.codes.reserve(n);
+        let mut prev = 0i64;
+        for _ in 0..n {
+            let v = prev.wrapping_add(unzigzag(r.var()?));
+            col.codes.push(match v {
+                0 => NULL,
+                v => *usize::try_from(v - 1)
+                    .ok()
+                    .and_then(|l| map.get(l))
+                    .ok_or_else(|| bad(format!("{name}: code out of range")))?,
+            });
+            prev = v;
         }
+        r.end(name)?;
+        *str_column_mut(&mut c, name) = col;
+    }
+    for (name, col) in [
+        ("input_tokens", &mut c.input_tokens),
+        ("output_tokens", &mut c.output_tokens),
+        ("cached_tokens", &mut c.cached_tokens),
+        ("bytes", &mut c.bytes),
+    ] {
+        let mut r = section(name);
+        col.reserve(n);
+        for _ in 0..n {
+            col.push(r.var()?);
+        }
+        r.end(name)?;
+    }
+    for (name, col) in [("request", &mut c.request), ("attrs", &mut c.attrs)] {
+        let mut r = section(name);
+        for _ in 0..n {
+            let s = r.text()?;
+            col.push(s);
+        }
+        r.end(name)?;
+    }
+    c.session_tag = c
+        .session_stateful
+        .iter()
+        .map(|&s| if s { Tag::Stateful } else { Tag::Stateless })
+        .collect();
+    Ok(c)
+}
+
+/// Reads the `context` section ([`encode_context`]) into the kind, verdict and context
+/// columns of `c`.
+fn decode_context(c: &mut EventColumns, mut r: Reader<'_>, n: usize) -> Result<()> {
+    let fields: Vec<&str> = context_fields().collect();
+    let mut columns: Vec<StrColumn> = Vec::with_capacity(fields.len());
+    let mut maps: Vec<Vec<u32>> = Vec::with_capacity(fields.len());
+    for name in &fields {
+        let k = r.count(n, name)?;
         let mut col = StrColumn::default();
         let mut map = Vec::with_capacity(k);
         for _ in 0..k {
             map.push(col.intern(r.text()?));
         }
         col.codes.reserve(n);
-        for _ in 0..n {
-            let v = r.var()?;
-            col.codes.push(if v == 0 {
-                NULL
-            } else {
-                *map.get((v - 1) as usize)
-                    .ok_or_else(|| bad(format!("{name}: code out of range")))?
+        columns.push(col);
+        maps.push(map);
+    }
+    let t = r.count(n, "context")?;
+    let mut tuples: Vec<(EventKind, u8, u8, Vec<u32>)> = Vec::with_capacity(t);
+    for _ in 0..t {
+        let head = r.bytes(3)?;
+        let kind = decode_kind(head[0])?;
+        let mut codes = Vec::with_capacity(fields.len());
+        for (name, map) in fields.iter().zip(&maps) {
+            codes.push(match r.var()? {
+                0 => NULL,
+                v => *usize::try_from(v - 1)
+                    .ok()
+                    .and_then(|l| map.get(l))
+                    .ok_or_else(|| bad(format!("{name}: code out of range")))?,
             });
         }
-        *str_column_mut(&mut c, name) = col;
+        tuples.push((kind, head[1], head[2], codes));
     }
-    for col in [
-        &mut c.input_tokens,
-        &mut c.output_tokens,
-        &mut c.cached_tokens,
-        &mut c.bytes,
-    ] {
-        col.reserve(n);
-        for _ in 0..n {
-            col.push(r.var()?);
-        }
-    }
-    for &v in r.bytes(n)? {
+    c.kind.reserve(n);
+    for _ in 0..n {
+        let k = usize::try_from(r.var()?).ok();
+        let (kind, v, kinds, codes) = k
+            .and_then(|k| tuples.get(k))
+            .ok_or_else(|| bad("context: index out of range"))?;
+        c.kind.push(*kind);
         c.tag.push(if v & 1 != 0 {
             Tag::Stateful
         } else {
@@ -582,27 +919,16 @@ fn decode_payload(raw: &[u8], first: u64, n: usize) -> Result<EventColumns> {
             2 => Some(Holder::Client),
             _ => Some(Holder::Unknown),
         });
-    }
-    c.state_kinds = r
-        .bytes(n)?
-        .iter()
-        .map(|&b| StateKinds::from_bits(b))
-        .collect();
-    for col in [&mut c.request, &mut c.attrs] {
-        for _ in 0..n {
-            let s = r.text()?;
-            col.push(s);
+        c.state_kinds.push(StateKinds::from_bits(*kinds));
+        for (col, &code) in columns.iter_mut().zip(codes) {
+            col.codes.push(code);
         }
     }
-    if r.pos != raw.len() {
-        return Err(bad("trailing bytes"));
+    r.end("context")?;
+    for (name, col) in fields.iter().zip(columns) {
+        *str_column_mut(c, name) = col;
     }
-    c.session_tag = c
-        .session_stateful
-        .iter()
-        .map(|&s| if s { Tag::Stateful } else { Tag::Stateless })
-        .collect();
-    Ok(c)
+    Ok(())
 }
 
 fn str_column_mut<'a>(c: &'a mut EventColumns, name: &str) -> &'a mut StrColumn {

@@ -239,6 +239,11 @@ fn damaged_stale_and_foreign_segments_are_not_trusted() {
         ("truncated", original[..original.len() / 2].to_vec()),
         ("empty", Vec::new()),
         ("not a segment", vec![b'S'; 200]),
+        ("format 1", {
+            let mut b = original.clone();
+            b[7] = 1; // "SMCOLS\0\x01": a segment of the format before this one
+            b
+        }),
     ] {
         fs::write(&files[1], &b).unwrap();
         let (_, cov) = load(&l.store.lock());
@@ -274,7 +279,12 @@ fn payloads_round_trip_and_malformed_ones_are_refused() {
     let cols = from_records(&store);
     let hash = store.hash_at(70).unwrap().unwrap();
     let raw = encode_payload(&cols, 0..70);
-    let back = decode_payload(&raw, 1, 70).unwrap();
+    fn slices(p: &[Vec<u8>]) -> Vec<&[u8]> {
+        p.iter().map(Vec::as_slice).collect()
+    }
+    assert!(raw.iter().map(|(n, _)| *n).eq(SECTIONS.iter().copied()));
+    let good: Vec<Vec<u8>> = raw.iter().map(|(_, s)| s.clone()).collect();
+    let back = decode_payload(&slices(&good), 1, 70).unwrap();
     let mut expect = cols.clone();
     // Decoded segments carry provisional session tags: their own session_stateful.
     expect.session_tag = expect
@@ -283,17 +293,59 @@ fn payloads_round_trip_and_malformed_ones_are_refused() {
         .map(|&s| if s { Tag::Stateful } else { Tag::Stateless })
         .collect();
     assert_same(&back, &expect);
-    // Every truncation of the payload is an error, never a panic.
-    for cut in 0..raw.len() {
-        assert!(decode_payload(&raw[..cut], 1, 70).is_err(), "cut at {cut}");
+    // Every truncation of a section is an error, never a panic; so is a byte more.
+    for (k, (name, section)) in raw.iter().enumerate() {
+        for cut in 0..section.len() {
+            let mut p = good.clone();
+            p[k].truncate(cut);
+            assert!(
+                decode_payload(&slices(&p), 1, 70).is_err(),
+                "{name} cut at {cut}"
+            );
+        }
+        let mut p = good.clone();
+        p[k].push(0);
+        assert!(decode_payload(&slices(&p), 1, 70).is_err(), "{name} longer");
     }
-    let mut longer = raw.clone();
-    longer.push(0);
-    assert!(decode_payload(&longer, 1, 70).is_err());
+    assert!(decode_payload(&slices(&good[1..]), 1, 70).is_err());
     // Ids that are not all UUIDs are kept as text; some are here (custom-0, custom-7, ...).
-    assert_eq!(raw[0], 0);
+    assert_eq!(raw[0].1[0], 0);
     let uuids = encode_payload(&cols, 1..7);
-    assert_eq!(uuids[0], 1);
+    assert_eq!(uuids[0].1[0], 1);
+    // UUIDs made at their event's time: the time part costs a byte (a zero difference).
+    let ms = |i: usize| cols.ts[i].div_euclid(NS_PER_MS);
+    let stamped: Vec<String> = (1..7)
+        .map(|i| {
+            let mut b = [0x7au8; 16];
+            b[..6].copy_from_slice(&ms(i).to_be_bytes()[2..]);
+            b[8] = 0x80 | i as u8;
+            uuid::Uuid::from_bytes(b).hyphenated().to_string()
+        })
+        .collect();
+    let texts: Vec<&str> = stamped.iter().map(String::as_str).collect();
+    let mut out = Vec::new();
+    put_ids(&mut out, &texts, Some(&(1..7).map(ms).collect::<Vec<_>>()));
+    assert_eq!(out.len(), 1 + 6 + 60);
+    assert!(out[1..7].iter().all(|&b| b == 0));
+    let mut back = Vec::new();
+    Reader { b: &out, pos: 0 }
+        .ids(6, Some(&(1..7).map(ms).collect::<Vec<_>>()), |s| {
+            back.push(s.to_string())
+        })
+        .unwrap();
+    assert_eq!(back, stamped);
+    // Byte planes round-trip, widths 0 to 8.
+    for values in [
+        vec![0u64; 5],
+        vec![1, 255, 256, 70_000],
+        vec![u64::MAX, 0, 3],
+    ] {
+        let mut out = Vec::new();
+        put_planes(&mut out, &values);
+        let mut r = Reader { b: &out, pos: 0 };
+        assert_eq!(r.planes(values.len()).unwrap(), values);
+        r.end("planes").unwrap();
+    }
     let file = encode(&cols, 0..70, 1, &hash).unwrap();
     assert!(check(&store, 1, &file).is_ok());
     assert!(check(&store, 2, &file).is_err());
