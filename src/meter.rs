@@ -145,13 +145,49 @@ impl SpanStats {
     }
 }
 
+/// An event the writer builds itself from raw material the caller handed over (a captured
+/// HTTP call: the request described and the response's usage read on the encoder thread, not
+/// the caller's). `build` gives the event to record, `None` when there is nothing to record
+/// (the request was no AI API call), or an error, which is counted as a failure of the
+/// integration `source` in `stats().integration_errors` and never raised: the caller went on
+/// long ago.
+pub struct Deferred {
+    pub source: crate::event::Text,
+    pub build: Box<dyn FnOnce() -> Result<Option<Event>> + Send>,
+}
+
+impl Deferred {
+    /// Runs `build` and completes (stamps and validates) the event; a panic inside it is a
+    /// failure like an error, so the writer thread goes on.
+    fn run(self) -> Result<Option<Event>> {
+        let built = std::panic::catch_unwind(std::panic::AssertUnwindSafe(self.build))
+            .unwrap_or_else(|_| Err(Error::Ledger("describing a deferred event panicked".into())));
+        match built? {
+            Some(mut e) => {
+                e.complete()?;
+                Ok(Some(e))
+            }
+            None => Ok(None),
+        }
+    }
+}
+
+/// What the queue holds: an event ready to encode, or one the writer builds first.
+enum Queued {
+    Ready(Arc<Recorded>),
+    Deferred(Deferred),
+}
+
 struct State {
-    queue: VecDeque<Arc<Recorded>>,
+    queue: VecDeque<Queued>,
     /// Events handed to the writer and not yet committed.
     in_flight: u64,
     /// Callers waiting in `flush()`: the encoder does not linger while there are any.
     flushing: usize,
     accepted: u64,
+    /// Deferred events that turned out to be nothing to record, or failed to build: settled,
+    /// and not counted in `stats().accepted`.
+    unrecorded: u64,
     /// Accepted events that are settled (written, duplicate, rejected or dropped).
     settled: u64,
     closed: bool,
@@ -197,6 +233,7 @@ impl Shared {
                 in_flight: 0,
                 flushing: 0,
                 accepted: 0,
+                unrecorded: 0,
                 settled: 0,
                 closed: false,
                 unreported: Vec::new(),
@@ -226,10 +263,11 @@ impl Shared {
                     .map_err(spawn_err)?,
             );
             let s = Arc::clone(&shared);
+            let ruleset = Arc::clone(&config.ruleset);
             writers.push(
                 std::thread::Builder::new()
                     .name("statemeter-encode".into())
-                    .spawn(move || encoder_loop(&s, tx))
+                    .spawn(move || encoder_loop(&s, &ruleset, tx))
                     .map_err(spawn_err)?,
             );
         }
@@ -518,7 +556,7 @@ impl Recorder {
         if st.queue.len() >= shared.capacity {
             return Ok(Err(rec));
         }
-        st.queue.push_back(rec);
+        st.queue.push_back(Queued::Ready(rec));
         st.accepted += 1;
         let wake = st.queue.len() == WAKE_AT;
         drop(st);
@@ -530,6 +568,51 @@ impl Recorder {
 
     /// Batch mode: queues the event, waiting for room (backpressure).
     pub fn push_blocking(&self, rec: Arc<Recorded>) -> Result<()> {
+        self.queue_blocking(Queued::Ready(rec))
+    }
+
+    /// Batch mode: queues an event the writer builds itself (see [`Deferred`]) unless the
+    /// queue is full (then gives it back, as [`Recorder::try_push`] does, for
+    /// [`Recorder::defer`]). The encoder is not woken for it: it takes the queue within
+    /// [`LINGER`], or at once when a group's worth is queued or someone flushes.
+    pub fn try_defer(&self, deferred: Deferred) -> Result<std::result::Result<(), Deferred>> {
+        let shared = self.shared()?;
+        let mut st = shared.state.lock();
+        if st.closed {
+            return Err(Error::Ledger("the meter is closed".into()));
+        }
+        if st.queue.len() >= shared.capacity {
+            return Ok(Err(deferred));
+        }
+        st.queue.push_back(Queued::Deferred(deferred));
+        st.accepted += 1;
+        let wake = st.queue.len() == WAKE_AT;
+        drop(st);
+        if wake {
+            shared.work.notify_one();
+        }
+        Ok(Ok(()))
+    }
+
+    /// Queues an event the writer builds itself, waiting for room (backpressure). In sync
+    /// mode the event is built, classified and committed at once, on the caller's thread; a
+    /// failure to build it is counted, not returned, as in batch mode.
+    pub fn defer(&self, deferred: Deferred) -> Result<()> {
+        if self.durability() == Durability::Batch {
+            return self.queue_blocking(Queued::Deferred(deferred));
+        }
+        let source = crate::event::Text::clone(&deferred.source);
+        match deferred.run() {
+            Ok(Some(e)) => self.write_now(&self.wrap(e)),
+            Ok(None) => Ok(()),
+            Err(_) => {
+                self.note_integration_error(&source);
+                Ok(())
+            }
+        }
+    }
+
+    fn queue_blocking(&self, item: Queued) -> Result<()> {
         let shared = self.shared()?;
         let mut st = shared.state.lock();
         loop {
@@ -541,7 +624,7 @@ impl Recorder {
             }
             shared.progress.wait(&mut st);
         }
-        st.queue.push_back(rec);
+        st.queue.push_back(item);
         st.accepted += 1;
         drop(st);
         shared.work.notify_one();
@@ -688,7 +771,7 @@ impl Recorder {
         let mut s = st.stats.clone();
         s.pending = st.queue.len() as u64 + st.in_flight;
         if shared.durability == Durability::Batch {
-            s.accepted = st.accepted;
+            s.accepted = st.accepted - st.unrecorded;
         }
         s
     }
@@ -790,10 +873,10 @@ struct Encoded {
 
 /// Takes queued events, classifies and encodes them, and hands them to the committer. Runs
 /// beside the committer so encoding one group overlaps the SQLite commit of the previous one.
-fn encoder_loop(shared: &Shared, tx: SyncSender<Encoded>) {
+fn encoder_loop(shared: &Shared, ruleset: &Arc<Ruleset>, tx: SyncSender<Encoded>) {
     let mut texts = ClassificationTexts::default();
     loop {
-        let batch: Vec<Arc<Recorded>> = {
+        let batch: Vec<Queued> = {
             let mut st = shared.state.lock();
             // Linger until a group's worth is queued, someone flushes or closes, or LINGER
             // passes with events waiting.
@@ -816,7 +899,28 @@ fn encoder_loop(shared: &Shared, tx: SyncSender<Encoded>) {
         let mut recs = Vec::with_capacity(batch.len());
         let mut pending = Vec::with_capacity(batch.len());
         let mut rejected = Vec::new();
-        for rec in batch {
+        // Deferred events with nothing to record, and those that failed to build (by source).
+        let mut unrecorded = 0u64;
+        let mut failed: Vec<crate::event::Text> = Vec::new();
+        for item in batch {
+            let rec = match item {
+                Queued::Ready(rec) => rec,
+                Queued::Deferred(d) => {
+                    let source = crate::event::Text::clone(&d.source);
+                    match d.run() {
+                        Ok(Some(e)) => Arc::new(Recorded::pending(e, ruleset.clone())),
+                        Ok(None) => {
+                            unrecorded += 1;
+                            continue;
+                        }
+                        Err(_) => {
+                            unrecorded += 1;
+                            failed.push(source);
+                            continue;
+                        }
+                    }
+                }
+            };
             match to_pending(&rec, &mut texts) {
                 Ok(p) => {
                     // Only this reference left (and no weak one to upgrade): no one can read
@@ -831,13 +935,20 @@ fn encoder_loop(shared: &Shared, tx: SyncSender<Encoded>) {
                 Err(e) => rejected.push(e),
             }
         }
-        if !rejected.is_empty() {
+        if !rejected.is_empty() || unrecorded > 0 {
             let mut st = shared.state.lock();
             let k = rejected.len() as u64;
             st.stats.rejected += k;
-            st.in_flight -= k;
-            st.settled += k;
+            st.in_flight -= k + unrecorded;
+            st.settled += k + unrecorded;
+            st.unrecorded += unrecorded;
             st.unreported.extend(rejected);
+            for source in failed {
+                *st.stats
+                    .integration_errors
+                    .entry(source.as_ref().to_owned())
+                    .or_default() += 1;
+            }
             drop(st);
             shared.progress.notify_all();
         }
@@ -1121,5 +1232,72 @@ mod tests {
         let (_d, r) = recorder(Durability::Batch, 10);
         r.close().unwrap();
         assert!(r.try_push(r.wrap(call(1))).is_err());
+    }
+
+    /// A deferred event for each of: a built call, nothing to record, a failure, a panic.
+    fn deferred(kind: u8, i: u64) -> Deferred {
+        Deferred {
+            source: "httpx".into(),
+            build: Box::new(move || match kind {
+                0 => {
+                    let mut e = Event::new(EventKind::ModelCall);
+                    e.provider = Some("openai".into());
+                    e.model = Some("gpt-5".into());
+                    e.api = Some("chat.completions".into());
+                    e.input_tokens = Some(i);
+                    Ok(Some(e))
+                }
+                1 => Ok(None),
+                2 => Err(Error::validation("url", "not a URL")),
+                _ => panic!("a bug in the builder"),
+            }),
+        }
+    }
+
+    #[test]
+    fn deferred_events_are_built_by_the_writer_in_queue_order() {
+        for d in [Durability::Batch, Durability::Sync] {
+            let (_d, r) = recorder(d, 4);
+            let quiet = std::panic::take_hook();
+            std::panic::set_hook(Box::new(|_| {}));
+            for i in 0..12u64 {
+                if d == Durability::Sync {
+                    r.defer(deferred((i % 4) as u8, i)).unwrap();
+                    continue;
+                }
+                // Every fourth a ready event between them: the ledger keeps the queue's order.
+                if i % 4 == 3 {
+                    r.try_push(r.wrap(call(100 + i)))
+                        .unwrap()
+                        .unwrap_or_else(|back| {
+                            r.push_blocking(back).unwrap();
+                        });
+                } else if let Err(back) = r.try_defer(deferred((i % 4) as u8, i)).unwrap() {
+                    r.defer(back).unwrap();
+                }
+            }
+            r.flush().unwrap();
+            std::panic::set_hook(quiet);
+            let s = r.stats();
+            let failures = if d == Durability::Batch { 3 } else { 6 };
+            assert_eq!(s.integration_errors.get("httpx"), Some(&failures), "{d:?}");
+            let written = if d == Durability::Batch { 6 } else { 3 };
+            assert_eq!((s.accepted, s.written, s.pending), (written, written, 0));
+            let store = r.store().unwrap();
+            let store = store.lock();
+            let tokens: Vec<u64> = (1..=store.len().unwrap())
+                .map(|seq| {
+                    let record = store.record_at(seq).unwrap().unwrap();
+                    let v: serde_json::Value = serde_json::from_slice(&record).unwrap();
+                    v["event"]["input_tokens"].as_u64().unwrap()
+                })
+                .collect();
+            let expected: Vec<u64> = if d == Durability::Batch {
+                vec![0, 103, 4, 107, 8, 111]
+            } else {
+                vec![0, 4, 8]
+            };
+            assert_eq!(tokens, expected);
+        }
     }
 }

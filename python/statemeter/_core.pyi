@@ -871,6 +871,33 @@ def _describe_request(
 def _read_usage(body: bytes | str, content_type: str | None = None) -> dict[str, Any]: ...
 def _flush_all() -> list[str]: ...
 
+class _CapturedCalls:
+    """Where one instrumented HTTP client's calls go: ``record`` hands one observed call over
+    raw, and the meter's writer thread describes the request, reads the usage and records the
+    event (the httpx capture uses it)."""
+
+    def __init__(
+        self,
+        target: Session | Meter,
+        source: str,
+        venues: Mapping[str, str] | None = None,
+        providers: Mapping[str, str] | None = None,
+    ) -> None: ...
+    def record(
+        self,
+        method: str,
+        url: str,
+        headers: Any,
+        body: bytes | bytearray | memoryview | str | None,
+        ts: int,
+        duration_ns: int,
+        http_status: int | None,
+        outcome: str,
+        content_type: str | None = None,
+        response_body: bytes | bytearray | memoryview | str | None = None,
+        usage_unread: str | None = None,
+    ) -> None: ...
+
 class _AgentTrace:
     """The inner steps of one Amazon Bedrock Agents InvokeAgent turn, read from the ``trace``
     events of its response stream (the botocore capture uses it)."""

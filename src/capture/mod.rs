@@ -3,6 +3,8 @@
 //! - [`http`]: a raw HTTP request (method, URL, headers, body) → the classified event it
 //!   amounts to (`provider`, `venue`, `api`, `model`, state signals);
 //! - [`usage`]: token usage and response ids read from a provider's response;
+//! - [`call`]: one observed call kept raw (request as sent, response status and body) and
+//!   turned into its event later, on the meter's writer thread;
 //! - [`agent_trace`]: the inner steps an Amazon Bedrock agent reports in its `InvokeAgent`
 //!   trace, paired, timed and turned into events.
 //!
@@ -10,5 +12,6 @@
 //! ruleset for their verdict; nothing below it knows about HTTP.
 
 pub mod agent_trace;
+pub mod call;
 pub mod http;
 pub mod usage;

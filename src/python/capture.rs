@@ -55,7 +55,7 @@ fn is_read(name: &Bound<'_, PyAny>) -> PyResult<bool> {
 
 /// Keeps the headers the classifier reads (others, credentials included, are never copied).
 /// Accepts a mapping (dict, `httpx.Headers`, ...) or an iterable of `(name, value)` pairs.
-fn read_headers(headers: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<(String, String)>> {
+pub(super) fn read_headers(headers: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<(String, String)>> {
     let mut out = Vec::new();
     let Some(h) = headers.filter(|h| !h.is_none()) else {
         return Ok(out);
@@ -97,7 +97,7 @@ fn read_headers(headers: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<(String, Str
 
 /// The body as bytes (borrowed from `bytes` and `str`, copied from `bytearray` and other
 /// buffers such as `memoryview`), or `None`.
-fn read_body<'a>(body: Option<&'a Bound<'_, PyAny>>) -> PyResult<Option<Cow<'a, [u8]>>> {
+pub(super) fn read_body<'a>(body: Option<&'a Bound<'_, PyAny>>) -> PyResult<Option<Cow<'a, [u8]>>> {
     let Some(b) = body.filter(|b| !b.is_none()) else {
         return Ok(None);
     };

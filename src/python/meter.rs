@@ -477,6 +477,51 @@ impl Session {
     }
 }
 
+/// What a session fills into the events recorded in it, kept for events the writer builds
+/// later ([`crate::meter::Deferred`]): the same fields the keyword methods fill.
+#[derive(Clone, Debug)]
+pub struct SessionFields {
+    session_id: Text,
+    agent: Option<Text>,
+    tenant: Option<Text>,
+    venue: Option<Text>,
+}
+
+impl SessionFields {
+    /// Fills `e` as `Session.model_call` / `tool_call` do: the session, agent and tenant, and a
+    /// model call's venue when it has none.
+    pub fn fill(&self, e: &mut CoreEvent) {
+        e.session_id = Some(self.session_id.clone());
+        e.agent = self.agent.clone();
+        e.tenant = self.tenant.clone();
+        if e.kind == EventKind::ModelCall && e.venue.is_none() {
+            e.venue = self.venue.clone();
+        }
+    }
+}
+
+impl Session {
+    /// The recorder and the fields this session fills (for events built later).
+    pub fn deferred_target(&self) -> (Arc<Recorder>, SessionFields) {
+        (
+            Arc::clone(&self.recorder),
+            SessionFields {
+                session_id: self.session_id.clone(),
+                agent: self.agent.clone(),
+                tenant: self.tenant.clone(),
+                venue: self.venue.clone(),
+            },
+        )
+    }
+}
+
+impl Meter {
+    /// The recorder (for events built later, outside any session).
+    pub fn recorder(&self) -> Arc<Recorder> {
+        Arc::clone(&self.recorder)
+    }
+}
+
 impl Session {
     /// Records events built in Rust (the inner steps a provider-managed runtime reported, see
     /// `crate::capture::agent_trace`) in this session, each a child of `parent_id`: the session

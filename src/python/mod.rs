@@ -6,6 +6,7 @@ mod agent_trace;
 mod args;
 mod arrow;
 mod capture;
+mod captured_calls;
 mod classification;
 mod contract;
 mod convert;
@@ -76,6 +77,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(capture::classify_request, m)?)?;
     m.add_function(wrap_pyfunction!(capture::_describe_request, m)?)?;
     m.add_function(wrap_pyfunction!(capture::_read_usage, m)?)?;
+    m.add_class::<captured_calls::CapturedCalls>()?;
     m.add_class::<agent_trace::AgentTrace>()?;
     m.add_class::<transparency::SigningKey>()?;
     m.add_class::<transparency::VerifyingKey>()?;

@@ -14,17 +14,23 @@ on), or an SDK client that keeps one of those in its private `_client` attribute
 (`openai.OpenAI`, `AzureOpenAI`, `anthropic.Anthropic` and their async variants). It uses the
 clients' public `event_hooks`:
 
-- the request hook classifies the request in Rust (`classify_request`: provider, venue, api,
-  model, the non-content parameters) and notes the time; requests that are no AI API at all
-  (neither the host nor the path shape is one: provider and api `unknown`) are ignored. An
-  AI API on a host statemeter does not know (a gateway, a proxy) is recorded with provider
-  `unknown` unless `providers` names the host's operator;
+- the request hook notes the time; the request is described (as `classify_request` does:
+  provider, venue, api, model, the non-content parameters) when its call is recorded, by the
+  meter's writer thread, so the sending thread does not pay for it. Requests that are no AI
+  API at all (neither the host nor the path shape is one: provider and api `unknown`) are not
+  recorded. An AI API on a host statemeter does not know (a gateway, a proxy) is recorded
+  with provider `unknown` unless `providers` names the host's operator;
 - the response hook wraps `response.stream` so that the bytes are observed as the caller reads
   them — a non-streamed response is read by the SDK at once, a streamed one as the caller
   iterates — and the call is recorded when the stream ends or is closed: one `model_call` (or MCP
   `tool_call`) per HTTP request, retries included, with usage read from the JSON or server-sent
   events body, `duration_ns` from request to end of body, `status` (`error` for HTTP >= 400 or a
   failed read, `cancelled` when the caller closed a stream early) and the response id in attrs.
+  At the end of the body the sending thread hands the request and the body read over as they
+  are; describing the request, reading usage and building the event happen on the meter's
+  writer thread (a failure there is counted like any other). Responses that report a
+  provider-managed runtime's inner steps, and calls while a `MeterSpanProcessor` follows
+  traces, are described on the sending thread, since the hooks need the description then;
   A response whose body the transport already read (`httpx.MockTransport`, respx, pytest-httpx,
   vcrpy replays, caching transports) is never streamed to the caller: it is observed at once
   from the body httpx holds and recorded from the response hook, the same event a streamed
@@ -54,17 +60,18 @@ import importlib
 import threading
 import weakref
 from collections import deque
+from time import perf_counter_ns, time_ns
 from types import ModuleType
 from typing import Any, TypeVar
 
 from statemeter import _core
 from statemeter.errors import invalid
+from statemeter.integrations import _join
 from statemeter.integrations._capture import (
     JSON_LIMIT,
     STREAM_KEEP,
     Target,
     finish_event,
-    now,
     status_for,
 )
 from statemeter.integrations._runtime_steps import RuntimeSteps
@@ -177,9 +184,17 @@ class _Capture:
         self.venues = venues
         self.providers = providers
         self.mod = mod
-        self.pending: weakref.WeakKeyDictionary[Any, tuple[dict[str, Any], int, int, Any]] = (
-            weakref.WeakKeyDictionary()
-        )
+        # A pending request's event: `None` until described (on the writer thread, or here
+        # when the call needs it).
+        self.pending: weakref.WeakKeyDictionary[
+            Any, tuple[dict[str, Any] | None, int, int, Any]
+        ] = weakref.WeakKeyDictionary()
+        # Where calls described on the writer thread go (`None` for a duck-typed session
+        # that is neither a statemeter Session nor a Meter: every call is described here).
+        try:
+            self.calls: Any = _core._CapturedCalls(target.session, "httpx", venues, providers)
+        except (TypeError, ValueError):
+            self.calls = None
         self.lock = threading.Lock()
         self.streams = _stream_classes(mod)
         self.runtimes = RuntimeSteps()  # readers of provider-managed runtimes' inner steps
@@ -193,30 +208,50 @@ class _Capture:
 
     def on_request(self, request: Any) -> None:
         try:
-            ts, t0 = now()
-            try:
-                body = request.content
-            except Exception:  # a streamed (e.g. multipart file) body not read yet: not read
-                body = None
-            event = _core._describe_request(
-                request.method,
-                str(request.url),
-                request.headers.raw,
-                body,
-                self.venues,
-                None,
-                self.providers,
-            )
-            if (
-                event["kind"] == "model_call"
-                and event["provider"] == "unknown"
-                and event["api"] == "unknown"
-            ):
-                return  # no AI API: neither the host nor the path shape is one
-            with self.lock:
-                self.pending[request] = (event, ts, t0, self.target.span())
+            ts = time_ns()
+            t0 = perf_counter_ns()
+            if self.calls is not None and not _join._processors:
+                path = request.url.raw_path
+                if b"/sessions" not in path and b"/threads" not in path:
+                    # Described with its response, on the writer thread.
+                    with self.lock:
+                        self.pending[request] = (None, ts, t0, None)
+                    return
+            self.pending_described(request, ts, t0)
         except Exception as exc:  # noqa: BLE001 - capture never breaks the caller
             self.target.failed(exc)
+
+    def pending_described(self, request: Any, ts: int, t0: int) -> None:
+        """Describes the request now: a provider-managed runtime's session and run requests
+        (their readers are chosen from the description as the response arrives), and calls
+        a span processor may take."""
+        event = self.describe(request)
+        if event is not None:
+            with self.lock:
+                self.pending[request] = (event, ts, t0, self.target.span())
+
+    def describe(self, request: Any) -> dict[str, Any] | None:
+        """The event dict of `request`, `None` when it is no AI API call."""
+        try:
+            body = request.content
+        except Exception:  # noqa: BLE001 - a streamed (e.g. multipart file) body not read yet: not read
+            body = None
+        event = _core._describe_request(
+            request.method,
+            str(request.url),
+            request.headers.raw,
+            body,
+            self.venues,
+            None,
+            self.providers,
+        )
+        if (
+            event["kind"] == "model_call"
+            and event["provider"] == "unknown"
+            and event["api"] == "unknown"
+        ):
+            return None  # no AI API: neither the host nor the path shape is one
+        return event
 
     def on_response(self, response: Any, is_async: bool) -> None:
         try:
@@ -258,6 +293,7 @@ class _Watch:
 
     __slots__ = (
         "capture",
+        "request",
         "event",
         "ts",
         "t0",
@@ -280,6 +316,7 @@ class _Watch:
         self, capture: _Capture, item: tuple[dict[str, Any], int, int, Any], response: Any
     ):
         self.capture = capture
+        self.request = response.request
         self.event, self.ts, self.t0, self.span = item
         self.status: int = response.status_code
         ctype = response.headers.get("content-type", "").lower()
@@ -301,7 +338,11 @@ class _Watch:
         self.unread: str | None = None
         self.done = False
         # A runtime's session events: its inner steps, read from the whole body.
-        self.steps = capture.runtimes.reader(self.event, self.stream) if self.ctype else None
+        self.steps = (
+            capture.runtimes.reader(self.event, self.stream)
+            if self.ctype and self.event is not None
+            else None
+        )
 
     def feed(self, chunk: bytes) -> None:
         if self.ctype is None or self.done:
@@ -375,7 +416,16 @@ class _Watch:
         self.done = True
         target = self.capture.target
         try:
-            end = now()[1]
+            end = perf_counter_ns()
+            if self.event is None:
+                if not _join._processors:
+                    self._hand_over(outcome, end)
+                    return
+                # A span processor started following traces meanwhile: it may take the call.
+                event = self.capture.describe(self.request)
+                if event is None:
+                    return
+                self.event = event
             usage = None
             extra: dict[str, Any] = {}
             if self.ctype is not None and self.head:
@@ -406,6 +456,38 @@ class _Watch:
                 self.capture.runtimes.learn(self.event, b"".join(self.head))
         except Exception as exc:  # noqa: BLE001 - capture never breaks the caller
             target.failed(exc)
+
+    def _hand_over(self, outcome: str, end: int) -> None:
+        """Hands the call over as observed: the writer thread describes the request, reads
+        the usage and records the event (or nothing, for a request that is no AI API)."""
+        request = self.request
+        try:
+            body = request.content
+        except Exception:  # noqa: BLE001 - a streamed body not read: not read
+            body = None
+        response_body = None
+        unread = None
+        if self.ctype is not None and self.head:
+            response_body = b"".join(self.head) if len(self.head) > 1 else self.head[0]
+            if self.tail:
+                response_body += b"\n\n" + b"".join(self.tail)
+        elif self.overflow:
+            unread = f"response body over {JSON_LIMIT} bytes"
+        elif self.unread is not None:
+            unread = self.unread
+        self.capture.calls.record(
+            request.method,
+            str(request.url),
+            request.headers.raw,
+            body,
+            self.ts,
+            end - self.t0,
+            self.status,
+            outcome,
+            self.ctype if response_body is not None else None,
+            response_body,
+            unread,
+        )
 
     def _steps(self, outcome: str) -> list[dict[str, Any]]:
         """The inner steps a runtime's session events reported (none for other responses);
