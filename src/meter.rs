@@ -1287,8 +1287,8 @@ mod tests {
             let store = store.lock();
             let tokens: Vec<u64> = (1..=store.len().unwrap())
                 .map(|seq| {
-                    let record = store.record_at(seq).unwrap().unwrap();
-                    let v: serde_json::Value = serde_json::from_slice(&record).unwrap();
+                    let record = store.expanded_record_at(seq).unwrap().unwrap();
+                    let v: serde_json::Value = serde_json::from_str(&record).unwrap();
                     v["event"]["input_tokens"].as_u64().unwrap()
                 })
                 .collect();

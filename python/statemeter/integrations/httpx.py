@@ -57,9 +57,9 @@ traffic (Realtime, Gemini Live).
 from __future__ import annotations
 
 import importlib
-import threading
 import weakref
 from collections import deque
+from functools import partial
 from time import perf_counter_ns, time_ns
 from types import ModuleType
 from typing import Any, TypeVar
@@ -195,7 +195,6 @@ class _Capture:
             self.calls: Any = _core._CapturedCalls(target.session, "httpx", venues, providers)
         except (TypeError, ValueError):
             self.calls = None
-        self.lock = threading.Lock()
         self.streams = _stream_classes(mod)
         self.runtimes = RuntimeSteps()  # readers of provider-managed runtimes' inner steps
         try:
@@ -210,12 +209,14 @@ class _Capture:
         try:
             ts = time_ns()
             t0 = perf_counter_ns()
-            if self.calls is not None and not _join._processors:
+            # `data`: the weak set's own set, read without a call (a dead processor not yet
+            # removed only sends the call the described way).
+            if self.calls is not None and not _join._processors.data:  # type: ignore[attr-defined]
                 path = request.url.raw_path
                 if b"/sessions" not in path and b"/threads" not in path:
-                    # Described with its response, on the writer thread.
-                    with self.lock:
-                        self.pending[request] = (None, ts, t0, None)
+                    # Described with its response, on the writer thread. (The map's own
+                    # operations are atomic: no lock.)
+                    self.pending[request] = (None, ts, t0, None)
                     return
             self.pending_described(request, ts, t0)
         except Exception as exc:  # noqa: BLE001 - capture never breaks the caller
@@ -227,8 +228,7 @@ class _Capture:
         a span processor may take."""
         event = self.describe(request)
         if event is not None:
-            with self.lock:
-                self.pending[request] = (event, ts, t0, self.target.span())
+            self.pending[request] = (event, ts, t0, self.target.span())
 
     def describe(self, request: Any) -> dict[str, Any] | None:
         """The event dict of `request`, `None` when it is no AI API call."""
@@ -255,8 +255,7 @@ class _Capture:
 
     def on_response(self, response: Any, is_async: bool) -> None:
         try:
-            with self.lock:
-                item = self.pending.pop(response.request, None)
+            item = self.pending.pop(response.request, None)
             if item is None:
                 return
             watch = _Watch(self, item, response)
@@ -270,13 +269,8 @@ class _Capture:
             self.target.failed(exc)
 
     def hooks(self) -> tuple[Any, Any]:
-        def request_hook(request: Any) -> None:
-            self.on_request(request)
-
-        def response_hook(response: Any) -> None:
-            self.on_response(response, False)
-
-        return _mark(request_hook), _mark(response_hook)
+        # `partial` objects: called without a Python frame of their own, and markable.
+        return _mark(partial(self.on_request)), _mark(partial(self.on_response, is_async=False))
 
     def async_hooks(self) -> tuple[Any, Any]:
         async def request_hook(request: Any) -> None:
@@ -313,25 +307,24 @@ class _Watch:
     )
 
     def __init__(
-        self, capture: _Capture, item: tuple[dict[str, Any], int, int, Any], response: Any
+        self, capture: _Capture, item: tuple[dict[str, Any] | None, int, int, Any], response: Any
     ):
         self.capture = capture
         self.request = response.request
         self.event, self.ts, self.t0, self.span = item
         self.status: int = response.status_code
-        ctype = response.headers.get("content-type", "").lower()
+        ctype, encoding = _content_headers(response.headers.raw)
         self.stream = "event-stream" in ctype
         # Usage is read only from JSON and event-stream bodies.
         self.ctype: str | None = ctype if (self.stream or "json" in ctype) else None
         self.decoder = None
-        encoding = response.headers.get("content-encoding", "").strip().lower()
         if self.ctype and encoding and encoding != "identity":
             cls = capture.decoders.get(encoding)
             self.decoder = cls() if cls is not None else None
             if cls is None:
                 self.ctype = None  # an encoding we cannot decode: usage not read
         self.head: list[bytes] = []
-        self.tail: deque[bytes] = deque()
+        self.tail: deque[bytes] | None = None  # past the head's limit: the last chunks
         self.size = 0
         self.tail_size = 0
         self.overflow = False
@@ -359,6 +352,8 @@ class _Watch:
                 self.head.append(chunk)
                 self.size += len(chunk)
             elif self.stream:
+                if self.tail is None:
+                    self.tail = deque()
                 self.tail.append(chunk)
                 self.tail_size += len(chunk)
                 while self.tail_size - len(self.tail[0]) >= STREAM_KEEP:
@@ -418,7 +413,7 @@ class _Watch:
         try:
             end = perf_counter_ns()
             if self.event is None:
-                if not _join._processors:
+                if not _join._processors.data:  # type: ignore[attr-defined]
                     self._hand_over(outcome, end)
                     return
                 # A span processor started following traces meanwhile: it may take the call.
@@ -503,6 +498,22 @@ class _Watch:
                 ValueError(f"runtime session events: {steps.errors} malformed or cut off")
             )
         return found
+
+
+def _content_headers(raw: list[tuple[bytes, bytes]]) -> tuple[str, str]:
+    """The response's content type and content encoding, lowercased (`""` when absent;
+    repeated headers joined by ", ", as `Headers.get` does), in one pass over the raw headers
+    (each `Headers.get` decodes and searches them again, and raises inside for a missing
+    one)."""
+    ctype: list[str] = []
+    encoding: list[str] = []
+    for name, value in raw:
+        name = name.lower()
+        if name == b"content-type":
+            ctype.append(value.decode("latin-1"))
+        elif name == b"content-encoding":
+            encoding.append(value.decode("latin-1"))
+    return ", ".join(ctype).lower(), ", ".join(encoding).strip().lower()
 
 
 def _stream_classes(mod: ModuleType) -> tuple[type, type]:
