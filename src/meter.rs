@@ -545,10 +545,31 @@ impl Recorder {
         unsafe { slot.assume_init() }
     }
 
+    /// A new, empty event of `kind` ready to fill and record, built in place (the record
+    /// methods' hot path; see [`Recorded::new_pending`]).
+    #[inline]
+    pub fn new_event(&self, kind: crate::event::EventKind) -> Arc<Recorded> {
+        Recorded::new_pending(kind, self.core.config.ruleset.clone())
+    }
+
     /// Batch mode: queues the event unless the queue is full (then gives it back so the
     /// caller can release its locks and call [`Recorder::push_blocking`]).
     pub fn try_push(&self, rec: Arc<Recorded>) -> Result<std::result::Result<(), Arc<Recorded>>> {
-        let shared = self.shared()?;
+        // The working state borrowed under its lock (no reference count taken: this is the hot
+        // path); the lock order, `current` before `state`, is the one `shared()` uses.
+        let current = self.core.current.lock();
+        if current.0 != crate::fork::generation() {
+            drop(current);
+            return Self::try_push_to(&*self.shared()?, rec);
+        }
+        Self::try_push_to(&current.1, rec)
+    }
+
+    #[inline(always)]
+    fn try_push_to(
+        shared: &Shared,
+        rec: Arc<Recorded>,
+    ) -> Result<std::result::Result<(), Arc<Recorded>>> {
         let mut st = shared.state.lock();
         if st.closed {
             return Err(Error::Ledger("the meter is closed".into()));

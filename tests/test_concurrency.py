@@ -11,6 +11,7 @@ that can import statemeter is available (see `free_threaded_python`).
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -286,6 +287,59 @@ def test_forked_child_records_and_exits(tmp_path, durability):
         )
     }
     assert by_session == {"parent": 3, "child": 202, "parent-after": 3}
+
+
+# A lowercase hyphenated UUIDv7 (RFC 9562: version 7, variant 10).
+UUID7 = r"[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"
+
+FORK_IDS = """
+import os, sys, warnings
+import statemeter as sm
+warnings.simplefilter("ignore", DeprecationWarning)
+s = sm.Meter(sys.argv[1]).session("ids")
+def mint(n):
+    return [s.model_call(provider="openai", model="m", api="responses").id for _ in range(n)]
+before = mint(500)
+children = []
+for _ in range(3):
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(r)
+        os.write(w, "\\n".join(mint(2000)).encode())
+        os._exit(0)
+    os.close(w)
+    children.append((pid, r))
+after = mint(2000)
+for pid, r in children:
+    chunks = []
+    while chunk := os.read(r, 65536):
+        chunks.append(chunk)
+    os.waitpid(pid, 0)
+    print(b"".join(chunks).decode().replace("\\n", " "))
+print(" ".join(after))
+print(" ".join(before))
+"""
+
+
+@fork_warning
+def test_forked_children_never_repeat_their_parents_ids(tmp_path):
+    """Ids minted right after fork() by the parent and three children (each starting from a
+    copy of the parent's id state, in the same milliseconds) are all distinct, and each
+    process's ids keep increasing past the ones minted before the fork."""
+    r = subprocess.run(
+        [sys.executable, "-c", FORK_IDS, str(tmp_path / "ids.db")],
+        capture_output=True,
+        timeout=TIMEOUT_S,
+    )
+    assert r.returncode == 0, r.stderr.decode()
+    *minted, before = [line.split() for line in r.stdout.decode().splitlines()]
+    assert [len(ids) for ids in minted] == [2000] * 4
+    everything = [i for ids in minted for i in ids] + before
+    assert len(set(everything)) == len(everything), "an id was minted twice"
+    for ids in minted:
+        assert ids == sorted(ids) and ids[0] > before[-1]
+    assert all(re.fullmatch(UUID7, i) for i in everything)
 
 
 def test_in_memory_meter_refuses_to_record_after_fork(tmp_path):

@@ -160,6 +160,7 @@ pub struct Event {
 impl Event {
     /// An empty event of `kind` with a fresh id and the current time; fill fields, then
     /// call [`Event::validate`].
+    #[inline(always)]
     pub fn new(kind: EventKind) -> Self {
         Event {
             id: String::new(),

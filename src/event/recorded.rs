@@ -1,10 +1,11 @@
 //! [`Recorded`]: an event with its classification (computed once, on first use) and its
 //! position in a ledger. The recorder makes pending ones; the ledger readers make stored ones.
 
+use std::ptr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
-use super::{Classification, Event};
+use super::{Classification, Event, EventKind};
 
 /// What classifies a pending event: the rules engine (`crate::classify::Ruleset`) implements
 /// it, so the event model does not depend on the engine.
@@ -30,6 +31,26 @@ impl Recorded {
             classification: OnceLock::new(),
             classifier: Some(classifier),
             seq: AtomicU64::new(0),
+        }
+    }
+
+    /// A new, empty pending event of `kind` (see [`Event::new`]), built where it stays: in its
+    /// shared allocation. An event is large; building it on the stack and moving it into the
+    /// allocation cost two copies of it, as much as filling it.
+    #[inline(always)]
+    pub fn new_pending(kind: EventKind, classifier: Arc<dyn Classifier>) -> Arc<Recorded> {
+        let mut slot = Arc::<Recorded>::new_uninit();
+        let p = Arc::get_mut(&mut slot)
+            .expect("a new allocation is not shared")
+            .as_mut_ptr();
+        // SAFETY: `p` points to the new allocation, valid for writes and not shared; every
+        // field is written once before `assume_init`.
+        unsafe {
+            ptr::addr_of_mut!((*p).event).write(Event::new(kind));
+            ptr::addr_of_mut!((*p).classification).write(OnceLock::new());
+            ptr::addr_of_mut!((*p).classifier).write(Some(classifier));
+            ptr::addr_of_mut!((*p).seq).write(AtomicU64::new(0));
+            slot.assume_init()
         }
     }
 

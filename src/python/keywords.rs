@@ -1,7 +1,8 @@
 //! A faster call path for `Session.model_call`, the recording hot path: its keyword arguments
 //! are matched to parameters by identity with interned names (the names in a caller's code
 //! are interned strings, so usually one pointer comparison each; other names are compared by
-//! value) instead of PyO3's UTF-8 conversion and string comparison per keyword. It is installed on the `Session` type as a `METH_FASTCALL |
+//! value) instead of PyO3's UTF-8 conversion and string comparison per keyword, and the match
+//! of the last call's keyword tuple is remembered (a call site passes the same tuple each time). It is installed on the `Session` type as a `METH_FASTCALL |
 //! METH_KEYWORDS` method with the same name, signature and docstring. Any call it does not
 //! recognise as plain (positional arguments, an unknown keyword, a missing required one) goes to the PyO3 method it replaced, which raises exactly
 //! the errors it always did.
@@ -9,6 +10,7 @@
 use std::ffi::{c_char, CString};
 use std::ptr;
 
+use parking_lot::Mutex;
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::ffi;
 use pyo3::prelude::*;
@@ -94,6 +96,59 @@ unsafe extern "C" fn model_call(
     }
 }
 
+/// Where each keyword of a call goes: `slots[i]` is the parameter (index into
+/// [`MODEL_CALL_KEYWORDS`]) of the call's `i`-th keyword.
+#[derive(Clone, Copy)]
+struct Order {
+    len: usize,
+    slots: [u8; MODEL_CALL_KEYWORDS.len()],
+}
+
+/// The `kwnames` tuple of the last plain call and its [`Order`]. A call site passes the same
+/// tuple (a constant of its code object) on every call, so a loop of calls matches its keywords
+/// once; the tuple is kept alive here, so its address is not reused while it is remembered.
+static LAST: Mutex<Option<(Py<PyAny>, Order)>> = Mutex::new(None);
+
+/// The [`Order`] of a plain call's keywords: each names a parameter once and the required
+/// ones are all there; `None` for anything else.
+fn match_keywords(installed: &Installed, kwnames: &Bound<'_, PyTuple>) -> Option<Order> {
+    let mut order = Order {
+        len: 0,
+        slots: [0; MODEL_CALL_KEYWORDS.len()],
+    };
+    let mut seen = [false; MODEL_CALL_KEYWORDS.len()];
+    // Callers usually name the parameters in signature order: look there first.
+    let mut next = 0;
+    for (i, name) in kwnames.iter_borrowed().enumerate() {
+        if i >= MODEL_CALL_KEYWORDS.len() {
+            return None;
+        }
+        let at = installed.names[next..]
+            .iter()
+            .position(|n| n.as_ptr() == name.as_ptr())
+            .map(|k| next + k)
+            .or_else(|| {
+                installed.names[..next]
+                    .iter()
+                    .position(|n| n.as_ptr() == name.as_ptr())
+            })
+            // A name that is not the interned one (built at run time, a mapping's key made by
+            // an extension): compared by value.
+            .or_else(|| {
+                let name = name.downcast::<PyString>().ok()?.to_str().ok()?;
+                MODEL_CALL_KEYWORDS.iter().position(|k| *k == name)
+            })?;
+        if seen[at] {
+            return None;
+        }
+        seen[at] = true;
+        order.slots[i] = at as u8;
+        order.len = i + 1;
+        next = (at + 1) % MODEL_CALL_KEYWORDS.len();
+    }
+    seen[..3].iter().all(|&s| s).then_some(order)
+}
+
 /// Matches the keywords and records, or hands the call to the original method.
 ///
 /// # Safety
@@ -112,51 +167,45 @@ unsafe fn call(
     // `args` holds `nargs` positional values followed by one value per keyword.
     let slf = unsafe { Borrowed::from_ptr(py, slf) };
     let kwnames = unsafe { Borrowed::from_ptr_or_opt(py, kwnames) };
-    let nkw = match &kwnames {
-        Some(k) => k.downcast::<PyTuple>()?.len(),
-        None => 0,
-    };
-    let values = unsafe { std::slice::from_raw_parts(args, nargs as usize + nkw) };
-    if let (0, Some(session), Some(kwnames)) = (nargs, slf.downcast::<Session>().ok(), &kwnames) {
-        let kwnames = kwnames.downcast::<PyTuple>()?;
-        let mut given: [Option<Borrowed<'_, '_, PyAny>>; 15] = [None; 15];
-        let mut plain = true;
-        // Callers usually name the parameters in signature order: look there first.
-        let mut next = 0;
-        for (i, name) in kwnames.iter_borrowed().enumerate() {
-            let at = installed.names[next..]
-                .iter()
-                .position(|n| n.as_ptr() == name.as_ptr())
-                .map(|k| next + k)
-                .or_else(|| {
-                    installed.names[..next]
-                        .iter()
-                        .position(|n| n.as_ptr() == name.as_ptr())
-                })
-                // A name that is not the interned one (built at run time, a mapping's key made
-                // by an extension): compared by value.
-                .or_else(|| {
-                    let name = name.downcast::<PyString>().ok()?.to_str().ok()?;
-                    MODEL_CALL_KEYWORDS.iter().position(|k| *k == name)
-                });
-            match at {
-                Some(at) if given[at].is_none() => {
-                    // SAFETY: a keyword value of this call.
-                    given[at] = Some(unsafe { Borrowed::from_ptr(py, values[nargs as usize + i]) });
-                    next = (at + 1) % MODEL_CALL_KEYWORDS.len();
+    if let (0, Some(session), Some(names)) = (nargs, slf.downcast::<Session>().ok(), &kwnames) {
+        let remembered = LAST
+            .lock()
+            .as_ref()
+            .filter(|(known, _)| known.as_ptr() == names.as_ptr())
+            .map(|(_, order)| *order);
+        let order = match remembered {
+            Some(order) => Some(order),
+            None => {
+                let order = match_keywords(installed, names.downcast::<PyTuple>()?);
+                if let Some(order) = order {
+                    // The old tuple is released with the GIL held (this thread holds it).
+                    let old = LAST
+                        .lock()
+                        .replace((Borrowed::to_owned(*names).unbind(), order));
+                    drop(old);
                 }
-                _ => {
-                    plain = false;
-                    break;
-                }
+                order
             }
-        }
-        if plain && given[..3].iter().all(Option::is_some) {
+        };
+        if let Some(order) = order {
+            // SAFETY: no positional values, one value per keyword (`order.len` of them).
+            let values = unsafe { std::slice::from_raw_parts(args, order.len) };
+            let mut given: [Option<Borrowed<'_, '_, PyAny>>; 15] = [None; 15];
+            for (&slot, &v) in order.slots[..order.len].iter().zip(values) {
+                // SAFETY: a keyword value of this call.
+                given[usize::from(slot)] = Some(unsafe { Borrowed::from_ptr(py, v) });
+            }
             let a: [Arg<'_, '_>; 15] = std::array::from_fn(|i| given[i].as_deref());
             let event = session.get().record_model_call(py, &a)?;
             return Ok(Bound::new(py, event)?.into_ptr());
         }
     }
+    let nkw = match &kwnames {
+        Some(k) => k.downcast::<PyTuple>()?.len(),
+        None => 0,
+    };
+    // SAFETY: `nargs` positional values followed by one value per keyword.
+    let values = unsafe { std::slice::from_raw_parts(args, nargs as usize + nkw) };
     // Anything else: the original method, with `self` first.
     let mut positional = vec![slf.as_any().clone()];
     for &v in &values[..nargs as usize] {

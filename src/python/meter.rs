@@ -444,7 +444,7 @@ impl Session {
         let [provider, model, api, venue, request, input_tokens, output_tokens, cached_tokens, duration_ns, status, endpoint, attrs, id, ts, parent_id] =
             *a;
         // Built where it will stay (an event is large; moving it costs more than filling it).
-        let mut rec = self.recorder.wrap(CoreEvent::new(EventKind::ModelCall));
+        let mut rec = self.recorder.new_event(EventKind::ModelCall);
         let e = &mut Arc::get_mut(&mut rec)
             .expect("a new event is not shared")
             .event;
