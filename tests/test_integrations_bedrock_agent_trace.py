@@ -4,11 +4,13 @@ built from a recorded-shape fixture (tests/data/runtimes/bedrock_invoke_agent_tr
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 from typing import Any
 
 import botocore.eventstream
+import dateutil.tz
 import pytest
 import statemeter as sm
 from loopback import Loopback
@@ -344,3 +346,44 @@ def test_a_reader_that_fails_never_breaks_the_caller(lb: Loopback) -> None:
     assert outer["status"] == "ok"
     # One failure counted per event the reader was given.
     assert meter.stats()["integration_errors"] == {"botocore": len(plain)}
+
+
+class _NoOffset(dt.tzinfo):
+    """A tzinfo that knows no offset: the time counts as naive (UTC)."""
+
+    def utcoffset(self, when: dt.datetime | None) -> dt.timedelta | None:
+        return None
+
+    def dst(self, when: dt.datetime | None) -> dt.timedelta | None:
+        return None
+
+
+@pytest.mark.parametrize(
+    "tz",
+    [
+        None,
+        dt.UTC,
+        dt.timezone(dt.timedelta(hours=5, minutes=30)),
+        dt.timezone(-dt.timedelta(hours=8)),
+        dt.timezone(dt.timedelta(seconds=1, microseconds=500)),
+        dateutil.tz.tzutc(),
+        _NoOffset(),
+    ],
+)
+def test_event_times_are_read_exactly_in_any_zone(tz: dt.tzinfo | None) -> None:
+    def part(when: dt.datetime, member: str, body: dict[str, Any]) -> dict[str, Any]:
+        body = {"traceId": "t-1", **body}
+        return {"trace": {"eventTime": when, "trace": {"orchestrationTrace": {member: body}}}}
+
+    start = dt.datetime(2026, 11, 2, 10, 0, 1, 250_001, tzinfo=tz)
+    end = dt.datetime(2026, 11, 2, 10, 0, 3, 7, tzinfo=tz)
+    trace = capture._core._AgentTrace()
+    assert trace.observe(part(start, "modelInvocationInput", {"foundationModel": "m"}))
+    assert trace.observe(part(end, "modelInvocationOutput", {}))
+    assert trace.finish("complete") == 1
+    (step,) = trace.steps()
+    offset = (tz.utcoffset(start) if tz else None) or dt.timedelta(0)
+    naive = start.replace(tzinfo=None) - offset
+    micros = (naive - dt.datetime(1970, 1, 1)) // dt.timedelta(microseconds=1)
+    assert step["ts"] == micros * 1000
+    assert step["duration_ns"] == 1_750_006_000

@@ -531,25 +531,53 @@ fn bad_enum(field: &str, s: &str, allowed: &[&str]) -> Error {
 }
 
 /// Checks nesting depth, number finiteness and canonical size of a mapping.
+///
+/// The size is bounded first without writing anything (every string byte escaped to six, every
+/// number at its longest): a mapping that fits even so, as nearly every one does, is not
+/// written at all; only a larger one is written to measure it.
 fn check_mapping(field: &str, m: &Map<String, Value>) -> Result<()> {
     if m.is_empty() {
         return Ok(());
     }
-    fn depth(v: &Value, d: usize, field: &str) -> Result<()> {
+    /// The longest canonical JSON a string of `n` bytes can take (`\u00XX` per byte).
+    fn str_bound(n: usize) -> usize {
+        n.saturating_mul(6).saturating_add(2)
+    }
+    /// Checks the depth and returns an upper bound of the canonical JSON length.
+    fn walk(v: &Value, d: usize, field: &str) -> Result<usize> {
         if d > MAX_DEPTH {
             return Err(Error::validation(
                 field,
                 format!("nested deeper than {MAX_DEPTH} levels"),
             ));
         }
-        match v {
-            Value::Array(a) => a.iter().try_for_each(|x| depth(x, d + 1, field)),
-            Value::Object(o) => o.values().try_for_each(|x| depth(x, d + 1, field)),
-            _ => Ok(()),
-        }
+        Ok(match v {
+            Value::Null | Value::Bool(_) => 5,
+            // u64 and i64 take at most 20 characters, an ECMAScript double at most 24.
+            Value::Number(_) => 24,
+            Value::String(s) => str_bound(s.len()),
+            Value::Array(a) => {
+                let mut n = a.len().saturating_add(1);
+                for x in a {
+                    n = n.saturating_add(walk(x, d + 1, field)?);
+                }
+                n
+            }
+            Value::Object(o) => members(o, d, field)?,
+        })
     }
-    for v in m.values() {
-        depth(v, 1, field)?;
+    fn members(o: &Map<String, Value>, d: usize, field: &str) -> Result<usize> {
+        // Braces, commas and colons: at most two per member plus two.
+        let mut n = o.len().saturating_mul(2).saturating_add(2);
+        for (k, v) in o {
+            n = n
+                .saturating_add(str_bound(k.len()))
+                .saturating_add(walk(v, d + 1, field)?);
+        }
+        Ok(n)
+    }
+    if members(m, 0, field)? <= MAX_MAPPING_BYTES {
+        return Ok(());
     }
     let mut out = String::new();
     write_map(&mut out, m).map_err(|e| match e {
@@ -670,6 +698,16 @@ mod tests {
         let mut e = model_call();
         e.attrs
             .insert("big".into(), json!("x".repeat(MAX_MAPPING_BYTES)));
+        assert!(matches!(e.finish(), Err(Error::Validation { field, .. }) if field == "attrs"));
+        // Past the quick bound (six bytes a character) but within the limit once written.
+        let mut e = model_call();
+        e.attrs
+            .insert("wide".into(), json!("x".repeat(MAX_MAPPING_BYTES / 4)));
+        assert!(e.finish().is_ok());
+        // Escapes count as written: 1/5 of the limit in control characters is over it.
+        let mut e = model_call();
+        e.attrs
+            .insert("ctl".into(), json!("\u{1}".repeat(MAX_MAPPING_BYTES / 5)));
         assert!(matches!(e.finish(), Err(Error::Validation { field, .. }) if field == "attrs"));
     }
 

@@ -20,7 +20,14 @@ use crate::event::{now_ns, Event as CoreEvent, EventKind, Text};
 /// A time in a trace part, kept as botocore gave it and read only when a step needs it.
 struct PyTime(Py<PyAny>);
 
-static DATETIME: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+/// `datetime.datetime` and the epoch as a naive and as an aware (UTC) `datetime`.
+struct Epochs {
+    class: Py<PyType>,
+    naive: Py<PyAny>,
+    aware: Py<PyAny>,
+}
+
+static EPOCHS: PyOnceLock<Epochs> = PyOnceLock::new();
 
 impl TraceTime for PyTime {
     fn ns(&self) -> Option<i64> {
@@ -29,60 +36,50 @@ impl TraceTime for PyTime {
 }
 
 /// A `datetime.datetime` (exactly that class; UTC when naive) in ns since the epoch, exact to
-/// its microsecond; `None` for anything else.
+/// its microsecond; `None` for anything else, or a time `i64` nanoseconds cannot hold. One
+/// subtraction in C (`datetime - epoch`, which applies the time's `utcoffset()` exactly,
+/// sub-second offsets included) and the three integer fields of the `timedelta` it gives.
 fn datetime_ns(v: &Bound<'_, PyAny>) -> PyResult<Option<i64>> {
     let py = v.py();
-    let class = DATETIME.get_or_try_init(py, || -> PyResult<Py<PyType>> {
-        Ok(py
-            .import("datetime")?
-            .getattr("datetime")?
-            .downcast_into::<PyType>()?
-            .unbind())
+    let epochs = EPOCHS.get_or_try_init(py, || -> PyResult<Epochs> {
+        let module = py.import("datetime")?;
+        let class = module.getattr("datetime")?.downcast_into::<PyType>()?;
+        let naive = class.call1((1970, 1, 1))?;
+        let utc = module.getattr("timezone")?.getattr("utc")?;
+        let aware = class.call1((1970, 1, 1, 0, 0, 0, 0, utc))?;
+        Ok(Epochs {
+            class: class.unbind(),
+            naive: naive.unbind(),
+            aware: aware.unbind(),
+        })
     })?;
-    if !v.get_type().is(class.bind(py)) {
+    if !v.get_type().is(epochs.class.bind(py)) {
         return Ok(None);
     }
-    let field = |name: &Bound<'_, PyString>| -> PyResult<i64> { v.getattr(name)?.extract() };
-    // The offset of an aware time, as `datetime.timestamp()` takes it (`utcoffset()`).
-    let offset_s = match v.call_method0(intern!(py, "utcoffset"))? {
-        o if o.is_none() => 0,
-        o => {
-            let days: i64 = o.getattr(intern!(py, "days"))?.extract()?;
-            let secs: i64 = o.getattr(intern!(py, "seconds"))?.extract()?;
-            let micros: i64 = o.getattr(intern!(py, "microseconds"))?.extract()?;
-            if micros != 0 {
-                // A sub-second offset (allowed since Python 3.7): exact through the float.
-                let ts: f64 = v.call_method0(intern!(py, "timestamp"))?.extract()?;
-                return Ok(Some(((ts * 1e6).round() as i64) * 1000));
+    let delta = if v.getattr(intern!(py, "tzinfo"))?.is_none() {
+        v.sub(epochs.naive.bind(py))?
+    } else {
+        match v.sub(epochs.aware.bind(py)) {
+            Ok(delta) => delta,
+            // A tzinfo whose `utcoffset()` is None: the time is naive (UTC).
+            Err(_) if v.call_method0(intern!(py, "utcoffset"))?.is_none() => {
+                let kwargs = PyDict::new(py);
+                kwargs.set_item("tzinfo", py.None())?;
+                v.call_method("replace", (), Some(&kwargs))?
+                    .sub(epochs.naive.bind(py))?
             }
-            days * 86_400 + secs
+            Err(e) => return Err(e),
         }
     };
-    let days = days_from_civil(
-        field(intern!(py, "year"))?,
-        field(intern!(py, "month"))?,
-        field(intern!(py, "day"))?,
-    );
-    let secs = days * 86_400
-        + field(intern!(py, "hour"))? * 3600
-        + field(intern!(py, "minute"))? * 60
-        + field(intern!(py, "second"))?
-        - offset_s;
-    let micros = field(intern!(py, "microsecond"))?;
-    Ok(secs
-        .checked_mul(1_000_000_000)
+    let field = |name: &Bound<'_, PyString>| -> PyResult<i64> { delta.getattr(name)?.extract() };
+    let days = field(intern!(py, "days"))?;
+    let secs = field(intern!(py, "seconds"))?;
+    let micros = field(intern!(py, "microseconds"))?;
+    Ok(days
+        .checked_mul(86_400)
+        .and_then(|d| d.checked_add(secs))
+        .and_then(|s| s.checked_mul(1_000_000_000))
         .and_then(|n| n.checked_add(micros * 1000)))
-}
-
-/// Days from 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's `days_from_civil`).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 /// `value` when it is a non-empty `str`.
