@@ -866,7 +866,9 @@ SECTIONS = [
         "frames parsed by botocore, replayed from tests/data/runtimes/) with and without the "
         "botocore capture reading its trace and recording the outer call and its 100 children "
         "(file ledger, batch durability, flushed per block of 10 turns; many short alternating "
-        "blocks, medians of the per-block ratios). The target is the time the caller spends "
+        "blocks, medians of the per-block ratios and differences). Read only: the same hooks "
+        "into a target that is not a `Session`, given the steps as mappings it drops. The "
+        "target is the time the caller spends "
         "consuming the stream: the calling thread's CPU time; the process's (the ledger's "
         "writer threads included) beside it.",
         [
@@ -895,8 +897,16 @@ SECTIONS = [
             Row("added CPU of the process, read and recorded", "overhead_cpu_pct", "%"),
             Row("added CPU of the process per stream", "added_cpu_us", "µs"),
             Row("of which the ledger's writer threads", "writer_added_cpu_us", "µs"),
-            Row("added CPU of the caller, read only", "caller_read_only_overhead_cpu_pct", "%"),
-            Row("added CPU of the process, read only", "read_only_overhead_cpu_pct", "%"),
+            Row(
+                "added CPU of the caller, read only (steps handed over as mappings)",
+                "caller_read_only_overhead_cpu_pct",
+                "%",
+            ),
+            Row(
+                "added CPU of the process, read only (steps handed over as mappings)",
+                "read_only_overhead_cpu_pct",
+                "%",
+            ),
             Row("consuming the stream, caller", "consume_caller_cpu_us", "µs"),
             Row("consuming the stream, process", "consume_cpu_us", "µs"),
             Row("added wall time", "overhead_wall_pct", "%"),
