@@ -297,11 +297,11 @@ SECTIONS = [
                     "against the floor's "
                     f"{other('recording', 'instructions_per_event.dict_append')} "
                     f"({other('recording', 'instructions_ratio_vs_dict_append', 'x')}). Of the "
-                    "difference, the UUIDv7 id is ~600 instructions, and the event's memory "
-                    "is allocated on the calling thread and freed on the writer's, so the "
-                    "allocator's per-thread cache never serves it. On a loaded 2-core machine "
-                    "CPU time exceeds the instruction ratio: the writer threads share the "
-                    "cores and caches with the caller."
+                    "difference, the event's two allocations (the event and its id's text) "
+                    "are freed on the writer's thread, so the allocator's per-thread cache never "
+                    "serves them (~350 instructions) and their memory arrives cold. On a loaded "
+                    "2-core machine CPU time exceeds the instruction ratio: the writer threads "
+                    "share the cores and caches with the caller."
                 ),
             ),
             Row(
@@ -325,8 +325,15 @@ SECTIONS = [
                 "wall_ratio_vs_dict_append",
                 "x",
                 ("<=", 2.0),
-                "The target is for an idle machine: the writer threads need a core of their own, "
-                "and with more runnable threads than cores the caller waits for them.",
+                lambda: (
+                    "The target is for an idle machine; this run's had a 1-minute load average "
+                    f"of {other('recording', 'machine.loadavg')} on 2 cores. Wall time counts "
+                    "the time the caller waits for a core while other processes and its own "
+                    "writer threads (classification, encoding, hashing, SQLite: several µs of "
+                    "CPU per event, see Sustained recording) run; its CPU time per call was "
+                    f"{other('recording', 'cpu_ns_per_event.statemeter', 'ns')} against the "
+                    f"floor's {other('recording', 'cpu_ns_per_event.dict_append', 'ns')}."
+                ),
             ),
         ],
         peers_table,
