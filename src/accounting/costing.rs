@@ -23,7 +23,19 @@ use crate::accounting::result::{Cell, ResultTable};
 use crate::accounting::window::Window;
 use crate::error::Result;
 use crate::event::EventKind;
-use crate::stored::columns::{EventColumns, StrColumn, NULL};
+use crate::stored::columns::{EventColumns, Projection, StrColumn, NULL};
+
+/// The columns pricing model calls reads ([`ModelPricer`]) besides those always held.
+pub const MODEL_PRICE_COLUMNS: &[&str] = &["provider", "model", "venue", "cached_tokens"];
+
+/// The columns [`costs_table`] reads to group by `dims`: what prices model calls, sessions'
+/// runtimes and stored state, and the dimensions' own.
+pub fn columns_needed(dims: &[Dim]) -> Projection {
+    let p = Projection::BASE
+        .with_all(MODEL_PRICE_COLUMNS)
+        .with_all(&["runtime", "op", "scope", "key", "store", "holder", "bytes"]);
+    dims.iter().fold(p, |p, d| p.union(d.columns()))
+}
 
 /// What a charge is for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -146,7 +158,7 @@ pub struct ModelPricer<'a> {
     cols: &'a EventColumns,
     venue: &'a StrColumn,
     tables: &'a [&'a PriceTable],
-    cache: HashMap<PriceKey, Vec<(Option<usize>, Period)>>,
+    cache: HashMap<PriceKey, Vec<(Option<usize>, Period)>, foldhash::fast::RandomState>,
 }
 
 impl<'a> ModelPricer<'a> {
@@ -155,7 +167,7 @@ impl<'a> ModelPricer<'a> {
             cols,
             venue,
             tables,
-            cache: HashMap::new(),
+            cache: HashMap::default(),
         }
     }
 

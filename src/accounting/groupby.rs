@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use crate::accounting::calendar;
 use crate::error::{Error, Result};
 use crate::event::EventKind;
-use crate::stored::columns::{EventColumns, StrColumn, NULL, STR_FIELDS};
+use crate::stored::columns::{EventColumns, Projection, StrColumn, NULL, STR_FIELDS};
 
 /// One group-by dimension.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -65,6 +65,14 @@ impl Dim {
                 }
             },
         })
+    }
+
+    /// The columns grouping by this dimension reads besides those always held.
+    pub fn columns(&self) -> Projection {
+        match self {
+            Dim::Field(f) => Projection::BASE.with(f),
+            _ => Projection::BASE,
+        }
     }
 
     pub fn name(&self) -> &'static str {

@@ -51,12 +51,26 @@ impl TokenPrice {
     /// The exact cost of one call, rounded once (half to even) to nano-units.
     pub fn cost(&self, input: u64, cached: u64, output: u64) -> Result<u128> {
         let s = self.scale;
-        let mut e = Exact::default();
         let cached = cached.min(input);
-        e.add(u128::from(input - cached), self.input_per_mtok.units_at(s));
-        e.add(u128::from(cached), self.cached_input_per_mtok.units_at(s));
-        e.add(u128::from(output), self.output_per_mtok.units_at(s));
-        e.add(1_000_000, self.per_call.units_at(s));
+        let terms = [
+            (input - cached, self.input_per_mtok.units_at(s)),
+            (cached, self.cached_input_per_mtok.units_at(s)),
+            (output, self.output_per_mtok.units_at(s)),
+            (1_000_000, self.per_call.units_at(s)),
+        ];
+        match narrow_cost(&terms, s) {
+            Some(nanos) => Ok(nanos),
+            None => self.wide_cost(&terms),
+        }
+    }
+
+    /// [`TokenPrice::cost`] in 256-bit arithmetic (any sum of `terms` is exact).
+    fn wide_cost(&self, terms: &[(u64, u128); 4]) -> Result<u128> {
+        let s = self.scale;
+        let mut e = Exact::default();
+        for &(n, units) in terms {
+            e.add(u128::from(n), units);
+        }
         // units/10^s per million tokens -> nanos: × 10^9 / 10^6 = × 1000.
         e.round(1000, pow10(s)).ok_or_else(|| {
             Error::Contract(format!(
@@ -65,6 +79,27 @@ impl TokenPrice {
             ))
         })
     }
+}
+
+/// The cost of `terms` (tokens, units/10^`scale` per million tokens) in nano-units,
+/// rounded half to even as [`Exact::round`] does, computed in `u128` (a call's figures fit
+/// it by far); `None` when an intermediate value would overflow it.
+fn narrow_cost(terms: &[(u64, u128); 4], scale: u32) -> Option<u128> {
+    let mut sum: u128 = 0;
+    for &(n, units) in terms {
+        sum = sum.checked_add(u128::from(n).checked_mul(units)?)?;
+    }
+    // units/10^scale per million tokens -> nanos: × 10^9 / 10^6 / 10^scale.
+    if scale <= 3 {
+        return sum.checked_mul(pow10(3 - scale));
+    }
+    let div = pow10(scale - 3);
+    let (q, r) = (sum / div, sum % div);
+    Some(match (2 * r).cmp(&div) {
+        std::cmp::Ordering::Greater => q + 1,
+        std::cmp::Ordering::Equal => q + (q & 1),
+        std::cmp::Ordering::Less => q,
+    })
 }
 
 /// A `[[runtime_price]]` entry: a provider-managed runtime, per session-hour.

@@ -205,3 +205,65 @@ fn errors_name_the_entry_field_and_line() {
     let e = err("currency = \"USD\"\nprice = 3\n");
     assert!(e.contains("[[price]]") && e.contains("line 2"), "{e}");
 }
+
+#[test]
+fn the_narrow_cost_rounds_as_the_exact_one_and_gives_way_on_overflow() {
+    let price = |input: &str, cached: &str, output: &str, per_call: &str| {
+        let text = format!(
+            "currency = \"USD\"\n[[price]]\nprovider = \"p\"\nmodel = \"m\"\ninput_per_mtok = \"{input}\"\ncached_input_per_mtok = \"{cached}\"\noutput_per_mtok = \"{output}\"\nper_call = \"{per_call}\"\n"
+        );
+        PriceTable::from_toml(&text).unwrap().prices.remove(0)
+    };
+    let prices = [
+        price("2.5", "0.25", "10", "0"),
+        price("3", "0.3", "15", "0.0001"),
+        price(
+            "0.000000000000000007",
+            "0.5",
+            "1.123456789012345678",
+            "0.000000001",
+        ),
+        price("1.0005", "0.00015", "7.77777", "0.0000005"),
+        price("999999999", "999999999", "999999999", "999999999"),
+    ];
+    let counts = [
+        0u64,
+        1,
+        2,
+        3,
+        7,
+        999,
+        1_000,
+        123_457,
+        1_000_000,
+        9_876_543_210,
+    ];
+    for p in &prices {
+        for &i in &counts {
+            for &c in &counts[..5] {
+                for &o in &counts {
+                    let s = p.scale;
+                    let cached = c.min(i);
+                    let terms = [
+                        (i - cached, p.input_per_mtok.units_at(s)),
+                        (cached, p.cached_input_per_mtok.units_at(s)),
+                        (o, p.output_per_mtok.units_at(s)),
+                        (1_000_000, p.per_call.units_at(s)),
+                    ];
+                    assert_eq!(
+                        p.cost(i, c, o).unwrap(),
+                        p.wide_cost(&terms).unwrap(),
+                        "{i} {c} {o} at line {}",
+                        p.line
+                    );
+                }
+            }
+        }
+    }
+    // Past u128 the narrow sum gives way to the exact one.
+    let terms = [(u64::MAX, u128::MAX / 2), (0, 0), (0, 0), (0, 0)];
+    assert_eq!(narrow_cost(&terms, 0), None);
+    assert_eq!(narrow_cost(&[(3, 5), (0, 0), (0, 0), (0, 0)], 4), Some(2)); // 1.5 -> 2
+    assert_eq!(narrow_cost(&[(5, 5), (0, 0), (0, 0), (0, 0)], 4), Some(2)); // 2.5 -> 2
+    assert_eq!(narrow_cost(&[(7, 5), (0, 0), (0, 0), (0, 0)], 4), Some(4)); // 3.5 -> 4
+}

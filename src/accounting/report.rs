@@ -11,7 +11,7 @@
 //! priced; the `*_unpriced_events` columns count what the sum misses.
 
 use crate::accounting::contract::{Clause, Contract, Level};
-use crate::accounting::costing::ModelPricer;
+use crate::accounting::costing::{ModelPricer, MODEL_PRICE_COLUMNS};
 use crate::accounting::groupby::{Dim, Groups};
 use crate::accounting::pricing::PriceTable;
 use crate::accounting::result::{Cell, ResultTable};
@@ -22,7 +22,7 @@ use crate::event::Recorded;
 use crate::event::Tag;
 use crate::ledger::Store;
 use crate::stored::columns::rows_at;
-use crate::stored::columns::{EventColumns, StrColumn, NULL};
+use crate::stored::columns::{EventColumns, Projection, StrColumn, NULL};
 use crate::stored::reading::Reading;
 use crate::stored::rows::Row;
 use std::sync::Arc;
@@ -40,6 +40,25 @@ pub const REPORT_COLUMNS: &[&str] = &[
     "covered_unpriced_events",
     "violating_unpriced_events",
 ];
+
+/// The columns [`report_table`] (and the drill-downs of its result) reads: the provider and
+/// venue judged, with `priced` what prices model calls, the dimensions' own; every column
+/// when an interpretation names a ruleset (the events are classified again from them).
+pub fn columns_needed(contract: &Contract, priced: bool, dims: &[Dim]) -> Projection {
+    let named = contract
+        .clauses
+        .iter()
+        .flat_map(|c| &c.interpretations)
+        .any(|i| i.ruleset.is_some());
+    if named {
+        return Projection::ALL;
+    }
+    let mut p = Projection::BASE.with_all(&["provider", "venue"]);
+    if priced {
+        p = p.with_all(MODEL_PRICE_COLUMNS);
+    }
+    dims.iter().fold(p, |p, d| p.union(d.columns()))
+}
 
 /// Sums for one side (covered or violating) of one report cell.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

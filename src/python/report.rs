@@ -27,7 +27,7 @@ use crate::accounting::result::{Cell, ResultTable};
 use crate::accounting::scenario::{self, Condition, Selection};
 use crate::accounting::window::Window;
 use crate::ledger::Store;
-use crate::stored::columns::{ColumnCache, EventColumns};
+use crate::stored::columns::{ColumnCache, EventColumns, Projection};
 
 /// The ledgers' columns, kept between reads.
 static COLUMNS: ColumnCache = ColumnCache::new();
@@ -35,6 +35,15 @@ static COLUMNS: ColumnCache = ColumnCache::new();
 /// The store's columns, from the cache when the ledger did not change (GIL released).
 pub fn columns_of(py: Python<'_>, store: &Arc<Mutex<Store>>) -> PyResult<Arc<EventColumns>> {
     Ok(py.detach(|| COLUMNS.columns(store))?)
+}
+
+/// [`columns_of`] holding at least the columns of `need`.
+pub fn columns_for(
+    py: Python<'_>,
+    store: &Arc<Mutex<Store>>,
+    need: Projection,
+) -> PyResult<Arc<EventColumns>> {
+    Ok(py.detach(|| COLUMNS.columns_for(store, need))?)
 }
 
 /// `since`/`until`: None, int ns, a date or RFC 3339 string, or a `date`/`datetime` (anything
@@ -572,7 +581,8 @@ pub fn report(
     let prices = prices_arg("prices", prices)?;
     let dims = parse_by(by)?;
     let w = window(since, until)?;
-    let cols = columns_of(py, store)?;
+    let need = core::columns_needed(&contract, prices.is_some(), &dims);
+    let cols = columns_for(py, store, need)?;
     let (c2, k2, p2, d2) = (
         Arc::clone(&cols),
         Arc::clone(&contract),
@@ -615,7 +625,7 @@ pub fn costs(
         .ok_or_else(|| invalid("prices", "is required (a PriceTable or a price file)"))?;
     let dims = parse_by(by)?;
     let w = window(since, until)?;
-    let cols = columns_of(py, store)?;
+    let cols = columns_for(py, store, costing::columns_needed(&dims))?;
     let (p, d2) = (Arc::clone(&prices), dims.clone());
     let table = py.detach(move || costing::costs_table(&cols, &p, &d2, w))?;
     let mut meta = vec![("currency", Some(prices.currency.clone()))];

@@ -26,7 +26,10 @@ pub struct SessionTable {
 
 /// `ledger.sessions()`: summarised from the ledger's cached columns.
 pub fn sessions(py: Python<'_>, store: &Arc<Mutex<Store>>) -> PyResult<SessionTable> {
-    let cols = super::report::columns_of(py, store)?;
+    let mut cols = super::report::columns_for(py, store, core::columns_needed(false))?;
+    if !cols.present.id() && !cols.parent_id.values.is_empty() {
+        cols = super::report::columns_for(py, store, core::columns_needed(true))?;
+    }
     let rows = py.detach(move || core::summarise(&cols));
     Ok(SessionTable {
         rows: Arc::new(rows),

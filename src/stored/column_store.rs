@@ -47,18 +47,19 @@
 
 use std::collections::HashMap;
 use std::fs;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
-use parking_lot::Mutex;
+use parking_lot::{Condvar, Mutex};
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
 use crate::event::{EventKind, Holder, Recorded, StateKinds, Tag};
 use crate::ledger::{Outcome, Store};
 use crate::meter::CommitObserver;
-use crate::stored::columns::{EventColumns, StrColumn, TextColumn, NULL, STR_FIELDS};
+use crate::stored::columns::{EventColumns, Projection, StrColumn, TextColumn, NULL, STR_FIELDS};
 use crate::stored::scalars;
 
 /// Events per segment: the tail after the last whole segment (fewer events than this) is
@@ -99,36 +100,44 @@ pub struct Coverage {
     pub rejected: Option<String>,
 }
 
-/// Reads the trusted prefix of `store`'s column store into fresh columns (session tags not
-/// yet derived). No store file, no directory, or nothing trusted: empty columns.
-pub fn load(store: &Store) -> (EventColumns, Coverage) {
-    let mut cols = EventColumns::default();
+/// Reads the trusted prefix of `store`'s column store into fresh columns holding the columns
+/// of `need` (session tags not yet derived). No store file, no directory, or nothing trusted:
+/// empty columns.
+///
+/// Each segment's header is read and checked against the chain first, in order (one lookup
+/// each); then the payloads are read, checked and decoded on up to [`DECODERS`] threads, at
+/// most [`AHEAD`] segments ahead of the one being appended (memory beyond the columns stays
+/// at a few decoded segments), and appended in order up to the first that fails.
+pub fn load(store: &Store, need: Projection) -> (EventColumns, Coverage) {
+    let mut cols = EventColumns {
+        present: need,
+        ..EventColumns::default()
+    };
     let mut cov = Coverage::default();
     let Some(path) = store.path() else {
         return (cols, cov);
     };
     let dir = dir_of(path);
-    // Room for every segment present, so that appending them copies each column once.
-    let files = fs::read_dir(&dir).map_or(0, |d| d.count());
-    reserve(&mut cols, files.saturating_mul(SEGMENT_EVENTS as usize));
-    // Headers and chain hashes first, in order (one lookup each), then the payloads decoded
-    // two at a time on two threads and appended in order up to the first that fails.
-    let mut found: Vec<(PathBuf, Vec<u8>, u64)> = Vec::new();
+    let mut found: Vec<Found> = Vec::new();
     let mut next = 1u64;
     loop {
         let file = segment_path(&dir, next);
-        let bytes = match fs::read(&file) {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => break,
+        let header = match read_header(&file) {
+            Ok(Some(h)) => h,
+            Ok(None) => break,
             Err(e) => {
                 cov.rejected = Some(format!("{}: {e}", file.display()));
                 break;
             }
         };
-        match check_header(store, next, &bytes) {
+        match check_header(store, next, &header) {
             Ok(count) => {
                 next += count;
-                found.push((file, bytes, count));
+                found.push(Found {
+                    file,
+                    header,
+                    count,
+                });
             }
             Err(e) => {
                 cov.rejected = Some(format!("{}: {e}", file.display()));
@@ -136,38 +145,137 @@ pub fn load(store: &Store) -> (EventColumns, Coverage) {
             }
         }
     }
-    let decode_one = |(_, bytes, count): &(PathBuf, Vec<u8>, u64)| {
-        let first = u64::from_le_bytes(bytes[8..16].try_into().expect("8 bytes"));
-        decode(bytes, first, *count)
+    let total: u64 = found.iter().map(|f| f.count).sum();
+    reserve(&mut cols, usize::try_from(total).unwrap_or(usize::MAX));
+    let decoded = Decoded {
+        state: Mutex::new(DecodeState {
+            next: 0,
+            appended: 0,
+            stop: false,
+            done: found.iter().map(|_| None).collect(),
+        }),
+        ready: Condvar::new(),
     };
-    // Two segments at a time, appended before the next two are decoded: memory beyond the
-    // columns stays at two decoded segments.
-    'pairs: for pair in found.chunks(2) {
-        let decoded = std::thread::scope(|s| {
-            let other = pair.get(1).map(|p| s.spawn(move || decode_one(p)));
-            let mut out = vec![decode_one(&pair[0])];
-            if let Some(h) = other {
-                out.push(
-                    h.join()
-                        .unwrap_or_else(|_| Err(bad("the decoding thread panicked"))),
-                );
-            }
-            out
-        });
-        for ((file, _, _), seg) in pair.iter().zip(decoded) {
-            match seg.and_then(|seg| append(&mut cols, seg)) {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .clamp(1, DECODERS)
+        .min(found.len());
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| decode_worker(&found, &decoded, need));
+        }
+        for (k, f) in found.iter().enumerate() {
+            let seg = {
+                let mut st = decoded.state.lock();
+                loop {
+                    if let Some(seg) = st.done[k].take() {
+                        break seg;
+                    }
+                    decoded.ready.wait(&mut st);
+                }
+            };
+            let ok = seg.and_then(|seg| append(&mut cols, seg));
+            let mut st = decoded.state.lock();
+            st.appended = k + 1;
+            match ok {
                 Ok(n) => {
                     cov.events += n;
                     cov.segments += 1;
                 }
                 Err(e) => {
-                    cov.rejected = Some(format!("{}: {e}", file.display()));
-                    break 'pairs;
+                    cov.rejected = Some(format!("{}: {e}", f.file.display()));
+                    st.stop = true;
                 }
             }
+            decoded.ready.notify_all();
+            if st.stop {
+                break;
+            }
         }
-    }
+        // Workers still waiting for room stop here.
+        decoded.state.lock().stop = true;
+        decoded.ready.notify_all();
+    });
     (cols, cov)
+}
+
+/// Threads decoding segments while [`load`] appends them.
+const DECODERS: usize = 2;
+/// How many segments may be decoded ahead of the next one to append.
+const AHEAD: usize = 4;
+
+/// A segment whose header passed [`check_header`].
+struct Found {
+    file: PathBuf,
+    header: [u8; HEADER_LEN],
+    count: u64,
+}
+
+/// What the decoding threads and [`load`] share.
+struct Decoded {
+    state: Mutex<DecodeState>,
+    ready: Condvar,
+}
+
+struct DecodeState {
+    /// The next segment to decode.
+    next: usize,
+    /// How many segments were appended (or given up).
+    appended: usize,
+    stop: bool,
+    /// Decoded segments not yet appended.
+    done: Vec<Option<Result<EventColumns>>>,
+}
+
+fn decode_worker(found: &[Found], decoded: &Decoded, need: Projection) {
+    loop {
+        let k = {
+            let mut st = decoded.state.lock();
+            loop {
+                if st.stop || st.next >= found.len() {
+                    return;
+                }
+                if st.next < st.appended + AHEAD {
+                    break;
+                }
+                decoded.ready.wait(&mut st);
+            }
+            st.next += 1;
+            st.next - 1
+        };
+        let seg = read_segment(&found[k], need);
+        let mut st = decoded.state.lock();
+        st.done[k] = Some(seg);
+        decoded.ready.notify_all();
+    }
+}
+
+/// The first [`HEADER_LEN`] bytes of a segment file; `None` when there is no such file.
+fn read_header(file: &Path) -> Result<Option<[u8; HEADER_LEN]>> {
+    let mut f = match fs::File::open(file) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(bad(e)),
+    };
+    let mut header = [0u8; HEADER_LEN];
+    match f.read_exact(&mut header) {
+        Ok(()) => Ok(Some(header)),
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+            Err(bad("not a column segment of this format"))
+        }
+        Err(e) => Err(bad(e)),
+    }
+}
+
+/// Reads a segment whose header was checked, and decodes the columns of `need` from it.
+fn read_segment(f: &Found, need: Projection) -> Result<EventColumns> {
+    let bytes = fs::read(&f.file).map_err(bad)?;
+    // Replaced since its header was checked: not the segment the chain vouched for.
+    if bytes.get(..HEADER_LEN) != Some(&f.header[..]) {
+        return Err(bad("changed while being read"));
+    }
+    let first = u64::from_le_bytes(bytes[8..16].try_into().expect("8 bytes"));
+    decode(&bytes, first, f.count, need)
 }
 
 /// Writes the segments that `cols` holds whole, from the one holding seq `from` on: those
@@ -553,11 +661,6 @@ fn encode_payload(c: &EventColumns, rows: std::ops::Range<usize>) -> Vec<(&'stat
     out
 }
 
-/// One decoded segment: its columns (seq filled in, session tags provisional).
-struct Segment {
-    cols: EventColumns,
-}
-
 fn bad(what: impl std::fmt::Display) -> Error {
     Error::Integrity(format!("column segment: {what}"))
 }
@@ -587,10 +690,29 @@ fn check_header(store: &Store, first_seq: u64, bytes: &[u8]) -> Result<u64> {
     Ok(count)
 }
 
+/// Whether the section `name` holds a column of `need` (`context`, with the kinds and
+/// verdicts, and the other always-held columns' sections always).
+fn section_needed(name: &str, need: Projection) -> bool {
+    match name {
+        "context" | "ts" | "session_id" | "input_tokens" | "output_tokens" => true,
+        "id" => need.id(),
+        "duration_ns" => need.duration_ns(),
+        "cached_tokens" => need.cached_tokens(),
+        "bytes" => need.bytes(),
+        "request" => need.request(),
+        "attrs" => need.attrs(),
+        field => STR_FIELDS
+            .iter()
+            .position(|f| *f == field)
+            .is_some_and(|k| need.str_field(k)),
+    }
+}
+
 /// The raw sections of a segment file's body (after the header): its directory read and
-/// checked against [`SECTIONS`], each frame decompressed and checked against its stated
-/// length (decompressed as the frame says, not into a buffer of the stated size).
-fn sections(body: &[u8], raw_len: usize) -> Result<Vec<Vec<u8>>> {
+/// checked against [`SECTIONS`], the frames of the sections `need` reads decompressed and
+/// checked against their stated lengths (decompressed as the frame says, not into a buffer
+/// of the stated size), the others left empty (the digest covers them all).
+fn sections(body: &[u8], raw_len: usize, need: Projection) -> Result<Vec<Vec<u8>>> {
     let mut r = Reader { b: body, pos: 0 };
     if usize::from(r.byte()?) != SECTIONS.len() {
         return Err(bad("another number of sections"));
@@ -607,9 +729,16 @@ fn sections(body: &[u8], raw_len: usize) -> Result<Vec<Vec<u8>>> {
         let packed = u32::from_le_bytes(r.bytes(4)?.try_into().expect("4 bytes")) as usize;
         sizes.push((*want, raw, packed));
     }
+    if sizes.iter().map(|s| s.1).sum::<usize>() != raw_len {
+        return Err(bad("payload length differs from its header"));
+    }
     let mut out = Vec::with_capacity(SECTIONS.len());
     for (name, raw, packed) in sizes {
         let frame = r.bytes(packed)?;
+        if !section_needed(name, need) {
+            out.push(Vec::new());
+            continue;
+        }
         let data = zstd::stream::decode_all(frame).map_err(|e| bad(format!("{name}: {e}")))?;
         if data.len() != raw {
             return Err(bad(format!("{name}: length differs from its directory")));
@@ -619,32 +748,28 @@ fn sections(body: &[u8], raw_len: usize) -> Result<Vec<Vec<u8>>> {
     if r.pos != body.len() {
         return Err(bad("trailing bytes"));
     }
-    if out.iter().map(Vec::len).sum::<usize>() != raw_len {
-        return Err(bad("payload length differs from its header"));
-    }
     Ok(out)
 }
 
-/// Checks a segment's digest and decodes its payload (its header checked by
-/// [`check_header`]).
-fn decode(bytes: &[u8], first: u64, count: u64) -> Result<Segment> {
+/// Checks a segment's digest and decodes the columns of `need` from its payload (its header
+/// checked by [`check_header`]).
+fn decode(bytes: &[u8], first: u64, count: u64, need: Projection) -> Result<EventColumns> {
     let raw_len = u32::from_le_bytes(bytes[52..56].try_into().expect("4 bytes")) as usize;
     let digest = &bytes[56..88];
     let body = &bytes[HEADER_LEN..];
     if Sha256::digest(body).as_slice() != digest {
         return Err(bad("damaged (its digest does not match)"));
     }
-    let raw = sections(body, raw_len)?;
+    let raw = sections(body, raw_len, need)?;
     let parts: Vec<&[u8]> = raw.iter().map(Vec::as_slice).collect();
-    let cols = decode_payload(&parts, first, count as usize)?;
-    Ok(Segment { cols })
+    decode_payload(&parts, first, count as usize, need)
 }
 
 /// [`check_header`] then [`decode`].
 #[cfg(test)]
-fn check(store: &Store, first_seq: u64, bytes: &[u8]) -> Result<Segment> {
+fn check(store: &Store, first_seq: u64, bytes: &[u8]) -> Result<EventColumns> {
     let count = check_header(store, first_seq, bytes)?;
-    decode(bytes, first_seq, count)
+    decode(bytes, first_seq, count, Projection::ALL)
 }
 
 struct Reader<'a> {
@@ -670,7 +795,19 @@ impl<'a> Reader<'a> {
         Ok(s)
     }
 
+    #[inline]
     fn var(&mut self) -> Result<u64> {
+        // One byte (most codes, code differences and tuple numbers) without the loop.
+        if let Some(&b) = self.b.get(self.pos) {
+            if b < 0x80 {
+                self.pos += 1;
+                return Ok(u64::from(b));
+            }
+        }
+        self.var_long()
+    }
+
+    fn var_long(&mut self) -> Result<u64> {
         let mut v = 0u64;
         for shift in (0..64).step_by(7) {
             let b = self.byte()?;
@@ -769,14 +906,23 @@ fn decode_kind(k: u8) -> Result<EventKind> {
     })
 }
 
-/// The columns of `n` events from seq `first` in the raw `sections` (in [`SECTIONS`] order).
-fn decode_payload(sections: &[&[u8]], first: u64, n: usize) -> Result<EventColumns> {
+/// The columns of `need` of `n` events from seq `first` in the raw `sections` (in
+/// [`SECTIONS`] order; those `need` does not read are not looked at). String columns keep
+/// the segment's own dictionary (distinct values), without an index: [`append`] interns
+/// them.
+fn decode_payload(
+    sections: &[&[u8]],
+    first: u64,
+    n: usize,
+    need: Projection,
+) -> Result<EventColumns> {
     if sections.len() != SECTIONS.len() {
         return Err(bad("another number of sections"));
     }
     let mut c = EventColumns {
         len: n,
         seq: (first..first + n as u64).collect(),
+        present: need,
         ..EventColumns::default()
     };
     let section = |name: &str| {
@@ -798,42 +944,47 @@ fn decode_payload(sections: &[&[u8]], first: u64, n: usize) -> Result<EventColum
         })
         .collect();
     r.end("ts")?;
-    let mut r = section("duration_ns");
-    c.duration_ns = r
-        .planes(n)?
-        .into_iter()
-        .map(|v| (v != 0).then(|| unzigzag(v.wrapping_sub(1))))
-        .collect();
-    r.end("duration_ns")?;
-    let ts_ms: Vec<i64> = c.ts.iter().map(|t| t.div_euclid(NS_PER_MS)).collect();
-    let mut r = section("id");
-    c.id.offsets.reserve(n);
-    c.id.data.reserve(36 * n);
-    let id = &mut c.id;
-    r.ids(n, Some(&ts_ms), |s| id.push(s))?;
-    r.end("id")?;
-    decode_context(&mut c, section("context"), n)?;
+    if need.duration_ns() {
+        let mut r = section("duration_ns");
+        c.duration_ns = r
+            .planes(n)?
+            .into_iter()
+            .map(|v| (v != 0).then(|| unzigzag(v.wrapping_sub(1))))
+            .collect();
+        r.end("duration_ns")?;
+    }
+    if need.id() {
+        let ts_ms: Vec<i64> = c.ts.iter().map(|t| t.div_euclid(NS_PER_MS)).collect();
+        let mut r = section("id");
+        c.id.offsets.reserve(n);
+        c.id.data.reserve(36 * n);
+        let id = &mut c.id;
+        r.ids(n, Some(&ts_ms), |s| id.push(s))?;
+        r.end("id")?;
+    }
+    decode_context(&mut c, section("context"), n, need)?;
     for &name in OWN_STR {
+        if !section_needed(name, need) {
+            continue;
+        }
         let mut r = section(name);
         let k = r.count(n, name)?;
         let mut col = StrColumn::default();
-        let mut map = Vec::with_capacity(k);
-        r.ids(k, None, |s| map.push(col.intern(s)))?;
+        col.values.reserve(k);
+        r.ids(k, None, |s| col.values.push(Arc::from(s)))?;
         col.codes.reserve(n);
         let mut prev = 0i64;
         for _ in 0..n {
             let v = prev.wrapping_add(unzigzag(r.var()?));
             col.codes.push(match v {
                 0 => NULL,
-                v => *usize::try_from(v - 1)
-                    .ok()
-                    .and_then(|l| map.get(l))
-                    .ok_or_else(|| bad(format!("{name}: code out of range")))?,
+                v if v > 0 && v <= k as i64 => (v - 1) as u32,
+                _ => return Err(bad(format!("{name}: code out of range"))),
             });
             prev = v;
         }
         r.end(name)?;
-        *str_column_mut(&mut c, name) = col;
+        *c.str_column_mut(name) = col;
     }
     for (name, col) in [
         ("input_tokens", &mut c.input_tokens),
@@ -841,6 +992,9 @@ fn decode_payload(sections: &[&[u8]], first: u64, n: usize) -> Result<EventColum
         ("cached_tokens", &mut c.cached_tokens),
         ("bytes", &mut c.bytes),
     ] {
+        if !section_needed(name, need) {
+            continue;
+        }
         let mut r = section(name);
         col.reserve(n);
         for _ in 0..n {
@@ -849,7 +1003,11 @@ fn decode_payload(sections: &[&[u8]], first: u64, n: usize) -> Result<EventColum
         r.end(name)?;
     }
     for (name, col) in [("request", &mut c.request), ("attrs", &mut c.attrs)] {
+        if !section_needed(name, need) {
+            continue;
+        }
         let mut r = section(name);
+        col.offsets.reserve(n);
         for _ in 0..n {
             let s = r.text()?;
             col.push(s);
@@ -864,22 +1022,32 @@ fn decode_payload(sections: &[&[u8]], first: u64, n: usize) -> Result<EventColum
     Ok(c)
 }
 
-/// Reads the `context` section ([`encode_context`]) into the kind, verdict and context
-/// columns of `c`.
-fn decode_context(c: &mut EventColumns, mut r: Reader<'_>, n: usize) -> Result<()> {
+/// Reads the `context` section ([`encode_context`]) into the kind, verdict and the context
+/// columns of `need` of `c`.
+fn decode_context(
+    c: &mut EventColumns,
+    mut r: Reader<'_>,
+    n: usize,
+    need: Projection,
+) -> Result<()> {
     let fields: Vec<&str> = context_fields().collect();
+    let held: Vec<bool> = fields.iter().map(|f| section_needed(f, need)).collect();
     let mut columns: Vec<StrColumn> = Vec::with_capacity(fields.len());
-    let mut maps: Vec<Vec<u32>> = Vec::with_capacity(fields.len());
-    for name in &fields {
+    let mut sizes: Vec<usize> = Vec::with_capacity(fields.len());
+    for (name, &held) in fields.iter().zip(&held) {
         let k = r.count(n, name)?;
         let mut col = StrColumn::default();
-        let mut map = Vec::with_capacity(k);
         for _ in 0..k {
-            map.push(col.intern(r.text()?));
+            let v = r.text()?;
+            if held {
+                col.values.push(Arc::from(v));
+            }
         }
-        col.codes.reserve(n);
+        if held {
+            col.codes.reserve(n);
+        }
         columns.push(col);
-        maps.push(map);
+        sizes.push(k);
     }
     let t = r.count(n, "context")?;
     let mut tuples: Vec<(EventKind, u8, u8, Vec<u32>)> = Vec::with_capacity(t);
@@ -887,13 +1055,11 @@ fn decode_context(c: &mut EventColumns, mut r: Reader<'_>, n: usize) -> Result<(
         let head = r.bytes(3)?;
         let kind = decode_kind(head[0])?;
         let mut codes = Vec::with_capacity(fields.len());
-        for (name, map) in fields.iter().zip(&maps) {
+        for (name, &k) in fields.iter().zip(&sizes) {
             codes.push(match r.var()? {
                 0 => NULL,
-                v => *usize::try_from(v - 1)
-                    .ok()
-                    .and_then(|l| map.get(l))
-                    .ok_or_else(|| bad(format!("{name}: code out of range")))?,
+                v if v <= k as u64 => (v - 1) as u32,
+                _ => return Err(bad(format!("{name}: code out of range"))),
             });
         }
         tuples.push((kind, head[1], head[2], codes));
@@ -920,60 +1086,48 @@ fn decode_context(c: &mut EventColumns, mut r: Reader<'_>, n: usize) -> Result<(
             _ => Some(Holder::Unknown),
         });
         c.state_kinds.push(StateKinds::from_bits(*kinds));
-        for (col, &code) in columns.iter_mut().zip(codes) {
-            col.codes.push(code);
+        for ((col, &code), &held) in columns.iter_mut().zip(codes).zip(&held) {
+            if held {
+                col.codes.push(code);
+            }
         }
     }
     r.end("context")?;
-    for (name, col) in fields.iter().zip(columns) {
-        *str_column_mut(c, name) = col;
+    for ((name, col), held) in fields.iter().zip(columns).zip(held) {
+        if held {
+            *c.str_column_mut(name) = col;
+        }
     }
     Ok(())
 }
 
-fn str_column_mut<'a>(c: &'a mut EventColumns, name: &str) -> &'a mut StrColumn {
-    match name {
-        "session_id" => &mut c.session_id,
-        "parent_id" => &mut c.parent_id,
-        "agent" => &mut c.agent,
-        "tenant" => &mut c.tenant,
-        "venue" => &mut c.venue,
-        "status" => &mut c.status,
-        "runtime" => &mut c.runtime,
-        "runtime_session_id" => &mut c.runtime_session_id,
-        "provider" => &mut c.provider,
-        "model" => &mut c.model,
-        "api" => &mut c.api,
-        "endpoint" => &mut c.endpoint,
-        "tool" => &mut c.tool,
-        "tool_kind" => &mut c.tool_kind,
-        "effect" => &mut c.effect,
-        "mcp_session_id" => &mut c.mcp_session_id,
-        "op" => &mut c.op,
-        "store" => &mut c.store,
-        "holder" => &mut c.holder,
-        "scope" => &mut c.scope,
-        "key" => &mut c.key,
-        "ruleset" => &mut c.ruleset,
-        "ruleset_digest" => &mut c.ruleset_digest,
-        other => unreachable!("{other} is not a string column"),
+/// Appends the columns `cols` holds from `from` (which must hold them all: a decoded segment
+/// or events read from the records), interning `from`'s string values into `cols`'
+/// dictionaries; returns the number of events appended.
+pub fn append(cols: &mut EventColumns, from: EventColumns) -> Result<u64> {
+    let need = cols.present;
+    if !from.present.covers(need) {
+        return Err(bad("the columns to append lack some of the columns held"));
     }
-}
-
-/// Appends a decoded segment to `cols`; returns its event count.
-fn append(cols: &mut EventColumns, seg: Segment) -> Result<u64> {
-    let s = seg.cols;
+    let s = from;
     let n = s.len;
     cols.len += n;
     cols.seq.extend_from_slice(&s.seq);
-    append_text(&mut cols.id, &s.id);
+    if need.id() {
+        append_text(&mut cols.id, &s.id);
+    }
     cols.kind.extend_from_slice(&s.kind);
     cols.ts.extend_from_slice(&s.ts);
-    cols.duration_ns.extend_from_slice(&s.duration_ns);
-    for name in STR_FIELDS {
+    if need.duration_ns() {
+        cols.duration_ns.extend_from_slice(&s.duration_ns);
+    }
+    for (k, name) in STR_FIELDS.iter().enumerate() {
+        if !need.str_field(k) {
+            continue;
+        }
         let from = s.str_column(name).expect("a string column");
-        let to = str_column_mut(cols, name);
-        let map: Vec<u32> = from.values.iter().map(|v| to.intern(v)).collect();
+        let to = cols.str_column_mut(name);
+        let map: Vec<u32> = from.values.iter().map(|v| to.intern_shared(v)).collect();
         to.codes.extend(
             from.codes
                 .iter()
@@ -982,8 +1136,12 @@ fn append(cols: &mut EventColumns, seg: Segment) -> Result<u64> {
     }
     cols.input_tokens.extend_from_slice(&s.input_tokens);
     cols.output_tokens.extend_from_slice(&s.output_tokens);
-    cols.cached_tokens.extend_from_slice(&s.cached_tokens);
-    cols.bytes.extend_from_slice(&s.bytes);
+    if need.cached_tokens() {
+        cols.cached_tokens.extend_from_slice(&s.cached_tokens);
+    }
+    if need.bytes() {
+        cols.bytes.extend_from_slice(&s.bytes);
+    }
     cols.tag.extend_from_slice(&s.tag);
     cols.session_tag.extend_from_slice(&s.session_tag);
     cols.consumes_state.extend_from_slice(&s.consumes_state);
@@ -991,29 +1149,43 @@ fn append(cols: &mut EventColumns, seg: Segment) -> Result<u64> {
     cols.session_stateful.extend_from_slice(&s.session_stateful);
     cols.state_holder.extend_from_slice(&s.state_holder);
     cols.state_kinds.extend_from_slice(&s.state_kinds);
-    append_text(&mut cols.request, &s.request);
-    append_text(&mut cols.attrs, &s.attrs);
+    if need.request() {
+        append_text(&mut cols.request, &s.request);
+    }
+    if need.attrs() {
+        append_text(&mut cols.attrs, &s.attrs);
+    }
     Ok(n as u64)
 }
 
-/// Reserves room for `n` more events in every column (ids: 36 bytes each, a UUID's text).
+/// Reserves room for `n` more events in every column held (ids: 36 bytes each, a UUID's
+/// text).
 fn reserve(c: &mut EventColumns, n: usize) {
+    let need = c.present;
     c.seq.reserve(n);
-    c.id.offsets.reserve(n);
-    c.id.data.reserve(n.saturating_mul(36));
+    if need.id() {
+        c.id.offsets.reserve(n);
+        c.id.data.reserve(n.saturating_mul(36));
+    }
     c.kind.reserve(n);
     c.ts.reserve(n);
-    c.duration_ns.reserve(n);
-    for name in STR_FIELDS {
-        str_column_mut(c, name).codes.reserve(n);
+    if need.duration_ns() {
+        c.duration_ns.reserve(n);
     }
-    for col in [
-        &mut c.input_tokens,
-        &mut c.output_tokens,
-        &mut c.cached_tokens,
-        &mut c.bytes,
+    for (k, name) in STR_FIELDS.iter().enumerate() {
+        if need.str_field(k) {
+            c.str_column_mut(name).codes.reserve(n);
+        }
+    }
+    for (col, held) in [
+        (&mut c.input_tokens, true),
+        (&mut c.output_tokens, true),
+        (&mut c.cached_tokens, need.cached_tokens()),
+        (&mut c.bytes, need.bytes()),
     ] {
-        col.reserve(n);
+        if held {
+            col.reserve(n);
+        }
     }
     c.tag.reserve(n);
     c.session_tag.reserve(n);
@@ -1022,8 +1194,12 @@ fn reserve(c: &mut EventColumns, n: usize) {
     c.session_stateful.reserve(n);
     c.state_holder.reserve(n);
     c.state_kinds.reserve(n);
-    c.request.offsets.reserve(n);
-    c.attrs.offsets.reserve(n);
+    if need.request() {
+        c.request.offsets.reserve(n);
+    }
+    if need.attrs() {
+        c.attrs.offsets.reserve(n);
+    }
 }
 
 fn append_text(to: &mut TextColumn, from: &TextColumn) {

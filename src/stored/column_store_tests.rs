@@ -172,14 +172,14 @@ fn the_writer_keeps_segments_that_read_back_as_the_records() {
     assert_eq!(files.len(), 3);
     assert!(files[1].ends_with("00000000000000000065.seg"));
     let store = l.store.lock();
-    let (cols, cov) = load(&store);
+    let (cols, cov) = load(&store, Projection::ALL);
     assert_eq!((cov.events, cov.segments, cov.rejected), (192, 3, None));
     let all = from_records(&store);
     let mut tail = cols.clone();
     load_after(&store, &mut tail).unwrap();
     tail.derive_session_tags();
     assert_same(&tail, &all);
-    assert_same(&load_stored(&store).unwrap(), &all);
+    assert_same(&load_stored(&store, Projection::ALL).unwrap(), &all);
 }
 
 #[test]
@@ -200,11 +200,11 @@ fn events_appended_by_another_writer_are_read_from_the_records() {
     let store = l.store.lock();
     // Seqs 1-64 were never written: nothing is trusted, everything comes from the records,
     // and the reader saves the segments it can.
-    assert_eq!(load(&store).1.events, 0);
+    assert_eq!(load(&store, Projection::ALL).1.events, 0);
     let all = from_records(&store);
-    assert_same(&load_stored(&store).unwrap(), &all);
+    assert_same(&load_stored(&store, Projection::ALL).unwrap(), &all);
     assert_eq!(segments(&l).len(), 4);
-    let (cols, cov) = load(&store);
+    let (cols, cov) = load(&store, Projection::ALL);
     assert_eq!((cov.events, cov.segments), (256, 4));
     let mut tail = cols;
     load_after(&store, &mut tail).unwrap();
@@ -220,11 +220,15 @@ fn damaged_stale_and_foreign_segments_are_not_trusted() {
     let files = segments(&l);
     let reread = |expect_events: u64, why: &str| {
         let store = l.store.lock();
-        let (_, cov) = load(&store);
+        let (_, cov) = load(&store, Projection::ALL);
         assert_eq!(cov.events, expect_events, "{why}");
         // Same answers whatever was wrong with the store (and the reader repairs it).
-        assert_same(&load_stored(&store).unwrap(), &all);
-        assert_eq!(load(&store).1.events, 192, "{why}: saved again");
+        assert_same(&load_stored(&store, Projection::ALL).unwrap(), &all);
+        assert_eq!(
+            load(&store, Projection::ALL).1.events,
+            192,
+            "{why}: saved again"
+        );
     };
     // One flipped payload byte in the second segment: the first is still used.
     let original = fs::read(&files[1]).unwrap();
@@ -246,7 +250,7 @@ fn damaged_stale_and_foreign_segments_are_not_trusted() {
         }),
     ] {
         fs::write(&files[1], &b).unwrap();
-        let (_, cov) = load(&l.store.lock());
+        let (_, cov) = load(&l.store.lock(), Projection::ALL);
         assert_eq!(cov.events, 64, "{what}");
         assert!(cov.rejected.is_some(), "{what}");
         reread(64, what);
@@ -260,12 +264,12 @@ fn damaged_stale_and_foreign_segments_are_not_trusted() {
         1000..1200,
     );
     fs::copy(&segments(&other)[0], &files[0]).unwrap();
-    let (_, cov) = load(&l.store.lock());
+    let (_, cov) = load(&l.store.lock(), Projection::ALL);
     assert_eq!(cov.events, 0);
     assert!(cov.rejected.unwrap().contains("stale"));
     // A header naming other seqs than its file name.
     fs::copy(&files[2], &files[0]).unwrap();
-    assert_eq!(load(&l.store.lock()).1.events, 0);
+    assert_eq!(load(&l.store.lock(), Projection::ALL).1.events, 0);
     reread(0, "a segment under another name");
     fs::remove_file(&files[0]).unwrap();
     reread(0, "the first segment missing");
@@ -284,7 +288,7 @@ fn payloads_round_trip_and_malformed_ones_are_refused() {
     }
     assert!(raw.iter().map(|(n, _)| *n).eq(SECTIONS.iter().copied()));
     let good: Vec<Vec<u8>> = raw.iter().map(|(_, s)| s.clone()).collect();
-    let back = decode_payload(&slices(&good), 1, 70).unwrap();
+    let back = decode_payload(&slices(&good), 1, 70, Projection::ALL).unwrap();
     let mut expect = cols.clone();
     // Decoded segments carry provisional session tags: their own session_stateful.
     expect.session_tag = expect
@@ -299,15 +303,18 @@ fn payloads_round_trip_and_malformed_ones_are_refused() {
             let mut p = good.clone();
             p[k].truncate(cut);
             assert!(
-                decode_payload(&slices(&p), 1, 70).is_err(),
+                decode_payload(&slices(&p), 1, 70, Projection::ALL).is_err(),
                 "{name} cut at {cut}"
             );
         }
         let mut p = good.clone();
         p[k].push(0);
-        assert!(decode_payload(&slices(&p), 1, 70).is_err(), "{name} longer");
+        assert!(
+            decode_payload(&slices(&p), 1, 70, Projection::ALL).is_err(),
+            "{name} longer"
+        );
     }
-    assert!(decode_payload(&slices(&good[1..]), 1, 70).is_err());
+    assert!(decode_payload(&slices(&good[1..]), 1, 70, Projection::ALL).is_err());
     // Ids that are not all UUIDs are kept as text; some are here (custom-0, custom-7, ...).
     assert_eq!(raw[0].1[0], 0);
     let uuids = encode_payload(&cols, 1..7);
@@ -383,6 +390,161 @@ fn an_in_memory_ledger_has_no_column_store() {
     record(&r, 0..100);
     assert_eq!(writer.counts(), (0, 0));
     let s = store.lock();
-    assert_eq!(load(&s).1, Coverage::default());
+    assert_eq!(load(&s, Projection::ALL).1, Coverage::default());
     assert_eq!(save(&s, &from_records(&s), 1, true).unwrap(), 0);
+}
+
+/// The columns `need` holds equal those of `all`; the others are empty.
+fn assert_projected(p: &EventColumns, all: &EventColumns, need: Projection) {
+    assert_eq!(p.present, need);
+    assert_eq!(p.len, all.len);
+    assert_eq!(p.seq, all.seq);
+    assert_eq!(p.kind, all.kind);
+    assert_eq!(p.ts, all.ts);
+    assert_eq!(p.input_tokens, all.input_tokens);
+    assert_eq!(p.output_tokens, all.output_tokens);
+    assert_eq!(p.tag, all.tag);
+    assert_eq!(p.session_tag, all.session_tag);
+    assert_eq!(p.session_stateful, all.session_stateful);
+    assert_eq!(p.state_holder, all.state_holder);
+    assert_eq!(p.state_kinds, all.state_kinds);
+    for (k, name) in STR_FIELDS.iter().enumerate() {
+        let (x, y) = (p.str_column(name).unwrap(), all.str_column(name).unwrap());
+        if need.str_field(k) {
+            assert_eq!(x.codes.len(), p.len, "{name}");
+            for i in 0..p.len {
+                assert_eq!(x.get(i), y.get(i), "{name} at row {i}");
+            }
+        } else {
+            assert!(x.codes.is_empty() && x.values.is_empty(), "{name} is held");
+        }
+    }
+    let same_or_empty = |held: bool, a: &[u64], b: &[u64]| {
+        if held {
+            assert_eq!(a, b);
+        } else {
+            assert!(a.is_empty());
+        }
+    };
+    same_or_empty(need.cached_tokens(), &p.cached_tokens, &all.cached_tokens);
+    same_or_empty(need.bytes(), &p.bytes, &all.bytes);
+    if need.id() {
+        assert_eq!(p.id.data, all.id.data);
+    } else {
+        assert!(p.id.data.is_empty() && p.id.offsets == [0]);
+    }
+    if need.duration_ns() {
+        assert_eq!(p.duration_ns, all.duration_ns);
+    } else {
+        assert!(p.duration_ns.is_empty());
+    }
+    for (held, a, b) in [
+        (need.request(), &p.request, &all.request),
+        (need.attrs(), &p.attrs, &all.attrs),
+    ] {
+        if held {
+            assert_eq!((&a.data, &a.offsets), (&b.data, &b.offsets));
+        } else {
+            assert!(a.data.is_empty() && a.offsets == [0]);
+        }
+    }
+}
+
+#[test]
+fn a_projection_decodes_only_its_columns_and_the_same_values() {
+    let l = ledger();
+    record(&recorder(&l, Some(Arc::new(ColumnWriter::new()))), 0..200);
+    let store = l.store.lock();
+    let all = from_records(&store);
+    let needs = [
+        Projection::BASE,
+        Projection::BASE.with_all(&["venue", "provider", "cached_tokens"]),
+        Projection::BASE.with_all(&["id", "duration_ns", "status", "bytes", "attrs"]),
+        Projection::BASE.with_all(&["request", "ruleset_digest", "parent_id", "key"]),
+    ];
+    for need in needs {
+        // Three segments and the tail from the records.
+        let (segs, cov) = load(&store, need);
+        assert_eq!((cov.events, segs.present), (192, need));
+        assert_projected(&load_stored(&store, need).unwrap(), &all, need);
+        // Every truncation of a section read is an error under a projection too; the
+        // sections not read are not looked at.
+        let raw = encode_payload(&all, 0..70);
+        let good: Vec<Vec<u8>> = raw.iter().map(|(_, s)| s.clone()).collect();
+        for (k, (name, section)) in raw.iter().enumerate() {
+            let mut p = good.clone();
+            p[k].truncate(section.len() / 2);
+            let read = section_needed(name, need);
+            assert_eq!(
+                decode_payload(&sections_of(&p), 1, 70, need).is_err(),
+                read && !section.is_empty(),
+                "{name} cut"
+            );
+        }
+        let mut expect = all.clone();
+        expect.session_tag = expect
+            .session_stateful
+            .iter()
+            .map(|&s| if s { Tag::Stateful } else { Tag::Stateless })
+            .collect();
+        let mut back = EventColumns {
+            present: need,
+            ..EventColumns::default()
+        };
+        append(
+            &mut back,
+            decode_payload(&sections_of(&good), 1, 70, need).unwrap(),
+        )
+        .unwrap();
+        let mut first = expect;
+        first.len = 70;
+        truncate_all(&mut first, 70);
+        assert_projected(&back, &first, need);
+    }
+    // Appending nothing changes nothing; appending columns that lack some held is refused.
+    let mut part = load_stored(&store, Projection::BASE).unwrap();
+    let before = part.len;
+    assert!(append(&mut part, EventColumns::default()).is_ok());
+    assert_eq!(part.len, before);
+    let mut narrower = EventColumns {
+        present: Projection::BASE,
+        ..EventColumns::default()
+    };
+    assert!(append(&mut EventColumns::default(), std::mem::take(&mut narrower)).is_err());
+}
+
+fn sections_of(p: &[Vec<u8>]) -> Vec<&[u8]> {
+    p.iter().map(Vec::as_slice).collect()
+}
+
+/// The first `n` events of full columns.
+fn truncate_all(c: &mut EventColumns, n: usize) {
+    c.seq.truncate(n);
+    c.kind.truncate(n);
+    c.ts.truncate(n);
+    c.duration_ns.truncate(n);
+    c.id.offsets.truncate(n + 1);
+    c.id.data.truncate(c.id.offsets[n]);
+    for name in STR_FIELDS {
+        c.str_column_mut(name).codes.truncate(n);
+    }
+    for col in [
+        &mut c.input_tokens,
+        &mut c.output_tokens,
+        &mut c.cached_tokens,
+        &mut c.bytes,
+    ] {
+        col.truncate(n);
+    }
+    c.tag.truncate(n);
+    c.session_tag.truncate(n);
+    c.consumes_state.truncate(n);
+    c.creates_state.truncate(n);
+    c.session_stateful.truncate(n);
+    c.state_holder.truncate(n);
+    c.state_kinds.truncate(n);
+    for t in [&mut c.request, &mut c.attrs] {
+        t.offsets.truncate(n + 1);
+        t.data.truncate(t.offsets[n]);
+    }
 }

@@ -43,6 +43,103 @@ use crate::stored::scalars::{self, Parsed};
 /// The code of an absent value in a [`StrColumn`].
 pub const NULL: u32 = u32::MAX;
 
+/// Which columns an [`EventColumns`] holds. Always held: `seq`, `kind`, `ts`,
+/// `input_tokens`, `output_tokens`, the classification (`tag`, `session_tag`,
+/// `consumes_state`, `creates_state`, `session_stateful`, `state_holder`, `state_kinds`) and
+/// `session_id` (session tags are derived from it). Every other column is held only when the
+/// projection names it; a column not held is empty (reading it is a bug, caught by the index
+/// check). A report asks for the columns it reads, so that a fresh process decodes only
+/// those from the column store; [`Projection::ALL`] is every column.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Projection(u32);
+
+/// Bits of the optional columns besides the string fields (string field `k` of
+/// [`STR_FIELDS`] is bit `k`).
+const ID_BIT: u32 = 23;
+const DURATION_BIT: u32 = 24;
+const CACHED_BIT: u32 = 25;
+const BYTES_BIT: u32 = 26;
+const REQUEST_BIT: u32 = 27;
+const ATTRS_BIT: u32 = 28;
+
+impl Projection {
+    /// Every column.
+    pub const ALL: Projection = Projection((1 << 29) - 1);
+    /// The columns always held (see the type's documentation).
+    pub const BASE: Projection = Projection(1);
+
+    /// Adds a column by its event field name (a string field, `id`, `duration_ns`,
+    /// `cached_tokens`, `bytes`, `request`, `attrs`; always-held names are accepted and add
+    /// nothing). Panics on a name that is no column.
+    pub fn with(self, name: &str) -> Projection {
+        let bit = match name {
+            "id" => ID_BIT,
+            "duration_ns" => DURATION_BIT,
+            "cached_tokens" => CACHED_BIT,
+            "bytes" => BYTES_BIT,
+            "request" => REQUEST_BIT,
+            "attrs" => ATTRS_BIT,
+            "seq" | "kind" | "ts" | "input_tokens" | "output_tokens" | "tag" | "session_tag"
+            | "consumes_state" | "creates_state" | "session_stateful" | "state_holder"
+            | "state_kinds" => return self,
+            other => match STR_FIELDS.iter().position(|f| *f == other) {
+                Some(k) => k as u32,
+                None => panic!("{other} is not an event column"),
+            },
+        };
+        Projection(self.0 | 1 << bit)
+    }
+
+    /// [`Projection::with`] for each name.
+    pub fn with_all(self, names: &[&str]) -> Projection {
+        names.iter().fold(self, |p, n| p.with(n))
+    }
+
+    pub fn union(self, other: Projection) -> Projection {
+        Projection(self.0 | other.0)
+    }
+
+    /// Whether every column of `other` is held.
+    pub fn covers(self, other: Projection) -> bool {
+        self.0 & other.0 == other.0
+    }
+
+    /// Whether the string field `k` of [`STR_FIELDS`] is held.
+    pub fn str_field(self, k: usize) -> bool {
+        self.0 & (1 << k) != 0
+    }
+
+    pub fn id(self) -> bool {
+        self.0 & (1 << ID_BIT) != 0
+    }
+
+    pub fn duration_ns(self) -> bool {
+        self.0 & (1 << DURATION_BIT) != 0
+    }
+
+    pub fn cached_tokens(self) -> bool {
+        self.0 & (1 << CACHED_BIT) != 0
+    }
+
+    pub fn bytes(self) -> bool {
+        self.0 & (1 << BYTES_BIT) != 0
+    }
+
+    pub fn request(self) -> bool {
+        self.0 & (1 << REQUEST_BIT) != 0
+    }
+
+    pub fn attrs(self) -> bool {
+        self.0 & (1 << ATTRS_BIT) != 0
+    }
+}
+
+impl Default for Projection {
+    fn default() -> Self {
+        Projection::ALL
+    }
+}
+
 /// A dictionary-encoded string column.
 #[derive(Clone, Debug, Default)]
 pub struct StrColumn {
@@ -75,6 +172,18 @@ impl StrColumn {
         };
         self.last = Some((self.values[code as usize].clone(), code));
         code
+    }
+
+    /// [`StrColumn::intern`] of a shared value (kept as it is when new, not copied).
+    pub fn intern_shared(&mut self, value: &Arc<str>) -> u32 {
+        if let Some(&c) = self.index.get(&**value) {
+            return c;
+        }
+        let c = u32::try_from(self.values.len()).expect("fewer than 2^32 - 1 values");
+        assert!(c != NULL, "dictionary full");
+        self.values.push(Arc::clone(value));
+        self.index.insert(Arc::clone(value), c);
+        c
     }
 
     pub fn push(&mut self, value: Option<&str>) {
@@ -178,8 +287,10 @@ pub struct EventColumns {
     pub request: TextColumn,
     pub attrs: TextColumn,
     /// The events classified again under other rulesets, computed on demand
-    /// ([`EventColumns::reading`]).
+    /// ([`EventColumns::reading`]; needs every column).
     pub readings: ReadingCache,
+    /// The columns held ([`Projection::ALL`] unless loaded for a report that reads fewer).
+    pub present: Projection,
 }
 
 /// The names of the dictionary-encoded string columns, as event fields.
@@ -232,6 +343,10 @@ impl EventColumns {
 
     /// Appends one event from its record view (see [`crate::stored::scalars`]).
     pub fn push_parsed(&mut self, seq: u64, p: &Parsed<'_>) {
+        assert!(
+            self.present == Projection::ALL,
+            "events are appended to columns that hold every column"
+        );
         let e = &p.event;
         self.len += 1;
         self.seq.push(seq);
@@ -337,7 +452,7 @@ pub fn load(store: &Store) -> Result<EventColumns> {
 }
 
 /// Appends the events of `store` after `cols.last_seq()` and re-derives session tags.
-/// Returns how many events were appended.
+/// Returns how many events were appended. `cols` must hold every column.
 pub fn load_after(store: &Store, cols: &mut EventColumns) -> Result<usize> {
     let before = cols.len;
     let mut expected = cols.last_seq() + 1;
@@ -357,16 +472,106 @@ pub fn load_after(store: &Store, cols: &mut EventColumns) -> Result<usize> {
     Ok(cols.len - before)
 }
 
-/// Every event of `store`: the trusted prefix from its column store
-/// ([`crate::stored::column_store`]), the rest from the records; segments completed by what
-/// was read from the records are saved (replacing any not trusted) for the next process
-/// (best effort: a read-only
-/// directory or a full disk only leaves them unsaved).
-pub fn load_stored(store: &Store) -> Result<EventColumns> {
-    let (mut cols, coverage) = column_store::load(store);
-    load_after(store, &mut cols)?;
+/// Every column of the events of `store` after seq `after`, read from the records.
+fn records_after(store: &Store, after: u64) -> Result<EventColumns> {
+    let mut tail = EventColumns::default();
+    let mut expected = after + 1;
+    store.for_each_record(after, |seq, text| {
+        if seq != expected {
+            return Err(Error::Integrity(format!(
+                "expected the event at seq {expected}, found seq {seq} (run verify())"
+            )));
+        }
+        expected += 1;
+        tail.push_parsed(seq, &scalars::parse(seq, text)?);
+        Ok(())
+    })?;
+    Ok(tail)
+}
+
+impl EventColumns {
+    /// These columns holding only those of `need` (the others dropped).
+    pub fn project(mut self, need: Projection) -> EventColumns {
+        let keep = self.present.covers(need);
+        assert!(keep, "columns cannot be projected onto columns they lack");
+        if !need.id() {
+            self.id = TextColumn::default();
+        }
+        if !need.duration_ns() {
+            self.duration_ns = Vec::new();
+        }
+        for (k, name) in STR_FIELDS.iter().enumerate() {
+            if !need.str_field(k) {
+                *self.str_column_mut(name) = StrColumn::default();
+            }
+        }
+        if !need.cached_tokens() {
+            self.cached_tokens = Vec::new();
+        }
+        if !need.bytes() {
+            self.bytes = Vec::new();
+        }
+        if !need.request() {
+            self.request = TextColumn::default();
+        }
+        if !need.attrs() {
+            self.attrs = TextColumn::default();
+        }
+        self.readings = ReadingCache::default();
+        self.present = need;
+        self
+    }
+
+    /// The string column of an event field, by name, for writing (see [`STR_FIELDS`]).
+    pub fn str_column_mut(&mut self, name: &str) -> &mut StrColumn {
+        match name {
+            "session_id" => &mut self.session_id,
+            "parent_id" => &mut self.parent_id,
+            "agent" => &mut self.agent,
+            "tenant" => &mut self.tenant,
+            "venue" => &mut self.venue,
+            "status" => &mut self.status,
+            "runtime" => &mut self.runtime,
+            "runtime_session_id" => &mut self.runtime_session_id,
+            "provider" => &mut self.provider,
+            "model" => &mut self.model,
+            "api" => &mut self.api,
+            "endpoint" => &mut self.endpoint,
+            "tool" => &mut self.tool,
+            "tool_kind" => &mut self.tool_kind,
+            "effect" => &mut self.effect,
+            "mcp_session_id" => &mut self.mcp_session_id,
+            "op" => &mut self.op,
+            "store" => &mut self.store,
+            "holder" => &mut self.holder,
+            "scope" => &mut self.scope,
+            "key" => &mut self.key,
+            "ruleset" => &mut self.ruleset,
+            "ruleset_digest" => &mut self.ruleset_digest,
+            other => unreachable!("{other} is not a string column"),
+        }
+    }
+}
+
+/// Every event of `store` with the columns of `need`: the trusted prefix from its column
+/// store ([`crate::stored::column_store`]), decoding only those columns, the rest from the
+/// records; segments completed by what was read from the records are saved (replacing any
+/// not trusted) for the next process (best effort: a read-only directory or a full disk only
+/// leaves them unsaved).
+pub fn load_stored(store: &Store, need: Projection) -> Result<EventColumns> {
+    let (mut cols, coverage) = column_store::load(store, need);
+    let tail = records_after(store, cols.last_seq())?;
+    let _ = column_store::save(store, &tail, coverage.events + 1, true);
+    if cols.len == 0 {
+        cols = if need == Projection::ALL {
+            tail
+        } else {
+            tail.project(need)
+        };
+    } else if tail.len > 0 {
+        column_store::append(&mut cols, tail)?;
+    }
     cols.derive_session_tags();
-    let _ = column_store::save(store, &cols, coverage.events + 1, true);
     Ok(cols)
 }
 
@@ -377,23 +582,40 @@ pub struct Snapshot {
     pub cols: Arc<EventColumns>,
 }
 
-/// Brings `cached` up to date with `store`: the same snapshot when the head did not move,
+/// Brings `cached` up to date with `store`, holding at least the columns of `need` (and
+/// those `cached` holds): the same snapshot when the head did not move and it holds them,
 /// the new events appended when the ledger only grew (the hash at the cached head is
 /// unchanged), else a full load.
-pub fn refresh(store: &Store, cached: Option<&Snapshot>) -> Result<Snapshot> {
+pub fn refresh(store: &Store, cached: Option<&Snapshot>, need: Projection) -> Result<Snapshot> {
     let head = store.head()?;
+    let mut want = need;
     if let Some(c) = cached {
-        if c.head == head {
+        want = want.union(c.cols.present);
+        let holds = c.cols.present.covers(need);
+        if holds && c.head == head {
             return Ok(c.clone());
         }
-        if c.head.seq < head.seq
+        if holds
+            && c.head.seq < head.seq
             && c.cols.last_seq() == c.head.seq
             && store.hash_at(c.head.seq)? == Some(c.head.hash)
         {
             let mut cols = (*c.cols).clone();
-            load_after(store, &mut cols)?;
-            // Segments the new events completed, for the next process (best effort).
-            let _ = column_store::save(store, &cols, c.head.seq + 1, false);
+            // Segments the new events completed are saved for the next process (best
+            // effort). Columns holding fewer than every column have the new events appended
+            // from all of theirs, read apart (a segment's earlier events are then not at
+            // hand: the segment is left to the writer or the next full load).
+            if cols.present == Projection::ALL {
+                load_after(store, &mut cols)?;
+                let _ = column_store::save(store, &cols, c.head.seq + 1, false);
+            } else {
+                let tail = records_after(store, cols.last_seq())?;
+                let _ = column_store::save(store, &tail, c.head.seq + 1, false);
+                if tail.len > 0 {
+                    column_store::append(&mut cols, tail)?;
+                    cols.derive_session_tags();
+                }
+            }
             if cols.last_seq() == head.seq {
                 return Ok(Snapshot {
                     head,
@@ -402,7 +624,7 @@ pub fn refresh(store: &Store, cached: Option<&Snapshot>) -> Result<Snapshot> {
             }
         }
     }
-    let cols = load_stored(store)?;
+    let cols = load_stored(store, want)?;
     // Appends between reading the head and loading show up at the next refresh.
     let head = if cols.last_seq() == head.seq {
         head
@@ -438,8 +660,17 @@ impl ColumnCache {
         }
     }
 
-    /// The columns of `store` as of its current head.
+    /// The columns of `store` as of its current head, every column held.
     pub fn columns(&self, store: &Arc<Mutex<Store>>) -> Result<Arc<EventColumns>> {
+        self.columns_for(store, Projection::ALL)
+    }
+
+    /// The columns of `store` as of its current head, holding at least those of `need`.
+    pub fn columns_for(
+        &self,
+        store: &Arc<Mutex<Store>>,
+        need: Projection,
+    ) -> Result<Arc<EventColumns>> {
         let cached = {
             let mut entries = self.entries.lock();
             entries.retain(|(w, _)| w.strong_count() > 0);
@@ -448,7 +679,7 @@ impl ColumnCache {
                 .find(|(w, _)| Self::is(w, store))
                 .map(|(_, s)| s.clone())
         };
-        let snap = refresh(&store.lock(), cached.as_ref())?;
+        let snap = refresh(&store.lock(), cached.as_ref(), need)?;
         let cols = Arc::clone(&snap.cols);
         let mut entries = self.entries.lock();
         match entries.iter_mut().find(|(w, _)| Self::is(w, store)) {
@@ -598,12 +829,12 @@ mod tests {
         assert_eq!(cols.seq, [1, 2]);
         assert_eq!(load_after(&store.lock(), &mut cols).unwrap(), 0);
         // Snapshots: unchanged, grown, and rows read back.
-        let snap = refresh(&store.lock(), None).unwrap();
+        let snap = refresh(&store.lock(), None, Projection::ALL).unwrap();
         assert_eq!(snap.head.seq, 2);
-        let same = refresh(&store.lock(), Some(&snap)).unwrap();
+        let same = refresh(&store.lock(), Some(&snap), Projection::ALL).unwrap();
         assert!(Arc::ptr_eq(&same.cols, &snap.cols));
         write(&call(Some("t"), "chat.completions", None));
-        let grown = refresh(&store.lock(), Some(&snap)).unwrap();
+        let grown = refresh(&store.lock(), Some(&snap), Projection::ALL).unwrap();
         assert_eq!((grown.head.seq, grown.cols.len), (3, 3));
         assert_eq!(grown.head, store.lock().head().unwrap());
         let rows = rows_at(&store.lock(), &grown.cols, &[0, 2]).unwrap();
@@ -646,6 +877,49 @@ mod tests {
         drop(b);
         cache.columns(&a).unwrap();
         assert_eq!(cache.len(), 1);
+    }
+
+    #[test]
+    fn the_cache_holds_at_least_the_columns_asked_for() {
+        use crate::ledger::Durability;
+        use crate::meter::Recorder;
+        let cache = ColumnCache::new();
+        let a = Arc::new(Mutex::new(Store::open(None, Durability::Sync).unwrap()));
+        let recorder = Recorder::new(
+            Arc::clone(&a),
+            Ruleset::builtin_default(),
+            Durability::Sync,
+            16,
+        )
+        .unwrap();
+        let write = |s: &str| {
+            let r = call(Some(s), "chat.completions", None);
+            recorder.write_now(&recorder.wrap(r.event.clone())).unwrap();
+        };
+        write("s");
+        let venue = Projection::BASE.with("venue");
+        let part = cache.columns_for(&a, venue).unwrap();
+        assert_eq!((part.len, part.present), (1, venue));
+        assert_eq!(part.venue.get(0), Some("azure"));
+        assert!(part.model.codes.is_empty() && part.id.data.is_empty());
+        // The same columns again; more columns: reloaded holding both.
+        assert!(Arc::ptr_eq(&part, &cache.columns_for(&a, venue).unwrap()));
+        let model = Projection::BASE.with("model");
+        let both = cache.columns_for(&a, model).unwrap();
+        assert_eq!(both.present, venue.union(model));
+        assert_eq!(both.model.get(0), Some("gpt-5"));
+        // Grown: the new events appended to the columns held.
+        write("t");
+        let grown = cache.columns_for(&a, venue).unwrap();
+        assert_eq!((grown.len, grown.present), (2, venue.union(model)));
+        assert_eq!(grown.session_id.get(1), Some("t"));
+        assert_eq!(grown.model.codes, [0, 0]);
+        // Every column: reloaded, then kept for narrower asks.
+        let all = cache.columns(&a).unwrap();
+        assert_eq!((all.len, all.present), (2, Projection::ALL));
+        assert!(Arc::ptr_eq(&all, &cache.columns_for(&a, venue).unwrap()));
+        assert!(Projection::ALL.covers(venue) && !venue.covers(model));
+        assert_eq!(Projection::BASE.with("ts"), Projection::BASE);
     }
 
     #[test]

@@ -192,7 +192,8 @@ mod tests {
             r.write_now(&r.wrap(e.finish().unwrap())).unwrap();
         }
         let all = rows::load(&store.lock()).unwrap();
-        let cols = Arc::new(load_stored(&store.lock()).unwrap());
+        let cols =
+            Arc::new(load_stored(&store.lock(), crate::stored::columns::Projection::ALL).unwrap());
         let lazy = StoredRows::new(Arc::clone(&store), cols).unwrap();
         let every = lazy.select(&Filter::default(), None);
         assert_eq!(every.len(), 50);

@@ -24,7 +24,7 @@ use sha2::{Digest, Sha256};
 
 use crate::classify::Ruleset;
 use crate::event::{Holder, StateKinds, Tag};
-use crate::stored::columns::{EventColumns, StrColumn, NULL};
+use crate::stored::columns::{EventColumns, Projection, StrColumn, NULL};
 use crate::stored::fields::RowFields;
 
 /// The most threads one reading uses.
@@ -288,6 +288,10 @@ impl fmt::Debug for ReadingCache {
 impl ReadingCache {
     /// The reading of `cols` under `ruleset` (fingerprint `key`), computed once.
     pub(crate) fn get(&self, cols: &EventColumns, ruleset: &Ruleset, key: &str) -> Arc<Reading> {
+        assert!(
+            cols.present == Projection::ALL,
+            "classifying events again reads every column"
+        );
         let (cell, base) = {
             let mut entries = self.entries.lock();
             let at = match entries.iter().position(|e| *e.key == *key) {

@@ -23,7 +23,28 @@ use std::sync::Arc;
 
 use crate::event::EventKind;
 use crate::event::Tag;
-use crate::stored::columns::{EventColumns, NULL};
+use crate::stored::columns::{EventColumns, Projection, NULL};
+
+/// The columns [`summarise`] reads besides those always held; with `inner` (some event has
+/// a `parent_id`) also the ids, to find which parents are model calls.
+pub fn columns_needed(inner: bool) -> Projection {
+    let p = Projection::BASE.with_all(&[
+        "agent",
+        "tenant",
+        "venue",
+        "runtime",
+        "runtime_session_id",
+        "status",
+        "parent_id",
+        "duration_ns",
+        "cached_tokens",
+    ]);
+    if inner {
+        p.with("id")
+    } else {
+        p
+    }
+}
 
 /// One session's summary.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -198,6 +219,10 @@ fn inner_parents(cols: &EventColumns) -> Vec<bool> {
     let parents = &cols.parent_id.values;
     if parents.is_empty() {
         return Vec::new();
+    }
+    if !cols.present.id() {
+        // The caller loads the ids when there are parents (see `columns_needed`).
+        panic!("summarising sessions with parents needs the id column");
     }
     let wanted: HashSet<&str> = parents.iter().map(|p| &**p).collect();
     let mut calls: HashSet<&str> = HashSet::new();
