@@ -74,6 +74,35 @@ def _ingest_why(name: str) -> str:
     )
 
 
+def _startup_why(name: str, call: str, bound: float) -> Callable[[], str]:
+    """Why a first call (`report`, `costs`, `sessions`) of result `name` missed its wall-time
+    bound, from the figures on file: its CPU time, the call alone, and the machine's load."""
+
+    def why() -> str:
+        r = _result(name)
+        first_cpu = get(r, f"{call}.first_cpu_s")
+        second_cpu = get(r, f"{call}.second_cpu_s")
+        load = other(name, "machine.loadavg")
+        if not isinstance(first_cpu, (int, float)):
+            return ""
+        verdict = (
+            f"within the {num(bound, 's')} on CPU"
+            if first_cpu <= bound
+            else f"over the {num(bound, 's')} on CPU too"
+        )
+        return (
+            f"Its CPU time (all threads) was {num(first_cpu, 's')}, {verdict}: the call itself "
+            f"(the same call again, columns cached) took {num(second_cpu, 's')} of it, the "
+            "rest loading the columns it reads (the column store's sections it needs read, "
+            "checked and decompressed on two threads, the events after its last whole "
+            "segment parsed from the records). The machine was shared (load average "
+            f"{load} on 2 cores when it ran): the wall time beyond the CPU time was waiting "
+            "for a core."
+        )
+
+    return why
+
+
 def _result(name: str) -> dict:
     p = RESULTS / f"{name}.json"
     return json.loads(p.read_text()) if p.exists() else {}
@@ -529,13 +558,24 @@ SECTIONS = [
                 "report.first_s",
                 "s",
                 ("<=", 0.3),
-                "CPU time beside it shows how much of the wall time was waiting for a CPU; "
-                "the column store's load is the first call minus the second.",
+                _startup_why("startup", "report", 0.3),
             ),
             Row("  its CPU time (all threads)", "report.first_cpu_s", "s"),
-            Row("first costs() in a fresh process", "costs.first_s", "s", ("<=", 0.3)),
+            Row(
+                "first costs() in a fresh process",
+                "costs.first_s",
+                "s",
+                ("<=", 0.3),
+                _startup_why("startup", "costs", 0.3),
+            ),
             Row("  its CPU time", "costs.first_cpu_s", "s"),
-            Row("first sessions() in a fresh process", "sessions.first_s", "s", ("<=", 0.3)),
+            Row(
+                "first sessions() in a fresh process",
+                "sessions.first_s",
+                "s",
+                ("<=", 0.3),
+                _startup_why("startup", "sessions", 0.3),
+            ),
             Row("  its CPU time", "sessions.first_cpu_s", "s"),
             Row("peak RSS of the report process", "report.peak_rss_mib", "MiB"),
             Row("the same report again (columns cached)", "report.second_s", "s"),
@@ -577,13 +617,24 @@ SECTIONS = [
                 "report.first_s",
                 "s",
                 ("<=", 3.0),
-                "CPU time beside it shows how much of the wall time was waiting for a CPU; "
-                "the column store's load is the first call minus the second.",
+                _startup_why("startup_10m", "report", 3.0),
             ),
             Row("  its CPU time (all threads)", "report.first_cpu_s", "s"),
-            Row("first costs() in a fresh process", "costs.first_s", "s", ("<=", 3.0)),
+            Row(
+                "first costs() in a fresh process",
+                "costs.first_s",
+                "s",
+                ("<=", 3.0),
+                _startup_why("startup_10m", "costs", 3.0),
+            ),
             Row("  its CPU time", "costs.first_cpu_s", "s"),
-            Row("first sessions() in a fresh process", "sessions.first_s", "s", ("<=", 3.0)),
+            Row(
+                "first sessions() in a fresh process",
+                "sessions.first_s",
+                "s",
+                ("<=", 3.0),
+                _startup_why("startup_10m", "sessions", 3.0),
+            ),
             Row("  its CPU time", "sessions.first_cpu_s", "s"),
             Row(
                 "peak RSS of the report process",
