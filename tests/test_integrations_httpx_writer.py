@@ -227,3 +227,27 @@ def test_sync_durability_records_before_the_call_returns(tmp_path: Path) -> None
         assert meter.stats()["integration_errors"] == {"httpx": 1}
         client.close()
     meter.close()
+
+
+def test_requests_that_never_get_a_response_are_not_kept() -> None:
+    """A request that fails before any response (here: refused by the transport) leaves the
+    pending map once it is gone; answered requests are still recorded after many of them."""
+
+    def refuse(request: Any) -> Any:
+        if request.url.path == "/v1/refused":
+            raise httpx2.ConnectError("refused", request=request)
+        return answer(request)
+
+    meter = sm.Meter()
+    client = capture.instrument(httpx2.Client(transport=httpx2.MockTransport(refuse)), meter)
+    url = "https://api.openai.com/v1/"
+    for _ in range(1000):
+        with pytest.raises(httpx2.ConnectError):
+            client.post(url + "refused", json={"model": "gpt-5"})
+    client.post(url + "chat/completions", json={"model": "gpt-5"})
+    hook = client.event_hooks["request"][0]
+    assert len(hook.func.__self__.pending) < 300  # pruned at 256, not 1000
+    client.close()
+    meter.flush()
+    [call] = meter.ledger.events().to_pylist()
+    assert (call["api"], call["input_tokens"]) == ("chat.completions", 1200)

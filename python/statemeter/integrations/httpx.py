@@ -184,11 +184,13 @@ class _Capture:
         self.venues = venues
         self.providers = providers
         self.mod = mod
-        # A pending request's event: `None` until described (on the writer thread, or here
-        # when the call needs it).
-        self.pending: weakref.WeakKeyDictionary[
-            Any, tuple[dict[str, Any] | None, int, int, Any]
-        ] = weakref.WeakKeyDictionary()
+        # The requests sent and not yet answered, by `id()`: a weak reference to the request
+        # (it tells a reused id apart), its event (`None` until described: on the writer
+        # thread, or here when the call needs it), the times and the span. A plain dict with
+        # weak references costs a fraction of a `WeakKeyDictionary` per request; the entries
+        # of requests that never got a response are dropped in `keep`.
+        self.pending: dict[int, tuple[Any, dict[str, Any] | None, int, int, Any]] = {}
+        self.prune_at = _PRUNE_AT
         # Where calls described on the writer thread go (`None` for a duck-typed session
         # that is neither a statemeter Session nor a Meter: every call is described here).
         try:
@@ -214,13 +216,24 @@ class _Capture:
             if self.calls is not None and not _join._processors.data:  # type: ignore[attr-defined]
                 path = request.url.raw_path
                 if b"/sessions" not in path and b"/threads" not in path:
-                    # Described with its response, on the writer thread. (The map's own
-                    # operations are atomic: no lock.)
-                    self.pending[request] = (None, ts, t0, None)
+                    # Described with its response, on the writer thread.
+                    self.keep(request, None, ts, t0, None)
                     return
             self.pending_described(request, ts, t0)
         except Exception as exc:  # noqa: BLE001 - capture never breaks the caller
             self.target.failed(exc)
+
+    def keep(self, request: Any, event: dict[str, Any] | None, ts: int, t0: int, span: Any) -> None:
+        """Notes a request until its response arrives. (Each dict operation is atomic: no
+        lock.) Past `prune_at` entries, those whose request is gone (it failed before any
+        response: a connection error, a timeout) are dropped first."""
+        pending = self.pending
+        if len(pending) >= self.prune_at:
+            for key, item in list(pending.items()):
+                if item[0]() is None:
+                    pending.pop(key, None)
+            self.prune_at = max(_PRUNE_AT, 2 * len(pending))
+        pending[id(request)] = (weakref.ref(request), event, ts, t0, span)
 
     def pending_described(self, request: Any, ts: int, t0: int) -> None:
         """Describes the request now: a provider-managed runtime's session and run requests
@@ -228,7 +241,7 @@ class _Capture:
         a span processor may take."""
         event = self.describe(request)
         if event is not None:
-            self.pending[request] = (event, ts, t0, self.target.span())
+            self.keep(request, event, ts, t0, self.target.span())
 
     def describe(self, request: Any) -> dict[str, Any] | None:
         """The event dict of `request`, `None` when it is no AI API call."""
@@ -255,8 +268,9 @@ class _Capture:
 
     def on_response(self, response: Any, is_async: bool) -> None:
         try:
-            item = self.pending.pop(response.request, None)
-            if item is None:
+            request = response.request
+            item = self.pending.pop(id(request), None)
+            if item is None or item[0]() is not request:
                 return
             watch = _Watch(self, item, response)
             if response.is_stream_consumed or response.is_closed:
@@ -307,11 +321,14 @@ class _Watch:
     )
 
     def __init__(
-        self, capture: _Capture, item: tuple[dict[str, Any] | None, int, int, Any], response: Any
+        self,
+        capture: _Capture,
+        item: tuple[Any, dict[str, Any] | None, int, int, Any],
+        response: Any,
     ):
         self.capture = capture
         self.request = response.request
-        self.event, self.ts, self.t0, self.span = item
+        _, self.event, self.ts, self.t0, self.span = item
         self.status: int = response.status_code
         ctype, encoding = _content_headers(response.headers.raw)
         self.stream = "event-stream" in ctype
@@ -577,6 +594,8 @@ def _stream_classes(mod: ModuleType) -> tuple[type, type]:
 
 
 _STREAMS: dict[str, tuple[type, type]] = {}
+_PRUNE_AT = 256
+"""Pending requests past which those that will never get a response are looked for."""
 _CHUNK = 64 * 1024
 """The chunk size an already-read body is observed in (what httpx reads from a socket)."""
 _END_MARKERS = (
