@@ -195,9 +195,58 @@ def bench_httpx_hook(quick: bool) -> dict:
         "hook_cost_us": round((wall_hooked - wall_plain) / 1000, 1),
         "overhead_pct": round(overhead * 100, 2),
         "model_calls_recorded": recorded,
+        # Load moves the CPU figures above, not these: the calling thread's instructions per
+        # request (callgrind), the instrumented client's minus the plain one's.
+        "hook_instructions": _hook_instructions(quick),
         "note": "hook_cpu_us: calling-thread CPU the hook adds per request (time.thread_time_ns); "
         "hook_process_cpu_us: all threads of the process, the ledger writer included",
     }
+
+
+_HOOK_CHILD = """
+import json, sys, tempfile
+from pathlib import Path
+root, kind, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+sys.path.insert(0, root + "/tests")
+import httpx2, statemeter as sm
+from loopback import Loopback, json_answer
+from statemeter.integrations import httpx as capture
+answer = {"id": "chatcmpl-1", "object": "chat.completion", "model": "gpt-5",
+          "choices": [{"index": 0, "message": {"role": "assistant", "content": "fine " * 40}}],
+          "usage": {"prompt_tokens": 500, "completion_tokens": 40,
+                    "prompt_tokens_details": {"cached_tokens": 128}}}
+body = json.dumps({"model": "gpt-5", "messages": [
+    {"role": "user", "content": "The quarterly report shows revenue grew. " * 45}]}).encode()
+headers = {"content-type": "application/json", "authorization": "Bearer sk-x"}
+with Loopback() as lb, tempfile.TemporaryDirectory() as tmp:
+    lb.route("POST", "/v1/chat/completions", json_answer(answer))
+    url = lb.base + "/v1/chat/completions"
+    meter = sm.Meter(Path(tmp) / "bench.db")
+    client = httpx2.Client()
+    if kind == "hooked":
+        capture.instrument(client, meter.session("bench"))
+    for _ in range(20 + n):
+        client.post(url, content=body, headers=headers).json()
+    client.close()
+    meter.close()
+"""
+
+
+def _hook_instructions(quick: bool) -> float | None:
+    """The calling thread's instructions per request that the hook adds (callgrind: the
+    difference between runs of two request counts, instrumented minus plain; None without
+    valgrind)."""
+    small, large = (30, 90) if quick else (100, 300)
+
+    def per_request(kind: str) -> float | None:
+        return instructions_per_op(
+            lambda n: [sys.executable, "-c", _HOOK_CHILD, str(ROOT), kind, str(n)], small, large
+        )
+
+    plain, hooked = per_request("plain"), per_request("hooked")
+    if plain is None or hooked is None:
+        return None
+    return round(hooked - plain)
 
 
 BENCHES = {"classify_request": bench_classify_request, "httpx_hook": bench_httpx_hook}
