@@ -597,7 +597,20 @@ impl Recorder {
     /// [`Recorder::defer`]). The encoder is not woken for it: it takes the queue within
     /// [`LINGER`], or at once when a group's worth is queued or someone flushes.
     pub fn try_defer(&self, deferred: Deferred) -> Result<std::result::Result<(), Deferred>> {
-        let shared = self.shared()?;
+        // As `try_push`: the working state borrowed under its lock.
+        let current = self.core.current.lock();
+        if current.0 != crate::fork::generation() {
+            drop(current);
+            return Self::try_defer_to(&*self.shared()?, deferred);
+        }
+        Self::try_defer_to(&current.1, deferred)
+    }
+
+    #[inline(always)]
+    fn try_defer_to(
+        shared: &Shared,
+        deferred: Deferred,
+    ) -> Result<std::result::Result<(), Deferred>> {
         let mut st = shared.state.lock();
         if st.closed {
             return Err(Error::Ledger("the meter is closed".into()));
