@@ -238,9 +238,9 @@ def bytes_bench(quick: bool) -> dict:
         by_section: dict[str, list[int]] = {}
         for seg in segments:
             for name, raw, packed in segment_sections(seg):
-                t = by_section.setdefault(name, [0, 0])
-                t[0] += raw
-                t[1] += packed
+                sizes = by_section.setdefault(name, [0, 0])
+                sizes[0] += raw
+                sizes[1] += packed
         row_cells = cells(ledger, ("events", "ids"))
         expanded = expanded_records(ledger)
         texts = [text for _, text in expanded]

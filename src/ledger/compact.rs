@@ -433,7 +433,7 @@ pub fn id_key(id: &str) -> [u8; 16] {
 /// (`meta.id_keys = 8`). For a UUID in lowercase hyphenated form: its first 6 bytes (a
 /// UUIDv7's millisecond timestamp, so keys follow recording order and the table's B-tree
 /// fills its pages as it grows at the end), then its bytes 11 and 15 — in statemeter's ids
-/// (the uuid crate's layout: a 42-bit counter that counts the ids of one millisecond, then 32
+/// (RFC 9562 method 1: a 42-bit counter that counts the ids of one millisecond, then 32
 /// random bits) byte 11 is the counter's low byte, so up to 256 ids minted in one millisecond
 /// get distinct keys, and byte 15 is random in every UUIDv7 layout. Any other id: the first 8
 /// bytes of SHA-256 of its UTF-8. Two ids may share a key; the second is then keyed by
