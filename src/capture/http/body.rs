@@ -4,6 +4,7 @@
 //! into a `serde_json::Value` would allocate every string. [`Body::parse`] instead reads the
 //! top-level object into `(key, raw JSON text)` pairs with its own scanner ([`Scan`]): every
 //! value is skipped over (validated, nothing allocated; strings are passed 16 bytes at a time,
+//! long ones 32 at a time where the CPU has AVX2,
 //! looking for a quote, a backslash or a control character in one pass) and only the members
 //! the caller wants are kept, as slices of the body. It accepts exactly the texts serde_json accepts when it reads the
 //! keys as strings, the kept members as raw values and skips the rest (the tests check it
@@ -260,6 +261,31 @@ pub fn for_each_str_value<'j>(json: &'j str, key: &str, mut f: impl FnMut(Cow<'j
     }
 }
 
+/// `b` as text when it is valid UTF-8. Keys and kept members are nearly always ASCII, which an
+/// inlined word-at-a-time test settles without the general validator's call and set-up.
+#[inline]
+fn utf8(b: &[u8]) -> Option<&str> {
+    if is_ascii(b) {
+        // SAFETY: ASCII is valid UTF-8.
+        Some(unsafe { std::str::from_utf8_unchecked(b) })
+    } else {
+        std::str::from_utf8(b).ok()
+    }
+}
+
+/// Whether `b` is ASCII: a key-sized slice with one or two word loads, inlined; longer ones
+/// with [`slice::is_ascii`].
+#[inline(always)]
+fn is_ascii(b: &[u8]) -> bool {
+    const HIGH: u64 = u64::from_le_bytes([0x80; 8]);
+    let word = |at: usize| u64::from_le_bytes(b[at..at + 8].try_into().expect("8 bytes"));
+    match b.len() {
+        0..8 => b.iter().fold(0, |acc, &c| acc | c) < 0x80,
+        8..=16 => (word(0) | word(b.len() - 8)) & HIGH == 0,
+        _ => b.is_ascii(),
+    }
+}
+
 /// A scanner over JSON text that accepts what serde_json accepts (`serde_json::from_slice`
 /// with the object's keys read as strings, the kept values as raw values, the others skipped):
 /// strings without raw control characters and with valid escapes, JSON numbers, literals, no
@@ -324,7 +350,7 @@ impl<'a> Scan<'a> {
                 let key = if escaped {
                     Cow::Owned(serde_json::from_slice::<String>(lit).ok()?)
                 } else {
-                    Cow::Borrowed(std::str::from_utf8(&lit[1..lit.len() - 1]).ok()?)
+                    Cow::Borrowed(utf8(&lit[1..lit.len() - 1])?)
                 };
                 if self.ws()? != b':' {
                     return None;
@@ -336,7 +362,7 @@ impl<'a> Scan<'a> {
                     let start = self.i;
                     self.value()?;
                     let raw = if keep {
-                        std::str::from_utf8(&b[start..self.i]).ok()?
+                        utf8(&b[start..self.i])?
                     } else {
                         // Filled in below if it is kept after all.
                         pending.push((out.len(), start, self.i));
@@ -366,7 +392,7 @@ impl<'a> Scan<'a> {
         if !pending.is_empty() {
             if self.file_id {
                 for &(at, start, end) in pending.iter() {
-                    out[at].1 = std::str::from_utf8(&b[start..end]).ok()?;
+                    out[at].1 = utf8(&b[start..end])?;
                 }
             } else {
                 let mut at = 0;
@@ -392,7 +418,7 @@ impl<'a> Scan<'a> {
                 self.ws()?;
                 let start = self.i;
                 self.value()?;
-                out.push(std::str::from_utf8(&b[start..self.i]).ok()?);
+                out.push(utf8(&b[start..self.i])?);
                 match self.ws()? {
                     b',' => self.i += 1,
                     b']' => break,
@@ -584,8 +610,9 @@ impl<'a> Scan<'a> {
 }
 
 /// The index of the first byte at or after `i` that ends the plain run of a JSON string (a
-/// quote, a backslash or a control character), or `b.len()`. One pass, 16 bytes at a time:
-/// a prompt is mostly long strings, and this loop is most of the time a body takes to read.
+/// quote, a backslash or a control character), or `b.len()`. One pass, 16 bytes at a time, and
+/// past the first 32 bytes 32 at a time when the CPU has AVX2 ([`next_special_avx2`]): a prompt
+/// is mostly long strings, and this loop is most of the time a body takes to read.
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
 fn next_special(b: &[u8], mut i: usize) -> usize {
@@ -593,7 +620,21 @@ fn next_special(b: &[u8], mut i: usize) -> usize {
         __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_min_epu8, _mm_movemask_epi8, _mm_or_si128,
         _mm_set1_epi8,
     };
+    let mut chunks = 0;
     while i + 16 <= b.len() {
+        if chunks == 2 && std::arch::is_x86_feature_detected!("avx2") {
+            // A long string (a prompt): 32 bytes at a time from here.
+            // SAFETY: the CPU has AVX2 (checked just above).
+            let (at, found) = unsafe { next_special_avx2(b, i) };
+            if found {
+                return at;
+            }
+            i = at;
+            if i + 16 > b.len() {
+                break;
+            }
+        }
+        chunks += 1;
         // SAFETY: SSE2 is part of the x86_64 baseline; the 16 bytes at `i` are inside `b`
         // (checked above), and `loadu` has no alignment requirement.
         let mask = unsafe {
@@ -613,6 +654,33 @@ fn next_special(b: &[u8], mut i: usize) -> usize {
         i += 1;
     }
     i
+}
+
+/// [`next_special`]'s loop over a long run, 32 bytes at a time: the index of the first special
+/// byte at or after `i` and `true`, or `false` with the index where fewer than 32 bytes are left.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn next_special_avx2(b: &[u8], mut i: usize) -> (usize, bool) {
+    use std::arch::x86_64::{
+        __m256i, _mm256_cmpeq_epi8, _mm256_loadu_si256, _mm256_min_epu8, _mm256_movemask_epi8,
+        _mm256_or_si256, _mm256_set1_epi8,
+    };
+    while i + 32 <= b.len() {
+        // SAFETY: the caller checked AVX2; the 32 bytes at `i` are inside `b` (checked above),
+        // and `loadu` has no alignment requirement.
+        let mask = unsafe {
+            let x = _mm256_loadu_si256(b.as_ptr().add(i).cast::<__m256i>());
+            let quote = _mm256_cmpeq_epi8(x, _mm256_set1_epi8(b'"' as i8));
+            let backslash = _mm256_cmpeq_epi8(x, _mm256_set1_epi8(b'\\' as i8));
+            let control = _mm256_cmpeq_epi8(_mm256_min_epu8(x, _mm256_set1_epi8(0x1f)), x);
+            _mm256_movemask_epi8(_mm256_or_si256(_mm256_or_si256(quote, backslash), control)) as u32
+        };
+        if mask != 0 {
+            return (i + mask.trailing_zeros() as usize, true);
+        }
+        i += 32;
+    }
+    (i, false)
 }
 
 /// [`next_special`] elsewhere: short runs a word at a time, long ones with `memchr` and a
@@ -1006,6 +1074,47 @@ mod tests {
                 "{:?}",
                 String::from_utf8_lossy(c)
             );
+        }
+    }
+
+    #[test]
+    fn string_ends_found_at_every_offset_and_length() {
+        // Long runs take the 32-byte path (where the CPU has it), short ones and tails the
+        // 16-byte and byte paths: each must stop at the first quote, backslash or control
+        // character, wherever it sits.
+        for len in 0..160 {
+            for special in [b'"', b'\\', 0x00, 0x1f, b'\n'] {
+                for at in (0..=len).step_by(7).chain([len]) {
+                    let mut b = vec![b'a'; len];
+                    b.extend_from_slice(&[0xc3, 0xa9, b'~', 0x7f]);
+                    if at < b.len() {
+                        b[at] = special;
+                    }
+                    let want = b.iter().position(|&c| is_special(c)).unwrap_or(b.len());
+                    assert_eq!(
+                        next_special(&b, 0),
+                        want,
+                        "len {len}, special {special} at {at}"
+                    );
+                    let from_1 = b[1..]
+                        .iter()
+                        .position(|&c| is_special(c))
+                        .map_or(b.len(), |p| p + 1);
+                    assert_eq!(next_special(&b, 1), from_1);
+                }
+            }
+        }
+        for text in ["", "é", "abcdefgh", "abcdefghijklmnop", "abcdefghijklmnopq"] {
+            assert!(is_ascii(text.as_bytes()) == text.is_ascii(), "{text}");
+        }
+        for n in 0..40 {
+            let mut b = vec![b'k'; n];
+            assert!(is_ascii(&b));
+            for i in 0..n {
+                b[i] = 0xc3;
+                assert!(!is_ascii(&b), "{n} {i}");
+                b[i] = b'k';
+            }
         }
     }
 

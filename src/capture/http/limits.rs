@@ -23,6 +23,12 @@ pub const MAX_KEPT_ITEMS: usize = 64;
 /// Truncates what `ev` got from its request to the limits and lists the cut paths in
 /// `attrs.truncated`.
 pub fn fit(ev: &mut Event) {
+    fit_with(ev, false);
+}
+
+/// [`fit`] for an event whose `attrs` the caller knows to be within the limits already
+/// (`attrs_fit`): they are then not walked again.
+pub fn fit_with(ev: &mut Event, attrs_fit: bool) {
     let mut cut: Vec<Value> = Vec::new();
     for (name, field) in [
         ("model", &mut ev.model),
@@ -43,7 +49,7 @@ pub fn fit(ev: &mut Event) {
             fit_map(request, "request", &mut cut);
         }
     }
-    if ev.attrs.values().any(over) {
+    if !attrs_fit && ev.attrs.values().any(over) {
         fit_map(&mut ev.attrs, "attrs", &mut cut);
     }
     if !cut.is_empty() {
@@ -52,7 +58,7 @@ pub fn fit(ev: &mut Event) {
 }
 
 /// Whether anything in `v` is over a limit.
-fn over(v: &Value) -> bool {
+pub fn over(v: &Value) -> bool {
     match v {
         Value::String(s) => s.len() > MAX_KEPT_STR,
         Value::Array(items) => items.len() > MAX_KEPT_ITEMS || items.iter().any(over),

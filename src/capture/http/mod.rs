@@ -262,12 +262,10 @@ pub fn describe_request_with(
     let file_uris =
         gemini && raw_body.is_some_and(|b| has_key(b, "fileUri") || has_key(b, "file_uri"));
     let want = |k: &str| {
-        is_body_key(k)
-            || (scan_content && CONTENT_SCANNED.contains(&k))
-            || (file_uris && k == "contents")
+        is_body_key(k) || (scan_content && is_content_scanned(k)) || (file_uris && k == "contents")
     };
     // Whether the body has a `file_id` key anywhere is found in the same pass.
-    let if_file_id = |k: &str| refs::FILE_SCANNED.contains(&k);
+    let if_file_id = |k: &str| refs::is_file_scanned(k);
     let (body, file_refs) = match raw_body.and_then(|b| Body::parse_request(b, &want, &if_file_id))
     {
         Some((body, file_refs)) => (Some(body), file_refs),
@@ -355,7 +353,7 @@ pub fn describe_request_with(
         )),
         _ => Cow::Borrowed(host.explain.as_str()),
     };
-    let mut attrs = model_call_attrs(&AttrsKey {
+    let (mut attrs, base_fits) = model_call_attrs(&AttrsKey {
         host: &host,
         method: &cx.method,
         provider: &provider,
@@ -389,9 +387,12 @@ pub fn describe_request_with(
         || cx.url.endpoint().into(),
     ));
     ev.request = Some(draft.request);
+    // The base attrs were checked against the limits when first built; only the family's own
+    // are checked here.
+    let attrs_fit = base_fits && !draft.attrs.values().any(limits::over);
     attrs.extend(draft.attrs);
     ev.attrs = attrs;
-    limits::fit(&mut ev);
+    limits::fit_with(&mut ev, attrs_fit);
     Ok(ev)
 }
 
@@ -421,7 +422,7 @@ thread_local! {
     /// [`recent_text`]'s texts: the last models and endpoints named, 32 at most.
     static RECENT_TEXTS: RefCell<Vec<Text>> = const { RefCell::new(Vec::new()) };
     /// [`model_call_attrs`]'s last maps: what they were built from, and the map.
-    static RECENT_ATTRS: RefCell<Vec<(AttrsEntry, Map<String, Value>)>> =
+    static RECENT_ATTRS: RefCell<Vec<(AttrsEntry, Map<String, Value>, bool)>> =
         const { RefCell::new(Vec::new()) };
 }
 
@@ -482,11 +483,12 @@ impl AttrsEntry {
 /// `http.request.method` and `provider_evidence`. They depend on the host, the method and what
 /// was read, so the map is built once per thread for each of the last few combinations and
 /// copied after that (a copy allocates as much, but skips the sorted inserts and the formatting).
-fn model_call_attrs(k: &AttrsKey<'_>) -> Map<String, Value> {
+/// Also whether the map is within [`limits`] (checked once, when it is built).
+fn model_call_attrs(k: &AttrsKey<'_>) -> (Map<String, Value>, bool) {
     RECENT_ATTRS.with(|cache| {
         let mut cache = cache.borrow_mut();
-        if let Some((_, attrs)) = cache.iter().find(|(e, _)| e.is(k)) {
-            return attrs.clone();
+        if let Some((_, attrs, fits)) = cache.iter().find(|(e, _, _)| e.is(k)) {
+            return (attrs.clone(), *fits);
         }
         let mut evidence = Map::new();
         evidence.insert(
@@ -506,6 +508,7 @@ fn model_call_attrs(k: &AttrsKey<'_>) -> Map<String, Value> {
             Value::String(k.method.to_owned()),
         );
         attrs.insert("provider_evidence".into(), Value::Object(evidence));
+        let fits = !attrs.values().any(limits::over);
         if cache.len() >= 8 {
             cache.remove(0);
         }
@@ -519,8 +522,9 @@ fn model_call_attrs(k: &AttrsKey<'_>) -> Map<String, Value> {
                 explain: k.explain.to_owned(),
             },
             attrs.clone(),
+            fits,
         ));
-        attrs
+        (attrs, fits)
     })
 }
 
@@ -770,8 +774,11 @@ body_keys! {
     ]
 }
 
-/// Content members searched (never copied) for `cache_control` on Anthropic requests.
-const CONTENT_SCANNED: &[&str] = &["system", "messages"];
+/// Whether a top-level member is content searched (never copied) for `cache_control` on
+/// Anthropic requests.
+fn is_content_scanned(k: &str) -> bool {
+    matches!(k, "system" | "messages")
+}
 
 /// The provider API families, each handled by one module.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

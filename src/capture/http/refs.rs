@@ -15,18 +15,34 @@ use serde_json::Value;
 use super::body::{elements, for_each_str_value, Body, KeyFinder};
 use super::limits::MAX_KEPT_ITEMS;
 
-/// The content members that may reference stored files: chat `messages`, Responses `input`,
-/// Assistants message `content` / `attachments` / `additional_messages` / `thread`, managed-agent
-/// session `events`.
-pub const FILE_SCANNED: &[&str] = &[
-    "messages",
-    "input",
-    "content",
-    "attachments",
-    "additional_messages",
-    "thread",
-    "events",
-];
+/// Defines [`FILE_SCANNED`] and [`is_file_scanned`] from one list (the test runs for every
+/// top-level member a body skips, so it is a `match`, not a search of the list).
+macro_rules! file_scanned {
+    ($(#[$doc:meta])* [$($key:literal),* $(,)?]) => {
+        $(#[$doc])*
+        pub const FILE_SCANNED: &[&str] = &[$($key),*];
+
+        /// Whether a top-level member is one of [`FILE_SCANNED`].
+        pub fn is_file_scanned(k: &str) -> bool {
+            matches!(k, $($key)|*)
+        }
+    };
+}
+
+file_scanned! {
+    /// The content members that may reference stored files: chat `messages`, Responses `input`,
+    /// Assistants message `content` / `attachments` / `additional_messages` / `thread`,
+    /// managed-agent session `events`.
+    [
+        "messages",
+        "input",
+        "content",
+        "attachments",
+        "additional_messages",
+        "thread",
+        "events",
+    ]
+}
 
 /// Finds a `"file_id"` key (the test every request's body gets).
 pub static FILE_ID: LazyLock<KeyFinder> = LazyLock::new(|| KeyFinder::new("file_id"));
