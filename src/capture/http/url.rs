@@ -7,6 +7,9 @@ use std::borrow::Cow;
 
 use crate::error::{Error, Result};
 
+/// A URL path's segments: a handful, held inline.
+pub type Segments<'a> = smallvec::SmallVec<[&'a str; 8]>;
+
 /// A parsed absolute URL, borrowing from the input.
 #[derive(Debug, Clone)]
 pub struct Url<'a> {
@@ -90,9 +93,9 @@ impl<'a> Url<'a> {
     }
 
     /// The non-empty path segments, still percent-encoded.
-    pub fn segments(&self) -> Vec<&'a str> {
+    pub fn segments(&self) -> Segments<'a> {
         let path = self.path;
-        let mut out = Vec::new();
+        let mut out = Segments::new();
         let mut start = 0;
         for end in memchr::memchr_iter(b'/', path.as_bytes()).chain([path.len()]) {
             if end > start {
@@ -186,7 +189,7 @@ mod tests {
             u.endpoint(),
             "https://api.openai.com:443/v1/chat/completions"
         );
-        assert_eq!(u.segments(), ["v1", "chat", "completions"]);
+        assert_eq!(u.segments().as_slice(), ["v1", "chat", "completions"]);
         let g = Url::parse("https://generativelanguage.googleapis.com/v1beta/models/g:generateContent?key=SECRET&alt=sse").unwrap();
         assert!(!g.endpoint().contains("SECRET"));
         assert_eq!(g.query_param("alt").as_deref(), Some("sse"));
