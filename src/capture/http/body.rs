@@ -16,7 +16,6 @@
 use std::borrow::Cow;
 
 use serde_json::Value;
-use smallvec::SmallVec;
 
 /// What [`Body::value`] keeps for a member it cannot build (nested too deeply).
 pub const UNREADABLE: &str = "(unreadable: nested deeper than 128 levels)";
@@ -24,18 +23,13 @@ pub const UNREADABLE: &str = "(unreadable: nested deeper than 128 levels)";
 /// The top-level members of a JSON object body, in document order: each value is its JSON
 /// text (valid JSON, no surrounding whitespace).
 pub struct Body<'a> {
-    fields: Members<'a>,
+    fields: Vec<(Cow<'a, str>, &'a str)>,
 }
-
-/// A body's kept members: the few a request has are held inline.
-type Members<'a> = SmallVec<[(Cow<'a, str>, &'a str); 8]>;
 
 impl<'a> Body<'a> {
     /// A body with no members.
-    pub fn empty() -> Body<'a> {
-        Body {
-            fields: SmallVec::new(),
-        }
+    pub const fn empty() -> Body<'static> {
+        Body { fields: Vec::new() }
     }
 
     /// Reads a JSON object body. `None` for anything else (not JSON, an array, a scalar).
@@ -332,13 +326,13 @@ impl<'a> Scan<'a> {
         &mut self,
         want: &dyn Fn(&str) -> bool,
         if_file_id: &dyn Fn(&str) -> bool,
-    ) -> Option<Members<'a>> {
+    ) -> Option<Vec<(Cow<'a, str>, &'a str)>> {
         let b = self.b;
         if self.ws()? != b'{' {
             return None;
         }
         self.i += 1;
-        let mut out = Members::new();
+        let mut out = Vec::new();
         // The members kept in case a `file_id` key turns up: their UTF-8 is checked only then
         // (serde_json checks it in kept members only).
         let mut pending = Pending::default();
@@ -374,6 +368,9 @@ impl<'a> Scan<'a> {
                         pending.push((out.len(), start, self.i));
                         ""
                     };
+                    if out.capacity() == 0 {
+                        out.reserve(8);
+                    }
                     out.push((key, raw));
                 } else {
                     self.value()?;

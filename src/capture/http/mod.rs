@@ -169,8 +169,6 @@ pub(crate) struct Ctx<'a> {
     /// Whether the body has a `"file_id"` key anywhere (then the content members that may
     /// reference files were kept as raw slices, to be walked for them).
     pub file_refs: bool,
-    /// What [`Ctx::body`] gives without a body.
-    no_body: Body<'a>,
 }
 
 impl<'a> Ctx<'a> {
@@ -189,9 +187,11 @@ impl<'a> Ctx<'a> {
 
     /// The body's top-level members, or an empty view.
     pub fn body(&self) -> &Body<'a> {
-        self.body.as_ref().unwrap_or(&self.no_body)
+        self.body.as_ref().unwrap_or(&NO_BODY)
     }
 }
+
+static NO_BODY: Body<'static> = Body::empty();
 
 /// Builds the event a request amounts to (a `model_call`, or a `tool_call` for MCP), without
 /// classifying it. `venues` maps hosts to venues (`"*.gw.example.com"` matches subdomains) and
@@ -284,7 +284,6 @@ pub fn describe_request_with(
         raw_body,
         body,
         file_refs,
-        no_body: Body::empty(),
     };
     let body_unread = cx
         .raw_body
