@@ -422,7 +422,7 @@ thread_local! {
     /// [`recent_text`]'s texts: the last models and endpoints named, 32 at most.
     static RECENT_TEXTS: RefCell<Vec<Text>> = const { RefCell::new(Vec::new()) };
     /// [`model_call_attrs`]'s last maps: what they were built from, and the map.
-    static RECENT_ATTRS: RefCell<Vec<(AttrsEntry, Map<String, Value>, bool)>> =
+    static RECENT_ATTRS: RefCell<Vec<RecentAttrs>> =
         const { RefCell::new(Vec::new()) };
 }
 
@@ -447,6 +447,10 @@ fn recent_text(len: usize, is: impl Fn(&str) -> bool, make: impl FnOnce() -> Tex
         t
     })
 }
+
+/// One of [`model_call_attrs`]'s remembered maps: what it was built from, the map, and whether
+/// it is within [`limits`].
+type RecentAttrs = (AttrsEntry, Map<String, Value>, bool);
 
 /// What a model call's base `attrs` are made of.
 struct AttrsKey<'k> {
