@@ -38,6 +38,7 @@ use parking_lot::{Condvar, Mutex};
 use crate::classify::Ruleset;
 use crate::error::{Error, Result};
 use crate::event::{Classification, Event, Recorded};
+use crate::ledger::compact::Parts;
 use crate::ledger::{Durability, Outcome, Pending, Store};
 
 /// Events a queue holds before producers wait for the writer.
@@ -54,14 +55,26 @@ const LINGER: Duration = Duration::from_millis(5);
 /// The record parts the store appends: the canonical JSON of the event and of its
 /// classification (the latter from `texts`, which remembers the recent ones).
 fn to_pending(rec: &Recorded, texts: &mut ClassificationTexts) -> Result<Pending> {
-    let mut event_json = String::with_capacity(384);
-    rec.event.write_canonical_json(&mut event_json)?;
-    Ok(Pending {
-        id: rec.event.id.clone(),
-        event_json,
-        classification_json: texts.text(rec.classification()),
-        ts_explicit: rec.event.ts_explicit,
-    })
+    let mut p = Pending {
+        id: String::new(),
+        event_json: String::with_capacity(384),
+        classification_json: String::new(),
+        ts_explicit: false,
+    };
+    fill_pending(rec, texts, &mut p)?;
+    Ok(p)
+}
+
+/// [`to_pending`] into a [`Pending`] whose buffers are reused (each cleared first).
+fn fill_pending(rec: &Recorded, texts: &mut ClassificationTexts, p: &mut Pending) -> Result<()> {
+    p.event_json.clear();
+    rec.event.write_canonical_json(&mut p.event_json)?;
+    p.id.clear();
+    p.id.push_str(&rec.event.id);
+    p.classification_json.clear();
+    texts.write(rec.classification(), &mut p.classification_json);
+    p.ts_explicit = rec.event.ts_explicit;
+    Ok(())
 }
 
 /// Told of every group the recorder commits, right after the commit and before the store's
@@ -86,16 +99,25 @@ struct ClassificationTexts {
 impl ClassificationTexts {
     const KEPT: usize = 8;
 
+    #[cfg(test)]
     fn text(&mut self, c: &Classification) -> String {
+        let mut text = String::new();
+        self.write(c, &mut text);
+        text
+    }
+
+    /// Appends the canonical JSON of `c` to `out`.
+    fn write(&mut self, c: &Classification, out: &mut String) {
         if let Some(i) = self.recent.iter().position(|(known, _)| known == c) {
             self.recent[..=i].rotate_right(1);
-            return self.recent[0].1.clone();
+            out.push_str(&self.recent[0].1);
+            return;
         }
         let mut text = String::with_capacity(256);
         c.write_canonical_json(&mut text);
+        out.push_str(&text);
         self.recent.truncate(Self::KEPT - 1);
-        self.recent.insert(0, (c.clone(), text.clone()));
-        text
+        self.recent.insert(0, (c.clone(), text));
     }
 }
 
@@ -254,12 +276,15 @@ impl Shared {
             // Two groups in flight between the threads: enough to overlap encoding with
             // committing, small enough to keep memory bounded.
             let (tx, rx) = sync_channel::<Encoded>(2);
+            // Committed groups on their way back to the encoder, which frees their events and
+            // reuses their buffers (see [`Encoded`]).
+            let (back_tx, back_rx) = sync_channel::<Encoded>(2);
             let mut writers = shared.writers.lock();
             let s = Arc::clone(&shared);
             writers.push(
                 std::thread::Builder::new()
                     .name("statemeter-commit".into())
-                    .spawn(move || committer_loop(&s, rx))
+                    .spawn(move || committer_loop(&s, rx, back_tx))
                     .map_err(spawn_err)?,
             );
             let s = Arc::clone(&shared);
@@ -267,22 +292,27 @@ impl Shared {
             writers.push(
                 std::thread::Builder::new()
                     .name("statemeter-encode".into())
-                    .spawn(move || encoder_loop(&s, &ruleset, tx))
+                    .spawn(move || encoder_loop(&s, &ruleset, tx, back_rx))
                     .map_err(spawn_err)?,
             );
         }
         Ok(shared)
     }
 
-    /// Appends `pending` and, when committed, calls `then` before the store's lock is
-    /// released.
+    /// Appends `pending` (with their record parts, unless `parts` is empty) and, when
+    /// committed, calls `then` before the store's lock is released.
     fn append(
         &self,
         pending: &[Pending],
+        parts: &[Parts],
         then: impl FnOnce(&Store, &[Outcome]),
     ) -> Result<Vec<Outcome>> {
         let mut store = self.store.lock();
-        let outcomes = store.append(pending)?;
+        let outcomes = if parts.is_empty() {
+            store.append(pending)?
+        } else {
+            store.append_with_parts(pending, parts)?
+        };
         then(&store, &outcomes);
         Ok(outcomes)
     }
@@ -675,7 +705,7 @@ impl Recorder {
             }
         }
         let pending = to_pending(rec, &mut ClassificationTexts::default())?;
-        let outcome = shared.append(std::slice::from_ref(&pending), |store, outcomes| {
+        let outcome = shared.append(std::slice::from_ref(&pending), &[], |store, outcomes| {
             shared.observe(store, std::iter::once(Some(rec)), outcomes)
         });
         let mut st = shared.state.lock();
@@ -896,19 +926,58 @@ fn settle<'a>(
 }
 
 /// A group of events encoded by the encoder thread, on its way to the committer: the record
-/// parts, and beside each the event itself while something else holds it (a caller's `Event`
-/// object, which reads the seq the commit gives it). An event nobody else holds is released
-/// by the encoder as soon as it is encoded, so the committer, the slowest stage, does not pay
-/// for freeing it.
+/// texts and parts, and beside each the event itself while something else holds it (a
+/// caller's `Event` object, which reads the seq the commit gives it; an observer, which reads
+/// every committed event). An event nobody else holds is released by the encoder as soon as it
+/// is encoded. Once committed, the group goes back to the encoder, which releases the events
+/// still held and writes the next group into the same buffers: the committer, the slowest
+/// stage, neither frees nor allocates per event.
+#[derive(Default)]
 struct Encoded {
     recs: Vec<Option<Arc<Recorded>>>,
     pending: Vec<Pending>,
+    parts: Vec<Parts>,
 }
+
+impl Encoded {
+    /// Releases the events and keeps the buffers for the next group in `spare` (up to
+    /// [`SPARE_EVENTS`] of them, and none grown past [`SPARE_BYTES`] by a large event).
+    fn recycle(&mut self, spare: &mut Vec<(Pending, Parts)>) {
+        self.recs.clear();
+        let room = SPARE_EVENTS.saturating_sub(spare.len());
+        let small = |(p, parts): &(Pending, Parts)| p.capacity() + parts.capacity() <= SPARE_BYTES;
+        let kept = self.pending.drain(..).zip(self.parts.drain(..));
+        spare.extend(kept.take(room).filter(small));
+    }
+}
+
+/// Most events' buffers the encoder keeps for reuse: a group's worth.
+const SPARE_EVENTS: usize = MAX_BATCH;
+/// Largest buffers of one event kept for reuse.
+const SPARE_BYTES: usize = 8 * 1024;
 
 /// Takes queued events, classifies and encodes them, and hands them to the committer. Runs
 /// beside the committer so encoding one group overlaps the SQLite commit of the previous one.
-fn encoder_loop(shared: &Shared, ruleset: &Arc<Ruleset>, tx: SyncSender<Encoded>) {
+fn encoder_loop(
+    shared: &Shared,
+    ruleset: &Arc<Ruleset>,
+    tx: SyncSender<Encoded>,
+    back: Receiver<Encoded>,
+) {
     let mut texts = ClassificationTexts::default();
+    // Buffers of committed groups, reused; their events are released as they come back.
+    let mut spare: Vec<(Pending, Parts)> = Vec::new();
+    let mut shells: Vec<Encoded> = Vec::new();
+    let take_back = |spare: &mut Vec<(Pending, Parts)>, shells: &mut Vec<Encoded>| {
+        while let Ok(mut done) = back.try_recv() {
+            done.recycle(spare);
+            done.pending.clear();
+            done.parts.clear();
+            if shells.is_empty() {
+                shells.push(done);
+            }
+        }
+    };
     loop {
         let batch: Vec<Queued> = {
             let mut st = shared.state.lock();
@@ -918,6 +987,13 @@ fn encoder_loop(shared: &Shared, ruleset: &Arc<Ruleset>, tx: SyncSender<Encoded>
                 let timed_out = shared.work.wait_for(&mut st, LINGER).timed_out();
                 if timed_out && !st.queue.is_empty() {
                     break;
+                }
+                if timed_out {
+                    // Idle: release the events of committed groups now rather than with the
+                    // next group.
+                    drop(st);
+                    take_back(&mut spare, &mut shells);
+                    st = shared.state.lock();
                 }
             }
             if st.queue.is_empty() {
@@ -930,8 +1006,11 @@ fn encoder_loop(shared: &Shared, ruleset: &Arc<Ruleset>, tx: SyncSender<Encoded>
             st.in_flight += n as u64;
             st.queue.drain(..n).collect()
         };
-        let mut recs = Vec::with_capacity(batch.len());
-        let mut pending = Vec::with_capacity(batch.len());
+        take_back(&mut spare, &mut shells);
+        let mut enc = shells.pop().unwrap_or_default();
+        enc.recs.reserve(batch.len());
+        enc.pending.reserve(batch.len());
+        enc.parts.reserve(batch.len());
         let mut rejected = Vec::new();
         // Deferred events with nothing to record, and those that failed to build (by source).
         let mut unrecorded = 0u64;
@@ -955,18 +1034,32 @@ fn encoder_loop(shared: &Shared, ruleset: &Arc<Ruleset>, tx: SyncSender<Encoded>
                     }
                 }
             };
-            match to_pending(&rec, &mut texts) {
-                Ok(p) => {
+            let (mut p, mut parts) = spare.pop().unwrap_or_else(|| {
+                let p = Pending {
+                    id: String::new(),
+                    event_json: String::with_capacity(384),
+                    classification_json: String::new(),
+                    ts_explicit: false,
+                };
+                (p, Parts::default())
+            });
+            match fill_pending(&rec, &mut texts, &mut p) {
+                Ok(()) => {
+                    parts.fill(&p.event_json, &p.classification_json);
                     // Only this reference left (and no weak one to upgrade): no one can read
                     // its seq any more.
                     // An observer reads every committed event.
                     let held = shared.observer.is_some()
                         || Arc::strong_count(&rec) > 1
                         || Arc::weak_count(&rec) > 0;
-                    recs.push(held.then_some(rec));
-                    pending.push(p);
+                    enc.recs.push(held.then_some(rec));
+                    enc.pending.push(p);
+                    enc.parts.push(parts);
                 }
-                Err(e) => rejected.push(e),
+                Err(e) => {
+                    rejected.push(e);
+                    spare.push((p, parts));
+                }
             }
         }
         if !rejected.is_empty() || unrecorded > 0 {
@@ -986,24 +1079,26 @@ fn encoder_loop(shared: &Shared, ruleset: &Arc<Ruleset>, tx: SyncSender<Encoded>
             drop(st);
             shared.progress.notify_all();
         }
-        if recs.is_empty() {
+        if enc.recs.is_empty() {
+            shells.push(enc);
             continue;
         }
-        if tx.send(Encoded { recs, pending }).is_err() {
+        if tx.send(enc).is_err() {
             return;
         }
     }
 }
 
-/// Commits encoded groups in order. A failed commit is retried with a backoff (the group stays
-/// in memory and `flush()` reports the failure), or at once when a flush asks; once the meter
-/// is closed, a group that still cannot be written is dropped and counted.
-fn committer_loop(shared: &Shared, rx: Receiver<Encoded>) {
+/// Commits encoded groups in order, then hands each back to the encoder (see [`Encoded`]). A
+/// failed commit is retried with a backoff (the group stays in memory and `flush()` reports
+/// the failure), or at once when a flush asks; once the meter is closed, a group that still
+/// cannot be written is dropped and counted.
+fn committer_loop(shared: &Shared, rx: Receiver<Encoded>, back: SyncSender<Encoded>) {
     for enc in rx {
         let n = enc.recs.len() as u64;
         let mut backoff = Duration::from_millis(10);
         loop {
-            let result = shared.append(&enc.pending, |store, outcomes| {
+            let result = shared.append(&enc.pending, &enc.parts, |store, outcomes| {
                 shared.observe(store, enc.recs.iter().map(Option::as_deref), outcomes)
             });
             let mut st = shared.state.lock();
@@ -1042,6 +1137,8 @@ fn committer_loop(shared: &Shared, rx: Receiver<Encoded>) {
                 }
             }
         }
+        // Back to the encoder; if it has two waiting already (or has stopped), released here.
+        let _ = back.try_send(enc);
     }
 }
 
@@ -1168,6 +1265,51 @@ mod tests {
         assert_eq!(seqs, (1..=500).collect::<Vec<_>>());
         let s = r.stats();
         assert_eq!((s.accepted, s.written, s.pending), (500, 500, 0));
+    }
+
+    #[test]
+    fn reused_buffers_write_the_records_fresh_ones_do() {
+        // Many small groups (a small queue), events of varied sizes and shapes: each group is
+        // written into the buffers of an earlier one.
+        let (_d, r) = recorder(Durability::Batch, 16);
+        let mut events = Vec::new();
+        for i in 0..600u64 {
+            let mut e = call(i);
+            if i % 3 == 0 {
+                e.attrs
+                    .insert("note".into(), "x".repeat((i % 50) as usize * 40).into());
+            }
+            if i % 5 == 0 {
+                e.api = Some("responses".into());
+            }
+            let e = e.finish().unwrap();
+            events.push(e.clone());
+            let rec = r.wrap(e);
+            if let Err(back) = r.try_push(rec).unwrap() {
+                r.push_blocking(back).unwrap();
+            }
+        }
+        r.flush().unwrap();
+        let mut fresh = Store::open(None, Durability::Batch).unwrap();
+        let rs = Ruleset::builtin_default();
+        let pending: Vec<Pending> = events
+            .into_iter()
+            .map(|e| to_pending(&Recorded::pending(e, rs.clone()), &mut Default::default()))
+            .collect::<Result<_>>()
+            .unwrap();
+        fresh.append(&pending).unwrap();
+        let rows = |s: &Store| {
+            let mut out = Vec::new();
+            s.for_each_row(|seq, record, hash| {
+                out.push((seq, record.to_vec(), hash.to_vec()));
+                Ok(true)
+            })
+            .unwrap();
+            out
+        };
+        let written = rows(&r.store().unwrap().lock());
+        assert_eq!(written.len(), 600);
+        assert_eq!(written, rows(&fresh));
     }
 
     #[test]

@@ -260,12 +260,20 @@ fn is_context_key(key: &str) -> bool {
 /// the text, as [`members`] reads it, without collecting the members first. No key is in both:
 /// `None` for an object that is not canonical enough to split so (a key given twice).
 pub fn split_event(event_json: &str) -> Option<(String, String)> {
-    let b = event_json.as_bytes();
-    if b.first() != Some(&b'{') || b.last() != Some(&b'}') {
-        return None;
-    }
     let mut own = String::with_capacity(event_json.len());
     let mut shared = String::with_capacity(160);
+    split_event_into(event_json, &mut own, &mut shared).then_some((own, shared))
+}
+
+/// [`split_event`] into buffers the caller keeps (cleared first): false, with the buffers
+/// holding nothing meaningful, where [`split_event`] gives `None`.
+pub fn split_event_into(event_json: &str, own: &mut String, shared: &mut String) -> bool {
+    own.clear();
+    shared.clear();
+    let b = event_json.as_bytes();
+    if b.first() != Some(&b'{') || b.last() != Some(&b'}') {
+        return false;
+    }
     own.push('{');
     shared.push('{');
     let mut i = 1;
@@ -274,25 +282,30 @@ pub fn split_event(event_json: &str) -> Option<(String, String)> {
         loop {
             let start = i;
             if b.get(i) != Some(&b'"') {
-                return None;
+                return false;
             }
-            let key_end = string_end(b, i)?;
+            let Some(key_end) = string_end(b, i) else {
+                return false;
+            };
             let key = &event_json[i + 1..key_end];
             // A key given twice would be in `e` or the context twice: the expanded event
             // would be ambiguous (canonical objects list equal keys next to each other).
             if start > 1 && key == last {
-                return None;
+                return false;
             }
             last = key;
             i = key_end + 1;
             if b.get(i) != Some(&b':') {
-                return None;
+                return false;
             }
-            i = value_end(b, i + 1)?;
+            let Some(end) = value_end(b, i + 1) else {
+                return false;
+            };
+            i = end;
             let out = if is_context_key(key) {
-                &mut shared
+                &mut *shared
             } else {
-                &mut own
+                &mut *own
             };
             if out.len() > 1 {
                 out.push(',');
@@ -301,13 +314,49 @@ pub fn split_event(event_json: &str) -> Option<(String, String)> {
             match b.get(i) {
                 Some(b',') => i += 1,
                 Some(b'}') if i == b.len() - 1 => break,
-                _ => return None,
+                _ => return false,
             }
         }
     }
     own.push('}');
     shared.push('}');
-    Some((own, shared))
+    true
+}
+
+/// The two texts a version-2 record is made of, for one event: its own members (`e`) and its
+/// context definition (`{"classification":CL,"event":P}`), as [`split_event`] and
+/// [`write_context`] make them. The recorder's encoder thread makes them beside the event's
+/// canonical JSON, so that the committer, the slower thread, only looks the definition up and
+/// joins the record; the buffers are reused from group to group.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Parts {
+    own: String,
+    definition: String,
+    shared: String,
+    ok: bool,
+}
+
+impl Parts {
+    /// Splits `event_json` and writes the definition with `classification_json`; false (and
+    /// [`Parts::get`] gives `None`) when the event cannot be split.
+    pub fn fill(&mut self, event_json: &str, classification_json: &str) -> bool {
+        self.definition.clear();
+        self.ok = split_event_into(event_json, &mut self.own, &mut self.shared);
+        if self.ok {
+            write_context(&mut self.definition, classification_json, &self.shared);
+        }
+        self.ok
+    }
+
+    /// The bytes the buffers hold room for.
+    pub fn capacity(&self) -> usize {
+        self.own.capacity() + self.definition.capacity() + self.shared.capacity()
+    }
+
+    /// `(e, definition)`, or `None` when the last [`Parts::fill`] failed (or there was none).
+    pub fn get(&self) -> Option<(&str, &str)> {
+        self.ok.then_some((&self.own, &self.definition))
+    }
 }
 
 /// Appends the context definition `{"classification":CL,"event":P}`.
@@ -511,6 +560,38 @@ mod tests {
             split_event("{}").unwrap(),
             ("{}".to_string(), "{}".to_string())
         );
+    }
+
+    #[test]
+    fn parts_are_what_split_and_write_context_make_whatever_the_buffers_held() {
+        let cl = r#"{"tag":"stateless"}"#;
+        let long = r#"{"agent":"a-long-agent-name","attrs":{"k":"a long value, longer than the next"},"id":"a","kind":"model_call","ts":5}"#;
+        let events = [
+            long,
+            r#"{"id":"b","kind":"tool_call","ts":6}"#,
+            "{}",
+            r#"{"id":"c","id":"d"}"#,
+            r#"{"attrs":{},"id":"e","ts":7}"#,
+            "[]",
+            long,
+        ];
+        let mut parts = Parts::default();
+        assert_eq!(parts.get(), None);
+        for event in events {
+            let filled = parts.fill(event, cl);
+            match split_event(event) {
+                Some((own, shared)) => {
+                    assert!(filled, "{event}");
+                    let mut def = String::new();
+                    write_context(&mut def, cl, &shared);
+                    assert_eq!(parts.get(), Some((own.as_str(), def.as_str())), "{event}");
+                }
+                None => {
+                    assert!(!filled, "{event}");
+                    assert_eq!(parts.get(), None, "{event}");
+                }
+            }
+        }
     }
 
     #[test]

@@ -21,7 +21,7 @@ use rusqlite::types::ValueRef;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 use super::chain::{chain_hash, event_difference, write_record, Head};
-use super::compact::{self, Context};
+use super::compact::{self, Context, Parts};
 use super::merkle::{leaf_hash, Hash};
 use super::schema::{
     open_connection, open_read_only, read_ledger_id, read_short_id_keys, read_version,
@@ -61,6 +61,13 @@ pub struct Pending {
     pub classification_json: String,
     /// Whether the caller supplied `ts`; when not, a retry with another `ts` is the same event.
     pub ts_explicit: bool,
+}
+
+impl Pending {
+    /// The bytes its texts hold room for.
+    pub fn capacity(&self) -> usize {
+        self.id.capacity() + self.event_json.capacity() + self.classification_json.capacity()
+    }
 }
 
 /// What [`Store::append`] did with one [`Pending`].
@@ -469,11 +476,30 @@ impl Store {
     /// lock past the busy timeout) returns `Error::Ledger` with nothing written; the store
     /// stays usable.
     pub fn append(&mut self, batch: &[Pending]) -> Result<Vec<Outcome>> {
-        self.append_checked(batch, false)
+        self.append_checked(batch, &[], false)
     }
 
-    /// [`Store::append`]; with `atomic`, a conflict rolls the whole batch back.
-    fn append_checked(&mut self, batch: &[Pending], atomic: bool) -> Result<Vec<Outcome>> {
+    /// [`Store::append`] with each event's version-2 record parts made beforehand:
+    /// `parts[i]` must be [`Parts::fill`] of `batch[i]`'s event and classification texts (the
+    /// recorder's encoder makes them on its own thread). An event whose parts did not fill is
+    /// split here, as [`Store::append`] does.
+    pub(crate) fn append_with_parts(
+        &mut self,
+        batch: &[Pending],
+        parts: &[Parts],
+    ) -> Result<Vec<Outcome>> {
+        debug_assert_eq!(batch.len(), parts.len());
+        self.append_checked(batch, parts, false)
+    }
+
+    /// [`Store::append`]; with `atomic`, a conflict rolls the whole batch back. `parts`: see
+    /// [`Store::append_with_parts`] (empty: none).
+    fn append_checked(
+        &mut self,
+        batch: &[Pending],
+        parts: &[Parts],
+        atomic: bool,
+    ) -> Result<Vec<Outcome>> {
         if batch.is_empty() {
             return Ok(Vec::new());
         }
@@ -491,7 +517,7 @@ impl Store {
             self.contexts.clear();
         }
         let mut defined = Vec::new();
-        let result = self.append_tx(batch, atomic, &mut defined);
+        let result = self.append_tx(Batch { batch, parts }, atomic, &mut defined);
         if result.is_err() {
             // Rolled back: the definitions of this batch are not in the file.
             for text in defined {
@@ -503,7 +529,7 @@ impl Store {
 
     fn append_tx(
         &mut self,
-        batch: &[Pending],
+        batch: Batch<'_>,
         atomic: bool,
         defined: &mut Vec<String>,
     ) -> Result<Vec<Outcome>> {
@@ -527,7 +553,7 @@ impl Store {
             .map_err(|e| fail(e.into()))?;
         // On an error, dropping `tx` rolls back; so does a failed commit.
         let (outcomes, new_edge) = if *version == 1 {
-            append_in(&tx, batch, record, known).map_err(fail)?
+            append_in(&tx, batch.batch, record, known).map_err(fail)?
         } else {
             let short = *short_keys;
             append_in_v2(&tx, batch, record, known, contexts, defined, short).map_err(fail)?
@@ -552,7 +578,7 @@ impl Store {
     /// or earlier in `batch`, with another payload) the transaction is rolled back and the
     /// conflict returned as `Error::Validation` (field `id`); nothing of `batch` is written.
     pub fn append_all_or_nothing(&mut self, batch: &[Pending]) -> Result<Vec<Outcome>> {
-        self.append_checked(batch, true)
+        self.append_checked(batch, &[], true)
     }
 
     /// Calls `f(seq, record)` for every event after `after_seq`, in seq order, streaming. A
@@ -789,7 +815,7 @@ fn claim_id(
 /// if the transaction does not commit). `short`: the `ids` table keys ids by 8 bytes.
 fn append_in_v2(
     conn: &Connection,
-    batch: &[Pending],
+    Batch { batch, parts }: Batch<'_>,
     record: &mut String,
     edge: Option<Edge>,
     contexts: &mut Contexts,
@@ -806,29 +832,34 @@ fn append_in_v2(
     let mut insert = conn.prepare_cached(INSERT_V2)?;
     let mut insert_id = conn.prepare_cached(INSERT_ID)?;
     let mut outcomes = Vec::with_capacity(batch.len());
-    let mut definition = String::with_capacity(512);
-    for p in batch {
+    let mut here = Parts::default();
+    for (i, p) in batch.iter().enumerate() {
         let next = seq + 1;
         if let Some(found) = claim_id(conn, &mut insert_id, p, next, short)? {
             outcomes.push(found);
             continue;
         }
-        let (own, shared) = compact::split_event(&p.event_json).ok_or_else(|| {
-            Error::validation("event", "must be a canonical JSON object, each key once")
-        })?;
-        definition.clear();
-        compact::write_context(&mut definition, &p.classification_json, &shared);
-        let context = match contexts.get(&definition) {
+        let made = parts.get(i).and_then(Parts::get);
+        let (own, definition) = match made {
+            Some(made) => made,
+            None => {
+                here.fill(&p.event_json, &p.classification_json);
+                here.get().ok_or_else(|| {
+                    Error::validation("event", "must be a canonical JSON object, each key once")
+                })?
+            }
+        };
+        let context = match contexts.get(definition) {
             Some(&at) => Context::Ref(at),
-            None => Context::Inline(&definition),
+            None => Context::Inline(definition),
         };
         record.clear();
-        compact::write_record_v2(record, context, &own, next);
+        compact::write_record_v2(record, context, own, next);
         let hash = chain_hash(&prev, record.as_bytes());
         insert.execute(params![next as i64, record.as_str(), &hash[..]])?;
         if matches!(context, Context::Inline(_)) {
-            contexts.insert(definition.clone(), next);
-            defined.push(definition.clone());
+            contexts.insert(definition.to_string(), next);
+            defined.push(definition.to_string());
         }
         seq = next;
         prev = hash;
@@ -839,6 +870,14 @@ fn append_in_v2(
     confirm_appended(conn, first, &after)?;
     let edge = tree::extend(conn, edge, &before, &leaves, &after)?;
     Ok((outcomes, edge))
+}
+
+/// The events of one append, with their record parts where the caller made them (empty:
+/// none).
+#[derive(Clone, Copy)]
+struct Batch<'a> {
+    batch: &'a [Pending],
+    parts: &'a [Parts],
 }
 
 /// [`existing`] in a version-2 ledger: the event whose id has `key`.
@@ -1176,6 +1215,59 @@ mod tests {
         assert_eq!(store.expanded_record_at(3).unwrap(), None);
         assert_eq!(store.seq_of("b").unwrap(), Some(2));
         assert_eq!(store.seq_of("c").unwrap(), None);
+    }
+
+    #[test]
+    fn parts_made_beforehand_give_the_rows_append_writes() {
+        let batches: Vec<Vec<Pending>> = vec![
+            vec![pending("a", 5, "{}"), pending("b", 6, r#"{"x":1}"#)],
+            // A duplicate, a conflict, an event that cannot be split (its parts do not fill),
+            // and a new context (another classification).
+            vec![pending("a", 5, "{}"), pending("b", 7, r#"{"x":2}"#), {
+                let mut p = pending("c", 8, "{}");
+                p.classification_json = r#"{"tag":"stateful"}"#.into();
+                p
+            }],
+        ];
+        let mut plain = Store::open(None, Durability::Batch).unwrap();
+        let mut made = Store::open(None, Durability::Batch).unwrap();
+        for batch in &batches {
+            let parts: Vec<Parts> = batch
+                .iter()
+                .map(|p| {
+                    let mut parts = Parts::default();
+                    assert!(parts.fill(&p.event_json, &p.classification_json));
+                    parts
+                })
+                .collect();
+            assert_eq!(
+                plain.append(batch).unwrap(),
+                made.append_with_parts(batch, &parts).unwrap()
+            );
+        }
+        let rows = |s: &Store| {
+            let mut out = Vec::new();
+            s.for_each_row(|seq, record, hash| {
+                out.push((seq, record.to_vec(), hash.to_vec()));
+                Ok(true)
+            })
+            .unwrap();
+            out
+        };
+        assert_eq!(rows(&plain).len(), 3);
+        assert_eq!(rows(&plain), rows(&made));
+        // Parts that did not fill: the store splits the event itself, and refuses it alike.
+        let mut bad = pending("d", 9, "{}");
+        bad.event_json = r#"{"id":"d","id":"e"}"#.into();
+        let mut parts = Parts::default();
+        assert!(!parts.fill(&bad.event_json, &bad.classification_json));
+        let refused = made.append_with_parts(std::slice::from_ref(&bad), &[parts]);
+        assert!(
+            matches!(refused, Err(Error::Validation { ref field, .. }) if field == "event"),
+            "{refused:?}"
+        );
+        assert!(plain.append(&[bad]).is_err());
+        assert_eq!(rows(&plain), rows(&made));
     }
 
     #[test]
