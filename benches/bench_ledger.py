@@ -39,6 +39,7 @@ import time
 from pathlib import Path
 
 import statemeter as sm
+from common import WRITER_THREADS, threads_cpu_ns_per_event, writer_threads_cpu_s
 
 HERE = Path(__file__).parent
 #: The ledger's own layout (format version 2): the chain's rows and the 16-byte id index.
@@ -78,6 +79,8 @@ def _record_calls(path: str, n: int, durability: str = "batch") -> dict:
     model_call = s.model_call
     gc.collect()
     rss0 = peak = _rss_mib()
+    w0 = writer_threads_cpu_s()
+    tc0 = time.thread_time()
     c0 = time.process_time()
     t0 = time.perf_counter()
     for i in range(n):
@@ -101,12 +104,14 @@ def _record_calls(path: str, n: int, durability: str = "batch") -> dict:
             )
         if i % 100_000 == 0:
             peak = max(peak, _rss_mib())
+    caller = time.thread_time() - tc0
     meter.flush()
     elapsed = time.perf_counter() - t0
     cpu = time.process_time() - c0
+    threads = threads_cpu_ns_per_event(caller, w0, writer_threads_cpu_s(), n)
     peak = max(peak, _rss_mib())
     meter.close()
-    return {"wall": elapsed, "cpu": cpu, "rss_growth_mib": peak - rss0}
+    return {"wall": elapsed, "cpu": cpu, "rss_growth_mib": peak - rss0, "threads": threads}
 
 
 def _rows(path: str) -> list[tuple]:
@@ -224,8 +229,15 @@ def _cargo_ingest(n: int) -> dict:
         words = rest.split()
         if "ns/event" in rest and label.startswith("store append"):
             out["store_append_events_per_s"] = 1e9 / float(words[0])
+            if "CPU" in rest:
+                out["store_append_cpu_ns"] = float(words[2].lstrip("("))
+        elif label.startswith("end to end, thread"):
+            role = WRITER_THREADS.get(label.split()[-1], label.split()[-1])
+            out.setdefault("end_to_end_threads_cpu_ns", {})[role] = float(words[0])
         elif label.startswith("end to end"):
             out["end_to_end_events_per_s"] = float(words[0])
+            if "CPU" in rest:
+                out["end_to_end_cpu_ns"] = float(words[4])
         elif label == "classify":
             out["classify_ns"] = float(words[0])
         elif label.startswith("encode"):
@@ -272,6 +284,7 @@ def bench_ingest(quick: bool) -> dict:
         "events_per_cpu_s": {k: n / v["cpu"] for k, v in peers.items()},
         "cpu_ns_per_event": {k: v["cpu"] / n * 1e9 for k, v in peers.items()},
         "rss_growth_mib": ours["rss_growth_mib"],
+        "threads_cpu_ns_per_event": ours["threads"],
         "statemeter_over_executemany": ours["wall"] / floor["wall"],
         "statemeter_over_executemany_cpu": ours["cpu"] / floor["cpu"],
         "python_over_statemeter": python["wall"] / ours["wall"],

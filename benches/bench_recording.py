@@ -11,7 +11,13 @@ import tempfile
 import time
 
 import statemeter as sm
-from common import cpu_and_wall_ns_per_op, instructions_per_op, rss_mib
+from common import (
+    cpu_and_wall_ns_per_op,
+    instructions_per_op,
+    rss_mib,
+    threads_cpu_ns_per_event,
+    writer_threads_cpu_s,
+)
 
 
 def bench_recording(quick: bool) -> dict:
@@ -241,6 +247,8 @@ def bench_sustained(quick: bool) -> dict:
     gc.collect()
     rss0 = rss_mib()
     peak = rss0
+    w0 = writer_threads_cpu_s()
+    tc0 = time.thread_time()
     c0 = time.process_time()
     t0 = time.perf_counter()
     for i in range(n):
@@ -254,9 +262,11 @@ def bench_sustained(quick: bool) -> dict:
         )
         if i % 100_000 == 0:
             peak = max(peak, rss_mib())
+    caller = time.thread_time() - tc0
     meter.flush()
     elapsed = time.perf_counter() - t0
     cpu = time.process_time() - c0
+    threads = threads_cpu_ns_per_event(caller, w0, writer_threads_cpu_s(), n)
     peak = max(peak, rss_mib())
     meter.close()
     size = os.path.getsize(path)
@@ -266,6 +276,7 @@ def bench_sustained(quick: bool) -> dict:
         "events_per_s": n / elapsed,
         "cpu_seconds": cpu,
         "cpu_ns_per_event": cpu / n * 1e9,
+        "threads_cpu_ns_per_event": threads,
         "rss_growth_mib": peak - rss0,
         "ledger_bytes_per_event": size / n,
         "target_events_per_s": ">= 300000",

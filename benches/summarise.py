@@ -56,21 +56,35 @@ def other(name: str, path: str, unit: str = "") -> str:
 
 def _ingest_why(name: str) -> str:
     """Why ingest (result `name`) stays under 300,000 events/s, from the figures on file."""
-    cpu = get(_result(name), "cpu_ns_per_event")
+    result = _result(name)
+    cpu = get(result, "cpu_ns_per_event")
     cpu = cpu.get("statemeter") if isinstance(cpu, dict) else cpu
     bound = f"{2e9 / cpu:,.0f} events/s" if cpu else "—"
     load = other(name, "machine.loadavg")
+    threads = result.get("threads_cpu_ns_per_event") or {}
+    split = ""
+    if {"caller", "encoder", "committer"} <= threads.keys():
+        slowest = max(threads, key=lambda k: threads[k])
+        split = (
+            f" Per event the caller's thread took {num(threads['caller'], 'ns')}, the encoder "
+            f"{num(threads['encoder'], 'ns')} and the committer "
+            f"{num(threads['committer'], 'ns')} (the {slowest} alone allows at most "
+            f"{1e9 / threads[slowest]:,.0f} events/s); 300,000 events/s on two cores needs at "
+            "most 6,667 ns in all and 3,333 ns on the busiest thread."
+        )
     return (
-        "The caller's thread (the record calls), the encoder (classification, canonical JSON) "
-        "and the committer (SHA-256 chain, Merkle tree, SQLite inserts of the record and of "
-        "the id key, the column store's segments) share the machine's two cores: recording "
-        f"took {num(cpu, 'ns')} of CPU per event in all, which two idle cores would run at "
-        f"most at {bound}. The machine was shared (load average {load} on 2 cores when it "
-        "ran): the floor (Durable ingest), `sqlite3.executemany` of the very rows statemeter "
-        f"wrote, stored {other('ingest', 'events_per_s.sqlite3_executemany', 'events/s')} "
+        "The caller's thread (the record calls), the encoder (classification, canonical JSON, "
+        "the record's parts) and the committer (SHA-256 chain, Merkle tree, SQLite inserts of "
+        "the record and of the id key, the column store's segments) share the machine's two "
+        f"cores: recording took {num(cpu, 'ns')} of CPU per event in all, which two idle cores "
+        f"would run at most at {bound}.{split} The machine was shared (load average {load} on "
+        "2 cores when it ran): the floor (Durable ingest), `sqlite3.executemany` of the very "
+        "rows statemeter wrote, stored "
+        f"{other('ingest', 'events_per_s.sqlite3_executemany', 'events/s')} "
         f"({other('ingest', 'cpu_ns_per_event.sqlite3_executemany', 'ns')} of CPU per event), "
         "and the core's store alone (pre-encoded events: record text, chain, tree, inserts, "
-        f"commit; no Python) {other('ingest', 'rust.store_append_events_per_s', 'events/s')}."
+        f"commit; no Python) {other('ingest', 'rust.store_append_events_per_s', 'events/s')} "
+        f"({other('ingest', 'rust.store_append_cpu_ns', 'ns')} of CPU per event)."
     )
 
 
