@@ -38,3 +38,73 @@ fn register(handler: extern "C" fn()) {
     #[cfg(not(unix))]
     let _ = handler;
 }
+
+/// A mutex whose whole state is in itself (`std::sync::Mutex`: a futex word), for the locks
+/// writer threads block on.
+///
+/// `parking_lot` parks a blocked thread in one process-wide table of queues; a thread of the
+/// parent that was parking or waking another at the moment of `fork()` leaves that table
+/// locked or half-updated in the child, and the child's first wait or wake that lands in the
+/// same bucket then blocks forever or follows a dangling queue entry. The meter's writer
+/// threads wait and wake constantly (every few milliseconds when idle), so their waits must
+/// not go through that table: a [`Lock`] and its [`Signal`]s keep everything in the objects,
+/// and the child, which makes new ones, never touches the parent's.
+///
+/// A panic while holding the lock does not poison it: the data stays usable, as with
+/// `parking_lot`.
+#[derive(Debug, Default)]
+pub struct Lock<T>(std::sync::Mutex<T>);
+
+/// The guard of a [`Lock`].
+pub type LockGuard<'a, T> = std::sync::MutexGuard<'a, T>;
+
+impl<T> Lock<T> {
+    pub const fn new(value: T) -> Self {
+        Lock(std::sync::Mutex::new(value))
+    }
+
+    pub fn lock(&self) -> LockGuard<'_, T> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// A condition variable for a [`Lock`] (`std::sync::Condvar`; see [`Lock`] for why not
+/// `parking_lot`'s).
+#[derive(Debug, Default)]
+pub struct Signal(std::sync::Condvar);
+
+impl Signal {
+    pub const fn new() -> Self {
+        Signal(std::sync::Condvar::new())
+    }
+
+    pub fn notify_one(&self) {
+        self.0.notify_one();
+    }
+
+    pub fn notify_all(&self) {
+        self.0.notify_all();
+    }
+
+    /// Releases `guard`'s lock until notified (or woken spuriously), then takes it again.
+    pub fn wait<'a, T>(&self, guard: LockGuard<'a, T>) -> LockGuard<'a, T> {
+        self.0
+            .wait(guard)
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// [`Signal::wait`] for at most `timeout`; true when it timed out.
+    pub fn wait_for<'a, T>(
+        &self,
+        guard: LockGuard<'a, T>,
+        timeout: std::time::Duration,
+    ) -> (LockGuard<'a, T>, bool) {
+        let (guard, result) = self
+            .0
+            .wait_timeout(guard, timeout)
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        (guard, result.timed_out())
+    }
+}

@@ -33,7 +33,9 @@ use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use parking_lot::{Condvar, Mutex};
+use parking_lot::Mutex;
+
+use crate::fork::{Lock, Signal};
 
 use crate::classify::Ruleset;
 use crate::error::{Error, Result};
@@ -228,11 +230,13 @@ struct Shared {
     store: Arc<Mutex<Store>>,
     durability: Durability,
     capacity: usize,
-    state: Mutex<State>,
-    work: Condvar,
-    progress: Condvar,
+    /// The queue and counters, and the signals the writer threads and flushes wait on: a
+    /// [`Lock`] and [`Signal`]s, which a `fork()` cannot leave stuck (see `crate::fork`).
+    state: Lock<State>,
+    work: Signal,
+    progress: Signal,
     /// Wakes the committer from its backoff after a failed commit.
-    retry: Condvar,
+    retry: Signal,
     /// The encoder and committer threads (batch mode).
     writers: Mutex<Vec<JoinHandle<()>>>,
     observer: Option<Arc<dyn CommitObserver>>,
@@ -250,7 +254,7 @@ impl Shared {
             store,
             durability: config.durability,
             capacity: config.capacity.max(1),
-            state: Mutex::new(State {
+            state: Lock::new(State {
                 queue: VecDeque::new(),
                 in_flight: 0,
                 flushing: 0,
@@ -264,9 +268,9 @@ impl Shared {
                 retry_now: false,
                 stats: Stats::default(),
             }),
-            work: Condvar::new(),
-            progress: Condvar::new(),
-            retry: Condvar::new(),
+            work: Signal::new(),
+            progress: Signal::new(),
+            retry: Signal::new(),
             writers: Mutex::new(Vec::new()),
             observer: config.observer.clone(),
         });
@@ -369,7 +373,7 @@ impl Shared {
                     }
                 }
             }
-            self.progress.wait_for(&mut st, Duration::from_millis(200));
+            st = self.progress.wait_for(st, Duration::from_millis(200)).0;
         }
         st.flushing -= 1;
         let done = outcome?;
@@ -686,7 +690,7 @@ impl Recorder {
             if st.queue.len() < shared.capacity {
                 break;
             }
-            shared.progress.wait(&mut st);
+            st = shared.progress.wait(st);
         }
         st.queue.push_back(item);
         st.accepted += 1;
@@ -982,9 +986,18 @@ fn encoder_loop(
         let batch: Vec<Queued> = {
             let mut st = shared.state.lock();
             // Linger until a group's worth is queued, someone flushes or closes, or LINGER
-            // passes with events waiting.
-            while !st.closed && st.flushing == 0 && st.queue.len() < WAKE_AT {
-                let timed_out = shared.work.wait_for(&mut st, LINGER).timed_out();
+            // passes with events waiting; with nothing queued, wait (a flush in progress
+            // included: its events are with the committer).
+            loop {
+                if st.queue.is_empty() {
+                    if st.closed {
+                        return;
+                    }
+                } else if st.closed || st.flushing > 0 || st.queue.len() >= WAKE_AT {
+                    break;
+                }
+                let (guard, timed_out) = shared.work.wait_for(st, LINGER);
+                st = guard;
                 if timed_out && !st.queue.is_empty() {
                     break;
                 }
@@ -995,12 +1008,6 @@ fn encoder_loop(
                     take_back(&mut spare, &mut shells);
                     st = shared.state.lock();
                 }
-            }
-            if st.queue.is_empty() {
-                if st.closed {
-                    return;
-                }
-                continue;
             }
             let n = st.queue.len().min(MAX_BATCH);
             st.in_flight += n as u64;
@@ -1129,7 +1136,7 @@ fn committer_loop(shared: &Shared, rx: Receiver<Encoded>, back: SyncSender<Encod
                     shared.progress.notify_all();
                     // Back off, unless a flush (or close) wants a retry now.
                     if !st.retry_now && !st.closed {
-                        let _ = shared.retry.wait_for(&mut st, backoff);
+                        st = shared.retry.wait_for(st, backoff).0;
                     }
                     st.retry_now = false;
                     drop(st);
