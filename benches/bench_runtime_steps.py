@@ -20,9 +20,14 @@ Two clocks per block: the calling thread's CPU time (`time.thread_time_ns`: the 
 spends consuming the stream, which the target names) and the process's (every thread: the
 ledger's encoder and committer threads count), with the writer threads' share read from
 /proc/self/task/*/schedstat where Linux has it. Blocks are short (10 turns) and alternate, many
-of them, so that neighbouring blocks of the variants share the machine's load; overheads are
-the medians of the per-block ratios against the neighbouring plain block. Instructions of the
-calling thread (callgrind, child processes at two stream counts; load cannot move them) beside.
+of them, so that neighbouring blocks of the variants share the machine's load; the order
+rotates from round to round, so that every variant runs in every position equally often;
+overheads are the medians of the per-block ratios against the plain block of the same round.
+A second plain variant (plain again: the same code as plain) is measured in the same way as
+the others: what it "adds" is the method's error on this machine under its load at the time
+(an A/A control), to read the other figures against. Instructions of the calling thread
+(callgrind, child processes at two stream counts; load cannot move them) beside: plain, read
+only and metered.
 """
 
 from __future__ import annotations
@@ -150,6 +155,7 @@ class _Replay:
             "plain": self.plain,
             "read": self.read,
             "metered": self.metered,
+            "plain_again": self.plain,
         }
 
     def plain(self, n: int) -> None:
@@ -210,7 +216,9 @@ def bench_bedrock_agent_trace(quick: bool) -> dict:
         per: dict[str, dict[str, list[float]]] = {k: {c: [] for c in clocks} for k in names}
         writer_known = _other_threads_ns() is not None
         for b in range(blocks):
-            for name in names if b % 2 == 0 else reversed(names):
+            # Rotated: every variant in every position of a round equally often.
+            shift = b % len(names)
+            for name in names[shift:] + names[:shift]:
                 o0 = _other_threads_ns() or 0
                 t0, c0 = time.thread_time_ns(), time.process_time_ns()
                 w0 = time.perf_counter_ns()
@@ -241,6 +249,12 @@ def bench_bedrock_agent_trace(quick: bool) -> dict:
         pairs = zip(per[name][clock], per["plain"][clock], strict=True)
         return round(statistics.median(m - p for m, p in pairs), 1)
 
+    def spread_us(name: str, clock: str) -> float:
+        """The interquartile range of the per-round differences against plain."""
+        pairs = zip(per[name][clock], per["plain"][clock], strict=True)
+        q = statistics.quantiles([m - p for m, p in pairs], n=4)
+        return round(q[2] - q[0], 1)
+
     caller = added_pct("metered", "thread")
     instructions = _instructions(quick)
     out = {
@@ -268,6 +282,10 @@ def bench_bedrock_agent_trace(quick: bool) -> dict:
         ),
         "writer_added_cpu_us": added_us("metered", "writer") if writer_known else None,
         "overhead_wall_pct": added_pct("metered", "wall"),
+        # The A/A control: plain against itself, the method's error under the load of the run.
+        "caller_control_cpu_pct": added_pct("plain_again", "thread"),
+        "caller_control_added_cpu_us": added_us("plain_again", "thread"),
+        "caller_control_spread_cpu_us": spread_us("plain_again", "thread"),
         "target_pct": 5.0,
         "meets_target": caller <= 5.0,
         "children_per_turn": children // max(outer, 1),
@@ -294,8 +312,8 @@ with tempfile.TemporaryDirectory() as tmp:
 
 
 def _instructions(quick: bool) -> dict:
-    """Calling-thread instructions per stream, plain and metered (callgrind; None without
-    valgrind)."""
+    """Calling-thread instructions per stream, plain, read only and metered (callgrind; None
+    without valgrind)."""
     small, large = (1, 3) if quick else (2, 6)
     here = str(Path(__file__).resolve().parent)
 
@@ -304,13 +322,18 @@ def _instructions(quick: bool) -> dict:
             lambda n: [sys.executable, "-c", _CHILD, kind, str(n), here], small, large
         )
 
-    plain, metered = per_stream("plain"), per_stream("metered")
+    plain, read, metered = per_stream("plain"), per_stream("read"), per_stream("metered")
     return {
         "caller_instructions_per_stream": (
-            {"plain": round(plain), "metered": round(metered)} if plain and metered else None
+            {"plain": round(plain), "read": round(read), "metered": round(metered)}
+            if plain and read and metered
+            else None
         ),
         "caller_overhead_instructions_pct": (
             round((metered / plain - 1) * 100, 2) if plain and metered else None
+        ),
+        "caller_read_only_overhead_instructions_pct": (
+            round((read / plain - 1) * 100, 2) if plain and read else None
         ),
     }
 
