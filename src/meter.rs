@@ -589,29 +589,42 @@ impl Recorder {
     /// Batch mode: queues the event unless the queue is full (then gives it back so the
     /// caller can release its locks and call [`Recorder::push_blocking`]).
     pub fn try_push(&self, rec: Arc<Recorded>) -> Result<std::result::Result<(), Arc<Recorded>>> {
+        self.try_queue(rec, Queued::Ready)
+    }
+
+    /// Queues `item` (as `wrap` makes it a [`Queued`]) unless the queue is full, then gives
+    /// it back. The encoder is woken when a group's worth is queued; otherwise it takes the
+    /// queue within [`LINGER`].
+    #[inline(always)]
+    fn try_queue<T>(
+        &self,
+        item: T,
+        wrap: impl FnOnce(T) -> Queued,
+    ) -> Result<std::result::Result<(), T>> {
         // The working state borrowed under its lock (no reference count taken: this is the hot
         // path); the lock order, `current` before `state`, is the one `shared()` uses.
         let current = self.core.current.lock();
         if current.0 != crate::fork::generation() {
             drop(current);
-            return Self::try_push_to(&*self.shared()?, rec);
+            return Self::try_queue_to(&*self.shared()?, item, wrap);
         }
-        Self::try_push_to(&current.1, rec)
+        Self::try_queue_to(&current.1, item, wrap)
     }
 
     #[inline(always)]
-    fn try_push_to(
+    fn try_queue_to<T>(
         shared: &Shared,
-        rec: Arc<Recorded>,
-    ) -> Result<std::result::Result<(), Arc<Recorded>>> {
+        item: T,
+        wrap: impl FnOnce(T) -> Queued,
+    ) -> Result<std::result::Result<(), T>> {
         let mut st = shared.state.lock();
         if st.closed {
             return Err(Error::Ledger("the meter is closed".into()));
         }
         if st.queue.len() >= shared.capacity {
-            return Ok(Err(rec));
+            return Ok(Err(item));
         }
-        st.queue.push_back(Queued::Ready(rec));
+        st.queue.push_back(wrap(item));
         st.accepted += 1;
         let wake = st.queue.len() == WAKE_AT;
         drop(st);
@@ -631,35 +644,7 @@ impl Recorder {
     /// [`Recorder::defer`]). The encoder is not woken for it: it takes the queue within
     /// [`LINGER`], or at once when a group's worth is queued or someone flushes.
     pub fn try_defer(&self, deferred: Deferred) -> Result<std::result::Result<(), Deferred>> {
-        // As `try_push`: the working state borrowed under its lock.
-        let current = self.core.current.lock();
-        if current.0 != crate::fork::generation() {
-            drop(current);
-            return Self::try_defer_to(&*self.shared()?, deferred);
-        }
-        Self::try_defer_to(&current.1, deferred)
-    }
-
-    #[inline(always)]
-    fn try_defer_to(
-        shared: &Shared,
-        deferred: Deferred,
-    ) -> Result<std::result::Result<(), Deferred>> {
-        let mut st = shared.state.lock();
-        if st.closed {
-            return Err(Error::Ledger("the meter is closed".into()));
-        }
-        if st.queue.len() >= shared.capacity {
-            return Ok(Err(deferred));
-        }
-        st.queue.push_back(Queued::Deferred(deferred));
-        st.accepted += 1;
-        let wake = st.queue.len() == WAKE_AT;
-        drop(st);
-        if wake {
-            shared.work.notify_one();
-        }
-        Ok(Ok(()))
+        self.try_queue(deferred, Queued::Deferred)
     }
 
     /// Queues an event the writer builds itself, waiting for room (backpressure). In sync
