@@ -43,15 +43,21 @@ pub(super) fn describe(cx: &Ctx<'_>) -> Option<McpCall> {
     if rpc.is_none() && session_id.is_none() && version.is_none() {
         return None;
     }
-    let method = rpc.and_then(|b| b.str("method").map(|m| m.into_owned()));
+    // An empty `method` or tool name names nothing: it is kept out of the event (a tool
+    // call's `tool` must not be empty), and the call is then recorded as an unknown one.
+    let raw_method = rpc.and_then(|b| b.str("method"));
+    let has_method = raw_method.is_some();
+    let method = raw_method.filter(|m| !m.is_empty()).map(|m| m.into_owned());
     let name = match method.as_deref() {
         Some("tools/call") | Some("prompts/get") => rpc
             .and_then(|b| b.object("params"))
-            .and_then(|p| p.str("name").map(|n| n.into_owned())),
+            .and_then(|p| p.str("name"))
+            .filter(|n| !n.is_empty())
+            .map(|n| n.into_owned()),
         _ => None,
     };
     let tool = name.clone().or_else(|| method.clone()).unwrap_or_else(|| {
-        if rpc.is_some() {
+        if rpc.is_some() && !has_method {
             "response".to_owned()
         } else if cx.is("GET") {
             "stream".to_owned()

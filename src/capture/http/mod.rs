@@ -1170,6 +1170,29 @@ mod tests {
     }
 
     #[test]
+    fn an_empty_mcp_method_or_tool_name_names_no_tool() {
+        for (body, tool, method) in [
+            (r#"{"jsonrpc":[],"method":""}"#, "unknown", None),
+            (
+                r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":""}}"#,
+                "tools/call",
+                Some("tools/call"),
+            ),
+            (r#"{"jsonrpc":"2.0","id":1,"result":{}}"#, "response", None),
+        ] {
+            let ev = describe("POST", "a://a/", &[], body);
+            assert_eq!(ev.tool.as_deref(), Some(tool), "{body}");
+            assert_eq!(
+                ev.attrs.get("mcp.method.name").and_then(|v| v.as_str()),
+                method,
+                "{body}"
+            );
+            assert!(!ev.attrs.contains_key("gen_ai.tool.name"), "{body}");
+            ev.finish().expect(body);
+        }
+    }
+
+    #[test]
     fn user_venue_mapping_applies() {
         let mut venues = BTreeMap::new();
         venues.insert("llm.internal".to_owned(), "on_prem".to_owned());
