@@ -634,6 +634,39 @@ impl Recorder {
         Ok(Ok(()))
     }
 
+    /// Batch mode: queues `recs` in order under one acquisition of the queue's lock (a call's
+    /// inner steps, handed over together when its response ends), as many as there is room
+    /// for, and gives back the rest (empty when all were queued) for
+    /// [`Recorder::push_blocking`] once the caller has released its locks. The encoder is woken
+    /// at most once: when the queue reaches a group's worth, as [`Recorder::try_push`] does.
+    pub fn try_push_all(&self, recs: Vec<Arc<Recorded>>) -> Result<Vec<Arc<Recorded>>> {
+        let current = self.core.current.lock();
+        if current.0 != crate::fork::generation() {
+            drop(current);
+            return Self::try_push_all_to(&*self.shared()?, recs);
+        }
+        Self::try_push_all_to(&current.1, recs)
+    }
+
+    fn try_push_all_to(shared: &Shared, recs: Vec<Arc<Recorded>>) -> Result<Vec<Arc<Recorded>>> {
+        let mut st = shared.state.lock();
+        if st.closed {
+            return Err(Error::Ledger("the meter is closed".into()));
+        }
+        let room = shared.capacity.saturating_sub(st.queue.len());
+        let before = st.queue.len();
+        let mut recs = recs.into_iter();
+        st.queue.extend(recs.by_ref().take(room).map(Queued::Ready));
+        let queued = st.queue.len() - before;
+        st.accepted += queued as u64;
+        let wake = before < WAKE_AT && st.queue.len() >= WAKE_AT;
+        drop(st);
+        if wake {
+            shared.work.notify_one();
+        }
+        Ok(recs.collect())
+    }
+
     /// Batch mode: queues the event, waiting for room (backpressure).
     pub fn push_blocking(&self, rec: Arc<Recorded>) -> Result<()> {
         self.queue_blocking(Queued::Ready(rec))
@@ -1257,6 +1290,27 @@ mod tests {
         assert_eq!(seqs, (1..=500).collect::<Vec<_>>());
         let s = r.stats();
         assert_eq!((s.accepted, s.written, s.pending), (500, 500, 0));
+    }
+
+    #[test]
+    fn events_queued_together_take_the_room_there_is_and_give_back_the_rest() {
+        let (_d, r) = recorder(Durability::Batch, 8);
+        let recs: Vec<Arc<Recorded>> = (0..20).map(|i| r.wrap(call(i))).collect();
+        let rest = r.try_push_all(recs.clone()).unwrap();
+        // The queue was empty: eight fit, the last twelve come back in order.
+        assert_eq!(rest.len(), 12);
+        assert!(rest.iter().zip(&recs[8..]).all(|(a, b)| Arc::ptr_eq(a, b)));
+        for rec in rest {
+            r.push_blocking(rec).unwrap();
+        }
+        r.flush().unwrap();
+        let seqs: Vec<u64> = recs.iter().map(|x| x.seq().unwrap()).collect();
+        assert_eq!(seqs, (1..=20).collect::<Vec<_>>());
+        let s = r.stats();
+        assert_eq!((s.accepted, s.written, s.pending), (20, 20, 0));
+        r.close().unwrap();
+        let err = r.try_push_all(vec![r.wrap(call(99))]).unwrap_err();
+        assert!(err.to_string().contains("closed"), "{err}");
     }
 
     #[test]

@@ -5,6 +5,7 @@ built from a recorded-shape fixture (tests/data/runtimes/bedrock_invoke_agent_tr
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import json
 from pathlib import Path
 from typing import Any
@@ -291,6 +292,67 @@ def test_a_stream_the_caller_closes_marks_open_steps_cancelled(lb: Loopback) -> 
     outer, pre, orch, _end = events(meter)
     assert (outer["status"], pre["status"], orch["status"]) == ("cancelled", "ok", "cancelled")
     assert meter.stats()["integration_errors"] == {}
+
+
+# Dropping a response unclosed leaves its socket to the collector (the caller's doing).
+@pytest.mark.filterwarnings("ignore::ResourceWarning")
+def test_a_stream_the_caller_drops_part_way_still_records_what_it_saw(lb: Loopback) -> None:
+    # Read part way, then dropped without close(): the garbage collector ends the iteration.
+    serve(lb, frames())
+    meter = sm.Meter()
+    with meter.session("bot") as s:
+        out = invoke(
+            capture.instrument(client(lb, "bedrock-agent-runtime"), s, providers=PROVIDERS)
+        )
+        stream = iter(out["completion"])
+        for _ in range(3):
+            next(stream)
+        del stream, out
+        gc.collect()
+    outer, pre, orch, _end = events(meter)
+    assert (outer["status"], pre["status"], orch["status"]) == ("cancelled", "ok", "cancelled")
+    assert (pre["parent_id"], orch["parent_id"]) == (outer["id"], outer["id"])
+    assert outer["attrs"]["statemeter.inner_steps"] == 2
+    assert meter.stats()["integration_errors"] == {}
+
+
+# Dropping a response unclosed leaves its socket to the collector (the caller's doing).
+@pytest.mark.filterwarnings("ignore::ResourceWarning")
+def test_a_stream_dropped_unread_still_records_the_call(lb: Loopback) -> None:
+    serve(lb, frames())
+    meter = sm.Meter()
+    with meter.session("bot") as s:
+        out = invoke(
+            capture.instrument(client(lb, "bedrock-agent-runtime"), s, providers=PROVIDERS)
+        )
+        del out
+        gc.collect()
+    outer, _end = events(meter)
+    assert (outer["api"], outer["status"]) == ("invoke_agent", "cancelled")
+    assert "statemeter.inner_steps" not in outer["attrs"]
+
+
+def test_steps_wait_for_room_in_a_full_queue(lb: Loopback) -> None:
+    # The steps are queued together when the stream ends; a queue with room for fewer of them
+    # takes what fits and the rest wait for the writer, none lost and in order.
+    serve(lb, frames())
+    roomy = sm.Meter()
+    with roomy.session("bot", session_id="s-1") as s:
+        consume(capture.instrument(client(lb, "bedrock-agent-runtime"), s, providers=PROVIDERS))
+    tight = sm.Meter(capacity=2)
+    with tight.session("bot", session_id="s-1") as s:
+        consume(capture.instrument(client(lb, "bedrock-agent-runtime"), s, providers=PROVIDERS))
+
+    def shape(e: dict[str, Any]) -> tuple[Any, ...]:
+        # A step's time is the trace's; the outer call's is the clock's.
+        keys = ("kind", "tool", "model", "input_tokens", "status", "ts" if e["parent_id"] else "")
+        return tuple(e.get(k) for k in keys)
+
+    want, got = events(roomy), events(tight)
+    assert len(got) == len(want) == 9
+    assert [shape(e) for e in got] == [shape(e) for e in want]
+    assert all(e["parent_id"] == got[0]["id"] for e in got[1:-1])
+    assert tight.stats()["written"] == 10 and tight.stats()["pending"] == 0
 
 
 def test_steps_recorded_into_a_meter_match_those_recorded_into_a_session(lb: Loopback) -> None:

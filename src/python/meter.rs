@@ -527,7 +527,8 @@ impl Session {
     /// `crate::capture::agent_trace`) in this session, each a child of `parent_id`: the session
     /// fills `session_id`, `agent`, `tenant` and a model call's `venue` when the step has none,
     /// as the keyword methods do. Returns the failures: a step that fails validation is left
-    /// out, the others are recorded.
+    /// out, the others are recorded. In batch mode the valid steps are queued together, under
+    /// one acquisition of the recorder's lock (waiting for room only if the queue is full).
     pub fn record_steps(
         &self,
         py: Python<'_>,
@@ -535,6 +536,7 @@ impl Session {
         parent_id: Option<Text>,
     ) -> Vec<PyErr> {
         let mut failures = Vec::new();
+        let mut ready = Vec::with_capacity(steps.len());
         for mut e in steps {
             e.session_id = Some(self.session_id.clone());
             e.agent = self.agent.clone();
@@ -543,8 +545,31 @@ impl Session {
             if e.kind == EventKind::ModelCall && e.venue.is_none() {
                 e.venue = self.venue.clone();
             }
-            if let Err(err) = submit(py, &self.recorder, e) {
-                failures.push(err);
+            match e.complete() {
+                Ok(()) => ready.push(self.recorder.wrap(e)),
+                Err(err) => failures.push(err.into()),
+            }
+        }
+        if self.recorder.durability() == Durability::Sync {
+            for rec in ready {
+                if let Err(err) = push(py, &self.recorder, rec) {
+                    failures.push(err);
+                }
+            }
+            return failures;
+        }
+        let n = ready.len();
+        let rest = match self.recorder.try_push_all(ready) {
+            Ok(rest) => rest,
+            Err(err) => {
+                // Closed: every step fails alike, as each would alone.
+                failures.extend((0..n).map(|_| PyErr::from(err.clone())));
+                return failures;
+            }
+        };
+        for rec in rest {
+            if let Err(err) = py.detach(|| self.recorder.push_blocking(rec)) {
+                failures.push(err.into());
             }
         }
         failures

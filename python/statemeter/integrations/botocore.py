@@ -29,7 +29,7 @@ Call-level hooks also see calls a `botocore.stub.Stubber` answers (it answers at
 it runs before the stubber's — instrument before activating a Stubber). An event-stream
 response (ConverseStream, InvokeModelWithResponseStream, InvokeAgent's `completion`) is replaced
 in the parsed dict by a transparent `EventStream` subclass that yields the very same events and
-records the call when the caller has read the stream (or closed it). A failed call
+records the call when the caller has read the stream (or closed it, or dropped it). A failed call
 (`after-call-error`, e.g. a connection error) is recorded with `status="error"`.
 
 Captured operations — everything else on these clients is left alone:
@@ -460,6 +460,13 @@ def _observed(stream: Any, watch: _StreamWatch) -> Any:
                     self._sm_inner.close()
                 finally:
                     self._sm_watch.finish("cancelled")
+
+            def __del__(self) -> None:
+                # Dropped unread (an iteration dropped part way ends in `__iter__`, closed by
+                # the garbage collector): the call and what was seen are still recorded.
+                watch = self.__dict__.get("_sm_watch")
+                if watch is not None and not watch.done:
+                    watch.finish("cancelled")
 
         _OBSERVED = ObservedEventStream
     return _OBSERVED(stream, watch)
