@@ -474,3 +474,47 @@ def test_an_export_stopped_after_its_files_became_visible_is_undone_and_redone(
     assert result.events == len(fleet.ledger) and "pending" not in parquet.read_manifest(out, lid)
     got = duckdb.sql(f"SELECT count(*), count(DISTINCT seq) FROM {parquet.dataset_source(out)}")
     assert got.fetchall()[0] == (len(fleet.ledger), len(fleet.ledger))
+
+
+def test_rows_equal_the_events_across_record_blocks_and_files_keep_their_own_values(tmp_path):
+    # More events than one block of records (65,536) in one chunk, over three days: the
+    # exported rows are the ledger's events, column for column, and a file's dictionary
+    # columns hold the values of its own rows only (not every session of the chunk).
+    meter = sm.Meter(tmp_path / "l.db")
+    t0 = 1_767_225_600_000_000_000
+    step = 3 * DAY // 70_000
+    n = 0
+    while n < 70_000:
+        s = meter.session(f"agent-{n % 7}", venue="azure", tenant=f"t{n % 3}")
+        s.start(ts=t0 + n * step)
+        for k in range(4):
+            n += 1
+            s.model_call(
+                provider="openai",
+                model="gpt-5",
+                api="responses" if k else "chat.completions",
+                request={"previous_response_id": f"r{n}"} if k == 3 else None,
+                ts=t0 + n * step,
+                input_tokens=n,
+                output_tokens=k,
+            )
+        s.end(ts=t0 + n * step)
+        n += 2
+    meter.close()
+    ledger = sm.Ledger.open(tmp_path / "l.db")
+    out = tmp_path / "ds"
+    result = ledger.export_parquet(out, batch_events=100_000)
+    assert result.events == len(ledger) and len(result.files) == 3
+    events = pa.table(ledger.events())
+    ds = pytest.importorskip("pyarrow.dataset")
+    table = ds.dataset(out, format="parquet", partitioning="hive").to_table().sort_by("seq")
+    for name in events.column_names:
+        assert table.column(name).to_pylist() == events.column(name).to_pylist(), name
+    assert table.schema.field("session_id").type == events.schema.field("session_id").type
+    for rel in result.files:
+        part = pq.ParquetFile(out / rel).read_row_group(0)
+        for name in ("session_id", "id"):
+            column = part.column(name)
+            if pa.types.is_dictionary(column.type):
+                used = set(column.to_pylist())
+                assert all(set(c.dictionary.to_pylist()) == used for c in column.chunks), name

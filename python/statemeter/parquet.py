@@ -7,7 +7,9 @@ How an export works:
 
 - The events come from Rust as Arrow record batches (the ``EventTable`` schema, see
   docs/arrow.md), read in chunks of ``batch_events`` after the last exported ``seq``; pyarrow
-  (``pip install statemeter[analysis]``) writes them. No per-row Python work.
+  (``pip install statemeter[analysis]``) writes them. No per-row Python work: a chunk is split
+  by partition with one stable sort, and each partition's dictionary columns keep only the
+  values its rows use.
 - Each export writes **one file per partition**, named ``part-<first seq>-<last seq>.parquet``
   after the export's range, under ``<column>=<value>/`` directories (``date=2026-01-31/``).
   Files of earlier exports are never rewritten: a new export adds new files.
@@ -74,6 +76,10 @@ _VERSION = 2
 _LAYOUT = 2
 _DEFAULT_PARTITION = "__HIVE_DEFAULT_PARTITION__"
 _TIME_PARTITIONS = ("date", "month")
+#: A dictionary column of a partition's rows is re-encoded (only the values its rows use) when
+#: its dictionary is longer than this; shorter ones (kind, tag, venue, ...) are written as they
+#: are.
+_KEEP_DICTIONARY = 64
 #: Longest key (bytes) kept whole in a directory name; longer ones are cut and hash-suffixed.
 _MAX_KEY = 96
 
@@ -579,8 +585,9 @@ def _write_partitions(
     else:
         segments = [_segment(n, table.column("ts" if n in _TIME_PARTITIONS else n)) for n in names]
         path = segments[0] if len(segments) == 1 else pc.binary_join_element_wise(*segments, "/")
-        groups = [(p, table.filter(pc.equal(path, p))) for p in pc.unique(path).to_pylist()]
+        groups = _groups(table, path)
     for segment, part in groups:
+        part = _compact_dictionaries(part)
         writer = writers.get(segment)
         if writer is None:
             folder = d.join(segment) if segment else d.path
@@ -592,6 +599,47 @@ def _write_partitions(
             writer = pq.ParquetWriter(tmp, part.schema, compression=compression, filesystem=d.fs)
             writers[segment] = writer
         writer.write_table(part)
+
+
+def _groups(table: Any, path: Any) -> list[tuple[str, Any]]:
+    """The rows of ``table`` by their partition ``path`` (one string per row), each group in
+    the table's order, the groups in order of first appearance: one stable sort and a slice
+    per group (not one scan of every row per group)."""
+    pa = require("pyarrow")
+    pc = require("pyarrow.compute")
+    if isinstance(path, pa.ChunkedArray):
+        path = path.combine_chunks()
+    encoded = pc.dictionary_encode(path)
+    keys = encoded.dictionary.to_pylist()
+    if len(keys) == 1:
+        return [(keys[0], table)]
+    codes = encoded.indices
+    ordered = table.take(pc.sort_indices(codes))  # stable: rows keep their order in a group
+    counts = pc.value_counts(codes)
+    sizes = dict(
+        zip(counts.field("values").to_pylist(), counts.field("counts").to_pylist(), strict=True)
+    )
+    out, at = [], 0
+    for code, key in enumerate(keys):
+        out.append((key, ordered.slice(at, sizes[code])))
+        at += sizes[code]
+    return out
+
+
+def _compact_dictionaries(part: Any) -> Any:
+    """``part`` with each dictionary column holding only the values its rows use: a slice of
+    the chunk's table shares the chunk's dictionaries (every session id of the chunk), which
+    the Parquet writer would store whole in every partition's file."""
+    pa = require("pyarrow")
+    pc = require("pyarrow.compute")
+    columns = []
+    for f, col in zip(part.schema, part.columns, strict=True):
+        if pa.types.is_dictionary(f.type) and any(
+            len(c.dictionary) > _KEEP_DICTIONARY for c in col.chunks
+        ):
+            col = pc.dictionary_encode(pc.dictionary_decode(col).combine_chunks())
+        columns.append(col)
+    return pa.Table.from_arrays(columns, schema=part.schema)
 
 
 def dataset_source(directory: str | os.PathLike[str]) -> str:

@@ -1,25 +1,21 @@
 //! The Rust side of `ledger.export_parquet(...)` (written by `statemeter.parquet` with
 //! pyarrow): reading the ledger in chunks after a given `seq`, checked against the chain hash
-//! the dataset's manifest recorded, each event with its `session_tag` as of now.
+//! the dataset's manifest recorded, each event with its `session_tag` as of now, handed over
+//! as Arrow record batches built block by block (no per-row Python work).
 
 use std::sync::Arc;
 
 use parking_lot::Mutex;
 use pyo3::prelude::*;
 
-use super::event_table::EventTable;
+use arrow_array::RecordBatch;
+
+use super::arrow::ArrowBatches;
+use crate::arrow::{events, Batches};
 use crate::error::{Error, Result};
 use crate::ledger::Store;
+use crate::stored::columns::EventColumns;
 use crate::stored::rows::{self, Catalogues, Row};
-
-/// One chunk: the events, the last `seq` read and its chain hash (hex), and when asked for,
-/// each event's record text and chain hash (the bytes a verifier re-derives).
-pub type Chunk = (
-    EventTable,
-    u64,
-    Option<String>,
-    Option<(Vec<String>, Vec<Vec<u8>>)>,
-);
 
 fn hash_at(store: &Store, seq: u64) -> Result<Option<String>> {
     let mut stmt = store
@@ -30,6 +26,91 @@ fn hash_at(store: &Store, seq: u64) -> Result<Option<String>> {
         Some(r) => r.get_ref(0)?.as_bytes().ok().map(hex::encode),
         None => None,
     })
+}
+
+/// One chunk: the events as Arrow record batches (the `EventTable` schema), the last `seq`
+/// read and its chain hash (hex), and when asked for, each event's record text and chain hash
+/// (the bytes a verifier re-derives).
+pub type Chunk = (
+    ArrowBatches,
+    u64,
+    Option<String>,
+    Option<(Vec<String>, Vec<Vec<u8>>)>,
+);
+
+/// Records parsed and turned into one record batch at a time: a block's parsed events are
+/// dropped once its batch is built, so a chunk holds its batches, not its parsed events.
+const BLOCK: usize = crate::arrow::BATCH_ROWS;
+
+/// Records of one block as read: their seqs and their (expanded) texts end to end.
+#[derive(Default)]
+struct Block {
+    seqs: Vec<u64>,
+    ends: Vec<usize>,
+    text: String,
+}
+
+impl Block {
+    fn push(&mut self, seq: u64, text: &str) {
+        self.seqs.push(seq);
+        self.text.push_str(text);
+        self.ends.push(self.text.len());
+    }
+
+    fn len(&self) -> usize {
+        self.seqs.len()
+    }
+
+    fn clear(&mut self) {
+        self.seqs.clear();
+        self.ends.clear();
+        self.text.clear();
+    }
+
+    /// Records `a..b` parsed into rows, each with its session's tag from `cols`.
+    fn rows(
+        &self,
+        a: usize,
+        b: usize,
+        catalogues: &Catalogues,
+        cols: &EventColumns,
+    ) -> Result<Vec<Row>> {
+        let mut start = if a == 0 { 0 } else { self.ends[a - 1] };
+        let mut rows = Vec::with_capacity(b - a);
+        for i in a..b {
+            let seq = self.seqs[i];
+            let rec =
+                rows::parse_record_explained(seq, &self.text[start..self.ends[i]], catalogues)?;
+            start = self.ends[i];
+            let at = cols.row_of_seq(seq).ok_or_else(|| {
+                Error::Integrity(format!("seq {seq} is missing from the ledger's columns"))
+            })?;
+            rows.push(Row {
+                rec: Arc::new(rec),
+                session_tag: cols.session_tag[at],
+            });
+        }
+        Ok(rows)
+    }
+
+    /// The block's events as record batches, parsed by two threads (each half of the
+    /// records).
+    fn batches(&self, catalogues: &Catalogues, cols: &EventColumns) -> Result<Vec<RecordBatch>> {
+        let n = self.len();
+        let rows = if n >= 2 * 4096 {
+            let (x, y) = std::thread::scope(|s| {
+                let other = s.spawn(|| self.rows(n / 2, n, catalogues, cols));
+                let x = self.rows(0, n / 2, catalogues, cols);
+                (x, other.join().expect("the record parser panicked"))
+            });
+            let mut rows = x?;
+            rows.extend(y?);
+            rows
+        } else {
+            self.rows(0, n, catalogues, cols)?
+        };
+        Ok(events::batches(&rows)?.batches)
+    }
 }
 
 /// Up to `limit` events after `after` (at most up to the columns' snapshot), after checking
@@ -45,12 +126,12 @@ pub fn chunk(
     let cols = super::report::columns_of(py, store)?;
     let store = Arc::clone(store);
     type Read = (
-        Vec<Row>,
+        Vec<RecordBatch>,
         u64,
         Option<String>,
         Option<(Vec<String>, Vec<Vec<u8>>)>,
     );
-    let (rows, last, hash, records) = py.detach(move || -> Result<Read> {
+    let (batches, last, hash, records) = py.detach(move || -> Result<Read> {
         let store = store.lock();
         if after > 0 {
             let found = hash_at(&store, after)?;
@@ -66,32 +147,37 @@ pub fn chunk(
         }
         let catalogues = Catalogues::load(&store)?;
         let upto = cols.last_seq();
-        let mut rows = Vec::new();
+        let mut batches = Vec::new();
+        let mut block = Block::default();
         let mut records = with_records.then(|| (Vec::new(), Vec::new()));
         let mut last = after;
         store.for_each_stored_between(after, upto, limit as u64, |seq, text, raw, hash| {
-            let rec = rows::parse_record_explained(seq, text, &catalogues)?;
             // The record as stored and hashed (a version-2 record not expanded).
             if let Some((texts, hashes)) = records.as_mut() {
                 texts.push(raw.to_owned());
                 hashes.push(hash.to_vec());
             }
-            let i = cols.row_of_seq(seq).ok_or_else(|| {
-                Error::Integrity(format!("seq {seq} is missing from the ledger's columns"))
-            })?;
-            rows.push(Row {
-                rec: Arc::new(rec),
-                session_tag: cols.session_tag[i],
-            });
+            block.push(seq, text);
+            if block.len() == BLOCK {
+                batches.extend(block.batches(&catalogues, &cols)?);
+                block.clear();
+            }
             last = seq;
             Ok(())
         })?;
+        if block.len() > 0 {
+            batches.extend(block.batches(&catalogues, &cols)?);
+        }
         let hash = if last > 0 {
             hash_at(&store, last)?
         } else {
             None
         };
-        Ok((rows, last, hash, records))
+        Ok((batches, last, hash, records))
     })?;
-    Ok((EventTable::new(rows), last, hash, records))
+    let inner = Batches {
+        schema: events::schema(),
+        batches,
+    };
+    Ok((ArrowBatches { inner }, last, hash, records))
 }

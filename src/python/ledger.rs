@@ -475,7 +475,7 @@ impl Ledger {
         super::py_modules::export_parquet(&pyo3::types::PyTuple::new(py, all)?, options)
     }
 
-    /// Internal (Parquet export): up to `limit` events after `after` as an `EventTable`, the
+    /// Internal (Parquet export): up to `limit` events after `after` as Arrow batches, the
     /// last seq read and its chain hash, and with `records` each event's record text and
     /// chain hash; raises `IntegrityError` when the hash at `after` is not `expect`.
     #[pyo3(signature = (after, limit, expect = None, records = false))]
