@@ -21,12 +21,12 @@ from __future__ import annotations
 
 import gc
 import os
-import random
 import tempfile
 import time
 
 import statemeter as sm
 from common import rss_mib
+from draws import Draws, Weighted
 
 DATA = os.path.join(os.path.dirname(__file__), "..", "tests", "data")
 # Two clauses (one amended on 2026-04-27) under three interpretations.
@@ -42,39 +42,43 @@ PROVIDERS = [
     ("aws.bedrock", "anthropic.claude-sonnet-4-5", 15),
 ]
 VENUES = [("azure", 60), ("aws", 25), ("openai", 10), ("gcp", 5)]
-
-
-def _pick(rng: random.Random, table):
-    return rng.choices(table, weights=[t[-1] for t in table])[0]
+AGENTS = ["support", "sales", "ops"]
+TENANTS = ["acme", "globex"]
 
 
 def generate(path: str, n: int, seed: int = 7) -> dict:
     """Records about `n` events: sessions of a start, ~8 model calls (20% of sessions continue
     stored responses), a tool call, sometimes a provider memory write (runtime sessions), an end.
     `seed` picks the random draws (one per host of a simulated fleet)."""
-    rng = random.Random(seed)
+    # The draws of random.Random(seed), in the same order (benches/draws.py: the same values
+    # without random's per-call argument checks, which cost more than each recorded event).
+    rng = Draws(seed)
+    venues, providers = Weighted(VENUES), Weighted(PROVIDERS)
+    randint = rng.randint
+    random_ = rng.random
+    azure_or_aws = {"azure.ai.openai": "azure", "aws.bedrock": "aws"}.get
     meter = sm.Meter(path)
     t0 = time.perf_counter()
     written = 0
     ts = START
     step = SPAN // n
     while written < n:
-        venue = _pick(rng, VENUES)[0]
-        runtime = rng.random() < 0.05
-        stateful = rng.random() < 0.2
+        venue = venues.pick(rng)[0]
+        runtime = random_() < 0.05
+        stateful = random_() < 0.2
         kw = {"runtime": "agentcore", "runtime_session_id": f"rs{written}"} if runtime else {}
         s = meter.session(
-            agent=rng.choice(["support", "sales", "ops"]),
-            tenant=rng.choice(["acme", "globex"]),
+            agent=rng.choice(AGENTS),
+            tenant=rng.choice(TENANTS),
             venue=venue,
             **kw,
         )
         s.start()
         model_call = s.model_call
-        for k in range(rng.randint(5, 11)):
-            provider, model, _ = _pick(rng, PROVIDERS)
+        for k in range(randint(5, 11)):
+            provider, model, _ = providers.pick(rng)
             # Azure OpenAI is served on Azure, Bedrock on AWS; the others where the session is.
-            at = {"azure.ai.openai": "azure", "aws.bedrock": "aws"}.get(provider)
+            at = azure_or_aws(provider)
             ts += step
             # A chain: its first call asks the provider to store the response (stateless
             # under the default ruleset, stateful under strict), the others continue it.
@@ -83,7 +87,7 @@ def generate(path: str, n: int, seed: int = 7) -> dict:
                 if stateful
                 else None
             )
-            inp = rng.randint(200, 8000)
+            inp = randint(200, 8000)
             model_call(
                 provider=provider,
                 model=model,
@@ -91,8 +95,8 @@ def generate(path: str, n: int, seed: int = 7) -> dict:
                 api="responses" if req else "chat.completions",
                 request=req,
                 input_tokens=inp,
-                cached_tokens=inp // rng.randint(2, 9),
-                output_tokens=rng.randint(20, 900),
+                cached_tokens=inp // randint(2, 9),
+                output_tokens=randint(20, 900),
                 ts=ts,
             )
             written += 1
