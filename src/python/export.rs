@@ -14,7 +14,7 @@ use super::arrow::ArrowBatches;
 use crate::arrow::{events, Batches};
 use crate::error::{Error, Result};
 use crate::ledger::Store;
-use crate::stored::columns::EventColumns;
+use crate::stored::columns::{EventColumns, Projection};
 use crate::stored::rows::{self, Catalogues, Row};
 
 fn hash_at(store: &Store, seq: u64) -> Result<Option<String>> {
@@ -123,7 +123,8 @@ pub fn chunk(
     expect: Option<String>,
     with_records: bool,
 ) -> PyResult<Chunk> {
-    let cols = super::report::columns_of(py, store)?;
+    // Only the columns always held (seq, session tags): the events come from the records.
+    let cols = super::report::columns_for(py, store, Projection::BASE)?;
     let store = Arc::clone(store);
     type Read = (
         Vec<RecordBatch>,
