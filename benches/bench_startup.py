@@ -5,7 +5,8 @@ A ledger of `bench_report`'s workload is recorded by a `Meter` (which keeps the 
 beside it as it commits); then each measurement runs in its own fresh Python process:
 
 - ``report`` / ``costs`` / ``sessions``: ``Ledger.open`` + the first call, reading the columns
-  from the column store (the tail after its last whole segment from the records) — target
+  from the column store (the tail after its last whole segment from the part segment the
+  meter kept when it closed) — target
   <= 0.3 s at 1,000,000 events, <= 3 s and peak RSS < 1 GiB at 10,000,000;
 - the same with the column store moved away (``*_records``): every record read and parsed, as
   a ledger without a column store (version 1, or written by an earlier release) is read (at

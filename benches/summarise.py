@@ -109,8 +109,9 @@ def _startup_why(name: str, call: str, bound: float) -> Callable[[], str]:
             f"Its CPU time (all threads) was {num(first_cpu, 's')}, {verdict}: the call itself "
             f"(the same call again, columns cached) took {num(second_cpu, 's')} of it, the "
             "rest loading the columns it reads (the column store's sections it needs read, "
-            "checked and decompressed on two threads, the events after its last whole "
-            "segment parsed from the records). The machine was shared (load average "
+            "checked and decompressed on two threads; the events after the last whole "
+            "segment from the part segment the meter kept when it closed). The machine was "
+            "shared (load average "
             f"{load} on 2 cores when it ran): the wall time beyond the CPU time was waiting "
             "for a core"
             + (

@@ -86,6 +86,9 @@ fn fill_pending(rec: &Recorded, texts: &mut ClassificationTexts, p: &mut Pending
 /// returns nothing.
 pub trait CommitObserver: Send + Sync {
     fn committed(&self, store: &Store, recs: &[Option<&Recorded>], outcomes: &[Outcome]);
+
+    /// Told once when the recorder closes, after its last commit (the store locked).
+    fn closing(&self, _store: &Store) {}
 }
 
 /// The canonical JSON of the last few distinct classifications a writer encoded. An agent's
@@ -397,6 +400,9 @@ impl Shared {
         let writers: Vec<_> = self.writers.lock().drain(..).collect();
         for h in writers {
             let _ = h.join();
+        }
+        if let Some(o) = &self.observer {
+            o.closing(&self.store.lock());
         }
         let st = self.state.lock();
         let lost = st.stats.dropped - dropped_before;

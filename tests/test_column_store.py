@@ -108,7 +108,13 @@ def ledger(tmp_path_factory) -> tuple[Path, dict]:
     path = tmp_path_factory.mktemp("columns") / "l.db"
     record(path, 2 * SEGMENT + 5_000)
     segments = sorted(columns_dir(path).iterdir())
-    assert [s.name for s in segments] == [f"{1:020}.seg", f"{SEGMENT + 1:020}.seg"]
+    # Two whole segments, and the part segment the meter kept for the rest when it closed.
+    assert [s.name for s in segments] == [
+        f"{1:020}.seg",
+        f"{SEGMENT + 1:020}.seg",
+        f"{2 * SEGMENT + 1:020}.seg",
+    ]
+    assert segments[2].stat().st_size < segments[1].stat().st_size / 10
     return path, from_records(path)
 
 
@@ -152,6 +158,32 @@ def test_a_bad_segment_changes_no_answer_and_is_replaced(ledger, tmp_path, how, 
     assert answers(copy) == want
     # The reader that had to read those records saved the segment again.
     assert seg.read_bytes() == before
+
+
+@pytest.mark.parametrize("how", ["damaged", "stale", "truncated", "missing"])
+def test_a_bad_part_segment_changes_no_answer(ledger, tmp_path, how):
+    path, want = ledger
+    copy = tmp_path / "l.db"
+    shutil.copy(path, copy)
+    shutil.copytree(columns_dir(path), columns_dir(copy))
+    seg = columns_dir(copy) / f"{2 * SEGMENT + 1:020}.seg"
+    if how == "missing":
+        seg.unlink()
+    else:
+        corrupt(seg, how)
+    assert answers(copy) == want
+
+
+def test_a_part_segment_is_replaced_by_the_whole_once_the_ledger_holds_it(tmp_path):
+    path = tmp_path / "l.db"
+    record(path, SEGMENT // 2)
+    part = columns_dir(path) / f"{1:020}.seg"
+    small = part.stat().st_size
+    assert answers(path) == from_records(path)
+    # Another meter appends past the segment's end: it writes the whole segment in its place.
+    record(path, SEGMENT, seed=5)
+    assert part.stat().st_size > small
+    assert answers(path) == from_records(path)
 
 
 def test_a_segment_of_another_ledger_is_not_used(ledger, tmp_path):

@@ -17,7 +17,7 @@
 
 use std::collections::HashMap;
 
-use crate::accounting::groupby::{Dim, Groups};
+use crate::accounting::groupby::{Dim, GroupIndex, Groups};
 use crate::accounting::pricing::{Period, PriceTable};
 use crate::accounting::result::{Cell, ResultTable};
 use crate::accounting::window::Window;
@@ -55,9 +55,9 @@ pub struct Charges {
     pub cost: Vec<Option<u128>>,
 }
 
-/// Prices every billable event of `cols` in `window`. `table_of(row)` chooses which of
-/// `tables` prices a row (scenarios price a selection with another table); `venue` stands in
-/// for `cols.venue`.
+/// Prices every billable event of `cols` in `window`, in row order. `table_of(row)` chooses
+/// which of `tables` prices a row (scenarios price a selection with another table); `venue`
+/// stands in for `cols.venue`.
 pub fn charges(
     cols: &EventColumns,
     venue: &StrColumn,
@@ -65,13 +65,64 @@ pub fn charges(
     table_of: &dyn Fn(usize) -> usize,
     window: Window,
 ) -> Result<Charges> {
+    let mut scan = Charges::default();
+    let mut storage = Charges::default();
+    each_charge(
+        cols,
+        venue,
+        tables,
+        table_of,
+        window,
+        &mut |row, kind, cost| {
+            let to = if kind == ChargeKind::Storage {
+                &mut storage
+            } else {
+                &mut scan
+            };
+            push(to, row, kind, cost);
+            Ok(())
+        },
+    )?;
+    if storage.row.is_empty() {
+        return Ok(scan);
+    }
+    // Storage charges come after the scan (their cost needs the next write's time): merged
+    // back into row order (each row has at most one charge).
+    let mut out = Charges::default();
+    let (mut a, mut b) = (0, 0);
+    while a < scan.row.len() || b < storage.row.len() {
+        let from_scan =
+            b == storage.row.len() || (a < scan.row.len() && scan.row[a] < storage.row[b]);
+        let (from, k) = if from_scan {
+            a += 1;
+            (&scan, a - 1)
+        } else {
+            b += 1;
+            (&storage, b - 1)
+        };
+        push(&mut out, from.row[k] as usize, from.kind[k], from.cost[k]);
+    }
+    Ok(out)
+}
+
+/// Prices every billable event of `cols` in `window` (see [`charges`]), handing each charge
+/// to `f` as (row, kind, cost) instead of keeping them: model and runtime charges in row
+/// order as the scan meets them, storage charges after the scan (in row order among
+/// themselves).
+pub fn each_charge(
+    cols: &EventColumns,
+    venue: &StrColumn,
+    tables: &[&PriceTable],
+    table_of: &dyn Fn(usize) -> usize,
+    window: Window,
+    f: &mut dyn FnMut(usize, ChargeKind, Option<u128>) -> Result<()>,
+) -> Result<()> {
     let runtime_billable = tables.iter().any(|t| !t.runtime_prices.is_empty());
     let storage_billable = tables.iter().any(|t| !t.storage_prices.is_empty());
-    let mut out = Charges::default();
     let mut pricer = ModelPricer::new(cols, venue, tables);
-    let mut starts: HashMap<u32, usize> = HashMap::new();
+    let mut starts: HashMap<u32, usize, foldhash::fast::RandomState> = HashMap::default();
     let mut objects: HashMap<(u32, u32, u32), usize> = HashMap::new();
-    let mut pending_storage: Vec<(usize, usize, i64)> = Vec::new(); // (charge, row, end ts)
+    let mut pending_storage: Vec<(usize, i64)> = Vec::new(); // (row, end ts)
     let horizon = window
         .until
         .unwrap_or_else(|| cols.ts.iter().copied().max().unwrap_or(0));
@@ -80,7 +131,7 @@ pub fn charges(
         match kind {
             EventKind::ModelCall if window.contains(cols.ts[i]) => {
                 let cost = pricer.cost(i, table_of(i))?;
-                push(&mut out, i, ChargeKind::Model, cost);
+                f(i, ChargeKind::Model, cost)?;
             }
             EventKind::SessionStart if runtime_billable => {
                 if let Some(s) = session(cols, i) {
@@ -104,7 +155,7 @@ pub fn charges(
                     Some(p) => Some(p.cost(dur)?),
                     None => None,
                 };
-                push(&mut out, i, ChargeKind::Runtime, cost);
+                f(i, ChargeKind::Runtime, cost)?;
             }
             EventKind::StateOp if storage_billable => {
                 let op = cols.op.get(i);
@@ -120,7 +171,7 @@ pub fn charges(
                 let obj = (cols.store.codes[i], key, session);
                 if key != NULL {
                     if let Some(prev) = objects.remove(&obj) {
-                        pending_storage[prev].2 = cols.ts[i];
+                        pending_storage[prev].1 = cols.ts[i];
                     }
                 }
                 let is_charged = op == Some("write")
@@ -130,27 +181,35 @@ pub fn charges(
                     if key != NULL {
                         objects.insert(obj, pending_storage.len());
                     }
-                    pending_storage.push((out.row.len(), i, horizon));
-                    push(&mut out, i, ChargeKind::Storage, None);
+                    pending_storage.push((i, horizon));
                 }
             }
             _ => {}
         }
     }
-    for (charge, i, end) in pending_storage {
+    for (i, end) in pending_storage {
         let held = (end.min(horizon) - cols.ts[i]).max(0) as u64;
         let t = tables[table_of(i)];
         let store = cols.store.get(i).unwrap_or_default();
-        out.cost[charge] = match t.storage_price(store, cols.ts[i]) {
+        let cost = match t.storage_price(store, cols.ts[i]) {
             Some(p) => Some(p.cost(cols.bytes[i], held)?),
             None => None,
         };
+        f(i, ChargeKind::Storage, cost)?;
     }
-    Ok(out)
+    Ok(())
 }
 
 /// (provider, model, venue codes, table index).
 type PriceKey = (u32, u32, u32, usize);
+
+/// The entries matched so far for one key: (index in the table's prices, the period in
+/// which that match holds).
+type Matches = Vec<(Option<usize>, Period)>;
+
+/// At most this many (provider, model, venue, table) combinations are cached in a flat array
+/// indexed by their codes; more (large dictionaries) go to a hash map.
+const DENSE_KEYS: usize = 1 << 16;
 
 /// Prices model calls, caching the matching entry per (provider, model, venue, table) for as
 /// long as the event's `ts` stays where no entry starts or ends.
@@ -158,36 +217,69 @@ pub struct ModelPricer<'a> {
     cols: &'a EventColumns,
     venue: &'a StrColumn,
     tables: &'a [&'a PriceTable],
-    cache: HashMap<PriceKey, Vec<(Option<usize>, Period)>, foldhash::fast::RandomState>,
+    /// Indexed by [`ModelPricer::slot`] when the combinations are few.
+    dense: Vec<Matches>,
+    cache: HashMap<PriceKey, Matches, foldhash::fast::RandomState>,
+    /// Sizes of the provider, model and venue (+ absent) dictionaries.
+    dims: (usize, usize, usize),
 }
 
 impl<'a> ModelPricer<'a> {
     pub fn new(cols: &'a EventColumns, venue: &'a StrColumn, tables: &'a [&'a PriceTable]) -> Self {
+        let dims = (
+            cols.provider.values.len(),
+            cols.model.values.len(),
+            venue.values.len() + 1,
+        );
+        let keys = dims
+            .0
+            .checked_mul(dims.1)
+            .and_then(|k| k.checked_mul(dims.2))
+            .and_then(|k| k.checked_mul(tables.len()))
+            .filter(|&k| k <= DENSE_KEYS);
         ModelPricer {
             cols,
             venue,
             tables,
+            dense: keys.map_or_else(Vec::new, |k| vec![Vec::new(); k]),
             cache: HashMap::default(),
+            dims,
         }
+    }
+
+    /// The flat index of a key when the cache is dense.
+    fn slot(&self, (p, m, v, t): PriceKey) -> Option<usize> {
+        if self.dense.is_empty() {
+            return None;
+        }
+        let v = if v == NULL {
+            self.dims.2 - 1
+        } else {
+            v as usize
+        };
+        Some(((t * self.dims.0 + p as usize) * self.dims.1 + m as usize) * self.dims.2 + v)
     }
 
     /// The cost of the model call at row `i` priced with `tables[t]`.
     pub fn cost(&mut self, i: usize, t: usize) -> Result<Option<u128>> {
         let (cols, venue, table) = (self.cols, self.venue, self.tables[t]);
-        let (Some(p), Some(m)) = (cols.provider.get(i), cols.model.get(i)) else {
+        let (pc, mc) = (cols.provider.codes[i], cols.model.codes[i]);
+        if pc == NULL || mc == NULL {
             return Ok(None);
-        };
+        }
         let ts = cols.ts[i];
-        let key = (
-            cols.provider.codes[i],
-            cols.model.codes[i],
-            venue.codes[i],
-            t,
-        );
-        let entries = self.cache.entry(key).or_default();
+        let key = (pc, mc, venue.codes[i], t);
+        let entries = match self.slot(key) {
+            Some(k) => &mut self.dense[k],
+            None => self.cache.entry(key).or_default(),
+        };
         let entry = match entries.iter().find(|(_, per)| per.contains(ts)) {
             Some((e, _)) => *e,
             None => {
+                let (p, m) = (
+                    &*cols.provider.values[pc as usize],
+                    &*cols.model.values[mc as usize],
+                );
                 let found = table.token_price(p, m, venue.get(i), ts);
                 let e = found.map(|f| {
                     table
@@ -332,8 +424,28 @@ pub fn costs_table(
     dims: &[Dim],
     window: Window,
 ) -> Result<ResultTable> {
-    let ch = charges(cols, &cols.venue, &[prices], &|_| 0, window)?;
-    let (groups, acc) = accumulate(cols, &cols.venue, &ch, dims);
+    // Each charge summed into its group as it is priced (no list of charges kept).
+    let mut index = GroupIndex::new(cols, &cols.venue, dims);
+    let mut acc: Vec<CostAcc> = Vec::new();
+    each_charge(
+        cols,
+        &cols.venue,
+        &[prices],
+        &|_| 0,
+        window,
+        &mut |row, kind, cost| {
+            let g = index.group(row) as usize;
+            if g == acc.len() {
+                acc.push(CostAcc::default());
+            }
+            acc[g].add(cols, row, kind, cost);
+            Ok(())
+        },
+    )?;
+    if dims.is_empty() && acc.is_empty() {
+        acc.push(CostAcc::default());
+    }
+    let groups = index.into_groups();
     let mut columns: Vec<String> = dims.iter().map(|d| d.name().to_owned()).collect();
     columns.extend(COST_COLUMNS.iter().map(|c| c.to_string()));
     let mut rows = Vec::new();

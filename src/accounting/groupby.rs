@@ -193,102 +193,196 @@ fn dim_codes(
     dim: &Dim,
     rows: &[u32],
 ) -> (Vec<u32>, Vec<Option<String>>) {
-    let tag = |t: crate::event::Tag| t as u32;
-    match dim {
-        Dim::Field(name) => {
-            let col = if *name == "venue" {
-                venue
-            } else {
-                cols.str_column(name).expect("known field")
-            };
-            let n = col.values.len() as u32;
-            let codes = rows
+    let mut coder = DimCoder::new(cols, venue, dim);
+    let codes = rows.iter().map(|&r| coder.code(r as usize)).collect();
+    (codes, coder.labels)
+}
+
+/// Codes one dimension row by row: each row's dense code (`0..labels.len()`), with the label
+/// of each code (fixed for fields and verdicts, growing for time buckets as rows meet them).
+struct DimCoder<'a> {
+    cols: &'a EventColumns,
+    /// The string column of a field dimension (`venue` stands in for `cols.venue`).
+    field: Option<&'a StrColumn>,
+    dim: Dim,
+    labels: Vec<Option<String>>,
+    /// Time buckets: code of each bucket met, and the last row's (day, code).
+    dense: HashMap<i64, u32>,
+    last: Option<(i64, u32)>,
+}
+
+impl<'a> DimCoder<'a> {
+    fn new(cols: &'a EventColumns, venue: &'a StrColumn, dim: &Dim) -> Self {
+        let mut field = None;
+        let labels: Vec<Option<String>> = match dim {
+            Dim::Field(name) => {
+                let col = if *name == "venue" {
+                    venue
+                } else {
+                    cols.str_column(name).expect("known field")
+                };
+                field = Some(col);
+                let mut labels: Vec<Option<String>> =
+                    col.values.iter().map(|v| Some(v.to_string())).collect();
+                labels.push(None);
+                labels
+            }
+            Dim::Kind => EventKind::ALL
                 .iter()
-                .map(|&r| match col.codes[r as usize] {
-                    NULL => n,
+                .map(|k| Some(k.as_str().to_owned()))
+                .collect(),
+            Dim::Tag | Dim::SessionTag => vec![Some("stateless".into()), Some("stateful".into())],
+            Dim::StateHolder => vec![
+                Some("provider".into()),
+                Some("client".into()),
+                Some("unknown".into()),
+                None,
+            ],
+            Dim::Day | Dim::Week | Dim::Month => Vec::new(),
+        };
+        DimCoder {
+            cols,
+            field,
+            dim: dim.clone(),
+            labels,
+            dense: HashMap::new(),
+            last: None,
+        }
+    }
+
+    #[inline]
+    fn code(&mut self, r: usize) -> u32 {
+        let cols = self.cols;
+        match self.dim {
+            Dim::Field(_) => {
+                let col = self.field.expect("a field dimension");
+                match col.codes[r] {
+                    NULL => col.values.len() as u32,
                     c => c,
-                })
-                .collect();
-            let mut labels: Vec<Option<String>> =
-                col.values.iter().map(|v| Some(v.to_string())).collect();
-            labels.push(None);
-            (codes, labels)
-        }
-        Dim::Kind => {
-            let codes = rows.iter().map(|&r| cols.kind[r as usize] as u32).collect();
-            (
-                codes,
-                EventKind::ALL
-                    .iter()
-                    .map(|k| Some(k.as_str().to_owned()))
-                    .collect(),
-            )
-        }
-        Dim::Tag | Dim::SessionTag => {
-            let col = if *dim == Dim::Tag {
-                &cols.tag
-            } else {
-                &cols.session_tag
-            };
-            let codes = rows.iter().map(|&r| tag(col[r as usize])).collect();
-            (
-                codes,
-                vec![Some("stateless".into()), Some("stateful".into())],
-            )
-        }
-        Dim::StateHolder => {
-            let codes = rows
-                .iter()
-                .map(|&r| match cols.state_holder[r as usize] {
-                    Some(crate::event::Holder::Provider) => 0,
-                    Some(crate::event::Holder::Client) => 1,
-                    Some(crate::event::Holder::Unknown) => 2,
-                    None => 3,
-                })
-                .collect();
-            (
-                codes,
-                vec![
-                    Some("provider".into()),
-                    Some("client".into()),
-                    Some("unknown".into()),
-                    None,
-                ],
-            )
-        }
-        Dim::Day | Dim::Week | Dim::Month => {
-            let bucket = |day: i64| match dim {
-                Dim::Day => day,
-                Dim::Week => calendar::week_monday_of_day(day),
-                _ => calendar::month_of_day(day),
-            };
-            let label = |b: i64| match dim {
-                Dim::Day => calendar::format_day(b),
-                Dim::Week => calendar::format_week(b),
-                _ => calendar::format_month(b),
-            };
-            let mut dense: HashMap<i64, u32> = HashMap::new();
-            let mut labels = Vec::new();
-            let mut last: Option<(i64, u32)> = None;
-            let codes = rows
-                .iter()
-                .map(|&r| {
-                    let day = calendar::day_of(cols.ts[r as usize]);
-                    if let Some((d, c)) = last {
-                        if d == day {
-                            return c;
-                        }
+                }
+            }
+            Dim::Kind => cols.kind[r] as u32,
+            Dim::Tag => cols.tag[r] as u32,
+            Dim::SessionTag => cols.session_tag[r] as u32,
+            Dim::StateHolder => match cols.state_holder[r] {
+                Some(crate::event::Holder::Provider) => 0,
+                Some(crate::event::Holder::Client) => 1,
+                Some(crate::event::Holder::Unknown) => 2,
+                None => 3,
+            },
+            Dim::Day | Dim::Week | Dim::Month => {
+                let day = calendar::day_of(cols.ts[r]);
+                if let Some((d, c)) = self.last {
+                    if d == day {
+                        return c;
                     }
-                    let b = bucket(day);
-                    let c = *dense.entry(b).or_insert_with(|| {
-                        labels.push(Some(label(b)));
-                        (labels.len() - 1) as u32
-                    });
-                    last = Some((day, c));
-                    c
+                }
+                let dim = &self.dim;
+                let b = match dim {
+                    Dim::Day => day,
+                    Dim::Week => calendar::week_monday_of_day(day),
+                    _ => calendar::month_of_day(day),
+                };
+                let labels = &mut self.labels;
+                let c = *self.dense.entry(b).or_insert_with(|| {
+                    labels.push(Some(match dim {
+                        Dim::Day => calendar::format_day(b),
+                        Dim::Week => calendar::format_week(b),
+                        _ => calendar::format_month(b),
+                    }));
+                    (labels.len() - 1) as u32
+                });
+                self.last = Some((day, c));
+                c
+            }
+        }
+    }
+}
+
+/// Groups rows one at a time, as they are met (no list of rows kept): the same dense group
+/// ids and labels as [`Groups::compute`] over the same rows in the same order.
+pub struct GroupIndex<'a> {
+    coders: Vec<DimCoder<'a>>,
+    /// Per dimension: the id of each (group by the dimensions before it, this code).
+    levels: Vec<HashMap<(u32, u32), u32, foldhash::fast::RandomState>>,
+    /// Per dimension: the (parent, code) of each id, in the order the ids were given.
+    keys: Vec<Vec<(u32, u32)>>,
+    /// The last row's codes and group.
+    last: Option<(Vec<u32>, u32)>,
+    codes: Vec<u32>,
+}
+
+impl<'a> GroupIndex<'a> {
+    /// An index grouping rows of `cols` by `dims` (`venue` stands in for `cols.venue`).
+    pub fn new(cols: &'a EventColumns, venue: &'a StrColumn, dims: &[Dim]) -> Self {
+        GroupIndex {
+            coders: dims.iter().map(|d| DimCoder::new(cols, venue, d)).collect(),
+            levels: dims.iter().map(|_| HashMap::default()).collect(),
+            keys: dims.iter().map(|_| Vec::new()).collect(),
+            last: None,
+            codes: vec![0; dims.len()],
+        }
+    }
+
+    /// The group of row `r`.
+    #[inline]
+    pub fn group(&mut self, r: usize) -> u32 {
+        for (c, coder) in self.codes.iter_mut().zip(&mut self.coders) {
+            *c = coder.code(r);
+        }
+        if let Some((codes, g)) = &self.last {
+            if *codes == self.codes {
+                return *g;
+            }
+        }
+        let mut g = 0u32;
+        for ((level, keys), &code) in self.levels.iter_mut().zip(&mut self.keys).zip(&self.codes) {
+            let next = keys.len() as u32;
+            g = *level.entry((g, code)).or_insert_with(|| {
+                keys.push((g, code));
+                next
+            });
+        }
+        match &mut self.last {
+            Some((codes, last)) => {
+                codes.copy_from_slice(&self.codes);
+                *last = g;
+            }
+            None => self.last = Some((self.codes.clone(), g)),
+        }
+        g
+    }
+
+    /// How many groups so far (one without dimensions).
+    pub fn len(&self) -> usize {
+        self.keys.last().map_or(1, Vec::len)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Each group's labels, one per dimension, by group id.
+    pub fn labels(&self) -> Vec<Vec<Option<String>>> {
+        let mut chains: Vec<Vec<Option<String>>> = vec![Vec::new()];
+        for (keys, coder) in self.keys.iter().zip(&self.coders) {
+            chains = keys
+                .iter()
+                .map(|&(parent, code)| {
+                    let mut l = chains[parent as usize].clone();
+                    l.push(coder.labels[code as usize].clone());
+                    l
                 })
                 .collect();
-            (codes, labels)
+        }
+        chains
+    }
+
+    /// The groups met so far as [`Groups`] without per-row ids (`id` empty).
+    pub fn into_groups(self) -> Groups {
+        Groups {
+            id: Vec::new(),
+            labels: self.labels(),
         }
     }
 }
@@ -304,5 +398,59 @@ mod tests {
         let e = parse_dims(&["vnue".into()]).unwrap_err().to_string();
         assert!(e.starts_with("by: cannot group by \"vnue\""), "{e}");
         assert!(parse_dims(&["day".into(), "day".into()]).is_err());
+    }
+
+    #[test]
+    fn grouping_row_by_row_gives_the_groups_of_a_whole_list() {
+        use crate::classify::Ruleset;
+        use crate::event::Event;
+        let mut cols = EventColumns::default();
+        let venues = [Some("azure"), None, Some("aws"), Some("azure")];
+        for i in 0..40u64 {
+            let kind = if i % 5 == 0 {
+                EventKind::ToolCall
+            } else {
+                EventKind::ModelCall
+            };
+            let mut e = Event::new(kind);
+            e.session_id = Some(format!("s{}", i / 7).into());
+            e.ts = 1_777_000_000_000_000_000 + (i as i64) * 86_400_000_000_000 * 3;
+            e.venue = venues[(i % 4) as usize].map(Into::into);
+            if kind == EventKind::ModelCall {
+                e.provider = Some("openai".into());
+                e.model = Some("gpt-5".into());
+                e.api = Some("chat.completions".into());
+            } else {
+                e.tool = Some("t".into());
+            }
+            let e = e.finish().unwrap();
+            let c = Ruleset::builtin_default().classify(&e);
+            cols.push(i + 1, &e, &c);
+        }
+        cols.derive_session_tags();
+        let rows: Vec<u32> = (0..40).filter(|r| r % 3 != 1).collect();
+        let all = [
+            vec![],
+            vec![Dim::Field("venue")],
+            vec![Dim::Month, Dim::Field("venue")],
+            vec![Dim::Field("venue"), Dim::Week, Dim::Kind],
+            vec![Dim::Day, Dim::SessionTag, Dim::StateHolder, Dim::Tag],
+        ];
+        for dims in all {
+            let whole = Groups::compute(&cols, &cols.venue, &dims, &rows);
+            let mut index = GroupIndex::new(&cols, &cols.venue, &dims);
+            let ids: Vec<u32> = rows.iter().map(|&r| index.group(r as usize)).collect();
+            assert_eq!(ids, whole.id, "{dims:?}");
+            assert_eq!(index.len(), whole.len(), "{dims:?}");
+            assert_eq!(index.into_groups().labels, whole.labels, "{dims:?}");
+        }
+        // No rows: no groups when grouping, one (empty) group without dimensions.
+        let dims = [Dim::Field("venue")];
+        assert_eq!(GroupIndex::new(&cols, &cols.venue, &dims).len(), 0);
+        assert!(Groups::compute(&cols, &cols.venue, &dims, &[]).is_empty());
+        assert_eq!(
+            GroupIndex::new(&cols, &cols.venue, &[]).labels(),
+            [Vec::<Option<String>>::new()]
+        );
     }
 }

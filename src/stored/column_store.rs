@@ -7,7 +7,10 @@
 //! [`SEGMENT_EVENTS`] consecutive events (seqs `k * SEGMENT_EVENTS + 1 ..= (k + 1) *
 //! SEGMENT_EVENTS`, file `<first seq, 20 digits>.seg`), written once the ledger holds all of
 //! them, by the writer as it commits ([`ColumnWriter`]) or by a reader that had to read them
-//! from the records. A segment file is written to a temporary name and renamed, so a reader
+//! from the records. A closing writer also keeps the events after its last whole segment as a
+//! part segment (fewer events, same name), used until the ledger holds events past that
+//! segment's end (then the whole segment replaces it). A segment file is written to a
+//! temporary name and renamed, so a reader
 //! sees it whole or not at all, and two processes writing the same segment write the same
 //! bytes.
 //!
@@ -131,6 +134,14 @@ pub fn load(store: &Store, need: Projection) -> (EventColumns, Coverage) {
             }
         };
         match check_header(store, next, &header) {
+            Ok(count)
+                if count < SEGMENT_EVENTS && ledger_holds(store, next + SEGMENT_EVENTS - 1) =>
+            {
+                // A part segment (the tail a closing writer kept) that the ledger has since
+                // outgrown: its events and the rest come from the records, and the reader
+                // saves the whole segment in its place.
+                break;
+            }
             Ok(count) => {
                 next += count;
                 found.push(Found {
@@ -197,6 +208,22 @@ pub fn load(store: &Store, need: Projection) -> (EventColumns, Coverage) {
         decoded.ready.notify_all();
     });
     (cols, cov)
+}
+
+/// Whether the ledger has an event at `seq` (a failed lookup counts as no).
+fn ledger_holds(store: &Store, seq: u64) -> bool {
+    matches!(store.hash_at(seq), Ok(Some(_)))
+}
+
+/// How many events the segment file at `file` says it holds (0: no such file, or not a
+/// segment of this format). Only its header is read.
+fn events_on_disk(file: &Path) -> u64 {
+    match read_header(file) {
+        Ok(Some(h)) if &h[..8] == MAGIC => {
+            u64::from(u32::from_le_bytes(h[16..20].try_into().expect("4 bytes")))
+        }
+        _ => 0,
+    }
 }
 
 /// Threads decoding segments while [`load`] appends them.
@@ -294,7 +321,7 @@ pub fn save(store: &Store, cols: &EventColumns, from: u64, replace: bool) -> Res
             break;
         };
         let file = segment_path(&dir, start);
-        if replace || !file.exists() {
+        if replace || events_on_disk(&file) < SEGMENT_EVENTS {
             write_segment(store, &dir, cols, row, SEGMENT_EVENTS as usize)?;
             written += 1;
         }
@@ -1320,7 +1347,7 @@ impl WriterState {
         if seq % SEGMENT_EVENTS == 0 {
             let cols = std::mem::take(&mut self.cols);
             let dir = dir_of(path);
-            if !segment_path(&dir, start).exists() {
+            if events_on_disk(&segment_path(&dir, start)) < SEGMENT_EVENTS {
                 write_segment(store, &dir, &cols, 0, cols.len).map_err(|_| ())?;
                 return Ok(true);
             }
@@ -1329,9 +1356,41 @@ impl WriterState {
     }
 }
 
+impl ColumnWriter {
+    /// Writes the events after the last whole segment as a part segment (the next process
+    /// reads them from it instead of parsing their records), unless the file there already
+    /// holds as many. Called when the recorder closes.
+    fn keep_tail(&self, store: &Store) {
+        let Some(path) = store.path() else {
+            return;
+        };
+        // A forked child that has not committed holds its parent's state: nothing of its own.
+        if self.generation.load(Ordering::Acquire) != crate::fork::generation() {
+            return;
+        }
+        let st = self.state.lock();
+        let cols = &st.cols;
+        if cols.len == 0 || segment_start(cols.seq[0]) != cols.seq[0] {
+            return;
+        }
+        let dir = dir_of(path);
+        if events_on_disk(&segment_path(&dir, cols.seq[0])) >= cols.len as u64 {
+            return;
+        }
+        match write_segment(store, &dir, cols, 0, cols.len) {
+            Ok(()) => self.written.fetch_add(1, Ordering::Relaxed),
+            Err(_) => self.failed.fetch_add(1, Ordering::Relaxed),
+        };
+    }
+}
+
 impl CommitObserver for ColumnWriter {
     fn committed(&self, store: &Store, recs: &[Option<&Recorded>], outcomes: &[Outcome]) {
         self.observe(store, recs, outcomes);
+    }
+
+    fn closing(&self, store: &Store) {
+        self.keep_tail(store);
     }
 }
 

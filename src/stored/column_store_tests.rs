@@ -183,6 +183,60 @@ fn the_writer_keeps_segments_that_read_back_as_the_records() {
 }
 
 #[test]
+fn a_closing_writer_keeps_the_tail_until_the_ledger_outgrows_it() {
+    let l = ledger();
+    let writer = Arc::new(ColumnWriter::new());
+    let r = recorder(&l, Some(Arc::clone(&writer)));
+    record(&r, 0..100);
+    assert_eq!((writer.counts(), segments(&l).len()), ((1, 0), 1));
+    r.close().unwrap();
+    // The 36 events after the whole segment are kept as a part segment: nothing is left to
+    // the records.
+    assert_eq!(writer.counts(), (2, 0));
+    let files = segments(&l);
+    assert!(files[1].ends_with("00000000000000000065.seg"));
+    assert_eq!(events_on_disk(&files[1]), 36);
+    {
+        let store = l.store.lock();
+        let (cols, cov) = load(&store, Projection::ALL);
+        assert_eq!((cov.events, cov.segments, cov.rejected), (100, 2, None));
+        let all = from_records(&store);
+        let mut cols = cols;
+        cols.derive_session_tags();
+        assert_same(&cols, &all);
+        assert_same(&load_stored(&store, Projection::ALL).unwrap(), &all);
+    }
+    // Closing again writes nothing more.
+    r.close().unwrap();
+    assert_eq!(writer.counts(), (2, 0));
+    // A few more events (no column writer): the part segment still holds, the rest comes
+    // from the records.
+    record(&recorder(&l, None), 100..110);
+    {
+        let store = l.store.lock();
+        assert_eq!(load(&store, Projection::ALL).1.events, 100);
+        assert_same(
+            &load_stored(&store, Projection::ALL).unwrap(),
+            &from_records(&store),
+        );
+    }
+    // Past the segment's end: the part segment is outgrown, not used; the reader saves the
+    // whole segment in its place.
+    record(&recorder(&l, None), 110..140);
+    let store = l.store.lock();
+    assert_eq!(load(&store, Projection::ALL).1.events, 64);
+    let all = from_records(&store);
+    assert_same(&load_stored(&store, Projection::ALL).unwrap(), &all);
+    assert_eq!(events_on_disk(&segments(&l)[1]), 64);
+    let (cols, cov) = load(&store, Projection::ALL);
+    assert_eq!((cov.events, cov.segments), (128, 2));
+    let mut tail = cols;
+    load_after(&store, &mut tail).unwrap();
+    tail.derive_session_tags();
+    assert_same(&tail, &all);
+}
+
+#[test]
 fn events_appended_by_another_writer_are_read_from_the_records() {
     let l = ledger();
     // Without an observer first (another process, or an earlier release), then with one.
@@ -215,7 +269,9 @@ fn events_appended_by_another_writer_are_read_from_the_records() {
 #[test]
 fn damaged_stale_and_foreign_segments_are_not_trusted() {
     let l = ledger();
-    record(&recorder(&l, Some(Arc::new(ColumnWriter::new()))), 0..200);
+    // Kept open: the tail of 8 stays with the records.
+    let open = recorder(&l, Some(Arc::new(ColumnWriter::new())));
+    record(&open, 0..200);
     let all = from_records(&l.store.lock());
     let files = segments(&l);
     let reread = |expect_events: u64, why: &str| {
@@ -453,7 +509,8 @@ fn assert_projected(p: &EventColumns, all: &EventColumns, need: Projection) {
 #[test]
 fn a_projection_decodes_only_its_columns_and_the_same_values() {
     let l = ledger();
-    record(&recorder(&l, Some(Arc::new(ColumnWriter::new()))), 0..200);
+    let open = recorder(&l, Some(Arc::new(ColumnWriter::new())));
+    record(&open, 0..200);
     let store = l.store.lock();
     let all = from_records(&store);
     let needs = [

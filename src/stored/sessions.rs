@@ -23,7 +23,7 @@ use std::sync::Arc;
 
 use crate::event::EventKind;
 use crate::event::Tag;
-use crate::stored::columns::{EventColumns, Projection, NULL};
+use crate::stored::columns::{EventColumns, Projection, StrColumn, NULL};
 
 /// The columns [`summarise`] reads besides those always held; with `inner` (some event has
 /// a `parent_id`) also the ids, to find which parents are model calls.
@@ -89,6 +89,9 @@ impl SessionRow {
     }
 }
 
+/// The field of a row that an identity column fills.
+type IdentityField = fn(&mut SessionRow) -> &mut Option<Arc<str>>;
+
 /// Summarises the sessions of `cols` (their `session_tag`s must be derived).
 pub fn summarise(cols: &EventColumns) -> Vec<SessionRow> {
     let inner = inner_parents(cols);
@@ -96,13 +99,21 @@ pub fn summarise(cols: &EventColumns) -> Vec<SessionRow> {
     let mut out: Vec<SessionRow> = Vec::new();
     // Whether each session's `session_start` was seen (then `start` is its ts).
     let mut started: Vec<bool> = Vec::new();
-    let get = |name: &str, i: usize| -> Option<Arc<str>> {
-        let col = cols.str_column(name).expect("known field");
-        match col.codes[i] {
-            NULL => None,
-            c => Some(Arc::clone(&col.values[c as usize])),
-        }
-    };
+    // The identity columns, each with the field of a row it fills.
+    let identity: [(&StrColumn, IdentityField); 5] = [
+        (&cols.agent, |s| &mut s.agent),
+        (&cols.tenant, |s| &mut s.tenant),
+        (&cols.venue, |s| &mut s.venue),
+        (&cols.runtime, |s| &mut s.runtime),
+        (&cols.runtime_session_id, |s| &mut s.runtime_session_id),
+    ];
+    let status = &cols.status;
+    // The `status` code of "error" (tool errors), if any event has it.
+    let error = status
+        .values
+        .iter()
+        .position(|v| &**v == "error")
+        .map(|c| c as u32);
     for i in 0..cols.len {
         let code = cols.session_id.codes[i];
         if code == NULL {
@@ -159,16 +170,12 @@ pub fn summarise(cols: &EventColumns) -> Vec<SessionRow> {
             s.start = s.start.min(ts);
         }
         // Identity: the start event wins; otherwise the first event that has the field.
-        for (name, field) in [
-            ("agent", &mut s.agent),
-            ("tenant", &mut s.tenant),
-            ("venue", &mut s.venue),
-            ("runtime", &mut s.runtime),
-            ("runtime_session_id", &mut s.runtime_session_id),
-        ] {
+        for (col, field) in &identity {
+            let field = field(s);
             if start || field.is_none() {
-                if let Some(v) = get(name, i) {
-                    *field = Some(v);
+                let code = col.codes[i];
+                if code != NULL {
+                    *field = Some(Arc::clone(&col.values[code as usize]));
                 }
             }
         }
@@ -193,7 +200,10 @@ pub fn summarise(cols: &EventColumns) -> Vec<SessionRow> {
             }
             EventKind::SessionEnd => {
                 s.end = Some(ts);
-                s.status = get("status", i);
+                s.status = match status.codes[i] {
+                    NULL => None,
+                    c => Some(Arc::clone(&status.values[c as usize])),
+                };
             }
             EventKind::ModelCall => {
                 s.model_calls += 1;
@@ -203,7 +213,7 @@ pub fn summarise(cols: &EventColumns) -> Vec<SessionRow> {
             }
             EventKind::ToolCall => {
                 s.tool_calls += 1;
-                if get("status", i).as_deref() == Some("error") {
+                if error.is_some_and(|e| status.codes[i] == e) {
                     s.tool_errors += 1;
                 }
             }
