@@ -120,7 +120,13 @@ pub fn each_charge(
     let runtime_billable = tables.iter().any(|t| !t.runtime_prices.is_empty());
     let storage_billable = tables.iter().any(|t| !t.storage_prices.is_empty());
     let mut pricer = ModelPricer::new(cols, venue, tables);
-    let mut starts: HashMap<u32, usize, foldhash::fast::RandomState> = HashMap::default();
+    // The row of each session's first `session_start`, by session code (NO_ROW: none yet).
+    const NO_ROW: u32 = u32::MAX;
+    let mut starts: Vec<u32> = if runtime_billable {
+        vec![NO_ROW; cols.session_id.values.len()]
+    } else {
+        Vec::new()
+    };
     let mut objects: HashMap<(u32, u32, u32), usize> = HashMap::new();
     let mut pending_storage: Vec<(usize, i64)> = Vec::new(); // (row, end ts)
     let horizon = window
@@ -135,13 +141,16 @@ pub fn each_charge(
             }
             EventKind::SessionStart if runtime_billable => {
                 if let Some(s) = session(cols, i) {
-                    starts.entry(s).or_insert(i);
+                    if starts[s as usize] == NO_ROW {
+                        starts[s as usize] = i as u32;
+                    }
                 }
             }
             EventKind::SessionEnd if runtime_billable => {
                 let Some(s) = session(cols, i) else { continue };
-                let Some(&start) = starts.get(&s) else {
-                    continue;
+                let start = match starts[s as usize] {
+                    NO_ROW => continue,
+                    row => row as usize,
                 };
                 let runtime = cols.runtime.get(start).or(cols.runtime.get(i));
                 let Some(runtime) = runtime else { continue };

@@ -94,7 +94,12 @@ fn narrow_cost(terms: &[(u64, u128); 4], scale: u32) -> Option<u128> {
         return sum.checked_mul(pow10(3 - scale));
     }
     let div = pow10(scale - 3);
-    let (q, r) = (sum / div, sum % div);
+    // In 64 bits when it fits (a call's sum mostly does): the same quotient and remainder,
+    // without a 128-bit division.
+    let (q, r) = match (u64::try_from(sum), u64::try_from(div)) {
+        (Ok(s), Ok(d)) => (u128::from(s / d), u128::from(s % d)),
+        _ => (sum / div, sum % div),
+    };
     Some(match (2 * r).cmp(&div) {
         std::cmp::Ordering::Greater => q + 1,
         std::cmp::Ordering::Equal => q + (q & 1),
