@@ -4,7 +4,7 @@ import datetime as _dt
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from os import PathLike
 from types import TracebackType
-from typing import Any, Literal, TypeAlias, overload
+from typing import Any, Literal, Self, TypeAlias, overload
 
 from statemeter.parquet import ExportResult
 
@@ -897,6 +897,35 @@ class _CapturedCalls:
         response_body: bytes | bytearray | memoryview | str | None = None,
         usage_unread: str | None = None,
     ) -> None: ...
+    def observe(
+        self,
+        cls: type,
+        capture: Any,
+        response: Any,
+        request: Any,
+        ts: int,
+        t0: int,
+    ) -> bool: ...
+
+class _ObservedBody:
+    """A response's byte stream as the httpx capture wraps it: each chunk is kept for usage as
+    the caller reads it, and at the body's end (or when the caller closes it) the call is handed
+    to the meter's writer thread (the capture subclasses it with the client's stream type)."""
+
+    def __new__(
+        cls,
+        capture: Any,
+        calls: _CapturedCalls,
+        inner: Any,
+        request: Any,
+        ts: int,
+        t0: int,
+        status: int,
+        content_type: str | None = None,
+    ) -> Self: ...
+    def __iter__(self) -> Self: ...
+    def __next__(self) -> Any: ...
+    def close(self) -> None: ...
 
 class _AgentTrace:
     """The inner steps of one Amazon Bedrock Agents InvokeAgent turn, read from the ``trace``

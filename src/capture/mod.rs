@@ -5,6 +5,8 @@
 //! - [`usage`]: token usage and response ids read from a provider's response;
 //! - [`call`]: one observed call kept raw (request as sent, response status and body) and
 //!   turned into its event later, on the meter's writer thread;
+//! - [`observed_body`]: a response body kept as the caller reads it (the part usage is read
+//!   from, whether a stream reached its provider's end marker);
 //! - [`agent_trace`]: the inner steps an Amazon Bedrock agent reports in its `InvokeAgent`
 //!   trace, paired, timed and turned into events.
 //!
@@ -14,4 +16,5 @@
 pub mod agent_trace;
 pub mod call;
 pub mod http;
+pub mod observed_body;
 pub mod usage;

@@ -19,6 +19,7 @@ mod interrupt;
 mod keywords;
 mod ledger;
 mod meter;
+mod observed_body;
 mod otel;
 mod pricing;
 mod py_modules;
@@ -78,6 +79,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(capture::_describe_request, m)?)?;
     m.add_function(wrap_pyfunction!(capture::_read_usage, m)?)?;
     m.add_class::<captured_calls::CapturedCalls>()?;
+    m.add_class::<observed_body::ObservedBody>()?;
     m.add_class::<agent_trace::AgentTrace>()?;
     m.add_class::<transparency::SigningKey>()?;
     m.add_class::<transparency::VerifyingKey>()?;

@@ -272,15 +272,55 @@ class _Capture:
             item = self.pending.pop(id(request), None)
             if item is None or item[0]() is not request:
                 return
+            if (
+                item[1] is None
+                and not is_async
+                and self.calls.observe(self.streams[2], self, response, request, item[2], item[3])
+            ):
+                # Observed in Rust as the caller reads it, handed over at its end.
+                return
             watch = _Watch(self, item, response)
             if response.is_stream_consumed or response.is_closed:
                 # Read before it reached the client: its stream will never be iterated.
                 watch.read_already(response)
                 return
-            sync_cls, async_cls = self.streams
+            sync_cls, async_cls, _ = self.streams
             response.stream = (async_cls if is_async else sync_cls)(response.stream, watch)
         except Exception as exc:  # noqa: BLE001 - capture never breaks the caller
             self.target.failed(exc)
+
+    def failed(self, exc: BaseException) -> None:
+        """Counts a failure (the Rust body observer reports its own here)."""
+        self.target.failed(exc)
+
+    def finish_described(
+        self,
+        request: Any,
+        ts: int,
+        duration_ns: int,
+        http_status: int,
+        outcome: str,
+        content_type: str | None,
+        body: bytes | None,
+        unread: str | None,
+    ) -> None:
+        """Records an observed call on this thread (a span processor started following
+        traces while its body was read: it records the call's response id)."""
+        event = self.describe(request)
+        if event is None:
+            return
+        usage = _core._read_usage(body, content_type) if body is not None else None
+        self.target.record(
+            finish_event(
+                event,
+                ts=ts,
+                duration_ns=duration_ns,
+                status=status_for(http_status, outcome),
+                http_status=http_status,
+                usage=usage,
+                extra_attrs={"usage_unread": unread} if unread is not None else None,
+            )
+        )
 
     def hooks(self) -> tuple[Any, Any]:
         # `partial` objects: called without a Python frame of their own, and markable.
@@ -411,12 +451,13 @@ class _Watch:
     def ended(self) -> bool:
         """Whether the event stream reached its provider's end marker (SDKs stop reading and
         close the response at `[DONE]` / `message_stop` / `response.completed`, before the
-        transport's own end)."""
-        last = self.tail[-1] if self.tail else (self.head[-1] if self.head else b"")
-        if len(last) < 512 and len(self.tail or self.head) > 1:
-            seq = self.tail or self.head
-            last = seq[-2][-512:] + last
-        return any(m in last[-1024:] for m in _END_MARKERS)
+        transport's own end): one among the last `_END_WINDOW` bytes read."""
+        last = b""
+        for chunk in [*reversed(self.tail or ()), *reversed(self.head)]:
+            last = chunk[len(chunk) - min(len(chunk), _END_WINDOW - len(last)) :] + last
+            if len(last) >= _END_WINDOW:
+                break
+        return any(m in last for m in _END_MARKERS)
 
     def finish(self, outcome: str) -> None:
         if self.done:
@@ -533,11 +574,15 @@ def _content_headers(raw: list[tuple[bytes, bytes]]) -> tuple[str, str]:
     return ", ".join(ctype).lower(), ", ".join(encoding).strip().lower()
 
 
-def _stream_classes(mod: ModuleType) -> tuple[type, type]:
-    """Byte-stream wrappers subclassing `mod`'s own stream types (httpx checks them)."""
+def _stream_classes(mod: ModuleType) -> tuple[type, type, type]:
+    """Byte-stream wrappers subclassing `mod`'s own stream types (httpx checks them): the
+    `_Watch` wrappers, sync and async, and the Rust observer of a sync stream."""
     cached = _STREAMS.get(mod.__name__)
     if cached is not None:
         return cached
+
+    class ObservedBody(_core._ObservedBody, mod.SyncByteStream):  # type: ignore[name-defined,misc]
+        __slots__ = ()
 
     class ObservedStream(mod.SyncByteStream):  # type: ignore[name-defined,misc]
         def __init__(self, inner: Any, watch: _Watch) -> None:
@@ -589,15 +634,17 @@ def _stream_classes(mod: ModuleType) -> tuple[type, type]:
             finally:
                 self._watch.finish("cancelled")
 
-    _STREAMS[mod.__name__] = (ObservedStream, ObservedAsyncStream)
-    return ObservedStream, ObservedAsyncStream
+    _STREAMS[mod.__name__] = (ObservedStream, ObservedAsyncStream, ObservedBody)
+    return ObservedStream, ObservedAsyncStream, ObservedBody
 
 
-_STREAMS: dict[str, tuple[type, type]] = {}
+_STREAMS: dict[str, tuple[type, type, type]] = {}
 _PRUNE_AT = 256
 """Pending requests past which those that will never get a response are looked for."""
 _CHUNK = 64 * 1024
 """The chunk size an already-read body is observed in (what httpx reads from a socket)."""
+_END_WINDOW = 1024
+"""How far back from the last byte read an event stream's end marker is looked for."""
 _END_MARKERS = (
     b"[DONE]",
     b"message_stop",

@@ -1,0 +1,353 @@
+//! `_ObservedBody`: an httpx response's byte stream as the httpx capture wraps it
+//! (`crate::capture::observed_body`), and what it reads of httpx's requests and responses. The
+//! capture subclasses it together with the client's own stream type (httpx checks the stream's
+//! type), so that iterating the body runs no Python code of statemeter's: each chunk is kept
+//! for usage as it passes, and at the body's end (or when the caller closes it) the call is
+//! handed to the meter's writer thread ([`CapturedCalls::hand_over`]) as it was observed.
+
+use parking_lot::Mutex;
+use pyo3::intern;
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyBytes, PyIterator, PyList, PySet, PyTuple};
+
+use super::capture::{read_body, read_headers};
+use super::captured_calls::CapturedCalls;
+use super::convert::str_arg;
+use super::errors::invalid;
+use crate::capture::call::{CapturedCall, CapturedRequest, Outcome, ResponseBody};
+use crate::capture::http::HEADERS_READ;
+use crate::capture::observed_body::ObservedBody as Kept;
+
+/// The call still to hand over, and what was kept of its body.
+struct State {
+    iter: Option<Py<PyIterator>>,
+    request: Option<Py<PyAny>>,
+    body: Kept,
+}
+
+#[pyclass(frozen, subclass, module = "statemeter._core", name = "_ObservedBody")]
+pub struct ObservedBody {
+    /// The byte stream wrapped.
+    inner: Py<PyAny>,
+    /// The capture (`failed(exc)`, `finish_described(...)`).
+    capture: Py<PyAny>,
+    calls: Py<CapturedCalls>,
+    ts: i64,
+    t0: i64,
+    status: i64,
+    state: Mutex<State>,
+}
+
+#[pymethods]
+impl ObservedBody {
+    /// Wraps `inner`, the byte stream of the response to `request` (sent at `ts`, ns since
+    /// the epoch, and `t0`, `time.perf_counter_ns()`) with HTTP `status`; the body is kept for
+    /// usage when `content_type` is given. `calls` takes the call at the end.
+    #[new]
+    #[pyo3(signature = (capture, calls, inner, request, ts, t0, status, content_type = None))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        capture: Py<PyAny>,
+        calls: Py<CapturedCalls>,
+        inner: Py<PyAny>,
+        request: Py<PyAny>,
+        ts: i64,
+        t0: i64,
+        status: i64,
+        content_type: Option<&str>,
+    ) -> ObservedBody {
+        ObservedBody {
+            inner,
+            capture,
+            calls,
+            ts,
+            t0,
+            status,
+            state: Mutex::new(State {
+                iter: None,
+                request: Some(request),
+                body: Kept::new(content_type.unwrap_or("")),
+            }),
+        }
+    }
+
+    fn __iter__(slf: Bound<'_, Self>) -> Bound<'_, Self> {
+        slf
+    }
+
+    /// The next chunk of the wrapped stream, kept as it passes; at the end (or on an error)
+    /// the call is handed over.
+    fn __next__<'py>(slf: &Bound<'py, Self>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        let py = slf.py();
+        let this = slf.get();
+        let iter = this.state.lock().iter.as_ref().map(|i| i.clone_ref(py));
+        let iter = match iter {
+            Some(i) => i.into_bound(py),
+            None => match this.inner.bind(py).try_iter() {
+                Ok(i) => {
+                    this.state.lock().iter = Some(i.clone().unbind());
+                    i
+                }
+                Err(e) => {
+                    this.finish(py, Outcome::Error);
+                    return Err(e);
+                }
+            },
+        };
+        // The lock is never held while Python code runs (the stream's own, here).
+        match iter.clone().next() {
+            Some(Ok(chunk)) => {
+                if let Ok(b) = chunk.downcast::<PyBytes>() {
+                    this.state.lock().body.feed(b.as_bytes());
+                } else {
+                    match read_body(Some(&chunk)) {
+                        Ok(Some(b)) => this.state.lock().body.feed(&b),
+                        Ok(None) => {}
+                        Err(e) => {
+                            this.state.lock().body.stop();
+                            this.failed(py, e);
+                        }
+                    }
+                }
+                Ok(Some(chunk))
+            }
+            Some(Err(e)) => {
+                this.finish(py, Outcome::Error);
+                Err(e)
+            }
+            None => {
+                this.finish(py, Outcome::Complete);
+                Ok(None)
+            }
+        }
+    }
+
+    /// Closes the wrapped stream; a call not read to its end is cancelled (complete when an
+    /// event stream had reached its provider's end marker).
+    fn close(&self, py: Python<'_>) -> PyResult<()> {
+        let closed = self.inner.bind(py).call_method0(intern!(py, "close"));
+        self.finish(py, Outcome::Cancelled);
+        closed.map(drop)
+    }
+}
+
+impl ObservedBody {
+    /// Hands the call over once; never raises (failures are counted by the capture).
+    fn finish(&self, py: Python<'_>, outcome: Outcome) {
+        let (request, body) = {
+            let mut st = self.state.lock();
+            let Some(request) = st.request.take() else {
+                return;
+            };
+            st.iter = None;
+            (request, std::mem::take(&mut st.body))
+        };
+        let outcome = if outcome != Outcome::Complete && body.event_stream() && body.ended() {
+            Outcome::Complete
+        } else {
+            outcome
+        };
+        if let Err(e) = self.hand_over(py, request.bind(py), body, outcome) {
+            self.failed(py, e);
+        }
+    }
+
+    fn hand_over(
+        &self,
+        py: Python<'_>,
+        request: &Bound<'_, PyAny>,
+        body: Kept,
+        outcome: Outcome,
+    ) -> PyResult<()> {
+        let end = perf_counter_ns(py)?;
+        if !processors(py)?.is_empty() {
+            // A span processor started following traces meanwhile: it may take the call,
+            // which the capture then describes and records itself.
+            let (content_type, response_body, unread) = match body.into_response() {
+                ResponseBody::Read { content_type, body } => {
+                    (Some(content_type), Some(PyBytes::new(py, &body)), None)
+                }
+                ResponseBody::Unread(why) => (None, None, Some(why)),
+                ResponseBody::Nothing => (None, None, None),
+            };
+            let args = (
+                request,
+                self.ts,
+                end - self.t0,
+                self.status,
+                outcome_name(outcome),
+                content_type,
+                response_body,
+                unread,
+            );
+            self.capture
+                .bind(py)
+                .call_method1(intern!(py, "finish_described"), args)?;
+            return Ok(());
+        }
+        let calls = self.calls.get();
+        calls.hand_over(
+            py,
+            CapturedCall {
+                request: captured_request(request)?,
+                hosts: calls.hosts(),
+                ts: self.ts,
+                duration_ns: end - self.t0,
+                http_status: Some(self.status),
+                outcome,
+                response: body.into_response(),
+            },
+        )
+    }
+
+    fn failed(&self, py: Python<'_>, e: PyErr) {
+        let exc = e.into_value(py);
+        if let Err(e) = self
+            .capture
+            .bind(py)
+            .call_method1(intern!(py, "failed"), (exc,))
+        {
+            e.write_unraisable(py, Some(self.capture.bind(py)));
+        }
+    }
+}
+
+fn outcome_name(o: Outcome) -> &'static str {
+    match o {
+        Outcome::Complete => "complete",
+        Outcome::Cancelled => "cancelled",
+        Outcome::Error => "error",
+    }
+}
+
+static PERF_COUNTER_NS: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+static PROCESSORS: PyOnceLock<Py<PySet>> = PyOnceLock::new();
+
+/// `time.perf_counter_ns()`: the clock the request's `t0` was read from.
+fn perf_counter_ns(py: Python<'_>) -> PyResult<i64> {
+    PERF_COUNTER_NS
+        .get_or_try_init(py, || {
+            py.import("time")
+                .and_then(|m| m.getattr("perf_counter_ns"))
+                .map(Bound::unbind)
+        })?
+        .bind(py)
+        .call0()?
+        .extract()
+}
+
+/// The span processors capture may hand calls to (`statemeter.integrations._join`: the weak
+/// set's own set, read without a call).
+fn processors(py: Python<'_>) -> PyResult<&Bound<'_, PySet>> {
+    PROCESSORS
+        .get_or_try_init(py, || {
+            py.import("statemeter.integrations._join")?
+                .getattr("_processors")?
+                .getattr("data")?
+                .downcast_into::<PySet>()
+                .map(Bound::unbind)
+                .map_err(PyErr::from)
+        })
+        .map(|s| s.bind(py))
+}
+
+/// The request as sent: method, URL, the headers the classifier reads and the body (`None`
+/// when it was streamed and not read).
+fn captured_request(request: &Bound<'_, PyAny>) -> PyResult<CapturedRequest> {
+    let py = request.py();
+    let method = request.getattr(intern!(py, "method"))?;
+    let url = request.getattr(intern!(py, "url"))?.str()?;
+    let headers = request.getattr(intern!(py, "headers"))?;
+    let body = match request.getattr(intern!(py, "content")) {
+        Ok(b) => read_body(Some(&b))?.map(|b| b.into_owned()),
+        Err(_) => None, // a streamed (e.g. multipart file) body not read: not read
+    };
+    Ok(CapturedRequest {
+        method: str_arg(&method)
+            .map_err(|m| invalid("method", m))?
+            .to_owned(),
+        url: str_arg(url.as_any())
+            .map_err(|m| invalid("url", m))?
+            .to_owned(),
+        headers: request_headers(&headers)?,
+        body,
+    })
+}
+
+/// httpx `Headers` keep `(raw name, lowercased name, value)` byte triples in `_list`: read in
+/// place (the public `raw` builds a list of pairs first). Any other shape: `raw`.
+fn header_triples<'py>(headers: &Bound<'py, PyAny>) -> Option<Bound<'py, PyList>> {
+    let list = headers
+        .getattr(intern!(headers.py(), "_list"))
+        .ok()?
+        .downcast_into::<PyList>()
+        .ok()?;
+    let shaped = list.iter().all(|t| {
+        t.downcast::<PyTuple>()
+            .is_ok_and(|t| t.len() == 3 && t.iter().all(|x| x.is_instance_of::<PyBytes>()))
+    });
+    shaped.then_some(list)
+}
+
+/// The request headers the classifier reads (no other is copied).
+fn request_headers(headers: &Bound<'_, PyAny>) -> PyResult<Vec<(String, String)>> {
+    let Some(list) = header_triples(headers) else {
+        return read_headers(Some(&headers.getattr(intern!(headers.py(), "raw"))?));
+    };
+    let mut out = Vec::new();
+    for t in list.iter() {
+        let t = t.downcast_into::<PyTuple>()?;
+        let lower = t.get_item(1)?;
+        let lower = lower.downcast::<PyBytes>()?.as_bytes();
+        if HEADERS_READ.iter().any(|r| r.as_bytes() == lower) {
+            let name = t.get_item(0)?;
+            let value = t.get_item(2)?;
+            out.push((
+                String::from_utf8_lossy(name.downcast::<PyBytes>()?.as_bytes()).into_owned(),
+                String::from_utf8_lossy(value.downcast::<PyBytes>()?.as_bytes()).into_owned(),
+            ));
+        }
+    }
+    Ok(out)
+}
+
+/// The response's content type and content encoding, lowercased (`""` when absent; repeated
+/// headers joined by ", ", as `Headers.get` does; the encoding trimmed).
+pub(super) fn content_headers(headers: &Bound<'_, PyAny>) -> PyResult<(String, String)> {
+    let mut ctype: Vec<String> = Vec::new();
+    let mut encoding: Vec<String> = Vec::new();
+    let mut take = |name: &[u8], value: &[u8]| {
+        let value = || value.iter().map(|&b| b as char).collect::<String>();
+        if name.eq_ignore_ascii_case(b"content-type") {
+            ctype.push(value());
+        } else if name.eq_ignore_ascii_case(b"content-encoding") {
+            encoding.push(value());
+        }
+    };
+    if let Some(list) = header_triples(headers) {
+        for t in list.iter() {
+            let t = t.downcast_into::<PyTuple>()?;
+            let name = t.get_item(1)?;
+            let value = t.get_item(2)?;
+            take(
+                name.downcast::<PyBytes>()?.as_bytes(),
+                value.downcast::<PyBytes>()?.as_bytes(),
+            );
+        }
+    } else {
+        for pair in headers.getattr(intern!(headers.py(), "raw"))?.try_iter()? {
+            let pair = pair?;
+            let name = pair.get_item(0)?;
+            let value = pair.get_item(1)?;
+            take(
+                name.downcast::<PyBytes>()?.as_bytes(),
+                value.downcast::<PyBytes>()?.as_bytes(),
+            );
+        }
+    }
+    Ok((
+        ctype.join(", ").to_lowercase(),
+        encoding.join(", ").trim().to_lowercase(),
+    ))
+}
