@@ -246,7 +246,9 @@ def test_requests_that_never_get_a_response_are_not_kept() -> None:
             client.post(url + "refused", json={"model": "gpt-5"})
     client.post(url + "chat/completions", json={"model": "gpt-5"})
     hook = client.event_hooks["request"][0]
-    assert len(hook.func.__self__.pending) < 300  # pruned at 256, not 1000
+    pending = hook.args[1]  # partial(_httpx_sent, capture, pending)
+    assert isinstance(pending, dict)
+    assert len(pending) < 300  # pruned at 256, not 1000
     client.close()
     meter.flush()
     [call] = meter.ledger.events().to_pylist()

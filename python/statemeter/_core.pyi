@@ -897,15 +897,6 @@ class _CapturedCalls:
         response_body: bytes | bytearray | memoryview | str | None = None,
         usage_unread: str | None = None,
     ) -> None: ...
-    def observe(
-        self,
-        cls: type,
-        capture: Any,
-        response: Any,
-        request: Any,
-        ts: int,
-        t0: int,
-    ) -> bool: ...
 
 class _ObservedBody:
     """A response's byte stream as the httpx capture wraps it: each chunk is kept for usage as
@@ -926,6 +917,11 @@ class _ObservedBody:
     def __iter__(self) -> Self: ...
     def __next__(self) -> Any: ...
     def close(self) -> None: ...
+
+def _httpx_sent(capture: Any, pending: dict[int, Any], request: Any) -> None: ...
+def _httpx_received(
+    capture: Any, calls: _CapturedCalls, pending: dict[int, Any], cls: type, response: Any
+) -> None: ...
 
 class _AgentTrace:
     """The inner steps of one Amazon Bedrock Agents InvokeAgent turn, read from the ``trace``

@@ -6,17 +6,14 @@
 
 use std::sync::Arc;
 
-use pyo3::intern;
 use pyo3::prelude::*;
 
 use super::capture::{read_body, read_headers};
 use super::convert::str_arg;
 use super::errors::invalid;
 use super::meter::{Meter, Session, SessionFields};
-use super::observed_body::content_headers;
 use super::venue::{user_providers, user_venues};
 use crate::capture::call::{CapturedCall, CapturedRequest, Hosts, Outcome, ResponseBody};
-use crate::capture::observed_body::ObservedBody;
 use crate::event::Text;
 use crate::meter::{Deferred, Recorder};
 
@@ -120,53 +117,6 @@ impl CapturedCalls {
                 response,
             },
         )
-    }
-
-    /// Observes `response` (an httpx `Response` whose body is still to be read) for the
-    /// capture: its byte stream is wrapped in `cls` (a subclass of `_ObservedBody` and of the
-    /// client's stream type), which keeps what usage is read from as the caller reads the body
-    /// and hands the call over at its end. `request` was sent at `ts` (ns since the epoch),
-    /// `t0` (`time.perf_counter_ns()`); `capture` is told of failures (`failed(exc)`) and
-    /// records the call itself when a span processor may take it (`finish_described`).
-    /// Returns `False`, changing nothing, for a response this does not observe: one already
-    /// read, or a body read for usage in a content encoding.
-    #[allow(clippy::too_many_arguments)]
-    fn observe(
-        slf: &Bound<'_, Self>,
-        cls: &Bound<'_, PyAny>,
-        capture: &Bound<'_, PyAny>,
-        response: &Bound<'_, PyAny>,
-        request: &Bound<'_, PyAny>,
-        ts: i64,
-        t0: i64,
-    ) -> PyResult<bool> {
-        let py = slf.py();
-        if response
-            .getattr(intern!(py, "is_stream_consumed"))?
-            .is_truthy()?
-            || response.getattr(intern!(py, "is_closed"))?.is_truthy()?
-        {
-            return Ok(false);
-        }
-        let (content_type, encoding) = content_headers(&response.getattr(intern!(py, "headers"))?)?;
-        let body = ObservedBody::new(&content_type);
-        if body.reads() && !(encoding.is_empty() || encoding == "identity") {
-            return Ok(false);
-        }
-        let status: i64 = response.getattr(intern!(py, "status_code"))?.extract()?;
-        let inner = response.getattr(intern!(py, "stream"))?;
-        let observed = cls.call1((
-            capture,
-            slf,
-            inner,
-            request,
-            ts,
-            t0,
-            status,
-            body.reads().then_some(content_type),
-        ))?;
-        response.setattr(intern!(py, "stream"), observed)?;
-        Ok(true)
     }
 }
 

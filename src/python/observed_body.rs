@@ -9,7 +9,7 @@ use parking_lot::Mutex;
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyBytes, PyIterator, PyList, PySet, PyTuple};
+use pyo3::types::{PyBytes, PyDict, PyIterator, PyList, PySet, PyString, PyTuple};
 
 use super::capture::{read_body, read_headers};
 use super::captured_calls::CapturedCalls;
@@ -225,7 +225,7 @@ static PERF_COUNTER_NS: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 static PROCESSORS: PyOnceLock<Py<PySet>> = PyOnceLock::new();
 
 /// `time.perf_counter_ns()`: the clock the request's `t0` was read from.
-fn perf_counter_ns(py: Python<'_>) -> PyResult<i64> {
+pub(super) fn perf_counter_ns(py: Python<'_>) -> PyResult<i64> {
     PERF_COUNTER_NS
         .get_or_try_init(py, || {
             py.import("time")
@@ -239,7 +239,7 @@ fn perf_counter_ns(py: Python<'_>) -> PyResult<i64> {
 
 /// The span processors capture may hand calls to (`statemeter.integrations._join`: the weak
 /// set's own set, read without a call).
-fn processors(py: Python<'_>) -> PyResult<&Bound<'_, PySet>> {
+pub(super) fn processors(py: Python<'_>) -> PyResult<&Bound<'_, PySet>> {
     PROCESSORS
         .get_or_try_init(py, || {
             py.import("statemeter.integrations._join")?
@@ -257,9 +257,13 @@ fn processors(py: Python<'_>) -> PyResult<&Bound<'_, PySet>> {
 fn captured_request(request: &Bound<'_, PyAny>) -> PyResult<CapturedRequest> {
     let py = request.py();
     let method = request.getattr(intern!(py, "method"))?;
-    let url = request.getattr(intern!(py, "url"))?.str()?;
+    let url = url_text(&request.getattr(intern!(py, "url"))?)?;
     let headers = request.getattr(intern!(py, "headers"))?;
-    let body = match request.getattr(intern!(py, "content")) {
+    // The body httpx read (`content` is a property over it that raises when it was not).
+    let body = match request
+        .getattr(intern!(py, "_content"))
+        .or_else(|_| request.getattr(intern!(py, "content")))
+    {
         Ok(b) => read_body(Some(&b))?.map(|b| b.into_owned()),
         Err(_) => None, // a streamed (e.g. multipart file) body not read: not read
     };
@@ -273,6 +277,38 @@ fn captured_request(request: &Bound<'_, PyAny>) -> PyResult<CapturedRequest> {
         headers: request_headers(&headers)?,
         body,
     })
+}
+
+static URLS: PyOnceLock<Py<PyDict>> = PyOnceLock::new();
+/// URLs kept as text, past which the cache starts again.
+const URLS_KEPT: usize = 256;
+
+/// `str(url)`. httpx builds it from the parsed parts it keeps (`_uri_reference`, a named
+/// tuple) in Python on every call; the text of recent parts is kept, by those parts.
+fn url_text<'py>(url: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyString>> {
+    let py = url.py();
+    let Ok(parts) = url.getattr(intern!(py, "_uri_reference")) else {
+        return url.str();
+    };
+    if !parts.is_instance_of::<PyTuple>() {
+        return url.str();
+    }
+    let cache = URLS.get_or_init(py, || PyDict::new(py).unbind()).bind(py);
+    match cache.get_item(&parts) {
+        Ok(Some(text)) => {
+            if let Ok(text) = text.downcast_into::<PyString>() {
+                return Ok(text);
+            }
+        }
+        Ok(None) => {}
+        Err(_) => return url.str(), // parts that do not hash
+    }
+    let text = url.str()?;
+    if cache.len() >= URLS_KEPT {
+        cache.clear();
+    }
+    cache.set_item(parts, &text)?;
+    Ok(text)
 }
 
 /// httpx `Headers` keep `(raw name, lowercased name, value)` byte triples in `_list`: read in

@@ -225,15 +225,22 @@ class _Capture:
 
     def keep(self, request: Any, event: dict[str, Any] | None, ts: int, t0: int, span: Any) -> None:
         """Notes a request until its response arrives. (Each dict operation is atomic: no
-        lock.) Past `prune_at` entries, those whose request is gone (it failed before any
-        response: a connection error, a timeout) are dropped first."""
+        lock.)"""
         pending = self.pending
         if len(pending) >= self.prune_at:
-            for key, item in list(pending.items()):
-                if item[0]() is None:
-                    pending.pop(key, None)
-            self.prune_at = max(_PRUNE_AT, 2 * len(pending))
+            self.prune()
         pending[id(request)] = (weakref.ref(request), event, ts, t0, span)
+
+    def prune(self) -> None:
+        """Past `prune_at` pending requests, drops those whose request is gone (it failed
+        before any response: a connection error, a timeout)."""
+        pending = self.pending
+        if len(pending) < self.prune_at:
+            return
+        for key, item in list(pending.items()):
+            if item[0]() is None:
+                pending.pop(key, None)
+        self.prune_at = max(_PRUNE_AT, 2 * len(pending))
 
     def pending_described(self, request: Any, ts: int, t0: int) -> None:
         """Describes the request now: a provider-managed runtime's session and run requests
@@ -272,22 +279,26 @@ class _Capture:
             item = self.pending.pop(id(request), None)
             if item is None or item[0]() is not request:
                 return
-            if (
-                item[1] is None
-                and not is_async
-                and self.calls.observe(self.streams[2], self, response, request, item[2], item[3])
-            ):
-                # Observed in Rust as the caller reads it, handed over at its end.
-                return
-            watch = _Watch(self, item, response)
-            if response.is_stream_consumed or response.is_closed:
-                # Read before it reached the client: its stream will never be iterated.
-                watch.read_already(response)
-                return
-            sync_cls, async_cls, _ = self.streams
-            response.stream = (async_cls if is_async else sync_cls)(response.stream, watch)
+            self.watch(response, item, is_async)
         except Exception as exc:  # noqa: BLE001 - capture never breaks the caller
             self.target.failed(exc)
+
+    def watch(
+        self,
+        response: Any,
+        item: tuple[Any, dict[str, Any] | None, int, int, Any],
+        is_async: bool = False,
+    ) -> None:
+        """Observes a response's body in Python (async clients, requests described when sent,
+        responses already read, bodies in a content encoding): the sync hooks in Rust
+        observe the others themselves."""
+        watch = _Watch(self, item, response)
+        if response.is_stream_consumed or response.is_closed:
+            # Read before it reached the client: its stream will never be iterated.
+            watch.read_already(response)
+            return
+        sync_cls, async_cls, _ = self.streams
+        response.stream = (async_cls if is_async else sync_cls)(response.stream, watch)
 
     def failed(self, exc: BaseException) -> None:
         """Counts a failure (the Rust body observer reports its own here)."""
@@ -323,7 +334,16 @@ class _Capture:
         )
 
     def hooks(self) -> tuple[Any, Any]:
-        # `partial` objects: called without a Python frame of their own, and markable.
+        # `partial` objects: called without a Python frame of their own, and markable. With
+        # calls to hand over, the hooks are the Rust ones (no Python code of statemeter's per
+        # request unless the call is described when sent).
+        if self.calls is not None:
+            return (
+                _mark(partial(_core._httpx_sent, self, self.pending)),
+                _mark(
+                    partial(_core._httpx_received, self, self.calls, self.pending, self.streams[2])
+                ),
+            )
         return _mark(partial(self.on_request)), _mark(partial(self.on_response, is_async=False))
 
     def async_hooks(self) -> tuple[Any, Any]:
