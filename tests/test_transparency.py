@@ -474,6 +474,8 @@ def test_sigkill_while_the_tree_is_extended_leaves_tree_and_chain_agreeing(
 
 
 @pytest.mark.long
+# 60 kill trials in one test: more than the suite's per-test limit (300 s) on a loaded machine.
+@pytest.mark.timeout(1800)
 def test_sigkill_while_the_tree_is_extended_long(key: sm.SigningKey, tmp_path: Path) -> None:
     kill_trials(tmp_path, 60, key)
 
