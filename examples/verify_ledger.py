@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
-"""Read and verify a statemeter ledger (format version 1 or 2) with hashlib, json and sqlite3.
+"""Read and verify a statemeter ledger (format version 1, 2 or 3) with hashlib, json and sqlite3.
 
     python examples/verify_ledger.py LEDGER [--head SEQ:HEX] [--events]
 
 Written from docs/ledger-format.md alone, as an outsider would: it imports nothing of
-statemeter. It checks the chain (seqs 1, 2, 3, ...; each hash SHA-256(previous || record);
-the seq each record embeds), that every record is canonical JSON of the layout of its
+statemeter. It checks the chain (seqs 1, 2, 3, ...; each hash SHA-256(previous || record),
+kept whole or, in version 3, as its first 4 bytes between whole ones; the seq each record
+embeds), that every record is canonical JSON of the layout of its
 version, that each version-2 context is defined by an earlier record and shares no event key
 with the record's ``e``, the ruleset catalogues the records name, the Merkle tree's stored
 nodes against the records, and a kept head if given. It prints the root of the Merkle tree
@@ -72,8 +73,8 @@ def verify(path: str, head: str | None = None, events: bool = False) -> str:
     con.text_factory = bytes  # hash the stored bytes exactly
     meta = dict(con.execute("SELECT key, value FROM meta"))
     version = meta.get(b"version")
-    if meta.get(b"format") != b"statemeter-ledger" or version not in (b"1", b"2"):
-        raise ValueError("not a statemeter ledger of version 1 or 2")
+    if meta.get(b"format") != b"statemeter-ledger" or version not in (b"1", b"2", b"3"):
+        raise ValueError("not a statemeter ledger of version 1, 2 or 3")
     kept = None if head is None else (int(head.split(":")[0]), bytes.fromhex(head.split(":")[1]))
     prev, n = bytes(32), 0
     contexts: dict[int, dict[str, Any]] = {}  # version 2: seq -> the context it defines
@@ -85,7 +86,10 @@ def verify(path: str, head: str | None = None, events: bool = False) -> str:
         if seq != n:
             raise ValueError(f"seq {n}: missing (the next row is seq {seq})")
         prev = hashlib.sha256(prev + record).digest()
-        if prev != stored:
+        # Version 3 keeps the whole hash on every 64th row and the last row of every append,
+        # its first 4 bytes on the others.
+        whole = version != b"3" or n % 64 == 0
+        if stored != prev and (whole or stored != prev[:4]):
             raise ValueError(f"seq {n}: the hash does not re-derive (edited)")
         if kept and kept[0] == n and kept[1] != prev:
             raise ValueError(f"seq {n}: not the kept head's hash (swapped)")
@@ -131,6 +135,8 @@ def verify(path: str, head: str | None = None, events: bool = False) -> str:
             if level >= 4:
                 subtrees[(level, (n >> level) - 1)] = h
         stack.append((level, h))
+    if n and len(stored) != 32:  # the last row keeps the whole hash (version 3: the head)
+        raise ValueError(f"seq {n + 1}: the last row keeps no whole hash (truncated)")
     if kept and kept[0] > n:
         raise ValueError(f"seq {n + 1}: the ledger ends before the kept head (truncated)")
     tables = {t for (t,) in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}

@@ -11,10 +11,12 @@ it whole and check a ledger without installing statemeter. For each row in seq o
 that
 
 - the seqs run 1, 2, 3, ... without gaps,
-- ``hash == SHA-256(previous hash || record bytes)``, starting from 32 zero bytes,
+- ``hash == SHA-256(previous hash || record bytes)``, starting from 32 zero bytes (version 3:
+  the whole hash on every 64th row and on the last row, elsewhere its first 4 bytes or the
+  whole hash),
 - ``record`` is RFC 8785 canonical JSON (parsed, re-encoded by the small encoder below, compared
   byte for byte) of an object with exactly the keys classification, event, seq, v (version 1)
-  or c, e, s, v (version 2),
+  or c, e, s, v (versions 2 and 3),
 - the record's ``seq`` (``s``) is the row's seq and ``v`` is 1 (2),
 - a version-2 record's context (``c``) is an object ``{"classification": {...}, "event":
   {...}}``, or the seq of an earlier record whose context is one, and no key of the record's
@@ -49,6 +51,12 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 ZERO = bytes(32)
+#: Version 3: every row whose seq is a multiple of HASH_STRIDE keeps the whole chain hash, as
+#: does the last row of every append; the other rows keep its first CHECK_LEN bytes.
+HASH_STRIDE = 64
+CHECK_LEN = 4
+VERSIONS = (b"1", b"2", b"3")
+NOT_A_LEDGER = "is not a statemeter ledger of version 1, 2 or 3"
 RECORD_KEYS = ["classification", "event", "seq", "v"]
 RECORD_KEYS_V2 = ["c", "e", "s", "v"]
 
@@ -252,6 +260,12 @@ def _as_bytes(v: Any) -> bytes:
     return v if isinstance(v, bytes) else b""
 
 
+def _matches(stored: bytes, hash: bytes, version: int) -> bool:
+    """Whether a row's stored `hash` column holds the chain hash `hash`: all of it, or in
+    version 3 its first CHECK_LEN bytes."""
+    return stored == hash or (version >= 3 and len(stored) == CHECK_LEN and stored == hash[:CHECK_LEN])
+
+
 def _connect(path: str | Path) -> sqlite3.Connection:
     p = Path(path)
     if not p.is_file():
@@ -259,8 +273,8 @@ def _connect(path: str | Path) -> sqlite3.Connection:
     con = sqlite3.connect(p.resolve().as_uri() + "?mode=ro", uri=True)
     con.text_factory = bytes  # hash exactly the stored bytes
     meta = dict(con.execute("SELECT key, value FROM meta"))
-    if meta.get(b"format") != b"statemeter-ledger" or meta.get(b"version") not in (b"1", b"2"):
-        raise ValueError(f"{p} is not a statemeter ledger of version 1 or 2")
+    if meta.get(b"format") != b"statemeter-ledger" or meta.get(b"version") not in VERSIONS:
+        raise ValueError(f"{p} {NOT_A_LEDGER}")
     return con
 
 
@@ -293,7 +307,7 @@ def _check_in_child(path: str | Path, kept: tuple[int, bytes] | None) -> Result:
         message = r.stderr.decode().strip().removeprefix("ERROR: ")
         if message.startswith("no ledger at"):
             raise FileNotFoundError(message)
-        if "is not a statemeter ledger of version 1 or 2" in message:
+        if NOT_A_LEDGER in message:
             raise ValueError(message)
         raise sqlite3.DatabaseError(message)
     return Result(*json.loads(r.stdout))
@@ -312,7 +326,7 @@ def _normalize_sql(sql: str) -> str:
 
 def _version(con: sqlite3.Connection) -> int:
     row = con.execute("SELECT value FROM meta WHERE key = 'version'").fetchone()
-    return 1 if row is not None and row[0] == b"1" else 2
+    return {b"1": 1, b"3": 3}.get(row[0] if row is not None else b"", 2)
 
 
 def _schema_problems(con: sqlite3.Connection) -> list[str]:
@@ -370,7 +384,9 @@ def _check(con: sqlite3.Connection, kept: tuple[int, bytes] | None) -> Result:
     schema = _schema_problems(con)
     if 'table "events" is missing' in schema:
         return Result(False, 1, _altered(schema), 0, f"0:{ZERO.hex()}")
+    version = _version(con)
     pos, prev, prev2 = 0, ZERO, ZERO
+    last_len = 32  # version 3: the last row must keep the whole hash
     failure: tuple[int, str] | None = None
     named: dict[bytes, list[int]] = {}  # digest -> [first seq naming it, how many]
     # Version 2: the records defining a context, with the catalogue digest each names and the
@@ -382,11 +398,19 @@ def _check(con: sqlite3.Connection, kept: tuple[int, bytes] | None) -> Result:
         pos += 1
         record, stored = _as_bytes(record), _as_bytes(stored)
         if seq != pos:
-            failure = _gap(pos, seq, pos > 1 and stored == prev and _link(prev2, record) == prev)
+            copy = pos > 1 and _matches(stored, prev, version) and _link(prev2, record) == prev
+            failure = _gap(pos, seq, copy)
             break
         computed = _link(prev, record)
-        if computed != stored or embedded_seq(record) != pos:
-            failure = _diagnose(con, pos, record, stored, computed, prev, prev2)
+        if not _matches(stored, computed, version) or embedded_seq(record) != pos:
+            failure = _diagnose(con, version, pos, record, stored, computed, prev, prev2)
+            break
+        if version >= 3 and pos % HASH_STRIDE == 0 and len(stored) != 32:
+            failure = (
+                pos,
+                f"edited: the row at seq {pos} keeps only a check of its chain hash, where the "
+                f"format keeps the whole hash (every {HASH_STRIDE}th row)",
+            )
             break
         if kept is not None and kept[0] == pos and kept[1] != computed:
             failure = (
@@ -421,6 +445,13 @@ def _check(con: sqlite3.Connection, kept: tuple[int, bytes] | None) -> Result:
         if digest is not None:
             named.setdefault(digest, [pos, 0])[1] += 1
         prev2, prev = prev, computed
+        last_len = len(stored)
+    if failure is None and version >= 3 and pos > 0 and last_len != 32:
+        failure = (
+            pos + 1,
+            f"truncated: the last row (seq {pos}) keeps only a check of its chain hash, and the "
+            f"last row of every append keeps the whole hash: rows after seq {pos} were removed",
+        )
     if failure is None:
         if schema:
             return Result(False, None, _altered(schema), pos, f"{pos}:{prev.hex()}")
@@ -490,6 +521,7 @@ def _row(con: sqlite3.Connection, seq: int) -> tuple[bytes, bytes] | None:
 
 def _diagnose(
     con: sqlite3.Connection,
+    version: int,
     a: int,
     record: bytes,
     stored: bytes,
@@ -499,7 +531,7 @@ def _diagnose(
 ) -> tuple[int, str]:
     """Classifies the first row `a` whose hash or embedded seq is wrong (as the Rust verifier)."""
     nxt = _row(con, a + 1)
-    skippable = nxt is not None and _link(prev, nxt[0]) == nxt[1]
+    skippable = nxt is not None and _matches(nxt[1], _link(prev, nxt[0]), version)
 
     def does_not_belong(seq: int) -> tuple[int, str]:
         return seq, (
@@ -508,7 +540,7 @@ def _diagnose(
 
     e = embedded_seq(record)
     if e is not None and e < a:
-        if a > 1 and _link(prev2, record) == stored:
+        if a > 1 and _matches(stored, _link(prev2, record), version):
             return does_not_belong(a - 1)
         return a, f"inserted: the row at seq {a} repeats the record of seq {e}"
     if e is None or e == a:
@@ -516,11 +548,11 @@ def _diagnose(
             return does_not_belong(a)
         if e is None:
             return a, f"edited: the record at seq {a} is not a canonical version-1 or 2 record"
-        if nxt is not None and len(stored) == 32 and _link(stored, nxt[0]) == nxt[1]:
+        if nxt is not None and len(stored) == 32 and _matches(nxt[1], _link(stored, nxt[0]), version):
             return a, (
                 f"edited: the record at seq {a} was changed (its stored hash no longer matches)"
             )
-        if nxt is not None and _link(computed, nxt[0]) == nxt[1]:
+        if nxt is not None and _matches(nxt[1], _link(computed, nxt[0]), version):
             return a, (
                 f"edited: the hash at seq {a} was changed (the record still links to the next one)"
             )

@@ -11,11 +11,16 @@ use crate::error::{Error, Result};
 
 /// The `meta.format` value that marks a statemeter ledger.
 pub const FORMAT: &str = "statemeter-ledger";
-/// The `meta.version` of the ledgers this code creates: version 2 (docs/ledger-format.md).
-/// A version-1 ledger is read, verified and appended to in version 1.
-pub const VERSION: &str = "2";
+/// The `meta.version` of the ledgers this code creates: version 3 (docs/ledger-format.md).
+/// A version-1 or version-2 ledger is read, verified and appended to in its own version.
+pub const VERSION: &str = "3";
 /// Every `meta.version` this code reads.
-pub const VERSIONS: [&str; 2] = ["1", "2"];
+pub const VERSIONS: [&str; 3] = ["1", "2", "3"];
+/// Version 3: every row whose seq is a multiple of this keeps the whole chain hash (as does
+/// the last row of every append); the other rows keep its first [`CHECK_LEN`] bytes.
+pub const HASH_STRIDE: u64 = 64;
+/// Version 3: the bytes of the chain hash a row between whole hashes keeps.
+pub const CHECK_LEN: usize = 4;
 /// The `meta` key that says how the `ids` table keys ids: `8` in ledgers created since it
 /// exists (8 bytes per id, 16 only for an id whose 8 are another's); absent in earlier
 /// version-2 ledgers, which key every id by 16 bytes and keep doing so
@@ -50,11 +55,32 @@ CREATE TABLE IF NOT EXISTS checkpoints (
 /// [`tree_tables!`] as a constant.
 pub(crate) const TREE_TABLES: &str = tree_tables!();
 
-/// The schema of a new ledger (docs/ledger-format.md, version 2): the chain's columns, the
-/// ids index that idempotency needs as a table of its own keyed by 8 bytes per id (`WITHOUT
-/// ROWID`: the key is the table), not a copy of the id text in every row plus a text index
-/// over it, and the Merkle tree's tables.
+/// The schema of a new ledger (docs/ledger-format.md, version 3): version 2's, with the
+/// chain hash kept whole on some rows only ([`HASH_STRIDE`]) and cut to its first
+/// [`CHECK_LEN`] bytes on the others (`hash BLOB NOT NULL` either way).
 const SCHEMA: &str = concat!(
+    "
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS events (
+    seq INTEGER PRIMARY KEY,
+    record TEXT NOT NULL,
+    hash BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS ids (key BLOB PRIMARY KEY, seq INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS rulesets (digest TEXT PRIMARY KEY, name TEXT NOT NULL, catalogue TEXT NOT NULL);
+",
+    tree_tables!(),
+    "
+INSERT OR IGNORE INTO meta (key, value) VALUES ('format', 'statemeter-ledger'), ('version', '3'),
+    ('id_keys', '8');
+"
+);
+
+/// The schema of a version-2 ledger (docs/ledger-format.md, version 2): the chain's columns,
+/// the ids index that idempotency needs as a table of its own keyed by 8 bytes per id
+/// (`WITHOUT ROWID`: the key is the table), not a copy of the id text in every row plus a
+/// text index over it, and the Merkle tree's tables.
+pub(crate) const SCHEMA_V2: &str = concat!(
     "
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE IF NOT EXISTS events (
@@ -90,8 +116,9 @@ INSERT OR IGNORE INTO meta (key, value) VALUES ('format', 'statemeter-ledger'), 
 "
 );
 
-/// The `meta.version` of an open ledger as a number (1 or 2; a ledger without one, which
-/// opening refuses, reads as the current version).
+/// The `meta.version` of an open ledger as a number (1, 2 or 3; a ledger without one, which
+/// opening refuses, reads as version 2, whose schema such a ledger was checked against before
+/// version 3).
 pub(crate) fn read_version(conn: &Connection) -> rusqlite::Result<u32> {
     let v: Option<String> = conn
         .query_row("SELECT value FROM meta WHERE key = 'version'", [], |r| {
@@ -104,7 +131,11 @@ pub(crate) fn read_version(conn: &Connection) -> rusqlite::Result<u32> {
             }
             e => Err(e),
         })?;
-    Ok(if v.as_deref() == Some("1") { 1 } else { 2 })
+    Ok(match v.as_deref() {
+        Some("1") => 1,
+        Some("3") => 3,
+        _ => 2,
+    })
 }
 
 /// Whether the `ids` table of a version-2 ledger keys ids by 8 bytes (`meta.id_keys` is `8`)
@@ -386,7 +417,7 @@ fn check_marker(conn: &Connection, label: &str) -> Opened<()> {
         v => Err(Error::Ledger(format!(
             "{label} is a statemeter ledger of version {}; this version reads versions {}",
             v.as_deref().unwrap_or("(none)"),
-            VERSIONS.join(" and ")
+            VERSIONS.join(", ")
         ))
         .into()),
     }
@@ -403,7 +434,11 @@ const STATISTICS: [&str; 2] = ["sqlite_stat1", "sqlite_stat4"];
 /// primary key itself). `rulesets` (with its index) is optional: a ledger written before
 /// catalogues were stored has none.
 fn expected_objects(version: u32) -> Vec<(&'static str, String, String, Option<String>)> {
-    let schema = if version == 1 { SCHEMA_V1 } else { SCHEMA };
+    let schema = match version {
+        1 => SCHEMA_V1,
+        2 => SCHEMA_V2,
+        _ => SCHEMA,
+    };
     let mut out = Vec::new();
     for stmt in schema.split(';') {
         let Some(def) = stmt.trim().strip_prefix("CREATE TABLE IF NOT EXISTS ") else {
@@ -688,9 +723,12 @@ mod tests {
         drop(open(&future).unwrap());
         Connection::open(&future)
             .unwrap()
-            .execute_batch("UPDATE meta SET value = '3' WHERE key = 'version'")
+            .execute_batch("UPDATE meta SET value = '4' WHERE key = 'version'")
             .unwrap();
         let m = ledger_err(&future);
-        assert!(m.contains("version 3") && m.contains("future.db"), "{m}");
+        assert!(
+            m.contains("version 4") && m.contains("future.db") && m.contains("1, 2, 3"),
+            "{m}"
+        );
     }
 }

@@ -198,7 +198,9 @@ mod tests {
         assert_eq!(r.rows.len(), 2);
         assert_eq!(r.rows[1][0], SqlValue::Integer(2));
         assert_eq!(r.rows[1][1], SqlValue::Text("b".into()));
-        assert!(matches!(&r.rows[0][2], SqlValue::Blob(b) if b.len() == 32));
+        // Version 3: the last row keeps the whole chain hash, the others its first 4 bytes.
+        assert!(matches!(&r.rows[0][2], SqlValue::Blob(b) if b.len() == 4));
+        assert!(matches!(&r.rows[1][2], SqlValue::Blob(b) if b.len() == 32));
         assert_eq!(r.rows[0][3], SqlValue::Real(1.5));
         let named = query(
             &s,

@@ -25,7 +25,7 @@ use super::compact::{self, Context, Parts};
 use super::merkle::{leaf_hash, Hash};
 use super::schema::{
     open_connection, open_read_only, read_ledger_id, read_short_id_keys, read_version,
-    schema_problems, OpenError, LEDGER_ID_KEY,
+    schema_problems, OpenError, CHECK_LEN, HASH_STRIDE, LEDGER_ID_KEY,
 };
 use super::tree::{self, Edge};
 use crate::error::{Error, Result};
@@ -91,7 +91,7 @@ pub struct Store {
     record: String,
     /// The Merkle tree's right edge as this writer last left it.
     edge: Option<Edge>,
-    /// The ledger's format version (1 or 2).
+    /// The ledger's format version (1, 2 or 3).
     version: u32,
     /// Version 2: the `ids` table keys ids by 8 bytes (16 only for an id whose 8 are taken);
     /// false in a version-2 ledger created before 8-byte keys (16 bytes each).
@@ -130,7 +130,7 @@ impl Store {
 
     fn with(conn: Connection, path: Option<PathBuf>, label: String) -> Result<Store> {
         let version = read_version(&conn)?;
-        let short_keys = version == 2 && read_short_id_keys(&conn)?;
+        let short_keys = version >= 2 && read_short_id_keys(&conn)?;
         Ok(Store {
             conn,
             path,
@@ -188,7 +188,16 @@ impl Store {
         Store::with(conn, None, "<memory>".into())
     }
 
-    /// The ledger's format version: 1 or 2 (docs/ledger-format.md).
+    /// A new in-memory ledger of format version 2, as earlier versions wrote them (every row
+    /// keeps its whole chain hash).
+    #[cfg(test)]
+    pub(crate) fn open_v2_in_memory() -> Result<Store> {
+        let conn = Connection::open_in_memory()?;
+        conn.execute_batch(super::schema::SCHEMA_V2)?;
+        Store::with(conn, None, "<memory>".into())
+    }
+
+    /// The ledger's format version: 1, 2 or 3 (docs/ledger-format.md).
     pub fn version(&self) -> u32 {
         self.version
     }
@@ -442,8 +451,11 @@ impl Store {
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
     }
 
-    /// The stored chain hash of the event at `seq` (the zero hash at seq 0); `None` when no
-    /// row has that seq or its hash is not 32 bytes.
+    /// The chain hash of the event at `seq` (the zero hash at seq 0); `None` when no row has
+    /// that seq or the stored hashes do not give it. Versions 1 and 2 store it in every row
+    /// (it must be 32 bytes); version 3 only in some ([`HASH_STRIDE`]): it is re-derived from
+    /// the nearest whole hash stored at or below `seq` over the records after it (at most
+    /// `HASH_STRIDE - 1` SHA-256s), each row's stored check agreeing on the way.
     pub fn hash_at(&self, seq: u64) -> Result<Option<[u8; 32]>> {
         if seq == 0 {
             return Ok(Some([0; 32]));
@@ -451,18 +463,53 @@ impl Store {
         let Ok(seq) = i64::try_from(seq) else {
             return Ok(None);
         };
+        if self.version < 3 {
+            let mut stmt = self
+                .conn
+                .prepare_cached("SELECT hash FROM events WHERE seq = ?1")?;
+            let mut rows = stmt.query([seq])?;
+            return Ok(match rows.next()? {
+                Some(r) => r
+                    .get_ref(0)?
+                    .as_bytes()
+                    .ok()
+                    .and_then(|b| b.try_into().ok()),
+                None => None,
+            });
+        }
+        let base = self
+            .conn
+            .prepare_cached(
+                "SELECT seq, hash FROM events WHERE seq <= ?1 AND length(hash) = 32 \
+                 ORDER BY seq DESC LIMIT 1",
+            )?
+            .query_row([seq], |r| {
+                let hash = r.get_ref(1)?.as_bytes().ok().and_then(|b| b.try_into().ok());
+                Ok((r.get::<_, i64>(0)?, hash))
+            })
+            .optional()?;
+        let (from, mut prev) = match base {
+            Some((at, Some(hash))) => (at, hash),
+            Some((_, None)) => return Ok(None),
+            None => (0, [0; 32]),
+        };
         let mut stmt = self
             .conn
-            .prepare_cached("SELECT hash FROM events WHERE seq = ?1")?;
-        let mut rows = stmt.query([seq])?;
-        Ok(match rows.next()? {
-            Some(r) => r
-                .get_ref(0)?
-                .as_bytes()
-                .ok()
-                .and_then(|b| b.try_into().ok()),
-            None => None,
-        })
+            .prepare_cached("SELECT seq, record, hash FROM events WHERE seq > ?1 AND seq <= ?2 ORDER BY seq")?;
+        let mut rows = stmt.query([from, seq])?;
+        let mut at = from;
+        while let Some(row) = rows.next()? {
+            let here: i64 = row.get(0)?;
+            let record = row.get_ref(1)?.as_bytes().unwrap_or(b"");
+            let stored = row.get_ref(2)?.as_bytes().unwrap_or(b"");
+            let hash = chain_hash(&prev, record);
+            if here != at + 1 || !stored_matches(stored, &hash, 3) {
+                return Ok(None);
+            }
+            at = here;
+            prev = hash;
+        }
+        Ok((at == seq).then_some(prev))
     }
 
     /// The last seq and its stored hash; [`Head::EMPTY`] for an empty ledger.
@@ -556,7 +603,9 @@ impl Store {
             append_in(&tx, batch.batch, record, known).map_err(fail)?
         } else {
             let short = *short_keys;
-            append_in_v2(&tx, batch, record, known, contexts, defined, short).map_err(fail)?
+            let sparse = *version >= 3;
+            append_in_v2(&tx, batch, record, known, contexts, defined, short, sparse)
+                .map_err(fail)?
         };
         if atomic {
             if let Some(message) = outcomes.iter().find_map(|o| match o {
@@ -601,28 +650,68 @@ impl Store {
         limit: u64,
         mut f: impl FnMut(u64, &str) -> Result<()>,
     ) -> Result<()> {
-        self.for_each_stored_between(after_seq, upto, limit, |seq, text, _, _| f(seq, text))
+        self.stored_between(after_seq, upto, limit, false, |seq, text, _, _| f(seq, text))
     }
 
     /// [`Store::for_each_record_between`], also handing over each record as stored (the bytes
-    /// hashed: a version-2 record not expanded) and its stored hash.
+    /// hashed: a version-2 record not expanded) and its chain hash: the stored one (versions
+    /// 1 and 2), or re-derived from [`Store::hash_at`] `after_seq` (version 3, where most
+    /// rows keep only a check of it), every row's stored hash or check agreeing (else
+    /// `Error::Integrity`: the ledger does not verify there).
     pub fn for_each_stored_between(
         &self,
         after_seq: u64,
         upto: u64,
         limit: u64,
+        f: impl FnMut(u64, &str, &str, &[u8]) -> Result<()>,
+    ) -> Result<()> {
+        self.stored_between(after_seq, upto, limit, true, f)
+    }
+
+    /// [`Store::for_each_stored_between`]; without `hashes`, a version-3 ledger's hashes are
+    /// not re-derived (the callback gets the stored bytes).
+    fn stored_between(
+        &self,
+        after_seq: u64,
+        upto: u64,
+        limit: u64,
+        hashes: bool,
         mut f: impl FnMut(u64, &str, &str, &[u8]) -> Result<()>,
     ) -> Result<()> {
         let sql = "SELECT seq, record, hash FROM events WHERE seq > ?1 AND seq <= ?2 \
                    ORDER BY seq LIMIT ?3";
         let clamp = |n: u64| n.min(i64::MAX as u64) as i64;
+        let mut chain = match hashes && self.version >= 3 {
+            true => Some(self.hash_at(after_seq)?.ok_or_else(|| {
+                Error::Integrity(format!(
+                    "the chain hash at seq {after_seq} cannot be re-derived from the stored \
+                     hashes: the ledger is damaged (verify() says where)"
+                ))
+            })?),
+            false => None,
+        };
         let mut stmt = self.conn.prepare_cached(sql)?;
         let mut rows = stmt.query((clamp(after_seq), clamp(upto), clamp(limit)))?;
         let mut expander = Expander::default();
         while let Some(row) = rows.next()? {
             let seq: i64 = row.get(0)?;
             let record = utf8_record(seq, row.get_ref(1)?)?;
-            let hash = row.get_ref(2)?.as_bytes().unwrap_or_default();
+            let stored = row.get_ref(2)?.as_bytes().unwrap_or_default();
+            let derived;
+            let hash = match chain.as_mut() {
+                Some(prev) => {
+                    derived = chain_hash(prev, record.as_bytes());
+                    if !stored_matches(stored, &derived, self.version) {
+                        return Err(Error::Integrity(format!(
+                            "the hash stored at seq {seq} does not re-derive: the ledger does \
+                             not verify (verify() says how)"
+                        )));
+                    }
+                    *prev = derived;
+                    &derived[..]
+                }
+                None => stored,
+            };
             if self.version == 1 {
                 f(seq as u64, record, record, hash)?;
             } else {
@@ -667,7 +756,7 @@ impl Store {
     }
 }
 
-/// The last row's seq and hash.
+/// The last row's seq and hash (in every version the last row keeps the whole hash).
 fn tail(conn: &Connection) -> Result<Head> {
     let mut stmt = conn.prepare_cached("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1")?;
     let row = stmt
@@ -813,6 +902,10 @@ fn claim_id(
 /// context is defined in its record the first time this store writes it, and referred to by
 /// that record's seq afterwards. `defined` collects the definitions written (forgotten again
 /// if the transaction does not commit). `short`: the `ids` table keys ids by 8 bytes.
+/// `sparse` (version 3): a row keeps the whole hash when its seq is a multiple of
+/// [`HASH_STRIDE`] or it is the append's last row (set once the batch is written), and its
+/// first [`CHECK_LEN`] bytes otherwise.
+#[allow(clippy::too_many_arguments)]
 fn append_in_v2(
     conn: &Connection,
     Batch { batch, parts }: Batch<'_>,
@@ -821,6 +914,7 @@ fn append_in_v2(
     contexts: &mut Contexts,
     defined: &mut Vec<String>,
     short: bool,
+    sparse: bool,
 ) -> Result<(Vec<Outcome>, Edge)> {
     let before = tail(conn)?;
     let Head {
@@ -856,7 +950,11 @@ fn append_in_v2(
         record.clear();
         compact::write_record_v2(record, context, own, next);
         let hash = chain_hash(&prev, record.as_bytes());
-        insert.execute(params![next as i64, record.as_str(), &hash[..]])?;
+        let kept = match sparse && next % HASH_STRIDE != 0 {
+            true => &hash[..CHECK_LEN],
+            false => &hash[..],
+        };
+        insert.execute(params![next as i64, record.as_str(), kept])?;
         if matches!(context, Context::Inline(_)) {
             contexts.insert(definition.to_string(), next);
             defined.push(definition.to_string());
@@ -867,9 +965,21 @@ fn append_in_v2(
         outcomes.push(Outcome::Appended { seq });
     }
     let after = Head { seq, hash: prev };
+    if sparse && seq > first && seq % HASH_STRIDE != 0 {
+        // The last row keeps the whole hash: the head, and the next append's start.
+        conn.prepare_cached("UPDATE events SET hash = ?2 WHERE seq = ?1")?
+            .execute(params![seq as i64, &prev[..]])?;
+    }
     confirm_appended(conn, first, &after)?;
     let edge = tree::extend(conn, edge, &before, &leaves, &after)?;
     Ok((outcomes, edge))
+}
+
+/// Whether `stored`, a row's `hash` column, holds the chain hash `hash` in a ledger of
+/// `version`: all 32 bytes, or in version 3 its first [`CHECK_LEN`] bytes (a row between
+/// whole hashes).
+pub(crate) fn stored_matches(stored: &[u8], hash: &[u8; 32], version: u32) -> bool {
+    stored == &hash[..] || (version >= 3 && stored.len() == CHECK_LEN && stored == &hash[..CHECK_LEN])
 }
 
 /// The events of one append, with their record parts where the caller made them (empty:
@@ -1069,7 +1179,10 @@ mod tests {
                 n += 1;
                 assert_eq!(seq as u64, n, "seqs are contiguous");
                 prev = chain_hash(&prev, record);
-                assert_eq!(hash, prev, "hash at seq {seq}");
+                assert!(
+                    stored_matches(hash, &prev, store.version()),
+                    "hash at seq {seq}"
+                );
                 assert_eq!(super::super::chain::embedded_seq(record), Some(seq as u64));
                 Ok(true)
             })

@@ -32,7 +32,8 @@ use rusqlite::OptionalExtension;
 use super::chain::{chain_hash, embedded_seq, Head};
 use super::compact::{Context, Keys};
 use super::merkle::leaf_hash;
-use super::store::Store;
+use super::schema::HASH_STRIDE;
+use super::store::{stored_matches, Store};
 use super::tree;
 use crate::error::{Error, Result};
 
@@ -75,6 +76,12 @@ enum Failure {
     Row(BadRow),
     Swapped {
         seq: u64,
+    },
+    /// Version 3: the row at `seq` keeps only a check of its chain hash (which agrees) where
+    /// the format keeps the whole hash; `last`: it is the last row.
+    Short {
+        seq: u64,
+        last: bool,
     },
 }
 
@@ -475,6 +482,9 @@ pub fn verify(store: &Store, head: Option<&Head>) -> Result<Verification> {
         });
     }
     let (mut pos, mut prev, mut prev2) = (0u64, [0u8; 32], [0u8; 32]);
+    let version = store.version();
+    // Version 3: the length of the last row's stored hash (it must be whole).
+    let mut last_len = 32;
     let mut failure = None;
     let mut named = Named::default();
     let mut contexts = None;
@@ -492,7 +502,9 @@ pub fn verify(store: &Store, head: Option<&Head>) -> Result<Verification> {
         let scanned = store.for_each_row(|seq, record, stored| {
             pos += 1;
             if seq != pos as i64 {
-                let copy = pos > 1 && *stored == prev[..] && chain_hash(&prev2, record) == prev;
+                let copy = pos > 1
+                    && stored_matches(stored, &prev, version)
+                    && chain_hash(&prev2, record) == prev;
                 failure = Some(Failure::Gap {
                     pos,
                     found: seq,
@@ -501,7 +513,7 @@ pub fn verify(store: &Store, head: Option<&Head>) -> Result<Verification> {
                 return Ok(false);
             }
             let computed = chain_hash(&prev, record);
-            if computed[..] != *stored || embedded_seq(record) != Some(pos) {
+            if !stored_matches(stored, &computed, version) || embedded_seq(record) != Some(pos) {
                 failure = Some(Failure::Row(BadRow {
                     pos,
                     record: record.to_vec(),
@@ -512,10 +524,18 @@ pub fn verify(store: &Store, head: Option<&Head>) -> Result<Verification> {
                 }));
                 return Ok(false);
             }
+            if version >= 3 && pos % HASH_STRIDE == 0 && stored.len() != 32 {
+                failure = Some(Failure::Short {
+                    seq: pos,
+                    last: false,
+                });
+                return Ok(false);
+            }
             if head.is_some_and(|h| h.seq == pos && h.hash != computed) {
                 failure = Some(Failure::Swapped { seq: pos });
                 return Ok(false);
             }
+            last_len = stored.len();
             named.add(pos, record);
             beside.add(record, tree.as_mut())?;
             prev2 = prev;
@@ -524,6 +544,12 @@ pub fn verify(store: &Store, head: Option<&Head>) -> Result<Verification> {
         });
         if scanned.is_ok() && failure.is_none() {
             contexts = Some(beside.finish(tree.as_mut())?);
+            if version >= 3 && pos > 0 && last_len != 32 {
+                failure = Some(Failure::Short {
+                    seq: pos,
+                    last: true,
+                });
+            }
         }
         scanned
     });
@@ -619,6 +645,21 @@ pub fn verify(store: &Store, head: Option<&Head>) -> Result<Verification> {
                 )
             },
         ),
+        Some(Failure::Short { seq, last: true }) => (
+            seq + 1,
+            format!(
+                "truncated: the last row (seq {seq}) keeps only a check of its chain hash, and \
+                 the last row of every append keeps the whole hash: rows after seq {seq} were \
+                 removed"
+            ),
+        ),
+        Some(Failure::Short { seq, last: false }) => (
+            seq,
+            format!(
+                "edited: the row at seq {seq} keeps only a check of its chain hash, where the \
+                 format keeps the whole hash (every {HASH_STRIDE}th row)"
+            ),
+        ),
         Some(Failure::Swapped { seq }) => (
             seq,
             format!(
@@ -672,16 +713,18 @@ fn seq_range(first: u64, last: u64) -> String {
 /// Classifies the first row whose hash or embedded seq is wrong.
 fn diagnose(store: &Store, bad: &BadRow) -> Result<(u64, String)> {
     let a = bad.pos;
+    let version = store.version();
     let next = row(store, a + 1)?;
     // Does the chain continue correctly if row `a` is skipped?
     let skippable = next
         .as_ref()
-        .is_some_and(|(rec, hash)| chain_hash(&bad.prev, rec)[..] == hash[..]);
+        .is_some_and(|(rec, hash)| stored_matches(hash, &chain_hash(&bad.prev, rec), version));
     let inserted_here =
         || format!("inserted: the row at seq {a} does not belong (the chain continues without it)");
     let found = match embedded_seq(&bad.record) {
         Some(e) if e < a => {
-            if a > 1 && chain_hash(&bad.prev2, &bad.record)[..] == bad.stored[..] {
+            if a > 1 && stored_matches(&bad.stored, &chain_hash(&bad.prev2, &bad.record), version)
+            {
                 let msg = format!(
                     "inserted: the row at seq {} does not belong (the chain continues without it)",
                     a - 1
@@ -693,7 +736,7 @@ fn diagnose(store: &Store, bad: &BadRow) -> Result<(u64, String)> {
         }
         Some(e) if e > a => e,
         Some(_) | None if skippable => return Ok((a, inserted_here())),
-        Some(_) => return Ok((a, edited(a, bad, next.as_ref()))),
+        Some(_) => return Ok((a, edited(a, bad, next.as_ref(), version))),
         None => {
             let msg = format!(
                 "edited: the record at seq {a} is not a valid record (it does not end with its seq)"
@@ -718,11 +761,13 @@ fn diagnose(store: &Store, bad: &BadRow) -> Result<(u64, String)> {
     Ok((a, msg))
 }
 
-/// An in-place edit at seq `a`: the next row's link tells whether the record or the hash changed.
-fn edited(a: u64, bad: &BadRow, next: Option<&(Vec<u8>, Vec<u8>)>) -> String {
+/// An in-place edit at seq `a`: the next row's link tells whether the record or the hash
+/// changed (a version-3 row keeping only a check of its hash links nothing).
+fn edited(a: u64, bad: &BadRow, next: Option<&(Vec<u8>, Vec<u8>)>, version: u32) -> String {
     let links = |from: &[u8]| {
         next.is_some_and(|(rec, hash)| {
-            <[u8; 32]>::try_from(from).is_ok_and(|f| chain_hash(&f, rec)[..] == hash[..])
+            <[u8; 32]>::try_from(from)
+                .is_ok_and(|f| stored_matches(hash, &chain_hash(&f, rec), version))
         })
     };
     if links(&bad.stored) {
@@ -1263,7 +1308,7 @@ mod tests {
     #[test]
     fn version_2_contexts_must_name_an_earlier_definition() {
         let mut store = Store::open(None, Durability::Sync).unwrap();
-        assert_eq!(store.version(), 2);
+        assert_eq!(store.version(), 3);
         let batch: Vec<Pending> = (1..=3)
             .map(|i| Pending {
                 id: format!("e{i}"),
@@ -1277,11 +1322,8 @@ mod tests {
         // Re-signed: the last record now refers to seq 2, itself a reference.
         for (at, word) in [("2", "edited"), ("3", "edited"), ("1", "")] {
             let record = format!(r#"{{"c":{at},"e":{{"id":"e3","ts":3}},"s":3,"v":2}}"#);
-            let prev: Vec<u8> = store
-                .connection()
-                .query_row("SELECT hash FROM events WHERE seq = 2", [], |r| r.get(0))
-                .unwrap();
-            let hash = chain_hash(&prev.try_into().unwrap(), record.as_bytes());
+            let prev = store.hash_at(2).unwrap().unwrap();
+            let hash = chain_hash(&prev, record.as_bytes());
             store
                 .connection()
                 .execute(
@@ -1311,6 +1353,166 @@ mod tests {
             .collect();
         store.append(&batch).unwrap();
         store
+    }
+
+    /// A version-3 ledger of tool calls appended in batches of `sizes` events.
+    fn ledger_v3(sizes: &[u64]) -> Store {
+        let mut store = Store::open(None, Durability::Sync).unwrap();
+        assert_eq!(store.version(), 3);
+        let mut n = 0;
+        for size in sizes {
+            let batch: Vec<Pending> = (n + 1..=n + size)
+                .map(|i| Pending {
+                    id: format!("e{i}"),
+                    event_json: format!(r#"{{"id":"e{i}","kind":"tool_call","ts":{i}}}"#),
+                    classification_json: r#"{"tag":"stateless"}"#.into(),
+                    ts_explicit: true,
+                })
+                .collect();
+            store.append(&batch).unwrap();
+            n += size;
+        }
+        store
+    }
+
+    /// The length of each row's stored hash, in seq order.
+    fn hash_lengths(store: &Store) -> Vec<usize> {
+        let mut out = Vec::new();
+        store
+            .for_each_row(|_, _, h| {
+                out.push(h.len());
+                Ok(true)
+            })
+            .unwrap();
+        out
+    }
+
+    #[test]
+    fn version_3_keeps_whole_hashes_every_64th_row_and_at_each_appends_end() {
+        // Appends end at seqs 3, 73 and 78; seq 64 is a multiple of the stride.
+        let store = ledger_v3(&[3, 70, 5]);
+        let lengths = hash_lengths(&store);
+        let whole: Vec<usize> = (1..=lengths.len())
+            .filter(|&s| lengths[s - 1] == 32)
+            .collect();
+        assert_eq!(whole, [3, 64, 73, 78]);
+        assert!(lengths.iter().all(|&l| l == 32 || l == 4), "{lengths:?}");
+        let v = verify(&store, None).unwrap();
+        assert!(v.ok && v.events == 78, "{v:?}");
+        assert_eq!(v.head, store.head().unwrap());
+        // hash_at re-derives every seq's hash from the nearest whole one below it.
+        let mut prev = [0u8; 32];
+        let mut expected = vec![prev];
+        store
+            .for_each_row(|_, r, _| {
+                prev = chain_hash(&prev, r);
+                expected.push(prev);
+                Ok(true)
+            })
+            .unwrap();
+        for (seq, hash) in expected.iter().enumerate() {
+            assert_eq!(store.hash_at(seq as u64).unwrap(), Some(*hash), "seq {seq}");
+        }
+        assert_eq!(store.hash_at(79).unwrap(), None);
+        // Exported rows get the whole hash of every seq.
+        let mut exported = Vec::new();
+        store
+            .for_each_stored_between(60, 70, 100, |seq, _, _, h| {
+                exported.push((seq, h.to_vec()));
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(exported.len(), 10);
+        assert!(exported.iter().all(|(s, h)| h[..] == expected[*s as usize][..]));
+        // A check that disagrees: hash_at and the export refuse to vouch past it.
+        sql(&store, "UPDATE events SET hash = x'00000000' WHERE seq = 66");
+        assert_eq!(store.hash_at(67).unwrap(), None);
+        assert_eq!(store.hash_at(65).unwrap(), Some(expected[65]));
+        let err = store
+            .for_each_stored_between(60, 70, 100, |_, _, _, _| Ok(()))
+            .unwrap_err();
+        assert!(matches!(err, Error::Integrity(ref m) if m.contains("seq 66")), "{err:?}");
+        // A version-2 ledger keeps the whole hash in every row, and a 4-byte one is an edit.
+        let mut v2 = Store::open_v2_in_memory().unwrap();
+        assert_eq!(v2.version(), 2);
+        v2.append(&[
+            Pending {
+                id: "a".into(),
+                event_json: r#"{"id":"a","kind":"tool_call","ts":1}"#.into(),
+                classification_json: r#"{"tag":"stateless"}"#.into(),
+                ts_explicit: true,
+            },
+            Pending {
+                id: "b".into(),
+                event_json: r#"{"id":"b","kind":"tool_call","ts":2}"#.into(),
+                classification_json: r#"{"tag":"stateless"}"#.into(),
+                ts_explicit: true,
+            },
+        ])
+        .unwrap();
+        assert_eq!(hash_lengths(&v2), [32, 32]);
+        assert!(verify(&v2, None).unwrap().ok);
+        sql(&v2, "UPDATE events SET hash = substr(hash, 1, 4) WHERE seq = 1");
+        assert_bad(&v2, None, 1, "edited");
+    }
+
+    #[test]
+    fn version_3_tampering_is_located_at_the_row() {
+        let cases: &[(&str, u64, &str, &str)] = &[
+            (
+                "UPDATE events SET record = replace(record, '\"ts\":10', '\"ts\":11') \
+                 WHERE seq = 10",
+                10,
+                "edited",
+                "record or hash at seq 10",
+            ),
+            (
+                "UPDATE events SET hash = x'00000000' WHERE seq = 10",
+                10,
+                "edited",
+                "the hash at seq 10 was changed",
+            ),
+            (
+                "UPDATE events SET hash = x'' WHERE seq = 50",
+                50,
+                "edited",
+                "the hash at seq 50 was changed",
+            ),
+            (
+                "UPDATE events SET hash = substr(hash, 1, 4) WHERE seq = 64",
+                64,
+                "edited",
+                "keeps only a check of its chain hash",
+            ),
+            (
+                "DELETE FROM events WHERE seq > 70",
+                71,
+                "truncated",
+                "the last row (seq 70) keeps only a check",
+            ),
+            ("DELETE FROM events WHERE seq = 20", 20, "deleted", "seq 20 missing"),
+            (
+                "UPDATE events SET seq = -1 WHERE seq = 30; \
+                 UPDATE events SET seq = 30 WHERE seq = 31; \
+                 UPDATE events SET seq = 31 WHERE seq = -1;",
+                30,
+                "reordered",
+                "holds the record of seq 31",
+            ),
+        ];
+        for (tamper, seq, word, says) in cases {
+            let store = ledger_v3(&[3, 70, 5]);
+            sql(&store, tamper);
+            let v = assert_bad(&store, None, *seq, word);
+            assert!(v.problem.as_deref().unwrap().contains(says), "{tamper}: {v:?}");
+        }
+        // Cut where an append ended, the rest is a valid shorter ledger: only a kept head
+        // tells.
+        let store = ledger_v3(&[3, 70, 5]);
+        let head = store.head().unwrap();
+        sql(&store, "DELETE FROM events WHERE seq > 73");
+        assert!(verify(&store, None).unwrap().ok);
+        assert_bad(&store, Some(&head), 74, "truncated");
     }
 
     /// Replaces the record at `seq` and re-derives every hash from there (a re-signed rewrite).

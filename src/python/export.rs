@@ -18,14 +18,7 @@ use crate::stored::columns::{EventColumns, Projection};
 use crate::stored::rows::{self, Catalogues, Row};
 
 fn hash_at(store: &Store, seq: u64) -> Result<Option<String>> {
-    let mut stmt = store
-        .connection()
-        .prepare_cached("SELECT hash FROM events WHERE seq = ?1")?;
-    let mut rows = stmt.query([seq as i64])?;
-    Ok(match rows.next()? {
-        Some(r) => r.get_ref(0)?.as_bytes().ok().map(hex::encode),
-        None => None,
-    })
+    Ok(store.hash_at(seq)?.map(hex::encode))
 }
 
 /// One chunk: the events as Arrow record batches (the `EventTable` schema), the last `seq`
