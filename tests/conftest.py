@@ -89,6 +89,26 @@ def rows(path: Path) -> list[tuple]:
     return pickle.loads(r.stdout)
 
 
+def as_version_2(path: Path) -> None:
+    """Turns a version-3 ledger into the version-2 ledger an earlier release would have written
+    from the same events (the records, ids and tree are the same; every row keeps its whole
+    chain hash), in a process of its own (docs/ledger-format.md: statemeter may have the file
+    open in this one)."""
+    code = (
+        "import hashlib, sqlite3, sys\n"
+        "con = sqlite3.connect(sys.argv[1])\n"
+        "with con:\n"
+        "    assert con.execute(\"select value from meta where key = 'version'\").fetchone()[0] == '3'\n"
+        "    prev = bytes(32)\n"
+        "    for seq, record in con.execute('select seq, record from events order by seq').fetchall():\n"
+        "        prev = hashlib.sha256(prev + record.encode()).digest()\n"
+        "        con.execute('update events set hash = ? where seq = ?', (prev, seq))\n"
+        "    con.execute(\"update meta set value = '2' where key = 'version'\")\n"
+        "con.close()\n"
+    )
+    subprocess.run([sys.executable, "-c", code, str(path)], check=True, timeout=120)
+
+
 #: A ruleset whose rules name kinds of state, independent of the built-in catalogues: a stored
 #: response chain (conversation, provider-held, stateful), an uploaded file (content,
 #: provider-held, stateless), an agent runtime session (runtime), and a note that names no kind.

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import statemeter as sm
 from conftest import record_sample, rows
-from statemeter.reverify import reverify
+from statemeter.reverify import check, reverify
 
 #: The RFC 8785 vectors in the shared test data beside the repository.
 JCS = Path(__file__).resolve().parents[2] / "shared" / "testdata" / "jcs"
@@ -22,9 +22,12 @@ JCS = Path(__file__).resolve().parents[2] / "shared" / "testdata" / "jcs"
 def test_chain_formula_and_record_layout(ledger_path):
     record_sample(ledger_path, 6)
     prev = bytes(32)
-    for seq, _id, record, digest in rows(ledger_path):
-        assert hashlib.sha256(prev + record.encode()).digest() == digest
-        prev = digest
+    stored = rows(ledger_path)
+    for seq, _id, record, digest in stored:
+        prev = hashlib.sha256(prev + record.encode()).digest()
+        # Version 3: the whole hash every 64th row and at each append's end (the last row
+        # always), its first 4 bytes elsewhere.
+        assert digest == prev or (len(digest) == 4 and digest == prev[:4] and seq < len(stored))
         obj = json.loads(record)
         assert list(obj) == ["c", "e", "s", "v"]
         assert obj["s"] == seq and obj["v"] == 2
@@ -200,13 +203,30 @@ def test_edited_rule_explanation_is_detected(ledger_path):
 
 
 def test_truncation_needs_the_kept_head(ledger_path):
-    head = record_sample(ledger_path, 10)
+    record_sample(ledger_path, 7)
+    head = record_sample(ledger_path, 8)  # a second append: seqs 8 to 15
     tamper(ledger_path, "delete from events where seq > 7")
     ledger = sm.Ledger.open(ledger_path)
     assert ledger.verify().ok  # undetectable without a head kept outside the ledger
     v = ledger.verify(head=head)
     assert not v.ok and v.problem.startswith("truncated") and v.first_bad_seq == 8
     assert reverify(ledger_path, str(head))[0] is False
+
+
+def test_a_cut_inside_an_append_is_truncation_without_a_kept_head(ledger_path):
+    """Version 3: the last row of every append keeps the whole chain hash; a ledger whose last
+    row keeps only a check of it lost the rows after it."""
+    record_sample(ledger_path, 12)
+    checks = [seq for seq, _, _, h in rows(ledger_path) if len(h) == 4]
+    if not checks:
+        pytest.skip("every event was committed on its own: no row keeps only a check")
+    cut = checks[-1]
+    tamper(ledger_path, f"delete from events where seq > {cut}")
+    v = sm.Ledger.open(ledger_path).verify()
+    assert not v.ok and v.first_bad_seq == cut + 1, v
+    assert v.problem.startswith(f"truncated: the last row (seq {cut}) keeps only a check"), v
+    ref = check(ledger_path)
+    assert (ref.ok, ref.first_bad_seq, ref.problem) == (False, cut + 1, v.problem)
 
 
 def test_swapped_ledger_against_kept_head(tmp_path):
@@ -488,7 +508,7 @@ def test_sql_reads_through_statemeters_connection(tmp_path):
     )
     assert r.columns == ["seq", "kind", "hash"]
     assert len(r) == 3 and [row[0] for row in r] == [8, 9, 10]
-    assert r[-1][1] == "session_end" and isinstance(r[0][2], bytes) and len(r[0][2]) == 32
+    assert r[-1][1] == "session_end" and isinstance(r[-1][2], bytes) and len(r[-1][2]) == 32
     assert r.rows()[0] == r[0]
     assert r.to_pylist()[0] == {"seq": 8, "kind": r[0][1], "hash": r[0][2]}
     named = led.sql("SELECT count(*) AS n FROM events WHERE seq <= :upto", {"upto": head.seq})

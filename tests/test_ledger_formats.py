@@ -1,8 +1,11 @@
-"""Ledger format versions: a version-2 ledger's records (contexts written once, referred to by
-seq) against what the readers report; a version-1 ledger written by an earlier release
-(tests/data/ledgers/v1-fleet.db) opening, verifying, reporting and growing in version 1; and a
+"""Ledger format versions: the version-2 records (contexts written once, referred to by seq)
+new ledgers hold against what the readers report; version 3's chain hashes (whole every 64th
+row and at each append's end, their first 4 bytes elsewhere) and every verifier locating
+tampering in such a ledger; a version-1 ledger written by an earlier release
+(tests/data/ledgers/v1-fleet.db) opening, verifying, reporting and growing in version 1; a
 version-2 ledger whose `ids` table keys every id by 16 bytes, as releases before 8-byte keys
-wrote it (tests/data/ledgers/v2-16-byte-ids.db), doing the same and keeping its keys."""
+wrote it (tests/data/ledgers/v2-16-byte-ids.db), doing the same and keeping its keys; and a
+version-2 ledger with 8-byte keys growing in version 2."""
 
 from __future__ import annotations
 
@@ -16,7 +19,7 @@ from pathlib import Path
 
 import pytest
 import statemeter as sm
-from conftest import expand_records, record_sample, rows
+from conftest import as_version_2, expand_records, record_sample, rows
 from statemeter.reverify import check, jcs
 
 DATA = Path(__file__).parent / "data"
@@ -26,6 +29,17 @@ V1_HEAD = "92:07073de1bc26535f8e1aed3d82974de65e06e6154be367766bb9efc588adac40"
 V2_16 = DATA / "ledgers" / "v2-16-byte-ids.db"
 #: Its head as that release wrote it (281 events, the last one with the id "call-fixed").
 V2_16_HEAD = "281:55dec737cfec4fd7f6a3a14b02d3a398c0291bbd0f3dac58806ddca35ab622a1"
+OUTSIDER = DATA.parent.parent / "examples" / "verify_ledger.py"
+
+
+def outsider(path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """examples/verify_ledger.py in a process of its own, with nothing of statemeter (-I)."""
+    return subprocess.run(
+        [sys.executable, "-I", str(OUTSIDER), str(path), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def meta(path: Path) -> dict[str, str]:
@@ -179,7 +193,7 @@ def test_version_2_records_expand_to_what_the_readers_report(tmp_path):
             assert e.agent == r["event"].get("agent") and e.tag == r["classification"]["tag"]
             assert e.input_tokens == r["event"].get("input_tokens")
         assert ledger.verify().ok
-    assert meta(path)["version"] == "2"
+    assert meta(path)["version"] == "3"  # version 3 holds version-2 records
     # Re-recording an id is still idempotent (the ids index holds 8-byte keys).
     for _ in range(2):
         with sm.Meter(path) as meter:
@@ -190,9 +204,10 @@ def test_version_2_records_expand_to_what_the_readers_report(tmp_path):
 def resign_last(path: Path, record: dict) -> None:
     con = sqlite3.connect(path)
     with con:
-        (seq, prev) = con.execute(
-            "select seq, hash from events where seq = (select max(seq) - 1 from events)"
-        ).fetchone()
+        records = con.execute("select record from events order by seq").fetchall()
+        prev, seq = bytes(32), len(records) - 1
+        for (text,) in records[:-1]:  # version 3 keeps only a check of most hashes
+            prev = hashlib.sha256(prev + text.encode()).digest()
         text = jcs({**record, "s": seq + 1})
         digest = hashlib.sha256(prev + text.encode()).digest()
         con.execute("update events set record = ?, hash = ? where seq = ?", (text, digest, seq + 1))
@@ -210,3 +225,127 @@ def test_a_context_must_name_an_earlier_definition(tmp_path):
     assert not v.ok and v.first_bad_seq == 6 and v.problem.startswith("edited"), v
     ref = check(path)
     assert not ref.ok and ref.first_bad_seq == 6 and ref.problem == v.problem, ref
+
+
+def record_fleet(path: Path, sessions: int = 3, calls: int = 60) -> sm.Head:
+    """Sessions of model and tool calls recorded in batch mode (appends of many events each)."""
+    with sm.Meter(path) as meter:
+        for n in range(sessions):
+            with meter.session(f"agent-{n % 2}", tenant="acme", venue="azure") as s:
+                for i in range(calls):
+                    s.model_call(
+                        provider="openai",
+                        model="gpt-5",
+                        api="responses",
+                        input_tokens=100 + i,
+                        output_tokens=i,
+                    )
+                    s.tool_call("search", effect="read")
+        return meter.ledger.head()
+
+
+def hash_rule_holds(path: Path) -> tuple[int, int]:
+    """Checks version 3's rule on every row; returns (rows keeping the whole hash, rows keeping
+    its first 4 bytes)."""
+    stored = rows(path)
+    prev, whole, checks = bytes(32), 0, 0
+    for seq, _, record, h in stored:
+        prev = hashlib.sha256(prev + record.encode()).digest()
+        if h == prev:
+            whole += 1
+        else:
+            assert len(h) == 4 and h == prev[:4], seq
+            assert seq % 64 != 0 and seq != len(stored), f"seq {seq} must keep the whole hash"
+            checks += 1
+    return whole, checks
+
+
+def test_a_version_3_ledger_keeps_whole_hashes_every_64th_row_and_at_each_appends_end(tmp_path):
+    path = tmp_path / "v3.db"
+    head = record_fleet(path)
+    assert meta(path)["version"] == "3" and meta(path)["id_keys"] == "8"
+    whole, checks = hash_rule_holds(path)
+    assert whole + checks == head.seq == 3 * 122 and checks > whole, (whole, checks)
+    with sm.Ledger.open(path) as ledger:
+        assert ledger.verify(head=head).ok and str(ledger.head()) == str(head)
+        assert len(ledger.events()) == head.seq
+    assert check(path, str(head)).ok
+    r = outsider(path, "--head", str(head))
+    assert r.returncode == 0 and r.stdout.startswith(f"OK: {head.seq} events, head {head}"), r
+    # Growing it: the previous append's last row keeps its whole hash.
+    head2 = record_fleet(path, sessions=1, calls=5)
+    assert hash_rule_holds(path)[0] > whole
+    assert check(path, str(head2)).ok and check(path, str(head)).ok
+
+
+def test_a_version_2_ledger_opens_verifies_and_grows_in_version_2(tmp_path):
+    path = tmp_path / "v2.db"
+    head = record_fleet(path, sessions=2, calls=20)
+    as_version_2(path)
+    assert meta(path)["version"] == "2"
+    with sm.Ledger.open(path) as ledger:
+        assert ledger.verify(head=head).ok and str(ledger.head()) == str(head)
+    record_fleet(path, sessions=2, calls=20)
+    stored = rows(path)
+    assert len(stored) == 2 * head.seq and {len(h) for *_, h in stored} == {32}
+    assert meta(path)["version"] == "2"
+    with sm.Ledger.open(path) as ledger:
+        assert ledger.verify(head=head).ok and len(ledger.events()) == len(stored)
+    assert check(path, str(head)).ok
+    assert outsider(path, "--head", str(head)).returncode == 0
+
+
+def tamper_v3(path: Path) -> dict[str, tuple[str, int, str]]:
+    """The tampering cases for a version-3 ledger: (SQL, first bad seq, first word), at rows
+    chosen from the file (a row keeping only a check of its hash, one after it, a 64th)."""
+    stored = rows(path)
+    checks = [seq for seq, *_, h in stored if len(h) == 4]
+    a, b = checks[len(checks) // 2], checks[len(checks) // 2 + 1]
+    return {
+        "edited record": (
+            f"update events set record = replace(record, '\"ts\":', '\"ts\":1') where seq = {a}",
+            a,
+            "edited",
+        ),
+        "edited check": (f"update events set hash = x'00000000' where seq = {a}", a, "edited"),
+        "a 64th row cut short": (
+            "update events set hash = substr(hash, 1, 4) where seq = 64",
+            64,
+            "edited",
+        ),
+        "cut inside an append": (f"delete from events where seq > {a}", a + 1, "truncated"),
+        "deleted row": (f"delete from events where seq = {b}", b, "deleted"),
+        "reordered rows": (
+            f"update events set seq = -1 where seq = {a}; "
+            f"update events set seq = {a} where seq = {b}; "
+            f"update events set seq = {b} where seq = -1",
+            a,
+            "reordered",
+        ),
+    }
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        "edited record",
+        "edited check",
+        "a 64th row cut short",
+        "cut inside an append",
+        "deleted row",
+        "reordered rows",
+    ],
+)
+def test_version_3_tampering_is_located_by_every_verifier(tmp_path, case):
+    path = tmp_path / "v3.db"
+    record_fleet(path)
+    sql, seq, word = tamper_v3(path)[case]
+    code = "import sqlite3, sys\ncon = sqlite3.connect(sys.argv[1])\ncon.executescript(sys.argv[2])\ncon.close()\n"
+    subprocess.run([sys.executable, "-c", code, str(path), sql], check=True, timeout=60)
+    with sm.Ledger.open(path) as ledger:
+        v = ledger.verify()
+    assert not v.ok and v.first_bad_seq == seq and v.problem.startswith(word), (sql, v)
+    ref = check(path)
+    assert (ref.ok, ref.first_bad_seq, ref.problem) == (False, seq, v.problem), ref
+    r = outsider(path)
+    assert r.returncode == 1 and r.stdout.startswith("FAIL"), r
