@@ -179,17 +179,19 @@ def _bytes_why() -> str:
     sec = get(r, "column_store.sections_bytes_per_event") or {}
     merkle = (per.get("merkle_nodes") or 0) + (per.get("sqlite_autoindex_merkle_nodes_1") or 0)
     return (
-        f"The ledger file takes {num(get(r, 'ledger.bytes_per_event'))} B/event: the "
+        f"The ledger file (format version {r.get('format_version')}) takes "
+        f"{num(get(r, 'ledger.bytes_per_event'))} B/event: the "
         f"`events` table {num(per.get('events'))} (the canonical JSON record "
-        f"{num(get(r, 'ledger.stored_record_bytes_per_event'))}, its 32-byte chain hash, "
-        f"SQLite's row header), the `ids` table {num(per.get('ids'))} (8-byte keys), the "
-        f"Merkle tree {num(round(merkle, 1))}. The column store adds "
-        f"{num(get(r, 'column_store.bytes_per_event'))}, mostly what is random in each "
-        f"event: the ids' 74 random bits ({num(sec.get('id'))}), the time and duration "
-        f"deltas ({num(sec.get('ts'))} and {num(sec.get('duration_ns'))}). Less needs rows "
-        "that each store less than a record and its chain hash, e.g. the hash kept on every "
-        "Nth row only (about 30 B/event): a new ledger format version, which verification, "
-        "export, evidence bundles and the reference verifiers would all have to read."
+        f"{num(get(r, 'ledger.stored_record_bytes_per_event'))}, the chain hash as stored "
+        f"{num(get(r, 'ledger.stored_hash_bytes_per_event'))} — version 3 keeps it whole on "
+        f"every 64th row and at each append's end ({num(get(r, 'ledger.whole_hash_rows'))} "
+        "rows), its first 4 bytes elsewhere — and SQLite's row header), the `ids` table "
+        f"{num(per.get('ids'))} (8-byte keys), the Merkle tree {num(round(merkle, 1))}. The "
+        f"column store adds {num(get(r, 'column_store.bytes_per_event'))}, mostly what is "
+        f"random in each event: the ids' 74 random bits ({num(sec.get('id'))}), the time and "
+        f"duration deltas ({num(sec.get('ts'))} and {num(sec.get('duration_ns'))}). Each row "
+        "now stores its record and 5 bytes of chain hash and row header; less needs smaller "
+        "records."
     )
 
 
@@ -934,6 +936,7 @@ SECTIONS = [
             Row("ledger file", "ledger.bytes_per_event", "B/event"),
             Row("column store", "column_store.bytes_per_event", "B/event"),
             Row("record as stored", "ledger.stored_record_bytes_per_event", "B/event"),
+            Row("chain hash as stored", "ledger.stored_hash_bytes_per_event", "B/event"),
             Row("version-1 layout, same events", "v1_layout.bytes_per_event", "B/event"),
             Row(
                 "v1: classification object per record",

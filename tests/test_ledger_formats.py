@@ -228,19 +228,41 @@ def test_a_context_must_name_an_earlier_definition(tmp_path):
 
 
 def record_fleet(path: Path, sessions: int = 3, calls: int = 60) -> sm.Head:
-    """Sessions of model and tool calls recorded in batch mode (appends of many events each)."""
+    """Sessions of model and tool calls recorded in batch mode. Another process holds the
+    ledger's write lock while they are recorded, so the recorder's commits wait and then
+    append many events at once, whatever the machine's load."""
+    holder = (
+        "import sqlite3, sys\n"
+        "con = sqlite3.connect(sys.argv[1], isolation_level=None)\n"
+        "con.execute('BEGIN IMMEDIATE')\n"
+        "print('locked', flush=True)\n"
+        "sys.stdin.readline()\n"
+        "con.execute('COMMIT')\n"
+        "con.close()\n"
+    )
     with sm.Meter(path) as meter:
-        for n in range(sessions):
-            with meter.session(f"agent-{n % 2}", tenant="acme", venue="azure") as s:
-                for i in range(calls):
-                    s.model_call(
-                        provider="openai",
-                        model="gpt-5",
-                        api="responses",
-                        input_tokens=100 + i,
-                        output_tokens=i,
-                    )
-                    s.tool_call("search", effect="read")
+        lock = subprocess.Popen(
+            [sys.executable, "-c", holder, str(path)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert lock.stdout is not None and lock.stdout.readline() == "locked\n"
+            for n in range(sessions):
+                with meter.session(f"agent-{n % 2}", tenant="acme", venue="azure") as s:
+                    for i in range(calls):
+                        s.model_call(
+                            provider="openai",
+                            model="gpt-5",
+                            api="responses",
+                            input_tokens=100 + i,
+                            output_tokens=i,
+                        )
+                        s.tool_call("search", effect="read")
+        finally:
+            lock.communicate("\n", timeout=60)
+        meter.flush()
         return meter.ledger.head()
 
 
@@ -340,7 +362,12 @@ def test_version_3_tampering_is_located_by_every_verifier(tmp_path, case):
     path = tmp_path / "v3.db"
     record_fleet(path)
     sql, seq, word = tamper_v3(path)[case]
-    code = "import sqlite3, sys\ncon = sqlite3.connect(sys.argv[1])\ncon.executescript(sys.argv[2])\ncon.close()\n"
+    code = (
+        "import sqlite3, sys\n"
+        "con = sqlite3.connect(sys.argv[1])\n"
+        "con.executescript(sys.argv[2])\n"
+        "con.close()\n"
+    )
     subprocess.run([sys.executable, "-c", code, str(path), sql], check=True, timeout=60)
     with sm.Ledger.open(path) as ledger:
         v = ledger.verify()
@@ -349,3 +376,42 @@ def test_version_3_tampering_is_located_by_every_verifier(tmp_path, case):
     assert (ref.ok, ref.first_bad_seq, ref.problem) == (False, seq, v.problem), ref
     r = outsider(path)
     assert r.returncode == 1 and r.stdout.startswith("FAIL"), r
+
+
+def by_hand(path: Path, head: str | None = None) -> tuple[bool, int | None]:
+    """The verifier of docs/ledger-format.md ("Re-verifying by hand"), as printed there, run on
+    `path` in a process of its own."""
+    text = (DATA.parent.parent / "docs" / "ledger-format.md").read_text(encoding="utf-8")
+    section = text.split("## Re-verifying by hand", 1)[1]
+    snippet = section.split("```python\n", 1)[1].split("```", 1)[0]
+    code = snippet + "\nimport sys\nprint(json.dumps(verify(sys.argv[1], sys.argv[2] or None)))\n"
+    out = subprocess.run(
+        [sys.executable, "-I", "-c", code, str(path), head or ""],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    ok, seq = json.loads(out.stdout)
+    return ok, seq
+
+
+def test_the_verifier_by_hand_in_the_docs_reads_every_version(tmp_path, v1_copy):
+    assert by_hand(v1_copy, V1_HEAD) == (True, None)
+    v2 = tmp_path / "v2.db"
+    head2 = record_fleet(v2, sessions=1, calls=40)
+    as_version_2(v2)
+    assert by_hand(v2, str(head2)) == (True, None)
+    v3 = tmp_path / "v3.db"
+    head3 = record_fleet(v3)
+    assert hash_rule_holds(v3)[1] > 0
+    assert by_hand(v3, str(head3)) == (True, None)
+    assert by_hand(v3, f"{head3.seq + 1}:{'00' * 32}") == (False, head3.seq + 1)
+    for case in ("edited record", "edited check", "a 64th row cut short", "cut inside an append"):
+        path = tmp_path / f"{case}.db"
+        shutil.copyfile(v3, path)
+        sql, seq, _ = tamper_v3(path)[case]
+        con = sqlite3.connect(path)
+        con.executescript(sql)
+        con.close()
+        assert by_hand(path) == (False, seq), case

@@ -263,7 +263,8 @@ def _as_bytes(v: Any) -> bytes:
 def _matches(stored: bytes, hash: bytes, version: int) -> bool:
     """Whether a row's stored `hash` column holds the chain hash `hash`: all of it, or in
     version 3 its first CHECK_LEN bytes."""
-    return stored == hash or (version >= 3 and len(stored) == CHECK_LEN and stored == hash[:CHECK_LEN])
+    check = version >= 3 and len(stored) == CHECK_LEN
+    return stored == hash or (check and stored == hash[:CHECK_LEN])
 
 
 def _connect(path: str | Path) -> sqlite3.Connection:
@@ -548,7 +549,8 @@ def _diagnose(
             return does_not_belong(a)
         if e is None:
             return a, f"edited: the record at seq {a} is not a canonical version-1 or 2 record"
-        if nxt is not None and len(stored) == 32 and _matches(nxt[1], _link(stored, nxt[0]), version):
+        whole = len(stored) == 32
+        if nxt is not None and whole and _matches(nxt[1], _link(stored, nxt[0]), version):
             return a, (
                 f"edited: the record at seq {a} was changed (its stored hash no longer matches)"
             )

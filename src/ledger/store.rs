@@ -1,9 +1,11 @@
 //! The ledger's storage: one SQLite file (WAL) or an in-memory database, appended to in
 //! hash-chained transactions.
 //!
-//! Each row holds `record` (see [`super::chain`]) and `hash = SHA-256(prev_hash || record)`.
-//! `seq`, `record` and `hash` are the chain; `id` is the record's event id, indexed for
-//! idempotency (docs/ledger-format.md).
+//! Each row holds `record` (see [`super::chain`]) and `hash = SHA-256(prev_hash || record)`:
+//! whole in versions 1 and 2; in version 3 whole every [`HASH_STRIDE`]th row and on the last
+//! row of every append, its first [`CHECK_LEN`] bytes elsewhere ([`Store::hash_at`] re-derives
+//! any seq's). `seq`, `record` and `hash` are the chain; `id` is the record's event id, indexed
+//! for idempotency (docs/ledger-format.md).
 //!
 //! Several processes may append to one file: [`Store::append`] runs in one `BEGIN IMMEDIATE`
 //! transaction and reads the chain's tail inside it, so writers take turns (waiting up to

@@ -1,7 +1,8 @@
 //! Verification: re-derive every hash of the chain, in one streaming pass, and say where and
 //! how the ledger first goes wrong.
 //!
-//! Two signals per row: the hash link (`SHA-256(prev || record)` must equal the stored hash)
+//! Two signals per row: the hash link (`SHA-256(prev || record)` must equal the stored hash,
+//! or in version 3 its stored check: the first 4 bytes, on rows that need not keep it whole)
 //! and the `seq` embedded at the end of the record (it must equal the row's `seq`, which must
 //! be the row's position 1, 2, 3, ...). The embedded seq is covered by the hash, so renumbering
 //! rows after a deletion, or moving them, shows even when the attacker re-derived every hash.
