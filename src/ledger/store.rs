@@ -486,7 +486,11 @@ impl Store {
                  ORDER BY seq DESC LIMIT 1",
             )?
             .query_row([seq], |r| {
-                let hash = r.get_ref(1)?.as_bytes().ok().and_then(|b| b.try_into().ok());
+                let hash = r
+                    .get_ref(1)?
+                    .as_bytes()
+                    .ok()
+                    .and_then(|b| b.try_into().ok());
                 Ok((r.get::<_, i64>(0)?, hash))
             })
             .optional()?;
@@ -495,9 +499,9 @@ impl Store {
             Some((_, None)) => return Ok(None),
             None => (0, [0; 32]),
         };
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT seq, record, hash FROM events WHERE seq > ?1 AND seq <= ?2 ORDER BY seq")?;
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT seq, record, hash FROM events WHERE seq > ?1 AND seq <= ?2 ORDER BY seq",
+        )?;
         let mut rows = stmt.query([from, seq])?;
         let mut at = from;
         while let Some(row) = rows.next()? {
@@ -652,7 +656,9 @@ impl Store {
         limit: u64,
         mut f: impl FnMut(u64, &str) -> Result<()>,
     ) -> Result<()> {
-        self.stored_between(after_seq, upto, limit, false, |seq, text, _, _| f(seq, text))
+        self.stored_between(after_seq, upto, limit, false, |seq, text, _, _| {
+            f(seq, text)
+        })
     }
 
     /// [`Store::for_each_record_between`], also handing over each record as stored (the bytes
@@ -981,7 +987,8 @@ fn append_in_v2(
 /// `version`: all 32 bytes, or in version 3 its first [`CHECK_LEN`] bytes (a row between
 /// whole hashes).
 pub(crate) fn stored_matches(stored: &[u8], hash: &[u8; 32], version: u32) -> bool {
-    stored == &hash[..] || (version >= 3 && stored.len() == CHECK_LEN && stored == &hash[..CHECK_LEN])
+    stored == &hash[..]
+        || (version >= 3 && stored.len() == CHECK_LEN && stored == &hash[..CHECK_LEN])
 }
 
 /// The events of one append, with their record parts where the caller made them (empty:

@@ -724,8 +724,7 @@ fn diagnose(store: &Store, bad: &BadRow) -> Result<(u64, String)> {
         || format!("inserted: the row at seq {a} does not belong (the chain continues without it)");
     let found = match embedded_seq(&bad.record) {
         Some(e) if e < a => {
-            if a > 1 && stored_matches(&bad.stored, &chain_hash(&bad.prev2, &bad.record), version)
-            {
+            if a > 1 && stored_matches(&bad.stored, &chain_hash(&bad.prev2, &bad.record), version) {
                 let msg = format!(
                     "inserted: the row at seq {} does not belong (the chain continues without it)",
                     a - 1
@@ -1424,15 +1423,23 @@ mod tests {
             })
             .unwrap();
         assert_eq!(exported.len(), 10);
-        assert!(exported.iter().all(|(s, h)| h[..] == expected[*s as usize][..]));
+        assert!(exported
+            .iter()
+            .all(|(s, h)| h[..] == expected[*s as usize][..]));
         // A check that disagrees: hash_at and the export refuse to vouch past it.
-        sql(&store, "UPDATE events SET hash = x'00000000' WHERE seq = 66");
+        sql(
+            &store,
+            "UPDATE events SET hash = x'00000000' WHERE seq = 66",
+        );
         assert_eq!(store.hash_at(67).unwrap(), None);
         assert_eq!(store.hash_at(65).unwrap(), Some(expected[65]));
         let err = store
             .for_each_stored_between(60, 70, 100, |_, _, _, _| Ok(()))
             .unwrap_err();
-        assert!(matches!(err, Error::Integrity(ref m) if m.contains("seq 66")), "{err:?}");
+        assert!(
+            matches!(err, Error::Integrity(ref m) if m.contains("seq 66")),
+            "{err:?}"
+        );
         // A version-2 ledger keeps the whole hash in every row, and a 4-byte one is an edit.
         let mut v2 = Store::open_v2_in_memory().unwrap();
         assert_eq!(v2.version(), 2);
@@ -1453,7 +1460,10 @@ mod tests {
         .unwrap();
         assert_eq!(hash_lengths(&v2), [32, 32]);
         assert!(verify(&v2, None).unwrap().ok);
-        sql(&v2, "UPDATE events SET hash = substr(hash, 1, 4) WHERE seq = 1");
+        sql(
+            &v2,
+            "UPDATE events SET hash = substr(hash, 1, 4) WHERE seq = 1",
+        );
         assert_bad(&v2, None, 1, "edited");
     }
 
@@ -1491,7 +1501,12 @@ mod tests {
                 "truncated",
                 "the last row (seq 70) keeps only a check",
             ),
-            ("DELETE FROM events WHERE seq = 20", 20, "deleted", "seq 20 missing"),
+            (
+                "DELETE FROM events WHERE seq = 20",
+                20,
+                "deleted",
+                "seq 20 missing",
+            ),
             (
                 "UPDATE events SET seq = -1 WHERE seq = 30; \
                  UPDATE events SET seq = 30 WHERE seq = 31; \
@@ -1505,7 +1520,10 @@ mod tests {
             let store = ledger_v3(&[3, 70, 5]);
             sql(&store, tamper);
             let v = assert_bad(&store, None, *seq, word);
-            assert!(v.problem.as_deref().unwrap().contains(says), "{tamper}: {v:?}");
+            assert!(
+                v.problem.as_deref().unwrap().contains(says),
+                "{tamper}: {v:?}"
+            );
         }
         // Cut where an append ended, the rest is a valid shorter ledger: only a kept head
         // tells.
