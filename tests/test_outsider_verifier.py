@@ -1,5 +1,5 @@
 """The outsider's reader and verifier (examples/verify_ledger.py: hashlib, json and sqlite3,
-written from docs/ledger-format.md) on ledgers of both format versions, and the checks every
+written from docs/ledger-format.md) on ledgers of every format version, and the checks every
 verifier shares: the stored Merkle tree re-derived from the records, version-2 contexts
 defined by an earlier record, and no record whose `e` shadows a key of its context."""
 
@@ -32,8 +32,8 @@ def outsider(path: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def fresh_ledger(path: Path) -> tuple[str, str, list[sm.Event]]:
-    """A version-2 ledger of 150 events of several agents, contexts and kinds; returns its
-    head, the root of its Merkle tree and its events."""
+    """A new ledger (version 3, version-2 records) of 150 events of several agents, contexts
+    and kinds; returns its head, the root of its Merkle tree and its events."""
     key = sm.SigningKey.generate("outsider.example")
     with sm.Meter(path, durability="sync") as meter:
         for agent in ("support", "billing", "research"):
