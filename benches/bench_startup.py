@@ -46,6 +46,8 @@ from pathlib import Path
 HERE = Path(__file__).parent
 BY = ["venue", "month"]
 PRICES = HERE.parent / "examples" / "prices" / "illustrative.toml"
+# Events per column store segment (src/stored/column_store.rs).
+SEGMENT_EVENTS = 65_536
 
 
 def _child(*argv: str) -> dict:
@@ -234,6 +236,9 @@ def _bench(n: int, events_memory: bool, records: str | None = None) -> dict:
             "generate_cpu_us_per_event": generate_cpu_s / gen["events"] * 1e6,
             "ledger_bytes_per_event": os.path.getsize(path) / gen["events"],
             "column_store_segments": segments,
+            # Events the first calls read from the records: those after the segment files
+            # (0 when the meter kept its tail as a part segment when it closed).
+            "records_tail_events": max(0, gen["events"] - segments * SEGMENT_EVENTS),
             "column_store_bytes_per_event": column_bytes / gen["events"],
             "export_parquet_s": export_s,
             "export_parquet_cpu_s": export_cpu_s,

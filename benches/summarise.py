@@ -98,8 +98,15 @@ def _startup_why(name: str, call: str, bound: float) -> Callable[[], str]:
         second_cpu = get(r, f"{call}.second_cpu_s")
         wait = get(r, f"{call}.first_wait_s")
         load = other(name, "machine.loadavg")
+        tail = get(r, "records_tail_events")
         if not isinstance(first_cpu, (int, float)):
             return ""
+        tail_text = (
+            "the events after the last whole segment from the part segment the meter kept "
+            "when it closed"
+            if tail == 0
+            else "the events after the last whole segment parsed from the records"
+        )
         verdict = (
             f"within the {num(bound, 's')} on CPU"
             if first_cpu <= bound
@@ -109,8 +116,7 @@ def _startup_why(name: str, call: str, bound: float) -> Callable[[], str]:
             f"Its CPU time (all threads) was {num(first_cpu, 's')}, {verdict}: the call itself "
             f"(the same call again, columns cached) took {num(second_cpu, 's')} of it, the "
             "rest loading the columns it reads (the column store's sections it needs read, "
-            "checked and decompressed on two threads; the events after the last whole "
-            "segment from the part segment the meter kept when it closed). The machine was "
+            f"checked and decompressed on two threads; {tail_text}). The machine was "
             "shared (load average "
             f"{load} on 2 cores when it ran): the wall time beyond the CPU time was waiting "
             "for a core"

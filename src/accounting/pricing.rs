@@ -45,6 +45,9 @@ pub struct TokenPrice {
     pub per_call: Decimal,
     pub line: usize,
     scale: u32,
+    /// The four rates above in units of 10^-`scale` (input, cached input, output, per call),
+    /// computed once when the entry is read rather than for every call priced.
+    units: [u128; 4],
 }
 
 impl TokenPrice {
@@ -52,11 +55,12 @@ impl TokenPrice {
     pub fn cost(&self, input: u64, cached: u64, output: u64) -> Result<u128> {
         let s = self.scale;
         let cached = cached.min(input);
+        let u = self.units;
         let terms = [
-            (input - cached, self.input_per_mtok.units_at(s)),
-            (cached, self.cached_input_per_mtok.units_at(s)),
-            (output, self.output_per_mtok.units_at(s)),
-            (1_000_000, self.per_call.units_at(s)),
+            (input - cached, u[0]),
+            (cached, u[1]),
+            (output, u[2]),
+            (1_000_000, u[3]),
         ];
         match narrow_cost(&terms, s) {
             Some(nanos) => Ok(nanos),
@@ -475,6 +479,12 @@ fn parse_token_price(src: &Source<'_>, i: usize, v: &Value<'_>) -> Result<TokenP
         per_call,
         line: src.line(v.span().start),
         scale,
+        units: [
+            input_per_mtok.units_at(scale),
+            cached_input_per_mtok.units_at(scale),
+            output_per_mtok.units_at(scale),
+            per_call.units_at(scale),
+        ],
     })
 }
 
