@@ -203,24 +203,32 @@ def bench_httpx_hook(quick: bool) -> dict:
     }
 
 
-_HOOK_CHILD = """
-import json, sys, tempfile
-from pathlib import Path
-root, kind, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
-sys.path.insert(0, root + "/tests")
-import httpx2, statemeter as sm
+_HOOK_SERVER = """
+import sys, time
+sys.path.insert(0, sys.argv[1] + "/tests")
 from loopback import Loopback, json_answer
-from statemeter.integrations import httpx as capture
 answer = {"id": "chatcmpl-1", "object": "chat.completion", "model": "gpt-5",
           "choices": [{"index": 0, "message": {"role": "assistant", "content": "fine " * 40}}],
           "usage": {"prompt_tokens": 500, "completion_tokens": 40,
                     "prompt_tokens_details": {"cached_tokens": 128}}}
+with Loopback() as lb:
+    lb.route("POST", "/v1/chat/completions", json_answer(answer))
+    print(lb.base, flush=True)
+    while sys.stdin.read(1):
+        pass
+"""
+
+_HOOK_CHILD = """
+import json, sys, tempfile
+from pathlib import Path
+base, kind, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+import httpx2, statemeter as sm
+from statemeter.integrations import httpx as capture
 body = json.dumps({"model": "gpt-5", "messages": [
     {"role": "user", "content": "The quarterly report shows revenue grew. " * 45}]}).encode()
 headers = {"content-type": "application/json", "authorization": "Bearer sk-x"}
-with Loopback() as lb, tempfile.TemporaryDirectory() as tmp:
-    lb.route("POST", "/v1/chat/completions", json_answer(answer))
-    url = lb.base + "/v1/chat/completions"
+with tempfile.TemporaryDirectory() as tmp:
+    url = base + "/v1/chat/completions"
     meter = sm.Meter(Path(tmp) / "bench.db")
     client = httpx2.Client()
     if kind == "hooked":
@@ -235,15 +243,30 @@ with Loopback() as lb, tempfile.TemporaryDirectory() as tmp:
 def _hook_instructions(quick: bool) -> float | None:
     """The calling thread's instructions per request that the hook adds (callgrind: the
     difference between runs of two request counts, instrumented minus plain; None without
-    valgrind)."""
+    valgrind). The loopback server runs in a process of its own, outside valgrind: in the
+    client's process its threads take the interpreter lock between the client's steps, which
+    moves the client thread's count by thousands of instructions per request from run to run."""
     small, large = (30, 90) if quick else (100, 300)
+    server = subprocess.Popen(
+        [sys.executable, "-c", _HOOK_SERVER, str(ROOT)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        base = server.stdout.readline().strip()
 
-    def per_request(kind: str) -> float | None:
-        return instructions_per_op(
-            lambda n: [sys.executable, "-c", _HOOK_CHILD, str(ROOT), kind, str(n)], small, large
-        )
+        def per_request(kind: str) -> float | None:
+            return instructions_per_op(
+                lambda n: [sys.executable, "-c", _HOOK_CHILD, base, kind, str(n)], small, large
+            )
 
-    plain, hooked = per_request("plain"), per_request("hooked")
+        plain, hooked = per_request("plain"), per_request("hooked")
+    finally:
+        assert server.stdin is not None
+        server.stdin.close()
+        server.wait(timeout=60)
     if plain is None or hooked is None:
         return None
     return round(hooked - plain)

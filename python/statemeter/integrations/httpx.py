@@ -28,8 +28,11 @@ clients' public `event_hooks`:
   failed read, `cancelled` when the caller closed a stream early) and the response id in attrs.
   At the end of the body the sending thread hands the request and the body read over as they
   are; describing the request, reading usage and building the event happen on the meter's
-  writer thread (a failure there is counted like any other). Responses that report a
-  provider-managed runtime's inner steps, and calls while a `MeterSpanProcessor` follows
+  writer thread (a failure there is counted like any other). For a sync client the hooks and
+  the stream wrapper are Rust (`_core._httpx_sent`, `_httpx_received`, `_ObservedBody`): no
+  Python code of statemeter's runs per request; async clients, and bodies read for usage in a
+  content encoding (decoded with httpx's own decoders), are observed in Python. Responses that
+  report a provider-managed runtime's inner steps, and calls while a `MeterSpanProcessor` follows
   traces, are described on the sending thread, since the hooks need the description then;
   A response whose body the transport already read (`httpx.MockTransport`, respx, pytest-httpx,
   vcrpy replays, caching transports) is never streamed to the caller: it is observed at once
