@@ -1350,14 +1350,18 @@ mod tests {
             .collect::<Result<_>>()
             .unwrap();
         fresh.append(&pending).unwrap();
+        // Each row's record and its full chain hash (a version-3 row may keep only the hash's
+        // first bytes, depending on where an append ended: that part is not compared).
         let rows = |s: &Store| {
             let mut out = Vec::new();
-            s.for_each_row(|seq, record, hash| {
-                out.push((seq, record.to_vec(), hash.to_vec()));
+            s.for_each_row(|seq, record, _| {
+                out.push((seq, record.to_vec()));
                 Ok(true)
             })
             .unwrap();
-            out
+            out.into_iter()
+                .map(|(seq, record)| (seq, record, s.hash_at(seq as u64).unwrap().unwrap()))
+                .collect::<Vec<_>>()
         };
         let written = rows(&r.store().unwrap().lock());
         assert_eq!(written.len(), 600);
