@@ -122,7 +122,8 @@ def not_a_ledger(tmp_path: Path, kind: str) -> Path:
         if kind == "future_version":
             shutil.copy(good, path)
             con = sqlite3.connect(path)
-            con.execute("update meta set value = '3' where key = 'version'")
+            # A version after the newest this release reads (3).
+            con.execute("update meta set value = '4' where key = 'version'")
             con.commit()
             con.close()
             # Back to the journal mode a ledger has, so only the version differs.
@@ -157,7 +158,7 @@ def test_file_that_is_not_a_ledger(tmp_path, kind):
         assert cls == "LedgerError", out
         assert str(path) in msg, msg  # the message names the file
         if kind == "future_version":
-            assert "version 3" in msg
+            assert "version 4;" in msg, msg
         elif kind != "directory":
             assert "not a statemeter ledger" in msg or "corrupt" in msg, msg
     # Refusing a file never changes it (no WAL switch, no schema written into it).
