@@ -55,48 +55,43 @@ CREATE TABLE IF NOT EXISTS checkpoints (
 /// [`tree_tables!`] as a constant.
 pub(crate) const TREE_TABLES: &str = tree_tables!();
 
+/// The tables of a version-2 and a version-3 ledger, with `$version` in `meta`: the chain's
+/// columns, the ids index that idempotency needs as a table of its own keyed by 8 bytes per id
+/// (`WITHOUT ROWID`: the key is the table), not a copy of the id text in every row plus a text
+/// index over it, and the Merkle tree's tables. The two versions differ only in what a row's
+/// `hash` keeps (docs/ledger-format.md).
+macro_rules! schema_v2_tables {
+    ($version:literal) => {
+        concat!(
+            "
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS events (
+    seq INTEGER PRIMARY KEY,
+    record TEXT NOT NULL,
+    hash BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS ids (key BLOB PRIMARY KEY, seq INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS rulesets (digest TEXT PRIMARY KEY, name TEXT NOT NULL, catalogue TEXT NOT NULL);
+",
+            tree_tables!(),
+            "
+INSERT OR IGNORE INTO meta (key, value) VALUES ('format', 'statemeter-ledger'), ('version', '",
+            $version,
+            "'),
+    ('id_keys', '8');
+"
+        )
+    };
+}
+
 /// The schema of a new ledger (docs/ledger-format.md, version 3): version 2's, with the
 /// chain hash kept whole on some rows only ([`HASH_STRIDE`]) and cut to its first
 /// [`CHECK_LEN`] bytes on the others (`hash BLOB NOT NULL` either way).
-const SCHEMA: &str = concat!(
-    "
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
-CREATE TABLE IF NOT EXISTS events (
-    seq INTEGER PRIMARY KEY,
-    record TEXT NOT NULL,
-    hash BLOB NOT NULL
-);
-CREATE TABLE IF NOT EXISTS ids (key BLOB PRIMARY KEY, seq INTEGER NOT NULL) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS rulesets (digest TEXT PRIMARY KEY, name TEXT NOT NULL, catalogue TEXT NOT NULL);
-",
-    tree_tables!(),
-    "
-INSERT OR IGNORE INTO meta (key, value) VALUES ('format', 'statemeter-ledger'), ('version', '3'),
-    ('id_keys', '8');
-"
-);
+const SCHEMA: &str = schema_v2_tables!("3");
 
-/// The schema of a version-2 ledger (docs/ledger-format.md, version 2): the chain's columns,
-/// the ids index that idempotency needs as a table of its own keyed by 8 bytes per id
-/// (`WITHOUT ROWID`: the key is the table), not a copy of the id text in every row plus a
-/// text index over it, and the Merkle tree's tables.
-pub(crate) const SCHEMA_V2: &str = concat!(
-    "
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
-CREATE TABLE IF NOT EXISTS events (
-    seq INTEGER PRIMARY KEY,
-    record TEXT NOT NULL,
-    hash BLOB NOT NULL
-);
-CREATE TABLE IF NOT EXISTS ids (key BLOB PRIMARY KEY, seq INTEGER NOT NULL) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS rulesets (digest TEXT PRIMARY KEY, name TEXT NOT NULL, catalogue TEXT NOT NULL);
-",
-    tree_tables!(),
-    "
-INSERT OR IGNORE INTO meta (key, value) VALUES ('format', 'statemeter-ledger'), ('version', '2'),
-    ('id_keys', '8');
-"
-);
+/// The schema of a version-2 ledger (docs/ledger-format.md, version 2): every row keeps its
+/// whole chain hash.
+pub(crate) const SCHEMA_V2: &str = schema_v2_tables!("2");
 
 /// The schema of a version-1 ledger: the id text in every row with a `UNIQUE` index over it.
 pub(crate) const SCHEMA_V1: &str = concat!(
