@@ -7,6 +7,7 @@ Segments hold 65,536 events, so these ledgers are a little larger than that.
 
 from __future__ import annotations
 
+import json
 import random
 import shutil
 import signal
@@ -123,6 +124,60 @@ def test_the_writer_keeps_segments_and_they_give_the_records_answers(ledger):
     got = answers(path)
     assert got == want
     assert want["events"] > 2 * SEGMENT and want["stateful_calls"]
+
+
+FIRST_CALLS = {
+    "report": lambda ledger: ledger.report(CONTRACT, by=["venue", "month"]).to_pylist(),
+    "costs": lambda ledger: ledger.costs(PRICES, by=["venue"]).to_pylist(),
+    "sessions": lambda ledger: ledger.sessions().to_pylist(),
+}
+
+
+@pytest.mark.parametrize("call", sorted(FIRST_CALLS))
+def test_each_call_first_in_a_fresh_process_gives_the_records_answer(ledger, call):
+    """Each call with nothing loaded before it (the sessions table is summarised a segment at
+    a time, the part segment last), and again in the same process."""
+    path, want = ledger
+    out = subprocess.run(
+        [sys.executable, "-c", FIRST_CALL, str(path), call, str(Path(__file__).parent)],
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert out.returncode == 0, out.stderr
+    first, again = json.loads(out.stdout)
+    assert first == want[call]
+    assert again == want[call]
+
+
+FIRST_CALL = (
+    "import sys\n"
+    "sys.path.insert(0, sys.argv[3])\n"
+    "import test_column_store as t\n"
+    "import json\n"
+    "import statemeter as sm\n"
+    "ledger = sm.Ledger.open(sys.argv[1])\n"
+    "call = t.FIRST_CALLS[sys.argv[2]]\n"
+    "first = call(ledger)\n"
+    "print(json.dumps([first, call(ledger)]))\n"
+)
+
+
+def test_a_sessions_table_follows_the_ledger_while_an_earlier_one_is_held(tmp_path):
+    path = tmp_path / "l.db"
+    meter = sm.Meter(path, durability="sync")
+    with meter.session(agent="a", venue="aws") as s:
+        s.model_call(provider="openai", model="gpt-5", api="responses", input_tokens=5)
+    ledger = sm.Ledger.open(path)
+    first = ledger.sessions()
+    assert len(first) == 1 and ledger.sessions().to_pylist() == first.to_pylist()
+    with meter.session(agent="b", venue="azure") as s:
+        s.model_call(provider="openai", model="gpt-5", api="responses", input_tokens=7)
+    meter.close()
+    second = ledger.sessions()
+    assert [r["agent"] for r in second] == ["a", "b"]
+    assert [r["input_tokens"] for r in second] == [5, 7]
+    assert len(first) == 1
 
 
 def corrupt(seg: Path, how: str) -> None:

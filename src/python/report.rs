@@ -32,6 +32,11 @@ use crate::stored::columns::{ColumnCache, EventColumns, Projection};
 /// The ledgers' columns, kept between reads.
 static COLUMNS: ColumnCache = ColumnCache::new();
 
+/// The process-wide column cache.
+pub fn column_cache() -> &'static ColumnCache {
+    &COLUMNS
+}
+
 /// The store's columns, from the cache when the ledger did not change (GIL released).
 pub fn columns_of(py: Python<'_>, store: &Arc<Mutex<Store>>) -> PyResult<Arc<EventColumns>> {
     Ok(py.detach(|| COLUMNS.columns(store))?)

@@ -8,7 +8,7 @@ use pyo3::types::{PyCapsule, PyDict, PyList};
 
 use super::{arrow, py_modules};
 use crate::ledger::Store;
-use crate::stored::sessions::{self as core, SessionRow};
+use crate::stored::sessions::{self as core, SessionRow, SessionsCache};
 
 /// The sessions of a ledger: one row per `session_id`, in the order the sessions began.
 /// `len(t)`, `t[i]` (a dict), iteration (dicts), `to_pylist()`, `to_pandas()`,
@@ -24,17 +24,14 @@ pub struct SessionTable {
     rows: Arc<Vec<SessionRow>>,
 }
 
-/// `ledger.sessions()`: summarised from the ledger's cached columns.
+/// `ledger.sessions()` (see [`core::sessions_of`]).
 pub fn sessions(py: Python<'_>, store: &Arc<Mutex<Store>>) -> PyResult<SessionTable> {
-    let mut cols = super::report::columns_for(py, store, core::columns_needed(false))?;
-    if !cols.present.id() && !cols.parent_id.values.is_empty() {
-        cols = super::report::columns_for(py, store, core::columns_needed(true))?;
-    }
-    let rows = py.detach(move || core::summarise(&cols));
-    Ok(SessionTable {
-        rows: Arc::new(rows),
-    })
+    let rows = py.detach(|| core::sessions_of(store, super::report::column_cache(), &TABLES))?;
+    Ok(SessionTable { rows })
 }
+
+/// Sessions tables still held, returned again while the ledger is unchanged.
+static TABLES: SessionsCache = SessionsCache::new();
 
 fn row_dict<'py>(py: Python<'py>, r: &SessionRow) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);

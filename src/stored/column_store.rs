@@ -106,19 +106,40 @@ pub struct Coverage {
 /// Reads the trusted prefix of `store`'s column store into fresh columns holding the columns
 /// of `need` (session tags not yet derived). No store file, no directory, or nothing trusted:
 /// empty columns.
-///
-/// Each segment's header is read and checked against the chain first, in order (one lookup
-/// each); then the payloads are read, checked and decoded on up to [`DECODERS`] threads, at
-/// most [`AHEAD`] segments ahead of the one being appended (memory beyond the columns stays
-/// at a few decoded segments), and appended in order up to the first that fails.
 pub fn load(store: &Store, need: Projection) -> (EventColumns, Coverage) {
     let mut cols = EventColumns {
         present: need,
         ..EventColumns::default()
     };
+    let mut reserved = false;
+    let cov = for_each_segment(store, need, &mut |total, seg| {
+        if !reserved {
+            reserve(&mut cols, usize::try_from(total).unwrap_or(usize::MAX));
+            reserved = true;
+        }
+        append(&mut cols, seg).map(|_| ())
+    });
+    (cols, cov)
+}
+
+/// Hands the trusted prefix of `store`'s column store to `f` one segment at a time, in seq
+/// order, each decoded to the columns of `need` (its `session_tag`s are each event's own
+/// verdict on its session, not yet derived over the ledger), with the number of events all
+/// the segments found hold. A segment `f` fails on ends the prefix there, as one that fails
+/// a check does. No store file, no directory, or nothing trusted: `f` is not called.
+///
+/// Each segment's header is read and checked against the chain first, in order (one lookup
+/// each); then the payloads are read, checked and decoded on up to [`DECODERS`] threads, at
+/// most [`AHEAD`] segments ahead of the one handed to `f` (memory stays at a few decoded
+/// segments besides what `f` keeps).
+pub fn for_each_segment(
+    store: &Store,
+    need: Projection,
+    f: &mut dyn FnMut(u64, EventColumns) -> Result<()>,
+) -> Coverage {
     let mut cov = Coverage::default();
     let Some(path) = store.path() else {
-        return (cols, cov);
+        return cov;
     };
     let dir = dir_of(path);
     let mut found: Vec<Found> = Vec::new();
@@ -157,7 +178,6 @@ pub fn load(store: &Store, need: Projection) -> (EventColumns, Coverage) {
         }
     }
     let total: u64 = found.iter().map(|f| f.count).sum();
-    reserve(&mut cols, usize::try_from(total).unwrap_or(usize::MAX));
     let decoded = Decoded {
         state: Mutex::new(DecodeState {
             next: 0,
@@ -175,7 +195,7 @@ pub fn load(store: &Store, need: Projection) -> (EventColumns, Coverage) {
         for _ in 0..threads {
             s.spawn(|| decode_worker(&found, &decoded, need));
         }
-        for (k, f) in found.iter().enumerate() {
+        for (k, file) in found.iter().enumerate() {
             let seg = {
                 let mut st = decoded.state.lock();
                 loop {
@@ -185,7 +205,10 @@ pub fn load(store: &Store, need: Projection) -> (EventColumns, Coverage) {
                     decoded.ready.wait(&mut st);
                 }
             };
-            let ok = seg.and_then(|seg| append(&mut cols, seg));
+            let ok = seg.and_then(|seg| {
+                let n = seg.len as u64;
+                f(total, seg).map(|()| n)
+            });
             let mut st = decoded.state.lock();
             st.appended = k + 1;
             match ok {
@@ -194,7 +217,7 @@ pub fn load(store: &Store, need: Projection) -> (EventColumns, Coverage) {
                     cov.segments += 1;
                 }
                 Err(e) => {
-                    cov.rejected = Some(format!("{}: {e}", f.file.display()));
+                    cov.rejected = Some(format!("{}: {e}", file.file.display()));
                     st.stop = true;
                 }
             }
@@ -207,7 +230,7 @@ pub fn load(store: &Store, need: Projection) -> (EventColumns, Coverage) {
         decoded.state.lock().stop = true;
         decoded.ready.notify_all();
     });
-    (cols, cov)
+    cov
 }
 
 /// Whether the ledger has an event at `seq` (a failed lookup counts as no).

@@ -605,3 +605,54 @@ fn truncate_all(c: &mut EventColumns, n: usize) {
         t.data.truncate(t.offsets[n]);
     }
 }
+
+#[test]
+fn sessions_summarised_a_segment_at_a_time_match_the_records() {
+    use crate::stored::columns::{stream_stored, ColumnCache};
+    use crate::stored::sessions::{self, SessionsCache, Summary};
+    let l = ledger();
+    let writer = Arc::new(ColumnWriter::new());
+    let r = recorder(&l, Some(Arc::clone(&writer)));
+    record(&r, 0..300);
+    r.close().unwrap();
+    // Four whole segments and a part segment of 44 events; sessions of 6 events span the
+    // segment boundaries.
+    assert_eq!(segments(&l).len(), 5);
+    let want = sessions::summarise(&from_records(&l.store.lock()));
+    assert_eq!(want.len(), 50);
+    let need = sessions::columns_needed(false);
+    let stream = |store: &Store| {
+        let mut parts = Vec::new();
+        let mut summary = Summary::default();
+        let last = stream_stored(store, need, &mut |part| {
+            parts.push(part.len);
+            summary.add(part, &[]);
+            Ok(())
+        })
+        .unwrap();
+        (last, parts, summary.finish())
+    };
+    let (last, parts, got) = stream(&l.store.lock());
+    assert_eq!((last, parts), (300, vec![64, 64, 64, 64, 44]));
+    assert_eq!(got, want);
+    // A damaged segment: its events and the rest come from the records, as one part.
+    let third = &segments(&l)[2];
+    let mut bytes = fs::read(third).unwrap();
+    *bytes.last_mut().unwrap() ^= 1;
+    fs::write(third, bytes).unwrap();
+    let (last, parts, got) = stream(&l.store.lock());
+    assert_eq!((last, parts), (300, vec![64, 64, 172]));
+    assert_eq!(got, want);
+    // Through the caches: the same rows, and the same table again while it is held.
+    let (columns, tables) = (ColumnCache::new(), SessionsCache::new());
+    let first = sessions::sessions_of(&l.store, &columns, &tables).unwrap();
+    assert_eq!(*first, want);
+    assert!(columns.is_empty());
+    let again = sessions::sessions_of(&l.store, &columns, &tables).unwrap();
+    assert!(Arc::ptr_eq(&first, &again));
+    // Columns already loaded that hold what a summary reads are summarised instead.
+    drop((first, again));
+    columns.columns(&l.store).unwrap();
+    let from_cache = sessions::sessions_of(&l.store, &columns, &tables).unwrap();
+    assert_eq!(*from_cache, want);
+}

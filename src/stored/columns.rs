@@ -575,6 +575,49 @@ pub fn load_stored(store: &Store, need: Projection) -> Result<EventColumns> {
     Ok(cols)
 }
 
+/// Hands every event of `store` to `f` in seq order, a part at a time, with the columns of
+/// `need`: each segment of the trusted prefix of its column store as it is decoded, then the
+/// events after it, read from the records (segments these complete are saved as
+/// [`load_stored`] saves them). The parts are dropped after `f` returns, so memory stays at a
+/// few segments besides what `f` keeps. Each part has dictionaries of its own (codes differ
+/// between parts), and its `session_tag`s are each event's own verdict on its session
+/// (`session_stateful`), not derived over the ledger. Returns the last seq handed over (0:
+/// none).
+pub fn stream_stored(
+    store: &Store,
+    need: Projection,
+    f: &mut dyn FnMut(&EventColumns) -> Result<()>,
+) -> Result<u64> {
+    let mut last = 0u64;
+    let mut failed: Option<Error> = None;
+    let coverage = column_store::for_each_segment(store, need, &mut |_, seg| {
+        if failed.is_some() {
+            return Err(Error::Ledger("stopped".into()));
+        }
+        match f(&seg) {
+            Ok(()) => {
+                last = seg.last_seq();
+                Ok(())
+            }
+            Err(e) => {
+                failed = Some(e);
+                Err(Error::Ledger("stopped".into()))
+            }
+        }
+    });
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    debug_assert_eq!(last, coverage.events);
+    let tail = records_after(store, coverage.events)?;
+    let _ = column_store::save(store, &tail, coverage.events + 1, true);
+    if tail.len > 0 {
+        f(&tail)?;
+        last = tail.last_seq();
+    }
+    Ok(last)
+}
+
 /// Columns of a store as of a head: what a cache keeps between reports.
 #[derive(Clone, Debug)]
 pub struct Snapshot {
@@ -687,6 +730,29 @@ impl ColumnCache {
             None => entries.push((Arc::downgrade(store), snap)),
         }
         Ok(cols)
+    }
+
+    /// The cached columns of `store` if they are up to date (its head did not move) and hold
+    /// those of `need`; `None` otherwise (nothing is loaded).
+    pub fn current(
+        &self,
+        store: &Arc<Mutex<Store>>,
+        need: Projection,
+    ) -> Result<Option<Arc<EventColumns>>> {
+        let cached = {
+            let entries = self.entries.lock();
+            entries
+                .iter()
+                .find(|(w, _)| Self::is(w, store))
+                .map(|(_, s)| s.clone())
+        };
+        let Some(snap) = cached else {
+            return Ok(None);
+        };
+        if !snap.cols.present.covers(need) || store.lock().head()? != snap.head {
+            return Ok(None);
+        }
+        Ok(Some(snap.cols))
     }
 
     /// How many stores have columns cached (dropped stores are pruned at the next read).

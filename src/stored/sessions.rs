@@ -18,12 +18,18 @@
 //! counts) and `inner_input_tokens`, `inner_output_tokens`, `inner_cached_tokens` sum the
 //! inner model calls' tokens.
 
-use std::collections::HashSet;
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Weak};
 
+use parking_lot::Mutex;
+
+use crate::error::{Error, Result};
 use crate::event::EventKind;
 use crate::event::Tag;
-use crate::stored::columns::{EventColumns, Projection, StrColumn, NULL};
+use crate::ledger::{Head, Store};
+use crate::stored::columns::{
+    stream_stored, ColumnCache, EventColumns, Projection, StrColumn, NULL,
+};
 
 /// The columns [`summarise`] reads besides those always held; with `inner` (some event has
 /// a `parent_id`) also the ids, to find which parents are model calls.
@@ -92,135 +98,268 @@ impl SessionRow {
 /// The field of a row that an identity column fills.
 type IdentityField = fn(&mut SessionRow) -> &mut Option<Arc<str>>;
 
-/// Summarises the sessions of `cols` (their `session_tag`s must be derived).
+/// Summarises the sessions of `cols`.
 pub fn summarise(cols: &EventColumns) -> Vec<SessionRow> {
-    let inner = inner_parents(cols);
-    let mut slot: Vec<u32> = vec![NULL; cols.session_id.values.len()];
-    let mut out: Vec<SessionRow> = Vec::new();
-    // Whether each session's `session_start` was seen (then `start` is its ts).
-    let mut started: Vec<bool> = Vec::new();
-    // The identity columns, each with the field of a row it fills.
-    let identity: [(&StrColumn, IdentityField); 5] = [
-        (&cols.agent, |s| &mut s.agent),
-        (&cols.tenant, |s| &mut s.tenant),
-        (&cols.venue, |s| &mut s.venue),
-        (&cols.runtime, |s| &mut s.runtime),
-        (&cols.runtime_session_id, |s| &mut s.runtime_session_id),
-    ];
-    let status = &cols.status;
-    // The `status` code of "error" (tool errors), if any event has it.
-    let error = status
-        .values
-        .iter()
-        .position(|v| &**v == "error")
-        .map(|c| c as u32);
-    for i in 0..cols.len {
-        let code = cols.session_id.codes[i];
-        if code == NULL {
-            continue;
-        }
-        let kind = cols.kind[i];
-        let ts = cols.ts[i];
-        let s = if slot[code as usize] == NULL {
-            slot[code as usize] = out.len() as u32;
-            out.push(SessionRow {
-                session_id: Arc::clone(&cols.session_id.values[code as usize]),
-                agent: None,
-                tenant: None,
-                venue: None,
-                runtime: None,
-                runtime_session_id: None,
-                start: ts,
-                end: None,
-                last_ts: ts,
-                status: None,
-                first_seq: cols.seq[i],
-                events: 0,
-                model_calls: 0,
-                tool_calls: 0,
-                state_ops: 0,
-                tool_errors: 0,
-                input_tokens: 0,
-                output_tokens: 0,
-                cached_tokens: 0,
-                stateful_events: 0,
-                inner_model_calls: 0,
-                inner_tool_calls: 0,
-                inner_state_ops: 0,
-                inner_input_tokens: 0,
-                inner_output_tokens: 0,
-                inner_cached_tokens: 0,
-                session_tag: cols.session_tag[i],
-            });
-            started.push(false);
-            out.last_mut().unwrap()
-        } else {
-            &mut out[slot[code as usize] as usize]
-        };
-        let has_start = &mut started[slot[code as usize] as usize];
-        s.events += 1;
-        s.last_ts = s
-            .last_ts
-            .max(ts.saturating_add(cols.duration_ns[i].unwrap_or(0)));
-        if cols.tag[i] == Tag::Stateful {
-            s.stateful_events += 1;
-        }
-        let start = kind == EventKind::SessionStart;
-        if !start && !*has_start {
-            s.start = s.start.min(ts);
-        }
-        // Identity: the start event wins; otherwise the first event that has the field.
-        for (col, field) in &identity {
-            let field = field(s);
-            if start || field.is_none() {
-                let code = col.codes[i];
-                if code != NULL {
-                    *field = Some(Arc::clone(&col.values[code as usize]));
+    let mut s = Summary::default();
+    s.add(cols, &inner_parents(cols));
+    s.finish()
+}
+
+/// The sessions table built a part of the ledger at a time: [`Summary::add`] each part in
+/// seq order (a whole ledger's columns, or the segments [`crate::stored::columns::stream_stored`]
+/// hands over, each with dictionaries of its own), then [`Summary::finish`]. Holds one row
+/// per session and the index of session ids, never the events.
+#[derive(Debug, Default)]
+pub struct Summary {
+    /// The row of each session id.
+    slots: HashMap<Arc<str>, u32, foldhash::fast::RandomState>,
+    rows: Vec<SessionRow>,
+    /// Per row: whether its `session_start` was seen (then `start` is its ts), and whether
+    /// any of its events makes the session stateful.
+    started: Vec<bool>,
+    stateful: Vec<bool>,
+}
+
+impl Summary {
+    /// Whether `cols` has an event with a `parent_id`: summarising them needs the inner
+    /// parents of the whole ledger ([`summarise`] over every event), not a part at a time.
+    pub fn has_parents(cols: &EventColumns) -> bool {
+        !cols.parent_id.values.is_empty()
+    }
+
+    /// Adds the events of `cols` (the part of the ledger after those added so far).
+    /// `inner[c]`: whether the `parent_id` of code `c` is a model call of the ledger.
+    pub fn add(&mut self, cols: &EventColumns, inner: &[bool]) {
+        // This part's session codes → rows (NULL: not met in this part yet).
+        let mut slot: Vec<u32> = vec![NULL; cols.session_id.values.len()];
+        // The identity columns, each with the field of a row it fills.
+        let identity: [(&StrColumn, IdentityField); 5] = [
+            (&cols.agent, |s| &mut s.agent),
+            (&cols.tenant, |s| &mut s.tenant),
+            (&cols.venue, |s| &mut s.venue),
+            (&cols.runtime, |s| &mut s.runtime),
+            (&cols.runtime_session_id, |s| &mut s.runtime_session_id),
+        ];
+        let status = &cols.status;
+        // The `status` code of "error" (tool errors), if any event has it.
+        let error = status
+            .values
+            .iter()
+            .position(|v| &**v == "error")
+            .map(|c| c as u32);
+        for i in 0..cols.len {
+            let code = cols.session_id.codes[i];
+            if code == NULL {
+                continue;
+            }
+            let kind = cols.kind[i];
+            let ts = cols.ts[i];
+            if slot[code as usize] == NULL {
+                let id = &cols.session_id.values[code as usize];
+                let next = self.rows.len() as u32;
+                let row = *self.slots.entry(Arc::clone(id)).or_insert(next);
+                if row == next {
+                    self.rows.push(SessionRow {
+                        session_id: Arc::clone(id),
+                        agent: None,
+                        tenant: None,
+                        venue: None,
+                        runtime: None,
+                        runtime_session_id: None,
+                        start: ts,
+                        end: None,
+                        last_ts: ts,
+                        status: None,
+                        first_seq: cols.seq[i],
+                        events: 0,
+                        model_calls: 0,
+                        tool_calls: 0,
+                        state_ops: 0,
+                        tool_errors: 0,
+                        input_tokens: 0,
+                        output_tokens: 0,
+                        cached_tokens: 0,
+                        stateful_events: 0,
+                        inner_model_calls: 0,
+                        inner_tool_calls: 0,
+                        inner_state_ops: 0,
+                        inner_input_tokens: 0,
+                        inner_output_tokens: 0,
+                        inner_cached_tokens: 0,
+                        session_tag: Tag::Stateless,
+                    });
+                    self.started.push(false);
+                    self.stateful.push(false);
+                }
+                slot[code as usize] = row;
+            }
+            let row = slot[code as usize] as usize;
+            let s = &mut self.rows[row];
+            let has_start = &mut self.started[row];
+            if cols.session_stateful[i] {
+                self.stateful[row] = true;
+            }
+            s.events += 1;
+            s.last_ts = s
+                .last_ts
+                .max(ts.saturating_add(cols.duration_ns[i].unwrap_or(0)));
+            if cols.tag[i] == Tag::Stateful {
+                s.stateful_events += 1;
+            }
+            let start = kind == EventKind::SessionStart;
+            if !start && !*has_start {
+                s.start = s.start.min(ts);
+            }
+            // Identity: the start event wins; otherwise the first event that has the field.
+            for (col, field) in &identity {
+                let field = field(s);
+                if start || field.is_none() {
+                    let code = col.codes[i];
+                    if code != NULL {
+                        *field = Some(Arc::clone(&col.values[code as usize]));
+                    }
                 }
             }
-        }
-        let parent = cols.parent_id.codes[i];
-        if parent != NULL && inner[parent as usize] {
+            let parent = cols.parent_id.codes[i];
+            if parent != NULL && inner[parent as usize] {
+                match kind {
+                    EventKind::ModelCall => {
+                        s.inner_model_calls += 1;
+                        s.inner_input_tokens += cols.input_tokens[i];
+                        s.inner_output_tokens += cols.output_tokens[i];
+                        s.inner_cached_tokens += cols.cached_tokens[i];
+                    }
+                    EventKind::ToolCall => s.inner_tool_calls += 1,
+                    EventKind::StateOp => s.inner_state_ops += 1,
+                    EventKind::SessionStart | EventKind::SessionEnd => {}
+                }
+            }
             match kind {
+                EventKind::SessionStart => {
+                    s.start = ts;
+                    *has_start = true;
+                }
+                EventKind::SessionEnd => {
+                    s.end = Some(ts);
+                    s.status = match status.codes[i] {
+                        NULL => None,
+                        c => Some(Arc::clone(&status.values[c as usize])),
+                    };
+                }
                 EventKind::ModelCall => {
-                    s.inner_model_calls += 1;
-                    s.inner_input_tokens += cols.input_tokens[i];
-                    s.inner_output_tokens += cols.output_tokens[i];
-                    s.inner_cached_tokens += cols.cached_tokens[i];
+                    s.model_calls += 1;
+                    s.input_tokens += cols.input_tokens[i];
+                    s.output_tokens += cols.output_tokens[i];
+                    s.cached_tokens += cols.cached_tokens[i];
                 }
-                EventKind::ToolCall => s.inner_tool_calls += 1,
-                EventKind::StateOp => s.inner_state_ops += 1,
-                EventKind::SessionStart | EventKind::SessionEnd => {}
-            }
-        }
-        match kind {
-            EventKind::SessionStart => {
-                s.start = ts;
-                *has_start = true;
-            }
-            EventKind::SessionEnd => {
-                s.end = Some(ts);
-                s.status = match status.codes[i] {
-                    NULL => None,
-                    c => Some(Arc::clone(&status.values[c as usize])),
-                };
-            }
-            EventKind::ModelCall => {
-                s.model_calls += 1;
-                s.input_tokens += cols.input_tokens[i];
-                s.output_tokens += cols.output_tokens[i];
-                s.cached_tokens += cols.cached_tokens[i];
-            }
-            EventKind::ToolCall => {
-                s.tool_calls += 1;
-                if error.is_some_and(|e| status.codes[i] == e) {
-                    s.tool_errors += 1;
+                EventKind::ToolCall => {
+                    s.tool_calls += 1;
+                    if error.is_some_and(|e| status.codes[i] == e) {
+                        s.tool_errors += 1;
+                    }
                 }
+                EventKind::StateOp => s.state_ops += 1,
             }
-            EventKind::StateOp => s.state_ops += 1,
         }
     }
-    out
+
+    /// The rows, in the order the sessions' first events were added, with their session
+    /// tags (stateful when any event of the session makes it so).
+    pub fn finish(self) -> Vec<SessionRow> {
+        let mut rows = self.rows;
+        for (r, &stateful) in rows.iter_mut().zip(&self.stateful) {
+            r.session_tag = if stateful {
+                Tag::Stateful
+            } else {
+                Tag::Stateless
+            };
+        }
+        rows
+    }
+}
+
+/// The sessions table of `store` as of its head: summarised from `columns` when they hold
+/// the store's current columns, else from its column store a segment at a time
+/// ([`stream_stored`]: no column is held whole, nor kept after), unless the ledger has events
+/// with a `parent_id` (then from every column, loaded into `columns`: inner calls need the
+/// whole ledger's model call ids). A table still held from an earlier call at the same head
+/// is returned again.
+pub fn sessions_of(
+    store: &Arc<Mutex<Store>>,
+    columns: &ColumnCache,
+    tables: &SessionsCache,
+) -> Result<Arc<Vec<SessionRow>>> {
+    let head = store.lock().head()?;
+    if let Some(rows) = tables.get(store, head) {
+        return Ok(rows);
+    }
+    let need = columns_needed(false);
+    let rows = match columns.current(store, need)? {
+        Some(cols) if cols.present.id() || !Summary::has_parents(&cols) => Some(summarise(&cols)),
+        Some(_) => None,
+        None => {
+            let mut summary = Summary::default();
+            let mut parents = false;
+            let last = stream_stored(&store.lock(), need, &mut |part| {
+                if Summary::has_parents(part) {
+                    parents = true;
+                    return Err(Error::Ledger("events with parents".into()));
+                }
+                summary.add(part, &[]);
+                Ok(())
+            });
+            match last {
+                Ok(last) if last == head.seq => Some(summary.finish()),
+                // Appended meanwhile: the table is as of the later head (not kept).
+                Ok(_) => return Ok(Arc::new(summary.finish())),
+                Err(_) if parents => None,
+                Err(e) => return Err(e),
+            }
+        }
+    };
+    let rows = match rows {
+        Some(rows) => rows,
+        None => summarise(&*columns.columns_for(store, columns_needed(true))?),
+    };
+    let rows = Arc::new(rows);
+    tables.put(store, head, &rows);
+    Ok(rows)
+}
+
+/// Sessions tables handed out, by store and head, held weakly: a table the caller still
+/// holds is returned again for an unchanged ledger, and one it dropped is not kept.
+#[derive(Debug, Default)]
+pub struct SessionsCache {
+    entries: Mutex<Vec<HeldTable>>,
+}
+
+/// A table handed out: its store, the head it is as of, and the rows.
+type HeldTable = (Weak<Mutex<Store>>, Head, Weak<Vec<SessionRow>>);
+
+impl SessionsCache {
+    pub const fn new() -> Self {
+        SessionsCache {
+            entries: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn get(&self, store: &Arc<Mutex<Store>>, head: Head) -> Option<Arc<Vec<SessionRow>>> {
+        let entries = self.entries.lock();
+        entries
+            .iter()
+            .find(|(s, h, _)| std::ptr::eq(s.as_ptr(), Arc::as_ptr(store)) && *h == head)
+            .and_then(|(_, _, rows)| rows.upgrade())
+    }
+
+    fn put(&self, store: &Arc<Mutex<Store>>, head: Head, rows: &Arc<Vec<SessionRow>>) {
+        let mut entries = self.entries.lock();
+        entries.retain(|(s, _, r)| {
+            s.strong_count() > 0
+                && r.strong_count() > 0
+                && !std::ptr::eq(s.as_ptr(), Arc::as_ptr(store))
+        });
+        entries.push((Arc::downgrade(store), head, Arc::downgrade(rows)));
+    }
 }
 
 /// For each `parent_id` dictionary code: whether that parent is a `model_call` of the ledger
