@@ -16,6 +16,9 @@
 //! A charge with no matching price is unpriced (`None`), never zero.
 
 use std::collections::HashMap;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 
 use crate::accounting::groupby::{Dim, GroupIndex, Groups};
 use crate::accounting::pricing::{Period, PriceTable};
@@ -23,7 +26,10 @@ use crate::accounting::result::{Cell, ResultTable};
 use crate::accounting::window::Window;
 use crate::error::Result;
 use crate::event::EventKind;
-use crate::stored::columns::{EventColumns, Projection, StrColumn, NULL};
+use crate::ledger::Store;
+use crate::stored::columns::{
+    stream_stored, ColumnCache, EventColumns, Projection, StrColumn, NULL,
+};
 
 /// The columns pricing model calls reads ([`ModelPricer`]) besides those always held.
 pub const MODEL_PRICE_COLUMNS: &[&str] = &["provider", "model", "venue", "cached_tokens"];
@@ -117,96 +123,223 @@ pub fn each_charge(
     window: Window,
     f: &mut dyn FnMut(usize, ChargeKind, Option<u128>) -> Result<()>,
 ) -> Result<()> {
-    let runtime_billable = tables.iter().any(|t| !t.runtime_prices.is_empty());
-    let storage_billable = tables.iter().any(|t| !t.storage_prices.is_empty());
-    let mut pricer = ModelPricer::new(cols, venue, tables);
-    // The row of each session's first `session_start`, by session code (NO_ROW: none yet).
-    const NO_ROW: u32 = u32::MAX;
-    let mut starts: Vec<u32> = if runtime_billable {
-        vec![NO_ROW; cols.session_id.values.len()]
-    } else {
-        Vec::new()
-    };
-    let mut objects: HashMap<(u32, u32, u32), usize> = HashMap::new();
-    let mut pending_storage: Vec<(usize, i64)> = Vec::new(); // (row, end ts)
-    let horizon = window
-        .until
-        .unwrap_or_else(|| cols.ts.iter().copied().max().unwrap_or(0));
-    for i in 0..cols.len {
-        let kind = cols.kind[i];
-        match kind {
-            EventKind::ModelCall if window.contains(cols.ts[i]) => {
-                let cost = pricer.cost(i, table_of(i))?;
-                f(i, ChargeKind::Model, cost)?;
-            }
-            EventKind::SessionStart if runtime_billable => {
-                if let Some(s) = session(cols, i) {
-                    if starts[s as usize] == NO_ROW {
-                        starts[s as usize] = i as u32;
-                    }
-                }
-            }
-            EventKind::SessionEnd if runtime_billable => {
-                let Some(s) = session(cols, i) else { continue };
-                let start = match starts[s as usize] {
-                    NO_ROW => continue,
-                    row => row as usize,
-                };
-                let runtime = cols.runtime.get(start).or(cols.runtime.get(i));
-                let Some(runtime) = runtime else { continue };
-                if !window.contains(cols.ts[i]) {
-                    continue;
-                }
-                let v = venue.get(start).or(venue.get(i));
-                let t = tables[table_of(i)];
-                let dur = (cols.ts[i] - cols.ts[start]).max(0) as u64;
-                let cost = match t.runtime_price(runtime, v, cols.ts[start]) {
-                    Some(p) => Some(p.cost(dur)?),
-                    None => None,
-                };
-                f(i, ChargeKind::Runtime, cost)?;
-            }
-            EventKind::StateOp if storage_billable => {
-                let op = cols.op.get(i);
-                if !matches!(op, Some("write" | "delete")) {
-                    continue;
-                }
-                let session = if cols.scope.get(i) == Some("session") {
-                    cols.session_id.codes[i]
-                } else {
-                    NULL
-                };
-                let key = cols.key.codes[i];
-                let obj = (cols.store.codes[i], key, session);
-                if key != NULL {
-                    if let Some(prev) = objects.remove(&obj) {
-                        pending_storage[prev].1 = cols.ts[i];
-                    }
-                }
-                let is_charged = op == Some("write")
-                    && cols.holder.get(i) == Some("provider")
-                    && cols.bytes[i] > 0;
-                if is_charged && window.contains(cols.ts[i]) {
-                    if key != NULL {
-                        objects.insert(obj, pending_storage.len());
-                    }
-                    pending_storage.push((i, horizon));
-                }
-            }
-            _ => {}
+    struct Rows<'f>(&'f mut dyn FnMut(usize, ChargeKind, Option<u128>) -> Result<()>);
+    impl ChargeSink for Rows<'_> {
+        fn charge(&mut self, row: usize, kind: ChargeKind, cost: Option<u128>) -> Result<()> {
+            (self.0)(row, kind, cost)
+        }
+        fn tag(&mut self, _row: usize) -> u32 {
+            0
         }
     }
-    for (i, end) in pending_storage {
-        let held = (end.min(horizon) - cols.ts[i]).max(0) as u64;
-        let t = tables[table_of(i)];
-        let store = cols.store.get(i).unwrap_or_default();
-        let cost = match t.storage_price(store, cols.ts[i]) {
-            Some(p) => Some(p.cost(cols.bytes[i], held)?),
-            None => None,
-        };
-        f(i, ChargeKind::Storage, cost)?;
+    let mut scan = ChargeScan::new(tables, window);
+    scan.add(cols, venue, table_of, &mut Rows(&mut *f))?;
+    scan.finish(&mut |row, _, cost| f(row, ChargeKind::Storage, cost))
+}
+
+/// Where [`ChargeScan::add`] hands the charges of a part of the ledger.
+pub trait ChargeSink {
+    /// A model or runtime charge of row `row` of the part.
+    fn charge(&mut self, row: usize, kind: ChargeKind, cost: Option<u128>) -> Result<()>;
+    /// What to remember with a storage charge of row `row` of the part, whose cost is known
+    /// only at [`ChargeScan::finish`] (a group, say).
+    fn tag(&mut self, row: usize) -> u32;
+}
+
+/// The first `session_start` of a session: what its runtime charge reads.
+#[derive(Debug)]
+struct Start {
+    runtime: Option<Arc<str>>,
+    venue: Option<Arc<str>>,
+    ts: i64,
+}
+
+/// A provider-held write whose cost waits for the next write or delete of its object.
+#[derive(Debug)]
+struct PendingWrite {
+    /// Row in the ledger (over every part added).
+    row: usize,
+    tag: u32,
+    ts: i64,
+    bytes: u64,
+    store: Option<Arc<str>>,
+    table: usize,
+    /// When the bytes stop being held (`i64::MAX`: at the horizon).
+    end: i64,
+}
+
+/// What identifies a stored object: (`store`, `key`, the `session_id` when scoped to the
+/// session).
+type Object = (Option<Arc<str>>, Arc<str>, Option<Arc<str>>);
+
+/// The charge rules (see the module documentation) applied to a ledger a part at a time, in
+/// seq order: [`ChargeScan::add`] each part (a whole ledger's columns, or the segments
+/// [`crate::stored::columns::stream_stored`] hands over, each with dictionaries of its own),
+/// then [`ChargeScan::finish`]. Between parts it keeps only what later events need: each
+/// session's first start (when runtimes are billable) and the provider-held writes not yet
+/// priced (when storage is).
+pub struct ChargeScan<'t> {
+    tables: &'t [&'t PriceTable],
+    window: Window,
+    runtime_billable: bool,
+    storage_billable: bool,
+    starts: HashMap<Arc<str>, Start, foldhash::fast::RandomState>,
+    objects: HashMap<Object, usize, foldhash::fast::RandomState>,
+    pending: Vec<PendingWrite>,
+    /// Rows added so far, and the latest `ts` among them.
+    rows: usize,
+    latest: Option<i64>,
+}
+
+impl<'t> ChargeScan<'t> {
+    pub fn new(tables: &'t [&'t PriceTable], window: Window) -> Self {
+        ChargeScan {
+            tables,
+            window,
+            runtime_billable: tables.iter().any(|t| !t.runtime_prices.is_empty()),
+            storage_billable: tables.iter().any(|t| !t.storage_prices.is_empty()),
+            starts: HashMap::default(),
+            objects: HashMap::default(),
+            pending: Vec::new(),
+            rows: 0,
+            latest: None,
+        }
     }
-    Ok(())
+
+    /// Storage charges waiting for [`ChargeScan::finish`] so far.
+    pub fn pending(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Replaces the tags of the waiting storage charges from the `from`-th on by
+    /// `map[tag]`.
+    pub fn retag(&mut self, from: usize, map: &[u32]) {
+        for p in &mut self.pending[from..] {
+            p.tag = map[p.tag as usize];
+        }
+    }
+
+    /// Prices the billable events of `cols`, the part of the ledger after the rows added so
+    /// far: model and runtime charges go to `sink` in row order; storage charges wait for
+    /// [`ChargeScan::finish`], each with its `sink.tag`. `table_of(row)` chooses which table
+    /// prices a row; `venue` stands in for `cols.venue`.
+    pub fn add(
+        &mut self,
+        cols: &EventColumns,
+        venue: &StrColumn,
+        table_of: &dyn Fn(usize) -> usize,
+        sink: &mut dyn ChargeSink,
+    ) -> Result<()> {
+        let (tables, window) = (self.tables, self.window);
+        let mut pricer = ModelPricer::new(cols, venue, tables);
+        let value = |col: &StrColumn, i: usize| match col.codes[i] {
+            NULL => None,
+            c => Some(Arc::clone(&col.values[c as usize])),
+        };
+        if window.until.is_none() {
+            if let Some(&m) = cols.ts.iter().max() {
+                self.latest = Some(self.latest.map_or(m, |l| l.max(m)));
+            }
+        }
+        for i in 0..cols.len {
+            let kind = cols.kind[i];
+            match kind {
+                EventKind::ModelCall if window.contains(cols.ts[i]) => {
+                    let cost = pricer.cost(i, table_of(i))?;
+                    sink.charge(i, ChargeKind::Model, cost)?;
+                }
+                EventKind::SessionStart if self.runtime_billable => {
+                    if let Some(s) = session(cols, i) {
+                        let id = &cols.session_id.values[s as usize];
+                        if !self.starts.contains_key(id) {
+                            let start = Start {
+                                runtime: value(&cols.runtime, i),
+                                venue: value(venue, i),
+                                ts: cols.ts[i],
+                            };
+                            self.starts.insert(Arc::clone(id), start);
+                        }
+                    }
+                }
+                EventKind::SessionEnd if self.runtime_billable => {
+                    let Some(s) = session(cols, i) else { continue };
+                    let Some(start) = self.starts.get(&cols.session_id.values[s as usize]) else {
+                        continue;
+                    };
+                    let runtime = start.runtime.as_deref().or(cols.runtime.get(i));
+                    let Some(runtime) = runtime else { continue };
+                    if !window.contains(cols.ts[i]) {
+                        continue;
+                    }
+                    let v = start.venue.as_deref().or(venue.get(i));
+                    let t = tables[table_of(i)];
+                    let dur = (cols.ts[i] - start.ts).max(0) as u64;
+                    let cost = match t.runtime_price(runtime, v, start.ts) {
+                        Some(p) => Some(p.cost(dur)?),
+                        None => None,
+                    };
+                    sink.charge(i, ChargeKind::Runtime, cost)?;
+                }
+                EventKind::StateOp if self.storage_billable => {
+                    let op = cols.op.get(i);
+                    if !matches!(op, Some("write" | "delete")) {
+                        continue;
+                    }
+                    let obj = value(&cols.key, i).map(|key| {
+                        let session = if cols.scope.get(i) == Some("session") {
+                            value(&cols.session_id, i)
+                        } else {
+                            None
+                        };
+                        (value(&cols.store, i), key, session)
+                    });
+                    if let Some(obj) = &obj {
+                        if let Some(prev) = self.objects.remove(obj) {
+                            self.pending[prev].end = cols.ts[i];
+                        }
+                    }
+                    let is_charged = op == Some("write")
+                        && cols.holder.get(i) == Some("provider")
+                        && cols.bytes[i] > 0;
+                    if is_charged && window.contains(cols.ts[i]) {
+                        if let Some(obj) = obj {
+                            self.objects.insert(obj, self.pending.len());
+                        }
+                        self.pending.push(PendingWrite {
+                            row: self.rows + i,
+                            tag: sink.tag(i),
+                            ts: cols.ts[i],
+                            bytes: cols.bytes[i],
+                            store: value(&cols.store, i),
+                            table: table_of(i),
+                            end: i64::MAX,
+                        });
+                    }
+                }
+                _ => {}
+            }
+        }
+        self.rows += cols.len;
+        Ok(())
+    }
+
+    /// Prices the storage charges, in row order, handing each to `f` as (row in the ledger,
+    /// tag, cost): held until the next write or delete of the object, capped at the horizon
+    /// (the window's `until`, else the latest `ts` added).
+    pub fn finish(self, f: &mut dyn FnMut(usize, u32, Option<u128>) -> Result<()>) -> Result<()> {
+        let horizon = self.window.until.unwrap_or(self.latest.unwrap_or(0));
+        for p in self.pending {
+            let held = (p.end.min(horizon) - p.ts).max(0) as u64;
+            let t = self.tables[p.table];
+            let store = p.store.as_deref().unwrap_or_default();
+            let cost = match t.storage_price(store, p.ts) {
+                Some(price) => Some(price.cost(p.bytes, held)?),
+                None => None,
+            };
+            f(p.row, p.tag, cost)?;
+        }
+        Ok(())
+    }
 }
 
 /// (provider, model, venue codes, table index).
@@ -365,12 +498,18 @@ pub struct CostAcc {
 
 impl CostAcc {
     pub fn add(&mut self, cols: &EventColumns, row: usize, kind: ChargeKind, cost: Option<u128>) {
-        self.events += 1;
         if kind == ChargeKind::Model {
             self.input_tokens += u128::from(cols.input_tokens[row]);
             self.cached_tokens += u128::from(cols.cached_tokens[row]);
             self.output_tokens += u128::from(cols.output_tokens[row]);
         }
+        self.add_charge(kind, cost);
+    }
+
+    /// Counts a charge without its tokens (those of a model call are added by
+    /// [`CostAcc::add`]).
+    pub fn add_charge(&mut self, kind: ChargeKind, cost: Option<u128>) {
+        self.events += 1;
         let slot = &mut self.by_kind[kind as usize];
         slot.0 += 1;
         match cost {
@@ -379,6 +518,20 @@ impl CostAcc {
                 slot.2 += c;
             }
             None => self.unpriced += 1,
+        }
+    }
+
+    /// Adds the sums of `other`.
+    pub fn merge(&mut self, other: &CostAcc) {
+        self.events += other.events;
+        self.input_tokens += other.input_tokens;
+        self.cached_tokens += other.cached_tokens;
+        self.output_tokens += other.output_tokens;
+        self.unpriced += other.unpriced;
+        for (a, b) in self.by_kind.iter_mut().zip(&other.by_kind) {
+            a.0 += b.0;
+            a.1 += b.1;
+            a.2 += b.2;
         }
     }
 
@@ -444,8 +597,8 @@ pub fn costs_table(
         window,
         &mut |row, kind, cost| {
             let g = index.group(row) as usize;
-            if g == acc.len() {
-                acc.push(CostAcc::default());
+            if g >= acc.len() {
+                acc.resize(g + 1, CostAcc::default());
             }
             acc[g].add(cols, row, kind, cost);
             Ok(())
@@ -454,7 +607,109 @@ pub fn costs_table(
     if dims.is_empty() && acc.is_empty() {
         acc.push(CostAcc::default());
     }
-    let groups = index.into_groups();
+    Ok(table_of_groups(dims, &index.into_groups(), &acc))
+}
+
+/// [`costs_table`] of the ledger of `store`, from its columns a part at a time
+/// ([`stream_stored`]: no column is held whole, nor kept after). Each part's groups are
+/// summed apart, then added into the ledger's by their values. Not for grouping by
+/// `session_tag` (derived over the whole ledger: [`costs_of`] loads every column for it).
+pub fn costs_streamed(
+    store: &Store,
+    prices: &PriceTable,
+    dims: &[Dim],
+    window: Window,
+) -> Result<ResultTable> {
+    assert!(
+        !dims.contains(&Dim::SessionTag),
+        "session tags need every event"
+    );
+    /// One part's groups and sums.
+    struct Part<'a> {
+        cols: &'a EventColumns,
+        index: GroupIndex<'a>,
+        acc: Vec<CostAcc>,
+    }
+    impl ChargeSink for Part<'_> {
+        fn charge(&mut self, row: usize, kind: ChargeKind, cost: Option<u128>) -> Result<()> {
+            let g = self.tag(row) as usize;
+            self.acc[g].add(self.cols, row, kind, cost);
+            Ok(())
+        }
+        fn tag(&mut self, row: usize) -> u32 {
+            let g = self.index.group(row);
+            if g as usize >= self.acc.len() {
+                self.acc.resize(g as usize + 1, CostAcc::default());
+            }
+            g
+        }
+    }
+    let tables = [prices];
+    let mut scan = ChargeScan::new(&tables, window);
+    let mut ids: HashMap<Vec<Option<String>>, u32> = HashMap::new();
+    let mut groups = Groups::default();
+    let mut acc: Vec<CostAcc> = Vec::new();
+    stream_stored(store, columns_needed(dims), &mut |cols| {
+        let mut part = Part {
+            cols,
+            index: GroupIndex::new(cols, &cols.venue, dims),
+            acc: Vec::new(),
+        };
+        let from = scan.pending();
+        scan.add(cols, &cols.venue, &|_| 0, &mut part)?;
+        // This part's groups → the ledger's.
+        let labels = part.index.labels();
+        let map: Vec<u32> = labels
+            .into_iter()
+            .take(part.acc.len())
+            .map(|l| {
+                *ids.entry(l).or_insert_with_key(|l| {
+                    groups.labels.push(l.clone());
+                    acc.push(CostAcc::default());
+                    (acc.len() - 1) as u32
+                })
+            })
+            .collect();
+        for (a, &g) in part.acc.iter().zip(&map) {
+            acc[g as usize].merge(a);
+        }
+        scan.retag(from, &map);
+        Ok(())
+    })?;
+    scan.finish(&mut |_, g, cost| {
+        acc[g as usize].add_charge(ChargeKind::Storage, cost);
+        Ok(())
+    })?;
+    if dims.is_empty() && acc.is_empty() {
+        groups.labels.push(Vec::new());
+        acc.push(CostAcc::default());
+    }
+    Ok(table_of_groups(dims, &groups, &acc))
+}
+
+/// The costs table of a ledger as of its head: from `columns` when they hold its current
+/// columns, else a part at a time ([`costs_streamed`]) when the store is a file, else (an
+/// in-memory ledger, or grouping by `session_tag`) from every column, loaded into `columns`.
+pub fn costs_of(
+    store: &Arc<Mutex<Store>>,
+    columns: &ColumnCache,
+    prices: &PriceTable,
+    dims: &[Dim],
+    window: Window,
+) -> Result<ResultTable> {
+    let need = columns_needed(dims);
+    if let Some(cols) = columns.current(store, need)? {
+        return costs_table(&cols, prices, dims, window);
+    }
+    let streamed = !dims.contains(&Dim::SessionTag) && store.lock().path().is_some();
+    if streamed {
+        return costs_streamed(&store.lock(), prices, dims, window);
+    }
+    costs_table(&*columns.columns_for(store, need)?, prices, dims, window)
+}
+
+/// The table of per-group sums `acc` (by group id of `groups`), sorted by the group values.
+fn table_of_groups(dims: &[Dim], groups: &Groups, acc: &[CostAcc]) -> ResultTable {
     let mut columns: Vec<String> = dims.iter().map(|d| d.name().to_owned()).collect();
     columns.extend(COST_COLUMNS.iter().map(|c| c.to_string()));
     let mut rows = Vec::new();
@@ -468,7 +723,7 @@ pub fn costs_table(
         row.extend(cost_cells(a));
         rows.push(row);
     }
-    Ok(ResultTable { columns, rows })
+    ResultTable { columns, rows }
 }
 
 fn cost_cells(a: &CostAcc) -> Vec<Cell> {

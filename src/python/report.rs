@@ -630,9 +630,7 @@ pub fn costs(
         .ok_or_else(|| invalid("prices", "is required (a PriceTable or a price file)"))?;
     let dims = parse_by(by)?;
     let w = window(since, until)?;
-    let cols = columns_for(py, store, costing::columns_needed(&dims))?;
-    let (p, d2) = (Arc::clone(&prices), dims.clone());
-    let table = py.detach(move || costing::costs_table(&cols, &p, &d2, w))?;
+    let table = py.detach(|| costing::costs_of(store, &COLUMNS, &prices, &dims, w))?;
     let mut meta = vec![("currency", Some(prices.currency.clone()))];
     meta.extend(window_meta(w));
     meta.push(ledger_meta(py, store)?);

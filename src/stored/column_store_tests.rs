@@ -656,3 +656,90 @@ fn sessions_summarised_a_segment_at_a_time_match_the_records() {
     let from_cache = sessions::sessions_of(&l.store, &columns, &tables).unwrap();
     assert_eq!(*from_cache, want);
 }
+
+#[test]
+fn costs_priced_a_segment_at_a_time_match_the_records() {
+    use crate::accounting::costing::{costs_of, costs_streamed, costs_table};
+    use crate::accounting::groupby::parse_dims;
+    use crate::accounting::pricing::PriceTable;
+    use crate::accounting::window::Window;
+    use crate::stored::columns::ColumnCache;
+    let prices = PriceTable::from_toml(
+        r#"
+currency = "USD"
+[[price]]
+provider = "openai"
+model = "gpt-5"
+input_per_mtok = "1.25"
+cached_input_per_mtok = "0.125"
+output_per_mtok = "10"
+[[runtime_price]]
+runtime = "agentcore"
+per_session_hour = "0.0895"
+[[storage_price]]
+store = "agentcore-memory"
+per_gb_month = "0.25"
+"#,
+    )
+    .unwrap();
+    let l = ledger();
+    let writer = Arc::new(ColumnWriter::new());
+    let r = recorder(&l, Some(Arc::clone(&writer)));
+    // State ops write a few keyed objects (some scoped to their session), replaced across
+    // segment boundaries; runtime sessions end in a later segment than they start.
+    for i in 0..300u64 {
+        let mut e = event(i);
+        if e.kind == EventKind::StateOp {
+            e.key = (i % 4 != 0).then(|| format!("k{}", i % 3).into());
+            e.scope = (i % 5 == 0).then(|| "session".into());
+            e.op = Some(if i % 7 == 0 { "delete" } else { "write" }.into());
+            // A terabyte: held for milliseconds, still a cost of whole nano-units.
+            e.bytes = Some(1_000_000_000_000);
+        }
+        r.write_now(&r.wrap(e.finish().unwrap())).unwrap();
+    }
+    r.close().unwrap();
+    assert_eq!(segments(&l).len(), 5);
+    let all = from_records(&l.store.lock());
+    let ts = |i: usize| all.ts[i];
+    let windows = [
+        Window::default(),
+        Window {
+            since: Some(ts(40)),
+            until: Some(ts(250)),
+        },
+    ];
+    for by in [&[][..], &["venue", "month"], &["agent", "kind", "runtime"]] {
+        let dims = parse_dims(&by.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap();
+        for w in windows {
+            let want = costs_table(&all, &prices, &dims, w).unwrap();
+            let got = costs_streamed(&l.store.lock(), &prices, &dims, w).unwrap();
+            assert_eq!(got.rows, want.rows, "by {by:?}, {w:?}");
+            assert_eq!(got.columns, want.columns);
+            let cache = ColumnCache::new();
+            let via = costs_of(&l.store, &cache, &prices, &dims, w).unwrap();
+            assert_eq!(via.rows, want.rows);
+            assert!(cache.is_empty());
+        }
+    }
+    // Every kind of charge is there, priced.
+    let t = costs_table(&all, &prices, &[], Window::default()).unwrap();
+    let cells = &t.rows[0];
+    for (k, c) in cells.iter().enumerate().skip(6) {
+        assert!(
+            matches!(c, crate::accounting::result::Cell::Int(n) if *n > 0),
+            "{k}: {c:?}"
+        );
+    }
+    // By session_tag (derived over the whole ledger): from every column, cached.
+    let dims = parse_dims(&["session_tag".into()]).unwrap();
+    let cache = ColumnCache::new();
+    let via = costs_of(&l.store, &cache, &prices, &dims, Window::default()).unwrap();
+    assert_eq!(
+        via.rows,
+        costs_table(&all, &prices, &dims, Window::default())
+            .unwrap()
+            .rows
+    );
+    assert_eq!(cache.len(), 1);
+}

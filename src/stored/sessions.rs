@@ -279,7 +279,8 @@ impl Summary {
 }
 
 /// The sessions table of `store` as of its head: summarised from `columns` when they hold
-/// the store's current columns, else from its column store a segment at a time
+/// the store's current columns (or the store is in memory: then loaded into `columns`),
+/// else from its column store a segment at a time
 /// ([`stream_stored`]: no column is held whole, nor kept after), unless the ledger has events
 /// with a `parent_id` (then from every column, loaded into `columns`: inner calls need the
 /// whole ledger's model call ids). A table still held from an earlier call at the same head
@@ -294,6 +295,16 @@ pub fn sessions_of(
         return Ok(rows);
     }
     let need = columns_needed(false);
+    if store.lock().path().is_none() {
+        // In memory: no column store to read a part at a time; the columns stay cached.
+        let mut cols = columns.columns_for(store, need)?;
+        if !cols.present.id() && Summary::has_parents(&cols) {
+            cols = columns.columns_for(store, columns_needed(true))?;
+        }
+        let rows = Arc::new(summarise(&cols));
+        tables.put(store, head, &rows);
+        return Ok(rows);
+    }
     let rows = match columns.current(store, need)? {
         Some(cols) if cols.present.id() || !Summary::has_parents(&cols) => Some(summarise(&cols)),
         Some(_) => None,
