@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import gc
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -449,3 +450,71 @@ def test_event_times_are_read_exactly_in_any_zone(tz: dt.tzinfo | None) -> None:
     micros = (naive - dt.datetime(1970, 1, 1)) // dt.timedelta(microseconds=1)
     assert step["ts"] == micros * 1000
     assert step["duration_ns"] == 1_750_006_000
+
+
+class _UtcSubclass(dateutil.tz.tzutc):
+    """A subclass of dateutil's UTC that says otherwise: its offset is asked, not assumed."""
+
+    def utcoffset(self, when: dt.datetime | None) -> dt.timedelta | None:
+        return dt.timedelta(hours=2)
+
+
+@pytest.fixture
+def local_zone(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The zone of `request.param`: a name of the machine's zone (`TZ`) for a
+    `dateutil.tz.tzlocal` (botocore's zone for the times of a trace), or a tzinfo as it is."""
+    zone = request.param
+    if not isinstance(zone, str):
+        yield zone
+        return
+    if not Path("/usr/share/zoneinfo", zone).exists():
+        pytest.skip(f"no zone {zone} on this machine")
+    monkeypatch.setenv("TZ", zone)
+    time.tzset()
+    try:
+        yield dateutil.tz.tzlocal()
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+
+
+@pytest.mark.parametrize(
+    "when",
+    [
+        dt.datetime(1970, 1, 1),
+        dt.datetime(1969, 12, 31, 23, 59, 59, 999_999),
+        dt.datetime(2000, 2, 29, 12, 0, 0, 1),
+        dt.datetime(2026, 7, 1, 9, 30),
+        dt.datetime(2100, 3, 1),
+        dt.datetime(1700, 3, 1, 0, 0, 0, 1),
+        dt.datetime(1678, 1, 1),
+        dt.datetime(2262, 4, 11, 20, 47, 16, 854_775),
+    ],
+)
+@pytest.mark.parametrize(
+    "local_zone",
+    [None, dt.UTC, dateutil.tz.tzutc(), _UtcSubclass(), "UTC", "Asia/Kolkata", "Europe/Berlin"],
+    indirect=True,
+)
+def test_event_times_are_read_exactly_on_any_date(when: dt.datetime, local_zone: Any) -> None:
+    when = when.replace(tzinfo=local_zone)
+    part = {
+        "trace": {
+            "eventTime": when,
+            "trace": {
+                "orchestrationTrace": {
+                    "modelInvocationOutput": {
+                        "traceId": "t-1",
+                        "metadata": {"startTime": when, "totalTimeMs": 0},
+                    }
+                }
+            },
+        }
+    }
+    trace = capture._core._AgentTrace()
+    assert trace.observe(part)
+    assert trace.finish("complete") == 1
+    (step,) = trace.steps()
+    aware = when if local_zone else when.replace(tzinfo=dt.UTC)
+    micros = (aware - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)) // dt.timedelta(microseconds=1)
+    assert step["ts"] == micros * 1000

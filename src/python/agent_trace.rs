@@ -20,14 +20,25 @@ use crate::event::{now_ns, Event as CoreEvent, EventKind, Text};
 /// A time in a trace part, kept as botocore gave it and read only when a step needs it.
 struct PyTime(Py<PyAny>);
 
-/// `datetime.datetime` and the epoch as a naive and as an aware (UTC) `datetime`.
+/// `datetime.datetime`, the epoch as a naive and as an aware (UTC) `datetime`,
+/// `datetime.timezone.utc` and `datetime.timedelta`.
 struct Epochs {
     class: Py<PyType>,
     naive: Py<PyAny>,
     aware: Py<PyAny>,
+    utc: Py<PyAny>,
+    timedelta: Py<PyType>,
 }
 
 static EPOCHS: PyOnceLock<Epochs> = PyOnceLock::new();
+
+/// `dateutil.tz`'s `tzutc` and `tzlocal`, once `dateutil.tz` is imported.
+struct DateutilZones {
+    tzutc: Py<PyType>,
+    tzlocal: Py<PyType>,
+}
+
+static DATEUTIL: PyOnceLock<DateutilZones> = PyOnceLock::new();
 
 impl TraceTime for PyTime {
     fn ns(&self) -> Option<i64> {
@@ -35,10 +46,85 @@ impl TraceTime for PyTime {
     }
 }
 
+/// The offset of `tz` in µs where it is known without asking the zone (whose `utcoffset()`
+/// is Python code, called by a subtraction of aware datetimes for every time it reads):
+/// zero for the `datetime.timezone.utc` singleton and for exactly `dateutil.tz.tzutc`; for
+/// exactly `dateutil.tz.tzlocal` (the zone botocore gives the times it reads as epoch seconds, as
+/// every time in an InvokeAgent trace) on a machine
+/// whose zone has no daylight saving time, its one offset, `_std_offset` (dateutil's own
+/// `utcoffset()` returns just that whenever `_hasdst` is false). `None`: ask the zone (any
+/// other zone, a subclass, which could say otherwise, or a `tzlocal` with daylight saving time).
+fn known_offset_us(tz: &Bound<'_, PyAny>, epochs: &Epochs) -> Option<i64> {
+    let py = tz.py();
+    if tz.is(epochs.utc.bind(py)) {
+        return Some(0);
+    }
+    let zones = match DATEUTIL.get(py) {
+        Some(z) => z,
+        None => {
+            // Only an imported dateutil can have made the time's zone.
+            let module = py
+                .import("sys")
+                .and_then(|sys| sys.getattr("modules"))
+                .ok()?
+                .get_item("dateutil.tz")
+                .ok()?;
+            let class = |name: &str| -> Option<Py<PyType>> {
+                Some(
+                    module
+                        .getattr(name)
+                        .ok()?
+                        .downcast_into::<PyType>()
+                        .ok()?
+                        .unbind(),
+                )
+            };
+            let zones = DateutilZones {
+                tzutc: class("tzutc")?,
+                tzlocal: class("tzlocal")?,
+            };
+            DATEUTIL.get_or_init(py, || zones)
+        }
+    };
+    let class = tz.get_type();
+    if class.is(zones.tzutc.bind(py)) {
+        return Some(0);
+    }
+    if !class.is(zones.tzlocal.bind(py)) {
+        return None;
+    }
+    let has_dst = tz.getattr(intern!(py, "_hasdst")).ok()?;
+    if has_dst.downcast::<PyBool>().ok()?.is_true() {
+        return None;
+    }
+    let offset = tz.getattr(intern!(py, "_std_offset")).ok()?;
+    if !offset.get_type().is(epochs.timedelta.bind(py)) {
+        return None;
+    }
+    let field = |name: &Bound<'_, PyString>| offset.getattr(name).ok()?.extract::<i64>().ok();
+    let secs = field(intern!(py, "days"))? * 86_400 + field(intern!(py, "seconds"))?;
+    Some(secs * 1_000_000 + field(intern!(py, "microseconds"))?)
+}
+
+/// Days from 1970-01-01 to the proleptic Gregorian date `y-m-d` (Howard Hinnant's
+/// `days_from_civil`, exact for every `datetime` year; the standard library has no date
+/// arithmetic and a date crate would be a dependency for these five lines).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
 /// A `datetime.datetime` (exactly that class; UTC when naive) in ns since the epoch, exact to
-/// its microsecond; `None` for anything else, or a time `i64` nanoseconds cannot hold. One
-/// subtraction in C (`datetime - epoch`, which applies the time's `utcoffset()` exactly,
-/// sub-second offsets included) and the three integer fields of the `timedelta` it gives.
+/// its microsecond; `None` for anything else, or a time `i64` nanoseconds cannot hold. A naive
+/// time, or one in a zone whose offset is known (`known_offset_us`), from its fields and that
+/// offset, without calling into Python code; any other zone
+/// by one subtraction in C (`datetime - epoch`, which applies the time's `utcoffset()`
+/// exactly, sub-second offsets included) and the three integer fields of the `timedelta` it
+/// gives.
 fn datetime_ns(v: &Bound<'_, PyAny>) -> PyResult<Option<i64>> {
     let py = v.py();
     let epochs = EPOCHS.get_or_try_init(py, || -> PyResult<Epochs> {
@@ -46,20 +132,41 @@ fn datetime_ns(v: &Bound<'_, PyAny>) -> PyResult<Option<i64>> {
         let class = module.getattr("datetime")?.downcast_into::<PyType>()?;
         let naive = class.call1((1970, 1, 1))?;
         let utc = module.getattr("timezone")?.getattr("utc")?;
-        let aware = class.call1((1970, 1, 1, 0, 0, 0, 0, utc))?;
+        let aware = class.call1((1970, 1, 1, 0, 0, 0, 0, &utc))?;
         Ok(Epochs {
             class: class.unbind(),
             naive: naive.unbind(),
             aware: aware.unbind(),
+            utc: utc.unbind(),
+            timedelta: module
+                .getattr("timedelta")?
+                .downcast_into::<PyType>()?
+                .unbind(),
         })
     })?;
     if !v.get_type().is(epochs.class.bind(py)) {
         return Ok(None);
     }
-    let delta = if v.getattr(intern!(py, "tzinfo"))?.is_none() {
-        v.sub(epochs.naive.bind(py))?
+    let tz = v.getattr(intern!(py, "tzinfo"))?;
+    let offset = if tz.is_none() {
+        Some(0)
     } else {
-        match v.sub(epochs.aware.bind(py)) {
+        known_offset_us(&tz, epochs)
+    };
+    let (days, secs, micros) = if let Some(offset) = offset {
+        let field = |name: &Bound<'_, PyString>| -> PyResult<i64> { v.getattr(name)?.extract() };
+        let date = days_from_civil(
+            field(intern!(py, "year"))?,
+            field(intern!(py, "month"))?,
+            field(intern!(py, "day"))?,
+        );
+        let secs = field(intern!(py, "hour"))? * 3600
+            + field(intern!(py, "minute"))? * 60
+            + field(intern!(py, "second"))?;
+        let micros = field(intern!(py, "microsecond"))? - offset;
+        (date, secs, micros)
+    } else {
+        let delta = match v.sub(epochs.aware.bind(py)) {
             Ok(delta) => delta,
             // A tzinfo whose `utcoffset()` is None: the time is naive (UTC).
             Err(_) if v.call_method0(intern!(py, "utcoffset"))?.is_none() => {
@@ -69,12 +176,15 @@ fn datetime_ns(v: &Bound<'_, PyAny>) -> PyResult<Option<i64>> {
                     .sub(epochs.naive.bind(py))?
             }
             Err(e) => return Err(e),
-        }
+        };
+        let field =
+            |name: &Bound<'_, PyString>| -> PyResult<i64> { delta.getattr(name)?.extract() };
+        (
+            field(intern!(py, "days"))?,
+            field(intern!(py, "seconds"))?,
+            field(intern!(py, "microseconds"))?,
+        )
     };
-    let field = |name: &Bound<'_, PyString>| -> PyResult<i64> { delta.getattr(name)?.extract() };
-    let days = field(intern!(py, "days"))?;
-    let secs = field(intern!(py, "seconds"))?;
-    let micros = field(intern!(py, "microseconds"))?;
     Ok(days
         .checked_mul(86_400)
         .and_then(|d| d.checked_add(secs))
