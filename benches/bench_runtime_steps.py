@@ -16,6 +16,19 @@ with botocore's own `EventStream` (the parser a boto3 client uses) and iterates 
   and its 100 children recorded (read by the Rust trace reader, recorded in one call per turn),
   flushed at the end of each block.
 
+Two ways for streams to follow each other, measured in the same rounds:
+
+- paced (the target's figure): before each stream the ledger's writer has finished the work
+  earlier streams handed it (an untimed `meter.flush()` after each stream, in every variant
+  alike), as in real use, where an InvokeAgent call takes seconds of network time and the
+  writer's work on its ~100 steps (1 to 2 ms of CPU) is done long before the next call. The
+  caller's clock runs over the stream only; the process's clock also over the flush after it,
+  so that the writer threads' work on the stream counts there;
+- back to back: the streams of a block follow each other at once (the metered block flushed at
+  its end, inside the clocks), so that the writer's work on one stream runs on the other vCPU
+  while the caller consumes the next: what a caller reading InvokeAgent streams in a tight
+  loop, with no network time between them, would see.
+
 Two clocks per block: the calling thread's CPU time (`time.thread_time_ns`: the time the caller
 spends consuming the stream, which the target names) and the process's (every thread: the
 ledger's encoder and committer threads count), with the writer threads' share read from
@@ -157,6 +170,13 @@ class _Replay:
             "metered": self.metered,
             "plain_again": self.plain,
         }
+        # One stream of each, nothing flushed (the paced mode flushes outside its clocks).
+        self.once: dict[str, Callable[[], None]] = {
+            "plain": lambda: self.plain(1),
+            "read": lambda: self.read(1),
+            "metered": lambda: self._through(self.hooks, 1),
+            "plain_again": lambda: self.plain(1),
+        }
 
     def plain(self, n: int) -> None:
         for _ in range(n):
@@ -203,69 +223,79 @@ def _other_threads_ns() -> int | None:
     return total
 
 
-def bench_bedrock_agent_trace(quick: bool) -> dict:
-    with tempfile.TemporaryDirectory() as tmp:
-        replay = _Replay(tmp)
-        frames = replay.frames
-        runs = 5 if quick else 10
-        blocks = 8 if quick else 40
-        for fn in replay.variants.values():
-            fn(5)
-        names = list(replay.variants)
-        clocks = ("thread", "process", "writer", "wall")
-        per: dict[str, dict[str, list[float]]] = {k: {c: [] for c in clocks} for k in names}
-        writer_known = _other_threads_ns() is not None
-        for b in range(blocks):
-            # Rotated: every variant in every position of a round equally often.
-            shift = b % len(names)
-            for name in names[shift:] + names[:shift]:
-                o0 = _other_threads_ns() or 0
-                t0, c0 = time.thread_time_ns(), time.process_time_ns()
-                w0 = time.perf_counter_ns()
-                replay.variants[name](runs)
-                w1 = time.perf_counter_ns()
-                t1, c1 = time.thread_time_ns(), time.process_time_ns()
-                o1 = _other_threads_ns() or 0
-                got = per[name]
-                got["thread"].append((t1 - t0) / runs / 1000)
-                got["process"].append((c1 - c0) / runs / 1000)
-                got["writer"].append((o1 - o0) / runs / 1000)
-                got["wall"].append((w1 - w0) / runs / 1000)
-        meter = replay.meter
-        meter.flush()
-        events = meter.ledger.events().to_pylist()
-        children = sum(1 for p in events if p["parent_id"])
-        outer = sum(1 for p in events if p["kind"] == "model_call" and not p["parent_id"])
-        meter.close()
+_CLOCKS = ("thread", "process", "writer", "wall")
+#: How streams follow each other: back to back (the writer's work on one stream, handed over
+#: when it ends, runs beside the caller's consumption of the next), or paced (the writer has
+#: finished every earlier stream's work before a stream starts, as between the InvokeAgent
+#: calls of real use, each seconds of network time apart).
+_MODES = ("paced", "back_to_back")
+
+
+def _block(replay: _Replay, mode: str, name: str, runs: int) -> dict[str, float]:
+    """One block of `runs` streams of variant `name`: per-stream µs on each clock."""
+    if mode == "back_to_back":
+        o0 = _other_threads_ns() or 0
+        t0, c0 = time.thread_time_ns(), time.process_time_ns()
+        w0 = time.perf_counter_ns()
+        replay.variants[name](runs)
+        w1 = time.perf_counter_ns()
+        t1, c1 = time.thread_time_ns(), time.process_time_ns()
+        o1 = _other_threads_ns() or 0
+        thread, process, writer, wall = t1 - t0, c1 - c0, o1 - o0, w1 - w0
+    else:
+        one = replay.once[name]
+        thread = process = writer = wall = 0
+        replay.meter.flush()  # untimed: earlier blocks' work is done
+        for _ in range(runs):
+            o0 = _other_threads_ns() or 0
+            c0 = time.process_time_ns()
+            w0 = time.perf_counter_ns()
+            t0 = time.thread_time_ns()
+            one()
+            t1 = time.thread_time_ns()
+            w1 = time.perf_counter_ns()
+            # The writer finishes this stream's work before the next starts. Every variant
+            # does this same step; it is outside the caller's clock and the wall clock, and
+            # inside the process's (the writer threads' work on the stream counts there).
+            replay.meter.flush()
+            c1 = time.process_time_ns()
+            o1 = _other_threads_ns() or 0
+            thread += t1 - t0
+            process += c1 - c0
+            writer += o1 - o0
+            wall += w1 - w0
+    return {
+        "thread": thread / runs / 1000,
+        "process": process / runs / 1000,
+        "writer": writer / runs / 1000,
+        "wall": wall / runs / 1000,
+    }
+
+
+def _figures(per: dict[str, dict[str, list[float]]], names: list[str], writer_known: bool) -> dict:
+    """The overheads of one mode against its plain blocks, round by round."""
 
     def med(name: str, clock: str) -> float:
         return statistics.median(per[name][clock])
 
+    def pairs(name: str, clock: str) -> Any:
+        return zip(per[name][clock], per["plain"][clock], strict=True)
+
     def added_pct(name: str, clock: str) -> float:
-        pairs = zip(per[name][clock], per["plain"][clock], strict=True)
-        return round((statistics.median(m / p for m, p in pairs) - 1) * 100, 2)
+        return round((statistics.median(m / p for m, p in pairs(name, clock)) - 1) * 100, 2)
 
     def added_us(name: str, clock: str) -> float:
-        pairs = zip(per[name][clock], per["plain"][clock], strict=True)
-        return round(statistics.median(m - p for m, p in pairs), 1)
+        return round(statistics.median(m - p for m, p in pairs(name, clock)), 1)
 
     def spread_us(name: str, clock: str) -> float:
         """The interquartile range of the per-round differences against plain."""
-        pairs = zip(per[name][clock], per["plain"][clock], strict=True)
-        q = statistics.quantiles([m - p for m, p in pairs], n=4)
+        q = statistics.quantiles([m - p for m, p in pairs(name, clock)], n=4)
         return round(q[2] - q[0], 1)
 
-    caller = added_pct("metered", "thread")
-    instructions = _instructions(quick)
-    out = {
-        "steps_per_turn": 100,
-        "events_per_stream": len(frames),
-        "stream_bytes": sum(map(len, frames)),
-        "runs_per_block": runs,
-        "blocks": blocks,
+    return {
         # The caller's own CPU time (the calling thread): the target's figure.
         "consume_caller_cpu_us": round(med("plain", "thread"), 1),
-        "caller_overhead_cpu_pct": caller,
+        "caller_overhead_cpu_pct": added_pct("metered", "thread"),
         "caller_added_cpu_us": added_us("metered", "thread"),
         "caller_read_only_overhead_cpu_pct": added_pct("read", "thread"),
         "caller_read_only_added_cpu_us": added_us("read", "thread"),
@@ -286,12 +316,59 @@ def bench_bedrock_agent_trace(quick: bool) -> dict:
         "caller_control_cpu_pct": added_pct("plain_again", "thread"),
         "caller_control_added_cpu_us": added_us("plain_again", "thread"),
         "caller_control_spread_cpu_us": spread_us("plain_again", "thread"),
+    }
+
+
+def bench_bedrock_agent_trace(quick: bool) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        replay = _Replay(tmp)
+        frames = replay.frames
+        runs = 5 if quick else 10
+        blocks = 8 if quick else 40
+        for fn in replay.variants.values():
+            fn(5)
+        names = list(replay.variants)
+        slots = [(mode, name) for mode in _MODES for name in names]
+        per: dict[str, dict[str, dict[str, list[float]]]] = {
+            mode: {k: {c: [] for c in _CLOCKS} for k in names} for mode in _MODES
+        }
+        writer_known = _other_threads_ns() is not None
+        for b in range(blocks):
+            # Rotated: every variant of either mode in every position of a round equally
+            # often.
+            shift = b % len(slots)
+            for mode, name in slots[shift:] + slots[:shift]:
+                got = _block(replay, mode, name, runs)
+                for clock in _CLOCKS:
+                    per[mode][name][clock].append(got[clock])
+        meter = replay.meter
+        meter.flush()
+        events = meter.ledger.events().to_pylist()
+        children = sum(1 for p in events if p["parent_id"])
+        outer = sum(1 for p in events if p["kind"] == "model_call" and not p["parent_id"])
+        meter.close()
+
+    paced = _figures(per["paced"], names, writer_known)
+    back_to_back = _figures(per["back_to_back"], names, writer_known)
+    caller = paced["caller_overhead_cpu_pct"]
+    out = {
+        "steps_per_turn": 100,
+        "events_per_stream": len(frames),
+        "stream_bytes": sum(map(len, frames)),
+        "runs_per_block": runs,
+        "blocks": blocks,
+        # The target's figure: the caller's CPU with the writer done with earlier streams.
+        "headline_mode": "paced",
+        "caller_overhead_cpu_pct": caller,
+        "caller_control_cpu_pct": paced["caller_control_cpu_pct"],
         "target_pct": 5.0,
         "meets_target": caller <= 5.0,
+        "paced": paced,
+        "back_to_back": back_to_back,
         "children_per_turn": children // max(outer, 1),
         "events_recorded": len(events),
     }
-    out.update(instructions)
+    out.update(_instructions(quick))
     return out
 
 
