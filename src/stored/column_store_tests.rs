@@ -743,3 +743,32 @@ per_gb_month = "0.25"
     );
     assert_eq!(cache.len(), 1);
 }
+
+#[test]
+fn sessions_with_inner_calls_read_every_column() {
+    use crate::stored::columns::ColumnCache;
+    use crate::stored::sessions::{self, SessionsCache};
+    let l = ledger();
+    let writer = Arc::new(ColumnWriter::new());
+    let r = recorder(&l, Some(Arc::clone(&writer)));
+    // Every model call after the first of its session is a child of the first.
+    for i in 0..150u64 {
+        let mut e = event(i);
+        if e.kind == EventKind::ModelCall {
+            if i % 6 == 1 {
+                e.id = format!("outer-{i}");
+            } else {
+                e.parent_id = Some(format!("outer-{}", i - 1).into());
+            }
+        }
+        r.write_now(&r.wrap(e.finish().unwrap())).unwrap();
+    }
+    r.close().unwrap();
+    let want = sessions::summarise(&from_records(&l.store.lock()));
+    assert!(want.iter().all(|s| s.inner_model_calls == 1));
+    let (columns, tables) = (ColumnCache::new(), SessionsCache::new());
+    let got = sessions::sessions_of(&l.store, &columns, &tables).unwrap();
+    assert_eq!(*got, want);
+    // Loaded whole with the ids, and cached.
+    assert_eq!(columns.len(), 1);
+}
