@@ -20,8 +20,10 @@ per event, all threads) and ``Ledger.open(path).export_parquet(dir)`` (the datas
 reads): wall and CPU time, events per second of each, files and bytes per event written.
 
 Each child also times ``import statemeter`` (or ``import duckdb``), and a second call in the
-same process (the report engine alone, columns cached): the first call minus the second is
-what loading the columns cost. Wall and CPU time (all threads), and peak RSS (``ru_maxrss``)
+same process: for the report, the report engine alone (columns cached), so that the first call
+minus the second is what loading the columns cost; ``costs()`` keeps no columns (it reads the
+column store a segment at a time) and reads them again; ``sessions()`` returns the table the
+first call returned, still held. Wall and CPU time (all threads), and peak RSS (``ru_maxrss``)
 of the child (VmHWM). ``*_wait_s``: how long the calling thread was runnable but waiting for
 a core during the step (``/proc/thread-self/schedstat``), the part of the wall time that is
 the machine's load.

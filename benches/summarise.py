@@ -112,12 +112,32 @@ def _startup_why(name: str, call: str, bound: float) -> Callable[[], str]:
             if first_cpu <= bound
             else f"over the {num(bound, 's')} on CPU too"
         )
+        if call == "report":
+            split = (
+                f"the call itself (the same call again, columns cached) took "
+                f"{num(second_cpu, 's')} of it, the rest loading the columns it reads (the "
+                "column store's sections it needs read, checked and decompressed on two "
+                f"threads; {tail_text})"
+            )
+        else:
+            done = (
+                "priced and summed into its groups"
+                if call == "costs"
+                else "summarised into the session rows"
+            )
+            again = (
+                f"the same call again reads them again ({num(second_cpu, 's')} of CPU)"
+                if call == "costs"
+                else "the same call again returns the table still held"
+            )
+            split = (
+                "the call reads the column store a segment at a time (the sections it needs "
+                f"read, checked and decompressed on two threads; {tail_text}), each "
+                f"{done} as it is decoded and then dropped; nothing is kept, so {again}"
+            )
         return (
-            f"Its CPU time (all threads) was {num(first_cpu, 's')}, {verdict}: the call itself "
-            f"(the same call again, columns cached) took {num(second_cpu, 's')} of it, the "
-            "rest loading the columns it reads (the column store's sections it needs read, "
-            f"checked and decompressed on two threads; {tail_text}). The machine was "
-            "shared (load average "
+            f"Its CPU time (all threads) was {num(first_cpu, 's')}, {verdict}: {split}. The "
+            "machine was shared (load average "
             f"{load} on 2 cores when it ran): the wall time beyond the CPU time was waiting "
             "for a core"
             + (
@@ -139,19 +159,17 @@ def _startup_rss_why(call: str) -> Callable[[], str]:
         r = _result("startup_10m")
         rows = get(r, f"{call}.rows")
         what = (
-            "costs() reads more columns than the report (model, cached tokens, and runtime, "
-            "op, scope, key, store, holder and bytes for the runtime and state prices)"
+            "each session's first start (for the runtime prices), the provider-held writes "
+            "not yet priced and the sums per group"
             if call == "costs"
-            else "sessions() reads more columns than the report (agent, tenant, runtime and "
-            "runtime session, status, parent, duration, cached tokens) and builds "
-            f"{num(rows)} session rows"
+            else f"one row per session ({num(rows)} rows) and the index of their ids"
         )
         return (
-            f"The process holds the columns the call reads for all {num(get(r, 'events'))} "
-            f"events: {what}; the report peaked at "
-            f"{num(get(r, 'report.peak_rss_mib'), 'MiB')}. Under 1 GiB here needs the call "
-            "to read the column store's segments a few at a time instead of holding every "
-            "column it reads whole."
+            f"The call reads the column store a segment at a time over all "
+            f"{num(get(r, 'events'))} events, holding besides a few decoded segments only "
+            f"{what}; the report, which holds the columns it reads whole, peaked at "
+            f"{num(get(r, 'report.peak_rss_mib'), 'MiB')}. The figure above is the process's "
+            "peak resident memory (VmHWM), the interpreter and the extension included."
         )
 
     return why
