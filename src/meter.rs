@@ -585,11 +585,15 @@ impl Recorder {
         unsafe { slot.assume_init() }
     }
 
-    /// A new, empty event of `kind` ready to fill and record, built in place (the record
+    /// A new event of `kind`, filled by `fill` where it stays, ready to record (the record
     /// methods' hot path; see [`Recorded::new_pending`]).
-    #[inline]
-    pub fn new_event(&self, kind: crate::event::EventKind) -> Arc<Recorded> {
-        Recorded::new_pending(kind, self.core.config.ruleset.clone())
+    #[inline(always)]
+    pub fn new_event<E>(
+        &self,
+        kind: crate::event::EventKind,
+        fill: impl FnOnce(&mut Event) -> std::result::Result<(), E>,
+    ) -> std::result::Result<Arc<Recorded>, E> {
+        Recorded::new_pending(kind, self.core.config.ruleset.clone(), fill)
     }
 
     /// Batch mode: queues the event unless the queue is full (then gives it back so the

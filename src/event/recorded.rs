@@ -34,23 +34,31 @@ impl Recorded {
         }
     }
 
-    /// A new, empty pending event of `kind` (see [`Event::new`]), built where it stays: in its
-    /// shared allocation. An event is large; building it on the stack and moving it into the
-    /// allocation cost two copies of it, as much as filling it.
+    /// A new pending event of `kind` (see [`Event::new`]), filled by `fill` where it stays: in
+    /// its shared allocation, before that is shared. An event is large; building it on the
+    /// stack and moving it into the allocation cost two copies of it, as much as filling it.
+    /// One uniqueness check of the new `Arc` (an atomic compare-and-swap) serves both the
+    /// empty event and `fill`; `fill`'s error is returned (the event is dropped).
     #[inline(always)]
-    pub fn new_pending(kind: EventKind, classifier: Arc<dyn Classifier>) -> Arc<Recorded> {
+    pub fn new_pending<E>(
+        kind: EventKind,
+        classifier: Arc<dyn Classifier>,
+        fill: impl FnOnce(&mut Event) -> Result<(), E>,
+    ) -> Result<Arc<Recorded>, E> {
         let mut slot = Arc::<Recorded>::new_uninit();
         let p = Arc::get_mut(&mut slot)
             .expect("a new allocation is not shared")
             .as_mut_ptr();
         // SAFETY: `p` points to the new allocation, valid for writes and not shared; every
-        // field is written once before `assume_init`.
+        // field is written once before `fill` sees the event and before `assume_init`.
         unsafe {
             ptr::addr_of_mut!((*p).event).write(Event::new(kind));
             ptr::addr_of_mut!((*p).classification).write(OnceLock::new());
             ptr::addr_of_mut!((*p).classifier).write(Some(classifier));
             ptr::addr_of_mut!((*p).seq).write(AtomicU64::new(0));
-            slot.assume_init()
+            let filled = fill(&mut (*p).event);
+            let rec = slot.assume_init();
+            filled.map(|()| rec)
         }
     }
 

@@ -4,8 +4,7 @@
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyInt, PyString};
 use serde_json::{Map, Value};
-
-use parking_lot::Mutex;
+use std::sync::OnceLock;
 
 use super::convert;
 use super::errors::invalid;
@@ -52,19 +51,58 @@ pub fn opt_text(field: &str, v: Arg<'_, '_>) -> PyResult<Option<Text>> {
     }
 }
 
-/// The last string object a [`req_text`] argument was, and its text.
-pub type LastText = Mutex<Option<(Py<PyAny>, Text)>>;
+/// The string objects a [`req_text`] argument was, each with its text: the first
+/// [`KnownTexts::KEPT`] distinct ones, kept for the owner's life (a session's providers, models
+/// and apis are a handful, usually the very same `str` objects on every call). Read without a
+/// lock: each entry is set once ([`OnceLock`]), so a hit costs loads and one pointer comparison
+/// per entry, and no atomic read-modify-write besides the returned text's reference count.
+#[derive(Default)]
+pub struct KnownTexts {
+    entries: [OnceLock<(Py<PyAny>, Text)>; KnownTexts::KEPT],
+}
 
-/// Like [`req_str`], as shared event text; `last` remembers the previous argument so that a
-/// repeated one (the same provider, model or api on every call, usually the very same `str`
-/// object) costs neither a UTF-8 conversion nor an allocation.
-pub fn req_text(field: &str, v: &Bound<'_, PyAny>, last: &LastText) -> PyResult<Text> {
-    let mut cached = last.lock();
-    // The same object as last time (kept alive by the cache, so its address is not reused).
-    if let Some((obj, t)) = cached.as_ref() {
-        if obj.as_ptr() == v.as_ptr() {
-            return Ok(Text::clone(t));
+impl KnownTexts {
+    pub const KEPT: usize = 4;
+
+    /// The text of `v` if it is a known object.
+    #[inline(always)]
+    fn by_object(&self, v: &Bound<'_, PyAny>) -> Option<Text> {
+        for entry in &self.entries {
+            match entry.get() {
+                // The same object (kept alive here, so its address is not reused).
+                Some((obj, t)) if obj.as_ptr() == v.as_ptr() => return Some(Text::clone(t)),
+                Some(_) => {}
+                None => return None,
+            }
         }
+        None
+    }
+
+    /// A known text equal to `s` (shared instead of allocated again), after remembering the
+    /// object `v` whose text it is if there is room.
+    fn remember(&self, v: &Bound<'_, PyAny>, s: &str) -> Text {
+        let known = self
+            .entries
+            .iter()
+            .filter_map(OnceLock::get)
+            .find(|(_, t)| **t == *s)
+            .map(|(_, t)| Text::clone(t));
+        let t = known.unwrap_or_else(|| Text::from(s));
+        for entry in &self.entries {
+            if entry.get().is_none() && entry.set((v.clone().unbind(), Text::clone(&t))).is_ok() {
+                break;
+            }
+        }
+        t
+    }
+}
+
+/// Like [`req_str`], as shared event text; `known` remembers the arguments seen, so that a
+/// repeated one costs neither a UTF-8 conversion nor an allocation.
+#[inline]
+pub fn req_text(field: &str, v: &Bound<'_, PyAny>, known: &KnownTexts) -> PyResult<Text> {
+    if let Some(t) = known.by_object(v) {
+        return Ok(t);
     }
     let s = match v.downcast::<PyString>() {
         Ok(s) => convert::utf8(s).map_err(|m| invalid(field, m))?,
@@ -76,12 +114,7 @@ pub fn req_text(field: &str, v: &Bound<'_, PyAny>, last: &LastText) -> PyResult<
             ))
         }
     };
-    let t = match cached.as_ref() {
-        Some((_, t)) if **t == *s => Text::clone(t),
-        _ => Text::from(s),
-    };
-    *cached = Some((v.clone().unbind(), Text::clone(&t)));
-    Ok(t)
+    Ok(known.remember(v, s))
 }
 
 /// Like [`opt_str`], borrowed from the argument (nothing allocated).

@@ -2,15 +2,16 @@
 //! are matched to parameters by identity with interned names (the names in a caller's code
 //! are interned strings, so usually one pointer comparison each; other names are compared by
 //! value) instead of PyO3's UTF-8 conversion and string comparison per keyword, and the match
-//! of the last call's keyword tuple is remembered (a call site passes the same tuple each time). It is installed on the `Session` type as a `METH_FASTCALL |
+//! of each thread's last keyword tuple is remembered (a call site passes the same tuple each
+//! time). It is installed on the `Session` type as a `METH_FASTCALL |
 //! METH_KEYWORDS` method with the same name, signature and docstring. Any call it does not
 //! recognise as plain (positional arguments, an unknown keyword, a missing required one) goes to the PyO3 method it replaced, which raises exactly
 //! the errors it always did.
 
+use std::cell::Cell;
 use std::ffi::{c_char, CString};
 use std::ptr;
 
-use parking_lot::Mutex;
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::ffi;
 use pyo3::prelude::*;
@@ -104,10 +105,38 @@ struct Order {
     slots: [u8; MODEL_CALL_KEYWORDS.len()],
 }
 
-/// The `kwnames` tuple of the last plain call and its [`Order`]. A call site passes the same
-/// tuple (a constant of its code object) on every call, so a loop of calls matches its keywords
-/// once; the tuple is kept alive here, so its address is not reused while it is remembered.
-static LAST: Mutex<Option<(Py<PyAny>, Order)>> = Mutex::new(None);
+thread_local! {
+    /// The `kwnames` tuple of this thread's last plain call and its [`Order`]. A call site
+    /// passes the same tuple (a constant of its code object) on every call, so a loop of calls
+    /// matches its keywords once; the tuple is kept alive here, so its address is not reused
+    /// while it is remembered. Per thread, so that reading it takes no lock (a lock's atomic
+    /// instructions cost more than the rest of the lookup).
+    static LAST: Cell<Option<(Py<PyAny>, Order)>> = const { Cell::new(None) };
+}
+
+/// The remembered [`Order`] of `names`, if it is this thread's last tuple.
+#[inline(always)]
+fn remembered(names: *mut ffi::PyObject) -> Option<Order> {
+    LAST.try_with(|last| {
+        let kept = last.take();
+        let order = kept
+            .as_ref()
+            .filter(|(known, _)| known.as_ptr() == names)
+            .map(|(_, order)| *order);
+        last.set(kept);
+        order
+    })
+    .ok()
+    .flatten()
+}
+
+/// Remembers `names` and its [`Order`] as this thread's last tuple.
+fn remember(names: Py<PyAny>, order: Order) {
+    // The tuple remembered before is released after the cell is updated (releasing it may
+    // run arbitrary code, which could call `model_call` again).
+    let old = LAST.try_with(|last| last.replace(Some((names, order))));
+    drop(old);
+}
 
 /// The [`Order`] of a plain call's keywords: each names a parameter once and the required
 /// ones are all there; `None` for anything else.
@@ -168,21 +197,12 @@ unsafe fn call(
     let slf = unsafe { Borrowed::from_ptr(py, slf) };
     let kwnames = unsafe { Borrowed::from_ptr_or_opt(py, kwnames) };
     if let (0, Some(session), Some(names)) = (nargs, slf.downcast::<Session>().ok(), &kwnames) {
-        let remembered = LAST
-            .lock()
-            .as_ref()
-            .filter(|(known, _)| known.as_ptr() == names.as_ptr())
-            .map(|(_, order)| *order);
-        let order = match remembered {
+        let order = match remembered(names.as_ptr()) {
             Some(order) => Some(order),
             None => {
                 let order = match_keywords(installed, names.downcast::<PyTuple>()?);
                 if let Some(order) = order {
-                    // The old tuple is released with the GIL held (this thread holds it).
-                    let old = LAST
-                        .lock()
-                        .replace((Borrowed::to_owned(*names).unbind(), order));
-                    drop(old);
+                    remember(Borrowed::to_owned(*names).unbind(), order);
                 }
                 order
             }

@@ -14,7 +14,7 @@ use pyo3::types::{PyDict, PyTuple};
 
 use super::args::{
     opt_borrowed_str, opt_count, opt_i64, opt_map, opt_str, opt_text, req_str, req_text, Arg,
-    LastText,
+    KnownTexts,
 };
 use super::classification::Ruleset;
 use super::convert;
@@ -161,7 +161,7 @@ impl Meter {
             venue: opt_text("venue", venue)?,
             runtime: opt_text("runtime", runtime)?,
             runtime_session_id: opt_text("runtime_session_id", runtime_session_id)?,
-            last_text: Default::default(),
+            known_texts: Default::default(),
             attrs: opt_map("attrs", attrs)?.unwrap_or_default(),
             started: AtomicBool::new(false),
             ended: AtomicBool::new(false),
@@ -337,8 +337,8 @@ pub struct Session {
     venue: Option<Text>,
     runtime: Option<Text>,
     runtime_session_id: Option<Text>,
-    /// The last provider, model and api seen by `model_call` (see `args::req_text`).
-    last_text: [LastText; 3],
+    /// The providers, models and apis `model_call` was given (see `args::req_text`).
+    known_texts: [KnownTexts; 3],
     attrs: serde_json::Map<String, serde_json::Value>,
     started: AtomicBool,
     ended: AtomicBool,
@@ -443,36 +443,41 @@ impl Session {
     pub fn record_model_call(&self, py: Python<'_>, a: &[Arg<'_, '_>; 15]) -> PyResult<Event> {
         let [provider, model, api, venue, request, input_tokens, output_tokens, cached_tokens, duration_ns, status, endpoint, attrs, id, ts, parent_id] =
             *a;
-        // Built where it will stay (an event is large; moving it costs more than filling it).
-        let mut rec = self.recorder.new_event(EventKind::ModelCall);
-        let e = &mut Arc::get_mut(&mut rec)
-            .expect("a new event is not shared")
-            .event;
-        self.base(e, id, ts, duration_ns, parent_id, attrs)?;
-        e.provider = Some(req_text(
-            "provider",
-            required("provider", provider)?,
-            &self.last_text[0],
-        )?);
-        e.model = Some(req_text(
-            "model",
-            required("model", model)?,
-            &self.last_text[1],
-        )?);
-        e.api = Some(req_text("api", required("api", api)?, &self.last_text[2])?);
-        e.venue = match opt_borrowed_str("venue", venue)? {
-            // The session's venue given again: share it.
-            Some(v) if self.venue.as_deref() == Some(v) => self.venue.clone(),
-            Some(v) => Some(v.into()),
-            None => self.venue.clone(),
-        };
-        e.request = opt_map("request", request)?;
-        e.input_tokens = opt_count("input_tokens", input_tokens)?;
-        e.output_tokens = opt_count("output_tokens", output_tokens)?;
-        e.cached_tokens = opt_count("cached_tokens", cached_tokens)?;
-        e.status = opt_text("status", status)?;
-        e.endpoint = opt_text("endpoint", endpoint)?;
-        e.complete()?;
+        // Built where it will stay, filled in place (an event is large; moving it costs more
+        // than filling it).
+        let rec = self
+            .recorder
+            .new_event(EventKind::ModelCall, |e| -> PyResult<()> {
+                self.base(e, id, ts, duration_ns, parent_id, attrs)?;
+                e.provider = Some(req_text(
+                    "provider",
+                    required("provider", provider)?,
+                    &self.known_texts[0],
+                )?);
+                e.model = Some(req_text(
+                    "model",
+                    required("model", model)?,
+                    &self.known_texts[1],
+                )?);
+                e.api = Some(req_text(
+                    "api",
+                    required("api", api)?,
+                    &self.known_texts[2],
+                )?);
+                e.venue = match opt_borrowed_str("venue", venue)? {
+                    // The session's venue given again: share it.
+                    Some(v) if self.venue.as_deref() == Some(v) => self.venue.clone(),
+                    Some(v) => Some(v.into()),
+                    None => self.venue.clone(),
+                };
+                e.request = opt_map("request", request)?;
+                e.input_tokens = opt_count("input_tokens", input_tokens)?;
+                e.output_tokens = opt_count("output_tokens", output_tokens)?;
+                e.cached_tokens = opt_count("cached_tokens", cached_tokens)?;
+                e.status = opt_text("status", status)?;
+                e.endpoint = opt_text("endpoint", endpoint)?;
+                Ok(e.complete()?)
+            })?;
         push(py, &self.recorder, rec)
     }
 }
