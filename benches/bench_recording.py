@@ -163,11 +163,18 @@ def bench_recording(quick: bool) -> dict:
     }
     cpu = dict.fromkeys(peers, float("inf"))
     wall = dict.fromkeys(peers, float("inf"))
+    # The calling thread's time spent runnable but waiting for a core, in the chunk of the
+    # best wall time (Linux schedstat; None elsewhere): what wall time adds to CPU time.
+    delay: dict[str, float | None] = dict.fromkeys(peers)
     # Interleave the peers so drift affects all alike; keep each one's best run.
     for _ in range(repeats):
         for name, fn in peers.items():
             k = chunk if name in ("dict_append", "statemeter") else chunk // 4
+            d0 = _run_delay_ns()
             c, w = cpu_and_wall_ns_per_op(fn, k)
+            d1 = _run_delay_ns()
+            if w < wall[name]:
+                delay[name] = (d1 - d0) / k if d0 is not None and d1 is not None else None
             cpu[name], wall[name] = min(cpu[name], c), min(wall[name], w)
             meter.flush()
     meter.close()
@@ -189,6 +196,7 @@ def bench_recording(quick: bool) -> dict:
         ),
         "cpu_ns_per_event": cpu,
         "wall_ns_per_event": wall,
+        "run_delay_ns_per_event": delay,
         "ratio_vs_dict_append": cpu["statemeter"] / cpu["dict_append"],
         "otel_over_statemeter": cpu["otel_span"] / cpu["statemeter"],
         "wall_ratio_vs_dict_append": wall["statemeter"] / wall["dict_append"],
@@ -204,6 +212,16 @@ def bench_recording(quick: bool) -> dict:
         "processes on a shared machine cannot inflate; wall-clock ratios alongside",
         "events_per_chunk": chunk,
     }
+
+
+def _run_delay_ns() -> int | None:
+    """Nanoseconds the calling thread has waited runnable for a core so far (the second field
+    of /proc/thread-self/schedstat); None where the kernel does not report it."""
+    try:
+        with open("/proc/thread-self/schedstat") as f:
+            return int(f.read().split()[1])
+    except (OSError, IndexError, ValueError):
+        return None
 
 
 # The two loops of bench_recording, alone in a child process: `python -c CHILD KIND N`. The
