@@ -219,6 +219,13 @@ def _bytes_why() -> str:
     )
 
 
+def _ns_per_instruction(peer: str) -> str:
+    """CPU ns per instruction of a recording peer (its CPU time over its callgrind count)."""
+    r = _result("recording")
+    cpu, ins = get(r, f"cpu_ns_per_event.{peer}"), get(r, f"instructions_per_event.{peer}")
+    return f"{cpu / ins:.3f} ns" if cpu and ins else "—"
+
+
 def _result(name: str) -> dict:
     p = RESULTS / f"{name}.json"
     return json.loads(p.read_text()) if p.exists() else {}
@@ -483,8 +490,10 @@ SECTIONS = [
                     "against the floor's "
                     f"{other('recording', 'instructions_per_event.dict_append')} "
                     f"({other('recording', 'instructions_ratio_vs_dict_append', 'x')}). The CPU "
-                    "ratio is larger than that: per instruction the call's native code runs "
-                    "slower than the interpreter building a dict (~0.10 ns against ~0.07 ns). "
+                    "ratio is larger than that: per instruction the loop of record calls runs "
+                    "slower than the loop building dicts "
+                    f"({_ns_per_instruction('statemeter')} against "
+                    f"{_ns_per_instruction('dict_append')} of CPU per instruction). "
                     "Where the call's time goes, read with the time-stamp counter inside it "
                     "(2026-12-07, load 9; ~870 cycles per loop iteration in all): matching the "
                     "keywords ~140 cycles, reading the arguments into the event ~230, id, clock "
@@ -533,8 +542,12 @@ SECTIONS = [
                     "in its chunk of best wall time the calling thread waited "
                     f"{other('recording', 'run_delay_ns_per_event.statemeter', 'ns')} per "
                     "event runnable for a core (/proc/thread-self/schedstat; the floor "
-                    f"{other('recording', 'run_delay_ns_per_event.dict_append', 'ns')}). "
-                    "Much of that wait is the meter's own writer threads: an experiment build "
+                    f"{other('recording', 'run_delay_ns_per_event.dict_append', 'ns')}); the "
+                    "rest of the wall time beyond CPU it was not runnable, which in a record "
+                    "call happens only while it waits for the queue's lock (the encoder holds "
+                    "it while it takes a group) or for room in the queue (a chunk is smaller "
+                    "than the queue). The writer threads account for much of the gap: an "
+                    "experiment build "
                     "whose encoder did not start on a chunk before its flush gave 1.46x and "
                     "1.54x wall in two runs at load 5.3-5.6 (2026-12-07) with unchanged CPU, "
                     "where the same build with the encoder waking as usual gave 4.47x and "
