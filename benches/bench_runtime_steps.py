@@ -21,9 +21,9 @@ Two ways for streams to follow each other, measured in the same rounds:
 - paced (the target's figure): before each stream the ledger's writer has finished the work
   earlier streams handed it (an untimed `meter.flush()` after each stream, in every variant
   alike), as in real use, where an InvokeAgent call takes seconds of network time and the
-  writer's work on its ~100 steps (1 to 2 ms of CPU) is done long before the next call. The
-  caller's clock runs over the stream only; the process's clock also over the flush after it,
-  so that the writer threads' work on the stream counts there;
+  writer's work on its ~100 steps (about a millisecond of CPU) is done long before the next
+  call. The caller's clock runs over the stream only; the process's clock also over the flush
+  after it, so that the writer threads' work on the stream counts there;
 - back to back: the streams of a block follow each other at once (the metered block flushed at
   its end, inside the clocks), so that the writer's work on one stream runs on the other vCPU
   while the caller consumes the next: what a caller reading InvokeAgent streams in a tight
