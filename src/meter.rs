@@ -28,6 +28,7 @@
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
@@ -41,7 +42,7 @@ use crate::classify::Ruleset;
 use crate::error::{Error, Result};
 use crate::event::{Classification, Event, Recorded};
 use crate::ledger::compact::Parts;
-use crate::ledger::{Durability, Outcome, Pending, Store};
+use crate::ledger::{Ahead, AheadWriter, Durability, Outcome, Pending, Store};
 
 /// Events a queue holds before producers wait for the writer.
 pub const DEFAULT_CAPACITY: usize = 16_384;
@@ -242,6 +243,12 @@ struct Shared {
     retry: Signal,
     /// The encoder and committer threads (batch mode).
     writers: Mutex<Vec<JoinHandle<()>>>,
+    /// Groups the committer is done with (committed or dropped), counted under `state`'s
+    /// lock; `u64::MAX` once it has stopped.
+    groups_done: AtomicU64,
+    /// Set by the committer when a group's rows written ahead were not all appended as
+    /// written: the encoder's copy of the store's state is out of date.
+    resync: AtomicBool,
     observer: Option<Arc<dyn CommitObserver>>,
 }
 
@@ -275,6 +282,8 @@ impl Shared {
             progress: Signal::new(),
             retry: Signal::new(),
             writers: Mutex::new(Vec::new()),
+            groups_done: AtomicU64::new(0),
+            resync: AtomicBool::new(false),
             observer: config.observer.clone(),
         });
         if config.durability == Durability::Batch {
@@ -306,22 +315,24 @@ impl Shared {
         Ok(shared)
     }
 
-    /// Appends `pending` (with their record parts, unless `parts` is empty) and, when
-    /// committed, calls `then` before the store's lock is released.
+    /// Appends `pending` (with their record parts, unless `parts` is empty, and the rows
+    /// written ahead on the assumption `ahead`) and, when committed, calls `then` before the
+    /// store's lock is released. The flag: whether every row was appended as written ahead.
     fn append(
         &self,
         pending: &[Pending],
         parts: &[Parts],
+        ahead: Option<&Ahead>,
         then: impl FnOnce(&Store, &[Outcome]),
-    ) -> Result<Vec<Outcome>> {
+    ) -> Result<(Vec<Outcome>, bool)> {
         let mut store = self.store.lock();
-        let outcomes = if parts.is_empty() {
-            store.append(pending)?
+        let (outcomes, held) = if parts.is_empty() {
+            (store.append(pending)?, false)
         } else {
-            store.append_with_parts(pending, parts)?
+            store.append_with_parts(pending, parts, ahead)?
         };
         then(&store, &outcomes);
-        Ok(outcomes)
+        Ok((outcomes, held))
     }
 
     /// Tells the observer, if any, of a commit.
@@ -737,13 +748,16 @@ impl Recorder {
             }
         }
         let pending = to_pending(rec, &mut ClassificationTexts::default())?;
-        let outcome = shared.append(std::slice::from_ref(&pending), &[], |store, outcomes| {
-            shared.observe(store, std::iter::once(Some(rec)), outcomes)
-        });
+        let outcome = shared.append(
+            std::slice::from_ref(&pending),
+            &[],
+            None,
+            |store, outcomes| shared.observe(store, std::iter::once(Some(rec)), outcomes),
+        );
         let mut st = shared.state.lock();
         st.stats.accepted += 1;
         match outcome {
-            Ok(outcomes) => {
+            Ok((outcomes, _)) => {
                 let batch = std::iter::once((Some(rec), pending.id.as_str()));
                 settle(&mut st, batch, outcomes, false)?;
                 Ok(())
@@ -969,6 +983,8 @@ struct Encoded {
     recs: Vec<Option<Arc<Recorded>>>,
     pending: Vec<Pending>,
     parts: Vec<Parts>,
+    /// What the rows written ahead in `parts` assume (`None`: none written).
+    ahead: Option<Ahead>,
 }
 
 impl Encoded {
@@ -997,6 +1013,10 @@ fn encoder_loop(
     back: Receiver<Encoded>,
 ) {
     let mut texts = ClassificationTexts::default();
+    // The rows of each group are written ahead here (see `crate::ledger::ahead`), from this
+    // copy of the store's state; `sent` counts the groups handed to the committer.
+    let mut ahead = AheadWriter::default();
+    let mut sent = 0u64;
     // Buffers of committed groups, reused; their events are released as they come back.
     let mut spare: Vec<(Pending, Parts)> = Vec::new();
     let mut shells: Vec<Encoded> = Vec::new();
@@ -1118,9 +1138,28 @@ fn encoder_loop(
             shells.push(enc);
             continue;
         }
+        if shared.resync.load(Ordering::Acquire) || ahead.needs_sync() {
+            // The copy is taken once the committer is done with every group sent (after
+            // that, nothing sets `resync` until the next group).
+            wait_for_groups(shared, sent);
+            shared.resync.store(false, Ordering::Release);
+            if ahead.sync(&shared.store.lock()).is_err() {
+                ahead.unsync();
+            }
+        }
+        enc.ahead = ahead.write(&mut enc.parts);
         if tx.send(enc).is_err() {
             return;
         }
+        sent += 1;
+    }
+}
+
+/// Waits until the committer is done with the first `sent` groups (or has stopped).
+fn wait_for_groups(shared: &Shared, sent: u64) {
+    let mut st = shared.state.lock();
+    while shared.groups_done.load(Ordering::Acquire) < sent {
+        st = shared.progress.wait_for(st, Duration::from_millis(50)).0;
     }
 }
 
@@ -1129,22 +1168,36 @@ fn encoder_loop(
 /// the failure), or at once when a flush asks; once the meter is closed, a group that still
 /// cannot be written is dropped and counted.
 fn committer_loop(shared: &Shared, rx: Receiver<Encoded>, back: SyncSender<Encoded>) {
+    committer_groups(shared, rx, back);
+    let _st = shared.state.lock();
+    shared.groups_done.store(u64::MAX, Ordering::Release);
+    shared.progress.notify_all();
+}
+
+/// The body of [`committer_loop`].
+fn committer_groups(shared: &Shared, rx: Receiver<Encoded>, back: SyncSender<Encoded>) {
     for enc in rx {
         let n = enc.recs.len() as u64;
         let mut backoff = Duration::from_millis(10);
         loop {
-            let result = shared.append(&enc.pending, &enc.parts, |store, outcomes| {
+            let ahead = enc.ahead.as_ref();
+            let result = shared.append(&enc.pending, &enc.parts, ahead, |store, outcomes| {
                 shared.observe(store, enc.recs.iter().map(Option::as_deref), outcomes)
             });
+            let held = matches!(result, Ok((_, true)));
+            if ahead.is_some() && !held {
+                shared.resync.store(true, Ordering::Release);
+            }
             let mut st = shared.state.lock();
             match result {
-                Ok(outcomes) => {
+                Ok((outcomes, _)) => {
                     let batch = enc.recs.iter().zip(&enc.pending);
                     let batch = batch.map(|(r, p)| (r.as_deref(), p.id.as_str()));
                     let _ = settle(&mut st, batch, outcomes, true);
                     st.in_flight -= n;
                     st.settled += n;
                     st.failure = None;
+                    shared.groups_done.fetch_add(1, Ordering::AcqRel);
                     drop(st);
                     shared.progress.notify_all();
                     break;
@@ -1157,6 +1210,7 @@ fn committer_loop(shared: &Shared, rx: Receiver<Encoded>, back: SyncSender<Encod
                         st.stats.dropped += n;
                         st.in_flight -= n;
                         st.settled += n;
+                        shared.groups_done.fetch_add(1, Ordering::AcqRel);
                         drop(st);
                         shared.progress.notify_all();
                         break;

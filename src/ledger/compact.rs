@@ -334,6 +334,22 @@ pub struct Parts {
     definition: String,
     shared: String,
     ok: bool,
+    /// The record written ahead of the append (see `super::ahead`), or empty.
+    pub(crate) ahead: Written,
+}
+
+/// A version-2 record written ahead of its append (`super::ahead`): the row it becomes when
+/// the append starts where the writer assumed. `seq` 0: none.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub(crate) struct Written {
+    pub(crate) seq: u64,
+    pub(crate) record: String,
+    /// `SHA-256(previous hash || record)`, the row's chain hash.
+    pub(crate) hash: [u8; 32],
+    /// `SHA-256(0x00 || record)`, the record's Merkle leaf.
+    pub(crate) leaf: [u8; 32],
+    /// Whether the record holds its context's definition (else it refers to an earlier one).
+    pub(crate) defines: bool,
 }
 
 impl Parts {
@@ -341,6 +357,7 @@ impl Parts {
     /// [`Parts::get`] gives `None`) when the event cannot be split.
     pub fn fill(&mut self, event_json: &str, classification_json: &str) -> bool {
         self.definition.clear();
+        self.ahead.seq = 0;
         self.ok = split_event_into(event_json, &mut self.own, &mut self.shared);
         if self.ok {
             write_context(&mut self.definition, classification_json, &self.shared);
@@ -350,7 +367,10 @@ impl Parts {
 
     /// The bytes the buffers hold room for.
     pub fn capacity(&self) -> usize {
-        self.own.capacity() + self.definition.capacity() + self.shared.capacity()
+        self.own.capacity()
+            + self.definition.capacity()
+            + self.shared.capacity()
+            + self.ahead.record.capacity()
     }
 
     /// `(e, definition)`, or `None` when the last [`Parts::fill`] failed (or there was none).

@@ -9,12 +9,15 @@
 //! - [`sql`]: read-only SQL through the ledger's own connection;
 //! - [`merkle`]: the RFC 9162 Merkle tree: hashes, inclusion and consistency proofs;
 //! - [`tree`]: the ledger's Merkle tree, stored beside the chain and extended by the writer;
+//! - `ahead`: rows the recorder's encoder writes ahead of their append (record, chain and leaf
+//!   hash), taken as written while the append starts where they assumed;
 //! - [`Store`]: appending (idempotent, multi-process safe) and streaming records;
 //! - [`verify()`]: re-deriving the chain and diagnosing the first problem;
 //! - `wait`: waiting for another connection's lock, interruptibly ([`interruptible`]).
 //!
 //! The on-disk format is specified in docs/ledger-format.md.
 
+mod ahead;
 pub mod chain;
 pub mod compact;
 pub mod locks;
@@ -26,6 +29,7 @@ pub mod tree;
 mod verify;
 mod wait;
 
+pub(crate) use ahead::{Ahead, AheadWriter};
 pub use chain::{chain_hash, Head};
 pub use schema::{parse_ledger_id, BUSY_TIMEOUT, FORMAT, LEDGER_ID_KEY, VERSION};
 pub use store::{Durability, Outcome, Pending, Store};

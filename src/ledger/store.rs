@@ -22,6 +22,7 @@ use std::path::{Path, PathBuf};
 use rusqlite::types::ValueRef;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
+use super::ahead::Ahead;
 use super::chain::{chain_hash, event_difference, write_record, Head};
 use super::compact::{self, Context, Parts};
 use super::merkle::{leaf_hash, Hash};
@@ -38,10 +39,10 @@ const INSERT_V2: &str = "INSERT INTO events (seq, record, hash) VALUES (?1, ?2, 
 const INSERT_ID: &str = "INSERT INTO ids (key, seq) VALUES (?1, ?2) ON CONFLICT(key) DO NOTHING";
 /// Most context definitions a writer remembers (their text and seq); past it, it forgets them
 /// all and defines again what it meets (a few hundred bytes each time).
-const MAX_CONTEXTS: usize = 65_536;
+pub(crate) const MAX_CONTEXTS: usize = 65_536;
 
 /// Context definitions by text, with the seq of the record holding each.
-type Contexts = HashMap<String, u64, foldhash::fast::RandomState>;
+pub(crate) type Contexts = HashMap<String, u64, foldhash::fast::RandomState>;
 
 /// When a commit reaches the disk.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -101,6 +102,9 @@ pub struct Store {
     /// Version 2: the context definitions this store wrote and committed, by text, with the
     /// seq of the record holding each (later records refer to it).
     contexts: Contexts,
+    /// Counts the changes to `contexts` that records written ahead (`super::ahead`) did not
+    /// foresee: their writer's copy of the definitions holds while this is unchanged.
+    contexts_epoch: u64,
 }
 
 impl fmt::Debug for Store {
@@ -142,6 +146,7 @@ impl Store {
             version,
             short_keys,
             contexts: Contexts::default(),
+            contexts_epoch: 0,
         })
     }
 
@@ -225,6 +230,7 @@ impl Store {
         let old = std::mem::replace(&mut self.conn, Connection::open_in_memory()?);
         old.close().map_err(|(_, e)| Error::from(e))?;
         self.contexts.clear();
+        self.contexts_epoch += 1;
         self.path = None;
         self.label = "<closed after fork>".into();
         Ok(())
@@ -529,32 +535,52 @@ impl Store {
     /// lock past the busy timeout) returns `Error::Ledger` with nothing written; the store
     /// stays usable.
     pub fn append(&mut self, batch: &[Pending]) -> Result<Vec<Outcome>> {
-        self.append_checked(batch, &[], false)
+        Ok(self.append_checked(batch, &[], false, None)?.0)
     }
 
     /// [`Store::append`] with each event's version-2 record parts made beforehand:
     /// `parts[i]` must be [`Parts::fill`] of `batch[i]`'s event and classification texts (the
     /// recorder's encoder makes them on its own thread). An event whose parts did not fill is
     /// split here, as [`Store::append`] does.
+    ///
+    /// With `ahead`, the parts also hold the rows written ahead on that assumption
+    /// (`super::ahead`): they are appended as written while it holds. The flag returned says
+    /// whether every event was (false: the writer's assumptions no longer hold).
     pub(crate) fn append_with_parts(
         &mut self,
         batch: &[Pending],
         parts: &[Parts],
-    ) -> Result<Vec<Outcome>> {
+        ahead: Option<&Ahead>,
+    ) -> Result<(Vec<Outcome>, bool)> {
         debug_assert_eq!(batch.len(), parts.len());
-        self.append_checked(batch, parts, false)
+        self.append_checked(batch, parts, false, ahead)
     }
 
-    /// [`Store::append`]; with `atomic`, a conflict rolls the whole batch back. `parts`: see
-    /// [`Store::append_with_parts`] (empty: none).
+    /// What rows written ahead start from: the head, the contexts epoch, and the context
+    /// definitions unless `known_epoch` is still the epoch. `None` for a version-1 ledger
+    /// (its records are not written ahead).
+    pub(crate) fn ahead_state(
+        &self,
+        known_epoch: Option<u64>,
+    ) -> Result<Option<(Head, u64, Option<Contexts>)>> {
+        if self.version < 2 {
+            return Ok(None);
+        }
+        let contexts = (known_epoch != Some(self.contexts_epoch)).then(|| self.contexts.clone());
+        Ok(Some((self.head()?, self.contexts_epoch, contexts)))
+    }
+
+    /// [`Store::append`]; with `atomic`, a conflict rolls the whole batch back. `parts` and
+    /// `ahead`: see [`Store::append_with_parts`] (empty: none).
     fn append_checked(
         &mut self,
         batch: &[Pending],
         parts: &[Parts],
         atomic: bool,
-    ) -> Result<Vec<Outcome>> {
+        ahead: Option<&Ahead>,
+    ) -> Result<(Vec<Outcome>, bool)> {
         if batch.is_empty() {
-            return Ok(Vec::new());
+            return Ok((Vec::new(), false));
         }
         for p in batch {
             for (field, json) in [
@@ -568,14 +594,16 @@ impl Store {
         }
         if self.contexts.len() > MAX_CONTEXTS {
             self.contexts.clear();
+            self.contexts_epoch += 1;
         }
         let mut defined = Vec::new();
-        let result = self.append_tx(Batch { batch, parts }, atomic, &mut defined);
-        if result.is_err() {
+        let result = self.append_tx(Batch { batch, parts }, atomic, ahead, &mut defined);
+        if result.is_err() && !defined.is_empty() {
             // Rolled back: the definitions of this batch are not in the file.
             for text in defined {
                 self.contexts.remove(&text);
             }
+            self.contexts_epoch += 1;
         }
         result
     }
@@ -584,8 +612,9 @@ impl Store {
         &mut self,
         batch: Batch<'_>,
         atomic: bool,
+        ahead: Option<&Ahead>,
         defined: &mut Vec<String>,
-    ) -> Result<Vec<Outcome>> {
+    ) -> Result<(Vec<Outcome>, bool)> {
         let Store {
             conn,
             label,
@@ -594,6 +623,7 @@ impl Store {
             version,
             short_keys,
             contexts,
+            contexts_epoch,
             ..
         } = self;
         let known = edge.take();
@@ -605,13 +635,18 @@ impl Store {
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(|e| fail(e.into()))?;
         // On an error, dropping `tx` rolls back; so does a failed commit.
-        let (outcomes, new_edge) = if *version == 1 {
-            append_in(&tx, batch.batch, record, known).map_err(fail)?
+        let (outcomes, new_edge, held) = if *version == 1 {
+            let (outcomes, edge) = append_in(&tx, batch.batch, record, known).map_err(fail)?;
+            (outcomes, edge, false)
         } else {
             let short = *short_keys;
             let sparse = *version >= 3;
-            append_in_v2(&tx, batch, record, known, contexts, defined, short, sparse)
-                .map_err(fail)?
+            let contexts = Definitions {
+                known: contexts,
+                epoch: contexts_epoch,
+                defined,
+            };
+            append_in_v2(&tx, batch, ahead, record, known, contexts, short, sparse).map_err(fail)?
         };
         if atomic {
             if let Some(message) = outcomes.iter().find_map(|o| match o {
@@ -626,14 +661,14 @@ impl Store {
         }
         tx.commit().map_err(|e| fail(e.into()))?;
         *edge = Some(new_edge);
-        Ok(outcomes)
+        Ok((outcomes, held))
     }
 
     /// [`Store::append`], all or nothing: when an event conflicts (its id is already stored,
     /// or earlier in `batch`, with another payload) the transaction is rolled back and the
     /// conflict returned as `Error::Validation` (field `id`); nothing of `batch` is written.
     pub fn append_all_or_nothing(&mut self, batch: &[Pending]) -> Result<Vec<Outcome>> {
-        self.append_checked(batch, &[], true)
+        Ok(self.append_checked(batch, &[], true, None)?.0)
     }
 
     /// Calls `f(seq, record)` for every event after `after_seq`, in seq order, streaming. A
@@ -906,24 +941,43 @@ fn claim_id(
     existing_v2(conn, p, &key).map(Some)
 }
 
+/// A store's context definitions as an append uses them: `known` (by text, with the seq of
+/// the record holding each), `epoch` (bumped when they change in a way rows written ahead did
+/// not foresee) and `defined`, the definitions this append wrote (forgotten again if its
+/// transaction does not commit).
+struct Definitions<'a> {
+    known: &'a mut Contexts,
+    epoch: &'a mut u64,
+    defined: &'a mut Vec<String>,
+}
+
 /// The body of [`Store::append`] for a version-2 ledger, inside its transaction: each event's
 /// context is defined in its record the first time this store writes it, and referred to by
-/// that record's seq afterwards. `defined` collects the definitions written (forgotten again
-/// if the transaction does not commit). `short`: the `ids` table keys ids by 8 bytes.
+/// that record's seq afterwards. `short`: the `ids` table keys ids by 8 bytes.
 /// `sparse` (version 3): a row keeps the whole hash when its seq is a multiple of
 /// [`HASH_STRIDE`] or it is the append's last row (set once the batch is written), and its
 /// first [`CHECK_LEN`] bytes otherwise.
+///
+/// With `ahead`, when the append starts from its head and contexts epoch, each event's row is
+/// the one written ahead (record, chain hash, leaf hash) until an event is not appended at the
+/// seq it was written for (its id was already stored); from there on the rows are written
+/// here. The flag returned says whether every event's row was the one written ahead.
 #[allow(clippy::too_many_arguments)]
 fn append_in_v2(
     conn: &Connection,
     Batch { batch, parts }: Batch<'_>,
+    ahead: Option<&Ahead>,
     record: &mut String,
     edge: Option<Edge>,
-    contexts: &mut Contexts,
-    defined: &mut Vec<String>,
+    contexts: Definitions<'_>,
     short: bool,
     sparse: bool,
-) -> Result<(Vec<Outcome>, Edge)> {
+) -> Result<(Vec<Outcome>, Edge, bool)> {
+    let Definitions {
+        known: contexts,
+        epoch,
+        defined,
+    } = contexts;
     let before = tail(conn)?;
     let Head {
         mut seq,
@@ -935,11 +989,35 @@ fn append_in_v2(
     let mut insert_id = conn.prepare_cached(INSERT_ID)?;
     let mut outcomes = Vec::with_capacity(batch.len());
     let mut here = Parts::default();
+    // Whether the rows written ahead are still the ones to append.
+    let mut on_track =
+        ahead.is_some_and(|a| a.start == before && a.epoch == *epoch && parts.len() == batch.len());
     for (i, p) in batch.iter().enumerate() {
         let next = seq + 1;
         if let Some(found) = claim_id(conn, &mut insert_id, p, next, short)? {
+            on_track = false;
             outcomes.push(found);
             continue;
+        }
+        if on_track {
+            let written = &parts[i].ahead;
+            if let (true, Some((_, definition))) = (written.seq == next, parts[i].get()) {
+                let kept = match sparse && next % HASH_STRIDE != 0 {
+                    true => &written.hash[..CHECK_LEN],
+                    false => &written.hash[..],
+                };
+                insert.execute(params![next as i64, written.record.as_str(), kept])?;
+                if written.defines {
+                    contexts.insert(definition.to_string(), next);
+                    defined.push(definition.to_string());
+                }
+                seq = next;
+                prev = written.hash;
+                leaves.push(written.leaf);
+                outcomes.push(Outcome::Appended { seq });
+                continue;
+            }
+            on_track = false;
         }
         let made = parts.get(i).and_then(Parts::get);
         let (own, definition) = match made {
@@ -966,6 +1044,7 @@ fn append_in_v2(
         if matches!(context, Context::Inline(_)) {
             contexts.insert(definition.to_string(), next);
             defined.push(definition.to_string());
+            *epoch += 1;
         }
         seq = next;
         prev = hash;
@@ -980,7 +1059,12 @@ fn append_in_v2(
     }
     confirm_appended(conn, first, &after)?;
     let edge = tree::extend(conn, edge, &before, &leaves, &after)?;
-    Ok((outcomes, edge))
+    if ahead.is_some() && !on_track {
+        // The writer's copy of the definitions may name records that were not written as it
+        // assumed: it must take them again.
+        *epoch += 1;
+    }
+    Ok((outcomes, edge, on_track))
 }
 
 /// Whether `stored`, a row's `hash` column, holds the chain hash `hash` in a ledger of
@@ -1144,7 +1228,7 @@ fn compare_stored(seq: u64, stored: &str, p: &Pending) -> Outcome {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     pub(crate) fn pending(id: &str, ts: i64, attrs: &str) -> Pending {
@@ -1364,7 +1448,7 @@ mod tests {
                 .collect();
             assert_eq!(
                 plain.append(batch).unwrap(),
-                made.append_with_parts(batch, &parts).unwrap()
+                made.append_with_parts(batch, &parts, None).unwrap().0
             );
         }
         let rows = |s: &Store| {
@@ -1383,7 +1467,7 @@ mod tests {
         bad.event_json = r#"{"id":"d","id":"e"}"#.into();
         let mut parts = Parts::default();
         assert!(!parts.fill(&bad.event_json, &bad.classification_json));
-        let refused = made.append_with_parts(std::slice::from_ref(&bad), &[parts]);
+        let refused = made.append_with_parts(std::slice::from_ref(&bad), &[parts], None);
         assert!(
             matches!(refused, Err(Error::Validation { ref field, .. }) if field == "event"),
             "{refused:?}"
