@@ -44,6 +44,10 @@ pub(crate) struct AheadWriter {
     /// The epoch `contexts` is a copy of (kept across syncs while the store's is unchanged).
     copied: Option<u64>,
     contexts: Contexts,
+    /// The definition of the last row written and the seq of the record holding it: an
+    /// agent's events come in runs of one context, and comparing with the last definition
+    /// costs less than hashing it for the lookup in `contexts`.
+    last: Option<(String, u64)>,
 }
 
 impl AheadWriter {
@@ -69,6 +73,7 @@ impl AheadWriter {
         if let Some(contexts) = contexts {
             self.contexts = contexts;
             self.copied = Some(epoch);
+            self.last = None;
         }
         self.state = Some((head, epoch));
         Ok(())
@@ -93,14 +98,28 @@ impl AheadWriter {
             record.clear();
             let next = head.seq + 1;
             let (own, definition) = p.get().expect("checked above");
-            let context = match self.contexts.get(definition) {
-                Some(&at) => Context::Ref(at),
+            let known = match &self.last {
+                Some((text, at)) if text == definition => Some(*at),
+                _ => self.contexts.get(definition).copied(),
+            };
+            let context = match known {
+                Some(at) => Context::Ref(at),
                 None => Context::Inline(definition),
             };
             compact::write_record_v2(&mut record, context, own, next);
-            let defines = matches!(context, Context::Inline(_));
+            let defines = known.is_none();
             if defines {
                 self.contexts.insert(definition.to_string(), next);
+            }
+            let at = known.unwrap_or(next);
+            match &mut self.last {
+                Some((text, seq)) if text == definition => *seq = at,
+                _ => {
+                    let (mut text, _) = self.last.take().unwrap_or_default();
+                    text.clear();
+                    text.push_str(definition);
+                    self.last = Some((text, at));
+                }
             }
             let hash = chain_hash(&head.hash, record.as_bytes());
             p.ahead.leaf = leaf_hash(record.as_bytes());
