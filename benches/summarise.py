@@ -65,18 +65,26 @@ def _ingest_why(name: str) -> str:
     split = ""
     if {"caller", "encoder", "committer"} <= threads.keys():
         slowest = max(threads, key=lambda k: threads[k])
+        allows = min(2e9 / cpu, 1e9 / threads[slowest]) if cpu else 0
+        verdict = (
+            "so the CPU it takes per event allows 300,000 events/s on two idle cores: the "
+            "throughput above is what the shared machine left it, not what the work needs"
+            if allows >= 300_000
+            else "so even two idle cores would not reach 300,000 events/s"
+        )
         split = (
             f" Per event the caller's thread took {num(threads['caller'], 'ns')}, the encoder "
             f"{num(threads['encoder'], 'ns')} and the committer "
             f"{num(threads['committer'], 'ns')} (the {slowest} alone allows at most "
             f"{1e9 / threads[slowest]:,.0f} events/s); 300,000 events/s on two cores needs at "
-            "most 6,667 ns in all and 3,333 ns on the busiest thread."
+            f"most 6,667 ns in all and 3,333 ns on the busiest thread, {verdict}."
         )
     return (
         "The caller's thread (the record calls), the encoder (classification, canonical JSON, "
-        "the record's parts) and the committer (SHA-256 chain, Merkle tree, SQLite inserts of "
-        "the record and of the id key, the column store's segments) share the machine's two "
-        f"cores: recording took {num(cpu, 'ns')} of CPU per event in all, which two idle cores "
+        "the record's parts, and the record and its SHA-256 chain hash written ahead of the "
+        "append) and the committer (the Merkle leaf and tree, SQLite inserts of the record "
+        "and of the id key, the column store's segments) share the machine's two cores: "
+        f"recording took {num(cpu, 'ns')} of CPU per event in all, which two idle cores "
         f"would run at most at {bound}.{split} The machine was shared (load average {load} on "
         "2 cores when it ran): the floor (Durable ingest), `sqlite3.executemany` of the very "
         "rows statemeter wrote, stored "
@@ -248,9 +256,10 @@ def _runtime_trace_note(r: dict) -> str:
         f"Paced, the process adds {num(pct, '%')} ({num(added, 'µs')} per stream, {within} 5% "
         f"of {num(plain, 'µs')}): {num(writer, 'µs')} of it on the ledger's writer threads, "
         f"~{num(per_event, 'µs')} for each of the {events} events a stream records (its "
-        "classification and canonical JSON on the encoder thread; two SHA-256 hashes, the "
-        "SQLite insert and its share of the commit, and the column store on the committer "
-        "thread). That work runs on the writer threads, not in the caller's CPU time, and is "
+        "classification, canonical JSON, record, chain and leaf hashes on the encoder "
+        "thread; the SQLite insert and its share of the commit, and the column store on the "
+        "committer thread). That work runs on the writer threads, not in the caller's CPU "
+        "time, and is "
         "the same for every recorded event (see the recording and ingest figures). Back to "
         "back, where that work runs beside the caller's next stream, the process adds "
         f"{num(get(r, 'back_to_back.overhead_cpu_pct'), '%')}."

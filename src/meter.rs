@@ -6,9 +6,11 @@
 //! the encoder wakes itself every few milliseconds ([`LINGER`]), or when the queue holds a
 //! group's worth ([`WAKE_AT`]), or when someone flushes. Classification and canonical encoding
 //! happen on the encoder thread, which takes everything queued (up to 8192 events) as one
-//! group; hashing and the SQLite insert happen on a committer thread, one transaction per
-//! group, so groups grow with load (group commit) and encoding overlaps committing (two
-//! cores). The queue is bounded: a producer that finds it full waits (the caller releases the
+//! group and also writes each event's record and chain hash ahead of the append
+//! (`crate::ledger::ahead`: on the assumption that the append starts where the last group it
+//! wrote ends, which the store checks); the SQLite inserts, the Merkle tree and the commit
+//! happen on a committer thread, one transaction per group, so groups grow with load (group
+//! commit) and encoding overlaps committing (two cores). The queue is bounded: a producer that finds it full waits (the caller releases the
 //! GIL first) — backpressure instead of unbounded memory. With `Durability::Sync` the caller's
 //! thread classifies and commits the event itself and returns only after the commit.
 //!
@@ -976,8 +978,8 @@ fn settle<'a>(
 /// caller's `Event` object, which reads the seq the commit gives it; an observer, which reads
 /// every committed event). An event nobody else holds is released by the encoder as soon as it
 /// is encoded. Once committed, the group goes back to the encoder, which releases the events
-/// still held and writes the next group into the same buffers: the committer, the slowest
-/// stage, neither frees nor allocates per event.
+/// still held and writes the next group into the same buffers: the committer neither frees
+/// nor allocates per event.
 #[derive(Default)]
 struct Encoded {
     recs: Vec<Option<Arc<Recorded>>>,

@@ -1,6 +1,7 @@
 //! Rows written ahead of their append: the recorder's encoder thread writes each event's
-//! version-2 record, chain hash and Merkle leaf hash before the committer thread appends it,
-//! so that the committer, the busier of the two, only inserts them.
+//! version-2 record and chain hash before the committer thread appends it, so that the
+//! committer, the busier of the two, only inserts them (and hashes the Merkle leaf, which
+//! keeps the two threads' work per event about even).
 //!
 //! A record names its seq and, for its context, either the definition itself or the seq of
 //! the record holding it; the chain hash covers the previous one. So the rows are written on
@@ -19,7 +20,6 @@
 
 use super::chain::{chain_hash, Head};
 use super::compact::{self, Context, Parts};
-use super::merkle::leaf_hash;
 use super::store::{Contexts, Store};
 use crate::error::Result;
 
@@ -122,7 +122,6 @@ impl AheadWriter {
                 }
             }
             let hash = chain_hash(&head.hash, record.as_bytes());
-            p.ahead.leaf = leaf_hash(record.as_bytes());
             p.ahead.hash = hash;
             p.ahead.record = record;
             p.ahead.seq = next;

@@ -346,8 +346,6 @@ pub(crate) struct Written {
     pub(crate) record: String,
     /// `SHA-256(previous hash || record)`, the row's chain hash.
     pub(crate) hash: [u8; 32],
-    /// `SHA-256(0x00 || record)`, the record's Merkle leaf.
-    pub(crate) leaf: [u8; 32],
     /// Whether the record holds its context's definition (else it refers to an earlier one).
     pub(crate) defines: bool,
 }

@@ -959,7 +959,7 @@ struct Definitions<'a> {
 /// first [`CHECK_LEN`] bytes otherwise.
 ///
 /// With `ahead`, when the append starts from its head and contexts epoch, each event's row is
-/// the one written ahead (record, chain hash, leaf hash) until an event is not appended at the
+/// the one written ahead (record and chain hash) until an event is not appended at the
 /// seq it was written for (its id was already stored); from there on the rows are written
 /// here. The flag returned says whether every event's row was the one written ahead.
 #[allow(clippy::too_many_arguments)]
@@ -1013,7 +1013,7 @@ fn append_in_v2(
                 }
                 seq = next;
                 prev = written.hash;
-                leaves.push(written.leaf);
+                leaves.push(leaf_hash(written.record.as_bytes()));
                 outcomes.push(Outcome::Appended { seq });
                 continue;
             }
