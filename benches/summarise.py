@@ -81,9 +81,10 @@ def _ingest_why(name: str) -> str:
         )
     return (
         "The caller's thread (the record calls), the encoder (classification, canonical JSON, "
-        "the record's parts, and the record and its SHA-256 chain hash written ahead of the "
-        "append) and the committer (the Merkle leaf and tree, SQLite inserts of the record "
-        "and of the id key, the column store's segments) share the machine's two cores: "
+        "the record's parts, and the record, its SHA-256 chain and Merkle leaf hashes and its "
+        "id key written ahead of the append) and the committer (the Merkle tree's nodes, "
+        "SQLite inserts of the record and of the id key, the commit, the column store's "
+        "columns and segments) share the machine's two cores: "
         f"recording took {num(cpu, 'ns')} of CPU per event in all, which two idle cores "
         f"would run at most at {bound}.{split} The machine was shared (load average {load} on "
         "2 cores when it ran): the floor (Durable ingest), `sqlite3.executemany` of the very "

@@ -1149,7 +1149,7 @@ fn encoder_loop(
                 ahead.unsync();
             }
         }
-        enc.ahead = ahead.write(&mut enc.parts);
+        enc.ahead = ahead.write(&enc.pending, &mut enc.parts);
         if tx.send(enc).is_err() {
             return;
         }

@@ -1,7 +1,6 @@
 //! Rows written ahead of their append: the recorder's encoder thread writes each event's
-//! version-2 record and chain hash before the committer thread appends it, so that the
-//! committer, the busier of the two, only inserts them (and hashes the Merkle leaf, which
-//! keeps the two threads' work per event about even).
+//! version-2 record, chain hash, Merkle leaf hash and id key before the committer thread
+//! appends it, so that the committer, the busier of the two, only inserts them.
 //!
 //! A record names its seq and, for its context, either the definition itself or the seq of
 //! the record holding it; the chain hash covers the previous one. So the rows are written on
@@ -20,7 +19,8 @@
 
 use super::chain::{chain_hash, Head};
 use super::compact::{self, Context, Parts};
-use super::store::{Contexts, Store};
+use super::merkle::leaf_hash;
+use super::store::{Contexts, Pending, Store};
 use crate::error::Result;
 
 /// What a group of rows written ahead assumes: the head the append starts from and the
@@ -79,11 +79,11 @@ impl AheadWriter {
         Ok(())
     }
 
-    /// Writes the rows of `parts` (each [`Parts::fill`]ed) ahead, one after the other from
-    /// the copy's head, and returns their assumption; `None`, writing nothing, when the copy
-    /// is out of date or a part did not fill (the copy is then out of date: the store splits
-    /// such an event itself).
-    pub(crate) fn write(&mut self, parts: &mut [Parts]) -> Option<Ahead> {
+    /// Writes the rows of `parts` (each [`Parts::fill`]ed from the event of the same index in
+    /// `pending`) ahead, one after the other from the copy's head, and returns their
+    /// assumption; `None`, writing nothing, when the copy is out of date or a part did not
+    /// fill (the copy is then out of date: the store splits such an event itself).
+    pub(crate) fn write(&mut self, pending: &[Pending], parts: &mut [Parts]) -> Option<Ahead> {
         let (start, epoch) = self.state?;
         if parts.iter().any(|p| p.get().is_none()) {
             for p in parts.iter_mut() {
@@ -93,7 +93,7 @@ impl AheadWriter {
             return None;
         }
         let mut head = start;
-        for p in parts.iter_mut() {
+        for (p, event) in parts.iter_mut().zip(pending) {
             let mut record = std::mem::take(&mut p.ahead.record);
             record.clear();
             let next = head.seq + 1;
@@ -122,6 +122,8 @@ impl AheadWriter {
                 }
             }
             let hash = chain_hash(&head.hash, record.as_bytes());
+            p.ahead.leaf = leaf_hash(record.as_bytes());
+            p.ahead.key = compact::short_id_key(&event.id);
             p.ahead.hash = hash;
             p.ahead.record = record;
             p.ahead.seq = next;
@@ -236,7 +238,7 @@ mod tests {
                 writer.sync(&store).unwrap();
             }
             let mut parts = parts_of(group);
-            let ahead = writer.write(&mut parts);
+            let ahead = writer.write(group, &mut parts);
             assert!(ahead.is_some(), "group {i}");
             if let Some((k, parts, ahead)) = queued.replace((i, parts, ahead)) {
                 let ok = append_both(&mut store, &mut plain, &groups[k], &parts, ahead);

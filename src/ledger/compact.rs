@@ -346,6 +346,10 @@ pub(crate) struct Written {
     pub(crate) record: String,
     /// `SHA-256(previous hash || record)`, the row's chain hash.
     pub(crate) hash: [u8; 32],
+    /// `SHA-256(0x00 || record)`, the record's Merkle leaf.
+    pub(crate) leaf: [u8; 32],
+    /// The event id's 8-byte key ([`short_id_key`]).
+    pub(crate) key: [u8; 8],
     /// Whether the record holds its context's definition (else it refers to an earlier one).
     pub(crate) defines: bool,
 }

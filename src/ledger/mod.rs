@@ -9,8 +9,8 @@
 //! - [`sql`]: read-only SQL through the ledger's own connection;
 //! - [`merkle`]: the RFC 9162 Merkle tree: hashes, inclusion and consistency proofs;
 //! - [`tree`]: the ledger's Merkle tree, stored beside the chain and extended by the writer;
-//! - `ahead`: rows the recorder's encoder writes ahead of their append (record and chain
-//!   hash), taken as written while the append starts where they assumed;
+//! - `ahead`: rows the recorder's encoder writes ahead of their append (record, chain and leaf
+//!   hash, id key), taken as written while the append starts where they assumed;
 //! - [`Store`]: appending (idempotent, multi-process safe) and streaming records;
 //! - [`verify()`]: re-deriving the chain and diagnosing the first problem;
 //! - `wait`: waiting for another connection's lock, interruptibly ([`interruptible`]).

@@ -916,11 +916,12 @@ fn claim_id(
     conn: &Connection,
     insert_id: &mut rusqlite::CachedStatement<'_>,
     p: &Pending,
+    short_key: Option<[u8; 8]>,
     next: u64,
     short: bool,
 ) -> Result<Option<Outcome>> {
     if short {
-        let key = compact::short_id_key(&p.id);
+        let key = short_key.unwrap_or_else(|| compact::short_id_key(&p.id));
         if insert_id.execute(params![&key[..], next as i64])? == 1 {
             return Ok(None);
         }
@@ -959,7 +960,7 @@ struct Definitions<'a> {
 /// first [`CHECK_LEN`] bytes otherwise.
 ///
 /// With `ahead`, when the append starts from its head and contexts epoch, each event's row is
-/// the one written ahead (record and chain hash) until an event is not appended at the
+/// the one written ahead (record, chain hash, leaf hash) until an event is not appended at the
 /// seq it was written for (its id was already stored); from there on the rows are written
 /// here. The flag returned says whether every event's row was the one written ahead.
 #[allow(clippy::too_many_arguments)]
@@ -994,7 +995,12 @@ fn append_in_v2(
         ahead.is_some_and(|a| a.start == before && a.epoch == *epoch && parts.len() == batch.len());
     for (i, p) in batch.iter().enumerate() {
         let next = seq + 1;
-        if let Some(found) = claim_id(conn, &mut insert_id, p, next, short)? {
+        // A row written ahead holds the id's 8-byte key whether or not it is on track.
+        let key = parts
+            .get(i)
+            .filter(|x| x.ahead.seq != 0)
+            .map(|x| x.ahead.key);
+        if let Some(found) = claim_id(conn, &mut insert_id, p, key, next, short)? {
             on_track = false;
             outcomes.push(found);
             continue;
@@ -1013,7 +1019,7 @@ fn append_in_v2(
                 }
                 seq = next;
                 prev = written.hash;
-                leaves.push(leaf_hash(written.record.as_bytes()));
+                leaves.push(written.leaf);
                 outcomes.push(Outcome::Appended { seq });
                 continue;
             }
