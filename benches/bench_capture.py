@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import os
+import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -104,35 +106,19 @@ def _rust_instructions(env: dict, shape: str) -> float | None:
 
 
 def bench_httpx_hook(quick: bool) -> dict:
-    """N POSTs of a 2 KB chat request to a loopback server answering a JSON completion with
-    usage, through two httpx2.Client instances in the same process: one plain, one instrumented
-    (file ledger, batch durability). Rounds alternate; best round per client, on three clocks:
-    the calling thread's CPU time (what the hook costs the caller: the target), the process's
-    CPU time (all threads: the ledger's encoder and committer too; the loopback server's
-    threads do the same work for both clients) and wall time."""
+    """POSTs of a 2 KB chat request to a loopback server (a process of its own) answering a
+    JSON completion with usage, through three httpx2.Client instances in this process: plain,
+    plain again (the same code: an A/A control) and instrumented (file ledger, batch
+    durability). Blocks of a few requests per client alternate, many of them, the order
+    rotating from round to round so that every client runs in every position equally often;
+    the figures are the medians of the per-round differences against the plain block of the
+    same round (the spread is their interquartile range). Clocks per block: the calling
+    thread's CPU time (what the hook costs the caller: the target), split into user and system
+    time (getrusage of the thread, Linux), the process's CPU time (every thread: the ledger's
+    encoder and committer too, with the flush of what the block recorded) and wall time."""
     import httpx2
-    from loopback import Loopback, json_answer
     from statemeter.integrations import httpx as capture
 
-    answer = {
-        "id": "chatcmpl-1",
-        "object": "chat.completion",
-        "created": 1,
-        "model": "gpt-5",
-        "choices": [
-            {
-                "index": 0,
-                "finish_reason": "stop",
-                "message": {"role": "assistant", "content": "fine " * 40},
-            }
-        ],
-        "usage": {
-            "prompt_tokens": 500,
-            "completion_tokens": 40,
-            "total_tokens": 540,
-            "prompt_tokens_details": {"cached_tokens": 128},
-        },
-    }
     body = json.dumps(
         {
             "model": "gpt-5",
@@ -141,70 +127,132 @@ def bench_httpx_hook(quick: bool) -> dict:
             ],
         }
     ).encode()
-    n = 300 if quick else 1000
-    rounds = 3 if quick else 7
-    with Loopback() as lb, tempfile.TemporaryDirectory() as tmp:
-        lb.route("POST", "/v1/chat/completions", json_answer(answer))
-        url = lb.base + "/v1/chat/completions"
-        meter = sm.Meter(Path(tmp) / "bench.db")
-        session = meter.session("bench")
-        plain = httpx2.Client()
-        hooked = capture.instrument(httpx2.Client(), session)
-        headers = {"content-type": "application/json", "authorization": "Bearer sk-x"}
-
-        def run(client: httpx2.Client) -> tuple[float, float, float]:
-            """(thread CPU, process CPU, wall) ns per request; the flush of what the round
-            recorded is inside the process figure."""
-            c0, p0, w0 = time.thread_time_ns(), time.process_time_ns(), time.perf_counter_ns()
-            for _ in range(n):
-                client.post(url, content=body, headers=headers).json()
-            c1, w1 = time.thread_time_ns(), time.perf_counter_ns()
-            meter.flush()
-            return (c1 - c0) / n, (time.process_time_ns() - p0) / n, (w1 - w0) / n
-
-        for c in (plain, hooked):  # warm up connections
-            run(c)
-        inf = float("inf")
-        best = {"plain": [inf, inf, inf], "hooked": [inf, inf, inf]}
-        for _ in range(rounds):
-            for name, client in (("plain", plain), ("hooked", hooked)):
-                best[name] = [min(a, b) for a, b in zip(best[name], run(client), strict=True)]
-            lb.received.clear()
-        plain.close()
-        hooked.close()
-        meter.flush()
-        recorded = len(meter.ledger.events(kind="model_call"))
-        meter.close()
-    (cpu_plain, proc_plain, wall_plain), (cpu_hooked, proc_hooked, wall_hooked) = (
-        best["plain"],
-        best["hooked"],
+    per_block = 20
+    rounds = 30 if quick else 200
+    server = subprocess.Popen(
+        [sys.executable, "-c", _HOOK_SERVER, str(ROOT)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
     )
-    overhead = wall_hooked / wall_plain - 1
-    hook_cpu_us = (cpu_hooked - cpu_plain) / 1000
+    load_before = os.getloadavg()[0]
+    try:
+        assert server.stdout is not None
+        url = server.stdout.readline().strip() + "/v1/chat/completions"
+        with tempfile.TemporaryDirectory() as tmp:
+            meter = sm.Meter(Path(tmp) / "bench.db")
+            session = meter.session("bench")
+            clients = {
+                "plain": httpx2.Client(),
+                "plain_again": httpx2.Client(),
+                "hooked": capture.instrument(httpx2.Client(), session),
+            }
+            headers = {"content-type": "application/json", "authorization": "Bearer sk-x"}
+            clocks = ("cpu", "user", "system", "process", "wall")
+            per: dict[str, dict[str, list[float]]] = {k: {c: [] for c in clocks} for k in clients}
+
+            def block(client: httpx2.Client) -> tuple[float, ...]:
+                """Per request, in µs: thread CPU, its user and system time, process CPU
+                (with the flush of what the block recorded), wall."""
+                u0, s0 = _thread_user_system()
+                c0, p0, w0 = time.thread_time_ns(), time.process_time_ns(), time.perf_counter_ns()
+                for _ in range(per_block):
+                    client.post(url, content=body, headers=headers).json()
+                c1, w1 = time.thread_time_ns(), time.perf_counter_ns()
+                u1, s1 = _thread_user_system()
+                meter.flush()
+                p1 = time.process_time_ns()
+                n = per_block * 1000
+                return (
+                    (c1 - c0) / n,
+                    (u1 - u0) / n,
+                    (s1 - s0) / n,
+                    (p1 - p0) / n,
+                    (w1 - w0) / n,
+                )
+
+            names = list(clients)
+            for client in clients.values():  # warm up connections and code
+                for _ in range(3):
+                    block(client)
+            for r in range(rounds):
+                shift = r % len(names)
+                for name in names[shift:] + names[:shift]:
+                    for clock, value in zip(clocks, block(clients[name]), strict=True):
+                        per[name][clock].append(value)
+            for client in clients.values():
+                client.close()
+            meter.flush()
+            recorded = len(meter.ledger.events(kind="model_call"))
+            meter.close()
+    finally:
+        assert server.stdin is not None
+        server.stdin.close()
+        server.wait(timeout=60)
+    load_after = os.getloadavg()[0]
+
+    def med(name: str, clock: str) -> float:
+        return statistics.median(per[name][clock])
+
+    def diffs(name: str, clock: str) -> list[float]:
+        return [m - p for m, p in zip(per[name][clock], per["plain"][clock], strict=True)]
+
+    def added(name: str, clock: str) -> float:
+        return round(statistics.median(diffs(name, clock)), 1)
+
+    def spread(name: str, clock: str) -> float:
+        q = statistics.quantiles(diffs(name, clock), n=4)
+        return round(q[2] - q[0], 1)
+
+    hook_cpu_us = added("hooked", "cpu")
+    wall_plain = med("plain", "wall")
     return {
-        "requests_per_round": n,
+        "requests_per_block": per_block,
         "rounds": rounds,
-        "plain_cpu_us": round(cpu_plain / 1000, 1),
-        "hooked_cpu_us": round(cpu_hooked / 1000, 1),
-        "hook_cpu_us": round(hook_cpu_us, 1),
+        "plain_cpu_us": round(med("plain", "cpu"), 1),
+        "hooked_cpu_us": round(med("hooked", "cpu"), 1),
+        "hook_cpu_us": hook_cpu_us,
+        "hook_cpu_spread_us": spread("hooked", "cpu"),
         "target_hook_cpu_us": 10.0,
         "meets_target": hook_cpu_us <= 10.0,
-        "hook_process_cpu_us": round((proc_hooked - proc_plain) / 1000, 1),
-        "plain_round_trip_us": round(wall_plain / 1000, 1),
-        "hooked_round_trip_us": round(wall_hooked / 1000, 1),
-        "hook_cost_us": round((wall_hooked - wall_plain) / 1000, 1),
-        "overhead_pct": round(overhead * 100, 2),
+        # The calling thread's CPU split (None where the platform does not give it per thread).
+        "hook_user_us": added("hooked", "user") if _thread_user_system()[0] else None,
+        "hook_system_us": added("hooked", "system") if _thread_user_system()[0] else None,
+        # The A/A control: plain against itself, the method's error under the load of the run.
+        "control_cpu_us": added("plain_again", "cpu"),
+        "control_cpu_spread_us": spread("plain_again", "cpu"),
+        "hook_process_cpu_us": added("hooked", "process"),
+        "plain_round_trip_us": round(wall_plain, 1),
+        "hooked_round_trip_us": round(med("hooked", "wall"), 1),
+        "hook_cost_us": added("hooked", "wall"),
+        "control_wall_us": added("plain_again", "wall"),
+        "overhead_pct": round(added("hooked", "wall") / wall_plain * 100, 2),
         "model_calls_recorded": recorded,
+        "loadavg_before": round(load_before, 2),
+        "loadavg_after": round(load_after, 2),
         # Load moves the CPU figures above, not these: the calling thread's instructions per
         # request (callgrind), the instrumented client's minus the plain one's.
         "hook_instructions": _hook_instructions(quick),
-        "note": "hook_cpu_us: calling-thread CPU the hook adds per request (time.thread_time_ns); "
-        "hook_process_cpu_us: all threads of the process, the ledger writer included",
+        "note": "hook_cpu_us: calling-thread CPU the hook adds per request (time.thread_time_ns), "
+        "median of the per-round differences against plain; control_cpu_us: the same for a "
+        "second plain client (A/A); hook_process_cpu_us: all threads of the process, the "
+        "ledger writer included",
     }
+
+
+def _thread_user_system() -> tuple[int, int]:
+    """The calling thread's user and system CPU time so far in ns (getrusage RUSAGE_THREAD,
+    Linux; (0, 0) elsewhere)."""
+    who = getattr(resource, "RUSAGE_THREAD", None)
+    if who is None:
+        return 0, 0
+    r = resource.getrusage(who)
+    return round(r.ru_utime * 1e9), round(r.ru_stime * 1e9)
 
 
 _HOOK_SERVER = """
 import sys, time
+from collections import deque
 sys.path.insert(0, sys.argv[1] + "/tests")
 from loopback import Loopback, json_answer
 answer = {"id": "chatcmpl-1", "object": "chat.completion", "model": "gpt-5",
@@ -212,6 +260,7 @@ answer = {"id": "chatcmpl-1", "object": "chat.completion", "model": "gpt-5",
           "usage": {"prompt_tokens": 500, "completion_tokens": 40,
                     "prompt_tokens_details": {"cached_tokens": 128}}}
 with Loopback() as lb:
+    lb.received = deque(maxlen=16)  # the requests are not looked at: keep few
     lb.route("POST", "/v1/chat/completions", json_answer(answer))
     print(lb.base, flush=True)
     while sys.stdin.read(1):

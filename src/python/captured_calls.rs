@@ -20,8 +20,9 @@ use crate::meter::{Deferred, Recorder};
 #[pyclass(frozen, module = "statemeter._core", name = "_CapturedCalls")]
 pub struct CapturedCalls {
     recorder: Arc<Recorder>,
-    /// `None` for a meter: events outside any session.
-    session: Option<SessionFields>,
+    /// `None` for a meter: events outside any session. Shared with each call handed over (one
+    /// reference count taken per call, not one per field).
+    session: Option<Arc<SessionFields>>,
     hosts: Arc<Hosts>,
     /// The integration failures are counted under (`stats()["integration_errors"]`).
     source: Text,
@@ -41,7 +42,7 @@ impl CapturedCalls {
     ) -> PyResult<Self> {
         let (recorder, session) = if let Ok(s) = target.downcast::<Session>() {
             let (recorder, fields) = s.get().deferred_target();
-            (recorder, Some(fields))
+            (recorder, Some(Arc::new(fields)))
         } else if let Ok(m) = target.downcast::<Meter>() {
             (m.get().recorder(), None)
         } else {

@@ -114,7 +114,7 @@ fn received(
     response: &Bound<'_, PyAny>,
 ) -> PyResult<()> {
     let py = capture.py();
-    let request = response.getattr(intern!(py, "request"))?;
+    let request = sent_request(response)?;
     let key = request.as_ptr() as usize;
     let Some(item) = pending.get_item(key)? else {
         return Ok(());
@@ -138,6 +138,16 @@ fn received(
     }
     capture.call_method1(intern!(py, "watch"), (response, item))?;
     Ok(())
+}
+
+/// The request `response` answers: httpx keeps it in `_request` (the public `request` is a
+/// Python property over it, which raises when it is unset).
+fn sent_request<'py>(response: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    let py = response.py();
+    match response.getattr(intern!(py, "_request")) {
+        Ok(r) if !r.is_none() => Ok(r),
+        _ => response.getattr(intern!(py, "request")),
+    }
 }
 
 /// Wraps the stream of `response` (body still to be read) in `cls`; `false`, changing

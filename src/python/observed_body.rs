@@ -221,11 +221,30 @@ fn outcome_name(o: Outcome) -> &'static str {
     }
 }
 
-static PERF_COUNTER_NS: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 static PROCESSORS: PyOnceLock<Py<PySet>> = PyOnceLock::new();
 
-/// `time.perf_counter_ns()`: the clock the request's `t0` was read from.
+/// `time.perf_counter_ns()`: the clock the request's `t0` was read from (the capture's Python
+/// path reads it there). On Linux that clock is `CLOCK_MONOTONIC`, read here without calling
+/// into Python (a call per hook otherwise).
+#[cfg(target_os = "linux")]
+#[allow(clippy::useless_conversion)] // `time_t` and `c_long` are 32 bits on some Linux targets
+pub(super) fn perf_counter_ns(_py: Python<'_>) -> PyResult<i64> {
+    let mut t = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `t` is a valid, writable timespec; CLOCK_MONOTONIC is always available on Linux.
+    if unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut t) } != 0 {
+        return Err(std::io::Error::last_os_error().into());
+    }
+    Ok(i64::from(t.tv_sec) * 1_000_000_000 + i64::from(t.tv_nsec))
+}
+
+/// `time.perf_counter_ns()`: the clock the request's `t0` was read from (the capture's Python
+/// path reads it there).
+#[cfg(not(target_os = "linux"))]
 pub(super) fn perf_counter_ns(py: Python<'_>) -> PyResult<i64> {
+    static PERF_COUNTER_NS: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
     PERF_COUNTER_NS
         .get_or_try_init(py, || {
             py.import("time")
@@ -312,78 +331,96 @@ fn url_text<'py>(url: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyString>> {
 }
 
 /// httpx `Headers` keep `(raw name, lowercased name, value)` byte triples in `_list`: read in
-/// place (the public `raw` builds a list of pairs first). Any other shape: `raw`.
-fn header_triples<'py>(headers: &Bound<'py, PyAny>) -> Option<Bound<'py, PyList>> {
-    let list = headers
-        .getattr(intern!(headers.py(), "_list"))
-        .ok()?
-        .downcast_into::<PyList>()
-        .ok()?;
-    let shaped = list.iter().all(|t| {
-        t.downcast::<PyTuple>()
-            .is_ok_and(|t| t.len() == 3 && t.iter().all(|x| x.is_instance_of::<PyBytes>()))
-    });
-    shaped.then_some(list)
+/// place (the public `raw` builds a list of pairs first), in one pass. Calls `take(lowercased
+/// name, raw name, value)` for each, or returns `false` having stopped at the first entry of
+/// any other shape (the caller then reads `raw`).
+fn each_triple<'py>(
+    headers: &Bound<'py, PyAny>,
+    mut take: impl FnMut(&[u8], &Bound<'py, PyTuple>) -> PyResult<()>,
+) -> PyResult<bool> {
+    let Ok(list) = headers.getattr(intern!(headers.py(), "_list")) else {
+        return Ok(false);
+    };
+    let Ok(list) = list.downcast_into::<PyList>() else {
+        return Ok(false);
+    };
+    for t in list.iter() {
+        let Ok(t) = t.downcast_into::<PyTuple>() else {
+            return Ok(false);
+        };
+        if t.len() != 3 {
+            return Ok(false);
+        }
+        let lower = t.get_borrowed_item(1)?;
+        let Ok(lower) = lower.downcast::<PyBytes>() else {
+            return Ok(false);
+        };
+        take(lower.as_bytes(), &t)?;
+    }
+    Ok(true)
+}
+
+/// Item `i` of a header triple, read as bytes (a `TypeError` for anything else).
+fn triple_bytes<R>(t: &Bound<'_, PyTuple>, i: usize, read: impl FnOnce(&[u8]) -> R) -> PyResult<R> {
+    let item = t.get_borrowed_item(i)?;
+    Ok(read(item.downcast::<PyBytes>()?.as_bytes()))
 }
 
 /// The request headers the classifier reads (no other is copied).
 fn request_headers(headers: &Bound<'_, PyAny>) -> PyResult<Vec<(String, String)>> {
-    let Some(list) = header_triples(headers) else {
-        return read_headers(Some(&headers.getattr(intern!(headers.py(), "raw"))?));
-    };
     let mut out = Vec::new();
-    for t in list.iter() {
-        let t = t.downcast_into::<PyTuple>()?;
-        let lower = t.get_item(1)?;
-        let lower = lower.downcast::<PyBytes>()?.as_bytes();
+    let read = each_triple(headers, |lower, t| {
         if HEADERS_READ.iter().any(|r| r.as_bytes() == lower) {
-            let name = t.get_item(0)?;
-            let value = t.get_item(2)?;
-            out.push((
-                String::from_utf8_lossy(name.downcast::<PyBytes>()?.as_bytes()).into_owned(),
-                String::from_utf8_lossy(value.downcast::<PyBytes>()?.as_bytes()).into_owned(),
-            ));
+            let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+            out.push((triple_bytes(t, 0, text)?, triple_bytes(t, 2, text)?));
         }
+        Ok(())
+    })?;
+    if read {
+        return Ok(out);
     }
-    Ok(out)
+    read_headers(Some(&headers.getattr(intern!(headers.py(), "raw"))?))
 }
 
 /// The response's content type and content encoding, lowercased (`""` when absent; repeated
 /// headers joined by ", ", as `Headers.get` does; the encoding trimmed).
 pub(super) fn content_headers(headers: &Bound<'_, PyAny>) -> PyResult<(String, String)> {
-    let mut ctype: Vec<String> = Vec::new();
-    let mut encoding: Vec<String> = Vec::new();
-    let mut take = |name: &[u8], value: &[u8]| {
-        let value = || value.iter().map(|&b| b as char).collect::<String>();
-        if name.eq_ignore_ascii_case(b"content-type") {
-            ctype.push(value());
-        } else if name.eq_ignore_ascii_case(b"content-encoding") {
-            encoding.push(value());
-        }
-    };
-    if let Some(list) = header_triples(headers) {
-        for t in list.iter() {
-            let t = t.downcast_into::<PyTuple>()?;
-            let name = t.get_item(1)?;
-            let value = t.get_item(2)?;
-            take(
-                name.downcast::<PyBytes>()?.as_bytes(),
-                value.downcast::<PyBytes>()?.as_bytes(),
-            );
-        }
-    } else {
+    let mut found = ContentHeaders::default();
+    let read = each_triple(headers, |lower, t| {
+        triple_bytes(t, 2, |value| found.take(lower, value))
+    })?;
+    if !read {
+        found = ContentHeaders::default();
         for pair in headers.getattr(intern!(headers.py(), "raw"))?.try_iter()? {
             let pair = pair?;
             let name = pair.get_item(0)?;
             let value = pair.get_item(1)?;
-            take(
+            found.take(
                 name.downcast::<PyBytes>()?.as_bytes(),
                 value.downcast::<PyBytes>()?.as_bytes(),
             );
         }
     }
     Ok((
-        ctype.join(", ").to_lowercase(),
-        encoding.join(", ").trim().to_lowercase(),
+        found.ctype.join(", ").to_lowercase(),
+        found.encoding.join(", ").trim().to_lowercase(),
     ))
+}
+
+/// The values of `content-type` and `content-encoding` headers, as they come.
+#[derive(Default)]
+struct ContentHeaders {
+    ctype: Vec<String>,
+    encoding: Vec<String>,
+}
+
+impl ContentHeaders {
+    fn take(&mut self, name: &[u8], value: &[u8]) {
+        let value = || value.iter().map(|&b| b as char).collect::<String>();
+        if name.eq_ignore_ascii_case(b"content-type") {
+            self.ctype.push(value());
+        } else if name.eq_ignore_ascii_case(b"content-encoding") {
+            self.encoding.push(value());
+        }
+    }
 }
