@@ -268,7 +268,7 @@ with Loopback() as lb:
 """
 
 _HOOK_CHILD = """
-import json, sys, tempfile
+import json, os, shutil, sys, tempfile
 from pathlib import Path
 base, kind, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
 import httpx2, statemeter as sm
@@ -285,7 +285,11 @@ with tempfile.TemporaryDirectory() as tmp:
     for _ in range(20 + n):
         client.post(url, content=body, headers=headers).json()
     client.close()
-    meter.close()
+    meter.flush()
+    # Not meter.close(): it writes the column store's segment on this thread, work that grows
+    # with the number of events and would be counted as the hook's.
+    shutil.rmtree(tmp)
+    os._exit(0)
 """
 
 
@@ -307,8 +311,13 @@ def _hook_instructions(quick: bool) -> float | None:
         base = server.stdout.readline().strip()
 
         def per_request(kind: str) -> float | None:
+            # One hash seed for every run: with random ones the interpreter's dicts and sets
+            # differ from run to run, and the count with them by thousands per request.
             return instructions_per_op(
-                lambda n: [sys.executable, "-c", _HOOK_CHILD, base, kind, str(n)], small, large
+                lambda n: [sys.executable, "-c", _HOOK_CHILD, base, kind, str(n)],
+                small,
+                large,
+                env_for=lambda n: dict(os.environ, PYTHONHASHSEED="0"),
             )
 
         plain, hooked = per_request("plain"), per_request("hooked")
