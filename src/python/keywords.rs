@@ -25,6 +25,9 @@ use super::meter::{Session, MODEL_CALL_KEYWORDS};
 struct Installed {
     names: Vec<Py<PyString>>,
     original: Py<PyAny>,
+    /// The `Session` type object (an address compared with each call's `self` type: cheaper
+    /// than PyO3's type check, which looks the type up and asks CPython about subtypes).
+    session_type: usize,
 }
 
 static INSTALLED: PyOnceLock<Installed> = PyOnceLock::new();
@@ -45,6 +48,7 @@ pub fn install(session: &Bound<'_, PyType>) -> PyResult<()> {
             Installed {
                 names,
                 original: original.unbind(),
+                session_type: session.as_type_ptr() as usize,
             },
         )
         .is_err()
@@ -196,7 +200,14 @@ unsafe fn call(
     // `args` holds `nargs` positional values followed by one value per keyword.
     let slf = unsafe { Borrowed::from_ptr(py, slf) };
     let kwnames = unsafe { Borrowed::from_ptr_or_opt(py, kwnames) };
-    if let (0, Some(session), Some(names)) = (nargs, slf.downcast::<Session>().ok(), &kwnames) {
+    // SAFETY: `slf` is a live object.
+    let session = if unsafe { ffi::Py_TYPE(slf.as_ptr()) } as usize == installed.session_type {
+        // SAFETY: an instance of exactly the `Session` type.
+        Some(unsafe { slf.downcast_unchecked::<Session>() })
+    } else {
+        slf.downcast::<Session>().ok()
+    };
+    if let (0, Some(session), Some(names)) = (nargs, session, &kwnames) {
         let order = match remembered(names.as_ptr()) {
             Some(order) => Some(order),
             None => {
