@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -230,9 +231,10 @@ def bench_httpx_hook(quick: bool) -> dict:
         "model_calls_recorded": recorded,
         "loadavg_before": round(load_before, 2),
         "loadavg_after": round(load_after, 2),
-        # Load moves the CPU figures above, not these: the calling thread's instructions per
-        # request (callgrind), the instrumented client's minus the plain one's.
-        "hook_instructions": _hook_instructions(quick),
+        # Load moves the CPU figures above, not these: the calling thread's instructions and
+        # first-level cache misses per request (callgrind), the instrumented client's minus
+        # the plain one's.
+        **_hook_counts(quick),
         "note": "hook_cpu_us: calling-thread CPU the hook adds per request (time.thread_time_ns), "
         "median of the per-round differences against plain; control_cpu_us: the same for a "
         "second plain client (A/A); hook_process_cpu_us: all threads of the process, the "
@@ -293,12 +295,14 @@ with tempfile.TemporaryDirectory() as tmp:
 """
 
 
-def _hook_instructions(quick: bool) -> float | None:
-    """The calling thread's instructions per request that the hook adds (callgrind: the
-    difference between runs of two request counts, instrumented minus plain; None without
-    valgrind). The loopback server runs in a process of its own, outside valgrind: in the
-    client's process its threads take the interpreter lock between the client's steps, which
-    moves the client thread's count by thousands of instructions per request from run to run."""
+def _hook_counts(quick: bool) -> dict[str, float | None]:
+    """What the hook adds to the calling thread per request, counted by callgrind with its
+    cache model (the difference between runs of two request counts, instrumented minus plain;
+    None without valgrind): instructions, and misses of the first-level instruction and data
+    caches (reads and writes), which load cannot move either. The loopback server runs in a
+    process of its own, outside valgrind: in the client's process its threads take the
+    interpreter lock between the client's steps, which moves the client thread's count by
+    thousands of instructions per request from run to run."""
     small, large = (30, 90) if quick else (100, 300)
     server = subprocess.Popen(
         [sys.executable, "-c", _HOOK_SERVER, str(ROOT)],
@@ -310,15 +314,16 @@ def _hook_instructions(quick: bool) -> float | None:
         assert server.stdout is not None
         base = server.stdout.readline().strip()
 
-        def per_request(kind: str) -> float | None:
+        def per_request(kind: str) -> dict[str, float] | None:
             # One hash seed for every run: with random ones the interpreter's dicts and sets
             # differ from run to run, and the count with them by thousands per request.
-            return instructions_per_op(
-                lambda n: [sys.executable, "-c", _HOOK_CHILD, base, kind, str(n)],
-                small,
-                large,
-                env_for=lambda n: dict(os.environ, PYTHONHASHSEED="0"),
-            )
+            env = dict(os.environ, PYTHONHASHSEED="0")
+            cmd = [sys.executable, "-c", _HOOK_CHILD, base, kind]
+            a = _callgrind_events([*cmd, str(small)], env)
+            b = _callgrind_events([*cmd, str(large)], env)
+            if a is None or b is None:
+                return None
+            return {k: (b[k] - a[k]) / (large - small) for k in a}
 
         plain, hooked = per_request("plain"), per_request("hooked")
     finally:
@@ -326,8 +331,49 @@ def _hook_instructions(quick: bool) -> float | None:
         server.stdin.close()
         server.wait(timeout=60)
     if plain is None or hooked is None:
+        return {"hook_instructions": None, "hook_i1_misses": None, "hook_d1_misses": None}
+    added = {k: hooked[k] - plain[k] for k in plain}
+    return {
+        "hook_instructions": round(added["Ir"]),
+        "hook_i1_misses": round(added["I1mr"]),
+        "hook_d1_misses": round(added["D1mr"] + added["D1mw"]),
+        "plain_instructions": round(plain["Ir"]),
+        "plain_i1_misses": round(plain["I1mr"]),
+    }
+
+
+def _callgrind_events(cmd: list[str], env: dict[str, str]) -> dict[str, int] | None:
+    """The main thread's totals of callgrind's events with its cache model (instructions
+    `Ir`, first-level cache misses `I1mr`, `D1mr`, `D1mw`, ...); None when valgrind is not
+    installed or the run fails."""
+    if shutil.which("valgrind") is None:
         return None
-    return round(hooked - plain)
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "callgrind.out")
+        proc = subprocess.run(
+            [
+                "valgrind",
+                "--tool=callgrind",
+                "--separate-threads=yes",
+                "--cache-sim=yes",
+                f"--callgrind-out-file={out}",
+                *cmd,
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=3600,
+        )
+        main = Path(out + "-01")  # the main thread's profile (one file per thread)
+        if proc.returncode != 0 or not main.exists():
+            return None
+        names: list[str] = []
+        for line in main.read_text().splitlines():
+            if line.startswith("events:"):
+                names = line.split()[1:]
+            elif line.startswith(("summary:", "totals:")):
+                return dict(zip(names, map(int, line.split()[1:]), strict=True))
+    return None
 
 
 BENCHES = {"classify_request": bench_classify_request, "httpx_hook": bench_httpx_hook}
