@@ -152,16 +152,6 @@ mod tests {
             .collect()
     }
 
-    fn rows(s: &Store) -> Vec<(i64, Vec<u8>, Vec<u8>)> {
-        let mut out = Vec::new();
-        s.for_each_row(|seq, record, hash| {
-            out.push((seq, record.to_vec(), hash.to_vec()));
-            Ok(true)
-        })
-        .unwrap();
-        out
-    }
-
     fn classified(mut p: Pending, tag: &str) -> Pending {
         p.classification_json = format!(r#"{{"tag":"{tag}"}}"#);
         p
@@ -261,8 +251,8 @@ mod tests {
         // went as written.
         assert_eq!(held, [true, true, false, false, true, false, false, true]);
         let n = 17;
-        assert_eq!(rows(&plain).len(), n);
-        assert_eq!(rows(&store), rows(&plain));
+        assert_eq!(plain.stored_rows().len(), n);
+        assert_eq!(store.stored_rows(), plain.stored_rows());
         assert_eq!(store.head().unwrap(), plain.head().unwrap());
         let n = n as u64;
         assert_eq!(store.tree_root(n).unwrap(), plain.tree_root(n).unwrap());
@@ -270,6 +260,6 @@ mod tests {
         assert!(crate::ledger::verify(&store, None).unwrap().ok);
         let next = [pending("n", 14, "{}")];
         assert_eq!(store.append(&next).unwrap(), plain.append(&next).unwrap());
-        assert_eq!(rows(&store), rows(&plain));
+        assert_eq!(store.stored_rows(), plain.stored_rows());
     }
 }

@@ -797,6 +797,18 @@ impl Store {
         }
         Ok(())
     }
+    /// Every row as stored (seq, record bytes, hash bytes), in seq order: for tests that
+    /// compare two ledgers row by row.
+    #[cfg(test)]
+    pub(crate) fn stored_rows(&self) -> Vec<(i64, Vec<u8>, Vec<u8>)> {
+        let mut out = Vec::new();
+        self.for_each_row(|seq, record, hash| {
+            out.push((seq, record.to_vec(), hash.to_vec()));
+            Ok(true)
+        })
+        .expect("rows read");
+        out
+    }
 }
 
 /// The last row's seq and hash (in every version the last row keeps the whole hash).
@@ -1457,15 +1469,7 @@ pub(crate) mod tests {
                 made.append_with_parts(batch, &parts, None).unwrap().0
             );
         }
-        let rows = |s: &Store| {
-            let mut out = Vec::new();
-            s.for_each_row(|seq, record, hash| {
-                out.push((seq, record.to_vec(), hash.to_vec()));
-                Ok(true)
-            })
-            .unwrap();
-            out
-        };
+        let rows = Store::stored_rows;
         assert_eq!(rows(&plain).len(), 3);
         assert_eq!(rows(&plain), rows(&made));
         // Parts that did not fill: the store splits the event itself, and refuses it alike.
