@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import resource
-import shutil
 import statistics
 import subprocess
 import sys
@@ -16,7 +15,7 @@ import time
 from pathlib import Path
 
 import statemeter as sm
-from common import instructions_per_op
+from common import callgrind_events, instructions_per_op
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
@@ -319,8 +318,8 @@ def _hook_counts(quick: bool) -> dict[str, float | None]:
             # differ from run to run, and the count with them by thousands per request.
             env = dict(os.environ, PYTHONHASHSEED="0")
             cmd = [sys.executable, "-c", _HOOK_CHILD, base, kind]
-            a = _callgrind_events([*cmd, str(small)], env)
-            b = _callgrind_events([*cmd, str(large)], env)
+            a = callgrind_events([*cmd, str(small)], env, cache_sim=True)
+            b = callgrind_events([*cmd, str(large)], env, cache_sim=True)
             if a is None or b is None:
                 return None
             return {k: (b[k] - a[k]) / (large - small) for k in a}
@@ -340,40 +339,6 @@ def _hook_counts(quick: bool) -> dict[str, float | None]:
         "plain_instructions": round(plain["Ir"]),
         "plain_i1_misses": round(plain["I1mr"]),
     }
-
-
-def _callgrind_events(cmd: list[str], env: dict[str, str]) -> dict[str, int] | None:
-    """The main thread's totals of callgrind's events with its cache model (instructions
-    `Ir`, first-level cache misses `I1mr`, `D1mr`, `D1mw`, ...); None when valgrind is not
-    installed or the run fails."""
-    if shutil.which("valgrind") is None:
-        return None
-    with tempfile.TemporaryDirectory() as tmp:
-        out = os.path.join(tmp, "callgrind.out")
-        proc = subprocess.run(
-            [
-                "valgrind",
-                "--tool=callgrind",
-                "--separate-threads=yes",
-                "--cache-sim=yes",
-                f"--callgrind-out-file={out}",
-                *cmd,
-            ],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=3600,
-        )
-        main = Path(out + "-01")  # the main thread's profile (one file per thread)
-        if proc.returncode != 0 or not main.exists():
-            return None
-        names: list[str] = []
-        for line in main.read_text().splitlines():
-            if line.startswith("events:"):
-                names = line.split()[1:]
-            elif line.startswith(("summary:", "totals:")):
-                return dict(zip(names, map(int, line.split()[1:]), strict=True))
-    return None
 
 
 BENCHES = {"classify_request": bench_classify_request, "httpx_hook": bench_httpx_hook}

@@ -100,10 +100,12 @@ def rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def instructions(cmd: list[str], env: dict[str, str] | None = None) -> int | None:
-    """Instructions the main thread of `cmd` executes, counted by valgrind's callgrind (exact
-    and independent of machine load: what the CPU-time figures approximate on a busy
-    machine); None when valgrind is not installed or the run fails."""
+def callgrind_events(
+    cmd: list[str], env: dict[str, str] | None = None, cache_sim: bool = False
+) -> dict[str, int] | None:
+    """The main thread's totals of callgrind's events for `cmd`: instructions `Ir`, and with
+    `cache_sim` its cache model's first-level misses (`I1mr`, `D1mr`, `D1mw`, ...); None when
+    valgrind is not installed or the run fails."""
     import shutil
     import subprocess
     import tempfile
@@ -117,6 +119,7 @@ def instructions(cmd: list[str], env: dict[str, str] | None = None) -> int | Non
                 "valgrind",
                 "--tool=callgrind",
                 "--separate-threads=yes",
+                *(["--cache-sim=yes"] if cache_sim else []),
                 f"--callgrind-out-file={out}",
                 *cmd,
             ],
@@ -125,13 +128,24 @@ def instructions(cmd: list[str], env: dict[str, str] | None = None) -> int | Non
             text=True,
             timeout=3600,
         )
-        main = out + "-01"  # the main thread's profile (one file per thread)
-        if proc.returncode != 0 or not os.path.exists(main):
+        main = Path(out + "-01")  # the main thread's profile (one file per thread)
+        if proc.returncode != 0 or not main.exists():
             return None
-        for line in Path(main).read_text().splitlines():
-            if line.startswith(("summary:", "totals:")):
-                return int(line.split()[1])
+        names: list[str] = []
+        for line in main.read_text().splitlines():
+            if line.startswith("events:"):
+                names = line.split()[1:]
+            elif line.startswith(("summary:", "totals:")):
+                return dict(zip(names, map(int, line.split()[1:]), strict=True))
     return None
+
+
+def instructions(cmd: list[str], env: dict[str, str] | None = None) -> int | None:
+    """Instructions the main thread of `cmd` executes, counted by valgrind's callgrind (exact
+    and independent of machine load: what the CPU-time figures approximate on a busy
+    machine); None when valgrind is not installed or the run fails."""
+    events = callgrind_events(cmd, env)
+    return None if events is None else events.get("Ir")
 
 
 def instructions_per_op(
