@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import botocore.eventstream
+import botocore.exceptions
 import dateutil.tz
 import pytest
 import statemeter as sm
@@ -379,13 +380,25 @@ def test_steps_recorded_into_a_meter_match_those_recorded_into_a_session(lb: Loo
     assert by_meter.stats()["integration_errors"] == {}
 
 
-def test_a_reader_that_fails_never_breaks_the_caller(lb: Loopback) -> None:
+@pytest.fixture
+def untapped(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A stream whose raw bytes cannot be tapped (as when botocore has begun reading them):
+    the capture reads botocore's parsed events as they pass instead."""
+    monkeypatch.setattr(capture, "_tap", lambda stream: None)
+
+
+@pytest.mark.parametrize("tapped", [True, False], ids=["raw bytes", "parsed events"])
+def test_a_reader_that_fails_never_breaks_the_caller(
+    lb: Loopback, monkeypatch: pytest.MonkeyPatch, tapped: bool
+) -> None:
     serve(lb, frames())
     plain = consume(client(lb, "bedrock-agent-runtime"))
     meter = sm.Meter()
+    if not tapped:
+        monkeypatch.setattr(capture, "_tap", lambda stream: None)
 
     class Failing:
-        """A trace reader that raises on every event it is given."""
+        """A trace reader that raises whenever it is given anything to read."""
 
         def __init__(self, venue: Any = None) -> None:
             self.errors = self.unfinished = 0
@@ -393,22 +406,123 @@ def test_a_reader_that_fails_never_breaks_the_caller(lb: Loopback) -> None:
         def observe(self, event: Any) -> bool:
             raise RuntimeError("reader failed")
 
+        def read_stream(self, chunks: Any, arrivals: Any, traces: int) -> None:
+            raise RuntimeError("reader failed")
+
         def finish(self, outcome: str) -> int:
             return 0
 
-    real = capture._core._AgentTrace
-    capture._core._AgentTrace = Failing  # type: ignore[misc]
-    try:
-        with meter.session("claims-bot") as s:
-            agent = capture.instrument(client(lb, "bedrock-agent-runtime"), s, providers=PROVIDERS)
-            seen = consume(agent)
-    finally:
-        capture._core._AgentTrace = real  # type: ignore[misc]
+    monkeypatch.setattr(capture._core, "_AgentTrace", Failing)
+    with meter.session("claims-bot") as s:
+        agent = capture.instrument(client(lb, "bedrock-agent-runtime"), s, providers=PROVIDERS)
+        seen = consume(agent)
+    monkeypatch.undo()
     assert seen == plain
     [outer] = [e for e in events(meter) if e["kind"] == "model_call"]
     assert outer["status"] == "ok"
-    # One failure counted per event the reader was given.
-    assert meter.stats()["integration_errors"] == {"botocore": len(plain)}
+    # One failure counted per reading: the stream's bytes are read once, when it ends; parsed
+    # events one by one.
+    assert meter.stats()["integration_errors"] == {"botocore": 1 if tapped else len(plain)}
+
+
+def _recorded(lb: Loopback, chunks: list[bytes], read: int | None = None) -> Any:
+    """The events recorded for one InvokeAgent stream served as `chunks`: read whole, or the
+    first `read` events and then closed; and the integration errors counted."""
+    serve(lb, chunks)
+    meter = sm.Meter()
+    with meter.session("bot", session_id="s-1") as s:
+        out = invoke(capture.instrument(client(lb, "bedrock-agent-runtime"), s))
+        try:
+            if read is None:
+                list(out["completion"])
+            else:
+                stream = iter(out["completion"])
+                for _ in range(read):
+                    next(stream)
+                out["completion"].close()
+        except (botocore.exceptions.BotoCoreError, botocore.eventstream.ParserError):
+            pass
+    rows = events(meter)
+    outer = rows[0]
+    keys = ("kind", "model", "tool", "tool_kind", "effect", "input_tokens", "output_tokens")
+    keys += ("ts", "duration_ns", "status", "attrs", "provider", "api", "venue")
+    inner = [e for e in rows if e["parent_id"] == outer["id"]]
+    # A step cut off ends when its input came, which differs from run to run.
+    steps = [
+        tuple(e.get(k) if e["status"] == "ok" or k != "duration_ns" else 0 for k in keys)
+        for e in inner
+    ]
+    assert len(steps) == len(rows) - 2  # all but the outer call and the session's end
+    return outer["status"], outer["attrs"], steps, meter.stats()["integration_errors"]
+
+
+def _epoch_times(events: list[list[Any]]) -> list[list[Any]]:
+    """The fixture's events with their times as epoch seconds (numbers, as AWS sends them):
+    fractions that round to the microsecond both ways, and one as a string."""
+    out = []
+    for i, (kind, payload) in enumerate(json.loads(json.dumps(events))):
+        if "eventTime" in payload:
+            payload["eventTime"] = 1793613601 + i + [0.2500005, 0.0000015, 0.123456789][i % 3]
+            if i == 4:
+                payload["eventTime"] = str(payload["eventTime"])
+        out.append([kind, payload])
+    return out
+
+
+def _collaborators(events: list[list[Any]]) -> list[list[Any]]:
+    """The fixture's events as told by a collaborator agent, one of them through routing."""
+    out = []
+    for kind, payload in json.loads(json.dumps(events)):
+        if kind == "trace":
+            payload["collaboratorName"] = "claims-helper"
+            payload["agentId"] = "HELPER0001"
+            trace = payload["trace"]
+            if "orchestrationTrace" in trace and "invocationInput" in trace["orchestrationTrace"]:
+                trace["routingClassifierTrace"] = trace.pop("orchestrationTrace")
+        out.append([kind, payload])
+    return out
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["whole", "one chunk", "times as numbers", "collaborator", "truncated", "corrupt", "closed"],
+)
+def test_the_raw_bytes_record_what_the_parsed_events_record(
+    lb: Loopback, monkeypatch: pytest.MonkeyPatch, case: str
+) -> None:
+    chunks, read = frames(), None
+    if case == "one chunk":
+        chunks = [b"".join(chunks)]
+    elif case == "times as numbers":
+        chunks = frames(_epoch_times(DOC["events"]))
+    elif case == "collaborator":
+        chunks = frames(_collaborators(DOC["events"]))
+    elif case == "truncated":
+        chunks = chunks[:3] + [chunks[3][:40]]
+    elif case == "corrupt":
+        bad = bytearray(chunks[5])
+        bad[-1] ^= 0xFF
+        chunks = chunks[:5] + [bytes(bad)] + chunks[6:]
+    elif case == "closed":
+        chunks, read = [b"".join(chunks)], 4
+    raw = _recorded(lb, chunks, read)
+    monkeypatch.setattr(capture, "_tap", lambda stream: None)
+    parsed = _recorded(lb, chunks, read)
+    assert raw == parsed
+    assert raw[2], "steps were recorded"
+
+
+def test_steps_without_times_take_the_time_their_bytes_came(lb: Loopback) -> None:
+    untimed = json.loads(json.dumps(DOC["events"]))
+    for _, payload in untimed:
+        payload.pop("eventTime", None)
+    before = time.time_ns()
+    _status, _attrs, steps, errors = _recorded(lb, frames(untimed))
+    after = time.time_ns()
+    assert len(steps) == 7 and errors == {}
+    for step in steps:
+        ts, duration = step[7], step[8]
+        assert before <= ts + duration <= after
 
 
 class _NoOffset(dt.tzinfo):

@@ -21,9 +21,11 @@
 //!   `effect="read"`, the knowledge base id in attrs), the code interpreter
 //!   (`tool_kind="code_interpreter"`) or a collaborator agent (`tool_kind="agent"`).
 //!
-//! This module pairs and times the steps; the caller (the Python binding, reading botocore's
-//! parsed events) hands it only the named, non-content fields: prompts, rationales, raw
-//! responses, parameters, request bodies, retrieved references and outputs are never looked at.
+//! This module pairs and times the steps; its callers hand it only the named, non-content
+//! fields: prompts, rationales, raw responses, parameters, request bodies, retrieved references
+//! and outputs are never looked at. The botocore capture reads the stream's raw bytes once, when
+//! it has ended ([`crate::capture::trace_part`]); the Python binding can also read botocore's
+//! parsed events one by one, where the raw bytes cannot be tapped.
 //! The steps are [`Event`]s ready to record: no intermediate mapping per step.
 //!
 //! A step whose output never came (the stream ended early, failed, or a `failureTrace` ended the

@@ -8,13 +8,18 @@
 //! - [`observed_body`]: a response body kept as the caller reads it (the part usage is read
 //!   from, whether a stream reached its provider's end marker);
 //! - [`agent_trace`]: the inner steps an Amazon Bedrock agent reports in its `InvokeAgent`
-//!   trace, paired, timed and turned into events.
+//!   trace, paired, timed and turned into events;
+//! - [`event_stream`]: AWS event-stream framing (the binary messages of Bedrock's streams);
+//! - [`trace_part`]: an InvokeAgent stream's trace read from its raw bytes into
+//!   [`agent_trace`].
 //!
 //! This layer sits above the rules engine (`crate::classify`): it builds events and asks a
 //! ruleset for their verdict; nothing below it knows about HTTP.
 
 pub mod agent_trace;
 pub mod call;
+pub mod event_stream;
 pub mod http;
 pub mod observed_body;
+pub mod trace_part;
 pub mod usage;

@@ -1,13 +1,15 @@
 //! `_AgentTrace`: the inner steps of one Amazon Bedrock Agents `InvokeAgent` turn
-//! (`crate::capture::agent_trace`) for the botocore capture. This binding only converts: it reads
-//! the named, non-content fields of botocore's parsed stream events (plain dicts, `datetime`
-//! times) as they pass, and hands the finished steps to a `Session` as events (no mapping per
-//! step) or, for any other recording target, as the mappings `Session.record` takes.
+//! (`crate::capture::agent_trace`) for the botocore capture. This binding only converts: it hands
+//! the response stream's raw bytes, kept as they came, to `crate::capture::trace_part` once the
+//! stream has ended (`read_stream`); where those bytes cannot be tapped it reads the named,
+//! non-content fields of botocore's parsed stream events (plain dicts, `datetime` times) as they
+//! pass (`observe`). It hands the finished steps to a `Session` as events (no mapping per step)
+//! or, for any other recording target, as the mappings `Session.record` takes.
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyBool, PyDict, PyInt, PyString, PyType};
+use pyo3::types::{PyBool, PyByteArray, PyBytes, PyDict, PyInt, PyList, PyString, PyType};
 use pyo3::{intern, Py};
 
 use super::meter::Session;
@@ -15,10 +17,21 @@ use crate::capture::agent_trace::{
     AgentTrace as CoreTrace, Outcome, Part, Phase, Timing, ToolInput, ToolKind, TraceTime,
     OBSERVATION_OUTPUTS,
 };
+use crate::capture::trace_part::days_from_civil;
 use crate::event::{now_ns, Event as CoreEvent, EventKind, Text};
 
-/// A time in a trace part, kept as botocore gave it and read only when a step needs it.
-struct PyTime(Py<PyAny>);
+/// A time in a trace part: botocore's `datetime`, kept as botocore gave it and read only when a
+/// step needs it, or ns since the epoch read from the stream's bytes.
+enum PyTime {
+    Datetime(Py<PyAny>),
+    Ns(i64),
+}
+
+impl From<i64> for PyTime {
+    fn from(ns: i64) -> Self {
+        PyTime::Ns(ns)
+    }
+}
 
 /// `datetime.datetime`, the epoch as a naive and as an aware (UTC) `datetime`,
 /// `datetime.timezone.utc` and `datetime.timedelta`.
@@ -42,7 +55,10 @@ static DATEUTIL: PyOnceLock<DateutilZones> = PyOnceLock::new();
 
 impl TraceTime for PyTime {
     fn ns(&self) -> Option<i64> {
-        Python::attach(|py| datetime_ns(self.0.bind(py)).ok().flatten())
+        match self {
+            PyTime::Datetime(t) => Python::attach(|py| datetime_ns(t.bind(py)).ok().flatten()),
+            PyTime::Ns(ns) => Some(*ns),
+        }
     }
 }
 
@@ -104,18 +120,6 @@ fn known_offset_us(tz: &Bound<'_, PyAny>, epochs: &Epochs) -> Option<i64> {
     let field = |name: &Bound<'_, PyString>| offset.getattr(name).ok()?.extract::<i64>().ok();
     let secs = field(intern!(py, "days"))? * 86_400 + field(intern!(py, "seconds"))?;
     Some(secs * 1_000_000 + field(intern!(py, "microseconds"))?)
-}
-
-/// Days from 1970-01-01 to the proleptic Gregorian date `y-m-d` (Howard Hinnant's
-/// `days_from_civil`, exact for every `datetime` year; the standard library has no date
-/// arithmetic and a date crate would be a dependency for these five lines).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 /// A `datetime.datetime` (exactly that class; UTC when naive) in ns since the epoch, exact to
@@ -239,7 +243,7 @@ fn timing(meta: &Bound<'_, PyDict>) -> Timing<PyTime> {
         total_ms: count(get(meta, intern!(meta.py(), "totalTimeMs"))),
         start: get(meta, intern!(meta.py(), "startTime"))
             .filter(|v| !v.is_none())
-            .map(|v| PyTime(v.unbind())),
+            .map(|v| PyTime::Datetime(v.unbind())),
     }
 }
 
@@ -253,7 +257,10 @@ struct PartFields {
 impl PartFields {
     fn part(&self, py: Python<'_>) -> Part<PyTime> {
         Part {
-            event_time: self.event_time.as_ref().map(|t| PyTime(t.clone_ref(py))),
+            event_time: self
+                .event_time
+                .as_ref()
+                .map(|t| PyTime::Datetime(t.clone_ref(py))),
             seen: self.seen,
             collaborator: self.collaborator.clone(),
         }
@@ -463,6 +470,38 @@ impl AgentTrace {
             self.errors += 1;
         }
         true
+    }
+
+    /// Reads the trace of the response stream from its raw bytes, once, when the stream has
+    /// ended: `chunks` (the `bytes` the response body gave botocore), `arrivals` (when each
+    /// came, wall clock ns) and `traces` (how many trace events the caller got: those parts
+    /// are read). Never raises: a message or part that cannot be read is counted in `errors`.
+    fn read_stream(
+        &mut self,
+        chunks: &Bound<'_, PyList>,
+        arrivals: &Bound<'_, PyList>,
+        traces: usize,
+    ) {
+        let mut bytes = Vec::new();
+        let mut ends = Vec::with_capacity(chunks.len());
+        for (i, chunk) in chunks.iter().enumerate() {
+            if let Ok(b) = chunk.downcast::<PyBytes>() {
+                bytes.extend_from_slice(b.as_bytes());
+            } else if let Ok(b) = chunk.downcast::<PyByteArray>() {
+                bytes.extend_from_slice(&b.to_vec());
+            } else {
+                // Not bytes: what follows cannot be placed in the stream.
+                self.errors += 1;
+                break;
+            }
+            let at = arrivals
+                .get_item(i)
+                .and_then(|t| t.extract::<i64>())
+                .unwrap_or_else(|_| now_ns());
+            ends.push((bytes.len(), at));
+        }
+        let read = self.inner.read_stream(&bytes, &ends, traces);
+        self.errors += read.errors;
     }
 
     /// Ends the turn (`outcome`: "complete", "error" or "cancelled"); returns how many steps

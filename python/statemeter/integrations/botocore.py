@@ -22,7 +22,9 @@ over the parsed response, where usage is (`usage` of Converse, the
 invocation, action group, knowledge-base lookup, code-interpreter run and collaborator call is
 recorded as an event of its own, a child (`parent_id`) of the InvokeAgent call in the same
 session, with the tokens on the model invocations (the outer call carries none of them, and
-`attrs["statemeter.inner_steps"]` counts its children); see `docs/integrations.md`.
+`attrs["statemeter.inner_steps"]` counts its children); see `docs/integrations.md`. The trace
+is read from the stream's raw bytes once the stream has ended: while the caller reads, the
+capture only keeps a reference to each chunk of the response body and when it came.
 
 Call-level hooks also see calls a `botocore.stub.Stubber` answers (it answers at
 `before-call`; statemeter's handler is registered first on the same `before-call.*.*` node, so
@@ -37,6 +39,8 @@ Captured operations — everything else on these clients is left alone:
 
 from __future__ import annotations
 
+import inspect
+import time
 from typing import Any
 
 from statemeter import _core
@@ -241,6 +245,7 @@ class _Capture:
                 watch = _StreamWatch(self.target, event, ts, t0, status_code, extra, usage, span)
                 if model.name in _AGENT_TRACES:
                     watch.steps = _core._AgentTrace(event.get("venue"))
+                    watch.tap = _tap(stream)
                 parsed[key] = _observed(stream, watch)
                 return
             self.target.record(
@@ -333,8 +338,11 @@ class _StreamWatch:
         self.span = span
         self.status_code, self.extra, self.usage = status_code, extra, usage
         self.chunks: list[bytes] = []  # model chunks that carry counts (InvokeModel stream)
-        # InvokeAgent: the trace's inner steps, read in Rust (`src/capture/agent_trace.rs`).
+        # InvokeAgent: the trace's inner steps, read in Rust (`src/capture/agent_trace.rs`)
+        # from the stream's raw bytes (`tap`) when it ends, the first `traces` trace events.
         self.steps: _core._AgentTrace | None = None
+        self.tap: _RawTap | None = None
+        self.traces = 0
         self.done = False
 
     def observe(self, ev: Any) -> None:
@@ -362,6 +370,13 @@ class _StreamWatch:
                 read = _core._read_usage(b"\n".join(self.chunks), "application/json")
                 usage = {k: v for k, v in read.items() if k.endswith("_tokens")} or usage
             trace = self.steps
+            tap, self.tap = self.tap, None
+            if trace is not None and tap is not None:
+                try:
+                    trace.read_stream(tap.chunks, tap.arrivals, self.traces)
+                except Exception as exc:  # noqa: BLE001 - the call is still recorded
+                    self.target.failed(exc)
+                tap.release()
             steps = trace.finish(outcome) if trace is not None else 0
             if steps:
                 # The agent's model invocations carry the tokens; the outer call none of them
@@ -403,6 +418,49 @@ class _StreamWatch:
             self.target.record_children(outer, trace.steps())
 
 
+class _RawTap:
+    """The raw response body a botocore `EventStream` reads (a urllib3 response): its
+    `stream()` yields the body's chunks unchanged, keeping a reference to each (immutable
+    `bytes`) and the wall-clock time it came; everything else is the body's own."""
+
+    __slots__ = ("arrivals", "chunks", "raw")
+
+    def __init__(self, raw: Any) -> None:
+        self.raw = raw
+        self.chunks: list[Any] = []
+        self.arrivals: list[int] = []
+
+    def stream(self, *args: Any, **kwargs: Any) -> Any:
+        keep, came, clock = self.chunks.append, self.arrivals.append, time.time_ns
+        for chunk in self.raw.stream(*args, **kwargs):
+            keep(chunk)
+            came(clock())
+            yield chunk
+
+    def release(self) -> None:
+        """Drops the references once the trace has been read."""
+        self.chunks.clear()
+        self.arrivals.clear()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.raw, name)
+
+
+def _tap(stream: Any) -> _RawTap | None:
+    """Puts a `_RawTap` between `stream` (a botocore `EventStream`) and the body it reads,
+    unless it has begun reading it (then `None`: its events are read as they pass)."""
+    try:
+        raw = stream._raw_stream
+        started = inspect.getgeneratorstate(stream._event_generator) != inspect.GEN_CREATED
+    except Exception:  # noqa: BLE001 - another botocore: read the parsed events instead
+        return None
+    if started or not callable(getattr(raw, "stream", None)):
+        return None
+    tap = _RawTap(raw)
+    stream._raw_stream = tap
+    return tap
+
+
 _OBSERVED: type | None = None
 
 
@@ -432,9 +490,20 @@ def _observed(stream: Any, watch: _StreamWatch) -> Any:
                         for ev in self._sm_inner:
                             observe(ev)
                             yield ev
+                    elif watch.tap is not None:
+                        # InvokeAgent, its raw bytes tapped: the trace is read from them when
+                        # the stream ends; here only the trace events the caller got are
+                        # counted, and any other event goes to `observe`.
+                        for ev in self._sm_inner:
+                            if type(ev) is dict and "trace" in ev:
+                                watch.traces += 1
+                            else:
+                                observe(ev)
+                            yield ev
                     else:
-                        # InvokeAgent: its trace events go straight to the Rust reader; any
-                        # other event to `observe`. Neither may break the caller.
+                        # InvokeAgent, its bytes not tapped: its trace events go straight to
+                        # the Rust reader; any other event to `observe`. Neither may break the
+                        # caller.
                         see = trace.observe
                         failed = watch.target.failed
                         for ev in self._sm_inner:
