@@ -8,7 +8,7 @@ import json
 import time
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.store.base import BaseStore, GetOp, ListNamespacesOp, PutOp, SearchOp
@@ -33,9 +33,12 @@ class _CountingSerde:
 
     def __init__(self, inner: Any) -> None:
         self.inner = inner
+        # Bound once: these run for every value the saver stores or loads.
+        self._dumps = inner.dumps_typed
+        self._loads = inner.loads_typed
 
     def dumps_typed(self, obj: Any) -> tuple[str, bytes]:
-        out = self.inner.dumps_typed(obj)
+        out = self._dumps(obj)
         acc = _BYTES.get()
         if acc is not None:
             acc[0] += len(out[1])
@@ -45,14 +48,17 @@ class _CountingSerde:
         acc = _BYTES.get()
         if acc is not None:
             acc[0] += len(data[1])
-        return self.inner.loads_typed(data)
+        return self._loads(data)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
 
 
+_NONE: Mapping[str, Any] = {}
+
+
 def _configurable(config: Mapping[str, Any] | None) -> Mapping[str, Any]:
-    return (config or {}).get("configurable") or {}
+    return (config.get("configurable") or _NONE) if config else _NONE
 
 
 class _Recorder:
@@ -153,7 +159,7 @@ class MeteredCheckpointer(BaseCheckpointSaver[Any]):
 
     def _op(
         self,
-        op: str,
+        op: Literal["read", "write", "delete"],
         start: int,
         conf: Mapping[str, Any],
         key: str | None,
@@ -165,13 +171,21 @@ class MeteredCheckpointer(BaseCheckpointSaver[Any]):
             if ns:
                 attrs["checkpoint_ns"] = ns
             thread = conf.get("thread_id")
-            self._rec.record(
+            rec = self._rec
+            if thread is None:
+                rec.record(op, start, session_id=None, key=key, size=size, attrs=attrs)
+                return
+            # The usual case, without the layers of `_Recorder.record` (one per operation).
+            rec.sessions.get(thread if type(thread) is str else str(thread)).state_op(
                 op,
-                start,
-                session_id=str(thread) if thread is not None else None,
+                store=rec.store,
+                holder=rec.holder,
+                scope=rec.scope,
                 key=key,
-                size=size,
-                attrs=attrs,
+                bytes=size,
+                ts=start,
+                duration_ns=time.time_ns() - start,
+                attrs=attrs or None,
             )
         except Exception as exc:  # noqa: BLE001 - never raise into the application
             note(self._rec.meter, SOURCE, exc)
@@ -184,7 +198,7 @@ class MeteredCheckpointer(BaseCheckpointSaver[Any]):
         self._op("read", start, conf, key, size, {"found": tup is not None})
 
     def _put(self, start: int, config: RunnableConfig, out: Any, size: int, channels: int) -> None:
-        conf = _configurable(out if isinstance(out, Mapping) else config)
+        conf = _configurable(out if type(out) is dict or isinstance(out, Mapping) else config)
         self._op("write", start, conf, conf.get("checkpoint_id"), size, {"channels": channels})
 
     def _put_writes(

@@ -38,7 +38,8 @@ from statemeter.integrations._sessions import SessionCache
 if TYPE_CHECKING:
     from langchain_core.outputs import LLMResult
 
-    from statemeter import Meter
+    from statemeter import Meter, Session
+    from statemeter._core import Status
 
 __all__ = ["MeterCallbackHandler", "MeteredCheckpointer", "MeteredStore"]
 
@@ -94,25 +95,43 @@ BASE_URL_KEYS = (
     "endpoint",
     "api_base",
 )
+_REQUEST_SET = frozenset(REQUEST_KEYS)
+_BASE_URL_SET = frozenset(BASE_URL_KEYS)
+_ABSENT = object()
 
 
 class _Run:
-    __slots__ = ("kind", "session", "parent_event", "event", "start", "agent", "data")
+    """A recorded run in flight: what its event needs at the end, strings made once."""
+
+    __slots__ = (
+        "rid",
+        "kind",
+        "session",
+        "parent_event",
+        "event",
+        "start",
+        "agent",
+        "graph",
+        "data",
+    )
 
     def __init__(
         self,
+        rid: str,
         kind: str,
         session: str,
         parent_event: str | None,
         event: str | None,
         agent: str | None,
     ) -> None:
+        self.rid = rid  # str(run_id): UUID.__str__ is Python code, made once per run
         self.kind = kind
         self.session = session
         self.parent_event = parent_event
         self.event = event
         self.start = time.time_ns()
         self.agent = agent
+        self.graph: dict[str, Any] | None = None  # langgraph_node / langgraph_step
         self.data: dict[str, Any] = {}
 
 
@@ -134,6 +153,17 @@ class MeterCallbackHandler(BaseCallbackHandler):
 
     raise_error = False
     run_inline = True  # cheap and thread-safe: no executor hop for async runs
+    # LangChain reads an ignore_* flag before every callback it hands a handler (properties
+    # on the base class: a function call each); plain class attributes answer without one.
+    # Retries and custom events carry nothing recorded: LangChain skips them for this
+    # handler. (ignore_agent also guards the tool callbacks, which are recorded.)
+    ignore_llm = False
+    ignore_chat_model = False
+    ignore_chain = False
+    ignore_agent = False
+    ignore_retriever = False
+    ignore_retry = True
+    ignore_custom_event = True
 
     def __init__(
         self,
@@ -152,7 +182,7 @@ class MeterCallbackHandler(BaseCallbackHandler):
         self._tenant = tenant
         self._venue = venue
         self._venues = dict(venues) if venues else None
-        self._effects = dict(tool_effects or {})
+        self._effects: dict[str, Any] = dict(tool_effects or {})
         # Recorded runs, and the parent of every other (chain) run in flight. Plain dict
         # operations are atomic under the GIL, which is all the bookkeeping needs.
         self._runs: dict[UUID, _Run] = {}
@@ -170,32 +200,41 @@ class MeterCallbackHandler(BaseCallbackHandler):
         name: str | None,
     ) -> _Run:
         """Starts a recorded run (a model, tool or retriever run, or a top-level run)."""
-        md = metadata or {}
+        rid = str(run_id)
         parent = self._ancestor(parent_run_id)
         if parent is not None:
             session, agent = parent.session, parent.agent
             parent_event = parent.event or parent.parent_event
         else:
-            thread = self._thread_id or md.get("thread_id")
-            session = str(thread) if thread is not None else str(self._top(parent_run_id or run_id))
+            thread = self._thread_id or (metadata.get("thread_id") if metadata else None)
+            if thread is not None:
+                session = str(thread)
+            else:
+                top = self._top(parent_run_id or run_id)
+                session = rid if top == run_id else str(top)
             agent = self._agent or name
             parent_event = None
-        event = str(run_id) if kind in ("llm", "tool", "retriever") else None
-        run = _Run(kind, session, parent_event, event, agent)
-        for key in ("langgraph_node", "langgraph_step"):
-            if key in md:
-                run.data[key] = md[key]
+        run = _Run(rid, kind, session, parent_event, rid if kind != "chain" else None, agent)
+        if metadata:
+            node = metadata.get("langgraph_node", _ABSENT)
+            step = metadata.get("langgraph_step", _ABSENT)
+            if node is not _ABSENT or step is not _ABSENT:
+                graph = run.graph = {}
+                if node is not _ABSENT:
+                    graph["langgraph_node"] = node
+                if step is not _ABSENT:
+                    graph["langgraph_step"] = step
         self._runs[run_id] = run
         if parent_run_id is None:
-            self._record(
+            self._meter.record(
                 {
                     "kind": "session_start",
-                    "id": f"{run_id}:start",
+                    "id": f"{rid}:start",
                     "session_id": session,
                     "agent": agent,
                     "tenant": self._tenant,
                     "ts": run.start,
-                    "attrs": {"run_id": str(run_id), "name": name},
+                    "attrs": {"run_id": rid, "name": name},
                 }
             )
         return run
@@ -220,46 +259,34 @@ class MeterCallbackHandler(BaseCallbackHandler):
             steps += 1
         return None
 
-    def _finish(self, run_id: UUID, parent_run_id: UUID | None) -> _Run | None:
-        return self._runs.pop(run_id, None)
-
-    def _end_session(
-        self, run: _Run, run_id: UUID, parent_run_id: UUID | None, status: str
-    ) -> None:
+    def _end_session(self, run: _Run, parent_run_id: UUID | None, status: str) -> None:
         if parent_run_id is None:
-            self._record(
+            rid = run.rid
+            self._meter.record(
                 {
                     "kind": "session_end",
-                    "id": f"{run_id}:end",
+                    "id": f"{rid}:end",
                     "session_id": run.session,
                     "agent": run.agent,
                     "tenant": self._tenant,
                     "status": status,
-                    "parent_id": f"{run_id}:start",
+                    "parent_id": f"{rid}:start",
                     "ts": time.time_ns(),
-                    "attrs": {"run_id": str(run_id)},
+                    "attrs": {"run_id": rid},
                 }
             )
 
-    def _base(self, run: _Run, run_id: UUID, parent_run_id: UUID | None) -> dict[str, Any]:
-        now = time.time_ns()
-        attrs: dict[str, Any] = {"run_id": str(run_id)}
+    def _attrs(self, run: _Run, parent_run_id: UUID | None) -> dict[str, Any]:
+        """The attrs every run event carries: its run ids and LangGraph's node and step."""
+        attrs: dict[str, Any] = {"run_id": run.rid}
         if parent_run_id is not None:
             attrs["parent_run_id"] = str(parent_run_id)
-        attrs.update((k, v) for k, v in run.data.items() if k.startswith("langgraph_"))
-        return {
-            "id": str(run_id),
-            "session_id": run.session,
-            "parent_id": run.parent_event,
-            "agent": run.agent,
-            "tenant": self._tenant,
-            "ts": run.start,
-            "duration_ns": now - run.start,
-            "attrs": attrs,
-        }
+        if run.graph is not None:
+            attrs.update(run.graph)
+        return attrs
 
-    def _record(self, event: dict[str, Any]) -> None:
-        self._meter.record(event)
+    def _session(self, run: _Run) -> Session:
+        return self._sessions.get(run.session, run.agent, self._tenant)
 
     # -- chains: sessions only -----------------------------------------------------------------
 
@@ -306,9 +333,9 @@ class MeterCallbackHandler(BaseCallbackHandler):
         if self._chains.pop(run_id, None) is not None:
             return
         try:
-            run = self._finish(run_id, parent_run_id)
+            run = self._runs.pop(run_id, None)
             if run is not None:
-                self._end_session(run, run_id, parent_run_id, status)
+                self._end_session(run, parent_run_id, status)
         except Exception as exc:  # noqa: BLE001
             note(self._meter, SOURCE, exc)
 
@@ -326,8 +353,8 @@ class MeterCallbackHandler(BaseCallbackHandler):
     ) -> None:
         try:
             run = self._begin("llm", run_id, parent_run_id, metadata, kwargs.get("name"))
-            self._model_start(run, serialized, metadata, kwargs, chat=True)
             params = kwargs.get("invocation_params") or {}
+            self._model_start(run, serialized, metadata, params, chat=True)
             if params.get("use_previous_response_id") and messages:
                 # ChatOpenAI then sends the last AI message's response id as
                 # previous_response_id (and only the messages after it).
@@ -355,7 +382,8 @@ class MeterCallbackHandler(BaseCallbackHandler):
     ) -> None:
         try:
             run = self._begin("llm", run_id, parent_run_id, metadata, kwargs.get("name"))
-            self._model_start(run, serialized, metadata, kwargs, chat=False)
+            params = kwargs.get("invocation_params") or {}
+            self._model_start(run, serialized, metadata, params, chat=False)
         except Exception as exc:  # noqa: BLE001 - never raise into the application
             note(self._meter, SOURCE, exc)
 
@@ -364,43 +392,49 @@ class MeterCallbackHandler(BaseCallbackHandler):
         run: _Run,
         serialized: Mapping[str, Any] | None,
         metadata: Mapping[str, Any] | None,
-        kwargs: Mapping[str, Any],
+        params: Mapping[str, Any],
         chat: bool,
     ) -> None:
+        """Keeps what the model call's event needs from its start: provider, model, the
+        request keys the rules read and the venue (only names and ids, never content)."""
         md = metadata or {}
-        params = kwargs.get("invocation_params") or {}
         ls_provider = md.get("ls_provider")
         provider = PROVIDERS.get(ls_provider, ls_provider) if ls_provider else "unknown"
         model = md.get("ls_model_name") or params.get("model") or params.get("model_name")
-        run.data["provider"] = provider
-        run.data["model"] = model
-        run.data["chat"] = chat
-        run.data["request"] = {k: params[k] for k in REQUEST_KEYS if params.get(k) is not None}
-        base_url = next((params[k] for k in BASE_URL_KEYS if isinstance(params.get(k), str)), None)
-        if base_url is None:
-            skw = (serialized or {}).get("kwargs") or {}
-            base_url = next((skw[k] for k in BASE_URL_KEYS if isinstance(skw.get(k), str)), None)
+        data = run.data
+        data["provider"] = provider
+        data["model"] = model
+        data["chat"] = chat
+        # Most calls carry none of these keys: one set test instead of a lookup per key.
+        data["request"] = (
+            {}
+            if _REQUEST_SET.isdisjoint(params)
+            else {k: params[k] for k in REQUEST_KEYS if params.get(k) is not None}
+        )
+        base_url = _base_url(params)
+        if base_url is None and serialized:
+            base_url = _base_url(serialized.get("kwargs") or {})
         if base_url:
             host = urlsplit(base_url if "//" in base_url else f"//{base_url}").netloc
             venue, rule, explain = venue_for_host(host.rsplit("@", 1)[-1], self._venues)
-            run.data["venue"] = venue
-            run.data["venue_evidence"] = {
+            data["venue"] = venue
+            data["venue_evidence"] = {
                 "venue": venue,
                 "rule": rule,
                 "explain": explain,
                 "signal": "base_url",
             }
         else:
-            run.data["venue"] = self._venue
+            data["venue"] = self._venue
 
     def on_llm_end(
         self, response: LLMResult, *, run_id: UUID, parent_run_id: UUID | None = None, **kwargs: Any
     ) -> None:
         try:
-            run = self._finish(run_id, parent_run_id)
+            run = self._runs.pop(run_id, None)
             if run is not None:
-                self._sessions.emit(self._model_event(run, run_id, parent_run_id, response, "ok"))
-                self._end_session(run, run_id, parent_run_id, "ok")
+                self._model_call(run, parent_run_id, response, "ok", None)
+                self._end_session(run, parent_run_id, "ok")
         except Exception as exc:  # noqa: BLE001 - never raise into the application
             note(self._meter, SOURCE, exc)
 
@@ -413,24 +447,25 @@ class MeterCallbackHandler(BaseCallbackHandler):
         **kwargs: Any,
     ) -> None:
         try:
-            run = self._finish(run_id, parent_run_id)
+            run = self._runs.pop(run_id, None)
             if run is not None:
-                event = self._model_event(run, run_id, parent_run_id, None, "error")
-                event["attrs"]["error_type"] = type(error).__name__
-                self._sessions.emit(event)
-                self._end_session(run, run_id, parent_run_id, "error")
+                self._model_call(run, parent_run_id, None, "error", error)
+                self._end_session(run, parent_run_id, "error")
         except Exception as exc:  # noqa: BLE001 - never raise into the application
             note(self._meter, SOURCE, exc)
 
-    def _model_event(
+    def _model_call(
         self,
         run: _Run,
-        run_id: UUID,
         parent_run_id: UUID | None,
         response: LLMResult | None,
-        status: str,
-    ) -> dict[str, Any]:
-        event = self._base(run, run_id, parent_run_id)
+        status: Status,
+        error: BaseException | None,
+    ) -> None:
+        """Records the run's ``model_call``: tokens and response id from the response's
+        messages (or the provider's ``token_usage``), the API from the response id."""
+        duration = time.time_ns() - run.start
+        attrs = self._attrs(run, parent_run_id)
         data = run.data
         n_in = n_out = cached = 0
         response_id = None
@@ -462,11 +497,12 @@ class MeterCallbackHandler(BaseCallbackHandler):
         else:
             api = CHAT_API.get(provider, "chat")
         if response_id:
-            event["attrs"]["response_id"] = str(response_id)
+            attrs["response_id"] = str(response_id)
         if "venue_evidence" in data:
-            event["attrs"]["venue_evidence"] = data["venue_evidence"]
-        event.update(
-            kind="model_call",
+            attrs["venue_evidence"] = data["venue_evidence"]
+        if error is not None:
+            attrs["error_type"] = type(error).__name__
+        self._session(run).model_call(
             provider=provider,
             model=str(model or "unknown"),
             api=api,
@@ -475,9 +511,13 @@ class MeterCallbackHandler(BaseCallbackHandler):
             input_tokens=n_in,
             output_tokens=n_out,
             cached_tokens=min(cached, n_in),
+            duration_ns=duration,
             status=status,
+            attrs=attrs,
+            id=run.rid,
+            ts=run.start,
+            parent_id=run.parent_event,
         )
-        return event
 
     # -- tools and retrievers ------------------------------------------------------------------
 
@@ -526,23 +566,30 @@ class MeterCallbackHandler(BaseCallbackHandler):
         run_id: UUID,
         parent_run_id: UUID | None,
         name: str | None,
-        status: str,
+        status: Status,
         error: BaseException | None,
     ) -> None:
-        run = self._finish(run_id, parent_run_id)
+        run = self._runs.pop(run_id, None)
         if run is None:
             return
-        event = self._base(run, run_id, parent_run_id)
+        duration = time.time_ns() - run.start
+        attrs = self._attrs(run, parent_run_id)
         tool = run.data.get("tool") or name or "unknown"
         if "tool_call_id" in run.data:
-            event["attrs"]["tool_call_id"] = run.data["tool_call_id"]
+            attrs["tool_call_id"] = run.data["tool_call_id"]
         if error is not None:
-            event["attrs"]["error_type"] = type(error).__name__
-        event.update(
-            kind="tool_call", tool=tool, effect=self._effects.get(tool, "none"), status=status
+            attrs["error_type"] = type(error).__name__
+        self._session(run).tool_call(
+            tool,
+            effect=self._effects.get(tool, "none"),
+            duration_ns=duration,
+            status=status,
+            attrs=attrs,
+            id=run.rid,
+            ts=run.start,
+            parent_id=run.parent_event,
         )
-        self._sessions.emit(event)
-        self._end_session(run, run_id, parent_run_id, status)
+        self._end_session(run, parent_run_id, status)
 
     def on_retriever_start(
         self,
@@ -594,21 +641,32 @@ class MeterCallbackHandler(BaseCallbackHandler):
         documents: Sequence[Any],
         error: BaseException | None,
     ) -> None:
-        run = self._finish(run_id, parent_run_id)
+        run = self._runs.pop(run_id, None)
         if run is None:
             return
-        event = self._base(run, run_id, parent_run_id)
+        duration = time.time_ns() - run.start
+        attrs = self._attrs(run, parent_run_id)
         size = sum(len(str(getattr(d, "page_content", "")).encode()) for d in documents)
-        event["attrs"]["documents"] = len(documents)
+        attrs["documents"] = len(documents)
         if error is not None:
-            event["attrs"]["error_type"] = type(error).__name__
-        event.update(
-            kind="state_op",
-            op="read",
+            attrs["error_type"] = type(error).__name__
+        self._session(run).state_op(
+            "read",
             store=run.data["store"],
             holder="client",
             scope="global",
             bytes=size,
+            duration_ns=duration,
+            attrs=attrs,
+            id=run.rid,
+            ts=run.start,
+            parent_id=run.parent_event,
         )
-        self._sessions.emit(event)
-        self._end_session(run, run_id, parent_run_id, "error" if error else "ok")
+        self._end_session(run, parent_run_id, "error" if error else "ok")
+
+
+def _base_url(params: Mapping[str, Any]) -> str | None:
+    """The first endpoint URL among `params` (`BASE_URL_KEYS`, in that order)."""
+    if _BASE_URL_SET.isdisjoint(params):
+        return None
+    return next((params[k] for k in BASE_URL_KEYS if isinstance(params.get(k), str)), None)
