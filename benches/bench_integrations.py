@@ -27,6 +27,7 @@ import gc
 import itertools
 import os
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -35,6 +36,7 @@ from typing import Any
 
 import integration_replay as replay
 import statemeter as sm
+from common import instructions_per_op
 
 
 def _compare(
@@ -390,20 +392,35 @@ def _ab_rounds(
     return out
 
 
-def bench_langgraph(quick: bool) -> dict[str, Any]:
-    """The graph of `_graph` on an `InMemorySaver`, a new thread per run. A/B: six variants
-    in rotating blocks (`_ab_rounds`): without statemeter, the same again (A/A control), a
-    LangChain handler that does nothing (what LangChain's callback machinery costs for any
-    handler), `MeterCallbackHandler` alone (the callbacks: what the issue's target names),
-    `MeteredCheckpointer` alone, and both (the whole integration). Replay: the callbacks and
-    the checkpointer calls of one run captured and replayed into the integration (see
-    integration_replay.py)."""
+def _writer_per_group(events: int, gap_s: float, groups: int) -> float:
+    """Writer-thread CPU (µs) per `events` tool calls recorded together, with `gap_s` seconds
+    between the groups (a fresh file ledger, the flush included): with a gap longer than the
+    encoder's linger (5 ms) each group is written on its own, as in an agent run that records
+    a few events every few milliseconds; without one the groups run together."""
+    meter = _ledger()
+    session = meter.session("bench", session_id="bench")
+    meter.flush()
+    r0 = _writer_cpu_ns()
+    for _ in range(groups):
+        for _ in range(events):
+            session.tool_call("get_order", attrs={"run_id": "r"})
+        if gap_s:
+            time.sleep(gap_s)
+    meter.flush()
+    used = (_writer_cpu_ns() - r0) / groups / 1000
+    meter.close()
+    return round(used, 1)
+
+
+def _langgraph_variants(meter: sm.Meter) -> dict[str, Callable[[int], None]]:
+    """`k` runs of the graph of `_graph`, a new thread each: without statemeter, the same
+    again (an A/A control), with a LangChain handler that does nothing, with
+    `MeterCallbackHandler`, with `MeteredCheckpointer`, and with both."""
     from langchain_core.callbacks import BaseCallbackHandler
     from langchain_core.messages import HumanMessage
     from langgraph.checkpoint.memory import InMemorySaver
     from statemeter.integrations.langchain import MeterCallbackHandler, MeteredCheckpointer
 
-    meter = _ledger()
     plain = _graph(InMemorySaver())
     metered = _graph(MeteredCheckpointer(InMemorySaver(), meter))
     handler = MeterCallbackHandler(meter)
@@ -423,7 +440,7 @@ def bench_langgraph(quick: bool) -> dict[str, Any]:
 
         return run
 
-    variants = {
+    return {
         "without": variant(plain, None),
         "without_again": variant(plain, None),
         "noop_handler": variant(plain, [NoOp()]),
@@ -431,6 +448,38 @@ def bench_langgraph(quick: bool) -> dict[str, Any]:
         "checkpointer": variant(metered, None),
         "with": variant(metered, [handler]),
     }
+
+
+def _langgraph_instructions() -> dict[str, float | None]:
+    """Instructions per run of the calling thread (callgrind, which load cannot move): the
+    difference between 16 and 4 runs of each variant in a process of its own, over 12."""
+    env = dict(os.environ, PYTHONHASHSEED="0")
+    out: dict[str, float | None] = {}
+    for name in ("without", "noop_handler", "callbacks", "with"):
+        count = instructions_per_op(
+            lambda n, name=name: [sys.executable, __file__, "langgraph-runs", name, str(n)],
+            4,
+            16,
+            env_for=lambda n: env,
+        )
+        out[name] = round(count) if count is not None else None
+    return out
+
+
+def bench_langgraph(quick: bool) -> dict[str, Any]:
+    """The graph of `_graph` on an `InMemorySaver`, a new thread per run. A/B: six variants
+    in rotating blocks (`_ab_rounds`): without statemeter, the same again (A/A control), a
+    LangChain handler that does nothing (what LangChain's callback machinery costs for any
+    handler), `MeterCallbackHandler` alone (the callbacks: what the issue's target names),
+    `MeteredCheckpointer` alone, and both (the whole integration). Replay: the callbacks and
+    the checkpointer calls of one run captured and replayed into the integration (see
+    integration_replay.py)."""
+    from langchain_core.messages import HumanMessage
+    from langgraph.checkpoint.memory import InMemorySaver
+    from statemeter.integrations.langchain import MeterCallbackHandler, MeteredCheckpointer
+
+    meter = _ledger()
+    variants = _langgraph_variants(meter)
     runs, rounds = (10, 7) if quick else (20, 41)
     ab = _ab_rounds(variants, meter, runs, rounds)
     base_cpu = ab["cpu_us_per_run_without_best"]
@@ -467,6 +516,23 @@ def bench_langgraph(quick: bool) -> dict[str, Any]:
     out["callbacks_added_cpu_us_per_run"] = round(callbacks, 1)
     out["callbacks_added_cpu_pct"] = round(callbacks / base_cpu * 100, 2)
     out["checkpointer_added_cpu_us_per_run"] = round(checkpointer, 1)
+    if not quick:
+        ins = out["instructions_per_run"] = _langgraph_instructions()
+        base = ins.get("without")
+        for name in ("noop_handler", "callbacks", "with"):
+            got = ins.get(name)
+            out[f"{name}_added_instructions_pct"] = (
+                round((got - base) / base * 100, 2) if got is not None and base else None
+            )
+    # What the writer threads take for a run's few events written on their own (as in the
+    # A/B, where a run records them over a few ms), for the same time with no events, and for
+    # the events written with many others (as in the replay).
+    groups = 50 if quick else 300
+    out["writer_cpu_us_per_group_of_5"] = {
+        "apart": _writer_per_group(5, 0.006, groups),
+        "idle": _writer_per_group(0, 0.006, groups),  # the same 6 ms with nothing recorded
+        "together": _writer_per_group(5, 0.0, groups),
+    }
     meter.flush()
     out["events_recorded"] = meter.stats()["written"]
     out["integration_errors"] = meter.stats()["integration_errors"]
@@ -548,3 +614,10 @@ BENCHES = {
     "integration_langgraph": bench_langgraph,
     "integration_otel": bench_otel,
 }
+
+
+if __name__ == "__main__" and sys.argv[1:2] == ["langgraph-runs"]:
+    # A child for `_langgraph_instructions`: 3 runs to warm up, then the runs counted.
+    runs = _langgraph_variants(_ledger())[sys.argv[2]]
+    runs(3)
+    runs(int(sys.argv[3]))
