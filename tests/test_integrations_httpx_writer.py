@@ -5,7 +5,10 @@ counted, never raised."""
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import json
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -229,27 +232,104 @@ def test_sync_durability_records_before_the_call_returns(tmp_path: Path) -> None
     meter.close()
 
 
+def refuse(request: Any) -> Any:
+    """Refuses `/v1/refused` before any response (a connection error), answers the rest."""
+    if request.url.path == "/v1/refused":
+        raise httpx2.ConnectError("refused", request=request)
+    return answer(request)
+
+
 def test_requests_that_never_get_a_response_are_not_kept() -> None:
-    """A request that fails before any response (here: refused by the transport) leaves the
-    pending map once it is gone; answered requests are still recorded after many of them."""
-
-    def refuse(request: Any) -> Any:
-        if request.url.path == "/v1/refused":
-            raise httpx2.ConnectError("refused", request=request)
-        return answer(request)
-
+    """A request that fails before any response (here: refused by the transport) reaches the
+    caller as it failed and is not kept by the capture; answered requests are still recorded
+    after many of them. A sync client's requests pass through the capture's transport, which
+    keeps nothing between a request and its response."""
     meter = sm.Meter()
     client = capture.instrument(httpx2.Client(transport=httpx2.MockTransport(refuse)), meter)
     url = "https://api.openai.com/v1/"
+    refs = []
     for _ in range(1000):
+        request = client.build_request("POST", url + "refused", json={"model": "gpt-5"})
+        refs.append(weakref.ref(request))
         with pytest.raises(httpx2.ConnectError):
-            client.post(url + "refused", json={"model": "gpt-5"})
+            client.send(request)
+        del request
     client.post(url + "chat/completions", json={"model": "gpt-5"})
-    hook = client.event_hooks["request"][0]
-    pending = hook.args[1]  # partial(_httpx_sent, capture, pending)
-    assert isinstance(pending, dict)
-    assert len(pending) < 300  # pruned at 256, not 1000
+    gc.collect()
+    assert sum(r() is not None for r in refs) == 0
     client.close()
     meter.flush()
     [call] = meter.ledger.events().to_pylist()
     assert (call["api"], call["input_tokens"]) == ("chat.completions", 1200)
+
+
+def test_an_async_client_prunes_requests_that_never_got_a_response() -> None:
+    """An async client's hooks note each request until its response: those that failed
+    before any response leave the pending map once they are gone."""
+
+    async def refuse_async(request: Any) -> Any:
+        return refuse(request)
+
+    async def run(client: Any) -> None:
+        url = "https://api.openai.com/v1/"
+        for _ in range(1000):
+            with pytest.raises(httpx2.ConnectError):
+                await client.post(url + "refused", json={"model": "gpt-5"})
+        await client.post(url + "chat/completions", json={"model": "gpt-5"})
+        await client.aclose()
+
+    meter = sm.Meter()
+    client = capture.instrument(
+        httpx2.AsyncClient(transport=httpx2.MockTransport(refuse_async)), meter
+    )
+    asyncio.run(run(client))
+    pending = client.event_hooks["request"][0]._statemeter_capture.pending
+    assert isinstance(pending, dict)
+    assert len(pending) < 300  # pruned at 256, not 1000
+    meter.flush()
+    [call] = meter.ledger.events().to_pylist()
+    assert (call["api"], call["input_tokens"]) == ("chat.completions", 1200)
+
+
+class Tracked(httpx2.MockTransport):
+    """A mock transport that counts how often it was entered and closed."""
+
+    def __init__(self) -> None:
+        super().__init__(answer)
+        self.entered = 0
+        self.closed = 0
+
+    def __enter__(self) -> Tracked:
+        self.entered += 1
+        return self
+
+    def close(self) -> None:
+        self.closed += 1
+
+
+def test_a_sync_client_sends_through_the_capture_and_gets_its_transports_back() -> None:
+    """Instrumenting a sync client wraps its transport and those mounted for some URLs (once,
+    however often it is instrumented): requests to either are recorded, entering and closing
+    the client reach the wrapped transports, and uninstrumenting puts the very same transports
+    back."""
+    own, mounted = Tracked(), Tracked()
+    client = httpx2.Client(transport=own, mounts={"https://gw.example.com": mounted})
+    mounts = dict(client._mounts)
+    meter = sm.Meter()
+    capture.instrument(client, meter)
+    capture.instrument(client, meter)
+    assert client._transport.inner is own
+    assert [t.inner for t in client._mounts.values()] == [mounted]
+    with client:
+        client.post("https://api.openai.com/v1/chat/completions", json={"model": "gpt-5"})
+        client.post("https://gw.example.com/v1/chat/completions", json={"model": "gpt-5"})
+    assert (own.entered, own.closed, mounted.entered, mounted.closed) == (1, 1, 1, 1)
+    capture.uninstrument(client)
+    assert client._transport is own and client._mounts == mounts
+    assert client.event_hooks == {"request": [], "response": []}
+    meter.flush()
+    calls = meter.ledger.events().to_pylist()
+    assert [(c["provider"], c["api"]) for c in calls] == [
+        ("openai", "chat.completions"),
+        ("unknown", "chat.completions"),
+    ]

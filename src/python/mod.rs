@@ -15,7 +15,7 @@ mod errors;
 mod event;
 mod event_table;
 mod export;
-mod httpx_hooks;
+mod httpx_transport;
 mod interrupt;
 mod keywords;
 mod ledger;
@@ -81,8 +81,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(capture::_read_usage, m)?)?;
     m.add_class::<captured_calls::CapturedCalls>()?;
     m.add_class::<observed_body::ObservedBody>()?;
-    m.add_function(wrap_pyfunction!(httpx_hooks::_httpx_sent, m)?)?;
-    m.add_function(wrap_pyfunction!(httpx_hooks::_httpx_received, m)?)?;
+    m.add_class::<httpx_transport::CaptureTransport>()?;
     m.add_class::<agent_trace::AgentTrace>()?;
     m.add_class::<transparency::SigningKey>()?;
     m.add_class::<transparency::VerifyingKey>()?;

@@ -387,7 +387,10 @@ fn request_headers(headers: &Bound<'_, PyAny>) -> PyResult<Vec<(String, String)>
 pub(super) fn content_headers(headers: &Bound<'_, PyAny>) -> PyResult<(String, String)> {
     let mut found = ContentHeaders::default();
     let read = each_triple(headers, |lower, t| {
-        triple_bytes(t, 2, |value| found.take(lower, value))
+        if lower == b"content-type" || lower == b"content-encoding" {
+            triple_bytes(t, 2, |value| found.take(lower, value))?;
+        }
+        Ok(())
     })?;
     if !read {
         found = ContentHeaders::default();
@@ -401,26 +404,53 @@ pub(super) fn content_headers(headers: &Bound<'_, PyAny>) -> PyResult<(String, S
             );
         }
     }
-    Ok((
-        found.ctype.join(", ").to_lowercase(),
-        found.encoding.join(", ").trim().to_lowercase(),
-    ))
+    Ok(found.lowercased())
 }
 
-/// The values of `content-type` and `content-encoding` headers, as they come.
+/// The values of `content-type` and `content-encoding` headers, joined as they come (bytes
+/// read as Latin-1, as httpx decodes header values); `None` while there was none.
 #[derive(Default)]
 struct ContentHeaders {
-    ctype: Vec<String>,
-    encoding: Vec<String>,
+    ctype: Option<String>,
+    encoding: Option<String>,
 }
 
 impl ContentHeaders {
     fn take(&mut self, name: &[u8], value: &[u8]) {
-        let value = || value.iter().map(|&b| b as char).collect::<String>();
-        if name.eq_ignore_ascii_case(b"content-type") {
-            self.ctype.push(value());
+        let into = if name.eq_ignore_ascii_case(b"content-type") {
+            &mut self.ctype
         } else if name.eq_ignore_ascii_case(b"content-encoding") {
-            self.encoding.push(value());
+            &mut self.encoding
+        } else {
+            return;
+        };
+        let latin1 = value.iter().map(|&b| b as char);
+        match into {
+            Some(text) => {
+                text.push_str(", ");
+                text.extend(latin1);
+            }
+            None => *into = Some(latin1.collect()),
         }
+    }
+
+    /// The content type and the trimmed content encoding, lowercased.
+    fn lowercased(self) -> (String, String) {
+        let lower = |s: Option<String>| match s {
+            None => String::new(),
+            Some(mut s) if s.is_ascii() => {
+                s.make_ascii_lowercase();
+                s
+            }
+            Some(s) => s.to_lowercase(),
+        };
+        let encoding = lower(self.encoding);
+        let trimmed = encoding.trim();
+        let encoding = if trimmed.len() == encoding.len() {
+            encoding
+        } else {
+            trimmed.to_owned()
+        };
+        (lower(self.ctype), encoding)
     }
 }

@@ -11,32 +11,36 @@
 `instrument(client, session, *, venues=None, providers=None)` attaches to an `httpx.Client` /
 `AsyncClient`, their `httpx2` counterparts (what `openai` >= 3 and `anthropic` >= 2 are built
 on), or an SDK client that keeps one of those in its private `_client` attribute
-(`openai.OpenAI`, `AzureOpenAI`, `anthropic.Anthropic` and their async variants). It uses the
-clients' public `event_hooks`:
+(`openai.OpenAI`, `AzureOpenAI`, `anthropic.Anthropic` and their async variants). A sync
+client's requests pass through a transport wrapping its own (`_core._CaptureTransport`, in
+place of the client's transport and of those mounted for some URLs; `uninstrument` puts them
+back); an async client's go through its public `event_hooks`:
 
-- the request hook notes the time; the request is described (as `classify_request` does:
-  provider, venue, api, model, the non-content parameters) when its call is recorded, by the
-  meter's writer thread, so the sending thread does not pay for it. Requests that are no AI
+- when the request is sent its time is noted; the request is described (as `classify_request`
+  does: provider, venue, api, model, the non-content parameters) when its call is recorded, by
+  the meter's writer thread, so the sending thread does not pay for it. Requests that are no AI
   API at all (neither the host nor the path shape is one: provider and api `unknown`) are not
   recorded. An AI API on a host statemeter does not know (a gateway, a proxy) is recorded
   with provider `unknown` unless `providers` names the host's operator;
-- the response hook wraps `response.stream` so that the bytes are observed as the caller reads
-  them — a non-streamed response is read by the SDK at once, a streamed one as the caller
-  iterates — and the call is recorded when the stream ends or is closed: one `model_call` (or MCP
-  `tool_call`) per HTTP request, retries included, with usage read from the JSON or server-sent
-  events body, `duration_ns` from request to end of body, `status` (`error` for HTTP >= 400 or a
-  failed read, `cancelled` when the caller closed a stream early) and the response id in attrs.
+- when the response arrives its `stream` is wrapped so that the bytes are observed as the
+  caller reads them — a non-streamed response is read by the SDK at once, a streamed one as the
+  caller iterates — and the call is recorded when the stream ends or is closed: one
+  `model_call` (or MCP `tool_call`) per HTTP request, retries included, with usage read from
+  the JSON or server-sent events body, `duration_ns` from request to end of body, `status`
+  (`error` for HTTP >= 400 or a failed read, `cancelled` when the caller closed a stream early)
+  and the response id in attrs. The wrapping comes before any response hook of the client, so
+  that a hook reading the body (raise_for_status) reads it through the capture.
   At the end of the body the sending thread hands the request and the body read over as they
   are; describing the request, reading usage and building the event happen on the meter's
-  writer thread (a failure there is counted like any other). For a sync client the hooks and
-  the stream wrapper are Rust (`_core._httpx_sent`, `_httpx_received`, `_ObservedBody`): no
-  Python code of statemeter's runs per request; async clients, and bodies read for usage in a
-  content encoding (decoded with httpx's own decoders), are observed in Python. Responses that
+  writer thread (a failure there is counted like any other). For a sync client the transport
+  and the stream wrapper are Rust (`_core._CaptureTransport`, `_ObservedBody`): no Python code
+  of statemeter's runs per request; async clients, and bodies read for usage in a content
+  encoding (decoded with httpx's own decoders), are observed in Python. Responses that
   report a provider-managed runtime's inner steps, and calls while a `MeterSpanProcessor` follows
-  traces, are described on the sending thread, since the hooks need the description then;
+  traces, are described on the sending thread, since the capture needs the description then;
   A response whose body the transport already read (`httpx.MockTransport`, respx, pytest-httpx,
   vcrpy replays, caching transports) is never streamed to the caller: it is observed at once
-  from the body httpx holds and recorded from the response hook, the same event a streamed
+  from the body httpx holds and recorded when it arrives, the same event a streamed
   network response with that body makes (`duration_ns` ends when the response arrived).
 
 With a `MeterSpanProcessor` of the same meter, a model call sent while a span of a trace it
@@ -62,7 +66,6 @@ from __future__ import annotations
 import importlib
 import weakref
 from collections import deque
-from functools import partial
 from time import perf_counter_ns, time_ns
 from types import ModuleType
 from typing import Any, TypeVar
@@ -142,15 +145,18 @@ def instrument(
         mod,
     )
     hooks = _without_ours(http.event_hooks)
+    _unwrap_transports(http)
     if is_async:
         req, resp = capture.async_hooks()
+        http.event_hooks = {
+            "request": [*hooks["request"], req],
+            # First, so that a later hook reading the body (raise_for_status) reads it through
+            # us.
+            "response": [resp, *hooks["response"]],
+        }
     else:
-        req, resp = capture.hooks()
-    http.event_hooks = {
-        "request": [*hooks["request"], req],
-        # First, so that a later hook reading the body (raise_for_status) reads it through us.
-        "response": [resp, *hooks["response"]],
-    }
+        http.event_hooks = hooks
+        _wrap_transports(http, capture)
     return client
 
 
@@ -158,7 +164,37 @@ def uninstrument(client: C) -> C:
     """Removes the capture `instrument` attached. Returns `client`."""
     http, _, _ = _resolve(client)
     http.event_hooks = _without_ours(http.event_hooks)
+    _unwrap_transports(http)
     return client
+
+
+def _wrap_transports(http: Any, capture: _Capture) -> None:
+    """Puts a `_CaptureTransport` in front of each of the sync client's transports (its own
+    and those mounted for some URLs): each request the client sends passes through it."""
+    cls = _transport_class(capture.mod)
+    body_cls = capture.streams[2]
+
+    def wrap(transport: Any) -> Any:
+        return cls(transport, capture, capture.calls, body_cls)
+
+    http._transport = wrap(http._transport)
+    http._mounts = {
+        pattern: None if transport is None else wrap(transport)
+        for pattern, transport in http._mounts.items()
+    }
+
+
+def _unwrap_transports(http: Any) -> None:
+    """Puts the transports a capture wrapped back in place (async clients have none)."""
+    transport = getattr(http, "_transport", None)
+    if isinstance(transport, _core._CaptureTransport):
+        http._transport = transport.inner
+    mounts = getattr(http, "_mounts", None)
+    if isinstance(mounts, dict):
+        http._mounts = {
+            pattern: t.inner if isinstance(t, _core._CaptureTransport) else t
+            for pattern, t in mounts.items()
+        }
 
 
 def _without_ours(hooks: dict[str, list[Any]]) -> dict[str, list[Any]]:
@@ -168,8 +204,8 @@ def _without_ours(hooks: dict[str, list[Any]]) -> dict[str, list[Any]]:
     }
 
 
-def _mark(fn: Any) -> Any:
-    setattr(fn, _MARK, True)
+def _mark(fn: Any, capture: _Capture) -> Any:
+    setattr(fn, _MARK, capture)
     return fn
 
 
@@ -246,12 +282,25 @@ class _Capture:
         self.prune_at = max(_PRUNE_AT, 2 * len(pending))
 
     def pending_described(self, request: Any, ts: int, t0: int) -> None:
-        """Describes the request now: a provider-managed runtime's session and run requests
-        (their readers are chosen from the description as the response arrives), and calls
-        a span processor may take."""
-        event = self.describe(request)
-        if event is not None:
-            self.keep(request, event, ts, t0, self.target.span())
+        """Describes the request now (`described`) and notes it until its response arrives."""
+        item = self.described(request, ts, t0)
+        if item is not None:
+            self.keep(request, *item[1:])
+
+    def described(
+        self, request: Any, ts: int, t0: int
+    ) -> tuple[Any, dict[str, Any], int, int, Any] | None:
+        """The request described now, with its times and the current span (`None` when it
+        is no AI API call): a provider-managed runtime's session and run requests (their
+        readers are chosen from the description as the response arrives), calls a span
+        processor may take, and every call of a target that is neither a statemeter Session
+        nor a Meter. Never raises (the sync transport calls it)."""
+        try:
+            event = self.describe(request)
+            return None if event is None else (request, event, ts, t0, self.target.span())
+        except Exception as exc:  # noqa: BLE001 - capture never breaks the caller
+            self.target.failed(exc)
+            return None
 
     def describe(self, request: Any) -> dict[str, Any] | None:
         """The event dict of `request`, `None` when it is no AI API call."""
@@ -282,20 +331,21 @@ class _Capture:
             item = self.pending.pop(id(request), None)
             if item is None or item[0]() is not request:
                 return
-            self.watch(response, item, is_async)
+            self.watch(response, request, item, is_async)
         except Exception as exc:  # noqa: BLE001 - capture never breaks the caller
             self.target.failed(exc)
 
     def watch(
         self,
         response: Any,
+        request: Any,
         item: tuple[Any, dict[str, Any] | None, int, int, Any],
         is_async: bool = False,
     ) -> None:
-        """Observes a response's body in Python (async clients, requests described when sent,
-        responses already read, bodies in a content encoding): the sync hooks in Rust
-        observe the others themselves."""
-        watch = _Watch(self, item, response)
+        """Observes the body of `response` to `request` in Python (async clients, requests
+        described when sent, responses already read, bodies in a content encoding): the sync
+        transport in Rust observes the others itself."""
+        watch = _Watch(self, item, response, request)
         if response.is_stream_consumed or response.is_closed:
             # Read before it reached the client: its stream will never be iterated.
             watch.read_already(response)
@@ -336,19 +386,6 @@ class _Capture:
             )
         )
 
-    def hooks(self) -> tuple[Any, Any]:
-        # `partial` objects: called without a Python frame of their own, and markable. With
-        # calls to hand over, the hooks are the Rust ones (no Python code of statemeter's per
-        # request unless the call is described when sent).
-        if self.calls is not None:
-            return (
-                _mark(partial(_core._httpx_sent, self, self.pending)),
-                _mark(
-                    partial(_core._httpx_received, self, self.calls, self.pending, self.streams[2])
-                ),
-            )
-        return _mark(partial(self.on_request)), _mark(partial(self.on_response, is_async=False))
-
     def async_hooks(self) -> tuple[Any, Any]:
         async def request_hook(request: Any) -> None:
             self.on_request(request)
@@ -356,7 +393,7 @@ class _Capture:
         async def response_hook(response: Any) -> None:
             self.on_response(response, True)
 
-        return _mark(request_hook), _mark(response_hook)
+        return _mark(request_hook, self), _mark(response_hook, self)
 
 
 class _Watch:
@@ -388,9 +425,10 @@ class _Watch:
         capture: _Capture,
         item: tuple[Any, dict[str, Any] | None, int, int, Any],
         response: Any,
+        request: Any,
     ):
         self.capture = capture
-        self.request = response.request
+        self.request = request
         _, self.event, self.ts, self.t0, self.span = item
         self.status: int = response.status_code
         ctype, encoding = _content_headers(response.headers.raw)
@@ -661,7 +699,32 @@ def _stream_classes(mod: ModuleType) -> tuple[type, type, type]:
     return ObservedStream, ObservedAsyncStream, ObservedBody
 
 
+def _transport_class(mod: ModuleType) -> type:
+    """The `_CaptureTransport` subclassing `mod`'s own `BaseTransport`, which enters, exits
+    and closes the transport it wraps with the client."""
+    cached = _TRANSPORTS.get(mod.__name__)
+    if cached is not None:
+        return cached
+
+    class CaptureTransport(_core._CaptureTransport, mod.BaseTransport):  # type: ignore[name-defined,misc]
+        __slots__ = ()
+
+        def __enter__(self) -> Any:
+            self.inner.__enter__()
+            return self
+
+        def __exit__(self, *exc: Any) -> None:
+            self.inner.__exit__(*exc)
+
+        def close(self) -> None:
+            self.inner.close()
+
+    _TRANSPORTS[mod.__name__] = CaptureTransport
+    return CaptureTransport
+
+
 _STREAMS: dict[str, tuple[type, type, type]] = {}
+_TRANSPORTS: dict[str, type] = {}
 _PRUNE_AT = 256
 """Pending requests past which those that will never get a response are looked for."""
 _CHUNK = 64 * 1024
