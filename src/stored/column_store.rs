@@ -1344,6 +1344,9 @@ impl WriterState {
     ) -> std::result::Result<bool, ()> {
         let start = segment_start(seq);
         let expected = if self.cols.len == 0 {
+            // The columns of a whole segment at once: grown by doubling, they would be copied
+            // over and over (the committer's largest copies), and a segment's size is known.
+            reserve(&mut self.cols, SEGMENT_EVENTS as usize);
             start
         } else {
             self.cols.last_seq() + 1
