@@ -199,7 +199,7 @@ impl Nested {
             n.has_request.push(e.request.is_some());
             n.has_tokens.push(e.kind == EventKind::ModelCall);
             n.has_bytes.push(e.kind == EventKind::StateOp);
-            for ev in &r.rec.classification().evidence {
+            for ev in r.rec.classification().evidence.iter() {
                 let codes = *seen.entry(Arc::as_ptr(ev) as usize).or_insert_with(|| {
                     [
                         n.ev_rule.intern(&ev.rule),
@@ -428,7 +428,7 @@ pub fn classification_arrays(
     let mut own: Vec<(u32, u32, usize, usize)> = Vec::with_capacity(distinct.len());
     for x in distinct {
         let from = items.len();
-        for ev in &x.evidence {
+        for ev in x.evidence.iter() {
             let codes = *seen.entry(Arc::as_ptr(ev) as usize).or_insert_with(|| {
                 [
                     n.ev_rule.intern(&ev.rule),

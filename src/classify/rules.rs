@@ -20,6 +20,9 @@
 use std::fmt;
 use std::sync::{Arc, OnceLock};
 
+use parking_lot::Mutex;
+use smallvec::SmallVec;
+
 use super::index::Index;
 use super::inputs::{self, Input};
 use super::parse::parse;
@@ -59,11 +62,66 @@ pub struct Ruleset {
     index: Index,
     /// Every field path a verdict reads ([`Ruleset::inputs`]).
     inputs: Box<[Input]>,
-    fallback: Arc<Evidence>,
+    /// The evidence lists classifications carry (shared, see [`EvidenceLists`]).
+    lists: EvidenceLists,
     /// Canonical JSON of the evidence catalogue (see [`Ruleset::catalogue`]).
     catalogue: Arc<str>,
     /// First 16 hex digits of SHA-256(catalogue).
     digest: Arc<str>,
+}
+
+/// The evidence lists a ruleset's classifications carry, one per distinct set of matching
+/// rules and shared by every classification with that set: classifying an event then takes
+/// a reference to a list instead of allocating one (and dropping the classification frees
+/// nothing). The lists of one rule (and the fallback's) are made with the ruleset; lists of
+/// several rules as they occur, the first [`EvidenceLists::SEVERAL_KEPT`] kept (others are
+/// made per event, as they were before).
+struct EvidenceLists {
+    single: Box<[EvidenceList]>,
+    fallback: EvidenceList,
+    /// By the indices of the matching rules, in evaluation order.
+    several: Mutex<Vec<(Box<[u32]>, EvidenceList)>>,
+}
+
+/// The evidence a classification carries (see [`Classification::evidence`]).
+type EvidenceList = Arc<[Arc<Evidence>]>;
+
+impl EvidenceLists {
+    const SEVERAL_KEPT: usize = 64;
+
+    fn new(rules: &[Rule], fallback: &Arc<Evidence>) -> Self {
+        EvidenceLists {
+            single: rules
+                .iter()
+                .map(|r| Arc::from([r.evidence.clone()]))
+                .collect(),
+            fallback: Arc::from([fallback.clone()]),
+            several: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The list of the evidence of `rules[i]` for each `i` of `matched` (the fallback's when
+    /// `matched` is empty).
+    fn of(&self, matched: &[u32], rules: &[Rule]) -> EvidenceList {
+        match matched {
+            [] => self.fallback.clone(),
+            [one] => self.single[*one as usize].clone(),
+            _ => {
+                let mut several = self.several.lock();
+                if let Some((_, list)) = several.iter().find(|(key, _)| **key == *matched) {
+                    return list.clone();
+                }
+                let list: EvidenceList = matched
+                    .iter()
+                    .map(|&i| rules[i as usize].evidence.clone())
+                    .collect();
+                if several.len() < Self::SEVERAL_KEPT {
+                    several.push((matched.into(), list.clone()));
+                }
+                list
+            }
+        }
+    }
 }
 
 impl fmt::Debug for Ruleset {
@@ -168,6 +226,7 @@ impl Ruleset {
         let name: Arc<str> = spec.name.as_deref().unwrap_or("custom").into();
         let catalogue = catalogue_json(&name, rules.iter().map(|r| &*r.evidence), &fallback);
         let digest = catalogue_digest(&catalogue).into();
+        let lists = EvidenceLists::new(&rules, &fallback);
         Ok(Ruleset {
             name,
             policy,
@@ -175,7 +234,7 @@ impl Ruleset {
             checks,
             index,
             inputs,
-            fallback,
+            lists,
             catalogue: catalogue.into(),
             digest,
         })
@@ -232,13 +291,12 @@ impl Ruleset {
         self.policy.client_state_makes_session_stateful
     }
 
-    /// Classifies one event. Allocates only the evidence list.
+    /// Classifies one event. Allocates nothing, but the evidence list of a new combination of
+    /// several matching rules (see [`EvidenceLists`]).
     pub fn classify(&self, ev: &dyn Fields) -> Classification {
-        let mut evidence = Vec::new();
-        let v = self.judge(ev, |rule| evidence.push(rule.evidence.clone()));
-        if evidence.is_empty() {
-            evidence.push(self.fallback.clone());
-        }
+        let mut matched: SmallVec<[u32; 8]> = SmallVec::new();
+        let v = self.judge(ev, |i| matched.push(i));
+        let evidence = self.lists.of(&matched, &self.rules);
         Classification {
             consumes_state: v.consumes_state,
             creates_state: v.creates_state,
@@ -261,7 +319,7 @@ impl Ruleset {
 
     /// Evaluates the candidate rules, calling `matched` for each matching rule in order.
     #[inline]
-    fn judge(&self, ev: &dyn Fields, mut matched: impl FnMut(&Rule)) -> Verdict {
+    fn judge(&self, ev: &dyn Fields, mut matched: impl FnMut(u32)) -> Verdict {
         let (mut consumes, mut creates, mut stateful) = (false, false, false);
         let mut holder = None;
         let mut kinds = StateKinds::EMPTY;
@@ -271,7 +329,7 @@ impl Ruleset {
             if !self.checks[i as usize].iter().all(|c| c.holds(ev)) {
                 continue;
             }
-            matched(rule);
+            matched(i);
             consumes |= rule.info.consumes_state;
             creates |= rule.info.creates_state;
             stateful |= rule.info.tag == Tag::Stateful;

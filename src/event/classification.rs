@@ -238,7 +238,8 @@ pub struct Classification {
     /// The call-level verdict.
     pub tag: Tag,
     /// One entry per matching rule, in catalogue order; never empty (see `no-state-signal`).
-    pub evidence: Vec<Arc<Evidence>>,
+    /// Shared: a ruleset hands out one list per distinct set of matching rules.
+    pub evidence: Arc<[Arc<Evidence>]>,
     /// Whether this event makes its session stateful (the input of the derived `session_tag`).
     pub session_stateful: bool,
     /// The name of the ruleset that classified the event.
@@ -363,13 +364,13 @@ mod tests {
             creates_state: false,
             state_holder: Some(Holder::Provider),
             tag: Tag::Stateful,
-            evidence: vec![Arc::new(Evidence {
+            evidence: Arc::from([Arc::new(Evidence {
                 rule: "r-1".into(),
                 tag: Tag::Stateful,
                 signal: "request.previous_response_id".into(),
                 explain: "uses \"a\" prior\nresponse".into(),
                 state: Some(StateKind::Conversation),
-            })],
+            })]),
             state_kinds: [StateKind::Conversation, StateKind::Content]
                 .into_iter()
                 .collect(),
@@ -400,7 +401,7 @@ mod tests {
         let mut c = sample();
         c.state_holder = None;
         c.state_kinds = StateKinds::EMPTY;
-        c.evidence.push(c.evidence[0].clone());
+        c.evidence = Arc::from([c.evidence[0].clone(), c.evidence[0].clone()]);
         let mut out = String::from("prefix:");
         c.write_canonical_json(&mut out);
         let text = out.strip_prefix("prefix:").unwrap();

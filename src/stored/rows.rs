@@ -239,7 +239,7 @@ fn parse_classification(
             }
             Ok(Arc::new(ev))
         })
-        .collect::<std::result::Result<Vec<_>, String>>()?;
+        .collect::<std::result::Result<Arc<[_]>, String>>()?;
     Ok(Classification {
         consumes_state: flag("consumes_state")?,
         creates_state: flag("creates_state")?,
