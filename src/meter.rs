@@ -43,7 +43,7 @@ use crate::fork::{Lock, Signal};
 use crate::classify::Ruleset;
 use crate::error::{Error, Result};
 use crate::event::{Classification, Event, Recorded};
-use crate::ledger::compact::Parts;
+use crate::ledger::compact::{Parts, SharedDefinitions};
 use crate::ledger::{Ahead, AheadWriter, Durability, Outcome, Pending, Store};
 
 /// Events a queue holds before producers wait for the writer.
@@ -70,16 +70,17 @@ fn to_pending(rec: &Recorded, texts: &mut ClassificationTexts) -> Result<Pending
     Ok(p)
 }
 
-/// [`to_pending`] into a [`Pending`] whose buffers are reused (each cleared first).
-fn fill_pending(rec: &Recorded, texts: &mut ClassificationTexts, p: &mut Pending) -> Result<()> {
+/// [`to_pending`] into a [`Pending`] whose buffers are reused (each cleared first); the
+/// number `texts` gives the classification's text.
+fn fill_pending(rec: &Recorded, texts: &mut ClassificationTexts, p: &mut Pending) -> Result<u64> {
     p.event_json.clear();
     rec.event.write_canonical_json(&mut p.event_json)?;
     p.id.clear();
     p.id.push_str(&rec.event.id);
     p.classification_json.clear();
-    texts.write(rec.classification(), &mut p.classification_json);
+    let number = texts.write(rec.classification(), &mut p.classification_json);
     p.ts_explicit = rec.event.ts_explicit;
-    Ok(())
+    Ok(number)
 }
 
 /// Told of every group the recorder commits, right after the commit and before the store's
@@ -100,8 +101,10 @@ pub trait CommitObserver: Send + Sync {
 /// and copying the text costs a fraction of writing it again.
 #[derive(Default)]
 struct ClassificationTexts {
-    /// Most recently used first.
-    recent: Vec<(Classification, String)>,
+    /// Most recently used first, each with its number (see [`ClassificationTexts::write`]).
+    recent: Vec<(Classification, String, u64)>,
+    /// Texts written so far.
+    written: u64,
 }
 
 impl ClassificationTexts {
@@ -114,18 +117,21 @@ impl ClassificationTexts {
         text
     }
 
-    /// Appends the canonical JSON of `c` to `out`.
-    fn write(&mut self, c: &Classification, out: &mut String) {
-        if let Some(i) = self.recent.iter().position(|(known, _)| known == c) {
+    /// Appends the canonical JSON of `c` to `out`; returns the text's number: the same for
+    /// the same text while it is remembered (a text written afresh gets a new one).
+    fn write(&mut self, c: &Classification, out: &mut String) -> u64 {
+        if let Some(i) = self.recent.iter().position(|(known, _, _)| known == c) {
             self.recent[..=i].rotate_right(1);
             out.push_str(&self.recent[0].1);
-            return;
+            return self.recent[0].2;
         }
         let mut text = String::with_capacity(256);
         c.write_canonical_json(&mut text);
         out.push_str(&text);
+        self.written += 1;
         self.recent.truncate(Self::KEPT - 1);
-        self.recent.insert(0, (c.clone(), text));
+        self.recent.insert(0, (c.clone(), text, self.written));
+        self.written
     }
 }
 
@@ -1001,8 +1007,16 @@ impl Encoded {
     }
 }
 
-/// Most events' buffers the encoder keeps for reuse: a group's worth.
-const SPARE_EVENTS: usize = MAX_BATCH;
+/// Groups that can be away from the encoder at once: two in the channel to the committer, one
+/// being committed, two on their way back.
+const GROUPS_AWAY: usize = 5;
+/// Most events' buffers the encoder keeps for reuse while it is busy: as many as can be away
+/// at once, so that under a steady load every event's buffers are reused, none freed and
+/// allocated again (buffers are only allocated when none is spare, so keeping them does not
+/// raise the peak: it is the most that were ever in flight together).
+const SPARE_EVENTS: usize = GROUPS_AWAY * MAX_BATCH;
+/// Most events' buffers kept while the encoder is idle (nothing queued for [`LINGER`]).
+const SPARE_EVENTS_IDLE: usize = MAX_BATCH;
 /// Largest buffers of one event kept for reuse.
 const SPARE_BYTES: usize = 8 * 1024;
 
@@ -1015,6 +1029,7 @@ fn encoder_loop(
     back: Receiver<Encoded>,
 ) {
     let mut texts = ClassificationTexts::default();
+    let mut definitions = SharedDefinitions::default();
     // The rows of each group are written ahead here (see `crate::ledger::ahead`), from this
     // copy of the store's state; `sent` counts the groups handed to the committer.
     let mut ahead = AheadWriter::default();
@@ -1027,7 +1042,8 @@ fn encoder_loop(
             done.recycle(spare);
             done.pending.clear();
             done.parts.clear();
-            if shells.is_empty() {
+            // The group's lists too (a group's worth of each): one per group away.
+            if shells.len() < GROUPS_AWAY {
                 shells.push(done);
             }
         }
@@ -1053,9 +1069,14 @@ fn encoder_loop(
                 }
                 if timed_out {
                     // Idle: release the events of committed groups now rather than with the
-                    // next group.
+                    // next group, and the buffers beyond a group's worth.
                     drop(st);
                     take_back(&mut spare, &mut shells);
+                    if spare.len() > SPARE_EVENTS_IDLE {
+                        spare.truncate(SPARE_EVENTS_IDLE);
+                        spare.shrink_to_fit();
+                    }
+                    shells.truncate(1);
                     st = shared.state.lock();
                 }
             }
@@ -1101,8 +1122,8 @@ fn encoder_loop(
                 (p, Parts::default())
             });
             match fill_pending(&rec, &mut texts, &mut p) {
-                Ok(()) => {
-                    parts.fill(&p.event_json, &p.classification_json);
+                Ok(number) => {
+                    definitions.fill(&mut parts, &p.event_json, &p.classification_json, number);
                     // Only this reference left (and no weak one to upgrade): no one can read
                     // its seq any more.
                     // An observer reads every committed event.

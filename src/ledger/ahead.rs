@@ -17,6 +17,8 @@
 //! the recorder waits until nothing it sent is still being appended, then takes the store's
 //! state again ([`AheadWriter::sync`]).
 
+use std::sync::Arc;
+
 use super::chain::{chain_hash, Head};
 use super::compact::{self, Context, Parts};
 use super::merkle::leaf_hash;
@@ -46,8 +48,9 @@ pub(crate) struct AheadWriter {
     contexts: Contexts,
     /// The definition of the last row written and the seq of the record holding it: an
     /// agent's events come in runs of one context, and comparing with the last definition
-    /// costs less than hashing it for the lookup in `contexts`.
-    last: Option<(String, u64)>,
+    /// (its pointer first, when the parts share it: see `compact::SharedDefinitions`) costs
+    /// less than hashing it for the lookup in `contexts`.
+    last: Option<(Arc<str>, u64)>,
 }
 
 impl AheadWriter {
@@ -98,8 +101,12 @@ impl AheadWriter {
             record.clear();
             let next = head.seq + 1;
             let (own, definition) = p.get().expect("checked above");
+            let shared = p.shared_definition();
+            let same = |text: &Arc<str>| {
+                shared.is_some_and(|d| Arc::ptr_eq(d, text)) || **text == *definition
+            };
             let known = match &self.last {
-                Some((text, at)) if text == definition => Some(*at),
+                Some((text, at)) if same(text) => Some(*at),
                 _ => self.contexts.get(definition).copied(),
             };
             let context = match known {
@@ -113,11 +120,9 @@ impl AheadWriter {
             }
             let at = known.unwrap_or(next);
             match &mut self.last {
-                Some((text, seq)) if text == definition => *seq = at,
+                Some((text, seq)) if same(text) => *seq = at,
                 _ => {
-                    let (mut text, _) = self.last.take().unwrap_or_default();
-                    text.clear();
-                    text.push_str(definition);
+                    let text = shared.map_or_else(|| Arc::from(definition), Arc::clone);
                     self.last = Some((text, at));
                 }
             }

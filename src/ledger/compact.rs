@@ -14,6 +14,8 @@
 //! record, and the definition it names by the hash of the earlier record. See
 //! docs/ledger-format.md ("Version 2").
 
+use std::sync::Arc;
+
 use sha2::{Digest, Sha256};
 
 use crate::canonical;
@@ -332,6 +334,9 @@ pub fn split_event_into(event_json: &str, own: &mut String, shared: &mut String)
 pub struct Parts {
     own: String,
     definition: String,
+    /// The definition when it is shared with other events' parts ([`SharedDefinitions`]);
+    /// `definition` is then empty.
+    context: Option<Arc<str>>,
     shared: String,
     ok: bool,
     /// The record written ahead of the append (see `super::ahead`), or empty.
@@ -358,12 +363,18 @@ impl Parts {
     /// Splits `event_json` and writes the definition with `classification_json`; false (and
     /// [`Parts::get`] gives `None`) when the event cannot be split.
     pub fn fill(&mut self, event_json: &str, classification_json: &str) -> bool {
-        self.definition.clear();
-        self.ahead.seq = 0;
-        self.ok = split_event_into(event_json, &mut self.own, &mut self.shared);
-        if self.ok {
+        if self.split(event_json) {
             write_context(&mut self.definition, classification_json, &self.shared);
         }
+        self.ok
+    }
+
+    /// Clears the parts and splits `event_json` into `e` and the context's event.
+    fn split(&mut self, event_json: &str) -> bool {
+        self.definition.clear();
+        self.context = None;
+        self.ahead.seq = 0;
+        self.ok = split_event_into(event_json, &mut self.own, &mut self.shared);
         self.ok
     }
 
@@ -377,7 +388,62 @@ impl Parts {
 
     /// `(e, definition)`, or `None` when the last [`Parts::fill`] failed (or there was none).
     pub fn get(&self) -> Option<(&str, &str)> {
-        self.ok.then_some((&self.own, &self.definition))
+        let definition = self.context.as_deref().unwrap_or(&self.definition);
+        self.ok.then_some((&self.own, definition))
+    }
+
+    /// The definition, when it is shared with other events' parts (see
+    /// [`SharedDefinitions`]): parts holding the same one hold the same text.
+    pub(crate) fn shared_definition(&self) -> Option<&Arc<str>> {
+        self.context.as_ref().filter(|_| self.ok)
+    }
+}
+
+/// [`Parts::fill`] for a run of events, most of which have the context of the event before:
+/// such an event's parts share that event's definition text (one reference more) instead of
+/// writing it again (the longest of the parts: the classification and the context's event),
+/// and whoever compares definitions compares pointers first. Whether the context is the
+/// same is told by the classification's identity (`classification`: equal numbers for equal
+/// texts, as the caller assigns them) and the context's event text, which is short.
+#[derive(Default)]
+pub(crate) struct SharedDefinitions {
+    /// The classification's number, the context's event text and the definition of the
+    /// last event filled.
+    last: Option<(u64, String, Arc<str>)>,
+    text: String,
+}
+
+impl SharedDefinitions {
+    /// [`Parts::fill`] of `parts`, where `classification` numbers `classification_json`.
+    pub(crate) fn fill(
+        &mut self,
+        parts: &mut Parts,
+        event_json: &str,
+        classification_json: &str,
+        classification: u64,
+    ) -> bool {
+        if !parts.split(event_json) {
+            return false;
+        }
+        let definition = match &mut self.last {
+            Some((number, shared, definition))
+                if *number == classification && *shared == parts.shared =>
+            {
+                Arc::clone(definition)
+            }
+            last => {
+                self.text.clear();
+                write_context(&mut self.text, classification_json, &parts.shared);
+                let definition: Arc<str> = Arc::from(self.text.as_str());
+                let (mut shared, _) = last.take().map(|(_, s, d)| (s, d)).unwrap_or_default();
+                shared.clear();
+                shared.push_str(&parts.shared);
+                *last = Some((classification, shared, Arc::clone(&definition)));
+                definition
+            }
+        };
+        parts.context = Some(definition);
+        true
     }
 }
 
