@@ -223,7 +223,8 @@ class _Capture:
         self.venues = venues
         self.providers = providers
         self.mod = mod
-        # The requests sent and not yet answered, by `id()`: a weak reference to the request
+        # An async client's requests sent and not yet answered (a sync client's transport holds
+        # each between the two itself), by `id()`: a weak reference to the request
         # (it tells a reused id apart), its event (`None` until described: on the writer
         # thread, or here when the call needs it), the times and the span. A plain dict with
         # weak references costs a fraction of a `WeakKeyDictionary` per request; the entries
