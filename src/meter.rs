@@ -28,7 +28,6 @@
 //! what it accepted). Counters start again from zero in the child. An in-memory ledger cannot
 //! be reopened: its recorder raises `LedgerError` in a child.
 
-use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
@@ -50,10 +49,12 @@ use crate::ledger::{Ahead, AheadWriter, Durability, Outcome, Pending, Store};
 pub const DEFAULT_CAPACITY: usize = 16_384;
 /// Largest group the writer commits in one transaction.
 const MAX_BATCH: usize = 8_192;
-/// Queue length at which a producer wakes the encoder; below it the encoder wakes on its own
-/// every [`LINGER`]. Waking the encoder costs a futex syscall (~1-5 µs): doing it per event
-/// would cost more than recording the event.
-const WAKE_AT: usize = 2_048;
+/// Queue length at which a producer wakes the encoder (a group's worth, or half the queue if
+/// that is less, see [`Shared::wake_at`]); below it the encoder wakes on its own every
+/// [`LINGER`]. Waking the encoder costs a futex syscall (~1-5 µs): doing it per event would
+/// cost more than recording the event; and an encoder woken for a few events would run beside
+/// the caller, on the other core, while the caller is still recording.
+const WAKE_AT: usize = MAX_BATCH;
 /// Longest an event waits in the queue before the encoder takes it (without a flush).
 const LINGER: Duration = Duration::from_millis(5);
 
@@ -215,7 +216,12 @@ enum Queued {
 }
 
 struct State {
-    queue: VecDeque<Queued>,
+    /// Events in the order they were queued. The encoder takes them all at once by swapping
+    /// this buffer with an empty one (see [`take_queue`]): the lock is held for nanoseconds,
+    /// never for a copy of the queue, so a producer does not wait for it.
+    queue: Vec<Queued>,
+    /// When the oldest queued event was queued (the encoder takes the queue [`LINGER`] after).
+    oldest: Option<Instant>,
     /// Events handed to the writer and not yet committed.
     in_flight: u64,
     /// Callers waiting in `flush()`: the encoder does not linger while there are any.
@@ -245,6 +251,9 @@ struct Shared {
     /// The queue and counters, and the signals the writer threads and flushes wait on: a
     /// [`Lock`] and [`Signal`]s, which a `fork()` cannot leave stuck (see `crate::fork`).
     state: Lock<State>,
+    /// Queue length at which a producer wakes the encoder: [`WAKE_AT`], or half the queue's
+    /// capacity if that is less (a small queue is not left full until [`LINGER`] passes).
+    wake_at: usize,
     work: Signal,
     progress: Signal,
     /// Wakes the committer from its backoff after a failed commit.
@@ -272,8 +281,10 @@ impl Shared {
             store,
             durability: config.durability,
             capacity: config.capacity.max(1),
+            wake_at: WAKE_AT.min(config.capacity / 2).max(1),
             state: Lock::new(State {
-                queue: VecDeque::new(),
+                queue: Vec::new(),
+                oldest: None,
                 in_flight: 0,
                 flushing: 0,
                 accepted: 0,
@@ -653,9 +664,12 @@ impl Recorder {
         if st.queue.len() >= shared.capacity {
             return Ok(Err(item));
         }
-        st.queue.push_back(wrap(item));
+        if st.queue.is_empty() {
+            st.oldest = Some(Instant::now());
+        }
+        st.queue.push(wrap(item));
         st.accepted += 1;
-        let wake = st.queue.len() == WAKE_AT;
+        let wake = st.queue.len() == shared.wake_at;
         drop(st);
         if wake {
             shared.work.notify_one();
@@ -684,11 +698,14 @@ impl Recorder {
         }
         let room = shared.capacity.saturating_sub(st.queue.len());
         let before = st.queue.len();
+        if before == 0 {
+            st.oldest = Some(Instant::now());
+        }
         let mut recs = recs.into_iter();
         st.queue.extend(recs.by_ref().take(room).map(Queued::Ready));
         let queued = st.queue.len() - before;
         st.accepted += queued as u64;
-        let wake = before < WAKE_AT && st.queue.len() >= WAKE_AT;
+        let wake = before < shared.wake_at && st.queue.len() >= shared.wake_at;
         drop(st);
         if wake {
             shared.work.notify_one();
@@ -739,7 +756,10 @@ impl Recorder {
             }
             st = shared.progress.wait(st);
         }
-        st.queue.push_back(item);
+        if st.queue.is_empty() {
+            st.oldest = Some(Instant::now());
+        }
+        st.queue.push(item);
         st.accepted += 1;
         drop(st);
         shared.work.notify_one();
@@ -942,40 +962,66 @@ fn settle<'a>(
     outcomes: Vec<Outcome>,
     queued: bool,
 ) -> Result<()> {
-    let mut rejection = None;
-    for ((rec, id), outcome) in batch.zip(outcomes) {
-        match outcome {
-            Outcome::Appended { seq } => {
-                if let Some(rec) = rec {
-                    rec.set_seq(seq);
+    Tally::of(batch, outcomes).count(st, queued)
+}
+
+/// Commit outcomes applied to their events (each event's seq, set without any lock: a group's
+/// events are thousands of objects, which the state's lock must not be held to touch) and
+/// tallied, for [`Tally::count`] to add to the state under its lock.
+#[derive(Default)]
+struct Tally {
+    written: u64,
+    duplicates: u64,
+    rejected: Vec<Error>,
+}
+
+impl Tally {
+    fn of<'a>(
+        batch: impl Iterator<Item = (Option<&'a Recorded>, &'a str)>,
+        outcomes: Vec<Outcome>,
+    ) -> Tally {
+        let mut tally = Tally::default();
+        for ((rec, id), outcome) in batch.zip(outcomes) {
+            match outcome {
+                Outcome::Appended { seq } => {
+                    if let Some(rec) = rec {
+                        rec.set_seq(seq);
+                    }
+                    tally.written += 1;
                 }
-                st.stats.written += 1;
-            }
-            Outcome::Duplicate { seq } => {
-                if let Some(rec) = rec {
-                    rec.set_seq(seq);
+                Outcome::Duplicate { seq } => {
+                    if let Some(rec) = rec {
+                        rec.set_seq(seq);
+                    }
+                    tally.duplicates += 1;
                 }
-                st.stats.duplicates += 1;
-            }
-            Outcome::Conflict { seq, message } => {
-                st.stats.rejected += 1;
-                let e = Error::validation(
-                    "id",
-                    format!(
-                        "{id:?} was already recorded (seq {seq}) with a different payload; rejected: {message}"
-                    ),
-                );
-                if queued {
-                    st.unreported.push(e);
-                } else {
-                    rejection = Some(e);
+                Outcome::Conflict { seq, message } => {
+                    tally.rejected.push(Error::validation(
+                        "id",
+                        format!(
+                            "{id:?} was already recorded (seq {seq}) with a different payload; rejected: {message}"
+                        ),
+                    ));
                 }
             }
         }
+        tally
     }
-    match rejection {
-        Some(e) => Err(e),
-        None => Ok(()),
+
+    /// Adds the tally to the counters; rejections go to the next flush (`queued`, batch mode)
+    /// or are returned (the last one).
+    fn count(self, st: &mut State, queued: bool) -> Result<()> {
+        st.stats.written += self.written;
+        st.stats.duplicates += self.duplicates;
+        st.stats.rejected += self.rejected.len() as u64;
+        if queued {
+            st.unreported.extend(self.rejected);
+            return Ok(());
+        }
+        match self.rejected.into_iter().last() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
     }
 }
 
@@ -1048,52 +1094,65 @@ fn encoder_loop(
             }
         }
     };
+    // Events taken from the queue and not yet encoded: all of it is taken at once, and encoded
+    // in groups of at most MAX_BATCH. Empty, it is the buffer the next take swaps in.
+    let mut taken: Vec<Queued> = Vec::new();
     loop {
-        let batch: Vec<Queued> = {
+        if taken.is_empty() {
             let mut st = shared.state.lock();
-            // Linger until a group's worth is queued, someone flushes or closes, or LINGER
-            // passes with events waiting; with nothing queued, wait (a flush in progress
+            // Linger until a group's worth is queued, someone flushes or closes, or the oldest
+            // queued event has waited LINGER; with nothing queued, wait (a flush in progress
             // included: its events are with the committer).
             loop {
                 if st.queue.is_empty() {
                     if st.closed {
                         return;
                     }
-                } else if st.closed || st.flushing > 0 || st.queue.len() >= WAKE_AT {
-                    break;
-                }
-                let (guard, timed_out) = shared.work.wait_for(st, LINGER);
-                st = guard;
-                if timed_out && !st.queue.is_empty() {
-                    break;
-                }
-                if timed_out {
-                    // Idle: release the events of committed groups now rather than with the
-                    // next group, and the buffers beyond a group's worth.
-                    drop(st);
-                    take_back(&mut spare, &mut shells);
-                    if spare.len() > SPARE_EVENTS_IDLE {
-                        spare.truncate(SPARE_EVENTS_IDLE);
-                        spare.shrink_to_fit();
+                    let (guard, timed_out) = shared.work.wait_for(st, LINGER);
+                    st = guard;
+                    if timed_out && st.queue.is_empty() {
+                        // Idle: release the events of committed groups now rather than with
+                        // the next group, and the buffers beyond a group's worth.
+                        drop(st);
+                        take_back(&mut spare, &mut shells);
+                        if spare.len() > SPARE_EVENTS_IDLE {
+                            spare.truncate(SPARE_EVENTS_IDLE);
+                            spare.shrink_to_fit();
+                        }
+                        shells.truncate(1);
+                        st = shared.state.lock();
                     }
-                    shells.truncate(1);
-                    st = shared.state.lock();
+                    continue;
                 }
+                if st.closed || st.flushing > 0 || st.queue.len() >= shared.wake_at {
+                    break;
+                }
+                let waited = st.oldest.map_or(LINGER, |t| t.elapsed());
+                if waited >= LINGER {
+                    break;
+                }
+                st = shared.work.wait_for(st, LINGER - waited).0;
             }
-            let n = st.queue.len().min(MAX_BATCH);
-            st.in_flight += n as u64;
-            st.queue.drain(..n).collect()
-        };
+            let full = st.queue.len() >= shared.capacity;
+            st.in_flight += st.queue.len() as u64;
+            take_queue(&mut st, &mut taken);
+            drop(st);
+            if full {
+                // Producers waiting for room have it now.
+                shared.progress.notify_all();
+            }
+        }
+        let n = taken.len().min(MAX_BATCH);
         take_back(&mut spare, &mut shells);
         let mut enc = shells.pop().unwrap_or_default();
-        enc.recs.reserve(batch.len());
-        enc.pending.reserve(batch.len());
-        enc.parts.reserve(batch.len());
+        enc.recs.reserve(n);
+        enc.pending.reserve(n);
+        enc.parts.reserve(n);
         let mut rejected = Vec::new();
         // Deferred events with nothing to record, and those that failed to build (by source).
         let mut unrecorded = 0u64;
         let mut failed: Vec<crate::event::Text> = Vec::new();
-        for item in batch {
+        for item in taken.drain(..n) {
             let rec = match item {
                 Queued::Ready(rec) => rec,
                 Queued::Deferred(d) => {
@@ -1178,6 +1237,15 @@ fn encoder_loop(
     }
 }
 
+/// Takes everything queued into `into` (empty) in O(1): the queue's buffer and `into` are
+/// swapped, so the queue goes on with `into`'s allocation and producers never wait for a copy.
+#[inline]
+fn take_queue(st: &mut State, into: &mut Vec<Queued>) {
+    debug_assert!(into.is_empty());
+    std::mem::swap(&mut st.queue, into);
+    st.oldest = None;
+}
+
 /// Waits until the committer is done with the first `sent` groups (or has stopped).
 fn wait_for_groups(shared: &Shared, sent: u64) {
     let mut st = shared.state.lock();
@@ -1211,12 +1279,15 @@ fn committer_groups(shared: &Shared, rx: Receiver<Encoded>, back: SyncSender<Enc
             if ahead.is_some() && !held {
                 shared.resync.store(true, Ordering::Release);
             }
+            let result = result.map(|(outcomes, _)| {
+                let batch = enc.recs.iter().zip(&enc.pending);
+                let batch = batch.map(|(r, p)| (r.as_deref(), p.id.as_str()));
+                Tally::of(batch, outcomes)
+            });
             let mut st = shared.state.lock();
             match result {
-                Ok((outcomes, _)) => {
-                    let batch = enc.recs.iter().zip(&enc.pending);
-                    let batch = batch.map(|(r, p)| (r.as_deref(), p.id.as_str()));
-                    let _ = settle(&mut st, batch, outcomes, true);
+                Ok(tally) => {
+                    let _ = tally.count(&mut st, true);
                     st.in_flight -= n;
                     st.settled += n;
                     st.failure = None;
