@@ -3,10 +3,15 @@
 //!
 //! Performance notes. A record call on the hot path only validates the event, wraps it in an
 //! `Arc` and pushes it onto a mutex-protected queue: one uncontended lock and no syscall, since
-//! the encoder wakes itself every few milliseconds ([`LINGER`]), or when the queue holds a
-//! group's worth ([`WAKE_AT`]), or when someone flushes. Classification and canonical encoding
-//! happen on the encoder thread, which takes everything queued (up to 8192 events) as one
-//! group and also writes each event's record and chain hash ahead of the append
+//! the encoder takes the queue on its own once its oldest event has waited [`LINGER`], or when
+//! the queue holds a group's worth or half its capacity ([`WAKE_AT`]: the only push that wakes
+//! it), or when someone flushes. Taking the queue swaps its buffer for an empty one, so the
+//! lock is never held for longer than a few loads and stores (a producer that found it taken
+//! would sleep in the kernel until the holder, perhaps itself waiting for a core, let go); the
+//! committer likewise applies a group's outcomes to its events before it takes the lock to
+//! count them. Classification and canonical encoding happen on the encoder thread, which
+//! encodes what it took in groups of up to 8192 events and also writes each event's record and
+//! chain hash ahead of the append
 //! (`crate::ledger::ahead`: on the assumption that the append starts where the last group it
 //! wrote ends, which the store checks); the SQLite inserts, the Merkle tree and the commit
 //! happen on a committer thread, one transaction per group, so groups grow with load (group
@@ -50,12 +55,14 @@ pub const DEFAULT_CAPACITY: usize = 16_384;
 /// Largest group the writer commits in one transaction.
 const MAX_BATCH: usize = 8_192;
 /// Queue length at which a producer wakes the encoder (a group's worth, or half the queue if
-/// that is less, see [`Shared::wake_at`]); below it the encoder wakes on its own every
-/// [`LINGER`]. Waking the encoder costs a futex syscall (~1-5 µs): doing it per event would
+/// that is less, see [`Shared::wake_at`]); below it the encoder wakes on its own
+/// [`LINGER`] after the oldest queued event. Waking the encoder costs a futex syscall (~1-5 µs): doing it per event would
 /// cost more than recording the event; and an encoder woken for a few events would run beside
 /// the caller, on the other core, while the caller is still recording.
 const WAKE_AT: usize = MAX_BATCH;
-/// Longest an event waits in the queue before the encoder takes it (without a flush).
+/// Longest an event waits in the queue before the encoder takes it (without a flush): the
+/// encoder's timer runs from the moment the oldest queued event was queued, not from when the
+/// encoder last looked, so a burst of record calls shorter than this is not interrupted by it.
 const LINGER: Duration = Duration::from_millis(5);
 
 /// The record parts the store appends: the canonical JSON of the event and of its
@@ -1448,6 +1455,50 @@ mod tests {
         assert_eq!(seqs, (1..=500).collect::<Vec<_>>());
         let s = r.stats();
         assert_eq!((s.accepted, s.written, s.pending), (500, 500, 0));
+    }
+
+    #[test]
+    fn a_few_events_are_written_once_the_oldest_has_waited_linger_without_a_flush() {
+        let (_d, r) = recorder(Durability::Batch, DEFAULT_CAPACITY);
+        let recs: Vec<_> = (0..3).map(|i| r.wrap(call(i))).collect();
+        for rec in &recs {
+            assert!(r.try_push(Arc::clone(rec)).unwrap().is_ok());
+        }
+        // Far fewer than a group's worth, and no flush: the encoder takes them LINGER after
+        // the first was queued.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while r.stats().written < 3 {
+            assert!(Instant::now() < deadline, "not written without a flush");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert!(recs.iter().all(|rec| rec.seq().is_some()));
+    }
+
+    #[test]
+    fn a_producer_waiting_for_room_is_let_in_when_the_encoder_takes_the_queue() {
+        // A queue of 4 wakes the encoder at 2; producers that find it full wait for room, and
+        // get it as soon as the encoder has taken what is queued.
+        let (_d, r) = recorder(Durability::Batch, 4);
+        let r = Arc::new(r);
+        let producers: Vec<_> = (0..2)
+            .map(|t| {
+                let r = Arc::clone(&r);
+                std::thread::spawn(move || {
+                    for i in 0..300 {
+                        let rec = r.wrap(call(t * 1_000 + i));
+                        if let Err(back) = r.try_push(rec).unwrap() {
+                            r.push_blocking(back).unwrap();
+                        }
+                    }
+                })
+            })
+            .collect();
+        for p in producers {
+            p.join().unwrap();
+        }
+        r.flush().unwrap();
+        let s = r.stats();
+        assert_eq!((s.accepted, s.written, s.pending), (600, 600, 0));
     }
 
     #[test]
