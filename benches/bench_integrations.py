@@ -451,15 +451,16 @@ def _langgraph_variants(meter: sm.Meter) -> dict[str, Callable[[int], None]]:
 
 
 def _langgraph_instructions() -> dict[str, float | None]:
-    """Instructions per run of the calling thread (callgrind, which load cannot move): the
-    difference between 16 and 4 runs of each variant in a process of its own, over 12."""
+    """Instructions per run of the calling thread, where the callbacks run (callgrind, which
+    load cannot move): the difference between 8 and 2 runs of each variant in a process of its
+    own, over 6. (The checkpointer's calls run mostly on LangGraph's worker threads.)"""
     env = dict(os.environ, PYTHONHASHSEED="0")
     out: dict[str, float | None] = {}
-    for name in ("without", "noop_handler", "callbacks", "with"):
+    for name in ("without", "noop_handler", "callbacks"):
         count = instructions_per_op(
             lambda n, name=name: [sys.executable, __file__, "langgraph-runs", name, str(n)],
-            4,
-            16,
+            2,
+            8,
             env_for=lambda n: env,
         )
         out[name] = round(count) if count is not None else None
@@ -470,7 +471,7 @@ def bench_langgraph(quick: bool) -> dict[str, Any]:
     """The graph of `_graph` on an `InMemorySaver`, a new thread per run. A/B: six variants
     in rotating blocks (`_ab_rounds`): without statemeter, the same again (A/A control), a
     LangChain handler that does nothing (what LangChain's callback machinery costs for any
-    handler), `MeterCallbackHandler` alone (the callbacks: what the issue's target names),
+    handler), `MeterCallbackHandler` alone (the callbacks, which the target names),
     `MeteredCheckpointer` alone, and both (the whole integration). Replay: the callbacks and
     the checkpointer calls of one run captured and replayed into the integration (see
     integration_replay.py)."""
@@ -492,7 +493,7 @@ def bench_langgraph(quick: bool) -> dict[str, Any]:
             "cpu_us_per_run_without_best": base_cpu,
         },
         "ab": ab,
-        # The issue's target, "LangGraph callbacks <= 5% of an offline run's CPU", read in the
+        # The target, "LangGraph callbacks <= 5% of an offline run's CPU", read in the
         # run itself: the run with `MeterCallbackHandler` against the run without it.
         "callbacks_ab_added_cpu_pct": ab["callbacks"]["added_cpu_pct"],
         "callbacks_ab_added_cpu_us": ab["callbacks"]["added_cpu_us"],
@@ -519,7 +520,7 @@ def bench_langgraph(quick: bool) -> dict[str, Any]:
     if not quick:
         ins = out["instructions_per_run"] = _langgraph_instructions()
         base = ins.get("without")
-        for name in ("noop_handler", "callbacks", "with"):
+        for name in ("noop_handler", "callbacks"):
             got = ins.get(name)
             out[f"{name}_added_instructions_pct"] = (
                 round((got - base) / base * 100, 2) if got is not None and base else None

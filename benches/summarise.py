@@ -514,7 +514,7 @@ _EXPORT_ROWS = [
 
 
 def _langgraph_why(target: str) -> Callable[[], str]:
-    """Why a LangGraph figure (`target`: "callbacks" for the issue's callbacks target on the
+    """Why a LangGraph figure (`target`: "callbacks" for the callbacks' target on the
     run's CPU, "wall" for the whole integration's wall time) missed, from the figures on
     file: where the added CPU goes by thread, the calling thread's instructions, the replayed
     cost and the A/A control."""
@@ -566,13 +566,17 @@ def _langgraph_why(target: str) -> Callable[[], str]:
             f"ledger's writer threads took {us(f'ab.{variant}.added_writer_cpu_us')}. "
         )
         ins = r.get("instructions_per_run") or {}
-        if ins.get("without"):
+        base_ins, noop_ins, own_ins = (ins.get(k) for k in ("without", "noop_handler", "callbacks"))
+        if base_ins and noop_ins and own_ins:
             text += (
                 "In instructions of the calling thread (callgrind, which load cannot move): "
-                f"the run takes {num(ins.get('without'))}; a no-op handler adds "
+                f"the run takes {num(base_ins)}; a no-op handler adds "
                 f"{pct('noop_handler_added_instructions_pct')}, `MeterCallbackHandler` "
-                f"{pct('callbacks_added_instructions_pct')}, the whole integration "
-                f"{pct('with_added_instructions_pct')}. "
+                f"{pct('callbacks_added_instructions_pct')}: beyond a no-op handler it adds "
+                f"{num(own_ins - noop_ins)} instructions, {(own_ins - noop_ins) / base_ins:.1%} "
+                "of the run's (its own work is somewhat more: a no-op handler also has "
+                "LangChain format a chat model's messages as text for on_llm_start, which "
+                "`MeterCallbackHandler` spares it). "
             )
         text += (
             f"Replayed back to back, the callbacks cost {us('callbacks_added_cpu_us_per_run')} "
@@ -597,9 +601,9 @@ def _langgraph_why(target: str) -> Callable[[], str]:
 
 
 def _langgraph_rows() -> list[Row]:
-    """The LangGraph section: issue 17's target on the callbacks (a run's CPU, read in the run
-    itself: the A/B) and the replayed figures, then the whole integration (issue 6's wall
-    target)."""
+    """The LangGraph section: the target on the callbacks (a run's CPU, read in the run itself:
+    the A/B) and the replayed figures, then the whole integration (the wall target every
+    integration has)."""
     return [
         Row(
             "callbacks: added CPU of the run (A/B)",
@@ -611,6 +615,11 @@ def _langgraph_rows() -> list[Row]:
         Row("callbacks: added CPU per run (A/B)", "callbacks_ab_added_cpu_us", "µs"),
         Row("  of it the calling thread", "ab.callbacks.added_thread_cpu_us", "µs"),
         Row("  of it the ledger's writer threads", "ab.callbacks.added_writer_cpu_us", "µs"),
+        Row(
+            "callbacks: added instructions of the calling thread",
+            "callbacks_added_instructions_pct",
+            "%",
+        ),
         Row(
             "callbacks: added CPU, replayed",
             "callbacks_added_cpu_pct",
@@ -625,6 +634,11 @@ def _langgraph_rows() -> list[Row]:
         ),
         Row("callbacks: added CPU per run, replayed", "callbacks_added_cpu_us_per_run", "µs"),
         Row("no-op LangChain handler: added CPU (A/B)", "ab.noop_handler.added_cpu_pct", "%"),
+        Row(
+            "no-op LangChain handler: added instructions of the calling thread",
+            "noop_handler_added_instructions_pct",
+            "%",
+        ),
         Row("A/A control: added CPU (A/B)", "control_ab_added_cpu_pct", "%"),
         Row("checkpointer alone: added CPU (A/B)", "ab.checkpointer.added_cpu_pct", "%"),
         Row(
@@ -668,7 +682,7 @@ def _langgraph_note(result: dict) -> str:
         "recorded), the calling thread's, the writer threads' and wall time; figures are "
         "medians of the per-round differences against the run without statemeter. Replayed: "
         "the callbacks and checkpointer calls of one run captured and replayed 500 times into "
-        "the integration, divided by the run's CPU in its fastest block. The issue's target "
+        "the integration, divided by the run's CPU in its fastest block. The target "
         "names the callbacks and a run's CPU: its headline is the A/B figure of the handler "
         "alone; the replayed one leaves out LangChain's own dispatch and the writer's cost of "
         "writing a run's events on their own."
