@@ -107,15 +107,20 @@ impl EvidenceLists {
             [] => self.fallback.clone(),
             [one] => self.single[*one as usize].clone(),
             _ => {
-                let mut several = self.several.lock();
-                if let Some((_, list)) = several.iter().find(|(key, _)| **key == *matched) {
-                    return list.clone();
+                // Never waits for the lock: another thread holds it only to look a list up,
+                // and a thread of the parent holding it at a `fork()` would hold it in the
+                // child for ever. Without it the list is made for this event alone.
+                let mut several = self.several.try_lock();
+                if let Some(several) = &several {
+                    if let Some((_, list)) = several.iter().find(|(key, _)| **key == *matched) {
+                        return list.clone();
+                    }
                 }
                 let list: EvidenceList = matched
                     .iter()
                     .map(|&i| rules[i as usize].evidence.clone())
                     .collect();
-                if several.len() < Self::SEVERAL_KEPT {
+                if let Some(several) = several.as_mut().filter(|s| s.len() < Self::SEVERAL_KEPT) {
                     several.push((matched.into(), list.clone()));
                 }
                 list
@@ -813,6 +818,35 @@ explain = "replaced"
         let e = ev(json!({"kind": "state_op", "holder": "client"}));
         let (a, b) = (rs.classify(&e), rs.classify(&e));
         assert!(Arc::ptr_eq(&a.evidence[0], &b.evidence[0]));
+    }
+
+    /// Events matching the same rules (one, none, or several) get the same evidence list, not
+    /// a copy; other rules, another list, with the rules' evidence in evaluation order.
+    #[test]
+    fn evidence_lists_are_shared_per_set_of_matching_rules() {
+        let rs = Ruleset::from_toml(RULES).unwrap();
+        let both = json!({"kind": "model_call", "api": "x", "request": {"prev": "a", "store": 1}});
+        let classify = |v: &Value| rs.classify(&ev(v.clone()));
+        for v in [
+            json!({"kind": "state_op", "holder": "client"}),
+            json!({"kind": "tool_call"}),
+            both.clone(),
+        ] {
+            let (a, b) = (classify(&v), classify(&v));
+            assert!(Arc::ptr_eq(&a.evidence, &b.evidence), "{v}");
+        }
+        let several = classify(&both);
+        assert_eq!(ids(&several), ["a-consume", "b-create"]);
+        let other = classify(&json!({"kind": "model_call", "api": "x", "request": {"prev": "a"}}));
+        assert_eq!(ids(&other), ["a-consume"]);
+        assert!(!Arc::ptr_eq(&several.evidence, &other.evidence));
+        assert!(Arc::ptr_eq(&several.evidence[0], &other.evidence[0]));
+        // With the list of several rules locked elsewhere, the same list is made afresh.
+        let held = rs.lists.several.lock();
+        let fresh = classify(&both);
+        drop(held);
+        assert!(!Arc::ptr_eq(&fresh.evidence, &several.evidence));
+        assert_eq!(fresh.evidence, several.evidence);
     }
 
     #[test]

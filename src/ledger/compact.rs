@@ -605,6 +605,60 @@ fn lowercase_uuid_bytes(text: &[u8]) -> Option<[u8; 16]> {
 mod tests {
     use super::*;
 
+    /// Parts filled through [`SharedDefinitions`] are the parts [`Parts::fill`] makes; events
+    /// of the same context (classification number and context keys) share one definition
+    /// text, and another classification or other context keys get their own.
+    #[test]
+    fn shared_definitions_are_the_definitions_written_afresh() {
+        let events = [
+            (
+                r#"{"agent":"a","id":"1","model":"m","ts":1}"#,
+                r#"{"tag":"x"}"#,
+                1,
+            ),
+            (
+                r#"{"agent":"a","id":"2","model":"m","ts":2}"#,
+                r#"{"tag":"x"}"#,
+                1,
+            ),
+            (
+                r#"{"agent":"a","id":"3","model":"m","ts":3}"#,
+                r#"{"tag":"y"}"#,
+                2,
+            ),
+            (
+                r#"{"agent":"b","id":"4","model":"m","ts":4}"#,
+                r#"{"tag":"y"}"#,
+                2,
+            ),
+            (
+                r#"{"agent":"b","id":"5","model":"m","ts":5}"#,
+                r#"{"tag":"y"}"#,
+                2,
+            ),
+            (r#"{"id":"6","id":"7"}"#, r#"{"tag":"y"}"#, 2),
+        ];
+        let mut shared = SharedDefinitions::default();
+        let mut made: Vec<Parts> = Vec::new();
+        for (event, classification, number) in events {
+            let mut fresh = Parts::default();
+            let filled = fresh.fill(event, classification);
+            let mut parts = Parts::default();
+            assert_eq!(
+                shared.fill(&mut parts, event, classification, number),
+                filled
+            );
+            assert_eq!(parts.get(), fresh.get(), "{event}");
+            assert_eq!(parts.shared_definition().is_some(), filled);
+            made.push(parts);
+        }
+        let def = |i: usize| made[i].shared_definition().unwrap();
+        assert!(Arc::ptr_eq(def(0), def(1)));
+        assert!(!Arc::ptr_eq(def(1), def(2)), "another classification");
+        assert!(!Arc::ptr_eq(def(2), def(3)), "other context keys");
+        assert!(Arc::ptr_eq(def(3), def(4)));
+    }
+
     #[test]
     fn the_context_key_test_names_exactly_the_context_keys() {
         for key in CONTEXT_KEYS {
