@@ -83,8 +83,12 @@ def _ingest_why(name: str) -> str:
             verdict = "so even two idle cores would not reach 300,000 events/s"
         elif not idle:
             verdict = (
-                "so the CPU it takes per event allows 300,000 events/s on two idle cores: the "
-                "throughput above is what the shared machine left it, not what the work needs"
+                "so the CPU it takes per event allows 300,000 events/s on two idle cores if "
+                "the three threads kept both busy all the time (the run used "
+                f"{used} of the two cores' time, its CPU time against twice its wall time): "
+                "the throughput above is what the shared machine left it, not what the work "
+                "needs; whether the threads keep two idle cores busy enough this run does not "
+                "measure"
             )
         else:
             verdict = (
@@ -101,6 +105,21 @@ def _ingest_why(name: str) -> str:
             f"{num(threads['committer'], 'ns')} (the {slowest} alone allows at most "
             f"{1e9 / threads[slowest]:,.0f} events/s); 300,000 events/s on two cores needs at "
             f"most 6,667 ns in all and 3,333 ns on the busiest thread, {verdict}."
+        )
+    ab = result.get("threads_cpu_ab")
+    if isinstance(ab, dict) and {"before", "after"} <= ab.keys():
+
+        def span(side: str, role: str) -> str:
+            vals = [run[role] for run in ab[side] if role in run]
+            return f"{min(vals):,.0f}-{max(vals):,.0f} ns" if vals else "—"
+
+        split += (
+            f" Against {ab.get('before_build', 'the build before')}, run alternately in the "
+            f"same session ({len(ab['after'])} pairs, {ab.get('conditions', '')}), the "
+            f"encoder took {span('after', 'encoder')} of CPU per event against "
+            f"{span('before', 'encoder')}, the committer {span('after', 'committer')} against "
+            f"{span('before', 'committer')} and the caller's thread "
+            f"{span('after', 'caller')} against {span('before', 'caller')}."
         )
     return (
         "The caller's thread (the record calls), the encoder (classification, canonical JSON, "
