@@ -121,6 +121,9 @@ def _ingest_why(name: str) -> str:
             f"{span('before', 'committer')} and the caller's thread "
             f"{span('after', 'caller')} against {span('before', 'caller')}."
         )
+    counted = result.get("instructions_ab")
+    if isinstance(counted, str):
+        split += f" {counted}"
     return (
         "The caller's thread (the record calls), the encoder (classification, canonical JSON, "
         "the record's parts, and the record, its SHA-256 chain and Merkle leaf hashes and its "
