@@ -44,7 +44,9 @@ pub fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
-/// A JSON value where the model has a scalar: kept only as far as the reader needs it.
+/// A JSON value where the model has a scalar: kept only as far as the reader needs it. (The
+/// structures around these are boxed: serde moves each struct it builds, and unboxed, a part's
+/// structure is kilobytes copied level by level.)
 #[derive(Debug, Default)]
 enum Scalar<'a> {
     #[default]
@@ -281,20 +283,20 @@ struct TracePartJson<'a> {
     #[serde(rename = "eventTime", default, borrow)]
     event_time: Scalar<'a>,
     #[serde(default, borrow)]
-    trace: Option<TraceJson<'a>>,
+    trace: Option<Box<TraceJson<'a>>>,
 }
 
 /// The `Trace` union: one phase.
 #[derive(Deserialize)]
 struct TraceJson<'a> {
     #[serde(rename = "preProcessingTrace", default, borrow)]
-    pre_processing: Option<PhaseJson<'a>>,
+    pre_processing: Option<Box<PhaseJson<'a>>>,
     #[serde(rename = "orchestrationTrace", default, borrow)]
-    orchestration: Option<PhaseJson<'a>>,
+    orchestration: Option<Box<PhaseJson<'a>>>,
     #[serde(rename = "postProcessingTrace", default, borrow)]
-    post_processing: Option<PhaseJson<'a>>,
+    post_processing: Option<Box<PhaseJson<'a>>>,
     #[serde(rename = "routingClassifierTrace", default, borrow)]
-    routing_classifier: Option<PhaseJson<'a>>,
+    routing_classifier: Option<Box<PhaseJson<'a>>>,
     #[serde(rename = "failureTrace", default)]
     failure: Option<IgnoredAny>,
 }
@@ -303,13 +305,13 @@ struct TraceJson<'a> {
 #[derive(Deserialize)]
 struct PhaseJson<'a> {
     #[serde(rename = "modelInvocationInput", default, borrow)]
-    model_input: Option<ModelInputJson<'a>>,
+    model_input: Option<Box<ModelInputJson<'a>>>,
     #[serde(rename = "modelInvocationOutput", default, borrow)]
-    model_output: Option<ModelOutputJson<'a>>,
+    model_output: Option<Box<ModelOutputJson<'a>>>,
     #[serde(rename = "invocationInput", default, borrow)]
-    invocation_input: Option<InvocationInputJson<'a>>,
+    invocation_input: Option<Box<InvocationInputJson<'a>>>,
     #[serde(default, borrow)]
-    observation: Option<ObservationJson<'a>>,
+    observation: Option<Box<ObservationJson<'a>>>,
 }
 
 #[derive(Deserialize)]
@@ -325,13 +327,13 @@ struct ModelOutputJson<'a> {
     #[serde(rename = "traceId", default, borrow)]
     trace_id: Scalar<'a>,
     #[serde(default, borrow)]
-    metadata: Option<MetadataJson<'a>>,
+    metadata: Option<Box<MetadataJson<'a>>>,
 }
 
 #[derive(Deserialize)]
 struct MetadataJson<'a> {
     #[serde(default, borrow)]
-    usage: Option<UsageJson<'a>>,
+    usage: Option<Box<UsageJson<'a>>>,
     #[serde(rename = "totalTimeMs", default, borrow)]
     total_time_ms: Scalar<'a>,
     #[serde(rename = "startTime", default, borrow)]
@@ -353,11 +355,11 @@ struct InvocationInputJson<'a> {
     #[serde(rename = "invocationType", default, borrow)]
     invocation_type: Scalar<'a>,
     #[serde(rename = "actionGroupInvocationInput", default, borrow)]
-    action_group: Option<ActionGroupJson<'a>>,
+    action_group: Option<Box<ActionGroupJson<'a>>>,
     #[serde(rename = "knowledgeBaseLookupInput", default, borrow)]
-    knowledge_base: Option<KnowledgeBaseJson<'a>>,
+    knowledge_base: Option<Box<KnowledgeBaseJson<'a>>>,
     #[serde(rename = "agentCollaboratorInvocationInput", default, borrow)]
-    collaborator: Option<CollaboratorJson<'a>>,
+    collaborator: Option<Box<CollaboratorJson<'a>>>,
 }
 
 #[derive(Deserialize)]
@@ -395,19 +397,19 @@ struct ObservationJson<'a> {
     #[serde(rename = "traceId", default, borrow)]
     trace_id: Scalar<'a>,
     #[serde(rename = "actionGroupInvocationOutput", default, borrow)]
-    action_group: Option<ToolOutputJson<'a>>,
+    action_group: Option<Box<ToolOutputJson<'a>>>,
     #[serde(rename = "knowledgeBaseLookupOutput", default, borrow)]
-    knowledge_base: Option<ToolOutputJson<'a>>,
+    knowledge_base: Option<Box<ToolOutputJson<'a>>>,
     #[serde(rename = "codeInterpreterInvocationOutput", default, borrow)]
-    code_interpreter: Option<ToolOutputJson<'a>>,
+    code_interpreter: Option<Box<ToolOutputJson<'a>>>,
     #[serde(rename = "agentCollaboratorInvocationOutput", default, borrow)]
-    collaborator: Option<ToolOutputJson<'a>>,
+    collaborator: Option<Box<ToolOutputJson<'a>>>,
 }
 
 #[derive(Deserialize)]
 struct ToolOutputJson<'a> {
     #[serde(default, borrow)]
-    metadata: Option<MetadataJson<'a>>,
+    metadata: Option<Box<MetadataJson<'a>>>,
 }
 
 fn timing<T: From<i64>>(meta: &MetadataJson<'_>) -> Timing<T> {
@@ -455,6 +457,122 @@ pub struct StreamRead {
     pub errors: usize,
 }
 
+/// Reads a stream's trace messages chunk by chunk, as the body gave them: a message within a
+/// chunk is read where it lies, and only a message split across chunks is copied (into
+/// `carry`) until it is whole.
+pub struct StreamReader {
+    read: StreamRead,
+    /// Trace events the caller got: the parts to read.
+    traces: usize,
+    /// The start of a message whose end is in a later chunk.
+    carry: Vec<u8>,
+    stopped: bool,
+}
+
+impl StreamReader {
+    /// A reader of the first `traces` trace messages.
+    pub fn new(traces: usize) -> Self {
+        StreamReader {
+            read: StreamRead::default(),
+            traces,
+            carry: Vec::new(),
+            stopped: traces == 0,
+        }
+    }
+
+    /// Reads the messages `chunk` completes into `trace`; `false` once the reading is over
+    /// (every part wanted read, or a message that cannot be read).
+    pub fn feed<T: TraceTime + From<i64>>(
+        &mut self,
+        trace: &mut AgentTrace<T>,
+        mut chunk: &[u8],
+        at: i64,
+    ) -> bool {
+        if self.stopped {
+            return false;
+        }
+        if !self.carry.is_empty() {
+            // Complete the prelude, then the message it announces.
+            let prelude = 12usize.saturating_sub(self.carry.len()).min(chunk.len());
+            self.carry.extend_from_slice(&chunk[..prelude]);
+            chunk = &chunk[prelude..];
+            if self.carry.len() < 12 {
+                return true;
+            }
+            let total =
+                u32::from_be_bytes([self.carry[0], self.carry[1], self.carry[2], self.carry[3]])
+                    as usize;
+            let more = total.saturating_sub(self.carry.len()).min(chunk.len());
+            self.carry.extend_from_slice(&chunk[..more]);
+            chunk = &chunk[more..];
+            let carry = std::mem::take(&mut self.carry);
+            match self.message(trace, &carry, at) {
+                Some(0) => {
+                    // Still incomplete (or its prelude asks for more than botocore allows,
+                    // which `read_message` reports once whole).
+                    self.carry = carry;
+                    return true;
+                }
+                Some(_) => {
+                    self.carry = carry;
+                    self.carry.clear();
+                }
+                None => return false,
+            }
+        }
+        while !chunk.is_empty() && !self.stopped {
+            match self.message(trace, chunk, at) {
+                Some(0) => {
+                    self.carry.extend_from_slice(chunk);
+                    return true;
+                }
+                Some(len) => chunk = &chunk[len..],
+                None => return false,
+            }
+        }
+        !self.stopped
+    }
+
+    /// Reads the message at the start of `b`: its length, 0 when `b` holds only part of it,
+    /// `None` when it cannot be read (counted; the reading stops).
+    fn message<T: TraceTime + From<i64>>(
+        &mut self,
+        trace: &mut AgentTrace<T>,
+        b: &[u8],
+        at: i64,
+    ) -> Option<usize> {
+        let (message, len) = match read_message(b) {
+            Ok(Some(m)) => m,
+            Ok(None) => return Some(0),
+            Err(_) => {
+                self.read.errors += 1;
+                self.stopped = true;
+                return None;
+            }
+        };
+        let kind = message.header(":message-type");
+        if !matches!(kind, Some("error" | "exception"))
+            && message.header(":event-type") == Some("trace")
+        {
+            self.read.parts += 1;
+            if trace.read_part_json(message.payload, at).is_err() {
+                self.read.errors += 1;
+            }
+            self.stopped = self.read.parts >= self.traces;
+        }
+        Some(len)
+    }
+
+    /// What was read. Bytes that ended before every trace event the caller got (a message cut
+    /// short) count as one error, as does a message that could not be read.
+    pub fn end(mut self) -> StreamRead {
+        if self.read.parts < self.traces && !self.stopped {
+            self.read.errors += 1;
+        }
+        self.read
+    }
+}
+
 impl<T: TraceTime + From<i64>> AgentTrace<T> {
     /// Reads one `TracePart` (its JSON payload), which came at `seen` (wall clock ns). An empty
     /// payload is a part with nothing in it, as botocore reads it.
@@ -462,7 +580,9 @@ impl<T: TraceTime + From<i64>> AgentTrace<T> {
         if payload.is_empty() {
             return Ok(());
         }
-        let part: TracePartJson<'_> = serde_json::from_slice(payload)?;
+        // Validated as UTF-8 once, so that the parser does not validate string by string.
+        let text = std::str::from_utf8(payload).map_err(serde::de::Error::custom)?;
+        let part: TracePartJson<'_> = serde_json::from_str(text)?;
         let Some(trace) = part.trace else {
             return Ok(());
         };
@@ -491,7 +611,7 @@ impl<T: TraceTime + From<i64>> AgentTrace<T> {
                 let tokens = usage.map_or((None, None), |u| {
                     (u.input_tokens.count(), u.output_tokens.count())
                 });
-                let timing = output.metadata.as_ref().map(timing);
+                let timing = output.metadata.as_deref().map(timing);
                 let tid = output.trace_id.trace_id();
                 self.model_output(phase, fields(), tid, tokens, timing);
             }
@@ -512,7 +632,7 @@ impl<T: TraceTime + From<i64>> AgentTrace<T> {
                 ]
                 .into_iter()
                 .find_map(Option::as_ref);
-                let timing = out.and_then(|o| o.metadata.as_ref()).map(timing);
+                let timing = out.and_then(|o| o.metadata.as_deref()).map(timing);
                 let tid = obs.trace_id.trace_id();
                 self.observation(fields(), tid.as_deref(), timing);
             }
@@ -523,46 +643,21 @@ impl<T: TraceTime + From<i64>> AgentTrace<T> {
         Ok(())
     }
 
-    /// Reads the trace of a response stream from its bytes: `bytes` as the body gave them,
-    /// `arrivals` the end offset of each chunk in `bytes` and when it came (wall clock ns),
-    /// `traces` how many trace events the caller got (those are the parts read). A message
-    /// takes the time of the chunk that completed it.
-    pub fn read_stream(
+    /// Reads the trace of a response stream from its bytes: each of `chunks` as the body
+    /// gave it, with when it came (wall clock ns); `traces` is how many trace events the caller
+    /// got (those are the parts read). A message takes the time of the chunk that completed it.
+    pub fn read_stream<'c>(
         &mut self,
-        bytes: &[u8],
-        arrivals: &[(usize, i64)],
+        chunks: impl IntoIterator<Item = (&'c [u8], i64)>,
         traces: usize,
     ) -> StreamRead {
-        let mut read = StreamRead::default();
-        let mut at = 0;
-        let mut chunk = 0;
-        while read.parts < traces {
-            let (message, len) = match read_message(&bytes[at..]) {
-                Ok(Some(m)) => m,
-                // Cut short, or a message botocore would not have passed: the caller got
-                // trace events these bytes do not hold.
-                Ok(None) | Err(_) => {
-                    read.errors += 1;
-                    break;
-                }
-            };
-            at += len;
-            while chunk + 1 < arrivals.len() && arrivals[chunk].0 < at {
-                chunk += 1;
-            }
-            let seen = arrivals.get(chunk).map_or(0, |a| a.1);
-            let kind = message.header(":message-type");
-            if matches!(kind, Some("error" | "exception"))
-                || message.header(":event-type") != Some("trace")
-            {
-                continue;
-            }
-            read.parts += 1;
-            if self.read_part_json(message.payload, seen).is_err() {
-                read.errors += 1;
+        let mut reader = StreamReader::new(traces);
+        for (chunk, at) in chunks {
+            if !reader.feed(self, chunk, at) {
+                break;
             }
         }
-        read
+        reader.end()
     }
 }
 
@@ -704,10 +799,9 @@ mod tests {
         // `b` spans two chunks: it came with the second.
         let bytes = [a.clone(), chunk.clone(), b.clone(), c.clone()].concat();
         let split = a.len() + chunk.len() + 5;
-        let arrivals = [(split, 100), (bytes.len(), 200)];
         let mut t = AgentTrace::<i64>::new(None);
         // The caller got two trace events: `c` came, but is not read.
-        let read = t.read_stream(&bytes, &arrivals, 2);
+        let read = t.read_stream([(&bytes[..split], 100), (&bytes[split..], 200)], 2);
         assert_eq!(
             read,
             StreamRead {
@@ -729,6 +823,55 @@ mod tests {
     }
 
     #[test]
+    fn messages_split_anywhere_across_chunks_read_alike() {
+        let parts: Vec<_> = ["a", "b", "c"]
+            .iter()
+            .map(|t| message("trace", &model_input(t)))
+            .collect();
+        let bytes = parts.concat();
+        let whole = {
+            let mut t = AgentTrace::<i64>::new(None);
+            assert_eq!(
+                t.read_stream([(&bytes[..], 1)], 3),
+                StreamRead {
+                    parts: 3,
+                    errors: 0
+                }
+            );
+            t.finish(Outcome::Cancelled).len()
+        };
+        assert_eq!(whole, 3);
+        for size in [1, 2, 11, 12, 13, 40, parts[0].len(), parts[0].len() + 1] {
+            let mut t = AgentTrace::<i64>::new(None);
+            let chunks = bytes.chunks(size).enumerate().map(|(i, c)| (c, i as i64));
+            assert_eq!(
+                t.read_stream(chunks, 3),
+                StreamRead {
+                    parts: 3,
+                    errors: 0
+                },
+                "{size}"
+            );
+            let steps = t.finish(Outcome::Cancelled);
+            assert_eq!(steps.len(), 3);
+            // Each step's time is that of the chunk holding its message's last byte.
+            let last = (parts[0].len() - 1) / size;
+            assert_eq!(steps[0].ts, last as i64, "{size}");
+        }
+        // Cut inside the last message: two read, one error.
+        let mut t = AgentTrace::<i64>::new(None);
+        let cut = &bytes[..bytes.len() - 3];
+        let read = t.read_stream(cut.chunks(7).map(|c| (c, 0)), 3);
+        assert_eq!(
+            read,
+            StreamRead {
+                parts: 2,
+                errors: 1
+            }
+        );
+    }
+
+    #[test]
     fn a_cut_or_corrupt_message_ends_the_reading_with_an_error() {
         let a = message("trace", &model_input("a"));
         let b = message("trace", &model_input("b"));
@@ -737,7 +880,7 @@ mod tests {
         for rest in [&b[..b.len() - 1], &corrupt[..]] {
             let bytes = [&a[..], rest].concat();
             let mut t = AgentTrace::<i64>::new(None);
-            let read = t.read_stream(&bytes, &[(bytes.len(), 7)], 2);
+            let read = t.read_stream([(&bytes[..], 7)], 2);
             assert_eq!(
                 read,
                 StreamRead {
@@ -750,7 +893,7 @@ mod tests {
         // A part that is not the JSON expected is counted, and the reading goes on.
         let bytes = [message("trace", "{\"trace\": 5}"), b.clone()].concat();
         let mut t = AgentTrace::<i64>::new(None);
-        let read = t.read_stream(&bytes, &[(bytes.len(), 7)], 2);
+        let read = t.read_stream([(&bytes[..], 7)], 2);
         assert_eq!(
             read,
             StreamRead {

@@ -17,7 +17,7 @@ use crate::capture::agent_trace::{
     AgentTrace as CoreTrace, Outcome, Part, Phase, Timing, ToolInput, ToolKind, TraceTime,
     OBSERVATION_OUTPUTS,
 };
-use crate::capture::trace_part::days_from_civil;
+use crate::capture::trace_part::{days_from_civil, StreamReader};
 use crate::event::{now_ns, Event as CoreEvent, EventKind, Text};
 
 /// A time in a trace part: botocore's `datetime`, kept as botocore gave it and read only when a
@@ -482,26 +482,26 @@ impl AgentTrace {
         arrivals: &Bound<'_, PyList>,
         traces: usize,
     ) {
-        let mut bytes = Vec::new();
-        let mut ends = Vec::with_capacity(chunks.len());
+        let mut reader = StreamReader::new(traces);
         for (i, chunk) in chunks.iter().enumerate() {
-            if let Ok(b) = chunk.downcast::<PyBytes>() {
-                bytes.extend_from_slice(b.as_bytes());
-            } else if let Ok(b) = chunk.downcast::<PyByteArray>() {
-                bytes.extend_from_slice(&b.to_vec());
-            } else {
-                // Not bytes: what follows cannot be placed in the stream.
-                self.errors += 1;
-                break;
-            }
             let at = arrivals
                 .get_item(i)
                 .and_then(|t| t.extract::<i64>())
                 .unwrap_or_else(|_| now_ns());
-            ends.push((bytes.len(), at));
+            let more = if let Ok(b) = chunk.downcast::<PyBytes>() {
+                reader.feed(&mut self.inner, b.as_bytes(), at)
+            } else if let Ok(b) = chunk.downcast::<PyByteArray>() {
+                reader.feed(&mut self.inner, &b.to_vec(), at)
+            } else {
+                // Not bytes: what follows cannot be placed in the stream.
+                self.errors += 1;
+                return;
+            };
+            if !more {
+                break;
+            }
         }
-        let read = self.inner.read_stream(&bytes, &ends, traces);
-        self.errors += read.errors;
+        self.errors += reader.end().errors;
     }
 
     /// Ends the turn (`outcome`: "complete", "error" or "cancelled"); returns how many steps
