@@ -10,11 +10,16 @@ with botocore's own `EventStream` (the parser a boto3 client uses) and iterates 
 
 - plain: no capture;
 - read: through the botocore capture's hooks (`before-call` on the serialized request,
-  `after-call` wrapping the stream) into a target that is not a `Session` and drops what it is
-  given: reading the trace and handing its steps over as mappings, nothing recorded;
+  `after-call` wrapping the stream and tapping its raw body) into a target that is not a
+  `Session` and drops what it is given: reading the trace and handing its steps over as
+  mappings, nothing recorded;
 - metered: the same hooks into a `Session` of a file ledger (batch durability): the outer call
-  and its 100 children recorded (read by the Rust trace reader, recorded in one call per turn),
-  flushed at the end of each block.
+  and its 100 children recorded (the trace read by the Rust reader from the stream's bytes when
+  the stream ends, the steps recorded in one call per turn), flushed at the end of each block.
+
+The replayed body hands botocore one message per chunk (202 chunks): the capture's work per
+chunk (keeping a reference to it and its time) is counted once per message, more often than a
+network body of 64 KiB reads would give.
 
 Two ways for streams to follow each other, measured in the same rounds:
 
