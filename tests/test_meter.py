@@ -257,6 +257,22 @@ def test_an_empty_path_is_refused(durability):
     assert e.value.field == "path"
 
 
+def test_sqlites_memory_name_is_refused_with_nothing_written(tmp_path, monkeypatch):
+    """SQLite reads ":memory:" as a database in memory while the column store would be
+    written beside it on disk: refused, as no path is the in-memory ledger."""
+    monkeypatch.chdir(tmp_path)
+    for open_it in (sm.Meter, sm.Ledger.open):
+        with pytest.raises(sm.ValidationError) as e:
+            open_it(":memory:")
+        assert e.value.field == "path"
+        assert "None" in str(e.value)
+    assert list(tmp_path.iterdir()) == []
+    meter = sm.Meter("./:memory:")
+    meter.session("bot").model_call(provider="openai", model="gpt-5", api="chat.completions")
+    meter.close()
+    assert len(sm.Ledger.open("./:memory:").events()) == 1
+
+
 def test_leaving_a_block_on_an_exception_after_close_keeps_the_users_exception(caplog):
     """`with meter.session()` / `with s.tool()` left on an exception after the meter was
     closed: the user's exception propagates (the unrecordable end is logged), never replaced

@@ -779,7 +779,12 @@ class Session:
     ) -> bool: ...
 
 class Meter:
-    """Records events into a ledger (in memory, or a SQLite file)."""
+    """Records events into a ledger (in memory, or a SQLite file).
+
+    ``path=None`` keeps the ledger in memory. ``""`` and ``":memory:"`` (SQLite's own names
+    for databases that are not the named file) raise ``ValidationError`` (field ``path``);
+    a file named ``:memory:`` is reached as ``"./:memory:"``.
+    """
 
     def __init__(
         self,

@@ -113,6 +113,22 @@ impl fmt::Debug for Store {
     }
 }
 
+/// Refuses the two paths SQLite does not read as a file name: "" is a private temporary
+/// database that vanishes at close, and ":memory:" an in-memory one, while the ledger's column
+/// store would still be written beside it on disk. Events "recorded" there would be lost
+/// without a word; a file really named `:memory:` is reached as `./:memory:`.
+fn refuse_sqlite_special(path: &Path) -> Result<()> {
+    let why = match path.as_os_str().to_str() {
+        Some("") => "is empty: give a ledger file, or no path (None) for an in-memory ledger",
+        Some(":memory:") => {
+            "is SQLite's name for a database in memory, not a file: give no path (None) for an \
+             in-memory ledger, or ./:memory: for a file of that name"
+        }
+        _ => return Ok(()),
+    };
+    Err(Error::validation("path", why))
+}
+
 impl Store {
     /// Opens (creating if missing) the ledger at `path`, or a new in-memory ledger for `None`.
     ///
@@ -120,13 +136,8 @@ impl Store {
     /// is not an SQLite database, is corrupt, or is an SQLite database that is not a ledger;
     /// with `Error::Validation` (field `path`) for an empty path.
     pub fn open(path: Option<&Path>, durability: Durability) -> Result<Store> {
-        // SQLite reads "" as a private temporary database that vanishes at close: events
-        // "recorded" there would be lost without a word.
-        if path.is_some_and(|p| p.as_os_str().is_empty()) {
-            return Err(Error::validation(
-                "path",
-                "is empty: give a ledger file, or no path (None) for an in-memory ledger",
-            ));
+        if let Some(p) = path {
+            refuse_sqlite_special(p)?;
         }
         let label = path.map_or_else(|| "<memory>".to_string(), |p| p.display().to_string());
         let mut conn = open_connection(path, &label, durability).map_err(Error::from)?;
@@ -158,6 +169,7 @@ impl Store {
     /// error is the read-only attempt's if writing was what failed (it says why the file
     /// cannot be read either), else the first attempt's (not a ledger, another version, ...).
     pub fn open_existing(path: &Path, durability: Durability) -> Result<Store> {
+        refuse_sqlite_special(path)?;
         if !path.exists() {
             return Err(Error::Ledger(format!("no ledger at {}", path.display())));
         }
@@ -1369,6 +1381,27 @@ pub(crate) mod tests {
             matches!(e, Error::Validation { ref field, .. } if field == "path"),
             "{e:?}"
         );
+    }
+
+    #[test]
+    fn sqlites_memory_name_is_refused_and_a_file_of_that_name_is_reached_by_its_path() {
+        let dir = tempfile::tempdir().unwrap();
+        for e in [
+            Store::open(Some(Path::new(":memory:")), Durability::Sync).unwrap_err(),
+            Store::open_existing(Path::new(":memory:"), Durability::Sync).unwrap_err(),
+        ] {
+            assert!(
+                matches!(e, Error::Validation { ref field, ref message } if field == "path" && message.contains("None")),
+                "{e:?}"
+            );
+        }
+        let named = dir.path().join(":memory:");
+        let store = Store::open(Some(&named), Durability::Sync).unwrap();
+        assert_eq!(store.path(), Some(named.as_path()));
+        drop(store);
+        assert!(named.is_file());
+        let store = Store::open_existing(&named, Durability::Sync).unwrap();
+        assert!(store.is_empty().unwrap());
     }
 
     #[test]
