@@ -64,6 +64,11 @@ const WAKE_AT: usize = MAX_BATCH;
 /// encoder's timer runs from the moment the oldest queued event was queued, not from when the
 /// encoder last looked, so a burst of record calls shorter than this is not interrupted by it.
 const LINGER: Duration = Duration::from_millis(5);
+/// How long the encoder, with nothing queued, waits before it releases the events of committed
+/// groups and the buffers beyond a group's worth. After that, with every group back, it sleeps
+/// until an event is queued (the first event queued wakes it): an idle meter takes no CPU, and
+/// a meter used in short bursts keeps its buffers between them.
+const IDLE: Duration = Duration::from_millis(200);
 
 /// The record parts the store appends: the canonical JSON of the event and of its
 /// classification (the latter from `texts`, which remembers the recent ones).
@@ -233,6 +238,9 @@ struct State {
     in_flight: u64,
     /// Callers waiting in `flush()`: the encoder does not linger while there are any.
     flushing: usize,
+    /// The encoder waits with nothing queued: the producer that queues the next event wakes it
+    /// (and clears this), so that its [`LINGER`] runs without it waking on its own.
+    encoder_waiting: bool,
     accepted: u64,
     /// Deferred events that turned out to be nothing to record, or failed to build: settled,
     /// and not counted in `stats().accepted`.
@@ -294,6 +302,7 @@ impl Shared {
                 oldest: None,
                 in_flight: 0,
                 flushing: 0,
+                encoder_waiting: false,
                 accepted: 0,
                 unrecorded: 0,
                 settled: 0,
@@ -671,12 +680,14 @@ impl Recorder {
         if st.queue.len() >= shared.capacity {
             return Ok(Err(item));
         }
+        let mut wake = false;
         if st.queue.is_empty() {
             st.oldest = Some(Instant::now());
+            wake = std::mem::take(&mut st.encoder_waiting);
         }
         st.queue.push(wrap(item));
         st.accepted += 1;
-        let wake = st.queue.len() == shared.wake_at;
+        wake |= st.queue.len() == shared.wake_at;
         drop(st);
         if wake {
             shared.work.notify_one();
@@ -705,14 +716,15 @@ impl Recorder {
         }
         let room = shared.capacity.saturating_sub(st.queue.len());
         let before = st.queue.len();
-        if before == 0 {
-            st.oldest = Some(Instant::now());
-        }
         let mut recs = recs.into_iter();
         st.queue.extend(recs.by_ref().take(room).map(Queued::Ready));
         let queued = st.queue.len() - before;
         st.accepted += queued as u64;
-        let wake = before < shared.wake_at && st.queue.len() >= shared.wake_at;
+        let mut wake = before < shared.wake_at && st.queue.len() >= shared.wake_at;
+        if before == 0 && queued > 0 {
+            st.oldest = Some(Instant::now());
+            wake |= std::mem::take(&mut st.encoder_waiting);
+        }
         drop(st);
         if wake {
             shared.work.notify_one();
@@ -1090,8 +1102,11 @@ fn encoder_loop(
     // Buffers of committed groups, reused; their events are released as they come back.
     let mut spare: Vec<(Pending, Parts)> = Vec::new();
     let mut shells: Vec<Encoded> = Vec::new();
+    // Takes back the groups the committer is done with; how many.
     let take_back = |spare: &mut Vec<(Pending, Parts)>, shells: &mut Vec<Encoded>| {
+        let mut n = 0usize;
         while let Ok(mut done) = back.try_recv() {
+            n += 1;
             done.recycle(spare);
             done.pending.clear();
             done.parts.clear();
@@ -1100,37 +1115,55 @@ fn encoder_loop(
                 shells.push(done);
             }
         }
+        n
     };
     // Events taken from the queue and not yet encoded: all of it is taken at once, and encoded
     // in groups of at most MAX_BATCH. Empty, it is the buffer the next take swaps in.
     let mut taken: Vec<Queued> = Vec::new();
+    // Idle with every group back and released: wait for the next event without a timeout.
+    let mut settled_idle = false;
+    // Every group sent was done at the last idle timeout (its return may still be on its way).
+    let mut all_back_before = false;
     loop {
         if taken.is_empty() {
             let mut st = shared.state.lock();
             // Linger until a group's worth is queued, someone flushes or closes, or the oldest
             // queued event has waited LINGER; with nothing queued, wait (a flush in progress
-            // included: its events are with the committer).
+            // included: its events are with the committer) until an event is queued.
             loop {
                 if st.queue.is_empty() {
                     if st.closed {
                         return;
                     }
-                    let (guard, timed_out) = shared.work.wait_for(st, LINGER);
+                    st.encoder_waiting = true;
+                    if settled_idle {
+                        st = shared.work.wait(st);
+                        continue;
+                    }
+                    let (guard, timed_out) = shared.work.wait_for(st, IDLE);
                     st = guard;
                     if timed_out && st.queue.is_empty() {
                         // Idle: release the events of committed groups now rather than with
-                        // the next group, and the buffers beyond a group's worth.
+                        // the next group, and the buffers beyond a group's worth; once every
+                        // group sent is back and released, sleep until an event comes.
+                        st.encoder_waiting = false;
                         drop(st);
-                        take_back(&mut spare, &mut shells);
+                        let all_back = shared.groups_done.load(Ordering::Acquire) >= sent;
+                        let returned = take_back(&mut spare, &mut shells);
                         if spare.len() > SPARE_EVENTS_IDLE {
                             spare.truncate(SPARE_EVENTS_IDLE);
                             spare.shrink_to_fit();
                         }
                         shells.truncate(1);
+                        settled_idle = all_back_before && returned == 0;
+                        all_back_before = all_back;
                         st = shared.state.lock();
                     }
                     continue;
                 }
+                st.encoder_waiting = false;
+                settled_idle = false;
+                all_back_before = false;
                 if st.closed || st.flushing > 0 || st.queue.len() >= shared.wake_at {
                     break;
                 }
@@ -1472,6 +1505,33 @@ mod tests {
             std::thread::sleep(Duration::from_millis(1));
         }
         assert!(recs.iter().all(|rec| rec.seq().is_some()));
+    }
+
+    #[test]
+    fn an_encoder_asleep_after_idling_is_woken_by_the_next_event_of_either_kind_of_push() {
+        let (_d, r) = recorder(Durability::Batch, DEFAULT_CAPACITY);
+        let written_within = |n: u64| {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while r.stats().written < n {
+                assert!(Instant::now() < deadline, "not written without a flush");
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        };
+        let mut n = 0;
+        for push_all in [false, true, false] {
+            // Idle well past IDLE twice: every group is back and the encoder waits untimed.
+            std::thread::sleep(IDLE * 3);
+            let recs: Vec<_> = (0..2).map(|i| r.wrap(call(n + i))).collect();
+            if push_all {
+                assert!(r.try_push_all(recs).unwrap().is_empty());
+            } else {
+                for rec in recs {
+                    assert!(r.try_push(rec).unwrap().is_ok());
+                }
+            }
+            n += 2;
+            written_within(n);
+        }
     }
 
     #[test]
