@@ -96,7 +96,7 @@ fn main() {
             let mut cl = String::new();
             rs.classify(e).write_canonical_json(&mut cl);
             _core::ledger::Pending {
-                id: e.id.clone(),
+                id: e.id.to_string(),
                 event_json: ev,
                 classification_json: cl,
                 ts_explicit: false,

@@ -60,7 +60,7 @@ fn main() {
             let mut cl = String::new();
             rs.classify(&e).write_canonical_json(&mut cl);
             Pending {
-                id: e.id.clone(),
+                id: e.id.to_string(),
                 event_json: ev,
                 classification_json: cl,
                 ts_explicit: false,

@@ -29,6 +29,8 @@ use std::sync::LazyLock;
 use parking_lot::Mutex;
 use uuid::Uuid;
 
+use super::EventId;
+
 /// Nanoseconds since the Unix epoch (the realtime clock; 0 if it reads before the epoch).
 #[cfg(unix)]
 // `time_t` and `c_long` are 64-bit here but 32-bit on some unix targets.
@@ -142,17 +144,18 @@ extern "C" fn reseed_in_child() {
 }
 
 /// A new UUIDv7 (RFC 9562) as lowercase hyphenated text, stamped now.
-pub fn new_uuid_v7() -> String {
+pub fn new_uuid_v7() -> EventId {
     uuid_v7_at(now_ns())
 }
 
 /// A new UUIDv7 stamped `ts_ns` (ns since the epoch, read from the clock just before). Never
-/// earlier than an id this process already minted: the counter keeps ids increasing.
-pub fn uuid_v7_at(ts_ns: i64) -> String {
+/// earlier than an id this process already minted: the counter keeps ids increasing. Its text
+/// is written into the returned id (nothing allocated).
+#[inline]
+pub fn uuid_v7_at(ts_ns: i64) -> EventId {
     let ms = ts_ns.max(0) as u64 / 1_000_000;
     let id = MINTER.lock().next(ms);
-    let mut buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
-    id.hyphenated().encode_lower(&mut buf).to_owned()
+    EventId::from_uuid(id)
 }
 
 #[cfg(test)]
@@ -171,7 +174,7 @@ mod tests {
 
     #[test]
     fn ids_increase_within_a_millisecond() {
-        let ids: Vec<String> = (0..10_000).map(|_| new_uuid_v7()).collect();
+        let ids: Vec<EventId> = (0..10_000).map(|_| new_uuid_v7()).collect();
         assert!(
             ids.windows(2).all(|w| w[0] < w[1]),
             "ids sort in minting order"
@@ -254,14 +257,14 @@ mod tests {
         if pid == 0 {
             // SAFETY: the pipe's write end, owned by this process from here on.
             let mut w = unsafe { std::fs::File::from_raw_fd(fds[1]) };
-            let ids: Vec<String> = (0..2_000).map(|_| uuid_v7_at(0)).collect();
+            let ids: Vec<String> = (0..2_000).map(|_| uuid_v7_at(0).into()).collect();
             let ok = w.write_all(ids.join("\n").as_bytes()).is_ok();
             // SAFETY: ends the child without running the parent's destructors or handlers.
             unsafe { libc::_exit(if ok { 0 } else { 1 }) };
         }
         // SAFETY: the write end belongs to the child; the read end is ours.
         unsafe { libc::close(fds[1]) };
-        let parent: Vec<String> = (0..2_000).map(|_| uuid_v7_at(0)).collect();
+        let parent: Vec<EventId> = (0..2_000).map(|_| uuid_v7_at(0)).collect();
         let mut text = String::new();
         // SAFETY: the pipe's read end, owned by this process.
         unsafe { std::fs::File::from_raw_fd(fds[0]) }
@@ -273,7 +276,7 @@ mod tests {
         assert_eq!(status, 0);
         let child: Vec<&str> = text.split('\n').collect();
         assert_eq!(child.len(), 2_000);
-        let parent: std::collections::HashSet<&str> = parent.iter().map(String::as_str).collect();
+        let parent: std::collections::HashSet<&str> = parent.iter().map(EventId::as_str).collect();
         assert!(child.iter().all(|id| !parent.contains(id)));
         assert!(child.iter().all(|id| *id > before.as_str()));
         assert!(child.windows(2).all(|w| w[0] < w[1]));
@@ -284,7 +287,7 @@ mod tests {
         let handles: Vec<_> = (0..4)
             .map(|_| std::thread::spawn(|| (0..5_000).map(|_| new_uuid_v7()).collect::<Vec<_>>()))
             .collect();
-        let mut all: Vec<String> = handles
+        let mut all: Vec<EventId> = handles
             .into_iter()
             .flat_map(|h| h.join().unwrap())
             .collect();

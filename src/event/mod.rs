@@ -15,12 +15,14 @@ use crate::error::{Error, Result};
 
 mod classification;
 mod encode;
+mod event_id;
 mod fields;
 mod id;
 mod recorded;
 
 pub use classification::{Classification, Evidence, Holder, StateKind, StateKinds, Tag};
 pub(crate) use encode::write_map;
+pub use event_id::{EventId, INLINE_ID_BYTES};
 pub(crate) use fields::lookup_path;
 pub use fields::{FieldRef, Fields};
 pub use id::{new_uuid_v7, now_ns, uuid_v7_at};
@@ -122,7 +124,7 @@ pub type Text = Arc<str>;
 /// One recorded thing an agent did. See design.md "Events".
 #[derive(Clone, Debug, PartialEq)]
 pub struct Event {
-    pub id: String,
+    pub id: EventId,
     pub kind: EventKind,
     pub ts: i64,
     /// Whether the caller supplied `ts` (an idempotent retry without one ignores `ts`).
@@ -163,7 +165,7 @@ impl Event {
     #[inline(always)]
     pub fn new(kind: EventKind) -> Self {
         Event {
-            id: String::new(),
+            id: EventId::new(),
             kind,
             ts: 0,
             ts_explicit: false,
@@ -379,7 +381,7 @@ impl Event {
             }
             match k.as_str() {
                 "id" => {
-                    ev.id = as_string(k, v)?;
+                    ev.id = as_string(k, v)?.into();
                     if ev.id.is_empty() {
                         return Err(Error::validation("id", "must not be empty"));
                     }

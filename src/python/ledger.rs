@@ -341,7 +341,7 @@ impl Ledger {
             let id = if let Ok(s) = e.downcast::<pyo3::types::PyString>() {
                 s.to_str()?.to_owned()
             } else if let Ok(ev) = e.downcast::<super::event::Event>() {
-                ev.get().rec.event.id.clone()
+                ev.get().rec.event.id.to_string()
             } else {
                 return Err(invalid(
                     "events",

@@ -13,8 +13,7 @@ use super::pyrepr;
 use pyo3::types::{PyDict, PyTuple};
 
 use super::args::{
-    opt_borrowed_str, opt_count, opt_i64, opt_map, opt_str, opt_text, req_str, req_text, Arg,
-    KnownTexts,
+    opt_borrowed_str, opt_count, opt_i64, opt_map, opt_text, req_str, req_text, Arg, KnownTexts,
 };
 use super::classification::Ruleset;
 use super::convert;
@@ -359,11 +358,11 @@ impl Session {
         parent_id: Arg<'_, '_>,
         attrs: Arg<'_, '_>,
     ) -> PyResult<()> {
-        if let Some(id) = opt_str("id", id)? {
+        if let Some(id) = opt_borrowed_str("id", id)? {
             if id.is_empty() {
                 return Err(invalid("id", "must not be empty"));
             }
-            e.id = id;
+            e.id = id.into();
         }
         if let Some(ts) = opt_i64("ts", ts)? {
             e.ts = ts;
@@ -389,11 +388,11 @@ impl Session {
         ts: Arg<'_, '_>,
     ) -> PyResult<Event> {
         let mut e = CoreEvent::new(kind);
-        if let Some(id) = opt_str("id", id)? {
+        if let Some(id) = opt_borrowed_str("id", id)? {
             if id.is_empty() {
                 return Err(invalid("id", "must not be empty"));
             }
-            e.id = id;
+            e.id = id.into();
         }
         if let Some(ts) = opt_i64("ts", ts)? {
             e.ts = ts;

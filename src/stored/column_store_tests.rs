@@ -55,7 +55,7 @@ fn event(i: u64) -> Event {
     e.session_id = Some(format!("s{}", i / 6).into());
     e.ts = 1_700_000_000_000_000_000 + (i as i64) * 1_234_567 - (i as i64 % 5) * 999;
     if i % 7 == 0 {
-        e.id = format!("custom-{i}");
+        e.id = format!("custom-{i}").into();
     }
     match e.kind {
         EventKind::SessionStart => {
@@ -756,7 +756,7 @@ fn sessions_with_inner_calls_read_every_column() {
         let mut e = event(i);
         if e.kind == EventKind::ModelCall {
             if i % 6 == 1 {
-                e.id = format!("outer-{i}");
+                e.id = format!("outer-{i}").into();
             } else {
                 e.parent_id = Some(format!("outer-{}", i - 1).into());
             }
