@@ -159,6 +159,35 @@ def test_idempotent_ids(tmp_path):
     sync.close()
 
 
+def test_given_ids_of_every_length_are_kept_exactly(tmp_path):
+    # Up to 36 bytes (a UUID's text) an id is held in the event itself, beyond in its own
+    # allocation: both, and the limit of 128 bytes, read back the same.
+    ids = ["a", "é" * 18, "x" * 36, "y" * 37, "ü🙂" * 21 + "zz", "w" * 128]
+    meter = sm.Meter(tmp_path / "ids.db")
+    s = meter.session("bot", session_id="s")
+    recorded = []
+    for i, given in enumerate(ids):
+        if i % 3 == 0:
+            e = s.model_call(provider="openai", model="m", api="chat.completions", id=given)
+        elif i % 3 == 1:
+            e = s.tool_call("search", id=given)
+        else:
+            e = s.state_op("write", store="mem", holder="client", id=given)
+        assert e.id == given
+        recorded.append(e)
+    with pytest.raises(sm.ValidationError) as info:
+        s.tool_call("search", id="v" * 129)
+    assert info.value.field == "id"
+    meter.flush()
+    back = {e.id: e for e in meter.ledger.events()}
+    assert set(back) == set(ids)
+    for e in recorded:
+        assert back[e.id] == e and hash(back[e.id]) == hash(e)
+    minted = s.tool_call("search").id
+    assert len(minted) == 36 and minted[14] == "7"
+    meter.close()
+
+
 def test_interpreter_exit_flushes(tmp_path):
     path = tmp_path / "exit.db"
     code = textwrap.dedent(f"""
