@@ -203,29 +203,61 @@ impl SpanStats {
     }
 }
 
-/// An event the writer builds itself from raw material the caller handed over (a captured
-/// HTTP call: the request described and the response's usage read on the encoder thread, not
-/// the caller's). `build` gives the event to record, `None` when there is nothing to record
-/// (the request was no AI API call), or an error, which is counted as a failure of the
-/// integration `source` in `stats().integration_errors` and never raised: the caller went on
-/// long ago.
+/// Events the writer builds itself from raw material the caller handed over: a captured HTTP
+/// call (the request described and the response's usage read on the encoder thread, not the
+/// caller's), or an InvokeAgent call and the inner steps its trace reports (the stream's bytes
+/// read there). `build` gives the events to record, in order ([`Built`]: none when there is
+/// nothing to record, e.g. a request that was no AI API call), with the failures it met on the
+/// way; or an error. Failures, an error, a panic and an event that fails validation are counted
+/// as failures of the integration `source` in `stats().integration_errors` and never raised:
+/// the caller went on long ago. The item takes one place in the queue whatever it yields; its
+/// events are encoded and committed together, in one group.
 pub struct Deferred {
     pub source: crate::event::Text,
-    pub build: Box<dyn FnOnce() -> Result<Option<Event>> + Send>,
+    pub build: Box<dyn FnOnce() -> Result<Built> + Send>,
+}
+
+/// What a [`Deferred`] item built: its events in the order they are recorded, and how many
+/// failures building them met (a part of the raw material that could not be read: the events
+/// that could be built are still recorded).
+#[derive(Debug, Default)]
+pub struct Built {
+    pub events: Vec<Event>,
+    pub failures: usize,
+}
+
+impl From<Option<Event>> for Built {
+    fn from(event: Option<Event>) -> Self {
+        Built {
+            events: event.into_iter().collect(),
+            failures: 0,
+        }
+    }
 }
 
 impl Deferred {
-    /// Runs `build` and completes (stamps and validates) the event; a panic inside it is a
-    /// failure like an error, so the writer thread goes on.
-    fn run(self) -> Result<Option<Event>> {
+    /// Runs `build` and completes (stamps and validates) each event: one that fails validation
+    /// is left out and counted, the others are kept. An error or a panic inside `build` is one
+    /// failure and nothing to record, so the writer thread goes on.
+    fn run(self) -> Built {
         let built = std::panic::catch_unwind(std::panic::AssertUnwindSafe(self.build))
-            .unwrap_or_else(|_| Err(Error::Ledger("describing a deferred event panicked".into())));
-        match built? {
-            Some(mut e) => {
-                e.complete()?;
-                Ok(Some(e))
+            .unwrap_or_else(|_| Err(Error::Ledger("building deferred events panicked".into())));
+        match built {
+            Ok(mut built) => {
+                let Built { events, failures } = &mut built;
+                events.retain_mut(|e| match e.complete() {
+                    Ok(()) => true,
+                    Err(_) => {
+                        *failures += 1;
+                        false
+                    }
+                });
+                built
             }
-            None => Ok(None),
+            Err(_) => Built {
+                events: Vec::new(),
+                failures: 1,
+            },
         }
     }
 }
@@ -250,11 +282,16 @@ struct State {
     /// The encoder waits with nothing queued: the producer that queues the next event wakes it
     /// (and clears this), so that its [`LINGER`] runs without it waking on its own.
     encoder_waiting: bool,
+    /// Items queued: events, and [`Deferred`] items (one each, whatever they yield). A flush
+    /// waits until `settled` reaches the count it found.
     accepted: u64,
-    /// Deferred events that turned out to be nothing to record, or failed to build: settled,
+    /// Deferred items that turned out to be nothing to record, or failed to build: settled,
     /// and not counted in `stats().accepted`.
     unrecorded: u64,
-    /// Accepted events that are settled (written, duplicate, rejected or dropped).
+    /// Events deferred items yielded beyond one each (counted in `stats().accepted`).
+    expanded: u64,
+    /// Accepted items that are settled (their events written, duplicate, rejected or dropped;
+    /// a deferred item once all its events are).
     settled: u64,
     closed: bool,
     /// Rejections not yet reported by a flush.
@@ -314,6 +351,7 @@ impl Shared {
                 encoder_waiting: false,
                 accepted: 0,
                 unrecorded: 0,
+                expanded: 0,
                 settled: 0,
                 closed: false,
                 unreported: Vec::new(),
@@ -754,22 +792,28 @@ impl Recorder {
         self.try_queue(deferred, Queued::Deferred)
     }
 
-    /// Queues an event the writer builds itself, waiting for room (backpressure). In sync
-    /// mode the event is built, classified and committed at once, on the caller's thread; a
-    /// failure to build it is counted, not returned, as in batch mode.
+    /// Queues events the writer builds itself, waiting for room (backpressure). In sync mode
+    /// they are built, classified and committed at once, in order, on the caller's thread; a
+    /// failure to build them is counted, not returned, as in batch mode.
     pub fn defer(&self, deferred: Deferred) -> Result<()> {
         if self.durability() == Durability::Batch {
             return self.queue_blocking(Queued::Deferred(deferred));
         }
         let source = crate::event::Text::clone(&deferred.source);
-        match deferred.run() {
-            Ok(Some(e)) => self.write_now(&self.wrap(e)),
-            Ok(None) => Ok(()),
-            Err(_) => {
-                self.note_integration_error(&source);
-                Ok(())
+        let built = deferred.run();
+        for _ in 0..built.failures {
+            self.note_integration_error(&source);
+        }
+        // Each event committed in turn; the first failure to write is returned, once the
+        // others were tried.
+        let mut written = Ok(());
+        for e in built.events {
+            let outcome = self.write_now(&self.wrap(e));
+            if written.is_ok() {
+                written = outcome;
             }
         }
+        written
     }
 
     fn queue_blocking(&self, item: Queued) -> Result<()> {
@@ -937,7 +981,7 @@ impl Recorder {
         let mut s = st.stats.clone();
         s.pending = st.queue.len() as u64 + st.in_flight;
         if shared.durability == Durability::Batch {
-            s.accepted = st.accepted - st.unrecorded;
+            s.accepted = st.accepted + st.expanded - st.unrecorded;
         }
         s
     }
@@ -1067,6 +1111,9 @@ struct Encoded {
     parts: Vec<Parts>,
     /// What the rows written ahead in `parts` assume (`None`: none written).
     ahead: Option<Ahead>,
+    /// Queued items the group's commit settles: one per event, one per deferred item however
+    /// many events it yielded (all of them are in this group).
+    settles: u64,
 }
 
 impl Encoded {
@@ -1202,29 +1249,19 @@ fn encoder_loop(
         enc.recs.reserve(n);
         enc.pending.reserve(n);
         enc.parts.reserve(n);
+        enc.settles = 0;
         let mut rejected = Vec::new();
-        // Deferred events with nothing to record, and those that failed to build (by source).
+        // Items settled here: deferred ones with nothing to record (`unrecorded` of them:
+        // nothing built, or it failed) and those whose every event was rejected.
+        let mut settled_here = 0u64;
         let mut unrecorded = 0u64;
-        let mut failed: Vec<crate::event::Text> = Vec::new();
-        for item in taken.drain(..n) {
-            let rec = match item {
-                Queued::Ready(rec) => rec,
-                Queued::Deferred(d) => {
-                    let source = crate::event::Text::clone(&d.source);
-                    match d.run() {
-                        Ok(Some(e)) => Arc::new(Recorded::pending(e, ruleset.clone())),
-                        Ok(None) => {
-                            unrecorded += 1;
-                            continue;
-                        }
-                        Err(_) => {
-                            unrecorded += 1;
-                            failed.push(source);
-                            continue;
-                        }
-                    }
-                }
-            };
+        // Events deferred items yielded beyond one each; failures met building them (by source).
+        let mut expanded = 0u64;
+        let mut failed: Vec<(crate::event::Text, usize)> = Vec::new();
+        // Items left for the next group: a group holds at most MAX_BATCH events, and at most
+        // one deferred item's events beyond them.
+        let mut later: Vec<Queued> = Vec::new();
+        let mut encode = |rec: Arc<Recorded>, enc: &mut Encoded, rejected: &mut Vec<Error>| {
             let (mut p, mut parts) = spare.pop().unwrap_or_else(|| {
                 let p = Pending {
                     id: String::new(),
@@ -1246,26 +1283,72 @@ fn encoder_loop(
                     enc.recs.push(held.then_some(rec));
                     enc.pending.push(p);
                     enc.parts.push(parts);
+                    true
                 }
                 Err(e) => {
                     rejected.push(e);
                     spare.push((p, parts));
+                    false
+                }
+            }
+        };
+        for item in taken.drain(..n) {
+            if enc.recs.len() >= MAX_BATCH {
+                later.push(item);
+                continue;
+            }
+            match item {
+                Queued::Ready(rec) => {
+                    if encode(rec, &mut enc, &mut rejected) {
+                        enc.settles += 1;
+                    } else {
+                        settled_here += 1;
+                    }
+                }
+                Queued::Deferred(d) => {
+                    let source = crate::event::Text::clone(&d.source);
+                    let built = d.run();
+                    if built.failures > 0 {
+                        failed.push((source, built.failures));
+                    }
+                    if built.events.is_empty() {
+                        unrecorded += 1;
+                        settled_here += 1;
+                        continue;
+                    }
+                    expanded += built.events.len() as u64 - 1;
+                    let mut any = false;
+                    for e in built.events {
+                        let rec = Arc::new(Recorded::pending(e, ruleset.clone()));
+                        any |= encode(rec, &mut enc, &mut rejected);
+                    }
+                    if any {
+                        enc.settles += 1;
+                    } else {
+                        settled_here += 1;
+                    }
                 }
             }
         }
-        if !rejected.is_empty() || unrecorded > 0 {
+        if !later.is_empty() {
+            taken.splice(0..0, later);
+        }
+        if !rejected.is_empty() || settled_here > 0 || expanded > 0 || !failed.is_empty() {
             let mut st = shared.state.lock();
             let k = rejected.len() as u64;
             st.stats.rejected += k;
-            st.in_flight -= k + unrecorded;
-            st.settled += k + unrecorded;
+            // Events: the expansion joins those in flight; the rejected and the unrecorded
+            // items leave them. Items: those settled here.
+            st.in_flight = st.in_flight + expanded - k - unrecorded;
+            st.settled += settled_here;
             st.unrecorded += unrecorded;
+            st.expanded += expanded;
             st.unreported.extend(rejected);
-            for source in failed {
+            for (source, n) in failed {
                 *st.stats
                     .integration_errors
                     .entry(source.as_ref().to_owned())
-                    .or_default() += 1;
+                    .or_default() += n as u64;
             }
             drop(st);
             shared.progress.notify_all();
@@ -1296,7 +1379,7 @@ fn encoder_loop(
             let mut st = shared.state.lock();
             match result {
                 Ok(tally) => {
-                    group_committed(shared, &mut st, n, tally);
+                    group_committed(shared, &mut st, n, enc.settles, tally);
                     drop(st);
                     shared.progress.notify_all();
                     sent += 1;
@@ -1360,7 +1443,7 @@ fn committer_groups(shared: &Shared, rx: Receiver<Encoded>, back: SyncSender<Enc
             let mut st = shared.state.lock();
             match result {
                 Ok(tally) => {
-                    group_committed(shared, &mut st, n, tally);
+                    group_committed(shared, &mut st, n, enc.settles, tally);
                     drop(st);
                     shared.progress.notify_all();
                     break;
@@ -1370,7 +1453,7 @@ fn committer_groups(shared: &Shared, rx: Receiver<Encoded>, back: SyncSender<Enc
                     if st.closed {
                         st.stats.dropped += n;
                         st.in_flight -= n;
-                        st.settled += n;
+                        st.settled += enc.settles;
                         shared.groups_done.fetch_add(1, Ordering::AcqRel);
                         drop(st);
                         shared.progress.notify_all();
@@ -1411,12 +1494,13 @@ fn commit_group(shared: &Shared, enc: &Encoded) -> Result<Tally> {
     })
 }
 
-/// Counts a committed group of `n` events (under the state's lock; the caller notifies
-/// `progress` once it has let go of it).
-fn group_committed(shared: &Shared, st: &mut State, n: u64, tally: Tally) {
+/// Counts a committed group of `n` events that settles `settles` queued items (see
+/// [`Encoded::settles`]; under the state's lock; the caller notifies `progress` once it has
+/// let go of it).
+fn group_committed(shared: &Shared, st: &mut State, n: u64, settles: u64, tally: Tally) {
     let _ = tally.count(st, true);
     st.in_flight -= n;
-    st.settled += n;
+    st.settled += settles;
     st.failure = None;
     shared.groups_done.fetch_add(1, Ordering::AcqRel);
 }
@@ -1921,9 +2005,9 @@ mod tests {
                     e.model = Some("gpt-5".into());
                     e.api = Some("chat.completions".into());
                     e.input_tokens = Some(i);
-                    Ok(Some(e))
+                    Ok(Some(e).into())
                 }
-                1 => Ok(None),
+                1 => Ok(Built::default()),
                 2 => Err(Error::validation("url", "not a URL")),
                 _ => panic!("a bug in the builder"),
             }),
@@ -1975,5 +2059,205 @@ mod tests {
             };
             assert_eq!(tokens, expected);
         }
+    }
+
+    /// A deferred item yielding several events: a call (its id fixed by the caller) and
+    /// `children` children of it, each with its tokens; `failures` failures met on the way;
+    /// `invalid` children that fail validation.
+    fn turn(i: u64, children: u64, failures: usize, invalid: u64) -> Deferred {
+        Deferred {
+            source: "botocore".into(),
+            build: Box::new(move || {
+                let mut outer = call(i);
+                outer.attrs.insert("children".into(), children.into());
+                let mut events = vec![outer.clone()];
+                for c in 0..children + invalid {
+                    let mut e = Event::new(EventKind::ToolCall);
+                    e.tool = Some(if c < children { "search" } else { "" }.into());
+                    e.parent_id = Some(outer.id.as_str().into());
+                    e.bytes = None;
+                    e.duration_ns = Some(c as i64);
+                    events.push(e);
+                }
+                Ok(Built { events, failures })
+            }),
+        }
+    }
+
+    /// Each event in the ledger, in order: (kind, input tokens or duration, parent's seq).
+    fn ledger_rows(r: &Recorder) -> Vec<(String, i64, Option<u64>)> {
+        let store = r.store().unwrap();
+        let store = store.lock();
+        let mut seq_of = std::collections::HashMap::new();
+        (1..=store.len().unwrap())
+            .map(|seq| {
+                let record = store.expanded_record_at(seq).unwrap().unwrap();
+                let v: serde_json::Value = serde_json::from_str(&record).unwrap();
+                let e = &v["event"];
+                seq_of.insert(e["id"].as_str().unwrap().to_owned(), seq);
+                let n = e["input_tokens"]
+                    .as_i64()
+                    .or(e["duration_ns"].as_i64())
+                    .unwrap();
+                let parent = e["parent_id"].as_str().map(|p| seq_of[p]);
+                (e["kind"].as_str().unwrap().to_owned(), n, parent)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_deferred_item_yields_its_events_in_order() {
+        for d in [Durability::Batch, Durability::Sync] {
+            let (_d, r) = recorder(d, 3);
+            let quiet = std::panic::take_hook();
+            std::panic::set_hook(Box::new(|_| {}));
+            let queue = |item: Deferred| match r.try_defer(item) {
+                Ok(Err(back)) => r.defer(back).unwrap(),
+                Ok(Ok(())) => {}
+                Err(e) => panic!("{e}"),
+            };
+            let defer = |item: Deferred| {
+                if d == Durability::Batch {
+                    queue(item)
+                } else {
+                    r.defer(item).unwrap()
+                }
+            };
+            let ready = |i: u64| {
+                if d == Durability::Batch {
+                    if let Err(back) = r.try_push(r.wrap(call(i))).unwrap() {
+                        r.push_blocking(back).unwrap();
+                    }
+                } else {
+                    r.write_now(&r.wrap(call(i))).unwrap();
+                }
+            };
+            ready(1);
+            // Three children, and two failures met reading the raw material.
+            defer(turn(10, 3, 2, 0));
+            ready(2);
+            // A panic and an error: nothing recorded, one failure each; the writer goes on.
+            defer(Deferred {
+                source: "botocore".into(),
+                build: Box::new(|| panic!("a bug in the builder")),
+            });
+            defer(Deferred {
+                source: "botocore".into(),
+                build: Box::new(|| Err(Error::validation("bytes", "unreadable"))),
+            });
+            // Nothing to record, no failure.
+            defer(Deferred {
+                source: "botocore".into(),
+                build: Box::new(|| Ok(Built::default())),
+            });
+            // One child fails validation (a tool call without a tool): left out and counted.
+            defer(turn(20, 1, 0, 1));
+            ready(3);
+            r.flush().unwrap();
+            std::panic::set_hook(quiet);
+            let s = r.stats();
+            assert_eq!(s.integration_errors.get("botocore"), Some(&5), "{d:?}");
+            assert_eq!((s.accepted, s.written, s.pending), (9, 9, 0), "{d:?}");
+            let tool = |n: i64, parent: u64| ("tool_call".to_owned(), n, Some(parent));
+            let call = |n: i64| ("model_call".to_owned(), n, None);
+            assert_eq!(
+                ledger_rows(&r),
+                [
+                    call(1),
+                    call(10),
+                    tool(0, 2),
+                    tool(1, 2),
+                    tool(2, 2),
+                    call(2),
+                    call(20),
+                    tool(0, 7),
+                    call(3),
+                ],
+                "{d:?}"
+            );
+        }
+    }
+
+    /// Holds the committer in its second commit (after the commit, before it is counted)
+    /// until released.
+    #[derive(Default)]
+    struct SecondCommitGate {
+        commits: std::sync::atomic::AtomicUsize,
+        open: std::sync::Mutex<bool>,
+        opened: std::sync::Condvar,
+    }
+
+    impl SecondCommitGate {
+        fn open(&self) {
+            *self.open.lock().unwrap() = true;
+            self.opened.notify_all();
+        }
+    }
+
+    /// Opens the gate when dropped (a failing test must not leave the committer held).
+    struct OpenOnDrop(Arc<SecondCommitGate>);
+
+    impl Drop for OpenOnDrop {
+        fn drop(&mut self) {
+            self.0.open();
+        }
+    }
+
+    impl CommitObserver for SecondCommitGate {
+        fn committed(&self, _: &Store, _: &[Option<&Recorded>], _: &[Outcome]) {
+            if self.commits.fetch_add(1, Ordering::AcqRel) == 1 {
+                let mut open = self.open.lock().unwrap();
+                while !*open {
+                    open = self.opened.wait(open).unwrap();
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn flush_waits_for_what_follows_a_deferred_item_in_a_later_group() {
+        // A group holds MAX_BATCH events and one deferred item's beyond them: the event queued
+        // after that item goes to the next group, and a flush that counted the item as one
+        // (it was not built yet) still waits for that event.
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(Some(&dir.path().join("l.db")), Durability::Batch).unwrap();
+        let gate = Arc::new(SecondCommitGate::default());
+        let r = Recorder::observed(
+            Arc::new(Mutex::new(store)),
+            Ruleset::builtin_default(),
+            Durability::Batch,
+            2 * MAX_BATCH,
+            Some(Arc::clone(&gate) as Arc<dyn CommitObserver>),
+        )
+        .unwrap();
+        let _opens = OpenOnDrop(Arc::clone(&gate));
+        let first = (0..MAX_BATCH as u64 - 2).map(|i| r.wrap(call(i))).collect();
+        assert!(r.try_push_all(first).unwrap().is_empty());
+        r.try_defer(turn(1_000_000, 50, 0, 0))
+            .unwrap()
+            .ok()
+            .unwrap();
+        r.try_push(r.wrap(call(2_000_000))).unwrap().unwrap();
+        // Until the second group (the last event) is held in its commit, and after, the flush
+        // is not done.
+        let mut target = None;
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while gate.commits.load(Ordering::Acquire) < 2 {
+            let done = r.flush_for(&mut target, Duration::from_millis(20)).unwrap();
+            assert!(!done, "the flush ended before the last event was committed");
+            assert!(Instant::now() < deadline);
+        }
+        assert!(!r
+            .flush_for(&mut target, Duration::from_millis(100))
+            .unwrap());
+        assert_eq!(r.stats().pending, 1);
+        gate.open();
+        r.flush().unwrap();
+        let rows = ledger_rows(&r);
+        assert_eq!(rows.len(), MAX_BATCH - 2 + 51 + 1);
+        assert_eq!(rows.last().unwrap().1, 2_000_000);
+        let s = r.stats();
+        let n = rows.len() as u64;
+        assert_eq!((s.accepted, s.written, s.pending), (n, n, 0));
     }
 }

@@ -409,6 +409,9 @@ def test_a_reader_that_fails_never_breaks_the_caller(
         def read_stream(self, chunks: Any, arrivals: Any, traces: int) -> None:
             raise RuntimeError("reader failed")
 
+        def hand_over(self, *args: Any) -> bool:
+            return False  # read on this thread, by `read_stream`
+
         def finish(self, outcome: str) -> int:
             return 0
 
@@ -425,11 +428,15 @@ def test_a_reader_that_fails_never_breaks_the_caller(
     assert meter.stats()["integration_errors"] == {"botocore": 1 if tapped else len(plain)}
 
 
-def _recorded(lb: Loopback, chunks: list[bytes], read: int | None = None) -> Any:
+def _recorded(
+    lb: Loopback, chunks: list[bytes], read: int | None = None, durability: str = "batch"
+) -> Any:
     """The events recorded for one InvokeAgent stream served as `chunks`: read whole, or the
-    first `read` events and then closed; and the integration errors counted."""
+    first `read` events and then closed; and the integration errors counted. In a batch meter
+    the trace is read on the meter's writer thread (handed over when the stream ends); in a
+    sync one, on the calling thread."""
     serve(lb, chunks)
-    meter = sm.Meter()
+    meter = sm.Meter(durability=durability)
     with meter.session("bot", session_id="s-1") as s:
         out = invoke(capture.instrument(client(lb, "bedrock-agent-runtime"), s))
         try:
@@ -453,7 +460,12 @@ def _recorded(lb: Loopback, chunks: list[bytes], read: int | None = None) -> Any
         for e in inner
     ]
     assert len(steps) == len(rows) - 2  # all but the outer call and the session's end
-    return outer["status"], outer["attrs"], steps, meter.stats()["integration_errors"]
+    # The outer call whole, but for its id and times.
+    call = {k: v for k, v in outer.items() if k not in ("id", "ts", "duration_ns", "seq")}
+    stats = meter.stats()
+    assert stats["accepted"] == stats["written"] == len(rows) + 1  # and the session's start
+    assert stats["pending"] == 0
+    return outer["status"], call, steps, stats["integration_errors"]
 
 
 def _epoch_times(events: list[list[Any]]) -> list[list[Any]]:
@@ -506,6 +518,8 @@ def test_the_raw_bytes_record_what_the_parsed_events_record(
     elif case == "closed":
         chunks, read = [b"".join(chunks)], 4
     raw = _recorded(lb, chunks, read)
+    # The same bytes read on the calling thread (a meter that writes each event at once).
+    assert _recorded(lb, chunks, read, durability="sync") == raw
     monkeypatch.setattr(capture, "_tap", lambda stream: None)
     parsed = _recorded(lb, chunks, read)
     assert raw == parsed

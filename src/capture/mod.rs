@@ -11,12 +11,15 @@
 //!   trace, paired, timed and turned into events;
 //! - [`event_stream`]: AWS event-stream framing (the binary messages of Bedrock's streams);
 //! - [`trace_part`]: an InvokeAgent stream's trace read from its raw bytes into
-//!   [`agent_trace`].
+//!   [`agent_trace`];
+//! - [`agent_turn`]: an InvokeAgent call and its stream's raw bytes, handed over when the
+//!   stream ends and turned into the call's event and its steps' on the meter's writer thread.
 //!
 //! This layer sits above the rules engine (`crate::classify`): it builds events and asks a
 //! ruleset for their verdict; nothing below it knows about HTTP.
 
 pub mod agent_trace;
+pub mod agent_turn;
 pub mod call;
 pub mod event_stream;
 pub mod http;

@@ -662,7 +662,7 @@ impl<T: TraceTime + From<i64>> AgentTrace<T> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::capture::agent_trace::Outcome;
     use crate::event::EventKind;
@@ -765,7 +765,7 @@ mod tests {
     }
 
     /// An event-stream message of `kind` with a JSON `payload`.
-    fn message(kind: &str, payload: &str) -> Vec<u8> {
+    pub(crate) fn message(kind: &str, payload: &str) -> Vec<u8> {
         let mut h = Vec::new();
         for (name, value) in [(":event-type", kind), (":message-type", "event")] {
             h.push(name.len() as u8);
@@ -784,7 +784,7 @@ mod tests {
         m
     }
 
-    fn model_input(tid: &str) -> String {
+    pub(crate) fn model_input(tid: &str) -> String {
         format!(
             r#"{{"trace": {{"orchestrationTrace": {{"modelInvocationInput": {{"traceId": "{tid}"}}}}}}}}"#
         )

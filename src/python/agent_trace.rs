@@ -12,13 +12,17 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBool, PyByteArray, PyBytes, PyDict, PyInt, PyList, PyString, PyType};
 use pyo3::{intern, Py};
 
+use super::errors::invalid;
 use super::meter::Session;
 use crate::capture::agent_trace::{
     AgentTrace as CoreTrace, Outcome, Part, Phase, Timing, ToolInput, ToolKind, TraceTime,
     OBSERVATION_OUTPUTS,
 };
+use crate::capture::agent_turn::{AgentTurn, TurnEvents};
 use crate::capture::trace_part::{days_from_civil, StreamReader};
 use crate::event::{now_ns, Event as CoreEvent, EventKind, Text};
+use crate::ledger::Durability;
+use crate::meter::{Built, Deferred};
 
 /// A time in a trace part: botocore's `datetime`, kept as botocore gave it and read only when a
 /// step needs it, or ns since the epoch read from the stream's bytes.
@@ -273,6 +277,8 @@ impl PartFields {
 #[pyclass(module = "statemeter._core", name = "_AgentTrace")]
 pub struct AgentTrace {
     inner: CoreTrace<PyTime>,
+    /// Where the model steps ran (for a turn handed over, see `hand_over`).
+    venue: Option<Text>,
     finished: Vec<CoreEvent>,
     errors: usize,
 }
@@ -448,8 +454,10 @@ impl AgentTrace {
     #[new]
     #[pyo3(signature = (venue = None))]
     fn new(venue: Option<&str>) -> Self {
+        let venue = venue.map(Text::from);
         AgentTrace {
-            inner: CoreTrace::new(venue.map(Text::from)),
+            inner: CoreTrace::new(venue.clone()),
+            venue,
             finished: Vec::new(),
             errors: 0,
         }
@@ -504,19 +512,99 @@ impl AgentTrace {
         self.errors += reader.end().errors;
     }
 
+    /// Hands the whole turn to the meter's writer thread when the stream has ended, instead of
+    /// `read_stream`, `finish` and recording here: `event` (the outer call's mapping, as
+    /// `Session.model_call` takes it, converted and validated now: its id and time are fixed
+    /// here), the stream's `chunks` (copied into one buffer) with their `arrivals`, `traces`
+    /// and `outcome` as for `read_stream` and `finish`. The writer reads the trace and records
+    /// the outer call, then its steps as its children, all in `session`; what it cannot read
+    /// is counted under `source` in `stats()["integration_errors"]`. Returns `False`, having
+    /// done nothing, where the turn cannot be handed over: `session` is not a `Session`, the
+    /// meter writes each event as it is recorded (`durability="sync"`), or a chunk is not
+    /// bytes. Waits for room in a full queue. Raises what `Session.model_call` would raise for
+    /// `event`, and `LedgerError` for a closed meter.
+    #[allow(clippy::too_many_arguments)]
+    fn hand_over(
+        &self,
+        py: Python<'_>,
+        session: &Bound<'_, PyAny>,
+        event: &Bound<'_, PyAny>,
+        chunks: &Bound<'_, PyList>,
+        arrivals: &Bound<'_, PyList>,
+        traces: usize,
+        outcome: &str,
+        source: &str,
+    ) -> PyResult<bool> {
+        let Ok(session) = session.downcast::<Session>() else {
+            return Ok(false);
+        };
+        let (recorder, fields) = session.get().deferred_target();
+        if recorder.durability() != Durability::Batch {
+            return Ok(false);
+        }
+        let outcome = parse_outcome(outcome)?;
+        let mut size = 0usize;
+        for chunk in chunks.iter() {
+            size += if let Ok(b) = chunk.downcast::<PyBytes>() {
+                b.as_bytes().len()
+            } else if let Ok(b) = chunk.downcast::<PyByteArray>() {
+                b.len()
+            } else {
+                return Ok(false);
+            };
+        }
+        let mut bytes = Vec::with_capacity(size);
+        let mut ends = Vec::with_capacity(chunks.len());
+        for (i, chunk) in chunks.iter().enumerate() {
+            if let Ok(b) = chunk.downcast::<PyBytes>() {
+                bytes.extend_from_slice(b.as_bytes());
+            } else if let Ok(b) = chunk.downcast::<PyByteArray>() {
+                bytes.extend_from_slice(&b.to_vec());
+            }
+            let at = arrivals
+                .get_item(i)
+                .and_then(|t| t.extract::<i64>())
+                .unwrap_or_else(|_| now_ns());
+            ends.push((bytes.len(), at));
+        }
+        let map = super::convert::to_map("event", event)?;
+        let mut outer = CoreEvent::from_map(&map)?;
+        if outer.kind != EventKind::ModelCall {
+            return Err(invalid("event", "the outer call must be a model_call"));
+        }
+        fields.fill(&mut outer);
+        outer.complete()?;
+        let turn = AgentTurn {
+            outer,
+            bytes,
+            chunks: ends,
+            traces,
+            outcome,
+            venue: self.venue.clone(),
+        };
+        let deferred = Deferred {
+            source: source.into(),
+            build: Box::new(move || {
+                let TurnEvents {
+                    mut events,
+                    failures,
+                } = turn.events();
+                for step in events.iter_mut().skip(1) {
+                    fields.fill(step);
+                }
+                Ok(Built { events, failures })
+            }),
+        };
+        if let Err(back) = recorder.try_defer(deferred)? {
+            py.detach(|| recorder.defer(back))?;
+        }
+        Ok(true)
+    }
+
     /// Ends the turn (`outcome`: "complete", "error" or "cancelled"); returns how many steps
     /// it had, each now finished (those cut off with `status` "error", or "cancelled").
     fn finish(&mut self, outcome: &str) -> PyResult<usize> {
-        let outcome = match outcome {
-            "complete" => Outcome::Complete,
-            "error" => Outcome::Error,
-            "cancelled" => Outcome::Cancelled,
-            other => {
-                return Err(PyValueError::new_err(format!(
-                    "outcome must be \"complete\", \"error\" or \"cancelled\", not {other:?}"
-                )))
-            }
-        };
+        let outcome = parse_outcome(outcome)?;
         let steps = self.inner.finish(outcome);
         self.finished.extend(steps);
         Ok(self.finished.len())
@@ -555,6 +643,19 @@ impl AgentTrace {
         let steps = std::mem::take(&mut self.finished);
         steps.iter().map(|e| step_dict(py, e)).collect()
     }
+}
+
+fn parse_outcome(outcome: &str) -> PyResult<Outcome> {
+    Ok(match outcome {
+        "complete" => Outcome::Complete,
+        "error" => Outcome::Error,
+        "cancelled" => Outcome::Cancelled,
+        other => {
+            return Err(PyValueError::new_err(format!(
+                "outcome must be \"complete\", \"error\" or \"cancelled\", not {other:?}"
+            )))
+        }
+    })
 }
 
 fn step_dict<'py>(py: Python<'py>, e: &CoreEvent) -> PyResult<Bound<'py, PyDict>> {

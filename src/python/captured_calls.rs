@@ -15,7 +15,7 @@ use super::meter::{Meter, Session, SessionFields};
 use super::venue::{user_providers, user_venues};
 use crate::capture::call::{CapturedCall, CapturedRequest, Hosts, Outcome, ResponseBody};
 use crate::event::Text;
-use crate::meter::{Deferred, Recorder};
+use crate::meter::{Built, Deferred, Recorder};
 
 #[pyclass(frozen, module = "statemeter._core", name = "_CapturedCalls")]
 pub struct CapturedCalls {
@@ -135,12 +135,12 @@ impl CapturedCalls {
             source: Text::clone(&self.source),
             build: Box::new(move || {
                 let Some(mut e) = call.event()? else {
-                    return Ok(None);
+                    return Ok(Built::default());
                 };
                 if let Some(fields) = &session {
                     fields.fill(&mut e);
                 }
-                Ok(Some(e))
+                Ok(Some(e).into())
             }),
         };
         let recorder = &self.recorder;

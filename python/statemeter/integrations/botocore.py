@@ -24,7 +24,9 @@ recorded as an event of its own, a child (`parent_id`) of the InvokeAgent call i
 session, with the tokens on the model invocations (the outer call carries none of them, and
 `attrs["statemeter.inner_steps"]` counts its children); see `docs/integrations.md`. The trace
 is read from the stream's raw bytes once the stream has ended: while the caller reads, the
-capture only keeps a reference to each chunk of the response body and when it came.
+capture only keeps a reference to each chunk of the response body and when it came; into a
+`Session` of a batch meter the bytes and the outer call are then handed to the meter's writer
+thread, which reads the trace and records the call and its steps.
 
 Call-level hooks also see calls a `botocore.stub.Stubber` answers (it answers at
 `before-call`; statemeter's handler is registered first on the same `before-call.*.*` node, so
@@ -46,6 +48,7 @@ from typing import Any
 from statemeter import _core
 from statemeter._guard import shielded
 from statemeter.errors import invalid
+from statemeter.integrations import _join
 from statemeter.integrations._capture import Target, finish_event, now, status_for
 
 __all__ = ["OPERATIONS", "instrument", "uninstrument"]
@@ -365,12 +368,19 @@ class _StreamWatch:
             return
         self.done = True
         with shielded(self.target.meter, "botocore"):
+            duration_ns = now()[1] - self.t0
             usage = self.usage
             if self.chunks:
                 read = _core._read_usage(b"\n".join(self.chunks), "application/json")
                 usage = {k: v for k, v in read.items() if k.endswith("_tokens")} or usage
             trace = self.steps
             tap, self.tap = self.tap, None
+            if (
+                trace is not None
+                and tap is not None
+                and self._hand_over(trace, tap, outcome, duration_ns, usage)
+            ):
+                return
             if trace is not None and tap is not None:
                 try:
                     trace.read_stream(tap.chunks, tap.arrivals, self.traces)
@@ -386,7 +396,7 @@ class _StreamWatch:
                 finish_event(
                     self.event,
                     ts=self.ts,
-                    duration_ns=now()[1] - self.t0,
+                    duration_ns=duration_ns,
                     status=status_for(self.status_code, outcome),
                     http_status=self.status_code,
                     usage=usage,
@@ -406,6 +416,46 @@ class _StreamWatch:
                         f"InvokeAgent trace ended with {trace.unfinished} step(s) unfinished"
                     )
                 )
+
+    def _hand_over(
+        self,
+        trace: _core._AgentTrace,
+        tap: _RawTap,
+        outcome: str,
+        duration_ns: int,
+        usage: dict[str, int] | None,
+    ) -> bool:
+        """InvokeAgent into a `Session` of a batch meter: hands the outer call and the
+        stream's bytes to the meter's writer thread, which reads the trace and records the
+        call and its steps (`_AgentTrace.hand_over`); this thread only copies the bytes and
+        converts the call. `False` (nothing done) where that cannot be: the call goes to a
+        span processor, the target is no `Session`, the meter is synchronous; the trace is
+        then read and recorded here."""
+        if self.span is not None or self.event.get("kind") != "model_call":
+            return False
+        event = finish_event(
+            self.event,
+            ts=self.ts,
+            duration_ns=duration_ns,
+            status=status_for(self.status_code, outcome),
+            http_status=self.status_code,
+            usage=usage,
+            extra_attrs=self.extra,
+        )
+        handed = trace.hand_over(
+            self.target.session,
+            event,
+            tap.chunks,
+            tap.arrivals,
+            self.traces,
+            outcome,
+            self.target.source,
+        )
+        if handed:
+            tap.release()
+            if _join._processors:
+                _join.recorded(self.target.meter, event)
+        return handed
 
     def _record_steps(self, trace: _core._AgentTrace, outer: Any) -> None:
         """Records the finished steps as children of `outer`: into a `Session` in one call
