@@ -55,6 +55,20 @@ impl EventId {
         })
     }
 
+    /// Sets the id to the lowercase hyphenated text of `uuid`, written where the id is (an id
+    /// returned and then moved into an event would be written twice, and its bytes read back
+    /// wider than they were stored, which the processor cannot forward from its store buffer).
+    #[inline]
+    pub fn set_uuid(&mut self, uuid: Uuid) {
+        if let Repr::Heap(_) = self.0 {
+            *self = EventId::new();
+        }
+        if let Repr::Inline { len, bytes } = &mut self.0 {
+            uuid.hyphenated().encode_lower(bytes);
+            *len = INLINE_ID_BYTES as u8;
+        }
+    }
+
     #[inline]
     pub fn as_str(&self) -> &str {
         match &self.0 {
@@ -272,6 +286,12 @@ mod tests {
         assert_eq!(id, "0199a8c0-7c2e-7d3b-9f1a-3c5e2b8d4f10");
         assert_eq!(id.as_str(), u.hyphenated().to_string());
         assert!(!id.is_allocated());
+        for before in ["", "short", &"long".repeat(20)] {
+            let mut set = EventId::from(before);
+            set.set_uuid(u);
+            assert_eq!(set, id);
+            assert!(!set.is_allocated());
+        }
     }
 
     #[test]

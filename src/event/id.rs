@@ -153,9 +153,15 @@ pub fn new_uuid_v7() -> EventId {
 /// is written into the returned id (nothing allocated).
 #[inline]
 pub fn uuid_v7_at(ts_ns: i64) -> EventId {
+    EventId::from_uuid(mint_uuid_v7_at(ts_ns))
+}
+
+/// [`uuid_v7_at`] as a [`Uuid`] (for an id whose text is written in place,
+/// [`EventId::set_uuid`]).
+#[inline]
+pub fn mint_uuid_v7_at(ts_ns: i64) -> Uuid {
     let ms = ts_ns.max(0) as u64 / 1_000_000;
-    let id = MINTER.lock().next(ms);
-    EventId::from_uuid(id)
+    MINTER.lock().next(ms)
 }
 
 #[cfg(test)]

@@ -25,7 +25,7 @@ pub(crate) use encode::write_map;
 pub use event_id::{EventId, INLINE_ID_BYTES};
 pub(crate) use fields::lookup_path;
 pub use fields::{FieldRef, Fields};
-pub use id::{new_uuid_v7, now_ns, uuid_v7_at};
+pub use id::{mint_uuid_v7_at, new_uuid_v7, now_ns, uuid_v7_at};
 pub use recorded::{Classifier, Recorded};
 
 /// Longest accepted string field, in bytes.
@@ -215,11 +215,8 @@ impl Event {
         }
         if self.id.is_empty() {
             // One clock read serves both when the event is stamped now.
-            self.id = if stamped_now {
-                uuid_v7_at(self.ts)
-            } else {
-                new_uuid_v7()
-            };
+            let at = if stamped_now { self.ts } else { now_ns() };
+            self.id.set_uuid(mint_uuid_v7_at(at));
         }
         match self.kind {
             EventKind::ModelCall => {

@@ -45,12 +45,16 @@ impl Recorded {
         classifier: Arc<dyn Classifier>,
         fill: impl FnOnce(&mut Event) -> Result<(), E>,
     ) -> Result<Arc<Recorded>, E> {
-        let mut slot = Arc::<Recorded>::new_uninit();
-        let p = Arc::get_mut(&mut slot)
-            .expect("a new allocation is not shared")
-            .as_mut_ptr();
-        // SAFETY: `p` points to the new allocation, valid for writes and not shared; every
-        // field is written once before `fill` sees the event and before `assume_init`.
+        let slot = Arc::<Recorded>::new_uninit();
+        // Written through the pointer without `Arc::get_mut`: its uniqueness check is an
+        // atomic compare-and-swap, which waits for the allocation's memory (last written by
+        // the writer thread that freed it) before anything after it runs; plain writes let the
+        // processor go on while that memory comes.
+        let p = Arc::as_ptr(&slot).cast_mut().cast::<Recorded>();
+        // SAFETY: `slot` was allocated just above, so no other `Arc` or `Weak` of it exists,
+        // and nothing reads it until `assume_init`; `Arc::as_ptr` points into the allocation
+        // with the provenance of its owning pointer (the one `Arc::get_mut` writes through).
+        // Every field is written once before `fill` sees the event and before `assume_init`.
         unsafe {
             ptr::addr_of_mut!((*p).event).write(Event::new(kind));
             ptr::addr_of_mut!((*p).classification).write(OnceLock::new());
