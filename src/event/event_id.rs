@@ -247,8 +247,93 @@ impl fmt::Debug for EventId {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::event::{Classification, Classifier, Event, EventKind, Recorded};
+    use std::alloc::{GlobalAlloc, Layout, System};
+    use std::cell::Cell;
     use std::collections::hash_map::DefaultHasher;
     use std::collections::HashSet;
+
+    thread_local! {
+        /// Allocations made by this thread (the lib's test binary counts them all).
+        static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
+    }
+
+    /// The system allocator, counting each thread's allocations.
+    struct Counting;
+
+    fn count() {
+        let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
+    }
+
+    // SAFETY: every call is passed on to the system allocator unchanged.
+    unsafe impl GlobalAlloc for Counting {
+        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+            count();
+            unsafe { System.alloc(layout) }
+        }
+        unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+            count();
+            unsafe { System.alloc_zeroed(layout) }
+        }
+        unsafe fn realloc(&self, p: *mut u8, layout: Layout, size: usize) -> *mut u8 {
+            count();
+            unsafe { System.realloc(p, layout, size) }
+        }
+        unsafe fn dealloc(&self, p: *mut u8, layout: Layout) {
+            unsafe { System.dealloc(p, layout) }
+        }
+    }
+
+    #[global_allocator]
+    static COUNTING: Counting = Counting;
+
+    /// The allocations `f` makes on this thread.
+    fn allocations_in(f: impl FnOnce()) -> u64 {
+        let before = ALLOCATIONS.with(Cell::get);
+        f();
+        ALLOCATIONS.with(Cell::get) - before
+    }
+
+    #[derive(Debug)]
+    struct Nothing;
+
+    impl Classifier for Nothing {
+        fn classify_event(&self, _: &Event) -> Classification {
+            unreachable!("not classified here")
+        }
+    }
+
+    /// The recording hot path's event: one allocation, its own; the id minted for it, or one
+    /// given of up to 36 bytes, is kept inside it.
+    #[test]
+    fn a_pending_event_is_one_allocation_with_its_id_inside() {
+        let classifier: Arc<dyn Classifier> = Arc::new(Nothing);
+        let (provider, model, api): (Arc<str>, Arc<str>, Arc<str>) =
+            ("openai".into(), "gpt-5".into(), "chat.completions".into());
+        let build = |id: Option<&str>| {
+            Recorded::new_pending(EventKind::ModelCall, classifier.clone(), |e| {
+                if let Some(id) = id {
+                    e.id = id.into();
+                }
+                e.provider = Some(provider.clone());
+                e.model = Some(model.clone());
+                e.api = Some(api.clone());
+                e.input_tokens = Some(12);
+                e.complete()
+            })
+            .unwrap()
+        };
+        let first = build(None); // the minting state and shared defaults, made once
+        let mut recs = Vec::with_capacity(4);
+        assert_eq!(allocations_in(|| recs.push(build(None))), 1);
+        assert_eq!(allocations_in(|| recs.push(build(Some("evt-1")))), 1);
+        let long = "l".repeat(INLINE_ID_BYTES + 1);
+        assert_eq!(allocations_in(|| recs.push(build(Some(&long)))), 2);
+        assert_eq!(recs[0].event.id.len(), INLINE_ID_BYTES);
+        assert!(recs[0].event.id > first.event.id);
+        assert_eq!(recs[1].event.id, "evt-1");
+        assert_eq!(recs[2].event.id, long);
+    }
 
     fn hash_of<T: Hash + ?Sized>(v: &T) -> u64 {
         let mut h = DefaultHasher::new();
