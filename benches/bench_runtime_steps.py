@@ -14,8 +14,9 @@ with botocore's own `EventStream` (the parser a boto3 client uses) and iterates 
   `Session` and drops what it is given: reading the trace and handing its steps over as
   mappings, nothing recorded;
 - metered: the same hooks into a `Session` of a file ledger (batch durability): the outer call
-  and its 100 children recorded (the trace read by the Rust reader from the stream's bytes when
-  the stream ends, the steps recorded in one call per turn), flushed at the end of each block.
+  and its 100 children recorded (when the stream ends, the calling thread copies its bytes into
+  one buffer and hands them with the outer call to the ledger's writer thread, which reads the
+  trace and records the call and its steps), flushed at the end of each block.
 
 The replayed body hands botocore one message per chunk (202 chunks): the capture's work per
 chunk (keeping a reference to it and its time) is counted once per message, more often than a
