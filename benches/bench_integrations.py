@@ -392,11 +392,13 @@ def _ab_rounds(
     return out
 
 
-def _writer_per_group(events: int, gap_s: float, groups: int) -> float:
+def _writer_per_group(events: int, gap_s: float, groups: int, flush: bool = False) -> float:
     """Writer-thread CPU (µs) per `events` tool calls recorded together, with `gap_s` seconds
-    between the groups (a fresh file ledger, the flush included): with a gap longer than the
-    encoder's linger (5 ms) each group is written on its own, as in an agent run that records
-    a few events every few milliseconds; without one the groups run together."""
+    between the groups (a fresh file ledger, the last flush included), as an agent run records
+    a few events every few milliseconds: the encoder's linger (50 ms after the oldest queued
+    event) decides how many such groups share a commit. With `flush`, a flush after each
+    group commits it alone (what a group costs the writer by itself); without a gap the groups
+    run together."""
     meter = _ledger()
     session = meter.session("bench", session_id="bench")
     meter.flush()
@@ -404,6 +406,8 @@ def _writer_per_group(events: int, gap_s: float, groups: int) -> float:
     for _ in range(groups):
         for _ in range(events):
             session.tool_call("get_order", attrs={"run_id": "r"})
+        if flush:
+            meter.flush()
         if gap_s:
             time.sleep(gap_s)
     meter.flush()
@@ -525,12 +529,14 @@ def bench_langgraph(quick: bool) -> dict[str, Any]:
             out[f"{name}_added_instructions_pct"] = (
                 round((got - base) / base * 100, 2) if got is not None and base else None
             )
-    # What the writer threads take for a run's few events written on their own (as in the
-    # A/B, where a run records them over a few ms), for the same time with no events, and for
-    # the events written with many others (as in the replay).
+    # What the writer threads take for a run's few events recorded 6 ms apart from the next
+    # run's (as in the A/B, where a run records them over a few ms), for the same with a flush
+    # after each group (each committed alone), for the same time with no events, and for the
+    # events written with many others (as in the replay).
     groups = 50 if quick else 300
     out["writer_cpu_us_per_group_of_5"] = {
         "apart": _writer_per_group(5, 0.006, groups),
+        "flushed": _writer_per_group(5, 0.006, groups, flush=True),
         "idle": _writer_per_group(0, 0.006, groups),  # the same 6 ms with nothing recorded
         "together": _writer_per_group(5, 0.0, groups),
     }

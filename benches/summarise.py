@@ -637,13 +637,21 @@ def _langgraph_why(target: str) -> Callable[[], str]:
             f"Replayed back to back, the callbacks cost {us('callbacks_added_cpu_us_per_run')} "
             f"per run, writer included (the checkpointer's calls "
             f"{us('checkpointer_added_cpu_us_per_run')}): the replay leaves out LangChain's "
-            "dispatch and writes many runs' events together. In a run the writer wakes for "
-            "the few events of about one run at a time (it lingers 5 ms for more), and such a "
-            f"group of 5 events costs the writer threads {num(groups.get('apart'), 'µs')} of "
-            f"CPU (an idle meter's threads take {num(groups.get('idle'), 'µs')} over the same "
-            f"6 ms) against {num(groups.get('together'), 'µs')} when written with many "
-            "others: a cost per group, the meter's, that the integration cannot batch across "
-            "runs (see Sustained recording and Durable ingest)."
+            "dispatch and writes many runs' events together. Each group the writer commits "
+            "has a cost of its own beside its events' (a SQLite transaction: for a few "
+            "events two 16 KiB WAL frames, six lock calls; the thread wake-ups): 5 events "
+            f"committed alone (a flush after each) cost the writer threads "
+            f"{num(groups.get('flushed'), 'µs')} of CPU against "
+            f"{num(groups.get('together'), 'µs')} written with many others. The writer "
+            "lingers 50 ms after the oldest queued event, so the few events of several "
+            "runs share a commit: 5 events recorded 6 ms apart from the next 5 cost it "
+            f"{num(groups.get('apart'), 'µs')} per group (an idle meter's threads take "
+            f"{num(groups.get('idle'), 'µs')} over the same 6 ms). With a 5 ms linger, "
+            "each run's events were a group of their own: 286-327 µs per group of 5 "
+            "recorded apart, 308 µs committed alone (2026-12-07, two runs of the fat-LTO "
+            "build before, alternating with this one's at load 1.6-3.7: 62-83 µs apart, 262 "
+            "alone); the writer's part of the callbacks' added CPU per run went from 445-446 "
+            "µs to 94-117 µs."
         )
         if isinstance(control, (int, float)) and control > 5.0 and target == "callbacks":
             text += (
@@ -712,8 +720,13 @@ def _langgraph_rows() -> list[Row]:
             _langgraph_why("wall"),
         ),
         Row(
-            "writer CPU per group of 5 events, written apart",
+            "writer CPU per group of 5 events, recorded 6 ms apart",
             "writer_cpu_us_per_group_of_5.apart",
+            "µs",
+        ),
+        Row(
+            "writer CPU per group of 5 events, each committed alone (flushed)",
+            "writer_cpu_us_per_group_of_5.flushed",
             "µs",
         ),
         Row(
@@ -862,10 +875,10 @@ SECTIONS = [
                     "the caller sleep: the encoder takes the whole queue by swapping its buffer "
                     "for an empty one (the lock held for a few loads and stores, where it used "
                     "to copy up to 8,192 events out under it), wakes when the queue holds 8,192 "
-                    "events or its oldest has waited 5 ms (not 5 ms after it last looked, which "
-                    "fell inside a chunk), and the committer sets the events' seqs before it "
-                    "takes the lock (it used to touch every event of a group under it). In "
-                    "alternating runs of the benchmark's loops against the build before "
+                    "events or its oldest has waited the linger (not the linger after it last "
+                    "looked, which fell inside a chunk), and the committer sets the events' seqs "
+                    "before it takes the lock (it used to touch every event of a group under "
+                    "it). In alternating runs of the benchmark's loops against the build before "
                     "(2026-12-07, eight pairs at load 6-9) the wall ratio went from 1.20-5.82x "
                     "(median 2.77x) to 1.06-4.80x (median 1.22x), with CPU unchanged. What is "
                     "left, traced (sched_switch with call stacks, 100 chunks of 10,000, "
