@@ -210,12 +210,19 @@ impl SpanStats {
 /// nothing to record, e.g. a request that was no AI API call), with the failures it met on the
 /// way; or an error. Failures, an error, a panic and an event that fails validation are counted
 /// as failures of the integration `source` in `stats().integration_errors` and never raised:
-/// the caller went on long ago. The item takes one place in the queue whatever it yields; its
-/// events are encoded and committed together, in one group.
+/// the caller went on long ago. The item takes `places` places of the queue's capacity (see
+/// [`Deferred::places_for`]), so that a queue full of such items is bounded like one full of
+/// events; its events are encoded and committed together, in one group.
 pub struct Deferred {
     pub source: crate::event::Text,
+    /// Places of the queue's capacity the item takes (at least one).
+    pub places: usize,
     pub build: Box<dyn FnOnce() -> Result<Built> + Send>,
 }
+
+/// The raw material one place of the queue stands for: a deferred item holding more (a
+/// request's body, a response stream's bytes) takes a place for each `PLACE_BYTES` of it.
+pub const PLACE_BYTES: usize = 16 * 1024;
 
 /// What a [`Deferred`] item built: its events in the order they are recorded, and how many
 /// failures building them met (a part of the raw material that could not be read: the events
@@ -236,6 +243,14 @@ impl From<Option<Event>> for Built {
 }
 
 impl Deferred {
+    /// The places an item takes that will yield about `events` events and holds `bytes` of
+    /// raw material until it is built: one per event, and one per [`PLACE_BYTES`] held if that
+    /// is more; at least one. A queue of `capacity` places then holds at most about `capacity`
+    /// events' worth, or `capacity` × [`PLACE_BYTES`] of raw material, whatever it holds.
+    pub fn places_for(events: usize, bytes: usize) -> usize {
+        events.max(bytes.div_ceil(PLACE_BYTES)).max(1)
+    }
+
     /// Runs `build` and completes (stamps and validates) each event: one that fails validation
     /// is left out and counted, the others are kept. An error or a panic inside `build` is one
     /// failure and nothing to record, so the writer thread goes on.
@@ -273,6 +288,11 @@ struct State {
     /// this buffer with an empty one (see [`take_queue`]): the lock is held for nanoseconds,
     /// never for a copy of the queue, so a producer does not wait for it.
     queue: Vec<Queued>,
+    /// Places of the capacity taken by queued deferred items beyond one each (see
+    /// [`Deferred::places`]): the queue is full when `queue.len() + extra` reaches it.
+    extra: usize,
+    /// Producers waiting for room in the queue: the encoder wakes them when it takes it.
+    room_waiters: usize,
     /// When the oldest queued event was queued (the encoder takes the queue [`LINGER`] after).
     oldest: Option<Instant>,
     /// Events handed to the writer and not yet committed.
@@ -345,6 +365,8 @@ impl Shared {
             wake_at: WAKE_AT.min(config.capacity / 2).max(1),
             state: Lock::new(State {
                 queue: Vec::new(),
+                extra: 0,
+                room_waiters: 0,
                 oldest: None,
                 in_flight: 0,
                 flushing: 0,
@@ -692,7 +714,7 @@ impl Recorder {
     /// Batch mode: queues the event unless the queue is full (then gives it back so the
     /// caller can release its locks and call [`Recorder::push_blocking`]).
     pub fn try_push(&self, rec: Arc<Recorded>) -> Result<std::result::Result<(), Arc<Recorded>>> {
-        self.try_queue(rec, Queued::Ready)
+        self.try_queue(rec, 1, Queued::Ready)
     }
 
     /// Queues `item` (as `wrap` makes it a [`Queued`]) unless the queue is full, then gives
@@ -702,6 +724,7 @@ impl Recorder {
     fn try_queue<T>(
         &self,
         item: T,
+        places: usize,
         wrap: impl FnOnce(T) -> Queued,
     ) -> Result<std::result::Result<(), T>> {
         // The working state borrowed under its lock (no reference count taken: this is the hot
@@ -709,22 +732,24 @@ impl Recorder {
         let current = self.core.current.lock();
         if current.0 != crate::fork::generation() {
             drop(current);
-            return Self::try_queue_to(&*self.shared()?, item, wrap);
+            return Self::try_queue_to(&*self.shared()?, item, places, wrap);
         }
-        Self::try_queue_to(&current.1, item, wrap)
+        Self::try_queue_to(&current.1, item, places, wrap)
     }
 
     #[inline(always)]
     fn try_queue_to<T>(
         shared: &Shared,
         item: T,
+        places: usize,
         wrap: impl FnOnce(T) -> Queued,
     ) -> Result<std::result::Result<(), T>> {
         let mut st = shared.state.lock();
         if st.closed {
             return Err(Error::Ledger("the meter is closed".into()));
         }
-        if st.queue.len() >= shared.capacity {
+        let used = st.queue.len() + st.extra;
+        if !has_room(used, places, shared.capacity) {
             return Ok(Err(item));
         }
         let mut wake = false;
@@ -733,8 +758,9 @@ impl Recorder {
             wake = std::mem::take(&mut st.encoder_waiting);
         }
         st.queue.push(wrap(item));
+        st.extra += places - 1;
         st.accepted += 1;
-        wake |= st.queue.len() == shared.wake_at;
+        wake |= used < shared.wake_at && used + places >= shared.wake_at;
         drop(st);
         if wake {
             shared.work.notify_one();
@@ -761,14 +787,15 @@ impl Recorder {
         if st.closed {
             return Err(Error::Ledger("the meter is closed".into()));
         }
-        let room = shared.capacity.saturating_sub(st.queue.len());
-        let before = st.queue.len();
+        let used = st.queue.len() + st.extra;
+        let room = shared.capacity.saturating_sub(used);
+        let was_empty = st.queue.is_empty();
         let mut recs = recs.into_iter();
         st.queue.extend(recs.by_ref().take(room).map(Queued::Ready));
-        let queued = st.queue.len() - before;
+        let queued = st.queue.len() + st.extra - used;
         st.accepted += queued as u64;
-        let mut wake = before < shared.wake_at && st.queue.len() >= shared.wake_at;
-        if before == 0 && queued > 0 {
+        let mut wake = used < shared.wake_at && used + queued >= shared.wake_at;
+        if was_empty && queued > 0 {
             st.oldest = Some(Instant::now());
             wake |= std::mem::take(&mut st.encoder_waiting);
         }
@@ -781,7 +808,7 @@ impl Recorder {
 
     /// Batch mode: queues the event, waiting for room (backpressure).
     pub fn push_blocking(&self, rec: Arc<Recorded>) -> Result<()> {
-        self.queue_blocking(Queued::Ready(rec))
+        self.queue_blocking(Queued::Ready(rec), 1)
     }
 
     /// Batch mode: queues an event the writer builds itself (see [`Deferred`]) unless the
@@ -789,7 +816,8 @@ impl Recorder {
     /// [`Recorder::defer`]). The encoder is not woken for it: it takes the queue within
     /// [`LINGER`], or at once when a group's worth is queued or someone flushes.
     pub fn try_defer(&self, deferred: Deferred) -> Result<std::result::Result<(), Deferred>> {
-        self.try_queue(deferred, Queued::Deferred)
+        let places = deferred.places.max(1);
+        self.try_queue(deferred, places, Queued::Deferred)
     }
 
     /// Queues events the writer builds itself, waiting for room (backpressure). In sync mode
@@ -797,7 +825,8 @@ impl Recorder {
     /// failure to build them is counted, not returned, as in batch mode.
     pub fn defer(&self, deferred: Deferred) -> Result<()> {
         if self.durability() == Durability::Batch {
-            return self.queue_blocking(Queued::Deferred(deferred));
+            let places = deferred.places.max(1);
+            return self.queue_blocking(Queued::Deferred(deferred), places);
         }
         let source = crate::event::Text::clone(&deferred.source);
         let built = deferred.run();
@@ -816,22 +845,28 @@ impl Recorder {
         written
     }
 
-    fn queue_blocking(&self, item: Queued) -> Result<()> {
+    fn queue_blocking(&self, item: Queued, places: usize) -> Result<()> {
         let shared = self.shared()?;
         let mut st = shared.state.lock();
         loop {
             if st.closed {
                 return Err(Error::Ledger("the meter is closed".into()));
             }
-            if st.queue.len() < shared.capacity {
+            if has_room(st.queue.len() + st.extra, places, shared.capacity) {
                 break;
             }
+            // The encoder takes the queue now rather than when its linger ends: the queue may
+            // be short of a group's worth yet have no room for an item of many places.
+            st.room_waiters += 1;
+            shared.work.notify_one();
             st = shared.progress.wait(st);
+            st.room_waiters -= 1;
         }
         if st.queue.is_empty() {
             st.oldest = Some(Instant::now());
         }
         st.queue.push(item);
+        st.extra += places - 1;
         st.accepted += 1;
         drop(st);
         shared.work.notify_one();
@@ -1225,7 +1260,11 @@ fn encoder_loop(
                 st.encoder_waiting = false;
                 settled_idle = false;
                 all_back_before = false;
-                if st.closed || st.flushing > 0 || st.queue.len() >= shared.wake_at {
+                if st.closed
+                    || st.flushing > 0
+                    || st.room_waiters > 0
+                    || st.queue.len() + st.extra >= shared.wake_at
+                {
                     break;
                 }
                 let waited = st.oldest.map_or(LINGER, |t| t.elapsed());
@@ -1234,7 +1273,7 @@ fn encoder_loop(
                 }
                 st = shared.work.wait_for(st, LINGER - waited).0;
             }
-            let full = st.queue.len() >= shared.capacity;
+            let full = st.room_waiters > 0;
             st.in_flight += st.queue.len() as u64;
             take_queue(&mut st, &mut taken);
             drop(st);
@@ -1411,7 +1450,15 @@ fn encoder_loop(
 fn take_queue(st: &mut State, into: &mut Vec<Queued>) {
     debug_assert!(into.is_empty());
     std::mem::swap(&mut st.queue, into);
+    st.extra = 0;
     st.oldest = None;
+}
+
+/// Whether an item of `places` fits a queue with `used` of its `capacity` taken. An empty
+/// queue takes any item, so that one larger than the whole capacity still gets in (alone).
+#[inline(always)]
+fn has_room(used: usize, places: usize, capacity: usize) -> bool {
+    used == 0 || used + places <= capacity
 }
 
 /// Waits until the committer is done with the first `sent` groups (or has stopped).
@@ -1993,6 +2040,7 @@ mod tests {
     fn deferred(kind: u8, i: u64) -> Deferred {
         Deferred {
             source: "httpx".into(),
+            places: 1,
             build: Box::new(move || match kind {
                 0 => {
                     let mut e = Event::new(EventKind::ModelCall);
@@ -2062,6 +2110,7 @@ mod tests {
     fn turn(i: u64, children: u64, failures: usize, invalid: u64) -> Deferred {
         Deferred {
             source: "botocore".into(),
+            places: Deferred::places_for(1 + children as usize, 0),
             build: Box::new(move || {
                 let mut outer = call(i);
                 outer.attrs.insert("children".into(), children.into());
@@ -2077,6 +2126,86 @@ mod tests {
                 Ok(Built { events, failures })
             }),
         }
+    }
+
+    #[test]
+    fn a_deferred_item_takes_the_places_it_asks_for() {
+        // One place per event it will yield, or per PLACE_BYTES it holds if that is more.
+        assert_eq!(Deferred::places_for(0, 0), 1);
+        assert_eq!(Deferred::places_for(1, 2_000), 1);
+        assert_eq!(Deferred::places_for(101, 132_724), 101);
+        assert_eq!(Deferred::places_for(1, PLACE_BYTES + 1), 2);
+        assert_eq!(Deferred::places_for(3, 10 * PLACE_BYTES), 10);
+        // An empty queue takes any item (alone); otherwise the item must fit.
+        assert!(has_room(0, 5_000, 1_000));
+        assert!(has_room(400, 600, 1_000));
+        assert!(!has_room(400, 601, 1_000));
+        assert!(!has_room(1_000, 1, 1_000));
+
+        // A queue of 1,000 places, taken by the encoder at 500 or when its linger ends.
+        let (_d, r) = recorder(Durability::Batch, 1_000);
+        let started = Instant::now();
+        let mut big = turn(1, 0, 0, 0);
+        big.places = 400;
+        assert!(r.try_defer(big).unwrap().is_ok(), "an empty queue takes it");
+        let mut bigger = turn(2, 0, 0, 0);
+        bigger.places = 601;
+        let refused = r.try_defer(bigger).unwrap();
+        let one = r.try_push(r.wrap(call(3))).unwrap();
+        if started.elapsed() < LINGER {
+            // The encoder cannot have taken the queue yet: 400 places are taken, 600 left.
+            assert!(refused.is_err(), "601 places do not fit in 600");
+            assert!(one.is_ok(), "one place fits");
+        }
+        // Waiting for room, it gets in once the encoder has taken the queue.
+        if let Err(back) = refused {
+            r.defer(back).unwrap();
+        }
+        if let Err(back) = one {
+            r.push_blocking(back).unwrap();
+        }
+        r.flush().unwrap();
+        let s = r.stats();
+        assert_eq!((s.accepted, s.written, s.pending), (3, 3, 0));
+    }
+
+    #[test]
+    fn producers_of_items_larger_than_the_room_left_all_get_in() {
+        // A queue of 8 places; items of 1 to 20 places, some larger than the whole queue (they
+        // get in alone), from two threads beside plain events: nothing waits forever, all
+        // is written.
+        let (_d, r) = recorder(Durability::Batch, 8);
+        let r = Arc::new(r);
+        let producers: Vec<_> = (0..2u64)
+            .map(|t| {
+                let r = Arc::clone(&r);
+                std::thread::spawn(move || {
+                    for i in 0..60u64 {
+                        let mut d = turn(t * 1_000 + i, 1, 0, 0);
+                        d.places = 1 + ((i * 7 + t) % 20) as usize;
+                        if let Err(back) = r.try_defer(d).unwrap() {
+                            r.defer(back).unwrap();
+                        }
+                        let rec = r.wrap(call(t * 1_000 + i));
+                        if let Err(back) = r.try_push(rec).unwrap() {
+                            r.push_blocking(back).unwrap();
+                        }
+                    }
+                })
+            })
+            .collect();
+        for p in producers {
+            p.join().unwrap();
+        }
+        r.flush().unwrap();
+        let s = r.stats();
+        // Each turn yields its call and one child; each plain event one.
+        assert_eq!((s.accepted, s.written, s.pending), (360, 360, 0));
+        let rows = ledger_rows(&r);
+        assert_eq!(rows.len(), 360);
+        assert!(rows
+            .iter()
+            .all(|(kind, _, parent)| (kind == "tool_call") == parent.is_some()));
     }
 
     /// Each event in the ledger, in order: (kind, input tokens or duration, parent's seq).
@@ -2134,15 +2263,18 @@ mod tests {
             // A panic and an error: nothing recorded, one failure each; the writer goes on.
             defer(Deferred {
                 source: "botocore".into(),
+                places: 1,
                 build: Box::new(|| panic!("a bug in the builder")),
             });
             defer(Deferred {
                 source: "botocore".into(),
+                places: 1,
                 build: Box::new(|| Err(Error::validation("bytes", "unreadable"))),
             });
             // Nothing to record, no failure.
             defer(Deferred {
                 source: "botocore".into(),
+                places: 1,
                 build: Box::new(|| Ok(Built::default())),
             });
             // One child fails validation (a tool call without a tool): left out and counted.

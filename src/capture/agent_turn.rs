@@ -39,6 +39,17 @@ pub struct TurnEvents {
 }
 
 impl AgentTurn {
+    /// At most how many events the turn yields: the outer call, and a step for each trace event
+    /// read at most.
+    pub fn events_at_most(&self) -> usize {
+        1 + self.traces
+    }
+
+    /// The bytes of the response body it holds until it is read.
+    pub fn held_bytes(&self) -> usize {
+        self.bytes.len()
+    }
+
     /// Reads the trace and finishes the turn. The outer call is recorded whatever the trace
     /// holds; when it had steps, `attrs["statemeter.inner_steps"]` counts them.
     pub fn events(self) -> TurnEvents {

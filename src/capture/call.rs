@@ -95,6 +95,15 @@ pub struct CapturedCall {
 }
 
 impl CapturedCall {
+    /// The bytes of the request's and the response's bodies it holds.
+    pub fn held_bytes(&self) -> usize {
+        let response = match &self.response {
+            ResponseBody::Read { body, .. } => body.len(),
+            _ => 0,
+        };
+        self.request.body.as_ref().map_or(0, Vec::len) + response
+    }
+
     /// The `model_call` (or MCP `tool_call`) this call amounts to, with its timing, status
     /// (`http.response.status_code` in attrs), usage (`input_tokens`, `output_tokens`,
     /// `cached_tokens`; reasoning and cache-creation tokens, the response id and model in attrs

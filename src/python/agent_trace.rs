@@ -584,6 +584,7 @@ impl AgentTrace {
         };
         let deferred = Deferred {
             source: source.into(),
+            places: Deferred::places_for(turn.events_at_most(), turn.held_bytes()),
             build: Box::new(move || {
                 let TurnEvents {
                     mut events,

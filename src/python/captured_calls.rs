@@ -133,6 +133,7 @@ impl CapturedCalls {
         let session = self.session.clone();
         let deferred = Deferred {
             source: Text::clone(&self.source),
+            places: Deferred::places_for(1, call.held_bytes()),
             build: Box::new(move || {
                 let Some(mut e) = call.event()? else {
                     return Ok(Built::default());
