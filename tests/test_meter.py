@@ -365,3 +365,23 @@ def test_model_call_keywords_any_way_given():
         "openai",
         "openai",
     ]
+
+
+def test_a_relative_path_names_the_file_where_the_meter_was_opened(tmp_path, monkeypatch):
+    # The process changes directory while the meter is open: the ledger's column store is
+    # still written beside the file the meter opened, not in the new working directory.
+    opened, later = tmp_path / "opened", tmp_path / "later"
+    opened.mkdir()
+    later.mkdir()
+    monkeypatch.chdir(opened)
+    meter = sm.Meter("audit.db")
+    s = meter.session(agent="a")
+    for n in range(3):
+        s.model_call(provider="openai", model="gpt-5", api="responses", input_tokens=n)
+    monkeypatch.chdir(later)
+    meter.close()
+    assert (opened / "audit.db.columns").is_dir()
+    assert list(later.iterdir()) == []
+    ledger = sm.Ledger.open(opened / "audit.db")
+    assert ledger.verify().ok
+    assert len(ledger.events()) == 3

@@ -146,6 +146,9 @@ impl Store {
     }
 
     fn with(conn: Connection, path: Option<PathBuf>, label: String) -> Result<Store> {
+        // Kept absolute: the column store beside the file, a read-only connection for SQL and
+        // a forked child's reopening find the same file after the process changes directory.
+        let path = path.map(|p| std::path::absolute(&p).unwrap_or(p));
         let version = read_version(&conn)?;
         let short_keys = version >= 2 && read_short_id_keys(&conn)?;
         Ok(Store {
