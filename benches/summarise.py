@@ -341,7 +341,18 @@ _RT_RUNS = (
     "the caller's 533 µs came to ~0.26 ns per added instruction (2.08 million), against "
     "~0.14 ns for botocore's own parsing (its CPU over its instructions): the capture's work "
     "(a Python generator step per chunk, the copy of the bytes, converting the outer call) "
-    "runs slower per instruction than the code around it."
+    "runs slower per instruction than the code around it. Three more runs on a nearly idle "
+    "machine (2026-12-07 16:20-16:32 UTC, load 0.9-1.0) gave paced 5.93%, 8.33%, 6.44% (A/A "
+    "0.66%, 2.11%, -1.28%; the caller adding 997, 1,576 and 1,100 µs per stream), back to "
+    "back 2.37%, 3.93%, 6.08% (A/A 2.48%, 3.32%, 6.14%), for 1.47%, 1.29%, 0.89% more "
+    "instructions; the first is the run on file. Of the six paced runs of this build the "
+    "median is 5.9%: the target is not steadily met. On the idle machine the caller's paced "
+    "cost (about 1 ms per stream) is more than twice what its added instructions take at "
+    "botocore's own rate, and more than back to back; an experiment that emptied the caches "
+    "between streams in every variant alike (16 MiB written outside the clocks) left the "
+    "added CPU at 1,028 µs per stream, 4.51% of a plain stream that then took 23,992 µs (A/A "
+    "1.09%), so the difference is not the writer's work evicting the caller's caches between "
+    "streams; where the rest goes is not measured."
 )
 
 
