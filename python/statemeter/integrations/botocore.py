@@ -393,15 +393,7 @@ class _StreamWatch:
                 # (else costs would count them twice).
                 self.extra["statemeter.inner_steps"] = steps
             outer = self.target.record(
-                finish_event(
-                    self.event,
-                    ts=self.ts,
-                    duration_ns=duration_ns,
-                    status=status_for(self.status_code, outcome),
-                    http_status=self.status_code,
-                    usage=usage,
-                    extra_attrs=self.extra,
-                ),
+                self._outer(outcome, duration_ns, usage),
                 self.span,
             )
             if trace is None:
@@ -416,6 +408,20 @@ class _StreamWatch:
                         f"InvokeAgent trace ended with {trace.unfinished} step(s) unfinished"
                     )
                 )
+
+    def _outer(
+        self, outcome: str, duration_ns: int, usage: dict[str, int] | None
+    ) -> dict[str, Any]:
+        """The outer call's event, finished: its time, status, usage and attrs."""
+        return finish_event(
+            self.event,
+            ts=self.ts,
+            duration_ns=duration_ns,
+            status=status_for(self.status_code, outcome),
+            http_status=self.status_code,
+            usage=usage,
+            extra_attrs=self.extra,
+        )
 
     def _hand_over(
         self,
@@ -433,15 +439,7 @@ class _StreamWatch:
         then read and recorded here."""
         if self.span is not None or self.event.get("kind") != "model_call":
             return False
-        event = finish_event(
-            self.event,
-            ts=self.ts,
-            duration_ns=duration_ns,
-            status=status_for(self.status_code, outcome),
-            http_status=self.status_code,
-            usage=usage,
-            extra_attrs=self.extra,
-        )
+        event = self._outer(outcome, duration_ns, usage)
         handed = trace.hand_over(
             self.target.session,
             event,
