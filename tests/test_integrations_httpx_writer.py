@@ -333,3 +333,32 @@ def test_a_sync_client_sends_through_the_capture_and_gets_its_transports_back() 
         ("openai", "chat.completions"),
         ("unknown", "chat.completions"),
     ]
+
+
+def test_the_capture_transport_wraps_bodies_in_an_observed_body_class_only(
+    server: Loopback,
+) -> None:
+    """The transport makes each response's body wrapper itself, of the class it was given: a
+    class that is no `_ObservedBody` is refused when the transport is made, and the wrapper a
+    response gets is an instance of the given class and of the client's stream type."""
+    from statemeter import _core
+
+    meter = sm.Meter()
+    client = capture.instrument(httpx2.Client(), meter, providers={"127.0.0.1": "openai"})
+    transport = client._transport
+    for cls in (httpx2.SyncByteStream, object):
+        with pytest.raises(sm.ValidationError) as info:
+            type(transport)(transport.inner, transport.capture, None, cls)
+        assert info.value.field == "body_cls"
+    with pytest.raises(TypeError):
+        _core._ObservedBody()  # made only by the transport
+    seen: list[Any] = []
+    client.event_hooks["response"].append(lambda r: seen.append(r.stream._stream))
+    chat = {"model": "gpt-5", "messages": []}
+    assert client.post(server.base + "/v1/chat/completions", json=chat).json() == CHAT
+    [body] = seen  # inside httpx2's own timing wrapper
+    assert isinstance(body, _core._ObservedBody) and isinstance(body, httpx2.SyncByteStream)
+    client.close()
+    meter.flush()
+    [call] = meter.ledger.events(kind="model_call").to_pylist()
+    assert (call["provider"], call["input_tokens"]) == ("openai", 1200)

@@ -906,19 +906,9 @@ class _CapturedCalls:
 class _ObservedBody:
     """A response's byte stream as the httpx capture wraps it: each chunk is kept for usage as
     the caller reads it, and at the body's end (or when the caller closes it) the call is handed
-    to the meter's writer thread (the capture subclasses it with the client's stream type)."""
+    to the meter's writer thread (the capture subclasses it with the client's stream type; only
+    ``_CaptureTransport`` makes instances, one per response)."""
 
-    def __new__(
-        cls,
-        capture: Any,
-        calls: _CapturedCalls,
-        inner: Any,
-        request: Any,
-        ts: int,
-        t0: int,
-        status: int,
-        content_type: str | None = None,
-    ) -> Self: ...
     def __iter__(self) -> Self: ...
     def __next__(self) -> Any: ...
     def close(self) -> None: ...
@@ -930,7 +920,11 @@ class _CaptureTransport:
     client's ``BaseTransport``)."""
 
     def __new__(
-        cls, inner: Any, capture: Any, calls: _CapturedCalls | None, body_cls: type
+        cls,
+        inner: Any,
+        capture: Any,
+        calls: _CapturedCalls | None,
+        body_cls: type[_ObservedBody],
     ) -> Self: ...
     @property
     def inner(self) -> Any: ...

@@ -14,11 +14,13 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use memchr::memmem::Finder;
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::PyString;
+use pyo3::types::{PyString, PyType};
 use std::sync::LazyLock;
 
 use super::captured_calls::CapturedCalls;
-use super::observed_body::{content_headers, perf_counter_ns, processors};
+use super::errors::invalid;
+use super::observed_body::{content_headers, perf_counter_ns, processors, url_text, ObservedBody};
+use crate::capture::http::target;
 use crate::capture::observed_body::ObservedBody as Kept;
 
 #[pyclass(
@@ -37,26 +39,32 @@ pub struct CaptureTransport {
     /// Where the calls go; `None`: every call is described by the capture, in Python.
     calls: Option<Py<CapturedCalls>>,
     /// The response stream wrapper: a subclass of `_ObservedBody` and the client's stream type.
-    body_cls: Py<PyAny>,
+    body_cls: Py<PyType>,
 }
 
 #[pymethods]
 impl CaptureTransport {
     /// Wraps `inner` for `capture`; calls go to `calls` (`None`: to the capture) and response
-    /// bodies are observed through `body_cls`.
+    /// bodies are observed through `body_cls` (a subclass of `_ObservedBody`).
     #[new]
     fn new(
         inner: Py<PyAny>,
         capture: Py<PyAny>,
         calls: Option<Py<CapturedCalls>>,
-        body_cls: Py<PyAny>,
-    ) -> CaptureTransport {
-        CaptureTransport {
+        body_cls: &Bound<'_, PyType>,
+    ) -> PyResult<CaptureTransport> {
+        if !body_cls.is_subclass_of::<ObservedBody>()? {
+            return Err(invalid(
+                "body_cls",
+                "must be a subclass of statemeter._core._ObservedBody",
+            ));
+        }
+        Ok(CaptureTransport {
             inner,
             capture,
             calls,
-            body_cls,
-        }
+            body_cls: body_cls.clone().unbind(),
+        })
     }
 
     /// Sends `request` through the wrapped transport and returns its response, whose body is
@@ -68,10 +76,10 @@ impl CaptureTransport {
             .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX));
         let t0 = perf_counter_ns(py).unwrap_or(0);
         let capture = self.capture.bind(py);
-        let calls = match &self.calls {
-            Some(calls) => match described_when_sent(request) {
-                Ok(false) => Some(calls.bind(py)),
-                Ok(true) => None,
+        // The call handed to the writer at the body's end, with the URL's text read now.
+        let handed = match &self.calls {
+            Some(calls) => match handed_over(request) {
+                Ok(url) => url.map(|url| (calls.bind(py), url)),
                 Err(e) => {
                     failed(capture, e);
                     None
@@ -80,7 +88,7 @@ impl CaptureTransport {
             None => None,
         };
         let send = intern!(py, "handle_request");
-        let Some(calls) = calls else {
+        let Some((calls, url)) = handed else {
             // Described now; `None` when it is no AI API call (or describing it failed).
             let item = capture
                 .call_method1(intern!(py, "described"), (request, ts, t0))
@@ -95,15 +103,13 @@ impl CaptureTransport {
             return Ok(response);
         };
         let response = self.inner.bind(py).call_method1(send, (request,))?;
-        match observe(
-            capture,
-            calls,
-            self.body_cls.bind(py),
-            &response,
+        let sent = Sent {
             request,
+            url,
             ts,
             t0,
-        ) {
+        };
+        match observe(capture, calls, self.body_cls.bind(py), &response, sent) {
             Ok(true) => {}
             Ok(false) => {
                 let item = (request, py.None(), ts, t0, py.None());
@@ -120,36 +126,35 @@ impl CaptureTransport {
     }
 }
 
-/// Whether the request is described when sent: a span processor follows traces (it may take
-/// the call), or the URL's path or query names runtime sessions or threads (`/sessions`,
-/// `/threads`: their inner-step readers are chosen from the description).
-fn described_when_sent(request: &Bound<'_, PyAny>) -> PyResult<bool> {
-    let py = request.py();
-    Ok(!processors(py)?.is_empty() || runtime_path(&request.getattr(intern!(py, "url"))?)?)
+/// A request handed to the writer at its body's end, as it was sent.
+struct Sent<'a, 'py> {
+    request: &'a Bound<'py, PyAny>,
+    /// The URL's text.
+    url: Bound<'py, PyString>,
+    ts: i64,
+    t0: i64,
 }
 
-/// Whether the URL's path or query names runtime sessions or threads. Read from the parsed
-/// parts httpx keeps (`_uri_reference`: the path and query, percent-encoded as sent), or
-/// `raw_path`.
-fn runtime_path(url: &Bound<'_, PyAny>) -> PyResult<bool> {
+/// The request's URL as text when the call is handed to the writer at its body's end; `None`
+/// when it is described now: a span processor follows traces (it may take the call), or the
+/// URL's path or query names runtime sessions or threads (`/sessions`, `/threads`: their
+/// inner-step readers are chosen from the description).
+fn handed_over<'py>(request: &Bound<'py, PyAny>) -> PyResult<Option<Bound<'py, PyString>>> {
+    let py = request.py();
+    if !processors(py)?.is_empty() {
+        return Ok(None);
+    }
+    let url = url_text(&request.getattr(intern!(py, "url"))?)?;
+    Ok((!runtime_path(&url.to_cow()?)).then_some(url))
+}
+
+/// Whether the path or query of `url` (an absolute URL's text, as httpx writes it: path and
+/// query percent-encoded as sent) names runtime sessions or threads.
+fn runtime_path(url: &str) -> bool {
     static SESSIONS: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"/sessions"));
     static THREADS: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"/threads"));
-    let py = url.py();
-    let has = |s: &[u8]| SESSIONS.find(s).is_some() || THREADS.find(s).is_some();
-    if let Ok(parts) = url.getattr(intern!(py, "_uri_reference")) {
-        let path = parts.getattr(intern!(py, "path"))?;
-        let query = parts.getattr(intern!(py, "query"))?;
-        if let Ok(path) = path.downcast::<PyString>() {
-            if query.is_none() {
-                return Ok(has(path.to_cow()?.as_bytes()));
-            }
-            if let Ok(query) = query.downcast::<PyString>() {
-                return Ok(has(path.to_cow()?.as_bytes()) || has(query.to_cow()?.as_bytes()));
-            }
-        }
-    }
-    let raw = url.getattr(intern!(py, "raw_path"))?;
-    Ok(has(raw.extract::<&[u8]>()?))
+    let target = target(url).as_bytes();
+    SESSIONS.find(target).is_some() || THREADS.find(target).is_some()
 }
 
 /// Wraps the stream of `response` (body still to be read) in `cls`; `false`, changing
@@ -157,11 +162,9 @@ fn runtime_path(url: &Bound<'_, PyAny>) -> PyResult<bool> {
 fn observe(
     capture: &Bound<'_, PyAny>,
     calls: &Bound<'_, CapturedCalls>,
-    cls: &Bound<'_, PyAny>,
+    cls: &Bound<'_, PyType>,
     response: &Bound<'_, PyAny>,
-    request: &Bound<'_, PyAny>,
-    ts: i64,
-    t0: i64,
+    sent: Sent<'_, '_>,
 ) -> PyResult<bool> {
     let py = capture.py();
     if response
@@ -178,16 +181,18 @@ fn observe(
     }
     let status: i64 = response.getattr(intern!(py, "status_code"))?.extract()?;
     let inner = response.getattr(intern!(py, "stream"))?;
-    let observed = cls.call1((
+    let observed = ObservedBody::wrap(
+        cls,
         capture,
         calls,
         inner,
-        request,
-        ts,
-        t0,
+        sent.request,
+        sent.url,
+        sent.ts,
+        sent.t0,
         status,
-        body.reads().then_some(content_type),
-    ))?;
+        body,
+    )?;
     response.setattr(intern!(py, "stream"), observed)?;
     Ok(true)
 }

@@ -6,10 +6,13 @@
 //! handed to the meter's writer thread ([`CapturedCalls::hand_over`]) as it was observed.
 
 use parking_lot::Mutex;
+use pyo3::impl_::pyclass_init::PyObjectInit;
 use pyo3::intern;
 use pyo3::prelude::*;
+use pyo3::pyclass_init::PyClassInitializer;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyBytes, PyDict, PyIterator, PyList, PySet, PyString, PyTuple};
+use pyo3::type_object::PyTypeInfo;
+use pyo3::types::{PyBytes, PyDict, PyIterator, PyList, PySet, PyString, PyTuple, PyType};
 
 use super::capture::{read_body, read_headers};
 use super::captured_calls::CapturedCalls;
@@ -33,6 +36,8 @@ pub struct ObservedBody {
     /// The capture (`failed(exc)`, `finish_described(...)`).
     capture: Py<PyAny>,
     calls: Py<CapturedCalls>,
+    /// The request's URL as text, read when it was sent.
+    url: Py<PyString>,
     ts: i64,
     t0: i64,
     status: i64,
@@ -41,37 +46,6 @@ pub struct ObservedBody {
 
 #[pymethods]
 impl ObservedBody {
-    /// Wraps `inner`, the byte stream of the response to `request` (sent at `ts`, ns since
-    /// the epoch, and `t0`, `time.perf_counter_ns()`) with HTTP `status`; the body is kept for
-    /// usage when `content_type` is given. `calls` takes the call at the end.
-    #[new]
-    #[pyo3(signature = (capture, calls, inner, request, ts, t0, status, content_type = None))]
-    #[allow(clippy::too_many_arguments)]
-    fn new(
-        capture: Py<PyAny>,
-        calls: Py<CapturedCalls>,
-        inner: Py<PyAny>,
-        request: Py<PyAny>,
-        ts: i64,
-        t0: i64,
-        status: i64,
-        content_type: Option<&str>,
-    ) -> ObservedBody {
-        ObservedBody {
-            inner,
-            capture,
-            calls,
-            ts,
-            t0,
-            status,
-            state: Mutex::new(State {
-                iter: None,
-                request: Some(request),
-                body: Kept::new(content_type.unwrap_or("")),
-            }),
-        }
-    }
-
     fn __iter__(slf: Bound<'_, Self>) -> Bound<'_, Self> {
         slf
     }
@@ -133,6 +107,60 @@ impl ObservedBody {
 }
 
 impl ObservedBody {
+    /// Wraps `inner`, the byte stream of the response to `request` (its URL's text `url`; sent
+    /// at `ts`, ns since the epoch, and `t0`, `time.perf_counter_ns()`) with HTTP `status`,
+    /// keeping its body in `body`, as an instance of `cls`: the capture's subclass of
+    /// `_ObservedBody` and the client's stream type. Made here rather than by calling `cls`:
+    /// no argument tuple, no Python integers and no argument parsing per response.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn wrap<'py>(
+        cls: &Bound<'py, PyType>,
+        capture: &Bound<'py, PyAny>,
+        calls: &Bound<'py, CapturedCalls>,
+        inner: Bound<'py, PyAny>,
+        request: &Bound<'py, PyAny>,
+        url: Bound<'py, PyString>,
+        ts: i64,
+        t0: i64,
+        status: i64,
+        body: Kept,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let py = cls.py();
+        let base = ObservedBody::type_object_raw(py);
+        let target = cls.as_type_ptr();
+        // SAFETY: both are valid type objects (`cls` is borrowed, the base lives as long as
+        // the module); `PyType_IsSubtype` only reads their MRO.
+        if unsafe { pyo3::ffi::PyType_IsSubtype(target, base) } == 0 {
+            return Err(invalid(
+                "body_cls",
+                "must be a subclass of statemeter._core._ObservedBody",
+            ));
+        }
+        let value = ObservedBody {
+            inner: inner.unbind(),
+            capture: capture.clone().unbind(),
+            calls: calls.clone().unbind(),
+            url: url.unbind(),
+            ts,
+            t0,
+            status,
+            state: Mutex::new(State {
+                iter: None,
+                request: Some(request.clone().unbind()),
+                body,
+            }),
+        };
+        // SAFETY: `target` is `_ObservedBody` or a subclass of it (checked above, on this
+        // call, so a class whose bases changed since cannot slip through), which is what
+        // `into_new_object` requires: it allocates the object with the subclass's own
+        // `tp_alloc` (as calling the class would) and writes `value` into the part of its
+        // layout that `_ObservedBody` owns. The pointer it returns is a new, owned reference.
+        unsafe {
+            let obj = PyObjectInit::into_new_object(PyClassInitializer::from(value), py, target)?;
+            Ok(Bound::from_owned_ptr(py, obj))
+        }
+    }
+
     /// Hands the call over once; never raises (failures are counted by the capture).
     fn finish(&self, py: Python<'_>, outcome: Outcome) {
         let (request, body) = {
@@ -190,7 +218,7 @@ impl ObservedBody {
         calls.hand_over(
             py,
             CapturedCall {
-                request: captured_request(request)?,
+                request: captured_request(request, self.url.bind(py))?,
                 hosts: calls.hosts(),
                 ts: self.ts,
                 duration_ns: end - self.t0,
@@ -271,12 +299,14 @@ pub(super) fn processors(py: Python<'_>) -> PyResult<&Bound<'_, PySet>> {
         .map(|s| s.bind(py))
 }
 
-/// The request as sent: method, URL, the headers the classifier reads and the body (`None`
-/// when it was streamed and not read).
-fn captured_request(request: &Bound<'_, PyAny>) -> PyResult<CapturedRequest> {
+/// The request as sent: method, URL (its text `url`, read when it was sent), the headers the
+/// classifier reads and the body (`None` when it was streamed and not read).
+fn captured_request(
+    request: &Bound<'_, PyAny>,
+    url: &Bound<'_, PyString>,
+) -> PyResult<CapturedRequest> {
     let py = request.py();
     let method = request.getattr(intern!(py, "method"))?;
-    let url = url_text(&request.getattr(intern!(py, "url"))?)?;
     let headers = request.getattr(intern!(py, "headers"))?;
     // The body httpx read (`content` is a property over it that raises when it was not).
     let body = match request
@@ -304,7 +334,7 @@ const URLS_KEPT: usize = 256;
 
 /// `str(url)`. httpx builds it from the parsed parts it keeps (`_uri_reference`, a named
 /// tuple) in Python on every call; the text of recent parts is kept, by those parts.
-fn url_text<'py>(url: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyString>> {
+pub(super) fn url_text<'py>(url: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyString>> {
     let py = url.py();
     let Ok(parts) = url.getattr(intern!(py, "_uri_reference")) else {
         return url.str();

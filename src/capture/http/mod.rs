@@ -64,7 +64,7 @@ mod corpus_tests;
 
 pub use body::has_key;
 use body::Body;
-pub use url::Url;
+pub use url::{target, Url};
 
 /// The header names the classifier reads, lower case. Everything else (including
 /// `authorization`, `api-key`, `x-api-key`) is ignored, so a caller may pass only these.

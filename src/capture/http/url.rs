@@ -115,6 +115,16 @@ impl<'a> Url<'a> {
     }
 }
 
+/// The request target of an absolute URL's text: its path and query as written (`/v1/x?y=z`),
+/// without the scheme, the authority and the fragment (empty when it has neither path nor
+/// query).
+pub fn target(url: &str) -> &str {
+    let b = url.as_bytes();
+    let rest = memchr::memmem::find(b, b"://").map_or(url, |i| &url[i + 3..]);
+    let rest = memchr::memchr(b'#', rest.as_bytes()).map_or(rest, |i| &rest[..i]);
+    memchr::memchr2(b'/', b'?', rest.as_bytes()).map_or("", |i| &rest[i..])
+}
+
 /// `s` without leading and trailing whitespace ([`str::trim`], which is only called when an end
 /// is not plain ASCII).
 fn trim(s: &str) -> &str {
@@ -177,6 +187,27 @@ fn hex(c: u8) -> Option<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_target_is_the_path_and_query_as_written() {
+        let cases = [
+            (
+                "https://api.anthropic.com/v1/sessions/s1/events",
+                "/v1/sessions/s1/events",
+            ),
+            ("https://sessions.example.com/v1/chat", "/v1/chat"),
+            (
+                "https://u:p@h:8443/v1/x?thread=%2Fthreads#/threads",
+                "/v1/x?thread=%2Fthreads",
+            ),
+            ("http://h?q=/sessions", "?q=/sessions"),
+            ("https://h#/sessions", ""),
+            ("https://h", ""),
+        ];
+        for (url, want) in cases {
+            assert_eq!(target(url), want, "{url}");
+        }
+    }
 
     #[test]
     fn parses_parts_and_drops_credentials_and_query() {
