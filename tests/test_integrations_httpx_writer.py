@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
+import sys
 import weakref
 from pathlib import Path
 from typing import Any
@@ -362,3 +363,29 @@ def test_the_capture_transport_wraps_bodies_in_an_observed_body_class_only(
     meter.flush()
     [call] = meter.ledger.events(kind="model_call").to_pylist()
     assert (call["provider"], call["input_tokens"]) == ("openai", 1200)
+
+
+@pytest.mark.parametrize("read_by", ["transport", "client"])
+def test_the_request_body_is_read_where_httpx_keeps_it_and_released(
+    server: Loopback, read_by: str
+) -> None:
+    """The writer reads the request's body in the `bytes` object httpx keeps (never changed
+    once made) rather than a copy: what it describes is that body, and the reference the call
+    held is released once the call is recorded. Both hand-overs: a body the Rust observer read
+    from the network, and a response the transport had already read (observed in Python)."""
+    meter = sm.Meter()
+    transport = httpx2.MockTransport(answer) if read_by == "transport" else None
+    client = capture.instrument(
+        httpx2.Client(transport=transport), meter, providers={"127.0.0.1": "openai"}
+    )
+    base = "https://api.openai.com" if read_by == "transport" else server.base
+    body = json.dumps({"model": "gpt-5", "messages": [], "store": True}).encode()
+    before = sys.getrefcount(body)
+    for _ in range(3):
+        assert client.post(base + "/v1/chat/completions", content=body).status_code == 200
+    meter.flush()
+    meter.stats()  # entering the extension releases what the writer thread let go of
+    assert sys.getrefcount(body) == before
+    calls = meter.ledger.events(kind="model_call").to_pylist()
+    assert [(c["model"], c["request"]) for c in calls] == [("gpt-5", {"store": True})] * 3
+    client.close()

@@ -24,14 +24,47 @@ pub struct Hosts {
 }
 
 /// The request as sent.
-#[derive(Clone, Debug, Default)]
+#[derive(Debug, Default)]
 pub struct CapturedRequest {
     pub method: String,
     pub url: String,
     /// Only the headers the classifier reads ([`http::HEADERS_READ`]).
     pub headers: Vec<(String, String)>,
     /// `None` when the body was streamed and not read.
-    pub body: Option<Vec<u8>>,
+    pub body: Option<Held>,
+}
+
+/// Bytes a captured call holds until the writer reads them: a copy of its own, or bytes that
+/// their owner never changes, held as they are (an HTTP client's request body, kept by a
+/// reference to it), so that the thread handing the call over copies nothing.
+pub enum Held {
+    Copied(Vec<u8>),
+    Shared(Box<dyn AsRef<[u8]> + Send>),
+}
+
+impl Held {
+    pub fn bytes(&self) -> &[u8] {
+        match self {
+            Held::Copied(b) => b,
+            Held::Shared(b) => (**b).as_ref(),
+        }
+    }
+}
+
+impl From<Vec<u8>> for Held {
+    fn from(bytes: Vec<u8>) -> Self {
+        Held::Copied(bytes)
+    }
+}
+
+impl std::fmt::Debug for Held {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kind = match self {
+            Held::Copied(_) => "Copied",
+            Held::Shared(_) => "Shared",
+        };
+        write!(f, "Held::{kind}({} bytes)", self.bytes().len())
+    }
 }
 
 /// What the response body gave to read usage from.
@@ -81,7 +114,7 @@ impl Outcome {
 }
 
 /// One observed call: the request, the response, and when.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct CapturedCall {
     pub request: CapturedRequest,
     pub hosts: Arc<Hosts>,
@@ -101,7 +134,7 @@ impl CapturedCall {
             ResponseBody::Read { body, .. } => body.len(),
             _ => 0,
         };
-        self.request.body.as_ref().map_or(0, Vec::len) + response
+        self.request.body.as_ref().map_or(0, |b| b.bytes().len()) + response
     }
 
     /// The `model_call` (or MCP `tool_call`) this call amounts to, with its timing, status
@@ -121,7 +154,7 @@ impl CapturedCall {
             method: &r.method,
             url: &r.url,
             headers: &refs,
-            body: r.body.as_deref(),
+            body: r.body.as_ref().map(Held::bytes),
         };
         let hosts = HostMappings {
             venues: &self.hosts.venues,
@@ -197,7 +230,7 @@ mod tests {
                 method: "POST".into(),
                 url: url.into(),
                 headers: vec![("content-type".into(), "application/json".into())],
-                body: Some(body.to_vec()),
+                body: Some(body.to_vec().into()),
             },
             hosts: Arc::default(),
             ts: 1_700_000_000_000_000_000,
@@ -237,6 +270,33 @@ mod tests {
         assert_eq!(e.attrs["gen_ai.response.id"], "chatcmpl-1");
         assert_eq!(e.attrs["gen_ai.response.model"], "gpt-5-2025");
         assert_eq!(e.attrs["gen_ai.usage.reasoning.output_tokens"], 7);
+    }
+
+    #[test]
+    fn a_request_body_held_as_it_is_reads_like_a_copy() {
+        /// Bytes kept by another owner, which sees (by the `Arc`) when they are released.
+        struct Owned(Vec<u8>, #[allow(dead_code)] Arc<()>);
+        impl AsRef<[u8]> for Owned {
+            fn as_ref(&self) -> &[u8] {
+                &self.0
+            }
+        }
+        let body = br#"{"model":"gpt-5","messages":[],"temperature":0.2}"#;
+        let url = "https://api.openai.com/v1/chat/completions";
+        let copied = call(url, body, ResponseBody::Nothing);
+        let mut shared = call(url, b"", ResponseBody::Nothing);
+        let owner = Arc::new(());
+        shared.request.body = Some(Held::Shared(Box::new(Owned(
+            body.to_vec(),
+            Arc::clone(&owner),
+        ))));
+        assert_eq!(shared.held_bytes(), body.len());
+        let a = copied.event().unwrap().unwrap();
+        let b = shared.event().unwrap().unwrap();
+        assert_eq!(b.model.as_deref(), Some("gpt-5"));
+        assert_eq!((a.model, a.request), (b.model, b.request));
+        drop(shared);
+        assert_eq!(Arc::strong_count(&owner), 1, "released with the call");
     }
 
     #[test]

@@ -2,18 +2,20 @@
 //! outside any session, with the client's host mappings). `record` hands one observed call
 //! over raw (`crate::capture::call`): the meter's writer thread describes the request, reads
 //! the usage and records the event, so the thread that sent the request only copies what it
-//! saw.
+//! saw (a request body in a `bytes` object not even that: it is held as it is).
 
 use std::sync::Arc;
 
 use pyo3::prelude::*;
+use pyo3::types::PyBytes;
 
 use super::capture::{read_body, read_headers};
 use super::convert::str_arg;
 use super::errors::invalid;
+use super::held_bytes::HeldBytes;
 use super::meter::{Meter, Session, SessionFields};
 use super::venue::{user_providers, user_venues};
-use crate::capture::call::{CapturedCall, CapturedRequest, Hosts, Outcome, ResponseBody};
+use crate::capture::call::{CapturedCall, CapturedRequest, Held, Hosts, Outcome, ResponseBody};
 use crate::event::Text;
 use crate::meter::{Built, Deferred, Recorder};
 
@@ -96,7 +98,10 @@ impl CapturedCalls {
                 .to_owned(),
             url: str_arg(url).map_err(|m| invalid("url", m))?.to_owned(),
             headers: read_headers(headers)?,
-            body: read_body(body)?.map(|b| b.into_owned()),
+            body: match body.map(|b| b.downcast::<PyBytes>()) {
+                Some(Ok(b)) => Some(Held::Shared(Box::new(HeldBytes::new(b)))),
+                _ => read_body(body)?.map(|b| Held::Copied(b.into_owned())),
+            },
         };
         let response = match (content_type, read_body(response_body)?, usage_unread) {
             (Some(ct), Some(b), _) => ResponseBody::Read {

@@ -15,6 +15,7 @@ mod errors;
 mod event;
 mod event_table;
 mod export;
+mod held_bytes;
 mod httpx_transport;
 mod interrupt;
 mod keywords;

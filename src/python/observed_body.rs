@@ -18,7 +18,8 @@ use super::capture::{read_body, read_headers};
 use super::captured_calls::CapturedCalls;
 use super::convert::str_arg;
 use super::errors::invalid;
-use crate::capture::call::{CapturedCall, CapturedRequest, Outcome, ResponseBody};
+use super::held_bytes::HeldBytes;
+use crate::capture::call::{CapturedCall, CapturedRequest, Held, Outcome, ResponseBody};
 use crate::capture::http::HEADERS_READ;
 use crate::capture::observed_body::ObservedBody as Kept;
 
@@ -308,12 +309,16 @@ fn captured_request(
     let py = request.py();
     let method = request.getattr(intern!(py, "method"))?;
     let headers = request.getattr(intern!(py, "headers"))?;
-    // The body httpx read (`content` is a property over it that raises when it was not).
+    // The body httpx read (`content` is a property over it that raises when it was not):
+    // `bytes`, held as they are.
     let body = match request
         .getattr(intern!(py, "_content"))
         .or_else(|_| request.getattr(intern!(py, "content")))
     {
-        Ok(b) => read_body(Some(&b))?.map(|b| b.into_owned()),
+        Ok(b) => match b.downcast::<PyBytes>() {
+            Ok(b) => Some(Held::Shared(Box::new(HeldBytes::new(b)))),
+            Err(_) => read_body(Some(&b))?.map(|b| Held::Copied(b.into_owned())),
+        },
         Err(_) => None, // a streamed (e.g. multipart file) body not read: not read
     };
     Ok(CapturedRequest {
