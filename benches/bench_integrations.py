@@ -418,8 +418,8 @@ def _writer_per_group(events: int, gap_s: float, groups: int, flush: bool = Fals
 
 def _langgraph_variants(meter: sm.Meter) -> dict[str, Callable[[int], None]]:
     """`k` runs of the graph of `_graph`, a new thread each: without statemeter, the same
-    again (an A/A control), with a LangChain handler that does nothing, with
-    `MeterCallbackHandler`, with `MeteredCheckpointer`, and with both."""
+    again (an A/A control), with a LangChain handler that does nothing, with one that ignores
+    every callback, with `MeterCallbackHandler`, with `MeteredCheckpointer`, and with both."""
     from langchain_core.callbacks import BaseCallbackHandler
     from langchain_core.messages import HumanMessage
     from langgraph.checkpoint.memory import InMemorySaver
@@ -431,6 +431,14 @@ def _langgraph_variants(meter: sm.Meter) -> dict[str, Callable[[int], None]]:
 
     class NoOp(BaseCallbackHandler):
         run_inline = True
+
+    class Ignoring(BaseCallbackHandler):
+        """A handler LangChain hands no callback to (every ignore_* flag set): what the
+        run pays for a handler whatever callbacks it takes."""
+
+        run_inline = True
+        ignore_llm = ignore_chat_model = ignore_chain = ignore_agent = True
+        ignore_retriever = ignore_retry = ignore_custom_event = True
 
     threads = itertools.count()
 
@@ -448,6 +456,7 @@ def _langgraph_variants(meter: sm.Meter) -> dict[str, Callable[[int], None]]:
         "without": variant(plain, None),
         "without_again": variant(plain, None),
         "noop_handler": variant(plain, [NoOp()]),
+        "ignoring_handler": variant(plain, [Ignoring()]),
         "callbacks": variant(plain, [handler]),
         "checkpointer": variant(metered, None),
         "with": variant(metered, [handler]),
@@ -460,7 +469,7 @@ def _langgraph_instructions() -> dict[str, float | None]:
     own, over 6. (The checkpointer's calls run mostly on LangGraph's worker threads.)"""
     env = dict(os.environ, PYTHONHASHSEED="0")
     out: dict[str, float | None] = {}
-    for name in ("without", "noop_handler", "callbacks"):
+    for name in ("without", "noop_handler", "ignoring_handler", "callbacks"):
         count = instructions_per_op(
             lambda n, name=name: [sys.executable, __file__, "langgraph-runs", name, str(n)],
             2,
@@ -524,7 +533,7 @@ def bench_langgraph(quick: bool) -> dict[str, Any]:
     if not quick:
         ins = out["instructions_per_run"] = _langgraph_instructions()
         base = ins.get("without")
-        for name in ("noop_handler", "callbacks"):
+        for name in ("noop_handler", "ignoring_handler", "callbacks"):
             got = ins.get(name)
             out[f"{name}_added_instructions_pct"] = (
                 round((got - base) / base * 100, 2) if got is not None and base else None

@@ -633,6 +633,7 @@ def _langgraph_why(target: str) -> Callable[[], str]:
         )
         ins = r.get("instructions_per_run") or {}
         base_ins, noop_ins, own_ins = (ins.get(k) for k in ("without", "noop_handler", "callbacks"))
+        ignoring_ins = ins.get("ignoring_handler")
         if base_ins and noop_ins and own_ins:
             text += (
                 "In instructions of the calling thread (callgrind, which load cannot move): "
@@ -643,6 +644,17 @@ def _langgraph_why(target: str) -> Callable[[], str]:
                 "of the run's (its own work is somewhat more: a no-op handler also has "
                 "LangChain format a chat model's messages as text for on_llm_start, which "
                 "`MeterCallbackHandler` spares it). "
+            )
+        if base_ins and own_ins and ignoring_ins:
+            text += (
+                "A handler that sets every ignore_* flag, so that LangChain calls none of its "
+                f"methods, still adds {pct('ignoring_handler_added_instructions_pct')} "
+                f"({num(ignoring_ins - base_ins)} instructions): what any handler pays, "
+                "LangChain's dispatch of the run's 20 callbacks (12 of them for chains) and "
+                "its callback managers per step. What `MeterCallbackHandler` adds beyond it, "
+                f"{num(own_ins - ignoring_ins)} instructions "
+                f"({(own_ins - ignoring_ins) / base_ins:.1%} of the run's), is its methods "
+                "and the record calls. "
             )
         text += (
             f"Replayed back to back, the callbacks cost {us('callbacks_added_cpu_us_per_run')} "
@@ -713,6 +725,16 @@ def _langgraph_rows() -> list[Row]:
             "noop_handler_added_instructions_pct",
             "%",
         ),
+        Row(
+            "handler ignoring every callback: added CPU (A/B)",
+            "ab.ignoring_handler.added_cpu_pct",
+            "%",
+        ),
+        Row(
+            "handler ignoring every callback: added instructions of the calling thread",
+            "ignoring_handler_added_instructions_pct",
+            "%",
+        ),
         Row("A/A control: added CPU (A/B)", "control_ab_added_cpu_pct", "%"),
         Row("checkpointer alone: added CPU (A/B)", "ab.checkpointer.added_cpu_pct", "%"),
         Row(
@@ -756,7 +778,8 @@ def _langgraph_note(result: dict) -> str:
     return (
         f"A/B: {ab.get('rounds')} rounds of blocks of {ab.get('runs_per_block')} runs of each "
         "variant (without statemeter, the same again as an A/A control, a no-op LangChain "
-        "handler, `MeterCallbackHandler` alone, `MeteredCheckpointer` alone, both), the order "
+        "handler, a handler that sets every ignore_* flag so that LangChain calls none of its "
+        "methods, `MeterCallbackHandler` alone, `MeteredCheckpointer` alone, both), the order "
         "rotating; per block the process's CPU (every thread, with the flush of what the block "
         "recorded), the calling thread's, the writer threads' and wall time; figures are "
         "medians of the per-round differences against the run without statemeter. Replayed: "
