@@ -65,6 +65,26 @@ def test_deep_nesting_rejected():
 
 
 @pytest.mark.parametrize(
+    ("attrs", "field", "why"),
+    [
+        ({"a": {"b": [1, object()]}}, "attrs.a.b[1]", "a object is not JSON-able"),
+        ({"a": ({"n": float("nan")},)}, "attrs.a[0].n", "NaN is not a finite number"),
+        ({"a": {"b": {1: "x"}}}, "attrs.a.b", "mapping keys must be strings"),
+        ({"a": [2**70]}, "attrs.a[0]", "integer out of the 64-bit range"),
+    ],
+)
+def test_an_invalid_nested_value_names_its_place(attrs, field, why):
+    s = sm.Meter().session("bot")
+    with pytest.raises(sm.ValidationError) as info:
+        s.model_call(**CALL, attrs=attrs)
+    assert info.value.field == field
+    assert why in str(info.value)
+    with pytest.raises(sm.ValidationError) as info:
+        sm.Meter().record({"kind": "tool_call", "tool": "t", "attrs": attrs})
+    assert info.value.field == "event." + field
+
+
+@pytest.mark.parametrize(
     ("call", "field"),
     [
         (lambda s: s.state_op("write", store="m", holder="server"), "holder"),

@@ -1,6 +1,8 @@
 //! Python values ↔ JSON values for `attrs`, `request` and raw event mappings. Anything that
 //! is not JSON-able is a `ValidationError` naming the field (never a `TypeError`).
 
+use std::fmt;
+
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 use serde_json::{Map, Number, Value};
@@ -40,19 +42,41 @@ pub fn to_map(field: &str, obj: &Bound<'_, PyAny>) -> PyResult<Map<String, Value
     }
 }
 
+/// Converts a Python value into JSON; `field` names it in errors, `depth` is how deep it sits.
 pub fn to_value(field: &str, obj: &Bound<'_, PyAny>, depth: usize) -> PyResult<Value> {
+    value_at(Path::Field(field), obj, depth)
+}
+
+/// Where a value sits in what was given (`attrs.tags[2]`). Its text is spelled out only for
+/// an error: a valid mapping is converted without formatting a path for each of its keys.
+#[derive(Clone, Copy)]
+enum Path<'a> {
+    Field(&'a str),
+    Key(&'a Path<'a>, &'a str),
+    Index(&'a Path<'a>, usize),
+}
+
+impl fmt::Display for Path<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Path::Field(field) => f.write_str(field),
+            Path::Key(up, key) => write!(f, "{up}.{key}"),
+            Path::Index(up, i) => write!(f, "{up}[{i}]"),
+        }
+    }
+}
+
+fn value_at(path: Path<'_>, obj: &Bound<'_, PyAny>, depth: usize) -> PyResult<Value> {
+    let fail = |message: String| invalid(&path.to_string(), message);
     if depth > MAX_DEPTH {
-        return Err(invalid(
-            field,
-            format!("nested deeper than {MAX_DEPTH} levels"),
-        ));
+        return Err(fail(format!("nested deeper than {MAX_DEPTH} levels")));
     }
     if obj.is_none() {
         return Ok(Value::Null);
     }
     if let Ok(s) = obj.downcast::<PyString>() {
         return Ok(Value::String(
-            utf8(s).map_err(|m| invalid(field, m))?.to_owned(),
+            utf8(s).map_err(|m| fail(m.to_owned()))?.to_owned(),
         ));
     }
     if let Ok(b) = obj.downcast::<PyBool>() {
@@ -65,32 +89,30 @@ pub fn to_value(field: &str, obj: &Bound<'_, PyAny>, depth: usize) -> PyResult<V
         if let Ok(u) = obj.extract::<u64>() {
             return Ok(Value::Number(u.into()));
         }
-        return Err(invalid(field, "integer out of the 64-bit range"));
+        return Err(fail("integer out of the 64-bit range".to_owned()));
     }
     if let Ok(f) = obj.downcast::<PyFloat>() {
         let x = f.value();
         return Number::from_f64(x)
             .map(Value::Number)
-            .ok_or_else(|| invalid(field, format!("{x} is not a finite number")));
+            .ok_or_else(|| fail(format!("{x} is not a finite number")));
     }
     if let Ok(d) = obj.downcast::<PyDict>() {
         let mut m = Map::new();
         for (k, v) in d.iter() {
             let k = k
                 .downcast::<PyString>()
-                .map_err(|_| invalid(field, "mapping keys must be strings"))?;
-            let k = utf8(k)
-                .map_err(|m| invalid(field, format!("a key {m}")))?
-                .to_owned();
-            let sub = format!("{field}.{k}");
-            m.insert(k, to_value(&sub, &v, depth + 1)?);
+                .map_err(|_| fail("mapping keys must be strings".to_owned()))?;
+            let k = utf8(k).map_err(|m| fail(format!("a key {m}")))?;
+            let value = value_at(Path::Key(&path, k), &v, depth + 1)?;
+            m.insert(k.to_owned(), value);
         }
         return Ok(Value::Object(m));
     }
     if obj.is_instance_of::<PyList>() || obj.is_instance_of::<PyTuple>() {
         let mut out = Vec::new();
         for (i, v) in obj.try_iter()?.enumerate() {
-            out.push(to_value(&format!("{field}[{i}]"), &v?, depth + 1)?);
+            out.push(value_at(Path::Index(&path, i), &v?, depth + 1)?);
         }
         return Ok(Value::Array(out));
     }
@@ -101,14 +123,14 @@ pub fn to_value(field: &str, obj: &Bound<'_, PyAny>, depth: usize) -> PyResult<V
             let (k, v): (Bound<'_, PyAny>, Bound<'_, PyAny>) = kv?.extract()?;
             d.set_item(k, v)?;
         }
-        return to_value(field, d.as_any(), depth);
+        return value_at(path, d.as_any(), depth);
     }
     let tn = obj
         .get_type()
         .name()
         .map(|n| n.to_string())
         .unwrap_or_default();
-    Err(invalid(field, format!("a {tn} is not JSON-able")))
+    Err(fail(format!("a {tn} is not JSON-able")))
 }
 
 /// Converts a JSON value into Python objects.
