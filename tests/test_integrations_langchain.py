@@ -326,3 +326,63 @@ def test_application_survives_a_closed_meter():
     assert out["messages"][-1].content == "order 42 shipped"
     errors = meter.stats()["integration_errors"]
     assert errors["langchain"] >= 5 and errors["langgraph"] >= 5
+
+
+def test_callbacks_given_directly_keep_ids_and_links():
+    """Run ids read back as `str(UUID)` (leading zeros kept), and a child finds its parent
+    through chain runs when LangChain passes an equal UUID object rather than the same one."""
+    from uuid import UUID, uuid4
+
+    from langchain_core.outputs import ChatGeneration, LLMResult
+
+    meter = sm.Meter()
+    handler = MeterCallbackHandler(meter)
+    top, chain, tool_run, model = UUID(int=1), uuid4(), UUID(int=2**64), uuid4()
+    handler.on_chain_start({}, {}, run_id=top, parent_run_id=None, name="graph", tags=[])
+    handler.on_chain_start(None, {}, run_id=chain, parent_run_id=UUID(str(top)), name="node")
+    handler.on_tool_start(
+        {"name": "get_order"},
+        "42",
+        run_id=tool_run,
+        parent_run_id=UUID(str(chain)),
+        metadata={"langgraph_node": "tools", "langgraph_step": 2},
+        tool_call_id="call_9",
+        color="green",
+    )
+    handler.on_chat_model_start(
+        {},
+        [[HumanMessage("42")]],
+        run_id=model,
+        parent_run_id=UUID(str(tool_run)),
+        invocation_params={"model": "gpt-4o"},
+        metadata={"ls_provider": "openai"},
+        batch_size=1,
+    )
+    result = LLMResult(generations=[[ChatGeneration(message=ai("ok", tokens=(7, 1, 0)))]])
+    handler.on_llm_end(result, run_id=model, parent_run_id=tool_run, tags=[])
+    handler.on_tool_end("shipped", run_id=tool_run, parent_run_id=chain, name="get_order")
+    handler.on_chain_end({}, run_id=chain, parent_run_id=top)
+    handler.on_chain_end({}, run_id=top, parent_run_id=None)
+    events = meter.ledger.events()
+    assert [e.kind for e in events] == ["session_start", "model_call", "tool_call", "session_end"]
+    start, call, tool_call, end = events
+    assert start.id == "00000000-0000-0000-0000-000000000001:start"
+    assert start.session_id == str(top) and start.attrs == {"run_id": str(top), "name": "graph"}
+    assert tool_call.id == str(tool_run) == "00000000-0000-0001-0000-000000000000"
+    assert tool_call.attrs == {
+        "run_id": str(tool_run),
+        "parent_run_id": str(chain),
+        "langgraph_node": "tools",
+        "langgraph_step": 2,
+        "tool_call_id": "call_9",
+    }
+    assert (call.id, call.parent_id, call.attrs["parent_run_id"]) == (
+        str(model),
+        str(tool_run),
+        str(tool_run),
+    )
+    assert (call.model, call.input_tokens, call.session_id) == ("gpt-4o", 7, str(top))
+    assert all(e.agent == "graph" for e in events)
+    assert (end.parent_id, end.status) == (start.id, "ok")
+    assert handler._runs == {} and handler._chains == {}
+    assert meter.stats()["integration_errors"] == {}

@@ -124,7 +124,7 @@ class _Run:
         event: str | None,
         agent: str | None,
     ) -> None:
-        self.rid = rid  # str(run_id): UUID.__str__ is Python code, made once per run
+        self.rid = rid  # the run id's text (`_text`), made once per run
         self.kind = kind
         self.session = session
         self.parent_event = parent_event
@@ -183,10 +183,12 @@ class MeterCallbackHandler(BaseCallbackHandler):
         self._venue = venue
         self._venues = dict(venues) if venues else None
         self._effects: dict[str, Any] = dict(tool_effects or {})
-        # Recorded runs, and the parent of every other (chain) run in flight. Plain dict
-        # operations are atomic under the GIL, which is all the bookkeeping needs.
-        self._runs: dict[UUID, _Run] = {}
-        self._chains: dict[UUID, UUID] = {}
+        # Recorded runs, and the parent of every other (chain) run in flight, by the run id's
+        # 128-bit integer: a UUID's own hash and equality are Python code, a call each per
+        # lookup, where an int's are not. Plain dict operations are atomic under the GIL,
+        # which is all the bookkeeping needs.
+        self._runs: dict[int, _Run] = {}
+        self._chains: dict[int, UUID] = {}
         self._sessions = SessionCache(meter)
 
     # -- run bookkeeping -----------------------------------------------------------------------
@@ -200,7 +202,7 @@ class MeterCallbackHandler(BaseCallbackHandler):
         name: str | None,
     ) -> _Run:
         """Starts a recorded run (a model, tool or retriever run, or a top-level run)."""
-        rid = str(run_id)
+        rid = _text(run_id)
         parent = self._ancestor(parent_run_id)
         if parent is not None:
             session, agent = parent.session, parent.agent
@@ -211,7 +213,7 @@ class MeterCallbackHandler(BaseCallbackHandler):
                 session = str(thread)
             else:
                 top = self._top(parent_run_id or run_id)
-                session = rid if top == run_id else str(top)
+                session = rid if top is run_id or top.int == run_id.int else _text(top)
             agent = self._agent or name
             parent_event = None
         run = _Run(rid, kind, session, parent_event, rid if kind != "chain" else None, agent)
@@ -224,7 +226,7 @@ class MeterCallbackHandler(BaseCallbackHandler):
                     graph["langgraph_node"] = node
                 if step is not _ABSENT:
                     graph["langgraph_step"] = step
-        self._runs[run_id] = run
+        self._runs[run_id.int] = run
         if parent_run_id is None:
             self._meter.record(
                 {
@@ -242,7 +244,7 @@ class MeterCallbackHandler(BaseCallbackHandler):
     def _top(self, run_id: UUID) -> UUID:
         """The topmost run known above `run_id` (itself when none is)."""
         for _ in range(1000):
-            parent = self._chains.get(run_id)
+            parent = self._chains.get(run_id.int)
             if parent is None:
                 break
             run_id = parent
@@ -252,10 +254,11 @@ class MeterCallbackHandler(BaseCallbackHandler):
         """The nearest recorded run at or above `run_id` (chains in between are skipped)."""
         steps = 0
         while run_id is not None and steps < 1000:
-            run = self._runs.get(run_id)
+            key = run_id.int
+            run = self._runs.get(key)
             if run is not None:
                 return run
-            run_id = self._chains.get(run_id)
+            run_id = self._chains.get(key)
             steps += 1
         return None
 
@@ -280,7 +283,7 @@ class MeterCallbackHandler(BaseCallbackHandler):
         """The attrs every run event carries: its run ids and LangGraph's node and step."""
         attrs: dict[str, Any] = {"run_id": run.rid}
         if parent_run_id is not None:
-            attrs["parent_run_id"] = str(parent_run_id)
+            attrs["parent_run_id"] = _text(parent_run_id)
         if run.graph is not None:
             attrs.update(run.graph)
         return attrs
@@ -297,11 +300,13 @@ class MeterCallbackHandler(BaseCallbackHandler):
         *,
         run_id: UUID,
         parent_run_id: UUID | None = None,
+        tags: list[str] | None = None,
         metadata: dict[str, Any] | None = None,
+        name: str | None = None,
         **kwargs: Any,
     ) -> None:
         if parent_run_id is not None:  # the hot path: only the link to the parent is kept
-            self._chains[run_id] = parent_run_id
+            self._chains[run_id.int] = parent_run_id
             return
         try:
             self._begin(
@@ -309,15 +314,22 @@ class MeterCallbackHandler(BaseCallbackHandler):
                 run_id,
                 parent_run_id,
                 metadata,
-                kwargs.get("name") or (serialized or {}).get("name"),
+                name or (serialized or {}).get("name"),
             )
         except Exception as exc:  # noqa: BLE001 - never raise into the application
             note(self._meter, SOURCE, exc)
 
     def on_chain_end(
-        self, outputs: Any, *, run_id: UUID, parent_run_id: UUID | None = None, **kwargs: Any
+        self,
+        outputs: Any,
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        tags: list[str] | None = None,
+        **kwargs: Any,
     ) -> None:
-        self._chain_done(run_id, parent_run_id, "ok")
+        if self._chains.pop(run_id.int, None) is None:  # else a nested chain: nothing kept
+            self._chain_done(run_id, parent_run_id, "ok")
 
     def on_chain_error(
         self,
@@ -325,15 +337,16 @@ class MeterCallbackHandler(BaseCallbackHandler):
         *,
         run_id: UUID,
         parent_run_id: UUID | None = None,
+        tags: list[str] | None = None,
         **kwargs: Any,
     ) -> None:
-        self._chain_done(run_id, parent_run_id, "error")
+        if self._chains.pop(run_id.int, None) is None:
+            self._chain_done(run_id, parent_run_id, "error")
 
     def _chain_done(self, run_id: UUID, parent_run_id: UUID | None, status: str) -> None:
-        if self._chains.pop(run_id, None) is not None:
-            return
+        """Ends a top-level run (a chain run that was not a nested one)."""
         try:
-            run = self._runs.pop(run_id, None)
+            run = self._runs.pop(run_id.int, None)
             if run is not None:
                 self._end_session(run, parent_run_id, status)
         except Exception as exc:  # noqa: BLE001
@@ -348,12 +361,17 @@ class MeterCallbackHandler(BaseCallbackHandler):
         *,
         run_id: UUID,
         parent_run_id: UUID | None = None,
+        tags: list[str] | None = None,
         metadata: dict[str, Any] | None = None,
+        name: str | None = None,
+        invocation_params: dict[str, Any] | None = None,
+        options: dict[str, Any] | None = None,
+        batch_size: int | None = None,
         **kwargs: Any,
     ) -> None:
         try:
-            run = self._begin("llm", run_id, parent_run_id, metadata, kwargs.get("name"))
-            params = kwargs.get("invocation_params") or {}
+            run = self._begin("llm", run_id, parent_run_id, metadata, name)
+            params = invocation_params or {}
             self._model_start(run, serialized, metadata, params, chat=True)
             if params.get("use_previous_response_id") and messages:
                 # ChatOpenAI then sends the last AI message's response id as
@@ -377,12 +395,17 @@ class MeterCallbackHandler(BaseCallbackHandler):
         *,
         run_id: UUID,
         parent_run_id: UUID | None = None,
+        tags: list[str] | None = None,
         metadata: dict[str, Any] | None = None,
+        name: str | None = None,
+        invocation_params: dict[str, Any] | None = None,
+        options: dict[str, Any] | None = None,
+        batch_size: int | None = None,
         **kwargs: Any,
     ) -> None:
         try:
-            run = self._begin("llm", run_id, parent_run_id, metadata, kwargs.get("name"))
-            params = kwargs.get("invocation_params") or {}
+            run = self._begin("llm", run_id, parent_run_id, metadata, name)
+            params = invocation_params or {}
             self._model_start(run, serialized, metadata, params, chat=False)
         except Exception as exc:  # noqa: BLE001 - never raise into the application
             note(self._meter, SOURCE, exc)
@@ -428,10 +451,16 @@ class MeterCallbackHandler(BaseCallbackHandler):
             data["venue"] = self._venue
 
     def on_llm_end(
-        self, response: LLMResult, *, run_id: UUID, parent_run_id: UUID | None = None, **kwargs: Any
+        self,
+        response: LLMResult,
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        tags: list[str] | None = None,
+        **kwargs: Any,
     ) -> None:
         try:
-            run = self._runs.pop(run_id, None)
+            run = self._runs.pop(run_id.int, None)
             if run is not None:
                 self._model_call(run, parent_run_id, response, "ok", None)
                 self._end_session(run, parent_run_id, "ok")
@@ -444,10 +473,11 @@ class MeterCallbackHandler(BaseCallbackHandler):
         *,
         run_id: UUID,
         parent_run_id: UUID | None = None,
+        tags: list[str] | None = None,
         **kwargs: Any,
     ) -> None:
         try:
-            run = self._runs.pop(run_id, None)
+            run = self._runs.pop(run_id.int, None)
             if run is not None:
                 self._model_call(run, parent_run_id, None, "error", error)
                 self._end_session(run, parent_run_id, "error")
@@ -528,23 +558,36 @@ class MeterCallbackHandler(BaseCallbackHandler):
         *,
         run_id: UUID,
         parent_run_id: UUID | None = None,
+        tags: list[str] | None = None,
         metadata: dict[str, Any] | None = None,
+        name: str | None = None,
+        inputs: dict[str, Any] | None = None,
+        color: str | None = None,
+        tool_call_id: str | None = None,
         **kwargs: Any,
     ) -> None:
         try:
-            name = (serialized or {}).get("name") or kwargs.get("name")
-            run = self._begin("tool", run_id, parent_run_id, metadata, name)
-            run.data["tool"] = name
-            if kwargs.get("tool_call_id"):
-                run.data["tool_call_id"] = kwargs["tool_call_id"]
+            tool = (serialized or {}).get("name") or name
+            run = self._begin("tool", run_id, parent_run_id, metadata, tool)
+            run.data["tool"] = tool
+            if tool_call_id:
+                run.data["tool_call_id"] = tool_call_id
         except Exception as exc:  # noqa: BLE001 - never raise into the application
             note(self._meter, SOURCE, exc)
 
     def on_tool_end(
-        self, output: Any, *, run_id: UUID, parent_run_id: UUID | None = None, **kwargs: Any
+        self,
+        output: Any,
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        tags: list[str] | None = None,
+        name: str | None = None,
+        color: str | None = None,
+        **kwargs: Any,
     ) -> None:
         try:
-            self._tool_done(run_id, parent_run_id, kwargs.get("name"), "ok", None)
+            self._tool_done(run_id, parent_run_id, name, "ok", None)
         except Exception as exc:  # noqa: BLE001 - never raise into the application
             note(self._meter, SOURCE, exc)
 
@@ -554,10 +597,13 @@ class MeterCallbackHandler(BaseCallbackHandler):
         *,
         run_id: UUID,
         parent_run_id: UUID | None = None,
+        tags: list[str] | None = None,
+        name: str | None = None,
+        color: str | None = None,
         **kwargs: Any,
     ) -> None:
         try:
-            self._tool_done(run_id, parent_run_id, kwargs.get("name"), "error", error)
+            self._tool_done(run_id, parent_run_id, name, "error", error)
         except Exception as exc:  # noqa: BLE001 - never raise into the application
             note(self._meter, SOURCE, exc)
 
@@ -569,7 +615,7 @@ class MeterCallbackHandler(BaseCallbackHandler):
         status: Status,
         error: BaseException | None,
     ) -> None:
-        run = self._runs.pop(run_id, None)
+        run = self._runs.pop(run_id.int, None)
         if run is None:
             return
         duration = time.time_ns() - run.start
@@ -641,7 +687,7 @@ class MeterCallbackHandler(BaseCallbackHandler):
         documents: Sequence[Any],
         error: BaseException | None,
     ) -> None:
-        run = self._runs.pop(run_id, None)
+        run = self._runs.pop(run_id.int, None)
         if run is None:
             return
         duration = time.time_ns() - run.start
@@ -663,6 +709,12 @@ class MeterCallbackHandler(BaseCallbackHandler):
             parent_id=run.parent_event,
         )
         self._end_session(run, parent_run_id, "error" if error else "ok")
+
+
+def _text(run_id: UUID) -> str:
+    """`str(run_id)` (the hyphenated hex form) without `UUID.__str__`'s call and %-formatting."""
+    h = f"{run_id.int:032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def _base_url(params: Mapping[str, Any]) -> str | None:
