@@ -11,11 +11,9 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use memchr::memmem::Finder;
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyString, PyType};
-use std::sync::LazyLock;
 
 use super::captured_calls::CapturedCalls;
 use super::errors::invalid;
@@ -149,12 +147,14 @@ fn handed_over<'py>(request: &Bound<'py, PyAny>) -> PyResult<Option<Bound<'py, P
 }
 
 /// Whether the path or query of `url` (an absolute URL's text, as httpx writes it: path and
-/// query percent-encoded as sent) names runtime sessions or threads.
+/// query percent-encoded as sent) names runtime sessions or threads: `/sessions` or `/threads`
+/// after any `/` (looked for at each `/`, with the `memchr` the target was found with).
 fn runtime_path(url: &str) -> bool {
-    static SESSIONS: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"/sessions"));
-    static THREADS: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"/threads"));
     let target = target(url).as_bytes();
-    SESSIONS.find(target).is_some() || THREADS.find(target).is_some()
+    memchr::memchr_iter(b'/', target).any(|i| {
+        let rest = &target[i + 1..];
+        rest.starts_with(b"sessions") || rest.starts_with(b"threads")
+    })
 }
 
 /// Wraps the stream of `response` (body still to be read) in `cls`; `false`, changing

@@ -120,7 +120,9 @@ impl<'a> Url<'a> {
 /// query).
 pub fn target(url: &str) -> &str {
     let b = url.as_bytes();
-    let rest = memchr::memmem::find(b, b"://").map_or(url, |i| &url[i + 3..]);
+    let rest = memchr::memchr_iter(b':', b)
+        .find(|&i| b.get(i + 1..i + 3) == Some(b"//"))
+        .map_or(url, |i| &url[i + 3..]);
     let rest = memchr::memchr(b'#', rest.as_bytes()).map_or(rest, |i| &rest[..i]);
     memchr::memchr2(b'/', b'?', rest.as_bytes()).map_or("", |i| &rest[i..])
 }
