@@ -1020,7 +1020,35 @@ fn append_in_v2(
     // Whether the rows written ahead are still the ones to append.
     let mut on_track =
         ahead.is_some_and(|a| a.start == before && a.epoch == *epoch && parts.len() == batch.len());
-    for (i, p) in batch.iter().enumerate() {
+    // Events from `at` on are appended a block at a time while on track (see
+    // [`append_block`]); those before `one_by_one` one at a time (a block that did not fit).
+    let mut at = 0;
+    let mut one_by_one = 0;
+    while at < batch.len() {
+        if on_track && short && at >= one_by_one {
+            let rows = &parts[at..batch.len().min(at + BLOCK_ROWS)];
+            if let Some(last) = append_block(conn, rows, seq, sparse)? {
+                for (k, part) in rows.iter().enumerate() {
+                    if part.ahead.defines {
+                        let (_, definition) = part.get().expect("checked by append_block");
+                        contexts.insert(definition.to_string(), seq + 1 + k as u64);
+                        defined.push(definition.to_string());
+                    }
+                    leaves.push(part.ahead.leaf);
+                    outcomes.push(Outcome::Appended {
+                        seq: seq + 1 + k as u64,
+                    });
+                }
+                seq += BLOCK_ROWS as u64;
+                prev = last;
+                at += BLOCK_ROWS;
+                continue;
+            }
+            one_by_one = at + BLOCK_ROWS;
+        }
+        let i = at;
+        let p = &batch[i];
+        at += 1;
         let next = seq + 1;
         // A row written ahead holds the id's 8-byte key whether or not it is on track.
         let key = parts
@@ -1098,6 +1126,71 @@ fn append_in_v2(
         *epoch += 1;
     }
     Ok((outcomes, edge, on_track))
+}
+
+/// Rows [`append_block`] inserts with one statement per table.
+const BLOCK_ROWS: usize = 64;
+
+/// `INSERT OR IGNORE INTO {table} ({columns}) VALUES (?, ...), ...` for [`BLOCK_ROWS`] rows
+/// of `width` values each. `OR IGNORE`, not `ON CONFLICT DO NOTHING` or a plain insert: SQLite
+/// gives a statement of many rows that may abort half-way a statement journal (a copy of each
+/// page it changes, to undo its own rows); one that ignores a refused row cannot abort, and
+/// its caller counts the rows that went in instead.
+fn block_insert(table: &str, columns: &str, width: usize) -> String {
+    let row = format!("({})", vec!["?"; width].join(","));
+    let rows = vec![row.as_str(); BLOCK_ROWS].join(",");
+    format!("INSERT OR IGNORE INTO {table} ({columns}) VALUES {rows}")
+}
+
+/// Appends [`BLOCK_ROWS`] rows written ahead (`rows`, each on track: written for the seq after
+/// the one before, from `seq` on) with two statements, the ids' keys first: a statement per
+/// table per row pays for running the statement (starting and resetting it, its cursor and
+/// its transaction check) once per row. Returns the last row's chain hash,
+/// or `None` when there are fewer rows, a row was not written ahead for its seq, or an id's
+/// 8-byte key is already in `ids` (a duplicate, or another id's key): the keys this call
+/// inserted are then deleted again and the rows are left to the row-by-row path, which tells
+/// these cases apart. A ledger keying ids by 8 bytes (`meta.id_keys`) only.
+fn append_block(conn: &Connection, rows: &[Parts], seq: u64, sparse: bool) -> Result<Option<Hash>> {
+    static IDS: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    static EVENTS: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let fits = rows.len() == BLOCK_ROWS
+        && rows
+            .iter()
+            .zip(seq + 1..)
+            .all(|(p, next)| p.ahead.seq == next && p.get().is_some());
+    if !fits {
+        return Ok(None);
+    }
+    let mut ids = conn.prepare_cached(IDS.get_or_init(|| block_insert("ids", "key, seq", 2)))?;
+    for (k, p) in rows.iter().enumerate() {
+        ids.raw_bind_parameter(2 * k + 1, &p.ahead.key[..])?;
+        ids.raw_bind_parameter(2 * k + 2, p.ahead.seq as i64)?;
+    }
+    if ids.raw_execute()? != BLOCK_ROWS {
+        let mut undo = conn.prepare_cached("DELETE FROM ids WHERE key = ?1 AND seq = ?2")?;
+        for p in rows {
+            undo.execute(params![&p.ahead.key[..], p.ahead.seq as i64])?;
+        }
+        return Ok(None);
+    }
+    let sql = EVENTS.get_or_init(|| block_insert("events", "seq, record, hash", 3));
+    let mut events = conn.prepare_cached(sql)?;
+    for (k, p) in rows.iter().enumerate() {
+        let written = &p.ahead;
+        let kept = match sparse && written.seq % HASH_STRIDE != 0 {
+            true => &written.hash[..CHECK_LEN],
+            false => &written.hash[..],
+        };
+        events.raw_bind_parameter(3 * k + 1, written.seq as i64)?;
+        events.raw_bind_parameter(3 * k + 2, written.record.as_str())?;
+        events.raw_bind_parameter(3 * k + 3, kept)?;
+    }
+    if events.raw_execute()? != BLOCK_ROWS {
+        return Err(not_stored(format!(
+            "rows after seq {seq} were refused by the events table"
+        )));
+    }
+    Ok(Some(rows[BLOCK_ROWS - 1].ahead.hash))
 }
 
 /// Whether `stored`, a row's `hash` column, holds the chain hash `hash` in a ledger of
@@ -1520,6 +1613,51 @@ pub(crate) mod tests {
         );
         assert!(plain.append(&[bad]).is_err());
         assert_eq!(rows(&plain), rows(&made));
+    }
+
+    /// A block of rows written ahead goes in with one statement per table; a block with an
+    /// id whose 8-byte key is taken leaves `ids` as it found it and nothing in `events`.
+    #[test]
+    fn a_block_of_rows_written_ahead_is_appended_whole_or_not_at_all() {
+        let store = Store::open(None, Durability::Batch).unwrap();
+        let batch: Vec<Pending> = (1..=BLOCK_ROWS as i64 + 1)
+            .map(|i| pending(&format!("01938a1c-0000-7d00-8000-{i:012x}"), i, "{}"))
+            .collect();
+        let mut parts: Vec<Parts> = batch
+            .iter()
+            .map(|p| {
+                let mut parts = Parts::default();
+                parts.fill(&p.event_json, &p.classification_json);
+                parts
+            })
+            .collect();
+        let mut writer = super::super::ahead::AheadWriter::default();
+        writer.sync(&store).unwrap();
+        writer.write(&batch, &mut parts).unwrap();
+        let count = |s: &Store, table: &str| -> i64 {
+            let sql = format!("SELECT count(*) FROM {table}");
+            s.conn.query_row(&sql, [], |r| r.get(0)).unwrap()
+        };
+        let sparse = store.version >= 3;
+        // Too few rows, and rows written for other seqs: not a block.
+        let short = &parts[..BLOCK_ROWS - 1];
+        assert_eq!(append_block(&store.conn, short, 0, sparse).unwrap(), None);
+        let block = &parts[1..];
+        assert_eq!(append_block(&store.conn, block, 0, sparse).unwrap(), None);
+        // The last key taken by another row: nothing of the block stays.
+        let last = &parts[BLOCK_ROWS - 1].ahead;
+        store
+            .conn
+            .execute("INSERT INTO ids VALUES (?1, 999)", [&last.key[..]])
+            .unwrap();
+        let block = &parts[..BLOCK_ROWS];
+        assert_eq!(append_block(&store.conn, block, 0, sparse).unwrap(), None);
+        assert_eq!((count(&store, "ids"), count(&store, "events")), (1, 0));
+        store.conn.execute("DELETE FROM ids", []).unwrap();
+        let hash = append_block(&store.conn, block, 0, sparse).unwrap();
+        assert_eq!(hash, Some(last.hash));
+        let n = BLOCK_ROWS as i64;
+        assert_eq!((count(&store, "ids"), count(&store, "events")), (n, n));
     }
 
     #[test]
