@@ -406,7 +406,7 @@ def test_a_reader_that_fails_never_breaks_the_caller(
         def observe(self, event: Any) -> bool:
             raise RuntimeError("reader failed")
 
-        def read_stream(self, chunks: Any, arrivals: Any, traces: int) -> None:
+        def read_stream(self, tap: Any) -> None:
             raise RuntimeError("reader failed")
 
         def hand_over(self, *args: Any) -> bool:
@@ -646,3 +646,99 @@ def test_event_times_are_read_exactly_on_any_date(when: dt.datetime, local_zone:
     aware = when if local_zone else when.replace(tzinfo=dt.UTC)
     micros = (aware - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)) // dt.timedelta(microseconds=1)
     assert step["ts"] == micros * 1000
+
+
+def test_a_stream_the_caller_breaks_out_of_is_recorded_at_once(lb: Loopback) -> None:
+    # The caller stops iterating and keeps the stream, neither closed nor dropped: the call is
+    # recorded as cancelled when the iteration is dropped, with what was seen.
+    serve(lb, frames())
+    meter = sm.Meter()
+    with meter.session("bot") as s:
+        out = invoke(
+            capture.instrument(client(lb, "bedrock-agent-runtime"), s, providers=PROVIDERS)
+        )
+        for i, _ in enumerate(out["completion"]):
+            if i == 2:
+                break
+        outer, pre, orch = events(meter)
+        assert (outer["status"], pre["status"], orch["status"]) == ("cancelled", "ok", "cancelled")
+        # Iterating again goes on where botocore's stream is, recording nothing more.
+        assert len(list(out["completion"])) == len(DOC["events"]) - 3
+    assert len(events(meter)) == 4
+    assert meter.stats()["integration_errors"] == {}
+
+
+class _Watch:
+    """What a tapped stream's events tell the capture."""
+
+    def __init__(self) -> None:
+        self.observed: list[Any] = []
+        self.finished: list[str] = []
+
+    def observe(self, event: Any) -> None:
+        self.observed.append(event)
+
+    def finish(self, outcome: str) -> None:
+        self.finished.append(outcome)
+
+
+def test_the_tap_yields_the_body_and_its_events_unchanged_and_keeps_them() -> None:
+    tap = capture._core._StreamTap()
+    chunks = [b"ab", bytearray(b"cd"), b"", b"e"]
+    assert list(tap.follow(iter(chunks))) == chunks
+    assert list(tap) == []
+    assert tap.size == 5
+    events = [{"trace": {}}, {"chunk": {"bytes": b"x"}}, "other", {"trace": None}]
+    watch = _Watch()
+    assert list(tap.events(events, watch)) == events
+    assert tap.traces == 2
+    assert watch.observed == [{"chunk": {"bytes": b"x"}}, "other"]
+    assert watch.finished == ["complete"]
+    tap.release()
+    assert tap.size == 0
+
+
+def test_the_tap_keeps_nothing_past_a_chunk_that_is_not_bytes() -> None:
+    tap = capture._core._StreamTap()
+    chunks: list[Any] = [b"ab", "text", b"cd"]
+    assert list(tap.follow(chunks)) == chunks
+    assert tap.size == 2
+
+
+def test_the_tap_hands_errors_on_and_ends_the_stream_once() -> None:
+    def failing() -> Any:
+        yield {"trace": {}}
+        raise RuntimeError("checksum")
+
+    tap = capture._core._StreamTap()
+    watch = _Watch()
+    it = iter(tap.events(failing(), watch))
+    assert next(it) == {"trace": {}}
+    with pytest.raises(RuntimeError, match="checksum"):
+        next(it)
+    assert watch.finished == ["error"]
+    assert list(it) == []
+    del it
+    gc.collect()
+    assert (watch.finished, tap.traces) == (["error"], 1)
+
+    def body() -> Any:
+        yield b"ab"
+        raise ConnectionError("reset")
+
+    with pytest.raises(ConnectionError):
+        list(capture._core._StreamTap().follow(body()))
+
+
+def test_the_tap_cancels_an_iteration_dropped_part_way_and_not_one_never_started() -> None:
+    tap = capture._core._StreamTap()
+    watch = _Watch()
+    unstarted = tap.events([{"trace": {}}], watch)
+    del unstarted
+    gc.collect()
+    assert watch.finished == []
+    it = tap.events([{"trace": {}}, {"trace": {}}], watch)
+    next(it)
+    del it
+    assert watch.finished == ["cancelled"]
+    assert tap.traces == 1

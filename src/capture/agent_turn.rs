@@ -1,13 +1,14 @@
 //! One Amazon Bedrock Agents `InvokeAgent` call handed over raw when its response stream has
 //! ended, for the meter's writer thread to turn into events (`crate::meter::Deferred`): the
 //! outer call's event, completed on the caller's thread (its id and time fixed there), and the
-//! stream's bytes as they came (one buffer, where each chunk of the body ended in it and when
-//! it came). [`AgentTurn::events`] reads the trace from those bytes
-//! ([`crate::capture::trace_part`]), finishes the turn ([`crate::capture::agent_trace`]) and
-//! gives the outer call first, then its inner steps as its children, with the failures met: the
-//! caller's thread only copies the bytes and converts the outer call.
+//! stream's bytes as they came ([`BodyBytes`], kept while the caller read the stream).
+//! [`AgentTurn::events`] reads the trace from those bytes ([`crate::capture::trace_part`]),
+//! finishes the turn ([`crate::capture::agent_trace`]) and gives the outer call first, then its
+//! inner steps as its children, with the failures met: the caller's thread only converts the
+//! outer call.
 
 use crate::capture::agent_trace::{AgentTrace, Outcome};
+use crate::capture::body_bytes::BodyBytes;
 use crate::event::{Event, Text};
 
 /// The attribute of the outer call that counts its inner steps (the steps carry the tokens).
@@ -17,10 +18,8 @@ pub const INNER_STEPS: &str = "statemeter.inner_steps";
 pub struct AgentTurn {
     /// The outer call (the InvokeAgent request), completed: it is recorded first.
     pub outer: Event,
-    /// The response body's bytes, every chunk one after the other.
-    pub bytes: Vec<u8>,
-    /// Where each chunk of the body ends in `bytes`, and when it came (wall clock ns).
-    pub chunks: Vec<(usize, i64)>,
+    /// The response body's bytes, chunk by chunk as they came.
+    pub body: BodyBytes,
     /// How many trace events the caller got (those parts are read).
     pub traces: usize,
     /// How the stream ended.
@@ -47,22 +46,14 @@ impl AgentTurn {
 
     /// The bytes of the response body it holds until it is read.
     pub fn held_bytes(&self) -> usize {
-        self.bytes.len()
+        self.body.len()
     }
 
     /// Reads the trace and finishes the turn. The outer call is recorded whatever the trace
     /// holds; when it had steps, `attrs["statemeter.inner_steps"]` counts them.
     pub fn events(self) -> TurnEvents {
         let mut trace = AgentTrace::<i64>::new(self.venue);
-        let bytes = &self.bytes;
-        let mut start = 0usize;
-        let chunks = self.chunks.iter().map(|&(end, at)| {
-            let end = end.clamp(start, bytes.len());
-            let chunk = &bytes[start..end];
-            start = end;
-            (chunk, at)
-        });
-        let read = trace.read_stream(chunks, self.traces);
+        let read = trace.read_stream(self.body.chunks(), self.traces);
         let steps = trace.finish(self.outcome);
         let failures = read.errors + usize::from(trace.unfinished() > 0);
         let mut outer = self.outer;
@@ -103,13 +94,15 @@ mod tests {
     /// The turn of `messages`, cut into chunks of `size` bytes that came 10 ns apart.
     fn turn(messages: &[Vec<u8>], size: usize, traces: usize, outcome: Outcome) -> AgentTurn {
         let bytes = messages.concat();
-        let chunks = (1..=bytes.len().div_ceil(size))
-            .map(|i| ((i * size).min(bytes.len()), 10 * i as i64))
-            .collect();
+        let body = BodyBytes::of(
+            bytes
+                .chunks(size)
+                .enumerate()
+                .map(|(i, chunk)| (chunk, 10 * (i as i64 + 1))),
+        );
         AgentTurn {
             outer: outer(),
-            bytes,
-            chunks,
+            body,
             traces,
             outcome,
             venue: Some("aws.bedrock".into()),
@@ -155,16 +148,14 @@ mod tests {
         ];
         let mut t = turn(&messages, 1_000, 2, Outcome::Cancelled);
         let cut = messages[0].len() + 10;
-        t.bytes.truncate(cut);
-        t.chunks = vec![(cut, 5)];
+        t.body = BodyBytes::of([(&messages.concat()[..cut], 5)]);
         let got = t.events();
         assert_eq!(got.failures, 1);
         assert_eq!(got.events.len(), 2);
         assert_eq!(got.events[1].status.as_deref(), Some("cancelled"));
         // Nothing readable: the outer call alone, without a count of steps.
         let mut t = turn(&messages, 1_000, 2, Outcome::Complete);
-        t.bytes = b"not an event stream at all".to_vec();
-        t.chunks = vec![(t.bytes.len(), 5)];
+        t.body = BodyBytes::of([(&b"not an event stream at all"[..], 5)]);
         let got = t.events();
         assert_eq!(got.failures, 1);
         assert_eq!(got.events.len(), 1);

@@ -9,6 +9,7 @@
 //!   from, whether a stream reached its provider's end marker);
 //! - [`agent_trace`]: the inner steps an Amazon Bedrock agent reports in its `InvokeAgent`
 //!   trace, paired, timed and turned into events;
+//! - [`body_bytes`]: a response body's bytes kept as they came, chunk by chunk;
 //! - [`event_stream`]: AWS event-stream framing (the binary messages of Bedrock's streams);
 //! - [`trace_part`]: an InvokeAgent stream's trace read from its raw bytes into
 //!   [`agent_trace`];
@@ -20,6 +21,7 @@
 
 pub mod agent_trace;
 pub mod agent_turn;
+pub mod body_bytes;
 pub mod call;
 pub mod event_stream;
 pub mod http;

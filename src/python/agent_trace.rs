@@ -1,7 +1,7 @@
 //! `_AgentTrace`: the inner steps of one Amazon Bedrock Agents `InvokeAgent` turn
 //! (`crate::capture::agent_trace`) for the botocore capture. This binding only converts: it hands
-//! the response stream's raw bytes, kept as they came, to `crate::capture::trace_part` once the
-//! stream has ended (`read_stream`); where those bytes cannot be tapped it reads the named,
+//! the response stream's raw bytes, kept as they came (`_StreamTap`), to
+//! `crate::capture::trace_part` once the stream has ended (`read_stream`); where those bytes cannot be tapped it reads the named,
 //! non-content fields of botocore's parsed stream events (plain dicts, `datetime` times) as they
 //! pass (`observe`). It hands the finished steps to a `Session` as events (no mapping per step)
 //! or, for any other recording target, as the mappings `Session.record` takes.
@@ -9,17 +9,18 @@
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyBool, PyByteArray, PyBytes, PyDict, PyInt, PyList, PyString, PyType};
+use pyo3::types::{PyBool, PyDict, PyInt, PyString, PyType};
 use pyo3::{intern, Py};
 
 use super::errors::invalid;
 use super::meter::Session;
+use super::stream_tap::StreamTap;
 use crate::capture::agent_trace::{
     AgentTrace as CoreTrace, Outcome, Part, Phase, Timing, ToolInput, ToolKind, TraceTime,
     OBSERVATION_OUTPUTS,
 };
 use crate::capture::agent_turn::{AgentTurn, TurnEvents};
-use crate::capture::trace_part::{days_from_civil, StreamReader};
+use crate::capture::trace_part::days_from_civil;
 use crate::event::{now_ns, Event as CoreEvent, EventKind, Text};
 use crate::ledger::Durability;
 use crate::meter::{Built, Deferred};
@@ -481,57 +482,34 @@ impl AgentTrace {
     }
 
     /// Reads the trace of the response stream from its raw bytes, once, when the stream has
-    /// ended: `chunks` (the `bytes` the response body gave botocore), `arrivals` (when each
-    /// came, wall clock ns) and `traces` (how many trace events the caller got: those parts
-    /// are read). Never raises: a message or part that cannot be read is counted in `errors`.
-    fn read_stream(
-        &mut self,
-        chunks: &Bound<'_, PyList>,
-        arrivals: &Bound<'_, PyList>,
-        traces: usize,
-    ) {
-        let mut reader = StreamReader::new(traces);
-        for (i, chunk) in chunks.iter().enumerate() {
-            let at = arrivals
-                .get_item(i)
-                .and_then(|t| t.extract::<i64>())
-                .unwrap_or_else(|_| now_ns());
-            let more = if let Ok(b) = chunk.downcast::<PyBytes>() {
-                reader.feed(&mut self.inner, b.as_bytes(), at)
-            } else if let Ok(b) = chunk.downcast::<PyByteArray>() {
-                reader.feed(&mut self.inner, &b.to_vec(), at)
-            } else {
-                // Not bytes: what follows cannot be placed in the stream.
-                self.errors += 1;
-                return;
-            };
-            if !more {
-                break;
-            }
-        }
-        self.errors += reader.end().errors;
+    /// ended: what `tap` kept of them (the chunks the response body gave botocore, and when
+    /// each came), up to the last trace event the caller got. Never raises: a message or part
+    /// that cannot be read is counted in `errors`.
+    fn read_stream(&mut self, tap: &Bound<'_, StreamTap>) {
+        let tap = tap.get();
+        let body = tap.take();
+        self.errors += self
+            .inner
+            .read_stream(body.chunks(), tap.trace_events())
+            .errors;
     }
 
     /// Hands the whole turn to the meter's writer thread when the stream has ended, instead of
     /// `read_stream`, `finish` and recording here: `event` (the outer call's mapping, as
     /// `Session.model_call` takes it, converted and validated now: its id and time are fixed
-    /// here), the stream's `chunks` (copied into one buffer) with their `arrivals`, `traces`
-    /// and `outcome` as for `read_stream` and `finish`. The writer reads the trace and records
-    /// the outer call, then its steps as its children, all in `session`; what it cannot read
-    /// is counted under `source` in `stats()["integration_errors"]`. Returns `False`, having
-    /// done nothing, where the turn cannot be handed over: `session` is not a `Session`, the
-    /// meter writes each event as it is recorded (`durability="sync"`), or a chunk is not
-    /// bytes. Waits for room in a full queue. Raises what `Session.model_call` would raise for
-    /// `event`, and `LedgerError` for a closed meter.
-    #[allow(clippy::too_many_arguments)]
+    /// here), what `tap` kept of the stream (taken from it) and `outcome` as for `read_stream`
+    /// and `finish`. The writer reads the trace and records the outer call, then its steps as
+    /// its children, all in `session`; what it cannot read is counted under `source` in
+    /// `stats()["integration_errors"]`. Returns `False`, having done nothing, where the turn
+    /// cannot be handed over: `session` is not a `Session`, or the meter writes each event as
+    /// it is recorded (`durability="sync"`). Waits for room in a full queue. Raises what
+    /// `Session.model_call` would raise for `event`, and `LedgerError` for a closed meter.
     fn hand_over(
         &self,
         py: Python<'_>,
         session: &Bound<'_, PyAny>,
         event: &Bound<'_, PyAny>,
-        chunks: &Bound<'_, PyList>,
-        arrivals: &Bound<'_, PyList>,
-        traces: usize,
+        tap: &Bound<'_, StreamTap>,
         outcome: &str,
         source: &str,
     ) -> PyResult<bool> {
@@ -543,30 +521,6 @@ impl AgentTrace {
             return Ok(false);
         }
         let outcome = parse_outcome(outcome)?;
-        let mut size = 0usize;
-        for chunk in chunks.iter() {
-            size += if let Ok(b) = chunk.downcast::<PyBytes>() {
-                b.as_bytes().len()
-            } else if let Ok(b) = chunk.downcast::<PyByteArray>() {
-                b.len()
-            } else {
-                return Ok(false);
-            };
-        }
-        let mut bytes = Vec::with_capacity(size);
-        let mut ends = Vec::with_capacity(chunks.len());
-        for (i, chunk) in chunks.iter().enumerate() {
-            if let Ok(b) = chunk.downcast::<PyBytes>() {
-                bytes.extend_from_slice(b.as_bytes());
-            } else if let Ok(b) = chunk.downcast::<PyByteArray>() {
-                bytes.extend_from_slice(&b.to_vec());
-            }
-            let at = arrivals
-                .get_item(i)
-                .and_then(|t| t.extract::<i64>())
-                .unwrap_or_else(|_| now_ns());
-            ends.push((bytes.len(), at));
-        }
         let map = super::convert::to_map("event", event)?;
         let mut outer = CoreEvent::from_map(&map)?;
         if outer.kind != EventKind::ModelCall {
@@ -574,11 +528,11 @@ impl AgentTrace {
         }
         fields.fill(&mut outer);
         outer.complete()?;
+        let tap = tap.get();
         let turn = AgentTurn {
             outer,
-            bytes,
-            chunks: ends,
-            traces,
+            body: tap.take(),
+            traces: tap.trace_events(),
             outcome,
             venue: self.venue.clone(),
         };

@@ -29,6 +29,7 @@ mod pyrepr;
 mod report;
 mod sessions;
 mod sql;
+mod stream_tap;
 mod transparency;
 mod venue;
 
@@ -84,6 +85,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<observed_body::ObservedBody>()?;
     m.add_class::<httpx_transport::CaptureTransport>()?;
     m.add_class::<agent_trace::AgentTrace>()?;
+    m.add_class::<stream_tap::StreamTap>()?;
+    m.add_class::<stream_tap::TappedEvents>()?;
     m.add_class::<transparency::SigningKey>()?;
     m.add_class::<transparency::VerifyingKey>()?;
     m.add_class::<transparency::Checkpoint>()?;

@@ -24,7 +24,7 @@ recorded as an event of its own, a child (`parent_id`) of the InvokeAgent call i
 session, with the tokens on the model invocations (the outer call carries none of them, and
 `attrs["statemeter.inner_steps"]` counts its children); see `docs/integrations.md`. The trace
 is read from the stream's raw bytes once the stream has ended: while the caller reads, the
-capture only keeps a reference to each chunk of the response body and when it came; into a
+capture only keeps a copy of each chunk of the response body and when it came; into a
 `Session` of a batch meter the bytes and the outer call are then handed to the meter's writer
 thread, which reads the trace and records the call and its steps.
 
@@ -42,7 +42,6 @@ Captured operations — everything else on these clients is left alone:
 from __future__ import annotations
 
 import inspect
-import time
 from typing import Any
 
 from statemeter import _core
@@ -342,10 +341,10 @@ class _StreamWatch:
         self.status_code, self.extra, self.usage = status_code, extra, usage
         self.chunks: list[bytes] = []  # model chunks that carry counts (InvokeModel stream)
         # InvokeAgent: the trace's inner steps, read in Rust (`src/capture/agent_trace.rs`)
-        # from the stream's raw bytes (`tap`) when it ends, the first `traces` trace events.
+        # from the stream's raw bytes (`tap`) when it ends, up to the last trace event the
+        # caller got.
         self.steps: _core._AgentTrace | None = None
         self.tap: _RawTap | None = None
-        self.traces = 0
         self.done = False
 
     def observe(self, ev: Any) -> None:
@@ -383,10 +382,10 @@ class _StreamWatch:
                 return
             if trace is not None and tap is not None:
                 try:
-                    trace.read_stream(tap.chunks, tap.arrivals, self.traces)
+                    trace.read_stream(tap.body)
                 except Exception as exc:  # noqa: BLE001 - the call is still recorded
                     self.target.failed(exc)
-                tap.release()
+                tap.body.release()
             steps = trace.finish(outcome) if trace is not None else 0
             if steps:
                 # The agent's model invocations carry the tokens; the outer call none of them
@@ -433,24 +432,21 @@ class _StreamWatch:
     ) -> bool:
         """InvokeAgent into a `Session` of a batch meter: hands the outer call and the
         stream's bytes to the meter's writer thread, which reads the trace and records the
-        call and its steps (`_AgentTrace.hand_over`); this thread only copies the bytes and
-        converts the call. `False` (nothing done) where that cannot be: the call goes to a
-        span processor, the target is no `Session`, the meter is synchronous; the trace is
-        then read and recorded here."""
+        call and its steps (`_AgentTrace.hand_over`); this thread only converts the call (the
+        bytes were kept as they came). `False` (nothing done) where that cannot be: the call
+        goes to a span processor, the target is no `Session`, the meter is synchronous; the
+        trace is then read and recorded here."""
         if self.span is not None or self.event.get("kind") != "model_call":
             return False
         event = self._outer(outcome, duration_ns, usage)
         handed = trace.hand_over(
             self.target.session,
             event,
-            tap.chunks,
-            tap.arrivals,
-            self.traces,
+            tap.body,
             outcome,
             self.target.source,
         )
         if handed:
-            tap.release()
             if _join._processors:
                 _join.recorded(self.target.meter, event)
         return handed
@@ -468,27 +464,18 @@ class _StreamWatch:
 
 class _RawTap:
     """The raw response body a botocore `EventStream` reads (a urllib3 response): its
-    `stream()` yields the body's chunks unchanged, keeping a reference to each (immutable
-    `bytes`) and the wall-clock time it came; everything else is the body's own."""
+    `stream()` yields the body's chunks unchanged through `body` (a `_core._StreamTap`, which
+    keeps a copy of each and the wall-clock time it came, in Rust: no Python code of
+    statemeter's runs per chunk); everything else is the body's own."""
 
-    __slots__ = ("arrivals", "chunks", "raw")
+    __slots__ = ("body", "raw")
 
     def __init__(self, raw: Any) -> None:
         self.raw = raw
-        self.chunks: list[Any] = []
-        self.arrivals: list[int] = []
+        self.body = _core._StreamTap()
 
     def stream(self, *args: Any, **kwargs: Any) -> Any:
-        keep, came, clock = self.chunks.append, self.arrivals.append, time.time_ns
-        for chunk in self.raw.stream(*args, **kwargs):
-            keep(chunk)
-            came(clock())
-            yield chunk
-
-    def release(self) -> None:
-        """Drops the references once the trace has been read."""
-        self.chunks.clear()
-        self.arrivals.clear()
+        return self.body.follow(self.raw.stream(*args, **kwargs))
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.raw, name)
@@ -531,22 +518,23 @@ def _observed(stream: Any, watch: _StreamWatch) -> Any:
 
             def __iter__(self) -> Any:
                 watch = self._sm_watch
+                tap = watch.tap
+                if tap is not None and watch.steps is not None:
+                    # InvokeAgent, its raw bytes tapped: the trace is read from them when the
+                    # stream ends; while the caller reads, the tap (in Rust) counts the trace
+                    # events the caller gets, hands any other event to `observe` and tells
+                    # `watch` when the stream ends: no Python code of statemeter's per event.
+                    return tap.body.events(self._sm_inner, watch)
+                return self._sm_events()
+
+            def _sm_events(self) -> Any:
+                watch = self._sm_watch
                 observe = watch.observe
                 trace = watch.steps
                 try:
                     if trace is None:
                         for ev in self._sm_inner:
                             observe(ev)
-                            yield ev
-                    elif watch.tap is not None:
-                        # InvokeAgent, its raw bytes tapped: the trace is read from them when
-                        # the stream ends; here only the trace events the caller got are
-                        # counted, and any other event goes to `observe`.
-                        for ev in self._sm_inner:
-                            if type(ev) is dict and "trace" in ev:
-                                watch.traces += 1
-                            else:
-                                observe(ev)
                             yield ev
                     else:
                         # InvokeAgent, its bytes not tapped: its trace events go straight to
