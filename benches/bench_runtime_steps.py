@@ -19,7 +19,7 @@ with botocore's own `EventStream` (the parser a boto3 client uses) and iterates 
   trace and records the call and its steps), flushed at the end of each block.
 
 The replayed body hands botocore one message per chunk (202 chunks): the capture's work per
-chunk (keeping a reference to it and its time) is counted once per message, more often than a
+chunk (keeping a copy of it and its time) is counted once per message, more often than a
 network body of 64 KiB reads would give.
 
 Two ways for streams to follow each other, measured in the same rounds:
@@ -379,18 +379,22 @@ def bench_bedrock_agent_trace(quick: bool) -> dict:
 
 
 # One variant alone in a child process: `python -c CHILD KIND N` (the replay set up, warmed
-# with one stream, then N streams).
+# with one stream, then N streams). The meter is flushed, not closed: closing it writes the
+# column store of every event recorded so far on the calling thread, work that grows with the
+# streams but that no clock of the blocks counts (their meter is closed once, after them).
 _CHILD = """
-import sys, tempfile
+import os, shutil, sys, tempfile
 sys.path.insert(0, sys.argv[3])
 from bench_runtime_steps import _Replay
 kind, n = sys.argv[1], int(sys.argv[2])
-with tempfile.TemporaryDirectory() as tmp:
-    replay = _Replay(tmp)
-    run = replay.variants[kind]
-    run(1)
-    run(n)
-    replay.meter.close()
+tmp = tempfile.mkdtemp()
+replay = _Replay(tmp)
+run = replay.variants[kind]
+run(1)
+run(n)
+replay.meter.flush()
+shutil.rmtree(tmp)
+os._exit(0)
 """
 
 
@@ -399,10 +403,16 @@ def _instructions(quick: bool) -> dict:
     without valgrind)."""
     small, large = (1, 3) if quick else (2, 6)
     here = str(Path(__file__).resolve().parent)
+    # One hash seed for every run: with random ones the interpreter's dicts and sets differ
+    # from run to run, and the count with them by up to a million per stream.
+    env = dict(os.environ, PYTHONHASHSEED="0")
 
     def per_stream(kind: str) -> float | None:
         return instructions_per_op(
-            lambda n: [sys.executable, "-c", _CHILD, kind, str(n), here], small, large
+            lambda n: [sys.executable, "-c", _CHILD, kind, str(n), here],
+            small,
+            large,
+            lambda n: env,
         )
 
     plain, read, metered = per_stream("plain"), per_stream("read"), per_stream("metered")
