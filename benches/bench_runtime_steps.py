@@ -14,9 +14,9 @@ with botocore's own `EventStream` (the parser a boto3 client uses) and iterates 
   `Session` and drops what it is given: reading the trace and handing its steps over as
   mappings, nothing recorded;
 - metered: the same hooks into a `Session` of a file ledger (batch durability): the outer call
-  and its 100 children recorded (when the stream ends, the calling thread copies its bytes into
-  one buffer and hands them with the outer call to the ledger's writer thread, which reads the
-  trace and records the call and its steps), flushed at the end of each block.
+  and its 100 children recorded (when the stream ends, the calling thread hands the bytes it
+  kept as they came with the outer call to the ledger's writer thread, which reads the trace
+  and records the call and its steps), flushed at the end of each block.
 
 The replayed body hands botocore one message per chunk (202 chunks): the capture's work per
 chunk (keeping a copy of it and its time) is counted once per message, more often than a
