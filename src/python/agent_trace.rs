@@ -2,8 +2,8 @@
 //! (`crate::capture::agent_trace`) for the botocore capture. This binding only converts: it hands
 //! the response stream's raw bytes, kept as they came (`_StreamTap`), to
 //! `crate::capture::trace_part` once the stream has ended (`read_stream`); where those bytes
-//! cannot be tapped it reads the named, non-content fields of botocore's parsed stream events (plain dicts, `datetime` times) as they
-//! pass (`observe`). It hands the finished steps to a `Session` as events (no mapping per step)
+//! cannot be tapped it reads the named, non-content fields of botocore's parsed stream events
+//! (plain dicts, `datetime` times) as they pass (`observe`). It hands the finished steps to a `Session` as events (no mapping per step)
 //! or, for any other recording target, as the mappings `Session.record` takes.
 
 use pyo3::exceptions::PyValueError;
