@@ -3,8 +3,9 @@
 //! the response stream's raw bytes, kept as they came (`_StreamTap`), to
 //! `crate::capture::trace_part` once the stream has ended (`read_stream`); where those bytes
 //! cannot be tapped it reads the named, non-content fields of botocore's parsed stream events
-//! (plain dicts, `datetime` times) as they pass (`observe`). It hands the finished steps to a `Session` as events (no mapping per step)
-//! or, for any other recording target, as the mappings `Session.record` takes.
+//! (plain dicts, `datetime` times) as they pass (`observe`). It hands the finished steps to a
+//! `Session` as events (no mapping per step) or, for any other recording target, as the
+//! mappings `Session.record` takes.
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
