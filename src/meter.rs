@@ -318,8 +318,10 @@ struct State {
     unreported: Vec<Error>,
     /// The last commit failure, cleared by the next successful commit.
     failure: Option<Error>,
-    /// Commit attempts that failed so far (a flush waits for one more before reporting).
-    failed_attempts: u64,
+    /// The largest [`Shared::retry_requests`] count read at the start of a commit attempt
+    /// that failed: a flush that asked for retry `n` reports a failure once this reaches `n`,
+    /// and not the failure of an attempt that was already under way when it asked.
+    failed_after: u64,
     /// A flush asked the committer to retry now instead of waiting out its backoff.
     retry_now: bool,
     stats: Stats,
@@ -347,6 +349,9 @@ struct Shared {
     /// Set by the committer when a group's rows written ahead were not all appended as
     /// written: the encoder's copy of the store's state is out of date.
     resync: AtomicBool,
+    /// Retries asked for by flushes so far (raised under `state`'s lock). Each commit attempt
+    /// reads it as it starts; see [`State::failed_after`].
+    retry_requests: AtomicU64,
     observer: Option<Arc<dyn CommitObserver>>,
 }
 
@@ -378,7 +383,7 @@ impl Shared {
                 closed: false,
                 unreported: Vec::new(),
                 failure: None,
-                failed_attempts: 0,
+                failed_after: 0,
                 retry_now: false,
                 stats: Stats::default(),
             }),
@@ -388,6 +393,7 @@ impl Shared {
             writers: Mutex::new(Vec::new()),
             groups_done: AtomicU64::new(0),
             resync: AtomicBool::new(false),
+            retry_requests: AtomicU64::new(0),
             observer: config.observer.clone(),
         });
         if config.durability == Durability::Batch {
@@ -467,7 +473,7 @@ impl Shared {
         st.flushing += 1;
         self.work.notify_one();
         let mut outcome = Ok(true);
-        // The failed-attempt count when this flush asked for a retry.
+        // The retry this flush asked for: a failure counts once an attempt started after it.
         let mut asked: Option<u64> = None;
         while st.settled < target {
             if deadline.is_some_and(|d| Instant::now() >= d) {
@@ -476,7 +482,7 @@ impl Shared {
             }
             if let Some(f) = &st.failure {
                 match asked {
-                    Some(n) if st.failed_attempts > n => {
+                    Some(n) if st.failed_after >= n => {
                         outcome = Err(Error::Ledger(format!(
                             "{} event(s) not yet written (kept in memory, retrying): {f}",
                             target - st.settled
@@ -485,7 +491,7 @@ impl Shared {
                     }
                     Some(_) => {}
                     None => {
-                        asked = Some(st.failed_attempts);
+                        asked = Some(self.retry_requests.fetch_add(1, Ordering::AcqRel) + 1);
                         st.retry_now = true;
                         self.retry.notify_all();
                     }
@@ -1414,6 +1420,7 @@ fn encoder_loop(
             && shared.groups_done.load(Ordering::Acquire) >= sent
         {
             let n = enc.recs.len() as u64;
+            let started = shared.retry_requests.load(Ordering::Acquire);
             let result = commit_group(shared, &enc);
             let mut st = shared.state.lock();
             match result {
@@ -1431,7 +1438,7 @@ fn encoder_loop(
                 }
                 Err(e) => {
                     // The committer retries it, with its backoff, as any failed group.
-                    commit_failed(&mut st, e);
+                    commit_failed(&mut st, e, started);
                     drop(st);
                     shared.progress.notify_all();
                 }
@@ -1486,6 +1493,7 @@ fn committer_groups(shared: &Shared, rx: Receiver<Encoded>, back: SyncSender<Enc
         let n = enc.recs.len() as u64;
         let mut backoff = Duration::from_millis(10);
         loop {
+            let started = shared.retry_requests.load(Ordering::Acquire);
             let result = commit_group(shared, &enc);
             let mut st = shared.state.lock();
             match result {
@@ -1496,7 +1504,7 @@ fn committer_groups(shared: &Shared, rx: Receiver<Encoded>, back: SyncSender<Enc
                     break;
                 }
                 Err(e) => {
-                    commit_failed(&mut st, e);
+                    commit_failed(&mut st, e, started);
                     if st.closed {
                         st.stats.dropped += n;
                         st.in_flight -= n;
@@ -1552,10 +1560,11 @@ fn group_committed(shared: &Shared, st: &mut State, n: u64, settles: u64, tally:
     shared.groups_done.fetch_add(1, Ordering::AcqRel);
 }
 
-/// Counts a failed commit attempt (a flush waiting for a retry reports it).
-fn commit_failed(st: &mut State, e: Error) {
+/// Counts a failed commit attempt that started when `started` retries had been asked for (a
+/// flush waiting for one of them reports it).
+fn commit_failed(st: &mut State, e: Error, started: u64) {
     st.stats.failed_commits += 1;
-    st.failed_attempts += 1;
+    st.failed_after = st.failed_after.max(started);
     st.failure = Some(e);
 }
 
@@ -2027,6 +2036,48 @@ mod tests {
         let s = r.stats();
         assert_eq!((s.written, s.pending, s.dropped), (3, 0, 0));
         assert!(s.failed_commits >= 2, "{s:?}");
+    }
+
+    /// An attempt already under way when a flush asks for a retry, and failing after that, is
+    /// not the retry's failure: the flush waits for the retry, which succeeds.
+    #[test]
+    fn a_flush_does_not_report_an_attempt_that_started_before_it_asked_for_a_retry() {
+        use std::sync::mpsc::channel;
+        let (_d, r) = recorder(Durability::Batch, DEFAULT_CAPACITY);
+        let limit = Duration::from_secs(30);
+        // Commits, counted from 1: the first fails; the second, the committer's, waits for the
+        // test, then fails; the rest succeed (a commit hook returning true rolls back). The
+        // third, the retry, takes its time: a flush counting the second as the retry's failure
+        // would see it long before the retry is done.
+        let (entered, on_entered) = channel::<()>();
+        let (release, on_release) = channel::<()>();
+        let mut k = 0;
+        let store = r.store().unwrap();
+        store.lock().connection().commit_hook(Some(move || {
+            k += 1;
+            if k == 2 {
+                entered.send(()).unwrap();
+                on_release.recv_timeout(limit).unwrap();
+            } else if k == 3 {
+                std::thread::sleep(Duration::from_millis(300));
+            }
+            k <= 2
+        }));
+        assert!(r.try_push(r.wrap(call(1))).unwrap().is_ok());
+        on_entered.recv_timeout(limit).unwrap();
+        let shared = r.shared().unwrap();
+        std::thread::scope(|s| {
+            let flush = s.spawn(|| r.flush());
+            let start = Instant::now();
+            while shared.retry_requests.load(Ordering::Acquire) == 0 {
+                assert!(start.elapsed() < limit, "the flush never asked for a retry");
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            release.send(()).unwrap();
+            flush.join().unwrap().unwrap();
+        });
+        let s = r.stats();
+        assert_eq!((s.written, s.pending, s.failed_commits), (1, 0, 2), "{s:?}");
     }
 
     #[test]
