@@ -39,6 +39,11 @@ def serve(lb: Loopback, chunks: list[bytes]) -> None:
     )
 
 
+def instrumented(lb: Loopback, target: Any) -> Any:
+    """An Agents for Amazon Bedrock runtime client on `lb`, captured into `target`."""
+    return capture.instrument(client(lb, "bedrock-agent-runtime"), target, providers=PROVIDERS)
+
+
 def invoke(agent: Any) -> Any:
     return agent.invoke_agent(
         agentId="AGENT12345",
@@ -71,7 +76,7 @@ def test_trace_steps_are_recorded_as_children_of_the_outer_call(lb: Loopback) ->
     with meter.session(
         "claims-bot", runtime="bedrock-agents", runtime_session_id="session-001"
     ) as s:
-        agent = capture.instrument(client(lb, "bedrock-agent-runtime"), s, providers=PROVIDERS)
+        agent = instrumented(lb, s)
         seen = consume(agent)
     # The caller gets exactly what an uninstrumented client gets.
     assert seen == plain
@@ -166,7 +171,7 @@ def test_content_never_reaches_the_ledger(lb: Loopback, tmp_path: Path) -> None:
     path = tmp_path / "audit.db"
     meter = sm.Meter(path)
     with meter.session("claims-bot") as s:
-        consume(capture.instrument(client(lb, "bedrock-agent-runtime"), s, providers=PROVIDERS))
+        consume(instrumented(lb, s))
     meter.close()
     assert len(sm.Ledger.open(path).events()) == 10
     for f in [path, *tmp_path.glob("audit.db-*")]:
@@ -181,9 +186,7 @@ def test_a_truncated_stream_records_what_it_saw(lb: Loopback) -> None:
     plain = consume(client(lb, "bedrock-agent-runtime"))
     meter = sm.Meter()
     with meter.session("claims-bot") as s:
-        seen = consume(
-            capture.instrument(client(lb, "bedrock-agent-runtime"), s, providers=PROVIDERS)
-        )
+        seen = consume(instrumented(lb, s))
     assert seen == plain and len(seen) == 3
     outer, pre, orch, _end = events(meter)
     assert outer["status"] == "ok"
@@ -208,7 +211,7 @@ def test_a_corrupt_frame_reaches_the_caller_unchanged(lb: Loopback) -> None:
         consume(client(lb, "bedrock-agent-runtime"))
     meter = sm.Meter()
     with meter.session("claims-bot") as s:
-        agent = capture.instrument(client(lb, "bedrock-agent-runtime"), s, providers=PROVIDERS)
+        agent = instrumented(lb, s)
         with pytest.raises(botocore.eventstream.ChecksumMismatch) as seen:
             consume(agent)
     assert str(seen.value) == str(plain.value)
@@ -266,9 +269,7 @@ def test_odd_trace_shapes_are_skipped_and_never_raise(lb: Loopback) -> None:
     serve(lb, frames(odd))
     meter = sm.Meter()
     with meter.session("bot") as s:
-        seen = consume(
-            capture.instrument(client(lb, "bedrock-agent-runtime"), s, providers=PROVIDERS)
-        )
+        seen = consume(instrumented(lb, s))
     assert len(seen) == len(odd)
     outer, first, second, _end = events(meter)
     assert [
@@ -284,9 +285,7 @@ def test_a_stream_the_caller_closes_marks_open_steps_cancelled(lb: Loopback) -> 
     serve(lb, frames())
     meter = sm.Meter()
     with meter.session("bot") as s:
-        out = invoke(
-            capture.instrument(client(lb, "bedrock-agent-runtime"), s, providers=PROVIDERS)
-        )
+        out = invoke(instrumented(lb, s))
         stream = iter(out["completion"])
         for _ in range(3):
             next(stream)
@@ -303,9 +302,7 @@ def test_a_stream_the_caller_drops_part_way_still_records_what_it_saw(lb: Loopba
     serve(lb, frames())
     meter = sm.Meter()
     with meter.session("bot") as s:
-        out = invoke(
-            capture.instrument(client(lb, "bedrock-agent-runtime"), s, providers=PROVIDERS)
-        )
+        out = invoke(instrumented(lb, s))
         stream = iter(out["completion"])
         for _ in range(3):
             next(stream)
@@ -324,9 +321,7 @@ def test_a_stream_dropped_unread_still_records_the_call(lb: Loopback) -> None:
     serve(lb, frames())
     meter = sm.Meter()
     with meter.session("bot") as s:
-        out = invoke(
-            capture.instrument(client(lb, "bedrock-agent-runtime"), s, providers=PROVIDERS)
-        )
+        out = invoke(instrumented(lb, s))
         del out
         gc.collect()
     outer, _end = events(meter)
@@ -340,10 +335,10 @@ def test_steps_wait_for_room_in_a_full_queue(lb: Loopback) -> None:
     serve(lb, frames())
     roomy = sm.Meter()
     with roomy.session("bot", session_id="s-1") as s:
-        consume(capture.instrument(client(lb, "bedrock-agent-runtime"), s, providers=PROVIDERS))
+        consume(instrumented(lb, s))
     tight = sm.Meter(capacity=2)
     with tight.session("bot", session_id="s-1") as s:
-        consume(capture.instrument(client(lb, "bedrock-agent-runtime"), s, providers=PROVIDERS))
+        consume(instrumented(lb, s))
 
     def shape(e: dict[str, Any]) -> tuple[Any, ...]:
         # A step's time is the trace's; the outer call's is the clock's.
@@ -363,9 +358,9 @@ def test_steps_recorded_into_a_meter_match_those_recorded_into_a_session(lb: Loo
     serve(lb, frames())
     by_session = sm.Meter()
     with by_session.session("claims-bot") as s:
-        consume(capture.instrument(client(lb, "bedrock-agent-runtime"), s, providers=PROVIDERS))
+        consume(instrumented(lb, s))
     by_meter = sm.Meter()
-    consume(capture.instrument(client(lb, "bedrock-agent-runtime"), by_meter, providers=PROVIDERS))
+    consume(instrumented(lb, by_meter))
     keys = ("kind", "model", "tool", "tool_kind", "effect", "input_tokens", "output_tokens")
     keys += ("ts", "duration_ns", "status", "attrs", "provider", "api", "venue", "tag")
 
@@ -417,7 +412,7 @@ def test_a_reader_that_fails_never_breaks_the_caller(
 
     monkeypatch.setattr(capture._core, "_AgentTrace", Failing)
     with meter.session("claims-bot") as s:
-        agent = capture.instrument(client(lb, "bedrock-agent-runtime"), s, providers=PROVIDERS)
+        agent = instrumented(lb, s)
         seen = consume(agent)
     monkeypatch.undo()
     assert seen == plain
@@ -654,9 +649,7 @@ def test_a_stream_the_caller_breaks_out_of_is_recorded_at_once(lb: Loopback) -> 
     serve(lb, frames())
     meter = sm.Meter()
     with meter.session("bot") as s:
-        out = invoke(
-            capture.instrument(client(lb, "bedrock-agent-runtime"), s, providers=PROVIDERS)
-        )
+        out = invoke(instrumented(lb, s))
         for i, _ in enumerate(out["completion"]):
             if i == 2:
                 break
