@@ -385,3 +385,29 @@ def test_a_relative_path_names_the_file_where_the_meter_was_opened(tmp_path, mon
     ledger = sm.Ledger.open(opened / "audit.db")
     assert ledger.verify().ok
     assert len(ledger.events()) == 3
+
+
+def test_model_call_venues_given_per_call_read_back_as_given():
+    """Venues given per call, equal to the session's or not, more distinct ones than a session
+    remembers, built at run time or literals, each read back as given; None or no venue is the
+    session's; anything but a string is refused naming the parameter."""
+    meter = sm.Meter()
+    s = meter.session("bot", venue="azure")
+    venues = ["azure", "aws", "gcp", "".join(["a", "ws"]), "on-prem", "edge", "az" + "ure", None]
+    for round_ in range(3):
+        for i, v in enumerate(venues):
+            e = s.model_call(
+                provider="openai", model="gpt-5", api="responses", venue=v, input_tokens=i
+            )
+            assert (e.venue, e.input_tokens) == (v or "azure", i), (round_, v)
+    bare = meter.session("bot")
+    assert bare.model_call(provider="openai", model="gpt-5", api="responses").venue is None
+    assert (
+        bare.model_call(provider="openai", model="gpt-5", api="responses", venue="gcp").venue
+        == "gcp"
+    )
+    with pytest.raises(sm.ValidationError, match="venue.*string"):
+        s.model_call(provider="openai", model="gpt-5", api="responses", venue=3)  # type: ignore[arg-type]
+    meter.flush()
+    stored = [e.venue for e in meter.ledger.events() if e.kind == "model_call"]
+    assert stored[: len(venues)] == [v or "azure" for v in venues]

@@ -51,11 +51,12 @@ pub fn opt_text(field: &str, v: Arg<'_, '_>) -> PyResult<Option<Text>> {
     }
 }
 
-/// The string objects a [`req_text`] argument was, each with its text: the first
-/// [`KnownTexts::KEPT`] distinct ones, kept for the owner's life (a session's providers, models
-/// and apis are a handful, usually the very same `str` objects on every call). Read without a
-/// lock: each entry is set once ([`OnceLock`]), so a hit costs loads and one pointer comparison
-/// per entry, and no atomic read-modify-write besides the returned text's reference count.
+/// The string objects a [`req_text`] or [`opt_known_text`] argument was, each with its text:
+/// the first [`KnownTexts::KEPT`] distinct ones, kept for the owner's life (a session's
+/// providers, models, apis and venues are a handful, usually the very same `str` objects on
+/// every call). Read without a lock: each entry is set once ([`OnceLock`]), so a hit costs
+/// loads and one pointer comparison per entry, and no atomic read-modify-write besides the
+/// returned text's reference count.
 #[derive(Default)]
 pub struct KnownTexts {
     entries: [OnceLock<(Py<PyAny>, Text)>; KnownTexts::KEPT],
@@ -78,15 +79,17 @@ impl KnownTexts {
         None
     }
 
-    /// A known text equal to `s` (shared instead of allocated again), after remembering the
-    /// object `v` whose text it is if there is room.
-    fn remember(&self, v: &Bound<'_, PyAny>, s: &str) -> Text {
+    /// A known text equal to `s`, or `shared` if it is equal (shared instead of allocated
+    /// again), after remembering the object `v` whose text it is if there is room.
+    fn remember(&self, v: &Bound<'_, PyAny>, s: &str, shared: Option<&Text>) -> Text {
         let known = self
             .entries
             .iter()
             .filter_map(OnceLock::get)
-            .find(|(_, t)| **t == *s)
-            .map(|(_, t)| Text::clone(t));
+            .map(|(_, t)| t)
+            .chain(shared)
+            .find(|t| ***t == *s)
+            .map(Text::clone);
         let t = known.unwrap_or_else(|| Text::from(s));
         for entry in &self.entries {
             if entry.get().is_none() && entry.set((v.clone().unbind(), Text::clone(&t))).is_ok() {
@@ -114,7 +117,33 @@ pub fn req_text(field: &str, v: &Bound<'_, PyAny>, known: &KnownTexts) -> PyResu
             ))
         }
     };
-    Ok(known.remember(v, s))
+    Ok(known.remember(v, s, None))
+}
+
+/// An optional text argument as shared event text, `default` when it is not given: like
+/// [`req_text`], `known` remembers the arguments seen, and a text equal to `default` shares it.
+pub fn opt_known_text(
+    field: &str,
+    v: Arg<'_, '_>,
+    known: &KnownTexts,
+    default: Option<&Text>,
+) -> PyResult<Option<Text>> {
+    let Some(v) = given(v) else {
+        return Ok(default.cloned());
+    };
+    if let Some(t) = known.by_object(v) {
+        return Ok(Some(t));
+    }
+    let s = match v.downcast::<PyString>() {
+        Ok(s) => convert::utf8(s).map_err(|m| invalid(field, m))?,
+        Err(_) => {
+            return Err(invalid(
+                field,
+                format!("must be a string, not {}", type_name(v)),
+            ))
+        }
+    };
+    Ok(Some(known.remember(v, s, default)))
 }
 
 /// Like [`opt_str`], borrowed from the argument (nothing allocated).

@@ -13,7 +13,8 @@ use super::pyrepr;
 use pyo3::types::{PyDict, PyTuple};
 
 use super::args::{
-    opt_borrowed_str, opt_count, opt_i64, opt_map, opt_text, req_str, req_text, Arg, KnownTexts,
+    opt_borrowed_str, opt_count, opt_i64, opt_known_text, opt_map, opt_text, req_str, req_text,
+    Arg, KnownTexts,
 };
 use super::classification::Ruleset;
 use super::convert;
@@ -336,8 +337,8 @@ pub struct Session {
     venue: Option<Text>,
     runtime: Option<Text>,
     runtime_session_id: Option<Text>,
-    /// The providers, models and apis `model_call` was given (see `args::req_text`).
-    known_texts: [KnownTexts; 3],
+    /// The providers, models, apis and venues `model_call` was given (see `args::req_text`).
+    known_texts: [KnownTexts; 4],
     attrs: serde_json::Map<String, serde_json::Value>,
     started: AtomicBool,
     ended: AtomicBool,
@@ -463,12 +464,8 @@ impl Session {
                     required("api", api)?,
                     &self.known_texts[2],
                 )?);
-                e.venue = match opt_borrowed_str("venue", venue)? {
-                    // The session's venue given again: share it.
-                    Some(v) if self.venue.as_deref() == Some(v) => self.venue.clone(),
-                    Some(v) => Some(v.into()),
-                    None => self.venue.clone(),
-                };
+                e.venue =
+                    opt_known_text("venue", venue, &self.known_texts[3], self.venue.as_ref())?;
                 e.request = opt_map("request", request)?;
                 e.input_tokens = opt_count("input_tokens", input_tokens)?;
                 e.output_tokens = opt_count("output_tokens", output_tokens)?;
