@@ -30,7 +30,14 @@ pub(crate) struct Edge {
     head: Head,
     /// Leaf hashes after the last complete 16-leaf subtree (fewer than 16).
     open: Vec<Hash>,
+    /// The stored subtrees still waiting for their right sibling, highest level first: one per
+    /// set bit of the number of stored 16-leaf subtrees. A node the table lacks is `None` (an
+    /// error once it is needed), so that extending the tree reads no node back.
+    waiting: Vec<Waiting>,
 }
+
+/// A stored subtree waiting for its right sibling: its level, index and hash.
+type Waiting = (u32, u64, Option<Hash>);
 
 /// Whether the ledger has the tree table.
 pub(crate) fn has_table(conn: &Connection) -> Result<bool> {
@@ -66,21 +73,45 @@ fn covered(conn: &Connection) -> Result<u64> {
     Ok(max.map_or(0, |m| (m as u64 + 1) * CHUNK))
 }
 
-/// Stores the subtree `(BASE_LEVEL, idx)` and every complete ancestor it closes.
-fn store_chunk(conn: &Connection, idx: u64, hash: Hash) -> Result<()> {
-    let mut insert = conn.prepare_cached(INSERT)?;
+/// The stored subtrees waiting for their right sibling once `chunks` 16-leaf subtrees are
+/// stored (see [`Edge::waiting`]), read from the table.
+fn waiting_after(conn: &Connection, chunks: u64) -> Result<Vec<Waiting>> {
     let mut select = conn.prepare_cached(SELECT)?;
+    let mut out = Vec::new();
+    for bit in (0..u64::BITS - chunks.leading_zeros()).rev() {
+        if chunks >> bit & 1 == 1 {
+            let (level, idx) = (BASE_LEVEL + bit, (chunks >> bit) - 1);
+            let found: Option<Vec<u8>> = select
+                .query_row(params![level, idx as i64], |r| r.get(0))
+                .optional()?;
+            out.push((level, idx, found.and_then(|h| h.try_into().ok())));
+        }
+    }
+    Ok(out)
+}
+
+/// Stores the subtree `(BASE_LEVEL, idx)` and every complete ancestor it closes, whose left
+/// halves are the last of `waiting`; leaves the highest one it stores waiting.
+fn store_chunk(
+    insert: &mut rusqlite::Statement<'_>,
+    waiting: &mut Vec<Waiting>,
+    idx: u64,
+    hash: Hash,
+) -> Result<()> {
     let (mut level, mut idx, mut hash) = (BASE_LEVEL, idx, hash);
     loop {
-        insert.execute(params![level, idx as i64, &hash[..]])?;
+        insert.raw_bind_parameter(1, level)?;
+        insert.raw_bind_parameter(2, idx as i64)?;
+        insert.raw_bind_parameter(3, &hash[..])?;
+        insert.raw_execute()?;
         if idx % 2 == 0 {
+            waiting.push((level, idx, Some(hash)));
             return Ok(());
         }
-        let left: Vec<u8> = select
-            .query_row(params![level, (idx - 1) as i64], |r| r.get(0))
-            .optional()?
-            .ok_or_else(|| missing(level, idx - 1))?;
-        let left: Hash = left.try_into().map_err(|_| missing(level, idx - 1))?;
+        let left = match waiting.pop() {
+            Some((l, i, Some(left))) if (l, i) == (level, idx - 1) => left,
+            _ => return Err(missing(level, idx - 1)),
+        };
         hash = node_hash(&left, &hash);
         level += 1;
         idx /= 2;
@@ -104,16 +135,22 @@ fn sync(conn: &Connection, head: &Head) -> Result<Edge> {
         )));
     }
     let mut open = Vec::with_capacity(CHUNK as usize);
+    let mut waiting = waiting_after(conn, done / CHUNK)?;
+    let mut insert = conn.prepare_cached(INSERT)?;
     for_each_leaf(conn, done, head.seq, |leaf| {
         open.push(leaf);
         if open.len() as u64 == CHUNK {
-            store_chunk(conn, done / CHUNK, root_of(&open))?;
+            store_chunk(&mut insert, &mut waiting, done / CHUNK, root_of(&open))?;
             done += CHUNK;
             open.clear();
         }
         Ok(())
     })?;
-    Ok(Edge { head: *head, open })
+    Ok(Edge {
+        head: *head,
+        open,
+        waiting,
+    })
 }
 
 /// Extends the tree by the leaves just appended (`leaves`, the records after `before`, ending
@@ -132,11 +169,13 @@ pub(crate) fn extend(
         _ => sync(conn, before)?,
     };
     let mut size = before.seq;
+    let mut insert = conn.prepare_cached(INSERT)?;
     for leaf in leaves {
         edge.open.push(*leaf);
         size += 1;
         if edge.open.len() as u64 == CHUNK {
-            store_chunk(conn, size / CHUNK - 1, root_of(&edge.open))?;
+            let root = root_of(&edge.open);
+            store_chunk(&mut insert, &mut edge.waiting, size / CHUNK - 1, root)?;
             edge.open.clear();
         }
     }
@@ -569,6 +608,33 @@ mod tests {
             .execute_batch("DELETE FROM merkle_nodes WHERE level = 5")
             .unwrap();
         assert!(store.tree_problem().unwrap().unwrap().contains("missing"));
+    }
+
+    #[test]
+    fn a_writer_needing_a_node_the_table_lacks_fails_and_writes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("l.db");
+        let mut store = Store::open(Some(&path), Durability::Batch).unwrap();
+        store
+            .append(&(1..=40).map(pending).collect::<Vec<_>>())
+            .unwrap();
+        drop(store);
+        let mut store = Store::open_existing(&path, Durability::Batch).unwrap();
+        store
+            .connection()
+            .execute_batch("DELETE FROM merkle_nodes WHERE level = 5 AND idx = 0")
+            .unwrap();
+        // 16 more complete the second 32-leaf subtree, whose left sibling is gone.
+        let e = store
+            .append(&(41..=64).map(pending).collect::<Vec<_>>())
+            .unwrap_err();
+        assert!(
+            e.to_string().contains("lacks node (level 5, index 0)"),
+            "{e}"
+        );
+        assert_eq!(store.head().unwrap().seq, 40);
+        // Nodes that are not needed yet may be missing: a smaller append goes in.
+        store.append(&[pending(41)]).unwrap();
     }
 
     #[test]
