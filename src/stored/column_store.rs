@@ -611,20 +611,30 @@ fn encode_context(c: &EventColumns, rows: std::ops::Range<usize>) -> Vec<u8> {
         values.iter().for_each(|v| put_text(&mut out, v));
         columns.push(codes);
     }
-    let mut tuples: HashMap<Vec<u32>, u64> = HashMap::new();
+    let mut tuples: HashMap<Vec<u32>, u64, foldhash::fast::RandomState> = HashMap::default();
     let mut order: Vec<Vec<u32>> = Vec::new();
     let mut index = Vec::with_capacity(rows.len());
+    // One tuple built per event in place; consecutive events mostly share theirs.
+    let (mut t, mut last): (Vec<u32>, Option<u64>) = (Vec::with_capacity(3 + columns.len()), None);
     for (k, i) in rows.enumerate() {
-        let mut t = Vec::with_capacity(3 + columns.len());
+        t.clear();
         t.push(u32::from(kind_byte(c.kind[i])));
         t.push(u32::from(verdict_byte(c, i)));
         t.push(u32::from(c.state_kinds[i].bits()));
         t.extend(columns.iter().map(|col| col[k].map_or(0, |l| l + 1)));
-        let next = tuples.len() as u64;
-        let at = *tuples.entry(t).or_insert_with_key(|t| {
-            order.push(t.clone());
-            next
-        });
+        let at = match last {
+            Some(at) if order[at as usize] == t => at,
+            _ => match tuples.get(t.as_slice()) {
+                Some(&at) => at,
+                None => {
+                    let at = order.len() as u64;
+                    tuples.insert(t.clone(), at);
+                    order.push(t.clone());
+                    at
+                }
+            },
+        };
+        last = Some(at);
         index.push(at);
     }
     put(&mut out, order.len() as u64);
