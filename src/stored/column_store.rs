@@ -64,6 +64,7 @@ use crate::ledger::{Outcome, Store};
 use crate::meter::CommitObserver;
 use crate::stored::columns::{EventColumns, Projection, StrColumn, TextColumn, NULL, STR_FIELDS};
 use crate::stored::scalars;
+use crate::stored::segment_thread::SegmentThread;
 
 /// Events per segment: the tail after the last whole segment (fewer events than this) is
 /// what a fresh process reads from the records. The unit tests use small segments to cover
@@ -361,6 +362,13 @@ fn write_segment(
     row: usize,
     count: usize,
 ) -> Result<()> {
+    let hash = segment_hash(store, cols, row, count)?;
+    write_segment_file(dir, cols, row, count, &hash)
+}
+
+/// The ledger's stored hash at the last of `count` consecutive events of `cols` from `row`,
+/// which a segment of them records.
+fn segment_hash(store: &Store, cols: &EventColumns, row: usize, count: usize) -> Result<[u8; 32]> {
     let first = cols.seq[row];
     let last = first + count as u64 - 1;
     if cols.seq[row + count - 1] != last {
@@ -368,12 +376,22 @@ fn write_segment(
             "the columns of seqs {first}..={last} are not consecutive"
         )));
     }
-    let Some(hash) = store.hash_at(last)? else {
-        return Err(Error::Integrity(format!(
-            "the ledger has no event at seq {last}"
-        )));
-    };
-    let bytes = encode(cols, row..row + count, first, &hash)?;
+    store
+        .hash_at(last)?
+        .ok_or_else(|| Error::Integrity(format!("the ledger has no event at seq {last}")))
+}
+
+/// Writes the segment of `count` events of `cols` from `row`, whose last has the chain hash
+/// `hash`, into `dir`.
+fn write_segment_file(
+    dir: &Path,
+    cols: &EventColumns,
+    row: usize,
+    count: usize,
+    hash: &[u8; 32],
+) -> Result<()> {
+    let first = cols.seq[row];
+    let bytes = encode(cols, row..row + count, first, hash)?;
     let io = |e: std::io::Error| Error::Ledger(format!("cannot write {}: {e}", dir.display()));
     fs::create_dir_all(dir).map_err(io)?;
     let file = segment_path(dir, first);
@@ -1282,8 +1300,24 @@ pub struct ColumnWriter {
     /// only thread that locks `state`, releases it first (see `observe`).
     generation: AtomicU64,
     /// Segments written, and attempts that failed (read without the lock).
+    counts: Arc<Counts>,
+    /// Where each whole segment is encoded and written.
+    segments: SegmentThread,
+}
+
+#[derive(Debug, Default)]
+struct Counts {
     written: AtomicU64,
     failed: AtomicU64,
+}
+
+impl Counts {
+    fn add(&self, outcome: &Result<()>) {
+        match outcome {
+            Ok(()) => self.written.fetch_add(1, Ordering::Relaxed),
+            Err(_) => self.failed.fetch_add(1, Ordering::Relaxed),
+        };
+    }
 }
 
 #[derive(Debug, Default)]
@@ -1297,11 +1331,13 @@ impl ColumnWriter {
         ColumnWriter::default()
     }
 
-    /// Segments written and failed attempts so far (this process).
+    /// Segments written and failed attempts so far (this process), once the segment being
+    /// written, if any, is.
     pub fn counts(&self) -> (u64, u64) {
+        self.segments.settle();
         (
-            self.written.load(Ordering::Relaxed),
-            self.failed.load(Ordering::Relaxed),
+            self.counts.written.load(Ordering::Relaxed),
+            self.counts.failed.load(Ordering::Relaxed),
         )
     }
 
@@ -1319,6 +1355,7 @@ impl ColumnWriter {
         let mut st = self.state.lock();
         if child {
             st.cols = EventColumns::default();
+            self.segments.forked();
         }
         for (rec, outcome) in recs.iter().zip(outcomes) {
             let Outcome::Appended { seq } = *outcome else {
@@ -1329,12 +1366,13 @@ impl ColumnWriter {
                 continue;
             };
             match st.push(store, path, seq, rec) {
-                Ok(true) => {
-                    self.written.fetch_add(1, Ordering::Relaxed);
+                Ok(Some(segment)) => {
+                    let counts = Arc::clone(&self.counts);
+                    self.segments.run(move || counts.add(&segment.write()));
                 }
-                Ok(false) => {}
+                Ok(None) => {}
                 Err(()) => {
-                    self.failed.fetch_add(1, Ordering::Relaxed);
+                    self.counts.failed.fetch_add(1, Ordering::Relaxed);
                     st.cols = EventColumns::default();
                 }
             }
@@ -1342,16 +1380,30 @@ impl ColumnWriter {
     }
 }
 
+/// A whole segment's columns, ready to be encoded and written.
+struct Finished {
+    dir: PathBuf,
+    cols: EventColumns,
+    /// The ledger's stored hash at its last event.
+    hash: [u8; 32],
+}
+
+impl Finished {
+    fn write(&self) -> Result<()> {
+        write_segment_file(&self.dir, &self.cols, 0, self.cols.len, &self.hash)
+    }
+}
+
 impl WriterState {
-    /// Adds the event appended at `seq`, after whatever is missing before it; writes the
-    /// segment it completes (then true).
+    /// Adds the event appended at `seq`, after whatever is missing before it; returns the
+    /// segment it completes unless a file there already holds all of it.
     fn push(
         &mut self,
         store: &Store,
         path: &Path,
         seq: u64,
         rec: &Recorded,
-    ) -> std::result::Result<bool, ()> {
+    ) -> std::result::Result<Option<Finished>, ()> {
         let start = segment_start(seq);
         let expected = if self.cols.len == 0 {
             // The columns of a whole segment at once: grown by doubling, they would be copied
@@ -1384,18 +1436,19 @@ impl WriterState {
             let cols = std::mem::take(&mut self.cols);
             let dir = dir_of(path);
             if events_on_disk(&segment_path(&dir, start)) < SEGMENT_EVENTS {
-                write_segment(store, &dir, &cols, 0, cols.len).map_err(|_| ())?;
-                return Ok(true);
+                let hash = segment_hash(store, &cols, 0, cols.len).map_err(|_| ())?;
+                return Ok(Some(Finished { dir, cols, hash }));
             }
         }
-        Ok(false)
+        Ok(None)
     }
 }
 
 impl ColumnWriter {
     /// Writes the events after the last whole segment as a part segment (the next process
     /// reads them from it instead of parsing their records), unless the file there already
-    /// holds as many. Called when the recorder closes.
+    /// holds as many, after the whole segment being written, if any. Called when the recorder
+    /// closes.
     fn keep_tail(&self, store: &Store) {
         let Some(path) = store.path() else {
             return;
@@ -1404,6 +1457,7 @@ impl ColumnWriter {
         if self.generation.load(Ordering::Acquire) != crate::fork::generation() {
             return;
         }
+        self.segments.settle();
         let st = self.state.lock();
         let cols = &st.cols;
         if cols.len == 0 || segment_start(cols.seq[0]) != cols.seq[0] {
@@ -1413,10 +1467,8 @@ impl ColumnWriter {
         if events_on_disk(&segment_path(&dir, cols.seq[0])) >= cols.len as u64 {
             return;
         }
-        match write_segment(store, &dir, cols, 0, cols.len) {
-            Ok(()) => self.written.fetch_add(1, Ordering::Relaxed),
-            Err(_) => self.failed.fetch_add(1, Ordering::Relaxed),
-        };
+        self.counts
+            .add(&write_segment(store, &dir, cols, 0, cols.len));
     }
 }
 

@@ -6,7 +6,8 @@
 //! - [`columns`]: a ledger's events as a struct of arrays, scanned by the accounting engines
 //!   and the Arrow export; kept up to date incrementally ([`columns::ColumnCache`]);
 //! - [`column_store`]: those columns kept on disk beside the ledger, in segments the writer
-//!   appends ([`column_store::ColumnWriter`]), trusted only where they match the chain;
+//!   appends ([`column_store::ColumnWriter`], each whole segment encoded and written on a
+//!   thread of its own: [`segment_thread`]), trusted only where they match the chain;
 //! - [`lazy_rows`]: whole rows read from the records on demand, selected from the columns
 //!   (`ledger.events()`);
 //! - [`fields`]: one row of those columns as the rules engine reads it, and [`reading`]: the
@@ -23,4 +24,5 @@ pub mod memo;
 pub mod reading;
 pub mod rows;
 pub mod scalars;
+mod segment_thread;
 pub mod sessions;
