@@ -47,7 +47,7 @@ use crate::fork::{Lock, Signal};
 use crate::classify::Ruleset;
 use crate::error::{Error, Result};
 use crate::event::{Classification, Event, Recorded};
-use crate::ledger::compact::{Parts, SharedDefinitions};
+use crate::ledger::compact::{Member, Parts, SharedDefinitions};
 use crate::ledger::{Ahead, AheadWriter, Durability, Outcome, Pending, Store};
 
 /// Events a queue holds before producers wait for the writer.
@@ -88,15 +88,23 @@ fn to_pending(rec: &Recorded, texts: &mut ClassificationTexts) -> Result<Pending
         classification_json: String::new(),
         ts_explicit: false,
     };
-    fill_pending(rec, texts, &mut p)?;
+    fill_pending(rec, texts, &mut p, &mut Vec::new())?;
     Ok(p)
 }
 
-/// [`to_pending`] into a [`Pending`] whose buffers are reused (each cleared first); the
-/// number `texts` gives the classification's text.
-fn fill_pending(rec: &Recorded, texts: &mut ClassificationTexts, p: &mut Pending) -> Result<u64> {
+/// [`to_pending`] into a [`Pending`] whose buffers are reused (each cleared first), with the
+/// event's members as they were written into `members`; the number `texts` gives the
+/// classification's text.
+fn fill_pending(
+    rec: &Recorded,
+    texts: &mut ClassificationTexts,
+    p: &mut Pending,
+    members: &mut Vec<Member>,
+) -> Result<u64> {
     p.event_json.clear();
-    rec.event.write_canonical_json(&mut p.event_json)?;
+    members.clear();
+    rec.event
+        .write_canonical_json_marking(&mut p.event_json, |key, at| members.push((key, at)))?;
     p.id.clear();
     p.id.push_str(&rec.event.id);
     p.classification_json.clear();
@@ -1197,6 +1205,8 @@ fn encoder_loop(
 ) {
     let mut texts = ClassificationTexts::default();
     let mut definitions = SharedDefinitions::default();
+    // The members of the event last written (reused).
+    let mut members: Vec<Member> = Vec::new();
     // The rows of each group are written ahead here (see `crate::ledger::ahead`), from this
     // copy of the store's state; `sent` counts the groups handed to the committer.
     let mut ahead = AheadWriter::default();
@@ -1316,9 +1326,10 @@ fn encoder_loop(
                 };
                 (p, Parts::default())
             });
-            match fill_pending(&rec, &mut texts, &mut p) {
+            match fill_pending(&rec, &mut texts, &mut p, &mut members) {
                 Ok(number) => {
-                    definitions.fill(&mut parts, &p.event_json, &p.classification_json, number);
+                    let (json, classification) = (&p.event_json, &p.classification_json);
+                    definitions.fill(&mut parts, json, Some(&members), classification, number);
                     // Only this reference left (and no weak one to upgrade): no one can read
                     // its seq any more.
                     // An observer reads every committed event.

@@ -325,6 +325,38 @@ pub fn split_event_into(event_json: &str, own: &mut String, shared: &mut String)
     true
 }
 
+/// A member of an event object's text as its writer tells it
+/// ([`crate::event::Event::write_canonical_json_marking`]): the key, and where `"key":value`
+/// is in the text.
+pub type Member = (&'static str, std::ops::Range<usize>);
+
+/// [`split_event_into`] of an event object whose members are known (`members`, in order, as
+/// its writer told them), copying them without reading the text: the same two texts.
+pub fn split_members_into(
+    event_json: &str,
+    members: &[Member],
+    own: &mut String,
+    shared: &mut String,
+) {
+    own.clear();
+    shared.clear();
+    own.push('{');
+    shared.push('{');
+    for (key, at) in members {
+        let out = if is_context_key(key) {
+            &mut *shared
+        } else {
+            &mut *own
+        };
+        if out.len() > 1 {
+            out.push(',');
+        }
+        out.push_str(&event_json[at.clone()]);
+    }
+    own.push('}');
+    shared.push('}');
+}
+
 /// The two texts a version-2 record is made of, for one event: its own members (`e`) and its
 /// context definition (`{"classification":CL,"event":P}`), as [`split_event`] and
 /// [`write_context`] make them. The recorder's encoder thread makes them beside the event's
@@ -363,18 +395,25 @@ impl Parts {
     /// Splits `event_json` and writes the definition with `classification_json`; false (and
     /// [`Parts::get`] gives `None`) when the event cannot be split.
     pub fn fill(&mut self, event_json: &str, classification_json: &str) -> bool {
-        if self.split(event_json) {
+        if self.split(event_json, None) {
             write_context(&mut self.definition, classification_json, &self.shared);
         }
         self.ok
     }
 
-    /// Clears the parts and splits `event_json` into `e` and the context's event.
-    fn split(&mut self, event_json: &str) -> bool {
+    /// Clears the parts and splits `event_json` into `e` and the context's event, from its
+    /// `members` where they are known (else read from the text).
+    fn split(&mut self, event_json: &str, members: Option<&[Member]>) -> bool {
         self.definition.clear();
         self.context = None;
         self.ahead.seq = 0;
-        self.ok = split_event_into(event_json, &mut self.own, &mut self.shared);
+        self.ok = match members {
+            Some(members) => {
+                split_members_into(event_json, members, &mut self.own, &mut self.shared);
+                true
+            }
+            None => split_event_into(event_json, &mut self.own, &mut self.shared),
+        };
         self.ok
     }
 
@@ -414,15 +453,17 @@ pub(crate) struct SharedDefinitions {
 }
 
 impl SharedDefinitions {
-    /// [`Parts::fill`] of `parts`, where `classification` numbers `classification_json`.
+    /// [`Parts::fill`] of `parts`, where `classification` numbers `classification_json`
+    /// and `members` are the event's members as its writer told them, if known.
     pub(crate) fn fill(
         &mut self,
         parts: &mut Parts,
         event_json: &str,
+        members: Option<&[Member]>,
         classification_json: &str,
         classification: u64,
     ) -> bool {
-        if !parts.split(event_json) {
+        if !parts.split(event_json, members) {
             return false;
         }
         let definition = match &mut self.last {
@@ -609,6 +650,62 @@ mod tests {
     /// of the same context (classification number and context keys) share one definition
     /// text, and another classification or other context keys get their own.
     #[test]
+    fn members_as_the_writer_tells_them_split_like_the_text() {
+        use crate::event::{Event, EventKind};
+        let tricky = |k: &str| format!("{k} \"quoted\", {{braced}}: \\ é 🙂");
+        for kind in EventKind::ALL {
+            for full in [false, true] {
+                let mut e = Event::new(kind);
+                if full {
+                    e.duration_ns = Some(-5);
+                    for (field, name) in [
+                        (&mut e.session_id, "session_id"),
+                        (&mut e.parent_id, "parent_id"),
+                        (&mut e.agent, "agent"),
+                        (&mut e.tenant, "tenant"),
+                        (&mut e.venue, "venue"),
+                        (&mut e.status, "status"),
+                        (&mut e.runtime, "runtime"),
+                        (&mut e.runtime_session_id, "runtime_session_id"),
+                        (&mut e.provider, "provider"),
+                        (&mut e.model, "model"),
+                        (&mut e.api, "api"),
+                        (&mut e.endpoint, "endpoint"),
+                        (&mut e.tool, "tool"),
+                        (&mut e.tool_kind, "tool_kind"),
+                        (&mut e.effect, "effect"),
+                        (&mut e.mcp_session_id, "mcp_session_id"),
+                        (&mut e.op, "op"),
+                        (&mut e.store, "store"),
+                        (&mut e.holder, "holder"),
+                        (&mut e.scope, "scope"),
+                        (&mut e.key, "key"),
+                    ] {
+                        *field = Some(tricky(name).into());
+                    }
+                    e.input_tokens = Some(1);
+                    e.output_tokens = Some(u64::MAX);
+                    e.cached_tokens = Some(0);
+                    e.bytes = Some(7);
+                    let nested = serde_json::json!({"b": [1, "x,y", {"c": "}"}], "a": null});
+                    e.request = nested.as_object().cloned();
+                    e.attrs = nested.as_object().cloned().unwrap();
+                }
+                let (mut text, mut members) = (String::new(), Vec::new());
+                e.write_canonical_json_marking(&mut text, |k, at| members.push((k, at)))
+                    .unwrap();
+                let mut plain = String::new();
+                e.write_canonical_json(&mut plain).unwrap();
+                assert_eq!(text, plain);
+                let (own, shared) = split_event(&text).unwrap();
+                let (mut own2, mut shared2) = (String::from("stale"), String::from("stale"));
+                split_members_into(&text, &members, &mut own2, &mut shared2);
+                assert_eq!((own2, shared2), (own, shared), "{kind:?} {text}");
+            }
+        }
+    }
+
+    #[test]
     fn shared_definitions_are_the_definitions_written_afresh() {
         let events = [
             (
@@ -645,7 +742,7 @@ mod tests {
             let filled = fresh.fill(event, classification);
             let mut parts = Parts::default();
             assert_eq!(
-                shared.fill(&mut parts, event, classification, number),
+                shared.fill(&mut parts, event, None, classification, number),
                 filled
             );
             assert_eq!(parts.get(), fresh.get(), "{event}");
