@@ -126,8 +126,9 @@ def _ingest_why(name: str) -> str:
         split += f" {counted}"
     return (
         "The caller's thread (the record calls), the encoder (classification, canonical JSON, "
-        "the record's parts, and the record, its SHA-256 chain and Merkle leaf hashes and its "
-        "id key written ahead of the append) and the committer (the Merkle tree's nodes, "
+        "the record's parts, and the record, its SHA-256 chain and Merkle leaf hashes, the "
+        "roots of 16-leaf subtrees and its id key written ahead of the append) and the "
+        "committer (the Merkle tree's larger nodes, "
         "SQLite inserts of the record and of the id key, the commit, the column store's "
         "columns; each whole segment of them is encoded and written on a short-lived thread "
         "of its own, counted in the total below but in none of the three threads) share the "

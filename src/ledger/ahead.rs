@@ -1,6 +1,7 @@
 //! Rows written ahead of their append: the recorder's encoder thread writes each event's
-//! version-2 record, chain hash, Merkle leaf hash and id key before the committer thread
-//! appends it, so that the committer, the busier of the two, only inserts them.
+//! version-2 record, chain hash, Merkle leaf hash and id key (and, on every 16th row, the root
+//! of the Merkle tree's 16-leaf subtree it completes) before the committer thread appends it,
+//! so that the committer, the busier of the two, only inserts them.
 //!
 //! A record names its seq and, for its context, either the definition itself or the seq of
 //! the record holding it; the chain hash covers the previous one. So the rows are written on
@@ -21,8 +22,9 @@ use std::sync::Arc;
 
 use super::chain::{chain_hash, Head};
 use super::compact::{self, Context, Parts};
-use super::merkle::leaf_hash;
-use super::store::{Contexts, Pending, Store};
+use super::merkle::{leaf_hash, root_of, Hash};
+use super::store::{AheadState, Contexts, Pending, Store};
+use super::tree::CHUNK;
 use crate::error::Result;
 
 /// What a group of rows written ahead assumes: the head the append starts from and the
@@ -51,6 +53,9 @@ pub(crate) struct AheadWriter {
     /// (its pointer first, when the parts share it: see `compact::SharedDefinitions`) costs
     /// less than hashing it for the lookup in `contexts`.
     last: Option<(Arc<str>, u64)>,
+    /// The Merkle leaves after the last complete 16-leaf subtree up to the copy's head, so
+    /// that the row completing the next one carries its root (`Written::chunk`).
+    open: Vec<Hash>,
 }
 
 impl AheadWriter {
@@ -69,10 +74,17 @@ impl AheadWriter {
     /// when no append of rows written earlier is pending (they would not be counted).
     pub(crate) fn sync(&mut self, store: &Store) -> Result<()> {
         self.state = None;
-        let Some((head, epoch, contexts)) = store.ahead_state(self.copied)? else {
+        let Some(AheadState {
+            head,
+            epoch,
+            contexts,
+            open,
+        }) = store.ahead_state(self.copied)?
+        else {
             self.never = true;
             return Ok(());
         };
+        self.open = open;
         if let Some(contexts) = contexts {
             self.contexts = contexts;
             self.copied = Some(epoch);
@@ -127,7 +139,15 @@ impl AheadWriter {
                 }
             }
             let hash = chain_hash(&head.hash, record.as_bytes());
-            p.ahead.leaf = leaf_hash(record.as_bytes());
+            let leaf = leaf_hash(record.as_bytes());
+            self.open.push(leaf);
+            p.ahead.chunk = None;
+            if next % CHUNK == 0 {
+                debug_assert_eq!(self.open.len() as u64, CHUNK);
+                p.ahead.chunk = (self.open.len() as u64 == CHUNK).then(|| root_of(&self.open));
+                self.open.clear();
+            }
+            p.ahead.leaf = leaf;
             p.ahead.key = compact::short_id_key(&event.id);
             p.ahead.hash = hash;
             p.ahead.record = record;
@@ -319,6 +339,11 @@ mod tests {
             let mut parts = parts_of(group);
             let ahead = writer.write(group, &mut parts);
             assert!(ahead.is_some());
+            // Each row completing a 16-leaf subtree carries its root, from the leaves the
+            // writer assumed (its own rows, and the store's where it took its copy).
+            for p in &parts {
+                assert_eq!(p.ahead.chunk.is_some(), p.ahead.seq % CHUNK == 0);
+            }
             let ok = append_both(&mut store, &mut plain, group, &parts, ahead);
             if !ok {
                 writer.unsync();
@@ -337,6 +362,7 @@ mod tests {
         assert_eq!(ids(&store), ids(&plain));
         assert_eq!(store.head().unwrap(), plain.head().unwrap());
         assert_eq!(store.tree_root(663).unwrap(), plain.tree_root(663).unwrap());
+        assert!(store.tree_problem().unwrap().is_none());
         assert!(crate::ledger::verify(&store, None).unwrap().ok);
     }
 }

@@ -389,6 +389,9 @@ pub(crate) struct Written {
     pub(crate) key: [u8; 8],
     /// Whether the record holds its context's definition (else it refers to an earlier one).
     pub(crate) defines: bool,
+    /// When `seq` is a multiple of 16: the root of the Merkle tree's 16-leaf subtree this
+    /// leaf completes, from the leaves before it as the writer assumed them (`super::tree`).
+    pub(crate) chunk: Option<[u8; 32]>,
 }
 
 impl Parts {

@@ -84,6 +84,17 @@ pub enum Outcome {
     Conflict { seq: u64, message: String },
 }
 
+/// What rows written ahead start from ([`Store::ahead_state`]).
+pub(crate) struct AheadState {
+    pub(crate) head: Head,
+    /// The store's contexts epoch.
+    pub(crate) epoch: u64,
+    /// The context definitions, when the caller's copy is not of this epoch.
+    pub(crate) contexts: Option<Contexts>,
+    /// The leaf hashes after the last complete 16-leaf subtree of the Merkle tree.
+    pub(crate) open: Vec<Hash>,
+}
+
 /// A ledger database.
 pub struct Store {
     conn: Connection,
@@ -571,18 +582,22 @@ impl Store {
         self.append_checked(batch, parts, false, ahead)
     }
 
-    /// What rows written ahead start from: the head, the contexts epoch, and the context
-    /// definitions unless `known_epoch` is still the epoch. `None` for a version-1 ledger
-    /// (its records are not written ahead).
-    pub(crate) fn ahead_state(
-        &self,
-        known_epoch: Option<u64>,
-    ) -> Result<Option<(Head, u64, Option<Contexts>)>> {
+    /// What rows written ahead start from (see [`AheadState`]), with the context definitions
+    /// unless `known_epoch` is still the epoch. `None` for a version-1 ledger (its records
+    /// are not written ahead).
+    pub(crate) fn ahead_state(&self, known_epoch: Option<u64>) -> Result<Option<AheadState>> {
         if self.version < 2 {
             return Ok(None);
         }
         let contexts = (known_epoch != Some(self.contexts_epoch)).then(|| self.contexts.clone());
-        Ok(Some((self.head()?, self.contexts_epoch, contexts)))
+        let head = self.head()?;
+        let open = tree::open_leaves(&self.conn, self.edge.as_ref(), &head)?;
+        Ok(Some(AheadState {
+            head,
+            epoch: self.contexts_epoch,
+            contexts,
+            open,
+        }))
     }
 
     /// [`Store::append`]; with `atomic`, a conflict rolls the whole batch back. `parts` and
@@ -1013,6 +1028,8 @@ fn append_in_v2(
     } = before;
     let first = seq;
     let mut leaves: Vec<Hash> = Vec::with_capacity(batch.len());
+    // The 16-leaf subtrees the rows written ahead and taken as written bring (see `tree`).
+    let mut roots: Vec<(u64, Hash)> = Vec::new();
     let mut insert = conn.prepare_cached(INSERT_V2)?;
     let mut insert_id = conn.prepare_cached(INSERT_ID)?;
     let mut outcomes = Vec::with_capacity(batch.len());
@@ -1035,6 +1052,9 @@ fn append_in_v2(
                         defined.push(definition.to_string());
                     }
                     leaves.push(part.ahead.leaf);
+                    if let Some(root) = part.ahead.chunk {
+                        roots.push((part.ahead.seq / tree::CHUNK - 1, root));
+                    }
                     outcomes.push(Outcome::Appended {
                         seq: seq + 1 + k as u64,
                     });
@@ -1075,6 +1095,9 @@ fn append_in_v2(
                 seq = next;
                 prev = written.hash;
                 leaves.push(written.leaf);
+                if let Some(root) = written.chunk {
+                    roots.push((next / tree::CHUNK - 1, root));
+                }
                 outcomes.push(Outcome::Appended { seq });
                 continue;
             }
@@ -1119,7 +1142,7 @@ fn append_in_v2(
             .execute(params![seq as i64, &prev[..]])?;
     }
     confirm_appended(conn, first, &after)?;
-    let edge = tree::extend(conn, edge, &before, &leaves, &after)?;
+    let edge = tree::extend(conn, edge, &before, &leaves, &roots, &after)?;
     if ahead.is_some() && !on_track {
         // The writer's copy of the definitions may name records that were not written as it
         // assumed: it must take them again.
@@ -1272,7 +1295,7 @@ fn append_in(
     }
     let after = Head { seq, hash: prev };
     confirm_appended(conn, first, &after)?;
-    let edge = tree::extend(conn, edge, &before, &leaves, &after)?;
+    let edge = tree::extend(conn, edge, &before, &leaves, &[], &after)?;
     Ok((outcomes, edge))
 }
 

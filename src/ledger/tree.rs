@@ -19,7 +19,7 @@ use crate::error::{Error, Result};
 
 /// The lowest level stored: subtrees of 16 leaves.
 pub const BASE_LEVEL: u32 = 4;
-const CHUNK: u64 = 1 << BASE_LEVEL;
+pub(crate) const CHUNK: u64 = 1 << BASE_LEVEL;
 
 const INSERT: &str = "INSERT INTO merkle_nodes (level, idx, hash) VALUES (?1, ?2, ?3)";
 const SELECT: &str = "SELECT hash FROM merkle_nodes WHERE level = ?1 AND idx = ?2";
@@ -153,15 +153,36 @@ fn sync(conn: &Connection, head: &Head) -> Result<Edge> {
     })
 }
 
+/// The leaf hashes after the last complete 16-leaf subtree of the ledger whose head is `head`
+/// (fewer than 16): from `edge` when it is at that head, else from the records.
+pub(crate) fn open_leaves(
+    conn: &Connection,
+    edge: Option<&Edge>,
+    head: &Head,
+) -> Result<Vec<Hash>> {
+    if let Some(e) = edge.filter(|e| e.head == *head) {
+        return Ok(e.open.clone());
+    }
+    let mut open = Vec::with_capacity(CHUNK as usize);
+    for_each_leaf(conn, head.seq - head.seq % CHUNK, head.seq, |leaf| {
+        open.push(leaf);
+        Ok(())
+    })?;
+    Ok(open)
+}
+
 /// Extends the tree by the leaves just appended (`leaves`, the records after `before`, ending
 /// at `after`), inside the append's transaction. `edge` is the writer's knowledge of the right
-/// edge; it is re-read when another writer moved the head. Returns the new edge, for the
-/// caller to keep once the transaction commits.
+/// edge; it is re-read when another writer moved the head. `roots`: 16-leaf subtrees already
+/// computed, as `(index, root)` in index order, for rows written ahead whose chain hash showed
+/// every record before them as the writer assumed (the others are computed here). Returns the
+/// new edge, for the caller to keep once the transaction commits.
 pub(crate) fn extend(
     conn: &Connection,
     edge: Option<Edge>,
     before: &Head,
     leaves: &[Hash],
+    roots: &[(u64, Hash)],
     after: &Head,
 ) -> Result<Edge> {
     let mut edge = match edge {
@@ -170,12 +191,18 @@ pub(crate) fn extend(
     };
     let mut size = before.seq;
     let mut insert = conn.prepare_cached(INSERT)?;
+    let mut roots = roots.iter().peekable();
     for leaf in leaves {
         edge.open.push(*leaf);
         size += 1;
         if edge.open.len() as u64 == CHUNK {
-            let root = root_of(&edge.open);
-            store_chunk(&mut insert, &mut edge.waiting, size / CHUNK - 1, root)?;
+            let idx = size / CHUNK - 1;
+            while roots.next_if(|(at, _)| *at < idx).is_some() {}
+            let root = match roots.next_if(|(at, _)| *at == idx) {
+                Some(&(_, root)) => root,
+                None => root_of(&edge.open),
+            };
+            store_chunk(&mut insert, &mut edge.waiting, idx, root)?;
             edge.open.clear();
         }
     }
