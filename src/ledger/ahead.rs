@@ -27,6 +27,9 @@ use super::store::{AheadState, Contexts, Pending, Store};
 use super::tree::CHUNK;
 use crate::error::Result;
 
+/// Definitions [`AheadWriter`] compares before looking one up.
+const RECENT: usize = 4;
+
 /// What a group of rows written ahead assumes: the head the append starts from and the
 /// store's contexts epoch.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -48,11 +51,12 @@ pub(crate) struct AheadWriter {
     /// The epoch `contexts` is a copy of (kept across syncs while the store's is unchanged).
     copied: Option<u64>,
     contexts: Contexts,
-    /// The definition of the last row written and the seq of the record holding it: an
-    /// agent's events come in runs of one context, and comparing with the last definition
-    /// (its pointer first, when the parts share it: see `compact::SharedDefinitions`) costs
-    /// less than hashing it for the lookup in `contexts`.
-    last: Option<(Arc<str>, u64)>,
+    /// The definitions of the last few rows written, most recent first, each with the seq of
+    /// the record holding it: an agent's events come in runs of one context or alternate
+    /// between a few, and comparing with those definitions (pointers first, when the parts
+    /// share them: see `compact::SharedDefinitions`) costs less than hashing the definition
+    /// for the lookup in `contexts`.
+    recent: Vec<(Arc<str>, u64)>,
     /// The Merkle leaves after the last complete 16-leaf subtree up to the copy's head, so
     /// that the row completing the next one carries its root (`Written::chunk`).
     open: Vec<Hash>,
@@ -88,7 +92,7 @@ impl AheadWriter {
         if let Some(contexts) = contexts {
             self.contexts = contexts;
             self.copied = Some(epoch);
-            self.last = None;
+            self.recent.clear();
         }
         self.state = Some((head, epoch));
         Ok(())
@@ -117,9 +121,10 @@ impl AheadWriter {
             let same = |text: &Arc<str>| {
                 shared.is_some_and(|d| Arc::ptr_eq(d, text)) || **text == *definition
             };
-            let known = match &self.last {
-                Some((text, at)) if same(text) => Some(*at),
-                _ => self.contexts.get(definition).copied(),
+            let hit = self.recent.iter().position(|(text, _)| same(text));
+            let known = match hit {
+                Some(i) => Some(self.recent[i].1),
+                None => self.contexts.get(definition).copied(),
             };
             let context = match known {
                 Some(at) => Context::Ref(at),
@@ -131,11 +136,12 @@ impl AheadWriter {
                 self.contexts.insert(definition.to_string(), next);
             }
             let at = known.unwrap_or(next);
-            match &mut self.last {
-                Some((text, seq)) if same(text) => *seq = at,
-                _ => {
+            match hit {
+                Some(i) => self.recent[..=i].rotate_right(1),
+                None => {
                     let text = shared.map_or_else(|| Arc::from(definition), Arc::clone);
-                    self.last = Some((text, at));
+                    self.recent.truncate(RECENT - 1);
+                    self.recent.insert(0, (text, at));
                 }
             }
             let hash = chain_hash(&head.hash, record.as_bytes());
