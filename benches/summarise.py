@@ -1756,12 +1756,19 @@ SECTIONS = [
                     ("<=", 5.0),
                     lambda name=name: (
                         "The integration records several events per offline run (no "
-                        "network, so each run is only a few ms) on the agent's thread: "
+                        "network, so each run is only a few ms). Replaying the captured "
+                        "callbacks back to back, it adds "
                         f"{other(f'integration_{name}', 'added_cpu_us_per_run', 'µs')} of CPU "
                         "per run "
-                        f"({other(f'integration_{name}', 'added_cpu_pct', '%')} of the run's CPU, "
-                        "measured exactly by replaying the captured callbacks); the A/B wall "
-                        "difference on a shared 2-core machine is noisier than that."
+                        f"({other(f'integration_{name}', 'added_cpu_pct', '%')} of the run's "
+                        "CPU). In the run itself the process's CPU (the agent's thread and the "
+                        "meter's writer threads) grows by "
+                        f"{other(f'integration_{name}', 'run.overhead_cpu_pct', '%')} "
+                        "(load average "
+                        f"{other(f'integration_{name}', 'machine.loadavg')} on 2 cores when it "
+                        "ran): the replay writes many runs' events in a few large commits, "
+                        "while the run's writer commits a few events every few milliseconds "
+                        "(see the LangGraph section for what each such commit costs)."
                     ),
                 ),
                 Row("added CPU per run", "added_cpu_us_per_run", "µs"),
