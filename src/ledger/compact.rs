@@ -304,15 +304,7 @@ pub fn split_event_into(event_json: &str, own: &mut String, shared: &mut String)
                 return false;
             };
             i = end;
-            let out = if is_context_key(key) {
-                &mut *shared
-            } else {
-                &mut *own
-            };
-            if out.len() > 1 {
-                out.push(',');
-            }
-            out.push_str(&event_json[start..i]);
+            push_member(key, &event_json[start..i], own, shared);
             match b.get(i) {
                 Some(b',') => i += 1,
                 Some(b'}') if i == b.len() - 1 => break,
@@ -323,6 +315,16 @@ pub fn split_event_into(event_json: &str, own: &mut String, shared: &mut String)
     own.push('}');
     shared.push('}');
     true
+}
+
+/// Appends `member` (`"key":value`) to the half of a split event its key belongs to: the
+/// context's event for a key of [`CONTEXT_KEYS`], else the record's own (each opened with `{`).
+fn push_member(key: &str, member: &str, own: &mut String, shared: &mut String) {
+    let out = if is_context_key(key) { shared } else { own };
+    if out.len() > 1 {
+        out.push(',');
+    }
+    out.push_str(member);
 }
 
 /// A member of an event object's text as its writer tells it
@@ -343,15 +345,7 @@ pub fn split_members_into(
     own.push('{');
     shared.push('{');
     for (key, at) in members {
-        let out = if is_context_key(key) {
-            &mut *shared
-        } else {
-            &mut *own
-        };
-        if out.len() > 1 {
-            out.push(',');
-        }
-        out.push_str(&event_json[at.clone()]);
+        push_member(key, &event_json[at.clone()], own, shared);
     }
     own.push('}');
     shared.push('}');
