@@ -1289,7 +1289,8 @@ fn append_text(to: &mut TextColumn, from: &TextColumn) {
 
 /// Keeps the column store of a ledger up to date as a [`crate::meter::Recorder`] commits:
 /// the events it appends are pushed into columns in memory (no record is parsed), and each
-/// segment is written as soon as the ledger holds all of its events. Events another process
+/// segment is encoded and written, on a thread of its own ([`SegmentThread`]), as soon as the
+/// ledger holds all of its events. Events another process
 /// appended in between are read from the records. Failures are counted, never raised: the
 /// store is an optimisation and a reader rebuilds what is missing.
 #[derive(Debug, Default)]
