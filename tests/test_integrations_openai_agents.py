@@ -452,3 +452,54 @@ def test_metered_conversations_session_is_provider_held(meter):
     # Provider-held conversation memory makes the session stateful.
     session_id = ops[0].session_id
     assert {e.session_tag for e in meter.ledger.events(session_id=session_id)} == {"stateful"}
+
+
+def test_request_keys_read_from_a_response_as_the_api_returns_it() -> None:
+    """`store` is no field of the SDK's `Response`: as the API returns it, it is an extra key;
+    tools carry their container and vector stores; other objects are read by attribute."""
+    from types import SimpleNamespace
+
+    from statemeter.integrations.openai_agents import _response_request
+
+    response = Response.model_validate(
+        {
+            "id": "resp_1",
+            "created_at": 0,
+            "model": "gpt-5",
+            "object": "response",
+            "output": [],
+            "parallel_tool_calls": True,
+            "tool_choice": "auto",
+            "tools": [
+                {"type": "file_search", "vector_store_ids": ["vs_1", "vs_2"]},
+                {"type": "code_interpreter", "container": "cntr_1"},
+            ],
+            "store": False,
+            "previous_response_id": "resp_0",
+            "conversation": {"id": "conv_1"},
+            "service_tier": "default",
+        }
+    )
+    assert response.__pydantic_extra__ == {"store": False}
+    assert _response_request(response) == {
+        "store": False,
+        "previous_response_id": "resp_0",
+        "service_tier": "default",
+        "conversation": "conv_1",
+        "container": "cntr_1",
+        "vector_store_ids": ["vs_1", "vs_2"],
+    }
+
+    class Slotted:
+        __slots__ = ("background", "tools")
+
+        def __init__(self) -> None:
+            self.background = True
+            self.tools = [SimpleNamespace(container={"type": "auto"}, vector_store_ids=None)]
+
+    assert _response_request(Slotted()) == {"background": True}
+    assert _response_request(SimpleNamespace(store=True, truncation="auto")) == {
+        "store": True,
+        "truncation": "auto",
+    }
+    assert _response_request(None) is None

@@ -455,24 +455,39 @@ def _apply_usage(event: dict[str, Any], usage: Mapping[str, Any]) -> None:
     event["cached_tokens"] = min(cached, input_tokens)
 
 
+def _field(model: Any, key: str) -> Any:
+    """``getattr(model, key, None)`` for the SDK's pydantic models without the exception a
+    missing name costs them (``store`` is not a `Response` field, say): declared fields are in
+    the instance's ``__dict__``, undeclared keys the API returned in ``__pydantic_extra__``."""
+    fields = getattr(model, "__dict__", None)
+    if fields is None:
+        return getattr(model, key, None)
+    value = fields.get(key)
+    if value is None:
+        extra = getattr(model, "__pydantic_extra__", None)
+        if extra:
+            value = extra.get(key)
+    return value
+
+
 def _response_request(response: Any) -> dict[str, Any] | None:
     """The non-content request parameters a `Response` echoes."""
     if response is None:
         return None
     request: dict[str, Any] = {}
     for key in _RESPONSE_REQUEST_KEYS:
-        value = getattr(response, key, None)
+        value = _field(response, key)
         if value is not None:
             request[key] = value if isinstance(value, str | bool | int) else str(value)
-    conversation = getattr(response, "conversation", None)
+    conversation = _field(response, "conversation")
     if conversation is not None:
-        request["conversation"] = getattr(conversation, "id", None) or str(conversation)
+        request["conversation"] = _field(conversation, "id") or str(conversation)
     stores: list[str] = []
-    for tool in getattr(response, "tools", None) or ():
-        container = getattr(tool, "container", None)
+    for tool in _field(response, "tools") or ():
+        container = _field(tool, "container")
         if isinstance(container, str):
             request["container"] = container
-        stores.extend(getattr(tool, "vector_store_ids", None) or ())
+        stores.extend(_field(tool, "vector_store_ids") or ())
     if stores:
         request["vector_store_ids"] = stores
     return request
