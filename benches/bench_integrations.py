@@ -25,8 +25,10 @@ from __future__ import annotations
 import asyncio
 import gc
 import itertools
+import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -79,10 +81,93 @@ def _compare(
     return out
 
 
+# Runs per block and blocks of an A/B run: many short blocks. The machine's speed drifts within
+# seconds; with blocks of 10 runs a variant's block is next to the others' within a few tens of
+# milliseconds, and the median of 100 per-block ratios is steadier than that of 25 blocks of 40
+# (the same runs in all). Whole processes still differ (see `_across_processes`).
+_BLOCKS = (10, 100)
+_PROCESSES = 5
+_AGENTS_CALLBACKS = ("on_trace_start", "on_trace_end", "on_span_start", "on_span_end")
+
+
+# Set in the child processes of `_across_processes`: a bench function returns its A/B run only.
+_AB_ONLY = "STATEMETER_BENCH_AB_ONLY"
+
+
+def _across_processes(name: str, quick: bool, first: dict[str, Any]) -> dict[str, Any]:
+    """The A/B run `first` with the same run in fresh processes: `_PROCESSES` in all. Whole
+    processes differ by more than the blocks of one do (the integration's cost is mostly cache
+    misses, which move with where a process's code and data land: one build read 3.1-7.9%
+    wall from one process to the next): each figure is the median across processes, the
+    per-process ones are kept (``per_process``)."""
+    if quick:
+        return first
+    code = (
+        "import json, sys; sys.path.insert(0, sys.argv[1]); import bench_integrations as b; "
+        f"print(json.dumps(b.bench_{name}(False)['run']))"
+    )
+    env = dict(os.environ, **{_AB_ONLY: "1"})
+    runs = [first]
+    for _ in range(_PROCESSES - 1):
+        child = subprocess.run(
+            [sys.executable, "-c", code, str(Path(__file__).parent)],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        runs.append(json.loads(child.stdout.strip().splitlines()[-1]))
+    out: dict[str, Any] = {}
+    for key, value in first.items():
+        values = [r[key] for r in runs if isinstance(r.get(key), (int, float))]
+        if key == "cpu_us_per_run_without_best":
+            out[key] = min(values)
+        elif isinstance(value, (int, float)) and key not in ("runs_per_block", "blocks"):
+            out[key] = round(statistics.median(values), 2)
+        else:
+            out[key] = value
+    out["processes"] = len(runs)
+    out["per_process"] = {
+        key: [r.get(key) for r in runs]
+        for key in first
+        if "overhead" in key and not key.endswith("_best")
+    }
+    return out
+
+
 def _added(out: dict[str, Any], added_us: float) -> None:
     """Adds the replay figure: CPU statemeter adds per run, and as % of the run's own CPU."""
     out["added_cpu_us_per_run"] = round(added_us, 1)
     out["added_cpu_pct"] = round(added_us / out["run"]["cpu_us_per_run_without_best"] * 100, 2)
+
+
+def _timed(cls: type, methods: tuple[str, ...]) -> tuple[type, list[int]]:
+    """A subclass of the processor `cls` that adds the wall time of each call of `methods` (on
+    the thread that makes it, the agent's) to the returned one-item list, in ns."""
+    spent = [0]
+
+    def timed(name: str) -> Callable[..., Any]:
+        inner = getattr(cls, name)
+
+        def method(self: Any, *args: Any, **kwargs: Any) -> Any:
+            t0 = time.perf_counter_ns()
+            try:
+                return inner(self, *args, **kwargs)
+            finally:
+                spent[0] += time.perf_counter_ns() - t0
+
+        return method
+
+    return type(f"Timed{cls.__name__}", (cls,), {m: timed(m) for m in methods}), spent
+
+
+def _in_run(out: dict[str, Any], spent: list[int], run: Callable[[int], None], k: int) -> None:
+    """Adds the time the integration's callbacks take in the run itself (`run` with the timed
+    processor installed; after a warm-up of k // 5 runs), beside the replayed figure."""
+    run(max(5, k // 5))
+    spent[0] = 0
+    run(k)
+    out["in_run_callbacks_us_per_run"] = round(spent[0] / k / 1000, 1)
 
 
 def _ledger() -> sm.Meter:
@@ -194,8 +279,11 @@ def bench_openai_agents(quick: bool) -> dict[str, Any]:
         agents.set_trace_processors([NoOp()])
         runs(k)
 
-    n, blocks = (20, 7) if quick else (40, 25)
+    n, blocks = (20, 7) if quick else _BLOCKS
     out = {"run": _compare(without, with_meter, n, blocks, noop_processor=noop_processor)}
+    if os.environ.get(_AB_ONLY):
+        return out
+    out["run"] = _across_processes("openai_agents", quick, out["run"])
     plain = SQLiteSession("bench")
     metered = MeteredSession(SQLiteSession("bench-metered"), meter)
 
@@ -210,6 +298,14 @@ def bench_openai_agents(quick: bool) -> dict[str, Any]:
         asyncio.run(metered.clear_session())
 
     out["run_with_session_memory"] = _compare(session_without, session_with, n // 2, blocks)
+    timed_cls, spent = _timed(MeterProcessor, _AGENTS_CALLBACKS)
+    timed = timed_cls(meter, base_url="https://api.openai.com/v1")
+
+    def timed_runs(k: int) -> None:
+        agents.set_trace_processors([timed])
+        runs(k)
+
+    _in_run(out, spent, timed_runs, 50 if quick else 300)
     capture, calls = replay.agents_capture()
     agents.set_trace_processors([capture])
     runs(1)
@@ -578,8 +674,16 @@ def bench_otel(quick: bool) -> dict[str, Any]:
     metered_provider = TracerProvider()
     metered_provider.add_span_processor(BatchSpanProcessor(NoOpExporter()))
     metered_provider.add_span_processor(MeterSpanProcessor(meter))
+    timed_cls, spent = _timed(MeterSpanProcessor, ("on_start", "on_end"))
+    timed_provider = TracerProvider()
+    timed_provider.add_span_processor(BatchSpanProcessor(NoOpExporter()))
+    timed_provider.add_span_processor(timed_cls(meter))
     graphs = {}
-    for name, provider in (("without", base_provider), ("with", metered_provider)):
+    for name, provider in (
+        ("without", base_provider),
+        ("with", metered_provider),
+        ("timed", timed_provider),
+    ):
         tracer = provider.get_tracer("agent")
         graphs[name] = (_graph(InMemorySaver(), traced=tracer), tracer)
     threads = itertools.count()
@@ -605,8 +709,12 @@ def bench_otel(quick: bool) -> dict[str, Any]:
 
         return run
 
-    n, blocks = (20, 7) if quick else (40, 25)
+    n, blocks = (20, 7) if quick else _BLOCKS
     out = {"run": _compare(variant("without"), variant("with"), n, blocks)}
+    if os.environ.get(_AB_ONLY):
+        return out
+    out["run"] = _across_processes("otel", quick, out["run"])
+    _in_run(out, spent, variant("timed"), 50 if quick else 300)
     capture, calls = replay.otel_capture()
     capture_provider = TracerProvider()
     capture_provider.add_span_processor(capture)

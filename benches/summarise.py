@@ -289,6 +289,30 @@ def _ns_per_instruction(peer: str) -> str:
     return f"{cpu / ins:.3f} ns" if cpu and ins else "—"
 
 
+def _integration_method(r: dict) -> str:
+    """How the A/B figures of an integration's run were taken, and how they spread."""
+    run = r.get("run") or {}
+    blocks, runs = run.get("blocks"), run.get("runs_per_block")
+    if not blocks or not runs:
+        return ""
+    text = (
+        f"_Method: {blocks} blocks of {runs} runs of each variant (without statemeter, with it, "
+        "and where shown a processor that does nothing), alternating, the order flipping every "
+        "block; per process each overhead is the median of the per-block ratios to the block "
+        "without statemeter"
+    )
+    per = (run.get("per_process") or {}).get("overhead_pct")
+    if isinstance(per, list) and len(per) > 1:
+        shown = ", ".join(f"{x:.2f}%" for x in per if isinstance(x, (int, float)))
+        text += (
+            f"; the run is repeated in {len(per)} fresh processes and each figure is the median "
+            f"across them (wall overhead per process: {shown}): whole processes differ by more "
+            "than the blocks of one, as the integration's cost is mostly cache misses that move "
+            "with where a process's code and data land"
+        )
+    return text + "._"
+
+
 def _result(name: str) -> dict:
     p = RESULTS / f"{name}.json"
     return json.loads(p.read_text()) if p.exists() else {}
@@ -1761,19 +1785,26 @@ SECTIONS = [
                         f"{other(f'integration_{name}', 'added_cpu_us_per_run', 'µs')} of CPU "
                         "per run "
                         f"({other(f'integration_{name}', 'added_cpu_pct', '%')} of the run's "
-                        "CPU). In the run itself the process's CPU (the agent's thread and the "
-                        "meter's writer threads) grows by "
+                        "CPU). In the run itself the integration's callbacks take "
+                        f"{other(f'integration_{name}', 'in_run_callbacks_us_per_run', 'µs')} "
+                        "per run on the agent's thread alone (wall time around each call): "
+                        "called one at a time between the framework's own steps, each finds "
+                        "its code and data out of the CPU's caches, where the replay runs them "
+                        "back to back. The process's CPU (the agent's thread and the meter's "
+                        "writer threads) grows by "
                         f"{other(f'integration_{name}', 'run.overhead_cpu_pct', '%')} "
                         "(load average "
                         f"{other(f'integration_{name}', 'machine.loadavg')} on 2 cores when it "
-                        "ran): the replay writes many runs' events in a few large commits, "
-                        "while the run's writer commits a few events every few milliseconds "
-                        "(see the LangGraph section for what each such commit costs)."
+                        "ran); the run's writer also commits a few events every few "
+                        "milliseconds where the replay writes many runs' events in a few large "
+                        "commits (see the LangGraph section for what each such commit costs)."
                     ),
                 ),
                 Row("added CPU per run", "added_cpu_us_per_run", "µs"),
                 Row("added CPU", "added_cpu_pct", "%"),
+                Row("callbacks in the run, agent's thread", "in_run_callbacks_us_per_run", "µs"),
             ],
+            _integration_method,
         )
         if name != "langgraph"
         else Section(
