@@ -44,11 +44,3 @@ pub mod otel;
 mod python;
 
 pub use error::{Error, Result};
-
-/// The extension module's allocator. Events are built on the calling thread and freed on the
-/// writer's threads; glibc's malloc returns such memory to the arena it came from, so the
-/// calling thread's next allocations miss its per-thread cache and take the arena's lock.
-/// mimalloc frees across threads onto the owning page's list and the owner reuses it.
-#[cfg(all(feature = "python", not(test)))]
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
