@@ -498,6 +498,13 @@ def test_request_keys_read_from_a_response_as_the_api_returns_it() -> None:
             self.tools = [SimpleNamespace(container={"type": "auto"}, vector_store_ids=None)]
 
     assert _response_request(Slotted()) == {"background": True}
+
+    class WithProperty:
+        @property
+        def previous_response_id(self) -> str:
+            return "resp_9"
+
+    assert _response_request(WithProperty()) == {"previous_response_id": "resp_9"}
     assert _response_request(SimpleNamespace(store=True, truncation="auto")) == {
         "store": True,
         "truncation": "auto",

@@ -455,18 +455,21 @@ def _apply_usage(event: dict[str, Any], usage: Mapping[str, Any]) -> None:
     event["cached_tokens"] = min(cached, input_tokens)
 
 
+_NOT_PYDANTIC: Any = object()
+
+
 def _field(model: Any, key: str) -> Any:
     """``getattr(model, key, None)`` for the SDK's pydantic models without the exception a
     missing name costs them (``store`` is not a `Response` field, say): declared fields are in
-    the instance's ``__dict__``, undeclared keys the API returned in ``__pydantic_extra__``."""
+    the instance's ``__dict__``, undeclared keys the API returned in ``__pydantic_extra__``.
+    Other objects are read by attribute (properties included)."""
     fields = getattr(model, "__dict__", None)
-    if fields is None:
+    extra = getattr(model, "__pydantic_extra__", _NOT_PYDANTIC)
+    if fields is None or extra is _NOT_PYDANTIC:
         return getattr(model, key, None)
     value = fields.get(key)
-    if value is None:
-        extra = getattr(model, "__pydantic_extra__", None)
-        if extra:
-            value = extra.get(key)
+    if value is None and extra:
+        value = extra.get(key)
     return value
 
 
